@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { ENV } from './contexts.ts';
+
+/** Configuration is read once, at init; a bad value stops the function there and names the variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly variables: readonly string[];
+  constructor(problems: readonly { variable: string; message: string }[]) {
+    super(`invalid configuration: ${problems.map((p) => `${p.variable}: ${p.message}`).join('; ')}`);
+    this.variables = problems.map((p) => p.variable);
+  }
+}
+
+const tableName = z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name');
+const optionalUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u) && !u.endsWith('/'), 'must be an http(s) URL without a trailing slash')
+  .optional();
+
+const schema = z
+  .object({
+    [ENV.stage]: z.string().regex(/^[a-z][a-z0-9-]{0,20}$/, 'must be a short lower-case stage name'),
+    [ENV.directoryTable]: tableName,
+    [ENV.stateTable]: tableName,
+    [ENV.keyProvider]: z.enum(['kms', 'local']),
+    [ENV.cardKekKeyId]: z.string().min(1).optional(),
+    [ENV.signingKeyId]: z.string().min(1).optional(),
+    [ENV.defaultCustody]: z.enum(['wrapped', 'kms-resident']).default('wrapped'),
+    [ENV.publicBaseUrl]: optionalUrl,
+    [ENV.maxBodyBytes]: z.coerce.number().int().min(1024).max(6 * 1024 * 1024).default(256 * 1024),
+  });
+
+export interface Config {
+  readonly stage: string;
+  readonly directoryTable: string;
+  readonly stateTable: string;
+  readonly keyProvider: 'kms' | 'local';
+  readonly cardKekKeyId?: string;
+  readonly signingKeyId?: string;
+  readonly defaultCustody: 'wrapped' | 'kms-resident';
+  readonly publicBaseUrl?: string;
+  readonly maxBodyBytes: number;
+}
+
+export interface ConfigNeeds {
+  /** The function wraps or unwraps card keys. */
+  readonly cardKek?: boolean;
+  /** The function signs tokens, assertions or objects. */
+  readonly signingKey?: boolean;
+}
+
+/** Validates the environment; throws ConfigError naming every bad or missing variable. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, needs: ConfigNeeds = {}): Config {
+  const input = Object.fromEntries(
+    Object.values(ENV).map((name) => [name, env[name] === '' ? undefined : env[name]]),
+  );
+  const parsed = schema.safeParse(input);
+  const problems: { variable: string; message: string }[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const variable = String(issue.path[0] ?? '?');
+      problems.push({ variable, message: input[variable] === undefined ? 'is required' : issue.message });
+    }
+  }
+  const value = parsed.success ? parsed.data : undefined;
+  if (value?.[ENV.keyProvider] === 'kms') {
+    if (needs.cardKek && !value[ENV.cardKekKeyId]) problems.push({ variable: ENV.cardKekKeyId, message: 'is required' });
+    if (needs.signingKey && !value[ENV.signingKeyId]) problems.push({ variable: ENV.signingKeyId, message: 'is required' });
+  }
+  if (problems.length > 0 || !value) throw new ConfigError(problems);
+  return {
+    stage: value[ENV.stage],
+    directoryTable: value[ENV.directoryTable],
+    stateTable: value[ENV.stateTable],
+    keyProvider: value[ENV.keyProvider],
+    cardKekKeyId: value[ENV.cardKekKeyId],
+    signingKeyId: value[ENV.signingKeyId],
+    defaultCustody: value[ENV.defaultCustody],
+    publicBaseUrl: value[ENV.publicBaseUrl],
+    maxBodyBytes: value[ENV.maxBodyBytes],
+  };
+}

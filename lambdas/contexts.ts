@@ -1,0 +1,35 @@
+/**
+ * The bounded contexts and the public paths each one serves. One Lambda function per context in AWS;
+ * the local gateway routes with the same table, so both stay in step by construction.
+ */
+export type ContextName = 'oidc' | 'saml' | 'portal' | 'card' | 'admin';
+
+export interface ContextRoutes {
+  /** Path prefixes (API Gateway resource paths) proxied to this context, `{proxy+}` appended. */
+  readonly prefixes: readonly string[];
+  /** Exact paths (no proxy) served by this context. */
+  readonly exact: readonly string[];
+}
+
+export const CONTEXTS: Readonly<Record<ContextName, ContextRoutes>> = {
+  oidc: { prefixes: ['/t/{tenant}/.well-known', '/t/{tenant}/oidc'], exact: [] },
+  saml: { prefixes: ['/t/{tenant}/saml'], exact: [] },
+  portal: { prefixes: ['/t/{tenant}/portal'], exact: [] },
+  card: { prefixes: ['/t/{tenant}/card'], exact: [] },
+  admin: { prefixes: ['/t/{tenant}/admin'], exact: ['/health', '/openapi.json'] },
+};
+
+export const CONTEXT_NAMES = Object.keys(CONTEXTS) as ContextName[];
+
+/** Environment variables every function reads at init (validated by lambdas/config.ts). */
+export const ENV = {
+  stage: 'STAGE',
+  directoryTable: 'DIRECTORY_TABLE',
+  stateTable: 'STATE_TABLE',
+  keyProvider: 'KEY_PROVIDER',
+  cardKekKeyId: 'CARD_KEK_KEY_ID',
+  signingKeyId: 'SIGNING_KEY_ID',
+  defaultCustody: 'DEFAULT_CUSTODY',
+  publicBaseUrl: 'PUBLIC_BASE_URL',
+  maxBodyBytes: 'MAX_BODY_BYTES',
+} as const;

@@ -1,0 +1,150 @@
+import { z } from 'zod';
+import { ConflictError, NotFoundError } from '../errors.ts';
+import { parseInput } from '../validation.ts';
+import type { Clock, DirectoryStore, Item } from '../../ports.ts';
+import { directoryKeys } from './keys.ts';
+
+export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+
+const pinPolicy = z
+  .object({
+    minLength: z.number().int().min(4).max(8).default(6),
+    maxLength: z.number().int().min(4).max(8).default(8),
+    retries: z.number().int().min(1).max(15).default(3),
+    pukRetries: z.number().int().min(1).max(15).default(3),
+    changeOnFirstUse: z.boolean().default(true),
+  })
+  .strict()
+  .refine((p) => p.minLength <= p.maxLength, { message: 'minLength must not exceed maxLength' });
+
+const sessionLifetimes = z
+  .object({
+    ssoSeconds: z.number().int().min(300).max(30 * 86_400).default(8 * 3_600),
+    cardSessionSeconds: z.number().int().min(60).max(86_400).default(8 * 3_600),
+    refreshTokenSeconds: z.number().int().min(300).max(90 * 86_400).default(14 * 86_400),
+  })
+  .strict();
+
+const settings = {
+  displayName: z.string().trim().min(1).max(100),
+  status: z.enum(['active', 'disabled']),
+  custody: z.enum(['wrapped', 'kms-resident']),
+  pinPolicy,
+  sessionLifetimes,
+};
+
+export const tenantCreateSchema = z
+  .object({
+    id: z.string().regex(TENANT_ID, 'must be 1-40 lower-case letters, digits or inner hyphens'),
+    displayName: settings.displayName.optional(),
+    custody: settings.custody.optional(),
+    pinPolicy: pinPolicy.default(pinPolicy.parse({})),
+    sessionLifetimes: sessionLifetimes.default(sessionLifetimes.parse({})),
+  })
+  .strict();
+
+export const tenantUpdateSchema = z
+  .object({
+    displayName: settings.displayName.optional(),
+    status: settings.status.optional(),
+    custody: settings.custody.optional(),
+    pinPolicy: pinPolicy.optional(),
+    sessionLifetimes: sessionLifetimes.optional(),
+  })
+  .strict()
+  .refine((u) => Object.keys(u).length > 0, { message: 'nothing to update' });
+
+export type TenantCreate = z.input<typeof tenantCreateSchema>;
+export type TenantUpdate = z.input<typeof tenantUpdateSchema>;
+
+export interface Tenant {
+  readonly id: string;
+  readonly displayName: string;
+  readonly status: 'active' | 'disabled';
+  readonly custody: 'wrapped' | 'kms-resident';
+  readonly pinPolicy: z.infer<typeof pinPolicy>;
+  readonly sessionLifetimes: z.infer<typeof sessionLifetimes>;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** Incremented on every write; updates are guarded on it (optimistic concurrency). */
+  readonly version: number;
+}
+
+type TenantItem = Item & { tenant: Tenant };
+
+/** Tenants: create, read, list and update, each write guarded so concurrent admins cannot clobber. */
+export class Tenants {
+  readonly #directory: DirectoryStore;
+  readonly #clock: Clock;
+  readonly #defaultCustody: Tenant['custody'];
+
+  constructor(directory: DirectoryStore, clock: Clock, defaultCustody: Tenant['custody'] = 'wrapped') {
+    this.#directory = directory;
+    this.#clock = clock;
+    this.#defaultCustody = defaultCustody;
+  }
+
+  async create(input: unknown): Promise<Tenant> {
+    const request = parseInput(tenantCreateSchema, input, 'tenant');
+    const now = new Date(this.#clock.now()).toISOString();
+    const tenant: Tenant = {
+      id: request.id,
+      displayName: request.displayName ?? request.id,
+      status: 'active',
+      custody: request.custody ?? this.#defaultCustody,
+      pinPolicy: request.pinPolicy,
+      sessionLifetimes: request.sessionLifetimes,
+      createdAt: now,
+      updatedAt: now,
+      version: 1,
+    };
+    try {
+      await this.#directory.put({ ...directoryKeys.tenant(tenant.id), ...directoryKeys.tenantListing(tenant.id), type: 'tenant', version: tenant.version, tenant }, { absent: true });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError(`tenant ${tenant.id} already exists`);
+      throw error;
+    }
+    return tenant;
+  }
+
+  async find(id: string): Promise<Tenant | undefined> {
+    if (!TENANT_ID.test(id)) return undefined;
+    return (await this.#directory.get<TenantItem>(directoryKeys.tenant(id)))?.tenant;
+  }
+
+  async get(id: string): Promise<Tenant> {
+    const tenant = await this.find(id);
+    if (!tenant) throw new NotFoundError(`tenant ${id} does not exist`);
+    return tenant;
+  }
+
+  /** An active tenant, or NotFound: a disabled tenant is invisible to its users. */
+  async getActive(id: string): Promise<Tenant> {
+    const tenant = await this.get(id);
+    if (tenant.status !== 'active') throw new NotFoundError(`tenant ${id} does not exist`);
+    return tenant;
+  }
+
+  async list(cursor?: string): Promise<{ tenants: Tenant[]; cursor?: string }> {
+    const page = await this.#directory.query<TenantItem>({ index: 'GSI2', partition: 'TENANTS', limit: 100, ...(cursor ? { cursor } : {}) });
+    return { tenants: page.items.map((item) => item.tenant), ...(page.cursor ? { cursor: page.cursor } : {}) };
+  }
+
+  async update(id: string, input: unknown): Promise<Tenant> {
+    const changes = parseInput(tenantUpdateSchema, input, 'tenant update');
+    const current = await this.get(id);
+    const next: Tenant = {
+      ...current,
+      ...Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)),
+      updatedAt: new Date(this.#clock.now()).toISOString(),
+      version: current.version + 1,
+    };
+    try {
+      await this.#directory.update(directoryKeys.tenant(id), { tenant: next, version: next.version }, { present: true, equals: { version: current.version } });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError(`tenant ${id} changed meanwhile; retry`);
+      throw error;
+    }
+    return next;
+  }
+}

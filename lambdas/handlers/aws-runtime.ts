@@ -1,0 +1,34 @@
+import { ConfigError, loadConfig } from '../config.ts';
+import type { ContextName } from '../contexts.ts';
+import { CONTEXT_KEY_NEEDS } from '../apps.ts';
+import { createDynamoClient } from '../adapters/dynamodb/client.ts';
+import { DynamoItemStore, DynamoStateStore } from '../adapters/dynamodb/item-store.ts';
+import { createKmsClient } from '../adapters/kms/client.ts';
+import { KmsKeyCustody } from '../adapters/kms/key-custody.ts';
+import { KmsSigner } from '../adapters/kms/signer.ts';
+import { systemClock, systemRandom } from '../adapters/system.ts';
+import type { Runtime } from '../runtime.ts';
+
+/**
+ * The AWS composition root shared by the five handler entries: validates the environment (a bad value
+ * fails the init phase, naming the variable) and builds DynamoDB and KMS adapters once per container.
+ * No network call happens here, so init stays fast; clients connect on first use.
+ */
+export function awsRuntime(context: ContextName, env: Readonly<Record<string, string | undefined>> = process.env): Runtime {
+  const needs = CONTEXT_KEY_NEEDS[context];
+  const config = loadConfig(env, needs);
+  if (config.keyProvider !== 'kms') {
+    throw new ConfigError([{ variable: 'KEY_PROVIDER', message: 'must be "kms" in AWS (local keys are for the local gateway only)' }]);
+  }
+  const dynamo = createDynamoClient();
+  const kms = needs.cardKek || needs.signingKey ? createKmsClient() : undefined;
+  return {
+    config,
+    directory: new DynamoItemStore({ client: dynamo, tableName: config.directoryTable, role: 'directory' }),
+    state: new DynamoStateStore({ client: dynamo, tableName: config.stateTable, role: 'state', clock: systemClock }),
+    ...(kms && needs.cardKek ? { custody: new KmsKeyCustody(kms, config.cardKekKeyId!) } : {}),
+    ...(kms && needs.signingKey ? { signer: new KmsSigner(kms, config.signingKeyId!) } : {}),
+    clock: systemClock,
+    random: systemRandom,
+  };
+}

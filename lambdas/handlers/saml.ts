@@ -1,0 +1,6 @@
+import { createContextHandler } from '../apps.ts';
+import { createObservability } from '../observability.ts';
+import { awsRuntime } from './aws-runtime.ts';
+
+/** Lambda entry of the saml context: adapters are built once per container, at init. */
+export const handler = createContextHandler('saml', awsRuntime('saml'), createObservability('saml'));

@@ -1,0 +1,133 @@
+import middy from '@middy/core';
+import httpSecurityHeaders from '@middy/http-security-headers';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import type { Observability } from '../observability.ts';
+import { parseBody } from './body.ts';
+import { HttpProblem, PROBLEM_CONTENT_TYPE, toProblem } from './problem.ts';
+import { Router, type Route } from './router.ts';
+import type { ApiRequest, ApiResponse, ProxyEvent } from './types.ts';
+
+export interface AppOptions {
+  /** Bounded context name, used in logs. */
+  readonly name: string;
+  readonly routes: readonly Route[];
+  readonly observability: Observability;
+  readonly maxBodyBytes: number;
+  /** Fixed public base URL; otherwise derived from the Host header and API Gateway stage. */
+  readonly publicBaseUrl?: string;
+}
+
+export type ProxyHandler = (event: ProxyEvent, context: Context) => Promise<ApiResponse>;
+
+/**
+ * One API Gateway proxy handler for a bounded context: routing, body limits, problem JSON errors,
+ * security headers, request ids, structured logs and metrics. Routes only see an ApiRequest.
+ */
+export function createApp(options: AppOptions): ProxyHandler {
+  const router = new Router(options.routes);
+  const { logger, metrics } = options.observability;
+
+  const core = async (event: ProxyEvent): Promise<ApiResponse> => {
+    const headers = lowerCaseHeaders(event.headers);
+    const { raw, parsed } = parseBody(event.body, event.isBase64Encoded, headers['content-type'], options.maxBodyBytes);
+    const method = event.httpMethod.toUpperCase();
+    const { route, params } = router.match(method, event.path);
+    const request: ApiRequest = {
+      method,
+      path: event.path,
+      params,
+      query: { ...(event.queryStringParameters ?? {}) },
+      headers,
+      body: parsed,
+      ...(raw ? { rawBody: raw } : {}),
+      requestId: requestIdOf(event),
+      baseUrl: options.publicBaseUrl ?? derivedBaseUrl(event, headers),
+      ...(event.requestContext?.identity?.sourceIp ? { sourceIp: event.requestContext.identity.sourceIp } : {}),
+    };
+    const response = await route.handle(request);
+    return method === 'HEAD' ? { ...response, body: '' } : response;
+  };
+
+  const handler = middy<ProxyEvent, ApiResponse>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }))
+    .use(httpSecurityHeaders({ contentSecurityPolicy: { 'default-src': "'none'", 'frame-ancestors': "'none'" } }))
+    .use({
+      name: 'cloudcard-frame',
+      before: (request) => {
+        request.internal = { ...request.internal, startedAt: performance.now() };
+        logger.appendKeys({ requestId: requestIdOf(request.event), context: options.name });
+      },
+      after: (request) => {
+        request.response = finish(request.event, request.response as ApiResponse, request.internal);
+      },
+      onError: (request) => {
+        const problem = toProblem(request.error);
+        if (problem.status >= 500) {
+          // The error object goes to the log (it may carry a dependency's message); never to the client.
+          logger.error('request failed', { status: problem.status, error: request.error as Error });
+          metrics.addMetric(problem.status === 503 ? 'DependencyUnavailable' : 'InternalError', MetricUnit.Count, 1);
+        }
+        request.response = finish(request.event, problemResponse(problem, requestIdOf(request.event), request.event.path), request.internal);
+      },
+    })
+    .handler(core);
+
+  function finish(event: ProxyEvent, response: ApiResponse, internal: Record<string, unknown>): ApiResponse {
+    const startedAt = typeof internal['startedAt'] === 'number' ? internal['startedAt'] : performance.now();
+    logger.info('request', {
+      method: event.httpMethod,
+      // The path only: query strings can carry codes and tokens.
+      path: event.path,
+      status: response.statusCode,
+      latencyMs: Math.round((performance.now() - startedAt) * 10) / 10,
+    });
+    return {
+      ...response,
+      headers: {
+        'Cache-Control': 'no-store',
+        ...response.headers,
+        'X-Request-Id': requestIdOf(event),
+      },
+    };
+  }
+
+  return handler as unknown as ProxyHandler;
+}
+
+export function problemResponse(problem: HttpProblem, requestId: string, instance: string): ApiResponse {
+  return {
+    statusCode: problem.status,
+    headers: { 'Content-Type': PROBLEM_CONTENT_TYPE, ...problem.headers },
+    body: JSON.stringify({
+      type: 'about:blank',
+      title: problem.title,
+      status: problem.status,
+      ...(problem.detail ? { detail: problem.detail } : {}),
+      instance,
+      requestId,
+      ...problem.extensions,
+    }),
+  };
+}
+
+function lowerCaseHeaders(headers: ProxyEvent['headers'] | null): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) out[name.toLowerCase()] = value;
+  return out;
+}
+
+function requestIdOf(event: ProxyEvent): string {
+  return event.requestContext?.requestId ?? 'unknown';
+}
+
+/** `https://{host}/{stage}` for the execute-api URL; a custom domain sets PUBLIC_BASE_URL instead. */
+function derivedBaseUrl(event: ProxyEvent, headers: Record<string, string | undefined>): string {
+  const proto = headers['x-forwarded-proto'] ?? 'https';
+  const host = headers['host'] ?? 'localhost';
+  const stage = event.requestContext?.stage;
+  return `${proto}://${host}${stage && stage !== '$default' ? `/${stage}` : ''}`;
+}

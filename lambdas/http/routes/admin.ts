@@ -1,0 +1,76 @@
+import type { DirectoryServices } from '../../runtime.ts';
+import type { AdminAuthenticator } from '../admin-auth.ts';
+import { HttpProblem } from '../problem.ts';
+import type { Route, RouteHandler } from '../router.ts';
+import { json, type ApiRequest } from '../types.ts';
+
+/**
+ * The tenant admin API under /t/{tenant}/admin/v1/: the tenant's settings and its users. Every route
+ * authenticates an admin client first.
+ */
+export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticator): Route[] {
+  const { tenants, users } = services;
+  const guarded = (handle: RouteHandler): RouteHandler => async (request) => {
+    await auth.authenticate(request);
+    return handle(request);
+  };
+  const base = '/t/:tenant/admin/v1';
+  const tenantOf = (request: ApiRequest): string => request.params['tenant']!;
+
+  return [
+    {
+      method: 'POST',
+      path: `${base}/tenant`,
+      handle: guarded(async (request) => {
+        const body = objectBody(request);
+        if (body['id'] !== undefined && body['id'] !== tenantOf(request)) {
+          throw new HttpProblem(400, 'Invalid request', { detail: 'the tenant id in the body differs from the one in the path' });
+        }
+        const tenant = await tenants.create({ ...body, id: tenantOf(request) });
+        return json(201, tenant, { Location: `${request.baseUrl}/t/${tenant.id}/admin/v1/tenant` });
+      }),
+    },
+    { method: 'GET', path: `${base}/tenant`, handle: guarded(async (request) => json(200, await tenants.get(tenantOf(request)))) },
+    {
+      method: 'PATCH',
+      path: `${base}/tenant`,
+      handle: guarded(async (request) => json(200, await tenants.update(tenantOf(request), objectBody(request)))),
+    },
+    {
+      method: 'GET',
+      path: `${base}/users`,
+      handle: guarded(async (request) => json(200, await users.list(tenantOf(request), request.query['cursor']))),
+    },
+    {
+      method: 'POST',
+      path: `${base}/users`,
+      handle: guarded(async (request) => {
+        const user = await users.add(tenantOf(request), objectBody(request));
+        return json(201, user, { Location: `${request.baseUrl}/t/${user.tenant}/admin/v1/users/${encodeURIComponent(user.username)}` });
+      }),
+    },
+    {
+      method: 'GET',
+      path: `${base}/users/:username`,
+      handle: guarded(async (request) => json(200, await users.get(tenantOf(request), request.params['username']!))),
+    },
+    {
+      method: 'POST',
+      path: `${base}/users/:username/disable`,
+      handle: guarded(async (request) => json(200, await users.disable(tenantOf(request), request.params['username']!))),
+    },
+  ];
+}
+
+/** The admin API takes JSON objects only. */
+function objectBody(request: ApiRequest): Record<string, unknown> {
+  const contentType = request.headers['content-type'] ?? '';
+  if (request.rawBody && !/^application\/json\b/i.test(contentType)) {
+    throw new HttpProblem(415, 'Unsupported media type', { detail: 'send application/json' });
+  }
+  if (request.body === undefined) return {};
+  if (typeof request.body !== 'object' || request.body === null || Array.isArray(request.body)) {
+    throw new HttpProblem(400, 'Invalid request', { detail: 'the body must be a JSON object' });
+  }
+  return request.body as Record<string, unknown>;
+}

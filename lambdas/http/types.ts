@@ -1,0 +1,27 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+
+/** The request a route sees: decoded, size-checked and parsed once by the middleware. */
+export interface ApiRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: Readonly<Record<string, string | undefined>>;
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  /** Parsed JSON or form body; undefined when there was none. */
+  readonly body: unknown;
+  readonly rawBody?: Buffer;
+  readonly requestId: string;
+  /** The public base URL ({base} in the architecture's URL table), no trailing slash. */
+  readonly baseUrl: string;
+  readonly sourceIp?: string;
+}
+
+export type ApiResponse = APIGatewayProxyResult;
+export type ProxyEvent = APIGatewayProxyEvent;
+
+export const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}): ApiResponse => ({
+  statusCode,
+  headers: { 'Content-Type': 'application/json', ...headers },
+  body: JSON.stringify(body),
+});

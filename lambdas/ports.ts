@@ -1,0 +1,123 @@
+/**
+ * The interfaces the core needs from the outside world. Adapters implement them (DynamoDB and KMS in
+ * AWS, dynalite and a key file locally); the core never builds a client or reads the environment.
+ */
+
+// ---------------------------------------------------------------------------------------------- stores
+
+/** Every stored item is addressed by a partition key and a sort key (single-table design). */
+export interface ItemKey {
+  readonly PK: string;
+  readonly SK: string;
+}
+
+export type Item = ItemKey & Record<string, unknown>;
+
+/**
+ * A guard on one write, evaluated atomically with it by the store. Invariants (single use, counters,
+ * "only active session") are each enforced by one such guard on one item; there are no transactions.
+ */
+export interface WriteGuard {
+  /** The item must not exist yet (on the state table: or must have expired). */
+  readonly absent?: true;
+  /** The item must exist (on the state table: and must not have expired). */
+  readonly present?: true;
+  /** Each named attribute must currently hold exactly this value. */
+  readonly equals?: Readonly<Record<string, unknown>>;
+}
+
+export interface QueryRequest {
+  /** Query a secondary index instead of the table: its key attributes are `${index}PK` / `${index}SK`. */
+  readonly index?: 'GSI1' | 'GSI2';
+  readonly partition: string;
+  readonly sortPrefix?: string;
+  readonly limit?: number;
+  /** Opaque cursor from a previous page. */
+  readonly cursor?: string;
+}
+
+export interface QueryPage<T extends Item = Item> {
+  readonly items: T[];
+  readonly cursor?: string;
+}
+
+/** A table of items with conditional writes. A failed guard raises ConflictError. */
+export interface ItemStore {
+  get<T extends Item = Item>(key: ItemKey): Promise<T | undefined>;
+  put(item: Item, guard?: WriteGuard): Promise<void>;
+  /** Sets the given attributes (null removes one) and returns the item as written. */
+  update<T extends Item = Item>(key: ItemKey, changes: Readonly<Record<string, unknown>>, guard?: WriteGuard): Promise<T>;
+  delete(key: ItemKey, guard?: WriteGuard): Promise<void>;
+  query<T extends Item = Item>(request: QueryRequest): Promise<QueryPage<T>>;
+  /** Cheap reachability probe for /health. */
+  ping(): Promise<void>;
+}
+
+/** Long-lived directory data: tenants, users, clients, service providers, cards, wrapped keys. */
+export type DirectoryStore = ItemStore;
+
+/**
+ * Short-lived state. Every item carries `expiresAt` (epoch seconds) and reads treat an expired item as
+ * absent, because DynamoDB's TTL deletes items up to days late and the embedded store never does.
+ */
+export interface StateStore extends ItemStore {
+  put(item: Item & { expiresAt: number }, guard?: WriteGuard): Promise<void>;
+}
+
+// ------------------------------------------------------------------------------------------------ keys
+
+/** Binds a wrapped card key to where it belongs; unwrapping under any other context fails. */
+export interface WrapContext {
+  readonly tenant: string;
+  readonly card: string;
+  readonly slot: string;
+}
+
+export interface WrappedKey {
+  /** Which custody wrapped it ("kms" or "local") and under which key, so it is unwrapped by the same. */
+  readonly provider: 'kms' | 'local';
+  readonly keyId: string;
+  /** Base64 ciphertext blob. */
+  readonly blob: string;
+}
+
+/** Custody of card keys: wrap/unwrap under a key-encryption key that never leaves the HSM/KMS. */
+export interface KeyCustody {
+  wrap(plaintext: Uint8Array, context: WrapContext): Promise<WrappedKey>;
+  /** Fails with UnavailableError, or ValidationError when the blob does not open under this context. */
+  unwrap(wrapped: WrappedKey, context: WrapContext): Promise<Uint8Array>;
+  ping(): Promise<void>;
+}
+
+export type JwsAlgorithm = 'RS256' | 'PS256' | 'ES256';
+
+export interface PublicJwk {
+  readonly kty: 'RSA' | 'EC';
+  readonly kid: string;
+  readonly alg: JwsAlgorithm;
+  readonly use: 'sig';
+  readonly [member: string]: unknown;
+}
+
+/** A signing key whose private half stays with the adapter (inside KMS in AWS). */
+export interface Signer {
+  readonly keyId: string;
+  readonly algorithm: JwsAlgorithm;
+  /** Signs the bytes; the signature is in JOSE form (raw r||s for ECDSA). */
+  sign(data: Uint8Array): Promise<Uint8Array>;
+  publicJwk(): Promise<PublicJwk>;
+  ping(): Promise<void>;
+}
+
+// --------------------------------------------------------------------------------------------- ambient
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export interface Random {
+  bytes(length: number): Uint8Array;
+  /** URL-safe random identifier with at least 128 bits of entropy. */
+  id(): string;
+}
