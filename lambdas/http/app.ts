@@ -78,6 +78,7 @@ export function createApp(options: AppOptions): ProxyHandler {
 
   function finish(event: ProxyEvent, response: ApiResponse, internal: Record<string, unknown>): ApiResponse {
     const startedAt = typeof internal['startedAt'] === 'number' ? internal['startedAt'] : performance.now();
+    metrics.addMetric('Requests', MetricUnit.Count, 1);
     logger.info('request', {
       method: event.httpMethod,
       // The path only: query strings can carry codes and tokens.

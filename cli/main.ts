@@ -1,0 +1,176 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { DomainError, ValidationError } from '../lambdas/core/errors.ts';
+import { print } from './output.ts';
+import { openTarget, type Target, type TargetOptions } from './target.ts';
+
+const TENANT_COLUMNS = ['id', 'displayName', 'status', 'custody', 'updatedAt'];
+const USER_COLUMNS = ['username', 'email', 'displayName', 'status', 'updatedAt'];
+
+const integer = (value: string): number => {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number');
+  return Number(value);
+};
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+/** Runs one command against the selected target and always closes it. */
+function action<A extends unknown[]>(program: Command, run: (target: Target, json: boolean, ...args: A) => Promise<void>) {
+  return async (...args: A): Promise<void> => {
+    const globals = program.opts<TargetOptions & { json?: boolean }>();
+    const target = await openTarget(globals);
+    try {
+      await run(target, Boolean(globals.json), ...args);
+    } finally {
+      await target.close();
+    }
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('cloudcard')
+    .description('Operate cloudcard: tenants and users, on the local stack or on a deployment.')
+    .option('--stack <name>', 'work against a deployed stack (e.g. Cloudcard-prod) with your AWS credentials')
+    .option('--region <region>', 'AWS region of the stack (default: from your AWS configuration)')
+    .option('--data-dir <dir>', 'data directory of the local stack', process.env['CLOUDCARD_DATA_DIR'] ?? '.data')
+    .option('--json', 'print JSON instead of a table')
+    .showHelpAfterError()
+    .configureHelp({ showGlobalOptions: true });
+
+  const tenant = program.command('tenant').description('create, list, show and update tenants');
+  tenant
+    .command('create')
+    .description('create a tenant')
+    .argument('<id>', 'tenant id: lower-case letters, digits and inner hyphens')
+    .option('--display-name <name>', 'human-readable name')
+    .option('--custody <mode>', 'card key custody: wrapped or kms-resident')
+    .action(
+      action(program, async (target, json, id: string, options: { displayName?: string; custody?: string }) => {
+        print(await target.services.tenants.create({ id, ...options }), TENANT_COLUMNS, json);
+      }),
+    );
+  tenant
+    .command('list')
+    .description('list every tenant')
+    .action(
+      action(program, async (target, json) => {
+        const all = [];
+        let cursor: string | undefined;
+        do {
+          const page = await target.services.tenants.list(cursor);
+          all.push(...page.tenants);
+          cursor = page.cursor;
+        } while (cursor);
+        print(all as unknown as Record<string, unknown>[], TENANT_COLUMNS, json);
+      }),
+    );
+  tenant
+    .command('show')
+    .description("show a tenant's full configuration")
+    .argument('<id>', 'tenant id')
+    .action(
+      action(program, async (target, _json, id: string) => {
+        print(await target.services.tenants.get(id), [], true);
+      }),
+    );
+  tenant
+    .command('update')
+    .description("change a tenant's settings (only the options given)")
+    .argument('<id>', 'tenant id')
+    .option('--display-name <name>', 'human-readable name')
+    .option('--status <status>', 'active or disabled')
+    .option('--custody <mode>', 'card key custody: wrapped or kms-resident')
+    .option('--pin-min-length <n>', 'PIN minimum length (4-8)', integer)
+    .option('--pin-max-length <n>', 'PIN maximum length (4-8)', integer)
+    .option('--pin-retries <n>', 'PIN tries before the PIN blocks', integer)
+    .option('--puk-retries <n>', 'PUK tries before the card blocks', integer)
+    .option('--pin-change-on-first-use <yes|no>', 'require a PIN change on first use')
+    .option('--sso-seconds <n>', 'SSO session lifetime', integer)
+    .option('--card-session-seconds <n>', 'card session lifetime', integer)
+    .option('--refresh-token-seconds <n>', 'refresh token lifetime', integer)
+    .action(
+      action(program, async (target, json, id: string, o: Record<string, string | number | undefined>) => {
+        const current = await target.services.tenants.get(id);
+        const pin = pickDefined({ minLength: o['pinMinLength'], maxLength: o['pinMaxLength'], retries: o['pinRetries'], pukRetries: o['pukRetries'], changeOnFirstUse: yesNo(o['pinChangeOnFirstUse']) });
+        const lifetimes = pickDefined({ ssoSeconds: o['ssoSeconds'], cardSessionSeconds: o['cardSessionSeconds'], refreshTokenSeconds: o['refreshTokenSeconds'] });
+        const update = pickDefined({
+          displayName: o['displayName'],
+          status: o['status'],
+          custody: o['custody'],
+          pinPolicy: Object.keys(pin).length ? { ...current.pinPolicy, ...pin } : undefined,
+          sessionLifetimes: Object.keys(lifetimes).length ? { ...current.sessionLifetimes, ...lifetimes } : undefined,
+        });
+        print(await target.services.tenants.update(id, update), TENANT_COLUMNS, json);
+      }),
+    );
+
+  const user = program.command('user').description('add, list and disable users');
+  user
+    .command('add')
+    .description('add a user to a tenant')
+    .argument('<tenant>', 'tenant id')
+    .argument('<username>', 'user name')
+    .option('--email <address>', 'e-mail address')
+    .option('--display-name <name>', 'human-readable name')
+    .option('--password-stdin', 'read the initial password from standard input (never from the command line)')
+    .action(
+      action(program, async (target, json, tenantId: string, username: string, o: { email?: string; displayName?: string; passwordStdin?: boolean }) => {
+        const password = o.passwordStdin ? await readStdin() : undefined;
+        const added = await target.services.users.add(tenantId, pickDefined({ username, email: o.email, displayName: o.displayName, password }));
+        print(added as unknown as Record<string, unknown>, USER_COLUMNS, json);
+      }),
+    );
+  user
+    .command('list')
+    .description("list a tenant's users")
+    .argument('<tenant>', 'tenant id')
+    .action(
+      action(program, async (target, json, tenantId: string) => {
+        const all = [];
+        let cursor: string | undefined;
+        do {
+          const page = await target.services.users.list(tenantId, cursor);
+          all.push(...page.users);
+          cursor = page.cursor;
+        } while (cursor);
+        print(all as unknown as Record<string, unknown>[], USER_COLUMNS, json);
+      }),
+    );
+  user
+    .command('disable')
+    .description('disable a user (they can no longer sign in)')
+    .argument('<tenant>', 'tenant id')
+    .argument('<username>', 'user name')
+    .action(
+      action(program, async (target, json, tenantId: string, username: string) => {
+        print((await target.services.users.disable(tenantId, username)) as unknown as Record<string, unknown>, USER_COLUMNS, json);
+      }),
+    );
+  return program;
+}
+
+function pickDefined<T extends Record<string, unknown>>(record: T): Partial<T> {
+  return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function yesNo(value: unknown): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'yes' || value === 'true') return true;
+  if (value === 'no' || value === 'false') return false;
+  throw new ValidationError('--pin-change-on-first-use takes yes or no');
+}
+
+/** Entry point: exit code 1 with a one-line reason on any failure, never a stack trace. */
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync([...argv]);
+  } catch (error) {
+    const issues = error instanceof ValidationError && error.issues.length ? `\n  ${error.issues.join('\n  ')}` : '';
+    const known = error instanceof DomainError || error instanceof Error;
+    process.stderr.write(`cloudcard: ${known ? (error as Error).message : String(error)}${issues}\n`);
+    process.exitCode = 1;
+  }
+}

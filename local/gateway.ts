@@ -1,0 +1,169 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Context } from 'aws-lambda';
+import { CONTEXTS, CONTEXT_NAMES, type ContextName } from '../lambdas/contexts.ts';
+import type { ProxyHandler } from '../lambdas/http/app.ts';
+import type { ProxyEvent } from '../lambdas/http/types.ts';
+
+/** API Gateway's own payload limit; the handlers enforce the (smaller) configured limit themselves. */
+const GATEWAY_MAX_BODY = 10 * 1024 * 1024;
+
+/** Text types travel as UTF-8 strings, everything else base64, as API Gateway does with binary types. */
+const TEXT_TYPES = /^(text\/|application\/(json|[a-z0-9.+-]+\+json|x-www-form-urlencoded|xml|[a-z0-9.+-]+\+xml|soap\+xml))/i;
+
+/** Picks the bounded context for a path with the same table the API Gateway routes are built from. */
+export function contextFor(path: string): ContextName {
+  for (const name of CONTEXT_NAMES) {
+    const { prefixes, exact } = CONTEXTS[name];
+    if (exact.includes(path)) return name;
+    for (const prefix of prefixes) {
+      const pattern = new RegExp(`^${prefix.replace(/\{[^}]+\}/g, '[^/]+').replace(/\./g, '\\.')}/.+`);
+      if (pattern.test(path)) return name;
+    }
+  }
+  // The API's catch-all route goes to the admin function, whose router answers 404 problem JSON.
+  return 'admin';
+}
+
+/** Turns a Node request into the REST API proxy event API Gateway would send. */
+export function toProxyEvent(request: IncomingMessage, body: Buffer, url: URL): ProxyEvent {
+  const headers: Record<string, string> = {};
+  const multiValueHeaders: Record<string, string[]> = {};
+  for (let i = 0; i < request.rawHeaders.length; i += 2) {
+    const name = request.rawHeaders[i]!;
+    const value = request.rawHeaders[i + 1]!;
+    (multiValueHeaders[name] ??= []).push(value);
+    headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
+  }
+  const query: Record<string, string> = {};
+  const multiQuery: Record<string, string[]> = {};
+  for (const [name, value] of url.searchParams) {
+    (multiQuery[name] ??= []).push(value);
+    query[name] = value; // API Gateway keeps the last value
+  }
+  const text = TEXT_TYPES.test(request.headers['content-type'] ?? '');
+  const requestId = randomUUID();
+  return {
+    resource: '/{proxy+}',
+    path: url.pathname,
+    httpMethod: request.method ?? 'GET',
+    headers,
+    multiValueHeaders,
+    queryStringParameters: url.searchParams.size ? query : null,
+    multiValueQueryStringParameters: url.searchParams.size ? multiQuery : null,
+    pathParameters: { proxy: url.pathname.slice(1) },
+    stageVariables: null,
+    body: body.length === 0 ? null : text ? body.toString('utf8') : body.toString('base64'),
+    isBase64Encoded: body.length > 0 && !text,
+    requestContext: {
+      requestId,
+      stage: 'local',
+      httpMethod: request.method ?? 'GET',
+      path: url.pathname,
+      resourcePath: '/{proxy+}',
+      resourceId: 'local',
+      accountId: '000000000000',
+      apiId: 'local',
+      protocol: `HTTP/${request.httpVersion}`,
+      requestTimeEpoch: Date.now(),
+      authorizer: null,
+      identity: { sourceIp: request.socket.remoteAddress ?? '127.0.0.1', userAgent: request.headers['user-agent'] ?? null } as ProxyEvent['requestContext']['identity'],
+    },
+  };
+}
+
+function lambdaContext(name: string, requestId: string): Context {
+  const deadline = Date.now() + 10_000;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: `cloudcard-${name}`,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:cloudcard-${name}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: requestId,
+    logGroupName: `/local/cloudcard-${name}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > GATEWAY_MAX_BODY) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function serve(handlers: ContextHandlers, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  const body = await readBody(request);
+  if (!body) {
+    response.writeHead(413, { 'Content-Type': 'application/json' }).end(JSON.stringify({ message: 'Request Too Long' }));
+    return;
+  }
+  const event = toProxyEvent(request, body, url);
+  const name = contextFor(url.pathname);
+  const result = await handlers[name](event, lambdaContext(name, event.requestContext.requestId));
+  const headers: Record<string, string | string[]> = {};
+  for (const [key, value] of Object.entries(result.headers ?? {})) headers[key] = String(value);
+  for (const [key, values] of Object.entries(result.multiValueHeaders ?? {})) headers[key] = values.map(String);
+  response.writeHead(result.statusCode, headers);
+  response.end(result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+export type ContextHandlers = Readonly<Record<ContextName, ProxyHandler>>;
+
+/**
+ * Serves every route on one loopback port through the bounded-context handlers. The handlers are built
+ * once the port is bound, because they need the public base URL.
+ */
+export async function startGateway(build: (url: string) => Promise<ContextHandlers>, port: number, host = '127.0.0.1'): Promise<Gateway> {
+  let handlers: ContextHandlers | undefined;
+  const server = createServer((request, response) => {
+    if (!handlers) {
+      response.writeHead(503, { 'Content-Type': 'application/problem+json', 'Retry-After': '1' }).end(JSON.stringify({ type: 'about:blank', title: 'Starting', status: 503 }));
+      return;
+    }
+    serve(handlers, request, response).catch(() => {
+      // The handlers turn every error into a response; this only catches a broken connection.
+      if (!response.headersSent) response.writeHead(500, { 'Content-Type': 'application/problem+json' });
+      response.end(JSON.stringify({ type: 'about:blank', title: 'Internal error', status: 500 }));
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const { port: bound } = server.address() as AddressInfo;
+  const url = `http://${host === '127.0.0.1' || host === '0.0.0.0' ? 'localhost' : host}:${bound}`;
+  try {
+    handlers = await build(url);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  return {
+    url,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,60 @@
+import { resolve } from 'node:path';
+import { ConfigError } from '../lambdas/config.ts';
+import { DEMO_TENANT, DEMO_USER } from './seed.ts';
+import { dataFiles, startLocalStack } from './stack.ts';
+
+/** `npm start`: the local stack on http://localhost:3000 (env PORT), data kept under .data/. */
+async function main(): Promise<void> {
+  const port = process.env['PORT'] === undefined ? 3000 : Number(process.env['PORT']);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError([{ variable: 'PORT', message: 'must be a TCP port number' }]);
+  process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true'; // EMF metrics are for CloudWatch, not a terminal
+  const dataDir = resolve(process.env['CLOUDCARD_DATA_DIR'] ?? '.data');
+  const stack = await startLocalStack({
+    dataDir,
+    port,
+    env: process.env,
+    ...(process.env['CLOUDCARD_DEMO_PASSWORD'] ? { demoPassword: process.env['CLOUDCARD_DEMO_PASSWORD'] } : {}),
+    logLevel: (process.env['LOG_LEVEL'] as 'INFO' | undefined) ?? 'INFO',
+  });
+  const issuer = `${stack.url}/t/${DEMO_TENANT}`;
+  const lines = [
+    `cloudcard local stack is up`,
+    `  base URL          ${stack.url}`,
+    `  health            ${stack.url}/health`,
+    `  OpenAPI           ${stack.url}/openapi.json`,
+    `  demo issuer       ${issuer}`,
+    `  OIDC discovery    ${issuer}/.well-known/openid-configuration`,
+    `  SAML metadata     ${issuer}/saml/metadata`,
+    `  data              ${dataDir} (embedded store at ${stack.storeEndpoint})`,
+    `  admin credentials ${dataFiles(dataDir).bootstrap}`,
+  ];
+  if (stack.seed.generatedPassword) {
+    lines.push(`  demo user         ${DEMO_USER} / ${stack.seed.generatedPassword}   (generated now; set CLOUDCARD_DEMO_PASSWORD to choose it)`);
+  } else {
+    lines.push(`  demo user         ${DEMO_USER} (password as set on first start)`);
+  }
+  lines.push('Press Ctrl-C to stop.');
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\n${signal}: stopping...\n`);
+    stack.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`error while stopping: ${(error as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof ConfigError ? error.message : `cannot start: ${(error as Error).message}`;
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,125 @@
+import { mkdirSync, openSync, closeSync, writeSync, readFileSync, existsSync, rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createContextHandler } from '../lambdas/apps.ts';
+import { loadConfig, type Config } from '../lambdas/config.ts';
+import { CONTEXT_NAMES, ENV } from '../lambdas/contexts.ts';
+import { createObservability } from '../lambdas/observability.ts';
+import { directoryServices, type Runtime } from '../lambdas/runtime.ts';
+import { startEmbeddedStore, type EmbeddedStore } from './embedded-store.ts';
+import { startGateway, type ContextHandlers, type Gateway } from './gateway.ts';
+import { localRuntime } from './runtime.ts';
+import { seedDemo, type SeedResult } from './seed.ts';
+
+export interface LocalStackOptions {
+  /** Where data persists (`.data` for `npm start`); `undefined` keeps everything in a temporary directory. */
+  readonly dataDir?: string;
+  readonly port?: number;
+  /** Environment overrides, validated like a Lambda's (a bad value stops the start, naming it). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly demoPassword?: string;
+  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+}
+
+export interface LocalStack {
+  readonly url: string;
+  readonly storeEndpoint: string;
+  readonly dataDir: string;
+  readonly config: Config;
+  readonly runtime: Runtime;
+  readonly seed: SeedResult;
+  /** The admin client written to bootstrap.json (on every start, read back from the file). */
+  readonly bootstrap: { clientId: string; clientSecret: string };
+  close(): Promise<void>;
+}
+
+export const LOCAL_DEFAULTS = {
+  [ENV.stage]: 'local',
+  [ENV.directoryTable]: 'cloudcard-local-directory',
+  [ENV.stateTable]: 'cloudcard-local-state',
+  [ENV.keyProvider]: 'local',
+};
+
+/** Files under the data directory; `local.json` tells the CLI where the running store listens. */
+export const dataFiles = (dataDir: string) => ({
+  store: join(dataDir, 'dynalite'),
+  keys: join(dataDir, 'keys.json'),
+  bootstrap: join(dataDir, 'bootstrap.json'),
+  running: join(dataDir, 'local.json'),
+});
+
+/** The whole local stack: embedded store, local keys, seeded demo tenant, and the gateway. */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const ephemeral = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'cloudcard-'));
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const files = dataFiles(dataDir);
+  const env: Record<string, string | undefined> = { ...LOCAL_DEFAULTS, ...pick(options.env ?? {}) };
+  // Validate before touching anything, so a bad variable fails fast and by name.
+  loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? 'http://localhost' });
+
+  let store: EmbeddedStore | undefined;
+  let gateway: Gateway | undefined;
+  try {
+    store = await startEmbeddedStore({ path: files.store });
+    let runtime: Runtime | undefined;
+    let config: Config | undefined;
+    gateway = await startGateway(async (url) => {
+      config = loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? url });
+      runtime = await localRuntime(config, store!.endpoint, files.keys);
+      const handlers = Object.fromEntries(
+        CONTEXT_NAMES.map((name) => [name, createContextHandler(name, runtime!, createObservability(name, options.logLevel ? { logLevel: options.logLevel } : {}))]),
+      );
+      return handlers as ContextHandlers;
+    }, options.port ?? 3000);
+
+    const hadBootstrap = existsSync(files.bootstrap);
+    const seed = await seedDemo(directoryServices(runtime!), {
+      ...(options.demoPassword ? { demoPassword: options.demoPassword } : {}),
+      needBootstrap: !hadBootstrap,
+    });
+    if (seed.bootstrap) writePrivate(files.bootstrap, JSON.stringify({ ...seed.bootstrap, baseUrl: gateway.url }, null, 2));
+    const bootstrap = JSON.parse(readFileSync(files.bootstrap, 'utf8')) as { clientId: string; clientSecret: string };
+    writePrivate(files.running, JSON.stringify({ pid: process.pid, url: gateway.url, storeEndpoint: store.endpoint }, null, 2), true);
+
+    const openStore = store;
+    const openGateway = gateway;
+    return {
+      url: gateway.url,
+      storeEndpoint: store.endpoint,
+      dataDir,
+      config: config!,
+      runtime: runtime!,
+      seed,
+      bootstrap,
+      close: async () => {
+        await openGateway.close();
+        await openStore.close();
+        rmSync(files.running, { force: true });
+        if (ephemeral) rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await gateway?.close();
+    await store?.close();
+    if (ephemeral) rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Only the variables the stack reads, so the rest of the shell's environment cannot leak in. */
+function pick(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of Object.values(ENV)) if (env[name] !== undefined && env[name] !== '') out[name] = env[name]!;
+  return out;
+}
+
+function writePrivate(path: string, content: string, replace = false): void {
+  if (replace) rmSync(path, { force: true });
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    writeSync(fd, content);
+  } finally {
+    closeSync(fd);
+  }
+}
