@@ -12,6 +12,7 @@ const project = (name: string, extra: Partial<Config> = {}): Config => ({
   extensionsToTreatAsEsm: ['.ts'],
   transform,
   testMatch: [`<rootDir>/test/${name}/**/*.test.ts`],
+  setupFiles: ['<rootDir>/test/support/env.ts'],
   ...extra,
 });
 

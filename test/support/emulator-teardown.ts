@@ -1,11 +1,17 @@
 import type { RunningEmulator } from './emulator.ts';
 
+/** Stops the moto server the global setup started: SIGTERM, then SIGKILL if it lingers. */
 export default async function teardown(): Promise<void> {
   const moto = (globalThis as { __moto?: RunningEmulator }).__moto;
-  if (!moto) return;
-  const exited = new Promise((resolve) => moto.process.once('exit', resolve));
+  if (!moto || moto.process.exitCode !== null) return;
   moto.process.stderr?.destroy();
+  const exited = new Promise<void>((resolve) => moto.process.once('exit', () => resolve()));
   moto.process.kill('SIGTERM');
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-  if (moto.process.exitCode === null) moto.process.kill('SIGKILL');
+  let timer: NodeJS.Timeout | undefined;
+  const lingering = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, 5_000);
+  });
+  await Promise.race([exited, lingering]);
+  clearTimeout(timer);
+  if (moto.process.exitCode === null && moto.process.signalCode === null) moto.process.kill('SIGKILL');
 }

@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
@@ -57,14 +58,21 @@ export async function startMoto(): Promise<RunningEmulator> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`moto_server exited with ${child.exitCode}: ${stderr}`);
-    try {
-      const response = await fetch(`${endpoint}/moto-api/`);
-      if (response.ok) return { endpoint, process: child };
-    } catch {
-      // not listening yet
-    }
+    if (await answers(`${endpoint}/moto-api/`)) return { endpoint, process: child };
     await new Promise((r) => setTimeout(r, 200));
   }
   child.kill('SIGKILL');
   throw new Error(`moto_server did not answer on ${endpoint} within 30 s: ${stderr}`);
+}
+
+/** One GET without keep-alive, so no pooled socket outlives the probe in Jest's main process. */
+function answers(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = get(url, { agent: false, timeout: 1_000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200);
+    });
+    request.on('error', () => resolve(false));
+    request.on('timeout', () => request.destroy());
+  });
 }
