@@ -64,9 +64,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ne
     }
   }
   const value = parsed.success ? parsed.data : undefined;
-  if (value?.[ENV.keyProvider] === 'kms') {
-    if (needs.cardKek && !value[ENV.cardKekKeyId]) problems.push({ variable: ENV.cardKekKeyId, message: 'is required' });
-    if (needs.signingKey && !value[ENV.signingKeyId]) problems.push({ variable: ENV.signingKeyId, message: 'is required' });
+  // Checked on the raw input so one report names every problem, even when others failed too.
+  if (input[ENV.keyProvider] === 'kms') {
+    if (needs.cardKek && !input[ENV.cardKekKeyId]) problems.push({ variable: ENV.cardKekKeyId, message: 'is required' });
+    if (needs.signingKey && !input[ENV.signingKeyId]) problems.push({ variable: ENV.signingKeyId, message: 'is required' });
   }
   if (problems.length > 0 || !value) throw new ConfigError(problems);
   return {

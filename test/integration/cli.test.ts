@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, start, waitFor, type Started } from '../support/processes.ts';
+
+/** The operator CLI against the local stack's data, with and without the gateway running. */
+describe('operator CLI on the local stack', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cc-cli-'));
+  const env = { CLOUDCARD_DATA_DIR: dataDir };
+  let gateway: Started | undefined;
+
+  beforeAll(async () => {
+    // First start creates the data directory and the demo tenant; then the gateway stops.
+    const first = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
+    await waitFor(first, /base URL/);
+    first.child.kill('SIGINT');
+    await first.exited;
+  });
+  afterAll(async () => {
+    if (gateway && gateway.child.exitCode === null) {
+      gateway.child.kill('SIGINT');
+      await gateway.exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('manages tenants with the gateway stopped', async () => {
+    const created = await cli(['tenant', 'create', 'acme', '--display-name', 'Acme Corp', '--json'], env);
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ id: 'acme', displayName: 'Acme Corp', custody: 'wrapped' });
+
+    const list = await cli(['tenant', 'list'], env);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^ID\s+DISPLAYNAME\s+STATUS/m);
+    expect(list.stdout).toMatch(/^acme\s+Acme Corp\s+active/m);
+    expect(list.stdout).toMatch(/^demo\s+/m);
+
+    const updated = await cli(['tenant', 'update', 'acme', '--pin-retries', '5', '--custody', 'kms-resident', '--json'], env);
+    expect(JSON.parse(updated.stdout)).toMatchObject({ custody: 'kms-resident', pinPolicy: { retries: 5, minLength: 6 }, version: 2 });
+
+    const shown = await cli(['tenant', 'show', 'acme'], env);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id: 'acme', version: 2 });
+  });
+
+  it('manages users, reading a password only from stdin', async () => {
+    const added = await cli(['user', 'add', 'acme', 'carol', '--email', 'carol@acme.example', '--password-stdin', '--json'], env, 'a very good password\n');
+    expect(added.code).toBe(0);
+    expect(JSON.parse(added.stdout)).toMatchObject({ username: 'carol', status: 'active' });
+    expect(added.stdout).not.toContain('a very good password');
+    const listed = await cli(['user', 'list', 'acme', '--json'], env);
+    expect((JSON.parse(listed.stdout) as { username: string }[]).map((u) => u.username)).toEqual(['carol']);
+    const disabled = await cli(['user', 'disable', 'acme', 'carol', '--json'], env);
+    expect(JSON.parse(disabled.stdout)).toMatchObject({ status: 'disabled' });
+  });
+
+  it('works while the gateway runs, through its embedded store', async () => {
+    gateway = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
+    await waitFor(gateway, /base URL/);
+    const added = await cli(['user', 'add', 'demo', 'dan'], env);
+    expect(added.code).toBe(0);
+    const listed = await cli(['user', 'list', 'demo'], env);
+    expect(listed.stdout).toMatch(/^dan\s+/m);
+  });
+
+  it.each([
+    [['tenant', 'create', 'Bad_Id'], /invalid tenant[\s\S]*id:/],
+    [['tenant', 'create', 'acme'], /already exists/],
+    [['tenant', 'show', 'nosuch'], /tenant nosuch does not exist/],
+    [['tenant', 'update', 'acme', '--pin-retries', 'many'], /must be a whole number/],
+    [['tenant', 'update', 'acme'], /nothing to update/],
+    [['user', 'add', 'nosuch', 'x'], /tenant nosuch does not exist/],
+    [['user', 'disable', 'acme', 'nobody'], /user nobody does not exist/],
+    [['user', 'frobnicate'], /unknown command/],
+  ])('fails with a one-line reason and exit 1 for %p', async (args, message) => {
+    const result = await cli(args, env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('fails clearly when there is no local stack data', async () => {
+    const result = await cli(['tenant', 'list'], { CLOUDCARD_DATA_DIR: join(dataDir, 'nowhere') });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/run `npm start` once first/);
+  });
+
+  it.each([[[]], [['tenant']], [['tenant', 'create']], [['tenant', 'list']], [['tenant', 'show']], [['tenant', 'update']], [['user']], [['user', 'add']], [['user', 'list']], [['user', 'disable']]])(
+    'has --help on %p',
+    async (path) => {
+      const result = await cli([...path, '--help'], env);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^Usage: cloudcard/);
+    },
+  );
+});

@@ -1,0 +1,93 @@
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { start, waitFor, type Started } from '../support/processes.ts';
+
+/** `npm start` as a user runs it: a real process, a data directory, Ctrl-C, restarts. */
+describe('local stack (npm start)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cc-stack-'));
+  const env = { PORT: '0', CLOUDCARD_DATA_DIR: dataDir, LOG_LEVEL: 'WARN' };
+  const running: Started[] = [];
+  const launch = (extra: Record<string, string> = {}): Started => {
+    const started = start(['local/main.ts'], { ...env, ...extra });
+    running.push(started);
+    return started;
+  };
+  const stop = async (started: Started): Promise<number | null> => {
+    started.child.kill('SIGINT');
+    return started.exited;
+  };
+  afterAll(async () => {
+    for (const started of running) if (started.child.exitCode === null) started.child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts, prints its URLs and the demo password, seeds, and stops cleanly on Ctrl-C', async () => {
+    const first = launch();
+    const [, url] = await waitFor(first, /base URL\s+(http:\/\/localhost:\d+)/);
+    const out = first.stdout();
+    expect(out).toContain(`demo issuer       ${url}/t/demo`);
+    expect(out).toContain(`${url}/t/demo/.well-known/openid-configuration`);
+    expect(out).toContain(`${url}/t/demo/saml/metadata`);
+    const [, password] = out.match(/demo user\s+alice \/ (\S+)/)!;
+    expect(password!.length).toBeGreaterThanOrEqual(16);
+
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+    const bootstrap = JSON.parse(readFileSync(join(dataDir, 'bootstrap.json'), 'utf8')) as { clientId: string; clientSecret: string };
+    expect(statSync(join(dataDir, 'bootstrap.json')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dataDir, 'keys.json')).mode & 0o777).toBe(0o600);
+    const auth = `Basic ${Buffer.from(`${bootstrap.clientId}:${bootstrap.clientSecret}`).toString('base64')}`;
+    const created = await fetch(`${url}/t/demo/admin/v1/users`, {
+      method: 'POST',
+      headers: { Authorization: auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: 'persisted' }),
+    });
+    expect(created.status).toBe(201);
+
+    expect(await stop(first)).toBe(0);
+    expect(first.stdout()).toContain('SIGINT: stopping');
+    expect(() => statSync(join(dataDir, 'local.json'))).toThrow();
+  });
+
+  it('keeps its data across a restart and does not reseed', async () => {
+    const second = launch();
+    const [, url] = await waitFor(second, /base URL\s+(http:\/\/localhost:\d+)/);
+    expect(second.stdout()).toContain('demo user         alice (password as set on first start)');
+    const bootstrap = JSON.parse(readFileSync(join(dataDir, 'bootstrap.json'), 'utf8')) as { clientId: string; clientSecret: string };
+    const auth = `Basic ${Buffer.from(`${bootstrap.clientId}:${bootstrap.clientSecret}`).toString('base64')}`;
+    const users = (await (await fetch(`${url}/t/demo/admin/v1/users`, { headers: { Authorization: auth } })).json()) as { users: { username: string }[] };
+    expect(users.users.map((u) => u.username)).toEqual(['alice', 'persisted']);
+    expect(await stop(second)).toBe(0);
+  });
+
+  it('uses CLOUDCARD_DEMO_PASSWORD on first start instead of generating one', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'cc-stack-'));
+    const started = launch({ CLOUDCARD_DATA_DIR: fresh, CLOUDCARD_DEMO_PASSWORD: 'chosen password 123' });
+    await waitFor(started, /base URL/);
+    expect(started.stdout()).not.toContain('chosen password 123');
+    expect(started.stdout()).toContain('demo user         alice (password as set on first start)');
+    expect(await stop(started)).toBe(0);
+    rmSync(fresh, { recursive: true, force: true });
+  });
+
+  it.each([
+    [{ MAX_BODY_BYTES: 'lots' }, /MAX_BODY_BYTES/],
+    [{ PUBLIC_BASE_URL: 'not a url' }, /PUBLIC_BASE_URL/],
+    [{ PORT: 'eighty' }, /PORT/],
+  ])('refuses to start with bad configuration %p, naming the variable', async (extra, named) => {
+    const started = launch(extra as Record<string, string>);
+    expect(await started.exited).toBe(1);
+    expect(started.stderr()).toMatch(named);
+    expect(started.stderr()).not.toMatch(/\n\s+at /); // a message, not a stack trace
+  });
+
+  it('refuses to start when its key file is readable by others', async () => {
+    const { chmodSync } = await import('node:fs');
+    chmodSync(join(dataDir, 'keys.json'), 0o644);
+    const started = launch();
+    expect(await started.exited).toBe(1);
+    expect(started.stderr()).toMatch(/chmod 600/);
+    chmodSync(join(dataDir, 'keys.json'), 0o600);
+  });
+});

@@ -1,0 +1,81 @@
+import { describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { ConfigError, loadConfig } from '../../lambdas/config.ts';
+import { awsRuntime } from '../../lambdas/handlers/aws-runtime.ts';
+
+const valid = { STAGE: 'prod', DIRECTORY_TABLE: 'dir-table', STATE_TABLE: 'state-table', KEY_PROVIDER: 'kms', CARD_KEK_KEY_ID: 'arn:kek', SIGNING_KEY_ID: 'arn:sig' };
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('accepts a valid environment and applies defaults', () => {
+    expect(loadConfig(valid)).toEqual({
+      stage: 'prod',
+      directoryTable: 'dir-table',
+      stateTable: 'state-table',
+      keyProvider: 'kms',
+      cardKekKeyId: 'arn:kek',
+      signingKeyId: 'arn:sig',
+      defaultCustody: 'wrapped',
+      publicBaseUrl: undefined,
+      maxBodyBytes: 262_144,
+    });
+  });
+
+  it('names every missing variable', () => {
+    const error = configError(() => loadConfig({}));
+    expect(error.variables).toEqual(expect.arrayContaining(['STAGE', 'DIRECTORY_TABLE', 'STATE_TABLE', 'KEY_PROVIDER']));
+    expect(error.message).toMatch(/DIRECTORY_TABLE: is required/);
+  });
+
+  it.each([
+    ['KEY_PROVIDER', 'vault'],
+    ['MAX_BODY_BYTES', 'lots'],
+    ['MAX_BODY_BYTES', '10'],
+    ['PUBLIC_BASE_URL', 'ftp://x'],
+    ['PUBLIC_BASE_URL', 'https://id.example.com/'],
+    ['DEFAULT_CUSTODY', 'hsm'],
+    ['DIRECTORY_TABLE', 'no spaces allowed'],
+    ['STAGE', 'Prod!'],
+  ])('names %s when it is invalid (%s)', (variable, value) => {
+    const error = configError(() => loadConfig({ ...valid, [variable]: value }));
+    expect(error.variables).toEqual([variable]);
+  });
+
+  it('requires the key ids a KMS-backed function needs, and only those', () => {
+    const { CARD_KEK_KEY_ID: _kek, SIGNING_KEY_ID: _sig, ...withoutKeys } = valid;
+    expect(configError(() => loadConfig(withoutKeys, { cardKek: true, signingKey: true })).variables).toEqual(['CARD_KEK_KEY_ID', 'SIGNING_KEY_ID']);
+    expect(loadConfig(withoutKeys, {}).keyProvider).toBe('kms');
+  });
+
+  it('refuses local keys inside AWS', () => {
+    expect(configError(() => awsRuntime('portal', { ...valid, KEY_PROVIDER: 'local' })).variables).toEqual(['KEY_PROVIDER']);
+  });
+
+  it('wires only the key services a context is granted', () => {
+    expect(awsRuntime('portal', valid)).not.toHaveProperty('signer');
+    expect(awsRuntime('portal', valid)).not.toHaveProperty('custody');
+    expect(awsRuntime('oidc', valid)).toHaveProperty('signer');
+    expect(awsRuntime('oidc', valid)).not.toHaveProperty('custody');
+    expect(awsRuntime('card', valid)).toHaveProperty('custody');
+  });
+
+  it('fails a Lambda init naming the variable when the environment is wrong', () => {
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', "await import('./lambdas/handlers/card.ts')"], {
+      env: { PATH: process.env['PATH'], STAGE: 'prod', STATE_TABLE: 'state-table', KEY_PROVIDER: 'kms', SIGNING_KEY_ID: 'x' },
+      encoding: 'utf8',
+    });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/ConfigError/);
+    expect(result.stderr).toMatch(/DIRECTORY_TABLE: is required/);
+    expect(result.stderr).toMatch(/CARD_KEK_KEY_ID: is required/);
+  });
+});
