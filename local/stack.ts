@@ -2,6 +2,7 @@ import { mkdirSync, openSync, closeSync, writeSync, readFileSync, existsSync, rm
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createContextHandler } from '../lambdas/apps.ts';
+import { CONTEXT_ROUTES } from '../lambdas/http/contexts/index.ts';
 import { loadConfig, type Config } from '../lambdas/config.ts';
 import { CONTEXT_NAMES, ENV } from '../lambdas/contexts.ts';
 import { createObservability } from '../lambdas/observability.ts';
@@ -68,7 +69,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       config = loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? url });
       runtime = await localRuntime(config, store!.endpoint, files.keys);
       const handlers = Object.fromEntries(
-        CONTEXT_NAMES.map((name) => [name, createContextHandler(name, runtime!, createObservability(name, options.logLevel ? { logLevel: options.logLevel } : {}))]),
+        CONTEXT_NAMES.map((name) => [name, createContextHandler(name, runtime!, CONTEXT_ROUTES[name], createObservability(name, options.logLevel ? { logLevel: options.logLevel } : {}))]),
       );
       return handlers as ContextHandlers;
     }, options.port ?? 3000);

@@ -1,6 +1,7 @@
 import { createContextHandler } from '../apps.ts';
+import { pendingContext } from '../http/contexts/pending.ts';
 import { createObservability } from '../observability.ts';
 import { awsRuntime } from './aws-runtime.ts';
 
 /** Lambda entry of the card context: adapters are built once per container, at init. */
-export const handler = createContextHandler('card', awsRuntime('card'), createObservability('card'));
+export const handler = createContextHandler('card', awsRuntime('card'), pendingContext, createObservability('card'));

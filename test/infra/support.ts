@@ -19,7 +19,14 @@ export interface Synthesized extends CloudcardApp {
  */
 export function synth(context: Record<string, unknown> = {}, options: { bundle?: boolean } = {}): Synthesized {
   const built = createCloudcardApp({
-    context: { ...CDK_JSON.context, ...context, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
+    context: {
+      ...CDK_JSON.context,
+      // What the CLI adds: construct paths and asset paths in the template metadata.
+      'aws:cdk:enable-path-metadata': true,
+      'aws:cdk:enable-asset-metadata': true,
+      ...context,
+      ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }),
+    },
   });
   return { ...built, template: Template.fromStack(built.stack) };
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createContextHandler } from '../../lambdas/apps.ts';
+import { adminContext } from '../../lambdas/http/contexts/admin.ts';
 import { createDynamoClient } from '../../lambdas/adapters/dynamodb/client.ts';
 import { DynamoItemStore } from '../../lambdas/adapters/dynamodb/item-store.ts';
 import { createKmsClient } from '../../lambdas/adapters/kms/client.ts';
@@ -28,14 +29,14 @@ describe('dependency failures (AWS adapters on the emulator)', () => {
     runtime = { config, directory: backend.directory, state: backend.state, custody: backend.custody, signer: await backend.signer('RS256'), clock, random: systemRandom };
     const admin = await new AdminClients(backend.directory, clock, systemRandom).create();
     auth = `Basic ${Buffer.from(`${admin.clientId}:${admin.clientSecret}`).toString('base64')}`;
-    const handler = createContextHandler('admin', runtime, createObservability('admin', { logLevel: 'SILENT' }));
+    const handler = createContextHandler('admin', runtime, adminContext, createObservability('admin', { logLevel: 'SILENT' }));
     await handler(proxyEvent('POST', '/t/acme/admin/v1/tenant', { headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: '{}' }), lambdaContext);
   });
   afterAll(async () => backend.close());
 
   it('answers /health 503 naming the failed check when KMS is unreachable', async () => {
     const deadKms = createKmsClient({ endpoint: `http://127.0.0.1:${await freePort()}`, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
-    const handler = createContextHandler('admin', { ...runtime, signer: new KmsSigner(deadKms, 'nope') }, createObservability('admin', { logLevel: 'SILENT' }));
+    const handler = createContextHandler('admin', { ...runtime, signer: new KmsSigner(deadKms, 'nope') }, adminContext, createObservability('admin', { logLevel: 'SILENT' }));
     const response = await handler(proxyEvent('GET', '/health'), lambdaContext);
     expect(response.statusCode).toBe(503);
     expect(response.headers?.['Content-Type']).toBe('application/problem+json');
@@ -48,7 +49,7 @@ describe('dependency failures (AWS adapters on the emulator)', () => {
     const deadClient = createDynamoClient({ endpoint: `http://127.0.0.1:${await freePort()}`, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
     const dead = new DynamoItemStore({ client: deadClient, tableName: 'x', role: 'directory' });
     const flaky: DirectoryStore = { ...bind(backend.directory), put: (item, guard) => dead.put(item, guard) };
-    const handler = createContextHandler('admin', { ...runtime, directory: flaky }, createObservability('admin', { logLevel: 'SILENT' }));
+    const handler = createContextHandler('admin', { ...runtime, directory: flaky }, adminContext, createObservability('admin', { logLevel: 'SILENT' }));
     const response = await handler(
       proxyEvent('POST', '/t/acme/admin/v1/users', { headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'dave' }) }),
       lambdaContext,

@@ -1,0 +1,385 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { CONTEXT_NAMES, CONTEXTS, ENV } from '../../lambdas/contexts.ts';
+import { ESM_REQUIRE_BANNER } from '../../lib/function.ts';
+import { GRANTS } from '../../lib/grants.ts';
+import { expectedIdentityActions, expectedKekActions, expectedSigningActions, sorted } from './expected.ts';
+import {
+  getAttArn,
+  keyStatementsFor,
+  logicalIdByPath,
+  resourcesOfType,
+  roleStatements,
+  synth,
+  type Json,
+  type Synthesized,
+} from './support.ts';
+
+const pascal = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
+
+let s: Synthesized;
+let template: Template;
+let ids: {
+  directory: string;
+  state: string;
+  kek: string;
+  signing: string;
+  fn: (context: string) => string;
+  role: (context: string) => string;
+  logs: (context: string) => string;
+};
+
+beforeAll(() => {
+  // The default (dev) deployment, bundled for real: esbuild runs once for the five functions.
+  s = synth({}, { bundle: true });
+  template = s.template;
+  ids = {
+    directory: logicalIdByPath(template, 'AWS::DynamoDB::Table', '/Data/DirectoryTable/Resource'),
+    state: logicalIdByPath(template, 'AWS::DynamoDB::Table', '/Data/StateTable/Resource'),
+    kek: logicalIdByPath(template, 'AWS::KMS::Key', '/Keys/CardKek/Resource'),
+    signing: logicalIdByPath(template, 'AWS::KMS::Key', '/Keys/SigningKey/Resource'),
+    fn: (c) => logicalIdByPath(template, 'AWS::Lambda::Function', `/Functions/${pascal(c)}/Function/Resource`),
+    role: (c) => logicalIdByPath(template, 'AWS::IAM::Role', `/Functions/${pascal(c)}/Role/Resource`),
+    logs: (c) => logicalIdByPath(template, 'AWS::Logs::LogGroup', `/Functions/${pascal(c)}/Logs/Resource`),
+  };
+});
+
+const resource = (id: string): Json => template.toJSON()['Resources'][id];
+
+describe('stack', () => {
+  it('is the one stack Cloudcard-dev, environment-agnostic', () => {
+    expect(s.app.node.children.filter((c) => c === s.stack)).toHaveLength(1);
+    expect(s.stack.stackName).toBe('Cloudcard-dev');
+    expect(s.stack.environment).toBe('aws://unknown-account/unknown-region');
+  });
+
+  it('exports the outputs the operator CLI reads', () => {
+    for (const name of ['ApiUrl', 'DirectoryTableName', 'StateTableName', 'CardKekKeyArn', 'SigningKeyArn', 'Stage']) {
+      template.hasOutput(name, {});
+    }
+    template.hasOutput('Stage', { Value: 'dev' });
+    template.hasOutput('DirectoryTableName', { Value: { Ref: ids.directory } });
+    template.hasOutput('StateTableName', { Value: { Ref: ids.state } });
+    template.hasOutput('CardKekKeyArn', { Value: getAttArn(ids.kek) });
+    template.hasOutput('SigningKeyArn', { Value: getAttArn(ids.signing) });
+    // The execute-api stage URL without a trailing slash: `{ApiUrl}/t/{tenant}` is an issuer.
+    const apiUrl = JSON.stringify(template.findOutputs('ApiUrl')['ApiUrl']!['Value']);
+    expect(apiUrl).toContain('.execute-api.');
+    expect(apiUrl).toMatch(/"\/","dev"\]\]\}$/);
+  });
+});
+
+describe('data', () => {
+  it('has a directory table: PK/SK, on demand, PITR, GSI1 and GSI2, destroyable in dev', () => {
+    const table = resource(ids.directory);
+    expect(table['DeletionPolicy']).toBe('Delete');
+    expect(table['Properties']).toMatchObject({
+      KeySchema: [
+        { AttributeName: 'PK', KeyType: 'HASH' },
+        { AttributeName: 'SK', KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    expect(table['Properties']['DeletionProtectionEnabled']).not.toBe(true);
+    expect(table['Properties']['TimeToLiveSpecification']).toBeUndefined();
+    expect(table['Properties']['GlobalSecondaryIndexes']).toEqual([
+      gsi('GSI1'),
+      gsi('GSI2'),
+    ]);
+  });
+
+  it('has a state table: PK/SK, on demand, TTL on expiresAt, GSI1, no PITR in dev', () => {
+    const table = resource(ids.state);
+    expect(table['Properties']).toMatchObject({
+      KeySchema: [
+        { AttributeName: 'PK', KeyType: 'HASH' },
+        { AttributeName: 'SK', KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: false },
+    });
+    expect(table['Properties']['GlobalSecondaryIndexes']).toEqual([gsi('GSI1')]);
+  });
+});
+
+function gsi(name: string): Json {
+  return {
+    IndexName: name,
+    KeySchema: [
+      { AttributeName: `${name}PK`, KeyType: 'HASH' },
+      { AttributeName: `${name}SK`, KeyType: 'RANGE' },
+    ],
+    Projection: { ProjectionType: 'ALL' },
+  };
+}
+
+describe('keys', () => {
+  it('has a rotating symmetric card KEK and an RSA 2048 signing key, deletable after 7 days in dev', () => {
+    expect(resource(ids.kek)['Properties']).toMatchObject({
+      KeySpec: 'SYMMETRIC_DEFAULT',
+      KeyUsage: 'ENCRYPT_DECRYPT',
+      EnableKeyRotation: true,
+      PendingWindowInDays: 7,
+    });
+    expect(resource(ids.signing)['Properties']).toMatchObject({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', PendingWindowInDays: 7 });
+    expect(resource(ids.kek)['DeletionPolicy']).toBe('Delete');
+  });
+
+  it('has the stage aliases', () => {
+    template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/cloudcard-dev-card-kek', TargetKeyId: getAttArn(ids.kek) });
+    template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/cloudcard-dev-token-signing', TargetKeyId: getAttArn(ids.signing) });
+  });
+
+  it('lets the account administer the keys through IAM but never use them', () => {
+    for (const key of [ids.kek, ids.signing]) {
+      const root = (resource(key)['Properties']['KeyPolicy']['Statement'] as Json[]).filter((st) => JSON.stringify(st['Principal']).includes(':root'));
+      expect(root).toHaveLength(1);
+      const actions = [root[0]!['Action']].flat() as string[];
+      expect(actions).toContain('kms:Put*');
+      for (const forbidden of ['kms:*', 'kms:Encrypt', 'kms:Decrypt', 'kms:Sign', 'kms:CreateGrant', 'kms:Create*', 'kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+        expect(actions).not.toContain(forbidden);
+      }
+    }
+  });
+
+  it('names only the function roles (and the account) as key-policy principals', () => {
+    const roles = new Set(CONTEXT_NAMES.map((c) => JSON.stringify(getAttArn(ids.role(c)))));
+    for (const key of [ids.kek, ids.signing]) {
+      for (const statement of resource(key)['Properties']['KeyPolicy']['Statement'] as Json[]) {
+        const principals = [statement['Principal']['AWS']].flat();
+        for (const principal of principals) {
+          const text = JSON.stringify(principal);
+          expect(roles.has(text) || text.includes(':root')).toBe(true);
+        }
+      }
+    }
+  });
+
+  it.each(CONTEXT_NAMES)('key policies grant %s exactly its matrix entry', (context) => {
+    const grants = GRANTS[context];
+    const kek = keyStatementsFor(resource(ids.kek)['Properties']['KeyPolicy'], ids.role(context));
+    const signing = keyStatementsFor(resource(ids.signing)['Properties']['KeyPolicy'], ids.role(context));
+    expect(sorted(kek.flatMap((st) => st.actions))).toEqual(expectedKekActions(grants));
+    expect(sorted(signing.flatMap((st) => st.actions))).toEqual(expectedSigningActions(grants));
+    for (const st of [...kek, ...signing]) {
+      expect(st.Effect).toBe('Allow');
+      expect(st.resources).toEqual(['*']);
+    }
+    // Wrapping and unwrapping only ever under the exact {tenant, card, slot} encryption context.
+    for (const st of kek.filter((x) => x.actions.some((a) => a === 'kms:Encrypt' || a === 'kms:Decrypt'))) {
+      expect(st.Condition).toEqual({
+        'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['tenant', 'card', 'slot'] },
+        Null: { 'kms:EncryptionContext:tenant': 'false', 'kms:EncryptionContext:card': 'false', 'kms:EncryptionContext:slot': 'false' },
+      });
+    }
+    for (const st of signing.filter((x) => x.actions.includes('kms:Sign'))) {
+      expect(st.Condition).toEqual({ StringEquals: { 'kms:SigningAlgorithm': ['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PSS_SHA_256'] } });
+    }
+  });
+});
+
+describe('functions', () => {
+  it.each(CONTEXT_NAMES)('%s runs Node.js 22 on arm64 with tracing, 1024 MB and 10 s', (context) => {
+    expect(resource(ids.fn(context))['Properties']).toMatchObject({
+      FunctionName: `cloudcard-dev-${context}`,
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      MemorySize: 1024,
+      Timeout: 10,
+      TracingConfig: { Mode: 'Active' },
+      LoggingConfig: { LogGroup: { Ref: ids.logs(context) } },
+      Role: getAttArn(ids.role(context)),
+    });
+  });
+
+  it.each(CONTEXT_NAMES)('%s gets the environment it needs, key ids only where granted', (context) => {
+    const env = resource(ids.fn(context))['Properties']['Environment']['Variables'] as Json;
+    expect(env).toMatchObject({
+      [ENV.stage]: 'dev',
+      [ENV.directoryTable]: { Ref: ids.directory },
+      [ENV.stateTable]: { Ref: ids.state },
+      [ENV.keyProvider]: 'kms',
+      [ENV.defaultCustody]: 'wrapped',
+      POWERTOOLS_SERVICE_NAME: `cloudcard-${context}`,
+      POWERTOOLS_METRICS_NAMESPACE: 'cloudcard',
+      LOG_LEVEL: 'INFO',
+      NODE_OPTIONS: '--enable-source-maps',
+    });
+    const grants = GRANTS[context];
+    if (grants.cardKek.length > 0) expect(env[ENV.cardKekKeyId]).toEqual(getAttArn(ids.kek));
+    else expect(env).not.toHaveProperty(ENV.cardKekKeyId);
+    if (grants.signingKey.length > 0) expect(env[ENV.signingKeyId]).toEqual(getAttArn(ids.signing));
+    else expect(env).not.toHaveProperty(ENV.signingKeyId);
+    expect(env).not.toHaveProperty(ENV.publicBaseUrl); // no custom domain in dev
+  });
+
+  it.each(CONTEXT_NAMES)('%s has its own log group with the context retention', (context) => {
+    expect(resource(ids.logs(context))['Properties']).toMatchObject({ LogGroupName: `/aws/lambda/cloudcard-dev-${context}`, RetentionInDays: 30 });
+  });
+
+  it.each(CONTEXT_NAMES)('%s role has no managed policies and exactly its matrix permissions', (context) => {
+    const role = resource(ids.role(context))['Properties'];
+    expect(role['ManagedPolicyArns']).toBeUndefined();
+    expect(role['AssumeRolePolicyDocument']['Statement']).toEqual([
+      { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+    ]);
+    const byClass: Record<string, Set<string>> = {};
+    for (const statement of roleStatements(template, ids.role(context))) {
+      expect(statement.Effect).toBe('Allow');
+      expect(statement.Condition).toBeUndefined();
+      for (const target of statement.resources) {
+        const cls = resourceClass(target, context);
+        for (const action of statement.actions) (byClass[cls] ??= new Set()).add(action);
+      }
+    }
+    const actual = Object.fromEntries(Object.entries(byClass).map(([cls, actions]) => [cls, sorted(actions)]));
+    // KMS lives in the key policies only: no identity policy mentions it.
+    expect(Object.values(actual).flat().filter((a) => a.startsWith('kms:'))).toEqual([]);
+    expect(actual).toEqual(expectedIdentityActions(GRANTS[context]));
+  });
+
+  it.each(CONTEXT_NAMES)('%s is bundled as one minified ESM file with the AWS SDK inside', (context) => {
+    const assetPath = resource(ids.fn(context))['Metadata']['aws:asset:path'] as string;
+    const dir = join(s.app.outdir, assetPath);
+    const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
+    expect(code.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
+    expect(existsSync(join(dir, 'index.mjs.map'))).toBe(true);
+    // Nothing left external: no bare import of a package at runtime.
+    expect(code).not.toMatch(/from\s*["'](@aws-sdk|@middy|@aws-lambda-powertools|jose|zod)/);
+  });
+});
+
+/** Sorts an IAM policy resource into the class the grant matrix talks about. */
+function resourceClass(target: unknown, context: string): string {
+  const text = JSON.stringify(target);
+  if (text === '"*"') return '*';
+  if (text.includes(`"${ids.directory}"`)) return 'directory';
+  if (text.includes(`"${ids.state}"`)) return 'state';
+  if (text === JSON.stringify(getAttArn(ids.logs(context)))) return 'logs';
+  return `unexpected:${text}`;
+}
+
+describe('api', () => {
+  it('is a regional REST API', () => {
+    template.resourceCountIs('AWS::ApiGateway::RestApi', 1);
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', { Name: 'cloudcard-dev', EndpointConfiguration: { Types: ['REGIONAL'] } });
+  });
+
+  it('has a stage named after the stage with throttling, tracing, error logs and JSON access logs', () => {
+    const [[, stage]] = resourcesOfType(template, 'AWS::ApiGateway::Stage') as [[string, Json]];
+    const accessLogs = logicalIdByPath(template, 'AWS::Logs::LogGroup', '/Api/AccessLogs/Resource');
+    expect(stage['Properties']).toMatchObject({
+      StageName: 'dev',
+      TracingEnabled: true,
+      MethodSettings: [
+        { HttpMethod: '*', ResourcePath: '/*', ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100, LoggingLevel: 'ERROR', DataTraceEnabled: false, MetricsEnabled: true },
+      ],
+    });
+    expect(JSON.stringify(stage['Properties']['AccessLogSetting']['DestinationArn'])).toContain(`{"Ref":"${accessLogs}"}`);
+    const format = JSON.parse(stage['Properties']['AccessLogSetting']['Format']) as Record<string, string>;
+    expect(format).toMatchObject({ requestId: '$context.requestId', status: '$context.status', ip: '$context.identity.sourceIp' });
+    // Query strings carry authorization codes and SAML messages: never logged.
+    expect(Object.values(format).join(' ')).not.toMatch(/querystring|requestOverride|\$input/i);
+    expect(resource(accessLogs)['Properties']['RetentionInDays']).toBe(30);
+  });
+
+  it('routes every context prefix (and {proxy+} under it) and exact path to its function', () => {
+    const actual = routes(template)
+      .map((r) => `${r.method} ${r.path} -> ${r.target}`)
+      .sort();
+    const expected = CONTEXT_NAMES.flatMap((context) => [
+      ...CONTEXTS[context].prefixes.flatMap((p) => [`ANY ${p} -> ${ids.fn(context)}`, `ANY ${p}/{proxy+} -> ${ids.fn(context)}`]),
+      ...CONTEXTS[context].exact.map((p) => `GET ${p} -> ${ids.fn(context)}`),
+    ]).sort();
+    expect(actual).toEqual(expected);
+  });
+
+  it('builds the shared /t/{tenant} tree once', () => {
+    const paths = resourcePaths(template);
+    const all = [...paths.values()];
+    expect(all.filter((p) => p === '/t/{tenant}')).toHaveLength(1);
+    expect(new Set(all).size).toBe(all.length);
+  });
+
+  it('has no authorizer (public by design) and proxies to Lambda', () => {
+    for (const [, method] of resourcesOfType(template, 'AWS::ApiGateway::Method')) {
+      expect(method['Properties']['AuthorizationType']).toBe('NONE');
+      expect(method['Properties']['Integration']).toMatchObject({ Type: 'AWS_PROXY', IntegrationHttpMethod: 'POST' });
+    }
+  });
+
+  it('protects the stage with a WAF web ACL: per-IP rate limit and AWS managed rules', () => {
+    template.hasResourceProperties('AWS::WAFv2::WebACL', {
+      Scope: 'REGIONAL',
+      DefaultAction: { Allow: {} },
+      Rules: Match.arrayWith([
+        Match.objectLike({ Action: { Block: {} }, Statement: { RateBasedStatement: { Limit: 2000, AggregateKeyType: 'IP' } } }),
+        Match.objectLike({ Statement: { ManagedRuleGroupStatement: Match.objectLike({ VendorName: 'AWS', Name: 'AWSManagedRulesCommonRuleSet' }) } }),
+      ]),
+    });
+    const acl = logicalIdByPath(template, 'AWS::WAFv2::WebACL', '/Api/Waf/WebAcl');
+    const api = logicalIdByPath(template, 'AWS::ApiGateway::RestApi', '/Api/Api/Resource');
+    const [[, association]] = resourcesOfType(template, 'AWS::WAFv2::WebACLAssociation') as [[string, Json]];
+    expect(association['Properties']['WebACLArn']).toEqual(getAttArn(acl));
+    const arn = JSON.stringify(association['Properties']['ResourceArn']);
+    expect(arn).toContain(`{"Ref":"${api}"}`);
+    const stage = logicalIdByPath(template, 'AWS::ApiGateway::Stage', '/Api/Api/DeploymentStage.dev/Resource');
+    expect(arn).toContain(`"/stages/",{"Ref":"${stage}"}`);
+  });
+});
+
+interface Route {
+  readonly path: string;
+  readonly method: string;
+  readonly target: string;
+}
+
+function resourcePaths(t: Template): Map<string, string> {
+  const resources = Object.fromEntries(resourcesOfType(t, 'AWS::ApiGateway::Resource'));
+  const paths = new Map<string, string>();
+  const pathOf = (id: string): string => {
+    const known = paths.get(id);
+    if (known) return known;
+    const props = resources[id]!['Properties'];
+    const parent = props['ParentId']['Ref'] ? pathOf(props['ParentId']['Ref']) : '';
+    const path = `${parent}/${props['PathPart']}`;
+    paths.set(id, path);
+    return path;
+  };
+  for (const id of Object.keys(resources)) pathOf(id);
+  return paths;
+}
+
+function routes(t: Template): Route[] {
+  const paths = resourcePaths(t);
+  return resourcesOfType(t, 'AWS::ApiGateway::Method').map(([, m]) => {
+    const props = m['Properties'];
+    const resourceId = props['ResourceId']['Ref'] as string | undefined;
+    const uri = JSON.stringify(props['Integration']['Uri']);
+    const target = CONTEXT_NAMES.map((c) => ids.fn(c)).find((id) => uri.includes(`"${id}"`)) ?? uri;
+    return { path: resourceId ? paths.get(resourceId)! : '/', method: props['HttpMethod'], target };
+  });
+}
+
+describe('monitoring', () => {
+  it('has a dashboard and an alarm per function plus one on API 5xx, without actions when no e-mail is set', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'cloudcard-dev' });
+    const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([, a]) => a['Properties']);
+    expect(alarms.map((a) => a['AlarmName']).sort()).toEqual(
+      [...CONTEXT_NAMES.map((c) => `cloudcard-dev-${c}-errors`), 'cloudcard-dev-api-5xx'].sort(),
+    );
+    for (const context of CONTEXT_NAMES) {
+      const alarm = alarms.find((a) => a['AlarmName'] === `cloudcard-dev-${context}-errors`)!;
+      expect(alarm).toMatchObject({ MetricName: 'Errors', Namespace: 'AWS/Lambda', Dimensions: [{ Name: 'FunctionName', Value: { Ref: ids.fn(context) } }] });
+    }
+    expect(alarms.find((a) => a['AlarmName'] === 'cloudcard-dev-api-5xx')).toMatchObject({ MetricName: '5XXError', Namespace: 'AWS/ApiGateway' });
+    for (const alarm of alarms) expect(alarm['AlarmActions']).toBeUndefined();
+    template.resourceCountIs('AWS::SNS::Topic', 0);
+  });
+});
