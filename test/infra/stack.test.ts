@@ -5,6 +5,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { CONTEXT_NAMES, CONTEXTS, ENV } from '../../lambdas/contexts.ts';
 import { ESM_REQUIRE_BANNER } from '../../lib/function.ts';
 import { GRANTS } from '../../lib/grants.ts';
+import { CONTEXT_KEY_NEEDS } from '../../lambdas/apps.ts';
 import { expectedIdentityActions, expectedKekActions, expectedSigningActions, sorted } from './expected.ts';
 import {
   getAttArn,
@@ -67,7 +68,8 @@ describe('stack', () => {
     // The execute-api stage URL without a trailing slash: `{ApiUrl}/t/{tenant}` is an issuer.
     const apiUrl = JSON.stringify(template.findOutputs('ApiUrl')['ApiUrl']!['Value']);
     expect(apiUrl).toContain('.execute-api.');
-    expect(apiUrl).toMatch(/"\/","dev"\]\]\}$/);
+    const stage = logicalIdByPath(template, 'AWS::ApiGateway::Stage', '/Api/Api/DeploymentStage.dev/Resource');
+    expect(apiUrl.endsWith(`"/",{"Ref":"${stage}"}]]}`)).toBe(true);
   });
 });
 
@@ -296,8 +298,29 @@ describe('api', () => {
     const expected = CONTEXT_NAMES.flatMap((context) => [
       ...CONTEXTS[context].prefixes.flatMap((p) => [`ANY ${p} -> ${ids.fn(context)}`, `ANY ${p}/{proxy+} -> ${ids.fn(context)}`]),
       ...CONTEXTS[context].exact.map((p) => `GET ${p} -> ${ids.fn(context)}`),
+      // The catch-all levels go to the admin function, whose router answers 404 problem JSON.
+      ...(context === 'admin' ? ['/', '/{proxy+}', '/t', '/t/{tenant}', '/t/{tenant}/{proxy+}'].map((p) => `ANY ${p} -> ${ids.fn('admin')}`) : []),
     ]).sort();
     expect(actual).toEqual(expected);
+  });
+
+  it('answers API Gateway\'s own errors (WAF, throttling, size, faults) in problem JSON', () => {
+    const responses = resourcesOfType(template, 'AWS::ApiGateway::GatewayResponse').map(([, r]) => r['Properties']);
+    expect(responses.map((r) => `${r['ResponseType']} ${r['StatusCode']}`).sort()).toEqual(
+      ['DEFAULT_4XX 400', 'DEFAULT_5XX 502', 'REQUEST_TOO_LARGE 413', 'THROTTLED 429', 'WAF_FILTERED 403'].sort(),
+    );
+    for (const response of responses) {
+      expect(response['ResponseParameters']['gatewayresponse.header.Content-Type']).toBe("'application/problem+json'");
+      const body = response['ResponseTemplates']['application/json'] as string;
+      expect(body).toContain('"type":"about:blank"');
+      expect(body).toContain(`"status":${response['StatusCode']}`);
+    }
+  });
+
+  it('grants each function exactly the keys its runtime wires (lib/grants.ts agrees with lambdas/apps.ts)', () => {
+    for (const context of CONTEXT_NAMES) {
+      expect({ context, cardKek: GRANTS[context].cardKek.length > 0, signingKey: GRANTS[context].signingKey.length > 0 }).toEqual({ context, ...CONTEXT_KEY_NEEDS[context] });
+    }
   });
 
   it('builds the shared /t/{tenant} tree once', () => {

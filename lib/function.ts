@@ -1,0 +1,87 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { fileURLToPath } from 'node:url';
+import type { ContextName } from '../lambdas/contexts.ts';
+import { acknowledge } from './nag.ts';
+
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Gives bundled ESM code a `require` for the CommonJS dependencies esbuild leaves as require() calls. */
+export const ESM_REQUIRE_BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+export interface ContextFunctionProps {
+  readonly context: ContextName;
+  readonly stage: string;
+  readonly environment: Readonly<Record<string, string>>;
+  readonly logRetentionDays: number;
+  readonly production: boolean;
+}
+
+/**
+ * One bounded context's Lambda function (lambdas/handlers/{context}.ts) with its own role and log group.
+ * The role starts empty: no AWS managed policy, just write access to this log group (plus what X-Ray
+ * tracing adds); everything else comes from the grant matrix.
+ */
+export class ContextFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: ContextFunctionProps) {
+    super(scope, id);
+    const functionName = `cloudcard-${props.stage}-${props.context}`;
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `${functionName} execution role`,
+    });
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: `/aws/lambda/${functionName}`,
+      retention: props.logRetentionDays as logs.RetentionDays,
+      removalPolicy: props.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new NodejsFunction(this, 'Function', {
+      functionName,
+      description: `cloudcard ${props.context} context (${props.stage})`,
+      entry: `${PROJECT_ROOT}lambdas/handlers/${props.context}.ts`,
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 1024,
+      timeout: Duration.seconds(10),
+      tracing: lambda.Tracing.ACTIVE,
+      role: this.role,
+      logGroup: this.logGroup,
+      environment: { ...props.environment },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_BANNER,
+        forceDockerBundling: false,
+        // Bundle everything, the AWS SDK included: the functions run the exact SDK versions package.json
+        // pins and the tests ran, not whatever the runtime ships, and tree-shaking keeps cold starts small.
+        externalModules: [],
+      },
+    });
+
+    acknowledge(this.function, {
+      'AwsSolutions-L1':
+        'Node.js 22 is the platform the project pins and tests (node@22 runs the tools, local gateway and suites; bundles target node22); a newer runtime is a deliberate upgrade, not a drift.',
+    });
+    acknowledge(this.role, {
+      'AwsSolutions-IAM5[Resource::*]':
+        'Active X-Ray tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions.',
+    });
+  }
+}

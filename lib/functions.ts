@@ -1,0 +1,98 @@
+import { Stack } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+import { CONTEXT_NAMES, ENV, type ContextName } from '../lambdas/contexts.ts';
+import type { Custody, Stage } from './config.ts';
+import type { CloudcardData } from './data.ts';
+import { ContextFunction } from './function.ts';
+import { GRANTS, type FunctionGrants } from './grants.ts';
+import type { CloudcardKeys } from './keys.ts';
+import { acknowledge } from './nag.ts';
+
+export interface CloudcardFunctionsProps {
+  readonly stage: Stage;
+  readonly production: boolean;
+  readonly data: CloudcardData;
+  readonly keys: CloudcardKeys;
+  readonly defaultCustody: Custody;
+  readonly logRetentionDays: number;
+  /** The public base URL when the API has a custom domain; otherwise handlers derive it per request. */
+  readonly publicBaseUrl?: string;
+  /** Who may touch what; defaults to the project's matrix (lib/grants.ts). */
+  readonly grants?: Readonly<Record<ContextName, FunctionGrants>>;
+}
+
+/** One function per bounded context, configured and granted from the grant matrix. */
+export class CloudcardFunctions extends Construct {
+  readonly byContext: Readonly<Record<ContextName, ContextFunction>>;
+
+  constructor(scope: Construct, id: string, props: CloudcardFunctionsProps) {
+    super(scope, id);
+    const grants = props.grants ?? GRANTS;
+    const entries = CONTEXT_NAMES.map((context) => {
+      const granted = grants[context];
+      const fn = new ContextFunction(this, pascal(context), {
+        context,
+        stage: props.stage,
+        production: props.production,
+        logRetentionDays: props.logRetentionDays,
+        environment: environment(context, granted, props),
+      });
+      applyGrants(fn, granted, props);
+      acknowledge(fn.role, {
+        [indexWildcardFinding(props.data.directoryTable)]: INDEX_REASON,
+        [indexWildcardFinding(props.data.stateTable)]: INDEX_REASON,
+      });
+      return [context, fn] as const;
+    });
+    this.byContext = Object.fromEntries(entries) as Record<ContextName, ContextFunction>;
+  }
+}
+
+function environment(context: ContextName, granted: FunctionGrants, props: CloudcardFunctionsProps): Record<string, string> {
+  return {
+    [ENV.stage]: props.stage,
+    [ENV.directoryTable]: props.data.directoryTable.tableName,
+    [ENV.stateTable]: props.data.stateTable.tableName,
+    [ENV.keyProvider]: 'kms',
+    [ENV.defaultCustody]: props.defaultCustody,
+    // Key ids only where the function may use the key, so a missing grant fails at init, not mid-request.
+    ...(granted.cardKek.length > 0 ? { [ENV.cardKekKeyId]: props.keys.cardKek.keyArn } : {}),
+    ...(granted.signingKey.length > 0 ? { [ENV.signingKeyId]: props.keys.signingKey.keyArn } : {}),
+    ...(props.publicBaseUrl ? { [ENV.publicBaseUrl]: props.publicBaseUrl } : {}),
+    POWERTOOLS_SERVICE_NAME: `cloudcard-${context}`,
+    POWERTOOLS_METRICS_NAMESPACE: 'cloudcard',
+    LOG_LEVEL: 'INFO',
+    NODE_OPTIONS: '--enable-source-maps',
+  };
+}
+
+function applyGrants(fn: ContextFunction, granted: FunctionGrants, { data, keys }: CloudcardFunctionsProps): void {
+  const grantee = fn.function;
+  if (granted.directory === 'readWrite') data.grantDirectoryReadWrite(grantee);
+  else data.grantDirectoryRead(grantee);
+  if (granted.state === 'readWrite') data.grantStateReadWrite(grantee);
+  else data.grantStateRead(grantee);
+  for (const capability of granted.cardKek) {
+    if (capability === 'wrap') keys.grantWrap(grantee);
+    else if (capability === 'unwrap') keys.grantUnwrap(grantee);
+    else keys.grantDescribe(grantee, ['cardKek']);
+  }
+  for (const capability of granted.signingKey) {
+    if (capability === 'sign') keys.grantSign(grantee);
+    else if (capability === 'getPublicKey') keys.grantGetPublicKey(grantee);
+    else keys.grantDescribe(grantee, ['signingKey']);
+  }
+}
+
+const INDEX_REASON =
+  'Table grants cover the table\'s GSIs as "<table>/index/*": the indexes (GSI1, GSI2) are part of the same single-table design and queried by the same code.';
+
+/** cdk-nag's finding id for the "<table ARN>/index/*" resource a table grant adds. */
+function indexWildcardFinding(table: dynamodb.Table): string {
+  const stack = Stack.of(table);
+  const logicalId = stack.resolve(stack.getLogicalId(table.node.defaultChild as dynamodb.CfnTable)) as string;
+  return `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/index/*]`;
+}
+
+const pascal = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);

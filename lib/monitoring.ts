@@ -1,0 +1,129 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { ContextName } from '../lambdas/contexts.ts';
+import type { Stage } from './config.ts';
+
+export interface CloudcardMonitoringProps {
+  readonly stage: Stage;
+  readonly production: boolean;
+  readonly functions: Readonly<Record<ContextName, lambda.IFunction>>;
+  readonly apiStage: apigw.Stage;
+  /** When set, alarms notify this address through an encrypted SNS topic. */
+  readonly alarmEmail?: string;
+}
+
+const PERIOD = Duration.minutes(5);
+
+/** The dashboard operators watch and the alarms that page them. */
+export class CloudcardMonitoring extends Construct {
+  readonly dashboard: cloudwatch.Dashboard;
+  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly topic?: sns.Topic;
+
+  constructor(scope: Construct, id: string, props: CloudcardMonitoringProps) {
+    super(scope, id);
+    const prefix = `cloudcard-${props.stage}`;
+    const functions = Object.entries(props.functions) as [ContextName, lambda.IFunction][];
+    const api = props.apiStage;
+
+    // Unhandled errors and timeouts only: handlers answer bad input with the protocol's error, so any
+    // Errors datapoint is a bug or an outage worth a look.
+    for (const [name, fn] of functions) {
+      this.alarms.push(
+        fn.metricErrors({ period: PERIOD }).createAlarm(this, `${name}Errors`, {
+          alarmName: `${prefix}-${name}-errors`,
+          alarmDescription: `The ${name} function failed (unhandled error or timeout).`,
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+    this.alarms.push(
+      api.metricServerError({ period: PERIOD }).createAlarm(this, 'Api5xx', {
+        alarmName: `${prefix}-api-5xx`,
+        alarmDescription: 'The API answered 5xx (function failures, throttled integrations, timeouts).',
+        threshold: 5,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    if (props.alarmEmail) {
+      this.topic = this.alarmTopic(prefix, props.production);
+      this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+      const action = new actions.SnsAction(this.topic);
+      for (const alarm of this.alarms) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+    }
+
+    const perFunction = (title: string, metric: (fn: lambda.IFunction) => cloudwatch.Metric) =>
+      new cloudwatch.GraphWidget({
+        title,
+        width: 8,
+        left: functions.map(([name, fn]) => withLabel(metric(fn), name)),
+      });
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: prefix,
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({
+            title: 'API requests and errors',
+            width: 12,
+            left: [withLabel(api.metricCount({ period: PERIOD }), 'requests')],
+            right: [withLabel(api.metricClientError({ period: PERIOD }), '4xx'), withLabel(api.metricServerError({ period: PERIOD }), '5xx')],
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'API latency',
+            width: 12,
+            left: ['p50', 'p90', 'p99'].map((statistic) => withLabel(api.metricLatency({ period: PERIOD, statistic }), statistic)),
+          }),
+        ],
+        [
+          perFunction('Function errors', (fn) => fn.metricErrors({ period: PERIOD })),
+          perFunction('Function duration p99', (fn) => fn.metricDuration({ period: PERIOD, statistic: 'p99' })),
+          perFunction('Function throttles', (fn) => fn.metricThrottles({ period: PERIOD })),
+        ],
+        [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 24, alarms: this.alarms })],
+      ],
+    });
+  }
+
+  // SNS topics must be encrypted; CloudWatch can only publish to one whose key lets it, which the
+  // AWS-managed aws/sns key does not, hence a small customer-managed key.
+  private alarmTopic(prefix: string, production: boolean): sns.Topic {
+    const key = new kms.Key(this, 'AlarmTopicKey', {
+      description: `${prefix}: alarm topic encryption`,
+      enableKeyRotation: true,
+      removalPolicy: production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(production ? 30 : 7),
+    });
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    return new sns.Topic(this, 'AlarmTopic', {
+      topicName: `${prefix}-alarms`,
+      displayName: `cloudcard ${prefix} alarms`,
+      masterKey: key,
+      enforceSSL: true,
+    });
+  }
+}
+
+const withLabel = (metric: cloudwatch.Metric, label: string): cloudwatch.Metric => metric.with({ label });

@@ -1,0 +1,80 @@
+import { CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { CloudcardApi } from './api.ts';
+import type { CloudcardConfig } from './config.ts';
+import { CloudcardData } from './data.ts';
+import { CloudcardFunctions } from './functions.ts';
+import { CloudcardKeys } from './keys.ts';
+import { CloudcardMonitoring } from './monitoring.ts';
+
+export interface CloudcardStackProps extends StackProps {
+  readonly config: CloudcardConfig;
+}
+
+/**
+ * The whole deployment in one stack: key policies name the function roles and the functions reference
+ * the keys, which across two stacks would be a dependency cycle.
+ */
+export class CloudcardStack extends Stack {
+  readonly config: CloudcardConfig;
+  readonly data: CloudcardData;
+  readonly keys: CloudcardKeys;
+  readonly functions: CloudcardFunctions;
+  readonly api: CloudcardApi;
+  readonly monitoring: CloudcardMonitoring;
+
+  constructor(scope: Construct, id: string, props: CloudcardStackProps) {
+    super(scope, id, { description: `cloudcard identity platform (${props.config.stage})`, ...props });
+    const config = (this.config = props.config);
+    const production = config.stage === 'prod';
+    Tags.of(this).add('project', 'cloudcard');
+    Tags.of(this).add('stage', config.stage);
+
+    this.data = new CloudcardData(this, 'Data', { production });
+    this.keys = new CloudcardKeys(this, 'Keys', { stage: config.stage, production, customKeyStoreId: config.customKeyStoreId });
+    this.functions = new CloudcardFunctions(this, 'Functions', {
+      stage: config.stage,
+      production,
+      data: this.data,
+      keys: this.keys,
+      defaultCustody: config.custody,
+      logRetentionDays: config.logRetentionDays,
+      publicBaseUrl: config.domainName ? `https://${config.domainName}` : undefined,
+    });
+    const functions = mapValues(this.functions.byContext, (f) => f.function);
+    this.api = new CloudcardApi(this, 'Api', {
+      stage: config.stage,
+      production,
+      functions,
+      throttleRate: config.throttleRate,
+      throttleBurst: config.throttleBurst,
+      wafRateLimit: config.wafRateLimit,
+      logRetentionDays: config.logRetentionDays,
+      domainName: config.domainName,
+      certificateArn: config.certificateArn,
+    });
+    this.monitoring = new CloudcardMonitoring(this, 'Monitoring', {
+      stage: config.stage,
+      production,
+      functions,
+      apiStage: this.api.stage,
+      alarmEmail: config.alarmEmail,
+    });
+
+    // The operator CLI finds a deployment through these outputs: keep the names.
+    const output = (id: string, value: string, description: string) => new CfnOutput(this, id, { value, description });
+    output('ApiUrl', this.api.url, 'Public base URL (a tenant issuer is {ApiUrl}/t/{tenant})');
+    output('DirectoryTableName', this.data.directoryTable.tableName, 'Directory table');
+    output('StateTableName', this.data.stateTable.tableName, 'Short-lived state table');
+    output('CardKekKeyArn', this.keys.cardKek.keyArn, 'Card key-encryption key');
+    output('SigningKeyArn', this.keys.signingKey.keyArn, 'Token and assertion signing key');
+    output('Stage', config.stage, 'Deployment stage');
+    if (this.api.domain) {
+      output('CustomDomainTarget', this.api.domain.domainNameAliasDomainName, 'DNS target (CNAME or alias) for the custom domain');
+    }
+  }
+}
+
+function mapValues<K extends string, A, B>(record: Readonly<Record<K, A>>, f: (a: A) => B): Record<K, B> {
+  return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, f(v as A)])) as Record<K, B>;
+}

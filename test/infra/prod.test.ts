@@ -1,0 +1,165 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { Match } from 'aws-cdk-lib/assertions';
+import { CONTEXT_NAMES, ENV } from '../../lambdas/contexts.ts';
+import { GRANTS } from '../../lib/grants.ts';
+import { getAttArn, logicalIdByPath, resourcesOfType, synth, type Json, type Synthesized } from './support.ts';
+
+const CERT = 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012';
+const KEY_STORE = 'cks-1234567890abcdef0';
+
+const resourceOf = (s: Synthesized, id: string): Json => s.template.toJSON()['Resources'][id];
+
+describe('prod stage', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synth({ stage: 'prod', logRetentionDays: '365', throttleRate: '200', throttleBurst: '400', wafRateLimit: '5000' });
+  });
+
+  it('is the stack Cloudcard-prod', () => {
+    expect(s.stack.stackName).toBe('Cloudcard-prod');
+    s.template.hasOutput('Stage', { Value: 'prod' });
+  });
+
+  it('retains both tables, with deletion protection and PITR', () => {
+    for (const path of ['/Data/DirectoryTable/Resource', '/Data/StateTable/Resource']) {
+      const table = resourceOf(s, logicalIdByPath(s.template, 'AWS::DynamoDB::Table', path));
+      expect(table['DeletionPolicy']).toBe('Retain');
+      expect(table['UpdateReplacePolicy']).toBe('Retain');
+      expect(table['Properties']).toMatchObject({
+        DeletionProtectionEnabled: true,
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      });
+    }
+  });
+
+  it('retains the keys (30-day window if deletion is ever scheduled) and the log groups', () => {
+    for (const [, key] of resourcesOfType(s.template, 'AWS::KMS::Key')) {
+      expect(key['DeletionPolicy']).toBe('Retain');
+      expect(key['Properties']['PendingWindowInDays']).toBe(30);
+    }
+    for (const [, group] of resourcesOfType(s.template, 'AWS::Logs::LogGroup')) {
+      expect(group['DeletionPolicy']).toBe('Retain');
+      expect(group['Properties']['RetentionInDays']).toBe(365);
+    }
+    s.template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/cloudcard-prod-card-kek' });
+    s.template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/cloudcard-prod-token-signing' });
+  });
+
+  it('takes throttling and the WAF limit from the context (strings from -c work)', () => {
+    s.template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      StageName: 'prod',
+      MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 })],
+    });
+    s.template.hasResourceProperties('AWS::WAFv2::WebACL', {
+      Rules: Match.arrayWith([Match.objectLike({ Statement: { RateBasedStatement: { Limit: 5000, AggregateKeyType: 'IP' } } })]),
+    });
+  });
+});
+
+describe('custom domain, alarm e-mail, kms-resident default custody', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synth({ domainName: 'id.example.com', certificateArn: CERT, alarmEmail: 'ops@example.com', custody: 'kms-resident' });
+  });
+
+  it('adds a regional TLS 1.2 custom domain mapped to the stage and publishes it', () => {
+    s.template.hasResourceProperties('AWS::ApiGateway::DomainName', {
+      DomainName: 'id.example.com',
+      RegionalCertificateArn: CERT,
+      EndpointConfiguration: { Types: ['REGIONAL'] },
+      SecurityPolicy: 'TLS_1_2',
+    });
+    s.template.resourceCountIs('AWS::ApiGateway::BasePathMapping', 1);
+    s.template.hasOutput('ApiUrl', { Value: 'https://id.example.com' });
+    s.template.hasOutput('CustomDomainTarget', {});
+  });
+
+  it('gives every function the public base URL and the default custody', () => {
+    for (const [, fn] of resourcesOfType(s.template, 'AWS::Lambda::Function')) {
+      expect(fn['Properties']['Environment']['Variables']).toMatchObject({
+        [ENV.publicBaseUrl]: 'https://id.example.com',
+        [ENV.defaultCustody]: 'kms-resident',
+      });
+    }
+  });
+
+  it('sends alarms to an encrypted, TLS-only SNS topic with the e-mail subscribed', () => {
+    const topic = logicalIdByPath(s.template, 'AWS::SNS::Topic', '/Monitoring/AlarmTopic/Resource');
+    const key = logicalIdByPath(s.template, 'AWS::KMS::Key', '/Monitoring/AlarmTopicKey/Resource');
+    expect(resourceOf(s, topic)['Properties']['KmsMasterKeyId']).toEqual(getAttArn(key));
+    expect(resourceOf(s, key)['Properties']['EnableKeyRotation']).toBe(true);
+    s.template.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: { Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' } })]) },
+    });
+    s.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: { Ref: topic } });
+    s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
+    });
+    const alarms = resourcesOfType(s.template, 'AWS::CloudWatch::Alarm');
+    expect(alarms).toHaveLength(CONTEXT_NAMES.length + 1);
+    for (const [, alarm] of alarms) {
+      expect(alarm['Properties']['AlarmActions']).toEqual([{ Ref: topic }]);
+      expect(alarm['Properties']['OKActions']).toEqual([{ Ref: topic }]);
+    }
+  });
+});
+
+describe('card KEK in a CloudHSM custom key store', () => {
+  const build = (stage: string) => synth({ stage, customKeyStoreId: KEY_STORE });
+  let dev: Synthesized;
+  let prod: Synthesized;
+  beforeAll(() => {
+    dev = build('dev');
+    prod = build('prod');
+  });
+
+  const customResource = (s: Synthesized): Json => {
+    const id = logicalIdByPath(s.template, 'Custom::AWS', '/Keys/CardKekInHsm/Resource/Resource/Default');
+    return resourceOf(s, id);
+  };
+
+  it('creates the KEK with KMS CreateKey (Origin AWS_CLOUDHSM) instead of AWS::KMS::Key', () => {
+    const keys = resourcesOfType(dev.template, 'AWS::KMS::Key').map(([, k]) => k['Properties']['KeySpec']);
+    expect(keys).toEqual(['RSA_2048']); // only the signing key is a CloudFormation key
+    const create = JSON.stringify(customResource(dev)['Properties']['Create']);
+    for (const expected of ['\\"action\\":\\"CreateKey\\"', '\\"Origin\\":\\"AWS_CLOUDHSM\\"', `\\"CustomKeyStoreId\\":\\"${KEY_STORE}\\"`, '\\"KeySpec\\":\\"SYMMETRIC_DEFAULT\\"']) {
+      expect(create).toContain(expected);
+    }
+  });
+
+  it('passes a key policy naming the KEK users (card, admin) and keeps it current with PutKeyPolicy', () => {
+    const props = customResource(dev)['Properties'];
+    const create = JSON.stringify(props['Create']);
+    for (const context of CONTEXT_NAMES) {
+      const role = logicalIdByPath(dev.template, 'AWS::IAM::Role', `/Functions/${context[0]!.toUpperCase()}${context.slice(1)}/Role/Resource`);
+      const named = create.includes(JSON.stringify(getAttArn(role)));
+      expect(named).toBe(GRANTS[context].cardKek.length > 0);
+    }
+    expect(create).toContain('kms:EncryptionContextKeys');
+    expect(JSON.stringify(props['Update'])).toContain('PutKeyPolicy');
+  });
+
+  it('schedules deletion on stack delete in dev only; prod retains the HSM key', () => {
+    expect(JSON.stringify(customResource(dev)['Properties']['Delete'])).toContain('ScheduleKeyDeletion');
+    expect(customResource(prod)['Properties']['Delete']).toBeUndefined();
+  });
+
+  it('points the alias, the outputs and the functions at the created key', () => {
+    const crId = logicalIdByPath(dev.template, 'Custom::AWS', '/Keys/CardKekInHsm/Resource/Resource/Default');
+    const ref = JSON.stringify({ Ref: crId });
+    const alias = resourcesOfType(dev.template, 'AWS::KMS::Alias').find(([, a]) => a['Properties']['AliasName'] === 'alias/cloudcard-dev-card-kek')!;
+    expect(JSON.stringify(alias[1]['Properties']['TargetKeyId'])).toContain(ref);
+    expect(JSON.stringify(dev.template.findOutputs('CardKekKeyArn'))).toContain(ref);
+    const card = logicalIdByPath(dev.template, 'AWS::Lambda::Function', '/Functions/Card/Function/Resource');
+    expect(JSON.stringify(resourceOf(dev, card)['Properties']['Environment']['Variables'][ENV.cardKekKeyId])).toContain(ref);
+  });
+
+  it('scopes the custom resource role to KMS key management', () => {
+    const statements = resourcesOfType(dev.template, 'AWS::IAM::Policy')
+      .filter(([, p]) => String(p['Metadata']?.['aws:cdk:path']).includes('/Keys/CardKekInHsm/'))
+      .flatMap(([, p]) => p['Properties']['PolicyDocument']['Statement'] as Json[]);
+    expect(statements.flatMap((st) => [st['Action']].flat()).sort()).toEqual(['kms:CreateKey', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion']);
+  });
+});
