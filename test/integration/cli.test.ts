@@ -95,3 +95,71 @@ describe('operator CLI on the local stack', () => {
     },
   );
 });
+
+/**
+ * `--stack`: the CLI finds a deployment through its CloudFormation outputs and works on its tables with
+ * the caller's AWS credentials. The emulator plays the deployed stack.
+ */
+describe('operator CLI against a deployed stack (on the AWS emulator)', () => {
+  const endpoint = process.env['CLOUDCARD_TEST_EMULATOR']!;
+  const aws = { AWS_ENDPOINT_URL: endpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
+  const stackName = `Cloudcard-clitest${Date.now() % 100000}`;
+
+  beforeAll(async () => {
+    const { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
+    const cfn = new CloudFormationClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const table = (name: string, indexes: string[]) => ({
+      Type: 'AWS::DynamoDB::Table',
+      Properties: {
+        TableName: name,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: ['PK', 'SK', ...indexes.flatMap((i) => [`${i}PK`, `${i}SK`])].map((a) => ({ AttributeName: a, AttributeType: 'S' })),
+        KeySchema: [
+          { AttributeName: 'PK', KeyType: 'HASH' },
+          { AttributeName: 'SK', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: indexes.map((i) => ({
+          IndexName: i,
+          KeySchema: [
+            { AttributeName: `${i}PK`, KeyType: 'HASH' },
+            { AttributeName: `${i}SK`, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        })),
+      },
+    });
+    const template = {
+      Resources: { Directory: table(`${stackName}-directory`, ['GSI1', 'GSI2']), State: table(`${stackName}-state`, ['GSI1']) },
+      Outputs: {
+        DirectoryTableName: { Value: { Ref: 'Directory' } },
+        StateTableName: { Value: { Ref: 'State' } },
+        Stage: { Value: 'prod' },
+        ApiUrl: { Value: 'https://id.example.test' },
+      },
+    };
+    await cfn.send(new CreateStackCommand({ StackName: stackName, TemplateBody: JSON.stringify(template) }));
+    for (let i = 0; i < 50; i++) {
+      const { Stacks } = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+      if (Stacks?.[0]?.StackStatus === 'CREATE_COMPLETE') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    cfn.destroy();
+  });
+
+  it('creates and lists tenants and users in the stack tables', async () => {
+    const created = await cli(['--stack', stackName, 'tenant', 'create', 'globex', '--json'], aws);
+    expect(created.stderr).toBe('');
+    expect(JSON.parse(created.stdout)).toMatchObject({ id: 'globex', custody: 'wrapped' });
+    expect((await cli(['--stack', stackName, 'user', 'add', 'globex', 'hank'], aws)).code).toBe(0);
+    const users = await cli(['--stack', stackName, 'user', 'list', 'globex', '--json'], aws);
+    expect((JSON.parse(users.stdout) as { username: string }[]).map((u) => u.username)).toEqual(['hank']);
+    const tenants = await cli(['--stack', stackName, 'tenant', 'list'], aws);
+    expect(tenants.stdout).toMatch(/^globex\s+/m);
+  });
+
+  it('refuses a stack that is not a cloudcard stack, or does not exist', async () => {
+    const missing = await cli(['--stack', 'NoSuchStack', 'tenant', 'list'], aws);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/NoSuchStack/);
+  });
+});
