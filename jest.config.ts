@@ -1,9 +1,9 @@
 import type { Config } from 'jest';
 
-// Every suite is TypeScript run as native ES modules; SWC strips the types (no type checking here:
-// `npm run typecheck` does that once for the whole tree).
+// Every suite is TypeScript run as native ES modules. ts-jest only strips types here (isolated modules,
+// no type checking): `npm test` runs `tsc --noEmit` once for the whole tree before Jest starts.
 const transform: Config['transform'] = {
-  '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2023' }, module: { type: 'es6' } }],
+  '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.test.json' }],
 };
 
 const project = (name: string, extra: Partial<Config> = {}): Config => ({
