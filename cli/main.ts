@@ -57,14 +57,8 @@ export function buildProgram(): Command {
     .description('list every tenant')
     .action(
       action(program, async (target, json) => {
-        const all = [];
-        let cursor: string | undefined;
-        do {
-          const page = await target.services.tenants.list(cursor);
-          all.push(...page.tenants);
-          cursor = page.cursor;
-        } while (cursor);
-        print(all as unknown as Record<string, unknown>[], TENANT_COLUMNS, json);
+        const tenants = await everyPage((cursor) => target.services.tenants.list(cursor).then((p) => ({ items: p.tenants, cursor: p.cursor })));
+        print(tenants as unknown as Record<string, unknown>[], TENANT_COLUMNS, json);
       }),
     );
   tenant
@@ -129,14 +123,8 @@ export function buildProgram(): Command {
     .argument('<tenant>', 'tenant id')
     .action(
       action(program, async (target, json, tenantId: string) => {
-        const all = [];
-        let cursor: string | undefined;
-        do {
-          const page = await target.services.users.list(tenantId, cursor);
-          all.push(...page.users);
-          cursor = page.cursor;
-        } while (cursor);
-        print(all as unknown as Record<string, unknown>[], USER_COLUMNS, json);
+        const users = await everyPage((cursor) => target.services.users.list(tenantId, cursor).then((p) => ({ items: p.users, cursor: p.cursor })));
+        print(users as unknown as Record<string, unknown>[], USER_COLUMNS, json);
       }),
     );
   user
@@ -150,6 +138,18 @@ export function buildProgram(): Command {
       }),
     );
   return program;
+}
+
+/** Follows page cursors to the end: the CLI prints whole lists. */
+async function everyPage<T>(fetchPage: (cursor?: string) => Promise<{ items: T[]; cursor?: string | undefined }>): Promise<T[]> {
+  const all: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await fetchPage(cursor);
+    all.push(...page.items);
+    cursor = page.cursor;
+  } while (cursor);
+  return all;
 }
 
 function pickDefined<T extends Record<string, unknown>>(record: T): Partial<T> {
