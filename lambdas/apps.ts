@@ -6,10 +6,12 @@ import type { Runtime } from './runtime.ts';
 
 /** What each bounded context needs from the key services; the stack grants exactly these. */
 export const CONTEXT_KEY_NEEDS: Readonly<Record<ContextName, { cardKek: boolean; signingKey: boolean }>> = {
-  oidc: { cardKek: false, signingKey: true },
+  // oidc: per-tenant token keys are wrapped under the KEK; kms-mode tenants sign with the stack key.
+  oidc: { cardKek: true, signingKey: true },
   saml: { cardKek: false, signingKey: true },
-  portal: { cardKek: false, signingKey: false },
-  card: { cardKek: true, signingKey: true },
+  // portal: TOTP secrets are wrapped under the KEK.
+  portal: { cardKek: true, signingKey: false },
+  card: { cardKek: true, signingKey: false },
   admin: { cardKek: true, signingKey: true },
 };
 

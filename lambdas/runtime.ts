@@ -2,6 +2,9 @@ import type { Config } from './config.ts';
 import { AdminClients } from './core/directory/admin-client.ts';
 import { Tenants } from './core/directory/tenant.ts';
 import { Users } from './core/directory/user.ts';
+import { Credentials } from './core/portal/credentials.ts';
+import { LoginThrottle } from './core/portal/login-throttle.ts';
+import { TotpEnrolment } from './core/portal/totp.ts';
 import type { Clock, DirectoryStore, KeyCustody, Random, Signer, StateStore } from './ports.ts';
 
 /** Everything a bounded context needs, wired once per process by a handler or by the local gateway. */
@@ -21,13 +24,26 @@ export interface DirectoryServices {
   readonly tenants: Tenants;
   readonly users: Users;
   readonly adminClients: AdminClients;
+  /** TOTP enrolment and verification; present when a key custody was given (it wraps the secrets). */
+  readonly totp?: TotpEnrolment;
+  /** Sign-in failure counting and locks; present when a state store was given. */
+  readonly throttle?: LoginThrottle;
+  /** The portal's password sign-in (throttle + password); present when a state store was given. */
+  readonly credentials?: Credentials;
 }
 
-export function directoryServices(runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'>): DirectoryServices {
+/** The directory services; those that need key custody or the state table only when they are given. */
+export function directoryServices(
+  runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state'>>,
+): DirectoryServices {
   const tenants = new Tenants(runtime.directory, runtime.clock, runtime.config.defaultCustody);
+  const users = new Users(runtime.directory, tenants, runtime.clock);
+  const throttle = runtime.state ? new LoginThrottle(runtime.state, runtime.clock) : undefined;
   return {
     tenants,
-    users: new Users(runtime.directory, tenants, runtime.clock),
+    users,
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
+    ...(runtime.custody ? { totp: new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) } : {}),
+    ...(throttle ? { throttle, credentials: new Credentials(users, throttle) } : {}),
   };
 }

@@ -1,7 +1,7 @@
 import { createContextHandler } from '../apps.ts';
-import { pendingContext } from '../http/contexts/pending.ts';
+import { portalContext } from '../http/contexts/portal.ts';
 import { createObservability } from '../observability.ts';
 import { awsRuntime } from './aws-runtime.ts';
 
 /** Lambda entry of the portal context: adapters are built once per container, at init. */
-export const handler = createContextHandler('portal', awsRuntime('portal'), pendingContext, createObservability('portal'));
+export const handler = createContextHandler('portal', awsRuntime('portal'), portalContext, createObservability('portal'));

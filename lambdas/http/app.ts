@@ -54,7 +54,8 @@ export function createApp(options: AppOptions): ProxyHandler {
   const handler = middy<ProxyEvent, ApiResponse>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics, { captureColdStartMetric: true }))
-    .use(httpSecurityHeaders({ contentSecurityPolicy: { 'default-src': "'none'", 'frame-ancestors': "'none'" } }))
+    // CSP is ours (below): portal pages need their own, and this middleware would overwrite it.
+    .use(httpSecurityHeaders({ contentSecurityPolicy: false }))
     .use({
       name: 'cloudcard-frame',
       before: (request) => {
@@ -90,6 +91,7 @@ export function createApp(options: AppOptions): ProxyHandler {
       ...response,
       headers: {
         'Cache-Control': 'no-store',
+        'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
         ...response.headers,
         'X-Request-Id': requestIdOf(event),
       },

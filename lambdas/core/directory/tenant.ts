@@ -25,6 +25,27 @@ const sessionLifetimes = z
   })
   .strict();
 
+/** Token service settings of the tenant's OpenID Provider. */
+export const oidcSettingsSchema = z
+  .object({
+    /** `wrapped`: per-tenant keys, wrapped by the KEK and rotated by the CLI; `kms`: the stack's KMS key. */
+    signingMode: z.enum(['wrapped', 'kms']).default('wrapped'),
+    signingAlgorithm: z.enum(['RS256', 'ES256']).default('RS256'),
+    accessTokenSeconds: z.number().int().min(60).max(86_400).default(600),
+    idTokenSeconds: z.number().int().min(60).max(86_400).default(600),
+    codeSeconds: z.number().int().min(10).max(600).default(60),
+    deviceCodeSeconds: z.number().int().min(60).max(3_600).default(600),
+    /** Open dynamic client registration (RFC 7591); registered clients are always third-party. */
+    openRegistration: z.boolean().default(true),
+  })
+  .strict()
+  .refine((o) => !(o.signingMode === 'kms' && o.signingAlgorithm !== 'RS256'), { message: 'kms signing uses the stack RSA key: RS256 only' });
+
+export type OidcSettings = z.infer<typeof oidcSettingsSchema>;
+
+/** Settings of a tenant stored before a field existed take its default. */
+export const oidcSettingsOf = (tenant: Tenant): OidcSettings => oidcSettingsSchema.parse(tenant.oidc ?? {});
+
 const settings = {
   displayName: z.string().trim().min(1).max(100),
   status: z.enum(['active', 'disabled']),
@@ -40,6 +61,7 @@ export const tenantCreateSchema = z
     custody: settings.custody.optional(),
     pinPolicy: pinPolicy.default(pinPolicy.parse({})),
     sessionLifetimes: sessionLifetimes.default(sessionLifetimes.parse({})),
+    oidc: oidcSettingsSchema.default(oidcSettingsSchema.parse({})),
   })
   .strict();
 
@@ -50,6 +72,7 @@ export const tenantUpdateSchema = z
     custody: settings.custody.optional(),
     pinPolicy: pinPolicy.optional(),
     sessionLifetimes: sessionLifetimes.optional(),
+    oidc: oidcSettingsSchema.optional(),
   })
   .strict()
   .refine((u) => Object.keys(u).length > 0, { message: 'nothing to update' });
@@ -64,6 +87,7 @@ export interface Tenant {
   readonly custody: 'wrapped' | 'kms-resident';
   readonly pinPolicy: z.infer<typeof pinPolicy>;
   readonly sessionLifetimes: z.infer<typeof sessionLifetimes>;
+  readonly oidc?: OidcSettings;
   readonly createdAt: string;
   readonly updatedAt: string;
   /** Incremented on every write; updates are guarded on it (optimistic concurrency). */
@@ -94,6 +118,7 @@ export class Tenants {
       custody: request.custody ?? this.#defaultCustody,
       pinPolicy: request.pinPolicy,
       sessionLifetimes: request.sessionLifetimes,
+      oidc: request.oidc,
       createdAt: now,
       updatedAt: now,
       version: 1,

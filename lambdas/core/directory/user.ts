@@ -1,21 +1,34 @@
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../errors.ts';
-import { hashSecret } from '../crypto/password.ts';
+import { hashSecret, verifySecret } from '../crypto/password.ts';
 import { parseInput } from '../validation.ts';
-import type { Clock, DirectoryStore, Item } from '../../ports.ts';
+import type { Clock, DirectoryStore, Item, WrappedKey } from '../../ports.ts';
 import { directoryKeys, tenantPartition } from './keys.ts';
-import type { Tenants } from './tenant.ts';
+import { TENANT_ID, type Tenants } from './tenant.ts';
 
 export const USERNAME = /^[a-z0-9](?:[a-z0-9._@-]{0,62}[a-z0-9])?$/;
+
+/** Password policy: at least 12 characters; at most 1024, so nobody can make us hash megabytes. */
+export const PASSWORD_MIN_LENGTH = 12;
+export const PASSWORD_MAX_LENGTH = 1024;
+const passwordSchema = z.string().min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`).max(PASSWORD_MAX_LENGTH);
 
 export const userAddSchema = z
   .object({
     username: z.string().regex(USERNAME, 'must be 1-64 lower-case letters, digits or . _ @ - (not at the ends)'),
     email: z.string().email().max(254).transform((e) => e.toLowerCase()).optional(),
     displayName: z.string().trim().min(1).max(100).optional(),
-    password: z.string().min(12, 'must be at least 12 characters').max(1024).optional(),
+    password: passwordSchema.optional(),
   })
   .strict();
+
+const setPasswordSchema = z.object({ password: passwordSchema }).strict();
+
+/**
+ * A hash of a random secret nobody knows, with the same scrypt parameters as real hashes: checking a
+ * password for a user without one costs the same time as for a user with one (no enumeration by timing).
+ */
+const DUMMY_HASH = 'scrypt$32768$8$2$lrmz8VQo5amSM8MfKuXTTw$atApXi4z9SNiH5B2MEIITRLBrLvOgWwxTqJWfA_1P1g';
 
 export interface User {
   readonly tenant: string;
@@ -28,8 +41,28 @@ export interface User {
   readonly version: number;
 }
 
-/** Stored form: the public user plus its credential hash, which never leaves the core. */
-type UserItem = Item & { version: number; user: User; passwordHash?: string };
+/** A user's TOTP enrolment: the secret only ever wrapped by the key custody (see core/portal/totp.ts). */
+export interface UserTotp {
+  readonly wrapped: WrappedKey;
+  readonly enrolledAt: string;
+  /** The last accepted time step: a code of this step or an earlier one is a replay. */
+  readonly lastUsedStep?: number;
+}
+
+/**
+ * Stored form: the public user plus its credentials (password hash, wrapped TOTP secret), which never
+ * leave the core. The item's `version` always equals `user.version`; every write is guarded on it.
+ */
+export type UserItem = Item & { version: number; user: User; passwordHash?: string; totp?: UserTotp };
+
+/**
+ * The attributes that move a user item to its next version, keeping the item's and the user's version
+ * equal. Merge them into an update guarded by `{ present: true, equals: { version: item.version } }`.
+ */
+export function nextUserVersion(item: UserItem, updatedAt?: string): { user: User; version: number } {
+  const version = item.version + 1;
+  return { user: { ...item.user, version, ...(updatedAt ? { updatedAt } : {}) }, version };
+}
 
 /** Users of a tenant. Passwords are stored only as memory-hard hashes. */
 export class Users {
@@ -78,6 +111,41 @@ export class Users {
     const item = USERNAME.test(username) ? await this.#directory.get<UserItem>(directoryKeys.user(tenantId, username)) : undefined;
     if (!item) throw new NotFoundError(`user ${username} does not exist in tenant ${tenantId}`);
     return item.user;
+  }
+
+  /** Sets (or replaces) a user's password; guarded on the version so it cannot undo a concurrent change. */
+  async setPassword(tenantId: string, username: string, password: string): Promise<User> {
+    const request = parseInput(setPasswordSchema, { password }, 'password');
+    await this.#tenants.get(tenantId);
+    const item = await this.#item(tenantId, username);
+    if (!item) throw new NotFoundError(`user ${username} does not exist in tenant ${tenantId}`);
+    const passwordHash = await hashSecret(request.password);
+    const next = nextUserVersion(item, new Date(this.#clock.now()).toISOString());
+    try {
+      await this.#directory.update(directoryKeys.user(tenantId, username), { ...next, passwordHash }, { present: true, equals: { version: item.version } });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError(`user ${username} changed meanwhile; retry`);
+      throw error;
+    }
+    return next.user;
+  }
+
+  /**
+   * The user, when the tenant is active, the user exists, is active, has a password and it matches; else
+   * undefined, without saying which. Every path that reads a user spends exactly one scrypt hash (against
+   * a dummy hash when there is nothing to compare with), so timing does not tell whether a user exists.
+   */
+  async verifyPassword(tenantId: string, username: string, password: string): Promise<User | undefined> {
+    if (typeof password !== 'string' || password.length === 0 || password.length > PASSWORD_MAX_LENGTH) return undefined;
+    const [tenant, item] = await Promise.all([this.#tenants.find(tenantId), this.#item(tenantId, username)]);
+    const usable = tenant?.status === 'active' && item?.user.status === 'active' && typeof item.passwordHash === 'string';
+    const matches = await verifySecret(password, usable ? item!.passwordHash! : DUMMY_HASH);
+    return usable && matches ? item!.user : undefined;
+  }
+
+  async #item(tenantId: string, username: string): Promise<UserItem | undefined> {
+    if (!TENANT_ID.test(tenantId) || !USERNAME.test(username)) return undefined;
+    return this.#directory.get<UserItem>(directoryKeys.user(tenantId, username));
   }
 
   async list(tenantId: string, cursor?: string): Promise<{ users: User[]; cursor?: string }> {

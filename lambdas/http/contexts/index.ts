@@ -1,13 +1,15 @@
 import type { RoutesFactory } from '../../apps.ts';
 import type { ContextName } from '../../contexts.ts';
 import { adminContext } from './admin.ts';
+import { oidcContext } from './oidc.ts';
 import { pendingContext } from './pending.ts';
+import { portalContext } from './portal.ts';
 
 /** Every context's routes, for the local gateway (which serves them all in one process). */
 export const CONTEXT_ROUTES: Readonly<Record<ContextName, RoutesFactory>> = {
-  oidc: pendingContext,
+  oidc: oidcContext,
   saml: pendingContext,
-  portal: pendingContext,
+  portal: portalContext,
   card: pendingContext,
   admin: adminContext,
 };

@@ -1,0 +1,75 @@
+import { ConflictError } from '../errors.ts';
+import type { Clock, Item, StateStore } from '../../ports.ts';
+
+/**
+ * A grant ties together everything issued from one authorization (code, access tokens, refresh-token
+ * family). Revoking it invalidates all of them: access tokens carry its id and are checked against it.
+ */
+export interface Grant {
+  readonly gid: string;
+  readonly tenant: string;
+  readonly clientId: string;
+  readonly sub: string;
+  readonly scope: string;
+  readonly revoked: boolean;
+}
+
+type GrantItem = Item & Grant & { expiresAt: number };
+const grantKey = (gid: string) => ({ PK: `GRANT#${gid}`, SK: 'GRANT' });
+
+export class Grants {
+  readonly #state: StateStore;
+  readonly #clock: Clock;
+
+  constructor(state: StateStore, clock: Clock) {
+    this.#state = state;
+    this.#clock = clock;
+  }
+
+  /** Fails with ConflictError if the grant was revoked before it could be created (a replayed code). */
+  async create(grant: Omit<Grant, 'revoked'>, lifetimeSeconds: number): Promise<void> {
+    await this.#state.put({ ...grantKey(grant.gid), ...grant, revoked: false, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+  }
+
+  /** The grant if it exists, has not expired and is not revoked. */
+  async active(gid: string): Promise<Grant | undefined> {
+    const item = await this.#state.get<GrantItem>(grantKey(gid));
+    return item && !item.revoked ? item : undefined;
+  }
+
+  /**
+   * Idempotent. A grant not created yet gets a revoked tombstone, so a redemption racing with the replay
+   * that revokes it cannot create it afterwards.
+   */
+  async revoke(gid: string): Promise<void> {
+    const item = await this.#state.get<GrantItem>(grantKey(gid));
+    if (item?.revoked) return;
+    if (item) {
+      await this.#state.update(grantKey(gid), { revoked: true }, { present: true });
+      return;
+    }
+    try {
+      await this.#state.put({ ...grantKey(gid), gid, revoked: true, expiresAt: Math.floor(this.#clock.now() / 1000) + 86_400 }, { absent: true });
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      await this.#state.update(grantKey(gid), { revoked: true }, { present: true });
+    }
+  }
+}
+
+/** Access tokens revoked one by one (RFC 7009), remembered until they would have expired anyway. */
+export class RevokedAccessTokens {
+  readonly #state: StateStore;
+
+  constructor(state: StateStore) {
+    this.#state = state;
+  }
+
+  async revoke(jti: string, exp: number): Promise<void> {
+    await this.#state.put({ PK: `REVOKEDAT#${jti}`, SK: 'REVOKEDAT', expiresAt: exp });
+  }
+
+  async isRevoked(jti: string): Promise<boolean> {
+    return (await this.#state.get({ PK: `REVOKEDAT#${jti}`, SK: 'REVOKEDAT' })) !== undefined;
+  }
+}

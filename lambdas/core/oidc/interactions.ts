@@ -1,0 +1,92 @@
+import { ConflictError } from '../errors.ts';
+import type { Clock, Item, Random, StateStore } from '../../ports.ts';
+
+/** A validated authorization request, parked while the portal authenticates the user. */
+export interface AuthorizationRequest {
+  readonly clientId: string;
+  readonly redirectUri: string;
+  readonly scope: string;
+  readonly state?: string;
+  readonly nonce?: string;
+  readonly codeChallenge?: string;
+  readonly responseMode: 'query' | 'form_post';
+  readonly prompt: readonly ('none' | 'login' | 'consent')[];
+  readonly maxAge?: number;
+  readonly acrValues: readonly string[];
+  readonly loginHint?: string;
+  readonly dpopJkt?: string;
+}
+
+export interface Authentication {
+  readonly sub: string;
+  readonly authTime: number;
+  readonly acr: string;
+  readonly amr: readonly string[];
+  /** The SSO session the authentication belongs to (public id). */
+  readonly sid?: string;
+}
+
+/** What the portal works on: an OIDC authorization or a device-code approval (SAML joins later). */
+export type InteractionKind = { kind: 'authorize'; request: AuthorizationRequest } | { kind: 'device'; userCode: string; clientId: string; scope: string };
+
+export type Interaction = InteractionKind & {
+  readonly id: string;
+  readonly tenant: string;
+  /** Form token: every portal POST must carry it (CSRF), and it is bound to this interaction only. */
+  readonly csrf: string;
+  /** Set once the user has signed in within this interaction. */
+  readonly authentication?: Authentication;
+  /** A password step passed, but the requested acr needs a second factor. */
+  readonly pendingSecondFactor?: { sub: string; authTime: number };
+  readonly consented?: boolean;
+  readonly version: number;
+};
+
+type InteractionItem = Item & { interaction: Interaction; version: number; expiresAt: number };
+const interactionKey = (id: string) => ({ PK: `INTERACTION#${id}`, SK: 'INTERACTION' });
+
+export class Interactions {
+  readonly #state: StateStore;
+  readonly #clock: Clock;
+  readonly #random: Random;
+
+  constructor(state: StateStore, clock: Clock, random: Random) {
+    this.#state = state;
+    this.#clock = clock;
+    this.#random = random;
+  }
+
+  async create(tenant: string, kind: InteractionKind, lifetimeSeconds: number): Promise<Interaction> {
+    const interaction = { ...kind, id: this.#random.id(), tenant, csrf: this.#random.id(), version: 1 } as Interaction;
+    await this.#state.put({ ...interactionKey(interaction.id), interaction, version: 1, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+    return interaction;
+  }
+
+  async find(tenant: string, id: string): Promise<Interaction | undefined> {
+    if (!/^[A-Za-z0-9_-]{16,64}$/.test(id)) return undefined;
+    const item = await this.#state.get<InteractionItem>(interactionKey(id));
+    return item && item.interaction.tenant === tenant ? item.interaction : undefined;
+  }
+
+  /** Applies a change if nobody else changed the interaction meanwhile (double submits lose). */
+  async update(interaction: Interaction, changes: Partial<Pick<Interaction, 'authentication' | 'pendingSecondFactor' | 'consented'>>): Promise<Interaction> {
+    const next = { ...interaction, ...changes, version: interaction.version + 1 } as Interaction;
+    try {
+      await this.#state.update(interactionKey(interaction.id), { interaction: next, version: next.version }, { present: true, equals: { version: interaction.version } });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError('this sign-in step was already submitted');
+      throw error;
+    }
+    return next;
+  }
+
+  /** Ends the interaction; only one request may finish it. */
+  async finish(interaction: Interaction): Promise<void> {
+    try {
+      await this.#state.delete(interactionKey(interaction.id), { equals: { version: interaction.version } });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError('this sign-in was already completed');
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,172 @@
+import { createPrivateKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+import { ConflictError, UnavailableError } from '../errors.ts';
+import type { Clock, DirectoryStore, Item, JwsAlgorithm, KeyCustody, PublicJwk, Signer, WrappedKey } from '../../ports.ts';
+import { tenantPartition } from '../directory/keys.ts';
+import type { OidcSettings } from '../directory/tenant.ts';
+
+export interface TenantKey {
+  readonly kid: string;
+  readonly alg: 'RS256' | 'ES256';
+  /** `wrapped`: our key, stored wrapped by the KEK; `kms`: the stack's KMS signing key. */
+  readonly mode: 'wrapped' | 'kms';
+  readonly publicJwk: PublicJwk;
+  readonly wrapped?: WrappedKey;
+  readonly createdAt: string;
+}
+
+interface KeyRing {
+  readonly current: string;
+  readonly next?: string;
+  /** Retired keys stay published until every token they signed has expired. */
+  readonly retired: readonly { kid: string; until: number }[];
+}
+
+type RingItem = Item & { ring: KeyRing; version: number };
+type KeyItem = Item & { key: TenantKey };
+
+const ringKey = (tenant: string) => ({ PK: tenantPartition(tenant), SK: 'SIGNKEYS' });
+const keyKey = (tenant: string, kid: string) => ({ PK: tenantPartition(tenant), SK: `SIGNKEY#${kid}` });
+/** Custody context of a wrapped signing key: distinct from every card's, so neither opens the other. */
+export const signingKeyContext = (tenant: string, kid: string) => ({ tenant, card: 'oidc-signing', slot: kid });
+
+/** How long an unwrapped signing key may stay in a warm container: speed is why a tenant picks wrapped. */
+const UNWRAPPED_CACHE_MS = 5 * 60_000;
+
+export interface TenantKeysDeps {
+  readonly directory: DirectoryStore;
+  readonly clock: Clock;
+  /** Unwraps wrapped signing keys; absent where the function holds no KEK grant. */
+  readonly custody?: KeyCustody;
+  /** The stack's KMS signer, for tenants in `kms` mode. */
+  readonly platformSigner?: Signer;
+}
+
+/**
+ * A tenant's token-signing keys: the current key signs, the next one is already published so relying
+ * parties have it cached before rotation makes it current, and retired keys stay in the JWKS until the
+ * tokens they signed expire. Rotation is one guarded write on the ring item.
+ */
+export class TenantKeys {
+  readonly #deps: TenantKeysDeps;
+  readonly #unwrapped = new Map<string, { key: KeyObject; until: number }>();
+
+  constructor(deps: TenantKeysDeps) {
+    this.#deps = deps;
+  }
+
+  /** The signer for new tokens, creating the tenant's first keys on first use. */
+  async currentSigner(tenant: string, settings: OidcSettings): Promise<{ kid: string; signer: Signer }> {
+    const ring = await this.#ring(tenant, settings);
+    const key = await this.#key(tenant, ring.current);
+    return { kid: key.kid, signer: await this.#signerFor(tenant, key) };
+  }
+
+  /** Every published public key: current, next, and retired ones still within their overlap. */
+  async jwks(tenant: string, settings: OidcSettings): Promise<PublicJwk[]> {
+    const ring = await this.#ring(tenant, settings);
+    const now = this.#deps.clock.now();
+    const kids = [ring.current, ...(ring.next ? [ring.next] : []), ...ring.retired.filter((r) => r.until > now).map((r) => r.kid)];
+    return Promise.all(kids.map(async (kid) => (await this.#key(tenant, kid)).publicJwk));
+  }
+
+  /**
+   * Promotes next to current, retires current (published for `overlapSeconds` more), and creates a new
+   * next key in the tenant's configured mode and algorithm.
+   */
+  async rotate(tenant: string, settings: OidcSettings, overlapSeconds: number): Promise<{ current: string; next: string; retired: string }> {
+    await this.#ring(tenant, settings); // a tenant that never signed gets its first keys, then rotates
+    const item = (await this.#deps.directory.get<RingItem>(ringKey(tenant)))!;
+    const promoted = item.ring.next ?? (await this.#createKey(tenant, settings)).kid;
+    const fresh = await this.#createKey(tenant, settings);
+    const now = this.#deps.clock.now();
+    const ring: KeyRing = {
+      current: promoted,
+      next: fresh.kid,
+      retired: [...item.ring.retired.filter((r) => r.until > now), { kid: item.ring.current, until: now + overlapSeconds * 1000 }],
+    };
+    try {
+      await this.#deps.directory.update(ringKey(tenant), { ring, version: item.version + 1 }, { equals: { version: item.version } });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError('the keys were rotated concurrently; run the rotation again if needed');
+      throw error;
+    }
+    return { current: ring.current, next: fresh.kid, retired: item.ring.current };
+  }
+
+  async #ring(tenant: string, settings: OidcSettings): Promise<KeyRing> {
+    const item = await this.#deps.directory.get<RingItem>(ringKey(tenant));
+    if (item) return item.ring;
+    const current = await this.#createKey(tenant, settings);
+    const next = settings.signingMode === 'wrapped' ? await this.#createKey(tenant, settings) : undefined;
+    const ring: KeyRing = { current: current.kid, ...(next ? { next: next.kid } : {}), retired: [] };
+    try {
+      await this.#deps.directory.put({ ...ringKey(tenant), ring, version: 1 }, { absent: true });
+      return ring;
+    } catch (error) {
+      // Another request created the ring first: use theirs (our unused keys are harmless).
+      if (error instanceof ConflictError) return (await this.#deps.directory.get<RingItem>(ringKey(tenant)))!.ring;
+      throw error;
+    }
+  }
+
+  async #key(tenant: string, kid: string): Promise<TenantKey> {
+    const item = await this.#deps.directory.get<KeyItem>(keyKey(tenant, kid));
+    if (!item) throw new UnavailableError('directory', `signing key ${kid} of tenant ${tenant} is missing`);
+    return item.key;
+  }
+
+  async #createKey(tenant: string, settings: OidcSettings): Promise<TenantKey> {
+    const createdAt = new Date(this.#deps.clock.now()).toISOString();
+    if (settings.signingMode === 'kms') {
+      const platform = this.#deps.platformSigner;
+      if (!platform) throw new UnavailableError('kms', 'no KMS signing key is configured for this function');
+      const publicJwk = await platform.publicJwk();
+      const key: TenantKey = { kid: publicJwk.kid, alg: 'RS256', mode: 'kms', publicJwk, createdAt };
+      await this.#deps.directory.put({ ...keyKey(tenant, key.kid), key });
+      return key;
+    }
+    const custody = this.#deps.custody;
+    if (!custody) throw new UnavailableError('kms', 'this function cannot wrap signing keys');
+    const alg = settings.signingAlgorithm;
+    const { privateKey, publicKey } = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const jwk = publicKey.export({ format: 'jwk' }) as JWK;
+    const kid = await calculateJwkThumbprint(jwk);
+    const der = privateKey.export({ type: 'pkcs8', format: 'der' });
+    const wrapped = await custody.wrap(der, signingKeyContext(tenant, kid));
+    der.fill(0);
+    const key: TenantKey = { kid, alg, mode: 'wrapped', publicJwk: { ...jwk, kty: jwk.kty as 'RSA' | 'EC', kid, alg, use: 'sig' }, wrapped, createdAt };
+    await this.#deps.directory.put({ ...keyKey(tenant, kid), key }, { absent: true });
+    return key;
+  }
+
+  async #signerFor(tenant: string, key: TenantKey): Promise<Signer> {
+    if (key.mode === 'kms') {
+      if (!this.#deps.platformSigner) throw new UnavailableError('kms', 'no KMS signing key is configured for this function');
+      return this.#deps.platformSigner;
+    }
+    const privateKey = await this.#unwrap(tenant, key);
+    const algorithm: JwsAlgorithm = key.alg;
+    return {
+      keyId: key.kid,
+      algorithm,
+      sign: async (data) =>
+        algorithm === 'ES256' ? cryptoSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' }) : cryptoSign('sha256', data, privateKey),
+      publicJwk: async () => key.publicJwk,
+      ping: async () => undefined,
+    };
+  }
+
+  async #unwrap(tenant: string, key: TenantKey): Promise<KeyObject> {
+    const cacheKey = `${tenant}/${key.kid}`;
+    const cached = this.#unwrapped.get(cacheKey);
+    if (cached && cached.until > this.#deps.clock.now()) return cached.key;
+    if (!this.#deps.custody || !key.wrapped) throw new UnavailableError('kms', 'this function cannot unwrap signing keys');
+    const der = await this.#deps.custody.unwrap(key.wrapped, signingKeyContext(tenant, key.kid));
+    const privateKey = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
+    der.fill(0);
+    this.#unwrapped.set(cacheKey, { key: privateKey, until: this.#deps.clock.now() + UNWRAPPED_CACHE_MS });
+    return privateKey;
+  }
+}
+

@@ -1,0 +1,50 @@
+import type { Clock, DirectoryStore, KeyCustody, Random, Signer, StateStore } from '../../ports.ts';
+import { Clients } from './client.ts';
+import { AuthorizationCodes } from './codes.ts';
+import { Consents } from './consents.ts';
+import { DeviceCodes } from './device-codes.ts';
+import { DpopNonces, DpopVerifier } from './dpop.ts';
+import { Grants, RevokedAccessTokens } from './grants.ts';
+import { Interactions } from './interactions.ts';
+import { TenantKeys } from './keys.ts';
+import { RefreshTokens } from './refresh-tokens.ts';
+import { ReplayCache } from './replay.ts';
+import { SsoSessions } from './sessions.ts';
+import { TokenIssuer } from './tokens.ts';
+
+export interface OidcDeps {
+  readonly directory: DirectoryStore;
+  readonly state: StateStore;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly custody?: KeyCustody;
+  readonly platformSigner?: Signer;
+}
+
+/** Every model of the OpenID Provider, wired once per process over the runtime's ports. */
+export function createOidc(deps: OidcDeps) {
+  const { directory, state, clock, random } = deps;
+  const keys = new TenantKeys({ directory, clock, ...(deps.custody ? { custody: deps.custody } : {}), ...(deps.platformSigner ? { platformSigner: deps.platformSigner } : {}) });
+  const replay = new ReplayCache(state, clock);
+  const nonces = new DpopNonces(state, clock, random);
+  return {
+    clock,
+    keys,
+    tokens: new TokenIssuer(keys, clock, random),
+    clients: new Clients(directory, clock, random),
+    consents: new Consents(directory),
+    grants: new Grants(state, clock),
+    revokedAccessTokens: new RevokedAccessTokens(state),
+    codes: new AuthorizationCodes(state, clock),
+    refreshTokens: new RefreshTokens(state, clock),
+    interactions: new Interactions(state, clock, random),
+    sessions: new SsoSessions(state, clock, random),
+    devices: new DeviceCodes(state, clock),
+    replay,
+    nonces,
+    dpop: new DpopVerifier({ replay, nonces, clock }),
+    random,
+  };
+}
+
+export type Oidc = ReturnType<typeof createOidc>;

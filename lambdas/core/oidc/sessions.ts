@@ -1,0 +1,56 @@
+import type { Clock, Item, Random, StateStore } from '../../ports.ts';
+import { opaqueHash } from './hashing.ts';
+import type { Authentication } from './interactions.ts';
+
+/**
+ * The SSO session behind the portal cookie. The cookie holds a 256-bit secret; the record is stored
+ * under its hash, so a leaked table row cannot be replayed as a cookie. `sid` is the public id that ID
+ * tokens and logout use.
+ */
+export interface SsoSession extends Authentication {
+  readonly sid: string;
+  readonly tenant: string;
+  /** Clients that received tokens in this session (for logout). */
+  readonly clients: readonly string[];
+}
+
+type SessionItem = Item & { session: SsoSession; expiresAt: number };
+const sessionKey = (secret: string) => ({ PK: `SSO#${opaqueHash(secret)}`, SK: 'SSO' });
+
+export class SsoSessions {
+  readonly #state: StateStore;
+  readonly #clock: Clock;
+  readonly #random: Random;
+
+  constructor(state: StateStore, clock: Clock, random: Random) {
+    this.#state = state;
+    this.#clock = clock;
+    this.#random = random;
+  }
+
+  /** Starts a session; returns the cookie secret (never stored) and the session. */
+  async start(tenant: string, authentication: Authentication, lifetimeSeconds: number): Promise<{ secret: string; session: SsoSession }> {
+    const secret = Buffer.from(this.#random.bytes(32)).toString('base64url');
+    const session: SsoSession = { ...authentication, sid: this.#random.id(), tenant, clients: [] };
+    await this.#state.put({ ...sessionKey(secret), session, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+    return { secret, session };
+  }
+
+  /** The live session a cookie names in this tenant, if any. */
+  async find(tenant: string, secret: string | undefined): Promise<SsoSession | undefined> {
+    if (!secret || !/^[A-Za-z0-9_-]{43}$/.test(secret)) return undefined;
+    const item = await this.#state.get<SessionItem>(sessionKey(secret));
+    return item && item.session.tenant === tenant ? item.session : undefined;
+  }
+
+  async addClient(secret: string, session: SsoSession, clientId: string): Promise<void> {
+    if (session.clients.includes(clientId)) return;
+    await this.#state.update(sessionKey(secret), { session: { ...session, clients: [...session.clients, clientId] } }, { present: true }).catch(() => undefined);
+  }
+
+  async end(secret: string): Promise<SsoSession | undefined> {
+    const item = await this.#state.get<SessionItem>(sessionKey(secret));
+    await this.#state.delete(sessionKey(secret)).catch(() => undefined);
+    return item?.session;
+  }
+}

@@ -1,0 +1,220 @@
+import { ConflictError } from '../../../core/errors.ts';
+import { acrSatisfies } from '../../../core/oidc/claims.ts';
+import type { OidcClient } from '../../../core/oidc/client.ts';
+import { OAuthError } from '../../../core/oidc/errors.ts';
+import type { AuthorizationRequest, Authentication, Interaction } from '../../../core/oidc/interactions.ts';
+import type { SsoSession } from '../../../core/oidc/sessions.ts';
+import { readCookie, setCookie } from '../../cookies.ts';
+import type { Route } from '../../router.ts';
+import type { ApiRequest, ApiResponse } from '../../types.ts';
+import { errorPage, formPostPage, redirect } from '../../views/pages.ts';
+import { paramsOf, tenantContext, type TenantContext } from './common.ts';
+import type { OidcRouteDeps } from './deps.ts';
+
+export const SSO_COOKIE = 'cc_sso';
+export const INTERACTION_COOKIE = 'cc_int';
+const INTERACTION_SECONDS = 900;
+
+/** Where an error or a code goes back to, once the client and redirect URI are trusted. */
+interface ReplyTo {
+  readonly redirectUri: string;
+  readonly responseMode: 'query' | 'form_post';
+  readonly state?: string;
+  readonly issuer: string;
+}
+
+/** Sends the authorization response (RFC 6749 §4.1.2, RFC 9207 `iss`) in the requested response mode. */
+export function reply(to: ReplyTo, fields: Record<string, string>, nonce: string, cookies: string[] = []): ApiResponse {
+  const all = { ...fields, ...(to.state !== undefined ? { state: to.state } : {}), iss: to.issuer };
+  if (to.responseMode === 'form_post') {
+    const response = formPostPage(to.redirectUri, all, nonce);
+    return cookies.length ? { ...response, multiValueHeaders: { 'Set-Cookie': cookies } } : response;
+  }
+  const url = new URL(to.redirectUri);
+  for (const [name, value] of Object.entries(all)) url.searchParams.set(name, value);
+  return redirect(url.toString(), {}, cookies);
+}
+
+const replyError = (to: ReplyTo, error: OAuthError, nonce: string): ApiResponse => reply(to, { error: error.error, error_description: error.message }, nonce);
+
+/**
+ * The authorization endpoint (OIDC Core §3.1.2). A request whose client or redirect URI cannot be trusted
+ * gets an error page; every later error goes back to the client. A request the SSO session can satisfy
+ * is answered at once; any other is parked as an interaction and the browser sent to the portal.
+ */
+export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
+  const { oidc } = deps;
+
+  async function authorize(request: ApiRequest): Promise<ApiResponse> {
+    const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
+    if (!tenant) return errorPage(404, 'Unknown organisation', 'This sign-in link names an organisation that does not exist.');
+    const params = paramsOf(request);
+    const client = params['client_id'] ? await oidc.clients.find(tenant.tenant.id, params['client_id']) : undefined;
+    if (!client) return errorPage(400, 'Sign-in request not valid', 'The application that sent you here is not known (missing or unknown client_id).');
+    const redirectUri = params['redirect_uri'];
+    if (!redirectUri || !client.redirect_uris.includes(redirectUri)) {
+      return errorPage(400, 'Sign-in request not valid', 'The application asked to return you to an address it has not registered (redirect_uri).');
+    }
+    const responseMode = params['response_mode'] === 'form_post' ? 'form_post' : 'query';
+    const to: ReplyTo = { redirectUri, responseMode, ...(params['state'] !== undefined ? { state: params['state'] } : {}), issuer: tenant.issuer };
+    const nonce = oidc.random.id();
+    let parsed: AuthorizationRequest;
+    try {
+      parsed = validate(params, client, redirectUri, responseMode);
+    } catch (error) {
+      if (error instanceof OAuthError) return replyError(to, error, nonce);
+      throw error;
+    }
+
+    const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
+    const session = await oidc.sessions.find(tenant.tenant.id, secret);
+    const needsLogin = !session || !sessionSatisfies(session, parsed, nowSeconds());
+    const needsConsent = parsed.prompt.includes('consent') || (!client.first_party && !(session && (await oidc.consents.covers(tenant.tenant.id, session.sub, client.client_id, parsed.scope))));
+
+    if (parsed.prompt.includes('none')) {
+      if (needsLogin) return replyError(to, new OAuthError('login_required', 'the user is not signed in (or not at the requested level)'), nonce);
+      if (needsConsent) return replyError(to, new OAuthError('consent_required', 'the user has not consented to this client'), nonce);
+    }
+    if (!needsLogin && !needsConsent && session && secret) {
+      return complete(tenant, client, parsed, to, { sub: session.sub, authTime: session.authTime, acr: session.acr, amr: session.amr, sid: session.sid }, secret, session, nonce);
+    }
+    const interaction = await oidc.interactions.create(tenant.tenant.id, { kind: 'authorize', request: parsed }, INTERACTION_SECONDS);
+    const started = needsLogin || !session ? interaction : await oidc.interactions.update(interaction, { authentication: { sub: session.sub, authTime: session.authTime, acr: session.acr, amr: session.amr, sid: session.sid } });
+    const step = needsLogin ? 'login' : 'consent';
+    return redirect(`${tenant.issuer}/portal/${step}?interaction=${started.id}`, {}, [
+      setCookie(INTERACTION_COOKIE, started.id, { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: INTERACTION_SECONDS }),
+    ]);
+  }
+
+  /** The portal sends the browser here once the user has signed in (and consented) within the interaction. */
+  async function resume(request: ApiRequest): Promise<ApiResponse> {
+    const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
+    if (!tenant) return errorPage(404, 'Unknown organisation', 'This sign-in link names an organisation that does not exist.');
+    const id = request.query['interaction'] ?? '';
+    const interaction = await oidc.interactions.find(tenant.tenant.id, id);
+    // The interaction cookie binds the flow to the browser that started it (no fixation by a link).
+    if (!interaction || interaction.kind !== 'authorize' || readCookie(request.headers['cookie'], INTERACTION_COOKIE) !== interaction.id) {
+      return errorPage(400, 'Sign-in expired', 'This sign-in has expired or was started in another browser. Go back to the application and try again.');
+    }
+    const parsed = interaction.request;
+    const client = await oidc.clients.find(tenant.tenant.id, parsed.clientId);
+    if (!client || !client.redirect_uris.includes(parsed.redirectUri)) return errorPage(400, 'Sign-in request not valid', 'The application is no longer registered.');
+    const to: ReplyTo = { redirectUri: parsed.redirectUri, responseMode: parsed.responseMode, ...(parsed.state !== undefined ? { state: parsed.state } : {}), issuer: tenant.issuer };
+    const nonce = oidc.random.id();
+    const authentication = interaction.authentication;
+    if (!authentication) return errorPage(400, 'Sign-in not finished', 'Sign in first.');
+    const consentNeeded = parsed.prompt.includes('consent') || (!client.first_party && !(await oidc.consents.covers(tenant.tenant.id, authentication.sub, client.client_id, parsed.scope)));
+    if (consentNeeded && !interaction.consented) return redirect(`${tenant.issuer}/portal/consent?interaction=${interaction.id}`);
+    try {
+      await oidc.interactions.finish(interaction);
+    } catch (error) {
+      if (error instanceof ConflictError) return errorPage(400, 'Sign-in already completed', 'This sign-in was already completed. Go back to the application.');
+      throw error;
+    }
+    const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
+    const session = await oidc.sessions.find(tenant.tenant.id, secret);
+    return complete(tenant, client, parsed, to, authentication, secret, session, nonce, [
+      setCookie(INTERACTION_COOKIE, '', { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: 0 }),
+    ]);
+  }
+
+  async function complete(
+    tenant: TenantContext,
+    client: OidcClient,
+    parsed: AuthorizationRequest,
+    to: ReplyTo,
+    authentication: Authentication,
+    secret: string | undefined,
+    session: SsoSession | undefined,
+    nonce: string,
+    cookies: string[] = [],
+  ): Promise<ApiResponse> {
+    const code = await oidc.codes.issue(
+      {
+        tenant: tenant.tenant.id,
+        clientId: client.client_id,
+        redirectUri: parsed.redirectUri,
+        scope: parsed.scope,
+        sub: authentication.sub,
+        gid: oidc.random.id(),
+        sid: authentication.sid ?? '',
+        authTime: authentication.authTime,
+        acr: authentication.acr,
+        amr: authentication.amr,
+        ...(parsed.nonce ? { nonce: parsed.nonce } : {}),
+        ...(parsed.codeChallenge ? { codeChallenge: parsed.codeChallenge } : {}),
+        ...(parsed.dpopJkt ? { dpopJkt: parsed.dpopJkt } : {}),
+      },
+      tenant.settings.codeSeconds,
+    );
+    if (secret && session) await oidc.sessions.addClient(secret, session, client.client_id);
+    return reply(to, { code }, nonce, cookies);
+  }
+
+  const nowSeconds = (): number => Math.floor(oidc.clock.now() / 1000);
+
+  return [
+    { method: 'GET', path: '/t/:tenant/oidc/authorize', handle: authorize },
+    { method: 'POST', path: '/t/:tenant/oidc/authorize', handle: authorize },
+    { method: 'GET', path: '/t/:tenant/oidc/authorize/resume', handle: resume },
+  ];
+}
+
+/** Whether an existing session may answer the request without signing in again. */
+function sessionSatisfies(session: SsoSession, request: AuthorizationRequest, now: number): boolean {
+  if (request.prompt.includes('login')) return false;
+  if (request.maxAge !== undefined && now - session.authTime > request.maxAge) return false;
+  if (request.loginHint && request.loginHint.toLowerCase() !== session.sub) return false;
+  return acrSatisfies(session.acr, request.acrValues);
+}
+
+/** Validates everything after client and redirect URI; failures travel back to the client. */
+function validate(params: Record<string, string | undefined>, client: OidcClient, redirectUri: string, responseMode: 'query' | 'form_post'): AuthorizationRequest {
+  if (params['request'] !== undefined) throw new OAuthError('request_not_supported', 'request objects are not supported');
+  if (params['request_uri'] !== undefined) throw new OAuthError('request_uri_not_supported', 'request_uri is not supported');
+  if (params['response_mode'] !== undefined && !['query', 'form_post'].includes(params['response_mode'])) throw new OAuthError('invalid_request', 'response_mode must be query or form_post');
+  if (params['response_type'] !== 'code') throw new OAuthError('unsupported_response_type', 'only response_type=code is supported');
+  if (!client.grant_types.includes('authorization_code')) throw new OAuthError('unauthorized_client', 'this client may not use the authorization code flow');
+  const scopes = (params['scope'] ?? '').split(' ').filter(Boolean);
+  if (scopes.length === 0) throw new OAuthError('invalid_scope', 'scope is required');
+  const allowed = client.scope.split(' ');
+  const unknown = scopes.filter((s) => !allowed.includes(s));
+  if (unknown.length) throw new OAuthError('invalid_scope', `scope not allowed for this client: ${unknown.join(' ')}`);
+  const challenge = params['code_challenge'];
+  const method = params['code_challenge_method'];
+  if (challenge !== undefined) {
+    if ((method ?? 'plain') !== 'S256') throw new OAuthError('invalid_request', 'code_challenge_method must be S256');
+    if (!/^[A-Za-z0-9_-]{43}$/.test(challenge)) throw new OAuthError('invalid_request', 'code_challenge must be a base64url SHA-256 value');
+  } else if (method !== undefined) {
+    throw new OAuthError('invalid_request', 'code_challenge_method without code_challenge');
+  } else if (client.token_endpoint_auth_method === 'none') {
+    throw new OAuthError('invalid_request', 'PKCE (code_challenge with S256) is required for public clients');
+  }
+  const prompt = (params['prompt'] ?? '').split(' ').filter(Boolean);
+  if (prompt.some((p) => !['none', 'login', 'consent', 'select_account'].includes(p))) throw new OAuthError('invalid_request', 'unsupported prompt value');
+  if (prompt.includes('none') && prompt.length > 1) throw new OAuthError('invalid_request', 'prompt=none cannot be combined with other values');
+  let maxAge: number | undefined;
+  if (params['max_age'] !== undefined) {
+    if (!/^\d{1,9}$/.test(params['max_age'])) throw new OAuthError('invalid_request', 'max_age must be a non-negative integer');
+    maxAge = Number(params['max_age']);
+  }
+  const dpopJkt = params['dpop_jkt'];
+  if (dpopJkt !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(dpopJkt)) throw new OAuthError('invalid_request', 'dpop_jkt must be a JWK SHA-256 thumbprint');
+  for (const [name, value] of Object.entries(params)) {
+    if (typeof value === 'string' && value.length > 2048) throw new OAuthError('invalid_request', `${name} is too long`);
+  }
+  return {
+    clientId: client.client_id,
+    redirectUri,
+    scope: [...new Set(scopes)].join(' '),
+    ...(params['state'] !== undefined ? { state: params['state'] } : {}),
+    ...(params['nonce'] !== undefined ? { nonce: params['nonce'] } : {}),
+    ...(challenge ? { codeChallenge: challenge } : {}),
+    responseMode,
+    prompt: prompt.filter((p): p is 'none' | 'login' | 'consent' => p !== 'select_account'),
+    ...(maxAge !== undefined ? { maxAge } : {}),
+    acrValues: (params['acr_values'] ?? '').split(' ').filter(Boolean),
+    ...(params['login_hint'] ? { loginHint: params['login_hint'] } : {}),
+    ...(dpopJkt ? { dpopJkt } : {}),
+  };
+}

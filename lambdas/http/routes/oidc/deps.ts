@@ -1,0 +1,18 @@
+import type { Tenants } from '../../../core/directory/tenant.ts';
+import type { User, Users } from '../../../core/directory/user.ts';
+import type { Oidc } from '../../../core/oidc/provider.ts';
+
+/** Password check with lockout (the portal's sign-in), shared by the portal and the password grant. */
+export type SignIn = (
+  tenant: string,
+  username: string,
+  password: string,
+  ip: string,
+) => Promise<{ outcome: 'ok'; user: User } | { outcome: 'invalid' } | { outcome: 'locked'; retryAfterSeconds: number }>;
+
+export interface OidcRouteDeps {
+  readonly oidc: Oidc;
+  readonly tenants: Tenants;
+  readonly users: Users;
+  readonly signIn: SignIn;
+}

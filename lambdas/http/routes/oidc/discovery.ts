@@ -1,0 +1,70 @@
+import { ACR_VALUES } from '../../../core/oidc/claims.ts';
+import { AUTH_METHODS, GRANT_TYPES, SUPPORTED_SCOPES } from '../../../core/oidc/client.ts';
+import { DPOP_ALGORITHMS } from '../../../core/oidc/dpop.ts';
+import type { Route } from '../../router.ts';
+import type { OidcRouteDeps } from './deps.ts';
+import { oauthJson, tenantContext } from './common.ts';
+
+/** OIDC Discovery 1.0 / RFC 8414 metadata, and the JWKS (current, next and retired-but-valid keys). */
+export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/t/:tenant/.well-known/openid-configuration',
+      handle: async (request) => {
+        const { issuer, settings } = await tenantContext(deps.tenants, request);
+        const oidc = `${issuer}/oidc`;
+        return oauthJson(
+          200,
+          {
+            issuer,
+            authorization_endpoint: `${oidc}/authorize`,
+            token_endpoint: `${oidc}/token`,
+            userinfo_endpoint: `${oidc}/userinfo`,
+            jwks_uri: `${oidc}/jwks`,
+            ...(settings.openRegistration ? { registration_endpoint: `${oidc}/register` } : {}),
+            revocation_endpoint: `${oidc}/revoke`,
+            introspection_endpoint: `${oidc}/introspect`,
+            end_session_endpoint: `${oidc}/logout`,
+            device_authorization_endpoint: `${oidc}/device_authorization`,
+            scopes_supported: SUPPORTED_SCOPES,
+            response_types_supported: ['code'],
+            response_modes_supported: ['query', 'form_post'],
+            grant_types_supported: GRANT_TYPES,
+            subject_types_supported: ['public'],
+            id_token_signing_alg_values_supported: [settings.signingAlgorithm],
+            token_endpoint_auth_methods_supported: AUTH_METHODS,
+            token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+            revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+            introspection_endpoint_auth_methods_supported: AUTH_METHODS.filter((m) => m !== 'none'),
+            code_challenge_methods_supported: ['S256'],
+            claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'sid', 'azp', 'at_hash', 'name', 'preferred_username', 'updated_at', 'email', 'email_verified'],
+            acr_values_supported: ACR_VALUES,
+            prompt_values_supported: ['none', 'login', 'consent'],
+            claims_parameter_supported: false,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            authorization_response_iss_parameter_supported: true,
+            dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
+            ui_locales_supported: ['en'],
+          },
+          { 'Cache-Control': 'public, max-age=300' },
+        );
+      },
+    },
+    {
+      method: 'GET',
+      path: '/t/:tenant/oidc/jwks',
+      handle: async (request) => {
+        const { tenant, settings } = await tenantContext(deps.tenants, request);
+        const keys = await deps.oidc.keys.jwks(tenant.id, settings);
+        return {
+          statusCode: 200,
+          // Short cache: clients refetch soon after a rotation; the next key is published ahead anyway.
+          headers: { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': 'public, max-age=300' },
+          body: JSON.stringify({ keys }),
+        };
+      },
+    },
+  ];
+}

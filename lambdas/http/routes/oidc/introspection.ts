@@ -1,0 +1,109 @@
+import { authenticateClient } from '../../../core/oidc/client-auth.ts';
+import { invalidRequest, OAuthError } from '../../../core/oidc/errors.ts';
+import type { Route } from '../../router.ts';
+import type { ApiRequest } from '../../types.ts';
+import { endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
+import type { OidcRouteDeps } from './deps.ts';
+
+/**
+ * Token introspection (RFC 7662) and revocation (RFC 7009). Both authenticate the client; introspection
+ * answers `active: false` for anything unknown, expired, revoked or from another tenant, and revocation
+ * answers 200 whatever the token was, so neither reveals which tokens exist.
+ */
+export function introspectionRoutes(deps: OidcRouteDeps): Route[] {
+  const { oidc } = deps;
+
+  const authenticate = async (request: ApiRequest, tenant: TenantContext, form: Record<string, string>) =>
+    authenticateClient(
+      { tenant: tenant.tenant.id, ...(request.headers['authorization'] ? { authorization: request.headers['authorization'] } : {}), form, audiences: [endpointUrl(request), tenant.issuer] },
+      { clients: oidc.clients, replay: oidc.replay, clock: oidc.clock },
+    );
+
+  async function introspect(tenant: TenantContext, token: string, hint: string | undefined): Promise<Record<string, unknown>> {
+    const tryRefresh = async () => {
+      const rt = await oidc.refreshTokens.find(token);
+      if (!rt || rt.status !== 'active' || rt.tenant !== tenant.tenant.id || !(await oidc.grants.active(rt.gid))) return undefined;
+      return {
+        active: true,
+        token_type: 'refresh_token',
+        client_id: rt.clientId,
+        sub: rt.sub,
+        scope: rt.scope,
+        exp: rt.familyExpiresAt,
+        iss: tenant.issuer,
+        ...(rt.jkt ? { cnf: { jkt: rt.jkt } } : {}),
+      };
+    };
+    const tryAccess = async () => {
+      try {
+        const claims = await oidc.tokens.verifyAccessToken(tenant.tenant.id, tenant.issuer, tenant.settings, token);
+        if (!(await oidc.grants.active(claims.gid)) || (await oidc.revokedAccessTokens.isRevoked(claims.jti))) return undefined;
+        return {
+          active: true,
+          token_type: claims.cnf ? 'DPoP' : 'Bearer',
+          client_id: claims.client_id,
+          sub: claims.sub,
+          scope: claims.scope,
+          exp: claims.exp,
+          iat: claims.iat,
+          iss: claims.iss,
+          aud: claims.aud,
+          jti: claims.jti,
+          ...(claims['acr'] ? { acr: claims['acr'] } : {}),
+          ...(claims.cnf ? { cnf: claims.cnf } : {}),
+        };
+      } catch {
+        return undefined;
+      }
+    };
+    const order = hint === 'refresh_token' ? [tryRefresh, tryAccess] : [tryAccess, tryRefresh];
+    for (const attempt of order) {
+      const result = await attempt();
+      if (result) return result;
+    }
+    return { active: false };
+  }
+
+  return [
+    {
+      method: 'POST',
+      path: '/t/:tenant/oidc/introspect',
+      handle: (request) =>
+        oauthEndpoint(async () => {
+          const tenant = await tenantContext(deps.tenants, request);
+          const form = formOf(request);
+          const { method } = await authenticate(request, tenant, form);
+          if (method === 'none') throw new OAuthError('invalid_client', 'introspection requires an authenticated client', { status: 401 });
+          const token = form['token'];
+          if (!token) throw invalidRequest('token is required');
+          return oauthJson(200, await introspect(tenant, token, form['token_type_hint']));
+        }),
+    },
+    {
+      method: 'POST',
+      path: '/t/:tenant/oidc/revoke',
+      handle: (request) =>
+        oauthEndpoint(async () => {
+          const tenant = await tenantContext(deps.tenants, request);
+          const form = formOf(request);
+          const { client } = await authenticate(request, tenant, form);
+          const token = form['token'];
+          if (!token) throw invalidRequest('token is required');
+          const hint = form['token_type_hint'];
+          if (hint !== undefined && !['access_token', 'refresh_token'].includes(hint)) {
+            throw new OAuthError('unsupported_token_type', `token_type_hint ${hint} is not supported`);
+          }
+          const rt = await oidc.refreshTokens.find(token);
+          if (rt && rt.tenant === tenant.tenant.id && rt.clientId === client.client_id) {
+            // Revoking a refresh token ends its family and the access tokens issued with it (RFC 7009 §2.1).
+            await oidc.refreshTokens.revoke(token);
+            await oidc.grants.revoke(rt.gid);
+          } else {
+            const claims = await oidc.tokens.verifyAccessToken(tenant.tenant.id, tenant.issuer, tenant.settings, token).catch(() => undefined);
+            if (claims && claims.client_id === client.client_id) await oidc.revokedAccessTokens.revoke(claims.jti, claims.exp);
+          }
+          return oauthJson(200, {});
+        }),
+    },
+  ];
+}

@@ -1,0 +1,64 @@
+import type { IssuedClient, OidcClient } from '../../../core/oidc/client.ts';
+import { OAuthError } from '../../../core/oidc/errors.ts';
+import type { Route } from '../../router.ts';
+import type { ApiRequest, ApiResponse } from '../../types.ts';
+import { oauthEndpoint, oauthJson, tenantContext } from './common.ts';
+import type { OidcRouteDeps } from './deps.ts';
+
+/** Dynamic client registration (RFC 7591) and its management API (RFC 7592). */
+export function registrationRoutes(deps: OidcRouteDeps): Route[] {
+  const { oidc } = deps;
+
+  const describe = (issuer: string, client: OidcClient, issued?: IssuedClient): Record<string, unknown> => {
+    const { tenant: _t, first_party: _f, registered_by: _r, version: _v, ...metadata } = client;
+    return {
+      ...metadata,
+      ...(issued?.clientSecret ? { client_secret: issued.clientSecret, client_secret_expires_at: 0 } : {}),
+      ...(issued?.registrationAccessToken ? { registration_access_token: issued.registrationAccessToken } : {}),
+      registration_client_uri: `${issuer}/oidc/register/${client.client_id}`,
+    };
+  };
+
+  const jsonBody = (request: ApiRequest): unknown => {
+    if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) throw new OAuthError('invalid_client_metadata', 'the body must be application/json');
+    if (!request.body || typeof request.body !== 'object' || Array.isArray(request.body)) throw new OAuthError('invalid_client_metadata', 'the body must be a JSON object');
+    return request.body;
+  };
+
+  const bearer = (request: ApiRequest): string | undefined => /^Bearer (\S+)$/i.exec(request.headers['authorization'] ?? '')?.[1];
+
+  const manage = (run: (tenantId: string, issuer: string, client: OidcClient, request: ApiRequest) => Promise<ApiResponse>) => (request: ApiRequest) =>
+    oauthEndpoint(async () => {
+      const tenant = await tenantContext(deps.tenants, request);
+      const client = await oidc.clients.authorizeRegistration(tenant.tenant.id, request.params['clientId']!, bearer(request));
+      return run(tenant.tenant.id, tenant.issuer, client, request);
+    });
+
+  return [
+    {
+      method: 'POST',
+      path: '/t/:tenant/oidc/register',
+      handle: (request) =>
+        oauthEndpoint(async () => {
+          const tenant = await tenantContext(deps.tenants, request);
+          if (!tenant.settings.openRegistration) throw new OAuthError('access_denied', 'this tenant does not accept dynamic client registration', { status: 403 });
+          const issued = await oidc.clients.create(tenant.tenant.id, jsonBody(request), 'registration');
+          return oauthJson(201, describe(tenant.issuer, issued.client, issued));
+        }),
+    },
+    { method: 'GET', path: '/t/:tenant/oidc/register/:clientId', handle: manage(async (_t, issuer, client) => oauthJson(200, describe(issuer, client))) },
+    {
+      method: 'PUT',
+      path: '/t/:tenant/oidc/register/:clientId',
+      handle: manage(async (tenantId, issuer, client, request) => oauthJson(200, describe(issuer, await oidc.clients.replaceMetadata(tenantId, client.client_id, jsonBody(request))))),
+    },
+    {
+      method: 'DELETE',
+      path: '/t/:tenant/oidc/register/:clientId',
+      handle: manage(async (tenantId, _issuer, client) => {
+        await oidc.clients.remove(tenantId, client.client_id);
+        return { statusCode: 204, headers: { 'Cache-Control': 'no-store' }, body: '' };
+      }),
+    },
+  ];
+}

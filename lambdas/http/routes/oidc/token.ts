@@ -1,0 +1,219 @@
+import { ConflictError } from '../../../core/errors.ts';
+import { authenticateClient } from '../../../core/oidc/client-auth.ts';
+import type { OidcClient } from '../../../core/oidc/client.ts';
+import { ACR } from '../../../core/oidc/claims.ts';
+import type { DpopProof } from '../../../core/oidc/dpop.ts';
+import { invalidGrant, invalidRequest, invalidScope, OAuthError, unauthorizedClient } from '../../../core/oidc/errors.ts';
+import { s256 } from '../../../core/oidc/hashing.ts';
+import type { IssuedTokens } from '../../../core/oidc/tokens.ts';
+import type { Route } from '../../router.ts';
+import type { ApiRequest } from '../../types.ts';
+import { endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
+import type { OidcRouteDeps } from './deps.ts';
+
+interface GrantContext {
+  readonly request: ApiRequest;
+  readonly tenant: TenantContext;
+  readonly client: OidcClient;
+  readonly form: Record<string, string>;
+  readonly proof?: DpopProof;
+}
+
+/**
+ * The token endpoint (RFC 6749 §3.2): client authentication, DPoP proof (RFC 9449, server nonce
+ * required), then one of five grants. Every single-use rule is one guarded write in the core models.
+ */
+export function tokenRoutes(deps: OidcRouteDeps): Route[] {
+  const { oidc } = deps;
+
+  const grants: Record<string, (g: GrantContext) => Promise<IssuedTokens & { refresh_token?: string }>> = {
+    authorization_code: async ({ tenant, client, form, proof }) => {
+      const code = required(form, 'code');
+      const redemption = await oidc.codes.redeem(code);
+      if (redemption.outcome === 'unknown') throw invalidGrant('the authorization code is invalid or expired');
+      const grant = redemption.grant;
+      if (grant.tenant !== tenant.tenant.id || grant.clientId !== client.client_id) throw invalidGrant('the authorization code was issued to another client');
+      if (redemption.outcome === 'replayed') {
+        // RFC 6749 §4.1.2: a code used twice revokes everything issued from it.
+        await oidc.grants.revoke(grant.gid);
+        throw invalidGrant('the authorization code was already used; the tokens issued with it are revoked');
+      }
+      if (form['redirect_uri'] !== grant.redirectUri) throw invalidGrant('redirect_uri does not match the authorization request');
+      const verifier = form['code_verifier'];
+      if (grant.codeChallenge) {
+        if (!verifier) throw invalidGrant('code_verifier is required');
+        if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) throw invalidGrant('code_verifier is malformed');
+        if (s256(verifier) !== grant.codeChallenge) throw invalidGrant('PKCE verification failed');
+      } else if (verifier) {
+        throw invalidGrant('code_verifier given but the authorization request had no code_challenge');
+      }
+      if (grant.dpopJkt && proof?.jkt !== grant.dpopJkt) throw invalidGrant('the DPoP key differs from the one the code is bound to');
+      const authentication = { authTime: grant.authTime, acr: grant.acr, amr: grant.amr, sid: grant.sid };
+      try {
+        await oidc.grants.create({ gid: grant.gid, tenant: grant.tenant, clientId: client.client_id, sub: grant.sub, scope: grant.scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds);
+      } catch (error) {
+        if (error instanceof ConflictError) throw invalidGrant('the authorization code was revoked');
+        throw error;
+      }
+      return issue({ tenant, client, proof }, grant.sub, grant.scope, grant.gid, authentication, grant.nonce);
+    },
+
+    refresh_token: async ({ tenant, client, form, proof }) => {
+      const token = required(form, 'refresh_token');
+      const rotation = await oidc.refreshTokens.consume(token);
+      if (rotation.outcome === 'unknown') throw invalidGrant('the refresh token is invalid or expired');
+      const rt = rotation.grant;
+      if (rt.tenant !== tenant.tenant.id || rt.clientId !== client.client_id) throw invalidGrant('the refresh token was issued to another client');
+      if (rotation.outcome === 'reused') {
+        // Reuse of a rotated token means two parties hold the family: end it (OAuth 2.0 Security BCP §4.14).
+        await oidc.grants.revoke(rt.gid);
+        throw invalidGrant('the refresh token was already used; its whole family is revoked');
+      }
+      if (!(await oidc.grants.active(rt.gid))) throw invalidGrant('the grant behind this refresh token was revoked');
+      if (rt.jkt && proof?.jkt !== rt.jkt) throw invalidGrant('this refresh token is bound to a DPoP key; present a proof made with it');
+      const scope = narrowedScope(form['scope'], rt.scope);
+      const tokens = await issue({ tenant, client, proof }, rt.sub, scope, rt.gid, { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid }, undefined, rt.familyExpiresAt, rt.jkt);
+      return tokens;
+    },
+
+    client_credentials: async ({ tenant, client, form, proof }) => {
+      if (client.token_endpoint_auth_method === 'none') throw unauthorizedClient('public clients cannot use client_credentials');
+      const allowed = client.scope.split(' ').filter((s) => s !== 'openid' && s !== 'offline_access');
+      const scope = form['scope'] ? requestedScope(form['scope'], allowed) : '';
+      const gid = oidc.random.id();
+      await oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: client.client_id, scope }, tenant.settings.accessTokenSeconds);
+      return oidc.tokens.issue({
+        tenant: tenant.tenant.id,
+        issuer: tenant.issuer,
+        settings: tenant.settings,
+        clientId: client.client_id,
+        sub: client.client_id,
+        scope,
+        gid,
+        ...(proof ? { jkt: proof.jkt } : {}),
+      });
+    },
+
+    password: async ({ request, tenant, client, form, proof }) => {
+      const username = required(form, 'username');
+      const password = required(form, 'password');
+      const scope = form['scope'] ? requestedScope(form['scope'], client.scope.split(' ')) : client.scope;
+      const result = await deps.signIn(tenant.tenant.id, username.toLowerCase(), password, request.sourceIp ?? 'unknown');
+      if (result.outcome === 'locked') throw invalidGrant('too many failed sign-ins; try again later');
+      if (result.outcome !== 'ok') throw invalidGrant('invalid username or password');
+      const gid = oidc.random.id();
+      const authentication = { authTime: nowSeconds(), acr: ACR.password, amr: ['pwd'] };
+      await oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: result.user.username, scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds);
+      return issue({ tenant, client, proof }, result.user.username, scope, gid, authentication);
+    },
+
+    'urn:ietf:params:oauth:grant-type:device_code': async ({ tenant, client, form, proof }) => {
+      const poll = await oidc.devices.poll(required(form, 'device_code'), client.client_id);
+      if (poll.outcome !== 'approved') throw new OAuthError(poll.outcome, deviceMessages[poll.outcome]);
+      const { authorization } = poll;
+      const approver = authorization.approvedBy!;
+      const gid = oidc.random.id();
+      await oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: approver.sub, scope: authorization.scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds);
+      return issue({ tenant, client, proof }, approver.sub, authorization.scope, gid, approver);
+    },
+  };
+
+  /** Access token, ID token (openid scope) and refresh token (clients allowed to refresh). */
+  async function issue(
+    g: Pick<GrantContext, 'tenant' | 'client' | 'proof'>,
+    sub: string,
+    scope: string,
+    gid: string,
+    authentication: { authTime: number; acr: string; amr: readonly string[]; sid?: string },
+    nonce?: string,
+    familyExpiresAt?: number,
+    boundJkt?: string,
+  ): Promise<IssuedTokens & { refresh_token?: string }> {
+    const { tenant, client, proof } = g;
+    const jkt = proof?.jkt ?? boundJkt;
+    const tokens = await oidc.tokens.issue({
+      tenant: tenant.tenant.id,
+      issuer: tenant.issuer,
+      settings: tenant.settings,
+      clientId: client.client_id,
+      sub,
+      scope,
+      gid,
+      ...(jkt ? { jkt } : {}),
+      authentication,
+      ...(scope.split(' ').includes('openid') ? { idToken: nonce ? { nonce } : {} } : {}),
+    });
+    if (!client.grant_types.includes('refresh_token')) return tokens;
+    // RFC 9449 §5: a public client's refresh token is bound to its DPoP key; a confidential client's
+    // is bound to its credentials, and stays usable if the client changes DPoP keys.
+    const bindRefresh = client.token_endpoint_auth_method === 'none' ? jkt : undefined;
+    const refreshToken = await oidc.refreshTokens.issue({
+      tenant: tenant.tenant.id,
+      clientId: client.client_id,
+      gid,
+      sub,
+      scope,
+      sid: authentication.sid ?? '',
+      authTime: authentication.authTime,
+      acr: authentication.acr,
+      amr: authentication.amr,
+      ...(bindRefresh ? { jkt: bindRefresh } : {}),
+      familyExpiresAt: familyExpiresAt ?? nowSeconds() + tenant.tenant.sessionLifetimes.refreshTokenSeconds,
+    });
+    return { ...tokens, refresh_token: refreshToken };
+  }
+
+  const nowSeconds = (): number => Math.floor(oidc.clock.now() / 1000);
+
+  return [
+    {
+      method: 'POST',
+      path: '/t/:tenant/oidc/token',
+      handle: (request) =>
+        oauthEndpoint(async () => {
+          const tenant = await tenantContext(deps.tenants, request);
+          const form = formOf(request);
+          const { client } = await authenticateClient(
+            { tenant: tenant.tenant.id, ...(request.headers['authorization'] ? { authorization: request.headers['authorization'] } : {}), form, audiences: [endpointUrl(request), tenant.issuer] },
+            { clients: oidc.clients, replay: oidc.replay, clock: oidc.clock },
+          );
+          const grantType = required(form, 'grant_type');
+          const grant = grants[grantType];
+          if (!grant) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
+          if (!client.grant_types.includes(grantType as never)) throw unauthorizedClient(`this client may not use the ${grantType} grant`);
+          const proof = await oidc.dpop.verify(request.headers['dpop'], { tenant: tenant.tenant.id, method: 'POST', url: endpointUrl(request), requireNonce: true });
+          if (!proof && client.dpop_bound_access_tokens) throw invalidRequest('this client must use DPoP');
+          const tokens = await grant({ request, tenant, client, form, ...(proof ? { proof } : {}) });
+          const nonce: Record<string, string> = proof ? { 'DPoP-Nonce': await oidc.nonces.current(tenant.tenant.id) } : {};
+          return oauthJson(200, tokens, nonce);
+        }),
+    },
+  ];
+}
+
+const deviceMessages: Record<'authorization_pending' | 'slow_down' | 'access_denied' | 'expired_token', string> = {
+  authorization_pending: 'the user has not approved the request yet',
+  slow_down: 'polling too fast; wait longer between requests',
+  access_denied: 'the user denied the request',
+  expired_token: 'the device code is invalid or expired',
+};
+
+function required(form: Record<string, string>, name: string): string {
+  const value = form[name];
+  if (!value) throw invalidRequest(`${name} is required`);
+  return value;
+}
+
+/** A requested scope must be within what is allowed; the result keeps the request's order. */
+function requestedScope(requested: string, allowed: readonly string[]): string {
+  const values = requested.split(' ').filter(Boolean);
+  const unknown = values.filter((s) => !allowed.includes(s));
+  if (unknown.length) throw invalidScope(`scope not allowed: ${unknown.join(' ')}`);
+  return [...new Set(values)].join(' ');
+}
+
+/** A refresh may ask for less than the original grant, never more (RFC 6749 §6). */
+function narrowedScope(requested: string | undefined, granted: string): string {
+  if (!requested) return granted;
+  return requestedScope(requested, granted.split(' '));
+}

@@ -1,0 +1,37 @@
+import type { Interaction } from '../../../core/oidc/interactions.ts';
+import { readCookie } from '../../cookies.ts';
+import type { ApiRequest, ApiResponse } from '../../types.ts';
+import { errorPage, redirect } from '../../views/pages.ts';
+import { INTERACTION_COOKIE } from '../oidc/authorize.ts';
+import { tenantContext, type TenantContext } from '../oidc/common.ts';
+import type { PortalDeps } from './deps.ts';
+
+export const expired = (): ApiResponse =>
+  errorPage(400, 'Sign-in expired', 'This sign-in has expired or was started in another browser. Go back to the application and start again.');
+
+/**
+ * The interaction a portal page works on. It must be named by the URL or form, belong to this tenant,
+ * and match the browser's interaction cookie (so a link cannot make someone finish another's sign-in).
+ * A POST must also carry the interaction's form token and, if the browser sent one, our own Origin.
+ */
+export async function portalInteraction(deps: PortalDeps, request: ApiRequest): Promise<{ tenant: TenantContext; interaction: Interaction; form: Record<string, string> } | ApiResponse> {
+  const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
+  if (!tenant) return errorPage(404, 'Unknown organisation', 'This sign-in page names an organisation that does not exist.');
+  const form = request.method === 'POST' ? ((request.body as Record<string, string> | undefined) ?? {}) : {};
+  const id = (request.method === 'POST' ? form['interaction'] : request.query['interaction']) ?? '';
+  const interaction = await deps.oidc.interactions.find(tenant.tenant.id, id);
+  if (!interaction || readCookie(request.headers['cookie'], INTERACTION_COOKIE) !== interaction.id) return expired();
+  if (request.method === 'POST') {
+    const origin = request.headers['origin'];
+    if ((origin && origin !== 'null' && origin !== new URL(request.baseUrl).origin) || form['csrf'] !== interaction.csrf) {
+      return errorPage(403, 'Form expired', 'This form could not be accepted. Go back to the application and start again.');
+    }
+  }
+  return { tenant, interaction, form };
+}
+
+/** Where the browser goes once the user is authenticated within the interaction. */
+export function afterAuthentication(tenant: TenantContext, interaction: Interaction, cookies: string[] = []): ApiResponse {
+  const next = interaction.kind === 'device' ? `${tenant.issuer}/portal/device/confirm` : `${tenant.issuer}/oidc/authorize/resume`;
+  return redirect(`${next}?interaction=${interaction.id}`, {}, cookies);
+}

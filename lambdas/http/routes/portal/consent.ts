@@ -1,0 +1,65 @@
+import { ConflictError } from '../../../core/errors.ts';
+import type { Interaction } from '../../../core/oidc/interactions.ts';
+import type { Route } from '../../router.ts';
+import type { ApiRequest, ApiResponse } from '../../types.ts';
+import { html, page, pageHeaders } from '../../views/html.ts';
+import { errorPage, redirect } from '../../views/pages.ts';
+import type { TenantContext } from '../oidc/common.ts';
+import { expired, portalInteraction } from './common.ts';
+import type { PortalDeps } from './deps.ts';
+
+/** What each scope lets an application do, in words a user can judge. */
+export const SCOPE_DESCRIPTIONS: Record<string, string> = {
+  openid: 'Know who you are',
+  profile: 'See your name and username',
+  email: 'See your e-mail address',
+  phone: 'See your phone number',
+  address: 'See your postal address',
+  offline_access: 'Keep access while you are not using it',
+};
+
+const scopeList = (scope: string) => html`<ul>${scope.split(' ').map((s) => html`<li>${SCOPE_DESCRIPTIONS[s] ?? s}</li>`)}</ul>`;
+
+/** Consent for third-party clients: the scopes in words, approve or deny; approval is remembered. */
+export function consentRoutes(deps: PortalDeps): Route[] {
+  const { oidc } = deps;
+
+  async function show(request: ApiRequest): Promise<ApiResponse> {
+    const found = await portalInteraction(deps, request);
+    if ('statusCode' in found) return found;
+    const { tenant, interaction } = found;
+    if (interaction.kind !== 'authorize' || !interaction.authentication) return expired();
+    const client = await oidc.clients.find(tenant.tenant.id, interaction.request.clientId);
+    if (!client) return errorPage(400, 'Application unknown', 'The application is no longer registered.');
+    return consentPage(tenant, interaction, client.client_name ?? client.client_id, interaction.request.scope);
+  }
+
+  function consentPage(tenant: TenantContext, interaction: Interaction, clientName: string, scope: string): ApiResponse {
+    const body = html`<p><strong>${clientName}</strong> wants to:</p>${scopeList(scope)}
+<p>You are signed in as <strong>${interaction.authentication?.sub ?? ''}</strong>.</p>
+<form method="post" action="${tenant.issuer}/portal/consent"><input type="hidden" name="interaction" value="${interaction.id}"><input type="hidden" name="csrf" value="${interaction.csrf}">
+<button type="submit" name="decision" value="allow">Allow</button> <button type="submit" name="decision" value="deny">Deny</button></form>`;
+    return { statusCode: 200, headers: pageHeaders(), body: page(`Allow ${clientName}?`, body) };
+  }
+
+  async function submit(request: ApiRequest): Promise<ApiResponse> {
+    const found = await portalInteraction(deps, request);
+    if ('statusCode' in found) return found;
+    const { tenant, interaction, form } = found;
+    if (interaction.kind !== 'authorize' || !interaction.authentication) return expired();
+    const allow = form['decision'] === 'allow';
+    if (allow) await oidc.consents.grant(tenant.tenant.id, interaction.authentication.sub, interaction.request.clientId, interaction.request.scope);
+    try {
+      await oidc.interactions.update(interaction, { consented: allow });
+    } catch (error) {
+      if (error instanceof ConflictError) return expired();
+      throw error;
+    }
+    return redirect(`${tenant.issuer}/oidc/authorize/resume?interaction=${interaction.id}`);
+  }
+
+  return [
+    { method: 'GET', path: '/t/:tenant/portal/consent', handle: show },
+    { method: 'POST', path: '/t/:tenant/portal/consent', handle: submit },
+  ];
+}

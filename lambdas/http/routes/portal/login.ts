@@ -1,0 +1,117 @@
+import { ConflictError } from '../../../core/errors.ts';
+import { ACR, requiredAcr } from '../../../core/oidc/claims.ts';
+import type { Authentication, Interaction } from '../../../core/oidc/interactions.ts';
+import { setCookie } from '../../cookies.ts';
+import type { Route } from '../../router.ts';
+import type { ApiRequest, ApiResponse } from '../../types.ts';
+import { html, page, pageHeaders } from '../../views/html.ts';
+import { redirect } from '../../views/pages.ts';
+import { SSO_COOKIE } from '../oidc/authorize.ts';
+import type { TenantContext } from '../oidc/common.ts';
+import { afterAuthentication, expired, portalInteraction } from './common.ts';
+import type { PortalDeps } from './deps.ts';
+
+const hidden = (interaction: Interaction) => html`<input type="hidden" name="interaction" value="${interaction.id}"><input type="hidden" name="csrf" value="${interaction.csrf}">`;
+
+/** The password page and the one-time-code step-up (RFC 6238) when the request asks for more. */
+export function loginRoutes(deps: PortalDeps): Route[] {
+  const { oidc } = deps;
+
+  const loginPage = (tenant: TenantContext, interaction: Interaction, status = 200, error?: string, username?: string): ApiResponse => {
+    const hint = username ?? (interaction.kind === 'authorize' ? interaction.request.loginHint : undefined) ?? '';
+    const body = html`<p>Sign in to ${tenant.tenant.displayName}.</p>
+<form method="post" action="${tenant.issuer}/portal/login">${hidden(interaction)}
+<label for="username">Username</label><input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${hint}"${error ? html` aria-describedby="error"` : ''}>
+<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required${error ? html` aria-describedby="error"` : ''}>
+<button type="submit">Sign in</button></form>`;
+    return { statusCode: status, headers: pageHeaders(), body: page('Sign in', body, error ? { error } : {}) };
+  };
+
+  const otpPage = (tenant: TenantContext, interaction: Interaction, status = 200, error?: string): ApiResponse => {
+    const body = html`<p>Enter the 6-digit code from your authenticator app.</p>
+<form method="post" action="${tenant.issuer}/portal/otp">${hidden(interaction)}
+<label for="code">One-time code</label><input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required${error ? html` aria-describedby="error"` : ''}>
+<button type="submit">Verify</button></form>`;
+    return { statusCode: status, headers: pageHeaders(), body: page('Two-step verification', body, error ? { error } : {}) };
+  };
+
+  /** Records the authentication, starts the SSO session (a new cookie: no fixation), and moves on. */
+  async function authenticated(tenant: TenantContext, interaction: Interaction, authentication: Omit<Authentication, 'sid'>): Promise<ApiResponse> {
+    const { secret, session } = await oidc.sessions.start(tenant.tenant.id, authentication, tenant.tenant.sessionLifetimes.ssoSeconds);
+    let updated: Interaction;
+    try {
+      updated = await oidc.interactions.update(interaction, { authentication: { ...authentication, sid: session.sid }, pendingSecondFactor: undefined });
+    } catch (error) {
+      if (error instanceof ConflictError) return expired();
+      throw error;
+    }
+    return afterAuthentication(tenant, updated, [setCookie(SSO_COOKIE, secret, { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: tenant.tenant.sessionLifetimes.ssoSeconds })]);
+  }
+
+  const wantsMfa = (interaction: Interaction): boolean => interaction.kind === 'authorize' && requiredAcr(interaction.request.acrValues) === ACR.mfa;
+  const now = () => Math.floor(oidc.clock.now() / 1000);
+
+  async function showLogin(request: ApiRequest): Promise<ApiResponse> {
+    const found = await portalInteraction(deps, request);
+    if ('statusCode' in found) return found;
+    if (found.interaction.pendingSecondFactor) return redirect(`${found.tenant.issuer}/portal/otp?interaction=${found.interaction.id}`);
+    return loginPage(found.tenant, found.interaction);
+  }
+
+  async function submitLogin(request: ApiRequest): Promise<ApiResponse> {
+    const found = await portalInteraction(deps, request);
+    if ('statusCode' in found) return found;
+    const { tenant, interaction, form } = found;
+    const username = (form['username'] ?? '').trim().toLowerCase();
+    const result = await deps.credentials.signIn(tenant.tenant.id, username, form['password'] ?? '', request.sourceIp ?? 'unknown');
+    if (result.outcome === 'locked') {
+      return loginPage(tenant, interaction, 429, `Too many failed attempts. Try again in ${Math.ceil(result.retryAfterSeconds / 60)} minutes.`, username);
+    }
+    if (result.outcome !== 'ok') return loginPage(tenant, interaction, 401, 'The username or password is incorrect.', username);
+    const authTime = now();
+    if (wantsMfa(interaction) && deps.totp && (await deps.totp.isEnrolled(tenant.tenant.id, result.user.username))) {
+      try {
+        await oidc.interactions.update(interaction, { pendingSecondFactor: { sub: result.user.username, authTime } });
+      } catch (error) {
+        if (error instanceof ConflictError) return expired();
+        throw error;
+      }
+      return redirect(`${tenant.issuer}/portal/otp?interaction=${interaction.id}`);
+    }
+    // acr_values is a voluntary request (OIDC Core §3.1.2.1): without an enrolled second factor the
+    // login completes at the password level and the ID token's acr says so.
+    return authenticated(tenant, interaction, { sub: result.user.username, authTime, acr: ACR.password, amr: ['pwd'] });
+  }
+
+  async function showOtp(request: ApiRequest): Promise<ApiResponse> {
+    const found = await portalInteraction(deps, request);
+    if ('statusCode' in found) return found;
+    if (!found.interaction.pendingSecondFactor) return redirect(`${found.tenant.issuer}/portal/login?interaction=${found.interaction.id}`);
+    return otpPage(found.tenant, found.interaction);
+  }
+
+  async function submitOtp(request: ApiRequest): Promise<ApiResponse> {
+    const found = await portalInteraction(deps, request);
+    if ('statusCode' in found) return found;
+    const { tenant, interaction, form } = found;
+    const pending = interaction.pendingSecondFactor;
+    if (!pending || !deps.totp) return expired();
+    const ip = request.sourceIp ?? 'unknown';
+    // One-time codes are only 6 digits: failures count against the same lockout as passwords.
+    const decision = await deps.throttle.check(tenant.tenant.id, pending.sub, ip);
+    if (!decision.allowed) return otpPage(tenant, interaction, 429, `Too many failed attempts. Try again in ${Math.ceil(decision.retryAfterSeconds / 60)} minutes.`);
+    const code = (form['code'] ?? '').replace(/\s/g, '');
+    if (!/^\d{6}$/.test(code) || !(await deps.totp.verify(tenant.tenant.id, pending.sub, code))) {
+      await deps.throttle.recordFailure(tenant.tenant.id, pending.sub, ip);
+      return otpPage(tenant, interaction, 401, 'That code is not valid. Codes change every 30 seconds; each can be used once.');
+    }
+    return authenticated(tenant, interaction, { sub: pending.sub, authTime: pending.authTime, acr: ACR.mfa, amr: ['pwd', 'otp', 'mfa'] });
+  }
+
+  return [
+    { method: 'GET', path: '/t/:tenant/portal/login', handle: showLogin },
+    { method: 'POST', path: '/t/:tenant/portal/login', handle: submitLogin },
+    { method: 'GET', path: '/t/:tenant/portal/otp', handle: showOtp },
+    { method: 'POST', path: '/t/:tenant/portal/otp', handle: submitOtp },
+  ];
+}

@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as oidc from 'openid-client';
+import { startLocalStack, type LocalStack } from '../../local/stack.ts';
+import { HttpBrowser, formOf } from '../support/http-browser.ts';
+
+const PASSWORD = 'correct horse battery staple';
+const REDIRECT = 'https://rp.example.test/callback';
+
+/**
+ * openid-client v6 as a real relying party against the local gateway: discovery, dynamic registration,
+ * the code flow with PKCE and the portal driven over HTTP, and every grant and endpoint after it.
+ */
+describe('OpenID Provider with openid-client as relying party', () => {
+  let stack: LocalStack;
+  let issuer: URL;
+  let server: oidc.Configuration;
+  const insecure = { execute: [oidc.allowInsecureRequests] };
+
+  beforeAll(async () => {
+    stack = await startLocalStack({ port: 0, logLevel: 'SILENT', demoPassword: PASSWORD });
+    issuer = new URL(`${stack.url}/t/demo`);
+  });
+  afterAll(async () => stack.close());
+
+  /** Runs authorize → portal login → resume, returning the URL the provider sent the browser back to. */
+  async function signIn(browser: HttpBrowser, authorizationUrl: URL, password = PASSWORD): Promise<URL> {
+    let { response, url } = await browser.follow(authorizationUrl.toString(), REDIRECT);
+    if (url.startsWith(REDIRECT)) return new URL(url);
+    expect(response.status).toBe(200);
+    expect(url).toContain('/portal/login');
+    const login = formOf(await response.text());
+    ({ response, url } = await browser.follow(login.action, REDIRECT, { form: { ...login.fields, username: 'alice', password } }));
+    if (url.includes('/portal/consent')) {
+      const consent = formOf(await response.text());
+      ({ url } = await browser.follow(consent.action, REDIRECT, { form: { ...consent.fields, decision: 'allow' } }));
+    }
+    return new URL(url);
+  }
+
+  it('discovers the tenant issuer', async () => {
+    server = await oidc.discovery(issuer, 'unused', undefined, undefined, insecure);
+    const metadata = server.serverMetadata();
+    expect(metadata.issuer).toBe(issuer.href);
+    expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
+    expect(metadata.dpop_signing_alg_values_supported).toContain('ES256');
+    for (const endpoint of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'jwks_uri', 'registration_endpoint', 'revocation_endpoint', 'introspection_endpoint', 'end_session_endpoint', 'device_authorization_endpoint'] as const) {
+      expect(metadata[endpoint]).toMatch(new RegExp(`^${issuer.href}/`));
+    }
+  });
+
+  describe('confidential client registered dynamically', () => {
+    let config: oidc.Configuration;
+    let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+
+    beforeAll(async () => {
+      config = await oidc.dynamicClientRegistration(
+        issuer,
+        {
+          client_name: 'Test RP',
+          redirect_uris: [REDIRECT],
+          post_logout_redirect_uris: ['https://rp.example.test/bye'],
+          grant_types: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'],
+          // openid-client authenticates with client_secret_post unless told otherwise.
+          token_endpoint_auth_method: 'client_secret_post',
+        },
+        undefined,
+        insecure,
+      );
+    });
+
+    it('registers with a secret and a registration access token', () => {
+      const metadata = config.clientMetadata();
+      expect(metadata.client_id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect(metadata.client_secret).toMatch(/^cs_/);
+      expect(metadata['registration_access_token']).toMatch(/^rat_/);
+    });
+
+    it('runs the authorization code flow with PKCE, the portal driven over HTTP', async () => {
+      const verifier = oidc.randomPKCECodeVerifier();
+      const state = oidc.randomState();
+      const nonce = oidc.randomNonce();
+      const url = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: REDIRECT,
+        scope: 'openid profile email offline_access',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state,
+        nonce,
+      });
+      const callback = await signIn(new HttpBrowser(), url);
+      expect(callback.searchParams.get('iss')).toBe(issuer.href);
+      tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true }).catch((e: { error?: string; error_description?: string }) => { throw new Error(`${e.error}: ${e.error_description}`); });
+      const claims = tokens.claims()!;
+      expect(claims.sub).toBe('alice');
+      expect(claims.aud).toBe(config.clientMetadata().client_id);
+      expect(claims['acr']).toBe('urn:cloudcard:acr:password');
+      expect(tokens.refresh_token).toMatch(/^rt_/);
+      expect(tokens.token_type).toBe('bearer');
+    });
+
+    it('returns userinfo claims by scope', async () => {
+      const info = await oidc.fetchUserInfo(config, tokens.access_token, 'alice');
+      expect(info).toMatchObject({ sub: 'alice', name: 'Alice Demo', preferred_username: 'alice', email: 'alice@demo.example' });
+      expect(info).not.toHaveProperty('phone_number');
+    });
+
+    it('refreshes with rotation', async () => {
+      const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+      expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+      expect(refreshed.claims()?.sub).toBe('alice');
+      tokens = refreshed;
+    });
+
+    it('introspects access and refresh tokens', async () => {
+      const at = await oidc.tokenIntrospection(config, tokens.access_token);
+      expect(at).toMatchObject({ active: true, sub: 'alice', client_id: config.clientMetadata().client_id, token_type: 'Bearer' });
+      const rt = await oidc.tokenIntrospection(config, tokens.refresh_token!, { token_type_hint: 'refresh_token' });
+      expect(rt).toMatchObject({ active: true, token_type: 'refresh_token' });
+      expect(await oidc.tokenIntrospection(config, 'not-a-token')).toEqual({ active: false });
+    });
+
+    it('revokes a refresh token, and with it the access tokens of its family', async () => {
+      await oidc.tokenRevocation(config, tokens.refresh_token!);
+      expect((await oidc.tokenIntrospection(config, tokens.refresh_token!)).active).toBe(false);
+      expect((await oidc.tokenIntrospection(config, tokens.access_token)).active).toBe(false);
+      await expect(oidc.fetchUserInfo(config, tokens.access_token, 'alice')).rejects.toThrow();
+    });
+
+    it('issues client_credentials tokens', async () => {
+      const cc = await oidc.clientCredentialsGrant(config, { scope: 'profile' });
+      expect(cc.access_token).toBeDefined();
+      expect(cc.id_token).toBeUndefined();
+      const at = await oidc.tokenIntrospection(config, cc.access_token);
+      expect(at).toMatchObject({ active: true, sub: config.clientMetadata().client_id, scope: 'profile' });
+    });
+
+    it('runs the device flow with the user-code page in the portal', async () => {
+      const device = await oidc.initiateDeviceAuthorization(config, { scope: 'openid profile' });
+      expect(device.user_code).toMatch(/^[B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4}$/);
+      const browser = new HttpBrowser();
+      let page = await browser.follow(device.verification_uri_complete!, 'never');
+      const entry = formOf(await page.response.text());
+      page = await browser.follow(entry.action, 'never', { form: { user_code: device.user_code } });
+      const login = formOf(await page.response.text());
+      page = await browser.follow(login.action, 'never', { form: { ...login.fields, username: 'alice', password: PASSWORD } });
+      expect(page.url).toContain('/portal/device/confirm');
+      const confirm = formOf(await page.response.text());
+      page = await browser.follow(confirm.action, 'never', { form: { ...confirm.fields, decision: 'allow' } });
+      expect(await page.response.text()).toContain('Device connected');
+      const polled = await oidc.pollDeviceAuthorizationGrant(config, { ...device, interval: 0 } as oidc.DeviceAuthorizationResponse);
+      expect(polled.claims()?.sub).toBe('alice');
+    });
+
+    it('reads, updates and deletes its registration (RFC 7592)', async () => {
+      const metadata = config.clientMetadata();
+      const uri = metadata['registration_client_uri'] as string;
+      const auth = { Authorization: `Bearer ${metadata['registration_access_token'] as string}` };
+      const read = await fetch(uri, { headers: auth });
+      expect(read.status).toBe(200);
+      expect(await read.json()).toMatchObject({ client_id: metadata.client_id, client_name: 'Test RP' });
+      const updated = await fetch(uri, { method: 'PUT', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ client_id: metadata.client_id, client_name: 'Renamed RP', redirect_uris: [REDIRECT] }) });
+      expect(await updated.json()).toMatchObject({ client_name: 'Renamed RP' });
+      expect((await fetch(uri, { headers: { Authorization: 'Bearer rat_wrong' } })).status).toBe(401);
+      expect((await fetch(uri, { method: 'DELETE', headers: auth })).status).toBe(204);
+      expect((await fetch(uri, { headers: auth })).status).toBe(401);
+    });
+  });
+});
