@@ -16,12 +16,15 @@ const project = (name: string, extra: Partial<Config> = {}): Config => ({
   ...extra,
 });
 
+/** Suites that talk to the AWS emulator share one moto server (the setup is idempotent across projects). */
+const emulator = { globalSetup: '<rootDir>/test/support/emulator-setup.ts', globalTeardown: '<rootDir>/test/support/emulator-teardown.ts' };
+
 const config: Config = {
   projects: [
     project('unit'),
-    project('integration', { globalSetup: '<rootDir>/test/support/emulator-setup.ts', globalTeardown: '<rootDir>/test/support/emulator-teardown.ts' }),
+    project('integration', emulator),
     project('infra'),
-    project('e2e'),
+    project('e2e', emulator),
   ],
   testTimeout: 60_000,
 };

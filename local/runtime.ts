@@ -7,6 +7,10 @@ import { LocalSigner } from '../lambdas/adapters/local/signer.ts';
 import { systemClock, systemRandom } from '../lambdas/adapters/system.ts';
 import type { Config } from '../lambdas/config.ts';
 import type { Runtime } from '../lambdas/runtime.ts';
+import type { Clock } from '../lambdas/ports.ts';
+import { createKmsClient } from '../lambdas/adapters/kms/client.ts';
+import { KmsKeyCustody } from '../lambdas/adapters/kms/key-custody.ts';
+import { KmsSigner } from '../lambdas/adapters/kms/signer.ts';
 import { ensureTable } from './tables.ts';
 
 /** Credentials the embedded store accepts (it checks none); they never reach AWS. */
@@ -16,18 +20,43 @@ export const EMBEDDED_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'lo
  * The local composition root: the same DynamoDB adapters pointed at the embedded store, and key custody
  * and signing from the local key file. Creates the tables on first use.
  */
-export async function localRuntime(config: Config, storeEndpoint: string, keyFilePath: string): Promise<Runtime> {
-  const client = createDynamoClient({ endpoint: storeEndpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
+/** Point the stack at an AWS endpoint (the emulator in tests): tables and keys through the AWS adapters. */
+export interface AwsBackendOptions {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  readonly cardKekKeyId: string;
+  readonly signingKeyId: string;
+}
+
+export async function localRuntime(
+  config: Config,
+  storeEndpoint: string,
+  keyFilePath: string,
+  options: { clock?: Clock; aws?: AwsBackendOptions } = {},
+): Promise<Runtime> {
+  const clock = options.clock ?? systemClock;
+  const aws = options.aws;
+  const client = aws
+    ? createDynamoClient({ endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials })
+    : createDynamoClient({ endpoint: storeEndpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
   await ensureTable(client, config.directoryTable, DIRECTORY_TABLE);
   await ensureTable(client, config.stateTable, STATE_TABLE);
+  const stores = {
+    directory: new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' }),
+    state: new DynamoStateStore({ client, tableName: config.stateTable, role: 'state', clock }),
+  };
+  if (aws) {
+    const kms = createKmsClient({ endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials });
+    return { config, ...stores, custody: new KmsKeyCustody(kms, aws.cardKekKeyId), signer: new KmsSigner(kms, aws.signingKeyId), clock, random: systemRandom };
+  }
   const keys = loadOrCreateKeyFile(keyFilePath);
   return {
     config,
-    directory: new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' }),
-    state: new DynamoStateStore({ client, tableName: config.stateTable, role: 'state', clock: systemClock }),
+    ...stores,
     custody: new LocalKeyCustody(keys.kek.id, Buffer.from(keys.kek.key, 'base64')),
     signer: new LocalSigner(keys.signing.id, keys.signing.privateKeyPem, keys.signing.algorithm),
-    clock: systemClock,
+    clock,
     random: systemRandom,
   };
 }

@@ -9,7 +9,8 @@ import { createObservability } from '../lambdas/observability.ts';
 import { directoryServices, type Runtime } from '../lambdas/runtime.ts';
 import { startEmbeddedStore, type EmbeddedStore } from './embedded-store.ts';
 import { startGateway, type ContextHandlers, type Gateway } from './gateway.ts';
-import { localRuntime } from './runtime.ts';
+import { localRuntime, type AwsBackendOptions } from './runtime.ts';
+import type { Clock } from '../lambdas/ports.ts';
 import { seedDemo, type SeedResult } from './seed.ts';
 
 export interface LocalStackOptions {
@@ -20,6 +21,10 @@ export interface LocalStackOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly demoPassword?: string;
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  /** Tests: a clock they can move. */
+  readonly clock?: Clock;
+  /** Tests: tables and keys on an AWS endpoint (the emulator) through the AWS adapters. */
+  readonly aws?: AwsBackendOptions;
 }
 
 export interface LocalStack {
@@ -67,7 +72,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let config: Config | undefined;
     gateway = await startGateway(async (url) => {
       config = loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? url });
-      runtime = await localRuntime(config, store!.endpoint, files.keys);
+      runtime = await localRuntime(config, store!.endpoint, files.keys, { ...(options.clock ? { clock: options.clock } : {}), ...(options.aws ? { aws: options.aws } : {}) });
       const handlers = Object.fromEntries(
         CONTEXT_NAMES.map((name) => [name, createContextHandler(name, runtime!, CONTEXT_ROUTES[name], createObservability(name, options.logLevel ? { logLevel: options.logLevel } : {}))]),
       );

@@ -1,23 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
-import { startLocalStack, type LocalStack } from '../../local/stack.ts';
+import { exportJWK, generateKeyPair } from 'jose';
+import type { LocalStack } from '../../local/stack.ts';
+import { BACKENDS } from '../support/backends.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
+import { DEMO_PASSWORD as PASSWORD, startStackOn } from '../support/oidc-stack.ts';
 
-const PASSWORD = 'correct horse battery staple';
 const REDIRECT = 'https://rp.example.test/callback';
 
 /**
  * openid-client v6 as a real relying party against the local gateway: discovery, dynamic registration,
  * the code flow with PKCE and the portal driven over HTTP, and every grant and endpoint after it.
  */
-describe('OpenID Provider with openid-client as relying party', () => {
+describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s backend)', (backend) => {
   let stack: LocalStack;
   let issuer: URL;
   let server: oidc.Configuration;
   const insecure = { execute: [oidc.allowInsecureRequests] };
 
   beforeAll(async () => {
-    stack = await startLocalStack({ port: 0, logLevel: 'SILENT', demoPassword: PASSWORD });
+    stack = await startStackOn(backend);
     issuer = new URL(`${stack.url}/t/demo`);
   });
   afterAll(async () => stack.close());
@@ -163,6 +165,122 @@ describe('OpenID Provider with openid-client as relying party', () => {
       expect((await fetch(uri, { headers: { Authorization: 'Bearer rat_wrong' } })).status).toBe(401);
       expect((await fetch(uri, { method: 'DELETE', headers: auth })).status).toBe(204);
       expect((await fetch(uri, { headers: auth })).status).toBe(401);
+    });
+  });
+  /** A code flow for `config`, returning the callback URL and the PKCE verifier. */
+  async function codeFlow(config: oidc.Configuration, scope = 'openid profile offline_access', extra: Record<string, string> = {}) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT,
+      scope,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      ...extra,
+    });
+    return { callback: await signIn(new HttpBrowser(), url), verifier };
+  }
+
+  describe('public client with DPoP', () => {
+    let config: oidc.Configuration;
+    let dpop: oidc.DPoPHandle;
+    let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+
+    beforeAll(async () => {
+      config = await oidc.dynamicClientRegistration(
+        issuer,
+        { client_name: 'Native app', redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none' },
+        oidc.None(),
+        insecure,
+      );
+      dpop = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
+    });
+
+    it('gets DPoP-bound tokens, retrying with the server nonce', async () => {
+      const { callback, verifier } = await codeFlow(config);
+      // openid-client sees use_dpop_nonce, takes the DPoP-Nonce header and retries by itself.
+      tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, idTokenExpected: true }, undefined, { DPoP: dpop });
+      expect(tokens.token_type).toBe('dpop');
+      expect(tokens.claims()?.sub).toBe('alice');
+    });
+
+    it('calls userinfo with the DPoP scheme and a proof', async () => {
+      const info = await oidc.fetchUserInfo(config, tokens.access_token, 'alice', { DPoP: dpop });
+      expect(info.sub).toBe('alice');
+    });
+
+    it('refuses the bound access token as a plain bearer token', async () => {
+      const response = await fetch(`${issuer.href}/oidc/userinfo`, { headers: { Authorization: `Bearer ${tokens.access_token}` } });
+      expect(response.status).toBe(401);
+      expect(response.headers.get('www-authenticate')).toMatch(/^DPoP error="invalid_token"/);
+    });
+
+    it('binds the public client refresh token to the DPoP key', async () => {
+      const other = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
+      await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!, undefined, { DPoP: other })).rejects.toMatchObject({ error: 'invalid_grant' });
+    });
+
+    it('refreshes with the same key', async () => {
+      // The previous attempt used (and so rotated) the token: reuse revokes the family — start again.
+      const { callback, verifier } = await codeFlow(config);
+      const fresh = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier }, undefined, { DPoP: dpop });
+      const refreshed = await oidc.refreshTokenGrant(config, fresh.refresh_token!, undefined, { DPoP: dpop });
+      expect(refreshed.token_type).toBe('dpop');
+      expect(refreshed.refresh_token).not.toBe(fresh.refresh_token);
+    });
+
+    it('requires PKCE of a public client', async () => {
+      const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', state: 's1' });
+      const response = await fetch(url, { redirect: 'manual' });
+      const location = new URL(response.headers.get('location')!);
+      expect(location.searchParams.get('error')).toBe('invalid_request');
+      expect(location.searchParams.get('error_description')).toMatch(/PKCE/);
+      expect(location.searchParams.get('state')).toBe('s1');
+    });
+  });
+
+  describe('confidential client with private_key_jwt', () => {
+    let config: oidc.Configuration;
+
+    beforeAll(async () => {
+      const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+      const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+      config = await oidc.dynamicClientRegistration(
+        issuer,
+        { client_name: 'Service', grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] } },
+        oidc.PrivateKeyJwt({ key: privateKey, kid: 'k1' }),
+        insecure,
+      );
+    });
+
+    it('authenticates with a signed client assertion', async () => {
+      const tokens = await oidc.clientCredentialsGrant(config, { scope: 'profile' });
+      expect(tokens.access_token).toBeDefined();
+      const introspection = await oidc.tokenIntrospection(config, tokens.access_token);
+      expect(introspection).toMatchObject({ active: true, client_id: config.clientMetadata().client_id });
+    });
+  });
+  describe('tenant whose tokens the stack KMS key signs (signingMode kms)', () => {
+    it('runs the code flow; openid-client verifies the KMS-made ID token against the JWKS', async () => {
+      const admin = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
+      const json = { Authorization: admin, 'Content-Type': 'application/json' };
+      expect((await fetch(`${stack.url}/t/kmsmode/admin/v1/tenant`, { method: 'POST', headers: json, body: JSON.stringify({ oidc: { signingMode: 'kms' } }) })).status).toBe(201);
+      expect((await fetch(`${stack.url}/t/kmsmode/admin/v1/users`, { method: 'POST', headers: json, body: JSON.stringify({ username: 'alice', password: PASSWORD }) })).status).toBe(201);
+      const kmsIssuer = new URL(`${stack.url}/t/kmsmode`);
+      const config = await oidc.dynamicClientRegistration(
+        kmsIssuer,
+        { redirect_uris: [REDIRECT], grant_types: ['authorization_code'], token_endpoint_auth_method: 'client_secret_post' },
+        undefined,
+        insecure,
+      );
+      const jwks = (await (await fetch(`${kmsIssuer.href}/oidc/jwks`)).json()) as { keys: { kid: string }[] };
+      expect(jwks.keys).toHaveLength(1); // the stack key only: no wrapped keys for this tenant
+      const verifier = oidc.randomPKCECodeVerifier();
+      const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+      const callback = await signIn(new HttpBrowser(), url);
+      const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, idTokenExpected: true });
+      const header = JSON.parse(Buffer.from(tokens.id_token!.split('.')[0]!, 'base64url').toString()) as { kid: string; alg: string };
+      expect(header).toMatchObject({ alg: 'RS256', kid: jwks.keys[0]!.kid });
+      expect(tokens.claims()?.sub).toBe('alice');
     });
   });
 });

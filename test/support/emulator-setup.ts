@@ -11,6 +11,8 @@ export default async function setup(): Promise<void> {
     process.env['CLOUDCARD_TEST_EMULATOR_KIND'] = 'external';
     return;
   }
+  // Each project that uses the emulator runs this setup; they share the first server.
+  if ((globalThis as { __moto?: unknown }).__moto) return;
   const moto = await startMoto();
   (globalThis as { __moto?: typeof moto }).__moto = moto;
   process.env['CLOUDCARD_TEST_EMULATOR'] = moto.endpoint;

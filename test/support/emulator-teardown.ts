@@ -4,6 +4,8 @@ import type { RunningEmulator } from './emulator.ts';
 export default async function teardown(): Promise<void> {
   const moto = (globalThis as { __moto?: RunningEmulator }).__moto;
   if (!moto || moto.process.exitCode !== null) return;
+  // Each project runs this teardown; the first one stops the shared server.
+  (globalThis as { __moto?: RunningEmulator }).__moto = undefined;
   moto.process.stderr?.destroy();
   const exited = new Promise<void>((resolve) => moto.process.once('exit', () => resolve()));
   moto.process.kill('SIGTERM');
