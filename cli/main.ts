@@ -1,7 +1,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { DomainError, ValidationError } from '../lambdas/core/errors.ts';
 import { print } from './output.ts';
-import { openTarget, type Target, type TargetOptions } from './target.ts';
+import { KEK_OUTPUT, openTarget, type Target, type TargetOptions } from './target.ts';
+import type { LoginThrottle } from '../lambdas/core/portal/login-throttle.ts';
+import type { TotpEnrolment } from '../lambdas/core/portal/totp.ts';
 
 const TENANT_COLUMNS = ['id', 'displayName', 'status', 'custody', 'updatedAt'];
 const USER_COLUMNS = ['username', 'email', 'displayName', 'status', 'updatedAt'];
@@ -101,7 +103,7 @@ export function buildProgram(): Command {
       }),
     );
 
-  const user = program.command('user').description('add, list and disable users');
+  const user = program.command('user').description('add, list and disable users; set passwords, enrol TOTP, lift sign-in locks');
   user
     .command('add')
     .description('add a user to a tenant')
@@ -137,7 +139,99 @@ export function buildProgram(): Command {
         print((await target.services.users.disable(tenantId, username)) as unknown as Record<string, unknown>, USER_COLUMNS, json);
       }),
     );
+  user
+    .command('set-password')
+    .description("set or replace a user's password, read from standard input (never from the command line)")
+    .argument('<tenant>', 'tenant id')
+    .argument('<username>', 'user name')
+    .option('--password-stdin', 'read the password from standard input (required): at least 12 characters')
+    .addHelpText('after', '\nExample:\n  printf %s "$PASSWORD" | cloudcard user set-password acme carol --password-stdin')
+    .action(
+      action(program, async (target, json, tenantId: string, username: string, o: { passwordStdin?: boolean }) => {
+        if (!o.passwordStdin) throw new ValidationError('the password is read only from standard input: pass --password-stdin and pipe it in');
+        const updated = await target.services.users.setPassword(tenantId, username, await readStdin());
+        print(updated as unknown as Record<string, unknown>, USER_COLUMNS, json);
+      }),
+    );
+  user
+    .command('unlock')
+    .description('lift the sign-in lock on a user (forgets their recent failed sign-ins)')
+    .argument('<tenant>', 'tenant id')
+    .argument('<username>', 'user name')
+    .action(
+      action(program, async (target, json, tenantId: string, username: string) => {
+        await target.services.tenants.get(tenantId);
+        await target.services.users.get(tenantId, username);
+        await throttleOf(target).clear(tenantId, username);
+        if (json) print({ tenant: tenantId, username, unlocked: true }, [], true);
+        else process.stdout.write(`unlocked ${username} in tenant ${tenantId}: they may sign in again now\n`);
+      }),
+    );
+
+  const totp = user.command('totp').description("enrol or remove a user's authenticator app (TOTP one-time codes)");
+  totp
+    .command('enroll')
+    .description("give a user a new TOTP secret (replacing any earlier one) and print it once, to scan into an authenticator app")
+    .argument('<tenant>', 'tenant id')
+    .argument('<username>', 'user name')
+    .option('--issuer <label>', "the name the authenticator app shows (default: the tenant's display name)")
+    .addHelpText('after', `\n${KEK_NOTE}`)
+    .action(
+      action(program, async (target, json, tenantId: string, username: string, o: { issuer?: string }) => {
+        const tenant = await target.services.tenants.get(tenantId);
+        await target.services.users.get(tenantId, username);
+        const issuer = o.issuer ?? tenant.displayName.replace(/\s*:\s*/g, ' ');
+        const enrolment = await totpOf(target).enroll(tenantId, username, issuer);
+        if (json) {
+          print({ tenant: tenantId, username, uri: enrolment.uri, secretBase32: enrolment.secretBase32 }, [], true);
+          return;
+        }
+        process.stdout.write(
+          [
+            `TOTP enrolled for ${username} in tenant ${tenantId}. The secret is shown only this once:`,
+            '',
+            `  URI:    ${enrolment.uri}`,
+            `  Secret: ${enrolment.secretBase32}`,
+            '',
+            'Scan the URI as a QR code with an authenticator app (or type the secret in: time-based, SHA1,',
+            '6 digits, 30 seconds). Hand it over on a safe channel; enrolling again replaces it.',
+            '',
+          ].join('\n'),
+        );
+      }),
+    );
+  totp
+    .command('remove')
+    .description("remove a user's TOTP enrolment (their authenticator's codes stop working)")
+    .argument('<tenant>', 'tenant id')
+    .argument('<username>', 'user name')
+    .addHelpText('after', `\nWith --stack, this reads the stack's ${KEK_OUTPUT} output but makes no KMS call.`)
+    .action(
+      action(program, async (target, json, tenantId: string, username: string) => {
+        await target.services.tenants.get(tenantId);
+        const removed = await totpOf(target).remove(tenantId, username);
+        if (json) print({ tenant: tenantId, username, removed }, [], true);
+        else process.stdout.write(removed ? `removed the TOTP enrolment of ${username} in tenant ${tenantId}\n` : `${username} in tenant ${tenantId} had no TOTP enrolment\n`);
+      }),
+    );
   return program;
+}
+
+const KEK_NOTE = [
+  'The secret is stored only wrapped by the card key-encryption key. Locally that is the key file in the',
+  `data directory. With --stack it is the KMS key named by the stack's ${KEK_OUTPUT} output: your AWS`,
+  'credentials need kms:Encrypt on it (with the encryption context keys tenant, card and slot), and since',
+  "the key's use is granted only in its key policy, that policy must allow your role.",
+].join('\n');
+
+function totpOf(target: Target): TotpEnrolment {
+  if (!target.services.totp) throw new Error(`TOTP needs the card key-encryption key: ${target.custodyMissing ?? 'none configured'}`);
+  return target.services.totp;
+}
+
+function throttleOf(target: Target): LoginThrottle {
+  if (!target.services.throttle) throw new Error('sign-in locks need the state table, which this target lacks');
+  return target.services.throttle;
 }
 
 /** Follows page cursors to the end: the CLI prints whole lists. */

@@ -2,8 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { createDynamoClient } from '../lambdas/adapters/dynamodb/client.ts';
-import { DynamoItemStore } from '../lambdas/adapters/dynamodb/item-store.ts';
+import { DynamoItemStore, DynamoStateStore } from '../lambdas/adapters/dynamodb/item-store.ts';
+import { createKmsClient } from '../lambdas/adapters/kms/client.ts';
+import { KmsKeyCustody } from '../lambdas/adapters/kms/key-custody.ts';
+import { LocalKeyCustody } from '../lambdas/adapters/local/key-custody.ts';
+import { loadOrCreateKeyFile } from '../lambdas/adapters/local/key-file.ts';
 import { systemClock, systemRandom } from '../lambdas/adapters/system.ts';
+import type { KeyCustody, WrapContext, WrappedKey } from '../lambdas/ports.ts';
 import { loadConfig } from '../lambdas/config.ts';
 import { ENV } from '../lambdas/contexts.ts';
 import { directoryServices, type DirectoryServices } from '../lambdas/runtime.ts';
@@ -23,12 +28,36 @@ export interface TargetOptions {
 
 export interface Target {
   readonly description: string;
+  /**
+   * Everything the commands use. `throttle` and `credentials` are always present (the state table is
+   * part of every target); `totp` is present when the target has key custody: the local key file, or
+   * the stack's `CardKekKeyArn` output.
+   */
   readonly services: DirectoryServices;
+  /** Why `services.totp` is missing, when it is. */
+  readonly custodyMissing?: string;
   close(): Promise<void>;
 }
 
 /** Outputs the CLI reads from a deployed stack; CloudcardStack declares them under these names. */
 export const STACK_OUTPUTS = ['DirectoryTableName', 'StateTableName', 'Stage', 'ApiUrl'] as const;
+
+/** The card key-encryption key; needed only by the commands that wrap secrets (TOTP enrolment). */
+export const KEK_OUTPUT = 'CardKekKeyArn';
+
+/**
+ * Key custody opened on first use, so commands that never wrap anything do not read (or trip over) the
+ * key file.
+ */
+function lazyCustody(open: () => KeyCustody): KeyCustody {
+  let custody: KeyCustody | undefined;
+  const get = (): KeyCustody => (custody ??= open());
+  return {
+    wrap: (plaintext: Uint8Array, context: WrapContext) => get().wrap(plaintext, context),
+    unwrap: (wrapped: WrappedKey, context: WrapContext) => get().unwrap(wrapped, context),
+    ping: () => get().ping(),
+  };
+}
 
 /** Opens the directory of a deployment (through its CloudFormation outputs) or of the local stack. */
 export async function openTarget(options: TargetOptions): Promise<Target> {
@@ -48,15 +77,23 @@ async function openDeployment(stackName: string, region?: string): Promise<Targe
     [ENV.keyProvider]: 'kms',
   });
   const client = createDynamoClient(region ? { region } : {});
+  const kekArn = outputs[KEK_OUTPUT];
+  const kms = kekArn ? createKmsClient(region ? { region } : {}) : undefined;
   return {
     description: `stack ${stackName} (${outputs['ApiUrl']})`,
     services: directoryServices({
       config,
       directory: new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' }),
+      state: new DynamoStateStore({ client, tableName: config.stateTable, role: 'state', clock: systemClock }),
+      ...(kms && kekArn ? { custody: new KmsKeyCustody(kms, kekArn) } : {}),
       clock: systemClock,
       random: systemRandom,
     }),
-    close: async () => client.destroy(),
+    ...(kekArn ? {} : { custodyMissing: `stack ${stackName} lacks the output ${KEK_OUTPUT}` }),
+    close: async () => {
+      client.destroy();
+      kms?.destroy();
+    },
   };
 }
 
@@ -81,6 +118,13 @@ async function openLocal(dataDir: string): Promise<Target> {
     services: directoryServices({
       config,
       directory: new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' }),
+      state: new DynamoStateStore({ client, tableName: config.stateTable, role: 'state', clock: systemClock }),
+      // The same key file the local stack wraps with (created by its first start).
+      custody: lazyCustody(() => {
+        if (!existsSync(files.keys)) throw new Error(`no local key file ${files.keys}; run \`npm start\` once first`);
+        const keys = loadOrCreateKeyFile(files.keys);
+        return new LocalKeyCustody(keys.kek.id, Buffer.from(keys.kek.key, 'base64'));
+      }),
       clock: systemClock,
       random: systemRandom,
     }),

@@ -2,6 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Secret, TOTP } from 'otpauth';
+import { createDynamoClient } from '../../lambdas/adapters/dynamodb/client.ts';
+import { DynamoItemStore, DynamoStateStore } from '../../lambdas/adapters/dynamodb/item-store.ts';
+import { LocalKeyCustody } from '../../lambdas/adapters/local/key-custody.ts';
+import { loadOrCreateKeyFile } from '../../lambdas/adapters/local/key-file.ts';
+import { systemClock, systemRandom } from '../../lambdas/adapters/system.ts';
+import { loadConfig } from '../../lambdas/config.ts';
+import { ENV } from '../../lambdas/contexts.ts';
+import { directoryServices, type DirectoryServices } from '../../lambdas/runtime.ts';
+import { startEmbeddedStore } from '../../local/embedded-store.ts';
+import { EMBEDDED_CREDENTIALS } from '../../local/runtime.ts';
+import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
 import { cli, start, waitFor, type Started } from '../support/processes.ts';
 
 /** The operator CLI against the local stack's data, with and without the gateway running. */
@@ -161,5 +173,261 @@ describe('operator CLI against a deployed stack (on the AWS emulator)', () => {
     const missing = await cli(['--stack', 'NoSuchStack', 'tenant', 'list'], aws);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/NoSuchStack/);
+  });
+});
+
+/**
+ * Passwords, TOTP and sign-in locks from the CLI on the local stack. Between commands the test opens the
+ * same store and key file itself (the gateway is stopped) to check what the commands did through the
+ * core services the portal uses.
+ */
+describe('operator CLI: passwords, TOTP and sign-in locks (local stack)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cc-cli-cred-'));
+  const env = { CLOUDCARD_DATA_DIR: dataDir };
+
+  /** Runs `use` on the local stack's stores and key custody, then closes them (LevelDB: one user at a time). */
+  async function withLocal<T>(use: (services: DirectoryServices) => Promise<T>): Promise<T> {
+    const files = dataFiles(dataDir);
+    const store = await startEmbeddedStore({ path: files.store });
+    const client = createDynamoClient({ endpoint: store.endpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
+    const config = loadConfig(LOCAL_DEFAULTS);
+    const keys = loadOrCreateKeyFile(files.keys);
+    try {
+      return await use(
+        directoryServices({
+          config,
+          directory: new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' }),
+          state: new DynamoStateStore({ client, tableName: config.stateTable, role: 'state', clock: systemClock }),
+          custody: new LocalKeyCustody(keys.kek.id, Buffer.from(keys.kek.key, 'base64')),
+          clock: systemClock,
+          random: systemRandom,
+        }),
+      );
+    } finally {
+      client.destroy();
+      await store.close();
+    }
+  }
+
+  beforeAll(async () => {
+    const first = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
+    await waitFor(first, /base URL/);
+    first.child.kill('SIGINT');
+    await first.exited;
+    expect((await cli(['tenant', 'create', 'acme', '--display-name', 'Acme: Corp'], env)).code).toBe(0);
+    expect((await cli(['user', 'add', 'acme', 'carol'], env)).code).toBe(0);
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('sets a password read from stdin, never echoing it', async () => {
+    const set = await cli(['user', 'set-password', 'acme', 'carol', '--password-stdin', '--json'], env, 'a much better passphrase\n');
+    expect(set.stderr).toBe('');
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.stdout)).toMatchObject({ username: 'carol', status: 'active', version: 2 });
+    expect(set.stdout).not.toContain('a much better passphrase');
+    await withLocal(async (services) => {
+      expect(await services.users.verifyPassword('acme', 'carol', 'a much better passphrase')).toMatchObject({ username: 'carol' });
+      expect(await services.users.verifyPassword('acme', 'carol', 'a much better passphrase\n')).toBeUndefined();
+    });
+  });
+
+  it('enrols TOTP, printing the otpauth URI and secret once, and removes it', async () => {
+    const enrolled = await cli(['user', 'totp', 'enroll', 'acme', 'carol'], env);
+    expect(enrolled.stderr).toBe('');
+    expect(enrolled.code).toBe(0);
+    const uri = enrolled.stdout.match(/otpauth:\/\/totp\/\S+/)?.[0];
+    expect(uri).toMatch(/^otpauth:\/\/totp\/Acme%20Corp:carol\?/);
+    expect(uri).toMatch(/algorithm=SHA1&digits=6&period=30/);
+    const secret = enrolled.stdout.match(/Secret:\s+([A-Z2-7]+)/)?.[1];
+    expect(uri).toContain(`secret=${secret}`);
+    expect(enrolled.stdout).toMatch(/scan/i);
+
+    await withLocal(async (services) => {
+      expect(await services.totp!.isEnrolled('acme', 'carol')).toBe(true);
+      const code = TOTP.generate({ secret: Secret.fromBase32(secret!), timestamp: Date.now() });
+      expect(await services.totp!.verify('acme', 'carol', code)).toBe(true);
+    });
+
+    const json = await cli(['user', 'totp', 'enroll', 'acme', 'carol', '--issuer', 'Acme SSO', '--json'], env);
+    expect(JSON.parse(json.stdout)).toMatchObject({ tenant: 'acme', username: 'carol', uri: expect.stringMatching(/^otpauth:\/\/totp\/Acme%20SSO:carol\?/), secretBase32: expect.stringMatching(/^[A-Z2-7]{32}$/) });
+
+    const removed = await cli(['user', 'totp', 'remove', 'acme', 'carol'], env);
+    expect(removed.code).toBe(0);
+    expect(removed.stdout).toMatch(/removed/);
+    const again = await cli(['user', 'totp', 'remove', 'acme', 'carol', '--json'], env);
+    expect(JSON.parse(again.stdout)).toEqual({ tenant: 'acme', username: 'carol', removed: false });
+    await withLocal(async (services) => expect(await services.totp!.isEnrolled('acme', 'carol')).toBe(false));
+  });
+
+  it('unlocks a user locked out by failed sign-ins', async () => {
+    await withLocal(async (services) => {
+      for (let i = 0; i < 5; i++) expect(await services.credentials!.signIn('acme', 'carol', 'not the passphrase', '192.0.2.9')).toEqual({ outcome: 'invalid' });
+      expect(await services.credentials!.signIn('acme', 'carol', 'a much better passphrase', '192.0.2.9')).toMatchObject({ outcome: 'locked', reason: 'user' });
+    });
+    const unlocked = await cli(['user', 'unlock', 'acme', 'carol'], env);
+    expect(unlocked.stderr).toBe('');
+    expect(unlocked.code).toBe(0);
+    expect(unlocked.stdout).toMatch(/unlocked carol/);
+    await withLocal(async (services) => {
+      expect(await services.credentials!.signIn('acme', 'carol', 'a much better passphrase', '192.0.2.9')).toMatchObject({ outcome: 'ok' });
+    });
+    expect(JSON.parse((await cli(['user', 'unlock', 'acme', 'carol', '--json'], env)).stdout)).toEqual({ tenant: 'acme', username: 'carol', unlocked: true });
+  });
+
+  it.each([
+    [['user', 'set-password', 'acme', 'carol'], 'a much better passphrase', /--password-stdin/],
+    [['user', 'set-password', 'acme', 'carol', '--password-stdin'], 'too short', /at least 12 characters/],
+    [['user', 'set-password', 'acme', 'nobody', '--password-stdin'], 'a much better passphrase', /user nobody does not exist/],
+    [['user', 'set-password', 'nosuch', 'carol', '--password-stdin'], 'a much better passphrase', /tenant nosuch does not exist/],
+    [['user', 'set-password', 'acme', 'carol', 'a much better passphrase'], undefined, /too many arguments/],
+    [['user', 'totp', 'enroll', 'acme', 'nobody'], undefined, /user nobody does not exist/],
+    [['user', 'totp', 'enroll', 'nosuch', 'carol'], undefined, /tenant nosuch does not exist/],
+    [['user', 'totp', 'enroll', 'acme', 'carol', '--issuer', 'a:b'], undefined, /invalid issuer label[\s\S]*colons/],
+    [['user', 'totp', 'remove', 'acme', 'nobody'], undefined, /user nobody does not exist/],
+    [['user', 'totp', 'frobnicate'], undefined, /unknown command/],
+    [['user', 'unlock', 'acme', 'nobody'], undefined, /user nobody does not exist/],
+    [['user', 'unlock', 'nosuch', 'carol'], undefined, /tenant nosuch does not exist/],
+  ])('fails with a one-line reason and exit 1 for %p', async (args, input, message) => {
+    const result = await cli(args, env, input);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it.each([[['user', 'set-password']], [['user', 'unlock']], [['user', 'totp']], [['user', 'totp', 'enroll']], [['user', 'totp', 'remove']]])('has --help on %p', async (path) => {
+    const result = await cli([...path, '--help'], env);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: cloudcard/);
+  });
+
+  it('says in the enrol help which KMS permission --stack needs', async () => {
+    const result = await cli(['user', 'totp', 'enroll', '--help'], env);
+    expect(result.stdout).toMatch(/kms:Encrypt/);
+    expect(result.stdout).toMatch(/CardKekKeyArn/);
+  });
+});
+
+/** The same commands with `--stack`: KMS custody under the stack's CardKekKeyArn, the stack's state table. */
+describe('operator CLI: passwords, TOTP and sign-in locks against a deployed stack (on the AWS emulator)', () => {
+  const endpoint = process.env['CLOUDCARD_TEST_EMULATOR']!;
+  const aws = { AWS_ENDPOINT_URL: endpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
+  const suffix = Date.now() % 100000;
+  const stackName = `Cloudcard-clicred${suffix}`;
+  const noKekStack = `Cloudcard-clinokek${suffix}`;
+  const clientOptions = { endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+  const outputs = new Map<string, Record<string, string>>();
+
+  beforeAll(async () => {
+    const { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
+    const cfn = new CloudFormationClient(clientOptions);
+    const table = (name: string, indexes: string[]) => ({
+      Type: 'AWS::DynamoDB::Table',
+      Properties: {
+        TableName: name,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: ['PK', 'SK', ...indexes.flatMap((i) => [`${i}PK`, `${i}SK`])].map((a) => ({ AttributeName: a, AttributeType: 'S' })),
+        KeySchema: [
+          { AttributeName: 'PK', KeyType: 'HASH' },
+          { AttributeName: 'SK', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: indexes.map((i) => ({
+          IndexName: i,
+          KeySchema: [
+            { AttributeName: `${i}PK`, KeyType: 'HASH' },
+            { AttributeName: `${i}SK`, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        })),
+      },
+    });
+    const template = (name: string, withKek: boolean) => ({
+      Resources: {
+        Directory: table(`${name}-directory`, ['GSI1', 'GSI2']),
+        State: table(`${name}-state`, ['GSI1']),
+        ...(withKek
+          ? {
+              Kek: {
+                Type: 'AWS::KMS::Key',
+                Properties: {
+                  Description: 'card KEK',
+                  KeyPolicy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: '*' }, Action: 'kms:*', Resource: '*' }] },
+                },
+              },
+            }
+          : {}),
+      },
+      Outputs: {
+        DirectoryTableName: { Value: { Ref: 'Directory' } },
+        StateTableName: { Value: { Ref: 'State' } },
+        Stage: { Value: 'prod' },
+        ApiUrl: { Value: 'https://id.example.test' },
+        ...(withKek ? { CardKekKeyArn: { Value: { 'Fn::GetAtt': ['Kek', 'Arn'] } } } : {}),
+      },
+    });
+    for (const [name, withKek] of [
+      [stackName, true],
+      [noKekStack, false],
+    ] as const) {
+      await cfn.send(new CreateStackCommand({ StackName: name, TemplateBody: JSON.stringify(template(name, withKek)) }));
+      for (let i = 0; i < 50; i++) {
+        const { Stacks } = await cfn.send(new DescribeStacksCommand({ StackName: name }));
+        if (Stacks?.[0]?.StackStatus === 'CREATE_COMPLETE') {
+          outputs.set(name, Object.fromEntries((Stacks[0].Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!])));
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    cfn.destroy();
+    for (const args of [['tenant', 'create', 'globex', '--display-name', 'Globex'], ['user', 'add', 'globex', 'hank']]) {
+      expect((await cli(['--stack', stackName, ...args], aws)).code).toBe(0);
+    }
+  });
+
+  it('sets a password, enrols TOTP under the KMS key and unlocks, all in the stack tables', async () => {
+    const set = await cli(['--stack', stackName, 'user', 'set-password', 'globex', 'hank', '--password-stdin', '--json'], aws, 'hank has a long passphrase');
+    expect(set.stderr).toBe('');
+    expect(JSON.parse(set.stdout)).toMatchObject({ username: 'hank', version: 2 });
+
+    const enrolled = await cli(['--stack', stackName, 'user', 'totp', 'enroll', 'globex', 'hank', '--json'], aws);
+    expect(enrolled.stderr).toBe('');
+    const { uri, secretBase32 } = JSON.parse(enrolled.stdout) as { uri: string; secretBase32: string };
+    expect(uri).toMatch(/^otpauth:\/\/totp\/Globex:hank\?/);
+
+    // The portal's view of the same tables and key: the password and the code work, the secret is wrapped by KMS.
+    const { createKmsClient } = await import('../../lambdas/adapters/kms/client.ts');
+    const { KmsKeyCustody } = await import('../../lambdas/adapters/kms/key-custody.ts');
+    const out = outputs.get(stackName)!;
+    const dynamo = createDynamoClient(clientOptions);
+    const kms = createKmsClient(clientOptions);
+    try {
+      const services = directoryServices({
+        config: loadConfig({ [ENV.stage]: 'prod', [ENV.directoryTable]: out['DirectoryTableName'], [ENV.stateTable]: out['StateTableName'], [ENV.keyProvider]: 'kms' }),
+        directory: new DynamoItemStore({ client: dynamo, tableName: out['DirectoryTableName']!, role: 'directory' }),
+        state: new DynamoStateStore({ client: dynamo, tableName: out['StateTableName']!, role: 'state', clock: systemClock }),
+        custody: new KmsKeyCustody(kms, out['CardKekKeyArn']!),
+        clock: systemClock,
+        random: systemRandom,
+      });
+      expect(await services.totp!.verify('globex', 'hank', TOTP.generate({ secret: Secret.fromBase32(secretBase32), timestamp: Date.now() }))).toBe(true);
+      for (let i = 0; i < 5; i++) await services.credentials!.signIn('globex', 'hank', 'wrong wrong wrong', '192.0.2.50');
+      expect(await services.credentials!.signIn('globex', 'hank', 'hank has a long passphrase', '192.0.2.50')).toMatchObject({ outcome: 'locked' });
+      expect((await cli(['--stack', stackName, 'user', 'unlock', 'globex', 'hank'], aws)).code).toBe(0);
+      expect(await services.credentials!.signIn('globex', 'hank', 'hank has a long passphrase', '192.0.2.50')).toMatchObject({ outcome: 'ok' });
+    } finally {
+      dynamo.destroy();
+      kms.destroy();
+    }
+    expect((await cli(['--stack', stackName, 'user', 'totp', 'remove', 'globex', 'hank'], aws)).code).toBe(0);
+  });
+
+  it('refuses TOTP enrolment on a stack without the CardKekKeyArn output, naming it', async () => {
+    expect((await cli(['--stack', noKekStack, 'tenant', 'create', 'initech'], aws)).code).toBe(0);
+    expect((await cli(['--stack', noKekStack, 'user', 'add', 'initech', 'peter'], aws)).code).toBe(0);
+    const result = await cli(['--stack', noKekStack, 'user', 'totp', 'enroll', 'initech', 'peter'], aws);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/lacks the output CardKekKeyArn/);
+    // Unlocking needs only the state table.
+    expect((await cli(['--stack', noKekStack, 'user', 'unlock', 'initech', 'peter'], aws)).code).toBe(0);
   });
 });

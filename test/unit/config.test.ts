@@ -61,11 +61,15 @@ describe('configuration', () => {
   });
 
   it('wires only the key services a context is granted', () => {
-    expect(awsRuntime('portal', valid)).not.toHaveProperty('signer');
-    expect(awsRuntime('portal', valid)).not.toHaveProperty('custody');
-    expect(awsRuntime('oidc', valid)).toHaveProperty('signer');
-    expect(awsRuntime('oidc', valid)).not.toHaveProperty('custody');
-    expect(awsRuntime('card', valid)).toHaveProperty('custody');
+    const wired = (context: Parameters<typeof awsRuntime>[0]) => {
+      const runtime = awsRuntime(context, valid);
+      return { custody: 'custody' in runtime, signer: 'signer' in runtime };
+    };
+    expect(wired('portal')).toEqual({ custody: true, signer: false }); // TOTP secrets are wrapped
+    expect(wired('oidc')).toEqual({ custody: true, signer: true }); // wrapped tenant keys, or the KMS key
+    expect(wired('saml')).toEqual({ custody: false, signer: true });
+    expect(wired('card')).toEqual({ custody: true, signer: false });
+    expect(wired('admin')).toEqual({ custody: true, signer: true });
   });
 
   it('fails a Lambda init naming the variable when the environment is wrong', () => {

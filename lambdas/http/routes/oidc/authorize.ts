@@ -104,18 +104,20 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
     const authentication = interaction.authentication;
     if (!authentication) return errorPage(400, 'Sign-in not finished', 'Sign in first.');
     const consentNeeded = parsed.prompt.includes('consent') || (!client.first_party && !(await oidc.consents.covers(tenant.tenant.id, authentication.sub, client.client_id, parsed.scope)));
-    if (consentNeeded && !interaction.consented) return redirect(`${tenant.issuer}/portal/consent?interaction=${interaction.id}`);
+    if (consentNeeded && interaction.consented === undefined) return redirect(`${tenant.issuer}/portal/consent?interaction=${interaction.id}`);
     try {
       await oidc.interactions.finish(interaction);
     } catch (error) {
       if (error instanceof ConflictError) return errorPage(400, 'Sign-in already completed', 'This sign-in was already completed. Go back to the application.');
       throw error;
     }
+    const clearInteraction = setCookie(INTERACTION_COOKIE, '', { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: 0 });
+    if (interaction.consented === false) {
+      return reply(to, { error: 'access_denied', error_description: 'the user denied the request' }, nonce, [clearInteraction]);
+    }
     const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
     const session = await oidc.sessions.find(tenant.tenant.id, secret);
-    return complete(tenant, client, parsed, to, authentication, secret, session, nonce, [
-      setCookie(INTERACTION_COOKIE, '', { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: 0 }),
-    ]);
+    return complete(tenant, client, parsed, to, authentication, secret, session, nonce, [clearInteraction]);
   }
 
   async function complete(
