@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { DomainError, ValidationError } from '../lambdas/core/errors.ts';
 import { print } from './output.ts';
+import { oidcSettingsOf } from '../lambdas/core/directory/tenant.ts';
 import { KEK_OUTPUT, openTarget, type Target, type TargetOptions } from './target.ts';
 import type { LoginThrottle } from '../lambdas/core/portal/login-throttle.ts';
 import type { TotpEnrolment } from '../lambdas/core/portal/totp.ts';
@@ -34,7 +35,7 @@ function action<A extends unknown[]>(program: Command, run: (target: Target, jso
 
 export function buildProgram(): Command {
   const program = new Command('cloudcard')
-    .description('Operate cloudcard: tenants and users, on the local stack or on a deployment.')
+    .description('Operate cloudcard: tenants, users, OAuth clients and signing keys, on the local stack or on a deployment.')
     .option('--stack <name>', 'work against a deployed stack (e.g. Cloudcard-prod) with your AWS credentials')
     .option('--region <region>', 'AWS region of the stack (default: from your AWS configuration)')
     .option('--data-dir <dir>', 'data directory of the local stack', process.env['CLOUDCARD_DATA_DIR'] ?? '.data')
@@ -212,6 +213,93 @@ export function buildProgram(): Command {
         const removed = await totpOf(target).remove(tenantId, username);
         if (json) print({ tenant: tenantId, username, removed }, [], true);
         else process.stdout.write(removed ? `removed the TOTP enrolment of ${username} in tenant ${tenantId}\n` : `${username} in tenant ${tenantId} had no TOTP enrolment\n`);
+      }),
+    );
+  const CLIENT_COLUMNS = ['client_id', 'client_name', 'token_endpoint_auth_method', 'grant_types', 'first_party'];
+  const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+  const client = program.command('client').description('add, list, show and remove OAuth/OIDC clients of a tenant');
+  client
+    .command('add')
+    .description('register a first-party client (no consent screen); prints its secret once')
+    .argument('<tenant>', 'tenant id')
+    .requiredOption('--name <name>', 'display name shown to users')
+    .option('--redirect-uri <uri>', 'redirect URI (repeat for several)', collect)
+    .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeat for several)', collect)
+    .option('--grant <type>', 'grant type: authorization_code, refresh_token, client_credentials, password, urn:ietf:params:oauth:grant-type:device_code (repeat)', collect)
+    .option('--auth-method <method>', 'none | client_secret_basic | client_secret_post | private_key_jwt', 'client_secret_basic')
+    .option('--scope <scope>', 'allowed scopes, space separated')
+    .option('--jwks-file <file>', 'public JWK set (JSON) for private_key_jwt')
+    .option('--dpop', 'require DPoP-bound access tokens')
+    .action(
+      action(program, async (target, json, tenantId: string, o: { name: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; grant?: string[]; authMethod: string; scope?: string; jwksFile?: string; dpop?: boolean }) => {
+        await target.services.tenants.get(tenantId);
+        const { readFileSync } = await import('node:fs');
+        const metadata = pickDefined({
+          client_name: o.name,
+          redirect_uris: o.redirectUri,
+          post_logout_redirect_uris: o.postLogoutRedirectUri,
+          grant_types: o.grant,
+          token_endpoint_auth_method: o.authMethod,
+          scope: o.scope,
+          jwks: o.jwksFile ? (JSON.parse(readFileSync(o.jwksFile, 'utf8')) as unknown) : undefined,
+          dpop_bound_access_tokens: o.dpop ? true : undefined,
+        });
+        const issued = await target.services.clients.create(tenantId, metadata, 'admin');
+        if (json) {
+          print({ ...issued.client, ...(issued.clientSecret ? { client_secret: issued.clientSecret } : {}) }, [], true);
+          return;
+        }
+        print(issued.client, CLIENT_COLUMNS, false);
+        if (issued.clientSecret) process.stdout.write(`\nclient secret (shown once, stored only as a hash): ${issued.clientSecret}\n`);
+      }),
+    );
+  client
+    .command('list')
+    .description("list a tenant's clients")
+    .argument('<tenant>', 'tenant id')
+    .action(
+      action(program, async (target, json, tenantId: string) => {
+        await target.services.tenants.get(tenantId);
+        const clients = await everyPage((cursor) => target.services.clients.list(tenantId, cursor).then((p) => ({ items: p.clients, cursor: p.cursor })));
+        print(clients, CLIENT_COLUMNS, json);
+      }),
+    );
+  client
+    .command('show')
+    .description("show a client's metadata")
+    .argument('<tenant>', 'tenant id')
+    .argument('<clientId>', 'client id')
+    .action(
+      action(program, async (target, _json, tenantId: string, clientId: string) => {
+        print(await target.services.clients.get(tenantId, clientId), [], true);
+      }),
+    );
+  client
+    .command('remove')
+    .description('remove a client (its tokens stop working when they expire; refresh is refused at once)')
+    .argument('<tenant>', 'tenant id')
+    .argument('<clientId>', 'client id')
+    .action(
+      action(program, async (target, _json, tenantId: string, clientId: string) => {
+        await target.services.clients.remove(tenantId, clientId);
+        process.stdout.write(`removed client ${clientId}\n`);
+      }),
+    );
+
+  const keys = program.command('keys').description("manage a tenant's token-signing keys");
+  keys
+    .command('rotate')
+    .description('make the published next key current, retire the current one (still published for the overlap), and publish a new next key')
+    .argument('<tenant>', 'tenant id')
+    .option('--overlap-seconds <n>', 'how long the retired key stays in the JWKS (default: the longest token lifetime)', integer)
+    .action(
+      action(program, async (target, json, tenantId: string, o: { overlapSeconds?: number }) => {
+        const tenant = await target.services.tenants.get(tenantId);
+        const settings = oidcSettingsOf(tenant);
+        if (settings.signingMode === 'kms') throw new ValidationError(`tenant ${tenantId} signs with the stack KMS key (signingMode kms); there are no tenant keys to rotate`);
+        const overlap = o.overlapSeconds ?? Math.max(settings.accessTokenSeconds, settings.idTokenSeconds) + 300;
+        const result = await target.services.signingKeys.rotate(tenantId, settings, overlap);
+        print({ ...result, retiredPublishedForSeconds: overlap }, ['current', 'next', 'retired', 'retiredPublishedForSeconds'], json);
       }),
     );
   return program;

@@ -5,6 +5,8 @@ import { Users } from './core/directory/user.ts';
 import { Credentials } from './core/portal/credentials.ts';
 import { LoginThrottle } from './core/portal/login-throttle.ts';
 import { TotpEnrolment } from './core/portal/totp.ts';
+import { Clients } from './core/oidc/client.ts';
+import { TenantKeys } from './core/oidc/keys.ts';
 import type { Clock, DirectoryStore, KeyCustody, Random, Signer, StateStore } from './ports.ts';
 
 /** Everything a bounded context needs, wired once per process by a handler or by the local gateway. */
@@ -24,6 +26,10 @@ export interface DirectoryServices {
   readonly tenants: Tenants;
   readonly users: Users;
   readonly adminClients: AdminClients;
+  /** The tenant's OAuth clients. */
+  readonly clients: Clients;
+  /** The tenant's token-signing keys (rotation needs key custody to wrap the new key). */
+  readonly signingKeys: TenantKeys;
   /** TOTP enrolment and verification; present when a key custody was given (it wraps the secrets). */
   readonly totp?: TotpEnrolment;
   /** Sign-in failure counting and locks; present when a state store was given. */
@@ -43,6 +49,8 @@ export function directoryServices(
     tenants,
     users,
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
+    clients: new Clients(runtime.directory, runtime.clock, runtime.random),
+    signingKeys: new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) }),
     ...(runtime.custody ? { totp: new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) } : {}),
     ...(throttle ? { throttle, credentials: new Credentials(users, throttle) } : {}),
   };

@@ -431,3 +431,53 @@ describe('operator CLI: passwords, TOTP and sign-in locks against a deployed sta
     expect((await cli(['--stack', noKekStack, 'user', 'unlock', 'initech', 'peter'], aws)).code).toBe(0);
   });
 });
+
+describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cc-cli-oidc-'));
+  const env = { CLOUDCARD_DATA_DIR: dataDir };
+
+  beforeAll(async () => {
+    const first = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
+    await waitFor(first, /base URL/);
+    first.child.kill('SIGINT');
+    await first.exited;
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('adds, lists, shows and removes a client; the secret is printed once and never stored', async () => {
+    const added = await cli(['client', 'add', 'demo', '--name', 'Portal app', '--redirect-uri', 'https://app.example/cb', '--grant', 'authorization_code', '--grant', 'refresh_token', '--json'], env);
+    expect(added.stderr).toBe('');
+    const created = JSON.parse(added.stdout) as { client_id: string; client_secret: string; first_party: boolean };
+    expect(created.client_secret).toMatch(/^cs_/);
+    expect(created.first_party).toBe(true);
+    const listed = await cli(['client', 'list', 'demo'], env);
+    expect(listed.stdout).toContain(created.client_id);
+    const shown = JSON.parse((await cli(['client', 'show', 'demo', created.client_id], env)).stdout) as Record<string, unknown>;
+    expect(shown).toMatchObject({ client_name: 'Portal app', redirect_uris: ['https://app.example/cb'] });
+    expect(JSON.stringify(shown)).not.toContain(created.client_secret);
+    expect((await cli(['client', 'remove', 'demo', created.client_id], env)).code).toBe(0);
+    const gone = await cli(['client', 'show', 'demo', created.client_id], env);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/does not exist/);
+  });
+
+  it('refuses invalid client metadata with the reason', async () => {
+    const bad = await cli(['client', 'add', 'demo', '--name', 'x', '--redirect-uri', 'http://evil.example/cb'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/redirect_uris/);
+  });
+
+  it('rotates signing keys: next becomes current, the old current stays published as retired', async () => {
+    const first = JSON.parse((await cli(['keys', 'rotate', 'demo', '--json'], env)).stdout) as { current: string; next: string; retired: string };
+    const second = JSON.parse((await cli(['keys', 'rotate', 'demo', '--json'], env)).stdout) as { current: string; next: string; retired: string };
+    expect(second.current).toBe(first.next);
+    expect(second.retired).toBe(first.current);
+    expect(new Set([first.current, first.next, second.next]).size).toBe(3);
+  });
+
+  it.each([[['client']], [['client', 'add']], [['client', 'list']], [['client', 'show']], [['client', 'remove']], [['keys']], [['keys', 'rotate']]])('has --help on %p', async (path) => {
+    const result = await cli([...path, '--help'], env);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: cloudcard/);
+  });
+});
