@@ -40,6 +40,9 @@ export function createApp(options: AppOptions): ProxyHandler {
       path: event.path,
       params,
       query: { ...(event.queryStringParameters ?? {}) },
+      repeatedQuery: Object.entries(event.multiValueQueryStringParameters ?? {})
+        .filter(([, values]) => (values?.length ?? 0) > 1)
+        .map(([name]) => name),
       headers,
       body: parsed,
       ...(raw ? { rawBody: raw } : {}),

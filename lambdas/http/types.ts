@@ -6,6 +6,8 @@ export interface ApiRequest {
   readonly path: string;
   readonly params: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string | undefined>>;
+  /** Query parameters that appeared more than once (OAuth forbids repeats, RFC 6749 §3.1). */
+  readonly repeatedQuery: readonly string[];
   /** Header names in lower case. */
   readonly headers: Readonly<Record<string, string | undefined>>;
   /** Parsed JSON or form body; undefined when there was none. */

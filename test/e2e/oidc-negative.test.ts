@@ -47,6 +47,17 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
       expect(await response.text()).toContain('redirect_uri');
     });
 
+    it('refuses repeated parameters: an error page for client_id, invalid_request for the rest', async () => {
+      const base = `${issuer}/oidc/authorize?response_type=code&redirect_uri=${encodeURIComponent(RP_REDIRECT)}&scope=openid&state=s`;
+      const twiceClient = await fetch(`${base}&client_id=${client.client_id}&client_id=${client.client_id}`, { redirect: 'manual' });
+      expect(twiceClient.status).toBe(400);
+      expect(twiceClient.headers.get('location')).toBeNull();
+      const twiceScope = await fetch(`${base}&client_id=${client.client_id}&scope=profile`, { redirect: 'manual' });
+      const location = new URL(twiceScope.headers.get('location')!);
+      expect(location.searchParams.get('error')).toBe('invalid_request');
+      expect(location.searchParams.get('error_description')).toMatch(/scope/);
+    });
+
     it('answers prompt=none without a session with login_required, state and iss', async () => {
       const response = await fetch(`${issuer}/oidc/authorize?response_type=code&client_id=${client.client_id}&redirect_uri=${encodeURIComponent(RP_REDIRECT)}&scope=openid&prompt=none&state=xyz`, { redirect: 'manual' });
       const location = new URL(response.headers.get('location')!);

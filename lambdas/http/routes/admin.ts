@@ -8,11 +8,14 @@ import { json, type ApiRequest } from '../types.ts';
  * The tenant admin API under /t/{tenant}/admin/v1/: the tenant's settings and its users. Every route
  * authenticates an admin client first.
  */
-export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticator): Route[] {
+export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticator, audit?: (entry: Record<string, unknown>) => void): Route[] {
   const { tenants, users } = services;
   const guarded = (handle: RouteHandler): RouteHandler => async (request) => {
-    await auth.authenticate(request);
-    return handle(request);
+    const adminClientId = await auth.authenticate(request);
+    const response = await handle(request);
+    // The audit trail: who changed what (never the body, which may carry a password).
+    if (request.method !== 'GET') audit?.({ adminClientId, method: request.method, path: request.path, status: response.statusCode });
+    return response;
   };
   const base = '/t/:tenant/admin/v1';
   const tenantOf = (request: ApiRequest): string => request.params['tenant']!;

@@ -49,6 +49,10 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
     if (!tenant) return errorPage(404, 'Unknown organisation', 'This sign-in link names an organisation that does not exist.');
     const params = paramsOf(request);
+    const repeated = request.method === 'GET' ? request.repeatedQuery : [];
+    if (repeated.includes('client_id') || repeated.includes('redirect_uri')) {
+      return errorPage(400, 'Sign-in request not valid', 'The sign-in request names its application or return address more than once.');
+    }
     const client = params['client_id'] ? await oidc.clients.find(tenant.tenant.id, params['client_id']) : undefined;
     if (!client) return errorPage(400, 'Sign-in request not valid', 'The application that sent you here is not known (missing or unknown client_id).');
     const redirectUri = params['redirect_uri'];
@@ -60,6 +64,7 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
     const nonce = oidc.random.id();
     let parsed: AuthorizationRequest;
     try {
+      if (repeated.length) throw new OAuthError('invalid_request', `parameters must not be repeated: ${repeated.join(', ')}`);
       parsed = validate(params, client, redirectUri, responseMode);
     } catch (error) {
       if (error instanceof OAuthError) return replyError(to, error, nonce);
