@@ -283,4 +283,29 @@ describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s
       expect(tokens.claims()?.sub).toBe('alice');
     });
   });
+  describe('tenant signing ES256 with wrapped keys', () => {
+    it('issues ES256 ID tokens that openid-client verifies, and refuses clients expecting RS256', async () => {
+      const admin = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
+      const json = { Authorization: admin, 'Content-Type': 'application/json' };
+      expect((await fetch(`${stack.url}/t/ecdsa/admin/v1/tenant`, { method: 'POST', headers: json, body: JSON.stringify({ oidc: { signingAlgorithm: 'ES256' } }) })).status).toBe(201);
+      expect((await fetch(`${stack.url}/t/ecdsa/admin/v1/users`, { method: 'POST', headers: json, body: JSON.stringify({ username: 'alice', password: PASSWORD }) })).status).toBe(201);
+      const ecIssuer = new URL(`${stack.url}/t/ecdsa`);
+      const server = await oidc.discovery(ecIssuer, 'x', undefined, undefined, insecure);
+      expect(server.serverMetadata().id_token_signing_alg_values_supported).toEqual(['ES256']);
+      await expect(
+        oidc.dynamicClientRegistration(ecIssuer, { redirect_uris: [REDIRECT], id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_post' }, undefined, insecure),
+      ).rejects.toMatchObject({ error: 'invalid_client_metadata' });
+      const config = await oidc.dynamicClientRegistration(
+        ecIssuer,
+        { redirect_uris: [REDIRECT], id_token_signed_response_alg: 'ES256', token_endpoint_auth_method: 'client_secret_post' },
+        undefined,
+        insecure,
+      );
+      const verifier = oidc.randomPKCECodeVerifier();
+      const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+      const tokens = await oidc.authorizationCodeGrant(config, await signIn(new HttpBrowser(), url), { pkceCodeVerifier: verifier, idTokenExpected: true });
+      expect(JSON.parse(Buffer.from(tokens.id_token!.split('.')[0]!, 'base64url').toString())).toMatchObject({ alg: 'ES256' });
+      expect(tokens.claims()?.sub).toBe('alice');
+    });
+  });
 });

@@ -42,7 +42,13 @@ export function registrationRoutes(deps: OidcRouteDeps): Route[] {
         oauthEndpoint(async () => {
           const tenant = await tenantContext(deps.tenants, request);
           if (!tenant.settings.openRegistration) throw new OAuthError('access_denied', 'this tenant does not accept dynamic client registration', { status: 403 });
-          const issued = await oidc.clients.create(tenant.tenant.id, jsonBody(request), 'registration');
+          const body = jsonBody(request) as Record<string, unknown>;
+          // The tenant signs every ID token with one algorithm; a client expecting another would reject them.
+          const alg = body['id_token_signed_response_alg'];
+          if (alg !== undefined && alg !== tenant.settings.signingAlgorithm) {
+            throw new OAuthError('invalid_client_metadata', `id_token_signed_response_alg must be ${tenant.settings.signingAlgorithm} at this issuer`);
+          }
+          const issued = await oidc.clients.create(tenant.tenant.id, body, 'registration');
           return oauthJson(201, describe(tenant.issuer, issued.client, issued));
         }),
     },

@@ -36,6 +36,10 @@ export function deviceRoutes(deps: PortalDeps): Route[] {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
     if (!tenant) return errorPage(404, 'Unknown organisation', 'This page names an organisation that does not exist.');
     const form = (request.body as Record<string, string> | undefined) ?? {};
+    const origin = request.headers['origin'];
+    if (origin && origin !== 'null' && origin !== new URL(request.baseUrl).origin) {
+      return errorPage(403, 'Form expired', 'This form could not be accepted. Open the device page again.');
+    }
     const pending = await oidc.devices.findByUserCode(tenant.tenant.id, form['user_code'] ?? '');
     if (!pending) return codePage(tenant, 400, 'That code is not valid or has expired. Check the code on your device.', form['user_code'] ?? '');
     const interaction = await oidc.interactions.create(tenant.tenant.id, { kind: 'device', userCode: pending.userCode, clientId: pending.clientId, scope: pending.scope }, INTERACTION_SECONDS);
