@@ -2,7 +2,7 @@ import type { OidcClient } from '../../../core/oidc/client.ts';
 import { clearCookie, readCookie } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
-import { html, page, pageHeaders } from '../../views/html.ts';
+import { formActionFor, html, page, pageHeaders } from '../../views/html.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
 import { paramsOf, tenantContext, type TenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
@@ -38,7 +38,7 @@ export function logoutRoutes(deps: OidcRouteDeps): Route[] {
   async function confirm(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request);
     const params = paramsOf(request);
-    const { client, error } = await target(tenant, params);
+    const { client, returnTo, error } = await target(tenant, params);
     if (error) return errorPage(400, 'Sign-out request not valid', error);
     const csrf = oidc.random.id();
     const hidden = Object.entries(params)
@@ -48,7 +48,7 @@ export function logoutRoutes(deps: OidcRouteDeps): Route[] {
 <form method="post" action="${tenant.issuer}/oidc/logout"><input type="hidden" name="csrf" value="${csrf}">${hidden}<button type="submit" name="logout" value="yes">Sign out</button></form>`;
     return {
       statusCode: 200,
-      headers: pageHeaders(),
+      headers: pageHeaders(formActionFor(returnTo)),
       // The form token is a double-submit cookie: a cross-site page can neither read nor set it.
       multiValueHeaders: { 'Set-Cookie': [`cc_logout=${csrf}; Path=/t/${tenant.tenant.id}/oidc/logout; Secure; HttpOnly; SameSite=Strict; Max-Age=600`] },
       body: page('Sign out', body),

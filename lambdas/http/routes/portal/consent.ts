@@ -6,6 +6,7 @@ import { html, page, pageHeaders } from '../../views/html.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
 import type { TenantContext } from '../oidc/common.ts';
 import { expired, portalInteraction } from './common.ts';
+import { interactionFormAction } from './login.ts';
 import type { PortalDeps } from './deps.ts';
 
 /** What each scope lets an application do, in words a user can judge. */
@@ -39,7 +40,7 @@ export function consentRoutes(deps: PortalDeps): Route[] {
 <p>You are signed in as <strong>${interaction.authentication?.sub ?? ''}</strong>.</p>
 <form method="post" action="${tenant.issuer}/portal/consent"><input type="hidden" name="interaction" value="${interaction.id}"><input type="hidden" name="csrf" value="${interaction.csrf}">
 <button type="submit" name="decision" value="allow">Allow</button> <button type="submit" name="decision" value="deny">Deny</button></form>`;
-    return { statusCode: 200, headers: pageHeaders(), body: page(`Allow ${clientName}?`, body) };
+    return { statusCode: 200, headers: pageHeaders(interactionFormAction(interaction)), body: page(`Allow ${clientName}?`, body) };
   }
 
   async function submit(request: ApiRequest): Promise<ApiResponse> {

@@ -4,12 +4,15 @@ import type { Authentication, Interaction } from '../../../core/oidc/interaction
 import { setCookie } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
-import { html, page, pageHeaders } from '../../views/html.ts';
+import { formActionFor, html, page, pageHeaders } from '../../views/html.ts';
 import { redirect } from '../../views/pages.ts';
 import { SSO_COOKIE } from '../oidc/authorize.ts';
 import type { TenantContext } from '../oidc/common.ts';
 import { afterAuthentication, expired, portalInteraction } from './common.ts';
 import type { PortalDeps } from './deps.ts';
+
+/** Where this interaction's forms may end up after their redirects: us, and the client for OIDC. */
+export const interactionFormAction = (interaction: Interaction): string => formActionFor(interaction.kind === 'authorize' ? interaction.request.redirectUri : undefined);
 
 const hidden = (interaction: Interaction) => html`<input type="hidden" name="interaction" value="${interaction.id}"><input type="hidden" name="csrf" value="${interaction.csrf}">`;
 
@@ -21,18 +24,18 @@ export function loginRoutes(deps: PortalDeps): Route[] {
     const hint = username ?? (interaction.kind === 'authorize' ? interaction.request.loginHint : undefined) ?? '';
     const body = html`<p>Sign in to ${tenant.tenant.displayName}.</p>
 <form method="post" action="${tenant.issuer}/portal/login">${hidden(interaction)}
-<label for="username">Username</label><input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${hint}"${error ? html` aria-describedby="error"` : ''}>
-<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required${error ? html` aria-describedby="error"` : ''}>
+<label for="username">Username</label><input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${hint}"${hint ? '' : html` autofocus`}${error ? html` aria-describedby="error"` : ''}>
+<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required${hint ? html` autofocus` : ''}${error ? html` aria-describedby="error"` : ''}>
 <button type="submit">Sign in</button></form>`;
-    return { statusCode: status, headers: pageHeaders(), body: page('Sign in', body, error ? { error } : {}) };
+    return { statusCode: status, headers: pageHeaders(interactionFormAction(interaction)), body: page('Sign in', body, error ? { error } : {}) };
   };
 
   const otpPage = (tenant: TenantContext, interaction: Interaction, status = 200, error?: string): ApiResponse => {
     const body = html`<p>Enter the 6-digit code from your authenticator app.</p>
 <form method="post" action="${tenant.issuer}/portal/otp">${hidden(interaction)}
-<label for="code">One-time code</label><input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required${error ? html` aria-describedby="error"` : ''}>
+<label for="code">One-time code</label><input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="9" required autofocus${error ? html` aria-describedby="error"` : ''}>
 <button type="submit">Verify</button></form>`;
-    return { statusCode: status, headers: pageHeaders(), body: page('Two-step verification', body, error ? { error } : {}) };
+    return { statusCode: status, headers: pageHeaders(interactionFormAction(interaction)), body: page('Two-step verification', body, error ? { error } : {}) };
   };
 
   /** Records the authentication, starts the SSO session (a new cookie: no fixation), and moves on. */
