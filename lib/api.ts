@@ -5,6 +5,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { CONTEXT_NAMES, CONTEXTS, type ContextName } from '../lambdas/contexts.ts';
+import { BINARY_MEDIA_TYPES } from '../lambdas/http-binary-types.ts';
 import type { Stage } from './config.ts';
 import { acknowledge } from './nag.ts';
 import { CloudcardWaf } from './waf.ts';
@@ -50,6 +51,9 @@ export class CloudcardApi extends Construct {
       restApiName: `cloudcard-${props.stage}`,
       description: `cloudcard identity platform (${props.stage})`,
       endpointConfiguration: { types: [apigw.EndpointType.REGIONAL] },
+      // Bodies of these types reach the functions base64-encoded, everything else as UTF-8 text; the local
+      // gateway reads the same list (lambdas/http-binary-types.ts), so both behave alike.
+      binaryMediaTypes: [...BINARY_MEDIA_TYPES],
       // Execution logs (errors only) need the account-level CloudWatch role; it outlives the stack.
       cloudWatchRole: true,
       cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
@@ -104,8 +108,10 @@ export class CloudcardApi extends Construct {
         methods.push(resource.addMethod('ANY', integration));
         methods.push(resource.addResource('{proxy+}').addMethod('ANY', integration));
       }
+      // ANY, not GET: a wrong method must reach the router, which answers 405 problem JSON with Allow,
+      // instead of API Gateway's own "Missing Authentication Token".
       for (const path of CONTEXTS[context].exact) {
-        methods.push(this.restApi.root.resourceForPath(path).addMethod('GET', integration));
+        methods.push(this.restApi.root.resourceForPath(path).addMethod('ANY', integration));
       }
     }
     // Everything else reaches the admin function, whose router answers 404 (or 405) problem JSON, so an
@@ -122,24 +128,34 @@ export class CloudcardApi extends Construct {
     }
   }
 
-  /** Errors API Gateway answers itself (WAF, throttling, size, its own faults) in problem JSON too. */
+  /**
+   * Errors API Gateway answers itself (WAF, throttling, size, timeouts, its own faults) in problem JSON
+   * too. The specific types get their own status. DEFAULT_4XX and DEFAULT_5XX set none: they cover every
+   * uncustomised 4xx or 5xx (403 from a resource policy, 401, 415, 502 from a malformed function result,
+   * ...), and a fixed status there would turn all of those into one code. Their bodies carry no `status`
+   * member for the same reason (the status line has it; RFC 7807 makes the member optional).
+   */
   private addProblemResponses(): void {
-    const problem = (status: string, title: string) => ({
-      statusCode: status,
-      responseHeaders: { 'Content-Type': "'application/problem+json'", 'Cache-Control': "'no-store'" },
-      templates: {
-        'application/json': `{"type":"about:blank","title":"${title}","status":${status},"detail":$context.error.messageString,"requestId":"$context.requestId"}`,
-      },
-    });
-    const responses: [string, apigw.ResponseType, string, string][] = [
+    const headers = { 'Content-Type': "'application/problem+json'", 'Cache-Control': "'no-store'" };
+    const template = (title: string, status?: string) =>
+      `{"type":"about:blank","title":"${title}",${status ? `"status":${status},` : ''}"detail":$context.error.messageString,"requestId":"$context.requestId"}`;
+    const responses: [string, apigw.ResponseType, string | undefined, string][] = [
       ['Throttled', apigw.ResponseType.THROTTLED, '429', 'Too many requests'],
       ['WafFiltered', apigw.ResponseType.WAF_FILTERED, '403', 'Forbidden'],
       ['TooLarge', apigw.ResponseType.REQUEST_TOO_LARGE, '413', 'Payload too large'],
-      ['Default4xx', apigw.ResponseType.DEFAULT_4XX, '400', 'Bad request'],
-      ['Default5xx', apigw.ResponseType.DEFAULT_5XX, '502', 'Bad gateway'],
+      // No method on the resource: with ANY on every route this is rare, but it is a "not found".
+      ['MissingRoute', apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, '404', 'Not found'],
+      ['IntegrationTimeout', apigw.ResponseType.INTEGRATION_TIMEOUT, '504', 'Gateway timeout'],
+      ['Default4xx', apigw.ResponseType.DEFAULT_4XX, undefined, 'Request refused'],
+      ['Default5xx', apigw.ResponseType.DEFAULT_5XX, undefined, 'Gateway error'],
     ];
     for (const [id, type, status, title] of responses) {
-      this.restApi.addGatewayResponse(id, { type, ...problem(status, title) });
+      this.restApi.addGatewayResponse(id, {
+        type,
+        ...(status ? { statusCode: status } : {}),
+        responseHeaders: headers,
+        templates: { 'application/json': template(title, status) },
+      });
     }
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The CDK context the app reads (documented in lib/CONTEXT.md), validated once so a bad value stops
+ * The CDK context the app reads (documented in README.md, "Deploying"), validated once so a bad value stops
  * synth with a message naming the key instead of surfacing later as a CloudFormation error.
  */
 export const STAGES = ['dev', 'prod'] as const;

@@ -57,7 +57,7 @@ function environment(context: ContextName, granted: FunctionGrants, props: Cloud
     [ENV.keyProvider]: 'kms',
     [ENV.defaultCustody]: props.defaultCustody,
     // Key ids only where the function may use the key, so a missing grant fails at init, not mid-request.
-    ...(granted.cardKek.length > 0 ? { [ENV.cardKekKeyId]: props.keys.cardKek.keyArn } : {}),
+    ...(granted.cardKek.capabilities.length > 0 ? { [ENV.cardKekKeyId]: props.keys.cardKek.keyArn } : {}),
     ...(granted.signingKey.length > 0 ? { [ENV.signingKeyId]: props.keys.signingKey.keyArn } : {}),
     ...(props.publicBaseUrl ? { [ENV.publicBaseUrl]: props.publicBaseUrl } : {}),
     POWERTOOLS_SERVICE_NAME: `cloudcard-${context}`,
@@ -73,9 +73,10 @@ function applyGrants(fn: ContextFunction, granted: FunctionGrants, { data, keys 
   else data.grantDirectoryRead(grantee);
   if (granted.state === 'readWrite') data.grantStateReadWrite(grantee);
   else data.grantStateRead(grantee);
-  for (const capability of granted.cardKek) {
-    if (capability === 'wrap') keys.grantWrap(grantee);
-    else if (capability === 'unwrap') keys.grantUnwrap(grantee);
+  const { capabilities, contextCard } = granted.cardKek;
+  for (const capability of capabilities) {
+    if (capability === 'wrap') keys.grantWrap(grantee, contextCard);
+    else if (capability === 'unwrap') keys.grantUnwrap(grantee, contextCard);
     else keys.grantDescribe(grantee, ['cardKek']);
   }
   for (const capability of granted.signingKey) {

@@ -8,20 +8,44 @@ export type TableAccess = 'read' | 'readWrite';
 export type KekCapability = 'wrap' | 'unwrap' | 'describe';
 export type SigningCapability = 'sign' | 'getPublicKey' | 'describe';
 
+/** Use of the card key-encryption key. */
+export interface KekGrant {
+  /** wrap = kms:Encrypt, unwrap = kms:Decrypt (both bound to exactly {tenant, card, slot}), describe = kms:DescribeKey. */
+  readonly capabilities: readonly KekCapability[];
+  /**
+   * When set, wrap and unwrap are allowed only with this value as the `card` member of the encryption
+   * context (a key-policy StringEquals on kms:EncryptionContext:card): the function can open its own kind
+   * of secret and no card's private key.
+   */
+  readonly contextCard?: string;
+}
+
 export interface FunctionGrants {
   readonly directory: TableAccess;
   readonly state: TableAccess;
-  /** Card key-encryption key: wrap = kms:Encrypt, unwrap = kms:Decrypt (both bound to tenant/card/slot). */
-  readonly cardKek: readonly KekCapability[];
-  /** Token/assertion signing key: sign = kms:Sign (+ kms:GetPublicKey). */
+  readonly cardKek: KekGrant;
+  /** Token/assertion signing key: sign = kms:Sign (RS256/PS256 only), getPublicKey = kms:GetPublicKey, describe = kms:DescribeKey. */
   readonly signingKey: readonly SigningCapability[];
 }
 
+/** The `card` values of the KEK encryption contexts that are not cards (lambdas/core: oidc/keys.ts, portal/totp.ts). */
+export const OIDC_SIGNING_CONTEXT_CARD = 'oidc-signing';
+export const TOTP_CONTEXT_CARD = 'totp';
+
 export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
-  oidc: { directory: 'readWrite', state: 'readWrite', cardKek: [], signingKey: ['sign'] },
-  saml: { directory: 'readWrite', state: 'readWrite', cardKek: [], signingKey: ['sign'] },
-  portal: { directory: 'readWrite', state: 'readWrite', cardKek: [], signingKey: [] },
-  card: { directory: 'readWrite', state: 'readWrite', cardKek: ['unwrap', 'wrap'], signingKey: ['sign'] },
-  // The health check proves both keys reachable with DescribeKey; enrolment wraps new card keys.
-  admin: { directory: 'readWrite', state: 'readWrite', cardKek: ['wrap', 'describe'], signingKey: ['getPublicKey', 'describe'] },
+  // Per-tenant token signing keys are wrapped under the KEK ({tenant, card: 'oidc-signing', slot: kid});
+  // tenants in `kms` signing mode sign with the stack's signing key, whose public half the JWKS publishes.
+  oidc: {
+    directory: 'readWrite',
+    state: 'readWrite',
+    cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
+    signingKey: ['sign', 'getPublicKey'],
+  },
+  saml: { directory: 'readWrite', state: 'readWrite', cardKek: { capabilities: [] }, signingKey: ['sign', 'getPublicKey'] },
+  // TOTP secrets are wrapped under the KEK ({tenant, card: 'totp', slot: username}); the portal only opens them.
+  portal: { directory: 'readWrite', state: 'readWrite', cardKek: { capabilities: ['unwrap'], contextCard: TOTP_CONTEXT_CARD }, signingKey: [] },
+  // The card service wraps and unwraps card keys; it signs nothing with the stack key.
+  card: { directory: 'readWrite', state: 'readWrite', cardKek: { capabilities: ['wrap', 'unwrap'] }, signingKey: [] },
+  // The health check proves both keys reachable with DescribeKey; enrolment wraps new keys; the JWKS needs the public key.
+  admin: { directory: 'readWrite', state: 'readWrite', cardKek: { capabilities: ['wrap', 'describe'] }, signingKey: ['getPublicKey', 'describe'] },
 };

@@ -22,9 +22,15 @@ export const SIGNING_ALGORITHMS = ['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PSS_SHA_
 
 /**
  * What the account (through IAM) may do with the keys: administer them, never use them. Cryptographic use
- * is granted only by key-policy statements that name a function role, so the key policy alone says who can
- * wrap, unwrap and sign, and no IAM policy can widen that. (No kms:CreateGrant: a grant would be a way
- * around the key policy.)
+ * is granted only by key-policy statements that name a function role, so no IAM policy alone can add a
+ * user of a key. (No kms:CreateGrant: a grant would be a way around the key policy.)
+ *
+ * One administrative action can still widen use: kms:PutKeyPolicy replaces the policy itself. It stays in
+ * this statement because CloudFormation applies every grant change through it (and KMS refuses a policy
+ * that would lock out the principal putting it); removing it, or pinning it to the deployment role,
+ * risks a key no one can administer. So kms:PutKeyPolicy must be held only by administrators and the
+ * deployment role, and every call is reported: the monitoring construct alarms on PutKeyPolicy (and
+ * other key-state changes) from CloudTrail.
  */
 const ADMIN_ACTIONS = [
   'kms:CreateAlias',
@@ -32,7 +38,7 @@ const ADMIN_ACTIONS = [
   'kms:Describe*',
   'kms:List*',
   'kms:Get*',
-  'kms:Put*',
+  'kms:PutKeyPolicy',
   'kms:Update*',
   'kms:Enable*',
   'kms:Disable*',
@@ -114,26 +120,30 @@ export class CloudcardKeys extends Construct {
     });
   }
 
-  /** kms:Encrypt under the KEK, only with exactly the {tenant, card, slot} encryption context. */
-  grantWrap(grantee: iam.IGrantable): iam.PolicyStatement {
-    return this.allow(this.cardKekPolicy, grantee, ['kms:Encrypt'], wrapContextCondition());
+  /**
+   * kms:Encrypt under the KEK, only with exactly the {tenant, card, slot} encryption context, and with
+   * `card` equal to `contextCard` when given.
+   */
+  grantWrap(grantee: iam.IGrantable, contextCard?: string): iam.PolicyStatement {
+    return this.allow(this.cardKekPolicy, grantee, ['kms:Encrypt'], wrapContextCondition(contextCard));
   }
 
-  /** kms:Decrypt under the KEK, only with exactly the {tenant, card, slot} encryption context. */
-  grantUnwrap(grantee: iam.IGrantable): iam.PolicyStatement {
-    return this.allow(this.cardKekPolicy, grantee, ['kms:Decrypt'], wrapContextCondition());
+  /**
+   * kms:Decrypt under the KEK, only with exactly the {tenant, card, slot} encryption context, and with
+   * `card` equal to `contextCard` when given.
+   */
+  grantUnwrap(grantee: iam.IGrantable, contextCard?: string): iam.PolicyStatement {
+    return this.allow(this.cardKekPolicy, grantee, ['kms:Decrypt'], wrapContextCondition(contextCard));
   }
 
-  /** kms:Sign with the RS256/PS256 algorithms, and kms:GetPublicKey to publish the JWKS. */
-  grantSign(grantee: iam.IGrantable): iam.PolicyStatement[] {
-    return [
-      this.allow(this.signingKeyPolicy, grantee, ['kms:Sign'], {
-        StringEquals: { 'kms:SigningAlgorithm': [...SIGNING_ALGORITHMS] },
-      }),
-      this.grantGetPublicKey(grantee),
-    ];
+  /** kms:Sign with the RS256/PS256 algorithms only. */
+  grantSign(grantee: iam.IGrantable): iam.PolicyStatement {
+    return this.allow(this.signingKeyPolicy, grantee, ['kms:Sign'], {
+      StringEquals: { 'kms:SigningAlgorithm': [...SIGNING_ALGORITHMS] },
+    });
   }
 
+  /** kms:GetPublicKey, to publish the signing key in a JWKS or metadata. */
   grantGetPublicKey(grantee: iam.IGrantable): iam.PolicyStatement {
     return this.allow(this.signingKeyPolicy, grantee, ['kms:GetPublicKey']);
   }
@@ -158,11 +168,13 @@ export class CloudcardKeys extends Construct {
   }
 }
 
-function wrapContextCondition(): Record<string, Record<string, unknown>> {
+function wrapContextCondition(contextCard?: string): Record<string, Record<string, unknown>> {
   return {
     // No other context keys allowed ...
     'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [...WRAP_CONTEXT_KEYS] },
-    // ... and each of these present (ForAllValues alone also passes an empty context).
+    // ... and each of these present (ForAllValues alone also passes an empty context) ...
     Null: Object.fromEntries(WRAP_CONTEXT_KEYS.map((key) => [`kms:EncryptionContext:${key}`, 'false'])),
+    // ... and, for a function that only handles one kind of secret, `card` naming that kind.
+    ...(contextCard ? { StringEquals: { 'kms:EncryptionContext:card': contextCard } } : {}),
   };
 }

@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -16,17 +17,27 @@ export interface CloudcardMonitoringProps {
   readonly production: boolean;
   readonly functions: Readonly<Record<ContextName, lambda.IFunction>>;
   readonly apiStage: apigw.Stage;
+  /** The keys whose policy changes (and other key-state changes) raise an alarm. */
+  readonly keys: readonly kms.IKey[];
   /** When set, alarms notify this address through an encrypted SNS topic. */
   readonly alarmEmail?: string;
 }
 
 const PERIOD = Duration.minutes(5);
 
+/**
+ * KMS calls on our keys that change who may use them or whether they work. kms:PutKeyPolicy stays with
+ * the account's administrators (lib/keys.ts), so every such call is reported instead of prevented.
+ */
+export const WATCHED_KEY_EVENTS = ['PutKeyPolicy', 'CreateGrant', 'ScheduleKeyDeletion', 'DisableKey'] as const;
+
 /** The dashboard operators watch and the alarms that page them. */
 export class CloudcardMonitoring extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly topic?: sns.Topic;
+  /** EventBridge rule matching key-policy and key-state changes on the stack's keys (from CloudTrail). */
+  readonly keyChanges: events.Rule;
 
   constructor(scope: Construct, id: string, props: CloudcardMonitoringProps) {
     super(scope, id);
@@ -53,6 +64,39 @@ export class CloudcardMonitoring extends Construct {
         alarmName: `${prefix}-api-5xx`,
         alarmDescription: 'The API answered 5xx (function failures, throttled integrations, timeouts).',
         threshold: 5,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    // CloudTrail delivers KMS management calls to EventBridge (it needs a trail logging management events
+    // in the region); the rule matches those on our keys and the alarm fires on any match. A deployment
+    // that changes a grant triggers it too: each alert is a change to review, expected or not.
+    this.keyChanges = new events.Rule(this, 'KeyChanges', {
+      ruleName: `${prefix}-key-changes`,
+      description: `${prefix}: ${WATCHED_KEY_EVENTS.join(', ')} on the card KEK or the signing key`,
+      eventPattern: {
+        source: ['aws.kms'],
+        detailType: ['AWS API Call via CloudTrail'],
+        detail: {
+          eventSource: ['kms.amazonaws.com'],
+          eventName: [...WATCHED_KEY_EVENTS],
+          resources: { ARN: props.keys.map((key) => key.keyArn) },
+        },
+      },
+    });
+    this.alarms.push(
+      new cloudwatch.Metric({
+        namespace: 'AWS/Events',
+        metricName: 'TriggeredRules',
+        dimensionsMap: { RuleName: this.keyChanges.ruleName },
+        statistic: 'Sum',
+        period: PERIOD,
+      }).createAlarm(this, 'KeyPolicyChanged', {
+        alarmName: `${prefix}-key-policy-changed`,
+        alarmDescription: `A key policy or the state of a cloudcard key changed (${WATCHED_KEY_EVENTS.join(', ')}): check CloudTrail for who did it.`,
+        threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,

@@ -58,6 +58,7 @@ export class CloudcardStack extends Stack {
       production,
       functions,
       apiStage: this.api.stage,
+      keys: [this.keys.cardKek, this.keys.signingKey],
       alarmEmail: config.alarmEmail,
     });
 
@@ -69,6 +70,7 @@ export class CloudcardStack extends Stack {
     output('CardKekKeyArn', this.keys.cardKek.keyArn, 'Card key-encryption key');
     output('SigningKeyArn', this.keys.signingKey.keyArn, 'Token and assertion signing key');
     output('Stage', config.stage, 'Deployment stage');
+    output('DefaultCustody', config.custody, 'Default card key custody for new tenants (DEFAULT_CUSTODY)');
     if (this.api.domain) {
       output('CustomDomainTarget', this.api.domain.domainNameAliasDomainName, 'DNS target (CNAME or alias) for the custom domain');
     }

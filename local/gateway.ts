@@ -3,14 +3,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Context } from 'aws-lambda';
 import { CONTEXTS, CONTEXT_NAMES, type ContextName } from '../lambdas/contexts.ts';
+import { isBinaryMediaType } from '../lambdas/http-binary-types.ts';
 import type { ProxyHandler } from '../lambdas/http/app.ts';
-import type { ProxyEvent } from '../lambdas/http/types.ts';
+import type { ApiResponse, ProxyEvent } from '../lambdas/http/types.ts';
 
 /** API Gateway's own payload limit; the handlers enforce the (smaller) configured limit themselves. */
 const GATEWAY_MAX_BODY = 10 * 1024 * 1024;
-
-/** Text types travel as UTF-8 strings, everything else base64, as API Gateway does with binary types. */
-const TEXT_TYPES = /^(text\/|application\/(json|[a-z0-9.+-]+\+json|x-www-form-urlencoded|xml|[a-z0-9.+-]+\+xml|soap\+xml))/i;
 
 /** Picks the bounded context for a path with the same table the API Gateway routes are built from. */
 export function contextFor(path: string): ContextName {
@@ -34,7 +32,7 @@ export function toProxyEvent(request: IncomingMessage, body: Buffer, url: URL): 
     const name = request.rawHeaders[i]!;
     const value = request.rawHeaders[i + 1]!;
     (multiValueHeaders[name] ??= []).push(value);
-    headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
+    headers[name] = value; // API Gateway (REST) keeps the last value of a repeated header here
   }
   const query: Record<string, string> = {};
   const multiQuery: Record<string, string[]> = {};
@@ -42,7 +40,8 @@ export function toProxyEvent(request: IncomingMessage, body: Buffer, url: URL): 
     (multiQuery[name] ??= []).push(value);
     query[name] = value; // API Gateway keeps the last value
   }
-  const text = TEXT_TYPES.test(request.headers['content-type'] ?? '');
+  // The API's binaryMediaTypes travel base64; every other body as UTF-8 text, exactly as in AWS.
+  const binary = isBinaryMediaType(request.headers['content-type']);
   const requestId = randomUUID();
   return {
     resource: '/{proxy+}',
@@ -54,8 +53,8 @@ export function toProxyEvent(request: IncomingMessage, body: Buffer, url: URL): 
     multiValueQueryStringParameters: url.searchParams.size ? multiQuery : null,
     pathParameters: { proxy: url.pathname.slice(1) },
     stageVariables: null,
-    body: body.length === 0 ? null : text ? body.toString('utf8') : body.toString('base64'),
-    isBase64Encoded: body.length > 0 && !text,
+    body: body.length === 0 ? null : binary ? body.toString('base64') : body.toString('utf8'),
+    isBase64Encoded: body.length > 0 && binary,
     requestContext: {
       requestId,
       stage: 'local',
@@ -112,11 +111,26 @@ async function serve(handlers: ContextHandlers, request: IncomingMessage, respon
   const event = toProxyEvent(request, body, url);
   const name = contextFor(url.pathname);
   const result = await handlers[name](event, lambdaContext(name, event.requestContext.requestId));
+  const { statusCode, headers, body: out } = fromProxyResult(result, request.headers['accept']);
+  response.writeHead(statusCode, headers);
+  response.end(out);
+}
+
+/**
+ * Turns a proxy result into the HTTP response API Gateway would send. As in AWS, a base64 body is decoded
+ * to bytes only when the client's first Accept media type is one of the API's binary media types;
+ * otherwise the base64 text itself is sent, which shows a missing Accept header locally as in AWS.
+ */
+export function fromProxyResult(
+  result: ApiResponse,
+  accept: string | undefined,
+): { statusCode: number; headers: Record<string, string | string[]>; body: string | Buffer } {
   const headers: Record<string, string | string[]> = {};
   for (const [key, value] of Object.entries(result.headers ?? {})) headers[key] = String(value);
   for (const [key, values] of Object.entries(result.multiValueHeaders ?? {})) headers[key] = values.map(String);
-  response.writeHead(result.statusCode, headers);
-  response.end(result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
+  const firstAccept = (accept ?? '').split(',')[0];
+  const binary = result.isBase64Encoded === true && isBinaryMediaType(firstAccept);
+  return { statusCode: result.statusCode, headers, body: binary ? Buffer.from(result.body, 'base64') : result.body };
 }
 
 export interface Gateway {

@@ -1,20 +1,36 @@
 import { resolve } from 'node:path';
 import { ConfigError } from '../lambdas/config.ts';
-import { DEMO_TENANT, DEMO_USER } from './seed.ts';
-import { dataFiles, startLocalStack } from './stack.ts';
+import { DEMO_PASSWORD_VARIABLE, DEMO_TENANT, DEMO_USER, demoPasswordProblem } from './seed.ts';
+import { dataFiles, startLocalStack, type LocalStackOptions } from './stack.ts';
+
+const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
+type LogLevel = NonNullable<LocalStackOptions['logLevel']>;
+
+/** The variables only the local stack reads, checked together so one message names every bad one. */
+function localSettings(env: NodeJS.ProcessEnv): { port: number; logLevel: LogLevel; demoPassword?: string } {
+  const problems: { variable: string; message: string }[] = [];
+  const port = env['PORT'] === undefined ? 3000 : Number(env['PORT']);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) problems.push({ variable: 'PORT', message: 'must be a TCP port number' });
+  const logLevel = (env['LOG_LEVEL'] || 'INFO').toUpperCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push({ variable: 'LOG_LEVEL', message: `must be one of ${LOG_LEVELS.join(', ')}` });
+  const demoPassword = env[DEMO_PASSWORD_VARIABLE] || undefined;
+  const passwordProblem = demoPassword === undefined ? undefined : demoPasswordProblem(demoPassword);
+  if (passwordProblem) problems.push({ variable: DEMO_PASSWORD_VARIABLE, message: passwordProblem });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { port, logLevel: logLevel as LogLevel, ...(demoPassword ? { demoPassword } : {}) };
+}
 
 /** `npm start`: the local stack on http://localhost:3000 (env PORT), data kept under .data/. */
 async function main(): Promise<void> {
-  const port = process.env['PORT'] === undefined ? 3000 : Number(process.env['PORT']);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError([{ variable: 'PORT', message: 'must be a TCP port number' }]);
+  const { port, logLevel, demoPassword } = localSettings(process.env);
   process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true'; // EMF metrics are for CloudWatch, not a terminal
   const dataDir = resolve(process.env['CLOUDCARD_DATA_DIR'] ?? '.data');
   const stack = await startLocalStack({
     dataDir,
     port,
     env: process.env,
-    ...(process.env['CLOUDCARD_DEMO_PASSWORD'] ? { demoPassword: process.env['CLOUDCARD_DEMO_PASSWORD'] } : {}),
-    logLevel: (process.env['LOG_LEVEL'] as 'INFO' | undefined) ?? 'INFO',
+    ...(demoPassword ? { demoPassword } : {}),
+    logLevel,
   });
   const issuer = `${stack.url}/t/${DEMO_TENANT}`;
   const lines = [

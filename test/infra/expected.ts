@@ -1,3 +1,4 @@
+import type { ContextName } from '../../lambdas/contexts.ts';
 import type { FunctionGrants } from '../../lib/grants.ts';
 
 /**
@@ -19,7 +20,19 @@ export const LOG_WRITE = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 export const XRAY = ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
 
 const KEK_ACTIONS = { wrap: ['kms:Encrypt'], unwrap: ['kms:Decrypt'], describe: ['kms:DescribeKey'] } as const;
-const SIGNING_ACTIONS = { sign: ['kms:Sign', 'kms:GetPublicKey'], getPublicKey: ['kms:GetPublicKey'], describe: ['kms:DescribeKey'] } as const;
+const SIGNING_ACTIONS = { sign: ['kms:Sign'], getPublicKey: ['kms:GetPublicKey'], describe: ['kms:DescribeKey'] } as const;
+
+/**
+ * The key use each function must end up with in the key policies, written out literally: the KEK actions
+ * (and the one `card` encryption-context value they are limited to, if any) and the signing-key actions.
+ */
+export const EXPECTED_KEY_USE: Readonly<Record<ContextName, { kek: string[]; kekCard?: string; signing: string[] }>> = {
+  oidc: { kek: ['kms:Decrypt', 'kms:Encrypt'], kekCard: 'oidc-signing', signing: ['kms:GetPublicKey', 'kms:Sign'] },
+  saml: { kek: [], signing: ['kms:GetPublicKey', 'kms:Sign'] },
+  portal: { kek: ['kms:Decrypt'], kekCard: 'totp', signing: [] },
+  card: { kek: ['kms:Decrypt', 'kms:Encrypt'], signing: [] },
+  admin: { kek: ['kms:DescribeKey', 'kms:Encrypt'], signing: ['kms:DescribeKey', 'kms:GetPublicKey'] },
+};
 
 export const sorted = (actions: Iterable<string>): string[] => [...new Set(actions)].sort();
 
@@ -32,5 +45,5 @@ export function expectedIdentityActions(grants: FunctionGrants): Record<string, 
   };
 }
 
-export const expectedKekActions = (grants: FunctionGrants): string[] => sorted(grants.cardKek.flatMap((c) => KEK_ACTIONS[c]));
+export const expectedKekActions = (grants: FunctionGrants): string[] => sorted(grants.cardKek.capabilities.flatMap((c) => KEK_ACTIONS[c]));
 export const expectedSigningActions = (grants: FunctionGrants): string[] => sorted(grants.signingKey.flatMap((c) => SIGNING_ACTIONS[c]));

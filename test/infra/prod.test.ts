@@ -74,6 +74,10 @@ describe('custom domain, alarm e-mail, kms-resident default custody', () => {
     s.template.hasOutput('CustomDomainTarget', {});
   });
 
+  it('publishes the default custody as an output', () => {
+    s.template.hasOutput('DefaultCustody', { Value: 'kms-resident' });
+  });
+
   it('gives every function the public base URL and the default custody', () => {
     for (const [, fn] of resourcesOfType(s.template, 'AWS::Lambda::Function')) {
       expect(fn['Properties']['Environment']['Variables']).toMatchObject({
@@ -98,7 +102,7 @@ describe('custom domain, alarm e-mail, kms-resident default custody', () => {
       },
     });
     const alarms = resourcesOfType(s.template, 'AWS::CloudWatch::Alarm');
-    expect(alarms).toHaveLength(CONTEXT_NAMES.length + 1);
+    expect(alarms).toHaveLength(CONTEXT_NAMES.length + 2);
     for (const [, alarm] of alarms) {
       expect(alarm['Properties']['AlarmActions']).toEqual([{ Ref: topic }]);
       expect(alarm['Properties']['OKActions']).toEqual([{ Ref: topic }]);
@@ -135,10 +139,16 @@ describe('card KEK in a CloudHSM custom key store', () => {
     for (const context of CONTEXT_NAMES) {
       const role = logicalIdByPath(dev.template, 'AWS::IAM::Role', `/Functions/${context[0]!.toUpperCase()}${context.slice(1)}/Role/Resource`);
       const named = create.includes(JSON.stringify(getAttArn(role)));
-      expect(named).toBe(GRANTS[context].cardKek.length > 0);
+      expect(named).toBe(GRANTS[context].cardKek.capabilities.length > 0);
     }
     expect(create).toContain('kms:EncryptionContextKeys');
+    expect(create).toContain('kms:EncryptionContext:card');
     expect(JSON.stringify(props['Update'])).toContain('PutKeyPolicy');
+  });
+
+  it('tags the HSM key with the stack name at CreateKey', () => {
+    const create = JSON.stringify(customResource(dev)['Properties']['Create']);
+    expect(create).toContain('\\"Tags\\":[{\\"TagKey\\":\\"cloudcard:stack\\",\\"TagValue\\":\\"Cloudcard-dev\\"}]');
   });
 
   it('schedules deletion on stack delete in dev only; prod retains the HSM key', () => {
@@ -156,10 +166,25 @@ describe('card KEK in a CloudHSM custom key store', () => {
     expect(JSON.stringify(resourceOf(dev, card)['Properties']['Environment']['Variables'][ENV.cardKekKeyId])).toContain(ref);
   });
 
-  it('scopes the custom resource role to KMS key management', () => {
+  it('scopes the custom resource role to KMS key management of keys tagged with this stack', () => {
     const statements = resourcesOfType(dev.template, 'AWS::IAM::Policy')
       .filter(([, p]) => String(p['Metadata']?.['aws:cdk:path']).includes('/Keys/CardKekInHsm/'))
       .flatMap(([, p]) => p['Properties']['PolicyDocument']['Statement'] as Json[]);
-    expect(statements.flatMap((st) => [st['Action']].flat()).sort()).toEqual(['kms:CreateKey', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion']);
+    expect(statements.flatMap((st) => [st['Action']].flat()).sort()).toEqual(['kms:CreateKey', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion', 'kms:TagResource']);
+    const of = (action: string) => statements.find((st) => [st['Action']].flat().includes(action))!;
+    expect(of('kms:CreateKey')['Condition']).toEqual({
+      StringEquals: { 'aws:RequestTag/cloudcard:stack': 'Cloudcard-dev' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': ['cloudcard:stack'] },
+    });
+    expect(of('kms:TagResource')).toBe(of('kms:CreateKey'));
+    for (const action of ['kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion']) {
+      expect(of(action)['Condition']).toEqual({ StringEquals: { 'aws:ResourceTag/cloudcard:stack': 'Cloudcard-dev' } });
+    }
+  });
+
+  it('watches the HSM key for policy changes too', () => {
+    const crId = logicalIdByPath(dev.template, 'Custom::AWS', '/Keys/CardKekInHsm/Resource/Resource/Default');
+    const [[, rule]] = resourcesOfType(dev.template, 'AWS::Events::Rule') as [[string, Json]];
+    expect(JSON.stringify(rule['Properties']['EventPattern']['detail']['resources'])).toContain(JSON.stringify({ Ref: crId }));
   });
 });

@@ -3,10 +3,14 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { CONTEXT_NAMES, CONTEXTS, ENV } from '../../lambdas/contexts.ts';
+import { BINARY_MEDIA_TYPES } from '../../lambdas/http-binary-types.ts';
+import { signingKeyContext } from '../../lambdas/core/oidc/keys.ts';
+import { totpWrapContext } from '../../lambdas/core/portal/totp.ts';
 import { ESM_REQUIRE_BANNER } from '../../lib/function.ts';
-import { GRANTS } from '../../lib/grants.ts';
+import { GRANTS, OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD } from '../../lib/grants.ts';
+import { WATCHED_KEY_EVENTS } from '../../lib/monitoring.ts';
 import { CONTEXT_KEY_NEEDS } from '../../lambdas/apps.ts';
-import { expectedIdentityActions, expectedKekActions, expectedSigningActions, sorted } from './expected.ts';
+import { EXPECTED_KEY_USE, expectedIdentityActions, expectedKekActions, expectedSigningActions, sorted } from './expected.ts';
 import {
   getAttArn,
   keyStatementsFor,
@@ -57,10 +61,11 @@ describe('stack', () => {
   });
 
   it('exports the outputs the operator CLI reads', () => {
-    for (const name of ['ApiUrl', 'DirectoryTableName', 'StateTableName', 'CardKekKeyArn', 'SigningKeyArn', 'Stage']) {
+    for (const name of ['ApiUrl', 'DirectoryTableName', 'StateTableName', 'CardKekKeyArn', 'SigningKeyArn', 'Stage', 'DefaultCustody']) {
       template.hasOutput(name, {});
     }
     template.hasOutput('Stage', { Value: 'dev' });
+    template.hasOutput('DefaultCustody', { Value: 'wrapped' });
     template.hasOutput('DirectoryTableName', { Value: { Ref: ids.directory } });
     template.hasOutput('StateTableName', { Value: { Ref: ids.state } });
     template.hasOutput('CardKekKeyArn', { Value: getAttArn(ids.kek) });
@@ -142,10 +147,47 @@ describe('keys', () => {
       const root = (resource(key)['Properties']['KeyPolicy']['Statement'] as Json[]).filter((st) => JSON.stringify(st['Principal']).includes(':root'));
       expect(root).toHaveLength(1);
       const actions = [root[0]!['Action']].flat() as string[];
-      expect(actions).toContain('kms:Put*');
-      for (const forbidden of ['kms:*', 'kms:Encrypt', 'kms:Decrypt', 'kms:Sign', 'kms:CreateGrant', 'kms:Create*', 'kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+      // PutKeyPolicy is named, not hidden in a wildcard: CloudFormation needs it, and it is alarmed on.
+      expect(actions).toContain('kms:PutKeyPolicy');
+      for (const forbidden of ['kms:*', 'kms:Put*', 'kms:Encrypt', 'kms:Decrypt', 'kms:Sign', 'kms:CreateGrant', 'kms:Create*', 'kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
         expect(actions).not.toContain(forbidden);
       }
+      expect(actions.every((a) => !a.includes('*') || ['kms:Describe*', 'kms:List*', 'kms:Get*', 'kms:Update*', 'kms:Enable*', 'kms:Disable*', 'kms:Revoke*'].includes(a))).toBe(true);
+    }
+  });
+
+  it('alarms on key-policy and key-state changes of both keys, from CloudTrail through EventBridge', () => {
+    const [[ruleId, rule]] = resourcesOfType(template, 'AWS::Events::Rule') as [[string, Json]];
+    expect(rule['Properties']['EventPattern']).toEqual({
+      source: ['aws.kms'],
+      'detail-type': ['AWS API Call via CloudTrail'],
+      detail: {
+        eventSource: ['kms.amazonaws.com'],
+        eventName: [...WATCHED_KEY_EVENTS],
+        resources: { ARN: [getAttArn(ids.kek), getAttArn(ids.signing)] },
+      },
+    });
+    expect(WATCHED_KEY_EVENTS).toContain('PutKeyPolicy');
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'cloudcard-dev-key-policy-changed',
+      Namespace: 'AWS/Events',
+      MetricName: 'TriggeredRules',
+      Dimensions: [{ Name: 'RuleName', Value: { Ref: ruleId } }],
+      Threshold: 1,
+    });
+  });
+
+  it('states a grant matrix whose KEK restrictions match the contexts the core wraps under', () => {
+    expect(OIDC_SIGNING_CONTEXT_CARD).toBe(signingKeyContext('t', 'kid').card);
+    expect(TOTP_CONTEXT_CARD).toBe(totpWrapContext('t', 'alice').card);
+    for (const context of CONTEXT_NAMES) {
+      const expected = EXPECTED_KEY_USE[context];
+      expect({ context, kek: expectedKekActions(GRANTS[context]), kekCard: GRANTS[context].cardKek.contextCard, signing: expectedSigningActions(GRANTS[context]) }).toEqual({
+        context,
+        kek: expected.kek,
+        kekCard: expected.kekCard,
+        signing: expected.signing,
+      });
     }
   });
 
@@ -163,20 +205,24 @@ describe('keys', () => {
   });
 
   it.each(CONTEXT_NAMES)('key policies grant %s exactly its matrix entry', (context) => {
-    const grants = GRANTS[context];
+    const expected = EXPECTED_KEY_USE[context];
     const kek = keyStatementsFor(resource(ids.kek)['Properties']['KeyPolicy'], ids.role(context));
     const signing = keyStatementsFor(resource(ids.signing)['Properties']['KeyPolicy'], ids.role(context));
-    expect(sorted(kek.flatMap((st) => st.actions))).toEqual(expectedKekActions(grants));
-    expect(sorted(signing.flatMap((st) => st.actions))).toEqual(expectedSigningActions(grants));
+    expect(sorted(kek.flatMap((st) => st.actions))).toEqual(expected.kek);
+    expect(sorted(signing.flatMap((st) => st.actions))).toEqual(expected.signing);
+    expect(sorted(kek.flatMap((st) => st.actions))).toEqual(expectedKekActions(GRANTS[context]));
+    expect(sorted(signing.flatMap((st) => st.actions))).toEqual(expectedSigningActions(GRANTS[context]));
     for (const st of [...kek, ...signing]) {
       expect(st.Effect).toBe('Allow');
       expect(st.resources).toEqual(['*']);
     }
-    // Wrapping and unwrapping only ever under the exact {tenant, card, slot} encryption context.
+    // Wrapping and unwrapping only ever under the exact {tenant, card, slot} encryption context, and for
+    // oidc and portal only with their own `card` value (their secrets; never a card's private key).
     for (const st of kek.filter((x) => x.actions.some((a) => a === 'kms:Encrypt' || a === 'kms:Decrypt'))) {
       expect(st.Condition).toEqual({
         'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['tenant', 'card', 'slot'] },
         Null: { 'kms:EncryptionContext:tenant': 'false', 'kms:EncryptionContext:card': 'false', 'kms:EncryptionContext:slot': 'false' },
+        ...(expected.kekCard ? { StringEquals: { 'kms:EncryptionContext:card': expected.kekCard } } : {}),
       });
     }
     for (const st of signing.filter((x) => x.actions.includes('kms:Sign'))) {
@@ -213,10 +259,11 @@ describe('functions', () => {
       LOG_LEVEL: 'INFO',
       NODE_OPTIONS: '--enable-source-maps',
     });
-    const grants = GRANTS[context];
-    if (grants.cardKek.length > 0) expect(env[ENV.cardKekKeyId]).toEqual(getAttArn(ids.kek));
+    // Key ids exactly where the function has a capability on the key (independent of lib/grants.ts).
+    const expected = EXPECTED_KEY_USE[context];
+    if (expected.kek.length > 0) expect(env[ENV.cardKekKeyId]).toEqual(getAttArn(ids.kek));
     else expect(env).not.toHaveProperty(ENV.cardKekKeyId);
-    if (grants.signingKey.length > 0) expect(env[ENV.signingKeyId]).toEqual(getAttArn(ids.signing));
+    if (expected.signing.length > 0) expect(env[ENV.signingKeyId]).toEqual(getAttArn(ids.signing));
     else expect(env).not.toHaveProperty(ENV.signingKeyId);
     expect(env).not.toHaveProperty(ENV.publicBaseUrl); // no custom domain in dev
   });
@@ -273,6 +320,11 @@ describe('api', () => {
     template.hasResourceProperties('AWS::ApiGateway::RestApi', { Name: 'cloudcard-dev', EndpointConfiguration: { Types: ['REGIONAL'] } });
   });
 
+  it('treats exactly the shared binary media types as binary (the local gateway uses the same list)', () => {
+    expect(BINARY_MEDIA_TYPES).toEqual(['application/octet-stream', 'application/cbor']);
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', { BinaryMediaTypes: [...BINARY_MEDIA_TYPES] });
+  });
+
   it('has a stage named after the stage with throttling, tracing, error logs and JSON access logs', () => {
     const [[, stage]] = resourcesOfType(template, 'AWS::ApiGateway::Stage') as [[string, Json]];
     const accessLogs = logicalIdByPath(template, 'AWS::Logs::LogGroup', '/Api/AccessLogs/Resource');
@@ -297,29 +349,44 @@ describe('api', () => {
       .sort();
     const expected = CONTEXT_NAMES.flatMap((context) => [
       ...CONTEXTS[context].prefixes.flatMap((p) => [`ANY ${p} -> ${ids.fn(context)}`, `ANY ${p}/{proxy+} -> ${ids.fn(context)}`]),
-      ...CONTEXTS[context].exact.map((p) => `GET ${p} -> ${ids.fn(context)}`),
+      // ANY on exact paths too, so a wrong method gets the router's 405 rather than a gateway error.
+      ...CONTEXTS[context].exact.map((p) => `ANY ${p} -> ${ids.fn(context)}`),
       // The catch-all levels go to the admin function, whose router answers 404 problem JSON.
       ...(context === 'admin' ? ['/', '/{proxy+}', '/t', '/t/{tenant}', '/t/{tenant}/{proxy+}'].map((p) => `ANY ${p} -> ${ids.fn('admin')}`) : []),
     ]).sort();
     expect(actual).toEqual(expected);
   });
 
-  it('answers API Gateway\'s own errors (WAF, throttling, size, faults) in problem JSON', () => {
+  it('answers API Gateway\'s own errors (WAF, throttling, size, timeouts, faults) in problem JSON', () => {
     const responses = resourcesOfType(template, 'AWS::ApiGateway::GatewayResponse').map(([, r]) => r['Properties']);
-    expect(responses.map((r) => `${r['ResponseType']} ${r['StatusCode']}`).sort()).toEqual(
-      ['DEFAULT_4XX 400', 'DEFAULT_5XX 502', 'REQUEST_TOO_LARGE 413', 'THROTTLED 429', 'WAF_FILTERED 403'].sort(),
+    // The DEFAULT_* types keep the status API Gateway chose: a fixed one would rewrite every 4xx/5xx.
+    expect(responses.map((r) => `${r['ResponseType']} ${r['StatusCode'] ?? '(kept)'}`).sort()).toEqual(
+      [
+        'DEFAULT_4XX (kept)',
+        'DEFAULT_5XX (kept)',
+        'INTEGRATION_TIMEOUT 504',
+        'MISSING_AUTHENTICATION_TOKEN 404',
+        'REQUEST_TOO_LARGE 413',
+        'THROTTLED 429',
+        'WAF_FILTERED 403',
+      ].sort(),
     );
     for (const response of responses) {
       expect(response['ResponseParameters']['gatewayresponse.header.Content-Type']).toBe("'application/problem+json'");
       const body = response['ResponseTemplates']['application/json'] as string;
-      expect(body).toContain('"type":"about:blank"');
-      expect(body).toContain(`"status":${response['StatusCode']}`);
+      // Valid JSON once API Gateway substitutes its (already quoted) variables.
+      const rendered = body.replace('$context.error.messageString', '"some message"').replace('$context.requestId', 'req-1');
+      const problem = JSON.parse(rendered) as Record<string, unknown>;
+      expect(problem).toMatchObject({ type: 'about:blank', detail: 'some message', requestId: 'req-1' });
+      expect(typeof problem['title']).toBe('string');
+      if (response['StatusCode']) expect(problem['status']).toBe(Number(response['StatusCode']));
+      else expect(problem).not.toHaveProperty('status');
     }
   });
 
   it('grants each function exactly the keys its runtime wires (lib/grants.ts agrees with lambdas/apps.ts)', () => {
     for (const context of CONTEXT_NAMES) {
-      expect({ context, cardKek: GRANTS[context].cardKek.length > 0, signingKey: GRANTS[context].signingKey.length > 0 }).toEqual({ context, ...CONTEXT_KEY_NEEDS[context] });
+      expect({ context, cardKek: GRANTS[context].cardKek.capabilities.length > 0, signingKey: GRANTS[context].signingKey.length > 0 }).toEqual({ context, ...CONTEXT_KEY_NEEDS[context] });
     }
   });
 
@@ -391,11 +458,11 @@ function routes(t: Template): Route[] {
 }
 
 describe('monitoring', () => {
-  it('has a dashboard and an alarm per function plus one on API 5xx, without actions when no e-mail is set', () => {
+  it('has a dashboard and an alarm per function, one on API 5xx and one on key changes, without actions when no e-mail is set', () => {
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'cloudcard-dev' });
     const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([, a]) => a['Properties']);
     expect(alarms.map((a) => a['AlarmName']).sort()).toEqual(
-      [...CONTEXT_NAMES.map((c) => `cloudcard-dev-${c}-errors`), 'cloudcard-dev-api-5xx'].sort(),
+      [...CONTEXT_NAMES.map((c) => `cloudcard-dev-${c}-errors`), 'cloudcard-dev-api-5xx', 'cloudcard-dev-key-policy-changed'].sort(),
     );
     for (const context of CONTEXT_NAMES) {
       const alarm = alarms.find((a) => a['AlarmName'] === `cloudcard-dev-${context}-errors`)!;

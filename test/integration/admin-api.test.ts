@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { directoryKeys } from '../../lambdas/core/directory/keys.ts';
+import { directoryServices } from '../../lambdas/runtime.ts';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 
 /** The admin API and the generic HTTP behaviour, over real HTTP through the local gateway. */
@@ -42,6 +44,44 @@ describe('admin API through the local gateway', () => {
     expect(await (await call('GET', '/t/acme/admin/v1/tenant')).json()).toMatchObject({ version: 2, displayName: 'Acme' });
   });
 
+  it('merges a partial pinPolicy, sessionLifetimes or oidc into the current settings', async () => {
+    const created = await call('POST', '/t/merge/admin/v1/tenant', {
+      pinPolicy: { minLength: 6, maxLength: 8, retries: 5, pukRetries: 4, changeOnFirstUse: false },
+      sessionLifetimes: { ssoSeconds: 3_600, cardSessionSeconds: 1_800, refreshTokenSeconds: 86_400 },
+      oidc: { accessTokenSeconds: 900, openRegistration: false },
+    });
+    expect(created.status).toBe(201);
+    const patched = await call('PATCH', '/t/merge/admin/v1/tenant', {
+      pinPolicy: { retries: 7 },
+      sessionLifetimes: { ssoSeconds: 7_200 },
+      oidc: { codeSeconds: 30 },
+    });
+    expect(patched.status).toBe(200);
+    const expected = {
+      version: 2,
+      pinPolicy: { minLength: 6, maxLength: 8, retries: 7, pukRetries: 4, changeOnFirstUse: false },
+      sessionLifetimes: { ssoSeconds: 7_200, cardSessionSeconds: 1_800, refreshTokenSeconds: 86_400 },
+      oidc: { signingMode: 'wrapped', signingAlgorithm: 'RS256', accessTokenSeconds: 900, idTokenSeconds: 600, codeSeconds: 30, deviceCodeSeconds: 600, openRegistration: false },
+    };
+    expect(await patched.json()).toMatchObject(expected);
+    expect(await (await call('GET', '/t/merge/admin/v1/tenant')).json()).toMatchObject(expected);
+  });
+
+  it('validates the merged settings: 400 naming the field, nothing written', async () => {
+    await call('POST', '/t/merge2/admin/v1/tenant', { pinPolicy: { minLength: 4, maxLength: 6 }, oidc: { signingMode: 'kms' } });
+    for (const [body, field] of [
+      [{ pinPolicy: { minLength: 8 } }, /pinPolicy\.minLength: minLength must not exceed maxLength/],
+      [{ oidc: { signingAlgorithm: 'ES256' } }, /oidc\.signingAlgorithm: kms signing uses the stack RSA key/],
+      [{ pinPolicy: { retries: 0 } }, /pinPolicy\.retries/],
+      [{ sessionLifetimes: { bogus: 1 } }, /sessionLifetimes/],
+    ] as const) {
+      const response = await call('PATCH', '/t/merge2/admin/v1/tenant', body);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { issues: string[] }).issues.join('\n')).toMatch(field);
+    }
+    expect(await (await call('GET', '/t/merge2/admin/v1/tenant')).json()).toMatchObject({ version: 1, pinPolicy: { minLength: 4, maxLength: 6 }, oidc: { signingMode: 'kms', signingAlgorithm: 'RS256' } });
+  });
+
   it('refuses a second tenant with the same id (409) and a mismatched body id (400)', async () => {
     await call('POST', '/t/dup/admin/v1/tenant', {});
     const again = await call('POST', '/t/dup/admin/v1/tenant', {});
@@ -80,6 +120,35 @@ describe('admin API through the local gateway', () => {
       expect(response.status).toBe(401);
       expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm="cloudcard-admin"/);
       expect(await response.json()).toMatchObject({ status: 401, title: 'Unauthorized' });
+    });
+
+    it('401 for a real admin client id with a wrong secret', async () => {
+      const header = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:wrong-${stack.bootstrap.clientSecret}`).toString('base64')}`;
+      const response = await fetch(`${stack.url}/t/demo/admin/v1/users`, { headers: { Authorization: header } });
+      expect(response.status).toBe(401);
+      expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm="cloudcard-admin"/);
+    });
+
+    it('401 for a disabled admin client', async () => {
+      // Fresh clients, never used before, so the 60 s verification cache cannot answer for them.
+      const { adminClients } = directoryServices(stack.runtime);
+      const basic = (c: { clientId: string; clientSecret: string }) => `Basic ${Buffer.from(`${c.clientId}:${c.clientSecret}`).toString('base64')}`;
+      const disabled = await adminClients.create();
+      await stack.runtime.directory.update(directoryKeys.adminClient(disabled.clientId), { disabled: true }, { present: true });
+      const refused = await fetch(`${stack.url}/t/demo/admin/v1/users`, { headers: { Authorization: basic(disabled) } });
+      expect(refused.status).toBe(401);
+      expect(await refused.json()).toMatchObject({ status: 401, detail: 'invalid admin client credentials' });
+      // The same kind of client, enabled, is let in: the 401 above is the disabled flag.
+      const enabled = await adminClients.create();
+      expect((await fetch(`${stack.url}/t/demo/admin/v1/users`, { headers: { Authorization: basic(enabled) } })).status).toBe(200);
+    });
+
+    it('405 problem (not a gateway error) for a wrong method on /health and /openapi.json', async () => {
+      for (const path of ['/health', '/openapi.json']) {
+        const response = await fetch(`${stack.url}${path}`, { method: 'POST' });
+        expect(response.status).toBe(405);
+        expect(response.headers.get('content-type')).toBe('application/problem+json');
+      }
     });
 
     it('404 problem for an unknown route, and for an unknown tenant', async () => {

@@ -2,7 +2,26 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createDynamoClient } from '../../lambdas/adapters/dynamodb/client.ts';
+import { DynamoItemStore } from '../../lambdas/adapters/dynamodb/item-store.ts';
+import { verifySecret } from '../../lambdas/core/crypto/password.ts';
+import { directoryKeys } from '../../lambdas/core/directory/keys.ts';
+import { EMBEDDED_CREDENTIALS } from '../../local/runtime.ts';
+import { LOCAL_DEFAULTS } from '../../local/stack.ts';
 import { start, waitFor, type Started } from '../support/processes.ts';
+
+/** alice's stored password hash, read from the running stack's embedded store (its endpoint is in local.json). */
+async function storedHash(dataDir: string): Promise<string> {
+  const { storeEndpoint } = JSON.parse(readFileSync(join(dataDir, 'local.json'), 'utf8')) as { storeEndpoint: string };
+  const client = createDynamoClient({ endpoint: storeEndpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
+  try {
+    const directory = new DynamoItemStore({ client, tableName: LOCAL_DEFAULTS.DIRECTORY_TABLE, role: 'directory' });
+    const item = await directory.get(directoryKeys.user('demo', 'alice'));
+    return item?.['passwordHash'] as string;
+  } finally {
+    client.destroy();
+  }
+}
 
 /** `npm start` as a user runs it: a real process, a data directory, Ctrl-C, restarts. */
 describe('local stack (npm start)', () => {
@@ -32,6 +51,7 @@ describe('local stack (npm start)', () => {
     expect(out).toContain(`${url}/t/demo/saml/metadata`);
     const [, password] = out.match(/demo user\s+alice \/ (\S+)/)!;
     expect(password!.length).toBeGreaterThanOrEqual(16);
+    expect(await verifySecret(password!, await storedHash(dataDir))).toBe(true);
 
     expect((await fetch(`${url}/health`)).status).toBe(200);
     const bootstrap = JSON.parse(readFileSync(join(dataDir, 'bootstrap.json'), 'utf8')) as { clientId: string; clientSecret: string };
@@ -67,6 +87,10 @@ describe('local stack (npm start)', () => {
     await waitFor(started, /base URL/);
     expect(started.stdout()).not.toContain('chosen password 123');
     expect(started.stdout()).toContain('demo user         alice (password as set on first start)');
+    // The chosen password is the one stored: it verifies against alice's hash, and another does not.
+    const hash = await storedHash(fresh);
+    expect(await verifySecret('chosen password 123', hash)).toBe(true);
+    expect(await verifySecret('chosen password 124', hash)).toBe(false);
     expect(await stop(started)).toBe(0);
     rmSync(fresh, { recursive: true, force: true });
   });
@@ -75,6 +99,9 @@ describe('local stack (npm start)', () => {
     [{ MAX_BODY_BYTES: 'lots' }, /MAX_BODY_BYTES/],
     [{ PUBLIC_BASE_URL: 'not a url' }, /PUBLIC_BASE_URL/],
     [{ PORT: 'eighty' }, /PORT/],
+    [{ CLOUDCARD_DEMO_PASSWORD: 'short' }, /CLOUDCARD_DEMO_PASSWORD: must be at least 12 characters/],
+    [{ LOG_LEVEL: 'verbose' }, /LOG_LEVEL: must be one of DEBUG, INFO, WARN, ERROR, SILENT/],
+    [{ LOG_LEVEL: 'loud', PORT: 'eighty' }, /PORT: must be a TCP port number; LOG_LEVEL: must be one of/],
   ])('refuses to start with bad configuration %p, naming the variable', async (extra, named) => {
     const started = launch(extra as Record<string, string>);
     expect(await started.exited).toBe(1);

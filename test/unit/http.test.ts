@@ -1,4 +1,7 @@
+import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from '@jest/globals';
+import { fromProxyResult, toProxyEvent } from '../../local/gateway.ts';
+import { BINARY_MEDIA_TYPES, isBinaryMediaType } from '../../lambdas/http-binary-types.ts';
 import { parseBody } from '../../lambdas/http/body.ts';
 import { HttpProblem, toProblem } from '../../lambdas/http/problem.ts';
 import { Router } from '../../lambdas/http/router.ts';
@@ -105,5 +108,58 @@ describe('problem mapping', () => {
     const problem = toProblem(new UnavailableError('state', 'ECONNREFUSED 10.0.0.1:443'));
     expect(problem.detail).toContain('state');
     expect(problem.detail).not.toContain('ECONNREFUSED');
+  });
+});
+
+describe('local gateway encoding (as API Gateway REST with the shared binary media types)', () => {
+  const request = (rawHeaders: string[], method = 'POST') => {
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < rawHeaders.length; i += 2) headers[rawHeaders[i]!.toLowerCase()] = rawHeaders[i + 1]!;
+    return { rawHeaders, headers, method, httpVersion: '1.1', socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage;
+  };
+  const url = new URL('http://localhost/t/acme/card/v1/apdu?x=1&x=2');
+  const bytes = Buffer.from([0x00, 0xa4, 0x04, 0x00, 0xff, 0xfe]);
+
+  it.each(['application/octet-stream', 'application/cbor', 'Application/CBOR; foo=bar'])('sends a %s body base64-encoded', (type) => {
+    const event = toProxyEvent(request(['Content-Type', type]), bytes, url);
+    expect(event).toMatchObject({ isBase64Encoded: true, body: bytes.toString('base64') });
+  });
+
+  it.each(['application/json', 'application/x-www-form-urlencoded', 'text/plain', 'application/samlmetadata+xml', 'image/png', ''])(
+    'sends a %p body as UTF-8 text, as API Gateway does for types it does not treat as binary',
+    (type) => {
+      const body = Buffer.from('{"a":"é"}');
+      const event = toProxyEvent(request(type ? ['Content-Type', type] : []), body, url);
+      expect(event).toMatchObject({ isBase64Encoded: false, body: '{"a":"é"}' });
+    },
+  );
+
+  it('sends no body as null, not base64', () => {
+    expect(toProxyEvent(request(['Content-Type', 'application/octet-stream']), Buffer.alloc(0), url)).toMatchObject({ body: null, isBase64Encoded: false });
+  });
+
+  it('keeps the last value of a repeated header in headers and every value in multiValueHeaders', () => {
+    const event = toProxyEvent(request(['X-Thing', 'one', 'Accept', 'a/b', 'X-Thing', 'two']), Buffer.alloc(0), url);
+    expect(event.headers['X-Thing']).toBe('two');
+    expect(event.multiValueHeaders['X-Thing']).toEqual(['one', 'two']);
+    expect(event.queryStringParameters).toEqual({ x: '2' });
+    expect(event.multiValueQueryStringParameters).toEqual({ x: ['1', '2'] });
+  });
+
+  it('decodes a base64 result only when the first Accept type is a binary media type', () => {
+    const result = { statusCode: 200, headers: { 'Content-Type': 'application/cbor' }, body: bytes.toString('base64'), isBase64Encoded: true };
+    expect(fromProxyResult(result, 'application/cbor, */*').body).toEqual(bytes);
+    expect(fromProxyResult(result, 'application/octet-stream').body).toEqual(bytes);
+    // Like API Gateway: without a matching Accept the client gets the base64 text.
+    expect(fromProxyResult(result, 'application/json, application/cbor').body).toBe(bytes.toString('base64'));
+    expect(fromProxyResult(result, undefined).body).toBe(bytes.toString('base64'));
+    expect(fromProxyResult({ statusCode: 200, body: '{"a":1}' }, 'application/cbor').body).toBe('{"a":1}');
+  });
+
+  it('shares one list of binary media types with the API (lib/api.ts)', () => {
+    expect(BINARY_MEDIA_TYPES).toEqual(['application/octet-stream', 'application/cbor']);
+    expect(isBinaryMediaType('application/octet-stream; q=1')).toBe(true);
+    expect(isBinaryMediaType('application/json')).toBe(false);
+    expect(isBinaryMediaType(undefined)).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { SDK_BUDGET } from '../sdk-budget.ts';
 
 export interface ClientOptions {
   /** An emulator or embedded-store endpoint; AWS otherwise (the SDK also honours AWS_ENDPOINT_URL). */
@@ -8,15 +9,14 @@ export interface ClientOptions {
 }
 
 /**
- * One client per process. Retries are few and timeouts short: a request that cannot reach the table is
- * better answered 503 fast than held until API Gateway's 29 s limit.
+ * One client per process. One retry and short timeouts (lambdas/adapters/sdk-budget.ts): a request that
+ * cannot reach the table is answered 503 by our handler well inside the 10 s Lambda timeout.
  */
 export function createDynamoClient(options: ClientOptions = {}): DynamoDBClient {
   return new DynamoDBClient({
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.region ? { region: options.region } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
-    maxAttempts: 3,
-    requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 },
+    ...SDK_BUDGET,
   });
 }

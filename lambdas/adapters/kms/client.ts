@@ -1,4 +1,5 @@
 import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
+import { SDK_BUDGET } from '../sdk-budget.ts';
 
 export interface KmsClientOptions {
   readonly endpoint?: string;
@@ -6,14 +7,17 @@ export interface KmsClientOptions {
   readonly credentials?: KMSClientConfig['credentials'];
 }
 
-/** One client per process, with short timeouts so an unreachable KMS becomes a fast 503. */
+/**
+ * One client per process, with the same per-call budget as the DynamoDB client
+ * (lambdas/adapters/sdk-budget.ts): at most about 7 s per call, so an unreachable KMS becomes our own 503
+ * inside the 10 s Lambda timeout.
+ */
 export function createKmsClient(options: KmsClientOptions = {}): KMSClient {
   return new KMSClient({
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.region ? { region: options.region } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
-    maxAttempts: 3,
-    requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 },
+    ...SDK_BUDGET,
   });
 }
 

@@ -6,40 +6,67 @@ import { directoryKeys } from './keys.ts';
 
 export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 
+/*
+ * Each settings group is written once as its fields (no defaults) and used three ways: with defaults on
+ * create, as a partial patch on update (only the fields given change), and whole again to validate the
+ * merged result, so a rule across fields (minLength <= maxLength) holds after every update.
+ */
+const pinPolicyFields = {
+  minLength: z.number().int().min(4).max(8),
+  maxLength: z.number().int().min(4).max(8),
+  retries: z.number().int().min(1).max(15),
+  pukRetries: z.number().int().min(1).max(15),
+  changeOnFirstUse: z.boolean(),
+};
 const pinPolicy = z
   .object({
-    minLength: z.number().int().min(4).max(8).default(6),
-    maxLength: z.number().int().min(4).max(8).default(8),
-    retries: z.number().int().min(1).max(15).default(3),
-    pukRetries: z.number().int().min(1).max(15).default(3),
-    changeOnFirstUse: z.boolean().default(true),
+    minLength: pinPolicyFields.minLength.default(6),
+    maxLength: pinPolicyFields.maxLength.default(8),
+    retries: pinPolicyFields.retries.default(3),
+    pukRetries: pinPolicyFields.pukRetries.default(3),
+    changeOnFirstUse: pinPolicyFields.changeOnFirstUse.default(true),
   })
   .strict()
-  .refine((p) => p.minLength <= p.maxLength, { message: 'minLength must not exceed maxLength' });
+  .refine((p) => p.minLength <= p.maxLength, { message: 'minLength must not exceed maxLength', path: ['minLength'] });
 
+const sessionLifetimeFields = {
+  ssoSeconds: z.number().int().min(300).max(30 * 86_400),
+  cardSessionSeconds: z.number().int().min(60).max(86_400),
+  refreshTokenSeconds: z.number().int().min(300).max(90 * 86_400),
+};
 const sessionLifetimes = z
   .object({
-    ssoSeconds: z.number().int().min(300).max(30 * 86_400).default(8 * 3_600),
-    cardSessionSeconds: z.number().int().min(60).max(86_400).default(8 * 3_600),
-    refreshTokenSeconds: z.number().int().min(300).max(90 * 86_400).default(14 * 86_400),
+    ssoSeconds: sessionLifetimeFields.ssoSeconds.default(8 * 3_600),
+    cardSessionSeconds: sessionLifetimeFields.cardSessionSeconds.default(8 * 3_600),
+    refreshTokenSeconds: sessionLifetimeFields.refreshTokenSeconds.default(14 * 86_400),
   })
   .strict();
+
+const oidcSettingsFields = {
+  /** `wrapped`: per-tenant keys, wrapped by the KEK and rotated by the CLI; `kms`: the stack's KMS key. */
+  signingMode: z.enum(['wrapped', 'kms']),
+  signingAlgorithm: z.enum(['RS256', 'ES256']),
+  accessTokenSeconds: z.number().int().min(60).max(86_400),
+  idTokenSeconds: z.number().int().min(60).max(86_400),
+  codeSeconds: z.number().int().min(10).max(600),
+  deviceCodeSeconds: z.number().int().min(60).max(3_600),
+  /** Open dynamic client registration (RFC 7591); registered clients are always third-party. */
+  openRegistration: z.boolean(),
+};
 
 /** Token service settings of the tenant's OpenID Provider. */
 export const oidcSettingsSchema = z
   .object({
-    /** `wrapped`: per-tenant keys, wrapped by the KEK and rotated by the CLI; `kms`: the stack's KMS key. */
-    signingMode: z.enum(['wrapped', 'kms']).default('wrapped'),
-    signingAlgorithm: z.enum(['RS256', 'ES256']).default('RS256'),
-    accessTokenSeconds: z.number().int().min(60).max(86_400).default(600),
-    idTokenSeconds: z.number().int().min(60).max(86_400).default(600),
-    codeSeconds: z.number().int().min(10).max(600).default(60),
-    deviceCodeSeconds: z.number().int().min(60).max(3_600).default(600),
-    /** Open dynamic client registration (RFC 7591); registered clients are always third-party. */
-    openRegistration: z.boolean().default(true),
+    signingMode: oidcSettingsFields.signingMode.default('wrapped'),
+    signingAlgorithm: oidcSettingsFields.signingAlgorithm.default('RS256'),
+    accessTokenSeconds: oidcSettingsFields.accessTokenSeconds.default(600),
+    idTokenSeconds: oidcSettingsFields.idTokenSeconds.default(600),
+    codeSeconds: oidcSettingsFields.codeSeconds.default(60),
+    deviceCodeSeconds: oidcSettingsFields.deviceCodeSeconds.default(600),
+    openRegistration: oidcSettingsFields.openRegistration.default(true),
   })
   .strict()
-  .refine((o) => !(o.signingMode === 'kms' && o.signingAlgorithm !== 'RS256'), { message: 'kms signing uses the stack RSA key: RS256 only' });
+  .refine((o) => !(o.signingMode === 'kms' && o.signingAlgorithm !== 'RS256'), { message: 'kms signing uses the stack RSA key: RS256 only', path: ['signingAlgorithm'] });
 
 export type OidcSettings = z.infer<typeof oidcSettingsSchema>;
 
@@ -65,17 +92,21 @@ export const tenantCreateSchema = z
   })
   .strict();
 
+/** An update: top-level fields replace, settings groups are partial and merge into the current values. */
 export const tenantUpdateSchema = z
   .object({
     displayName: settings.displayName.optional(),
     status: settings.status.optional(),
     custody: settings.custody.optional(),
-    pinPolicy: pinPolicy.optional(),
-    sessionLifetimes: sessionLifetimes.optional(),
-    oidc: oidcSettingsSchema.optional(),
+    pinPolicy: z.object(pinPolicyFields).partial().strict().optional(),
+    sessionLifetimes: z.object(sessionLifetimeFields).partial().strict().optional(),
+    oidc: z.object(oidcSettingsFields).partial().strict().optional(),
   })
   .strict()
   .refine((u) => Object.keys(u).length > 0, { message: 'nothing to update' });
+
+/** The settings groups after merging, validated whole (issues keep the group name in their path). */
+const mergedSettingsSchema = z.object({ pinPolicy, sessionLifetimes, oidc: oidcSettingsSchema }).partial();
 
 export type TenantCreate = z.input<typeof tenantCreateSchema>;
 export type TenantUpdate = z.input<typeof tenantUpdateSchema>;
@@ -155,12 +186,28 @@ export class Tenants {
     return { tenants: page.items.map((item) => item.tenant), ...(page.cursor ? { cursor: page.cursor } : {}) };
   }
 
+  /**
+   * Applies a partial update: top-level fields replace the current ones; `pinPolicy`, `sessionLifetimes`
+   * and `oidc` may name only some fields, which are merged into the current group and the merged group
+   * is validated as a whole. Guarded on the version, so a concurrent update makes this one a conflict.
+   */
   async update(id: string, input: unknown): Promise<Tenant> {
     const changes = parseInput(tenantUpdateSchema, input, 'tenant update');
     const current = await this.get(id);
+    const { pinPolicy: pinChanges, sessionLifetimes: lifetimeChanges, oidc: oidcChanges, ...scalars } = changes;
+    const merged = parseInput(
+      mergedSettingsSchema,
+      {
+        ...(pinChanges ? { pinPolicy: { ...current.pinPolicy, ...defined(pinChanges) } } : {}),
+        ...(lifetimeChanges ? { sessionLifetimes: { ...current.sessionLifetimes, ...defined(lifetimeChanges) } } : {}),
+        ...(oidcChanges ? { oidc: { ...oidcSettingsOf(current), ...defined(oidcChanges) } } : {}),
+      },
+      'tenant update',
+    );
     const next: Tenant = {
       ...current,
-      ...Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)),
+      ...defined(scalars),
+      ...defined(merged),
       updatedAt: new Date(this.#clock.now()).toISOString(),
       version: current.version + 1,
     };
@@ -172,4 +219,9 @@ export class Tenants {
     }
     return next;
   }
+}
+
+/** The members that are set: an absent or undefined field in an update leaves the current value. */
+function defined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
