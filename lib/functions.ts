@@ -73,10 +73,10 @@ function applyGrants(fn: ContextFunction, granted: FunctionGrants, { data, keys 
   else data.grantDirectoryRead(grantee);
   if (granted.state === 'readWrite') data.grantStateReadWrite(grantee);
   else data.grantStateRead(grantee);
-  const { capabilities, contextCard } = granted.cardKek;
+  const { capabilities, contextCard, excludedContextCards = [] } = granted.cardKek;
   for (const capability of capabilities) {
-    if (capability === 'wrap') keys.grantWrap(grantee, contextCard);
-    else if (capability === 'unwrap') keys.grantUnwrap(grantee, contextCard);
+    if (capability === 'wrap') keys.grantWrap(grantee, contextCard, excludedContextCards);
+    else if (capability === 'unwrap') keys.grantUnwrap(grantee, contextCard, excludedContextCards);
     else keys.grantDescribe(grantee, ['cardKek']);
   }
   for (const capability of granted.signingKey) {

@@ -18,6 +18,11 @@ export interface KekGrant {
    * of secret and no card's private key.
    */
   readonly contextCard?: string;
+  /**
+   * `card` values this function may never wrap or unwrap under (a key-policy StringNotEquals): the card
+   * service handles card keys, and must not be able to open token-signing keys or TOTP secrets.
+   */
+  readonly excludedContextCards?: readonly string[];
 }
 
 export interface FunctionGrants {
@@ -45,7 +50,17 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // TOTP secrets are wrapped under the KEK ({tenant, card: 'totp', slot: username}); the portal only opens them.
   portal: { directory: 'readWrite', state: 'readWrite', cardKek: { capabilities: ['unwrap'], contextCard: TOTP_CONTEXT_CARD }, signingKey: [] },
   // The card service wraps and unwraps card keys; it signs nothing with the stack key.
-  card: { directory: 'readWrite', state: 'readWrite', cardKek: { capabilities: ['wrap', 'unwrap'] }, signingKey: [] },
+  card: {
+    directory: 'readWrite',
+    state: 'readWrite',
+    cardKek: { capabilities: ['wrap', 'unwrap'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
+    signingKey: [],
+  },
   // The health check proves both keys reachable with DescribeKey; enrolment wraps new keys; the JWKS needs the public key.
-  admin: { directory: 'readWrite', state: 'readWrite', cardKek: { capabilities: ['wrap', 'describe'] }, signingKey: ['getPublicKey', 'describe'] },
+  admin: {
+    directory: 'readWrite',
+    state: 'readWrite',
+    cardKek: { capabilities: ['wrap', 'describe'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
+    signingKey: ['getPublicKey', 'describe'],
+  },
 };

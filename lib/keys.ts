@@ -124,16 +124,16 @@ export class CloudcardKeys extends Construct {
    * kms:Encrypt under the KEK, only with exactly the {tenant, card, slot} encryption context, and with
    * `card` equal to `contextCard` when given.
    */
-  grantWrap(grantee: iam.IGrantable, contextCard?: string): iam.PolicyStatement {
-    return this.allow(this.cardKekPolicy, grantee, ['kms:Encrypt'], wrapContextCondition(contextCard));
+  grantWrap(grantee: iam.IGrantable, contextCard?: string, excludedCards: readonly string[] = []): iam.PolicyStatement {
+    return this.allow(this.cardKekPolicy, grantee, ['kms:Encrypt'], wrapContextCondition(contextCard, excludedCards));
   }
 
   /**
    * kms:Decrypt under the KEK, only with exactly the {tenant, card, slot} encryption context, and with
    * `card` equal to `contextCard` when given.
    */
-  grantUnwrap(grantee: iam.IGrantable, contextCard?: string): iam.PolicyStatement {
-    return this.allow(this.cardKekPolicy, grantee, ['kms:Decrypt'], wrapContextCondition(contextCard));
+  grantUnwrap(grantee: iam.IGrantable, contextCard?: string, excludedCards: readonly string[] = []): iam.PolicyStatement {
+    return this.allow(this.cardKekPolicy, grantee, ['kms:Decrypt'], wrapContextCondition(contextCard, excludedCards));
   }
 
   /** kms:Sign with the RS256/PS256 algorithms only. */
@@ -168,7 +168,7 @@ export class CloudcardKeys extends Construct {
   }
 }
 
-function wrapContextCondition(contextCard?: string): Record<string, Record<string, unknown>> {
+function wrapContextCondition(contextCard?: string, excludedCards: readonly string[] = []): Record<string, Record<string, unknown>> {
   return {
     // No other context keys allowed ...
     'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [...WRAP_CONTEXT_KEYS] },
@@ -176,5 +176,7 @@ function wrapContextCondition(contextCard?: string): Record<string, Record<strin
     Null: Object.fromEntries(WRAP_CONTEXT_KEYS.map((key) => [`kms:EncryptionContext:${key}`, 'false'])),
     // ... and, for a function that only handles one kind of secret, `card` naming that kind.
     ...(contextCard ? { StringEquals: { 'kms:EncryptionContext:card': contextCard } } : {}),
+    // ... and never one of the kinds reserved for other functions.
+    ...(excludedCards.length ? { StringNotEquals: { 'kms:EncryptionContext:card': [...excludedCards] } } : {}),
   };
 }

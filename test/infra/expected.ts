@@ -26,12 +26,13 @@ const SIGNING_ACTIONS = { sign: ['kms:Sign'], getPublicKey: ['kms:GetPublicKey']
  * The key use each function must end up with in the key policies, written out literally: the KEK actions
  * (and the one `card` encryption-context value they are limited to, if any) and the signing-key actions.
  */
-export const EXPECTED_KEY_USE: Readonly<Record<ContextName, { kek: string[]; kekCard?: string; signing: string[] }>> = {
+export const EXPECTED_KEY_USE: Readonly<Record<ContextName, { kek: string[]; kekCard?: string; kekNotCards?: string[]; signing: string[] }>> = {
   oidc: { kek: ['kms:Decrypt', 'kms:Encrypt'], kekCard: 'oidc-signing', signing: ['kms:GetPublicKey', 'kms:Sign'] },
   saml: { kek: [], signing: ['kms:GetPublicKey', 'kms:Sign'] },
   portal: { kek: ['kms:Decrypt'], kekCard: 'totp', signing: [] },
-  card: { kek: ['kms:Decrypt', 'kms:Encrypt'], signing: [] },
-  admin: { kek: ['kms:DescribeKey', 'kms:Encrypt'], signing: ['kms:DescribeKey', 'kms:GetPublicKey'] },
+  // The card service and admin never open the other functions' secrets under the same KEK.
+  card: { kek: ['kms:Decrypt', 'kms:Encrypt'], kekNotCards: ['oidc-signing', 'totp'], signing: [] },
+  admin: { kek: ['kms:DescribeKey', 'kms:Encrypt'], kekNotCards: ['oidc-signing', 'totp'], signing: ['kms:DescribeKey', 'kms:GetPublicKey'] },
 };
 
 export const sorted = (actions: Iterable<string>): string[] => [...new Set(actions)].sort();

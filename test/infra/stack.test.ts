@@ -223,6 +223,7 @@ describe('keys', () => {
         'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['tenant', 'card', 'slot'] },
         Null: { 'kms:EncryptionContext:tenant': 'false', 'kms:EncryptionContext:card': 'false', 'kms:EncryptionContext:slot': 'false' },
         ...(expected.kekCard ? { StringEquals: { 'kms:EncryptionContext:card': expected.kekCard } } : {}),
+        ...(expected.kekNotCards ? { StringNotEquals: { 'kms:EncryptionContext:card': expected.kekNotCards } } : {}),
       });
     }
     for (const st of signing.filter((x) => x.actions.includes('kms:Sign'))) {
