@@ -1,4 +1,7 @@
 import type { Tenant } from '../../../core/directory/tenant.ts';
+import { authenticateClient, type ClientAuthMethod } from '../../../core/oidc/client-auth.ts';
+import type { OidcClient } from '../../../core/oidc/client.ts';
+import type { Oidc } from '../../../core/oidc/provider.ts';
 import { oidcSettingsOf, type OidcSettings } from '../../../core/directory/tenant.ts';
 import type { Tenants } from '../../../core/directory/tenant.ts';
 import { OAuthError } from '../../../core/oidc/errors.ts';
@@ -58,4 +61,16 @@ export function formOf(request: ApiRequest): Record<string, string> {
 export function paramsOf(request: ApiRequest): Record<string, string | undefined> {
   if (request.method === 'POST') return (request.body as Record<string, string> | undefined) ?? {};
   return request.query;
+}
+
+/**
+ * Authenticates the client of a token, device, introspection or revocation request. Client assertions
+ * may name this endpoint or the issuer as audience (RFC 7523 §3).
+ */
+export function authenticateRequestClient(oidc: Oidc, request: ApiRequest, tenant: TenantContext, form: Record<string, string>): Promise<{ client: OidcClient; method: ClientAuthMethod }> {
+  const authorization = request.headers['authorization'];
+  return authenticateClient(
+    { tenant: tenant.tenant.id, ...(authorization ? { authorization } : {}), form, audiences: [endpointUrl(request), tenant.issuer] },
+    { clients: oidc.clients, replay: oidc.replay, clock: oidc.clock },
+  );
 }

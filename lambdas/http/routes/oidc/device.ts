@@ -1,8 +1,7 @@
-import { authenticateClient } from '../../../core/oidc/client-auth.ts';
 import { formatUserCode } from '../../../core/oidc/device-codes.ts';
 import { invalidScope, unauthorizedClient } from '../../../core/oidc/errors.ts';
 import type { Route } from '../../router.ts';
-import { endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext } from './common.ts';
+import { authenticateRequestClient, formOf, oauthEndpoint, oauthJson, tenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
 
 /** Device authorization endpoint (RFC 8628 §3.1-3.2); the user approves on the portal's device page. */
@@ -16,10 +15,7 @@ export function deviceRoutes(deps: OidcRouteDeps): Route[] {
         oauthEndpoint(async () => {
           const tenant = await tenantContext(deps.tenants, request);
           const form = formOf(request);
-          const { client } = await authenticateClient(
-            { tenant: tenant.tenant.id, ...(request.headers['authorization'] ? { authorization: request.headers['authorization'] } : {}), form, audiences: [endpointUrl(request), tenant.issuer] },
-            { clients: oidc.clients, replay: oidc.replay, clock: oidc.clock },
-          );
+          const { client } = await authenticateRequestClient(oidc, request, tenant, form);
           if (!client.grant_types.includes('urn:ietf:params:oauth:grant-type:device_code')) throw unauthorizedClient('this client may not use the device flow');
           const requested = (form['scope'] ?? client.scope).split(' ').filter(Boolean);
           const allowed = client.scope.split(' ');

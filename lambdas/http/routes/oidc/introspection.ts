@@ -1,8 +1,7 @@
-import { authenticateClient } from '../../../core/oidc/client-auth.ts';
 import { invalidRequest, OAuthError } from '../../../core/oidc/errors.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest } from '../../types.ts';
-import { endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
+import { authenticateRequestClient, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
 
 /**
@@ -13,11 +12,7 @@ import type { OidcRouteDeps } from './deps.ts';
 export function introspectionRoutes(deps: OidcRouteDeps): Route[] {
   const { oidc } = deps;
 
-  const authenticate = async (request: ApiRequest, tenant: TenantContext, form: Record<string, string>) =>
-    authenticateClient(
-      { tenant: tenant.tenant.id, ...(request.headers['authorization'] ? { authorization: request.headers['authorization'] } : {}), form, audiences: [endpointUrl(request), tenant.issuer] },
-      { clients: oidc.clients, replay: oidc.replay, clock: oidc.clock },
-    );
+  const authenticate = (request: ApiRequest, tenant: TenantContext, form: Record<string, string>) => authenticateRequestClient(oidc, request, tenant, form);
 
   async function introspect(tenant: TenantContext, token: string, hint: string | undefined): Promise<Record<string, unknown>> {
     const tryRefresh = async () => {

@@ -1,5 +1,4 @@
 import { ConflictError } from '../../../core/errors.ts';
-import { authenticateClient } from '../../../core/oidc/client-auth.ts';
 import type { OidcClient } from '../../../core/oidc/client.ts';
 import { ACR } from '../../../core/oidc/claims.ts';
 import type { DpopProof } from '../../../core/oidc/dpop.ts';
@@ -8,7 +7,7 @@ import { s256 } from '../../../core/oidc/hashing.ts';
 import type { IssuedTokens } from '../../../core/oidc/tokens.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest } from '../../types.ts';
-import { endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
+import { authenticateRequestClient, endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
 
 interface GrantContext {
@@ -173,10 +172,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
         oauthEndpoint(async () => {
           const tenant = await tenantContext(deps.tenants, request);
           const form = formOf(request);
-          const { client } = await authenticateClient(
-            { tenant: tenant.tenant.id, ...(request.headers['authorization'] ? { authorization: request.headers['authorization'] } : {}), form, audiences: [endpointUrl(request), tenant.issuer] },
-            { clients: oidc.clients, replay: oidc.replay, clock: oidc.clock },
-          );
+          const { client } = await authenticateRequestClient(oidc, request, tenant, form);
           const grantType = required(form, 'grant_type');
           const grant = grants[grantType];
           if (!grant) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
