@@ -8,7 +8,8 @@ import type { Runtime } from './runtime.ts';
 export const CONTEXT_KEY_NEEDS: Readonly<Record<ContextName, { cardKek: boolean; signingKey: boolean }>> = {
   // oidc: per-tenant token keys are wrapped under the KEK; kms-mode tenants sign with the stack key.
   oidc: { cardKek: true, signingKey: true },
-  saml: { cardKek: false, signingKey: true },
+  // saml: signs with the tenant's wrapped token keys (unwrap only).
+  saml: { cardKek: true, signingKey: true },
   // portal: TOTP secrets are wrapped under the KEK.
   portal: { cardKek: true, signingKey: false },
   card: { cardKek: true, signingKey: false },

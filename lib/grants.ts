@@ -46,7 +46,13 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
   },
-  saml: { directory: 'readWrite', state: 'readWrite', cardKek: { capabilities: [] }, signingKey: ['sign', 'getPublicKey'] },
+  // SAML signs with the tenant's token keys (the same wrapped key ring as oidc): it only opens them.
+  saml: {
+    directory: 'readWrite',
+    state: 'readWrite',
+    cardKek: { capabilities: ['unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
+    signingKey: ['sign', 'getPublicKey'],
+  },
   // TOTP secrets are wrapped under the KEK ({tenant, card: 'totp', slot: username}); the portal only opens them.
   portal: { directory: 'readWrite', state: 'readWrite', cardKek: { capabilities: ['unwrap'], contextCard: TOTP_CONTEXT_CARD }, signingKey: [] },
   // The card service wraps and unwraps card keys; it signs nothing with the stack key.

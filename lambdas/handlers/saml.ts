@@ -1,7 +1,7 @@
 import { createContextHandler } from '../apps.ts';
-import { pendingContext } from '../http/contexts/pending.ts';
+import { samlContext } from '../http/contexts/saml.ts';
 import { createObservability } from '../observability.ts';
 import { awsRuntime } from './aws-runtime.ts';
 
 /** Lambda entry of the saml context: adapters are built once per container, at init. */
-export const handler = createContextHandler('saml', awsRuntime('saml'), pendingContext, createObservability('saml'));
+export const handler = createContextHandler('saml', awsRuntime('saml'), samlContext, createObservability('saml'));

@@ -67,7 +67,7 @@ describe('configuration', () => {
     };
     expect(wired('portal')).toEqual({ custody: true, signer: false }); // TOTP secrets are wrapped
     expect(wired('oidc')).toEqual({ custody: true, signer: true }); // wrapped tenant keys, or the KMS key
-    expect(wired('saml')).toEqual({ custody: false, signer: true });
+    expect(wired('saml')).toEqual({ custody: true, signer: true }); // the tenant's wrapped keys sign assertions
     expect(wired('card')).toEqual({ custody: true, signer: false });
     expect(wired('admin')).toEqual({ custody: true, signer: true });
   });

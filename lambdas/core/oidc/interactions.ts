@@ -26,8 +26,22 @@ export interface Authentication {
   readonly sid?: string;
 }
 
-/** What the portal works on: an OIDC authorization or a device-code approval (SAML joins later). */
-export type InteractionKind = { kind: 'authorize'; request: AuthorizationRequest } | { kind: 'device'; userCode: string; clientId: string; scope: string };
+/** A validated SAML AuthnRequest (or an IdP-initiated login), parked while the portal authenticates. */
+export interface SamlLoginRequest {
+  readonly spEntityId: string;
+  /** From the SP's metadata, never from the request alone. */
+  readonly acsUrl: string;
+  /** The AuthnRequest ID; absent for an IdP-initiated (unsolicited) response. */
+  readonly requestId?: string;
+  readonly nameIdFormat?: string;
+  readonly relayState?: string;
+}
+
+/** What the portal works on: an OIDC authorization, a device-code approval or a SAML login. */
+export type InteractionKind =
+  | { kind: 'authorize'; request: AuthorizationRequest }
+  | { kind: 'device'; userCode: string; clientId: string; scope: string }
+  | { kind: 'saml'; request: SamlLoginRequest };
 
 export type Interaction = InteractionKind & {
   readonly id: string;

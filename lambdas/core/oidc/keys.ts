@@ -62,6 +62,17 @@ export class TenantKeys {
     return { kid: key.kid, signer: await this.#signerFor(tenant, key) };
   }
 
+  /**
+   * The current key as a private KeyObject, for signers that need the key itself (SAML XML signatures).
+   * Only `wrapped` keys have one: a `kms`-mode tenant's key never leaves KMS.
+   */
+  async currentPrivateKey(tenant: string, settings: OidcSettings): Promise<{ kid: string; alg: TenantKey['alg']; privateKey: KeyObject }> {
+    const ring = await this.#ring(tenant, settings);
+    const key = await this.#key(tenant, ring.current);
+    if (key.mode !== 'wrapped') throw new UnavailableError('kms', 'the tenant signs with the KMS key, which has no exportable private key');
+    return { kid: key.kid, alg: key.alg, privateKey: await this.#unwrap(tenant, key) };
+  }
+
   /** Every published public key: current, next, and retired ones still within their overlap. */
   async jwks(tenant: string, settings: OidcSettings): Promise<PublicJwk[]> {
     const ring = await this.#ring(tenant, settings);

@@ -4,11 +4,12 @@ import { adminContext } from './admin.ts';
 import { oidcContext } from './oidc.ts';
 import { pendingContext } from './pending.ts';
 import { portalContext } from './portal.ts';
+import { samlContext } from './saml.ts';
 
 /** Every context's routes, for the local gateway (which serves them all in one process). */
 export const CONTEXT_ROUTES: Readonly<Record<ContextName, RoutesFactory>> = {
   oidc: oidcContext,
-  saml: pendingContext,
+  saml: samlContext,
   portal: portalContext,
   card: pendingContext,
   admin: adminContext,

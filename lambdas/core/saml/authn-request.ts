@@ -1,0 +1,174 @@
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
+import type { Element } from '@xmldom/xmldom';
+import type { ReplayCache } from '../oidc/replay.ts';
+import { defaultAcs, type ServiceProvider } from './service-providers.ts';
+import { ALG, verifyRootSignature } from './signature.ts';
+import { child, MAX_MESSAGE_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
+
+/** Most a Redirect-binding SAMLRequest may inflate to: no deflate bombs. */
+export const MAX_INFLATED_BYTES = 100 * 1024;
+/** Most a base64 SAMLRequest parameter may be (either binding). */
+export const MAX_ENCODED_BYTES = 128 * 1024;
+/** RelayState "MUST NOT exceed 80 bytes" (SAML Bindings §3.4.3, §3.5.3). */
+export const MAX_RELAY_STATE_BYTES = 80;
+/** Allowed clock skew on IssueInstant, both ways. */
+export const CLOCK_SKEW_SECONDS = 300;
+
+const REDIRECT_SIGNATURE_ALGORITHMS: Readonly<Record<string, string>> = {
+  [ALG.rsaSha256]: 'sha256',
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512': 'sha512',
+};
+
+/** A validated AuthnRequest: everything the response needs, with the ACS taken from metadata. */
+export interface ValidatedAuthnRequest {
+  readonly id: string;
+  readonly spEntityId: string;
+  readonly acsUrl: string;
+  readonly nameIdFormat?: string;
+  readonly forceAuthn: boolean;
+  readonly isPassive: boolean;
+  readonly relayState?: string;
+}
+
+/** What arrived at the SSO endpoint, before any trust. */
+export type IncomingRequest =
+  | { readonly binding: 'redirect'; readonly samlRequest: string; readonly relayState?: string; readonly sigAlg?: string; readonly signature?: string }
+  | { readonly binding: 'post'; readonly samlRequest: string; readonly relayState?: string };
+
+export interface AuthnRequestContext {
+  /** Our SSO endpoint URL, the only Destination accepted. */
+  readonly destination: string;
+  readonly now: number;
+  readonly findSp: (entityId: string) => Promise<ServiceProvider | undefined>;
+  readonly replay: ReplayCache;
+  readonly tenant: string;
+}
+
+function base64(value: string, what: string): Buffer {
+  if (value.length > MAX_ENCODED_BYTES) throw new SamlError(`${what} is too large`);
+  if (!/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(value)) throw new SamlError(`${what} is not base64`);
+  return Buffer.from(value, 'base64');
+}
+
+/** Decodes the message of either binding: Redirect is base64 of raw DEFLATE (inflate-capped), POST plain base64. */
+export function decodeSamlRequest(incoming: IncomingRequest): string {
+  const bytes = base64(incoming.samlRequest, 'SAMLRequest');
+  if (incoming.binding === 'post') {
+    if (bytes.length > MAX_MESSAGE_BYTES) throw new SamlError('SAMLRequest is too large');
+    return bytes.toString('utf8');
+  }
+  try {
+    return inflateRawSync(bytes, { maxOutputLength: MAX_INFLATED_BYTES }).toString('utf8');
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) throw new SamlError(`SAMLRequest inflates to more than ${MAX_INFLATED_BYTES} bytes`);
+    throw new SamlError('SAMLRequest is not DEFLATE-compressed');
+  }
+}
+
+/**
+ * The octets a Redirect-binding signature covers (SAML Bindings §3.4.4.1), rebuilt from the decoded
+ * parameters with RFC 3986 percent-encoding (as SPs compute it: the API Gateway event has no raw query).
+ */
+export function redirectSignedOctets(incoming: { samlRequest: string; relayState?: string; sigAlg: string }): string {
+  const parts = [`SAMLRequest=${encodeURIComponent(incoming.samlRequest)}`];
+  if (incoming.relayState !== undefined) parts.push(`RelayState=${encodeURIComponent(incoming.relayState)}`);
+  parts.push(`SigAlg=${encodeURIComponent(incoming.sigAlg)}`);
+  return parts.join('&');
+}
+
+function verifyRedirectSignature(incoming: Extract<IncomingRequest, { binding: 'redirect' }>, sp: ServiceProvider): void {
+  if (!incoming.signature || !incoming.sigAlg) throw new SamlError('the service provider signs its requests, but this one is not signed');
+  const hash = REDIRECT_SIGNATURE_ALGORITHMS[incoming.sigAlg];
+  if (!hash) throw new SamlError('the signature algorithm is not accepted (RSA with SHA-256 or better)');
+  const octets = Buffer.from(redirectSignedOctets({ samlRequest: incoming.samlRequest, sigAlg: incoming.sigAlg, ...(incoming.relayState !== undefined ? { relayState: incoming.relayState } : {}) }), 'utf8');
+  const signature = base64(incoming.signature, 'Signature');
+  if (sp.signingCertificates.length === 0) throw new SamlError('the service provider has no signing certificate in its metadata');
+  const valid = sp.signingCertificates.some((pem) => {
+    try {
+      return cryptoVerify(hash, octets, createPublicKey(pem), signature);
+    } catch {
+      return false;
+    }
+  });
+  if (!valid) throw new SamlError('the request signature is not valid with the service provider\'s metadata key');
+}
+
+const SUPPORTED_NAMEID = new Set([
+  'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+  'urn:oasis:names:tc:SAML:2.0:nameid-format:transient',
+  'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
+  'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
+]);
+
+/**
+ * Validates an AuthnRequest (SAML Core §3.4.1, Profiles §4.1.4.1): a registered Issuer, the signature
+ * with the SP's metadata key when the SP signs (or whenever one is present), Destination = our SSO URL,
+ * IssueInstant within the skew, an ID never seen before, and an ACS URL from the SP's metadata.
+ */
+export async function validateAuthnRequest(incoming: IncomingRequest, context: AuthnRequestContext): Promise<ValidatedAuthnRequest> {
+  if (incoming.relayState !== undefined && Buffer.byteLength(incoming.relayState, 'utf8') > MAX_RELAY_STATE_BYTES) {
+    throw new SamlError(`RelayState exceeds ${MAX_RELAY_STATE_BYTES} bytes`);
+  }
+  const xml = decodeSamlRequest(incoming);
+  const document = parseXml(xml);
+  const root = document.documentElement!;
+  if (root.namespaceURI !== NS.protocol || root.localName !== 'AuthnRequest') throw new SamlError('the message is not an AuthnRequest');
+  const issuerElement = child(root, NS.assertion, 'Issuer');
+  if (!issuerElement) throw new SamlError('the AuthnRequest has no Issuer');
+  const sp = await context.findSp(textOf(issuerElement));
+  if (!sp) throw new SamlError('the AuthnRequest comes from a service provider that is not registered', 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied');
+
+  let request: Element = root;
+  if (incoming.binding === 'redirect') {
+    // Over Redirect the signature is the query's; an enveloped one would have been removed (§3.4.4.1).
+    if (sp.authnRequestsSigned || incoming.signature !== undefined) verifyRedirectSignature(incoming, sp);
+  } else {
+    const signed = child(root, NS.dsig, 'Signature') !== undefined;
+    if (sp.authnRequestsSigned || signed) request = verifyRootSignature(xml, document, sp.signingCertificates);
+  }
+
+  // From here on, read only the element that was signed (or the unsigned request of an SP that does not sign).
+  const id = request.getAttribute('ID') ?? '';
+  if (!/^[A-Za-z_][\w.-]{0,255}$/.test(id)) throw new SamlError('the AuthnRequest ID is missing or not an NCName');
+  if (request.getAttribute('Version') !== '2.0') throw new SamlError('the AuthnRequest is not SAML 2.0', 'urn:oasis:names:tc:SAML:2.0:status:VersionMismatch');
+  const signedIssuer = child(request, NS.assertion, 'Issuer');
+  if (!signedIssuer || textOf(signedIssuer) !== sp.entityId) throw new SamlError('the AuthnRequest Issuer changed');
+  const destination = request.getAttribute('Destination');
+  // Destination is required on signed requests (Bindings §3.4.5.2, §3.5.5.2) and checked whenever present.
+  if ((destination ?? '') !== context.destination && (destination !== null || sp.authnRequestsSigned)) throw new SamlError('the AuthnRequest Destination is not this endpoint');
+  const instant = Date.parse(request.getAttribute('IssueInstant') ?? '');
+  if (!Number.isFinite(instant)) throw new SamlError('the AuthnRequest has no valid IssueInstant');
+  if (Math.abs(instant - context.now) > CLOCK_SKEW_SECONDS * 1000) throw new SamlError('the AuthnRequest IssueInstant is out of range (expired or in the future)');
+
+  const acsUrl = request.getAttribute('AssertionConsumerServiceURL');
+  const acsIndex = request.getAttribute('AssertionConsumerServiceIndex');
+  const binding = request.getAttribute('ProtocolBinding');
+  if (binding && binding !== 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST') throw new SamlError('only the HTTP-POST response binding is supported', 'urn:oasis:names:tc:SAML:2.0:status:UnsupportedBinding');
+  let acs = defaultAcs(sp).location;
+  if (acsUrl !== null) {
+    const match = sp.acs.find((endpoint) => endpoint.location === acsUrl && endpoint.binding === 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST');
+    if (!match) throw new SamlError('the AssertionConsumerServiceURL is not in the service provider\'s metadata');
+    acs = match.location;
+  } else if (acsIndex !== null) {
+    const match = sp.acs.find((endpoint) => String(endpoint.index) === acsIndex && endpoint.binding === 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST');
+    if (!match) throw new SamlError('the AssertionConsumerServiceIndex is not in the service provider\'s metadata');
+    acs = match.location;
+  }
+  const policy = child(request, NS.protocol, 'NameIDPolicy');
+  const format = policy?.getAttribute('Format') || undefined;
+  if (format && !SUPPORTED_NAMEID.has(format)) throw new SamlError(`NameID format ${format} is not supported`, 'urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy');
+
+  // Seen-before last, so that a rejected request does not burn its ID; remembered past the skew window.
+  const first = await context.replay.firstUse(`saml-authn:${context.tenant}:${sp.entityId}`, id, (instant + 2 * CLOCK_SKEW_SECONDS * 1000) / 1000);
+  if (!first) throw new SamlError('this AuthnRequest ID was already used');
+  return {
+    id,
+    spEntityId: sp.entityId,
+    acsUrl: acs,
+    ...(format ? { nameIdFormat: format } : {}),
+    forceAuthn: request.getAttribute('ForceAuthn') === 'true' || request.getAttribute('ForceAuthn') === '1',
+    isPassive: request.getAttribute('IsPassive') === 'true' || request.getAttribute('IsPassive') === '1',
+    ...(incoming.relayState !== undefined ? { relayState: incoming.relayState } : {}),
+  };
+}

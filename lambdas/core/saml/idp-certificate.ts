@@ -1,0 +1,71 @@
+import 'reflect-metadata'; // @peculiar/x509 2.x needs a Reflect polyfill (tsyringe), imported before it
+import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { ConflictError, UnavailableError } from '../errors.ts';
+import type { Clock, DirectoryStore, Item } from '../../ports.ts';
+import { tenantPartition } from '../directory/keys.ts';
+import type { OidcSettings } from '../directory/tenant.ts';
+import type { TenantKeys } from '../oidc/keys.ts';
+import type { SigningKey } from './signature.ts';
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+type CertificateItem = Item & { certificatePem: string; kid: string; createdAt: string };
+const certificateKey = (tenant: string, kid: string) => ({ PK: tenantPartition(tenant), SK: `SAMLCERT#${kid}` });
+
+const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
+const VALIDITY_YEARS = 10;
+
+/**
+ * The tenant's SAML signing identity: its current token-signing key, with a self-signed X.509
+ * certificate made once per key and stored in the directory, so the metadata (and every SP that pinned
+ * it) stays stable until the key rotates. SAML signs with RSA keys only.
+ */
+export class IdpCertificates {
+  readonly #keys: TenantKeys;
+  readonly #directory: DirectoryStore;
+  readonly #clock: Clock;
+
+  constructor(keys: TenantKeys, directory: DirectoryStore, clock: Clock) {
+    this.#keys = keys;
+    this.#directory = directory;
+    this.#clock = clock;
+  }
+
+  async signingKey(tenant: string, settings: OidcSettings): Promise<SigningKey & { kid: string }> {
+    const current = await this.#keys.currentPrivateKey(tenant, settings);
+    if (current.alg !== 'RS256') throw new UnavailableError('kms', 'SAML signing needs an RSA tenant key (signingAlgorithm RS256)');
+    const stored = await this.#directory.get<CertificateItem>(certificateKey(tenant, current.kid));
+    if (stored) return { kid: current.kid, privateKey: current.privateKey, certificatePem: stored.certificatePem };
+    const certificatePem = await this.#issue(tenant, current.privateKey);
+    try {
+      await this.#directory.put({ ...certificateKey(tenant, current.kid), kid: current.kid, certificatePem, createdAt: new Date(this.#clock.now()).toISOString() }, { absent: true });
+      return { kid: current.kid, privateKey: current.privateKey, certificatePem };
+    } catch (error) {
+      // Another request made it first: everyone publishes the same certificate.
+      if (!(error instanceof ConflictError)) throw error;
+      const winner = (await this.#directory.get<CertificateItem>(certificateKey(tenant, current.kid)))!;
+      return { kid: current.kid, privateKey: current.privateKey, certificatePem: winner.certificatePem };
+    }
+  }
+
+  async #issue(tenant: string, privateKey: KeyObject): Promise<string> {
+    const signing = await webcrypto.subtle.importKey('pkcs8', privateKey.export({ format: 'der', type: 'pkcs8' }), RSA, false, ['sign']);
+    const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(privateKey).export({ format: 'der', type: 'spki' }), RSA, true, ['verify']);
+    const now = this.#clock.now();
+    const notAfter = new Date(now);
+    notAfter.setUTCFullYear(notAfter.getUTCFullYear() + VALIDITY_YEARS);
+    const certificate = await x509.X509CertificateGenerator.create({
+      serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1'),
+      subject: `CN=${tenant.replace(/[,+="\\<>;#]/g, '')} SAML signing, O=cloudcard`,
+      issuer: `CN=${tenant.replace(/[,+="\\<>;#]/g, '')} SAML signing, O=cloudcard`,
+      notBefore: new Date(now - 60_000),
+      notAfter,
+      signingAlgorithm: RSA,
+      publicKey,
+      signingKey: signing,
+      extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)],
+    });
+    return certificate.toString('pem');
+  }
+}

@@ -1,0 +1,39 @@
+import { signEnveloped, type SigningKey } from './signature.ts';
+import { BINDING, pemBody, samlId, samlInstant, xmlEscape } from './xml.ts';
+
+export const NAMEID_FORMAT = {
+  persistent: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+  transient: 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient',
+  email: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
+  unspecified: 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
+} as const;
+
+/** The tenant's SAML endpoints; `issuer` is the OIDC issuer `{base}/t/{tenant}`. */
+export function samlEndpoints(issuer: string) {
+  return {
+    entityId: `${issuer}/saml/metadata`,
+    sso: `${issuer}/saml/sso`,
+    resume: `${issuer}/saml/sso/resume`,
+  };
+}
+
+/** How long SPs may cache our metadata. */
+const VALID_DAYS = 7;
+
+/**
+ * Signed IdP metadata (SAML Metadata 2.0): the SSO service over Redirect and POST, the NameID formats
+ * we issue and the signing certificate; the whole EntityDescriptor signed enveloped.
+ */
+export function idpMetadata(issuer: string, key: SigningKey, now: number, random: Uint8Array): string {
+  const endpoints = samlEndpoints(issuer);
+  const certificate = pemBody(key.certificatePem);
+  const xml =
+    `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" ID="${samlId(random)}" entityID="${xmlEscape(endpoints.entityId)}" validUntil="${samlInstant(now + VALID_DAYS * 86_400_000)}">` +
+    `<md:IDPSSODescriptor WantAuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
+    `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${certificate}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
+    Object.values(NAMEID_FORMAT).map((format) => `<md:NameIDFormat>${format}</md:NameIDFormat>`).join('') +
+    `<md:SingleSignOnService Binding="${BINDING.redirect}" Location="${xmlEscape(endpoints.sso)}"/>` +
+    `<md:SingleSignOnService Binding="${BINDING.post}" Location="${xmlEscape(endpoints.sso)}"/>` +
+    `</md:IDPSSODescriptor></md:EntityDescriptor>`;
+  return signEnveloped(xml, "/*[local-name()='EntityDescriptor']", key, 'first-child');
+}

@@ -1,0 +1,147 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import type { Element } from '@xmldom/xmldom';
+import { ConflictError, NotFoundError } from '../errors.ts';
+import type { Clock, DirectoryStore, Item } from '../../ports.ts';
+import { tenantPartition } from '../directory/keys.ts';
+import { BINDING, certificatePem, child, children, MAX_METADATA_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
+
+export interface AcsEndpoint {
+  readonly binding: string;
+  readonly location: string;
+  readonly index: number;
+  readonly isDefault: boolean;
+}
+
+/** A service provider as its metadata describes it; nothing about it comes from any request. */
+export interface ServiceProvider {
+  readonly entityId: string;
+  readonly acs: readonly AcsEndpoint[];
+  readonly signingCertificates: readonly string[];
+  readonly encryptionCertificates: readonly string[];
+  readonly nameIdFormats: readonly string[];
+  readonly authnRequestsSigned: boolean;
+  readonly wantAssertionsSigned: boolean;
+  readonly metadataXml: string;
+  readonly createdAt: string;
+}
+
+type SpItem = Item & { sp: ServiceProvider };
+
+export const entityHash = (entityId: string): string => createHash('sha1').update(entityId, 'utf8').digest('hex');
+const spKey = (tenant: string, entityId: string) => ({ PK: tenantPartition(tenant), SK: `SP#${entityHash(entityId)}` });
+
+const isHttpUrl = (value: string): boolean => {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:';
+  } catch {
+    return false;
+  }
+};
+
+/** Parses an SP's metadata (an EntityDescriptor with one SPSSODescriptor) into what we keep. */
+export function parseSpMetadata(xml: string, createdAt: string): ServiceProvider {
+  const root = parseXml(xml, MAX_METADATA_BYTES).documentElement!;
+  if (root.namespaceURI !== NS.metadata || root.localName !== 'EntityDescriptor') throw new SamlError('SP metadata must be one md:EntityDescriptor');
+  const entityId = root.getAttribute('entityID') ?? '';
+  if (!entityId || entityId.length > 1024) throw new SamlError('the EntityDescriptor has no entityID (or one over 1024 characters)');
+  const descriptor = child(root, NS.metadata, 'SPSSODescriptor');
+  if (!descriptor) throw new SamlError('the metadata has no SPSSODescriptor');
+  if (!(descriptor.getAttribute('protocolSupportEnumeration') ?? '').split(/\s+/).includes('urn:oasis:names:tc:SAML:2.0:protocol')) {
+    throw new SamlError('the SPSSODescriptor does not support SAML 2.0');
+  }
+  const acs = children(descriptor, NS.metadata, 'AssertionConsumerService').map((element, position): AcsEndpoint => {
+    const location = element.getAttribute('Location') ?? '';
+    if (!isHttpUrl(location)) throw new SamlError(`AssertionConsumerService Location is not an http(s) URL: ${location}`);
+    const index = Number(element.getAttribute('index') ?? position);
+    if (!Number.isInteger(index) || index < 0 || index > 65535) throw new SamlError('AssertionConsumerService index must be an unsigned short');
+    return { binding: element.getAttribute('Binding') ?? '', location, index, isDefault: element.getAttribute('isDefault') === 'true' };
+  });
+  if (!acs.some((endpoint) => endpoint.binding === BINDING.post)) throw new SamlError('the SP has no AssertionConsumerService with the HTTP-POST binding');
+  if (new Set(acs.map((endpoint) => endpoint.index)).size !== acs.length) throw new SamlError('AssertionConsumerService indexes must be unique');
+  const certificates = (use: 'signing' | 'encryption'): string[] =>
+    children(descriptor, NS.metadata, 'KeyDescriptor')
+      .filter((key) => (key.getAttribute('use') || use) === use)
+      .flatMap((key) => {
+        const keyInfo = child(key, NS.dsig, 'KeyInfo');
+        const data = keyInfo ? children(keyInfo, NS.dsig, 'X509Data') : [];
+        return data.flatMap((x509: Element) => children(x509, NS.dsig, 'X509Certificate')).map((element) => {
+          const pem = certificatePem(textOf(element));
+          try {
+            new X509Certificate(pem);
+          } catch {
+            throw new SamlError('a KeyDescriptor holds a certificate that does not parse');
+          }
+          return pem;
+        });
+      });
+  return {
+    entityId,
+    acs,
+    signingCertificates: certificates('signing'),
+    encryptionCertificates: certificates('encryption'),
+    nameIdFormats: children(descriptor, NS.metadata, 'NameIDFormat').map(textOf),
+    authnRequestsSigned: descriptor.getAttribute('AuthnRequestsSigned') === 'true',
+    wantAssertionsSigned: descriptor.getAttribute('WantAssertionsSigned') === 'true',
+    metadataXml: xml,
+    createdAt,
+  };
+}
+
+/** The default ACS (SAML Metadata §2.2.3): isDefault=true, else the first without isDefault=false, else the first. */
+export function defaultAcs(sp: ServiceProvider): AcsEndpoint {
+  const post = sp.acs.filter((endpoint) => endpoint.binding === BINDING.post);
+  return post.find((endpoint) => endpoint.isDefault) ?? post[0]!;
+}
+
+/** A tenant's registered service providers, keyed by the SHA-1 of their entityID (the artifact SourceID). */
+export class ServiceProviders {
+  readonly #directory: DirectoryStore;
+  readonly #clock: Clock;
+
+  constructor(directory: DirectoryStore, clock: Clock) {
+    this.#directory = directory;
+    this.#clock = clock;
+  }
+
+  /** Registers an SP from its metadata; registering an entityID again is a conflict (remove it first). */
+  async register(tenant: string, metadataXml: string): Promise<ServiceProvider> {
+    const sp = parseSpMetadata(metadataXml, new Date(this.#clock.now()).toISOString());
+    const hash = entityHash(sp.entityId);
+    try {
+      await this.#directory.put({ ...spKey(tenant, sp.entityId), GSI1PK: `${tenantPartition(tenant)}#SPSHA1`, GSI1SK: hash, sp }, { absent: true });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError(`service provider ${sp.entityId} is already registered in tenant ${tenant}`);
+      throw error;
+    }
+    return sp;
+  }
+
+  async find(tenant: string, entityId: string): Promise<ServiceProvider | undefined> {
+    if (!entityId || entityId.length > 1024) return undefined;
+    const item = await this.#directory.get<SpItem>(spKey(tenant, entityId));
+    return item?.sp.entityId === entityId ? item.sp : undefined;
+  }
+
+  async get(tenant: string, entityId: string): Promise<ServiceProvider> {
+    const sp = await this.find(tenant, entityId);
+    if (!sp) throw new NotFoundError(`service provider ${entityId} is not registered in tenant ${tenant}`);
+    return sp;
+  }
+
+  async list(tenant: string): Promise<ServiceProvider[]> {
+    const found: ServiceProvider[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.#directory.query<SpItem>({ partition: tenantPartition(tenant), sortPrefix: 'SP#', ...(cursor ? { cursor } : {}) });
+      found.push(...page.items.map((item) => item.sp));
+      cursor = page.cursor;
+    } while (cursor);
+    return found;
+  }
+
+  async remove(tenant: string, entityId: string): Promise<void> {
+    await this.get(tenant, entityId);
+    await this.#directory.delete(spKey(tenant, entityId));
+  }
+}

@@ -1,0 +1,212 @@
+import { ConflictError } from '../../../core/errors.ts';
+import type { Authentication, SamlLoginRequest } from '../../../core/oidc/interactions.ts';
+import type { SsoSession } from '../../../core/oidc/sessions.ts';
+import { MAX_RELAY_STATE_BYTES, validateAuthnRequest, type IncomingRequest } from '../../../core/saml/authn-request.ts';
+import { NAMEID_FORMAT, samlEndpoints } from '../../../core/saml/metadata.ts';
+import { AUTHN_CONTEXT, buildResponse, STATUS, type ResponseSubject } from '../../../core/saml/response.ts';
+import { defaultAcs } from '../../../core/saml/service-providers.ts';
+import { BINDING, SamlError } from '../../../core/saml/xml.ts';
+import { readCookie, setCookie } from '../../cookies.ts';
+import type { Route } from '../../router.ts';
+import type { ApiRequest, ApiResponse } from '../../types.ts';
+import { errorPage, formPostPage, redirect } from '../../views/pages.ts';
+import { INTERACTION_COOKIE, SSO_COOKIE } from '../oidc/authorize.ts';
+import { tenantContext, type TenantContext } from '../oidc/common.ts';
+import type { SamlRouteDeps } from './deps.ts';
+
+const INTERACTION_SECONDS = 900;
+const SAML_PARAMETERS = ['SAMLRequest', 'RelayState', 'SigAlg', 'Signature'];
+
+const notValid = (message: string): ApiResponse => errorPage(400, 'Sign-in request not valid', message);
+const unknownTenant = (): ApiResponse => errorPage(404, 'Unknown organisation', 'This sign-in link names an organisation that does not exist.');
+
+/**
+ * The SAML Web Browser SSO profile (SAML Profiles §4.1): AuthnRequests over HTTP-Redirect and HTTP-POST,
+ * answered from the SSO session or after the portal's sign-in, always with a signed Response over
+ * HTTP-POST to an ACS from the SP's metadata. Also IdP-initiated (unsolicited) responses.
+ */
+export function ssoRoutes(deps: SamlRouteDeps): Route[] {
+  const { saml } = deps;
+  const { oidc } = saml;
+
+  async function tenantOf(request: ApiRequest): Promise<TenantContext | undefined> {
+    return tenantContext(deps.tenants, request).catch(() => undefined);
+  }
+
+  async function sso(request: ApiRequest): Promise<ApiResponse> {
+    const tenant = await tenantOf(request);
+    if (!tenant) return unknownTenant();
+    let params: Record<string, string | undefined>;
+    if (request.method === 'POST') {
+      const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== 'application/x-www-form-urlencoded') return notValid('The sign-in request must be an HTML form post.');
+      params = (request.body as Record<string, string> | undefined) ?? {};
+    } else {
+      const repeated = request.repeatedQuery.filter((name) => SAML_PARAMETERS.includes(name));
+      if (repeated.length) return notValid(`The sign-in request repeats ${repeated.join(', ')}.`);
+      params = request.query;
+    }
+    const samlRequest = params['SAMLRequest'];
+    if (!samlRequest) return notValid('The request carries no SAMLRequest.');
+    const relayState = params['RelayState'];
+    const incoming: IncomingRequest =
+      request.method === 'POST'
+        ? { binding: 'post', samlRequest, ...(relayState !== undefined ? { relayState } : {}) }
+        : {
+            binding: 'redirect',
+            samlRequest,
+            ...(relayState !== undefined ? { relayState } : {}),
+            ...(params['SigAlg'] !== undefined ? { sigAlg: params['SigAlg'] } : {}),
+            ...(params['Signature'] !== undefined ? { signature: params['Signature'] } : {}),
+          };
+    const endpoints = samlEndpoints(tenant.issuer);
+    let validated;
+    try {
+      validated = await validateAuthnRequest(incoming, {
+        destination: endpoints.sso,
+        now: oidc.clock.now(),
+        findSp: (entityId) => saml.serviceProviders.find(tenant.tenant.id, entityId),
+        replay: oidc.replay,
+        tenant: tenant.tenant.id,
+      });
+    } catch (error) {
+      // Nothing about an untrusted request is echoed to an ACS: the browser gets an error page.
+      if (error instanceof SamlError) return notValid(`The service provider's request was refused: ${error.message}.`);
+      throw error;
+    }
+    const login: SamlLoginRequest = {
+      spEntityId: validated.spEntityId,
+      acsUrl: validated.acsUrl,
+      requestId: validated.id,
+      ...(validated.nameIdFormat ? { nameIdFormat: validated.nameIdFormat } : {}),
+      ...(validated.relayState !== undefined ? { relayState: validated.relayState } : {}),
+    };
+    const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
+    const session = await oidc.sessions.find(tenant.tenant.id, secret);
+    if (session && secret && !validated.forceAuthn) return respond(tenant, login, session, secret, session);
+    if (validated.isPassive) return statusResponse(tenant, login, STATUS.noPassive, 'the user is not signed in');
+    return startLogin(tenant, login);
+  }
+
+  /** `GET /saml/sso/idp?sp={entityID}[&RelayState=...]`: an unsolicited response to the SP's default ACS. */
+  async function idpInitiated(request: ApiRequest): Promise<ApiResponse> {
+    const tenant = await tenantOf(request);
+    if (!tenant) return unknownTenant();
+    if (request.repeatedQuery.length) return notValid('The link repeats a parameter.');
+    const sp = await saml.serviceProviders.find(tenant.tenant.id, request.query['sp'] ?? '');
+    if (!sp) return notValid('The link names a service provider that is not registered.');
+    const relayState = request.query['RelayState'];
+    if (relayState !== undefined && Buffer.byteLength(relayState, 'utf8') > MAX_RELAY_STATE_BYTES) return notValid(`RelayState exceeds ${MAX_RELAY_STATE_BYTES} bytes.`);
+    const login: SamlLoginRequest = { spEntityId: sp.entityId, acsUrl: defaultAcs(sp).location, ...(relayState !== undefined ? { relayState } : {}) };
+    const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
+    const session = await oidc.sessions.find(tenant.tenant.id, secret);
+    if (session && secret) return respond(tenant, login, session, secret, session);
+    return startLogin(tenant, login);
+  }
+
+  async function startLogin(tenant: TenantContext, login: SamlLoginRequest): Promise<ApiResponse> {
+    const interaction = await oidc.interactions.create(tenant.tenant.id, { kind: 'saml', request: login }, INTERACTION_SECONDS);
+    return redirect(`${tenant.issuer}/portal/login?interaction=${interaction.id}`, {}, [
+      setCookie(INTERACTION_COOKIE, interaction.id, { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: INTERACTION_SECONDS }),
+    ]);
+  }
+
+  /** The portal sends the browser here once the user has signed in within the interaction. */
+  async function resume(request: ApiRequest): Promise<ApiResponse> {
+    const tenant = await tenantOf(request);
+    if (!tenant) return unknownTenant();
+    const interaction = await oidc.interactions.find(tenant.tenant.id, request.query['interaction'] ?? '');
+    if (!interaction || interaction.kind !== 'saml' || readCookie(request.headers['cookie'], INTERACTION_COOKIE) !== interaction.id) {
+      return errorPage(400, 'Sign-in expired', 'This sign-in has expired or was started in another browser. Go back to the application and try again.');
+    }
+    const authentication = interaction.authentication;
+    if (!authentication) return errorPage(400, 'Sign-in not finished', 'Sign in first.');
+    try {
+      await oidc.interactions.finish(interaction);
+    } catch (error) {
+      if (error instanceof ConflictError) return errorPage(400, 'Sign-in already completed', 'This sign-in was already completed. Go back to the application.');
+      throw error;
+    }
+    const clear = setCookie(INTERACTION_COOKIE, '', { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: 0 });
+    const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
+    const session = await oidc.sessions.find(tenant.tenant.id, secret);
+    return respond(tenant, interaction.request, authentication, secret, session, [clear]);
+  }
+
+  /** Re-checks the SP and ACS against the directory now, then posts the signed response to it. */
+  async function respond(
+    tenant: TenantContext,
+    login: SamlLoginRequest,
+    authentication: Authentication,
+    secret: string | undefined,
+    session: SsoSession | undefined,
+    cookies: string[] = [],
+  ): Promise<ApiResponse> {
+    const sp = await saml.serviceProviders.find(tenant.tenant.id, login.spEntityId);
+    if (!sp || !sp.acs.some((endpoint) => endpoint.location === login.acsUrl && endpoint.binding === BINDING.post)) {
+      return errorPage(400, 'Sign-in request not valid', 'The service provider is no longer registered.');
+    }
+    const user = await deps.users.get(tenant.tenant.id, authentication.sub).catch(() => undefined);
+    if (!user || user.status !== 'active') return statusResponse(tenant, login, STATUS.responder, 'the user cannot sign in', undefined, cookies);
+    const now = oidc.clock.now();
+    const format = login.nameIdFormat ?? sp.nameIdFormats.find((f) => (Object.values(NAMEID_FORMAT) as string[]).includes(f)) ?? NAMEID_FORMAT.persistent;
+    let nameId: string;
+    if (format === NAMEID_FORMAT.persistent) nameId = await saml.persistentNameIds.aliasFor(tenant.tenant.id, sp.entityId, user.username, now);
+    else if (format === NAMEID_FORMAT.transient) nameId = Buffer.from(oidc.random.bytes(20)).toString('base64url');
+    else if (format === NAMEID_FORMAT.email) {
+      if (!user.email) return statusResponse(tenant, login, STATUS.requester, 'the user has no e-mail address', STATUS.invalidNameIdPolicy, cookies);
+      nameId = user.email;
+    } else nameId = user.username;
+    const subject: ResponseSubject = {
+      nameId,
+      nameIdFormat: format,
+      sessionIndex: authentication.sid ?? oidc.random.id(),
+      authnInstant: authentication.authTime * 1000,
+      authnContextClassRef: authentication.amr.includes('otp') ? AUTHN_CONTEXT.totp : AUTHN_CONTEXT.password,
+      attributes: { mail: user.email, displayName: user.displayName },
+    };
+    const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
+    const xml = buildResponse({
+      idpEntityId: samlEndpoints(tenant.issuer).entityId,
+      spEntityId: sp.entityId,
+      acsUrl: login.acsUrl,
+      ...(login.requestId ? { inResponseTo: login.requestId } : {}),
+      now,
+      random: oidc.random,
+      key,
+      subject,
+    });
+    if (secret && session) await oidc.sessions.addClient(secret, session, `saml:${sp.entityId}`);
+    return post(login, xml, cookies);
+  }
+
+  async function statusResponse(tenant: TenantContext, login: SamlLoginRequest, code: string, message: string, subCode?: string, cookies: string[] = []): Promise<ApiResponse> {
+    const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
+    const xml = buildResponse({
+      idpEntityId: samlEndpoints(tenant.issuer).entityId,
+      spEntityId: login.spEntityId,
+      acsUrl: login.acsUrl,
+      ...(login.requestId ? { inResponseTo: login.requestId } : {}),
+      now: oidc.clock.now(),
+      random: oidc.random,
+      key,
+      status: { code, message, ...(subCode ? { subCode } : {}) },
+    });
+    return post(login, xml, cookies);
+  }
+
+  /** HTTP-POST binding (Bindings §3.5): an auto-submitting form, RelayState echoed as received. */
+  function post(login: SamlLoginRequest, xml: string, cookies: string[]): ApiResponse {
+    const fields: Record<string, string> = { SAMLResponse: Buffer.from(xml, 'utf8').toString('base64') };
+    if (login.relayState !== undefined) fields['RelayState'] = login.relayState;
+    const response = formPostPage(login.acsUrl, fields, oidc.random.id());
+    return cookies.length ? { ...response, multiValueHeaders: { 'Set-Cookie': cookies } } : response;
+  }
+
+  return [
+    { method: 'GET', path: '/t/:tenant/saml/sso', handle: sso },
+    { method: 'POST', path: '/t/:tenant/saml/sso', handle: sso },
+    { method: 'GET', path: '/t/:tenant/saml/sso/resume', handle: resume },
+    { method: 'GET', path: '/t/:tenant/saml/sso/idp', handle: idpInitiated },
+  ];
+}

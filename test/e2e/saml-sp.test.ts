@@ -1,0 +1,211 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { SAML } from '@node-saml/node-saml';
+import saml2, { type SAMLAssertResponse } from 'saml2-js';
+import { createSaml } from '../../lambdas/core/saml/provider.ts';
+import { createOidc } from '../../lambdas/core/oidc/provider.ts';
+import type { LocalStack } from '../../local/stack.ts';
+import { HttpBrowser, formOf } from '../support/http-browser.ts';
+import { DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
+import { haveTool, spCredentials, xmllintValidate, xmlsecVerify } from '../support/saml-sp.ts';
+
+const PERSISTENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
+
+/**
+ * Real service providers against the local stack: @node-saml/node-saml and saml2-js with their strict
+ * defaults (response and assertion signed, audience checked), SP-initiated over HTTP-Redirect (signed
+ * request) → portal login over HTTP → HTTP-POST response; plus IdP-initiated, schema and xmlsec1 checks.
+ */
+describe('SAML IdP with real service providers (embedded backend)', () => {
+  let stack: LocalStack;
+  let issuer: string;
+  let idpCert: string;
+  let metadataXml: string;
+  let register: (xml: string) => Promise<unknown>;
+
+  beforeAll(async () => {
+    stack = await startStackOn('embedded');
+    issuer = `${stack.url}/t/demo`;
+    const response = await fetch(`${issuer}/saml/metadata`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('application/samlmetadata+xml');
+    metadataXml = await response.text();
+    idpCert = /<ds:X509Certificate>([^<]+)<\/ds:X509Certificate>/.exec(metadataXml)![1]!;
+    const runtime = stack.runtime;
+    const saml = createSaml(createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }), runtime.directory);
+    register = (xml) => saml.serviceProviders.register('demo', xml);
+  });
+  afterAll(async () => stack.close());
+
+  /** Follows the SSO URL through the portal login to the auto-POST form; returns its fields and action. */
+  async function signInAt(browser: HttpBrowser, url: string, acs: string): Promise<{ action: string; fields: Record<string, string>; csp: string }> {
+    let { response } = await browser.follow(url, acs);
+    let text = await response.text();
+    if (!text.includes('SAMLResponse')) {
+      expect(response.status).toBe(200);
+      const login = formOf(text);
+      expect(login.action).toBe(`${issuer}/portal/login`);
+      ({ response } = await browser.follow(login.action, acs, { form: { ...login.fields, username: 'alice', password: DEMO_PASSWORD } }));
+      text = await response.text();
+    }
+    expect(response.status).toBe(200);
+    expect(text).toContain('<button type="submit">');
+    return { ...formOf(text), csp: response.headers.get('content-security-policy') ?? '' };
+  }
+
+  it('publishes signed metadata that is schema-valid and verifies with xmlsec1', () => {
+    expect(metadataXml).toContain(`entityID="${issuer}/saml/metadata"`);
+    expect(metadataXml).toContain(`Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${issuer}/saml/sso"`);
+    expect(metadataXml).toContain(`Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${issuer}/saml/sso"`);
+    for (const format of ['nameid-format:persistent', 'nameid-format:transient', 'nameid-format:emailAddress', 'nameid-format:unspecified']) expect(metadataXml).toContain(format);
+    if (haveTool('xmllint')) {
+      const result = xmllintValidate(metadataXml, 'saml-schema-metadata-2.0.xsd');
+      expect(result.output).toContain('validates');
+      expect(result.ok).toBe(true);
+    }
+    if (haveTool('xmlsec1')) {
+      const cert = `-----BEGIN CERTIFICATE-----\n${idpCert}\n-----END CERTIFICATE-----\n`;
+      const result = xmlsecVerify(metadataXml, cert, 'urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor');
+      expect(result.output).toContain('OK');
+      expect(result.ok).toBe(true);
+    }
+  });
+
+  it('keeps the signing certificate stable across metadata fetches', async () => {
+    const again = await (await fetch(`${issuer}/saml/metadata`)).text();
+    expect(again).toContain(idpCert);
+  });
+
+  describe('@node-saml/node-saml as SP (Redirect request signed, POST response)', () => {
+    const entityId = 'https://node-saml.example.test/sp';
+    const acs = 'https://node-saml.example.test/acs';
+    let sp: SAML;
+
+    beforeAll(async () => {
+      const credentials = await spCredentials('node-saml SP');
+      sp = new SAML({
+        entryPoint: `${issuer}/saml/sso`,
+        issuer: entityId,
+        callbackUrl: acs,
+        idpCert,
+        privateKey: credentials.keyPem,
+        publicCert: credentials.certPem,
+        signatureAlgorithm: 'sha256',
+        identifierFormat: PERSISTENT,
+        audience: entityId,
+        wantAssertionsSigned: true,
+        wantAuthnResponseSigned: true,
+        validateInResponseTo: 'always' as never,
+      });
+      const metadata = sp.generateServiceProviderMetadata(null, credentials.certPem);
+      const registered = (await register(metadata)) as { authnRequestsSigned: boolean };
+      expect(registered.authnRequestsSigned).toBe(true);
+    });
+
+    it('signs in SP-initiated and node-saml accepts the response; a second login reuses the SSO session and the persistent alias', async () => {
+      const browser = new HttpBrowser();
+      const url = await sp.getAuthorizeUrlAsync('relay-123', undefined, {});
+      expect(url).toContain('Signature=');
+      const form = await signInAt(browser, url, acs);
+      expect(form.action).toBe(acs);
+      expect(form.fields['RelayState']).toBe('relay-123');
+      expect(form.csp).toContain('form-action');
+      expect(form.csp).toContain('https://node-saml.example.test');
+      const { profile, loggedOut } = await sp.validatePostResponseAsync({ SAMLResponse: form.fields['SAMLResponse']!, RelayState: form.fields['RelayState']! });
+      expect(loggedOut).toBe(false);
+      expect(profile!.issuer).toBe(`${issuer}/saml/metadata`);
+      expect(profile!.nameIDFormat).toBe(PERSISTENT);
+      expect(profile!.nameID).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(profile!['displayName']).toBeDefined();
+      expect(profile!.sessionIndex).toBeDefined();
+
+      // Second login: no portal page, the SSO session answers; the persistent NameID is the same.
+      const second = await signInAt(browser, await sp.getAuthorizeUrlAsync('', undefined, {}), acs);
+      expect(second.fields['RelayState']).toBeUndefined();
+      const again = await sp.validatePostResponseAsync({ SAMLResponse: second.fields['SAMLResponse']! });
+      expect(again.profile!.nameID).toBe(profile!.nameID);
+
+      const xml = Buffer.from(form.fields['SAMLResponse']!, 'base64').toString('utf8');
+      const cert = `-----BEGIN CERTIFICATE-----\n${idpCert}\n-----END CERTIFICATE-----\n`;
+      if (haveTool('xmlsec1')) {
+        const result = xmlsecVerify(xml, cert, 'urn:oasis:names:tc:SAML:2.0:protocol:Response');
+        expect(result.output).toContain('OK');
+        expect(result.ok).toBe(true);
+      }
+      if (haveTool('xmllint')) {
+        const result = xmllintValidate(xml, 'saml-schema-protocol-2.0.xsd');
+        expect(result.output).toContain('validates');
+        expect(result.ok).toBe(true);
+      }
+    });
+
+    it('refuses a replayed AuthnRequest URL with an error page, never a response', async () => {
+      const browser = new HttpBrowser();
+      const url = await sp.getAuthorizeUrlAsync('', undefined, {});
+      await signInAt(browser, url, acs);
+      const replay = await browser.request(url);
+      expect(replay.status).toBe(400);
+      expect(await replay.text()).toContain('already used');
+    });
+
+    it('refuses a request whose signature was removed (the SP signs per its metadata)', async () => {
+      const url = new URL(await sp.getAuthorizeUrlAsync('', undefined, {}));
+      url.searchParams.delete('Signature');
+      const response = await fetch(url);
+      expect(response.status).toBe(400);
+      expect(await response.text()).toContain('not signed');
+    });
+
+    it('refuses a RelayState over 80 bytes', async () => {
+      const url = await sp.getAuthorizeUrlAsync('x'.repeat(81), undefined, {});
+      const response = await fetch(url);
+      expect(response.status).toBe(400);
+    });
+  });
+
+  describe('saml2-js as SP (Redirect request signed, POST response)', () => {
+    const entityId = 'https://saml2-js.example.test/metadata.xml';
+    const acs = 'https://saml2-js.example.test/assert';
+    let sp: InstanceType<typeof saml2.ServiceProvider>;
+    let idp: InstanceType<typeof saml2.IdentityProvider>;
+
+    beforeAll(async () => {
+      const credentials = await spCredentials('saml2-js SP');
+      sp = new saml2.ServiceProvider({
+        entity_id: entityId,
+        private_key: credentials.keyPem,
+        certificate: credentials.certPem,
+        assert_endpoint: acs,
+        sign_get_request: true,
+        nameid_format: 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient',
+        allow_unencrypted_assertion: true,
+      });
+      idp = new saml2.IdentityProvider({ sso_login_url: `${issuer}/saml/sso`, sso_logout_url: `${issuer}/saml/slo`, certificates: [idpCert] });
+      await register(sp.create_metadata());
+    });
+
+    it('signs in SP-initiated and saml2-js post_assert accepts the response', async () => {
+      const url = await new Promise<string>((resolve, reject) => sp.create_login_request_url(idp, { relay_state: 'rs' }, (error, login) => (error ? reject(error) : resolve(login))));
+      const form = await signInAt(new HttpBrowser(), url, acs);
+      expect(form.action).toBe(acs);
+      const response = await new Promise<SAMLAssertResponse>((resolve, reject) =>
+        sp.post_assert(idp, { request_body: { SAMLResponse: form.fields['SAMLResponse'], RelayState: form.fields['RelayState'] } }, (error, result) => (error ? reject(error) : resolve(result))),
+      );
+      expect(response.type).toBe('authn_response');
+      expect(response.user.name_id).toBeTruthy();
+      expect(response.user.session_index).toBeTruthy();
+    });
+
+    it('sends an IdP-initiated (unsolicited) response to the default ACS', async () => {
+      const browser = new HttpBrowser();
+      const form = await signInAt(browser, `${issuer}/saml/sso/idp?sp=${encodeURIComponent(entityId)}&RelayState=home`, acs);
+      expect(form.action).toBe(acs);
+      expect(form.fields['RelayState']).toBe('home');
+      const xml = Buffer.from(form.fields['SAMLResponse']!, 'base64').toString('utf8');
+      expect(xml).not.toContain('InResponseTo');
+      const response = await new Promise<SAMLAssertResponse>((resolve, reject) =>
+        sp.post_assert(idp, { request_body: { SAMLResponse: form.fields['SAMLResponse'] } }, (error, result) => (error ? reject(error) : resolve(result))),
+      );
+      expect(response.user.name_id).toBeTruthy();
+    });
+  });
+});

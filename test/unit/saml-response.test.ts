@@ -1,0 +1,87 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { createPrivateKey, randomBytes } from 'node:crypto';
+import { SignedXml } from 'xml-crypto';
+import { idpMetadata } from '../../lambdas/core/saml/metadata.ts';
+import { AUTHN_CONTEXT, buildResponse, STATUS } from '../../lambdas/core/saml/response.ts';
+import type { SigningKey } from '../../lambdas/core/saml/signature.ts';
+import { children, NS, parseXml, textOf } from '../../lambdas/core/saml/xml.ts';
+import type { Element } from '@xmldom/xmldom';
+import { spCredentials } from '../support/saml-sp.ts';
+
+const random = { bytes: (n: number) => new Uint8Array(randomBytes(n)), id: () => randomBytes(16).toString('base64url') };
+
+describe('SAML Response building', () => {
+  let key: SigningKey;
+  beforeAll(async () => {
+    const credentials = await spCredentials('idp');
+    key = { privateKey: createPrivateKey(credentials.keyPem), certificatePem: credentials.certPem };
+  });
+
+  const build = (attributes: Record<string, string | undefined>, nameId = 'alias-1') =>
+    buildResponse({
+      idpEntityId: 'https://idp.example.test/t/demo/saml/metadata',
+      spEntityId: 'https://sp.example.test',
+      acsUrl: 'https://sp.example.test/acs',
+      inResponseTo: '_req1',
+      now: Date.now(),
+      random,
+      key,
+      subject: { nameId, nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', sessionIndex: 'sid1', authnInstant: Date.now(), authnContextClassRef: AUTHN_CONTEXT.totp, attributes },
+    });
+
+  const verify = (xml: string, element: Element): boolean => {
+    const signature = children(element, NS.dsig, 'Signature')[0]!;
+    const verifier = new SignedXml({ publicCert: key.certificatePem, getCertFromKeyInfo: () => null });
+    verifier.loadSignature(signature);
+    return verifier.checkSignature(xml);
+  };
+
+  it('signs the assertion and the response, each Signature right after its Issuer, referencing its own ID', () => {
+    const xml = build({ mail: 'alice@example.test', displayName: 'Alice' });
+    const response = parseXml(xml).documentElement!;
+    const assertion = children(response, NS.assertion, 'Assertion')[0]!;
+    for (const element of [response, assertion]) {
+      const elementChildren = [...Array.from({ length: element.childNodes.length }, (_, i) => element.childNodes[i]!)].filter((n) => n.nodeType === 1) as Element[];
+      expect(elementChildren[0]!.localName).toBe('Issuer');
+      expect(elementChildren[1]!.localName).toBe('Signature');
+      expect(xml).toContain(`URI="#${element.getAttribute('ID')}"`);
+      expect(verify(xml, element)).toBe(true);
+    }
+    expect(xml).toContain('Recipient="https://sp.example.test/acs"');
+    expect(xml).toContain('InResponseTo="_req1"');
+    expect(xml).toContain('<saml:Audience>https://sp.example.test</saml:Audience>');
+    expect(xml).toContain(AUTHN_CONTEXT.totp);
+    expect(xml).toContain('rsa-sha256');
+    expect(xml).toContain('xml-exc-c14n#');
+  });
+
+  it('escapes attribute values and NameIDs: markup in them stays text (no XML injection)', () => {
+    const injected = '</saml:AttributeValue><saml:AttributeValue>admin';
+    const xml = build({ mail: 'a@example.test', displayName: injected }, 'x</saml:NameID><saml:NameID>bob');
+    const document = parseXml(xml);
+    const values = Array.from(document.getElementsByTagNameNS(NS.assertion, 'AttributeValue')).map((e) => textOf(e as unknown as Element));
+    expect(values).toEqual(['a@example.test', injected]);
+    expect(document.getElementsByTagNameNS(NS.assertion, 'NameID')).toHaveLength(1);
+    expect(textOf(document.getElementsByTagNameNS(NS.assertion, 'NameID')[0] as unknown as Element)).toBe('x</saml:NameID><saml:NameID>bob');
+  });
+
+  it('a tampered assertion no longer verifies', () => {
+    const xml = build({ displayName: 'Alice' }).replace('>Alice<', '>Mallory<');
+    const response = parseXml(xml).documentElement!;
+    expect(verify(xml, children(response, NS.assertion, 'Assertion')[0]!)).toBe(false);
+  });
+
+  it('builds a signed error response without an assertion', () => {
+    const xml = buildResponse({ idpEntityId: 'https://idp', spEntityId: 'https://sp', acsUrl: 'https://sp/acs', now: Date.now(), random, key, status: { code: STATUS.responder, subCode: STATUS.noPassive, message: 'not signed in' } });
+    expect(xml).not.toContain('Assertion');
+    expect(xml).toContain(STATUS.noPassive);
+    expect(verify(xml, parseXml(xml).documentElement!)).toBe(true);
+  });
+
+  it('signs the IdP metadata enveloped, Signature first', () => {
+    const xml = idpMetadata('https://idp.example.test/t/demo', key, Date.now(), random.bytes(20));
+    const root = parseXml(xml, 512 * 1024).documentElement!;
+    expect((root.firstChild as Element).localName).toBe('Signature');
+    expect(verify(xml, root)).toBe(true);
+  });
+});
