@@ -302,7 +302,62 @@ export function buildProgram(): Command {
         print({ ...result, retiredPublishedForSeconds: overlap }, ['current', 'next', 'retired', 'retiredPublishedForSeconds'], json);
       }),
     );
+  const SP_COLUMNS = ['entityId', 'authnRequestsSigned', 'wantAssertionsSigned', 'createdAt'];
+  const sp = program.command('sp').description('register, list, show and remove SAML service providers of a tenant');
+  sp.command('add')
+    .description('register a service provider from its SAML metadata (its ACS, keys and NameID formats come only from it)')
+    .argument('<tenant>', 'tenant id')
+    .requiredOption('--metadata <fileOrUrl>', 'metadata XML file, or an http(s) URL to fetch it from')
+    .action(
+      action(program, async (target, json, tenantId: string, o: { metadata: string }) => {
+        await target.services.tenants.get(tenantId);
+        const xml = await readMetadata(o.metadata);
+        const registered = await target.services.serviceProviders.register(tenantId, xml);
+        print({ ...registered, metadataXml: undefined }, SP_COLUMNS, json);
+      }),
+    );
+  sp.command('list')
+    .description("list a tenant's service providers")
+    .argument('<tenant>', 'tenant id')
+    .action(
+      action(program, async (target, json, tenantId: string) => {
+        await target.services.tenants.get(tenantId);
+        print((await target.services.serviceProviders.list(tenantId)).map((p) => ({ ...p, metadataXml: undefined })), SP_COLUMNS, json);
+      }),
+    );
+  sp.command('show')
+    .description('show a service provider (its endpoints, certificates and flags)')
+    .argument('<tenant>', 'tenant id')
+    .argument('<entityId>', 'the SP entityID')
+    .action(
+      action(program, async (target, _json, tenantId: string, entityId: string) => {
+        print({ ...(await target.services.serviceProviders.get(tenantId, entityId)), metadataXml: undefined }, [], true);
+      }),
+    );
+  sp.command('remove')
+    .description('remove a service provider')
+    .argument('<tenant>', 'tenant id')
+    .argument('<entityId>', 'the SP entityID')
+    .action(
+      action(program, async (target, _json, tenantId: string, entityId: string) => {
+        await target.services.serviceProviders.remove(tenantId, entityId);
+        process.stdout.write(`removed service provider ${entityId}\n`);
+      }),
+    );
   return program;
+}
+
+/** SP metadata from a file, or from an http(s) URL (bounded in size and time). */
+async function readMetadata(source: string): Promise<string> {
+  if (/^https?:\/\//i.test(source)) {
+    const response = await fetch(source, { signal: AbortSignal.timeout(10_000) });
+    if (!response.ok) throw new Error(`fetching ${source}: HTTP ${response.status}`);
+    const text = await response.text();
+    if (text.length > 1_000_000) throw new Error(`metadata at ${source} is larger than 1 MB`);
+    return text;
+  }
+  const { readFileSync } = await import('node:fs');
+  return readFileSync(source, 'utf8');
 }
 
 const KEK_NOTE = [

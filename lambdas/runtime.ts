@@ -7,6 +7,7 @@ import { LoginThrottle } from './core/portal/login-throttle.ts';
 import { TotpEnrolment } from './core/portal/totp.ts';
 import { Clients } from './core/oidc/client.ts';
 import { TenantKeys } from './core/oidc/keys.ts';
+import { ServiceProviders } from './core/saml/service-providers.ts';
 import type { Clock, DirectoryStore, KeyCustody, Random, Signer, StateStore } from './ports.ts';
 
 /** Everything a bounded context needs, wired once per process by a handler or by the local gateway. */
@@ -30,6 +31,8 @@ export interface DirectoryServices {
   readonly clients: Clients;
   /** The tenant's token-signing keys (rotation needs key custody to wrap the new key). */
   readonly signingKeys: TenantKeys;
+  /** SAML service providers, registered from their metadata. */
+  readonly serviceProviders: ServiceProviders;
   /** TOTP enrolment and verification; present when a key custody was given (it wraps the secrets). */
   readonly totp?: TotpEnrolment;
   /** Sign-in failure counting and locks; present when a state store was given. */
@@ -50,6 +53,7 @@ export function directoryServices(
     users,
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
     clients: new Clients(runtime.directory, runtime.clock, runtime.random),
+    serviceProviders: new ServiceProviders(runtime.directory, runtime.clock),
     signingKeys: new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) }),
     ...(runtime.custody ? { totp: new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) } : {}),
     ...(throttle ? { throttle, credentials: new Credentials(users, throttle) } : {}),

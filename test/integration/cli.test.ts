@@ -481,3 +481,51 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
     expect(result.stdout).toMatch(/^Usage: cloudcard/);
   });
 });
+
+describe('operator CLI: SAML service providers (local stack)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cc-cli-saml-'));
+  const env = { CLOUDCARD_DATA_DIR: dataDir };
+  const entityId = 'https://sp.example.test/metadata';
+  let metadataFile: string;
+
+  beforeAll(async () => {
+    const first = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
+    await waitFor(first, /base URL/);
+    first.child.kill('SIGINT');
+    await first.exited;
+    const { SAML } = await import('@node-saml/node-saml');
+    const { spCredentials } = await import('../support/saml-sp.ts');
+    const credentials = await spCredentials('cli-sp');
+    const sp = new SAML({ entryPoint: 'https://idp.example.test/sso', issuer: entityId, callbackUrl: 'https://sp.example.test/acs', idpCert: credentials.certPem, privateKey: credentials.keyPem, publicCert: credentials.certPem });
+    metadataFile = join(dataDir, 'sp-metadata.xml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(metadataFile, sp.generateServiceProviderMetadata(null, credentials.certPem));
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('registers an SP from its metadata file, lists, shows and removes it', async () => {
+    const added = await cli(['sp', 'add', 'demo', '--metadata', metadataFile, '--json'], env);
+    expect(added.stderr).toBe('');
+    expect(JSON.parse(added.stdout)).toMatchObject({ entityId, authnRequestsSigned: true });
+    expect((await cli(['sp', 'list', 'demo'], env)).stdout).toContain(entityId);
+    const shown = JSON.parse((await cli(['sp', 'show', 'demo', entityId], env)).stdout) as { acs: { location: string }[] };
+    expect(shown.acs.map((a) => a.location)).toContain('https://sp.example.test/acs');
+    expect((await cli(['sp', 'remove', 'demo', entityId], env)).code).toBe(0);
+    expect((await cli(['sp', 'show', 'demo', entityId], env)).code).toBe(1);
+  });
+
+  it('refuses metadata that is not SAML metadata, with the reason', async () => {
+    const bogus = join(dataDir, 'bogus.xml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(bogus, '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>');
+    const result = await cli(['sp', 'add', 'demo', '--metadata', bogus], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/document type declaration or entities is refused/);
+  });
+
+  it.each([[['sp']], [['sp', 'add']], [['sp', 'list']], [['sp', 'show']], [['sp', 'remove']]])('has --help on %p', async (path) => {
+    const result = await cli([...path, '--help'], env);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: cloudcard/);
+  });
+});
