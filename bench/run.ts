@@ -1,10 +1,13 @@
 import { cpus } from 'node:os';
 import { benchBundles } from './bundles.ts';
+import { benchOidc, OIDC_BENCH_DEFAULTS } from './oidc.ts';
 import { benchStores } from './store.ts';
 
 /**
  * `npm run bench`: prints every figure as markdown, ready for BENCHMARKS.md. Loopback only; each part
- * runs a fixed number of operations and stops by itself. BENCH_RUNS / BENCH_OPS scale it.
+ * runs a fixed number of operations (or, under load, a fixed duration) and stops by itself.
+ * BENCH_RUNS / BENCH_OPS scale the first parts; BENCH_OIDC_CALLS / BENCH_LOAD_SECONDS / BENCH_FLOWS the
+ * token-endpoint comparison.
  */
 const runs = Number(process.env['BENCH_RUNS'] ?? 15);
 const operations = Number(process.env['BENCH_OPS'] ?? 300);
@@ -14,3 +17,12 @@ const header = `Node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?
 process.stdout.write(`# cloudcard benchmarks\n\n${header}\n\n## Lambda bundles (cold-start proxy)\n\n`);
 process.stdout.write(`${await benchBundles(runs)}\n\n## Table adapter round trips (loopback)\n\n`);
 process.stdout.write(`${await benchStores(operations)}\n`);
+process.stdout.write('\n## OIDC token endpoint beside oidc-provider (loopback)\n\n');
+process.stdout.write(
+  `${await benchOidc({
+    ...OIDC_BENCH_DEFAULTS,
+    calls: Number(process.env['BENCH_OIDC_CALLS'] ?? OIDC_BENCH_DEFAULTS.calls),
+    loadSeconds: Number(process.env['BENCH_LOAD_SECONDS'] ?? OIDC_BENCH_DEFAULTS.loadSeconds),
+    flows: Number(process.env['BENCH_FLOWS'] ?? OIDC_BENCH_DEFAULTS.flows),
+  })}\n`,
+);
