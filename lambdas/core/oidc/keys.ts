@@ -33,6 +33,13 @@ export const signingKeyContext = (tenant: string, kid: string) => ({ tenant, car
 /** How long an unwrapped signing key may stay in a warm container: speed is why a tenant picks wrapped. */
 const UNWRAPPED_CACHE_MS = 5 * 60_000;
 
+/**
+ * How long a container trusts its copy of a tenant's key ring. Safe because rotation only ever promotes
+ * the already-published next key: a container still signing with the old current key for this long
+ * produces tokens every verifier can check (the retired key stays published for the overlap).
+ */
+const RING_CACHE_MS = 30_000;
+
 export interface TenantKeysDeps {
   readonly directory: DirectoryStore;
   readonly clock: Clock;
@@ -50,6 +57,9 @@ export interface TenantKeysDeps {
 export class TenantKeys {
   readonly #deps: TenantKeysDeps;
   readonly #unwrapped = new Map<string, { key: KeyObject; until: number }>();
+  /** Key items never change once written (rotation writes new ones), so they are cached for good. */
+  readonly #keys = new Map<string, TenantKey>();
+  readonly #rings = new Map<string, { ring: KeyRing; until: number }>();
 
   constructor(deps: TenantKeysDeps) {
     this.#deps = deps;
@@ -102,10 +112,20 @@ export class TenantKeys {
       if (error instanceof ConflictError) throw new ConflictError('the keys were rotated concurrently; run the rotation again if needed');
       throw error;
     }
+    this.#rings.delete(tenant);
     return { current: ring.current, next: fresh.kid, retired: item.ring.current };
   }
 
   async #ring(tenant: string, settings: OidcSettings): Promise<KeyRing> {
+    const now = this.#deps.clock.now();
+    const cached = this.#rings.get(tenant);
+    if (cached && cached.until > now) return cached.ring;
+    const ring = await this.#loadRing(tenant, settings);
+    this.#rings.set(tenant, { ring, until: now + RING_CACHE_MS });
+    return ring;
+  }
+
+  async #loadRing(tenant: string, settings: OidcSettings): Promise<KeyRing> {
     const item = await this.#deps.directory.get<RingItem>(ringKey(tenant));
     if (item) return item.ring;
     const current = await this.#createKey(tenant, settings);
@@ -122,8 +142,12 @@ export class TenantKeys {
   }
 
   async #key(tenant: string, kid: string): Promise<TenantKey> {
+    const cacheKey = `${tenant}/${kid}`;
+    const cached = this.#keys.get(cacheKey);
+    if (cached) return cached;
     const item = await this.#deps.directory.get<KeyItem>(keyKey(tenant, kid));
     if (!item) throw new UnavailableError('directory', `signing key ${kid} of tenant ${tenant} is missing`);
+    this.#keys.set(cacheKey, item.key);
     return item.key;
   }
 

@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { oidcSettingsOf } from '../../lambdas/core/directory/tenant.ts';
+import { TenantKeys } from '../../lambdas/core/oidc/keys.ts';
+import type { DirectoryStore } from '../../lambdas/ports.ts';
+import { BACKENDS, openBackend, testClock, type Backend } from '../support/backends.ts';
+
+/** Two warm containers sharing one tenant's key ring, while one of them rotates it. */
+describe.each(BACKENDS)('tenant signing keys across containers (%s backend)', (name) => {
+  const clock = testClock();
+  const settings = oidcSettingsOf({ oidc: {} } as never);
+  let backend: Backend;
+  let reads = 0;
+  let counted: DirectoryStore;
+
+  beforeAll(async () => {
+    backend = await openBackend(name, clock);
+    const d = backend.directory;
+    counted = { ...bind(d), get: (key) => { reads++; return d.get(key); } };
+  });
+  afterAll(async () => backend.close());
+
+  it('keeps signing with a published key until its ring copy expires, then follows the rotation', async () => {
+    const a = new TenantKeys({ directory: counted, clock, custody: backend.custody });
+    const b = new TenantKeys({ directory: backend.directory, clock, custody: backend.custody });
+    const first = await a.currentSigner('acme', settings);
+    const published = (await a.jwks('acme', settings)).map((k) => k.kid);
+    expect(published).toHaveLength(2); // current and next
+
+    const rotated = await b.rotate('acme', settings, 900);
+    expect(rotated.current).toBe(published[1]);
+
+    // Container A still signs with the old current key for up to 30 s: it is still published (retired).
+    expect((await a.currentSigner('acme', settings)).kid).toBe(first.kid);
+    expect((await b.jwks('acme', settings)).map((k) => k.kid)).toEqual(expect.arrayContaining([first.kid, rotated.current, rotated.next]));
+
+    clock.advance(31);
+    expect((await a.currentSigner('acme', settings)).kid).toBe(rotated.current);
+    clock.advance(-31);
+  });
+
+  it('reads each immutable key item once per container', async () => {
+    const a = new TenantKeys({ directory: counted, clock, custody: backend.custody });
+    await a.currentSigner('globex', settings);
+    await a.jwks('globex', settings); // also reads the next key once
+    reads = 0;
+    for (let i = 0; i < 5; i++) await a.currentSigner('globex', settings);
+    await a.jwks('globex', settings);
+    expect(reads).toBe(0);
+  });
+});
+
+function bind(store: DirectoryStore): DirectoryStore {
+  return {
+    get: store.get.bind(store),
+    put: store.put.bind(store),
+    update: store.update.bind(store),
+    delete: store.delete.bind(store),
+    query: store.query.bind(store),
+    ping: store.ping.bind(store),
+  };
+}
