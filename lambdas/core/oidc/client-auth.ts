@@ -47,7 +47,7 @@ export async function authenticateClient(request: ClientAuthRequest, deps: Clien
   const client = await deps.clients.find(request.tenant, presented.clientId);
   if (!client) throw invalidClient('unknown client', challenge);
   requireMethod(client, presented.method, challenge);
-  if (presented.method !== 'none' && !(await deps.clients.verifySecret(request.tenant, client.client_id, presented.secret))) {
+  if (presented.method !== 'none' && !(await deps.clients.verifySecret(request.tenant, client.client_id, presented.secret, client))) {
     throw invalidClient('invalid client secret', challenge);
   }
   return { client, method: presented.method };

@@ -96,6 +96,7 @@ export class Clients {
   readonly #directory: DirectoryStore;
   readonly #clock: Clock;
   readonly #random: Random;
+  readonly #secretHashOf = new WeakMap<OidcClient, string | undefined>();
 
   constructor(directory: DirectoryStore, clock: Clock, random: Random) {
     this.#directory = directory;
@@ -133,7 +134,12 @@ export class Clients {
 
   async find(tenant: string, clientId: string): Promise<OidcClient | undefined> {
     if (!CLIENT_ID.test(clientId)) return undefined;
-    return (await this.#directory.get<ClientItem>(clientKey(tenant, clientId)))?.client;
+    const item = await this.#directory.get<ClientItem>(clientKey(tenant, clientId));
+    if (!item) return undefined;
+    // Remember this read's secret hash against the very object returned, so authenticating the client
+    // right after costs no second read (and nothing can go stale: it is the same read).
+    this.#secretHashOf.set(item.client, item.secretHash);
+    return item.client;
   }
 
   async get(tenant: string, clientId: string): Promise<OidcClient> {
@@ -156,11 +162,17 @@ export class Clients {
     }
   }
 
-  /** Checks a client secret in constant time; false for clients that have none. */
-  async verifySecret(tenant: string, clientId: string, secret: string): Promise<boolean> {
+  /**
+   * Checks a client secret in constant time; false for clients that have none. Given the client object
+   * `find` just returned, it uses that read instead of reading again.
+   */
+  async verifySecret(tenant: string, clientId: string, secret: string, found?: OidcClient): Promise<boolean> {
     if (!CLIENT_ID.test(clientId)) return false;
-    const item = await this.#directory.get<ClientItem>(clientKey(tenant, clientId));
-    return Boolean(item?.secretHash && sameHash(secret, item.secretHash));
+    const hash =
+      found && found.client_id === clientId && this.#secretHashOf.has(found)
+        ? this.#secretHashOf.get(found)
+        : (await this.#directory.get<ClientItem>(clientKey(tenant, clientId)))?.secretHash;
+    return Boolean(hash && sameHash(secret, hash));
   }
 
   /** RFC 7592: the client a registration access token manages, or an invalid_token error. */
