@@ -3,32 +3,20 @@ import { authenticateClient } from '../../lambdas/core/oidc/client-auth.ts';
 import { Clients } from '../../lambdas/core/oidc/client.ts';
 import { ReplayCache } from '../../lambdas/core/oidc/replay.ts';
 import { systemRandom } from '../../lambdas/adapters/system.ts';
-import type { DirectoryStore } from '../../lambdas/ports.ts';
-import { BACKENDS, openBackend, testClock, type Backend } from '../support/backends.ts';
+import { BACKENDS, countingReads, openBackend, testClock, type Backend } from '../support/backends.ts';
 
 /** Client authentication with a secret reads the client item once, and still refuses a wrong secret. */
 describe.each(BACKENDS)('client secret authentication (%s backend)', (name) => {
   const clock = testClock();
   let backend: Backend;
-  let reads = 0;
+  let counting: ReturnType<typeof countingReads>;
   let clients: Clients;
   let replay: ReplayCache;
 
   beforeAll(async () => {
     backend = await openBackend(name, clock);
-    const d = backend.directory;
-    const counted: DirectoryStore = {
-      get: (key) => {
-        reads++;
-        return d.get(key);
-      },
-      put: d.put.bind(d),
-      update: d.update.bind(d),
-      delete: d.delete.bind(d),
-      query: d.query.bind(d),
-      ping: d.ping.bind(d),
-    };
-    clients = new Clients(counted, clock, systemRandom);
+    counting = countingReads(backend.directory);
+    clients = new Clients(counting.store, clock, systemRandom);
     replay = new ReplayCache(backend.state, clock);
   });
   afterAll(async () => backend.close());
@@ -37,10 +25,10 @@ describe.each(BACKENDS)('client secret authentication (%s backend)', (name) => {
 
   it('authenticates client_secret_basic with one read of the client', async () => {
     const { client, clientSecret } = await clients.create('acme', { redirect_uris: ['https://rp.example/cb'] }, 'admin');
-    reads = 0;
+    counting.reset();
     const result = await authenticateClient({ tenant: 'acme', authorization: basic(client.client_id, clientSecret!), form: {}, audiences: [] }, { clients, replay, clock });
     expect(result.client.client_id).toBe(client.client_id);
-    expect(reads).toBe(1);
+    expect(counting.reads()).toBe(1);
   });
 
   it('still refuses a wrong secret, and a secret of another client', async () => {

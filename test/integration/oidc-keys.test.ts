@@ -1,26 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { oidcSettingsOf } from '../../lambdas/core/directory/tenant.ts';
 import { TenantKeys } from '../../lambdas/core/oidc/keys.ts';
-import type { DirectoryStore } from '../../lambdas/ports.ts';
-import { BACKENDS, openBackend, testClock, type Backend } from '../support/backends.ts';
+import { BACKENDS, countingReads, openBackend, testClock, type Backend } from '../support/backends.ts';
 
 /** Two warm containers sharing one tenant's key ring, while one of them rotates it. */
 describe.each(BACKENDS)('tenant signing keys across containers (%s backend)', (name) => {
   const clock = testClock();
   const settings = oidcSettingsOf({ oidc: {} } as never);
   let backend: Backend;
-  let reads = 0;
-  let counted: DirectoryStore;
+  let counting: ReturnType<typeof countingReads>;
 
   beforeAll(async () => {
     backend = await openBackend(name, clock);
-    const d = backend.directory;
-    counted = { ...bind(d), get: (key) => { reads++; return d.get(key); } };
+    counting = countingReads(backend.directory);
   });
   afterAll(async () => backend.close());
 
   it('keeps signing with a published key until its ring copy expires, then follows the rotation', async () => {
-    const a = new TenantKeys({ directory: counted, clock, custody: backend.custody });
+    const a = new TenantKeys({ directory: counting.store, clock, custody: backend.custody });
     const b = new TenantKeys({ directory: backend.directory, clock, custody: backend.custody });
     const first = await a.currentSigner('acme', settings);
     const published = (await a.jwks('acme', settings)).map((k) => k.kid);
@@ -39,23 +36,12 @@ describe.each(BACKENDS)('tenant signing keys across containers (%s backend)', (n
   });
 
   it('reads each immutable key item once per container', async () => {
-    const a = new TenantKeys({ directory: counted, clock, custody: backend.custody });
+    const a = new TenantKeys({ directory: counting.store, clock, custody: backend.custody });
     await a.currentSigner('globex', settings);
     await a.jwks('globex', settings); // also reads the next key once
-    reads = 0;
+    counting.reset();
     for (let i = 0; i < 5; i++) await a.currentSigner('globex', settings);
     await a.jwks('globex', settings);
-    expect(reads).toBe(0);
+    expect(counting.reads()).toBe(0);
   });
 });
-
-function bind(store: DirectoryStore): DirectoryStore {
-  return {
-    get: store.get.bind(store),
-    put: store.put.bind(store),
-    update: store.update.bind(store),
-    delete: store.delete.bind(store),
-    query: store.query.bind(store),
-    ping: store.ping.bind(store),
-  };
-}

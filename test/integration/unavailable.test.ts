@@ -10,7 +10,7 @@ import { UnavailableError } from '../../lambdas/core/errors.ts';
 import { createObservability } from '../../lambdas/observability.ts';
 import type { DirectoryStore } from '../../lambdas/ports.ts';
 import type { Runtime } from '../../lambdas/runtime.ts';
-import { openBackend, testClock, type Backend } from '../support/backends.ts';
+import { bindStore, openBackend, testClock, type Backend } from '../support/backends.ts';
 import { freePort } from '../support/emulator.ts';
 import { lambdaContext, proxyEvent } from '../support/events.ts';
 import { AdminClients } from '../../lambdas/core/directory/admin-client.ts';
@@ -48,7 +48,7 @@ describe('dependency failures (AWS adapters on the emulator)', () => {
     // The table answers reads but the write hits an outage (the table's endpoint goes away).
     const deadClient = createDynamoClient({ endpoint: `http://127.0.0.1:${await freePort()}`, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
     const dead = new DynamoItemStore({ client: deadClient, tableName: 'x', role: 'directory' });
-    const flaky: DirectoryStore = { ...bind(backend.directory), put: (item, guard) => dead.put(item, guard) };
+    const flaky: DirectoryStore = { ...bindStore(backend.directory), put: (item, guard) => dead.put(item, guard) };
     const handler = createContextHandler('admin', { ...runtime, directory: flaky }, adminContext, createObservability('admin', { logLevel: 'SILENT' }));
     const response = await handler(
       proxyEvent('POST', '/t/acme/admin/v1/users', { headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'dave' }) }),
@@ -64,14 +64,3 @@ describe('dependency failures (AWS adapters on the emulator)', () => {
     deadClient.destroy();
   });
 });
-
-function bind(store: DirectoryStore): DirectoryStore {
-  return {
-    get: store.get.bind(store),
-    put: store.put.bind(store),
-    update: store.update.bind(store),
-    delete: store.delete.bind(store),
-    query: store.query.bind(store),
-    ping: store.ping.bind(store),
-  };
-}

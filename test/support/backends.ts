@@ -111,3 +111,25 @@ async function openEmulator(clock: Clock): Promise<Backend> {
     },
   };
 }
+
+/** The same store with its methods bound, so a test can override one of them. */
+export function bindStore(store: DirectoryStore): DirectoryStore {
+  return {
+    get: store.get.bind(store),
+    put: store.put.bind(store),
+    update: store.update.bind(store),
+    delete: store.delete.bind(store),
+    query: store.query.bind(store),
+    ping: store.ping.bind(store),
+  };
+}
+
+/** The same store, counting its reads (how many round trips a piece of code makes). */
+export function countingReads(store: DirectoryStore): { store: DirectoryStore; reads: () => number; reset: () => void } {
+  let reads = 0;
+  return {
+    store: { ...bindStore(store), get: (key) => ((reads++), store.get(key)) },
+    reads: () => reads,
+    reset: () => (reads = 0),
+  };
+}

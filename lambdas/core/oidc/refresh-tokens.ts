@@ -65,8 +65,4 @@ export class RefreshTokens {
     await this.#state.update(refreshKey(token), { status: 'revoked' }).catch(() => undefined);
     return item;
   }
-
-  nowSeconds(): number {
-    return Math.floor(this.#clock.now() / 1000);
-  }
 }
