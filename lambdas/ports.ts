@@ -121,3 +121,34 @@ export interface Random {
   /** URL-safe random identifier with at least 128 bits of entropy. */
   id(): string;
 }
+
+// -------------------------------------------------------------------------------------- resident keys
+
+/** Asymmetric key types a resident key (KMS asymmetric key, or its local stand-in) can have. */
+export type ResidentKeySpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256' | 'ECC_NIST_P384';
+
+/** Signature schemes over a digest the caller computed; the key never leaves the custody. */
+export type ResidentSigningAlgorithm =
+  | 'RSASSA_PKCS1_V1_5_SHA_256'
+  | 'RSASSA_PKCS1_V1_5_SHA_384'
+  | 'RSASSA_PKCS1_V1_5_SHA_512'
+  | 'ECDSA_SHA_256'
+  | 'ECDSA_SHA_384';
+
+/**
+ * Non-exportable asymmetric keys made on demand: KMS-resident card keys and each tenant's card CA key.
+ * Every key is tagged with its owner, so the stack can grant use by tag instead of by key ARN.
+ */
+export interface ResidentKeys {
+  create(spec: ResidentKeySpec, owner: { readonly tenant: string; readonly purpose: string }): Promise<{ keyId: string; publicKey: Uint8Array }>;
+  /** SubjectPublicKeyInfo, DER. */
+  publicKey(keyId: string): Promise<Uint8Array>;
+  /** Signs a message of at most 4096 bytes (hashed by the custody); ECDSA output is DER. */
+  signMessage(keyId: string, algorithm: ResidentSigningAlgorithm, message: Uint8Array): Promise<Uint8Array>;
+  /** Signs a digest the caller computed; ECDSA output is DER (as X.509 and PIV want it). */
+  signDigest(keyId: string, algorithm: ResidentSigningAlgorithm, digest: Uint8Array): Promise<Uint8Array>;
+  /** ECDH with the peer's SubjectPublicKeyInfo (DER); returns the shared secret. */
+  deriveSharedSecret(keyId: string, peerPublicKey: Uint8Array): Promise<Uint8Array>;
+  /** Schedules the key's destruction (KMS: the shortest pending window); it cannot be used afterwards. */
+  destroy(keyId: string): Promise<void>;
+}

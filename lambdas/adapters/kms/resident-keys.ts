@@ -1,0 +1,97 @@
+import {
+  CreateKeyCommand,
+  GetPublicKeyCommand,
+  ScheduleKeyDeletionCommand,
+  SignCommand,
+  DeriveSharedSecretCommand,
+  type KMSClient,
+  type KeySpec,
+} from '@aws-sdk/client-kms';
+import { UnavailableError, ValidationError } from '../../core/errors.ts';
+import type { ResidentKeys, ResidentKeySpec, ResidentSigningAlgorithm } from '../../ports.ts';
+import { KMS_REJECTIONS } from './client.ts';
+
+/** The tag the stack's IAM policies match on: functions may use only keys tagged with their own stack. */
+export const RESIDENT_KEY_TAG = 'cloudcard:stack';
+
+/**
+ * Card keys and card CA keys as KMS asymmetric keys, created on demand. Signing keys are SIGN_VERIFY;
+ * EC card keys meant for key agreement (slot 9D) are KEY_AGREEMENT, since KMS fixes a key's usage.
+ */
+export class KmsResidentKeys implements ResidentKeys {
+  readonly #kms: KMSClient;
+  readonly #stackTag: string;
+
+  constructor(kms: KMSClient, stackTag: string) {
+    this.#kms = kms;
+    this.#stackTag = stackTag;
+  }
+
+  async create(spec: ResidentKeySpec, owner: { tenant: string; purpose: string }): Promise<{ keyId: string; publicKey: Uint8Array }> {
+    const agreement = owner.purpose.endsWith(':key-agreement');
+    const out = await this.#call(() =>
+      this.#kms.send(
+        new CreateKeyCommand({
+          KeySpec: spec as KeySpec,
+          KeyUsage: agreement ? 'KEY_AGREEMENT' : 'SIGN_VERIFY',
+          Description: `cloudcard ${owner.purpose} for tenant ${owner.tenant}`,
+          Tags: [
+            { TagKey: RESIDENT_KEY_TAG, TagValue: this.#stackTag },
+            { TagKey: 'cloudcard:tenant', TagValue: owner.tenant },
+            { TagKey: 'cloudcard:purpose', TagValue: owner.purpose.slice(0, 256) },
+          ],
+        }),
+      ),
+    );
+    const keyId = out.KeyMetadata?.KeyId;
+    if (!keyId) throw new UnavailableError('kms', 'KMS returned no key id');
+    return { keyId, publicKey: await this.publicKey(keyId) };
+  }
+
+  async publicKey(keyId: string): Promise<Uint8Array> {
+    const out = await this.#call(() => this.#kms.send(new GetPublicKeyCommand({ KeyId: keyId })));
+    if (!out.PublicKey) throw new UnavailableError('kms', 'KMS returned no public key');
+    return out.PublicKey;
+  }
+
+  async signMessage(keyId: string, algorithm: ResidentSigningAlgorithm, message: Uint8Array): Promise<Uint8Array> {
+    if (message.length > 4096) throw new ValidationError('a message to sign must be at most 4096 bytes');
+    return this.#sign(keyId, algorithm, message, 'RAW');
+  }
+
+  signDigest(keyId: string, algorithm: ResidentSigningAlgorithm, digest: Uint8Array): Promise<Uint8Array> {
+    return this.#sign(keyId, algorithm, digest, 'DIGEST');
+  }
+
+  async deriveSharedSecret(keyId: string, peerPublicKey: Uint8Array): Promise<Uint8Array> {
+    const out = await this.#call(() =>
+      this.#kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: peerPublicKey })),
+    );
+    if (!out.SharedSecret) throw new UnavailableError('kms', 'KMS returned no shared secret');
+    return out.SharedSecret;
+  }
+
+  async destroy(keyId: string): Promise<void> {
+    await this.#call(() => this.#kms.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 })));
+  }
+
+  async #sign(keyId: string, algorithm: ResidentSigningAlgorithm, message: Uint8Array, type: 'RAW' | 'DIGEST'): Promise<Uint8Array> {
+    const out = await this.#call(() =>
+      this.#kms.send(new SignCommand({ KeyId: keyId, SigningAlgorithm: algorithm, MessageType: type, Message: message })),
+    );
+    if (!out.Signature) throw new UnavailableError('kms', 'KMS returned no signature');
+    return out.Signature;
+  }
+
+  async #call<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      const name = (error as { name?: string }).name ?? 'Error';
+      if (KMS_REJECTIONS.has(name) || name === 'ValidationException' || name === 'NotFoundException' || name === 'KMSInvalidStateException') {
+        throw new ValidationError(`KMS refused the operation: ${name}`);
+      }
+      throw new UnavailableError('kms', `KMS unavailable: ${name}`, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,151 @@
+import 'reflect-metadata'; // @peculiar/x509 2.x needs a Reflect polyfill (tsyringe), imported before it
+import { webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { derToJose } from '../crypto/ecdsa.ts';
+import { ConflictError } from '../errors.ts';
+import type { Clock, DirectoryStore, Item, ResidentKeys } from '../../ports.ts';
+import { tenantPartition } from '../directory/keys.ts';
+import type { PivSlot } from '../piv/card-port.ts';
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
+const CA_VALIDITY_YEARS = 10;
+const CARD_VALIDITY_YEARS = 3;
+
+/** OIDs of the extended key usages a PIV card certificate carries. */
+const EKU = {
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  emailProtection: '1.3.6.1.5.5.7.3.4',
+  smartcardLogon: '1.3.6.1.4.1.311.20.2.2',
+  pivCardAuth: '2.16.840.1.101.3.6.8',
+  documentSigning: '1.3.6.1.4.1.311.10.3.12',
+} as const;
+
+/** What each PIV slot's certificate is for (SP 800-73-4 §3.1; key usage as Windows and OpenSC expect). */
+const SLOT_PROFILE: Record<Exclude<PivSlot, 'f9'>, { keyUsage: number; eku: string[] }> = {
+  '9a': { keyUsage: x509.KeyUsageFlags.digitalSignature, eku: [EKU.clientAuth, EKU.smartcardLogon] },
+  '9c': { keyUsage: x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation, eku: [EKU.emailProtection, EKU.documentSigning] },
+  '9d': { keyUsage: x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.keyAgreement, eku: [EKU.emailProtection] },
+  '9e': { keyUsage: x509.KeyUsageFlags.digitalSignature, eku: [EKU.pivCardAuth] },
+};
+
+type AuthorityItem = Item & { keyId: string; certificatePem: string; createdAt: string };
+const authorityKey = (tenant: string) => ({ PK: tenantPartition(tenant), SK: 'CARDCA' });
+
+export interface CardHolder {
+  readonly tenant: string;
+  readonly username: string;
+  readonly displayName: string;
+  readonly email?: string;
+}
+
+/** Strips the characters that would change an RDN's structure; names are display text, not syntax. */
+const rdnValue = (value: string): string => value.replace(/[,+="\\<>;#\u0000-\u001f]/g, '').slice(0, 64) || '-';
+
+/**
+ * A WebCrypto stand-in whose only job is `sign`: @peculiar/x509 builds and encodes the certificate, the
+ * signature comes from the CA's resident key (KMS in AWS), converted from DER to the form WebCrypto gives.
+ */
+function residentSigningCrypto(keys: ResidentKeys, keyId: string): Parameters<typeof x509.X509CertificateGenerator.create>[1] {
+  const subtle = {
+    sign: async (_algorithm: unknown, _key: unknown, data: ArrayBuffer | Uint8Array) =>
+      derToJose(await keys.signMessage(keyId, 'ECDSA_SHA_256', new Uint8Array(data as ArrayBuffer)), 32).buffer,
+  };
+  return { subtle, getRandomValues: webcrypto.getRandomValues.bind(webcrypto) } as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1];
+}
+
+/** A reference to the CA's private key for the generator: its algorithm only; signing goes to KMS. */
+const residentKeyHandle = { algorithm: { name: 'ECDSA', namedCurve: 'P-256' }, type: 'private', extractable: false, usages: ['sign'] } as unknown as webcrypto.CryptoKey;
+
+const randomSerial = (): string => Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1');
+
+/**
+ * Each tenant's card certificate authority. Its key is a resident key (a KMS ECC P-256 key in AWS)
+ * made on first use; its self-signed certificate is stored in the directory. Certificates it issues carry
+ * the PIV slot's key usage and EKU (smart-card logon and client authentication on 9A) and the holder's
+ * e-mail and UPN as subject alternative names.
+ */
+export class CardAuthority {
+  readonly #directory: DirectoryStore;
+  readonly #keys: ResidentKeys;
+  readonly #clock: Clock;
+
+  constructor(directory: DirectoryStore, keys: ResidentKeys, clock: Clock) {
+    this.#directory = directory;
+    this.#keys = keys;
+    this.#clock = clock;
+  }
+
+  /** The tenant's CA, created once: a race makes two keys, the loser destroys its own. */
+  async authority(tenant: string): Promise<{ keyId: string; certificate: x509.X509Certificate }> {
+    const stored = await this.#directory.get<AuthorityItem>(authorityKey(tenant));
+    if (stored) return { keyId: stored.keyId, certificate: new x509.X509Certificate(stored.certificatePem) };
+    const { keyId, publicKey } = await this.#keys.create('ECC_NIST_P256', { tenant, purpose: 'card-ca' });
+    const name = `CN=${rdnValue(tenant)} card CA, O=cloudcard`;
+    const now = this.#clock.now();
+    const certificate = await x509.X509CertificateGenerator.create(
+      {
+        serialNumber: randomSerial(),
+        subject: name,
+        issuer: name,
+        notBefore: new Date(now - 60_000),
+        notAfter: yearsAfter(now, CA_VALIDITY_YEARS),
+        signingAlgorithm: ECDSA_SHA256,
+        publicKey: new x509.PublicKey(publicKey),
+        signingKey: residentKeyHandle,
+        extensions: [
+          new x509.BasicConstraintsExtension(true, 0, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+          await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(publicKey)),
+        ],
+      },
+      residentSigningCrypto(this.#keys, keyId),
+    );
+    try {
+      await this.#directory.put({ ...authorityKey(tenant), keyId, certificatePem: certificate.toString('pem'), createdAt: new Date(now).toISOString() }, { absent: true });
+      return { keyId, certificate };
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      await this.#keys.destroy(keyId);
+      return this.authority(tenant);
+    }
+  }
+
+  /** Issues the certificate of one card slot for a holder's public key (SubjectPublicKeyInfo DER). */
+  async issue(holder: CardHolder, slot: Exclude<PivSlot, 'f9'>, subjectPublicKey: Uint8Array): Promise<Uint8Array> {
+    const ca = await this.authority(holder.tenant);
+    const profile = SLOT_PROFILE[slot];
+    const now = this.#clock.now();
+    const names: x509.JsonGeneralName[] = [{ type: 'upn', value: `${holder.username}@${holder.tenant}` }];
+    if (holder.email) names.push({ type: 'email', value: holder.email });
+    const certificate = await x509.X509CertificateGenerator.create(
+      {
+        serialNumber: randomSerial(),
+        subject: `CN=${rdnValue(holder.displayName)}, 0.9.2342.19200300.100.1.1=${rdnValue(holder.username)}, O=${rdnValue(holder.tenant)}`,
+        issuer: ca.certificate.subjectName,
+        notBefore: new Date(now - 60_000),
+        notAfter: yearsAfter(now, CARD_VALIDITY_YEARS),
+        signingAlgorithm: ECDSA_SHA256,
+        publicKey: new x509.PublicKey(subjectPublicKey),
+        signingKey: residentKeyHandle,
+        extensions: [
+          new x509.BasicConstraintsExtension(false, undefined, true),
+          new x509.KeyUsagesExtension(profile.keyUsage, true),
+          new x509.ExtendedKeyUsageExtension(profile.eku, false),
+          new x509.SubjectAlternativeNameExtension(names, false),
+          await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(subjectPublicKey)),
+          await x509.AuthorityKeyIdentifierExtension.create(ca.certificate, false),
+        ],
+      },
+      residentSigningCrypto(this.#keys, ca.keyId),
+    );
+    return new Uint8Array(certificate.rawData);
+  }
+}
+
+function yearsAfter(now: number, years: number): Date {
+  const date = new Date(now);
+  date.setUTCFullYear(date.getUTCFullYear() + years);
+  return date;
+}
