@@ -1,6 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { DomainError, ValidationError } from '../lambdas/core/errors.ts';
 import { print } from './output.ts';
+import { parseAttributeRule, USER_FIELDS, type AttributeRule } from '../lambdas/core/saml/attribute-mapping.ts';
+import { parseSigningChoice, type SigningChoice } from '../lambdas/core/saml/signing-choice.ts';
 import { oidcSettingsOf } from '../lambdas/core/directory/tenant.ts';
 import { KEK_OUTPUT, openTarget, type Target, type TargetOptions } from './target.ts';
 import type { LoginThrottle } from '../lambdas/core/portal/login-throttle.ts';
@@ -302,17 +304,33 @@ export function buildProgram(): Command {
         print({ ...result, retiredPublishedForSeconds: overlap }, ['current', 'next', 'retired', 'retiredPublishedForSeconds'], json);
       }),
     );
-  const SP_COLUMNS = ['entityId', 'authnRequestsSigned', 'wantAssertionsSigned', 'createdAt'];
+  const SP_COLUMNS = ['entityId', 'authnRequestsSigned', 'wantAssertionsSigned', 'signing', 'createdAt'];
+  /** A SAML option parser whose refusal commander reports as a bad argument. */
+  const samlOption =
+    <T>(parse: (value: string) => T) =>
+    (value: string): T => {
+      try {
+        return parse(value);
+      } catch (error) {
+        throw new InvalidArgumentError((error as Error).message);
+      }
+    };
   const sp = program.command('sp').description('register, list, show and remove SAML service providers of a tenant');
   sp.command('add')
     .description('register a service provider from its SAML metadata (its ACS, keys and NameID formats come only from it)')
     .argument('<tenant>', 'tenant id')
     .requiredOption('--metadata <fileOrUrl>', 'metadata XML file, or an http(s) URL to fetch it from')
+    .option('--sign <what>', 'what to sign: response, assertion or both (default; WantAssertionsSigned in the metadata always signs the assertion)', samlOption(parseSigningChoice))
+    .option(
+      '--attribute <rule>',
+      `release an attribute: NAME=field[;friendly=NAME][;format=basic|uri|unspecified], field one of ${USER_FIELDS.join(', ')} (repeat; default: mail=email, displayName=name)`,
+      (value: string, previous: AttributeRule[] = []) => [...previous, samlOption(parseAttributeRule)(value)],
+    )
     .action(
-      action(program, async (target, json, tenantId: string, o: { metadata: string }) => {
+      action(program, async (target, json, tenantId: string, o: { metadata: string; sign?: SigningChoice; attribute?: AttributeRule[] }) => {
         await target.services.tenants.get(tenantId);
         const xml = await readMetadata(o.metadata);
-        const registered = await target.services.serviceProviders.register(tenantId, xml);
+        const registered = await target.services.serviceProviders.register(tenantId, xml, { ...(o.sign ? { signing: o.sign } : {}), ...(o.attribute ? { attributeMap: o.attribute } : {}) });
         print({ ...registered, metadataXml: undefined }, SP_COLUMNS, json);
       }),
     );

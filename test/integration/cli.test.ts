@@ -514,6 +514,28 @@ describe('operator CLI: SAML service providers (local stack)', () => {
     expect((await cli(['sp', 'show', 'demo', entityId], env)).code).toBe(1);
   });
 
+  it('stores the signing choice and attribute map given to sp add, and refuses bad ones', async () => {
+    const added = await cli(['sp', 'add', 'demo', '--metadata', metadataFile, '--sign', 'response', '--attribute', 'urn:oid:0.9.2342.19200300.100.1.3=email;friendly=mail', '--attribute', 'uid=username', '--json'], env);
+    expect(added.stderr).toBe('');
+    const shown = JSON.parse((await cli(['sp', 'show', 'demo', entityId], env)).stdout) as { signing: string; attributeMap: unknown[] };
+    expect(shown.signing).toBe('response');
+    expect(shown.attributeMap).toEqual([
+      { name: 'urn:oid:0.9.2342.19200300.100.1.3', nameFormat: 'urn:oasis:names:tc:SAML:2.0:attrname-format:uri', friendlyName: 'mail', field: 'email' },
+      { name: 'uid', nameFormat: 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic', field: 'username' },
+    ]);
+    expect((await cli(['sp', 'remove', 'demo', entityId], env)).code).toBe(0);
+    const badSign = await cli(['sp', 'add', 'demo', '--metadata', metadataFile, '--sign', 'nothing'], env);
+    expect(badSign.code).not.toBe(0);
+    expect(badSign.stderr).toMatch(/response, assertion, both/);
+    const badField = await cli(['sp', 'add', 'demo', '--metadata', metadataFile, '--attribute', 'mail=password'], env);
+    expect(badField.code).not.toBe(0);
+    expect(badField.stderr).toMatch(/not one of/);
+    const twice = await cli(['sp', 'add', 'demo', '--metadata', metadataFile, '--attribute', 'mail=email', '--attribute', 'mail=name'], env);
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toMatch(/mapped twice/);
+    expect((await cli(['sp', 'show', 'demo', entityId], env)).code).toBe(1);
+  });
+
   it('refuses metadata that is not SAML metadata, with the reason', async () => {
     const bogus = join(dataDir, 'bogus.xml');
     const { writeFileSync } = await import('node:fs');

@@ -2,11 +2,16 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { SignedXml } from 'xml-crypto';
 import { idpMetadata } from '../../lambdas/core/saml/metadata.ts';
-import { AUTHN_CONTEXT, buildResponse, STATUS } from '../../lambdas/core/saml/response.ts';
+import { ATTRNAME_FORMAT, type ReleasedAttribute } from '../../lambdas/core/saml/attribute-mapping.ts';
+import { AUTHN_CONTEXT, buildResponse, STATUS, type ResponseInput } from '../../lambdas/core/saml/response.ts';
 import type { SigningKey } from '../../lambdas/core/saml/signature.ts';
 import { children, NS, parseXml, textOf } from '../../lambdas/core/saml/xml.ts';
 import type { Element } from '@xmldom/xmldom';
 import { spCredentials } from '../support/saml-sp.ts';
+
+/** Attributes as the default map releases them: basic names, one value each. */
+const basic = (attributes: Record<string, string | undefined>): ReleasedAttribute[] =>
+  Object.entries(attributes).flatMap(([name, value]) => (value ? [{ name, nameFormat: ATTRNAME_FORMAT.basic, values: [value] }] : []));
 
 const random = { bytes: (n: number) => new Uint8Array(randomBytes(n)), id: () => randomBytes(16).toString('base64url') };
 
@@ -17,7 +22,7 @@ describe('SAML Response building', () => {
     key = { privateKey: createPrivateKey(credentials.keyPem), certificatePem: credentials.certPem };
   });
 
-  const build = (attributes: Record<string, string | undefined>, nameId = 'alias-1') =>
+  const build = (attributes: Record<string, string | undefined>, nameId = 'alias-1', extra: Partial<ResponseInput> = {}) =>
     buildResponse({
       idpEntityId: 'https://idp.example.test/t/demo/saml/metadata',
       spEntityId: 'https://sp.example.test',
@@ -26,7 +31,8 @@ describe('SAML Response building', () => {
       now: Date.now(),
       random,
       key,
-      subject: { nameId, nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', sessionIndex: 'sid1', authnInstant: Date.now(), authnContextClassRef: AUTHN_CONTEXT.totp, attributes },
+      subject: { nameId, nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', sessionIndex: 'sid1', authnInstant: Date.now(), authnContextClassRef: AUTHN_CONTEXT.totp, attributes: basic(attributes) },
+      ...extra,
     });
 
   const verify = (xml: string, element: Element): boolean => {
@@ -36,8 +42,8 @@ describe('SAML Response building', () => {
     return verifier.checkSignature(xml);
   };
 
-  it('signs the assertion and the response, each Signature right after its Issuer, referencing its own ID', () => {
-    const xml = build({ mail: 'alice@example.test', displayName: 'Alice' });
+  it('signs the assertion and the response, each Signature right after its Issuer, referencing its own ID', async () => {
+    const xml = await build({ mail: 'alice@example.test', displayName: 'Alice' });
     const response = parseXml(xml).documentElement!;
     const assertion = children(response, NS.assertion, 'Assertion')[0]!;
     for (const element of [response, assertion]) {
@@ -55,9 +61,9 @@ describe('SAML Response building', () => {
     expect(xml).toContain('xml-exc-c14n#');
   });
 
-  it('escapes attribute values and NameIDs: markup in them stays text (no XML injection)', () => {
+  it('escapes attribute values and NameIDs: markup in them stays text (no XML injection)', async () => {
     const injected = '</saml:AttributeValue><saml:AttributeValue>admin';
-    const xml = build({ mail: 'a@example.test', displayName: injected }, 'x</saml:NameID><saml:NameID>bob');
+    const xml = await build({ mail: 'a@example.test', displayName: injected }, 'x</saml:NameID><saml:NameID>bob');
     const document = parseXml(xml);
     const values = Array.from(document.getElementsByTagNameNS(NS.assertion, 'AttributeValue')).map((e) => textOf(e as unknown as Element));
     expect(values).toEqual(['a@example.test', injected]);
@@ -65,14 +71,14 @@ describe('SAML Response building', () => {
     expect(textOf(document.getElementsByTagNameNS(NS.assertion, 'NameID')[0] as unknown as Element)).toBe('x</saml:NameID><saml:NameID>bob');
   });
 
-  it('a tampered assertion no longer verifies', () => {
-    const xml = build({ displayName: 'Alice' }).replace('>Alice<', '>Mallory<');
+  it('a tampered assertion no longer verifies', async () => {
+    const xml = (await build({ displayName: 'Alice' })).replace('>Alice<', '>Mallory<');
     const response = parseXml(xml).documentElement!;
     expect(verify(xml, children(response, NS.assertion, 'Assertion')[0]!)).toBe(false);
   });
 
-  it('builds a signed error response without an assertion', () => {
-    const xml = buildResponse({ idpEntityId: 'https://idp', spEntityId: 'https://sp', acsUrl: 'https://sp/acs', now: Date.now(), random, key, status: { code: STATUS.responder, subCode: STATUS.noPassive, message: 'not signed in' } });
+  it('builds a signed error response without an assertion', async () => {
+    const xml = await buildResponse({ idpEntityId: 'https://idp', spEntityId: 'https://sp', acsUrl: 'https://sp/acs', now: Date.now(), random, key, status: { code: STATUS.responder, subCode: STATUS.noPassive, message: 'not signed in' } });
     expect(xml).not.toContain('Assertion');
     expect(xml).toContain(STATUS.noPassive);
     expect(verify(xml, parseXml(xml).documentElement!)).toBe(true);

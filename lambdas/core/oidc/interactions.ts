@@ -1,5 +1,6 @@
 import { ConflictError } from '../errors.ts';
 import type { Clock, Item, Random, StateStore } from '../../ports.ts';
+import type { RequestedAuthnContext } from '../saml/authn-context.ts';
 
 /** A validated authorization request, parked while the portal authenticates the user. */
 export interface AuthorizationRequest {
@@ -35,6 +36,10 @@ export interface SamlLoginRequest {
   readonly requestId?: string;
   readonly nameIdFormat?: string;
   readonly relayState?: string;
+  /** The AuthnRequest's RequestedAuthnContext: the login must satisfy it or the SP gets NoAuthnContext. */
+  readonly requestedAuthnContext?: RequestedAuthnContext;
+  /** The portal asks for the one-time code after the password (step-up) when the request needs it. */
+  readonly secondFactor?: boolean;
 }
 
 /** What the portal works on: an OIDC authorization, a device-code approval or a SAML login. */

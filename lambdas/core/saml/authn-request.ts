@@ -2,6 +2,7 @@ import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
 import type { Element } from '@xmldom/xmldom';
 import type { ReplayCache } from '../oidc/replay.ts';
+import { parseRequestedAuthnContext, type RequestedAuthnContext } from './authn-context.ts';
 import { defaultAcs, type ServiceProvider } from './service-providers.ts';
 import { ALG, verifyRootSignature } from './signature.ts';
 import { child, MAX_MESSAGE_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
@@ -28,6 +29,7 @@ export interface ValidatedAuthnRequest {
   readonly nameIdFormat?: string;
   readonly forceAuthn: boolean;
   readonly isPassive: boolean;
+  readonly requestedAuthnContext?: RequestedAuthnContext;
   readonly relayState?: string;
 }
 
@@ -158,6 +160,7 @@ export async function validateAuthnRequest(incoming: IncomingRequest, context: A
   const policy = child(request, NS.protocol, 'NameIDPolicy');
   const format = policy?.getAttribute('Format') || undefined;
   if (format && !SUPPORTED_NAMEID.has(format)) throw new SamlError(`NameID format ${format} is not supported`, 'urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy');
+  const requestedAuthnContext = parseRequestedAuthnContext(request);
 
   // Seen-before last, so that a rejected request does not burn its ID; remembered past the skew window.
   const first = await context.replay.firstUse(`saml-authn:${context.tenant}:${sp.entityId}`, id, (instant + 2 * CLOCK_SKEW_SECONDS * 1000) / 1000);
@@ -169,6 +172,7 @@ export async function validateAuthnRequest(incoming: IncomingRequest, context: A
     ...(format ? { nameIdFormat: format } : {}),
     forceAuthn: request.getAttribute('ForceAuthn') === 'true' || request.getAttribute('ForceAuthn') === '1',
     isPassive: request.getAttribute('IsPassive') === 'true' || request.getAttribute('IsPassive') === '1',
+    ...(requestedAuthnContext ? { requestedAuthnContext } : {}),
     ...(incoming.relayState !== undefined ? { relayState: incoming.relayState } : {}),
   };
 }

@@ -4,6 +4,8 @@ import { tenantPartition } from '../directory/keys.ts';
 import { NAMEID_FORMAT } from './metadata.ts';
 import { entityHash } from './service-providers.ts';
 import { signEnveloped, type SigningKey } from './signature.ts';
+import type { ReleasedAttribute } from './attribute-mapping.ts';
+import { encryptAssertion } from './encryption.ts';
 import { NS, parseXml, samlId, samlInstant, serialize, xmlEscape } from './xml.ts';
 
 export const STATUS = {
@@ -12,6 +14,7 @@ export const STATUS = {
   responder: 'urn:oasis:names:tc:SAML:2.0:status:Responder',
   noPassive: 'urn:oasis:names:tc:SAML:2.0:status:NoPassive',
   invalidNameIdPolicy: 'urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy',
+  noAuthnContext: 'urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext',
 } as const;
 
 export const AUTHN_CONTEXT = {
@@ -59,7 +62,7 @@ export interface ResponseSubject {
   readonly sessionIndex: string;
   readonly authnInstant: number;
   readonly authnContextClassRef: string;
-  readonly attributes: Readonly<Record<string, string | undefined>>;
+  readonly attributes: readonly ReleasedAttribute[];
 }
 
 export interface ResponseInput {
@@ -74,60 +77,75 @@ export interface ResponseInput {
   /** Success carries a subject; an error status none. */
   readonly subject?: ResponseSubject;
   readonly status?: { code: string; subCode?: string; message?: string };
+  /** Which elements to sign (default both); an error response is always signed. */
+  readonly sign?: { readonly response: boolean; readonly assertion: boolean };
+  /** The SP's encryption certificate (PEM): when given, the assertion goes out as an EncryptedAssertion. */
+  readonly encryptFor?: string;
 }
 
 const timestamp = (ms: number) => samlInstant(ms);
 
 /**
- * A signed SAML Response (Core §3.2.2) for the Web Browser SSO profile: on success one assertion with
- * bearer subject confirmation, audience restriction, authentication statement and attributes. The
- * assertion is signed, then the response around it (both enveloped, RSA-SHA256, exclusive C14N, the
- * Signature after each Issuer). Values that come from users (NameID, attributes) enter as DOM text nodes.
+ * The assertion (Core §2.3.3) as a standalone element: bearer subject confirmation, audience restriction,
+ * authentication statement and attributes. Values that come from users (NameID, attribute values) enter as
+ * DOM text nodes, so the serializer escapes them and no markup can be injected.
  */
-export function buildResponse(input: ResponseInput): string {
+function assertionXml(input: ResponseInput, subject: ResponseSubject, issuer: string): string {
+  const assertionId = samlId(input.random.bytes(20));
+  const notOnOrAfter = timestamp(input.now + ASSERTION_SECONDS * 1000);
+  const inResponseTo = input.inResponseTo ? ` InResponseTo="${xmlEscape(input.inResponseTo)}"` : '';
+  const attributes = subject.attributes.filter((attribute) => attribute.values.length > 0);
+  const skeleton =
+    `<saml:Assertion xmlns:saml="${NS.assertion}" xmlns:xs="${NS.xs}" xmlns:xsi="${NS.xsi}" ID="${assertionId}" Version="2.0" IssueInstant="${timestamp(input.now)}">${issuer}` +
+    `<saml:Subject><saml:NameID Format="${xmlEscape(subject.nameIdFormat)}" SPNameQualifier="${xmlEscape(input.spEntityId)}"/>` +
+    `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData${inResponseTo} NotOnOrAfter="${notOnOrAfter}" Recipient="${xmlEscape(input.acsUrl)}"/></saml:SubjectConfirmation></saml:Subject>` +
+    `<saml:Conditions NotBefore="${timestamp(input.now - 60_000)}" NotOnOrAfter="${notOnOrAfter}"><saml:AudienceRestriction><saml:Audience>${xmlEscape(input.spEntityId)}</saml:Audience></saml:AudienceRestriction></saml:Conditions>` +
+    `<saml:AuthnStatement AuthnInstant="${timestamp(subject.authnInstant)}" SessionIndex="${xmlEscape(subject.sessionIndex)}" SessionNotOnOrAfter="${timestamp(input.now + 8 * 3600_000)}">` +
+    `<saml:AuthnContext><saml:AuthnContextClassRef>${xmlEscape(subject.authnContextClassRef)}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
+    (attributes.length
+      ? `<saml:AttributeStatement>${attributes
+          .map(
+            (attribute) =>
+              `<saml:Attribute Name="${xmlEscape(attribute.name)}" NameFormat="${xmlEscape(attribute.nameFormat)}"${attribute.friendlyName ? ` FriendlyName="${xmlEscape(attribute.friendlyName)}"` : ''}>` +
+              attribute.values.map(() => `<saml:AttributeValue xsi:type="xs:string"/>`).join('') +
+              `</saml:Attribute>`,
+          )
+          .join('')}</saml:AttributeStatement>`
+      : '') +
+    `</saml:Assertion>`;
+  const document = parseXml(skeleton, 1024 * 1024);
+  document.getElementsByTagNameNS(NS.assertion, 'NameID')[0]!.appendChild(document.createTextNode(subject.nameId));
+  const values = attributes.flatMap((attribute) => attribute.values);
+  const valueElements = document.getElementsByTagNameNS(NS.assertion, 'AttributeValue');
+  values.forEach((value, index) => valueElements[index]!.appendChild(document.createTextNode(value)));
+  return serialize(document);
+}
+
+/**
+ * A SAML Response (Core §3.2.2) for the Web Browser SSO profile. The assertion is signed first (when the
+ * SP wants it signed), then encrypted (when the SP has an encryption key), then the Response around it is
+ * signed; every signature enveloped, RSA-SHA256, exclusive C14N, right after its Issuer.
+ */
+export async function buildResponse(input: ResponseInput): Promise<string> {
   const responseId = samlId(input.random.bytes(20));
-  const issueInstant = timestamp(input.now);
   const inResponseTo = input.inResponseTo ? ` InResponseTo="${xmlEscape(input.inResponseTo)}"` : '';
   const issuer = `<saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">${xmlEscape(input.idpEntityId)}</saml:Issuer>`;
   const status = input.status ?? { code: STATUS.success };
   const statusXml =
     `<samlp:Status><samlp:StatusCode Value="${xmlEscape(status.code)}">${status.subCode ? `<samlp:StatusCode Value="${xmlEscape(status.subCode)}"/>` : ''}</samlp:StatusCode>` +
     `${status.message ? `<samlp:StatusMessage>${xmlEscape(status.message)}</samlp:StatusMessage>` : ''}</samlp:Status>`;
-  let assertion = '';
   const subject = status.code === STATUS.success ? input.subject : undefined;
+  const sign = subject ? (input.sign ?? { response: true, assertion: true }) : { response: true, assertion: false };
+  let assertion = '';
   if (subject) {
-    const assertionId = samlId(input.random.bytes(20));
-    const notOnOrAfter = timestamp(input.now + ASSERTION_SECONDS * 1000);
-    const attributeNames = Object.entries(subject.attributes).filter(([, value]) => value !== undefined && value !== '');
-    assertion =
-      `<saml:Assertion xmlns:xs="${NS.xs}" xmlns:xsi="${NS.xsi}" ID="${assertionId}" Version="2.0" IssueInstant="${issueInstant}">${issuer}` +
-      `<saml:Subject><saml:NameID Format="${xmlEscape(subject.nameIdFormat)}" SPNameQualifier="${xmlEscape(input.spEntityId)}"/>` +
-      `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData${inResponseTo} NotOnOrAfter="${notOnOrAfter}" Recipient="${xmlEscape(input.acsUrl)}"/></saml:SubjectConfirmation></saml:Subject>` +
-      `<saml:Conditions NotBefore="${timestamp(input.now - 60_000)}" NotOnOrAfter="${notOnOrAfter}"><saml:AudienceRestriction><saml:Audience>${xmlEscape(input.spEntityId)}</saml:Audience></saml:AudienceRestriction></saml:Conditions>` +
-      `<saml:AuthnStatement AuthnInstant="${timestamp(subject.authnInstant)}" SessionIndex="${xmlEscape(subject.sessionIndex)}" SessionNotOnOrAfter="${timestamp(input.now + 8 * 3600_000)}">` +
-      `<saml:AuthnContext><saml:AuthnContextClassRef>${xmlEscape(subject.authnContextClassRef)}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
-      (attributeNames.length
-        ? `<saml:AttributeStatement>${attributeNames
-            .map(([name]) => `<saml:Attribute Name="${xmlEscape(name)}" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic"><saml:AttributeValue xsi:type="xs:string"/></saml:Attribute>`)
-            .join('')}</saml:AttributeStatement>`
-        : '') +
-      `</saml:Assertion>`;
+    assertion = assertionXml(input, subject, issuer);
+    if (sign.assertion) assertion = signEnveloped(assertion, "/*[local-name()='Assertion']", input.key);
+    if (input.encryptFor) assertion = await encryptAssertion(assertion, input.encryptFor);
   }
-  const skeleton =
-    `<samlp:Response xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="${responseId}" Version="2.0" IssueInstant="${issueInstant}" Destination="${xmlEscape(input.acsUrl)}"${inResponseTo}>` +
+  const response =
+    `<samlp:Response xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="${responseId}" Version="2.0" IssueInstant="${timestamp(input.now)}" Destination="${xmlEscape(input.acsUrl)}"${inResponseTo}>` +
     `${issuer}${statusXml}${assertion}</samlp:Response>`;
-  if (!subject) return signEnveloped(skeleton, "/*[local-name()='Response']", input.key);
-
-  // User-controlled values go in as text nodes: the serializer escapes them, no markup can be injected.
-  const document = parseXml(skeleton, 1024 * 1024);
-  const nameId = document.getElementsByTagNameNS(NS.assertion, 'NameID')[0]!;
-  nameId.appendChild(document.createTextNode(subject.nameId));
-  const values = Object.values(subject.attributes).filter((value): value is string => value !== undefined && value !== '');
-  const valueElements = document.getElementsByTagNameNS(NS.assertion, 'AttributeValue');
-  values.forEach((value, index) => valueElements[index]!.appendChild(document.createTextNode(value)));
-  const filled = serialize(document);
-  const assertionSigned = signEnveloped(filled, "/*[local-name()='Response']/*[local-name()='Assertion']", input.key);
-  return signEnveloped(assertionSigned, "/*[local-name()='Response']", input.key);
+  return sign.response ? signEnveloped(response, "/*[local-name()='Response']", input.key) : response;
 }
 
 export { NAMEID_FORMAT };

@@ -3,6 +3,8 @@ import type { Element } from '@xmldom/xmldom';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item } from '../../ports.ts';
 import { tenantPartition } from '../directory/keys.ts';
+import { validateAttributeMap, type AttributeRule } from './attribute-mapping.ts';
+import type { SigningChoice } from './signing-choice.ts';
 import { BINDING, certificatePem, child, children, MAX_METADATA_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
 
 export interface AcsEndpoint {
@@ -10,6 +12,16 @@ export interface AcsEndpoint {
   readonly location: string;
   readonly index: number;
   readonly isDefault: boolean;
+}
+
+/** An SP endpoint other than an ACS (ArtifactResolutionService, SingleLogoutService, ManageNameIDService). */
+export interface SpEndpoint {
+  readonly binding: string;
+  readonly location: string;
+  /** Where responses go when it differs from Location (Metadata §2.2.2). */
+  readonly responseLocation?: string;
+  /** Indexed endpoints only (ArtifactResolutionService). */
+  readonly index?: number;
 }
 
 /** A service provider as its metadata describes it; nothing about it comes from any request. */
@@ -23,6 +35,19 @@ export interface ServiceProvider {
   readonly wantAssertionsSigned: boolean;
   readonly metadataXml: string;
   readonly createdAt: string;
+  /** Absent on SPs registered before these endpoints were read: treated as none. */
+  readonly artifactResolution?: readonly SpEndpoint[];
+  readonly singleLogout?: readonly SpEndpoint[];
+  readonly manageNameId?: readonly SpEndpoint[];
+  /** Set by the operator at registration, not by metadata: what to sign (default both) and which attributes to release. */
+  readonly signing?: SigningChoice;
+  readonly attributeMap?: readonly AttributeRule[];
+}
+
+/** The operator's per-SP choices at registration. */
+export interface SpOptions {
+  readonly signing?: SigningChoice;
+  readonly attributeMap?: readonly AttributeRule[];
 }
 
 type SpItem = Item & { sp: ServiceProvider };
@@ -38,6 +63,23 @@ const isHttpUrl = (value: string): boolean => {
     return false;
   }
 };
+
+/** The SP's endpoints of one kind; every Location (and ResponseLocation) must be an http(s) URL. */
+function spEndpoints(descriptor: Element, name: string, indexed: boolean): SpEndpoint[] {
+  const found = children(descriptor, NS.metadata, name).map((element): SpEndpoint => {
+    const location = element.getAttribute('Location') ?? '';
+    const responseLocation = element.getAttribute('ResponseLocation');
+    if (!isHttpUrl(location) || (responseLocation !== null && !isHttpUrl(responseLocation))) throw new SamlError(`${name} Location is not an http(s) URL`);
+    const index = Number(element.getAttribute('index'));
+    if (indexed && (!Number.isInteger(index) || index < 0 || index > 65535)) throw new SamlError(`${name} index must be an unsigned short`);
+    return { binding: element.getAttribute('Binding') ?? '', location, ...(responseLocation !== null ? { responseLocation } : {}), ...(indexed ? { index } : {}) };
+  });
+  if (indexed && new Set(found.map((endpoint) => endpoint.index)).size !== found.length) throw new SamlError(`${name} indexes must be unique`);
+  return found;
+}
+
+/** The SP's endpoint of this kind for a binding, if its metadata has one. */
+export const spEndpoint = (endpoints: readonly SpEndpoint[] | undefined, binding: string): SpEndpoint | undefined => endpoints?.find((endpoint) => endpoint.binding === binding);
 
 /** Parses an SP's metadata (an EntityDescriptor with one SPSSODescriptor) into what we keep. */
 export function parseSpMetadata(xml: string, createdAt: string): ServiceProvider {
@@ -78,6 +120,9 @@ export function parseSpMetadata(xml: string, createdAt: string): ServiceProvider
   return {
     entityId,
     acs,
+    artifactResolution: spEndpoints(descriptor, 'ArtifactResolutionService', true),
+    singleLogout: spEndpoints(descriptor, 'SingleLogoutService', false),
+    manageNameId: spEndpoints(descriptor, 'ManageNameIDService', false),
     signingCertificates: certificates('signing'),
     encryptionCertificates: certificates('encryption'),
     nameIdFormats: children(descriptor, NS.metadata, 'NameIDFormat').map(textOf),
@@ -105,8 +150,12 @@ export class ServiceProviders {
   }
 
   /** Registers an SP from its metadata; registering an entityID again is a conflict (remove it first). */
-  async register(tenant: string, metadataXml: string): Promise<ServiceProvider> {
-    const sp = parseSpMetadata(metadataXml, new Date(this.#clock.now()).toISOString());
+  async register(tenant: string, metadataXml: string, options: SpOptions = {}): Promise<ServiceProvider> {
+    const sp: ServiceProvider = {
+      ...parseSpMetadata(metadataXml, new Date(this.#clock.now()).toISOString()),
+      ...(options.signing ? { signing: options.signing } : {}),
+      ...(options.attributeMap?.length ? { attributeMap: validateAttributeMap(options.attributeMap) } : {}),
+    };
     const hash = entityHash(sp.entityId);
     try {
       await this.#directory.put({ ...spKey(tenant, sp.entityId), GSI1PK: `${tenantPartition(tenant)}#SPSHA1`, GSI1SK: hash, sp }, { absent: true });
@@ -121,6 +170,14 @@ export class ServiceProviders {
     if (!entityId || entityId.length > 1024) return undefined;
     const item = await this.#directory.get<SpItem>(spKey(tenant, entityId));
     return item?.sp.entityId === entityId ? item.sp : undefined;
+  }
+
+  /** The SP an artifact names: its SourceID is the SHA-1 of the entityID (the GSI1 key). */
+  async findBySourceId(tenant: string, sourceIdHex: string): Promise<ServiceProvider | undefined> {
+    if (!/^[0-9a-f]{40}$/.test(sourceIdHex)) return undefined;
+    const page = await this.#directory.query<SpItem>({ index: 'GSI1', partition: `${tenantPartition(tenant)}#SPSHA1`, sortPrefix: sourceIdHex, limit: 2 });
+    const found = page.items.filter((item) => item['GSI1SK'] === sourceIdHex && entityHash(item.sp.entityId) === sourceIdHex);
+    return found.length === 1 ? found[0]!.sp : undefined;
   }
 
   async get(tenant: string, entityId: string): Promise<ServiceProvider> {

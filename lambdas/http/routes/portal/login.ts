@@ -51,7 +51,8 @@ export function loginRoutes(deps: PortalDeps): Route[] {
     return afterAuthentication(tenant, updated, [setCookie(SSO_COOKIE, secret, { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: tenant.tenant.sessionLifetimes.ssoSeconds })]);
   }
 
-  const wantsMfa = (interaction: Interaction): boolean => interaction.kind === 'authorize' && requiredAcr(interaction.request.acrValues) === ACR.mfa;
+  const wantsMfa = (interaction: Interaction): boolean =>
+    (interaction.kind === 'authorize' && requiredAcr(interaction.request.acrValues) === ACR.mfa) || (interaction.kind === 'saml' && interaction.request.secondFactor === true);
   const now = () => Math.floor(oidc.clock.now() / 1000);
 
   async function showLogin(request: ApiRequest): Promise<ApiResponse> {

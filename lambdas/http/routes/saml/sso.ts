@@ -3,7 +3,11 @@ import type { Authentication, SamlLoginRequest } from '../../../core/oidc/intera
 import type { SsoSession } from '../../../core/oidc/sessions.ts';
 import { MAX_RELAY_STATE_BYTES, validateAuthnRequest, type IncomingRequest } from '../../../core/saml/authn-request.ts';
 import { NAMEID_FORMAT, samlEndpoints } from '../../../core/saml/metadata.ts';
-import { AUTHN_CONTEXT, buildResponse, STATUS, type ResponseSubject } from '../../../core/saml/response.ts';
+import { releaseAttributes } from '../../../core/saml/attribute-mapping.ts';
+import { decideSso, METHOD_CLASS, methodOf, satisfies } from '../../../core/saml/authn-context.ts';
+import { encryptionCertificateFor } from '../../../core/saml/encryption.ts';
+import { buildResponse, STATUS, type ResponseSubject } from '../../../core/saml/response.ts';
+import { signaturesFor } from '../../../core/saml/signing-choice.ts';
 import { defaultAcs } from '../../../core/saml/service-providers.ts';
 import { BINDING, SamlError } from '../../../core/saml/xml.ts';
 import { readCookie, setCookie } from '../../cookies.ts';
@@ -80,12 +84,15 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       requestId: validated.id,
       ...(validated.nameIdFormat ? { nameIdFormat: validated.nameIdFormat } : {}),
       ...(validated.relayState !== undefined ? { relayState: validated.relayState } : {}),
+      ...(validated.requestedAuthnContext ? { requestedAuthnContext: validated.requestedAuthnContext } : {}),
     };
     const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
     const session = await oidc.sessions.find(tenant.tenant.id, secret);
-    if (session && secret && !validated.forceAuthn) return respond(tenant, login, session, secret, session);
-    if (validated.isPassive) return statusResponse(tenant, login, STATUS.noPassive, 'the user is not signed in');
-    return startLogin(tenant, login);
+    const decision = decideSso({ ...validated, ...(session && secret ? { session } : {}) });
+    if (decision.kind === 'session') return respond(tenant, login, session!, secret, session);
+    if (decision.kind === 'no-authn-context') return statusResponse(tenant, login, STATUS.requester, 'no sign-in method here satisfies the requested authentication context', STATUS.noAuthnContext);
+    if (decision.kind === 'no-passive') return statusResponse(tenant, login, STATUS.responder, 'the user would have to sign in', STATUS.noPassive);
+    return startLogin(tenant, { ...login, ...(decision.secondFactor ? { secondFactor: true } : {}) });
   }
 
   /** `GET /saml/sso/idp?sp={entityID}[&RelayState=...]`: an unsolicited response to the SP's default ACS. */
@@ -148,6 +155,11 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     }
     const user = await deps.users.get(tenant.tenant.id, authentication.sub).catch(() => undefined);
     if (!user || user.status !== 'active') return statusResponse(tenant, login, STATUS.responder, 'the user cannot sign in', undefined, cookies);
+    // The login that happened (e.g. password only, for a user with no one-time code enrolled) may still fall short.
+    const method = methodOf(authentication.amr);
+    if (!satisfies(method, login.requestedAuthnContext)) {
+      return statusResponse(tenant, login, STATUS.requester, 'the sign-in did not reach the requested authentication context', STATUS.noAuthnContext, cookies);
+    }
     const now = oidc.clock.now();
     const format = login.nameIdFormat ?? sp.nameIdFormats.find((f) => (Object.values(NAMEID_FORMAT) as string[]).includes(f)) ?? NAMEID_FORMAT.persistent;
     let nameId: string;
@@ -162,11 +174,12 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       nameIdFormat: format,
       sessionIndex: authentication.sid ?? oidc.random.id(),
       authnInstant: authentication.authTime * 1000,
-      authnContextClassRef: authentication.amr.includes('otp') ? AUTHN_CONTEXT.totp : AUTHN_CONTEXT.password,
-      attributes: { mail: user.email, displayName: user.displayName },
+      authnContextClassRef: METHOD_CLASS[method],
+      attributes: releaseAttributes(user, sp.attributeMap),
     };
     const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
-    const xml = buildResponse({
+    const encryptFor = encryptionCertificateFor(sp.encryptionCertificates, now);
+    const xml = await buildResponse({
       idpEntityId: samlEndpoints(tenant.issuer).entityId,
       spEntityId: sp.entityId,
       acsUrl: login.acsUrl,
@@ -175,6 +188,8 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       random: oidc.random,
       key,
       subject,
+      sign: signaturesFor(sp),
+      ...(encryptFor ? { encryptFor } : {}),
     });
     if (secret && session) await oidc.sessions.addClient(secret, session, `saml:${sp.entityId}`);
     return post(login, xml, cookies);
@@ -182,7 +197,7 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
 
   async function statusResponse(tenant: TenantContext, login: SamlLoginRequest, code: string, message: string, subCode?: string, cookies: string[] = []): Promise<ApiResponse> {
     const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
-    const xml = buildResponse({
+    const xml = await buildResponse({
       idpEntityId: samlEndpoints(tenant.issuer).entityId,
       spEntityId: login.spEntityId,
       acsUrl: login.acsUrl,

@@ -1,0 +1,99 @@
+import type { Element } from '@xmldom/xmldom';
+import { child, children, NS, SamlError, textOf } from './xml.ts';
+
+/** The authentication context classes we know (SAML Authn Context §3.4), and how strong each is. */
+export const AUTHN_CLASS = {
+  password: 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport',
+  totp: 'urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken',
+  x509: 'urn:oasis:names:tc:SAML:2.0:ac:classes:X509',
+  smartcard: 'urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard',
+  smartcardPki: 'urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI',
+} as const;
+
+/** Order of strength: password < password + one-time code < smart card (certificate). */
+const STRENGTH: Readonly<Record<string, number>> = {
+  [AUTHN_CLASS.password]: 1,
+  [AUTHN_CLASS.totp]: 2,
+  [AUTHN_CLASS.x509]: 3,
+  [AUTHN_CLASS.smartcard]: 3,
+  [AUTHN_CLASS.smartcardPki]: 3,
+};
+
+/** A way the portal signs users in, with the class an AuthnStatement names for it. */
+export type LoginMethod = 'password' | 'totp' | 'smartcard';
+export const METHOD_CLASS: Readonly<Record<LoginMethod, string>> = { password: AUTHN_CLASS.password, totp: AUTHN_CLASS.totp, smartcard: AUTHN_CLASS.smartcard };
+/** What the portal can do today: certificate (smart card) login does not exist yet. */
+export const PORTAL_METHODS: readonly LoginMethod[] = ['password', 'totp'];
+
+export const COMPARISONS = ['exact', 'minimum', 'better', 'maximum'] as const;
+export type Comparison = (typeof COMPARISONS)[number];
+
+export interface RequestedAuthnContext {
+  readonly comparison: Comparison;
+  readonly classRefs: readonly string[];
+}
+
+/**
+ * Reads `samlp:RequestedAuthnContext` (Core §3.3.2.2.1) from an AuthnRequest: Comparison (default exact)
+ * and the AuthnContextClassRef list. Declaration references cannot be mapped to a method: refused.
+ */
+export function parseRequestedAuthnContext(request: Element): RequestedAuthnContext | undefined {
+  const element = child(request, NS.protocol, 'RequestedAuthnContext');
+  if (!element) return undefined;
+  const comparison = element.getAttribute('Comparison') || 'exact';
+  if (!(COMPARISONS as readonly string[]).includes(comparison)) throw new SamlError(`RequestedAuthnContext Comparison "${comparison}" is not exact, minimum, better or maximum`);
+  if (children(element, NS.assertion, 'AuthnContextDeclRef').length) {
+    throw new SamlError('authentication context declarations are not supported', 'urn:oasis:names:tc:SAML:2.0:status:Requester');
+  }
+  const classRefs = children(element, NS.assertion, 'AuthnContextClassRef').map(textOf);
+  if (!classRefs.length || classRefs.length > 16) throw new SamlError('RequestedAuthnContext must list between 1 and 16 AuthnContextClassRef');
+  return { comparison: comparison as Comparison, classRefs };
+}
+
+/**
+ * Whether a login by `method` satisfies the request (Core §3.3.2.2.1). Classes we cannot rank are
+ * ignored; "better" means stronger than every listed class, so it is never read as a weaker login.
+ */
+export function satisfies(method: LoginMethod, requested: RequestedAuthnContext | undefined): boolean {
+  if (!requested) return true;
+  const strength = STRENGTH[METHOD_CLASS[method]]!;
+  const known = requested.classRefs.filter((ref) => STRENGTH[ref] !== undefined).map((ref) => STRENGTH[ref]!);
+  switch (requested.comparison) {
+    case 'exact':
+      return requested.classRefs.includes(METHOD_CLASS[method]);
+    case 'minimum':
+      return known.some((level) => strength >= level);
+    case 'better':
+      return known.length > 0 && known.every((level) => strength > level);
+    case 'maximum':
+      return known.some((level) => strength <= level);
+  }
+}
+
+/** The portal method a fresh login should use: the least burden that satisfies, the strongest under "maximum". */
+export function methodFor(requested: RequestedAuthnContext | undefined, available: readonly LoginMethod[] = PORTAL_METHODS): LoginMethod | undefined {
+  const fitting = available.filter((method) => satisfies(method, requested));
+  return requested?.comparison === 'maximum' ? fitting.at(-1) : fitting[0];
+}
+
+/** How the portal signed a session in, from its amr. */
+export const methodOf = (amr: readonly string[]): LoginMethod => (amr.includes('otp') ? 'totp' : 'password');
+
+export type SsoDecision =
+  | { readonly kind: 'session' }
+  | { readonly kind: 'login'; readonly secondFactor: boolean }
+  | { readonly kind: 'no-authn-context' }
+  | { readonly kind: 'no-passive' };
+
+/**
+ * What to do with a validated AuthnRequest: answer from the SSO session when it satisfies the request
+ * (and ForceAuthn is not set), else sign in (stepping up to the one-time code when that is needed),
+ * unless the request is passive; a request no portal method can satisfy gets NoAuthnContext.
+ */
+export function decideSso(input: { requested?: RequestedAuthnContext; forceAuthn: boolean; isPassive: boolean; session?: { amr: readonly string[] } }): SsoDecision {
+  const method = methodFor(input.requested);
+  if (!method) return { kind: 'no-authn-context' };
+  if (input.session && !input.forceAuthn && satisfies(methodOf(input.session.amr), input.requested)) return { kind: 'session' };
+  if (input.isPassive) return { kind: 'no-passive' };
+  return { kind: 'login', secondFactor: method === 'totp' };
+}

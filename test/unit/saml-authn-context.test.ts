@@ -1,0 +1,99 @@
+import { describe, expect, it } from '@jest/globals';
+import { AUTHN_CLASS, decideSso, methodFor, parseRequestedAuthnContext, satisfies, type Comparison, type LoginMethod } from '../../lambdas/core/saml/authn-context.ts';
+import { parseXml, SamlError } from '../../lambdas/core/saml/xml.ts';
+
+const { password: PWD, totp: TOTP, x509: X509, smartcard: CARD } = AUTHN_CLASS;
+const UNKNOWN = 'urn:example:ac:classes:Retina';
+const request = (comparison: Comparison, ...classRefs: string[]) => ({ comparison, classRefs });
+
+describe('RequestedAuthnContext', () => {
+  // [comparison, requested classes, does password satisfy, does password+TOTP satisfy, does smart card satisfy]
+  const table: [Comparison, string[], boolean, boolean, boolean][] = [
+    ['exact', [PWD], true, false, false],
+    ['exact', [TOTP], false, true, false],
+    ['exact', [PWD, TOTP], true, true, false],
+    ['exact', [X509], false, false, false],
+    ['exact', [UNKNOWN], false, false, false],
+    ['minimum', [PWD], true, true, true],
+    ['minimum', [TOTP], false, true, true],
+    ['minimum', [TOTP, PWD], true, true, true],
+    ['minimum', [CARD], false, false, true],
+    ['minimum', [UNKNOWN], false, false, false],
+    ['better', [PWD], false, true, true],
+    ['better', [TOTP], false, false, true],
+    ['better', [PWD, TOTP], false, false, true],
+    ['better', [X509], false, false, false],
+    ['maximum', [PWD], true, false, false],
+    ['maximum', [TOTP], true, true, false],
+    ['maximum', [CARD], true, true, true],
+    ['maximum', [UNKNOWN], false, false, false],
+  ];
+  it.each(table)('%s %j: password %s, TOTP %s, smart card %s', (comparison, refs, password, totp, card) => {
+    const requested = request(comparison, ...refs);
+    expect(satisfies('password', requested)).toBe(password);
+    expect(satisfies('totp', requested)).toBe(totp);
+    expect(satisfies('smartcard', requested)).toBe(card);
+  });
+
+  it('no request is satisfied by any method', () => {
+    for (const method of ['password', 'totp', 'smartcard'] as LoginMethod[]) expect(satisfies(method, undefined)).toBe(true);
+  });
+
+  it('picks the least burden for a fresh login, the strongest allowed under maximum, none when only a smart card would do', () => {
+    expect(methodFor(undefined)).toBe('password');
+    expect(methodFor(request('minimum', PWD))).toBe('password');
+    expect(methodFor(request('minimum', TOTP))).toBe('totp');
+    expect(methodFor(request('better', PWD))).toBe('totp');
+    expect(methodFor(request('maximum', TOTP))).toBe('totp');
+    expect(methodFor(request('maximum', PWD))).toBe('password');
+    expect(methodFor(request('exact', X509))).toBeUndefined();
+    expect(methodFor(request('better', TOTP))).toBeUndefined();
+    expect(methodFor(request('minimum', CARD))).toBeUndefined();
+  });
+
+  describe('decideSso', () => {
+    const passwordSession = { amr: ['pwd'] };
+    const totpSession = { amr: ['pwd', 'otp', 'mfa'] };
+    it('answers from a session that satisfies the request', () => {
+      expect(decideSso({ forceAuthn: false, isPassive: false, session: passwordSession })).toEqual({ kind: 'session' });
+      expect(decideSso({ requested: request('minimum', PWD), forceAuthn: false, isPassive: false, session: totpSession })).toEqual({ kind: 'session' });
+      expect(decideSso({ requested: request('exact', TOTP), forceAuthn: false, isPassive: true, session: totpSession })).toEqual({ kind: 'session' });
+    });
+    it('steps a password session up to the one-time code when the request needs more', () => {
+      expect(decideSso({ requested: request('exact', TOTP), forceAuthn: false, isPassive: false, session: passwordSession })).toEqual({ kind: 'login', secondFactor: true });
+      expect(decideSso({ requested: request('better', PWD), forceAuthn: false, isPassive: false })).toEqual({ kind: 'login', secondFactor: true });
+    });
+    it('does not answer an exact password request from a TOTP session (exact means exact)', () => {
+      expect(decideSso({ requested: request('exact', PWD), forceAuthn: false, isPassive: false, session: totpSession })).toEqual({ kind: 'login', secondFactor: false });
+    });
+    it('ForceAuthn signs in again even with a satisfying session', () => {
+      expect(decideSso({ forceAuthn: true, isPassive: false, session: totpSession })).toEqual({ kind: 'login', secondFactor: false });
+    });
+    it('IsPassive without a usable session is NoPassive; an unsatisfiable request is NoAuthnContext first', () => {
+      expect(decideSso({ forceAuthn: false, isPassive: true })).toEqual({ kind: 'no-passive' });
+      expect(decideSso({ requested: request('exact', TOTP), forceAuthn: false, isPassive: true, session: passwordSession })).toEqual({ kind: 'no-passive' });
+      expect(decideSso({ forceAuthn: true, isPassive: true, session: totpSession })).toEqual({ kind: 'no-passive' });
+      expect(decideSso({ requested: request('exact', CARD), forceAuthn: false, isPassive: true, session: totpSession })).toEqual({ kind: 'no-authn-context' });
+    });
+  });
+
+  describe('parsing', () => {
+    const authnRequest = (inner: string) =>
+      parseXml(
+        `<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_1" Version="2.0" IssueInstant="2026-01-01T00:00:00Z">${inner}</samlp:AuthnRequest>`,
+      ).documentElement!;
+    it('reads Comparison (default exact) and the class list', () => {
+      expect(parseRequestedAuthnContext(authnRequest(''))).toBeUndefined();
+      expect(parseRequestedAuthnContext(authnRequest(`<samlp:RequestedAuthnContext><saml:AuthnContextClassRef> ${TOTP} </saml:AuthnContextClassRef></samlp:RequestedAuthnContext>`))).toEqual({ comparison: 'exact', classRefs: [TOTP] });
+      expect(
+        parseRequestedAuthnContext(authnRequest(`<samlp:RequestedAuthnContext Comparison="minimum"><saml:AuthnContextClassRef>${PWD}</saml:AuthnContextClassRef><saml:AuthnContextClassRef>${TOTP}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>`)),
+      ).toEqual({ comparison: 'minimum', classRefs: [PWD, TOTP] });
+    });
+    it('refuses an unknown Comparison, an empty list, declaration references and comment-split class names', () => {
+      expect(() => parseRequestedAuthnContext(authnRequest(`<samlp:RequestedAuthnContext Comparison="weaker"><saml:AuthnContextClassRef>${PWD}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>`))).toThrow(SamlError);
+      expect(() => parseRequestedAuthnContext(authnRequest(`<samlp:RequestedAuthnContext/>`))).toThrow(SamlError);
+      expect(() => parseRequestedAuthnContext(authnRequest(`<samlp:RequestedAuthnContext><saml:AuthnContextDeclRef>urn:x</saml:AuthnContextDeclRef></samlp:RequestedAuthnContext>`))).toThrow(SamlError);
+      expect(() => parseRequestedAuthnContext(authnRequest(`<samlp:RequestedAuthnContext><saml:AuthnContextClassRef>${PWD}<!-- -->x</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>`))).toThrow(SamlError);
+    });
+  });
+});
