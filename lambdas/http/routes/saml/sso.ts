@@ -16,10 +16,11 @@ import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage, formPostPage, redirect } from '../../views/pages.ts';
 import { INTERACTION_COOKIE, SSO_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
+import { incomingByArtifact, sendByArtifact } from './artifact-binding.ts';
 import type { SamlRouteDeps } from './deps.ts';
 
 const INTERACTION_SECONDS = 900;
-const SAML_PARAMETERS = ['SAMLRequest', 'RelayState', 'SigAlg', 'Signature'];
+const SAML_PARAMETERS = ['SAMLRequest', 'SAMLart', 'RelayState', 'SigAlg', 'Signature'];
 
 const notValid = (message: string): ApiResponse => errorPage(400, 'Sign-in request not valid', message);
 const unknownTenant = (): ApiResponse => errorPage(404, 'Unknown organisation', 'This sign-in link names an organisation that does not exist.');
@@ -50,11 +51,14 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       if (repeated.length) return notValid(`The sign-in request repeats ${repeated.join(', ')}.`);
       params = request.query;
     }
-    const samlRequest = params['SAMLRequest'];
-    if (!samlRequest) return notValid('The request carries no SAMLRequest.');
+    const samlRequest = params['SAMLRequest'] ?? '';
+    const samlArt = params['SAMLart'];
+    if (!samlRequest && !samlArt) return notValid('The request carries no SAMLRequest.');
+    if (samlRequest && samlArt) return notValid('The request carries both SAMLRequest and SAMLart.');
     const relayState = params['RelayState'];
-    const incoming: IncomingRequest =
-      request.method === 'POST'
+    const incoming: IncomingRequest | undefined = samlArt
+      ? undefined
+      : request.method === 'POST'
         ? { binding: 'post', samlRequest, ...(relayState !== undefined ? { relayState } : {}) }
         : {
             binding: 'redirect',
@@ -66,7 +70,7 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     const endpoints = samlEndpoints(tenant.issuer);
     let validated;
     try {
-      validated = await validateAuthnRequest(incoming, {
+      validated = await validateAuthnRequest(incoming ?? (await incomingByArtifact(saml, tenant, samlArt!, relayState)), {
         destination: endpoints.sso,
         now: oidc.clock.now(),
         findSp: (entityId) => saml.serviceProviders.find(tenant.tenant.id, entityId),
@@ -84,11 +88,17 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       requestId: validated.id,
       ...(validated.nameIdFormat ? { nameIdFormat: validated.nameIdFormat } : {}),
       ...(validated.relayState !== undefined ? { relayState: validated.relayState } : {}),
+      ...(validated.responseBinding ? { responseBinding: validated.responseBinding } : {}),
       ...(validated.requestedAuthnContext ? { requestedAuthnContext: validated.requestedAuthnContext } : {}),
     };
     const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
     const session = await oidc.sessions.find(tenant.tenant.id, secret);
-    const decision = decideSso({ ...validated, ...(session && secret ? { session } : {}) });
+    const decision = decideSso({
+      forceAuthn: validated.forceAuthn,
+      isPassive: validated.isPassive,
+      ...(validated.requestedAuthnContext ? { requested: validated.requestedAuthnContext } : {}),
+      ...(session && secret ? { session } : {}),
+    });
     if (decision.kind === 'session') return respond(tenant, login, session!, secret, session);
     if (decision.kind === 'no-authn-context') return statusResponse(tenant, login, STATUS.requester, 'no sign-in method here satisfies the requested authentication context', STATUS.noAuthnContext);
     if (decision.kind === 'no-passive') return statusResponse(tenant, login, STATUS.responder, 'the user would have to sign in', STATUS.noPassive);
@@ -150,7 +160,8 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     cookies: string[] = [],
   ): Promise<ApiResponse> {
     const sp = await saml.serviceProviders.find(tenant.tenant.id, login.spEntityId);
-    if (!sp || !sp.acs.some((endpoint) => endpoint.location === login.acsUrl && endpoint.binding === BINDING.post)) {
+    const acsBinding = login.responseBinding === 'artifact' ? BINDING.artifact : BINDING.post;
+    if (!sp || !sp.acs.some((endpoint) => endpoint.location === login.acsUrl && endpoint.binding === acsBinding)) {
       return errorPage(400, 'Sign-in request not valid', 'The service provider is no longer registered.');
     }
     const user = await deps.users.get(tenant.tenant.id, authentication.sub).catch(() => undefined);
@@ -192,6 +203,7 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       ...(encryptFor ? { encryptFor } : {}),
     });
     if (secret && session) await oidc.sessions.addClient(secret, session, `saml:${sp.entityId}`);
+    if (login.responseBinding === 'artifact') return sendByArtifact(saml, tenant, login, xml, cookies, format === NAMEID_FORMAT.persistent ? user.username : undefined);
     return post(login, xml, cookies);
   }
 
@@ -207,6 +219,7 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       key,
       status: { code, message, ...(subCode ? { subCode } : {}) },
     });
+    if (login.responseBinding === 'artifact') return sendByArtifact(saml, tenant, login, xml, cookies);
     return post(login, xml, cookies);
   }
 
