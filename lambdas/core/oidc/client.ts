@@ -14,7 +14,8 @@ export const GRANT_TYPES = [
 ] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 export const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
-export const SUPPORTED_SCOPES = ['openid', 'profile', 'email', 'phone', 'address', 'offline_access'] as const;
+/** `card`: the card API (the client agent asks for it to list and use the user's cards). */
+export const SUPPORTED_SCOPES = ['openid', 'profile', 'email', 'phone', 'address', 'offline_access', 'card'] as const;
 
 /**
  * A redirect URI must be absolute, without fragment; https, or http only on a loopback host (native apps,
