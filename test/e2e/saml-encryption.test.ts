@@ -7,6 +7,8 @@ import { createOidc } from '../../lambdas/core/oidc/provider.ts';
 import { AUTHN_CLASS } from '../../lambdas/core/saml/authn-context.ts';
 import { parseAttributeRule } from '../../lambdas/core/saml/attribute-mapping.ts';
 import type { SpOptions } from '../../lambdas/core/saml/service-providers.ts';
+import { createPublicKey } from 'node:crypto';
+import { oidcSettingsOf } from '../../lambdas/core/directory/tenant.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
@@ -81,6 +83,32 @@ describe('SAML responses with real service providers: encryption, signing choice
     await register(sp.generateServiceProviderMetadata(encryption?.certPem ?? null, credentials.certPem), options);
     return sp;
   }
+
+  describe('metadata keys', () => {
+    const certificatesFor = (xml: string, use: string) =>
+      [...xml.matchAll(/<md:KeyDescriptor use="([^"]+)">(.*?)<\/md:KeyDescriptor>/g)].filter((match) => match[1] === use).map((match) => /<ds:X509Certificate>([^<]+)</.exec(match[2]!)![1]!);
+    const pem = (body: string) => `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
+
+    it("lists the signing certificate, the next key's certificate and an encryption key; schema-valid and signed", async () => {
+      const xml = await (await fetch(`${issuer}/saml/metadata`)).text();
+      const signing = certificatesFor(xml, 'signing');
+      expect(signing).toHaveLength(2);
+      expect(signing[0]).toBe(idpCert);
+      expect(certificatesFor(xml, 'encryption')).toEqual([idpCert]);
+      expect(xml).toContain('<md:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes256-gcm"/>');
+      // The second signing certificate is the JWKS "next" key: same modulus as a published key that is not the current one.
+      const jwks = (await (await fetch(`${issuer}/oidc/jwks`)).json()) as { keys: { n: string }[] };
+      const modulus = (body: string) => (createPublicKey(pem(body)).export({ format: 'jwk' }) as { n: string }).n;
+      expect(jwks.keys.map((key) => key.n)).toEqual(expect.arrayContaining([modulus(signing[0]!), modulus(signing[1]!)]));
+      if (haveTool('xmllint')) {
+        const result = xmllintValidate(xml, 'saml-schema-metadata-2.0.xsd');
+        expect(result.output).toContain('validates');
+        expect(result.ok).toBe(true);
+      }
+      if (haveTool('xmlsec1')) expect(xmlsecVerify(xml, pem(idpCert), 'urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor').ok).toBe(true);
+    });
+
+  });
 
   describe('assertion encryption', () => {
     it('node-saml decrypts an EncryptedAssertion signed inside and out; xmlsec1 and xmllint agree', async () => {
@@ -245,6 +273,23 @@ describe('SAML responses with real service providers: encryption, signing choice
       } finally {
         await enrolment.remove('demo', 'alice');
       }
+    });
+  });
+  // Last: it rotates the demo tenant's keys, which the other tests' SPs pinned.
+  describe('metadata keys across a rotation', () => {
+    it('after a key rotation, the published next certificate is the one that signs', async () => {
+      const runtime = stack.runtime;
+      // A fresh model instance (no key-ring cache) sees the rotation at once; the running stack's cache catches up within 30 s.
+      const fresh = () => createSaml(createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random, ...(runtime.custody ? { custody: runtime.custody } : {}) }), runtime.directory);
+      const services = directoryServices(runtime);
+      const settings = oidcSettingsOf(await services.tenants.get('demo'));
+      const before = fresh();
+      const announced = await before.certificates.nextCertificate('demo', settings);
+      expect(announced).toBeDefined();
+      await before.oidc.keys.rotate('demo', settings, 600);
+      const after = fresh();
+      expect((await after.certificates.signingKey('demo', settings)).certificatePem).toBe(announced);
+      expect(await after.certificates.nextCertificate('demo', settings)).not.toBe(announced);
     });
   });
 });

@@ -83,6 +83,15 @@ export class TenantKeys {
     return { kid: key.kid, alg: key.alg, privateKey: await this.#unwrap(tenant, key) };
   }
 
+  /** The next key's private key (published ahead of rotation), when the ring has a wrapped one. */
+  async nextPrivateKey(tenant: string, settings: OidcSettings): Promise<{ kid: string; alg: TenantKey['alg']; privateKey: KeyObject } | undefined> {
+    const ring = await this.#ring(tenant, settings);
+    if (!ring.next) return undefined;
+    const key = await this.#key(tenant, ring.next);
+    if (key.mode !== 'wrapped') return undefined;
+    return { kid: key.kid, alg: key.alg, privateKey: await this.#unwrap(tenant, key) };
+  }
+
   /** Every published public key: current, next, and retired ones still within their overlap. */
   async jwks(tenant: string, settings: OidcSettings): Promise<PublicJwk[]> {
     const ring = await this.#ring(tenant, settings);

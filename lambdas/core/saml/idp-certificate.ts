@@ -35,17 +35,30 @@ export class IdpCertificates {
   async signingKey(tenant: string, settings: OidcSettings): Promise<SigningKey & { kid: string }> {
     const current = await this.#keys.currentPrivateKey(tenant, settings);
     if (current.alg !== 'RS256') throw new UnavailableError('kms', 'SAML signing needs an RSA tenant key (signingAlgorithm RS256)');
-    const stored = await this.#directory.get<CertificateItem>(certificateKey(tenant, current.kid));
-    if (stored) return { kid: current.kid, privateKey: current.privateKey, certificatePem: stored.certificatePem };
-    const certificatePem = await this.#issue(tenant, current.privateKey);
+    return { kid: current.kid, privateKey: current.privateKey, certificatePem: await this.#certificateFor(tenant, current.kid, current.privateKey) };
+  }
+
+  /**
+   * The certificate of the key that signs after the next rotation, for the metadata: SPs that refresh
+   * metadata trust it before it signs anything. Undefined when the ring has no (RSA) next key.
+   */
+  async nextCertificate(tenant: string, settings: OidcSettings): Promise<string | undefined> {
+    const next = await this.#keys.nextPrivateKey(tenant, settings);
+    if (!next || next.alg !== 'RS256') return undefined;
+    return this.#certificateFor(tenant, next.kid, next.privateKey);
+  }
+
+  /** The stored certificate of a key, made and stored on first use (one put-if-absent: every caller publishes the same). */
+  async #certificateFor(tenant: string, kid: string, privateKey: KeyObject): Promise<string> {
+    const stored = await this.#directory.get<CertificateItem>(certificateKey(tenant, kid));
+    if (stored) return stored.certificatePem;
+    const certificatePem = await this.#issue(tenant, privateKey);
     try {
-      await this.#directory.put({ ...certificateKey(tenant, current.kid), kid: current.kid, certificatePem, createdAt: new Date(this.#clock.now()).toISOString() }, { absent: true });
-      return { kid: current.kid, privateKey: current.privateKey, certificatePem };
+      await this.#directory.put({ ...certificateKey(tenant, kid), kid, certificatePem, createdAt: new Date(this.#clock.now()).toISOString() }, { absent: true });
+      return certificatePem;
     } catch (error) {
-      // Another request made it first: everyone publishes the same certificate.
       if (!(error instanceof ConflictError)) throw error;
-      const winner = (await this.#directory.get<CertificateItem>(certificateKey(tenant, current.kid)))!;
-      return { kid: current.kid, privateKey: current.privateKey, certificatePem: winner.certificatePem };
+      return (await this.#directory.get<CertificateItem>(certificateKey(tenant, kid)))!.certificatePem;
     }
   }
 

@@ -1,3 +1,4 @@
+import { ENCRYPTION } from './encryption.ts';
 import { signEnveloped, type SigningKey } from './signature.ts';
 import { BINDING, pemBody, samlId, samlInstant, xmlEscape } from './xml.ts';
 
@@ -17,6 +18,18 @@ export function samlEndpoints(issuer: string) {
   };
 }
 
+const keyDescriptor = (use: 'signing' | 'encryption', pem: string, methods = ''): string =>
+  `<md:KeyDescriptor use="${use}"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${pemBody(pem)}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>${methods}</md:KeyDescriptor>`;
+
+/**
+ * The signing certificate, the next key's certificate (signing after the next rotation, so SPs that
+ * refresh metadata already trust it), and the current key for encryption to us with the algorithms we use.
+ */
+function keyDescriptorsXml(currentPem: string, nextPem: string | undefined): string {
+  const methods = [ENCRYPTION.content, ENCRYPTION.keyTransport].map((algorithm) => `<md:EncryptionMethod Algorithm="${algorithm}"/>`).join('');
+  return keyDescriptor('signing', currentPem) + (nextPem ? keyDescriptor('signing', nextPem) : '') + keyDescriptor('encryption', currentPem, methods);
+}
+
 /** How long SPs may cache our metadata. */
 const VALID_DAYS = 7;
 
@@ -24,13 +37,12 @@ const VALID_DAYS = 7;
  * Signed IdP metadata (SAML Metadata 2.0): the SSO service over Redirect and POST, the NameID formats
  * we issue and the signing certificate; the whole EntityDescriptor signed enveloped.
  */
-export function idpMetadata(issuer: string, key: SigningKey, now: number, random: Uint8Array): string {
+export function idpMetadata(issuer: string, key: SigningKey, now: number, random: Uint8Array, keys: { nextCertificatePem?: string } = {}): string {
   const endpoints = samlEndpoints(issuer);
-  const certificate = pemBody(key.certificatePem);
   const xml =
     `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" ID="${samlId(random)}" entityID="${xmlEscape(endpoints.entityId)}" validUntil="${samlInstant(now + VALID_DAYS * 86_400_000)}">` +
     `<md:IDPSSODescriptor WantAuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
-    `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${certificate}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
+    keyDescriptorsXml(key.certificatePem, keys.nextCertificatePem) +
     Object.values(NAMEID_FORMAT).map((format) => `<md:NameIDFormat>${format}</md:NameIDFormat>`).join('') +
     `<md:SingleSignOnService Binding="${BINDING.redirect}" Location="${xmlEscape(endpoints.sso)}"/>` +
     `<md:SingleSignOnService Binding="${BINDING.post}" Location="${xmlEscape(endpoints.sso)}"/>` +

@@ -10,7 +10,8 @@ export function metadataRoutes(deps: SamlRouteDeps): Route[] {
   async function metadata(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request);
     const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
-    const body = idpMetadata(tenant.issuer, key, saml.oidc.clock.now(), saml.oidc.random.bytes(20));
+    const nextCertificatePem = await saml.certificates.nextCertificate(tenant.tenant.id, tenant.settings);
+    const body = idpMetadata(tenant.issuer, key, saml.oidc.clock.now(), saml.oidc.random.bytes(20), nextCertificatePem ? { nextCertificatePem } : {});
     return { statusCode: 200, headers: { 'Content-Type': 'application/samlmetadata+xml; charset=utf-8', 'Cache-Control': 'public, max-age=3600' }, body };
   }
   return [{ method: 'GET', path: '/t/:tenant/saml/metadata', handle: metadata }];
