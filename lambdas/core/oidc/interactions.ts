@@ -36,6 +36,8 @@ export interface SamlLoginRequest {
   readonly requestId?: string;
   readonly nameIdFormat?: string;
   readonly relayState?: string;
+  /** The Response goes by HTTP-Artifact (the chosen ACS has that binding); HTTP-POST when absent. */
+  readonly responseBinding?: 'artifact';
   /** The AuthnRequest's RequestedAuthnContext: the login must satisfy it or the SP gets NoAuthnContext. */
   readonly requestedAuthnContext?: RequestedAuthnContext;
   /** The portal asks for the one-time code after the password (step-up) when the request needs it. */

@@ -3,9 +3,10 @@ import { inflateRawSync } from 'node:zlib';
 import type { Element } from '@xmldom/xmldom';
 import type { ReplayCache } from '../oidc/replay.ts';
 import { parseRequestedAuthnContext, type RequestedAuthnContext } from './authn-context.ts';
-import { defaultAcs, type ServiceProvider } from './service-providers.ts';
+import { chooseAcs } from './acs.ts';
+import type { ServiceProvider } from './service-providers.ts';
 import { ALG, verifyRootSignature } from './signature.ts';
-import { child, MAX_MESSAGE_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
+import { BINDING, child, MAX_MESSAGE_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
 
 /** Most a Redirect-binding SAMLRequest may inflate to: no deflate bombs. */
 export const MAX_INFLATED_BYTES = 100 * 1024;
@@ -26,6 +27,8 @@ export interface ValidatedAuthnRequest {
   readonly id: string;
   readonly spEntityId: string;
   readonly acsUrl: string;
+  /** Set when the Response goes by HTTP-Artifact (the chosen ACS has that binding); HTTP-POST otherwise. */
+  readonly responseBinding?: 'artifact';
   readonly nameIdFormat?: string;
   readonly forceAuthn: boolean;
   readonly isPassive: boolean;
@@ -36,7 +39,9 @@ export interface ValidatedAuthnRequest {
 /** What arrived at the SSO endpoint, before any trust. */
 export type IncomingRequest =
   | { readonly binding: 'redirect'; readonly samlRequest: string; readonly relayState?: string; readonly sigAlg?: string; readonly signature?: string }
-  | { readonly binding: 'post'; readonly samlRequest: string; readonly relayState?: string };
+  | { readonly binding: 'post'; readonly samlRequest: string; readonly relayState?: string }
+  /** Carried in the SP's verified, signed ArtifactResponse: its own signature is checked when present. */
+  | { readonly binding: 'artifact'; readonly xml: string; readonly sp: ServiceProvider; readonly relayState?: string };
 
 export interface AuthnRequestContext {
   /** Our SSO endpoint URL, the only Destination accepted. */
@@ -55,6 +60,7 @@ function base64(value: string, what: string): Buffer {
 
 /** Decodes the message of either binding: Redirect is base64 of raw DEFLATE (inflate-capped), POST plain base64. */
 export function decodeSamlRequest(incoming: IncomingRequest): string {
+  if (incoming.binding === 'artifact') return incoming.xml;
   const bytes = base64(incoming.samlRequest, 'SAMLRequest');
   if (incoming.binding === 'post') {
     if (bytes.length > MAX_MESSAGE_BYTES) throw new SamlError('SAMLRequest is too large');
@@ -118,7 +124,8 @@ export async function validateAuthnRequest(incoming: IncomingRequest, context: A
   if (root.namespaceURI !== NS.protocol || root.localName !== 'AuthnRequest') throw new SamlError('the message is not an AuthnRequest');
   const issuerElement = child(root, NS.assertion, 'Issuer');
   if (!issuerElement) throw new SamlError('the AuthnRequest has no Issuer');
-  const sp = await context.findSp(textOf(issuerElement));
+  const issuer = textOf(issuerElement);
+  const sp = incoming.binding === 'artifact' ? (issuer === incoming.sp.entityId ? incoming.sp : undefined) : await context.findSp(issuer);
   if (!sp) throw new SamlError('the AuthnRequest comes from a service provider that is not registered', 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied');
 
   let request: Element = root;
@@ -127,7 +134,7 @@ export async function validateAuthnRequest(incoming: IncomingRequest, context: A
     if (sp.authnRequestsSigned || incoming.signature !== undefined) verifyRedirectSignature(incoming, sp);
   } else {
     const signed = child(root, NS.dsig, 'Signature') !== undefined;
-    if (sp.authnRequestsSigned || signed) request = verifyRootSignature(xml, document, sp.signingCertificates);
+    if ((sp.authnRequestsSigned && incoming.binding !== 'artifact') || signed) request = verifyRootSignature(xml, document, sp.signingCertificates);
   }
 
   // From here on, read only the element that was signed (or the unsigned request of an SP that does not sign).
@@ -145,18 +152,7 @@ export async function validateAuthnRequest(incoming: IncomingRequest, context: A
 
   const acsUrl = request.getAttribute('AssertionConsumerServiceURL');
   const acsIndex = request.getAttribute('AssertionConsumerServiceIndex');
-  const binding = request.getAttribute('ProtocolBinding');
-  if (binding && binding !== 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST') throw new SamlError('only the HTTP-POST response binding is supported', 'urn:oasis:names:tc:SAML:2.0:status:UnsupportedBinding');
-  let acs = defaultAcs(sp).location;
-  if (acsUrl !== null) {
-    const match = sp.acs.find((endpoint) => endpoint.location === acsUrl && endpoint.binding === 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST');
-    if (!match) throw new SamlError('the AssertionConsumerServiceURL is not in the service provider\'s metadata');
-    acs = match.location;
-  } else if (acsIndex !== null) {
-    const match = sp.acs.find((endpoint) => String(endpoint.index) === acsIndex && endpoint.binding === 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST');
-    if (!match) throw new SamlError('the AssertionConsumerServiceIndex is not in the service provider\'s metadata');
-    acs = match.location;
-  }
+  const acs = chooseAcs(sp, { url: acsUrl, index: acsIndex, protocolBinding: request.getAttribute('ProtocolBinding') });
   const policy = child(request, NS.protocol, 'NameIDPolicy');
   const format = policy?.getAttribute('Format') || undefined;
   if (format && !SUPPORTED_NAMEID.has(format)) throw new SamlError(`NameID format ${format} is not supported`, 'urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy');
@@ -168,7 +164,8 @@ export async function validateAuthnRequest(incoming: IncomingRequest, context: A
   return {
     id,
     spEntityId: sp.entityId,
-    acsUrl: acs,
+    acsUrl: acs.location,
+    ...(acs.binding === BINDING.artifact ? { responseBinding: 'artifact' as const } : {}),
     ...(format ? { nameIdFormat: format } : {}),
     forceAuthn: request.getAttribute('ForceAuthn') === 'true' || request.getAttribute('ForceAuthn') === '1',
     isPassive: request.getAttribute('IsPassive') === 'true' || request.getAttribute('IsPassive') === '1',

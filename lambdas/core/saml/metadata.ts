@@ -15,6 +15,12 @@ export function samlEndpoints(issuer: string) {
     entityId: `${issuer}/saml/metadata`,
     sso: `${issuer}/saml/sso`,
     resume: `${issuer}/saml/sso/resume`,
+    /** ArtifactResolutionService (SOAP), index 0. */
+    artifact: `${issuer}/saml/artifact`,
+    /** SingleLogoutService: Redirect, POST and SOAP at one URL. */
+    slo: `${issuer}/saml/slo`,
+    /** ManageNameIDService: Redirect, POST, SOAP and Artifact at one URL. */
+    nameId: `${issuer}/saml/nameid`,
   };
 }
 
@@ -30,6 +36,16 @@ function keyDescriptorsXml(currentPem: string, nextPem: string | undefined): str
   return keyDescriptor('signing', currentPem) + (nextPem ? keyDescriptor('signing', nextPem) : '') + keyDescriptor('encryption', currentPem, methods);
 }
 
+/** ArtifactResolution, SingleLogout and ManageNameID services, in the order SSODescriptorType wants them. */
+function protocolEndpointsXml(endpoints: ReturnType<typeof samlEndpoints>): string {
+  const service = (name: string, binding: string, location: string, index = '') => `<md:${name} Binding="${binding}" Location="${xmlEscape(location)}"${index}/>`;
+  return (
+    service('ArtifactResolutionService', BINDING.soap, endpoints.artifact, ' index="0" isDefault="true"') +
+    [BINDING.redirect, BINDING.post, BINDING.soap].map((binding) => service('SingleLogoutService', binding, endpoints.slo)).join('') +
+    [BINDING.redirect, BINDING.post, BINDING.soap, BINDING.artifact].map((binding) => service('ManageNameIDService', binding, endpoints.nameId)).join('')
+  );
+}
+
 /** How long SPs may cache our metadata. */
 const VALID_DAYS = 7;
 
@@ -43,9 +59,11 @@ export function idpMetadata(issuer: string, key: SigningKey, now: number, random
     `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" ID="${samlId(random)}" entityID="${xmlEscape(endpoints.entityId)}" validUntil="${samlInstant(now + VALID_DAYS * 86_400_000)}">` +
     `<md:IDPSSODescriptor WantAuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
     keyDescriptorsXml(key.certificatePem, keys.nextCertificatePem) +
+    protocolEndpointsXml(endpoints) +
     Object.values(NAMEID_FORMAT).map((format) => `<md:NameIDFormat>${format}</md:NameIDFormat>`).join('') +
     `<md:SingleSignOnService Binding="${BINDING.redirect}" Location="${xmlEscape(endpoints.sso)}"/>` +
     `<md:SingleSignOnService Binding="${BINDING.post}" Location="${xmlEscape(endpoints.sso)}"/>` +
+    `<md:SingleSignOnService Binding="${BINDING.artifact}" Location="${xmlEscape(endpoints.sso)}"/>` +
     `</md:IDPSSODescriptor></md:EntityDescriptor>`;
   return signEnveloped(xml, "/*[local-name()='EntityDescriptor']", key, 'first-child');
 }

@@ -1,0 +1,67 @@
+import { ConflictError } from '../errors.ts';
+import type { Clock, Item, Random, StateStore } from '../../ports.ts';
+import { artifactHash, decodeArtifact, encodeArtifact, sourceIdOf } from './artifact.ts';
+import { SamlError } from './xml.ts';
+
+/** An artifact lives long enough for the SP's back-channel call, no longer (Bindings §3.6.5.1 suggests minutes at most). */
+export const ARTIFACT_SECONDS = 60;
+/** Index of our ArtifactResolutionService in the metadata; every artifact we issue names it. */
+export const IDP_ARS_INDEX = 0;
+
+type ArtifactItem = Item & { tenant: string; spEntityId: string; message: string; username?: string; expiresAt: number };
+const artifactKey = (artifact: string) => ({ PK: `SAMLART#${artifactHash(artifact)}`, SK: 'SAMLART' });
+
+/** What a resolved artifact hands back: the message, and whose federation its delivery confirms. */
+export interface TakenArtifact {
+  readonly message: string;
+  readonly username?: string;
+}
+
+/**
+ * Messages the IdP sends by HTTP-Artifact (Response to an ACS): stored under the hash of the artifact
+ * for ARTIFACT_SECONDS, handed out once, and only to the SP they were issued to.
+ */
+export class IssuedArtifacts {
+  readonly #state: StateStore;
+  readonly #clock: Clock;
+  readonly #random: Random;
+
+  constructor(state: StateStore, clock: Clock, random: Random) {
+    this.#state = state;
+    this.#clock = clock;
+    this.#random = random;
+  }
+
+  /** Stores the message and returns its artifact (type 0x0004, SourceID = SHA-1 of our entityID). */
+  async issue(tenant: string, idpEntityId: string, spEntityId: string, message: string, username?: string): Promise<string> {
+    const artifact = encodeArtifact(idpEntityId, IDP_ARS_INDEX, this.#random.bytes(20));
+    const expiresAt = Math.floor(this.#clock.now() / 1000) + ARTIFACT_SECONDS;
+    await this.#state.put({ ...artifactKey(artifact), tenant, spEntityId, message, ...(username ? { username } : {}), expiresAt }, { absent: true });
+    return artifact;
+  }
+
+  /**
+   * The message, exactly once, to the SP it was issued to: one conditional delete (live, same SP)
+   * decides between two concurrent resolutions. A foreign SP gets nothing and does not burn it.
+   */
+  async take(tenant: string, idpEntityId: string, artifact: string, requesterEntityId: string): Promise<TakenArtifact | undefined> {
+    let decoded;
+    try {
+      decoded = decodeArtifact(artifact);
+    } catch (error) {
+      if (error instanceof SamlError) return undefined;
+      throw error;
+    }
+    if (decoded.sourceId !== sourceIdOf(idpEntityId).toString('hex') || decoded.endpointIndex !== IDP_ARS_INDEX) return undefined;
+    const item = await this.#state.get<ArtifactItem>(artifactKey(artifact));
+    if (!item || item.tenant !== tenant || item.spEntityId !== requesterEntityId) return undefined;
+    if (item.expiresAt <= Math.floor(this.#clock.now() / 1000)) return undefined;
+    try {
+      await this.#state.delete(artifactKey(artifact), { equals: { tenant, spEntityId: requesterEntityId } });
+    } catch (error) {
+      if (error instanceof ConflictError) return undefined;
+      throw error;
+    }
+    return { message: item.message, ...(item.username ? { username: item.username } : {}) };
+  }
+}

@@ -1,0 +1,265 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createSaml } from '../../lambdas/core/saml/provider.ts';
+import { createOidc } from '../../lambdas/core/oidc/provider.ts';
+import type { LocalStack } from '../../local/stack.ts';
+import { testClock } from '../support/backends.ts';
+import { HttpBrowser, formOf } from '../support/http-browser.ts';
+import { DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
+import { ArtifactSp, BINDINGS, envelope, first, NS, parse, PERSISTENT, postSoap, soapBody, verifyWith } from '../support/saml-artifact-sp.ts';
+import { haveTool, xmllintValidate } from '../support/saml-sp.ts';
+
+const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
+
+/**
+ * HTTP-Artifact and SOAP end to end: the local stack (as saml-sp.test.ts starts it) against a test SP
+ * built on xml-crypto that serves its own ArtifactResolutionService on loopback. Both directions of the
+ * artifact binding, and the security cases around them.
+ */
+describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => {
+  let stack: LocalStack;
+  let issuer: string;
+  let endpoints: { sso: string; ars: string; slo: string; nameId: string; entityId: string };
+  let metadataXml: string;
+  let sp: ArtifactSp;
+  let other: ArtifactSp;
+  const clock = testClock();
+
+  beforeAll(async () => {
+    stack = await startStackOn('embedded', { clock });
+    issuer = `${stack.url}/t/demo`;
+    endpoints = { sso: `${issuer}/saml/sso`, ars: `${issuer}/saml/artifact`, slo: `${issuer}/saml/slo`, nameId: `${issuer}/saml/nameid`, entityId: `${issuer}/saml/metadata` };
+    metadataXml = await (await fetch(endpoints.entityId)).text();
+    const idpCertPem = `-----BEGIN CERTIFICATE-----\n${/<ds:X509Certificate>([^<]+)<\/ds:X509Certificate>/.exec(metadataXml)![1]!}\n-----END CERTIFICATE-----\n`;
+    const runtime = stack.runtime;
+    const saml = createSaml(createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }), runtime.directory);
+    sp = await ArtifactSp.start('https://artifact-sp.example.test/metadata');
+    other = await ArtifactSp.start('https://other-sp.example.test/metadata');
+    for (const each of [sp, other]) {
+      each.idpCertPem = idpCertPem;
+      await saml.serviceProviders.register('demo', each.metadata());
+    }
+  });
+  afterAll(async () => {
+    await sp?.close();
+    await other?.close();
+    await stack?.close();
+  });
+
+  /** Browser through the portal to the point where the IdP sends it to the SP's ACS; returns that URL. */
+  async function signInTo(browser: HttpBrowser, url: string, stopAt: string): Promise<URL> {
+    let { response, url: reached } = await browser.follow(url, stopAt);
+    if (!reached.startsWith(stopAt)) {
+      const text = await response.text();
+      expect(response.status).toBe(200);
+      const login = formOf(text);
+      expect(login.action).toBe(`${issuer}/portal/login`);
+      ({ response, url: reached } = await browser.follow(login.action, stopAt, { form: { ...login.fields, username: 'alice', password: DEMO_PASSWORD } }));
+    }
+    expect(reached.startsWith(stopAt)).toBe(true);
+    return new URL(reached);
+  }
+
+  /** SP-initiated login asking for the Response by artifact; returns the SAMLart the ACS received. */
+  async function loginByArtifact(browser = new HttpBrowser(), relayState = 'rs-art'): Promise<string> {
+    const url = sp.redirectUrl(endpoints.sso, 'SAMLRequest', sp.authnRequest(endpoints.sso), relayState);
+    const acs = await signInTo(browser, url, sp.acsArtifact);
+    expect(acs.searchParams.get('RelayState')).toBe(relayState);
+    expect(acs.searchParams.has('SAMLResponse')).toBe(false);
+    return acs.searchParams.get('SAMLart')!;
+  }
+
+  it('lists every protocol endpoint and binding in schema-valid metadata', () => {
+    expect(metadataXml).toContain(`<md:ArtifactResolutionService Binding="${BINDINGS.soap}" Location="${endpoints.ars}" index="0" isDefault="true"/>`);
+    for (const binding of [BINDINGS.redirect, BINDINGS.post, BINDINGS.soap]) expect(metadataXml).toContain(`<md:SingleLogoutService Binding="${binding}" Location="${endpoints.slo}"/>`);
+    for (const binding of [BINDINGS.redirect, BINDINGS.post, BINDINGS.soap, BINDINGS.artifact]) expect(metadataXml).toContain(`<md:ManageNameIDService Binding="${binding}" Location="${endpoints.nameId}"/>`);
+    expect(metadataXml).toContain(`<md:SingleSignOnService Binding="${BINDINGS.artifact}" Location="${endpoints.sso}"/>`);
+    if (haveTool('xmllint')) {
+      const result = xmllintValidate(metadataXml, 'saml-schema-metadata-2.0.xsd');
+      expect(result.output).toContain('validates');
+    }
+  });
+
+  describe('IdP → SP: the Response by artifact', () => {
+    it('redirects to the artifact ACS; the SP resolves it once over SOAP into a signed ArtifactResponse carrying the signed Response', async () => {
+      const samlArt = await loginByArtifact();
+      const bytes = Buffer.from(samlArt, 'base64');
+      expect(bytes.length).toBe(44);
+      expect(bytes.readUInt16BE(0)).toBe(4);
+      expect(bytes.readUInt16BE(2)).toBe(0);
+      const { createHash } = await import('node:crypto');
+      expect(bytes.subarray(4, 24).equals(createHash('sha1').update(endpoints.entityId).digest())).toBe(true);
+
+      const resolved = await sp.resolve(endpoints.ars, samlArt);
+      expect(resolved.status).toBe(200);
+      expect(resolved.signatureValid).toBe(true);
+      expect(resolved.statusCode).toBe(SUCCESS);
+      expect(resolved.inResponseTo).toBe(resolved.requestId);
+      expect(resolved.message?.localName).toBe('Response');
+      const response = resolved.message!;
+      expect(response.getAttribute('Destination')).toBe(sp.acsArtifact);
+      // The Response inside is signed by the IdP too (verified as a document of its own).
+      const responseDoc = parse(resolved.messageXml!).documentElement!;
+      expect(verifyWith(resolved.messageXml!, responseDoc, sp.idpCertPem)).toBe(true);
+      expect(first(responseDoc, NS.assertion, 'NameID')?.getAttribute('Format')).toBe(PERSISTENT);
+      if (haveTool('xmllint')) {
+        expect(xmllintValidate(resolved.responseXml, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
+        expect(xmllintValidate(resolved.text, 'soap-envelope-1.1.xsd').output).toContain('validates');
+      }
+
+      // Single use: a second resolution gets a signed ArtifactResponse with no message.
+      const again = await sp.resolve(endpoints.ars, samlArt);
+      expect(again.signatureValid).toBe(true);
+      expect(again.message).toBeUndefined();
+    });
+
+    it('never hands the Response to another SP, and the foreign attempt does not burn the artifact', async () => {
+      const samlArt = await loginByArtifact();
+      const foreign = await other.resolve(endpoints.ars, samlArt);
+      expect(foreign.signatureValid).toBe(true);
+      expect(foreign.message).toBeUndefined();
+      const legit = await sp.resolve(endpoints.ars, samlArt);
+      expect(legit.message?.localName).toBe('Response');
+    });
+
+    it('refuses an ArtifactResolve that is unsigned, signed by a key not in the metadata, or KeyInfo-swapped; the artifact survives', async () => {
+      const samlArt = await loginByArtifact();
+      const unsigned = await sp.resolve(endpoints.ars, samlArt, { sign: false });
+      expect(unsigned.signatureValid).toBe(true);
+      expect(unsigned.message).toBeUndefined();
+      expect(unsigned.statusCode).toBe('urn:oasis:names:tc:SAML:2.0:status:Requester');
+      expect(unsigned.inResponseTo).toBeUndefined();
+      // Signed by another key whose certificate is in KeyInfo (a KeyInfo swap): metadata keys only.
+      const swapped = await sp.resolve(endpoints.ars, samlArt, sp.otherKey());
+      expect(swapped.message).toBeUndefined();
+      expect(swapped.text).toContain('not valid with the service provider');
+      const legit = await sp.resolve(endpoints.ars, samlArt);
+      expect(legit.message?.localName).toBe('Response');
+    });
+
+    it('refuses an expired artifact (60 s)', async () => {
+      const samlArt = await loginByArtifact();
+      clock.advance(61);
+      try {
+        const late = await sp.resolve(endpoints.ars, samlArt);
+        expect(late.signatureValid).toBe(true);
+        expect(late.message).toBeUndefined();
+      } finally {
+        clock.advance(-61);
+      }
+    });
+
+    it('answers a malformed or oversized SOAP message with a SOAP Fault', async () => {
+      const cases: [string, string][] = [
+        ['not xml', 'Client'],
+        [`<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>${envelope('<x/>')}`, 'Client'],
+        ['<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body/></soap:Envelope>', 'VersionMismatch'],
+        [envelope('<a/><b/>'), 'Client'],
+        [envelope(`<x>${'y'.repeat(70_000)}</x>`), 'Client'],
+        [envelope('').replace('<soap:Body>', `<soap:Header><h xmlns="urn:x" soap:mustUnderstand="1"/></soap:Header><soap:Body>`), 'MustUnderstand'],
+      ];
+      for (const [body, code] of cases) {
+        const answer = await postSoap(endpoints.ars, body);
+        expect(answer.status).toBe(500);
+        expect(answer.contentType).toContain('text/xml');
+        expect(answer.text).toContain(`<faultcode>SOAP-ENV:${code}</faultcode>`);
+        if (haveTool('xmllint')) expect(xmllintValidate(answer.text, 'soap-envelope-1.1.xsd').output).toContain('validates');
+      }
+      const form = await postSoap(endpoints.ars, 'a=b', 'application/x-www-form-urlencoded');
+      expect(form.status).toBe(500);
+    });
+
+    it('XSW on the SOAP body: a signed ArtifactResolve moved into the Header, an evil one in the Body', async () => {
+      const samlArt = await loginByArtifact();
+      const signed = sp.sign(`<samlp:ArtifactResolve xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="_good" Version="2.0" IssueInstant="${new Date().toISOString()}"><saml:Issuer>${sp.entityId}</saml:Issuer><samlp:Artifact>AAQAAA==</samlp:Artifact></samlp:ArtifactResolve>`);
+      const evil = `<samlp:ArtifactResolve xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="_evil" Version="2.0" IssueInstant="${new Date().toISOString()}"><saml:Issuer>${sp.entityId}</saml:Issuer>${/<ds:Signature[\s\S]*<\/ds:Signature>/.exec(signed)![0]}<samlp:Artifact>${samlArt}</samlp:Artifact></samlp:ArtifactResolve>`;
+      const wrapped = `<soap:Envelope xmlns:soap="${NS.soap}"><soap:Header><w xmlns="urn:wrap">${signed}</w></soap:Header><soap:Body>${evil}</soap:Body></soap:Envelope>`;
+      const answer = await postSoap(endpoints.ars, wrapped);
+      const { element } = soapBody(answer.text);
+      expect(first(element, NS.assertion, 'Assertion')).toBeUndefined();
+      expect(first(element, NS.protocol, 'Response')).toBeUndefined();
+      expect(answer.text).toContain('does not cover the message');
+      expect((await sp.resolve(endpoints.ars, samlArt)).message?.localName).toBe('Response');
+    });
+
+    it('refuses a replayed ArtifactResolve ID', async () => {
+      const samlArt = await loginByArtifact();
+      const resolve = sp.sign(`<samlp:ArtifactResolve xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="_replayed1" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${endpoints.ars}"><saml:Issuer>${sp.entityId}</saml:Issuer><samlp:Artifact>${samlArt}</samlp:Artifact></samlp:ArtifactResolve>`);
+      const firstTry = soapBody((await postSoap(endpoints.ars, envelope(resolve))).text).element;
+      expect(first(firstTry, NS.protocol, 'Response')).toBeDefined();
+      const replay = await postSoap(endpoints.ars, envelope(resolve));
+      expect(replay.text).toContain('already used');
+    });
+
+    it('refuses an ArtifactResolve with a wrong Destination', async () => {
+      const samlArt = await loginByArtifact();
+      const resolve = sp.sign(`<samlp:ArtifactResolve xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="_dest1" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="https://elsewhere.example.test/ars"><saml:Issuer>${sp.entityId}</saml:Issuer><samlp:Artifact>${samlArt}</samlp:Artifact></samlp:ArtifactResolve>`);
+      const answer = await postSoap(endpoints.ars, envelope(resolve));
+      expect(answer.text).toContain('Destination is not this endpoint');
+      expect(first(soapBody(answer.text).element, NS.protocol, 'Response')).toBeUndefined();
+    });
+  });
+
+  describe('SP → IdP: the AuthnRequest by artifact', () => {
+    it('resolves SAMLart at the SP over SOAP (signed ArtifactResolve) and continues with the AuthnRequest it carried', async () => {
+      const request = sp.authnRequest(endpoints.sso, { binding: BINDINGS.post });
+      const samlArt = sp.sendByArtifact(request);
+      const browser = new HttpBrowser();
+      const url = `${endpoints.sso}?SAMLart=${encodeURIComponent(samlArt)}&RelayState=by-art`;
+      let { response } = await browser.follow(url, sp.acsPost);
+      const login = formOf(await response.text());
+      expect(login.action).toBe(`${issuer}/portal/login`);
+      ({ response } = await browser.follow(login.action, sp.acsPost, { form: { ...login.fields, username: 'alice', password: DEMO_PASSWORD } }));
+      const form = formOf(await response.text());
+      expect(form.action).toBe(sp.acsPost);
+      expect(form.fields['RelayState']).toBe('by-art');
+      const xml = Buffer.from(form.fields['SAMLResponse']!, 'base64').toString('utf8');
+      const requestId = /ID="([^"]+)"/.exec(request)![1]!;
+      expect(xml).toContain(`InResponseTo="${requestId}"`);
+      // The IdP's ArtifactResolve reached the SP's service, signed (the SP verified it before answering).
+      const resolveCall = sp.received.at(-1)!;
+      expect(resolveCall).toContain('ArtifactResolve');
+      expect(resolveCall).toContain(samlArt);
+      if (haveTool('xmllint')) {
+        expect(xmllintValidate(soapBody(resolveCall).xml, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
+        expect(xmllintValidate(resolveCall, 'soap-envelope-1.1.xsd').output).toContain('validates');
+      }
+      // The same artifact again: the SP no longer has it, so the IdP refuses.
+      const replay = await browser.request(url);
+      expect(replay.status).toBe(400);
+    });
+
+    it.each([
+      ['unsigned', /not signed/],
+      ['signed-by-other-key', /not valid with the service provider/],
+      ['wrong-in-response-to', /does not answer our ArtifactResolve/],
+      ['foreign-issuer', /Issuer is not the service provider/],
+      ['error-status', /could not resolve/],
+    ] as const)('refuses an ArtifactResponse that is %s', async (mode, pattern) => {
+      sp.arsMode = mode;
+      try {
+        const samlArt = sp.sendByArtifact(sp.authnRequest(endpoints.sso, { binding: BINDINGS.post }));
+        const response = await fetch(`${endpoints.sso}?SAMLart=${encodeURIComponent(samlArt)}`, { redirect: 'manual' });
+        expect(response.status).toBe(400);
+        expect(await response.text()).toMatch(pattern);
+      } finally {
+        sp.arsMode = 'normal';
+      }
+    });
+
+    it('refuses an artifact from an unregistered SourceID, a wrong type code, or an unknown endpoint index', async () => {
+      const { createHash, randomBytes } = await import('node:crypto');
+      const make = (type: number, index: number, entity: string) =>
+        Buffer.concat([Buffer.from([type >> 8, type & 0xff, index >> 8, index & 0xff]), createHash('sha1').update(entity).digest(), randomBytes(20)]).toString('base64');
+      for (const [artifact, pattern] of [
+        [make(4, 0, 'https://unknown.example.test'), /not registered/],
+        [make(1, 0, sp.entityId), /type code/],
+        [make(4, 7, sp.entityId), /ArtifactResolutionService/],
+        ['AAQ=', /length/],
+      ] as const) {
+        const response = await fetch(`${endpoints.sso}?SAMLart=${encodeURIComponent(artifact)}`, { redirect: 'manual' });
+        expect(response.status).toBe(400);
+        expect(await response.text()).toMatch(pattern);
+      }
+    });
+  });
+});
