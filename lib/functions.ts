@@ -42,6 +42,7 @@ export class CloudcardFunctions extends Construct {
       acknowledge(fn.role, {
         [indexWildcardFinding(props.data.directoryTable)]: INDEX_REASON,
         [indexWildcardFinding(props.data.stateTable)]: INDEX_REASON,
+        ...residentKeyFindings(granted),
       });
       return [context, fn] as const;
     });
@@ -84,6 +85,22 @@ function applyGrants(fn: ContextFunction, granted: FunctionGrants, { data, keys 
     else if (capability === 'getPublicKey') keys.grantGetPublicKey(grantee);
     else keys.grantDescribe(grantee, ['signingKey']);
   }
+  if (granted.residentKeys.length > 0) keys.grantResidentKeys(grantee, granted.residentKeys);
+}
+
+/** The wildcard resources resident-key grants need, each acknowledged with why it cannot be narrower. */
+function residentKeyFindings(granted: FunctionGrants): Record<string, string> {
+  const findings: Record<string, string> = {};
+  if (granted.residentKeys.includes('create')) {
+    findings['AwsSolutions-IAM5[Resource::*]'] =
+      'Active X-Ray tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions; ' +
+      'kms:CreateKey (and the kms:TagResource its Tags need) has no resource to scope to, the resident key does not exist yet: both are conditioned on the request carrying exactly this stage\'s cloudcard:stack tag and no tag keys but the three cloudcard ones.';
+  }
+  if (granted.residentKeys.includes('use') || granted.residentKeys.includes('destroy')) {
+    findings['AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]'] =
+      'Resident card keys and card CA keys are made at run time, so no key ARN is known at deploy time: Sign, GetPublicKey, DeriveSharedSecret and ScheduleKeyDeletion are scoped to keys of this account and region carrying this stage\'s cloudcard:stack tag.';
+  }
+  return findings;
 }
 
 const INDEX_REASON =

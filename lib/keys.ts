@@ -1,9 +1,11 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import type { WrapContext } from '../lambdas/ports.ts';
+import { RESIDENT_KEY_TAG, residentKeyStackTag } from '../lambdas/adapters/kms/resident-keys.ts';
+import type { ResidentKeySpec, ResidentSigningAlgorithm, WrapContext } from '../lambdas/ports.ts';
 import type { Stage } from './config.ts';
+import type { ResidentKeyCapability } from './grants.ts';
 import { CustomKeyStoreKey } from './hsm.ts';
 
 export interface CloudcardKeysProps {
@@ -19,6 +21,19 @@ export const WRAP_CONTEXT_KEYS = ['tenant', 'card', 'slot'] as const satisfies r
 
 /** The JWS/XML-DSig algorithms the signers use with an RSA key: RS256 and PS256. */
 export const SIGNING_ALGORITHMS = ['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PSS_SHA_256'] as const;
+
+/** The tags KmsResidentKeys puts on every key it creates (stack, tenant, purpose): no others may be set. */
+export const RESIDENT_KEY_TAG_KEYS = [RESIDENT_KEY_TAG, 'cloudcard:tenant', 'cloudcard:purpose'] as const;
+/** The key specs, usages and signing algorithms resident keys are made with and used for (lambdas/ports.ts). */
+export const RESIDENT_KEY_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384'] as const satisfies readonly ResidentKeySpec[];
+export const RESIDENT_KEY_USAGES = ['SIGN_VERIFY', 'KEY_AGREEMENT'] as const;
+export const RESIDENT_SIGNING_ALGORITHMS = [
+  'RSASSA_PKCS1_V1_5_SHA_256',
+  'RSASSA_PKCS1_V1_5_SHA_384',
+  'RSASSA_PKCS1_V1_5_SHA_512',
+  'ECDSA_SHA_256',
+  'ECDSA_SHA_384',
+] as const satisfies readonly ResidentSigningAlgorithm[];
 
 /**
  * What the account (through IAM) may do with the keys: administer them, never use them. Cryptographic use
@@ -76,9 +91,12 @@ export class CloudcardKeys extends Construct {
   /** The key policies, kept here because a custom-key-store KEK is not a kms.Key with its own. */
   readonly cardKekPolicy = keyPolicy();
   readonly signingKeyPolicy = keyPolicy();
+  /** The `cloudcard:stack` tag value of this stage's resident keys (what KmsResidentKeys tags them with). */
+  readonly residentKeyStackTag: string;
 
   constructor(scope: Construct, id: string, props: CloudcardKeysProps) {
     super(scope, id);
+    this.residentKeyStackTag = residentKeyStackTag(props.stage);
     const removalPolicy = props.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     const pendingWindow = Duration.days(props.production ? 30 : 7);
 
@@ -153,6 +171,60 @@ export class CloudcardKeys extends Construct {
     return which.map((key) =>
       this.allow(key === 'cardKek' ? this.cardKekPolicy : this.signingKeyPolicy, grantee, ['kms:DescribeKey']),
     );
+  }
+
+  /**
+   * Resident keys (KMS asymmetric keys the functions make at run time) cannot be named in a key policy, so
+   * their use is granted in the grantee's IAM policy and bound to this stage's `cloudcard:stack` tag:
+   * - create: kms:CreateKey only with that tag in the request, no tag keys but the three cloudcard ones,
+   *   a resident key spec and usage, key material made by KMS; kms:TagResource (which CreateKey with tags
+   *   needs, on no particular key) only with that tag and those tag keys;
+   * - use: kms:Sign (the resident signing algorithms), kms:GetPublicKey, kms:DeriveSharedSecret (ECDH)
+   *   only on keys carrying the tag;
+   * - destroy: kms:ScheduleKeyDeletion only on keys carrying the tag.
+   * Tagging is an access-control permission here: the grantee is denied tagging or deleting the stack's
+   * own KEK and signing key, whose key policies delegate TagResource and ScheduleKeyDeletion to IAM.
+   */
+  grantResidentKeys(grantee: iam.IGrantable, capabilities: readonly ResidentKeyCapability[]): iam.PolicyStatement[] {
+    const stack = Stack.of(this);
+    const anyKey = stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' });
+    const requestTags = {
+      StringEquals: { [`aws:RequestTag/${RESIDENT_KEY_TAG}`]: this.residentKeyStackTag },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [...RESIDENT_KEY_TAG_KEYS] },
+    };
+    const tagged = { [`aws:ResourceTag/${RESIDENT_KEY_TAG}`]: this.residentKeyStackTag };
+    const statements: iam.PolicyStatement[] = [];
+    const allow = (actions: string[], resources: string[], conditions: Record<string, Record<string, unknown>>) =>
+      statements.push(new iam.PolicyStatement({ actions, resources, conditions }));
+    if (capabilities.includes('create')) {
+      allow(['kms:CreateKey'], ['*'], {
+        StringEquals: {
+          ...requestTags.StringEquals,
+          'kms:KeySpec': [...RESIDENT_KEY_SPECS],
+          'kms:KeyUsage': [...RESIDENT_KEY_USAGES],
+          'kms:KeyOrigin': 'AWS_KMS',
+        },
+        'ForAllValues:StringEquals': requestTags['ForAllValues:StringEquals'],
+      });
+      allow(['kms:TagResource'], ['*'], requestTags);
+    }
+    if (capabilities.includes('use')) {
+      allow(['kms:Sign'], [anyKey], { StringEquals: { ...tagged, 'kms:SigningAlgorithm': [...RESIDENT_SIGNING_ALGORITHMS] } });
+      allow(['kms:DeriveSharedSecret'], [anyKey], { StringEquals: { ...tagged, 'kms:KeyAgreementAlgorithm': 'ECDH' } });
+      allow(['kms:GetPublicKey'], [anyKey], { StringEquals: tagged });
+    }
+    if (capabilities.includes('destroy')) allow(['kms:ScheduleKeyDeletion'], [anyKey], { StringEquals: tagged });
+    if (statements.length > 0) {
+      statements.push(
+        new iam.PolicyStatement({
+          effect: iam.Effect.DENY,
+          actions: ['kms:TagResource', 'kms:UntagResource', 'kms:ScheduleKeyDeletion'],
+          resources: [this.cardKek.keyArn, this.signingKey.keyArn],
+        }),
+      );
+    }
+    for (const statement of statements) grantee.grantPrincipal.addToPrincipalPolicy(statement);
+    return statements;
   }
 
   private allow(

@@ -1,5 +1,6 @@
 import type { ContextName } from '../../lambdas/contexts.ts';
 import type { FunctionGrants } from '../../lib/grants.ts';
+import type { Json } from './support.ts';
 
 /**
  * What each grant-matrix entry must turn into, written out independently of lib/ so a change in how a
@@ -48,3 +49,65 @@ export function expectedIdentityActions(grants: FunctionGrants): Record<string, 
 
 export const expectedKekActions = (grants: FunctionGrants): string[] => sorted(grants.cardKek.capabilities.flatMap((c) => KEK_ACTIONS[c]));
 export const expectedSigningActions = (grants: FunctionGrants): string[] => sorted(grants.signingKey.flatMap((c) => SIGNING_ACTIONS[c]));
+
+/** The resident-key capabilities each function must end up with (independent of lib/grants.ts). */
+export const EXPECTED_RESIDENT_KEYS: Readonly<Record<ContextName, readonly ('create' | 'use' | 'destroy')[]>> = {
+  oidc: [],
+  saml: [],
+  portal: [],
+  // GENERATE on a KMS-resident card makes a key and destroys the one it replaces.
+  card: ['create', 'use', 'destroy'],
+  // Enrolment makes card keys and the tenant CA key, signs certificates; delete destroys the keys.
+  admin: ['create', 'use', 'destroy'],
+};
+
+/** "arn:{partition}:kms:{region}:{account}:key/*" as the template writes it. */
+export const ANY_KEY_IN_ACCOUNT = {
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':kms:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':key/*']],
+};
+
+/**
+ * The identity-policy statements resident keys must turn into, per `Effect action`, written out literally:
+ * every allow conditioned on the stage's cloudcard:stack tag (in the request, or on the key).
+ */
+export function expectedResidentKeyStatements(
+  capabilities: readonly ('create' | 'use' | 'destroy')[],
+  stage: string,
+  ownKeys: unknown[],
+): Record<string, { resources: unknown[]; Condition?: Json }> {
+  const stackTag = `cloudcard-${stage}`;
+  const tagKeys = { 'aws:TagKeys': ['cloudcard:stack', 'cloudcard:tenant', 'cloudcard:purpose'] };
+  const onTagged = (extra: Json = {}) => ({ resources: [ANY_KEY_IN_ACCOUNT], Condition: { StringEquals: { 'aws:ResourceTag/cloudcard:stack': stackTag, ...extra } } });
+  const out: Record<string, { resources: unknown[]; Condition?: Json }> = {};
+  if (capabilities.includes('create')) {
+    out['Allow kms:CreateKey'] = {
+      resources: ['*'],
+      Condition: {
+        StringEquals: {
+          'aws:RequestTag/cloudcard:stack': stackTag,
+          'kms:KeySpec': ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384'],
+          'kms:KeyUsage': ['SIGN_VERIFY', 'KEY_AGREEMENT'],
+          'kms:KeyOrigin': 'AWS_KMS',
+        },
+        'ForAllValues:StringEquals': tagKeys,
+      },
+    };
+    out['Allow kms:TagResource'] = {
+      resources: ['*'],
+      Condition: { StringEquals: { 'aws:RequestTag/cloudcard:stack': stackTag }, 'ForAllValues:StringEquals': tagKeys },
+    };
+  }
+  if (capabilities.includes('use')) {
+    out['Allow kms:Sign'] = onTagged({
+      'kms:SigningAlgorithm': ['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512', 'ECDSA_SHA_256', 'ECDSA_SHA_384'],
+    });
+    out['Allow kms:DeriveSharedSecret'] = onTagged({ 'kms:KeyAgreementAlgorithm': 'ECDH' });
+    out['Allow kms:GetPublicKey'] = onTagged();
+  }
+  if (capabilities.includes('destroy')) out['Allow kms:ScheduleKeyDeletion'] = onTagged();
+  if (capabilities.length > 0) {
+    // Tagging is access control here: never on (nor deleting) the stack's own KEK and signing key.
+    for (const action of ['kms:TagResource', 'kms:UntagResource', 'kms:ScheduleKeyDeletion']) out[`Deny ${action}`] = { resources: ownKeys };
+  }
+  return out;
+}

@@ -45,6 +45,17 @@ describe('prod stage', () => {
     s.template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/cloudcard-prod-token-signing' });
   });
 
+  it('binds the card and admin resident-key grants to the prod tag value, never the dev one', () => {
+    for (const context of ['card', 'admin']) {
+      const role = logicalIdByPath(s.template, 'AWS::IAM::Role', `/Functions/${context[0]!.toUpperCase()}${context.slice(1)}/Role/Resource`);
+      const policies = resourcesOfType(s.template, 'AWS::IAM::Policy').filter(([, p]) => (p['Properties']['Roles'] as Json[]).some((r) => r['Ref'] === role));
+      const text = JSON.stringify(policies.map(([, p]) => p['Properties']['PolicyDocument']));
+      expect(text).toContain('"aws:RequestTag/cloudcard:stack":"cloudcard-prod"');
+      expect(text).toContain('"aws:ResourceTag/cloudcard:stack":"cloudcard-prod"');
+      expect(text).not.toContain('cloudcard-dev');
+    }
+  });
+
   it('takes throttling and the WAF limit from the context (strings from -c work)', () => {
     s.template.hasResourceProperties('AWS::ApiGateway::Stage', {
       StageName: 'prod',
@@ -179,6 +190,20 @@ describe('card KEK in a CloudHSM custom key store', () => {
     expect(of('kms:TagResource')).toBe(of('kms:CreateKey'));
     for (const action of ['kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion']) {
       expect(of(action)['Condition']).toEqual({ StringEquals: { 'aws:ResourceTag/cloudcard:stack': 'Cloudcard-dev' } });
+    }
+  });
+
+  it('denies the resident-key users tagging or deleting the HSM key (tagging is access control)', () => {
+    const crId = logicalIdByPath(dev.template, 'Custom::AWS', '/Keys/CardKekInHsm/Resource/Resource/Default');
+    for (const context of ['card', 'admin']) {
+      const role = logicalIdByPath(dev.template, 'AWS::IAM::Role', `/Functions/${context[0]!.toUpperCase()}${context.slice(1)}/Role/Resource`);
+      const deny = resourcesOfType(dev.template, 'AWS::IAM::Policy')
+        .filter(([, p]) => (p['Properties']['Roles'] as Json[]).some((r) => r['Ref'] === role))
+        .flatMap(([, p]) => p['Properties']['PolicyDocument']['Statement'] as Json[])
+        .filter((st) => st['Effect'] === 'Deny');
+      expect(deny).toHaveLength(1);
+      expect([deny[0]!['Action']].flat().sort()).toEqual(['kms:ScheduleKeyDeletion', 'kms:TagResource', 'kms:UntagResource']);
+      expect(JSON.stringify(deny[0]!['Resource'])).toContain(JSON.stringify({ Ref: crId }));
     }
   });
 

@@ -10,7 +10,16 @@ import { ESM_REQUIRE_BANNER } from '../../lib/function.ts';
 import { GRANTS, OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD } from '../../lib/grants.ts';
 import { WATCHED_KEY_EVENTS } from '../../lib/monitoring.ts';
 import { CONTEXT_KEY_NEEDS } from '../../lambdas/apps.ts';
-import { EXPECTED_KEY_USE, expectedIdentityActions, expectedKekActions, expectedSigningActions, sorted } from './expected.ts';
+import { RESIDENT_KEY_TAG, residentKeyStackTag } from '../../lambdas/adapters/kms/resident-keys.ts';
+import {
+  EXPECTED_KEY_USE,
+  EXPECTED_RESIDENT_KEYS,
+  expectedIdentityActions,
+  expectedKekActions,
+  expectedResidentKeyStatements,
+  expectedSigningActions,
+  sorted,
+} from './expected.ts';
 import {
   getAttArn,
   keyStatementsFor,
@@ -23,6 +32,7 @@ import {
 } from './support.ts';
 
 const pascal = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
+const RESIDENT_KEY_ACTIONS = new Set(['kms:CreateKey', 'kms:TagResource', 'kms:UntagResource', 'kms:Sign', 'kms:GetPublicKey', 'kms:DeriveSharedSecret', 'kms:ScheduleKeyDeletion']);
 
 let s: Synthesized;
 let template: Template;
@@ -280,7 +290,9 @@ describe('functions', () => {
       { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
     ]);
     const byClass: Record<string, Set<string>> = {};
-    for (const statement of roleStatements(template, ids.role(context))) {
+    // KMS in an identity policy is only ever the resident-key grant (asserted in the next test).
+    const statements = roleStatements(template, ids.role(context)).filter((st) => !st.actions.some((a) => RESIDENT_KEY_ACTIONS.has(a)));
+    for (const statement of statements) {
       expect(statement.Effect).toBe('Allow');
       expect(statement.Condition).toBeUndefined();
       for (const target of statement.resources) {
@@ -289,9 +301,30 @@ describe('functions', () => {
       }
     }
     const actual = Object.fromEntries(Object.entries(byClass).map(([cls, actions]) => [cls, sorted(actions)]));
-    // KMS lives in the key policies only: no identity policy mentions it.
+    // The stack's own keys are granted in their key policies only: no other identity statement mentions KMS.
     expect(Object.values(actual).flat().filter((a) => a.startsWith('kms:'))).toEqual([]);
     expect(actual).toEqual(expectedIdentityActions(GRANTS[context]));
+  });
+
+  it.each(CONTEXT_NAMES)('%s may make, use and destroy resident keys exactly as its matrix entry says, bound to the stack tag', (context) => {
+    expect(GRANTS[context].residentKeys).toEqual(EXPECTED_RESIDENT_KEYS[context]);
+    const byAction: Record<string, { resources: unknown[]; Condition?: Json }> = {};
+    for (const st of roleStatements(template, ids.role(context)).filter((x) => x.actions.some((a) => a.startsWith('kms:')))) {
+      for (const action of st.actions) {
+        const key = `${st.Effect} ${action}`;
+        expect(byAction).not.toHaveProperty([key]); // each action granted once, by one statement
+        byAction[key] = { resources: st.resources, ...(st.Condition ? { Condition: st.Condition } : {}) };
+      }
+    }
+    expect(byAction).toEqual(expectedResidentKeyStatements(EXPECTED_RESIDENT_KEYS[context], 'dev', [getAttArn(ids.kek), getAttArn(ids.signing)]));
+    // The tag the policy names is the one the KMS adapter puts on every key it creates.
+    expect(RESIDENT_KEY_TAG).toBe('cloudcard:stack');
+    expect(residentKeyStackTag('dev')).toBe('cloudcard-dev');
+  });
+
+  it.each(['oidc', 'saml', 'portal'] as const)('%s has no resident-key permission at all', (context) => {
+    const kms = roleStatements(template, ids.role(context)).flatMap((st) => st.actions.filter((a) => a.startsWith('kms:')));
+    expect(kms).toEqual([]);
   });
 
   it.each(CONTEXT_NAMES)('%s is bundled as one minified ESM file with the AWS SDK inside', (context) => {
@@ -387,7 +420,12 @@ describe('api', () => {
 
   it('grants each function exactly the keys its runtime wires (lib/grants.ts agrees with lambdas/apps.ts)', () => {
     for (const context of CONTEXT_NAMES) {
-      expect({ context, cardKek: GRANTS[context].cardKek.capabilities.length > 0, signingKey: GRANTS[context].signingKey.length > 0 }).toEqual({ context, ...CONTEXT_KEY_NEEDS[context] });
+      expect({
+        context,
+        cardKek: GRANTS[context].cardKek.capabilities.length > 0,
+        signingKey: GRANTS[context].signingKey.length > 0,
+        residentKeys: GRANTS[context].residentKeys.length > 0,
+      }).toEqual({ context, ...CONTEXT_KEY_NEEDS[context] });
     }
   });
 
