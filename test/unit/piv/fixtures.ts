@@ -16,7 +16,7 @@ import { MemoryPivCard, type MemoryCardOptions } from '../../support/piv-memory-
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
-function params(algorithm: PivAlgorithm): RsaHashedKeyGenParams | EcKeyGenParams {
+function params(algorithm: PivAlgorithm): webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams {
   if (algorithm.startsWith('rsa')) {
     return { name: 'RSASSA-PKCS1-v1_5', modulusLength: Number(algorithm.slice(3)), publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
   }
@@ -26,7 +26,7 @@ function params(algorithm: PivAlgorithm): RsaHashedKeyGenParams | EcKeyGenParams
 /** A self-signed certificate and its key, the key imported into `slot`. */
 export async function provisionSlot(card: MemoryPivCard, slot: PivSlot, algorithm: PivAlgorithm): Promise<X509Certificate> {
   const keyParams = params(algorithm);
-  const keys = (await webcrypto.subtle.generateKey(keyParams, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(keyParams, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const signingAlgorithm = keyParams.name === 'ECDSA' ? { name: 'ECDSA', hash: algorithm === 'p256' ? 'SHA-256' : 'SHA-384' } : keyParams;
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomBytes(8).toString('hex'),

@@ -31,7 +31,10 @@ export interface Reply {
 export class Host {
   state: PivSessionState = newSessionState();
   readonly log: string[] = [];
-  constructor(readonly card: MemoryPivCard = new MemoryPivCard()) {}
+  readonly card: MemoryPivCard;
+  constructor(card: MemoryPivCard = new MemoryPivCard()) {
+    this.card = card;
+  }
 
   /** One APDU, exactly as given. */
   async send(apdu: Uint8Array | string): Promise<Reply> {
