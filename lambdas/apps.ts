@@ -5,15 +5,17 @@ import type { Observability } from './observability.ts';
 import type { Runtime } from './runtime.ts';
 
 /** What each bounded context needs from the key services; the stack grants exactly these. */
-export const CONTEXT_KEY_NEEDS: Readonly<Record<ContextName, { cardKek: boolean; signingKey: boolean }>> = {
+export const CONTEXT_KEY_NEEDS: Readonly<Record<ContextName, { cardKek: boolean; signingKey: boolean; residentKeys: boolean }>> = {
   // oidc: per-tenant token keys are wrapped under the KEK; kms-mode tenants sign with the stack key.
-  oidc: { cardKek: true, signingKey: true },
+  oidc: { cardKek: true, signingKey: true, residentKeys: false },
   // saml: signs with the tenant's wrapped token keys (unwrap only).
-  saml: { cardKek: true, signingKey: true },
+  saml: { cardKek: true, signingKey: true, residentKeys: false },
   // portal: TOTP secrets are wrapped under the KEK.
-  portal: { cardKek: true, signingKey: false },
-  card: { cardKek: true, signingKey: false },
-  admin: { cardKek: true, signingKey: true },
+  portal: { cardKek: true, signingKey: false, residentKeys: false },
+  // card: unwraps card keys; KMS-resident card keys sign and agree keys in KMS (and GENERATE makes them).
+  card: { cardKek: true, signingKey: false, residentKeys: true },
+  // admin: enrolment wraps card keys, makes resident card keys and the tenant CA key, and signs with it.
+  admin: { cardKek: true, signingKey: true, residentKeys: true },
 };
 
 /** Builds a context's routes over a runtime. Each handler imports only its own, to keep bundles lean. */

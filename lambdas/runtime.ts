@@ -8,7 +8,10 @@ import { TotpEnrolment } from './core/portal/totp.ts';
 import { Clients } from './core/oidc/client.ts';
 import { TenantKeys } from './core/oidc/keys.ts';
 import { ServiceProviders } from './core/saml/service-providers.ts';
-import type { Clock, DirectoryStore, KeyCustody, Random, Signer, StateStore } from './ports.ts';
+import { CardAuthority } from './core/cards/authority.ts';
+import { Cards } from './core/cards/cards.ts';
+import { ResidentSlotKeys, WrappedSlotKeys } from './core/cards/slot-keys.ts';
+import type { Clock, DirectoryStore, KeyCustody, Random, ResidentKeys, Signer, StateStore } from './ports.ts';
 
 /** Everything a bounded context needs, wired once per process by a handler or by the local gateway. */
 export interface Runtime {
@@ -19,6 +22,8 @@ export interface Runtime {
   readonly custody?: KeyCustody;
   /** Present only in functions allowed to sign. */
   readonly signer?: Signer;
+  /** Present only in functions that make or use KMS-resident keys (card keys, card CA keys). */
+  readonly residentKeys?: ResidentKeys;
   readonly clock: Clock;
   readonly random: Random;
 }
@@ -39,11 +44,13 @@ export interface DirectoryServices {
   readonly throttle?: LoginThrottle;
   /** The portal's password sign-in (throttle + password); present when a state store was given. */
   readonly credentials?: Credentials;
+  /** Cards (enrolment, admin operations, the PIV view); present when key custody and resident keys were given. */
+  readonly cards?: Cards;
 }
 
 /** The directory services; those that need key custody or the state table only when they are given. */
 export function directoryServices(
-  runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state'>>,
+  runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys'>>,
 ): DirectoryServices {
   const tenants = new Tenants(runtime.directory, runtime.clock, runtime.config.defaultCustody);
   const users = new Users(runtime.directory, tenants, runtime.clock);
@@ -57,5 +64,19 @@ export function directoryServices(
     signingKeys: new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) }),
     ...(runtime.custody ? { totp: new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) } : {}),
     ...(throttle ? { throttle, credentials: new Credentials(users, throttle) } : {}),
+    ...(runtime.custody && runtime.residentKeys
+      ? {
+          cards: new Cards({
+            directory: runtime.directory,
+            custody: runtime.custody,
+            slotKeys: { wrapped: new WrappedSlotKeys(runtime.custody), 'kms-resident': new ResidentSlotKeys(runtime.residentKeys) },
+            authority: new CardAuthority(runtime.directory, runtime.residentKeys, runtime.clock),
+            tenants,
+            users,
+            clock: runtime.clock,
+            random: runtime.random,
+          }),
+        }
+      : {}),
   };
 }

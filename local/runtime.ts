@@ -4,6 +4,7 @@ import { DynamoItemStore, DynamoStateStore } from '../lambdas/adapters/dynamodb/
 import { loadOrCreateKeyFile } from '../lambdas/adapters/local/key-file.ts';
 import { LocalKeyCustody } from '../lambdas/adapters/local/key-custody.ts';
 import { LocalSigner } from '../lambdas/adapters/local/signer.ts';
+import { LocalResidentKeys } from '../lambdas/adapters/local/resident-keys.ts';
 import { systemClock, systemRandom } from '../lambdas/adapters/system.ts';
 import type { Config } from '../lambdas/config.ts';
 import type { Runtime } from '../lambdas/runtime.ts';
@@ -11,6 +12,7 @@ import type { Clock } from '../lambdas/ports.ts';
 import { createKmsClient } from '../lambdas/adapters/kms/client.ts';
 import { KmsKeyCustody } from '../lambdas/adapters/kms/key-custody.ts';
 import { KmsSigner } from '../lambdas/adapters/kms/signer.ts';
+import { KmsResidentKeys, residentKeyStackTag } from '../lambdas/adapters/kms/resident-keys.ts';
 import { ensureTable } from './tables.ts';
 
 /** Credentials the embedded store accepts (it checks none); they never reach AWS. */
@@ -48,13 +50,23 @@ export async function localRuntime(
   };
   if (aws) {
     const kms = createKmsClient({ endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials });
-    return { config, ...stores, custody: new KmsKeyCustody(kms, aws.cardKekKeyId), signer: new KmsSigner(kms, aws.signingKeyId), clock, random: systemRandom };
+    return {
+      config,
+      ...stores,
+      custody: new KmsKeyCustody(kms, aws.cardKekKeyId),
+      signer: new KmsSigner(kms, aws.signingKeyId),
+      residentKeys: new KmsResidentKeys(kms, residentKeyStackTag(config.stage)),
+      clock,
+      random: systemRandom,
+    };
   }
   const keys = loadOrCreateKeyFile(keyFilePath);
+  const custody = new LocalKeyCustody(keys.kek.id, Buffer.from(keys.kek.key, 'base64'));
   return {
     config,
     ...stores,
-    custody: new LocalKeyCustody(keys.kek.id, Buffer.from(keys.kek.key, 'base64')),
+    custody,
+    residentKeys: new LocalResidentKeys(stores.directory, custody),
     signer: new LocalSigner(keys.signing.id, keys.signing.privateKeyPem, keys.signing.algorithm),
     clock,
     random: systemRandom,

@@ -6,6 +6,7 @@ import { DynamoItemStore, DynamoStateStore } from '../adapters/dynamodb/item-sto
 import { createKmsClient } from '../adapters/kms/client.ts';
 import { KmsKeyCustody } from '../adapters/kms/key-custody.ts';
 import { KmsSigner } from '../adapters/kms/signer.ts';
+import { KmsResidentKeys, residentKeyStackTag } from '../adapters/kms/resident-keys.ts';
 import { systemClock, systemRandom } from '../adapters/system.ts';
 import type { Runtime } from '../runtime.ts';
 
@@ -21,13 +22,14 @@ export function awsRuntime(context: ContextName, env: Readonly<Record<string, st
     throw new ConfigError([{ variable: 'KEY_PROVIDER', message: 'must be "kms" in AWS (local keys are for the local gateway only)' }]);
   }
   const dynamo = createDynamoClient();
-  const kms = needs.cardKek || needs.signingKey ? createKmsClient() : undefined;
+  const kms = needs.cardKek || needs.signingKey || needs.residentKeys ? createKmsClient() : undefined;
   return {
     config,
     directory: new DynamoItemStore({ client: dynamo, tableName: config.directoryTable, role: 'directory' }),
     state: new DynamoStateStore({ client: dynamo, tableName: config.stateTable, role: 'state', clock: systemClock }),
     ...(kms && needs.cardKek ? { custody: new KmsKeyCustody(kms, config.cardKekKeyId!) } : {}),
     ...(kms && needs.signingKey ? { signer: new KmsSigner(kms, config.signingKeyId!) } : {}),
+    ...(kms && needs.residentKeys ? { residentKeys: new KmsResidentKeys(kms, residentKeyStackTag(config.stage)) } : {}),
     clock: systemClock,
     random: systemRandom,
   };

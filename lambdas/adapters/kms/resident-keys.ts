@@ -13,6 +13,8 @@ import { KMS_REJECTIONS } from './client.ts';
 
 /** The tag the stack's IAM policies match on: functions may use only keys tagged with their own stack. */
 export const RESIDENT_KEY_TAG = 'cloudcard:stack';
+/** The tag's value for a stage; the CDK stack grants on exactly this value. */
+export const residentKeyStackTag = (stage: string): string => `cloudcard-${stage}`;
 
 /**
  * Card keys and card CA keys as KMS asymmetric keys, created on demand. Signing keys are SIGN_VERIFY;

@@ -73,6 +73,45 @@ export type OidcSettings = z.infer<typeof oidcSettingsSchema>;
 /** Settings of a tenant stored before a field existed take its default. */
 export const oidcSettingsOf = (tenant: Tenant): OidcSettings => oidcSettingsSchema.parse(tenant.oidc ?? {});
 
+const PIV_ALGORITHMS = ['rsa2048', 'rsa3072', 'rsa4096', 'p256', 'p384'] as const;
+const PIV_SLOTS = ['9a', '9c', '9d', '9e'] as const;
+
+const cardSettingsFields = {
+  defaultAlgorithm: z.enum(PIV_ALGORITHMS),
+  allowedAlgorithms: z.array(z.enum(PIV_ALGORITHMS)).min(1),
+  defaultSlots: z.array(z.enum(PIV_SLOTS)).min(1),
+  managementAlgorithm: z.enum(['3des', 'aes128', 'aes192', 'aes256']),
+};
+
+/** What cards of the tenant are made of: enrolment defaults and the algorithms the tenant allows. */
+export const cardSettingsSchema = z
+  .object({
+    defaultAlgorithm: cardSettingsFields.defaultAlgorithm.default('rsa2048'),
+    allowedAlgorithms: cardSettingsFields.allowedAlgorithms.default([...PIV_ALGORITHMS]),
+    defaultSlots: cardSettingsFields.defaultSlots.default([...PIV_SLOTS]),
+    managementAlgorithm: cardSettingsFields.managementAlgorithm.default('aes192'),
+  })
+  .strict()
+  .refine((c) => c.allowedAlgorithms.includes(c.defaultAlgorithm), { message: 'defaultAlgorithm must be allowed', path: ['defaultAlgorithm'] });
+
+export type CardSettings = z.infer<typeof cardSettingsSchema>;
+export const cardSettingsOf = (tenant: Tenant): CardSettings => cardSettingsSchema.parse(tenant.cards ?? {});
+
+/**
+ * An OpenID provider whose JWTs the card API accepts (besides the tenant's own issuer): tokens are
+ * verified against its JWKS, must name the audience, and `userClaim` names the tenant user.
+ */
+export const trustedIssuerSchema = z
+  .object({
+    issuer: z.string().url().max(500),
+    jwksUri: z.string().url().max(500).refine((u) => u.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(u), 'must be https'),
+    audience: z.string().min(1).max(500),
+    userClaim: z.string().min(1).max(100).default('sub'),
+  })
+  .strict();
+export type TrustedIssuer = z.infer<typeof trustedIssuerSchema>;
+const trustedIssuers = z.array(trustedIssuerSchema).max(10);
+
 const settings = {
   displayName: z.string().trim().min(1).max(100),
   status: z.enum(['active', 'disabled']),
@@ -89,6 +128,8 @@ export const tenantCreateSchema = z
     pinPolicy: pinPolicy.default(pinPolicy.parse({})),
     sessionLifetimes: sessionLifetimes.default(sessionLifetimes.parse({})),
     oidc: oidcSettingsSchema.default(oidcSettingsSchema.parse({})),
+    cards: cardSettingsSchema.default(cardSettingsSchema.parse({})),
+    trustedIssuers: trustedIssuers.default([]),
   })
   .strict();
 
@@ -101,12 +142,14 @@ export const tenantUpdateSchema = z
     pinPolicy: z.object(pinPolicyFields).partial().strict().optional(),
     sessionLifetimes: z.object(sessionLifetimeFields).partial().strict().optional(),
     oidc: z.object(oidcSettingsFields).partial().strict().optional(),
+    cards: z.object(cardSettingsFields).partial().strict().optional(),
+    trustedIssuers: trustedIssuers.optional(),
   })
   .strict()
   .refine((u) => Object.keys(u).length > 0, { message: 'nothing to update' });
 
 /** The settings groups after merging, validated whole (issues keep the group name in their path). */
-const mergedSettingsSchema = z.object({ pinPolicy, sessionLifetimes, oidc: oidcSettingsSchema }).partial();
+const mergedSettingsSchema = z.object({ pinPolicy, sessionLifetimes, oidc: oidcSettingsSchema, cards: cardSettingsSchema }).partial();
 
 export type TenantCreate = z.input<typeof tenantCreateSchema>;
 export type TenantUpdate = z.input<typeof tenantUpdateSchema>;
@@ -119,6 +162,8 @@ export interface Tenant {
   readonly pinPolicy: z.infer<typeof pinPolicy>;
   readonly sessionLifetimes: z.infer<typeof sessionLifetimes>;
   readonly oidc?: OidcSettings;
+  readonly cards?: CardSettings;
+  readonly trustedIssuers?: readonly TrustedIssuer[];
   readonly createdAt: string;
   readonly updatedAt: string;
   /** Incremented on every write; updates are guarded on it (optimistic concurrency). */
@@ -150,6 +195,8 @@ export class Tenants {
       pinPolicy: request.pinPolicy,
       sessionLifetimes: request.sessionLifetimes,
       oidc: request.oidc,
+      cards: request.cards,
+      trustedIssuers: request.trustedIssuers,
       createdAt: now,
       updatedAt: now,
       version: 1,
@@ -194,13 +241,14 @@ export class Tenants {
   async update(id: string, input: unknown): Promise<Tenant> {
     const changes = parseInput(tenantUpdateSchema, input, 'tenant update');
     const current = await this.get(id);
-    const { pinPolicy: pinChanges, sessionLifetimes: lifetimeChanges, oidc: oidcChanges, ...scalars } = changes;
+    const { pinPolicy: pinChanges, sessionLifetimes: lifetimeChanges, oidc: oidcChanges, cards: cardChanges, ...scalars } = changes;
     const merged = parseInput(
       mergedSettingsSchema,
       {
         ...(pinChanges ? { pinPolicy: { ...current.pinPolicy, ...defined(pinChanges) } } : {}),
         ...(lifetimeChanges ? { sessionLifetimes: { ...current.sessionLifetimes, ...defined(lifetimeChanges) } } : {}),
         ...(oidcChanges ? { oidc: { ...oidcSettingsOf(current), ...defined(oidcChanges) } } : {}),
+        ...(cardChanges ? { cards: { ...cardSettingsOf(current), ...defined(cardChanges) } } : {}),
       },
       'tenant update',
     );

@@ -2,7 +2,7 @@ import type { RoutesFactory } from '../../apps.ts';
 import type { ContextName } from '../../contexts.ts';
 import { adminContext } from './admin.ts';
 import { oidcContext } from './oidc.ts';
-import { pendingContext } from './pending.ts';
+import { cardContext } from './card.ts';
 import { portalContext } from './portal.ts';
 import { samlContext } from './saml.ts';
 
@@ -11,6 +11,6 @@ export const CONTEXT_ROUTES: Readonly<Record<ContextName, RoutesFactory>> = {
   oidc: oidcContext,
   saml: samlContext,
   portal: portalContext,
-  card: pendingContext,
+  card: cardContext,
   admin: adminContext,
 };

@@ -1,0 +1,75 @@
+import { derToJose } from '../crypto/ecdsa.ts';
+import { PIV_ATR } from '../piv/atr.ts';
+import { objectRule } from '../piv/objects.ts';
+import type { ResidentKeys } from '../../ports.ts';
+import type { CardAuthority } from './authority.ts';
+import { objectsOf, slotsOf, type CardItem } from './card-item.ts';
+import type { Cards } from './cards.ts';
+
+/** How long an agent may rely on a cached card list before fetching a new one. */
+const LIST_SECONDS = 3_600;
+
+export interface PublicCard {
+  readonly id: string;
+  readonly label: string;
+  readonly serial: number;
+  /** Hex. */
+  readonly atr: string;
+  readonly slots: ReadonlyArray<{ slot: string; algorithm: string }>;
+  /** Public data objects (CCC, CHUID, Discovery, Key History, certificates) as hex tag → base64 content. */
+  readonly objects: Readonly<Record<string, string>>;
+}
+
+/**
+ * "Get tokens": the user's cards with their public objects, as a compact JWS signed by the tenant's card
+ * CA key (ES256, the CA certificate in `x5c`), so the agent can cache the list and serve those objects
+ * locally, and detect tampering with its cache.
+ */
+export class CardLists {
+  readonly #cards: Cards;
+  readonly #authority: CardAuthority;
+  readonly #keys: ResidentKeys;
+
+  constructor(cards: Cards, authority: CardAuthority, keys: ResidentKeys) {
+    this.#cards = cards;
+    this.#authority = authority;
+    this.#keys = keys;
+  }
+
+  async forUser(tenant: string, username: string, issuer: string, now: number): Promise<{ cards: PublicCard[]; signed: string; expiresAt: number }> {
+    const items: CardItem[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.#cards.list(tenant, { username, ...(cursor ? { cursor } : {}) });
+      for (const summary of page.cards) items.push(await this.#cards.item(tenant, summary.id));
+      cursor = page.cursor;
+    } while (cursor);
+    const cards = items.map(publicCard);
+    const iat = Math.floor(now / 1000);
+    const expiresAt = iat + LIST_SECONDS;
+    const ca = await this.#authority.authority(tenant);
+    const header = { alg: 'ES256', typ: 'cloudcard-cards+jwt', x5c: [Buffer.from(ca.certificate.rawData).toString('base64')] };
+    const payload = { iss: issuer, sub: username, iat, exp: expiresAt, cards };
+    const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`;
+    const der = await this.#keys.signMessage(ca.keyId, 'ECDSA_SHA_256', Buffer.from(input, 'ascii'));
+    return { cards, signed: `${input}.${Buffer.from(derToJose(der, 32)).toString('base64url')}`, expiresAt };
+  }
+}
+
+const b64url = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
+
+function publicCard(item: CardItem): PublicCard {
+  const objects: Record<string, string> = {};
+  for (const [tag, value] of objectsOf(item)) {
+    const rule = objectRule(tag);
+    if (rule && !rule.pinToRead) objects[tag.toString(16)] = Buffer.from(value).toString('base64');
+  }
+  return {
+    id: item.id,
+    label: item.label,
+    serial: item.serial,
+    atr: Buffer.from(PIV_ATR).toString('hex'),
+    slots: slotsOf(item).map(([slot, stored]) => ({ slot, algorithm: stored.algorithm })),
+    objects,
+  };
+}

@@ -1,0 +1,279 @@
+import { X509Certificate } from 'node:crypto';
+import { z } from 'zod';
+import { hashSecret } from '../crypto/password.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { parseInput } from '../validation.ts';
+import type { Clock, DirectoryStore, KeyCustody, Random } from '../../ports.ts';
+import { cardSettingsOf, type Tenant, type Tenants } from '../directory/tenant.ts';
+import type { Users } from '../directory/user.ts';
+import type { PivAlgorithm, PivSlot } from '../piv/card-port.ts';
+import type { CardAuthority } from './authority.ts';
+import { CARD_ID, cardKeys, objectAttribute, objectsOf, slotAttribute, slotsOf, type CardItem, type StoredSlot } from './card-item.ts';
+import { initialObjects, certificateOf } from './card-objects.ts';
+import { checkPinPolicy, MANAGEMENT_KEY_LENGTH, randomDigits } from './secrets.ts';
+import type { SlotKeyRecord, SlotKeys } from './slot-keys.ts';
+import { defaultPinPolicy, StoredPivCard } from './stored-card.ts';
+
+const SLOT = z.enum(['9a', '9c', '9d', '9e']);
+const ALGORITHM = z.enum(['rsa2048', 'rsa3072', 'rsa4096', 'p256', 'p384']);
+
+export const cardEnrolSchema = z
+  .object({
+    username: z.string().min(1).max(64),
+    label: z.string().trim().min(1).max(64).optional(),
+    slots: z.array(SLOT).min(1).max(4).optional(),
+    algorithm: ALGORITHM.optional(),
+    /** Per-slot algorithm overrides, e.g. { "9d": "p256" }. */
+    slotAlgorithms: z.partialRecord(SLOT, ALGORITHM).optional(),
+    pin: z.string().optional(),
+    puk: z.string().optional(),
+  })
+  .strict();
+
+const unblockSchema = z.object({ pin: z.string().optional() }).strict();
+
+/** A card as administrators and the card owner see it: no secrets, no key material. */
+export interface CardSummary {
+  readonly tenant: string;
+  readonly id: string;
+  readonly username: string;
+  readonly label: string;
+  readonly serial: number;
+  readonly custody: CardItem['custody'];
+  readonly slots: ReadonlyArray<{ slot: PivSlot; algorithm: PivAlgorithm; origin: StoredSlot['origin']; certificate?: { subject: string; serialNumber: string; notAfter: string } }>;
+  readonly pin: { readonly remaining: number; readonly maxTries: number; readonly blocked: boolean; readonly mustChange: boolean };
+  readonly puk: { readonly remaining: number; readonly maxTries: number; readonly blocked: boolean };
+  readonly connected: boolean;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** What enrolment hands back once: the initial PIN, PUK and management key are never shown again. */
+export interface EnrolResult {
+  readonly card: CardSummary;
+  readonly pin: string;
+  readonly puk: string;
+  readonly managementKey: { readonly algorithm: CardItem['managementAlgorithm']; readonly hex: string };
+}
+
+export interface CardsDeps {
+  readonly directory: DirectoryStore;
+  readonly custody: KeyCustody;
+  /** The slot-key custody for each mode; a mode not given cannot be enrolled or used. */
+  readonly slotKeys: Partial<Record<SlotKeyRecord['custody'], SlotKeys>>;
+  readonly authority: CardAuthority;
+  readonly tenants: Tenants;
+  readonly users: Users;
+  readonly clock: Clock;
+  readonly random: Random;
+}
+
+/**
+ * Cards of a tenant: enrolment (keys in the tenant's custody mode, certificates from the tenant's CA,
+ * PIV objects), listing, administrator unblock, disconnect and delete (which destroys the keys).
+ */
+export class Cards {
+  readonly #deps: CardsDeps;
+
+  constructor(deps: CardsDeps) {
+    this.#deps = deps;
+  }
+
+  async enrol(tenantId: string, input: unknown): Promise<EnrolResult> {
+    const request = parseInput(cardEnrolSchema, input, 'card enrolment');
+    const tenant = await this.#deps.tenants.getActive(tenantId);
+    const user = await this.#deps.users.get(tenantId, request.username);
+    if (user.status !== 'active') throw new ValidationError(`user ${user.username} is disabled`);
+    const settings = cardSettingsOf(tenant);
+    const slotKeys = this.#slotKeys(tenant.custody);
+    const slots = request.slots ?? settings.defaultSlots;
+    const algorithmOf = (slot: (typeof slots)[number]): PivAlgorithm => request.slotAlgorithms?.[slot] ?? request.algorithm ?? settings.defaultAlgorithm;
+    for (const slot of slots) {
+      if (!settings.allowedAlgorithms.includes(algorithmOf(slot))) throw new ValidationError(`algorithm ${algorithmOf(slot)} is not allowed in tenant ${tenantId}`);
+    }
+    const pin = request.pin ?? randomDigits(this.#deps.random, Math.max(6, tenant.pinPolicy.minLength));
+    const puk = request.puk ?? randomDigits(this.#deps.random, 8);
+    for (const [reference, value] of [['pin', pin], ['puk', puk]] as const) {
+      const rejection = checkPinPolicy(reference, value, tenant.pinPolicy);
+      if (rejection) throw new ValidationError(`invalid ${reference}`, [`${reference}: ${rejection}`]);
+    }
+
+    const id = Buffer.from(this.#deps.random.bytes(12)).toString('base64url');
+    const serial = Buffer.from(this.#deps.random.bytes(4)).readUInt32BE(0) >>> 1; // positive 31-bit
+    const managementKey = this.#deps.random.bytes(MANAGEMENT_KEY_LENGTH[settings.managementAlgorithm]);
+    const holder = { tenant: tenantId, username: user.username, displayName: user.displayName, ...(user.email ? { email: user.email } : {}) };
+    const now = new Date(this.#deps.clock.now()).toISOString();
+
+    // Everything is made before the one write: a failure leaves no card (and destroys resident keys made).
+    const made: SlotKeyRecord[] = [];
+    try {
+      const slotItems: Record<string, StoredSlot> = {};
+      const certificates = new Map<PivSlot, Uint8Array>();
+      for (const slot of slots) {
+        const algorithm = algorithmOf(slot);
+        const { record, publicKey } = await slotKeys.generate(algorithm, { tenant: tenantId, card: id, slot });
+        made.push(record);
+        slotItems[slotAttribute(slot)] = { algorithm, publicKey: Buffer.from(publicKey).toString('base64'), pinPolicy: defaultPinPolicy(slot), origin: 'generated', key: record };
+        certificates.set(slot, await this.#deps.authority.issue(holder, slot, publicKey));
+      }
+      const objects: Record<string, string> = {};
+      for (const [tag, value] of initialObjects({ guid: this.#deps.random.bytes(16), serial, certificates, now: this.#deps.clock.now() })) {
+        objects[objectAttribute(tag)] = Buffer.from(value).toString('base64');
+      }
+      const item: CardItem = {
+        ...cardKeys.card(tenantId, id),
+        ...cardKeys.byUser(tenantId, user.username, id),
+        type: 'card',
+        tenant: tenantId,
+        id,
+        username: user.username,
+        label: request.label ?? `${user.displayName} card`,
+        serial,
+        custody: tenant.custody,
+        createdAt: now,
+        updatedAt: now,
+        pinHash: await hashSecret(pin),
+        pinRemaining: tenant.pinPolicy.retries,
+        pinMaxTries: tenant.pinPolicy.retries,
+        pinMustChange: request.pin === undefined && tenant.pinPolicy.changeOnFirstUse,
+        pukHash: await hashSecret(puk),
+        pukRemaining: tenant.pinPolicy.pukRetries,
+        pukMaxTries: tenant.pinPolicy.pukRetries,
+        managementAlgorithm: settings.managementAlgorithm,
+        managementKey: await this.#deps.custody.wrap(managementKey, { tenant: tenantId, card: id, slot: '9b' }),
+        activeSession: null,
+        ...slotItems,
+        ...objects,
+      };
+      await this.#deps.directory.put(item, { absent: true });
+      return { card: summarize(item), pin, puk, managementKey: { algorithm: settings.managementAlgorithm, hex: Buffer.from(managementKey).toString('hex') } };
+    } catch (error) {
+      for (const record of made) await slotKeys.destroy(record).catch(() => undefined);
+      throw error;
+    } finally {
+      managementKey.fill(0);
+    }
+  }
+
+  async item(tenantId: string, id: string): Promise<CardItem> {
+    const item = CARD_ID.test(id) ? await this.#deps.directory.get<CardItem>(cardKeys.card(tenantId, id)) : undefined;
+    if (!item) throw new NotFoundError(`card ${id} does not exist in tenant ${tenantId}`);
+    return item;
+  }
+
+  async get(tenantId: string, id: string): Promise<CardSummary> {
+    return summarize(await this.item(tenantId, id));
+  }
+
+  /** A tenant's cards, or one user's. */
+  async list(tenantId: string, options: { username?: string; cursor?: string } = {}): Promise<{ cards: CardSummary[]; cursor?: string }> {
+    const page = options.username
+      ? await this.#deps.directory.query<CardItem>({ index: 'GSI1', partition: cardKeys.userPartition(tenantId, options.username), limit: 100, ...(options.cursor ? { cursor: options.cursor } : {}) })
+      : await this.#deps.directory.query<CardItem>({ partition: cardKeys.card(tenantId, '').PK, sortPrefix: cardKeys.cardPrefix, limit: 100, ...(options.cursor ? { cursor: options.cursor } : {}) });
+    return { cards: page.items.map(summarize), ...(page.cursor ? { cursor: page.cursor } : {}) };
+  }
+
+  /** The card's PIV view over its stored item, for one APDU. */
+  openView(item: CardItem, pinPolicy: Tenant['pinPolicy']): StoredPivCard {
+    return new StoredPivCard(item, {
+      directory: this.#deps.directory,
+      custody: this.#deps.custody,
+      slotKeys: this.#slotKeys(item.custody),
+      clock: this.#deps.clock,
+      pinPolicy,
+    });
+  }
+
+  /** Makes a session the card's only active one: one write, the last opener wins. */
+  async activate(tenantId: string, id: string, sessionId: string): Promise<void> {
+    try {
+      await this.#deps.directory.update(cardKeys.card(tenantId, id), { activeSession: sessionId }, { present: true });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new NotFoundError(`card ${id} does not exist in tenant ${tenantId}`);
+      throw error;
+    }
+  }
+
+  /** Clears the active session if it is still this one (a newer opener keeps the card). */
+  async deactivate(tenantId: string, id: string, sessionId: string): Promise<void> {
+    await this.#deps.directory.update(cardKeys.card(tenantId, id), { activeSession: null }, { present: true, equals: { activeSession: sessionId } }).catch((error: unknown) => {
+      if (!(error instanceof ConflictError)) throw error;
+    });
+  }
+
+  /** Ends the card's active session: the agent holding it gets "superseded" and removes the card. */
+  async disconnect(tenantId: string, id: string): Promise<CardSummary> {
+    await this.item(tenantId, id);
+    const item = await this.#deps.directory.update<CardItem>(cardKeys.card(tenantId, id), { activeSession: null, updatedAt: this.#isoNow() }, { present: true });
+    return summarize(item);
+  }
+
+  /** Administrator unblock: a new PIN (given, or generated and returned once), counter reset, change required. */
+  async unblock(tenantId: string, id: string, input: unknown = {}): Promise<{ card: CardSummary; pin: string }> {
+    const request = parseInput(unblockSchema, input, 'unblock');
+    const tenant = await this.#deps.tenants.getActive(tenantId);
+    const current = await this.item(tenantId, id);
+    const pin = request.pin ?? randomDigits(this.#deps.random, Math.max(6, tenant.pinPolicy.minLength));
+    const rejection = checkPinPolicy('pin', pin, tenant.pinPolicy);
+    if (rejection) throw new ValidationError('invalid pin', [`pin: ${rejection}`]);
+    const item = await this.#deps.directory.update<CardItem>(
+      cardKeys.card(tenantId, id),
+      { pinHash: await hashSecret(pin), pinRemaining: current.pinMaxTries, pinMustChange: true, updatedAt: this.#isoNow() },
+      { present: true },
+    );
+    return { card: summarize(item), pin };
+  }
+
+  /** Deletes the card; wrapped keys go with the item, KMS-resident keys are scheduled for deletion. */
+  async delete(tenantId: string, id: string): Promise<void> {
+    const item = await this.item(tenantId, id);
+    try {
+      await this.#deps.directory.delete(cardKeys.card(tenantId, id), { present: true });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new NotFoundError(`card ${id} does not exist in tenant ${tenantId}`);
+      throw error;
+    }
+    const slotKeys = this.#deps.slotKeys[item.custody];
+    for (const [, stored] of slotsOf(item)) await slotKeys?.destroy(stored.key);
+  }
+
+  #slotKeys(mode: SlotKeyRecord['custody']): SlotKeys {
+    const slotKeys = this.#deps.slotKeys[mode];
+    if (!slotKeys) throw new ValidationError(`custody mode ${mode} is not available in this deployment`);
+    return slotKeys;
+  }
+
+  #isoNow(): string {
+    return new Date(this.#deps.clock.now()).toISOString();
+  }
+}
+
+export function summarize(item: CardItem): CardSummary {
+  const objects = objectsOf(item);
+  return {
+    tenant: item.tenant,
+    id: item.id,
+    username: item.username,
+    label: item.label,
+    serial: item.serial,
+    custody: item.custody,
+    slots: slotsOf(item).map(([slot, stored]) => {
+      const der = certificateOf(objects, slot);
+      let certificate: CardSummary['slots'][number]['certificate'];
+      if (der) {
+        try {
+          const parsed = new X509Certificate(Buffer.from(der));
+          certificate = { subject: parsed.subject.replace(/\n/g, ', '), serialNumber: parsed.serialNumber, notAfter: new Date(parsed.validTo).toISOString() };
+        } catch {
+          certificate = undefined; // a certificate object the holder wrote that is not X.509 DER
+        }
+      }
+      return { slot, algorithm: stored.algorithm, origin: stored.origin, ...(certificate ? { certificate } : {}) };
+    }),
+    pin: { remaining: item.pinRemaining, maxTries: item.pinMaxTries, blocked: item.pinRemaining <= 0, mustChange: item.pinMustChange },
+    puk: { remaining: item.pukRemaining, maxTries: item.pukMaxTries, blocked: item.pukRemaining <= 0 },
+    connected: Boolean(item.activeSession),
+    createdAt: item.createdAt,
+    updatedAt: item.updatedAt,
+  };
+}

@@ -1,0 +1,211 @@
+import { calculateJwkThumbprint, compactVerify, importJWK, type JWK } from 'jose';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { opaqueHash } from '../oidc/hashing.ts';
+import { handleApdu } from '../piv/application.ts';
+import { newSessionState, validSessionState, type PivSessionState } from '../piv/session.ts';
+import type { Clock, Item, Random, StateStore } from '../../ports.ts';
+import type { Tenant } from '../directory/tenant.ts';
+import type { CardItem } from './card-item.ts';
+import type { Cards } from './cards.ts';
+
+/** A challenge must be answered within this many seconds. */
+const CHALLENGE_SECONDS = 60;
+/** Device proofs: the algorithms an agent's device key may use. */
+const DEVICE_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'];
+/** The largest command APDU accepted: extended length with 65535 data bytes and Le. */
+export const MAX_APDU_BYTES = 4 + 3 + 65_535 + 2;
+
+/** Why a session cannot carry an APDU; the card API turns each into its own problem type. */
+export class CardSessionError extends Error {
+  override readonly name = 'CardSessionError';
+  readonly reason: 'expired' | 'superseded' | 'card-deleted' | 'busy';
+  constructor(reason: CardSessionError['reason'], message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+interface ChallengeRecord {
+  readonly tenant: string;
+  readonly card: string;
+  readonly username: string;
+  /** RFC 7638 thumbprint of the device key that must sign the answer. */
+  readonly jkt: string;
+}
+
+/** The stored session: its PIV security state travels between Lambda instances through this item. */
+export interface CardSession {
+  readonly id: string;
+  readonly tenant: string;
+  readonly card: string;
+  readonly username: string;
+  readonly jkt: string;
+  readonly openedAt: number;
+  readonly pinPolicy: Tenant['pinPolicy'];
+}
+
+type ChallengeItem = Item & { challenge: ChallengeRecord; expiresAt: number };
+type SessionItem = Item & { session: CardSession; piv: PivSessionState; seq: number; expiresAt: number };
+
+const challengeKey = (nonce: string) => ({ PK: `CARDCHAL#${opaqueHash(nonce)}`, SK: 'CARDCHAL' });
+const sessionKey = (secret: string) => ({ PK: `CARDSESS#${opaqueHash(secret)}`, SK: 'CARDSESS' });
+
+const OPAQUE = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Card sessions. Opening one is a challenge-response with the agent's device key; the new session then
+ * becomes the card's only active one by one write of `activeSession` on the card item (the last opener
+ * wins, so two racing openers end with exactly one active session). The bearer secret the agent gets is
+ * stored only as its hash; the session's PIV security state lives in the state table with an expiry.
+ */
+export class CardSessions {
+  readonly #state: StateStore;
+  readonly #cards: Cards;
+  readonly #clock: Clock;
+  readonly #random: Random;
+
+  constructor(state: StateStore, cards: Cards, clock: Clock, random: Random) {
+    this.#state = state;
+    this.#cards = cards;
+    this.#clock = clock;
+    this.#random = random;
+  }
+
+  /** Issues a nonce for the user's card, to be signed by the device key with this thumbprint. */
+  async challenge(tenant: Tenant, username: string, cardId: string, deviceKey: unknown): Promise<{ nonce: string; expiresAt: number; jkt: string }> {
+    const card = await this.#ownCard(tenant.id, username, cardId);
+    const jkt = await deviceThumbprint(deviceKey);
+    const nonce = Buffer.from(this.#random.bytes(32)).toString('base64url');
+    const expiresAt = this.#seconds() + CHALLENGE_SECONDS;
+    await this.#state.put({ ...challengeKey(nonce), challenge: { tenant: tenant.id, card: card.id, username, jkt }, expiresAt }, { absent: true });
+    return { nonce, expiresAt, jkt };
+  }
+
+  /**
+   * Opens a session from a signed challenge: a compact JWS by the device key (its public JWK in the
+   * header) over {"nonce", "card"}. The challenge is consumed first (one guarded delete), so an answer
+   * works once. When the user's token was bound to a key (`cnf.jkt`), the device key must be that key.
+   */
+  async open(tenant: Tenant, username: string, cardId: string, proof: string, boundJkt?: string): Promise<{ secret: string; session: CardSession; expiresAt: number }> {
+    const verified = await verifyDeviceProof(proof);
+    const nonce = typeof verified.payload['nonce'] === 'string' ? verified.payload['nonce'] : '';
+    if (!OPAQUE.test(nonce) || verified.payload['card'] !== cardId) throw new ValidationError('the proof must sign {"nonce", "card"} of this challenge');
+    const challenge = await this.#state.get<ChallengeItem>(challengeKey(nonce));
+    try {
+      await this.#state.delete(challengeKey(nonce), { present: true });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ValidationError('the challenge is unknown, used or expired');
+      throw error;
+    }
+    const record = challenge?.challenge;
+    if (!record || record.tenant !== tenant.id || record.card !== cardId || record.username !== username) {
+      throw new ValidationError('the challenge was issued for another card or user');
+    }
+    if (record.jkt !== verified.jkt) throw new ValidationError('the proof was signed by another key than the challenge names');
+    if (boundJkt && boundJkt !== verified.jkt) throw new ValidationError('the device key is not the key the access token is bound to');
+    await this.#ownCard(tenant.id, username, cardId);
+
+    const secret = Buffer.from(this.#random.bytes(32)).toString('base64url');
+    const now = this.#clock.now();
+    const session: CardSession = { id: this.#random.id(), tenant: tenant.id, card: cardId, username, jkt: verified.jkt, openedAt: now, pinPolicy: tenant.pinPolicy };
+    const expiresAt = Math.floor(now / 1000) + tenant.sessionLifetimes.cardSessionSeconds;
+    await this.#state.put({ ...sessionKey(secret), session, piv: newSessionState(), seq: 0, expiresAt }, { absent: true });
+    await this.#cards.activate(tenant.id, cardId, session.id);
+    return { secret, session, expiresAt };
+  }
+
+  /**
+   * Runs one command APDU on the session's card: reads the session and the card (two reads), checks the
+   * session is the card's active one, runs the card application, and stores the new security state
+   * guarded on the sequence number it read (a second APDU racing on the same session loses with "busy").
+   */
+  async apdu(tenantId: string, secret: string, command: Uint8Array): Promise<{ response: Uint8Array; trace: { ins: number; sw: number }; session: CardSession }> {
+    const item = await this.#sessionItem(tenantId, secret);
+    const card = await this.#activeCard(item);
+    const piv = validSessionState(item.piv) ?? newSessionState();
+    const view = this.#cards.openView(card, item.session.pinPolicy);
+    const result = await handleApdu(command, piv, { card: view, random: this.#random });
+    if (JSON.stringify(result.state) !== JSON.stringify(piv)) {
+      try {
+        await this.#state.update(sessionKey(secret), { piv: result.state, seq: item.seq + 1 }, { present: true, equals: { seq: item.seq } });
+      } catch (error) {
+        if (error instanceof ConflictError) throw new CardSessionError('busy', 'another APDU changed this session meanwhile; commands on one session must be sequential');
+        throw error;
+      }
+    }
+    return { response: result.response, trace: result.trace, session: item.session };
+  }
+
+  /** Power off/on or reset from the reader: the security state starts over (PIN no longer verified). */
+  async reset(tenantId: string, secret: string): Promise<void> {
+    const item = await this.#sessionItem(tenantId, secret);
+    await this.#activeCard(item);
+    await this.#state.update(sessionKey(secret), { piv: newSessionState(), seq: item.seq + 1 }, { present: true });
+  }
+
+  /** Ends the session; if it was the card's active one, the card has none afterwards. */
+  async close(tenantId: string, secret: string): Promise<void> {
+    const item = await this.#sessionItem(tenantId, secret);
+    await this.#state.delete(sessionKey(secret)).catch(() => undefined);
+    await this.#cards.deactivate(tenantId, item.session.card, item.session.id);
+  }
+
+  async #sessionItem(tenantId: string, secret: string): Promise<SessionItem> {
+    const item = OPAQUE.test(secret) ? await this.#state.get<SessionItem>(sessionKey(secret)) : undefined;
+    if (!item || item.session.tenant !== tenantId) throw new CardSessionError('expired', 'the card session does not exist or has expired; open a new one');
+    return item;
+  }
+
+  async #activeCard(item: SessionItem): Promise<CardItem> {
+    let card: CardItem;
+    try {
+      card = await this.#cards.item(item.session.tenant, item.session.card);
+    } catch (error) {
+      if (error instanceof NotFoundError) throw new CardSessionError('card-deleted', 'the card was deleted; remove it from the reader');
+      throw error;
+    }
+    if (card.activeSession !== item.session.id) {
+      throw new CardSessionError('superseded', 'another client opened a session for this card (or an administrator disconnected it); remove the card from the reader, re-insert it to take it back');
+    }
+    return card;
+  }
+
+  async #ownCard(tenantId: string, username: string, cardId: string): Promise<CardItem> {
+    const card = await this.#cards.item(tenantId, cardId);
+    if (card.username !== username) throw new NotFoundError(`card ${cardId} does not exist in tenant ${tenantId}`);
+    return card;
+  }
+
+  #seconds(): number {
+    return Math.floor(this.#clock.now() / 1000);
+  }
+}
+
+/** The RFC 7638 thumbprint of a device public key given as a JWK; private members are refused. */
+export async function deviceThumbprint(jwk: unknown): Promise<string> {
+  if (!jwk || typeof jwk !== 'object' || Array.isArray(jwk)) throw new ValidationError('deviceKey must be a public JWK');
+  const key = jwk as JWK;
+  if ('d' in key || 'p' in key || 'k' in key) throw new ValidationError('deviceKey must be a public key');
+  if (!['EC', 'OKP', 'RSA'].includes(String(key.kty))) throw new ValidationError('deviceKey must be an EC, OKP or RSA key');
+  try {
+    return await calculateJwkThumbprint(key);
+  } catch {
+    throw new ValidationError('deviceKey is not a valid JWK');
+  }
+}
+
+async function verifyDeviceProof(proof: unknown): Promise<{ payload: Record<string, unknown>; jkt: string }> {
+  if (typeof proof !== 'string' || proof.length > 8192) throw new ValidationError('proof must be a compact JWS');
+  try {
+    const header = JSON.parse(Buffer.from(proof.split('.')[0] ?? '', 'base64url').toString('utf8')) as { alg?: string; jwk?: JWK; typ?: string };
+    if (!header.alg || !DEVICE_ALGORITHMS.includes(header.alg)) throw new Error('alg');
+    if (header.typ !== 'cloudcard-session+jwt') throw new Error('typ');
+    const jkt = await deviceThumbprint(header.jwk);
+    const key = await importJWK(header.jwk!, header.alg);
+    const { payload } = await compactVerify(proof, key, { algorithms: DEVICE_ALGORITHMS });
+    return { payload: JSON.parse(Buffer.from(payload).toString('utf8')) as Record<string, unknown>, jkt };
+  } catch (error) {
+    if (error instanceof ValidationError) throw error;
+    throw new ValidationError('proof is not a valid JWS of typ cloudcard-session+jwt signed by the key in its header');
+  }
+}

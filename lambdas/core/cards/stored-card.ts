@@ -1,0 +1,205 @@
+import { hashSecret, verifySecret } from '../crypto/password.ts';
+import { ConflictError, UnavailableError } from '../errors.ts';
+import type {
+  ManagementAlgorithm,
+  OperationResult,
+  PinOutcome,
+  PinReference,
+  PinStatus,
+  PivAlgorithm,
+  PivCard,
+  PivSlot,
+  PrivateKeyOperation,
+  SlotInfo,
+} from '../piv/card-port.ts';
+import type { Clock, DirectoryStore, KeyCustody, WrapContext } from '../../ports.ts';
+import type { Tenant } from '../directory/tenant.ts';
+import { cardKeys, objectAttribute, slotAttribute, slotsOf, type CardItem, type StoredSlot } from './card-item.ts';
+import { checkPinPolicy, DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN, DEFAULT_PUK } from './secrets.ts';
+import type { SlotKeys } from './slot-keys.ts';
+
+/** Enough rounds for every concurrent attempt to either spend a try or see the counter at zero. */
+const MAX_COUNTER_ROUNDS = 64;
+
+export interface StoredCardDeps {
+  readonly directory: DirectoryStore;
+  readonly custody: KeyCustody;
+  readonly slotKeys: SlotKeys;
+  readonly clock: Clock;
+  readonly pinPolicy: Tenant['pinPolicy'];
+}
+
+const COUNTERS = {
+  pin: { hash: 'pinHash', remaining: 'pinRemaining', max: 'pinMaxTries' },
+  puk: { hash: 'pukHash', remaining: 'pukRemaining', max: 'pukMaxTries' },
+} as const;
+
+/**
+ * A card stored as one directory item, seen through the PIV card port. It starts from the item read for
+ * this APDU and keeps its own copy current after each write it makes. A PIN or PUK check first spends a
+ * try with one write guarded on the counter's current value, then compares: twenty parallel guesses can
+ * never spend more tries than the counter holds.
+ */
+export class StoredPivCard implements PivCard {
+  readonly serial: number;
+  readonly version = [5, 7, 1] as const;
+  #item: CardItem;
+  readonly #deps: StoredCardDeps;
+
+  constructor(item: CardItem, deps: StoredCardDeps) {
+    this.#item = item;
+    this.#deps = deps;
+    this.serial = item.serial;
+  }
+
+  get item(): CardItem {
+    return this.#item;
+  }
+
+  async readObject(tag: number): Promise<Uint8Array | undefined> {
+    const value = this.#item[objectAttribute(tag)];
+    return typeof value === 'string' ? Buffer.from(value, 'base64') : undefined;
+  }
+
+  async writeObject(tag: number, value: Uint8Array): Promise<void> {
+    await this.#update({ [objectAttribute(tag)]: value.length ? Buffer.from(value).toString('base64') : null });
+  }
+
+  async pinStatus(reference: PinReference): Promise<PinStatus> {
+    const names = COUNTERS[reference];
+    return {
+      remaining: this.#item[names.remaining],
+      maxTries: this.#item[names.max],
+      mustChange: reference === 'pin' && this.#item.pinMustChange,
+    };
+  }
+
+  verifyPin(candidate: string): Promise<PinOutcome> {
+    return this.#check('pin', candidate);
+  }
+
+  async changeReference(reference: PinReference, current: string, next: string): Promise<PinOutcome> {
+    const rejection = checkPinPolicy(reference, next, this.#deps.pinPolicy);
+    if (rejection) return { kind: 'rejected', reason: rejection };
+    const outcome = await this.#check(reference, current);
+    if (outcome.kind !== 'verified') return outcome;
+    const names = COUNTERS[reference];
+    await this.#update({ [names.hash]: await hashSecret(next), ...(reference === 'pin' ? { pinMustChange: false } : {}) });
+    return outcome;
+  }
+
+  async resetRetryCounter(puk: string, newPin: string): Promise<PinOutcome> {
+    const rejection = checkPinPolicy('pin', newPin, this.#deps.pinPolicy);
+    if (rejection) return { kind: 'rejected', reason: rejection };
+    const outcome = await this.#check('puk', puk);
+    if (outcome.kind !== 'verified') return outcome;
+    await this.#update({ pinHash: await hashSecret(newPin), pinRemaining: this.#item.pinMaxTries, pinMustChange: false });
+    return outcome;
+  }
+
+  async managementKey(): Promise<{ algorithm: ManagementAlgorithm; key: Uint8Array }> {
+    return { algorithm: this.#item.managementAlgorithm, key: await this.#deps.custody.unwrap(this.#item.managementKey, this.#context('9b')) };
+  }
+
+  async setManagementKey(algorithm: ManagementAlgorithm, key: Uint8Array): Promise<void> {
+    await this.#update({ managementAlgorithm: algorithm, managementKey: await this.#deps.custody.wrap(key, this.#context('9b')) });
+  }
+
+  async slot(slot: PivSlot): Promise<SlotInfo | undefined> {
+    const stored = this.#item[slotAttribute(slot)];
+    if (!stored) return undefined;
+    return { algorithm: stored.algorithm, publicKey: Buffer.from(stored.publicKey, 'base64'), pinPolicy: stored.pinPolicy, origin: stored.origin };
+  }
+
+  async privateKeyOperation(slot: PivSlot, operation: PrivateKeyOperation): Promise<OperationResult> {
+    const stored = this.#item[slotAttribute(slot)];
+    if (!stored) return { kind: 'unsupported', reason: `slot ${slot} is empty` };
+    return this.#deps.slotKeys.operate(stored.key, this.#context(slot), stored.algorithm, operation);
+  }
+
+  async generateKey(slot: PivSlot, algorithm: PivAlgorithm, policy: { pinPolicy?: SlotInfo['pinPolicy'] }): Promise<Uint8Array> {
+    const previous = this.#item[slotAttribute(slot)];
+    const { record, publicKey } = await this.#deps.slotKeys.generate(algorithm, this.#context(slot));
+    const stored: StoredSlot = {
+      algorithm,
+      publicKey: Buffer.from(publicKey).toString('base64'),
+      pinPolicy: policy.pinPolicy ?? defaultPinPolicy(slot),
+      origin: 'generated',
+      key: record,
+    };
+    try {
+      await this.#update({ [slotAttribute(slot)]: stored });
+    } catch (error) {
+      await this.#deps.slotKeys.destroy(record).catch(() => undefined);
+      throw error;
+    }
+    if (previous) await this.#deps.slotKeys.destroy(previous.key).catch(() => undefined);
+    return publicKey;
+  }
+
+  async reset(): Promise<void> {
+    const changes: Record<string, unknown> = {
+      pinHash: await hashSecret(DEFAULT_PIN),
+      pinRemaining: this.#item.pinMaxTries,
+      pinMustChange: true,
+      pukHash: await hashSecret(DEFAULT_PUK),
+      pukRemaining: this.#item.pukMaxTries,
+      managementAlgorithm: DEFAULT_MANAGEMENT_KEY.algorithm,
+      managementKey: await this.#deps.custody.wrap(DEFAULT_MANAGEMENT_KEY.key, this.#context('9b')),
+    };
+    const slots = slotsOf(this.#item);
+    for (const [slot] of slots) changes[slotAttribute(slot)] = null;
+    for (const name of Object.keys(this.#item)) if (name.startsWith('obj_')) changes[name] = null;
+    await this.#update(changes);
+    for (const [, stored] of slots) await this.#deps.slotKeys.destroy(stored.key).catch(() => undefined);
+  }
+
+  /** Spends one try (guarded on the counter), then compares; a match restores the counter. */
+  async #check(reference: PinReference, candidate: string): Promise<PinOutcome> {
+    const names = COUNTERS[reference];
+    for (let round = 0; round < MAX_COUNTER_ROUNDS; round++) {
+      const remaining = this.#item[names.remaining];
+      if (remaining <= 0) return { kind: 'blocked' };
+      try {
+        await this.#update({ [names.remaining]: remaining - 1 }, { [names.remaining]: remaining });
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error;
+        await this.#reload();
+        continue;
+      }
+      const hash = this.#item[names.hash];
+      if (!(await verifySecret(candidate, hash))) return { kind: 'wrong', remaining: remaining - 1 };
+      // Restore the counter unless the secret itself changed meanwhile (then the match is stale).
+      try {
+        await this.#update({ [names.remaining]: this.#item[names.max] }, { [names.hash]: hash });
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error;
+        await this.#reload();
+        return { kind: 'wrong', remaining: this.#item[names.remaining] };
+      }
+      return { kind: 'verified' };
+    }
+    throw new UnavailableError('directory', 'the card counter is too contended; retry');
+  }
+
+  async #update(changes: Record<string, unknown>, equals?: Record<string, unknown>): Promise<void> {
+    const key = cardKeys.card(this.#item.tenant, this.#item.id);
+    const updatedAt = new Date(this.#deps.clock.now()).toISOString();
+    this.#item = await this.#deps.directory.update<CardItem>(key, { ...changes, updatedAt }, { present: true, ...(equals ? { equals } : {}) });
+  }
+
+  async #reload(): Promise<void> {
+    const item = await this.#deps.directory.get<CardItem>(cardKeys.card(this.#item.tenant, this.#item.id));
+    if (!item) throw new ConflictError('the card was deleted');
+    this.#item = item;
+  }
+
+  #context(slot: string): WrapContext {
+    return { tenant: this.#item.tenant, card: this.#item.id, slot };
+  }
+}
+
+/** SP 800-73-4: 9C needs the PIN right before each use; 9E (card authentication) needs none. */
+export function defaultPinPolicy(slot: PivSlot): SlotInfo['pinPolicy'] {
+  return slot === '9c' ? 'always' : slot === '9e' ? 'never' : 'once';
+}

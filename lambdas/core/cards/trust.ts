@@ -1,0 +1,101 @@
+import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import type { Clock } from '../../ports.ts';
+import type { Tenant, TrustedIssuer } from '../directory/tenant.ts';
+import type { Users } from '../directory/user.ts';
+import type { AccessTokenClaims } from '../oidc/tokens.ts';
+
+/** Why a bearer token is refused; the card API answers 401 with this. */
+export class UntrustedTokenError extends Error {
+  override readonly name = 'UntrustedTokenError';
+}
+
+/** The tenant's own access-token check (signature, issuer, type, expiry, grant and token not revoked). */
+export type BuiltInVerifier = (tenant: Tenant, issuer: string, token: string) => Promise<AccessTokenClaims>;
+
+export interface CardPrincipal {
+  readonly username: string;
+  /** When the token is bound to a key (DPoP `cnf.jkt`), the device key must be that key. */
+  readonly boundJkt?: string;
+  readonly issuer: string;
+}
+
+const EXTERNAL_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+const JWKS_CACHE_SECONDS = 600;
+
+/**
+ * Who is calling the card API: a JWT from the tenant's own issuer (an access token with the `card`
+ * scope, obtained by a user sign-in) or from an OpenID provider the tenant trusts (verified against its
+ * JWKS, cached per process; audience checked; `userClaim` names the tenant user). The user must exist
+ * and be active in the tenant.
+ */
+export class CardApiTrust {
+  readonly #builtIn: BuiltInVerifier;
+  readonly #users: Users;
+  readonly #clock: Clock;
+  readonly #jwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+  constructor(builtIn: BuiltInVerifier, users: Users, clock: Clock) {
+    this.#builtIn = builtIn;
+    this.#users = users;
+    this.#clock = clock;
+  }
+
+  async authenticate(tenant: Tenant, ownIssuer: string, token: string | undefined): Promise<CardPrincipal> {
+    if (!token || token.length > 16_384) throw new UntrustedTokenError('a bearer token from an identity provider the tenant trusts is required');
+    let unverified: JWTPayload;
+    try {
+      unverified = decodeJwt(token);
+    } catch {
+      throw new UntrustedTokenError('the bearer token is not a JWT');
+    }
+    const principal =
+      unverified.iss === ownIssuer
+        ? await this.#fromOwnIssuer(tenant, ownIssuer, token)
+        : await this.#fromTrustedIssuer(tenant, token, (tenant.trustedIssuers ?? []).find((trusted) => trusted.issuer === unverified.iss));
+    const user = await this.#users.get(tenant.id, principal.username).catch(() => undefined);
+    if (!user || user.status !== 'active') throw new UntrustedTokenError('the token names no active user of this tenant');
+    return principal;
+  }
+
+  async #fromOwnIssuer(tenant: Tenant, issuer: string, token: string): Promise<CardPrincipal> {
+    let claims: AccessTokenClaims;
+    try {
+      claims = await this.#builtIn(tenant, issuer, token);
+    } catch {
+      throw new UntrustedTokenError('the access token is invalid, expired, revoked or from another tenant');
+    }
+    if (!claims.scope.split(' ').includes('card')) throw new UntrustedTokenError('the access token lacks the card scope');
+    // A user's token carries when the user signed in; a client_credentials token has no user at all.
+    if (typeof claims['auth_time'] !== 'number') throw new UntrustedTokenError('the access token was not issued to a signed-in user');
+    return { username: claims.sub, issuer, ...(claims.cnf?.jkt ? { boundJkt: claims.cnf.jkt } : {}) };
+  }
+
+  async #fromTrustedIssuer(tenant: Tenant, token: string, trusted: TrustedIssuer | undefined): Promise<CardPrincipal> {
+    if (!trusted) throw new UntrustedTokenError(`tenant ${tenant.id} does not trust the token's issuer`);
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.#keySet(trusted.jwksUri), {
+        issuer: trusted.issuer,
+        audience: trusted.audience,
+        algorithms: EXTERNAL_ALGORITHMS,
+        currentDate: new Date(this.#clock.now()),
+        requiredClaims: ['exp'],
+      }));
+    } catch {
+      throw new UntrustedTokenError('the token does not verify against its issuer, or is expired or for another audience');
+    }
+    const username = payload[trusted.userClaim];
+    if (typeof username !== 'string' || username.length === 0) throw new UntrustedTokenError(`the token lacks the ${trusted.userClaim} claim`);
+    const cnf = payload['cnf'] as { jkt?: unknown } | undefined;
+    return { username: username.toLowerCase(), issuer: trusted.issuer, ...(typeof cnf?.jkt === 'string' ? { boundJkt: cnf.jkt } : {}) };
+  }
+
+  #keySet(uri: string): ReturnType<typeof createRemoteJWKSet> {
+    let set = this.#jwks.get(uri);
+    if (!set) {
+      set = createRemoteJWKSet(new URL(uri), { cacheMaxAge: JWKS_CACHE_SECONDS * 1000, timeoutDuration: 5000 });
+      this.#jwks.set(uri, set);
+    }
+    return set;
+  }
+}

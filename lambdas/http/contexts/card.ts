@@ -1,0 +1,36 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { RoutesFactory } from '../../apps.ts';
+import { CardAuthority } from '../../core/cards/authority.ts';
+import { CardLists } from '../../core/cards/card-list.ts';
+import { CardSessions } from '../../core/cards/sessions.ts';
+import { CardApiTrust } from '../../core/cards/trust.ts';
+import { oidcSettingsOf } from '../../core/directory/tenant.ts';
+import { directoryServices } from '../../runtime.ts';
+import { cardRoutes } from '../routes/card/index.ts';
+import { oidcModels } from './oidc.ts';
+
+/** The card API of every tenant: card lists, card sessions and APDUs. */
+export const cardContext: RoutesFactory = (runtime) => {
+  const services = directoryServices(runtime);
+  const cards = services.cards;
+  if (!cards || !runtime.residentKeys) throw new Error('the card context needs key custody and resident keys');
+  const oidc = oidcModels(runtime);
+  const trust = new CardApiTrust(
+    async (tenant, issuer, token) => {
+      const claims = await oidc.tokens.verifyAccessToken(tenant.id, issuer, oidcSettingsOf(tenant), token);
+      if (!(await oidc.grants.active(claims.gid)) || (await oidc.revokedAccessTokens.isRevoked(claims.jti))) throw new Error('revoked');
+      return claims;
+    },
+    services.users,
+    runtime.clock,
+  );
+  const apduLog = new Logger({ serviceName: 'cloudcard-card-apdu' });
+  return cardRoutes({
+    tenants: services.tenants,
+    trust,
+    sessions: new CardSessions(runtime.state, cards, runtime.clock, runtime.random),
+    lists: new CardLists(cards, new CardAuthority(runtime.directory, runtime.residentKeys, runtime.clock), runtime.residentKeys),
+    clock: runtime.clock,
+    traceApdu: (entry) => apduLog.debug('apdu', entry),
+  });
+};

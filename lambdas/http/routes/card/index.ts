@@ -1,0 +1,165 @@
+import { CardSessionError, MAX_APDU_BYTES, type CardSessions } from '../../../core/cards/sessions.ts';
+import { UntrustedTokenError, type CardApiTrust, type CardPrincipal } from '../../../core/cards/trust.ts';
+import type { CardLists } from '../../../core/cards/card-list.ts';
+import type { Tenant, Tenants } from '../../../core/directory/tenant.ts';
+import type { Clock } from '../../../ports.ts';
+import { HttpProblem } from '../../problem.ts';
+import type { Route } from '../../router.ts';
+import { json, type ApiRequest, type ApiResponse } from '../../types.ts';
+
+export interface CardRouteDeps {
+  readonly tenants: Tenants;
+  readonly trust: CardApiTrust;
+  readonly sessions: CardSessions;
+  readonly lists: CardLists;
+  readonly clock: Clock;
+  /** One line per APDU for the logs: command byte and status word only, never data or PINs. */
+  readonly traceApdu?: (entry: { tenant: string; card: string; session: string; ins: string; sw: string }) => void;
+}
+
+const PROBLEM_BASE = 'https://cloudcard.dev/problems/';
+const NO_STORE = { 'Cache-Control': 'no-store' };
+
+/** The problem an agent acts on: `type` tells it what to do (re-open, remove the card, retry). */
+function sessionProblem(error: CardSessionError): HttpProblem {
+  const status = { expired: 401, superseded: 409, 'card-deleted': 410, busy: 409 }[error.reason];
+  const title = { expired: 'Card session expired', superseded: 'Card session superseded', 'card-deleted': 'Card deleted', busy: 'Card session busy' }[error.reason];
+  return new HttpProblem(status, title, {
+    detail: error.message,
+    extensions: { type: `${PROBLEM_BASE}card-session-${error.reason}`, ...(error.reason === 'superseded' || error.reason === 'card-deleted' ? { action: 'remove-card' } : {}) },
+    headers: error.reason === 'expired' ? { 'WWW-Authenticate': 'CardSession error="invalid_token"' } : {},
+  });
+}
+
+const bearer = (request: ApiRequest): string | undefined => /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(request.headers['authorization']?.trim() ?? '')?.[1];
+const sessionSecret = (request: ApiRequest): string | undefined => /^CardSession ([A-Za-z0-9_-]{43})$/.exec(request.headers['authorization']?.trim() ?? '')?.[1];
+
+function jsonBody(request: ApiRequest): Record<string, unknown> {
+  if (!request.body || typeof request.body !== 'object' || Array.isArray(request.body)) {
+    throw new HttpProblem(400, 'Invalid request', { detail: 'a JSON object body is required' });
+  }
+  return request.body as Record<string, unknown>;
+}
+
+/**
+ * The card API (`{base}/t/{tenant}/card/v1/`): the user's cards ("get tokens"), session opening by
+ * challenge-response with the agent's device key, and APDUs. Tokens are JWTs of an issuer the tenant
+ * trusts; APDU calls carry the session secret (`Authorization: CardSession …`).
+ */
+export function cardRoutes(deps: CardRouteDeps): Route[] {
+  const tenantOf = async (request: ApiRequest): Promise<Tenant> => deps.tenants.getActive(request.params['tenant'] ?? '');
+  const principalOf = async (tenant: Tenant, request: ApiRequest): Promise<CardPrincipal> => {
+    try {
+      return await deps.trust.authenticate(tenant, `${request.baseUrl}/t/${tenant.id}`, bearer(request));
+    } catch (error) {
+      if (error instanceof UntrustedTokenError) {
+        throw new HttpProblem(401, 'Unauthorized', { detail: error.message, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+      }
+      throw error;
+    }
+  };
+  const withSession = async <T>(operation: () => Promise<T>): Promise<T> => {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof CardSessionError) throw sessionProblem(error);
+      throw error;
+    }
+  };
+  const requireSecret = (request: ApiRequest): string => {
+    const secret = sessionSecret(request);
+    if (!secret) throw new HttpProblem(401, 'Unauthorized', { detail: 'a card session secret is required (Authorization: CardSession <secret>)', headers: { 'WWW-Authenticate': 'CardSession' } });
+    return secret;
+  };
+
+  return [
+    {
+      method: 'POST',
+      path: '/t/{tenant}/card/v1/tokens',
+      handle: async (request) => {
+        const tenant = await tenantOf(request);
+        const principal = await principalOf(tenant, request);
+        const list = await deps.lists.forUser(tenant.id, principal.username, `${request.baseUrl}/t/${tenant.id}`, deps.clock.now());
+        return json(200, { user: principal.username, cards: list.cards, signed: list.signed, expiresAt: list.expiresAt }, NO_STORE);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/t/{tenant}/card/v1/cards/{card}/challenge',
+      handle: async (request) => {
+        const tenant = await tenantOf(request);
+        const principal = await principalOf(tenant, request);
+        const body = jsonBody(request);
+        const challenge = await deps.sessions.challenge(tenant, principal.username, request.params['card'] ?? '', body['deviceKey']);
+        return json(201, { nonce: challenge.nonce, expiresAt: challenge.expiresAt }, NO_STORE);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/t/{tenant}/card/v1/cards/{card}/sessions',
+      handle: async (request) => {
+        const tenant = await tenantOf(request);
+        const principal = await principalOf(tenant, request);
+        const body = jsonBody(request);
+        const opened = await deps.sessions.open(tenant, principal.username, request.params['card'] ?? '', String(body['proof'] ?? ''), principal.boundJkt);
+        return json(201, { session: opened.secret, sessionId: opened.session.id, card: opened.session.card, expiresAt: opened.expiresAt }, NO_STORE);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/t/{tenant}/card/v1/session/apdu',
+      handle: async (request) => {
+        const secret = requireSecret(request);
+        const command = apduOf(request);
+        const tenantId = request.params['tenant'] ?? '';
+        const result = await withSession(() => deps.sessions.apdu(tenantId, secret, command));
+        deps.traceApdu?.({ tenant: tenantId, card: result.session.card, session: result.session.id, ins: hex(result.trace.ins, 2), sw: hex(result.trace.sw, 4) });
+        return apduResponse(request, result.response);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/t/{tenant}/card/v1/session/reset',
+      handle: async (request) => {
+        const secret = requireSecret(request);
+        await withSession(() => deps.sessions.reset(request.params['tenant'] ?? '', secret));
+        return { statusCode: 204, headers: {}, body: '' };
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/t/{tenant}/card/v1/session',
+      handle: async (request) => {
+        const secret = requireSecret(request);
+        await withSession(() => deps.sessions.close(request.params['tenant'] ?? '', secret));
+        return { statusCode: 204, headers: {}, body: '' };
+      },
+    },
+  ];
+}
+
+const hex = (value: number, width: number): string => value.toString(16).padStart(width, '0');
+
+/** The command APDU: raw bytes (application/octet-stream) or JSON {"apdu": base64}. */
+function apduOf(request: ApiRequest): Uint8Array {
+  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  let bytes: Uint8Array | undefined;
+  if (type === 'application/octet-stream') bytes = request.rawBody;
+  else if (type === 'application/json') {
+    const value = (request.body as { apdu?: unknown } | undefined)?.apdu;
+    if (typeof value === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(value)) bytes = Buffer.from(value, 'base64');
+  } else throw new HttpProblem(415, 'Unsupported media type', { detail: 'send the APDU as application/octet-stream or JSON {"apdu": base64}' });
+  if (!bytes || bytes.length === 0) throw new HttpProblem(400, 'Invalid request', { detail: 'the command APDU is missing' });
+  if (bytes.length > MAX_APDU_BYTES) throw new HttpProblem(413, 'Payload too large', { detail: `a command APDU is at most ${MAX_APDU_BYTES} bytes` });
+  return bytes;
+}
+
+/** The response APDU in the form the request used. */
+function apduResponse(request: ApiRequest, response: Uint8Array): ApiResponse {
+  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/json') {
+    const sw = response.length >= 2 ? (response[response.length - 2]! << 8) | response[response.length - 1]! : 0;
+    return json(200, { response: Buffer.from(response).toString('base64'), sw: hex(sw, 4) }, NO_STORE);
+  }
+  return { statusCode: 200, headers: { 'Content-Type': 'application/octet-stream', ...NO_STORE }, body: Buffer.from(response).toString('base64'), isBase64Encoded: true };
+}
