@@ -26,7 +26,8 @@ export interface SigningKey {
  */
 export function signEnveloped(xml: string, path: string, key: SigningKey, place: 'after-issuer' | 'first-child' = 'after-issuer'): string {
   const signed = new SignedXml({
-    privateKey: key.privateKey.export({ format: 'pem', type: 'pkcs8' }),
+    // The KeyObject itself: no PEM export and re-parse of the private key on every signature.
+    privateKey: key.privateKey,
     publicCert: key.certificatePem,
     signatureAlgorithm: ALG.rsaSha256,
     canonicalizationAlgorithm: ALG.excC14n,
