@@ -46,7 +46,13 @@ describe('SAML responses with real service providers: encryption, signing choice
    * Follows the SSO URL to the auto-POST form, signing in on the way when the portal asks (password, and
    * the one-time code when `totp` is given). Returns the form and which portal pages were shown.
    */
-  async function signInAt(browser: HttpBrowser, url: string, acs: string, totp?: OTPAuth.TOTP): Promise<{ fields: Record<string, string>; action: string; pages: string[] }> {
+  async function signInAt(
+    browser: HttpBrowser,
+    url: string,
+    acs: string,
+    totp?: OTPAuth.TOTP,
+    login = { username: 'alice', password: DEMO_PASSWORD },
+  ): Promise<{ fields: Record<string, string>; action: string; pages: string[] }> {
     const pages: string[] = [];
     let { response, url: at } = await browser.follow(url, acs);
     let text = await response.text();
@@ -54,7 +60,7 @@ describe('SAML responses with real service providers: encryption, signing choice
       expect(response.status).toBe(200);
       const form = formOf(text);
       pages.push(new URL(at).pathname.split('/').pop()!);
-      const answer: Record<string, string> = form.action.endsWith('/portal/otp') ? { code: totp!.generate() } : { username: 'alice', password: DEMO_PASSWORD };
+      const answer: Record<string, string> = form.action.endsWith('/portal/otp') ? { code: totp!.generate() } : login;
       ({ response, url: at } = await browser.follow(form.action, acs, { form: { ...form.fields, ...answer } }));
       text = await response.text();
     }
@@ -201,6 +207,19 @@ describe('SAML responses with real service providers: encryption, signing choice
     expect(profile!['urn:oid:0.9.2342.19200300.100.1.3']).toBeDefined();
     expect(profile!['displayName']).toBeUndefined();
     expect(decoded(form.fields['SAMLResponse']!)).toContain('FriendlyName="mail"');
+  });
+
+  it('keeps markup in directory values as text: node-saml reads the exact value and no injected attribute', async () => {
+    const injected = 'M</saml:AttributeValue></saml:Attribute><saml:Attribute Name="role"><saml:AttributeValue>admin<!--';
+    const password = 'mallory password 12345';
+    await directoryServices(stack.runtime).users.add('demo', { username: 'mallory', email: 'mallory@example.test', displayName: injected, password });
+    const sp = await nodeSamlSp('injection', {}, {}, true);
+    const form = await signInAt(new HttpBrowser(), await sp.getAuthorizeUrlAsync('', undefined, {}), 'https://injection.example.test/acs', undefined, { username: 'mallory', password });
+    const { profile } = await sp.validatePostResponseAsync({ SAMLResponse: form.fields['SAMLResponse']! });
+    expect(profile!['displayName']).toBe(injected);
+    expect(profile!['mail']).toBe('mallory@example.test');
+    expect(profile!['role']).toBeUndefined();
+    expect((profile!.getAssertionXml!().match(/<saml:Attribute /g) ?? []).length).toBe(2);
   });
 
   describe('RequestedAuthnContext, ForceAuthn, IsPassive (node-saml request options)', () => {
