@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { derToJose } from '../crypto/ecdsa.ts';
 import { PIV_ATR } from '../piv/atr.ts';
 import { objectRule } from '../piv/objects.ts';
@@ -21,9 +22,9 @@ export interface PublicCard {
 }
 
 /**
- * "Get tokens": the user's cards with their public objects, as a compact JWS signed by the tenant's card
- * CA key (ES256, the CA certificate in `x5c`), so the agent can cache the list and serve those objects
- * locally, and detect tampering with its cache.
+ * "Get tokens": the user's cards with their public objects, and a compact JWS (ES256 by the tenant's
+ * card CA key, the CA certificate in `x5c`) over the list with each object named by its SHA-256, so the
+ * agent can cache the list, serve those objects locally, and detect tampering with its cache.
  */
 export class CardLists {
   readonly #cards: Cards;
@@ -48,15 +49,22 @@ export class CardLists {
     const iat = Math.floor(now / 1000);
     const expiresAt = iat + LIST_SECONDS;
     const ca = await this.#authority.authority(tenant);
+    // The signed manifest names each object by its SHA-256, which keeps it small (KMS signs messages up to
+    // 4096 bytes as they are; beyond that we send the digest) while binding every byte the agent caches.
+    const manifest = cards.map((card) => ({ ...card, objects: Object.fromEntries(Object.entries(card.objects).map(([tag, content]) => [tag, sha256(content)])) }));
     const header = { alg: 'ES256', typ: 'cloudcard-cards+jwt', x5c: [Buffer.from(ca.certificate.rawData).toString('base64')] };
-    const payload = { iss: issuer, sub: username, iat, exp: expiresAt, cards };
-    const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`;
-    const der = await this.#keys.signMessage(ca.keyId, 'ECDSA_SHA_256', Buffer.from(input, 'ascii'));
-    return { cards, signed: `${input}.${Buffer.from(derToJose(der, 32)).toString('base64url')}`, expiresAt };
+    const payload = { iss: issuer, sub: username, iat, exp: expiresAt, cards: manifest };
+    const input = Buffer.from(`${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`, 'ascii');
+    const der =
+      input.length <= 4096
+        ? await this.#keys.signMessage(ca.keyId, 'ECDSA_SHA_256', input)
+        : await this.#keys.signDigest(ca.keyId, 'ECDSA_SHA_256', createHash('sha256').update(input).digest());
+    return { cards, signed: `${input.toString('ascii')}.${Buffer.from(derToJose(der, 32)).toString('base64url')}`, expiresAt };
   }
 }
 
 const b64url = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
+const sha256 = (base64: string): string => createHash('sha256').update(Buffer.from(base64, 'base64')).digest('base64url');
 
 function publicCard(item: CardItem): PublicCard {
   const objects: Record<string, string> = {};

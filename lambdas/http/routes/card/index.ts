@@ -75,7 +75,7 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
   return [
     {
       method: 'POST',
-      path: '/t/{tenant}/card/v1/tokens',
+      path: '/t/:tenant/card/v1/tokens',
       handle: async (request) => {
         const tenant = await tenantOf(request);
         const principal = await principalOf(tenant, request);
@@ -85,7 +85,7 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
     },
     {
       method: 'POST',
-      path: '/t/{tenant}/card/v1/cards/{card}/challenge',
+      path: '/t/:tenant/card/v1/cards/:card/challenge',
       handle: async (request) => {
         const tenant = await tenantOf(request);
         const principal = await principalOf(tenant, request);
@@ -96,7 +96,7 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
     },
     {
       method: 'POST',
-      path: '/t/{tenant}/card/v1/cards/{card}/sessions',
+      path: '/t/:tenant/card/v1/cards/:card/sessions',
       handle: async (request) => {
         const tenant = await tenantOf(request);
         const principal = await principalOf(tenant, request);
@@ -107,7 +107,7 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
     },
     {
       method: 'POST',
-      path: '/t/{tenant}/card/v1/session/apdu',
+      path: '/t/:tenant/card/v1/session/apdu',
       handle: async (request) => {
         const secret = requireSecret(request);
         const command = apduOf(request);
@@ -119,7 +119,7 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
     },
     {
       method: 'POST',
-      path: '/t/{tenant}/card/v1/session/reset',
+      path: '/t/:tenant/card/v1/session/reset',
       handle: async (request) => {
         const secret = requireSecret(request);
         await withSession(() => deps.sessions.reset(request.params['tenant'] ?? '', secret));
@@ -128,7 +128,7 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
     },
     {
       method: 'DELETE',
-      path: '/t/{tenant}/card/v1/session',
+      path: '/t/:tenant/card/v1/session',
       handle: async (request) => {
         const secret = requireSecret(request);
         await withSession(() => deps.sessions.close(request.params['tenant'] ?? '', secret));
