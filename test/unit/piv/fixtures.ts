@@ -14,7 +14,7 @@ import {
 } from '../../../lambdas/core/piv/index.ts';
 import { MemoryPivCard, type MemoryCardOptions } from '../../support/piv-memory-card.ts';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+x509.cryptoProvider.set(webcrypto as never); // node's webcrypto is the Crypto the library expects; the overloads confuse Parameters<>
 
 function params(algorithm: PivAlgorithm): webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams {
   if (algorithm.startsWith('rsa')) {
