@@ -22,6 +22,7 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
   let metadataXml: string;
   let sp: ArtifactSp;
   let other: ArtifactSp;
+  let saml: ReturnType<typeof createSaml>;
   const clock = testClock();
 
   beforeAll(async () => {
@@ -31,7 +32,7 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
     metadataXml = await (await fetch(endpoints.entityId)).text();
     const idpCertPem = `-----BEGIN CERTIFICATE-----\n${/<ds:X509Certificate>([^<]+)<\/ds:X509Certificate>/.exec(metadataXml)![1]!}\n-----END CERTIFICATE-----\n`;
     const runtime = stack.runtime;
-    const saml = createSaml(createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }), runtime.directory);
+    saml = createSaml(createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }), runtime.directory);
     sp = await ArtifactSp.start('https://artifact-sp.example.test/metadata');
     other = await ArtifactSp.start('https://other-sp.example.test/metadata');
     for (const each of [sp, other]) {
@@ -196,6 +197,111 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       const answer = await postSoap(endpoints.ars, envelope(resolve));
       expect(answer.text).toContain('Destination is not this endpoint');
       expect(first(soapBody(answer.text).element, NS.protocol, 'Response')).toBeUndefined();
+    });
+  });
+
+  describe('Name Identifier Management (NewID, Terminate) over SOAP, Redirect, POST and Artifact', () => {
+    const MNID_STATUS = /<samlp:StatusCode Value="([^"]+)"/;
+
+    /** Logs alice in by artifact and resolves it; returns her persistent alias at the SP. */
+    async function aliasOfAlice(): Promise<string> {
+      const resolved = await sp.resolve(endpoints.ars, await loginByArtifact());
+      return first(resolved.message!, NS.assertion, 'NameID')!.textContent!;
+    }
+
+    async function soapManage(xml: string): Promise<{ text: string; element: ReturnType<typeof soapBody>['element']; xml: string }> {
+      const answer = await postSoap(endpoints.nameId, envelope(xml));
+      expect(`${answer.status} ${answer.text}`).toMatch(/^200 /);
+      return { text: answer.text, ...soapBody(answer.text) };
+    }
+
+    it('links the federation when the SP resolves the artifact that delivered the persistent NameID', async () => {
+      const alias = await aliasOfAlice();
+      const federation = await saml.federations.find('demo', sp.entityId, 'alice');
+      expect(federation?.alias).toBe(alias);
+      expect(federation?.linked).toBe(true);
+    });
+
+    it('NewID over SOAP records the SP identifier; a signed ManageNameIDResponse answers; Terminate ends the federation and the next login makes a new alias', async () => {
+      const alias = await aliasOfAlice();
+      const newId = await soapManage(sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'sp-user-42' })));
+      expect(newId.element.localName).toBe('ManageNameIDResponse');
+      expect(verifyWith(newId.xml, newId.element, sp.idpCertPem)).toBe(true);
+      expect(MNID_STATUS.exec(newId.xml)![1]).toBe(SUCCESS);
+      expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.spProvidedId).toBe('sp-user-42');
+      if (haveTool('xmllint')) {
+        expect(xmllintValidate(newId.xml, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
+        expect(xmllintValidate(newId.text, 'soap-envelope-1.1.xsd').output).toContain('validates');
+      }
+
+      const terminated = await soapManage(sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate')));
+      expect(MNID_STATUS.exec(terminated.xml)![1]).toBe(SUCCESS);
+      expect(await saml.federations.find('demo', sp.entityId, 'alice')).toBeUndefined();
+      const fresh = await aliasOfAlice();
+      expect(fresh).not.toBe(alias);
+      // The old alias is gone for good.
+      const again = await soapManage(sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate')));
+      expect(again.xml).toContain('urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal');
+    });
+
+    it('refuses unsigned, wrongly signed (KeyInfo swap), replayed and misaddressed requests, changing nothing', async () => {
+      const alias = await aliasOfAlice();
+      const denied = async (xml: string, pattern: RegExp) => {
+        const answer = await soapManage(xml);
+        expect(answer.xml).toContain('urn:oasis:names:tc:SAML:2.0:status:RequestDenied');
+        expect(answer.xml).not.toContain('InResponseTo');
+        expect(answer.xml).toMatch(pattern);
+      };
+      await denied(sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate'), /not signed/);
+      const other = sp.otherKey();
+      const { signXml } = await import('../support/saml-artifact-sp.ts');
+      await denied(signXml(sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate'), other.keyPem, other.certPem), /not valid with the service provider/);
+      await denied(sp.sign(sp.manageNameIdRequest('https://elsewhere.example.test/mnid', alias, 'terminate')), /Destination/);
+      const once = sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'first' }, { id: '_mnid_replay' }));
+      expect(MNID_STATUS.exec((await soapManage(once)).xml)![1]).toBe(SUCCESS);
+      await denied(once, /already used/);
+      // XSW: the signed request wrapped inside an unsigned Terminate.
+      const wrapped = sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate').replace('<samlp:Terminate/>', `<samlp:Extensions>${sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'x' }))}</samlp:Extensions><samlp:Terminate/>`);
+      await denied(wrapped, /not signed/);
+      expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.alias).toBe(alias);
+    });
+
+    it('over HTTP-Redirect, HTTP-POST and HTTP-Artifact, answers through the browser with a query-signed ManageNameIDResponse on Redirect', async () => {
+      const alias = await aliasOfAlice();
+      const { createPublicKey, verify } = await import('node:crypto');
+      const { inflateRawSync } = await import('node:zlib');
+      const check = (location: string, relayState: string | null) => {
+        const url = new URL(location);
+        expect(`${url.origin}${url.pathname}`).toBe(sp.nameIdRedirect);
+        expect(url.searchParams.get('RelayState')).toBe(relayState);
+        const octets = location.slice(location.indexOf('?') + 1).replace(/&Signature=.*$/, '');
+        expect(verify('sha256', Buffer.from(octets), createPublicKey(sp.idpCertPem), Buffer.from(url.searchParams.get('Signature')!, 'base64'))).toBe(true);
+        const xml = inflateRawSync(Buffer.from(url.searchParams.get('SAMLResponse')!, 'base64')).toString('utf8');
+        expect(xml).toContain(`Destination="${sp.nameIdRedirect}"`);
+        if (haveTool('xmllint')) expect(xmllintValidate(xml, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
+        return MNID_STATUS.exec(xml)![1];
+      };
+      const viaRedirect = await fetch(sp.redirectUrl(endpoints.nameId, 'SAMLRequest', sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'via-redirect' }), 'mn-rs'), { redirect: 'manual' });
+      expect(viaRedirect.status).toBe(303);
+      expect(check(viaRedirect.headers.get('location')!, 'mn-rs')).toBe(SUCCESS);
+
+      const signedPost = Buffer.from(sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'via-post' }))).toString('base64');
+      const viaPost = await fetch(endpoints.nameId, { method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ SAMLRequest: signedPost }).toString() });
+      expect(viaPost.status).toBe(303);
+      expect(check(viaPost.headers.get('location')!, null)).toBe(SUCCESS);
+      expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.spProvidedId).toBe('via-post');
+
+      const samlArt = sp.sendByArtifact(sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'via-artifact' }));
+      const viaArtifact = await fetch(`${endpoints.nameId}?SAMLart=${encodeURIComponent(samlArt)}&RelayState=art`, { redirect: 'manual' });
+      expect(viaArtifact.status).toBe(303);
+      expect(check(viaArtifact.headers.get('location')!, 'art')).toBe(SUCCESS);
+      expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.spProvidedId).toBe('via-artifact');
+
+      // A Redirect request whose query signature does not verify gets an error page, nothing sent to the SP.
+      const tampered = sp.redirectUrl(endpoints.nameId, 'SAMLRequest', sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate'), 'a').replace('RelayState=a', 'RelayState=b');
+      const refused = await fetch(tampered, { redirect: 'manual' });
+      expect(refused.status).toBe(400);
+      expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.alias).toBe(alias);
     });
   });
 

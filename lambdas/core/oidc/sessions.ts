@@ -1,3 +1,4 @@
+import { ConflictError } from '../errors.ts';
 import type { Clock, Item, Random, StateStore } from '../../ports.ts';
 import { opaqueHash } from './hashing.ts';
 import type { Authentication } from './interactions.ts';
@@ -15,7 +16,10 @@ export interface SsoSession extends Authentication {
 }
 
 type SessionItem = Item & { session: SsoSession; expiresAt: number };
-const sessionKey = (secret: string) => ({ PK: `SSO#${opaqueHash(secret)}`, SK: 'SSO' });
+/** The stored form of a session secret: its record's key, and the owner key of what hangs off the session. */
+export const sessionHash = (secret: string): string => opaqueHash(secret);
+const keyOfHash = (hash: string) => ({ PK: `SSO#${hash}`, SK: 'SSO' });
+const sessionKey = (secret: string) => keyOfHash(sessionHash(secret));
 
 export class SsoSessions {
   readonly #state: StateStore;
@@ -46,6 +50,23 @@ export class SsoSessions {
   async addClient(secret: string, session: SsoSession, clientId: string): Promise<void> {
     if (session.clients.includes(clientId)) return;
     await this.#state.update(sessionKey(secret), { session: { ...session, clients: [...session.clients, clientId] } }, { present: true }).catch(() => undefined);
+  }
+
+  /** The live session stored under this hash (back-channel logout knows the hash, never the secret). */
+  async findByHash(tenant: string, hash: string): Promise<SsoSession | undefined> {
+    const item = await this.#state.get<SessionItem>(keyOfHash(hash));
+    return item && item.session.tenant === tenant ? item.session : undefined;
+  }
+
+  /** Ends the session stored under this hash; false when it had already ended. */
+  async endByHash(hash: string): Promise<boolean> {
+    try {
+      await this.#state.delete(keyOfHash(hash), { present: true });
+      return true;
+    } catch (error) {
+      if (error instanceof ConflictError) return false;
+      throw error;
+    }
   }
 
   async end(secret: string): Promise<SsoSession | undefined> {

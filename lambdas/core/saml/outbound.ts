@@ -46,8 +46,8 @@ export function artifactResponseXml(envelope: Envelope, inResponseTo: string | u
 }
 
 /** LogoutResponse or ManageNameIDResponse: a StatusResponseType. */
-export function statusResponseXml(name: 'LogoutResponse' | 'ManageNameIDResponse', envelope: Envelope, inResponseTo: string, status: SamlStatus): string {
-  return `${open(name, envelope, ` InResponseTo="${xmlEscape(inResponseTo)}"`)}${statusXml(status)}</samlp:${name}>`;
+export function statusResponseXml(name: 'LogoutResponse' | 'ManageNameIDResponse', envelope: Envelope, inResponseTo: string | undefined, status: SamlStatus): string {
+  return `${open(name, envelope, inResponseTo ? ` InResponseTo="${xmlEscape(inResponseTo)}"` : '')}${statusXml(status)}</samlp:${name}>`;
 }
 
 export interface NameIdValue {

@@ -3,7 +3,9 @@ import type { DirectoryStore, StateStore } from '../../ports.ts';
 import { Federations } from './federations.ts';
 import { IdpCertificates } from './idp-certificate.ts';
 import { IssuedArtifacts } from './issued-artifacts.ts';
+import { LogoutChain } from './logout-progress.ts';
 import { ServiceProviders } from './service-providers.ts';
+import { SessionParticipants } from './session-participants.ts';
 import type { HttpPost } from './soap-client.ts';
 
 /** What the protocol side needs beyond the OIDC models: the state table for artifacts, HTTP for SOAP calls to SPs. */
@@ -26,7 +28,9 @@ export function createSaml(oidc: Oidc, directory: DirectoryStore, ports: SamlPor
     federations,
     /** Persistent NameIDs are the federations' aliases (kept under this name for the SSO route). */
     persistentNameIds: federations,
-    ...(ports.state ? { artifacts: new IssuedArtifacts(ports.state, oidc.clock, oidc.random) } : {}),
+    ...(ports.state
+      ? { artifacts: new IssuedArtifacts(ports.state, oidc.clock, oidc.random), participants: new SessionParticipants(ports.state), logoutChain: new LogoutChain(ports.state, oidc.clock) }
+      : {}),
     http: ports.http ?? noHttp,
   };
 }

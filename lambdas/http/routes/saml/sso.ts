@@ -18,6 +18,7 @@ import { INTERACTION_COOKIE, SSO_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import { incomingByArtifact, sendByArtifact } from './artifact-binding.ts';
 import type { SamlRouteDeps } from './deps.ts';
+import { recordParticipant } from './slo.ts';
 
 const INTERACTION_SECONDS = 900;
 const SAML_PARAMETERS = ['SAMLRequest', 'SAMLart', 'RelayState', 'SigAlg', 'Signature'];
@@ -203,6 +204,7 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       ...(encryptFor ? { encryptFor } : {}),
     });
     if (secret && session) await oidc.sessions.addClient(secret, session, `saml:${sp.entityId}`);
+    if (secret && session) await recordParticipant(saml, tenant, secret, sp.entityId, subject);
     if (login.responseBinding === 'artifact') return sendByArtifact(saml, tenant, login, xml, cookies, format === NAMEID_FORMAT.persistent ? user.username : undefined);
     return post(login, xml, cookies);
   }

@@ -1,0 +1,81 @@
+import { verifyInbound, type InboundBinding, type InboundContext } from '../../../core/saml/inbound.ts';
+import { samlEndpoints } from '../../../core/saml/metadata.ts';
+import { manageNameId } from '../../../core/saml/name-id-management.ts';
+import { signMessage, statusResponseXml, type SamlStatus } from '../../../core/saml/outbound.ts';
+import { soapBodyMessage, soapEnvelope } from '../../../core/saml/soap.ts';
+import { samlId, SamlError } from '../../../core/saml/xml.ts';
+import type { Route } from '../../router.ts';
+import type { ApiRequest, ApiResponse } from '../../types.ts';
+import { errorPage } from '../../views/pages.ts';
+import { tenantContext, type TenantContext } from '../oidc/common.ts';
+import type { SamlRouteDeps } from './deps.ts';
+import { frontChannelEndpoint, frontChannelMessage, sendThroughBrowser } from './front-channel.ts';
+import { isSoap, soapEndpoint } from './soap-endpoint.ts';
+
+/**
+ * `/t/{tenant}/saml/nameid`: the ManageNameIDService. Requests (signed by the SP) arrive over
+ * HTTP-Redirect, HTTP-POST, HTTP-Artifact or SOAP; the ManageNameIDResponse goes back over SOAP, or
+ * through the browser to the SP's own ManageNameIDService (Redirect, else POST) from its metadata.
+ */
+export function nameIdRoutes(deps: SamlRouteDeps): Route[] {
+  const { saml } = deps;
+  const { oidc } = saml;
+
+  const inboundContext = (tenant: TenantContext): InboundContext => ({
+    tenant: tenant.tenant.id,
+    destination: samlEndpoints(tenant.issuer).nameId,
+    now: oidc.clock.now(),
+    findSp: (entityId) => saml.serviceProviders.find(tenant.tenant.id, entityId),
+    replay: oidc.replay,
+    expected: ['ManageNameIDRequest'],
+  });
+
+  /** Verifies and applies the request; the response status, or the SamlError of an untrusted message. */
+  async function handle(tenant: TenantContext, binding: InboundBinding) {
+    const message = await verifyInbound(binding, inboundContext(tenant));
+    const status = await manageNameId(message, { tenant: tenant.tenant.id, idpEntityId: samlEndpoints(tenant.issuer).entityId, now: oidc.clock.now(), federations: saml.federations });
+    return { message, status };
+  }
+
+  const responseXml = (tenant: TenantContext, inResponseTo: string | undefined, status: SamlStatus, destination?: string) =>
+    statusResponseXml('ManageNameIDResponse', { id: samlId(oidc.random.bytes(20)), issuer: samlEndpoints(tenant.issuer).entityId, now: oidc.clock.now(), ...(destination ? { destination } : {}) }, inResponseTo, status);
+
+  async function soap(request: ApiRequest, tenant: TenantContext): Promise<ApiResponse> {
+    const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
+    return soapEndpoint(request, async (envelope) => {
+      const xml = soapBodyMessage(envelope);
+      try {
+        const { message, status } = await handle(tenant, { kind: 'soap', xml });
+        return soapEnvelope(signMessage(responseXml(tenant, message.id, status), 'ManageNameIDResponse', key));
+      } catch (error) {
+        if (!(error instanceof SamlError)) throw error;
+        // Nothing of an unverified request is trusted, not even its ID.
+        return soapEnvelope(signMessage(responseXml(tenant, undefined, { code: error.status, subCode: 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied', message: error.message }), 'ManageNameIDResponse', key));
+      }
+    });
+  }
+
+  async function nameId(request: ApiRequest): Promise<ApiResponse> {
+    const tenant = await tenantContext(deps.tenants, request);
+    if (request.method === 'POST' && isSoap(request)) return soap(request, tenant);
+    let handled;
+    try {
+      handled = await handle(tenant, await frontChannelMessage(saml, tenant, request));
+    } catch (error) {
+      // An untrusted request gets an error page: nothing is sent to an address it names.
+      if (error instanceof SamlError) return errorPage(400, 'Request not valid', `The service provider's request was refused: ${error.message}.`);
+      throw error;
+    }
+    const { message, status } = handled;
+    const endpoint = frontChannelEndpoint(message.sp.manageNameId);
+    if (!endpoint) return errorPage(400, 'Request not valid', 'The service provider has no ManageNameIDService to answer to in its metadata.');
+    const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
+    const xml = responseXml(tenant, message.id, status, endpoint.responseLocation ?? endpoint.location);
+    return sendThroughBrowser(endpoint, 'SAMLResponse', xml, 'ManageNameIDResponse', message.relayState, key, signMessage, oidc.random.id());
+  }
+
+  return [
+    { method: 'GET', path: '/t/:tenant/saml/nameid', handle: nameId },
+    { method: 'POST', path: '/t/:tenant/saml/nameid', handle: nameId },
+  ];
+}
