@@ -13,7 +13,9 @@ import { KmsSigner } from '../../lambdas/adapters/kms/signer.ts';
 import { loadOrCreateKeyFile } from '../../lambdas/adapters/local/key-file.ts';
 import { LocalKeyCustody } from '../../lambdas/adapters/local/key-custody.ts';
 import { LocalSigner } from '../../lambdas/adapters/local/signer.ts';
-import type { Clock, DirectoryStore, JwsAlgorithm, KeyCustody, Signer, StateStore } from '../../lambdas/ports.ts';
+import type { Clock, DirectoryStore, JwsAlgorithm, KeyCustody, ResidentKeys, Signer, StateStore } from '../../lambdas/ports.ts';
+import { KmsResidentKeys } from '../../lambdas/adapters/kms/resident-keys.ts';
+import { LocalResidentKeys } from '../../lambdas/adapters/local/resident-keys.ts';
 import { startEmbeddedStore } from '../../local/embedded-store.ts';
 import { EMBEDDED_CREDENTIALS } from '../../local/runtime.ts';
 import { ensureTable } from '../../local/tables.ts';
@@ -30,6 +32,8 @@ export interface Backend {
   readonly directory: DirectoryStore;
   readonly state: StateStore;
   readonly custody: KeyCustody;
+  /** Card keys and card CA keys made on demand: KMS asymmetric keys, or the local stand-in. */
+  readonly residentKeys: ResidentKeys;
   signer(algorithm: JwsAlgorithm): Promise<Signer>;
   /** moto ignores Sign's MessageType=DIGEST (PR #10202 unmerged at the pinned version). */
   readonly kmsDigestBroken: boolean;
@@ -67,11 +71,14 @@ async function openEmbedded(clock: Clock): Promise<Backend> {
   const keys = loadOrCreateKeyFile(join(dir, 'keys.json'));
   const dynamo = createDynamoClient({ endpoint: store.endpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
   const ecKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const stores = await tables(dynamo, clock);
+  const custody = new LocalKeyCustody(keys.kek.id, Buffer.from(keys.kek.key, 'base64'));
   return {
     name: 'embedded',
     dynamo,
-    ...(await tables(dynamo, clock)),
-    custody: new LocalKeyCustody(keys.kek.id, Buffer.from(keys.kek.key, 'base64')),
+    ...stores,
+    custody,
+    residentKeys: new LocalResidentKeys(stores.directory, custody),
     signer: async (algorithm) =>
       algorithm === 'ES256' ? new LocalSigner('local-es256', ecKey, 'ES256') : new LocalSigner(keys.signing.id, keys.signing.privateKeyPem, algorithm),
     kmsDigestBroken: false,
@@ -103,6 +110,7 @@ async function openEmulator(clock: Clock): Promise<Backend> {
     dynamo,
     ...(await tables(dynamo, clock)),
     custody: new KmsKeyCustody(kms, kek.KeyMetadata!.Arn!),
+    residentKeys: new KmsResidentKeys(kms, 'cloudcard-test'),
     signer: async (algorithm) => new KmsSigner(kms, await signingKey(algorithm), algorithm),
     kmsDigestBroken: process.env['CLOUDCARD_TEST_EMULATOR_KIND'] === 'moto',
     close: async () => {

@@ -7,7 +7,7 @@ import type { Clock, DirectoryStore, Item, ResidentKeys } from '../../ports.ts';
 import { tenantPartition } from '../directory/keys.ts';
 import type { PivSlot } from '../piv/card-port.ts';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
 
 const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const CA_VALIDITY_YEARS = 10;
@@ -92,12 +92,12 @@ export class CardAuthority {
         notBefore: new Date(now - 60_000),
         notAfter: yearsAfter(now, CA_VALIDITY_YEARS),
         signingAlgorithm: ECDSA_SHA256,
-        publicKey: new x509.PublicKey(publicKey),
+        publicKey: new x509.PublicKey(arrayBuffer(publicKey)),
         signingKey: residentKeyHandle,
         extensions: [
           new x509.BasicConstraintsExtension(true, 0, true),
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-          await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(publicKey)),
+          await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(arrayBuffer(publicKey))),
         ],
       },
       residentSigningCrypto(this.#keys, keyId),
@@ -127,14 +127,14 @@ export class CardAuthority {
         notBefore: new Date(now - 60_000),
         notAfter: yearsAfter(now, CARD_VALIDITY_YEARS),
         signingAlgorithm: ECDSA_SHA256,
-        publicKey: new x509.PublicKey(subjectPublicKey),
+        publicKey: new x509.PublicKey(arrayBuffer(subjectPublicKey)),
         signingKey: residentKeyHandle,
         extensions: [
           new x509.BasicConstraintsExtension(false, undefined, true),
           new x509.KeyUsagesExtension(profile.keyUsage, true),
           new x509.ExtendedKeyUsageExtension(profile.eku, false),
           new x509.SubjectAlternativeNameExtension(names, false),
-          await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(subjectPublicKey)),
+          await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(arrayBuffer(subjectPublicKey))),
           await x509.AuthorityKeyIdentifierExtension.create(ca.certificate, false),
         ],
       },
@@ -143,6 +143,9 @@ export class CardAuthority {
     return new Uint8Array(certificate.rawData);
   }
 }
+
+/** A standalone ArrayBuffer copy of the bytes, which is what the x509 types accept. */
+const arrayBuffer = (bytes: Uint8Array): ArrayBuffer => Uint8Array.from(bytes).buffer;
 
 function yearsAfter(now: number, years: number): Date {
   const date = new Date(now);
