@@ -3,16 +3,8 @@
  * counters (a try is spent before comparing, as the port requires), a tenant-style PIN policy, and the
  * yubico RESET semantics. The store-backed card must pass the same sequences.
  */
-import {
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  privateDecrypt,
-  constants,
-  timingSafeEqual,
-  type KeyObject,
-} from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { ecdhRawPoint, ecdsaSignDigest, rawRsa } from '../../lambdas/core/crypto/raw-signatures.ts';
 import type {
   ManagementAlgorithm,
   OperationResult,
@@ -25,7 +17,6 @@ import type {
   PrivateKeyOperation,
   SlotInfo,
 } from '../../lambdas/core/piv/card-port.ts';
-import { signDigest } from '../../lambdas/core/piv/raw-ecdsa.ts';
 
 export const DEFAULT_PIN = '123456';
 export const DEFAULT_PUK = '12345678';
@@ -170,23 +161,11 @@ export class MemoryPivCard implements PivCard {
     if (!held) throw new Error(`slot ${slot} is empty`);
     switch (operation.kind) {
       case 'rsa-raw':
-        return { kind: 'done', output: new Uint8Array(privateDecrypt({ key: held.privateKey, padding: constants.RSA_NO_PADDING }, operation.block)) };
+        return { kind: 'done', output: new Uint8Array(rawRsa(held.privateKey, operation.block)) };
       case 'ecdsa':
-        return { kind: 'done', output: signDigest(held.privateKey, operation.digest) };
-      case 'ecdh': {
-        const size = (operation.peerPoint.length - 1) / 2;
-        const crv = size === 32 ? 'P-256' : 'P-384';
-        const peer = createPublicKey({
-          key: {
-            kty: 'EC',
-            crv,
-            x: Buffer.from(operation.peerPoint.subarray(1, 1 + size)).toString('base64url'),
-            y: Buffer.from(operation.peerPoint.subarray(1 + size)).toString('base64url'),
-          },
-          format: 'jwk',
-        });
-        return { kind: 'done', output: new Uint8Array(diffieHellman({ privateKey: held.privateKey, publicKey: peer })) };
-      }
+        return { kind: 'done', output: ecdsaSignDigest(held.privateKey, operation.digest) };
+      case 'ecdh':
+        return { kind: 'done', output: new Uint8Array(ecdhRawPoint(held.privateKey, operation.peerPoint)) };
     }
   }
 
