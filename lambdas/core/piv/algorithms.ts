@@ -21,7 +21,10 @@ export const MANAGEMENT_IDS: Readonly<Record<ManagementAlgorithm, number>> = {
   aes256: 0x0c,
 };
 
-/** Identifiers we know but do not implement (RSA 1024, Ed25519, X25519): a P1 of these is "wrong data". */
+/**
+ * Identifiers we know but do not implement as such (RSA 1024, Ed25519, X25519, and 00, the legacy name of
+ * three-key 3DES that only 9B accepts): a P1 of these is "wrong data" for the key, not a bad parameter.
+ */
 const KNOWN_UNSUPPORTED = [0x06, 0xe0, 0xe1, 0x00];
 
 export function asymmetricById(id: number): PivAlgorithm | undefined {

@@ -141,7 +141,9 @@ async function privateKeyOperation(context: CommandContext, slot: PivSlot, membe
 async function managementAuthenticate(context: CommandContext, members: Map<number, Uint8Array>): Promise<Outcome> {
   const { command, base, previous, deps } = context;
   const { algorithm, key } = await deps.card.managementKey();
-  if (command.p1 !== MANAGEMENT_IDS[algorithm]) return status(SW.INCORRECT_DATA, base);
+  // SP 800-78-4 keeps 00 as the legacy identifier of three-key 3DES; OpenSC's GET CHALLENGE sends it.
+  const matches = command.p1 === MANAGEMENT_IDS[algorithm] || (command.p1 === 0x00 && algorithm === '3des');
+  if (!matches) return status(SW.INCORRECT_DATA, base);
   const block = blockBytes(algorithm);
   const witness = members.get(WITNESS);
   const challenge = members.get(CHALLENGE);
