@@ -137,6 +137,13 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       expect(legit.message?.localName).toBe('Response');
     });
 
+    it('hands the Response out exactly once when ten resolutions race', async () => {
+      const samlArt = await loginByArtifact();
+      const results = await Promise.all(Array.from({ length: 10 }, () => sp.resolve(endpoints.ars, samlArt)));
+      expect(results.every((result) => result.status === 200 && result.signatureValid)).toBe(true);
+      expect(results.filter((result) => result.message?.localName === 'Response')).toHaveLength(1);
+    });
+
     it('refuses an expired artifact (60 s)', async () => {
       const samlArt = await loginByArtifact();
       clock.advance(61);
@@ -302,6 +309,156 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       const refused = await fetch(tampered, { redirect: 'manual' });
       expect(refused.status).toBe(400);
       expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.alias).toBe(alias);
+    });
+  });
+
+  describe('Single Logout over Redirect, POST and SOAP, propagated to every participant', () => {
+    let front: ArtifactSp;
+    beforeAll(async () => {
+      // A third SP whose metadata has no SOAP SingleLogoutService: reachable only through the browser.
+      front = await ArtifactSp.start('https://front-sp.example.test/metadata');
+      front.idpCertPem = sp.idpCertPem;
+      await saml.serviceProviders.register('demo', front.metadata({ soapSlo: false }));
+    });
+    afterAll(async () => front?.close());
+
+    /** SSO to `who` over HTTP-POST in this browser (signing in first if needed); its NameID and SessionIndex. */
+    async function loginByPost(browser: HttpBrowser, who: ArtifactSp): Promise<{ nameId: string; sessionIndex: string }> {
+      const url = who.redirectUrl(endpoints.sso, 'SAMLRequest', who.authnRequest(endpoints.sso, { binding: BINDINGS.post }));
+      let { response } = await browser.follow(url, who.acsPost);
+      let text = await response.text();
+      if (!text.includes('SAMLResponse')) {
+        const login = formOf(text);
+        ({ response } = await browser.follow(login.action, who.acsPost, { form: { ...login.fields, username: 'alice', password: DEMO_PASSWORD } }));
+        text = await response.text();
+      }
+      const form = formOf(text);
+      expect(form.action).toBe(who.acsPost);
+      const assertion = parse(Buffer.from(form.fields['SAMLResponse']!, 'base64').toString('utf8'));
+      return { nameId: first(assertion, NS.assertion, 'NameID')!.textContent!, sessionIndex: first(assertion, NS.assertion, 'AuthnStatement')!.getAttribute('SessionIndex')! };
+    }
+
+    async function signedIn(browser: HttpBrowser): Promise<boolean> {
+      const url = front.redirectUrl(endpoints.sso, 'SAMLRequest', front.authnRequest(endpoints.sso, { binding: BINDINGS.post }));
+      const { response } = await browser.follow(url, front.acsPost);
+      return (await response.text()).includes('SAMLResponse');
+    }
+
+    /** Reads a query-signed Redirect message the IdP sent to `location`, verifying our signature with the IdP certificate. */
+    async function redirectMessage(location: string, parameter: 'SAMLRequest' | 'SAMLResponse'): Promise<{ xml: string; element: ReturnType<typeof parse>['documentElement'] }> {
+      const { createPublicKey, verify } = await import('node:crypto');
+      const { inflateRawSync } = await import('node:zlib');
+      const url = new URL(location);
+      const octets = location.slice(location.indexOf('?') + 1).replace(/&Signature=.*$/, '');
+      expect(verify('sha256', Buffer.from(octets), createPublicKey(sp.idpCertPem), Buffer.from(url.searchParams.get('Signature')!, 'base64'))).toBe(true);
+      const xml = inflateRawSync(Buffer.from(url.searchParams.get(parameter)!, 'base64')).toString('utf8');
+      if (haveTool('xmllint')) expect(xmllintValidate(xml, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
+      return { xml, element: parse(xml).documentElement };
+    }
+
+    it('SP-initiated over Redirect: SOAP to the SOAP participant, the browser through the front-channel one, then a LogoutResponse to the initiator', async () => {
+      const browser = new HttpBrowser();
+      const mine = await loginByPost(browser, sp);
+      await loginByPost(browser, other);
+      const theirs = await loginByPost(browser, front);
+      const otherCalls = other.received.length;
+
+      const request = sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex);
+      const requestId = /ID="([^"]+)"/.exec(request)![1]!;
+      const first1 = await browser.request(sp.redirectUrl(endpoints.slo, 'SAMLRequest', request, 'slo-rs'));
+      expect(first1.status).toBe(303);
+      // The SOAP participant was told over the back channel, with a LogoutRequest signed by the IdP.
+      const soapCall = other.received.slice(otherCalls).find((text) => text.includes('LogoutRequest'))!;
+      expect(soapCall).toBeDefined();
+      expect(soapCall).toContain(`SPNameQualifier="${other.entityId}"`);
+      // The front-channel participant gets our signed LogoutRequest through the browser.
+      const toFront = first1.headers.get('location')!;
+      expect(toFront.startsWith(`${front.sloRedirect}?`)).toBe(true);
+      const frontRequest = await redirectMessage(toFront, 'SAMLRequest');
+      expect(frontRequest.element!.localName).toBe('LogoutRequest');
+      expect(first(frontRequest.element!, NS.assertion, 'NameID')!.textContent).toBe(theirs.nameId);
+      expect(first(frontRequest.element!, NS.protocol, 'SessionIndex')!.textContent).toBe(theirs.sessionIndex);
+      expect(frontRequest.element!.getAttribute('Destination')).toBe(front.sloRedirect);
+
+      // It answers; the IdP then answers the initiator.
+      const answer = front.redirectUrl(endpoints.slo, 'SAMLResponse', front.logoutResponse(endpoints.slo, frontRequest.element!.getAttribute('ID')!));
+      const last = await browser.request(answer);
+      expect(last.status).toBe(303);
+      const toInitiator = last.headers.get('location')!;
+      expect(toInitiator.startsWith(`${sp.sloRedirect}?`)).toBe(true);
+      expect(new URL(toInitiator).searchParams.get('RelayState')).toBe('slo-rs');
+      const response = await redirectMessage(toInitiator, 'SAMLResponse');
+      expect(response.element!.localName).toBe('LogoutResponse');
+      expect(response.element!.getAttribute('InResponseTo')).toBe(requestId);
+      expect(response.xml).toContain(`<samlp:StatusCode Value="${SUCCESS}"></samlp:StatusCode>`);
+      expect(response.xml).not.toContain('PartialLogout');
+
+      // The SSO session is gone; the same LogoutResponse again does not advance anything.
+      expect(await signedIn(browser)).toBe(false);
+      expect((await browser.request(answer)).status).toBe(400);
+    });
+
+    it('SP-initiated over SOAP (SessionIndex names the session): PartialLogout when a participant fails or needs a browser', async () => {
+      const browser = new HttpBrowser();
+      const mine = await loginByPost(browser, sp);
+      await loginByPost(browser, other);
+      other.sloStatus = 'urn:oasis:names:tc:SAML:2.0:status:Responder';
+      try {
+        const answer = await postSoap(endpoints.slo, envelope(sp.sign(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex))));
+        expect(answer.status).toBe(200);
+        const { xml, element } = soapBody(answer.text);
+        expect(element.localName).toBe('LogoutResponse');
+        expect(verifyWith(xml, element, sp.idpCertPem)).toBe(true);
+        expect(xml).toContain('urn:oasis:names:tc:SAML:2.0:status:PartialLogout');
+        if (haveTool('xmllint')) {
+          expect(xmllintValidate(xml, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
+          expect(xmllintValidate(answer.text, 'soap-envelope-1.1.xsd').output).toContain('validates');
+        }
+      } finally {
+        other.sloStatus = SUCCESS;
+      }
+      expect(await signedIn(browser)).toBe(false);
+    });
+
+    it('SP-initiated over POST, everyone reachable over SOAP: Success, and the session is over', async () => {
+      const browser = new HttpBrowser();
+      const mine = await loginByPost(browser, sp);
+      await loginByPost(browser, other);
+      const signedRequest = Buffer.from(sp.sign(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex))).toString('base64');
+      const response = await browser.request(endpoints.slo, { form: { SAMLRequest: signedRequest, RelayState: 'p' } });
+      expect(response.status).toBe(303);
+      const result = await redirectMessage(response.headers.get('location')!, 'SAMLResponse');
+      expect(result.xml).toContain(SUCCESS);
+      expect(result.xml).not.toContain('PartialLogout');
+      expect(await signedIn(browser)).toBe(false);
+    });
+
+    it('refuses unsigned, wrongly signed, expired, misaddressed, replayed and wrapped LogoutRequests; an unknown NameID is UnknownPrincipal; the session survives', async () => {
+      const browser = new HttpBrowser();
+      const mine = await loginByPost(browser, sp);
+      const denied = async (xml: string, pattern: RegExp) => {
+        const answer = await postSoap(endpoints.slo, envelope(xml));
+        const { xml: body } = soapBody(answer.text);
+        expect(body).toContain('urn:oasis:names:tc:SAML:2.0:status:RequestDenied');
+        expect(body).toMatch(pattern);
+      };
+      const { signXml } = await import('../support/saml-artifact-sp.ts');
+      const other2 = sp.otherKey();
+      await denied(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex), /not signed/);
+      await denied(signXml(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex), other2.keyPem, other2.certPem), /not valid with the service provider/);
+      await denied(sp.sign(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex, { notOnOrAfter: new Date(Date.now() - 3_600_000).toISOString() })), /NotOnOrAfter/);
+      await denied(sp.sign(sp.logoutRequest('https://elsewhere.example.test/slo', mine.nameId, mine.sessionIndex)), /Destination/);
+      const wrapped = sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex).replace('<saml:NameID', `<samlp:Extensions>${sp.sign(sp.logoutRequest(endpoints.slo, 'someone-else', undefined))}</samlp:Extensions><saml:NameID`);
+      await denied(wrapped, /not signed/);
+      const unknown = await postSoap(endpoints.slo, envelope(sp.sign(sp.logoutRequest(endpoints.slo, 'not-an-alias-of-anyone', mine.sessionIndex, { id: '_slo_once' }))));
+      expect(soapBody(unknown.text).xml).toContain('urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal');
+      await denied(sp.sign(sp.logoutRequest(endpoints.slo, 'not-an-alias-of-anyone', mine.sessionIndex, { id: '_slo_once' })), /already used/);
+      // Over Redirect, a tampered query gets an error page and no LogoutResponse.
+      const tampered = sp.redirectUrl(endpoints.slo, 'SAMLRequest', sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex), 'a').replace('RelayState=a', 'RelayState=b');
+      expect((await browser.request(tampered)).status).toBe(400);
+      // A LogoutResponse that answers nothing we sent is refused.
+      expect((await browser.request(front.redirectUrl(endpoints.slo, 'SAMLResponse', front.logoutResponse(endpoints.slo, '_never_sent')))).status).toBe(400);
+      expect(await signedIn(browser)).toBe(true);
     });
   });
 
