@@ -6,7 +6,10 @@ const problem = { $ref: '#/components/responses/Problem' };
 const errors = { '400': problem, '401': problem, '404': problem, '409': problem, '413': problem, '503': problem };
 const tenantParam = { name: 'tenant', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$' } };
 const usernameParam = { name: 'username', in: 'path', required: true, schema: { type: 'string' } };
-const admin = [{ adminBasic: [] }];
+const admin = [{ adminBasic: [] }, { tenantAdminToken: [] }];
+const cardParam = { name: 'card', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$' } };
+/** One-time secrets in the body: never cached. */
+const noStore = { 'Cache-Control': { description: 'no-store', schema: { const: 'no-store' } } };
 const jsonBody = (ref: string) => ({ required: true, content: { 'application/json': { schema: { $ref: ref } } } });
 const jsonOk = (ref: string, description: string) => ({ description, content: { 'application/json': { schema: { $ref: ref } } } });
 
@@ -67,9 +70,64 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         parameters: [tenantParam, usernameParam],
         post: { operationId: 'disableUser', security: admin, responses: { '200': jsonOk('#/components/schemas/User', 'disabled'), ...errors } },
       },
+      '/t/{tenant}/admin/v1/cards': {
+        parameters: [tenantParam],
+        get: {
+          operationId: 'listCards',
+          security: admin,
+          parameters: [
+            { name: 'username', in: 'query', schema: { type: 'string' }, description: "only this user's cards" },
+            { name: 'cursor', in: 'query', schema: { type: 'string' } },
+          ],
+          responses: { '200': jsonOk('#/components/schemas/CardPage', 'one page of cards'), ...errors },
+        },
+        post: {
+          operationId: 'enrolCard',
+          summary: "Enrol a card: keys in the tenant's custody mode, certificates from the tenant CA",
+          security: admin,
+          requestBody: jsonBody('#/components/schemas/CardEnrol'),
+          responses: {
+            '201': { ...jsonOk('#/components/schemas/CardEnrolled', 'enrolled; the PIN, PUK and management key are shown only in this response'), headers: noStore },
+            ...errors,
+          },
+        },
+      },
+      '/t/{tenant}/admin/v1/cards/{card}': {
+        parameters: [tenantParam, cardParam],
+        get: { operationId: 'getCard', security: admin, responses: { '200': jsonOk('#/components/schemas/Card', 'the card'), ...errors } },
+        delete: {
+          operationId: 'deleteCard',
+          summary: 'Delete a card and destroy its key material (KMS-resident keys are scheduled for deletion)',
+          security: admin,
+          responses: { '204': { description: 'deleted' }, ...errors },
+        },
+      },
+      '/t/{tenant}/admin/v1/cards/{card}/disconnect': {
+        parameters: [tenantParam, cardParam],
+        post: { operationId: 'disconnectCard', summary: "End the card's active session", security: admin, responses: { '200': jsonOk('#/components/schemas/Card', 'disconnected'), ...errors } },
+      },
+      '/t/{tenant}/admin/v1/cards/{card}/unblock': {
+        parameters: [tenantParam, cardParam],
+        post: {
+          operationId: 'unblockCard',
+          summary: 'Administrator PIN reset: a new PIN (given or generated), retry counter reset, change required',
+          security: admin,
+          requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/CardUnblock' } } } },
+          responses: { '200': { ...jsonOk('#/components/schemas/CardUnblocked', 'unblocked; the PIN is shown only in this response'), headers: noStore }, ...errors },
+        },
+      },
     },
     components: {
-      securitySchemes: { adminBasic: { type: 'http', scheme: 'basic', description: 'Admin client id and secret' } },
+      securitySchemes: {
+        adminBasic: { type: 'http', scheme: 'basic', description: 'Platform admin client id and secret (every tenant)' },
+        tenantAdminToken: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            "An access token from the path tenant's own issuer with the `admin` scope (client_credentials, for a client an operator created with that scope); the DPoP scheme with a proof for DPoP-bound tokens. That tenant only.",
+        },
+      },
       responses: {
         Problem: { description: 'RFC 7807 problem', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } },
       },
@@ -116,6 +174,8 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             custody: { enum: ['wrapped', 'kms-resident'] },
             pinPolicy: { $ref: '#/components/schemas/PinPolicy' },
             sessionLifetimes: { $ref: '#/components/schemas/SessionLifetimes' },
+            cards: { $ref: '#/components/schemas/CardSettings' },
+            trustedIssuers: { type: 'array', maxItems: 10, items: { $ref: '#/components/schemas/TrustedIssuer' } },
           },
         },
         TenantUpdate: {
@@ -128,6 +188,8 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             custody: { enum: ['wrapped', 'kms-resident'] },
             pinPolicy: { $ref: '#/components/schemas/PinPolicy' },
             sessionLifetimes: { $ref: '#/components/schemas/SessionLifetimes' },
+            cards: { $ref: '#/components/schemas/CardSettings' },
+            trustedIssuers: { type: 'array', maxItems: 10, items: { $ref: '#/components/schemas/TrustedIssuer' } },
           },
         },
         Tenant: {
@@ -140,6 +202,8 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             custody: { enum: ['wrapped', 'kms-resident'] },
             pinPolicy: { $ref: '#/components/schemas/PinPolicy' },
             sessionLifetimes: { $ref: '#/components/schemas/SessionLifetimes' },
+            cards: { $ref: '#/components/schemas/CardSettings' },
+            trustedIssuers: { type: 'array', maxItems: 10, items: { $ref: '#/components/schemas/TrustedIssuer' } },
             createdAt: { type: 'string', format: 'date-time' },
             updatedAt: { type: 'string', format: 'date-time' },
             version: { type: 'integer' },
@@ -169,6 +233,89 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             updatedAt: { type: 'string', format: 'date-time' },
             version: { type: 'integer' },
           },
+        },
+        CardEnrol: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['username'],
+          properties: {
+            username: { type: 'string' },
+            label: { type: 'string', maxLength: 64 },
+            slots: { type: 'array', items: { $ref: '#/components/schemas/PivSlot' }, minItems: 1, maxItems: 4, description: "default: the tenant's cards.defaultSlots" },
+            algorithm: { $ref: '#/components/schemas/PivAlgorithm' },
+            slotAlgorithms: { type: 'object', propertyNames: { $ref: '#/components/schemas/PivSlot' }, additionalProperties: { $ref: '#/components/schemas/PivAlgorithm' } },
+            pin: { type: 'string', writeOnly: true, description: "digits, within the tenant's PIN policy; generated when absent" },
+            puk: { type: 'string', writeOnly: true, description: '6-8 printable characters; generated when absent' },
+          },
+        },
+        PivSlot: { enum: ['9a', '9c', '9d', '9e'] },
+        CardSettings: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'partial in an update: the fields given merge into the current settings',
+          properties: {
+            defaultAlgorithm: { $ref: '#/components/schemas/PivAlgorithm' },
+            allowedAlgorithms: { type: 'array', minItems: 1, items: { $ref: '#/components/schemas/PivAlgorithm' } },
+            defaultSlots: { type: 'array', minItems: 1, items: { $ref: '#/components/schemas/PivSlot' } },
+            managementAlgorithm: { enum: ['3des', 'aes128', 'aes192', 'aes256'] },
+          },
+        },
+        TrustedIssuer: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['issuer', 'jwksUri', 'audience'],
+          properties: {
+            issuer: { type: 'string', format: 'uri' },
+            jwksUri: { type: 'string', format: 'uri', description: 'https' },
+            audience: { type: 'string' },
+            userClaim: { type: 'string', default: 'sub', description: 'the claim naming the tenant user' },
+          },
+        },
+        PivAlgorithm: { enum: ['rsa2048', 'rsa3072', 'rsa4096', 'p256', 'p384'] },
+        Card: {
+          type: 'object',
+          required: ['tenant', 'id', 'username', 'label', 'serial', 'custody', 'slots', 'pin', 'puk', 'connected', 'createdAt', 'updatedAt'],
+          properties: {
+            tenant: { type: 'string' },
+            id: { type: 'string' },
+            username: { type: 'string' },
+            label: { type: 'string' },
+            serial: { type: 'integer' },
+            custody: { enum: ['wrapped', 'kms-resident'] },
+            slots: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  slot: { type: 'string' },
+                  algorithm: { $ref: '#/components/schemas/PivAlgorithm' },
+                  origin: { enum: ['generated', 'imported'] },
+                  certificate: { type: 'object', properties: { subject: { type: 'string' }, serialNumber: { type: 'string' }, notAfter: { type: 'string', format: 'date-time' } } },
+                },
+              },
+            },
+            pin: { type: 'object', properties: { remaining: { type: 'integer' }, maxTries: { type: 'integer' }, blocked: { type: 'boolean' }, mustChange: { type: 'boolean' } } },
+            puk: { type: 'object', properties: { remaining: { type: 'integer' }, maxTries: { type: 'integer' }, blocked: { type: 'boolean' } } },
+            connected: { type: 'boolean', description: 'an agent holds an active session' },
+            createdAt: { type: 'string', format: 'date-time' },
+            updatedAt: { type: 'string', format: 'date-time' },
+          },
+        },
+        CardEnrolled: {
+          type: 'object',
+          required: ['card', 'pin', 'puk', 'managementKey'],
+          properties: {
+            card: { $ref: '#/components/schemas/Card' },
+            pin: { type: 'string' },
+            puk: { type: 'string' },
+            managementKey: { type: 'object', properties: { algorithm: { enum: ['3des', 'aes128', 'aes192', 'aes256'] }, hex: { type: 'string' } } },
+          },
+        },
+        CardUnblock: { type: 'object', additionalProperties: false, properties: { pin: { type: 'string', writeOnly: true } } },
+        CardUnblocked: { type: 'object', required: ['card', 'pin'], properties: { card: { $ref: '#/components/schemas/Card' }, pin: { type: 'string' } } },
+        CardPage: {
+          type: 'object',
+          properties: { cards: { type: 'array', items: { $ref: '#/components/schemas/Card' } }, cursor: { type: 'string' } },
         },
         UserPage: {
           type: 'object',

@@ -16,6 +16,14 @@ export type GrantType = (typeof GRANT_TYPES)[number];
 export const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 /** `card`: the card API (the client agent asks for it to list and use the user's cards). */
 export const SUPPORTED_SCOPES = ['openid', 'profile', 'email', 'phone', 'address', 'offline_access', 'card'] as const;
+/**
+ * `admin`: the tenant admin API (/t/{tenant}/admin/v1/). Not advertised in discovery and never granted
+ * to a registered client: only an operator (CLI, admin API) can create a client holding it, and only as
+ * a confidential client_credentials-only client, so an admin token never stands for a signed-in user.
+ */
+export const ADMIN_SCOPE = 'admin';
+const CLIENT_SCOPES: readonly string[] = [...SUPPORTED_SCOPES, ADMIN_SCOPE];
+const hasAdminScope = (scope: string): boolean => scope.split(' ').includes(ADMIN_SCOPE);
 
 /**
  * A redirect URI must be absolute, without fragment; https, or http only on a loopback host (native apps,
@@ -48,7 +56,7 @@ export const clientMetadataSchema = z
     scope: z
       .string()
       .max(1000)
-      .refine((s) => s.split(' ').every((v) => (SUPPORTED_SCOPES as readonly string[]).includes(v)), 'unsupported scope value')
+      .refine((s) => s.split(' ').every((v) => CLIENT_SCOPES.includes(v)), 'unsupported scope value')
       .default('openid profile email phone address offline_access'),
     jwks: z.object({ keys: z.array(jwk).min(1).max(10) }).optional(),
     dpop_bound_access_tokens: z.boolean().default(false),
@@ -64,6 +72,9 @@ export const clientMetadataSchema = z
     if (m.token_endpoint_auth_method === 'private_key_jwt' && !m.jwks) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'required for private_key_jwt' });
     if (m.token_endpoint_auth_method === 'none' && (m.grant_types.includes('client_credentials') || m.grant_types.includes('password'))) {
       ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'a public client cannot use client_credentials or password' });
+    }
+    if (hasAdminScope(m.scope) && (m.grant_types.length !== 1 || m.grant_types[0] !== 'client_credentials')) {
+      ctx.addIssue({ code: 'custom', path: ['scope'], message: 'the admin scope is for client_credentials-only clients' });
     }
   });
 
@@ -107,6 +118,7 @@ export class Clients {
 
   async create(tenant: string, input: unknown, origin: 'admin' | 'registration'): Promise<IssuedClient> {
     const metadata = parseMetadata(input);
+    if (origin === 'registration') refuseAdminScope(metadata);
     const clientId = this.#random.id();
     const clientSecret = needsSecret(metadata) ? newOpaque('cs_') : undefined;
     const registrationAccessToken = origin === 'registration' ? newOpaque('rat_') : undefined;
@@ -193,6 +205,7 @@ export class Clients {
     const { client_id: _id, client_secret: _secret, ...rest } = (input ?? {}) as Record<string, unknown>;
     if (_id !== undefined && _id !== clientId) throw new OAuthError('invalid_client_metadata', 'client_id cannot change');
     const metadata = parseMetadata(rest);
+    if (item.client.registered_by === 'registration') refuseAdminScope(metadata);
     if (needsSecret(metadata) !== Boolean(item.secretHash)) {
       throw new OAuthError('invalid_client_metadata', 'token_endpoint_auth_method cannot switch between secret and no secret');
     }
@@ -205,6 +218,11 @@ export class Clients {
     }
     return client;
   }
+}
+
+/** Dynamic registration (RFC 7591/7592) can never obtain the admin scope. */
+function refuseAdminScope(metadata: ClientMetadata): void {
+  if (hasAdminScope(metadata.scope)) throw new OAuthError('invalid_client_metadata', 'scope: the admin scope is granted only to clients an operator creates');
 }
 
 function needsSecret(metadata: ClientMetadata): boolean {

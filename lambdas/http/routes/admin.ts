@@ -3,6 +3,7 @@ import type { AdminAuthenticator } from '../admin-auth.ts';
 import { HttpProblem } from '../problem.ts';
 import type { Route, RouteHandler } from '../router.ts';
 import { json, type ApiRequest } from '../types.ts';
+import { adminCardRoutes } from './admin-cards.ts';
 
 /**
  * The tenant admin API under /t/{tenant}/admin/v1/: the tenant's settings and its users. Every route
@@ -11,10 +12,10 @@ import { json, type ApiRequest } from '../types.ts';
 export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticator, audit?: (entry: Record<string, unknown>) => void): Route[] {
   const { tenants, users } = services;
   const guarded = (handle: RouteHandler): RouteHandler => async (request) => {
-    const adminClientId = await auth.authenticate(request);
+    const principal = await auth.authenticate(request);
     const response = await handle(request);
-    // The audit trail: who changed what (never the body, which may carry a password).
-    if (request.method !== 'GET') audit?.({ adminClientId, method: request.method, path: request.path, status: response.statusCode });
+    // The audit trail: who changed what (never the body, which may carry a password, PIN or PUK).
+    if (request.method !== 'GET') audit?.({ adminClientId: principal.clientId, via: principal.kind, method: request.method, path: request.path, status: response.statusCode });
     return response;
   };
   const base = '/t/:tenant/admin/v1';
@@ -62,6 +63,7 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       path: `${base}/users/:username/disable`,
       handle: guarded(async (request) => json(200, await users.disable(tenantOf(request), request.params['username']!))),
     },
+    ...adminCardRoutes(services, { base, guarded, objectBody, audit }),
   ];
 }
 
