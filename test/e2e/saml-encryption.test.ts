@@ -265,6 +265,12 @@ describe('SAML responses with real service providers: encryption, signing choice
         expect(first.pages).toEqual(['login']);
         expect(decoded(first.fields['SAMLResponse']!)).toContain(AUTHN_CLASS.password);
 
+        // IsPassive asking for exactly TimeSyncToken: the password session does not hold it, so NoPassive.
+        const passiveTotp = await nodeSamlSp('rac-passive-totp', { passive: true, authnContext: [AUTHN_CLASS.totp] });
+        const notHeld = await signInAt(browser, await passiveTotp.getAuthorizeUrlAsync('', undefined, {}), 'https://rac-passive-totp.example.test/acs');
+        expect(notHeld.pages).toEqual([]);
+        expect(statusCodes(decoded(notHeld.fields['SAMLResponse']!))).toEqual(['Responder', 'NoPassive']);
+
         // minimum TimeSyncToken: the password session is not enough, the portal steps up to the code.
         const totpSp = await nodeSamlSp('rac-min-totp', { authnContext: [AUTHN_CLASS.totp], racComparison: 'minimum' });
         const stepped = await signInAt(browser, await totpSp.getAuthorizeUrlAsync('', undefined, {}), 'https://rac-min-totp.example.test/acs', totp);
@@ -278,11 +284,14 @@ describe('SAML responses with real service providers: encryption, signing choice
         expect(again.pages).toEqual([]);
         expect(decoded(again.fields['SAMLResponse']!)).toContain(AUTHN_CLASS.totp);
 
-        // IsPassive with a satisfying session (minimum password, held: TOTP) is answered; exact password is
-        // not held by a TOTP session, so a passive exact request gets NoPassive. ForceAuthn signs in again.
+        // IsPassive with a satisfying session is answered: minimum password (stated: TimeSyncToken), and
+        // exactly PasswordProtectedTransport, which the TOTP session attests too (the password went over
+        // TLS), stated as such. ForceAuthn signs in again despite the session.
         const passiveExact = await nodeSamlSp('rac-passive-exact', { passive: true });
-        const notHeld = await signInAt(browser, await passiveExact.getAuthorizeUrlAsync('', undefined, {}), 'https://rac-passive-exact.example.test/acs');
-        expect(statusCodes(decoded(notHeld.fields['SAMLResponse']!))).toEqual(['Responder', 'NoPassive']);
+        const exact = await signInAt(browser, await passiveExact.getAuthorizeUrlAsync('', undefined, {}), 'https://rac-passive-exact.example.test/acs');
+        expect(exact.pages).toEqual([]);
+        const { profile: exactProfile } = await passiveExact.validatePostResponseAsync({ SAMLResponse: exact.fields['SAMLResponse']! });
+        expect(exactProfile!.getAssertionXml!()).toContain(`<saml:AuthnContextClassRef>${AUTHN_CLASS.password}<`);
         const passiveOk = await signInAt(browser, await passive.getAuthorizeUrlAsync('', undefined, {}), 'https://rac-passive.example.test/acs');
         expect(statusCodes(decoded(passiveOk.fields['SAMLResponse']!))).toEqual(['Success']);
         const force = await nodeSamlSp('rac-force', { forceAuthn: true });

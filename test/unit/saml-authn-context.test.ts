@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { AUTHN_CLASS, decideSso, methodFor, parseRequestedAuthnContext, satisfies, type Comparison, type LoginMethod } from '../../lambdas/core/saml/authn-context.ts';
+import { AUTHN_CLASS, decideSso, methodFor, parseRequestedAuthnContext, satisfies, statedClass, type Comparison, type LoginMethod } from '../../lambdas/core/saml/authn-context.ts';
 import { parseXml, SamlError } from '../../lambdas/core/saml/xml.ts';
 
 const { password: PWD, totp: TOTP, x509: X509, smartcard: CARD } = AUTHN_CLASS;
@@ -8,8 +8,9 @@ const request = (comparison: Comparison, ...classRefs: string[]) => ({ compariso
 
 describe('RequestedAuthnContext', () => {
   // [comparison, requested classes, does password satisfy, does password+TOTP satisfy, does smart card satisfy]
+  // (a password + TOTP login also attests PasswordProtectedTransport: the password went over TLS)
   const table: [Comparison, string[], boolean, boolean, boolean][] = [
-    ['exact', [PWD], true, false, false],
+    ['exact', [PWD], true, true, false],
     ['exact', [TOTP], false, true, false],
     ['exact', [PWD, TOTP], true, true, false],
     ['exact', [X509], false, false, false],
@@ -23,7 +24,7 @@ describe('RequestedAuthnContext', () => {
     ['better', [TOTP], false, false, true],
     ['better', [PWD, TOTP], false, false, true],
     ['better', [X509], false, false, false],
-    ['maximum', [PWD], true, false, false],
+    ['maximum', [PWD], true, true, false],
     ['maximum', [TOTP], true, true, false],
     ['maximum', [CARD], true, true, true],
     ['maximum', [UNKNOWN], false, false, false],
@@ -33,6 +34,18 @@ describe('RequestedAuthnContext', () => {
     expect(satisfies('password', requested)).toBe(password);
     expect(satisfies('totp', requested)).toBe(totp);
     expect(satisfies('smartcard', requested)).toBe(card);
+  });
+
+  it('states the strongest class the login attests that the request accepts', () => {
+    expect(statedClass('totp', undefined)).toBe(TOTP);
+    expect(statedClass('password', undefined)).toBe(PWD);
+    expect(statedClass('totp', request('exact', PWD))).toBe(PWD);
+    expect(statedClass('totp', request('exact', PWD, TOTP))).toBe(TOTP);
+    expect(statedClass('totp', request('minimum', PWD))).toBe(TOTP);
+    expect(statedClass('totp', request('maximum', PWD))).toBe(PWD);
+    expect(statedClass('totp', request('better', PWD))).toBe(TOTP);
+    expect(statedClass('password', request('exact', TOTP))).toBeUndefined();
+    expect(statedClass('totp', request('exact', X509))).toBeUndefined();
   });
 
   it('no request is satisfied by any method', () => {
@@ -63,8 +76,8 @@ describe('RequestedAuthnContext', () => {
       expect(decideSso({ requested: request('exact', TOTP), forceAuthn: false, isPassive: false, session: passwordSession })).toEqual({ kind: 'login', secondFactor: true });
       expect(decideSso({ requested: request('better', PWD), forceAuthn: false, isPassive: false })).toEqual({ kind: 'login', secondFactor: true });
     });
-    it('does not answer an exact password request from a TOTP session (exact means exact)', () => {
-      expect(decideSso({ requested: request('exact', PWD), forceAuthn: false, isPassive: false, session: totpSession })).toEqual({ kind: 'login', secondFactor: false });
+    it('answers an exact password request from a TOTP session (it attests the password too) rather than signing in again', () => {
+      expect(decideSso({ requested: request('exact', PWD), forceAuthn: false, isPassive: true, session: totpSession })).toEqual({ kind: 'session' });
     });
     it('ForceAuthn signs in again even with a satisfying session', () => {
       expect(decideSso({ forceAuthn: true, isPassive: false, session: totpSession })).toEqual({ kind: 'login', secondFactor: false });

@@ -22,6 +22,15 @@ const STRENGTH: Readonly<Record<string, number>> = {
 /** A way the portal signs users in, with the class an AuthnStatement names for it. */
 export type LoginMethod = 'password' | 'totp' | 'smartcard';
 export const METHOD_CLASS: Readonly<Record<LoginMethod, string>> = { password: AUTHN_CLASS.password, totp: AUTHN_CLASS.totp, smartcard: AUTHN_CLASS.smartcard };
+/**
+ * Every class a login by the method can truthfully be stated as: a one-time-code login began with the
+ * password over TLS, so it also attests PasswordProtectedTransport.
+ */
+const METHOD_CLASSES: Readonly<Record<LoginMethod, readonly string[]>> = {
+  password: [AUTHN_CLASS.password],
+  totp: [AUTHN_CLASS.totp, AUTHN_CLASS.password],
+  smartcard: [AUTHN_CLASS.smartcard],
+};
 /** What the portal can do today: certificate (smart card) login does not exist yet. */
 export const PORTAL_METHODS: readonly LoginMethod[] = ['password', 'totp'];
 
@@ -51,16 +60,15 @@ export function parseRequestedAuthnContext(request: Element): RequestedAuthnCont
 }
 
 /**
- * Whether a login by `method` satisfies the request (Core §3.3.2.2.1). Classes we cannot rank are
+ * Whether a statement of this class satisfies the request (Core §3.3.2.2.1). Classes we cannot rank are
  * ignored; "better" means stronger than every listed class, so it is never read as a weaker login.
  */
-export function satisfies(method: LoginMethod, requested: RequestedAuthnContext | undefined): boolean {
-  if (!requested) return true;
-  const strength = STRENGTH[METHOD_CLASS[method]]!;
+function classSatisfies(statedClass: string, requested: RequestedAuthnContext): boolean {
+  const strength = STRENGTH[statedClass]!;
   const known = requested.classRefs.filter((ref) => STRENGTH[ref] !== undefined).map((ref) => STRENGTH[ref]!);
   switch (requested.comparison) {
     case 'exact':
-      return requested.classRefs.includes(METHOD_CLASS[method]);
+      return requested.classRefs.includes(statedClass);
     case 'minimum':
       return known.some((level) => strength >= level);
     case 'better':
@@ -70,10 +78,25 @@ export function satisfies(method: LoginMethod, requested: RequestedAuthnContext 
   }
 }
 
+/**
+ * The class the AuthnStatement names for a login by `method` under the request: the strongest class the
+ * login attests that satisfies the request, or undefined when none does. Without a request, the method's own.
+ */
+export function statedClass(method: LoginMethod, requested: RequestedAuthnContext | undefined): string | undefined {
+  if (!requested) return METHOD_CLASS[method];
+  return METHOD_CLASSES[method].find((candidate) => classSatisfies(candidate, requested));
+}
+
+/** Whether a login by `method` satisfies the request. */
+export const satisfies = (method: LoginMethod, requested: RequestedAuthnContext | undefined): boolean => statedClass(method, requested) !== undefined;
+
 /** The portal method a fresh login should use: the least burden that satisfies, the strongest under "maximum". */
 export function methodFor(requested: RequestedAuthnContext | undefined, available: readonly LoginMethod[] = PORTAL_METHODS): LoginMethod | undefined {
   const fitting = available.filter((method) => satisfies(method, requested));
-  return requested?.comparison === 'maximum' ? fitting.at(-1) : fitting[0];
+  if (requested?.comparison !== 'maximum') return fitting[0];
+  // The strongest statement allowed; of methods that would state the same class, the lesser burden.
+  const strength = (method: LoginMethod) => STRENGTH[statedClass(method, requested)!]!;
+  return fitting.reduce<LoginMethod | undefined>((best, method) => (best === undefined || strength(method) > strength(best) ? method : best), undefined);
 }
 
 /** How the portal signed a session in, from its amr. */

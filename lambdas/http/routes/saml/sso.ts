@@ -4,7 +4,7 @@ import type { SsoSession } from '../../../core/oidc/sessions.ts';
 import { MAX_RELAY_STATE_BYTES, validateAuthnRequest, type IncomingRequest } from '../../../core/saml/authn-request.ts';
 import { NAMEID_FORMAT, samlEndpoints } from '../../../core/saml/metadata.ts';
 import { releaseAttributes } from '../../../core/saml/attribute-mapping.ts';
-import { decideSso, METHOD_CLASS, methodOf, satisfies } from '../../../core/saml/authn-context.ts';
+import { decideSso, methodOf, statedClass } from '../../../core/saml/authn-context.ts';
 import { encryptionCertificateFor } from '../../../core/saml/encryption.ts';
 import { buildResponse, STATUS, type ResponseSubject } from '../../../core/saml/response.ts';
 import { signaturesFor } from '../../../core/saml/signing-choice.ts';
@@ -168,8 +168,8 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     const user = await deps.users.get(tenant.tenant.id, authentication.sub).catch(() => undefined);
     if (!user || user.status !== 'active') return statusResponse(tenant, login, STATUS.responder, 'the user cannot sign in', undefined, cookies);
     // The login that happened (e.g. password only, for a user with no one-time code enrolled) may still fall short.
-    const method = methodOf(authentication.amr);
-    if (!satisfies(method, login.requestedAuthnContext)) {
+    const authnContextClassRef = statedClass(methodOf(authentication.amr), login.requestedAuthnContext);
+    if (!authnContextClassRef) {
       return statusResponse(tenant, login, STATUS.requester, 'the sign-in did not reach the requested authentication context', STATUS.noAuthnContext, cookies);
     }
     const now = oidc.clock.now();
@@ -186,7 +186,7 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       nameIdFormat: format,
       sessionIndex: authentication.sid ?? oidc.random.id(),
       authnInstant: authentication.authTime * 1000,
-      authnContextClassRef: METHOD_CLASS[method],
+      authnContextClassRef,
       attributes: releaseAttributes(user, sp.attributeMap),
     };
     const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
