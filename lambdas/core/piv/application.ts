@@ -39,8 +39,8 @@ const CHAINING_BIT = 0x10;
 const GET_RESPONSE = 0xc0;
 
 /**
- * Commands whose data must never sit in the stored session between two requests (PINs, PUK, key
- * material): a chain of them is refused with 6884.
+ * Commands that may not be chained (6884): those carrying PINs, the PUK or key material, whose data must
+ * never sit in the stored session between two requests, and SELECT and GET RESPONSE, which are never long.
  */
 const NEVER_CHAINED = new Set([0x20, 0x24, 0x2c, 0xff, GET_RESPONSE, 0xa4]);
 

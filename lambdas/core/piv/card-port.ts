@@ -53,7 +53,10 @@ export interface SlotInfo {
 export type PrivateKeyOperation =
   /** Raw RSA (m^d mod n) on a block the host has padded, exactly the modulus length. */
   | { readonly kind: 'rsa-raw'; readonly block: Uint8Array }
-  /** ECDSA over a digest the host computed (left-truncated or zero-padded by the port as FIPS 186 says). */
+  /**
+   * ECDSA over a digest the host computed (left-truncated or zero-padded by the port as FIPS 186 says).
+   * The output is the DER Ecdsa-Sig-Value (SEQUENCE { r, s }), which is what a PIV card returns in tag 82.
+   */
   | { readonly kind: 'ecdsa'; readonly digest: Uint8Array }
   /** ECDH with the peer's uncompressed point (04 || X || Y); returns the shared secret X coordinate. */
   | { readonly kind: 'ecdh'; readonly peerPoint: Uint8Array };
