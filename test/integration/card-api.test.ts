@@ -146,7 +146,7 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
 
   it('answers bad APDU requests with problems, and malformed APDUs with status words', async () => {
     const opened = await client.openSession(enrolled.card.id, device);
-    const apdu = (body: BodyInit | undefined, headers: Record<string, string>) =>
+    const apdu = (body: string | Buffer | undefined, headers: Record<string, string>) =>
       fetch(`${issuer}/card/v1/session/apdu`, { method: 'POST', headers: { Authorization: `CardSession ${opened.session}`, ...headers }, ...(body === undefined ? {} : { body }) });
     expect((await apdu(Buffer.from([0x00]), { 'Content-Type': 'application/octet-stream' })).status).toBe(200); // truncated: a status word, not a crash
     expect(sw(await client.transmit(opened.session, Uint8Array.from([0x00])))).toBe(0x6700);

@@ -29,6 +29,29 @@ const hasAdminScope = (scope: string): boolean => scope.split(' ').includes(ADMI
  * A redirect URI must be absolute, without fragment; https, or http only on a loopback host (native apps,
  * RFC 8252 §7.3), or a private-use scheme with a dot (RFC 8252 §7.1).
  */
+/**
+ * Whether a requested redirect URI matches a registered one: exactly, or — for native apps on a loopback
+ * IP literal (RFC 8252 §7.3) — with any port, since the app picks a free port at each sign-in.
+ */
+export function redirectUriAllowed(registered: readonly string[], requested: string): boolean {
+  if (registered.includes(requested)) return true;
+  let asked: URL;
+  try {
+    asked = new URL(requested);
+  } catch {
+    return false;
+  }
+  if (asked.protocol !== 'http:' || !['127.0.0.1', '[::1]'].includes(asked.hostname)) return false;
+  return registered.some((candidate) => {
+    try {
+      const known = new URL(candidate);
+      return known.protocol === 'http:' && known.hostname === asked.hostname && known.pathname === asked.pathname && known.search === asked.search;
+    } catch {
+      return false;
+    }
+  });
+}
+
 const redirectUri = z.string().max(2000).refine((value) => {
   let url: URL;
   try {

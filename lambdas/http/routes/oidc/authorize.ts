@@ -1,6 +1,6 @@
 import { ConflictError } from '../../../core/errors.ts';
 import { acrSatisfies } from '../../../core/oidc/claims.ts';
-import type { OidcClient } from '../../../core/oidc/client.ts';
+import { redirectUriAllowed, type OidcClient } from '../../../core/oidc/client.ts';
 import { OAuthError } from '../../../core/oidc/errors.ts';
 import type { AuthorizationRequest, Authentication, Interaction } from '../../../core/oidc/interactions.ts';
 import type { SsoSession } from '../../../core/oidc/sessions.ts';
@@ -56,7 +56,7 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
     const client = params['client_id'] ? await oidc.clients.find(tenant.tenant.id, params['client_id']) : undefined;
     if (!client) return errorPage(400, 'Sign-in request not valid', 'The application that sent you here is not known (missing or unknown client_id).');
     const redirectUri = params['redirect_uri'];
-    if (!redirectUri || !client.redirect_uris.includes(redirectUri)) {
+    if (!redirectUri || !redirectUriAllowed(client.redirect_uris, redirectUri)) {
       return errorPage(400, 'Sign-in request not valid', 'The application asked to return you to an address it has not registered (redirect_uri).');
     }
     const responseMode = params['response_mode'] === 'form_post' ? 'form_post' : 'query';
@@ -103,7 +103,7 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
     }
     const parsed = interaction.request;
     const client = await oidc.clients.find(tenant.tenant.id, parsed.clientId);
-    if (!client || !client.redirect_uris.includes(parsed.redirectUri)) return errorPage(400, 'Sign-in request not valid', 'The application is no longer registered.');
+    if (!client || !redirectUriAllowed(client.redirect_uris, parsed.redirectUri)) return errorPage(400, 'Sign-in request not valid', 'The application is no longer registered.');
     const to: ReplyTo = { redirectUri: parsed.redirectUri, responseMode: parsed.responseMode, ...(parsed.state !== undefined ? { state: parsed.state } : {}), issuer: tenant.issuer };
     const nonce = oidc.random.id();
     const authentication = interaction.authentication;
