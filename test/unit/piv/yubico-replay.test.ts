@@ -250,4 +250,16 @@ describe('yubico-piv-tool sequences', () => {
     expect((await host.send('00F7009A00')).sw).toBe(0x6a88);
     expect(await authenticate(host, FACTORY_MANAGEMENT_KEY)).toBe(0x9000);
   });
+
+  it('reads the PIN tries as ykpiv_get_pin_retries does on 5.4.3+: VERIFY FF, re-SELECT, status query', async () => {
+    const host = new Host();
+    await connect(host);
+    expect((await host.send(verifyApdu('123456'))).sw).toBe(0x9000);
+    expect((await host.send('0020008000')).sw).toBe(0x9000); // verified: no count is given
+    expect((await host.send('0020FF8000')).sw).toBe(0x9000);
+    const { tries } = await connect(host);
+    expect(tries).toBe(3);
+    expect((await host.send(verifyApdu('000000'))).sw).toBe(0x63c2);
+    expect((await connect(host)).tries).toBe(2);
+  });
 });
