@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { createPrivateKey, privateDecrypt, constants, createDecipheriv, randomBytes } from 'node:crypto';
+import 'reflect-metadata';
+import { createPrivateKey, privateDecrypt, constants, createDecipheriv, randomBytes, webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
 import type { Element } from '@xmldom/xmldom';
 import { SignedXml } from 'xml-crypto';
 import { decryptElement, ENCRYPTION, encryptionCertificateFor } from '../../lambdas/core/saml/encryption.ts';
@@ -10,6 +12,14 @@ import { parseSigningChoice, signaturesFor } from '../../lambdas/core/saml/signi
 import { children, NS, parseXml, SamlError, textOf } from '../../lambdas/core/saml/xml.ts';
 import type { User } from '../../lambdas/core/directory/user.ts';
 import { spCredentials } from '../support/saml-sp.ts';
+
+/** A self-signed P-256 certificate: a key RSA-OAEP cannot encrypt to. */
+async function ecCertificate(): Promise<string> {
+  const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']);
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '02', name: 'CN=ec sp', notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000), signingAlgorithm: algorithm, keys });
+  return certificate.toString('pem');
+}
 
 const random = { bytes: (n: number) => new Uint8Array(randomBytes(n)), id: () => randomBytes(16).toString('base64url') };
 const XENC = 'http://www.w3.org/2001/04/xmlenc#';
@@ -98,10 +108,12 @@ describe('SAML response options: encryption, signing choice, attribute mapping',
       await expect(decryptElement(await build({ encryptFor: sp.certPem }), other.keyPem)).rejects.toThrow();
     });
 
-    it('chooses an RSA certificate valid now among the metadata ones', async () => {
-      expect(encryptionCertificateFor([sp.certPem], Date.now())).toBe(sp.certPem);
-      expect(encryptionCertificateFor([sp.certPem], Date.now() + 10 * 86_400_000)).toBeUndefined();
-      expect(encryptionCertificateFor(['not a certificate'], Date.now())).toBeUndefined();
+    it("chooses the first RSA certificate of the metadata ones (dates are not the metadata's trust)", async () => {
+      const ec = await ecCertificate();
+      expect(encryptionCertificateFor([sp.certPem])).toBe(sp.certPem);
+      expect(encryptionCertificateFor(['not a certificate', ec, sp.certPem])).toBe(sp.certPem);
+      expect(encryptionCertificateFor([ec])).toBeUndefined();
+      expect(encryptionCertificateFor([])).toBeUndefined();
     });
   });
 

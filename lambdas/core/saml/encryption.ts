@@ -20,14 +20,15 @@ const encrypt = promisify(xmlenc.encrypt) as (content: string, options: xmlenc.E
 const decrypt = promisify(xmlenc.decrypt) as (xml: string, options: xmlenc.DecryptOptions) => Promise<string>;
 
 /**
- * The certificate to encrypt to, of those the SP's metadata lists for encryption: the first one with an
- * RSA key that is valid now (SPs list the next one beside the current while they roll their key).
+ * The certificate to encrypt to, of those the SP's metadata lists for encryption (or for any use): the
+ * first with an RSA key. Validity dates are not checked: in SAML metadata a certificate only carries the
+ * key, which the metadata itself vouches for (SAML V2.0 Metadata Interoperability Profile §2.5.1). An SP
+ * whose only keys are not RSA (e.g. an EC signing key without `use`) gets a plain, signed assertion.
  */
-export function encryptionCertificateFor(certificates: readonly string[], now: number): string | undefined {
+export function encryptionCertificateFor(certificates: readonly string[]): string | undefined {
   return certificates.find((pem) => {
     try {
-      const certificate = new X509Certificate(pem);
-      return certificate.publicKey.asymmetricKeyType === 'rsa' && Date.parse(certificate.validFrom) <= now && now < Date.parse(certificate.validTo);
+      return new X509Certificate(pem).publicKey.asymmetricKeyType === 'rsa';
     } catch {
       return false;
     }

@@ -190,7 +190,7 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       attributes: releaseAttributes(user, sp.attributeMap),
     };
     const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
-    const encryptFor = encryptionCertificateFor(sp.encryptionCertificates, now);
+    const encryptFor = encryptionCertificateFor(sp.encryptionCertificates);
     const xml = await buildResponse({
       idpEntityId: samlEndpoints(tenant.issuer).entityId,
       spEntityId: sp.entityId,
