@@ -61,8 +61,8 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
   }
 
   /** SP-initiated login asking for the Response by artifact; returns the SAMLart the ACS received. */
-  async function loginByArtifact(browser = new HttpBrowser(), relayState = 'rs-art'): Promise<string> {
-    const url = sp.redirectUrl(endpoints.sso, 'SAMLRequest', sp.authnRequest(endpoints.sso), relayState);
+  async function loginByArtifact(browser = new HttpBrowser(), relayState = 'rs-art', allowCreate = true): Promise<string> {
+    const url = sp.redirectUrl(endpoints.sso, 'SAMLRequest', sp.authnRequest(endpoints.sso, { allowCreate }), relayState);
     const acs = await signInTo(browser, url, sp.acsArtifact);
     expect(acs.searchParams.get('RelayState')).toBe(relayState);
     expect(acs.searchParams.has('SAMLResponse')).toBe(false);
@@ -249,6 +249,18 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       // The old alias is gone for good.
       const again = await soapManage(sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate')));
       expect(again.xml).toContain('urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal');
+    });
+
+    it('AllowCreate="false" reuses an existing federation and never creates one (InvalidNameIDPolicy)', async () => {
+      const alias = await aliasOfAlice();
+      const reuse = await sp.resolve(endpoints.ars, await loginByArtifact(new HttpBrowser(), 'rs', false));
+      expect(first(reuse.message!, NS.assertion, 'NameID')!.textContent).toBe(alias);
+      await soapManage(sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate')));
+      const refused = await sp.resolve(endpoints.ars, await loginByArtifact(new HttpBrowser(), 'rs', false));
+      expect(refused.message?.localName).toBe('Response');
+      expect(first(refused.message!, NS.assertion, 'Assertion')).toBeUndefined();
+      expect(refused.messageXml).toContain('urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy');
+      expect(await saml.federations.find('demo', sp.entityId, 'alice')).toBeUndefined();
     });
 
     it('refuses unsigned, wrongly signed (KeyInfo swap), replayed and misaddressed requests, changing nothing', async () => {

@@ -147,10 +147,10 @@ export class ArtifactSp {
     return `<samlp:${name} xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="${id}" Version="2.0" IssueInstant="${instant()}"${destination ? ` Destination="${destination}"` : ''}${extra}><saml:Issuer>${this.entityId}</saml:Issuer>`;
   }
 
-  authnRequest(destination: string, options: { id?: string; binding?: string } = {}): string {
+  authnRequest(destination: string, options: { id?: string; binding?: string; allowCreate?: boolean } = {}): string {
     const binding = options.binding ?? BINDINGS.artifact;
     const acs = binding === BINDINGS.artifact ? this.acsArtifact : this.acsPost;
-    return `${this.#open('AuthnRequest', destination, options.id ?? newId(), ` ProtocolBinding="${binding}" AssertionConsumerServiceURL="${acs}"`)}<samlp:NameIDPolicy Format="${PERSISTENT}" AllowCreate="true"/></samlp:AuthnRequest>`;
+    return `${this.#open('AuthnRequest', destination, options.id ?? newId(), ` ProtocolBinding="${binding}" AssertionConsumerServiceURL="${acs}"`)}<samlp:NameIDPolicy Format="${PERSISTENT}" AllowCreate="${options.allowCreate ?? true}"/></samlp:AuthnRequest>`;
   }
 
   manageNameIdRequest(destination: string | undefined, nameId: string, change: { newId: string } | 'terminate', options: { id?: string } = {}): string {

@@ -38,6 +38,8 @@ export interface SamlLoginRequest {
   readonly relayState?: string;
   /** The Response goes by HTTP-Artifact (the chosen ACS has that binding); HTTP-POST when absent. */
   readonly responseBinding?: 'artifact';
+  /** AllowCreate="false": answer InvalidNameIDPolicy rather than create a persistent identifier. */
+  readonly allowCreate?: false;
   /** The AuthnRequest's RequestedAuthnContext: the login must satisfy it or the SP gets NoAuthnContext. */
   readonly requestedAuthnContext?: RequestedAuthnContext;
   /** The portal asks for the one-time code after the password (step-up) when the request needs it. */

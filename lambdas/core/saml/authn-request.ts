@@ -30,6 +30,8 @@ export interface ValidatedAuthnRequest {
   /** Set when the Response goes by HTTP-Artifact (the chosen ACS has that binding); HTTP-POST otherwise. */
   readonly responseBinding?: 'artifact';
   readonly nameIdFormat?: string;
+  /** NameIDPolicy AllowCreate="false": only an existing federated identity may be used (Core §3.4.1.1). */
+  readonly allowCreate?: false;
   readonly forceAuthn: boolean;
   readonly isPassive: boolean;
   readonly requestedAuthnContext?: RequestedAuthnContext;
@@ -167,6 +169,7 @@ export async function validateAuthnRequest(incoming: IncomingRequest, context: A
     acsUrl: acs.location,
     ...(acs.binding === BINDING.artifact ? { responseBinding: 'artifact' as const } : {}),
     ...(format ? { nameIdFormat: format } : {}),
+    ...(['false', '0'].includes(policy?.getAttribute('AllowCreate') ?? '') ? { allowCreate: false as const } : {}),
     forceAuthn: request.getAttribute('ForceAuthn') === 'true' || request.getAttribute('ForceAuthn') === '1',
     isPassive: request.getAttribute('IsPassive') === 'true' || request.getAttribute('IsPassive') === '1',
     ...(requestedAuthnContext ? { requestedAuthnContext } : {}),

@@ -26,8 +26,6 @@ export function createSaml(oidc: Oidc, directory: DirectoryStore, ports: SamlPor
     certificates: new IdpCertificates(oidc.keys, directory, oidc.clock),
     serviceProviders: new ServiceProviders(directory, oidc.clock),
     federations,
-    /** Persistent NameIDs are the federations' aliases (kept under this name for the SSO route). */
-    persistentNameIds: federations,
     ...(ports.state
       ? { artifacts: new IssuedArtifacts(ports.state, oidc.clock, oidc.random), participants: new SessionParticipants(ports.state), logoutChain: new LogoutChain(ports.state, oidc.clock) }
       : {}),

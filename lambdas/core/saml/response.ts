@@ -1,8 +1,5 @@
-import { ConflictError } from '../errors.ts';
-import type { DirectoryStore, Item, Random } from '../../ports.ts';
-import { tenantPartition } from '../directory/keys.ts';
+import type { Random } from '../../ports.ts';
 import { NAMEID_FORMAT } from './metadata.ts';
-import { entityHash } from './service-providers.ts';
 import { signEnveloped, type SigningKey } from './signature.ts';
 import type { ReleasedAttribute } from './attribute-mapping.ts';
 import { encryptAssertion } from './encryption.ts';
@@ -24,37 +21,6 @@ export const AUTHN_CONTEXT = {
 
 /** Lifetime of an assertion's bearer confirmation and conditions. */
 export const ASSERTION_SECONDS = 300;
-
-type AliasItem = Item & { alias: string; username: string; spEntityId: string; createdAt: string };
-const aliasKey = (tenant: string, spEntityId: string, username: string) => ({ PK: tenantPartition(tenant), SK: `NAMEID#${entityHash(spEntityId)}#${username}` });
-
-/**
- * Persistent NameIDs (SAML Core §8.3.7): an opaque pseudonym per (user, SP), made on first use by one
- * put-if-absent, so two concurrent first logins agree on the same alias.
- */
-export class PersistentNameIds {
-  readonly #directory: DirectoryStore;
-  readonly #random: Random;
-
-  constructor(directory: DirectoryStore, random: Random) {
-    this.#directory = directory;
-    this.#random = random;
-  }
-
-  async aliasFor(tenant: string, spEntityId: string, username: string, now: number): Promise<string> {
-    const key = aliasKey(tenant, spEntityId, username);
-    const existing = await this.#directory.get<AliasItem>(key);
-    if (existing) return existing.alias;
-    const alias = Buffer.from(this.#random.bytes(32)).toString('base64url');
-    try {
-      await this.#directory.put({ ...key, alias, username, spEntityId, createdAt: new Date(now).toISOString() }, { absent: true });
-      return alias;
-    } catch (error) {
-      if (!(error instanceof ConflictError)) throw error;
-      return (await this.#directory.get<AliasItem>(key))!.alias;
-    }
-  }
-}
 
 export interface ResponseSubject {
   readonly nameId: string;

@@ -18,6 +18,7 @@ import { INTERACTION_COOKIE, SSO_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import { incomingByArtifact, sendByArtifact } from './artifact-binding.ts';
 import type { SamlRouteDeps } from './deps.ts';
+import { persistentNameId } from './federation.ts';
 import { recordParticipant } from './slo.ts';
 
 const INTERACTION_SECONDS = 900;
@@ -90,6 +91,7 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       ...(validated.nameIdFormat ? { nameIdFormat: validated.nameIdFormat } : {}),
       ...(validated.relayState !== undefined ? { relayState: validated.relayState } : {}),
       ...(validated.responseBinding ? { responseBinding: validated.responseBinding } : {}),
+      ...(validated.allowCreate === false ? { allowCreate: false as const } : {}),
       ...(validated.requestedAuthnContext ? { requestedAuthnContext: validated.requestedAuthnContext } : {}),
     };
     const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
@@ -175,7 +177,11 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     const now = oidc.clock.now();
     const format = login.nameIdFormat ?? sp.nameIdFormats.find((f) => (Object.values(NAMEID_FORMAT) as string[]).includes(f)) ?? NAMEID_FORMAT.persistent;
     let nameId: string;
-    if (format === NAMEID_FORMAT.persistent) nameId = await saml.persistentNameIds.aliasFor(tenant.tenant.id, sp.entityId, user.username, now);
+    if (format === NAMEID_FORMAT.persistent) {
+      const alias = await persistentNameId(saml, tenant.tenant.id, sp.entityId, user.username, now, login.allowCreate);
+      if (!alias) return statusResponse(tenant, login, STATUS.requester, 'no federated identity exists and the request does not allow creating one', STATUS.invalidNameIdPolicy, cookies);
+      nameId = alias;
+    }
     else if (format === NAMEID_FORMAT.transient) nameId = Buffer.from(oidc.random.bytes(20)).toString('base64url');
     else if (format === NAMEID_FORMAT.email) {
       if (!user.email) return statusResponse(tenant, login, STATUS.requester, 'the user has no e-mail address', STATUS.invalidNameIdPolicy, cookies);
