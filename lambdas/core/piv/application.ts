@@ -79,7 +79,7 @@ export async function handleApdu(command: Uint8Array, state: PivSessionState, de
   const apdu = parsed.command;
   if ((apdu.cla & ~CHAINING_BIT) !== 0) return result(new Uint8Array(0), SW.CLA_NOT_SUPPORTED, carried(previous), ins);
 
-  if (apdu.ins === GET_RESPONSE && !previous.chain) return getResponse(apdu, previous);
+  if (apdu.ins === GET_RESPONSE && apdu.cla === 0x00 && !previous.chain) return getResponse(apdu, previous);
 
   const joined = joinChain(apdu, previous);
   if (joined.kind === 'answer') return result(new Uint8Array(0), joined.sw, joined.state, ins);

@@ -85,6 +85,7 @@ describe('command chaining', () => {
     ['CHANGE REFERENCE DATA', 0x24],
     ['RESET RETRY COUNTER', 0x2c],
     ['SET MANAGEMENT KEY', 0xff],
+    ['GET RESPONSE', 0xc0],
   ])('%s may not be chained (its secret would sit in the stored session) -> 6884', async (_label, ins) => {
     const host = new Host();
     expect(await sw(host, Uint8Array.from([0x10, ins, 0x00, 0x80, 0x04, 0x31, 0x32, 0x33, 0x34]))).toBe('6884');
@@ -322,6 +323,8 @@ describe('GENERAL AUTHENTICATE', () => {
     expect(await sw(host, '0087089B047C028000')).toBe('6A80');
     expect(await sw(host, concat(hex('0087039B167C14'), tlv(0x80, new Uint8Array(8)), tlv(0x81, new Uint8Array(8))))).toBe('6985');
     expect(await sw(host, concat(hex('0087039B0C7C0A'), tlv(0x82, new Uint8Array(8))))).toBe('6985');
+    await host.send('0087039B047C028000');
+    expect(await sw(host, concat(hex('0087039B167C14'), tlv(0x80, new Uint8Array(8)), tlv(0x85, new Uint8Array(8))))).toBe('6A80');
   });
 
   it('9B: a witness is void after any other command, wrong-sized or wrong answers fail', async () => {

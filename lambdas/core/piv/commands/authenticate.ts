@@ -144,6 +144,7 @@ async function managementAuthenticate(context: CommandContext, members: Map<numb
   // SP 800-78-4 keeps 00 as the legacy identifier of three-key 3DES; OpenSC's GET CHALLENGE sends it.
   const matches = command.p1 === MANAGEMENT_IDS[algorithm] || (command.p1 === 0x00 && algorithm === '3des');
   if (!matches) return status(SW.INCORRECT_DATA, base);
+  if (members.has(EXPONENTIATION)) return status(SW.INCORRECT_DATA, base);
   const block = blockBytes(algorithm);
   const witness = members.get(WITNESS);
   const challenge = members.get(CHALLENGE);
