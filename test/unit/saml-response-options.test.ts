@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import 'reflect-metadata';
 import { createPrivateKey, privateDecrypt, constants, createDecipheriv, randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import xmlenc from 'xml-encryption';
 import type { Element } from '@xmldom/xmldom';
 import { SignedXml } from 'xml-crypto';
 import { decryptElement, ENCRYPTION, encryptionCertificateFor } from '../../lambdas/core/saml/encryption.ts';
@@ -101,6 +102,20 @@ describe('SAML response options: encryption, signing choice, attribute mapping',
       bytes[20] = bytes[20]! ^ 1;
       const tampered = xml.replace(textOf(cipherValue), bytes.toString('base64'));
       await expect(decryptElement(tampered, sp.keyPem)).rejects.toThrow();
+    });
+
+    it('decryption (of what SPs encrypt to us) refuses CBC content and RSA 1.5 key transport', async () => {
+      const encryptWith = (encryptionAlgorithm: string, keyEncryptionAlgorithm: string) =>
+        new Promise<string>((resolve, reject) =>
+          xmlenc.encrypt(
+            '<saml:NameID xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">alias</saml:NameID>',
+            { rsa_pub: sp.certPem, pem: sp.certPem, encryptionAlgorithm, keyEncryptionAlgorithm, disallowEncryptionWithInsecureAlgorithm: false, warnInsecureAlgorithm: false } as never,
+            (error, result) => (error ? reject(error) : resolve(result)),
+          ),
+        );
+      expect(await decryptElement(await encryptWith(ENCRYPTION.content, ENCRYPTION.keyTransport), sp.keyPem)).toContain('>alias<');
+      await expect(decryptElement(await encryptWith('http://www.w3.org/2001/04/xmlenc#aes256-cbc', ENCRYPTION.keyTransport), sp.keyPem)).rejects.toThrow(/not secure/);
+      await expect(decryptElement(await encryptWith(ENCRYPTION.content, 'http://www.w3.org/2001/04/xmlenc#rsa-1_5'), sp.keyPem)).rejects.toThrow(/not secure/);
     });
 
     it('another key cannot decrypt', async () => {
