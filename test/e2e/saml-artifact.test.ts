@@ -445,6 +445,32 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       expect(await signedIn(browser)).toBe(false);
     });
 
+    it('IdP-initiated from /saml/logout (confirmed with its CSRF form): SOAP and front-channel participants told, then a signed-out page', async () => {
+      const browser = new HttpBrowser();
+      const mine = await loginByPost(browser, sp);
+      const theirs = await loginByPost(browser, front);
+      const calls = sp.received.length;
+      const forged = await browser.request(`${issuer}/saml/logout`, { form: { csrf: 'guessed' } });
+      expect(forged.status).toBe(403);
+      expect(await signedIn(browser)).toBe(true);
+
+      const confirm = await browser.request(`${issuer}/saml/logout`);
+      const form = formOf(await confirm.text());
+      expect(form.action).toBe(`${issuer}/saml/logout`);
+      const performed = await browser.request(form.action, { form: form.fields });
+      expect(performed.status).toBe(303);
+      const soapCall = sp.received.slice(calls).find((text) => text.includes('LogoutRequest'))!;
+      expect(soapCall).toContain(`<samlp:SessionIndex>${mine.sessionIndex}</samlp:SessionIndex>`);
+      const toFront = await redirectMessage(performed.headers.get('location')!, 'SAMLRequest');
+      expect(first(toFront.element!, NS.assertion, 'NameID')!.textContent).toBe(theirs.nameId);
+      const done = await browser.request(front.redirectUrl(endpoints.slo, 'SAMLResponse', front.logoutResponse(endpoints.slo, toFront.element!.getAttribute('ID')!)));
+      expect(done.status).toBe(200);
+      const text = await done.text();
+      expect(text).toContain('You are signed out');
+      expect(text).not.toContain('could not be told');
+      expect(await signedIn(browser)).toBe(false);
+    });
+
     it('refuses unsigned, wrongly signed, expired, misaddressed, replayed and wrapped LogoutRequests; an unknown NameID is UnknownPrincipal; the session survives', async () => {
       const browser = new HttpBrowser();
       const mine = await loginByPost(browser, sp);
@@ -514,6 +540,23 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       try {
         const samlArt = sp.sendByArtifact(sp.authnRequest(endpoints.sso, { binding: BINDINGS.post }));
         const response = await fetch(`${endpoints.sso}?SAMLart=${encodeURIComponent(samlArt)}`, { redirect: 'manual' });
+        expect(response.status).toBe(400);
+        expect(await response.text()).toMatch(pattern);
+      } finally {
+        sp.arsMode = 'normal';
+      }
+    });
+
+    it.each([
+      ['slow (over the 3 s SOAP timeout)', 'slow', /SOAP call .* failed/],
+      ['oversized (over the 64 KiB cap)', 'oversized', /SOAP call .* failed: the answer exceeds/],
+    ] as const)('gives up on an ArtifactResolutionService that is %s', async (_name, mode, pattern) => {
+      sp.arsMode = mode;
+      try {
+        const samlArt = sp.sendByArtifact(sp.authnRequest(endpoints.sso, { binding: BINDINGS.post }));
+        const started = Date.now();
+        const response = await fetch(`${endpoints.sso}?SAMLart=${encodeURIComponent(samlArt)}`, { redirect: 'manual' });
+        expect(Date.now() - started).toBeLessThan(3900);
         expect(response.status).toBe(400);
         expect(await response.text()).toMatch(pattern);
       } finally {

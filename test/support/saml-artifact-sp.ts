@@ -29,7 +29,7 @@ export const PERSISTENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent'
 const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
 
 /** How the SP's ArtifactResolutionService misbehaves, for the negative tests. */
-export type ArsMode = 'normal' | 'unsigned' | 'wrong-in-response-to' | 'foreign-issuer' | 'signed-by-other-key' | 'error-status';
+export type ArsMode = 'normal' | 'unsigned' | 'wrong-in-response-to' | 'foreign-issuer' | 'signed-by-other-key' | 'error-status' | 'slow' | 'oversized';
 
 const instant = (offsetMs = 0) => new Date(Date.now() + offsetMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
 export const newId = () => `_${randomBytes(20).toString('hex')}`;
@@ -229,6 +229,13 @@ export class ArtifactSp {
       const { xml, element } = soapBody(text);
       if (!verifyWith(xml, element, this.idpCertPem)) throw new Error('the IdP signature does not verify');
       const id = element.getAttribute('ID')!;
+      if (request.url === '/ars' && this.arsMode === 'slow') await new Promise((resolve) => setTimeout(resolve, 4000));
+      if (request.url === '/ars' && this.arsMode === 'oversized') {
+        response.writeHead(200, { 'Content-Type': 'text/xml; charset=utf-8' });
+        // Streamed without a Content-Length: the IdP must stop reading at its cap, not trust a header.
+        for (let i = 0; i < 40; i++) response.write(`<!-- ${'x'.repeat(4096)} -->`);
+        return void response.end();
+      }
       if (request.url === '/ars' && element.localName === 'ArtifactResolve') return reply(this.#artifactResponse(id, first(element, NS.protocol, 'Artifact')?.textContent ?? ''));
       if (request.url === '/slo' && element.localName === 'LogoutRequest') return reply(this.sign(`${this.#open('LogoutResponse', undefined, newId(), ` InResponseTo="${id}"`)}<samlp:Status><samlp:StatusCode Value="${this.sloStatus}"/></samlp:Status></samlp:LogoutResponse>`));
       throw new Error(`unexpected ${element.localName} at ${request.url}`);

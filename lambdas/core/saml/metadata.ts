@@ -21,7 +21,19 @@ export function samlEndpoints(issuer: string) {
     slo: `${issuer}/saml/slo`,
     /** ManageNameIDService: Redirect, POST, SOAP and Artifact at one URL. */
     nameId: `${issuer}/saml/nameid`,
+    /** IdP-initiated sign-out of every SAML session participant (a page for the user, not a protocol endpoint). */
+    logout: `${issuer}/saml/logout`,
   };
+}
+
+/** ArtifactResolution, SingleLogout and ManageNameID services, in the order SSODescriptorType wants them. */
+function protocolEndpointsXml(endpoints: ReturnType<typeof samlEndpoints>): string {
+  const service = (name: string, binding: string, location: string, index = '') => `<md:${name} Binding="${binding}" Location="${xmlEscape(location)}"${index}/>`;
+  return (
+    service('ArtifactResolutionService', BINDING.soap, endpoints.artifact, ' index="0" isDefault="true"') +
+    [BINDING.redirect, BINDING.post, BINDING.soap].map((binding) => service('SingleLogoutService', binding, endpoints.slo)).join('') +
+    [BINDING.redirect, BINDING.post, BINDING.soap, BINDING.artifact].map((binding) => service('ManageNameIDService', binding, endpoints.nameId)).join('')
+  );
 }
 
 const keyDescriptor = (use: 'signing' | 'encryption', pem: string, methods = ''): string =>
@@ -34,16 +46,6 @@ const keyDescriptor = (use: 'signing' | 'encryption', pem: string, methods = '')
 function keyDescriptorsXml(currentPem: string, nextPem: string | undefined): string {
   const methods = [ENCRYPTION.content, ENCRYPTION.keyTransport].map((algorithm) => `<md:EncryptionMethod Algorithm="${algorithm}"/>`).join('');
   return keyDescriptor('signing', currentPem) + (nextPem ? keyDescriptor('signing', nextPem) : '') + keyDescriptor('encryption', currentPem, methods);
-}
-
-/** ArtifactResolution, SingleLogout and ManageNameID services, in the order SSODescriptorType wants them. */
-function protocolEndpointsXml(endpoints: ReturnType<typeof samlEndpoints>): string {
-  const service = (name: string, binding: string, location: string, index = '') => `<md:${name} Binding="${binding}" Location="${xmlEscape(location)}"${index}/>`;
-  return (
-    service('ArtifactResolutionService', BINDING.soap, endpoints.artifact, ' index="0" isDefault="true"') +
-    [BINDING.redirect, BINDING.post, BINDING.soap].map((binding) => service('SingleLogoutService', binding, endpoints.slo)).join('') +
-    [BINDING.redirect, BINDING.post, BINDING.soap, BINDING.artifact].map((binding) => service('ManageNameIDService', binding, endpoints.nameId)).join('')
-  );
 }
 
 /** How long SPs may cache our metadata. */

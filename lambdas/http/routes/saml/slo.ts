@@ -8,7 +8,7 @@ import type { SamlParticipant } from '../../../core/saml/session-participants.ts
 import { spEndpoint } from '../../../core/saml/service-providers.ts';
 import { soapBodyMessage, soapEnvelope } from '../../../core/saml/soap.ts';
 import { BINDING, samlId, SamlError } from '../../../core/saml/xml.ts';
-import { clearCookie, readCookie } from '../../cookies.ts';
+import { clearCookie, readCookie, setCookie } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { html, page, pageHeaders } from '../../views/html.ts';
@@ -193,9 +193,48 @@ export function sloRoutes(deps: SamlRouteDeps): Route[] {
     return next(tenant, { tenant: tenant.tenant.id, initiator, remaining: ended?.frontChannel ?? [], partial: ended?.partial ?? false }, cookies);
   }
 
+  // --------------------------------------------------------------------------------- IdP-initiated
+
+  const LOGOUT_CSRF_COOKIE = 'cc_saml_logout';
+
+  /** `GET /saml/logout`: a confirmation form (a cross-site link must not sign anyone out). */
+  async function confirmLogout(request: ApiRequest): Promise<ApiResponse> {
+    const tenant = await tenantContext(deps.tenants, request);
+    const csrf = oidc.random.id();
+    const body = html`<p>Sign out of every application of ${tenant.tenant.displayName}?</p>
+<form method="post" action="${samlEndpoints(tenant.issuer).logout}"><input type="hidden" name="csrf" value="${csrf}"><button type="submit">Sign out</button></form>`;
+    return {
+      statusCode: 200,
+      headers: pageHeaders(),
+      multiValueHeaders: { 'Set-Cookie': [setCookie(LOGOUT_CSRF_COOKIE, csrf, { path: `/t/${tenant.tenant.id}/saml/logout`, sameSite: 'Strict', maxAgeSeconds: 600 })] },
+      body: page('Sign out', body),
+    };
+  }
+
+  /**
+   * `POST /saml/logout` (IdP-initiated, Profiles §4.4.3.1): ends the SSO session and tells every SAML
+   * participant, over SOAP where it can, otherwise through the browser; then a signed-out page.
+   */
+  async function performLogout(request: ApiRequest): Promise<ApiResponse> {
+    const tenant = await tenantContext(deps.tenants, request);
+    const form = (request.body as Record<string, string> | undefined) ?? {};
+    const expected = readCookie(request.headers['cookie'], LOGOUT_CSRF_COOKIE);
+    if (!expected || form['csrf'] !== expected) return errorPage(403, 'Sign-out not confirmed', 'This sign-out form has expired. Start again.');
+    const cookies = [clearCookie(SSO_COOKIE, `/t/${tenant.tenant.id}/`), clearCookie(LOGOUT_CSRF_COOKIE, `/t/${tenant.tenant.id}/saml/logout`)];
+    const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
+    const hash = secret ? sessionHash(secret) : undefined;
+    if (!hash || !(await oidc.sessions.findByHash(tenant.tenant.id, hash))) return next(tenant, { tenant: tenant.tenant.id, remaining: [], partial: false }, cookies);
+    const all = await participants().participants.ofSession(tenant.tenant.id, hash);
+    await oidc.sessions.endByHash(hash);
+    const { frontChannel, partial } = await propagate(tenant, all);
+    return next(tenant, { tenant: tenant.tenant.id, remaining: frontChannel, partial }, cookies);
+  }
+
   return [
     { method: 'GET', path: '/t/:tenant/saml/slo', handle: slo },
     { method: 'POST', path: '/t/:tenant/saml/slo', handle: slo },
+    { method: 'GET', path: '/t/:tenant/saml/logout', handle: confirmLogout },
+    { method: 'POST', path: '/t/:tenant/saml/logout', handle: performLogout },
   ];
 }
 
