@@ -1,6 +1,10 @@
-/** A provisioned card for the replays: keys in the four slots, their certificates and the PIV objects. */
+/**
+ * A provisioned card for the replays. Provisioning goes through the card application itself (9B
+ * authentication with the factory key, GENERATE, PUT DATA), so it works on any PivCard implementation:
+ * the store-backed card can be provisioned and replayed exactly like the in-memory one.
+ */
 import 'reflect-metadata'; // @peculiar/x509 2.x needs a Reflect polyfill (tsyringe), imported before it
-import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import {
   buildCcc,
@@ -10,58 +14,103 @@ import {
   CERT_TAG_OF_SLOT,
   TAG,
   type PivAlgorithm,
-  type PivSlot,
+  type PivCard,
 } from '../../../lambdas/core/piv/index.ts';
-import { MemoryPivCard, type MemoryCardOptions } from '../../support/piv-memory-card.ts';
+import { tagBytes, tlv, concat, decodeAll, decodeOne } from '../../../lambdas/core/piv/tlv.ts';
+import { FACTORY_MANAGEMENT_KEY, MemoryPivCard, type MemoryCardOptions } from '../../support/piv-memory-card.ts';
+import { ecb, Host } from './harness.ts';
 
 x509.cryptoProvider.set(webcrypto as never); // node's webcrypto is the Crypto the library expects; the overloads confuse Parameters<>
 
-function params(algorithm: PivAlgorithm): webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams {
-  if (algorithm.startsWith('rsa')) {
-    return { name: 'RSASSA-PKCS1-v1_5', modulusLength: Number(algorithm.slice(3)), publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
-  }
-  return { name: 'ECDSA', namedCurve: algorithm === 'p256' ? 'P-256' : 'P-384' };
+const ALGORITHM_ID: Record<PivAlgorithm, number> = { rsa2048: 0x07, rsa3072: 0x05, rsa4096: 0x16, p256: 0x11, p384: 0x14 };
+
+/** Authenticates 9B with the factory 3DES key (single challenge-response). */
+export async function authenticateFactoryKey(host: Host): Promise<void> {
+  const request = await host.send('0087039B047C028100');
+  const response = ecb('3des', FACTORY_MANAGEMENT_KEY, request.data.subarray(4));
+  const answer = await host.send(Uint8Array.from([0x00, 0x87, 0x03, 0x9b, 0x0c, 0x7c, 0x0a, 0x82, 0x08, ...response]));
+  if (answer.sw !== 0x9000) throw new Error(`9B authentication failed: ${answer.sw.toString(16)}`);
 }
 
-/** A self-signed certificate and its key, the key imported into `slot`. */
-export async function provisionSlot(card: MemoryPivCard, slot: PivSlot, algorithm: PivAlgorithm): Promise<X509Certificate> {
-  const keyParams = params(algorithm);
-  const keys = (await webcrypto.subtle.generateKey(keyParams, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const signingAlgorithm = keyParams.name === 'ECDSA' ? { name: 'ECDSA', hash: algorithm === 'p256' ? 'SHA-256' : 'SHA-384' } : keyParams;
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+export async function putObject(host: Host, tag: number, content: Uint8Array): Promise<void> {
+  const reply = await host.command(0x00, 0xdb, 0x3f, 0xff, concat(tlv(0x5c, tagBytes(tag)), tlv(0x53, content)));
+  if (reply.sw !== 0x9000) throw new Error(`PUT DATA ${tag.toString(16)} failed: ${reply.sw.toString(16)}`);
+}
+
+/** GENERATE in a slot; returns the public key as a WebCrypto key for the certificate. */
+async function generate(host: Host, reference: number, algorithm: PivAlgorithm): Promise<webcrypto.CryptoKey> {
+  const reply = await host.command(0x00, 0x47, 0x00, reference, Uint8Array.of(0xac, 0x03, 0x80, 0x01, ALGORITHM_ID[algorithm]));
+  if (reply.sw !== 0x9000) throw new Error(`GENERATE failed: ${reply.sw.toString(16)}`);
+  const members = decodeAll(decodeOne(reply.data)!.value)!;
+  const get = (tag: number): string => Buffer.from(members.find((m) => m.tag === tag)!.value).toString('base64url');
+  if (algorithm.startsWith('rsa')) {
+    return webcrypto.subtle.importKey('jwk', { kty: 'RSA', n: get(0x81), e: get(0x82) }, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, true, ['verify']);
+  }
+  const point = members.find((m) => m.tag === 0x86)!.value;
+  const size = (point.length - 1) / 2;
+  const jwk = { kty: 'EC', crv: size === 32 ? 'P-256' : 'P-384', x: Buffer.from(point.subarray(1, 1 + size)).toString('base64url'), y: Buffer.from(point.subarray(1 + size)).toString('base64url') };
+  return webcrypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: jwk.crv }, true, ['verify']);
+}
+
+let authority: Promise<webcrypto.CryptoKeyPair> | undefined;
+/** One test issuer (ECDSA P-256) for every slot certificate. */
+function issuer(): Promise<webcrypto.CryptoKeyPair> {
+  authority ??= webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']) as Promise<webcrypto.CryptoKeyPair>;
+  return authority;
+}
+
+async function certify(publicKey: webcrypto.CryptoKey, subject: string): Promise<Uint8Array> {
+  const ca = await issuer();
+  const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: randomBytes(8).toString('hex'),
-    name: `CN=PIV ${slot} test`,
+    subject,
+    issuer: 'CN=cloudcard PIV test issuer',
     notBefore: new Date(Date.now() - 60_000),
     notAfter: new Date(Date.now() + 86_400_000),
-    keys,
-    signingAlgorithm,
+    publicKey,
+    signingKey: ca.privateKey,
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
   });
-  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  card.importKey(slot, algorithm, createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }));
-  const der = new Uint8Array(certificate.rawData);
-  await card.writeObject(CERT_TAG_OF_SLOT[slot], buildCertificateObject(der));
-  return new X509Certificate(der);
+  return new Uint8Array(certificate.rawData);
+}
+
+export type SlotCertificates = Readonly<Record<'9a' | '9c' | '9d' | '9e', X509Certificate>>;
+
+/**
+ * Provisions any card in factory state: RSA-2048 in 9A, P-256 in 9C (PIN always by default), P-384 in 9D
+ * (key management, ECDH), P-256 in 9E (no PIN), their certificates, CHUID, CCC, Key History and a
+ * PIN-protected printed information object.
+ */
+export async function provision(card: PivCard): Promise<{ guid: Uint8Array; certificates: SlotCertificates }> {
+  const host = new Host(card);
+  await authenticateFactoryKey(host);
+  const guid = new Uint8Array(randomBytes(16));
+  await putObject(host, TAG.CHUID, buildChuid({ guid, expires: new Date('2031-12-31T00:00:00Z') }));
+  await putObject(host, TAG.CCC, buildCcc(new Uint8Array(randomBytes(14))));
+  await putObject(host, TAG.KEY_HISTORY, buildKeyHistory({ onCard: 0, offCard: 0 }));
+  await putObject(host, TAG.PRINTED_INFORMATION, Uint8Array.of(0x01, 0x04, 0x41, 0x6c, 0x69, 0x63, 0xfe, 0x00));
+  const slots = [
+    ['9a', 0x9a, 'rsa2048'],
+    ['9c', 0x9c, 'p256'],
+    ['9d', 0x9d, 'p384'],
+    ['9e', 0x9e, 'p256'],
+  ] as const;
+  const certificates: Partial<Record<'9a' | '9c' | '9d' | '9e', X509Certificate>> = {};
+  for (const [slot, reference, algorithm] of slots) {
+    const der = await certify(await generate(host, reference, algorithm), `CN=PIV ${slot} test`);
+    await putObject(host, CERT_TAG_OF_SLOT[slot], buildCertificateObject(der));
+    certificates[slot] = new X509Certificate(der);
+  }
+  return { guid, certificates: certificates as SlotCertificates };
 }
 
 export interface Provisioned {
   readonly card: MemoryPivCard;
   readonly guid: Uint8Array;
-  readonly certificates: Readonly<Record<'9a' | '9c' | '9d' | '9e', X509Certificate>>;
+  readonly certificates: SlotCertificates;
 }
 
-/** RSA-2048 in 9A, P-256 in 9C (PIN always), P-384 in 9D (key management, ECDH), P-256 in 9E (no PIN). */
 export async function provisionedCard(options: MemoryCardOptions = {}): Promise<Provisioned> {
   const card = new MemoryPivCard(options);
-  const guid = new Uint8Array(randomBytes(16));
-  await card.writeObject(TAG.CHUID, buildChuid({ guid, expires: new Date('2031-12-31T00:00:00Z') }));
-  await card.writeObject(TAG.CCC, buildCcc(new Uint8Array(randomBytes(14))));
-  await card.writeObject(TAG.KEY_HISTORY, buildKeyHistory({ onCard: 0, offCard: 0 }));
-  await card.writeObject(TAG.PRINTED_INFORMATION, Uint8Array.of(0x01, 0x04, 0x41, 0x6c, 0x69, 0x63, 0xfe, 0x00));
-  const certificates = {
-    '9a': await provisionSlot(card, '9a', 'rsa2048'),
-    '9c': await provisionSlot(card, '9c', 'p256'),
-    '9d': await provisionSlot(card, '9d', 'p384'),
-    '9e': await provisionSlot(card, '9e', 'p256'),
-  };
-  return { card, guid, certificates };
+  return { card, ...(await provision(card)) };
 }

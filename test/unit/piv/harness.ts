@@ -7,7 +7,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { expect } from '@jest/globals';
 import type { Random } from '../../../lambdas/ports.ts';
-import { handleApdu, newSessionState, type PivSessionState } from '../../../lambdas/core/piv/index.ts';
+import { handleApdu, newSessionState, type PivCard, type PivSessionState } from '../../../lambdas/core/piv/index.ts';
 import { MemoryPivCard } from '../../support/piv-memory-card.ts';
 
 export const realRandom: Random = {
@@ -31,8 +31,8 @@ export interface Reply {
 export class Host {
   state: PivSessionState = newSessionState();
   readonly log: string[] = [];
-  readonly card: MemoryPivCard;
-  constructor(card: MemoryPivCard = new MemoryPivCard()) {
+  readonly card: PivCard;
+  constructor(card: PivCard = new MemoryPivCard()) {
     this.card = card;
   }
 

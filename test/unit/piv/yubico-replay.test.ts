@@ -188,7 +188,7 @@ describe('yubico-piv-tool sequences', () => {
     expect(items.map((m) => m.tag)).toEqual([0x01, 0x02, 0x03, 0x04]);
     expect(toHex(items[0]!.value)).toBe('11');
     expect(toHex(items[1]!.value)).toBe('0301'); // PIN always, touch never
-    expect(toHex(items[2]!.value)).toBe('02'); // imported
+    expect(toHex(items[2]!.value)).toBe('01'); // generated on the card
     expect(await host.send('00F7008200')).toEqual({ data: new Uint8Array(0), sw: 0x6a88 });
   });
 
