@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import { benchBundles } from './bundles.ts';
 import { benchOidc, OIDC_BENCH_DEFAULTS } from './oidc.ts';
+import { benchPiv, PIV_BENCH_DEFAULTS } from './piv.ts';
 import { benchSaml, SAML_BENCH_DEFAULTS } from './saml.ts';
 import { benchStores } from './store.ts';
 
@@ -8,7 +9,7 @@ import { benchStores } from './store.ts';
  * `npm run bench`: prints every figure as markdown, ready for BENCHMARKS.md. Loopback only; each part
  * runs a fixed number of operations (or, under load, a fixed duration) and stops by itself.
  * BENCH_RUNS / BENCH_OPS scale the first parts; BENCH_OIDC_CALLS / BENCH_LOAD_SECONDS / BENCH_FLOWS the
- * token-endpoint comparison; BENCH_SAML_BUILDS the SAML response builders.
+ * token-endpoint comparison; BENCH_SAML_BUILDS the SAML response builders; BENCH_PIV_CALLS the card APDUs.
  */
 const runs = Number(process.env['BENCH_RUNS'] ?? 15);
 const operations = Number(process.env['BENCH_OPS'] ?? 300);
@@ -29,3 +30,5 @@ process.stdout.write(
 );
 process.stdout.write('\n## SAML Response building beside samlify (in process)\n\n');
 process.stdout.write(`${await benchSaml({ ...SAML_BENCH_DEFAULTS, builds: Number(process.env['BENCH_SAML_BUILDS'] ?? SAML_BENCH_DEFAULTS.builds) })}\n`);
+process.stdout.write('\n## PIV card service: APDUs through the card session (loopback)\n\n');
+process.stdout.write(`${await benchPiv({ ...PIV_BENCH_DEFAULTS, calls: Number(process.env['BENCH_PIV_CALLS'] ?? PIV_BENCH_DEFAULTS.calls) })}\n`);
