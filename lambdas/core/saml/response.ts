@@ -25,6 +25,8 @@ export const ASSERTION_SECONDS = 300;
 export interface ResponseSubject {
   readonly nameId: string;
   readonly nameIdFormat: string;
+  /** The SP's own identifier for a persistent NameID, set by its ManageNameIDRequest NewID (Core §3.6). */
+  readonly spProvidedId?: string;
   readonly sessionIndex: string;
   readonly authnInstant: number;
   readonly authnContextClassRef: string;
@@ -63,7 +65,7 @@ function assertionXml(input: ResponseInput, subject: ResponseSubject, issuer: st
   const attributes = subject.attributes.filter((attribute) => attribute.values.length > 0);
   const skeleton =
     `<saml:Assertion xmlns:saml="${NS.assertion}" xmlns:xs="${NS.xs}" xmlns:xsi="${NS.xsi}" ID="${assertionId}" Version="2.0" IssueInstant="${timestamp(input.now)}">${issuer}` +
-    `<saml:Subject><saml:NameID Format="${xmlEscape(subject.nameIdFormat)}" SPNameQualifier="${xmlEscape(input.spEntityId)}"/>` +
+    `<saml:Subject><saml:NameID Format="${xmlEscape(subject.nameIdFormat)}" SPNameQualifier="${xmlEscape(input.spEntityId)}"${subject.spProvidedId ? ` SPProvidedID="${xmlEscape(subject.spProvidedId)}"` : ''}/>` +
     `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData${inResponseTo} NotOnOrAfter="${notOnOrAfter}" Recipient="${xmlEscape(input.acsUrl)}"/></saml:SubjectConfirmation></saml:Subject>` +
     `<saml:Conditions NotBefore="${timestamp(input.now - 60_000)}" NotOnOrAfter="${notOnOrAfter}"><saml:AudienceRestriction><saml:Audience>${xmlEscape(input.spEntityId)}</saml:Audience></saml:AudienceRestriction></saml:Conditions>` +
     `<saml:AuthnStatement AuthnInstant="${timestamp(subject.authnInstant)}" SessionIndex="${xmlEscape(subject.sessionIndex)}" SessionNotOnOrAfter="${timestamp(input.now + 8 * 3600_000)}">` +

@@ -177,10 +177,12 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     const now = oidc.clock.now();
     const format = login.nameIdFormat ?? sp.nameIdFormats.find((f) => (Object.values(NAMEID_FORMAT) as string[]).includes(f)) ?? NAMEID_FORMAT.persistent;
     let nameId: string;
+    let spProvidedId: string | undefined;
     if (format === NAMEID_FORMAT.persistent) {
-      const alias = await persistentNameId(saml, tenant.tenant.id, sp.entityId, user.username, now, login.allowCreate);
-      if (!alias) return statusResponse(tenant, login, STATUS.requester, 'no federated identity exists and the request does not allow creating one', STATUS.invalidNameIdPolicy, cookies);
-      nameId = alias;
+      const federation = await persistentNameId(saml, tenant.tenant.id, sp.entityId, user.username, now, login.allowCreate);
+      if (!federation) return statusResponse(tenant, login, STATUS.requester, 'no federated identity exists and the request does not allow creating one', STATUS.invalidNameIdPolicy, cookies);
+      nameId = federation.alias;
+      spProvidedId = federation.spProvidedId;
     }
     else if (format === NAMEID_FORMAT.transient) nameId = Buffer.from(oidc.random.bytes(20)).toString('base64url');
     else if (format === NAMEID_FORMAT.email) {
@@ -190,6 +192,7 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     const subject: ResponseSubject = {
       nameId,
       nameIdFormat: format,
+      ...(spProvidedId ? { spProvidedId } : {}),
       sessionIndex: authentication.sid ?? oidc.random.id(),
       authnInstant: authentication.authTime * 1000,
       authnContextClassRef,
