@@ -116,6 +116,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '200': { ...jsonOk('#/components/schemas/CardUnblocked', 'unblocked; the PIN is shown only in this response'), headers: noStore }, ...errors },
         },
       },
+      ...cardApiPaths,
     },
     components: {
       securitySchemes: {
@@ -127,9 +128,11 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           description:
             "An access token from the path tenant's own issuer with the `admin` scope (client_credentials, for a client an operator created with that scope); the DPoP scheme with a proof for DPoP-bound tokens. That tenant only.",
         },
+        ...cardApiSecuritySchemes,
       },
       responses: {
         Problem: { description: 'RFC 7807 problem', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } },
+        ...cardApiResponses,
       },
       schemas: {
         Problem: {
@@ -321,7 +324,239 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           type: 'object',
           properties: { users: { type: 'array', items: { $ref: '#/components/schemas/User' } }, cursor: { type: 'string' } },
         },
+        ...cardApiSchemas,
       },
     },
   };
 }
+
+// ------------------------------------------------------------------------------------------- card API
+
+/** The problem types the card API answers a session call with; the agent acts on `type` (and `action`). */
+export const CARD_SESSION_PROBLEMS = {
+  'card-session-expired': { status: 401, title: 'Card session expired', agent: 'open a new session (challenge, sessions)' },
+  'card-session-superseded': { status: 409, title: 'Card session superseded', action: 'remove-card', agent: 'another client opened a session for the card, or an administrator disconnected it: remove the card from the virtual reader' },
+  'card-session-busy': { status: 409, title: 'Card session busy', agent: 'another APDU changed this session meanwhile: send commands of one session one at a time' },
+  'card-session-card-deleted': { status: 410, title: 'Card deleted', action: 'remove-card', agent: 'the card no longer exists: remove it from the virtual reader' },
+} as const;
+const PROBLEM_TYPE_BASE = 'https://cloudcard.dev/problems/';
+
+const cardSessionProblem = (description: string, names: ReadonlyArray<keyof typeof CARD_SESSION_PROBLEMS>) => ({
+  description: `${description} ${names.map((name) => `\`${PROBLEM_TYPE_BASE}${name}\`: ${CARD_SESSION_PROBLEMS[name].agent}.`).join(' ')}`,
+  content: {
+    'application/problem+json': {
+      schema: {
+        allOf: [
+          { $ref: '#/components/schemas/CardSessionProblem' },
+          { properties: { type: { enum: names.map((name) => `${PROBLEM_TYPE_BASE}${name}`) } } },
+        ],
+      },
+    },
+  },
+});
+
+const cardUser = [{ cardUserToken: [] }];
+const cardSession = [{ cardSession: [] }];
+/** Errors of the calls authenticated by the user's JWT: bad body, untrusted token, unknown tenant or card. */
+const cardUserErrors = { '400': problem, '401': { $ref: '#/components/responses/CardUnauthorized' }, '404': problem, '503': problem };
+/** Errors of the session calls: no or unknown secret (401), superseded or busy (409), card deleted (410). */
+const sessionErrors = {
+  '401': { $ref: '#/components/responses/CardSessionExpired' },
+  '409': { $ref: '#/components/responses/CardSessionConflict' },
+  '410': { $ref: '#/components/responses/CardSessionCardDeleted' },
+  '503': problem,
+};
+
+const cardApiPaths = {
+  '/t/{tenant}/card/v1/tokens': {
+    parameters: [tenantParam],
+    post: {
+      operationId: 'getCardTokens',
+      summary: "The signed-in user's cards with their public objects, signed by the tenant card CA",
+      description:
+        'No request body. The list is also returned as a compact JWS (ES256 by the tenant card CA, its certificate in `x5c`, `typ: cloudcard-cards+jwt`) whose payload names each object by its SHA-256, so the agent can cache the list until `expiresAt` and serve those objects locally.',
+      security: cardUser,
+      responses: { '200': { ...jsonOk('#/components/schemas/CardList', "the user's cards"), headers: noStore }, ...cardUserErrors },
+    },
+  },
+  '/t/{tenant}/card/v1/cards/{card}/challenge': {
+    parameters: [tenantParam, cardParam],
+    post: {
+      operationId: 'createCardChallenge',
+      summary: 'A nonce for opening a session on one of the user’s cards, to be signed by the agent’s device key',
+      security: cardUser,
+      requestBody: jsonBody('#/components/schemas/CardChallengeRequest'),
+      responses: { '201': { ...jsonOk('#/components/schemas/CardChallenge', 'issued; answer within 60 s'), headers: noStore }, ...cardUserErrors },
+    },
+  },
+  '/t/{tenant}/card/v1/cards/{card}/sessions': {
+    parameters: [tenantParam, cardParam],
+    post: {
+      operationId: 'openCardSession',
+      summary: "Open a session from the signed challenge; it becomes the card's only active session (the last opener wins)",
+      description:
+        'The challenge is consumed by the first answer, right or wrong (400 for a replayed, expired or foreign challenge, a proof by another key than the challenge named, or a key other than the one the access token is bound to by `cnf.jkt`).',
+      security: cardUser,
+      requestBody: jsonBody('#/components/schemas/CardSessionRequest'),
+      responses: { '201': { ...jsonOk('#/components/schemas/CardSessionOpened', 'opened; the session secret is shown only in this response'), headers: noStore }, ...cardUserErrors },
+    },
+  },
+  '/t/{tenant}/card/v1/session/apdu': {
+    parameters: [tenantParam],
+    post: {
+      operationId: 'sendApdu',
+      summary: 'One command APDU to the session’s card; the response APDU (data || SW1 SW2)',
+      description:
+        'One logical command per request (extended length is fine); ISO 7816 command chaining (CLA 10) and 61xx + GET RESPONSE also work, for plain relays. Every malformed or refused command is answered 200 with its ISO 7816 status word, never a problem. The response uses the form of the request: raw bytes for application/octet-stream, JSON for application/json.',
+      security: cardSession,
+      requestBody: {
+        required: true,
+        content: {
+          'application/octet-stream': { schema: { type: 'string', format: 'binary', maxLength: 65_544 } },
+          'application/json': { schema: { $ref: '#/components/schemas/ApduRequest' } },
+        },
+      },
+      responses: {
+        '200': {
+          description: 'the response APDU',
+          headers: noStore,
+          content: {
+            'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+            'application/json': { schema: { $ref: '#/components/schemas/ApduResponse' } },
+          },
+        },
+        '400': problem,
+        '413': problem,
+        '415': problem,
+        ...sessionErrors,
+      },
+    },
+  },
+  '/t/{tenant}/card/v1/session/reset': {
+    parameters: [tenantParam],
+    post: {
+      operationId: 'resetCardSession',
+      summary: 'Power off/on or reset from the reader: the security state starts over (PIN no longer verified)',
+      security: cardSession,
+      responses: { '204': { description: 'reset' }, ...sessionErrors },
+    },
+  },
+  '/t/{tenant}/card/v1/session': {
+    parameters: [tenantParam],
+    delete: {
+      operationId: 'closeCardSession',
+      summary: 'End the session; if it was the card’s active one, the card has none afterwards',
+      security: cardSession,
+      responses: { '204': { description: 'closed' }, '401': { $ref: '#/components/responses/CardSessionExpired' }, '503': problem },
+    },
+  },
+};
+
+const cardApiSecuritySchemes = {
+  cardUserToken: {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description:
+      "The user's JWT: an access token of the path tenant's own issuer with the `card` scope, issued to a signed-in user (not client_credentials), or a JWT of an issuer the tenant trusts (`trustedIssuers`: issuer, JWKS URI, audience, the claim naming the user). The user must be active in the tenant.",
+  },
+  cardSession: {
+    type: 'http',
+    scheme: 'CardSession',
+    description: '`Authorization: CardSession <secret>`: the 43-character session secret `openCardSession` returned. The server stores only its hash.',
+  },
+};
+
+const cardApiResponses = {
+  CardUnauthorized: {
+    description: 'No bearer token, or one from an untrusted issuer, for another tenant or audience, expired, revoked, without the `card` scope, or naming no active user (`WWW-Authenticate: Bearer error="invalid_token"`).',
+    content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+  },
+  CardSessionExpired: cardSessionProblem(
+    'No `CardSession` secret (a plain problem, `WWW-Authenticate: CardSession`), or a secret of no live session of this tenant (`WWW-Authenticate: CardSession error="invalid_token"`).',
+    ['card-session-expired'],
+  ),
+  CardSessionConflict: cardSessionProblem('The session cannot carry this call.', ['card-session-superseded', 'card-session-busy']),
+  CardSessionCardDeleted: cardSessionProblem('The session’s card was deleted.', ['card-session-card-deleted']),
+};
+
+const cardApiSchemas = {
+  CardSessionProblem: {
+    allOf: [
+      { $ref: '#/components/schemas/Problem' },
+      {
+        type: 'object',
+        properties: {
+          type: { type: 'string', format: 'uri' },
+          action: { const: 'remove-card', description: 'present on superseded and card-deleted: the agent removes the card from its virtual reader' },
+        },
+      },
+    ],
+  },
+  PublicCard: {
+    type: 'object',
+    required: ['id', 'label', 'serial', 'atr', 'slots', 'objects'],
+    properties: {
+      id: { type: 'string' },
+      label: { type: 'string' },
+      serial: { type: 'integer' },
+      atr: { type: 'string', pattern: '^[0-9a-f]+$', description: 'hex' },
+      slots: {
+        type: 'array',
+        items: { type: 'object', required: ['slot', 'algorithm'], properties: { slot: { type: 'string' }, algorithm: { $ref: '#/components/schemas/PivAlgorithm' } } },
+      },
+      objects: {
+        type: 'object',
+        description: 'the public PIV data objects (CCC, CHUID, Discovery, Key History, certificates): hex tag → base64 content (what goes inside tag 53)',
+        additionalProperties: { type: 'string', contentEncoding: 'base64' },
+      },
+    },
+  },
+  CardList: {
+    type: 'object',
+    required: ['user', 'cards', 'signed', 'expiresAt'],
+    properties: {
+      user: { type: 'string' },
+      cards: { type: 'array', items: { $ref: '#/components/schemas/PublicCard' } },
+      signed: { type: 'string', description: 'compact JWS (ES256, `x5c` = the tenant card CA certificate) over {iss, sub, iat, exp, cards} with each object as its base64url SHA-256' },
+      expiresAt: { type: 'integer', description: 'epoch seconds' },
+    },
+  },
+  CardChallengeRequest: {
+    type: 'object',
+    required: ['deviceKey'],
+    properties: { deviceKey: { type: 'object', description: "the agent's device public key as a JWK (EC, OKP or RSA; private members refused)" } },
+  },
+  CardChallenge: {
+    type: 'object',
+    required: ['nonce', 'expiresAt'],
+    properties: { nonce: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' }, expiresAt: { type: 'integer', description: 'epoch seconds' } },
+  },
+  CardSessionRequest: {
+    type: 'object',
+    required: ['proof'],
+    properties: {
+      proof: {
+        type: 'string',
+        maxLength: 8192,
+        description: 'compact JWS, `typ: cloudcard-session+jwt`, alg ES256/ES384/EdDSA/RS256/PS256, the device public key in the `jwk` header, payload {"nonce", "card"}',
+      },
+    },
+  },
+  CardSessionOpened: {
+    type: 'object',
+    required: ['session', 'sessionId', 'card', 'expiresAt'],
+    properties: {
+      session: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$', description: 'the session secret for `Authorization: CardSession`' },
+      sessionId: { type: 'string', description: 'a public identifier (logs, admin view)' },
+      card: { type: 'string' },
+      expiresAt: { type: 'integer', description: "epoch seconds (the tenant's sessionLifetimes.cardSessionSeconds)" },
+    },
+  },
+  ApduRequest: { type: 'object', required: ['apdu'], properties: { apdu: { type: 'string', contentEncoding: 'base64', description: 'the command APDU' } } },
+  ApduResponse: {
+    type: 'object',
+    required: ['response', 'sw'],
+    properties: { response: { type: 'string', contentEncoding: 'base64', description: 'the response APDU, SW1 SW2 included' }, sw: { type: 'string', pattern: '^[0-9a-f]{4}$' } },
+  },
+};

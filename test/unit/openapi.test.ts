@@ -1,6 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { openApiDocument } from '../../lambdas/http/openapi.ts';
+import { CardSessionError, type CardSessions } from '../../lambdas/core/cards/sessions.ts';
+import { CARD_SESSION_PROBLEMS, openApiDocument } from '../../lambdas/http/openapi.ts';
+import { HttpProblem } from '../../lambdas/http/problem.ts';
 import { adminRoutes } from '../../lambdas/http/routes/admin.ts';
+import { cardRoutes, type CardRouteDeps } from '../../lambdas/http/routes/card/index.ts';
+import type { ApiRequest } from '../../lambdas/http/types.ts';
 import { platformRoutes } from '../../lambdas/http/routes/platform.ts';
 import type { DirectoryServices, Runtime } from '../../lambdas/runtime.ts';
 import type { AdminAuthenticator } from '../../lambdas/http/admin-auth.ts';
@@ -10,6 +14,7 @@ describe('OpenAPI document', () => {
   const routes = [
     ...platformRoutes({} as Runtime),
     ...adminRoutes({ tenants: {}, users: {}, adminClients: {} } as unknown as DirectoryServices, {} as AdminAuthenticator),
+    ...cardRoutes({} as CardRouteDeps),
   ];
   const openApiPath = (path: string): string => path.replace(/:([a-z]+)/g, '{$1}');
 
@@ -34,5 +39,89 @@ describe('OpenAPI document', () => {
     for (const [, kind, name] of text.matchAll(/"\$ref":"#\/components\/([a-zA-Z]+)\/([a-zA-Z]+)"/g)) {
       expect(components[kind!]?.[name!]).toBeDefined();
     }
+  });
+
+  describe('card API', () => {
+    type Operation = { security?: Array<Record<string, unknown>>; responses: Record<string, { $ref?: string }> };
+    const components = (document as unknown as { components: Record<string, Record<string, unknown>> }).components;
+    const operation = (method: string, path: string): Operation => document.paths[openApiPath(path)]![method.toLowerCase()] as Operation;
+    const resolve = (response: { $ref?: string }): Record<string, unknown> =>
+      (response.$ref ? components['responses']![response.$ref.split('/').pop()!] : response) as Record<string, unknown>;
+    const documentedTypes = (response: { $ref?: string }): string[] => {
+      const schema = (resolve(response)['content'] as Record<string, { schema: { allOf?: Array<{ properties?: { type?: { enum?: string[] } } }> } }>)['application/problem+json']!.schema;
+      return (schema.allOf ?? []).flatMap((part) => part.properties?.type?.enum ?? []);
+    };
+    const cardApiRoutes = cardRoutes({} as CardRouteDeps);
+
+    it('describes every card route, each with its security scheme', () => {
+      expect(cardApiRoutes.map((r) => `${r.method} ${r.path}`).sort()).toEqual(
+        [
+          'POST /t/:tenant/card/v1/tokens',
+          'POST /t/:tenant/card/v1/cards/:card/challenge',
+          'POST /t/:tenant/card/v1/cards/:card/sessions',
+          'POST /t/:tenant/card/v1/session/apdu',
+          'POST /t/:tenant/card/v1/session/reset',
+          'DELETE /t/:tenant/card/v1/session',
+        ].sort(),
+      );
+      const schemes = components['securitySchemes'] as Record<string, { type: string; scheme: string; bearerFormat?: string }>;
+      expect(schemes['cardUserToken']).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+      expect(schemes['cardSession']).toMatchObject({ type: 'http', scheme: 'CardSession' });
+      for (const route of cardApiRoutes) {
+        const wanted = route.path.includes('/session/') || route.path.endsWith('/session') ? 'cardSession' : 'cardUserToken';
+        expect(operation(route.method, route.path).security).toEqual([{ [wanted]: [] }]);
+      }
+    });
+
+    it('takes and returns the APDU as raw bytes or as JSON', () => {
+      const apdu = document.paths['/t/{tenant}/card/v1/session/apdu']!['post'] as {
+        requestBody: { content: Record<string, unknown> };
+        responses: Record<string, { content?: Record<string, unknown> }>;
+      };
+      expect(Object.keys(apdu.requestBody.content).sort()).toEqual(['application/json', 'application/octet-stream']);
+      expect(Object.keys(apdu.responses['200']!.content!).sort()).toEqual(['application/json', 'application/octet-stream']);
+      expect(Object.keys(apdu.responses)).toEqual(expect.arrayContaining(['400', '401', '409', '410', '413', '415']));
+    });
+
+    it.each(Object.keys(CARD_SESSION_PROBLEMS) as Array<keyof typeof CARD_SESSION_PROBLEMS>)(
+      'documents the %s problem with the status, type and action the session routes answer',
+      async (name) => {
+        const reason = name.replace('card-session-', '') as CardSessionError['reason'];
+        const fail = async (): Promise<never> => {
+          throw new CardSessionError(reason, 'refused');
+        };
+        const sessions = { apdu: fail, reset: fail, close: fail } as unknown as CardSessions;
+        const routes = cardRoutes({ sessions } as unknown as CardRouteDeps);
+        const request = (method: string, path: string): ApiRequest => ({
+          method,
+          path,
+          params: { tenant: 'acme' },
+          query: {},
+          repeatedQuery: [],
+          headers: { authorization: `CardSession ${'A'.repeat(43)}`, 'content-type': 'application/octet-stream' },
+          body: undefined,
+          rawBody: Buffer.from([0x00, 0xa4, 0x04, 0x00]),
+          requestId: 'test',
+          baseUrl: 'https://id.example.com',
+        });
+        // Closing only ever finds a session missing or expired; the others check the card too.
+        const paths = reason === 'expired' ? ['/session/apdu', '/session/reset', '/session'] : ['/session/apdu', '/session/reset'];
+        for (const suffix of paths) {
+          const route = routes.find((r) => r.path === `/t/:tenant/card/v1${suffix}`)!;
+          const problem = await Promise.resolve(route.handle(request(route.method, route.path))).then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+          expect(problem).toBeInstanceOf(HttpProblem);
+          const { status, extensions } = problem as HttpProblem;
+          expect(status).toBe(CARD_SESSION_PROBLEMS[name].status);
+          expect(extensions['type']).toBe(`https://cloudcard.dev/problems/${name}`);
+          expect(extensions['action']).toBe((CARD_SESSION_PROBLEMS[name] as { action?: string }).action);
+          const documented = operation(route.method, route.path).responses[String(status)];
+          expect(documented).toBeDefined();
+          expect(documentedTypes(documented!)).toContain(extensions['type']);
+        }
+      },
+    );
   });
 });
