@@ -3,8 +3,9 @@ import { DomainError, ValidationError } from '../lambdas/core/errors.ts';
 import { print } from './output.ts';
 import { parseAttributeRule, USER_FIELDS, type AttributeRule } from '../lambdas/core/saml/attribute-mapping.ts';
 import { parseSigningChoice, type SigningChoice } from '../lambdas/core/saml/signing-choice.ts';
-import { oidcSettingsOf } from '../lambdas/core/directory/tenant.ts';
+import { oidcSettingsOf, type TrustedIssuer } from '../lambdas/core/directory/tenant.ts';
 import { KEK_OUTPUT, openTarget, type Target, type TargetOptions } from './target.ts';
+import { addCardCommands, algorithmName, slotList } from './cards.ts';
 import type { LoginThrottle } from '../lambdas/core/portal/login-throttle.ts';
 import type { TotpEnrolment } from '../lambdas/core/portal/totp.ts';
 
@@ -37,7 +38,7 @@ function action<A extends unknown[]>(program: Command, run: (target: Target, jso
 
 export function buildProgram(): Command {
   const program = new Command('cloudcard')
-    .description('Operate cloudcard: tenants, users, OAuth clients and signing keys, on the local stack or on a deployment.')
+    .description('Operate cloudcard: tenants, users, cards, OAuth clients and signing keys, on the local stack or on a deployment.')
     .option('--stack <name>', 'work against a deployed stack (e.g. Cloudcard-prod) with your AWS credentials')
     .option('--region <region>', 'AWS region of the stack (default: from your AWS configuration)')
     .option('--data-dir <dir>', 'data directory of the local stack', process.env['CLOUDCARD_DATA_DIR'] ?? '.data')
@@ -90,17 +91,29 @@ export function buildProgram(): Command {
     .option('--sso-seconds <n>', 'SSO session lifetime', integer)
     .option('--card-session-seconds <n>', 'card session lifetime', integer)
     .option('--refresh-token-seconds <n>', 'refresh token lifetime', integer)
+    .option('--card-alg <algorithm>', 'default key algorithm of new cards: rsa2048 | rsa3072 | rsa4096 | p256 | p384', algorithmName)
+    .option('--card-algs <list>', 'the algorithms cards may use, comma-separated', (value: string) => value.split(',').map((a) => algorithmName(a.trim())))
+    .option('--card-slots <list>', 'default key slots of new cards, comma-separated (9a,9c,9d,9e)', slotList)
+    .option('--management-alg <algorithm>', 'management key algorithm of new cards: 3des | aes128 | aes192 | aes256')
+    .option('--trust-issuer <issuer>', 'trust an OpenID provider for the card API (with --jwks-uri and --audience; replaces its earlier entry)')
+    .option('--jwks-uri <uri>', 'the trusted issuer\'s JWKS (https)')
+    .option('--audience <aud>', 'the audience its tokens must name')
+    .option('--user-claim <claim>', 'the claim naming the tenant user (default sub)')
+    .option('--untrust-issuer <issuer>', 'stop trusting an OpenID provider')
     .action(
-      action(program, async (target, json, id: string, o: Record<string, string | number | undefined>) => {
+      action(program, async (target, json, id: string, o: Record<string, string | number | string[] | undefined>) => {
         const current = await target.services.tenants.get(id);
         const pin = pickDefined({ minLength: o['pinMinLength'], maxLength: o['pinMaxLength'], retries: o['pinRetries'], pukRetries: o['pukRetries'], changeOnFirstUse: yesNo(o['pinChangeOnFirstUse']) });
         const lifetimes = pickDefined({ ssoSeconds: o['ssoSeconds'], cardSessionSeconds: o['cardSessionSeconds'], refreshTokenSeconds: o['refreshTokenSeconds'] });
+        const cards = pickDefined({ defaultAlgorithm: o['cardAlg'], allowedAlgorithms: o['cardAlgs'], defaultSlots: o['cardSlots'], managementAlgorithm: o['managementAlg'] });
         const update = pickDefined({
           displayName: o['displayName'],
           status: o['status'],
           custody: o['custody'],
           pinPolicy: Object.keys(pin).length ? { ...current.pinPolicy, ...pin } : undefined,
           sessionLifetimes: Object.keys(lifetimes).length ? { ...current.sessionLifetimes, ...lifetimes } : undefined,
+          cards: Object.keys(cards).length ? cards : undefined,
+          trustedIssuers: trustedIssuersUpdate(current.trustedIssuers ?? [], o),
         });
         print(await target.services.tenants.update(id, update), TENANT_COLUMNS, json);
       }),
@@ -229,7 +242,7 @@ export function buildProgram(): Command {
     .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeat for several)', collect)
     .option('--grant <type>', 'grant type: authorization_code, refresh_token, client_credentials, password, urn:ietf:params:oauth:grant-type:device_code (repeat)', collect)
     .option('--auth-method <method>', 'none | client_secret_basic | client_secret_post | private_key_jwt', 'client_secret_basic')
-    .option('--scope <scope>', 'allowed scopes, space separated')
+    .option('--scope <scope>', 'allowed scopes, space separated (admin: the tenant admin API, for a client_credentials-only client)')
     .option('--jwks-file <file>', 'public JWK set (JSON) for private_key_jwt')
     .option('--dpop', 'require DPoP-bound access tokens')
     .action(
@@ -304,6 +317,7 @@ export function buildProgram(): Command {
         print({ ...result, retiredPublishedForSeconds: overlap }, ['current', 'next', 'retired', 'retiredPublishedForSeconds'], json);
       }),
     );
+  addCardCommands(program, (run) => action(program, run));
   const SP_COLUMNS = ['entityId', 'authnRequestsSigned', 'wantAssertionsSigned', 'signing', 'createdAt'];
   /** A SAML option parser whose refusal commander reports as a bad argument. */
   const samlOption =
@@ -409,6 +423,22 @@ async function everyPage<T>(fetchPage: (cursor?: string) => Promise<{ items: T[]
 
 function pickDefined<T extends Record<string, unknown>>(record: T): Partial<T> {
   return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The tenant's trusted issuers after --trust-issuer (add or replace) and --untrust-issuer, or undefined when neither was given. */
+function trustedIssuersUpdate(current: readonly TrustedIssuer[], o: Record<string, unknown>): TrustedIssuer[] | undefined {
+  const trust = o['trustIssuer'] as string | undefined;
+  const untrust = o['untrustIssuer'] as string | undefined;
+  const details = ['jwksUri', 'audience', 'userClaim'].filter((name) => o[name] !== undefined);
+  if (!trust && details.length) throw new ValidationError('--jwks-uri, --audience and --user-claim go with --trust-issuer');
+  if (!trust && !untrust) return undefined;
+  if (untrust && !current.some((t) => t.issuer === untrust)) throw new ValidationError(`tenant does not trust ${untrust}`);
+  let next = current.filter((t) => t.issuer !== trust && t.issuer !== untrust);
+  if (trust) {
+    if (o['jwksUri'] === undefined || o['audience'] === undefined) throw new ValidationError('--trust-issuer needs --jwks-uri and --audience');
+    next = [...next, { issuer: trust, jwksUri: o['jwksUri'] as string, audience: o['audience'] as string, userClaim: (o['userClaim'] as string | undefined) ?? 'sub' }];
+  }
+  return next;
 }
 
 function yesNo(value: unknown): boolean | undefined {

@@ -5,7 +5,9 @@ import { createDynamoClient } from '../lambdas/adapters/dynamodb/client.ts';
 import { DynamoItemStore, DynamoStateStore } from '../lambdas/adapters/dynamodb/item-store.ts';
 import { createKmsClient } from '../lambdas/adapters/kms/client.ts';
 import { KmsKeyCustody } from '../lambdas/adapters/kms/key-custody.ts';
+import { KmsResidentKeys, residentKeyStackTag } from '../lambdas/adapters/kms/resident-keys.ts';
 import { LocalKeyCustody } from '../lambdas/adapters/local/key-custody.ts';
+import { LocalResidentKeys } from '../lambdas/adapters/local/resident-keys.ts';
 import { loadOrCreateKeyFile } from '../lambdas/adapters/local/key-file.ts';
 import { systemClock, systemRandom } from '../lambdas/adapters/system.ts';
 import type { KeyCustody, WrapContext, WrappedKey } from '../lambdas/ports.ts';
@@ -30,8 +32,9 @@ export interface Target {
   readonly description: string;
   /**
    * Everything the commands use. `throttle` and `credentials` are always present (the state table is
-   * part of every target); `totp` is present when the target has key custody: the local key file, or
-   * the stack's `CardKekKeyArn` output.
+   * part of every target); `totp` and `cards` are present when the target has key custody: the local
+   * key file, or the stack's `CardKekKeyArn` output (cards also make resident keys: locally wrapped in
+   * the directory, on a deployment KMS keys tagged for the stack).
    */
   readonly services: DirectoryServices;
   /** Why `services.totp` is missing, when it is. */
@@ -79,13 +82,14 @@ async function openDeployment(stackName: string, region?: string): Promise<Targe
   const client = createDynamoClient(region ? { region } : {});
   const kekArn = outputs[KEK_OUTPUT];
   const kms = kekArn ? createKmsClient(region ? { region } : {}) : undefined;
+  const directory = new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' });
   return {
     description: `stack ${stackName} (${outputs['ApiUrl']})`,
     services: directoryServices({
       config,
-      directory: new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' }),
+      directory,
       state: new DynamoStateStore({ client, tableName: config.stateTable, role: 'state', clock: systemClock }),
-      ...(kms && kekArn ? { custody: new KmsKeyCustody(kms, kekArn) } : {}),
+      ...(kms && kekArn ? { custody: new KmsKeyCustody(kms, kekArn), residentKeys: new KmsResidentKeys(kms, residentKeyStackTag(config.stage)) } : {}),
       clock: systemClock,
       random: systemRandom,
     }),
@@ -113,18 +117,22 @@ async function openLocal(dataDir: string): Promise<Target> {
   const client = createDynamoClient({ endpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
   await ensureTable(client, config.directoryTable, DIRECTORY_TABLE);
   await ensureTable(client, config.stateTable, STATE_TABLE);
+  const directory = new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' });
+  // The same key file the local stack wraps with (created by its first start).
+  const custody = lazyCustody(() => {
+    if (!existsSync(files.keys)) throw new Error(`no local key file ${files.keys}; run \`npm start\` once first`);
+    const keys = loadOrCreateKeyFile(files.keys);
+    return new LocalKeyCustody(keys.kek.id, Buffer.from(keys.kek.key, 'base64'));
+  });
   return {
     description: `local stack in ${dataDir}`,
     services: directoryServices({
       config,
-      directory: new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' }),
+      directory,
       state: new DynamoStateStore({ client, tableName: config.stateTable, role: 'state', clock: systemClock }),
-      // The same key file the local stack wraps with (created by its first start).
-      custody: lazyCustody(() => {
-        if (!existsSync(files.keys)) throw new Error(`no local key file ${files.keys}; run \`npm start\` once first`);
-        const keys = loadOrCreateKeyFile(files.keys);
-        return new LocalKeyCustody(keys.kek.id, Buffer.from(keys.kek.key, 'base64'));
-      }),
+      custody,
+      // The local stack's stand-in for KMS asymmetric keys (card CA and KMS-resident card keys).
+      residentKeys: new LocalResidentKeys(directory, custody),
       clock: systemClock,
       random: systemRandom,
     }),

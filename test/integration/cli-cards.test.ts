@@ -1,0 +1,185 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { createDynamoClient } from '../../lambdas/adapters/dynamodb/client.ts';
+import { DynamoItemStore } from '../../lambdas/adapters/dynamodb/item-store.ts';
+import { loadConfig } from '../../lambdas/config.ts';
+import { certificateOf } from '../../lambdas/core/cards/card-objects.ts';
+import { cardKeys, objectsOf, type CardItem } from '../../lambdas/core/cards/card-item.ts';
+import type { CardSummary, EnrolResult } from '../../lambdas/core/cards/cards.ts';
+import type { Item } from '../../lambdas/ports.ts';
+import { startEmbeddedStore } from '../../local/embedded-store.ts';
+import { EMBEDDED_CREDENTIALS } from '../../local/runtime.ts';
+import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
+import { cli, start, waitFor } from '../support/processes.ts';
+
+/** The operator CLI's card and tenant-option commands on a local data directory (gateway stopped). */
+describe('operator CLI: cards and tenant card options', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cc-cli-cards-'));
+  const env = { CLOUDCARD_DATA_DIR: dataDir };
+  const run = (...args: string[]) => cli(args, env);
+
+  /** Reads items straight from the data directory's store (the CLI has closed it). */
+  const readItems = async (keys: { PK: string; SK: string }[]): Promise<(Item | undefined)[]> => {
+    const store = await startEmbeddedStore({ path: dataFiles(dataDir).store });
+    const client = createDynamoClient({ endpoint: store.endpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
+    try {
+      const directory = new DynamoItemStore({ client, tableName: loadConfig(LOCAL_DEFAULTS).directoryTable, role: 'directory' });
+      return await Promise.all(keys.map((key) => directory.get(key)));
+    } finally {
+      client.destroy();
+      await store.close();
+    }
+  };
+
+  beforeAll(async () => {
+    // The first start creates the data directory, the key file and the demo tenant with alice.
+    const first = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
+    await waitFor(first, /base URL/);
+    first.child.kill('SIGINT');
+    await first.exited;
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('sets the card options of a tenant: custody, algorithms, slots, PIN policy, card sessions, trusted issuers', async () => {
+    const updated = await run(
+      'tenant', 'update', 'demo',
+      '--custody', 'wrapped',
+      '--card-alg', 'p256',
+      '--card-algs', 'p256,rsa2048',
+      '--card-slots', '9a,9c,9e',
+      '--management-alg', 'aes256',
+      '--pin-min-length', '8',
+      '--pin-retries', '4',
+      '--card-session-seconds', '1800',
+      '--trust-issuer', 'https://login.example.com',
+      '--jwks-uri', 'https://login.example.com/jwks',
+      '--audience', 'cloudcard-agent',
+      '--user-claim', 'preferred_username',
+      '--json',
+    );
+    expect(updated.stderr).toBe('');
+    expect(updated.code).toBe(0);
+    expect(JSON.parse(updated.stdout)).toMatchObject({
+      custody: 'wrapped',
+      cards: { defaultAlgorithm: 'p256', allowedAlgorithms: ['p256', 'rsa2048'], defaultSlots: ['9a', '9c', '9e'], managementAlgorithm: 'aes256' },
+      pinPolicy: { minLength: 8, maxLength: 8, retries: 4 },
+      sessionLifetimes: { cardSessionSeconds: 1800 },
+      trustedIssuers: [{ issuer: 'https://login.example.com', jwksUri: 'https://login.example.com/jwks', audience: 'cloudcard-agent', userClaim: 'preferred_username' }],
+    });
+    // A second issuer, then the first one dropped.
+    await run('tenant', 'update', 'demo', '--trust-issuer', 'https://idp.example.org', '--jwks-uri', 'https://idp.example.org/keys', '--audience', 'cc');
+    const dropped = await run('tenant', 'update', 'demo', '--untrust-issuer', 'https://login.example.com', '--json');
+    expect(JSON.parse(dropped.stdout).trustedIssuers).toEqual([{ issuer: 'https://idp.example.org', jwksUri: 'https://idp.example.org/keys', audience: 'cc', userClaim: 'sub' }]);
+  });
+
+  it.each([
+    [['tenant', 'update', 'demo', '--trust-issuer', 'https://x.example'], /--trust-issuer needs --jwks-uri and --audience/],
+    [['tenant', 'update', 'demo', '--audience', 'a'], /go with --trust-issuer/],
+    [['tenant', 'update', 'demo', '--untrust-issuer', 'https://never.example'], /tenant does not trust https:\/\/never.example/],
+    [['tenant', 'update', 'demo', '--card-alg', 'rsa1024'], /--card-alg.*one of rsa2048/],
+    [['tenant', 'update', 'demo', '--card-alg', 'p384'], /cards\.defaultAlgorithm: defaultAlgorithm must be allowed/],
+    [['tenant', 'update', 'demo', '--trust-issuer', 'https://x.example', '--jwks-uri', 'http://x.example/jwks', '--audience', 'a'], /jwksUri: must be https/],
+  ])('refuses bad tenant card options: %j', async (args, message) => {
+    const result = await run(...args);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(message);
+  });
+
+  let card: EnrolResult;
+
+  it('enrols a card: prints the id, serial, slots with certificate subjects and the one-time secrets with a warning', async () => {
+    const result = await run('card', 'enroll', 'demo', 'alice', '--slots', '9a,9e', '--alg', 'p256', '--label', 'Alice desk', '--pin', '24681357', '--puk', '86427531');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const [, id, serial] = /^card (\S+) enrolled for alice in tenant demo \(serial (\d+), wrapped custody\)$/m.exec(result.stdout)!;
+    expect(id).toMatch(/^[A-Za-z0-9_-]{8,}$/);
+    expect(Number(serial)).toBeGreaterThan(0);
+    expect(result.stdout).toMatch(/^SLOT\s+ALGORITHM\s+CERTIFICATE$/m);
+    expect(result.stdout).toMatch(/^9a\s+p256\s+CN=.*UID=alice, O=demo$/m);
+    expect(result.stdout).toMatch(/^9e\s+p256\s+CN=/m);
+    expect(result.stdout).toMatch(/shown only this once/);
+    expect(result.stdout).toMatch(/^ {2}PIN: {13}24681357$/m);
+    expect(result.stdout).toMatch(/^ {2}PUK: {13}86427531$/m);
+    expect(result.stdout).toMatch(/^ {2}Management key: {2}[0-9a-f]{64} {3}\(aes256\)$/m);
+
+    // What the CLI wrote is a real card: the certificate chains to the tenant CA in the same store.
+    const [item, ca] = await readItems([cardKeys.card('demo', id!), { PK: 'T#demo', SK: 'CARDCA' }]);
+    const authority = new X509Certificate((ca as Item & { certificatePem: string }).certificatePem);
+    const certificate = new X509Certificate(Buffer.from(certificateOf(objectsOf(item as CardItem), '9a')!));
+    expect(certificate.verify(authority.publicKey)).toBe(true);
+    expect((item as CardItem).label).toBe('Alice desk');
+  });
+
+  it('enrols with the tenant defaults and --json, generating the secrets', async () => {
+    const result = await run('card', 'enroll', 'demo', 'alice', '--json');
+    expect(result.code).toBe(0);
+    card = JSON.parse(result.stdout) as EnrolResult;
+    expect(card.card.slots.map((s) => `${s.slot}:${s.algorithm}`)).toEqual(['9a:p256', '9c:p256', '9e:p256']);
+    expect(card.pin).toMatch(/^\d{8}$/); // the tenant's PIN policy: 8 digits
+    expect(card.card.pin).toEqual({ remaining: 4, maxTries: 4, blocked: false, mustChange: true });
+  });
+
+  it('lists and shows cards', async () => {
+    const list = await run('card', 'list', 'demo');
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^ID\s+USERNAME\s+LABEL\s+SERIAL\s+CUSTODY\s+SLOTS\s+PIN\s+CONNECTED$/m);
+    expect(list.stdout).toContain(`${card.card.id}  alice`);
+    expect(list.stdout).toMatch(/9a:p256 9c:p256 9e:p256\s+4\/4 change\s+no/);
+    const mine = JSON.parse((await run('card', 'list', 'demo', '--user', 'alice', '--json')).stdout) as CardSummary[];
+    expect(mine).toHaveLength(2);
+    expect(JSON.parse((await run('card', 'list', 'demo', '--user', 'nobody', '--json')).stdout)).toEqual([]);
+    const shown = await run('card', 'show', 'demo', card.card.id);
+    expect(JSON.parse(shown.stdout)).toEqual(card.card);
+  });
+
+  it('disconnects and unblocks a card', async () => {
+    const disconnected = await run('card', 'disconnect', 'demo', card.card.id);
+    expect(disconnected.stdout).toBe(`disconnected card ${card.card.id} in tenant demo\n`);
+    const given = await run('card', 'unblock', 'demo', card.card.id, '--pin', '11335577');
+    expect(given.code).toBe(0);
+    expect(given.stdout).toMatch(/^ {2}PIN: 11335577 {3}\(must be changed on first use\)$/m);
+    const generated = JSON.parse((await run('card', 'unblock', 'demo', card.card.id, '--json')).stdout) as { pin: string; card: CardSummary };
+    expect(generated.pin).toMatch(/^\d{8}$/);
+    expect(generated.card.pin).toMatchObject({ remaining: 4, mustChange: true });
+  });
+
+  it.each([
+    [['card', 'enroll', 'demo', 'nobody'], /^cloudcard: user nobody does not exist in tenant demo$/m],
+    [['card', 'enroll', 'nowhere', 'alice'], /^cloudcard: tenant nowhere does not exist$/m],
+    [['card', 'enroll', 'demo', 'alice', '--alg', 'rsa4096'], /^cloudcard: algorithm rsa4096 is not allowed in tenant demo$/m],
+    [['card', 'enroll', 'demo', 'alice', '--alg', 'ed25519'], /--alg.*one of rsa2048/],
+    [['card', 'enroll', 'demo', 'alice', '--slots', '9a,9b'], /slots are a comma-separated list of 9a, 9c, 9d, 9e/],
+    [['card', 'enroll', 'demo', 'alice', '--pin', '1234abcd'], /^cloudcard: invalid pin\n {2}pin: a PIN is digits only$/m],
+    [['card', 'unblock', 'demo', 'no-such-card', '--pin', '12345678'], /^cloudcard: card no-such-card does not exist in tenant demo$/m],
+    [['card', 'show', 'demo', 'no-such-card'], /^cloudcard: card no-such-card does not exist in tenant demo$/m],
+  ])('refuses %j with a one-line reason', async (args, message) => {
+    const result = await run(...args);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(message);
+    expect(result.stdout).toBe('');
+  });
+
+  it('deletes a card only with --yes, destroying it', async () => {
+    const refused = await run('card', 'delete', 'demo', card.card.id);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(`cloudcard: deleting card ${card.card.id} destroys its keys for good: pass --yes to confirm\n`);
+    expect((await run('card', 'show', 'demo', card.card.id)).code).toBe(0);
+    const deleted = await run('card', 'delete', 'demo', card.card.id, '--yes');
+    expect(deleted.stdout).toBe(`deleted card ${card.card.id} in tenant demo; its keys are destroyed\n`);
+    const [item] = await readItems([cardKeys.card('demo', card.card.id)]);
+    expect(item).toBeUndefined();
+    expect((await run('card', 'delete', 'demo', card.card.id, '--yes')).stderr).toMatch(/does not exist/);
+  });
+
+  it('adds an admin-scope client only as a client_credentials client', async () => {
+    const ok = await run('client', 'add', 'demo', '--name', 'ops', '--grant', 'client_credentials', '--scope', 'admin', '--json');
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ scope: 'admin', grant_types: ['client_credentials'], client_secret: expect.any(String) });
+    const refused = await run('client', 'add', 'demo', '--name', 'web', '--redirect-uri', 'https://rp.example.com/cb', '--scope', 'openid admin');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/scope: the admin scope is for client_credentials-only clients/);
+  });
+});
