@@ -1,7 +1,7 @@
 /**
  * A provisioned card for the replays. Provisioning goes through the card application itself (9B
- * authentication with the factory key, GENERATE, PUT DATA), so it works on any PivCard implementation:
- * the store-backed card can be provisioned and replayed exactly like the in-memory one.
+ * authentication with the card's management key, GENERATE, PUT DATA), so it works on any PivCard
+ * implementation: the store-backed card can be provisioned and replayed exactly like the in-memory one.
  */
 import 'reflect-metadata'; // @peculiar/x509 2.x needs a Reflect polyfill (tsyringe), imported before it
 import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
@@ -17,18 +17,22 @@ import {
   type PivCard,
 } from '../../../lambdas/core/piv/index.ts';
 import { tagBytes, tlv, concat, decodeAll, decodeOne } from '../../../lambdas/core/piv/tlv.ts';
-import { FACTORY_MANAGEMENT_KEY, MemoryPivCard, type MemoryCardOptions } from '../../support/piv-memory-card.ts';
+import { MemoryPivCard, type MemoryCardOptions } from '../../support/piv-memory-card.ts';
 import { ecb, Host } from './harness.ts';
 
 x509.cryptoProvider.set(webcrypto as never); // node's webcrypto is the Crypto the library expects; the overloads confuse Parameters<>
 
 const ALGORITHM_ID: Record<PivAlgorithm, number> = { rsa2048: 0x07, rsa3072: 0x05, rsa4096: 0x16, p256: 0x11, p384: 0x14 };
 
-/** Authenticates 9B with the factory 3DES key (single challenge-response). */
-export async function authenticateFactoryKey(host: Host): Promise<void> {
-  const request = await host.send('0087039B047C028100');
-  const response = ecb('3des', FACTORY_MANAGEMENT_KEY, request.data.subarray(4));
-  const answer = await host.send(Uint8Array.from([0x00, 0x87, 0x03, 0x9b, 0x0c, 0x7c, 0x0a, 0x82, 0x08, ...response]));
+const MANAGEMENT_ID = { '3des': 0x03, aes128: 0x08, aes192: 0x0a, aes256: 0x0c } as const;
+
+/** Authenticates 9B with the card's own management key, asked through the port (single challenge-response). */
+export async function authenticateAdmin(host: Host): Promise<void> {
+  const { algorithm, key } = await host.card.managementKey();
+  const id = MANAGEMENT_ID[algorithm];
+  const request = await host.send(Uint8Array.of(0x00, 0x87, id, 0x9b, 0x04, 0x7c, 0x02, 0x81, 0x00));
+  const response = ecb(algorithm, key, request.data.subarray(4));
+  const answer = await host.send(Uint8Array.from([0x00, 0x87, id, 0x9b, response.length + 4, 0x7c, response.length + 2, 0x82, response.length, ...response]));
   if (answer.sw !== 0x9000) throw new Error(`9B authentication failed: ${answer.sw.toString(16)}`);
 }
 
@@ -77,13 +81,13 @@ async function certify(publicKey: webcrypto.CryptoKey, subject: string): Promise
 export type SlotCertificates = Readonly<Record<'9a' | '9c' | '9d' | '9e', X509Certificate>>;
 
 /**
- * Provisions any card in factory state: RSA-2048 in 9A, P-256 in 9C (PIN always by default), P-384 in 9D
+ * Provisions any card (PIN 123456, PUK 12345678, 3 tries each): RSA-2048 in 9A, P-256 in 9C (PIN always by default), P-384 in 9D
  * (key management, ECDH), P-256 in 9E (no PIN), their certificates, CHUID, CCC, Key History and a
  * PIN-protected printed information object.
  */
 export async function provision(card: PivCard): Promise<{ guid: Uint8Array; certificates: SlotCertificates }> {
   const host = new Host(card);
-  await authenticateFactoryKey(host);
+  await authenticateAdmin(host);
   const guid = new Uint8Array(randomBytes(16));
   await putObject(host, TAG.CHUID, buildChuid({ guid, expires: new Date('2031-12-31T00:00:00Z') }));
   await putObject(host, TAG.CCC, buildCcc(new Uint8Array(randomBytes(14))));

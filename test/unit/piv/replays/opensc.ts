@@ -43,8 +43,9 @@ async function readCertificate(host: Host, tag: string): Promise<X509Certificate
 }
 
 /**
- * Defines the OpenSC replays on cards made by `freshCard`: a card in factory state (factory 3DES management
- * key, PIN 123456 with 3 tries, PUK 12345678), default slot PIN policies (9A/9D once, 9C always, 9E never).
+ * Defines the OpenSC replays on cards made by `freshCard`: a card with PIN 123456 (3 tries) and PUK
+ * 12345678, default slot PIN policies (9A/9D once, 9C always, 9E never); its management key is asked
+ * through the port to provision it.
  */
 export function openscReplays(label: string, freshCard: () => Promise<PivCard>): void {
   const provisionedCard = async () => {

@@ -9,7 +9,6 @@ import type { PivCard } from '../../../../lambdas/core/piv/index.ts';
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { buildCertificateObject, parseCertificateObject } from '../../../../lambdas/core/piv/index.ts';
 import { decodeAll, decodeOne, tlv, concat } from '../../../../lambdas/core/piv/tlv.ts';
-import { FACTORY_MANAGEMENT_KEY } from '../../../support/piv-memory-card.ts';
 import { ecb, Host, hex, pinBlock, toHex } from '../harness.ts';
 import { provision } from '../fixtures.ts';
 
@@ -46,13 +45,19 @@ async function authenticate(host: Host, key: Uint8Array): Promise<number> {
   return answer.sw;
 }
 
+/** The card's current management key, asked through the port (an enrolled card has a random one). */
+async function currentKey(host: Host): Promise<Uint8Array> {
+  return (await host.card.managementKey()).key;
+}
+
 function verifyApdu(pin: string): Uint8Array {
   return Uint8Array.from([0x00, 0x20, 0x00, 0x80, 0x08, ...pinBlock(pin), 0x00]);
 }
 
 /**
- * Defines the yubico-piv-tool replays on cards made by `freshCard`: a card in factory state (factory 3DES
- * management key, PIN 123456 and PUK 12345678 with 3 tries each, a digits-only PIN policy).
+ * Defines the yubico-piv-tool replays on cards made by `freshCard`: PIN 123456 and PUK 12345678 with 3
+ * tries each, a digits-only PIN policy, default slot PIN policies; the management key (any algorithm) is
+ * asked through the port, as the operator would know it.
  */
 export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>): void {
   const provisionedCard = async () => {
@@ -67,23 +72,23 @@ export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>):
       expect(card.version.join('.')).toMatch(/^5\.7\./);
     });
 
-    it('authenticates with the default 3DES management key (witness + challenge), and refuses a wrong key', async () => {
+    it('authenticates with the management key (witness + challenge, algorithm from GET METADATA), and refuses a wrong key', async () => {
       const host = new Host(await freshCard());
       await connect(host);
       expect((await host.command(0x00, 0x47, 0x00, 0x9a, hex('AC03800111'))).sw).toBe(0x6982);
-      expect(await authenticate(host, FACTORY_MANAGEMENT_KEY)).toBe(0x9000);
+      expect(await authenticate(host, await currentKey(host))).toBe(0x9000);
       expect(host.state.adminAuthenticated).toBe(true);
 
       const other = new Host(await freshCard());
       await connect(other);
-      expect(await authenticate(other, new Uint8Array(24).fill(0x11))).toBe(0x6982);
+      expect(await authenticate(other, new Uint8Array((await currentKey(other)).length).fill(0x11))).toBe(0x6982);
       expect(other.state.adminAuthenticated).toBe(false);
     });
 
     it.each(['aes128', 'aes192', 'aes256'] as const)('sets an %s management key (00 FF FF FF) and authenticates with it', async (algorithm) => {
       const host = new Host(await freshCard());
       await connect(host);
-      await authenticate(host, FACTORY_MANAGEMENT_KEY);
+      await authenticate(host, await currentKey(host));
       const size = { aes128: 16, aes192: 24, aes256: 32 }[algorithm];
       const key = new Uint8Array(size).map((_, i) => (i * 13 + 5) & 0xff);
       const set = await host.send(Uint8Array.from([0x00, 0xff, 0xff, 0xff, size + 3, ALGORITHM_ID[algorithm], 0x9b, size, ...key, 0x00]));
@@ -96,12 +101,14 @@ export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>):
 
     it('also accepts the single challenge-response of SP 800-73-4 (81 request, 82 answer)', async () => {
       const host = new Host(await freshCard());
-      const request = await host.send('0087039B047C02810000');
+      const { algorithm, key } = await host.card.managementKey();
+      const id = ALGORITHM_ID[algorithm];
+      const request = await host.send(Uint8Array.of(0x00, 0x87, id, 0x9b, 0x04, 0x7c, 0x02, 0x81, 0x00, 0x00));
       expect(request.sw).toBe(0x9000);
       const challenge = request.data.subarray(4);
-      expect(challenge).toHaveLength(8);
-      const response = ecb('3des', FACTORY_MANAGEMENT_KEY, challenge);
-      const answer = await host.send(Uint8Array.from([0x00, 0x87, 0x03, 0x9b, 0x0c, 0x7c, 0x0a, 0x82, 0x08, ...response]));
+      expect(challenge).toHaveLength(algorithm === '3des' ? 8 : 16);
+      const response = ecb(algorithm, key, challenge);
+      const answer = await host.send(Uint8Array.from([0x00, 0x87, id, 0x9b, response.length + 4, 0x7c, response.length + 2, 0x82, response.length, ...response]));
       expect(answer.sw).toBe(0x9000);
       expect(host.state.adminAuthenticated).toBe(true);
     });
@@ -112,7 +119,7 @@ export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>):
     ] as const)('generates %s in 9A (7F49 86 point), then signs with it after VERIFY', async (_label, algorithmId, hash, size) => {
       const host = new Host(await freshCard());
       await connect(host);
-      await authenticate(host, FACTORY_MANAGEMENT_KEY);
+      await authenticate(host, await currentKey(host));
       // ykpiv_util_generate_key with a PIN policy (AA) and touch policy (AB) of "never" for touch.
       const generated = await host.command(0x00, 0x47, 0x00, 0x9a, Uint8Array.from([0xac, 0x09, 0x80, 0x01, algorithmId, 0xaa, 0x01, 0x02, 0xab, 0x01, 0x01]));
       expect(generated.sw).toBe(0x9000);
@@ -149,7 +156,7 @@ export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>):
     ] as const)('generates %s (7F49 81 modulus, 82 exponent) and signs over chained APDUs', async (_label, _name, algorithmId, size) => {
       const host = new Host(await freshCard());
       await connect(host);
-      await authenticate(host, FACTORY_MANAGEMENT_KEY);
+      await authenticate(host, await currentKey(host));
       const generated = await host.command(0x00, 0x47, 0x00, 0x9d, Uint8Array.of(0xac, 0x03, 0x80, 0x01, algorithmId));
       expect(generated.sw).toBe(0x9000);
       const members = decodeAll(decodeOne(generated.data)!.value)!;
@@ -177,7 +184,7 @@ export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>):
       const object = buildCertificateObject(new Uint8Array(certificates['9c'].raw));
       const put = concat(hex('5C035FC10A'), tlv(0x53, object));
       expect((await host.command(0x00, 0xdb, 0x3f, 0xff, put)).sw).toBe(0x6982);
-      await authenticate(host, FACTORY_MANAGEMENT_KEY);
+      await authenticate(host, await currentKey(host));
       expect((await host.command(0x00, 0xdb, 0x3f, 0xff, put)).sw).toBe(0x9000);
       const read = await host.command(0x00, 0xcb, 0x3f, 0xff, hex('5C035FC10A'));
       expect(read.sw).toBe(0x9000);
@@ -195,7 +202,10 @@ export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>):
       expect(toHex((await host.send('00F7008000')).data)).toBe(`0101FF0501${mustChange}06020303`);
       expect(toHex((await host.send('00F7008100')).data)).toBe('0101FF050100060203 03'.replace(/ /g, ''));
       // The factory 3DES key is flagged default (05 01 01) so the tool can warn about it.
-      expect(toHex((await host.send('00F7009B00')).data)).toBe('010103020200010501 01'.replace(/ /g, ''));
+      const { algorithm, key } = await card.managementKey();
+      const isFactory = algorithm === '3des' && toHex(key) === '010203040506070801020304050607080102030405060708';
+      const id = ALGORITHM_ID[algorithm].toString(16).padStart(2, '0').toUpperCase();
+      expect(toHex((await host.send('00F7009B00')).data)).toBe(`0101${id}0202000105010${isFactory ? 1 : 0}`);
       const slot = await host.send('00F7009C00');
       const items = decodeAll(slot.data)!;
       expect(items.map((m) => m.tag)).toEqual([0x01, 0x02, 0x03, 0x04]);
@@ -229,7 +239,7 @@ export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>):
     it('uses a PIN-protected management key: admin data readable, printed information only after VERIFY', async () => {
       const host = new Host(await freshCard());
       await connect(host);
-      await authenticate(host, FACTORY_MANAGEMENT_KEY);
+      await authenticate(host, await currentKey(host));
       const key = new Uint8Array(24).map((_, i) => (i * 29 + 3) & 0xff);
       expect((await host.send(Uint8Array.from([0x00, 0xff, 0xff, 0xff, 27, 0x03, 0x9b, 24, ...key]))).sw).toBe(0x9000);
       // yubico: admin data 80{81 01 02} (mgmt key PIN-protected), printed information 88{89 key}.
@@ -261,7 +271,7 @@ export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>):
       expect((await host.send(verifyApdu('123456'))).sw).toBe(0x9000);
       expect((await host.send('00CB3FFF055C035FC10500')).sw).toBe(0x6a82);
       expect((await host.send('00F7009A00')).sw).toBe(0x6a88);
-      expect(await authenticate(host, FACTORY_MANAGEMENT_KEY)).toBe(0x9000);
+      expect(await authenticate(host, await currentKey(host))).toBe(0x9000);
     });
 
     it('reads the PIN tries as ykpiv_get_pin_retries does on 5.4.3+: VERIFY FF, re-SELECT, status query', async () => {
