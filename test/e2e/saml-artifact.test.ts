@@ -236,12 +236,18 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       expect(verifyWith(newId.xml, newId.element, sp.idpCertPem)).toBe(true);
       expect(MNID_STATUS.exec(newId.xml)![1]).toBe(SUCCESS);
       expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.spProvidedId).toBe('sp-user-42');
-      // Later assertions carry the SP's identifier beside our alias.
-      const later = await sp.resolve(endpoints.ars, await loginByArtifact());
+      // Later assertions carry the SP's identifier beside our alias, and so does our LogoutRequest.
+      const browser = new HttpBrowser();
+      const later = await sp.resolve(endpoints.ars, await loginByArtifact(browser));
       const laterNameId = first(later.message!, NS.assertion, 'NameID')!;
       expect(laterNameId.textContent).toBe(alias);
       expect(laterNameId.getAttribute('SPProvidedID')).toBe('sp-user-42');
       if (haveTool('xmllint')) expect(xmllintValidate(later.messageXml!, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
+      const calls = sp.received.length;
+      const confirm = formOf(await (await browser.request(`${issuer}/saml/logout`)).text());
+      expect((await browser.request(confirm.action, { form: confirm.fields })).status).toBe(200);
+      const logoutCall = sp.received.slice(calls).find((text) => text.includes('LogoutRequest'))!;
+      expect(logoutCall).toContain(`SPProvidedID="sp-user-42">${alias}</saml:NameID>`);
       if (haveTool('xmllint')) {
         expect(xmllintValidate(newId.xml, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
         expect(xmllintValidate(newId.text, 'soap-envelope-1.1.xsd').output).toContain('validates');

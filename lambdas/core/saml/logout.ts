@@ -47,7 +47,7 @@ export interface OutboundLogoutContext {
 /** Our unsigned LogoutRequest to a participant, addressed to `destination`. */
 export function logoutRequestFor(participant: SamlParticipant, destination: string, context: Pick<OutboundLogoutContext, 'idpEntityId' | 'now' | 'random'>): { id: string; xml: string } {
   const id = samlId(context.random.bytes(20));
-  const nameId = { value: participant.nameId, format: participant.nameIdFormat, spNameQualifier: participant.spEntityId };
+  const nameId = { value: participant.nameId, format: participant.nameIdFormat, spNameQualifier: participant.spEntityId, ...(participant.spProvidedId ? { spProvidedId: participant.spProvidedId } : {}) };
   return { id, xml: logoutRequestXml({ id, issuer: context.idpEntityId, now: context.now, destination }, nameId, participant.sessionIndex, context.now + LOGOUT_REQUEST_SECONDS * 1000) };
 }
 

@@ -7,6 +7,7 @@ export interface SamlParticipant {
   readonly spEntityId: string;
   readonly nameId: string;
   readonly nameIdFormat: string;
+  readonly spProvidedId?: string;
   readonly sessionIndex: string;
 }
 

@@ -239,8 +239,8 @@ export function sloRoutes(deps: SamlRouteDeps): Route[] {
 }
 
 /** Remembers that an SP got an assertion in this SSO session, with the NameID and SessionIndex it got. */
-export async function recordParticipant(saml: SamlRouteDeps['saml'], tenant: TenantContext, secret: string, spEntityId: string, subject: { nameId: string; nameIdFormat: string; sessionIndex: string }): Promise<void> {
+export async function recordParticipant(saml: SamlRouteDeps['saml'], tenant: TenantContext, secret: string, spEntityId: string, subject: { nameId: string; nameIdFormat: string; spProvidedId?: string; sessionIndex: string }): Promise<void> {
   if (!saml.participants) return;
   const expiresAt = Math.floor(saml.oidc.clock.now() / 1000) + tenant.tenant.sessionLifetimes.ssoSeconds;
-  await saml.participants.record(tenant.tenant.id, sessionHash(secret), { spEntityId, nameId: subject.nameId, nameIdFormat: subject.nameIdFormat, sessionIndex: subject.sessionIndex }, expiresAt);
+  await saml.participants.record(tenant.tenant.id, sessionHash(secret), { spEntityId, nameId: subject.nameId, nameIdFormat: subject.nameIdFormat, sessionIndex: subject.sessionIndex, ...(subject.spProvidedId ? { spProvidedId: subject.spProvidedId } : {}) }, expiresAt);
 }
