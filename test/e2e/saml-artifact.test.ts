@@ -483,6 +483,40 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       expect(await signedIn(browser)).toBe(false);
     });
 
+    it('a LogoutRequest by artifact; a participant reachable only by HTTP-POST gets an auto-POST form and answers by POST', async () => {
+      const poster = await ArtifactSp.start('https://post-sp.example.test/metadata');
+      try {
+        poster.idpCertPem = sp.idpCertPem;
+        await saml.serviceProviders.register('demo', poster.metadata({ soapSlo: false, frontSlo: 'post' }));
+        const browser = new HttpBrowser();
+        const mine = await loginByPost(browser, sp);
+        const theirs = await loginByPost(browser, poster);
+        // The initiator sends its LogoutRequest by artifact; the IdP resolves it at the SP over SOAP.
+        const samlArt = sp.sendByArtifact(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex));
+        const page = await browser.request(`${endpoints.slo}?SAMLart=${encodeURIComponent(samlArt)}&RelayState=by-art`);
+        expect(page.status).toBe(200);
+        const form = formOf(await page.text());
+        expect(form.action).toBe(poster.sloRedirect);
+        const requestXml = Buffer.from(form.fields['SAMLRequest']!, 'base64').toString('utf8');
+        const request = parse(requestXml).documentElement!;
+        expect(request.localName).toBe('LogoutRequest');
+        expect(verifyWith(requestXml, request, sp.idpCertPem)).toBe(true);
+        expect(first(request, NS.assertion, 'NameID')!.textContent).toBe(theirs.nameId);
+        if (haveTool('xmllint')) expect(xmllintValidate(requestXml, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
+        // It answers over POST with an enveloped signature; the initiator then gets its LogoutResponse.
+        const answer = Buffer.from(poster.sign(poster.logoutResponse(endpoints.slo, request.getAttribute('ID')!))).toString('base64');
+        const last = await browser.request(endpoints.slo, { form: { SAMLResponse: answer } });
+        expect(last.status).toBe(303);
+        const result = await redirectMessage(last.headers.get('location')!, 'SAMLResponse');
+        expect(new URL(last.headers.get('location')!).searchParams.get('RelayState')).toBe('by-art');
+        expect(result.xml).toContain(SUCCESS);
+        expect(result.xml).not.toContain('PartialLogout');
+        expect(await signedIn(browser)).toBe(false);
+      } finally {
+        await poster.close();
+      }
+    });
+
     it('refuses unsigned, wrongly signed, expired, misaddressed, replayed and wrapped LogoutRequests; an unknown NameID is UnknownPrincipal; the session survives', async () => {
       const browser = new HttpBrowser();
       const mine = await loginByPost(browser, sp);

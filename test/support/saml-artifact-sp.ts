@@ -125,15 +125,16 @@ export class ArtifactSp {
   readonly sloRedirect = 'https://artifact-sp.example.test/slo';
   readonly nameIdRedirect = 'https://artifact-sp.example.test/mnid';
 
-  metadata(options: { soapSlo?: boolean } = {}): string {
+  metadata(options: { soapSlo?: boolean; frontSlo?: 'redirect' | 'post' } = {}): string {
     const soapSlo = options.soapSlo ?? true;
+    const frontSlo = options.frontSlo === 'post' ? BINDINGS.post : BINDINGS.redirect;
     return (
       `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="${NS.dsig}" entityID="${this.entityId}">` +
       `<md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
       `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${this.certBase64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
       `<md:ArtifactResolutionService Binding="${BINDINGS.soap}" Location="${this.#base}/ars" index="0" isDefault="true"/>` +
       (soapSlo ? `<md:SingleLogoutService Binding="${BINDINGS.soap}" Location="${this.#base}/slo"/>` : '') +
-      `<md:SingleLogoutService Binding="${BINDINGS.redirect}" Location="${this.sloRedirect}"/>` +
+      `<md:SingleLogoutService Binding="${frontSlo}" Location="${this.sloRedirect}"/>` +
       `<md:ManageNameIDService Binding="${BINDINGS.soap}" Location="${this.#base}/mnid"/>` +
       `<md:ManageNameIDService Binding="${BINDINGS.redirect}" Location="${this.nameIdRedirect}"/>` +
       `<md:NameIDFormat>${PERSISTENT}</md:NameIDFormat>` +
