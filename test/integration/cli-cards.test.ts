@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { createDynamoClient } from '../../lambdas/adapters/dynamodb/client.ts';
 import { DynamoItemStore } from '../../lambdas/adapters/dynamodb/item-store.ts';
 import { loadConfig } from '../../lambdas/config.ts';
@@ -14,6 +14,10 @@ import { startEmbeddedStore } from '../../local/embedded-store.ts';
 import { EMBEDDED_CREDENTIALS } from '../../local/runtime.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
 import { cli, start, waitFor } from '../support/processes.ts';
+import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeKeyCommand, ListResourceTagsCommand } from '@aws-sdk/client-kms';
+import { createKmsClient } from '../../lambdas/adapters/kms/client.ts';
+import { slotsOf } from '../../lambdas/core/cards/card-item.ts';
 
 /** The operator CLI's card and tenant-option commands on a local data directory (gateway stopped). */
 describe('operator CLI: cards and tenant card options', () => {
@@ -181,5 +185,107 @@ describe('operator CLI: cards and tenant card options', () => {
     const refused = await run('client', 'add', 'demo', '--name', 'web', '--redirect-uri', 'https://rp.example.com/cb', '--scope', 'openid admin');
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/scope: the admin scope is for client_credentials-only clients/);
+  });
+});
+
+/** `--stack`: a deployment's tables and KEK (a CloudFormation stack on the AWS emulator); resident keys in KMS. */
+describe('operator CLI: cards on a deployed stack (on the AWS emulator)', () => {
+  const endpoint = process.env['CLOUDCARD_TEST_EMULATOR']!;
+  const aws = { AWS_ENDPOINT_URL: endpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
+  const clientOptions = { endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+  const stackName = `Cloudcard-clicards-${randomBytes(4).toString('hex')}`;
+  let outputs: Record<string, string> = {};
+  const run = (...args: string[]) => cli(['--stack', stackName, ...args], aws);
+
+  beforeAll(async () => {
+    const cfn = new CloudFormationClient(clientOptions);
+    const table = (name: string, indexes: string[]) => ({
+      Type: 'AWS::DynamoDB::Table',
+      Properties: {
+        TableName: name,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: ['PK', 'SK', ...indexes.flatMap((i) => [`${i}PK`, `${i}SK`])].map((a) => ({ AttributeName: a, AttributeType: 'S' })),
+        KeySchema: [
+          { AttributeName: 'PK', KeyType: 'HASH' },
+          { AttributeName: 'SK', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: indexes.map((i) => ({
+          IndexName: i,
+          KeySchema: [
+            { AttributeName: `${i}PK`, KeyType: 'HASH' },
+            { AttributeName: `${i}SK`, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        })),
+      },
+    });
+    const template = {
+      Resources: {
+        Directory: table(`${stackName}-directory`, ['GSI1', 'GSI2']),
+        State: table(`${stackName}-state`, ['GSI1']),
+        Kek: {
+          Type: 'AWS::KMS::Key',
+          Properties: {
+            Description: 'card KEK',
+            KeyPolicy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: '*' }, Action: 'kms:*', Resource: '*' }] },
+          },
+        },
+      },
+      Outputs: {
+        DirectoryTableName: { Value: { Ref: 'Directory' } },
+        StateTableName: { Value: { Ref: 'State' } },
+        Stage: { Value: 'prod' },
+        ApiUrl: { Value: 'https://id.example.test' },
+        CardKekKeyArn: { Value: { 'Fn::GetAtt': ['Kek', 'Arn'] } },
+      },
+    };
+    await cfn.send(new CreateStackCommand({ StackName: stackName, TemplateBody: JSON.stringify(template) })).catch((error: Error) => {
+      // A retried CreateStack whose first attempt went through: the stack is ours.
+      if (error.name !== 'AlreadyExistsException') throw error;
+    });
+    for (let i = 0; i < 50 && !outputs['CardKekKeyArn']; i++) {
+      const { Stacks } = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+      if (Stacks?.[0]?.StackStatus === 'CREATE_COMPLETE') outputs = Object.fromEntries((Stacks[0].Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    cfn.destroy();
+    for (const args of [['tenant', 'create', 'initech', '--custody', 'kms-resident'], ['user', 'add', 'initech', 'milton', '--email', 'milton@initech.example']]) {
+      const result = await run(...args);
+      expect(result.stderr).toBe('');
+    }
+  });
+
+  it('enrols a KMS-resident card (keys tagged for the stage) and deletion schedules the keys for deletion', async () => {
+    const enrolled = await run('card', 'enroll', 'initech', 'milton', '--slots', '9a,9d', '--alg', 'p256', '--json');
+    expect(enrolled.stderr).toBe('');
+    const result = JSON.parse(enrolled.stdout) as EnrolResult;
+    expect(result.card).toMatchObject({ tenant: 'initech', custody: 'kms-resident' });
+
+    const dynamo = createDynamoClient(clientOptions);
+    const kms = createKmsClient(clientOptions);
+    try {
+      const directory = new DynamoItemStore({ client: dynamo, tableName: outputs['DirectoryTableName']!, role: 'directory' });
+      const item = (await directory.get<CardItem>(cardKeys.card('initech', result.card.id)))!;
+      const keyIds = slotsOf(item).map(([, s]) => (s.key as { keyId: string }).keyId);
+      expect(keyIds).toHaveLength(2);
+      for (const keyId of keyIds) {
+        const tags = (await kms.send(new ListResourceTagsCommand({ KeyId: keyId }))).Tags ?? [];
+        expect(tags).toContainEqual({ TagKey: 'cloudcard:stack', TagValue: 'cloudcard-prod' });
+        expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('Enabled');
+      }
+      // The tenant CA key is a resident key too, and signed the slot certificates.
+      const ca = (await directory.get<Item & { certificatePem: string; keyId: string }>({ PK: 'T#initech', SK: 'CARDCA' }))!;
+      const certificate = new X509Certificate(Buffer.from(certificateOf(objectsOf(item), '9a')!));
+      expect(certificate.verify(new X509Certificate(ca.certificatePem).publicKey)).toBe(true);
+      expect((await kms.send(new ListResourceTagsCommand({ KeyId: ca.keyId }))).Tags).toContainEqual({ TagKey: 'cloudcard:purpose', TagValue: 'card-ca' });
+
+      const deleted = await run('card', 'delete', 'initech', result.card.id, '--yes');
+      expect(deleted.stderr).toBe('');
+      for (const keyId of keyIds) expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingDeletion');
+      expect(await directory.get(cardKeys.card('initech', result.card.id))).toBeUndefined();
+    } finally {
+      dynamo.destroy();
+      kms.destroy();
+    }
   });
 });
