@@ -90,6 +90,12 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       const { createHash } = await import('node:crypto');
       expect(bytes.subarray(4, 24).equals(createHash('sha1').update(endpoints.entityId).digest())).toBe(true);
 
+      // Stored under the artifact's hash, the Response sealed under a key only the artifact gives.
+      const stored = await stack.runtime.state.get({ PK: `SAMLART#${createHash('sha256').update(bytes).digest('base64url')}`, SK: 'SAMLART' });
+      expect(stored?.['spEntityId']).toBe(sp.entityId);
+      expect(JSON.stringify(stored)).not.toMatch(/Assertion|NameID|Response/);
+      expect(JSON.stringify(stored)).not.toContain(samlArt);
+
       const resolved = await sp.resolve(endpoints.ars, samlArt);
       expect(resolved.status).toBe(200);
       expect(resolved.signatureValid).toBe(true);

@@ -1,3 +1,4 @@
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { ConflictError } from '../errors.ts';
 import type { Clock, Item, Random, StateStore } from '../../ports.ts';
 import { artifactHash, decodeArtifact, encodeArtifact, sourceIdOf } from './artifact.ts';
@@ -8,8 +9,28 @@ export const ARTIFACT_SECONDS = 60;
 /** Index of our ArtifactResolutionService in the metadata; every artifact we issue names it. */
 export const IDP_ARS_INDEX = 0;
 
-type ArtifactItem = Item & { tenant: string; spEntityId: string; message: string; username?: string; expiresAt: number };
+type ArtifactItem = Item & { tenant: string; spEntityId: string; sealed: string; username?: string; expiresAt: number };
 const artifactKey = (artifact: string) => ({ PK: `SAMLART#${artifactHash(artifact)}`, SK: 'SAMLART' });
+
+/**
+ * The stored message is sealed (AES-256-GCM) under a key derived from the artifact, which only the SP
+ * holds; the table keeps the artifact's hash and the ciphertext, so a read of the table yields no
+ * assertion that could be posted to an ACS.
+ */
+const sealingKey = (artifact: string): Buffer => Buffer.from(hkdfSync('sha256', Buffer.from(artifact, 'base64'), Buffer.alloc(0), 'cloudcard saml artifact message', 32));
+
+function seal(artifact: string, message: string, iv: Uint8Array): string {
+  const cipher = createCipheriv('aes-256-gcm', sealingKey(artifact), iv);
+  const ciphertext = Buffer.concat([cipher.update(message, 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64');
+}
+
+function open(artifact: string, sealed: string): string {
+  const bytes = Buffer.from(sealed, 'base64');
+  const decipher = createDecipheriv('aes-256-gcm', sealingKey(artifact), bytes.subarray(0, 12));
+  decipher.setAuthTag(bytes.subarray(12, 28));
+  return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString('utf8');
+}
 
 /** What a resolved artifact hands back: the message, and whose federation its delivery confirms. */
 export interface TakenArtifact {
@@ -36,7 +57,8 @@ export class IssuedArtifacts {
   async issue(tenant: string, idpEntityId: string, spEntityId: string, message: string, username?: string): Promise<string> {
     const artifact = encodeArtifact(idpEntityId, IDP_ARS_INDEX, this.#random.bytes(20));
     const expiresAt = Math.floor(this.#clock.now() / 1000) + ARTIFACT_SECONDS;
-    await this.#state.put({ ...artifactKey(artifact), tenant, spEntityId, message, ...(username ? { username } : {}), expiresAt }, { absent: true });
+    const sealed = seal(artifact, message, this.#random.bytes(12));
+    await this.#state.put({ ...artifactKey(artifact), tenant, spEntityId, sealed, ...(username ? { username } : {}), expiresAt }, { absent: true });
     return artifact;
   }
 
@@ -62,6 +84,6 @@ export class IssuedArtifacts {
       if (error instanceof ConflictError) return undefined;
       throw error;
     }
-    return { message: item.message, ...(item.username ? { username: item.username } : {}) };
+    return { message: open(artifact, item.sealed), ...(item.username ? { username: item.username } : {}) };
   }
 }
