@@ -23,7 +23,7 @@ export const MANAGEMENT_IDS: Readonly<Record<ManagementAlgorithm, number>> = {
 
 /**
  * Identifiers we know but do not implement as such (RSA 1024, Ed25519, X25519, and 00, the legacy name of
- * three-key 3DES that only 9B accepts): a P1 of these is "wrong data" for the key, not a bad parameter.
+ * the legacy 9B identifier): a P1 of these is "wrong data" for the key, not a bad parameter.
  */
 const KNOWN_UNSUPPORTED = [0x06, 0xe0, 0xe1, 0x00];
 

@@ -141,8 +141,9 @@ async function privateKeyOperation(context: CommandContext, slot: PivSlot, membe
 async function managementAuthenticate(context: CommandContext, members: Map<number, Uint8Array>): Promise<Outcome> {
   const { command, base, previous, deps } = context;
   const { algorithm, key } = await deps.card.managementKey();
-  // SP 800-78-4 keeps 00 as the legacy identifier of three-key 3DES; OpenSC's GET CHALLENGE sends it.
-  const matches = command.p1 === MANAGEMENT_IDS[algorithm] || (command.p1 === 0x00 && algorithm === '3des');
+  // 00 is SP 800-78's legacy identifier (three-key 3DES, once the only 9B algorithm). OpenSC's GET CHALLENGE
+  // sends it whatever the key is, so it stands for "the card's 9B algorithm": the key alone decides.
+  const matches = command.p1 === MANAGEMENT_IDS[algorithm] || command.p1 === 0x00;
   if (!matches) return status(SW.INCORRECT_DATA, base);
   if (members.has(EXPONENTIATION)) return status(SW.INCORRECT_DATA, base);
   const block = blockBytes(algorithm);

@@ -218,13 +218,14 @@ export function openscReplays(label: string, freshCard: () => Promise<PivCard>):
       expect(verify('sha256', Buffer.from('x'), certificates['9c'].publicKey, responseValue(signed.data))).toBe(true);
     });
 
-    it('gets random bytes the way piv_get_challenge does (9B, P1 00, 7C{81 00}), fresh each time', async () => {
+    it('gets random bytes the way piv_get_challenge does (9B, P1 00 whatever the key, 7C{81 00}), fresh each time', async () => {
       const host = new Host(await freshCard());
+      const block = (await host.card.managementKey()).algorithm === '3des' ? 8 : 16;
       const seen = new Set<string>();
       for (let i = 0; i < 4; i++) {
         const reply = await host.send('0087009B047C02810000');
         expect(reply.sw).toBe(0x9000);
-        expect(toHex(reply.data.subarray(0, 4))).toBe('7C0A8108');
+        expect([...reply.data.subarray(0, 4)]).toEqual([0x7c, block + 2, 0x81, block]);
         seen.add(toHex(reply.data.subarray(4)));
       }
       expect(seen.size).toBe(4);
