@@ -75,6 +75,16 @@ export function addCardCommands(program: Command, action: ActionFactory): void {
     .option('--label <label>', 'card label (default: "<display name> card")')
     .option('--pin <pin>', 'initial PIN instead of a generated one (visible in your shell history: prefer the generated one)')
     .option('--puk <puk>', 'initial PUK instead of a generated one')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Locally, keys are wrapped by the key file in the data directory. With --stack, wrapped keys need kms:Encrypt',
+        "on the stack's CardKekKeyArn (granted only in its key policy), and KMS-resident keys and the tenant's card CA",
+        'key are KMS keys made with your credentials: kms:CreateKey and kms:TagResource with the cloudcard:stack tag',
+        '(cloudcard-{stage}), kms:GetPublicKey and kms:Sign on keys carrying it.',
+      ].join('\n'),
+    )
     .action(
       action(async (target, json, tenantId: string, username: string, o: { slots?: string[]; alg?: string; label?: string; pin?: string; puk?: string }) => {
         const request = Object.fromEntries(

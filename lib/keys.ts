@@ -184,6 +184,10 @@ export class CloudcardKeys extends Construct {
    * - destroy: kms:ScheduleKeyDeletion only on keys carrying the tag.
    * Tagging is an access-control permission here: the grantee is denied tagging or deleting the stack's
    * own KEK and signing key, whose key policies delegate TagResource and ScheduleKeyDeletion to IAM.
+   * kms:TagResource cannot be limited to the key being created (CreateKey checks it on no particular
+   * key), so another key of the account whose key policy delegates tagging and use to IAM could be
+   * tagged into reach: keep other keys' policies from delegating kms:TagResource to IAM wholesale, or
+   * deny it with a permissions boundary, where that matters.
    */
   grantResidentKeys(grantee: iam.IGrantable, capabilities: readonly ResidentKeyCapability[]): iam.PolicyStatement[] {
     const stack = Stack.of(this);
