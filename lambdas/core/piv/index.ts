@@ -1,6 +1,6 @@
 /** The PIV card application's public surface, as the card service uses it. */
 export { handleApdu, type ApduResult, type PivDeps } from './application.ts';
-export { newSessionState, type PivSessionState } from './session.ts';
+export { newSessionState, validSessionState, MAX_CHAIN_BYTES, MAX_PENDING_BYTES, type PivSessionState } from './session.ts';
 export { PIV_ATR } from './atr.ts';
 export { PIV_AID } from './aid.ts';
 export {

@@ -46,6 +46,12 @@ describe('transport: malformed APDUs, CLA and INS', () => {
     expect(await sw(new Host(), apdu)).toBe('6700');
   });
 
+  it('an APDU larger than any extended Lc allows (70000 bytes) -> 6700', async () => {
+    const huge = new Uint8Array(70_000);
+    huge.set([0x00, 0xdb, 0x3f, 0xff, 0x00, 0xff, 0xff]);
+    expect(await sw(new Host(), huge)).toBe('6700');
+  });
+
   it.each(['80', '0C', '01', 'FF', '90'])('CLA %s -> 6E00', async (cla) => {
     expect(await sw(new Host(), `${cla}CB3FFF035C017E00`)).toBe('6E00');
   });
