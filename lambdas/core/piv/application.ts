@@ -99,7 +99,7 @@ function joinChain(apdu: CommandApdu, previous: PivSessionState): Joined {
   const chained = (apdu.cla & CHAINING_BIT) !== 0;
   const chain = previous.chain;
   if (chain && (chain.ins !== apdu.ins || chain.p1 !== apdu.p1 || chain.p2 !== apdu.p2)) {
-    return { kind: 'answer', sw: SW.LAST_COMMAND_EXPECTED, state: carriedKeepingVerify(previous) };
+    return { kind: 'answer', sw: SW.LAST_COMMAND_EXPECTED, state: carried(previous) };
   }
   if (!chain && !chained) return { kind: 'complete', command: apdu };
   if (chained && NEVER_CHAINED.has(apdu.ins)) return { kind: 'answer', sw: SW.CHAINING_NOT_SUPPORTED, state: carried(previous) };
