@@ -364,8 +364,10 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
       for (const path of ['/t/other/admin/v1/cards', '/t/other/admin/v1/tenant', '/t/nowhere/admin/v1/users']) {
         const response = await call('GET', path, undefined, { Authorization: `Bearer ${token}` });
         expect({ path, status: response.status }).toEqual({ path, status: 401 });
-        expect(response.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+        expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm="cloudcard-admin".*, Bearer error="invalid_token"/);
       }
+      // Verifying only reads published keys: a tenant that never signed gets no keys made by the admin API.
+      expect(await stack.runtime.directory.get({ PK: 'T#other', SK: 'SIGNKEYS' })).toBeUndefined();
     });
 
     it('refuses a token without the admin scope (403), a forged, expired or revoked one (401)', async () => {

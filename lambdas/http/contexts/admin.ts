@@ -18,16 +18,13 @@ export const adminContext: RoutesFactory = (runtime) => {
   ];
 };
 
-/** What verifying a tenant's own access tokens (the `admin` scope) needs: its keys, grants, revocations, DPoP. */
+/**
+ * What verifying a tenant's own access tokens (the `admin` scope) needs: its published keys, grants,
+ * revocations, DPoP. No key custody or signer: verification reads public keys only, so a token for a
+ * tenant that never signed anything fails instead of making that tenant's first keys here.
+ */
 function tenantTokens(runtime: Runtime, services: DirectoryServices): OidcRouteDeps {
-  const oidc = createOidc({
-    directory: runtime.directory,
-    state: runtime.state,
-    clock: runtime.clock,
-    random: runtime.random,
-    ...(runtime.custody ? { custody: runtime.custody } : {}),
-    ...(runtime.signer ? { platformSigner: runtime.signer } : {}),
-  });
+  const oidc = createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random });
   const credentials = services.credentials;
   return {
     oidc,
