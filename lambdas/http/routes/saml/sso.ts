@@ -19,7 +19,7 @@ import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import { incomingByArtifact, sendByArtifact } from './artifact-binding.ts';
 import type { SamlRouteDeps } from './deps.ts';
 import { persistentNameId } from './federation.ts';
-import { recordParticipant } from './slo.ts';
+import { recordParticipant } from './logout-flow.ts';
 
 const INTERACTION_SECONDS = 900;
 const SAML_PARAMETERS = ['SAMLRequest', 'SAMLart', 'RelayState', 'SigAlg', 'Signature'];
