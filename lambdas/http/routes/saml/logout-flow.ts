@@ -51,20 +51,21 @@ export function logoutFlow(saml: Saml) {
   /** Success, with PartialLogout under it when a participant could not be told (Core §3.2.2.2). */
   const finalStatus = (partial: boolean): SamlStatus => (partial ? { code: STATUS_SUCCESS, subCode: STATUS_PARTIAL_LOGOUT, message: 'not every service provider could be signed out' } : { code: STATUS_SUCCESS });
 
-  /** SOAP where the participant's metadata allows it; the rest left for the browser (or failed). */
+  /**
+   * SOAP where the participant's metadata allows it, all calls at once (each bounded by the SOAP
+   * timeout, so many SPs still fit in the function's time); the rest left for the browser (or failed).
+   */
   async function propagate(tenant: TenantContext, participants: readonly SamlParticipant[]): Promise<Propagation> {
     const context = await outboundContext(tenant);
-    const frontChannel: SamlParticipant[] = [];
-    let partial = false;
-    for (const participant of participants) {
-      const sp = await saml.serviceProviders.find(tenant.tenant.id, participant.spEntityId);
-      if (!sp) continue;
-      if (spEndpoint(sp.singleLogout, BINDING.soap)) {
-        if (!(await logoutOverSoap(sp, participant, context))) partial = true;
-      } else if (frontChannelEndpoint(sp.singleLogout)) frontChannel.push(participant);
-      else partial = true;
-    }
-    return { frontChannel, partial };
+    const outcomes = await Promise.all(
+      participants.map(async (participant): Promise<'done' | 'failed' | 'browser' | 'gone'> => {
+        const sp = await saml.serviceProviders.find(tenant.tenant.id, participant.spEntityId);
+        if (!sp) return 'gone';
+        if (spEndpoint(sp.singleLogout, BINDING.soap)) return (await logoutOverSoap(sp, participant, context)) ? 'done' : 'failed';
+        return frontChannelEndpoint(sp.singleLogout) ? 'browser' : 'failed';
+      }),
+    );
+    return { frontChannel: participants.filter((_, index) => outcomes[index] === 'browser'), partial: outcomes.includes('failed') };
   }
 
   /** Ends the session stored under `hash` (if it still lives) and tells every participant but `except`. */
