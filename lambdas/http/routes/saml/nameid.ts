@@ -1,4 +1,4 @@
-import { verifyInbound, type InboundBinding, type InboundContext } from '../../../core/saml/inbound.ts';
+import { verifyInbound, type InboundContext, type InboundMessage } from '../../../core/saml/inbound.ts';
 import { samlEndpoints } from '../../../core/saml/metadata.ts';
 import { manageNameId } from '../../../core/saml/name-id-management.ts';
 import { signMessage, statusResponseXml, type SamlStatus } from '../../../core/saml/outbound.ts';
@@ -30,12 +30,8 @@ export function nameIdRoutes(deps: SamlRouteDeps): Route[] {
     expected: ['ManageNameIDRequest'],
   });
 
-  /** Verifies and applies the request; the response status, or the SamlError of an untrusted message. */
-  async function handle(tenant: TenantContext, binding: InboundBinding) {
-    const message = await verifyInbound(binding, inboundContext(tenant));
-    const status = await manageNameId(message, { tenant: tenant.tenant.id, idpEntityId: samlEndpoints(tenant.issuer).entityId, now: oidc.clock.now(), federations: saml.federations });
-    return { message, status };
-  }
+  const apply = (tenant: TenantContext, message: InboundMessage) =>
+    manageNameId(message, { tenant: tenant.tenant.id, idpEntityId: samlEndpoints(tenant.issuer).entityId, now: oidc.clock.now(), federations: saml.federations });
 
   const responseXml = (tenant: TenantContext, inResponseTo: string | undefined, status: SamlStatus, destination?: string) =>
     statusResponseXml('ManageNameIDResponse', { id: samlId(oidc.random.bytes(20)), issuer: samlEndpoints(tenant.issuer).entityId, now: oidc.clock.now(), ...(destination ? { destination } : {}) }, inResponseTo, status);
@@ -45,7 +41,8 @@ export function nameIdRoutes(deps: SamlRouteDeps): Route[] {
     return soapEndpoint(request, async (envelope) => {
       const xml = soapBodyMessage(envelope);
       try {
-        const { message, status } = await handle(tenant, { kind: 'soap', xml });
+        const message = await verifyInbound({ kind: 'soap', xml }, inboundContext(tenant));
+        const status = await apply(tenant, message);
         return soapEnvelope(signMessage(responseXml(tenant, message.id, status), 'ManageNameIDResponse', key));
       } catch (error) {
         if (!(error instanceof SamlError)) throw error;
@@ -58,17 +55,18 @@ export function nameIdRoutes(deps: SamlRouteDeps): Route[] {
   async function nameId(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request);
     if (request.method === 'POST' && isSoap(request)) return soap(request, tenant);
-    let handled;
+    let message: InboundMessage;
     try {
-      handled = await handle(tenant, await frontChannelMessage(saml, tenant, request));
+      message = await verifyInbound(await frontChannelMessage(saml, tenant, request), inboundContext(tenant));
     } catch (error) {
       // An untrusted request gets an error page: nothing is sent to an address it names.
       if (error instanceof SamlError) return errorPage(400, 'Request not valid', `The service provider's request was refused: ${error.message}.`);
       throw error;
     }
-    const { message, status } = handled;
+    // Checked before anything changes: a request we could not answer must not take effect.
     const endpoint = frontChannelEndpoint(message.sp.manageNameId);
     if (!endpoint) return errorPage(400, 'Request not valid', 'The service provider has no ManageNameIDService to answer to in its metadata.');
+    const status = await apply(tenant, message);
     const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
     const xml = responseXml(tenant, message.id, status, endpoint.responseLocation ?? endpoint.location);
     return sendThroughBrowser(endpoint, 'SAMLResponse', xml, 'ManageNameIDResponse', message.relayState, key, signMessage, oidc.random.id());
