@@ -65,8 +65,26 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
     return new X509Certificate(item!.certificatePem);
   };
 
+  /** Audit lines the admin context wrote (kept off the test output). */
+  const auditLines: Record<string, unknown>[] = [];
+  const stdoutWrite = process.stdout.write.bind(process.stdout);
+
   beforeAll(async () => {
-    stack = await startStackOn(backend, { clock });
+    // The audit logger takes its level from the environment (the tests' default is SILENT): let it speak,
+    // while the request loggers stay silent (startStackOn sets their level explicitly).
+    process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      const text = String(chunk);
+      if (!text.includes('"cloudcard-admin-audit"')) return (stdoutWrite as (...args: unknown[]) => boolean)(chunk, ...rest);
+      for (const line of text.split('\n').filter(Boolean)) auditLines.push(JSON.parse(line) as Record<string, unknown>);
+      return true;
+    }) as typeof process.stdout.write;
+    const level = process.env['POWERTOOLS_LOG_LEVEL'];
+    process.env['POWERTOOLS_LOG_LEVEL'] = 'INFO';
+    try {
+      stack = await startStackOn(backend, { clock });
+    } finally {
+      process.env['POWERTOOLS_LOG_LEVEL'] = level;
+    }
     basicAuth = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
     const endpoint = backend === 'embedded' ? stack.storeEndpoint : process.env['CLOUDCARD_TEST_EMULATOR']!;
     const region = backend === 'embedded' ? 'local' : (process.env['AWS_REGION'] ?? EMULATOR_REGION);
@@ -84,6 +102,7 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
     expect((await call('POST', '/t/wrap/admin/v1/users', { username: 'bob', displayName: 'Bob' })).status).toBe(201);
   });
   afterAll(async () => {
+    process.stdout.write = stdoutWrite;
     dynamo?.destroy();
     kms?.destroy();
     await stack?.close();
@@ -214,6 +233,24 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
       expect(generated.status).toBe(200);
       expect(generated.body.pin).toMatch(/^\d{6}$/);
       oneTime.push('86420135', generated.body.pin);
+    });
+
+    it('writes an audit line per card change naming the card and action, never a secret', async () => {
+      const from = auditLines.length;
+      const enrolled = await enrol('wrap', { username: 'bob', slots: ['9e'] });
+      const unblockedPin = (await call('POST', `/t/wrap/admin/v1/cards/${enrolled.card.id}/unblock`)).body.pin as string;
+      oneTime.push(unblockedPin);
+      expect((await call('DELETE', `/t/wrap/admin/v1/cards/${enrolled.card.id}`)).status).toBe(204);
+      const audit = auditLines.slice(from);
+      const cardLines = audit.filter((line) => line['event'] === 'card');
+      expect(cardLines.map((line) => `${line['action']} ${line['card']}`)).toEqual(['enrolled', 'unblocked', 'deleted'].map((action) => `${action} ${enrolled.card.id}`));
+      expect(cardLines[0]).toMatchObject({ tenant: 'wrap', username: 'bob', serial: enrolled.card.serial, custody: 'wrapped' });
+      // The generic line: who made which change.
+      expect(audit.filter((line) => line['method'] !== undefined).map((line) => `${line['method']} ${line['status']} ${line['via']} ${line['adminClientId']}`)).toEqual(
+        ['POST 201', 'POST 200', 'DELETE 204'].map((change) => `${change} admin-client ${stack.bootstrap.clientId}`),
+      );
+      const text = JSON.stringify(auditLines);
+      for (const secret of new Set(oneTime)) expect({ secret, logged: text.includes(secret) }).toEqual({ secret, logged: false });
     });
 
     it('stores no private key, PIN, PUK or management key in clear (raw scan of both tables)', async () => {
@@ -354,8 +391,11 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
     it('lets a bearer token with the admin scope from the tenant’s own issuer administer that tenant', async () => {
       const listed = await call('GET', '/t/wrap/admin/v1/cards', undefined, { Authorization: `Bearer ${token}` });
       expect(listed.status).toBe(200);
+      const from = auditLines.length;
       const enrolled = await call('POST', '/t/wrap/admin/v1/cards', { username: 'bob', slots: ['9e'] }, { Authorization: `Bearer ${token}` });
       expect(enrolled.status).toBe(201);
+      // The audit trail names the tenant's client as the one who made the change.
+      expect(auditLines.slice(from).find((line) => line['method'] === 'POST')).toMatchObject({ via: 'tenant-token', adminClientId: wrapAdmin.id, status: 201 });
       oneTime.push(enrolled.body.pin, enrolled.body.puk);
       expect((await call('GET', '/t/wrap/admin/v1/tenant', undefined, { Authorization: `Bearer ${token}` })).body.id).toBe('wrap');
     });
