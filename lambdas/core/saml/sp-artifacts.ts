@@ -3,7 +3,7 @@ import type { Random } from '../../ports.ts';
 import { decodeArtifact } from './artifact.ts';
 import { CLOCK_SKEW_SECONDS } from './authn-request.ts';
 import { artifactResolveXml, signMessage } from './outbound.ts';
-import { spEndpoint, type ServiceProvider } from './service-providers.ts';
+import type { ServiceProvider } from './service-providers.ts';
 import { verifyRootSignature, type SigningKey } from './signature.ts';
 import { soapCall, type HttpPost } from './soap-client.ts';
 import { BINDING, child, NS, parseXml, samlId, SamlError, serialize, textOf } from './xml.ts';
