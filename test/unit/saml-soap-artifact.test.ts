@@ -1,6 +1,7 @@
 import { beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHash, createPrivateKey, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
+import { chooseAcs } from '../../lambdas/core/saml/acs.ts';
 import { decodeArtifact, encodeArtifact } from '../../lambdas/core/saml/artifact.ts';
 import type { ReplayCache } from '../../lambdas/core/oidc/replay.ts';
 import { verifyInbound, type InboundBinding } from '../../lambdas/core/saml/inbound.ts';
@@ -189,5 +190,32 @@ describe('HTTP-Redirect messages we send', () => {
     expect(inflateRawSync(Buffer.from(parsed.searchParams.get('SAMLResponse')!, 'base64')).toString()).toContain('LogoutResponse');
     const signedPart = url.slice(url.indexOf('SAMLResponse='), url.indexOf('&Signature='));
     expect(verify('sha256', Buffer.from(signedPart), createPublicKey(credentials.certPem), Buffer.from(parsed.searchParams.get('Signature')!, 'base64'))).toBe(true);
+  });
+});
+
+describe('Choosing the ACS and the response binding', () => {
+  const POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
+  const ARTIFACT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact';
+  const sp = {
+    acs: [
+      { binding: POST, location: 'https://sp.example.test/post', index: 0, isDefault: false },
+      { binding: ARTIFACT, location: 'https://sp.example.test/art', index: 1, isDefault: true },
+      { binding: 'urn:oasis:names:tc:SAML:2.0:bindings:PAOS', location: 'https://sp.example.test/paos', index: 2, isDefault: false },
+    ],
+  } as unknown as ServiceProvider;
+
+  it('by index (its binding decides), by URL with ProtocolBinding, or the default of the requested binding (HTTP-POST unless asked)', () => {
+    expect(chooseAcs(sp, { url: null, index: '1', protocolBinding: null }).binding).toBe(ARTIFACT);
+    expect(chooseAcs(sp, { url: 'https://sp.example.test/art', index: null, protocolBinding: ARTIFACT }).location).toBe('https://sp.example.test/art');
+    expect(chooseAcs(sp, { url: null, index: null, protocolBinding: null }).binding).toBe(POST);
+    expect(chooseAcs(sp, { url: null, index: null, protocolBinding: ARTIFACT }).binding).toBe(ARTIFACT);
+  });
+
+  it('refuses an ACS not in the metadata, a URL under another binding, and any binding but POST and Artifact', () => {
+    expect(() => chooseAcs(sp, { url: 'https://attacker.example.test/acs', index: null, protocolBinding: null })).toThrow(/not in the service provider's metadata/);
+    expect(() => chooseAcs(sp, { url: 'https://sp.example.test/art', index: null, protocolBinding: null })).toThrow(/not in the service provider's metadata/);
+    expect(() => chooseAcs(sp, { url: null, index: '9', protocolBinding: null })).toThrow(/Index is not/);
+    expect(() => chooseAcs(sp, { url: null, index: '2', protocolBinding: null })).toThrow(/not supported/);
+    expect(() => chooseAcs(sp, { url: null, index: null, protocolBinding: 'urn:oasis:names:tc:SAML:2.0:bindings:PAOS' })).toThrow(/not supported/);
   });
 });
