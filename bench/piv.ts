@@ -392,5 +392,6 @@ export async function benchPiv(options: PivBenchOptions = PIV_BENCH_DEFAULTS): P
 if (import.meta.url === `file://${process.argv[1]}`) {
   const quick = process.env['BENCH_PIV_QUICK'] === '1';
   process.env['POWERTOOLS_METRICS_DISABLED'] = 'true';
-  process.stdout.write(`${await benchPiv(quick ? { calls: 30, warmup: 5, verifies: 2, dispatches: 2000 } : PIV_BENCH_DEFAULTS)}\n`);
+  const calls = Number(process.env['BENCH_PIV_CALLS'] ?? PIV_BENCH_DEFAULTS.calls);
+  process.stdout.write(`${await benchPiv(quick ? { calls: 30, warmup: 5, verifies: 2, dispatches: 2000 } : { ...PIV_BENCH_DEFAULTS, calls })}\n`);
 }
