@@ -100,9 +100,12 @@ export class CardApiClient {
     return (await this.#json('POST', `/cards/${card}/sessions`, { proof }, bearer)) as OpenedSession;
   }
 
-  /** Sends one command APDU and returns the response APDU (data || SW1 SW2). */
-  async transmit(session: string, command: Uint8Array): Promise<Uint8Array> {
-    const response = await this.#request('POST', '/session/apdu', {
+  /**
+   * Sends one command APDU and returns the response APDU (data || SW1 SW2). With `reset`, the card's
+   * security state starts over first (a power cycle the reader reported), in the same request.
+   */
+  async transmit(session: string, command: Uint8Array, options: { reset?: boolean } = {}): Promise<Uint8Array> {
+    const response = await this.#request('POST', options.reset ? '/session/apdu?reset=true' : '/session/apdu', {
       headers: { Authorization: `CardSession ${session}`, 'Content-Type': 'application/octet-stream', Accept: 'application/octet-stream' },
       body: command,
     });

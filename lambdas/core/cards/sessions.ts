@@ -119,13 +119,19 @@ export class CardSessions {
    * session is the card's active one, runs the card application, and stores the new security state
    * guarded on the sequence number it read (a second APDU racing on the same session loses with "busy").
    */
-  async apdu(tenantId: string, secret: string, command: Uint8Array): Promise<{ response: Uint8Array; trace: { ins: number; sw: number }; session: CardSession }> {
+  async apdu(
+    tenantId: string,
+    secret: string,
+    command: Uint8Array,
+    options: { resetFirst?: boolean } = {},
+  ): Promise<{ response: Uint8Array; trace: { ins: number; sw: number }; session: CardSession }> {
     const item = await this.#sessionItem(tenantId, secret);
     const card = await this.#activeCard(item);
-    const piv = validSessionState(item.piv) ?? newSessionState();
+    // A power cycle the agent reports with the command: the command runs on a fresh security state.
+    const piv = options.resetFirst ? newSessionState() : (validSessionState(item.piv) ?? newSessionState());
     const view = this.#cards.openView(card, item.session.pinPolicy);
     const result = await handleApdu(command, piv, { card: view, random: this.#random });
-    if (JSON.stringify(result.state) !== JSON.stringify(piv)) {
+    if (options.resetFirst || JSON.stringify(result.state) !== JSON.stringify(piv)) {
       try {
         await this.#state.update(sessionKey(secret), { piv: result.state, seq: item.seq + 1 }, { present: true, equals: { seq: item.seq } });
       } catch (error) {

@@ -71,6 +71,8 @@ const jwk = z.object({ kty: z.enum(['RSA', 'EC', 'OKP']) }).passthrough();
 export const clientMetadataSchema = z
   .object({
     client_name: z.string().trim().min(1).max(200).optional(),
+    /** OIDC Dynamic Client Registration §2: native apps (like the client agent) use loopback redirects. */
+    application_type: z.enum(['web', 'native']).optional(),
     redirect_uris: z.array(redirectUri).max(20).default([]),
     post_logout_redirect_uris: z.array(redirectUri).max(20).default([]),
     grant_types: z.array(z.enum(GRANT_TYPES)).min(1).default(['authorization_code']),

@@ -112,7 +112,8 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
         const secret = requireSecret(request);
         const command = apduOf(request);
         const tenantId = request.params['tenant'] ?? '';
-        const result = await withSession(() => deps.sessions.apdu(tenantId, secret, command));
+        const resetFirst = request.query['reset'] === 'true';
+        const result = await withSession(() => deps.sessions.apdu(tenantId, secret, command, { resetFirst }));
         deps.traceApdu?.({ tenant: tenantId, card: result.session.card, session: result.session.id, ins: hex(result.trace.ins, 2), sw: hex(result.trace.sw, 4) });
         return apduResponse(request, result.response);
       },

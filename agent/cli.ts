@@ -1,0 +1,99 @@
+import { connect } from 'node:net';
+import { Command } from 'commander';
+import { AgentDaemon, controlSocket } from './daemon.ts';
+import { currentAccessToken, login } from './login.ts';
+import { CardApiClient } from './sdk.ts';
+import { defaultStateDir, readState } from './state.ts';
+
+const stamp = (): string => new Date().toISOString();
+/** Log lines go to stderr; they never carry tokens, PINs or APDU data. */
+const log = (line: string): void => void process.stderr.write(`${stamp()} ${line}\n`);
+
+/** Sends one command to the running agent's control socket. */
+function control(stateDir: string, request: Record<string, string>): Promise<{ ok: boolean; message: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(controlSocket(stateDir));
+    let reply = '';
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(`${JSON.stringify(request)}\n`));
+    socket.on('data', (chunk: string) => (reply += chunk));
+    socket.on('end', () => resolve(JSON.parse(reply) as { ok: boolean; message: string }));
+    socket.on('error', () => reject(new Error('the agent is not running (start it with: cloudcard-agent run)')));
+  });
+}
+
+export function buildAgentProgram(): Command {
+  const program = new Command('cloudcard-agent')
+    .description('Puts your cloudcard smart cards in a virtual reader (vsmartcard vpcd), so every PC/SC application can use them.')
+    .option('--state-dir <dir>', 'where tokens and the device key are kept (mode 0600)', defaultStateDir());
+  const stateDir = (): string => program.opts<{ stateDir: string }>().stateDir;
+
+  program
+    .command('login')
+    .description('sign in through your organisation’s identity provider')
+    .requiredOption('--issuer <url>', 'your tenant’s issuer URL, e.g. https://id.example.com/t/acme')
+    .option('--client-id <id>', 'an OAuth client registered for the agent (default: register one)')
+    .option('--device', 'use the device flow (for machines without a browser)')
+    .action(async (options: { issuer: string; clientId?: string; device?: boolean }) => {
+      const state = await login({
+        issuer: options.issuer.replace(/\/$/, ''),
+        stateDir: stateDir(),
+        ...(options.clientId ? { clientId: options.clientId } : {}),
+        flow: options.device ? 'device' : 'browser',
+        say: (line) => process.stdout.write(`${line}\n`),
+      });
+      process.stdout.write(`Signed in to ${state.issuer}; tokens kept in ${stateDir()}\n`);
+    });
+
+  const cards = program.command('cards').description('list your cards; insert or eject one in the running agent');
+  cards.action(async () => {
+    const state = readState(stateDir());
+    const client = new CardApiClient({ tenantUrl: state.issuer, accessToken: () => currentAccessToken(stateDir()) });
+    const list = await client.cards();
+    if (list.cards.length === 0) process.stdout.write('no cards\n');
+    for (const card of list.cards) process.stdout.write(`${card.id}\t${card.label}\tserial ${card.serial}\t${card.slots.map((s) => `${s.slot}:${s.algorithm}`).join(' ')}\n`);
+  });
+  for (const command of ['insert', 'eject'] as const) {
+    cards
+      .command(`${command} <card>`)
+      .description(command === 'insert' ? 'put the card in a reader (taking it back from another client)' : 'remove the card from its reader')
+      .action(async (card: string) => {
+        const reply = await control(stateDir(), { command, card });
+        process.stdout.write(`${reply.message}\n`);
+        if (!reply.ok) process.exitCode = 1;
+      });
+  }
+
+  program
+    .command('run')
+    .description('run in the foreground: connect each card to a vpcd reader slot and relay its APDUs')
+    .option('--vpcd-host <host>', 'where vpcd listens', '127.0.0.1')
+    .option('--vpcd-port <port>', 'vpcd’s first port (slot N is port + N)', (v) => Number.parseInt(v, 10), 35963)
+    .option('--slots <n>', 'how many reader slots to fill', (v) => Number.parseInt(v, 10), 2)
+    .option('--verbose', 'log each APDU’s command byte and status word (never data or PINs)')
+    .action(async (options: { vpcdHost: string; vpcdPort: number; slots: number; verbose?: boolean }) => {
+      const daemon = new AgentDaemon({ stateDir: stateDir(), vpcdHost: options.vpcdHost, vpcdPort: options.vpcdPort, slots: options.slots, verbose: Boolean(options.verbose), log });
+      const shutdown = async (): Promise<void> => {
+        log('stopping: ejecting cards');
+        await daemon.stop();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void shutdown());
+      process.once('SIGTERM', () => void shutdown());
+      await daemon.start();
+      log('running');
+    });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildAgentProgram().parseAsync(argv);
+  } catch (error) {
+    // OAuth errors carry the server's own words (error, error_description): show them, not a generic line.
+    const oauth = error as { error?: string; error_description?: string };
+    const detail = oauth.error ? ` (${oauth.error}${oauth.error_description ? `: ${oauth.error_description}` : ''})` : '';
+    process.stderr.write(`cloudcard-agent: ${(error as Error).message}${detail}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,157 @@
+import { createServer, type Server } from 'node:net';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { CloudCard } from './cloud-card.ts';
+import { currentAccessToken } from './login.ts';
+import { CardApiClient, type PublicCard } from './sdk.ts';
+import { loadDeviceKey, readState } from './state.ts';
+import { VpcdLink, VPCD_DEFAULT_PORT } from './vpcd.ts';
+
+export interface DaemonOptions {
+  readonly stateDir: string;
+  readonly vpcdHost?: string;
+  readonly vpcdPort?: number;
+  /** How many vpcd reader slots to use (vpcd offers two by default). */
+  readonly slots?: number;
+  readonly verbose?: boolean;
+  readonly log: (line: string) => void;
+}
+
+interface Inserted {
+  readonly card: CloudCard;
+  readonly link: VpcdLink;
+  readonly slot: number;
+}
+
+export const controlSocket = (stateDir: string): string => join(stateDir, 'agent.sock');
+
+/**
+ * `cloudcard-agent run`: fetches the user's cards, opens a session for each and connects each to a vpcd
+ * reader slot, so pcscd sees a card. A card the server says was taken over is removed from its reader
+ * (and the user told why) until `cards insert` takes it back. Reconnects to vpcd by itself; a control
+ * socket in the state directory takes `cards insert|eject`.
+ */
+export class AgentDaemon {
+  readonly #options: DaemonOptions;
+  readonly #inserted = new Map<string, Inserted>();
+  #client!: CardApiClient;
+  #cards: PublicCard[] = [];
+  #control: Server | undefined;
+
+  constructor(options: DaemonOptions) {
+    this.#options = options;
+  }
+
+  async start(): Promise<void> {
+    const state = readState(this.#options.stateDir);
+    this.#client = new CardApiClient({ tenantUrl: state.issuer, accessToken: () => currentAccessToken(this.#options.stateDir) });
+    this.#cards = [...(await this.#retry('fetch the card list', () => this.#client.cards())).cards];
+    if (this.#cards.length === 0) this.#options.log('no cards: ask your administrator to enrol one');
+    const slots = this.#options.slots ?? 2;
+    for (const [index, card] of this.#cards.slice(0, slots).entries()) await this.insert(card.id, index);
+    if (this.#cards.length > slots) this.#options.log(`${this.#cards.length - slots} more card(s) than reader slots; insert them with: cloudcard-agent cards insert CARD`);
+    await this.#listen();
+  }
+
+  /** Opens a session for the card (taking it over from any other client) and puts it in a reader. */
+  async insert(cardId: string, preferredSlot?: number): Promise<string> {
+    const card = this.#cards.find((c) => c.id === cardId);
+    if (!card) throw new Error(`no card ${cardId} for this user`);
+    const existing = this.#inserted.get(cardId);
+    const slot = existing?.slot ?? preferredSlot ?? this.#freeSlot();
+    existing?.link.stop();
+    const state = readState(this.#options.stateDir);
+    const cloud = new CloudCard(this.#client, await loadDeviceKey(state), card, {
+      removed: (reason) => {
+        this.#options.log(`card ${card.label} (${card.id}) removed from the reader: ${reason}`);
+        this.#inserted.get(card.id)?.link.stop();
+      },
+      ...(this.#options.verbose
+        ? { trace: (t: { ins: number; sw: number; remote: boolean }) => this.#options.log(`apdu ${card.id} ins=${hex(t.ins, 2)} sw=${hex(t.sw, 4)} ${t.remote ? 'server' : 'local'}`) }
+        : {}),
+    });
+    await this.#retry(`open a session for card ${card.id}`, () => cloud.insert());
+    const port = (this.#options.vpcdPort ?? VPCD_DEFAULT_PORT) + slot;
+    const link = new VpcdLink({
+      ...(this.#options.vpcdHost ? { host: this.#options.vpcdHost } : {}),
+      port,
+      card: cloud,
+      onState: (linkState, detail) => {
+        if (linkState !== 'retrying' || this.#options.verbose) this.#options.log(`reader slot ${slot} (port ${port}): ${linkState}${detail ? ` ${detail}` : ''}`);
+      },
+    });
+    link.start();
+    this.#inserted.set(card.id, { card: cloud, link, slot });
+    this.#options.log(`card ${card.label} (${card.id}) inserted in reader slot ${slot}`);
+    return `inserted ${card.id} in slot ${slot}`;
+  }
+
+  async eject(cardId: string): Promise<string> {
+    const inserted = this.#inserted.get(cardId);
+    if (!inserted) throw new Error(`card ${cardId} is not inserted`);
+    inserted.link.stop();
+    await inserted.card.eject();
+    this.#inserted.delete(cardId);
+    this.#options.log(`card ${cardId} ejected`);
+    return `ejected ${cardId}`;
+  }
+
+  /** HTTPS requests the inserted cards made for APDUs. */
+  requests(): Record<string, number> {
+    return Object.fromEntries([...this.#inserted].map(([id, entry]) => [id, entry.card.requests]));
+  }
+
+  async stop(): Promise<void> {
+    this.#control?.close();
+    rmSync(controlSocket(this.#options.stateDir), { force: true });
+    for (const id of [...this.#inserted.keys()]) await this.eject(id).catch(() => undefined);
+  }
+
+  #freeSlot(): number {
+    const used = new Set([...this.#inserted.values()].map((entry) => entry.slot));
+    for (let slot = 0; slot < (this.#options.slots ?? 2); slot++) if (!used.has(slot)) return slot;
+    throw new Error('every reader slot holds a card; eject one first');
+  }
+
+  /** Retries with backoff while the service is unreachable (network down, gateway restarting). */
+  async #retry<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        return await operation();
+      } catch (error) {
+        const status = (error as { status?: number }).status;
+        if (status !== undefined && status < 500) throw error; // a refusal, not an outage
+        this.#options.log(`could not ${what} (${(error as Error).message}); retrying in ${delay} ms`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  async #listen(): Promise<void> {
+    const path = controlSocket(this.#options.stateDir);
+    rmSync(path, { force: true });
+    this.#control = createServer((socket) => {
+      socket.setEncoding('utf8');
+      let buffer = '';
+      socket.on('data', async (chunk: string) => {
+        buffer += chunk;
+        if (!buffer.includes('\n')) return;
+        const line = buffer.slice(0, buffer.indexOf('\n'));
+        let reply: { ok: boolean; message: string; requests?: Record<string, number> };
+        try {
+          const request = JSON.parse(line) as { command?: string; card?: string };
+          if (request.command === 'insert') reply = { ok: true, message: await this.insert(String(request.card)) };
+          else if (request.command === 'eject') reply = { ok: true, message: await this.eject(String(request.card)) };
+          else if (request.command === 'stats') reply = { ok: true, message: 'requests per card', requests: this.requests() };
+          else reply = { ok: false, message: 'unknown command' };
+        } catch (error) {
+          reply = { ok: false, message: (error as Error).message };
+        }
+        socket.end(`${JSON.stringify(reply)}\n`);
+      });
+    });
+    await new Promise<void>((resolve) => this.#control!.listen(path, resolve));
+  }
+}
+
+const hex = (value: number, width: number): string => value.toString(16).padStart(width, '0');
