@@ -30,6 +30,12 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
   const cards: Record<'rsa' | 'ec', { id: string; managementKey: string }> = { rsa: { id: '', managementKey: '' }, ec: { id: '', managementKey: '' } };
 
   const issuer = (): string => `${stack.url}/t/demo`;
+  /** The agent fills reader slots in the card list's order (ascending card id). */
+  const readerOf = (name: 'rsa' | 'ec'): string => {
+    const ordered = [cards.rsa.id, cards.ec.id].sort();
+    return `${READER} 00 0${ordered.indexOf(cards[name].id)}`;
+  };
+  const pkcs11 = (name: 'rsa' | 'ec', ...args: string[]): string[] => ['--module', PKCS11, '--slot-description', readerOf(name), ...args];
   const startStack = async (): Promise<void> => {
     stack = await startLocalStack({ port, dataDir, logLevel: 'SILENT', demoPassword: DEMO_PASSWORD });
   };
@@ -68,6 +74,7 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
 
     agent = startAgent();
     await waitForLog(agent, /running/);
+    await cardsPresent(2);
   }, 180_000);
 
   afterAll(async () => {
@@ -97,32 +104,33 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
   });
 
   it('lists certificates with pkcs15-tool and objects with pkcs11-tool', async () => {
-    const certificates = await tool('pkcs15-tool', ['--reader', '0', '--list-certificates', '-vvvv'], { timeoutMs: 20_000 });
-    if (process.env['AGENT_LOG']) writeFileSync(`${process.env['AGENT_LOG']}.pkcs15`, certificates.stdout + certificates.stderr);
+    const certificates = await tool('pkcs15-tool', ['--reader', '0', '--list-certificates']);
     expect(certificates.status).toBe(0);
     expect(certificates.stdout).toContain('X.509 Certificate');
-    const objects = await tool('pkcs11-tool', ['--module', PKCS11, '--slot-index', '0', '-L']);
-    expect(objects.stdout).toContain(READER);
-    const listed = await tool('pkcs11-tool', ['--module', PKCS11, '--slot-index', '0', '-O']);
-    if (process.env['AGENT_LOG']) writeFileSync(`${process.env['AGENT_LOG']}.objects`, listed.stdout + listed.stderr);
+    const objects = await tool('pkcs11-tool', ['--module', PKCS11, '-L']);
+    expect(objects.stdout).toContain(`${READER} 00 00`);
+    expect(objects.stdout).toContain(`${READER} 00 01`);
+    const listed = await tool('pkcs11-tool', pkcs11('rsa', '-O'));
     expect(listed.status).toBe(0);
     expect(listed.stdout).toContain('Certificate Object');
-    expect(listed.stdout).toContain('Public Key Object');
+    expect(listed.stdout).toContain('Public Key Object; RSA 2048 bits');
+    expect(listed.stdout).toContain('Certificate for PIV Authentication');
   });
 
   it.each([
-    ['rsa', 0, '01', 'SHA256-RSA-PKCS'],
-    ['ec', 1, '01', 'ECDSA-SHA256'],
-  ] as const)('signs with the %s card’s 9A key through pkcs11-tool; openssl verifies against the card certificate', async (_name, slot, id, mechanism) => {
+    ['rsa', '01', 'SHA256-RSA-PKCS'],
+    ['ec', '01', 'ECDSA-SHA256'],
+    ['rsa', '02', 'SHA256-RSA-PKCS'],
+  ] as const)('signs with the %s card’s key %s through pkcs11-tool; openssl verifies against the card certificate', async (name, id, mechanism) => {
     const work = mkdtempSync(join(tmpdir(), 'cc-sign-'));
     try {
       const data = join(work, 'data');
       writeFileSync(data, 'signed by a cloud card');
       const signature = join(work, 'sig');
-      const signed = await tool('pkcs11-tool', ['--module', PKCS11, '--slot-index', String(slot), '--login', '--pin', PIN, '--sign', '--id', id, '--mechanism', mechanism, '--input-file', data, '--output-file', signature, ...(mechanism.startsWith('ECDSA') ? ['--signature-format', 'openssl'] : [])]);
+      const signed = await tool('pkcs11-tool', pkcs11(name, '--login', '--pin', PIN, '--sign', '--id', id, '--mechanism', mechanism, '--input-file', data, '--output-file', signature, ...(mechanism.startsWith('ECDSA') ? ['--signature-format', 'openssl'] : [])));
       expect(signed.stderr).not.toMatch(/error/i);
       expect(signed.status).toBe(0);
-      const cert = await tool('pkcs11-tool', ['--module', PKCS11, '--slot-index', String(slot), '--read-object', '--type', 'cert', '--id', id, '--output-file', join(work, 'cert.der')]);
+      const cert = await tool('pkcs11-tool', pkcs11(name, '--read-object', '--type', 'cert', '--id', id, '--output-file', join(work, 'cert.der')));
       expect(cert.status).toBe(0);
       const certificate = new X509Certificate(readFileSync(join(work, 'cert.der')));
       writeFileSync(join(work, 'pub.pem'), certificate.publicKey.export({ type: 'spki', format: 'pem' }));
@@ -136,6 +144,18 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
 
   void createHash;
 });
+
+/** pcscd polls vpcd for presence: wait until this many readers show a card. */
+async function cardsPresent(count: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let readers = '';
+  while (Date.now() < deadline) {
+    readers = (await tool('opensc-tool', ['--list-readers'])).stdout;
+    if ((readers.match(new RegExp(`Yes\\s+${READER}`, 'g')) ?? []).length === count) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`expected ${count} card(s) present:\n${readers}`);
+}
 
 async function waitForLog(started: Started, pattern: RegExp, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -108,9 +108,9 @@ function listReaders(): string {
  * Runs a smart-card tool to completion (stdin closed unless given), with a timeout. Asynchronous on
  * purpose: the local gateway the agent talks to runs in the test's own process and must keep serving.
  */
-export function tool(command: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function tool(command: string, args: readonly string[], options: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
