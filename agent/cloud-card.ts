@@ -6,7 +6,7 @@ const SW_NO_DIAGNOSIS = Uint8Array.of(0x6f, 0x00);
 const SW_WRONG_LENGTH = Uint8Array.of(0x67, 0x00);
 const SW_CONDITIONS = Uint8Array.of(0x69, 0x85);
 
-const INS = { select: 0xa4, getData: 0xcb, getResponse: 0xc0, putData: 0xdb, generate: 0x47, reset: 0xfb, importKey: 0xfe, getVersion: 0xfd, getSerial: 0xf8 } as const;
+const INS = { verify: 0x20, select: 0xa4, getData: 0xcb, getResponse: 0xc0, putData: 0xdb, generate: 0x47, reset: 0xfb, importKey: 0xfe, getVersion: 0xfd, getSerial: 0xf8 } as const;
 /** Commands whose answer never depends on the security state or on anything a host can change. */
 const STATIC_INS = new Set<number>([INS.select, INS.getVersion, INS.getSerial]);
 /** Commands after whose success the cached objects may be stale. */
@@ -52,6 +52,9 @@ export class CloudCard implements VirtualCard {
   /** Public objects the server said are absent (6A82): answered locally until something changes. */
   readonly #absent = new Set<number>();
   #removed = false;
+  /** PIN tries left as the server last reported them, and whether VERIFY succeeded since the last power-on. */
+  #pinRemaining: number | undefined;
+  #pinVerified = false;
   /** HTTPS requests made for APDUs (the bench and tests read it). */
   requests = 0;
 
@@ -91,6 +94,7 @@ export class CloudCard implements VirtualCard {
     this.#chain = undefined;
     this.#pendingResponse = undefined;
     this.#resetPending = true;
+    this.#pinVerified = false;
   }
 
   async transmit(bytes: Uint8Array): Promise<Uint8Array> {
@@ -121,7 +125,13 @@ export class CloudCard implements VirtualCard {
   }
 
   #answerLocally(command: Parsed): Uint8Array | undefined {
-    if (STATIC_INS.has(command.ins)) return this.#staticAnswers.get(key(command));
+    const known = this.#staticAnswers.get(key(command));
+    if (known) return known;
+    // VERIFY without data asks for the PIN status: verified since power-on, or the tries left.
+    if (command.ins === INS.verify && command.p1 === 0x00 && command.p2 === 0x80 && command.data.length === 0 && this.#pinRemaining !== undefined) {
+      if (this.#pinVerified) return SW_OK;
+      return this.#pinRemaining === 0 ? Uint8Array.of(0x69, 0x83) : Uint8Array.of(0x63, 0xc0 | Math.min(this.#pinRemaining, 15));
+    }
     if (command.ins === INS.getData && command.p1 === 0x3f && command.p2 === 0xff) {
       const tag = requestedTag(command.data);
       if (tag === undefined || PIN_PROTECTED.has(tag)) return undefined;
@@ -139,14 +149,17 @@ export class CloudCard implements VirtualCard {
     for (let attempt = 0; ; attempt++) {
       try {
         this.requests++;
-        const response = await this.#client.transmit(this.#session, wire, { reset: this.#resetPending });
+        const { response, pinRemaining } = await this.#client.exchange(this.#session, wire, { reset: this.#resetPending });
         this.#resetPending = false;
         const sw = (response[response.length - 2]! << 8) | response[response.length - 1]!;
-        if (STATIC_INS.has(command.ins) && sw === 0x9000) this.#staticAnswers.set(key(command), response);
+        this.#notePin(command, sw, pinRemaining);
+        // SELECT answers (found or not) and "not supported" never change for this card.
+        if (STATIC_INS.has(command.ins) || sw === 0x6d00 || sw === 0x6e00) this.#staticAnswers.set(key(command), response);
         if (CHANGES_OBJECTS.has(command.ins) && sw === 0x9000) this.#afterChange(command);
-        if (command.ins === INS.getData && sw === 0x6a82) {
+        if (command.ins === INS.getData && command.p1 === 0x3f && command.p2 === 0xff) {
           const tag = requestedTag(command.data);
-          if (tag !== undefined && !PIN_PROTECTED.has(tag)) this.#absent.add(tag);
+          if (sw === 0x6a82 && tag !== undefined && !PIN_PROTECTED.has(tag)) this.#absent.add(tag);
+          if (sw === 0x9000) this.#remember(command, response);
         }
         return response;
       } catch (error) {
@@ -172,19 +185,31 @@ export class CloudCard implements VirtualCard {
     }
   }
 
-  /** A written object replaces the cached one; a reset or key change drops what may be stale. */
+  /** Tracks the PIN state the host may ask about: the tries the server reports, and VERIFY outcomes. */
+  #notePin(command: Parsed, sw: number, remaining: number | undefined): void {
+    if (remaining !== undefined) this.#pinRemaining = remaining;
+    if (command.ins === INS.verify && command.p2 === 0x80) {
+      if (command.p1 === 0xff) this.#pinVerified = false;
+      else if (command.data.length > 0) this.#pinVerified = sw === 0x9000;
+      else this.#pinVerified = sw === 0x9000;
+    }
+    if (command.ins === INS.reset && sw === 0x9000) this.#pinVerified = false;
+  }
+
+  /** A written object is read from the server next time; a reset or key change drops whatever may be stale. */
   #afterChange(command: Parsed): void {
     this.#absent.clear();
-    if (command.ins === INS.putData) {
-      const tag = requestedTag(command.data);
-      const content = tag === undefined ? undefined : objectContent(command.data);
-      if (tag !== undefined && content && !PIN_PROTECTED.has(tag)) {
-        if (content.length === 0) this.#objects.delete(tag);
-        else this.#objects.set(tag, content);
-        return;
-      }
-    }
+    const tag = command.ins === INS.putData ? requestedTag(command.data) : undefined;
+    if (tag !== undefined) this.#objects.delete(tag);
     if (command.ins === INS.reset) this.#objects.clear();
+  }
+
+  /** A public object the server returned is kept for the next read (its content inside 53 / 7E). */
+  #remember(command: Parsed, response: Uint8Array): void {
+    const tag = requestedTag(command.data);
+    if (tag === undefined || PIN_PROTECTED.has(tag)) return;
+    const content = unwrap(response.subarray(0, response.length - 2), tag === 0x7e || tag === 0x7f61 ? tag : 0x53);
+    if (content) this.#objects.set(tag, content);
   }
 
   /** Hands the host at most what its Le allows; keeps the rest for GET RESPONSE (61xx). */
@@ -274,16 +299,19 @@ function requestedTag(data: Uint8Array): number | undefined {
   return tag;
 }
 
-/** The 53 content of a PUT DATA body (5C tag, then 53 content). */
-function objectContent(data: Uint8Array): Uint8Array | undefined {
-  const offset = 2 + (data[1] ?? 0);
-  if (data[offset] !== 0x53) return undefined;
-  let length = data[offset + 1] ?? 0;
-  let start = offset + 2;
-  if (length === 0x81) [length, start] = [data[offset + 2] ?? 0, offset + 3];
-  else if (length === 0x82) [length, start] = [((data[offset + 2] ?? 0) << 8) | (data[offset + 3] ?? 0), offset + 4];
-  if (start + length !== data.length) return undefined;
-  return data.subarray(start, start + length);
+/** The value of a TLV with this (one- or two-byte) tag spanning all of `bytes`, or undefined. */
+function unwrap(bytes: Uint8Array, tag: number): Uint8Array | undefined {
+  const tagLength = tag > 0xff ? 2 : 1;
+  if (tagLength === 2 ? ((bytes[0]! << 8) | bytes[1]!) !== tag : bytes[0] !== tag) return undefined;
+  let offset = tagLength;
+  let length = bytes[offset] ?? 0;
+  offset++;
+  if (length === 0x81) length = bytes[offset++] ?? 0;
+  else if (length === 0x82) {
+    length = ((bytes[offset] ?? 0) << 8) | (bytes[offset + 1] ?? 0);
+    offset += 2;
+  } else if (length > 0x82) return undefined;
+  return offset + length === bytes.length ? bytes.subarray(offset) : undefined;
 }
 
 function tlv(tag: number, value: Uint8Array): Uint8Array {

@@ -105,11 +105,17 @@ export class CardApiClient {
    * security state starts over first (a power cycle the reader reported), in the same request.
    */
   async transmit(session: string, command: Uint8Array, options: { reset?: boolean } = {}): Promise<Uint8Array> {
+    return (await this.exchange(session, command, options)).response;
+  }
+
+  /** Like transmit, also returning the PIN tries left after the command (`Cloudcard-Pin-Remaining`). */
+  async exchange(session: string, command: Uint8Array, options: { reset?: boolean } = {}): Promise<{ response: Uint8Array; pinRemaining?: number }> {
     const response = await this.#request('POST', options.reset ? '/session/apdu?reset=true' : '/session/apdu', {
       headers: { Authorization: `CardSession ${session}`, 'Content-Type': 'application/octet-stream', Accept: 'application/octet-stream' },
       body: command,
     });
-    return new Uint8Array(await response.arrayBuffer());
+    const remaining = Number.parseInt(response.headers.get('cloudcard-pin-remaining') ?? '', 10);
+    return { response: new Uint8Array(await response.arrayBuffer()), ...(Number.isInteger(remaining) ? { pinRemaining: remaining } : {}) };
   }
 
   /** Power off/on or reset: the card's security state starts over. */

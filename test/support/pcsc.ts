@@ -61,15 +61,6 @@ export async function startPcscd(): Promise<Pcscd> {
     [`FRIENDLYNAME "${READER}"`, `DEVICENAME   /dev/null:${vpcdPort}`, 'LIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so', `CHANNELID    ${vpcdPort}`, ''].join('\n'),
   );
   let child: ChildProcess | undefined;
-  const launch = async (): Promise<void> => {
-    child = spawn('pcscd', ['--foreground', '--config', dir], { stdio: 'ignore' });
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      if (!(await portFree(vpcdPort)) && listReaders().includes(READER)) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('pcscd did not come up with the vpcd readers');
-  };
   const halt = async (): Promise<void> => {
     const running = child;
     if (!running || running.exitCode !== null) return;
@@ -77,12 +68,30 @@ export async function startPcscd(): Promise<Pcscd> {
     running.kill('SIGTERM');
     await exited;
   };
+  /**
+   * Starts pcscd and waits for vpcd's readers. vpcd binds its port without SO_REUSEADDR, so right after
+   * a pcscd with connected cards stopped, the port sits in TIME_WAIT (60 s on Linux) and vpcd cannot
+   * listen: then pcscd is started again until vpcd gets the port.
+   */
+  const launch = async (timeoutMs = 10_000): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      child = spawn('pcscd', ['--foreground', '--config', dir], { stdio: 'ignore' });
+      const attemptEnd = Math.min(deadline, Date.now() + 5_000);
+      while (Date.now() < attemptEnd) {
+        if (listReaders().includes(READER) && !(await portFree(vpcdPort))) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await halt();
+    }
+    throw new Error('pcscd did not come up with the vpcd readers');
+  };
   await launch();
   return {
     vpcdPort,
     restart: async () => {
       await halt();
-      await launch();
+      await launch(120_000);
     },
     stop: async () => {
       await halt();

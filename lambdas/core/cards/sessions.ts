@@ -124,7 +124,7 @@ export class CardSessions {
     secret: string,
     command: Uint8Array,
     options: { resetFirst?: boolean } = {},
-  ): Promise<{ response: Uint8Array; trace: { ins: number; sw: number }; session: CardSession }> {
+  ): Promise<{ response: Uint8Array; trace: { ins: number; sw: number }; session: CardSession; pinRemaining: number }> {
     const item = await this.#sessionItem(tenantId, secret);
     const card = await this.#activeCard(item);
     // A power cycle the agent reports with the command: the command runs on a fresh security state.
@@ -139,7 +139,8 @@ export class CardSessions {
         throw error;
       }
     }
-    return { response: result.response, trace: result.trace, session: item.session };
+    // The PIN tries left after the command: the agent answers PIN status queries from it, locally.
+    return { response: result.response, trace: result.trace, session: item.session, pinRemaining: view.item.pinRemaining };
   }
 
   /** Power off/on or reset from the reader: the security state starts over (PIN no longer verified). */

@@ -18,6 +18,7 @@ export interface CardRouteDeps {
 }
 
 const PROBLEM_BASE = 'https://cloudcard.dev/problems/';
+export const PIN_REMAINING_HEADER = 'Cloudcard-Pin-Remaining';
 const NO_STORE = { 'Cache-Control': 'no-store' };
 
 /** The problem an agent acts on: `type` tells it what to do (re-open, remove the card, retry). */
@@ -115,7 +116,7 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
         const resetFirst = request.query['reset'] === 'true';
         const result = await withSession(() => deps.sessions.apdu(tenantId, secret, command, { resetFirst }));
         deps.traceApdu?.({ tenant: tenantId, card: result.session.card, session: result.session.id, ins: hex(result.trace.ins, 2), sw: hex(result.trace.sw, 4) });
-        return apduResponse(request, result.response);
+        return apduResponse(request, result.response, result.pinRemaining);
       },
     },
     {
@@ -156,11 +157,13 @@ function apduOf(request: ApiRequest): Uint8Array {
 }
 
 /** The response APDU in the form the request used. */
-function apduResponse(request: ApiRequest, response: Uint8Array): ApiResponse {
+function apduResponse(request: ApiRequest, response: Uint8Array, pinRemaining: number): ApiResponse {
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  // PIN tries left after this command, so the agent can answer the host's PIN status queries itself.
+  const headers = { ...NO_STORE, [PIN_REMAINING_HEADER]: String(pinRemaining) };
   if (type === 'application/json') {
     const sw = response.length >= 2 ? (response[response.length - 2]! << 8) | response[response.length - 1]! : 0;
-    return json(200, { response: Buffer.from(response).toString('base64'), sw: hex(sw, 4) }, NO_STORE);
+    return json(200, { response: Buffer.from(response).toString('base64'), sw: hex(sw, 4), pinRemaining }, headers);
   }
-  return { statusCode: 200, headers: { 'Content-Type': 'application/octet-stream', ...NO_STORE }, body: Buffer.from(response).toString('base64'), isBase64Encoded: true };
+  return { statusCode: 200, headers: { 'Content-Type': 'application/octet-stream', ...headers }, body: Buffer.from(response).toString('base64'), isBase64Encoded: true };
 }
