@@ -153,7 +153,12 @@ export class CardSessions {
   /** Ends the session; if it was the card's active one, the card has none afterwards. */
   async close(tenantId: string, secret: string): Promise<void> {
     const item = await this.#sessionItem(tenantId, secret);
-    await this.#state.delete(sessionKey(secret)).catch(() => undefined);
+    try {
+      await this.#state.delete(sessionKey(secret), { present: true });
+    } catch (error) {
+      // Already gone (closed twice, or expired meanwhile) is fine; an outage is not: nothing else changes.
+      if (!(error instanceof ConflictError)) throw error;
+    }
     await this.#cards.deactivate(tenantId, item.session.card, item.session.id);
   }
 

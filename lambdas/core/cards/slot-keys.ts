@@ -130,14 +130,17 @@ export class ResidentSlotKeys implements SlotKeys {
   }
 
   async generate(algorithm: PivAlgorithm, context: WrapContext): Promise<{ record: SlotKeyRecord; publicKey: Uint8Array }> {
-    // KMS fixes a key's usage at creation: the key-management slot's EC key agrees keys, the others sign.
-    const usage = context.slot === '9d' && !algorithm.startsWith('rsa') ? 'key-agreement' : 'sign';
+    const usage = residentUsage(context.slot, algorithm);
     const created = await this.#keys.create(RESIDENT_SPEC[algorithm], { tenant: context.tenant, purpose: `card:${context.card}:${context.slot}:${usage}` });
     return { record: { custody: 'kms-resident', keyId: created.keyId }, publicKey: created.publicKey };
   }
 
-  async operate(record: SlotKeyRecord, _context: WrapContext, algorithm: PivAlgorithm, operation: PrivateKeyOperation): Promise<OperationResult> {
+  async operate(record: SlotKeyRecord, context: WrapContext, algorithm: PivAlgorithm, operation: PrivateKeyOperation): Promise<OperationResult> {
     if (record.custody !== 'kms-resident') throw new ValidationError('not a KMS-resident slot key');
+    // Refuse here what KMS would refuse for the key's fixed usage, so the host gets a status word.
+    const usage = residentUsage(context.slot, algorithm);
+    if (operation.kind === 'ecdh' && usage !== 'key-agreement') return { kind: 'unsupported', reason: `the KMS-resident key of slot ${context.slot} signs; only an EC key in 9D agrees keys` };
+    if (operation.kind !== 'ecdh' && usage !== 'sign') return { kind: 'unsupported', reason: `the KMS-resident key of slot ${context.slot} is a key-agreement key; it cannot sign` };
     switch (operation.kind) {
       case 'rsa-raw': {
         const recovered = digestFromPkcs1Block(operation.block);
@@ -161,6 +164,11 @@ export class ResidentSlotKeys implements SlotKeys {
   async destroy(record: SlotKeyRecord): Promise<void> {
     if (record.custody === 'kms-resident') await this.#keys.destroy(record.keyId);
   }
+}
+
+/** KMS fixes a key's usage at creation: the key-management slot's EC key agrees keys, the others sign. */
+function residentUsage(slot: string, algorithm: PivAlgorithm): 'sign' | 'key-agreement' {
+  return slot === '9d' && !algorithm.startsWith('rsa') ? 'key-agreement' : 'sign';
 }
 
 /** An uncompressed point as SubjectPublicKeyInfo DER (what KMS DeriveSharedSecret takes), or undefined. */

@@ -11,9 +11,10 @@ export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
  * create, as a partial patch on update (only the fields given change), and whole again to validate the
  * merged result, so a rule across fields (minLength <= maxLength) holds after every update.
  */
+// SP 800-73-4: a PIV PIN is 6 to 8 digits; the card application refuses anything shorter.
 const pinPolicyFields = {
-  minLength: z.number().int().min(4).max(8),
-  maxLength: z.number().int().min(4).max(8),
+  minLength: z.number().int().min(6).max(8),
+  maxLength: z.number().int().min(6).max(8),
   retries: z.number().int().min(1).max(15),
   pukRetries: z.number().int().min(1).max(15),
   changeOnFirstUse: z.boolean(),
