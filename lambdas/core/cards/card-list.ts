@@ -41,8 +41,8 @@ export class CardLists {
     const items: CardItem[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.#cards.list(tenant, { username, ...(cursor ? { cursor } : {}) });
-      for (const summary of page.cards) items.push(await this.#cards.item(tenant, summary.id));
+      const page = await this.#cards.listItems(tenant, { username, ...(cursor ? { cursor } : {}) });
+      items.push(...page.items);
       cursor = page.cursor;
     } while (cursor);
     const cards = items.map(publicCard);

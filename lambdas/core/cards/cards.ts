@@ -167,10 +167,15 @@ export class Cards {
 
   /** A tenant's cards, or one user's. */
   async list(tenantId: string, options: { username?: string; cursor?: string } = {}): Promise<{ cards: CardSummary[]; cursor?: string }> {
-    const page = options.username
-      ? await this.#deps.directory.query<CardItem>({ index: 'GSI1', partition: cardKeys.userPartition(tenantId, options.username), limit: 100, ...(options.cursor ? { cursor: options.cursor } : {}) })
-      : await this.#deps.directory.query<CardItem>({ partition: cardKeys.card(tenantId, '').PK, sortPrefix: cardKeys.cardPrefix, limit: 100, ...(options.cursor ? { cursor: options.cursor } : {}) });
+    const page = await this.listItems(tenantId, options);
     return { cards: page.items.map(summarize), ...(page.cursor ? { cursor: page.cursor } : {}) };
+  }
+
+  /** The stored items behind `list` (GSI1 projects whole items), for callers that need the objects too. */
+  async listItems(tenantId: string, options: { username?: string; cursor?: string } = {}): Promise<{ items: CardItem[]; cursor?: string }> {
+    return options.username
+      ? this.#deps.directory.query<CardItem>({ index: 'GSI1', partition: cardKeys.userPartition(tenantId, options.username), limit: 100, ...(options.cursor ? { cursor: options.cursor } : {}) })
+      : this.#deps.directory.query<CardItem>({ partition: cardKeys.card(tenantId, '').PK, sortPrefix: cardKeys.cardPrefix, limit: 100, ...(options.cursor ? { cursor: options.cursor } : {}) });
   }
 
   /** The card's PIV view over its stored item, for one APDU. */
