@@ -116,6 +116,28 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '200': { ...jsonOk('#/components/schemas/CardUnblocked', 'unblocked; the PIN is shown only in this response'), headers: noStore }, ...errors },
         },
       },
+      '/t/{tenant}/admin/v1/service-providers': {
+        parameters: [tenantParam],
+        get: { operationId: 'listServiceProviders', security: admin, responses: { '200': jsonOk('#/components/schemas/ServiceProviderList', "the tenant's SAML service providers"), ...errors } },
+        post: {
+          operationId: 'registerServiceProvider',
+          summary: "Register a SAML SP from its metadata (its endpoints and keys come only from it); 409 if the entityID is registered",
+          security: admin,
+          requestBody: {
+            required: true,
+            content: {
+              'application/samlmetadata+xml': { schema: { type: 'string', description: 'the SP metadata document' } },
+              'application/json': { schema: { $ref: '#/components/schemas/ServiceProviderRegistration' } },
+            },
+          },
+          responses: { '201': jsonOk('#/components/schemas/ServiceProvider', 'registered'), '415': problem, ...errors },
+        },
+      },
+      '/t/{tenant}/admin/v1/service-providers/{sp}': {
+        parameters: [tenantParam, { name: 'sp', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{40}$' }, description: "SHA-1 (hex) of the SP's entityID" }],
+        get: { operationId: 'getServiceProvider', security: admin, responses: { '200': jsonOk('#/components/schemas/ServiceProvider', 'the SP'), ...errors } },
+        delete: { operationId: 'removeServiceProvider', security: admin, responses: { '204': { description: 'removed' }, ...errors } },
+      },
       ...cardApiPaths,
     },
     components: {
@@ -314,6 +336,23 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             managementKey: { type: 'object', properties: { algorithm: { enum: ['3des', 'aes128', 'aes192', 'aes256'] }, hex: { type: 'string' } } },
           },
         },
+        ServiceProviderRegistration: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['metadata'],
+          properties: {
+            metadata: { type: 'string', description: 'the SP metadata document' },
+            sign: { type: 'string', enum: ['response', 'assertion', 'both'], description: 'what to sign (default both; WantAssertionsSigned always signs the assertion)' },
+            attributes: { type: 'array', items: { type: 'string' }, description: 'attribute rules NAME=field[;friendly=X][;format=basic|uri|unspecified]' },
+          },
+        },
+        ServiceProvider: {
+          type: 'object',
+          required: ['id', 'entityId'],
+          properties: { id: { type: 'string', description: 'SHA-1 (hex) of the entityID: the artifact SourceID' }, entityId: { type: 'string' } },
+          additionalProperties: true,
+        },
+        ServiceProviderList: { type: 'object', required: ['serviceProviders'], properties: { serviceProviders: { type: 'array', items: { $ref: '#/components/schemas/ServiceProvider' } } } },
         CardUnblock: { type: 'object', additionalProperties: false, properties: { pin: { type: 'string', writeOnly: true } } },
         CardUnblocked: { type: 'object', required: ['card', 'pin'], properties: { card: { $ref: '#/components/schemas/Card' }, pin: { type: 'string' } } },
         CardPage: {

@@ -4,6 +4,7 @@ import { HttpProblem } from '../problem.ts';
 import type { Route, RouteHandler } from '../router.ts';
 import { json, type ApiRequest } from '../types.ts';
 import { adminCardRoutes } from './admin-cards.ts';
+import { adminServiceProviderRoutes } from './admin-service-providers.ts';
 
 /**
  * The tenant admin API under /t/{tenant}/admin/v1/: the tenant's settings and its users. Every route
@@ -64,6 +65,7 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       handle: guarded(async (request) => json(200, await users.disable(tenantOf(request), request.params['username']!))),
     },
     ...adminCardRoutes(services, { base, guarded, objectBody, audit }),
+    ...adminServiceProviderRoutes(services.serviceProviders, { base, guarded, audit }),
   ];
 }
 
