@@ -140,9 +140,9 @@ describe('Inbound protocol messages (ManageNameIDRequest as the example)', () =>
   it('XSW: a signed request inside the Extensions of an evil one, or the evil one carrying the signature', async () => {
     const signed = sign(manageRequest({ id: '_inner' }));
     const signature = /<ds:Signature[\s\S]*<\/ds:Signature>/.exec(signed)![0];
-    const outer = manageRequest({ id: '_evil' }).replace('<saml:NameID', `<samlp:Extensions>${signed}</samlp:Extensions><saml:NameID`);
+    const outer = manageRequest({ id: '_evil' }).replace('<saml:NameID', `<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${signed}</x:Wrap></samlp:Extensions><saml:NameID`);
     await refused({ kind: 'soap', xml: outer }, /not signed/);
-    const carrying = manageRequest({ id: '_evil2' }).replace('<saml:NameID', `${signature}<samlp:Extensions>${signed.replace(signature, '')}</samlp:Extensions><saml:NameID`);
+    const carrying = manageRequest({ id: '_evil2' }).replace('<saml:NameID', `${signature}<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${signed.replace(signature, '')}</x:Wrap></samlp:Extensions><saml:NameID`);
     await refused({ kind: 'soap', xml: carrying }, /does not cover the message/);
   });
 

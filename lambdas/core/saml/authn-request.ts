@@ -5,6 +5,7 @@ import type { ReplayCache } from '../oidc/replay.ts';
 import { parseRequestedAuthnContext, type RequestedAuthnContext } from './authn-context.ts';
 import { chooseAcs } from './acs.ts';
 import type { ServiceProvider } from './service-providers.ts';
+import { checkSchema } from './schema-check.ts';
 import { ALG, verifyRootSignature } from './signature.ts';
 import { BINDING, child, MAX_MESSAGE_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
 
@@ -124,6 +125,7 @@ export async function validateAuthnRequest(incoming: IncomingRequest, context: A
   const document = parseXml(xml);
   const root = document.documentElement!;
   if (root.namespaceURI !== NS.protocol || root.localName !== 'AuthnRequest') throw new SamlError('the message is not an AuthnRequest');
+  checkSchema(root);
   const issuerElement = child(root, NS.assertion, 'Issuer');
   if (!issuerElement) throw new SamlError('the AuthnRequest has no Issuer');
   const issuer = textOf(issuerElement);

@@ -3,6 +3,7 @@ import type { Element } from '@xmldom/xmldom';
 import type { ReplayCache } from '../oidc/replay.ts';
 import { CLOCK_SKEW_SECONDS, decodeSamlRequest, MAX_ENCODED_BYTES, MAX_RELAY_STATE_BYTES } from './authn-request.ts';
 import type { ServiceProvider } from './service-providers.ts';
+import { checkSchema } from './schema-check.ts';
 import { ALG, verifyRootSignature } from './signature.ts';
 import { child, MAX_MESSAGE_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
 
@@ -89,6 +90,7 @@ export async function verifyInbound(binding: InboundBinding, context: InboundCon
   const document = parseXml(xml);
   const root = document.documentElement!;
   if (root.namespaceURI !== NS.protocol || !context.expected.includes(root.localName ?? '')) throw new SamlError(`the message is not a ${context.expected.join(' or ')}`);
+  checkSchema(root);
   const issuerElement = child(root, NS.assertion, 'Issuer');
   if (!issuerElement) throw new SamlError(`the ${root.localName} has no Issuer`);
   const issuer = textOf(issuerElement);

@@ -4,6 +4,7 @@ import { decodeArtifact } from './artifact.ts';
 import { CLOCK_SKEW_SECONDS } from './authn-request.ts';
 import { artifactResolveXml, signMessage } from './outbound.ts';
 import type { ServiceProvider } from './service-providers.ts';
+import { checkSchema } from './schema-check.ts';
 import { verifyRootSignature, type SigningKey } from './signature.ts';
 import { soapCall, type HttpPost } from './soap-client.ts';
 import { BINDING, child, NS, parseXml, samlId, SamlError, serialize, textOf } from './xml.ts';
@@ -52,6 +53,7 @@ export async function resolveSpArtifact(samlArt: string, context: SpArtifactCont
   const document = parseXml(answer);
   const root = document.documentElement!;
   if (root.namespaceURI !== NS.protocol || root.localName !== 'ArtifactResponse') throw new SamlError('the SP did not answer with an ArtifactResponse');
+  checkSchema(root);
   const signed = verifyRootSignature(answer, document, sp.signingCertificates);
   if (signed.getAttribute('InResponseTo') !== requestId) throw new SamlError('the ArtifactResponse does not answer our ArtifactResolve');
   const issuer = child(signed, NS.assertion, 'Issuer');
