@@ -297,9 +297,10 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       const once = sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'first' }, { id: '_mnid_replay' }));
       expect(MNID_STATUS.exec((await soapManage(once)).xml)![1]).toBe(SUCCESS);
       await denied(once, /already used/);
-      // XSW: the signed request wrapped inside an unsigned Terminate.
-      const wrapped = sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate').replace('<samlp:Terminate/>', `<samlp:Extensions>${sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'x' }))}</samlp:Extensions><samlp:Terminate/>`);
+      // XSW: the signed request wrapped (in a foreign element, which the schema allows) inside an unsigned Terminate.
+      const wrapped = sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate').replace('<saml:NameID', `<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'x' }))}</x:Wrap></samlp:Extensions><saml:NameID`);
       await denied(wrapped, /not signed/);
+      await denied(wrapped.replace('<x:Wrap xmlns:x="urn:example:evil">', '').replace('</x:Wrap>', ''), /schema check/);
       expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.alias).toBe(alias);
     });
 
@@ -538,7 +539,7 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       await denied(signXml(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex), other2.keyPem, other2.certPem), /not valid with the service provider/);
       await denied(sp.sign(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex, { notOnOrAfter: new Date(Date.now() - 3_600_000).toISOString() })), /NotOnOrAfter/);
       await denied(sp.sign(sp.logoutRequest('https://elsewhere.example.test/slo', mine.nameId, mine.sessionIndex)), /Destination/);
-      const wrapped = sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex).replace('<saml:NameID', `<samlp:Extensions>${sp.sign(sp.logoutRequest(endpoints.slo, 'someone-else', undefined))}</samlp:Extensions><saml:NameID`);
+      const wrapped = sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex).replace('<saml:NameID', `<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${sp.sign(sp.logoutRequest(endpoints.slo, 'someone-else', undefined))}</x:Wrap></samlp:Extensions><saml:NameID`);
       await denied(wrapped, /not signed/);
       const unknown = await postSoap(endpoints.slo, envelope(sp.sign(sp.logoutRequest(endpoints.slo, 'not-an-alias-of-anyone', mine.sessionIndex, { id: '_slo_once' }))));
       expect(soapBody(unknown.text).xml).toContain('urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal');
