@@ -285,6 +285,14 @@ describe('SAML schema check of consumed messages', () => {
     for (const sample of samples.filter((candidate) => candidate.verdict.kind === 'core')) expect([sample.name, verdictOf(sample.xml, false)]).toEqual([sample.name, undefined]);
   });
 
+  it('refuses absurdly deep nesting (even inside a lax wildcard) with a SamlError, not a stack overflow', () => {
+    const deep = (depth: number) =>
+      `<samlp:LogoutResponse xmlns:samlp="${P}" ID="_deep" Version="2.0" IssueInstant="${now()}"><samlp:Extensions><x:r xmlns:x="urn:example:ext">${'<x:a>'.repeat(depth)}${'</x:a>'.repeat(depth)}</x:r></samlp:Extensions>` +
+      `<samlp:Status><samlp:StatusCode Value="${SUCCESS}"/></samlp:Status></samlp:LogoutResponse>`;
+    expect(verdictOf(deep(20), true)).toBeUndefined();
+    expect(verdictOf(deep(5000), true)?.message).toMatch(/nested more than 64 deep/);
+  });
+
   it('refuses a root that is not a consumed message', () => {
     expect(verdictOf(`<samlp:Response xmlns:samlp="${P}" ID="_r" Version="2.0" IssueInstant="${now()}"/>`, true)?.message).toMatch(/not a message this identity provider consumes/);
   });

@@ -281,10 +281,20 @@ const fail = (message: string): never => {
   throw new SamlError(`schema check: ${message}`, REQUESTER);
 };
 
+/** Deepest element nesting checked: real messages nest about ten deep; this keeps recursion bounded. */
+const MAX_DEPTH = 64;
+
 class Validator {
   private readonly ids = new Set<string>();
+  private depth = 0;
 
   element(element: Element, declaration: Declaration): void {
+    if (++this.depth > MAX_DEPTH) fail(`elements are nested more than ${MAX_DEPTH} deep`);
+    this.checkElement(element, declaration);
+    this.depth--;
+  }
+
+  private checkElement(element: Element, declaration: Declaration): void {
     const name = element.localName ?? '';
     if (declaration.abstract) fail(`${name} has an abstract type (an xsi:type extension is not accepted)`);
     this.attributes(element, declaration);
@@ -319,6 +329,7 @@ class Validator {
    * message hidden in a foreign wrapper is checked like any other (its IDs included).
    */
   private laxUnknown(element: Element): void {
+    if (++this.depth > MAX_DEPTH) fail(`elements are nested more than ${MAX_DEPTH} deep`);
     for (let node = element.firstChild; node; node = node.nextSibling) {
       if (node.nodeType !== 1) continue;
       const child = node as Element;
@@ -326,6 +337,7 @@ class Validator {
       if (declaration && !declaration.local) this.element(child, declaration);
       else this.laxUnknown(child);
     }
+    this.depth--;
   }
 
   private attributes(element: Element, declaration: Declaration): void {
