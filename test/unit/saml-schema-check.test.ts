@@ -226,6 +226,8 @@ describe('SAML schema check of consumed messages', () => {
     schema('Issuer Format that is not a URI', mutate(rich, 'Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity"', 'Format="::"'), /Issuer\/@Format is not a valid anyURI/);
     schema('Signature without SignatureValue', authn.replace(/<ds:SignatureValue>[^<]*<\/ds:SignatureValue>/, ''), /Signature is missing SignatureValue/);
     schema('DigestValue that is not base64', authn.replace(/<ds:DigestValue>[^<]*<\/ds:DigestValue>/, '<ds:DigestValue>not*base64</ds:DigestValue>'), /DigestValue is not a valid base64Binary/);
+    schema('DigestValue with padding bits set (QR==)', authn.replace(/<ds:DigestValue>[^<]*<\/ds:DigestValue>/, '<ds:DigestValue>QR==</ds:DigestValue>'), /DigestValue is not a valid base64Binary/);
+    valid('DigestValue with spaces inside (base64Binary allows them)', authn.replace(/<ds:DigestValue>[^<]*<\/ds:DigestValue>/, '<ds:DigestValue> QU I= </ds:DigestValue>'));
     schema('text inside SignedInfo', authn.replace('<ds:SignedInfo>', '<ds:SignedInfo>x'), /SignedInfo may not contain text/);
     schema('Signature Id equal to the message ID', authn.replace('<ds:Signature ', `<ds:Signature Id="${/ ID="([^"]+)"/.exec(authn)![1]}" `), /occurs more than once/);
     schema('two signatures', authn.replace(/(<ds:Signature[\s\S]*<\/ds:Signature>)/, '$1$1'), /Signature is not allowed at this place/);
@@ -334,6 +336,14 @@ describe('SAML schema check of consumed messages', () => {
       expect((both as SamlError).message).toMatch(/AssertionConsumerServiceIndex excludes/);
       expect((both as SamlError).status).toBe(REQUESTER);
       await expect(validateAuthnRequest(post(artifactSp.sign(artifactSp.authnRequest(SSO))), context)).resolves.toMatchObject({ spEntityId: artifactSp.entityId });
+    });
+
+    it('validateAuthnRequest reads booleans as the schema does (whitespace collapsed, 1/0)', async () => {
+      const context = { destination: SSO, now: Date.now(), tenant: 'demo', replay: replay(new Set()), findSp: async () => spRecord };
+      const post = (xml: string) => ({ binding: 'post' as const, samlRequest: Buffer.from(xml).toString('base64') });
+      const request = artifactSp.authnRequest(SSO, { allowCreate: false }).replace('AllowCreate="false"', 'AllowCreate=" false "').replace(' ProtocolBinding=', ' ForceAuthn=" true " IsPassive="1" ProtocolBinding=');
+      await expect(validateAuthnRequest(post(artifactSp.sign(request)), context)).resolves.toMatchObject({ forceAuthn: true, isPassive: true, allowCreate: false });
+      await expect(validateAuthnRequest(post(artifactSp.sign(artifactSp.authnRequest(SSO).replace(' ProtocolBinding=', ' ForceAuthn="0" IsPassive="false" ProtocolBinding='))), context)).resolves.toMatchObject({ forceAuthn: false, isPassive: false });
     });
   });
 });

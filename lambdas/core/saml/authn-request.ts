@@ -5,7 +5,7 @@ import type { ReplayCache } from '../oidc/replay.ts';
 import { parseRequestedAuthnContext, type RequestedAuthnContext } from './authn-context.ts';
 import { chooseAcs } from './acs.ts';
 import type { ServiceProvider } from './service-providers.ts';
-import { checkSchema } from './schema-check.ts';
+import { checkSchema, xsBoolean } from './schema-check.ts';
 import { ALG, verifyRootSignature } from './signature.ts';
 import { BINDING, child, MAX_MESSAGE_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
 
@@ -171,9 +171,10 @@ export async function validateAuthnRequest(incoming: IncomingRequest, context: A
     acsUrl: acs.location,
     ...(acs.binding === BINDING.artifact ? { responseBinding: 'artifact' as const } : {}),
     ...(format ? { nameIdFormat: format } : {}),
-    ...(['false', '0'].includes(policy?.getAttribute('AllowCreate') ?? '') ? { allowCreate: false as const } : {}),
-    forceAuthn: request.getAttribute('ForceAuthn') === 'true' || request.getAttribute('ForceAuthn') === '1',
-    isPassive: request.getAttribute('IsPassive') === 'true' || request.getAttribute('IsPassive') === '1',
+    // Booleans read as the schema check accepted them (" true " is true: xs:boolean collapses whitespace).
+    ...(xsBoolean(policy?.getAttribute('AllowCreate')) === false ? { allowCreate: false as const } : {}),
+    forceAuthn: xsBoolean(request.getAttribute('ForceAuthn')) === true,
+    isPassive: xsBoolean(request.getAttribute('IsPassive')) === true,
     ...(requestedAuthnContext ? { requestedAuthnContext } : {}),
     ...(incoming.relayState !== undefined ? { relayState: incoming.relayState } : {}),
   };

@@ -60,7 +60,8 @@ function isDateTime(value: string): boolean {
 
 function isBase64(value: string): boolean {
   const compact = value.replace(/[\t\n\r ]+/g, '');
-  return /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(compact);
+  // The bits padding leaves over must be zero (XSD's B04 and B16 character sets), as libxml2 checks.
+  return /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$/.test(compact);
 }
 
 const SIMPLE: Readonly<Record<SimpleType, (value: string) => boolean>> = {
@@ -76,6 +77,12 @@ const SIMPLE: Readonly<Record<SimpleType, (value: string) => boolean>> = {
   base64Binary: isBase64,
   comparison: (value) => ['exact', 'minimum', 'maximum', 'better'].includes(value),
 };
+
+/** An xs:boolean attribute's value as the schema reads it (whitespace collapsed; "1"/"0" too); undefined when absent or invalid. */
+export function xsBoolean(value: string | null | undefined): boolean | undefined {
+  const collapsed = collapse(value ?? '');
+  return collapsed === 'true' || collapsed === '1' ? true : collapsed === 'false' || collapsed === '0' ? false : undefined;
+}
 
 // ---- Element declarations ----
 
