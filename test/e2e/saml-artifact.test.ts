@@ -7,6 +7,9 @@ import { HttpBrowser, formOf } from '../support/http-browser.ts';
 import { DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
 import { ArtifactSp, BINDINGS, envelope, first, NS, parse, PERSISTENT, postSoap, soapBody, verifyWith } from '../support/saml-artifact-sp.ts';
 import { haveTool, xmllintValidate } from '../support/saml-sp.ts';
+import { createPublicKey } from 'node:crypto';
+import { promisify } from 'node:util';
+import xmlenc from 'xml-encryption';
 
 const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 
@@ -233,6 +236,44 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       const federation = await saml.federations.find('demo', sp.entityId, 'alice');
       expect(federation?.alias).toBe(alias);
       expect(federation?.linked).toBe(true);
+    });
+
+    /** What an SP that encrypts identifiers sends: the element encrypted to our metadata's encryption key. */
+    async function encryptedTo(certPem: string, plainXml: string): Promise<string> {
+      const encrypt = promisify(xmlenc.encrypt) as unknown as (content: string, options: Record<string, unknown>) => Promise<string>;
+      return encrypt(plainXml, {
+        rsa_pub: createPublicKey(certPem).export({ type: 'spki', format: 'pem' }),
+        pem: certPem,
+        encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+        keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+        disallowEncryptionWithInsecureAlgorithm: true,
+      });
+    }
+
+    it('accepts an EncryptedID and a NewEncryptedID (encrypted to our metadata key) over SOAP; garbage in them is refused', async () => {
+      const alias = await aliasOfAlice();
+      const plain = sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'sp-encrypted-7' });
+      const encryptedId = `<saml:EncryptedID>${await encryptedTo(sp.idpCertPem, `<saml:NameID xmlns:saml="${NS.assertion}" Format="${PERSISTENT}">${alias}</saml:NameID>`)}</saml:EncryptedID>`;
+      const newEncryptedId = `<samlp:NewEncryptedID>${await encryptedTo(sp.idpCertPem, `<samlp:NewID xmlns:samlp="${NS.protocol}">sp-encrypted-7</samlp:NewID>`)}</samlp:NewEncryptedID>`;
+      const request = plain.replace(/<saml:NameID[^>]*>[^<]*<\/saml:NameID>/, encryptedId).replace(/<samlp:NewID>[^<]*<\/samlp:NewID>/, newEncryptedId);
+      expect(request).toContain('EncryptedID');
+      const answer = await soapManage(sp.sign(request));
+      expect(MNID_STATUS.exec(answer.xml)![1]).toBe(SUCCESS);
+      expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.spProvidedId).toBe('sp-encrypted-7');
+      // Encrypted to another key: refused with a Requester status, nothing changes.
+      const { generateKeyPairSync } = await import('node:crypto');
+      const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const otherPub = other.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+      const encryptOther = promisify(xmlenc.encrypt) as unknown as (content: string, options: Record<string, unknown>) => Promise<string>;
+      const foreign = await encryptOther(`<saml:NameID xmlns:saml="${NS.assertion}" Format="${PERSISTENT}">${alias}</saml:NameID>`, {
+        rsa_pub: otherPub,
+        pem: sp.idpCertPem,
+        encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+        keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+      });
+      const refused = await soapManage(sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate').replace(/<saml:NameID[^>]*>[^<]*<\/saml:NameID>/, `<saml:EncryptedID>${foreign}</saml:EncryptedID>`)));
+      expect(MNID_STATUS.exec(refused.xml)![1]).toBe('urn:oasis:names:tc:SAML:2.0:status:Requester');
+      expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.alias).toBe(alias);
     });
 
     it('NewID over SOAP records the SP identifier; a signed ManageNameIDResponse answers; Terminate ends the federation and the next login makes a new alias', async () => {

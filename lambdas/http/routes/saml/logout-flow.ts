@@ -1,5 +1,6 @@
 import { sessionHash } from '../../../core/oidc/sessions.ts';
 import type { InboundMessage } from '../../../core/saml/inbound.ts';
+import { decryptIdentifiers } from '../../../core/saml/encrypted-id.ts';
 import { logoutOverSoap, logoutRequestFor, namesParticipant, readLogoutRequest, STATUS_PARTIAL_LOGOUT, STATUS_SUCCESS, type OutboundLogoutContext } from '../../../core/saml/logout.ts';
 import type { LogoutProgress } from '../../../core/saml/logout-progress.ts';
 import { samlEndpoints } from '../../../core/saml/metadata.ts';
@@ -83,6 +84,11 @@ export function logoutFlow(saml: Saml) {
    */
   async function endNamedSession(tenant: TenantContext, message: InboundMessage, cookieSecret: string | undefined): Promise<Propagation | undefined> {
     const store = stores().participants;
+    // An EncryptedID is decrypted with our encryption key (the current signing key, as the metadata says).
+    await decryptIdentifiers(message.element, async () => {
+      const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
+      return [key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string];
+    });
     const target = readLogoutRequest(message, samlEndpoints(tenant.issuer).entityId);
     let hash: string | undefined;
     for (const index of target.sessionIndexes) {

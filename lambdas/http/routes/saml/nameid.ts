@@ -1,5 +1,6 @@
 import { verifyInbound, type InboundContext, type InboundMessage } from '../../../core/saml/inbound.ts';
 import { samlEndpoints } from '../../../core/saml/metadata.ts';
+import { decryptIdentifiers } from '../../../core/saml/encrypted-id.ts';
 import { manageNameId } from '../../../core/saml/name-id-management.ts';
 import { signMessage, statusResponseXml, type SamlStatus } from '../../../core/saml/outbound.ts';
 import { soapBodyMessage, soapEnvelope } from '../../../core/saml/soap.ts';
@@ -30,8 +31,21 @@ export function nameIdRoutes(deps: SamlRouteDeps): Route[] {
     expected: ['ManageNameIDRequest'],
   });
 
-  const apply = (tenant: TenantContext, message: InboundMessage) =>
-    manageNameId(message, { tenant: tenant.tenant.id, idpEntityId: samlEndpoints(tenant.issuer).entityId, now: oidc.clock.now(), federations: saml.federations });
+  /** Our encryption key is the current signing key (the metadata publishes it for both uses). */
+  const decryptionKeys = (tenant: TenantContext) => async () => {
+    const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
+    return [key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string];
+  };
+
+  const apply = async (tenant: TenantContext, message: InboundMessage): Promise<SamlStatus> => {
+    try {
+      await decryptIdentifiers(message.element, decryptionKeys(tenant));
+    } catch (error) {
+      if (error instanceof SamlError) return { code: error.status, message: error.message };
+      throw error;
+    }
+    return manageNameId(message, { tenant: tenant.tenant.id, idpEntityId: samlEndpoints(tenant.issuer).entityId, now: oidc.clock.now(), federations: saml.federations });
+  };
 
   const responseXml = (tenant: TenantContext, inResponseTo: string | undefined, status: SamlStatus, destination?: string) =>
     statusResponseXml('ManageNameIDResponse', { id: samlId(oidc.random.bytes(20)), issuer: samlEndpoints(tenant.issuer).entityId, now: oidc.clock.now(), ...(destination ? { destination } : {}) }, inResponseTo, status);
