@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { inflateRawSync } from 'node:zlib';
+import { DOMParser, XMLSerializer, type Element } from '@xmldom/xmldom';
 import { SAML, type Profile } from '@node-saml/node-saml';
 import saml2 from 'saml2-js';
 import xmlenc from 'xml-encryption';
@@ -80,6 +81,73 @@ function xmllintVerdicts(samples: readonly Sample[]): Map<string, { ok: boolean;
     verdicts.set(sample.name, { ok: lines.some((line) => line === `${files[index]} validates`), output: lines.join('\n') });
   });
   return verdicts;
+}
+
+/** A small seeded PRNG (mulberry32): the random mutations are the same on every run. */
+function prng(seed: number): (n: number) => number {
+  let state = seed >>> 0;
+  return (n) => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+/** Lexical edge cases for attribute values: valid and invalid for each XSD type the messages use. */
+const TRICKY_VALUES = ['', ' ', '2.0', 'true', ' false ', '1', '0', '-1', '+1', '65535', '65536', '007', '_x', '1x', 'a:b', 'x y', '::', 'http://[x', 'http://a/%zz', 'urn:x', '#f', '2026-02-29T00:00:00Z', '2028-02-29T00:00:00Z', '2026-11-23T24:00:00Z', '2026-11-23T10:00:00', '2026-11-23T10:00:00+14:30', 'exact', 'better', 'QR==', 'QQ==', 'x http://a', 'é', 'http://é/x y'];
+
+/** One random structural or lexical change to a message; undefined when the change does not apply. */
+function randomMutation(xml: string, random: (n: number) => number): string | undefined {
+  const document = new DOMParser().parseFromString(xml, 'text/xml');
+  const all: Element[] = [];
+  const walk = (element: Element) => {
+    all.push(element);
+    for (let node = element.firstChild; node; node = node.nextSibling) if (node.nodeType === 1) walk(node as Element);
+  };
+  walk(document.documentElement!);
+  const target = all[random(all.length)]!;
+  const attributes = Array.from({ length: target.attributes.length }, (_, i) => target.attributes.item(i)!).filter((attribute) => !attribute.name.startsWith('xmlns'));
+  const elementChildren = Array.from({ length: target.childNodes.length }, (_, i) => target.childNodes.item(i)!).filter((node) => node.nodeType === 1) as Element[];
+  switch (random(8)) {
+    case 0:
+      if (!attributes.length) return undefined;
+      target.removeAttribute(attributes[random(attributes.length)]!.name);
+      break;
+    case 1:
+      if (!attributes.length) return undefined;
+      target.setAttribute(attributes[random(attributes.length)]!.name, TRICKY_VALUES[random(TRICKY_VALUES.length)]!);
+      break;
+    case 2:
+      if (target === document.documentElement) return undefined;
+      target.parentNode!.removeChild(target);
+      break;
+    case 3:
+      if (target === document.documentElement) return undefined;
+      target.parentNode!.insertBefore(target.cloneNode(true), target);
+      break;
+    case 4: {
+      if (elementChildren.length < 2) return undefined;
+      const at = random(elementChildren.length - 1);
+      target.insertBefore(elementChildren[at + 1]!, elementChildren[at]!);
+      break;
+    }
+    case 5: {
+      const text = ['x', ' ', '\n  '][random(3)]!;
+      target.insertBefore(random(4) === 0 ? document.createCDATASection(text) : document.createTextNode(text), target.firstChild);
+      break;
+    }
+    case 6: {
+      const names = [[P, 'samlp:NewID'], [A, 'saml:Audience'], [P, 'samlp:Bogus'], ['urn:example:ext', 'x:Foo'], [P, 'samlp:Extensions'], [A, 'saml:Issuer']] as const;
+      const [ns, name] = names[random(names.length)]!;
+      target.insertBefore(document.createElementNS(ns, name), elementChildren[random(elementChildren.length + 1)] ?? null);
+      break;
+    }
+    default:
+      target.setAttribute(['Foo', 'Format', 'Value', 'Id', 'ID', 'Method', 'Algorithm'][random(7)]!, TRICKY_VALUES[random(TRICKY_VALUES.length)]!);
+  }
+  return new XMLSerializer().serializeToString(document);
 }
 
 describe('SAML schema check of consumed messages', () => {
@@ -213,6 +281,8 @@ describe('SAML schema check of consumed messages', () => {
     schema('a bad boolean', mutate(authnPlain, ' Version=', ' ForceAuthn="yes" Version='), /ForceAuthn is not a valid boolean/);
     schema('AllowCreate "TRUE"', mutate(authnPlain, /AllowCreate="true"/, 'AllowCreate="TRUE"'), /AllowCreate is not a valid boolean/);
     schema('AssertionConsumerServiceIndex out of unsignedShort range', mutate(rich, 'AssertionConsumerServiceIndex="2"', 'AssertionConsumerServiceIndex="70000"'), /AssertionConsumerServiceIndex is not a valid unsignedShort/);
+    schema('Destination with a space before a scheme (escaped, the scheme is no longer one)', mutate(authnPlain, /Destination="[^"]+"/, 'Destination="x https://idp.example.test/"'), /Destination is not a valid anyURI/);
+    valid('Destination with a space in a relative reference (escaped, still a URI reference)', mutate(authnPlain, /Destination="[^"]+"/, 'Destination="x y"'));
     schema('Destination that is not a URI', mutate(authnPlain, /Destination="[^"]+"/, 'Destination="http://a b/%zz"'), /Destination is not a valid anyURI/);
     schema('Comparison outside its enumeration', mutate(rich, 'Comparison="minimum"', 'Comparison="most"'), /Comparison is not a valid comparison/);
     schema('AuthnContextClassRef and AuthnContextDeclRef mixed', mutate(rich, '</samlp:RequestedAuthnContext>', '<saml:AuthnContextDeclRef>urn:example:decl</saml:AuthnContextDeclRef></samlp:RequestedAuthnContext>'), /AuthnContextDeclRef is not allowed/);
@@ -309,6 +379,26 @@ describe('SAML schema check of consumed messages', () => {
     expect(disagreements).toEqual([]);
     // And the expectations themselves match the reference: schema mutations are invalid for xmllint, the rest valid.
     for (const sample of samples) expect([sample.name, lint.get(sample.name)!.ok]).toEqual([sample.name, sample.verdict.kind !== 'schema']);
+  });
+
+  it('agrees with xmllint on 400 seeded random mutations of the valid messages', () => {
+    if (!haveTool('xmllint')) return;
+    const random = prng(0x5a41);
+    const bases = samples.filter((sample) => sample.verdict.kind === 'valid');
+    const generated: Sample[] = [];
+    while (generated.length < 400) {
+      const base = bases[random(bases.length)]!;
+      const xml = randomMutation(base.xml, random);
+      if (xml !== undefined && xml !== base.xml) generated.push({ name: `random #${generated.length} of ${base.name}`, xml, verdict: { kind: 'valid' } });
+    }
+    const lint = xmllintVerdicts(generated);
+    const disagreements = generated
+      .map((sample) => ({ sample, xmllint: lint.get(sample.name)!, ours: verdictOf(sample.xml, false)?.message }))
+      .filter((row) => row.xmllint.ok !== (row.ours === undefined))
+      .map((row) => `${row.sample.name}: xmllint ${row.xmllint.ok ? 'valid' : `invalid (${row.xmllint.output})`}, ours ${row.ours ?? 'valid'}\n${row.sample.xml}`);
+    expect(disagreements).toEqual([]);
+    // The mutations are not all harmless: most of them must be refused.
+    expect(generated.filter((sample) => !lint.get(sample.name)!.ok).length).toBeGreaterThan(200);
   });
 
   describe('at the endpoints', () => {

@@ -37,7 +37,8 @@ const NETWORK_OR_ABSOLUTE = `//${AUTHORITY}${SEGMENTS}|/(?:${PCHAR}+${SEGMENTS})
 const ABSOLUTE_URI = `[A-Za-z][A-Za-z0-9+.\\-]*:(?:${NETWORK_OR_ABSOLUTE}|${PCHAR}+${SEGMENTS})?`;
 const RELATIVE_REF = `(?:${NETWORK_OR_ABSOLUTE}|${SEGMENT_NC}+${SEGMENTS})?`;
 const URI_REFERENCE = new RegExp(`^(?:${ABSOLUTE_URI}|${RELATIVE_REF})${TAIL}$`);
-const escapeUnsafe = (value: string): string => value.replace(/[^A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]/g, 'x');
+// Percent-encoded, not replaced by a letter: an escaped character can no longer be part of a scheme.
+const escapeUnsafe = (value: string): string => value.replace(/[^A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]/g, '%20');
 
 const DATE_TIME = /^(-?)(\d{4,})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;
 function isDateTime(value: string): boolean {
