@@ -286,6 +286,7 @@ describe('SAML schema check of consumed messages', () => {
     schema('Destination that is not a URI', mutate(authnPlain, /Destination="[^"]+"/, 'Destination="http://a b/%zz"'), /Destination is not a valid anyURI/);
     schema('Comparison outside its enumeration', mutate(rich, 'Comparison="minimum"', 'Comparison="most"'), /Comparison is not a valid comparison/);
     schema('AuthnContextClassRef and AuthnContextDeclRef mixed', mutate(rich, '</samlp:RequestedAuthnContext>', '<saml:AuthnContextDeclRef>urn:example:decl</saml:AuthnContextDeclRef></samlp:RequestedAuthnContext>'), /AuthnContextDeclRef is not allowed/);
+    valid('ProxyCount "-0" (zero, which libxml2 accepts)', mutate(rich, 'ProxyCount="0"', 'ProxyCount="-0"'));
     schema('ProxyCount negative', mutate(rich, 'ProxyCount="0"', 'ProxyCount="-1"'), /ProxyCount is not a valid nonNegativeInteger/);
     schema('IDPList without IDPEntry', mutate(rich, /<samlp:IDPEntry[^>]*\/>/, ''), /IDPList is missing IDPEntry/);
     schema('Subject with SubjectConfirmation before NameID', mutate(rich, /(<saml:NameID SPNameQualifier[^>]*>alias<\/saml:NameID>)(<saml:SubjectConfirmation [\s\S]*<\/saml:SubjectConfirmation>)/, '$2$1'), /NameID is not allowed at this place in Subject/);

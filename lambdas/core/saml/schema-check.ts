@@ -3,7 +3,7 @@ import { NS, SamlError } from './xml.ts';
 
 /**
  * Structural schema check of the SAML protocol messages the IdP consumes, derived by hand from the OASIS
- * SAML 2.0 protocol and assertion schemas and the XML Signature schema (the XSDs themselves cannot ship in
+ * SAML 2.0 protocol and assertion schemas and the XML Signature and Encryption schemas (the XSDs cannot ship in
  * a Lambda bundle, and no XSD engine is a dependency). Each element we model lists its attributes with
  * their XSD types and its content: empty, simple (typed text), or a content model of sequences, choices
  * and wildcards with their cardinality, matched in schema order. Wildcards follow the schema: `lax` ones
@@ -29,7 +29,8 @@ const NCNAME = new RegExp(`^[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\
 // RFC 3986 URI-reference, after characters a URI may not hold literally are escaped (as libxml2 does).
 const PCHAR = "(?:[A-Za-z0-9\\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})";
 const SEGMENT_NC = "(?:[A-Za-z0-9\\-._~!$&'()*+,;=@]|%[0-9A-Fa-f]{2})";
-const AUTHORITY = `(?:(?:${PCHAR.replace(':@', ':')})*@)?(?:\\[[0-9A-Fa-f:.]+\\]|\\[v[0-9A-Fa-f]+\\.[A-Za-z0-9\\-._~!$&'()*+,;=:]+\\]|(?:[A-Za-z0-9\\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?`;
+const USERINFO = "(?:[A-Za-z0-9\\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2})";
+const AUTHORITY = `(?:${USERINFO}*@)?(?:\\[[0-9A-Fa-f:.]+\\]|\\[v[0-9A-Fa-f]+\\.[A-Za-z0-9\\-._~!$&'()*+,;=:]+\\]|(?:[A-Za-z0-9\\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?`;
 const TAIL = `(?:\\?(?:${PCHAR}|[/?])*)?(?:#(?:${PCHAR}|[/?])*)?`;
 const SEGMENTS = `(?:/${PCHAR}*)*`;
 /** Authority or absolute path, shared by both forms; then what each form allows without a leading slash. */
@@ -73,7 +74,8 @@ const SIMPLE: Readonly<Record<SimpleType, (value: string) => boolean>> = {
   ID: (value) => NCNAME.test(collapse(value)),
   NCName: (value) => NCNAME.test(collapse(value)),
   unsignedShort: (value) => /^\d+$/.test(value) && Number(value) <= 65535,
-  nonNegativeInteger: (value) => /^\+?\d+$/.test(collapse(value)),
+  // libxml2 takes "-0" (value zero) for a nonNegativeInteger, but no sign at all on an unsignedShort.
+  nonNegativeInteger: (value) => /^(?:\+?\d+|-0+)$/.test(collapse(value)),
   integer: (value) => /^[+-]?\d+$/.test(collapse(value)),
   base64Binary: isBase64,
   comparison: (value) => ['exact', 'minimum', 'maximum', 'better'].includes(value),
