@@ -273,6 +273,8 @@ describe('SAML schema check of consumed messages', () => {
     schema('an invalid SAML element hidden in a foreign wrapper in Extensions', mutate(authnPlain, '<samlp:NameIDPolicy', `<samlp:Extensions><x:W xmlns:x="urn:example:ext"><samlp:AuthnRequest ID="_hidden" Version="2.0"/></x:W></samlp:Extensions><samlp:NameIDPolicy`), /AuthnRequest has no IssueInstant/);
     schema('the root ID repeated inside a foreign wrapper (XSW shape)', mutate(authnPlain, '<samlp:NameIDPolicy', `<samlp:Extensions><x:W xmlns:x="urn:example:ext">${artifactSp.authnRequest(SSO, { id: '_authn1' })}</x:W></samlp:Extensions><samlp:NameIDPolicy`), /ID _authn1 occurs more than once/);
     schema('unknown attribute', mutate(authnPlain, ' Version=', ' Foo="1" Version='), /attribute Foo is not allowed on AuthnRequest/);
+    schema('an attribute named after an Object property (constructor)', mutate(authnPlain, ' Version=', ' constructor="x" Version='), /attribute constructor is not allowed/);
+    schema('an attribute named __proto__', mutate(authnPlain, ' Version=', ' __proto__="x" Version='), /attribute __proto__ is not allowed/);
     schema('xml:lang attribute', mutate(authnPlain, ' Version=', ' xml:lang="en" Version='), /attribute xml:lang is not allowed/);
     schema('a namespace-qualified ID', mutate(authnPlain, ' ID="_authn1"', ' samlp:ID="_authn1"'), /attribute samlp:ID is not allowed/);
     schema('xsi:type on the message', mutate(authnPlain, ' Version=', ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="samlp:LogoutRequestType" Version='), /attribute xsi:type is not allowed/);

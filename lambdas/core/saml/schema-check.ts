@@ -361,7 +361,9 @@ class Validator {
         if (declaration.anyOtherAttribute && attribute.namespaceURI !== declaration.anyOtherAttribute && attribute.namespaceURI !== NS.xsi) continue;
         fail(`attribute ${attribute.name} is not allowed on ${name}`);
       }
-      const spec = declaration.attributes[attribute.localName ?? attribute.name];
+      const local = attribute.localName ?? attribute.name;
+      // Own properties only: an attribute called "constructor" or "__proto__" is just unknown.
+      const spec = Object.hasOwn(declaration.attributes, local) ? declaration.attributes[local] : undefined;
       if (!spec) fail(`attribute ${attribute.name} is not allowed on ${name}`);
       if (!SIMPLE[spec!.type](attribute.value)) fail(`${name}/@${attribute.name} is not a valid ${spec!.type}`);
       if (spec!.type === 'ID') {
@@ -369,7 +371,7 @@ class Validator {
         if (this.ids.has(id)) fail(`the ID ${id} occurs more than once`);
         this.ids.add(id);
       }
-      seen.add(attribute.localName ?? attribute.name);
+      seen.add(local);
     }
     for (const [attribute, spec] of Object.entries(declaration.attributes)) if (spec.required && !seen.has(attribute)) fail(`${name} has no ${attribute}`);
   }
