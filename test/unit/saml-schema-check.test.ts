@@ -13,7 +13,7 @@ import xmlenc from 'xml-encryption';
 import type { ReplayCache } from '../../lambdas/core/oidc/replay.ts';
 import { validateAuthnRequest } from '../../lambdas/core/saml/authn-request.ts';
 import { verifyInbound } from '../../lambdas/core/saml/inbound.ts';
-import { artifactResolveXml, signMessage } from '../../lambdas/core/saml/outbound.ts';
+import { artifactResolveXml, signMessage, statusResponseXml } from '../../lambdas/core/saml/outbound.ts';
 import { checkSchema } from '../../lambdas/core/saml/schema-check.ts';
 import { parseSpMetadata, type ServiceProvider } from '../../lambdas/core/saml/service-providers.ts';
 import { parseXml, SamlError } from '../../lambdas/core/saml/xml.ts';
@@ -216,6 +216,10 @@ describe('SAML schema check of consumed messages', () => {
     const idpKey = await spCredentials('idp');
     valid('ArtifactResolve as the IdP builds it (signed)', signMessage(artifactResolveXml({ id: id(), issuer: IDP, now: Date.now(), destination: 'https://sp.example.test/ars' }, 'AAQAAA=='), 'ArtifactResolve', { privateKey: createPrivateKey(idpKey.keyPem), certificatePem: idpKey.certPem }));
 
+    const manageResponse = signMessage(statusResponseXml('ManageNameIDResponse', { id: id(), issuer: IDP, now: Date.now(), destination: NAMEID }, '_their_request', { code: REQUESTER, subCode: 'urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal', message: 'no such <federation>' }), 'ManageNameIDResponse', { privateKey: createPrivateKey(idpKey.keyPem), certificatePem: idpKey.certPem });
+    valid('ManageNameIDResponse (the StatusResponseType, as the IdP builds it, signed)', manageResponse);
+    schema('ManageNameIDResponse with a NameID after Status', manageResponse.replace('</samlp:Status>', '</samlp:Status><saml:NameID xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">x</saml:NameID>'), /NameID is not allowed at this place in ManageNameIDResponse/);
+
     // --- Every optional part the schema allows ---
     const rich =
       `<samlp:AuthnRequest xmlns:samlp="${P}" xmlns:saml="${A}" ID="_rich" Version="2.0" IssueInstant="2026-11-23T07:00:00.123+01:00" Destination="${SSO}" Consent="urn:oasis:names:tc:SAML:2.0:consent:obtained" ` +
@@ -338,7 +342,7 @@ describe('SAML schema check of consumed messages', () => {
 
   it('has a corpus of every consumed message type from real SPs, plus targeted mutations', () => {
     const roots = new Set(samples.filter((sample) => sample.verdict.kind === 'valid').map((sample) => parseXml(sample.xml).documentElement!.localName));
-    expect([...roots].sort()).toEqual(['ArtifactResolve', 'ArtifactResponse', 'AuthnRequest', 'LogoutRequest', 'LogoutResponse', 'ManageNameIDRequest']);
+    expect([...roots].sort()).toEqual(['ArtifactResolve', 'ArtifactResponse', 'AuthnRequest', 'LogoutRequest', 'LogoutResponse', 'ManageNameIDRequest', 'ManageNameIDResponse']);
     expect(samples.filter((sample) => sample.verdict.kind !== 'valid').length).toBeGreaterThanOrEqual(60);
   });
 
