@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { Command } from 'commander';
 import { AgentDaemon, controlSocket } from './daemon.ts';
+import { quickAckHint } from './latency-hint.ts';
 import { currentAccessToken, login } from './login.ts';
 import { CardApiClient } from './sdk.ts';
 import { defaultStateDir, readState } from './state.ts';
@@ -82,6 +83,8 @@ export function buildAgentProgram(): Command {
       process.once('SIGTERM', () => void shutdown());
       await daemon.start();
       log('running');
+      const hint = await quickAckHint(options.vpcdHost);
+      if (hint) log(`hint: ${hint}`);
     });
   return program;
 }

@@ -1,6 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -9,7 +8,7 @@ import { directoryServices } from '../lambdas/runtime.ts';
 import { startLocalStack } from '../local/stack.ts';
 import { cardAccessToken } from '../test/support/card-flows.ts';
 import { DEMO_PASSWORD } from '../test/support/oidc-stack.ts';
-import { READER, startPcscd, tool } from '../test/support/pcsc.ts';
+import { agentRequests, READER, startPcscd, tool } from '../test/support/pcsc.ts';
 import { summarize } from './stats.ts';
 
 export const AGENT_BENCH_DEFAULTS = { runs: 5 } as const;
@@ -61,14 +60,14 @@ export async function benchAgent(options: { runs: number }): Promise<string> {
       const apdus: number[] = [];
       const requests: number[] = [];
       for (let run = 0; run < options.runs; run++) {
-        const before = { log: countApdus(log, card), requests: (await stats(stateDir))[card] ?? 0 };
+        const before = { log: countApdus(log, card), requests: (await agentRequests(stateDir))[card] ?? 0 };
         const started = performance.now();
         const result = await sign();
         times.push(performance.now() - started);
         if (result.status !== 0) throw new Error(`pkcs11-tool failed: ${result.stderr}`);
         await new Promise((r) => setTimeout(r, 50)); // let the agent's log lines arrive
         apdus.push(countApdus(log, card) - before.log);
-        requests.push(((await stats(stateDir))[card] ?? 0) - before.requests);
+        requests.push(((await agentRequests(stateDir))[card] ?? 0) - before.requests);
       }
       rmSync(work, { recursive: true, force: true });
       const sorted = [...times].sort((a, b) => a - b);
@@ -88,14 +87,3 @@ export async function benchAgent(options: { runs: number }): Promise<string> {
 
 const countApdus = (log: string, card: string): number => log.split('\n').filter((line) => line.includes(`apdu ${card} `)).length;
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-
-function stats(stateDir: string): Promise<Record<string, number>> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(join(stateDir, 'agent.sock'));
-    let reply = '';
-    socket.on('connect', () => socket.write('{"command":"stats"}\n'));
-    socket.on('data', (chunk) => (reply += chunk.toString()));
-    socket.on('end', () => resolve((JSON.parse(reply) as { requests: Record<string, number> }).requests));
-    socket.on('error', reject);
-  });
-}

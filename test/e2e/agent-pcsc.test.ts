@@ -7,7 +7,7 @@ import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { ROOT } from '../support/emulator.ts';
 import { formOf, HttpBrowser } from '../support/http-browser.ts';
 import { DEMO_PASSWORD } from '../support/oidc-stack.ts';
-import { freePort, READER, startPcscd, tool, type Pcscd } from '../support/pcsc.ts';
+import { agentRequests, freePort, READER, startPcscd, tool, type Pcscd } from '../support/pcsc.ts';
 import { cli, start, waitFor, type Started } from '../support/processes.ts';
 
 const AGENT = join(ROOT, 'agent', 'bin', 'cloudcard-agent.js');
@@ -166,17 +166,7 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
     }
   };
 
-  const stats = async (): Promise<Record<string, number>> => {
-    const { connect } = await import('node:net');
-    return new Promise((resolve, reject) => {
-      const socket = connect(join(stateDir, 'agent.sock'));
-      let reply = '';
-      socket.on('connect', () => socket.write('{"command":"stats"}\n'));
-      socket.on('data', (chunk) => (reply += chunk.toString()));
-      socket.on('end', () => resolve((JSON.parse(reply) as { requests: Record<string, number> }).requests));
-      socket.on('error', reject);
-    });
-  };
+  const stats = (): Promise<Record<string, number>> => agentRequests(stateDir);
 
   it('makes two HTTPS requests per pkcs11-tool login+sign: VERIFY and GENERAL AUTHENTICATE', async () => {
     await signAndVerify('rsa'); // warm: the first run after insertion learns the static answers

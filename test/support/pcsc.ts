@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -130,5 +130,17 @@ export function tool(command: string, args: readonly string[], options: { input?
       resolve({ status, stdout, stderr });
     });
     child.stdin!.end(options.input ?? '');
+  });
+}
+
+/** HTTPS requests each inserted card made for APDUs, from a running agent's control socket. */
+export function agentRequests(stateDir: string): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(join(stateDir, 'agent.sock'));
+    let reply = '';
+    socket.on('connect', () => socket.write('{"command":"stats"}\n'));
+    socket.on('data', (chunk) => (reply += chunk.toString()));
+    socket.on('end', () => resolve((JSON.parse(reply) as { requests: Record<string, number> }).requests));
+    socket.on('error', reject);
   });
 }
