@@ -8,6 +8,9 @@ import { NS, SamlError } from './xml.ts';
  * their XSD types and its content: empty, simple (typed text), or a content model of sequences, choices
  * and wildcards with their cardinality, matched in schema order. Wildcards follow the schema: `lax` ones
  * validate children we model and let others through unread; `strict` ones accept only what we model.
+ * SP metadata (`checkMetadataSchema`) is checked the same way against the metadata schema: EntityDescriptor
+ * with SPSSODescriptor roles only (other roles and EntitiesDescriptor refused), md:Extensions and endpoint
+ * content as ##other lax wildcards, anyAttribute ##other where the schema has it.
  * Not modelled (accepted unread where a lax wildcard allows them, refused elsewhere): samlp:Response,
  * saml:Assertion and the other messages we never consume; the inside of ds:KeyValue, RetrievalMethod,
  * PGPData, SPKIData and xenc:EncryptionProperties is not checked.
@@ -15,12 +18,16 @@ import { NS, SamlError } from './xml.ts';
 
 const XENC = 'http://www.w3.org/2001/04/xmlenc#';
 const XMLNS = 'http://www.w3.org/2000/xmlns/';
+const XML = 'http://www.w3.org/XML/1998/namespace';
 const REQUESTER = 'urn:oasis:names:tc:SAML:2.0:status:Requester';
 const VERSION_MISMATCH = 'urn:oasis:names:tc:SAML:2.0:status:VersionMismatch';
 
 // ---- XSD simple types (lexical space as libxml2 checks it; whitespace handling per type) ----
 
-type SimpleType = 'string' | 'anyURI' | 'dateTime' | 'boolean' | 'ID' | 'NCName' | 'unsignedShort' | 'nonNegativeInteger' | 'integer' | 'base64Binary' | 'comparison';
+type SimpleType =
+  | 'string' | 'anyURI' | 'dateTime' | 'boolean' | 'ID' | 'NCName' | 'unsignedShort' | 'nonNegativeInteger' | 'integer' | 'base64Binary' | 'comparison'
+  // Metadata schema types: md:anyURIListType, xs:duration, md:KeyTypes, md:ContactTypeType, md:entityIDType, xml:lang.
+  | 'anyURIList' | 'duration' | 'keyUse' | 'contactType' | 'entityID' | 'language';
 
 const collapse = (value: string): string => value.replace(/[\t\n\r ]+/g, ' ').trim();
 const NAME_START = 'A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD';
@@ -79,6 +86,13 @@ const SIMPLE: Readonly<Record<SimpleType, (value: string) => boolean>> = {
   integer: (value) => /^[+-]?\d+$/.test(collapse(value)),
   base64Binary: isBase64,
   comparison: (value) => ['exact', 'minimum', 'maximum', 'better'].includes(value),
+  anyURIList: (value) => collapse(value).split(' ').every((item) => item === '' || URI_REFERENCE.test(escapeUnsafe(item))),
+  duration: (value) => /^-?P(?=\d|T\d)(?:\d+Y)?(?:\d+M)?(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$/.test(collapse(value)),
+  keyUse: (value) => ['signing', 'encryption'].includes(value),
+  contactType: (value) => ['technical', 'support', 'administrative', 'billing', 'other'].includes(value),
+  entityID: (value) => collapse(value).length <= 1024 && URI_REFERENCE.test(escapeUnsafe(collapse(value))),
+  // xml:lang is xs:language or the empty string.
+  language: (value) => /^(?:[a-zA-Z]{1,8}(?:-[a-zA-Z0-9]{1,8})*)?$/.test(collapse(value)),
 };
 
 /** An xs:boolean attribute's value as the schema reads it (whitespace collapsed; "1"/"0" too); undefined when absent or invalid. */
@@ -112,6 +126,8 @@ interface Declaration {
   readonly abstract?: boolean;
   /** A local element declaration: not a candidate for a wildcard's lax/strict lookup. */
   readonly local?: boolean;
+  /** Declares xml:lang (md:localizedNameType and localizedURIType require it). */
+  readonly xmlLang?: 'required';
 }
 
 const P = (name: string): string => `${NS.protocol}|${name}`;
@@ -284,6 +300,91 @@ const DECLARATIONS: ReadonlyMap<string, Declaration> = new Map<string, Declarati
 /** The protocol messages the IdP consumes: the only roots accepted. */
 export const CONSUMED_MESSAGES = ['AuthnRequest', 'ArtifactResolve', 'ArtifactResponse', 'ManageNameIDRequest', 'ManageNameIDResponse', 'LogoutRequest', 'LogoutResponse'] as const;
 
+// ---- SAML metadata (SAML Metadata §2): the parts an SP's EntityDescriptor uses ----
+
+const M = (name: string): string => `${NS.metadata}|${name}`;
+/** md:Extensions and endpoint content: any element of another namespace, validated where we model it. */
+const OTHER_LAX = (min: number): Particle => ({ any: 'other', of: NS.metadata, process: 'lax', min, max: Infinity });
+const DESCRIPTOR_ATTRIBUTES = { ID: { type: 'ID' }, validUntil: { type: 'dateTime' }, cacheDuration: { type: 'duration' } } as const;
+const ENDPOINT: Declaration = {
+  attributes: { Binding: { type: 'anyURI', required: true }, Location: { type: 'anyURI', required: true }, ResponseLocation: { type: 'anyURI' } },
+  anyOtherAttribute: NS.metadata,
+  content: elements(OTHER_LAX(0)),
+  local: true,
+};
+const INDEXED_ENDPOINT: Declaration = { ...ENDPOINT, attributes: { ...ENDPOINT.attributes, index: { type: 'unsignedShort', required: true }, isDefault: { type: 'boolean' } } };
+const LOCALIZED_NAME: Declaration = { attributes: {}, xmlLang: 'required', content: text() };
+const LOCALIZED_URI: Declaration = { attributes: {}, xmlLang: 'required', content: text('anyURI') };
+/** md:RoleDescriptorType's head, then md:SSODescriptorType's endpoints. */
+const SSO_DESCRIPTOR_HEAD: readonly Particle[] = [
+  opt(D('Signature')), opt(M('Extensions')), many(M('KeyDescriptor')), opt(M('Organization')), many(M('ContactPerson')),
+  many(M('ArtifactResolutionService')), many(M('SingleLogoutService')), many(M('ManageNameIDService')), many(M('NameIDFormat')),
+];
+
+/**
+ * The metadata declarations, with the signature, encryption and assertion ones they reference. The
+ * protocol messages are left out: the metadata schema does not import them, so a lax wildcard lets them
+ * through unread, as an XSD validator would. Of the role descriptors only SPSSODescriptor is modelled: an
+ * entity that registers as an SP but also describes an IdP, attribute authority or affiliation is refused.
+ */
+const METADATA_DECLARATIONS: ReadonlyMap<string, Declaration> = new Map<string, Declaration>([
+  ...[...DECLARATIONS].filter(([key]) => !key.startsWith(`${NS.protocol}|`)),
+  [M('EntityDescriptor'), {
+    attributes: { entityID: { type: 'entityID', required: true }, ...DESCRIPTOR_ATTRIBUTES },
+    anyOtherAttribute: NS.metadata,
+    content: elements(opt(D('Signature')), opt(M('Extensions')), many(M('SPSSODescriptor'), 1), opt(M('Organization')), many(M('ContactPerson')), many(M('AdditionalMetadataLocation'))),
+  }],
+  [M('Extensions'), { attributes: {}, content: elements(OTHER_LAX(1)) }],
+  [M('SPSSODescriptor'), {
+    attributes: {
+      ...DESCRIPTOR_ATTRIBUTES, protocolSupportEnumeration: { type: 'anyURIList', required: true }, errorURL: { type: 'anyURI' },
+      AuthnRequestsSigned: { type: 'boolean' }, WantAssertionsSigned: { type: 'boolean' },
+    },
+    anyOtherAttribute: NS.metadata,
+    content: elements(...SSO_DESCRIPTOR_HEAD, many(M('AssertionConsumerService'), 1), many(M('AttributeConsumingService'))),
+  }],
+  [M('KeyDescriptor'), { attributes: { use: { type: 'keyUse' } }, content: elements(one(D('KeyInfo')), many(M('EncryptionMethod'))) }],
+  // md:EncryptionMethod has xenc:EncryptionMethodType.
+  [M('EncryptionMethod'), DECLARATIONS.get(X('EncryptionMethod'))!],
+  [M('Organization'), {
+    attributes: {},
+    anyOtherAttribute: NS.metadata,
+    content: elements(opt(M('Extensions')), many(M('OrganizationName'), 1), many(M('OrganizationDisplayName'), 1), many(M('OrganizationURL'), 1)),
+  }],
+  [M('OrganizationName'), LOCALIZED_NAME],
+  [M('OrganizationDisplayName'), LOCALIZED_NAME],
+  [M('OrganizationURL'), LOCALIZED_URI],
+  [M('ContactPerson'), {
+    attributes: { contactType: { type: 'contactType', required: true } },
+    anyOtherAttribute: NS.metadata,
+    content: elements(opt(M('Extensions')), opt(M('Company')), opt(M('GivenName')), opt(M('SurName')), many(M('EmailAddress')), many(M('TelephoneNumber'))),
+  }],
+  [M('Company'), { attributes: {}, content: text() }],
+  [M('GivenName'), { attributes: {}, content: text() }],
+  [M('SurName'), { attributes: {}, content: text() }],
+  [M('EmailAddress'), { attributes: {}, content: text('anyURI') }],
+  [M('TelephoneNumber'), { attributes: {}, content: text() }],
+  [M('AdditionalMetadataLocation'), { attributes: { namespace: { type: 'anyURI', required: true } }, content: text('anyURI') }],
+  [M('ArtifactResolutionService'), INDEXED_ENDPOINT],
+  [M('SingleLogoutService'), ENDPOINT],
+  [M('ManageNameIDService'), ENDPOINT],
+  [M('NameIDFormat'), { attributes: {}, content: text('anyURI') }],
+  [M('AssertionConsumerService'), INDEXED_ENDPOINT],
+  [M('AttributeConsumingService'), {
+    attributes: { index: { type: 'unsignedShort', required: true }, isDefault: { type: 'boolean' } },
+    content: elements(many(M('ServiceName'), 1), many(M('ServiceDescription')), many(M('RequestedAttribute'), 1)),
+  }],
+  [M('ServiceName'), LOCALIZED_NAME],
+  [M('ServiceDescription'), LOCALIZED_NAME],
+  [M('RequestedAttribute'), {
+    attributes: { Name: { type: 'string', required: true }, NameFormat: { type: 'anyURI' }, FriendlyName: { type: 'string' }, isRequired: { type: 'boolean' } },
+    anyOtherAttribute: NS.assertion,
+    content: elements(many(A('AttributeValue'))),
+  }],
+  // xs:anyType: any content. Attributes in another namespace than SAML's pass (xsi:type and unqualified ones are refused).
+  [A('AttributeValue'), { attributes: {}, anyOtherAttribute: NS.assertion, content: mixed({ any: 'any', process: 'lax', min: 0, max: Infinity }) }],
+]);
+
 // ---- Validation ----
 
 const keyOf = (element: Element): string => `${element.namespaceURI ?? ''}|${element.localName}`;
@@ -297,6 +398,12 @@ const MAX_DEPTH = 64;
 class Validator {
   private readonly ids = new Set<string>();
   private depth = 0;
+
+  private readonly declarations: ReadonlyMap<string, Declaration>;
+
+  constructor(declarations: ReadonlyMap<string, Declaration>) {
+    this.declarations = declarations;
+  }
 
   element(element: Element, declaration: Declaration): void {
     if (++this.depth > MAX_DEPTH) fail(`elements are nested more than ${MAX_DEPTH} deep`);
@@ -343,7 +450,7 @@ class Validator {
     for (let node = element.firstChild; node; node = node.nextSibling) {
       if (node.nodeType !== 1) continue;
       const child = node as Element;
-      const declaration = DECLARATIONS.get(keyOf(child));
+      const declaration = this.declarations.get(keyOf(child));
       if (declaration && !declaration.local) this.element(child, declaration);
       else this.laxUnknown(child);
     }
@@ -356,6 +463,11 @@ class Validator {
     for (let i = 0; i < element.attributes.length; i++) {
       const attribute = element.attributes.item(i)!;
       if (attribute.namespaceURI === XMLNS || attribute.name === 'xmlns') continue;
+      if (attribute.namespaceURI === XML && attribute.localName === 'lang' && declaration.xmlLang) {
+        if (!SIMPLE.language(attribute.value)) fail(`${name}/@xml:lang is not a valid language`);
+        seen.add('xml:lang');
+        continue;
+      }
       if (attribute.namespaceURI) {
         // anyAttribute ##other (lax): another namespace than the schema's; xsi:* never (no xsi:type games).
         if (declaration.anyOtherAttribute && attribute.namespaceURI !== declaration.anyOtherAttribute && attribute.namespaceURI !== NS.xsi) continue;
@@ -374,6 +486,7 @@ class Validator {
       seen.add(local);
     }
     for (const [attribute, spec] of Object.entries(declaration.attributes)) if (spec.required && !seen.has(attribute)) fail(`${name} has no ${attribute}`);
+    if (declaration.xmlLang === 'required' && !seen.has('xml:lang')) fail(`${name} has no xml:lang`);
   }
 
   /** Matches particles in order from `position`, greedily (the schemas are deterministic); returns the end. */
@@ -404,13 +517,13 @@ class Validator {
     const child = children[position]!;
     if ('element' in particle) {
       if (keyOf(child) !== particle.element) return undefined;
-      this.element(child, DECLARATIONS.get(particle.element)!);
+      this.element(child, this.declarations.get(particle.element)!);
       return position + 1;
     }
     if ('any' in particle) {
       const ns = child.namespaceURI ?? '';
       if (particle.any === 'other' && (ns === '' || ns === particle.of)) return undefined;
-      const declaration = DECLARATIONS.get(keyOf(child));
+      const declaration = this.declarations.get(keyOf(child));
       const global = declaration && !declaration.local ? declaration : undefined;
       if (global) this.element(child, global);
       else if (particle.process === 'strict') fail(`${child.localName} is not an element the schema declares (in ${parent})`);
@@ -455,6 +568,15 @@ function checkCoreRules(root: Element): void {
 export function checkSchema(root: Element, options: { readonly coreRules?: boolean } = {}): void {
   const declaration = root.namespaceURI === NS.protocol && (CONSUMED_MESSAGES as readonly string[]).includes(root.localName ?? '') ? DECLARATIONS.get(keyOf(root)) : undefined;
   if (!declaration) fail(`${root.localName} is not a message this identity provider consumes`);
-  new Validator().element(root, declaration!);
+  new Validator(DECLARATIONS).element(root, declaration!);
   if (options.coreRules !== false) checkCoreRules(root);
+}
+
+/**
+ * Checks SP metadata (the document's root) against the SAML metadata schema as modelled above: one
+ * md:EntityDescriptor with one or more SPSSODescriptors. Throws SamlError naming the first violation.
+ */
+export function checkMetadataSchema(root: Element): void {
+  if (root.namespaceURI !== NS.metadata || root.localName !== 'EntityDescriptor') fail(`${root.localName} is not an md:EntityDescriptor`);
+  new Validator(METADATA_DECLARATIONS).element(root, METADATA_DECLARATIONS.get(keyOf(root))!);
 }

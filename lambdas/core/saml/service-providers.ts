@@ -5,6 +5,7 @@ import type { Clock, DirectoryStore, Item } from '../../ports.ts';
 import { tenantPartition } from '../directory/keys.ts';
 import { validateAttributeMap, type AttributeRule } from './attribute-mapping.ts';
 import type { SigningChoice } from './signing-choice.ts';
+import { checkMetadataSchema } from './schema-check.ts';
 import { BINDING, certificatePem, child, children, MAX_METADATA_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
 
 export interface AcsEndpoint {
@@ -84,6 +85,8 @@ export const spEndpoint = (endpoints: readonly SpEndpoint[] | undefined, binding
 /** Parses an SP's metadata (an EntityDescriptor with one SPSSODescriptor) into what we keep. */
 export function parseSpMetadata(xml: string, createdAt: string): ServiceProvider {
   const root = parseXml(xml, MAX_METADATA_BYTES).documentElement!;
+  // The SAML metadata schema first (a SamlError: the admin API answers 400, the CLI prints the reason).
+  checkMetadataSchema(root);
   if (root.namespaceURI !== NS.metadata || root.localName !== 'EntityDescriptor') throw new SamlError('SP metadata must be one md:EntityDescriptor');
   const entityId = root.getAttribute('entityID') ?? '';
   if (!entityId || entityId.length > 1024) throw new SamlError('the EntityDescriptor has no entityID (or one over 1024 characters)');
