@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { DOMParser, XMLSerializer, type Element } from '@xmldom/xmldom';
 import { SAML } from '@node-saml/node-saml';
 import saml2 from 'saml2-js';
 import { checkMetadataSchema } from '../../lambdas/core/saml/schema-check.ts';
@@ -70,6 +71,62 @@ function xmllintVerdicts(samples: readonly Sample[]): Map<string, { ok: boolean;
       return [sample.name, { ok: lines.includes(`${files[index]} validates`), output: lines.join('\n') }];
     }),
   );
+}
+
+/** mulberry32: a seeded PRNG, so the random mutations are the same on every run. */
+function seeded(seed: number): (n: number) => number {
+  let state = seed >>> 0;
+  return (n) => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+/** Valid and invalid lexical forms of the metadata's attribute types (boolean, unsignedShort, duration, enums, URI lists, language). */
+const EDGE_VALUES = ['', ' ', 'true', ' 0 ', 'TRUE', 'yes', '65535', '65536', '-1', '+1', '007', 'signing', 'encryption', 'sign', 'technical', 'other', 'sales', 'P1D', 'PT1.5S', 'P', 'PT', '-P1Y', 'P1H', 'en', 'en-GB', 'english-language', 'urn:a urn:b', 'http://[x', 'x y', '_id', '1id', '2030-02-30T00:00:00Z', 'é'];
+
+/** One random change (attribute removed or set to an edge value, element removed, duplicated or swapped, text inserted); undefined when it does not apply. */
+function randomMutation(xml: string, random: (n: number) => number): string | undefined {
+  const document = new DOMParser().parseFromString(xml, 'text/xml');
+  const all: Element[] = [];
+  const walk = (element: Element) => {
+    all.push(element);
+    for (let node = element.firstChild; node; node = node.nextSibling) if (node.nodeType === 1) walk(node as Element);
+  };
+  walk(document.documentElement!);
+  const target = all[random(all.length)]!;
+  const attributes = Array.from({ length: target.attributes.length }, (_, i) => target.attributes.item(i)!).filter((attribute) => !attribute.name.startsWith('xmlns'));
+  const kids = Array.from({ length: target.childNodes.length }, (_, i) => target.childNodes.item(i)!).filter((node) => node.nodeType === 1) as Element[];
+  const isRoot = target === document.documentElement;
+  switch (random(6)) {
+    case 0:
+      if (!attributes.length) return undefined;
+      target.removeAttribute(attributes[random(attributes.length)]!.name);
+      break;
+    case 1:
+      if (!attributes.length) return undefined;
+      target.setAttribute(attributes[random(attributes.length)]!.name, EDGE_VALUES[random(EDGE_VALUES.length)]!);
+      break;
+    case 2:
+      if (isRoot) return undefined;
+      target.parentNode!.removeChild(target);
+      break;
+    case 3:
+      if (isRoot) return undefined;
+      target.parentNode!.insertBefore(target.cloneNode(true), target);
+      break;
+    case 4: {
+      if (kids.length < 2) return undefined;
+      const at = random(kids.length - 1);
+      target.insertBefore(kids[at + 1]!, kids[at]!);
+      break;
+    }
+    default:
+      target.insertBefore(document.createTextNode('text'), target.firstChild);
+  }
+  return new XMLSerializer().serializeToString(document);
 }
 
 /** Metadata using every optional part of the modelled schema (and foreign extensions where it allows them). */
@@ -157,6 +214,11 @@ describe('SAML metadata schema check', () => {
 
     full = everyPart(keys.certBase64);
     valid('hand-written metadata with every optional part', full);
+    // saml:AttributeValue is xs:anyType and nillable: any attribute, xsi:nil, xsi:type="xs:string".
+    const XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema"';
+    const anyTypeValues = (values: string) => mutate(full, '<saml:AttributeValue>member</saml:AttributeValue><saml:AttributeValue>staff</saml:AttributeValue>', values);
+    valid('AttributeValue with xsi:type xs:string, xsi:nil and a free attribute', anyTypeValues(`<saml:AttributeValue ${XSI} xsi:type="xs:string">member</saml:AttributeValue><saml:AttributeValue ${XSI} xsi:nil="true"/><saml:AttributeValue scope="x" xml:lang="en">staff</saml:AttributeValue>`));
+    valid('xml:lang on a descriptor (anyAttribute ##other)', mutate(full, ' x:flag="yes"', ' x:flag="yes" xml:lang="en-GB"'));
 
     // Targeted mutations of the hand-written and real metadata.
     refused('no entityID', mutate(full, ' entityID="https://full.example.test/metadata"', ''), /EntityDescriptor has no entityID/);
@@ -188,6 +250,10 @@ describe('SAML metadata schema check', () => {
     refused('KeyDescriptor without KeyInfo', mutate(full, /<md:KeyDescriptor><ds:KeyInfo>.*?<\/md:KeyDescriptor>/, '<md:KeyDescriptor></md:KeyDescriptor>'), /KeyDescriptor is missing KeyInfo/);
     refused('bad certificate base64 in the KeyInfo', nodeSamlMetadata.replace(/<ds:X509Certificate>[^<]*/, '<ds:X509Certificate>not base64!'), /X509Certificate is not a valid base64Binary/);
     refused('duplicate ID', mutate(full, 'ID="_sp1"', 'ID="_meta1"'), /the ID _meta1 occurs more than once/);
+    refused('bad xml:lang on a descriptor (lax anyAttribute still checks what it knows)', mutate(full, ' x:flag="yes"', ' x:flag="yes" xml:lang="not a language"'), /SPSSODescriptor\/@xml:lang is not a valid language/);
+    refused('AttributeValue nil but not empty', anyTypeValues(`<saml:AttributeValue ${XSI} xsi:nil="true">member</saml:AttributeValue>`), /AttributeValue is nil but not empty/);
+    refused('AttributeValue xs:string holding an element', anyTypeValues(`<saml:AttributeValue ${XSI} xsi:type="xs:string"><x:y/></saml:AttributeValue>`), /AttributeValue is an xs:string and may not contain elements/);
+    refused('AttributeValue with an unknown xsi:type', anyTypeValues(`<saml:AttributeValue ${XSI} xsi:type="xs:nonsense">1</saml:AttributeValue>`), /attribute xsi:type="xs:nonsense" is not accepted on AttributeValue/);
     policy('an IdP role beside the SP role', mutate(full, '  </md:SPSSODescriptor>\n', `  </md:SPSSODescriptor><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:SingleSignOnService Binding="${REDIRECT}" Location="https://full.example.test/sso"/></md:IDPSSODescriptor>\n`), /IDPSSODescriptor is not allowed at this place in EntityDescriptor/);
     policy('EntitiesDescriptor root', `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">${artifactSp.metadata().replace(/^<md:EntityDescriptor xmlns:md="[^"]*"/, '<md:EntityDescriptor')}</md:EntitiesDescriptor>`, /EntitiesDescriptor is not an md:EntityDescriptor/);
   }, 30_000);
@@ -199,7 +265,7 @@ describe('SAML metadata schema check', () => {
   it('accepts the real and the hand-written metadata', () => {
     const problems = samples.filter((sample) => !sample.refusal).map((sample) => ({ name: sample.name, error: verdictOf(sample.xml)?.message })).filter((row) => row.error);
     expect(problems).toEqual([]);
-    expect(samples.filter((sample) => !sample.refusal).length).toBe(7);
+    expect(samples.filter((sample) => !sample.refusal).length).toBe(9);
   });
 
   it('refuses each targeted mutation with a SamlError naming the violation', () => {
@@ -226,5 +292,28 @@ describe('SAML metadata schema check', () => {
       .map((row) => `${row.name}: xmllint ${row.xmllint.ok ? 'valid' : `invalid (${row.xmllint.output})`}, ours ${row.ours ?? 'valid'}`);
     expect(disagreements).toEqual([]);
     expect(samples.filter((sample) => lint.get(sample.name)!.ok).map((sample) => sample.name)).toEqual(samples.filter((sample) => !sample.refusal || sample.policy).map((sample) => sample.name));
+  });
+
+  it.each([20261123, 7, 424242])('agrees with xmllint on 300 random mutations of the valid metadata (seed %i)', (seed) => {
+    if (!haveTool('xmllint')) return;
+    const random = seeded(seed);
+    const bases = samples.filter((sample) => !sample.refusal);
+    const generated: Sample[] = [];
+    for (let attempt = 0; generated.length < 300 && attempt < 3000; attempt++) {
+      const base = bases[random(bases.length)]!;
+      const xml = randomMutation(base.xml, random);
+      if (xml !== undefined) generated.push({ name: `random ${generated.length} of ${base.name}`, xml });
+    }
+    expect(generated.length).toBe(300);
+    const lint = xmllintVerdicts(generated);
+    const disagreements = generated
+      .map((sample) => ({ sample, xmllint: lint.get(sample.name)!, ours: verdictOf(sample.xml)?.message }))
+      .filter((row) => row.xmllint.ok !== (row.ours === undefined))
+      .map((row) => `${row.sample.name}: xmllint ${row.xmllint.ok ? 'valid' : `invalid (${row.xmllint.output})`}, ours ${row.ours ?? 'valid'}\n${row.sample.xml}`);
+    expect(disagreements).toEqual([]);
+    // The mutations must exercise both verdicts, or the comparison proves little.
+    const invalid = generated.filter((sample) => !lint.get(sample.name)!.ok).length;
+    expect(invalid).toBeGreaterThan(100);
+    expect(invalid).toBeLessThan(300);
   });
 });

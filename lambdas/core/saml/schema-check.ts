@@ -10,7 +10,9 @@ import { NS, SamlError } from './xml.ts';
  * validate children we model and let others through unread; `strict` ones accept only what we model.
  * SP metadata (`checkMetadataSchema`) is checked the same way against the metadata schema: EntityDescriptor
  * with SPSSODescriptor roles only (other roles and EntitiesDescriptor refused), md:Extensions and endpoint
- * content as ##other lax wildcards, anyAttribute ##other where the schema has it.
+ * content as ##other lax wildcards, anyAttribute ##other where the schema has it (xml:lang, which the
+ * metadata schema imports, still checked wherever it appears); saml:AttributeValue (xs:anyType) takes any
+ * attribute and xsi:nil, but xsi:type only as xs:string.
  * Not modelled (accepted unread where a lax wildcard allows them, refused elsewhere): samlp:Response,
  * saml:Assertion and the other messages we never consume; the inside of ds:KeyValue, RetrievalMethod,
  * PGPData, SPKIData and xenc:EncryptionProperties is not checked.
@@ -128,6 +130,8 @@ interface Declaration {
   readonly local?: boolean;
   /** Declares xml:lang (md:localizedNameType and localizedURIType require it). */
   readonly xmlLang?: 'required';
+  /** xs:anyType, nillable (saml:AttributeValue): any attributes; xsi:nil empties it; xsi:type only xs:string. */
+  readonly anyType?: true;
 }
 
 const P = (name: string): string => `${NS.protocol}|${name}`;
@@ -381,8 +385,7 @@ const METADATA_DECLARATIONS: ReadonlyMap<string, Declaration> = new Map<string, 
     anyOtherAttribute: NS.assertion,
     content: elements(many(A('AttributeValue'))),
   }],
-  // xs:anyType: any content. Attributes in another namespace than SAML's pass (xsi:type and unqualified ones are refused).
-  [A('AttributeValue'), { attributes: {}, anyOtherAttribute: NS.assertion, content: mixed({ any: 'any', process: 'lax', min: 0, max: Infinity }) }],
+  [A('AttributeValue'), { attributes: {}, anyType: true, content: mixed({ any: 'any', process: 'lax', min: 0, max: Infinity }) }],
 ]);
 
 // ---- Validation ----
@@ -400,9 +403,12 @@ class Validator {
   private depth = 0;
 
   private readonly declarations: ReadonlyMap<string, Declaration>;
+  /** Whether the schema imports xml.xsd (the metadata schema does): then a lax xml:lang attribute is checked. */
+  private readonly knowsXmlLang: boolean;
 
-  constructor(declarations: ReadonlyMap<string, Declaration>) {
+  constructor(declarations: ReadonlyMap<string, Declaration>, knowsXmlLang = false) {
     this.declarations = declarations;
+    this.knowsXmlLang = knowsXmlLang;
   }
 
   element(element: Element, declaration: Declaration): void {
@@ -414,7 +420,8 @@ class Validator {
   private checkElement(element: Element, declaration: Declaration): void {
     const name = element.localName ?? '';
     if (declaration.abstract) fail(`${name} has an abstract type (an xsi:type extension is not accepted)`);
-    this.attributes(element, declaration);
+    if (declaration.anyType) this.anyTypeAttributes(element);
+    else this.attributes(element, declaration);
     const content = declaration.content;
     if (content.kind === 'opaque') return;
     const childElements: Element[] = [];
@@ -441,12 +448,36 @@ class Validator {
   }
 
   /**
+   * An xs:anyType element: any attribute (xml:lang still a language); xsi:nil="true" leaves it empty;
+   * xsi:type is accepted only as xs:string (text only), as other types would need their own model.
+   */
+  private anyTypeAttributes(element: Element): void {
+    const name = element.localName ?? '';
+    let nil = false;
+    let textOnly = false;
+    for (let i = 0; i < element.attributes.length; i++) {
+      const attribute = element.attributes.item(i)!;
+      if (attribute.namespaceURI === XML && attribute.localName === 'lang' && this.knowsXmlLang && !SIMPLE.language(attribute.value)) fail(`${name}/@xml:lang is not a valid language`);
+      if (attribute.namespaceURI !== NS.xsi) continue;
+      if (attribute.localName === 'nil' && SIMPLE.boolean(attribute.value)) nil = xsBoolean(attribute.value)!;
+      else if (attribute.localName === 'type' && isXsString(element, attribute.value)) textOnly = true;
+      else fail(`attribute ${attribute.name}="${attribute.value}" is not accepted on ${name}`);
+    }
+    const hasElement = Array.from({ length: element.childNodes.length }, (_, i) => element.childNodes.item(i)!).some((node) => node.nodeType === 1);
+    if (nil && (hasElement || (element.textContent ?? '') !== '')) fail(`${name} is nil but not empty`);
+    if (textOnly && hasElement) fail(`${name} is an xs:string and may not contain elements`);
+  }
+
+  /**
    * An element a lax wildcard admits without a declaration: its attributes and text are free, but an
    * element we do declare anywhere inside it is still validated (as XSD lax assessment does), so a
    * message hidden in a foreign wrapper is checked like any other (its IDs included).
    */
   private laxUnknown(element: Element): void {
     if (++this.depth > MAX_DEPTH) fail(`elements are nested more than ${MAX_DEPTH} deep`);
+    // A global attribute the schema knows is still assessed on an unknown element (xml:lang, metadata only).
+    const lang = this.knowsXmlLang ? element.getAttributeNodeNS(XML, 'lang') : null;
+    if (lang && !SIMPLE.language(lang.value)) fail(`${element.localName}/@xml:lang is not a valid language`);
     for (let node = element.firstChild; node; node = node.nextSibling) {
       if (node.nodeType !== 1) continue;
       const child = node as Element;
@@ -463,7 +494,7 @@ class Validator {
     for (let i = 0; i < element.attributes.length; i++) {
       const attribute = element.attributes.item(i)!;
       if (attribute.namespaceURI === XMLNS || attribute.name === 'xmlns') continue;
-      if (attribute.namespaceURI === XML && attribute.localName === 'lang' && declaration.xmlLang) {
+      if (attribute.namespaceURI === XML && attribute.localName === 'lang' && (declaration.xmlLang || (this.knowsXmlLang && declaration.anyOtherAttribute))) {
         if (!SIMPLE.language(attribute.value)) fail(`${name}/@xml:lang is not a valid language`);
         seen.add('xml:lang');
         continue;
@@ -535,6 +566,12 @@ class Validator {
   }
 }
 
+/** Whether an xsi:type value names xs:string (its prefix resolved where it is used). */
+function isXsString(element: Element, value: string): boolean {
+  const [prefix, local] = collapse(value).includes(':') ? collapse(value).split(':') : [null, collapse(value)];
+  return local === 'string' && element.lookupNamespaceURI(prefix ?? null) === NS.xs;
+}
+
 /** Whether a sequence can begin with this element (its first particle; every option here begins with a required one). */
 function starts(sequence: readonly Particle[], child: Element): boolean {
   const first = sequence[0]!;
@@ -578,5 +615,5 @@ export function checkSchema(root: Element, options: { readonly coreRules?: boole
  */
 export function checkMetadataSchema(root: Element): void {
   if (root.namespaceURI !== NS.metadata || root.localName !== 'EntityDescriptor') fail(`${root.localName} is not an md:EntityDescriptor`);
-  new Validator(METADATA_DECLARATIONS).element(root, METADATA_DECLARATIONS.get(keyOf(root))!);
+  new Validator(METADATA_DECLARATIONS, true).element(root, METADATA_DECLARATIONS.get(keyOf(root))!);
 }
