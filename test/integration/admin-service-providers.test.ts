@@ -61,6 +61,8 @@ describe('SAML service providers in the admin API', () => {
       ['<EntityDescriptor', 'application/samlmetadata+xml', 400, /./],
       ['<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>', 'application/samlmetadata+xml', 400, /./],
       ['', 'application/samlmetadata+xml', 400, /empty/],
+      // Well-formed, but not what the metadata schema allows: an AssertionConsumerService without its index.
+      [metadata.replace(/(<(?:md:)?AssertionConsumerService[^>]*?) index="\d+"/, '$1'), 'application/samlmetadata+xml', 400, /schema check/],
       [JSON.stringify({ metadata, sign: 'everything' }), 'application/json', 400, /sign/],
       [JSON.stringify({ metadata, attributes: ['no-equals-sign'] }), 'application/json', 400, /NAME=field/],
       [JSON.stringify({ metadata, extra: true }), 'application/json', 400, /unknown members: extra/],
