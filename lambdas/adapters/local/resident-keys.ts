@@ -1,6 +1,6 @@
 import { constants, createHash, createPrivateKey, createPublicKey, generateKeyPair, privateEncrypt, randomUUID, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { ecdhRawPoint, ecdsaSignDigest } from '../../core/crypto/raw-signatures.ts';
+import { ecdhRawPoint, ecdsaSignDigest, PKCS1_DIGEST_INFO } from '../../core/crypto/raw-signatures.ts';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
 import type { DirectoryStore, Item, KeyCustody, ResidentKeys, ResidentKeySpec, ResidentSigningAlgorithm, WrappedKey } from '../../ports.ts';
 
@@ -10,18 +10,12 @@ type ResidentKeyItem = Item & { spec: ResidentKeySpec; tenant: string; purpose: 
 const itemKey = (keyId: string) => ({ PK: 'PLATFORM', SK: `RESIDENTKEY#${keyId}` });
 const wrapContext = (item: { tenant: string }, keyId: string) => ({ tenant: item.tenant, card: 'resident-key', slot: keyId });
 
-const HASH_OF: Record<ResidentSigningAlgorithm, string> = {
+const HASH_OF: Record<ResidentSigningAlgorithm, keyof typeof PKCS1_DIGEST_INFO> = {
   RSASSA_PKCS1_V1_5_SHA_256: 'sha256',
   RSASSA_PKCS1_V1_5_SHA_384: 'sha384',
   RSASSA_PKCS1_V1_5_SHA_512: 'sha512',
   ECDSA_SHA_256: 'sha256',
   ECDSA_SHA_384: 'sha384',
-};
-/** DigestInfo prefixes (RFC 8017 §9.2 note 1) for PKCS#1 v1.5 signatures over a given digest. */
-const DIGEST_INFO: Record<string, string> = {
-  sha256: '3031300d060960864801650304020105000420',
-  sha384: '3041300d060960864801650304020205000430',
-  sha512: '3051300d060960864801650304020305000440',
 };
 
 /**
@@ -68,7 +62,7 @@ export class LocalResidentKeys implements ResidentKeys {
     }
     if (key.asymmetricKeyType !== 'rsa') throw new ValidationError(`${algorithm} needs an RSA key`);
     // PKCS#1 v1.5 over a ready digest: privateEncrypt pads type 1 around the DigestInfo we give it.
-    const digestInfo = Buffer.concat([Buffer.from(DIGEST_INFO[hash]!, 'hex'), digest]);
+    const digestInfo = Buffer.concat([Buffer.from(PKCS1_DIGEST_INFO[hash], 'hex'), digest]);
     // privateEncrypt with PKCS#1 padding is the v1.5 signature primitive over an encoded DigestInfo.
     return privateEncrypt({ key, padding: constants.RSA_PKCS1_PADDING }, digestInfo);
   }

@@ -1,6 +1,6 @@
 import { createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { ecdhRawPoint, ecdsaSignDigest, privateKeyFromPkcs8, rawRsa } from '../crypto/raw-signatures.ts';
+import { ecdhRawPoint, ecdsaSignDigest, PKCS1_DIGEST_INFO, privateKeyFromPkcs8, rawRsa } from '../crypto/raw-signatures.ts';
 import { ValidationError } from '../errors.ts';
 import type { OperationResult, PivAlgorithm, PrivateKeyOperation } from '../piv/card-port.ts';
 import type { KeyCustody, ResidentKeys, ResidentKeySpec, ResidentSigningAlgorithm, WrapContext, WrappedKey } from '../../ports.ts';
@@ -91,11 +91,11 @@ const RESIDENT_SPEC: Record<PivAlgorithm, ResidentKeySpec> = {
   p384: 'ECC_NIST_P384',
 };
 
-/** DigestInfo prefixes (RFC 8017 §9.2) → the KMS algorithm that signs that digest. */
+/** Each DigestInfo prefix → the KMS algorithm that signs that digest. */
 const DIGEST_INFOS: ReadonlyArray<{ prefix: string; algorithm: ResidentSigningAlgorithm; length: number }> = [
-  { prefix: '3031300d060960864801650304020105000420', algorithm: 'RSASSA_PKCS1_V1_5_SHA_256', length: 32 },
-  { prefix: '3041300d060960864801650304020205000430', algorithm: 'RSASSA_PKCS1_V1_5_SHA_384', length: 48 },
-  { prefix: '3051300d060960864801650304020305000440', algorithm: 'RSASSA_PKCS1_V1_5_SHA_512', length: 64 },
+  { prefix: PKCS1_DIGEST_INFO.sha256, algorithm: 'RSASSA_PKCS1_V1_5_SHA_256', length: 32 },
+  { prefix: PKCS1_DIGEST_INFO.sha384, algorithm: 'RSASSA_PKCS1_V1_5_SHA_384', length: 48 },
+  { prefix: PKCS1_DIGEST_INFO.sha512, algorithm: 'RSASSA_PKCS1_V1_5_SHA_512', length: 64 },
 ];
 
 /**

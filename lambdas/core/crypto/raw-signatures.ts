@@ -7,6 +7,13 @@ import { ValidationError } from '../errors.ts';
  * raw RSA on a block the host padded, ECDSA over a digest the host computed, and ECDH with a raw point.
  */
 
+/** DigestInfo prefixes (RFC 8017 §9.2 note 1): what a PKCS#1 v1.5 signature block carries before the digest. */
+export const PKCS1_DIGEST_INFO = {
+  sha256: '3031300d060960864801650304020105000420',
+  sha384: '3041300d060960864801650304020205000430',
+  sha512: '3051300d060960864801650304020305000440',
+} as const;
+
 /** m^d mod n: "decrypting" without padding is exactly the raw RSA private operation. */
 export function rawRsa(privateKey: KeyObject, block: Uint8Array): Uint8Array {
   const modulusBytes = Math.ceil((privateKey.asymmetricKeyDetails?.modulusLength ?? 0) / 8);

@@ -32,6 +32,12 @@ export class IdpCertificates {
     this.#clock = clock;
   }
 
+  /** The private keys an SP may have encrypted to: the one our metadata publishes for encryption (PEM). */
+  async decryptionKeys(tenant: string, settings: OidcSettings): Promise<string[]> {
+    const current = await this.signingKey(tenant, settings);
+    return [current.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string];
+  }
+
   async signingKey(tenant: string, settings: OidcSettings): Promise<SigningKey & { kid: string }> {
     const current = await this.#keys.currentPrivateKey(tenant, settings);
     if (current.alg !== 'RS256') throw new UnavailableError('kms', 'SAML signing needs an RSA tenant key (signingAlgorithm RS256)');

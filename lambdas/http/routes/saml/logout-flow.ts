@@ -84,11 +84,7 @@ export function logoutFlow(saml: Saml) {
    */
   async function endNamedSession(tenant: TenantContext, message: InboundMessage, cookieSecret: string | undefined): Promise<Propagation | undefined> {
     const store = stores().participants;
-    // An EncryptedID is decrypted with our encryption key (the current signing key, as the metadata says).
-    await decryptIdentifiers(message.element, async () => {
-      const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
-      return [key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string];
-    });
+    await decryptIdentifiers(message.element, () => saml.certificates.decryptionKeys(tenant.tenant.id, tenant.settings));
     const target = readLogoutRequest(message, samlEndpoints(tenant.issuer).entityId);
     let hash: string | undefined;
     for (const index of target.sessionIndexes) {

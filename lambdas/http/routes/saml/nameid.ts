@@ -31,15 +31,9 @@ export function nameIdRoutes(deps: SamlRouteDeps): Route[] {
     expected: ['ManageNameIDRequest'],
   });
 
-  /** Our encryption key is the current signing key (the metadata publishes it for both uses). */
-  const decryptionKeys = (tenant: TenantContext) => async () => {
-    const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
-    return [key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string];
-  };
-
   const apply = async (tenant: TenantContext, message: InboundMessage): Promise<SamlStatus> => {
     try {
-      await decryptIdentifiers(message.element, decryptionKeys(tenant));
+      await decryptIdentifiers(message.element, () => saml.certificates.decryptionKeys(tenant.tenant.id, tenant.settings));
     } catch (error) {
       if (error instanceof SamlError) return { code: error.status, message: error.message };
       throw error;
