@@ -4,16 +4,10 @@
  */
 import { CompactSign, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 
-export interface PublicCard {
-  readonly id: string;
-  readonly label: string;
-  readonly serial: number;
-  /** Hex. */
-  readonly atr: string;
-  readonly slots: ReadonlyArray<{ slot: string; algorithm: string }>;
-  /** Hex tag → base64 content of the card's public data objects. */
-  readonly objects: Readonly<Record<string, string>>;
-}
+import type { PublicCard } from '../lambdas/core/cards/card-list.ts';
+
+/** One card as the card API lists it (the server's own wire type; a type-only import, erased at run time). */
+export type { PublicCard };
 
 export interface CardList {
   readonly user: string;
