@@ -1,9 +1,14 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { DIRECTORY_TABLE, STATE_TABLE, type TableSchema } from '../lambdas/adapters/dynamodb/schema.ts';
+import type { TableAccess } from './grants.ts';
 import { acknowledge } from './nag.ts';
+
+/** The item operations a table grant can allow: nothing that reads without naming a partition (Scan), no batches. */
+export const ITEM_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'] as const;
+export const ITEM_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'] as const;
 
 export interface CloudcardDataProps {
   /** prod keeps the tables (RETAIN, deletion protection, PITR on both); dev can be torn down. */
@@ -30,20 +35,12 @@ export class CloudcardData extends Construct {
     this.stateTable = this.table('StateTable', STATE_TABLE, props.production, props.production);
   }
 
-  grantDirectoryRead(grantee: iam.IGrantable): iam.Grant {
-    return this.directoryTable.grantReadData(grantee);
+  grantDirectory(grantee: iam.IGrantable, access: TableAccess): void {
+    grantItems(this.directoryTable, grantee, access);
   }
 
-  grantDirectoryReadWrite(grantee: iam.IGrantable): iam.Grant {
-    return this.directoryTable.grantReadWriteData(grantee);
-  }
-
-  grantStateRead(grantee: iam.IGrantable): iam.Grant {
-    return this.stateTable.grantReadData(grantee);
-  }
-
-  grantStateReadWrite(grantee: iam.IGrantable): iam.Grant {
-    return this.stateTable.grantReadWriteData(grantee);
+  grantState(grantee: iam.IGrantable, access: TableAccess): void {
+    grantItems(this.stateTable, grantee, access);
   }
 
   private table(id: string, schema: TableSchema, production: boolean, pitr: boolean): dynamodb.Table {
@@ -73,4 +70,23 @@ export class CloudcardData extends Construct {
     }
     return table;
   }
+}
+
+/**
+ * Item access by partition-key pattern: GetItem and Query on the table and Query on its indexes (the
+ * patterns then match the index's own partition key) for `read`, PutItem/UpdateItem/DeleteItem for
+ * `write`, each bound to `ForAllValues:StringLike` on `dynamodb:LeadingKeys`. Only actions whose request
+ * always names its partition are granted: ForAllValues holds vacuously for a request without the key.
+ */
+function grantItems(table: dynamodb.Table, grantee: iam.IGrantable, access: TableAccess): void {
+  const leadingKeys = (patterns: readonly string[]) => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...patterns] } });
+  const statements: iam.PolicyStatement[] = [];
+  if (access.read.length > 0) {
+    statements.push(new iam.PolicyStatement({ actions: [...ITEM_READ_ACTIONS], resources: [table.tableArn], conditions: leadingKeys(access.read) }));
+    statements.push(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/*`], conditions: leadingKeys(access.read) }));
+  }
+  if (access.write.length > 0) {
+    statements.push(new iam.PolicyStatement({ actions: [...ITEM_WRITE_ACTIONS], resources: [table.tableArn], conditions: leadingKeys(access.write) }));
+  }
+  for (const statement of statements) grantee.grantPrincipal.addToPrincipalPolicy(statement);
 }

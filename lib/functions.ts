@@ -70,10 +70,8 @@ function environment(context: ContextName, granted: FunctionGrants, props: Cloud
 
 function applyGrants(fn: ContextFunction, granted: FunctionGrants, { data, keys }: CloudcardFunctionsProps): void {
   const grantee = fn.function;
-  if (granted.directory === 'readWrite') data.grantDirectoryReadWrite(grantee);
-  else data.grantDirectoryRead(grantee);
-  if (granted.state === 'readWrite') data.grantStateReadWrite(grantee);
-  else data.grantStateRead(grantee);
+  data.grantDirectory(grantee, granted.directory);
+  data.grantState(grantee, granted.state);
   const { capabilities, contextCard, excludedContextCards = [] } = granted.cardKek;
   for (const capability of capabilities) {
     if (capability === 'wrap') keys.grantWrap(grantee, contextCard, excludedContextCards);
@@ -104,7 +102,7 @@ function residentKeyFindings(granted: FunctionGrants): Record<string, string> {
 }
 
 const INDEX_REASON =
-  'Table grants cover the table\'s GSIs as "<table>/index/*": the indexes (GSI1, GSI2) are part of the same single-table design and queried by the same code.';
+  'Query on the table\'s GSIs as "<table>/index/*", bound like every table grant to dynamodb:LeadingKeys patterns (the index\'s own partition key): the indexes (GSI1, GSI2) are part of the same single-table design and their partition keys follow the same prefixes.';
 
 /** cdk-nag's finding id for the "<table ARN>/index/*" resource a table grant adds. */
 function indexWildcardFinding(table: dynamodb.Table): string {

@@ -4,7 +4,17 @@ import type { ContextName } from '../lambdas/contexts.ts';
  * What each function may touch: the one place least privilege is decided. The stack applies it with the
  * constructs' grant* methods and test/infra checks the synthesized policies against it.
  */
-export type TableAccess = 'read' | 'readWrite';
+/**
+ * Item access in one table, by partition-key pattern (`dynamodb:LeadingKeys`, `ForAllValues:StringLike`:
+ * `*` matches any run of characters). `read` = GetItem and Query (on the table and, the same patterns
+ * applying to the index's own partition key, on its GSIs), `write` = PutItem, UpdateItem, DeleteItem.
+ * Nothing else: no Scan, no batch operations, no DescribeTable. Every write pattern is also a read pattern
+ * (a conditional write may return the item).
+ */
+export interface TableAccess {
+  readonly read: readonly string[];
+  readonly write: readonly string[];
+}
 export type KekCapability = 'wrap' | 'unwrap' | 'describe';
 export type SigningCapability = 'sign' | 'getPublicKey' | 'describe';
 /**
@@ -33,7 +43,9 @@ export interface KekGrant {
 }
 
 export interface FunctionGrants {
+  /** Directory items by partition: see DIRECTORY_PARTITIONS. */
   readonly directory: TableAccess;
+  /** State items by kind: see STATE_PARTITIONS. */
   readonly state: TableAccess;
   readonly cardKek: KekGrant;
   /** Token/assertion signing key: sign = kms:Sign (RS256/PS256 only), getPublicKey = kms:GetPublicKey, describe = kms:DescribeKey. */
@@ -46,31 +58,90 @@ export interface FunctionGrants {
 export const OIDC_SIGNING_CONTEXT_CARD = 'oidc-signing';
 export const TOTP_CONTEXT_CARD = 'totp';
 
+/**
+ * Directory partitions (the leading key of the table, and of GSI1/GSI2, whose partition keys follow the
+ * same prefixes). Tenant ids are lower-case letters, digits and hyphens, so no pattern reaches another's
+ * items. Cards and their CA live under a partition of their own so that only card and admin reach them.
+ */
+export const DIRECTORY_PARTITIONS = {
+  /** Tenant, users (GSI1 `T#{t}#EMAIL`), OIDC clients, consents, token signing keys, SAML SPs (GSI1 `T#{t}#SPSHA1`), SAML certificates, federated identities (GSI1 `T#{t}#NAMEID#…`). */
+  tenant: 'T#*',
+  /** The tenant listing (GSI2). */
+  tenantListing: 'TENANTS',
+  /** Cards (`PK=CARDS#{t}`, `SK=CARD#{card}`), the tenant card CA (`SK=CARDCA`), a user's cards (GSI1 `CARDS#{t}#USER#{u}`). */
+  cards: 'CARDS#*',
+  /** The embedded stack's resident-key stand-ins (in AWS these are KMS keys, never items). */
+  residentKeys: 'RESIDENTKEY#*',
+  /** Admin clients. */
+  platform: 'PLATFORM',
+  /** The /health probe's read. */
+  health: 'health',
+} as const;
+
+/** State partitions, one kind each (`PK={KIND}#{id}`; GSI1 `SSO#{session}` groups a session's SAML participants). */
+export const STATE_PARTITIONS = {
+  interaction: 'INTERACTION#*',
+  sso: 'SSO#*',
+  code: 'CODE#*',
+  grant: 'GRANT#*',
+  revokedAccessToken: 'REVOKEDAT#*',
+  refreshToken: 'RT#*',
+  deviceCode: 'DEVICE#*',
+  userCode: 'USERCODE#*',
+  jti: 'JTI#*',
+  dpopNonce: 'DPOPNONCE#*',
+  loginFailures: 'LOGINFAIL#*',
+  samlArtifact: 'SAMLART#*',
+  samlParticipant: 'SAMLSI#*',
+  samlLogout: 'SAMLLOGOUT#*',
+  cardChallenge: 'CARDCHAL#*',
+  cardSession: 'CARDSESS#*',
+  health: 'health',
+} as const;
+
+const D = DIRECTORY_PARTITIONS;
+const S = STATE_PARTITIONS;
+/** Read and write the same partitions. */
+const readWrite = (...patterns: string[]): TableAccess => ({ read: patterns, write: patterns });
+/** Adds read-only partitions to an access. */
+const plusRead = (access: TableAccess, ...patterns: string[]): TableAccess => ({ read: [...access.read, ...patterns], write: access.write });
+
 export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // Per-tenant token signing keys are wrapped under the KEK ({tenant, card: 'oidc-signing', slot: kid});
   // tenants in `kms` signing mode sign with the stack's signing key, whose public half the JWKS publishes.
+  // Clients (registration), consents, lazily made signing keys; the whole token life cycle in state, and
+  // the login throttle for the password grant. No card, no card session, no SAML state.
   oidc: {
-    directory: 'readWrite',
-    state: 'readWrite',
+    directory: readWrite(D.tenant),
+    state: readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.refreshToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: [],
   },
   // SAML signs with the tenant's token keys (the same wrapped key ring as oidc): it only opens them.
+  // Federated identities, IdP certificates, lazily made signing keys; interactions and SSO sessions (it
+  // resumes and ends them), message-ID replay, artifacts, participants and logout steps.
   saml: {
-    directory: 'readWrite',
-    state: 'readWrite',
+    directory: readWrite(D.tenant),
+    state: readWrite(S.interaction, S.sso, S.jti, S.samlArtifact, S.samlParticipant, S.samlLogout),
     cardKek: { capabilities: ['unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: [],
   },
   // TOTP secrets are wrapped under the KEK ({tenant, card: 'totp', slot: username}); the portal only opens them.
-  portal: { directory: 'readWrite', state: 'readWrite', cardKek: { capabilities: ['unwrap'], contextCard: TOTP_CONTEXT_CARD }, signingKey: [], residentKeys: [] },
+  // TOTP enrolment on the user, consents; interactions, SSO sessions, device approval, the login throttle.
+  portal: {
+    directory: readWrite(D.tenant),
+    state: readWrite(S.interaction, S.sso, S.deviceCode, S.userCode, S.loginFailures),
+    cardKek: { capabilities: ['unwrap'], contextCard: TOTP_CONTEXT_CARD }, signingKey: [], residentKeys: [] },
   // The card service wraps and unwraps card keys; it signs nothing with the stack key. KMS-resident card
   // keys sign and agree keys in KMS, and GENERATE on such a card makes a new key and destroys the old one.
+  // Cards and the card CA (the card list makes it on first use); tenants, users and public token keys only
+  // read (verifying the caller's token), grants and revocations only read. Card challenges and sessions
+  // are its alone.
   card: {
-    directory: 'readWrite',
-    state: 'readWrite',
+    directory: plusRead(readWrite(D.cards, D.residentKeys), D.tenant),
+    state: plusRead(readWrite(S.cardChallenge, S.cardSession), S.grant, S.revokedAccessToken),
     cardKek: { capabilities: ['wrap', 'unwrap'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: [],
     residentKeys: ['create', 'use', 'destroy'],
@@ -78,9 +149,11 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // The health check proves both keys reachable with DescribeKey; enrolment wraps new keys; the JWKS needs
   // the public key. Enrolment makes KMS-resident card keys and the tenant's card CA key and signs
   // certificates with it; a failed enrolment and card deletion destroy resident keys.
+  // Everything in the directory (the tenant listing is a GSI2 partition: read only); in state only what
+  // verifying an `admin`-scope token needs (grants, revocations, DPoP nonces and proof replay) and /health.
   admin: {
-    directory: 'readWrite',
-    state: 'readWrite',
+    directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform), D.tenantListing, D.health),
+    state: plusRead(readWrite(S.jti, S.dpopNonce), S.grant, S.revokedAccessToken, S.health),
     cardKek: { capabilities: ['wrap', 'describe'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: ['getPublicKey', 'describe'],
     residentKeys: ['create', 'use', 'destroy'],

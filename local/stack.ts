@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createContextHandler } from '../lambdas/apps.ts';
 import { CONTEXT_ROUTES } from '../lambdas/http/contexts/index.ts';
 import { loadConfig, type Config } from '../lambdas/config.ts';
-import { CONTEXT_NAMES, ENV } from '../lambdas/contexts.ts';
+import { CONTEXT_NAMES, ENV, type ContextName } from '../lambdas/contexts.ts';
 import { createObservability } from '../lambdas/observability.ts';
 import { directoryServices, type Runtime } from '../lambdas/runtime.ts';
 import { startEmbeddedStore, type EmbeddedStore } from './embedded-store.ts';
@@ -25,6 +25,11 @@ export interface LocalStackOptions {
   readonly clock?: Clock;
   /** Tests: tables and keys on an AWS endpoint (the emulator) through the AWS adapters. */
   readonly aws?: AwsBackendOptions;
+  /**
+   * Tests: the runtime one context's handler gets (as each Lambda function has its own), derived from
+   * the shared one, e.g. with stores that record which items each function touches.
+   */
+  readonly contextRuntime?: (context: ContextName, runtime: Runtime) => Runtime;
 }
 
 export interface LocalStack {
@@ -74,7 +79,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       config = loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? url });
       runtime = await localRuntime(config, store!.endpoint, files.keys, { ...(options.clock ? { clock: options.clock } : {}), ...(options.aws ? { aws: options.aws } : {}) });
       const handlers = Object.fromEntries(
-        CONTEXT_NAMES.map((name) => [name, createContextHandler(name, runtime!, CONTEXT_ROUTES[name], createObservability(name, options.logLevel ? { logLevel: options.logLevel } : {}))]),
+        CONTEXT_NAMES.map((name) => [name, createContextHandler(name, options.contextRuntime?.(name, runtime!) ?? runtime!, CONTEXT_ROUTES[name], createObservability(name, options.logLevel ? { logLevel: options.logLevel } : {}))]),
       );
       return handlers as ContextHandlers;
     }, options.port ?? 3000);

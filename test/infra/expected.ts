@@ -1,22 +1,13 @@
 import type { ContextName } from '../../lambdas/contexts.ts';
-import type { FunctionGrants } from '../../lib/grants.ts';
+import type { FunctionGrants, TableAccess } from '../../lib/grants.ts';
 import type { Json } from './support.ts';
 
 /**
  * What each grant-matrix entry must turn into, written out independently of lib/ so a change in how a
  * grant is implemented (a CDK upgrade widening grantReadWriteData, a new KMS action) shows up here.
  */
-export const TABLE_READ = [
-  'dynamodb:BatchGetItem',
-  'dynamodb:ConditionCheckItem',
-  'dynamodb:DescribeTable',
-  'dynamodb:GetItem',
-  'dynamodb:GetRecords',
-  'dynamodb:GetShardIterator',
-  'dynamodb:Query',
-  'dynamodb:Scan',
-];
-export const TABLE_READ_WRITE = [...TABLE_READ, 'dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
+export const ITEM_READ = ['dynamodb:GetItem', 'dynamodb:Query'];
+export const ITEM_WRITE = ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
 export const LOG_WRITE = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 export const XRAY = ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
 
@@ -38,13 +29,23 @@ export const EXPECTED_KEY_USE: Readonly<Record<ContextName, { kek: string[]; kek
 
 export const sorted = (actions: Iterable<string>): string[] => [...new Set(actions)].sort();
 
-export function expectedIdentityActions(grants: FunctionGrants): Record<string, string[]> {
-  return {
-    directory: sorted(grants.directory === 'readWrite' ? TABLE_READ_WRITE : TABLE_READ),
-    state: sorted(grants.state === 'readWrite' ? TABLE_READ_WRITE : TABLE_READ),
-    logs: sorted(LOG_WRITE),
-    '*': sorted(XRAY),
-  };
+/** The identity actions that are not table access (those are asserted statement by statement). */
+export function expectedIdentityActions(): Record<string, string[]> {
+  return { logs: sorted(LOG_WRITE), '*': sorted(XRAY) };
+}
+
+/**
+ * The statements one table's access must turn into: item reads and index queries, item writes, each
+ * bound to exactly the matrix's partition patterns by ForAllValues:StringLike on dynamodb:LeadingKeys.
+ */
+export function expectedTableStatements(access: TableAccess, tableId: string): Json[] {
+  const table = { 'Fn::GetAtt': [tableId, 'Arn'] };
+  const index = { 'Fn::Join': ['', [table, '/index/*']] };
+  const on = (patterns: readonly string[]) => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...patterns] } });
+  return [
+    ...(access.read.length ? [{ Effect: 'Allow', actions: ITEM_READ, resources: [table], Condition: on(access.read) }, { Effect: 'Allow', actions: ['dynamodb:Query'], resources: [index], Condition: on(access.read) }] : []),
+    ...(access.write.length ? [{ Effect: 'Allow', actions: ITEM_WRITE, resources: [table], Condition: on(access.write) }] : []),
+  ];
 }
 
 export const expectedKekActions = (grants: FunctionGrants): string[] => sorted(grants.cardKek.capabilities.flatMap((c) => KEK_ACTIONS[c]));

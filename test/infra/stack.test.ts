@@ -15,6 +15,7 @@ import {
   EXPECTED_KEY_USE,
   EXPECTED_RESIDENT_KEYS,
   expectedIdentityActions,
+  expectedTableStatements,
   expectedKekActions,
   expectedResidentKeyStatements,
   expectedSigningActions,
@@ -290,8 +291,9 @@ describe('functions', () => {
       { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
     ]);
     const byClass: Record<string, Set<string>> = {};
-    // KMS in an identity policy is only ever the resident-key grant (asserted in the next test).
-    const statements = roleStatements(template, ids.role(context)).filter((st) => !st.actions.some((a) => RESIDENT_KEY_ACTIONS.has(a)));
+    // KMS in an identity policy is only ever the resident-key grant, DynamoDB only the partition-bound
+    // table grants (both asserted in the next tests).
+    const statements = roleStatements(template, ids.role(context)).filter((st) => !st.actions.some((a) => RESIDENT_KEY_ACTIONS.has(a) || a.startsWith('dynamodb:')));
     for (const statement of statements) {
       expect(statement.Effect).toBe('Allow');
       expect(statement.Condition).toBeUndefined();
@@ -303,7 +305,19 @@ describe('functions', () => {
     const actual = Object.fromEntries(Object.entries(byClass).map(([cls, actions]) => [cls, sorted(actions)]));
     // The stack's own keys are granted in their key policies only: no other identity statement mentions KMS.
     expect(Object.values(actual).flat().filter((a) => a.startsWith('kms:'))).toEqual([]);
-    expect(actual).toEqual(expectedIdentityActions(GRANTS[context]));
+    expect(actual).toEqual(expectedIdentityActions());
+  });
+
+  it.each(CONTEXT_NAMES)('%s reaches table items only by the partition patterns of its matrix entry, and may not scan', (context) => {
+    const tables = roleStatements(template, ids.role(context)).filter((st) => st.actions.some((a) => a.startsWith('dynamodb:')));
+    // Each statement is DynamoDB only, and no action is granted that can run without naming a partition.
+    for (const st of tables) expect(st.actions.every((a) => ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(a))).toBe(true);
+    // CDK merges statements with equal resources and conditions: compare (action, resource, condition) triples.
+    const triples = (statements: Json[]) =>
+      sorted(statements.flatMap((st) => (st['actions'] as string[]).flatMap((action) => (st['resources'] as unknown[]).map((r) => JSON.stringify([st['Effect'], action, r, st['Condition']])))));
+    expect(triples(tables)).toEqual(
+      triples([...expectedTableStatements(GRANTS[context].directory, ids.directory), ...expectedTableStatements(GRANTS[context].state, ids.state)]),
+    );
   });
 
   it.each(CONTEXT_NAMES)('%s may make, use and destroy resident keys exactly as its matrix entry says, bound to the stack tag', (context) => {

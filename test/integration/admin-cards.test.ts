@@ -61,7 +61,7 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
   };
   const rawCard = (tenant: string, id: string) => stack.runtime.directory.get<CardItem>(cardKeys.card(tenant, id));
   const caCertificate = async (tenant: string): Promise<X509Certificate> => {
-    const item = await stack.runtime.directory.get<Item & { certificatePem: string }>({ PK: `T#${tenant}`, SK: 'CARDCA' });
+    const item = await stack.runtime.directory.get<Item & { certificatePem: string }>({ PK: `CARDS#${tenant}`, SK: 'CARDCA' });
     return new X509Certificate(item!.certificatePem);
   };
 
@@ -286,7 +286,7 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
           expect(described.KeyMetadata!.KeyState).toBe('PendingDeletion');
           expect(described.KeyMetadata!.DeletionDate).toBeInstanceOf(Date);
         } else {
-          expect(await stack.runtime.directory.get({ PK: 'PLATFORM', SK: `RESIDENTKEY#${keyId}` })).toBeUndefined();
+          expect(await stack.runtime.directory.get({ PK: `RESIDENTKEY#${keyId}`, SK: 'RESIDENTKEY' })).toBeUndefined();
         }
       }
       expect((await call('DELETE', `/t/resident/admin/v1/cards/${resident.card.id}`)).status).toBe(404);

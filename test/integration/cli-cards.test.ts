@@ -110,7 +110,7 @@ describe('operator CLI: cards and tenant card options', () => {
     expect(result.stdout).toMatch(/^ {2}Management key: {2}[0-9a-f]{64} {3}\(aes256\)$/m);
 
     // What the CLI wrote is a real card: the certificate chains to the tenant CA in the same store.
-    const [item, ca] = await readItems([cardKeys.card('demo', id!), { PK: 'T#demo', SK: 'CARDCA' }]);
+    const [item, ca] = await readItems([cardKeys.card('demo', id!), { PK: 'CARDS#demo', SK: 'CARDCA' }]);
     const authority = new X509Certificate((ca as Item & { certificatePem: string }).certificatePem);
     const certificate = new X509Certificate(Buffer.from(certificateOf(objectsOf(item as CardItem), '9a')!));
     expect(certificate.verify(authority.publicKey)).toBe(true);
@@ -274,7 +274,7 @@ describe('operator CLI: cards on a deployed stack (on the AWS emulator)', () => 
         expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('Enabled');
       }
       // The tenant CA key is a resident key too, and signed the slot certificates.
-      const ca = (await directory.get<Item & { certificatePem: string; keyId: string }>({ PK: 'T#initech', SK: 'CARDCA' }))!;
+      const ca = (await directory.get<Item & { certificatePem: string; keyId: string }>({ PK: 'CARDS#initech', SK: 'CARDCA' }))!;
       const certificate = new X509Certificate(Buffer.from(certificateOf(objectsOf(item), '9a')!));
       expect(certificate.verify(new X509Certificate(ca.certificatePem).publicKey)).toBe(true);
       expect((await kms.send(new ListResourceTagsCommand({ KeyId: ca.keyId }))).Tags).toContainEqual({ TagKey: 'cloudcard:purpose', TagValue: 'card-ca' });

@@ -7,7 +7,8 @@ import type { DirectoryStore, Item, KeyCustody, ResidentKeys, ResidentKeySpec, R
 const generate = promisify(generateKeyPair);
 
 type ResidentKeyItem = Item & { spec: ResidentKeySpec; tenant: string; purpose: string; wrapped: WrappedKey; destroyed?: boolean };
-const itemKey = (keyId: string) => ({ PK: 'PLATFORM', SK: `RESIDENTKEY#${keyId}` });
+/** A partition of their own: only the functions that hold resident keys (card, admin) may reach them (lib/grants.ts). */
+const itemKey = (keyId: string) => ({ PK: `RESIDENTKEY#${keyId}`, SK: 'RESIDENTKEY' });
 const wrapContext = (item: { tenant: string }, keyId: string) => ({ tenant: item.tenant, card: 'resident-key', slot: keyId });
 
 const HASH_OF: Record<ResidentSigningAlgorithm, keyof typeof PKCS1_DIGEST_INFO> = {

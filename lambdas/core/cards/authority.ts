@@ -4,8 +4,8 @@ import * as x509 from '@peculiar/x509';
 import { derToJose } from '../crypto/ecdsa.ts';
 import { ConflictError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item, ResidentKeys } from '../../ports.ts';
-import { tenantPartition } from '../directory/keys.ts';
 import type { PivSlot } from '../piv/card-port.ts';
+import { cardPartition } from './card-item.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
 
@@ -31,7 +31,8 @@ const SLOT_PROFILE: Record<Exclude<PivSlot, 'f9'>, { keyUsage: number; eku: stri
 };
 
 type AuthorityItem = Item & { keyId: string; certificatePem: string; createdAt: string };
-const authorityKey = (tenant: string) => ({ PK: tenantPartition(tenant), SK: 'CARDCA' });
+/** Beside the tenant's cards, so the same grant covers it (see cardPartition). */
+const authorityKey = (tenant: string) => ({ PK: cardPartition(tenant), SK: 'CARDCA' });
 
 export interface CardHolder {
   readonly tenant: string;

@@ -1,5 +1,4 @@
 import type { Item, WrappedKey } from '../../ports.ts';
-import { tenantPartition } from '../directory/keys.ts';
 import type { ManagementAlgorithm, PivAlgorithm, PivSlot, SlotInfo } from '../piv/card-port.ts';
 import type { SlotKeyRecord } from './slot-keys.ts';
 
@@ -41,12 +40,20 @@ export type CardItem = Item & {
   activeSession?: string | null;
 } & { [slot: `slot_${string}`]: StoredSlot | null | undefined } & { [object: `obj_${string}`]: string | null | undefined };
 
+/**
+ * Cards and the card CA sit in a partition of their own per tenant (`CARDS#{tenant}`), not under the
+ * tenant's `T#{tenant}` partition: IAM can grant items only by partition key (dynamodb:LeadingKeys), and
+ * only the card and admin functions may reach cards (lib/grants.ts). The GSI1 partition listing a user's
+ * cards starts the same way, so the same patterns hold for index queries.
+ */
+export const cardPartition = (tenant: string): string => `CARDS#${tenant}`;
+
 export const cardKeys = {
-  card: (tenant: string, card: string) => ({ PK: tenantPartition(tenant), SK: `CARD#${card}` }),
+  card: (tenant: string, card: string) => ({ PK: cardPartition(tenant), SK: `CARD#${card}` }),
   cardPrefix: 'CARD#',
   /** GSI1 lists a user's cards. */
-  byUser: (tenant: string, username: string, card: string) => ({ GSI1PK: `${tenantPartition(tenant)}#CARDS#${username}`, GSI1SK: card }),
-  userPartition: (tenant: string, username: string) => `${tenantPartition(tenant)}#CARDS#${username}`,
+  byUser: (tenant: string, username: string, card: string) => ({ GSI1PK: `${cardPartition(tenant)}#USER#${username}`, GSI1SK: card }),
+  userPartition: (tenant: string, username: string) => `${cardPartition(tenant)}#USER#${username}`,
 };
 
 export const slotAttribute = (slot: PivSlot) => `slot_${slot}` as const;
