@@ -1,0 +1,203 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { CardApiClient, generateDeviceKey } from '../../agent/sdk.ts';
+import type { EnrolResult } from '../../lambdas/core/cards/cards.ts';
+import { CONTEXT_NAMES, type ContextName } from '../../lambdas/contexts.ts';
+import { startLocalStack, type LocalStack } from '../../local/stack.ts';
+import { cardAccessToken, select, sw, verifyPin } from '../support/card-flows.ts';
+import { HttpBrowser } from '../support/http-browser.ts';
+import { evaluate, resolveIntrinsics, type Decision, type IamRequest, type PolicyStatement } from '../support/iam-policy.ts';
+import { authorizeWithLogin, basic, pkce, postForm, registerClient, RP_REDIRECT } from '../support/oidc-flows.ts';
+import { DEMO_PASSWORD } from '../support/oidc-stack.ts';
+import { recordingStore, type RecordedRequest } from '../support/recording-store.ts';
+import { spCredentials } from '../support/saml-sp.ts';
+import { logicalIdByPath, roleStatements, synth } from './support.ts';
+
+/**
+ * Per-function data access, proven by evaluation: the five functions run real flows on the local stack
+ * (each with its own recording stores, as each Lambda has its own role), and every DynamoDB request they
+ * made is evaluated against that function's synthesized role policy: all must be allowed. Then the
+ * requests a compromised function would need (forging a card session, rewriting or reading a card,
+ * scanning) are evaluated and must be refused.
+ */
+const ACCOUNT = '111122223333';
+const REGION = 'eu-west-1';
+const log: RecordedRequest[] = [];
+let stack: LocalStack;
+let policies: Record<ContextName, PolicyStatement[]>;
+let tableArn: Record<'directory' | 'state', string>;
+
+const pascal = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
+
+beforeAll(async () => {
+  const { template } = synth();
+  const tables = {
+    directory: logicalIdByPath(template, 'AWS::DynamoDB::Table', '/Data/DirectoryTable/Resource'),
+    state: logicalIdByPath(template, 'AWS::DynamoDB::Table', '/Data/StateTable/Resource'),
+  };
+  const resources = template.toJSON()['Resources'] as Record<string, { Type: string }>;
+  const resolve = {
+    ref: (id: string) => ({ 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT })[id] ?? id,
+    getAtt: (id: string) =>
+      resources[id]?.Type === 'AWS::DynamoDB::Table' ? `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${id}` : `arn:aws:cloudformation:::${id}`,
+  };
+  tableArn = { directory: resolve.getAtt(tables.directory), state: resolve.getAtt(tables.state) };
+  policies = Object.fromEntries(
+    CONTEXT_NAMES.map((context) => {
+      const role = logicalIdByPath(template, 'AWS::IAM::Role', `/Functions/${pascal(context)}/Role/Resource`);
+      const statements = roleStatements(template, role).map((st) => ({
+        Effect: st.Effect,
+        actions: st.actions,
+        resources: st.resources.map((r) => resolveIntrinsics(r, resolve)),
+        ...(st.Condition ? { Condition: st.Condition } : {}),
+      }));
+      return [context, statements];
+    }),
+  ) as unknown as Record<ContextName, PolicyStatement[]>;
+
+  stack = await startLocalStack({
+    port: 0,
+    logLevel: 'SILENT',
+    demoPassword: DEMO_PASSWORD,
+    contextRuntime: (context, runtime) => ({
+      ...runtime,
+      directory: recordingStore(runtime.directory, context, 'directory', log),
+      state: recordingStore(runtime.state, context, 'state', log),
+    }),
+  });
+  await runFlows(stack);
+}, 120_000);
+afterAll(async () => stack?.close());
+
+/** The IAM request of a recorded (or hypothetical) store call. */
+const asIam = (request: Omit<RecordedRequest, 'context'>): IamRequest => ({
+  action: request.action,
+  resource: request.index ? `${tableArn[request.table]}/index/${request.index}` : tableArn[request.table],
+  context: { 'dynamodb:LeadingKeys': [request.partition] },
+});
+const decide = (context: ContextName, request: Omit<RecordedRequest, 'context'>): Decision => evaluate(policies[context], asIam(request));
+
+/** Representative flows of every function, through HTTP only. */
+async function runFlows(stack: LocalStack): Promise<void> {
+  const issuer = `${stack.url}/t/demo`;
+  const admin = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${stack.url}${path}`, {
+      method,
+      headers: { Authorization: admin, ...(body === undefined ? {} : { 'Content-Type': typeof body === 'string' ? 'application/samlmetadata+xml' : 'application/json' }), ...headers },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    if (response.status >= 400) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+    return (text && response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as any;
+  };
+
+  // admin: health, tenants, users, an SP, a card.
+  expect((await fetch(`${stack.url}/health`)).status).toBe(200);
+  await call('GET', '/t/demo/admin/v1/tenant');
+  await call('GET', '/t/demo/admin/v1/users');
+  await call('POST', '/t/demo/admin/v1/users', { username: 'bob', email: 'bob@example.test', password: 'a long enough password 1' });
+  const sp = await spCredentials('data-access-sp');
+  const entityId = 'https://sp.data-access.example.test';
+  await call(
+    'POST',
+    '/t/demo/admin/v1/service-providers',
+    `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="${entityId}">` +
+      `<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
+      `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${sp.certBase64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
+      `<md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>` +
+      `<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://sp.data-access.example.test/acs" index="0" isDefault="true"/>` +
+      `</md:SPSSODescriptor></md:EntityDescriptor>`,
+  );
+  const enrolled = (await call('POST', '/t/demo/admin/v1/cards', { username: 'alice', slots: ['9a'], pin: '24681357', puk: '86427531' })) as EnrolResult;
+  await call('GET', '/t/demo/admin/v1/cards');
+  await call('GET', '/t/demo/admin/v1/cards?username=alice');
+
+  // oidc + portal: registration, sign-in, code, refresh, userinfo, introspection, revocation.
+  const browser = new HttpBrowser();
+  const client = await registerClient(issuer, { scope: 'openid card offline_access' });
+  const { verifier, challenge } = pkce();
+  const callback = await authorizeWithLogin(issuer, { client_id: client.client_id, scope: 'openid offline_access', code_challenge: challenge, code_challenge_method: 'S256' }, browser);
+  const tokens = await postForm(`${issuer}/oidc/token`, { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(client) });
+  expect(tokens.status).toBe(200);
+  const refreshed = await postForm(`${issuer}/oidc/token`, { grant_type: 'refresh_token', refresh_token: String(tokens.body['refresh_token']) }, { Authorization: basic(client) });
+  expect(refreshed.status).toBe(200);
+  expect((await fetch(`${issuer}/oidc/userinfo`, { headers: { Authorization: `Bearer ${refreshed.body['access_token']}` } })).status).toBe(200);
+  expect((await postForm(`${issuer}/oidc/introspect`, { token: String(refreshed.body['access_token']) }, { Authorization: basic(client) })).status).toBe(200);
+  expect((await postForm(`${issuer}/oidc/revoke`, { token: String(refreshed.body['refresh_token']) }, { Authorization: basic(client) })).status).toBe(200);
+  expect((await fetch(`${issuer}/oidc/jwks`)).status).toBe(200);
+
+  // saml: metadata, an unsolicited response from the browser's SSO session.
+  expect((await fetch(`${issuer}/saml/metadata`)).status).toBe(200);
+  const unsolicited = await browser.follow(`${issuer}/saml/sso/idp?sp=${encodeURIComponent(entityId)}`, 'https://sp.data-access.example.test/');
+  expect(await unsolicited.response.text()).toContain('SAMLResponse');
+
+  // card: the list, a session, APDUs, reset, close.
+  const token = await cardAccessToken(issuer);
+  const cards = new CardApiClient({ tenantUrl: issuer, accessToken: () => token });
+  expect((await cards.cards()).cards.map((c) => c.id)).toContain(enrolled.card.id);
+  const opened = await cards.openSession(enrolled.card.id, await generateDeviceKey());
+  expect(sw(await cards.transmit(opened.session, select()))).toBe(0x9000);
+  expect(sw(await cards.transmit(opened.session, verifyPin('24681357')))).toBe(0x9000);
+  await cards.reset(opened.session);
+  await cards.close(opened.session);
+
+  // admin again: disconnect and delete the card.
+  await call('POST', `/t/demo/admin/v1/cards/${enrolled.card.id}/disconnect`);
+  await call('DELETE', `/t/demo/admin/v1/cards/${enrolled.card.id}`);
+}
+
+describe('per-function data access, evaluated against the synthesized role policies', () => {
+  it('recorded requests from every function', () => {
+    const contexts = new Set(log.map((r) => r.context));
+    expect([...contexts].sort()).toEqual([...CONTEXT_NAMES].sort());
+    // The card flows wrote a card session and read a card: the interesting requests are there.
+    expect(log).toContainEqual(expect.objectContaining({ context: 'card', table: 'state', action: 'dynamodb:PutItem', partition: expect.stringMatching(/^CARDSESS#/) }));
+    expect(log).toContainEqual(expect.objectContaining({ context: 'card', table: 'directory', action: 'dynamodb:GetItem', partition: 'CARDS#demo' }));
+  });
+
+  it.each(CONTEXT_NAMES)('allows every request %s really made', (context) => {
+    const refused = log.filter((r) => r.context === context && decide(context, r) !== 'allowed');
+    expect(refused).toEqual([]);
+  });
+
+  const forged = {
+    cardSessionWrite: { table: 'state', action: 'dynamodb:PutItem', partition: 'CARDSESS#forged' },
+    cardSessionUpdate: { table: 'state', action: 'dynamodb:UpdateItem', partition: 'CARDSESS#forged' },
+    cardChallengeWrite: { table: 'state', action: 'dynamodb:PutItem', partition: 'CARDCHAL#forged' },
+    cardSessionRead: { table: 'state', action: 'dynamodb:GetItem', partition: 'CARDSESS#x' },
+    cardWrite: { table: 'directory', action: 'dynamodb:UpdateItem', partition: 'CARDS#demo' },
+    cardPut: { table: 'directory', action: 'dynamodb:PutItem', partition: 'CARDS#demo' },
+    cardRead: { table: 'directory', action: 'dynamodb:GetItem', partition: 'CARDS#demo' },
+    cardList: { table: 'directory', action: 'dynamodb:Query', partition: 'CARDS#demo' },
+    cardsOfUser: { table: 'directory', action: 'dynamodb:Query', index: 'GSI1', partition: 'CARDS#demo#USER#alice' },
+    residentKeyRead: { table: 'directory', action: 'dynamodb:GetItem', partition: 'RESIDENTKEY#local-resident-x' },
+    adminClientWrite: { table: 'directory', action: 'dynamodb:PutItem', partition: 'PLATFORM' },
+  } as const satisfies Record<string, Omit<RecordedRequest, 'context'>>;
+
+  it.each(['oidc', 'saml', 'portal'] as const)('refuses %s forging or reading card sessions and reading or rewriting cards', (context) => {
+    for (const [name, request] of Object.entries(forged)) expect({ name, decision: decide(context, request) }).toEqual({ name, decision: 'implicitly denied' });
+  });
+
+  it('refuses the card function the other functions’ state and any directory write outside cards', () => {
+    for (const partition of ['SSO#x', 'CODE#x', 'RT#x', 'INTERACTION#x', 'SAMLART#x', 'LOGINFAIL#x']) {
+      expect({ partition, decision: decide('card', { table: 'state', action: 'dynamodb:PutItem', partition }) }).toEqual({ partition, decision: 'implicitly denied' });
+    }
+    for (const partition of ['T#demo', 'PLATFORM']) {
+      expect({ partition, decision: decide('card', { table: 'directory', action: 'dynamodb:UpdateItem', partition }) }).toEqual({ partition, decision: 'implicitly denied' });
+    }
+    expect(decide('card', { table: 'state', action: 'dynamodb:PutItem', partition: 'CARDSESS#x' })).toBe('allowed');
+  });
+
+  it('refuses the admin function card sessions and challenges (only the card function makes them)', () => {
+    for (const request of [forged.cardSessionWrite, forged.cardSessionUpdate, forged.cardChallengeWrite, forged.cardSessionRead]) expect(decide('admin', request)).toBe('implicitly denied');
+  });
+
+  it.each(CONTEXT_NAMES)('refuses %s any scan, batch or key-less request on either table', (context) => {
+    for (const table of ['directory', 'state'] as const) {
+      for (const action of ['dynamodb:Scan', 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:DescribeTable', 'dynamodb:PartiQLSelect']) {
+        expect({ table, action, decision: evaluate(policies[context], { action, resource: tableArn[table], context: {} }) }).toEqual({ table, action, decision: 'implicitly denied' });
+        expect(evaluate(policies[context], { action, resource: `${tableArn[table]}/index/GSI1`, context: {} })).toBe('implicitly denied');
+      }
+    }
+  });
+});
