@@ -9,7 +9,7 @@ import { createObservability } from '../lambdas/observability.ts';
 import { directoryServices, type Runtime } from '../lambdas/runtime.ts';
 import { startEmbeddedStore, type EmbeddedStore } from './embedded-store.ts';
 import { startGateway, type ContextHandlers, type Gateway } from './gateway.ts';
-import { localRuntime, type AwsBackendOptions } from './runtime.ts';
+import { localRuntime, type AwsBackendOptions, type LocalOutboundOptions } from './runtime.ts';
 import type { Clock } from '../lambdas/ports.ts';
 import { seedDemo, type SeedResult } from './seed.ts';
 
@@ -25,6 +25,8 @@ export interface LocalStackOptions {
   readonly clock?: Clock;
   /** Tests: tables and keys on an AWS endpoint (the emulator) through the AWS adapters. */
   readonly aws?: AwsBackendOptions;
+  /** The outbound URL policy's loopback exception (off by default; `npm start` turns it on) and, for tests, the resolver. */
+  readonly outbound?: LocalOutboundOptions;
 }
 
 export interface LocalStack {
@@ -72,7 +74,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let config: Config | undefined;
     gateway = await startGateway(async (url) => {
       config = loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? url });
-      runtime = await localRuntime(config, store!.endpoint, files.keys, { ...(options.clock ? { clock: options.clock } : {}), ...(options.aws ? { aws: options.aws } : {}) });
+      runtime = await localRuntime(config, store!.endpoint, files.keys, {
+        ...(options.clock ? { clock: options.clock } : {}),
+        ...(options.aws ? { aws: options.aws } : {}),
+        ...(options.outbound ? { outbound: options.outbound } : {}),
+      });
       const handlers = Object.fromEntries(
         CONTEXT_NAMES.map((name) => [name, createContextHandler(name, runtime!, CONTEXT_ROUTES[name], createObservability(name, options.logLevel ? { logLevel: options.logLevel } : {}))]),
       );
