@@ -69,6 +69,9 @@ function lazyCustody(open: () => KeyCustody): KeyCustody {
   };
 }
 
+/** The CLI tells the operator why a fetch failed itself; stdout stays the command's output. */
+const quiet = (): void => undefined;
+
 /** Opens the directory of a deployment (through its CloudFormation outputs) or of the local stack. */
 export async function openTarget(options: TargetOptions): Promise<Target> {
   return options.stack ? openDeployment(options.stack, options.region) : openLocal(resolve(options.dataDir ?? process.env['CLOUDCARD_DATA_DIR'] ?? '.data'));
@@ -90,7 +93,7 @@ async function openDeployment(stackName: string, region?: string): Promise<Targe
   const kekArn = outputs[KEK_OUTPUT];
   const kms = kekArn ? createKmsClient(region ? { region } : {}) : undefined;
   const directory = new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' });
-  const outbound = new PolicedHttp({ policy: PUBLIC_ONLY });
+  const outbound = new PolicedHttp({ policy: PUBLIC_ONLY, log: quiet });
   return {
     description: `stack ${stackName} (${outputs['ApiUrl']})`,
     outbound,
@@ -135,7 +138,7 @@ async function openLocal(dataDir: string): Promise<Target> {
     return new LocalKeyCustody(keys.kek.id, Buffer.from(keys.kek.key, 'base64'));
   });
   // The local stack's own exception: SPs and identity providers under development run on this machine.
-  const outbound = new PolicedHttp({ policy: { allowLoopback: true } });
+  const outbound = new PolicedHttp({ policy: { allowLoopback: true }, log: quiet });
   return {
     description: `local stack in ${dataDir}`,
     outbound,
