@@ -4,6 +4,8 @@ import { print } from './output.ts';
 import { parseAttributeRule, USER_FIELDS, type AttributeRule } from '../lambdas/core/saml/attribute-mapping.ts';
 import { parseSigningChoice, type SigningChoice } from '../lambdas/core/saml/signing-choice.ts';
 import { oidcSettingsOf, type TrustedIssuer } from '../lambdas/core/directory/tenant.ts';
+import { OutboundCallError } from '../lambdas/core/outbound/url-policy.ts';
+import { MAX_METADATA_BYTES } from '../lambdas/core/saml/xml.ts';
 import { KEK_OUTPUT, openTarget, type Target, type TargetOptions } from './target.ts';
 import { addCardCommands, algorithmName, slotList } from './cards.ts';
 import type { LoginThrottle } from '../lambdas/core/portal/login-throttle.ts';
@@ -343,7 +345,7 @@ export function buildProgram(): Command {
     .action(
       action(program, async (target, json, tenantId: string, o: { metadata: string; sign?: SigningChoice; attribute?: AttributeRule[] }) => {
         await target.services.tenants.get(tenantId);
-        const xml = await readMetadata(o.metadata);
+        const xml = await readMetadata(target, o.metadata);
         const registered = await target.services.serviceProviders.register(tenantId, xml, { ...(o.sign ? { signing: o.sign } : {}), ...(o.attribute ? { attributeMap: o.attribute } : {}) });
         print({ ...registered, metadataXml: undefined }, SP_COLUMNS, json);
       }),
@@ -379,14 +381,20 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** SP metadata from a file, or from an http(s) URL (bounded in size and time). */
-async function readMetadata(source: string): Promise<string> {
-  if (/^https?:\/\//i.test(source)) {
-    const response = await fetch(source, { signal: AbortSignal.timeout(10_000) });
-    if (!response.ok) throw new Error(`fetching ${source}: HTTP ${response.status}`);
-    const text = await response.text();
-    if (text.length > 1_000_000) throw new Error(`metadata at ${source} is larger than 1 MB`);
-    return text;
+/**
+ * SP metadata from a file, or from a URL through the target's outbound URL policy (public https; no
+ * redirects; 10 s; at most the metadata size cap). The operator sees why a fetch failed.
+ */
+async function readMetadata(target: Target, source: string): Promise<string> {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
+    let answer;
+    try {
+      answer = await target.outbound.request(source, { method: 'GET', headers: { Accept: 'application/samlmetadata+xml, application/xml, text/xml' }, timeoutMs: 10_000, maxResponseBytes: MAX_METADATA_BYTES });
+    } catch (error) {
+      throw new ValidationError(`cannot fetch metadata from ${source}: ${error instanceof OutboundCallError ? error.reason : (error as Error).message}`);
+    }
+    if (answer.status !== 200) throw new ValidationError(`cannot fetch metadata from ${source}: HTTP ${answer.status}`);
+    return answer.body;
   }
   const { readFileSync } = await import('node:fs');
   return readFileSync(source, 'utf8');

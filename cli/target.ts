@@ -10,7 +10,9 @@ import { LocalKeyCustody } from '../lambdas/adapters/local/key-custody.ts';
 import { LocalResidentKeys } from '../lambdas/adapters/local/resident-keys.ts';
 import { loadOrCreateKeyFile } from '../lambdas/adapters/local/key-file.ts';
 import { systemClock, systemRandom } from '../lambdas/adapters/system.ts';
-import type { KeyCustody, WrapContext, WrappedKey } from '../lambdas/ports.ts';
+import { PolicedHttp } from '../lambdas/adapters/outbound-http.ts';
+import { PUBLIC_ONLY } from '../lambdas/core/outbound/url-policy.ts';
+import type { KeyCustody, OutboundHttp, WrapContext, WrappedKey } from '../lambdas/ports.ts';
 import { loadConfig } from '../lambdas/config.ts';
 import { ENV } from '../lambdas/contexts.ts';
 import { directoryServices, type DirectoryServices } from '../lambdas/runtime.ts';
@@ -39,6 +41,11 @@ export interface Target {
   readonly services: DirectoryServices;
   /** Why `services.totp` is missing, when it is. */
   readonly custodyMissing?: string;
+  /**
+   * Outbound HTTP under the target's outbound URL policy (SP metadata fetched by URL, and the checks of
+   * registered URLs): a deployment's is public https only; the local stack's has its loopback exception.
+   */
+  readonly outbound: OutboundHttp;
   close(): Promise<void>;
 }
 
@@ -62,6 +69,9 @@ function lazyCustody(open: () => KeyCustody): KeyCustody {
   };
 }
 
+/** The CLI tells the operator why a fetch failed itself; stdout stays the command's output. */
+const quiet = (): void => undefined;
+
 /** Opens the directory of a deployment (through its CloudFormation outputs) or of the local stack. */
 export async function openTarget(options: TargetOptions): Promise<Target> {
   return options.stack ? openDeployment(options.stack, options.region) : openLocal(resolve(options.dataDir ?? process.env['CLOUDCARD_DATA_DIR'] ?? '.data'));
@@ -83,8 +93,10 @@ async function openDeployment(stackName: string, region?: string): Promise<Targe
   const kekArn = outputs[KEK_OUTPUT];
   const kms = kekArn ? createKmsClient(region ? { region } : {}) : undefined;
   const directory = new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' });
+  const outbound = new PolicedHttp({ policy: PUBLIC_ONLY, log: quiet });
   return {
     description: `stack ${stackName} (${outputs['ApiUrl']})`,
+    outbound,
     services: directoryServices({
       config,
       directory,
@@ -92,6 +104,7 @@ async function openDeployment(stackName: string, region?: string): Promise<Targe
       ...(kms && kekArn ? { custody: new KmsKeyCustody(kms, kekArn), residentKeys: new KmsResidentKeys(kms, residentKeyStackTag(config.stage)) } : {}),
       clock: systemClock,
       random: systemRandom,
+      outbound,
     }),
     ...(kekArn ? {} : { custodyMissing: `stack ${stackName} lacks the output ${KEK_OUTPUT}` }),
     close: async () => {
@@ -124,8 +137,11 @@ async function openLocal(dataDir: string): Promise<Target> {
     const keys = loadOrCreateKeyFile(files.keys);
     return new LocalKeyCustody(keys.kek.id, Buffer.from(keys.kek.key, 'base64'));
   });
+  // The local stack's own exception: SPs and identity providers under development run on this machine.
+  const outbound = new PolicedHttp({ policy: { allowLoopback: true }, log: quiet });
   return {
     description: `local stack in ${dataDir}`,
+    outbound,
     services: directoryServices({
       config,
       directory,
@@ -135,6 +151,7 @@ async function openLocal(dataDir: string): Promise<Target> {
       residentKeys: new LocalResidentKeys(directory, custody),
       clock: systemClock,
       random: systemRandom,
+      outbound,
     }),
     close: async () => {
       client.destroy();

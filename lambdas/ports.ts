@@ -152,3 +152,33 @@ export interface ResidentKeys {
   /** Schedules the key's destruction (KMS: the shortest pending window); it cannot be used afterwards. */
   destroy(keyId: string): Promise<void>;
 }
+
+// ------------------------------------------------------------------------------------------- outbound
+
+/** One outbound HTTP exchange: no redirects followed, the answer read only up to the cap. */
+export interface OutboundRequest {
+  readonly method: 'GET' | 'POST';
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string;
+  /** Everything (resolution, connection, TLS, answer) must be done by then. */
+  readonly timeoutMs: number;
+  readonly maxResponseBytes: number;
+}
+
+export interface OutboundAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+/**
+ * HTTP to URLs that tenant data names (SP back-channel endpoints, trusted-issuer JWKS), always through
+ * the outbound URL policy (`core/outbound/url-policy.ts`): checked when the URL is registered and again,
+ * on the addresses actually connected to, at every call.
+ */
+export interface OutboundHttp {
+  /** Registration: throws OutboundUrlError (saying why) when the policy refuses the URL or what it resolves to. */
+  check(url: string): Promise<void>;
+  /** A call: any failure, the policy's included, is an OutboundCallError with a generic message; details go to the logs. */
+  request(url: string, request: OutboundRequest): Promise<OutboundAnswer>;
+}

@@ -11,7 +11,8 @@ import { ServiceProviders } from './core/saml/service-providers.ts';
 import { CardAuthority } from './core/cards/authority.ts';
 import { Cards } from './core/cards/cards.ts';
 import { ResidentSlotKeys, WrappedSlotKeys } from './core/cards/slot-keys.ts';
-import type { Clock, DirectoryStore, KeyCustody, Random, ResidentKeys, Signer, StateStore } from './ports.ts';
+import { NO_OUTBOUND } from './core/outbound/none.ts';
+import type { Clock, DirectoryStore, KeyCustody, OutboundHttp, Random, ResidentKeys, Signer, StateStore } from './ports.ts';
 
 /** Everything a bounded context needs, wired once per process by a handler or by the local gateway. */
 export interface Runtime {
@@ -26,6 +27,11 @@ export interface Runtime {
   readonly residentKeys?: ResidentKeys;
   readonly clock: Clock;
   readonly random: Random;
+  /**
+   * HTTP to URLs tenant data names (SP SOAP endpoints, trusted-issuer JWKS), through the outbound URL
+   * policy. Its loopback exception is on only where the local stack or a test turns it on.
+   */
+  readonly outbound: OutboundHttp;
 }
 
 export interface DirectoryServices {
@@ -48,11 +54,15 @@ export interface DirectoryServices {
   readonly cards?: Cards;
 }
 
-/** The directory services; those that need key custody or the state table only when they are given. */
+/**
+ * The directory services; those that need key custody or the state table only when they are given.
+ * Without outbound HTTP, no URL that the platform would call (SP SOAP endpoints, JWKS URIs) is accepted.
+ */
 export function directoryServices(
-  runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys'>>,
+  runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys' | 'outbound'>>,
 ): DirectoryServices {
-  const tenants = new Tenants(runtime.directory, runtime.clock, runtime.config.defaultCustody);
+  const outbound = runtime.outbound ?? NO_OUTBOUND;
+  const tenants = new Tenants(runtime.directory, runtime.clock, runtime.config.defaultCustody, outbound);
   const users = new Users(runtime.directory, tenants, runtime.clock);
   const throttle = runtime.state ? new LoginThrottle(runtime.state, runtime.clock) : undefined;
   return {
@@ -60,7 +70,7 @@ export function directoryServices(
     users,
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
     clients: new Clients(runtime.directory, runtime.clock, runtime.random),
-    serviceProviders: new ServiceProviders(runtime.directory, runtime.clock),
+    serviceProviders: new ServiceProviders(runtime.directory, runtime.clock, outbound),
     signingKeys: new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) }),
     ...(runtime.custody ? { totp: new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) } : {}),
     ...(throttle ? { throttle, credentials: new Credentials(users, throttle) } : {}),

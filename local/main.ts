@@ -31,6 +31,9 @@ async function main(): Promise<void> {
     env: process.env,
     ...(demoPassword ? { demoPassword } : {}),
     logLevel,
+    // SPs and identity providers under development run on this machine: the outbound URL policy's
+    // loopback exception is the local stack's alone (deployed functions never have it).
+    outbound: { allowLoopback: true },
   });
   const issuer = `${stack.url}/t/${DEMO_TENANT}`;
   const lines = [
@@ -43,6 +46,7 @@ async function main(): Promise<void> {
     `  SAML metadata     ${issuer}/saml/metadata`,
     `  data              ${dataDir} (embedded store at ${stack.storeEndpoint})`,
     `  admin credentials ${dataFiles(dataDir).bootstrap}`,
+    `  outbound calls    public https, and loopback (http too) as the local stack's exception`,
   ];
   if (stack.seed.generatedPassword) {
     lines.push(`  demo user         ${DEMO_USER} / ${stack.seed.generatedPassword}   (generated now; set CLOUDCARD_DEMO_PASSWORD to choose it)`);

@@ -13,6 +13,7 @@ import { createKmsClient } from '../lambdas/adapters/kms/client.ts';
 import { KmsKeyCustody } from '../lambdas/adapters/kms/key-custody.ts';
 import { KmsSigner } from '../lambdas/adapters/kms/signer.ts';
 import { KmsResidentKeys, residentKeyStackTag } from '../lambdas/adapters/kms/resident-keys.ts';
+import { PolicedHttp, type Resolver } from '../lambdas/adapters/outbound-http.ts';
 import { ensureTable } from './tables.ts';
 
 /** Credentials the embedded store accepts (it checks none); they never reach AWS. */
@@ -31,13 +32,24 @@ export interface AwsBackendOptions {
   readonly signingKeyId: string;
 }
 
+/**
+ * Outbound HTTP of the local stack: the outbound URL policy's loopback exception (http and loopback
+ * addresses, for SPs and identity providers running on this machine) is off unless turned on here;
+ * tests may also give the name resolver.
+ */
+export interface LocalOutboundOptions {
+  readonly allowLoopback?: boolean;
+  readonly resolve?: Resolver;
+}
+
 export async function localRuntime(
   config: Config,
   storeEndpoint: string,
   keyFilePath: string,
-  options: { clock?: Clock; aws?: AwsBackendOptions } = {},
+  options: { clock?: Clock; aws?: AwsBackendOptions; outbound?: LocalOutboundOptions } = {},
 ): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
+  const outbound = new PolicedHttp({ policy: { allowLoopback: options.outbound?.allowLoopback ?? false }, ...(options.outbound?.resolve ? { resolve: options.outbound.resolve } : {}) });
   const aws = options.aws;
   const client = aws
     ? createDynamoClient({ endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials })
@@ -58,6 +70,7 @@ export async function localRuntime(
       residentKeys: new KmsResidentKeys(kms, residentKeyStackTag(config.stage)),
       clock,
       random: systemRandom,
+      outbound,
     };
   }
   const keys = loadOrCreateKeyFile(keyFilePath);
@@ -70,5 +83,6 @@ export async function localRuntime(
     signer: new LocalSigner(keys.signing.id, keys.signing.privateKeyPem, keys.signing.algorithm),
     clock,
     random: systemRandom,
+    outbound,
   };
 }

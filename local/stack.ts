@@ -9,7 +9,7 @@ import { createObservability } from '../lambdas/observability.ts';
 import { directoryServices, type Runtime } from '../lambdas/runtime.ts';
 import { startEmbeddedStore, type EmbeddedStore } from './embedded-store.ts';
 import { startGateway, type ContextHandlers, type Gateway } from './gateway.ts';
-import { localRuntime, type AwsBackendOptions } from './runtime.ts';
+import { localRuntime, type AwsBackendOptions, type LocalOutboundOptions } from './runtime.ts';
 import type { Clock } from '../lambdas/ports.ts';
 import { seedDemo, type SeedResult } from './seed.ts';
 
@@ -30,6 +30,8 @@ export interface LocalStackOptions {
    * the shared one, e.g. with stores that record which items each function touches.
    */
   readonly contextRuntime?: (context: ContextName, runtime: Runtime) => Runtime;
+  /** The outbound URL policy's loopback exception (off by default; `npm start` turns it on) and, for tests, the resolver. */
+  readonly outbound?: LocalOutboundOptions;
 }
 
 export interface LocalStack {
@@ -77,7 +79,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let config: Config | undefined;
     gateway = await startGateway(async (url) => {
       config = loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? url });
-      runtime = await localRuntime(config, store!.endpoint, files.keys, { ...(options.clock ? { clock: options.clock } : {}), ...(options.aws ? { aws: options.aws } : {}) });
+      runtime = await localRuntime(config, store!.endpoint, files.keys, {
+        ...(options.clock ? { clock: options.clock } : {}),
+        ...(options.aws ? { aws: options.aws } : {}),
+        ...(options.outbound ? { outbound: options.outbound } : {}),
+      });
       const handlers = Object.fromEntries(
         CONTEXT_NAMES.map((name) => [name, createContextHandler(name, options.contextRuntime?.(name, runtime!) ?? runtime!, CONTEXT_ROUTES[name], createObservability(name, options.logLevel ? { logLevel: options.logLevel } : {}))]),
       );

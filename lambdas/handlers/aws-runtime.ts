@@ -8,6 +8,8 @@ import { KmsKeyCustody } from '../adapters/kms/key-custody.ts';
 import { KmsSigner } from '../adapters/kms/signer.ts';
 import { KmsResidentKeys, residentKeyStackTag } from '../adapters/kms/resident-keys.ts';
 import { systemClock, systemRandom } from '../adapters/system.ts';
+import { PolicedHttp } from '../adapters/outbound-http.ts';
+import { PUBLIC_ONLY } from '../core/outbound/url-policy.ts';
 import type { Runtime } from '../runtime.ts';
 
 /**
@@ -32,5 +34,7 @@ export function awsRuntime(context: ContextName, env: Readonly<Record<string, st
     ...(kms && needs.residentKeys ? { residentKeys: new KmsResidentKeys(kms, residentKeyStackTag(config.stage)) } : {}),
     clock: systemClock,
     random: systemRandom,
+    // Deployed functions never get the local stack's loopback exception: public https only.
+    outbound: new PolicedHttp({ policy: PUBLIC_ONLY }),
   };
 }

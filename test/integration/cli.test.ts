@@ -545,6 +545,39 @@ describe('operator CLI: SAML service providers (local stack)', () => {
     expect(result.stderr).toMatch(/document type declaration or entities is refused/);
   });
 
+  it('fetches metadata by URL only through the outbound URL policy: loopback here, no redirects, nothing private', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { loopbackServer } = await import('../support/loopback-server.ts');
+    const server = await loopbackServer((request, response) => {
+      if (request.url === '/metadata') return void response.writeHead(200, { 'Content-Type': 'application/samlmetadata+xml' }).end(readFileSync(metadataFile));
+      response.writeHead(302, { Location: '/metadata' }).end();
+    });
+    try {
+      // The local stack's loopback exception: a development SP on this machine.
+      const added = await cli(['sp', 'add', 'demo', '--metadata', `${server.url}/metadata`, '--json'], env);
+      expect(added.stderr).toBe('');
+      expect(JSON.parse(added.stdout)).toMatchObject({ entityId });
+      expect((await cli(['sp', 'remove', 'demo', entityId], env)).code).toBe(0);
+      const redirected = await cli(['sp', 'add', 'demo', '--metadata', `${server.url}/moved`], env);
+      expect(redirected.code).toBe(1);
+      expect(redirected.stderr).toMatch(/HTTP 302/);
+      expect(server.seen).toEqual(['GET /metadata', 'GET /moved']);
+      for (const [url, reason] of [
+        ['http://10.1.2.3/metadata', /must be https/],
+        ['https://169.254.169.254/latest/meta-data/', /169\.254\.169\.254 is a link-local address/],
+        ['https://[fd00:ec2::254]/latest/meta-data/', /link-local address/],
+        ['https://192.168.0.10/metadata', /private address/],
+        ['ftp://sp.example.test/metadata', /must be https/],
+      ] as const) {
+        const refused = await cli(['sp', 'add', 'demo', '--metadata', url], env);
+        expect(refused.code).toBe(1);
+        expect(refused.stderr).toMatch(reason);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
   it.each([[['sp']], [['sp', 'add']], [['sp', 'list']], [['sp', 'show']], [['sp', 'remove']]])('has --help on %p', async (path) => {
     const result = await cli([...path, '--help'], env);
     expect(result.code).toBe(0);

@@ -15,6 +15,7 @@ import { freePort } from '../support/emulator.ts';
 import { lambdaContext, proxyEvent } from '../support/events.ts';
 import { AdminClients } from '../../lambdas/core/directory/admin-client.ts';
 import { systemRandom } from '../../lambdas/adapters/system.ts';
+import { NO_OUTBOUND } from '../../lambdas/core/outbound/none.ts';
 
 /** A store or KMS failure mid-request: 503 problem JSON and nothing half-written. */
 describe('dependency failures (AWS adapters on the emulator)', () => {
@@ -26,7 +27,7 @@ describe('dependency failures (AWS adapters on the emulator)', () => {
 
   beforeAll(async () => {
     backend = await openBackend('emulator', clock);
-    runtime = { config, directory: backend.directory, state: backend.state, custody: backend.custody, signer: await backend.signer('RS256'), clock, random: systemRandom };
+    runtime = { config, directory: backend.directory, state: backend.state, custody: backend.custody, signer: await backend.signer('RS256'), clock, random: systemRandom, outbound: NO_OUTBOUND };
     const admin = await new AdminClients(backend.directory, clock, systemRandom).create();
     auth = `Basic ${Buffer.from(`${admin.clientId}:${admin.clientSecret}`).toString('base64')}`;
     const handler = createContextHandler('admin', runtime, adminContext, createObservability('admin', { logLevel: 'SILENT' }));

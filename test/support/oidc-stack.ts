@@ -3,18 +3,33 @@ import { CreateKeyCommand } from '@aws-sdk/client-kms';
 import { createKmsClient } from '../../lambdas/adapters/kms/client.ts';
 import type { Clock } from '../../lambdas/ports.ts';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
+import type { LocalOutboundOptions } from '../../local/runtime.ts';
 import type { BackendName } from './backends.ts';
 import { EMULATOR_CREDENTIALS, EMULATOR_REGION } from './emulator.ts';
 
 export const DEMO_PASSWORD = 'correct horse battery staple';
 
+/** Name resolution without DNS: `localhost` names are loopback, no other name resolves. */
+export const offlineResolver = async (hostname: string): Promise<string[]> => {
+  if (hostname === 'localhost' || hostname.endsWith('.localhost')) return ['127.0.0.1'];
+  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname} (tests resolve no names)`), { code: 'ENOTFOUND' });
+};
+
 /**
  * The whole local stack on one of the two backends: "embedded" (dynalite + local key file) or
  * "emulator" (DynamoDB tables, KMS key-encryption key and KMS RSA signing key on the AWS emulator, through
- * the same AWS adapters the Lambda functions use).
+ * the same AWS adapters the Lambda functions use). The test SPs and identity providers listen on
+ * loopback, so the outbound URL policy's loopback exception is on unless `outbound` says otherwise;
+ * names resolve without DNS (offlineResolver) unless `outbound` gives a resolver.
  */
-export async function startStackOn(backend: BackendName, options: { clock?: Clock } = {}): Promise<LocalStack> {
-  const base = { port: 0, logLevel: 'SILENT' as const, demoPassword: DEMO_PASSWORD, ...(options.clock ? { clock: options.clock } : {}) };
+export async function startStackOn(backend: BackendName, options: { clock?: Clock; outbound?: LocalOutboundOptions } = {}): Promise<LocalStack> {
+  const base = {
+    port: 0,
+    logLevel: 'SILENT' as const,
+    demoPassword: DEMO_PASSWORD,
+    outbound: { allowLoopback: options.outbound?.allowLoopback ?? true, resolve: options.outbound?.resolve ?? offlineResolver },
+    ...(options.clock ? { clock: options.clock } : {}),
+  };
   if (backend === 'embedded') return startLocalStack(base);
   const endpoint = process.env['CLOUDCARD_TEST_EMULATOR'];
   if (!endpoint) throw new Error('no AWS emulator endpoint: the global setup did not run');

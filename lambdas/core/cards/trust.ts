@@ -1,5 +1,6 @@
-import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
-import type { Clock } from '../../ports.ts';
+import { decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import type { Clock, OutboundHttp } from '../../ports.ts';
+import { RemoteKeySets } from '../outbound/remote-key-sets.ts';
 import type { Tenant, TrustedIssuer } from '../directory/tenant.ts';
 import type { Users } from '../directory/user.ts';
 import type { AccessTokenClaims } from '../oidc/tokens.ts';
@@ -20,24 +21,24 @@ export interface CardPrincipal {
 }
 
 const EXTERNAL_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
-const JWKS_CACHE_SECONDS = 600;
 
 /**
  * Who is calling the card API: a JWT from the tenant's own issuer (an access token with the `card`
  * scope, obtained by a user sign-in) or from an OpenID provider the tenant trusts (verified against its
- * JWKS, cached per process; audience checked; `userClaim` names the tenant user). The user must exist
- * and be active in the tenant.
+ * JWKS, fetched through the outbound URL policy and cached per process; audience checked; `userClaim`
+ * names the tenant user). The user must exist and be active in the tenant.
  */
 export class CardApiTrust {
   readonly #builtIn: BuiltInVerifier;
   readonly #users: Users;
   readonly #clock: Clock;
-  readonly #jwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+  readonly #jwks: RemoteKeySets;
 
-  constructor(builtIn: BuiltInVerifier, users: Users, clock: Clock) {
+  constructor(builtIn: BuiltInVerifier, users: Users, clock: Clock, outbound: OutboundHttp) {
     this.#builtIn = builtIn;
     this.#users = users;
     this.#clock = clock;
+    this.#jwks = new RemoteKeySets(outbound, clock);
   }
 
   async authenticate(tenant: Tenant, ownIssuer: string, token: string | undefined): Promise<CardPrincipal> {
@@ -74,7 +75,7 @@ export class CardApiTrust {
     if (!trusted) throw new UntrustedTokenError(`tenant ${tenant.id} does not trust the token's issuer`);
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.#keySet(trusted.jwksUri), {
+      ({ payload } = await jwtVerify(token, this.#jwks.resolver(trusted.jwksUri), {
         issuer: trusted.issuer,
         audience: trusted.audience,
         algorithms: EXTERNAL_ALGORITHMS,
@@ -88,14 +89,5 @@ export class CardApiTrust {
     if (typeof username !== 'string' || username.length === 0) throw new UntrustedTokenError(`the token lacks the ${trusted.userClaim} claim`);
     const cnf = payload['cnf'] as { jkt?: unknown } | undefined;
     return { username: username.toLowerCase(), issuer: trusted.issuer, ...(typeof cnf?.jkt === 'string' ? { boundJkt: cnf.jkt } : {}) };
-  }
-
-  #keySet(uri: string): ReturnType<typeof createRemoteJWKSet> {
-    let set = this.#jwks.get(uri);
-    if (!set) {
-      set = createRemoteJWKSet(new URL(uri), { cacheMaxAge: JWKS_CACHE_SECONDS * 1000, timeoutDuration: 5000 });
-      this.#jwks.set(uri, set);
-    }
-    return set;
   }
 }

@@ -1,7 +1,9 @@
 import { z } from 'zod';
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
-import type { Clock, DirectoryStore, Item } from '../../ports.ts';
+import type { Clock, DirectoryStore, Item, OutboundHttp } from '../../ports.ts';
+import { NO_OUTBOUND } from '../outbound/none.ts';
+import { OutboundUrlError } from '../outbound/url-policy.ts';
 import { directoryKeys } from './keys.ts';
 
 export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
@@ -100,12 +102,13 @@ export const cardSettingsOf = (tenant: Tenant): CardSettings => cardSettingsSche
 
 /**
  * An OpenID provider whose JWTs the card API accepts (besides the tenant's own issuer): tokens are
- * verified against its JWKS, must name the audience, and `userClaim` names the tenant user.
+ * verified against its JWKS, must name the audience, and `userClaim` names the tenant user. The JWKS
+ * URI must pass the outbound URL policy (checked by Tenants on every write that sets it).
  */
 export const trustedIssuerSchema = z
   .object({
     issuer: z.string().url().max(500),
-    jwksUri: z.string().url().max(500).refine((u) => u.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(u), 'must be https'),
+    jwksUri: z.string().url().max(500),
     audience: z.string().min(1).max(500),
     userClaim: z.string().min(1).max(100).default('sub'),
   })
@@ -178,15 +181,32 @@ export class Tenants {
   readonly #directory: DirectoryStore;
   readonly #clock: Clock;
   readonly #defaultCustody: Tenant['custody'];
+  readonly #outbound: OutboundHttp;
 
-  constructor(directory: DirectoryStore, clock: Clock, defaultCustody: Tenant['custody'] = 'wrapped') {
+  constructor(directory: DirectoryStore, clock: Clock, defaultCustody: Tenant['custody'] = 'wrapped', outbound: OutboundHttp = NO_OUTBOUND) {
     this.#directory = directory;
     this.#clock = clock;
     this.#defaultCustody = defaultCustody;
+    this.#outbound = outbound;
+  }
+
+  /** Every trusted issuer's JWKS URI must pass the outbound URL policy, which is what fetches it. */
+  async #checkJwksUris(issuers: readonly TrustedIssuer[] | undefined, what: string): Promise<void> {
+    const issues: string[] = [];
+    for (const [index, issuer] of (issuers ?? []).entries()) {
+      try {
+        await this.#outbound.check(issuer.jwksUri);
+      } catch (error) {
+        if (!(error instanceof OutboundUrlError)) throw error;
+        issues.push(`trustedIssuers.${index}.jwksUri: ${error.message}`);
+      }
+    }
+    if (issues.length > 0) throw new ValidationError(`invalid ${what}`, issues);
   }
 
   async create(input: unknown): Promise<Tenant> {
     const request = parseInput(tenantCreateSchema, input, 'tenant');
+    await this.#checkJwksUris(request.trustedIssuers, 'tenant');
     const now = new Date(this.#clock.now()).toISOString();
     const tenant: Tenant = {
       id: request.id,
@@ -241,6 +261,7 @@ export class Tenants {
    */
   async update(id: string, input: unknown): Promise<Tenant> {
     const changes = parseInput(tenantUpdateSchema, input, 'tenant update');
+    await this.#checkJwksUris(changes.trustedIssuers, 'tenant update');
     const current = await this.get(id);
     const { pinPolicy: pinChanges, sessionLifetimes: lifetimeChanges, oidc: oidcChanges, cards: cardChanges, ...scalars } = changes;
     const merged = parseInput(

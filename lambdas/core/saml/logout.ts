@@ -1,12 +1,12 @@
 import type { ReplayCache } from '../oidc/replay.ts';
-import type { Random } from '../../ports.ts';
+import type { OutboundHttp, Random } from '../../ports.ts';
 import { verifyInbound, type InboundMessage } from './inbound.ts';
 import { namedPrincipal, type NamedPrincipal } from './name-id-management.ts';
 import { logoutRequestXml, signMessage } from './outbound.ts';
 import { spEndpoint, type ServiceProvider } from './service-providers.ts';
 import type { SamlParticipant } from './session-participants.ts';
 import type { SigningKey } from './signature.ts';
-import { soapCall, type HttpPost } from './soap-client.ts';
+import { soapCall } from './soap-client.ts';
 import { BINDING, children, NS, samlId, SamlError, textOf } from './xml.ts';
 
 export const STATUS_SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
@@ -40,7 +40,7 @@ export interface OutboundLogoutContext {
   readonly now: number;
   readonly random: Random;
   readonly key: SigningKey;
-  readonly http: HttpPost;
+  readonly http: OutboundHttp;
   readonly replay: ReplayCache;
 }
 

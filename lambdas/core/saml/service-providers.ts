@@ -1,8 +1,9 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { Element } from '@xmldom/xmldom';
 import { ConflictError, NotFoundError } from '../errors.ts';
-import type { Clock, DirectoryStore, Item } from '../../ports.ts';
+import type { Clock, DirectoryStore, Item, OutboundHttp } from '../../ports.ts';
 import { tenantPartition } from '../directory/keys.ts';
+import { OutboundUrlError } from '../outbound/url-policy.ts';
 import { validateAttributeMap, type AttributeRule } from './attribute-mapping.ts';
 import type { SigningChoice } from './signing-choice.ts';
 import { checkMetadataSchema } from './schema-check.ts';
@@ -136,6 +137,25 @@ export function parseSpMetadata(xml: string, createdAt: string): ServiceProvider
   };
 }
 
+/**
+ * The endpoints the IdP itself calls (every SOAP-binding endpoint: ArtifactResolutionService, SOAP
+ * SingleLogoutService, ...), by element name. Front-channel endpoints are where browsers go, never
+ * called by the IdP, so the outbound URL policy does not apply to them.
+ */
+function backChannelEndpoints(sp: ServiceProvider): { name: string; url: string }[] {
+  const lists: [string, readonly SpEndpoint[] | undefined][] = [
+    ['AssertionConsumerService', sp.acs.map((endpoint) => ({ binding: endpoint.binding, location: endpoint.location }))],
+    ['ArtifactResolutionService', sp.artifactResolution],
+    ['SingleLogoutService', sp.singleLogout],
+    ['ManageNameIDService', sp.manageNameId],
+  ];
+  return lists.flatMap(([name, endpoints]) =>
+    (endpoints ?? [])
+      .filter((endpoint) => endpoint.binding === BINDING.soap)
+      .flatMap((endpoint) => [endpoint.location, ...(endpoint.responseLocation !== undefined ? [endpoint.responseLocation] : [])].map((url) => ({ name, url }))),
+  );
+}
+
 /** The default ACS (SAML Metadata §2.2.3): isDefault=true, else the first without isDefault=false, else the first. */
 export function defaultAcs(sp: ServiceProvider): AcsEndpoint {
   const post = sp.acs.filter((endpoint) => endpoint.binding === BINDING.post);
@@ -146,19 +166,32 @@ export function defaultAcs(sp: ServiceProvider): AcsEndpoint {
 export class ServiceProviders {
   readonly #directory: DirectoryStore;
   readonly #clock: Clock;
+  readonly #outbound: OutboundHttp;
 
-  constructor(directory: DirectoryStore, clock: Clock) {
+  constructor(directory: DirectoryStore, clock: Clock, outbound: OutboundHttp) {
     this.#directory = directory;
     this.#clock = clock;
+    this.#outbound = outbound;
   }
 
-  /** Registers an SP from its metadata; registering an entityID again is a conflict (remove it first). */
+  /**
+   * Registers an SP from its metadata; registering an entityID again is a conflict (remove it first).
+   * Every endpoint the IdP will call must pass the outbound URL policy now (and again at each call).
+   */
   async register(tenant: string, metadataXml: string, options: SpOptions = {}): Promise<ServiceProvider> {
     const sp: ServiceProvider = {
       ...parseSpMetadata(metadataXml, new Date(this.#clock.now()).toISOString()),
       ...(options.signing ? { signing: options.signing } : {}),
       ...(options.attributeMap?.length ? { attributeMap: validateAttributeMap(options.attributeMap) } : {}),
     };
+    for (const endpoint of backChannelEndpoints(sp)) {
+      try {
+        await this.#outbound.check(endpoint.url);
+      } catch (error) {
+        if (error instanceof OutboundUrlError) throw new SamlError(`the SOAP ${endpoint.name} Location ${endpoint.url} ${error.message}`);
+        throw error;
+      }
+    }
     const hash = entityHash(sp.entityId);
     try {
       await this.#directory.put({ ...spKey(tenant, sp.entityId), GSI1PK: `${tenantPartition(tenant)}#SPSHA1`, GSI1SK: hash, sp }, { absent: true });

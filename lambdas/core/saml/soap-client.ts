@@ -1,41 +1,41 @@
+import type { OutboundHttp } from '../../ports.ts';
 import { SOAP_CONTENT_TYPE, SoapFault, soapBodyMessage, soapEnvelope } from './soap.ts';
 import { MAX_MESSAGE_BYTES, SamlError } from './xml.ts';
-
-/** What the core needs to call a service provider: one HTTP POST, bounded in time and size. */
-export interface HttpPost {
-  (url: string, request: { readonly body: string; readonly headers: Readonly<Record<string, string>>; readonly timeoutMs: number; readonly maxResponseBytes: number }): Promise<{
-    readonly status: number;
-    readonly contentType: string;
-    readonly body: string;
-  }>;
-}
 
 /** A SOAP call to an SP must finish well inside the function's own timeout. */
 export const SOAP_TIMEOUT_MS = 3000;
 
 /**
- * One SAML SOAP exchange (Bindings §3.2.3): POSTs our message in an envelope and returns the SAML
- * message in the answer's Body, as a standalone document. Faults, other statuses, oversized or
- * malformed answers become SamlErrors (the caller answers its own peer with a SAML status).
+ * What a caller (a browser, an SP) learns of any failed SOAP call. Refused by the outbound policy, no
+ * connection, timeout, too large, an HTTP error status, a SOAP Fault or no SAML message: all read the
+ * same, so the IdP cannot be used to tell open ports or hosts apart. The details are in the logs.
  */
-export async function soapCall(http: HttpPost, url: string, messageXml: string): Promise<string> {
+export const SP_UNREACHABLE = 'the service provider could not be reached';
+
+/**
+ * One SAML SOAP exchange (Bindings §3.2.3): POSTs our message in an envelope through the outbound
+ * HTTP port and returns the SAML message in the answer's Body, as a standalone document. Every failure
+ * is the same SamlError (the caller answers its own peer with a SAML status).
+ */
+export async function soapCall(http: OutboundHttp, url: string, messageXml: string): Promise<string> {
+  const unreachable = () => new SamlError(SP_UNREACHABLE, 'urn:oasis:names:tc:SAML:2.0:status:Responder');
   let answer;
   try {
-    answer = await http(url, {
+    answer = await http.request(url, {
+      method: 'POST',
       body: soapEnvelope(messageXml),
       headers: { 'Content-Type': SOAP_CONTENT_TYPE, SOAPAction: 'http://www.oasis-open.org/committees/security' },
       timeoutMs: SOAP_TIMEOUT_MS,
       maxResponseBytes: MAX_MESSAGE_BYTES,
     });
-  } catch (error) {
-    throw new SamlError(`the SOAP call to ${url} failed: ${(error as Error).message}`, 'urn:oasis:names:tc:SAML:2.0:status:Responder');
+  } catch {
+    throw unreachable(); // the port logged why
   }
-  if (Buffer.byteLength(answer.body, 'utf8') > MAX_MESSAGE_BYTES) throw new SamlError('the SOAP answer is too large', 'urn:oasis:names:tc:SAML:2.0:status:Responder');
-  if (answer.status !== 200) throw new SamlError(`the SOAP endpoint answered HTTP ${answer.status}`, 'urn:oasis:names:tc:SAML:2.0:status:Responder');
+  if (answer.status !== 200 || Buffer.byteLength(answer.body, 'utf8') > MAX_MESSAGE_BYTES) throw unreachable(); // status logged by the port
   try {
     return soapBodyMessage(answer.body);
   } catch (error) {
-    if (error instanceof SoapFault) throw new SamlError(`the SOAP answer is not valid: ${error.message}`, 'urn:oasis:names:tc:SAML:2.0:status:Responder');
+    if (error instanceof SoapFault || error instanceof SamlError) throw unreachable();
     throw error;
   }
 }

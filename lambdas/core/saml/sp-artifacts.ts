@@ -1,12 +1,12 @@
 import type { Element } from '@xmldom/xmldom';
-import type { Random } from '../../ports.ts';
+import type { OutboundHttp, Random } from '../../ports.ts';
 import { decodeArtifact } from './artifact.ts';
 import { CLOCK_SKEW_SECONDS } from './authn-request.ts';
 import { artifactResolveXml, signMessage } from './outbound.ts';
 import type { ServiceProvider } from './service-providers.ts';
 import { checkSchema } from './schema-check.ts';
 import { verifyRootSignature, type SigningKey } from './signature.ts';
-import { soapCall, type HttpPost } from './soap-client.ts';
+import { soapCall } from './soap-client.ts';
 import { BINDING, child, NS, parseXml, samlId, SamlError, serialize, textOf } from './xml.ts';
 
 export interface SpArtifactContext {
@@ -15,7 +15,7 @@ export interface SpArtifactContext {
   readonly now: number;
   readonly random: Random;
   readonly key: SigningKey;
-  readonly http: HttpPost;
+  readonly http: OutboundHttp;
   readonly findBySourceId: (sourceIdHex: string) => Promise<ServiceProvider | undefined>;
 }
 

@@ -23,6 +23,7 @@ export const cardContext: RoutesFactory = (runtime) => {
     },
     services.users,
     runtime.clock,
+    runtime.outbound,
   );
   const apduLog = new Logger({ serviceName: 'cloudcard-card-apdu' });
   return cardRoutes({

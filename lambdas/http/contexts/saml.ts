@@ -1,6 +1,5 @@
 import type { RoutesFactory } from '../../apps.ts';
 import { oidcModels } from './oidc.ts';
-import { fetchHttpPost } from '../../adapters/http-post.ts';
 import { createSaml } from '../../core/saml/provider.ts';
 import { directoryServices } from '../../runtime.ts';
 import { samlRoutes } from '../routes/saml/index.ts';
@@ -8,5 +7,5 @@ import { samlRoutes } from '../routes/saml/index.ts';
 /** The SAML 2.0 identity provider of every tenant: metadata and Web Browser SSO. */
 export const samlContext: RoutesFactory = (runtime) => {
   const services = directoryServices(runtime);
-  return samlRoutes({ saml: createSaml(oidcModels(runtime), runtime.directory, { state: runtime.state, http: fetchHttpPost }), tenants: services.tenants, users: services.users });
+  return samlRoutes({ saml: createSaml(oidcModels(runtime), runtime.directory, { state: runtime.state, outbound: runtime.outbound }), tenants: services.tenants, users: services.users });
 };
