@@ -284,6 +284,32 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
     await signAndVerify('rsa');
   }, 240_000);
 
+  // Last: it leaves the RSA card with PIN and PUK blocked.
+  it('refuses what would wipe or weaken the card: `-a generate --pin-policy=never`, and `-a reset` with PIN and PUK blocked', async () => {
+    const reader = readerOf('rsa');
+    const piv = (...args: string[]) => tool('yubico-piv-tool', ['-r', reader, ...args]);
+    const work = mkdtempSync(join(tmpdir(), 'cc-ykpiv-'));
+    try {
+      const never = await piv(`--key=${cards.rsa.managementKey}`, '-a', 'generate', '-s', '9a', '-A', 'ECCP256', '--pin-policy=never', '-o', join(work, 'pub.pem'));
+      expect(never.status).not.toBe(0);
+      // Debian's 2.2 prints only "Key generation failed."; the agent's trace shows the card's answer.
+      await waitForLog(agent, /ins=47 sw=6a80 server/);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    for (let i = 0; i < 3; i++) expect((await piv('-a', 'verify-pin', '-P', '000000')).status).not.toBe(0);
+    for (let i = 0; i < 3; i++) expect((await piv('-a', 'unblock-pin', '-P', '00000000', '-N', PIN)).status).not.toBe(0);
+    const reset = await piv('-a', 'reset');
+    expect(reset.status).not.toBe(0);
+    expect(reset.stdout).not.toMatch(/Successfully reset/);
+    await waitForLog(agent, /ins=fb sw=6985 server/);
+    // Nothing was wiped: the slots still hold their keys and certificates, and the PIN stays blocked.
+    const status = await piv('-a', 'status');
+    expect(status.stdout).toMatch(/Slot 9a:/);
+    expect(status.stdout).toMatch(/Slot 9e:/);
+    expect(status.stdout).toMatch(/PIN tries left:\s+0/);
+  });
+
   /** The card kinds in reader order, and the id of the one in reader 0. */
   const ordered = (): Array<'rsa' | 'ec'> => (cards.rsa.id < cards.ec.id ? ['rsa', 'ec'] : ['ec', 'rsa']);
   const firstCard = (): string => cards[ordered()[0]!].id;

@@ -8,8 +8,10 @@ import type { EnrolResult } from '../../lambdas/core/cards/cards.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import { BACKENDS, testClock } from '../support/backends.ts';
-import { cardAccessToken, dataOf, generalAuthenticate, getData, pkcs1Block, select, signatureOf, sw, verifyPin } from '../support/card-flows.ts';
+import { cardAccessToken, dataOf, generalAuthenticate, hex, getData, pkcs1Block, select, signatureOf, sw, verifyPin } from '../support/card-flows.ts';
 import { startStackOn } from '../support/oidc-stack.ts';
+import { buildCommand } from '../../lambdas/core/piv/apdu.ts';
+import { ecb } from '../unit/piv/harness.ts';
 
 
 /**
@@ -159,6 +161,70 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
     const unknown = await fetch(`${issuer}/card/v1/session/apdu`, { method: 'POST', headers: { Authorization: `CardSession ${'A'.repeat(43)}`, 'Content-Type': 'application/octet-stream' }, body: Buffer.from(select()) });
     expect(unknown.status).toBe(401);
     expect(((await unknown.json()) as { type: string }).type).toBe('https://cloudcard.dev/problems/card-session-expired');
+  });
+
+  describe('what the holder may not do to an issued card', () => {
+    let card: EnrolResult;
+    beforeAll(async () => {
+      card = await directoryServices(stack.runtime).cards!.enrol('demo', { username: 'alice', slots: ['9a', '9d'], slotAlgorithms: { '9d': 'p256' }, pin: '13572468', puk: '97531864' });
+    });
+    const MANAGEMENT_ID = { '3des': 0x03, aes128: 0x08, aes192: 0x0a, aes256: 0x0c } as const;
+    /** 9B authentication with the enrolment's management key (single challenge, as authenticateAdmin does). */
+    const authenticateAdmin = async (session: string): Promise<void> => {
+      const { algorithm, hex: keyHex } = card.managementKey;
+      const id = MANAGEMENT_ID[algorithm];
+      const challenge = await client.transmit(session, buildCommand({ ins: 0x87, p1: id, p2: 0x9b }, Uint8Array.of(0x7c, 0x02, 0x81, 0x00), 256));
+      expect(sw(challenge)).toBe(0x9000);
+      const answer = ecb(algorithm, Buffer.from(keyHex, 'hex'), dataOf(challenge).subarray(4));
+      const reply = await client.transmit(session, buildCommand({ ins: 0x87, p1: id, p2: 0x9b }, Uint8Array.from([0x7c, answer.length + 2, 0x82, answer.length, ...answer])));
+      expect(sw(reply)).toBe(0x9000);
+    };
+    const generate = (slot: number, algorithm: number, pinPolicy?: number): Uint8Array =>
+      buildCommand({ ins: 0x47, p1: 0x00, p2: slot }, Uint8Array.from([0xac, pinPolicy === undefined ? 3 : 6, 0x80, 0x01, algorithm, ...(pinPolicy === undefined ? [] : [0xaa, 0x01, pinPolicy])]), 256);
+    const metadata = (slot: number): Uint8Array => buildCommand({ ins: 0xf7, p1: 0x00, p2: slot }, new Uint8Array(0), 256);
+    const setManagementKey = (algorithm: number, key: Uint8Array): Uint8Array => buildCommand({ ins: 0xff, p1: 0xff, p2: 0xff }, Uint8Array.from([algorithm, 0x9b, key.length, ...key]));
+
+    it('GENERATE refuses PIN policy never and an algorithm the tenant does not allow (6A80); SET MANAGEMENT KEY refuses a weaker algorithm and the factory key', async () => {
+      const services = directoryServices(stack.runtime);
+      const opened = await client.openSession(card.card.id, device);
+      await client.transmit(opened.session, select());
+      await authenticateAdmin(opened.session);
+      const before9a = hex(dataOf(await client.transmit(opened.session, metadata(0x9a))));
+      expect(sw(await client.transmit(opened.session, generate(0x9a, 0x11, 0x01)))).toBe(0x6a80); // P-256, PIN never
+      expect(sw(await client.transmit(opened.session, generate(0x9c, 0x11, 0x02)))).toBe(0x6a80); // 9C is PIN-always
+      await services.tenants.update('demo', { cards: { allowedAlgorithms: ['rsa2048', 'p256'] } });
+      try {
+        expect(sw(await client.transmit(opened.session, generate(0x9a, 0x14)))).toBe(0x6a80); // P-384
+      } finally {
+        await services.tenants.update('demo', { cards: { allowedAlgorithms: ['rsa2048', 'rsa3072', 'rsa4096', 'p256', 'p384'] } });
+      }
+      expect(hex(dataOf(await client.transmit(opened.session, metadata(0x9a))))).toBe(before9a);
+      // The tenant enrols with AES-192: 3DES is weaker; the factory key is public.
+      expect(sw(await client.transmit(opened.session, setManagementKey(0x03, new Uint8Array(24).fill(0x5a))))).toBe(0x6a80);
+      expect(sw(await client.transmit(opened.session, setManagementKey(0x0a, Uint8Array.from(Buffer.from('010203040506070801020304050607080102030405060708', 'hex')))))).toBe(0x6a80);
+      // What the rules allow still works: P-256 in 9E with its own rule (no PIN).
+      expect(sw(await client.transmit(opened.session, generate(0x9e, 0x11, 0x01)))).toBe(0x9000);
+      await client.close(opened.session);
+    });
+
+    it('RESET with PIN and PUK blocked is refused 6985: the slots, the 9D key and the counters stay', async () => {
+      const opened = await client.openSession(card.card.id, device);
+      await client.transmit(opened.session, select());
+      const before9d = hex(dataOf(await client.transmit(opened.session, metadata(0x9d))));
+      for (let i = 0; i < 3; i++) await client.transmit(opened.session, verifyPin('00000000'));
+      expect(sw(await client.transmit(opened.session, verifyPin('13572468')))).toBe(0x6983);
+      const unblock = (puk: string): Uint8Array => buildCommand({ ins: 0x2c, p1: 0x00, p2: 0x80 }, Buffer.concat([Buffer.from(puk.padEnd(8, '\xff'), 'latin1'), Buffer.from('123456\xff\xff', 'latin1')]));
+      for (let i = 0; i < 3; i++) await client.transmit(opened.session, unblock('00000000'));
+      expect(sw(await client.transmit(opened.session, unblock('97531864')))).toBe(0x6983);
+
+      expect(sw(await client.transmit(opened.session, buildCommand({ ins: 0xfb, p1: 0x00, p2: 0x00 })))).toBe(0x6985);
+      expect(hex(dataOf(await client.transmit(opened.session, metadata(0x9d))))).toBe(before9d);
+      expect(sw(await client.transmit(opened.session, verifyPin('123456')))).toBe(0x6983); // no factory PIN came back
+      const summary = await directoryServices(stack.runtime).cards!.get('demo', card.card.id);
+      expect(summary.slots.map((s) => s.slot)).toEqual(['9a', '9d', '9e']);
+      expect(summary.pin.blocked && summary.puk.blocked).toBe(true);
+      await client.close(opened.session);
+    });
   });
 
   it('expires sessions with the tenant’s card session lifetime', async () => {

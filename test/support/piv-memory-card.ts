@@ -1,11 +1,13 @@
 /**
  * An in-memory PivCard: the port's reference implementation for unit tests. Real node:crypto keys, real
- * counters (a try is spent before comparing, as the port requires), a tenant-style PIN policy, and the
- * yubico RESET semantics. The store-backed card must pass the same sequences.
+ * counters (a try is spent before comparing, as the port requires), a tenant-style PIN policy, holder
+ * limits, and the yubico RESET semantics (or none, like an issued cloud card). The store-backed card must
+ * pass the same sequences.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ecdhRawPoint, ecdsaSignDigest, rawRsa } from '../../lambdas/core/crypto/raw-signatures.ts';
 import type {
+  HolderLimits,
   ManagementAlgorithm,
   OperationResult,
   PinOutcome,
@@ -51,9 +53,18 @@ export interface MemoryCardOptions {
   readonly pukTries?: number;
   readonly mustChange?: boolean;
   readonly management?: { algorithm: ManagementAlgorithm; key: Uint8Array };
+  /** false: the card offers no yubico RESET, as an issued cloud card. Default: it does, as a YubiKey. */
+  readonly wipeable?: boolean;
+  /** What the holder may generate and set. Default: every algorithm, as on a YubiKey. */
+  readonly limits?: HolderLimits;
   /** The tenant's PIN rule: a reason when the value is refused. Default: 6 to 8 digits. */
   readonly policy?: (value: string, reference: PinReference) => string | undefined;
 }
+
+const EVERY_ALGORITHM: HolderLimits = {
+  algorithms: ['rsa2048', 'rsa3072', 'rsa4096', 'p256', 'p384'],
+  managementAlgorithms: ['3des', 'aes128', 'aes192', 'aes256'],
+};
 
 const digitsPolicy = (value: string): string | undefined => (/^[0-9]{6,8}$/.test(value) ? undefined : 'PIN must be 6 to 8 digits');
 
@@ -84,10 +95,15 @@ export class MemoryPivCard implements PivCard {
   private puk: Secret;
   private management: { algorithm: ManagementAlgorithm; key: Uint8Array };
   private readonly policy: (value: string, reference: PinReference) => string | undefined;
+  private readonly limits: HolderLimits;
+  /** yubico RESET (absent when made with `wipeable: false`). */
+  readonly reset?: () => Promise<void>;
 
   constructor(options: MemoryCardOptions = {}) {
     this.serial = options.serial ?? 12345678;
     this.policy = options.policy ?? digitsPolicy;
+    this.limits = options.limits ?? EVERY_ALGORITHM;
+    if (options.wipeable !== false) this.reset = async () => this.wipe();
     this.pin = { value: options.pin ?? DEFAULT_PIN, remaining: options.pinTries ?? 3, maxTries: options.pinTries ?? 3, mustChange: options.mustChange ?? false };
     this.puk = { value: options.puk ?? DEFAULT_PUK, remaining: options.pukTries ?? 3, maxTries: options.pukTries ?? 3, mustChange: false };
     this.management = options.management ?? { algorithm: '3des', key: FACTORY_MANAGEMENT_KEY };
@@ -169,6 +185,10 @@ export class MemoryPivCard implements PivCard {
     }
   }
 
+  async holderLimits(): Promise<HolderLimits> {
+    return this.limits;
+  }
+
   async generateKey(slot: PivSlot, algorithm: PivAlgorithm, policy: { pinPolicy?: SlotInfo['pinPolicy'] }): Promise<Uint8Array> {
     const { privateKey, publicKey } = generate(algorithm);
     return this.hold(slot, algorithm, privateKey, publicKey, policy.pinPolicy ?? DEFAULT_PIN_POLICY[slot], 'generated');
@@ -186,7 +206,7 @@ export class MemoryPivCard implements PivCard {
     return spki.slice();
   }
 
-  async reset(): Promise<void> {
+  private wipe(): void {
     this.objects.clear();
     this.keys.clear();
     this.pin = { value: DEFAULT_PIN, remaining: this.pin.maxTries, maxTries: this.pin.maxTries, mustChange: false };

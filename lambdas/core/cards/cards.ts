@@ -4,9 +4,9 @@ import { hashSecret } from '../crypto/password.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import type { Clock, DirectoryStore, KeyCustody, Random } from '../../ports.ts';
-import { cardSettingsOf, type Tenant, type Tenants } from '../directory/tenant.ts';
+import { cardSettingsOf, type CardSettings, type Tenant, type Tenants } from '../directory/tenant.ts';
 import type { Users } from '../directory/user.ts';
-import type { PivAlgorithm, PivSlot } from '../piv/card-port.ts';
+import type { HolderLimits, ManagementAlgorithm, PivAlgorithm, PivSlot } from '../piv/card-port.ts';
 import type { CardAuthority } from './authority.ts';
 import { CARD_ID, cardKeys, objectAttribute, objectsOf, slotAttribute, slotsOf, type CardItem, type StoredSlot } from './card-item.ts';
 import { initialObjects, certificateOf } from './card-objects.ts';
@@ -186,6 +186,7 @@ export class Cards {
       slotKeys: this.#slotKeys(item.custody),
       clock: this.#deps.clock,
       pinPolicy,
+      holderLimits: async () => holderLimitsOf(cardSettingsOf(await this.#deps.tenants.get(item.tenant))),
     });
   }
 
@@ -251,6 +252,17 @@ export class Cards {
   #isoNow(): string {
     return new Date(this.#deps.clock.now()).toISOString();
   }
+}
+
+/** Management-key algorithms from weakest to strongest. */
+const MANAGEMENT_STRENGTH: readonly ManagementAlgorithm[] = ['3des', 'aes128', 'aes192', 'aes256'];
+
+/**
+ * What a holder may put on a card of the tenant: slot keys of the allowed algorithms only, and a
+ * management key at least as strong as the one the tenant enrols with.
+ */
+export function holderLimitsOf(settings: CardSettings): HolderLimits {
+  return { algorithms: settings.allowedAlgorithms, managementAlgorithms: MANAGEMENT_STRENGTH.slice(MANAGEMENT_STRENGTH.indexOf(settings.managementAlgorithm)) };
 }
 
 export function summarize(item: CardItem): CardSummary {

@@ -2,14 +2,6 @@ import type { Random } from '../../ports.ts';
 import type { ManagementAlgorithm, PinReference } from '../piv/card-port.ts';
 import type { Tenant } from '../directory/tenant.ts';
 
-/** Yubico's factory values, restored by RESET (the card application allows it only when PIN and PUK are blocked). */
-export const DEFAULT_PIN = '123456';
-export const DEFAULT_PUK = '12345678';
-export const DEFAULT_MANAGEMENT_KEY: { algorithm: ManagementAlgorithm; key: Uint8Array } = {
-  algorithm: 'aes192',
-  key: Uint8Array.from(Buffer.from('010203040506070801020304050607080102030405060708', 'hex')),
-};
-
 export const MANAGEMENT_KEY_LENGTH: Record<ManagementAlgorithm, number> = { '3des': 24, aes128: 16, aes192: 24, aes256: 32 };
 
 /**

@@ -1,6 +1,7 @@
 import { hashSecret, verifySecret } from '../crypto/password.ts';
 import { ConflictError, UnavailableError } from '../errors.ts';
 import type {
+  HolderLimits,
   ManagementAlgorithm,
   OperationResult,
   PinOutcome,
@@ -14,8 +15,9 @@ import type {
 } from '../piv/card-port.ts';
 import type { Clock, DirectoryStore, KeyCustody, WrapContext } from '../../ports.ts';
 import type { Tenant } from '../directory/tenant.ts';
-import { cardKeys, objectAttribute, slotAttribute, slotsOf, type CardItem, type StoredSlot } from './card-item.ts';
-import { checkPinPolicy, DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN, DEFAULT_PUK } from './secrets.ts';
+import { SLOT_PIN_POLICY } from '../piv/slot-rules.ts';
+import { cardKeys, objectAttribute, slotAttribute, type CardItem, type StoredSlot } from './card-item.ts';
+import { checkPinPolicy } from './secrets.ts';
 import type { SlotKeys } from './slot-keys.ts';
 
 /** Enough rounds for every concurrent attempt to either spend a try or see the counter at zero. */
@@ -27,6 +29,8 @@ export interface StoredCardDeps {
   readonly slotKeys: SlotKeys;
   readonly clock: Clock;
   readonly pinPolicy: Tenant['pinPolicy'];
+  /** What the tenant lets the holder generate and set, read when such a command runs. */
+  readonly holderLimits: () => Promise<HolderLimits>;
 }
 
 const COUNTERS = {
@@ -38,7 +42,8 @@ const COUNTERS = {
  * A card stored as one directory item, seen through the PIV card port. It starts from the item read for
  * this APDU and keeps its own copy current after each write it makes. A PIN or PUK check first spends a
  * try with one write guarded on the counter's current value, then compares: twenty parallel guesses can
- * never spend more tries than the counter holds.
+ * never spend more tries than the counter holds. It offers no yubico RESET: an issued card's keys cannot be
+ * remade by its holder, so a wipe is an administrator's card delete and a new enrolment.
  */
 export class StoredPivCard implements PivCard {
   readonly serial: number;
@@ -117,6 +122,10 @@ export class StoredPivCard implements PivCard {
     return this.#deps.slotKeys.operate(stored.key, this.#context(slot), stored.algorithm, operation);
   }
 
+  holderLimits(): Promise<HolderLimits> {
+    return this.#deps.holderLimits();
+  }
+
   async generateKey(slot: PivSlot, algorithm: PivAlgorithm, policy: { pinPolicy?: SlotInfo['pinPolicy'] }): Promise<Uint8Array> {
     const previous = this.#item[slotAttribute(slot)];
     const { record, publicKey } = await this.#deps.slotKeys.generate(algorithm, this.#context(slot));
@@ -135,23 +144,6 @@ export class StoredPivCard implements PivCard {
     }
     if (previous) await this.#deps.slotKeys.destroy(previous.key).catch(() => undefined);
     return publicKey;
-  }
-
-  async reset(): Promise<void> {
-    const changes: Record<string, unknown> = {
-      pinHash: await hashSecret(DEFAULT_PIN),
-      pinRemaining: this.#item.pinMaxTries,
-      pinMustChange: true,
-      pukHash: await hashSecret(DEFAULT_PUK),
-      pukRemaining: this.#item.pukMaxTries,
-      managementAlgorithm: DEFAULT_MANAGEMENT_KEY.algorithm,
-      managementKey: await this.#deps.custody.wrap(DEFAULT_MANAGEMENT_KEY.key, this.#context('9b')),
-    };
-    const slots = slotsOf(this.#item);
-    for (const [slot] of slots) changes[slotAttribute(slot)] = null;
-    for (const name of Object.keys(this.#item)) if (name.startsWith('obj_')) changes[name] = null;
-    await this.#update(changes);
-    for (const [, stored] of slots) await this.#deps.slotKeys.destroy(stored.key).catch(() => undefined);
   }
 
   /** Spends one try (guarded on the counter), then compares; a match restores the counter. */
@@ -201,5 +193,5 @@ export class StoredPivCard implements PivCard {
 
 /** SP 800-73-4: 9C needs the PIN right before each use; 9E (card authentication) needs none. */
 export function defaultPinPolicy(slot: PivSlot): SlotInfo['pinPolicy'] {
-  return slot === '9c' ? 'always' : slot === '9e' ? 'never' : 'once';
+  return SLOT_PIN_POLICY[slot];
 }

@@ -61,6 +61,17 @@ export type PrivateKeyOperation =
   /** ECDH with the peer's uncompressed point (04 || X || Y); returns the shared secret X coordinate. */
   | { readonly kind: 'ecdh'; readonly peerPoint: Uint8Array };
 
+/**
+ * What the card's issuer lets its holder put on the card: GENERATE and SET MANAGEMENT KEY refuse anything
+ * else (6A80). A cloud card takes these from its tenant's card settings when such a command runs.
+ */
+export interface HolderLimits {
+  /** Algorithms GENERATE may create a slot key with. */
+  readonly algorithms: readonly PivAlgorithm[];
+  /** Algorithms SET MANAGEMENT KEY may give the 9B key. */
+  readonly managementAlgorithms: readonly ManagementAlgorithm[];
+}
+
 /** The outcome of a private-key operation: the bytes, or a refusal the custody cannot perform. */
 export type OperationResult =
   | { readonly kind: 'done'; readonly output: Uint8Array }
@@ -94,11 +105,14 @@ export interface PivCard {
   /** What a slot holds, or undefined when it is empty. */
   slot(slot: PivSlot): Promise<SlotInfo | undefined>;
   privateKeyOperation(slot: PivSlot, operation: PrivateKeyOperation): Promise<OperationResult>;
+  /** Read only by the commands that change keys, so the issuer's current settings apply. */
+  holderLimits(): Promise<HolderLimits>;
   /** GENERATE ASYMMETRIC KEY PAIR: replaces the slot's key; returns the new SubjectPublicKeyInfo (DER). */
   generateKey(slot: PivSlot, algorithm: PivAlgorithm, policy: { pinPolicy?: SlotInfo['pinPolicy'] }): Promise<Uint8Array>;
   /**
-   * Yubico RESET: allowed by the application only when both PIN and PUK are blocked. Destroys every key
-   * and object and restores the default PIN, PUK and management key.
+   * Yubico RESET: destroys every key and object and restores the default PIN, PUK and management key; the
+   * application calls it only when both PIN and PUK are blocked. Absent on a card its holder may not wipe
+   * (every issued cloud card: an administrator unblocks, or deletes and re-enrols it); RESET answers 6985.
    */
-  reset(): Promise<void>;
+  reset?(): Promise<void>;
 }

@@ -367,10 +367,40 @@ describe('GENERATE ASYMMETRIC KEY PAIR', () => {
     ['an unknown algorithm', '0047009A05AC038001FF', '6A80'],
     ['a touch policy of always', '0047009A08AC06800111AB0102', '6A80'],
     ['an unknown PIN policy', '0047009A08AC06800111AA0105', '6A80'],
+    ['PIN policy never on 9A (PIN once by SP 800-73-4)', '0047009A08AC06800111AA0101', '6A80'],
+    ['PIN policy never on 9D', '0047009D08AC06800111AA0101', '6A80'],
+    ['PIN policy once on 9C (PIN always)', '0047009C08AC06800111AA0102', '6A80'],
+    ['PIN policy never on 9C', '0047009C08AC06800111AA0101', '6A80'],
     ['no data', '0047009A', '6700'],
   ])('%s -> %s', async (_label, apdu, expected) => {
     const host = await authenticated();
     expect(await sw(host, apdu)).toBe(expected);
+    expect(await host.card.slot('9a')).toBeUndefined();
+  });
+
+  it.each([
+    ['9A once', '9a', 0x02, 'once'],
+    ['9A always (tighter)', '9a', 0x03, 'always'],
+    ['9C always', '9c', 0x03, 'always'],
+    ['9E never (its own rule)', '9e', 0x01, 'never'],
+    ['9E once (tighter)', '9e', 0x02, 'once'],
+    ['9D default (00): the slot rule', '9d', 0x00, 'once'],
+  ] as const)('PIN policy %s is accepted and stored', async (_label, slot, policy, stored) => {
+    const host = await authenticated();
+    const apdu = Uint8Array.from([0x00, 0x47, 0x00, parseInt(slot, 16), 0x08, 0xac, 0x06, 0x80, 0x01, 0x11, 0xaa, 0x01, policy]);
+    expect(await sw(host, apdu)).toBe('9000');
+    expect((await host.card.slot(slot))?.pinPolicy).toBe(stored);
+  });
+
+  it('an algorithm the issuer does not allow -> 6A80, the slot keeps its key; an allowed one works', async () => {
+    const card = new MemoryPivCard({ limits: { algorithms: ['p256'], managementAlgorithms: ['3des'] } });
+    await card.generateKey('9a', 'p256', {});
+    const before = await card.slot('9a');
+    const host = await authenticated(card);
+    expect(await sw(host, '0047009A05AC03800107')).toBe('6A80'); // RSA 2048
+    expect(await sw(host, '0047009A05AC03800114')).toBe('6A80'); // P-384
+    expect(await card.slot('9a')).toEqual(before);
+    expect(await sw(host, '0047009A05AC03800111')).toBe('9000');
   });
 });
 
@@ -388,6 +418,17 @@ describe('yubico extensions', () => {
     expect(await sw(new Host(), apdu)).toBe(expected);
   });
 
+  it('RESET on a card that offers no wipe -> 6985 even with PIN and PUK blocked, nothing touched', async () => {
+    const card = new MemoryPivCard({ pinTries: 1, pukTries: 1, wipeable: false });
+    await card.generateKey('9d', 'p256', {});
+    const host = new Host(card);
+    expect(await sw(host, Uint8Array.from([0x00, 0x20, 0x00, 0x80, 0x08, ...pinBlock('000000')]))).toBe('63C0');
+    expect(await sw(host, Uint8Array.from([0x00, 0x2c, 0x00, 0x80, 0x10, ...pinBlock('00000000'), ...pinBlock('123456')]))).toBe('63C0');
+    expect(await sw(host, '00FB0000')).toBe('6985');
+    expect((await card.slot('9d'))?.algorithm).toBe('p256');
+    expect((await card.pinStatus('pin')).remaining).toBe(0);
+  });
+
   it('SET MANAGEMENT KEY: 6982 before 9B, then 6A86 for touch (P2 FE), 6A80 for a bad algorithm or length', async () => {
     const key = new Uint8Array(24).fill(0x21);
     expect(await sw(new Host(), concat(hex('00FFFFFF1B039B18'), key))).toBe('6982');
@@ -396,6 +437,17 @@ describe('yubico extensions', () => {
     expect(await sw(host, concat(hex('00FFFFFF1B079B18'), key))).toBe('6A80');
     expect(await sw(host, concat(hex('00FFFFFF1A039B17'), key.subarray(1)))).toBe('6A80');
     expect(await sw(host, concat(hex('00FFFFFF1B039A18'), key))).toBe('6A80');
+  });
+
+  it('SET MANAGEMENT KEY: the published factory key -> 6A80 (3DES and AES-192), a weaker algorithm than the issuer allows -> 6A80', async () => {
+    const host = await authenticated(new MemoryPivCard({ limits: { algorithms: ['p256'], managementAlgorithms: ['aes192', 'aes256'] } }));
+    expect(await sw(host, concat(hex('00FFFFFF1B039B18'), FACTORY_MANAGEMENT_KEY))).toBe('6A80');
+    expect(await sw(host, concat(hex('00FFFFFF1B0A9B18'), FACTORY_MANAGEMENT_KEY))).toBe('6A80');
+    expect(await sw(host, concat(hex('00FFFFFF1B039B18'), new Uint8Array(24).fill(0x21)))).toBe('6A80');
+    expect(await sw(host, concat(hex('00FFFFFF13089B10'), new Uint8Array(16).fill(0x21)))).toBe('6A80');
+    expect(await host.card.managementKey()).toEqual({ algorithm: '3des', key: FACTORY_MANAGEMENT_KEY });
+    expect(await sw(host, concat(hex('00FFFFFF1B0A9B18'), new Uint8Array(24).fill(0x21)))).toBe('9000');
+    expect((await host.card.managementKey()).algorithm).toBe('aes192');
   });
 });
 

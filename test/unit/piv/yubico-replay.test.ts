@@ -2,4 +2,4 @@
 import { MemoryPivCard } from '../../support/piv-memory-card.ts';
 import { yubicoReplays } from './replays/yubico.ts';
 
-yubicoReplays('in-memory card', async () => new MemoryPivCard());
+yubicoReplays('in-memory card', async () => new MemoryPivCard(), { wipeable: true });

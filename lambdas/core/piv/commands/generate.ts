@@ -1,7 +1,12 @@
-/** GENERATE ASYMMETRIC KEY PAIR (INS 47), SP 800-73-4 Part 2 §3.3.2, with yubico's PIN/touch policy tags. */
+/**
+ * GENERATE ASYMMETRIC KEY PAIR (INS 47), SP 800-73-4 Part 2 §3.3.2, with yubico's PIN/touch policy tags.
+ * The holder may tighten a slot's PIN rule but not loosen it, and may use only the algorithms the card's
+ * issuer allows: both refused 6A80, which yubico-piv-tool reports as "pin policy / algorithm not supported".
+ */
 import { SW } from '../apdu.ts';
 import { asymmetricById, publicKeyDataObjects, publicKeyParts } from '../algorithms.ts';
 import type { PivSlot, SlotInfo } from '../card-port.ts';
+import { loosensSlotRule } from '../slot-rules.ts';
 import { decodeMap, decodeOne, tlv } from '../tlv.ts';
 import { status, type CommandContext, type Outcome } from './context.ts';
 
@@ -40,6 +45,8 @@ export async function generateKeyPair(context: CommandContext): Promise<Outcome>
   if (pinByte && (pinByte.length !== 1 || !PIN_POLICIES.has(pinByte[0]!))) return status(SW.INCORRECT_DATA, base);
   if (touchByte && (touchByte.length !== 1 || !TOUCH_POLICIES.includes(touchByte[0]!))) return status(SW.INCORRECT_DATA, base);
   const pinPolicy = pinByte ? PIN_POLICIES.get(pinByte[0]!) : undefined;
+  if (pinPolicy && loosensSlotRule(slot, pinPolicy)) return status(SW.INCORRECT_DATA, base);
+  if (!(await deps.card.holderLimits()).algorithms.includes(algorithm)) return status(SW.INCORRECT_DATA, base);
   const spki = await deps.card.generateKey(slot, algorithm, pinPolicy ? { pinPolicy } : {});
   const parts = publicKeyParts(spki);
   if (!parts) return status(SW.NO_PRECISE_DIAGNOSIS, base);

@@ -73,7 +73,11 @@ export async function getMetadata(context: CommandContext): Promise<Outcome> {
   return { sw: SW.OK, data, state: base };
 }
 
-/** SET MANAGEMENT KEY: P1 FF, P2 FF (FE would ask for touch, which a virtual card cannot offer). */
+/**
+ * SET MANAGEMENT KEY: P1 FF, P2 FF (FE would ask for touch, which a virtual card cannot offer). The new key
+ * must use an algorithm the issuer allows and may not be the published factory key, which would let anyone
+ * holding a card session replace (and so destroy) slot keys: 6A80.
+ */
 export async function setManagementKey(context: CommandContext): Promise<Outcome> {
   const { command, base, deps } = context;
   if (command.p1 !== 0xff || command.p2 !== 0xff) return status(SW.INCORRECT_P1P2, base);
@@ -83,15 +87,22 @@ export async function setManagementKey(context: CommandContext): Promise<Outcome
   if (!algorithm || reference !== 0x9b || length !== MANAGEMENT_KEY_BYTES[algorithm] || command.data.length !== 3 + length) {
     return status(SW.INCORRECT_DATA, base);
   }
-  await deps.card.setManagementKey(algorithm, command.data.slice(3));
+  const key = command.data.slice(3);
+  if (isFactoryKey(key) || !(await deps.card.holderLimits()).managementAlgorithms.includes(algorithm)) return status(SW.INCORRECT_DATA, base);
+  await deps.card.setManagementKey(algorithm, key);
   return status(SW.OK, base);
 }
 
-/** RESET: only a card whose PIN and PUK are both blocked may be wiped back to factory state. */
+/**
+ * RESET: only a card whose PIN and PUK are both blocked may be wiped back to factory state, and only a card
+ * that offers the wipe at all; an issued cloud card does not (its keys, 9D's above all, cannot be remade), so
+ * it answers 6985 as a YubiKey does when the conditions are not met.
+ */
 export async function reset(context: CommandContext): Promise<Outcome> {
   const refused = noParameters(context);
   if (refused) return refused;
   const { deps, base } = context;
+  if (!deps.card.reset) return status(SW.CONDITIONS_NOT_SATISFIED, base);
   const [pin, puk] = [await deps.card.pinStatus('pin'), await deps.card.pinStatus('puk')];
   if (pin.remaining !== 0 || puk.remaining !== 0) return status(SW.CONDITIONS_NOT_SATISFIED, base);
   await deps.card.reset();

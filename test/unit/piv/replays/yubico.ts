@@ -57,9 +57,10 @@ function verifyApdu(pin: string): Uint8Array {
 /**
  * Defines the yubico-piv-tool replays on cards made by `freshCard`: PIN 123456 and PUK 12345678 with 3
  * tries each, a digits-only PIN policy, default slot PIN policies; the management key (any algorithm) is
- * asked through the port, as the operator would know it.
+ * asked through the port, as the operator would know it. `wipeable`: the card offers yubico RESET (the
+ * in-memory reference card, like a YubiKey) or refuses it (an issued cloud card).
  */
-export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>): void {
+export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>, options: { readonly wipeable: boolean }): void {
   const provisionedCard = async () => {
     const card = await freshCard();
     return { card, ...(await provision(card)) };
@@ -257,22 +258,46 @@ export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>):
       expect(await authenticate(next, stored)).toBe(0x9000);
     });
 
-    it('resets (00 FB) only when PIN and PUK are both blocked, back to factory PIN, PUK and key', async () => {
-      const { card } = await provisionedCard();
-      const host = new Host(card);
-      await connect(host);
+    /** Blocks the PIN (three wrong VERIFY) and the PUK (three wrong RESET RETRY COUNTER), as `-a reset` requires. */
+    const blockPinAndPuk = async (host: Host): Promise<void> => {
       expect((await host.send('00FB000000')).sw).toBe(0x6985);
       for (let i = 0; i < 3; i++) await host.send(verifyApdu('000000'));
       expect((await host.send('00FB000000')).sw).toBe(0x6985); // PUK still usable
       for (let i = 0; i < 3; i++) await host.send(Uint8Array.from([0x00, 0x2c, 0x00, 0x80, 0x10, ...pinBlock('00000000'), ...pinBlock('123456')]));
       expect((await host.send(Uint8Array.from([0x00, 0x2c, 0x00, 0x80, 0x10, ...pinBlock('12345678'), ...pinBlock('123456')]))).sw).toBe(0x6983);
-      expect((await host.send('00FB000000')).sw).toBe(0x9000);
-      expect((await host.send('0020008000')).sw).toBe(0x63c3);
-      expect((await host.send(verifyApdu('123456'))).sw).toBe(0x9000);
-      expect((await host.send('00CB3FFF055C035FC10500')).sw).toBe(0x6a82);
-      expect((await host.send('00F7009A00')).sw).toBe(0x6a88);
-      expect(await authenticate(host, await currentKey(host))).toBe(0x9000);
-    });
+    };
+
+    if (options.wipeable) {
+      it('resets (00 FB) only when PIN and PUK are both blocked, back to factory PIN, PUK and key', async () => {
+        const { card } = await provisionedCard();
+        expect(card.reset).toBeDefined();
+        const host = new Host(card);
+        await connect(host);
+        await blockPinAndPuk(host);
+        expect((await host.send('00FB000000')).sw).toBe(0x9000);
+        expect((await host.send('0020008000')).sw).toBe(0x63c3);
+        expect((await host.send(verifyApdu('123456'))).sw).toBe(0x9000);
+        expect((await host.send('00CB3FFF055C035FC10500')).sw).toBe(0x6a82);
+        expect((await host.send('00F7009A00')).sw).toBe(0x6a88);
+        expect(await authenticate(host, await currentKey(host))).toBe(0x9000);
+      });
+    } else {
+      it('refuses RESET (00 FB) with 6985 even when PIN and PUK are both blocked: keys, objects and the 9B key stay', async () => {
+        const { card } = await provisionedCard();
+        expect(card.reset).toBeUndefined();
+        const host = new Host(card);
+        await connect(host);
+        const slotBefore = toHex((await host.send('00F7009D00')).data);
+        const keyBefore = toHex(await currentKey(host));
+        await blockPinAndPuk(host);
+        expect((await host.send('00FB000000')).sw).toBe(0x6985);
+        expect(toHex((await host.send('00F7009D00')).data)).toBe(slotBefore);
+        expect((await host.command(0x00, 0xcb, 0x3f, 0xff, hex('5C035FC105'))).sw).toBe(0x9000);
+        expect(toHex(await currentKey(host))).toBe(keyBefore);
+        expect((await host.send('0020008000')).sw).toBe(0x6983); // still blocked: no factory PIN came back
+        expect((await host.send(verifyApdu('123456'))).sw).toBe(0x6983);
+      });
+    }
 
     it('reads the PIN tries as ykpiv_get_pin_retries does on 5.4.3+: VERIFY FF, re-SELECT, status query', async () => {
       const host = new Host(await freshCard());
