@@ -10,8 +10,9 @@ import { TenantKeys } from './core/oidc/keys.ts';
 import { ServiceProviders } from './core/saml/service-providers.ts';
 import { CardAuthority } from './core/cards/authority.ts';
 import { Cards } from './core/cards/cards.ts';
+import { PinHasher } from './core/cards/pin-hash.ts';
 import { ResidentSlotKeys, WrappedSlotKeys } from './core/cards/slot-keys.ts';
-import type { Clock, DirectoryStore, KeyCustody, Random, ResidentKeys, Signer, StateStore } from './ports.ts';
+import type { Clock, DirectoryStore, KeyCustody, MacKey, Random, ResidentKeys, Signer, StateStore } from './ports.ts';
 
 /** Everything a bounded context needs, wired once per process by a handler or by the local gateway. */
 export interface Runtime {
@@ -24,6 +25,10 @@ export interface Runtime {
   readonly signer?: Signer;
   /** Present only in functions that make or use KMS-resident keys (card keys, card CA keys). */
   readonly residentKeys?: ResidentKeys;
+  /** Present only in the card function: the MAC key sealing card-session security state. */
+  readonly cardSessionKey?: MacKey;
+  /** Present only in functions that hash or check card PINs (card, admin): keys the PIN hashes. */
+  readonly cardPinKey?: MacKey;
   readonly clock: Clock;
   readonly random: Random;
 }
@@ -44,13 +49,13 @@ export interface DirectoryServices {
   readonly throttle?: LoginThrottle;
   /** The portal's password sign-in (throttle + password); present when a state store was given. */
   readonly credentials?: Credentials;
-  /** Cards (enrolment, admin operations, the PIV view); present when key custody and resident keys were given. */
+  /** Cards (enrolment, admin operations, the PIV view); present when key custody, resident keys and the PIN key were given. */
   readonly cards?: Cards;
 }
 
 /** The directory services; those that need key custody or the state table only when they are given. */
 export function directoryServices(
-  runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys'>>,
+  runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys' | 'cardPinKey'>>,
 ): DirectoryServices {
   const tenants = new Tenants(runtime.directory, runtime.clock, runtime.config.defaultCustody);
   const users = new Users(runtime.directory, tenants, runtime.clock);
@@ -64,13 +69,14 @@ export function directoryServices(
     signingKeys: new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) }),
     ...(runtime.custody ? { totp: new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) } : {}),
     ...(throttle ? { throttle, credentials: new Credentials(users, throttle) } : {}),
-    ...(runtime.custody && runtime.residentKeys
+    ...(runtime.custody && runtime.residentKeys && runtime.cardPinKey
       ? {
           cards: new Cards({
             directory: runtime.directory,
             custody: runtime.custody,
             slotKeys: { wrapped: new WrappedSlotKeys(runtime.custody), 'kms-resident': new ResidentSlotKeys(runtime.residentKeys) },
             authority: new CardAuthority(runtime.directory, runtime.residentKeys, runtime.clock),
+            pins: new PinHasher(runtime.cardPinKey),
             tenants,
             users,
             clock: runtime.clock,

@@ -4,6 +4,7 @@ import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { systemRandom } from '../../lambdas/adapters/system.ts';
 import { CardAuthority } from '../../lambdas/core/cards/authority.ts';
 import { Cards } from '../../lambdas/core/cards/cards.ts';
+import { PinHasher } from '../../lambdas/core/cards/pin-hash.ts';
 import { ResidentSlotKeys, WrappedSlotKeys } from '../../lambdas/core/cards/slot-keys.ts';
 import { Tenants } from '../../lambdas/core/directory/tenant.ts';
 import { Users } from '../../lambdas/core/directory/user.ts';
@@ -32,6 +33,7 @@ describe.each(BACKENDS)('stored cards on the %s backend', (name) => {
       custody: backend.custody,
       slotKeys: { wrapped: new WrappedSlotKeys(backend.custody), 'kms-resident': new ResidentSlotKeys(backend.residentKeys) },
       authority: new CardAuthority(backend.directory, backend.residentKeys, clock),
+      pins: new PinHasher(backend.cardPinKey),
       tenants,
       users,
       clock,

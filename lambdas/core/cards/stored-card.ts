@@ -1,4 +1,3 @@
-import { hashSecret, verifySecret } from '../crypto/password.ts';
 import { ConflictError, UnavailableError } from '../errors.ts';
 import type {
   ManagementAlgorithm,
@@ -16,6 +15,7 @@ import type { Clock, DirectoryStore, KeyCustody, WrapContext } from '../../ports
 import type { Tenant } from '../directory/tenant.ts';
 import { cardKeys, objectAttribute, slotAttribute, slotsOf, type CardItem, type StoredSlot } from './card-item.ts';
 import { checkPinPolicy, DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN, DEFAULT_PUK } from './secrets.ts';
+import type { PinHasher } from './pin-hash.ts';
 import type { SlotKeys } from './slot-keys.ts';
 
 /** Enough rounds for every concurrent attempt to either spend a try or see the counter at zero. */
@@ -27,6 +27,8 @@ export interface StoredCardDeps {
   readonly slotKeys: SlotKeys;
   readonly clock: Clock;
   readonly pinPolicy: Tenant['pinPolicy'];
+  /** PIN and PUK hashes, keyed by a KMS-held key. */
+  readonly pins: PinHasher;
 }
 
 const COUNTERS = {
@@ -84,7 +86,7 @@ export class StoredPivCard implements PivCard {
     const outcome = await this.#check(reference, current);
     if (outcome.kind !== 'verified') return outcome;
     const names = COUNTERS[reference];
-    await this.#update({ [names.hash]: await hashSecret(next), ...(reference === 'pin' ? { pinMustChange: false } : {}) });
+    await this.#update({ [names.hash]: await this.#hash(reference, next), ...(reference === 'pin' ? { pinMustChange: false } : {}) });
     return outcome;
   }
 
@@ -93,7 +95,7 @@ export class StoredPivCard implements PivCard {
     if (rejection) return { kind: 'rejected', reason: rejection };
     const outcome = await this.#check('puk', puk);
     if (outcome.kind !== 'verified') return outcome;
-    await this.#update({ pinHash: await hashSecret(newPin), pinRemaining: this.#item.pinMaxTries, pinMustChange: false });
+    await this.#update({ pinHash: await this.#hash('pin', newPin), pinRemaining: this.#item.pinMaxTries, pinMustChange: false });
     return outcome;
   }
 
@@ -139,10 +141,10 @@ export class StoredPivCard implements PivCard {
 
   async reset(): Promise<void> {
     const changes: Record<string, unknown> = {
-      pinHash: await hashSecret(DEFAULT_PIN),
+      pinHash: await this.#hash('pin', DEFAULT_PIN),
       pinRemaining: this.#item.pinMaxTries,
       pinMustChange: true,
-      pukHash: await hashSecret(DEFAULT_PUK),
+      pukHash: await this.#hash('puk', DEFAULT_PUK),
       pukRemaining: this.#item.pukMaxTries,
       managementAlgorithm: DEFAULT_MANAGEMENT_KEY.algorithm,
       managementKey: await this.#deps.custody.wrap(DEFAULT_MANAGEMENT_KEY.key, this.#context('9b')),
@@ -168,7 +170,7 @@ export class StoredPivCard implements PivCard {
         continue;
       }
       const hash = this.#item[names.hash];
-      if (!(await verifySecret(candidate, hash))) return { kind: 'wrong', remaining: remaining - 1 };
+      if (!(await this.#deps.pins.verify(this.#owner(reference), candidate, hash))) return { kind: 'wrong', remaining: remaining - 1 };
       // Restore the counter unless the secret itself changed meanwhile (then the match is stale).
       try {
         await this.#update({ [names.remaining]: this.#item[names.max] }, { [names.hash]: hash });
@@ -192,6 +194,14 @@ export class StoredPivCard implements PivCard {
     const item = await this.#deps.directory.get<CardItem>(cardKeys.card(this.#item.tenant, this.#item.id));
     if (!item) throw new ConflictError('the card was deleted');
     this.#item = item;
+  }
+
+  #owner(reference: PinReference) {
+    return { tenant: this.#item.tenant, card: this.#item.id, reference };
+  }
+
+  #hash(reference: PinReference, value: string): Promise<string> {
+    return this.#deps.pins.hash(this.#owner(reference), value);
   }
 
   #context(slot: string): WrapContext {
