@@ -6,6 +6,8 @@ import { CardApiClient, CardApiError, generateDeviceKey, type DeviceKey } from '
 import { parseCertificateObject } from '../../lambdas/core/piv/builders.ts';
 import type { EnrolResult } from '../../lambdas/core/cards/cards.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
+import { opaqueHash } from '../../lambdas/core/oidc/hashing.ts';
+import type { Item } from '../../lambdas/ports.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import { BACKENDS, testClock } from '../support/backends.ts';
 import { cardAccessToken, dataOf, generalAuthenticate, getData, pkcs1Block, select, signatureOf, sw, verifyPin } from '../support/card-flows.ts';
@@ -96,6 +98,21 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
     expect(sw(await client.transmit(opened.session, select()))).toBe(0x9000);
     expect(sw(await client.transmit(opened.session, generalAuthenticate(0x07, 0x9a, pkcs1Block(message, 256))))).toBe(0x6982);
     await client.close(opened.session);
+  });
+
+  it('does not trust a "PIN verified" state written into the state table without the card function’s seal: GENERAL AUTHENTICATE answers 6982', async () => {
+    const opened = await client.openSession(enrolled.card.id, device);
+    expect(sw(await client.transmit(opened.session, select()))).toBe(0x9000);
+    // What another function with write access to the state table could do: set pinVerified directly.
+    const key = { PK: `CARDSESS#${opaqueHash(opened.session)}`, SK: 'CARDSESS' };
+    const stored = (await stack.runtime.state.get<Item & { piv: Record<string, unknown> }>(key))!;
+    expect(stored.piv['pinVerified']).toBe(false);
+    await stack.runtime.state.update(key, { piv: { ...stored.piv, pinVerified: true, pinJustVerified: true } });
+    expect(sw(await client.transmit(opened.session, generalAuthenticate(0x07, 0x9a, pkcs1Block(Buffer.from('forged'), 256))))).toBe(0x6982);
+    // The session goes on from a fresh, sealed state: the real PIN still works.
+    expect(sw(await client.transmit(opened.session, select()))).toBe(0x9000);
+    expect(sw(await client.transmit(opened.session, verifyPin('24681357')))).toBe(0x9000);
+    expect(sw(await client.transmit(opened.session, generalAuthenticate(0x07, 0x9a, pkcs1Block(Buffer.from('real'), 256))))).toBe(0x9000);
   });
 
   it('reads the CHUID over extended length, identical to the listed object', async () => {
