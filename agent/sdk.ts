@@ -12,8 +12,12 @@ export type { PublicCard };
 export interface CardList {
   readonly user: string;
   readonly cards: readonly PublicCard[];
-  /** The same list as a compact JWS signed by the tenant's card CA (`x5c` in its header). */
-  readonly signed: string;
+  /**
+   * The same list as a compact JWS signed by the tenant's card-list key, whose certificate the tenant's
+   * card CA issued (`x5c`: that certificate, then the CA's). Absent for the empty list of a tenant that
+   * never enrolled a card.
+   */
+  readonly signed?: string;
   readonly expiresAt: number;
 }
 

@@ -5,6 +5,8 @@ import { generateDeviceKey } from '../agent/sdk.ts';
 import { systemClock, systemRandom } from '../lambdas/adapters/system.ts';
 import { CardAuthority } from '../lambdas/core/cards/authority.ts';
 import { Cards } from '../lambdas/core/cards/cards.ts';
+import { PinHasher } from '../lambdas/core/cards/pin-hash.ts';
+import { SessionSeal } from '../lambdas/core/cards/session-seal.ts';
 import { CardSessions } from '../lambdas/core/cards/sessions.ts';
 import { WrappedSlotKeys } from '../lambdas/core/cards/slot-keys.ts';
 import { privateKeyFromPkcs8, ecdsaSignDigest, rawRsa } from '../lambdas/core/crypto/raw-signatures.ts';
@@ -103,12 +105,13 @@ async function cardService(name: BackendName): Promise<CardService> {
     custody,
     slotKeys: { wrapped: new WrappedSlotKeys(custody) },
     authority: new CardAuthority(backend.directory, backend.residentKeys, systemClock),
+    pins: new PinHasher(backend.cardPinKey),
     tenants,
     users,
     clock: systemClock,
     random: systemRandom,
   });
-  const sessions = new CardSessions(state, cards, systemClock, systemRandom);
+  const sessions = new CardSessions(state, cards, systemClock, systemRandom, new SessionSeal(backend.cardSessionKey));
   await tenants.create({ id: 'bench' });
   await users.add('bench', { username: 'alice', email: 'alice@example.test' });
   const tenant = await tenants.get('bench');

@@ -5,14 +5,16 @@ import { createDynamoClient } from '../lambdas/adapters/dynamodb/client.ts';
 import { DynamoItemStore, DynamoStateStore } from '../lambdas/adapters/dynamodb/item-store.ts';
 import { createKmsClient } from '../lambdas/adapters/kms/client.ts';
 import { KmsKeyCustody } from '../lambdas/adapters/kms/key-custody.ts';
+import { KmsMacKey } from '../lambdas/adapters/kms/mac-key.ts';
 import { KmsResidentKeys, residentKeyStackTag } from '../lambdas/adapters/kms/resident-keys.ts';
 import { LocalKeyCustody } from '../lambdas/adapters/local/key-custody.ts';
 import { LocalResidentKeys } from '../lambdas/adapters/local/resident-keys.ts';
+import { localPinKey } from '../lambdas/adapters/local/mac-key.ts';
 import { loadOrCreateKeyFile } from '../lambdas/adapters/local/key-file.ts';
 import { systemClock, systemRandom } from '../lambdas/adapters/system.ts';
 import { PolicedHttp } from '../lambdas/adapters/outbound-http.ts';
 import { PUBLIC_ONLY } from '../lambdas/core/outbound/url-policy.ts';
-import type { KeyCustody, OutboundHttp, WrapContext, WrappedKey } from '../lambdas/ports.ts';
+import type { KeyCustody, MacKey, OutboundHttp, WrapContext, WrappedKey } from '../lambdas/ports.ts';
 import { loadConfig } from '../lambdas/config.ts';
 import { ENV } from '../lambdas/contexts.ts';
 import { directoryServices, type DirectoryServices } from '../lambdas/runtime.ts';
@@ -54,6 +56,8 @@ export const STACK_OUTPUTS = ['DirectoryTableName', 'StateTableName', 'Stage', '
 
 /** The card key-encryption key; needed only by the commands that wrap secrets (TOTP enrolment). */
 export const KEK_OUTPUT = 'CardKekKeyArn';
+/** The HMAC key PIN and PUK hashes are keyed with; needed by the card commands (enrol, unblock). */
+export const PIN_KEY_OUTPUT = 'CardPinKeyArn';
 
 /**
  * Key custody opened on first use, so commands that never wrap anything do not read (or trip over) the
@@ -91,7 +95,8 @@ async function openDeployment(stackName: string, region?: string): Promise<Targe
   });
   const client = createDynamoClient(region ? { region } : {});
   const kekArn = outputs[KEK_OUTPUT];
-  const kms = kekArn ? createKmsClient(region ? { region } : {}) : undefined;
+  const pinKeyArn = outputs[PIN_KEY_OUTPUT];
+  const kms = kekArn || pinKeyArn ? createKmsClient(region ? { region } : {}) : undefined;
   const directory = new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' });
   const outbound = new PolicedHttp({ policy: PUBLIC_ONLY, log: quiet });
   return {
@@ -102,6 +107,7 @@ async function openDeployment(stackName: string, region?: string): Promise<Targe
       directory,
       state: new DynamoStateStore({ client, tableName: config.stateTable, role: 'state', clock: systemClock }),
       ...(kms && kekArn ? { custody: new KmsKeyCustody(kms, kekArn), residentKeys: new KmsResidentKeys(kms, residentKeyStackTag(config.stage)) } : {}),
+      ...(kms && pinKeyArn ? { cardPinKey: new KmsMacKey(kms, pinKeyArn) } : {}),
       clock: systemClock,
       random: systemRandom,
       outbound,
@@ -132,13 +138,18 @@ async function openLocal(dataDir: string): Promise<Target> {
   await ensureTable(client, config.stateTable, STATE_TABLE);
   const directory = new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' });
   // The same key file the local stack wraps with (created by its first start).
-  const custody = lazyCustody(() => {
+  const keyFile = () => {
     if (!existsSync(files.keys)) throw new Error(`no local key file ${files.keys}; run \`npm start\` once first`);
-    const keys = loadOrCreateKeyFile(files.keys);
+    return loadOrCreateKeyFile(files.keys);
+  };
+  const custody = lazyCustody(() => {
+    const keys = keyFile();
     return new LocalKeyCustody(keys.kek.id, Buffer.from(keys.kek.key, 'base64'));
   });
   // The local stack's own exception: SPs and identity providers under development run on this machine.
   const outbound = new PolicedHttp({ policy: { allowLoopback: true }, log: quiet });
+  let pinKey: MacKey | undefined;
+  const cardPinKey: MacKey = { deriveSubkey: (label) => (pinKey ??= localPinKey(Buffer.from(keyFile().kek.key, 'base64'))).deriveSubkey(label) };
   return {
     description: `local stack in ${dataDir}`,
     outbound,
@@ -149,6 +160,7 @@ async function openLocal(dataDir: string): Promise<Target> {
       custody,
       // The local stack's stand-in for KMS asymmetric keys (card CA and KMS-resident card keys).
       residentKeys: new LocalResidentKeys(directory, custody),
+      cardPinKey,
       clock: systemClock,
       random: systemRandom,
       outbound,

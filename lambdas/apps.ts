@@ -5,17 +5,19 @@ import type { Observability } from './observability.ts';
 import type { Runtime } from './runtime.ts';
 
 /** What each bounded context needs from the key services; the stack grants exactly these. */
-export const CONTEXT_KEY_NEEDS: Readonly<Record<ContextName, { cardKek: boolean; signingKey: boolean; residentKeys: boolean }>> = {
+export const CONTEXT_KEY_NEEDS: Readonly<Record<ContextName, { cardKek: boolean; signingKey: boolean; residentKeys: boolean; cardSessionKey: boolean; cardPinKey: boolean }>> = {
   // oidc: per-tenant token keys are wrapped under the KEK; kms-mode tenants sign with the stack key.
-  oidc: { cardKek: true, signingKey: true, residentKeys: false },
+  oidc: { cardKek: true, signingKey: true, residentKeys: false, cardSessionKey: false, cardPinKey: false },
   // saml: signs with the tenant's wrapped token keys (unwrap only).
-  saml: { cardKek: true, signingKey: true, residentKeys: false },
+  saml: { cardKek: true, signingKey: true, residentKeys: false, cardSessionKey: false, cardPinKey: false },
   // portal: TOTP secrets are wrapped under the KEK.
-  portal: { cardKek: true, signingKey: false, residentKeys: false },
-  // card: unwraps card keys; KMS-resident card keys sign and agree keys in KMS (and GENERATE makes them).
-  card: { cardKek: true, signingKey: false, residentKeys: true },
-  // admin: enrolment wraps card keys, makes resident card keys and the tenant CA key, and signs with it.
-  admin: { cardKek: true, signingKey: true, residentKeys: true },
+  portal: { cardKek: true, signingKey: false, residentKeys: false, cardSessionKey: false, cardPinKey: false },
+  // card: unwraps card keys; KMS-resident card keys sign and agree keys in KMS (and GENERATE makes them);
+  // seals card-session state; checks and changes PINs.
+  card: { cardKek: true, signingKey: false, residentKeys: true, cardSessionKey: true, cardPinKey: true },
+  // admin: enrolment wraps card keys, makes resident card keys, the tenant CA key and card-list key, signs
+  // certificates with the CA key, hashes initial and unblock PINs.
+  admin: { cardKek: true, signingKey: true, residentKeys: true, cardSessionKey: false, cardPinKey: true },
 };
 
 /** Builds a context's routes over a runtime. Each handler imports only its own, to keep bundles lean. */

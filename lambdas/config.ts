@@ -26,6 +26,8 @@ const schema = z
     [ENV.keyProvider]: z.enum(['kms', 'local']),
     [ENV.cardKekKeyId]: z.string().min(1).optional(),
     [ENV.signingKeyId]: z.string().min(1).optional(),
+    [ENV.cardSessionKeyId]: z.string().min(1).optional(),
+    [ENV.cardPinKeyId]: z.string().min(1).optional(),
     [ENV.defaultCustody]: z.enum(['wrapped', 'kms-resident']).default('wrapped'),
     [ENV.publicBaseUrl]: optionalUrl,
     [ENV.maxBodyBytes]: z.coerce.number().int().min(1024).max(6 * 1024 * 1024).default(256 * 1024),
@@ -38,6 +40,10 @@ export interface Config {
   readonly keyProvider: 'kms' | 'local';
   readonly cardKekKeyId?: string;
   readonly signingKeyId?: string;
+  /** The HMAC key sealing card-session state (card function only). */
+  readonly cardSessionKeyId?: string;
+  /** The HMAC key keying PIN and PUK hashes (card and admin functions). */
+  readonly cardPinKeyId?: string;
   readonly defaultCustody: 'wrapped' | 'kms-resident';
   readonly publicBaseUrl?: string;
   readonly maxBodyBytes: number;
@@ -48,6 +54,10 @@ export interface ConfigNeeds {
   readonly cardKek?: boolean;
   /** The function signs tokens, assertions or objects. */
   readonly signingKey?: boolean;
+  /** The function seals card-session state. */
+  readonly cardSessionKey?: boolean;
+  /** The function hashes or checks PINs and PUKs. */
+  readonly cardPinKey?: boolean;
 }
 
 /** Validates the environment; throws ConfigError naming every bad or missing variable. */
@@ -68,6 +78,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ne
   if (input[ENV.keyProvider] === 'kms') {
     if (needs.cardKek && !input[ENV.cardKekKeyId]) problems.push({ variable: ENV.cardKekKeyId, message: 'is required' });
     if (needs.signingKey && !input[ENV.signingKeyId]) problems.push({ variable: ENV.signingKeyId, message: 'is required' });
+    if (needs.cardSessionKey && !input[ENV.cardSessionKeyId]) problems.push({ variable: ENV.cardSessionKeyId, message: 'is required' });
+    if (needs.cardPinKey && !input[ENV.cardPinKeyId]) problems.push({ variable: ENV.cardPinKeyId, message: 'is required' });
   }
   if (problems.length > 0 || !value) throw new ConfigError(problems);
   return {
@@ -77,6 +89,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ne
     keyProvider: value[ENV.keyProvider],
     cardKekKeyId: value[ENV.cardKekKeyId],
     signingKeyId: value[ENV.signingKeyId],
+    cardSessionKeyId: value[ENV.cardSessionKeyId],
+    cardPinKeyId: value[ENV.cardPinKeyId],
     defaultCustody: value[ENV.defaultCustody],
     publicBaseUrl: value[ENV.publicBaseUrl],
     maxBodyBytes: value[ENV.maxBodyBytes],

@@ -29,6 +29,8 @@ export const ENV = {
   keyProvider: 'KEY_PROVIDER',
   cardKekKeyId: 'CARD_KEK_KEY_ID',
   signingKeyId: 'SIGNING_KEY_ID',
+  cardSessionKeyId: 'CARD_SESSION_KEY_ID',
+  cardPinKeyId: 'CARD_PIN_KEY_ID',
   defaultCustody: 'DEFAULT_CUSTODY',
   publicBaseUrl: 'PUBLIC_BASE_URL',
   maxBodyBytes: 'MAX_BODY_BYTES',

@@ -136,18 +136,38 @@ export type ResidentSigningAlgorithm =
   | 'ECDSA_SHA_384';
 
 /**
- * Non-exportable asymmetric keys made on demand: KMS-resident card keys and each tenant's card CA key.
- * Every key is tagged with its owner, so the stack can grant use by tag instead of by key ARN.
+ * What a resident key is for, carried as its `cloudcard:purpose` tag: the stack grants each function
+ * signing only with the purposes it needs (card-key and card-list for the card function, card-ca for the
+ * admin function), so a slot pointed at another purpose's key signs nothing.
+ */
+export type ResidentKeyPurpose = 'card-key' | 'card-ca' | 'card-list';
+export const RESIDENT_KEY_PURPOSES = ['card-key', 'card-ca', 'card-list'] as const satisfies readonly ResidentKeyPurpose[];
+
+export interface ResidentKeyOwner {
+  readonly tenant: string;
+  readonly purpose: ResidentKeyPurpose;
+  /** KMS fixes a key's usage at creation: key agreement (ECDH, slot 9D) or signing (the default). */
+  readonly usage?: 'sign' | 'key-agreement';
+  /** Free text for the key's description (e.g. which card and slot). */
+  readonly label?: string;
+}
+
+/**
+ * Non-exportable asymmetric keys made on demand: KMS-resident card keys, each tenant's card CA key and
+ * card-list signing key. Every key is tagged with its owner and purpose, so the stack can grant use by
+ * tag instead of by key ARN. Each use names the purpose the caller expects: an adapter that knows the
+ * key's purpose (the local one) refuses a mismatch; in KMS the function's IAM policy refuses purposes it
+ * was not granted.
  */
 export interface ResidentKeys {
-  create(spec: ResidentKeySpec, owner: { readonly tenant: string; readonly purpose: string }): Promise<{ keyId: string; publicKey: Uint8Array }>;
+  create(spec: ResidentKeySpec, owner: ResidentKeyOwner): Promise<{ keyId: string; publicKey: Uint8Array }>;
   /** SubjectPublicKeyInfo, DER. */
   publicKey(keyId: string): Promise<Uint8Array>;
   /** Signs a message of at most 4096 bytes (hashed by the custody); ECDSA output is DER. */
-  signMessage(keyId: string, algorithm: ResidentSigningAlgorithm, message: Uint8Array): Promise<Uint8Array>;
+  signMessage(keyId: string, algorithm: ResidentSigningAlgorithm, message: Uint8Array, purpose: ResidentKeyPurpose): Promise<Uint8Array>;
   /** Signs a digest the caller computed; ECDSA output is DER (as X.509 and PIV want it). */
-  signDigest(keyId: string, algorithm: ResidentSigningAlgorithm, digest: Uint8Array): Promise<Uint8Array>;
-  /** ECDH with the peer's SubjectPublicKeyInfo (DER); returns the shared secret. */
+  signDigest(keyId: string, algorithm: ResidentSigningAlgorithm, digest: Uint8Array, purpose: ResidentKeyPurpose): Promise<Uint8Array>;
+  /** ECDH with the peer's SubjectPublicKeyInfo (DER); returns the shared secret. Card keys only. */
   deriveSharedSecret(keyId: string, peerPublicKey: Uint8Array): Promise<Uint8Array>;
   /** Schedules the key's destruction (KMS: the shortest pending window); it cannot be used afterwards. */
   destroy(keyId: string): Promise<void>;
@@ -181,4 +201,16 @@ export interface OutboundHttp {
   check(url: string): Promise<void>;
   /** A call: any failure, the policy's included, is an OutboundCallError with a generic message; details go to the logs. */
   request(url: string, request: OutboundRequest): Promise<OutboundAnswer>;
+}
+
+// ------------------------------------------------------------------------------------------- MAC keys
+
+/**
+ * A secret MAC key held by the adapter (a KMS HMAC_256 key in AWS, which never leaves KMS; locally a key
+ * derived from the key file). The core derives its own subkeys from it: HMAC is deterministic, so every
+ * container gets the same subkey for a label, with one call per label and container.
+ */
+export interface MacKey {
+  /** HMAC-SHA-256 of the label under the key (32 bytes). */
+  deriveSubkey(label: string): Promise<Uint8Array>;
 }

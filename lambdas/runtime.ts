@@ -10,9 +10,10 @@ import { TenantKeys } from './core/oidc/keys.ts';
 import { ServiceProviders } from './core/saml/service-providers.ts';
 import { CardAuthority } from './core/cards/authority.ts';
 import { Cards } from './core/cards/cards.ts';
+import { PinHasher } from './core/cards/pin-hash.ts';
 import { ResidentSlotKeys, WrappedSlotKeys } from './core/cards/slot-keys.ts';
 import { NO_OUTBOUND } from './core/outbound/none.ts';
-import type { Clock, DirectoryStore, KeyCustody, OutboundHttp, Random, ResidentKeys, Signer, StateStore } from './ports.ts';
+import type { Clock, DirectoryStore, KeyCustody, MacKey, OutboundHttp, Random, ResidentKeys, Signer, StateStore } from './ports.ts';
 
 /** Everything a bounded context needs, wired once per process by a handler or by the local gateway. */
 export interface Runtime {
@@ -25,6 +26,10 @@ export interface Runtime {
   readonly signer?: Signer;
   /** Present only in functions that make or use KMS-resident keys (card keys, card CA keys). */
   readonly residentKeys?: ResidentKeys;
+  /** Present only in the card function: the MAC key sealing card-session security state. */
+  readonly cardSessionKey?: MacKey;
+  /** Present only in functions that hash or check card PINs (card, admin): keys the PIN hashes. */
+  readonly cardPinKey?: MacKey;
   readonly clock: Clock;
   readonly random: Random;
   /**
@@ -50,7 +55,7 @@ export interface DirectoryServices {
   readonly throttle?: LoginThrottle;
   /** The portal's password sign-in (throttle + password); present when a state store was given. */
   readonly credentials?: Credentials;
-  /** Cards (enrolment, admin operations, the PIV view); present when key custody and resident keys were given. */
+  /** Cards (enrolment, admin operations, the PIV view); present when key custody, resident keys and the PIN key were given. */
   readonly cards?: Cards;
 }
 
@@ -59,7 +64,7 @@ export interface DirectoryServices {
  * Without outbound HTTP, no URL that the platform would call (SP SOAP endpoints, JWKS URIs) is accepted.
  */
 export function directoryServices(
-  runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys' | 'outbound'>>,
+  runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys' | 'outbound' | 'cardPinKey'>>,
 ): DirectoryServices {
   const outbound = runtime.outbound ?? NO_OUTBOUND;
   const tenants = new Tenants(runtime.directory, runtime.clock, runtime.config.defaultCustody, outbound);
@@ -74,13 +79,14 @@ export function directoryServices(
     signingKeys: new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) }),
     ...(runtime.custody ? { totp: new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) } : {}),
     ...(throttle ? { throttle, credentials: new Credentials(users, throttle) } : {}),
-    ...(runtime.custody && runtime.residentKeys
+    ...(runtime.custody && runtime.residentKeys && runtime.cardPinKey
       ? {
           cards: new Cards({
             directory: runtime.directory,
             custody: runtime.custody,
             slotKeys: { wrapped: new WrappedSlotKeys(runtime.custody), 'kms-resident': new ResidentSlotKeys(runtime.residentKeys) },
             authority: new CardAuthority(runtime.directory, runtime.residentKeys, runtime.clock),
+            pins: new PinHasher(runtime.cardPinKey),
             tenants,
             users,
             clock: runtime.clock,

@@ -5,7 +5,7 @@ import { CONTEXT_NAMES, ENV, type ContextName } from '../lambdas/contexts.ts';
 import type { Custody, Stage } from './config.ts';
 import type { CloudcardData } from './data.ts';
 import { ContextFunction } from './function.ts';
-import { GRANTS, type FunctionGrants } from './grants.ts';
+import { GRANTS, grantsResidentKeys, type FunctionGrants } from './grants.ts';
 import type { CloudcardKeys } from './keys.ts';
 import { acknowledge } from './nag.ts';
 
@@ -60,6 +60,8 @@ function environment(context: ContextName, granted: FunctionGrants, props: Cloud
     // Key ids only where the function may use the key, so a missing grant fails at init, not mid-request.
     ...(granted.cardKek.capabilities.length > 0 ? { [ENV.cardKekKeyId]: props.keys.cardKek.keyArn } : {}),
     ...(granted.signingKey.length > 0 ? { [ENV.signingKeyId]: props.keys.signingKey.keyArn } : {}),
+    ...(granted.macKeys.includes('cardSession') ? { [ENV.cardSessionKeyId]: props.keys.macKeys.cardSession.keyArn } : {}),
+    ...(granted.macKeys.includes('cardPin') ? { [ENV.cardPinKeyId]: props.keys.macKeys.cardPin.keyArn } : {}),
     ...(props.publicBaseUrl ? { [ENV.publicBaseUrl]: props.publicBaseUrl } : {}),
     POWERTOOLS_SERVICE_NAME: `cloudcard-${context}`,
     POWERTOOLS_METRICS_NAMESPACE: 'cloudcard',
@@ -83,20 +85,21 @@ function applyGrants(fn: ContextFunction, granted: FunctionGrants, { data, keys 
     else if (capability === 'getPublicKey') keys.grantGetPublicKey(grantee);
     else keys.grantDescribe(grantee, ['signingKey']);
   }
-  if (granted.residentKeys.length > 0) keys.grantResidentKeys(grantee, granted.residentKeys);
+  if (grantsResidentKeys(granted.residentKeys)) keys.grantResidentKeys(grantee, granted.residentKeys);
+  for (const name of granted.macKeys) keys.grantGenerateMac(grantee, name);
 }
 
 /** The wildcard resources resident-key grants need, each acknowledged with why it cannot be narrower. */
 function residentKeyFindings(granted: FunctionGrants): Record<string, string> {
   const findings: Record<string, string> = {};
-  if (granted.residentKeys.includes('create')) {
+  if (granted.residentKeys.create.length > 0) {
     findings['AwsSolutions-IAM5[Resource::*]'] =
       'Active X-Ray tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions; ' +
       'kms:CreateKey (and the kms:TagResource its Tags need) has no resource to scope to, the resident key does not exist yet: both are conditioned on the request carrying exactly this stage\'s cloudcard:stack tag and no tag keys but the three cloudcard ones.';
   }
-  if (granted.residentKeys.includes('use') || granted.residentKeys.includes('destroy')) {
+  if (grantsResidentKeys(granted.residentKeys)) {
     findings['AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]'] =
-      'Resident card keys and card CA keys are made at run time, so no key ARN is known at deploy time: Sign, GetPublicKey, DeriveSharedSecret and ScheduleKeyDeletion are scoped to keys of this account and region carrying this stage\'s cloudcard:stack tag.';
+      'Resident card keys, card CA keys and card-list keys are made at run time, so no key ARN is known at deploy time: Sign, GetPublicKey, DeriveSharedSecret and ScheduleKeyDeletion are scoped to keys of this account and region carrying this stage\'s cloudcard:stack tag and a cloudcard:purpose tag this function is granted.';
   }
   return findings;
 }

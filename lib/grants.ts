@@ -1,4 +1,5 @@
 import type { ContextName } from '../lambdas/contexts.ts';
+import type { ResidentKeyPurpose } from '../lambdas/ports.ts';
 
 /**
  * What each function may touch: the one place least privilege is decided. The stack applies it with the
@@ -18,12 +19,28 @@ export interface TableAccess {
 export type KekCapability = 'wrap' | 'unwrap' | 'describe';
 export type SigningCapability = 'sign' | 'getPublicKey' | 'describe';
 /**
- * Resident keys (KMS asymmetric keys made at run time: KMS-resident card keys, each tenant's card CA key):
- * create = kms:CreateKey + kms:TagResource carrying exactly the stack's tags, use = kms:Sign,
- * kms:GetPublicKey, kms:DeriveSharedSecret, destroy = kms:ScheduleKeyDeletion, the last two only on keys
- * tagged with the stack's `cloudcard:stack` value.
+ * Resident keys (KMS asymmetric keys made at run time: KMS-resident card keys, each tenant's card CA key
+ * and card-list key), granted per `cloudcard:purpose` tag value, always on keys tagged with the stack's
+ * `cloudcard:stack` value:
+ * create = kms:CreateKey + kms:TagResource carrying exactly the stack's tags and one of these purposes;
+ * sign = kms:Sign, agree = kms:DeriveSharedSecret, destroy = kms:ScheduleKeyDeletion, each only on keys
+ * whose purpose tag is listed; kms:GetPublicKey on keys of any purpose the function creates or uses.
+ * So the card function cannot sign with a tenant CA key (a slot pointed at it signs nothing) and only
+ * the admin function issues certificates.
  */
-export type ResidentKeyCapability = 'create' | 'use' | 'destroy';
+export interface ResidentKeyGrant {
+  readonly create: readonly ResidentKeyPurpose[];
+  readonly sign: readonly ResidentKeyPurpose[];
+  readonly agree: readonly ResidentKeyPurpose[];
+  readonly destroy: readonly ResidentKeyPurpose[];
+}
+
+/**
+ * The stack's HMAC_256 keys (kms:GenerateMac, HMAC_SHA_256 only): `cardSession` seals card-session
+ * security state (only the card function may, so nothing else can write "PIN verified"), `cardPin` keys
+ * the PIN and PUK hashes (the card function checks and changes them, the admin function sets them).
+ */
+export type MacKeyName = 'cardSession' | 'cardPin';
 
 /** Use of the card key-encryption key. */
 export interface KekGrant {
@@ -51,8 +68,15 @@ export interface FunctionGrants {
   /** Token/assertion signing key: sign = kms:Sign (RS256/PS256 only), getPublicKey = kms:GetPublicKey, describe = kms:DescribeKey. */
   readonly signingKey: readonly SigningCapability[];
   /** Keys made at run time cannot be named in a key policy: these are IAM grants conditioned on tags. */
-  readonly residentKeys: readonly ResidentKeyCapability[];
+  readonly residentKeys: ResidentKeyGrant;
+  /** The HMAC keys the function may derive subkeys from (key-policy statements naming its role). */
+  readonly macKeys: readonly MacKeyName[];
 }
+
+const NO_RESIDENT_KEYS: ResidentKeyGrant = { create: [], sign: [], agree: [], destroy: [] };
+
+/** Whether a grant gives any resident-key permission at all. */
+export const grantsResidentKeys = (grant: ResidentKeyGrant): boolean => Object.values(grant).some((purposes) => purposes.length > 0);
 
 /** The `card` values of the KEK encryption contexts that are not cards (lambdas/core: oidc/keys.ts, portal/totp.ts). */
 export const OIDC_SIGNING_CONTEXT_CARD = 'oidc-signing';
@@ -116,7 +140,8 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     state: readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.refreshToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
-    residentKeys: [],
+    residentKeys: NO_RESIDENT_KEYS,
+    macKeys: [],
   },
   // SAML signs with the tenant's token keys (the same wrapped key ring as oidc): it only opens them.
   // Federated identities, IdP certificates, lazily made signing keys; interactions and SSO sessions (it
@@ -126,29 +151,37 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     state: readWrite(S.interaction, S.sso, S.jti, S.samlArtifact, S.samlParticipant, S.samlLogout),
     cardKek: { capabilities: ['unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
-    residentKeys: [],
+    residentKeys: NO_RESIDENT_KEYS,
+    macKeys: [],
   },
   // TOTP secrets are wrapped under the KEK ({tenant, card: 'totp', slot: username}); the portal only opens them.
   // TOTP enrolment on the user, consents; interactions, SSO sessions, device approval, the login throttle.
   portal: {
     directory: readWrite(D.tenant),
     state: readWrite(S.interaction, S.sso, S.deviceCode, S.userCode, S.loginFailures),
-    cardKek: { capabilities: ['unwrap'], contextCard: TOTP_CONTEXT_CARD }, signingKey: [], residentKeys: [] },
+    cardKek: { capabilities: ['unwrap'], contextCard: TOTP_CONTEXT_CARD },
+    signingKey: [],
+    residentKeys: NO_RESIDENT_KEYS,
+    macKeys: [],
+  },
   // The card service wraps and unwraps card keys; it signs nothing with the stack key. KMS-resident card
   // keys sign and agree keys in KMS, and GENERATE on such a card makes a new key and destroys the old one.
-  // Cards and the card CA (the card list makes it on first use); tenants, users and public token keys only
-  // read (verifying the caller's token), grants and revocations only read. Card challenges and sessions
-  // are its alone.
+  // It signs card lists with the tenant's card-list key, never with the CA key. It alone seals session
+  // state; it checks and changes PINs. Cards, the card CA and the list signer are read and written in the
+  // card partition; tenants, users and public token keys only read (verifying the caller's token), grants
+  // and revocations only read. Card challenges and sessions are its alone.
   card: {
     directory: plusRead(readWrite(D.cards, D.residentKeys), D.tenant),
     state: plusRead(readWrite(S.cardChallenge, S.cardSession), S.grant, S.revokedAccessToken),
     cardKek: { capabilities: ['wrap', 'unwrap'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: [],
-    residentKeys: ['create', 'use', 'destroy'],
+    residentKeys: { create: ['card-key'], sign: ['card-key', 'card-list'], agree: ['card-key'], destroy: ['card-key'] },
+    macKeys: ['cardSession', 'cardPin'],
   },
   // The health check proves both keys reachable with DescribeKey; enrolment wraps new keys; the JWKS needs
-  // the public key. Enrolment makes KMS-resident card keys and the tenant's card CA key and signs
-  // certificates with it; a failed enrolment and card deletion destroy resident keys.
+  // the public key. Enrolment makes KMS-resident card keys, the tenant's card CA key and card-list key,
+  // and signs certificates with the CA key (and nothing else with any resident key); a lost creation race,
+  // a failed enrolment and card deletion destroy resident keys. Enrolment and unblock set PIN hashes.
   // Everything in the directory (the tenant listing is a GSI2 partition: read only); in state only what
   // verifying an `admin`-scope token needs (grants, revocations, DPoP nonces and proof replay) and /health.
   admin: {
@@ -156,6 +189,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     state: plusRead(readWrite(S.jti, S.dpopNonce), S.grant, S.revokedAccessToken, S.health),
     cardKek: { capabilities: ['wrap', 'describe'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: ['getPublicKey', 'describe'],
-    residentKeys: ['create', 'use', 'destroy'],
+    residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
+    macKeys: ['cardPin'],
   },
 };

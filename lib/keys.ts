@@ -2,10 +2,10 @@ import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { RESIDENT_KEY_TAG, residentKeyStackTag } from '../lambdas/adapters/kms/resident-keys.ts';
+import { RESIDENT_KEY_TAG, RESIDENT_PURPOSE_TAG, residentKeyStackTag } from '../lambdas/adapters/kms/resident-keys.ts';
 import type { ResidentKeySpec, ResidentSigningAlgorithm, WrapContext } from '../lambdas/ports.ts';
 import type { Stage } from './config.ts';
-import type { ResidentKeyCapability } from './grants.ts';
+import type { MacKeyName, ResidentKeyGrant } from './grants.ts';
 import { CustomKeyStoreKey } from './hsm.ts';
 
 export interface CloudcardKeysProps {
@@ -23,7 +23,7 @@ export const WRAP_CONTEXT_KEYS = ['tenant', 'card', 'slot'] as const satisfies r
 export const SIGNING_ALGORITHMS = ['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PSS_SHA_256'] as const;
 
 /** The tags KmsResidentKeys puts on every key it creates (stack, tenant, purpose): no others may be set. */
-export const RESIDENT_KEY_TAG_KEYS = [RESIDENT_KEY_TAG, 'cloudcard:tenant', 'cloudcard:purpose'] as const;
+export const RESIDENT_KEY_TAG_KEYS = [RESIDENT_KEY_TAG, 'cloudcard:tenant', RESIDENT_PURPOSE_TAG] as const;
 /** The key specs, usages and signing algorithms resident keys are made with and used for (lambdas/ports.ts). */
 export const RESIDENT_KEY_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384'] as const satisfies readonly ResidentKeySpec[];
 export const RESIDENT_KEY_USAGES = ['SIGN_VERIFY', 'KEY_AGREEMENT'] as const;
@@ -91,6 +91,13 @@ export class CloudcardKeys extends Construct {
   /** The key policies, kept here because a custom-key-store KEK is not a kms.Key with its own. */
   readonly cardKekPolicy = keyPolicy();
   readonly signingKeyPolicy = keyPolicy();
+  /**
+   * HMAC_256 keys (never leave KMS; the functions derive subkeys with GenerateMac): `cardSession` seals
+   * card-session security state, `cardPin` keys PIN and PUK hashes. Losing the PIN key makes every stored
+   * PIN unverifiable, so it is retained like the KEK.
+   */
+  readonly macKeys: Readonly<Record<MacKeyName, kms.Key>>;
+  readonly macKeyPolicies: Readonly<Record<MacKeyName, iam.PolicyDocument>> = { cardSession: keyPolicy(), cardPin: keyPolicy() };
   /** The `cloudcard:stack` tag value of this stage's resident keys (what KmsResidentKeys tags them with). */
   readonly residentKeyStackTag: string;
 
@@ -136,6 +143,24 @@ export class CloudcardKeys extends Construct {
       targetKey: this.signingKey,
       removalPolicy,
     });
+    const macKey = (id: string, name: MacKeyName, what: string) =>
+      new kms.Key(this, id, {
+        description: `cloudcard ${props.stage}: ${what}`,
+        keySpec: kms.KeySpec.HMAC_256,
+        keyUsage: kms.KeyUsage.GENERATE_VERIFY_MAC,
+        policy: this.macKeyPolicies[name],
+        removalPolicy,
+        pendingWindow,
+      });
+    this.macKeys = {
+      cardSession: macKey('CardSessionKey', 'cardSession', 'card-session state MAC key'),
+      cardPin: macKey('CardPinKey', 'cardPin', 'card PIN and PUK hash key'),
+    };
+  }
+
+  /** kms:GenerateMac (HMAC_SHA_256 only) with one of the HMAC keys. */
+  grantGenerateMac(grantee: iam.IGrantable, name: MacKeyName): iam.PolicyStatement {
+    return this.allow(this.macKeyPolicies[name], grantee, ['kms:GenerateMac'], { StringEquals: { 'kms:MacAlgorithm': 'HMAC_SHA_256' } });
   }
 
   /**
@@ -175,55 +200,64 @@ export class CloudcardKeys extends Construct {
 
   /**
    * Resident keys (KMS asymmetric keys the functions make at run time) cannot be named in a key policy, so
-   * their use is granted in the grantee's IAM policy and bound to this stage's `cloudcard:stack` tag:
-   * - create: kms:CreateKey only with that tag in the request, no tag keys but the three cloudcard ones,
-   *   a resident key spec and usage, key material made by KMS; kms:TagResource (which CreateKey with tags
-   *   needs, on no particular key) only with that tag and those tag keys;
-   * - use: kms:Sign (the resident signing algorithms), kms:GetPublicKey, kms:DeriveSharedSecret (ECDH)
-   *   only on keys carrying the tag;
-   * - destroy: kms:ScheduleKeyDeletion only on keys carrying the tag.
-   * Tagging is an access-control permission here: the grantee is denied tagging or deleting the stack's
-   * own KEK and signing key, whose key policies delegate TagResource and ScheduleKeyDeletion to IAM.
+   * their use is granted in the grantee's IAM policy and bound to this stage's `cloudcard:stack` tag and
+   * to the `cloudcard:purpose` tag values the grant lists for each kind of use:
+   * - create: kms:CreateKey only with the stack tag and one of the grant's purposes in the request, no tag
+   *   keys but the three cloudcard ones, a resident key spec and usage, key material made by KMS;
+   *   kms:TagResource (which CreateKey with tags needs, on no particular key) under the same conditions;
+   * - sign: kms:Sign (the resident signing algorithms) only on keys of the listed purposes;
+   * - agree: kms:DeriveSharedSecret (ECDH) only on keys of the listed purposes;
+   * - destroy: kms:ScheduleKeyDeletion only on keys of the listed purposes;
+   * - kms:GetPublicKey on keys of any purpose the grant names.
+   * Tagging is an access-control permission here, so it is denied on every key that already carries a
+   * purpose tag (an existing CA key cannot be re-tagged `card-key` to become signable), and on the stack's
+   * own keys, whose key policies delegate TagResource and ScheduleKeyDeletion to IAM.
    * kms:TagResource cannot be limited to the key being created (CreateKey checks it on no particular
    * key), so another key of the account whose key policy delegates tagging and use to IAM could be
    * tagged into reach: keep other keys' policies from delegating kms:TagResource to IAM wholesale, or
    * deny it with a permissions boundary, where that matters.
    */
-  grantResidentKeys(grantee: iam.IGrantable, capabilities: readonly ResidentKeyCapability[]): iam.PolicyStatement[] {
+  grantResidentKeys(grantee: iam.IGrantable, grant: ResidentKeyGrant): iam.PolicyStatement[] {
     const stack = Stack.of(this);
     const anyKey = stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' });
-    const requestTags = {
-      StringEquals: { [`aws:RequestTag/${RESIDENT_KEY_TAG}`]: this.residentKeyStackTag },
+    const requestTags = (purposes: readonly string[]) => ({
+      StringEquals: { [`aws:RequestTag/${RESIDENT_KEY_TAG}`]: this.residentKeyStackTag, [`aws:RequestTag/${RESIDENT_PURPOSE_TAG}`]: [...purposes] },
       'ForAllValues:StringEquals': { 'aws:TagKeys': [...RESIDENT_KEY_TAG_KEYS] },
-    };
-    const tagged = { [`aws:ResourceTag/${RESIDENT_KEY_TAG}`]: this.residentKeyStackTag };
+    });
+    const tagged = (purposes: readonly string[]) => ({ [`aws:ResourceTag/${RESIDENT_KEY_TAG}`]: this.residentKeyStackTag, [`aws:ResourceTag/${RESIDENT_PURPOSE_TAG}`]: [...purposes] });
     const statements: iam.PolicyStatement[] = [];
     const allow = (actions: string[], resources: string[], conditions: Record<string, Record<string, unknown>>) =>
       statements.push(new iam.PolicyStatement({ actions, resources, conditions }));
-    if (capabilities.includes('create')) {
+    if (grant.create.length > 0) {
+      const request = requestTags(grant.create);
       allow(['kms:CreateKey'], ['*'], {
         StringEquals: {
-          ...requestTags.StringEquals,
+          ...request.StringEquals,
           'kms:KeySpec': [...RESIDENT_KEY_SPECS],
           'kms:KeyUsage': [...RESIDENT_KEY_USAGES],
           'kms:KeyOrigin': 'AWS_KMS',
         },
-        'ForAllValues:StringEquals': requestTags['ForAllValues:StringEquals'],
+        'ForAllValues:StringEquals': request['ForAllValues:StringEquals'],
       });
-      allow(['kms:TagResource'], ['*'], requestTags);
+      allow(['kms:TagResource'], ['*'], request);
     }
-    if (capabilities.includes('use')) {
-      allow(['kms:Sign'], [anyKey], { StringEquals: { ...tagged, 'kms:SigningAlgorithm': [...RESIDENT_SIGNING_ALGORITHMS] } });
-      allow(['kms:DeriveSharedSecret'], [anyKey], { StringEquals: { ...tagged, 'kms:KeyAgreementAlgorithm': 'ECDH' } });
-      allow(['kms:GetPublicKey'], [anyKey], { StringEquals: tagged });
-    }
-    if (capabilities.includes('destroy')) allow(['kms:ScheduleKeyDeletion'], [anyKey], { StringEquals: tagged });
+    if (grant.sign.length > 0) allow(['kms:Sign'], [anyKey], { StringEquals: { ...tagged(grant.sign), 'kms:SigningAlgorithm': [...RESIDENT_SIGNING_ALGORITHMS] } });
+    if (grant.agree.length > 0) allow(['kms:DeriveSharedSecret'], [anyKey], { StringEquals: { ...tagged(grant.agree), 'kms:KeyAgreementAlgorithm': 'ECDH' } });
+    const readable = [...new Set([...grant.create, ...grant.sign, ...grant.agree])];
+    if (readable.length > 0) allow(['kms:GetPublicKey'], [anyKey], { StringEquals: tagged(readable) });
+    if (grant.destroy.length > 0) allow(['kms:ScheduleKeyDeletion'], [anyKey], { StringEquals: tagged(grant.destroy) });
     if (statements.length > 0) {
       statements.push(
         new iam.PolicyStatement({
           effect: iam.Effect.DENY,
+          actions: ['kms:TagResource', 'kms:UntagResource'],
+          resources: [anyKey],
+          conditions: { Null: { [`aws:ResourceTag/${RESIDENT_PURPOSE_TAG}`]: 'false' } },
+        }),
+        new iam.PolicyStatement({
+          effect: iam.Effect.DENY,
           actions: ['kms:TagResource', 'kms:UntagResource', 'kms:ScheduleKeyDeletion'],
-          resources: [this.cardKek.keyArn, this.signingKey.keyArn],
+          resources: [this.cardKek.keyArn, this.signingKey.keyArn, this.macKeys.cardSession.keyArn, this.macKeys.cardPin.keyArn],
         }),
       );
     }

@@ -68,6 +68,7 @@ export class CloudcardStack extends Stack {
     output('DirectoryTableName', this.data.directoryTable.tableName, 'Directory table');
     output('StateTableName', this.data.stateTable.tableName, 'Short-lived state table');
     output('CardKekKeyArn', this.keys.cardKek.keyArn, 'Card key-encryption key');
+    output('CardPinKeyArn', this.keys.macKeys.cardPin.keyArn, 'Card PIN and PUK hash key (HMAC)');
     output('SigningKeyArn', this.keys.signingKey.keyArn, 'Token and assertion signing key');
     output('Stage', config.stage, 'Deployment stage');
     output('DefaultCustody', config.custody, 'Default card key custody for new tenants (DEFAULT_CUSTODY)');

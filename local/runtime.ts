@@ -5,6 +5,8 @@ import { loadOrCreateKeyFile } from '../lambdas/adapters/local/key-file.ts';
 import { LocalKeyCustody } from '../lambdas/adapters/local/key-custody.ts';
 import { LocalSigner } from '../lambdas/adapters/local/signer.ts';
 import { LocalResidentKeys } from '../lambdas/adapters/local/resident-keys.ts';
+import { localPinKey, localSessionKey } from '../lambdas/adapters/local/mac-key.ts';
+import { KmsMacKey } from '../lambdas/adapters/kms/mac-key.ts';
 import { systemClock, systemRandom } from '../lambdas/adapters/system.ts';
 import type { Config } from '../lambdas/config.ts';
 import type { Runtime } from '../lambdas/runtime.ts';
@@ -30,6 +32,9 @@ export interface AwsBackendOptions {
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
   readonly cardKekKeyId: string;
   readonly signingKeyId: string;
+  /** HMAC_256 keys: the card-session state seal and the PIN hash key. */
+  readonly cardSessionKeyId: string;
+  readonly cardPinKeyId: string;
 }
 
 /**
@@ -68,6 +73,8 @@ export async function localRuntime(
       custody: new KmsKeyCustody(kms, aws.cardKekKeyId),
       signer: new KmsSigner(kms, aws.signingKeyId),
       residentKeys: new KmsResidentKeys(kms, residentKeyStackTag(config.stage)),
+      cardSessionKey: new KmsMacKey(kms, aws.cardSessionKeyId),
+      cardPinKey: new KmsMacKey(kms, aws.cardPinKeyId),
       clock,
       random: systemRandom,
       outbound,
@@ -80,6 +87,8 @@ export async function localRuntime(
     ...stores,
     custody,
     residentKeys: new LocalResidentKeys(stores.directory, custody),
+    cardSessionKey: localSessionKey(Buffer.from(keys.kek.key, 'base64')),
+    cardPinKey: localPinKey(Buffer.from(keys.kek.key, 'base64')),
     signer: new LocalSigner(keys.signing.id, keys.signing.privateKeyPem, keys.signing.algorithm),
     clock,
     random: systemRandom,

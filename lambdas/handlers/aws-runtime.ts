@@ -5,6 +5,7 @@ import { createDynamoClient } from '../adapters/dynamodb/client.ts';
 import { DynamoItemStore, DynamoStateStore } from '../adapters/dynamodb/item-store.ts';
 import { createKmsClient } from '../adapters/kms/client.ts';
 import { KmsKeyCustody } from '../adapters/kms/key-custody.ts';
+import { KmsMacKey } from '../adapters/kms/mac-key.ts';
 import { KmsSigner } from '../adapters/kms/signer.ts';
 import { KmsResidentKeys, residentKeyStackTag } from '../adapters/kms/resident-keys.ts';
 import { systemClock, systemRandom } from '../adapters/system.ts';
@@ -24,7 +25,7 @@ export function awsRuntime(context: ContextName, env: Readonly<Record<string, st
     throw new ConfigError([{ variable: 'KEY_PROVIDER', message: 'must be "kms" in AWS (local keys are for the local gateway only)' }]);
   }
   const dynamo = createDynamoClient();
-  const kms = needs.cardKek || needs.signingKey || needs.residentKeys ? createKmsClient() : undefined;
+  const kms = Object.values(needs).some(Boolean) ? createKmsClient() : undefined;
   return {
     config,
     directory: new DynamoItemStore({ client: dynamo, tableName: config.directoryTable, role: 'directory' }),
@@ -32,6 +33,8 @@ export function awsRuntime(context: ContextName, env: Readonly<Record<string, st
     ...(kms && needs.cardKek ? { custody: new KmsKeyCustody(kms, config.cardKekKeyId!) } : {}),
     ...(kms && needs.signingKey ? { signer: new KmsSigner(kms, config.signingKeyId!) } : {}),
     ...(kms && needs.residentKeys ? { residentKeys: new KmsResidentKeys(kms, residentKeyStackTag(config.stage)) } : {}),
+    ...(kms && needs.cardSessionKey ? { cardSessionKey: new KmsMacKey(kms, config.cardSessionKeyId!) } : {}),
+    ...(kms && needs.cardPinKey ? { cardPinKey: new KmsMacKey(kms, config.cardPinKeyId!) } : {}),
     clock: systemClock,
     random: systemRandom,
     // Deployed functions never get the local stack's loopback exception: public https only.

@@ -553,11 +553,11 @@ const cardApiSchemas = {
   },
   CardList: {
     type: 'object',
-    required: ['user', 'cards', 'signed', 'expiresAt'],
+    required: ['user', 'cards', 'expiresAt'],
     properties: {
       user: { type: 'string' },
       cards: { type: 'array', items: { $ref: '#/components/schemas/PublicCard' } },
-      signed: { type: 'string', description: 'compact JWS (ES256, `x5c` = the tenant card CA certificate) over {iss, sub, iat, exp, cards} with each object as its base64url SHA-256' },
+      signed: { type: 'string', description: 'compact JWS (ES256 by the tenant card-list key, `x5c` = its certificate then the tenant card CA certificate that issued it) over {iss, sub, iat, exp, cards} with each object as its base64url SHA-256; absent only for an empty list in a tenant that never enrolled a card' },
       expiresAt: { type: 'integer', description: 'epoch seconds' },
     },
   },

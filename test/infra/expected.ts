@@ -51,15 +51,34 @@ export function expectedTableStatements(access: TableAccess, tableId: string): J
 export const expectedKekActions = (grants: FunctionGrants): string[] => sorted(grants.cardKek.capabilities.flatMap((c) => KEK_ACTIONS[c]));
 export const expectedSigningActions = (grants: FunctionGrants): string[] => sorted(grants.signingKey.flatMap((c) => SIGNING_ACTIONS[c]));
 
-/** The resident-key capabilities each function must end up with (independent of lib/grants.ts). */
-export const EXPECTED_RESIDENT_KEYS: Readonly<Record<ContextName, readonly ('create' | 'use' | 'destroy')[]>> = {
+type Purpose = 'card-key' | 'card-ca' | 'card-list';
+export interface ExpectedResidentKeys {
+  readonly create: readonly Purpose[];
+  readonly sign: readonly Purpose[];
+  readonly agree: readonly Purpose[];
+  readonly destroy: readonly Purpose[];
+}
+
+/** The resident-key purposes each function may create, sign or agree with, destroy (independent of lib/grants.ts). */
+export const EXPECTED_RESIDENT_KEYS: Readonly<Record<ContextName, ExpectedResidentKeys>> = {
+  oidc: { create: [], sign: [], agree: [], destroy: [] },
+  saml: { create: [], sign: [], agree: [], destroy: [] },
+  portal: { create: [], sign: [], agree: [], destroy: [] },
+  // GENERATE on a KMS-resident card makes a key and destroys the one it replaces; the card list is signed
+  // by the card-list key. Never the CA key.
+  card: { create: ['card-key'], sign: ['card-key', 'card-list'], agree: ['card-key'], destroy: ['card-key'] },
+  // Enrolment makes card keys, the tenant CA key and card-list key, signs certificates with the CA key only;
+  // delete (and a lost creation race) destroys keys.
+  admin: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
+};
+
+/** The HMAC keys each function may GenerateMac with: the session seal is the card function's alone. */
+export const EXPECTED_MAC_KEYS: Readonly<Record<ContextName, readonly ('cardSession' | 'cardPin')[]>> = {
   oidc: [],
   saml: [],
   portal: [],
-  // GENERATE on a KMS-resident card makes a key and destroys the one it replaces.
-  card: ['create', 'use', 'destroy'],
-  // Enrolment makes card keys and the tenant CA key, signs certificates; delete destroys the keys.
-  admin: ['create', 'use', 'destroy'],
+  card: ['cardSession', 'cardPin'],
+  admin: ['cardPin'],
 };
 
 /** "arn:{partition}:kms:{region}:{account}:key/*" as the template writes it. */
@@ -69,23 +88,24 @@ export const ANY_KEY_IN_ACCOUNT = {
 
 /**
  * The identity-policy statements resident keys must turn into, per `Effect action`, written out literally:
- * every allow conditioned on the stage's cloudcard:stack tag (in the request, or on the key).
+ * every allow conditioned on the stage's cloudcard:stack tag and on the purposes granted (in the request,
+ * or on the key).
  */
-export function expectedResidentKeyStatements(
-  capabilities: readonly ('create' | 'use' | 'destroy')[],
-  stage: string,
-  ownKeys: unknown[],
-): Record<string, { resources: unknown[]; Condition?: Json }> {
+export function expectedResidentKeyStatements(grant: ExpectedResidentKeys, stage: string, ownKeys: unknown[]): Record<string, { resources: unknown[]; Condition?: Json }> {
   const stackTag = `cloudcard-${stage}`;
   const tagKeys = { 'aws:TagKeys': ['cloudcard:stack', 'cloudcard:tenant', 'cloudcard:purpose'] };
-  const onTagged = (extra: Json = {}) => ({ resources: [ANY_KEY_IN_ACCOUNT], Condition: { StringEquals: { 'aws:ResourceTag/cloudcard:stack': stackTag, ...extra } } });
+  const onTagged = (purposes: readonly string[], extra: Json = {}) => ({
+    resources: [ANY_KEY_IN_ACCOUNT],
+    Condition: { StringEquals: { 'aws:ResourceTag/cloudcard:stack': stackTag, 'aws:ResourceTag/cloudcard:purpose': [...purposes], ...extra } },
+  });
   const out: Record<string, { resources: unknown[]; Condition?: Json }> = {};
-  if (capabilities.includes('create')) {
+  if (grant.create.length) {
+    const requestTags = { 'aws:RequestTag/cloudcard:stack': stackTag, 'aws:RequestTag/cloudcard:purpose': [...grant.create] };
     out['Allow kms:CreateKey'] = {
       resources: ['*'],
       Condition: {
         StringEquals: {
-          'aws:RequestTag/cloudcard:stack': stackTag,
+          ...requestTags,
           'kms:KeySpec': ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384'],
           'kms:KeyUsage': ['SIGN_VERIFY', 'KEY_AGREEMENT'],
           'kms:KeyOrigin': 'AWS_KMS',
@@ -93,22 +113,25 @@ export function expectedResidentKeyStatements(
         'ForAllValues:StringEquals': tagKeys,
       },
     };
-    out['Allow kms:TagResource'] = {
-      resources: ['*'],
-      Condition: { StringEquals: { 'aws:RequestTag/cloudcard:stack': stackTag }, 'ForAllValues:StringEquals': tagKeys },
-    };
+    out['Allow kms:TagResource'] = { resources: ['*'], Condition: { StringEquals: requestTags, 'ForAllValues:StringEquals': tagKeys } };
   }
-  if (capabilities.includes('use')) {
-    out['Allow kms:Sign'] = onTagged({
+  if (grant.sign.length) {
+    out['Allow kms:Sign'] = onTagged(grant.sign, {
       'kms:SigningAlgorithm': ['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512', 'ECDSA_SHA_256', 'ECDSA_SHA_384'],
     });
-    out['Allow kms:DeriveSharedSecret'] = onTagged({ 'kms:KeyAgreementAlgorithm': 'ECDH' });
-    out['Allow kms:GetPublicKey'] = onTagged();
   }
-  if (capabilities.includes('destroy')) out['Allow kms:ScheduleKeyDeletion'] = onTagged();
-  if (capabilities.length > 0) {
-    // Tagging is access control here: never on (nor deleting) the stack's own KEK and signing key.
-    for (const action of ['kms:TagResource', 'kms:UntagResource', 'kms:ScheduleKeyDeletion']) out[`Deny ${action}`] = { resources: ownKeys };
+  if (grant.agree.length) out['Allow kms:DeriveSharedSecret'] = onTagged(grant.agree, { 'kms:KeyAgreementAlgorithm': 'ECDH' });
+  const readable = [...new Set([...grant.create, ...grant.sign, ...grant.agree])];
+  if (readable.length) out['Allow kms:GetPublicKey'] = onTagged(readable);
+  if (grant.destroy.length) out['Allow kms:ScheduleKeyDeletion'] = onTagged(grant.destroy);
+  if (Object.keys(out).length > 0) {
+    // Tagging is access control here: never on a key that already has a purpose (no re-purposing a CA
+    // key), nor on (nor deleting) the stack's own keys.
+    out['Deny kms:TagResource'] = { resources: [ANY_KEY_IN_ACCOUNT], Condition: { Null: { 'aws:ResourceTag/cloudcard:purpose': 'false' } } };
+    out['Deny kms:UntagResource'] = out['Deny kms:TagResource'];
+    out['Deny kms:TagResource (own keys)'] = { resources: ownKeys };
+    out['Deny kms:UntagResource (own keys)'] = { resources: ownKeys };
+    out['Deny kms:ScheduleKeyDeletion'] = { resources: ownKeys };
   }
   return out;
 }

@@ -56,7 +56,7 @@ function requestContext(call: Captured, keyTags: Record<string, string>): Record
   };
 }
 
-/** StringEquals and ForAllValues:StringEquals, the only operators the grants use. */
+/** StringEquals, ForAllValues:StringEquals and Null, the only operators the grants use. */
 function conditionsHold(condition: Json | undefined, context: Record<string, string | string[]>): boolean {
   for (const [operator, keys] of Object.entries(condition ?? {})) {
     for (const [key, expected] of Object.entries(keys as Json)) {
@@ -66,6 +66,8 @@ function conditionsHold(condition: Json | undefined, context: Record<string, str
         if (typeof actual !== 'string' || !allowed.includes(actual)) return false;
       } else if (operator === 'ForAllValues:StringEquals') {
         if (actual !== undefined && ![actual].flat().every((v) => allowed.includes(v))) return false;
+      } else if (operator === 'Null') {
+        if ((actual === undefined) !== (expected === 'true')) return false;
       } else {
         throw new Error(`operator ${operator} is not modelled here`);
       }
@@ -93,25 +95,14 @@ describe('resident-key grants against the requests KmsResidentKeys makes', () =>
     const { template } = synth();
     const role = (c: string) => logicalIdByPath(template, 'AWS::IAM::Role', `/Functions/${c[0]!.toUpperCase()}${c.slice(1)}/Role/Resource`);
     byContext = Object.fromEntries(['card', 'admin', 'oidc', 'saml', 'portal'].map((c) => [c, roleStatements(template, role(c)).filter((st) => st.actions.some((a) => a.startsWith('kms:')))]));
-    ownKeys = [getAttArn(logicalIdByPath(template, 'AWS::KMS::Key', '/Keys/CardKek/Resource')), getAttArn(logicalIdByPath(template, 'AWS::KMS::Key', '/Keys/SigningKey/Resource'))];
+    ownKeys = ['CardKek', 'SigningKey', 'CardSessionKey', 'CardPinKey'].map((name) => getAttArn(logicalIdByPath(template, 'AWS::KMS::Key', `/Keys/${name}/Resource`)));
   });
 
-  /** Runs every adapter operation a card's life needs: CA key and card keys made, used, destroyed. */
-  async function cardLifecycle(): Promise<{ calls: Captured[]; tagsOf: (call: Captured) => Record<string, string> }> {
+  /** Runs the adapter, recording its requests; every key it made carries the tags it asked for at CreateKey. */
+  async function recorded(run: (keys: KmsResidentKeys, slots: ResidentSlotKeys) => Promise<void>): Promise<{ calls: Captured[]; tagsOf: (call: Captured) => Record<string, string> }> {
     const { client, calls } = recordingKms();
     const keys = new KmsResidentKeys(client, residentKeyStackTag(stage));
-    const slots = new ResidentSlotKeys(keys);
-    const ca = await keys.create('ECC_NIST_P256', { tenant: 'acme', purpose: 'card-ca' });
-    await keys.signMessage(ca.keyId, 'ECDSA_SHA_256', new Uint8Array(100));
-    const signing = await slots.generate('rsa2048', { tenant: 'acme', card: 'card-1', slot: '9a' });
-    const agreement = await slots.generate('p256', { tenant: 'acme', card: 'card-1', slot: '9d' });
-    const block = Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(202, 0xff), Buffer.from([0]), Buffer.from('3031300d060960864801650304020105000420', 'hex'), Buffer.alloc(32, 7)]);
-    await slots.operate(signing.record, { tenant: 'acme', card: 'card-1', slot: '9a' }, 'rsa2048', { kind: 'rsa-raw', block });
-    const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
-    const point = Buffer.concat([Buffer.from([4]), Buffer.from(peer.x!, 'base64url'), Buffer.from(peer.y!, 'base64url')]);
-    await slots.operate(agreement.record, { tenant: 'acme', card: 'card-1', slot: '9d' }, 'p256', { kind: 'ecdh', peerPoint: point });
-    await slots.destroy(signing.record);
-    // Every key the adapter made carries the tags it asked for at CreateKey.
+    await run(keys, new ResidentSlotKeys(keys));
     const tags = new Map<string, Record<string, string>>();
     calls.forEach((call, index) => {
       if (call.action === 'kms:CreateKey') tags.set(`key-${index + 1}`, Object.fromEntries((call.input['Tags'] as { TagKey: string; TagValue: string }[]).map((t) => [t.TagKey, t.TagValue])));
@@ -119,9 +110,44 @@ describe('resident-key grants against the requests KmsResidentKeys makes', () =>
     return { calls, tagsOf: (call) => tags.get(call.input['KeyId'] as string) ?? {} };
   }
 
-  it.each(['card', 'admin'])('lets %s make every request of a card’s life, and only with this stage’s tag', async (context) => {
-    const { calls, tagsOf } = await cardLifecycle();
-    expect([...new Set(calls.map((c) => c.action))].sort()).toEqual(['kms:CreateKey', 'kms:DeriveSharedSecret', 'kms:GetPublicKey', 'kms:ScheduleKeyDeletion', 'kms:Sign']);
+  const context9a = { tenant: 'acme', card: 'card-1', slot: '9a' };
+  const context9d = { tenant: 'acme', card: 'card-1', slot: '9d' };
+  const block = Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(202, 0xff), Buffer.from([0]), Buffer.from('3031300d060960864801650304020105000420', 'hex'), Buffer.alloc(32, 7)]);
+  const peerPoint = (): Buffer => {
+    const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+    return Buffer.concat([Buffer.from([4]), Buffer.from(peer.x!, 'base64url'), Buffer.from(peer.y!, 'base64url')]);
+  };
+
+  /** What the admin function does: the tenant CA and card-list keys, certificates signed by the CA, card keys made and destroyed. */
+  const adminLife = () =>
+    recorded(async (keys, slots) => {
+      const ca = await keys.create('ECC_NIST_P256', { tenant: 'acme', purpose: 'card-ca' });
+      const list = await keys.create('ECC_NIST_P256', { tenant: 'acme', purpose: 'card-list' });
+      await keys.signMessage(ca.keyId, 'ECDSA_SHA_256', new Uint8Array(100), 'card-ca');
+      const signing = await slots.generate('rsa2048', context9a);
+      await slots.generate('p256', context9d);
+      await slots.destroy(signing.record);
+      await keys.destroy(list.keyId); // a lost creation race
+    });
+
+  /** What the card function does: GENERATE makes and replaces card keys, which sign and agree; lists are signed by the card-list key. */
+  const cardLife = () =>
+    recorded(async (keys, slots) => {
+      const signing = await slots.generate('rsa2048', context9a);
+      const agreement = await slots.generate('p256', context9d);
+      await slots.operate(signing.record, context9a, 'rsa2048', { kind: 'rsa-raw', block });
+      await slots.operate(agreement.record, context9d, 'p256', { kind: 'ecdh', peerPoint: peerPoint() });
+      await slots.destroy(signing.record);
+    });
+
+  const purposeTags = (purpose: string) => ({ 'cloudcard:stack': 'cloudcard-dev', 'cloudcard:tenant': 'acme', 'cloudcard:purpose': purpose });
+  const signCall = (keyId: string): Captured => ({ action: 'kms:Sign', input: { KeyId: keyId, SigningAlgorithm: 'ECDSA_SHA_256', MessageType: 'RAW', Message: new Uint8Array(10) } });
+
+  it.each([
+    ['admin', adminLife],
+    ['card', cardLife],
+  ] as const)('lets %s make every request of its part in a card’s life, and only with this stage’s tag', async (context, life) => {
+    const { calls, tagsOf } = await life();
     const statements = byContext[context]!;
     for (const call of calls) {
       expect({ action: call.action, allowed: allowed(statements, call, tagsOf(call)) }).toEqual({ action: call.action, allowed: true });
@@ -137,18 +163,52 @@ describe('resident-key grants against the requests KmsResidentKeys makes', () =>
     expect(allowed(statements, extraTag, {})).toBe(false);
     expect(allowed(statements, { ...create, input: { ...create.input, KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' } }, {})).toBe(false);
     const sign = calls.find((c) => c.action === 'kms:Sign')!;
-    expect(allowed(statements, sign, { 'cloudcard:stack': 'cloudcard-prod' })).toBe(false);
+    expect(allowed(statements, sign, { ...tagsOf(sign), 'cloudcard:stack': 'cloudcard-prod' })).toBe(false);
     expect(allowed(statements, sign, {})).toBe(false);
     expect(allowed(statements, { ...sign, input: { ...sign.input, SigningAlgorithm: 'RSASSA_PSS_SHA_256' } }, tagsOf(sign))).toBe(false);
     const destroy = calls.find((c) => c.action === 'kms:ScheduleKeyDeletion')!;
     expect(allowed(statements, destroy, { 'cloudcard:stack': 'Cloudcard-dev' })).toBe(false); // the HSM key's tag value
+    // An existing key is never re-tagged (a CA key re-tagged as a card key would become signable).
+    const retag: Captured = { action: 'kms:TagResource', input: { KeyId: 'key-ca', Tags: [{ TagKey: 'cloudcard:stack', TagValue: 'cloudcard-dev' }, { TagKey: 'cloudcard:purpose', TagValue: 'card-key' }] } };
+    expect(allowed(statements, retag, purposeTags('card-ca'))).toBe(false);
     // The stack's own keys are denied to tagging and deletion whatever their tags.
-    const deny = statements.filter((st) => st.Effect === 'Deny');
-    expect(deny.flatMap((st) => st.resources)).toEqual(ownKeys);
+    const deny = statements.filter((st) => st.Effect === 'Deny' && !st.Condition);
+    const order = (list: unknown[]) => list.map((r) => JSON.stringify(r)).sort();
+    expect(order(deny.flatMap((st) => st.resources))).toEqual(order(ownKeys));
+  });
+
+  it('lets the card function sign with card keys and the card-list key, never with a CA key', () => {
+    const card = byContext['card']!;
+    expect(allowed(card, signCall('key-card'), purposeTags('card-key'))).toBe(true);
+    expect(allowed(card, signCall('key-list'), purposeTags('card-list'))).toBe(true);
+    // A slot pointed at the tenant CA key signs nothing: the card API is no CA signing oracle.
+    expect(allowed(card, signCall('key-ca'), purposeTags('card-ca'))).toBe(false);
+    expect(allowed(card, signCall('key-old'), { 'cloudcard:stack': 'cloudcard-dev', 'cloudcard:purpose': 'card:abc:9a:sign' })).toBe(false);
+    expect(allowed(card, { action: 'kms:DeriveSharedSecret', input: { KeyId: 'key-ca', KeyAgreementAlgorithm: 'ECDH' } }, purposeTags('card-ca'))).toBe(false);
+    expect(allowed(card, { action: 'kms:DeriveSharedSecret', input: { KeyId: 'key-list', KeyAgreementAlgorithm: 'ECDH' } }, purposeTags('card-list'))).toBe(false);
+    // Nor may it make a CA or card-list key of its own, or destroy one.
+    const createAs = (purpose: string): Captured => ({
+      action: 'kms:CreateKey',
+      input: { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY', Tags: Object.entries(purposeTags(purpose)).map(([TagKey, TagValue]) => ({ TagKey, TagValue })) },
+    });
+    expect(allowed(card, createAs('card-key'), {})).toBe(true);
+    expect(allowed(card, createAs('card-ca'), {})).toBe(false);
+    expect(allowed(card, createAs('card-list'), {})).toBe(false);
+    expect(allowed(card, { action: 'kms:ScheduleKeyDeletion', input: { KeyId: 'key-ca' } }, purposeTags('card-ca'))).toBe(false);
+  });
+
+  it('lets the admin function sign with the CA key only', () => {
+    const admin = byContext['admin']!;
+    expect(allowed(admin, signCall('key-ca'), purposeTags('card-ca'))).toBe(true);
+    expect(allowed(admin, signCall('key-card'), purposeTags('card-key'))).toBe(false);
+    expect(allowed(admin, signCall('key-list'), purposeTags('card-list'))).toBe(false);
+    expect(allowed(admin, { action: 'kms:DeriveSharedSecret', input: { KeyId: 'key-card', KeyAgreementAlgorithm: 'ECDH' } }, purposeTags('card-key'))).toBe(false);
   });
 
   it.each(['oidc', 'saml', 'portal'])('lets %s make none of them', async (context) => {
-    const { calls, tagsOf } = await cardLifecycle();
-    for (const call of calls) expect(allowed(byContext[context]!, call, tagsOf(call))).toBe(false);
+    for (const life of [adminLife, cardLife]) {
+      const { calls, tagsOf } = await life();
+      for (const call of calls) expect(allowed(byContext[context]!, call, tagsOf(call))).toBe(false);
+    }
   });
 });

@@ -13,6 +13,7 @@ import { CONTEXT_KEY_NEEDS } from '../../lambdas/apps.ts';
 import { RESIDENT_KEY_TAG, residentKeyStackTag } from '../../lambdas/adapters/kms/resident-keys.ts';
 import {
   EXPECTED_KEY_USE,
+  EXPECTED_MAC_KEYS,
   EXPECTED_RESIDENT_KEYS,
   expectedIdentityActions,
   expectedTableStatements,
@@ -62,6 +63,8 @@ beforeAll(() => {
   };
 });
 
+/** Policy resources in a stable order (CDK may reorder a statement's resource list). */
+const bySerialization = (resources: unknown[]): unknown[] => [...resources].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 const resource = (id: string): Json => template.toJSON()['Resources'][id];
 
 describe('stack', () => {
@@ -320,17 +323,23 @@ describe('functions', () => {
     );
   });
 
-  it.each(CONTEXT_NAMES)('%s may make, use and destroy resident keys exactly as its matrix entry says, bound to the stack tag', (context) => {
+  it.each(CONTEXT_NAMES)('%s may make, use and destroy resident keys exactly as its matrix entry says, bound to the stack tag and the purposes', (context) => {
     expect(GRANTS[context].residentKeys).toEqual(EXPECTED_RESIDENT_KEYS[context]);
     const byAction: Record<string, { resources: unknown[]; Condition?: Json }> = {};
     for (const st of roleStatements(template, ids.role(context)).filter((x) => x.actions.some((a) => a.startsWith('kms:')))) {
       for (const action of st.actions) {
-        const key = `${st.Effect} ${action}`;
+        let key = `${st.Effect} ${action}`;
+        if (st.Effect === 'Deny' && action !== 'kms:ScheduleKeyDeletion' && !st.Condition) key += ' (own keys)';
         expect(byAction).not.toHaveProperty([key]); // each action granted once, by one statement
-        byAction[key] = { resources: st.resources, ...(st.Condition ? { Condition: st.Condition } : {}) };
+        byAction[key] = { resources: bySerialization(st.resources), ...(st.Condition ? { Condition: st.Condition } : {}) };
       }
     }
-    expect(byAction).toEqual(expectedResidentKeyStatements(EXPECTED_RESIDENT_KEYS[context], 'dev', [getAttArn(ids.kek), getAttArn(ids.signing)]));
+    const ownKeys = ['CardKek', 'SigningKey', 'CardSessionKey', 'CardPinKey'].map((name) => getAttArn(logicalIdByPath(template, 'AWS::KMS::Key', `/Keys/${name}/Resource`)));
+    expect(byAction).toEqual(expectedResidentKeyStatements(EXPECTED_RESIDENT_KEYS[context], 'dev', bySerialization(ownKeys)));
+    // Every kms:Sign and kms:DeriveSharedSecret on resident keys names the purposes it allows.
+    for (const st of roleStatements(template, ids.role(context)).filter((x) => x.Effect === 'Allow' && x.actions.some((a) => a === 'kms:Sign' || a === 'kms:DeriveSharedSecret'))) {
+      expect(st.Condition?.['StringEquals']).toHaveProperty(['aws:ResourceTag/cloudcard:purpose']);
+    }
     // The tag the policy names is the one the KMS adapter puts on every key it creates.
     expect(RESIDENT_KEY_TAG).toBe('cloudcard:stack');
     expect(residentKeyStackTag('dev')).toBe('cloudcard-dev');
@@ -339,6 +348,26 @@ describe('functions', () => {
   it.each(['oidc', 'saml', 'portal'] as const)('%s has no resident-key permission at all', (context) => {
     const kms = roleStatements(template, ids.role(context)).flatMap((st) => st.actions.filter((a) => a.startsWith('kms:')));
     expect(kms).toEqual([]);
+  });
+
+  it.each(CONTEXT_NAMES)('%s may GenerateMac (HMAC_SHA_256 only) with exactly its HMAC keys, named in their key policies', (context) => {
+    expect(GRANTS[context].macKeys).toEqual(EXPECTED_MAC_KEYS[context]);
+    const env = resource(ids.fn(context))['Properties']['Environment']['Variables'] as Json;
+    for (const [name, id] of [['cardSession', 'CardSessionKey'], ['cardPin', 'CardPinKey']] as const) {
+      const keyId = logicalIdByPath(template, 'AWS::KMS::Key', `/Keys/${id}/Resource`);
+      const key = resource(keyId);
+      expect(key['Properties']).toMatchObject({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' });
+      const mine = keyStatementsFor(key['Properties']['KeyPolicy'], ids.role(context));
+      const granted = EXPECTED_MAC_KEYS[context].includes(name);
+      expect(mine.map((st) => ({ actions: st.actions, Condition: st.Condition }))).toEqual(
+        granted ? [{ actions: ['kms:GenerateMac'], Condition: { StringEquals: { 'kms:MacAlgorithm': 'HMAC_SHA_256' } } }] : [],
+      );
+      const variable = name === 'cardSession' ? ENV.cardSessionKeyId : ENV.cardPinKeyId;
+      if (granted) expect(env[variable]).toEqual(getAttArn(keyId));
+      else expect(env).not.toHaveProperty(variable);
+    }
+    // No identity policy grants MAC use: only the key policies name who may.
+    expect(roleStatements(template, ids.role(context)).flatMap((st) => st.actions).filter((a) => a.includes('Mac'))).toEqual([]);
   });
 
   it.each(CONTEXT_NAMES)('%s is bundled as one minified ESM file with the AWS SDK inside', (context) => {
@@ -438,7 +467,9 @@ describe('api', () => {
         context,
         cardKek: GRANTS[context].cardKek.capabilities.length > 0,
         signingKey: GRANTS[context].signingKey.length > 0,
-        residentKeys: GRANTS[context].residentKeys.length > 0,
+        residentKeys: Object.values(GRANTS[context].residentKeys).some((purposes) => purposes.length > 0),
+        cardSessionKey: GRANTS[context].macKeys.includes('cardSession'),
+        cardPinKey: GRANTS[context].macKeys.includes('cardPin'),
       }).toEqual({ context, ...CONTEXT_KEY_NEEDS[context] });
     }
   });

@@ -6,6 +6,8 @@ import { CardApiClient, CardApiError, generateDeviceKey, type DeviceKey } from '
 import { parseCertificateObject } from '../../lambdas/core/piv/builders.ts';
 import type { EnrolResult } from '../../lambdas/core/cards/cards.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
+import { opaqueHash } from '../../lambdas/core/oidc/hashing.ts';
+import type { Item } from '../../lambdas/ports.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import { BACKENDS, testClock } from '../support/backends.ts';
 import { cardAccessToken, dataOf, generalAuthenticate, hex, getData, pkcs1Block, select, signatureOf, sw, verifyPin } from '../support/card-flows.ts';
@@ -45,15 +47,22 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
     return new X509Certificate(Buffer.from(parseCertificateObject(Buffer.from(card.objects[tagHex]!, 'base64'))!));
   };
 
-  it('lists the user’s cards with public objects, signed by the tenant card CA', async () => {
+  it('lists the user’s cards with public objects, signed by the tenant card-list key that the card CA certified', async () => {
     const list = await client.cards();
     expect(list.user).toBe('alice');
     const card = list.cards.find((c) => c.id === enrolled.card.id)!;
     expect(card.slots).toEqual([{ slot: '9a', algorithm: 'rsa2048' }, { slot: '9c', algorithm: 'p256' }, { slot: '9d', algorithm: 'p256' }]);
     expect(Object.keys(card.objects).sort()).toEqual(['5fc101', '5fc102', '5fc105', '5fc107', '5fc10a', '5fc10b', '5fc10c', '7e'].filter((t) => t !== '5fc101').sort());
-    const header = JSON.parse(Buffer.from(list.signed.split('.')[0]!, 'base64url').toString()) as { x5c: string[] };
-    const caPem = `-----BEGIN CERTIFICATE-----\n${header.x5c[0]}\n-----END CERTIFICATE-----`;
-    const { payload } = await compactVerify(list.signed, await importX509(caPem, 'ES256'));
+    const header = JSON.parse(Buffer.from(list.signed!.split('.')[0]!, 'base64url').toString()) as { x5c: string[] };
+    expect(header.x5c).toHaveLength(2);
+    const [signerPem, caPem] = header.x5c.map((der) => `-----BEGIN CERTIFICATE-----\n${der}\n-----END CERTIFICATE-----`) as [string, string];
+    const { payload } = await compactVerify(list.signed!, await importX509(signerPem, 'ES256'));
+    // The list key is not the CA key: its own certificate (no CA, digital signature), issued by the CA.
+    const signerCertificate = new X509Certificate(signerPem);
+    expect(signerCertificate.ca).toBe(false);
+    expect(signerCertificate.checkIssued(new X509Certificate(caPem))).toBe(true);
+    expect(signerCertificate.verify(new X509Certificate(caPem).publicKey)).toBe(true);
+    expect(signerCertificate.publicKey.equals(new X509Certificate(caPem).publicKey)).toBe(false);
     const signed = JSON.parse(Buffer.from(payload).toString()) as { sub: string; cards: Array<{ id: string; objects: Record<string, string> }> };
     expect(signed.sub).toBe('alice');
     const manifest = signed.cards.find((c) => c.id === card.id)!;
@@ -91,6 +100,21 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
     expect(sw(await client.transmit(opened.session, select()))).toBe(0x9000);
     expect(sw(await client.transmit(opened.session, generalAuthenticate(0x07, 0x9a, pkcs1Block(message, 256))))).toBe(0x6982);
     await client.close(opened.session);
+  });
+
+  it('does not trust a "PIN verified" state written into the state table without the card function’s seal: GENERAL AUTHENTICATE answers 6982', async () => {
+    const opened = await client.openSession(enrolled.card.id, device);
+    expect(sw(await client.transmit(opened.session, select()))).toBe(0x9000);
+    // What another function with write access to the state table could do: set pinVerified directly.
+    const key = { PK: `CARDSESS#${opaqueHash(opened.session)}`, SK: 'CARDSESS' };
+    const stored = (await stack.runtime.state.get<Item & { piv: Record<string, unknown> }>(key))!;
+    expect(stored.piv['pinVerified']).toBe(false);
+    await stack.runtime.state.update(key, { piv: { ...stored.piv, pinVerified: true, pinJustVerified: true } });
+    expect(sw(await client.transmit(opened.session, generalAuthenticate(0x07, 0x9a, pkcs1Block(Buffer.from('forged'), 256))))).toBe(0x6982);
+    // The session goes on from a fresh, sealed state: the real PIN still works.
+    expect(sw(await client.transmit(opened.session, select()))).toBe(0x9000);
+    expect(sw(await client.transmit(opened.session, verifyPin('24681357')))).toBe(0x9000);
+    expect(sw(await client.transmit(opened.session, generalAuthenticate(0x07, 0x9a, pkcs1Block(Buffer.from('real'), 256))))).toBe(0x9000);
   });
 
   it('reads the CHUID over extended length, identical to the listed object', async () => {

@@ -2,8 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, createPublicKey, generateKeyPairSync, diffieHellman, verify, type KeyObject } from 'node:crypto';
 import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { systemRandom } from '../../lambdas/adapters/system.ts';
+import { verifySecret } from '../../lambdas/core/crypto/password.ts';
+import type { Item } from '../../lambdas/ports.ts';
 import { CardAuthority } from '../../lambdas/core/cards/authority.ts';
 import { Cards } from '../../lambdas/core/cards/cards.ts';
+import { PinHasher } from '../../lambdas/core/cards/pin-hash.ts';
 import { ResidentSlotKeys, WrappedSlotKeys } from '../../lambdas/core/cards/slot-keys.ts';
 import { Tenants } from '../../lambdas/core/directory/tenant.ts';
 import { Users } from '../../lambdas/core/directory/user.ts';
@@ -32,6 +35,7 @@ describe.each(BACKENDS)('stored cards on the %s backend', (name) => {
       custody: backend.custody,
       slotKeys: { wrapped: new WrappedSlotKeys(backend.custody), 'kms-resident': new ResidentSlotKeys(backend.residentKeys) },
       authority: new CardAuthority(backend.directory, backend.residentKeys, clock),
+      pins: new PinHasher(backend.cardPinKey),
       tenants,
       users,
       clock,
@@ -129,6 +133,34 @@ describe.each(BACKENDS)('stored cards on the %s backend', (name) => {
     expect(text).not.toMatch(/PRIVATE KEY/);
     // PKCS#8 DER in base64: RSA-2048 keys open with MIIEv…, EC P-256 with MIGHAgEA / MIG2AgEA.
     expect(text).not.toMatch(/MIIE[uv]|MIGHAgEA|MIG2AgEA/);
+  });
+
+  it('stores PIN and PUK hashes that an offline guess cannot test: the raw scan holds nothing the PIN alone reproduces', async () => {
+    const pin = '246810';
+    const puk = '13579135';
+    const enrolled = await cards.enrol('acme', { username: 'alice', slots: ['9a'], pin, puk });
+    const raw = (await scan(backend, 'directory')).map((line) => JSON.parse(line) as Record<string, { S?: string }>).find((item) => item['id']?.S === enrolled.card.id)!;
+    const stored = { pin: raw['pinHash']!.S!, puk: raw['pukHash']!.S! };
+    // Every unkeyed way of hashing the right guess (the scrypt the hashes used to be) misses.
+    for (const [reference, value] of [['pin', pin], ['puk', puk]] as const) {
+      const hash = stored[reference];
+      expect(hash).toMatch(/^hmac-sha256\+scrypt\$/);
+      expect(await verifySecret(value, hash)).toBe(false);
+      expect(await verifySecret(value, hash.replace(/^hmac-sha256\+/, ''))).toBe(false);
+    }
+    // The right PIN still verifies through the card (the function holding the key).
+    const state = await selected('acme', enrolled.card.id);
+    expect(sw((await run('acme', enrolled.card.id, verifyPin(pin), state)).response)).toBe(0x9000);
+  });
+
+  it('refuses to sign through a slot pointed at a key of another purpose (the tenant CA key)', async () => {
+    if (name !== 'embedded') return; // on KMS the function's IAM purpose condition refuses it; the emulator has no IAM
+    const enrolled = await cards.enrol('resident', { username: 'alice', slots: ['9a'], algorithm: 'p256', pin: '11223344', puk: '55667788' });
+    const ca = (await backend.directory.get<{ keyId: string } & Item>({ PK: 'T#resident', SK: 'CARDCA' }))!;
+    const item = await cards.item('resident', enrolled.card.id);
+    await backend.directory.update({ PK: item.PK, SK: item.SK }, { slot_9a: { ...item.slot_9a!, key: { custody: 'kms-resident', keyId: ca.keyId } } });
+    const state = (await run('resident', enrolled.card.id, verifyPin('11223344'), await selected('resident', enrolled.card.id))).state;
+    await expect(run('resident', enrolled.card.id, generalAuthenticate(0x11, 0x9a, Buffer.alloc(32, 1)), state)).rejects.toThrow(/card-ca key, not a card-key key/);
   });
 });
 

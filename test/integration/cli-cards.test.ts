@@ -15,7 +15,7 @@ import { EMBEDDED_CREDENTIALS } from '../../local/runtime.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
 import { cli, start, waitFor } from '../support/processes.ts';
 import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { DescribeKeyCommand, ListResourceTagsCommand } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, DescribeKeyCommand, ListResourceTagsCommand } from '@aws-sdk/client-kms';
 import { createKmsClient } from '../../lambdas/adapters/kms/client.ts';
 import { slotsOf } from '../../lambdas/core/cards/card-item.ts';
 
@@ -199,6 +199,9 @@ describe('operator CLI: cards on a deployed stack (on the AWS emulator)', () => 
 
   beforeAll(async () => {
     const cfn = new CloudFormationClient(clientOptions);
+    const keys = createKmsClient(clientOptions);
+    const pinKeyArn = (await keys.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC', Description: 'card PIN key' }))).KeyMetadata!.Arn!;
+    keys.destroy();
     const table = (name: string, indexes: string[]) => ({
       Type: 'AWS::DynamoDB::Table',
       Properties: {
@@ -237,6 +240,8 @@ describe('operator CLI: cards on a deployed stack (on the AWS emulator)', () => 
         Stage: { Value: 'prod' },
         ApiUrl: { Value: 'https://id.example.test' },
         CardKekKeyArn: { Value: { 'Fn::GetAtt': ['Kek', 'Arn'] } },
+        // moto's CloudFormation makes every AWS::KMS::Key symmetric: the HMAC PIN key is made through KMS.
+        CardPinKeyArn: { Value: pinKeyArn },
       },
     };
     await cfn.send(new CreateStackCommand({ StackName: stackName, TemplateBody: JSON.stringify(template) })).catch((error: Error) => {

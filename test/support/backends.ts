@@ -13,7 +13,9 @@ import { KmsSigner } from '../../lambdas/adapters/kms/signer.ts';
 import { loadOrCreateKeyFile } from '../../lambdas/adapters/local/key-file.ts';
 import { LocalKeyCustody } from '../../lambdas/adapters/local/key-custody.ts';
 import { LocalSigner } from '../../lambdas/adapters/local/signer.ts';
-import type { Clock, DirectoryStore, JwsAlgorithm, KeyCustody, ResidentKeys, Signer, StateStore } from '../../lambdas/ports.ts';
+import type { Clock, DirectoryStore, JwsAlgorithm, KeyCustody, MacKey, ResidentKeys, Signer, StateStore } from '../../lambdas/ports.ts';
+import { KmsMacKey } from '../../lambdas/adapters/kms/mac-key.ts';
+import { localPinKey, localSessionKey } from '../../lambdas/adapters/local/mac-key.ts';
 import { KmsResidentKeys } from '../../lambdas/adapters/kms/resident-keys.ts';
 import { LocalResidentKeys } from '../../lambdas/adapters/local/resident-keys.ts';
 import { startEmbeddedStore } from '../../local/embedded-store.ts';
@@ -34,6 +36,9 @@ export interface Backend {
   readonly custody: KeyCustody;
   /** Card keys and card CA keys made on demand: KMS asymmetric keys, or the local stand-in. */
   readonly residentKeys: ResidentKeys;
+  /** The MAC keys: card-session state seal (card function only) and PIN hashes (card and admin). */
+  readonly cardSessionKey: MacKey;
+  readonly cardPinKey: MacKey;
   signer(algorithm: JwsAlgorithm): Promise<Signer>;
   /** moto ignores Sign's MessageType=DIGEST (PR #10202 unmerged at the pinned version). */
   readonly kmsDigestBroken: boolean;
@@ -79,6 +84,8 @@ async function openEmbedded(clock: Clock): Promise<Backend> {
     ...stores,
     custody,
     residentKeys: new LocalResidentKeys(stores.directory, custody),
+    cardSessionKey: localSessionKey(Buffer.from(keys.kek.key, 'base64')),
+    cardPinKey: localPinKey(Buffer.from(keys.kek.key, 'base64')),
     signer: async (algorithm) =>
       algorithm === 'ES256' ? new LocalSigner('local-es256', ecKey, 'ES256') : new LocalSigner(keys.signing.id, keys.signing.privateKeyPem, algorithm),
     kmsDigestBroken: false,
@@ -97,6 +104,8 @@ async function openEmulator(clock: Clock): Promise<Backend> {
   const dynamo = createDynamoClient(options);
   const kms: KMSClient = createKmsClient(options);
   const kek = await kms.send(new CreateKeyCommand({ Description: 'cloudcard test KEK' }));
+  const hmacKey = async () => (await kms.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }))).KeyMetadata!.Arn!;
+  const [sessionKeyArn, pinKeyArn] = [await hmacKey(), await hmacKey()];
   const signingKeys = new Map<JwsAlgorithm, Promise<string>>();
   const signingKey = (algorithm: JwsAlgorithm): Promise<string> => {
     if (!signingKeys.has(algorithm)) {
@@ -111,6 +120,8 @@ async function openEmulator(clock: Clock): Promise<Backend> {
     ...(await tables(dynamo, clock)),
     custody: new KmsKeyCustody(kms, kek.KeyMetadata!.Arn!),
     residentKeys: new KmsResidentKeys(kms, 'cloudcard-test'),
+    cardSessionKey: new KmsMacKey(kms, sessionKeyArn),
+    cardPinKey: new KmsMacKey(kms, pinKeyArn),
     signer: async (algorithm) => new KmsSigner(kms, await signingKey(algorithm), algorithm),
     kmsDigestBroken: process.env['CLOUDCARD_TEST_EMULATOR_KIND'] === 'moto',
     close: async () => {

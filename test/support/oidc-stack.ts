@@ -37,11 +37,13 @@ export async function startStackOn(backend: BackendName, options: { clock?: Cloc
   const kms = createKmsClient({ endpoint, region, credentials: EMULATOR_CREDENTIALS });
   const kek = await kms.send(new CreateKeyCommand({ Description: 'e2e KEK' }));
   const signing = await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', Description: 'e2e signing' }));
+  const hmac = () => kms.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC', Description: 'e2e MAC key' }));
+  const [sessionKey, pinKey] = [await hmac(), await hmac()];
   kms.destroy();
   const suffix = randomBytes(4).toString('hex');
   return startLocalStack({
     ...base,
     env: { DIRECTORY_TABLE: `cc-e2e-directory-${suffix}`, STATE_TABLE: `cc-e2e-state-${suffix}` },
-    aws: { endpoint, region, credentials: EMULATOR_CREDENTIALS, cardKekKeyId: kek.KeyMetadata!.Arn!, signingKeyId: signing.KeyMetadata!.Arn! },
+    aws: { endpoint, region, credentials: EMULATOR_CREDENTIALS, cardKekKeyId: kek.KeyMetadata!.Arn!, signingKeyId: signing.KeyMetadata!.Arn!, cardSessionKeyId: sessionKey.KeyMetadata!.Arn!, cardPinKeyId: pinKey.KeyMetadata!.Arn! },
   });
 }

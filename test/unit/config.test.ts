@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { ConfigError, loadConfig } from '../../lambdas/config.ts';
 import { awsRuntime } from '../../lambdas/handlers/aws-runtime.ts';
 
-const valid = { STAGE: 'prod', DIRECTORY_TABLE: 'dir-table', STATE_TABLE: 'state-table', KEY_PROVIDER: 'kms', CARD_KEK_KEY_ID: 'arn:kek', SIGNING_KEY_ID: 'arn:sig' };
+const valid = { STAGE: 'prod', DIRECTORY_TABLE: 'dir-table', STATE_TABLE: 'state-table', KEY_PROVIDER: 'kms', CARD_KEK_KEY_ID: 'arn:kek', SIGNING_KEY_ID: 'arn:sig', CARD_SESSION_KEY_ID: 'arn:session', CARD_PIN_KEY_ID: 'arn:pin' };
 
 function configError(fn: () => unknown): ConfigError {
   try {
@@ -24,6 +24,8 @@ describe('configuration', () => {
       keyProvider: 'kms',
       cardKekKeyId: 'arn:kek',
       signingKeyId: 'arn:sig',
+      cardSessionKeyId: 'arn:session',
+      cardPinKeyId: 'arn:pin',
       defaultCustody: 'wrapped',
       publicBaseUrl: undefined,
       maxBodyBytes: 262_144,
@@ -63,13 +65,15 @@ describe('configuration', () => {
   it('wires only the key services a context is granted', () => {
     const wired = (context: Parameters<typeof awsRuntime>[0]) => {
       const runtime = awsRuntime(context, valid);
-      return { custody: 'custody' in runtime, signer: 'signer' in runtime };
+      return { custody: 'custody' in runtime, signer: 'signer' in runtime, sessionKey: 'cardSessionKey' in runtime, pinKey: 'cardPinKey' in runtime };
     };
-    expect(wired('portal')).toEqual({ custody: true, signer: false }); // TOTP secrets are wrapped
-    expect(wired('oidc')).toEqual({ custody: true, signer: true }); // wrapped tenant keys, or the KMS key
-    expect(wired('saml')).toEqual({ custody: true, signer: true }); // the tenant's wrapped keys sign assertions
-    expect(wired('card')).toEqual({ custody: true, signer: false });
-    expect(wired('admin')).toEqual({ custody: true, signer: true });
+    const none = { sessionKey: false, pinKey: false };
+    expect(wired('portal')).toEqual({ custody: true, signer: false, ...none }); // TOTP secrets are wrapped
+    expect(wired('oidc')).toEqual({ custody: true, signer: true, ...none }); // wrapped tenant keys, or the KMS key
+    expect(wired('saml')).toEqual({ custody: true, signer: true, ...none }); // the tenant's wrapped keys sign assertions
+    // Only the card function seals session state; card and admin hash PINs.
+    expect(wired('card')).toEqual({ custody: true, signer: false, sessionKey: true, pinKey: true });
+    expect(wired('admin')).toEqual({ custody: true, signer: true, sessionKey: false, pinKey: true });
   });
 
   it('fails a Lambda init naming the variable when the environment is wrong', () => {
@@ -81,5 +85,7 @@ describe('configuration', () => {
     expect(result.stderr).toMatch(/ConfigError/);
     expect(result.stderr).toMatch(/DIRECTORY_TABLE: is required/);
     expect(result.stderr).toMatch(/CARD_KEK_KEY_ID: is required/);
+    expect(result.stderr).toMatch(/CARD_SESSION_KEY_ID: is required/);
+    expect(result.stderr).toMatch(/CARD_PIN_KEY_ID: is required/);
   });
 });

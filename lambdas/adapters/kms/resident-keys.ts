@@ -8,17 +8,21 @@ import {
   type KeySpec,
 } from '@aws-sdk/client-kms';
 import { UnavailableError, ValidationError } from '../../core/errors.ts';
-import type { ResidentKeys, ResidentKeySpec, ResidentSigningAlgorithm } from '../../ports.ts';
+import type { ResidentKeyOwner, ResidentKeyPurpose, ResidentKeys, ResidentKeySpec, ResidentSigningAlgorithm } from '../../ports.ts';
 import { KMS_REJECTIONS } from './client.ts';
 
 /** The tag the stack's IAM policies match on: functions may use only keys tagged with their own stack. */
 export const RESIDENT_KEY_TAG = 'cloudcard:stack';
 /** The tag's value for a stage; the CDK stack grants on exactly this value. */
 export const residentKeyStackTag = (stage: string): string => `cloudcard-${stage}`;
+/** The tag the stack's IAM policies match each function's allowed purposes on (kms:Sign, DeriveSharedSecret). */
+export const RESIDENT_PURPOSE_TAG = 'cloudcard:purpose';
 
 /**
- * Card keys and card CA keys as KMS asymmetric keys, created on demand. Signing keys are SIGN_VERIFY;
- * EC card keys meant for key agreement (slot 9D) are KEY_AGREEMENT, since KMS fixes a key's usage.
+ * Card keys, card CA keys and card-list keys as KMS asymmetric keys, created on demand. Signing keys are
+ * SIGN_VERIFY; EC card keys meant for key agreement (slot 9D) are KEY_AGREEMENT, since KMS fixes a key's
+ * usage. The purpose a use names is not checked here (KMS has no per-call tag check): the function's IAM
+ * policy allows kms:Sign only on keys whose `cloudcard:purpose` tag it was granted.
  */
 export class KmsResidentKeys implements ResidentKeys {
   readonly #kms: KMSClient;
@@ -29,18 +33,17 @@ export class KmsResidentKeys implements ResidentKeys {
     this.#stackTag = stackTag;
   }
 
-  async create(spec: ResidentKeySpec, owner: { tenant: string; purpose: string }): Promise<{ keyId: string; publicKey: Uint8Array }> {
-    const agreement = owner.purpose.endsWith(':key-agreement');
+  async create(spec: ResidentKeySpec, owner: ResidentKeyOwner): Promise<{ keyId: string; publicKey: Uint8Array }> {
     const out = await this.#call(() =>
       this.#kms.send(
         new CreateKeyCommand({
           KeySpec: spec as KeySpec,
-          KeyUsage: agreement ? 'KEY_AGREEMENT' : 'SIGN_VERIFY',
-          Description: `cloudcard ${owner.purpose} for tenant ${owner.tenant}`,
+          KeyUsage: owner.usage === 'key-agreement' ? 'KEY_AGREEMENT' : 'SIGN_VERIFY',
+          Description: `cloudcard ${owner.purpose}${owner.label ? ` ${owner.label}` : ''} for tenant ${owner.tenant}`.slice(0, 8192),
           Tags: [
             { TagKey: RESIDENT_KEY_TAG, TagValue: this.#stackTag },
             { TagKey: 'cloudcard:tenant', TagValue: owner.tenant },
-            { TagKey: 'cloudcard:purpose', TagValue: owner.purpose.slice(0, 256) },
+            { TagKey: RESIDENT_PURPOSE_TAG, TagValue: owner.purpose },
           ],
         }),
       ),
@@ -56,12 +59,12 @@ export class KmsResidentKeys implements ResidentKeys {
     return out.PublicKey;
   }
 
-  async signMessage(keyId: string, algorithm: ResidentSigningAlgorithm, message: Uint8Array): Promise<Uint8Array> {
+  async signMessage(keyId: string, algorithm: ResidentSigningAlgorithm, message: Uint8Array, _purpose: ResidentKeyPurpose): Promise<Uint8Array> {
     if (message.length > 4096) throw new ValidationError('a message to sign must be at most 4096 bytes');
     return this.#sign(keyId, algorithm, message, 'RAW');
   }
 
-  signDigest(keyId: string, algorithm: ResidentSigningAlgorithm, digest: Uint8Array): Promise<Uint8Array> {
+  signDigest(keyId: string, algorithm: ResidentSigningAlgorithm, digest: Uint8Array, _purpose: ResidentKeyPurpose): Promise<Uint8Array> {
     return this.#sign(keyId, algorithm, digest, 'DIGEST');
   }
 

@@ -2,11 +2,11 @@ import { constants, createHash, createPrivateKey, createPublicKey, generateKeyPa
 import { promisify } from 'node:util';
 import { ecdhRawPoint, ecdsaSignDigest, PKCS1_DIGEST_INFO } from '../../core/crypto/raw-signatures.ts';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
-import type { DirectoryStore, Item, KeyCustody, ResidentKeys, ResidentKeySpec, ResidentSigningAlgorithm, WrappedKey } from '../../ports.ts';
+import type { DirectoryStore, Item, KeyCustody, ResidentKeyOwner, ResidentKeyPurpose, ResidentKeys, ResidentKeySpec, ResidentSigningAlgorithm, WrappedKey } from '../../ports.ts';
 
 const generate = promisify(generateKeyPair);
 
-type ResidentKeyItem = Item & { spec: ResidentKeySpec; tenant: string; purpose: string; wrapped: WrappedKey; destroyed?: boolean };
+type ResidentKeyItem = Item & { spec: ResidentKeySpec; tenant: string; purpose: ResidentKeyPurpose; usage?: 'sign' | 'key-agreement'; wrapped: WrappedKey; destroyed?: boolean };
 /** A partition of their own: only the functions that hold resident keys (card, admin) may reach them (lib/grants.ts). */
 const itemKey = (keyId: string) => ({ PK: `RESIDENTKEY#${keyId}`, SK: 'RESIDENTKEY' });
 const wrapContext = (item: { tenant: string }, keyId: string) => ({ tenant: item.tenant, card: 'resident-key', slot: keyId });
@@ -21,7 +21,9 @@ const HASH_OF: Record<ResidentSigningAlgorithm, keyof typeof PKCS1_DIGEST_INFO> 
 
 /**
  * The embedded stack's stand-in for KMS asymmetric keys: the private key is kept in the directory store,
- * wrapped by the local key custody, and unwrapped for each operation. Same contract as KmsResidentKeys.
+ * wrapped by the local key custody, and unwrapped for each operation. Same contract as KmsResidentKeys;
+ * since the item records the key's purpose, a use naming another purpose is refused here (what the IAM
+ * purpose condition does in AWS).
  */
 export class LocalResidentKeys implements ResidentKeys {
   readonly #directory: DirectoryStore;
@@ -32,7 +34,7 @@ export class LocalResidentKeys implements ResidentKeys {
     this.#custody = custody;
   }
 
-  async create(spec: ResidentKeySpec, owner: { tenant: string; purpose: string }): Promise<{ keyId: string; publicKey: Uint8Array }> {
+  async create(spec: ResidentKeySpec, owner: ResidentKeyOwner): Promise<{ keyId: string; publicKey: Uint8Array }> {
     const { privateKey } = spec.startsWith('RSA')
       ? await generate('rsa', { modulusLength: Number(spec.slice(4)) })
       : await generate('ec', { namedCurve: spec === 'ECC_NIST_P256' ? 'P-256' : 'P-384' });
@@ -40,7 +42,7 @@ export class LocalResidentKeys implements ResidentKeys {
     const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
     const wrapped = await this.#custody.wrap(pkcs8, wrapContext(owner, keyId));
     pkcs8.fill(0);
-    await this.#directory.put({ ...itemKey(keyId), spec, tenant: owner.tenant, purpose: owner.purpose, wrapped }, { absent: true });
+    await this.#directory.put({ ...itemKey(keyId), spec, tenant: owner.tenant, purpose: owner.purpose, usage: owner.usage ?? 'sign', wrapped }, { absent: true });
     return { keyId, publicKey: spkiOf(privateKey) };
   }
 
@@ -48,13 +50,13 @@ export class LocalResidentKeys implements ResidentKeys {
     return spkiOf(await this.#privateKey(keyId));
   }
 
-  async signMessage(keyId: string, algorithm: ResidentSigningAlgorithm, message: Uint8Array): Promise<Uint8Array> {
+  async signMessage(keyId: string, algorithm: ResidentSigningAlgorithm, message: Uint8Array, purpose: ResidentKeyPurpose): Promise<Uint8Array> {
     if (message.length > 4096) throw new ValidationError('a message to sign must be at most 4096 bytes');
-    return this.signDigest(keyId, algorithm, createHash(HASH_OF[algorithm]).update(message).digest());
+    return this.signDigest(keyId, algorithm, createHash(HASH_OF[algorithm]).update(message).digest(), purpose);
   }
 
-  async signDigest(keyId: string, algorithm: ResidentSigningAlgorithm, digest: Uint8Array): Promise<Uint8Array> {
-    const key = await this.#privateKey(keyId);
+  async signDigest(keyId: string, algorithm: ResidentSigningAlgorithm, digest: Uint8Array, purpose: ResidentKeyPurpose): Promise<Uint8Array> {
+    const key = await this.#privateKey(keyId, purpose);
     const hash = HASH_OF[algorithm];
     if (digest.length !== createHash(hash).digest().length) throw new ValidationError(`${algorithm} needs a ${hash} digest`);
     if (algorithm.startsWith('ECDSA')) {
@@ -69,7 +71,7 @@ export class LocalResidentKeys implements ResidentKeys {
   }
 
   async deriveSharedSecret(keyId: string, peerPublicKey: Uint8Array): Promise<Uint8Array> {
-    const key = await this.#privateKey(keyId);
+    const key = await this.#privateKey(keyId, 'card-key');
     let peer: KeyObject;
     try {
       peer = createPublicKey({ key: Buffer.from(peerPublicKey), format: 'der', type: 'spki' });
@@ -86,9 +88,10 @@ export class LocalResidentKeys implements ResidentKeys {
     await this.#directory.delete(itemKey(keyId));
   }
 
-  async #privateKey(keyId: string): Promise<KeyObject> {
+  async #privateKey(keyId: string, purpose?: ResidentKeyPurpose): Promise<KeyObject> {
     const item = await this.#directory.get<ResidentKeyItem>(itemKey(keyId));
     if (!item) throw new NotFoundError(`resident key ${keyId} does not exist`);
+    if (purpose && item.purpose !== purpose) throw new ValidationError(`resident key ${keyId} is a ${item.purpose} key, not a ${purpose} key`);
     const pkcs8 = await this.#custody.unwrap(item.wrapped, wrapContext(item, keyId));
     try {
       return createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' });

@@ -6,6 +6,7 @@ import { ConflictError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item, ResidentKeys } from '../../ports.ts';
 import type { PivSlot } from '../piv/card-port.ts';
 import { cardPartition } from './card-item.ts';
+import { listSignerKey, readListSigner, type ListSigner } from './list-signer.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
 
@@ -51,7 +52,7 @@ const rdnValue = (value: string): string => value.replace(/[,+="\\<>;#\u0000-\u0
 function residentSigningCrypto(keys: ResidentKeys, keyId: string): Parameters<typeof x509.X509CertificateGenerator.create>[1] {
   const subtle = {
     sign: async (_algorithm: unknown, _key: unknown, data: ArrayBuffer | Uint8Array) =>
-      derToJose(await keys.signMessage(keyId, 'ECDSA_SHA_256', new Uint8Array(data as ArrayBuffer)), 32).buffer,
+      derToJose(await keys.signMessage(keyId, 'ECDSA_SHA_256', new Uint8Array(data as ArrayBuffer), 'card-ca'), 32).buffer,
   };
   return { subtle, getRandomValues: webcrypto.getRandomValues.bind(webcrypto) } as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1];
 }
@@ -62,10 +63,12 @@ const residentKeyHandle = { algorithm: { name: 'ECDSA', namedCurve: 'P-256' }, t
 const randomSerial = (): string => Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1');
 
 /**
- * Each tenant's card certificate authority. Its key is a resident key (a KMS ECC P-256 key in AWS)
- * made on first use; its self-signed certificate is stored in the directory. Certificates it issues carry
- * the PIV slot's key usage and EKU (smart-card logon and client authentication on 9A) and the holder's
- * e-mail and UPN as subject alternative names.
+ * Each tenant's card certificate authority, used by the admin function only (enrolment). Its key is a
+ * resident key of purpose `card-ca` (a KMS ECC P-256 key in AWS) made on first use; its self-signed
+ * certificate is stored in the directory. Certificates it issues carry the PIV slot's key usage and EKU
+ * (smart-card logon and client authentication on 9A) and the holder's e-mail and UPN as subject
+ * alternative names. It also issues the certificate of the tenant's card-list signing key, which the card
+ * function signs card lists with: the CA key itself never signs anything but certificates.
  */
 export class CardAuthority {
   readonly #directory: DirectoryStore;
@@ -82,7 +85,7 @@ export class CardAuthority {
   async authority(tenant: string): Promise<{ keyId: string; certificate: x509.X509Certificate }> {
     const stored = await this.#directory.get<AuthorityItem>(authorityKey(tenant));
     if (stored) return { keyId: stored.keyId, certificate: new x509.X509Certificate(stored.certificatePem) };
-    const { keyId, publicKey } = await this.#keys.create('ECC_NIST_P256', { tenant, purpose: 'card-ca' });
+    const { keyId, publicKey } = await this.#keys.create('ECC_NIST_P256', { tenant, purpose: 'card-ca', label: 'card CA' });
     const name = `CN=${rdnValue(tenant)} card CA, O=cloudcard`;
     const now = this.#clock.now();
     const certificate = await x509.X509CertificateGenerator.create(
@@ -110,6 +113,47 @@ export class CardAuthority {
       if (!(error instanceof ConflictError)) throw error;
       await this.#keys.destroy(keyId);
       return this.authority(tenant);
+    }
+  }
+
+  /**
+   * Makes sure the tenant has its CA and its card-list signer (a `card-list` resident key with a
+   * certificate from the CA), creating what is missing: enrolment calls it once, so a tenant with cards
+   * always has both. Racing creators each make a key; the one whose write loses destroys its own.
+   */
+  async prepare(tenant: string): Promise<ListSigner> {
+    const ca = await this.authority(tenant);
+    const stored = await readListSigner(this.#directory, tenant);
+    if (stored) return stored;
+    const { keyId, publicKey } = await this.#keys.create('ECC_NIST_P256', { tenant, purpose: 'card-list', label: 'card list signer' });
+    const now = this.#clock.now();
+    const certificate = await x509.X509CertificateGenerator.create(
+      {
+        serialNumber: randomSerial(),
+        subject: `CN=${rdnValue(tenant)} card list, O=cloudcard`,
+        issuer: ca.certificate.subjectName,
+        notBefore: new Date(now - 60_000),
+        notAfter: ca.certificate.notAfter,
+        signingAlgorithm: ECDSA_SHA256,
+        publicKey: new x509.PublicKey(arrayBuffer(publicKey)),
+        signingKey: residentKeyHandle,
+        extensions: [
+          new x509.BasicConstraintsExtension(false, undefined, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+          await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(arrayBuffer(publicKey))),
+          await x509.AuthorityKeyIdentifierExtension.create(ca.certificate, false),
+        ],
+      },
+      residentSigningCrypto(this.#keys, ca.keyId),
+    );
+    const signer: ListSigner = { keyId, certificatePem: certificate.toString('pem'), caCertificatePem: ca.certificate.toString('pem') };
+    try {
+      await this.#directory.put({ ...listSignerKey(tenant), ...signer, createdAt: new Date(now).toISOString() }, { absent: true });
+      return signer;
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      await this.#keys.destroy(keyId);
+      return this.prepare(tenant);
     }
   }
 

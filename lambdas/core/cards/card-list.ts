@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { derToJose } from '../crypto/ecdsa.ts';
 import { PIV_ATR } from '../piv/atr.ts';
 import { objectRule } from '../piv/objects.ts';
-import type { ResidentKeys } from '../../ports.ts';
-import type { CardAuthority } from './authority.ts';
+import { ConflictError } from '../errors.ts';
+import type { DirectoryStore, ResidentKeys } from '../../ports.ts';
+import { readListSigner } from './list-signer.ts';
 import { objectsOf, slotsOf, type CardItem } from './card-item.ts';
 import type { Cards } from './cards.ts';
 
@@ -23,21 +24,24 @@ export interface PublicCard {
 
 /**
  * "Get tokens": the user's cards with their public objects, and a compact JWS (ES256 by the tenant's
- * card CA key, the CA certificate in `x5c`) over the list with each object named by its SHA-256, so the
- * agent can cache the list, serve those objects locally, and detect tampering with its cache.
+ * card-list key, its certificate and the card CA's in `x5c`) over the list with each object named by its
+ * SHA-256, so the agent can cache the list, serve those objects locally, and detect tampering with its
+ * cache. The card function never signs with the CA key: the admin function made the card-list key and
+ * had the CA certify it at the tenant's first enrolment. A tenant that never enrolled a card has neither,
+ * and its users' (empty) lists come unsigned.
  */
 export class CardLists {
   readonly #cards: Cards;
-  readonly #authority: CardAuthority;
+  readonly #directory: DirectoryStore;
   readonly #keys: ResidentKeys;
 
-  constructor(cards: Cards, authority: CardAuthority, keys: ResidentKeys) {
+  constructor(cards: Cards, directory: DirectoryStore, keys: ResidentKeys) {
     this.#cards = cards;
-    this.#authority = authority;
+    this.#directory = directory;
     this.#keys = keys;
   }
 
-  async forUser(tenant: string, username: string, issuer: string, now: number): Promise<{ cards: PublicCard[]; signed: string; expiresAt: number }> {
+  async forUser(tenant: string, username: string, issuer: string, now: number): Promise<{ cards: PublicCard[]; signed?: string; expiresAt: number }> {
     const items: CardItem[] = [];
     let cursor: string | undefined;
     do {
@@ -48,21 +52,27 @@ export class CardLists {
     const cards = items.map(publicCard);
     const iat = Math.floor(now / 1000);
     const expiresAt = iat + LIST_SECONDS;
-    const ca = await this.#authority.authority(tenant);
+    const signer = await readListSigner(this.#directory, tenant);
+    if (!signer) {
+      if (cards.length === 0) return { cards, expiresAt };
+      throw new ConflictError(`tenant ${tenant} has no card-list key yet (its card CA predates it): the next card enrolment makes it`);
+    }
     // The signed manifest names each object by its SHA-256, which keeps it small (KMS signs messages up to
     // 4096 bytes as they are; beyond that we send the digest) while binding every byte the agent caches.
     const manifest = cards.map((card) => ({ ...card, objects: Object.fromEntries(Object.entries(card.objects).map(([tag, content]) => [tag, sha256(content)])) }));
-    const header = { alg: 'ES256', typ: 'cloudcard-cards+jwt', x5c: [Buffer.from(ca.certificate.rawData).toString('base64')] };
+    const header = { alg: 'ES256', typ: 'cloudcard-cards+jwt', x5c: [pemBody(signer.certificatePem), pemBody(signer.caCertificatePem)] };
     const payload = { iss: issuer, sub: username, iat, exp: expiresAt, cards: manifest };
     const input = Buffer.from(`${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`, 'ascii');
     const der =
       input.length <= 4096
-        ? await this.#keys.signMessage(ca.keyId, 'ECDSA_SHA_256', input)
-        : await this.#keys.signDigest(ca.keyId, 'ECDSA_SHA_256', createHash('sha256').update(input).digest());
+        ? await this.#keys.signMessage(signer.keyId, 'ECDSA_SHA_256', input, 'card-list')
+        : await this.#keys.signDigest(signer.keyId, 'ECDSA_SHA_256', createHash('sha256').update(input).digest(), 'card-list');
     return { cards, signed: `${input.toString('ascii')}.${Buffer.from(derToJose(der, 32)).toString('base64url')}`, expiresAt };
   }
 }
 
+/** The base64 body of a PEM certificate, as `x5c` carries it. */
+const pemBody = (pem: string): string => pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, '');
 const b64url = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
 const sha256 = (base64: string): string => createHash('sha256').update(Buffer.from(base64, 'base64')).digest('base64url');
 

@@ -1,6 +1,5 @@
 import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
-import { hashSecret } from '../crypto/password.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import type { Clock, DirectoryStore, KeyCustody, Random } from '../../ports.ts';
@@ -10,6 +9,7 @@ import type { HolderLimits, ManagementAlgorithm, PivAlgorithm, PivSlot } from '.
 import type { CardAuthority } from './authority.ts';
 import { CARD_ID, cardKeys, objectAttribute, objectsOf, slotAttribute, slotsOf, type CardItem, type StoredSlot } from './card-item.ts';
 import { initialObjects, certificateOf } from './card-objects.ts';
+import type { PinHasher } from './pin-hash.ts';
 import { checkPinPolicy, MANAGEMENT_KEY_LENGTH, randomDigits } from './secrets.ts';
 import type { SlotKeyRecord, SlotKeys } from './slot-keys.ts';
 import { defaultPinPolicy, StoredPivCard } from './stored-card.ts';
@@ -62,6 +62,8 @@ export interface CardsDeps {
   /** The slot-key custody for each mode; a mode not given cannot be enrolled or used. */
   readonly slotKeys: Partial<Record<SlotKeyRecord['custody'], SlotKeys>>;
   readonly authority: CardAuthority;
+  /** PIN and PUK hashes keyed by a KMS-held key (only the card and admin functions hold it). */
+  readonly pins: PinHasher;
   readonly tenants: Tenants;
   readonly users: Users;
   readonly clock: Clock;
@@ -104,6 +106,8 @@ export class Cards {
     const holder = { tenant: tenantId, username: user.username, displayName: user.displayName, ...(user.email ? { email: user.email } : {}) };
     const now = new Date(this.#deps.clock.now()).toISOString();
 
+    // The tenant's CA and card-list signer exist before its first card (the card function lists with it).
+    await this.#deps.authority.prepare(tenantId);
     // Everything is made before the one write: a failure leaves no card (and destroys resident keys made).
     const made: SlotKeyRecord[] = [];
     try {
@@ -132,11 +136,11 @@ export class Cards {
         custody: tenant.custody,
         createdAt: now,
         updatedAt: now,
-        pinHash: await hashSecret(pin),
+        pinHash: await this.#deps.pins.hash({ tenant: tenantId, card: id, reference: 'pin' }, pin),
         pinRemaining: tenant.pinPolicy.retries,
         pinMaxTries: tenant.pinPolicy.retries,
         pinMustChange: request.pin === undefined && tenant.pinPolicy.changeOnFirstUse,
-        pukHash: await hashSecret(puk),
+        pukHash: await this.#deps.pins.hash({ tenant: tenantId, card: id, reference: 'puk' }, puk),
         pukRemaining: tenant.pinPolicy.pukRetries,
         pukMaxTries: tenant.pinPolicy.pukRetries,
         managementAlgorithm: settings.managementAlgorithm,
@@ -187,6 +191,7 @@ export class Cards {
       clock: this.#deps.clock,
       pinPolicy,
       holderLimits: async () => holderLimitsOf(cardSettingsOf(await this.#deps.tenants.get(item.tenant))),
+      pins: this.#deps.pins,
     });
   }
 
@@ -224,7 +229,7 @@ export class Cards {
     if (rejection) throw new ValidationError('invalid pin', [`pin: ${rejection}`]);
     const item = await this.#deps.directory.update<CardItem>(
       cardKeys.card(tenantId, id),
-      { pinHash: await hashSecret(pin), pinRemaining: current.pinMaxTries, pinMustChange: true, updatedAt: this.#isoNow() },
+      { pinHash: await this.#deps.pins.hash({ tenant: tenantId, card: id, reference: 'pin' }, pin), pinRemaining: current.pinMaxTries, pinMustChange: true, updatedAt: this.#isoNow() },
       { present: true },
     );
     return { card: summarize(item), pin };

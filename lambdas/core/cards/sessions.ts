@@ -7,6 +7,7 @@ import type { Clock, Item, Random, StateStore } from '../../ports.ts';
 import type { Tenant } from '../directory/tenant.ts';
 import type { CardItem } from './card-item.ts';
 import type { Cards } from './cards.ts';
+import type { SessionSeal } from './session-seal.ts';
 
 /** A challenge must be answered within this many seconds. */
 const CHALLENGE_SECONDS = 60;
@@ -45,7 +46,8 @@ export interface CardSession {
 }
 
 type ChallengeItem = Item & { challenge: ChallengeRecord; expiresAt: number };
-type SessionItem = Item & { session: CardSession; piv: PivSessionState; seq: number; expiresAt: number };
+/** `pivMac` seals `piv` to the session and `seq` (session-seal.ts): a state without a good seal is not trusted. */
+type SessionItem = Item & { session: CardSession; piv: PivSessionState; pivMac?: string; seq: number; expiresAt: number };
 
 const challengeKey = (nonce: string) => ({ PK: `CARDCHAL#${opaqueHash(nonce)}`, SK: 'CARDCHAL' });
 const sessionKey = (secret: string) => ({ PK: `CARDSESS#${opaqueHash(secret)}`, SK: 'CARDSESS' });
@@ -56,19 +58,24 @@ const OPAQUE = /^[A-Za-z0-9_-]{43}$/;
  * Card sessions. Opening one is a challenge-response with the agent's device key; the new session then
  * becomes the card's only active one by one write of `activeSession` on the card item (the last opener
  * wins, so two racing openers end with exactly one active session). The bearer secret the agent gets is
- * stored only as its hash; the session's PIV security state lives in the state table with an expiry.
+ * stored only as its hash; the session's PIV security state lives in the state table with an expiry,
+ * sealed by a MAC under a key only the card function holds. A state whose seal does not verify (written
+ * by anything else, e.g. "PIN verified" forged by another function with state-table access) is treated
+ * as a power cycle: the command runs on a fresh security state, which is stored back sealed.
  */
 export class CardSessions {
   readonly #state: StateStore;
   readonly #cards: Cards;
   readonly #clock: Clock;
   readonly #random: Random;
+  readonly #seal: SessionSeal;
 
-  constructor(state: StateStore, cards: Cards, clock: Clock, random: Random) {
+  constructor(state: StateStore, cards: Cards, clock: Clock, random: Random, seal: SessionSeal) {
     this.#state = state;
     this.#cards = cards;
     this.#clock = clock;
     this.#random = random;
+    this.#seal = seal;
   }
 
   /** Issues a nonce for the user's card, to be signed by the device key with this thumbprint. */
@@ -109,7 +116,9 @@ export class CardSessions {
     const now = this.#clock.now();
     const session: CardSession = { id: this.#random.id(), tenant: tenant.id, card: cardId, username, jkt: verified.jkt, openedAt: now, pinPolicy: tenant.pinPolicy };
     const expiresAt = Math.floor(now / 1000) + tenant.sessionLifetimes.cardSessionSeconds;
-    await this.#state.put({ ...sessionKey(secret), session, piv: newSessionState(), seq: 0, expiresAt }, { absent: true });
+    const piv = newSessionState();
+    const pivMac = await this.#seal.seal(sealedFields(secret, session, 0, piv));
+    await this.#state.put({ ...sessionKey(secret), session, piv, pivMac, seq: 0, expiresAt }, { absent: true });
     await this.#cards.activate(tenant.id, cardId, session.id);
     return { secret, session, expiresAt };
   }
@@ -127,13 +136,17 @@ export class CardSessions {
   ): Promise<{ response: Uint8Array; trace: { ins: number; sw: number }; session: CardSession; pinRemaining: number }> {
     const item = await this.#sessionItem(tenantId, secret);
     const card = await this.#activeCard(item);
-    // A power cycle the agent reports with the command: the command runs on a fresh security state.
-    const piv = options.resetFirst ? newSessionState() : (validSessionState(item.piv) ?? newSessionState());
+    // A power cycle the agent reports with the command, or a state without a good seal: the command runs
+    // on a fresh security state.
+    const sealed = !options.resetFirst && (await this.#seal.verify(sealedFields(secret, item.session, item.seq, item.piv), item.pivMac));
+    const piv = sealed ? (validSessionState(item.piv) ?? newSessionState()) : newSessionState();
     const view = this.#cards.openView(card, item.session.pinPolicy);
     const result = await handleApdu(command, piv, { card: view, random: this.#random });
-    if (options.resetFirst || JSON.stringify(result.state) !== JSON.stringify(piv)) {
+    if (!sealed || JSON.stringify(result.state) !== JSON.stringify(piv)) {
+      const seq = item.seq + 1;
+      const pivMac = await this.#seal.seal(sealedFields(secret, item.session, seq, result.state));
       try {
-        await this.#state.update(sessionKey(secret), { piv: result.state, seq: item.seq + 1 }, { present: true, equals: { seq: item.seq } });
+        await this.#state.update(sessionKey(secret), { piv: result.state, pivMac, seq }, { present: true, equals: { seq: item.seq } });
       } catch (error) {
         if (error instanceof ConflictError) throw new CardSessionError('busy', 'another APDU changed this session meanwhile; commands on one session must be sequential');
         throw error;
@@ -147,7 +160,9 @@ export class CardSessions {
   async reset(tenantId: string, secret: string): Promise<void> {
     const item = await this.#sessionItem(tenantId, secret);
     await this.#activeCard(item);
-    await this.#state.update(sessionKey(secret), { piv: newSessionState(), seq: item.seq + 1 }, { present: true });
+    const piv = newSessionState();
+    const seq = item.seq + 1;
+    await this.#state.update(sessionKey(secret), { piv, pivMac: await this.#seal.seal(sealedFields(secret, item.session, seq, piv)), seq }, { present: true });
   }
 
   /** Ends the session; if it was the card's active one, the card has none afterwards. */
@@ -191,6 +206,11 @@ export class CardSessions {
   #seconds(): number {
     return Math.floor(this.#clock.now() / 1000);
   }
+}
+
+/** What the state's seal binds: the session item (by the hash of its secret), the session, its card, seq and state. */
+function sealedFields(secret: string, session: CardSession, seq: number, piv: PivSessionState) {
+  return { itemKey: sessionKey(secret).PK, sessionId: session.id, tenant: session.tenant, card: session.card, seq, piv };
 }
 
 /** The RFC 7638 thumbprint of a device public key given as a JWK; private members are refused. */

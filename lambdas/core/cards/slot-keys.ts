@@ -131,7 +131,7 @@ export class ResidentSlotKeys implements SlotKeys {
 
   async generate(algorithm: PivAlgorithm, context: WrapContext): Promise<{ record: SlotKeyRecord; publicKey: Uint8Array }> {
     const usage = residentUsage(context.slot, algorithm);
-    const created = await this.#keys.create(RESIDENT_SPEC[algorithm], { tenant: context.tenant, purpose: `card:${context.card}:${context.slot}:${usage}` });
+    const created = await this.#keys.create(RESIDENT_SPEC[algorithm], { tenant: context.tenant, purpose: 'card-key', usage, label: `card ${context.card} slot ${context.slot}` });
     return { record: { custody: 'kms-resident', keyId: created.keyId }, publicKey: created.publicKey };
   }
 
@@ -145,13 +145,13 @@ export class ResidentSlotKeys implements SlotKeys {
       case 'rsa-raw': {
         const recovered = digestFromPkcs1Block(operation.block);
         if (!recovered) return { kind: 'unsupported', reason: 'KMS-resident RSA keys sign PKCS#1 v1.5 SHA-256/384/512 blocks only' };
-        return { kind: 'done', output: await this.#keys.signDigest(record.keyId, recovered.algorithm, recovered.digest) };
+        return { kind: 'done', output: await this.#keys.signDigest(record.keyId, recovered.algorithm, recovered.digest, 'card-key') };
       }
       case 'ecdsa': {
         const { digest } = operation;
         const wanted = algorithm === 'p384' ? 48 : 32;
         if (digest.length !== wanted) return { kind: 'unsupported', reason: `KMS-resident ${algorithm} keys sign ${wanted}-byte digests only` };
-        return { kind: 'done', output: await this.#keys.signDigest(record.keyId, algorithm === 'p384' ? 'ECDSA_SHA_384' : 'ECDSA_SHA_256', digest) };
+        return { kind: 'done', output: await this.#keys.signDigest(record.keyId, algorithm === 'p384' ? 'ECDSA_SHA_384' : 'ECDSA_SHA_256', digest, 'card-key') };
       }
       case 'ecdh': {
         const peer = pointToSpki(operation.peerPoint, algorithm);

@@ -1,4 +1,3 @@
-import { hashSecret, verifySecret } from '../crypto/password.ts';
 import { ConflictError, UnavailableError } from '../errors.ts';
 import type {
   HolderLimits,
@@ -18,6 +17,7 @@ import type { Tenant } from '../directory/tenant.ts';
 import { SLOT_PIN_POLICY } from '../piv/slot-rules.ts';
 import { cardKeys, objectAttribute, slotAttribute, type CardItem, type StoredSlot } from './card-item.ts';
 import { checkPinPolicy } from './secrets.ts';
+import type { PinHasher } from './pin-hash.ts';
 import type { SlotKeys } from './slot-keys.ts';
 
 /** Enough rounds for every concurrent attempt to either spend a try or see the counter at zero. */
@@ -31,6 +31,8 @@ export interface StoredCardDeps {
   readonly pinPolicy: Tenant['pinPolicy'];
   /** What the tenant lets the holder generate and set, read when such a command runs. */
   readonly holderLimits: () => Promise<HolderLimits>;
+  /** PIN and PUK hashes, keyed by a KMS-held key. */
+  readonly pins: PinHasher;
 }
 
 const COUNTERS = {
@@ -89,7 +91,7 @@ export class StoredPivCard implements PivCard {
     const outcome = await this.#check(reference, current);
     if (outcome.kind !== 'verified') return outcome;
     const names = COUNTERS[reference];
-    await this.#update({ [names.hash]: await hashSecret(next), ...(reference === 'pin' ? { pinMustChange: false } : {}) });
+    await this.#update({ [names.hash]: await this.#hash(reference, next), ...(reference === 'pin' ? { pinMustChange: false } : {}) });
     return outcome;
   }
 
@@ -98,7 +100,7 @@ export class StoredPivCard implements PivCard {
     if (rejection) return { kind: 'rejected', reason: rejection };
     const outcome = await this.#check('puk', puk);
     if (outcome.kind !== 'verified') return outcome;
-    await this.#update({ pinHash: await hashSecret(newPin), pinRemaining: this.#item.pinMaxTries, pinMustChange: false });
+    await this.#update({ pinHash: await this.#hash('pin', newPin), pinRemaining: this.#item.pinMaxTries, pinMustChange: false });
     return outcome;
   }
 
@@ -160,7 +162,7 @@ export class StoredPivCard implements PivCard {
         continue;
       }
       const hash = this.#item[names.hash];
-      if (!(await verifySecret(candidate, hash))) return { kind: 'wrong', remaining: remaining - 1 };
+      if (!(await this.#deps.pins.verify(this.#owner(reference), candidate, hash))) return { kind: 'wrong', remaining: remaining - 1 };
       // Restore the counter unless the secret itself changed meanwhile (then the match is stale).
       try {
         await this.#update({ [names.remaining]: this.#item[names.max] }, { [names.hash]: hash });
@@ -184,6 +186,14 @@ export class StoredPivCard implements PivCard {
     const item = await this.#deps.directory.get<CardItem>(cardKeys.card(this.#item.tenant, this.#item.id));
     if (!item) throw new ConflictError('the card was deleted');
     this.#item = item;
+  }
+
+  #owner(reference: PinReference) {
+    return { tenant: this.#item.tenant, card: this.#item.id, reference };
+  }
+
+  #hash(reference: PinReference, value: string): Promise<string> {
+    return this.#deps.pins.hash(this.#owner(reference), value);
   }
 
   #context(slot: string): WrapContext {

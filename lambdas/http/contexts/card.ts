@@ -1,8 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { RoutesFactory } from '../../apps.ts';
-import { CardAuthority } from '../../core/cards/authority.ts';
 import { CardLists } from '../../core/cards/card-list.ts';
 import { CardSessions } from '../../core/cards/sessions.ts';
+import { SessionSeal } from '../../core/cards/session-seal.ts';
 import { CardApiTrust } from '../../core/cards/trust.ts';
 import { oidcSettingsOf } from '../../core/directory/tenant.ts';
 import { directoryServices } from '../../runtime.ts';
@@ -13,7 +13,7 @@ import { oidcModels } from './oidc.ts';
 export const cardContext: RoutesFactory = (runtime) => {
   const services = directoryServices(runtime);
   const cards = services.cards;
-  if (!cards || !runtime.residentKeys) throw new Error('the card context needs key custody and resident keys');
+  if (!cards || !runtime.residentKeys || !runtime.cardSessionKey) throw new Error('the card context needs key custody, resident keys, the PIN key and the session key');
   const oidc = oidcModels(runtime);
   const trust = new CardApiTrust(
     async (tenant, issuer, token) => {
@@ -29,8 +29,8 @@ export const cardContext: RoutesFactory = (runtime) => {
   return cardRoutes({
     tenants: services.tenants,
     trust,
-    sessions: new CardSessions(runtime.state, cards, runtime.clock, runtime.random),
-    lists: new CardLists(cards, new CardAuthority(runtime.directory, runtime.residentKeys, runtime.clock), runtime.residentKeys),
+    sessions: new CardSessions(runtime.state, cards, runtime.clock, runtime.random, new SessionSeal(runtime.cardSessionKey)),
+    lists: new CardLists(cards, runtime.directory, runtime.residentKeys),
     clock: runtime.clock,
     traceApdu: (entry) => apduLog.debug('apdu', entry),
   });
