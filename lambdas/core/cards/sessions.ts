@@ -4,6 +4,8 @@ import { opaqueHash } from '../oidc/hashing.ts';
 import { handleApdu } from '../piv/application.ts';
 import { newSessionState, validSessionState, type PivSessionState } from '../piv/session.ts';
 import type { Clock, Item, Random, StateStore } from '../../ports.ts';
+import type { AccessCheck, AccessDecision, Continuation } from '../access/access-check.ts';
+import { ownedBy, type SessionEnd } from '../access/owner-index.ts';
 import type { Tenant } from '../directory/tenant.ts';
 import type { CardItem } from './card-item.ts';
 import type { Cards } from './cards.ts';
@@ -18,7 +20,7 @@ export const MAX_APDU_BYTES = 4 + 3 + 65_535 + 2;
 /** Why a session cannot carry an APDU; the card API turns each into its own problem type. */
 export class CardSessionError extends Error {
   override readonly name = 'CardSessionError';
-  readonly reason: 'expired' | 'superseded' | 'card-deleted' | 'busy';
+  readonly reason: 'expired' | 'superseded' | 'card-deleted' | 'busy' | 'access-revoked';
   constructor(reason: CardSessionError['reason'], message: string) {
     super(message);
     this.reason = reason;
@@ -45,7 +47,8 @@ export interface CardSession {
 }
 
 type ChallengeItem = Item & { challenge: ChallengeRecord; expiresAt: number };
-type SessionItem = Item & { session: CardSession; piv: PivSessionState; seq: number; expiresAt: number };
+/** `ended`: a tombstone left by revocation or card deletion (PIV state scrubbed), so the agent learns why. */
+type SessionItem = Item & { session: CardSession; piv: PivSessionState | null; seq: number; expiresAt: number; ended?: SessionEnd };
 
 const challengeKey = (nonce: string) => ({ PK: `CARDCHAL#${opaqueHash(nonce)}`, SK: 'CARDCHAL' });
 const sessionKey = (secret: string) => ({ PK: `CARDSESS#${opaqueHash(secret)}`, SK: 'CARDSESS' });
@@ -63,12 +66,14 @@ export class CardSessions {
   readonly #cards: Cards;
   readonly #clock: Clock;
   readonly #random: Random;
+  readonly #access: Pick<AccessCheck, 'continueAccess'>;
 
-  constructor(state: StateStore, cards: Cards, clock: Clock, random: Random) {
+  constructor(state: StateStore, cards: Cards, clock: Clock, random: Random, access: Pick<AccessCheck, 'continueAccess'>) {
     this.#state = state;
     this.#cards = cards;
     this.#clock = clock;
     this.#random = random;
+    this.#access = access;
   }
 
   /** Issues a nonce for the user's card, to be signed by the device key with this thumbprint. */
@@ -103,19 +108,25 @@ export class CardSessions {
     }
     if (record.jkt !== verified.jkt) throw new ValidationError('the proof was signed by another key than the challenge names');
     if (boundJkt && boundJkt !== verified.jkt) throw new ValidationError('the device key is not the key the access token is bound to');
-    await this.#ownCard(tenant.id, username, cardId);
+    const [, decision] = await Promise.all([
+      this.#ownCard(tenant.id, username, cardId),
+      this.#access.continueAccess({ kind: 'card-session-open', tenant: tenant.id, subject: { user: username }, card: cardId, context: { keyThumbprint: verified.jkt } }),
+    ]);
+    refuseUnlessAllowed(decision);
 
     const secret = Buffer.from(this.#random.bytes(32)).toString('base64url');
     const now = this.#clock.now();
     const session: CardSession = { id: this.#random.id(), tenant: tenant.id, card: cardId, username, jkt: verified.jkt, openedAt: now, pinPolicy: tenant.pinPolicy };
     const expiresAt = Math.floor(now / 1000) + tenant.sessionLifetimes.cardSessionSeconds;
-    await this.#state.put({ ...sessionKey(secret), session, piv: newSessionState(), seq: 0, expiresAt }, { absent: true });
+    // Indexed under its holder and card: disabling the user or deleting the card ends it at once.
+    await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant.id, username, 'CARDSESS', `${cardId}#${session.id}`), session, piv: newSessionState(), seq: 0, expiresAt }, { absent: true });
     await this.#cards.activate(tenant.id, cardId, session.id);
     return { secret, session, expiresAt };
   }
 
   /**
-   * Runs one command APDU on the session's card: reads the session and the card (two reads), checks the
+   * Runs one command APDU on the session's card: reads the session, then the card, the tenant and the
+   * user in parallel (the access check adds no sequential round trip), checks access still holds and the
    * session is the card's active one, runs the card application, and stores the new security state
    * guarded on the sequence number it read (a second APDU racing on the same session loses with "busy").
    */
@@ -126,9 +137,9 @@ export class CardSessions {
     options: { resetFirst?: boolean } = {},
   ): Promise<{ response: Uint8Array; trace: { ins: number; sw: number }; session: CardSession; pinRemaining: number }> {
     const item = await this.#sessionItem(tenantId, secret);
-    const card = await this.#activeCard(item);
+    const card = await this.#continued(item, 'apdu');
     // A power cycle the agent reports with the command: the command runs on a fresh security state.
-    const piv = options.resetFirst ? newSessionState() : (validSessionState(item.piv) ?? newSessionState());
+    const piv = options.resetFirst || !item.piv ? newSessionState() : (validSessionState(item.piv) ?? newSessionState());
     const view = this.#cards.openView(card, item.session.pinPolicy);
     const result = await handleApdu(command, piv, { card: view, random: this.#random });
     if (options.resetFirst || JSON.stringify(result.state) !== JSON.stringify(piv)) {
@@ -146,8 +157,13 @@ export class CardSessions {
   /** Power off/on or reset from the reader: the security state starts over (PIN no longer verified). */
   async reset(tenantId: string, secret: string): Promise<void> {
     const item = await this.#sessionItem(tenantId, secret);
-    await this.#activeCard(item);
-    await this.#state.update(sessionKey(secret), { piv: newSessionState(), seq: item.seq + 1 }, { present: true });
+    await this.#continued(item, 'apdu');
+    try {
+      await this.#state.update(sessionKey(secret), { piv: newSessionState(), seq: item.seq + 1 }, { present: true, equals: { seq: item.seq } });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new CardSessionError('busy', 'another call changed this session meanwhile; retry');
+      throw error;
+    }
   }
 
   /** Ends the session; if it was the card's active one, the card has none afterwards. */
@@ -165,7 +181,22 @@ export class CardSessions {
   async #sessionItem(tenantId: string, secret: string): Promise<SessionItem> {
     const item = OPAQUE.test(secret) ? await this.#state.get<SessionItem>(sessionKey(secret)) : undefined;
     if (!item || item.session.tenant !== tenantId) throw new CardSessionError('expired', 'the card session does not exist or has expired; open a new one');
+    if (item.ended === 'card-deleted') throw new CardSessionError('card-deleted', 'the card was deleted; remove it from the reader');
+    if (item.ended) throw new CardSessionError('access-revoked', 'access to this card was revoked (the user or the tenant was disabled); remove the card from the reader');
     return item;
+  }
+
+  /** The card, once access still holds for the session's user (the access check runs beside the card read). */
+  async #continued(item: SessionItem, kind: Continuation['kind']): Promise<CardItem> {
+    const { session } = item;
+    const [card, decision] = await Promise.all([
+      this.#activeCard(item).catch((error: unknown) => ({ failed: error })),
+      this.#access.continueAccess({ kind, tenant: session.tenant, subject: { user: session.username }, grantedAt: Math.floor(session.openedAt / 1000), card: session.card, sessionId: session.id, context: { keyThumbprint: session.jkt } }),
+    ]);
+    // A revoked access is the first thing the agent must learn: it outranks the card's own state.
+    refuseUnlessAllowed(decision);
+    if ('failed' in card) throw card.failed;
+    return card;
   }
 
   async #activeCard(item: SessionItem): Promise<CardItem> {
@@ -191,6 +222,10 @@ export class CardSessions {
   #seconds(): number {
     return Math.floor(this.#clock.now() / 1000);
   }
+}
+
+function refuseUnlessAllowed(decision: AccessDecision): void {
+  if (decision.outcome !== 'allow') throw new CardSessionError('access-revoked', `access to this card was revoked: ${decision.message}; remove the card from the reader`);
 }
 
 /** The RFC 7638 thumbprint of a device public key given as a JWK; private members are refused. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import type { Clock, DirectoryStore, Item } from '../../ports.ts';
+import type { AccessEndings } from '../access/revocation.ts';
 import { directoryKeys } from './keys.ts';
 
 export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
@@ -159,6 +160,8 @@ export interface Tenant {
   readonly id: string;
   readonly displayName: string;
   readonly status: 'active' | 'disabled';
+  /** When the tenant was last disabled (epoch seconds): nothing granted before it is continued, even after re-enabling. */
+  readonly accessRevokedAt?: number;
   readonly custody: 'wrapped' | 'kms-resident';
   readonly pinPolicy: z.infer<typeof pinPolicy>;
   readonly sessionLifetimes: z.infer<typeof sessionLifetimes>;
@@ -178,11 +181,14 @@ export class Tenants {
   readonly #directory: DirectoryStore;
   readonly #clock: Clock;
   readonly #defaultCustody: Tenant['custody'];
+  readonly #endings: Pick<AccessEndings, 'revokeTenant'> | undefined;
 
-  constructor(directory: DirectoryStore, clock: Clock, defaultCustody: Tenant['custody'] = 'wrapped') {
+  /** `endings` revokes a disabled tenant's sessions and grants; absent where there is no state table. */
+  constructor(directory: DirectoryStore, clock: Clock, defaultCustody: Tenant['custody'] = 'wrapped', endings?: Pick<AccessEndings, 'revokeTenant'>) {
     this.#directory = directory;
     this.#clock = clock;
     this.#defaultCustody = defaultCustody;
+    this.#endings = endings;
   }
 
   async create(input: unknown): Promise<Tenant> {
@@ -253,11 +259,15 @@ export class Tenants {
       },
       'tenant update',
     );
+    const now = this.#clock.now();
+    // Disabling (or repeating it) stamps the revocation time and revokes after the write, as Users.disable does.
+    const disabling = scalars.status === 'disabled';
     const next: Tenant = {
       ...current,
       ...defined(scalars),
       ...defined(merged),
-      updatedAt: new Date(this.#clock.now()).toISOString(),
+      ...(disabling && current.status !== 'disabled' ? { accessRevokedAt: Math.floor(now / 1000) } : {}),
+      updatedAt: new Date(now).toISOString(),
       version: current.version + 1,
     };
     try {
@@ -266,6 +276,7 @@ export class Tenants {
       if (error instanceof ConflictError) throw new ConflictError(`tenant ${id} changed meanwhile; retry`);
       throw error;
     }
+    if (disabling) await this.#endings?.revokeTenant(id);
     return next;
   }
 }

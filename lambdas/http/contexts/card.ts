@@ -28,7 +28,7 @@ export const cardContext: RoutesFactory = (runtime) => {
   return cardRoutes({
     tenants: services.tenants,
     trust,
-    sessions: new CardSessions(runtime.state, cards, runtime.clock, runtime.random),
+    sessions: new CardSessions(runtime.state, cards, runtime.clock, runtime.random, services.access),
     lists: new CardLists(cards, new CardAuthority(runtime.directory, runtime.residentKeys, runtime.clock), runtime.residentKeys),
     clock: runtime.clock,
     traceApdu: (entry) => apduLog.debug('apdu', entry),
