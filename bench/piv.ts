@@ -1,3 +1,4 @@
+import { AccessCheck } from '../lambdas/core/access/access-check.ts';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { CompactSign } from 'jose';
@@ -111,7 +112,10 @@ async function cardService(name: BackendName): Promise<CardService> {
     clock: systemClock,
     random: systemRandom,
   });
-  const sessions = new CardSessions(state, cards, systemClock, systemRandom, new SessionSeal(backend.cardSessionKey));
+  // The access check reads the tenant and the user through the counted directory: its reads are part of an APDU.
+  const countedTenants = new Tenants(directory, systemClock);
+  const access = new AccessCheck(countedTenants, new Users(directory, countedTenants, systemClock));
+  const sessions = new CardSessions(state, cards, systemClock, systemRandom, access, new SessionSeal(backend.cardSessionKey));
   await tenants.create({ id: 'bench' });
   await users.add('bench', { username: 'alice', email: 'alice@example.test' });
   const tenant = await tenants.get('bench');

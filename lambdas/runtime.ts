@@ -1,4 +1,6 @@
 import type { Config } from './config.ts';
+import { AccessCheck } from './core/access/access-check.ts';
+import { AccessRevocation } from './core/access/revocation.ts';
 import { AdminClients } from './core/directory/admin-client.ts';
 import { Tenants } from './core/directory/tenant.ts';
 import { Users } from './core/directory/user.ts';
@@ -42,6 +44,10 @@ export interface Runtime {
 export interface DirectoryServices {
   readonly tenants: Tenants;
   readonly users: Users;
+  /** The one check every continuation of granted access goes through (refresh, SSO reuse, APDU, ...). */
+  readonly access: AccessCheck;
+  /** Proactive revocation on disable and card delete; present when a state store was given. */
+  readonly revocation?: AccessRevocation;
   readonly adminClients: AdminClients;
   /** The tenant's OAuth clients. */
   readonly clients: Clients;
@@ -67,12 +73,15 @@ export function directoryServices(
   runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys' | 'outbound' | 'cardPinKey'>>,
 ): DirectoryServices {
   const outbound = runtime.outbound ?? NO_OUTBOUND;
-  const tenants = new Tenants(runtime.directory, runtime.clock, runtime.config.defaultCustody, outbound);
-  const users = new Users(runtime.directory, tenants, runtime.clock);
+  const revocation = runtime.state ? new AccessRevocation(runtime.state, runtime.directory) : undefined;
+  const tenants = new Tenants(runtime.directory, runtime.clock, runtime.config.defaultCustody, { outbound, ...(revocation ? { endings: revocation } : {}) });
+  const users = new Users(runtime.directory, tenants, runtime.clock, revocation);
   const throttle = runtime.state ? new LoginThrottle(runtime.state, runtime.clock) : undefined;
   return {
     tenants,
     users,
+    access: new AccessCheck(tenants, users),
+    ...(revocation ? { revocation } : {}),
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
     clients: new Clients(runtime.directory, runtime.clock, runtime.random),
     serviceProviders: new ServiceProviders(runtime.directory, runtime.clock, outbound),
@@ -91,6 +100,7 @@ export function directoryServices(
             users,
             clock: runtime.clock,
             random: runtime.random,
+            ...(revocation ? { sessionEndings: revocation } : {}),
           }),
         }
       : {}),

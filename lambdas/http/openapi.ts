@@ -377,6 +377,7 @@ export const CARD_SESSION_PROBLEMS = {
   'card-session-superseded': { status: 409, title: 'Card session superseded', action: 'remove-card', agent: 'another client opened a session for the card, or an administrator disconnected it: remove the card from the virtual reader' },
   'card-session-busy': { status: 409, title: 'Card session busy', agent: 'another APDU changed this session meanwhile: send commands of one session one at a time' },
   'card-session-card-deleted': { status: 410, title: 'Card deleted', action: 'remove-card', agent: 'the card no longer exists: remove it from the virtual reader' },
+  'access-revoked': { status: 403, title: 'Access revoked', action: 'remove-card', agent: 'the user or the tenant was disabled (or access was revoked since the session opened): remove the card from the virtual reader and log the reason; signing in again is needed once access is restored' },
 } as const;
 const PROBLEM_TYPE_BASE = 'https://cloudcard.dev/problems/';
 
@@ -398,9 +399,10 @@ const cardUser = [{ cardUserToken: [] }];
 const cardSession = [{ cardSession: [] }];
 /** Errors of the calls authenticated by the user's JWT: bad body, untrusted token, unknown tenant or card. */
 const cardUserErrors = { '400': problem, '401': { $ref: '#/components/responses/CardUnauthorized' }, '404': problem, '503': problem };
-/** Errors of the session calls: no or unknown secret (401), superseded or busy (409), card deleted (410). */
+/** Errors of the session calls: no or unknown secret (401), access revoked (403), superseded or busy (409), card deleted (410). */
 const sessionErrors = {
   '401': { $ref: '#/components/responses/CardSessionExpired' },
+  '403': { $ref: '#/components/responses/CardAccessRevoked' },
   '409': { $ref: '#/components/responses/CardSessionConflict' },
   '410': { $ref: '#/components/responses/CardSessionCardDeleted' },
   '503': problem,
@@ -434,10 +436,10 @@ const cardApiPaths = {
       operationId: 'openCardSession',
       summary: "Open a session from the signed challenge; it becomes the card's only active session (the last opener wins)",
       description:
-        'The challenge is consumed by the first answer, right or wrong (400 for a replayed, expired or foreign challenge, a proof by another key than the challenge named, or a key other than the one the access token is bound to by `cnf.jkt`).',
+        'The challenge is consumed by the first answer, right or wrong (400 for a replayed, expired or foreign challenge, or a proof by another key than the challenge named). 403 `access-revoked` when the access check refuses (user or tenant disabled meanwhile).',
       security: cardUser,
       requestBody: jsonBody('#/components/schemas/CardSessionRequest'),
-      responses: { '201': { ...jsonOk('#/components/schemas/CardSessionOpened', 'opened; the session secret is shown only in this response'), headers: noStore }, ...cardUserErrors },
+      responses: { '201': { ...jsonOk('#/components/schemas/CardSessionOpened', 'opened; the session secret is shown only in this response'), headers: noStore }, ...cardUserErrors, '403': { $ref: '#/components/responses/CardAccessRevoked' } },
     },
   },
   '/t/{tenant}/card/v1/session/apdu': {
@@ -508,7 +510,7 @@ const cardApiSecuritySchemes = {
 
 const cardApiResponses = {
   CardUnauthorized: {
-    description: 'No bearer token, or one from an untrusted issuer, for another tenant or audience, expired, revoked, without the `card` scope, or naming no active user (`WWW-Authenticate: Bearer error="invalid_token"`).',
+    description: 'No bearer token, or one from an untrusted issuer, for another tenant or audience, expired, revoked, DPoP-bound (`cnf.jkt`: RFC 9449 §7.1 forbids its use as a Bearer token), without the `card` scope, or naming no active user (`WWW-Authenticate: Bearer error="invalid_token"`).',
     content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
   },
   CardSessionExpired: cardSessionProblem(
@@ -517,6 +519,7 @@ const cardApiResponses = {
   ),
   CardSessionConflict: cardSessionProblem('The session cannot carry this call.', ['card-session-superseded', 'card-session-busy']),
   CardSessionCardDeleted: cardSessionProblem('The session’s card was deleted.', ['card-session-card-deleted']),
+  CardAccessRevoked: cardSessionProblem('The access behind the session ended: the user or the tenant was disabled.', ['access-revoked']),
 };
 
 const cardApiSchemas = {
@@ -527,7 +530,7 @@ const cardApiSchemas = {
         type: 'object',
         properties: {
           type: { type: 'string', format: 'uri' },
-          action: { const: 'remove-card', description: 'present on superseded and card-deleted: the agent removes the card from its virtual reader' },
+          action: { const: 'remove-card', description: 'present on superseded, card-deleted and access-revoked: the agent removes the card from its virtual reader' },
         },
       },
     ],

@@ -112,7 +112,7 @@ describe('outbound URL policy without the loopback exception (as deployed)', () 
   });
 
   it('refuses at call time a trusted issuer stored before with a loopback JWKS: 401, nothing fetched', async () => {
-    const lax = new Tenants(stack.runtime.directory, stack.runtime.clock, 'wrapped', new PolicedHttp({ policy: { allowLoopback: true } }));
+    const lax = new Tenants(stack.runtime.directory, stack.runtime.clock, 'wrapped', { outbound: new PolicedHttp({ policy: { allowLoopback: true } }) });
     await lax.update('demo', { trustedIssuers: [{ issuer: 'https://idp.example.test', jwksUri: `${jwksServer.url}/jwks`, audience: 'cloudcard', userClaim: 'preferred_username' }] });
     try {
       expect((await cardTokens(stack, await issuer.token())).status).toBe(401);

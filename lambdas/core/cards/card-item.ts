@@ -1,4 +1,5 @@
-import type { Item, WrappedKey } from '../../ports.ts';
+import { ConflictError } from '../errors.ts';
+import type { DirectoryStore, Item, WrappedKey } from '../../ports.ts';
 import type { ManagementAlgorithm, PivAlgorithm, PivSlot, SlotInfo } from '../piv/card-port.ts';
 import type { SlotKeyRecord } from './slot-keys.ts';
 
@@ -76,4 +77,11 @@ export function objectsOf(item: CardItem): Map<number, Uint8Array> {
     if (name.startsWith('obj_') && typeof value === 'string') objects.set(Number.parseInt(name.slice(4), 16), Buffer.from(value, 'base64'));
   }
   return objects;
+}
+
+/** Clears the card's active session if it is still this one (a newer opener keeps the card; a deleted card has none). */
+export async function clearActiveSession(directory: DirectoryStore, tenant: string, card: string, sessionId: string): Promise<void> {
+  await directory.update(cardKeys.card(tenant, card), { activeSession: null }, { present: true, equals: { activeSession: sessionId } }).catch((error: unknown) => {
+    if (!(error instanceof ConflictError)) throw error;
+  });
 }

@@ -4,10 +4,11 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import type { Clock, DirectoryStore, KeyCustody, Random } from '../../ports.ts';
 import { cardSettingsOf, type CardSettings, type Tenant, type Tenants } from '../directory/tenant.ts';
+import type { AccessEndings } from '../access/revocation.ts';
 import type { Users } from '../directory/user.ts';
 import type { HolderLimits, ManagementAlgorithm, PivAlgorithm, PivSlot } from '../piv/card-port.ts';
 import type { CardAuthority } from './authority.ts';
-import { CARD_ID, cardKeys, objectAttribute, objectsOf, slotAttribute, slotsOf, type CardItem, type StoredSlot } from './card-item.ts';
+import { CARD_ID, cardKeys, clearActiveSession, objectAttribute, objectsOf, slotAttribute, slotsOf, type CardItem, type StoredSlot } from './card-item.ts';
 import { initialObjects, certificateOf } from './card-objects.ts';
 import type { PinHasher } from './pin-hash.ts';
 import { checkPinPolicy, MANAGEMENT_KEY_LENGTH, randomDigits } from './secrets.ts';
@@ -68,6 +69,8 @@ export interface CardsDeps {
   readonly users: Users;
   readonly clock: Clock;
   readonly random: Random;
+  /** Ends a deleted card's sessions in the state table; absent where there is no state table. */
+  readonly sessionEndings?: Pick<AccessEndings, 'endCardSessions'>;
 }
 
 /**
@@ -207,9 +210,7 @@ export class Cards {
 
   /** Clears the active session if it is still this one (a newer opener keeps the card). */
   async deactivate(tenantId: string, id: string, sessionId: string): Promise<void> {
-    await this.#deps.directory.update(cardKeys.card(tenantId, id), { activeSession: null }, { present: true, equals: { activeSession: sessionId } }).catch((error: unknown) => {
-      if (!(error instanceof ConflictError)) throw error;
-    });
+    await clearActiveSession(this.#deps.directory, tenantId, id, sessionId);
   }
 
   /** Ends the card's active session: the agent holding it gets "superseded" and removes the card. */
@@ -235,7 +236,10 @@ export class Cards {
     return { card: summarize(item), pin };
   }
 
-  /** Deletes the card; wrapped keys go with the item, KMS-resident keys are scheduled for deletion. */
+  /**
+   * Deletes the card; wrapped keys go with the item, KMS-resident keys are scheduled for deletion. The
+   * item goes first (every APDU then answers card-deleted), then the keys, then its session items.
+   */
   async delete(tenantId: string, id: string): Promise<void> {
     const item = await this.item(tenantId, id);
     try {
@@ -246,6 +250,7 @@ export class Cards {
     }
     const slotKeys = this.#deps.slotKeys[item.custody];
     for (const [, stored] of slotsOf(item)) await slotKeys?.destroy(stored.key);
+    await this.#deps.sessionEndings?.endCardSessions(tenantId, item.username, id);
   }
 
   #slotKeys(mode: SlotKeyRecord['custody']): SlotKeys {

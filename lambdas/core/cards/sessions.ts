@@ -4,6 +4,8 @@ import { opaqueHash } from '../oidc/hashing.ts';
 import { handleApdu } from '../piv/application.ts';
 import { newSessionState, validSessionState, type PivSessionState } from '../piv/session.ts';
 import type { Clock, Item, Random, StateStore } from '../../ports.ts';
+import type { AccessCheck, AccessDecision, Continuation } from '../access/access-check.ts';
+import { ownedBy, type SessionEnd } from '../access/owner-index.ts';
 import type { Tenant } from '../directory/tenant.ts';
 import type { CardItem } from './card-item.ts';
 import type { Cards } from './cards.ts';
@@ -19,7 +21,7 @@ export const MAX_APDU_BYTES = 4 + 3 + 65_535 + 2;
 /** Why a session cannot carry an APDU; the card API turns each into its own problem type. */
 export class CardSessionError extends Error {
   override readonly name = 'CardSessionError';
-  readonly reason: 'expired' | 'superseded' | 'card-deleted' | 'busy';
+  readonly reason: 'expired' | 'superseded' | 'card-deleted' | 'busy' | 'access-revoked';
   constructor(reason: CardSessionError['reason'], message: string) {
     super(message);
     this.reason = reason;
@@ -46,8 +48,11 @@ export interface CardSession {
 }
 
 type ChallengeItem = Item & { challenge: ChallengeRecord; expiresAt: number };
-/** `pivMac` seals `piv` to the session and `seq` (session-seal.ts): a state without a good seal is not trusted. */
-type SessionItem = Item & { session: CardSession; piv: PivSessionState; pivMac?: string; seq: number; expiresAt: number };
+/**
+ * `pivMac` seals `piv` to the session and `seq` (session-seal.ts): a state without a good seal is not trusted.
+ * `ended`: a tombstone left by revocation or card deletion (PIV state scrubbed), so the agent learns why.
+ */
+type SessionItem = Item & { session: CardSession; piv: PivSessionState | null; pivMac?: string; seq: number; expiresAt: number; ended?: SessionEnd };
 
 const challengeKey = (nonce: string) => ({ PK: `CARDCHAL#${opaqueHash(nonce)}`, SK: 'CARDCHAL' });
 const sessionKey = (secret: string) => ({ PK: `CARDSESS#${opaqueHash(secret)}`, SK: 'CARDSESS' });
@@ -68,13 +73,15 @@ export class CardSessions {
   readonly #cards: Cards;
   readonly #clock: Clock;
   readonly #random: Random;
+  readonly #access: Pick<AccessCheck, 'continueAccess'>;
   readonly #seal: SessionSeal;
 
-  constructor(state: StateStore, cards: Cards, clock: Clock, random: Random, seal: SessionSeal) {
+  constructor(state: StateStore, cards: Cards, clock: Clock, random: Random, access: Pick<AccessCheck, 'continueAccess'>, seal: SessionSeal) {
     this.#state = state;
     this.#cards = cards;
     this.#clock = clock;
     this.#random = random;
+    this.#access = access;
     this.#seal = seal;
   }
 
@@ -110,7 +117,11 @@ export class CardSessions {
     }
     if (record.jkt !== verified.jkt) throw new ValidationError('the proof was signed by another key than the challenge names');
     if (boundJkt && boundJkt !== verified.jkt) throw new ValidationError('the device key is not the key the access token is bound to');
-    await this.#ownCard(tenant.id, username, cardId);
+    const [, decision] = await Promise.all([
+      this.#ownCard(tenant.id, username, cardId),
+      this.#access.continueAccess({ kind: 'card-session-open', tenant: tenant.id, subject: { user: username }, card: cardId, context: { keyThumbprint: verified.jkt } }),
+    ]);
+    refuseUnlessAllowed(decision);
 
     const secret = Buffer.from(this.#random.bytes(32)).toString('base64url');
     const now = this.#clock.now();
@@ -118,13 +129,15 @@ export class CardSessions {
     const expiresAt = Math.floor(now / 1000) + tenant.sessionLifetimes.cardSessionSeconds;
     const piv = newSessionState();
     const pivMac = await this.#seal.seal(sealedFields(secret, session, 0, piv));
-    await this.#state.put({ ...sessionKey(secret), session, piv, pivMac, seq: 0, expiresAt }, { absent: true });
+    // Indexed under its holder and card: disabling the user or deleting the card ends it at once.
+    await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant.id, username, 'CARDSESS', `${cardId}#${session.id}`), session, piv, pivMac, seq: 0, expiresAt }, { absent: true });
     await this.#cards.activate(tenant.id, cardId, session.id);
     return { secret, session, expiresAt };
   }
 
   /**
-   * Runs one command APDU on the session's card: reads the session and the card (two reads), checks the
+   * Runs one command APDU on the session's card: reads the session, then the card, the tenant and the
+   * user in parallel (the access check adds no sequential round trip), checks access still holds and the
    * session is the card's active one, runs the card application, and stores the new security state
    * guarded on the sequence number it read (a second APDU racing on the same session loses with "busy").
    */
@@ -135,11 +148,11 @@ export class CardSessions {
     options: { resetFirst?: boolean } = {},
   ): Promise<{ response: Uint8Array; trace: { ins: number; sw: number }; session: CardSession; pinRemaining: number }> {
     const item = await this.#sessionItem(tenantId, secret);
-    const card = await this.#activeCard(item);
+    const card = await this.#continued(item, 'apdu');
     // A power cycle the agent reports with the command, or a state without a good seal: the command runs
     // on a fresh security state.
-    const sealed = !options.resetFirst && (await this.#seal.verify(sealedFields(secret, item.session, item.seq, item.piv), item.pivMac));
-    const piv = sealed ? (validSessionState(item.piv) ?? newSessionState()) : newSessionState();
+    const sealed = !options.resetFirst && item.piv !== null && (await this.#seal.verify(sealedFields(secret, item.session, item.seq, item.piv), item.pivMac));
+    const piv = sealed && item.piv ? (validSessionState(item.piv) ?? newSessionState()) : newSessionState();
     const view = this.#cards.openView(card, item.session.pinPolicy);
     const result = await handleApdu(command, piv, { card: view, random: this.#random });
     if (!sealed || JSON.stringify(result.state) !== JSON.stringify(piv)) {
@@ -159,10 +172,15 @@ export class CardSessions {
   /** Power off/on or reset from the reader: the security state starts over (PIN no longer verified). */
   async reset(tenantId: string, secret: string): Promise<void> {
     const item = await this.#sessionItem(tenantId, secret);
-    await this.#activeCard(item);
+    await this.#continued(item, 'apdu');
     const piv = newSessionState();
     const seq = item.seq + 1;
-    await this.#state.update(sessionKey(secret), { piv, pivMac: await this.#seal.seal(sealedFields(secret, item.session, seq, piv)), seq }, { present: true });
+    try {
+      await this.#state.update(sessionKey(secret), { piv, pivMac: await this.#seal.seal(sealedFields(secret, item.session, seq, piv)), seq }, { present: true, equals: { seq: item.seq } });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new CardSessionError('busy', 'another call changed this session meanwhile; retry');
+      throw error;
+    }
   }
 
   /** Ends the session; if it was the card's active one, the card has none afterwards. */
@@ -180,7 +198,22 @@ export class CardSessions {
   async #sessionItem(tenantId: string, secret: string): Promise<SessionItem> {
     const item = OPAQUE.test(secret) ? await this.#state.get<SessionItem>(sessionKey(secret)) : undefined;
     if (!item || item.session.tenant !== tenantId) throw new CardSessionError('expired', 'the card session does not exist or has expired; open a new one');
+    if (item.ended === 'card-deleted') throw new CardSessionError('card-deleted', 'the card was deleted; remove it from the reader');
+    if (item.ended) throw new CardSessionError('access-revoked', 'access to this card was revoked (the user or the tenant was disabled); remove the card from the reader');
     return item;
+  }
+
+  /** The card, once access still holds for the session's user (the access check runs beside the card read). */
+  async #continued(item: SessionItem, kind: Continuation['kind']): Promise<CardItem> {
+    const { session } = item;
+    const [card, decision] = await Promise.all([
+      this.#activeCard(item).catch((error: unknown) => ({ failed: error })),
+      this.#access.continueAccess({ kind, tenant: session.tenant, subject: { user: session.username }, grantedAt: Math.floor(session.openedAt / 1000), card: session.card, sessionId: session.id, context: { keyThumbprint: session.jkt } }),
+    ]);
+    // A revoked access is the first thing the agent must learn: it outranks the card's own state.
+    refuseUnlessAllowed(decision);
+    if ('failed' in card) throw card.failed;
+    return card;
   }
 
   async #activeCard(item: SessionItem): Promise<CardItem> {
@@ -211,6 +244,10 @@ export class CardSessions {
 /** What the state's seal binds: the session item (by the hash of its secret), the session, its card, seq and state. */
 function sealedFields(secret: string, session: CardSession, seq: number, piv: PivSessionState) {
   return { itemKey: sessionKey(secret).PK, sessionId: session.id, tenant: session.tenant, card: session.card, seq, piv };
+}
+
+function refuseUnlessAllowed(decision: AccessDecision): void {
+  if (decision.outcome !== 'allow') throw new CardSessionError('access-revoked', `access to this card was revoked: ${decision.message}; remove the card from the reader`);
 }
 
 /** The RFC 7638 thumbprint of a device public key given as a JWK; private members are refused. */

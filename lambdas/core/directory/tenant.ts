@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import type { Clock, DirectoryStore, Item, OutboundHttp } from '../../ports.ts';
+import type { AccessEndings } from '../access/revocation.ts';
 import { NO_OUTBOUND } from '../outbound/none.ts';
 import { OutboundUrlError } from '../outbound/url-policy.ts';
 import { directoryKeys } from './keys.ts';
@@ -162,6 +163,8 @@ export interface Tenant {
   readonly id: string;
   readonly displayName: string;
   readonly status: 'active' | 'disabled';
+  /** When the tenant was last disabled (epoch seconds): nothing granted before it is continued, even after re-enabling. */
+  readonly accessRevokedAt?: number;
   readonly custody: 'wrapped' | 'kms-resident';
   readonly pinPolicy: z.infer<typeof pinPolicy>;
   readonly sessionLifetimes: z.infer<typeof sessionLifetimes>;
@@ -182,12 +185,23 @@ export class Tenants {
   readonly #clock: Clock;
   readonly #defaultCustody: Tenant['custody'];
   readonly #outbound: OutboundHttp;
+  readonly #endings: Pick<AccessEndings, 'revokeTenant'> | undefined;
 
-  constructor(directory: DirectoryStore, clock: Clock, defaultCustody: Tenant['custody'] = 'wrapped', outbound: OutboundHttp = NO_OUTBOUND) {
+  /**
+   * `outbound` checks trusted issuers' JWKS URIs (none accepted without it); `endings` revokes a disabled
+   * tenant's sessions and grants (absent where there is no state table).
+   */
+  constructor(
+    directory: DirectoryStore,
+    clock: Clock,
+    defaultCustody: Tenant['custody'] = 'wrapped',
+    options: { readonly outbound?: OutboundHttp; readonly endings?: Pick<AccessEndings, 'revokeTenant'> } = {},
+  ) {
     this.#directory = directory;
     this.#clock = clock;
     this.#defaultCustody = defaultCustody;
-    this.#outbound = outbound;
+    this.#outbound = options.outbound ?? NO_OUTBOUND;
+    this.#endings = options.endings;
   }
 
   /** Every trusted issuer's JWKS URI must pass the outbound URL policy, which is what fetches it. */
@@ -274,11 +288,15 @@ export class Tenants {
       },
       'tenant update',
     );
+    const now = this.#clock.now();
+    // Disabling (or repeating it) stamps the revocation time and revokes after the write, as Users.disable does.
+    const disabling = scalars.status === 'disabled';
     const next: Tenant = {
       ...current,
       ...defined(scalars),
       ...defined(merged),
-      updatedAt: new Date(this.#clock.now()).toISOString(),
+      ...(disabling && current.status !== 'disabled' ? { accessRevokedAt: Math.floor(now / 1000) } : {}),
+      updatedAt: new Date(now).toISOString(),
       version: current.version + 1,
     };
     try {
@@ -287,6 +305,7 @@ export class Tenants {
       if (error instanceof ConflictError) throw new ConflictError(`tenant ${id} changed meanwhile; retry`);
       throw error;
     }
+    if (disabling) await this.#endings?.revokeTenant(id);
     return next;
   }
 }

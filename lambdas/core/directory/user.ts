@@ -4,6 +4,7 @@ import { hashSecret, verifySecret } from '../crypto/password.ts';
 import { parseInput } from '../validation.ts';
 import type { Clock, DirectoryStore, Item, WrappedKey } from '../../ports.ts';
 import { directoryKeys, tenantPartition } from './keys.ts';
+import type { AccessEndings } from '../access/revocation.ts';
 import { TENANT_ID, type Tenants } from './tenant.ts';
 
 export const USERNAME = /^[a-z0-9](?:[a-z0-9._@-]{0,62}[a-z0-9])?$/;
@@ -36,6 +37,8 @@ export interface User {
   readonly email?: string;
   readonly displayName: string;
   readonly status: 'active' | 'disabled';
+  /** When the user was last disabled (epoch seconds): nothing granted before it is continued, ever. */
+  readonly accessRevokedAt?: number;
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly version: number;
@@ -69,11 +72,14 @@ export class Users {
   readonly #directory: DirectoryStore;
   readonly #tenants: Tenants;
   readonly #clock: Clock;
+  readonly #endings: Pick<AccessEndings, 'revokeUser'> | undefined;
 
-  constructor(directory: DirectoryStore, tenants: Tenants, clock: Clock) {
+  /** `endings` revokes a disabled user's sessions and grants; absent where there is no state table. */
+  constructor(directory: DirectoryStore, tenants: Tenants, clock: Clock, endings?: Pick<AccessEndings, 'revokeUser'>) {
     this.#directory = directory;
     this.#tenants = tenants;
     this.#clock = clock;
+    this.#endings = endings;
   }
 
   async add(tenantId: string, input: unknown): Promise<User> {
@@ -159,17 +165,27 @@ export class Users {
     return { users: page.items.map((item) => item.user), ...(page.cursor ? { cursor: page.cursor } : {}) };
   }
 
-  /** Disabling is idempotent; it is guarded on the version so it cannot undo a concurrent change. */
+  /**
+   * Disabling is idempotent; it is guarded on the version so it cannot undo a concurrent change. The
+   * status write comes first (from then on the access check refuses every continuation), then the
+   * user's SSO sessions, grants and card sessions are revoked; repeating a disable repeats the
+   * revocation, so an operator can finish one an outage cut short.
+   */
   async disable(tenantId: string, username: string): Promise<User> {
     const current = await this.get(tenantId, username);
-    if (current.status === 'disabled') return current;
-    const next: User = { ...current, status: 'disabled', updatedAt: new Date(this.#clock.now()).toISOString(), version: current.version + 1 };
-    try {
-      await this.#directory.update(directoryKeys.user(tenantId, username), { user: next, version: next.version }, { present: true, equals: { version: current.version } });
-    } catch (error) {
-      if (error instanceof ConflictError) throw new ConflictError(`user ${username} changed meanwhile; retry`);
-      throw error;
+    let result = current;
+    if (current.status !== 'disabled') {
+      const now = this.#clock.now();
+      const next: User = { ...current, status: 'disabled', accessRevokedAt: Math.floor(now / 1000), updatedAt: new Date(now).toISOString(), version: current.version + 1 };
+      try {
+        await this.#directory.update(directoryKeys.user(tenantId, username), { user: next, version: next.version }, { present: true, equals: { version: current.version } });
+      } catch (error) {
+        if (error instanceof ConflictError) throw new ConflictError(`user ${username} changed meanwhile; retry`);
+        throw error;
+      }
+      result = next;
     }
-    return next;
+    await this.#endings?.revokeUser(tenantId, result.username);
+    return result;
   }
 }

@@ -22,7 +22,8 @@ export interface CodeGrant {
 type CodeItem = Item & CodeGrant & { used: boolean; expiresAt: number };
 const codeKey = (code: string) => ({ PK: `CODE#${opaqueHash(code)}`, SK: 'CODE' });
 
-export type Redemption = { outcome: 'redeemed'; grant: CodeGrant } | { outcome: 'replayed'; grant: CodeGrant } | { outcome: 'unknown' };
+/** `foreign`: presented by another client or tenant than it was issued to; nothing changed. */
+export type Redemption = { outcome: 'redeemed'; grant: CodeGrant } | { outcome: 'replayed'; grant: CodeGrant } | { outcome: 'foreign' } | { outcome: 'unknown' };
 
 export class AuthorizationCodes {
   readonly #state: StateStore;
@@ -40,17 +41,21 @@ export class AuthorizationCodes {
   }
 
   /**
-   * Single use, by one guarded write: exactly one of any number of concurrent redemptions wins. A code
-   * seen again is reported as replayed (so the caller revokes its grant); an expired one as unknown.
+   * Single use, by one write guarded on the code being unused and on the presenting client and tenant:
+   * exactly one of any number of concurrent redemptions by the rightful client wins, and another client's
+   * attempt consumes nothing (it must not revoke the victim's grant). A code the rightful client presents
+   * again is reported as replayed (so the caller revokes its grant); an expired one as unknown.
    */
-  async redeem(code: string): Promise<Redemption> {
+  async redeem(code: string, presenter: { readonly tenant: string; readonly clientId: string }): Promise<Redemption> {
     try {
-      const item = await this.#state.update<CodeItem>(codeKey(code), { used: true }, { present: true, equals: { used: false } });
+      const item = await this.#state.update<CodeItem>(codeKey(code), { used: true }, { present: true, equals: { used: false, clientId: presenter.clientId, tenant: presenter.tenant } });
       return { outcome: 'redeemed', grant: item };
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
     }
     const item = await this.#state.get<CodeItem>(codeKey(code));
-    return item?.used ? { outcome: 'replayed', grant: item } : { outcome: 'unknown' };
+    if (!item) return { outcome: 'unknown' };
+    if (item.clientId !== presenter.clientId || item.tenant !== presenter.tenant) return { outcome: 'foreign' };
+    return item.used ? { outcome: 'replayed', grant: item } : { outcome: 'unknown' };
   }
 }

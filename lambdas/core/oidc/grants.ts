@@ -1,4 +1,5 @@
 import { ConflictError } from '../errors.ts';
+import { ownedBy } from '../access/owner-index.ts';
 import type { Clock, Item, StateStore } from '../../ports.ts';
 
 /**
@@ -26,9 +27,14 @@ export class Grants {
     this.#clock = clock;
   }
 
-  /** Fails with ConflictError if the grant was revoked before it could be created (a replayed code). */
-  async create(grant: Omit<Grant, 'revoked'>, lifetimeSeconds: number): Promise<void> {
-    await this.#state.put({ ...grantKey(grant.gid), ...grant, revoked: false, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+  /**
+   * Fails with ConflictError if the grant was revoked before it could be created (a replayed code). A
+   * user's grant is indexed under the user, so disabling the user revokes it; a client_credentials
+   * grant (`sub` is the client) is not.
+   */
+  async create(grant: Omit<Grant, 'revoked'>, lifetimeSeconds: number, subject: 'user' | 'client' = 'user'): Promise<void> {
+    const owner = subject === 'user' ? ownedBy(grant.tenant, grant.sub, 'GRANT', grant.gid) : {};
+    await this.#state.put({ ...grantKey(grant.gid), ...owner, ...grant, revoked: false, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
   }
 
   /** The grant if it exists, has not expired and is not revoked. */

@@ -22,7 +22,21 @@ export interface RefreshGrant {
 type RefreshItem = Item & RefreshGrant & { status: 'active' | 'rotated' | 'revoked'; expiresAt: number };
 const refreshKey = (token: string) => ({ PK: `RT#${opaqueHash(token)}`, SK: 'RT' });
 
-export type Rotation = { outcome: 'rotated'; grant: RefreshGrant } | { outcome: 'reused'; grant: RefreshGrant } | { outcome: 'unknown' };
+export type Rotation =
+  | { outcome: 'rotated'; grant: RefreshGrant }
+  | { outcome: 'reused'; grant: RefreshGrant }
+  /** Presented by another client or tenant than it was issued to: refused, and nothing changes. */
+  | { outcome: 'foreign' }
+  /** Bound to a DPoP key the presenter did not prove: refused, and nothing changes. */
+  | { outcome: 'wrong-key' }
+  | { outcome: 'unknown' };
+
+/** Who presents a refresh token: the authenticated client, in this tenant, with this DPoP key if any. */
+export interface Presenter {
+  readonly tenant: string;
+  readonly clientId: string;
+  readonly jkt?: string;
+}
 
 export class RefreshTokens {
   readonly #state: StateStore;
@@ -44,18 +58,25 @@ export class RefreshTokens {
   }
 
   /**
-   * Marks the token used, by one guarded write: of concurrent uses exactly one rotates. Any other use of
-   * a token that is no longer active is reuse, which the caller answers by revoking the family.
+   * Rotates the token for its rightful presenter. The client, tenant and DPoP key are checked on a read
+   * before anything is written, so a stolen token presented by another client or key changes nothing
+   * (it must not revoke the victim's family). Then one guarded write marks it used: of concurrent uses
+   * by the rightful client exactly one rotates, and any other use of a token no longer active is reuse,
+   * which the caller answers by revoking the family.
    */
-  async consume(token: string): Promise<Rotation> {
+  async consume(token: string, presenter: Presenter): Promise<Rotation> {
+    const item = await this.#state.get<RefreshItem>(refreshKey(token));
+    if (!item) return { outcome: 'unknown' };
+    if (item.tenant !== presenter.tenant || item.clientId !== presenter.clientId) return { outcome: 'foreign' };
+    if (item.jkt && item.jkt !== presenter.jkt) return { outcome: 'wrong-key' };
+    if (item.status !== 'active') return { outcome: 'reused', grant: item };
     try {
-      const item = await this.#state.update<RefreshItem>(refreshKey(token), { status: 'rotated' }, { present: true, equals: { status: 'active' } });
-      return { outcome: 'rotated', grant: item };
+      const rotated = await this.#state.update<RefreshItem>(refreshKey(token), { status: 'rotated' }, { present: true, equals: { status: 'active', clientId: presenter.clientId } });
+      return { outcome: 'rotated', grant: rotated };
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
     }
-    const item = await this.#state.get<RefreshItem>(refreshKey(token));
-    return item ? { outcome: 'reused', grant: item } : { outcome: 'unknown' };
+    return { outcome: 'reused', grant: item };
   }
 
   /** RFC 7009 revocation of one token (its family is revoked by the caller through the grant). */

@@ -1,4 +1,5 @@
 import { ConflictError } from '../errors.ts';
+import { ownedBy } from '../access/owner-index.ts';
 import type { Clock, Item, Random, StateStore } from '../../ports.ts';
 import { opaqueHash } from './hashing.ts';
 import type { Authentication } from './interactions.ts';
@@ -36,7 +37,8 @@ export class SsoSessions {
   async start(tenant: string, authentication: Authentication, lifetimeSeconds: number): Promise<{ secret: string; session: SsoSession }> {
     const secret = Buffer.from(this.#random.bytes(32)).toString('base64url');
     const session: SsoSession = { ...authentication, sid: this.#random.id(), tenant, clients: [] };
-    await this.#state.put({ ...sessionKey(secret), session, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+    // Indexed under its user, so disabling the user ends it (core/access/revocation.ts).
+    await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant, authentication.sub, 'SSO', sessionHash(secret)), session, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
     return { secret, session };
   }
 

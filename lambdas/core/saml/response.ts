@@ -12,6 +12,7 @@ export const STATUS = {
   noPassive: 'urn:oasis:names:tc:SAML:2.0:status:NoPassive',
   invalidNameIdPolicy: 'urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy',
   noAuthnContext: 'urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext',
+  requestDenied: 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied',
 } as const;
 
 export const AUTHN_CONTEXT = {

@@ -28,6 +28,7 @@ function tenantTokens(runtime: Runtime, services: DirectoryServices): OidcRouteD
   const credentials = services.credentials;
   return {
     oidc,
+    access: services.access,
     tenants: services.tenants,
     users: services.users,
     signIn: async (...args) => {

@@ -19,5 +19,5 @@ export const oidcContext: RoutesFactory = (runtime) => {
   const services = directoryServices(runtime);
   const oidc = oidcModels(runtime);
   const credentials = services.credentials!;
-  return oidcRoutes({ oidc, tenants: services.tenants, users: services.users, signIn: (...args) => credentials.signIn(...args) });
+  return oidcRoutes({ oidc, access: services.access, tenants: services.tenants, users: services.users, signIn: (...args) => credentials.signIn(...args) });
 };

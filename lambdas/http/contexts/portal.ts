@@ -10,6 +10,7 @@ export const portalContext: RoutesFactory = (runtime) => {
   const oidc = createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random });
   return portalRoutes({
     oidc,
+    access: services.access,
     tenants: services.tenants,
     credentials: services.credentials!,
     throttle: services.throttle!,

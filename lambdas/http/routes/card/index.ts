@@ -22,12 +22,20 @@ export const PIN_REMAINING_HEADER = 'Cloudcard-Pin-Remaining';
 const NO_STORE = { 'Cache-Control': 'no-store' };
 
 /** The problem an agent acts on: `type` tells it what to do (re-open, remove the card, retry). */
+const SESSION_PROBLEMS: Record<CardSessionError['reason'], { status: number; title: string; type: string; removeCard: boolean }> = {
+  expired: { status: 401, title: 'Card session expired', type: 'card-session-expired', removeCard: false },
+  superseded: { status: 409, title: 'Card session superseded', type: 'card-session-superseded', removeCard: true },
+  'card-deleted': { status: 410, title: 'Card deleted', type: 'card-session-card-deleted', removeCard: true },
+  busy: { status: 409, title: 'Card session busy', type: 'card-session-busy', removeCard: false },
+  // The user or tenant was disabled (or its access revoked): the card must leave the reader for good.
+  'access-revoked': { status: 403, title: 'Access revoked', type: 'access-revoked', removeCard: true },
+};
+
 function sessionProblem(error: CardSessionError): HttpProblem {
-  const status = { expired: 401, superseded: 409, 'card-deleted': 410, busy: 409 }[error.reason];
-  const title = { expired: 'Card session expired', superseded: 'Card session superseded', 'card-deleted': 'Card deleted', busy: 'Card session busy' }[error.reason];
-  return new HttpProblem(status, title, {
+  const problem = SESSION_PROBLEMS[error.reason];
+  return new HttpProblem(problem.status, problem.title, {
     detail: error.message,
-    extensions: { type: `${PROBLEM_BASE}card-session-${error.reason}`, ...(error.reason === 'superseded' || error.reason === 'card-deleted' ? { action: 'remove-card' } : {}) },
+    extensions: { type: `${PROBLEM_BASE}${problem.type}`, ...(problem.removeCard ? { action: 'remove-card' } : {}) },
     headers: error.reason === 'expired' ? { 'WWW-Authenticate': 'CardSession error="invalid_token"' } : {},
   });
 }
@@ -102,7 +110,7 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
         const tenant = await tenantOf(request);
         const principal = await principalOf(tenant, request);
         const body = jsonBody(request);
-        const opened = await deps.sessions.open(tenant, principal.username, request.params['card'] ?? '', String(body['proof'] ?? ''), principal.boundJkt);
+        const opened = await withSession(() => deps.sessions.open(tenant, principal.username, request.params['card'] ?? '', String(body['proof'] ?? ''), principal.boundJkt));
         return json(201, { session: opened.secret, sessionId: opened.session.id, card: opened.session.card, expiresAt: opened.expiresAt }, NO_STORE);
       },
     },

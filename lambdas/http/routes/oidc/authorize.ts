@@ -10,6 +10,7 @@ import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage, formPostPage, redirect } from '../../views/pages.ts';
 import { paramsOf, tenantContext, type TenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
+import { reusableSession } from './sso-session.ts';
 
 export const SSO_COOKIE = 'cc_sso';
 export const INTERACTION_COOKIE = 'cc_int';
@@ -71,8 +72,9 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
       throw error;
     }
 
-    const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
-    const session = await oidc.sessions.find(tenant.tenant.id, secret);
+    const reusable = await reusableSession(deps, tenant, request, 'sso-reuse-oidc', client.client_id);
+    const secret = reusable?.secret;
+    const session = reusable?.session;
     const needsLogin = !session || !sessionSatisfies(session, parsed, nowSeconds());
     const needsConsent = parsed.prompt.includes('consent') || (!client.first_party && !(session && (await oidc.consents.covers(tenant.tenant.id, session.sub, client.client_id, parsed.scope))));
 

@@ -1,3 +1,4 @@
+import type { AccessContext } from '../../../core/access/access-check.ts';
 import type { Tenant } from '../../../core/directory/tenant.ts';
 import { authenticateClient, type ClientAuthMethod } from '../../../core/oidc/client-auth.ts';
 import type { OidcClient } from '../../../core/oidc/client.ts';
@@ -26,6 +27,12 @@ export async function tenantContext(tenants: Tenants, request: ApiRequest): Prom
   const tenant = await tenants.find(id);
   if (!tenant || tenant.status !== 'active') throw new HttpProblem(404, 'Not found', { detail: `tenant ${id} does not exist` });
   return { tenant, settings: oidcSettingsOf(tenant), issuer: issuerOf(request, id) };
+}
+
+/** What the access check is told about the request (issue 13's risk evaluation reads it). */
+export function accessContext(request: ApiRequest, keyThumbprint?: string): AccessContext {
+  const userAgent = request.headers['user-agent'];
+  return { ...(request.sourceIp ? { ip: request.sourceIp } : {}), ...(userAgent ? { userAgent } : {}), ...(keyThumbprint ? { keyThumbprint } : {}) };
 }
 
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };

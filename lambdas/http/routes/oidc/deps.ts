@@ -1,3 +1,4 @@
+import type { AccessCheck } from '../../../core/access/access-check.ts';
 import type { Tenants } from '../../../core/directory/tenant.ts';
 import type { User, Users } from '../../../core/directory/user.ts';
 import type { Oidc } from '../../../core/oidc/provider.ts';
@@ -12,6 +13,8 @@ export type SignIn = (
 
 export interface OidcRouteDeps {
   readonly oidc: Oidc;
+  /** The one access check every continuation (refresh, code, device code, SSO reuse, userinfo) goes through. */
+  readonly access: Pick<AccessCheck, 'continueAccess'>;
   readonly tenants: Tenants;
   readonly users: Users;
   readonly signIn: SignIn;

@@ -1,3 +1,4 @@
+import type { Continuation } from '../../../core/access/access-check.ts';
 import { ConflictError } from '../../../core/errors.ts';
 import type { OidcClient } from '../../../core/oidc/client.ts';
 import { ACR } from '../../../core/oidc/claims.ts';
@@ -7,7 +8,7 @@ import { s256 } from '../../../core/oidc/hashing.ts';
 import type { IssuedTokens } from '../../../core/oidc/tokens.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest } from '../../types.ts';
-import { authenticateRequestClient, endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
+import { accessContext, authenticateRequestClient, endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
 
 interface GrantContext {
@@ -26,12 +27,12 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
   const { oidc } = deps;
 
   const grants: Record<string, (g: GrantContext) => Promise<IssuedTokens & { refresh_token?: string }>> = {
-    authorization_code: async ({ tenant, client, form, proof }) => {
+    authorization_code: async ({ request, tenant, client, form, proof }) => {
       const code = required(form, 'code');
-      const redemption = await oidc.codes.redeem(code);
+      const redemption = await oidc.codes.redeem(code, { tenant: tenant.tenant.id, clientId: client.client_id });
       if (redemption.outcome === 'unknown') throw invalidGrant('the authorization code is invalid or expired');
+      if (redemption.outcome === 'foreign') throw invalidGrant('the authorization code was issued to another client');
       const grant = redemption.grant;
-      if (grant.tenant !== tenant.tenant.id || grant.clientId !== client.client_id) throw invalidGrant('the authorization code was issued to another client');
       if (redemption.outcome === 'replayed') {
         // RFC 6749 §4.1.2: a code used twice revokes everything issued from it.
         await oidc.grants.revoke(grant.gid);
@@ -47,6 +48,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
         throw invalidGrant('code_verifier given but the authorization request had no code_challenge');
       }
       if (grant.dpopJkt && proof?.jkt !== grant.dpopJkt) throw invalidGrant('the DPoP key differs from the one the code is bound to');
+      await continueOrRefuse(request, proof, { kind: 'code', tenant: grant.tenant, subject: { user: grant.sub }, audience: client.client_id, grantedAt: grant.authTime, grantId: grant.gid, sessionId: grant.sid });
       const authentication = { authTime: grant.authTime, acr: grant.acr, amr: grant.amr, sid: grant.sid };
       try {
         await oidc.grants.create({ gid: grant.gid, tenant: grant.tenant, clientId: client.client_id, sub: grant.sub, scope: grant.scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds);
@@ -57,19 +59,24 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       return issue({ tenant, client, proof }, grant.sub, grant.scope, grant.gid, authentication, grant.nonce);
     },
 
-    refresh_token: async ({ tenant, client, form, proof }) => {
+    refresh_token: async ({ request, tenant, client, form, proof }) => {
       const token = required(form, 'refresh_token');
-      const rotation = await oidc.refreshTokens.consume(token);
+      // Client, tenant and DPoP key are checked before the token is consumed: only its rightful holder's reuse is reuse.
+      const rotation = await oidc.refreshTokens.consume(token, { tenant: tenant.tenant.id, clientId: client.client_id, ...(proof ? { jkt: proof.jkt } : {}) });
       if (rotation.outcome === 'unknown') throw invalidGrant('the refresh token is invalid or expired');
+      if (rotation.outcome === 'foreign') throw invalidGrant('the refresh token was issued to another client');
+      if (rotation.outcome === 'wrong-key') throw invalidGrant('this refresh token is bound to a DPoP key; present a proof made with it');
       const rt = rotation.grant;
-      if (rt.tenant !== tenant.tenant.id || rt.clientId !== client.client_id) throw invalidGrant('the refresh token was issued to another client');
       if (rotation.outcome === 'reused') {
         // Reuse of a rotated token means two parties hold the family: end it (OAuth 2.0 Security BCP §4.14).
         await oidc.grants.revoke(rt.gid);
         throw invalidGrant('the refresh token was already used; its whole family is revoked');
       }
-      if (!(await oidc.grants.active(rt.gid))) throw invalidGrant('the grant behind this refresh token was revoked');
-      if (rt.jkt && proof?.jkt !== rt.jkt) throw invalidGrant('this refresh token is bound to a DPoP key; present a proof made with it');
+      const [active] = await Promise.all([
+        oidc.grants.active(rt.gid),
+        continueOrRefuse(request, proof, { kind: 'refresh', tenant: rt.tenant, subject: { user: rt.sub }, audience: client.client_id, grantedAt: rt.authTime, grantId: rt.gid, sessionId: rt.sid }),
+      ]);
+      if (!active) throw invalidGrant('the grant behind this refresh token was revoked');
       const scope = narrowedScope(form['scope'], rt.scope);
       const tokens = await issue({ tenant, client, proof }, rt.sub, scope, rt.gid, { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid }, undefined, rt.familyExpiresAt, rt.jkt);
       return tokens;
@@ -80,7 +87,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       const allowed = client.scope.split(' ').filter((s) => s !== 'openid' && s !== 'offline_access');
       const scope = form['scope'] ? requestedScope(form['scope'], allowed) : '';
       const gid = oidc.random.id();
-      await oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: client.client_id, scope }, tenant.settings.accessTokenSeconds);
+      await oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: client.client_id, scope }, tenant.settings.accessTokenSeconds, 'client');
       return oidc.tokens.issue({
         tenant: tenant.tenant.id,
         issuer: tenant.issuer,
@@ -106,11 +113,12 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       return issue({ tenant, client, proof }, result.user.username, scope, gid, authentication);
     },
 
-    'urn:ietf:params:oauth:grant-type:device_code': async ({ tenant, client, form, proof }) => {
+    'urn:ietf:params:oauth:grant-type:device_code': async ({ request, tenant, client, form, proof }) => {
       const poll = await oidc.devices.poll(required(form, 'device_code'), client.client_id);
       if (poll.outcome !== 'approved') throw new OAuthError(poll.outcome, deviceMessages[poll.outcome]);
       const { authorization } = poll;
       const approver = authorization.approvedBy!;
+      await continueOrRefuse(request, proof, { kind: 'device-code', tenant: tenant.tenant.id, subject: { user: approver.sub }, audience: client.client_id, grantedAt: approver.authTime, sessionId: approver.sid });
       const gid = oidc.random.id();
       await oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: approver.sub, scope: authorization.scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds);
       return issue({ tenant, client, proof }, approver.sub, authorization.scope, gid, approver);
@@ -163,6 +171,12 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
   }
 
   const nowSeconds = (): number => Math.floor(oidc.clock.now() / 1000);
+
+  /** The access check for a grant that continues an earlier sign-in; a denial is `invalid_grant` (RFC 6749 §5.2). */
+  async function continueOrRefuse(request: ApiRequest, proof: DpopProof | undefined, continuation: Omit<Continuation, 'context'>): Promise<void> {
+    const decision = await deps.access.continueAccess({ ...continuation, context: accessContext(request, proof?.jkt) });
+    if (decision.outcome !== 'allow') throw invalidGrant(`access can no longer be granted: ${decision.message}`);
+  }
 
   return [
     {

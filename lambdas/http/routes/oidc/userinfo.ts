@@ -1,7 +1,7 @@
 import { userClaims } from '../../../core/oidc/claims.ts';
 import { OAuthError } from '../../../core/oidc/errors.ts';
 import type { Route, RouteHandler } from '../../router.ts';
-import { oauthEndpoint, oauthJson, tenantContext } from './common.ts';
+import { accessContext, oauthEndpoint, oauthJson, tenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
 import { authenticateAccessToken } from './resource.ts';
 
@@ -15,9 +15,21 @@ export function userinfoRoutes(deps: OidcRouteDeps): Route[] {
       if (!claims.scope.split(' ').includes('openid')) {
         throw new OAuthError('insufficient_scope', 'the access token lacks the openid scope', { status: 403, headers: { 'WWW-Authenticate': 'Bearer error="insufficient_scope", scope="openid"' } });
       }
-      const user = await deps.users.get(tenant.tenant.id, claims.sub).catch(() => undefined);
-      if (!user || user.status !== 'active') {
-        throw new OAuthError('invalid_token', 'the user of this token no longer exists or is disabled', { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+      const authTime = claims['auth_time'];
+      const decision = await deps.access.continueAccess({
+        kind: 'userinfo',
+        tenant: tenant.tenant.id,
+        subject: { user: claims.sub },
+        audience: claims.client_id,
+        ...(typeof authTime === 'number' ? { grantedAt: authTime } : {}),
+        grantId: claims.gid,
+        context: accessContext(request, claims.cnf?.jkt),
+      });
+      const user = decision.outcome === 'allow' ? decision.user : undefined;
+      if (!user) {
+        // RFC 6750 §3.1: the token no longer stands for an access the user has.
+        const scheme = claims.cnf ? 'DPoP' : 'Bearer';
+        throw new OAuthError('invalid_token', 'the access of this token was revoked (the user or tenant is disabled or gone)', { status: 401, headers: { 'WWW-Authenticate': `${scheme} error="invalid_token"` } });
       }
       const nonce: Record<string, string> = claims.cnf ? { 'DPoP-Nonce': await deps.oidc.nonces.current(tenant.tenant.id) } : {};
       return oauthJson(200, userClaims(user, claims.scope), nonce);

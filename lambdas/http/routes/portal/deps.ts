@@ -1,3 +1,4 @@
+import type { AccessCheck } from '../../../core/access/access-check.ts';
 import type { Tenants } from '../../../core/directory/tenant.ts';
 import type { Oidc } from '../../../core/oidc/provider.ts';
 import type { Credentials } from '../../../core/portal/credentials.ts';
@@ -6,6 +7,8 @@ import type { TotpEnrolment } from '../../../core/portal/totp.ts';
 
 export interface PortalDeps {
   readonly oidc: Oidc;
+  /** The one access check: SSO-session reuse goes through it. */
+  readonly access: Pick<AccessCheck, 'continueAccess'>;
   readonly tenants: Tenants;
   readonly credentials: Credentials;
   readonly throttle: LoginThrottle;

@@ -1,11 +1,12 @@
 import { ConflictError } from '../../../core/errors.ts';
 import { formatUserCode } from '../../../core/oidc/device-codes.ts';
-import { readCookie, setCookie } from '../../cookies.ts';
+import { setCookie } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { html, page, pageHeaders } from '../../views/html.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
-import { INTERACTION_COOKIE, SSO_COOKIE } from '../oidc/authorize.ts';
+import { INTERACTION_COOKIE } from '../oidc/authorize.ts';
+import { reusableSession } from '../oidc/sso-session.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import { expired, portalInteraction } from './common.ts';
 import { SCOPE_DESCRIPTIONS } from './consent.ts';
@@ -43,7 +44,7 @@ export function deviceRoutes(deps: PortalDeps): Route[] {
     const pending = await oidc.devices.findByUserCode(tenant.tenant.id, form['user_code'] ?? '');
     if (!pending) return codePage(tenant, 400, 'That code is not valid or has expired. Check the code on your device.', form['user_code'] ?? '');
     const interaction = await oidc.interactions.create(tenant.tenant.id, { kind: 'device', userCode: pending.userCode, clientId: pending.clientId, scope: pending.scope }, INTERACTION_SECONDS);
-    const session = await oidc.sessions.find(tenant.tenant.id, readCookie(request.headers['cookie'], SSO_COOKIE));
+    const session = (await reusableSession(deps, tenant, request, 'sso-reuse-oidc', pending.clientId))?.session;
     const cookie = setCookie(INTERACTION_COOKIE, interaction.id, { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: INTERACTION_SECONDS });
     if (session) {
       await oidc.interactions.update(interaction, { authentication: { sub: session.sub, authTime: session.authTime, acr: session.acr, amr: session.amr, sid: session.sid } });

@@ -1,4 +1,5 @@
 import { ConflictError } from '../../../core/errors.ts';
+import type { User } from '../../../core/directory/user.ts';
 import type { Authentication, SamlLoginRequest } from '../../../core/oidc/interactions.ts';
 import type { SsoSession } from '../../../core/oidc/sessions.ts';
 import { MAX_RELAY_STATE_BYTES, validateAuthnRequest, type IncomingRequest } from '../../../core/saml/authn-request.ts';
@@ -16,6 +17,7 @@ import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage, formPostPage, redirect } from '../../views/pages.ts';
 import { INTERACTION_COOKIE, SSO_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
+import { reusableSession } from '../oidc/sso-session.ts';
 import { incomingByArtifact, sendByArtifact } from './artifact-binding.ts';
 import type { SamlRouteDeps } from './deps.ts';
 import { persistentNameId } from './federation.ts';
@@ -94,15 +96,15 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       ...(validated.allowCreate === false ? { allowCreate: false as const } : {}),
       ...(validated.requestedAuthnContext ? { requestedAuthnContext: validated.requestedAuthnContext } : {}),
     };
-    const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
-    const session = await oidc.sessions.find(tenant.tenant.id, secret);
+    // A session the access check refuses counts as none: IsPassive gets NoPassive, anything else a fresh login.
+    const reusable = await reusableSession({ oidc, access: deps.access }, tenant, request, 'sso-reuse-saml', `saml:${validated.spEntityId}`);
     const decision = decideSso({
       forceAuthn: validated.forceAuthn,
       isPassive: validated.isPassive,
       ...(validated.requestedAuthnContext ? { requested: validated.requestedAuthnContext } : {}),
-      ...(session && secret ? { session } : {}),
+      ...(reusable ? { session: reusable.session } : {}),
     });
-    if (decision.kind === 'session') return respond(tenant, login, session!, secret, session);
+    if (decision.kind === 'session') return respond(tenant, login, reusable!.session, reusable!.secret, reusable!.session, [], reusable!.user);
     if (decision.kind === 'no-authn-context') return statusResponse(tenant, login, STATUS.requester, 'no sign-in method here satisfies the requested authentication context', STATUS.noAuthnContext);
     if (decision.kind === 'no-passive') return statusResponse(tenant, login, STATUS.responder, 'the user would have to sign in', STATUS.noPassive);
     return startLogin(tenant, { ...login, ...(decision.secondFactor ? { secondFactor: true } : {}) });
@@ -118,9 +120,8 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     const relayState = request.query['RelayState'];
     if (relayState !== undefined && Buffer.byteLength(relayState, 'utf8') > MAX_RELAY_STATE_BYTES) return notValid(`RelayState exceeds ${MAX_RELAY_STATE_BYTES} bytes.`);
     const login: SamlLoginRequest = { spEntityId: sp.entityId, acsUrl: defaultAcs(sp).location, ...(relayState !== undefined ? { relayState } : {}) };
-    const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
-    const session = await oidc.sessions.find(tenant.tenant.id, secret);
-    if (session && secret) return respond(tenant, login, session, secret, session);
+    const reusable = await reusableSession({ oidc, access: deps.access }, tenant, request, 'sso-reuse-saml', `saml:${sp.entityId}`);
+    if (reusable) return respond(tenant, login, reusable.session, reusable.secret, reusable.session, [], reusable.user);
     return startLogin(tenant, login);
   }
 
@@ -161,14 +162,16 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     secret: string | undefined,
     session: SsoSession | undefined,
     cookies: string[] = [],
+    checkedUser?: User,
   ): Promise<ApiResponse> {
     const sp = await saml.serviceProviders.find(tenant.tenant.id, login.spEntityId);
     const acsBinding = login.responseBinding === 'artifact' ? BINDING.artifact : BINDING.post;
     if (!sp || !sp.acs.some((endpoint) => endpoint.location === login.acsUrl && endpoint.binding === acsBinding)) {
       return errorPage(400, 'Sign-in request not valid', 'The service provider is no longer registered.');
     }
-    const user = await deps.users.get(tenant.tenant.id, authentication.sub).catch(() => undefined);
-    if (!user || user.status !== 'active') return statusResponse(tenant, login, STATUS.responder, 'the user cannot sign in', undefined, cookies);
+    // The access check (done already when a session is reused): a refused user gets Responder/RequestDenied.
+    const user = checkedUser ?? (await allowedUser(tenant, login, authentication));
+    if (!user) return statusResponse(tenant, login, STATUS.responder, 'the user cannot sign in', STATUS.requestDenied, cookies);
     // The login that happened (e.g. password only, for a user with no one-time code enrolled) may still fall short.
     const authnContextClassRef = statedClass(methodOf(authentication.amr), login.requestedAuthnContext);
     if (!authnContextClassRef) {
@@ -216,6 +219,18 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     if (secret && session) await recordParticipant(saml, tenant, secret, sp.entityId, subject);
     if (login.responseBinding === 'artifact') return sendByArtifact(saml, tenant, login, xml, cookies, format === NAMEID_FORMAT.persistent ? user.username : undefined);
     return post(login, xml, cookies);
+  }
+
+  async function allowedUser(tenant: TenantContext, login: SamlLoginRequest, authentication: Authentication): Promise<User | undefined> {
+    const decision = await deps.access.continueAccess({
+      kind: 'sso-reuse-saml',
+      tenant: tenant.tenant.id,
+      subject: { user: authentication.sub },
+      audience: `saml:${login.spEntityId}`,
+      grantedAt: authentication.authTime,
+      ...(authentication.sid ? { sessionId: authentication.sid } : {}),
+    });
+    return decision.outcome === 'allow' ? decision.user : undefined;
   }
 
   async function statusResponse(tenant: TenantContext, login: SamlLoginRequest, code: string, message: string, subCode?: string, cookies: string[] = []): Promise<ApiResponse> {

@@ -1,0 +1,91 @@
+import { clearActiveSession } from '../cards/card-item.ts';
+import { directoryKeys, tenantPartition } from '../directory/keys.ts';
+import { ConflictError } from '../errors.ts';
+import type { DirectoryStore, Item, StateStore } from '../../ports.ts';
+import { cardSessionPrefix, ownerPartition, type SessionEnd } from './owner-index.ts';
+
+/** What disabling and card deletion call; the directory services take it as a port. */
+export interface AccessEndings {
+  /** Ends every SSO session, grant (refresh-token family) and card session of the user. */
+  revokeUser(tenant: string, username: string): Promise<void>;
+  /** The same for every user of the tenant. */
+  revokeTenant(tenant: string): Promise<void>;
+  /** Ends the sessions of one card (the card is being deleted). */
+  endCardSessions(tenant: string, username: string, card: string): Promise<void>;
+}
+
+type OwnedItem = Item & { GSI1SK: string; session?: { id?: string; card?: string } };
+
+/**
+ * Proactive revocation, so nothing waits for expiry. Order, per user: card sessions first (the card
+ * item's `activeSession` is cleared, then the session item becomes a tombstone: the card stops signing
+ * at the first step), then grants (marked revoked: refresh tokens and access tokens of the family stop), then SSO
+ * sessions (deleted). The owner index returns them in exactly that order (sort keys CARDSESS < GRANT <
+ * SSO). A failure on one item does not stop the others; the first error is raised at the end. A partial
+ * revocation is safe: the access check refuses every continuation of a disabled user or tenant, and of
+ * anything granted before `accessRevokedAt`, whatever is left in the table.
+ */
+export class AccessRevocation implements AccessEndings {
+  readonly #state: StateStore;
+  readonly #directory: DirectoryStore;
+
+  constructor(state: StateStore, directory: DirectoryStore) {
+    this.#state = state;
+    this.#directory = directory;
+  }
+
+  async revokeUser(tenant: string, username: string): Promise<void> {
+    await this.#endOwned(tenant, username, 'access-revoked');
+  }
+
+  async revokeTenant(tenant: string): Promise<void> {
+    let failure: unknown;
+    let cursor: string | undefined;
+    do {
+      const page = await this.#directory.query<Item & { user: { username: string } }>({
+        partition: tenantPartition(tenant),
+        sortPrefix: directoryKeys.userPrefix,
+        limit: 100,
+        ...(cursor ? { cursor } : {}),
+      });
+      for (const item of page.items) await this.revokeUser(tenant, item.user.username).catch((error: unknown) => (failure ??= error));
+      cursor = page.cursor;
+    } while (cursor);
+    if (failure) throw failure;
+  }
+
+  async endCardSessions(tenant: string, username: string, card: string): Promise<void> {
+    await this.#endOwned(tenant, username, 'card-deleted', cardSessionPrefix(card));
+  }
+
+  async #endOwned(tenant: string, username: string, why: SessionEnd, sortPrefix?: string): Promise<void> {
+    let failure: unknown;
+    let cursor: string | undefined;
+    do {
+      const page = await this.#state.query<OwnedItem>({ index: 'GSI1', partition: ownerPartition(tenant, username), limit: 100, ...(sortPrefix ? { sortPrefix } : {}), ...(cursor ? { cursor } : {}) });
+      for (const item of page.items) await this.#end(tenant, item, why).catch((error: unknown) => (failure ??= error));
+      cursor = page.cursor;
+    } while (cursor);
+    if (failure) throw failure;
+  }
+
+  async #end(tenant: string, item: OwnedItem, why: SessionEnd): Promise<void> {
+    const key = { PK: item.PK, SK: item.SK };
+    const gone = (error: unknown) => {
+      // Expired or ended meanwhile: nothing left to revoke.
+      if (!(error instanceof ConflictError)) throw error;
+    };
+    if (item.GSI1SK.startsWith('CARDSESS#')) {
+      const { id, card } = item.session ?? {};
+      if (id && card) await clearActiveSession(this.#directory, tenant, card, id);
+      // A tombstone, not a delete: the PIV state (PIN verified) is scrubbed, and the agent's next call
+      // learns why (access-revoked or card-deleted, both "remove the card") instead of "expired, re-open".
+      // `seq` -1 is never a live value, so an APDU that read the session before loses its guarded write.
+      await this.#state.update(key, { ended: why, piv: null, seq: -1 }, { present: true }).catch(gone);
+    } else if (item.GSI1SK.startsWith('GRANT#')) {
+      await this.#state.update(key, { revoked: true }, { present: true }).catch(gone);
+    } else if (item.GSI1SK.startsWith('SSO#')) {
+      await this.#state.delete(key, { present: true }).catch(gone);
+    }
+  }
+}

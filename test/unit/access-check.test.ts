@@ -1,0 +1,35 @@
+import { describe, expect, it } from '@jest/globals';
+import { decide } from '../../lambdas/core/access/access-check.ts';
+import type { Tenant } from '../../lambdas/core/directory/tenant.ts';
+import type { User } from '../../lambdas/core/directory/user.ts';
+
+const tenant = (changes: Partial<Tenant> = {}): Tenant => ({ id: 'acme', status: 'active', ...changes }) as Tenant;
+const user = (changes: Partial<User> = {}): User => ({ tenant: 'acme', username: 'alice', status: 'active', ...changes }) as User;
+
+/** The one rule every continuation of granted access goes through (core/access/access-check.ts). */
+describe('access check', () => {
+  it('allows an active user of an active tenant, and hands back the user it read', () => {
+    expect(decide({ grantedAt: 100 }, tenant(), user())).toEqual({ outcome: 'allow', user: user() });
+  });
+
+  it.each([
+    ['tenant-missing', undefined, user()],
+    ['tenant-disabled', tenant({ status: 'disabled' }), user()],
+    ['user-missing', tenant(), undefined],
+    ['user-disabled', tenant(), user({ status: 'disabled' })],
+  ] as const)('denies with %s', (reason, t, u) => {
+    expect(decide({ grantedAt: 100 }, t, u)).toMatchObject({ outcome: 'deny', reason });
+  });
+
+  it('denies what was granted before a revocation, even once the tenant or user is active again', () => {
+    expect(decide({ grantedAt: 99 }, tenant({ accessRevokedAt: 100 }), user())).toMatchObject({ outcome: 'deny', reason: 'revoked' });
+    expect(decide({ grantedAt: 99 }, tenant(), user({ accessRevokedAt: 100 }))).toMatchObject({ outcome: 'deny', reason: 'revoked' });
+    // Granted at or after the revocation (a new sign-in): allowed.
+    expect(decide({ grantedAt: 100 }, tenant({ accessRevokedAt: 100 }), user({ accessRevokedAt: 100 })).outcome).toBe('allow');
+  });
+
+  it('checks no user for a client acting for itself (client_credentials), only the tenant', () => {
+    expect(decide({}, tenant(), null)).toEqual({ outcome: 'allow' });
+    expect(decide({}, tenant({ status: 'disabled' }), null)).toMatchObject({ outcome: 'deny', reason: 'tenant-disabled' });
+  });
+});
