@@ -120,6 +120,8 @@ export const STATE_PARTITIONS = {
   samlLogout: 'SAMLLOGOUT#*',
   cardChallenge: 'CARDCHAL#*',
   cardSession: 'CARDSESS#*',
+  /** The owner index (GSI1 `SUBJECT#{t}#{user}`): a user's SSO sessions, grants and card sessions, found for revocation. */
+  subject: 'SUBJECT#*',
   health: 'health',
 } as const;
 
@@ -182,11 +184,14 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // the public key. Enrolment makes KMS-resident card keys, the tenant's card CA key and card-list key,
   // and signs certificates with the CA key (and nothing else with any resident key); a lost creation race,
   // a failed enrolment and card deletion destroy resident keys. Enrolment and unblock set PIN hashes.
-  // Everything in the directory (the tenant listing is a GSI2 partition: read only); in state only what
-  // verifying an `admin`-scope token needs (grants, revocations, DPoP nonces and proof replay) and /health.
+  // Everything in the directory (the tenant listing is a GSI2 partition: read only); in state what
+  // verifying an `admin`-scope token needs (grants, revocations, DPoP nonces and proof replay), /health,
+  // and revocation: disabling a user or tenant and deleting a card find the user's SSO sessions, grants
+  // and card sessions on the owner index and end them (a card session becomes a tombstone; it cannot make
+  // one "PIN verified": that state is sealed by a key only the card function holds). No challenges.
   admin: {
     directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform), D.tenantListing, D.health),
-    state: plusRead(readWrite(S.jti, S.dpopNonce), S.grant, S.revokedAccessToken, S.health),
+    state: plusRead(readWrite(S.jti, S.dpopNonce, S.grant, S.sso, S.cardSession), S.revokedAccessToken, S.subject, S.health),
     cardKek: { capabilities: ['wrap', 'describe'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: ['getPublicKey', 'describe'],
     residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
