@@ -1,5 +1,5 @@
 import { ConflictError } from '../../../core/errors.ts';
-import type { OidcClient } from '../../../core/oidc/client.ts';
+import { scopeStillAllowed, type OidcClient } from '../../../core/oidc/client.ts';
 import { ACR } from '../../../core/oidc/claims.ts';
 import type { DpopProof } from '../../../core/oidc/dpop.ts';
 import { invalidGrant, invalidRequest, invalidScope, OAuthError, unauthorizedClient } from '../../../core/oidc/errors.ts';
@@ -70,7 +70,8 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       }
       if (!(await oidc.grants.active(rt.gid))) throw invalidGrant('the grant behind this refresh token was revoked');
       if (rt.jkt && proof?.jkt !== rt.jkt) throw invalidGrant('this refresh token is bound to a DPoP key; present a proof made with it');
-      const scope = narrowedScope(form['scope'], rt.scope);
+      // Only what the client may still hold: a client narrowed since (or barred by the operator-only rule) loses the rest.
+      const scope = narrowedScope(form['scope'], scopeStillAllowed(client, rt.scope));
       const tokens = await issue({ tenant, client, proof }, rt.sub, scope, rt.gid, { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid }, undefined, rt.familyExpiresAt, rt.jkt);
       return tokens;
     },
