@@ -4,7 +4,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import type { LocalStack } from '../../local/stack.ts';
 import { BACKENDS } from '../support/backends.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
-import { DEMO_PASSWORD as PASSWORD, startStackOn } from '../support/oidc-stack.ts';
+import { allowRegistration, DEMO_PASSWORD as PASSWORD, startStackOn } from '../support/oidc-stack.ts';
 
 const REDIRECT = 'https://rp.example.test/callback';
 
@@ -20,6 +20,7 @@ describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s
 
   beforeAll(async () => {
     stack = await startStackOn(backend);
+    await allowRegistration(stack);
     issuer = new URL(`${stack.url}/t/demo`);
   });
   afterAll(async () => stack.close());

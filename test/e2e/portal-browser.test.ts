@@ -6,6 +6,7 @@ import * as OTPAuth from 'otpauth';
 import type { Page } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
+import { allowRegistration } from '../support/oidc-stack.ts';
 import { chromiumRunnable, launchChromium, type ChromiumSession } from '../support/chromium.ts';
 
 const PASSWORD = 'correct horse battery staple';
@@ -70,6 +71,7 @@ interface Authorization {
 
   beforeAll(async () => {
     stack = await startLocalStack({ port: 0, logLevel: 'SILENT', demoPassword: PASSWORD });
+    await allowRegistration(stack);
     issuer = new URL(`${stack.url}/t/demo`);
     rp = await startRelyingParty();
     chromium = await launchChromium();
