@@ -193,6 +193,8 @@ interface Authorization {
     await expectAccessiblePage(page, `Allow ${clientName}?`);
     expect(await page.getByRole('listitem').allInnerTexts()).toEqual(SCOPE_WORDS);
     expect(await page.locator('main').innerText()).toContain('You are signed in as alice');
+    // A self-registered client is labelled as third-party.
+    expect(await page.locator('main').innerText()).toContain('This app was registered by its developer, not by Demo tenant.');
   }
 
   describe('password sign-in, then single sign-on in the same browser', () => {

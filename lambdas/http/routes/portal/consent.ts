@@ -12,7 +12,7 @@ import type { PortalDeps } from './deps.ts';
 
 /** What each scope lets an application do, in words a user can judge. */
 export const SCOPE_DESCRIPTIONS: Record<string, string> = {
-  openid: 'Know who you are: your user name here',
+  openid: 'Know who you are',
   profile: 'See your name and username',
   email: 'See your e-mail address',
   phone: 'See your phone number',
