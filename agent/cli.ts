@@ -33,7 +33,7 @@ export function buildAgentProgram(): Command {
     .command('login')
     .description('sign in through your organisation’s identity provider')
     .requiredOption('--issuer <url>', 'your tenant’s issuer URL, e.g. https://id.example.com/t/acme')
-    .option('--client-id <id>', 'an OAuth client registered for the agent (default: register one)')
+    .option('--client-id <id>', 'the OAuth client to sign in with (default: the agent client your tenant’s discovery names)')
     .option('--device', 'use the device flow (for machines without a browser)')
     .action(async (options: { issuer: string; clientId?: string; device?: boolean }) => {
       const state = await login({

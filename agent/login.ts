@@ -11,7 +11,7 @@ const REFRESH_MARGIN_SECONDS = 60;
 export interface LoginOptions {
   readonly issuer: string;
   readonly stateDir: string;
-  /** A client an operator registered; without it the agent registers itself (RFC 7591) as a native app. */
+  /** The OAuth client to sign in with; default: the one the tenant's discovery names (`cloudcard_agent_client_id`). */
   readonly clientId?: string;
   /** `browser`: authorization code + PKCE on a loopback redirect (RFC 8252); `device`: RFC 8628. */
   readonly flow: 'browser' | 'device';
@@ -21,31 +21,34 @@ export interface LoginOptions {
   readonly openBrowser?: (url: string) => void;
 }
 
+/** The non-standard discovery member naming the tenant's agent client (`cloudcard client add-agent`). */
+export const AGENT_CLIENT_MEMBER = 'cloudcard_agent_client_id';
+
 const isLocal = (url: URL): boolean => url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+const insecureOnLoopback = (url: URL) => (isLocal(url) ? { execute: [oidc.allowInsecureRequests] } : undefined);
 
 /** Discovery of the tenant's issuer (plain HTTP allowed only for a loopback issuer, i.e. the local stack). */
 async function configuration(issuer: string, clientId: string): Promise<oidc.Configuration> {
   const url = new URL(issuer);
-  return oidc.discovery(url, clientId, undefined, oidc.None(), isLocal(url) ? { execute: [oidc.allowInsecureRequests] } : undefined);
+  return oidc.discovery(url, clientId, undefined, oidc.None(), insecureOnLoopback(url));
 }
 
-async function registerNativeClient(issuer: string): Promise<string> {
+/**
+ * The client to sign in with: the one given, else the agent client the tenant's operator made, as its
+ * discovery document names it. The agent never registers clients itself.
+ */
+async function agentConfiguration(issuer: string, clientId: string | undefined): Promise<oidc.Configuration> {
+  if (clientId) return configuration(issuer, clientId);
   const url = new URL(issuer);
-  const registered = await oidc.dynamicClientRegistration(
-    url,
-    {
-      client_name: 'cloudcard-agent',
-      application_type: 'native',
-      redirect_uris: [`http://127.0.0.1${REDIRECT_PATH}`],
-      grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-      scope: SCOPE,
-    },
-    oidc.None(),
-    isLocal(url) ? { execute: [oidc.allowInsecureRequests] } : undefined,
-  );
-  return registered.clientMetadata().client_id;
+  const discovered = await oidc.discovery(url, AGENT_CLIENT_MEMBER, undefined, oidc.None(), insecureOnLoopback(url));
+  const metadata = discovered.serverMetadata();
+  const named = metadata[AGENT_CLIENT_MEMBER];
+  if (typeof named !== 'string' || !named) {
+    throw new Error(`${issuer} names no client for the agent (no ${AGENT_CLIENT_MEMBER} in its discovery): ask its operator to run "cloudcard client add-agent <tenant>", or pass --client-id`);
+  }
+  const config = new oidc.Configuration(metadata, named, undefined, oidc.None());
+  if (isLocal(url)) oidc.allowInsecureRequests(config);
+  return config;
 }
 
 /** Signs the user in and stores the tokens (and, on first login, a new device key). */
@@ -57,8 +60,8 @@ export async function login(options: LoginOptions): Promise<AgentState> {
     previous = undefined;
   }
   const sameIssuer = previous?.issuer === options.issuer;
-  const clientId = options.clientId ?? (sameIssuer ? previous!.clientId : await registerNativeClient(options.issuer));
-  const config = await configuration(options.issuer, clientId);
+  const config = await agentConfiguration(options.issuer, options.clientId);
+  const clientId = config.clientMetadata().client_id;
   const tokens = options.flow === 'device' ? await deviceFlow(config, options) : await browserFlow(config, options);
   const state: AgentState = {
     version: 1,

@@ -36,7 +36,7 @@ export async function benchAgent(options: { runs: number }): Promise<string> {
     const rsa = await cards.enrol('demo', { username: 'alice', algorithm: 'rsa2048', pin: PIN, puk: '12345678', label: 'rsa' });
     const ec = await cards.enrol('demo', { username: 'alice', algorithm: 'p256', pin: PIN, puk: '12345678', label: 'ec' });
     // The agent's state as `login` leaves it (the sign-in itself is not what this measures).
-    const accessToken = await cardAccessToken(issuer);
+    const accessToken = await cardAccessToken(stack);
     writeFileSync(join(stateDir, 'state.json'), JSON.stringify({ version: 1, issuer, clientId: 'bench', accessToken, expiresAt: Math.floor(Date.now() / 1000) + 3600, deviceKey: await newDeviceKey() }), { mode: 0o600 });
     let log = '';
     agent = spawn(process.execPath, [agentBin, '--state-dir', stateDir, 'run', '--vpcd-port', String(pcscd.vpcdPort), '--verbose'], { stdio: ['ignore', 'ignore', 'pipe'] });

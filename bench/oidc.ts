@@ -310,20 +310,14 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
   const tokenPath = '/t/demo/oidc/token';
   const ccTokenUrl = `${stack.url}${tokenPath}`;
 
-  // ---- cloudcard: a confidential client by dynamic registration (RFC 7591), client_secret_basic.
-  const registered = await fetch(`${issuer}/oidc/register`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({
-      client_name: 'bench',
-      redirect_uris: [REDIRECT],
-      grant_types: ['client_credentials', 'refresh_token', 'authorization_code', 'password'],
-      token_endpoint_auth_method: 'client_secret_basic',
-      scope: USER_SCOPE,
-    }),
-  });
-  if (registered.status !== 201) throw new Error(`registration: HTTP ${registered.status} ${await registered.text()}`);
-  const client = (await registered.json()) as { client_id: string; client_secret: string };
+  // ---- cloudcard: a confidential client the operator adds (the password grant is never given to
+  // registered clients), client_secret_basic.
+  const made = await directoryServices(stack.runtime).clients.create(
+    'demo',
+    { client_name: 'bench', redirect_uris: [REDIRECT], grant_types: ['client_credentials', 'refresh_token', 'authorization_code', 'password'], token_endpoint_auth_method: 'client_secret_basic', scope: USER_SCOPE },
+    'admin',
+  );
+  const client = { client_id: made.client.client_id, client_secret: made.clientSecret! };
   const ccAuth = basicAuth(client.client_id, client.client_secret);
   const peerAuth = basicAuth(peer.clientId, peer.clientSecret);
   const peerToken = `${peer.url}/token`;

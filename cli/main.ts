@@ -10,6 +10,8 @@ import { KEK_OUTPUT, openTarget, type Target, type TargetOptions } from './targe
 import { addCardCommands, algorithmName, slotList } from './cards.ts';
 import type { LoginThrottle } from '../lambdas/core/portal/login-throttle.ts';
 import type { TotpEnrolment } from '../lambdas/core/portal/totp.ts';
+import { AGENT_CLIENT_ID, AGENT_CLIENT_METADATA } from '../lambdas/core/oidc/client.ts';
+import { INITIAL_ACCESS_TOKEN_SECONDS, type InitialAccessTokens } from '../lambdas/core/oidc/registration-tokens.ts';
 
 const TENANT_COLUMNS = ['id', 'displayName', 'status', 'custody', 'updatedAt'];
 const USER_COLUMNS = ['username', 'email', 'displayName', 'status', 'updatedAt'];
@@ -102,6 +104,7 @@ export function buildProgram(): Command {
     .option('--audience <aud>', 'the audience its tokens must name')
     .option('--user-claim <claim>', 'the claim naming the tenant user (default sub)')
     .option('--untrust-issuer <issuer>', 'stop trusting an OpenID provider')
+    .option('--registration <mode>', 'dynamic client registration (RFC 7591): closed (default) | open | initial-access-token')
     .action(
       action(program, async (target, json, id: string, o: Record<string, string | number | string[] | undefined>) => {
         const current = await target.services.tenants.get(id);
@@ -115,6 +118,7 @@ export function buildProgram(): Command {
           pinPolicy: Object.keys(pin).length ? { ...current.pinPolicy, ...pin } : undefined,
           sessionLifetimes: Object.keys(lifetimes).length ? { ...current.sessionLifetimes, ...lifetimes } : undefined,
           cards: Object.keys(cards).length ? cards : undefined,
+          oidc: o['registration'] !== undefined ? { registration: o['registration'] } : undefined,
           trustedIssuers: trustedIssuersUpdate(current.trustedIssuers ?? [], o),
         });
         print(await target.services.tenants.update(id, update), TENANT_COLUMNS, json);
@@ -271,6 +275,64 @@ export function buildProgram(): Command {
       }),
     );
   client
+    .command('add-agent')
+    .description(`add the client agent's well-known public client (${AGENT_CLIENT_ID}: PKCE, loopback redirect, device flow, refresh, scopes ${AGENT_CLIENT_METADATA.scope}); discovery then names it, and cloudcard-agent login uses it`)
+    .argument('<tenant>', 'tenant id')
+    .action(
+      action(program, async (target, json, tenantId: string) => {
+        await target.services.tenants.get(tenantId);
+        const { client: agent, created } = await target.services.clients.addAgent(tenantId);
+        if (json) print({ ...agent, created }, [], true);
+        else process.stdout.write(created ? `added the agent client ${agent.client_id} to tenant ${tenantId}\n` : `tenant ${tenantId} already has the agent client ${agent.client_id}; left as it is\n`);
+      }),
+    );
+  const registrationToken = client
+    .command('registration-token')
+    .description('initial access tokens (RFC 7591 §3) for a tenant whose registration setting is initial-access-token');
+  registrationToken
+    .command('create')
+    .description('make an initial access token; prints it once (stored only as a hash)')
+    .argument('<tenant>', 'tenant id')
+    .option('--expires <duration>', 'lifetime: seconds, or a number with s, m, h or d (1m to 90d)', duration, INITIAL_ACCESS_TOKEN_SECONDS.default)
+    .option('--single-use', 'spent by the first registration it admits')
+    .action(
+      action(program, async (target, json, tenantId: string, o: { expires: number; singleUse?: boolean }) => {
+        const tenant = await target.services.tenants.get(tenantId);
+        const issued = await initialAccessTokensOf(target).issue(tenantId, { expiresInSeconds: o.expires, singleUse: Boolean(o.singleUse) });
+        const expiresAt = new Date(issued.record.expiresAt * 1000).toISOString();
+        if (json) {
+          print({ ...issued.record, expiresAt, token: issued.token }, [], true);
+          return;
+        }
+        print({ ...issued.record, expiresAt }, ['id', 'expiresAt', 'singleUse'], false);
+        process.stdout.write(`\ninitial access token (shown once, stored only as a hash): ${issued.token}\n`);
+        const mode = oidcSettingsOf(tenant).registration;
+        if (mode !== 'initial-access-token') process.stdout.write(`note: tenant ${tenantId} registration is ${mode}; tokens are asked for only with: cloudcard tenant update ${tenantId} --registration initial-access-token\n`);
+      }),
+    );
+  registrationToken
+    .command('list')
+    .description("list a tenant's live initial access tokens (ids and expiry, never the tokens)")
+    .argument('<tenant>', 'tenant id')
+    .action(
+      action(program, async (target, json, tenantId: string) => {
+        await target.services.tenants.get(tenantId);
+        const tokens = await initialAccessTokensOf(target).list(tenantId);
+        print(tokens.map((t) => ({ ...t, expiresAt: new Date(t.expiresAt * 1000).toISOString() })), ['id', 'expiresAt', 'singleUse'], json);
+      }),
+    );
+  registrationToken
+    .command('revoke')
+    .description('end an initial access token before it expires')
+    .argument('<tenant>', 'tenant id')
+    .argument('<id>', 'token id (from create or list)')
+    .action(
+      action(program, async (target, _json, tenantId: string, id: string) => {
+        await initialAccessTokensOf(target).revoke(tenantId, id);
+        process.stdout.write(`revoked initial access token ${id}\n`);
+      }),
+    );
+  client
     .command('list')
     .description("list a tenant's clients")
     .argument('<tenant>', 'tenant id')
@@ -410,6 +472,18 @@ const KEK_NOTE = [
 function totpOf(target: Target): TotpEnrolment {
   if (!target.services.totp) throw new Error(`TOTP needs the card key-encryption key: ${target.custodyMissing ?? 'none configured'}`);
   return target.services.totp;
+}
+
+function initialAccessTokensOf(target: Target): InitialAccessTokens {
+  if (!target.services.initialAccessTokens) throw new Error('initial access tokens need the state table, which this target lacks');
+  return target.services.initialAccessTokens;
+}
+
+/** A lifetime: whole seconds, or a whole number with s, m, h or d. */
+function duration(value: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(value.trim());
+  if (!match) throw new InvalidArgumentError('must be seconds, or a whole number with s, m, h or d (e.g. 12h, 7d)');
+  return Number(match[1]) * { '': 1, s: 1, m: 60, h: 3_600, d: 86_400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
 }
 
 function throttleOf(target: Target): LoginThrottle {

@@ -9,6 +9,7 @@ import { LoginThrottle } from './core/portal/login-throttle.ts';
 import { TotpEnrolment } from './core/portal/totp.ts';
 import { Clients } from './core/oidc/client.ts';
 import { TenantKeys } from './core/oidc/keys.ts';
+import { InitialAccessTokens } from './core/oidc/registration-tokens.ts';
 import { ServiceProviders } from './core/saml/service-providers.ts';
 import { CardAuthority } from './core/cards/authority.ts';
 import { Cards } from './core/cards/cards.ts';
@@ -59,6 +60,8 @@ export interface DirectoryServices {
   readonly totp?: TotpEnrolment;
   /** Sign-in failure counting and locks; present when a state store was given. */
   readonly throttle?: LoginThrottle;
+  /** Initial access tokens for dynamic registration (RFC 7591 §3); present when a state store was given. */
+  readonly initialAccessTokens?: InitialAccessTokens;
   /** The portal's password sign-in (throttle + password); present when a state store was given. */
   readonly credentials?: Credentials;
   /** Cards (enrolment, admin operations, the PIV view); present when key custody, resident keys and the PIN key were given. */
@@ -88,6 +91,7 @@ export function directoryServices(
     signingKeys: new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) }),
     ...(runtime.custody ? { totp: new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) } : {}),
     ...(throttle ? { throttle, credentials: new Credentials(users, throttle) } : {}),
+    ...(runtime.state ? { initialAccessTokens: new InitialAccessTokens(runtime.state, runtime.clock, runtime.random) } : {}),
     ...(runtime.custody && runtime.residentKeys && runtime.cardPinKey
       ? {
           cards: new Cards({

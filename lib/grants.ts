@@ -120,6 +120,8 @@ export const STATE_PARTITIONS = {
   samlLogout: 'SAMLLOGOUT#*',
   cardChallenge: 'CARDCHAL#*',
   cardSession: 'CARDSESS#*',
+  /** Initial access tokens for dynamic registration (RFC 7591 §3); the operator's CLI makes and lists them. */
+  initialAccessToken: 'IAT#*',
   /** The owner index (GSI1 `SUBJECT#{t}#{user}`): a user's SSO sessions, grants and card sessions, found for revocation. */
   subject: 'SUBJECT#*',
   health: 'health',
@@ -139,7 +141,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // the login throttle for the password grant. No card, no card session, no SAML state.
   oidc: {
     directory: readWrite(D.tenant),
-    state: readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.refreshToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures),
+    state: readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.refreshToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: NO_RESIDENT_KEYS,

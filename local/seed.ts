@@ -29,8 +29,8 @@ export function demoPasswordProblem(password: string): string | undefined {
 }
 
 /**
- * First-start seeding of the embedded stack: tenant `demo`, user `alice`, and one admin client. Each
- * step is a conditional create, so a restart (or two starts racing) never duplicates or overwrites.
+ * First-start seeding of the embedded stack: tenant `demo`, user `alice`, the agent's client and one
+ * admin client. Each step is a conditional create, so a restart (or two starts racing) never duplicates or overwrites.
  */
 export async function seedDemo(services: DirectoryServices, options: { demoPassword?: string; needBootstrap: boolean }): Promise<SeedResult> {
   // A chosen password that breaks the policy stops the start naming the variable, before anything is written.
@@ -51,6 +51,9 @@ export async function seedDemo(services: DirectoryServices, options: { demoPassw
     if (!(error instanceof ConflictError)) throw error;
     generatedPassword = undefined; // alice existed: her password is whatever it was
   }
+  // The client agent's well-known client, so `cloudcard-agent login --issuer .../t/demo` works at once
+  // (idempotent: an existing one, possibly changed by the operator, is left as it is).
+  await services.clients.addAgent(DEMO_TENANT);
   const bootstrap = options.needBootstrap ? await services.adminClients.create() : undefined;
   return { createdTenant, ...(generatedPassword ? { generatedPassword } : {}), ...(bootstrap ? { bootstrap } : {}) };
 }

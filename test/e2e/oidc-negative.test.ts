@@ -4,7 +4,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import type { LocalStack } from '../../local/stack.ts';
 import { testClock } from '../support/backends.ts';
 import { authorizeWithLogin, basic, pkce, postForm, registerClient, RP_REDIRECT, type RegisteredClient } from '../support/oidc-flows.ts';
-import { DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
+import { allowRegistration, DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
 
 /** The negative matrix of the OpenID Provider: each bad input with its exact protocol error. */
 describe('OpenID Provider refuses bad input with the exact error', () => {
@@ -26,6 +26,7 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
 
   beforeAll(async () => {
     stack = await startStackOn('embedded', { clock });
+    await allowRegistration(stack);
     issuer = `${stack.url}/t/demo`;
     token = `${issuer}/oidc/token`;
     client = await registerClient(issuer);
@@ -229,7 +230,7 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
 
     beforeAll(async () => {
       const admin = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
-      await fetch(`${stack.url}/t/other/admin/v1/tenant`, { method: 'POST', headers: { Authorization: admin, 'Content-Type': 'application/json' }, body: '{}' });
+      await fetch(`${stack.url}/t/other/admin/v1/tenant`, { method: 'POST', headers: { Authorization: admin, 'Content-Type': 'application/json' }, body: JSON.stringify({ oidc: { registration: 'open' } }) });
       otherIssuer = `${stack.url}/t/other`;
       otherClient = await registerClient(otherIssuer);
     });

@@ -4,7 +4,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import type { LocalStack } from '../../local/stack.ts';
 import { BACKENDS } from '../support/backends.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
-import { DEMO_PASSWORD as PASSWORD, startStackOn } from '../support/oidc-stack.ts';
+import { allowRegistration, DEMO_PASSWORD as PASSWORD, startStackOn } from '../support/oidc-stack.ts';
 
 const REDIRECT = 'https://rp.example.test/callback';
 
@@ -20,6 +20,7 @@ describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s
 
   beforeAll(async () => {
     stack = await startStackOn(backend);
+    await allowRegistration(stack);
     issuer = new URL(`${stack.url}/t/demo`);
   });
   afterAll(async () => stack.close());
@@ -263,7 +264,7 @@ describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s
     it('runs the code flow; openid-client verifies the KMS-made ID token against the JWKS', async () => {
       const admin = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
       const json = { Authorization: admin, 'Content-Type': 'application/json' };
-      expect((await fetch(`${stack.url}/t/kmsmode/admin/v1/tenant`, { method: 'POST', headers: json, body: JSON.stringify({ oidc: { signingMode: 'kms' } }) })).status).toBe(201);
+      expect((await fetch(`${stack.url}/t/kmsmode/admin/v1/tenant`, { method: 'POST', headers: json, body: JSON.stringify({ oidc: { signingMode: 'kms', registration: 'open' } }) })).status).toBe(201);
       expect((await fetch(`${stack.url}/t/kmsmode/admin/v1/users`, { method: 'POST', headers: json, body: JSON.stringify({ username: 'alice', password: PASSWORD }) })).status).toBe(201);
       const kmsIssuer = new URL(`${stack.url}/t/kmsmode`);
       const config = await oidc.dynamicClientRegistration(
@@ -287,7 +288,7 @@ describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s
     it('issues ES256 ID tokens that openid-client verifies, and refuses clients expecting RS256', async () => {
       const admin = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
       const json = { Authorization: admin, 'Content-Type': 'application/json' };
-      expect((await fetch(`${stack.url}/t/ecdsa/admin/v1/tenant`, { method: 'POST', headers: json, body: JSON.stringify({ oidc: { signingAlgorithm: 'ES256' } }) })).status).toBe(201);
+      expect((await fetch(`${stack.url}/t/ecdsa/admin/v1/tenant`, { method: 'POST', headers: json, body: JSON.stringify({ oidc: { signingAlgorithm: 'ES256', registration: 'open' } }) })).status).toBe(201);
       expect((await fetch(`${stack.url}/t/ecdsa/admin/v1/users`, { method: 'POST', headers: json, body: JSON.stringify({ username: 'alice', password: PASSWORD }) })).status).toBe(201);
       const ecIssuer = new URL(`${stack.url}/t/ecdsa`);
       const server = await oidc.discovery(ecIssuer, 'x', undefined, undefined, insecure);

@@ -6,6 +6,7 @@ import * as OTPAuth from 'otpauth';
 import type { Page } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
+import { allowRegistration } from '../support/oidc-stack.ts';
 import { chromiumRunnable, launchChromium, type ChromiumSession } from '../support/chromium.ts';
 
 const PASSWORD = 'correct horse battery staple';
@@ -70,6 +71,7 @@ interface Authorization {
 
   beforeAll(async () => {
     stack = await startLocalStack({ port: 0, logLevel: 'SILENT', demoPassword: PASSWORD });
+    await allowRegistration(stack);
     issuer = new URL(`${stack.url}/t/demo`);
     rp = await startRelyingParty();
     chromium = await launchChromium();
@@ -191,6 +193,8 @@ interface Authorization {
     await expectAccessiblePage(page, `Allow ${clientName}?`);
     expect(await page.getByRole('listitem').allInnerTexts()).toEqual(SCOPE_WORDS);
     expect(await page.locator('main').innerText()).toContain('You are signed in as alice');
+    // A self-registered client is labelled as third-party.
+    expect(await page.locator('main').innerText()).toContain('This app was registered by its developer, not by Demo tenant.');
   }
 
   describe('password sign-in, then single sign-on in the same browser', () => {

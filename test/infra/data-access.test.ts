@@ -7,7 +7,7 @@ import { cardAccessToken, select, sw, verifyPin } from '../support/card-flows.ts
 import { HttpBrowser } from '../support/http-browser.ts';
 import { evaluate, resolveIntrinsics, type Decision, type IamRequest, type PolicyStatement } from '../support/iam-policy.ts';
 import { authorizeWithLogin, basic, pkce, postForm, registerClient, RP_REDIRECT } from '../support/oidc-flows.ts';
-import { DEMO_PASSWORD } from '../support/oidc-stack.ts';
+import { allowRegistration, DEMO_PASSWORD } from '../support/oidc-stack.ts';
 import { recordingStore, type RecordedRequest } from '../support/recording-store.ts';
 import { spCredentials } from '../support/saml-sp.ts';
 import { logicalIdByPath, roleStatements, synth } from './support.ts';
@@ -114,7 +114,8 @@ async function runFlows(stack: LocalStack): Promise<void> {
 
   // oidc + portal: registration, sign-in, code, refresh, userinfo, introspection, revocation.
   const browser = new HttpBrowser();
-  const client = await registerClient(issuer, { scope: 'openid card offline_access' });
+  await allowRegistration(stack);
+  const client = await registerClient(issuer, { scope: 'openid offline_access' });
   const { verifier, challenge } = pkce();
   const callback = await authorizeWithLogin(issuer, { client_id: client.client_id, scope: 'openid offline_access', code_challenge: challenge, code_challenge_method: 'S256' }, browser);
   const tokens = await postForm(`${issuer}/oidc/token`, { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(client) });
@@ -132,7 +133,7 @@ async function runFlows(stack: LocalStack): Promise<void> {
   expect(await unsolicited.response.text()).toContain('SAMLResponse');
 
   // card: the list, a session, APDUs, reset, close.
-  const token = await cardAccessToken(issuer);
+  const token = await cardAccessToken(stack);
   const cards = new CardApiClient({ tenantUrl: issuer, accessToken: () => token });
   expect((await cards.cards()).cards.map((c) => c.id)).toContain(enrolled.card.id);
   const opened = await cards.openSession(enrolled.card.id, await generateDeviceKey());

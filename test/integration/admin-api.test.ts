@@ -48,7 +48,7 @@ describe('admin API through the local gateway', () => {
     const created = await call('POST', '/t/merge/admin/v1/tenant', {
       pinPolicy: { minLength: 6, maxLength: 8, retries: 5, pukRetries: 4, changeOnFirstUse: false },
       sessionLifetimes: { ssoSeconds: 3_600, cardSessionSeconds: 1_800, refreshTokenSeconds: 86_400 },
-      oidc: { accessTokenSeconds: 900, openRegistration: false },
+      oidc: { accessTokenSeconds: 900, registration: 'initial-access-token' },
     });
     expect(created.status).toBe(201);
     const patched = await call('PATCH', '/t/merge/admin/v1/tenant', {
@@ -61,7 +61,7 @@ describe('admin API through the local gateway', () => {
       version: 2,
       pinPolicy: { minLength: 6, maxLength: 8, retries: 7, pukRetries: 4, changeOnFirstUse: false },
       sessionLifetimes: { ssoSeconds: 7_200, cardSessionSeconds: 1_800, refreshTokenSeconds: 86_400 },
-      oidc: { signingMode: 'wrapped', signingAlgorithm: 'RS256', accessTokenSeconds: 900, idTokenSeconds: 600, codeSeconds: 30, deviceCodeSeconds: 600, openRegistration: false },
+      oidc: { signingMode: 'wrapped', signingAlgorithm: 'RS256', accessTokenSeconds: 900, idTokenSeconds: 600, codeSeconds: 30, deviceCodeSeconds: 600, registration: 'initial-access-token' },
     };
     expect(await patched.json()).toMatchObject(expected);
     expect(await (await call('GET', '/t/merge/admin/v1/tenant')).json()).toMatchObject(expected);
@@ -74,6 +74,8 @@ describe('admin API through the local gateway', () => {
       [{ oidc: { signingAlgorithm: 'ES256' } }, /oidc\.signingAlgorithm: kms signing uses the stack RSA key/],
       [{ pinPolicy: { retries: 0 } }, /pinPolicy\.retries/],
       [{ sessionLifetimes: { bogus: 1 } }, /sessionLifetimes/],
+      [{ oidc: { openRegistration: true } }, /oidc\.openRegistration: replaced by registration: closed \| open \| initial-access-token/],
+      [{ oidc: { registration: 'anyone' } }, /oidc\.registration/],
     ] as const) {
       const response = await call('PATCH', '/t/merge2/admin/v1/tenant', body);
       expect(response.status).toBe(400);

@@ -92,7 +92,8 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
     dynamo = createDynamoClient({ endpoint, region, credentials });
     if (backend === 'emulator') kms = createKmsClient({ endpoint, region, credentials });
     for (const [id, body] of [
-      ['wrap', { custody: 'wrapped', cards: { allowedAlgorithms: ['rsa2048', 'p256'], defaultAlgorithm: 'p256' } }],
+      // Registration open on `wrap`: the admin-scope case below registers clients there.
+      ['wrap', { custody: 'wrapped', cards: { allowedAlgorithms: ['rsa2048', 'p256'], defaultAlgorithm: 'p256' }, oidc: { registration: 'open' } }],
       ['resident', { custody: 'kms-resident' }],
       ['other', {}],
     ] as const) {
@@ -498,7 +499,7 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
         body: JSON.stringify({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'admin' }),
       });
       expect(registered.status).toBe(400);
-      expect(await registered.json()).toEqual({ error: 'invalid_client_metadata', error_description: 'scope: the admin scope is granted only to clients an operator creates' });
+      expect(await registered.json()).toEqual({ error: 'invalid_client_metadata', error_description: "scope admin: only for clients the tenant's operator creates, not for registered ones" });
       // A registered client cannot add it later through RFC 7592 either.
       const ok = await fetch(`${stack.url}/t/wrap/oidc/register`, {
         method: 'POST',

@@ -35,7 +35,7 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
     issuer = `${stack.url}/t/demo`;
     const cards = directoryServices(stack.runtime).cards!;
     enrolled = await cards.enrol('demo', { username: 'alice', slots: ['9a', '9c', '9d'], slotAlgorithms: { '9c': 'p256', '9d': 'p256' }, pin: '24681357', puk: '86427531' });
-    token = await cardAccessToken(issuer);
+    token = await cardAccessToken(stack);
     device = await generateDeviceKey();
     client = new CardApiClient({ tenantUrl: issuer, accessToken: () => token });
   });
@@ -272,7 +272,7 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
     await services.tenants.create({ id: 'other' }).catch(() => undefined);
     expect((await tokensWith(token, 'other')).status).toBe(401);
     expect((await tokensWith('garbage')).status).toBe(401);
-    const withoutCardScope = await tokensWith(await cardAccessToken(issuer, 'openid'));
+    const withoutCardScope = await tokensWith(await cardAccessToken(stack, 'openid'));
     expect(withoutCardScope.status).toBe(401);
     expect(((await withoutCardScope.json()) as { detail: string }).detail).toBe('the access token lacks the card scope');
 

@@ -5,6 +5,7 @@ import { systemRandom } from '../../lambdas/adapters/system.ts';
 import { verifySecret } from '../../lambdas/core/crypto/password.ts';
 import type { Item } from '../../lambdas/ports.ts';
 import { CardAuthority } from '../../lambdas/core/cards/authority.ts';
+import { cardPartition } from '../../lambdas/core/cards/card-item.ts';
 import { Cards } from '../../lambdas/core/cards/cards.ts';
 import { PinHasher } from '../../lambdas/core/cards/pin-hash.ts';
 import { ResidentSlotKeys, WrappedSlotKeys } from '../../lambdas/core/cards/slot-keys.ts';
@@ -156,7 +157,7 @@ describe.each(BACKENDS)('stored cards on the %s backend', (name) => {
   it('refuses to sign through a slot pointed at a key of another purpose (the tenant CA key)', async () => {
     if (name !== 'embedded') return; // on KMS the function's IAM purpose condition refuses it; the emulator has no IAM
     const enrolled = await cards.enrol('resident', { username: 'alice', slots: ['9a'], algorithm: 'p256', pin: '11223344', puk: '55667788' });
-    const ca = (await backend.directory.get<{ keyId: string } & Item>({ PK: 'T#resident', SK: 'CARDCA' }))!;
+    const ca = (await backend.directory.get<{ keyId: string } & Item>({ PK: cardPartition('resident'), SK: 'CARDCA' }))!;
     const item = await cards.item('resident', enrolled.card.id);
     await backend.directory.update({ PK: item.PK, SK: item.SK }, { slot_9a: { ...item.slot_9a!, key: { custody: 'kms-resident', keyId: ca.keyId } } });
     const state = (await run('resident', enrolled.card.id, verifyPin('11223344'), await selected('resident', enrolled.card.id))).state;

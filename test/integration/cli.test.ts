@@ -467,6 +467,39 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
     expect(bad.stderr).toMatch(/redirect_uris/);
   });
 
+  it('adds the agent client once (the seed already made it for demo), and names it for a new tenant', async () => {
+    const again = await cli(['client', 'add-agent', 'demo', '--json'], env);
+    expect(again.stderr).toBe('');
+    expect(JSON.parse(again.stdout)).toMatchObject({ client_id: 'cloudcard-agent', created: false, first_party: true, token_endpoint_auth_method: 'none' });
+    expect((await cli(['tenant', 'create', 'agents'], env)).code).toBe(0);
+    const added = await cli(['client', 'add-agent', 'agents'], env);
+    expect(added.stdout).toMatch(/added the agent client cloudcard-agent to tenant agents/);
+    const listed = JSON.parse((await cli(['client', 'list', 'agents', '--json'], env)).stdout) as { client_id: string }[];
+    expect(listed.map((c) => c.client_id)).toEqual(['cloudcard-agent']);
+  });
+
+  it('sets the registration mode and makes, lists and revokes initial access tokens (shown once)', async () => {
+    const updated = await cli(['tenant', 'update', 'demo', '--registration', 'initial-access-token', '--json'], env);
+    expect(JSON.parse(updated.stdout)).toMatchObject({ oidc: { registration: 'initial-access-token' } });
+    const made = await cli(['client', 'registration-token', 'create', 'demo', '--expires', '2h', '--single-use', '--json'], env);
+    expect(made.stderr).toBe('');
+    const token = JSON.parse(made.stdout) as { id: string; token: string; singleUse: boolean; expiresAt: string };
+    expect(token).toMatchObject({ singleUse: true });
+    expect(token.token).toMatch(/^iat_/);
+    expect(Date.parse(token.expiresAt) - Date.now()).toBeGreaterThan(7_000_000);
+    const listed = await cli(['client', 'registration-token', 'list', 'demo'], env);
+    expect(listed.stdout).toContain(token.id);
+    expect(listed.stdout).not.toContain(token.token);
+    expect((await cli(['client', 'registration-token', 'revoke', 'demo', token.id], env)).stdout).toMatch(/revoked/);
+    expect((await cli(['client', 'registration-token', 'list', 'demo'], env)).stdout).not.toContain(token.id);
+    const tooLong = await cli(['client', 'registration-token', 'create', 'demo', '--expires', '365d'], env);
+    expect(tooLong.code).toBe(1);
+    expect(tooLong.stderr).toMatch(/between 60 seconds and 90 days/);
+    const badMode = await cli(['tenant', 'update', 'demo', '--registration', 'anyone'], env);
+    expect(badMode.code).toBe(1);
+    expect(badMode.stderr).toMatch(/registration/);
+  });
+
   it('rotates signing keys: next becomes current, the old current stays published as retired', async () => {
     const first = JSON.parse((await cli(['keys', 'rotate', 'demo', '--json'], env)).stdout) as { current: string; next: string; retired: string };
     const second = JSON.parse((await cli(['keys', 'rotate', 'demo', '--json'], env)).stdout) as { current: string; next: string; retired: string };
@@ -475,7 +508,7 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
     expect(new Set([first.current, first.next, second.next]).size).toBe(3);
   });
 
-  it.each([[['client']], [['client', 'add']], [['client', 'list']], [['client', 'show']], [['client', 'remove']], [['keys']], [['keys', 'rotate']]])('has --help on %p', async (path) => {
+  it.each([[['client']], [['client', 'add']], [['client', 'list']], [['client', 'show']], [['client', 'remove']], [['client', 'add-agent']], [['client', 'registration-token', 'create']], [['keys']], [['keys', 'rotate']]])('has --help on %p', async (path) => {
     const result = await cli([...path, '--help'], env);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^Usage: cloudcard/);

@@ -1,13 +1,20 @@
 import { createHash } from 'node:crypto';
 import { buildCommand } from '../../lambdas/core/piv/apdu.ts';
 import { decodeOne } from '../../lambdas/core/piv/tlv.ts';
-import { authorizeWithLogin, pkce, postForm, registerClient, RP_REDIRECT, basic } from './oidc-flows.ts';
+import { directoryServices } from '../../lambdas/runtime.ts';
+import type { LocalStack } from '../../local/stack.ts';
+import { authorizeWithLogin, pkce, postForm, RP_REDIRECT, basic, type RegisteredClient } from './oidc-flows.ts';
 
 export const PIV_AID = Uint8Array.from([0xa0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00]);
 
-/** A user access token with the `card` scope: a real authorization-code + PKCE sign-in as alice. */
-export async function cardAccessToken(issuer: string, scope = 'openid card'): Promise<string> {
-  const client = await registerClient(issuer, { scope: 'openid card offline_access' });
+/**
+ * A user access token with the `card` scope: a real authorization-code + PKCE sign-in as alice, through a
+ * client the operator made (the `card` scope is never given to self-registered clients).
+ */
+export async function cardAccessToken(stack: LocalStack, scope = 'openid card', tenant = 'demo'): Promise<string> {
+  const issuer = `${stack.url}/t/${tenant}`;
+  const issued = await directoryServices(stack.runtime).clients.create(tenant, { client_name: 'card test RP', redirect_uris: [RP_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid card offline_access' }, 'admin');
+  const client: RegisteredClient = { client_id: issued.client.client_id, client_secret: issued.clientSecret! };
   const { verifier, challenge } = pkce();
   const callback = await authorizeWithLogin(issuer, { client_id: client.client_id, scope, code_challenge: challenge, code_challenge_method: 'S256' });
   const code = callback.searchParams.get('code');

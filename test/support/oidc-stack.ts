@@ -4,6 +4,8 @@ import { createKmsClient } from '../../lambdas/adapters/kms/client.ts';
 import type { Clock } from '../../lambdas/ports.ts';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import type { LocalOutboundOptions } from '../../local/runtime.ts';
+import type { RegistrationMode } from '../../lambdas/core/directory/tenant.ts';
+import { directoryServices } from '../../lambdas/runtime.ts';
 import type { BackendName } from './backends.ts';
 import { EMULATOR_CREDENTIALS, EMULATOR_REGION } from './emulator.ts';
 
@@ -46,4 +48,12 @@ export async function startStackOn(backend: BackendName, options: { clock?: Cloc
     env: { DIRECTORY_TABLE: `cc-e2e-directory-${suffix}`, STATE_TABLE: `cc-e2e-state-${suffix}` },
     aws: { endpoint, region, credentials: EMULATOR_CREDENTIALS, cardKekKeyId: kek.KeyMetadata!.Arn!, signingKeyId: signing.KeyMetadata!.Arn!, cardSessionKeyId: sessionKey.KeyMetadata!.Arn!, cardPinKeyId: pinKey.KeyMetadata!.Arn! },
   });
+}
+
+/**
+ * Dynamic registration is closed by default: a suite that registers clients (RFC 7591) opens it on its
+ * tenant, as an operator would (`cloudcard tenant update <tenant> --registration open`).
+ */
+export async function allowRegistration(stack: LocalStack, tenant = 'demo', mode: RegistrationMode = 'open'): Promise<void> {
+  await directoryServices(stack.runtime).tenants.update(tenant, { oidc: { registration: mode } });
 }

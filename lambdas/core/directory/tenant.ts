@@ -7,6 +7,9 @@ import { NO_OUTBOUND } from '../outbound/none.ts';
 import { OutboundUrlError } from '../outbound/url-policy.ts';
 import { directoryKeys } from './keys.ts';
 
+export const REGISTRATION_MODES = ['closed', 'open', 'initial-access-token'] as const;
+export type RegistrationMode = (typeof REGISTRATION_MODES)[number];
+
 export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 
 /*
@@ -54,9 +57,24 @@ const oidcSettingsFields = {
   idTokenSeconds: z.number().int().min(60).max(86_400),
   codeSeconds: z.number().int().min(10).max(600),
   deviceCodeSeconds: z.number().int().min(60).max(3_600),
-  /** Open dynamic client registration (RFC 7591); registered clients are always third-party. */
-  openRegistration: z.boolean(),
+  /**
+   * Dynamic client registration (RFC 7591): `closed` (the default), `open` to anyone, or
+   * `initial-access-token` (RFC 7591 §3: only with a bearer token the operator issued). Registered
+   * clients are always third-party: never the password grant, never the `card` or `admin` scope.
+   */
+  registration: z.enum(REGISTRATION_MODES),
 };
+
+/**
+ * The boolean this setting replaced. Every tenant created before stored it as `true` (its old default),
+ * so a stored value says nothing about what the operator chose: reads drop it (registration is closed
+ * until `registration` says otherwise), writes refuse it naming its successor.
+ */
+const LEGACY_OPEN_REGISTRATION = 'openRegistration';
+const legacyOpenRegistration = z
+  .unknown()
+  .refine((v) => v === undefined, 'replaced by registration: closed | open | initial-access-token')
+  .optional();
 
 /** Token service settings of the tenant's OpenID Provider. */
 export const oidcSettingsSchema = z
@@ -67,15 +85,20 @@ export const oidcSettingsSchema = z
     idTokenSeconds: oidcSettingsFields.idTokenSeconds.default(600),
     codeSeconds: oidcSettingsFields.codeSeconds.default(60),
     deviceCodeSeconds: oidcSettingsFields.deviceCodeSeconds.default(600),
-    openRegistration: oidcSettingsFields.openRegistration.default(true),
+    registration: oidcSettingsFields.registration.default('closed'),
+    [LEGACY_OPEN_REGISTRATION]: legacyOpenRegistration,
   })
   .strict()
   .refine((o) => !(o.signingMode === 'kms' && o.signingAlgorithm !== 'RS256'), { message: 'kms signing uses the stack RSA key: RS256 only', path: ['signingAlgorithm'] });
 
-export type OidcSettings = z.infer<typeof oidcSettingsSchema>;
+export type OidcSettings = Omit<z.infer<typeof oidcSettingsSchema>, typeof LEGACY_OPEN_REGISTRATION>;
 
-/** Settings of a tenant stored before a field existed take its default. */
-export const oidcSettingsOf = (tenant: Tenant): OidcSettings => oidcSettingsSchema.parse(tenant.oidc ?? {});
+/** Settings of a tenant stored before a field existed take its default; a stored legacy field is dropped. */
+export const oidcSettingsOf = (tenant: Tenant): OidcSettings => {
+  const { [LEGACY_OPEN_REGISTRATION]: _legacy, ...stored } = (tenant.oidc ?? {}) as Record<string, unknown>;
+  const { [LEGACY_OPEN_REGISTRATION]: _none, ...settings } = oidcSettingsSchema.parse(stored);
+  return settings;
+};
 
 const PIV_ALGORITHMS = ['rsa2048', 'rsa3072', 'rsa4096', 'p256', 'p384'] as const;
 const PIV_SLOTS = ['9a', '9c', '9d', '9e'] as const;
@@ -146,7 +169,7 @@ export const tenantUpdateSchema = z
     custody: settings.custody.optional(),
     pinPolicy: z.object(pinPolicyFields).partial().strict().optional(),
     sessionLifetimes: z.object(sessionLifetimeFields).partial().strict().optional(),
-    oidc: z.object(oidcSettingsFields).partial().strict().optional(),
+    oidc: z.object({ ...oidcSettingsFields, [LEGACY_OPEN_REGISTRATION]: legacyOpenRegistration }).partial().strict().optional(),
     cards: z.object(cardSettingsFields).partial().strict().optional(),
     trustedIssuers: trustedIssuers.optional(),
   })
@@ -247,7 +270,9 @@ export class Tenants {
 
   async find(id: string): Promise<Tenant | undefined> {
     if (!TENANT_ID.test(id)) return undefined;
-    return (await this.#directory.get<TenantItem>(directoryKeys.tenant(id)))?.tenant;
+    const tenant = (await this.#directory.get<TenantItem>(directoryKeys.tenant(id)))?.tenant;
+    // A tenant stored before `registration` existed shows (and is updated from) its settings as they apply.
+    return tenant?.oidc && LEGACY_OPEN_REGISTRATION in tenant.oidc ? { ...tenant, oidc: oidcSettingsOf(tenant) } : tenant;
   }
 
   async get(id: string): Promise<Tenant> {

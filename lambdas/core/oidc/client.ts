@@ -26,6 +26,70 @@ const CLIENT_SCOPES: readonly string[] = [...SUPPORTED_SCOPES, ADMIN_SCOPE];
 const hasAdminScope = (scope: string): boolean => scope.split(' ').includes(ADMIN_SCOPE);
 
 /**
+ * What only clients an operator creates (CLI, admin API: first-party) may hold. `card` reaches the user's
+ * smart cards and `admin` the tenant admin API; the `password` grant (ROPC) hands the user's password to
+ * the client. A self-registered client (RFC 7591/7592) never has them: asking is `invalid_client_metadata`,
+ * and a stored record that names them anyway (forged, or written before this rule) is read without them,
+ * so every endpoint that grants scopes or grants from the client record keeps the rule unchanged.
+ */
+export const OPERATOR_ONLY_SCOPES: readonly string[] = ['card', ADMIN_SCOPE];
+export const OPERATOR_ONLY_GRANTS: readonly GrantType[] = ['password'];
+
+export type ClientOrigin = 'admin' | 'registration';
+
+/** Whether an operator created the client (only such clients are first-party). */
+export const operatorCreated = (client: Pick<OidcClient, 'registered_by'>): boolean => client.registered_by === 'admin';
+
+/** The operator-only scopes and grants the metadata asks for; empty when the origin may hold them all. */
+export function operatorOnlyRequests(metadata: Pick<ClientMetadata, 'scope' | 'grant_types'>, origin: ClientOrigin): string[] {
+  if (origin === 'admin') return [];
+  return [
+    ...metadata.scope.split(' ').filter((s) => OPERATOR_ONLY_SCOPES.includes(s)).map((s) => `scope ${s}`),
+    ...metadata.grant_types.filter((g) => OPERATOR_ONLY_GRANTS.includes(g)).map((g) => `grant_type ${g}`),
+  ];
+}
+
+/**
+ * The client as the endpoints may use it: an operator-made client as stored; any other without the
+ * operator-only scopes and grants, and never first-party (so consent is always asked).
+ */
+export function entitledClient(client: OidcClient): OidcClient {
+  if (operatorCreated(client)) return client;
+  return {
+    ...client,
+    scope: client.scope.split(' ').filter((s) => s && !OPERATOR_ONLY_SCOPES.includes(s)).join(' '),
+    grant_types: client.grant_types.filter((g) => !OPERATOR_ONLY_GRANTS.includes(g)),
+    first_party: false,
+  };
+}
+
+/**
+ * The scope a client may still be given out of one granted earlier (a refresh): what the client record
+ * allows today, so narrowing a client, or the rule above, also holds for refresh tokens issued before.
+ */
+export function scopeStillAllowed(client: OidcClient, granted: string): string {
+  const allowed = entitledClient(client).scope.split(' ');
+  return granted.split(' ').filter((s) => allowed.includes(s)).join(' ');
+}
+
+/**
+ * The client agent's well-known public client in every tenant that uses cards: made by the operator
+ * (`cloudcard client add-agent`, and the local stack's seed for `demo`), named in discovery as
+ * `cloudcard_agent_client_id`. A native app (RFC 8252): PKCE, loopback redirects on any port, the device
+ * flow for machines without a browser, refresh, and the `card` scope.
+ */
+export const AGENT_CLIENT_ID = 'cloudcard-agent';
+export const AGENT_CLIENT_METADATA = {
+  client_name: 'cloudcard agent',
+  application_type: 'native',
+  redirect_uris: ['http://127.0.0.1/callback', 'http://[::1]/callback'],
+  grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'none',
+  scope: 'openid card offline_access',
+} as const;
+
+/**
  * A redirect URI must be absolute, without fragment; https, or http only on a loopback host (native apps,
  * RFC 8252 §7.3), or a private-use scheme with a dot (RFC 8252 §7.1).
  */
@@ -65,12 +129,23 @@ const redirectUri = z.string().max(2000).refine((value) => {
   return /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol);
 }, 'must be an absolute https URI (http only on loopback, or a private-use scheme), without fragment');
 
+const httpsUri = z.string().max(2000).refine((value) => {
+  try {
+    return new URL(value).protocol === 'https:';
+  } catch {
+    return false;
+  }
+}, 'must be an absolute https URI');
+
 const jwk = z.object({ kty: z.enum(['RSA', 'EC', 'OKP']) }).passthrough();
 
 /** Client metadata as RFC 7591 names it; what the admin API, the CLI and registration all accept. */
 export const clientMetadataSchema = z
   .object({
     client_name: z.string().trim().min(1).max(200).optional(),
+    /** RFC 7591 §2: shown on the consent page, so users can read them before they allow a third-party app. */
+    policy_uri: httpsUri.optional(),
+    tos_uri: httpsUri.optional(),
     /** OIDC Dynamic Client Registration §2: native apps (like the client agent) use loopback redirects. */
     application_type: z.enum(['web', 'native']).optional(),
     redirect_uris: z.array(redirectUri).max(20).default([]),
@@ -110,7 +185,7 @@ export interface OidcClient extends ClientMetadata {
   readonly tenant: string;
   /** First-party clients (added by an administrator) skip consent; registered ones never do. */
   readonly first_party: boolean;
-  readonly registered_by: 'admin' | 'registration';
+  readonly registered_by: ClientOrigin;
   readonly client_id_issued_at: number;
   readonly version: number;
 }
@@ -141,10 +216,32 @@ export class Clients {
     this.#random = random;
   }
 
-  async create(tenant: string, input: unknown, origin: 'admin' | 'registration'): Promise<IssuedClient> {
-    const metadata = parseMetadata(input);
-    if (origin === 'registration') refuseAdminScope(metadata);
-    const clientId = this.#random.id();
+  /**
+   * Creates a client. `admit` runs once the metadata is known to be acceptable and before anything is
+   * written (registration spends a single-use initial access token there), so a refused request spends
+   * nothing and a refused admission writes nothing.
+   */
+  async create(tenant: string, input: unknown, origin: ClientOrigin, admit?: () => Promise<void>): Promise<IssuedClient> {
+    const metadata = metadataFor(input, origin);
+    await admit?.();
+    return this.#write(tenant, this.#random.id(), metadata, origin);
+  }
+
+  /**
+   * Creates the tenant's agent client (AGENT_CLIENT_ID) unless it exists; an existing one is left as it
+   * is (an operator may have changed it), so running this again is harmless.
+   */
+  async addAgent(tenant: string): Promise<{ client: OidcClient; created: boolean }> {
+    try {
+      const { client } = await this.#write(tenant, AGENT_CLIENT_ID, metadataFor(AGENT_CLIENT_METADATA, 'admin'), 'admin');
+      return { client, created: true };
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      return { client: await this.get(tenant, AGENT_CLIENT_ID), created: false };
+    }
+  }
+
+  async #write(tenant: string, clientId: string, metadata: ClientMetadata, origin: ClientOrigin): Promise<IssuedClient> {
     const clientSecret = needsSecret(metadata) ? newOpaque('cs_') : undefined;
     const registrationAccessToken = origin === 'registration' ? newOpaque('rat_') : undefined;
     const client: OidcClient = {
@@ -174,10 +271,11 @@ export class Clients {
     if (!CLIENT_ID.test(clientId)) return undefined;
     const item = await this.#directory.get<ClientItem>(clientKey(tenant, clientId));
     if (!item) return undefined;
+    const client = entitledClient(item.client);
     // Remember this read's secret hash against the very object returned, so authenticating the client
     // right after costs no second read (and nothing can go stale: it is the same read).
-    this.#secretHashOf.set(item.client, item.secretHash);
-    return item.client;
+    this.#secretHashOf.set(client, item.secretHash);
+    return client;
   }
 
   async get(tenant: string, clientId: string): Promise<OidcClient> {
@@ -188,7 +286,7 @@ export class Clients {
 
   async list(tenant: string, cursor?: string): Promise<{ clients: OidcClient[]; cursor?: string }> {
     const page = await this.#directory.query<ClientItem>({ partition: tenantPartition(tenant), sortPrefix: 'CLIENT#', limit: 100, ...(cursor ? { cursor } : {}) });
-    return { clients: page.items.map((i) => i.client), ...(page.cursor ? { cursor: page.cursor } : {}) };
+    return { clients: page.items.map((i) => entitledClient(i.client)), ...(page.cursor ? { cursor: page.cursor } : {}) };
   }
 
   async remove(tenant: string, clientId: string): Promise<void> {
@@ -220,7 +318,7 @@ export class Clients {
       // Same answer for an unknown client and a wrong token (RFC 7592 §2.1), so neither leaks.
       throw new OAuthError('invalid_token', 'the registration access token is not valid for this client', { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
     }
-    return item.client;
+    return entitledClient(item.client);
   }
 
   /** RFC 7592 update: the new metadata replaces the old; the id and its credentials stay. */
@@ -229,8 +327,7 @@ export class Clients {
     if (!item) throw new NotFoundError(`client ${clientId} does not exist in tenant ${tenant}`);
     const { client_id: _id, client_secret: _secret, ...rest } = (input ?? {}) as Record<string, unknown>;
     if (_id !== undefined && _id !== clientId) throw new OAuthError('invalid_client_metadata', 'client_id cannot change');
-    const metadata = parseMetadata(rest);
-    if (item.client.registered_by === 'registration') refuseAdminScope(metadata);
+    const metadata = metadataFor(rest, item.client.registered_by);
     if (needsSecret(metadata) !== Boolean(item.secretHash)) {
       throw new OAuthError('invalid_client_metadata', 'token_endpoint_auth_method cannot switch between secret and no secret');
     }
@@ -245,9 +342,12 @@ export class Clients {
   }
 }
 
-/** Dynamic registration (RFC 7591/7592) can never obtain the admin scope. */
-function refuseAdminScope(metadata: ClientMetadata): void {
-  if (hasAdminScope(metadata.scope)) throw new OAuthError('invalid_client_metadata', 'scope: the admin scope is granted only to clients an operator creates');
+/** Valid metadata the origin may hold, or the RFC 7591 §3.2.2 error naming what is wrong. */
+function metadataFor(input: unknown, origin: ClientOrigin): ClientMetadata {
+  const metadata = parseMetadata(input);
+  const refused = operatorOnlyRequests(metadata, origin);
+  if (refused.length) throw new OAuthError('invalid_client_metadata', `${refused.join(', ')}: only for clients the tenant's operator creates, not for registered ones`);
+  return metadata;
 }
 
 function needsSecret(metadata: ClientMetadata): boolean {

@@ -8,6 +8,7 @@ import { Grants, RevokedAccessTokens } from './grants.ts';
 import { Interactions } from './interactions.ts';
 import { TenantKeys } from './keys.ts';
 import { RefreshTokens } from './refresh-tokens.ts';
+import { InitialAccessTokens } from './registration-tokens.ts';
 import { ReplayCache } from './replay.ts';
 import { SsoSessions } from './sessions.ts';
 import { TokenIssuer } from './tokens.ts';
@@ -33,6 +34,7 @@ export function createOidc(deps: OidcDeps) {
     tokens: new TokenIssuer(keys, clock, random),
     clients: new Clients(directory, clock, random),
     consents: new Consents(directory),
+    initialAccessTokens: new InitialAccessTokens(state, clock, random),
     grants: new Grants(state, clock),
     revokedAccessTokens: new RevokedAccessTokens(state),
     codes: new AuthorizationCodes(state, clock),

@@ -1,5 +1,5 @@
 import { ACR_VALUES } from '../../../core/oidc/claims.ts';
-import { AUTH_METHODS, GRANT_TYPES, SUPPORTED_SCOPES } from '../../../core/oidc/client.ts';
+import { AGENT_CLIENT_ID, AUTH_METHODS, GRANT_TYPES, SUPPORTED_SCOPES } from '../../../core/oidc/client.ts';
 import { DPOP_ALGORITHMS } from '../../../core/oidc/dpop.ts';
 import type { Route } from '../../router.ts';
 import type { OidcRouteDeps } from './deps.ts';
@@ -12,7 +12,8 @@ export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
       method: 'GET',
       path: '/t/:tenant/.well-known/openid-configuration',
       handle: async (request) => {
-        const { issuer, settings } = await tenantContext(deps.tenants, request);
+        const { issuer, settings, tenant } = await tenantContext(deps.tenants, request);
+        const agent = await deps.oidc.clients.find(tenant.id, AGENT_CLIENT_ID);
         const oidc = `${issuer}/oidc`;
         return oauthJson(
           200,
@@ -22,7 +23,7 @@ export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
             token_endpoint: `${oidc}/token`,
             userinfo_endpoint: `${oidc}/userinfo`,
             jwks_uri: `${oidc}/jwks`,
-            ...(settings.openRegistration ? { registration_endpoint: `${oidc}/register` } : {}),
+            ...(settings.registration !== 'closed' ? { registration_endpoint: `${oidc}/register` } : {}),
             revocation_endpoint: `${oidc}/revoke`,
             introspection_endpoint: `${oidc}/introspect`,
             end_session_endpoint: `${oidc}/logout`,
@@ -47,6 +48,8 @@ export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
             authorization_response_iss_parameter_supported: true,
             dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
             ui_locales_supported: ['en'],
+            // Not a standard member: the client agent's operator-made client, when the tenant has one.
+            ...(agent ? { cloudcard_agent_client_id: agent.client_id } : {}),
           },
           { 'Cache-Control': 'public, max-age=300' },
         );

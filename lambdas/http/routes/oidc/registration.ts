@@ -41,14 +41,20 @@ export function registrationRoutes(deps: OidcRouteDeps): Route[] {
       handle: (request) =>
         oauthEndpoint(async () => {
           const tenant = await tenantContext(deps.tenants, request);
-          if (!tenant.settings.openRegistration) throw new OAuthError('access_denied', 'this tenant does not accept dynamic client registration', { status: 403 });
+          const mode = tenant.settings.registration;
+          if (mode === 'closed') throw new OAuthError('access_denied', 'this tenant does not accept dynamic client registration; its operator adds clients', { status: 403 });
+          // RFC 7591 §3: in token mode the initial access token is checked first, and spent only once the
+          // metadata is acceptable, just before the client is written.
+          const presented = bearer(request);
+          const token = mode === 'initial-access-token' ? await oidc.initialAccessTokens.verify(tenant.tenant.id, presented) : undefined;
           const body = jsonBody(request) as Record<string, unknown>;
           // The tenant signs every ID token with one algorithm; a client expecting another would reject them.
           const alg = body['id_token_signed_response_alg'];
           if (alg !== undefined && alg !== tenant.settings.signingAlgorithm) {
             throw new OAuthError('invalid_client_metadata', `id_token_signed_response_alg must be ${tenant.settings.signingAlgorithm} at this issuer`);
           }
-          const issued = await oidc.clients.create(tenant.tenant.id, body, 'registration');
+          const admit = token ? () => oidc.initialAccessTokens.spend(token, presented!) : undefined;
+          const issued = await oidc.clients.create(tenant.tenant.id, body, 'registration', admit);
           return oauthJson(201, describe(tenant.issuer, issued.client, issued));
         }),
     },

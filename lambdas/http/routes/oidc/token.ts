@@ -1,6 +1,6 @@
 import type { Continuation } from '../../../core/access/access-check.ts';
 import { ConflictError } from '../../../core/errors.ts';
-import type { OidcClient } from '../../../core/oidc/client.ts';
+import { scopeStillAllowed, type OidcClient } from '../../../core/oidc/client.ts';
 import { ACR } from '../../../core/oidc/claims.ts';
 import type { DpopProof } from '../../../core/oidc/dpop.ts';
 import { invalidGrant, invalidRequest, invalidScope, OAuthError, unauthorizedClient } from '../../../core/oidc/errors.ts';
@@ -77,7 +77,8 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
         continueOrRefuse(request, proof, { kind: 'refresh', tenant: rt.tenant, subject: { user: rt.sub }, audience: client.client_id, grantedAt: rt.authTime, grantId: rt.gid, sessionId: rt.sid }),
       ]);
       if (!active) throw invalidGrant('the grant behind this refresh token was revoked');
-      const scope = narrowedScope(form['scope'], rt.scope);
+      // Only what the client may still hold: a client narrowed since (or barred by the operator-only rule) loses the rest.
+      const scope = narrowedScope(form['scope'], scopeStillAllowed(client, rt.scope));
       const tokens = await issue({ tenant, client, proof }, rt.sub, scope, rt.gid, { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid }, undefined, rt.familyExpiresAt, rt.jkt);
       return tokens;
     },

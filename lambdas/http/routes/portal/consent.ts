@@ -1,4 +1,5 @@
 import { ConflictError } from '../../../core/errors.ts';
+import { operatorCreated, type OidcClient } from '../../../core/oidc/client.ts';
 import type { Interaction } from '../../../core/oidc/interactions.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
@@ -16,10 +17,27 @@ export const SCOPE_DESCRIPTIONS: Record<string, string> = {
   email: 'See your e-mail address',
   phone: 'See your phone number',
   address: 'See your postal address',
-  offline_access: 'Keep access while you are not using it',
+  offline_access: 'Keep this access while you are not using it, until you sign out or it expires',
+  card: 'Use your smart cards: see them, and use their keys to sign in, sign and decrypt as you',
+  admin: "Manage this organisation: its settings, users, applications and cards",
 };
 
-const scopeList = (scope: string) => html`<ul>${scope.split(' ').map((s) => html`<li>${SCOPE_DESCRIPTIONS[s] ?? s}</li>`)}</ul>`;
+export const scopeList = (scope: string) => html`<ul>${scope.split(' ').filter(Boolean).map((s) => html`<li>${SCOPE_DESCRIPTIONS[s] ?? `Access named "${s}"`}</li>`)}</ul>`;
+
+/**
+ * Who stands behind the application. One the tenant's operator added needs no words; a self-registered
+ * (third-party) one is labelled as such, with its privacy policy and terms when it gave them.
+ */
+export function clientNotice(tenant: TenantContext, client: OidcClient | undefined) {
+  if (client && operatorCreated(client)) return html``;
+  const links = [
+    ...(client?.policy_uri ? [html`<a href="${client.policy_uri}" rel="noopener noreferrer">privacy policy</a>`] : []),
+    ...(client?.tos_uri ? [html`<a href="${client.tos_uri}" rel="noopener noreferrer">terms of service</a>`] : []),
+  ];
+  return html`<p class="third-party"><strong>Third-party application.</strong> This app was registered by its developer, not by ${tenant.tenant.displayName}. Allow it only if you trust it.</p>${
+    links.length === 2 ? html`<p>Read its ${links[0]!} and ${links[1]!}.</p>` : links.length === 1 ? html`<p>Read its ${links[0]!}.</p>` : ''
+  }`;
+}
 
 /** Consent for third-party clients: the scopes in words, approve or deny; approval is remembered. */
 export function consentRoutes(deps: PortalDeps): Route[] {
@@ -32,11 +50,12 @@ export function consentRoutes(deps: PortalDeps): Route[] {
     if (interaction.kind !== 'authorize' || !interaction.authentication) return expired();
     const client = await oidc.clients.find(tenant.tenant.id, interaction.request.clientId);
     if (!client) return errorPage(400, 'Application unknown', 'The application is no longer registered.');
-    return consentPage(tenant, interaction, client.client_name ?? client.client_id, interaction.request.scope);
+    return consentPage(tenant, interaction, client, interaction.request.scope);
   }
 
-  function consentPage(tenant: TenantContext, interaction: Interaction, clientName: string, scope: string): ApiResponse {
-    const body = html`<p><strong>${clientName}</strong> wants to:</p>${scopeList(scope)}
+  function consentPage(tenant: TenantContext, interaction: Interaction, client: OidcClient, scope: string): ApiResponse {
+    const clientName = client.client_name ?? client.client_id;
+    const body = html`${clientNotice(tenant, client)}<p><strong>${clientName}</strong> wants to:</p>${scopeList(scope)}
 <p>You are signed in as <strong>${interaction.authentication?.sub ?? ''}</strong>.</p>
 <form method="post" action="${tenant.issuer}/portal/consent"><input type="hidden" name="interaction" value="${interaction.id}"><input type="hidden" name="csrf" value="${interaction.csrf}">
 <button type="submit" name="decision" value="allow">Allow</button> <button type="submit" name="decision" value="deny">Deny</button></form>`;

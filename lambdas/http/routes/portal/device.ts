@@ -9,7 +9,7 @@ import { INTERACTION_COOKIE } from '../oidc/authorize.ts';
 import { reusableSession } from '../oidc/sso-session.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import { expired, portalInteraction } from './common.ts';
-import { SCOPE_DESCRIPTIONS } from './consent.ts';
+import { clientNotice, scopeList } from './consent.ts';
 import type { PortalDeps } from './deps.ts';
 
 const INTERACTION_SECONDS = 900;
@@ -60,8 +60,8 @@ export function deviceRoutes(deps: PortalDeps): Route[] {
     if (interaction.kind !== 'device' || !interaction.authentication) return expired();
     const client = await oidc.clients.find(tenant.tenant.id, interaction.clientId);
     const name = client?.client_name ?? interaction.clientId;
-    const body = html`<p>A device showing the code <strong>${formatUserCode(interaction.userCode)}</strong> asks to use <strong>${name}</strong> as <strong>${interaction.authentication.sub}</strong>. It wants to:</p>
-<ul>${interaction.scope.split(' ').map((s) => html`<li>${SCOPE_DESCRIPTIONS[s] ?? s}</li>`)}</ul>
+    const body = html`${clientNotice(tenant, client)}<p>A device showing the code <strong>${formatUserCode(interaction.userCode)}</strong> asks to use <strong>${name}</strong> as <strong>${interaction.authentication.sub}</strong>. It wants to:</p>
+${scopeList(interaction.scope)}
 <p>Only continue if you started this on your own device.</p>
 <form method="post" action="${tenant.issuer}/portal/device/confirm"><input type="hidden" name="interaction" value="${interaction.id}"><input type="hidden" name="csrf" value="${interaction.csrf}">
 <button type="submit" name="decision" value="allow">Allow</button> <button type="submit" name="decision" value="deny">Deny</button></form>`;

@@ -1,0 +1,76 @@
+import { describe, expect, it } from '@jest/globals';
+import { oidcSettingsOf, oidcSettingsSchema, tenantUpdateSchema, type Tenant } from '../../lambdas/core/directory/tenant.ts';
+import { AGENT_CLIENT_METADATA, clientMetadataSchema, entitledClient, operatorOnlyRequests, scopeStillAllowed, type OidcClient } from '../../lambdas/core/oidc/client.ts';
+
+/** The rules of who may hold what, where they live: the client model and the tenant settings. */
+const client = (overrides: Partial<OidcClient>): OidcClient => ({
+  ...clientMetadataSchema.parse({ redirect_uris: ['https://rp.example/cb'] }),
+  client_id: 'client-one',
+  tenant: 'demo',
+  first_party: false,
+  registered_by: 'registration',
+  client_id_issued_at: 1,
+  version: 1,
+  ...overrides,
+});
+
+describe('operator-only scopes and grants', () => {
+  it('names every operator-only request of a registration, none of an operator-made client', () => {
+    const asked = { scope: 'openid card admin profile', grant_types: ['authorization_code', 'password'] as OidcClient['grant_types'] };
+    expect(operatorOnlyRequests(asked, 'registration')).toEqual(['scope card', 'scope admin', 'grant_type password']);
+    expect(operatorOnlyRequests(asked, 'admin')).toEqual([]);
+    expect(operatorOnlyRequests({ scope: 'openid profile', grant_types: ['authorization_code'] }, 'registration')).toEqual([]);
+  });
+
+  it('reads a registered client without card, admin and password, and never as first-party', () => {
+    const forged = client({ scope: 'openid card admin offline_access', grant_types: ['authorization_code', 'password', 'refresh_token'], first_party: true });
+    expect(entitledClient(forged)).toMatchObject({ scope: 'openid offline_access', grant_types: ['authorization_code', 'refresh_token'], first_party: false });
+  });
+
+  it('leaves an operator-made client as stored', () => {
+    const made = client({ registered_by: 'admin', first_party: true, scope: 'openid card', grant_types: ['authorization_code', 'password'] });
+    expect(entitledClient(made)).toBe(made);
+  });
+
+  it('keeps of an earlier grant only what the client may still hold', () => {
+    expect(scopeStillAllowed(client({ scope: 'openid card offline_access' }), 'openid card offline_access')).toBe('openid offline_access');
+    expect(scopeStillAllowed(client({ registered_by: 'admin', scope: 'openid card offline_access' }), 'openid card offline_access')).toBe('openid card offline_access');
+    expect(scopeStillAllowed(client({ registered_by: 'admin', scope: 'openid' }), 'openid card')).toBe('openid');
+  });
+
+  it('describes the agent client as a valid public native client with the card scope', () => {
+    const parsed = clientMetadataSchema.parse(AGENT_CLIENT_METADATA);
+    expect(parsed).toMatchObject({ token_endpoint_auth_method: 'none', application_type: 'native', scope: 'openid card offline_access' });
+    expect(parsed.redirect_uris.every((u) => u.startsWith('http://127.0.0.1/') || u.startsWith('http://[::1]/'))).toBe(true);
+  });
+
+  it('takes policy_uri and tos_uri only as https', () => {
+    expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], policy_uri: 'https://rp.example/p', tos_uri: 'https://rp.example/t' }).success).toBe(true);
+    for (const bad of ['http://rp.example/p', 'javascript:alert(1)', 'not a url']) expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], policy_uri: bad }).success).toBe(false);
+  });
+});
+
+describe('tenant registration setting', () => {
+  const tenant = (oidc: Record<string, unknown> | undefined) => ({ oidc }) as unknown as Tenant;
+
+  it('is closed by default', () => {
+    expect(oidcSettingsSchema.parse({}).registration).toBe('closed');
+    expect(oidcSettingsOf(tenant(undefined)).registration).toBe('closed');
+  });
+
+  it('drops the legacy openRegistration on read, whatever it says', () => {
+    for (const openRegistration of [true, false]) {
+      const settings = oidcSettingsOf(tenant({ openRegistration, accessTokenSeconds: 900 }));
+      expect(settings).toMatchObject({ registration: 'closed', accessTokenSeconds: 900 });
+      expect(settings).not.toHaveProperty('openRegistration');
+    }
+    expect(oidcSettingsOf(tenant({ openRegistration: true, registration: 'open' })).registration).toBe('open');
+  });
+
+  it('refuses the legacy field on write, naming its successor, and accepts the three modes', () => {
+    const refused = tenantUpdateSchema.safeParse({ oidc: { openRegistration: true } });
+    expect(refused.error?.issues[0]).toMatchObject({ path: ['oidc', 'openRegistration'], message: 'replaced by registration: closed | open | initial-access-token' });
+    for (const registration of ['closed', 'open', 'initial-access-token']) expect(tenantUpdateSchema.safeParse({ oidc: { registration } }).success).toBe(true);
+    expect(tenantUpdateSchema.safeParse({ oidc: { registration: 'anyone' } }).success).toBe(false);
+  });
+});
