@@ -12,7 +12,6 @@ export const portalContext: RoutesFactory = (runtime) => {
     oidc,
     tenants: services.tenants,
     credentials: services.credentials!,
-    throttle: services.throttle!,
     ...(services.totp ? { totp: services.totp } : {}),
   });
 };

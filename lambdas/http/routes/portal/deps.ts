@@ -1,14 +1,12 @@
 import type { Tenants } from '../../../core/directory/tenant.ts';
 import type { Oidc } from '../../../core/oidc/provider.ts';
 import type { Credentials } from '../../../core/portal/credentials.ts';
-import type { LoginThrottle } from '../../../core/portal/login-throttle.ts';
 import type { TotpEnrolment } from '../../../core/portal/totp.ts';
 
 export interface PortalDeps {
   readonly oidc: Oidc;
   readonly tenants: Tenants;
   readonly credentials: Credentials;
-  readonly throttle: LoginThrottle;
   /** Absent where the function cannot unwrap TOTP secrets; then no one-time-code step is offered. */
   readonly totp?: TotpEnrolment;
 }
