@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     `  demo issuer       ${issuer}`,
     `  OIDC discovery    ${issuer}/.well-known/openid-configuration`,
     `  SAML metadata     ${issuer}/saml/metadata`,
-    `  data              ${dataDir} (embedded store at ${stack.storeEndpoint})`,
+    `  data              ${dataDir} (embedded store on ${stack.storeSocket})`,
     `  admin credentials ${dataFiles(dataDir).bootstrap}`,
   ];
   if (stack.seed.generatedPassword) {

@@ -14,9 +14,7 @@ import { KmsKeyCustody } from '../lambdas/adapters/kms/key-custody.ts';
 import { KmsSigner } from '../lambdas/adapters/kms/signer.ts';
 import { KmsResidentKeys, residentKeyStackTag } from '../lambdas/adapters/kms/resident-keys.ts';
 import { ensureTable } from './tables.ts';
-
-/** Credentials the embedded store accepts (it checks none); they never reach AWS. */
-export const EMBEDDED_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+import type { EmbeddedStore } from './embedded-store.ts';
 
 /**
  * The local composition root: the same DynamoDB adapters pointed at the embedded store, and key custody
@@ -33,7 +31,7 @@ export interface AwsBackendOptions {
 
 export async function localRuntime(
   config: Config,
-  storeEndpoint: string,
+  store: Pick<EmbeddedStore, 'client'>,
   keyFilePath: string,
   options: { clock?: Clock; aws?: AwsBackendOptions } = {},
 ): Promise<Runtime> {
@@ -41,7 +39,7 @@ export async function localRuntime(
   const aws = options.aws;
   const client = aws
     ? createDynamoClient({ endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials })
-    : createDynamoClient({ endpoint: storeEndpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
+    : store.client();
   await ensureTable(client, config.directoryTable, DIRECTORY_TABLE);
   await ensureTable(client, config.stateTable, STATE_TABLE);
   const stores = {

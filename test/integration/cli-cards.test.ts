@@ -11,7 +11,6 @@ import { cardKeys, objectsOf, type CardItem } from '../../lambdas/core/cards/car
 import type { CardSummary, EnrolResult } from '../../lambdas/core/cards/cards.ts';
 import type { Item } from '../../lambdas/ports.ts';
 import { startEmbeddedStore } from '../../local/embedded-store.ts';
-import { EMBEDDED_CREDENTIALS } from '../../local/runtime.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
 import { cli, start, waitFor } from '../support/processes.ts';
 import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
@@ -28,7 +27,7 @@ describe('operator CLI: cards and tenant card options', () => {
   /** Reads items straight from the data directory's store (the CLI has closed it). */
   const readItems = async (keys: { PK: string; SK: string }[]): Promise<(Item | undefined)[]> => {
     const store = await startEmbeddedStore({ path: dataFiles(dataDir).store });
-    const client = createDynamoClient({ endpoint: store.endpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
+    const client = store.client();
     try {
       const directory = new DynamoItemStore({ client, tableName: loadConfig(LOCAL_DEFAULTS).directoryTable, role: 'directory' });
       return await Promise.all(keys.map((key) => directory.get(key)));

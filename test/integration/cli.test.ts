@@ -12,7 +12,6 @@ import { loadConfig } from '../../lambdas/config.ts';
 import { ENV } from '../../lambdas/contexts.ts';
 import { directoryServices, type DirectoryServices } from '../../lambdas/runtime.ts';
 import { startEmbeddedStore } from '../../local/embedded-store.ts';
-import { EMBEDDED_CREDENTIALS } from '../../local/runtime.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
 import { cli, start, waitFor, type Started } from '../support/processes.ts';
 
@@ -189,7 +188,7 @@ describe('operator CLI: passwords, TOTP and sign-in locks (local stack)', () => 
   async function withLocal<T>(use: (services: DirectoryServices) => Promise<T>): Promise<T> {
     const files = dataFiles(dataDir);
     const store = await startEmbeddedStore({ path: files.store });
-    const client = createDynamoClient({ endpoint: store.endpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
+    const client = store.client();
     const config = loadConfig(LOCAL_DEFAULTS);
     const keys = loadOrCreateKeyFile(files.keys);
     try {
