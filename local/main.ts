@@ -58,10 +58,10 @@ async function main(): Promise<void> {
     stopping = true;
     process.stdout.write(`\n${signal}: stopping...\n`);
     stack.close().then(
-      () => process.exit(0),
+      () => exitAfterOutput(0),
       (error: unknown) => {
         process.stderr.write(`error while stopping: ${(error as Error).message}\n`);
-        process.exit(1);
+        exitAfterOutput(1);
       },
     );
   };
@@ -72,5 +72,19 @@ async function main(): Promise<void> {
 main().catch((error: unknown) => {
   const message = error instanceof ConfigError ? error.message : `cannot start: ${(error as Error).message}`;
   process.stderr.write(`${message}\n`);
-  process.exit(1);
+  exitAfterOutput(1);
 });
+
+/**
+ * Exits once what was written to stdout and stderr has been handed over: process.exit() right after a
+ * write can drop it where pipes are asynchronous (macOS), and a test or script reading the pipe sees
+ * nothing.
+ */
+function exitAfterOutput(code: number): void {
+  let pending = 2;
+  const done = (): void => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
