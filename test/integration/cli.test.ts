@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Secret, TOTP } from 'otpauth';
@@ -458,6 +458,23 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
     const gone = await cli(['client', 'show', 'demo', created.client_id], env);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/does not exist/);
+  });
+
+  it('waits its turn: a data directory held by another CLI command is refused, naming it; a stale lock is taken over', async () => {
+    const lock = join(dataDir, 'lock');
+    writeFileSync(lock, JSON.stringify({ pid: process.pid, owner: 'cloudcard CLI' }), { mode: 0o600 });
+    try {
+      const refused = await cli(['tenant', 'list'], env);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`data directory ${dataDir} is in use by another cloudcard CLI command (pid ${process.pid})`);
+    } finally {
+      rmSync(lock, { force: true });
+    }
+    const gone = start(['-e', ''], {});
+    await gone.exited;
+    writeFileSync(lock, JSON.stringify({ pid: gone.child.pid, owner: 'local stack' }), { mode: 0o600 });
+    expect((await cli(['tenant', 'list'], env)).code).toBe(0);
+    expect(existsSync(lock)).toBe(false);
   });
 
   it('refuses invalid client metadata with the reason', async () => {
