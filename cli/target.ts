@@ -125,8 +125,15 @@ async function openLocal(dataDir: string): Promise<Target> {
   }
   const config = loadConfig(LOCAL_DEFAULTS);
   const client = embeddedStoreClient(files.socket);
-  await ensureTable(client, config.directoryTable, DIRECTORY_TABLE);
-  await ensureTable(client, config.stateTable, STATE_TABLE);
+  try {
+    await ensureTable(client, config.directoryTable, DIRECTORY_TABLE);
+    await ensureTable(client, config.stateTable, STATE_TABLE);
+  } catch (error) {
+    client.destroy();
+    await own?.close();
+    lock?.release();
+    throw error;
+  }
   const directory = new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' });
   // The same key file the local stack wraps with (created by its first start).
   const custody = lazyCustody(() => {
