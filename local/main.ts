@@ -50,8 +50,9 @@ async function main(): Promise<void> {
     lines.push(`  demo user         ${DEMO_USER} (password as set on first start)`);
   }
   lines.push('Press Ctrl-C to stop.');
-  process.stdout.write(`${lines.join('\n')}\n`);
 
+  // The handlers go in before the banner: whoever waits for it may press Ctrl-C at once, and a SIGINT
+  // with no handler yet would kill the process without closing the store or releasing the lock.
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -67,6 +68,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 main().catch((error: unknown) => {
