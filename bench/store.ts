@@ -3,7 +3,6 @@ import { createDynamoClient } from '../lambdas/adapters/dynamodb/client.ts';
 import { DynamoItemStore } from '../lambdas/adapters/dynamodb/item-store.ts';
 import { DIRECTORY_TABLE } from '../lambdas/adapters/dynamodb/schema.ts';
 import { startEmbeddedStore } from '../local/embedded-store.ts';
-import { EMBEDDED_CREDENTIALS } from '../local/runtime.ts';
 import { ensureTable } from '../local/tables.ts';
 import { EMULATOR_CREDENTIALS, EMULATOR_REGION, startMoto } from '../test/support/emulator.ts';
 import { ms, summarize, table } from './stats.ts';
@@ -21,7 +20,7 @@ async function time(operations: number, run: (i: number) => Promise<unknown>): P
 
 /**
  * Round-trip latency of the table adapter against the embedded store (dynalite) and the AWS emulator
- * (moto server), both on loopback, one request at a time. "raw SDK get" is the same GetItem through the
+ * (moto server, on loopback), one request at a time. "raw SDK get" is the same GetItem through the
  * bare DocumentClient: the adapter's own overhead is the difference.
  */
 export async function benchStores(operations: number): Promise<string> {
@@ -30,11 +29,11 @@ export async function benchStores(operations: number): Promise<string> {
   const moto = await startMoto();
   try {
     const targets = [
-      { name: 'dynalite (embedded)', endpoint: dynalite.endpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS },
-      { name: 'moto server', endpoint: moto.endpoint, region: EMULATOR_REGION, credentials: EMULATOR_CREDENTIALS },
+      { name: 'dynalite (embedded, Unix socket)', client: () => dynalite.client() },
+      { name: 'moto server', client: () => createDynamoClient({ endpoint: moto.endpoint, region: EMULATOR_REGION, credentials: EMULATOR_CREDENTIALS }) },
     ];
     for (const target of targets) {
-      const client = createDynamoClient(target);
+      const client = target.client();
       await ensureTable(client, 'bench-directory', DIRECTORY_TABLE);
       const store = new DynamoItemStore({ client, tableName: 'bench-directory', role: 'directory' });
       const documents = DynamoDBDocumentClient.from(client);

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { createDynamoClient } from '../lambdas/adapters/dynamodb/client.ts';
@@ -18,8 +18,8 @@ import type { KeyCustody, MacKey, OutboundHttp, WrapContext, WrappedKey } from '
 import { loadConfig } from '../lambdas/config.ts';
 import { ENV } from '../lambdas/contexts.ts';
 import { directoryServices, type DirectoryServices } from '../lambdas/runtime.ts';
-import { startEmbeddedStore } from '../local/embedded-store.ts';
-import { EMBEDDED_CREDENTIALS } from '../local/runtime.ts';
+import { embeddedStoreClient, startEmbeddedStore, type EmbeddedStore } from '../local/embedded-store.ts';
+import { dataDirHolder, DataDirError, lockDataDir, prepareDataDir, type DataDirLock } from '../local/data-dir.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../local/stack.ts';
 import { ensureTable } from '../local/tables.ts';
 import { DIRECTORY_TABLE, STATE_TABLE } from '../lambdas/adapters/dynamodb/schema.ts';
@@ -121,21 +121,38 @@ async function openDeployment(stackName: string, region?: string): Promise<Targe
 }
 
 /**
- * The local stack's data: through the running gateway's embedded store when it is up, otherwise by
- * opening the store directory for the duration of the command (LevelDB allows one process at a time).
+ * The local stack's data: through the running local stack's store socket when it is up, otherwise by
+ * taking the data directory's lock and opening the store for the duration of the command (LevelDB allows
+ * one process at a time).
  */
 async function openLocal(dataDir: string): Promise<Target> {
   const files = dataFiles(dataDir);
   if (!existsSync(files.store)) throw new Error(`no local stack data in ${dataDir}; run \`npm start\` once first`);
-  let endpoint = runningEndpoint(files.running);
-  const own = endpoint ? undefined : await startEmbeddedStore({ path: files.store }).catch((error: unknown) => {
-    throw new Error(`cannot open ${files.store}: ${(error as Error).message}`);
-  });
-  endpoint ??= own!.endpoint;
+  prepareDataDir(dataDir, files.store);
+  const holder = dataDirHolder(dataDir);
+  if (holder && holder.owner !== 'local stack') {
+    throw new DataDirError(`data directory ${dataDir} is in use by another ${holder.owner} command (pid ${holder.pid}); try again when it has finished`);
+  }
+  let lock: DataDirLock | undefined;
+  let own: EmbeddedStore | undefined;
+  if (!holder) {
+    lock = lockDataDir(dataDir, 'cloudcard CLI');
+    own = await startEmbeddedStore({ path: files.store, socketPath: files.socket }).catch((error: unknown) => {
+      lock!.release();
+      throw new Error(`cannot open ${files.store}: ${(error as Error).message}`);
+    });
+  }
   const config = loadConfig(LOCAL_DEFAULTS);
-  const client = createDynamoClient({ endpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
-  await ensureTable(client, config.directoryTable, DIRECTORY_TABLE);
-  await ensureTable(client, config.stateTable, STATE_TABLE);
+  const client = embeddedStoreClient(files.socket);
+  try {
+    await ensureTable(client, config.directoryTable, DIRECTORY_TABLE);
+    await ensureTable(client, config.stateTable, STATE_TABLE);
+  } catch (error) {
+    client.destroy();
+    await own?.close();
+    lock?.release();
+    throw error;
+  }
   const directory = new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' });
   // The same key file the local stack wraps with (created by its first start).
   const keyFile = () => {
@@ -168,18 +185,7 @@ async function openLocal(dataDir: string): Promise<Target> {
     close: async () => {
       client.destroy();
       await own?.close();
+      lock?.release();
     },
   };
 }
-
-function runningEndpoint(path: string): string | undefined {
-  if (!existsSync(path)) return undefined;
-  try {
-    const { pid, storeEndpoint } = JSON.parse(readFileSync(path, 'utf8')) as { pid: number; storeEndpoint: string };
-    process.kill(pid, 0); // throws when that process is gone
-    return storeEndpoint;
-  } catch {
-    return undefined;
-  }
-}
-

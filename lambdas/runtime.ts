@@ -80,6 +80,7 @@ export function directoryServices(
   const tenants = new Tenants(runtime.directory, runtime.clock, runtime.config.defaultCustody, { outbound, ...(revocation ? { endings: revocation } : {}) });
   const users = new Users(runtime.directory, tenants, runtime.clock, revocation);
   const throttle = runtime.state ? new LoginThrottle(runtime.state, runtime.clock) : undefined;
+  const totp = runtime.custody ? new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) : undefined;
   return {
     tenants,
     users,
@@ -89,8 +90,8 @@ export function directoryServices(
     clients: new Clients(runtime.directory, runtime.clock, runtime.random),
     serviceProviders: new ServiceProviders(runtime.directory, runtime.clock, outbound),
     signingKeys: new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) }),
-    ...(runtime.custody ? { totp: new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) } : {}),
-    ...(throttle ? { throttle, credentials: new Credentials(users, throttle) } : {}),
+    ...(totp ? { totp } : {}),
+    ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp) } : {}),
     ...(runtime.state ? { initialAccessTokens: new InitialAccessTokens(runtime.state, runtime.clock, runtime.random) } : {}),
     ...(runtime.custody && runtime.residentKeys && runtime.cardPinKey
       ? {

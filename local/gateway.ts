@@ -6,6 +6,7 @@ import { CONTEXTS, CONTEXT_NAMES, type ContextName } from '../lambdas/contexts.t
 import { isBinaryMediaType } from '../lambdas/http-binary-types.ts';
 import type { ProxyHandler } from '../lambdas/http/app.ts';
 import type { ApiResponse, ProxyEvent } from '../lambdas/http/types.ts';
+import { inputMap } from '../lambdas/http/input-map.ts';
 
 /** API Gateway's own payload limit; the handlers enforce the (smaller) configured limit themselves. */
 const GATEWAY_MAX_BODY = 10 * 1024 * 1024;
@@ -26,16 +27,16 @@ export function contextFor(path: string): ContextName {
 
 /** Turns a Node request into the REST API proxy event API Gateway would send. */
 export function toProxyEvent(request: IncomingMessage, body: Buffer, url: URL): ProxyEvent {
-  const headers: Record<string, string> = {};
-  const multiValueHeaders: Record<string, string[]> = {};
+  const headers = inputMap<string>();
+  const multiValueHeaders = inputMap<string[]>();
   for (let i = 0; i < request.rawHeaders.length; i += 2) {
     const name = request.rawHeaders[i]!;
     const value = request.rawHeaders[i + 1]!;
     (multiValueHeaders[name] ??= []).push(value);
     headers[name] = value; // API Gateway (REST) keeps the last value of a repeated header here
   }
-  const query: Record<string, string> = {};
-  const multiQuery: Record<string, string[]> = {};
+  const query = inputMap<string>();
+  const multiQuery = inputMap<string[]>();
   for (const [name, value] of url.searchParams) {
     (multiQuery[name] ??= []).push(value);
     query[name] = value; // API Gateway keeps the last value
@@ -125,7 +126,7 @@ export function fromProxyResult(
   result: ApiResponse,
   accept: string | undefined,
 ): { statusCode: number; headers: Record<string, string | string[]>; body: string | Buffer } {
-  const headers: Record<string, string | string[]> = {};
+  const headers = inputMap<string | string[]>();
   for (const [key, value] of Object.entries(result.headers ?? {})) headers[key] = String(value);
   for (const [key, values] of Object.entries(result.multiValueHeaders ?? {})) headers[key] = values.map(String);
   const firstAccept = (accept ?? '').split(',')[0];

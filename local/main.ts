@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     `  demo issuer       ${issuer}`,
     `  OIDC discovery    ${issuer}/.well-known/openid-configuration`,
     `  SAML metadata     ${issuer}/saml/metadata`,
-    `  data              ${dataDir} (embedded store at ${stack.storeEndpoint})`,
+    `  data              ${dataDir} (embedded store on ${stack.storeSocket})`,
     `  admin credentials ${dataFiles(dataDir).bootstrap}`,
     `  outbound calls    public https, and loopback (http too) as the local stack's exception`,
   ];
@@ -54,27 +54,43 @@ async function main(): Promise<void> {
     lines.push(`  demo user         ${DEMO_USER} (password as set on first start)`);
   }
   lines.push('Press Ctrl-C to stop.');
-  process.stdout.write(`${lines.join('\n')}\n`);
 
+  // The handlers go in before the banner: whoever waits for it may press Ctrl-C at once, and a SIGINT
+  // with no handler yet would kill the process without closing the store or releasing the lock.
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     process.stdout.write(`\n${signal}: stopping...\n`);
     stack.close().then(
-      () => process.exit(0),
+      () => exitAfterOutput(0),
       (error: unknown) => {
         process.stderr.write(`error while stopping: ${(error as Error).message}\n`);
-        process.exit(1);
+        exitAfterOutput(1);
       },
     );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 main().catch((error: unknown) => {
   const message = error instanceof ConfigError ? error.message : `cannot start: ${(error as Error).message}`;
   process.stderr.write(`${message}\n`);
-  process.exit(1);
+  exitAfterOutput(1);
 });
+
+/**
+ * Exits once what was written to stdout and stderr has been handed over: process.exit() right after a
+ * write can drop it where pipes are asynchronous (macOS), and a test or script reading the pipe sees
+ * nothing.
+ */
+function exitAfterOutput(code: number): void {
+  let pending = 2;
+  const done = (): void => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}

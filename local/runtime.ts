@@ -17,9 +17,7 @@ import { KmsSigner } from '../lambdas/adapters/kms/signer.ts';
 import { KmsResidentKeys, residentKeyStackTag } from '../lambdas/adapters/kms/resident-keys.ts';
 import { PolicedHttp, type Resolver } from '../lambdas/adapters/outbound-http.ts';
 import { ensureTable } from './tables.ts';
-
-/** Credentials the embedded store accepts (it checks none); they never reach AWS. */
-export const EMBEDDED_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+import type { EmbeddedStore } from './embedded-store.ts';
 
 /**
  * The local composition root: the same DynamoDB adapters pointed at the embedded store, and key custody
@@ -49,7 +47,7 @@ export interface LocalOutboundOptions {
 
 export async function localRuntime(
   config: Config,
-  storeEndpoint: string,
+  store: Pick<EmbeddedStore, 'client'>,
   keyFilePath: string,
   options: { clock?: Clock; aws?: AwsBackendOptions; outbound?: LocalOutboundOptions } = {},
 ): Promise<Runtime> {
@@ -58,7 +56,7 @@ export async function localRuntime(
   const aws = options.aws;
   const client = aws
     ? createDynamoClient({ endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials })
-    : createDynamoClient({ endpoint: storeEndpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
+    : store.client();
   await ensureTable(client, config.directoryTable, DIRECTORY_TABLE);
   await ensureTable(client, config.stateTable, STATE_TABLE);
   const stores = {

@@ -1,4 +1,4 @@
-import { mkdirSync, openSync, closeSync, writeSync, readFileSync, existsSync, rmSync, mkdtempSync } from 'node:fs';
+import { openSync, closeSync, writeSync, readFileSync, existsSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createContextHandler } from '../lambdas/apps.ts';
@@ -8,6 +8,7 @@ import { CONTEXT_NAMES, ENV, type ContextName } from '../lambdas/contexts.ts';
 import { createObservability } from '../lambdas/observability.ts';
 import { directoryServices, type Runtime } from '../lambdas/runtime.ts';
 import { startEmbeddedStore, type EmbeddedStore } from './embedded-store.ts';
+import { lockDataDir, prepareDataDir, type DataDirLock } from './data-dir.ts';
 import { startGateway, type ContextHandlers, type Gateway } from './gateway.ts';
 import { localRuntime, type AwsBackendOptions, type LocalOutboundOptions } from './runtime.ts';
 import type { Clock } from '../lambdas/ports.ts';
@@ -36,7 +37,8 @@ export interface LocalStackOptions {
 
 export interface LocalStack {
   readonly url: string;
-  readonly storeEndpoint: string;
+  /** The embedded store's Unix socket (inside the data directory); unused on the AWS backend. */
+  readonly storeSocket: string;
   readonly dataDir: string;
   readonly config: Config;
   readonly runtime: Runtime;
@@ -53,9 +55,13 @@ export const LOCAL_DEFAULTS = {
   [ENV.keyProvider]: 'local',
 };
 
-/** Files under the data directory; `local.json` tells the CLI where the running store listens. */
+/**
+ * Files under the data directory (0700). `store.sock` is the embedded store's only door; `lock` names the
+ * process that has the directory open; `local.json` tells where the running gateway listens.
+ */
 export const dataFiles = (dataDir: string) => ({
   store: join(dataDir, 'dynalite'),
+  socket: join(dataDir, 'store.sock'),
   keys: join(dataDir, 'keys.json'),
   bootstrap: join(dataDir, 'bootstrap.json'),
   running: join(dataDir, 'local.json'),
@@ -65,21 +71,23 @@ export const dataFiles = (dataDir: string) => ({
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const ephemeral = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'cloudcard-'));
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const files = dataFiles(dataDir);
+  prepareDataDir(dataDir, files.store);
   const env: Record<string, string | undefined> = { ...LOCAL_DEFAULTS, ...pick(options.env ?? {}) };
   // Validate before touching anything, so a bad variable fails fast and by name.
   loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? 'http://localhost' });
 
+  let lock: DataDirLock | undefined;
   let store: EmbeddedStore | undefined;
   let gateway: Gateway | undefined;
   try {
-    store = await startEmbeddedStore({ path: files.store });
+    lock = lockDataDir(dataDir, 'local stack');
+    store = await startEmbeddedStore({ path: files.store, socketPath: files.socket });
     let runtime: Runtime | undefined;
     let config: Config | undefined;
     gateway = await startGateway(async (url) => {
       config = loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? url });
-      runtime = await localRuntime(config, store!.endpoint, files.keys, {
+      runtime = await localRuntime(config, store!, files.keys, {
         ...(options.clock ? { clock: options.clock } : {}),
         ...(options.aws ? { aws: options.aws } : {}),
         ...(options.outbound ? { outbound: options.outbound } : {}),
@@ -97,13 +105,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     if (seed.bootstrap) writePrivate(files.bootstrap, JSON.stringify({ ...seed.bootstrap, baseUrl: gateway.url }, null, 2));
     const bootstrap = JSON.parse(readFileSync(files.bootstrap, 'utf8')) as { clientId: string; clientSecret: string };
-    writePrivate(files.running, JSON.stringify({ pid: process.pid, url: gateway.url, storeEndpoint: store.endpoint }, null, 2), true);
+    writePrivate(files.running, JSON.stringify({ pid: process.pid, url: gateway.url, storeSocket: store.socketPath }, null, 2), true);
 
     const openStore = store;
     const openGateway = gateway;
+    const heldLock = lock;
     return {
       url: gateway.url,
-      storeEndpoint: store.endpoint,
+      storeSocket: store.socketPath,
       dataDir,
       config: config!,
       runtime: runtime!,
@@ -113,12 +122,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         await openGateway.close();
         await openStore.close();
         rmSync(files.running, { force: true });
+        heldLock.release();
         if (ephemeral) rmSync(dataDir, { recursive: true, force: true });
       },
     };
   } catch (error) {
     await gateway?.close();
     await store?.close();
+    lock?.release();
     if (ephemeral) rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }

@@ -6,6 +6,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import type { Observability } from '../observability.ts';
 import { parseBody } from './body.ts';
+import { inputMap } from './input-map.ts';
 import { HttpProblem, PROBLEM_CONTENT_TYPE, toProblem } from './problem.ts';
 import { Router, type Route } from './router.ts';
 import type { ApiRequest, ApiResponse, ProxyEvent } from './types.ts';
@@ -39,7 +40,7 @@ export function createApp(options: AppOptions): ProxyHandler {
       method,
       path: event.path,
       params,
-      query: { ...(event.queryStringParameters ?? {}) },
+      query: inputMap(event.queryStringParameters),
       repeatedQuery: Object.entries(event.multiValueQueryStringParameters ?? {})
         .filter(([, values]) => (values?.length ?? 0) > 1)
         .map(([name]) => name),
@@ -121,7 +122,7 @@ export function problemResponse(problem: HttpProblem, requestId: string, instanc
 }
 
 function lowerCaseHeaders(headers: ProxyEvent['headers'] | null): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
+  const out = inputMap<string | undefined>();
   for (const [name, value] of Object.entries(headers ?? {})) out[name.toLowerCase()] = value;
   return out;
 }

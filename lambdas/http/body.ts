@@ -1,4 +1,5 @@
 import { HttpProblem } from './problem.ts';
+import { inputMap } from './input-map.ts';
 
 /**
  * Decodes and parses a request body once, with a hard size limit checked before any parsing: JSON
@@ -27,10 +28,10 @@ export function parseBody(
     }
   }
   if (mediaType === 'application/x-www-form-urlencoded') {
-    const form: Record<string, string> = {};
+    const form = inputMap<string>();
     for (const [name, value] of new URLSearchParams(raw.toString('utf8'))) {
       // Parameters that appear twice are ambiguous in OAuth (RFC 6749 §3.1) and treated as malformed.
-      if (name in form) throw new HttpProblem(400, 'Invalid request', { detail: `form parameter ${name} is repeated` });
+      if (Object.hasOwn(form, name)) throw new HttpProblem(400, 'Invalid request', { detail: `form parameter ${name} is repeated` });
       form[name] = value;
     }
     return { raw, parsed: form };

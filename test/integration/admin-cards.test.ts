@@ -12,7 +12,7 @@ import type { CardSummary, EnrolResult } from '../../lambdas/core/cards/cards.ts
 import { directoryServices } from '../../lambdas/runtime.ts';
 import type { Item } from '../../lambdas/ports.ts';
 import type { LocalStack } from '../../local/stack.ts';
-import { EMBEDDED_CREDENTIALS } from '../../local/runtime.ts';
+import { embeddedStoreClient } from '../../local/embedded-store.ts';
 import { BACKENDS, testClock, type BackendName } from '../support/backends.ts';
 import { EMULATOR_CREDENTIALS, EMULATOR_REGION } from '../support/emulator.ts';
 import { postForm } from '../support/oidc-flows.ts';
@@ -86,11 +86,10 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
       process.env['POWERTOOLS_LOG_LEVEL'] = level;
     }
     basicAuth = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
-    const endpoint = backend === 'embedded' ? stack.storeEndpoint : process.env['CLOUDCARD_TEST_EMULATOR']!;
-    const region = backend === 'embedded' ? 'local' : (process.env['AWS_REGION'] ?? EMULATOR_REGION);
-    const credentials = backend === 'embedded' ? EMBEDDED_CREDENTIALS : EMULATOR_CREDENTIALS;
-    dynamo = createDynamoClient({ endpoint, region, credentials });
-    if (backend === 'emulator') kms = createKmsClient({ endpoint, region, credentials });
+    const endpoint = process.env['CLOUDCARD_TEST_EMULATOR']!;
+    const region = process.env['AWS_REGION'] ?? EMULATOR_REGION;
+    dynamo = backend === 'embedded' ? embeddedStoreClient(stack.storeSocket) : createDynamoClient({ endpoint, region, credentials: EMULATOR_CREDENTIALS });
+    if (backend === 'emulator') kms = createKmsClient({ endpoint, region, credentials: EMULATOR_CREDENTIALS });
     for (const [id, body] of [
       // Registration open on `wrap`: the admin-scope case below registers clients there.
       ['wrap', { custody: 'wrapped', cards: { allowedAlgorithms: ['rsa2048', 'p256'], defaultAlgorithm: 'p256' }, oidc: { registration: 'open' } }],

@@ -11,7 +11,6 @@ import { cardKeys, objectsOf, type CardItem } from '../../lambdas/core/cards/car
 import type { CardSummary, EnrolResult } from '../../lambdas/core/cards/cards.ts';
 import type { Item } from '../../lambdas/ports.ts';
 import { startEmbeddedStore } from '../../local/embedded-store.ts';
-import { EMBEDDED_CREDENTIALS } from '../../local/runtime.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
 import { cli, start, waitFor } from '../support/processes.ts';
 import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
@@ -28,7 +27,7 @@ describe('operator CLI: cards and tenant card options', () => {
   /** Reads items straight from the data directory's store (the CLI has closed it). */
   const readItems = async (keys: { PK: string; SK: string }[]): Promise<(Item | undefined)[]> => {
     const store = await startEmbeddedStore({ path: dataFiles(dataDir).store });
-    const client = createDynamoClient({ endpoint: store.endpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
+    const client = store.client();
     try {
       const directory = new DynamoItemStore({ client, tableName: loadConfig(LOCAL_DEFAULTS).directoryTable, role: 'directory' });
       return await Promise.all(keys.map((key) => directory.get(key)));
@@ -66,7 +65,7 @@ describe('operator CLI: cards and tenant card options', () => {
     );
     expect(updated.stderr).toBe('');
     expect(updated.code).toBe(0);
-    expect(JSON.parse(updated.stdout)).toMatchObject({
+    expect(updated.json()).toMatchObject({
       custody: 'wrapped',
       cards: { defaultAlgorithm: 'p256', allowedAlgorithms: ['p256', 'rsa2048'], defaultSlots: ['9a', '9c', '9e'], managementAlgorithm: 'aes256' },
       pinPolicy: { minLength: 8, maxLength: 8, retries: 4 },
@@ -76,7 +75,7 @@ describe('operator CLI: cards and tenant card options', () => {
     // A second issuer, then the first one dropped.
     await run('tenant', 'update', 'demo', '--trust-issuer', 'https://idp.example.org', '--jwks-uri', 'https://idp.example.org/keys', '--audience', 'cc');
     const dropped = await run('tenant', 'update', 'demo', '--untrust-issuer', 'https://login.example.com', '--json');
-    expect(JSON.parse(dropped.stdout).trustedIssuers).toEqual([{ issuer: 'https://idp.example.org', jwksUri: 'https://idp.example.org/keys', audience: 'cc', userClaim: 'sub' }]);
+    expect(dropped.json().trustedIssuers).toEqual([{ issuer: 'https://idp.example.org', jwksUri: 'https://idp.example.org/keys', audience: 'cc', userClaim: 'sub' }]);
   });
 
   it.each([
@@ -120,7 +119,7 @@ describe('operator CLI: cards and tenant card options', () => {
   it('enrols with the tenant defaults and --json, generating the secrets', async () => {
     const result = await run('card', 'enroll', 'demo', 'alice', '--json');
     expect(result.code).toBe(0);
-    card = JSON.parse(result.stdout) as EnrolResult;
+    card = result.json() as EnrolResult;
     expect(card.card.slots.map((s) => `${s.slot}:${s.algorithm}`)).toEqual(['9a:p256', '9c:p256', '9e:p256']);
     expect(card.pin).toMatch(/^\d{8}$/); // the tenant's PIN policy: 8 digits
     expect(card.card.pin).toEqual({ remaining: 4, maxTries: 4, blocked: false, mustChange: true });
@@ -132,11 +131,11 @@ describe('operator CLI: cards and tenant card options', () => {
     expect(list.stdout).toMatch(/^ID\s+USERNAME\s+LABEL\s+SERIAL\s+CUSTODY\s+SLOTS\s+PIN\s+CONNECTED$/m);
     expect(list.stdout).toContain(`${card.card.id}  alice`);
     expect(list.stdout).toMatch(/9a:p256 9c:p256 9e:p256\s+4\/4 change\s+no/);
-    const mine = JSON.parse((await run('card', 'list', 'demo', '--user', 'alice', '--json')).stdout) as CardSummary[];
+    const mine = (await run('card', 'list', 'demo', '--user', 'alice', '--json')).json() as CardSummary[];
     expect(mine).toHaveLength(2);
-    expect(JSON.parse((await run('card', 'list', 'demo', '--user', 'nobody', '--json')).stdout)).toEqual([]);
+    expect((await run('card', 'list', 'demo', '--user', 'nobody', '--json')).json()).toEqual([]);
     const shown = await run('card', 'show', 'demo', card.card.id);
-    expect(JSON.parse(shown.stdout)).toEqual(card.card);
+    expect(shown.json()).toEqual(card.card);
   });
 
   it('disconnects and unblocks a card', async () => {
@@ -145,7 +144,7 @@ describe('operator CLI: cards and tenant card options', () => {
     const given = await run('card', 'unblock', 'demo', card.card.id, '--pin', '11335577');
     expect(given.code).toBe(0);
     expect(given.stdout).toMatch(/^ {2}PIN: 11335577 {3}\(must be changed on first use\)$/m);
-    const generated = JSON.parse((await run('card', 'unblock', 'demo', card.card.id, '--json')).stdout) as { pin: string; card: CardSummary };
+    const generated = (await run('card', 'unblock', 'demo', card.card.id, '--json')).json() as { pin: string; card: CardSummary };
     expect(generated.pin).toMatch(/^\d{8}$/);
     expect(generated.card.pin).toMatchObject({ remaining: 4, mustChange: true });
   });
@@ -181,7 +180,7 @@ describe('operator CLI: cards and tenant card options', () => {
   it('adds an admin-scope client only as a client_credentials client', async () => {
     const ok = await run('client', 'add', 'demo', '--name', 'ops', '--grant', 'client_credentials', '--scope', 'admin', '--json');
     expect(ok.code).toBe(0);
-    expect(JSON.parse(ok.stdout)).toMatchObject({ scope: 'admin', grant_types: ['client_credentials'], client_secret: expect.any(String) });
+    expect(ok.json()).toMatchObject({ scope: 'admin', grant_types: ['client_credentials'], client_secret: expect.any(String) });
     const refused = await run('client', 'add', 'demo', '--name', 'web', '--redirect-uri', 'https://rp.example.com/cb', '--scope', 'openid admin');
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/scope: the admin scope is for client_credentials-only clients/);
@@ -263,7 +262,7 @@ describe('operator CLI: cards on a deployed stack (on the AWS emulator)', () => 
   it('enrols a KMS-resident card (keys tagged for the stage) and deletion schedules the keys for deletion', async () => {
     const enrolled = await run('card', 'enroll', 'initech', 'milton', '--slots', '9a,9d', '--alg', 'p256', '--json');
     expect(enrolled.stderr).toBe('');
-    const result = JSON.parse(enrolled.stdout) as EnrolResult;
+    const result = enrolled.json() as EnrolResult;
     expect(result.card).toMatchObject({ tenant: 'initech', custody: 'kms-resident' });
 
     const dynamo = createDynamoClient(clientOptions);

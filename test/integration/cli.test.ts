@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Secret, TOTP } from 'otpauth';
@@ -12,7 +12,6 @@ import { loadConfig } from '../../lambdas/config.ts';
 import { ENV } from '../../lambdas/contexts.ts';
 import { directoryServices, type DirectoryServices } from '../../lambdas/runtime.ts';
 import { startEmbeddedStore } from '../../local/embedded-store.ts';
-import { EMBEDDED_CREDENTIALS } from '../../local/runtime.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
 import { cli, start, waitFor, type Started } from '../support/processes.ts';
 
@@ -41,7 +40,7 @@ describe('operator CLI on the local stack', () => {
     const created = await cli(['tenant', 'create', 'acme', '--display-name', 'Acme Corp', '--json'], env);
     expect(created.stderr).toBe('');
     expect(created.code).toBe(0);
-    expect(JSON.parse(created.stdout)).toMatchObject({ id: 'acme', displayName: 'Acme Corp', custody: 'wrapped' });
+    expect(created.json()).toMatchObject({ id: 'acme', displayName: 'Acme Corp', custody: 'wrapped' });
 
     const list = await cli(['tenant', 'list'], env);
     expect(list.code).toBe(0);
@@ -50,21 +49,21 @@ describe('operator CLI on the local stack', () => {
     expect(list.stdout).toMatch(/^demo\s+/m);
 
     const updated = await cli(['tenant', 'update', 'acme', '--pin-retries', '5', '--custody', 'kms-resident', '--json'], env);
-    expect(JSON.parse(updated.stdout)).toMatchObject({ custody: 'kms-resident', pinPolicy: { retries: 5, minLength: 6 }, version: 2 });
+    expect(updated.json()).toMatchObject({ custody: 'kms-resident', pinPolicy: { retries: 5, minLength: 6 }, version: 2 });
 
     const shown = await cli(['tenant', 'show', 'acme'], env);
-    expect(JSON.parse(shown.stdout)).toMatchObject({ id: 'acme', version: 2 });
+    expect(shown.json()).toMatchObject({ id: 'acme', version: 2 });
   });
 
   it('manages users, reading a password only from stdin', async () => {
     const added = await cli(['user', 'add', 'acme', 'carol', '--email', 'carol@acme.example', '--password-stdin', '--json'], env, 'a very good password\n');
     expect(added.code).toBe(0);
-    expect(JSON.parse(added.stdout)).toMatchObject({ username: 'carol', status: 'active' });
+    expect(added.json()).toMatchObject({ username: 'carol', status: 'active' });
     expect(added.stdout).not.toContain('a very good password');
     const listed = await cli(['user', 'list', 'acme', '--json'], env);
-    expect((JSON.parse(listed.stdout) as { username: string }[]).map((u) => u.username)).toEqual(['carol']);
+    expect((listed.json() as { username: string }[]).map((u) => u.username)).toEqual(['carol']);
     const disabled = await cli(['user', 'disable', 'acme', 'carol', '--json'], env);
-    expect(JSON.parse(disabled.stdout)).toMatchObject({ status: 'disabled' });
+    expect(disabled.json()).toMatchObject({ status: 'disabled' });
   });
 
   it('works while the gateway runs, through its embedded store', async () => {
@@ -161,10 +160,10 @@ describe('operator CLI against a deployed stack (on the AWS emulator)', () => {
   it('creates and lists tenants and users in the stack tables', async () => {
     const created = await cli(['--stack', stackName, 'tenant', 'create', 'globex', '--json'], aws);
     expect(created.stderr).toBe('');
-    expect(JSON.parse(created.stdout)).toMatchObject({ id: 'globex', custody: 'wrapped' });
+    expect(created.json()).toMatchObject({ id: 'globex', custody: 'wrapped' });
     expect((await cli(['--stack', stackName, 'user', 'add', 'globex', 'hank'], aws)).code).toBe(0);
     const users = await cli(['--stack', stackName, 'user', 'list', 'globex', '--json'], aws);
-    expect((JSON.parse(users.stdout) as { username: string }[]).map((u) => u.username)).toEqual(['hank']);
+    expect((users.json() as { username: string }[]).map((u) => u.username)).toEqual(['hank']);
     const tenants = await cli(['--stack', stackName, 'tenant', 'list'], aws);
     expect(tenants.stdout).toMatch(/^globex\s+/m);
   });
@@ -189,7 +188,7 @@ describe('operator CLI: passwords, TOTP and sign-in locks (local stack)', () => 
   async function withLocal<T>(use: (services: DirectoryServices) => Promise<T>): Promise<T> {
     const files = dataFiles(dataDir);
     const store = await startEmbeddedStore({ path: files.store });
-    const client = createDynamoClient({ endpoint: store.endpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
+    const client = store.client();
     const config = loadConfig(LOCAL_DEFAULTS);
     const keys = loadOrCreateKeyFile(files.keys);
     try {
@@ -223,7 +222,7 @@ describe('operator CLI: passwords, TOTP and sign-in locks (local stack)', () => 
     const set = await cli(['user', 'set-password', 'acme', 'carol', '--password-stdin', '--json'], env, 'a much better passphrase\n');
     expect(set.stderr).toBe('');
     expect(set.code).toBe(0);
-    expect(JSON.parse(set.stdout)).toMatchObject({ username: 'carol', status: 'active', version: 2 });
+    expect(set.json()).toMatchObject({ username: 'carol', status: 'active', version: 2 });
     expect(set.stdout).not.toContain('a much better passphrase');
     await withLocal(async (services) => {
       expect(await services.users.verifyPassword('acme', 'carol', 'a much better passphrase')).toMatchObject({ username: 'carol' });
@@ -249,13 +248,13 @@ describe('operator CLI: passwords, TOTP and sign-in locks (local stack)', () => 
     });
 
     const json = await cli(['user', 'totp', 'enroll', 'acme', 'carol', '--issuer', 'Acme SSO', '--json'], env);
-    expect(JSON.parse(json.stdout)).toMatchObject({ tenant: 'acme', username: 'carol', uri: expect.stringMatching(/^otpauth:\/\/totp\/Acme%20SSO:carol\?/), secretBase32: expect.stringMatching(/^[A-Z2-7]{32}$/) });
+    expect(json.json()).toMatchObject({ tenant: 'acme', username: 'carol', uri: expect.stringMatching(/^otpauth:\/\/totp\/Acme%20SSO:carol\?/), secretBase32: expect.stringMatching(/^[A-Z2-7]{32}$/) });
 
     const removed = await cli(['user', 'totp', 'remove', 'acme', 'carol'], env);
     expect(removed.code).toBe(0);
     expect(removed.stdout).toMatch(/removed/);
     const again = await cli(['user', 'totp', 'remove', 'acme', 'carol', '--json'], env);
-    expect(JSON.parse(again.stdout)).toEqual({ tenant: 'acme', username: 'carol', removed: false });
+    expect(again.json()).toEqual({ tenant: 'acme', username: 'carol', removed: false });
     await withLocal(async (services) => expect(await services.totp!.isEnrolled('acme', 'carol')).toBe(false));
   });
 
@@ -271,7 +270,7 @@ describe('operator CLI: passwords, TOTP and sign-in locks (local stack)', () => 
     await withLocal(async (services) => {
       expect(await services.credentials!.signIn('acme', 'carol', 'a much better passphrase', '192.0.2.9')).toMatchObject({ outcome: 'ok' });
     });
-    expect(JSON.parse((await cli(['user', 'unlock', 'acme', 'carol', '--json'], env)).stdout)).toEqual({ tenant: 'acme', username: 'carol', unlocked: true });
+    expect((await cli(['user', 'unlock', 'acme', 'carol', '--json'], env)).json()).toEqual({ tenant: 'acme', username: 'carol', unlocked: true });
   });
 
   it.each([
@@ -387,11 +386,11 @@ describe('operator CLI: passwords, TOTP and sign-in locks against a deployed sta
   it('sets a password, enrols TOTP under the KMS key and unlocks, all in the stack tables', async () => {
     const set = await cli(['--stack', stackName, 'user', 'set-password', 'globex', 'hank', '--password-stdin', '--json'], aws, 'hank has a long passphrase');
     expect(set.stderr).toBe('');
-    expect(JSON.parse(set.stdout)).toMatchObject({ username: 'hank', version: 2 });
+    expect(set.json()).toMatchObject({ username: 'hank', version: 2 });
 
     const enrolled = await cli(['--stack', stackName, 'user', 'totp', 'enroll', 'globex', 'hank', '--json'], aws);
     expect(enrolled.stderr).toBe('');
-    const { uri, secretBase32 } = JSON.parse(enrolled.stdout) as { uri: string; secretBase32: string };
+    const { uri, secretBase32 } = enrolled.json() as { uri: string; secretBase32: string };
     expect(uri).toMatch(/^otpauth:\/\/totp\/Globex:hank\?/);
 
     // The portal's view of the same tables and key: the password and the code work, the secret is wrapped by KMS.
@@ -447,18 +446,35 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
   it('adds, lists, shows and removes a client; the secret is printed once and never stored', async () => {
     const added = await cli(['client', 'add', 'demo', '--name', 'Portal app', '--redirect-uri', 'https://app.example/cb', '--grant', 'authorization_code', '--grant', 'refresh_token', '--json'], env);
     expect(added.stderr).toBe('');
-    const created = JSON.parse(added.stdout) as { client_id: string; client_secret: string; first_party: boolean };
+    const created = added.json() as { client_id: string; client_secret: string; first_party: boolean };
     expect(created.client_secret).toMatch(/^cs_/);
     expect(created.first_party).toBe(true);
     const listed = await cli(['client', 'list', 'demo'], env);
     expect(listed.stdout).toContain(created.client_id);
-    const shown = JSON.parse((await cli(['client', 'show', 'demo', created.client_id], env)).stdout) as Record<string, unknown>;
+    const shown = (await cli(['client', 'show', 'demo', created.client_id], env)).json() as Record<string, unknown>;
     expect(shown).toMatchObject({ client_name: 'Portal app', redirect_uris: ['https://app.example/cb'] });
     expect(JSON.stringify(shown)).not.toContain(created.client_secret);
     expect((await cli(['client', 'remove', 'demo', created.client_id], env)).code).toBe(0);
     const gone = await cli(['client', 'show', 'demo', created.client_id], env);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/does not exist/);
+  });
+
+  it('waits its turn: a data directory held by another CLI command is refused, naming it; a stale lock is taken over', async () => {
+    const lock = join(dataDir, 'lock');
+    writeFileSync(lock, JSON.stringify({ pid: process.pid, owner: 'cloudcard CLI' }), { mode: 0o600 });
+    try {
+      const refused = await cli(['tenant', 'list'], env);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`data directory ${dataDir} is in use by another cloudcard CLI command (pid ${process.pid})`);
+    } finally {
+      rmSync(lock, { force: true });
+    }
+    const gone = start(['-e', ''], {});
+    await gone.exited;
+    writeFileSync(lock, JSON.stringify({ pid: gone.child.pid, owner: 'local stack' }), { mode: 0o600 });
+    expect((await cli(['tenant', 'list'], env)).code).toBe(0);
+    expect(existsSync(lock)).toBe(false);
   });
 
   it('refuses invalid client metadata with the reason', async () => {
@@ -501,8 +517,8 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
   });
 
   it('rotates signing keys: next becomes current, the old current stays published as retired', async () => {
-    const first = JSON.parse((await cli(['keys', 'rotate', 'demo', '--json'], env)).stdout) as { current: string; next: string; retired: string };
-    const second = JSON.parse((await cli(['keys', 'rotate', 'demo', '--json'], env)).stdout) as { current: string; next: string; retired: string };
+    const first = (await cli(['keys', 'rotate', 'demo', '--json'], env)).json() as { current: string; next: string; retired: string };
+    const second = (await cli(['keys', 'rotate', 'demo', '--json'], env)).json() as { current: string; next: string; retired: string };
     expect(second.current).toBe(first.next);
     expect(second.retired).toBe(first.current);
     expect(new Set([first.current, first.next, second.next]).size).toBe(3);
@@ -539,9 +555,9 @@ describe('operator CLI: SAML service providers (local stack)', () => {
   it('registers an SP from its metadata file, lists, shows and removes it', async () => {
     const added = await cli(['sp', 'add', 'demo', '--metadata', metadataFile, '--json'], env);
     expect(added.stderr).toBe('');
-    expect(JSON.parse(added.stdout)).toMatchObject({ entityId, authnRequestsSigned: true });
+    expect(added.json()).toMatchObject({ entityId, authnRequestsSigned: true });
     expect((await cli(['sp', 'list', 'demo'], env)).stdout).toContain(entityId);
-    const shown = JSON.parse((await cli(['sp', 'show', 'demo', entityId], env)).stdout) as { acs: { location: string }[] };
+    const shown = (await cli(['sp', 'show', 'demo', entityId], env)).json() as { acs: { location: string }[] };
     expect(shown.acs.map((a) => a.location)).toContain('https://sp.example.test/acs');
     expect((await cli(['sp', 'remove', 'demo', entityId], env)).code).toBe(0);
     expect((await cli(['sp', 'show', 'demo', entityId], env)).code).toBe(1);
@@ -550,7 +566,7 @@ describe('operator CLI: SAML service providers (local stack)', () => {
   it('stores the signing choice and attribute map given to sp add, and refuses bad ones', async () => {
     const added = await cli(['sp', 'add', 'demo', '--metadata', metadataFile, '--sign', 'response', '--attribute', 'urn:oid:0.9.2342.19200300.100.1.3=email;friendly=mail', '--attribute', 'uid=username', '--json'], env);
     expect(added.stderr).toBe('');
-    const shown = JSON.parse((await cli(['sp', 'show', 'demo', entityId], env)).stdout) as { signing: string; attributeMap: unknown[] };
+    const shown = (await cli(['sp', 'show', 'demo', entityId], env)).json() as { signing: string; attributeMap: unknown[] };
     expect(shown.signing).toBe('response');
     expect(shown.attributeMap).toEqual([
       { name: 'urn:oid:0.9.2342.19200300.100.1.3', nameFormat: 'urn:oasis:names:tc:SAML:2.0:attrname-format:uri', friendlyName: 'mail', field: 'email' },

@@ -31,8 +31,8 @@ describe.each(BACKENDS)('portal credentials on the %s backend', (name) => {
     tenants = new Tenants(backend.directory, clock);
     users = new Users(backend.directory, tenants, clock);
     throttle = new LoginThrottle(backend.state, clock);
-    credentials = new Credentials(users, throttle);
     totp = new TotpEnrolment(backend.directory, backend.custody, clock);
+    credentials = new Credentials(users, throttle, totp);
     await tenants.create({ id: 'acme', displayName: 'Acme Corp' });
     await tenants.create({ id: 'gone' });
     await users.add('acme', { username: 'carol', password: PASSWORD });
@@ -42,6 +42,9 @@ describe.each(BACKENDS)('portal credentials on the %s backend', (name) => {
     await tenants.update('gone', { status: 'disabled' });
   });
   afterAll(async () => backend.close());
+
+  /** One wrong password, counted like any other. */
+  const wrongGuess = (username: string, ip: string) => throttle.attempt('acme', username, ip, 'password', async () => undefined);
 
   describe('passwords', () => {
     it('sets a password (guarded, versioned) and verifies it', async () => {
@@ -153,7 +156,7 @@ describe.each(BACKENDS)('portal credentials on the %s backend', (name) => {
 
     it('lifts a user lock by itself after 15 minutes', async () => {
       await users.add('acme', { username: 'judy', password: PASSWORD });
-      for (let i = 0; i < 5; i++) await throttle.recordFailure('acme', 'judy', `203.0.113.${i}`);
+      for (let i = 0; i < 5; i++) await wrongGuess('judy', `203.0.113.${i}`);
       expect(await throttle.check('acme', 'judy', '203.0.113.200')).toMatchObject({ allowed: false, reason: 'user' });
       clock.advance(10 * 60);
       expect(await throttle.check('acme', 'judy', '203.0.113.200')).toMatchObject({ allowed: false, reason: 'user' });
@@ -176,28 +179,60 @@ describe.each(BACKENDS)('portal credentials on the %s backend', (name) => {
       expect(await throttle.check('acme', 'carol', ip)).toEqual({ allowed: true });
     });
 
-    it('counts 20 concurrent failures exactly (no lost updates)', async () => {
-      const ip = '192.0.2.77';
-      await Promise.all(Array.from({ length: 20 }, () => throttle.recordFailure('acme', 'kate', ip)));
-      expect(await throttle.failures('acme', 'kate', ip)).toEqual({ user: 20, ip: 20 });
-      expect(await throttle.check('acme', 'someone-else', ip)).toMatchObject({ allowed: false, reason: 'ip' });
+    it('compares exactly 5 of 20 parallel wrong passwords, then refuses the right one', async () => {
+      await users.add('acme', { username: 'kate', password: PASSWORD });
+      let compared = 0;
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          throttle.attempt('acme', 'kate', `192.0.2.${100 + i}`, 'password', async () => {
+            compared++;
+            return users.verifyPassword('acme', 'kate', `wrong password ${i}`);
+          }),
+        ),
+      );
+      expect(compared).toBe(5);
+      expect(results.filter((r) => r.outcome === 'invalid')).toHaveLength(5);
+      expect(results.filter((r) => r.outcome === 'locked')).toHaveLength(15);
+      expect(await credentials.signIn('acme', 'kate', PASSWORD, '192.0.2.200')).toMatchObject({ outcome: 'locked', reason: 'user' });
+      expect((await throttle.failures('acme', 'kate', '192.0.2.200')).user).toBe(5);
+    });
 
-      const ip2 = '192.0.2.78';
-      await Promise.all(Array.from({ length: 19 }, (_, i) => throttle.recordFailure('acme', `spray-${i}`, ip2)));
-      expect((await throttle.failures('acme', 'x', ip2)).ip).toBe(19);
-      expect(await throttle.check('acme', 'someone-else', ip2)).toEqual({ allowed: true });
+    it('compares exactly 20 of 40 parallel guesses from one address, over many users', async () => {
+      const ip = '192.0.2.77';
+      let compared = 0;
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          throttle.attempt('acme', `spray-${i}`, ip, 'password', async () => {
+            compared++;
+            return undefined;
+          }),
+        ),
+      );
+      expect(compared).toBe(20);
+      expect(results.filter((r) => r.outcome === 'locked' && r.reason === 'ip')).toHaveLength(20);
+      expect((await throttle.failures('acme', 'x', ip)).ip).toBe(20);
+      // The refused ones gave their user tries back.
+      expect((await Promise.all(Array.from({ length: 40 }, (_, i) => throttle.failures('acme', `spray-${i}`, ip)))).reduce((n, f) => n + f.user, 0)).toBe(20);
+      expect(await credentials.signIn('acme', 'carol', PASSWORD, ip)).toMatchObject({ outcome: 'locked', reason: 'ip' });
+    });
+
+    it('gives the address its try back on a success', async () => {
+      const ip = '192.0.2.78';
+      await wrongGuess('spray-x', ip);
+      expect(await credentials.signIn('acme', 'carol', PASSWORD, ip)).toMatchObject({ outcome: 'ok' });
+      expect((await throttle.failures('acme', 'carol', ip)).ip).toBe(1);
     });
 
     it('keeps no source address in clear in the state table', async () => {
       const ip = '198.18.0.42';
-      await throttle.recordFailure('acme', 'carol', ip);
+      await wrongGuess('carol', ip);
       const key = loginThrottleKeys.ip('acme', ip);
       expect(key.PK).not.toContain(ip);
       const item = await backend.state.get(key);
       expect(item).toMatchObject({ failures: 1 });
       expect(JSON.stringify(item)).not.toContain(ip);
       expect(loginThrottleKeys.ip('acme', '::FFFF:198.18.0.42')).toEqual(key);
-      await throttle.recordSuccess('acme', 'carol');
+      await throttle.clear('acme', 'carol');
     });
   });
 
@@ -285,6 +320,39 @@ describe.each(BACKENDS)('portal credentials on the %s backend', (name) => {
         expect(await totp.verify('acme', 'quinn', codeAt(first.secretBase32, now))).toBe(false);
       }
       expect(await totp.verify('acme', 'quinn', codeAt(second.secretBase32, now))).toBe(true);
+    });
+
+    it('counts wrong codes on their own counter, which a right password does not clear', async () => {
+      await users.add('acme', { username: 'rosa', password: PASSWORD });
+      const { secretBase32 } = await totp.enroll('acme', 'rosa', 'Acme Corp');
+      const ip = '198.51.100.60';
+      const wrong = (n: number) => String((Number(codeAt(secretBase32, clock.now())) + 1 + n) % 1_000_000).padStart(6, '0');
+      // "Right password, 4 wrong codes", then the right password again: the codes' count is still there.
+      expect(await credentials.signIn('acme', 'rosa', PASSWORD, ip)).toMatchObject({ outcome: 'ok' });
+      for (let i = 0; i < 4; i++) expect(await credentials.verifyOneTimeCode('acme', 'rosa', wrong(i), ip)).toEqual({ outcome: 'invalid' });
+      expect(await credentials.signIn('acme', 'rosa', PASSWORD, ip)).toMatchObject({ outcome: 'ok' });
+      expect((await throttle.failures('acme', 'rosa', ip)).otp).toBe(4);
+      expect(await credentials.verifyOneTimeCode('acme', 'rosa', wrong(4), ip)).toEqual({ outcome: 'invalid' });
+      expect((await throttle.failures('acme', 'rosa', ip)).otp).toBe(5);
+      expect(await credentials.verifyOneTimeCode('acme', 'rosa', codeAt(secretBase32, clock.now()), ip)).toMatchObject({ outcome: 'locked', reason: 'user' });
+      // The password step stays open: its counter is another one.
+      expect(await credentials.signIn('acme', 'rosa', PASSWORD, ip)).toMatchObject({ outcome: 'ok' });
+      // An administrator's unlock clears it; then a right code signs in and resets the count.
+      await throttle.clear('acme', 'rosa');
+      expect(await credentials.verifyOneTimeCode('acme', 'rosa', wrong(0), ip)).toEqual({ outcome: 'invalid' });
+      expect(await credentials.verifyOneTimeCode('acme', 'rosa', ` ${codeAt(secretBase32, clock.now())} `, ip)).toEqual({ outcome: 'ok' });
+      expect((await throttle.failures('acme', 'rosa', ip)).otp).toBe(0);
+    });
+
+    it('compares exactly 5 of 20 parallel codes', async () => {
+      await users.add('acme', { username: 'sven', password: PASSWORD });
+      const { secretBase32 } = await totp.enroll('acme', 'sven', 'Acme Corp');
+      const right = codeAt(secretBase32, clock.now());
+      const codes = Array.from({ length: 20 }, (_, i) => String((Number(right) + 1 + i) % 1_000_000).padStart(6, '0'));
+      const results = await Promise.all(codes.map((code, i) => credentials.verifyOneTimeCode('acme', 'sven', code, `198.51.100.${70 + i}`)));
+      expect(results.filter((r) => r.outcome === 'invalid')).toHaveLength(5);
+      expect(results.filter((r) => r.outcome === 'locked')).toHaveLength(15);
+      expect(await credentials.verifyOneTimeCode('acme', 'sven', right, '198.51.100.99')).toMatchObject({ outcome: 'locked', reason: 'user' });
     });
   });
 });

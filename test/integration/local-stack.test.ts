@@ -1,19 +1,19 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDynamoClient } from '../../lambdas/adapters/dynamodb/client.ts';
 import { DynamoItemStore } from '../../lambdas/adapters/dynamodb/item-store.ts';
 import { verifySecret } from '../../lambdas/core/crypto/password.ts';
 import { directoryKeys } from '../../lambdas/core/directory/keys.ts';
-import { EMBEDDED_CREDENTIALS } from '../../local/runtime.ts';
+import { embeddedStoreClient } from '../../local/embedded-store.ts';
 import { LOCAL_DEFAULTS } from '../../local/stack.ts';
 import { start, waitFor, type Started } from '../support/processes.ts';
 
-/** alice's stored password hash, read from the running stack's embedded store (its endpoint is in local.json). */
+/** alice's stored password hash, read from the running stack's embedded store (its socket is in local.json). */
 async function storedHash(dataDir: string): Promise<string> {
-  const { storeEndpoint } = JSON.parse(readFileSync(join(dataDir, 'local.json'), 'utf8')) as { storeEndpoint: string };
-  const client = createDynamoClient({ endpoint: storeEndpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
+  const { storeSocket } = JSON.parse(readFileSync(join(dataDir, 'local.json'), 'utf8')) as { storeSocket: string };
+  const client = embeddedStoreClient(storeSocket);
   try {
     const directory = new DynamoItemStore({ client, tableName: LOCAL_DEFAULTS.DIRECTORY_TABLE, role: 'directory' });
     const item = await directory.get(directoryKeys.user('demo', 'alice'));
@@ -21,6 +21,37 @@ async function storedHash(dataDir: string): Promise<string> {
   } finally {
     client.destroy();
   }
+}
+
+/** The TCP ports a process listens on (Linux: its socket inodes matched against /proc/net/tcp{,6}). */
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set(
+    readdirSync(`/proc/${pid}/fd`)
+      .map((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`).match(/^socket:\[(\d+)\]$/)?.[1];
+        } catch {
+          return undefined;
+        }
+      })
+      .filter((inode): inode is string => inode !== undefined),
+  );
+  const ports: number[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[3] === '0A' && inodes.has(fields[9]!)) ports.push(parseInt(fields[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
+}
+
+/** Every file under a directory with its permission bits. */
+function modes(dir: string): { path: string; mode: number; directory: boolean }[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).map((entry) => {
+    const path = join(entry.parentPath, entry.name);
+    return { path, mode: statSync(path).mode & 0o777, directory: entry.isDirectory() };
+  });
 }
 
 /** `npm start` as a user runs it: a real process, a data directory, Ctrl-C, restarts. */
@@ -116,5 +147,54 @@ describe('local stack (npm start)', () => {
     expect(await started.exited).toBe(1);
     expect(started.stderr()).toMatch(/chmod 600/);
     chmodSync(join(dataDir, 'keys.json'), 0o600);
+  });
+
+  it('serves its store only on a 0600 Unix socket in the 0700 data directory, never on a TCP port', async () => {
+    // A store file left world-readable (as LevelDB's umask made them before) is tightened on start.
+    const leveldb = modes(join(dataDir, 'dynalite')).find((f) => !f.directory)!;
+    chmodSync(leveldb.path, 0o644);
+    const started = launch();
+    const [, port] = await waitFor(started, /base URL\s+http:\/\/localhost:(\d+)/);
+    expect(listeningPorts(started.child.pid!)).toEqual([Number(port)]);
+    const { storeSocket } = JSON.parse(readFileSync(join(dataDir, 'local.json'), 'utf8')) as { storeSocket: string };
+    expect(storeSocket).toBe(join(dataDir, 'store.sock'));
+    expect(statSync(storeSocket).isSocket()).toBe(true);
+    expect(statSync(storeSocket).mode & 0o777).toBe(0o600);
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+    for (const file of modes(join(dataDir, 'dynalite'))) expect([file.path, file.mode]).toEqual([file.path, file.directory ? 0o700 : 0o600]);
+    expect(await stop(started)).toBe(0);
+  });
+
+  it('refuses a data directory that group or others may enter, naming the fix', async () => {
+    chmodSync(dataDir, 0o755);
+    try {
+      const started = launch();
+      expect(await started.exited).toBe(1);
+      expect(started.stderr()).toContain(`data directory ${dataDir} is open to other users (mode 755); run: chmod 700 ${dataDir}`);
+    } finally {
+      chmodSync(dataDir, 0o700);
+    }
+  });
+
+  it('stops a second start on the same data directory with a message naming it; the first keeps serving', async () => {
+    const first = launch();
+    const [, url] = await waitFor(first, /base URL\s+(http:\/\/localhost:\d+)/);
+    const second = launch();
+    expect(await second.exited).toBe(1);
+    expect(second.stderr()).toContain(`data directory ${dataDir} is in use by the local stack (pid ${first.child.pid})`);
+    expect(second.stderr()).not.toMatch(/Database is closed|\n\s+at /);
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+    expect(await stop(first)).toBe(0);
+    expect(() => statSync(join(dataDir, 'lock'))).toThrow();
+  });
+
+  it('takes over a lock whose process is gone', async () => {
+    const gone = start(['-e', ''], {});
+    await gone.exited;
+    writeFileSync(join(dataDir, 'lock'), JSON.stringify({ pid: gone.child.pid, owner: 'local stack' }), { mode: 0o600 });
+    const started = launch();
+    await waitFor(started, /base URL/);
+    expect(JSON.parse(readFileSync(join(dataDir, 'lock'), 'utf8'))).toEqual({ pid: started.child.pid, owner: 'local stack' });
+    expect(await stop(started)).toBe(0);
   });
 });

@@ -19,7 +19,6 @@ import { localPinKey, localSessionKey } from '../../lambdas/adapters/local/mac-k
 import { KmsResidentKeys } from '../../lambdas/adapters/kms/resident-keys.ts';
 import { LocalResidentKeys } from '../../lambdas/adapters/local/resident-keys.ts';
 import { startEmbeddedStore } from '../../local/embedded-store.ts';
-import { EMBEDDED_CREDENTIALS } from '../../local/runtime.ts';
 import { ensureTable } from '../../local/tables.ts';
 import { EMULATOR_CREDENTIALS, EMULATOR_REGION } from './emulator.ts';
 
@@ -74,7 +73,7 @@ async function openEmbedded(clock: Clock): Promise<Backend> {
   const store = await startEmbeddedStore();
   const dir = mkdtempSync(join(tmpdir(), 'cc-keys-'));
   const keys = loadOrCreateKeyFile(join(dir, 'keys.json'));
-  const dynamo = createDynamoClient({ endpoint: store.endpoint, region: 'local', credentials: EMBEDDED_CREDENTIALS });
+  const dynamo = store.client();
   const ecKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
   const stores = await tables(dynamo, clock);
   const custody = new LocalKeyCustody(keys.kek.id, Buffer.from(keys.kek.key, 'base64'));

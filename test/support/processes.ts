@@ -21,7 +21,9 @@ export function start(args: readonly string[], env: Record<string, string | unde
   child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
   if (input !== undefined) child.stdin!.end(input);
   else child.stdin!.end();
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': 'exit' can come before the child's last output has been read from its pipes,
+  // which left a CLI command's stdout empty now and then (about 1 in 100 under load).
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
@@ -37,9 +39,36 @@ export async function waitFor(started: Started, pattern: RegExp, timeoutMs = 30_
   throw new Error(`no ${pattern} in output:\n${started.stdout()}\n${started.stderr()}`);
 }
 
-/** Runs a CLI command to completion. */
-export async function cli(args: readonly string[], env: Record<string, string | undefined>, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout parsed as JSON; a failed command or output that is not JSON throws with the exit code and stderr. */
+  json(): ReturnType<typeof JSON.parse>;
+}
+
+/**
+ * Runs a CLI command to completion. A command that fails has its exit code and stderr printed, so a test
+ * that did not expect it shows why (tests that expect a failure see the same lines in their log).
+ */
+export async function cli(args: readonly string[], env: Record<string, string | undefined>, input?: string): Promise<CliResult> {
   const run = start([CLI, ...args], env, input);
   const code = await run.exited;
-  return { code, stdout: run.stdout(), stderr: run.stderr() };
+  const stdout = run.stdout();
+  const stderr = run.stderr();
+  const report = `cloudcard ${args.join(' ')} exited with code ${code}\n--- stderr ---\n${stderr}--- stdout ---\n${stdout}`;
+  if (code !== 0) process.stderr.write(`[test cli] ${report}\n`);
+  return {
+    code,
+    stdout,
+    stderr,
+    json: () => {
+      if (code !== 0) throw new Error(report);
+      try {
+        return JSON.parse(stdout);
+      } catch {
+        throw new Error(`not JSON: ${report}`);
+      }
+    },
+  };
 }

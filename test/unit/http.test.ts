@@ -64,6 +64,10 @@ describe('body parsing', () => {
   it('parses forms and refuses repeated parameters', () => {
     expect(parseBody('a=1&b=x+y', false, 'application/x-www-form-urlencoded', 100).parsed).toEqual({ a: '1', b: 'x y' });
     expect(problemOf(() => parseBody('a=1&a=2', false, 'application/x-www-form-urlencoded', 100)).status).toBe(400);
+    // Field names that are Object.prototype members are plain fields, not "repeated" ones.
+    const form = parseBody('constructor=1&toString=2&__proto__=3&hasOwnProperty=4', false, 'application/x-www-form-urlencoded', 100).parsed as Record<string, string>;
+    expect(Object.entries(form)).toEqual([['constructor', '1'], ['toString', '2'], ['__proto__', '3'], ['hasOwnProperty', '4']]);
+    expect(problemOf(() => parseBody('toString=1&toString=2', false, 'application/x-www-form-urlencoded', 100)).detail).toMatch(/toString is repeated/);
   });
 
   it('refuses malformed JSON with 400', () => {
@@ -119,6 +123,15 @@ describe('local gateway encoding (as API Gateway REST with the shared binary med
   };
   const url = new URL('http://localhost/t/acme/card/v1/apdu?x=1&x=2');
   const bytes = Buffer.from([0x00, 0xa4, 0x04, 0x00, 0xff, 0xfe]);
+
+  it('keeps query parameters and headers named like Object.prototype members as plain entries', () => {
+    const names = new URL('http://localhost/health?__proto__=a&constructor=b&constructor=c&toString=d');
+    const event = toProxyEvent(request(['__proto__', 'h1', 'constructor', 'h2', 'constructor', 'h3'], 'GET'), Buffer.alloc(0), names);
+    expect(Object.entries(event.queryStringParameters!)).toEqual([['__proto__', 'a'], ['constructor', 'c'], ['toString', 'd']]);
+    expect(Object.entries(event.multiValueQueryStringParameters!)).toEqual([['__proto__', ['a']], ['constructor', ['b', 'c']], ['toString', ['d']]]);
+    expect(Object.entries(event.headers)).toEqual([['__proto__', 'h1'], ['constructor', 'h3']]);
+    expect(Object.entries(event.multiValueHeaders)).toEqual([['__proto__', ['h1']], ['constructor', ['h2', 'h3']]]);
+  });
 
   it.each(['application/octet-stream', 'application/cbor', 'Application/CBOR; foo=bar'])('sends a %s body base64-encoded', (type) => {
     const event = toProxyEvent(request(['Content-Type', type]), bytes, url);

@@ -1,36 +1,51 @@
 import type { User, Users } from '../directory/user.ts';
 import type { LoginThrottle } from './login-throttle.ts';
+import type { TotpEnrolment } from './totp.ts';
 
 export type SignInResult =
   | { readonly outcome: 'ok'; readonly user: User }
   | { readonly outcome: 'invalid' }
   | { readonly outcome: 'locked'; readonly retryAfterSeconds: number; readonly reason: 'user' | 'ip' };
 
+export type SecondFactorResult =
+  | { readonly outcome: 'ok' }
+  | { readonly outcome: 'invalid' }
+  | { readonly outcome: 'locked'; readonly retryAfterSeconds: number; readonly reason: 'user' | 'ip' };
+
 /**
- * The portal's password step: the login throttle first (a locked user or address is refused without any
- * password check), then the password, then the outcome counted. `invalid` never says whether the user
- * exists, is disabled, has no password or typed a wrong one.
+ * The sign-in steps of the portal and of the password grant, each under the login throttle: a try is
+ * reserved before any comparison (see LoginThrottle.attempt), so parallel guesses cannot exceed the limit.
+ * `invalid` never says whether the user exists, is disabled, has no password or typed a wrong one.
  */
 export class Credentials {
   readonly #users: Users;
   readonly #throttle: LoginThrottle;
+  readonly #totp: TotpEnrolment | undefined;
 
-  constructor(users: Users, throttle: LoginThrottle) {
+  constructor(users: Users, throttle: LoginThrottle, totp?: TotpEnrolment) {
     this.#users = users;
     this.#throttle = throttle;
+    this.#totp = totp;
   }
 
   /** `username` is taken case-insensitively (user names are lower case); `ip` is the client's address. */
   async signIn(tenant: string, username: string, password: string, ip: string): Promise<SignInResult> {
     const name = typeof username === 'string' ? username.trim().toLowerCase() : '';
-    const decision = await this.#throttle.check(tenant, name, ip);
-    if (!decision.allowed) return { outcome: 'locked', retryAfterSeconds: decision.retryAfterSeconds, reason: decision.reason };
-    const user = await this.#users.verifyPassword(tenant, name, password);
-    if (!user) {
-      await this.#throttle.recordFailure(tenant, name, ip);
-      return { outcome: 'invalid' };
-    }
-    await this.#throttle.recordSuccess(tenant, name);
-    return { outcome: 'ok', user };
+    const result = await this.#throttle.attempt(tenant, name, ip, 'password', () => this.#users.verifyPassword(tenant, name, password));
+    return result.outcome === 'ok' ? { outcome: 'ok', user: result.value } : result;
+  }
+
+  /**
+   * The one-time-code step after a right password. Its failures count on a counter of their own that a
+   * right password does not clear; only a right code (or an administrator's unlock) does.
+   */
+  async verifyOneTimeCode(tenant: string, username: string, code: string, ip: string): Promise<SecondFactorResult> {
+    const totp = this.#totp;
+    if (!totp) throw new Error('one-time codes need the key custody that unwraps TOTP secrets');
+    const compact = typeof code === 'string' ? code.replace(/\s/g, '') : '';
+    const result = await this.#throttle.attempt(tenant, username, ip, 'otp', async () =>
+      /^\d{6}$/.test(compact) && (await totp.verify(tenant, username, compact)) ? true : undefined,
+    );
+    return result.outcome === 'ok' ? { outcome: 'ok' } : result;
   }
 }

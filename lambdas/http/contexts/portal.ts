@@ -13,7 +13,6 @@ export const portalContext: RoutesFactory = (runtime) => {
     access: services.access,
     tenants: services.tenants,
     credentials: services.credentials!,
-    throttle: services.throttle!,
     ...(services.totp ? { totp: services.totp } : {}),
   });
 };

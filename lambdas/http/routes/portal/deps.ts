@@ -2,7 +2,6 @@ import type { AccessCheck } from '../../../core/access/access-check.ts';
 import type { Tenants } from '../../../core/directory/tenant.ts';
 import type { Oidc } from '../../../core/oidc/provider.ts';
 import type { Credentials } from '../../../core/portal/credentials.ts';
-import type { LoginThrottle } from '../../../core/portal/login-throttle.ts';
 import type { TotpEnrolment } from '../../../core/portal/totp.ts';
 
 export interface PortalDeps {
@@ -11,7 +10,6 @@ export interface PortalDeps {
   readonly access: Pick<AccessCheck, 'continueAccess'>;
   readonly tenants: Tenants;
   readonly credentials: Credentials;
-  readonly throttle: LoginThrottle;
   /** Absent where the function cannot unwrap TOTP secrets; then no one-time-code step is offered. */
   readonly totp?: TotpEnrolment;
 }

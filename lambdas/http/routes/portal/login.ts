@@ -100,15 +100,9 @@ export function loginRoutes(deps: PortalDeps): Route[] {
     const { tenant, interaction, form } = found;
     const pending = interaction.pendingSecondFactor;
     if (!pending || !deps.totp) return expired();
-    const ip = request.sourceIp ?? 'unknown';
-    // One-time codes are only 6 digits: failures count against the same lockout as passwords.
-    const decision = await deps.throttle.check(tenant.tenant.id, pending.sub, ip);
-    if (!decision.allowed) return otpPage(tenant, interaction, 429, `Too many failed attempts. Try again in ${Math.ceil(decision.retryAfterSeconds / 60)} minutes.`);
-    const code = (form['code'] ?? '').replace(/\s/g, '');
-    if (!/^\d{6}$/.test(code) || !(await deps.totp.verify(tenant.tenant.id, pending.sub, code))) {
-      await deps.throttle.recordFailure(tenant.tenant.id, pending.sub, ip);
-      return otpPage(tenant, interaction, 401, 'That code is not valid. Codes change every 30 seconds; each can be used once.');
-    }
+    const result = await deps.credentials.verifyOneTimeCode(tenant.tenant.id, pending.sub, form['code'] ?? '', request.sourceIp ?? 'unknown');
+    if (result.outcome === 'locked') return otpPage(tenant, interaction, 429, `Too many failed attempts. Try again in ${Math.ceil(result.retryAfterSeconds / 60)} minutes.`);
+    if (result.outcome !== 'ok') return otpPage(tenant, interaction, 401, 'That code is not valid. Codes change every 30 seconds; each can be used once.');
     return authenticated(tenant, interaction, { sub: pending.sub, authTime: pending.authTime, acr: ACR.mfa, amr: ['pwd', 'otp', 'mfa'] });
   }
 
