@@ -58,6 +58,29 @@ async function trustedIssuerToken(): Promise<{ jwks: object; token: (aud?: strin
 }
 const cardTokens = (stack: LocalStack, bearer: string) => fetch(`${stack.url}/t/demo/card/v1/tokens`, { method: 'POST', headers: { Authorization: `Bearer ${bearer}` } });
 
+interface Fixture {
+  stack: LocalStack;
+  sp: ArtifactSp;
+  jwksServer: LoopbackServer;
+  issuer: Awaited<ReturnType<typeof trustedIssuerToken>>;
+}
+
+/** A stack with the given outbound options, a loopback artifact SP and a loopback JWKS of a trusted issuer. */
+async function startFixture(outbound: NonNullable<Parameters<typeof startStackOn>[1]>['outbound']): Promise<Fixture> {
+  const stack = await startStackOn('embedded', { outbound });
+  const sp = await ArtifactSp.start('https://loopback-sp.example.test/metadata');
+  sp.idpCertPem = await idpCertificate(stack);
+  const issuer = await trustedIssuerToken();
+  const jwksServer = await loopbackServer((_request, response) => response.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(issuer.jwks)));
+  return { stack, sp, jwksServer, issuer };
+}
+
+async function stopFixture(fixture: Partial<Fixture>): Promise<void> {
+  await fixture.sp?.close();
+  await fixture.jwksServer?.close();
+  await fixture.stack?.close();
+}
+
 describe('outbound URL policy without the loopback exception (as deployed)', () => {
   let stack: LocalStack;
   let sp: ArtifactSp;
@@ -66,17 +89,9 @@ describe('outbound URL policy without the loopback exception (as deployed)', () 
   const resolver = rebindingResolver();
 
   beforeAll(async () => {
-    stack = await startStackOn('embedded', { outbound: { allowLoopback: false, resolve: resolver } });
-    sp = await ArtifactSp.start('https://loopback-sp.example.test/metadata');
-    sp.idpCertPem = await idpCertificate(stack);
-    issuer = await trustedIssuerToken();
-    jwksServer = await loopbackServer((_request, response) => response.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(issuer.jwks)));
+    ({ stack, sp, jwksServer, issuer } = await startFixture({ allowLoopback: false, resolve: resolver }));
   });
-  afterAll(async () => {
-    await sp?.close();
-    await jwksServer?.close();
-    await stack?.close();
-  });
+  afterAll(async () => stopFixture({ stack, sp, jwksServer }));
 
   it('refuses at registration an SP whose SOAP endpoints are on loopback', async () => {
     const refused = await adminCall(stack)('POST', '/service-providers', sp.metadata(), 'application/samlmetadata+xml');
@@ -146,17 +161,9 @@ describe('outbound URL policy with the local stack’s loopback exception', () =
   let issuer: Awaited<ReturnType<typeof trustedIssuerToken>>;
 
   beforeAll(async () => {
-    stack = await startStackOn('embedded', { outbound: { allowLoopback: true } });
-    sp = await ArtifactSp.start('https://loopback-sp.example.test/metadata');
-    sp.idpCertPem = await idpCertificate(stack);
-    issuer = await trustedIssuerToken();
-    jwksServer = await loopbackServer((_request, response) => response.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(issuer.jwks)));
+    ({ stack, sp, jwksServer, issuer } = await startFixture({ allowLoopback: true }));
   });
-  afterAll(async () => {
-    await sp?.close();
-    await jwksServer?.close();
-    await stack?.close();
-  });
+  afterAll(async () => stopFixture({ stack, sp, jwksServer }));
 
   it('registers a loopback SP and resolves its artifact over SOAP', async () => {
     expect((await adminCall(stack)('POST', '/service-providers', sp.metadata(), 'application/samlmetadata+xml')).status).toBe(201);
