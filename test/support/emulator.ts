@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const VENV = join(ROOT, '.venv');
+/** moto server behind one lock, so conditional writes are atomic as on DynamoDB. */
+const SERIAL_SERVER = join(ROOT, 'test', 'emulator', 'moto_serial_server.py');
 export const REQUIREMENTS = join(ROOT, 'test', 'emulator', 'requirements.txt');
 /** Where the venv records the sha256 of the requirements it was installed from (`.ci/run` writes it too). */
 export const STAMP_FILE = '.requirements.sha256';
@@ -91,9 +93,10 @@ export interface RunningEmulator {
 /** Starts moto server on a free loopback port and waits until it answers. */
 export async function startMoto(): Promise<RunningEmulator> {
   ensureMotoInstalled();
-  const motoServer = join(VENV, 'bin', 'moto_server');
   const port = await freePort();
-  const child = spawn(motoServer, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // moto's own server, but answering one request at a time: DynamoDB's conditional writes are atomic,
+  // moto's are not under concurrent requests (see the script).
+  const child = spawn(join(VENV, 'bin', 'python'), [SERIAL_SERVER, '127.0.0.1', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
