@@ -125,7 +125,7 @@ export function buildProgram(): Command {
       }),
     );
 
-  const user = program.command('user').description('add, list and disable users; set passwords, enrol TOTP, lift sign-in locks');
+  const user = program.command('user').description('add, list, disable and enable users; set passwords, enrol TOTP, lift sign-in locks');
   user
     .command('add')
     .description('add a user to a tenant')
@@ -159,6 +159,16 @@ export function buildProgram(): Command {
     .action(
       action(program, async (target, json, tenantId: string, username: string) => {
         print((await target.services.users.disable(tenantId, username)) as unknown as Record<string, unknown>, USER_COLUMNS, json);
+      }),
+    );
+  user
+    .command('enable')
+    .description('enable a disabled user again (sessions and tokens from before the disable stay revoked)')
+    .argument('<tenant>', 'tenant id')
+    .argument('<username>', 'user name')
+    .action(
+      action(program, async (target, json, tenantId: string, username: string) => {
+        print((await target.services.users.enable(tenantId, username)) as unknown as Record<string, unknown>, USER_COLUMNS, json);
       }),
     );
   user

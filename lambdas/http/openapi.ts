@@ -70,6 +70,15 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         parameters: [tenantParam, usernameParam],
         post: { operationId: 'disableUser', security: admin, responses: { '200': jsonOk('#/components/schemas/User', 'disabled'), ...errors } },
       },
+      '/t/{tenant}/admin/v1/users/{username}/enable': {
+        parameters: [tenantParam, usernameParam],
+        post: {
+          operationId: 'enableUser',
+          security: admin,
+          description: 'Lets the user sign in again. Nothing granted before the last disable comes back (`accessRevokedAt` stays).',
+          responses: { '200': jsonOk('#/components/schemas/User', 'enabled'), ...errors },
+        },
+      },
       '/t/{tenant}/admin/v1/cards': {
         parameters: [tenantParam],
         get: {
@@ -232,6 +241,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             oidc: { $ref: '#/components/schemas/OidcSettings' },
             cards: { $ref: '#/components/schemas/CardSettings' },
             trustedIssuers: { type: 'array', maxItems: 10, items: { $ref: '#/components/schemas/TrustedIssuer' } },
+            accessRevokedAt: { type: 'integer', description: 'when the tenant was last disabled (epoch seconds): nothing granted before it is continued' },
             createdAt: { type: 'string', format: 'date-time' },
             updatedAt: { type: 'string', format: 'date-time' },
             version: { type: 'integer' },
@@ -257,6 +267,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             email: { type: 'string' },
             displayName: { type: 'string' },
             status: { enum: ['active', 'disabled'] },
+            accessRevokedAt: { type: 'integer', description: 'when the user was last disabled (epoch seconds): nothing granted before it is continued' },
             createdAt: { type: 'string', format: 'date-time' },
             updatedAt: { type: 'string', format: 'date-time' },
             version: { type: 'integer' },

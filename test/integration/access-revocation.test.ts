@@ -140,6 +140,16 @@ describe.each(BACKENDS)('access revocation on the %s backend', (backend) => {
     const answer = await fetch(url, { redirect: 'manual', headers: { Cookie: `cc_sso=${sso}` } });
     expect(answer.status).toBe(303);
     expect(new URL(answer.headers.get('location')!).searchParams.get('error')).toBe('login_required');
+
+    // Enabling her again (admin API) lets her sign in anew; nothing from before comes back.
+    const enabled = await admin('POST', '/t/demo/admin/v1/users/dora/enable');
+    expect(enabled.status).toBe(200);
+    expect(((await enabled.json()) as { status: string }).status).toBe('active');
+    expect((await refresh('demo', rp, tokens.refresh)).body['error']).toBe('invalid_grant');
+    expect((await fetch(`${issuerOf('demo')}/oidc/userinfo`, { headers: { Authorization: `Bearer ${tokens.access}` } })).status).toBe(401);
+    clock.advance(2);
+    const again = await tokensFor('demo', new HttpBrowser(), 'dora', rp);
+    expect((await refresh('demo', rp, again.refresh)).status).toBe(200);
   });
 
   it('ends card sessions at once when the user is disabled: VERIFY and GENERAL AUTHENTICATE get access-revoked', async () => {

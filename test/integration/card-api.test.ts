@@ -288,6 +288,20 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
       expect(((await good.json()) as { user: string }).user).toBe('alice');
       expect((await tokensWith(await external({ iss: 'https://idp.example.test', aud: 'someone-else' }))).status).toBe(401);
       expect((await tokensWith(await external({ iss: 'https://idp.example.test', aud: 'cloudcard', preferred_username: 'mallory' }))).status).toBe(401);
+
+      // The one access check covers the card API too: a token from before the user was disabled stays
+      // refused after re-enabling (the external issuer cannot be told to revoke it), a new one works.
+      const signedInAt = Math.floor(clock.now() / 1000);
+      const before = await external({ iss: 'https://idp.example.test', aud: 'cloudcard', iat: signedInAt, auth_time: signedInAt });
+      clock.advance(5);
+      await services.users.disable('demo', 'alice');
+      await services.users.enable('demo', 'alice');
+      const stale = await tokensWith(before);
+      expect(stale.status).toBe(401);
+      expect(((await stale.json()) as { detail: string }).detail).toMatch(/revoked after this was granted/);
+      clock.advance(5);
+      const fresh = Math.floor(clock.now() / 1000);
+      expect((await tokensWith(await external({ iss: 'https://idp.example.test', aud: 'cloudcard', iat: fresh, auth_time: fresh }))).status).toBe(200);
     } finally {
       await services.tenants.update('demo', { trustedIssuers: [] });
       server.close();

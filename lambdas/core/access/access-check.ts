@@ -13,6 +13,7 @@ export type ContinuationKind =
   | 'sso-reuse-oidc'
   | 'sso-reuse-saml'
   | 'userinfo'
+  | 'card-api'
   | 'card-session-open'
   | 'apdu';
 

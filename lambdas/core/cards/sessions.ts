@@ -98,9 +98,10 @@ export class CardSessions {
   /**
    * Opens a session from a signed challenge: a compact JWS by the device key (its public JWK in the
    * header) over {"nonce", "card"}. The challenge is consumed first (one guarded delete), so an answer
-   * works once. When the user's token was bound to a key (`cnf.jkt`), the device key must be that key.
+   * works once. `grantedAt` is when the user signed in for the token that asks (the access check refuses
+   * the opening when access was revoked since).
    */
-  async open(tenant: Tenant, username: string, cardId: string, proof: string, boundJkt?: string): Promise<{ secret: string; session: CardSession; expiresAt: number }> {
+  async open(tenant: Tenant, username: string, cardId: string, proof: string, grantedAt?: number): Promise<{ secret: string; session: CardSession; expiresAt: number }> {
     const verified = await verifyDeviceProof(proof);
     const nonce = typeof verified.payload['nonce'] === 'string' ? verified.payload['nonce'] : '';
     if (!OPAQUE.test(nonce) || verified.payload['card'] !== cardId) throw new ValidationError('the proof must sign {"nonce", "card"} of this challenge');
@@ -116,10 +117,9 @@ export class CardSessions {
       throw new ValidationError('the challenge was issued for another card or user');
     }
     if (record.jkt !== verified.jkt) throw new ValidationError('the proof was signed by another key than the challenge names');
-    if (boundJkt && boundJkt !== verified.jkt) throw new ValidationError('the device key is not the key the access token is bound to');
     const [, decision] = await Promise.all([
       this.#ownCard(tenant.id, username, cardId),
-      this.#access.continueAccess({ kind: 'card-session-open', tenant: tenant.id, subject: { user: username }, card: cardId, context: { keyThumbprint: verified.jkt } }),
+      this.#access.continueAccess({ kind: 'card-session-open', tenant: tenant.id, subject: { user: username }, card: cardId, ...(grantedAt === undefined ? {} : { grantedAt }), context: { keyThumbprint: verified.jkt } }),
     ]);
     refuseUnlessAllowed(decision);
 

@@ -188,4 +188,22 @@ export class Users {
     await this.#endings?.revokeUser(tenantId, result.username);
     return result;
   }
+
+  /**
+   * Re-enabling lets the user sign in again; it brings nothing back: `accessRevokedAt` stays, so every
+   * session, token or code granted before the disable is still refused by the access check.
+   */
+  async enable(tenantId: string, username: string): Promise<User> {
+    const current = await this.get(tenantId, username);
+    if (current.status === 'active') return current;
+    const now = this.#clock.now();
+    const next: User = { ...current, status: 'active', updatedAt: new Date(now).toISOString(), version: current.version + 1 };
+    try {
+      await this.#directory.update(directoryKeys.user(tenantId, username), { user: next, version: next.version }, { present: true, equals: { version: current.version } });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError(`user ${username} changed meanwhile; retry`);
+      throw error;
+    }
+    return next;
+  }
 }

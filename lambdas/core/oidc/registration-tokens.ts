@@ -20,7 +20,7 @@ type TokenItem = Item & InitialAccessToken & { expiresAt: number };
 
 const tokenKey = (token: string) => ({ PK: `IAT#${opaqueHash(token)}`, SK: 'IAT' });
 /** GSI1 lists a tenant's tokens (for `list` and `revoke`, which know only the id). */
-const tenantListing = (tenant: string, id: string) => ({ GSI1PK: `IATS#${tenant}`, GSI1SK: `IAT#${id}` });
+const tenantListing = (tenant: string, id: string) => ({ GSI1PK: `IAT#LIST#${tenant}`, GSI1SK: `IAT#${id}` });
 
 const refused = (description: string) =>
   new OAuthError('invalid_token', description, { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
@@ -60,7 +60,7 @@ export class InitialAccessTokens {
     const out: InitialAccessToken[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.#state.query<TokenItem>({ index: 'GSI1', partition: `IATS#${tenant}`, sortPrefix: 'IAT#', limit: 100, ...(cursor ? { cursor } : {}) });
+      const page = await this.#state.query<TokenItem>({ index: 'GSI1', partition: `IAT#LIST#${tenant}`, sortPrefix: 'IAT#', limit: 100, ...(cursor ? { cursor } : {}) });
       const now = this.#nowSeconds();
       out.push(...page.items.filter((i) => i.expiresAt > now).map(recordOf));
       cursor = page.cursor;
@@ -70,7 +70,7 @@ export class InitialAccessTokens {
 
   /** Ends a token before it expires. */
   async revoke(tenant: string, id: string): Promise<void> {
-    const page = await this.#state.query<TokenItem>({ index: 'GSI1', partition: `IATS#${tenant}`, sortPrefix: `IAT#${id}`, limit: 2 });
+    const page = await this.#state.query<TokenItem>({ index: 'GSI1', partition: `IAT#LIST#${tenant}`, sortPrefix: `IAT#${id}`, limit: 2 });
     const item = page.items.find((i) => i.id === id && i.expiresAt > this.#nowSeconds());
     if (!item) throw new NotFoundError(`no live initial access token ${id} in tenant ${tenant}`);
     try {

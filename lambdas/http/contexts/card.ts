@@ -21,7 +21,7 @@ export const cardContext: RoutesFactory = (runtime) => {
       if (!(await oidc.grants.active(claims.gid)) || (await oidc.revokedAccessTokens.isRevoked(claims.jti))) throw new Error('revoked');
       return claims;
     },
-    services.users,
+    services.access,
     runtime.clock,
     runtime.outbound,
   );

@@ -64,6 +64,11 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       path: `${base}/users/:username/disable`,
       handle: guarded(async (request) => json(200, await users.disable(tenantOf(request), request.params['username']!))),
     },
+    {
+      method: 'POST',
+      path: `${base}/users/:username/enable`,
+      handle: guarded(async (request) => json(200, await users.enable(tenantOf(request), request.params['username']!))),
+    },
     ...adminCardRoutes(services, { base, guarded, objectBody, audit }),
     ...adminServiceProviderRoutes(services.serviceProviders, { base, guarded, audit }),
   ];

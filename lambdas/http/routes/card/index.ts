@@ -110,7 +110,7 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
         const tenant = await tenantOf(request);
         const principal = await principalOf(tenant, request);
         const body = jsonBody(request);
-        const opened = await withSession(() => deps.sessions.open(tenant, principal.username, request.params['card'] ?? '', String(body['proof'] ?? ''), principal.boundJkt));
+        const opened = await withSession(() => deps.sessions.open(tenant, principal.username, request.params['card'] ?? '', String(body['proof'] ?? ''), principal.grantedAt));
         return json(201, { session: opened.secret, sessionId: opened.session.id, card: opened.session.card, expiresAt: opened.expiresAt }, NO_STORE);
       },
     },
