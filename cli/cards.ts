@@ -79,10 +79,10 @@ export function addCardCommands(program: Command, action: ActionFactory): void {
       'after',
       [
         '',
-        'Locally, keys are wrapped by the key file in the data directory. With --stack, wrapped keys need kms:Encrypt',
-        "on the stack's CardKekKeyArn (granted only in its key policy), and KMS-resident keys and the tenant's card CA",
-        'key are KMS keys made with your credentials: kms:CreateKey and kms:TagResource with the cloudcard:stack tag',
-        '(cloudcard-{stage}), kms:GetPublicKey and kms:Sign on keys carrying it.',
+        'Locally, keys are wrapped by the key file in the data directory. With --stack, your role must be in the',
+        "stack's operatorRoleArns context (named in the key policies, given the OperatorPolicyArn policy): wrapped",
+        "keys need kms:Encrypt on CardKekKeyArn, PINs kms:GenerateMac on CardPinKeyArn, and KMS-resident keys and the",
+        "tenant's card CA key are KMS keys made with your credentials (tagged cloudcard:stack=cloudcard-{stage}).",
       ].join('\n'),
     )
     .action(

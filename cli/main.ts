@@ -475,8 +475,8 @@ async function readMetadata(target: Target, source: string): Promise<string> {
 const KEK_NOTE = [
   'The secret is stored only wrapped by the card key-encryption key. Locally that is the key file in the',
   `data directory. With --stack it is the KMS key named by the stack's ${KEK_OUTPUT} output: your AWS`,
-  'credentials need kms:Encrypt on it (with the encryption context keys tenant, card and slot), and since',
-  "the key's use is granted only in its key policy, that policy must allow your role.",
+  'credentials need kms:Encrypt on it (with the encryption context keys tenant, card and slot), which its',
+  "key policy grants only to the roles in the stack's operatorRoleArns context (see README, Deploying).",
 ].join('\n');
 
 function totpOf(target: Target): TotpEnrolment {

@@ -29,6 +29,8 @@ export interface CloudcardConfig {
   readonly wafRateLimit: number;
   readonly logRetentionDays: number;
   readonly alarmEmail?: string;
+  /** IAM roles (this account) the operator CLI runs under with `--stack`: named in the key policies, given the operator policy. */
+  readonly operatorRoleArns: readonly string[];
 }
 
 /** Defaults; cdk.json repeats them so they are visible (test/infra checks the two agree). */
@@ -53,6 +55,7 @@ export const CONTEXT_KEYS = [
   'wafRateLimit',
   'logRetentionDays',
   'alarmEmail',
+  'operatorRoleArns',
 ] as const satisfies readonly (keyof CloudcardConfig)[];
 
 export class ContextError extends Error {
@@ -99,6 +102,19 @@ const HOSTNAME = /^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,6
 const ACM_ARN = /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/;
 const CUSTOM_KEY_STORE_ID = /^cks-[0-9a-f]{17}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/;
+const MAX_OPERATOR_ROLES = 10;
+
+/** A list from cdk.json (an array) or from `-c key=a,b` (a comma-separated string), each item checked. */
+function arnList(get: Lookup, key: string): string[] {
+  const value = raw(get, key);
+  if (value === undefined) return [];
+  const items = typeof value === 'string' ? value.split(',').map((item) => item.trim()).filter(Boolean) : value;
+  if (!Array.isArray(items) || items.length > MAX_OPERATOR_ROLES || !items.every((item) => typeof item === 'string' && ROLE_ARN.test(item))) {
+    throw new ContextError(key, `must be up to ${MAX_OPERATOR_ROLES} IAM role ARNs (arn:aws:iam::123456789012:role/name), comma-separated or a JSON array`, value);
+  }
+  return [...new Set(items as string[])];
+}
 
 /** Reads and validates the context; throws ContextError naming the first bad key. */
 export function readConfig(get: Lookup): CloudcardConfig {
@@ -121,5 +137,6 @@ export function readConfig(get: Lookup): CloudcardConfig {
     wafRateLimit: number(get, 'wafRateLimit', CONTEXT_DEFAULTS.wafRateLimit, (n) => Number.isInteger(n) && n >= 10 && n <= 2_000_000_000, 'an integer in [10, 2000000000] (requests per IP per 5 minutes)'),
     logRetentionDays: number(get, 'logRetentionDays', CONTEXT_DEFAULTS.logRetentionDays, (n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), `one of ${LOG_RETENTION_DAYS.join(', ')}`),
     alarmEmail: pattern(get, 'alarmEmail', EMAIL, 'an e-mail address'),
+    operatorRoleArns: arnList(get, 'operatorRoleArns'),
   };
 }

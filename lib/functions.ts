@@ -1,5 +1,6 @@
 import { Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { CONTEXT_NAMES, ENV, type ContextName } from '../lambdas/contexts.ts';
 import type { Custody, Stage } from './config.ts';
@@ -38,7 +39,7 @@ export class CloudcardFunctions extends Construct {
         logRetentionDays: props.logRetentionDays,
         environment: environment(context, granted, props),
       });
-      applyGrants(fn, granted, props);
+      applyGrants(fn.function, granted, props);
       acknowledge(fn.role, {
         [indexWildcardFinding(props.data.directoryTable)]: INDEX_REASON,
         [indexWildcardFinding(props.data.stateTable)]: INDEX_REASON,
@@ -70,8 +71,8 @@ function environment(context: ContextName, granted: FunctionGrants, props: Cloud
   };
 }
 
-function applyGrants(fn: ContextFunction, granted: FunctionGrants, { data, keys }: CloudcardFunctionsProps): void {
-  const grantee = fn.function;
+/** Applies one grant-matrix entry to a grantee (a function's role, or the operators' policy). */
+export function applyGrants(grantee: iam.IGrantable, granted: FunctionGrants, { data, keys }: { data: CloudcardData; keys: CloudcardKeys }): void {
   data.grantDirectory(grantee, granted.directory);
   data.grantState(grantee, granted.state);
   const { capabilities, contextCard, excludedContextCards = [] } = granted.cardKek;
@@ -90,7 +91,7 @@ function applyGrants(fn: ContextFunction, granted: FunctionGrants, { data, keys 
 }
 
 /** The wildcard resources resident-key grants need, each acknowledged with why it cannot be narrower. */
-function residentKeyFindings(granted: FunctionGrants): Record<string, string> {
+export function residentKeyFindings(granted: FunctionGrants): Record<string, string> {
   const findings: Record<string, string> = {};
   if (granted.residentKeys.create.length > 0) {
     findings['AwsSolutions-IAM5[Resource::*]'] =
@@ -104,11 +105,11 @@ function residentKeyFindings(granted: FunctionGrants): Record<string, string> {
   return findings;
 }
 
-const INDEX_REASON =
+export const INDEX_REASON =
   'Query on the table\'s GSIs as "<table>/index/*", bound like every table grant to dynamodb:LeadingKeys patterns (the index\'s own partition key): the indexes (GSI1, GSI2) are part of the same single-table design and their partition keys follow the same prefixes.';
 
 /** cdk-nag's finding id for the "<table ARN>/index/*" resource a table grant adds. */
-function indexWildcardFinding(table: dynamodb.Table): string {
+export function indexWildcardFinding(table: dynamodb.Table): string {
   const stack = Stack.of(table);
   const logicalId = stack.resolve(stack.getLogicalId(table.node.defaultChild as dynamodb.CfnTable)) as string;
   return `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/index/*]`;

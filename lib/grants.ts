@@ -200,3 +200,19 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     macKeys: ['cardPin'],
   },
 };
+
+/**
+ * What the operator CLI needs against a deployment (`cloudcard --stack …`), granted to the roles named in
+ * the `operatorRoleArns` context: everything the admin function may do, plus what only the CLI does —
+ * wrapping new token-signing keys (`keys rotate`) and TOTP secrets (`user totp enroll`) under the KEK,
+ * lifting sign-in locks (`user unlock`) and managing initial access tokens. It never unwraps anything
+ * and never signs with the token key: an operator's credentials cannot read a card key or a TOTP secret.
+ */
+export const OPERATOR_GRANTS: FunctionGrants = {
+  directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform), D.tenantListing),
+  state: plusRead(readWrite(S.grant, S.sso, S.cardSession, S.loginFailures, S.initialAccessToken), S.revokedAccessToken, S.subject),
+  cardKek: { capabilities: ['wrap', 'describe'] },
+  signingKey: ['getPublicKey', 'describe'],
+  residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
+  macKeys: ['cardPin'],
+};

@@ -6,6 +6,7 @@ import { CloudcardData } from './data.ts';
 import { CloudcardFunctions } from './functions.ts';
 import { CloudcardKeys } from './keys.ts';
 import { CloudcardMonitoring } from './monitoring.ts';
+import { CloudcardOperatorAccess } from './operator.ts';
 
 export interface CloudcardStackProps extends StackProps {
   readonly config: CloudcardConfig;
@@ -22,6 +23,8 @@ export class CloudcardStack extends Stack {
   readonly functions: CloudcardFunctions;
   readonly api: CloudcardApi;
   readonly monitoring: CloudcardMonitoring;
+  /** Present when the `operatorRoleArns` context names roles. */
+  readonly operators?: CloudcardOperatorAccess;
 
   constructor(scope: Construct, id: string, props: CloudcardStackProps) {
     super(scope, id, { description: `cloudcard identity platform (${props.config.stage})`, ...props });
@@ -72,6 +75,10 @@ export class CloudcardStack extends Stack {
     output('SigningKeyArn', this.keys.signingKey.keyArn, 'Token and assertion signing key');
     output('Stage', config.stage, 'Deployment stage');
     output('DefaultCustody', config.custody, 'Default card key custody for new tenants (DEFAULT_CUSTODY)');
+    if (config.operatorRoleArns.length > 0) {
+      this.operators = new CloudcardOperatorAccess(this, 'Operators', { operatorRoleArns: config.operatorRoleArns, data: this.data, keys: this.keys });
+      output('OperatorPolicyArn', this.operators.policy.managedPolicyArn, 'Managed policy with what the operator CLI needs (attached to the operatorRoleArns roles)');
+    }
     if (this.api.domain) {
       output('CustomDomainTarget', this.api.domain.domainNameAliasDomainName, 'DNS target (CNAME or alias) for the custom domain');
     }

@@ -34,6 +34,7 @@ describe('context', () => {
       wafRateLimit: 2000,
       logRetentionDays: 30,
       alarmEmail: undefined,
+      operatorRoleArns: [],
     });
   });
 

@@ -49,6 +49,8 @@ const MATCHERS: Readonly<Record<string, Matcher>> = {
  */
 export function conditionHolds(operator: string, key: string, patterns: readonly string[], context: IamRequest['context']): boolean {
   const [qualifier, base] = operator.includes(':') ? (operator.split(':', 2) as [string, string]) : [undefined, operator];
+  // Null: "true" holds when the key is absent, "false" when it is present.
+  if (base === 'Null' && qualifier === undefined) return patterns.every((pattern) => (pattern === 'true') === (context[key] === undefined));
   const matches = MATCHERS[base];
   if (!matches) throw new Error(`unsupported condition operator ${operator}`);
   const values = context[key];
