@@ -375,6 +375,37 @@ export function buildProgram(): Command {
       }),
     );
 
+  const admin = program.command('admin').description('platform admin clients: the credentials of the admin API (HTTP Basic)');
+  admin
+    .command('bootstrap')
+    .description('create a platform admin client and print its secret once (the deployed counterpart of the local bootstrap.json)')
+    .action(
+      action(program, async (target, json) => {
+        const created = await target.services.adminClients.create();
+        if (json) print(created, [], true);
+        else process.stdout.write(`client id:     ${created.clientId}\nclient secret: ${created.clientSecret}\n(shown once: store it now; use it as HTTP Basic credentials on {ApiUrl}/t/{tenant}/admin/v1/)\n`);
+      }),
+    );
+  admin
+    .command('list')
+    .description('list platform admin clients (ids and creation times, never secrets)')
+    .action(
+      action(program, async (target, json) => {
+        const clients = await everyPage((cursor) => target.services.adminClients.list(cursor).then((p) => ({ items: p.clients, cursor: p.cursor })));
+        print(clients, ['clientId', 'createdAt'], json);
+      }),
+    );
+  admin
+    .command('remove')
+    .description('remove a platform admin client (its credentials stop working at once)')
+    .argument('<clientId>', 'admin client id')
+    .action(
+      action(program, async (target, _json, clientId: string) => {
+        await target.services.adminClients.remove(clientId);
+        process.stdout.write(`removed admin client ${clientId}\n`);
+      }),
+    );
+
   const keys = program.command('keys').description("manage a tenant's token-signing keys");
   keys
     .command('rotate')

@@ -168,6 +168,24 @@ describe('operator CLI against a deployed stack (on the AWS emulator)', () => {
     expect(tenants.stdout).toMatch(/^globex\s+/m);
   });
 
+  it('bootstraps a platform admin client on the stack (secret printed once, stored only hashed), lists and removes it', async () => {
+    const created = await cli(['--stack', stackName, 'admin', 'bootstrap', '--json'], aws);
+    expect(created.stderr).toBe('');
+    const { clientId, clientSecret } = created.json() as { clientId: string; clientSecret: string };
+    expect(clientId).toMatch(/^admin-/);
+    expect(clientSecret.length).toBeGreaterThanOrEqual(43);
+    const listed = await cli(['--stack', stackName, 'admin', 'list', '--json'], aws);
+    const clients = listed.json() as Record<string, unknown>[];
+    expect(clients.map((c) => c['clientId'])).toContain(clientId);
+    expect(JSON.stringify(clients)).not.toContain(clientSecret);
+    expect(JSON.stringify(clients)).not.toContain('secretHash');
+    expect((await cli(['--stack', stackName, 'admin', 'remove', clientId], aws)).code).toBe(0);
+    expect((await cli(['--stack', stackName, 'admin', 'list', '--json'], aws)).json()).not.toContainEqual(expect.objectContaining({ clientId }));
+    const again = await cli(['--stack', stackName, 'admin', 'remove', clientId], aws);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/does not exist/);
+  });
+
   it('refuses a stack that is not a cloudcard stack, or does not exist', async () => {
     const missing = await cli(['--stack', 'NoSuchStack', 'tenant', 'list'], aws);
     expect(missing.code).toBe(1);

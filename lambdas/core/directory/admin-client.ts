@@ -1,7 +1,13 @@
-import { ConflictError } from '../errors.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
 import { hashSecret, verifySecret } from '../crypto/password.ts';
 import type { Clock, DirectoryStore, Item, Random } from '../../ports.ts';
 import { directoryKeys } from './keys.ts';
+
+/** What listing shows of an admin client: never its secret or hash. */
+export interface AdminClientSummary {
+  readonly clientId: string;
+  readonly createdAt: string;
+}
 
 export interface AdminClientCredentials {
   readonly clientId: string;
@@ -11,6 +17,7 @@ export interface AdminClientCredentials {
 type AdminClientItem = Item & { clientId: string; secretHash: string; createdAt: string; disabled?: boolean };
 
 const CLIENT_ID = /^[A-Za-z0-9_-]{8,64}$/;
+const { PK: ADMIN_PARTITION, SK: ADMIN_PREFIX } = directoryKeys.adminClient('');
 
 /**
  * Platform administrator clients: the credentials the operator CLI and automation use on the admin API.
@@ -41,6 +48,21 @@ export class AdminClients {
       { absent: true },
     );
     return { clientId, clientSecret };
+  }
+
+  async list(cursor?: string): Promise<{ clients: AdminClientSummary[]; cursor?: string }> {
+    const page = await this.#directory.query<AdminClientItem>({ partition: ADMIN_PARTITION, sortPrefix: ADMIN_PREFIX, limit: 100, ...(cursor ? { cursor } : {}) });
+    return { clients: page.items.map((item) => ({ clientId: item.clientId, createdAt: item.createdAt })), ...(page.cursor ? { cursor: page.cursor } : {}) };
+  }
+
+  /** Deletes a client: its credentials stop working at the next request. */
+  async remove(clientId: string): Promise<void> {
+    try {
+      await this.#directory.delete(directoryKeys.adminClient(clientId), { present: true });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new NotFoundError(`admin client ${clientId} does not exist`);
+      throw error;
+    }
   }
 
   /** True only for an existing, enabled client whose secret matches. */
