@@ -16,7 +16,7 @@ export const CONTEXTS: Readonly<Record<ContextName, ContextRoutes>> = {
   saml: { prefixes: ['/t/{tenant}/saml'], exact: [] },
   portal: { prefixes: ['/t/{tenant}/portal'], exact: [] },
   card: { prefixes: ['/t/{tenant}/card'], exact: [] },
-  admin: { prefixes: ['/t/{tenant}/admin'], exact: ['/health', '/openapi.json'] },
+  admin: { prefixes: ['/t/{tenant}/admin'], exact: ['/health', '/health/live', '/health/ready', '/openapi.json'] },
 };
 
 export const CONTEXT_NAMES = Object.keys(CONTEXTS) as ContextName[];

@@ -23,10 +23,23 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
     },
     servers: [{ url: baseUrl }],
     paths: {
+      '/health/live': {
+        get: { operationId: 'healthLive', summary: 'The service answers (no dependency is touched)', security: [], responses: { '200': jsonOk('#/components/schemas/Health', 'alive') } },
+      },
+      '/health/ready': {
+        get: {
+          operationId: 'healthReady',
+          summary: 'Stores and keys reachable',
+          description: 'The result is reused for 10 seconds per container (`checkedAt` says when it was taken), so the anonymous deep check cannot drive store or KMS calls at a caller\'s rate.',
+          security: [],
+          responses: { '200': jsonOk('#/components/schemas/Health', 'every dependency answered'), '503': problem },
+        },
+      },
       '/health': {
         get: {
           operationId: 'health',
-          summary: 'Stores and keys reachable',
+          summary: 'The same as /health/ready (kept for existing monitors)',
+          security: [],
           responses: { '200': jsonOk('#/components/schemas/Health', 'every dependency answered'), '503': problem },
         },
       },
@@ -179,7 +192,11 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             issues: { type: 'array', items: { type: 'string' } },
           },
         },
-        Health: { type: 'object', properties: { status: { const: 'pass' }, checks: { type: 'object', additionalProperties: { enum: ['pass', 'fail'] } } } },
+        Health: {
+          type: 'object',
+          required: ['status'],
+          properties: { status: { const: 'pass' }, checks: { type: 'object', additionalProperties: { enum: ['pass', 'fail'] } }, checkedAt: { type: 'string', format: 'date-time' } },
+        },
         PinPolicy: {
           type: 'object',
           additionalProperties: false,

@@ -20,10 +20,17 @@ describe('admin API through the local gateway', () => {
   });
   afterAll(async () => stack.close());
 
-  it('answers /health with every dependency checked', async () => {
-    const response = await fetch(`${stack.url}/health`);
+  it('answers /health/ready (and /health) with every dependency checked, one probe round per 10 s; /health/live touches none', async () => {
+    const response = await fetch(`${stack.url}/health/ready`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: 'pass', checks: { directory: 'pass', state: 'pass', cardKek: 'pass', signingKey: 'pass' } });
+    const ready = (await response.json()) as { checkedAt: string };
+    expect(ready).toEqual({ status: 'pass', checks: { directory: 'pass', state: 'pass', cardKek: 'pass', signingKey: 'pass' }, checkedAt: expect.any(String) });
+    // Within the window, every caller gets the same result: no new store or KMS call.
+    const again = (await (await fetch(`${stack.url}/health`)).json()) as { checkedAt: string };
+    expect(again.checkedAt).toBe(ready.checkedAt);
+    const live = await fetch(`${stack.url}/health/live`);
+    expect(live.status).toBe(200);
+    expect(await live.json()).toEqual({ status: 'pass' });
   });
 
   it('serves the OpenAPI document with the base URL as server', async () => {
