@@ -18,6 +18,8 @@ export interface CloudcardApiProps {
   readonly throttleRate: number;
   readonly throttleBurst: number;
   readonly wafRateLimit: number;
+  /** When set, the admin API answers only these CIDR blocks (a WAF rule). */
+  readonly adminAllowedCidrs?: readonly string[];
   readonly logRetentionDays: number;
   /** Regional custom domain; both or neither. */
   readonly domainName?: string;
@@ -73,7 +75,7 @@ export class CloudcardApi extends Construct {
     this.addRoutes(props.functions);
     this.addProblemResponses();
 
-    this.waf = new CloudcardWaf(this, 'Waf', { name: `cloudcard-${props.stage}`, rateLimit: props.wafRateLimit, stage: this.stage });
+    this.waf = new CloudcardWaf(this, 'Waf', { name: `cloudcard-${props.stage}`, rateLimit: props.wafRateLimit, stage: this.stage, adminAllowedCidrs: props.adminAllowedCidrs });
 
     if (props.domainName && props.certificateArn) {
       this.domain = this.restApi.addDomainName('Domain', {

@@ -1,3 +1,5 @@
+import { isIPv6 } from 'node:net';
+
 /**
  * The CDK context the app reads (documented in README.md, "Deploying"), validated once so a bad value stops
  * synth with a message naming the key instead of surfacing later as a CloudFormation error.
@@ -31,6 +33,8 @@ export interface CloudcardConfig {
   readonly alarmEmail?: string;
   /** IAM roles (this account) the operator CLI runs under with `--stack`: named in the key policies, given the operator policy. */
   readonly operatorRoleArns: readonly string[];
+  /** When non-empty, the tenant admin API answers only these CIDR blocks (WAF). */
+  readonly adminAllowedCidrs: readonly string[];
 }
 
 /** Defaults; cdk.json repeats them so they are visible (test/infra checks the two agree). */
@@ -56,6 +60,7 @@ export const CONTEXT_KEYS = [
   'logRetentionDays',
   'alarmEmail',
   'operatorRoleArns',
+  'adminAllowedCidrs',
 ] as const satisfies readonly (keyof CloudcardConfig)[];
 
 export class ContextError extends Error {
@@ -105,13 +110,17 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/;
 const MAX_OPERATOR_ROLES = 10;
 
+const MAX_ADMIN_CIDRS = 50;
+const IPV4_CIDR = /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\/(3[0-2]|[12]?\d)$/;
+const IPV6_CIDR = /^[0-9a-f:]*:[0-9a-f:]*\/(12[0-8]|1[01]\d|[1-9]?\d)$/i;
+
 /** A list from cdk.json (an array) or from `-c key=a,b` (a comma-separated string), each item checked. */
-function arnList(get: Lookup, key: string): string[] {
+function list(get: Lookup, key: string, valid: (item: string) => boolean, max: number, rule: string): string[] {
   const value = raw(get, key);
   if (value === undefined) return [];
   const items = typeof value === 'string' ? value.split(',').map((item) => item.trim()).filter(Boolean) : value;
-  if (!Array.isArray(items) || items.length > MAX_OPERATOR_ROLES || !items.every((item) => typeof item === 'string' && ROLE_ARN.test(item))) {
-    throw new ContextError(key, `must be up to ${MAX_OPERATOR_ROLES} IAM role ARNs (arn:aws:iam::123456789012:role/name), comma-separated or a JSON array`, value);
+  if (!Array.isArray(items) || items.length > max || !items.every((item) => typeof item === 'string' && valid(item))) {
+    throw new ContextError(key, `must be up to ${max} ${rule}, comma-separated or a JSON array`, value);
   }
   return [...new Set(items as string[])];
 }
@@ -137,6 +146,7 @@ export function readConfig(get: Lookup): CloudcardConfig {
     wafRateLimit: number(get, 'wafRateLimit', CONTEXT_DEFAULTS.wafRateLimit, (n) => Number.isInteger(n) && n >= 10 && n <= 2_000_000_000, 'an integer in [10, 2000000000] (requests per IP per 5 minutes)'),
     logRetentionDays: number(get, 'logRetentionDays', CONTEXT_DEFAULTS.logRetentionDays, (n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), `one of ${LOG_RETENTION_DAYS.join(', ')}`),
     alarmEmail: pattern(get, 'alarmEmail', EMAIL, 'an e-mail address'),
-    operatorRoleArns: arnList(get, 'operatorRoleArns'),
+    operatorRoleArns: list(get, 'operatorRoleArns', (item) => ROLE_ARN.test(item), MAX_OPERATOR_ROLES, 'IAM role ARNs (arn:aws:iam::123456789012:role/name)'),
+    adminAllowedCidrs: list(get, 'adminAllowedCidrs', (item) => IPV4_CIDR.test(item) || (IPV6_CIDR.test(item) && isIPv6(item.split('/')[0]!)), MAX_ADMIN_CIDRS, 'CIDR blocks (203.0.113.0/24, 2001:db8::/32)'),
   };
 }

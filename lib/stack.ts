@@ -52,6 +52,7 @@ export class CloudcardStack extends Stack {
       throttleRate: config.throttleRate,
       throttleBurst: config.throttleBurst,
       wafRateLimit: config.wafRateLimit,
+      adminAllowedCidrs: config.adminAllowedCidrs,
       logRetentionDays: config.logRetentionDays,
       domainName: config.domainName,
       certificateArn: config.certificateArn,

@@ -9,9 +9,17 @@ export interface CloudcardWafProps {
   readonly rateLimit: number;
   /** The API stage to protect. */
   readonly stage: apigw.Stage;
+  /** When set, the tenant admin API (`/t/{tenant}/admin/…`) answers only these IPv4/IPv6 CIDR blocks. */
+  readonly adminAllowedCidrs?: readonly string[];
 }
 
-/** A regional web ACL on the API stage: per-IP rate limit, then AWS's common and known-bad-input rules. */
+/** The admin API's path, with or without the stage prefix of the default endpoint (`/prod/t/acme/admin/v1/…`). */
+export const ADMIN_PATH_PATTERN = '^(/[^/]+)?/t/[^/]+/admin(/|$)';
+
+/**
+ * A regional web ACL on the API stage: the admin API's address allow-list (when configured), a per-IP
+ * rate limit, then AWS's common and known-bad-input rules.
+ */
 export class CloudcardWaf extends Construct {
   readonly webAcl: wafv2.CfnWebACL;
 
@@ -40,6 +48,7 @@ export class CloudcardWaf extends Construct {
       defaultAction: { allow: {} },
       visibilityConfig: visibility('WebAcl'),
       rules: [
+        ...this.adminAllowList(props, visibility),
         {
           name: 'RateLimitPerIp',
           priority: 0,
@@ -55,5 +64,35 @@ export class CloudcardWaf extends Construct {
     });
     // stageArn references the stage, so the association waits for it.
     new wafv2.CfnWebACLAssociation(this, 'Association', { resourceArn: props.stage.stageArn, webAclArn: this.webAcl.attrArn });
+  }
+
+  /** Blocks admin-API requests from outside the allowed blocks (one IP set per address family). */
+  private adminAllowList(props: CloudcardWafProps, visibility: (metric: string) => wafv2.CfnWebACL.VisibilityConfigProperty): wafv2.CfnWebACL.RuleProperty[] {
+    const cidrs = props.adminAllowedCidrs ?? [];
+    if (cidrs.length === 0) return [];
+    const families = (['IPV4', 'IPV6'] as const)
+      .map((version) => ({ version, addresses: cidrs.filter((cidr) => cidr.includes(':') === (version === 'IPV6')) }))
+      .filter(({ addresses }) => addresses.length > 0);
+    const allowed = families.map(
+      ({ version, addresses }) =>
+        ({ ipSetReferenceStatement: { arn: new wafv2.CfnIPSet(this, `AdminAllowed${version}`, { scope: 'REGIONAL', ipAddressVersion: version, addresses: [...addresses], description: `${props.name}: addresses allowed on the admin API` }).attrArn } }) satisfies wafv2.CfnWebACL.StatementProperty,
+    );
+    const fromAllowed: wafv2.CfnWebACL.StatementProperty = allowed.length === 1 ? allowed[0]! : { orStatement: { statements: allowed } };
+    return [
+      {
+        name: 'AdminAllowList',
+        priority: 3,
+        action: { block: {} },
+        statement: {
+          andStatement: {
+            statements: [
+              { regexMatchStatement: { regexString: ADMIN_PATH_PATTERN, fieldToMatch: { uriPath: {} }, textTransformations: [{ priority: 0, type: 'NONE' }] } },
+              { notStatement: { statement: fromAllowed } },
+            ],
+          },
+        },
+        visibilityConfig: visibility('AdminAllowList'),
+      },
+    ];
   }
 }

@@ -35,6 +35,7 @@ describe('context', () => {
       logRetentionDays: 30,
       alarmEmail: undefined,
       operatorRoleArns: [],
+      adminAllowedCidrs: [],
     });
   });
 

@@ -67,6 +67,32 @@ describe('prod stage', () => {
   });
 });
 
+describe('admin API address allow-list (context adminAllowedCidrs)', () => {
+  it('blocks the admin paths from outside the allowed blocks, one IP set per family; no rule without the context', () => {
+    const { template } = synth({ adminAllowedCidrs: '203.0.113.0/24, 2001:db8::/32' });
+    const sets = resourcesOfType(template, 'AWS::WAFv2::IPSet').map(([, set]) => set['Properties']);
+    expect(sets.map((set) => [set['IPAddressVersion'], set['Addresses']])).toEqual([['IPV4', ['203.0.113.0/24']], ['IPV6', ['2001:db8::/32']]]);
+    const [[, acl]] = resourcesOfType(template, 'AWS::WAFv2::WebACL') as [[string, Json]];
+    const rule = (acl['Properties']['Rules'] as Json[]).find((r) => r['Name'] === 'AdminAllowList')!;
+    expect(rule['Action']).toEqual({ Block: {} });
+    const [path, outside] = rule['Statement']['AndStatement']['Statements'] as Json[];
+    const pattern = new RegExp(path!['RegexMatchStatement']['RegexString'] as string);
+    for (const admin of ['/prod/t/acme/admin/v1/users', '/t/acme/admin/v1/cards/x', '/t/acme/admin']) expect(pattern.test(admin)).toBe(true);
+    for (const other of ['/t/acme/oidc/token', '/prod/t/acme/portal/login', '/t/administration/oidc/jwks', '/health/ready']) expect(pattern.test(other)).toBe(false);
+    expect(outside!['NotStatement']['Statement']['OrStatement']['Statements']).toHaveLength(2);
+
+    const plain = synth().template;
+    expect(resourcesOfType(plain, 'AWS::WAFv2::IPSet')).toHaveLength(0);
+    expect(JSON.stringify(plain.toJSON())).not.toContain('AdminAllowList');
+  });
+
+  it('refuses anything that is not a CIDR block', () => {
+    for (const bad of ['203.0.113.0', '203.0.113.0/33', 'example.com/24', 'fe80::zz/64']) {
+      expect(() => synth({ adminAllowedCidrs: bad })).toThrow(/adminAllowedCidrs/);
+    }
+  });
+});
+
 describe('custom domain, alarm e-mail, kms-resident default custody', () => {
   let s: Synthesized;
   beforeAll(() => {
