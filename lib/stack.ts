@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { CloudcardApi } from './api.ts';
 import type { CloudcardConfig } from './config.ts';
@@ -66,6 +66,14 @@ export class CloudcardStack extends Stack {
       alarmEmail: config.alarmEmail,
     });
 
+    if (!config.domainName) {
+      // Issuers ({ApiUrl}/t/{tenant}) are in every token, client registration, SP's metadata and card
+      // certificate: they cannot change later without re-federating everything.
+      Annotations.of(this).addWarningV2(
+        'cloudcard:issuer-fixed',
+        'No domainName: tenant issuers will be the API Gateway URL with its stage path ({ApiUrl}/t/{tenant}) and are fixed forever once relying parties and SPs federate. Choose a custom domain (domainName, certificateArn) before the first tenant goes live.',
+      );
+    }
     // The operator CLI finds a deployment through these outputs: keep the names.
     const output = (id: string, value: string, description: string) => new CfnOutput(this, id, { value, description });
     output('ApiUrl', this.api.url, 'Public base URL (a tenant issuer is {ApiUrl}/t/{tenant})');

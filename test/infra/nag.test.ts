@@ -54,7 +54,9 @@ describe.each(VARIANTS)('cdk-nag AwsSolutions on %s', (_name, context) => {
   it('leaves no CDK error or warning annotation', () => {
     const annotations = Annotations.fromStack(s.stack);
     expect(annotations.findError('*', Match.anyValue())).toEqual([]);
-    expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
+    // The one intended warning: without a custom domain the issuer is the API URL, fixed forever.
+    const warnings = annotations.findWarning('*', Match.anyValue()).filter((w) => !String(w.entry.data).includes('[ack: cloudcard:issuer-fixed]'));
+    expect(warnings).toEqual([]);
   });
 
   it('acknowledges only findings that exist, each with a written reason', () => {

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { CONTEXT_NAMES, ENV } from '../../lambdas/contexts.ts';
 import { GRANTS } from '../../lib/grants.ts';
 import { getAttArn, logicalIdByPath, resourcesOfType, synth, type Json, type Synthesized } from './support.ts';
@@ -64,6 +64,15 @@ describe('prod stage', () => {
     s.template.hasResourceProperties('AWS::WAFv2::WebACL', {
       Rules: Match.arrayWith([Match.objectLike({ Statement: { RateBasedStatement: { Limit: 5000, AggregateKeyType: 'IP' } } })]),
     });
+  });
+});
+
+describe('issuer warning', () => {
+  it('warns at synth that the issuer is fixed unless a custom domain is chosen, and not with one', () => {
+    const warnings = (context: Record<string, unknown>) =>
+      Annotations.fromStack(synth(context).stack).findWarning('*', Match.stringLikeRegexp('issuers .* fixed forever'));
+    expect(warnings({})).toHaveLength(1);
+    expect(warnings({ domainName: 'id.example.com', certificateArn: CERT })).toHaveLength(0);
   });
 });
 
