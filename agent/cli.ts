@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Command } from 'commander';
 import { AgentDaemon, controlSocket } from './daemon.ts';
@@ -5,6 +6,11 @@ import { quickAckHint } from './latency-hint.ts';
 import { currentAccessToken, login } from './login.ts';
 import { CardApiClient } from './sdk.ts';
 import { defaultStateDir, readState } from './state.ts';
+
+/** Set by agent/build.ts in the bundle; the sources read agent/package.json beside them. */
+declare const __AGENT_VERSION__: string | undefined;
+export const AGENT_VERSION =
+  typeof __AGENT_VERSION__ === 'string' ? __AGENT_VERSION__ : (JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const stamp = (): string => new Date().toISOString();
 /** Log lines go to stderr; they never carry tokens, PINs or APDU data. */
@@ -26,6 +32,7 @@ function control(stateDir: string, request: Record<string, string>): Promise<{ o
 export function buildAgentProgram(): Command {
   const program = new Command('cloudcard-agent')
     .description('Puts your cloudcard smart cards in a virtual reader (vsmartcard vpcd), so every PC/SC application can use them.')
+    .version(AGENT_VERSION, '-V, --version', 'print the agent version')
     .option('--state-dir <dir>', 'where tokens and the device key are kept (mode 0600)', defaultStateDir());
   const stateDir = (): string => program.opts<{ stateDir: string }>().stateDir;
 
@@ -51,7 +58,8 @@ export function buildAgentProgram(): Command {
     const state = readState(stateDir());
     const client = new CardApiClient({ tenantUrl: state.issuer, accessToken: () => currentAccessToken(stateDir()) });
     const list = await client.cards();
-    if (list.cards.length === 0) process.stdout.write('no cards\n');
+    // Which identity this is, first: a person with two tenants or two accounts must not guess.
+    process.stdout.write(`${list.user} at ${state.issuer}: ${list.cards.length === 0 ? 'no cards' : `${list.cards.length} card${list.cards.length === 1 ? '' : 's'}`}\n`);
     for (const card of list.cards) process.stdout.write(`${card.id}\t${card.label}\tserial ${card.serial}\t${card.slots.map((s) => `${s.slot}:${s.algorithm}`).join(' ')}\n`);
   });
   for (const command of ['insert', 'eject'] as const) {

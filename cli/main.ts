@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { readFileSync } from 'node:fs';
 import { DomainError, ValidationError } from '../lambdas/core/errors.ts';
 import { print } from './output.ts';
 import { parseAttributeRule, USER_FIELDS, type AttributeRule } from '../lambdas/core/saml/attribute-mapping.ts';
@@ -43,6 +44,7 @@ function action<A extends unknown[]>(program: Command, run: (target: Target, jso
 export function buildProgram(): Command {
   const program = new Command('cloudcard')
     .description('Operate cloudcard: tenants, users, cards, OAuth clients and signing keys, on the local stack or on a deployment.')
+    .version(CLOUDCARD_VERSION, '-V, --version', 'print the cloudcard version')
     .option('--stack <name>', 'work against a deployed stack (e.g. Cloudcard-prod) with your AWS credentials')
     .option('--region <region>', 'AWS region of the stack (default: from your AWS configuration)')
     .option('--data-dir <dir>', 'data directory of the local stack', process.env['CLOUDCARD_DATA_DIR'] ?? '.data')
@@ -264,7 +266,6 @@ export function buildProgram(): Command {
     .action(
       action(program, async (target, json, tenantId: string, o: { name: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; grant?: string[]; authMethod: string; scope?: string; jwksFile?: string; dpop?: boolean }) => {
         await target.services.tenants.get(tenantId);
-        const { readFileSync } = await import('node:fs');
         const metadata = pickDefined({
           client_name: o.name,
           redirect_uris: o.redirectUri,
@@ -499,9 +500,11 @@ async function readMetadata(target: Target, source: string): Promise<string> {
     if (answer.status !== 200) throw new ValidationError(`cannot fetch metadata from ${source}: HTTP ${answer.status}`);
     return answer.body;
   }
-  const { readFileSync } = await import('node:fs');
   return readFileSync(source, 'utf8');
 }
+
+/** The project's version (package.json), for `cloudcard --version`. */
+const CLOUDCARD_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const KEK_NOTE = [
   'The secret is stored only wrapped by the card key-encryption key. Locally that is the key file in the',

@@ -8,6 +8,7 @@ import { AGENT_CLIENT_ID } from '../../lambdas/core/oidc/client.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
+import { approveDevice } from '../support/device-approval.ts';
 import { DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
 
 /**
@@ -35,23 +36,12 @@ describe('cloudcard-agent login with the operator-made agent client', () => {
       flow: 'device',
       say: (line) => {
         const [, url, code] = /open (\S+) and enter the code (\S+)/.exec(line) ?? [];
-        if (url && code) approved = approve(url, code);
+        if (url && code) approved = approveDevice(url, code);
       },
     });
     await approved;
     return state;
   }
-  async function approve(url: string, code: string): Promise<void> {
-    const browser = new HttpBrowser();
-    let page = await browser.follow(url, 'never');
-    const entry = formOf(await page.response.text());
-    page = await browser.follow(entry.action, 'never', { form: { ...entry.fields, user_code: code } });
-    const signIn = formOf(await page.response.text());
-    page = await browser.follow(signIn.action, 'never', { form: { ...signIn.fields, username: 'alice', password: DEMO_PASSWORD } });
-    const confirm = formOf(await page.response.text());
-    await browser.follow(confirm.action, 'never', { form: { ...confirm.fields, decision: 'allow' } });
-  }
-
   beforeAll(async () => {
     stack = await startStackOn('embedded');
   });
