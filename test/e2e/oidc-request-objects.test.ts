@@ -199,6 +199,21 @@ describe.each(BACKENDS)('JAR, PAR, signed UserInfo and jwks_uri with openid-clie
       expect(await (await authorizeWith('https://rp.example.test/request.jwt')).text()).toContain('request_uri_not_supported');
     });
 
+    it('binds the code to the key of a DPoP proof sent with the push (RFC 9449 §10.1)', async () => {
+      const publicClient = await oidc.dynamicClientRegistration(issuer, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' }, oidc.None(), insecure);
+      const dpop = oidc.getDPoPHandle(publicClient, await oidc.randomDPoPKeyPair('ES256'));
+      const { verifier, params } = await pkce();
+      // openid-client answers the use_dpop_nonce challenge of the PAR endpoint by itself.
+      const url = await oidc.buildAuthorizationUrlWithPAR(publicClient, { redirect_uri: REDIRECT, scope: 'openid', state: 'dp', ...params }, { DPoP: dpop });
+      const callback = await signIn(url);
+      const other = oidc.getDPoPHandle(publicClient, await oidc.randomDPoPKeyPair('ES256'));
+      await expect(oidc.authorizationCodeGrant(publicClient, callback, { pkceCodeVerifier: verifier, expectedState: 'dp' }, undefined, { DPoP: other })).rejects.toMatchObject({ error: 'invalid_grant' });
+      const again = await pkce();
+      const bound = await signIn(await oidc.buildAuthorizationUrlWithPAR(publicClient, { redirect_uri: REDIRECT, scope: 'openid', state: 'dp2', ...again.params }, { DPoP: dpop }));
+      const tokens = await oidc.authorizationCodeGrant(publicClient, bound, { pkceCodeVerifier: again.verifier, expectedState: 'dp2' }, undefined, { DPoP: dpop });
+      expect(tokens.token_type).toBe('dpop');
+    });
+
     it('a client registered with require_pushed_authorization_requests must push', async () => {
       const strict = await oidc.dynamicClientRegistration(
         issuer,
