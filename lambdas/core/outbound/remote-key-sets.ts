@@ -22,10 +22,12 @@ export class RemoteKeySets {
   readonly #clock: Clock;
   readonly #entries = new Map<string, Entry>();
   readonly #pending = new Map<string, Promise<Entry>>();
+  readonly #maxUris: number;
 
-  constructor(outbound: OutboundHttp, clock: Clock) {
+  constructor(outbound: OutboundHttp, clock: Clock, options: { maxUris?: number } = {}) {
     this.#outbound = outbound;
     this.#clock = clock;
+    this.#maxUris = options.maxUris ?? JWKS_CACHE_MAX_URIS;
   }
 
   /** A key resolver for jose's jwtVerify over the JWKS at `uri`. */
@@ -69,7 +71,7 @@ export class RemoteKeySets {
       entry = { failed: error as Error, at: this.#clock.now() };
     }
     this.#entries.delete(uri);
-    if (this.#entries.size >= JWKS_CACHE_MAX_URIS) this.#entries.delete(this.#entries.keys().next().value!);
+    if (this.#entries.size >= this.#maxUris) this.#entries.delete(this.#entries.keys().next().value!);
     this.#entries.set(uri, entry);
     return entry;
   }
