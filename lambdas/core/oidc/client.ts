@@ -150,43 +150,42 @@ export const CLIENT_SIGNING_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as
 
 const jwk = z.object({ kty: z.enum(['RSA', 'EC', 'OKP']) }).passthrough();
 
-/** Client metadata as RFC 7591 names it; what the admin API, the CLI and registration all accept. */
-/** Client metadata as RFC 7591 names it. */
+/** Client metadata as RFC 7591 names it; the admin API, the CLI and registration accept it (below). */
 const clientMetadataFields = z.object({
-    client_name: z.string().trim().min(1).max(200).optional(),
-    /** RFC 7591 §2: shown on the consent page, so users can read them before they allow a third-party app. */
-    policy_uri: httpsUri.optional(),
-    tos_uri: httpsUri.optional(),
-    /** OIDC Dynamic Client Registration §2: native apps (like the client agent) use loopback redirects. */
-    application_type: z.enum(['web', 'native']).optional(),
-    redirect_uris: z.array(redirectUri).max(20).default([]),
-    post_logout_redirect_uris: z.array(redirectUri).max(20).default([]),
-    grant_types: z.array(z.enum(GRANT_TYPES)).min(1).default(['authorization_code']),
-    response_types: z.array(z.literal('code')).default(['code']),
-    token_endpoint_auth_method: z.enum(AUTH_METHODS).default('client_secret_basic'),
-    scope: z
-      .string()
-      .max(1000)
-      .refine((s) => s.split(' ').every((v) => CLIENT_SCOPES.includes(v)), 'unsupported scope value')
-      .default('openid profile email phone address offline_access'),
-    jwks: z.object({ keys: z.array(jwk).min(1).max(10) }).optional(),
-    dpop_bound_access_tokens: z.boolean().default(false),
-    id_token_signed_response_alg: z.enum(['RS256', 'ES256']).optional(),
-    /** OIDC Core §5.3.2: the UserInfo response as a JWT signed by the OP (the tenant's algorithm). */
-    userinfo_signed_response_alg: z.enum(['RS256', 'ES256']).optional(),
-    /** RFC 7591 §2: the client's keys by reference, fetched under the outbound URL policy (checked at registration). */
-    jwks_uri: z.string().max(2048).optional(),
-    /** RFC 9101 §10.1 / OIDC Registration §2: the one algorithm the client's request objects must use. */
-    request_object_signing_alg: z.enum(CLIENT_SIGNING_ALGORITHMS).optional(),
-    /** RFC 9126 §6: authorization requests of this client only through the PAR endpoint. */
-    require_pushed_authorization_requests: z.boolean().default(false),
-    contacts: z.array(z.string().email()).max(10).optional(),
-    client_uri: httpsUri.optional(),
-    logo_uri: httpsUri.optional(),
-    /** RFC 7591 §2: stored and returned; identify the client software for the operator. */
-    software_id: z.string().trim().min(1).max(200).optional(),
-    software_version: z.string().trim().min(1).max(100).optional(),
-  })
+  client_name: z.string().trim().min(1).max(200).optional(),
+  /** RFC 7591 §2: shown on the consent page, so users can read them before they allow a third-party app. */
+  policy_uri: httpsUri.optional(),
+  tos_uri: httpsUri.optional(),
+  /** OIDC Dynamic Client Registration §2: native apps (like the client agent) use loopback redirects. */
+  application_type: z.enum(['web', 'native']).optional(),
+  redirect_uris: z.array(redirectUri).max(20).default([]),
+  post_logout_redirect_uris: z.array(redirectUri).max(20).default([]),
+  grant_types: z.array(z.enum(GRANT_TYPES)).min(1).default(['authorization_code']),
+  response_types: z.array(z.literal('code')).default(['code']),
+  token_endpoint_auth_method: z.enum(AUTH_METHODS).default('client_secret_basic'),
+  scope: z
+    .string()
+    .max(1000)
+    .refine((s) => s.split(' ').every((v) => CLIENT_SCOPES.includes(v)), 'unsupported scope value')
+    .default('openid profile email phone address offline_access'),
+  jwks: z.object({ keys: z.array(jwk).min(1).max(10) }).optional(),
+  dpop_bound_access_tokens: z.boolean().default(false),
+  id_token_signed_response_alg: z.enum(['RS256', 'ES256']).optional(),
+  /** OIDC Core §5.3.2: the UserInfo response as a JWT signed by the OP (the tenant's algorithm). */
+  userinfo_signed_response_alg: z.enum(['RS256', 'ES256']).optional(),
+  /** RFC 7591 §2: the client's keys by reference, fetched under the outbound URL policy (checked at registration). */
+  jwks_uri: z.string().max(2048).optional(),
+  /** RFC 9101 §10.1 / OIDC Registration §2: the one algorithm the client's request objects must use. */
+  request_object_signing_alg: z.enum(CLIENT_SIGNING_ALGORITHMS).optional(),
+  /** RFC 9126 §6: authorization requests of this client only through the PAR endpoint. */
+  require_pushed_authorization_requests: z.boolean().default(false),
+  contacts: z.array(z.string().email()).max(10).optional(),
+  client_uri: httpsUri.optional(),
+  logo_uri: httpsUri.optional(),
+  /** RFC 7591 §2: stored and returned; identify the client software for the operator. */
+  software_id: z.string().trim().min(1).max(200).optional(),
+  software_version: z.string().trim().min(1).max(100).optional(),
+});
 
 /** Cross-field rules, the same for every origin. */
 function metadataRules(m: z.infer<typeof clientMetadataFields>, ctx: z.RefinementCtx): void {
