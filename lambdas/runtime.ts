@@ -87,7 +87,7 @@ export function directoryServices(
     access: new AccessCheck(tenants, users),
     ...(revocation ? { revocation } : {}),
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
-    clients: new Clients(runtime.directory, runtime.clock, runtime.random),
+    clients: new Clients(runtime.directory, runtime.clock, runtime.random, outbound),
     serviceProviders: new ServiceProviders(runtime.directory, runtime.clock, outbound),
     signingKeys: new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) }),
     ...(totp ? { totp } : {}),

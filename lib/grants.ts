@@ -122,6 +122,8 @@ export const STATE_PARTITIONS = {
   cardSession: 'CARDSESS#*',
   /** Initial access tokens for dynamic registration (RFC 7591 §3); the operator's CLI makes and lists them. */
   initialAccessToken: 'IAT#*',
+  /** Pushed authorization requests (RFC 9126), single use, 60 s. */
+  pushedRequest: 'PAR#*',
   /** The owner index (GSI1 `SUBJECT#{t}#{user}`): a user's SSO sessions, grants and card sessions, found for revocation. */
   subject: 'SUBJECT#*',
   health: 'health',
@@ -141,7 +143,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // the login throttle for the password grant. No card, no card session, no SAML state.
   oidc: {
     directory: readWrite(D.tenant),
-    state: readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.refreshToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken),
+    state: readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.refreshToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken, S.pushedRequest),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: NO_RESIDENT_KEYS,

@@ -71,7 +71,8 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
       ['scope=openid%20admin', 'invalid_scope'],
       ['code_challenge=abc&code_challenge_method=plain', 'invalid_request'],
       ['prompt=none%20login', 'invalid_request'],
-      ['request=eyJ', 'request_not_supported'],
+      ['request=eyJ', 'invalid_request_object'],
+      ['request_uri=https%3A%2F%2Frp.example.test%2Freq.jwt', 'request_uri_not_supported'],
       ['max_age=-1', 'invalid_request'],
     ])('redirects %s back with %s', async (query, error) => {
       const base = `response_type=code&client_id=${client.client_id}&redirect_uri=${encodeURIComponent(RP_REDIRECT)}&scope=openid&state=s`;

@@ -237,6 +237,75 @@ describe.each(BACKENDS)('dynamic client registration (%s backend)', (backend) =>
     expect(String(refreshed.body['scope']).split(' ')).toEqual(['openid', 'offline_access']);
   });
 
+  describe('RFC 7591 metadata and RFC 7592 updates', () => {
+    const manage = async (registered: Record<string, unknown>, method: 'GET' | 'PUT', body?: Record<string, unknown>) => {
+      const response = await fetch(registered['registration_client_uri'] as string, {
+        method,
+        headers: { Authorization: `Bearer ${registered['registration_access_token'] as string}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const described = {
+      policy_uri: 'https://rp.example.test/privacy',
+      tos_uri: 'https://rp.example.test/terms',
+      client_uri: 'https://rp.example.test/',
+      logo_uri: 'https://rp.example.test/logo.png',
+      software_id: '4NRB1-0XZABZI9E6-5SM3R',
+      software_version: '2.1',
+    };
+
+    beforeAll(async () => setMode('openly', 'open'));
+
+    it('ignores metadata it does not understand, and stores and returns the standard descriptive fields', async () => {
+      const registered = await register('openly', { ...metadata, ...described, frobnicate: true, 'client_name#fr': 'RP tiers', software_statement: 'eyJ...' });
+      expect(registered.status).toBe(201);
+      expect(registered.body).toMatchObject(described);
+      for (const unknown of ['frobnicate', 'client_name#fr', 'software_statement']) expect(registered.body).not.toHaveProperty([unknown]);
+      expect((await manage(registered.body, 'GET')).body).toMatchObject(described);
+    });
+
+    it.each([
+      ['policy_uri', 'http://rp.example.test/privacy'],
+      ['tos_uri', 'https://127.0.0.1/terms'],
+      ['client_uri', 'https://10.1.2.3/'],
+      ['logo_uri', 'https://user:pw@rp.example.test/logo.png'],
+      ['client_uri', 'javascript:alert(1)'],
+    ])('refuses %s %p (https to a public host only)', async (field, value) => {
+      const refused = await register('openly', { ...metadata, [field]: value });
+      expect(refused.status).toBe(400);
+      expect(refused.body).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringContaining(field) });
+    });
+
+    it('PUT replaces the metadata whole: omitted fields are cleared or back to their defaults', async () => {
+      const registered = (await register('openly', { ...metadata, ...described, scope: 'openid profile', post_logout_redirect_uris: ['https://rp.example.test/bye'] })).body;
+      const updated = await manage(registered, 'PUT', { client_id: registered['client_id'], redirect_uris: [RP_REDIRECT], client_name: 'Renamed' });
+      expect(updated.status).toBe(200);
+      expect(updated.body).toMatchObject({ client_name: 'Renamed', grant_types: ['authorization_code'], post_logout_redirect_uris: [], scope: 'openid profile email phone address offline_access' });
+      for (const cleared of Object.keys(described)) expect(updated.body).not.toHaveProperty([cleared]);
+      const stored = await services().clients.get('openly', registered['client_id'] as string);
+      expect(stored).toMatchObject({ client_name: 'Renamed', registered_by: 'registration', first_party: false });
+      expect(stored).not.toHaveProperty('policy_uri');
+    });
+
+    it('PUT takes a client_secret only if it is the current one, and requires the client_id', async () => {
+      const registered = (await register('openly', { ...metadata, client_name: 'Before' })).body;
+      const body = { client_id: registered['client_id'], redirect_uris: [RP_REDIRECT], client_name: 'After' };
+      const wrong = await manage(registered, 'PUT', { ...body, client_secret: 'cs_chosen-by-the-client' });
+      expect(wrong.status).toBe(400);
+      expect(wrong.body).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringContaining('client_secret') });
+      expect((await services().clients.get('openly', registered['client_id'] as string)).client_name).toBe('Before');
+      const missingId = await manage(registered, 'PUT', { redirect_uris: [RP_REDIRECT], client_name: 'After' });
+      expect(missingId).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+      const right = await manage(registered, 'PUT', { ...body, client_secret: registered['client_secret'] });
+      expect(right).toMatchObject({ status: 200, body: { client_name: 'After' } });
+      expect(right.body).not.toHaveProperty('client_secret');
+      // The secret still authenticates (an update never changes it).
+      const token = await postForm(`${issuerOf('openly')}/oidc/token`, { grant_type: 'client_credentials' }, { Authorization: basic(registered as RegisteredClient) });
+      expect(token.body['error']).toBe('unauthorized_client');
+    });
+  });
+
   describe('consent in words', () => {
     const pageFor = async (client: RegisteredClient, scope: string, prompt?: string): Promise<string> => {
       const browser = new HttpBrowser();
@@ -267,6 +336,13 @@ describe.each(BACKENDS)('dynamic client registration (%s backend)', (backend) =>
       for (const words of ['Know who you are', 'See your name and username', 'See your e-mail address', 'See your phone number', 'See your postal address', 'Keep this access while you are not using it']) expect(html).toContain(words);
       expect(html.match(/<h1[ >]/g)).toHaveLength(1);
       expect(html).not.toMatch(/<li>(openid|profile|email|phone|address|offline_access)<\/li>/);
+    });
+
+    it('links the app’s website too, and never loads its logo', async () => {
+      const registered = await register('openly', { ...metadata, client_uri: 'https://rp.example.test/home', logo_uri: 'https://rp.example.test/logo.png', policy_uri: 'https://rp.example.test/privacy' });
+      const html = await pageFor(registered.body as RegisteredClient, 'openid');
+      expect(html).toContain('Read its <a href="https://rp.example.test/home" rel="noopener noreferrer">website</a> and <a href="https://rp.example.test/privacy" rel="noopener noreferrer">privacy policy</a>.');
+      expect(html).not.toContain('logo.png');
     });
 
     it('refuses a policy_uri that is not https', async () => {

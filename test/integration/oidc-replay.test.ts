@@ -4,6 +4,8 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type Crypt
 import { systemRandom } from '../../lambdas/adapters/system.ts';
 import { authenticateClient, CLIENT_ASSERTION_TYPE, type ClientAuthRequest } from '../../lambdas/core/oidc/client-auth.ts';
 import { Clients, type OidcClient } from '../../lambdas/core/oidc/client.ts';
+import { ClientKeys } from '../../lambdas/core/oidc/client-keys.ts';
+import { NO_OUTBOUND } from '../../lambdas/core/outbound/none.ts';
 import { DpopNonces, DpopVerifier, type DpopCheck } from '../../lambdas/core/oidc/dpop.ts';
 import { OAuthError } from '../../lambdas/core/oidc/errors.ts';
 import { s256 } from '../../lambdas/core/oidc/hashing.ts';
@@ -325,7 +327,7 @@ describe.each(BACKENDS)('DPoP and client auth replay on the %s backend', (name) 
       }
     });
 
-    const deps = () => ({ clients, replay, clock });
+    const deps = () => ({ clients, replay, clock, keys: new ClientKeys(NO_OUTBOUND, clock) });
     const auth = (form: Record<string, string>, authorization?: string) =>
       authenticateClient({ tenant: 'demo', form, audiences: [TOKEN_URL, ISSUER], ...(authorization ? { authorization } : {}) } satisfies ClientAuthRequest, deps());
     const formEncode = (value: string) => encodeURIComponent(value).replace(/[_~-]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);

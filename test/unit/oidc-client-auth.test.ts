@@ -26,6 +26,11 @@ const deps = {
     },
   },
   clock: { now: () => NOW * 1000 },
+  keys: {
+    resolver: () => {
+      throw new Error('the client keys must not be reached');
+    },
+  },
 };
 
 const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="cloudcard", error="invalid_client"' };

@@ -48,6 +48,26 @@ describe('operator-only scopes and grants', () => {
     expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], policy_uri: 'https://rp.example/p', tos_uri: 'https://rp.example/t' }).success).toBe(true);
     for (const bad of ['http://rp.example/p', 'javascript:alert(1)', 'not a url']) expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], policy_uri: bad }).success).toBe(false);
   });
+
+  it('takes the descriptive links only as https to a public host (the static outbound URL policy, no exception)', () => {
+    for (const field of ['policy_uri', 'tos_uri', 'client_uri', 'logo_uri']) {
+      expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], [field]: 'https://rp.example/x' }).success).toBe(true);
+      for (const bad of ['https://127.0.0.1/x', 'https://localhost/x', 'https://192.168.1.1/x', 'https://[fd00:ec2::254]/x', 'https://u:p@rp.example/x', 'ftp://rp.example/x']) {
+        expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], [field]: bad }).success).toBe(false);
+      }
+    }
+  });
+
+  it('refuses unknown fields from an operator (a typo) but keys-related rules hold for every origin', () => {
+    expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], redirect_uri: 'https://rp.example/cb' }).success).toBe(false);
+    const keys = { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }] };
+    expect(clientMetadataSchema.safeParse({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt' }).success).toBe(false);
+    expect(clientMetadataSchema.safeParse({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://rp.example/jwks' }).success).toBe(true);
+    expect(clientMetadataSchema.safeParse({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks: keys, jwks_uri: 'https://rp.example/jwks' }).success).toBe(false);
+    expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], request_object_signing_alg: 'ES256' }).success).toBe(false);
+    expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], request_object_signing_alg: 'none', jwks: keys }).success).toBe(false);
+    expect(clientMetadataSchema.parse({ redirect_uris: ['https://rp.example/cb'] }).require_pushed_authorization_requests).toBe(false);
+  });
 });
 
 describe('tenant registration setting', () => {

@@ -1,8 +1,10 @@
-import { createLocalJWKSet, decodeJwt, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { decodeJwt, errors, type JWTPayload } from 'jose';
 import type { Clock } from '../../ports.ts';
-import type { Clients, OidcClient } from './client.ts';
+import { CLIENT_SIGNING_ALGORITHMS, type Clients, type OidcClient } from './client.ts';
+import { verifyWithClientKeys, type ClientKeys } from './client-keys.ts';
 import { invalidClient, invalidRequest } from './errors.ts';
 import type { ReplayCache } from './replay.ts';
+import { OutboundCallError } from '../outbound/url-policy.ts';
 
 export interface ClientAuthRequest {
   readonly tenant: string;
@@ -20,10 +22,12 @@ export interface ClientAuthDeps {
   readonly clients: Pick<Clients, 'find' | 'verifySecret'>;
   readonly replay: Pick<ReplayCache, 'firstUse'>;
   readonly clock: Clock;
+  /** The client's registered keys (`jwks` or `jwks_uri`). */
+  readonly keys: Pick<ClientKeys, 'resolver'>;
 }
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
-const ASSERTION_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+const ASSERTION_ALGORITHMS: string[] = [...CLIENT_SIGNING_ALGORITHMS];
 const CLOCK_TOLERANCE_SECONDS = 30;
 /** A client assertion is a one-shot credential: refuse long-lived ones (they would be replayable bearer keys). */
 const MAX_ASSERTION_LIFETIME_SECONDS = 600;
@@ -124,10 +128,11 @@ async function assertionClient(request: ClientAuthRequest, assertion: string, de
   const client = await deps.clients.find(request.tenant, clientId);
   if (!client) throw invalidClient('unknown client');
   requireMethod(client, 'private_key_jwt', {});
-  if (!client.jwks) throw invalidClient('client has no registered keys');
+  const keys = deps.keys.resolver(client);
+  if (!keys) throw invalidClient('client has no registered keys');
 
   try {
-    await verifyWithKeys(assertion, client.jwks as JSONWebKeySet, {
+    await verifyWithClientKeys(assertion, keys, {
       algorithms: ASSERTION_ALGORITHMS,
       issuer: clientId,
       subject: clientId,
@@ -146,28 +151,6 @@ async function assertionClient(request: ClientAuthRequest, assertion: string, de
   return client;
 }
 
-/** Verifies against the key set; when several keys fit (no kid), the one that verifies wins. */
-async function verifyWithKeys(assertion: string, jwks: JSONWebKeySet, options: JWTVerifyOptions): Promise<void> {
-  try {
-    await jwtVerify(assertion, createLocalJWKSet(jwks), options);
-    return;
-  } catch (error) {
-    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
-    let failure: unknown = new errors.JWKSNoMatchingKey();
-    for await (const key of error) {
-      try {
-        await jwtVerify(assertion, key, options);
-        return;
-      } catch (attempt) {
-        // Only a wrong key is worth trying the next one; a claim failure is final.
-        if (!(attempt instanceof errors.JWSSignatureVerificationFailed)) throw attempt;
-        failure = attempt;
-      }
-    }
-    throw failure;
-  }
-}
-
 function assertionFailure(error: unknown): string {
   if (error instanceof errors.JWTExpired) return 'client assertion has expired';
   if (error instanceof errors.JWTClaimValidationFailed) {
@@ -177,5 +160,7 @@ function assertionFailure(error: unknown): string {
   if (error instanceof errors.JOSEAlgNotAllowed) return 'client assertion alg is not allowed';
   if (error instanceof errors.JWKSNoMatchingKey) return 'no registered key matches the client assertion';
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'client assertion signature is invalid';
+  // The keys at the client's jwks_uri could not be fetched: the cause is in the outbound log.
+  if (error instanceof OutboundCallError) return 'the client keys (jwks_uri) could not be fetched';
   return 'client assertion is invalid';
 }

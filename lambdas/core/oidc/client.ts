@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../errors.ts';
-import type { Clock, DirectoryStore, Item, Random } from '../../ports.ts';
+import type { Clock, DirectoryStore, Item, OutboundHttp, Random } from '../../ports.ts';
+import { NO_OUTBOUND } from '../outbound/none.ts';
+import { OutboundUrlError, outboundTarget, PUBLIC_ONLY } from '../outbound/url-policy.ts';
 import { tenantPartition } from '../directory/keys.ts';
 import { OAuthError } from './errors.ts';
 import { newOpaque, opaqueHash, sameHash } from './hashing.ts';
@@ -129,54 +131,81 @@ const redirectUri = z.string().max(2000).refine((value) => {
   return /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol);
 }, 'must be an absolute https URI (http only on loopback, or a private-use scheme), without fragment');
 
+/**
+ * A link the platform shows to users (policy, terms, home page, logo): https, and under the static part of
+ * the outbound URL policy with no exception (no credentials, no loopback, private or link-local literal),
+ * so a consent page never links into the user's own network.
+ */
 const httpsUri = z.string().max(2000).refine((value) => {
   try {
-    return new URL(value).protocol === 'https:';
+    outboundTarget(value, PUBLIC_ONLY);
+    return true;
   } catch {
     return false;
   }
-}, 'must be an absolute https URI');
+}, 'must be an absolute https URI to a public host');
+
+/** JWS algorithms accepted on what clients sign: client assertions and request objects (RFC 9101). */
+export const CLIENT_SIGNING_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 
 const jwk = z.object({ kty: z.enum(['RSA', 'EC', 'OKP']) }).passthrough();
 
-/** Client metadata as RFC 7591 names it; what the admin API, the CLI and registration all accept. */
-export const clientMetadataSchema = z
-  .object({
-    client_name: z.string().trim().min(1).max(200).optional(),
-    /** RFC 7591 §2: shown on the consent page, so users can read them before they allow a third-party app. */
-    policy_uri: httpsUri.optional(),
-    tos_uri: httpsUri.optional(),
-    /** OIDC Dynamic Client Registration §2: native apps (like the client agent) use loopback redirects. */
-    application_type: z.enum(['web', 'native']).optional(),
-    redirect_uris: z.array(redirectUri).max(20).default([]),
-    post_logout_redirect_uris: z.array(redirectUri).max(20).default([]),
-    grant_types: z.array(z.enum(GRANT_TYPES)).min(1).default(['authorization_code']),
-    response_types: z.array(z.literal('code')).default(['code']),
-    token_endpoint_auth_method: z.enum(AUTH_METHODS).default('client_secret_basic'),
-    scope: z
-      .string()
-      .max(1000)
-      .refine((s) => s.split(' ').every((v) => CLIENT_SCOPES.includes(v)), 'unsupported scope value')
-      .default('openid profile email phone address offline_access'),
-    jwks: z.object({ keys: z.array(jwk).min(1).max(10) }).optional(),
-    dpop_bound_access_tokens: z.boolean().default(false),
-    id_token_signed_response_alg: z.enum(['RS256', 'ES256']).optional(),
-    contacts: z.array(z.string().email()).max(10).optional(),
-    client_uri: z.string().url().optional(),
-    logo_uri: z.string().url().optional(),
-  })
-  .strict()
-  .superRefine((m, ctx) => {
-    const needsRedirect = m.grant_types.includes('authorization_code');
-    if (needsRedirect && m.redirect_uris.length === 0) ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'required for authorization_code' });
-    if (m.token_endpoint_auth_method === 'private_key_jwt' && !m.jwks) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'required for private_key_jwt' });
-    if (m.token_endpoint_auth_method === 'none' && (m.grant_types.includes('client_credentials') || m.grant_types.includes('password'))) {
-      ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'a public client cannot use client_credentials or password' });
-    }
-    if (hasAdminScope(m.scope) && (m.grant_types.length !== 1 || m.grant_types[0] !== 'client_credentials')) {
-      ctx.addIssue({ code: 'custom', path: ['scope'], message: 'the admin scope is for client_credentials-only clients' });
-    }
-  });
+/** Client metadata as RFC 7591 names it; the admin API, the CLI and registration accept it (below). */
+const clientMetadataFields = z.object({
+  client_name: z.string().trim().min(1).max(200).optional(),
+  /** RFC 7591 §2: shown on the consent page, so users can read them before they allow a third-party app. */
+  policy_uri: httpsUri.optional(),
+  tos_uri: httpsUri.optional(),
+  /** OIDC Dynamic Client Registration §2: native apps (like the client agent) use loopback redirects. */
+  application_type: z.enum(['web', 'native']).optional(),
+  redirect_uris: z.array(redirectUri).max(20).default([]),
+  post_logout_redirect_uris: z.array(redirectUri).max(20).default([]),
+  grant_types: z.array(z.enum(GRANT_TYPES)).min(1).default(['authorization_code']),
+  response_types: z.array(z.literal('code')).default(['code']),
+  token_endpoint_auth_method: z.enum(AUTH_METHODS).default('client_secret_basic'),
+  scope: z
+    .string()
+    .max(1000)
+    .refine((s) => s.split(' ').every((v) => CLIENT_SCOPES.includes(v)), 'unsupported scope value')
+    .default('openid profile email phone address offline_access'),
+  jwks: z.object({ keys: z.array(jwk).min(1).max(10) }).optional(),
+  dpop_bound_access_tokens: z.boolean().default(false),
+  id_token_signed_response_alg: z.enum(['RS256', 'ES256']).optional(),
+  /** OIDC Core §5.3.2: the UserInfo response as a JWT signed by the OP (the tenant's algorithm). */
+  userinfo_signed_response_alg: z.enum(['RS256', 'ES256']).optional(),
+  /** RFC 7591 §2: the client's keys by reference, fetched under the outbound URL policy (checked at registration). */
+  jwks_uri: z.string().max(2048).optional(),
+  /** RFC 9101 §10.1 / OIDC Registration §2: the one algorithm the client's request objects must use. */
+  request_object_signing_alg: z.enum(CLIENT_SIGNING_ALGORITHMS).optional(),
+  /** RFC 9126 §6: authorization requests of this client only through the PAR endpoint. */
+  require_pushed_authorization_requests: z.boolean().default(false),
+  contacts: z.array(z.string().email()).max(10).optional(),
+  client_uri: httpsUri.optional(),
+  logo_uri: httpsUri.optional(),
+  /** RFC 7591 §2: stored and returned; identify the client software for the operator. */
+  software_id: z.string().trim().min(1).max(200).optional(),
+  software_version: z.string().trim().min(1).max(100).optional(),
+});
+
+/** Cross-field rules, the same for every origin. */
+function metadataRules(m: z.infer<typeof clientMetadataFields>, ctx: z.RefinementCtx): void {
+  const needsRedirect = m.grant_types.includes('authorization_code');
+  if (needsRedirect && m.redirect_uris.length === 0) ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'required for authorization_code' });
+  if (m.token_endpoint_auth_method === 'private_key_jwt' && !m.jwks && !m.jwks_uri) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'jwks or jwks_uri is required for private_key_jwt' });
+  if (m.jwks && m.jwks_uri) ctx.addIssue({ code: 'custom', path: ['jwks_uri'], message: 'jwks and jwks_uri are mutually exclusive (RFC 7591 §2)' });
+  if (m.request_object_signing_alg && !m.jwks && !m.jwks_uri) ctx.addIssue({ code: 'custom', path: ['request_object_signing_alg'], message: 'needs jwks or jwks_uri to verify request objects' });
+  if (m.token_endpoint_auth_method === 'none' && (m.grant_types.includes('client_credentials') || m.grant_types.includes('password'))) {
+    ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'a public client cannot use client_credentials or password' });
+  }
+  if (hasAdminScope(m.scope) && (m.grant_types.length !== 1 || m.grant_types[0] !== 'client_credentials')) {
+    ctx.addIssue({ code: 'custom', path: ['scope'], message: 'the admin scope is for client_credentials-only clients' });
+  }
+}
+
+/** What the admin API and the CLI accept: an unknown field is an operator's typo, refused. */
+export const clientMetadataSchema = clientMetadataFields.strict().superRefine(metadataRules);
+/** What registration accepts: RFC 7591 §2 says to ignore metadata the server does not understand. */
+const registeredMetadataSchema = clientMetadataFields.strip().superRefine(metadataRules);
 
 export type ClientMetadata = z.infer<typeof clientMetadataSchema>;
 
@@ -208,12 +237,15 @@ export class Clients {
   readonly #directory: DirectoryStore;
   readonly #clock: Clock;
   readonly #random: Random;
+  readonly #outbound: OutboundHttp;
   readonly #secretHashOf = new WeakMap<OidcClient, string | undefined>();
 
-  constructor(directory: DirectoryStore, clock: Clock, random: Random) {
+  /** `outbound` checks a `jwks_uri` under the outbound URL policy; without it none is accepted. */
+  constructor(directory: DirectoryStore, clock: Clock, random: Random, outbound: OutboundHttp = NO_OUTBOUND) {
     this.#directory = directory;
     this.#clock = clock;
     this.#random = random;
+    this.#outbound = outbound;
   }
 
   /**
@@ -222,7 +254,7 @@ export class Clients {
    * nothing and a refused admission writes nothing.
    */
   async create(tenant: string, input: unknown, origin: ClientOrigin, admit?: () => Promise<void>): Promise<IssuedClient> {
-    const metadata = metadataFor(input, origin);
+    const metadata = await this.#metadataFor(input, origin);
     await admit?.();
     return this.#write(tenant, this.#random.id(), metadata, origin);
   }
@@ -233,7 +265,7 @@ export class Clients {
    */
   async addAgent(tenant: string): Promise<{ client: OidcClient; created: boolean }> {
     try {
-      const { client } = await this.#write(tenant, AGENT_CLIENT_ID, metadataFor(AGENT_CLIENT_METADATA, 'admin'), 'admin');
+      const { client } = await this.#write(tenant, AGENT_CLIENT_ID, await this.#metadataFor(AGENT_CLIENT_METADATA, 'admin'), 'admin');
       return { client, created: true };
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
@@ -321,17 +353,26 @@ export class Clients {
     return entitledClient(item.client);
   }
 
-  /** RFC 7592 update: the new metadata replaces the old; the id and its credentials stay. */
+  /**
+   * RFC 7592 §2.2 update: the body must name the client's id, and a `client_secret` in it must be the
+   * current one (a client never chooses its secret). The new metadata replaces the old whole: a field
+   * left out is gone (or back to its default), never kept. The id and its credentials stay.
+   */
   async replaceMetadata(tenant: string, clientId: string, input: unknown): Promise<OidcClient> {
     const item = await this.#directory.get<ClientItem>(clientKey(tenant, clientId));
     if (!item) throw new NotFoundError(`client ${clientId} does not exist in tenant ${tenant}`);
-    const { client_id: _id, client_secret: _secret, ...rest } = (input ?? {}) as Record<string, unknown>;
-    if (_id !== undefined && _id !== clientId) throw new OAuthError('invalid_client_metadata', 'client_id cannot change');
-    const metadata = metadataFor(rest, item.client.registered_by);
+    const { client_id: id, client_secret: secret, ...rest } = (input ?? {}) as Record<string, unknown>;
+    if (id === undefined) throw new OAuthError('invalid_request', 'client_id is required in an update (RFC 7592 §2.2)');
+    if (id !== clientId) throw new OAuthError('invalid_client_metadata', 'client_id cannot change');
+    if (secret !== undefined && (typeof secret !== 'string' || !item.secretHash || !sameHash(secret, item.secretHash))) {
+      throw new OAuthError('invalid_client_metadata', 'client_secret does not match the current secret; a client cannot choose its secret');
+    }
+    const metadata = await this.#metadataFor(rest, item.client.registered_by);
     if (needsSecret(metadata) !== Boolean(item.secretHash)) {
       throw new OAuthError('invalid_client_metadata', 'token_endpoint_auth_method cannot switch between secret and no secret');
     }
-    const client: OidcClient = { ...item.client, ...metadata, version: item.version + 1 };
+    const { client_id, tenant: owner, first_party, registered_by, client_id_issued_at } = item.client;
+    const client: OidcClient = { ...metadata, client_id, tenant: owner, first_party, registered_by, client_id_issued_at, version: item.version + 1 };
     try {
       await this.#directory.update(clientKey(tenant, clientId), { client, version: client.version }, { equals: { version: item.version } });
     } catch (error) {
@@ -340,11 +381,25 @@ export class Clients {
     }
     return client;
   }
+
+  /** Valid metadata the origin may hold, its jwks_uri allowed by the outbound URL policy. */
+  async #metadataFor(input: unknown, origin: ClientOrigin): Promise<ClientMetadata> {
+    const metadata = metadataFor(input, origin);
+    if (metadata.jwks_uri !== undefined) {
+      try {
+        await this.#outbound.check(metadata.jwks_uri);
+      } catch (error) {
+        if (error instanceof OutboundUrlError) throw new OAuthError('invalid_client_metadata', `jwks_uri: ${error.message}`);
+        throw error;
+      }
+    }
+    return metadata;
+  }
 }
 
 /** Valid metadata the origin may hold, or the RFC 7591 §3.2.2 error naming what is wrong. */
 function metadataFor(input: unknown, origin: ClientOrigin): ClientMetadata {
-  const metadata = parseMetadata(input);
+  const metadata = parseMetadata(input, origin === 'registration' ? registeredMetadataSchema : clientMetadataSchema);
   const refused = operatorOnlyRequests(metadata, origin);
   if (refused.length) throw new OAuthError('invalid_client_metadata', `${refused.join(', ')}: only for clients the tenant's operator creates, not for registered ones`);
   return metadata;
@@ -354,8 +409,8 @@ function needsSecret(metadata: ClientMetadata): boolean {
   return metadata.token_endpoint_auth_method === 'client_secret_basic' || metadata.token_endpoint_auth_method === 'client_secret_post';
 }
 
-function parseMetadata(input: unknown): ClientMetadata {
-  const result = clientMetadataSchema.safeParse(input ?? {});
+function parseMetadata(input: unknown, schema: typeof clientMetadataSchema | typeof registeredMetadataSchema): ClientMetadata {
+  const result = schema.safeParse(input ?? {});
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const field = issue.path.join('.');

@@ -1,4 +1,7 @@
-import type { Clock, DirectoryStore, KeyCustody, Random, Signer, StateStore } from '../../ports.ts';
+import type { Clock, DirectoryStore, KeyCustody, OutboundHttp, Random, Signer, StateStore } from '../../ports.ts';
+import { NO_OUTBOUND } from '../outbound/none.ts';
+import { ClientKeys } from './client-keys.ts';
+import { PushedRequests } from './pushed-requests.ts';
 import { Clients } from './client.ts';
 import { AuthorizationCodes } from './codes.ts';
 import { Consents } from './consents.ts';
@@ -20,6 +23,8 @@ export interface OidcDeps {
   readonly random: Random;
   readonly custody?: KeyCustody;
   readonly platformSigner?: Signer;
+  /** Fetches clients' `jwks_uri` under the outbound URL policy; without it no jwks_uri is accepted. */
+  readonly outbound?: OutboundHttp;
 }
 
 /** Every model of the OpenID Provider, wired once per process over the runtime's ports. */
@@ -28,11 +33,14 @@ export function createOidc(deps: OidcDeps) {
   const keys = new TenantKeys({ directory, clock, ...(deps.custody ? { custody: deps.custody } : {}), ...(deps.platformSigner ? { platformSigner: deps.platformSigner } : {}) });
   const replay = new ReplayCache(state, clock);
   const nonces = new DpopNonces(state, clock, random);
+  const outbound = deps.outbound ?? NO_OUTBOUND;
   return {
     clock,
     keys,
     tokens: new TokenIssuer(keys, clock, random),
-    clients: new Clients(directory, clock, random),
+    clients: new Clients(directory, clock, random, outbound),
+    clientKeys: new ClientKeys(outbound, clock),
+    pushedRequests: new PushedRequests(state, clock),
     consents: new Consents(directory),
     initialAccessTokens: new InitialAccessTokens(state, clock, random),
     grants: new Grants(state, clock),

@@ -103,6 +103,15 @@ export class TokenIssuer {
     };
   }
 
+  /**
+   * A signed UserInfo response (OIDC Core §5.3.2): the claims as a JWT signed by the tenant's current key,
+   * with `iss` and `aud` (the client) so it cannot pass for another client's or another issuer's.
+   */
+  async signUserInfo(tenant: string, issuer: string, settings: OidcSettings, clientId: string, claims: Record<string, unknown>): Promise<string> {
+    const { kid, signer } = await this.#keys.currentSigner(tenant, settings);
+    return signJwt(signer, kid, { ...claims, iss: issuer, aud: clientId, iat: Math.floor(this.#clock.now() / 1000) });
+  }
+
   /** Verifies one of this tenant's access tokens (signature, issuer, type, expiry); throws if invalid. */
   async verifyAccessToken(tenant: string, issuer: string, settings: OidcSettings, token: string): Promise<AccessTokenClaims> {
     const jwks = await this.#jwks(tenant, settings);

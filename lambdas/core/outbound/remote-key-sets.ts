@@ -8,11 +8,13 @@ export const JWKS_TIMEOUT_MS = 5000;
 const CACHE_MS = 10 * 60 * 1000;
 /** Also the wait after a failed fetch: a stream of tokens naming a broken issuer makes one call per cooldown. */
 const COOLDOWN_MS = 30 * 1000;
+/** At most this many URIs are cached per process (the oldest fetched goes first): registered clients name their own. */
+export const JWKS_CACHE_MAX_URIS = 500;
 
 type Entry = { readonly keys: JWTVerifyGetKey; readonly at: number } | { readonly failed: Error; readonly at: number };
 
 /**
- * Remote JWK sets (trusted issuers' JWKS URIs), fetched through the outbound HTTP port (so the outbound
+ * Remote JWK sets (trusted issuers' JWKS URIs, OIDC clients' `jwks_uri`), fetched through the outbound HTTP port (so the outbound
  * URL policy, size and time limits apply, and no redirect is followed) and cached per process.
  */
 export class RemoteKeySets {
@@ -20,10 +22,12 @@ export class RemoteKeySets {
   readonly #clock: Clock;
   readonly #entries = new Map<string, Entry>();
   readonly #pending = new Map<string, Promise<Entry>>();
+  readonly #maxUris: number;
 
-  constructor(outbound: OutboundHttp, clock: Clock) {
+  constructor(outbound: OutboundHttp, clock: Clock, options: { maxUris?: number } = {}) {
     this.#outbound = outbound;
     this.#clock = clock;
+    this.#maxUris = options.maxUris ?? JWKS_CACHE_MAX_URIS;
   }
 
   /** A key resolver for jose's jwtVerify over the JWKS at `uri`. */
@@ -66,6 +70,8 @@ export class RemoteKeySets {
     } catch (error) {
       entry = { failed: error as Error, at: this.#clock.now() };
     }
+    this.#entries.delete(uri);
+    if (this.#entries.size >= this.#maxUris) this.#entries.delete(this.#entries.keys().next().value!);
     this.#entries.set(uri, entry);
     return entry;
   }

@@ -10,6 +10,7 @@ export const oidcModels = (runtime: Runtime): Oidc =>
     state: runtime.state,
     clock: runtime.clock,
     random: runtime.random,
+    outbound: runtime.outbound,
     ...(runtime.custody ? { custody: runtime.custody } : {}),
     ...(runtime.signer ? { platformSigner: runtime.signer } : {}),
   });

@@ -11,6 +11,7 @@ import { errorPage, formPostPage, redirect } from '../../views/pages.ts';
 import { paramsOf, tenantContext, type TenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
 import { reusableSession } from './sso-session.ts';
+import { authorizationParameters, type Parameters } from './request-parameters.ts';
 
 export const SSO_COOKIE = 'cc_sso';
 export const INTERACTION_COOKIE = 'cc_int';
@@ -49,13 +50,23 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
   async function authorize(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
     if (!tenant) return errorPage(404, 'Unknown organisation', 'This sign-in link names an organisation that does not exist.');
-    const params = paramsOf(request);
+    const outer = paramsOf(request);
     const repeated = request.method === 'GET' ? request.repeatedQuery : [];
     if (repeated.includes('client_id') || repeated.includes('redirect_uri')) {
       return errorPage(400, 'Sign-in request not valid', 'The sign-in request names its application or return address more than once.');
     }
-    const client = params['client_id'] ? await oidc.clients.find(tenant.tenant.id, params['client_id']) : undefined;
+    const client = outer['client_id'] ? await oidc.clients.find(tenant.tenant.id, outer['client_id']) : undefined;
     if (!client) return errorPage(400, 'Sign-in request not valid', 'The application that sent you here is not known (missing or unknown client_id).');
+    let params: Parameters;
+    try {
+      params = await authorizationParameters(deps, tenant, client, outer);
+    } catch (error) {
+      if (!(error instanceof OAuthError)) throw error;
+      // Unverified parameters name no trusted return address: only an outer, registered one gets the error.
+      const back = outer['redirect_uri'];
+      if (back && redirectUriAllowed(client.redirect_uris, back)) return replyError({ redirectUri: back, responseMode: 'query', ...(outer['state'] !== undefined ? { state: outer['state'] } : {}), issuer: tenant.issuer }, error, oidc.random.id());
+      return errorPage(400, 'Sign-in request not valid', `The application's sign-in request could not be used (${error.error}).`);
+    }
     const redirectUri = params['redirect_uri'];
     if (!redirectUri || !redirectUriAllowed(client.redirect_uris, redirectUri)) {
       return errorPage(400, 'Sign-in request not valid', 'The application asked to return you to an address it has not registered (redirect_uri).');
@@ -177,10 +188,8 @@ function sessionSatisfies(session: SsoSession, request: AuthorizationRequest, no
   return acrSatisfies(session.acr, request.acrValues);
 }
 
-/** Validates everything after client and redirect URI; failures travel back to the client. */
-function validate(params: Record<string, string | undefined>, client: OidcClient, redirectUri: string, responseMode: 'query' | 'form_post'): AuthorizationRequest {
-  if (params['request'] !== undefined) throw new OAuthError('request_not_supported', 'request objects are not supported');
-  if (params['request_uri'] !== undefined) throw new OAuthError('request_uri_not_supported', 'request_uri is not supported');
+/** Validates everything after client and redirect URI; failures travel back to the client (or, at PAR, to the pushing client). */
+export function validate(params: Record<string, string | undefined>, client: OidcClient, redirectUri: string, responseMode: 'query' | 'form_post'): AuthorizationRequest {
   if (params['response_mode'] !== undefined && !['query', 'form_post'].includes(params['response_mode'])) throw new OAuthError('invalid_request', 'response_mode must be query or form_post');
   if (params['response_type'] !== 'code') throw new OAuthError('unsupported_response_type', 'only response_type=code is supported');
   if (!client.grant_types.includes('authorization_code')) throw new OAuthError('unauthorized_client', 'this client may not use the authorization code flow');

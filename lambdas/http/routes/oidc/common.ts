@@ -78,6 +78,6 @@ export function authenticateRequestClient(oidc: Oidc, request: ApiRequest, tenan
   const authorization = request.headers['authorization'];
   return authenticateClient(
     { tenant: tenant.tenant.id, ...(authorization ? { authorization } : {}), form, audiences: [endpointUrl(request), tenant.issuer] },
-    { clients: oidc.clients, replay: oidc.replay, clock: oidc.clock },
+    { clients: oidc.clients, replay: oidc.replay, clock: oidc.clock, keys: oidc.clientKeys },
   );
 }

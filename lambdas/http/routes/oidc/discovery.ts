@@ -1,6 +1,7 @@
 import { ACR_VALUES } from '../../../core/oidc/claims.ts';
 import { AGENT_CLIENT_ID, AUTH_METHODS, GRANT_TYPES, SUPPORTED_SCOPES } from '../../../core/oidc/client.ts';
 import { DPOP_ALGORITHMS } from '../../../core/oidc/dpop.ts';
+import { REQUEST_OBJECT_ALGORITHMS } from '../../../core/oidc/request-objects.ts';
 import type { Route } from '../../router.ts';
 import type { OidcRouteDeps } from './deps.ts';
 import { oauthJson, tenantContext } from './common.ts';
@@ -28,7 +29,9 @@ export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
             introspection_endpoint: `${oidc}/introspect`,
             end_session_endpoint: `${oidc}/logout`,
             device_authorization_endpoint: `${oidc}/device_authorization`,
+            pushed_authorization_request_endpoint: `${oidc}/par`,
             scopes_supported: SUPPORTED_SCOPES,
+            // Code flow only: implicit and hybrid put tokens in the front channel (RFC 9700 §2.1.2).
             response_types_supported: ['code'],
             response_modes_supported: ['query', 'form_post'],
             grant_types_supported: GRANT_TYPES,
@@ -43,8 +46,14 @@ export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
             acr_values_supported: ACR_VALUES,
             prompt_values_supported: ['none', 'login', 'consent'],
             claims_parameter_supported: false,
-            request_parameter_supported: false,
+            userinfo_signing_alg_values_supported: [settings.signingAlgorithm],
+            // JAR (RFC 9101) by value; by reference only as PAR's request_uri, which RFC 9126 advertises
+            // apart: no request object is fetched from a client's URL.
+            request_parameter_supported: true,
+            request_object_signing_alg_values_supported: REQUEST_OBJECT_ALGORITHMS,
             request_uri_parameter_supported: false,
+            // Per client (RFC 9126 §6): `require_pushed_authorization_requests` in its metadata.
+            require_pushed_authorization_requests: false,
             authorization_response_iss_parameter_supported: true,
             dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
             ui_locales_supported: ['en'],

@@ -5,6 +5,7 @@ import { deviceRoutes } from './device.ts';
 import { discoveryRoutes } from './discovery.ts';
 import { introspectionRoutes } from './introspection.ts';
 import { logoutRoutes } from './logout.ts';
+import { parRoutes } from './par.ts';
 import { registrationRoutes } from './registration.ts';
 import { tokenRoutes } from './token.ts';
 import { userinfoRoutes } from './userinfo.ts';
@@ -13,6 +14,7 @@ import { userinfoRoutes } from './userinfo.ts';
 export const oidcRoutes = (deps: OidcRouteDeps): Route[] => [
   ...discoveryRoutes(deps),
   ...authorizeRoutes(deps),
+  ...parRoutes(deps),
   ...tokenRoutes(deps),
   ...userinfoRoutes(deps),
   ...introspectionRoutes(deps),

@@ -2,8 +2,18 @@ import type { IssuedClient, OidcClient } from '../../../core/oidc/client.ts';
 import { OAuthError } from '../../../core/oidc/errors.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
-import { oauthEndpoint, oauthJson, tenantContext } from './common.ts';
+import { oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
+
+/**
+ * The tenant signs every ID token and signed UserInfo response with one algorithm; a client expecting
+ * another would reject them.
+ */
+function requireTenantAlgorithm(body: Record<string, unknown>, algorithm: string): void {
+  for (const field of ['id_token_signed_response_alg', 'userinfo_signed_response_alg']) {
+    if (body[field] !== undefined && body[field] !== algorithm) throw new OAuthError('invalid_client_metadata', `${field} must be ${algorithm} at this issuer`);
+  }
+}
 
 /** Dynamic client registration (RFC 7591) and its management API (RFC 7592). */
 export function registrationRoutes(deps: OidcRouteDeps): Route[] {
@@ -27,11 +37,11 @@ export function registrationRoutes(deps: OidcRouteDeps): Route[] {
 
   const bearer = (request: ApiRequest): string | undefined => /^Bearer (\S+)$/i.exec(request.headers['authorization'] ?? '')?.[1];
 
-  const manage = (run: (tenantId: string, issuer: string, client: OidcClient, request: ApiRequest) => Promise<ApiResponse>) => (request: ApiRequest) =>
+  const manage = (run: (tenantId: string, issuer: string, client: OidcClient, request: ApiRequest, tenant: TenantContext) => Promise<ApiResponse>) => (request: ApiRequest) =>
     oauthEndpoint(async () => {
       const tenant = await tenantContext(deps.tenants, request);
       const client = await oidc.clients.authorizeRegistration(tenant.tenant.id, request.params['clientId']!, bearer(request));
-      return run(tenant.tenant.id, tenant.issuer, client, request);
+      return run(tenant.tenant.id, tenant.issuer, client, request, tenant);
     });
 
   return [
@@ -48,11 +58,7 @@ export function registrationRoutes(deps: OidcRouteDeps): Route[] {
           const presented = bearer(request);
           const token = mode === 'initial-access-token' ? await oidc.initialAccessTokens.verify(tenant.tenant.id, presented) : undefined;
           const body = jsonBody(request) as Record<string, unknown>;
-          // The tenant signs every ID token with one algorithm; a client expecting another would reject them.
-          const alg = body['id_token_signed_response_alg'];
-          if (alg !== undefined && alg !== tenant.settings.signingAlgorithm) {
-            throw new OAuthError('invalid_client_metadata', `id_token_signed_response_alg must be ${tenant.settings.signingAlgorithm} at this issuer`);
-          }
+          requireTenantAlgorithm(body, tenant.settings.signingAlgorithm);
           const admit = token ? () => oidc.initialAccessTokens.spend(token, presented!) : undefined;
           const issued = await oidc.clients.create(tenant.tenant.id, body, 'registration', admit);
           return oauthJson(201, describe(tenant.issuer, issued.client, issued));
@@ -62,7 +68,11 @@ export function registrationRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'PUT',
       path: '/t/:tenant/oidc/register/:clientId',
-      handle: manage(async (tenantId, issuer, client, request) => oauthJson(200, describe(issuer, await oidc.clients.replaceMetadata(tenantId, client.client_id, jsonBody(request))))),
+      handle: manage(async (tenantId, issuer, client, request, tenant) => {
+        const body = jsonBody(request) as Record<string, unknown>;
+        requireTenantAlgorithm(body, tenant.settings.signingAlgorithm);
+        return oauthJson(200, describe(issuer, await oidc.clients.replaceMetadata(tenantId, client.client_id, body)));
+      }),
     },
     {
       method: 'DELETE',

@@ -5,7 +5,10 @@ import { accessContext, oauthEndpoint, oauthJson, tenantContext } from './common
 import type { OidcRouteDeps } from './deps.ts';
 import { authenticateAccessToken } from './resource.ts';
 
-/** UserInfo (OIDC Core §5.3), GET and POST; claims released by the token's scopes. */
+/**
+ * UserInfo (OIDC Core §5.3), GET and POST; claims released by the token's scopes, as JSON or, for a client
+ * registered with `userinfo_signed_response_alg`, as a JWT the tenant signs (`application/jwt`).
+ */
 export function userinfoRoutes(deps: OidcRouteDeps): Route[] {
   const handle: RouteHandler = (request) =>
     oauthEndpoint(async () => {
@@ -32,7 +35,13 @@ export function userinfoRoutes(deps: OidcRouteDeps): Route[] {
         throw new OAuthError('invalid_token', 'the access of this token was revoked (the user or tenant is disabled or gone)', { status: 401, headers: { 'WWW-Authenticate': `${scheme} error="invalid_token"` } });
       }
       const nonce: Record<string, string> = claims.cnf ? { 'DPoP-Nonce': await deps.oidc.nonces.current(tenant.tenant.id) } : {};
-      return oauthJson(200, userClaims(user, claims.scope), nonce);
+      const released = userClaims(user, claims.scope);
+      const client = await deps.oidc.clients.find(tenant.tenant.id, claims.client_id);
+      if (client?.userinfo_signed_response_alg) {
+        const jwt = await deps.oidc.tokens.signUserInfo(tenant.tenant.id, tenant.issuer, tenant.settings, client.client_id, released);
+        return { statusCode: 200, headers: { 'Content-Type': 'application/jwt', 'Cache-Control': 'no-store', Pragma: 'no-cache', ...nonce }, body: jwt };
+      }
+      return oauthJson(200, released, nonce);
     });
   return [
     { method: 'GET', path: '/t/:tenant/oidc/userinfo', handle },

@@ -26,16 +26,20 @@ export const scopeList = (scope: string) => html`<ul>${scope.split(' ').filter(B
 
 /**
  * Who stands behind the application. One the tenant's operator added needs no words; a self-registered
- * (third-party) one is labelled as such, with its privacy policy and terms when it gave them.
+ * (third-party) one is labelled as such, with its website, privacy policy and terms when it gave them
+ * (https links to public hosts, checked at registration). Its `logo_uri` is not shown: loading a remote
+ * image on this page would tell the app who is looking at its consent screen.
  */
 export function clientNotice(tenant: TenantContext, client: OidcClient | undefined) {
   if (client && operatorCreated(client)) return html``;
   const links = [
+    ...(client?.client_uri ? [html`<a href="${client.client_uri}" rel="noopener noreferrer">website</a>`] : []),
     ...(client?.policy_uri ? [html`<a href="${client.policy_uri}" rel="noopener noreferrer">privacy policy</a>`] : []),
     ...(client?.tos_uri ? [html`<a href="${client.tos_uri}" rel="noopener noreferrer">terms of service</a>`] : []),
   ];
+  const listed = links.length === 0 ? undefined : links.length === 1 ? links[0]! : html`${links.slice(0, -1).map((link, i) => (i === 0 ? link : html`, ${link}`))} and ${links[links.length - 1]!}`;
   return html`<p class="third-party"><strong>Third-party application.</strong> This app was registered by its developer, not by ${tenant.tenant.displayName}. Allow it only if you trust it.</p>${
-    links.length === 2 ? html`<p>Read its ${links[0]!} and ${links[1]!}.</p>` : links.length === 1 ? html`<p>Read its ${links[0]!}.</p>` : ''
+    listed ? html`<p>Read its ${listed}.</p>` : ''
   }`;
 }
 
