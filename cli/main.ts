@@ -1,4 +1,6 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { bashCompletion } from './completion.ts';
+import { describeFailure, EXIT, renderFailure } from './errors.ts';
 import { readFileSync } from 'node:fs';
 import { DomainError, ValidationError } from '../lambdas/core/errors.ts';
 import { print } from './output.ts';
@@ -49,7 +51,6 @@ export function buildProgram(): Command {
     .option('--region <region>', 'AWS region of the stack (default: from your AWS configuration)')
     .option('--data-dir <dir>', 'data directory of the local stack', process.env['CLOUDCARD_DATA_DIR'] ?? '.data')
     .option('--json', 'print JSON instead of a table')
-    .showHelpAfterError()
     .configureHelp({ showGlobalOptions: true });
 
   const tenant = program.command('tenant').description('create, list, show and update tenants');
@@ -407,6 +408,15 @@ export function buildProgram(): Command {
       }),
     );
 
+  program
+    .command('completion')
+    .description('print a shell completion script (bash): source <(cloudcard completion bash)')
+    .argument('<shell>', 'bash')
+    .action((shell: string) => {
+      if (shell !== 'bash') throw new ValidationError(`no completion for ${shell}: bash is supported`);
+      process.stdout.write(bashCompletion(program));
+    });
+
   const keys = program.command('keys').description("manage a tenant's token-signing keys");
   keys
     .command('rotate')
@@ -574,14 +584,37 @@ function yesNo(value: unknown): boolean | undefined {
   throw new ValidationError('--pin-change-on-first-use takes yes or no');
 }
 
-/** Entry point: exit code 1 with a one-line reason on any failure, never a stack trace. */
+/**
+ * Entry point: a distinct exit code per kind of failure (cli/errors.ts), a one-line reason with a hint,
+ * JSON under --json, never a stack trace or the whole help for a usage error.
+ */
 export async function main(argv: readonly string[]): Promise<void> {
-  try {
-    await buildProgram().parseAsync([...argv]);
-  } catch (error) {
-    const issues = error instanceof ValidationError && error.issues.length ? `\n  ${error.issues.join('\n  ')}` : '';
-    const known = error instanceof DomainError || error instanceof Error;
-    process.stderr.write(`cloudcard: ${known ? (error as Error).message : String(error)}${issues}\n`);
-    process.exitCode = 1;
+  const json = argv.includes('--json');
+  const program = buildProgram();
+  for (const command of [program, ...allSubcommands(program)]) {
+    command.exitOverride();
+    // Commander's own one-line usage errors go through renderFailure; help and --version still print.
+    command.configureOutput({ writeErr: (text) => (text.startsWith('error:') ? undefined : process.stderr.write(text)) });
   }
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    // --help, --version and a command group shown without a subcommand end here too, with their own code.
+    if (error instanceof CommanderError && (error.code === 'commander.helpDisplayed' || error.code === 'commander.version')) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    // A command group without its subcommand: commander has listed the subcommands; it is a usage error.
+    if (error instanceof CommanderError && error.code === 'commander.help') {
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    const failure = describeFailure(error);
+    process.stderr.write(renderFailure(failure, json));
+    process.exitCode = failure.exitCode;
+  }
+}
+
+function allSubcommands(command: Command): Command[] {
+  return command.commands.flatMap((sub) => [sub, ...allSubcommands(sub)]);
 }

@@ -12,6 +12,7 @@ import type { CardSummary, EnrolResult } from '../../lambdas/core/cards/cards.ts
 import type { Item } from '../../lambdas/ports.ts';
 import { startEmbeddedStore } from '../../local/embedded-store.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
+import { EXIT } from '../../cli/errors.ts';
 import { cli, start, waitFor } from '../support/processes.ts';
 import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CreateKeyCommand, DescribeKeyCommand, ListResourceTagsCommand } from '@aws-sdk/client-kms';
@@ -150,17 +151,17 @@ describe('operator CLI: cards and tenant card options', () => {
   });
 
   it.each([
-    [['card', 'enroll', 'demo', 'nobody'], /^cloudcard: user nobody does not exist in tenant demo$/m],
-    [['card', 'enroll', 'nowhere', 'alice'], /^cloudcard: tenant nowhere does not exist$/m],
-    [['card', 'enroll', 'demo', 'alice', '--alg', 'rsa4096'], /^cloudcard: algorithm rsa4096 is not allowed in tenant demo$/m],
-    [['card', 'enroll', 'demo', 'alice', '--alg', 'ed25519'], /--alg.*one of rsa2048/],
-    [['card', 'enroll', 'demo', 'alice', '--slots', '9a,9b'], /slots are a comma-separated list of 9a, 9c, 9d, 9e/],
-    [['card', 'enroll', 'demo', 'alice', '--pin', '1234abcd'], /^cloudcard: invalid pin\n {2}pin: a PIN is digits only$/m],
-    [['card', 'unblock', 'demo', 'no-such-card', '--pin', '12345678'], /^cloudcard: card no-such-card does not exist in tenant demo$/m],
-    [['card', 'show', 'demo', 'no-such-card'], /^cloudcard: card no-such-card does not exist in tenant demo$/m],
-  ])('refuses %j with a one-line reason', async (args, message) => {
+    [['card', 'enroll', 'demo', 'nobody'], EXIT.notFound, /^cloudcard: user nobody does not exist in tenant demo$/m],
+    [['card', 'enroll', 'nowhere', 'alice'], EXIT.notFound, /^cloudcard: tenant nowhere does not exist$/m],
+    [['card', 'enroll', 'demo', 'alice', '--alg', 'rsa4096'], EXIT.usage, /^cloudcard: algorithm rsa4096 is not allowed in tenant demo$/m],
+    [['card', 'enroll', 'demo', 'alice', '--alg', 'ed25519'], EXIT.usage, /--alg.*one of rsa2048/],
+    [['card', 'enroll', 'demo', 'alice', '--slots', '9a,9b'], EXIT.usage, /slots are a comma-separated list of 9a, 9c, 9d, 9e/],
+    [['card', 'enroll', 'demo', 'alice', '--pin', '1234abcd'], EXIT.usage, /^cloudcard: invalid pin\n {2}pin: a PIN is digits only$/m],
+    [['card', 'unblock', 'demo', 'no-such-card', '--pin', '12345678'], EXIT.notFound, /^cloudcard: card no-such-card does not exist in tenant demo$/m],
+    [['card', 'show', 'demo', 'no-such-card'], EXIT.notFound, /^cloudcard: card no-such-card does not exist in tenant demo$/m],
+  ])('refuses %j with a one-line reason and its exit code', async (args, code, message) => {
     const result = await run(...args);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(code);
     expect(result.stderr).toMatch(message);
     expect(result.stdout).toBe('');
   });

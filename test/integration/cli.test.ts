@@ -13,6 +13,7 @@ import { ENV } from '../../lambdas/contexts.ts';
 import { directoryServices, type DirectoryServices } from '../../lambdas/runtime.ts';
 import { startEmbeddedStore } from '../../local/embedded-store.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
+import { EXIT } from '../../cli/errors.ts';
 import { cli, start, waitFor, type Started } from '../support/processes.ts';
 
 /** The operator CLI against the local stack's data, with and without the gateway running. */
@@ -76,19 +77,50 @@ describe('operator CLI on the local stack', () => {
   });
 
   it.each([
-    [['tenant', 'create', 'Bad_Id'], /invalid tenant[\s\S]*id:/],
-    [['tenant', 'create', 'acme'], /already exists/],
-    [['tenant', 'show', 'nosuch'], /tenant nosuch does not exist/],
-    [['tenant', 'update', 'acme', '--pin-retries', 'many'], /must be a whole number/],
-    [['tenant', 'update', 'acme'], /nothing to update/],
-    [['user', 'add', 'nosuch', 'x'], /tenant nosuch does not exist/],
-    [['user', 'disable', 'acme', 'nobody'], /user nobody does not exist/],
-    [['user', 'frobnicate'], /unknown command/],
-  ])('fails with a one-line reason and exit 1 for %p', async (args, message) => {
+    [['tenant', 'create', 'Bad_Id'], EXIT.usage, /invalid tenant[\s\S]*id:/],
+    [['tenant', 'create', 'acme'], EXIT.conflict, /already exists/],
+    [['tenant', 'show', 'nosuch'], EXIT.notFound, /tenant nosuch does not exist/],
+    [['tenant', 'update', 'acme', '--pin-retries', 'many'], EXIT.usage, /must be a whole number/],
+    [['tenant', 'update', 'acme'], EXIT.usage, /nothing to update/],
+    [['user', 'add', 'nosuch', 'x'], EXIT.notFound, /tenant nosuch does not exist/],
+    [['user', 'disable', 'acme', 'nobody'], EXIT.notFound, /user nobody does not exist/],
+    [['user', 'frobnicate'], EXIT.usage, /unknown command/],
+  ])('fails with a one-line reason and its exit code for %p', async (args, code, message) => {
     const result = await cli(args, env);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(code);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).not.toMatch(/\n\s+at /);
+    // A usage error names the problem and points to --help; it does not print the whole help.
+    expect(result.stderr).not.toMatch(/^Usage:/m);
+  });
+
+  it('prints a bash completion script made from the command tree', async () => {
+    const script = await cli(['completion', 'bash'], env);
+    expect(script.code).toBe(0);
+    const complete = async (...words: string[]) => {
+      const program = `${script.stdout}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _cloudcard_complete; echo "\${COMPREPLY[*]}"`;
+      const { execFile } = await import('node:child_process');
+      return new Promise<string>((resolve, reject) => execFile('bash', ['-c', program], (error, stdout) => (error ? reject(error) : resolve(stdout.trim()))));
+    };
+    expect(await complete('cloudcard', 'us')).toBe('user');
+    expect((await complete('cloudcard', '--json', 'user', 'totp', '')).split(' ')).toEqual(['enroll', 'remove']);
+    expect(await complete('cloudcard', 'card', 'enroll', 'demo', 'alice', '--al')).toBe('--alg');
+    expect((await cli(['completion', 'fish'], env)).code).toBe(EXIT.usage);
+  });
+
+  it('answers errors as JSON under --json, with the same exit code', async () => {
+    const result = await cli(['tenant', 'show', 'nosuch', '--json'], env);
+    expect(result.code).toBe(EXIT.notFound);
+    expect(JSON.parse(result.stderr)).toEqual({ error: { code: 'notFound', message: 'tenant nosuch does not exist', exitCode: EXIT.notFound } });
+    const usage = await cli(['user', 'add', '--json'], env);
+    expect(usage.code).toBe(EXIT.usage);
+    expect(JSON.parse(usage.stderr)).toMatchObject({ error: { code: 'usage', message: "missing required argument 'tenant'", hint: expect.any(String) } });
+  });
+
+  it('tells how to set the region when none is set for --stack', async () => {
+    const result = await cli(['--stack', 'Cloudcard-dev', 'tenant', 'list'], { AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined, AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent' });
+    expect(result.code).toBe(EXIT.usage);
+    expect(result.stderr).toMatch(/no AWS region is set\nhint: pass --region/);
   });
 
   it('fails clearly when there is no local stack data', async () => {
@@ -292,21 +324,21 @@ describe('operator CLI: passwords, TOTP and sign-in locks (local stack)', () => 
   });
 
   it.each([
-    [['user', 'set-password', 'acme', 'carol'], 'a much better passphrase', /--password-stdin/],
-    [['user', 'set-password', 'acme', 'carol', '--password-stdin'], 'too short', /at least 12 characters/],
-    [['user', 'set-password', 'acme', 'nobody', '--password-stdin'], 'a much better passphrase', /user nobody does not exist/],
-    [['user', 'set-password', 'nosuch', 'carol', '--password-stdin'], 'a much better passphrase', /tenant nosuch does not exist/],
-    [['user', 'set-password', 'acme', 'carol', 'a much better passphrase'], undefined, /too many arguments/],
-    [['user', 'totp', 'enroll', 'acme', 'nobody'], undefined, /user nobody does not exist/],
-    [['user', 'totp', 'enroll', 'nosuch', 'carol'], undefined, /tenant nosuch does not exist/],
-    [['user', 'totp', 'enroll', 'acme', 'carol', '--issuer', 'a:b'], undefined, /invalid issuer label[\s\S]*colons/],
-    [['user', 'totp', 'remove', 'acme', 'nobody'], undefined, /user nobody does not exist/],
-    [['user', 'totp', 'frobnicate'], undefined, /unknown command/],
-    [['user', 'unlock', 'acme', 'nobody'], undefined, /user nobody does not exist/],
-    [['user', 'unlock', 'nosuch', 'carol'], undefined, /tenant nosuch does not exist/],
-  ])('fails with a one-line reason and exit 1 for %p', async (args, input, message) => {
+    [['user', 'set-password', 'acme', 'carol'], 'a much better passphrase', EXIT.usage, /--password-stdin/],
+    [['user', 'set-password', 'acme', 'carol', '--password-stdin'], 'too short', EXIT.usage, /at least 12 characters/],
+    [['user', 'set-password', 'acme', 'nobody', '--password-stdin'], 'a much better passphrase', EXIT.notFound, /user nobody does not exist/],
+    [['user', 'set-password', 'nosuch', 'carol', '--password-stdin'], 'a much better passphrase', EXIT.notFound, /tenant nosuch does not exist/],
+    [['user', 'set-password', 'acme', 'carol', 'a much better passphrase'], undefined, EXIT.usage, /too many arguments/],
+    [['user', 'totp', 'enroll', 'acme', 'nobody'], undefined, EXIT.notFound, /user nobody does not exist/],
+    [['user', 'totp', 'enroll', 'nosuch', 'carol'], undefined, EXIT.notFound, /tenant nosuch does not exist/],
+    [['user', 'totp', 'enroll', 'acme', 'carol', '--issuer', 'a:b'], undefined, EXIT.usage, /invalid issuer label[\s\S]*colons/],
+    [['user', 'totp', 'remove', 'acme', 'nobody'], undefined, EXIT.notFound, /user nobody does not exist/],
+    [['user', 'totp', 'frobnicate'], undefined, EXIT.usage, /unknown command/],
+    [['user', 'unlock', 'acme', 'nobody'], undefined, EXIT.notFound, /user nobody does not exist/],
+    [['user', 'unlock', 'nosuch', 'carol'], undefined, EXIT.notFound, /tenant nosuch does not exist/],
+  ])('fails with a one-line reason and its exit code for %p', async (args, input, code, message) => {
     const result = await cli(args, env, input);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(code);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
@@ -474,7 +506,7 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
     expect(JSON.stringify(shown)).not.toContain(created.client_secret);
     expect((await cli(['client', 'remove', 'demo', created.client_id], env)).code).toBe(0);
     const gone = await cli(['client', 'show', 'demo', created.client_id], env);
-    expect(gone.code).toBe(1);
+    expect(gone.code).toBe(EXIT.notFound);
     expect(gone.stderr).toMatch(/does not exist/);
   });
 
@@ -527,10 +559,10 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
     expect((await cli(['client', 'registration-token', 'revoke', 'demo', token.id], env)).stdout).toMatch(/revoked/);
     expect((await cli(['client', 'registration-token', 'list', 'demo'], env)).stdout).not.toContain(token.id);
     const tooLong = await cli(['client', 'registration-token', 'create', 'demo', '--expires', '365d'], env);
-    expect(tooLong.code).toBe(1);
+    expect(tooLong.code).toBe(EXIT.usage);
     expect(tooLong.stderr).toMatch(/between 60 seconds and 90 days/);
     const badMode = await cli(['tenant', 'update', 'demo', '--registration', 'anyone'], env);
-    expect(badMode.code).toBe(1);
+    expect(badMode.code).toBe(EXIT.usage);
     expect(badMode.stderr).toMatch(/registration/);
   });
 
@@ -578,7 +610,7 @@ describe('operator CLI: SAML service providers (local stack)', () => {
     const shown = (await cli(['sp', 'show', 'demo', entityId], env)).json() as { acs: { location: string }[] };
     expect(shown.acs.map((a) => a.location)).toContain('https://sp.example.test/acs');
     expect((await cli(['sp', 'remove', 'demo', entityId], env)).code).toBe(0);
-    expect((await cli(['sp', 'show', 'demo', entityId], env)).code).toBe(1);
+    expect((await cli(['sp', 'show', 'demo', entityId], env)).code).toBe(EXIT.notFound);
   });
 
   it('stores the signing choice and attribute map given to sp add, and refuses bad ones', async () => {
@@ -600,7 +632,7 @@ describe('operator CLI: SAML service providers (local stack)', () => {
     const twice = await cli(['sp', 'add', 'demo', '--metadata', metadataFile, '--attribute', 'mail=email', '--attribute', 'mail=name'], env);
     expect(twice.code).toBe(1);
     expect(twice.stderr).toMatch(/mapped twice/);
-    expect((await cli(['sp', 'show', 'demo', entityId], env)).code).toBe(1);
+    expect((await cli(['sp', 'show', 'demo', entityId], env)).code).toBe(EXIT.notFound);
   });
 
   it('refuses metadata that is not SAML metadata, with the reason', async () => {
@@ -626,7 +658,7 @@ describe('operator CLI: SAML service providers (local stack)', () => {
       expect(JSON.parse(added.stdout)).toMatchObject({ entityId });
       expect((await cli(['sp', 'remove', 'demo', entityId], env)).code).toBe(0);
       const redirected = await cli(['sp', 'add', 'demo', '--metadata', `${server.url}/moved`], env);
-      expect(redirected.code).toBe(1);
+      expect(redirected.code).toBe(EXIT.usage);
       expect(redirected.stderr).toMatch(/HTTP 302/);
       expect(server.seen).toEqual(['GET /metadata', 'GET /moved']);
       for (const [url, reason] of [
@@ -637,7 +669,7 @@ describe('operator CLI: SAML service providers (local stack)', () => {
         ['ftp://sp.example.test/metadata', /must be https/],
       ] as const) {
         const refused = await cli(['sp', 'add', 'demo', '--metadata', url], env);
-        expect(refused.code).toBe(1);
+        expect(refused.code).toBe(EXIT.usage);
         expect(refused.stderr).toMatch(reason);
       }
     } finally {
