@@ -1,6 +1,7 @@
 import type { Config } from './config.ts';
 import { AccessCheck } from './core/access/access-check.ts';
 import { AccessRevocation } from './core/access/revocation.ts';
+import { RiskRecords } from './core/access/risk-records.ts';
 import { AdminClients } from './core/directory/admin-client.ts';
 import { Tenants } from './core/directory/tenant.ts';
 import { Users } from './core/directory/user.ts';
@@ -84,7 +85,12 @@ export function directoryServices(
   return {
     tenants,
     users,
-    access: new AccessCheck(tenants, users),
+    access: new AccessCheck(tenants, users, {
+      clock: runtime.clock,
+      ...(runtime.state ? { records: new RiskRecords(runtime.state) } : {}),
+      ...(throttle ? { failures: throttle } : {}),
+      ...(revocation ? { endings: revocation } : {}),
+    }),
     ...(revocation ? { revocation } : {}),
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
     clients: new Clients(runtime.directory, runtime.clock, runtime.random),

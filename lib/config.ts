@@ -29,6 +29,12 @@ export interface CloudcardConfig {
   readonly wafRateLimit: number;
   readonly logRetentionDays: number;
   readonly alarmEmail?: string;
+  /**
+   * A CDN in front of the API sets CloudFront-Viewer-* location headers (and overwrites clients' own), so
+   * the functions may read them for token protection. Never true by default: on the plain API URL any
+   * client could send them.
+   */
+  readonly trustedLocationHeaders?: boolean;
 }
 
 /** Defaults; cdk.json repeats them so they are visible (test/infra checks the two agree). */
@@ -53,6 +59,7 @@ export const CONTEXT_KEYS = [
   'wafRateLimit',
   'logRetentionDays',
   'alarmEmail',
+  'trustedLocationHeaders',
 ] as const satisfies readonly (keyof CloudcardConfig)[];
 
 export class ContextError extends Error {
@@ -88,6 +95,14 @@ function number(get: Lookup, key: string, fallback: number, check: (n: number) =
   return n;
 }
 
+// Booleans come from cdk.json as booleans and from `-c` as strings.
+function flag(get: Lookup, key: string): boolean {
+  const value = raw(get, key) ?? false;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new ContextError(key, 'must be true or false', value);
+}
+
 function pattern(get: Lookup, key: string, re: RegExp, rule: string): string | undefined {
   const value = raw(get, key);
   if (value === undefined) return undefined;
@@ -121,5 +136,6 @@ export function readConfig(get: Lookup): CloudcardConfig {
     wafRateLimit: number(get, 'wafRateLimit', CONTEXT_DEFAULTS.wafRateLimit, (n) => Number.isInteger(n) && n >= 10 && n <= 2_000_000_000, 'an integer in [10, 2000000000] (requests per IP per 5 minutes)'),
     logRetentionDays: number(get, 'logRetentionDays', CONTEXT_DEFAULTS.logRetentionDays, (n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), `one of ${LOG_RETENTION_DAYS.join(', ')}`),
     alarmEmail: pattern(get, 'alarmEmail', EMAIL, 'an e-mail address'),
+    ...(flag(get, 'trustedLocationHeaders') ? { trustedLocationHeaders: true } : {}),
   };
 }
