@@ -2,6 +2,7 @@ import type { Config } from './config.ts';
 import { AccessCheck } from './core/access/access-check.ts';
 import { AccessRevocation } from './core/access/revocation.ts';
 import { RiskRecords } from './core/access/risk-records.ts';
+import { UserSessions } from './core/access/user-sessions.ts';
 import { AdminClients } from './core/directory/admin-client.ts';
 import { Tenants } from './core/directory/tenant.ts';
 import { Users } from './core/directory/user.ts';
@@ -65,6 +66,8 @@ export interface DirectoryServices {
   readonly initialAccessTokens?: InitialAccessTokens;
   /** The portal's password sign-in (throttle + password); present when a state store was given. */
   readonly credentials?: Credentials;
+  /** A user's SSO sessions and refresh-token families with their last context (token protection); present when a state store was given. */
+  readonly userSessions?: UserSessions;
   /** Cards (enrolment, admin operations, the PIV view); present when key custody, resident keys and the PIN key were given. */
   readonly cards?: Cards;
 }
@@ -91,7 +94,7 @@ export function directoryServices(
       ...(throttle ? { failures: throttle } : {}),
       ...(revocation ? { endings: revocation } : {}),
     }),
-    ...(revocation ? { revocation } : {}),
+    ...(revocation ? { revocation, userSessions: new UserSessions(runtime.state!, revocation) } : {}),
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
     clients: new Clients(runtime.directory, runtime.clock, runtime.random),
     serviceProviders: new ServiceProviders(runtime.directory, runtime.clock, outbound),
