@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { LocalStack } from '../../local/stack.ts';
+import { CardApiClient, CardApiError, generateDeviceKey } from '../../agent/sdk.ts';
 import { grantKey } from '../../lambdas/core/oidc/grants.ts';
+import { directoryServices } from '../../lambdas/runtime.ts';
+import { cardAccessToken } from '../support/card-flows.ts';
 import type { RiskRecord } from '../../lambdas/core/risk/context.ts';
 import { BACKENDS, type BackendName } from '../support/backends.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
@@ -168,3 +171,27 @@ describe('token protection on a stack that does not trust location headers', () 
   });
 });
 
+
+describe('token protection at card-session open', () => {
+  let stack: LocalStack;
+
+  beforeAll(async () => {
+    stack = await startStackOn('embedded');
+  });
+  afterAll(async () => stack?.close());
+
+  it("scores the opening: outside the tenant's usual hours under a strict band it is refused (access-revoked), inside them it opens", async () => {
+    const services = directoryServices(stack.runtime);
+    const enrolled = await services.cards!.enrol('demo', { username: 'alice', slots: ['9a'], pin: '24681357', puk: '86427531' });
+    const token = await cardAccessToken(stack);
+    const client = new CardApiClient({ tenantUrl: `${stack.url}/t/demo`, accessToken: () => token });
+    const hour = new Date().getUTCHours();
+    await services.tenants.setRiskPolicy('demo', { bands: { stepUp: 5, deny: 50 }, usualHours: { from: (hour + 3) % 24, to: (hour + 4) % 24 } });
+    const refused = await client.openSession(enrolled.card.id, await generateDeviceKey()).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(CardApiError);
+    expect((refused as CardApiError).type).toBe('https://cloudcard.dev/problems/access-revoked');
+    expect((refused as CardApiError).message).toMatch(/unusual-hour/);
+    await services.tenants.setRiskPolicy('demo', { bands: { stepUp: 5, deny: 50 }, usualHours: { from: (hour + 23) % 24, to: (hour + 2) % 24 } });
+    expect((await client.openSession(enrolled.card.id, await generateDeviceKey())).session).toBeTruthy();
+  });
+});
