@@ -422,6 +422,13 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
               properties: { from: { type: 'integer', minimum: 0, maximum: 23 }, to: { type: 'integer', minimum: 0, maximum: 23 }, utcOffsetMinutes: { type: 'integer', minimum: -720, maximum: 840 } },
             },
             maxTravelKmh: { type: 'integer', minimum: 100, maximum: 20000 },
+            external: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['url'],
+              description: 'an external risk service: a signed JWS request (typ risk-request+jwt, verifiable with the tenant JWKS), a JSON answer {score, decision?, reasons}',
+              properties: { url: { type: 'string', format: 'uri' }, timeoutMs: { type: 'integer', minimum: 50, maximum: 3000, default: 300 }, failure: { type: 'string', enum: ['open', 'closed'], default: 'open' } },
+            },
             overrides: {
               type: 'array',
               maxItems: 100,

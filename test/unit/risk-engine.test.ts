@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { newRiskRecord, recordDecision, DECISION_HISTORY, type AccessContext } from '../../lambdas/core/risk/context.ts';
 import { assessRisk } from '../../lambdas/core/risk/engine.ts';
+import { combine } from '../../lambdas/core/risk/external.ts';
 import { DEFAULT_RISK_POLICY, riskPolicySchema } from '../../lambdas/core/risk/policy.ts';
 import { haversineKm, SIGNAL_RULES, SIGNAL_WEIGHTS, type SignalInput } from '../../lambdas/core/risk/signals.ts';
 import { parseInput } from '../../lambdas/core/validation.ts';
@@ -101,6 +102,17 @@ describe('risk engine (core/risk/engine.ts)', () => {
   });
 });
 
+describe('external risk answer (core/risk/external.ts)', () => {
+  const bands = { stepUp: 40, deny: 80 };
+  const builtIn = { decision: 'allow' as const, score: 10, reasons: ['ip-change'] };
+
+  it('adds its score, keeps its reasons apart, and may make the decision stricter but never looser', () => {
+    expect(combine(builtIn, { score: 35, reasons: ['tor'] }, bands)).toEqual({ decision: 'step-up', score: 45, reasons: ['ip-change', 'external:tor'] });
+    expect(combine(builtIn, { score: 0, decision: 'deny', reasons: [] }, bands)).toMatchObject({ decision: 'deny', score: 10 });
+    expect(combine({ decision: 'deny', score: 100, reasons: ['key-mismatch'] }, { score: 0, decision: 'allow', reasons: [] }, bands)).toMatchObject({ decision: 'deny' });
+  });
+});
+
 describe('risk policy validation (core/risk/policy.ts)', () => {
   const issues = (input: unknown): string[] => {
     try {
@@ -111,8 +123,10 @@ describe('risk policy validation (core/risk/policy.ts)', () => {
     return [];
   };
 
-  it('defaults: step-up at 40, deny at 80, no overrides', () => {
+  it('defaults: step-up at 40, deny at 80, no overrides, no external service (300 ms and fail-open once named)', () => {
     expect(DEFAULT_RISK_POLICY).toMatchObject({ bands: { stepUp: 40, deny: 80 }, weights: {}, overrides: [], maxTravelKmh: 900 });
+    expect(DEFAULT_RISK_POLICY.external).toBeUndefined();
+    expect(riskPolicySchema.parse({ external: { url: 'https://risk.example/v1' } }).external).toEqual({ url: 'https://risk.example/v1', timeoutMs: 300, failure: 'open' });
   });
 
   it.each([
@@ -126,6 +140,9 @@ describe('risk policy validation (core/risk/policy.ts)', () => {
     [{ overrides: [{ audience: 'a', bands: { stepUp: 1, deny: 2 } }, { audience: 'a', bands: { stepUp: 1, deny: 2 } }] }, 'overrides'],
     [{ overrides: [{ audience: '', bands: { stepUp: 1, deny: 2 } }] }, 'overrides.0.audience'],
     [{ extra: true }, '(body)'],
+    [{ external: { url: 'not a url' } }, 'external.url'],
+    [{ external: { url: 'https://risk.example', timeoutMs: 10 } }, 'external.timeoutMs'],
+    [{ external: { url: 'https://risk.example', failure: 'maybe' } }, 'external.failure'],
   ])('refuses %j naming %s', (input, field) => {
     expect(issues(input).some((issue) => issue.startsWith(`${field}:`))).toBe(true);
   });

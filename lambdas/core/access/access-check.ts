@@ -4,7 +4,8 @@ import { NotFoundError } from '../errors.ts';
 import type { Clock } from '../../ports.ts';
 import { newRiskRecord, recordDecision, type AccessContext } from '../risk/context.ts';
 import { assessRisk, type RiskAssessment } from '../risk/engine.ts';
-import { DEFAULT_RISK_POLICY } from '../risk/policy.ts';
+import { bandsFor, DEFAULT_RISK_POLICY, type RiskPolicy } from '../risk/policy.ts';
+import { combine, type ExternalRisk, type ExternalRiskRequest } from '../risk/external.ts';
 import type { RiskRecordRef, RiskRecords } from './risk-records.ts';
 
 /**
@@ -70,6 +71,8 @@ export interface RiskPorts {
   readonly records?: Pick<RiskRecords, 'load' | 'save'>;
   readonly failures?: { recentFailures(tenant: string, username: string): Promise<number> };
   readonly endings?: ContinuationEndings;
+  /** The tenant's external risk service, when its policy names one. */
+  readonly external?: Pick<ExternalRisk, 'ask'>;
   readonly clock: Clock;
 }
 const deny = (reason: DenialReason, message: string): AccessDecision => ({ outcome: 'deny', reason, message });
@@ -111,7 +114,8 @@ export class AccessCheck {
     const hard = decide(continuation, tenant, username === undefined ? null : user);
     if (!scored || hard.outcome !== 'allow') return hard;
     const context: AccessContext = { ...continuation.context, at: continuation.context!.at ?? risk.clock.now() };
-    const assessment = assessRisk(
+    const policy = tenant!.riskPolicy ?? DEFAULT_RISK_POLICY;
+    const builtIn = assessRisk(
       {
         current: context,
         ...(record ? { last: record.last, knownKeys: record.knownKeys } : {}),
@@ -119,8 +123,9 @@ export class AccessCheck {
         ...(failures !== undefined ? { recentFailures: failures } : {}),
         ...(continuation.audience ? { audience: continuation.audience } : {}),
       },
-      tenant!.riskPolicy ?? DEFAULT_RISK_POLICY,
+      policy,
     );
+    const { assessment, unavailable } = await this.#withExternal(policy, builtIn, { tenant: continuation.tenant, subject: username!, kind: continuation.kind, ...(continuation.audience ? { audience: continuation.audience } : {}), context, builtIn }, context.at!);
     if (continuation.record && risk.records) {
       const entry = { at: context.at!, kind: continuation.kind, decision: assessment.decision, score: assessment.score, reasons: assessment.reasons, context };
       await risk.records.save(continuation.record, recordDecision(record ?? newRiskRecord(context), entry));
@@ -128,6 +133,8 @@ export class AccessCheck {
     const found = hard.user ? { user: hard.user } : {};
     if (assessment.decision === 'allow') return { ...hard, risk: assessment };
     const why = `risk score ${assessment.score} (${assessment.reasons.join(', ')})`;
+    // Fail-closed on an unusable external service: refused, but an outage is no evidence against the session.
+    if (unavailable) return { outcome: 'deny', reason: 'risk', message: 'access refused: the external risk service could not be consulted', risk: assessment };
     if (assessment.decision === 'step-up') return { outcome: 'step-up', message: `a stronger sign-in is required: ${why}`, ...found, risk: assessment };
     await risk.endings?.endContinuation(continuation.tenant, username!, {
       ...(continuation.grantId ? { gid: continuation.grantId } : {}),
@@ -135,6 +142,16 @@ export class AccessCheck {
       ...(continuation.record?.kind === 'sso' ? { ssoHash: continuation.record.hash } : {}),
     });
     return { outcome: 'deny', reason: 'risk', message: `access refused: ${why}`, risk: assessment };
+  }
+
+  /** The external service's answer folded in; unusable, it adds `external-unavailable` and the tenant's failure mode. */
+  async #withExternal(policy: RiskPolicy, builtIn: RiskAssessment, request: ExternalRiskRequest, now: number): Promise<{ assessment: RiskAssessment; unavailable: boolean }> {
+    const settings = policy.external;
+    if (!settings) return { assessment: builtIn, unavailable: false };
+    const answer = await this.#risk?.external?.ask(settings, request, now);
+    if (answer) return { assessment: combine(builtIn, answer, bandsFor(policy, request.audience)), unavailable: false };
+    const closed = settings.failure === 'closed';
+    return { assessment: { decision: closed ? 'deny' : builtIn.decision, score: builtIn.score, reasons: [...builtIn.reasons, 'external-unavailable'] }, unavailable: closed };
   }
 
   async #user(tenant: string, username: string): Promise<User | undefined> {

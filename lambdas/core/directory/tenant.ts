@@ -292,6 +292,14 @@ export class Tenants {
    */
   async setRiskPolicy(id: string, input: unknown): Promise<RiskPolicy> {
     const policy = parseInput(riskPolicySchema, input, 'risk policy');
+    if (policy.external) {
+      try {
+        await this.#outbound.check(policy.external.url);
+      } catch (error) {
+        if (!(error instanceof OutboundUrlError)) throw error;
+        throw new ValidationError('invalid risk policy', [`external.url: ${error.message}`]);
+      }
+    }
     const current = await this.get(id);
     const next: Tenant = { ...current, riskPolicy: policy, updatedAt: new Date(this.#clock.now()).toISOString(), version: current.version + 1 };
     try {

@@ -7,8 +7,8 @@ export type RiskOutcome = 'allow' | 'step-up' | 'deny';
 export interface RiskAssessment {
   readonly decision: RiskOutcome;
   readonly score: number;
-  /** The signals that fired, strongest first. */
-  readonly reasons: readonly SignalName[];
+  /** The signals that fired, strongest first (then the external service's, prefixed `external:`). */
+  readonly reasons: readonly string[];
 }
 
 export interface RiskRequest extends Omit<SignalInput, 'usualHours' | 'maxTravelKmh'> {

@@ -28,6 +28,19 @@ export const riskPolicySchema = z
       .strict()
       .optional(),
     maxTravelKmh: z.number().int().min(100).max(20_000).default(900),
+    /**
+     * An external risk service consulted after the built-in rules: an https URL (outbound URL policy), a
+     * strict time limit, and what an unreachable or unreadable service means (`open`: the built-in
+     * decision stands; `closed`: the continuation is refused, nothing is revoked).
+     */
+    external: z
+      .object({
+        url: z.string().url().max(2048),
+        timeoutMs: z.number().int().min(50).max(3000).default(300),
+        failure: z.enum(['open', 'closed']).default('open'),
+      })
+      .strict()
+      .optional(),
     overrides: z
       .array(z.object({ audience: z.string().min(1).max(1024), bands }).strict())
       .max(100)
