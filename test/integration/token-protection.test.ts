@@ -18,6 +18,12 @@ const FIREFOX_WINDOWS = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gec
 const PARIS = { 'CloudFront-Viewer-Country': 'FR', 'CloudFront-Viewer-City': 'Paris', 'CloudFront-Viewer-Latitude': '48.85660', 'CloudFront-Viewer-Longitude': '2.35220' };
 const GERMANY = { 'CloudFront-Viewer-Country': 'DE' };
 const SYDNEY = { 'CloudFront-Viewer-Country': 'AU', 'CloudFront-Viewer-City': 'Sydney', 'CloudFront-Viewer-Latitude': '-33.86880', 'CloudFront-Viewer-Longitude': '151.20930' };
+const SP_ENTITY = 'https://payroll.example.test/sp';
+const SP_METADATA = `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="${SP_ENTITY}">
+  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://payroll.example.test/acs" index="0"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>`;
 const HOME: Origin = { address: '127.0.0.1', headers: { 'User-Agent': CHROME_LINUX, ...PARIS } };
 
 type OAuthFailure = { error?: string; cause?: unknown; code?: string };
@@ -133,6 +139,29 @@ describe.each(BACKENDS)('token protection on a stack trusting CDN location heade
     expect(results.filter((r) => r.error === 'invalid_grant')).toHaveLength(19);
     // Only the one rotation reached the access check: one decision recorded.
     expect((await riskOf(stack, tokens.access_token))?.decisions).toHaveLength(1);
+  });
+
+  it('applies a per-SP override: an address change alone steps up SAML SSO to a sensitive SP, while OIDC reuse stays allowed', async () => {
+    const services = directoryServices(stack.runtime);
+    if (!(await services.serviceProviders.find('demo', SP_ENTITY))) await services.serviceProviders.register('demo', SP_METADATA);
+    await services.tenants.setRiskPolicy('demo', { overrides: [{ audience: `saml:${SP_ENTITY}`, bands: { stepUp: 10, deny: 90 } }] });
+    try {
+      const moved: Origin = { address: '127.0.0.9', headers: { 'User-Agent': CHROME_LINUX, ...PARIS } };
+      origin.current = HOME;
+      const oidcOnly = await signedIn(stack, origin);
+      origin.current = moved;
+      expect((await oidcOnly.silently()).searchParams.get('code')).toBeTruthy();
+
+      origin.current = HOME;
+      const withSaml = await signedIn(stack, origin);
+      origin.current = moved;
+      const saml = await withSaml.browser.request(`${stack.url}/t/demo/saml/sso/idp?sp=${encodeURIComponent(SP_ENTITY)}`);
+      expect(saml.status).toBe(303);
+      expect(saml.headers.get('location')).toContain('/portal/login');
+      expect((await withSaml.silently()).searchParams.get('error')).toBe('login_required');
+    } finally {
+      await services.tenants.setRiskPolicy('demo', {});
+    }
   });
 
   it('steps up a portal session reused from another source address and browser: a fresh login of the same user at the one-time-code level', async () => {
