@@ -68,8 +68,9 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       const rt = rotation.grant;
       const refreshOf = { kind: 'refresh', tenant: rt.tenant, subject: { user: rt.sub }, audience: client.client_id, grantedAt: rt.authTime, grantId: rt.gid, sessionId: rt.sid, record: { kind: 'grant', gid: rt.gid }, ...(rt.jkt ? { boundKey: rt.jkt } : {}) } as const;
       if (rotation.outcome === 'wrong-key') {
-        // A bound token with another key: its key-mismatch signal scores it (by default a denial that revokes the family).
-        await continueOrRefuse(request, proof, refreshOf);
+        // A bound token with another key never refreshes; the check scores and records it (key mismatch: by
+        // default a denial, which revokes the family), and the answer is invalid_grant whatever it decided.
+        await deps.access.continueAccess({ ...refreshOf, context: accessContext(request, proof?.jkt, { clientId: client.client_id }) });
         throw invalidGrant('this refresh token is bound to a DPoP key; present a proof made with it');
       }
       if (rotation.outcome === 'reused') {
