@@ -30,6 +30,7 @@ export function createContextHandler(name: ContextName, runtime: Runtime, routes
     routes: routes(runtime),
     observability,
     maxBodyBytes: runtime.config.maxBodyBytes,
+    trustedLocationHeaders: runtime.config.trustedLocationHeaders,
     ...(runtime.config.publicBaseUrl ? { publicBaseUrl: runtime.config.publicBaseUrl } : {}),
   });
 }

@@ -31,6 +31,7 @@ const schema = z
     [ENV.defaultCustody]: z.enum(['wrapped', 'kms-resident']).default('wrapped'),
     [ENV.publicBaseUrl]: optionalUrl,
     [ENV.maxBodyBytes]: z.coerce.number().int().min(1024).max(6 * 1024 * 1024).default(256 * 1024),
+    [ENV.trustedLocationHeaders]: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
   });
 
 export interface Config {
@@ -47,6 +48,8 @@ export interface Config {
   readonly defaultCustody: 'wrapped' | 'kms-resident';
   readonly publicBaseUrl?: string;
   readonly maxBodyBytes: number;
+  /** The CDN in front sets `CloudFront-Viewer-*` location headers and strips clients' own: only then are they read. */
+  readonly trustedLocationHeaders: boolean;
 }
 
 export interface ConfigNeeds {
@@ -94,5 +97,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ne
     defaultCustody: value[ENV.defaultCustody],
     publicBaseUrl: value[ENV.publicBaseUrl],
     maxBodyBytes: value[ENV.maxBodyBytes],
+    trustedLocationHeaders: value[ENV.trustedLocationHeaders] === 'true',
   };
 }

@@ -34,4 +34,5 @@ export const ENV = {
   defaultCustody: 'DEFAULT_CUSTODY',
   publicBaseUrl: 'PUBLIC_BASE_URL',
   maxBodyBytes: 'MAX_BODY_BYTES',
+  trustedLocationHeaders: 'TRUSTED_LOCATION_HEADERS',
 } as const;

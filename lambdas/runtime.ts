@@ -1,8 +1,12 @@
 import type { Config } from './config.ts';
 import { AccessCheck } from './core/access/access-check.ts';
 import { AccessRevocation } from './core/access/revocation.ts';
+import { RiskRecords } from './core/access/risk-records.ts';
+import { UserSessions } from './core/access/user-sessions.ts';
+import { signJwt } from './core/oidc/jwt.ts';
+import { ExternalRisk, type RiskRequestSigner } from './core/risk/external.ts';
 import { AdminClients } from './core/directory/admin-client.ts';
-import { Tenants } from './core/directory/tenant.ts';
+import { oidcSettingsOf, Tenants } from './core/directory/tenant.ts';
 import { Users } from './core/directory/user.ts';
 import { Credentials } from './core/portal/credentials.ts';
 import { LoginThrottle } from './core/portal/login-throttle.ts';
@@ -64,6 +68,8 @@ export interface DirectoryServices {
   readonly initialAccessTokens?: InitialAccessTokens;
   /** The portal's password sign-in (throttle + password); present when a state store was given. */
   readonly credentials?: Credentials;
+  /** A user's SSO sessions and refresh-token families with their last context (token protection); present when a state store was given. */
+  readonly userSessions?: UserSessions;
   /** Cards (enrolment, admin operations, the PIV view); present when key custody, resident keys and the PIN key were given. */
   readonly cards?: Cards;
 }
@@ -81,15 +87,27 @@ export function directoryServices(
   const users = new Users(runtime.directory, tenants, runtime.clock, revocation);
   const throttle = runtime.state ? new LoginThrottle(runtime.state, runtime.clock) : undefined;
   const totp = runtime.custody ? new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) : undefined;
+  const signingKeys = new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) });
+  // External risk requests are signed with the tenant's current token key (published in its JWKS).
+  const signRiskRequest: RiskRequestSigner = async (tenant, payload) => {
+    const { kid, signer } = await signingKeys.currentSigner(tenant, oidcSettingsOf(await tenants.get(tenant)));
+    return signJwt(signer, kid, payload, 'risk-request+jwt');
+  };
   return {
     tenants,
     users,
-    access: new AccessCheck(tenants, users),
-    ...(revocation ? { revocation } : {}),
+    access: new AccessCheck(tenants, users, {
+      clock: runtime.clock,
+      ...(runtime.state ? { records: new RiskRecords(runtime.state) } : {}),
+      ...(throttle ? { failures: throttle } : {}),
+      ...(revocation ? { endings: revocation } : {}),
+      external: new ExternalRisk(outbound, signRiskRequest),
+    }),
+    ...(revocation ? { revocation, userSessions: new UserSessions(runtime.state!, revocation) } : {}),
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
     clients: new Clients(runtime.directory, runtime.clock, runtime.random, outbound),
     serviceProviders: new ServiceProviders(runtime.directory, runtime.clock, outbound),
-    signingKeys: new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) }),
+    signingKeys,
     ...(totp ? { totp } : {}),
     ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp) } : {}),
     ...(runtime.state ? { initialAccessTokens: new InitialAccessTokens(runtime.state, runtime.clock, runtime.random) } : {}),

@@ -35,6 +35,12 @@ export interface CloudcardConfig {
   readonly operatorRoleArns: readonly string[];
   /** When non-empty, the tenant admin API answers only these CIDR blocks (WAF). */
   readonly adminAllowedCidrs: readonly string[];
+  /**
+   * A CDN in front of the API sets CloudFront-Viewer-* location headers (and overwrites clients' own), so
+   * the functions may read them for token protection. Never true by default: on the plain API URL any
+   * client could send them.
+   */
+  readonly trustedLocationHeaders?: boolean;
 }
 
 /** Defaults; cdk.json repeats them so they are visible (test/infra checks the two agree). */
@@ -61,6 +67,7 @@ export const CONTEXT_KEYS = [
   'alarmEmail',
   'operatorRoleArns',
   'adminAllowedCidrs',
+  'trustedLocationHeaders',
 ] as const satisfies readonly (keyof CloudcardConfig)[];
 
 export class ContextError extends Error {
@@ -94,6 +101,14 @@ function number(get: Lookup, key: string, fallback: number, check: (n: number) =
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isFinite(n) || !check(n)) throw new ContextError(key, `must be ${rule}`, value);
   return n;
+}
+
+// Booleans come from cdk.json as booleans and from `-c` as strings.
+function flag(get: Lookup, key: string): boolean {
+  const value = raw(get, key) ?? false;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new ContextError(key, 'must be true or false', value);
 }
 
 function pattern(get: Lookup, key: string, re: RegExp, rule: string): string | undefined {
@@ -148,5 +163,6 @@ export function readConfig(get: Lookup): CloudcardConfig {
     alarmEmail: pattern(get, 'alarmEmail', EMAIL, 'an e-mail address'),
     operatorRoleArns: list(get, 'operatorRoleArns', (item) => ROLE_ARN.test(item), MAX_OPERATOR_ROLES, 'IAM role ARNs (arn:aws:iam::123456789012:role/name)'),
     adminAllowedCidrs: list(get, 'adminAllowedCidrs', (item) => IPV4_CIDR.test(item) || (IPV6_CIDR.test(item) && isIPv6(item.split('/')[0]!)), MAX_ADMIN_CIDRS, 'CIDR blocks (203.0.113.0/24, 2001:db8::/32)'),
+    ...(flag(get, 'trustedLocationHeaders') ? { trustedLocationHeaders: true } : {}),
   };
 }

@@ -19,6 +19,8 @@ export interface CloudcardFunctionsProps {
   readonly logRetentionDays: number;
   /** The public base URL when the API has a custom domain; otherwise handlers derive it per request. */
   readonly publicBaseUrl?: string;
+  /** Read the CDN's viewer-location headers (context `trustedLocationHeaders`). */
+  readonly trustedLocationHeaders?: boolean;
   /** Who may touch what; defaults to the project's matrix (lib/grants.ts). */
   readonly grants?: Readonly<Record<ContextName, FunctionGrants>>;
 }
@@ -64,6 +66,7 @@ function environment(context: ContextName, granted: FunctionGrants, props: Cloud
     ...(granted.macKeys.includes('cardSession') ? { [ENV.cardSessionKeyId]: props.keys.macKeys.cardSession.keyArn } : {}),
     ...(granted.macKeys.includes('cardPin') ? { [ENV.cardPinKeyId]: props.keys.macKeys.cardPin.keyArn } : {}),
     ...(props.publicBaseUrl ? { [ENV.publicBaseUrl]: props.publicBaseUrl } : {}),
+    ...(props.trustedLocationHeaders ? { [ENV.trustedLocationHeaders]: 'true' } : {}),
     POWERTOOLS_SERVICE_NAME: `cloudcard-${context}`,
     POWERTOOLS_METRICS_NAMESPACE: 'cloudcard',
     LOG_LEVEL: 'INFO',

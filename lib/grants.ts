@@ -140,10 +140,11 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // Per-tenant token signing keys are wrapped under the KEK ({tenant, card: 'oidc-signing', slot: kid});
   // tenants in `kms` signing mode sign with the stack's signing key, whose public half the JWKS publishes.
   // Clients (registration), consents, lazily made signing keys; the whole token life cycle in state, and
-  // the login throttle for the password grant. No card, no card session, no SAML state.
+  // the login throttle for the password grant. No card, no card session, no SAML state. The owner index
+  // read only: a risk denial at the refresh grant finds the family's SSO session by its public sid.
   oidc: {
     directory: readWrite(D.tenant),
-    state: readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.refreshToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken, S.pushedRequest),
+    state: plusRead(readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.refreshToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken, S.pushedRequest), S.subject),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: NO_RESIDENT_KEYS,
@@ -151,10 +152,11 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   },
   // SAML signs with the tenant's token keys (the same wrapped key ring as oidc): it only opens them.
   // Federated identities, IdP certificates, lazily made signing keys; interactions and SSO sessions (it
-  // resumes and ends them), message-ID replay, artifacts, participants and logout steps.
+  // resumes and ends them), message-ID replay, artifacts, participants and logout steps. The login
+  // throttle read only: recent failed sign-ins are a risk signal at SSO reuse.
   saml: {
     directory: readWrite(D.tenant),
-    state: readWrite(S.interaction, S.sso, S.jti, S.samlArtifact, S.samlParticipant, S.samlLogout),
+    state: plusRead(readWrite(S.interaction, S.sso, S.jti, S.samlArtifact, S.samlParticipant, S.samlLogout), S.loginFailures),
     cardKek: { capabilities: ['unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: NO_RESIDENT_KEYS,
@@ -175,10 +177,11 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // It signs card lists with the tenant's card-list key, never with the CA key. It alone seals session
   // state; it checks and changes PINs. Cards, the card CA and the list signer are read and written in the
   // card partition; tenants, users and public token keys only read (verifying the caller's token), grants
-  // and revocations only read. Card challenges and sessions are its alone.
+  // and revocations only read, and the login throttle (recent failed sign-ins score a card-session
+  // open). Card challenges and sessions are its alone.
   card: {
     directory: plusRead(readWrite(D.cards, D.residentKeys), D.tenant),
-    state: plusRead(readWrite(S.cardChallenge, S.cardSession), S.grant, S.revokedAccessToken),
+    state: plusRead(readWrite(S.cardChallenge, S.cardSession), S.grant, S.revokedAccessToken, S.loginFailures),
     cardKek: { capabilities: ['wrap', 'unwrap'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: [],
     residentKeys: { create: ['card-key'], sign: ['card-key', 'card-list'], agree: ['card-key'], destroy: ['card-key'] },

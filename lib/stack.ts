@@ -43,6 +43,7 @@ export class CloudcardStack extends Stack {
       defaultCustody: config.custody,
       logRetentionDays: config.logRetentionDays,
       publicBaseUrl: config.domainName ? `https://${config.domainName}` : undefined,
+      trustedLocationHeaders: config.trustedLocationHeaders,
     });
     const functions = mapValues(this.functions.byContext, (f) => f.function);
     this.api = new CloudcardApi(this, 'Api', {

@@ -6,6 +6,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import type { Observability } from '../observability.ts';
 import { parseBody } from './body.ts';
+import { locationOf } from './location.ts';
 import { inputMap } from './input-map.ts';
 import { HttpProblem, PROBLEM_CONTENT_TYPE, toProblem } from './problem.ts';
 import { Router, type Route } from './router.ts';
@@ -19,6 +20,8 @@ export interface AppOptions {
   readonly maxBodyBytes: number;
   /** Fixed public base URL; otherwise derived from the Host header and API Gateway stage. */
   readonly publicBaseUrl?: string;
+  /** Read the CDN's viewer-location headers (stack configuration; never trusted by default). */
+  readonly trustedLocationHeaders?: boolean;
 }
 
 export type ProxyHandler = (event: ProxyEvent, context: Context) => Promise<ApiResponse>;
@@ -50,6 +53,7 @@ export function createApp(options: AppOptions): ProxyHandler {
       requestId: requestIdOf(event),
       baseUrl: options.publicBaseUrl ?? derivedBaseUrl(event, headers),
       ...(event.requestContext?.identity?.sourceIp ? { sourceIp: event.requestContext.identity.sourceIp } : {}),
+      ...(options.trustedLocationHeaders ? locationOf(headers) : {}),
     };
     const response = await route.handle(request);
     return method === 'HEAD' ? { ...response, body: '' } : response;

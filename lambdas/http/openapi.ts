@@ -2,6 +2,8 @@
  * The OpenAPI 3.1 description of the card and admin APIs, served at {base}/openapi.json. A unit test
  * checks that every admin route is described here and nothing else is, so the two cannot drift.
  */
+import { SIGNAL_NAMES, SIGNAL_WEIGHTS } from '../core/risk/signals.ts';
+
 const problem = { $ref: '#/components/responses/Problem' };
 const errors = { '400': problem, '401': problem, '404': problem, '409': problem, '413': problem, '503': problem };
 const tenantParam = { name: 'tenant', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$' } };
@@ -78,6 +80,30 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       '/t/{tenant}/admin/v1/users/{username}': {
         parameters: [tenantParam, usernameParam],
         get: { operationId: 'getUser', security: admin, responses: { '200': jsonOk('#/components/schemas/User', 'the user'), ...errors } },
+      },
+      '/t/{tenant}/admin/v1/users/{username}/sessions': {
+        parameters: [tenantParam, usernameParam],
+        get: {
+          operationId: 'listUserSessions',
+          summary: "The user's SSO sessions and refresh-token families, each with its last context (ip, userAgent, country, device key) and risk decision",
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/SessionList', 'live sessions and families'), ...errors },
+        },
+      },
+      '/t/{tenant}/admin/v1/users/{username}/sessions/{id}': {
+        parameters: [tenantParam, usernameParam, { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: "the SSO session's sid or the family's grant id" }],
+        delete: { operationId: 'endUserSession', summary: 'End an SSO session, or revoke a refresh-token family', security: admin, responses: { '204': { description: 'ended' }, ...errors } },
+      },
+      '/t/{tenant}/admin/v1/risk-policy': {
+        parameters: [tenantParam],
+        get: { operationId: 'getRiskPolicy', summary: "The tenant's token-protection risk policy (the defaults until one is set)", security: admin, responses: { '200': jsonOk('#/components/schemas/RiskPolicy', 'the policy'), ...errors } },
+        put: {
+          operationId: 'setRiskPolicy',
+          summary: 'Replace the risk policy; validated whole, a 400 names each bad field in `issues`',
+          security: admin,
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/RiskPolicy' } } } },
+          responses: { '200': jsonOk('#/components/schemas/RiskPolicy', 'the policy as stored, defaults filled in'), ...errors },
+        },
       },
       '/t/{tenant}/admin/v1/users/{username}/disable': {
         parameters: [tenantParam, usernameParam],
@@ -401,6 +427,64 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           properties: { id: { type: 'string', description: 'SHA-1 (hex) of the entityID: the artifact SourceID' }, entityId: { type: 'string' } },
           additionalProperties: true,
         },
+        RiskBands: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['stepUp', 'deny'],
+          properties: { stepUp: { type: 'integer', minimum: 1, maximum: 1000 }, deny: { type: 'integer', minimum: 1, maximum: 1000, description: 'at least stepUp' } },
+        },
+        RiskPolicy: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            bands: { $ref: '#/components/schemas/RiskBands' },
+            weights: {
+              type: 'object',
+              additionalProperties: false,
+              properties: Object.fromEntries(SIGNAL_NAMES.map((name) => [name, { type: 'integer', minimum: 0, maximum: 1000, description: `default ${SIGNAL_WEIGHTS[name]}` }])),
+            },
+            usualHours: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['from', 'to'],
+              properties: { from: { type: 'integer', minimum: 0, maximum: 23 }, to: { type: 'integer', minimum: 0, maximum: 23 }, utcOffsetMinutes: { type: 'integer', minimum: -720, maximum: 840 } },
+            },
+            maxTravelKmh: { type: 'integer', minimum: 100, maximum: 20000 },
+            external: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['url'],
+              description: 'an external risk service: a signed JWS request (typ risk-request+jwt, verifiable with the tenant JWKS), a JSON answer {score, decision?, reasons}',
+              properties: { url: { type: 'string', format: 'uri' }, timeoutMs: { type: 'integer', minimum: 50, maximum: 3000, default: 300 }, failure: { type: 'string', enum: ['open', 'closed'], default: 'open' } },
+            },
+            overrides: {
+              type: 'array',
+              maxItems: 100,
+              items: { type: 'object', additionalProperties: false, required: ['audience', 'bands'], properties: { audience: { type: 'string', description: 'an OAuth client id, or saml:{entityID}' }, bands: { $ref: '#/components/schemas/RiskBands' } } },
+            },
+          },
+        },
+        Session: {
+          type: 'object',
+          required: ['id', 'kind', 'expiresAt', 'decisions'],
+          properties: {
+            id: { type: 'string' },
+            kind: { type: 'string', enum: ['sso', 'refresh-family'] },
+            clientId: { type: 'string' },
+            authTime: { type: 'integer' },
+            acr: { type: 'string' },
+            expiresAt: { type: 'integer' },
+            ip: { type: 'string' },
+            userAgent: { type: 'string' },
+            country: { type: 'string' },
+            device: { type: 'string', description: 'RFC 7638 thumbprint of the last key seen with it' },
+            score: { type: 'integer' },
+            decision: { type: 'string', enum: ['allow', 'step-up', 'deny'] },
+            reasons: { type: 'array', items: { type: 'string' } },
+            decisions: { type: 'array', items: { type: 'object', additionalProperties: true }, description: 'the last 10 decisions with their context' },
+          },
+        },
+        SessionList: { type: 'object', required: ['sessions'], properties: { sessions: { type: 'array', items: { $ref: '#/components/schemas/Session' } } } },
         ServiceProviderList: { type: 'object', required: ['serviceProviders'], properties: { serviceProviders: { type: 'array', items: { $ref: '#/components/schemas/ServiceProvider' } } } },
         CardUnblock: { type: 'object', additionalProperties: false, properties: { pin: { type: 'string', writeOnly: true } } },
         CardUnblocked: { type: 'object', required: ['card', 'pin'], properties: { card: { $ref: '#/components/schemas/Card' }, pin: { type: 'string' } } },

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { Location } from '../core/risk/context.ts';
 
 /** The request a route sees: decoded, size-checked and parsed once by the middleware. */
 export interface ApiRequest {
@@ -17,6 +18,8 @@ export interface ApiRequest {
   /** The public base URL ({base} in the architecture's URL table), no trailing slash. */
   readonly baseUrl: string;
   readonly sourceIp?: string;
+  /** The viewer's location from the CDN's headers, present only where the stack trusts them. */
+  readonly location?: Location;
 }
 
 export type ApiResponse = APIGatewayProxyResult;

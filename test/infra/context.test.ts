@@ -63,6 +63,7 @@ describe('context', () => {
     ['domainName', { certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' }],
     ['customKeyStoreId', { customKeyStoreId: 'my-hsm' }],
     ['alarmEmail', { alarmEmail: 'ops' }],
+    ['trustedLocationHeaders', { trustedLocationHeaders: 'yes' }],
   ])('rejects a bad %s, naming the key', (key, context) => {
     let error: unknown;
     try {
@@ -73,6 +74,13 @@ describe('context', () => {
     expect(error).toBeInstanceOf(ContextError);
     expect((error as ContextError).key).toBe(key);
     expect((error as ContextError).message).toContain(`"${key}"`);
+  });
+
+  it('trusts CDN location headers only when told, from cdk.json booleans or -c strings', () => {
+    expect(config({}).trustedLocationHeaders).toBeUndefined();
+    expect(config({ trustedLocationHeaders: 'false' }).trustedLocationHeaders).toBeUndefined();
+    expect(config({ trustedLocationHeaders: true }).trustedLocationHeaders).toBe(true);
+    expect(config({ trustedLocationHeaders: 'true' }).trustedLocationHeaders).toBe(true);
   });
 
   it('fails building the app on custody=bogus, naming the key', () => {

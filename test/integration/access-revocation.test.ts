@@ -239,7 +239,10 @@ describe.each(BACKENDS)('access revocation on the %s backend', (backend) => {
       expect((await redeem('demo', victim, code, verifier)).status).toBe(200);
     });
 
-    it('a DPoP-bound refresh token with another key is refused, and the holder’s key still refreshes', async () => {
+    it('a DPoP-bound refresh token with another key is refused, and where the tenant weights key mismatch 0 the holder’s key still refreshes', async () => {
+      // Token protection (issue 13) revokes the family on a key mismatch by default (test/integration/token-protection.test.ts);
+      // a tenant that prefers "a stolen token revokes nothing" weights the signal 0.
+      await services.tenants.setRiskPolicy('demo', { weights: { 'key-mismatch': 0 } });
       await user('demo', 'wanda');
       const rp = await client('demo', { token_endpoint_auth_method: 'none' });
       const holder = await dpopKey();
@@ -261,6 +264,7 @@ describe.each(BACKENDS)('access revocation on the %s backend', (backend) => {
       const cards = await fetch(`${issuerOf('demo')}/card/v1/tokens`, { method: 'POST', headers: { Authorization: `Bearer ${bound}` } });
       expect(cards.status).toBe(401);
       expect(((await cards.json()) as Record<string, unknown>)['detail']).toMatch(/DPoP-bound/);
+      await services.tenants.setRiskPolicy('demo', {});
     });
   });
 });

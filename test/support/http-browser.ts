@@ -4,6 +4,12 @@
  */
 export class HttpBrowser {
   readonly #cookies = new Map<string, { value: string; path: string }>();
+  readonly #fetch: typeof fetch;
+
+  /** `fetchImpl`: e.g. test/support/source-fetch.ts, to browse from another source address or user agent. */
+  constructor(fetchImpl: typeof fetch = fetch) {
+    this.#fetch = fetchImpl;
+  }
 
   cookie(name: string): string | undefined {
     return this.#cookies.get(name)?.value;
@@ -15,7 +21,7 @@ export class HttpBrowser {
       .filter(([, c]) => target.pathname.startsWith(c.path))
       .map(([name, c]) => `${name}=${c.value}`)
       .join('; ');
-    const response = await fetch(url, {
+    const response = await this.#fetch(url, {
       method: init.method ?? (init.form ? 'POST' : 'GET'),
       redirect: 'manual',
       headers: {

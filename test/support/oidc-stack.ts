@@ -24,13 +24,14 @@ export const offlineResolver = async (hostname: string): Promise<string[]> => {
  * loopback, so the outbound URL policy's loopback exception is on unless `outbound` says otherwise;
  * names resolve without DNS (offlineResolver) unless `outbound` gives a resolver.
  */
-export async function startStackOn(backend: BackendName, options: { clock?: Clock; outbound?: LocalOutboundOptions } = {}): Promise<LocalStack> {
+export async function startStackOn(backend: BackendName, options: { clock?: Clock; outbound?: LocalOutboundOptions; env?: Record<string, string> } = {}): Promise<LocalStack> {
   const base = {
     port: 0,
     logLevel: 'SILENT' as const,
     demoPassword: DEMO_PASSWORD,
     outbound: { allowLoopback: options.outbound?.allowLoopback ?? true, resolve: options.outbound?.resolve ?? offlineResolver },
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.env ? { env: options.env } : {}),
   };
   if (backend === 'embedded') return startLocalStack(base);
   const endpoint = process.env['CLOUDCARD_TEST_EMULATOR'];
@@ -45,7 +46,7 @@ export async function startStackOn(backend: BackendName, options: { clock?: Cloc
   const suffix = randomBytes(4).toString('hex');
   return startLocalStack({
     ...base,
-    env: { DIRECTORY_TABLE: `cc-e2e-directory-${suffix}`, STATE_TABLE: `cc-e2e-state-${suffix}` },
+    env: { ...options.env, DIRECTORY_TABLE: `cc-e2e-directory-${suffix}`, STATE_TABLE: `cc-e2e-state-${suffix}` },
     aws: { endpoint, region, credentials: EMULATOR_CREDENTIALS, cardKekKeyId: kek.KeyMetadata!.Arn!, signingKeyId: signing.KeyMetadata!.Arn!, cardSessionKeyId: sessionKey.KeyMetadata!.Arn!, cardPinKeyId: pinKey.KeyMetadata!.Arn! },
   });
 }

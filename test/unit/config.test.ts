@@ -29,7 +29,9 @@ describe('configuration', () => {
       defaultCustody: 'wrapped',
       publicBaseUrl: undefined,
       maxBodyBytes: 262_144,
+      trustedLocationHeaders: false,
     });
+    expect(loadConfig({ ...valid, TRUSTED_LOCATION_HEADERS: 'true' }).trustedLocationHeaders).toBe(true);
   });
 
   it('names every missing variable', () => {
@@ -47,6 +49,7 @@ describe('configuration', () => {
     ['DEFAULT_CUSTODY', 'hsm'],
     ['DIRECTORY_TABLE', 'no spaces allowed'],
     ['STAGE', 'Prod!'],
+    ['TRUSTED_LOCATION_HEADERS', 'yes'],
   ])('names %s when it is invalid (%s)', (variable, value) => {
     const error = configError(() => loadConfig({ ...valid, [variable]: value }));
     expect(error.variables).toEqual([variable]);

@@ -1,6 +1,12 @@
 import type { Tenant, Tenants } from '../directory/tenant.ts';
 import type { User, Users } from '../directory/user.ts';
 import { NotFoundError } from '../errors.ts';
+import type { Clock } from '../../ports.ts';
+import { newRiskRecord, recordDecision, type AccessContext } from '../risk/context.ts';
+import { assessRisk, type RiskAssessment } from '../risk/engine.ts';
+import { bandsFor, DEFAULT_RISK_POLICY, type RiskPolicy } from '../risk/policy.ts';
+import { combine, type ExternalRisk, type ExternalRiskRequest } from '../risk/external.ts';
+import type { RiskRecordRef, RiskRecords } from './risk-records.ts';
 
 /**
  * Every way an access granted earlier is carried on without a new sign-in. Each one goes through
@@ -17,16 +23,10 @@ export type ContinuationKind =
   | 'card-session-open'
   | 'apdu';
 
-/**
- * Where the request came from. Nothing decides on it yet: the token-protection work (issue 13) feeds
- * it to its risk evaluation, so every caller already passes what it knows.
- */
-export interface AccessContext {
-  readonly ip?: string;
-  readonly userAgent?: string;
-  /** RFC 7638 thumbprint of the key the caller proved (DPoP key, agent device key). */
-  readonly keyThumbprint?: string;
-}
+export type { AccessContext } from '../risk/context.ts';
+
+/** Continuations whose context is scored (the hot ones, userinfo and every APDU, only get the hard rules). */
+const SCORED: ReadonlySet<ContinuationKind> = new Set(['refresh', 'code', 'device-code', 'sso-reuse-oidc', 'sso-reuse-saml', 'card-session-open']);
 
 /** A typed description of one continuation: who continues what, for whom, from where. */
 export interface Continuation {
@@ -43,18 +43,39 @@ export interface Continuation {
   readonly grantId?: string;
   readonly card?: string;
   readonly context?: AccessContext;
+  /** Where the continued session's or family's risk record lives (its baseline and decision history). */
+  readonly record?: RiskRecordRef;
+  /** The key the continued family is bound to (a public client's DPoP `jkt`). */
+  readonly boundKey?: string;
 }
 
-export type DenialReason = 'tenant-missing' | 'tenant-disabled' | 'user-missing' | 'user-disabled' | 'revoked';
+export type DenialReason = 'tenant-missing' | 'tenant-disabled' | 'user-missing' | 'user-disabled' | 'revoked' | 'risk';
 
 /**
- * The answer. Open by design: the risk work adds e.g. `{ outcome: 'step-up', ... }`, and every caller's
- * exhaustive mapping then has to say what step-up means in its protocol.
+ * The answer. A risk-scored continuation also carries its `risk` (score and the signals that fired).
+ * `step-up`: allowed only after a stronger sign-in (one-time code), each protocol says how it asks.
+ * `deny` for risk: the check has already revoked the family and ended the SSO session it continued.
  */
 export type AccessDecision =
   /** `user`: the user as read, when the subject is one (so a caller such as userinfo need not read it again). */
-  | { readonly outcome: 'allow'; readonly user?: User }
-  | { readonly outcome: 'deny'; readonly reason: DenialReason; readonly message: string };
+  | { readonly outcome: 'allow'; readonly user?: User; readonly risk?: RiskAssessment }
+  | { readonly outcome: 'step-up'; readonly message: string; readonly user?: User; readonly risk: RiskAssessment }
+  | { readonly outcome: 'deny'; readonly reason: DenialReason; readonly message: string; readonly risk?: RiskAssessment };
+
+/** What ends a continued session or family when risk denies it (core/access/revocation.ts). */
+export interface ContinuationEndings {
+  endContinuation(tenant: string, username: string, what: { gid?: string; sid?: string; ssoHash?: string }): Promise<void>;
+}
+
+/** The optional collaborators of risk scoring; without them only the hard rules apply. */
+export interface RiskPorts {
+  readonly records?: Pick<RiskRecords, 'load' | 'save'>;
+  readonly failures?: { recentFailures(tenant: string, username: string): Promise<number> };
+  readonly endings?: ContinuationEndings;
+  /** The tenant's external risk service, when its policy names one. */
+  readonly external?: Pick<ExternalRisk, 'ask'>;
+  readonly clock: Clock;
+}
 const deny = (reason: DenialReason, message: string): AccessDecision => ({ outcome: 'deny', reason, message });
 
 /**
@@ -67,15 +88,71 @@ export class AccessCheck {
   readonly #tenants: Pick<Tenants, 'find'>;
   readonly #users: Pick<Users, 'get'>;
 
-  constructor(tenants: Pick<Tenants, 'find'>, users: Pick<Users, 'get'>) {
+  readonly #risk: RiskPorts | undefined;
+
+  constructor(tenants: Pick<Tenants, 'find'>, users: Pick<Users, 'get'>, risk?: RiskPorts) {
     this.#tenants = tenants;
     this.#users = users;
+    this.#risk = risk;
   }
 
+  /**
+   * The hard rules first (tenant and user active, not revoked since); then, for a user's scored
+   * continuation with a context, the risk engine over the tenant's policy, the record's baseline (last
+   * allowed context, known keys) and recent failed sign-ins. The decision is appended to the record
+   * (bounded); a risk denial ends what was continued before it is answered.
+   */
   async continueAccess(continuation: Continuation): Promise<AccessDecision> {
     const username = 'user' in continuation.subject ? continuation.subject.user : undefined;
-    const [tenant, user] = await Promise.all([this.#tenants.find(continuation.tenant), username === undefined ? undefined : this.#user(continuation.tenant, username)]);
-    return decide(continuation, tenant, username === undefined ? null : user);
+    const risk = this.#risk;
+    const scored = risk !== undefined && username !== undefined && continuation.context !== undefined && SCORED.has(continuation.kind);
+    const [tenant, user, record, failures] = await Promise.all([
+      this.#tenants.find(continuation.tenant),
+      username === undefined ? undefined : this.#user(continuation.tenant, username),
+      scored && continuation.record && risk.records ? risk.records.load(continuation.record) : undefined,
+      scored && risk.failures ? risk.failures.recentFailures(continuation.tenant, username!) : undefined,
+    ]);
+    const hard = decide(continuation, tenant, username === undefined ? null : user);
+    if (!scored || hard.outcome !== 'allow') return hard;
+    const context: AccessContext = { ...continuation.context, at: continuation.context!.at ?? risk.clock.now() };
+    const policy = tenant!.riskPolicy ?? DEFAULT_RISK_POLICY;
+    const builtIn = assessRisk(
+      {
+        current: context,
+        ...(record ? { last: record.last, knownKeys: record.knownKeys } : {}),
+        ...(continuation.boundKey ? { boundKey: continuation.boundKey } : {}),
+        ...(failures !== undefined ? { recentFailures: failures } : {}),
+        ...(continuation.audience ? { audience: continuation.audience } : {}),
+      },
+      policy,
+    );
+    const { assessment, unavailable } = await this.#withExternal(policy, builtIn, { tenant: continuation.tenant, subject: username!, kind: continuation.kind, ...(continuation.audience ? { audience: continuation.audience } : {}), context, builtIn }, context.at!);
+    if (continuation.record && risk.records) {
+      const entry = { at: context.at!, kind: continuation.kind, decision: assessment.decision, score: assessment.score, reasons: assessment.reasons, context };
+      await risk.records.save(continuation.record, recordDecision(record ?? newRiskRecord(context), entry));
+    }
+    const found = hard.user ? { user: hard.user } : {};
+    if (assessment.decision === 'allow') return { ...hard, risk: assessment };
+    const why = `risk score ${assessment.score} (${assessment.reasons.join(', ')})`;
+    // Fail-closed on an unusable external service: refused, but an outage is no evidence against the session.
+    if (unavailable) return { outcome: 'deny', reason: 'risk', message: 'access refused: the external risk service could not be consulted', risk: assessment };
+    if (assessment.decision === 'step-up') return { outcome: 'step-up', message: `a stronger sign-in is required: ${why}`, ...found, risk: assessment };
+    await risk.endings?.endContinuation(continuation.tenant, username!, {
+      ...(continuation.grantId ? { gid: continuation.grantId } : {}),
+      ...(continuation.sessionId ? { sid: continuation.sessionId } : {}),
+      ...(continuation.record?.kind === 'sso' ? { ssoHash: continuation.record.hash } : {}),
+    });
+    return { outcome: 'deny', reason: 'risk', message: `access refused: ${why}`, risk: assessment };
+  }
+
+  /** The external service's answer folded in; unusable, it adds `external-unavailable` and the tenant's failure mode. */
+  async #withExternal(policy: RiskPolicy, builtIn: RiskAssessment, request: ExternalRiskRequest, now: number): Promise<{ assessment: RiskAssessment; unavailable: boolean }> {
+    const settings = policy.external;
+    if (!settings) return { assessment: builtIn, unavailable: false };
+    const answer = await this.#risk?.external?.ask(settings, request, now);
+    if (answer) return { assessment: combine(builtIn, answer, bandsFor(policy, request.audience)), unavailable: false };
+    const closed = settings.failure === 'closed';
+    return { assessment: { decision: closed ? 'deny' : builtIn.decision, score: builtIn.score, reasons: [...builtIn.reasons, 'external-unavailable'] }, unavailable: closed };
   }
 
   async #user(tenant: string, username: string): Promise<User | undefined> {

@@ -2,6 +2,9 @@ import { clearActiveSession } from '../cards/card-item.ts';
 import { directoryKeys, tenantPartition } from '../directory/keys.ts';
 import { ConflictError } from '../errors.ts';
 import type { DirectoryStore, Item, StateStore } from '../../ports.ts';
+import type { ContinuationEndings } from './access-check.ts';
+import { grantKey } from '../oidc/grants.ts';
+import { keyOfHash } from '../oidc/sessions.ts';
 import { cardSessionPrefix, ownerPartition, type SessionEnd } from './owner-index.ts';
 
 /** What disabling and card deletion call; the directory services take it as a port. */
@@ -17,7 +20,7 @@ export interface AccessEndings {
 /** How many users of a tenant are revoked at once. */
 const USERS_AT_ONCE = 10;
 
-type OwnedItem = Item & { GSI1SK: string; session?: { id?: string; card?: string } };
+type OwnedItem = Item & { GSI1SK: string; session?: { id?: string; card?: string; sid?: string } };
 
 /**
  * Proactive revocation, so nothing waits for expiry. Order, per user: card sessions first (the card
@@ -28,7 +31,7 @@ type OwnedItem = Item & { GSI1SK: string; session?: { id?: string; card?: string
  * revocation is safe: the access check refuses every continuation of a disabled user or tenant, and of
  * anything granted before `accessRevokedAt`, whatever is left in the table.
  */
-export class AccessRevocation implements AccessEndings {
+export class AccessRevocation implements AccessEndings, ContinuationEndings {
   readonly #state: StateStore;
   readonly #directory: DirectoryStore;
 
@@ -60,6 +63,28 @@ export class AccessRevocation implements AccessEndings {
       cursor = page.cursor;
     } while (cursor);
     if (failure) throw failure;
+  }
+
+  /**
+   * Ends one continued access (a risk denial): the grant (refresh-token family) is marked revoked and the
+   * SSO session ended, found by its hash or, for a family, by its public `sid` under the user's owner index.
+   */
+  async endContinuation(tenant: string, username: string, what: { gid?: string; sid?: string; ssoHash?: string }): Promise<void> {
+    const gone = (error: unknown) => {
+      if (!(error instanceof ConflictError)) throw error;
+    };
+    if (what.gid) await this.#state.update(grantKey(what.gid), { revoked: true }, { present: true }).catch(gone);
+    if (what.ssoHash) {
+      await this.#state.delete(keyOfHash(what.ssoHash), { present: true }).catch(gone);
+      return;
+    }
+    if (!what.sid) return;
+    let cursor: string | undefined;
+    do {
+      const page = await this.#state.query<OwnedItem & { session?: { sid?: string } }>({ index: 'GSI1', partition: ownerPartition(tenant, username), sortPrefix: 'SSO#', limit: 100, ...(cursor ? { cursor } : {}) });
+      for (const item of page.items) if (item.session?.sid === what.sid) await this.#state.delete({ PK: item.PK, SK: item.SK }, { present: true }).catch(gone);
+      cursor = page.cursor;
+    } while (cursor);
   }
 
   async endCardSessions(tenant: string, username: string, card: string): Promise<void> {

@@ -4,7 +4,7 @@ import { opaqueHash } from '../oidc/hashing.ts';
 import { handleApdu } from '../piv/application.ts';
 import { newSessionState, validSessionState, type PivSessionState } from '../piv/session.ts';
 import type { Clock, Item, Random, StateStore } from '../../ports.ts';
-import type { AccessCheck, AccessDecision, Continuation } from '../access/access-check.ts';
+import type { AccessCheck, AccessContext, AccessDecision, Continuation } from '../access/access-check.ts';
 import { ownedBy, type SessionEnd } from '../access/owner-index.ts';
 import type { Tenant } from '../directory/tenant.ts';
 import type { CardItem } from './card-item.ts';
@@ -101,7 +101,7 @@ export class CardSessions {
    * works once. `grantedAt` is when the user signed in for the token that asks (the access check refuses
    * the opening when access was revoked since).
    */
-  async open(tenant: Tenant, username: string, cardId: string, proof: string, grantedAt?: number): Promise<{ secret: string; session: CardSession; expiresAt: number }> {
+  async open(tenant: Tenant, username: string, cardId: string, proof: string, grantedAt?: number, context: AccessContext = {}): Promise<{ secret: string; session: CardSession; expiresAt: number }> {
     const verified = await verifyDeviceProof(proof);
     const nonce = typeof verified.payload['nonce'] === 'string' ? verified.payload['nonce'] : '';
     if (!OPAQUE.test(nonce) || verified.payload['card'] !== cardId) throw new ValidationError('the proof must sign {"nonce", "card"} of this challenge');
@@ -119,7 +119,7 @@ export class CardSessions {
     if (record.jkt !== verified.jkt) throw new ValidationError('the proof was signed by another key than the challenge names');
     const [, decision] = await Promise.all([
       this.#ownCard(tenant.id, username, cardId),
-      this.#access.continueAccess({ kind: 'card-session-open', tenant: tenant.id, subject: { user: username }, card: cardId, ...(grantedAt === undefined ? {} : { grantedAt }), context: { keyThumbprint: verified.jkt } }),
+      this.#access.continueAccess({ kind: 'card-session-open', tenant: tenant.id, subject: { user: username }, card: cardId, ...(grantedAt === undefined ? {} : { grantedAt }), context: { ...context, keyThumbprint: verified.jkt } }),
     ]);
     refuseUnlessAllowed(decision);
 

@@ -6,6 +6,7 @@ import type { AccessEndings } from '../access/revocation.ts';
 import { NO_OUTBOUND } from '../outbound/none.ts';
 import { OutboundUrlError } from '../outbound/url-policy.ts';
 import { directoryKeys } from './keys.ts';
+import { riskPolicySchema, type RiskPolicy } from '../risk/policy.ts';
 
 export const REGISTRATION_MODES = ['closed', 'open', 'initial-access-token'] as const;
 export type RegistrationMode = (typeof REGISTRATION_MODES)[number];
@@ -194,6 +195,8 @@ export interface Tenant {
   readonly oidc?: OidcSettings;
   readonly cards?: CardSettings;
   readonly trustedIssuers?: readonly TrustedIssuer[];
+  /** Token protection: score bands, weights and overrides (core/risk/policy.ts); the defaults when absent. */
+  readonly riskPolicy?: RiskPolicy;
   readonly createdAt: string;
   readonly updatedAt: string;
   /** Incremented on every write; updates are guarded on it (optimistic concurrency). */
@@ -201,6 +204,7 @@ export interface Tenant {
 }
 
 type TenantItem = Item & { tenant: Tenant };
+
 
 /** Tenants: create, read, list and update, each write guarded so concurrent admins cannot clobber. */
 export class Tenants {
@@ -282,6 +286,31 @@ export class Tenants {
   }
 
   /** An active tenant, or NotFound: a disabled tenant is invisible to its users. */
+  /**
+   * Replaces the tenant's risk policy (validated whole; a bad field names itself and writes nothing),
+   * guarded on the version like every tenant write.
+   */
+  async setRiskPolicy(id: string, input: unknown): Promise<RiskPolicy> {
+    const policy = parseInput(riskPolicySchema, input, 'risk policy');
+    if (policy.external) {
+      try {
+        await this.#outbound.check(policy.external.url);
+      } catch (error) {
+        if (!(error instanceof OutboundUrlError)) throw error;
+        throw new ValidationError('invalid risk policy', [`external.url: ${error.message}`]);
+      }
+    }
+    const current = await this.get(id);
+    const next: Tenant = { ...current, riskPolicy: policy, updatedAt: new Date(this.#clock.now()).toISOString(), version: current.version + 1 };
+    try {
+      await this.#directory.update(directoryKeys.tenant(id), { tenant: next, version: next.version }, { present: true, equals: { version: current.version } });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError(`tenant ${id} changed meanwhile; retry`);
+      throw error;
+    }
+    return policy;
+  }
+
   async getActive(id: string): Promise<Tenant> {
     const tenant = await this.get(id);
     if (tenant.status !== 'active') throw new NotFoundError(`tenant ${id} does not exist`);

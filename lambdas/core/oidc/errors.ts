@@ -9,13 +9,31 @@ export class OAuthError extends Error {
   /** Extra response headers (WWW-Authenticate, DPoP-Nonce). */
   readonly headers: Readonly<Record<string, string>>;
 
-  constructor(error: string, description: string, options: { status?: number; headers?: Record<string, string> } = {}) {
+  /** Extra members of the JSON error body (RFC 9470 `acr_values`, `max_age`). */
+  readonly fields: Readonly<Record<string, string | number>>;
+
+  constructor(error: string, description: string, options: { status?: number; headers?: Record<string, string>; fields?: Record<string, string | number> } = {}) {
     super(description);
     this.error = error;
     this.status = options.status ?? (error === 'invalid_client' ? 401 : error === 'server_error' ? 500 : 400);
     this.headers = options.headers ?? {};
+    this.fields = options.fields ?? {};
   }
 }
+
+/** What a step-up asks for: the one-time-code level, signed in afresh. */
+export const STEP_UP = { acrValues: 'urn:cloudcard:acr:mfa', maxAge: 0 } as const;
+
+/**
+ * Risk asks for a stronger sign-in (RFC 9470 §3): `insufficient_user_authentication` names exactly what
+ * to do (a new authorization request with these `acr_values` and `max_age`), where OIDC's
+ * `interaction_required` only says a user must be present.
+ */
+export const stepUpRequired = (description: string) =>
+  new OAuthError('insufficient_user_authentication', description, {
+    headers: { 'WWW-Authenticate': `Bearer error="insufficient_user_authentication", error_description="a stronger sign-in is required", acr_values="${STEP_UP.acrValues}", max_age=${STEP_UP.maxAge}` },
+    fields: { acr_values: STEP_UP.acrValues, max_age: STEP_UP.maxAge },
+  });
 
 export const invalidRequest = (description: string) => new OAuthError('invalid_request', description);
 export const invalidGrant = (description: string) => new OAuthError('invalid_grant', description);

@@ -1,6 +1,7 @@
 import { ConflictError } from '../errors.ts';
 import { ownedBy } from '../access/owner-index.ts';
 import type { Clock, Item, StateStore } from '../../ports.ts';
+import { newRiskRecord, type AccessContext } from '../risk/context.ts';
 
 /**
  * A grant ties together everything issued from one authorization (code, access tokens, refresh-token
@@ -16,7 +17,7 @@ export interface Grant {
 }
 
 type GrantItem = Item & Grant & { expiresAt: number };
-const grantKey = (gid: string) => ({ PK: `GRANT#${gid}`, SK: 'GRANT' });
+export const grantKey = (gid: string) => ({ PK: `GRANT#${gid}`, SK: 'GRANT' });
 
 export class Grants {
   readonly #state: StateStore;
@@ -32,9 +33,11 @@ export class Grants {
    * user's grant is indexed under the user, so disabling the user revokes it; a client_credentials
    * grant (`sub` is the client) is not.
    */
-  async create(grant: Omit<Grant, 'revoked'>, lifetimeSeconds: number, subject: 'user' | 'client' = 'user'): Promise<void> {
+  async create(grant: Omit<Grant, 'revoked'>, lifetimeSeconds: number, subject: 'user' | 'client' = 'user', context?: AccessContext): Promise<void> {
     const owner = subject === 'user' ? ownedBy(grant.tenant, grant.sub, 'GRANT', grant.gid) : {};
-    await this.#state.put({ ...grantKey(grant.gid), ...owner, ...grant, revoked: false, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+    // The issuing request's context is the family's risk baseline (issue 13).
+    const risk = context ? { risk: newRiskRecord({ ...context, at: context.at ?? this.#clock.now() }) } : {};
+    await this.#state.put({ ...grantKey(grant.gid), ...owner, ...grant, ...risk, revoked: false, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
   }
 
   /** The grant if it exists, has not expired and is not revoked. */

@@ -27,8 +27,8 @@ export type Rotation =
   | { outcome: 'reused'; grant: RefreshGrant }
   /** Presented by another client or tenant than it was issued to: refused, and nothing changes. */
   | { outcome: 'foreign' }
-  /** Bound to a DPoP key the presenter did not prove: refused, and nothing changes. */
-  | { outcome: 'wrong-key' }
+  /** Bound to a DPoP key the presenter did not prove: refused, not consumed (the caller's risk check decides the rest). */
+  | { outcome: 'wrong-key'; grant: RefreshGrant }
   | { outcome: 'unknown' };
 
 /** Who presents a refresh token: the authenticated client, in this tenant, with this DPoP key if any. */
@@ -68,7 +68,7 @@ export class RefreshTokens {
     const item = await this.#state.get<RefreshItem>(refreshKey(token));
     if (!item) return { outcome: 'unknown' };
     if (item.tenant !== presenter.tenant || item.clientId !== presenter.clientId) return { outcome: 'foreign' };
-    if (item.jkt && item.jkt !== presenter.jkt) return { outcome: 'wrong-key' };
+    if (item.jkt && item.jkt !== presenter.jkt) return { outcome: 'wrong-key', grant: item };
     if (item.status !== 'active') return { outcome: 'reused', grant: item };
     try {
       const rotated = await this.#state.update<RefreshItem>(refreshKey(token), { status: 'rotated' }, { present: true, equals: { status: 'active', clientId: presenter.clientId } });

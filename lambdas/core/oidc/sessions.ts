@@ -3,6 +3,7 @@ import { ownedBy } from '../access/owner-index.ts';
 import type { Clock, Item, Random, StateStore } from '../../ports.ts';
 import { opaqueHash } from './hashing.ts';
 import type { Authentication } from './interactions.ts';
+import { newRiskRecord, type AccessContext } from '../risk/context.ts';
 
 /**
  * The SSO session behind the portal cookie. The cookie holds a 256-bit secret; the record is stored
@@ -19,7 +20,7 @@ export interface SsoSession extends Authentication {
 type SessionItem = Item & { session: SsoSession; expiresAt: number };
 /** The stored form of a session secret: its record's key, and the owner key of what hangs off the session. */
 export const sessionHash = (secret: string): string => opaqueHash(secret);
-const keyOfHash = (hash: string) => ({ PK: `SSO#${hash}`, SK: 'SSO' });
+export const keyOfHash = (hash: string) => ({ PK: `SSO#${hash}`, SK: 'SSO' });
 const sessionKey = (secret: string) => keyOfHash(sessionHash(secret));
 
 export class SsoSessions {
@@ -34,11 +35,11 @@ export class SsoSessions {
   }
 
   /** Starts a session; returns the cookie secret (never stored) and the session. */
-  async start(tenant: string, authentication: Authentication, lifetimeSeconds: number): Promise<{ secret: string; session: SsoSession }> {
+  async start(tenant: string, authentication: Authentication, lifetimeSeconds: number, context?: AccessContext): Promise<{ secret: string; session: SsoSession }> {
     const secret = Buffer.from(this.#random.bytes(32)).toString('base64url');
     const session: SsoSession = { ...authentication, sid: this.#random.id(), tenant, clients: [] };
     // Indexed under its user, so disabling the user ends it (core/access/revocation.ts).
-    await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant, authentication.sub, 'SSO', sessionHash(secret)), session, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+    await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant, authentication.sub, 'SSO', sessionHash(secret)), session, ...(context ? { risk: newRiskRecord(context) } : {}), expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
     return { secret, session };
   }
 

@@ -138,6 +138,12 @@ export class LoginThrottle {
     await Promise.all([this.#state.delete(loginThrottleKeys.user(tenant, username)), this.#state.delete(loginThrottleKeys.otp(tenant, username))]);
   }
 
+  /** Failed password and one-time-code tries of the user in the open windows (a risk signal). */
+  async recentFailures(tenant: string, username: string): Promise<number> {
+    const [user, otp] = await Promise.all([this.#state.get<CounterItem>(loginThrottleKeys.user(tenant, username)), this.#state.get<CounterItem>(loginThrottleKeys.otp(tenant, username))]);
+    return (user?.failures ?? 0) + (otp?.failures ?? 0);
+  }
+
   /** Tries currently counted in the open windows (for operators and tests). */
   async failures(tenant: string, username: string, ip: string): Promise<{ user: number; otp: number; ip: number }> {
     const [user, otp, address] = await Promise.all([

@@ -5,6 +5,7 @@ import type { Route, RouteHandler } from '../router.ts';
 import { json, type ApiRequest } from '../types.ts';
 import { adminCardRoutes } from './admin-cards.ts';
 import { adminServiceProviderRoutes } from './admin-service-providers.ts';
+import { adminRiskRoutes } from './admin-risk.ts';
 
 /**
  * The tenant admin API under /t/{tenant}/admin/v1/: the tenant's settings and its users. Every route
@@ -71,6 +72,7 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
     },
     ...adminCardRoutes(services, { base, guarded, objectBody, audit }),
     ...adminServiceProviderRoutes(services.serviceProviders, { base, guarded, audit }),
+    ...adminRiskRoutes(services, { base, guarded, objectBody }),
   ];
 }
 

@@ -3,6 +3,7 @@ import { UntrustedTokenError, type CardApiTrust, type CardPrincipal } from '../.
 import type { CardLists } from '../../../core/cards/card-list.ts';
 import type { Tenant, Tenants } from '../../../core/directory/tenant.ts';
 import type { Clock } from '../../../ports.ts';
+import { accessContextOf } from '../../access-context.ts';
 import { HttpProblem } from '../../problem.ts';
 import type { Route } from '../../router.ts';
 import { json, type ApiRequest, type ApiResponse } from '../../types.ts';
@@ -59,7 +60,7 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
   const tenantOf = async (request: ApiRequest): Promise<Tenant> => deps.tenants.getActive(request.params['tenant'] ?? '');
   const principalOf = async (tenant: Tenant, request: ApiRequest): Promise<CardPrincipal> => {
     try {
-      return await deps.trust.authenticate(tenant, `${request.baseUrl}/t/${tenant.id}`, bearer(request));
+      return await deps.trust.authenticate(tenant, `${request.baseUrl}/t/${tenant.id}`, bearer(request), accessContextOf(request));
     } catch (error) {
       if (error instanceof UntrustedTokenError) {
         throw new HttpProblem(401, 'Unauthorized', { detail: error.message, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
@@ -110,7 +111,7 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
         const tenant = await tenantOf(request);
         const principal = await principalOf(tenant, request);
         const body = jsonBody(request);
-        const opened = await withSession(() => deps.sessions.open(tenant, principal.username, request.params['card'] ?? '', String(body['proof'] ?? ''), principal.grantedAt));
+        const opened = await withSession(() => deps.sessions.open(tenant, principal.username, request.params['card'] ?? '', String(body['proof'] ?? ''), principal.grantedAt, accessContextOf(request)));
         return json(201, { session: opened.secret, sessionId: opened.session.id, card: opened.session.card, expiresAt: opened.expiresAt }, NO_STORE);
       },
     },

@@ -10,7 +10,8 @@ import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage, formPostPage, redirect } from '../../views/pages.ts';
 import { paramsOf, tenantContext, type TenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
-import { reusableSession } from './sso-session.ts';
+import { ACR } from '../../../core/oidc/claims.ts';
+import { ssoReuse } from './sso-session.ts';
 import { authorizationParameters, type Parameters } from './request-parameters.ts';
 
 export const SSO_COOKIE = 'cc_sso';
@@ -83,7 +84,10 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
       throw error;
     }
 
-    const reusable = await reusableSession(deps, tenant, request, 'sso-reuse-oidc', client.client_id);
+    const reuse = await ssoReuse(deps, tenant, request, 'sso-reuse-oidc', client.client_id);
+    const reusable = reuse.kind === 'reuse' ? reuse : undefined;
+    // Risk asks for a stronger sign-in (issue 13): a fresh login of the same user at the one-time-code level.
+    if (reuse.kind === 'step-up') parsed = { ...parsed, acrValues: [ACR.mfa], loginHint: reuse.sub };
     const secret = reusable?.secret;
     const session = reusable?.session;
     const needsLogin = !session || !sessionSatisfies(session, parsed, nowSeconds());

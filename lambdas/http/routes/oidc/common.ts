@@ -1,4 +1,5 @@
 import type { AccessContext } from '../../../core/access/access-check.ts';
+import { accessContextOf, type ContextExtras } from '../../access-context.ts';
 import type { Tenant } from '../../../core/directory/tenant.ts';
 import { authenticateClient, type ClientAuthMethod } from '../../../core/oidc/client-auth.ts';
 import type { OidcClient } from '../../../core/oidc/client.ts';
@@ -29,10 +30,9 @@ export async function tenantContext(tenants: Tenants, request: ApiRequest): Prom
   return { tenant, settings: oidcSettingsOf(tenant), issuer: issuerOf(request, id) };
 }
 
-/** What the access check is told about the request (issue 13's risk evaluation reads it). */
-export function accessContext(request: ApiRequest, keyThumbprint?: string): AccessContext {
-  const userAgent = request.headers['user-agent'];
-  return { ...(request.sourceIp ? { ip: request.sourceIp } : {}), ...(userAgent ? { userAgent } : {}), ...(keyThumbprint ? { keyThumbprint } : {}) };
+/** What the access check is told about the request (lambdas/http/access-context.ts builds it for every route). */
+export function accessContext(request: ApiRequest, keyThumbprint?: string, extras: Omit<ContextExtras, 'keyThumbprint'> = {}): AccessContext {
+  return accessContextOf(request, { ...extras, ...(keyThumbprint ? { keyThumbprint } : {}) });
 }
 
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
@@ -44,7 +44,7 @@ export function oauthJson(status: number, body: unknown, headers: Record<string,
 
 /** RFC 6749 §5.2 error body with the error's status and headers. */
 export function oauthErrorResponse(error: OAuthError): ApiResponse {
-  return oauthJson(error.status, { error: error.error, error_description: error.message }, { ...error.headers });
+  return oauthJson(error.status, { error: error.error, error_description: error.message, ...error.fields }, { ...error.headers });
 }
 
 /** Runs an endpoint, turning OAuthErrors into their JSON response; other errors go to the app's handler. */

@@ -1,28 +1,36 @@
 import type { AccessCheck, ContinuationKind } from '../../../core/access/access-check.ts';
 import type { User } from '../../../core/directory/user.ts';
 import type { Oidc } from '../../../core/oidc/provider.ts';
-import type { SsoSession } from '../../../core/oidc/sessions.ts';
+import { sessionHash, type SsoSession } from '../../../core/oidc/sessions.ts';
 import { readCookie } from '../../cookies.ts';
 import type { ApiRequest } from '../../types.ts';
 import { accessContext, type TenantContext } from './common.ts';
 import { SSO_COOKIE } from './authorize.ts';
 
+export type SsoReuse =
+  | { readonly kind: 'reuse'; readonly secret: string; readonly session: SsoSession; readonly user?: User }
+  /** Risk asks for a stronger sign-in: the old session is ended; the caller starts a login at the one-time-code level for `sub`. */
+  | { readonly kind: 'step-up'; readonly sub: string }
+  | { readonly kind: 'none' };
+
 /**
- * The browser's SSO session, if it may be reused: found by the cookie, and still allowed by the access
- * check (user and tenant active, not revoked since the sign-in). A session the check refuses is ended and
- * treated as absent, so each protocol answers as for a signed-out browser: OIDC `login_required` for
- * prompt=none and a fresh login otherwise, SAML `NoPassive` for IsPassive and a fresh login otherwise.
+ * The browser's SSO session and what the access check says about reusing it here (user and tenant
+ * active, not revoked since the sign-in, and the risk of this request's context against the session's).
+ * A refused session is ended and counts as none, so each protocol answers as for a signed-out browser:
+ * OIDC `login_required` for prompt=none and a fresh login otherwise, SAML `NoPassive` for IsPassive and a
+ * fresh login otherwise. A step-up also ends it: the fresh login is asked at the one-time-code level.
  */
-export async function reusableSession(
+export async function ssoReuse(
   deps: { readonly oidc: Oidc; readonly access: Pick<AccessCheck, 'continueAccess'> },
   tenant: TenantContext,
   request: ApiRequest,
   kind: Extract<ContinuationKind, 'sso-reuse-oidc' | 'sso-reuse-saml'>,
   audience?: string,
-): Promise<{ secret: string; session: SsoSession; user?: User } | undefined> {
+): Promise<SsoReuse> {
   const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
   const session = await deps.oidc.sessions.find(tenant.tenant.id, secret);
-  if (!session || !secret) return undefined;
+  if (!session || !secret) return { kind: 'none' };
+  const relyingParty = audience?.startsWith('saml:') ? { sp: audience.slice(5) } : audience ? { clientId: audience } : {};
   const decision = await deps.access.continueAccess({
     kind,
     tenant: tenant.tenant.id,
@@ -30,9 +38,22 @@ export async function reusableSession(
     ...(audience ? { audience } : {}),
     grantedAt: session.authTime,
     sessionId: session.sid,
-    context: accessContext(request),
+    record: { kind: 'sso', hash: sessionHash(secret) },
+    context: accessContext(request, undefined, { amr: session.amr, ...relyingParty }),
   });
-  if (decision.outcome === 'allow') return { secret, session, ...(decision.user ? { user: decision.user } : {}) };
+  if (decision.outcome === 'allow') return { kind: 'reuse', secret, session, ...(decision.user ? { user: decision.user } : {}) };
   await deps.oidc.sessions.end(secret);
-  return undefined;
+  return decision.outcome === 'step-up' ? { kind: 'step-up', sub: session.sub } : { kind: 'none' };
+}
+
+/** The session if it may be reused as it is; a step-up counts as no session (a fresh login). */
+export async function reusableSession(
+  deps: { readonly oidc: Oidc; readonly access: Pick<AccessCheck, 'continueAccess'> },
+  tenant: TenantContext,
+  request: ApiRequest,
+  kind: Extract<ContinuationKind, 'sso-reuse-oidc' | 'sso-reuse-saml'>,
+  audience?: string,
+): Promise<{ secret: string; session: SsoSession; user?: User } | undefined> {
+  const reuse = await ssoReuse(deps, tenant, request, kind, audience);
+  return reuse.kind === 'reuse' ? reuse : undefined;
 }

@@ -3,7 +3,7 @@ import { ConflictError } from '../../../core/errors.ts';
 import { scopeStillAllowed, type OidcClient } from '../../../core/oidc/client.ts';
 import { ACR } from '../../../core/oidc/claims.ts';
 import type { DpopProof } from '../../../core/oidc/dpop.ts';
-import { invalidGrant, invalidRequest, invalidScope, OAuthError, unauthorizedClient } from '../../../core/oidc/errors.ts';
+import { invalidGrant, invalidRequest, invalidScope, OAuthError, stepUpRequired, unauthorizedClient } from '../../../core/oidc/errors.ts';
 import { s256 } from '../../../core/oidc/hashing.ts';
 import type { IssuedTokens } from '../../../core/oidc/tokens.ts';
 import type { Route } from '../../router.ts';
@@ -51,7 +51,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       await continueOrRefuse(request, proof, { kind: 'code', tenant: grant.tenant, subject: { user: grant.sub }, audience: client.client_id, grantedAt: grant.authTime, grantId: grant.gid, sessionId: grant.sid });
       const authentication = { authTime: grant.authTime, acr: grant.acr, amr: grant.amr, sid: grant.sid };
       try {
-        await oidc.grants.create({ gid: grant.gid, tenant: grant.tenant, clientId: client.client_id, sub: grant.sub, scope: grant.scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds);
+        await oidc.grants.create({ gid: grant.gid, tenant: grant.tenant, clientId: client.client_id, sub: grant.sub, scope: grant.scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds, 'user', issueContext(request, client, proof, grant.amr));
       } catch (error) {
         if (error instanceof ConflictError) throw invalidGrant('the authorization code was revoked');
         throw error;
@@ -65,8 +65,14 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       const rotation = await oidc.refreshTokens.consume(token, { tenant: tenant.tenant.id, clientId: client.client_id, ...(proof ? { jkt: proof.jkt } : {}) });
       if (rotation.outcome === 'unknown') throw invalidGrant('the refresh token is invalid or expired');
       if (rotation.outcome === 'foreign') throw invalidGrant('the refresh token was issued to another client');
-      if (rotation.outcome === 'wrong-key') throw invalidGrant('this refresh token is bound to a DPoP key; present a proof made with it');
       const rt = rotation.grant;
+      const refreshOf = { kind: 'refresh', tenant: rt.tenant, subject: { user: rt.sub }, audience: client.client_id, grantedAt: rt.authTime, grantId: rt.gid, sessionId: rt.sid, record: { kind: 'grant', gid: rt.gid }, ...(rt.jkt ? { boundKey: rt.jkt } : {}) } as const;
+      if (rotation.outcome === 'wrong-key') {
+        // A bound token with another key never refreshes; the check scores and records it (key mismatch: by
+        // default a denial, which revokes the family), and the answer is invalid_grant whatever it decided.
+        await deps.access.continueAccess({ ...refreshOf, context: accessContext(request, proof?.jkt, { clientId: client.client_id }) });
+        throw invalidGrant('this refresh token is bound to a DPoP key; present a proof made with it');
+      }
       if (rotation.outcome === 'reused') {
         // Reuse of a rotated token means two parties hold the family: end it (OAuth 2.0 Security BCP §4.14).
         await oidc.grants.revoke(rt.gid);
@@ -74,7 +80,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       }
       const [active] = await Promise.all([
         oidc.grants.active(rt.gid),
-        continueOrRefuse(request, proof, { kind: 'refresh', tenant: rt.tenant, subject: { user: rt.sub }, audience: client.client_id, grantedAt: rt.authTime, grantId: rt.gid, sessionId: rt.sid }),
+        continueOrRefuse(request, proof, refreshOf),
       ]);
       if (!active) throw invalidGrant('the grant behind this refresh token was revoked');
       // Only what the client may still hold: a client narrowed since (or barred by the operator-only rule) loses the rest.
@@ -110,7 +116,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       if (result.outcome !== 'ok') throw invalidGrant('invalid username or password');
       const gid = oidc.random.id();
       const authentication = { authTime: nowSeconds(), acr: ACR.password, amr: ['pwd'] };
-      await oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: result.user.username, scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds);
+      await oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: result.user.username, scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds, 'user', issueContext(request, client, proof, authentication.amr));
       return issue({ tenant, client, proof }, result.user.username, scope, gid, authentication);
     },
 
@@ -121,7 +127,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       const approver = authorization.approvedBy!;
       await continueOrRefuse(request, proof, { kind: 'device-code', tenant: tenant.tenant.id, subject: { user: approver.sub }, audience: client.client_id, grantedAt: approver.authTime, sessionId: approver.sid });
       const gid = oidc.random.id();
-      await oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: approver.sub, scope: authorization.scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds);
+      await oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: approver.sub, scope: authorization.scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds, 'user', issueContext(request, client, proof, approver.amr));
       return issue({ tenant, client, proof }, approver.sub, authorization.scope, gid, approver);
     },
   };
@@ -173,9 +179,18 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
 
   const nowSeconds = (): number => Math.floor(oidc.clock.now() / 1000);
 
-  /** The access check for a grant that continues an earlier sign-in; a denial is `invalid_grant` (RFC 6749 §5.2). */
+  /** The request that issues a grant: its context is the family's risk baseline. */
+  const issueContext = (request: ApiRequest, client: OidcClient, proof: DpopProof | undefined, amr: readonly string[]) => accessContext(request, proof?.jkt, { clientId: client.client_id, amr });
+
+  /**
+   * The access check for a grant that continues an earlier sign-in. A denial is `invalid_grant` (RFC 6749
+   * §5.2; a risk denial has already revoked the family and ended the SSO session). A step-up is RFC 9470's
+   * `insufficient_user_authentication` with the `acr_values` and `max_age` to ask for in a new
+   * authorization request, in the JSON body and in WWW-Authenticate.
+   */
   async function continueOrRefuse(request: ApiRequest, proof: DpopProof | undefined, continuation: Omit<Continuation, 'context'>): Promise<void> {
-    const decision = await deps.access.continueAccess({ ...continuation, context: accessContext(request, proof?.jkt) });
+    const decision = await deps.access.continueAccess({ ...continuation, context: accessContext(request, proof?.jkt, { clientId: continuation.audience }) });
+    if (decision.outcome === 'step-up') throw stepUpRequired(decision.message);
     if (decision.outcome !== 'allow') throw invalidGrant(`access can no longer be granted: ${decision.message}`);
   }
 

@@ -9,6 +9,7 @@ import { redirect } from '../../views/pages.ts';
 import { SSO_COOKIE } from '../oidc/authorize.ts';
 import type { TenantContext } from '../oidc/common.ts';
 import { afterAuthentication, expired, portalInteraction } from './common.ts';
+import { accessContextOf } from '../../access-context.ts';
 import type { PortalDeps } from './deps.ts';
 
 /** Where this interaction's forms may end up after their redirects: us, and the client for OIDC. */
@@ -39,8 +40,10 @@ export function loginRoutes(deps: PortalDeps): Route[] {
   };
 
   /** Records the authentication, starts the SSO session (a new cookie: no fixation), and moves on. */
-  async function authenticated(tenant: TenantContext, interaction: Interaction, authentication: Omit<Authentication, 'sid'>): Promise<ApiResponse> {
-    const { secret, session } = await oidc.sessions.start(tenant.tenant.id, authentication, tenant.tenant.sessionLifetimes.ssoSeconds);
+  async function authenticated(request: ApiRequest, tenant: TenantContext, interaction: Interaction, authentication: Omit<Authentication, 'sid'>): Promise<ApiResponse> {
+    // The sign-in's context is the session's risk baseline (issue 13).
+    const context = { ...accessContextOf(request, { amr: authentication.amr }), at: oidc.clock.now() };
+    const { secret, session } = await oidc.sessions.start(tenant.tenant.id, authentication, tenant.tenant.sessionLifetimes.ssoSeconds, context);
     let updated: Interaction;
     try {
       updated = await oidc.interactions.update(interaction, { authentication: { ...authentication, sid: session.sid }, pendingSecondFactor: undefined });
@@ -84,7 +87,7 @@ export function loginRoutes(deps: PortalDeps): Route[] {
     }
     // acr_values is a voluntary request (OIDC Core §3.1.2.1): without an enrolled second factor the
     // login completes at the password level and the ID token's acr says so.
-    return authenticated(tenant, interaction, { sub: result.user.username, authTime, acr: ACR.password, amr: ['pwd'] });
+    return authenticated(request, tenant, interaction, { sub: result.user.username, authTime, acr: ACR.password, amr: ['pwd'] });
   }
 
   async function showOtp(request: ApiRequest): Promise<ApiResponse> {
@@ -103,7 +106,7 @@ export function loginRoutes(deps: PortalDeps): Route[] {
     const result = await deps.credentials.verifyOneTimeCode(tenant.tenant.id, pending.sub, form['code'] ?? '', request.sourceIp ?? 'unknown');
     if (result.outcome === 'locked') return otpPage(tenant, interaction, 429, `Too many failed attempts. Try again in ${Math.ceil(result.retryAfterSeconds / 60)} minutes.`);
     if (result.outcome !== 'ok') return otpPage(tenant, interaction, 401, 'That code is not valid. Codes change every 30 seconds; each can be used once.');
-    return authenticated(tenant, interaction, { sub: pending.sub, authTime: pending.authTime, acr: ACR.mfa, amr: ['pwd', 'otp', 'mfa'] });
+    return authenticated(request, tenant, interaction, { sub: pending.sub, authTime: pending.authTime, acr: ACR.mfa, amr: ['pwd', 'otp', 'mfa'] });
   }
 
   return [

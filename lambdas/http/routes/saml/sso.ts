@@ -17,7 +17,7 @@ import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage, formPostPage, redirect } from '../../views/pages.ts';
 import { INTERACTION_COOKIE, SSO_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
-import { reusableSession } from '../oidc/sso-session.ts';
+import { reusableSession, ssoReuse } from '../oidc/sso-session.ts';
 import { incomingByArtifact, sendByArtifact } from './artifact-binding.ts';
 import type { SamlRouteDeps } from './deps.ts';
 import { persistentNameId } from './federation.ts';
@@ -97,7 +97,10 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       ...(validated.requestedAuthnContext ? { requestedAuthnContext: validated.requestedAuthnContext } : {}),
     };
     // A session the access check refuses counts as none: IsPassive gets NoPassive, anything else a fresh login.
-    const reusable = await reusableSession({ oidc, access: deps.access }, tenant, request, 'sso-reuse-saml', `saml:${validated.spEntityId}`);
+    const reuse = await ssoReuse({ oidc, access: deps.access }, tenant, request, 'sso-reuse-saml', `saml:${validated.spEntityId}`);
+    const reusable = reuse.kind === 'reuse' ? reuse : undefined;
+    // Risk asks for a stronger sign-in (issue 13): a fresh login at the one-time-code level (IsPassive: NoPassive).
+    if (reuse.kind === 'step-up' && !validated.isPassive) return startLogin(tenant, { ...login, secondFactor: true });
     const decision = decideSso({
       forceAuthn: validated.forceAuthn,
       isPassive: validated.isPassive,

@@ -1,0 +1,94 @@
+import type { AccessContext } from './context.ts';
+
+/**
+ * The built-in signals and their default weights (points added to the score when the signal fires).
+ * A tenant's policy may change any weight. Defaults are chosen so that, with the default bands
+ * (step-up at 40, deny at 80): a key mismatch or a disabled subject alone denies; impossible travel
+ * (always also a country change) denies; a country change alone steps up; a new source address plus a
+ * new browser or OS family steps up; an address change alone, an odd hour or one failed attempt allow.
+ */
+export const SIGNAL_WEIGHTS = {
+  /** The presented key is not the key the token family is bound to (a stolen DPoP-bound token). */
+  'key-mismatch': 100,
+  /** The user or the tenant is disabled (the access check refuses before scoring; listed for the record). */
+  'subject-disabled': 100,
+  /** Two locations further apart than anyone travels in the time between them. */
+  'impossible-travel': 80,
+  /** Country differs from the last allowed request's (trusted location headers only). */
+  'country-change': 40,
+  /** Browser or OS family differs from the last allowed request's. */
+  'ua-change': 30,
+  /** A key never seen with this session or family before (a new device). */
+  'new-device': 20,
+  /** Failed password or one-time-code attempts for the user in the current lockout window. */
+  'failed-attempts': 20,
+  /** Source address differs from the last allowed request's. */
+  'ip-change': 10,
+  /** Outside the tenant's usual hours. */
+  'unusual-hour': 10,
+} as const;
+
+export type SignalName = keyof typeof SIGNAL_WEIGHTS;
+export const SIGNAL_NAMES = Object.keys(SIGNAL_WEIGHTS) as SignalName[];
+
+/** Speed above which two sightings are impossible travel (km/h: faster than an airliner). */
+export const DEFAULT_MAX_TRAVEL_KMH = 900;
+/** Distances below this are location noise (city-level geolocation), never travel. */
+const MIN_TRAVEL_KM = 100;
+
+export interface SignalInput {
+  readonly current: AccessContext;
+  /** The last context access was allowed from (the issue context at first). */
+  readonly last?: AccessContext;
+  /** Keys seen with this session or family. */
+  readonly knownKeys?: readonly string[];
+  /** The key the family is bound to (DPoP `jkt` of a public client's refresh tokens). */
+  readonly boundKey?: string;
+  /** Failed sign-in attempts (password + one-time code) in the current window. */
+  readonly recentFailures?: number;
+  readonly subjectDisabled?: boolean;
+  /** The tenant's usual hours, as [from, to) hours in its UTC offset; `from > to` wraps midnight. */
+  readonly usualHours?: { readonly from: number; readonly to: number; readonly utcOffsetMinutes: number };
+  readonly maxTravelKmh?: number;
+}
+
+/** Each signal as a pure rule over the input; true when it fires. */
+export const SIGNAL_RULES: Readonly<Record<SignalName, (input: SignalInput) => boolean>> = {
+  'key-mismatch': ({ current, boundKey }) => boundKey !== undefined && current.keyThumbprint !== boundKey,
+  'subject-disabled': ({ subjectDisabled }) => subjectDisabled === true,
+  'impossible-travel': (input) => impossibleTravel(input),
+  'country-change': ({ current, last }) => differs(current.location?.country, last?.location?.country),
+  'ua-change': ({ current, last }) => differs(current.browser, last?.browser) || differs(current.os, last?.os),
+  'new-device': ({ current, knownKeys }) => current.keyThumbprint !== undefined && (knownKeys?.length ?? 0) > 0 && !knownKeys!.includes(current.keyThumbprint),
+  'failed-attempts': ({ recentFailures }) => (recentFailures ?? 0) > 0,
+  'ip-change': ({ current, last }) => differs(current.ip, last?.ip),
+  'unusual-hour': ({ current, usualHours }) => usualHours !== undefined && current.at !== undefined && !withinHours(current.at, usualHours),
+};
+
+/** Both known and different (an unknown value on either side is no evidence). */
+const differs = (a: string | undefined, b: string | undefined): boolean => a !== undefined && b !== undefined && a.toLowerCase() !== b.toLowerCase();
+
+function impossibleTravel({ current, last, maxTravelKmh }: SignalInput): boolean {
+  const from = last?.location;
+  const to = current.location;
+  if (from?.latitude === undefined || from.longitude === undefined || to?.latitude === undefined || to.longitude === undefined) return false;
+  if (last?.at === undefined || current.at === undefined) return false;
+  const km = haversineKm(from.latitude, from.longitude, to.latitude, to.longitude);
+  if (km < MIN_TRAVEL_KM) return false;
+  const hours = Math.abs(current.at - last.at) / 3_600_000;
+  return hours === 0 || km / hours > (maxTravelKmh ?? DEFAULT_MAX_TRAVEL_KMH);
+}
+
+/** Great-circle distance on a sphere of the Earth's mean radius. */
+export function haversineKm(lat1: number, lon1: number, lat2: number, lon2: number): number {
+  const rad = Math.PI / 180;
+  const dLat = (lat2 - lat1) * rad;
+  const dLon = (lon2 - lon1) * rad;
+  const a = Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(dLon / 2) ** 2;
+  return 2 * 6371.0088 * Math.asin(Math.min(1, Math.sqrt(a)));
+}
+
+function withinHours(atMs: number, hours: { from: number; to: number; utcOffsetMinutes: number }): boolean {
+  const local = new Date(atMs + hours.utcOffsetMinutes * 60_000).getUTCHours();
+  return hours.from <= hours.to ? local >= hours.from && local < hours.to : local >= hours.from || local < hours.to;
+}
