@@ -12,6 +12,7 @@ import { TenantKeys } from './core/oidc/keys.ts';
 import { InitialAccessTokens } from './core/oidc/registration-tokens.ts';
 import { ServiceProviders } from './core/saml/service-providers.ts';
 import { CardAuthority } from './core/cards/authority.ts';
+import { TrustedCas } from './core/pki/trusted-cas.ts';
 import { Cards } from './core/cards/cards.ts';
 import { PinHasher } from './core/cards/pin-hash.ts';
 import { ResidentSlotKeys, WrappedSlotKeys } from './core/cards/slot-keys.ts';
@@ -64,6 +65,8 @@ export interface DirectoryServices {
   readonly initialAccessTokens?: InitialAccessTokens;
   /** The portal's password sign-in (throttle + password); present when a state store was given. */
   readonly credentials?: Credentials;
+  /** The tenant's trusted external CAs (certificate login with certificates from other issuers). */
+  readonly trustedCas: TrustedCas;
   /** Cards (enrolment, admin operations, the PIV view); present when key custody, resident keys and the PIN key were given. */
   readonly cards?: Cards;
 }
@@ -89,6 +92,7 @@ export function directoryServices(
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
     clients: new Clients(runtime.directory, runtime.clock, runtime.random),
     serviceProviders: new ServiceProviders(runtime.directory, runtime.clock, outbound),
+    trustedCas: new TrustedCas(runtime.directory, tenants, runtime.clock),
     signingKeys: new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) }),
     ...(totp ? { totp } : {}),
     ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp) } : {}),

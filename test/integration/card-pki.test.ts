@@ -1,6 +1,8 @@
+import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as x509 from '@peculiar/x509';
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { webcrypto, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,24 @@ import { BACKENDS, testClock, type BackendName } from '../support/backends.ts';
 import { startStackOn } from '../support/oidc-stack.ts';
 
 const run = promisify(execFile);
+
+/** A self-signed certificate made here: a CA or not, valid in the window given. */
+async function selfSigned(options: { ca: boolean; notBefore: Date; notAfter: Date }): Promise<string> {
+  const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber: '01',
+      name: `CN=external ${options.ca ? 'CA' : 'leaf'}`,
+      notBefore: options.notBefore,
+      notAfter: options.notAfter,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      keys: keys as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
+      extensions: [new x509.BasicConstraintsExtension(options.ca, undefined, true)],
+    },
+    webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1],
+  );
+  return certificate.toString('pem');
+}
 
 /** openssl's output and exit status, without throwing on a non-zero exit (a refused verify is a result). */
 async function openssl(args: string[]): Promise<{ code: number; out: string }> {
@@ -202,6 +222,31 @@ describe.each(BACKENDS)('card CA PKI on the %s backend', (backend: BackendName) 
     expect(Buffer.from(await get.arrayBuffer()).toString('hex')).toBe('30030a0101');
     const wrongType = await fetch(`${stack.url}/t/${tenant}/pki/ocsp`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
     expect(wrongType.status).toBe(415);
+  });
+
+  it('keeps the trusted external CA list (PUT whole, GET), refusing a non-CA or expired certificate and writing nothing then', async () => {
+    expect((await admin('GET', '/trusted-cas')).body).toEqual({ certificates: [] });
+    const day = 86_400_000;
+    const now = clock.now();
+    const ca = await selfSigned({ ca: true, notBefore: new Date(now - day), notAfter: new Date(now + 365 * day) });
+    const put = await admin('PUT', '/trusted-cas', { certificates: [ca] });
+    expect(put.status).toBe(200);
+    expect(put.body.certificates).toHaveLength(1);
+    expect(put.body.certificates[0]).toMatchObject({ subject: 'CN=external CA', sha256: new X509Certificate(ca).fingerprint256 });
+    expect(new X509Certificate(put.body.certificates[0].pem).raw.equals(new X509Certificate(ca).raw)).toBe(true);
+
+    const leaf = await selfSigned({ ca: false, notBefore: new Date(now - day), notAfter: new Date(now + 365 * day) });
+    const expired = await selfSigned({ ca: true, notBefore: new Date(now - 30 * day), notAfter: new Date(now - day) });
+    const refused = await admin('PUT', '/trusted-cas', { certificates: [ca, leaf, expired, 'not a certificate'] });
+    expect(refused.status).toBe(400);
+    expect(refused.body.issues).toEqual([
+      'certificates.1: not a CA certificate (basicConstraints cA is not set)',
+      expect.stringMatching(/^certificates\.2: expired on /),
+      expect.stringMatching(/^certificates\.3: exactly one PEM certificate/),
+    ]);
+    const listed = await admin('GET', '/trusted-cas');
+    expect(listed.body.certificates.map((c: { sha256: string }) => c.sha256)).toEqual([new X509Certificate(ca).fingerprint256]);
+    expect((await fetch(`${stack.url}/t/${tenant}/admin/v1/trusted-cas`)).status).toBe(401);
   });
 
   it('refuses an unknown revocation reason with problem JSON, revoking nothing', async () => {
