@@ -7,8 +7,8 @@ import { cardSettingsOf, type CardSettings, type Tenant, type Tenants } from '..
 import type { AccessEndings } from '../access/revocation.ts';
 import type { Users } from '../directory/user.ts';
 import type { HolderLimits, ManagementAlgorithm, PivAlgorithm, PivSlot } from '../piv/card-port.ts';
-import type { CardAuthority } from './authority.ts';
-import { CrlPublisher } from '../pki/crl.ts';
+import { readAuthority, type CardAuthority, type TenantCa } from './authority.ts';
+import { CrlPublisher, type PublishedCrl } from '../pki/crl.ts';
 import { canonicalSerial, CertificateRegistry, parseReason, type CertificateRecord, type RevocationReason } from '../pki/registry.ts';
 import { CARD_ID, cardKeys, clearActiveSession, objectAttribute, objectsOf, slotAttribute, slotsOf, type CardItem, type StoredSlot } from './card-item.ts';
 import { initialObjects, certificateOf } from './card-objects.ts';
@@ -307,6 +307,19 @@ export class Cards {
     }
     const revoked = await this.#revokeSerials(tenantId, serials, reason);
     return { card: await this.get(tenantId, id), revoked };
+  }
+
+  /** The tenant's card CA, if it has one yet (the first enrolment makes it). */
+  async authority(tenantId: string): Promise<TenantCa> {
+    const ca = await readAuthority(this.#deps.directory, tenantId);
+    if (!ca) throw new NotFoundError(`tenant ${tenantId} has no card CA yet (it is made with the first card)`);
+    return ca;
+  }
+
+  /** The CRL the PKI endpoint serves (a fresh one is published when the stored one nears its nextUpdate). */
+  async crl(tenantId: string): Promise<PublishedCrl> {
+    await this.authority(tenantId);
+    return this.#deps.crls.current(tenantId);
   }
 
   /** Revokes one certificate of the tenant CA by serial number (CLI `ca revoke`). */
