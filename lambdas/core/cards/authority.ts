@@ -1,5 +1,5 @@
 import 'reflect-metadata'; // @peculiar/x509 2.x needs a Reflect polyfill (tsyringe), imported before it
-import { webcrypto } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { derToJose } from '../crypto/ecdsa.ts';
 import { ConflictError } from '../errors.ts';
@@ -12,6 +12,8 @@ import { pkiUrls } from '../pki/urls.ts';
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
 
 const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
+/** The largest message KMS signs as RAW (MessageType RAW); larger ones are signed as a digest. */
+const MAX_RAW_MESSAGE = 4096;
 const CA_VALIDITY_YEARS = 10;
 const CARD_VALIDITY_YEARS = 3;
 
@@ -71,8 +73,16 @@ const rdnValue = (value: string): string => value.replace(/[,+="\\<>;#\u0000-\u0
  */
 export function residentSigningCrypto(keys: ResidentKeys, keyId: string): Parameters<typeof x509.X509CertificateGenerator.create>[1] {
   const subtle = {
-    sign: async (_algorithm: unknown, _key: unknown, data: ArrayBuffer | Uint8Array) =>
-      derToJose(await keys.signMessage(keyId, 'ECDSA_SHA_256', new Uint8Array(data as ArrayBuffer), 'card-ca'), 32).buffer,
+    sign: async (_algorithm: unknown, _key: unknown, data: ArrayBuffer | Uint8Array) => {
+      const message = new Uint8Array(data as ArrayBuffer);
+      // KMS signs at most 4096 bytes as RAW; a larger to-be-signed (a CRL of more than a few dozen
+      // entries) goes as its SHA-256 digest, the same rule as the stack signer's.
+      const signature =
+        message.length <= MAX_RAW_MESSAGE
+          ? await keys.signMessage(keyId, 'ECDSA_SHA_256', message, 'card-ca')
+          : await keys.signDigest(keyId, 'ECDSA_SHA_256', createHash('sha256').update(message).digest(), 'card-ca');
+      return derToJose(signature, 32).buffer;
+    },
   };
   return { subtle, getRandomValues: webcrypto.getRandomValues.bind(webcrypto) } as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1];
 }
