@@ -416,7 +416,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
                     type: 'object',
                     properties: {
                       subject: { type: 'string' },
-                      serialNumber: { type: 'string', description: 'lower-case hex, no leading zero octets' },
+                      serialNumber: { type: 'string', description: 'upper-case hex, as OpenSSL prints it' },
                       notAfter: { type: 'string', format: 'date-time' },
                       pem: { type: 'string', description: 'the slot certificate, PEM' },
                       revoked: { type: 'object', description: 'present when the tenant CA revoked it (single card only)', properties: { at: { type: 'string', format: 'date-time' }, reason: { $ref: '#/components/schemas/RevocationReason' } } },

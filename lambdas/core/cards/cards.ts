@@ -9,7 +9,7 @@ import type { Users } from '../directory/user.ts';
 import type { HolderLimits, ManagementAlgorithm, PivAlgorithm, PivSlot } from '../piv/card-port.ts';
 import { readAuthority, type CardAuthority, type TenantCa } from './authority.ts';
 import { CrlPublisher, type PublishedCrl } from '../pki/crl.ts';
-import { canonicalSerial, CertificateRegistry, parseReason, type CertificateRecord, type RevocationReason } from '../pki/registry.ts';
+import { CertificateRegistry, parseReason, type CertificateRecord, type RevocationReason } from '../pki/registry.ts';
 import { CARD_ID, cardKeys, clearActiveSession, objectAttribute, objectsOf, slotAttribute, slotsOf, type CardItem, type StoredSlot } from './card-item.ts';
 import { initialObjects, certificateOf } from './card-objects.ts';
 import type { PinHasher } from './pin-hash.ts';
@@ -397,7 +397,7 @@ export function summarize(item: CardItem): CardSummary {
       if (der) {
         try {
           const parsed = new X509Certificate(Buffer.from(der));
-          certificate = { subject: parsed.subject.replace(/\n/g, ', '), serialNumber: canonicalSerial(parsed.serialNumber), notAfter: new Date(parsed.validTo).toISOString(), pem: parsed.toString() };
+          certificate = { subject: parsed.subject.replace(/\n/g, ', '), serialNumber: parsed.serialNumber, notAfter: new Date(parsed.validTo).toISOString(), pem: parsed.toString() };
         } catch {
           certificate = undefined; // a certificate object the holder wrote that is not X.509 DER
         }
