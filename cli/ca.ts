@@ -10,7 +10,17 @@ const pem = (label: string, der: Uint8Array): string =>
 
 /** `ca show|crl|revoke`: the tenant card CA, its CRL, and revoking one of its certificates by serial. */
 export function addCaCommands(program: Command, action: ActionFactory): void {
-  const ca = program.command('ca').description("a tenant's card CA: its certificate, its CRL, revoking a certificate it issued");
+  const ca = program
+    .command('ca')
+    .description("a tenant's card CA: its certificate, its CRL, revoking a certificate it issued")
+    .addHelpText(
+      'after',
+      [
+        '',
+        "With --stack, revoking (and `ca crl` when the stored CRL is due) signs a new CRL with the tenant's CA key:",
+        'kms:Sign on keys tagged cloudcard:stack=cloudcard-{stage} and cloudcard:purpose=card-ca.',
+      ].join('\n'),
+    );
   ca.command('show')
     .description('show the tenant card CA certificate (subject, validity, fingerprint, its public PKI URLs); --pem prints the certificate')
     .argument('<tenant>', 'tenant id')
