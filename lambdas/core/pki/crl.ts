@@ -1,10 +1,10 @@
-import 'reflect-metadata'; // @peculiar/x509 2.x needs a Reflect polyfill (tsyringe), imported before it
-import * as x509 from '@peculiar/x509';
+import { createHash } from 'node:crypto';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item, ResidentKeys } from '../../ports.ts';
-import { readAuthority, residentKeyHandle, residentSigningCrypto, type TenantCa } from '../cards/authority.ts';
-import { unsignedInteger } from './der.ts';
-import { REVOCATION_REASONS, type CertificateRegistry, type RevokedEntry } from './registry.ts';
+import { readAuthority, type TenantCa } from '../cards/authority.ts';
+import { caFields } from './ca-fields.ts';
+import { bitString, contextTag, encode, enumerated, explicit, octetString, oid, sequence, time, unsignedInteger } from './der.ts';
+import { canonicalSerial, REVOCATION_REASONS, type CertificateRegistry, type RevokedEntry } from './registry.ts';
 
 /** How long a CRL is valid (nextUpdate - thisUpdate), and how long before nextUpdate a fresh one is made. */
 export const CRL_VALIDITY_SECONDS = 24 * 3600;
@@ -12,6 +12,11 @@ export const CRL_REFRESH_MARGIN_SECONDS = 3600;
 /** Base64 characters per stored part: a 10,000-entry CRL (about 530 KB) does not fit one 400 KB item. */
 const PART_CHARS = 300_000;
 const OID_CRL_NUMBER = '2.5.29.20';
+const OID_REASON_CODE = '2.5.29.21';
+const OID_AUTHORITY_KEY_ID = '2.5.29.35';
+const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
+/** KMS signs at most 4096 bytes as RAW; a larger CRL is signed as its SHA-256 digest. */
+const MAX_RAW_MESSAGE = 4096;
 
 /**
  * The published CRL of a tenant, in its own partition (`CRL#{tenant}`), so the public PKI function may
@@ -32,24 +37,41 @@ export interface PublishedCrl {
   readonly nextUpdate: Date;
 }
 
-/** Builds and signs a CRL over the given entries with the CA's resident key (ECDSA P-256, SHA-256). */
+/**
+ * Builds and signs a v2 CRL (RFC 5280 §5) over the given entries with the CA's resident key (ECDSA P-256,
+ * SHA-256): issuer = the CA's subject, AKI, CRL number, each entry with its reasonCode. Encoded here in one
+ * linear pass (der.ts): a generic ASN.1 library took minutes for 10,000 entries.
+ */
 export async function buildCrl(ca: TenantCa, keys: ResidentKeys, entries: readonly RevokedEntry[], number: number, thisUpdate: Date): Promise<Uint8Array> {
-  const crl = await x509.X509CrlGenerator.create(
-    {
-      issuer: ca.certificate.subjectName,
-      thisUpdate,
-      nextUpdate: new Date(thisUpdate.getTime() + CRL_VALIDITY_SECONDS * 1000),
-      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as Parameters<typeof x509.X509CrlGenerator.create>[0]['signingAlgorithm'],
-      signingKey: residentKeyHandle,
-      extensions: [
-        await x509.AuthorityKeyIdentifierExtension.create(ca.certificate, false),
-        new x509.Extension(OID_CRL_NUMBER, false, unsignedInteger(bigEndian(number))),
-      ],
-      entries: entries.map((entry) => ({ serialNumber: entry.serial, revocationDate: entry.revokedAt, reason: REVOCATION_REASONS[entry.reason] as x509.X509CrlReason })),
-    },
-    residentSigningCrypto(keys, ca.keyId),
+  const fields = caFields(ca);
+  const algorithm = sequence(oid(ECDSA_WITH_SHA256));
+  const revoked = entries.map((entry) =>
+    sequence(
+      unsignedInteger(Buffer.from(canonicalSerial(entry.serial), 'hex')),
+      time(entry.revokedAt),
+      sequence(sequence(oid(OID_REASON_CODE), octetString(enumerated(REVOCATION_REASONS[entry.reason])))),
+    ),
   );
-  return new Uint8Array(crl.rawData);
+  const extensions = explicit(
+    0,
+    sequence(
+      sequence(oid(OID_AUTHORITY_KEY_ID), octetString(sequence(encode(contextTag(0, false), fields.keyIdentifier)))),
+      sequence(oid(OID_CRL_NUMBER), octetString(unsignedInteger(bigEndian(number)))),
+    ),
+  );
+  const tbs = sequence(
+    unsignedInteger(Uint8Array.of(1)), // v2
+    algorithm,
+    fields.subject,
+    time(thisUpdate),
+    time(new Date(thisUpdate.getTime() + CRL_VALIDITY_SECONDS * 1000)),
+    ...(revoked.length ? [sequence(...revoked)] : []),
+    extensions,
+  );
+  const signature = tbs.length <= MAX_RAW_MESSAGE
+    ? await keys.signMessage(ca.keyId, 'ECDSA_SHA_256', tbs, 'card-ca')
+    : await keys.signDigest(ca.keyId, 'ECDSA_SHA_256', createHash('sha256').update(tbs).digest(), 'card-ca');
+  return sequence(tbs, algorithm, bitString(signature));
 }
 
 const bigEndian = (value: number): Uint8Array => {

@@ -12,6 +12,7 @@ export const TAG = {
   oid: 0x06,
   enumerated: 0x0a,
   sequence: 0x30,
+  utcTime: 0x17,
   generalizedTime: 0x18,
 } as const;
 
@@ -137,6 +138,13 @@ export function oid(dotted: string): Uint8Array {
   push(arcs[0]! * 40 + arcs[1]!);
   for (const arc of arcs.slice(2)) push(arc);
   return encode(TAG.oid, Uint8Array.from(body));
+}
+
+/** RFC 5280 §4.1.2.5 Time: UTCTime through 2049, GeneralizedTime from 2050, whole seconds. */
+export function time(date: Date): Uint8Array {
+  if (date.getUTCFullYear() >= 2050) return generalizedTime(date);
+  const text = date.toISOString().slice(2).replace(/[-:T]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return encode(TAG.utcTime, new TextEncoder().encode(text));
 }
 
 /** GeneralizedTime in UTC, whole seconds (RFC 5280 §4.1.2.5.2). */

@@ -3,6 +3,7 @@ import type { Clock, DirectoryStore, ResidentKeys } from '../../ports.ts';
 import { readAuthority, type TenantCa } from '../cards/authority.ts';
 import { bitString, children, contextTag, decodeOid, DerError, enumerated, expectTag, explicit, generalizedTime, octetString, oid, parse, sequence, TAG, type DerNode } from './der.ts';
 import { canonicalSerial, REVOCATION_REASONS, type CertificateRegistry } from './registry.ts';
+import { caFields } from './ca-fields.ts';
 
 /** OCSPResponseStatus (RFC 6960 §4.2.1). */
 export const OCSP_STATUS = { successful: 0, malformedRequest: 1, internalError: 2, tryLater: 3, sigRequired: 5, unauthorized: 6 } as const;
@@ -97,13 +98,8 @@ export const statusOnlyResponse = (status: Exclude<keyof typeof OCSP_STATUS, 'su
 
 /** The CA's name hash and key hash under one algorithm, as a CertID names its issuer. */
 function issuerHashes(ca: TenantCa, hash: 'sha1' | 'sha256'): { name: Buffer; key: Buffer } {
-  const certificate = children(parse(new Uint8Array(ca.certificate.rawData)))[0]!;
-  const fields = children(certificate);
-  const offset = fields[0]!.tag === contextTag(0) ? 1 : 0;
-  const subject = fields[offset + 4]!; // serial, signature, issuer, validity, subject
-  const spki = children(fields[offset + 5]!);
-  const publicKeyBits = expectTag(spki[1], TAG.bitString, 'subjectPublicKey').value.subarray(1);
-  return { name: createHash(hash).update(subject.raw).digest(), key: createHash(hash).update(publicKeyBits).digest() };
+  const fields = caFields(ca);
+  return { name: createHash(hash).update(fields.subject).digest(), key: createHash(hash).update(fields.publicKeyBits).digest() };
 }
 
 /**
