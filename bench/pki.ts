@@ -104,7 +104,7 @@ export async function benchPki(options: { revoked: number; runs: number; ocspCal
         ['step', 'n', 'p50 ms', 'p95 ms'],
         [
           row(`list the revoked (GSI1 query, ${Math.ceil(options.revoked / 1000)} pages)`, list),
-          row('build and sign the CRL (@peculiar/x509, local CA key)', sign),
+          row('build and sign the CRL (core/pki/der.ts, local CA key)', sign),
           row('publish: list + build + sign + store parts and head', publish),
           row('OCSP answer (parse, one register read, sign), revoked serial', ocsp),
         ],

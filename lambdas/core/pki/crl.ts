@@ -9,7 +9,7 @@ import { canonicalSerial, REVOCATION_REASONS, type CertificateRegistry, type Rev
 /** How long a CRL is valid (nextUpdate - thisUpdate), and how long before nextUpdate a fresh one is made. */
 export const CRL_VALIDITY_SECONDS = 24 * 3600;
 export const CRL_REFRESH_MARGIN_SECONDS = 3600;
-/** Base64 characters per stored part: a 10,000-entry CRL (about 530 KB) does not fit one 400 KB item. */
+/** Base64 characters per stored part: a 10,000-entry CRL (about 490 KB) does not fit one 400 KB item. */
 const PART_CHARS = 300_000;
 const OID_CRL_NUMBER = '2.5.29.20';
 const OID_REASON_CODE = '2.5.29.21';
