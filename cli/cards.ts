@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Cards, CardSummary, EnrolResult } from '../lambdas/core/cards/cards.ts';
 import { ValidationError } from '../lambdas/core/errors.ts';
 import { print } from './output.ts';
+import { REVOCATION_REASON_NAMES } from '../lambdas/core/pki/registry.ts';
 import type { Target } from './target.ts';
 
 /** Wraps a command body: opens the target, passes `--json`, closes the target (cli/main.ts). */
@@ -35,7 +36,7 @@ function row(card: CardSummary): Record<string, unknown> {
   };
 }
 
-function cardsOf(target: Target): Cards {
+export function cardsOf(target: Target): Cards {
   if (!target.services.cards) throw new Error(`cards need the card key-encryption key: ${target.custodyMissing ?? 'none configured'}`);
   return target.services.cards;
 }
@@ -90,7 +91,7 @@ export function addCardCommands(program: Command, action: ActionFactory): void {
         const request = Object.fromEntries(
           Object.entries({ username, slots: o.slots, algorithm: o.alg, label: o.label, pin: o.pin, puk: o.puk }).filter(([, v]) => v !== undefined),
         );
-        const result = await cardsOf(target).enrol(tenantId, request);
+        const result = await cardsOf(target).enrol(tenantId, request, target.baseUrl ? { baseUrl: target.baseUrl } : {});
         if (json) print(result, [], true);
         else printEnrolment(result);
       }),
@@ -150,6 +151,20 @@ export function addCardCommands(program: Command, action: ActionFactory): void {
           return;
         }
         process.stdout.write(`unblocked card ${cardId} in tenant ${tenantId}. The new PIN is shown only this once:\n\n  PIN: ${result.pin}   (must be changed on first use)\n\n`);
+      }),
+    );
+  card
+    .command('revoke')
+    .description("revoke the card's certificates (all, or some slots') with a reason; a new CRL is published at once")
+    .argument('<tenant>', 'tenant id')
+    .argument('<card>', 'card id')
+    .requiredOption('--reason <reason>', `one of ${REVOCATION_REASON_NAMES.join(', ')}`)
+    .option('--slots <list>', 'only these slots, comma-separated', slotList)
+    .action(
+      action(async (target, json, tenantId: string, cardId: string, o: { reason: string; slots?: string[] }) => {
+        const result = await cardsOf(target).revoke(tenantId, cardId, { reason: o.reason, ...(o.slots ? { slots: o.slots } : {}) });
+        if (json) print(result, [], true);
+        else print(result.revoked, ['serial', 'slot', 'status', 'reason', 'revokedAt'], false);
       }),
     );
   card

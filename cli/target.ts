@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { createDynamoClient } from '../lambdas/adapters/dynamodb/client.ts';
@@ -48,6 +48,11 @@ export interface Target {
    * registered URLs): a deployment's is public https only; the local stack's has its loopback exception.
    */
   readonly outbound: OutboundHttp;
+  /**
+   * The public base URL of the target (a deployment's ApiUrl output; the local stack's last gateway URL),
+   * which names the tenant CA's CRL and OCSP URLs in the certificates enrolment issues.
+   */
+  readonly baseUrl?: string;
   close(): Promise<void>;
 }
 
@@ -101,6 +106,7 @@ async function openDeployment(stackName: string, region?: string): Promise<Targe
   const outbound = new PolicedHttp({ policy: PUBLIC_ONLY, log: quiet });
   return {
     description: `stack ${stackName} (${outputs['ApiUrl']})`,
+    baseUrl: outputs['ApiUrl']!.replace(/\/+$/, ''),
     outbound,
     services: directoryServices({
       config,
@@ -167,8 +173,10 @@ async function openLocal(dataDir: string): Promise<Target> {
   const outbound = new PolicedHttp({ policy: { allowLoopback: true }, log: quiet });
   let pinKey: MacKey | undefined;
   const cardPinKey: MacKey = { deriveSubkey: (label) => (pinKey ??= localPinKey(Buffer.from(keyFile().kek.key, 'base64'))).deriveSubkey(label) };
+  const baseUrl = process.env['PUBLIC_BASE_URL'] ?? localBaseUrl(files);
   return {
     description: `local stack in ${dataDir}`,
+    ...(baseUrl ? { baseUrl } : {}),
     outbound,
     services: directoryServices({
       config,
@@ -188,4 +196,17 @@ async function openLocal(dataDir: string): Promise<Target> {
       lock?.release();
     },
   };
+}
+
+/** Where the local gateway listens (or last listened): `local.json` while it runs, else `bootstrap.json`. */
+function localBaseUrl(files: ReturnType<typeof dataFiles>): string | undefined {
+  for (const file of [files.running, files.bootstrap]) {
+    try {
+      const url = (JSON.parse(readFileSync(file, 'utf8')) as { url?: string; baseUrl?: string });
+      if (url.url ?? url.baseUrl) return url.url ?? url.baseUrl;
+    } catch {
+      // missing or unreadable: try the next
+    }
+  }
+  return undefined;
 }

@@ -18,6 +18,8 @@ export const CONTEXT_KEY_NEEDS: Readonly<Record<ContextName, { cardKek: boolean;
   // admin: enrolment wraps card keys, makes resident card keys, the tenant CA key and card-list key, signs
   // certificates with the CA key, hashes initial and unblock PINs.
   admin: { cardKek: true, signingKey: true, residentKeys: true, cardSessionKey: false, cardPinKey: true },
+  // pki: signs CRLs and OCSP answers with the tenant CA key; nothing else.
+  pki: { cardKek: false, signingKey: false, residentKeys: true, cardSessionKey: false, cardPinKey: false },
 };
 
 /** Builds a context's routes over a runtime. Each handler imports only its own, to keep bundles lean. */

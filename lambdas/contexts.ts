@@ -2,7 +2,7 @@
  * The bounded contexts and the public paths each one serves. One Lambda function per context in AWS;
  * the local gateway routes with the same table, so both stay in step by construction.
  */
-export type ContextName = 'oidc' | 'saml' | 'portal' | 'card' | 'admin';
+export type ContextName = 'oidc' | 'saml' | 'portal' | 'card' | 'admin' | 'pki';
 
 export interface ContextRoutes {
   /** Path prefixes (API Gateway resource paths) proxied to this context, `{proxy+}` appended. */
@@ -17,6 +17,7 @@ export const CONTEXTS: Readonly<Record<ContextName, ContextRoutes>> = {
   portal: { prefixes: ['/t/{tenant}/portal'], exact: [] },
   card: { prefixes: ['/t/{tenant}/card'], exact: [] },
   admin: { prefixes: ['/t/{tenant}/admin'], exact: ['/health', '/health/live', '/health/ready', '/openapi.json'] },
+  pki: { prefixes: ['/t/{tenant}/pki'], exact: [] },
 };
 
 export const CONTEXT_NAMES = Object.keys(CONTEXTS) as ContextName[];

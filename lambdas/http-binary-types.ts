@@ -6,7 +6,15 @@
  * Card API payloads (APDUs, certificates) use these types. No aws-cdk-lib here: the local gateway and the
  * functions import this file too.
  */
-export const BINARY_MEDIA_TYPES: readonly string[] = ['application/octet-stream', 'application/cbor'];
+export const BINARY_MEDIA_TYPES: readonly string[] = [
+  'application/octet-stream',
+  'application/cbor',
+  // The card CA's PKI endpoints (RFC 2585, RFC 6960): certificates, CRLs, OCSP requests and responses.
+  'application/pkix-cert',
+  'application/pkix-crl',
+  'application/ocsp-request',
+  'application/ocsp-response',
+];
 
 /** Whether a Content-Type header names one of the binary media types (parameters and case ignored). */
 export function isBinaryMediaType(contentType: string | undefined): boolean {

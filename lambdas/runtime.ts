@@ -16,6 +16,7 @@ import { TenantKeys } from './core/oidc/keys.ts';
 import { InitialAccessTokens } from './core/oidc/registration-tokens.ts';
 import { ServiceProviders } from './core/saml/service-providers.ts';
 import { CardAuthority } from './core/cards/authority.ts';
+import { TrustedCas } from './core/pki/trusted-cas.ts';
 import { Cards } from './core/cards/cards.ts';
 import { PinHasher } from './core/cards/pin-hash.ts';
 import { ResidentSlotKeys, WrappedSlotKeys } from './core/cards/slot-keys.ts';
@@ -70,6 +71,8 @@ export interface DirectoryServices {
   readonly credentials?: Credentials;
   /** A user's SSO sessions and refresh-token families with their last context (token protection); present when a state store was given. */
   readonly userSessions?: UserSessions;
+  /** The tenant's trusted external CAs (certificate login with certificates from other issuers). */
+  readonly trustedCas: TrustedCas;
   /** Cards (enrolment, admin operations, the PIV view); present when key custody, resident keys and the PIN key were given. */
   readonly cards?: Cards;
 }
@@ -107,6 +110,7 @@ export function directoryServices(
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
     clients: new Clients(runtime.directory, runtime.clock, runtime.random, outbound),
     serviceProviders: new ServiceProviders(runtime.directory, runtime.clock, outbound),
+    trustedCas: new TrustedCas(runtime.directory, tenants, runtime.clock),
     signingKeys,
     ...(totp ? { totp } : {}),
     ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp) } : {}),

@@ -42,9 +42,10 @@ export class CloudcardFunctions extends Construct {
         environment: environment(context, granted, props),
       });
       applyGrants(fn.function, granted, props);
+      // The index wildcard exists only on a table the function may read (pki has no state access).
       acknowledge(fn.role, {
-        [indexWildcardFinding(props.data.directoryTable)]: INDEX_REASON,
-        [indexWildcardFinding(props.data.stateTable)]: INDEX_REASON,
+        ...(granted.directory.read.length ? { [indexWildcardFinding(props.data.directoryTable)]: INDEX_REASON } : {}),
+        ...(granted.state.read.length ? { [indexWildcardFinding(props.data.stateTable)]: INDEX_REASON } : {}),
         ...residentKeyFindings(granted),
       });
       return [context, fn] as const;

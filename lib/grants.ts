@@ -92,8 +92,14 @@ export const DIRECTORY_PARTITIONS = {
   tenant: 'T#*',
   /** The tenant listing (GSI2). */
   tenantListing: 'TENANTS',
-  /** Cards (`PK=CARDS#{t}`, `SK=CARD#{card}`), the tenant card CA (`SK=CARDCA`), a user's cards (GSI1 `CARDS#{t}#USER#{u}`). */
+  /**
+   * Cards (`PK=CARDS#{t}`, `SK=CARD#{card}`), the tenant card CA (`SK=CARDCA`), a user's cards (GSI1
+   * `CARDS#{t}#USER#{u}`), the certificates the CA issued (`SK=CERT#{serial}`; revoked ones in GSI1
+   * `CARDS#{t}#REVOKED`).
+   */
   cards: 'CARDS#*',
+  /** Each tenant CA's published CRL (`PK=CRL#{t}`: the head and its parts), written by admin and pki. */
+  crl: 'CRL#*',
   /** The embedded stack's resident-key stand-ins (in AWS these are KMS keys, never items). */
   residentKeys: 'RESIDENTKEY#*',
   /** Admin clients. */
@@ -197,12 +203,25 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // and card sessions on the owner index and end them (a card session becomes a tombstone; it cannot make
   // one "PIN verified": that state is sealed by a key only the card function holds). No challenges.
   admin: {
-    directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform), D.tenantListing, D.health),
+    directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform, D.crl), D.tenantListing, D.health),
     state: plusRead(readWrite(S.jti, S.dpopNonce, S.grant, S.sso, S.cardSession), S.revokedAccessToken, S.subject, S.health),
     cardKek: { capabilities: ['wrap', 'describe'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: ['getPublicKey', 'describe'],
     residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
     macKeys: ['cardPin'],
+  },
+  // The public PKI endpoints (CA certificate, CRL, OCSP), anonymous: they read the card partition (the CA
+  // item and the register of issued and revoked certificates) and sign with the CA key only (OCSP answers,
+  // and a fresh CRL when the stored one nears its nextUpdate), which they may publish in the CRL partition.
+  // Local stand-ins for resident keys are read only (in AWS the CA key is a KMS key). No state, no KEK,
+  // no stack signing key, no MAC key, no other resident-key purpose.
+  pki: {
+    directory: plusRead(readWrite(D.crl), D.cards, D.residentKeys),
+    state: { read: [], write: [] },
+    cardKek: { capabilities: [] },
+    signingKey: [],
+    residentKeys: { create: [], sign: ['card-ca'], agree: [], destroy: [] },
+    macKeys: [],
   },
 };
 
@@ -210,11 +229,12 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
  * What the operator CLI needs against a deployment (`cloudcard --stack …`), granted to the roles named in
  * the `operatorRoleArns` context: everything the admin function may do, plus what only the CLI does —
  * wrapping new token-signing keys (`keys rotate`) and TOTP secrets (`user totp enroll`) under the KEK,
- * lifting sign-in locks (`user unlock`) and managing initial access tokens. It never unwraps anything
+ * lifting sign-in locks (`user unlock`), managing initial access tokens, and publishing the card CA's CRL
+ * after a revocation (`ca revoke`, `card revoke`). It never unwraps anything
  * and never signs with the token key: an operator's credentials cannot read a card key or a TOTP secret.
  */
 export const OPERATOR_GRANTS: FunctionGrants = {
-  directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform), D.tenantListing),
+  directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform, D.crl), D.tenantListing),
   state: plusRead(readWrite(S.grant, S.sso, S.cardSession, S.loginFailures, S.initialAccessToken), S.revokedAccessToken, S.subject),
   cardKek: { capabilities: ['wrap', 'describe'] },
   signingKey: ['getPublicKey', 'describe'],

@@ -21,7 +21,8 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
     info: {
       title: 'cloudcard API',
       version: '1',
-      description: 'Card API (/t/{tenant}/card/v1/) and tenant admin API (/t/{tenant}/admin/v1/). Errors are RFC 7807 problem JSON.',
+      description:
+        'Card API (/t/{tenant}/card/v1/), tenant admin API (/t/{tenant}/admin/v1/) and the tenant card CA\'s public PKI endpoints (/t/{tenant}/pki/). Errors are RFC 7807 problem JSON (OCSP answers errors as OCSP response statuses).',
     },
     servers: [{ url: baseUrl }],
     paths: {
@@ -162,6 +163,70 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           security: admin,
           requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/CardUnblock' } } } },
           responses: { '200': { ...jsonOk('#/components/schemas/CardUnblocked', 'unblocked; the PIN is shown only in this response'), headers: noStore }, ...errors },
+        },
+      },
+      '/t/{tenant}/admin/v1/cards/{card}/revoke': {
+        parameters: [tenantParam, cardParam],
+        post: {
+          operationId: 'revokeCard',
+          summary: "Revoke the card's certificates (all, or the slots given) with a reason; a new CRL is published at once. The card stays.",
+          security: admin,
+          requestBody: jsonBody('#/components/schemas/CardRevocation'),
+          responses: { '200': jsonOk('#/components/schemas/CardRevoked', 'the certificates as revoked (a certificate revoked before keeps its first revocation)'), ...errors },
+        },
+      },
+      '/t/{tenant}/admin/v1/trusted-cas': {
+        parameters: [tenantParam],
+        get: { operationId: 'listTrustedCas', security: admin, responses: { '200': jsonOk('#/components/schemas/TrustedCaList', "the tenant's trusted external CAs"), ...errors } },
+        put: {
+          operationId: 'replaceTrustedCas',
+          summary: 'Replace the trusted external CA list (certificate login): each entry one PEM CA certificate (basicConstraints cA) valid now; a bad entry writes nothing',
+          security: admin,
+          requestBody: jsonBody('#/components/schemas/TrustedCaUpdate'),
+          responses: { '200': jsonOk('#/components/schemas/TrustedCaList', 'the list as stored'), ...errors },
+        },
+      },
+      '/t/{tenant}/pki/ca': {
+        parameters: [tenantParam],
+        get: {
+          operationId: 'getCaCertificate',
+          summary: 'The tenant card CA certificate: DER, or PEM with Accept: application/x-pem-file',
+          security: [],
+          responses: {
+            '200': { description: 'the CA certificate', content: { 'application/pkix-cert': { schema: { type: 'string', format: 'binary' } }, 'application/x-pem-file': { schema: { type: 'string' } } } },
+            '404': problem,
+          },
+        },
+      },
+      '/t/{tenant}/pki/crl': {
+        parameters: [tenantParam],
+        get: {
+          operationId: 'getCrl',
+          summary: 'The tenant card CA CRL (CRL number, reason codes, nextUpdate 24 h after thisUpdate), republished on every revocation and an hour before nextUpdate: DER, or PEM with Accept: application/x-pem-file',
+          security: [],
+          responses: {
+            '200': { description: 'the current CRL', content: { 'application/pkix-crl': { schema: { type: 'string', format: 'binary' } }, 'application/x-pem-file': { schema: { type: 'string' } } } },
+            '404': problem,
+          },
+        },
+      },
+      '/t/{tenant}/pki/ocsp': {
+        parameters: [tenantParam],
+        post: {
+          operationId: 'ocsp',
+          summary: 'RFC 6960 OCSP responder, signed by the tenant CA key: good, revoked (time and reason) or unknown; nonce echoed; malformedRequest and unauthorized (another issuer) as OCSP statuses',
+          security: [],
+          requestBody: { required: true, content: { 'application/ocsp-request': { schema: { type: 'string', format: 'binary' } } } },
+          responses: { '200': { description: 'an OCSPResponse', content: { 'application/ocsp-response': { schema: { type: 'string', format: 'binary' } } } }, '415': problem },
+        },
+      },
+      '/t/{tenant}/pki/ocsp/{request}': {
+        parameters: [tenantParam, { name: 'request', in: 'path', required: true, description: 'the URL-encoded base64 of the DER OCSPRequest (RFC 6960 A.1)', schema: { type: 'string' } }],
+        get: {
+          operationId: 'ocspGet',
+          summary: 'The OCSP responder by GET (cacheable form of the same request)',
+          security: [],
+          responses: { '200': { description: 'an OCSPResponse', content: { 'application/ocsp-response': { schema: { type: 'string', format: 'binary' } } } } },
         },
       },
       '/t/{tenant}/admin/v1/service-providers': {
@@ -390,7 +455,16 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
                   slot: { type: 'string' },
                   algorithm: { $ref: '#/components/schemas/PivAlgorithm' },
                   origin: { enum: ['generated', 'imported'] },
-                  certificate: { type: 'object', properties: { subject: { type: 'string' }, serialNumber: { type: 'string' }, notAfter: { type: 'string', format: 'date-time' } } },
+                  certificate: {
+                    type: 'object',
+                    properties: {
+                      subject: { type: 'string' },
+                      serialNumber: { type: 'string', description: 'upper-case hex, as OpenSSL prints it' },
+                      notAfter: { type: 'string', format: 'date-time' },
+                      pem: { type: 'string', description: 'the slot certificate, PEM' },
+                      revoked: { type: 'object', description: 'present when the tenant CA revoked it (single card only)', properties: { at: { type: 'string', format: 'date-time' }, reason: { $ref: '#/components/schemas/RevocationReason' } } },
+                    },
+                  },
                 },
               },
             },
@@ -487,6 +561,35 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         SessionList: { type: 'object', required: ['sessions'], properties: { sessions: { type: 'array', items: { $ref: '#/components/schemas/Session' } } } },
         ServiceProviderList: { type: 'object', required: ['serviceProviders'], properties: { serviceProviders: { type: 'array', items: { $ref: '#/components/schemas/ServiceProvider' } } } },
         CardUnblock: { type: 'object', additionalProperties: false, properties: { pin: { type: 'string', writeOnly: true } } },
+        RevocationReason: { enum: ['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn'] },
+        CardRevocation: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['reason'],
+          properties: { reason: { $ref: '#/components/schemas/RevocationReason' }, slots: { type: 'array', items: { enum: ['9a', '9c', '9d', '9e'] }, description: 'only these slots (default: every certificate the CA issued for the card)' } },
+        },
+        CardRevoked: {
+          type: 'object',
+          required: ['card', 'revoked'],
+          properties: {
+            card: { $ref: '#/components/schemas/Card' },
+            revoked: {
+              type: 'array',
+              items: { type: 'object', properties: { serial: { type: 'string' }, slot: { type: 'string' }, status: { const: 'revoked' }, revokedAt: { type: 'string', format: 'date-time' }, reason: { $ref: '#/components/schemas/RevocationReason' } } },
+            },
+          },
+        },
+        TrustedCaUpdate: { type: 'object', additionalProperties: false, required: ['certificates'], properties: { certificates: { type: 'array', maxItems: 20, items: { type: 'string', description: 'one PEM CA certificate' } } } },
+        TrustedCaList: {
+          type: 'object',
+          required: ['certificates'],
+          properties: {
+            certificates: {
+              type: 'array',
+              items: { type: 'object', properties: { pem: { type: 'string' }, subject: { type: 'string' }, issuer: { type: 'string' }, sha256: { type: 'string' }, notAfter: { type: 'string', format: 'date-time' } } },
+            },
+          },
+        },
         CardUnblocked: { type: 'object', required: ['card', 'pin'], properties: { card: { $ref: '#/components/schemas/Card' }, pin: { type: 'string' } } },
         CardPage: {
           type: 'object',

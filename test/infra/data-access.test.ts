@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CardApiClient, generateDeviceKey } from '../../agent/sdk.ts';
 import type { EnrolResult } from '../../lambdas/core/cards/cards.ts';
 import { CONTEXT_NAMES, type ContextName } from '../../lambdas/contexts.ts';
@@ -13,7 +17,7 @@ import { spCredentials } from '../support/saml-sp.ts';
 import { logicalIdByPath, roleStatements, synth } from './support.ts';
 
 /**
- * Per-function data access, proven by evaluation: the five functions run real flows on the local stack
+ * Per-function data access, proven by evaluation: the six functions run real flows on the local stack
  * (each with its own recording stores, as each Lambda has its own role), and every DynamoDB request they
  * made is evaluated against that function's synthesized role policy: all must be allowed. Then the
  * requests a compromised function would need (forging a card session, rewriting or reading a card,
@@ -143,10 +147,28 @@ async function runFlows(stack: LocalStack): Promise<void> {
   await cards.close(opened.session);
   const open = await cards.openSession(enrolled.card.id, await generateDeviceKey());
 
-  // admin again: disconnect and delete the card (ending the open session), disable a user (revoking her
-  // SSO session, grants and card sessions).
+  // pki: the CA certificate, the first CRL (published by the pki function), an OCSP answer.
+  const caPem = await (await fetch(`${issuer}/pki/ca`, { headers: { Accept: 'application/x-pem-file' } })).text();
+  expect((await fetch(`${issuer}/pki/crl`, { headers: { Accept: 'application/pkix-crl' } })).status).toBe(200);
+  const shown = await call('GET', `/t/demo/admin/v1/cards/${enrolled.card.id}`);
+  const dir = mkdtempSync(join(tmpdir(), 'cloudcard-access-'));
+  try {
+    writeFileSync(join(dir, 'ca.pem'), caPem);
+    writeFileSync(join(dir, 'card.pem'), shown.slots[0].certificate.pem);
+    execFileSync('openssl', ['ocsp', '-issuer', join(dir, 'ca.pem'), '-cert', join(dir, 'card.pem'), '-reqout', join(dir, 'req.der')]);
+    const ocsp = await fetch(`${issuer}/pki/ocsp`, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request', Accept: 'application/ocsp-response' }, body: readFileSync(join(dir, 'req.der')) });
+    expect(ocsp.status).toBe(200);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  // admin again: revoke, disconnect and delete the card (ending the open session; each revocation
+  // publishes a CRL), disable a user (revoking her SSO session, grants and card sessions).
+  await call('POST', `/t/demo/admin/v1/cards/${enrolled.card.id}/revoke`, { reason: 'superseded' });
   await call('POST', `/t/demo/admin/v1/cards/${enrolled.card.id}/disconnect`);
   await call('DELETE', `/t/demo/admin/v1/cards/${enrolled.card.id}`);
+  // pki again: the CRL the admin function published.
+  expect((await fetch(`${issuer}/pki/crl`, { headers: { Accept: 'application/pkix-crl' } })).status).toBe(200);
   expect(open.session).toBeTruthy();
   await call('POST', '/t/demo/admin/v1/users/alice/disable');
 }
@@ -200,6 +222,23 @@ describe('per-function data access, evaluated against the synthesized role polic
     expect(decide('admin', forged.cardSessionUpdate)).toBe('allowed');
     expect(log).toContainEqual(expect.objectContaining({ context: 'admin', table: 'state', action: 'dynamodb:Query', index: 'GSI1', partition: expect.stringMatching(/^SUBJECT#demo#/) }));
     expect(log).toContainEqual(expect.objectContaining({ context: 'admin', table: 'state', action: 'dynamodb:UpdateItem', partition: expect.stringMatching(/^CARDSESS#/) }));
+  });
+
+  it('lets the pki function read cards and the certificate register and write only the published CRL', () => {
+    // It really read the CA and the register, and published a CRL; admin published one on revocation.
+    expect(log).toContainEqual(expect.objectContaining({ context: 'pki', table: 'directory', action: 'dynamodb:GetItem', partition: 'CARDS#demo' }));
+    expect(log).toContainEqual(expect.objectContaining({ context: 'pki', table: 'directory', action: 'dynamodb:Query', index: 'GSI1', partition: 'CARDS#demo#REVOKED' }));
+    expect(log).toContainEqual(expect.objectContaining({ context: 'pki', table: 'directory', action: 'dynamodb:PutItem', partition: 'CRL#demo' }));
+    expect(log).toContainEqual(expect.objectContaining({ context: 'admin', table: 'directory', action: 'dynamodb:PutItem', partition: 'CRL#demo' }));
+    expect(log.filter((r) => r.context === 'pki' && r.table === 'state')).toEqual([]);
+    for (const request of [forged.cardWrite, forged.cardPut, forged.cardSessionWrite, forged.cardSessionRead, forged.adminClientWrite, forged.cardChallengeWrite]) {
+      expect({ request, decision: decide('pki', request) }).toEqual({ request, decision: 'implicitly denied' });
+    }
+    for (const partition of ['T#demo', 'RESIDENTKEY#local-resident-x']) {
+      expect({ partition, decision: decide('pki', { table: 'directory', action: 'dynamodb:PutItem', partition }) }).toEqual({ partition, decision: 'implicitly denied' });
+    }
+    expect(decide('pki', { table: 'directory', action: 'dynamodb:GetItem', partition: 'T#demo' })).toBe('implicitly denied');
+    expect(decide('pki', forged.cardRead)).toBe('allowed');
   });
 
   it.each(CONTEXT_NAMES)('refuses %s any scan, batch or key-less request on either table', (context) => {

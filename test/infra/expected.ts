@@ -25,6 +25,8 @@ export const EXPECTED_KEY_USE: Readonly<Record<ContextName, { kek: string[]; kek
   // The card service and admin never open the other functions' secrets under the same KEK.
   card: { kek: ['kms:Decrypt', 'kms:Encrypt'], kekNotCards: ['oidc-signing', 'totp'], signing: [] },
   admin: { kek: ['kms:DescribeKey', 'kms:Encrypt'], kekNotCards: ['oidc-signing', 'totp'], signing: ['kms:DescribeKey', 'kms:GetPublicKey'] },
+  // The public PKI endpoints touch neither the KEK nor the stack signing key.
+  pki: { kek: [], signing: [] },
 };
 
 export const sorted = (actions: Iterable<string>): string[] => [...new Set(actions)].sort();
@@ -70,6 +72,8 @@ export const EXPECTED_RESIDENT_KEYS: Readonly<Record<ContextName, ExpectedReside
   // Enrolment makes card keys, the tenant CA key and card-list key, signs certificates with the CA key only;
   // delete (and a lost creation race) destroys keys.
   admin: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
+  // CRL refresh and OCSP answers are signed by the tenant CA key; it makes and destroys nothing.
+  pki: { create: [], sign: ['card-ca'], agree: [], destroy: [] },
 };
 
 /** The HMAC keys each function may GenerateMac with: the session seal is the card function's alone. */
@@ -79,6 +83,7 @@ export const EXPECTED_MAC_KEYS: Readonly<Record<ContextName, readonly ('cardSess
   portal: [],
   card: ['cardSession', 'cardPin'],
   admin: ['cardPin'],
+  pki: [],
 };
 
 /** "arn:{partition}:kms:{region}:{account}:key/*" as the template writes it. */

@@ -121,6 +121,7 @@ describe('operator access (context operatorRoleArns)', () => {
       ['user disable: end a card session', item('UpdateItem', 'State', 'CARDSESS#h')],
       ['user unlock', item('DeleteItem', 'State', 'LOGINFAIL#USER#h')],
       ['client registration-token create', item('PutItem', 'State', 'IAT#h')],
+      ['ca revoke: publish the CRL', item('PutItem', 'Directory', 'CRL#acme')],
     ];
     for (const [what, request] of allowed) expect([what, decide(request)]).toEqual([what, 'allowed']);
   });

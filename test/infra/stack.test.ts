@@ -350,6 +350,23 @@ describe('functions', () => {
     expect(kms).toEqual([]);
   });
 
+  it('pki, public and anonymous, reads cards, writes only published CRLs, touches no state and signs only with card CA keys', () => {
+    const statements = roleStatements(template, ids.role('pki'));
+    const dynamo = statements.filter((st) => st.actions.some((a) => a.startsWith('dynamodb:')));
+    const onState = (st: (typeof dynamo)[number]) => JSON.stringify(st.resources).includes(ids.state);
+    expect(dynamo.filter(onState)).toEqual([]);
+    const leading = (st: (typeof dynamo)[number]) => (st.Condition?.['ForAllValues:StringLike'] as Json)['dynamodb:LeadingKeys'];
+    const writes = dynamo.filter((st) => st.actions.includes('dynamodb:PutItem'));
+    expect(writes.map(leading)).toEqual([['CRL#*']]);
+    const reads = dynamo.filter((st) => st.actions.includes('dynamodb:GetItem'));
+    expect(reads.map(leading)).toEqual([['CRL#*', 'CARDS#*', 'RESIDENTKEY#*']]);
+    const kms = statements.filter((st) => st.Effect === 'Allow' && st.actions.some((a) => a.startsWith('kms:')));
+    expect(sorted(kms.flatMap((st) => st.actions))).toEqual(['kms:GetPublicKey', 'kms:Sign']);
+    for (const st of kms) expect((st.Condition?.['StringEquals'] as Json)['aws:ResourceTag/cloudcard:purpose']).toEqual(['card-ca']);
+    expect(keyStatementsFor(resource(ids.kek)['Properties']['KeyPolicy'], ids.role('pki'))).toEqual([]);
+    expect(keyStatementsFor(resource(ids.signing)['Properties']['KeyPolicy'], ids.role('pki'))).toEqual([]);
+  });
+
   it.each(CONTEXT_NAMES)('%s may GenerateMac (HMAC_SHA_256 only) with exactly its HMAC keys, named in their key policies', (context) => {
     expect(GRANTS[context].macKeys).toEqual(EXPECTED_MAC_KEYS[context]);
     const env = resource(ids.fn(context))['Properties']['Environment']['Variables'] as Json;
@@ -398,7 +415,7 @@ describe('api', () => {
   });
 
   it('treats exactly the shared binary media types as binary (the local gateway uses the same list)', () => {
-    expect(BINARY_MEDIA_TYPES).toEqual(['application/octet-stream', 'application/cbor']);
+    expect(BINARY_MEDIA_TYPES).toEqual(['application/octet-stream', 'application/cbor', 'application/pkix-cert', 'application/pkix-crl', 'application/ocsp-request', 'application/ocsp-response']);
     template.hasResourceProperties('AWS::ApiGateway::RestApi', { BinaryMediaTypes: [...BINARY_MEDIA_TYPES] });
   });
 

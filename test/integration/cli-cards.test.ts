@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, X509Certificate } from 'node:crypto';
@@ -139,6 +140,58 @@ describe('operator CLI: cards and tenant card options', () => {
     expect(shown.json()).toEqual(card.card);
   });
 
+  it('shows each slot certificate in PEM (card show --json), naming the CA\'s CRL and OCSP URLs of the local stack', async () => {
+    const shown = (await run('card', 'show', 'demo', card.card.id, '--json')).json() as CardSummary;
+    const certificate = new X509Certificate(shown.slots[0]!.certificate!.pem);
+    expect(certificate.serialNumber).toBe(shown.slots[0]!.certificate!.serialNumber);
+    expect(certificate.infoAccess).toMatch(/^OCSP - URI:http:\/\/(localhost|127\.0\.0\.1):\d+\/t\/demo\/pki\/ocsp$/m);
+  });
+
+  it('shows the tenant CA: subject, fingerprint, its PKI URLs, PEM (ca show)', async () => {
+    const ca = await run('ca', 'show', 'demo', '--json');
+    expect(ca.stderr).toBe('');
+    const shownCa = ca.json() as { subject: string; sha256: string; pem: string; urls: { crl: string } };
+    expect(new X509Certificate(shownCa.pem).ca).toBe(true);
+    expect(shownCa.sha256).toBe(new X509Certificate(shownCa.pem).fingerprint256);
+    expect(shownCa.urls.crl).toMatch(/\/t\/demo\/pki\/crl$/);
+    expect((await run('ca', 'show', 'demo', '--pem')).stdout).toBe(new X509Certificate(shownCa.pem).toString());
+  });
+
+  let revokedSerials: string[] = [];
+
+  it('revokes a certificate by serial (ca revoke) and a card slot by reason (card revoke); card show says so', async () => {
+    const shown = (await run('card', 'show', 'demo', card.card.id, '--json')).json() as CardSummary;
+    const [nineA, nineC] = shown.slots.map((s) => s.certificate!.serialNumber);
+    const bySerial = await run('ca', 'revoke', 'demo', nineA!, '--reason', 'keyCompromise');
+    expect(bySerial.stderr).toBe('');
+    expect(bySerial.stdout).toMatch(new RegExp(`^certificate ${nineA!.toLowerCase()} \\(card ${card.card.id}, slot 9a\\) revoked: keyCompromise at `));
+    const byCard = (await run('card', 'revoke', 'demo', card.card.id, '--reason', 'superseded', '--slots', '9c', '--json')).json() as { revoked: { serial: string; reason: string }[]; card: CardSummary };
+    expect(byCard.revoked).toEqual([expect.objectContaining({ serial: nineC!.toLowerCase(), reason: 'superseded' })]);
+    expect(byCard.card.slots.map((s) => s.certificate?.revoked?.reason)).toEqual(['keyCompromise', 'superseded', undefined]);
+    revokedSerials = [nineA!, nineC!];
+  });
+
+  it('writes the CRL listing them (ca crl, DER to a file or PEM to stdout)', async () => {
+    const out = join(dataDir, 'crl.der');
+    const written = await run('ca', 'crl', 'demo', '--out', out);
+    expect(written.stdout).toMatch(/^CRL number \d+ \(\d+ bytes, next update .*\) written to /);
+    const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-in', out, '-noout', '-text'], { encoding: 'utf8' });
+    for (const serial of revokedSerials) expect(text).toContain(`Serial Number: ${serial.toUpperCase()}`);
+    expect(text).toContain('Key Compromise');
+    expect(text).toContain('Superseded');
+    expect((await run('ca', 'crl', 'demo')).stdout).toBe(`-----BEGIN X509 CRL-----\n${readFileSync(out).toString('base64').replace(/.{1,64}/g, '$&\n')}-----END X509 CRL-----\n`);
+  });
+
+  it.each([
+    [['ca', 'revoke', 'demo', 'abcdef', '--reason', 'bored'], /invalid revocation reason\n {2}reason: one of unspecified, keyCompromise/],
+    [['ca', 'revoke', 'demo', 'abcdef', '--reason', 'keyCompromise'], /certificate abcdef was not issued by the card CA of tenant demo/],
+    [['ca', 'show', 'nowhere'], /tenant nowhere has no card CA yet/],
+  ])('refuses %j with a one-line reason', async (args, message) => {
+    const refused = await run(...args);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(message);
+  });
+
   it('disconnects and unblocks a card', async () => {
     const disconnected = await run('card', 'disconnect', 'demo', card.card.id);
     expect(disconnected.stdout).toBe(`disconnected card ${card.card.id} in tenant demo\n`);
@@ -257,6 +310,27 @@ describe('operator CLI: cards on a deployed stack (on the AWS emulator)', () => 
     for (const args of [['tenant', 'create', 'initech', '--custody', 'kms-resident'], ['user', 'add', 'initech', 'milton', '--email', 'milton@initech.example']]) {
       const result = await run(...args);
       expect(result.stderr).toBe('');
+    }
+  });
+
+  it('shows the tenant CA with its URLs under ApiUrl, revokes by serial and writes the CRL (ca show|revoke|crl --stack)', async () => {
+    const enrolled = (await run('card', 'enroll', 'initech', 'milton', '--slots', '9a', '--alg', 'p256', '--json')).json() as EnrolResult;
+    const pem = enrolled.card.slots[0]!.certificate!.pem;
+    expect(new X509Certificate(pem).infoAccess).toContain('OCSP - URI:https://id.example.test/t/initech/pki/ocsp');
+    const ca = (await run('ca', 'show', 'initech', '--json')).json() as { urls: { ocsp: string } };
+    expect(ca.urls.ocsp).toBe('https://id.example.test/t/initech/pki/ocsp');
+    const revoked = await run('ca', 'revoke', 'initech', enrolled.card.slots[0]!.certificate!.serialNumber, '--reason', 'affiliationChanged', '--json');
+    expect(revoked.stderr).toBe('');
+    expect(revoked.json()).toMatchObject({ status: 'revoked', reason: 'affiliationChanged', card: enrolled.card.id });
+    const crl = (await run('ca', 'crl', 'initech', '--json')).json() as { number: number; pem: string };
+    expect(crl.number).toBeGreaterThanOrEqual(1);
+    const dir = mkdtempSync(join(tmpdir(), 'cc-cli-crl-'));
+    try {
+      const file = join(dir, 'crl.pem');
+      writeFileSync(file, crl.pem);
+      expect(execFileSync('openssl', ['crl', '-in', file, '-noout', '-text'], { encoding: 'utf8' })).toContain('Affiliation Changed');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

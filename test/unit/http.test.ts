@@ -170,7 +170,8 @@ describe('local gateway encoding (as API Gateway REST with the shared binary med
   });
 
   it('shares one list of binary media types with the API (lib/api.ts)', () => {
-    expect(BINARY_MEDIA_TYPES).toEqual(['application/octet-stream', 'application/cbor']);
+    expect(BINARY_MEDIA_TYPES).toEqual(['application/octet-stream', 'application/cbor', 'application/pkix-cert', 'application/pkix-crl', 'application/ocsp-request', 'application/ocsp-response']);
+    expect(isBinaryMediaType('application/ocsp-request')).toBe(true);
     expect(isBinaryMediaType('application/octet-stream; q=1')).toBe(true);
     expect(isBinaryMediaType('application/json')).toBe(false);
     expect(isBinaryMediaType(undefined)).toBe(false);

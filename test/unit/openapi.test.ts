@@ -6,6 +6,7 @@ import { adminRoutes } from '../../lambdas/http/routes/admin.ts';
 import { cardRoutes, type CardRouteDeps } from '../../lambdas/http/routes/card/index.ts';
 import type { ApiRequest } from '../../lambdas/http/types.ts';
 import { platformRoutes } from '../../lambdas/http/routes/platform.ts';
+import { pkiRoutes, type PkiRouteDeps } from '../../lambdas/http/routes/pki/index.ts';
 import type { DirectoryServices, Runtime } from '../../lambdas/runtime.ts';
 import type { AdminAuthenticator } from '../../lambdas/http/admin-auth.ts';
 
@@ -15,6 +16,7 @@ describe('OpenAPI document', () => {
     ...platformRoutes({} as Runtime),
     ...adminRoutes({ tenants: {}, users: {}, adminClients: {} } as unknown as DirectoryServices, {} as AdminAuthenticator),
     ...cardRoutes({} as CardRouteDeps),
+    ...pkiRoutes({} as PkiRouteDeps),
   ];
   const openApiPath = (path: string): string => path.replace(/:([a-z]+)/g, '{$1}');
 

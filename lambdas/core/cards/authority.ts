@@ -1,5 +1,5 @@
 import 'reflect-metadata'; // @peculiar/x509 2.x needs a Reflect polyfill (tsyringe), imported before it
-import { webcrypto } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { derToJose } from '../crypto/ecdsa.ts';
 import { ConflictError } from '../errors.ts';
@@ -7,10 +7,13 @@ import type { Clock, DirectoryStore, Item, ResidentKeys } from '../../ports.ts';
 import type { PivSlot } from '../piv/card-port.ts';
 import { cardPartition } from './card-item.ts';
 import { listSignerKey, readListSigner, type ListSigner } from './list-signer.ts';
+import { pkiUrls } from '../pki/urls.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
 
 const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
+/** The largest message KMS signs as RAW (MessageType RAW); larger ones are signed as a digest. */
+const MAX_RAW_MESSAGE = 4096;
 const CA_VALIDITY_YEARS = 10;
 const CARD_VALIDITY_YEARS = 3;
 
@@ -35,6 +38,25 @@ type AuthorityItem = Item & { keyId: string; certificatePem: string; createdAt: 
 /** Beside the tenant's cards, so the same grant covers it (see cardPartition). */
 const authorityKey = (tenant: string) => ({ PK: cardPartition(tenant), SK: 'CARDCA' });
 
+export interface TenantCa {
+  readonly keyId: string;
+  readonly certificate: x509.X509Certificate;
+}
+
+/** The tenant's card CA if it exists (read only: the PKI endpoints never create one). */
+export async function readAuthority(directory: DirectoryStore, tenant: string): Promise<TenantCa | undefined> {
+  const stored = await directory.get<AuthorityItem>(authorityKey(tenant));
+  return stored ? { keyId: stored.keyId, certificate: new x509.X509Certificate(stored.certificatePem) } : undefined;
+}
+
+/** A certificate the CA issued, with what the register of issued certificates records. */
+export interface IssuedCertificate {
+  readonly der: Uint8Array;
+  /** Lower-case hex. */
+  readonly serial: string;
+  readonly notAfter: Date;
+}
+
 export interface CardHolder {
   readonly tenant: string;
   readonly username: string;
@@ -49,18 +71,27 @@ const rdnValue = (value: string): string => value.replace(/[,+="\\<>;#\u0000-\u0
  * A WebCrypto stand-in whose only job is `sign`: @peculiar/x509 builds and encodes the certificate, the
  * signature comes from the CA's resident key (KMS in AWS), converted from DER to the form WebCrypto gives.
  */
-function residentSigningCrypto(keys: ResidentKeys, keyId: string): Parameters<typeof x509.X509CertificateGenerator.create>[1] {
+export function residentSigningCrypto(keys: ResidentKeys, keyId: string): Parameters<typeof x509.X509CertificateGenerator.create>[1] {
   const subtle = {
-    sign: async (_algorithm: unknown, _key: unknown, data: ArrayBuffer | Uint8Array) =>
-      derToJose(await keys.signMessage(keyId, 'ECDSA_SHA_256', new Uint8Array(data as ArrayBuffer), 'card-ca'), 32).buffer,
+    sign: async (_algorithm: unknown, _key: unknown, data: ArrayBuffer | Uint8Array) => {
+      const message = new Uint8Array(data as ArrayBuffer);
+      // KMS signs at most 4096 bytes as RAW; a larger to-be-signed (a CRL of more than a few dozen
+      // entries) goes as its SHA-256 digest, the same rule as the stack signer's.
+      const signature =
+        message.length <= MAX_RAW_MESSAGE
+          ? await keys.signMessage(keyId, 'ECDSA_SHA_256', message, 'card-ca')
+          : await keys.signDigest(keyId, 'ECDSA_SHA_256', createHash('sha256').update(message).digest(), 'card-ca');
+      return derToJose(signature, 32).buffer;
+    },
   };
   return { subtle, getRandomValues: webcrypto.getRandomValues.bind(webcrypto) } as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1];
 }
 
 /** A reference to the CA's private key for the generator: its algorithm only; signing goes to KMS. */
-const residentKeyHandle = { algorithm: { name: 'ECDSA', namedCurve: 'P-256' }, type: 'private', extractable: false, usages: ['sign'] } as unknown as webcrypto.CryptoKey;
+export const residentKeyHandle = { algorithm: { name: 'ECDSA', namedCurve: 'P-256' }, type: 'private', extractable: false, usages: ['sign'] } as unknown as webcrypto.CryptoKey;
 
-const randomSerial = (): string => Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1');
+/** 127 random bits, positive, first octet never zero (so its hex is the canonical form). */
+const randomSerial = (): string => Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^(0|[89a-f])/, '1');
 
 /**
  * Each tenant's card certificate authority, used by the admin function only (enrolment). Its key is a
@@ -81,10 +112,15 @@ export class CardAuthority {
     this.#clock = clock;
   }
 
+  /** The resident keys the CA key lives in (its CRL is signed with the same). */
+  get residentKeys(): ResidentKeys {
+    return this.#keys;
+  }
+
   /** The tenant's CA, created once: a race makes two keys, the loser destroys its own. */
-  async authority(tenant: string): Promise<{ keyId: string; certificate: x509.X509Certificate }> {
-    const stored = await this.#directory.get<AuthorityItem>(authorityKey(tenant));
-    if (stored) return { keyId: stored.keyId, certificate: new x509.X509Certificate(stored.certificatePem) };
+  async authority(tenant: string): Promise<TenantCa> {
+    const stored = await readAuthority(this.#directory, tenant);
+    if (stored) return stored;
     const { keyId, publicKey } = await this.#keys.create('ECC_NIST_P256', { tenant, purpose: 'card-ca', label: 'card CA' });
     const name = `CN=${rdnValue(tenant)} card CA, O=cloudcard`;
     const now = this.#clock.now();
@@ -157,20 +193,27 @@ export class CardAuthority {
     }
   }
 
-  /** Issues the certificate of one card slot for a holder's public key (SubjectPublicKeyInfo DER). */
-  async issue(holder: CardHolder, slot: Exclude<PivSlot, 'f9'>, subjectPublicKey: Uint8Array): Promise<Uint8Array> {
+  /**
+   * Issues the certificate of one card slot for a holder's public key (SubjectPublicKeyInfo DER). With
+   * the public base URL, it names the tenant CA's CRL (distribution point) and OCSP responder and CA
+   * certificate (authority information access), so relying parties can check it.
+   */
+  async issue(holder: CardHolder, slot: Exclude<PivSlot, 'f9'>, subjectPublicKey: Uint8Array, baseUrl?: string): Promise<IssuedCertificate> {
     const ca = await this.authority(holder.tenant);
     const profile = SLOT_PROFILE[slot];
     const now = this.#clock.now();
+    const urls = baseUrl ? pkiUrls(baseUrl, holder.tenant) : undefined;
+    const serialNumber = randomSerial();
+    const notAfter = yearsAfter(now, CARD_VALIDITY_YEARS);
     const names: x509.JsonGeneralName[] = [{ type: 'upn', value: `${holder.username}@${holder.tenant}` }];
     if (holder.email) names.push({ type: 'email', value: holder.email });
     const certificate = await x509.X509CertificateGenerator.create(
       {
-        serialNumber: randomSerial(),
+        serialNumber,
         subject: `CN=${rdnValue(holder.displayName)}, 0.9.2342.19200300.100.1.1=${rdnValue(holder.username)}, O=${rdnValue(holder.tenant)}`,
         issuer: ca.certificate.subjectName,
         notBefore: new Date(now - 60_000),
-        notAfter: yearsAfter(now, CARD_VALIDITY_YEARS),
+        notAfter,
         signingAlgorithm: ECDSA_SHA256,
         publicKey: new x509.PublicKey(arrayBuffer(subjectPublicKey)),
         signingKey: residentKeyHandle,
@@ -181,11 +224,12 @@ export class CardAuthority {
           new x509.SubjectAlternativeNameExtension(names, false),
           await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(arrayBuffer(subjectPublicKey))),
           await x509.AuthorityKeyIdentifierExtension.create(ca.certificate, false),
+          ...(urls ? [new x509.CRLDistributionPointsExtension([urls.crl], false), new x509.AuthorityInfoAccessExtension({ ocsp: [urls.ocsp], caIssuers: [urls.ca] }, false)] : []),
         ],
       },
       residentSigningCrypto(this.#keys, ca.keyId),
     );
-    return new Uint8Array(certificate.rawData);
+    return { der: new Uint8Array(certificate.rawData), serial: serialNumber, notAfter };
   }
 }
 

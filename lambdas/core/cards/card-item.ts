@@ -39,6 +39,8 @@ export type CardItem = Item & {
   managementAlgorithm: ManagementAlgorithm;
   managementKey: WrappedKey;
   activeSession?: string | null;
+  /** Serial numbers (hex) of the certificates the tenant CA issued for this card: revoked when it is deleted. */
+  issuedSerials?: string[];
 } & { [slot: `slot_${string}`]: StoredSlot | null | undefined } & { [object: `obj_${string}`]: string | null | undefined };
 
 /**

@@ -7,7 +7,9 @@ import { cardSettingsOf, type CardSettings, type Tenant, type Tenants } from '..
 import type { AccessEndings } from '../access/revocation.ts';
 import type { Users } from '../directory/user.ts';
 import type { HolderLimits, ManagementAlgorithm, PivAlgorithm, PivSlot } from '../piv/card-port.ts';
-import type { CardAuthority } from './authority.ts';
+import { readAuthority, type CardAuthority, type TenantCa } from './authority.ts';
+import { CrlPublisher, type PublishedCrl } from '../pki/crl.ts';
+import { CertificateRegistry, parseReason, type CertificateRecord, type RevocationReason } from '../pki/registry.ts';
 import { CARD_ID, cardKeys, clearActiveSession, objectAttribute, objectsOf, slotAttribute, slotsOf, type CardItem, type StoredSlot } from './card-item.ts';
 import { initialObjects, certificateOf } from './card-objects.ts';
 import type { PinHasher } from './pin-hash.ts';
@@ -32,6 +34,7 @@ export const cardEnrolSchema = z
   .strict();
 
 const unblockSchema = z.object({ pin: z.string().optional() }).strict();
+const revokeSchema = z.object({ reason: z.string(), slots: z.array(SLOT).min(1).max(4).optional() }).strict();
 
 /** A card as administrators and the card owner see it: no secrets, no key material. */
 export interface CardSummary {
@@ -41,7 +44,13 @@ export interface CardSummary {
   readonly label: string;
   readonly serial: number;
   readonly custody: CardItem['custody'];
-  readonly slots: ReadonlyArray<{ slot: PivSlot; algorithm: PivAlgorithm; origin: StoredSlot['origin']; certificate?: { subject: string; serialNumber: string; notAfter: string } }>;
+  readonly slots: ReadonlyArray<{
+    slot: PivSlot;
+    algorithm: PivAlgorithm;
+    origin: StoredSlot['origin'];
+    /** The slot's certificate object: PEM, and whether the tenant CA revoked it (shown on a single card). */
+    certificate?: { subject: string; serialNumber: string; notAfter: string; pem: string; revoked?: { at: string; reason: RevocationReason } };
+  }>;
   readonly pin: { readonly remaining: number; readonly maxTries: number; readonly blocked: boolean; readonly mustChange: boolean };
   readonly puk: { readonly remaining: number; readonly maxTries: number; readonly blocked: boolean };
   readonly connected: boolean;
@@ -71,6 +80,15 @@ export interface CardsDeps {
   readonly random: Random;
   /** Ends a deleted card's sessions in the state table; absent where there is no state table. */
   readonly sessionEndings?: Pick<AccessEndings, 'endCardSessions'>;
+  /** The register of certificates the tenant CA issued and revoked (default: over `directory`). */
+  readonly registry?: CertificateRegistry;
+  /** Publishes the tenant CA's CRL after a revocation (default: over `directory` and the CA's keys). */
+  readonly crls?: CrlPublisher;
+}
+
+/** Where enrolment runs: the public base URL names the CA's CRL and OCSP URLs in the certificates. */
+export interface EnrolContext {
+  readonly baseUrl?: string;
 }
 
 /**
@@ -78,13 +96,14 @@ export interface CardsDeps {
  * PIV objects), listing, administrator unblock, disconnect and delete (which destroys the keys).
  */
 export class Cards {
-  readonly #deps: CardsDeps;
+  readonly #deps: CardsDeps & Required<Pick<CardsDeps, 'registry' | 'crls'>>;
 
   constructor(deps: CardsDeps) {
-    this.#deps = deps;
+    const registry = deps.registry ?? new CertificateRegistry(deps.directory, deps.clock);
+    this.#deps = { ...deps, registry, crls: deps.crls ?? new CrlPublisher(deps.directory, deps.authority.residentKeys, registry, deps.clock) };
   }
 
-  async enrol(tenantId: string, input: unknown): Promise<EnrolResult> {
+  async enrol(tenantId: string, input: unknown, context: EnrolContext = {}): Promise<EnrolResult> {
     const request = parseInput(cardEnrolSchema, input, 'card enrolment');
     const tenant = await this.#deps.tenants.getActive(tenantId);
     const user = await this.#deps.users.get(tenantId, request.username);
@@ -113,6 +132,7 @@ export class Cards {
     await this.#deps.authority.prepare(tenantId);
     // Everything is made before the one write: a failure leaves no card (and destroys resident keys made).
     const made: SlotKeyRecord[] = [];
+    const issuedSerials: string[] = [];
     try {
       const slotItems: Record<string, StoredSlot> = {};
       const certificates = new Map<PivSlot, Uint8Array>();
@@ -121,7 +141,11 @@ export class Cards {
         const { record, publicKey } = await slotKeys.generate(algorithm, { tenant: tenantId, card: id, slot });
         made.push(record);
         slotItems[slotAttribute(slot)] = { algorithm, publicKey: Buffer.from(publicKey).toString('base64'), pinPolicy: defaultPinPolicy(slot), origin: 'generated', key: record };
-        certificates.set(slot, await this.#deps.authority.issue(holder, slot, publicKey));
+        const issued = await this.#deps.authority.issue(holder, slot, publicKey, context.baseUrl);
+        // Recorded before the card exists, so OCSP never calls a live card's certificate unknown.
+        await this.#deps.registry.recordIssued({ tenant: tenantId, serial: issued.serial, card: id, slot, notAfter: issued.notAfter });
+        issuedSerials.push(issued.serial);
+        certificates.set(slot, issued.der);
       }
       const objects: Record<string, string> = {};
       for (const [tag, value] of initialObjects({ guid: this.#deps.random.bytes(16), serial, certificates, now: this.#deps.clock.now() })) {
@@ -149,6 +173,7 @@ export class Cards {
         managementAlgorithm: settings.managementAlgorithm,
         managementKey: await this.#deps.custody.wrap(managementKey, { tenant: tenantId, card: id, slot: '9b' }),
         activeSession: null,
+        issuedSerials,
         ...slotItems,
         ...objects,
       };
@@ -156,6 +181,7 @@ export class Cards {
       return { card: summarize(item), pin, puk, managementKey: { algorithm: settings.managementAlgorithm, hex: Buffer.from(managementKey).toString('hex') } };
     } catch (error) {
       for (const record of made) await slotKeys.destroy(record).catch(() => undefined);
+      for (const serial of issuedSerials) await this.#deps.registry.forget(tenantId, serial);
       throw error;
     } finally {
       managementKey.fill(0);
@@ -168,8 +194,17 @@ export class Cards {
     return item;
   }
 
+  /** One card, each slot certificate with its revocation (one register read per slot). */
   async get(tenantId: string, id: string): Promise<CardSummary> {
-    return summarize(await this.item(tenantId, id));
+    const summary = summarize(await this.item(tenantId, id));
+    const slots = await Promise.all(
+      summary.slots.map(async (slot) => {
+        if (!slot.certificate) return slot;
+        const record = await this.#deps.registry.get(tenantId, slot.certificate.serialNumber);
+        return record?.status === 'revoked' && record.revokedAt && record.reason ? { ...slot, certificate: { ...slot.certificate, revoked: { at: record.revokedAt, reason: record.reason } } } : slot;
+      }),
+    );
+    return { ...summary, slots };
   }
 
   /** A tenant's cards, or one user's. */
@@ -251,6 +286,64 @@ export class Cards {
     const slotKeys = this.#deps.slotKeys[item.custody];
     for (const [, stored] of slotsOf(item)) await slotKeys?.destroy(stored.key);
     await this.#deps.sessionEndings?.endCardSessions(tenantId, item.username, id);
+    // Its keys are gone: relying parties learn that its certificates no longer stand for anyone.
+    await this.#revokeSerials(tenantId, issuedSerialsOf(item), 'cessationOfOperation');
+  }
+
+  /**
+   * An administrator's revoke: the card's certificates (all, or those of the given slots) are revoked
+   * with the reason given and a new CRL is published. The card itself stays (delete or disconnect it
+   * separately). Returns the card as it stands.
+   */
+  async revoke(tenantId: string, id: string, input: unknown): Promise<{ card: CardSummary; revoked: CertificateRecord[] }> {
+    const request = parseInput(revokeSchema, input, 'revocation');
+    const reason = parseReason(request.reason);
+    const item = await this.item(tenantId, id);
+    const wanted = request.slots ? new Set<string>(request.slots) : undefined;
+    const serials: string[] = [];
+    for (const serial of issuedSerialsOf(item)) {
+      const record = await this.#deps.registry.get(tenantId, serial);
+      if (record && (!wanted || wanted.has(record.slot))) serials.push(serial);
+    }
+    const revoked = await this.#revokeSerials(tenantId, serials, reason);
+    return { card: await this.get(tenantId, id), revoked };
+  }
+
+  /** The tenant's card CA, if it has one yet (the first enrolment makes it). */
+  async authority(tenantId: string): Promise<TenantCa> {
+    const ca = await readAuthority(this.#deps.directory, tenantId);
+    if (!ca) throw new NotFoundError(`tenant ${tenantId} has no card CA yet (it is made with the first card)`);
+    return ca;
+  }
+
+  /** The CRL the PKI endpoint serves (a fresh one is published when the stored one nears its nextUpdate). */
+  async crl(tenantId: string): Promise<PublishedCrl> {
+    await this.authority(tenantId);
+    return this.#deps.crls.current(tenantId);
+  }
+
+  /** Revokes one certificate of the tenant CA by serial number (CLI `ca revoke`). */
+  async revokeCertificate(tenantId: string, serial: string, reasonName: unknown): Promise<CertificateRecord> {
+    const reason = parseReason(reasonName);
+    const [record] = await this.#revokeSerials(tenantId, [serial], reason, true);
+    return record!;
+  }
+
+  /** Revokes each serial (the first revocation of each stands), then publishes one new CRL if anything changed. */
+  async #revokeSerials(tenantId: string, serials: readonly string[], reason: RevocationReason, strict = false): Promise<CertificateRecord[]> {
+    const records: CertificateRecord[] = [];
+    let changed = false;
+    for (const serial of serials) {
+      try {
+        const result = await this.#deps.registry.revoke(tenantId, serial, reason);
+        records.push(result.record);
+        changed ||= result.changed;
+      } catch (error) {
+        if (strict || !(error instanceof NotFoundError)) throw error;
+      }
+    }
+    if (changed) await this.#deps.crls.publish(tenantId);
+    return records;
   }
 
   #slotKeys(mode: SlotKeyRecord['custody']): SlotKeys {
@@ -275,6 +368,20 @@ export function holderLimitsOf(settings: CardSettings): HolderLimits {
   return { algorithms: settings.allowedAlgorithms, managementAlgorithms: MANAGEMENT_STRENGTH.slice(MANAGEMENT_STRENGTH.indexOf(settings.managementAlgorithm)) };
 }
 
+/** The serials the tenant CA issued for this card (cards enrolled before the register: those in its slots). */
+function issuedSerialsOf(item: CardItem): string[] {
+  if (Array.isArray(item.issuedSerials)) return item.issuedSerials;
+  const objects = objectsOf(item);
+  return slotsOf(item).flatMap(([slot]) => {
+    const der = certificateOf(objects, slot);
+    try {
+      return der ? [new X509Certificate(Buffer.from(der)).serialNumber] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 export function summarize(item: CardItem): CardSummary {
   const objects = objectsOf(item);
   return {
@@ -290,7 +397,7 @@ export function summarize(item: CardItem): CardSummary {
       if (der) {
         try {
           const parsed = new X509Certificate(Buffer.from(der));
-          certificate = { subject: parsed.subject.replace(/\n/g, ', '), serialNumber: parsed.serialNumber, notAfter: new Date(parsed.validTo).toISOString() };
+          certificate = { subject: parsed.subject.replace(/\n/g, ', '), serialNumber: parsed.serialNumber, notAfter: new Date(parsed.validTo).toISOString(), pem: parsed.toString() };
         } catch {
           certificate = undefined; // a certificate object the holder wrote that is not X.509 DER
         }

@@ -5,6 +5,7 @@ import { oidcContext } from './oidc.ts';
 import { cardContext } from './card.ts';
 import { portalContext } from './portal.ts';
 import { samlContext } from './saml.ts';
+import { pkiContext } from './pki.ts';
 
 /** Every context's routes, for the local gateway (which serves them all in one process). */
 export const CONTEXT_ROUTES: Readonly<Record<ContextName, RoutesFactory>> = {
@@ -13,4 +14,5 @@ export const CONTEXT_ROUTES: Readonly<Record<ContextName, RoutesFactory>> = {
   portal: portalContext,
   card: cardContext,
   admin: adminContext,
+  pki: pkiContext,
 };

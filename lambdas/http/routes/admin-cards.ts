@@ -20,7 +20,8 @@ export interface AdminCardRouteOptions {
 /**
  * Card administration under the tenant admin API: enrol (the one-time PIN, PUK and management key in
  * the response only), list, show, disconnect (ends the card's active session), unblock (a new PIN, shown
- * once) and delete (destroys the key material).
+ * once), revoke (its certificates, with a reason: a new CRL is published) and delete (destroys the key
+ * material and revokes its certificates, cessationOfOperation).
  */
 export function adminCardRoutes(services: DirectoryServices, options: AdminCardRouteOptions): Route[] {
   const { base, guarded, objectBody } = options;
@@ -36,7 +37,7 @@ export function adminCardRoutes(services: DirectoryServices, options: AdminCardR
 
   const handlers: Record<string, (request: ApiRequest) => Promise<ApiResponse>> = {
     enrol: async (request) => {
-      const enrolled = await cardsOf().enrol(tenantOf(request), objectBody(request));
+      const enrolled = await cardsOf().enrol(tenantOf(request), objectBody(request), { baseUrl: request.baseUrl });
       audit(request, 'enrolled', enrolled.card.id, { username: enrolled.card.username, serial: enrolled.card.serial, custody: enrolled.card.custody });
       return json(201, enrolled, { Location: cardUrl(request, enrolled.card.id), ...NO_STORE });
     },
@@ -56,6 +57,11 @@ export function adminCardRoutes(services: DirectoryServices, options: AdminCardR
       audit(request, 'unblocked', unblocked.card.id);
       return json(200, unblocked, NO_STORE);
     },
+    revoke: async (request) => {
+      const result = await cardsOf().revoke(tenantOf(request), cardOf(request), objectBody(request));
+      audit(request, 'revoked', cardOf(request), { serials: result.revoked.map((r) => r.serial), reason: result.revoked[0]?.reason });
+      return json(200, result);
+    },
     remove: async (request) => {
       await cardsOf().delete(tenantOf(request), cardOf(request));
       audit(request, 'deleted', cardOf(request));
@@ -70,5 +76,6 @@ export function adminCardRoutes(services: DirectoryServices, options: AdminCardR
     { method: 'DELETE', path: `${base}/cards/:card`, handle: guarded(handlers['remove']!) },
     { method: 'POST', path: `${base}/cards/:card/disconnect`, handle: guarded(handlers['disconnect']!) },
     { method: 'POST', path: `${base}/cards/:card/unblock`, handle: guarded(handlers['unblock']!) },
+    { method: 'POST', path: `${base}/cards/:card/revoke`, handle: guarded(handlers['revoke']!) },
   ];
 }

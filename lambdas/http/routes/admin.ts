@@ -70,6 +70,16 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       path: `${base}/users/:username/enable`,
       handle: guarded(async (request) => json(200, await users.enable(tenantOf(request), request.params['username']!))),
     },
+    {
+      method: 'GET',
+      path: `${base}/trusted-cas`,
+      handle: guarded(async (request) => json(200, { certificates: await services.trustedCas.list(tenantOf(request)) })),
+    },
+    {
+      method: 'PUT',
+      path: `${base}/trusted-cas`,
+      handle: guarded(async (request) => json(200, { certificates: await services.trustedCas.replace(tenantOf(request), objectBody(request)) })),
+    },
     ...adminCardRoutes(services, { base, guarded, objectBody, audit }),
     ...adminServiceProviderRoutes(services.serviceProviders, { base, guarded, audit }),
     ...adminRiskRoutes(services, { base, guarded, objectBody }),

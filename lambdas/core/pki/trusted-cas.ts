@@ -1,0 +1,88 @@
+import { X509Certificate } from 'node:crypto';
+import { z } from 'zod';
+import { ValidationError } from '../errors.ts';
+import { parseInput } from '../validation.ts';
+import type { Clock, DirectoryStore, Item } from '../../ports.ts';
+import type { Tenants } from '../directory/tenant.ts';
+
+/** A tenant's list is short: each entry is a root or issuing CA, not a bundle of the web PKI. */
+const MAX_CAS = 20;
+const MAX_PEM_CHARS = 16_384;
+
+const putSchema = z.object({ certificates: z.array(z.string().max(MAX_PEM_CHARS)).max(MAX_CAS) }).strict();
+
+export interface TrustedCa {
+  readonly pem: string;
+  readonly subject: string;
+  readonly issuer: string;
+  /** SHA-256 of the DER, colon-separated hex (as `openssl x509 -fingerprint -sha256` prints it). */
+  readonly sha256: string;
+  readonly notAfter: string;
+}
+
+type TrustedCasItem = Item & { tenant: string; certificates: TrustedCa[]; updatedAt: string };
+
+/**
+ * The tenant's list of trusted external CAs (for certificate login with cards or smart cards this
+ * platform did not issue). One item beside the tenant (`PK=T#{tenant}`, `SK=TRUSTEDCAS`), so the portal,
+ * which reads the tenant partition, can use it; written whole by a PUT. Every entry must be a CA
+ * certificate (basicConstraints cA) that is valid now.
+ */
+export class TrustedCas {
+  readonly #directory: DirectoryStore;
+  readonly #tenants: Tenants;
+  readonly #clock: Clock;
+
+  constructor(directory: DirectoryStore, tenants: Tenants, clock: Clock) {
+    this.#directory = directory;
+    this.#tenants = tenants;
+    this.#clock = clock;
+  }
+
+  async list(tenant: string): Promise<TrustedCa[]> {
+    await this.#tenants.get(tenant);
+    const item = await this.#directory.get<TrustedCasItem>(key(tenant));
+    return item?.certificates ?? [];
+  }
+
+  async replace(tenant: string, input: unknown): Promise<TrustedCa[]> {
+    const request = parseInput(putSchema, input, 'trusted CA list');
+    await this.#tenants.get(tenant);
+    const now = this.#clock.now();
+    const issues: string[] = [];
+    const certificates: TrustedCa[] = [];
+    request.certificates.forEach((pem, index) => {
+      const checked = checkCa(pem, now);
+      if (typeof checked === 'string') issues.push(`certificates.${index}: ${checked}`);
+      else if (certificates.some((c) => c.sha256 === checked.sha256)) issues.push(`certificates.${index}: listed twice`);
+      else certificates.push(checked);
+    });
+    if (issues.length) throw new ValidationError('invalid trusted CA list', issues);
+    await this.#directory.put({ ...key(tenant), tenant, certificates, updatedAt: new Date(now).toISOString() });
+    return certificates;
+  }
+}
+
+const key = (tenant: string) => ({ PK: `T#${tenant}`, SK: 'TRUSTEDCAS' });
+
+/** One PEM certificate checked as a CA valid now, or why it is not. */
+export function checkCa(pem: string, now: number): TrustedCa | string {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----/g) ?? [];
+  if (blocks.length !== 1) return 'exactly one PEM certificate (-----BEGIN CERTIFICATE-----) per entry';
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(pem);
+  } catch {
+    return 'not a readable X.509 certificate';
+  }
+  if (!certificate.ca) return 'not a CA certificate (basicConstraints cA is not set)';
+  if (Date.parse(certificate.validTo) <= now) return `expired on ${new Date(certificate.validTo).toISOString()}`;
+  if (Date.parse(certificate.validFrom) > now) return `not valid before ${new Date(certificate.validFrom).toISOString()}`;
+  return {
+    pem: certificate.toString(),
+    subject: certificate.subject.replace(/\n/g, ', '),
+    issuer: certificate.issuer.replace(/\n/g, ', '),
+    sha256: certificate.fingerprint256,
+    notAfter: new Date(certificate.validTo).toISOString(),
+  };
+}
