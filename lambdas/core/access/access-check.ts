@@ -13,6 +13,8 @@ export type ContinuationKind =
   | 'sso-reuse-oidc'
   | 'sso-reuse-saml'
   | 'userinfo'
+  /** A resource server asking whether a token is still good (RFC 7662): inactive unless the check allows. */
+  | 'introspection'
   | 'card-session-open'
   | 'apdu';
 
