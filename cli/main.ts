@@ -110,6 +110,7 @@ export function buildProgram(): Command {
     .option('--user-claim <claim>', 'the claim naming the tenant user (default sub)')
     .option('--untrust-issuer <issuer>', 'stop trusting an OpenID provider')
     .option('--registration <mode>', 'dynamic client registration (RFC 7591): closed (default) | open | initial-access-token')
+    .option('--password-grant <yes|no>', 'accept the password grant from operator-made clients that have it (default no; RFC 9700 says it MUST NOT be used)')
     .action(
       action(program, async (target, json, id: string, o: Record<string, string | number | string[] | undefined>) => {
         const current = await target.services.tenants.get(id);
@@ -123,7 +124,7 @@ export function buildProgram(): Command {
           pinPolicy: Object.keys(pin).length ? { ...current.pinPolicy, ...pin } : undefined,
           sessionLifetimes: Object.keys(lifetimes).length ? { ...current.sessionLifetimes, ...lifetimes } : undefined,
           cards: Object.keys(cards).length ? cards : undefined,
-          oidc: o['registration'] !== undefined ? { registration: o['registration'] } : undefined,
+          oidc: oidcUpdate(o),
           trustedIssuers: trustedIssuersUpdate(current.trustedIssuers ?? [], o),
         });
         print(await target.services.tenants.update(id, update), TENANT_COLUMNS, json);
@@ -581,11 +582,17 @@ function trustedIssuersUpdate(current: readonly TrustedIssuer[], o: Record<strin
   return next;
 }
 
-function yesNo(value: unknown): boolean | undefined {
+function yesNo(value: unknown, option = '--pin-change-on-first-use'): boolean | undefined {
   if (value === undefined) return undefined;
   if (value === 'yes' || value === 'true') return true;
   if (value === 'no' || value === 'false') return false;
-  throw new ValidationError('--pin-change-on-first-use takes yes or no');
+  throw new ValidationError(`${option} takes yes or no`);
+}
+
+/** The OIDC settings `tenant update` changes (--registration, --password-grant), or undefined for none. */
+function oidcUpdate(o: Record<string, unknown>): { registration?: string; passwordGrant?: boolean } | undefined {
+  const update = pickDefined({ registration: o['registration'] as string | undefined, passwordGrant: yesNo(o['passwordGrant'], '--password-grant') });
+  return Object.keys(update).length ? update : undefined;
 }
 
 /**

@@ -412,6 +412,11 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
               default: 'closed',
               description: 'dynamic client registration (RFC 7591): closed, open to anyone, or only with an initial access token the operator made (RFC 7591 §3). Replaces openRegistration, which is refused',
             },
+            passwordGrant: {
+              type: 'boolean',
+              default: false,
+              description: 'accept (and advertise) the password grant for operator-made clients that have it; RFC 9700 §2.4 says it MUST NOT be used',
+            },
           },
         },
         CardSettings: {

@@ -15,6 +15,8 @@ describe('sign-in lockout over HTTP (20-way bursts)', () => {
     issuer = `${stack.url}/t/demo`;
     const services = directoryServices(stack.runtime);
     await services.users.add('demo', { username: 'bob', password: DEMO_PASSWORD });
+    // The password grant is off unless the tenant turns it on (RFC 9700 §2.4).
+    await services.tenants.update('demo', { oidc: { passwordGrant: true } });
   });
   afterAll(async () => stack.close());
 

@@ -146,7 +146,9 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
 
     it('rejects an unknown grant type and a grant the client may not use', async () => {
       expect((await postForm(token, { grant_type: 'implicit' }, { Authorization: basic(client) })).body['error']).toBe('unsupported_grant_type');
-      expect((await postForm(token, { grant_type: 'password', username: 'alice', password: DEMO_PASSWORD }, { Authorization: basic(client) })).body['error']).toBe('unauthorized_client');
+      expect((await postForm(token, { grant_type: 'client_credentials' }, { Authorization: basic(client) })).body['error']).toBe('unauthorized_client');
+      // The password grant is not offered at all unless the tenant turns it on (RFC 9700 §2.4).
+      expect((await postForm(token, { grant_type: 'password', username: 'alice', password: DEMO_PASSWORD }, { Authorization: basic(client) })).body['error']).toBe('unsupported_grant_type');
     });
 
     it('rejects a JSON body', async () => {

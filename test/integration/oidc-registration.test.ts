@@ -190,10 +190,12 @@ describe.each(BACKENDS)('dynamic client registration (%s backend)', (backend) =>
       });
     });
 
-    it('gets no password grant at the token endpoint', async () => {
+    it('gets no password grant at the token endpoint, even where the tenant allows the grant', async () => {
+      await services().tenants.update('demo', { oidc: { passwordGrant: true } });
       const refused = await postForm(`${issuerOf('demo')}/oidc/token`, { grant_type: 'password', username: 'alice', password: DEMO_PASSWORD, scope: 'openid card' }, { Authorization: basic(forged) });
       expect(refused.status).toBe(400);
       expect(refused.body['error']).toBe('unauthorized_client');
+      await services().tenants.update('demo', { oidc: { passwordGrant: false } });
     });
 
     it('gets no card scope at the authorization endpoint', async () => {

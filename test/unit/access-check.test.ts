@@ -32,4 +32,9 @@ describe('access check', () => {
     expect(decide({}, tenant(), null)).toEqual({ outcome: 'allow' });
     expect(decide({}, tenant({ status: 'disabled' }), null)).toMatchObject({ outcome: 'deny', reason: 'tenant-disabled' });
   });
+
+  it("denies a client's own token (introspection: granted when issued) from before the tenant's revocation", () => {
+    expect(decide({ grantedAt: 99 }, tenant({ accessRevokedAt: 100 }), null)).toMatchObject({ outcome: 'deny', reason: 'revoked' });
+    expect(decide({ grantedAt: 100 }, tenant({ accessRevokedAt: 100 }), null)).toEqual({ outcome: 'allow' });
+  });
 });

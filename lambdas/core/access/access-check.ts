@@ -20,6 +20,8 @@ export type ContinuationKind =
   | 'sso-reuse-saml'
   | 'userinfo'
   | 'card-api'
+  /** A resource server asking whether a token is still good (RFC 7662): inactive unless the check allows. */
+  | 'introspection'
   | 'card-session-open'
   | 'apdu';
 

@@ -64,6 +64,12 @@ const oidcSettingsFields = {
    * clients are always third-party: never the password grant, never the `card` or `admin` scope.
    */
   registration: z.enum(REGISTRATION_MODES),
+  /**
+   * The resource owner password grant (ROPC): off by default, since RFC 9700 §2.4 says it MUST NOT be
+   * used. A tenant turns it on only for operator-made clients that cannot run a browser flow; only then
+   * is it advertised in discovery and accepted at the token endpoint.
+   */
+  passwordGrant: z.boolean(),
 };
 
 /**
@@ -87,6 +93,7 @@ export const oidcSettingsSchema = z
     codeSeconds: oidcSettingsFields.codeSeconds.default(60),
     deviceCodeSeconds: oidcSettingsFields.deviceCodeSeconds.default(600),
     registration: oidcSettingsFields.registration.default('closed'),
+    passwordGrant: oidcSettingsFields.passwordGrant.default(false),
     [LEGACY_OPEN_REGISTRATION]: legacyOpenRegistration,
   })
   .strict()

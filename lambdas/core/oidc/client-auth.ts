@@ -1,6 +1,6 @@
 import { decodeJwt, errors, type JWTPayload } from 'jose';
 import type { Clock } from '../../ports.ts';
-import { CLIENT_SIGNING_ALGORITHMS, type Clients, type OidcClient } from './client.ts';
+import { type Clients, type OidcClient } from './client.ts';
 import { verifyWithClientKeys, type ClientKeys } from './client-keys.ts';
 import { invalidClient, invalidRequest } from './errors.ts';
 import type { ReplayCache } from './replay.ts';
@@ -27,7 +27,13 @@ export interface ClientAuthDeps {
 }
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
-const ASSERTION_ALGORITHMS: string[] = [...CLIENT_SIGNING_ALGORITHMS];
+/**
+ * The `alg`s a client assertion may use, at every endpoint that authenticates clients (token, device,
+ * introspection, revocation); discovery advertises exactly these for each. Asymmetric only: there is
+ * no client_secret_jwt, so HS256 never authenticates anyone. `Ed25519` is the fully-specified name of
+ * EdDSA over Ed25519 (RFC 9864), which openid-client 6 puts in the header of an Ed25519 key's assertion.
+ */
+export const CLIENT_ASSERTION_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'] as const;
 const CLOCK_TOLERANCE_SECONDS = 30;
 /** A client assertion is a one-shot credential: refuse long-lived ones (they would be replayable bearer keys). */
 const MAX_ASSERTION_LIFETIME_SECONDS = 600;
@@ -133,7 +139,7 @@ async function assertionClient(request: ClientAuthRequest, assertion: string, de
 
   try {
     await verifyWithClientKeys(assertion, keys, {
-      algorithms: ASSERTION_ALGORITHMS,
+      algorithms: [...CLIENT_ASSERTION_ALGORITHMS],
       issuer: clientId,
       subject: clientId,
       audience: [...request.audiences],

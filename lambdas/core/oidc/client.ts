@@ -15,6 +15,13 @@ export const GRANT_TYPES = [
   'urn:ietf:params:oauth:grant-type:device_code',
 ] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
+
+/**
+ * The grants a tenant's token endpoint accepts, and so what its discovery document advertises: every
+ * grant but `password`, which needs the tenant's `passwordGrant` (and then a client an operator made).
+ */
+export const tenantGrantTypes = (settings: { readonly passwordGrant: boolean }): GrantType[] =>
+  GRANT_TYPES.filter((grant) => grant !== 'password' || settings.passwordGrant);
 export const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 /** `card`: the card API (the client agent asks for it to list and use the user's cards). */
 export const SUPPORTED_SCOPES = ['openid', 'profile', 'email', 'phone', 'address', 'offline_access', 'card'] as const;

@@ -13,7 +13,8 @@ export class OAuthError extends Error {
   readonly fields: Readonly<Record<string, string | number>>;
 
   constructor(error: string, description: string, options: { status?: number; headers?: Record<string, string>; fields?: Record<string, string | number> } = {}) {
-    super(description);
+    // Every rendering (redirect parameters, JSON body, WWW-Authenticate) reads the message: clean it once here.
+    super(errorDescription(description));
     this.error = error;
     this.status = options.status ?? (error === 'invalid_client' ? 401 : error === 'server_error' ? 500 : 400);
     this.headers = options.headers ?? {};
@@ -34,6 +35,19 @@ export const stepUpRequired = (description: string) =>
     headers: { 'WWW-Authenticate': `Bearer error="insufficient_user_authentication", error_description="a stronger sign-in is required", acr_values="${STEP_UP.acrValues}", max_age=${STEP_UP.maxAge}` },
     fields: { acr_values: STEP_UP.acrValues, max_age: STEP_UP.maxAge },
   });
+
+/** Longest description we send: a client shows or logs it, it never needs more. */
+const MAX_DESCRIPTION = 300;
+
+/**
+ * RFC 6749 §4.1.2.1 / §5.2 (and RFC 6750 §3): `error_description` may hold only %x20-21 / %x23-5B /
+ * %x5D-7E, so no double quote, no backslash, no control or non-ASCII character. Descriptions often quote the request
+ * (a scope, a parameter name), so each character outside that set becomes `?`, and the text is capped.
+ */
+export function errorDescription(text: string): string {
+  const clean = text.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/gu, '?');
+  return clean.length > MAX_DESCRIPTION ? `${clean.slice(0, MAX_DESCRIPTION - 3)}...` : clean;
+}
 
 export const invalidRequest = (description: string) => new OAuthError('invalid_request', description);
 export const invalidGrant = (description: string) => new OAuthError('invalid_grant', description);

@@ -15,6 +15,8 @@ export interface AuthorizationRequest {
   readonly maxAge?: number;
   readonly acrValues: readonly string[];
   readonly loginHint?: string;
+  /** The `sub` of a valid `id_token_hint`: only that user may be answered (OIDC Core §3.1.2.1). */
+  readonly idTokenHintSub?: string;
   readonly dpopJkt?: string;
 }
 

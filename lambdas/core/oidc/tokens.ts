@@ -128,10 +128,14 @@ export class TokenIssuer {
     return payload as AccessTokenClaims;
   }
 
-  /** Verifies an ID token we issued (id_token_hint at logout); expiry is not required there. */
+  /**
+   * Verifies an ID token we issued (id_token_hint at authorize and logout): any published key, any
+   * audience, expiry tolerated. Our access tokens are signed by the same keys, so `at+jwt` is refused.
+   */
   async verifyIdTokenHint(tenant: string, issuer: string, settings: OidcSettings, token: string): Promise<JWTPayload> {
     const jwks = await this.#jwks(tenant, settings);
-    const { payload } = await jwtVerify(token, jwks, { issuer, algorithms: ['RS256', 'ES256'], clockTolerance: 365 * 86_400 });
+    const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer, algorithms: ['RS256', 'ES256'], clockTolerance: 365 * 86_400 });
+    if (protectedHeader.typ?.toLowerCase().replace(/^application\//, '') === 'at+jwt') throw new Error('an access token is not an ID token');
     return payload;
   }
 

@@ -84,6 +84,11 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
       throw error;
     }
 
+    // OIDC Core §3.1.2.1: the hint names who the client expects; a hint this OP did not sign is refused.
+    const hinted = params['id_token_hint'] === undefined ? undefined : await hintedSubject(tenant, params['id_token_hint']);
+    if (hinted === null) return replyError(to, new OAuthError('invalid_request', 'id_token_hint is not an ID token issued by this provider'), nonce);
+    if (hinted !== undefined) parsed = { ...parsed, idTokenHintSub: hinted };
+
     const reuse = await ssoReuse(deps, tenant, request, 'sso-reuse-oidc', client.client_id);
     const reusable = reuse.kind === 'reuse' ? reuse : undefined;
     // Risk asks for a stronger sign-in (issue 13): a fresh login of the same user at the one-time-code level.
@@ -125,6 +130,11 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
     const nonce = oidc.random.id();
     const authentication = interaction.authentication;
     if (!authentication) return errorPage(400, 'Sign-in not finished', 'Sign in first.');
+    // The hint names another user than the one who just signed in: no code for the wrong account.
+    if (parsed.idTokenHintSub !== undefined && parsed.idTokenHintSub !== authentication.sub) {
+      await finishQuietly(interaction);
+      return reply(to, { error: 'login_required', error_description: 'the signed-in user is not the one id_token_hint names' }, nonce, [setCookie(INTERACTION_COOKIE, '', { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: 0 })]);
+    }
     const consentNeeded = parsed.prompt.includes('consent') || (!client.first_party && !(await oidc.consents.covers(tenant.tenant.id, authentication.sub, client.client_id, parsed.scope)));
     if (consentNeeded && interaction.consented === undefined) return redirect(`${tenant.issuer}/portal/consent?interaction=${interaction.id}`);
     try {
@@ -177,6 +187,22 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
 
   const nowSeconds = (): number => Math.floor(oidc.clock.now() / 1000);
 
+  /**
+   * The subject of an `id_token_hint`: an ID token signed by one of this tenant's published keys (current,
+   * next, or retired within its overlap), for any audience, expired or not. `null` when it is not one.
+   */
+  async function hintedSubject(tenant: TenantContext, hint: string): Promise<string | null> {
+    const claims = await oidc.tokens.verifyIdTokenHint(tenant.tenant.id, tenant.issuer, tenant.settings, hint).catch(() => undefined);
+    return typeof claims?.sub === 'string' ? claims.sub : null;
+  }
+
+  /** Ends an interaction that is answered with an error; one finished by a racing request is just as ended. */
+  async function finishQuietly(interaction: Interaction): Promise<void> {
+    await oidc.interactions.finish(interaction).catch((error: unknown) => {
+      if (!(error instanceof ConflictError)) throw error;
+    });
+  }
+
   return [
     { method: 'GET', path: '/t/:tenant/oidc/authorize', handle: authorize },
     { method: 'POST', path: '/t/:tenant/oidc/authorize', handle: authorize },
@@ -184,11 +210,16 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
   ];
 }
 
-/** Whether an existing session may answer the request without signing in again. */
-function sessionSatisfies(session: SsoSession, request: AuthorizationRequest, now: number): boolean {
-  if (request.prompt.includes('login')) return false;
+/**
+ * Whether an existing session may answer the request without signing in again. `max_age=0` asks for a
+ * sign-in made for this very request (OIDC Core §3.1.2.1: like prompt=login), so it is never satisfied by
+ * a session, even one started in the same second; otherwise the session may be `max_age` seconds old.
+ */
+export function sessionSatisfies(session: Pick<SsoSession, 'sub' | 'authTime' | 'acr'>, request: AuthorizationRequest, now: number): boolean {
+  if (request.prompt.includes('login') || request.maxAge === 0) return false;
   if (request.maxAge !== undefined && now - session.authTime > request.maxAge) return false;
   if (request.loginHint && request.loginHint.toLowerCase() !== session.sub) return false;
+  if (request.idTokenHintSub !== undefined && request.idTokenHintSub !== session.sub) return false;
   return acrSatisfies(session.acr, request.acrValues);
 }
 

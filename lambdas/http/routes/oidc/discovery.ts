@@ -1,5 +1,6 @@
 import { ACR_VALUES } from '../../../core/oidc/claims.ts';
-import { AGENT_CLIENT_ID, AUTH_METHODS, GRANT_TYPES, SUPPORTED_SCOPES } from '../../../core/oidc/client.ts';
+import { CLIENT_ASSERTION_ALGORITHMS } from '../../../core/oidc/client-auth.ts';
+import { AGENT_CLIENT_ID, AUTH_METHODS, SUPPORTED_SCOPES, tenantGrantTypes } from '../../../core/oidc/client.ts';
 import { DPOP_ALGORITHMS } from '../../../core/oidc/dpop.ts';
 import { REQUEST_OBJECT_ALGORITHMS } from '../../../core/oidc/request-objects.ts';
 import type { Route } from '../../router.ts';
@@ -34,13 +35,16 @@ export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
             // Code flow only: implicit and hybrid put tokens in the front channel (RFC 9700 §2.1.2).
             response_types_supported: ['code'],
             response_modes_supported: ['query', 'form_post'],
-            grant_types_supported: GRANT_TYPES,
+            grant_types_supported: tenantGrantTypes(settings),
             subject_types_supported: ['public'],
             id_token_signing_alg_values_supported: [settings.signingAlgorithm],
             token_endpoint_auth_methods_supported: AUTH_METHODS,
-            token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+            // RFC 8414 §2: the client-assertion algs of each endpoint that lists private_key_jwt.
+            token_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGORITHMS,
             revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+            revocation_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGORITHMS,
             introspection_endpoint_auth_methods_supported: AUTH_METHODS.filter((m) => m !== 'none'),
+            introspection_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGORITHMS,
             code_challenge_methods_supported: ['S256'],
             claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'sid', 'azp', 'at_hash', 'name', 'preferred_username', 'updated_at', 'email', 'email_verified'],
             acr_values_supported: ACR_VALUES,

@@ -1,4 +1,6 @@
+import type { Continuation } from '../../../core/access/access-check.ts';
 import { invalidRequest, OAuthError } from '../../../core/oidc/errors.ts';
+import { revocationOutcome } from '../../../core/oidc/revocation-rule.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest } from '../../types.ts';
 import { authenticateRequestClient, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
@@ -6,18 +8,25 @@ import type { OidcRouteDeps } from './deps.ts';
 
 /**
  * Token introspection (RFC 7662) and revocation (RFC 7009). Both authenticate the client; introspection
- * answers `active: false` for anything unknown, expired, revoked or from another tenant, and revocation
- * answers 200 whatever the token was, so neither reveals which tokens exist.
+ * answers `active: false` for anything unknown, expired, revoked or from another tenant, or whose user or
+ * tenant the access check no longer allows; revocation answers 200 for a token it does not know, and
+ * refuses a token issued to another client (RFC 7009 §2.1), so neither reveals which tokens exist to
+ * anyone but their holder.
  */
 export function introspectionRoutes(deps: OidcRouteDeps): Route[] {
   const { oidc } = deps;
 
   const authenticate = (request: ApiRequest, tenant: TenantContext, form: Record<string, string>) => authenticateRequestClient(oidc, request, tenant, form);
 
+  /** The one access check: a token whose user or tenant was disabled (or revoked since) is inactive. */
+  const stillAllowed = async (continuation: Omit<Continuation, 'kind'>): Promise<boolean> =>
+    (await deps.access.continueAccess({ kind: 'introspection', ...continuation })).outcome === 'allow';
+
   async function introspect(tenant: TenantContext, token: string, hint: string | undefined): Promise<Record<string, unknown>> {
     const tryRefresh = async () => {
       const rt = await oidc.refreshTokens.find(token);
       if (!rt || rt.status !== 'active' || rt.tenant !== tenant.tenant.id || !(await oidc.grants.active(rt.gid))) return undefined;
+      if (!(await stillAllowed({ tenant: rt.tenant, subject: { user: rt.sub }, audience: rt.clientId, grantedAt: rt.authTime, grantId: rt.gid, sessionId: rt.sid }))) return undefined;
       return {
         active: true,
         token_type: 'refresh_token',
@@ -33,6 +42,12 @@ export function introspectionRoutes(deps: OidcRouteDeps): Route[] {
       try {
         const claims = await oidc.tokens.verifyAccessToken(tenant.tenant.id, tenant.issuer, tenant.settings, token);
         if (!(await oidc.grants.active(claims.gid)) || (await oidc.revokedAccessTokens.isRevoked(claims.jti))) return undefined;
+        // A user signed in for tokens with auth_time; client_credentials tokens stand for the client itself.
+        const authTime = typeof claims['auth_time'] === 'number' ? claims['auth_time'] : undefined;
+        const subject = authTime === undefined ? { client: claims.client_id } : { user: claims.sub };
+        // Granted at the sign-in, or for a client's own token when it was issued.
+        const grantedAt = authTime ?? claims.iat;
+        if (!(await stillAllowed({ tenant: tenant.tenant.id, subject, audience: claims.client_id, ...(grantedAt !== undefined ? { grantedAt } : {}), grantId: claims.gid }))) return undefined;
         return {
           active: true,
           token_type: claims.cnf ? 'DPoP' : 'Bearer',
@@ -81,21 +96,25 @@ export function introspectionRoutes(deps: OidcRouteDeps): Route[] {
         oauthEndpoint(async () => {
           const tenant = await tenantContext(deps.tenants, request);
           const form = formOf(request);
-          const { client } = await authenticate(request, tenant, form);
+          const { client, method } = await authenticate(request, tenant, form);
           const token = form['token'];
           if (!token) throw invalidRequest('token is required');
           const hint = form['token_type_hint'];
           if (hint !== undefined && !['access_token', 'refresh_token'].includes(hint)) {
             throw new OAuthError('unsupported_token_type', `token_type_hint ${hint} is not supported`);
           }
+          const caller = { clientId: client.client_id, method };
           const rt = await oidc.refreshTokens.find(token);
-          if (rt && rt.tenant === tenant.tenant.id && rt.clientId === client.client_id) {
+          const claims = rt ? undefined : await oidc.tokens.verifyAccessToken(tenant.tenant.id, tenant.issuer, tenant.settings, token).catch(() => undefined);
+          const holder = rt?.tenant === tenant.tenant.id ? rt.clientId : claims?.client_id;
+          const outcome = holder === undefined ? 'ignore' : revocationOutcome(holder, caller);
+          if (outcome === 'refuse') throw invalidRequest('the token was not issued to this client');
+          if (outcome === 'revoke' && rt) {
             // Revoking a refresh token ends its family and the access tokens issued with it (RFC 7009 §2.1).
             await oidc.refreshTokens.revoke(token);
             await oidc.grants.revoke(rt.gid);
-          } else {
-            const claims = await oidc.tokens.verifyAccessToken(tenant.tenant.id, tenant.issuer, tenant.settings, token).catch(() => undefined);
-            if (claims && claims.client_id === client.client_id) await oidc.revokedAccessTokens.revoke(claims.jti, claims.exp);
+          } else if (outcome === 'revoke' && claims) {
+            await oidc.revokedAccessTokens.revoke(claims.jti, claims.exp);
           }
           return oauthJson(200, {});
         }),

@@ -1,4 +1,4 @@
-import { OAuthError } from '../../../core/oidc/errors.ts';
+import { errorDescription, OAuthError } from '../../../core/oidc/errors.ts';
 import type { AccessTokenClaims } from '../../../core/oidc/tokens.ts';
 import type { ApiRequest } from '../../types.ts';
 import { endpointUrl, type TenantContext } from './common.ts';
@@ -9,7 +9,7 @@ function challenge(scheme: 'Bearer' | 'DPoP', error: string, description: string
   const algs = scheme === 'DPoP' ? ', algs="ES256 RS256 PS256 EdDSA"' : '';
   return new OAuthError(error, description, {
     status: error === 'insufficient_scope' ? 403 : error === 'invalid_request' ? 400 : 401,
-    headers: { 'WWW-Authenticate': `${scheme} error="${error}", error_description="${description.replace(/"/g, "'")}"${algs}`, ...extra },
+    headers: { 'WWW-Authenticate': `${scheme} error="${error}", error_description="${errorDescription(description)}"${algs}`, ...extra },
   });
 }
 

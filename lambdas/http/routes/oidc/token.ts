@@ -1,6 +1,6 @@
 import type { Continuation } from '../../../core/access/access-check.ts';
 import { ConflictError } from '../../../core/errors.ts';
-import { scopeStillAllowed, type OidcClient } from '../../../core/oidc/client.ts';
+import { scopeStillAllowed, tenantGrantTypes, type OidcClient } from '../../../core/oidc/client.ts';
 import { ACR } from '../../../core/oidc/claims.ts';
 import type { DpopProof } from '../../../core/oidc/dpop.ts';
 import { invalidGrant, invalidRequest, invalidScope, OAuthError, stepUpRequired, unauthorizedClient } from '../../../core/oidc/errors.ts';
@@ -205,7 +205,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
           const { client } = await authenticateRequestClient(oidc, request, tenant, form);
           const grantType = required(form, 'grant_type');
           const grant = grants[grantType];
-          if (!grant) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
+          if (!grant || !tenantGrantTypes(tenant.settings).includes(grantType as never)) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
           if (!client.grant_types.includes(grantType as never)) throw unauthorizedClient(`this client may not use the ${grantType} grant`);
           const proof = await oidc.dpop.verify(request.headers['dpop'], { tenant: tenant.tenant.id, method: 'POST', url: endpointUrl(request), requireNonce: true });
           if (!proof && client.dpop_bound_access_tokens) throw invalidRequest('this client must use DPoP');
