@@ -87,6 +87,7 @@ function applyGrants(fn: ContextFunction, granted: FunctionGrants, { data, keys 
   }
   if (grantsResidentKeys(granted.residentKeys)) keys.grantResidentKeys(grantee, granted.residentKeys);
   for (const name of granted.macKeys) keys.grantGenerateMac(grantee, name);
+  for (const name of granted.macVerifyKeys) keys.grantVerifyMac(grantee, name);
 }
 
 /** The wildcard resources resident-key grants need, each acknowledged with why it cannot be narrower. */

@@ -13,7 +13,7 @@ import { CONTEXT_KEY_NEEDS } from '../../lambdas/apps.ts';
 import { RESIDENT_KEY_TAG, residentKeyStackTag } from '../../lambdas/adapters/kms/resident-keys.ts';
 import {
   EXPECTED_KEY_USE,
-  EXPECTED_MAC_KEYS,
+  EXPECTED_MAC_KEYS, EXPECTED_MAC_VERIFY_KEYS,
   EXPECTED_RESIDENT_KEYS,
   expectedIdentityActions,
   expectedTableStatements,
@@ -350,8 +350,9 @@ describe('functions', () => {
     expect(kms).toEqual([]);
   });
 
-  it.each(CONTEXT_NAMES)('%s may GenerateMac (HMAC_SHA_256 only) with exactly its HMAC keys, named in their key policies', (context) => {
+  it.each(CONTEXT_NAMES)('%s may GenerateMac and VerifyMac (HMAC_SHA_256 only) with exactly its HMAC keys, named in their key policies', (context) => {
     expect(GRANTS[context].macKeys).toEqual(EXPECTED_MAC_KEYS[context]);
+    expect(GRANTS[context].macVerifyKeys).toEqual(EXPECTED_MAC_VERIFY_KEYS[context]);
     const env = resource(ids.fn(context))['Properties']['Environment']['Variables'] as Json;
     for (const [name, id] of [['cardSession', 'CardSessionKey'], ['cardPin', 'CardPinKey']] as const) {
       const keyId = logicalIdByPath(template, 'AWS::KMS::Key', `/Keys/${id}/Resource`);
@@ -359,9 +360,11 @@ describe('functions', () => {
       expect(key['Properties']).toMatchObject({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' });
       const mine = keyStatementsFor(key['Properties']['KeyPolicy'], ids.role(context));
       const granted = EXPECTED_MAC_KEYS[context].includes(name);
-      expect(mine.map((st) => ({ actions: st.actions, Condition: st.Condition }))).toEqual(
-        granted ? [{ actions: ['kms:GenerateMac'], Condition: { StringEquals: { 'kms:MacAlgorithm': 'HMAC_SHA_256' } } }] : [],
-      );
+      const condition = { StringEquals: { 'kms:MacAlgorithm': 'HMAC_SHA_256' } };
+      expect(mine.map((st) => ({ actions: st.actions, Condition: st.Condition }))).toEqual([
+        ...(granted ? [{ actions: ['kms:GenerateMac'], Condition: condition }] : []),
+        ...(EXPECTED_MAC_VERIFY_KEYS[context].includes(name) ? [{ actions: ['kms:VerifyMac'], Condition: condition }] : []),
+      ]);
       const variable = name === 'cardSession' ? ENV.cardSessionKeyId : ENV.cardPinKeyId;
       if (granted) expect(env[variable]).toEqual(getAttArn(keyId));
       else expect(env).not.toHaveProperty(variable);

@@ -72,9 +72,25 @@ export class AccessCheck {
   }
 
   async continueAccess(continuation: Continuation): Promise<AccessDecision> {
-    const username = 'user' in continuation.subject ? continuation.subject.user : undefined;
-    const [tenant, user] = await Promise.all([this.#tenants.find(continuation.tenant), username === undefined ? undefined : this.#user(continuation.tenant, username)]);
-    return decide(continuation, tenant, username === undefined ? null : user);
+    return this.start(continuation.tenant, continuation.subject).decide(continuation);
+  }
+
+  /**
+   * The same check in two steps, for a caller that knows whose access it continues before it has read
+   * the rest (the card APDU path reads its session, its card, the tenant and the user at once): the reads
+   * start now, the decision is made once the continuation is complete. It must be for the same subject.
+   */
+  start(tenant: string, subject: Continuation['subject']): { decide(continuation: Continuation): Promise<AccessDecision> } {
+    const username = 'user' in subject ? subject.user : undefined;
+    const reads = Promise.all([this.#tenants.find(tenant), username === undefined ? undefined : this.#user(tenant, username)]);
+    reads.catch(() => undefined); // a caller that fails first and never decides leaves no unhandled rejection
+    return {
+      decide: async (continuation) => {
+        if (continuation.tenant !== tenant || JSON.stringify(continuation.subject) !== JSON.stringify(subject)) throw new Error('the access check was started for another subject');
+        const [found, user] = await reads;
+        return decide(continuation, found, username === undefined ? null : user);
+      },
+    };
   }
 
   async #user(tenant: string, username: string): Promise<User | undefined> {
