@@ -3,6 +3,7 @@ import { AGENT_BENCH_DEFAULTS, benchAgent } from './agent.ts';
 import { benchBundles } from './bundles.ts';
 import { benchOidc, OIDC_BENCH_DEFAULTS } from './oidc.ts';
 import { benchPiv, PIV_BENCH_DEFAULTS } from './piv.ts';
+import { benchPivRounds, PIV_ROUNDS_DEFAULTS } from './piv-rounds.ts';
 import { benchSaml, SAML_BENCH_DEFAULTS } from './saml.ts';
 import { benchStores } from './store.ts';
 
@@ -33,5 +34,7 @@ process.stdout.write('\n## SAML Response building beside samlify (in process)\n\
 process.stdout.write(`${await benchSaml({ ...SAML_BENCH_DEFAULTS, builds: Number(process.env['BENCH_SAML_BUILDS'] ?? SAML_BENCH_DEFAULTS.builds) })}\n`);
 process.stdout.write('\n## PIV card service: APDUs through the card session (loopback)\n\n');
 process.stdout.write(`${await benchPiv({ ...PIV_BENCH_DEFAULTS, calls: Number(process.env['BENCH_PIV_CALLS'] ?? PIV_BENCH_DEFAULTS.calls) })}\n`);
+process.stdout.write('\n## PIV card service: store round trips per APDU and VERIFY (loopback)\n\n');
+process.stdout.write(`${await benchPivRounds(PIV_ROUNDS_DEFAULTS)}\n`);
 process.stdout.write('\n## Client agent end to end: pkcs11-tool --login --sign through pcscd, vpcd, the agent and the local gateway\n\n');
 process.stdout.write(`${await benchAgent({ runs: Number(process.env['BENCH_AGENT_RUNS'] ?? AGENT_BENCH_DEFAULTS.runs) })}\n`);
