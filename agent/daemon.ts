@@ -5,6 +5,7 @@ import { CloudCard } from './cloud-card.ts';
 import { currentAccessToken } from './login.ts';
 import { CardApiClient, type PublicCard } from './sdk.ts';
 import { loadDeviceKey, readState } from './state.ts';
+import { quickAckHint } from './latency-hint.ts';
 import type { QuickAck } from './quickack.ts';
 import { VpcdLink, VPCD_DEFAULT_PORT, type TurnStats } from './vpcd.ts';
 
@@ -40,6 +41,7 @@ export class AgentDaemon {
   #client!: CardApiClient;
   #cards: PublicCard[] = [];
   #control: Server | undefined;
+  #quickAckReported = false;
 
   constructor(options: DaemonOptions) {
     this.#options = options;
@@ -79,7 +81,7 @@ export class AgentDaemon {
       ...(this.#options.vpcdHost ? { host: this.#options.vpcdHost } : {}),
       port,
       card: cloud,
-      ...(this.#options.quickAck ? { quickAck: this.#options.quickAck } : {}),
+      ...(this.#options.quickAck ? { quickAck: this.#options.quickAck, onQuickAckFailed: () => void this.#quickAckFailed() } : {}),
       onState: (linkState, detail) => {
         if (linkState !== 'retrying' || this.#options.verbose) this.#options.log(`reader slot ${slot} (port ${port}): ${linkState}${detail ? ` ${detail}` : ''}`);
       },
@@ -114,6 +116,14 @@ export class AgentDaemon {
     this.#control?.close();
     rmSync(controlSocket(this.#options.stateDir), { force: true });
     for (const id of [...this.#inserted.keys()]) await this.eject(id).catch(() => undefined);
+  }
+
+  /** Once: quick-ACK was loaded but could not be set on a socket; the agent goes on as without it, with the hint. */
+  async #quickAckFailed(): Promise<void> {
+    if (this.#quickAckReported) return;
+    this.#quickAckReported = true;
+    const hint = await quickAckHint(this.#options.vpcdHost ?? '127.0.0.1');
+    this.#options.log(`TCP_QUICKACK could not be set on the vpcd socket${hint ? `; hint: ${hint}` : ''}`);
   }
 
   #freeSlot(): number {

@@ -28,6 +28,8 @@ export interface VpcdLinkOptions {
   readonly maxBackoffMs?: number;
   /** Re-arms TCP_QUICKACK on the socket after each read and write (quickack.ts); absent: the kernel's delayed ACK. */
   readonly quickAck?: QuickAck;
+  /** Called when quickAck could not be set on a new connection (no descriptor, or setsockopt failed). */
+  readonly onQuickAckFailed?: () => void;
 }
 
 /** How long the link waited for vpcd's messages: the wait a delayed ACK causes shows here. */
@@ -95,7 +97,7 @@ export class VpcdLink {
     let firstByteAt: number | undefined;
     socket.on('connect', () => {
       this.#backoff = this.#options.minBackoffMs ?? 250;
-      quickAck?.(socket);
+      if (quickAck && !quickAck(socket)) this.#options.onQuickAckFailed?.();
       this.#options.onState?.('connected');
     });
     socket.on('data', (chunk: Buffer) => {

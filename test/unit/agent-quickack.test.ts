@@ -62,4 +62,19 @@ describe('the agent’s TCP_QUICKACK on its vpcd socket', () => {
     expect(stats.turns).toBe(messages);
     expect(stats.slow).toBeLessThanOrEqual(messages / 10);
   });
+
+  it('says so once per connection when quick-ACK cannot be set, and relays as before', async () => {
+    let answered!: (response: Buffer) => void;
+    const response = new Promise<Buffer>((resolve) => (answered = resolve));
+    const port = await listen((vpcd) => {
+      vpcd.on('data', (chunk: Buffer) => answered(chunk));
+      vpcd.write(Buffer.from([0x00, 0x01, 0x04])); // GET ATR
+    });
+    let failures = 0;
+    const link = new VpcdLink({ port, card, quickAck: () => false, onQuickAckFailed: () => failures++ });
+    link.start();
+    expect([...(await response)]).toEqual([0x00, 0x02, 0x3b, 0x00]);
+    link.stop();
+    expect(failures).toBe(1);
+  });
 });
