@@ -237,6 +237,9 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
       const sent = await tool('opensc-tool', ['--reader', reader, '--send-apdu', apdu]);
       return /SW1=0x([0-9A-F]{2}), SW2=0x([0-9A-F]{2})/i.exec(sent.stdout)?.slice(1).join('').toUpperCase() ?? sent.stdout + sent.stderr;
     };
+    // The PIN may still be verified from the last test: pcscd powers an idle card down (clearing it) only
+    // after a grace period, which a fast agent no longer outlasts. VERIFY P1=FF clears it explicitly.
+    expect(await send('00:20:FF:80')).toBe('9000');
     expect(await send('00:20:00:80')).toBe('63C3');
     const wrong = await tool('pkcs11-tool', pkcs11('ec', '--login', '--pin', '999999', '-O'));
     expect(wrong.stderr).toContain('CKR_PIN_INCORRECT');
