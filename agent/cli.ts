@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { Command } from 'commander';
 import { AgentDaemon, controlSocket } from './daemon.ts';
 import { quickAckHint } from './latency-hint.ts';
+import { loadQuickAck } from './quickack.ts';
 import { currentAccessToken, login } from './login.ts';
 import { CardApiClient } from './sdk.ts';
 import { defaultStateDir, readState } from './state.ts';
@@ -80,8 +81,10 @@ export function buildAgentProgram(): Command {
     .option('--vpcd-port <port>', 'vpcd’s first port (slot N is port + N)', (v) => Number.parseInt(v, 10), 35963)
     .option('--slots <n>', 'how many reader slots to fill', (v) => Number.parseInt(v, 10), 2)
     .option('--verbose', 'log each APDU’s command byte and status word (never data or PINs)')
-    .action(async (options: { vpcdHost: string; vpcdPort: number; slots: number; verbose?: boolean }) => {
-      const daemon = new AgentDaemon({ stateDir: stateDir(), vpcdHost: options.vpcdHost, vpcdPort: options.vpcdPort, slots: options.slots, verbose: Boolean(options.verbose), log });
+    .option('--no-quickack', 'leave the vpcd sockets to the kernel’s delayed ACK (for comparison; vpcd ≥ 0.9 does not need it)')
+    .action(async (options: { vpcdHost: string; vpcdPort: number; slots: number; verbose?: boolean; quickack: boolean }) => {
+      const quickAck = options.quickack ? loadQuickAck() : undefined;
+      const daemon = new AgentDaemon({ stateDir: stateDir(), vpcdHost: options.vpcdHost, vpcdPort: options.vpcdPort, slots: options.slots, verbose: Boolean(options.verbose), ...(quickAck ? { quickAck } : {}), log });
       const shutdown = async (): Promise<void> => {
         log('stopping: ejecting cards');
         await daemon.stop();
@@ -90,8 +93,9 @@ export function buildAgentProgram(): Command {
       process.once('SIGINT', () => void shutdown());
       process.once('SIGTERM', () => void shutdown());
       await daemon.start();
-      log('running');
-      const hint = await quickAckHint(options.vpcdHost);
+      log(`running (vpcd link: ${quickAck ? 'TCP_QUICKACK re-armed after each read and write' : 'kernel delayed ACK'})`);
+      // Without quick-ACK on the socket, the route setting is the remaining remedy: say how, once.
+      const hint = quickAck ? undefined : await quickAckHint(options.vpcdHost);
       if (hint) log(`hint: ${hint}`);
     });
   return program;

@@ -5,7 +5,9 @@ import { CloudCard } from './cloud-card.ts';
 import { currentAccessToken } from './login.ts';
 import { CardApiClient, type PublicCard } from './sdk.ts';
 import { loadDeviceKey, readState } from './state.ts';
-import { VpcdLink, VPCD_DEFAULT_PORT } from './vpcd.ts';
+import { quickAckHint } from './latency-hint.ts';
+import type { QuickAck } from './quickack.ts';
+import { VpcdLink, VPCD_DEFAULT_PORT, type TurnStats } from './vpcd.ts';
 
 export interface DaemonOptions {
   readonly stateDir: string;
@@ -14,6 +16,8 @@ export interface DaemonOptions {
   /** How many vpcd reader slots to use (vpcd offers two by default). */
   readonly slots?: number;
   readonly verbose?: boolean;
+  /** Re-arms TCP_QUICKACK on the vpcd sockets (quickack.ts); absent: the kernel's delayed ACK. */
+  readonly quickAck?: QuickAck;
   readonly log: (line: string) => void;
 }
 
@@ -37,6 +41,7 @@ export class AgentDaemon {
   #client!: CardApiClient;
   #cards: PublicCard[] = [];
   #control: Server | undefined;
+  #quickAckReported = false;
 
   constructor(options: DaemonOptions) {
     this.#options = options;
@@ -76,6 +81,7 @@ export class AgentDaemon {
       ...(this.#options.vpcdHost ? { host: this.#options.vpcdHost } : {}),
       port,
       card: cloud,
+      ...(this.#options.quickAck ? { quickAck: this.#options.quickAck, onQuickAckFailed: () => void this.#quickAckFailed() } : {}),
       onState: (linkState, detail) => {
         if (linkState !== 'retrying' || this.#options.verbose) this.#options.log(`reader slot ${slot} (port ${port}): ${linkState}${detail ? ` ${detail}` : ''}`);
       },
@@ -101,10 +107,23 @@ export class AgentDaemon {
     return Object.fromEntries([...this.#inserted].map(([id, entry]) => [id, entry.card.requests]));
   }
 
+  /** How long each inserted card's vpcd messages took to arrive (the delayed-ACK wait shows as slow turns). */
+  turns(): Record<string, TurnStats> {
+    return Object.fromEntries([...this.#inserted].map(([id, entry]) => [id, entry.link.turnStats]));
+  }
+
   async stop(): Promise<void> {
     this.#control?.close();
     rmSync(controlSocket(this.#options.stateDir), { force: true });
     for (const id of [...this.#inserted.keys()]) await this.eject(id).catch(() => undefined);
+  }
+
+  /** Once: quick-ACK was loaded but could not be set on a socket; the agent goes on as without it, with the hint. */
+  async #quickAckFailed(): Promise<void> {
+    if (this.#quickAckReported) return;
+    this.#quickAckReported = true;
+    const hint = await quickAckHint(this.#options.vpcdHost ?? '127.0.0.1');
+    this.#options.log(`TCP_QUICKACK could not be set on the vpcd socket${hint ? `; hint: ${hint}` : ''}`);
   }
 
   #freeSlot(): number {
@@ -137,12 +156,12 @@ export class AgentDaemon {
         buffer += chunk;
         if (!buffer.includes('\n')) return;
         const line = buffer.slice(0, buffer.indexOf('\n'));
-        let reply: { ok: boolean; message: string; requests?: Record<string, number> };
+        let reply: { ok: boolean; message: string; requests?: Record<string, number>; turns?: Record<string, TurnStats> };
         try {
           const request = JSON.parse(line) as { command?: string; card?: string };
           if (request.command === 'insert') reply = { ok: true, message: await this.insert(String(request.card)) };
           else if (request.command === 'eject') reply = { ok: true, message: await this.eject(String(request.card)) };
-          else if (request.command === 'stats') reply = { ok: true, message: 'requests per card', requests: this.requests() };
+          else if (request.command === 'stats') reply = { ok: true, message: 'requests and vpcd turns per card', requests: this.requests(), turns: this.turns() };
           else reply = { ok: false, message: 'unknown command' };
         } catch (error) {
           reply = { ok: false, message: (error as Error).message };

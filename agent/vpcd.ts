@@ -1,4 +1,6 @@
 import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { QuickAck } from './quickack.ts';
 
 /** vpcd's control bytes (vsmartcard vpcd.h): a one-byte message is a reader event, longer ones are APDUs. */
 export const VPCD_CONTROL = { powerOff: 0x00, powerOn: 0x01, reset: 0x02, getAtr: 0x04 } as const;
@@ -24,7 +26,23 @@ export interface VpcdLinkOptions {
   /** Backoff bounds in milliseconds (default 250 ms doubling up to 5 s). */
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
+  /** Re-arms TCP_QUICKACK on the socket after each read and write (quickack.ts); absent: the kernel's delayed ACK. */
+  readonly quickAck?: QuickAck;
+  /** Called when quickAck could not be set on a new connection (no descriptor, or setsockopt failed). */
+  readonly onQuickAckFailed?: () => void;
 }
+
+/** How long the link waited for vpcd's messages: the wait a delayed ACK causes shows here. */
+export interface TurnStats {
+  /** Messages received. */
+  readonly turns: number;
+  /** Messages whose bytes took longer than SLOW_TURN_MS from the first to the last. */
+  readonly slow: number;
+  readonly maxMs: number;
+}
+
+/** Above this, a message's arrival was held up (a delayed ACK holds it ~40 ms; on loopback it takes µs). */
+export const SLOW_TURN_MS = 20;
 
 /**
  * The link to vpcd: while it is connected, pcscd sees a card in the reader; closing it removes the card.
@@ -39,6 +57,7 @@ export class VpcdLink {
   #backoff: number;
   #timer: NodeJS.Timeout | undefined;
   #queue: Promise<void> = Promise.resolve();
+  #turns = { turns: 0, slow: 0, maxMs: 0 };
 
   constructor(options: VpcdLinkOptions) {
     this.#options = options;
@@ -47,6 +66,11 @@ export class VpcdLink {
 
   get connected(): boolean {
     return this.#socket !== undefined && !this.#socket.destroyed && !this.#socket.connecting;
+  }
+
+  /** Per-message arrival times since the link was made. */
+  get turnStats(): TurnStats {
+    return { ...this.#turns };
   }
 
   start(): void {
@@ -67,20 +91,31 @@ export class VpcdLink {
     const socket = connect({ host: this.#options.host ?? '127.0.0.1', port: this.#options.port });
     this.#socket = socket;
     socket.setNoDelay(true);
+    const quickAck = this.#options.quickAck;
     let pending = Buffer.alloc(0);
+    /** When the first bytes of the message being assembled arrived. */
+    let firstByteAt: number | undefined;
     socket.on('connect', () => {
       this.#backoff = this.#options.minBackoffMs ?? 250;
+      if (quickAck && !quickAck(socket)) this.#options.onQuickAckFailed?.();
       this.#options.onState?.('connected');
     });
     socket.on('data', (chunk: Buffer) => {
+      // ACK at once what just came: vpcd < 0.9 holds a message's payload until its length is ACKed.
+      quickAck?.(socket);
+      const now = performance.now();
+      let started = firstByteAt ?? now;
       pending = Buffer.concat([pending, chunk]);
       while (pending.length >= 2) {
         const length = pending.readUInt16BE(0);
         if (pending.length < 2 + length) break;
         const message = Buffer.from(pending.subarray(2, 2 + length));
         pending = pending.subarray(2 + length);
+        this.#recordTurn(now - started);
+        started = now;
         this.#queue = this.#queue.then(() => this.#handle(socket, message));
       }
+      firstByteAt = pending.length > 0 ? started : undefined;
     });
     socket.on('error', () => undefined); // 'close' follows and schedules the retry
     socket.on('close', () => {
@@ -93,12 +128,17 @@ export class VpcdLink {
     });
   }
 
+  #recordTurn(ms: number): void {
+    const turns = this.#turns;
+    this.#turns = { turns: turns.turns + 1, slow: turns.slow + (ms > SLOW_TURN_MS ? 1 : 0), maxMs: Math.max(turns.maxMs, ms) };
+  }
+
   async #handle(socket: Socket, message: Buffer): Promise<void> {
     const { card } = this.#options;
     if (message.length === 1) {
       switch (message[0]) {
         case VPCD_CONTROL.getAtr:
-          return send(socket, card.atr());
+          return this.#send(socket, card.atr());
         case VPCD_CONTROL.powerOff:
           return card.control('power-off');
         case VPCD_CONTROL.powerOn:
@@ -115,13 +155,15 @@ export class VpcdLink {
     } catch {
       response = Uint8Array.of(0x6f, 0x00); // the card could not answer: "no precise diagnosis"
     }
-    send(socket, response);
+    this.#send(socket, response);
   }
-}
 
-function send(socket: Socket, payload: Uint8Array): void {
-  if (socket.destroyed) return;
-  const header = Buffer.alloc(2);
-  header.writeUInt16BE(payload.length);
-  socket.write(Buffer.concat([header, payload]));
+  #send(socket: Socket, payload: Uint8Array): void {
+    if (socket.destroyed) return;
+    const header = Buffer.alloc(2);
+    header.writeUInt16BE(payload.length);
+    socket.write(Buffer.concat([header, payload]));
+    // Sending can leave quick-ACK mode (the kernel piggybacks and may fall back to delayed ACKs): re-arm.
+    this.#options.quickAck?.(socket);
+  }
 }

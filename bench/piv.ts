@@ -39,7 +39,7 @@ export interface PivBenchOptions {
   /** Measured GENERAL AUTHENTICATE / GET DATA calls per row, after `warmup`. */
   readonly calls: number;
   readonly warmup: number;
-  /** VERIFY calls per backend (each is a scrypt comparison, ~0.1 s). */
+  /** VERIFY calls per backend (each is one PIN MAC check and two counter writes). */
   readonly verifies: number;
   /** handleApdu calls per throughput row. */
   readonly dispatches: number;

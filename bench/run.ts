@@ -4,6 +4,7 @@ import { benchBundles } from './bundles.ts';
 import { benchOidc, OIDC_BENCH_DEFAULTS } from './oidc.ts';
 import { benchPiv, PIV_BENCH_DEFAULTS } from './piv.ts';
 import { benchPki, PKI_BENCH_DEFAULTS } from './pki.ts';
+import { benchPivRounds, PIV_ROUNDS_DEFAULTS } from './piv-rounds.ts';
 import { benchSaml, SAML_BENCH_DEFAULTS } from './saml.ts';
 import { benchStores } from './store.ts';
 
@@ -36,5 +37,7 @@ process.stdout.write('\n## PIV card service: APDUs through the card session (loo
 process.stdout.write(`${await benchPiv({ ...PIV_BENCH_DEFAULTS, calls: Number(process.env['BENCH_PIV_CALLS'] ?? PIV_BENCH_DEFAULTS.calls) })}\n`);
 process.stdout.write('\n## Card CA: CRL generation and OCSP (in process, embedded store)\n\n');
 process.stdout.write(`${await benchPki({ ...PKI_BENCH_DEFAULTS, revoked: Number(process.env['BENCH_PKI_REVOKED'] ?? PKI_BENCH_DEFAULTS.revoked) })}\n`);
+process.stdout.write('\n## PIV card service: store round trips per APDU and VERIFY (loopback)\n\n');
+process.stdout.write(`${await benchPivRounds(PIV_ROUNDS_DEFAULTS)}\n`);
 process.stdout.write('\n## Client agent end to end: pkcs11-tool --login --sign through pcscd, vpcd, the agent and the local gateway\n\n');
 process.stdout.write(`${await benchAgent({ runs: Number(process.env['BENCH_AGENT_RUNS'] ?? AGENT_BENCH_DEFAULTS.runs) })}\n`);

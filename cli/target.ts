@@ -172,7 +172,12 @@ async function openLocal(dataDir: string): Promise<Target> {
   // The local stack's own exception: SPs and identity providers under development run on this machine.
   const outbound = new PolicedHttp({ policy: { allowLoopback: true }, log: quiet });
   let pinKey: MacKey | undefined;
-  const cardPinKey: MacKey = { deriveSubkey: (label) => (pinKey ??= localPinKey(Buffer.from(keyFile().kek.key, 'base64'))).deriveSubkey(label) };
+  const localKey = (): MacKey => (pinKey ??= localPinKey(Buffer.from(keyFile().kek.key, 'base64')));
+  const cardPinKey: MacKey = {
+    deriveSubkey: (label) => localKey().deriveSubkey(label),
+    mac: (message) => localKey().mac(message),
+    verifyMac: (message, mac) => localKey().verifyMac(message, mac),
+  };
   const baseUrl = process.env['PUBLIC_BASE_URL'] ?? localBaseUrl(files);
   return {
     description: `local stack in ${dataDir}`,

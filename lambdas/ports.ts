@@ -207,10 +207,16 @@ export interface OutboundHttp {
 
 /**
  * A secret MAC key held by the adapter (a KMS HMAC_256 key in AWS, which never leaves KMS; locally a key
- * derived from the key file). The core derives its own subkeys from it: HMAC is deterministic, so every
- * container gets the same subkey for a label, with one call per label and container.
+ * derived from the key file). The core either derives its own subkeys from it (HMAC is deterministic, so
+ * every container gets the same subkey for a label, with one call per label and container) or, where a
+ * subkey in memory would be too much to lose, has the key itself MAC and check each message (one KMS call
+ * each: `GenerateMac`, `VerifyMac`).
  */
 export interface MacKey {
   /** HMAC-SHA-256 of the label under the key (32 bytes). */
   deriveSubkey(label: string): Promise<Uint8Array>;
+  /** HMAC-SHA-256 of the message under the key itself (32 bytes). */
+  mac(message: Uint8Array): Promise<Uint8Array>;
+  /** Whether `mac` is the key's HMAC-SHA-256 of the message (compared where the key is). */
+  verifyMac(message: Uint8Array, mac: Uint8Array): Promise<boolean>;
 }

@@ -92,6 +92,7 @@ export function applyGrants(grantee: iam.IGrantable, granted: FunctionGrants, { 
   }
   if (grantsResidentKeys(granted.residentKeys)) keys.grantResidentKeys(grantee, granted.residentKeys);
   for (const name of granted.macKeys) keys.grantGenerateMac(grantee, name);
+  for (const name of granted.macVerifyKeys) keys.grantVerifyMac(grantee, name);
 }
 
 /** The wildcard resources resident-key grants need, each acknowledged with why it cannot be narrower. */

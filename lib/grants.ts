@@ -36,9 +36,10 @@ export interface ResidentKeyGrant {
 }
 
 /**
- * The stack's HMAC_256 keys (kms:GenerateMac, HMAC_SHA_256 only): `cardSession` seals card-session
- * security state (only the card function may, so nothing else can write "PIN verified"), `cardPin` keys
- * the PIN and PUK hashes (the card function checks and changes them, the admin function sets them).
+ * The stack's HMAC_256 keys (kms:GenerateMac and kms:VerifyMac, HMAC_SHA_256 only): `cardSession` seals
+ * card-session security state (only the card function may, so nothing else can write "PIN verified"),
+ * `cardPin` MACs the PIN and PUK hashes (the card function checks them with VerifyMac and changes them,
+ * the admin function sets them).
  */
 export type MacKeyName = 'cardSession' | 'cardPin';
 
@@ -69,8 +70,10 @@ export interface FunctionGrants {
   readonly signingKey: readonly SigningCapability[];
   /** Keys made at run time cannot be named in a key policy: these are IAM grants conditioned on tags. */
   readonly residentKeys: ResidentKeyGrant;
-  /** The HMAC keys the function may derive subkeys from (key-policy statements naming its role). */
+  /** The HMAC keys the function may derive subkeys from and MAC with (kms:GenerateMac; key-policy statements naming its role). */
   readonly macKeys: readonly MacKeyName[];
+  /** The HMAC keys the function may check MACs with in KMS (kms:VerifyMac): the card function's PIN checks. */
+  readonly macVerifyKeys: readonly MacKeyName[];
 }
 
 const NO_RESIDENT_KEYS: ResidentKeyGrant = { create: [], sign: [], agree: [], destroy: [] };
@@ -155,6 +158,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: NO_RESIDENT_KEYS,
     macKeys: [],
+    macVerifyKeys: [],
   },
   // SAML signs with the tenant's token keys (the same wrapped key ring as oidc): it only opens them.
   // Federated identities, IdP certificates, lazily made signing keys; interactions and SSO sessions (it
@@ -167,6 +171,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: NO_RESIDENT_KEYS,
     macKeys: [],
+    macVerifyKeys: [],
   },
   // TOTP secrets are wrapped under the KEK ({tenant, card: 'totp', slot: username}); the portal only opens them.
   // TOTP enrolment on the user, consents; interactions, SSO sessions, device approval, the login throttle.
@@ -177,6 +182,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     signingKey: [],
     residentKeys: NO_RESIDENT_KEYS,
     macKeys: [],
+    macVerifyKeys: [],
   },
   // The card service wraps and unwraps card keys; it signs nothing with the stack key. KMS-resident card
   // keys sign and agree keys in KMS, and GENERATE on such a card makes a new key and destroys the old one.
@@ -192,6 +198,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     signingKey: [],
     residentKeys: { create: ['card-key'], sign: ['card-key', 'card-list'], agree: ['card-key'], destroy: ['card-key'] },
     macKeys: ['cardSession', 'cardPin'],
+    macVerifyKeys: ['cardPin'],
   },
   // The health check proves both keys reachable with DescribeKey; enrolment wraps new keys; the JWKS needs
   // the public key. Enrolment makes KMS-resident card keys, the tenant's card CA key and card-list key,
@@ -209,6 +216,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     signingKey: ['getPublicKey', 'describe'],
     residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
     macKeys: ['cardPin'],
+    macVerifyKeys: [],
   },
   // The public PKI endpoints (CA certificate, CRL, OCSP), anonymous: they read the card partition (the CA
   // item and the register of issued and revoked certificates) and sign with the CA key only (OCSP answers,
@@ -222,6 +230,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     signingKey: [],
     residentKeys: { create: [], sign: ['card-ca'], agree: [], destroy: [] },
     macKeys: [],
+    macVerifyKeys: [],
   },
 };
 
@@ -240,4 +249,5 @@ export const OPERATOR_GRANTS: FunctionGrants = {
   signingKey: ['getPublicKey', 'describe'],
   residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
   macKeys: ['cardPin'],
+  macVerifyKeys: [],
 };

@@ -92,9 +92,9 @@ export class CloudcardKeys extends Construct {
   readonly cardKekPolicy = keyPolicy();
   readonly signingKeyPolicy = keyPolicy();
   /**
-   * HMAC_256 keys (never leave KMS; the functions derive subkeys with GenerateMac): `cardSession` seals
-   * card-session security state, `cardPin` keys PIN and PUK hashes. Losing the PIN key makes every stored
-   * PIN unverifiable, so it is retained like the KEK.
+   * HMAC_256 keys (never leave KMS): `cardSession` seals card-session security state (the card function
+   * derives a subkey with GenerateMac), `cardPin` MACs PIN and PUK hashes (GenerateMac, and VerifyMac per
+   * check). Losing the PIN key makes every stored PIN unverifiable, so it is retained like the KEK.
    */
   readonly macKeys: Readonly<Record<MacKeyName, kms.Key>>;
   readonly macKeyPolicies: Readonly<Record<MacKeyName, iam.PolicyDocument>> = { cardSession: keyPolicy(), cardPin: keyPolicy() };
@@ -161,6 +161,11 @@ export class CloudcardKeys extends Construct {
   /** kms:GenerateMac (HMAC_SHA_256 only) with one of the HMAC keys. */
   grantGenerateMac(grantee: iam.IGrantable, name: MacKeyName): iam.PolicyStatement {
     return this.allow(this.macKeyPolicies[name], grantee, ['kms:GenerateMac'], { StringEquals: { 'kms:MacAlgorithm': 'HMAC_SHA_256' } });
+  }
+
+  /** kms:VerifyMac (HMAC_SHA_256 only) with one of the HMAC keys. */
+  grantVerifyMac(grantee: iam.IGrantable, name: MacKeyName): iam.PolicyStatement {
+    return this.allow(this.macKeyPolicies[name], grantee, ['kms:VerifyMac'], { StringEquals: { 'kms:MacAlgorithm': 'HMAC_SHA_256' } });
   }
 
   /**

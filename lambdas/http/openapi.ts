@@ -745,7 +745,7 @@ const cardApiSecuritySchemes = {
   cardSession: {
     type: 'http',
     scheme: 'CardSession',
-    description: '`Authorization: CardSession <secret>`: the 43-character session secret `openCardSession` returned. The server stores only its hash.',
+    description: '`Authorization: CardSession <session>`: the session token `openCardSession` returned, as is (an opaque string: a base64url hint naming the card and user, a dot, and a 43-character secret; the server stores only the hash of the secret and refuses a hint that does not match the session).',
   },
 };
 
@@ -830,7 +830,7 @@ const cardApiSchemas = {
     type: 'object',
     required: ['session', 'sessionId', 'card', 'expiresAt'],
     properties: {
-      session: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$', description: 'the session secret for `Authorization: CardSession`' },
+      session: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,512}\\.[A-Za-z0-9_-]{43}$', description: 'the session token for `Authorization: CardSession`' },
       sessionId: { type: 'string', description: 'a public identifier (logs, admin view)' },
       card: { type: 'string' },
       expiresAt: { type: 'integer', description: "epoch seconds (the tenant's sessionLifetimes.cardSessionSeconds)" },

@@ -7,7 +7,7 @@ import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { ROOT } from '../support/emulator.ts';
 import { formOf, HttpBrowser } from '../support/http-browser.ts';
 import { DEMO_PASSWORD } from '../support/oidc-stack.ts';
-import { agentRequests, freePort, READER, startPcscd, tool, type Pcscd } from '../support/pcsc.ts';
+import { agentRequests, agentStats, freePort, READER, startPcscd, tool, type Pcscd } from '../support/pcsc.ts';
 import { cli, start, waitFor, type Started } from '../support/processes.ts';
 
 const AGENT = join(ROOT, 'agent', 'bin', 'cloudcard-agent.js');
@@ -176,6 +176,19 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
     expect(after - before).toBe(2);
   });
 
+  it('answers vpcd without a delayed-ACK wait: nearly no vpcd message of a login+sign takes > 20 ms to arrive (TCP_QUICKACK re-armed)', async () => {
+    // Debian 12's vpcd (0.8) sends each message's length and payload in two writes on a Nagle socket; without
+    // quick-ACK on the agent's socket, each payload waits ~40 ms for the delayed ACK, i.e. nearly every turn is slow.
+    const before = (await agentStats(stateDir)).turns[cards.rsa.id]!;
+    for (let run = 0; run < 3; run++) await signAndVerify('rsa');
+    const after = (await agentStats(stateDir)).turns[cards.rsa.id]!;
+    const turns = after.turns - before.turns;
+    const slow = after.slow - before.slow;
+    expect(turns).toBeGreaterThan(60); // ~45 messages per login+sign
+    // A few may stall on a loaded machine's scheduler; the delayed ACK would make it nearly all of them.
+    expect(slow).toBeLessThanOrEqual(Math.ceil(turns / 10));
+  });
+
   it('passes pkcs11-tool --login --test', async () => {
     const tested = await tool('pkcs11-tool', pkcs11('rsa', '--login', '--pin', PIN, '--test'), { timeoutMs: 120_000 });
     expect(tested.stdout + tested.stderr).toMatch(/No errors/);
@@ -224,6 +237,9 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
       const sent = await tool('opensc-tool', ['--reader', reader, '--send-apdu', apdu]);
       return /SW1=0x([0-9A-F]{2}), SW2=0x([0-9A-F]{2})/i.exec(sent.stdout)?.slice(1).join('').toUpperCase() ?? sent.stdout + sent.stderr;
     };
+    // The PIN may still be verified from the last test: pcscd powers an idle card down (clearing it) only
+    // after a grace period, which a fast agent no longer outlasts. VERIFY P1=FF clears it explicitly.
+    expect(await send('00:20:FF:80')).toBe('9000');
     expect(await send('00:20:00:80')).toBe('63C3');
     const wrong = await tool('pkcs11-tool', pkcs11('ec', '--login', '--pin', '999999', '-O'));
     expect(wrong.stderr).toContain('CKR_PIN_INCORRECT');

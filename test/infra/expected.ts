@@ -86,6 +86,16 @@ export const EXPECTED_MAC_KEYS: Readonly<Record<ContextName, readonly ('cardSess
   pki: [],
 };
 
+/** The HMAC keys each function may VerifyMac with: PIN checks happen in the card function only. */
+export const EXPECTED_MAC_VERIFY_KEYS: Readonly<Record<ContextName, readonly ('cardSession' | 'cardPin')[]>> = {
+  oidc: [],
+  saml: [],
+  portal: [],
+  card: ['cardPin'],
+  admin: [],
+  pki: [],
+};
+
 /** "arn:{partition}:kms:{region}:{account}:key/*" as the template writes it. */
 export const ANY_KEY_IN_ACCOUNT = {
   'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':kms:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':key/*']],

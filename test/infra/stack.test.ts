@@ -13,7 +13,7 @@ import { CONTEXT_KEY_NEEDS } from '../../lambdas/apps.ts';
 import { RESIDENT_KEY_TAG, residentKeyStackTag } from '../../lambdas/adapters/kms/resident-keys.ts';
 import {
   EXPECTED_KEY_USE,
-  EXPECTED_MAC_KEYS,
+  EXPECTED_MAC_KEYS, EXPECTED_MAC_VERIFY_KEYS,
   EXPECTED_RESIDENT_KEYS,
   expectedIdentityActions,
   expectedTableStatements,
@@ -367,8 +367,9 @@ describe('functions', () => {
     expect(keyStatementsFor(resource(ids.signing)['Properties']['KeyPolicy'], ids.role('pki'))).toEqual([]);
   });
 
-  it.each(CONTEXT_NAMES)('%s may GenerateMac (HMAC_SHA_256 only) with exactly its HMAC keys, named in their key policies', (context) => {
+  it.each(CONTEXT_NAMES)('%s may GenerateMac and VerifyMac (HMAC_SHA_256 only) with exactly its HMAC keys, named in their key policies', (context) => {
     expect(GRANTS[context].macKeys).toEqual(EXPECTED_MAC_KEYS[context]);
+    expect(GRANTS[context].macVerifyKeys).toEqual(EXPECTED_MAC_VERIFY_KEYS[context]);
     const env = resource(ids.fn(context))['Properties']['Environment']['Variables'] as Json;
     for (const [name, id] of [['cardSession', 'CardSessionKey'], ['cardPin', 'CardPinKey']] as const) {
       const keyId = logicalIdByPath(template, 'AWS::KMS::Key', `/Keys/${id}/Resource`);
@@ -376,8 +377,10 @@ describe('functions', () => {
       expect(key['Properties']).toMatchObject({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' });
       const mine = keyStatementsFor(key['Properties']['KeyPolicy'], ids.role(context));
       const granted = EXPECTED_MAC_KEYS[context].includes(name);
+      // CDK merges the two grants (same principal and condition) into one statement.
+      const actions = [...(granted ? ['kms:GenerateMac'] : []), ...(EXPECTED_MAC_VERIFY_KEYS[context].includes(name) ? ['kms:VerifyMac'] : [])];
       expect(mine.map((st) => ({ actions: st.actions, Condition: st.Condition }))).toEqual(
-        granted ? [{ actions: ['kms:GenerateMac'], Condition: { StringEquals: { 'kms:MacAlgorithm': 'HMAC_SHA_256' } } }] : [],
+        actions.length ? [{ actions, Condition: { StringEquals: { 'kms:MacAlgorithm': 'HMAC_SHA_256' } } }] : [],
       );
       const variable = name === 'cardSession' ? ENV.cardSessionKeyId : ENV.cardPinKeyId;
       if (granted) expect(env[variable]).toEqual(getAttArn(keyId));

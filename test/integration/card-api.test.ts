@@ -4,6 +4,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { compactVerify, exportJWK, generateKeyPair, importX509, SignJWT } from 'jose';
 import { CardApiClient, CardApiError, generateDeviceKey, type DeviceKey } from '../../agent/sdk.ts';
 import { parseCertificateObject } from '../../lambdas/core/piv/builders.ts';
+import { parseSessionToken, sessionToken } from '../../lambdas/core/cards/sessions.ts';
 import type { EnrolResult } from '../../lambdas/core/cards/cards.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
 import { opaqueHash } from '../../lambdas/core/oidc/hashing.ts';
@@ -106,7 +107,7 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
     const opened = await client.openSession(enrolled.card.id, device);
     expect(sw(await client.transmit(opened.session, select()))).toBe(0x9000);
     // What another function with write access to the state table could do: set pinVerified directly.
-    const key = { PK: `CARDSESS#${opaqueHash(opened.session)}`, SK: 'CARDSESS' };
+    const key = { PK: `CARDSESS#${opaqueHash(parseSessionToken(opened.session)!.secret)}`, SK: 'CARDSESS' };
     const stored = (await stack.runtime.state.get<Item & { piv: Record<string, unknown> }>(key))!;
     expect(stored.piv['pinVerified']).toBe(false);
     await stack.runtime.state.update(key, { piv: { ...stored.piv, pinVerified: true, pinJustVerified: true } });
@@ -182,9 +183,15 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
     expect((await apdu(JSON.stringify({ apdu: Buffer.from(select()).toString('base64') }), { 'Content-Type': 'application/json' })).status).toBe(200);
     const noSecret = await fetch(`${issuer}/card/v1/session/apdu`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: Buffer.from(select()) });
     expect(noSecret.status).toBe(401);
-    const unknown = await fetch(`${issuer}/card/v1/session/apdu`, { method: 'POST', headers: { Authorization: `CardSession ${'A'.repeat(43)}`, 'Content-Type': 'application/octet-stream' }, body: Buffer.from(select()) });
-    expect(unknown.status).toBe(401);
-    expect(((await unknown.json()) as { type: string }).type).toBe('https://cloudcard.dev/problems/card-session-expired');
+    // An unknown secret, a bare secret (a token from before hints: the agent re-opens), and a live secret
+    // behind a hint naming another user: all are unknown sessions.
+    const live = parseSessionToken(opened.session)!;
+    for (const presented of [sessionToken('A'.repeat(43), live.card, live.username), 'A'.repeat(43), live.secret, sessionToken(live.secret, live.card, 'mallory')]) {
+      const unknown = await fetch(`${issuer}/card/v1/session/apdu`, { method: 'POST', headers: { Authorization: `CardSession ${presented}`, 'Content-Type': 'application/octet-stream' }, body: Buffer.from(select()) });
+      expect(unknown.status).toBe(401);
+      expect(unknown.headers.get('www-authenticate')).toBe('CardSession error="invalid_token"');
+      expect(((await unknown.json()) as { type: string }).type).toBe('https://cloudcard.dev/problems/card-session-expired');
+    }
   });
 
   describe('what the holder may not do to an issued card', () => {

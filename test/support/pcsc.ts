@@ -134,13 +134,18 @@ export function tool(command: string, args: readonly string[], options: { input?
 }
 
 /** HTTPS requests each inserted card made for APDUs, from a running agent's control socket. */
-export function agentRequests(stateDir: string): Promise<Record<string, number>> {
+export async function agentRequests(stateDir: string): Promise<Record<string, number>> {
+  return (await agentStats(stateDir)).requests;
+}
+
+/** A running agent's counters per card: HTTPS requests for APDUs, and how its vpcd messages arrived. */
+export function agentStats(stateDir: string): Promise<{ requests: Record<string, number>; turns: Record<string, { turns: number; slow: number; maxMs: number }> }> {
   return new Promise((resolve, reject) => {
     const socket = connect(join(stateDir, 'agent.sock'));
     let reply = '';
     socket.on('connect', () => socket.write('{"command":"stats"}\n'));
     socket.on('data', (chunk) => (reply += chunk.toString()));
-    socket.on('end', () => resolve((JSON.parse(reply) as { requests: Record<string, number> }).requests));
+    socket.on('end', () => resolve(JSON.parse(reply) as { requests: Record<string, number>; turns: Record<string, { turns: number; slow: number; maxMs: number }> }));
     socket.on('error', reject);
   });
 }

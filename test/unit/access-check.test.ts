@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { decide } from '../../lambdas/core/access/access-check.ts';
+import { AccessCheck, decide } from '../../lambdas/core/access/access-check.ts';
 import type { Tenant } from '../../lambdas/core/directory/tenant.ts';
 import type { User } from '../../lambdas/core/directory/user.ts';
 
@@ -36,5 +36,22 @@ describe('access check', () => {
   it("denies a client's own token (introspection: granted when issued) from before the tenant's revocation", () => {
     expect(decide({ grantedAt: 99 }, tenant({ accessRevokedAt: 100 }), null)).toMatchObject({ outcome: 'deny', reason: 'revoked' });
     expect(decide({ grantedAt: 100 }, tenant({ accessRevokedAt: 100 }), null)).toEqual({ outcome: 'allow' });
+  });
+
+  it('started early (the card APDU path reads it beside the session and card), reads once and decides as the one-step check does', async () => {
+    const reads: string[] = [];
+    const check = new AccessCheck(
+      { find: async (id: string) => (reads.push(`tenant ${id}`), tenant()) },
+      { get: async (_tenant: string, username: string) => (reads.push(`user ${username}`), user({ accessRevokedAt: 100 })) },
+    );
+    const started = check.start('acme', { user: 'alice' });
+    expect(reads).toEqual(['tenant acme', 'user alice']); // the reads are under way before any decision
+    const continuation = { kind: 'apdu' as const, tenant: 'acme', subject: { user: 'alice' }, grantedAt: 99 };
+    expect(await started.decide(continuation)).toMatchObject({ outcome: 'deny', reason: 'revoked' });
+    expect(await check.continueAccess(continuation)).toEqual(await started.decide(continuation));
+    expect(await started.decide({ ...continuation, grantedAt: 100 })).toMatchObject({ outcome: 'allow' });
+    // A decision for another subject than the reads were for is a programming error, not a denial.
+    await expect(started.decide({ ...continuation, subject: { user: 'bob' } })).rejects.toThrow(/another subject/);
+    await expect(started.decide({ ...continuation, tenant: 'other' })).rejects.toThrow(/another subject/);
   });
 });

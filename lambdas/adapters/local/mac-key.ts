@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync } from 'node:crypto';
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { MacKey } from '../../ports.ts';
 
 /**
@@ -14,6 +14,15 @@ export class LocalMacKey implements MacKey {
 
   async deriveSubkey(label: string): Promise<Uint8Array> {
     return createHmac('sha256', this.#key).update(label, 'utf8').digest();
+  }
+
+  async mac(message: Uint8Array): Promise<Uint8Array> {
+    return createHmac('sha256', this.#key).update(message).digest();
+  }
+
+  async verifyMac(message: Uint8Array, mac: Uint8Array): Promise<boolean> {
+    const expected = await this.mac(message);
+    return mac.length === expected.length && timingSafeEqual(mac, expected);
   }
 }
 

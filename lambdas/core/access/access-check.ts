@@ -157,6 +157,26 @@ export class AccessCheck {
     return { assessment: { decision: closed ? 'deny' : builtIn.decision, score: builtIn.score, reasons: [...builtIn.reasons, 'external-unavailable'] }, unavailable: closed };
   }
 
+  /**
+   * The same check in two steps, for a caller that knows whose access it continues before it has read
+   * the rest (the card APDU path reads its session, its card, the tenant and the user at once): the reads
+   * start now, the decision is made once the continuation is complete. It must be for the same subject.
+   */
+  start(tenant: string, subject: Continuation['subject']): { decide(continuation: Continuation): Promise<AccessDecision> } {
+    const username = 'user' in subject ? subject.user : undefined;
+    const reads = Promise.all([this.#tenants.find(tenant), username === undefined ? undefined : this.#user(tenant, username)]);
+    reads.catch(() => undefined); // a caller that fails first and never decides leaves no unhandled rejection
+    return {
+      decide: async (continuation) => {
+        // Only unscored continuations (APDUs): a scored one needs the risk reads continueAccess makes.
+        if (this.#risk !== undefined && SCORED.has(continuation.kind)) throw new Error(`the ${continuation.kind} continuation is scored: use continueAccess`);
+        if (continuation.tenant !== tenant || JSON.stringify(continuation.subject) !== JSON.stringify(subject)) throw new Error('the access check was started for another subject');
+        const [found, user] = await reads;
+        return decide(continuation, found, username === undefined ? null : user);
+      },
+    };
+  }
+
   async #user(tenant: string, username: string): Promise<User | undefined> {
     try {
       return await this.#users.get(tenant, username);

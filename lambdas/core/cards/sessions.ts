@@ -60,6 +60,30 @@ const sessionKey = (secret: string) => ({ PK: `CARDSESS#${opaqueHash(secret)}`, 
 const OPAQUE = /^[A-Za-z0-9_-]{43}$/;
 
 /**
+ * The session token the agent sends with each APDU: `{hint}.{secret}`, the hint being base64url JSON
+ * [card, username]. The hint lets an APDU read the session, the card, the tenant and the user at once
+ * (one round trip) instead of the session first; it is no credential: the session is found by the hash
+ * of the secret alone, and a hint that does not match the session found is refused as an unknown session.
+ */
+export function sessionToken(secret: string, card: string, username: string): string {
+  return `${Buffer.from(JSON.stringify([card, username]), 'utf8').toString('base64url')}.${secret}`;
+}
+
+/** The token's parts, or undefined when it is not one (then it names no session). */
+export function parseSessionToken(token: string): { secret: string; card: string; username: string } | undefined {
+  const dot = token.lastIndexOf('.');
+  const secret = token.slice(dot + 1);
+  if (dot <= 0 || !OPAQUE.test(secret)) return undefined;
+  try {
+    const hint: unknown = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8'));
+    if (!Array.isArray(hint) || hint.length !== 2 || !hint.every((part) => typeof part === 'string' && part.length > 0)) return undefined;
+    return { secret, card: hint[0] as string, username: hint[1] as string };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Card sessions. Opening one is a challenge-response with the agent's device key; the new session then
  * becomes the card's only active one by one write of `activeSession` on the card item (the last opener
  * wins, so two racing openers end with exactly one active session). The bearer secret the agent gets is
@@ -73,10 +97,10 @@ export class CardSessions {
   readonly #cards: Cards;
   readonly #clock: Clock;
   readonly #random: Random;
-  readonly #access: Pick<AccessCheck, 'continueAccess'>;
+  readonly #access: Pick<AccessCheck, 'continueAccess' | 'start'>;
   readonly #seal: SessionSeal;
 
-  constructor(state: StateStore, cards: Cards, clock: Clock, random: Random, access: Pick<AccessCheck, 'continueAccess'>, seal: SessionSeal) {
+  constructor(state: StateStore, cards: Cards, clock: Clock, random: Random, access: Pick<AccessCheck, 'continueAccess' | 'start'>, seal: SessionSeal) {
     this.#state = state;
     this.#cards = cards;
     this.#clock = clock;
@@ -100,6 +124,7 @@ export class CardSessions {
    * header) over {"nonce", "card"}. The challenge is consumed first (one guarded delete), so an answer
    * works once. `grantedAt` is when the user signed in for the token that asks (the access check refuses
    * the opening when access was revoked since).
+   * `secret` is the session token (sessionToken) the agent sends with each APDU.
    */
   async open(tenant: Tenant, username: string, cardId: string, proof: string, grantedAt?: number, context: AccessContext = {}): Promise<{ secret: string; session: CardSession; expiresAt: number }> {
     const verified = await verifyDeviceProof(proof);
@@ -132,23 +157,23 @@ export class CardSessions {
     // Indexed under its holder and card: disabling the user or deleting the card ends it at once.
     await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant.id, username, 'CARDSESS', `${cardId}#${session.id}`), session, piv, pivMac, seq: 0, expiresAt }, { absent: true });
     await this.#cards.activate(tenant.id, cardId, session.id);
-    return { secret, session, expiresAt };
+    return { secret: sessionToken(secret, cardId, username), session, expiresAt };
   }
 
   /**
-   * Runs one command APDU on the session's card: reads the session, then the card, the tenant and the
-   * user in parallel (the access check adds no sequential round trip), checks access still holds and the
-   * session is the card's active one, runs the card application, and stores the new security state
-   * guarded on the sequence number it read (a second APDU racing on the same session loses with "busy").
+   * Runs one command APDU on the session's card: reads the session, the card, the tenant and the user in
+   * one round trip (the token names the card and the user), checks access still holds and the session is
+   * the card's active one, runs the card application, and stores the new security state guarded on the
+   * sequence number it read (a second APDU racing on the same session loses with "busy"). The card item,
+   * with its PIN counters, is read fresh for every APDU: nothing of it is cached.
    */
   async apdu(
     tenantId: string,
-    secret: string,
+    token: string,
     command: Uint8Array,
     options: { resetFirst?: boolean } = {},
   ): Promise<{ response: Uint8Array; trace: { ins: number; sw: number }; session: CardSession; pinRemaining: number }> {
-    const item = await this.#sessionItem(tenantId, secret);
-    const card = await this.#continued(item, 'apdu');
+    const { item, secret, card } = await this.#continued(tenantId, token, 'apdu');
     // A power cycle the agent reports with the command, or a state without a good seal: the command runs
     // on a fresh security state.
     const sealed = !options.resetFirst && item.piv !== null && (await this.#seal.verify(sealedFields(secret, item.session, item.seq, item.piv), item.pivMac));
@@ -170,9 +195,8 @@ export class CardSessions {
   }
 
   /** Power off/on or reset from the reader: the security state starts over (PIN no longer verified). */
-  async reset(tenantId: string, secret: string): Promise<void> {
-    const item = await this.#sessionItem(tenantId, secret);
-    await this.#continued(item, 'apdu');
+  async reset(tenantId: string, token: string): Promise<void> {
+    const { item, secret } = await this.#continued(tenantId, token, 'apdu');
     const piv = newSessionState();
     const seq = item.seq + 1;
     try {
@@ -184,8 +208,11 @@ export class CardSessions {
   }
 
   /** Ends the session; if it was the card's active one, the card has none afterwards. */
-  async close(tenantId: string, secret: string): Promise<void> {
-    const item = await this.#sessionItem(tenantId, secret);
+  async close(tenantId: string, token: string): Promise<void> {
+    const parsed = parseSessionToken(token);
+    if (!parsed) throw expired();
+    const secret = parsed.secret;
+    const item = this.#checked(tenantId, parsed, await this.#state.get<SessionItem>(sessionKey(secret)));
     try {
       await this.#state.delete(sessionKey(secret), { present: true });
     } catch (error) {
@@ -195,39 +222,35 @@ export class CardSessions {
     await this.#cards.deactivate(tenantId, item.session.card, item.session.id);
   }
 
-  async #sessionItem(tenantId: string, secret: string): Promise<SessionItem> {
-    const item = OPAQUE.test(secret) ? await this.#state.get<SessionItem>(sessionKey(secret)) : undefined;
-    if (!item || item.session.tenant !== tenantId) throw new CardSessionError('expired', 'the card session does not exist or has expired; open a new one');
+  /**
+   * The session, once it is this token's, access still holds for its user, and it is its card's active
+   * one; with the card. Everything is read at once: session, card, tenant and user (the access check).
+   */
+  async #continued(tenantId: string, token: string, kind: Continuation['kind']): Promise<{ item: SessionItem; secret: string; card: CardItem }> {
+    const parsed = parseSessionToken(token);
+    if (!parsed) throw expired();
+    const access = this.#access.start(tenantId, { user: parsed.username });
+    const [item, card] = await Promise.all([this.#state.get<SessionItem>(sessionKey(parsed.secret)), settled(this.#cards.item(tenantId, parsed.card))]);
+    const { session } = this.#checked(tenantId, parsed, item);
+    const decision = await access.decide({ kind, tenant: session.tenant, subject: { user: session.username }, grantedAt: Math.floor(session.openedAt / 1000), card: session.card, sessionId: session.id, context: { keyThumbprint: session.jkt } });
+    // A revoked access is the first thing the agent must learn: it outranks the card's own state.
+    refuseUnlessAllowed(decision);
+    if ('failed' in card) {
+      if (card.failed instanceof NotFoundError) throw new CardSessionError('card-deleted', 'the card was deleted; remove it from the reader');
+      throw card.failed;
+    }
+    if (card.value.activeSession !== session.id) {
+      throw new CardSessionError('superseded', 'another client opened a session for this card (or an administrator disconnected it); remove the card from the reader, re-insert it to take it back');
+    }
+    return { item: item!, secret: parsed.secret, card: card.value };
+  }
+
+  /** The session item, if it is the live session of this tenant the token names (its hint included). */
+  #checked(tenantId: string, parsed: ReturnType<typeof parseSessionToken>, item: SessionItem | undefined): SessionItem {
+    if (!parsed || !item || item.session.tenant !== tenantId || item.session.card !== parsed.card || item.session.username !== parsed.username) throw expired();
     if (item.ended === 'card-deleted') throw new CardSessionError('card-deleted', 'the card was deleted; remove it from the reader');
     if (item.ended) throw new CardSessionError('access-revoked', 'access to this card was revoked (the user or the tenant was disabled); remove the card from the reader');
     return item;
-  }
-
-  /** The card, once access still holds for the session's user (the access check runs beside the card read). */
-  async #continued(item: SessionItem, kind: Continuation['kind']): Promise<CardItem> {
-    const { session } = item;
-    const [card, decision] = await Promise.all([
-      this.#activeCard(item).catch((error: unknown) => ({ failed: error })),
-      this.#access.continueAccess({ kind, tenant: session.tenant, subject: { user: session.username }, grantedAt: Math.floor(session.openedAt / 1000), card: session.card, sessionId: session.id, context: { keyThumbprint: session.jkt } }),
-    ]);
-    // A revoked access is the first thing the agent must learn: it outranks the card's own state.
-    refuseUnlessAllowed(decision);
-    if ('failed' in card) throw card.failed;
-    return card;
-  }
-
-  async #activeCard(item: SessionItem): Promise<CardItem> {
-    let card: CardItem;
-    try {
-      card = await this.#cards.item(item.session.tenant, item.session.card);
-    } catch (error) {
-      if (error instanceof NotFoundError) throw new CardSessionError('card-deleted', 'the card was deleted; remove it from the reader');
-      throw error;
-    }
-    if (card.activeSession !== item.session.id) {
-      throw new CardSessionError('superseded', 'another client opened a session for this card (or an administrator disconnected it); remove the card from the reader, re-insert it to take it back');
-    }
-    return card;
   }
 
   async #ownCard(tenantId: string, username: string, cardId: string): Promise<CardItem> {
@@ -244,6 +267,17 @@ export class CardSessions {
 /** What the state's seal binds: the session item (by the hash of its secret), the session, its card, seq and state. */
 function sealedFields(secret: string, session: CardSession, seq: number, piv: PivSessionState) {
   return { itemKey: sessionKey(secret).PK, sessionId: session.id, tenant: session.tenant, card: session.card, seq, piv };
+}
+
+const expired = (): CardSessionError => new CardSessionError('expired', 'the card session does not exist or has expired; open a new one');
+
+/** A read's value or its failure, so reads started together can be judged in order of precedence. */
+async function settled<T>(read: Promise<T>): Promise<{ value: T } | { failed: unknown }> {
+  try {
+    return { value: await read };
+  } catch (error) {
+    return { failed: error };
+  }
 }
 
 function refuseUnlessAllowed(decision: AccessDecision): void {

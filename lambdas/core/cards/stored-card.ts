@@ -31,7 +31,7 @@ export interface StoredCardDeps {
   readonly pinPolicy: Tenant['pinPolicy'];
   /** What the tenant lets the holder generate and set, read when such a command runs. */
   readonly holderLimits: () => Promise<HolderLimits>;
-  /** PIN and PUK hashes, keyed by a KMS-held key. */
+  /** PIN and PUK hashes, keyed by a KMS-held key (one KMS call per check). */
   readonly pins: PinHasher;
 }
 
@@ -162,10 +162,12 @@ export class StoredPivCard implements PivCard {
         continue;
       }
       const hash = this.#item[names.hash];
-      if (!(await this.#deps.pins.verify(this.#owner(reference), candidate, hash))) return { kind: 'wrong', remaining: remaining - 1 };
-      // Restore the counter unless the secret itself changed meanwhile (then the match is stale).
+      const checked = await this.#deps.pins.check(this.#owner(reference), candidate, hash);
+      if (!checked.matches) return { kind: 'wrong', remaining: remaining - 1 };
+      // Restore the counter unless the secret itself changed meanwhile (then the match is stale); a hash of
+      // an older scheme is replaced by today's in the same write.
       try {
-        await this.#update({ [names.remaining]: this.#item[names.max] }, { [names.hash]: hash });
+        await this.#update({ [names.remaining]: this.#item[names.max], ...(checked.rehashed ? { [names.hash]: checked.rehashed } : {}) }, { [names.hash]: hash });
       } catch (error) {
         if (!(error instanceof ConflictError)) throw error;
         await this.#reload();

@@ -42,7 +42,8 @@ function sessionProblem(error: CardSessionError): HttpProblem {
 }
 
 const bearer = (request: ApiRequest): string | undefined => /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(request.headers['authorization']?.trim() ?? '')?.[1];
-const sessionSecret = (request: ApiRequest): string | undefined => /^CardSession ([A-Za-z0-9_-]{43})$/.exec(request.headers['authorization']?.trim() ?? '')?.[1];
+/** The session token (sessions.ts `sessionToken`): a base64url hint, a dot and the 43-character secret. */
+const sessionSecret = (request: ApiRequest): string | undefined => /^CardSession ([A-Za-z0-9_.-]{1,600})$/.exec(request.headers['authorization']?.trim() ?? '')?.[1];
 
 function jsonBody(request: ApiRequest): Record<string, unknown> {
   if (!request.body || typeof request.body !== 'object' || Array.isArray(request.body)) {
