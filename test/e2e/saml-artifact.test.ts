@@ -428,6 +428,29 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       return { xml, element: parse(xml).documentElement };
     }
 
+    it('gives each SP its own SessionIndex in one session (SAML Core §2.7.2) and maps each back: SP-initiated logout by either SP tells the other with its own index', async () => {
+      for (const [initiator, peer] of [[sp, other], [other, sp]] as const) {
+        const browser = new HttpBrowser();
+        const mine = await loginByPost(browser, initiator);
+        const theirs = await loginByPost(browser, peer);
+        expect(mine.sessionIndex).not.toBe(theirs.sessionIndex);
+        // A later assertion to the same SP in the same session names the same participant.
+        expect((await loginByPost(browser, initiator)).sessionIndex).toBe(mine.sessionIndex);
+        // The other SP's index names nothing at this SP.
+        const foreign = await postSoap(endpoints.slo, envelope(initiator.sign(initiator.logoutRequest(endpoints.slo, mine.nameId, theirs.sessionIndex))));
+        expect(soapBody(foreign.text).xml).toContain('urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal');
+        const calls = peer.received.length;
+        const answer = await postSoap(endpoints.slo, envelope(initiator.sign(initiator.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex))));
+        const { xml } = soapBody(answer.text);
+        expect(xml).toContain(SUCCESS);
+        expect(xml).not.toContain('PartialLogout');
+        const told = peer.received.slice(calls).find((text) => text.includes('LogoutRequest'))!;
+        expect(told).toContain(`<samlp:SessionIndex>${theirs.sessionIndex}</samlp:SessionIndex>`);
+        expect(told).not.toContain(mine.sessionIndex);
+        expect(await signedIn(browser)).toBe(false);
+      }
+    });
+
     it('SP-initiated over Redirect: SOAP to the SOAP participant, the browser through the front-channel one, then a LogoutResponse to the initiator', async () => {
       const browser = new HttpBrowser();
       const mine = await loginByPost(browser, sp);

@@ -8,6 +8,7 @@ import { releaseAttributes } from '../../../core/saml/attribute-mapping.ts';
 import { decideSso, methodOf, statedClass } from '../../../core/saml/authn-context.ts';
 import { encryptionCertificateFor } from '../../../core/saml/encryption.ts';
 import { buildResponse, STATUS, type ResponseSubject } from '../../../core/saml/response.ts';
+import { sessionIndexFor } from '../../../core/saml/session-index.ts';
 import { signaturesFor } from '../../../core/saml/signing-choice.ts';
 import { defaultAcs } from '../../../core/saml/service-providers.ts';
 import { BINDING, SamlError } from '../../../core/saml/xml.ts';
@@ -196,7 +197,8 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       nameId,
       nameIdFormat: format,
       ...(spProvidedId ? { spProvidedId } : {}),
-      sessionIndex: authentication.sid ?? oidc.random.id(),
+      // Per SP, so that two SPs cannot link their users through it; random when no session is recorded.
+      sessionIndex: secret && session ? sessionIndexFor(secret, sp.entityId) : `_${oidc.random.id()}`,
       authnInstant: authentication.authTime * 1000,
       authnContextClassRef,
       attributes: releaseAttributes(user, sp.attributeMap),
