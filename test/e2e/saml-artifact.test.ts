@@ -74,7 +74,7 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
 
   it('lists every protocol endpoint and binding in schema-valid metadata', () => {
     expect(metadataXml).toContain(`<md:ArtifactResolutionService Binding="${BINDINGS.soap}" Location="${endpoints.ars}" index="0" isDefault="true"/>`);
-    for (const binding of [BINDINGS.redirect, BINDINGS.post, BINDINGS.soap]) expect(metadataXml).toContain(`<md:SingleLogoutService Binding="${binding}" Location="${endpoints.slo}"/>`);
+    for (const binding of [BINDINGS.redirect, BINDINGS.post, BINDINGS.soap, BINDINGS.artifact]) expect(metadataXml).toContain(`<md:SingleLogoutService Binding="${binding}" Location="${endpoints.slo}"/>`);
     for (const binding of [BINDINGS.redirect, BINDINGS.post, BINDINGS.soap, BINDINGS.artifact]) expect(metadataXml).toContain(`<md:ManageNameIDService Binding="${binding}" Location="${endpoints.nameId}"/>`);
     expect(metadataXml).toContain(`<md:SingleSignOnService Binding="${BINDINGS.artifact}" Location="${endpoints.sso}"/>`);
     if (haveTool('xmllint')) {

@@ -57,6 +57,12 @@ describe('SAML IdP with real service providers (embedded backend)', () => {
     expect(metadataXml).toContain(`entityID="${issuer}/saml/metadata"`);
     expect(metadataXml).toContain(`Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${issuer}/saml/sso"`);
     expect(metadataXml).toContain(`Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${issuer}/saml/sso"`);
+    // Long-lived, re-fetched daily (issue 11 item 14): an SP that loaded it once keeps the IdP for a year.
+    const root = /<md:EntityDescriptor [^>]*>/.exec(metadataXml)![0];
+    const validUntil = Date.parse(/validUntil="([^"]+)"/.exec(root)![1]!);
+    expect(validUntil - Date.now()).toBeGreaterThan(364 * 86_400_000);
+    expect(validUntil - Date.now()).toBeLessThanOrEqual(365 * 86_400_000);
+    expect(root).toContain('cacheDuration="PT24H"');
     for (const format of ['nameid-format:persistent', 'nameid-format:transient', 'nameid-format:emailAddress', 'nameid-format:unspecified']) expect(metadataXml).toContain(format);
     if (haveTool('xmllint')) {
       const result = xmllintValidate(metadataXml, 'saml-schema-metadata-2.0.xsd');
