@@ -162,10 +162,24 @@ describe('SAML IdP with real service providers (embedded backend)', () => {
       expect(await response.text()).toContain('not signed');
     });
 
-    it('refuses a RelayState over 80 bytes', async () => {
-      const url = await sp.getAuthorizeUrlAsync('x'.repeat(81), undefined, {});
-      const response = await fetch(url);
-      expect(response.status).toBe(400);
+    it('carries a return-URL RelayState over 80 bytes (up to 2048) and answers a longer one with a SAML error Response at the ACS', async () => {
+      const browser = new HttpBrowser();
+      const returnUrl = `https://node-saml.example.test/app/reports?${'filter=open&'.repeat(40)}`;
+      expect(Buffer.byteLength(returnUrl)).toBeGreaterThan(80);
+      const form = await signInAt(browser, await sp.getAuthorizeUrlAsync(returnUrl, undefined, {}), acs);
+      expect(form.fields['RelayState']).toBe(returnUrl);
+      expect((await sp.validatePostResponseAsync({ SAMLResponse: form.fields['SAMLResponse']!, RelayState: returnUrl })).profile).toBeTruthy();
+
+      const refused = await browser.request(await sp.getAuthorizeUrlAsync('x'.repeat(2049), undefined, {}));
+      expect(refused.status).toBe(200);
+      const error = formOf(await refused.text());
+      expect(error.action).toBe(acs);
+      expect(error.fields['RelayState']).toBeUndefined();
+      const xml = Buffer.from(error.fields['SAMLResponse']!, 'base64').toString('utf8');
+      expect(xml).toContain('urn:oasis:names:tc:SAML:2.0:status:Requester');
+      expect(xml).toContain('RelayState is 2049 bytes; this identity provider accepts at most 2048');
+      if (haveTool('xmllint')) expect(xmllintValidate(xml, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
+      await expect(sp.validatePostResponseAsync({ SAMLResponse: error.fields['SAMLResponse']! })).rejects.toThrow(/RelayState is 2049 bytes/);
     });
   });
 

@@ -2,7 +2,7 @@ import { ConflictError } from '../../../core/errors.ts';
 import type { User } from '../../../core/directory/user.ts';
 import type { Authentication, SamlLoginRequest } from '../../../core/oidc/interactions.ts';
 import type { SsoSession } from '../../../core/oidc/sessions.ts';
-import { MAX_RELAY_STATE_BYTES, validateAuthnRequest, type IncomingRequest } from '../../../core/saml/authn-request.ts';
+import { checkRelayState, RefusedAuthnRequest, validateAuthnRequest, type IncomingRequest, type ValidatedAuthnRequest } from '../../../core/saml/authn-request.ts';
 import { NAMEID_FORMAT, samlEndpoints } from '../../../core/saml/metadata.ts';
 import { releaseAttributes } from '../../../core/saml/attribute-mapping.ts';
 import { decideSso, methodOf, statedClass } from '../../../core/saml/authn-context.ts';
@@ -83,20 +83,13 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
         tenant: tenant.tenant.id,
       });
     } catch (error) {
+      // A verified request refused all the same: its SP gets a SAML error Response at its own ACS.
+      if (error instanceof RefusedAuthnRequest) return statusResponse(tenant, loginOf(error.request), STATUS.requester, error.message);
       // Nothing about an untrusted request is echoed to an ACS: the browser gets an error page.
       if (error instanceof SamlError) return notValid(`The service provider's request was refused: ${error.message}.`);
       throw error;
     }
-    const login: SamlLoginRequest = {
-      spEntityId: validated.spEntityId,
-      acsUrl: validated.acsUrl,
-      requestId: validated.id,
-      ...(validated.nameIdFormat ? { nameIdFormat: validated.nameIdFormat } : {}),
-      ...(validated.relayState !== undefined ? { relayState: validated.relayState } : {}),
-      ...(validated.responseBinding ? { responseBinding: validated.responseBinding } : {}),
-      ...(validated.allowCreate === false ? { allowCreate: false as const } : {}),
-      ...(validated.requestedAuthnContext ? { requestedAuthnContext: validated.requestedAuthnContext } : {}),
-    };
+    const login = loginOf(validated);
     // A session the access check refuses counts as none: IsPassive gets NoPassive, anything else a fresh login.
     const reusable = await reusableSession({ oidc, access: deps.access }, tenant, request, 'sso-reuse-saml', `saml:${validated.spEntityId}`);
     const decision = decideSso({
@@ -111,6 +104,17 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     return startLogin(tenant, { ...login, ...(decision.secondFactor ? { secondFactor: true } : {}) });
   }
 
+  const loginOf = (validated: ValidatedAuthnRequest): SamlLoginRequest => ({
+    spEntityId: validated.spEntityId,
+    acsUrl: validated.acsUrl,
+    requestId: validated.id,
+    ...(validated.nameIdFormat ? { nameIdFormat: validated.nameIdFormat } : {}),
+    ...(validated.relayState !== undefined ? { relayState: validated.relayState } : {}),
+    ...(validated.responseBinding ? { responseBinding: validated.responseBinding } : {}),
+    ...(validated.allowCreate === false ? { allowCreate: false as const } : {}),
+    ...(validated.requestedAuthnContext ? { requestedAuthnContext: validated.requestedAuthnContext } : {}),
+  });
+
   /** `GET /saml/sso/idp?sp={entityID}[&RelayState=...]`: an unsolicited response to the SP's default ACS. */
   async function idpInitiated(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantOf(request);
@@ -119,7 +123,12 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     const sp = await saml.serviceProviders.find(tenant.tenant.id, request.query['sp'] ?? '');
     if (!sp) return notValid('The link names a service provider that is not registered.');
     const relayState = request.query['RelayState'];
-    if (relayState !== undefined && Buffer.byteLength(relayState, 'utf8') > MAX_RELAY_STATE_BYTES) return notValid(`RelayState exceeds ${MAX_RELAY_STATE_BYTES} bytes.`);
+    try {
+      checkRelayState(relayState);
+    } catch (error) {
+      if (error instanceof SamlError) return notValid(`The link was refused: ${error.message}.`);
+      throw error;
+    }
     const login: SamlLoginRequest = { spEntityId: sp.entityId, acsUrl: defaultAcs(sp).location, ...(relayState !== undefined ? { relayState } : {}) };
     const reusable = await reusableSession({ oidc, access: deps.access }, tenant, request, 'sso-reuse-saml', `saml:${sp.entityId}`);
     if (reusable) return respond(tenant, login, reusable.session, reusable.secret, reusable.session, [], reusable.user);
