@@ -10,6 +10,7 @@ import { haveTool, xmllintValidate } from '../support/saml-sp.ts';
 import { createPublicKey } from 'node:crypto';
 import { promisify } from 'node:util';
 import xmlenc from 'xml-encryption';
+import { XMLSerializer, type Element } from '@xmldom/xmldom';
 
 const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 
@@ -449,6 +450,50 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
         expect(told).not.toContain(mine.sessionIndex);
         expect(await signedIn(browser)).toBe(false);
       }
+    });
+
+    it('every SOAP endpoint answers a wrong Content-Type with a SOAP 1.1 Fault (HTTP 500), never a page; SOAP 1.2 as application/soap+xml is answered in SOAP 1.2', async () => {
+      const SOAP12 = 'http://www.w3.org/2003/05/soap-envelope';
+      const envelope12 = (xml: string) => `<env:Envelope xmlns:env="${SOAP12}"><env:Body>${xml}</env:Body></env:Envelope>`;
+      for (const url of [endpoints.ars, endpoints.slo, endpoints.nameId]) {
+        for (const type of ['application/xml', 'text/plain', 'application/octet-stream']) {
+          const answer = await postSoap(url, envelope('<x/>'), type);
+          expect({ url, type, status: answer.status, contentType: answer.contentType }).toEqual({ url, type, status: 500, contentType: 'text/xml; charset=utf-8' });
+          expect(answer.text).toContain('<faultcode>SOAP-ENV:Client</faultcode>');
+          expect(answer.text).toContain('application/soap+xml (SOAP 1.2)');
+          if (haveTool('xmllint')) expect(xmllintValidate(answer.text, 'soap-envelope-1.1.xsd').output).toContain('validates');
+        }
+        // The media type names the version; an envelope of the other version is a VersionMismatch in the named one.
+        const mismatch11 = await postSoap(url, envelope12('<x/>'));
+        expect([mismatch11.status, mismatch11.text]).toEqual([500, expect.stringContaining('<faultcode>SOAP-ENV:VersionMismatch</faultcode>')]);
+        const mismatch12 = await postSoap(url, envelope('<x/>'), 'application/soap+xml; charset=utf-8');
+        expect(mismatch12.status).toBe(500);
+        expect(mismatch12.contentType).toBe('application/soap+xml; charset=utf-8');
+        expect(mismatch12.text).toContain(`<SOAP-ENV:Envelope xmlns:SOAP-ENV="${SOAP12}">`);
+        expect(mismatch12.text).toContain('<SOAP-ENV:Code><SOAP-ENV:Value>SOAP-ENV:VersionMismatch</SOAP-ENV:Value></SOAP-ENV:Code>');
+        // A malformed SOAP 1.2 request is the sender's fault: HTTP 400 in SOAP 1.2's binding.
+        const sender = await postSoap(url, envelope12('<a/><b/>'), 'application/soap+xml');
+        expect(sender.status).toBe(400);
+        expect(sender.text).toContain('<SOAP-ENV:Value>SOAP-ENV:Sender</SOAP-ENV:Value>');
+        expect(sender.text).toContain('<SOAP-ENV:Reason><SOAP-ENV:Text xml:lang="en">');
+      }
+      // A whole SOAP 1.2 logout: the signed LogoutResponse comes back in a SOAP 1.2 envelope.
+      const browser = new HttpBrowser();
+      const mine = await loginByPost(browser, sp);
+      const answer = await postSoap(endpoints.slo, envelope12(sp.sign(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex))), 'application/soap+xml; charset=utf-8; action="http://www.oasis-open.org/committees/security"');
+      expect(answer.status).toBe(200);
+      expect(answer.contentType).toBe('application/soap+xml; charset=utf-8');
+      const root = parse(answer.text).documentElement!;
+      expect([root.namespaceURI, root.localName]).toEqual([SOAP12, 'Envelope']);
+      const body = first(root, SOAP12, 'Body')!;
+      const response = Array.from({ length: body.childNodes.length }, (_, i) => body.childNodes[i]).find((node) => node?.nodeType === 1) as unknown as Element;
+      const xml = new XMLSerializer().serializeToString(response as never);
+      const element = parse(xml).documentElement!;
+      expect(element.localName).toBe('LogoutResponse');
+      expect(verifyWith(xml, element, sp.idpCertPem)).toBe(true);
+      expect(xml).toContain(SUCCESS);
+      if (haveTool('xmllint')) expect(xmllintValidate(xml, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
+      expect(await signedIn(browser)).toBe(false);
     });
 
     it('SP-initiated over Redirect: SOAP to the SOAP participant, the browser through the front-channel one, then a LogoutResponse to the initiator', async () => {

@@ -3,7 +3,6 @@ import { verifyInbound, type InboundContext } from './inbound.ts';
 import type { IssuedArtifacts } from './issued-artifacts.ts';
 import { artifactResponseXml, signMessage, SUCCESS, type SamlStatus } from './outbound.ts';
 import type { SigningKey } from './signature.ts';
-import { soapBodyMessage, soapEnvelope } from './soap.ts';
 import { child, NS, samlId, SamlError, textOf } from './xml.ts';
 
 export interface ArtifactResolutionContext extends Omit<InboundContext, 'expected'> {
@@ -19,13 +18,13 @@ export interface ArtifactResolutionContext extends Omit<InboundContext, 'expecte
  * Our ArtifactResolutionService (SAML Core §3.5, Bindings §3.2 SOAP): the ArtifactResolve must be signed
  * by a registered SP's metadata key, addressed here (when it names a Destination), fresh and unseen. The
  * signed ArtifactResponse carries the message only when the artifact is live, unused and was issued to
- * that SP; otherwise it carries none (§3.5.3). A malformed envelope raises SoapFault for the route.
+ * that SP; otherwise it carries none (§3.5.3). `xml` is the message from the SOAP Body (the route
+ * unwraps the envelope and wraps our answer in the same SOAP version).
  */
-export async function answerArtifactResolve(envelope: string, context: ArtifactResolutionContext): Promise<string> {
-  const xml = soapBodyMessage(envelope);
+export async function answerArtifactResolve(xml: string, context: ArtifactResolutionContext): Promise<string> {
   const answer = (inResponseTo: string | undefined, status: SamlStatus, message?: string): string => {
     const response = artifactResponseXml({ id: samlId(context.random.bytes(20)), issuer: context.idpEntityId, now: context.now }, inResponseTo, status, message);
-    return soapEnvelope(signMessage(response, 'ArtifactResponse', context.key));
+    return signMessage(response, 'ArtifactResponse', context.key);
   };
   let inbound;
   try {

@@ -13,8 +13,8 @@ export function artifactRoutes(deps: SamlRouteDeps): Route[] {
   async function resolve(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request);
     const endpoints = samlEndpoints(tenant.issuer);
-    return soapEndpoint(request, async (envelope) =>
-      answerArtifactResolve(envelope, {
+    return soapEndpoint(request, async (message) =>
+      answerArtifactResolve(message, {
         tenant: tenant.tenant.id,
         destination: endpoints.artifact,
         now: saml.oidc.clock.now(),
