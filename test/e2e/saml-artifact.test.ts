@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createSaml } from '../../lambdas/core/saml/provider.ts';
+import { directoryServices } from '../../lambdas/runtime.ts';
 import { createOidc } from '../../lambdas/core/oidc/provider.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import { testClock } from '../support/backends.ts';
@@ -51,14 +52,14 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
   });
 
   /** Browser through the portal to the point where the IdP sends it to the SP's ACS; returns that URL. */
-  async function signInTo(browser: HttpBrowser, url: string, stopAt: string): Promise<URL> {
+  async function signInTo(browser: HttpBrowser, url: string, stopAt: string, username = 'alice'): Promise<URL> {
     let { response, url: reached } = await browser.follow(url, stopAt);
     if (!reached.startsWith(stopAt)) {
       const text = await response.text();
       expect(response.status).toBe(200);
       const login = formOf(text);
       expect(login.action).toBe(`${issuer}/portal/login`);
-      ({ response, url: reached } = await browser.follow(login.action, stopAt, { form: { ...login.fields, username: 'alice', password: DEMO_PASSWORD } }));
+      ({ response, url: reached } = await browser.follow(login.action, stopAt, { form: { ...login.fields, username, password: DEMO_PASSWORD } }));
     }
     expect(reached.startsWith(stopAt)).toBe(true);
     return new URL(reached);
@@ -152,6 +153,19 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       const results = await Promise.all(Array.from({ length: 10 }, () => sp.resolve(endpoints.ars, samlArt)));
       expect(results.every((result) => result.status === 200 && result.signatureValid)).toBe(true);
       expect(results.filter((result) => result.message?.localName === 'Response')).toHaveLength(1);
+    });
+
+    it('runs the access check again at resolution: a user disabled after the Response was issued gets the SP no message', async () => {
+      const services = directoryServices(stack.runtime);
+      await services.users.add('demo', { username: 'erin', password: DEMO_PASSWORD });
+      const url = sp.redirectUrl(endpoints.sso, 'SAMLRequest', sp.authnRequest(endpoints.sso), 'rs-erin');
+      const samlArt = (await signInTo(new HttpBrowser(), url, sp.acsArtifact, 'erin')).searchParams.get('SAMLart')!;
+      await services.users.disable('demo', 'erin');
+      const resolved = await sp.resolve(endpoints.ars, samlArt);
+      expect(resolved.signatureValid).toBe(true);
+      expect(resolved.message).toBeUndefined();
+      // Taken all the same: the assertion is gone, not kept for a later try.
+      expect((await sp.resolve(endpoints.ars, samlArt)).message).toBeUndefined();
     });
 
     it('refuses an expired artifact (60 s)', async () => {

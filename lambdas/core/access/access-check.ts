@@ -12,6 +12,8 @@ export type ContinuationKind =
   | 'device-code'
   | 'sso-reuse-oidc'
   | 'sso-reuse-saml'
+  /** An SP resolving the artifact of a Response issued moments before (the user may have been disabled since). */
+  | 'saml-artifact'
   | 'userinfo'
   | 'card-session-open'
   | 'apdu';

@@ -1,3 +1,4 @@
+import type { AccessCheck } from '../access/access-check.ts';
 import type { Random } from '../../ports.ts';
 import { verifyInbound, type InboundContext } from './inbound.ts';
 import type { IssuedArtifacts } from './issued-artifacts.ts';
@@ -12,6 +13,8 @@ export interface ArtifactResolutionContext extends Omit<InboundContext, 'expecte
   readonly artifacts: IssuedArtifacts;
   /** Called when an SP took delivery of a message that carried a persistent NameID of this user. */
   readonly delivered?: (spEntityId: string, username: string) => Promise<void>;
+  /** The one access check, run again on the sign-in an assertion carries before the SP gets it. */
+  readonly access: Pick<AccessCheck, 'continueAccess'>;
 }
 
 /**
@@ -38,6 +41,19 @@ export async function answerArtifactResolve(xml: string, context: ArtifactResolu
   const artifact = artifactElement ? textOf(artifactElement) : '';
   const taken = artifact ? await context.artifacts.take(context.tenant, context.idpEntityId, artifact, inbound.sp.entityId) : undefined;
   if (!taken) return answer(inbound.id, SUCCESS);
+  if (taken.grant) {
+    // The user may have been disabled (or their access revoked) since the Response was issued: the SP
+    // then gets no message, as for an artifact that cannot be resolved (Core §3.5.3).
+    const decision = await context.access.continueAccess({
+      kind: 'saml-artifact',
+      tenant: context.tenant,
+      subject: { user: taken.grant.user },
+      audience: `saml:${inbound.sp.entityId}`,
+      grantedAt: taken.grant.grantedAt,
+      ...(taken.grant.sessionId ? { sessionId: taken.grant.sessionId } : {}),
+    });
+    if (decision.outcome !== 'allow') return answer(inbound.id, SUCCESS);
+  }
   if (taken.username && context.delivered) await context.delivered(inbound.sp.entityId, taken.username);
   return answer(inbound.id, SUCCESS, taken.message);
 }

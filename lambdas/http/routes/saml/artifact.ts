@@ -24,6 +24,7 @@ export function artifactRoutes(deps: SamlRouteDeps): Route[] {
         key: await saml.certificates.signingKey(tenant.tenant.id, tenant.settings),
         random: saml.oidc.random,
         artifacts: artifactsOf(saml),
+        access: deps.access,
         delivered: async (spEntityId, username) => {
           const federation = await saml.federations.find(tenant.tenant.id, spEntityId, username);
           if (federation && !federation.linked) await saml.federations.link(tenant.tenant.id, federation, saml.oidc.clock.now());

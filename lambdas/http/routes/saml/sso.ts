@@ -228,7 +228,10 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     });
     if (secret && session) await oidc.sessions.addClient(secret, session, `saml:${sp.entityId}`);
     if (secret && session) await recordParticipant(saml, tenant, secret, sp.entityId, subject);
-    if (login.responseBinding === 'artifact') return sendByArtifact(saml, tenant, login, xml, cookies, format === NAMEID_FORMAT.persistent ? user.username : undefined);
+    if (login.responseBinding === 'artifact') {
+      const grant = { user: authentication.sub, grantedAt: authentication.authTime, ...(authentication.sid ? { sessionId: authentication.sid } : {}) };
+      return sendByArtifact(saml, tenant, login, xml, cookies, format === NAMEID_FORMAT.persistent ? user.username : undefined, grant);
+    }
     return post(login, xml, cookies);
   }
 
