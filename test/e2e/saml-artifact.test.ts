@@ -605,6 +605,9 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       expect(soapCall).toContain(`<samlp:SessionIndex>${mine.sessionIndex}</samlp:SessionIndex>`);
       const toFront = await redirectMessage(performed.headers.get('location')!, 'SAMLRequest');
       expect(first(toFront.element!, NS.assertion, 'NameID')!.textContent).toBe(theirs.nameId);
+      // Each participant is named by its own SessionIndex.
+      expect(theirs.sessionIndex).not.toBe(mine.sessionIndex);
+      expect(first(toFront.element!, NS.protocol, 'SessionIndex')!.textContent).toBe(theirs.sessionIndex);
       const done = await browser.request(front.redirectUrl(endpoints.slo, 'SAMLResponse', front.logoutResponse(endpoints.slo, toFront.element!.getAttribute('ID')!)));
       expect(done.status).toBe(200);
       const text = await done.text();
