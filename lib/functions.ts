@@ -10,6 +10,10 @@ import { GRANTS, grantsResidentKeys, type FunctionGrants } from './grants.ts';
 import type { CloudcardKeys } from './keys.ts';
 import { acknowledge } from './nag.ts';
 
+/** Where the functions' EMF metrics go (Powertools): the namespace, and the `service` dimension of each function. */
+export const METRICS_NAMESPACE = 'cloudcard';
+export const serviceName = (context: ContextName): string => `cloudcard-${context}`;
+
 export interface CloudcardFunctionsProps {
   readonly stage: Stage;
   readonly production: boolean;
@@ -68,8 +72,8 @@ function environment(context: ContextName, granted: FunctionGrants, props: Cloud
     ...(granted.macKeys.includes('cardPin') ? { [ENV.cardPinKeyId]: props.keys.macKeys.cardPin.keyArn } : {}),
     ...(props.publicBaseUrl ? { [ENV.publicBaseUrl]: props.publicBaseUrl } : {}),
     ...(props.trustedLocationHeaders ? { [ENV.trustedLocationHeaders]: 'true' } : {}),
-    POWERTOOLS_SERVICE_NAME: `cloudcard-${context}`,
-    POWERTOOLS_METRICS_NAMESPACE: 'cloudcard',
+    POWERTOOLS_SERVICE_NAME: serviceName(context),
+    POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
     LOG_LEVEL: 'INFO',
     NODE_OPTIONS: '--enable-source-maps',
   };

@@ -11,6 +11,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { ContextName } from '../lambdas/contexts.ts';
 import type { Stage } from './config.ts';
+import { METRICS_NAMESPACE, serviceName } from './functions.ts';
 
 export interface CloudcardMonitoringProps {
   readonly stage: Stage;
@@ -59,10 +60,20 @@ export class CloudcardMonitoring extends Construct {
         }),
       );
     }
+    // SOAP Faults are HTTP 500 by the SAML SOAP binding (SOAP 1.1 §6.2) yet answer the caller's mistake
+    // (wrong media type, malformed envelope): the SAML function counts them as `SoapFault` and the alarm
+    // watches the 5xx answers that remain.
+    const soapFaults = new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: 'SoapFault', dimensionsMap: { service: serviceName('saml') }, statistic: 'Sum', period: PERIOD });
+    const serverErrors = new cloudwatch.MathExpression({
+      expression: 'FILL(errors, 0) - FILL(soapFaults, 0)',
+      usingMetrics: { errors: api.metricServerError({ period: PERIOD, statistic: 'Sum' }), soapFaults },
+      label: '5xx other than SOAP Faults',
+      period: PERIOD,
+    });
     this.alarms.push(
-      api.metricServerError({ period: PERIOD }).createAlarm(this, 'Api5xx', {
+      serverErrors.createAlarm(this, 'Api5xx', {
         alarmName: `${prefix}-api-5xx`,
-        alarmDescription: 'The API answered 5xx (function failures, throttled integrations, timeouts).',
+        alarmDescription: 'The API answered 5xx (function failures, throttled integrations, timeouts), not counting SOAP Faults, which answer bad SOAP requests.',
         threshold: 5,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -127,7 +138,7 @@ export class CloudcardMonitoring extends Construct {
             title: 'API requests and errors',
             width: 12,
             left: [withLabel(api.metricCount({ period: PERIOD }), 'requests')],
-            right: [withLabel(api.metricClientError({ period: PERIOD }), '4xx'), withLabel(api.metricServerError({ period: PERIOD }), '5xx')],
+            right: [withLabel(api.metricClientError({ period: PERIOD }), '4xx'), withLabel(api.metricServerError({ period: PERIOD }), '5xx'), withLabel(soapFaults, 'SOAP Faults (in 5xx)')],
           }),
           new cloudwatch.GraphWidget({
             title: 'API latency',

@@ -85,9 +85,11 @@ export function createApp(options: AppOptions): ProxyHandler {
     })
     .handler(core);
 
-  function finish(event: ProxyEvent, response: ApiResponse, internal: Record<string, unknown>): ApiResponse {
+  function finish(event: ProxyEvent, answer: ApiResponse, internal: Record<string, unknown>): ApiResponse {
     const startedAt = typeof internal['startedAt'] === 'number' ? internal['startedAt'] : performance.now();
+    const { countAs, ...response } = answer;
     metrics.addMetric('Requests', MetricUnit.Count, 1);
+    if (countAs) metrics.addMetric(countAs, MetricUnit.Count, 1);
     logger.info('request', {
       method: event.httpMethod,
       // The path only: query strings can carry codes and tokens.

@@ -22,7 +22,10 @@ export interface ApiRequest {
   readonly location?: Location;
 }
 
-export type ApiResponse = APIGatewayProxyResult;
+export type ApiResponse = APIGatewayProxyResult & {
+  /** A metric this answer counts as (e.g. a SOAP Fault, which is HTTP 500 by its binding but the caller's mistake); never sent. */
+  readonly countAs?: 'SoapFault';
+};
 export type ProxyEvent = APIGatewayProxyEvent;
 
 export const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}): ApiResponse => ({

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createSaml } from '../../lambdas/core/saml/provider.ts';
+import { directoryServices } from '../../lambdas/runtime.ts';
 import { createOidc } from '../../lambdas/core/oidc/provider.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import { testClock } from '../support/backends.ts';
@@ -10,6 +11,7 @@ import { haveTool, xmllintValidate } from '../support/saml-sp.ts';
 import { createPublicKey } from 'node:crypto';
 import { promisify } from 'node:util';
 import xmlenc from 'xml-encryption';
+import { XMLSerializer, type Element } from '@xmldom/xmldom';
 
 const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 
@@ -50,14 +52,14 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
   });
 
   /** Browser through the portal to the point where the IdP sends it to the SP's ACS; returns that URL. */
-  async function signInTo(browser: HttpBrowser, url: string, stopAt: string): Promise<URL> {
+  async function signInTo(browser: HttpBrowser, url: string, stopAt: string, username = 'alice'): Promise<URL> {
     let { response, url: reached } = await browser.follow(url, stopAt);
     if (!reached.startsWith(stopAt)) {
       const text = await response.text();
       expect(response.status).toBe(200);
       const login = formOf(text);
       expect(login.action).toBe(`${issuer}/portal/login`);
-      ({ response, url: reached } = await browser.follow(login.action, stopAt, { form: { ...login.fields, username: 'alice', password: DEMO_PASSWORD } }));
+      ({ response, url: reached } = await browser.follow(login.action, stopAt, { form: { ...login.fields, username, password: DEMO_PASSWORD } }));
     }
     expect(reached.startsWith(stopAt)).toBe(true);
     return new URL(reached);
@@ -74,7 +76,7 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
 
   it('lists every protocol endpoint and binding in schema-valid metadata', () => {
     expect(metadataXml).toContain(`<md:ArtifactResolutionService Binding="${BINDINGS.soap}" Location="${endpoints.ars}" index="0" isDefault="true"/>`);
-    for (const binding of [BINDINGS.redirect, BINDINGS.post, BINDINGS.soap]) expect(metadataXml).toContain(`<md:SingleLogoutService Binding="${binding}" Location="${endpoints.slo}"/>`);
+    for (const binding of [BINDINGS.redirect, BINDINGS.post, BINDINGS.soap, BINDINGS.artifact]) expect(metadataXml).toContain(`<md:SingleLogoutService Binding="${binding}" Location="${endpoints.slo}"/>`);
     for (const binding of [BINDINGS.redirect, BINDINGS.post, BINDINGS.soap, BINDINGS.artifact]) expect(metadataXml).toContain(`<md:ManageNameIDService Binding="${binding}" Location="${endpoints.nameId}"/>`);
     expect(metadataXml).toContain(`<md:SingleSignOnService Binding="${BINDINGS.artifact}" Location="${endpoints.sso}"/>`);
     if (haveTool('xmllint')) {
@@ -151,6 +153,19 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       const results = await Promise.all(Array.from({ length: 10 }, () => sp.resolve(endpoints.ars, samlArt)));
       expect(results.every((result) => result.status === 200 && result.signatureValid)).toBe(true);
       expect(results.filter((result) => result.message?.localName === 'Response')).toHaveLength(1);
+    });
+
+    it('runs the access check again at resolution: a user disabled after the Response was issued gets the SP no message', async () => {
+      const services = directoryServices(stack.runtime);
+      await services.users.add('demo', { username: 'erin', password: DEMO_PASSWORD });
+      const url = sp.redirectUrl(endpoints.sso, 'SAMLRequest', sp.authnRequest(endpoints.sso), 'rs-erin');
+      const samlArt = (await signInTo(new HttpBrowser(), url, sp.acsArtifact, 'erin')).searchParams.get('SAMLart')!;
+      await services.users.disable('demo', 'erin');
+      const resolved = await sp.resolve(endpoints.ars, samlArt);
+      expect(resolved.signatureValid).toBe(true);
+      expect(resolved.message).toBeUndefined();
+      // Taken all the same: the assertion is gone, not kept for a later try.
+      expect((await sp.resolve(endpoints.ars, samlArt)).message).toBeUndefined();
     });
 
     it('refuses an expired artifact (60 s)', async () => {
@@ -428,6 +443,73 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       return { xml, element: parse(xml).documentElement };
     }
 
+    it('gives each SP its own SessionIndex in one session (SAML Core §2.7.2) and maps each back: SP-initiated logout by either SP tells the other with its own index', async () => {
+      for (const [initiator, peer] of [[sp, other], [other, sp]] as const) {
+        const browser = new HttpBrowser();
+        const mine = await loginByPost(browser, initiator);
+        const theirs = await loginByPost(browser, peer);
+        expect(mine.sessionIndex).not.toBe(theirs.sessionIndex);
+        // A later assertion to the same SP in the same session names the same participant.
+        expect((await loginByPost(browser, initiator)).sessionIndex).toBe(mine.sessionIndex);
+        // The other SP's index names nothing at this SP.
+        const foreign = await postSoap(endpoints.slo, envelope(initiator.sign(initiator.logoutRequest(endpoints.slo, mine.nameId, theirs.sessionIndex))));
+        expect(soapBody(foreign.text).xml).toContain('urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal');
+        const calls = peer.received.length;
+        const answer = await postSoap(endpoints.slo, envelope(initiator.sign(initiator.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex))));
+        const { xml } = soapBody(answer.text);
+        expect(xml).toContain(SUCCESS);
+        expect(xml).not.toContain('PartialLogout');
+        const told = peer.received.slice(calls).find((text) => text.includes('LogoutRequest'))!;
+        expect(told).toContain(`<samlp:SessionIndex>${theirs.sessionIndex}</samlp:SessionIndex>`);
+        expect(told).not.toContain(mine.sessionIndex);
+        expect(await signedIn(browser)).toBe(false);
+      }
+    });
+
+    it('every SOAP endpoint answers a wrong Content-Type with a SOAP 1.1 Fault (HTTP 500), never a page; SOAP 1.2 as application/soap+xml is answered in SOAP 1.2', async () => {
+      const SOAP12 = 'http://www.w3.org/2003/05/soap-envelope';
+      const envelope12 = (xml: string) => `<env:Envelope xmlns:env="${SOAP12}"><env:Body>${xml}</env:Body></env:Envelope>`;
+      for (const url of [endpoints.ars, endpoints.slo, endpoints.nameId]) {
+        for (const type of ['application/xml', 'text/plain', 'application/octet-stream']) {
+          const answer = await postSoap(url, envelope('<x/>'), type);
+          expect({ url, type, status: answer.status, contentType: answer.contentType }).toEqual({ url, type, status: 500, contentType: 'text/xml; charset=utf-8' });
+          expect(answer.text).toContain('<faultcode>SOAP-ENV:Client</faultcode>');
+          expect(answer.text).toContain('application/soap+xml (SOAP 1.2)');
+          if (haveTool('xmllint')) expect(xmllintValidate(answer.text, 'soap-envelope-1.1.xsd').output).toContain('validates');
+        }
+        // The media type names the version; an envelope of the other version is a VersionMismatch in the named one.
+        const mismatch11 = await postSoap(url, envelope12('<x/>'));
+        expect([mismatch11.status, mismatch11.text]).toEqual([500, expect.stringContaining('<faultcode>SOAP-ENV:VersionMismatch</faultcode>')]);
+        const mismatch12 = await postSoap(url, envelope('<x/>'), 'application/soap+xml; charset=utf-8');
+        expect(mismatch12.status).toBe(500);
+        expect(mismatch12.contentType).toBe('application/soap+xml; charset=utf-8');
+        expect(mismatch12.text).toContain(`<SOAP-ENV:Envelope xmlns:SOAP-ENV="${SOAP12}">`);
+        expect(mismatch12.text).toContain('<SOAP-ENV:Code><SOAP-ENV:Value>SOAP-ENV:VersionMismatch</SOAP-ENV:Value></SOAP-ENV:Code>');
+        // A malformed SOAP 1.2 request is the sender's fault: HTTP 400 in SOAP 1.2's binding.
+        const sender = await postSoap(url, envelope12('<a/><b/>'), 'application/soap+xml');
+        expect(sender.status).toBe(400);
+        expect(sender.text).toContain('<SOAP-ENV:Value>SOAP-ENV:Sender</SOAP-ENV:Value>');
+        expect(sender.text).toContain('<SOAP-ENV:Reason><SOAP-ENV:Text xml:lang="en">');
+      }
+      // A whole SOAP 1.2 logout: the signed LogoutResponse comes back in a SOAP 1.2 envelope.
+      const browser = new HttpBrowser();
+      const mine = await loginByPost(browser, sp);
+      const answer = await postSoap(endpoints.slo, envelope12(sp.sign(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex))), 'application/soap+xml; charset=utf-8; action="http://www.oasis-open.org/committees/security"');
+      expect(answer.status).toBe(200);
+      expect(answer.contentType).toBe('application/soap+xml; charset=utf-8');
+      const root = parse(answer.text).documentElement!;
+      expect([root.namespaceURI, root.localName]).toEqual([SOAP12, 'Envelope']);
+      const body = first(root, SOAP12, 'Body')!;
+      const response = Array.from({ length: body.childNodes.length }, (_, i) => body.childNodes[i]).find((node) => node?.nodeType === 1) as unknown as Element;
+      const xml = new XMLSerializer().serializeToString(response as never);
+      const element = parse(xml).documentElement!;
+      expect(element.localName).toBe('LogoutResponse');
+      expect(verifyWith(xml, element, sp.idpCertPem)).toBe(true);
+      expect(xml).toContain(SUCCESS);
+      if (haveTool('xmllint')) expect(xmllintValidate(xml, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
+      expect(await signedIn(browser)).toBe(false);
+    });
+
     it('SP-initiated over Redirect: SOAP to the SOAP participant, the browser through the front-channel one, then a LogoutResponse to the initiator', async () => {
       const browser = new HttpBrowser();
       const mine = await loginByPost(browser, sp);
@@ -523,6 +605,9 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       expect(soapCall).toContain(`<samlp:SessionIndex>${mine.sessionIndex}</samlp:SessionIndex>`);
       const toFront = await redirectMessage(performed.headers.get('location')!, 'SAMLRequest');
       expect(first(toFront.element!, NS.assertion, 'NameID')!.textContent).toBe(theirs.nameId);
+      // Each participant is named by its own SessionIndex.
+      expect(theirs.sessionIndex).not.toBe(mine.sessionIndex);
+      expect(first(toFront.element!, NS.protocol, 'SessionIndex')!.textContent).toBe(theirs.sessionIndex);
       const done = await browser.request(front.redirectUrl(endpoints.slo, 'SAMLResponse', front.logoutResponse(endpoints.slo, toFront.element!.getAttribute('ID')!)));
       expect(done.status).toBe(200);
       const text = await done.text();

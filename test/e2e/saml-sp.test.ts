@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SAML } from '@node-saml/node-saml';
+import { inflateRawSync } from 'node:zlib';
 import saml2, { type SAMLAssertResponse } from 'saml2-js';
 import { createSaml } from '../../lambdas/core/saml/provider.ts';
 import { createOidc } from '../../lambdas/core/oidc/provider.ts';
@@ -56,6 +57,12 @@ describe('SAML IdP with real service providers (embedded backend)', () => {
     expect(metadataXml).toContain(`entityID="${issuer}/saml/metadata"`);
     expect(metadataXml).toContain(`Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${issuer}/saml/sso"`);
     expect(metadataXml).toContain(`Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${issuer}/saml/sso"`);
+    // Long-lived, re-fetched daily (issue 11 item 14): an SP that loaded it once keeps the IdP for a year.
+    const root = /<md:EntityDescriptor [^>]*>/.exec(metadataXml)![0];
+    const validUntil = Date.parse(/validUntil="([^"]+)"/.exec(root)![1]!);
+    expect(validUntil - Date.now()).toBeGreaterThan(364 * 86_400_000);
+    expect(validUntil - Date.now()).toBeLessThanOrEqual(365 * 86_400_000);
+    expect(root).toContain('cacheDuration="PT24H"');
     for (const format of ['nameid-format:persistent', 'nameid-format:transient', 'nameid-format:emailAddress', 'nameid-format:unspecified']) expect(metadataXml).toContain(format);
     if (haveTool('xmllint')) {
       const result = xmllintValidate(metadataXml, 'saml-schema-metadata-2.0.xsd');
@@ -155,10 +162,24 @@ describe('SAML IdP with real service providers (embedded backend)', () => {
       expect(await response.text()).toContain('not signed');
     });
 
-    it('refuses a RelayState over 80 bytes', async () => {
-      const url = await sp.getAuthorizeUrlAsync('x'.repeat(81), undefined, {});
-      const response = await fetch(url);
-      expect(response.status).toBe(400);
+    it('carries a return-URL RelayState over 80 bytes (up to 2048) and answers a longer one with a SAML error Response at the ACS', async () => {
+      const browser = new HttpBrowser();
+      const returnUrl = `https://node-saml.example.test/app/reports?${'filter=open&'.repeat(40)}`;
+      expect(Buffer.byteLength(returnUrl)).toBeGreaterThan(80);
+      const form = await signInAt(browser, await sp.getAuthorizeUrlAsync(returnUrl, undefined, {}), acs);
+      expect(form.fields['RelayState']).toBe(returnUrl);
+      expect((await sp.validatePostResponseAsync({ SAMLResponse: form.fields['SAMLResponse']!, RelayState: returnUrl })).profile).toBeTruthy();
+
+      const refused = await browser.request(await sp.getAuthorizeUrlAsync('x'.repeat(2049), undefined, {}));
+      expect(refused.status).toBe(200);
+      const error = formOf(await refused.text());
+      expect(error.action).toBe(acs);
+      expect(error.fields['RelayState']).toBeUndefined();
+      const xml = Buffer.from(error.fields['SAMLResponse']!, 'base64').toString('utf8');
+      expect(xml).toContain('urn:oasis:names:tc:SAML:2.0:status:Requester');
+      expect(xml).toContain('RelayState is 2049 bytes; this identity provider accepts at most 2048');
+      if (haveTool('xmllint')) expect(xmllintValidate(xml, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
+      await expect(sp.validatePostResponseAsync({ SAMLResponse: error.fields['SAMLResponse']! })).rejects.toThrow(/RelayState is 2049 bytes/);
     });
   });
 
@@ -206,6 +227,110 @@ describe('SAML IdP with real service providers (embedded backend)', () => {
         sp.post_assert(idp, { request_body: { SAMLResponse: form.fields['SAMLResponse'] } }, (error, result) => (error ? reject(error) : resolve(result))),
       );
       expect(response.user.name_id).toBeTruthy();
+    });
+  });
+  describe('node-saml and saml2-js in one SSO session: a SessionIndex each, and Single Logout started by either', () => {
+    const nodeEntity = 'https://node-saml-slo.example.test/sp';
+    const nodeAcs = 'https://node-saml-slo.example.test/acs';
+    const nodeSlo = 'https://node-saml-slo.example.test/slo';
+    const jsEntity = 'https://saml2-js-slo.example.test/metadata.xml';
+    const jsEndpoint = 'https://saml2-js-slo.example.test/assert';
+    let nodeSp: SAML;
+    let jsSp: InstanceType<typeof saml2.ServiceProvider>;
+    let idp: InstanceType<typeof saml2.IdentityProvider>;
+
+    beforeAll(async () => {
+      const nodeCredentials = await spCredentials('node-saml SLO SP');
+      nodeSp = new SAML({
+        entryPoint: `${issuer}/saml/sso`,
+        logoutUrl: `${issuer}/saml/slo`,
+        logoutCallbackUrl: nodeSlo,
+        issuer: nodeEntity,
+        callbackUrl: nodeAcs,
+        idpCert,
+        privateKey: nodeCredentials.keyPem,
+        publicCert: nodeCredentials.certPem,
+        signatureAlgorithm: 'sha256',
+        identifierFormat: PERSISTENT,
+        audience: nodeEntity,
+        wantAssertionsSigned: true,
+        wantAuthnResponseSigned: true,
+      });
+      await register(nodeSp.generateServiceProviderMetadata(null, nodeCredentials.certPem));
+      const jsCredentials = await spCredentials('saml2-js SLO SP');
+      jsSp = new saml2.ServiceProvider({ entity_id: jsEntity, private_key: jsCredentials.keyPem, certificate: jsCredentials.certPem, assert_endpoint: jsEndpoint, sign_get_request: true, allow_unencrypted_assertion: true });
+      idp = new saml2.IdentityProvider({ sso_login_url: `${issuer}/saml/sso`, sso_logout_url: `${issuer}/saml/slo`, certificates: [idpCert] });
+      await register(jsSp.create_metadata());
+    });
+
+    const jsAssert = (body: Record<string, string>, get: boolean) =>
+      new Promise<SAMLAssertResponse & { id?: string; session_index?: string; name_id?: string }>((resolve, reject) =>
+        (get ? jsSp.redirect_assert.bind(jsSp) : jsSp.post_assert.bind(jsSp))(idp, { request_body: body }, (error, result) => (error ? reject(error) : resolve(result as never))),
+      );
+
+    /** Signs in to both SPs in one browser; what each SP read from its assertion. */
+    async function signInToBoth(browser: HttpBrowser) {
+      const nodeForm = await signInAt(browser, await nodeSp.getAuthorizeUrlAsync('', undefined, {}), nodeAcs);
+      const { profile } = await nodeSp.validatePostResponseAsync({ SAMLResponse: nodeForm.fields['SAMLResponse']! });
+      const jsUrl = await new Promise<string>((resolve, reject) => jsSp.create_login_request_url(idp, {}, (error, login) => (error ? reject(error) : resolve(login))));
+      const jsForm = await signInAt(browser, jsUrl, jsEndpoint);
+      const js = await jsAssert({ SAMLResponse: jsForm.fields['SAMLResponse']! }, false);
+      return { node: profile!, js: js.user };
+    }
+
+    /** saml2-js leaves reading the request's ID to the application. */
+    const requestIdOf = (location: string) => /ID="([^"]+)"/.exec(inflateRawSync(Buffer.from(new URL(location).searchParams.get('SAMLRequest')!, 'base64')).toString('utf8'))![1]!;
+    const query = (location: string) => Object.fromEntries(new URL(location).searchParams) as Record<string, string>;
+
+    it('each SP sees its own SessionIndex; node-saml starts logout, saml2-js is told with its own index, node-saml gets Success', async () => {
+      const browser = new HttpBrowser();
+      const { node, js } = await signInToBoth(browser);
+      expect(node.sessionIndex).toBeTruthy();
+      expect(js.session_index).toBeTruthy();
+      expect(node.sessionIndex).not.toBe(js.session_index);
+
+      const started = await browser.request(await nodeSp.getLogoutUrlAsync(node, 'node-rs', {}));
+      expect(started.status).toBe(303);
+      const toJs = started.headers.get('location')!;
+      expect(toJs.startsWith(`${jsEndpoint}?`)).toBe(true);
+      const told = await jsAssert(query(toJs), true);
+      expect(told.type).toBe('logout_request');
+      expect((told as unknown as { session_index: string }).session_index).toBe(js.session_index);
+      const jsAnswer = await new Promise<string>((resolve, reject) =>
+        jsSp.create_logout_response_url(idp, { in_response_to: requestIdOf(toJs) }, (error, url) => (error ? reject(error) : resolve(url))),
+      );
+      const finished = await browser.request(jsAnswer);
+      const page = await finished.text();
+      expect([finished.status, page]).toEqual([200, expect.stringContaining('SAMLResponse')]);
+      const form = formOf(page);
+      expect(form.action).toBe(nodeSlo);
+      expect(form.fields['RelayState']).toBe('node-rs');
+      const result = await nodeSp.validatePostResponseAsync({ SAMLResponse: form.fields['SAMLResponse']! });
+      expect(result.loggedOut).toBe(true);
+    });
+
+    it('saml2-js starts logout; node-saml is told with its own index and answers; saml2-js gets Success', async () => {
+      const browser = new HttpBrowser();
+      const { node, js } = await signInToBoth(browser);
+      expect(node.sessionIndex).not.toBe(js.session_index);
+      const logoutUrl = await new Promise<string>((resolve, reject) =>
+        jsSp.create_logout_request_url(idp, { name_id: js.name_id, session_index: js.session_index, relay_state: 'js-rs' }, (error, url) => (error ? reject(error) : resolve(url))),
+      );
+      const started = await browser.request(logoutUrl);
+      expect(started.status).toBe(200);
+      const toNode = formOf(await started.text());
+      expect(toNode.action).toBe(nodeSlo);
+      const told = await nodeSp.validatePostRequestAsync({ SAMLRequest: toNode.fields['SAMLRequest']! });
+      expect(told.loggedOut).toBe(true);
+      expect(told.profile!.sessionIndex).toBe(node.sessionIndex);
+      const nodeAnswer = await nodeSp.getLogoutResponseUrlAsync(told.profile!, '', {}, true);
+      const finished = await browser.request(nodeAnswer);
+      expect(finished.status).toBe(303);
+      const toJs = finished.headers.get('location')!;
+      expect(toJs.startsWith(`${jsEndpoint}?`)).toBe(true);
+      expect(new URL(toJs).searchParams.get('RelayState')).toBe('js-rs');
+      const result = await jsAssert(query(toJs), true);
+      expect(result.type).toBe('logout_response');
     });
   });
 });

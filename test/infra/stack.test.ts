@@ -572,7 +572,17 @@ describe('monitoring', () => {
       const alarm = alarms.find((a) => a['AlarmName'] === `cloudcard-dev-${context}-errors`)!;
       expect(alarm).toMatchObject({ MetricName: 'Errors', Namespace: 'AWS/Lambda', Dimensions: [{ Name: 'FunctionName', Value: { Ref: ids.fn(context) } }] });
     }
-    expect(alarms.find((a) => a['AlarmName'] === 'cloudcard-dev-api-5xx')).toMatchObject({ MetricName: '5XXError', Namespace: 'AWS/ApiGateway' });
+    // API 5xx less the SOAP Faults the SAML function counts (HTTP 500 by the SOAP binding, yet the caller's mistake).
+    const api5xx = alarms.find((a) => a['AlarmName'] === 'cloudcard-dev-api-5xx')!;
+    expect(api5xx['MetricName']).toBeUndefined();
+    const queries = api5xx['Metrics'] as Array<{ Id: string; Expression?: string; ReturnData?: boolean; MetricStat?: { Metric: { MetricName: string; Namespace: string; Dimensions: Array<{ Name: string; Value: unknown }> }; Stat: string } }>;
+    const expression = queries.find((q) => q.Expression)!;
+    expect(expression.Expression).toBe('FILL(errors, 0) - FILL(soapFaults, 0)');
+    expect(queries.find((q) => q.Id === 'errors')!.MetricStat).toMatchObject({ Metric: { MetricName: '5XXError', Namespace: 'AWS/ApiGateway' }, Stat: 'Sum' });
+    expect(queries.find((q) => q.Id === 'soapFaults')!.MetricStat).toMatchObject({ Metric: { MetricName: 'SoapFault', Namespace: 'cloudcard', Dimensions: [{ Name: 'service', Value: 'cloudcard-saml' }] }, Stat: 'Sum' });
+    // The function emits its metrics under that namespace and service.
+    template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'cloudcard-saml', POWERTOOLS_METRICS_NAMESPACE: 'cloudcard' }) } });
+    expect(api5xx).toMatchObject({ Threshold: 5, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' });
     for (const alarm of alarms) expect(alarm['AlarmActions']).toBeUndefined();
     template.resourceCountIs('AWS::SNS::Topic', 0);
   });

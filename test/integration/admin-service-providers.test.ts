@@ -63,6 +63,9 @@ describe('SAML service providers in the admin API', () => {
       ['', 'application/samlmetadata+xml', 400, /empty/],
       // Well-formed, but not what the metadata schema allows: an AssertionConsumerService without its index.
       [metadata.replace(/(<(?:md:)?AssertionConsumerService[^>]*?) index="\d+"/, '$1'), 'application/samlmetadata+xml', 400, /schema check/],
+      // Expired metadata (SAML Metadata §2.3.1), on the entity or on its SP role.
+      [metadata.replace(/<((?:md:)?EntityDescriptor) /, '<$1 validUntil="2020-01-01T00:00:00Z" '), 'application/samlmetadata+xml', 400, /metadata has expired: the EntityDescriptor is validUntil 2020-01-01T00:00:00Z/],
+      [JSON.stringify({ metadata: metadata.replace(/<((?:md:)?SPSSODescriptor) /, '<$1 validUntil="2021-06-01T00:00:00Z" ') }), 'application/json', 400, /metadata has expired: the SPSSODescriptor is validUntil 2021-06-01T00:00:00Z/],
       [JSON.stringify({ metadata, sign: 'everything' }), 'application/json', 400, /sign/],
       [JSON.stringify({ metadata, attributes: ['no-equals-sign'] }), 'application/json', 400, /NAME=field/],
       [JSON.stringify({ metadata, extra: true }), 'application/json', 400, /unknown members: extra/],
@@ -74,6 +77,11 @@ describe('SAML service providers in the admin API', () => {
       expect({ type, status: response.status }).toEqual({ type, status });
       expect(String(response.body?.['detail'])).toMatch(detail);
     }
+    // Nothing was registered by the refused ones; metadata valid for a while longer still registers.
+    expect(((await call('GET', '/service-providers')).body['serviceProviders'] as Array<{ id: string }>).map((sp) => sp.id)).not.toContain(id);
+    const later = await call('POST', '/service-providers', metadata.replace(/<((?:md:)?EntityDescriptor) /, `<$1 validUntil="${new Date(Date.now() + 3_600_000).toISOString()}" `), 'application/samlmetadata+xml');
+    expect(later.status).toBe(201);
+    expect((await call('DELETE', `/service-providers/${id}`)).status).toBe(204);
     expect((await call('GET', '/service-providers/not-a-sha1')).status).toBe(404);
     const anonymous = await fetch(`${stack.url}/t/demo/admin/v1/service-providers`);
     expect(anonymous.status).toBe(401);

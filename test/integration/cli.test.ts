@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Secret, TOTP } from 'otpauth';
@@ -642,6 +642,15 @@ describe('operator CLI: SAML service providers (local stack)', () => {
     const result = await cli(['sp', 'add', 'demo', '--metadata', bogus], env);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/document type declaration or entities is refused/);
+  });
+
+  it('refuses metadata whose validUntil has passed, naming the instant', async () => {
+    const expired = join(dataDir, 'expired.xml');
+    writeFileSync(expired, readFileSync(metadataFile, 'utf8').replace(/<((?:md:)?EntityDescriptor) /, '<$1 validUntil="2020-01-01T00:00:00Z" '));
+    const result = await cli(['sp', 'add', 'demo', '--metadata', expired], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/metadata has expired: the EntityDescriptor is validUntil 2020-01-01T00:00:00Z/);
+    expect((await cli(['sp', 'list', 'demo', '--json'], env)).stdout).not.toContain(entityId);
   });
 
   it('fetches metadata by URL only through the outbound URL policy: loopback here, no redirects, nothing private', async () => {

@@ -40,6 +40,14 @@ describe.each(BACKENDS)('SAML protocol state on the %s backend', (name) => {
       expect(winners).toEqual([{ message: '<samlp:Response/>', username: 'alice' }]);
     });
 
+    it('keep the sign-in they carry (user, time, session) for the access check at resolution', async () => {
+      freshTenant();
+      const artifacts = new IssuedArtifacts(backend.state, clock, systemRandom);
+      const grant = { user: 'alice', grantedAt: 1_700_000_000, sessionId: 'sid-1' };
+      const artifact = await artifacts.issue(tenant, IDP, SP, '<samlp:Response/>', undefined, grant);
+      expect(await artifacts.take(tenant, IDP, artifact, SP)).toEqual({ message: '<samlp:Response/>', grant });
+    });
+
     it('expire after 60 seconds, and an artifact naming another issuer or index is never looked up', async () => {
       freshTenant();
       const artifacts = new IssuedArtifacts(backend.state, clock, systemRandom);

@@ -13,6 +13,9 @@ declare module 'saml2-js' {
     create_metadata(): string;
     create_login_request_url(idp: IdentityProvider, options: Record<string, unknown>, callback: (error: Error | null, url: string, id: string) => void): void;
     post_assert(idp: IdentityProvider, options: Record<string, unknown>, callback: Callback<SAMLAssertResponse>): void;
+    redirect_assert(idp: IdentityProvider, options: Record<string, unknown>, callback: Callback<SAMLAssertResponse>): void;
+    create_logout_request_url(idp: IdentityProvider, options: Record<string, unknown>, callback: Callback<string>): void;
+    create_logout_response_url(idp: IdentityProvider, options: Record<string, unknown>, callback: Callback<string>): void;
   }
   const saml2: { ServiceProvider: typeof ServiceProvider; IdentityProvider: typeof IdentityProvider };
   export default saml2;

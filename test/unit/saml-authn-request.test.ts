@@ -1,7 +1,7 @@
 import { beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createPrivateKey, randomBytes, sign as cryptoSign } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
-import { validateAuthnRequest, redirectSignedOctets, MAX_INFLATED_BYTES, type IncomingRequest } from '../../lambdas/core/saml/authn-request.ts';
+import { validateAuthnRequest, redirectSignedOctets, MAX_INFLATED_BYTES, MAX_RELAY_STATE_BYTES, RefusedAuthnRequest, type IncomingRequest } from '../../lambdas/core/saml/authn-request.ts';
 import type { ReplayCache } from '../../lambdas/core/oidc/replay.ts';
 import { parseSpMetadata, type ServiceProvider } from '../../lambdas/core/saml/service-providers.ts';
 import { signEnveloped, type SigningKey } from '../../lambdas/core/saml/signature.ts';
@@ -212,8 +212,25 @@ describe('SAML AuthnRequest validation and the attack corpus', () => {
       await refused(redirect(authnRequest({ acs: 'https://attacker.example.test/acs' })), /not in the service provider's metadata/);
     });
 
-    it('refuses a RelayState over 80 bytes', async () => {
-      await refused(redirect(authnRequest(), spKey, 'r'.repeat(81)), /RelayState/);
+    it('accepts a RelayState up to 2048 bytes (a return URL, as python3-saml sends), on both bindings', async () => {
+      const returnUrl = `https://sp.example.test/app/deep/link?${'q=1&'.repeat(600)}`.slice(0, MAX_RELAY_STATE_BYTES);
+      expect(Buffer.byteLength(returnUrl)).toBe(2048);
+      expect((await validateAuthnRequest(redirect(authnRequest(), spKey, returnUrl), context())).relayState).toBe(returnUrl);
+      const signed = { ...post(signPost(authnRequest())), relayState: returnUrl };
+      expect((await validateAuthnRequest(signed, context())).relayState).toBe(returnUrl);
+    });
+
+    it('refuses a RelayState over 2048 UTF-8 bytes once the request is verified: a RefusedAuthnRequest carrying the request, not the RelayState', async () => {
+      const tooLong = 'é'.repeat(1025); // 2050 bytes, 1025 characters
+      const error = await validateAuthnRequest(redirect(authnRequest(), spKey, tooLong), context()).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(RefusedAuthnRequest);
+      expect((error as RefusedAuthnRequest).message).toBe('RelayState is 2050 bytes; this identity provider accepts at most 2048');
+      expect((error as RefusedAuthnRequest).request).toMatchObject({ spEntityId: SP_ID, acsUrl: ACS });
+      expect((error as RefusedAuthnRequest).request.relayState).toBeUndefined();
+      // An unverified request with a long RelayState is still just refused (no response to anyone).
+      const forged = await validateAuthnRequest(redirect(authnRequest(), attackerKey, tooLong), context()).catch((caught: unknown) => caught);
+      expect(forged).toBeInstanceOf(SamlError);
+      expect(forged).not.toBeInstanceOf(RefusedAuthnRequest);
     });
 
     it('refuses something that is not an AuthnRequest', async () => {

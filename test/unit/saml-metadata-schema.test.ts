@@ -237,6 +237,15 @@ describe('SAML metadata schema check', () => {
     expect(wrong).toEqual([]);
   });
 
+  it('registration (parseSpMetadata) refuses metadata whose validUntil (entity or SP role) is not after the registration instant', () => {
+    // `full` is validUntil 2030-01-01T00:00:00Z on both the EntityDescriptor and the SPSSODescriptor.
+    expect(parseSpMetadata(full, '2029-12-31T23:59:59.999Z').entityId).toBe('https://full.example.test/metadata');
+    expect(() => parseSpMetadata(full, '2030-01-01T00:00:00Z')).toThrow(/metadata has expired: the EntityDescriptor is validUntil 2030-01-01T00:00:00Z/);
+    const roleOnly = full.replace(/(<md:EntityDescriptor[^>]*?) validUntil="[^"]*"/, '$1').replace(/(<md:SPSSODescriptor[^>]*?) validUntil="[^"]*"/, '$1 validUntil="2027-01-01T00:00:00+01:00"');
+    expect(() => parseSpMetadata(roleOnly, '2027-01-01T00:00:00Z')).toThrow(/the SPSSODescriptor is validUntil 2027-01-01T00:00:00\+01:00/);
+    expect(parseSpMetadata(nodeSamlMetadata, '2099-01-01T00:00:00Z').entityId).toBe('https://node-saml.example.test/metadata');
+  });
+
   it('registration (parseSpMetadata) refuses schema-invalid metadata with the schema reason and still parses valid metadata', () => {
     const invalid = samples.find((sample) => sample.name === 'KeyDescriptor use="sign"')!;
     expect(() => parseSpMetadata(invalid.xml, '2026-11-23T00:00:00Z')).toThrow(SamlError);

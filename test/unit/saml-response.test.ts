@@ -90,4 +90,15 @@ describe('SAML Response building', () => {
     expect((root.firstChild as Element).localName).toBe('Signature');
     expect(verify(xml, root)).toBe(true);
   });
+
+  it('publishes the metadata for a year with a one-day cacheDuration, and every SingleLogoutService binding incl. HTTP-Artifact', () => {
+    const now = Date.parse('2026-03-01T10:00:00Z');
+    const root = parseXml(idpMetadata('https://idp.example.test/t/demo', key, now, random.bytes(20)), 512 * 1024).documentElement!;
+    expect(root.getAttribute('validUntil')).toBe('2027-03-01T10:00:00Z');
+    expect(root.getAttribute('cacheDuration')).toBe('PT24H');
+    const descriptor = children(root, NS.metadata, 'IDPSSODescriptor')[0]!;
+    expect(children(descriptor, NS.metadata, 'SingleLogoutService').map((element) => element.getAttribute('Binding'))).toEqual(
+      ['HTTP-Redirect', 'HTTP-POST', 'SOAP', 'HTTP-Artifact'].map((binding) => `urn:oasis:names:tc:SAML:2.0:bindings:${binding}`),
+    );
+  });
 });

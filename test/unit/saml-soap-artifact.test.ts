@@ -9,7 +9,7 @@ import { manageNameId, nameIdChange } from '../../lambdas/core/saml/name-id-mana
 import { redirectUrl } from '../../lambdas/core/saml/outbound.ts';
 import { parseSpMetadata, type ServiceProvider } from '../../lambdas/core/saml/service-providers.ts';
 import { signEnveloped, type SigningKey } from '../../lambdas/core/saml/signature.ts';
-import { SoapFault, soapBodyMessage, soapEnvelope, soapFaultEnvelope } from '../../lambdas/core/saml/soap.ts';
+import { SoapFault, soapBodyMessage, soapEnvelope, soapFaultEnvelope, soapFaultStatus, soapVersionOf } from '../../lambdas/core/saml/soap.ts';
 import { parseXml, SamlError } from '../../lambdas/core/saml/xml.ts';
 import type { Federations } from '../../lambdas/core/saml/federations.ts';
 import { spCredentials } from '../support/saml-sp.ts';
@@ -70,6 +70,40 @@ describe('SOAP binding envelopes', () => {
 
   it('escapes the fault string', () => {
     expect(soapFaultEnvelope(new SoapFault('Client', '<evil>&'))).toContain('&lt;evil&gt;&amp;');
+  });
+
+  describe('SOAP 1.2 (application/soap+xml)', () => {
+    const SOAP12 = 'http://www.w3.org/2003/05/soap-envelope';
+    it('takes the version from the media type only: text/xml is 1.1, application/soap+xml 1.2, nothing else is SOAP', () => {
+      expect(soapVersionOf('text/xml')).toBe('1.1');
+      expect(soapVersionOf('application/soap+xml')).toBe('1.2');
+      for (const other of ['application/xml', 'text/plain', '', 'application/x-www-form-urlencoded']) expect(soapVersionOf(other)).toBeUndefined();
+    });
+
+    it('reads a 1.2 envelope as 1.2 (mustUnderstand in its namespace), and refuses a 1.1 one there with VersionMismatch', () => {
+      expect(soapBodyMessage(soapEnvelope(body, '1.2'), undefined, '1.2')).toBe(body);
+      expect(soapEnvelope(body, '1.2')).toContain(`xmlns:SOAP-ENV="${SOAP12}"`);
+      expect(() => soapBodyMessage(`<e:Envelope xmlns:e="${SOAP12}"><e:Header><h xmlns="urn:h" e:mustUnderstand="true"/></e:Header><e:Body>${body}</e:Body></e:Envelope>`, undefined, '1.2')).toThrow(/not understood/);
+      let fault: unknown;
+      try {
+        soapBodyMessage(soapEnvelope(body), undefined, '1.2');
+      } catch (error) {
+        fault = error;
+      }
+      expect((fault as SoapFault).code).toBe('VersionMismatch');
+    });
+
+    it('writes 1.2 Faults with Code/Reason and the 1.2 names, Sender faults as HTTP 400 and the rest 500; 1.1 Faults are always 500', () => {
+      const sender = soapFaultEnvelope(new SoapFault('Client', 'bad <input>'), '1.2');
+      expect(sender).toContain(`<SOAP-ENV:Envelope xmlns:SOAP-ENV="${SOAP12}"><SOAP-ENV:Body><SOAP-ENV:Fault><SOAP-ENV:Code><SOAP-ENV:Value>SOAP-ENV:Sender</SOAP-ENV:Value></SOAP-ENV:Code>`);
+      expect(sender).toContain('<SOAP-ENV:Reason><SOAP-ENV:Text xml:lang="en">bad &lt;input&gt;</SOAP-ENV:Text></SOAP-ENV:Reason>');
+      expect(parseXml(sender).documentElement!.namespaceURI).toBe(SOAP12);
+      expect(soapFaultEnvelope(new SoapFault('Server', 'x'), '1.2')).toContain('SOAP-ENV:Receiver');
+      expect(soapFaultStatus(new SoapFault('Client', 'x'), '1.2')).toBe(400);
+      expect(soapFaultStatus(new SoapFault('VersionMismatch', 'x'), '1.2')).toBe(500);
+      expect(soapFaultStatus(new SoapFault('MustUnderstand', 'x'), '1.2')).toBe(500);
+      expect(soapFaultStatus(new SoapFault('Client', 'x'), '1.1')).toBe(500);
+    });
   });
 });
 

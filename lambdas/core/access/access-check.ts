@@ -18,6 +18,8 @@ export type ContinuationKind =
   | 'device-code'
   | 'sso-reuse-oidc'
   | 'sso-reuse-saml'
+  /** An SP resolving the artifact of a Response issued moments before (the user may have been disabled since). */
+  | 'saml-artifact'
   | 'userinfo'
   | 'card-api'
   /** A resource server asking whether a token is still good (RFC 7662): inactive unless the check allows. */

@@ -13,8 +13,33 @@ import { BINDING, child, MAX_MESSAGE_BYTES, NS, parseXml, SamlError, textOf } fr
 export const MAX_INFLATED_BYTES = 100 * 1024;
 /** Most a base64 SAMLRequest parameter may be (either binding). */
 export const MAX_ENCODED_BYTES = 128 * 1024;
-/** RelayState "MUST NOT exceed 80 bytes" (SAML Bindings §3.4.3, §3.5.3). */
-export const MAX_RELAY_STATE_BYTES = 80;
+/**
+ * The longest RelayState accepted, in UTF-8 bytes. SAML Bindings §3.4.3 and §3.5.3 say the *sender* MUST
+ * NOT exceed 80 bytes, but SP stacks send a return URL there (python3-saml by default), so a receiver
+ * that keeps to 80 breaks real logins. 2048 holds a typical deep link and still fits, with a signed
+ * SAMLRequest, in a redirect URL every browser and API Gateway take. One bound for every binding.
+ */
+export const MAX_RELAY_STATE_BYTES = 2048;
+
+/** Throws when a RelayState is over the bound (the message names it). */
+export function checkRelayState(relayState: string | undefined): void {
+  if (relayState !== undefined && Buffer.byteLength(relayState, 'utf8') > MAX_RELAY_STATE_BYTES) {
+    throw new SamlError(`RelayState is ${Buffer.byteLength(relayState, 'utf8')} bytes; this identity provider accepts at most ${MAX_RELAY_STATE_BYTES}`);
+  }
+}
+
+/**
+ * A verified AuthnRequest that is refused all the same: its SP gets a SAML error Response (Requester,
+ * with the reason) at the ACS from its metadata, without the RelayState, instead of an error page.
+ */
+export class RefusedAuthnRequest extends SamlError {
+  readonly request: ValidatedAuthnRequest;
+  constructor(message: string, request: ValidatedAuthnRequest) {
+    super(message);
+    this.name = 'RefusedAuthnRequest';
+    this.request = request;
+  }
+}
 /** Allowed clock skew on IssueInstant, both ways. */
 export const CLOCK_SKEW_SECONDS = 300;
 
@@ -118,9 +143,6 @@ const SUPPORTED_NAMEID = new Set([
  * IssueInstant within the skew, an ID never seen before, and an ACS URL from the SP's metadata.
  */
 export async function validateAuthnRequest(incoming: IncomingRequest, context: AuthnRequestContext): Promise<ValidatedAuthnRequest> {
-  if (incoming.relayState !== undefined && Buffer.byteLength(incoming.relayState, 'utf8') > MAX_RELAY_STATE_BYTES) {
-    throw new SamlError(`RelayState exceeds ${MAX_RELAY_STATE_BYTES} bytes`);
-  }
   const xml = decodeSamlRequest(incoming);
   const document = parseXml(xml);
   const root = document.documentElement!;
@@ -165,7 +187,7 @@ export async function validateAuthnRequest(incoming: IncomingRequest, context: A
   // Seen-before last, so that a rejected request does not burn its ID; remembered past the skew window.
   const first = await context.replay.firstUse(`saml-authn:${context.tenant}:${sp.entityId}`, id, (instant + 2 * CLOCK_SKEW_SECONDS * 1000) / 1000);
   if (!first) throw new SamlError('this AuthnRequest ID was already used');
-  return {
+  const validated: ValidatedAuthnRequest = {
     id,
     spEntityId: sp.entityId,
     acsUrl: acs.location,
@@ -176,6 +198,13 @@ export async function validateAuthnRequest(incoming: IncomingRequest, context: A
     forceAuthn: xsBoolean(request.getAttribute('ForceAuthn')) === true,
     isPassive: xsBoolean(request.getAttribute('IsPassive')) === true,
     ...(requestedAuthnContext ? { requestedAuthnContext } : {}),
-    ...(incoming.relayState !== undefined ? { relayState: incoming.relayState } : {}),
   };
+  // Checked once the request is verified, so the SP learns why; the RelayState itself is not echoed.
+  try {
+    checkRelayState(incoming.relayState);
+  } catch (error) {
+    if (error instanceof SamlError) throw new RefusedAuthnRequest(error.message, validated);
+    throw error;
+  }
+  return { ...validated, ...(incoming.relayState !== undefined ? { relayState: incoming.relayState } : {}) };
 }

@@ -1,7 +1,7 @@
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import type { Element } from '@xmldom/xmldom';
 import type { ReplayCache } from '../oidc/replay.ts';
-import { CLOCK_SKEW_SECONDS, decodeSamlRequest, MAX_ENCODED_BYTES, MAX_RELAY_STATE_BYTES } from './authn-request.ts';
+import { checkRelayState, CLOCK_SKEW_SECONDS, decodeSamlRequest, MAX_ENCODED_BYTES } from './authn-request.ts';
 import type { ServiceProvider } from './service-providers.ts';
 import { checkSchema } from './schema-check.ts';
 import { ALG, verifyRootSignature } from './signature.ts';
@@ -85,7 +85,7 @@ function decode(binding: InboundBinding): string {
  */
 export async function verifyInbound(binding: InboundBinding, context: InboundContext): Promise<InboundMessage> {
   const relayState = binding.kind === 'soap' ? undefined : binding.relayState;
-  if (relayState !== undefined && Buffer.byteLength(relayState, 'utf8') > MAX_RELAY_STATE_BYTES) throw new SamlError(`RelayState exceeds ${MAX_RELAY_STATE_BYTES} bytes`);
+  checkRelayState(relayState);
   const xml = decode(binding);
   const document = parseXml(xml);
   const root = document.documentElement!;

@@ -9,7 +9,15 @@ export const ARTIFACT_SECONDS = 60;
 /** Index of our ArtifactResolutionService in the metadata; every artifact we issue names it. */
 export const IDP_ARS_INDEX = 0;
 
-type ArtifactItem = Item & { tenant: string; spEntityId: string; sealed: string; username?: string; expiresAt: number };
+/** The sign-in an assertion carried by an artifact continues: checked again when the SP resolves it. */
+export interface ArtifactGrant {
+  readonly user: string;
+  /** The sign-in's time (epoch seconds), for the access check's revocation rule. */
+  readonly grantedAt: number;
+  readonly sessionId?: string;
+}
+
+type ArtifactItem = Item & { tenant: string; spEntityId: string; sealed: string; username?: string; grant?: ArtifactGrant; expiresAt: number };
 const artifactKey = (artifact: string) => ({ PK: `SAMLART#${artifactHash(artifact)}`, SK: 'SAMLART' });
 
 /**
@@ -36,6 +44,7 @@ function open(artifact: string, sealed: string): string {
 export interface TakenArtifact {
   readonly message: string;
   readonly username?: string;
+  readonly grant?: ArtifactGrant;
 }
 
 /**
@@ -54,11 +63,11 @@ export class IssuedArtifacts {
   }
 
   /** Stores the message and returns its artifact (type 0x0004, SourceID = SHA-1 of our entityID). */
-  async issue(tenant: string, idpEntityId: string, spEntityId: string, message: string, username?: string): Promise<string> {
+  async issue(tenant: string, idpEntityId: string, spEntityId: string, message: string, username?: string, grant?: ArtifactGrant): Promise<string> {
     const artifact = encodeArtifact(idpEntityId, IDP_ARS_INDEX, this.#random.bytes(20));
     const expiresAt = Math.floor(this.#clock.now() / 1000) + ARTIFACT_SECONDS;
     const sealed = seal(artifact, message, this.#random.bytes(12));
-    await this.#state.put({ ...artifactKey(artifact), tenant, spEntityId, sealed, ...(username ? { username } : {}), expiresAt }, { absent: true });
+    await this.#state.put({ ...artifactKey(artifact), tenant, spEntityId, sealed, ...(username ? { username } : {}), ...(grant ? { grant } : {}), expiresAt }, { absent: true });
     return artifact;
   }
 
@@ -84,6 +93,6 @@ export class IssuedArtifacts {
       if (error instanceof ConflictError) return undefined;
       throw error;
     }
-    return { message: open(artifact, item.sealed), ...(item.username ? { username: item.username } : {}) };
+    return { message: open(artifact, item.sealed), ...(item.username ? { username: item.username } : {}), ...(item.grant ? { grant: item.grant } : {}) };
   }
 }

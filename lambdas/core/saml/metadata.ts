@@ -17,7 +17,7 @@ export function samlEndpoints(issuer: string) {
     resume: `${issuer}/saml/sso/resume`,
     /** ArtifactResolutionService (SOAP), index 0. */
     artifact: `${issuer}/saml/artifact`,
-    /** SingleLogoutService: Redirect, POST and SOAP at one URL. */
+    /** SingleLogoutService: Redirect, POST, SOAP and Artifact at one URL. */
     slo: `${issuer}/saml/slo`,
     /** ManageNameIDService: Redirect, POST, SOAP and Artifact at one URL. */
     nameId: `${issuer}/saml/nameid`,
@@ -31,7 +31,7 @@ function protocolEndpointsXml(endpoints: ReturnType<typeof samlEndpoints>): stri
   const service = (name: string, binding: string, location: string, index = '') => `<md:${name} Binding="${binding}" Location="${xmlEscape(location)}"${index}/>`;
   return (
     service('ArtifactResolutionService', BINDING.soap, endpoints.artifact, ' index="0" isDefault="true"') +
-    [BINDING.redirect, BINDING.post, BINDING.soap].map((binding) => service('SingleLogoutService', binding, endpoints.slo)).join('') +
+    [BINDING.redirect, BINDING.post, BINDING.soap, BINDING.artifact].map((binding) => service('SingleLogoutService', binding, endpoints.slo)).join('') +
     [BINDING.redirect, BINDING.post, BINDING.soap, BINDING.artifact].map((binding) => service('ManageNameIDService', binding, endpoints.nameId)).join('')
   );
 }
@@ -48,8 +48,14 @@ function keyDescriptorsXml(currentPem: string, nextPem: string | undefined): str
   return keyDescriptor('signing', currentPem) + (nextPem ? keyDescriptor('signing', nextPem) : '') + keyDescriptor('encryption', currentPem, methods);
 }
 
-/** How long SPs may cache our metadata. */
-const VALID_DAYS = 7;
+/**
+ * Metadata lifetime (SAML Metadata §2.3.1, §4.3): every fetch is signed afresh with `validUntil` a year
+ * ahead, so an SP that loaded it once keeps the IdP for a year instead of silently dropping it, and
+ * `cacheDuration` asks SPs to fetch it again daily, which is how they learn the next signing key (published
+ * before `keys rotate` makes it sign) and any new endpoint. The document changes when the keys do.
+ */
+export const METADATA_VALID_DAYS = 365;
+export const METADATA_CACHE_DURATION = 'PT24H';
 
 /**
  * Signed IdP metadata (SAML Metadata 2.0): the SSO service over Redirect and POST, the NameID formats
@@ -58,7 +64,7 @@ const VALID_DAYS = 7;
 export function idpMetadata(issuer: string, key: SigningKey, now: number, random: Uint8Array, keys: { nextCertificatePem?: string } = {}): string {
   const endpoints = samlEndpoints(issuer);
   const xml =
-    `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" ID="${samlId(random)}" entityID="${xmlEscape(endpoints.entityId)}" validUntil="${samlInstant(now + VALID_DAYS * 86_400_000)}">` +
+    `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" ID="${samlId(random)}" entityID="${xmlEscape(endpoints.entityId)}" validUntil="${samlInstant(now + METADATA_VALID_DAYS * 86_400_000)}" cacheDuration="${METADATA_CACHE_DURATION}">` +
     `<md:IDPSSODescriptor WantAuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
     keyDescriptorsXml(key.certificatePem, keys.nextCertificatePem) +
     protocolEndpointsXml(endpoints) +

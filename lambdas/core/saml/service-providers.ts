@@ -83,7 +83,20 @@ function spEndpoints(descriptor: Element, name: string, indexed: boolean): SpEnd
 /** The SP's endpoint of this kind for a binding, if its metadata has one. */
 export const spEndpoint = (endpoints: readonly SpEndpoint[] | undefined, binding: string): SpEndpoint | undefined => endpoints?.find((endpoint) => endpoint.binding === binding);
 
-/** Parses an SP's metadata (an EntityDescriptor with one SPSSODescriptor) into what we keep. */
+/**
+ * Metadata past its `validUntil` (on the EntityDescriptor or the SP role, SAML Metadata §2.3.1) must not
+ * be used, so it is not registered: the operator gets the instant and fetches current metadata.
+ * The schema check has already made sure every validUntil is an xs:dateTime.
+ */
+function refuseExpired(elements: readonly Element[], registeredAt: number): void {
+  for (const element of elements) {
+    const validUntil = element.getAttribute('validUntil');
+    if (validUntil === null || !(Date.parse(validUntil) <= registeredAt)) continue;
+    throw new SamlError(`the metadata has expired: the ${element.localName} is validUntil ${validUntil}, before now (${new Date(registeredAt).toISOString()}); get current metadata from the service provider`);
+  }
+}
+
+/** Parses an SP's metadata (an EntityDescriptor with one SPSSODescriptor) into what we keep; `createdAt` is the registration instant. */
 export function parseSpMetadata(xml: string, createdAt: string): ServiceProvider {
   const root = parseXml(xml, MAX_METADATA_BYTES).documentElement!;
   // The SAML metadata schema first (a SamlError: the admin API answers 400, the CLI prints the reason).
@@ -96,6 +109,7 @@ export function parseSpMetadata(xml: string, createdAt: string): ServiceProvider
   if (!(descriptor.getAttribute('protocolSupportEnumeration') ?? '').split(/\s+/).includes('urn:oasis:names:tc:SAML:2.0:protocol')) {
     throw new SamlError('the SPSSODescriptor does not support SAML 2.0');
   }
+  refuseExpired([root, descriptor], Date.parse(createdAt));
   const acs = children(descriptor, NS.metadata, 'AssertionConsumerService').map((element, position): AcsEndpoint => {
     const location = element.getAttribute('Location') ?? '';
     if (!isHttpUrl(location)) throw new SamlError(`AssertionConsumerService Location is not an http(s) URL: ${location}`);

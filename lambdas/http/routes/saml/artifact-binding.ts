@@ -2,6 +2,7 @@ import type { SamlLoginRequest } from '../../../core/oidc/interactions.ts';
 import type { IncomingRequest } from '../../../core/saml/authn-request.ts';
 import { samlEndpoints } from '../../../core/saml/metadata.ts';
 import type { Saml } from '../../../core/saml/provider.ts';
+import type { ArtifactGrant } from '../../../core/saml/issued-artifacts.ts';
 import { resolveSpArtifact, type ResolvedArtifact } from '../../../core/saml/sp-artifacts.ts';
 import { UnavailableError } from '../../../core/errors.ts';
 import type { ApiResponse } from '../../types.ts';
@@ -37,10 +38,11 @@ export async function incomingByArtifact(saml: Saml, tenant: TenantContext, saml
 /**
  * HTTP-Artifact response (Bindings §3.6.3): the signed Response is stored for the SP's back-channel
  * resolution, and the browser goes to the ACS with only the artifact (and RelayState).
- * `username` is set when the Response carries a persistent NameID, whose link the resolution confirms.
+ * `username` is set when the Response carries a persistent NameID, whose link the resolution confirms;
+ * `grant` when it carries an assertion, whose sign-in the resolution checks again.
  */
-export async function sendByArtifact(saml: Saml, tenant: TenantContext, login: SamlLoginRequest, xml: string, cookies: string[], username?: string): Promise<ApiResponse> {
-  const artifact = await artifactsOf(saml).issue(tenant.tenant.id, samlEndpoints(tenant.issuer).entityId, login.spEntityId, xml, username);
+export async function sendByArtifact(saml: Saml, tenant: TenantContext, login: SamlLoginRequest, xml: string, cookies: string[], username?: string, grant?: ArtifactGrant): Promise<ApiResponse> {
+  const artifact = await artifactsOf(saml).issue(tenant.tenant.id, samlEndpoints(tenant.issuer).entityId, login.spEntityId, xml, username, grant);
   const url = new URL(login.acsUrl);
   url.searchParams.set('SAMLart', artifact);
   if (login.relayState !== undefined) url.searchParams.set('RelayState', login.relayState);

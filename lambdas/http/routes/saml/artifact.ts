@@ -13,8 +13,8 @@ export function artifactRoutes(deps: SamlRouteDeps): Route[] {
   async function resolve(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request);
     const endpoints = samlEndpoints(tenant.issuer);
-    return soapEndpoint(request, async (envelope) =>
-      answerArtifactResolve(envelope, {
+    return soapEndpoint(request, async (message) =>
+      answerArtifactResolve(message, {
         tenant: tenant.tenant.id,
         destination: endpoints.artifact,
         now: saml.oidc.clock.now(),
@@ -24,6 +24,7 @@ export function artifactRoutes(deps: SamlRouteDeps): Route[] {
         key: await saml.certificates.signingKey(tenant.tenant.id, tenant.settings),
         random: saml.oidc.random,
         artifacts: artifactsOf(saml),
+        access: deps.access,
         delivered: async (spEntityId, username) => {
           const federation = await saml.federations.find(tenant.tenant.id, spEntityId, username);
           if (federation && !federation.linked) await saml.federations.link(tenant.tenant.id, federation, saml.oidc.clock.now());

@@ -3,7 +3,6 @@ import { samlEndpoints } from '../../../core/saml/metadata.ts';
 import { decryptIdentifiers } from '../../../core/saml/encrypted-id.ts';
 import { manageNameId } from '../../../core/saml/name-id-management.ts';
 import { signMessage, statusResponseXml, type SamlStatus } from '../../../core/saml/outbound.ts';
-import { soapBodyMessage, soapEnvelope } from '../../../core/saml/soap.ts';
 import { samlId, SamlError } from '../../../core/saml/xml.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
@@ -11,7 +10,7 @@ import { errorPage } from '../../views/pages.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import type { SamlRouteDeps } from './deps.ts';
 import { frontChannelEndpoint, frontChannelMessage, sendThroughBrowser } from './front-channel.ts';
-import { isSoap, soapEndpoint } from './soap-endpoint.ts';
+import { isSoapPost, soapEndpoint } from './soap-endpoint.ts';
 
 /**
  * `/t/{tenant}/saml/nameid`: the ManageNameIDService. Requests (signed by the SP) arrive over
@@ -46,23 +45,22 @@ export function nameIdRoutes(deps: SamlRouteDeps): Route[] {
 
   async function soap(request: ApiRequest, tenant: TenantContext): Promise<ApiResponse> {
     const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
-    return soapEndpoint(request, async (envelope) => {
-      const xml = soapBodyMessage(envelope);
+    return soapEndpoint(request, async (xml) => {
       try {
         const message = await verifyInbound({ kind: 'soap', xml }, inboundContext(tenant));
         const status = await apply(tenant, message);
-        return soapEnvelope(signMessage(responseXml(tenant, message.id, status), 'ManageNameIDResponse', key));
+        return signMessage(responseXml(tenant, message.id, status), 'ManageNameIDResponse', key);
       } catch (error) {
         if (!(error instanceof SamlError)) throw error;
         // Nothing of an unverified request is trusted, not even its ID.
-        return soapEnvelope(signMessage(responseXml(tenant, undefined, { code: error.status, subCode: 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied', message: error.message }), 'ManageNameIDResponse', key));
+        return signMessage(responseXml(tenant, undefined, { code: error.status, subCode: 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied', message: error.message }), 'ManageNameIDResponse', key);
       }
     });
   }
 
   async function nameId(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request);
-    if (request.method === 'POST' && isSoap(request)) return soap(request, tenant);
+    if (isSoapPost(request)) return soap(request, tenant);
     let message: InboundMessage;
     try {
       message = await verifyInbound(await frontChannelMessage(saml, tenant, request), inboundContext(tenant));

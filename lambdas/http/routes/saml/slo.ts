@@ -2,7 +2,6 @@ import { verifyInbound, type InboundContext, type InboundMessage } from '../../.
 import { STATUS_SUCCESS, statusCodeOf } from '../../../core/saml/logout.ts';
 import { samlEndpoints } from '../../../core/saml/metadata.ts';
 import { signMessage, type SamlStatus } from '../../../core/saml/outbound.ts';
-import { soapBodyMessage, soapEnvelope } from '../../../core/saml/soap.ts';
 import { SamlError } from '../../../core/saml/xml.ts';
 import { clearCookie, readCookie } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
@@ -13,7 +12,7 @@ import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import type { SamlRouteDeps } from './deps.ts';
 import { frontChannelEndpoint, frontChannelMessage, sendThroughBrowser } from './front-channel.ts';
 import { logoutFlow } from './logout-flow.ts';
-import { isSoap, soapEndpoint } from './soap-endpoint.ts';
+import { isSoapPost, soapEndpoint } from './soap-endpoint.ts';
 
 const REQUESTER = 'urn:oasis:names:tc:SAML:2.0:status:Requester';
 const UNKNOWN_PRINCIPAL = 'urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal';
@@ -41,9 +40,8 @@ export function sloRoutes(deps: SamlRouteDeps): Route[] {
 
   async function soap(request: ApiRequest, tenant: TenantContext): Promise<ApiResponse> {
     const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
-    const answer = (inResponseTo: string | undefined, status: SamlStatus) => soapEnvelope(signMessage(flow.logoutResponse(tenant, inResponseTo, status), 'LogoutResponse', key));
-    return soapEndpoint(request, async (envelope) => {
-      const xml = soapBodyMessage(envelope);
+    const answer = (inResponseTo: string | undefined, status: SamlStatus) => signMessage(flow.logoutResponse(tenant, inResponseTo, status), 'LogoutResponse', key);
+    return soapEndpoint(request, async (xml) => {
       let message;
       try {
         message = await verifyInbound({ kind: 'soap', xml }, inboundContext(tenant, ['LogoutRequest']));
@@ -65,7 +63,7 @@ export function sloRoutes(deps: SamlRouteDeps): Route[] {
 
   async function slo(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request);
-    if (request.method === 'POST' && isSoap(request)) return soap(request, tenant);
+    if (isSoapPost(request)) return soap(request, tenant);
     let message: InboundMessage;
     try {
       message = await verifyInbound(await frontChannelMessage(saml, tenant, request), inboundContext(tenant, ['LogoutRequest', 'LogoutResponse']));

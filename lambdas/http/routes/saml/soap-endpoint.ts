@@ -1,34 +1,47 @@
-import { SOAP_CONTENT_TYPE, SoapFault, soapFaultEnvelope } from '../../../core/saml/soap.ts';
+import { SoapFault, soapBodyMessage, soapEnvelope, soapFaultEnvelope, soapFaultStatus, soapVersionOf, SOAP_VERSIONS, type SoapVersion } from '../../../core/saml/soap.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 
-/** Whether a POST is a SOAP message (SAML SOAP binding: `text/xml`) rather than an HTML form. */
-export const isSoap = (request: ApiRequest): boolean => (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === 'text/xml';
+const mediaTypeOf = (request: ApiRequest): string => (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
 
-export const soapResponse = (envelope: string): ApiResponse => ({
+/**
+ * Whether a POST to an endpoint that serves both the browser and SOAP goes to SOAP: everything that is
+ * not an HTML form, so a wrong Content-Type gets a SOAP Fault rather than a page (one rule for every endpoint).
+ */
+export const isSoapPost = (request: ApiRequest): boolean => request.method === 'POST' && mediaTypeOf(request) !== 'application/x-www-form-urlencoded';
+
+export const soapResponse = (envelope: string, version: SoapVersion = '1.1'): ApiResponse => ({
   statusCode: 200,
-  headers: { 'Content-Type': SOAP_CONTENT_TYPE, 'Cache-Control': 'no-store' },
+  headers: { 'Content-Type': SOAP_VERSIONS[version].contentType, 'Cache-Control': 'no-store' },
   body: envelope,
 });
 
-/** SOAP 1.1 §6.2: a fault is answered with HTTP 500 and the Fault envelope. */
-export const soapFaultResponse = (fault: SoapFault): ApiResponse => ({
-  statusCode: 500,
-  headers: { 'Content-Type': SOAP_CONTENT_TYPE, 'Cache-Control': 'no-store' },
-  body: soapFaultEnvelope(fault),
+/**
+ * A Fault, with the HTTP status its SOAP version's binding gives it. Faults answer the caller's mistakes
+ * (bad media type or envelope), so they are counted as `SoapFault`, apart from the failures the API 5xx
+ * alarm watches (lib/monitoring.ts subtracts them).
+ */
+export const soapFaultResponse = (fault: SoapFault, version: SoapVersion = '1.1'): ApiResponse => ({
+  statusCode: soapFaultStatus(fault, version),
+  headers: { 'Content-Type': SOAP_VERSIONS[version].contentType, 'Cache-Control': 'no-store' },
+  body: soapFaultEnvelope(fault, version),
+  countAs: 'SoapFault',
 });
 
 /**
- * Runs a SOAP endpoint: the body must be `text/xml`; a SoapFault (malformed or oversized envelope,
- * header we must understand) becomes a Fault response rather than a problem JSON.
+ * Runs a SOAP endpoint on the SAML message in the Body: `text/xml` is SOAP 1.1 (the SAML binding),
+ * `application/soap+xml` SOAP 1.2, and the answer (`run` returns our SAML message) goes back in the same
+ * version. Any other media type, a malformed or oversized envelope, one of the other version or a header
+ * we must understand is a Fault (SOAP 1.1 when the media type names no version).
  */
-export async function soapEndpoint(request: ApiRequest, run: (envelope: string) => Promise<string>): Promise<ApiResponse> {
-  if (!isSoap(request)) return soapFaultResponse(new SoapFault('Client', 'a SOAP message must be sent as text/xml'));
+export async function soapEndpoint(request: ApiRequest, run: (messageXml: string) => Promise<string>): Promise<ApiResponse> {
+  const version = soapVersionOf(mediaTypeOf(request));
+  if (!version) return soapFaultResponse(new SoapFault('Client', 'a SOAP message must be sent as text/xml (SOAP 1.1) or application/soap+xml (SOAP 1.2)'));
   const envelope = request.rawBody?.toString('utf8') ?? '';
-  if (!envelope) return soapFaultResponse(new SoapFault('Client', 'the request has no SOAP envelope'));
+  if (!envelope) return soapFaultResponse(new SoapFault('Client', 'the request has no SOAP envelope'), version);
   try {
-    return soapResponse(await run(envelope));
+    return soapResponse(soapEnvelope(await run(soapBodyMessage(envelope, undefined, version)), version), version);
   } catch (error) {
-    if (error instanceof SoapFault) return soapFaultResponse(error);
+    if (error instanceof SoapFault) return soapFaultResponse(error, version);
     throw error;
   }
 }

@@ -2,12 +2,13 @@ import { ConflictError } from '../../../core/errors.ts';
 import type { User } from '../../../core/directory/user.ts';
 import type { Authentication, SamlLoginRequest } from '../../../core/oidc/interactions.ts';
 import type { SsoSession } from '../../../core/oidc/sessions.ts';
-import { MAX_RELAY_STATE_BYTES, validateAuthnRequest, type IncomingRequest } from '../../../core/saml/authn-request.ts';
+import { checkRelayState, RefusedAuthnRequest, validateAuthnRequest, type IncomingRequest, type ValidatedAuthnRequest } from '../../../core/saml/authn-request.ts';
 import { NAMEID_FORMAT, samlEndpoints } from '../../../core/saml/metadata.ts';
 import { releaseAttributes } from '../../../core/saml/attribute-mapping.ts';
 import { decideSso, methodOf, statedClass } from '../../../core/saml/authn-context.ts';
 import { encryptionCertificateFor } from '../../../core/saml/encryption.ts';
 import { buildResponse, STATUS, type ResponseSubject } from '../../../core/saml/response.ts';
+import { sessionIndexFor } from '../../../core/saml/session-index.ts';
 import { signaturesFor } from '../../../core/saml/signing-choice.ts';
 import { defaultAcs } from '../../../core/saml/service-providers.ts';
 import { BINDING, SamlError } from '../../../core/saml/xml.ts';
@@ -82,20 +83,13 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
         tenant: tenant.tenant.id,
       });
     } catch (error) {
+      // A verified request refused all the same: its SP gets a SAML error Response at its own ACS.
+      if (error instanceof RefusedAuthnRequest) return statusResponse(tenant, loginOf(error.request), STATUS.requester, error.message);
       // Nothing about an untrusted request is echoed to an ACS: the browser gets an error page.
       if (error instanceof SamlError) return notValid(`The service provider's request was refused: ${error.message}.`);
       throw error;
     }
-    const login: SamlLoginRequest = {
-      spEntityId: validated.spEntityId,
-      acsUrl: validated.acsUrl,
-      requestId: validated.id,
-      ...(validated.nameIdFormat ? { nameIdFormat: validated.nameIdFormat } : {}),
-      ...(validated.relayState !== undefined ? { relayState: validated.relayState } : {}),
-      ...(validated.responseBinding ? { responseBinding: validated.responseBinding } : {}),
-      ...(validated.allowCreate === false ? { allowCreate: false as const } : {}),
-      ...(validated.requestedAuthnContext ? { requestedAuthnContext: validated.requestedAuthnContext } : {}),
-    };
+    const login = loginOf(validated);
     // A session the access check refuses counts as none: IsPassive gets NoPassive, anything else a fresh login.
     const reuse = await ssoReuse({ oidc, access: deps.access }, tenant, request, 'sso-reuse-saml', `saml:${validated.spEntityId}`);
     const reusable = reuse.kind === 'reuse' ? reuse : undefined;
@@ -113,6 +107,17 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     return startLogin(tenant, { ...login, ...(decision.secondFactor ? { secondFactor: true } : {}) });
   }
 
+  const loginOf = (validated: ValidatedAuthnRequest): SamlLoginRequest => ({
+    spEntityId: validated.spEntityId,
+    acsUrl: validated.acsUrl,
+    requestId: validated.id,
+    ...(validated.nameIdFormat ? { nameIdFormat: validated.nameIdFormat } : {}),
+    ...(validated.relayState !== undefined ? { relayState: validated.relayState } : {}),
+    ...(validated.responseBinding ? { responseBinding: validated.responseBinding } : {}),
+    ...(validated.allowCreate === false ? { allowCreate: false as const } : {}),
+    ...(validated.requestedAuthnContext ? { requestedAuthnContext: validated.requestedAuthnContext } : {}),
+  });
+
   /** `GET /saml/sso/idp?sp={entityID}[&RelayState=...]`: an unsolicited response to the SP's default ACS. */
   async function idpInitiated(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantOf(request);
@@ -121,7 +126,12 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     const sp = await saml.serviceProviders.find(tenant.tenant.id, request.query['sp'] ?? '');
     if (!sp) return notValid('The link names a service provider that is not registered.');
     const relayState = request.query['RelayState'];
-    if (relayState !== undefined && Buffer.byteLength(relayState, 'utf8') > MAX_RELAY_STATE_BYTES) return notValid(`RelayState exceeds ${MAX_RELAY_STATE_BYTES} bytes.`);
+    try {
+      checkRelayState(relayState);
+    } catch (error) {
+      if (error instanceof SamlError) return notValid(`The link was refused: ${error.message}.`);
+      throw error;
+    }
     const login: SamlLoginRequest = { spEntityId: sp.entityId, acsUrl: defaultAcs(sp).location, ...(relayState !== undefined ? { relayState } : {}) };
     const reusable = await reusableSession({ oidc, access: deps.access }, tenant, request, 'sso-reuse-saml', `saml:${sp.entityId}`);
     if (reusable) return respond(tenant, login, reusable.session, reusable.secret, reusable.session, [], reusable.user);
@@ -199,7 +209,8 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       nameId,
       nameIdFormat: format,
       ...(spProvidedId ? { spProvidedId } : {}),
-      sessionIndex: authentication.sid ?? oidc.random.id(),
+      // Per SP, so that two SPs cannot link their users through it; random when no session is recorded.
+      sessionIndex: secret && session ? sessionIndexFor(secret, sp.entityId) : `_${oidc.random.id()}`,
       authnInstant: authentication.authTime * 1000,
       authnContextClassRef,
       attributes: releaseAttributes(user, sp.attributeMap),
@@ -220,7 +231,10 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     });
     if (secret && session) await oidc.sessions.addClient(secret, session, `saml:${sp.entityId}`);
     if (secret && session) await recordParticipant(saml, tenant, secret, sp.entityId, subject);
-    if (login.responseBinding === 'artifact') return sendByArtifact(saml, tenant, login, xml, cookies, format === NAMEID_FORMAT.persistent ? user.username : undefined);
+    if (login.responseBinding === 'artifact') {
+      const grant = { user: authentication.sub, grantedAt: authentication.authTime, ...(authentication.sid ? { sessionId: authentication.sid } : {}) };
+      return sendByArtifact(saml, tenant, login, xml, cookies, format === NAMEID_FORMAT.persistent ? user.username : undefined, grant);
+    }
     return post(login, xml, cookies);
   }
 
