@@ -183,12 +183,12 @@ describe('operator CLI: cards and tenant card options', () => {
   });
 
   it.each([
-    [['ca', 'revoke', 'demo', 'abcdef', '--reason', 'bored'], /invalid revocation reason\n {2}reason: one of unspecified, keyCompromise/],
-    [['ca', 'revoke', 'demo', 'abcdef', '--reason', 'keyCompromise'], /certificate abcdef was not issued by the card CA of tenant demo/],
-    [['ca', 'show', 'nowhere'], /tenant nowhere has no card CA yet/],
-  ])('refuses %j with a one-line reason', async (args, message) => {
+    [['ca', 'revoke', 'demo', 'abcdef', '--reason', 'bored'], EXIT.usage, /invalid revocation reason\n {2}reason: one of unspecified, keyCompromise/],
+    [['ca', 'revoke', 'demo', 'abcdef', '--reason', 'keyCompromise'], EXIT.notFound, /certificate abcdef was not issued by the card CA of tenant demo/],
+    [['ca', 'show', 'nowhere'], EXIT.notFound, /tenant nowhere has no card CA yet/],
+  ])('refuses %j with a one-line reason and its exit code', async (args, code, message) => {
     const refused = await run(...args);
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(code);
     expect(refused.stderr).toMatch(message);
   });
 
