@@ -2,10 +2,9 @@ import type { AccessCheck, ContinuationKind } from '../../../core/access/access-
 import type { User } from '../../../core/directory/user.ts';
 import type { Oidc } from '../../../core/oidc/provider.ts';
 import type { SsoSession } from '../../../core/oidc/sessions.ts';
-import { readCookie } from '../../cookies.ts';
+import { ssoSecretOf } from '../../cookies.ts';
 import type { ApiRequest } from '../../types.ts';
 import { accessContext, type TenantContext } from './common.ts';
-import { SSO_COOKIE } from './authorize.ts';
 
 /**
  * The browser's SSO session, if it may be reused: found by the cookie, and still allowed by the access
@@ -20,7 +19,7 @@ export async function reusableSession(
   kind: Extract<ContinuationKind, 'sso-reuse-oidc' | 'sso-reuse-saml'>,
   audience?: string,
 ): Promise<{ secret: string; session: SsoSession; user?: User } | undefined> {
-  const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
+  const secret = ssoSecretOf(request.headers);
   const session = await deps.oidc.sessions.find(tenant.tenant.id, secret);
   if (!session || !secret) return undefined;
   const decision = await deps.access.continueAccess({
