@@ -6,6 +6,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import type { Observability } from '../observability.ts';
 import { parseBody } from './body.ts';
+import { corsDecision, preflightResponse } from './cors.ts';
 import { inputMap } from './input-map.ts';
 import { HttpProblem, PROBLEM_CONTENT_TYPE, toProblem } from './problem.ts';
 import { Router, type Route } from './router.ts';
@@ -31,10 +32,16 @@ export function createApp(options: AppOptions): ProxyHandler {
   const router = new Router(options.routes);
   const { logger, metrics } = options.observability;
 
+  // CORS headers decided for a request, added to whatever it ends with (a response or an error).
+  const corsHeaders = new WeakMap<ProxyEvent, Record<string, string>>();
+
   const core = async (event: ProxyEvent): Promise<ApiResponse> => {
     const headers = lowerCaseHeaders(event.headers);
-    const { raw, parsed } = parseBody(event.body, event.isBase64Encoded, headers['content-type'], options.maxBodyBytes);
     const method = event.httpMethod.toUpperCase();
+    // A preflight is answered here for every route that declares a CORS policy: it carries no body.
+    const cors = method === 'OPTIONS' ? router.corsAt(event.path) : undefined;
+    if (cors) return preflightResponse(cors.methods);
+    const { raw, parsed } = parseBody(event.body, event.isBase64Encoded, headers['content-type'], options.maxBodyBytes);
     const { route, params } = router.match(method, event.path);
     const request: ApiRequest = {
       method,
@@ -51,6 +58,11 @@ export function createApp(options: AppOptions): ProxyHandler {
       baseUrl: options.publicBaseUrl ?? derivedBaseUrl(event, headers),
       ...(event.requestContext?.identity?.sourceIp ? { sourceIp: event.requestContext.identity.sourceIp } : {}),
     };
+    if (route.cors) {
+      const decision = await corsDecision(route.cors, request);
+      corsHeaders.set(event, decision.headers);
+      if (decision.refused) return decision.refused;
+    }
     const response = await route.handle(request);
     return method === 'HEAD' ? { ...response, body: '' } : response;
   };
@@ -97,6 +109,7 @@ export function createApp(options: AppOptions): ProxyHandler {
         'Cache-Control': 'no-store',
         'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
         ...response.headers,
+        ...corsHeaders.get(event),
         'X-Request-Id': requestIdOf(event),
       },
     };

@@ -1,6 +1,7 @@
 import { ACR_VALUES } from '../../../core/oidc/claims.ts';
 import { AGENT_CLIENT_ID, AUTH_METHODS, GRANT_TYPES, SUPPORTED_SCOPES } from '../../../core/oidc/client.ts';
 import { DPOP_ALGORITHMS } from '../../../core/oidc/dpop.ts';
+import { PUBLIC_CORS } from '../../cors.ts';
 import type { Route } from '../../router.ts';
 import type { OidcRouteDeps } from './deps.ts';
 import { oauthJson, tenantContext } from './common.ts';
@@ -11,6 +12,7 @@ export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'GET',
       path: '/t/:tenant/.well-known/openid-configuration',
+      cors: PUBLIC_CORS,
       handle: async (request) => {
         const { issuer, settings, tenant } = await tenantContext(deps.tenants, request);
         const agent = await deps.oidc.clients.find(tenant.id, AGENT_CLIENT_ID);
@@ -58,6 +60,7 @@ export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'GET',
       path: '/t/:tenant/oidc/jwks',
+      cors: PUBLIC_CORS,
       handle: async (request) => {
         const { tenant, settings } = await tenantContext(deps.tenants, request);
         const keys = await deps.oidc.keys.jwks(tenant.id, settings);
