@@ -7,6 +7,8 @@ import { createOidc } from '../../lambdas/core/oidc/provider.ts';
 import { createSaml } from '../../lambdas/core/saml/provider.ts';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { chromiumRunnable, launchChromium, type ChromiumSession } from '../support/chromium.ts';
+import { registerClient } from '../support/oidc-flows.ts';
+import { allowRegistration } from '../support/oidc-stack.ts';
 import { spCredentials } from '../support/saml-sp.ts';
 
 const PASSWORD = 'correct horse battery staple';
@@ -20,8 +22,8 @@ interface AcsHit {
 /**
  * A service provider on http://127.0.0.1 (another site than the IdP on http://localhost): `/login` starts
  * an SP-initiated login over its AuthnRequest binding (HTTP-POST: node-saml's auto-submitting form;
- * HTTP-Redirect: a 302), `/acs` validates the response strictly with node-saml, and `/forge` serves any
- * form a test hands it (the foreign site of the CSRF cases).
+ * HTTP-Redirect: a 302), `/acs` validates the response strictly with node-saml, `/cb` stands for an OIDC
+ * client's redirect URI, and `/forge` serves any form a test hands it (the foreign site of the CSRF cases).
  */
 async function startServiceProvider(issuer: string, idpCert: string, name: string, binding: 'HTTP-POST' | 'HTTP-Redirect') {
   const hits: AcsHit[] = [];
@@ -36,6 +38,10 @@ async function startServiceProvider(issuer: string, idpCert: string, name: strin
       } else {
         response.writeHead(302, { Location: await sp!.getAuthorizeUrlAsync(relayState, undefined, {}) }).end();
       }
+      return;
+    }
+    if (request.method === 'GET' && url.pathname === '/cb') {
+      response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' }).end('OIDC callback');
       return;
     }
     if (request.method === 'GET' && url.pathname === '/forge') {
@@ -202,6 +208,25 @@ async function startServiceProvider(issuer: string, idpCert: string, name: strin
     await page.waitForURL((url) => url.href === second.acs);
     expect(second.hits.slice(before)).toEqual([expect.objectContaining({ relayState: 'fresh' })]);
     expect(second.hits.at(-1)!.error).toBeUndefined();
+  });
+
+  it('finds the session for an OIDC authorization request a foreign site sends by POST as well', async () => {
+    await allowRegistration(stack);
+    const callback = `${second.base}/cb`;
+    const client = await registerClient(issuer, { client_name: 'Cross-site RP', redirect_uris: [callback], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'] });
+    const fields = { response_type: 'code', client_id: client.client_id, redirect_uri: callback, scope: 'openid', prompt: 'none', state: 's', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' };
+    const answer = async (context: BrowserContext): Promise<string | null> => {
+      const tab = await context.newPage();
+      await tab.goto(second.forge(`${issuer}/oidc/authorize`, fields));
+      await tab.evaluate('document.forms[0].submit()');
+      await tab.waitForURL((url) => url.href.startsWith(`${callback}?`));
+      return new URL(tab.url()).searchParams.get('error');
+    };
+    // Signed in: the session is found (this third-party client still needs consent); signed out: login_required.
+    const signedIn = await chromium.newContext();
+    await sessionFromFirstSp(signedIn);
+    expect(await answer(signedIn)).toBe('consent_required');
+    expect(await answer(await chromium.newContext())).toBe('login_required');
   });
 
   it('still refuses the portal\'s and the sign-out forms when a foreign site posts them, and the session survives', async () => {
