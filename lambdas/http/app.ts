@@ -7,6 +7,7 @@ import type { Context } from 'aws-lambda';
 import type { Observability } from '../observability.ts';
 import { parseBody } from './body.ts';
 import { locationOf } from './location.ts';
+import { corsDecision, preflightResponse } from './cors.ts';
 import { inputMap } from './input-map.ts';
 import { HttpProblem, PROBLEM_CONTENT_TYPE, toProblem } from './problem.ts';
 import { Router, type Route } from './router.ts';
@@ -34,10 +35,16 @@ export function createApp(options: AppOptions): ProxyHandler {
   const router = new Router(options.routes);
   const { logger, metrics } = options.observability;
 
+  // CORS headers decided for a request, added to whatever it ends with (a response or an error).
+  const corsHeaders = new WeakMap<ProxyEvent, Record<string, string>>();
+
   const core = async (event: ProxyEvent): Promise<ApiResponse> => {
     const headers = lowerCaseHeaders(event.headers);
-    const { raw, parsed } = parseBody(event.body, event.isBase64Encoded, headers['content-type'], options.maxBodyBytes);
     const method = event.httpMethod.toUpperCase();
+    // A preflight is answered here for every route that declares a CORS policy: it carries no body.
+    const cors = method === 'OPTIONS' ? router.corsAt(event.path) : undefined;
+    if (cors) return preflightResponse(cors.methods);
+    const { raw, parsed } = parseBody(event.body, event.isBase64Encoded, headers['content-type'], options.maxBodyBytes);
     const { route, params } = router.match(method, event.path);
     const request: ApiRequest = {
       method,
@@ -55,6 +62,11 @@ export function createApp(options: AppOptions): ProxyHandler {
       ...(event.requestContext?.identity?.sourceIp ? { sourceIp: event.requestContext.identity.sourceIp } : {}),
       ...(options.trustedLocationHeaders ? locationOf(headers) : {}),
     };
+    if (route.cors) {
+      const decision = await corsDecision(route.cors, request);
+      corsHeaders.set(event, decision.headers);
+      if (decision.refused) return decision.refused;
+    }
     const response = await route.handle(request);
     return method === 'HEAD' ? { ...response, body: '' } : response;
   };
@@ -103,6 +115,7 @@ export function createApp(options: AppOptions): ProxyHandler {
         'Cache-Control': 'no-store',
         'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
         ...response.headers,
+        ...corsHeaders.get(event),
         'X-Request-Id': requestIdOf(event),
       },
     };

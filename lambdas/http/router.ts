@@ -1,3 +1,4 @@
+import type { CorsPolicy } from './cors.ts';
 import { HttpProblem } from './problem.ts';
 import type { ApiRequest, ApiResponse } from './types.ts';
 
@@ -8,6 +9,8 @@ export interface Route {
   /** Path with `:name` parameters, e.g. `/t/:tenant/admin/v1/users/:username`. */
   readonly path: string;
   readonly handle: RouteHandler;
+  /** Whether and how scripts of other origins may call it (lambdas/http/cors.ts); none by default. */
+  readonly cors?: CorsPolicy;
 }
 
 interface CompiledRoute extends Route {
@@ -36,6 +39,13 @@ export class Router {
 
   get routes(): readonly Route[] {
     return this.#routes;
+  }
+
+  /** The CORS policy of a path, with its methods, when a route on it has one (for preflights). */
+  corsAt(path: string): { policy: CorsPolicy; methods: string[] } | undefined {
+    const routes = this.#routes.filter((route) => route.cors && route.pattern.test(path));
+    if (routes.length === 0) return undefined;
+    return { policy: routes[0]!.cors!, methods: [...new Set(routes.map((route) => route.method))].sort() };
   }
 
   match(method: string, path: string): { route: Route; params: Record<string, string> } {

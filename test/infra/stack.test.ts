@@ -508,6 +508,16 @@ describe('api', () => {
     }
   });
 
+  it('passes CORS preflights (OPTIONS) to the functions: ANY proxies only, no gateway CORS or mock OPTIONS method', () => {
+    // CORS is decided per route in the functions (lambdas/http/cors.ts): a gateway-level OPTIONS mock would
+    // answer preflights for every path with one fixed policy instead.
+    const all = routes(template);
+    expect(all.filter((r) => r.method !== 'ANY')).toEqual([]);
+    for (const path of ['/t/{tenant}/oidc/{proxy+}', '/t/{tenant}/.well-known/{proxy+}']) {
+      expect(all).toContainEqual({ path, method: 'ANY', target: ids.fn('oidc') });
+    }
+  });
+
   it('protects the stage with a WAF web ACL: per-IP rate limit and AWS managed rules', () => {
     template.hasResourceProperties('AWS::WAFv2::WebACL', {
       Scope: 'REGIONAL',

@@ -4,7 +4,7 @@ import { redirectUriAllowed, type OidcClient } from '../../../core/oidc/client.t
 import { OAuthError } from '../../../core/oidc/errors.ts';
 import type { AuthorizationRequest, Authentication, Interaction } from '../../../core/oidc/interactions.ts';
 import type { SsoSession } from '../../../core/oidc/sessions.ts';
-import { readCookie, setCookie } from '../../cookies.ts';
+import { readCookie, setCookie, ssoSecretOf } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage, formPostPage, redirect } from '../../views/pages.ts';
@@ -14,7 +14,7 @@ import { ACR } from '../../../core/oidc/claims.ts';
 import { ssoReuse } from './sso-session.ts';
 import { authorizationParameters, type Parameters } from './request-parameters.ts';
 
-export const SSO_COOKIE = 'cc_sso';
+export { SSO_COOKIE } from '../../cookies.ts';
 export const INTERACTION_COOKIE = 'cc_int';
 const INTERACTION_SECONDS = 900;
 
@@ -147,7 +147,7 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
     if (interaction.consented === false) {
       return reply(to, { error: 'access_denied', error_description: 'the user denied the request' }, nonce, [clearInteraction]);
     }
-    const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
+    const secret = ssoSecretOf(request.headers);
     const session = await oidc.sessions.find(tenant.tenant.id, secret);
     return complete(tenant, client, parsed, to, authentication, secret, session, nonce, [clearInteraction]);
   }

@@ -3,6 +3,7 @@ import { CLIENT_ASSERTION_ALGORITHMS } from '../../../core/oidc/client-auth.ts';
 import { AGENT_CLIENT_ID, AUTH_METHODS, SUPPORTED_SCOPES, tenantGrantTypes } from '../../../core/oidc/client.ts';
 import { DPOP_ALGORITHMS } from '../../../core/oidc/dpop.ts';
 import { REQUEST_OBJECT_ALGORITHMS } from '../../../core/oidc/request-objects.ts';
+import { PUBLIC_CORS } from '../../cors.ts';
 import type { Route } from '../../router.ts';
 import type { OidcRouteDeps } from './deps.ts';
 import { oauthJson, tenantContext } from './common.ts';
@@ -13,6 +14,7 @@ export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'GET',
       path: '/t/:tenant/.well-known/openid-configuration',
+      cors: PUBLIC_CORS,
       handle: async (request) => {
         const { issuer, settings, tenant } = await tenantContext(deps.tenants, request);
         const agent = await deps.oidc.clients.find(tenant.id, AGENT_CLIENT_ID);
@@ -71,6 +73,7 @@ export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'GET',
       path: '/t/:tenant/oidc/jwks',
+      cors: PUBLIC_CORS,
       handle: async (request) => {
         const { tenant, settings } = await tenantContext(deps.tenants, request);
         const keys = await deps.oidc.keys.jwks(tenant.id, settings);

@@ -4,6 +4,7 @@ import { revocationOutcome } from '../../../core/oidc/revocation-rule.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest } from '../../types.ts';
 import { authenticateRequestClient, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
+import { clientCors } from './cors.ts';
 import type { OidcRouteDeps } from './deps.ts';
 
 /**
@@ -78,6 +79,7 @@ export function introspectionRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'POST',
       path: '/t/:tenant/oidc/introspect',
+      cors: clientCors(oidc),
       handle: (request) =>
         oauthEndpoint(async () => {
           const tenant = await tenantContext(deps.tenants, request);
@@ -92,6 +94,7 @@ export function introspectionRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'POST',
       path: '/t/:tenant/oidc/revoke',
+      cors: clientCors(oidc),
       handle: (request) =>
         oauthEndpoint(async () => {
           const tenant = await tenantContext(deps.tenants, request);

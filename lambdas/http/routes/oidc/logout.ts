@@ -1,12 +1,11 @@
 import type { OidcClient } from '../../../core/oidc/client.ts';
-import { clearCookie, readCookie } from '../../cookies.ts';
+import { clearCookie, clearSsoSessionCookies, readCookie, SSO_COOKIE } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { formActionFor, html, page, pageHeaders } from '../../views/html.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
 import { paramsOf, tenantContext, type TenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
-import { SSO_COOKIE } from './authorize.ts';
 
 /**
  * RP-initiated logout (OIDC RP-Initiated Logout 1.0). A GET only shows a confirmation form, because a
@@ -64,7 +63,7 @@ export function logoutRoutes(deps: OidcRouteDeps): Route[] {
     if (error) return errorPage(400, 'Sign-out request not valid', error);
     const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
     if (secret) await oidc.sessions.end(secret);
-    const cookies = [clearCookie(SSO_COOKIE, `/t/${tenant.tenant.id}/`), clearCookie('cc_logout', `/t/${tenant.tenant.id}/oidc/logout`)];
+    const cookies = [...clearSsoSessionCookies(tenant.tenant.id), clearCookie('cc_logout', `/t/${tenant.tenant.id}/oidc/logout`)];
     if (returnTo) return redirect(returnTo, {}, cookies);
     return { statusCode: 200, headers: pageHeaders(), multiValueHeaders: { 'Set-Cookie': cookies }, body: page('Signed out', html`<p>You are signed out. You can close this window.</p>`) };
   }

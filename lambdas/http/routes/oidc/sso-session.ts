@@ -2,10 +2,9 @@ import type { AccessCheck, ContinuationKind } from '../../../core/access/access-
 import type { User } from '../../../core/directory/user.ts';
 import type { Oidc } from '../../../core/oidc/provider.ts';
 import { sessionHash, type SsoSession } from '../../../core/oidc/sessions.ts';
-import { readCookie } from '../../cookies.ts';
+import { ssoSecretOf } from '../../cookies.ts';
 import type { ApiRequest } from '../../types.ts';
 import { accessContext, type TenantContext } from './common.ts';
-import { SSO_COOKIE } from './authorize.ts';
 
 export type SsoReuse =
   | { readonly kind: 'reuse'; readonly secret: string; readonly session: SsoSession; readonly user?: User }
@@ -27,7 +26,7 @@ export async function ssoReuse(
   kind: Extract<ContinuationKind, 'sso-reuse-oidc' | 'sso-reuse-saml'>,
   audience?: string,
 ): Promise<SsoReuse> {
-  const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
+  const secret = ssoSecretOf(request.headers);
   const session = await deps.oidc.sessions.find(tenant.tenant.id, secret);
   if (!session || !secret) return { kind: 'none' };
   const relyingParty = audience?.startsWith('saml:') ? { sp: audience.slice(5) } : audience ? { clientId: audience } : {};

@@ -9,6 +9,7 @@ import type { IssuedTokens } from '../../../core/oidc/tokens.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest } from '../../types.ts';
 import { accessContext, authenticateRequestClient, endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
+import { clientCors } from './cors.ts';
 import type { OidcRouteDeps } from './deps.ts';
 
 interface GrantContext {
@@ -198,6 +199,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'POST',
       path: '/t/:tenant/oidc/token',
+      cors: clientCors(oidc),
       handle: (request) =>
         oauthEndpoint(async () => {
           const tenant = await tenantContext(deps.tenants, request);

@@ -2,6 +2,7 @@ import { userClaims } from '../../../core/oidc/claims.ts';
 import { OAuthError } from '../../../core/oidc/errors.ts';
 import type { Route, RouteHandler } from '../../router.ts';
 import { accessContext, oauthEndpoint, oauthJson, tenantContext } from './common.ts';
+import { clientCors } from './cors.ts';
 import type { OidcRouteDeps } from './deps.ts';
 import { authenticateAccessToken } from './resource.ts';
 
@@ -44,7 +45,7 @@ export function userinfoRoutes(deps: OidcRouteDeps): Route[] {
       return oauthJson(200, released, nonce);
     });
   return [
-    { method: 'GET', path: '/t/:tenant/oidc/userinfo', handle },
-    { method: 'POST', path: '/t/:tenant/oidc/userinfo', handle },
+    { method: 'GET', path: '/t/:tenant/oidc/userinfo', handle, cors: clientCors(deps.oidc) },
+    { method: 'POST', path: '/t/:tenant/oidc/userinfo', handle, cors: clientCors(deps.oidc) },
   ];
 }

@@ -1,12 +1,11 @@
 import { ConflictError } from '../../../core/errors.ts';
 import { ACR, requiredAcr } from '../../../core/oidc/claims.ts';
 import type { Authentication, Interaction } from '../../../core/oidc/interactions.ts';
-import { setCookie } from '../../cookies.ts';
+import { ssoSessionCookies } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { formActionFor, html, page, pageHeaders } from '../../views/html.ts';
 import { redirect } from '../../views/pages.ts';
-import { SSO_COOKIE } from '../oidc/authorize.ts';
 import type { TenantContext } from '../oidc/common.ts';
 import { afterAuthentication, expired, portalInteraction } from './common.ts';
 import { accessContextOf } from '../../access-context.ts';
@@ -51,7 +50,7 @@ export function loginRoutes(deps: PortalDeps): Route[] {
       if (error instanceof ConflictError) return expired();
       throw error;
     }
-    return afterAuthentication(tenant, updated, [setCookie(SSO_COOKIE, secret, { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: tenant.tenant.sessionLifetimes.ssoSeconds })]);
+    return afterAuthentication(tenant, updated, ssoSessionCookies(tenant.tenant.id, secret, tenant.tenant.sessionLifetimes.ssoSeconds));
   }
 
   const wantsMfa = (interaction: Interaction): boolean =>

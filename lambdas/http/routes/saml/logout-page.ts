@@ -1,6 +1,6 @@
 import { sessionHash } from '../../../core/oidc/sessions.ts';
 import { samlEndpoints } from '../../../core/saml/metadata.ts';
-import { clearCookie, readCookie, setCookie } from '../../cookies.ts';
+import { clearCookie, clearSsoSessionCookies, readCookie, setCookie } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { html, page, pageHeaders } from '../../views/html.ts';
@@ -40,7 +40,7 @@ export function logoutPageRoutes(deps: SamlRouteDeps): Route[] {
     const form = (request.body as Record<string, string> | undefined) ?? {};
     const expected = readCookie(request.headers['cookie'], CSRF_COOKIE);
     if (!expected || form['csrf'] !== expected) return errorPage(403, 'Sign-out not confirmed', 'This sign-out form has expired. Start again.');
-    const cookies = [clearCookie(SSO_COOKIE, `/t/${tenant.tenant.id}/`), clearCookie(CSRF_COOKIE, `/t/${tenant.tenant.id}/saml/logout`)];
+    const cookies = [...clearSsoSessionCookies(tenant.tenant.id), clearCookie(CSRF_COOKIE, `/t/${tenant.tenant.id}/saml/logout`)];
     const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
     const ended = secret ? await flow.endAndPropagate(tenant, sessionHash(secret)) : undefined;
     return flow.next(tenant, { tenant: tenant.tenant.id, remaining: ended?.frontChannel ?? [], partial: ended?.partial ?? false }, cookies);

@@ -3,11 +3,10 @@ import { STATUS_SUCCESS, statusCodeOf } from '../../../core/saml/logout.ts';
 import { samlEndpoints } from '../../../core/saml/metadata.ts';
 import { signMessage, type SamlStatus } from '../../../core/saml/outbound.ts';
 import { SamlError } from '../../../core/saml/xml.ts';
-import { clearCookie, readCookie } from '../../cookies.ts';
+import { clearSsoSessionCookies, ssoSecretOf } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage } from '../../views/pages.ts';
-import { SSO_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import type { SamlRouteDeps } from './deps.ts';
 import { frontChannelEndpoint, frontChannelMessage, sendThroughBrowser } from './front-channel.ts';
@@ -72,7 +71,7 @@ export function sloRoutes(deps: SamlRouteDeps): Route[] {
       if (error instanceof SamlError) return errorPage(400, 'Sign-out request not valid', `The service provider's message was refused: ${error.message}.`);
       throw error;
     }
-    const cookies = [clearCookie(SSO_COOKIE, `/t/${tenant.tenant.id}/`)];
+    const cookies = clearSsoSessionCookies(tenant.tenant.id);
     if (message.name === 'LogoutResponse') {
       // A participant answering our LogoutRequest in a front-channel chain.
       const progress = await flow.takeStep(tenant, message.element.getAttribute('InResponseTo') ?? '', message.sp.entityId);
@@ -82,7 +81,7 @@ export function sloRoutes(deps: SamlRouteDeps): Route[] {
     const initiator = { spEntityId: message.sp.entityId, requestId: message.id, ...(message.relayState !== undefined ? { relayState: message.relayState } : {}) };
     let ended;
     try {
-      ended = await flow.endNamedSession(tenant, message, readCookie(request.headers['cookie'], SSO_COOKIE));
+      ended = await flow.endNamedSession(tenant, message, ssoSecretOf(request.headers));
     } catch (error) {
       if (!(error instanceof SamlError)) throw error;
       const endpoint = frontChannelEndpoint(message.sp.singleLogout);
