@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item, OutboundHttp, Random } from '../../ports.ts';
 import { NO_OUTBOUND } from '../outbound/none.ts';
