@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { OutboundHttp } from '../../ports.ts';
 import type { AccessContext } from './context.ts';
 import type { RiskAssessment, RiskOutcome } from './engine.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { SIGNAL_NAMES, type SignalName } from './signals.ts';
 
 const score = z.number().int().min(1).max(1000);
