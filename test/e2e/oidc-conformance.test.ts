@@ -256,6 +256,22 @@ describe('OpenID Provider conformance details (issue 11)', () => {
     });
   });
 
+  describe('item 5: a refresh with a narrower scope (RFC 6749 §6)', () => {
+    it('narrows the access token only: the new refresh token keeps the scope presented, and the rest comes back', async () => {
+      const { tokens } = await tokensOf('alice', rp, 'openid profile email offline_access');
+      const refresh = (token: string, scope?: string) =>
+        postForm(`${issuer}/oidc/token`, { grant_type: 'refresh_token', refresh_token: token, ...(scope ? { scope } : {}) }, { Authorization: basic(rp) });
+      const narrowed = await refresh(tokens['refresh_token']!, 'openid email');
+      expect(narrowed.status).toBe(200);
+      expect(narrowed.body['scope']).toBe('openid email');
+      expect(await introspect(narrowed.body['access_token'] as string)).toMatchObject({ active: true, scope: 'openid email' });
+      expect(await introspect(narrowed.body['refresh_token'] as string)).toMatchObject({ active: true, scope: 'openid profile email offline_access' });
+      const widened = await refresh(narrowed.body['refresh_token'] as string);
+      expect(widened.status).toBe(200);
+      expect((widened.body['scope'] as string).split(' ').sort()).toEqual(['email', 'offline_access', 'openid', 'profile']);
+    });
+  });
+
   describe('item 7: revoking a token issued to another client (RFC 7009 §2.1)', () => {
     it('refuses with invalid_request and leaves the token valid; a public client learns nothing', async () => {
       const { tokens } = await tokensOf('alice');

@@ -86,7 +86,9 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       if (!active) throw invalidGrant('the grant behind this refresh token was revoked');
       // Only what the client may still hold: a client narrowed since (or barred by the operator-only rule) loses the rest.
       const scope = narrowedScope(form['scope'], scopeStillAllowed(client, rt.scope));
-      const tokens = await issue({ tenant, client, proof }, rt.sub, scope, rt.gid, { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid }, undefined, rt.familyExpiresAt, rt.jkt);
+      // RFC 6749 §6: a narrower `scope` narrows this access token only; the new refresh token keeps the
+      // scope of the one presented (what the client may still hold), so the rest can be asked for later.
+      const tokens = await issue({ tenant, client, proof }, rt.sub, scope, rt.gid, { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid }, undefined, rt.familyExpiresAt, rt.jkt, scopeStillAllowed(client, rt.scope));
       return tokens;
     },
 
@@ -143,6 +145,8 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
     nonce?: string,
     familyExpiresAt?: number,
     boundJkt?: string,
+    /** The refresh token's scope when it differs from the access token's (a narrowed refresh). */
+    familyScope: string = scope,
   ): Promise<IssuedTokens & { refresh_token?: string }> {
     const { tenant, client, proof } = g;
     const jkt = proof?.jkt ?? boundJkt;
@@ -167,7 +171,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       clientId: client.client_id,
       gid,
       sub,
-      scope,
+      scope: familyScope,
       sid: authentication.sid ?? '',
       authTime: authentication.authTime,
       acr: authentication.acr,
