@@ -31,6 +31,8 @@ const schema = z
     [ENV.defaultCustody]: z.enum(['wrapped', 'kms-resident']).default('wrapped'),
     [ENV.publicBaseUrl]: optionalUrl,
     [ENV.maxBodyBytes]: z.coerce.number().int().min(1024).max(6 * 1024 * 1024).default(256 * 1024),
+    // The oidc function's per-container cache of tenants and clients: the bound on serving a stale one.
+    [ENV.directoryCacheSeconds]: z.coerce.number().int().min(0).max(300).default(30),
   });
 
 export interface Config {
@@ -47,6 +49,12 @@ export interface Config {
   readonly defaultCustody: 'wrapped' | 'kms-resident';
   readonly publicBaseUrl?: string;
   readonly maxBodyBytes: number;
+  /**
+   * How long the oidc function may serve a tenant or client it read (0: no cache). A tenant or client
+   * disabled, changed or deleted, or a client secret rotated, is honoured by the token path for at most
+   * this long; the access check (user and tenant status at refresh and code redemption) never uses it.
+   */
+  readonly directoryCacheSeconds: number;
 }
 
 export interface ConfigNeeds {
@@ -94,5 +102,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ne
     defaultCustody: value[ENV.defaultCustody],
     publicBaseUrl: value[ENV.publicBaseUrl],
     maxBodyBytes: value[ENV.maxBodyBytes],
+    directoryCacheSeconds: value[ENV.directoryCacheSeconds],
   };
 }

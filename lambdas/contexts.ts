@@ -34,4 +34,5 @@ export const ENV = {
   defaultCustody: 'DEFAULT_CUSTODY',
   publicBaseUrl: 'PUBLIC_BASE_URL',
   maxBodyBytes: 'MAX_BODY_BYTES',
+  directoryCacheSeconds: 'DIRECTORY_CACHE_SECONDS',
 } as const;

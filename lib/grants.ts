@@ -109,7 +109,6 @@ export const STATE_PARTITIONS = {
   code: 'CODE#*',
   grant: 'GRANT#*',
   revokedAccessToken: 'REVOKEDAT#*',
-  refreshToken: 'RT#*',
   deviceCode: 'DEVICE#*',
   userCode: 'USERCODE#*',
   jti: 'JTI#*',
@@ -141,7 +140,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // the login throttle for the password grant. No card, no card session, no SAML state.
   oidc: {
     directory: readWrite(D.tenant),
-    state: readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.refreshToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken),
+    state: readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: NO_RESIDENT_KEYS,

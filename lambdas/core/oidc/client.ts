@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item, Random } from '../../ports.ts';
+import type { ReadCache } from '../read-cache.ts';
 import { tenantPartition } from '../directory/keys.ts';
 import { OAuthError } from './errors.ts';
 import { newOpaque, opaqueHash, sameHash } from './hashing.ts';
@@ -209,11 +210,14 @@ export class Clients {
   readonly #clock: Clock;
   readonly #random: Random;
   readonly #secretHashOf = new WeakMap<OidcClient, string | undefined>();
+  /** Present where a hot path reads clients per request (the oidc function): see ReadCache for the staleness bound. */
+  readonly #cache: ReadCache<OidcClient> | undefined;
 
-  constructor(directory: DirectoryStore, clock: Clock, random: Random) {
+  constructor(directory: DirectoryStore, clock: Clock, random: Random, cache?: ReadCache<OidcClient>) {
     this.#directory = directory;
     this.#clock = clock;
     this.#random = random;
+    this.#cache = cache;
   }
 
   /**
@@ -267,8 +271,17 @@ export class Clients {
     return { client, ...(clientSecret ? { clientSecret } : {}), ...(registrationAccessToken ? { registrationAccessToken } : {}) };
   }
 
+  /**
+   * The client; with a cache, as read at most the cache's TTL ago (a disabled, narrowed or deleted client,
+   * or a rotated secret, is honoured here for at most that long after the change).
+   */
   async find(tenant: string, clientId: string): Promise<OidcClient | undefined> {
     if (!CLIENT_ID.test(clientId)) return undefined;
+    if (!this.#cache) return this.#read(tenant, clientId);
+    return this.#cache.get(`${tenant}/${clientId}`, () => this.#read(tenant, clientId));
+  }
+
+  async #read(tenant: string, clientId: string): Promise<OidcClient | undefined> {
     const item = await this.#directory.get<ClientItem>(clientKey(tenant, clientId));
     if (!item) return undefined;
     const client = entitledClient(item.client);
@@ -290,6 +303,7 @@ export class Clients {
   }
 
   async remove(tenant: string, clientId: string): Promise<void> {
+    this.#cache?.forget(`${tenant}/${clientId}`);
     try {
       await this.#directory.delete(clientKey(tenant, clientId), { present: true });
     } catch (error) {
@@ -332,6 +346,7 @@ export class Clients {
       throw new OAuthError('invalid_client_metadata', 'token_endpoint_auth_method cannot switch between secret and no secret');
     }
     const client: OidcClient = { ...item.client, ...metadata, version: item.version + 1 };
+    this.#cache?.forget(`${tenant}/${clientId}`);
     try {
       await this.#directory.update(clientKey(tenant, clientId), { client, version: client.version }, { equals: { version: item.version } });
     } catch (error) {

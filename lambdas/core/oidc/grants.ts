@@ -16,7 +16,8 @@ export interface Grant {
 }
 
 type GrantItem = Item & Grant & { expiresAt: number };
-const grantKey = (gid: string) => ({ PK: `GRANT#${gid}`, SK: 'GRANT' });
+/** The grant item, which also carries its refresh-token family (refresh-tokens.ts). */
+export const grantKey = (gid: string) => ({ PK: `GRANT#${gid}`, SK: 'GRANT' });
 
 export class Grants {
   readonly #state: StateStore;
@@ -30,11 +31,12 @@ export class Grants {
   /**
    * Fails with ConflictError if the grant was revoked before it could be created (a replayed code). A
    * user's grant is indexed under the user, so disabling the user revokes it; a client_credentials
-   * grant (`sub` is the client) is not.
+   * grant (`sub` is the client) is not. `family` are the attributes of the grant's refresh-token family
+   * (RefreshTokens.open), written with the grant in the same put.
    */
-  async create(grant: Omit<Grant, 'revoked'>, lifetimeSeconds: number, subject: 'user' | 'client' = 'user'): Promise<void> {
+  async create(grant: Omit<Grant, 'revoked'>, lifetimeSeconds: number, subject: 'user' | 'client' = 'user', family: Record<string, unknown> = {}): Promise<void> {
     const owner = subject === 'user' ? ownedBy(grant.tenant, grant.sub, 'GRANT', grant.gid) : {};
-    await this.#state.put({ ...grantKey(grant.gid), ...owner, ...grant, revoked: false, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+    await this.#state.put({ ...family, ...grantKey(grant.gid), ...owner, ...grant, revoked: false, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
   }
 
   /** The grant if it exists, has not expired and is not revoked. */

@@ -1,5 +1,6 @@
 import type { Clock, DirectoryStore, KeyCustody, Random, Signer, StateStore } from '../../ports.ts';
-import { Clients } from './client.ts';
+import { ReadCache } from '../read-cache.ts';
+import { Clients, type OidcClient } from './client.ts';
 import { AuthorizationCodes } from './codes.ts';
 import { Consents } from './consents.ts';
 import { DeviceCodes } from './device-codes.ts';
@@ -20,6 +21,8 @@ export interface OidcDeps {
   readonly random: Random;
   readonly custody?: KeyCustody;
   readonly platformSigner?: Signer;
+  /** Serve a client read at most this long ago (the oidc function's token path); 0 or absent: always read. */
+  readonly clientCacheMs?: number;
 }
 
 /** Every model of the OpenID Provider, wired once per process over the runtime's ports. */
@@ -32,13 +35,13 @@ export function createOidc(deps: OidcDeps) {
     clock,
     keys,
     tokens: new TokenIssuer(keys, clock, random),
-    clients: new Clients(directory, clock, random),
+    clients: new Clients(directory, clock, random, deps.clientCacheMs ? new ReadCache<OidcClient>(clock, deps.clientCacheMs) : undefined),
     consents: new Consents(directory),
     initialAccessTokens: new InitialAccessTokens(state, clock, random),
     grants: new Grants(state, clock),
     revokedAccessTokens: new RevokedAccessTokens(state),
     codes: new AuthorizationCodes(state, clock),
-    refreshTokens: new RefreshTokens(state, clock),
+    refreshTokens: new RefreshTokens(state),
     interactions: new Interactions(state, clock, random),
     sessions: new SsoSessions(state, clock, random),
     devices: new DeviceCodes(state, clock),
