@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ENV } from './contexts.ts';
 
 /** Configuration is read once, at init; a bad value stops the function there and names the variable. */

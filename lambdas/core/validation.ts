@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { ValidationError } from './errors.ts';
 
 /** Parses input with a schema; failures become one ValidationError listing every issue by field. */

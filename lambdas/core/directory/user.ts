@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { hashSecret, verifySecret } from '../crypto/password.ts';
 import { parseInput } from '../validation.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item, Random } from '../../ports.ts';
 import type { ReadCache } from '../read-cache.ts';
