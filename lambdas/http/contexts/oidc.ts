@@ -2,7 +2,8 @@ import type { RoutesFactory } from '../../apps.ts';
 import type { Tenant, Tenants } from '../../core/directory/tenant.ts';
 import { createOidc, type Oidc } from '../../core/oidc/provider.ts';
 import { ReadCache } from '../../core/read-cache.ts';
-import { directoryServices, type Runtime } from '../../runtime.ts';
+import { baseServices } from '../../base-services.ts';
+import type { Runtime } from '../../runtime.ts';
 import { oidcRoutes } from '../routes/oidc/index.ts';
 
 /**
@@ -22,7 +23,7 @@ export const oidcModels = (runtime: Runtime, cacheMs = 0): Oidc =>
 
 /** The OpenID Provider of every tenant: discovery, JWKS and the OAuth 2.0 / OIDC endpoints. */
 export const oidcContext: RoutesFactory = (runtime) => {
-  const services = directoryServices(runtime);
+  const services = baseServices(runtime);
   // Tenants and clients are read on every token request: served from a short-TTL per-container cache
   // (the bound is the config's directoryCacheSeconds). The access check keeps its own fresh reads.
   const cacheMs = runtime.config.directoryCacheSeconds * 1000;
