@@ -29,7 +29,13 @@ describe('configuration', () => {
       defaultCustody: 'wrapped',
       publicBaseUrl: undefined,
       maxBodyBytes: 262_144,
+      directoryCacheSeconds: 30,
     });
+  });
+
+  it('bounds the oidc function\'s tenant/client cache: 0 to 300 seconds, 30 by default', () => {
+    expect(loadConfig({ ...valid, DIRECTORY_CACHE_SECONDS: '0' }).directoryCacheSeconds).toBe(0);
+    expect(configError(() => loadConfig({ ...valid, DIRECTORY_CACHE_SECONDS: '301' })).variables).toEqual(['DIRECTORY_CACHE_SECONDS']);
   });
 
   it('names every missing variable', () => {
