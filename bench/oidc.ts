@@ -283,7 +283,8 @@ async function storeShare(n: number, tally: () => Tally, step: () => Promise<unk
 
 export async function benchOidc(options: OidcBenchOptions = OIDC_BENCH_DEFAULTS): Promise<string> {
   const demoPassword = randomBytes(18).toString('base64url');
-  const stack: LocalStack = await startLocalStack({ port: 0, logLevel: 'SILENT', demoPassword });
+  // The oidc function's tenant/client cache as deployed (the local stack's default is off).
+  const stack: LocalStack = await startLocalStack({ port: 0, logLevel: 'SILENT', demoPassword, env: { DIRECTORY_CACHE_SECONDS: '30' } });
   let peer: Peer | undefined;
   // A deadline well past the expected run time: closing the servers then fails whatever still waits.
   const budgetMs = (10 * options.loadSeconds + 120) * 1000 + options.flows * 2 * 1000 + options.calls * 4 * 100;

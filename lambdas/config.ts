@@ -32,6 +32,8 @@ const schema = z
     [ENV.publicBaseUrl]: optionalUrl,
     [ENV.maxBodyBytes]: z.coerce.number().int().min(1024).max(6 * 1024 * 1024).default(256 * 1024),
     [ENV.trustedLocationHeaders]: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
+    // The oidc function's per-container cache of tenants and clients: the bound on serving a stale one.
+    [ENV.directoryCacheSeconds]: z.coerce.number().int().min(0).max(300).default(30),
   });
 
 export interface Config {
@@ -50,6 +52,12 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** The CDN in front sets `CloudFront-Viewer-*` location headers and strips clients' own: only then are they read. */
   readonly trustedLocationHeaders: boolean;
+  /**
+   * How long the oidc function may serve a tenant or client it read (0: no cache). A tenant or client
+   * disabled, changed or deleted, or a client secret rotated, is honoured by the token path for at most
+   * this long; the access check (user and tenant status at refresh and code redemption) never uses it.
+   */
+  readonly directoryCacheSeconds: number;
 }
 
 export interface ConfigNeeds {
@@ -98,5 +106,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ne
     publicBaseUrl: value[ENV.publicBaseUrl],
     maxBodyBytes: value[ENV.maxBodyBytes],
     trustedLocationHeaders: value[ENV.trustedLocationHeaders] === 'true',
+    directoryCacheSeconds: value[ENV.directoryCacheSeconds],
   };
 }

@@ -36,4 +36,5 @@ export const ENV = {
   publicBaseUrl: 'PUBLIC_BASE_URL',
   maxBodyBytes: 'MAX_BODY_BYTES',
   trustedLocationHeaders: 'TRUSTED_LOCATION_HEADERS',
+  directoryCacheSeconds: 'DIRECTORY_CACHE_SECONDS',
 } as const;

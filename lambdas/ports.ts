@@ -24,6 +24,11 @@ export interface WriteGuard {
   readonly present?: true;
   /** Each named attribute must currently hold exactly this value. */
   readonly equals?: Readonly<Record<string, unknown>>;
+  /**
+   * On a lost guard, the ConflictError carries the item as it stood (`current`), from the same request
+   * where the store returns it (DynamoDB's ReturnValuesOnConditionCheckFailure), else from a read.
+   */
+  readonly reportCurrent?: true;
 }
 
 export interface QueryRequest {

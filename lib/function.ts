@@ -13,6 +13,26 @@ const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Gives bundled ESM code a `require` for the CommonJS dependencies esbuild leaves as require() calls. */
 export const ESM_REQUIRE_BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
+/**
+ * The SDK's default credential chain, replaced in every bundle by the environment provider Lambda needs
+ * (the functions also pass it explicitly): the chain's SSO/STS/profile/IMDS code is never bundled.
+ */
+export const BUNDLE_ALIASES: Readonly<Record<string, string>> = {
+  '@aws-sdk/credential-provider-node': `${PROJECT_ROOT}lambdas/adapters/env-credentials.ts`,
+};
+
+/** The esbuild options of every function's bundle, in one place: the stack, the bundle-budget test and the benchmark use them. */
+export const LAMBDA_ESBUILD = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node22',
+  minify: true,
+  mainFields: ['module', 'main'],
+  banner: { js: ESM_REQUIRE_BANNER },
+  alias: BUNDLE_ALIASES,
+} as const;
+
 export interface ContextFunctionProps {
   readonly context: ContextName;
   readonly stage: string;
@@ -72,6 +92,7 @@ export class ContextFunction extends Construct {
         // Bundle everything, the AWS SDK included: the functions run the exact SDK versions package.json
         // pins and the tests ran, not whatever the runtime ships, and tree-shaking keeps cold starts small.
         externalModules: [],
+        esbuildArgs: Object.fromEntries(Object.entries(BUNDLE_ALIASES).map(([module, path]) => [`--alias:${module}`, path])),
       },
     });
 

@@ -118,7 +118,6 @@ export const STATE_PARTITIONS = {
   code: 'CODE#*',
   grant: 'GRANT#*',
   revokedAccessToken: 'REVOKEDAT#*',
-  refreshToken: 'RT#*',
   deviceCode: 'DEVICE#*',
   userCode: 'USERCODE#*',
   jti: 'JTI#*',
@@ -153,7 +152,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // read only: a risk denial at the refresh grant finds the family's SSO session by its public sid.
   oidc: {
     directory: readWrite(D.tenant),
-    state: plusRead(readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.refreshToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken, S.pushedRequest), S.subject),
+    state: plusRead(readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken, S.pushedRequest), S.subject),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: NO_RESIDENT_KEYS,

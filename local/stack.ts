@@ -53,6 +53,9 @@ export const LOCAL_DEFAULTS = {
   [ENV.directoryTable]: 'cloudcard-local-directory',
   [ENV.stateTable]: 'cloudcard-local-state',
   [ENV.keyProvider]: 'local',
+  // No tenant/client cache locally by default: the CLI and the admin API change them under a developer's
+  // eyes, and the change should show at once. DIRECTORY_CACHE_SECONDS turns it on (the benchmark does).
+  [ENV.directoryCacheSeconds]: '0',
 };
 
 /**

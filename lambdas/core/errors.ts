@@ -24,6 +24,15 @@ export class ValidationError extends DomainError {
 /** A conditional write lost: the item exists already, changed meanwhile, or was consumed. */
 export class ConflictError extends DomainError {
   override readonly name = 'ConflictError';
+  /**
+   * Asked for with the guard's `reportCurrent`: the item as it stood when the guard failed (undefined:
+   * absent or expired), so the caller can tell why without another read.
+   */
+  readonly current?: Record<string, unknown> | undefined;
+  constructor(message: string, options?: { current: Record<string, unknown> | undefined }) {
+    super(message);
+    if (options) this.current = options.current;
+  }
 }
 
 /** A backing service (store, key custody, signer) could not be reached or refused to work. */

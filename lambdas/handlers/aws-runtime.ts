@@ -2,6 +2,7 @@ import { ConfigError, loadConfig } from '../config.ts';
 import type { ContextName } from '../contexts.ts';
 import { CONTEXT_KEY_NEEDS } from '../apps.ts';
 import { createDynamoClient } from '../adapters/dynamodb/client.ts';
+import { envCredentials } from '../adapters/env-credentials.ts';
 import { DynamoItemStore, DynamoStateStore } from '../adapters/dynamodb/item-store.ts';
 import { createKmsClient } from '../adapters/kms/client.ts';
 import { KmsKeyCustody } from '../adapters/kms/key-custody.ts';
@@ -24,8 +25,9 @@ export function awsRuntime(context: ContextName, env: Readonly<Record<string, st
   if (config.keyProvider !== 'kms') {
     throw new ConfigError([{ variable: 'KEY_PROVIDER', message: 'must be "kms" in AWS (local keys are for the local gateway only)' }]);
   }
-  const dynamo = createDynamoClient();
-  const kms = Object.values(needs).some(Boolean) ? createKmsClient() : undefined;
+  // Lambda's credentials are in the environment: the explicit provider, not the SDK's default chain.
+  const dynamo = createDynamoClient({ credentials: envCredentials });
+  const kms = Object.values(needs).some(Boolean) ? createKmsClient({ credentials: envCredentials }) : undefined;
   return {
     config,
     directory: new DynamoItemStore({ client: dynamo, tableName: config.directoryTable, role: 'directory' }),

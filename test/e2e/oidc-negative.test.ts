@@ -104,6 +104,27 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
       expect(result.body['error']).toBe('invalid_grant');
     });
 
+    it('checks redirect_uri, PKCE and the DPoP key before consuming the code: a wrong request burns nothing', async () => {
+      const c = await code();
+      expect((await exchange(c, client, { redirect_uri: 'https://rp.example.test/other' })).body['error']).toBe('invalid_grant');
+      expect((await exchange({ ...c, verifier: pkce().verifier })).body).toEqual({ error: 'invalid_grant', error_description: 'PKCE verification failed' });
+      const right = await exchange(c);
+      expect(right.status).toBe(200);
+      expect(await introspect(right.body['access_token'] as string)).toMatchObject({ active: true });
+    });
+
+    it('narrows the access token on a refresh with a smaller scope and keeps the refresh token scope as presented (RFC 6749 §6)', async () => {
+      const first = await exchange(await code());
+      expect(first.body['scope']).toBe('openid offline_access');
+      const narrowed = await postForm(token, { grant_type: 'refresh_token', refresh_token: first.body['refresh_token'] as string, scope: 'openid' }, { Authorization: basic(client) });
+      expect(narrowed.status).toBe(200);
+      expect(narrowed.body['scope']).toBe('openid');
+      expect(await introspect(narrowed.body['access_token'] as string)).toMatchObject({ active: true, scope: 'openid' });
+      expect(await introspect(narrowed.body['refresh_token'] as string)).toMatchObject({ active: true, token_type: 'refresh_token', scope: 'openid offline_access' });
+      const full = await postForm(token, { grant_type: 'refresh_token', refresh_token: narrowed.body['refresh_token'] as string }, { Authorization: basic(client) });
+      expect(full.body['scope']).toBe('openid offline_access');
+    });
+
     it('rejects a replayed code and revokes what its first use issued', async () => {
       const c = await code();
       const first = await exchange(c);

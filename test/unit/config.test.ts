@@ -30,8 +30,14 @@ describe('configuration', () => {
       publicBaseUrl: undefined,
       maxBodyBytes: 262_144,
       trustedLocationHeaders: false,
+      directoryCacheSeconds: 30,
     });
     expect(loadConfig({ ...valid, TRUSTED_LOCATION_HEADERS: 'true' }).trustedLocationHeaders).toBe(true);
+  });
+
+  it('bounds the oidc function\'s tenant/client cache: 0 to 300 seconds, 30 by default', () => {
+    expect(loadConfig({ ...valid, DIRECTORY_CACHE_SECONDS: '0' }).directoryCacheSeconds).toBe(0);
+    expect(configError(() => loadConfig({ ...valid, DIRECTORY_CACHE_SECONDS: '301' })).variables).toEqual(['DIRECTORY_CACHE_SECONDS']);
   });
 
   it('names every missing variable', () => {

@@ -103,19 +103,32 @@ export class DynamoItemStore implements ItemStore {
     if (sets.length === 0 && removes.length === 0) throw new ValidationError('an update must change something');
     const update = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].join(' ').trim();
     const condition = this.condition(expr, guard);
-    const out = await this.call(() =>
-      this.documents.send(
+    try {
+      const out = await this.documents.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { PK: key.PK, SK: key.SK },
           UpdateExpression: update,
-          ...(condition ? { ConditionExpression: condition } : {}),
+          ...(condition ? { ConditionExpression: condition, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } : {}),
           ...expr.attributes(),
           ReturnValues: 'ALL_NEW',
         }),
-      ),
-    );
-    return out.Attributes as T;
+      );
+      return out.Attributes as T;
+    } catch (error) {
+      if (guard?.reportCurrent && isConditionFailure(error)) {
+        // DynamoDB returns the item as it stood (none: there was none); dynalite ignores ALL_OLD, so a
+        // consistent read answers there instead.
+        const current = error.Item ? (fromAttributeMap(error.Item) as Item) : await this.get(key);
+        throw new ConflictError(`${this.role}: the item changed or does not meet the write condition`, { current: current && this.visible(current) ? current : undefined });
+      }
+      this.fail(error);
+    }
+  }
+
+  /** Whether a stored item counts as there (the state store hides expired ones). */
+  protected visible(_item: Item): boolean {
+    return true;
   }
 
   async delete(key: ItemKey, guard?: WriteGuard): Promise<void> {
@@ -259,6 +272,10 @@ export class DynamoStateStore extends DynamoItemStore implements StateStore {
     }
     parts.push(...this.equalities(expr, guard));
     return parts.length ? parts.join(' AND ') : undefined;
+  }
+
+  protected override visible(item: Item): boolean {
+    return this.live(item);
   }
 
   private live(item: Item): boolean {

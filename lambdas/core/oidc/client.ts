@@ -3,6 +3,7 @@ import { ConflictError, NotFoundError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item, OutboundHttp, Random } from '../../ports.ts';
 import { NO_OUTBOUND } from '../outbound/none.ts';
 import { OutboundUrlError, outboundTarget, PUBLIC_ONLY } from '../outbound/url-policy.ts';
+import type { ReadCache } from '../read-cache.ts';
 import { tenantPartition } from '../directory/keys.ts';
 import { OAuthError } from './errors.ts';
 import { newOpaque, opaqueHash, sameHash } from './hashing.ts';
@@ -246,13 +247,16 @@ export class Clients {
   readonly #random: Random;
   readonly #outbound: OutboundHttp;
   readonly #secretHashOf = new WeakMap<OidcClient, string | undefined>();
+  /** Present where a hot path reads clients per request (the oidc function): see ReadCache for the staleness bound. */
+  readonly #cache: ReadCache<OidcClient> | undefined;
 
   /** `outbound` checks a `jwks_uri` under the outbound URL policy; without it none is accepted. */
-  constructor(directory: DirectoryStore, clock: Clock, random: Random, outbound: OutboundHttp = NO_OUTBOUND) {
+  constructor(directory: DirectoryStore, clock: Clock, random: Random, outbound: OutboundHttp = NO_OUTBOUND, cache?: ReadCache<OidcClient>) {
     this.#directory = directory;
     this.#clock = clock;
     this.#random = random;
     this.#outbound = outbound;
+    this.#cache = cache;
   }
 
   /**
@@ -306,8 +310,17 @@ export class Clients {
     return { client, ...(clientSecret ? { clientSecret } : {}), ...(registrationAccessToken ? { registrationAccessToken } : {}) };
   }
 
+  /**
+   * The client; with a cache, as read at most the cache's TTL ago (a disabled, narrowed or deleted client,
+   * or a rotated secret, is honoured here for at most that long after the change).
+   */
   async find(tenant: string, clientId: string): Promise<OidcClient | undefined> {
     if (!CLIENT_ID.test(clientId)) return undefined;
+    if (!this.#cache) return this.#read(tenant, clientId);
+    return this.#cache.get(`${tenant}/${clientId}`, () => this.#read(tenant, clientId));
+  }
+
+  async #read(tenant: string, clientId: string): Promise<OidcClient | undefined> {
     const item = await this.#directory.get<ClientItem>(clientKey(tenant, clientId));
     if (!item) return undefined;
     const client = entitledClient(item.client);
@@ -329,6 +342,7 @@ export class Clients {
   }
 
   async remove(tenant: string, clientId: string): Promise<void> {
+    this.#cache?.forget(`${tenant}/${clientId}`);
     try {
       await this.#directory.delete(clientKey(tenant, clientId), { present: true });
     } catch (error) {
@@ -380,6 +394,7 @@ export class Clients {
     }
     const { client_id, tenant: owner, first_party, registered_by, client_id_issued_at } = item.client;
     const client: OidcClient = { ...metadata, client_id, tenant: owner, first_party, registered_by, client_id_issued_at, version: item.version + 1 };
+    this.#cache?.forget(`${tenant}/${clientId}`);
     try {
       await this.#directory.update(clientKey(tenant, clientId), { client, version: client.version }, { equals: { version: item.version } });
     } catch (error) {

@@ -1,4 +1,3 @@
-import { ConflictError } from '../errors.ts';
 import type { Clock, Item, StateStore } from '../../ports.ts';
 import { newOpaque, opaqueHash } from './hashing.ts';
 
@@ -19,11 +18,11 @@ export interface CodeGrant {
   readonly dpopJkt?: string;
 }
 
-type CodeItem = Item & CodeGrant & { used: boolean; expiresAt: number };
+type CodeItem = Item & CodeGrant & { expiresAt: number };
 const codeKey = (code: string) => ({ PK: `CODE#${opaqueHash(code)}`, SK: 'CODE' });
 
 /** `foreign`: presented by another client or tenant than it was issued to; nothing changed. */
-export type Redemption = { outcome: 'redeemed'; grant: CodeGrant } | { outcome: 'replayed'; grant: CodeGrant } | { outcome: 'foreign' } | { outcome: 'unknown' };
+export type Presented = { outcome: 'valid'; grant: CodeGrant } | { outcome: 'foreign' } | { outcome: 'unknown' };
 
 export class AuthorizationCodes {
   readonly #state: StateStore;
@@ -36,26 +35,23 @@ export class AuthorizationCodes {
 
   async issue(grant: CodeGrant, lifetimeSeconds: number): Promise<string> {
     const code = newOpaque('ac_');
-    await this.#state.put({ ...codeKey(code), ...grant, used: false, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+    await this.#state.put({ ...codeKey(code), ...grant, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
     return code;
   }
 
   /**
-   * Single use, by one write guarded on the code being unused and on the presenting client and tenant:
-   * exactly one of any number of concurrent redemptions by the rightful client wins, and another client's
-   * attempt consumes nothing (it must not revoke the victim's grant). A code the rightful client presents
-   * again is reported as replayed (so the caller revokes its grant); an expired one as unknown.
+   * Reads a presented code and checks it before anything is written: the presenting client and tenant
+   * here, then the caller's `check` of the request against it (redirect_uri, PKCE, DPoP key), so a wrong
+   * request consumes nothing and cannot burn someone else's code. Single use is the one guarded write
+   * that follows, in the caller: creating the code's grant (`GRANT#{gid}`, absent). Of any number of
+   * concurrent redemptions exactly one creates it; every other redemption, concurrent or later, finds it
+   * there (or revoked) and is a replay, which revokes it (RFC 6749 §4.1.2). An expired code is unknown.
    */
-  async redeem(code: string, presenter: { readonly tenant: string; readonly clientId: string }): Promise<Redemption> {
-    try {
-      const item = await this.#state.update<CodeItem>(codeKey(code), { used: true }, { present: true, equals: { used: false, clientId: presenter.clientId, tenant: presenter.tenant } });
-      return { outcome: 'redeemed', grant: item };
-    } catch (error) {
-      if (!(error instanceof ConflictError)) throw error;
-    }
+  async presented(code: string, presenter: { readonly tenant: string; readonly clientId: string }, check: (grant: CodeGrant) => void): Promise<Presented> {
     const item = await this.#state.get<CodeItem>(codeKey(code));
     if (!item) return { outcome: 'unknown' };
     if (item.clientId !== presenter.clientId || item.tenant !== presenter.tenant) return { outcome: 'foreign' };
-    return item.used ? { outcome: 'replayed', grant: item } : { outcome: 'unknown' };
+    check(item);
+    return { outcome: 'valid', grant: item };
   }
 }

@@ -17,6 +17,7 @@ export interface Grant {
 }
 
 type GrantItem = Item & Grant & { expiresAt: number };
+/** The grant item, which also carries its refresh-token family (refresh-tokens.ts). */
 export const grantKey = (gid: string) => ({ PK: `GRANT#${gid}`, SK: 'GRANT' });
 
 export class Grants {
@@ -31,13 +32,14 @@ export class Grants {
   /**
    * Fails with ConflictError if the grant was revoked before it could be created (a replayed code). A
    * user's grant is indexed under the user, so disabling the user revokes it; a client_credentials
-   * grant (`sub` is the client) is not.
+   * grant (`sub` is the client) is not. `family` are the attributes of the grant's refresh-token family
+   * (RefreshTokens.open), written with the grant in the same put.
    */
-  async create(grant: Omit<Grant, 'revoked'>, lifetimeSeconds: number, subject: 'user' | 'client' = 'user', context?: AccessContext): Promise<void> {
+  async create(grant: Omit<Grant, 'revoked'>, lifetimeSeconds: number, subject: 'user' | 'client' = 'user', family: Record<string, unknown> = {}, context?: AccessContext): Promise<void> {
     const owner = subject === 'user' ? ownedBy(grant.tenant, grant.sub, 'GRANT', grant.gid) : {};
     // The issuing request's context is the family's risk baseline (issue 13).
     const risk = context ? { risk: newRiskRecord({ ...context, at: context.at ?? this.#clock.now() }) } : {};
-    await this.#state.put({ ...grantKey(grant.gid), ...owner, ...grant, ...risk, revoked: false, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+    await this.#state.put({ ...family, ...grantKey(grant.gid), ...owner, ...grant, ...risk, revoked: false, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
   }
 
   /** The grant if it exists, has not expired and is not revoked. */

@@ -2,7 +2,8 @@ import type { Clock, DirectoryStore, KeyCustody, OutboundHttp, Random, Signer, S
 import { NO_OUTBOUND } from '../outbound/none.ts';
 import { ClientKeys } from './client-keys.ts';
 import { PushedRequests } from './pushed-requests.ts';
-import { Clients } from './client.ts';
+import { Clients, type OidcClient } from './client.ts';
+import { ReadCache } from '../read-cache.ts';
 import { AuthorizationCodes } from './codes.ts';
 import { Consents } from './consents.ts';
 import { DeviceCodes } from './device-codes.ts';
@@ -25,6 +26,8 @@ export interface OidcDeps {
   readonly platformSigner?: Signer;
   /** Fetches clients' `jwks_uri` under the outbound URL policy; without it no jwks_uri is accepted. */
   readonly outbound?: OutboundHttp;
+  /** Serve a client read at most this long ago (the oidc function's token path); 0 or absent: always read. */
+  readonly clientCacheMs?: number;
 }
 
 /** Every model of the OpenID Provider, wired once per process over the runtime's ports. */
@@ -38,7 +41,7 @@ export function createOidc(deps: OidcDeps) {
     clock,
     keys,
     tokens: new TokenIssuer(keys, clock, random),
-    clients: new Clients(directory, clock, random, outbound),
+    clients: new Clients(directory, clock, random, outbound, deps.clientCacheMs ? new ReadCache<OidcClient>(clock, deps.clientCacheMs) : undefined),
     clientKeys: new ClientKeys(outbound, clock),
     pushedRequests: new PushedRequests(state, clock),
     consents: new Consents(directory),
@@ -46,7 +49,7 @@ export function createOidc(deps: OidcDeps) {
     grants: new Grants(state, clock),
     revokedAccessTokens: new RevokedAccessTokens(state),
     codes: new AuthorizationCodes(state, clock),
-    refreshTokens: new RefreshTokens(state, clock),
+    refreshTokens: new RefreshTokens(state),
     interactions: new Interactions(state, clock, random),
     sessions: new SsoSessions(state, clock, random),
     devices: new DeviceCodes(state, clock),

@@ -1,5 +1,6 @@
 import { ConflictError } from '../errors.ts';
-import type { Clock, Item, StateStore } from '../../ports.ts';
+import type { Item, StateStore } from '../../ports.ts';
+import { grantKey } from './grants.ts';
 import { newOpaque, opaqueHash } from './hashing.ts';
 
 /** What a refresh token stands for; each rotation issues a new token in the same family (grant). */
@@ -8,6 +9,7 @@ export interface RefreshGrant {
   readonly clientId: string;
   readonly gid: string;
   readonly sub: string;
+  /** The family's scope: every token of the family carries it unchanged (RFC 6749 §6). */
   readonly scope: string;
   readonly sid: string;
   readonly authTime: number;
@@ -19,12 +21,45 @@ export interface RefreshGrant {
   readonly familyExpiresAt: number;
 }
 
-type RefreshItem = Item & RefreshGrant & { status: 'active' | 'rotated' | 'revoked'; expiresAt: number };
-const refreshKey = (token: string) => ({ PK: `RT#${opaqueHash(token)}`, SK: 'RT' });
+/** What a new family needs beyond its grant (tenant, client, subject, scope are the grant's). */
+export type FamilyStart = Omit<RefreshGrant, 'tenant' | 'clientId' | 'gid' | 'sub' | 'scope' | 'familyExpiresAt'>;
+
+/**
+ * The family lives on its grant item (`GRANT#{gid}`), so rotation, reuse detection and revocation are
+ * all one item: `rtHash` is the hash of the one current token, `rtPrevious` the hash of the token it
+ * replaced, `rtBinding` the DPoP key thumbprint the family is bound to or `none`. Revoking the grant
+ * (reuse, code replay, RFC 7009, disabling the user or tenant) stops the family by the same flag.
+ */
+type FamilyItem = Item & {
+  tenant: string;
+  clientId: string;
+  gid: string;
+  sub: string;
+  scope: string;
+  revoked: boolean;
+  expiresAt: number;
+  rtHash?: string;
+  rtPrevious?: string;
+  rtBinding?: string;
+  sid: string;
+  authTime: number;
+  acr: string;
+  amr: string[];
+};
+
+const UNBOUND = 'none';
+
+/** `rt_{gid}.{256 random bits}`: the token names its family, so rotation needs no lookup by hash. */
+const TOKEN = /^rt_([A-Za-z0-9_-]{16,64})\.([A-Za-z0-9_-]{43})$/;
+const familyOf = (token: string): string | undefined => TOKEN.exec(token)?.[1];
+const newToken = (gid: string): string => newOpaque(`rt_${gid}.`);
 
 export type Rotation =
-  | { outcome: 'rotated'; grant: RefreshGrant }
+  /** `token` is the family's new current token; `grant` the family as it is now. */
+  | { outcome: 'rotated'; grant: RefreshGrant; token: string }
   | { outcome: 'reused'; grant: RefreshGrant }
+  /** The family's grant was revoked (reuse, code replay, RFC 7009, user or tenant disabled). */
+  | { outcome: 'revoked' }
   /** Presented by another client or tenant than it was issued to: refused, and nothing changes. */
   | { outcome: 'foreign' }
   /** Bound to a DPoP key the presenter did not prove: refused, not consumed (the caller's risk check decides the rest). */
@@ -36,54 +71,104 @@ export interface Presenter {
   readonly tenant: string;
   readonly clientId: string;
   readonly jkt?: string;
+  /** A public client (no credentials): only DPoP binding and the token itself prove who presents. */
+  readonly publicClient: boolean;
 }
 
 export class RefreshTokens {
   readonly #state: StateStore;
-  readonly #clock: Clock;
 
-  constructor(state: StateStore, clock: Clock) {
+  constructor(state: StateStore) {
     this.#state = state;
-    this.#clock = clock;
   }
 
-  async issue(grant: RefreshGrant): Promise<string> {
-    const token = newOpaque('rt_');
-    await this.#state.put({ ...refreshKey(token), ...grant, status: 'active', expiresAt: grant.familyExpiresAt }, { absent: true });
-    return token;
-  }
-
-  async find(token: string): Promise<(RefreshGrant & { status: string }) | undefined> {
-    return this.#state.get<RefreshItem>(refreshKey(token));
+  /** The first token of a new family and the attributes the family's grant item is created with. */
+  open(gid: string, start: FamilyStart): { token: string; attributes: Record<string, unknown> } {
+    const token = newToken(gid);
+    const { jkt, ...details } = start;
+    return { token, attributes: { ...details, rtHash: opaqueHash(token), rtBinding: jkt ?? UNBOUND } };
   }
 
   /**
-   * Rotates the token for its rightful presenter. The client, tenant and DPoP key are checked on a read
-   * before anything is written, so a stolen token presented by another client or key changes nothing
-   * (it must not revoke the victim's family). Then one guarded write marks it used: of concurrent uses
-   * by the rightful client exactly one rotates, and any other use of a token no longer active is reuse,
-   * which the caller answers by revoking the family.
+   * Rotates in place with ONE conditional update of the family item: it succeeds only if the presented
+   * token is the current one, the grant is not revoked, and the presenter is the family's client (and
+   * holds its DPoP key). Of concurrent uses exactly one rotates. When the guard fails, the item as it stood
+   * (ALL_OLD) tells why, with no change made: unknown, foreign, wrong key, revoked, or reuse. Reuse is a
+   * token of this family that is no longer current: the one just replaced (`rtPrevious`), or any token
+   * naming the family presented by a party that proved to be the family's holder (a confidential
+   * client's credentials, or the bound DPoP key). From a public client of an unbound family, an older
+   * token cannot be told from a forged one naming the family (the family id is in access tokens as `gid`),
+   * so it is refused as unknown and revokes nothing.
    */
-  async consume(token: string, presenter: Presenter): Promise<Rotation> {
-    const item = await this.#state.get<RefreshItem>(refreshKey(token));
-    if (!item) return { outcome: 'unknown' };
-    if (item.tenant !== presenter.tenant || item.clientId !== presenter.clientId) return { outcome: 'foreign' };
-    if (item.jkt && item.jkt !== presenter.jkt) return { outcome: 'wrong-key', grant: item };
-    if (item.status !== 'active') return { outcome: 'reused', grant: item };
-    try {
-      const rotated = await this.#state.update<RefreshItem>(refreshKey(token), { status: 'rotated' }, { present: true, equals: { status: 'active', clientId: presenter.clientId } });
-      return { outcome: 'rotated', grant: rotated };
-    } catch (error) {
-      if (!(error instanceof ConflictError)) throw error;
+  async rotate(token: string, presenter: Presenter): Promise<Rotation> {
+    const gid = familyOf(token);
+    if (!gid) return { outcome: 'unknown' };
+    const presented = opaqueHash(token);
+    // The binding is a guess on the first try (a public client's proof key, else none); ALL_OLD corrects it.
+    let binding = presenter.publicClient && presenter.jkt ? presenter.jkt : UNBOUND;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const next = newToken(gid);
+      try {
+        const item = await this.#state.update<FamilyItem>(
+          grantKey(gid),
+          { rtHash: opaqueHash(next), rtPrevious: presented },
+          { present: true, equals: { rtHash: presented, revoked: false, tenant: presenter.tenant, clientId: presenter.clientId, rtBinding: binding }, reportCurrent: true },
+        );
+        return { outcome: 'rotated', grant: refreshGrantOf(item), token: next };
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error;
+        const why = this.#whyRefused(error.current as FamilyItem | undefined, presented, presenter);
+        if (why.outcome !== 'retry' || why.binding === binding) return why.outcome === 'retry' ? { outcome: 'unknown' } : why;
+        binding = why.binding;
+      }
     }
-    return { outcome: 'reused', grant: item };
+    return { outcome: 'unknown' };
   }
 
-  /** RFC 7009 revocation of one token (its family is revoked by the caller through the grant). */
-  async revoke(token: string): Promise<RefreshGrant | undefined> {
-    const item = await this.#state.get<RefreshItem>(refreshKey(token));
-    if (!item) return undefined;
-    await this.#state.update(refreshKey(token), { status: 'revoked' }).catch(() => undefined);
-    return item;
+  #whyRefused(item: FamilyItem | undefined, presented: string, presenter: Presenter): Rotation | { outcome: 'retry'; binding: string } {
+    if (!item?.rtHash) return { outcome: 'unknown' };
+    if (item.tenant !== presenter.tenant || item.clientId !== presenter.clientId) return { outcome: 'foreign' };
+    const binding = item.rtBinding ?? UNBOUND;
+    if (binding !== UNBOUND && binding !== presenter.jkt) return { outcome: 'wrong-key', grant: refreshGrantOf(item) };
+    if (item.revoked) return { outcome: 'revoked' };
+    if (item.rtHash === presented) return { outcome: 'retry', binding };
+    const provenHolder = !presenter.publicClient || binding !== UNBOUND;
+    if (item.rtPrevious === presented || provenHolder) return { outcome: 'reused', grant: refreshGrantOf(item) };
+    return { outcome: 'unknown' };
   }
+
+  /** The family of a token and whether the token is its current one (introspection, revocation). */
+  async find(token: string): Promise<(RefreshGrant & { status: 'active' | 'rotated' | 'revoked' }) | undefined> {
+    const gid = familyOf(token);
+    const item = gid ? await this.#state.get<FamilyItem>(grantKey(gid)) : undefined;
+    if (!item?.rtHash) return undefined;
+    const presented = opaqueHash(token);
+    if (item.rtHash !== presented && item.rtPrevious !== presented) return undefined;
+    return { ...refreshGrantOf(item), status: item.revoked ? 'revoked' : item.rtHash === presented ? 'active' : 'rotated' };
+  }
+
+  /**
+   * RFC 7009 revocation of one token: the caller revokes its family through the grant, which is the same
+   * item, so there is nothing more to do here than to know the family.
+   */
+  async revoke(token: string): Promise<RefreshGrant | undefined> {
+    return this.find(token);
+  }
+}
+
+function refreshGrantOf(item: FamilyItem): RefreshGrant {
+  const binding = item.rtBinding ?? UNBOUND;
+  return {
+    tenant: item.tenant,
+    clientId: item.clientId,
+    gid: item.gid,
+    sub: item.sub,
+    scope: item.scope,
+    sid: item.sid,
+    authTime: item.authTime,
+    acr: item.acr,
+    amr: item.amr,
+    ...(binding !== UNBOUND ? { jkt: binding } : {}),
+    familyExpiresAt: item.expiresAt,
+  };
 }

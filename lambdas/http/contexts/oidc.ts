@@ -1,10 +1,16 @@
 import type { RoutesFactory } from '../../apps.ts';
+import type { Tenant, Tenants } from '../../core/directory/tenant.ts';
 import { createOidc, type Oidc } from '../../core/oidc/provider.ts';
-import { directoryServices, type Runtime } from '../../runtime.ts';
+import { ReadCache } from '../../core/read-cache.ts';
+import { baseServices } from '../../base-services.ts';
+import type { Runtime } from '../../runtime.ts';
 import { oidcRoutes } from '../routes/oidc/index.ts';
 
-/** The OIDC models over a runtime, with whatever key services it carries (the oidc and saml contexts). */
-export const oidcModels = (runtime: Runtime): Oidc =>
+/**
+ * The OIDC models over a runtime, with whatever key services it carries (the oidc and saml contexts).
+ * `cacheMs` turns on the per-container client cache (the oidc function's token path).
+ */
+export const oidcModels = (runtime: Runtime, cacheMs = 0): Oidc =>
   createOidc({
     directory: runtime.directory,
     state: runtime.state,
@@ -13,12 +19,22 @@ export const oidcModels = (runtime: Runtime): Oidc =>
     outbound: runtime.outbound,
     ...(runtime.custody ? { custody: runtime.custody } : {}),
     ...(runtime.signer ? { platformSigner: runtime.signer } : {}),
+    ...(cacheMs > 0 ? { clientCacheMs: cacheMs } : {}),
   });
 
 /** The OpenID Provider of every tenant: discovery, JWKS and the OAuth 2.0 / OIDC endpoints. */
 export const oidcContext: RoutesFactory = (runtime) => {
-  const services = directoryServices(runtime);
-  const oidc = oidcModels(runtime);
+  const services = baseServices(runtime);
+  // Tenants and clients are read on every token request: served from a short-TTL per-container cache
+  // (the bound is the config's directoryCacheSeconds). The access check keeps its own fresh reads.
+  const cacheMs = runtime.config.directoryCacheSeconds * 1000;
+  const oidc = oidcModels(runtime, cacheMs);
   const credentials = services.credentials!;
-  return oidcRoutes({ oidc, access: services.access, tenants: services.tenants, users: services.users, signIn: (...args) => credentials.signIn(...args) });
+  const tenants = cachedTenants(services.tenants, new ReadCache<Tenant>(runtime.clock, cacheMs));
+  return oidcRoutes({ oidc, access: services.access, tenants, users: services.users, signIn: (...args) => credentials.signIn(...args) });
 };
+
+/** Tenant lookups through the cache (a tenant is only read here, never written: the admin function writes). */
+const cachedTenants = (tenants: Pick<Tenants, 'find'>, cache: ReadCache<Tenant>): Pick<Tenants, 'find'> => ({
+  find: (id) => cache.get(id, () => tenants.find(id)),
+});

@@ -23,7 +23,7 @@ export const issuerOf = (request: ApiRequest, tenant: string): string => `${requ
 export const endpointUrl = (request: ApiRequest): string => `${request.baseUrl}${request.path}`;
 
 /** Loads an active tenant or answers 404 (a disabled tenant has no OpenID Provider). */
-export async function tenantContext(tenants: Tenants, request: ApiRequest): Promise<TenantContext> {
+export async function tenantContext(tenants: Pick<Tenants, 'find'>, request: ApiRequest): Promise<TenantContext> {
   const id = request.params['tenant']!;
   const tenant = await tenants.find(id);
   if (!tenant || tenant.status !== 'active') throw new HttpProblem(404, 'Not found', { detail: `tenant ${id} does not exist` });

@@ -15,7 +15,8 @@ export interface OidcRouteDeps {
   readonly oidc: Oidc;
   /** The one access check every continuation (refresh, code, device code, SSO reuse, userinfo) goes through. */
   readonly access: Pick<AccessCheck, 'continueAccess'>;
-  readonly tenants: Tenants;
+  /** Tenant lookups (in the oidc function through a short-TTL per-container cache: see ReadCache). */
+  readonly tenants: Pick<Tenants, 'find'>;
   readonly users: Users;
   readonly signIn: SignIn;
 }

@@ -1,4 +1,4 @@
-import type { Continuation } from '../../../core/access/access-check.ts';
+import type { AccessContext, Continuation } from '../../../core/access/access-check.ts';
 import { ConflictError } from '../../../core/errors.ts';
 import { scopeStillAllowed, tenantGrantTypes, type OidcClient } from '../../../core/oidc/client.ts';
 import { ACR } from '../../../core/oidc/claims.ts';
@@ -30,42 +30,43 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
   const grants: Record<string, (g: GrantContext) => Promise<IssuedTokens & { refresh_token?: string }>> = {
     authorization_code: async ({ request, tenant, client, form, proof }) => {
       const code = required(form, 'code');
-      const redemption = await oidc.codes.redeem(code, { tenant: tenant.tenant.id, clientId: client.client_id });
-      if (redemption.outcome === 'unknown') throw invalidGrant('the authorization code is invalid or expired');
-      if (redemption.outcome === 'foreign') throw invalidGrant('the authorization code was issued to another client');
-      const grant = redemption.grant;
-      if (redemption.outcome === 'replayed') {
-        // RFC 6749 §4.1.2: a code used twice revokes everything issued from it.
-        await oidc.grants.revoke(grant.gid);
-        throw invalidGrant('the authorization code was already used; the tokens issued with it are revoked');
-      }
-      if (form['redirect_uri'] !== grant.redirectUri) throw invalidGrant('redirect_uri does not match the authorization request');
-      const verifier = form['code_verifier'];
-      if (grant.codeChallenge) {
-        if (!verifier) throw invalidGrant('code_verifier is required');
-        if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) throw invalidGrant('code_verifier is malformed');
-        if (s256(verifier) !== grant.codeChallenge) throw invalidGrant('PKCE verification failed');
-      } else if (verifier) {
-        throw invalidGrant('code_verifier given but the authorization request had no code_challenge');
-      }
-      if (grant.dpopJkt && proof?.jkt !== grant.dpopJkt) throw invalidGrant('the DPoP key differs from the one the code is bound to');
+      // The request is checked against the code before the code is consumed: a wrong one burns nothing.
+      const presented = await oidc.codes.presented(code, { tenant: tenant.tenant.id, clientId: client.client_id }, (grant) => {
+        if (form['redirect_uri'] !== grant.redirectUri) throw invalidGrant('redirect_uri does not match the authorization request');
+        const verifier = form['code_verifier'];
+        if (grant.codeChallenge) {
+          if (!verifier) throw invalidGrant('code_verifier is required');
+          if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) throw invalidGrant('code_verifier is malformed');
+          if (s256(verifier) !== grant.codeChallenge) throw invalidGrant('PKCE verification failed');
+        } else if (verifier) {
+          throw invalidGrant('code_verifier given but the authorization request had no code_challenge');
+        }
+        if (grant.dpopJkt && proof?.jkt !== grant.dpopJkt) throw invalidGrant('the DPoP key differs from the one the code is bound to');
+      });
+      if (presented.outcome === 'unknown') throw invalidGrant('the authorization code is invalid or expired');
+      if (presented.outcome === 'foreign') throw invalidGrant('the authorization code was issued to another client');
+      const grant = presented.grant;
       await continueOrRefuse(request, proof, { kind: 'code', tenant: grant.tenant, subject: { user: grant.sub }, audience: client.client_id, grantedAt: grant.authTime, grantId: grant.gid, sessionId: grant.sid });
       const authentication = { authTime: grant.authTime, acr: grant.acr, amr: grant.amr, sid: grant.sid };
       try {
-        await oidc.grants.create({ gid: grant.gid, tenant: grant.tenant, clientId: client.client_id, sub: grant.sub, scope: grant.scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds, 'user', issueContext(request, client, proof, grant.amr));
+        // Single use: creating the code's grant is the one guarded write (absent) the code allows.
+        return await startGrant({ tenant, client, proof }, { gid: grant.gid, sub: grant.sub, scope: grant.scope }, authentication, grant.nonce, issueContext(request, client, proof, grant.amr));
       } catch (error) {
-        if (error instanceof ConflictError) throw invalidGrant('the authorization code was revoked');
-        throw error;
+        if (!(error instanceof ConflictError)) throw error;
       }
-      return issue({ tenant, client, proof }, grant.sub, grant.scope, grant.gid, authentication, grant.nonce);
+      // RFC 6749 §4.1.2: a code used twice revokes everything issued from it.
+      await oidc.grants.revoke(grant.gid);
+      throw invalidGrant('the authorization code was already used; the tokens issued with it are revoked');
     },
 
     refresh_token: async ({ request, tenant, client, form, proof }) => {
       const token = required(form, 'refresh_token');
-      // Client, tenant and DPoP key are checked before the token is consumed: only its rightful holder's reuse is reuse.
-      const rotation = await oidc.refreshTokens.consume(token, { tenant: tenant.tenant.id, clientId: client.client_id, ...(proof ? { jkt: proof.jkt } : {}) });
+      // One conditional update rotates the family; client, tenant and DPoP key are part of its guard, so
+      // only the rightful holder's reuse is reuse and nothing changes for anyone else.
+      const rotation = await oidc.refreshTokens.rotate(token, { tenant: tenant.tenant.id, clientId: client.client_id, publicClient: client.token_endpoint_auth_method === 'none', ...(proof ? { jkt: proof.jkt } : {}) });
       if (rotation.outcome === 'unknown') throw invalidGrant('the refresh token is invalid or expired');
       if (rotation.outcome === 'foreign') throw invalidGrant('the refresh token was issued to another client');
+      if (rotation.outcome === 'revoked') throw invalidGrant('the grant behind this refresh token was revoked');
       const rt = rotation.grant;
       const refreshOf = { kind: 'refresh', tenant: rt.tenant, subject: { user: rt.sub }, audience: client.client_id, grantedAt: rt.authTime, grantId: rt.gid, sessionId: rt.sid, record: { kind: 'grant', gid: rt.gid }, ...(rt.jkt ? { boundKey: rt.jkt } : {}) } as const;
       if (rotation.outcome === 'wrong-key') {
@@ -79,17 +80,13 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
         await oidc.grants.revoke(rt.gid);
         throw invalidGrant('the refresh token was already used; its whole family is revoked');
       }
-      const [active] = await Promise.all([
-        oidc.grants.active(rt.gid),
-        continueOrRefuse(request, proof, refreshOf),
-      ]);
-      if (!active) throw invalidGrant('the grant behind this refresh token was revoked');
-      // Only what the client may still hold: a client narrowed since (or barred by the operator-only rule) loses the rest.
+      await continueOrRefuse(request, proof, refreshOf);
+      // The access token: what was asked for, within what the client may still hold (a client narrowed
+      // since, or barred by the operator-only rule, loses the rest). The new refresh token keeps the
+      // family's scope exactly as presented (RFC 6749 §6): the family item's scope never changes.
       const scope = narrowedScope(form['scope'], scopeStillAllowed(client, rt.scope));
-      // RFC 6749 §6: a narrower `scope` narrows this access token only; the new refresh token keeps the
-      // scope of the one presented (what the client may still hold), so the rest can be asked for later.
-      const tokens = await issue({ tenant, client, proof }, rt.sub, scope, rt.gid, { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid }, undefined, rt.familyExpiresAt, rt.jkt, scopeStillAllowed(client, rt.scope));
-      return tokens;
+      const tokens = await sign({ tenant, client, proof }, rt.sub, scope, rt.gid, { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid }, undefined, rt.jkt);
+      return { ...tokens, refresh_token: rotation.token };
     },
 
     client_credentials: async ({ tenant, client, form, proof }) => {
@@ -97,17 +94,21 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       const allowed = client.scope.split(' ').filter((s) => s !== 'openid' && s !== 'offline_access');
       const scope = form['scope'] ? requestedScope(form['scope'], allowed) : '';
       const gid = oidc.random.id();
-      await oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: client.client_id, scope }, tenant.settings.accessTokenSeconds, 'client');
-      return oidc.tokens.issue({
-        tenant: tenant.tenant.id,
-        issuer: tenant.issuer,
-        settings: tenant.settings,
-        clientId: client.client_id,
-        sub: client.client_id,
-        scope,
-        gid,
-        ...(proof ? { jkt: proof.jkt } : {}),
-      });
+      // The token is signed while its grant is written; it is answered only once both are done.
+      const [, tokens] = await Promise.all([
+        oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: client.client_id, scope }, tenant.settings.accessTokenSeconds, 'client'),
+        oidc.tokens.issue({
+          tenant: tenant.tenant.id,
+          issuer: tenant.issuer,
+          settings: tenant.settings,
+          clientId: client.client_id,
+          sub: client.client_id,
+          scope,
+          gid,
+          ...(proof ? { jkt: proof.jkt } : {}),
+        }),
+      ]);
+      return tokens;
     },
 
     password: async ({ request, tenant, client, form, proof }) => {
@@ -117,10 +118,8 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       const result = await deps.signIn(tenant.tenant.id, username.toLowerCase(), password, request.sourceIp ?? 'unknown');
       if (result.outcome === 'locked') throw invalidGrant('too many failed sign-ins; try again later');
       if (result.outcome !== 'ok') throw invalidGrant('invalid username or password');
-      const gid = oidc.random.id();
       const authentication = { authTime: nowSeconds(), acr: ACR.password, amr: ['pwd'] };
-      await oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: result.user.username, scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds, 'user', issueContext(request, client, proof, authentication.amr));
-      return issue({ tenant, client, proof }, result.user.username, scope, gid, authentication);
+      return startGrant({ tenant, client, proof }, { gid: oidc.random.id(), sub: result.user.username, scope }, authentication, undefined, issueContext(request, client, proof, authentication.amr));
     },
 
     'urn:ietf:params:oauth:grant-type:device_code': async ({ request, tenant, client, form, proof }) => {
@@ -129,28 +128,52 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       const { authorization } = poll;
       const approver = authorization.approvedBy!;
       await continueOrRefuse(request, proof, { kind: 'device-code', tenant: tenant.tenant.id, subject: { user: approver.sub }, audience: client.client_id, grantedAt: approver.authTime, sessionId: approver.sid });
-      const gid = oidc.random.id();
-      await oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: approver.sub, scope: authorization.scope }, tenant.tenant.sessionLifetimes.refreshTokenSeconds, 'user', issueContext(request, client, proof, approver.amr));
-      return issue({ tenant, client, proof }, approver.sub, authorization.scope, gid, approver);
+      return startGrant({ tenant, client, proof }, { gid: oidc.random.id(), sub: approver.sub, scope: authorization.scope }, approver, undefined, issueContext(request, client, proof, approver.amr));
     },
   };
 
-  /** Access token, ID token (openid scope) and refresh token (clients allowed to refresh). */
-  async function issue(
+  type Authentication = { authTime: number; acr: string; amr: readonly string[]; sid?: string };
+
+  /**
+   * A user's new grant: the grant item (with its refresh-token family when the client may refresh) is
+   * written in one put while the tokens are signed; answered once both are done. Fails with
+   * ConflictError when the grant was revoked before it could be created (a replayed code).
+   */
+  async function startGrant(
+    g: Pick<GrantContext, 'tenant' | 'client' | 'proof'>,
+    grant: { gid: string; sub: string; scope: string },
+    authentication: Authentication,
+    nonce?: string,
+    /** The issuing request's context: the family's risk baseline (token protection). */
+    context?: AccessContext,
+  ): Promise<IssuedTokens & { refresh_token?: string }> {
+    const { tenant, client, proof } = g;
+    // RFC 9449 §5: a public client's refresh token is bound to its DPoP key; a confidential client's
+    // is bound to its credentials, and stays usable if the client changes DPoP keys.
+    const bindRefresh = client.token_endpoint_auth_method === 'none' ? proof?.jkt : undefined;
+    const family = client.grant_types.includes('refresh_token')
+      ? oidc.refreshTokens.open(grant.gid, { sid: authentication.sid ?? '', authTime: authentication.authTime, acr: authentication.acr, amr: authentication.amr, ...(bindRefresh ? { jkt: bindRefresh } : {}) })
+      : undefined;
+    const [, tokens] = await Promise.all([
+      oidc.grants.create({ ...grant, tenant: tenant.tenant.id, clientId: client.client_id }, tenant.tenant.sessionLifetimes.refreshTokenSeconds, 'user', family?.attributes, context),
+      sign(g, grant.sub, grant.scope, grant.gid, authentication, nonce),
+    ]);
+    return family ? { ...tokens, refresh_token: family.token } : tokens;
+  }
+
+  /** Access token, and ID token when the scope has openid. */
+  function sign(
     g: Pick<GrantContext, 'tenant' | 'client' | 'proof'>,
     sub: string,
     scope: string,
     gid: string,
-    authentication: { authTime: number; acr: string; amr: readonly string[]; sid?: string },
+    authentication: Authentication,
     nonce?: string,
-    familyExpiresAt?: number,
     boundJkt?: string,
-    /** The refresh token's scope when it differs from the access token's (a narrowed refresh). */
-    familyScope: string = scope,
-  ): Promise<IssuedTokens & { refresh_token?: string }> {
+  ): Promise<IssuedTokens> {
     const { tenant, client, proof } = g;
     const jkt = proof?.jkt ?? boundJkt;
-    const tokens = await oidc.tokens.issue({
+    return oidc.tokens.issue({
       tenant: tenant.tenant.id,
       issuer: tenant.issuer,
       settings: tenant.settings,
@@ -162,24 +185,6 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       authentication,
       ...(scope.split(' ').includes('openid') ? { idToken: nonce ? { nonce } : {} } : {}),
     });
-    if (!client.grant_types.includes('refresh_token')) return tokens;
-    // RFC 9449 §5: a public client's refresh token is bound to its DPoP key; a confidential client's
-    // is bound to its credentials, and stays usable if the client changes DPoP keys.
-    const bindRefresh = client.token_endpoint_auth_method === 'none' ? jkt : undefined;
-    const refreshToken = await oidc.refreshTokens.issue({
-      tenant: tenant.tenant.id,
-      clientId: client.client_id,
-      gid,
-      sub,
-      scope: familyScope,
-      sid: authentication.sid ?? '',
-      authTime: authentication.authTime,
-      acr: authentication.acr,
-      amr: authentication.amr,
-      ...(bindRefresh ? { jkt: bindRefresh } : {}),
-      familyExpiresAt: familyExpiresAt ?? nowSeconds() + tenant.tenant.sessionLifetimes.refreshTokenSeconds,
-    });
-    return { ...tokens, refresh_token: refreshToken };
   }
 
   const nowSeconds = (): number => Math.floor(oidc.clock.now() / 1000);

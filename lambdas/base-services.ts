@@ -1,0 +1,85 @@
+import type { Runtime } from './runtime.ts';
+import { AccessCheck } from './core/access/access-check.ts';
+import { AccessRevocation } from './core/access/revocation.ts';
+import { RiskRecords } from './core/access/risk-records.ts';
+import { UserSessions } from './core/access/user-sessions.ts';
+import { AdminClients } from './core/directory/admin-client.ts';
+import { oidcSettingsOf, Tenants } from './core/directory/tenant.ts';
+import { signJwt } from './core/oidc/jwt.ts';
+import { TenantKeys } from './core/oidc/keys.ts';
+import { TrustedCas } from './core/pki/trusted-cas.ts';
+import { ExternalRisk, type RiskRequestSigner } from './core/risk/external.ts';
+import { Users } from './core/directory/user.ts';
+import { Credentials } from './core/portal/credentials.ts';
+import { LoginThrottle } from './core/portal/login-throttle.ts';
+import { TotpEnrolment } from './core/portal/totp.ts';
+import { Clients } from './core/oidc/client.ts';
+import { InitialAccessTokens } from './core/oidc/registration-tokens.ts';
+import { NO_OUTBOUND } from './core/outbound/none.ts';
+
+/**
+ * The directory services every function needs (tenants, users, the access check, clients, sign-in),
+ * apart from those that pull heavy libraries (SAML metadata: xmldom; cards: X.509 and ASN.1), so the oidc
+ * and portal functions bundle only what their routes use. `directoryServices` (runtime.ts) adds the rest.
+ */
+export interface BaseServices {
+  readonly tenants: Tenants;
+  readonly users: Users;
+  /** The one check every continuation of granted access goes through (refresh, SSO reuse, APDU, ...). */
+  readonly access: AccessCheck;
+  /** Proactive revocation on disable and card delete; present when a state store was given. */
+  readonly revocation?: AccessRevocation;
+  readonly adminClients: AdminClients;
+  /** The tenant's OAuth clients. */
+  readonly clients: Clients;
+  /** TOTP enrolment and verification; present when a key custody was given (it wraps the secrets). */
+  readonly totp?: TotpEnrolment;
+  /** Sign-in failure counting and locks; present when a state store was given. */
+  readonly throttle?: LoginThrottle;
+  /** Initial access tokens for dynamic registration (RFC 7591 §3); present when a state store was given. */
+  readonly initialAccessTokens?: InitialAccessTokens;
+  /** The portal's password sign-in (throttle + password); present when a state store was given. */
+  readonly credentials?: Credentials;
+  /** A user's SSO sessions and refresh-token families with their last context (token protection); present when a state store was given. */
+  readonly userSessions?: UserSessions;
+  /** The tenant's trusted external CAs (certificate login with certificates from other issuers). */
+  readonly trustedCas: TrustedCas;
+  /** The tenants' token-signing keys (tokens, assertions, and the external risk service's requests). */
+  readonly signingKeys: TenantKeys;
+}
+
+export type BaseRuntime = Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'outbound'>>;
+
+export function baseServices(runtime: BaseRuntime): BaseServices {
+  const outbound = runtime.outbound ?? NO_OUTBOUND;
+  const revocation = runtime.state ? new AccessRevocation(runtime.state, runtime.directory) : undefined;
+  const tenants = new Tenants(runtime.directory, runtime.clock, runtime.config.defaultCustody, { outbound, ...(revocation ? { endings: revocation } : {}) });
+  const users = new Users(runtime.directory, tenants, runtime.clock, revocation);
+  const throttle = runtime.state ? new LoginThrottle(runtime.state, runtime.clock) : undefined;
+  const totp = runtime.custody ? new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) : undefined;
+  const signingKeys = new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) });
+  // External risk requests are signed with the tenant's current token key (published in its JWKS).
+  const signRiskRequest: RiskRequestSigner = async (tenant, payload) => {
+    const { kid, signer } = await signingKeys.currentSigner(tenant, oidcSettingsOf(await tenants.get(tenant)));
+    return signJwt(signer, kid, payload, 'risk-request+jwt');
+  };
+  return {
+    tenants,
+    users,
+    access: new AccessCheck(tenants, users, {
+      clock: runtime.clock,
+      ...(runtime.state ? { records: new RiskRecords(runtime.state) } : {}),
+      ...(throttle ? { failures: throttle } : {}),
+      ...(revocation ? { endings: revocation } : {}),
+      external: new ExternalRisk(outbound, signRiskRequest),
+    }),
+    ...(revocation ? { revocation, userSessions: new UserSessions(runtime.state!, revocation) } : {}),
+    adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
+    clients: new Clients(runtime.directory, runtime.clock, runtime.random, outbound),
+    trustedCas: new TrustedCas(runtime.directory, tenants, runtime.clock),
+    signingKeys,
+    ...(totp ? { totp } : {}),
+    ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp) } : {}),
+    ...(runtime.state ? { initialAccessTokens: new InitialAccessTokens(runtime.state, runtime.clock, runtime.random) } : {}),
+  };
+}

@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createContextHandler } from '../../lambdas/apps.ts';
+import { oidcContext } from '../../lambdas/http/contexts/oidc.ts';
+import { createObservability } from '../../lambdas/observability.ts';
+import { directoryServices, type Runtime } from '../../lambdas/runtime.ts';
+import { startLocalStack, type LocalStack } from '../../local/stack.ts';
+import { testClock } from '../support/backends.ts';
+import { lambdaContext, proxyEvent } from '../support/events.ts';
+import { DEMO_PASSWORD } from '../support/oidc-stack.ts';
+import { recordingStore, type RecordedRequest } from '../support/recording-store.ts';
+
+/**
+ * The token endpoint's store work (issue 14 item 2), counted on the oidc handler over the real embedded
+ * store, and the bound of its tenant/client cache: a change made elsewhere shows within the TTL.
+ */
+describe('token path', () => {
+  const clock = testClock();
+  const TTL = 30;
+  let stack: LocalStack;
+  let client: { id: string; secret: string };
+  const log: RecordedRequest[] = [];
+  let handler: ReturnType<typeof createContextHandler>;
+
+  const token = async (body: Record<string, string>, secret = client.secret) => {
+    const event = proxyEvent('POST', '/t/demo/oidc/token', {
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Basic ${Buffer.from(`${client.id}:${secret}`).toString('base64')}` },
+      body: new URLSearchParams(body).toString(),
+    });
+    const result = await handler(event, lambdaContext);
+    return { status: result.statusCode, body: JSON.parse(result.body) as Record<string, string> };
+  };
+  const counted = async <T>(run: () => Promise<T>): Promise<{ result: T; calls: string[] }> => {
+    log.length = 0;
+    const result = await run();
+    return { result, calls: log.map((r) => `${r.table} ${r.action.replace('dynamodb:', '')} ${r.partition.split('#')[0]}`) };
+  };
+
+  beforeAll(async () => {
+    stack = await startLocalStack({ port: 0, logLevel: 'SILENT', demoPassword: DEMO_PASSWORD, clock, env: { DIRECTORY_CACHE_SECONDS: String(TTL) } });
+    const made = await directoryServices(stack.runtime).clients.create(
+      'demo',
+      { client_name: 'token path', redirect_uris: ['https://rp.example.test/callback'], grant_types: ['client_credentials', 'refresh_token', 'password'], token_endpoint_auth_method: 'client_secret_basic', scope: 'openid profile offline_access' },
+      'admin',
+    );
+    client = { id: made.client.client_id, secret: made.clientSecret! };
+    const runtime: Runtime = { ...stack.runtime, directory: recordingStore(stack.runtime.directory, 'oidc', 'directory', log), state: recordingStore(stack.runtime.state, 'oidc', 'state', log) };
+    handler = createContextHandler('oidc', runtime, oidcContext, createObservability('oidc', { logLevel: 'SILENT' }));
+  });
+  afterAll(async () => stack.close());
+
+  it('answers client_credentials warm with one store call: the grant put, no read', async () => {
+    expect((await token({ grant_type: 'client_credentials', scope: 'profile' })).status).toBe(200);
+    const { result, calls } = await counted(() => token({ grant_type: 'client_credentials', scope: 'profile' }));
+    expect(result.status).toBe(200);
+    expect(calls).toEqual(['state PutItem GRANT']);
+  });
+
+  it('rotates a refresh token warm with one conditional update, then the access check reads the user and tenant fresh', async () => {
+    const first = await token({ grant_type: 'password', username: 'alice', password: DEMO_PASSWORD, scope: 'openid offline_access' });
+    expect(first.status).toBe(200);
+    const warm = await token({ grant_type: 'refresh_token', refresh_token: first.body['refresh_token']! });
+    const { result, calls } = await counted(() => token({ grant_type: 'refresh_token', refresh_token: warm.body['refresh_token']! }));
+    expect(result.status).toBe(200);
+    expect(calls.sort()).toEqual(['directory GetItem T', 'directory GetItem T', 'state UpdateItem GRANT']);
+  });
+
+  it('refuses at once a refresh of a user disabled elsewhere: the access check does not use the cache', async () => {
+    const users = directoryServices(stack.runtime).users;
+    await users.add('demo', { username: 'carol', email: 'carol@demo.example', password: DEMO_PASSWORD });
+    const issued = await token({ grant_type: 'password', username: 'carol', password: DEMO_PASSWORD, scope: 'openid offline_access' });
+    expect(issued.status).toBe(200);
+    await users.disable('demo', 'carol');
+    const refused = await token({ grant_type: 'refresh_token', refresh_token: issued.body['refresh_token']! });
+    expect(refused).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+  });
+
+  it('serves a client deleted by another container for at most the cache TTL', async () => {
+    const made = await directoryServices(stack.runtime).clients.create('demo', { client_name: 'short-lived', grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'profile' }, 'admin');
+    const other = { id: made.client.client_id, secret: made.clientSecret! };
+    const saved = client;
+    client = other;
+    try {
+      expect((await token({ grant_type: 'client_credentials' })).status).toBe(200);
+      // Another container (here: the directory services of the admin side) deletes the client.
+      await directoryServices(stack.runtime).clients.remove('demo', other.id);
+      clock.advance(TTL - 1);
+      expect((await token({ grant_type: 'client_credentials' })).status).toBe(200);
+      clock.advance(2);
+      expect(await token({ grant_type: 'client_credentials' })).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    } finally {
+      client = saved;
+    }
+  });
+
+  it('serves a tenant disabled by another container for at most the cache TTL', async () => {
+    expect((await token({ grant_type: 'client_credentials' })).status).toBe(200);
+    await directoryServices(stack.runtime).tenants.update('demo', { status: 'disabled' });
+    try {
+      expect((await token({ grant_type: 'client_credentials' })).status).toBe(200);
+      clock.advance(TTL + 1);
+      expect((await token({ grant_type: 'client_credentials' })).status).toBe(404);
+    } finally {
+      await directoryServices(stack.runtime).tenants.update('demo', { status: 'active' });
+    }
+  });
+});
