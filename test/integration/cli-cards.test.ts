@@ -221,7 +221,7 @@ describe('operator CLI: cards and tenant card options', () => {
 
   it('deletes a card only with --yes, destroying it', async () => {
     const refused = await run('card', 'delete', 'demo', card.card.id);
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(EXIT.usage);
     expect(refused.stderr).toBe(`cloudcard: deleting card ${card.card.id} destroys its keys for good: pass --yes to confirm\n`);
     expect((await run('card', 'show', 'demo', card.card.id)).code).toBe(0);
     const deleted = await run('card', 'delete', 'demo', card.card.id, '--yes');
