@@ -7,7 +7,7 @@ import { BACKENDS } from '../support/backends.ts';
 import { HttpBrowser } from '../support/http-browser.ts';
 import { authorizeWithLogin, basic, pkce, postForm, registerClient, RP_REDIRECT } from '../support/oidc-flows.ts';
 import { allowRegistration, startStackOn } from '../support/oidc-stack.ts';
-import { cli, start, waitFor } from '../support/processes.ts';
+import { cli, seedDataDir } from '../support/processes.ts';
 
 /**
  * Issue 13, visibility and policy through the admin API: the tenant's risk policy (GET/PUT, a 400 names
@@ -84,10 +84,7 @@ describe('token protection in the operator CLI', () => {
   const env = { CLOUDCARD_DATA_DIR: dataDir };
 
   beforeAll(async () => {
-    const first = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
-    await waitFor(first, /base URL/);
-    first.child.kill('SIGINT');
-    await first.exited;
+    await seedDataDir(env);
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 

@@ -14,7 +14,7 @@ import type { Item } from '../../lambdas/ports.ts';
 import { startEmbeddedStore } from '../../local/embedded-store.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
 import { EXIT } from '../../cli/errors.ts';
-import { cli, start, waitFor } from '../support/processes.ts';
+import { cli, seedDataDir } from '../support/processes.ts';
 import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CreateKeyCommand, DescribeKeyCommand, ListResourceTagsCommand } from '@aws-sdk/client-kms';
 import { createKmsClient } from '../../lambdas/adapters/kms/client.ts';
@@ -40,11 +40,7 @@ describe('operator CLI: cards and tenant card options', () => {
   };
 
   beforeAll(async () => {
-    // The first start creates the data directory, the key file and the demo tenant with alice.
-    const first = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
-    await waitFor(first, /base URL/);
-    first.child.kill('SIGINT');
-    await first.exited;
+    await seedDataDir(env);
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 

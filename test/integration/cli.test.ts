@@ -14,7 +14,7 @@ import { directoryServices, type DirectoryServices } from '../../lambdas/runtime
 import { startEmbeddedStore } from '../../local/embedded-store.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
 import { EXIT } from '../../cli/errors.ts';
-import { cli, start, waitFor, type Started } from '../support/processes.ts';
+import { cli, start, waitFor, type Started, seedDataDir } from '../support/processes.ts';
 
 /** The operator CLI against the local stack's data, with and without the gateway running. */
 describe('operator CLI on the local stack', () => {
@@ -23,11 +23,7 @@ describe('operator CLI on the local stack', () => {
   let gateway: Started | undefined;
 
   beforeAll(async () => {
-    // First start creates the data directory and the demo tenant; then the gateway stops.
-    const first = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
-    await waitFor(first, /base URL/);
-    first.child.kill('SIGINT');
-    await first.exited;
+    await seedDataDir(env);
   });
   afterAll(async () => {
     if (gateway && gateway.child.exitCode === null) {
@@ -259,10 +255,7 @@ describe('operator CLI: passwords, TOTP and sign-in locks (local stack)', () => 
   }
 
   beforeAll(async () => {
-    const first = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
-    await waitFor(first, /base URL/);
-    first.child.kill('SIGINT');
-    await first.exited;
+    await seedDataDir(env);
     expect((await cli(['tenant', 'create', 'acme', '--display-name', 'Acme: Corp'], env)).code).toBe(0);
     expect((await cli(['user', 'add', 'acme', 'carol'], env)).code).toBe(0);
   });
@@ -486,10 +479,7 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
   const env = { CLOUDCARD_DATA_DIR: dataDir };
 
   beforeAll(async () => {
-    const first = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
-    await waitFor(first, /base URL/);
-    first.child.kill('SIGINT');
-    await first.exited;
+    await seedDataDir(env);
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -588,10 +578,7 @@ describe('operator CLI: SAML service providers (local stack)', () => {
   let metadataFile: string;
 
   beforeAll(async () => {
-    const first = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
-    await waitFor(first, /base URL/);
-    first.child.kill('SIGINT');
-    await first.exited;
+    await seedDataDir(env);
     const { SAML } = await import('@node-saml/node-saml');
     const { spCredentials } = await import('../support/saml-sp.ts');
     const credentials = await spCredentials('cli-sp');

@@ -72,3 +72,14 @@ export async function cli(args: readonly string[], env: Record<string, string | 
     },
   };
 }
+
+/**
+ * Prepares a local data directory the way a first `npm start` does (the key file, the demo tenant with
+ * alice, bootstrap.json), then stops the gateway, so CLI commands run on it with the store closed.
+ */
+export async function seedDataDir(env: Record<string, string | undefined>): Promise<void> {
+  const first = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
+  await waitFor(first, /base URL/);
+  first.child.kill('SIGINT');
+  await first.exited;
+}
