@@ -185,7 +185,8 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   },
   // The card service wraps and unwraps card keys; it signs nothing with the stack key. KMS-resident card
   // keys sign and agree keys in KMS, and GENERATE on such a card makes a new key and destroys the old one.
-  // It signs card lists with the tenant's card-list key, never with the CA key. It alone seals session
+  // It signs card lists, and a card's Security Object when the holder writes an object it hashes, with the
+  // tenant's card-list key, never with the CA key. It alone seals session
   // state; it checks and changes PINs. Cards, the card CA and the list signer are read and written in the
   // card partition; tenants, users and public token keys only read (verifying the caller's token), grants
   // and revocations only read, and the login throttle (recent failed sign-ins score a card-session
@@ -201,7 +202,8 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   },
   // The health check proves both keys reachable with DescribeKey; enrolment wraps new keys; the JWKS needs
   // the public key. Enrolment makes KMS-resident card keys, the tenant's card CA key and card-list key,
-  // and signs certificates with the CA key (and nothing else with any resident key); a lost creation race,
+  // signs certificates with the CA key and a new card's CHUID and Security Object with the card-list key
+  // (the tenant's PIV content signer); a lost creation race,
   // a failed enrolment and card deletion destroy resident keys. Enrolment and unblock set PIN hashes.
   // Everything in the directory (the tenant listing is a GSI2 partition: read only); in state what
   // verifying an `admin`-scope token needs (grants, revocations, DPoP nonces and proof replay), /health,
@@ -213,7 +215,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     state: plusRead(readWrite(S.jti, S.dpopNonce, S.grant, S.sso, S.cardSession), S.revokedAccessToken, S.subject, S.health),
     cardKek: { capabilities: ['wrap', 'describe'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: ['getPublicKey', 'describe'],
-    residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
+    residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca', 'card-list'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
     macKeys: ['cardPin'],
     macVerifyKeys: [],
   },
@@ -246,7 +248,7 @@ export const OPERATOR_GRANTS: FunctionGrants = {
   state: plusRead(readWrite(S.grant, S.sso, S.cardSession, S.loginFailures, S.initialAccessToken), S.revokedAccessToken, S.subject),
   cardKek: { capabilities: ['wrap', 'describe'] },
   signingKey: ['getPublicKey', 'describe'],
-  residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
+  residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca', 'card-list'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
   macKeys: ['cardPin'],
   macVerifyKeys: [],
 };

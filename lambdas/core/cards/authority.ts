@@ -7,6 +7,7 @@ import type { Clock, DirectoryStore, Item, ResidentKeys } from '../../ports.ts';
 import type { PivSlot } from '../piv/card-port.ts';
 import { cardPartition } from './card-item.ts';
 import { listSignerKey, readListSigner, type ListSigner } from './list-signer.ts';
+import { contentSignerKey, readContentSigner, type StoredContentSigner } from './content-signer.ts';
 import { pkiUrls } from '../pki/urls.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
@@ -24,6 +25,7 @@ const EKU = {
   smartcardLogon: '1.3.6.1.4.1.311.20.2.2',
   pivCardAuth: '2.16.840.1.101.3.6.8',
   documentSigning: '1.3.6.1.4.1.311.10.3.12',
+  pivContentSigning: '2.16.840.1.101.3.6.7',
 } as const;
 
 /** What each PIV slot's certificate is for (SP 800-73-4 §3.1; key usage as Windows and OpenSC expect). */
@@ -62,6 +64,26 @@ export interface CardHolder {
   readonly username: string;
   readonly displayName: string;
   readonly email?: string;
+  /** The card the certificate is for: its label and id name the certificate (see `cardCommonName`). */
+  readonly card: { readonly id: string; readonly label: string };
+}
+
+/** PKCS#11 token labels are 32 characters (CK_TOKEN_INFO.label); OpenSC cuts longer names there. */
+const TOKEN_LABEL_LENGTH = 32;
+/** How much of the card id the name carries: enough to tell a user's cards apart, short enough to read. */
+const SHORT_ID_LENGTH = 6;
+
+/**
+ * The common name of a card's certificates: the card label and a short card id, e.g. "Alice laptop
+ * (Xk3v9Q)". OpenSC's PIV emulation names the token after the CN of the first certificate on the card
+ * (pkcs15-piv.c), so PIN prompts, `pkcs11-tool -L` and NSS nicknames show this: the label is cut so the
+ * whole name fits the 32-character token label and the id always shows. The holder stays named by the
+ * UID attribute and the UPN and e-mail alternative names.
+ */
+export function cardCommonName(label: string, id: string): string {
+  const suffix = ` (${id.slice(0, SHORT_ID_LENGTH)})`;
+  const clean = rdnValue(label).trim();
+  return `${clean.slice(0, TOKEN_LABEL_LENGTH - suffix.length).trimEnd()}${suffix}`;
 }
 
 /** Strips the characters that would change an RDN's structure; names are display text, not syntax. */
@@ -157,7 +179,12 @@ export class CardAuthority {
    * certificate from the CA), creating what is missing: enrolment calls it once, so a tenant with cards
    * always has both. Racing creators each make a key; the one whose write loses destroys its own.
    */
-  async prepare(tenant: string): Promise<ListSigner> {
+  async prepare(tenant: string): Promise<{ listSigner: ListSigner; contentSigner: StoredContentSigner }> {
+    const listSigner = await this.#listSigner(tenant);
+    return { listSigner, contentSigner: await this.#contentSigner(tenant, listSigner) };
+  }
+
+  async #listSigner(tenant: string): Promise<ListSigner> {
     const ca = await this.authority(tenant);
     const stored = await readListSigner(this.#directory, tenant);
     if (stored) return stored;
@@ -189,7 +216,48 @@ export class CardAuthority {
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
       await this.#keys.destroy(keyId);
-      return this.prepare(tenant);
+      return this.#listSigner(tenant);
+    }
+  }
+
+  /**
+   * The PIV content-signing certificate of the card-list key (EKU id-PIV-content-signing, SP 800-73-4
+   * §3.3.2 and SP 800-76): a second certificate, so the card-list certificate stays as relying parties know it.
+   * Racing creators each issue one; the first write stands and the others read it.
+   */
+  async #contentSigner(tenant: string, listSigner: ListSigner): Promise<StoredContentSigner> {
+    const stored = await readContentSigner(this.#directory, tenant);
+    if (stored) return stored;
+    const ca = await this.authority(tenant);
+    const publicKey = new x509.X509Certificate(listSigner.certificatePem).publicKey;
+    const now = this.#clock.now();
+    const certificate = await x509.X509CertificateGenerator.create(
+      {
+        serialNumber: randomSerial(),
+        subject: `CN=${rdnValue(tenant)} PIV content signer, O=cloudcard`,
+        issuer: ca.certificate.subjectName,
+        notBefore: new Date(now - 60_000),
+        notAfter: ca.certificate.notAfter,
+        signingAlgorithm: ECDSA_SHA256,
+        publicKey,
+        signingKey: residentKeyHandle,
+        extensions: [
+          new x509.BasicConstraintsExtension(false, undefined, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+          new x509.ExtendedKeyUsageExtension([EKU.pivContentSigning], true),
+          await x509.SubjectKeyIdentifierExtension.create(publicKey),
+          await x509.AuthorityKeyIdentifierExtension.create(ca.certificate, false),
+        ],
+      },
+      residentSigningCrypto(this.#keys, ca.keyId),
+    );
+    const signer: StoredContentSigner = { keyId: listSigner.keyId, certificatePem: certificate.toString('pem') };
+    try {
+      await this.#directory.put({ ...contentSignerKey(tenant), ...signer, createdAt: new Date(now).toISOString() }, { absent: true });
+      return signer;
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      return (await readContentSigner(this.#directory, tenant))!;
     }
   }
 
@@ -210,7 +278,7 @@ export class CardAuthority {
     const certificate = await x509.X509CertificateGenerator.create(
       {
         serialNumber,
-        subject: `CN=${rdnValue(holder.displayName)}, 0.9.2342.19200300.100.1.1=${rdnValue(holder.username)}, O=${rdnValue(holder.tenant)}`,
+        subject: `CN=${cardCommonName(holder.card.label, holder.card.id)}, 0.9.2342.19200300.100.1.1=${rdnValue(holder.username)}, O=${rdnValue(holder.tenant)}`,
         issuer: ca.certificate.subjectName,
         notBefore: new Date(now - 60_000),
         notAfter,

@@ -12,6 +12,7 @@ import { CrlPublisher, type PublishedCrl } from '../pki/crl.ts';
 import { CertificateRegistry, parseReason, type CertificateRecord, type RevocationReason } from '../pki/registry.ts';
 import { CARD_ID, cardKeys, clearActiveSession, objectAttribute, objectsOf, slotAttribute, slotsOf, type CardItem, type StoredSlot } from './card-item.ts';
 import { initialObjects, certificateOf } from './card-objects.ts';
+import { readContentSigner, residentContentSigner } from './content-signer.ts';
 import type { PinHasher } from './pin-hash.ts';
 import { checkPinPolicy, MANAGEMENT_KEY_LENGTH, randomDigits } from './secrets.ts';
 import type { SlotKeyRecord, SlotKeys } from './slot-keys.ts';
@@ -125,11 +126,12 @@ export class Cards {
     const id = Buffer.from(this.#deps.random.bytes(12)).toString('base64url');
     const serial = Buffer.from(this.#deps.random.bytes(4)).readUInt32BE(0) >>> 1; // positive 31-bit
     const managementKey = this.#deps.random.bytes(MANAGEMENT_KEY_LENGTH[settings.managementAlgorithm]);
-    const holder = { tenant: tenantId, username: user.username, displayName: user.displayName, ...(user.email ? { email: user.email } : {}) };
+    const label = request.label ?? `${user.displayName} card`;
+    const holder = { tenant: tenantId, username: user.username, displayName: user.displayName, ...(user.email ? { email: user.email } : {}), card: { id, label } };
     const now = new Date(this.#deps.clock.now()).toISOString();
 
     // The tenant's CA and card-list signer exist before its first card (the card function lists with it).
-    await this.#deps.authority.prepare(tenantId);
+    const { contentSigner } = await this.#deps.authority.prepare(tenantId);
     // Everything is made before the one write: a failure leaves no card (and destroys resident keys made).
     const made: SlotKeyRecord[] = [];
     const issuedSerials: string[] = [];
@@ -148,7 +150,7 @@ export class Cards {
         certificates.set(slot, issued.der);
       }
       const objects: Record<string, string> = {};
-      for (const [tag, value] of initialObjects({ guid: this.#deps.random.bytes(16), serial, certificates, now: this.#deps.clock.now() })) {
+      for (const [tag, value] of await initialObjects({ guid: this.#deps.random.bytes(16), serial, certificates, now: this.#deps.clock.now(), signer: residentContentSigner(this.#deps.authority.residentKeys, contentSigner) })) {
         objects[objectAttribute(tag)] = Buffer.from(value).toString('base64');
       }
       const item: CardItem = {
@@ -158,7 +160,7 @@ export class Cards {
         tenant: tenantId,
         id,
         username: user.username,
-        label: request.label ?? `${user.displayName} card`,
+        label,
         serial,
         custody: tenant.custody,
         createdAt: now,
@@ -230,6 +232,10 @@ export class Cards {
       pinPolicy,
       holderLimits: async () => holderLimitsOf(cardSettingsOf(await this.#deps.tenants.get(item.tenant))),
       pins: this.#deps.pins,
+      contentSigner: async () => {
+        const stored = await readContentSigner(this.#deps.directory, item.tenant);
+        return stored ? residentContentSigner(this.#deps.authority.residentKeys, stored) : undefined;
+      },
     });
   }
 

@@ -15,7 +15,9 @@ import type {
 import type { Clock, DirectoryStore, KeyCustody, WrapContext } from '../../ports.ts';
 import type { Tenant } from '../directory/tenant.ts';
 import { SLOT_PIN_POLICY } from '../piv/slot-rules.ts';
-import { cardKeys, objectAttribute, slotAttribute, type CardItem, type StoredSlot } from './card-item.ts';
+import { buildSecurityObject, isHashedObject, type ContentSigner } from '../piv/content-signing.ts';
+import { TAG } from '../piv/objects.ts';
+import { cardKeys, objectAttribute, objectsOf, slotAttribute, type CardItem, type StoredSlot } from './card-item.ts';
 import { checkPinPolicy } from './secrets.ts';
 import type { PinHasher } from './pin-hash.ts';
 import type { SlotKeys } from './slot-keys.ts';
@@ -33,6 +35,8 @@ export interface StoredCardDeps {
   readonly holderLimits: () => Promise<HolderLimits>;
   /** PIN and PUK hashes, keyed by a KMS-held key (one KMS call per check). */
   readonly pins: PinHasher;
+  /** The tenant's PIV content signer, read when a write makes the Security Object stale. */
+  readonly contentSigner?: () => Promise<ContentSigner | undefined>;
 }
 
 const COUNTERS = {
@@ -68,8 +72,21 @@ export class StoredPivCard implements PivCard {
     return typeof value === 'string' ? Buffer.from(value, 'base64') : undefined;
   }
 
+  /**
+   * Writes one object; when the card has a Security Object that hashes it, a new Security Object is
+   * signed over the objects as they will be and written in the same update, so it never goes stale.
+   */
   async writeObject(tag: number, value: Uint8Array): Promise<void> {
-    await this.#update({ [objectAttribute(tag)]: value.length ? Buffer.from(value).toString('base64') : null });
+    const changes: Record<string, string | null> = { [objectAttribute(tag)]: value.length ? Buffer.from(value).toString('base64') : null };
+    if (isHashedObject(tag) && this.#item[objectAttribute(TAG.SECURITY_OBJECT)]) {
+      const signer = await this.#deps.contentSigner?.();
+      const objects = objectsOf(this.#item);
+      if (value.length) objects.set(tag, value);
+      else objects.delete(tag);
+      // Without a signer (none in this deployment) a stale Security Object would be a false claim: it goes.
+      changes[objectAttribute(TAG.SECURITY_OBJECT)] = signer ? Buffer.from(await buildSecurityObject(objects, signer, new Date(this.#deps.clock.now()))).toString('base64') : null;
+    }
+    await this.#update(changes);
   }
 
   async pinStatus(reference: PinReference): Promise<PinStatus> {
