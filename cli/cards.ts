@@ -76,6 +76,7 @@ export function addCardCommands(program: Command, action: ActionFactory): void {
     .option('--label <label>', 'card label (default: "<display name> card")')
     .option('--pin <pin>', 'initial PIN instead of a generated one (visible in your shell history: prefer the generated one)')
     .option('--puk <puk>', 'initial PUK instead of a generated one')
+    .option('--resident-rsa <ack>', 'KMS-resident custody: "pkcs1-only" enrols RSA slots that cannot sign RSA-PSS (TLS 1.3); without it RSA defaults become P-256 and an explicit RSA --alg is refused')
     .addHelpText(
       'after',
       [
@@ -87,11 +88,12 @@ export function addCardCommands(program: Command, action: ActionFactory): void {
       ].join('\n'),
     )
     .action(
-      action(async (target, json, tenantId: string, username: string, o: { slots?: string[]; alg?: string; label?: string; pin?: string; puk?: string }) => {
+      action(async (target, json, tenantId: string, username: string, o: { slots?: string[]; alg?: string; label?: string; pin?: string; puk?: string; residentRsa?: string }) => {
         const request = Object.fromEntries(
-          Object.entries({ username, slots: o.slots, algorithm: o.alg, label: o.label, pin: o.pin, puk: o.puk }).filter(([, v]) => v !== undefined),
+          Object.entries({ username, slots: o.slots, algorithm: o.alg, label: o.label, pin: o.pin, puk: o.puk, residentRsa: o.residentRsa }).filter(([, v]) => v !== undefined),
         );
         const result = await cardsOf(target).enrol(tenantId, request, target.baseUrl ? { baseUrl: target.baseUrl } : {});
+        for (const warning of result.warnings ?? []) process.stderr.write(`warning: ${warning}\n`);
         if (json) print(result, [], true);
         else printEnrolment(result);
       }),

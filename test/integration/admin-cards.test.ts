@@ -117,6 +117,24 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
       resident = await enrol('resident', { username: 'alice', slots: ['9a', '9c', '9d', '9e'], algorithm: 'p256', pin: '13572468', puk: '97531864' });
     });
 
+    it('under KMS-resident custody: an RSA tenant default becomes P-256, an explicit RSA slot needs residentRsa "pkcs1-only" and comes with a warning', async () => {
+      // The resident tenant has the default card settings: rsa2048 default, every algorithm allowed.
+      const defaulted = await enrol('resident', { username: 'alice', slots: ['9a', '9e'] });
+      expect(defaulted.card.slots.map((s) => `${s.slot}:${s.algorithm}`)).toEqual(['9a:p256', '9e:p256']);
+      expect(defaulted.warnings).toBeUndefined();
+      const refused = await call('POST', '/t/resident/admin/v1/cards', { username: 'alice', slots: ['9a'], algorithm: 'rsa2048' });
+      expect(refused.status).toBe(400);
+      expect(JSON.stringify(refused.body)).toMatch(/slot 9a: KMS-resident RSA keys sign PKCS#1 v1.5 blocks only: RSA-PSS \(TLS 1.3/);
+      expect(JSON.stringify(refused.body)).toContain('residentRsa');
+      const accepted = await enrol('resident', { username: 'alice', slots: ['9a'], algorithm: 'rsa2048', residentRsa: 'pkcs1-only' });
+      expect(accepted.card.slots.map((s) => `${s.slot}:${s.algorithm}`)).toEqual(['9a:rsa2048']);
+      expect(accepted.warnings).toEqual([expect.stringContaining('RSA-PSS')]);
+      // Wrapped custody serves PSS: no acknowledgement, no warning.
+      const wrappedRsa = await enrol('wrap', { username: 'bob', slots: ['9a'], algorithm: 'rsa2048' });
+      expect(wrappedRsa.warnings).toBeUndefined();
+      for (const [tenant, id] of [['resident', defaulted.card.id], ['resident', accepted.card.id], ['wrap', wrappedRsa.card.id]]) expect((await call('DELETE', `/t/${tenant}/admin/v1/cards/${id}`)).status).toBe(204);
+    });
+
     it('answers 201 with the card, its location and the one-time PIN, PUK and management key, never cached', async () => {
       const response = await call('POST', '/t/wrap/admin/v1/cards', { username: 'bob', slots: ['9a'], pin: '11223344', puk: 'p-u-k-1' });
       expect(response.status).toBe(201);
@@ -137,7 +155,8 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
       expect(wrapped.pin).toMatch(/^\d{6}$/);
       expect(wrapped.puk).toMatch(/^\d{8}$/);
       expect(wrapped.card.slots.map((s) => `${s.slot}:${s.algorithm}`)).toEqual(['9a:rsa2048', '9c:p256', '9d:p256', '9e:p256']);
-      for (const slot of wrapped.card.slots) expect(slot.certificate!.subject).toContain('CN=Alice Example');
+      // Named after the card (the token label OpenSC shows), the holder by UID.
+      for (const slot of wrapped.card.slots) expect(slot.certificate!.subject).toBe(`CN=Alice laptop (${wrapped.card.id.slice(0, 6)}), UID=alice, O=wrap`);
     });
 
     it('makes a KMS-resident card whose keys live in the resident custody', async () => {

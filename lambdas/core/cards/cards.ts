@@ -11,6 +11,7 @@ import { readAuthority, type CardAuthority, type TenantCa } from './authority.ts
 import { CrlPublisher, type PublishedCrl } from '../pki/crl.ts';
 import { CertificateRegistry, parseReason, type CertificateRecord, type RevocationReason } from '../pki/registry.ts';
 import { CARD_ID, cardKeys, clearActiveSession, objectAttribute, objectsOf, slotAttribute, slotsOf, type CardItem, type StoredSlot } from './card-item.ts';
+import { chooseSlotAlgorithm, RESIDENT_RSA_ACCEPTANCE } from './algorithm-choice.ts';
 import { initialObjects, certificateOf } from './card-objects.ts';
 import { readContentSigner, residentContentSigner } from './content-signer.ts';
 import type { PinHasher } from './pin-hash.ts';
@@ -31,6 +32,8 @@ export const cardEnrolSchema = z
     slotAlgorithms: z.partialRecord(SLOT, ALGORITHM).optional(),
     pin: z.string().optional(),
     puk: z.string().optional(),
+    /** Under KMS-resident custody, 'pkcs1-only' accepts RSA slots that cannot sign RSA-PSS (see algorithm-choice.ts). */
+    residentRsa: z.literal(RESIDENT_RSA_ACCEPTANCE).optional(),
   })
   .strict();
 
@@ -65,6 +68,8 @@ export interface EnrolResult {
   readonly pin: string;
   readonly puk: string;
   readonly managementKey: { readonly algorithm: CardItem['managementAlgorithm']; readonly hex: string };
+  /** What the holder should know about the card as enrolled (e.g. KMS-resident RSA limits). */
+  readonly warnings?: readonly string[];
 }
 
 export interface CardsDeps {
@@ -112,10 +117,15 @@ export class Cards {
     const settings = cardSettingsOf(tenant);
     const slotKeys = this.#slotKeys(tenant.custody);
     const slots = request.slots ?? settings.defaultSlots;
-    const algorithmOf = (slot: (typeof slots)[number]): PivAlgorithm => request.slotAlgorithms?.[slot] ?? request.algorithm ?? settings.defaultAlgorithm;
+    const chosen = new Map<string, PivAlgorithm>();
+    const warnings = new Set<string>();
     for (const slot of slots) {
-      if (!settings.allowedAlgorithms.includes(algorithmOf(slot))) throw new ValidationError(`algorithm ${algorithmOf(slot)} is not allowed in tenant ${tenantId}`);
+      const choice = chooseSlotAlgorithm({ custody: tenant.custody, requested: request.slotAlgorithms?.[slot] ?? request.algorithm, tenantDefault: settings.defaultAlgorithm, allowed: settings.allowedAlgorithms, residentRsa: request.residentRsa });
+      if ('refused' in choice) throw new ValidationError(choice.refused === 'not-allowed' ? `${choice.error} in tenant ${tenantId}` : `slot ${slot}: ${choice.error}`);
+      chosen.set(slot, choice.algorithm);
+      if (choice.warning) warnings.add(choice.warning);
     }
+    const algorithmOf = (slot: (typeof slots)[number]): PivAlgorithm => chosen.get(slot)!;
     const pin = request.pin ?? randomDigits(this.#deps.random, Math.max(6, tenant.pinPolicy.minLength));
     const puk = request.puk ?? randomDigits(this.#deps.random, 8);
     for (const [reference, value] of [['pin', pin], ['puk', puk]] as const) {
@@ -180,7 +190,7 @@ export class Cards {
         ...objects,
       };
       await this.#deps.directory.put(item, { absent: true });
-      return { card: summarize(item), pin, puk, managementKey: { algorithm: settings.managementAlgorithm, hex: Buffer.from(managementKey).toString('hex') } };
+      return { card: summarize(item), pin, puk, managementKey: { algorithm: settings.managementAlgorithm, hex: Buffer.from(managementKey).toString('hex') }, ...(warnings.size ? { warnings: [...warnings] } : {}) };
     } catch (error) {
       for (const record of made) await slotKeys.destroy(record).catch(() => undefined);
       for (const serial of issuedSerials) await this.#deps.registry.forget(tenantId, serial);
