@@ -9,6 +9,8 @@ const SW_CONDITIONS = Uint8Array.of(0x69, 0x85);
 const INS = { verify: 0x20, select: 0xa4, getData: 0xcb, getResponse: 0xc0, putData: 0xdb, generate: 0x47, reset: 0xfb, importKey: 0xfe, getVersion: 0xfd, getSerial: 0xf8 } as const;
 /** Commands whose answer never depends on the security state or on anything a host can change. */
 const STATIC_INS = new Set<number>([INS.select, INS.getVersion, INS.getSerial]);
+/** The Security Object (SP 800-73-4 5FC106): its hashes change with the objects they cover. */
+const SECURITY_OBJECT = 0x5fc106;
 /** Commands after whose success the cached objects may be stale. */
 const CHANGES_OBJECTS = new Set<number>([INS.putData, INS.generate, INS.reset, INS.importKey]);
 /** Objects whose content needs the PIN: never cached. */
@@ -196,11 +198,17 @@ export class CloudCard implements VirtualCard {
     if (command.ins === INS.reset && sw === 0x9000) this.#pinVerified = false;
   }
 
-  /** A written object is read from the server next time; a reset or key change drops whatever may be stale. */
+  /**
+   * A written object is read from the server next time, and so is the Security Object (the card re-signs
+   * it when an object it hashes changes); a reset or key change drops whatever may be stale.
+   */
   #afterChange(command: Parsed): void {
     this.#absent.clear();
     const tag = command.ins === INS.putData ? requestedTag(command.data) : undefined;
-    if (tag !== undefined) this.#objects.delete(tag);
+    if (tag !== undefined) {
+      this.#objects.delete(tag);
+      this.#objects.delete(SECURITY_OBJECT);
+    }
     if (command.ins === INS.reset) this.#objects.clear();
   }
 

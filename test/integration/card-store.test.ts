@@ -100,10 +100,10 @@ describe.each(BACKENDS)('stored cards on the %s backend', (name) => {
     state = (await run('resident', card.id, verifyPin('13572468'), rsa.state)).state;
     const raw = Buffer.alloc(256, 0x5a);
     raw[0] = 0x00;
-    expect(sw((await run('resident', card.id, generalAuthenticate(0x07, 0x9c, raw), state)).response)).toBe(0x6a81);
+    expect(sw((await run('resident', card.id, generalAuthenticate(0x07, 0x9c, raw), state)).response)).toBe(0x6a80);
 
     // KMS fixed 9D's EC key as a key-agreement key: signing with it is refused with a status word.
-    expect(sw((await run('resident', card.id, generalAuthenticate(0x11, 0x9d, digest), state)).response)).toBe(0x6a81);
+    expect(sw((await run('resident', card.id, generalAuthenticate(0x11, 0x9d, digest), state)).response)).toBe(0x6a80);
 
     // ECDH on 9D runs as KMS DeriveSharedSecret, which moto does not implement.
     const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' });

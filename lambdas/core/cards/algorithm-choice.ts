@@ -7,7 +7,7 @@ import type { SlotKeyRecord } from './slot-keys.ts';
  * (TLS 1.3 always, OpenSSL's TLS 1.2 by default) hide it, and decryption needs the raw private key.
  */
 export const RESIDENT_RSA_LIMITS =
-  'KMS-resident RSA keys sign PKCS#1 v1.5 blocks only: RSA-PSS (TLS 1.3 client authentication, and OpenSSL TLS 1.2 unless the client is limited to rsa_pkcs1 signature algorithms) and RSA decryption are refused (6A81)';
+  'KMS-resident RSA keys sign PKCS#1 v1.5 blocks only: RSA-PSS (TLS 1.3 client authentication, and OpenSSL TLS 1.2 unless the client is limited to rsa_pkcs1 signature algorithms) and RSA decryption are refused (6A80, which OpenSC reports as CKR_DATA_INVALID)';
 
 /** The explicit acknowledgement that enrols a KMS-resident RSA slot anyway. */
 export const RESIDENT_RSA_ACCEPTANCE = 'pkcs1-only';

@@ -315,10 +315,10 @@ describe('GENERAL AUTHENTICATE', () => {
     expect(await sw(new Host(), sign(0x11, 0x9a, template(hex('8200'), tlv(0x81, digest))))).toBe('6A88');
   });
 
-  it('a custody that cannot do the operation -> 6A81; unusable slot data -> 6984', async () => {
+  it('a custody that cannot do the operation -> 6A80 (OpenSC: CKR_DATA_INVALID); unusable slot data -> 6984', async () => {
     const unsupported = new UnsupportedCard();
     await unsupported.generateKey('9e', 'p256', {});
-    expect(await sw(new Host(unsupported), sign(0x11, 0x9e, template(hex('8200'), tlv(0x81, digest))))).toBe('6A81');
+    expect(await sw(new Host(unsupported), sign(0x11, 0x9e, template(hex('8200'), tlv(0x81, digest))))).toBe('6A80');
     const corrupt = new CorruptSlotCard();
     await corrupt.generateKey('9e', 'p256', {});
     expect(await sw(new Host(corrupt), sign(0x11, 0x9e, template(hex('8200'), tlv(0x81, digest))))).toBe('6984');

@@ -123,7 +123,9 @@ async function privateKeyOperation(context: CommandContext, slot: PivSlot, membe
   }
   if (!pinSatisfied(info.pinPolicy, previous)) return status(SW.SECURITY_STATUS_NOT_SATISFIED, base);
   const result = await deps.card.privateKeyOperation(slot, operation);
-  if (result.kind === 'unsupported') return status(SW.FUNCTION_NOT_SUPPORTED, base);
+  // 6A80, not 6A81: OpenSC maps 6A81 to CKR_TOKEN_NOT_RECOGNIZED, 6A80 to CKR_DATA_INVALID, which is what it is
+  // (e.g. an RSA-PSS block a KMS-resident key cannot sign).
+  if (result.kind === 'unsupported') return status(SW.INCORRECT_DATA, base);
   return { sw: SW.OK, data: tlv(0x7c, tlv(RESPONSE, result.output)), state: base };
 }
 
