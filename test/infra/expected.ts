@@ -69,9 +69,10 @@ export const EXPECTED_RESIDENT_KEYS: Readonly<Record<ContextName, ExpectedReside
   // GENERATE on a KMS-resident card makes a key and destroys the one it replaces; the card list is signed
   // by the card-list key. Never the CA key.
   card: { create: ['card-key'], sign: ['card-key', 'card-list'], agree: ['card-key'], destroy: ['card-key'] },
-  // Enrolment makes card keys, the tenant CA key and card-list key, signs certificates with the CA key only;
-  // delete (and a lost creation race) destroys keys.
-  admin: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
+  // Enrolment makes card keys, the tenant CA key and card-list key, signs certificates with the CA key and
+  // the new card's CHUID and Security Object with the card-list key (the PIV content signer); delete (and a
+  // lost creation race) destroys keys.
+  admin: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca', 'card-list'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
   // CRL refresh and OCSP answers are signed by the tenant CA key; it makes and destroys nothing.
   pki: { create: [], sign: ['card-ca'], agree: [], destroy: [] },
 };

@@ -115,6 +115,7 @@ describe('operator access (context operatorRoleArns)', () => {
       ['card enroll: the tenant CA key', createResident('card-ca')],
       ['card enroll: a kms-resident card key', createResident('card-key')],
       ['card enroll: certificate signed by the CA', resident('Sign', 'card-ca', { 'kms:SigningAlgorithm': ['ECDSA_SHA_256'] })],
+      ['card enroll: CHUID and Security Object signed by the card-list key', resident('Sign', 'card-list', { 'kms:SigningAlgorithm': ['ECDSA_SHA_256'] })],
       ['card delete: destroy a kms-resident key', resident('ScheduleKeyDeletion', 'card-key')],
       ['user disable: the owner index', item('Query', 'State', 'SUBJECT#acme#alice', 'GSI1')],
       ['user disable: revoke a grant', item('UpdateItem', 'State', 'GRANT#g1')],

@@ -197,11 +197,11 @@ describe('resident-key grants against the requests KmsResidentKeys makes', () =>
     expect(allowed(card, { action: 'kms:ScheduleKeyDeletion', input: { KeyId: 'key-ca' } }, purposeTags('card-ca'))).toBe(false);
   });
 
-  it('lets the admin function sign with the CA key only', () => {
+  it('lets the admin function sign with the CA key and the card-list key (PIV content signing), never with a card key', () => {
     const admin = byContext['admin']!;
     expect(allowed(admin, signCall('key-ca'), purposeTags('card-ca'))).toBe(true);
     expect(allowed(admin, signCall('key-card'), purposeTags('card-key'))).toBe(false);
-    expect(allowed(admin, signCall('key-list'), purposeTags('card-list'))).toBe(false);
+    expect(allowed(admin, signCall('key-list'), purposeTags('card-list'))).toBe(true);
     expect(allowed(admin, { action: 'kms:DeriveSharedSecret', input: { KeyId: 'key-card', KeyAgreementAlgorithm: 'ECDH' } }, purposeTags('card-key'))).toBe(false);
   });
 

@@ -72,7 +72,7 @@ describe.each(BACKENDS)('stored cards on the %s backend', (name) => {
   });
 
   it('KMS-resident custody: ECDSA and PKCS#1 v1.5 run in the custody; raw RSA decryption is refused', async () => {
-    const { card } = await cards.enrol('resident', { username: 'alice', slots: ['9a', '9c', '9d'], slotAlgorithms: { '9a': 'p256', '9c': 'rsa2048', '9d': 'p256' }, pin: '13572468', puk: '11223344' });
+    const { card } = await cards.enrol('resident', { username: 'alice', slots: ['9a', '9c', '9d'], slotAlgorithms: { '9a': 'p256', '9c': 'rsa2048', '9d': 'p256' }, pin: '13572468', puk: '11223344', residentRsa: 'pkcs1-only' });
     const item = await cards.item('resident', card.id);
     expect(item.custody).toBe('kms-resident');
     expect(item['slot_9a']!.key.custody).toBe('kms-resident');
