@@ -393,6 +393,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             slotAlgorithms: { type: 'object', propertyNames: { $ref: '#/components/schemas/PivSlot' }, additionalProperties: { $ref: '#/components/schemas/PivAlgorithm' } },
             pin: { type: 'string', writeOnly: true, description: "digits, within the tenant's PIN policy; generated when absent" },
             puk: { type: 'string', writeOnly: true, description: '6-8 printable characters; generated when absent' },
+            residentRsa: { enum: ['pkcs1-only'], description: 'KMS-resident custody only: enrol the RSA algorithm asked for although it cannot sign RSA-PSS (TLS 1.3); without it such a request is refused, and an RSA tenant default becomes P-256' },
           },
         },
         PivSlot: { enum: ['9a', '9c', '9d', '9e'] },
@@ -488,6 +489,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             pin: { type: 'string' },
             puk: { type: 'string' },
             managementKey: { type: 'object', properties: { algorithm: { enum: ['3des', 'aes128', 'aes192', 'aes256'] }, hex: { type: 'string' } } },
+            warnings: { type: 'array', items: { type: 'string' }, description: 'what the holder should know about the card as enrolled (e.g. the limits of KMS-resident RSA)' },
           },
         },
         ServiceProviderRegistration: {
