@@ -12,6 +12,7 @@ import { ResidentSlotKeys, WrappedSlotKeys } from '../../lambdas/core/cards/slot
 import { Tenants } from '../../lambdas/core/directory/tenant.ts';
 import { Users } from '../../lambdas/core/directory/user.ts';
 import { handleApdu } from '../../lambdas/core/piv/application.ts';
+import { TAG } from '../../lambdas/core/piv/objects.ts';
 import { newSessionState, type PivSessionState } from '../../lambdas/core/piv/session.ts';
 import { BACKENDS, openBackend, testClock, type Backend } from '../support/backends.ts';
 import { dataOf, generalAuthenticate, pkcs1Block, select, signatureOf, sw, verifyPin } from '../support/card-flows.ts';
@@ -55,6 +56,22 @@ describe.each(BACKENDS)('stored cards on the %s backend', (name) => {
     return handleApdu(command, state, { card, random: systemRandom });
   };
   const selected = async (tenant: string, id: string): Promise<PivSessionState> => (await run(tenant, id, select(), newSessionState())).state;
+
+  it('re-signs the Security Object in the same write when an object it hashes changes, and only then', async () => {
+    const { card } = await cards.enrol('acme', { username: 'alice', slots: ['9a', '9c'], pin: '13572468', puk: '11223344' });
+    const view = async () => cards.openView(await cards.item('acme', card.id), (await tenants.get('acme')).pinPolicy);
+    const before = (await (await view()).readObject(TAG.SECURITY_OBJECT))!;
+    const newCertificateObject = Buffer.concat([Buffer.from('7003', 'hex'), Buffer.from('010203', 'hex'), Buffer.from('710100fe00', 'hex')]);
+    await (await view()).writeObject(TAG.CERT_9C, newCertificateObject);
+    const after = (await (await view()).readObject(TAG.SECURITY_OBJECT))!;
+    // The LDSSecurityObject is encapsulated in clear: the new object's SHA-256 is in it, the old one's is not.
+    const digest = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest();
+    expect(Buffer.from(after).includes(digest(newCertificateObject))).toBe(true);
+    expect(Buffer.from(before).includes(digest(newCertificateObject))).toBe(false);
+    // A yubico object is not hashed: the Security Object stays as it was.
+    await (await view()).writeObject(TAG.YUBICO_ADMIN, Buffer.from('80038101ff', 'hex'));
+    expect(Buffer.from((await (await view()).readObject(TAG.SECURITY_OBJECT))!).equals(Buffer.from(after))).toBe(true);
+  });
 
   it('20 concurrent wrong VERIFYs spend exactly the 3 tries and leave the card blocked', async () => {
     const { card } = await cards.enrol('acme', { username: 'alice', slots: ['9a'], pin: '13572468', puk: '11223344' });
