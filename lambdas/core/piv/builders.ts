@@ -124,7 +124,8 @@ export interface ChuidInput {
 
 /**
  * CHUID (SP 800-73-4 Part 1 Table 9): 30 FASC-N, 34 GUID, 35 expiration date, 3E issuer signature and FE
- * error detection code. The signature is left empty, as non-federal issuers that do not sign do.
+ * error detection code. The signature is left empty here; enrolment fills it with `signChuid`
+ * (content-signing.ts).
  */
 export function buildChuid(input: ChuidInput): Uint8Array {
   if (input.guid.length !== 16) throw new RangeError('GUID must be 16 bytes');
