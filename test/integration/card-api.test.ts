@@ -53,7 +53,8 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
     expect(list.user).toBe('alice');
     const card = list.cards.find((c) => c.id === enrolled.card.id)!;
     expect(card.slots).toEqual([{ slot: '9a', algorithm: 'rsa2048' }, { slot: '9c', algorithm: 'p256' }, { slot: '9d', algorithm: 'p256' }]);
-    expect(Object.keys(card.objects).sort()).toEqual(['5fc101', '5fc102', '5fc105', '5fc107', '5fc10a', '5fc10b', '5fc10c', '7e'].filter((t) => t !== '5fc101').sort());
+    // 5FC106: the Security Object, public like the objects it hashes.
+    expect(Object.keys(card.objects).sort()).toEqual(['5fc101', '5fc102', '5fc105', '5fc106', '5fc107', '5fc10a', '5fc10b', '5fc10c', '7e'].filter((t) => t !== '5fc101').sort());
     const header = JSON.parse(Buffer.from(list.signed!.split('.')[0]!, 'base64url').toString()) as { x5c: string[] };
     expect(header.x5c).toHaveLength(2);
     const [signerPem, caPem] = header.x5c.map((der) => `-----BEGIN CERTIFICATE-----\n${der}\n-----END CERTIFICATE-----`) as [string, string];
