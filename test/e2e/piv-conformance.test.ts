@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
@@ -9,7 +9,7 @@ import { decodeAll } from '../../lambdas/core/piv/tlv.ts';
 import { ROOT } from '../support/emulator.ts';
 import { formOf, HttpBrowser } from '../support/http-browser.ts';
 import { DEMO_PASSWORD } from '../support/oidc-stack.ts';
-import { freePort, READER, startPcscd, tool, type Pcscd } from '../support/pcsc.ts';
+import { freePort, READER, startPcscd, type Pcscd } from '../support/pcsc.ts';
 import { cli, start, waitFor, type Started } from '../support/processes.ts';
 
 const AGENT = join(ROOT, 'agent', 'bin', 'cloudcard-agent.js');
@@ -20,15 +20,22 @@ const ENGINE = '/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so';
 
 type Name = 'rsa' | 'ec';
 
-/** A command with no stdin at all (tool() writes an empty stdin, which a fast-exiting openssl can answer with EPIPE). */
-function quiet(command: string, args: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+/**
+ * A command with stdin on /dev/null (support's tool() writes an empty stdin, which a command that exits
+ * first answers with EPIPE), killed after two minutes. Asynchronous: the gateway runs in this process.
+ */
+function quiet(command: string, args: readonly string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
   });
 }
 
@@ -95,7 +102,7 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
     const deadline = Date.now() + 60_000;
     let readers = '';
     while (Date.now() < deadline) {
-      readers = (await tool('opensc-tool', ['--list-readers'])).stdout;
+      readers = (await quiet('opensc-tool', ['--list-readers'])).stdout;
       if ((readers.match(new RegExp(`Yes\\s+${READER}`, 'g')) ?? []).length === 2) break;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -111,14 +118,14 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
   });
 
   it('names each card’s token after its label and short id: pkcs11-tool -L and NSS certutil tell the two cards of one user apart', async () => {
-    const listed = await tool('pkcs11-tool', ['--module', PKCS11, '-L']);
+    const listed = await quiet('pkcs11-tool', ['--module', PKCS11, '-L']);
     expect(listed.status).toBe(0);
     for (const name of ['rsa', 'ec'] as const) expect(listed.stdout).toContain(`token label        : ${tokenName(name)}\n`);
     const nss = join(work, 'nss');
-    expect((await tool('mkdir', ['-p', nss])).status).toBe(0);
-    expect((await tool('certutil', ['-N', '-d', `sql:${nss}`, '--empty-password'])).status).toBe(0);
-    expect((await tool('modutil', ['-dbdir', `sql:${nss}`, '-add', 'opensc', '-libfile', PKCS11, '-force'])).status).toBe(0);
-    const certs = await tool('certutil', ['-L', '-h', 'all', '-d', `sql:${nss}`]);
+    mkdirSync(nss);
+    expect((await quiet('certutil', ['-N', '-d', `sql:${nss}`, '--empty-password'])).status).toBe(0);
+    expect((await quiet('modutil', ['-dbdir', `sql:${nss}`, '-add', 'opensc', '-libfile', PKCS11, '-force'])).status).toBe(0);
+    const certs = await quiet('certutil', ['-L', '-h', 'all', '-d', `sql:${nss}`]);
     expect(certs.status).toBe(0);
     const nicknames = certs.stdout.split('\n').map((line) => line.replace(/\s+u,u,u\s*$/, '')).filter((line) => line.includes(':Certificate for PIV Authentication'));
     expect(nicknames.sort()).toEqual([`${tokenName('ec')}:Certificate for PIV Authentication`, `${tokenName('rsa')}:Certificate for PIV Authentication`]);
@@ -133,10 +140,10 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
         opensslConf(),
         ['openssl_conf = init', '[init]', 'engines = engines', '[engines]', 'pkcs11 = pkcs11', '[pkcs11]', 'engine_id = pkcs11', `dynamic_path = ${ENGINE}`, `MODULE_PATH = ${PKCS11}`, 'init = 0', ''].join('\n'),
       );
-      const server = await tool('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(work, 'server.key'), '-out', join(work, 'server.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+      const server = await quiet('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(work, 'server.key'), '-out', join(work, 'server.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
       expect(server.status).toBe(0);
       for (const name of ['rsa', 'ec'] as const) {
-        const read = await tool('pkcs11-tool', ['--module', PKCS11, '--slot-description', readerOf(name), '--read-object', '--type', 'cert', '--id', '01', '--output-file', join(work, `${name}-9a.der`)]);
+        const read = await quiet('pkcs11-tool', ['--module', PKCS11, '--slot-description', readerOf(name), '--read-object', '--type', 'cert', '--id', '01', '--output-file', join(work, `${name}-9a.der`)]);
         expect(read.status).toBe(0);
       }
       serverPort = await freePort();
@@ -152,10 +159,10 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
       const serverClosed = new Promise((resolve) => server.once('close', resolve));
       while (!serverOutput.includes('ACCEPT')) await new Promise((r) => setTimeout(r, 50));
       const uri = `pkcs11:token=${encodeURIComponent(tokenName(name))};id=%01;type=private;pin-value=${PIN}`;
-      const client = await tool(
+      const client = await quiet(
         'openssl',
         ['s_client', '-connect', `127.0.0.1:${serverPort}`, ...options, '-engine', 'pkcs11', '-keyform', 'engine', '-key', uri, '-cert', join(work, `${name}-9a.der`), '-certform', 'DER', '-CAfile', join(work, 'server.pem'), '-verify_return_error', '-brief'],
-        { env: { OPENSSL_CONF: opensslConf() }, timeoutMs: 120_000 },
+        { OPENSSL_CONF: opensslConf() },
       );
       server.kill('SIGTERM');
       await serverClosed;
@@ -178,6 +185,13 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
       expect(server).toContain('Peer signature type: RSA\n');
     });
 
+    it('OpenSC announces RSA-PSS for every PIV RSA key (padding on the host): the card cannot narrow the mechanisms, so it refuses clearly instead', async () => {
+      const mechanisms = await quiet('pkcs11-tool', ['--module', PKCS11, '--slot-description', readerOf('rsa'), '-M']);
+      expect(mechanisms.status).toBe(0);
+      expect(mechanisms.stdout).toContain('RSA-PKCS-PSS');
+      expect(mechanisms.stdout).toContain('RSA-PKCS,');
+    });
+
     it.each([['TLS 1.3 (RSA-PSS only)', ['-tls1_3']], ['TLS 1.2 with OpenSSL’s default (RSA-PSS first)', ['-tls1_2']]])(
       'a KMS-resident RSA card fails %s with a clear reason: the card answers 6A80, PKCS#11 "Data invalid"',
       async (_what, options) => {
@@ -193,7 +207,7 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
   describe('signed CHUID and Security Object, read with yubico-piv-tool and checked with openssl', () => {
     const readObject = async (name: Name, id: number): Promise<Buffer> => {
       const file = join(work, `${name}-${id.toString(16)}.bin`);
-      const read = await tool('yubico-piv-tool', ['-r', readerOf(name), '-a', 'read-object', '--id', `0x${id.toString(16)}`, '-f', 'binary', '-o', file]);
+      const read = await quiet('yubico-piv-tool', ['-r', readerOf(name), '-a', 'read-object', '--id', `0x${id.toString(16)}`, '-f', 'binary', '-o', file]);
       expect({ id: id.toString(16), status: read.status, stderr: read.stderr }).toEqual({ id: id.toString(16), status: 0, stderr: expect.any(String) });
       return readFileSync(file);
     };
@@ -246,7 +260,7 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
     it('re-signs the Security Object when the holder imports a new certificate (yubico-piv-tool), so it stays current', async () => {
       const before = await readObject('ec', 0x5fc10a);
       await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(work, 'new.key'), '-out', join(work, 'new.pem'), '-days', '1', '-subj', '/CN=re-issued']);
-      const imported = await tool('yubico-piv-tool', ['-r', readerOf('ec'), `--key=${cards.ec.managementKey}`, '-a', 'import-certificate', '-s', '9c', '-i', join(work, 'new.pem')]);
+      const imported = await quiet('yubico-piv-tool', ['-r', readerOf('ec'), `--key=${cards.ec.managementKey}`, '-a', 'import-certificate', '-s', '9c', '-i', join(work, 'new.pem')]);
       expect({ status: imported.status, stderr: imported.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
       const after = await readObject('ec', 0x5fc10a);
       expect(sha256(after)).not.toBe(sha256(before));
