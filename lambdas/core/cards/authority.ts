@@ -175,9 +175,10 @@ export class CardAuthority {
   }
 
   /**
-   * Makes sure the tenant has its CA and its card-list signer (a `card-list` resident key with a
-   * certificate from the CA), creating what is missing: enrolment calls it once, so a tenant with cards
-   * always has both. Racing creators each make a key; the one whose write loses destroys its own.
+   * Makes sure the tenant has its CA, its card-list signer (a `card-list` resident key with a
+   * certificate from the CA) and its PIV content signer (the same key, a second certificate with
+   * id-PIV-content-signing), creating what is missing: enrolment calls it once, so a tenant with cards
+   * has all three. Racing creators each make a key; the one whose write loses destroys its own.
    */
   async prepare(tenant: string): Promise<{ listSigner: ListSigner; contentSigner: StoredContentSigner }> {
     const listSigner = await this.#listSigner(tenant);
