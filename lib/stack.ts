@@ -7,6 +7,7 @@ import { CloudcardFunctions } from './functions.ts';
 import { CloudcardKeys } from './keys.ts';
 import { CloudcardMonitoring } from './monitoring.ts';
 import { CloudcardOperatorAccess } from './operator.ts';
+import { CloudcardTruststore } from './truststore.ts';
 
 export interface CloudcardStackProps extends StackProps {
   readonly config: CloudcardConfig;
@@ -23,6 +24,8 @@ export class CloudcardStack extends Stack {
   readonly functions: CloudcardFunctions;
   readonly api: CloudcardApi;
   readonly monitoring: CloudcardMonitoring;
+  /** Present when the `certDomainName` context sets up certificate login. */
+  readonly truststore?: CloudcardTruststore;
   /** Present when the `operatorRoleArns` context names roles. */
   readonly operators?: CloudcardOperatorAccess;
 
@@ -34,6 +37,8 @@ export class CloudcardStack extends Stack {
     Tags.of(this).add('stage', config.stage);
 
     this.data = new CloudcardData(this, 'Data', { production });
+    const cert = config.certDomainName && config.certCertificateArn ? { domainName: config.certDomainName, certificateArn: config.certCertificateArn } : undefined;
+    if (cert) this.truststore = new CloudcardTruststore(this, 'Truststore', { certDomainName: cert.domainName });
     this.keys = new CloudcardKeys(this, 'Keys', { stage: config.stage, production, customKeyStoreId: config.customKeyStoreId });
     this.functions = new CloudcardFunctions(this, 'Functions', {
       stage: config.stage,
@@ -44,7 +49,15 @@ export class CloudcardStack extends Stack {
       logRetentionDays: config.logRetentionDays,
       publicBaseUrl: config.domainName ? `https://${config.domainName}` : undefined,
       trustedLocationHeaders: config.trustedLocationHeaders,
+      ...(cert && this.truststore
+        ? {
+            certBaseUrl: `https://${cert.domainName}`,
+            truststore: { bucket: this.truststore.bucket.bucketName, key: this.truststore.key, domainName: cert.domainName },
+          }
+        : {}),
     });
+    // The admin path publishes the truststore: put that one object, patch that one domain.
+    this.truststore?.grantPublish(this.functions.byContext.admin.role);
     const functions = mapValues(this.functions.byContext, (f) => f.function);
     this.api = new CloudcardApi(this, 'Api', {
       stage: config.stage,
@@ -57,6 +70,9 @@ export class CloudcardStack extends Stack {
       logRetentionDays: config.logRetentionDays,
       domainName: config.domainName,
       certificateArn: config.certificateArn,
+      ...(cert && this.truststore
+        ? { certDomain: { ...cert, truststore: { bucket: this.truststore.bucket, key: this.truststore.key, version: this.truststore.initialVersion } } }
+        : {}),
     });
     this.monitoring = new CloudcardMonitoring(this, 'Monitoring', {
       stage: config.stage,
@@ -88,6 +104,11 @@ export class CloudcardStack extends Stack {
     if (config.operatorRoleArns.length > 0) {
       this.operators = new CloudcardOperatorAccess(this, 'Operators', { operatorRoleArns: config.operatorRoleArns, data: this.data, keys: this.keys });
       output('OperatorPolicyArn', this.operators.policy.managedPolicyArn, 'Managed policy with what the operator CLI needs (attached to the operatorRoleArns roles)');
+    }
+    if (this.api.certDomain && this.api.certUrl) {
+      output('CertUrl', this.api.certUrl, 'Certificate-login (mutual TLS) base URL: the same API, asking clients for a certificate');
+      output('CertDomainTarget', this.api.certDomain.domainNameAliasDomainName, 'DNS target (CNAME or alias) for the certificate-login domain');
+      output('TruststoreBucketName', this.truststore!.bucket.bucketName, `Bucket of the mutual-TLS truststore (object ${this.truststore!.key})`);
     }
     if (this.api.domain) {
       output('CustomDomainTarget', this.api.domain.domainNameAliasDomainName, 'DNS target (CNAME or alias) for the custom domain');
