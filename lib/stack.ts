@@ -102,7 +102,7 @@ export class CloudcardStack extends Stack {
     output('Stage', config.stage, 'Deployment stage');
     output('DefaultCustody', config.custody, 'Default card key custody for new tenants (DEFAULT_CUSTODY)');
     if (config.operatorRoleArns.length > 0) {
-      this.operators = new CloudcardOperatorAccess(this, 'Operators', { operatorRoleArns: config.operatorRoleArns, data: this.data, keys: this.keys });
+      this.operators = new CloudcardOperatorAccess(this, 'Operators', { operatorRoleArns: config.operatorRoleArns, data: this.data, keys: this.keys, ...(this.truststore ? { truststore: this.truststore } : {}) });
       output('OperatorPolicyArn', this.operators.policy.managedPolicyArn, 'Managed policy with what the operator CLI needs (attached to the operatorRoleArns roles)');
     }
     if (this.api.certDomain && this.api.certUrl) {

@@ -3,14 +3,11 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { TRUSTSTORE_PLACEHOLDER_PEM } from '../lambdas/core/pki/truststore.ts';
+import { TRUSTSTORE_OBJECT_KEY, TRUSTSTORE_PLACEHOLDER_PEM } from '../lambdas/core/pki/truststore.ts';
 import { acknowledge } from './nag.ts';
 
 /** Construct id of the singleton provider function behind every AwsCustomResource (fixed by CDK). */
 const AWS_CUSTOM_RESOURCE_PROVIDER_ID = 'AWS679f53fac002430cb0da5b7982bd2287';
-
-/** The one object in the bucket: the PEM bundle the certificate domain's mutual TLS trusts. */
-export const TRUSTSTORE_OBJECT_KEY = 'truststore.pem';
 
 export interface CloudcardTruststoreProps {
   /** The mutual-TLS custom domain whose truststore this is (the admin function may patch only it). */

@@ -8,6 +8,7 @@ import { CONTEXT_NAMES, ENV, type ContextName } from '../lambdas/contexts.ts';
 import { createObservability } from '../lambdas/observability.ts';
 import { directoryServices, type Runtime } from '../lambdas/runtime.ts';
 import { FileTruststore } from '../lambdas/adapters/local/truststore-file.ts';
+import { TRUSTSTORE_OBJECT_KEY } from '../lambdas/core/pki/truststore.ts';
 import { startEmbeddedStore, type EmbeddedStore } from './embedded-store.ts';
 import { lockDataDir, prepareDataDir, type DataDirLock } from './data-dir.ts';
 import { startGateway, type ContextHandlers, type Gateway } from './gateway.ts';
@@ -70,7 +71,7 @@ export const dataFiles = (dataDir: string) => ({
   bootstrap: join(dataDir, 'bootstrap.json'),
   running: join(dataDir, 'local.json'),
   /** The mutual-TLS truststore bundle (every tenant's card CA and trusted CAs), rewritten as they change. */
-  truststore: join(dataDir, 'truststore.pem'),
+  truststore: join(dataDir, TRUSTSTORE_OBJECT_KEY),
 });
 
 /** The whole local stack: embedded store, local keys, seeded demo tenant, and the gateway. */

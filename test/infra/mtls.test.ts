@@ -130,6 +130,29 @@ describe('certificate-login domain (certDomainName, certCertificateArn)', () => 
   });
 });
 
+describe('operator CLI with certificate login', () => {
+  it('may publish the truststore as the admin function does (its enrolments make tenant CAs too), and nothing more of it', () => {
+    const { template } = synth({ ...CERT_CONTEXT, operatorRoleArns: 'arn:aws:iam::111122223333:role/operator' });
+    const bucketId = logicalIdByPath(template, 'AWS::S3::Bucket', '/Truststore/Bucket/Resource');
+    const [[, policy]] = resourcesOfType(template, 'AWS::IAM::ManagedPolicy') as [[string, Json]];
+    const resolve = {
+      ref: (id: string) => ({ 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT })[id] ?? id,
+      getAtt: (id: string) => `arn:aws:s3:::${id}`,
+    };
+    const statements = (policy['Properties']['PolicyDocument']['Statement'] as Json[]).map((st) => ({
+      Effect: st['Effect'],
+      actions: [st['Action']].flat() as string[],
+      resources: [st['Resource']].flat().map((r: unknown) => resolveIntrinsics(r, resolve)),
+      ...(st['Condition'] ? { Condition: st['Condition'] } : {}),
+    }));
+    const decide = (action: string, resource: string) => evaluate(statements, { action, resource, context: {} });
+    expect(decide('s3:PutObject', `arn:aws:s3:::${bucketId}/truststore.pem`)).toBe('allowed');
+    expect(decide('apigateway:PATCH', `arn:aws:apigateway:${REGION}::/domainnames/${CERT_DOMAIN}`)).toBe('allowed');
+    expect(decide('s3:PutObject', `arn:aws:s3:::${bucketId}/x`)).toBe('implicitly denied');
+    expect(decide('apigateway:PATCH', `arn:aws:apigateway:${REGION}::/domainnames/id.example.com`)).toBe('implicitly denied');
+  });
+});
+
 describe('without certDomainName', () => {
   it('has no mutual-TLS domain, no truststore bucket, no certificate origin', () => {
     const { template } = synth({ domainName: CERT_CONTEXT.domainName, certificateArn: CERT_CONTEXT.certificateArn });

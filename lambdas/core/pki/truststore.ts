@@ -12,6 +12,9 @@ import type { Clock, DirectoryStore, Item, TruststoreWriter } from '../../ports.
  * checks itself.
  */
 
+/** The bundle's object key in the truststore bucket (AWS) and file name in the data directory (local). */
+export const TRUSTSTORE_OBJECT_KEY = 'truststore.pem';
+
 /**
  * Stands in when no tenant has a CA yet: API Gateway refuses an empty truststore. A self-signed CA
  * certificate whose private key was discarded when it was made, so no client certificate chains to it.
