@@ -72,7 +72,7 @@ export class CloudcardTruststore extends Construct {
 
   /** The domain's ARN as API Gateway's IAM actions name it (`/domainnames/{name}`). */
   get domainArn(): string {
-    return Arn.format({ service: 'apigateway', account: '', resource: '/domainnames', resourceName: this.certDomainName, arnFormat: undefined }, Stack.of(this));
+    return Arn.format({ service: 'apigateway', account: '', resource: '/domainnames', resourceName: this.certDomainName }, Stack.of(this));
   }
 
   /**
