@@ -37,8 +37,9 @@ export class CloudcardStack extends Stack {
     Tags.of(this).add('stage', config.stage);
 
     this.data = new CloudcardData(this, 'Data', { production });
+    // Certificate login: the context gives both or neither (lib/config.ts).
     const cert = config.certDomainName && config.certCertificateArn ? { domainName: config.certDomainName, certificateArn: config.certCertificateArn } : undefined;
-    if (cert) this.truststore = new CloudcardTruststore(this, 'Truststore', { certDomainName: cert.domainName });
+    const truststore = (this.truststore = cert ? new CloudcardTruststore(this, 'Truststore', { certDomainName: cert.domainName }) : undefined);
     this.keys = new CloudcardKeys(this, 'Keys', { stage: config.stage, production, customKeyStoreId: config.customKeyStoreId });
     this.functions = new CloudcardFunctions(this, 'Functions', {
       stage: config.stage,
@@ -49,15 +50,12 @@ export class CloudcardStack extends Stack {
       logRetentionDays: config.logRetentionDays,
       publicBaseUrl: config.domainName ? `https://${config.domainName}` : undefined,
       trustedLocationHeaders: config.trustedLocationHeaders,
-      ...(cert && this.truststore
-        ? {
-            certBaseUrl: `https://${cert.domainName}`,
-            truststore: { bucket: this.truststore.bucket.bucketName, key: this.truststore.key, domainName: cert.domainName },
-          }
+      ...(cert && truststore
+        ? { certBaseUrl: `https://${cert.domainName}`, truststore: { bucket: truststore.bucket.bucketName, key: truststore.key, domainName: cert.domainName } }
         : {}),
     });
     // The admin path publishes the truststore: put that one object, patch that one domain.
-    this.truststore?.grantPublish(this.functions.byContext.admin.role);
+    truststore?.grantPublish(this.functions.byContext.admin.role);
     const functions = mapValues(this.functions.byContext, (f) => f.function);
     this.api = new CloudcardApi(this, 'Api', {
       stage: config.stage,
@@ -70,9 +68,7 @@ export class CloudcardStack extends Stack {
       logRetentionDays: config.logRetentionDays,
       domainName: config.domainName,
       certificateArn: config.certificateArn,
-      ...(cert && this.truststore
-        ? { certDomain: { ...cert, truststore: { bucket: this.truststore.bucket, key: this.truststore.key, version: this.truststore.initialVersion } } }
-        : {}),
+      ...(cert && truststore ? { certDomain: { ...cert, truststore: { bucket: truststore.bucket, key: truststore.key, version: truststore.initialVersion } } } : {}),
     });
     this.monitoring = new CloudcardMonitoring(this, 'Monitoring', {
       stage: config.stage,
@@ -102,13 +98,14 @@ export class CloudcardStack extends Stack {
     output('Stage', config.stage, 'Deployment stage');
     output('DefaultCustody', config.custody, 'Default card key custody for new tenants (DEFAULT_CUSTODY)');
     if (config.operatorRoleArns.length > 0) {
-      this.operators = new CloudcardOperatorAccess(this, 'Operators', { operatorRoleArns: config.operatorRoleArns, data: this.data, keys: this.keys, ...(this.truststore ? { truststore: this.truststore } : {}) });
+      this.operators = new CloudcardOperatorAccess(this, 'Operators', { operatorRoleArns: config.operatorRoleArns, data: this.data, keys: this.keys, ...(truststore ? { truststore } : {}) });
       output('OperatorPolicyArn', this.operators.policy.managedPolicyArn, 'Managed policy with what the operator CLI needs (attached to the operatorRoleArns roles)');
     }
-    if (this.api.certDomain && this.api.certUrl) {
+    if (this.api.certDomain && this.api.certUrl && truststore) {
+      // The CLI's --stack reads CertUrl and TruststoreBucketName to publish the truststore: keep the names.
       output('CertUrl', this.api.certUrl, 'Certificate-login (mutual TLS) base URL: the same API, asking clients for a certificate');
       output('CertDomainTarget', this.api.certDomain.domainNameAliasDomainName, 'DNS target (CNAME or alias) for the certificate-login domain');
-      output('TruststoreBucketName', this.truststore!.bucket.bucketName, `Bucket of the mutual-TLS truststore (object ${this.truststore!.key})`);
+      output('TruststoreBucketName', truststore.bucket.bucketName, `Bucket of the mutual-TLS truststore (object ${truststore.key})`);
     }
     if (this.api.domain) {
       output('CustomDomainTarget', this.api.domain.domainNameAliasDomainName, 'DNS target (CNAME or alias) for the custom domain');
