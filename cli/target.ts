@@ -18,6 +18,9 @@ import type { KeyCustody, MacKey, OutboundHttp, WrapContext, WrappedKey } from '
 import { loadConfig } from '../lambdas/config.ts';
 import { ENV } from '../lambdas/contexts.ts';
 import { directoryServices, type DirectoryServices } from '../lambdas/runtime.ts';
+import { AwsTruststore } from '../lambdas/adapters/aws-truststore.ts';
+import { FileTruststore } from '../lambdas/adapters/local/truststore-file.ts';
+import { TRUSTSTORE_OBJECT_KEY } from '../lambdas/core/pki/truststore.ts';
 import { embeddedStoreClient, startEmbeddedStore, type EmbeddedStore } from '../local/embedded-store.ts';
 import { dataDirHolder, DataDirError, lockDataDir, prepareDataDir, type DataDirLock } from '../local/data-dir.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../local/stack.ts';
@@ -58,6 +61,9 @@ export interface Target {
 
 /** Outputs the CLI reads from a deployed stack; CloudcardStack declares them under these names. */
 export const STACK_OUTPUTS = ['DirectoryTableName', 'StateTableName', 'Stage', 'ApiUrl'] as const;
+
+/** With certificate login: the truststore bucket and the mutual-TLS origin, so CLI enrolments publish the truststore. */
+export const TRUSTSTORE_OUTPUTS = { bucket: 'TruststoreBucketName', certUrl: 'CertUrl' } as const;
 
 /** The card key-encryption key; needed only by the commands that wrap secrets (TOTP enrolment). */
 export const KEK_OUTPUT = 'CardKekKeyArn';
@@ -104,6 +110,12 @@ async function openDeployment(stackName: string, region?: string): Promise<Targe
   const kms = kekArn || pinKeyArn ? createKmsClient(region ? { region } : {}) : undefined;
   const directory = new DynamoItemStore({ client, tableName: config.directoryTable, role: 'directory' });
   const outbound = new PolicedHttp({ policy: PUBLIC_ONLY, log: quiet });
+  const truststoreBucket = outputs[TRUSTSTORE_OUTPUTS.bucket];
+  const certUrl = outputs[TRUSTSTORE_OUTPUTS.certUrl];
+  const truststore =
+    truststoreBucket && certUrl
+      ? new AwsTruststore({ bucket: truststoreBucket, key: TRUSTSTORE_OBJECT_KEY, domainName: new URL(certUrl).hostname, region: await cfn.config.region(), credentials: cfn.config.credentials })
+      : undefined;
   return {
     description: `stack ${stackName} (${outputs['ApiUrl']})`,
     baseUrl: outputs['ApiUrl']!.replace(/\/+$/, ''),
@@ -114,6 +126,7 @@ async function openDeployment(stackName: string, region?: string): Promise<Targe
       state: new DynamoStateStore({ client, tableName: config.stateTable, role: 'state', clock: systemClock }),
       ...(kms && kekArn ? { custody: new KmsKeyCustody(kms, kekArn), residentKeys: new KmsResidentKeys(kms, residentKeyStackTag(config.stage)) } : {}),
       ...(kms && pinKeyArn ? { cardPinKey: new KmsMacKey(kms, pinKeyArn) } : {}),
+      ...(truststore ? { truststore } : {}),
       clock: systemClock,
       random: systemRandom,
       outbound,
@@ -191,6 +204,8 @@ async function openLocal(dataDir: string): Promise<Target> {
       // The local stack's stand-in for KMS asymmetric keys (card CA and KMS-resident card keys).
       residentKeys: new LocalResidentKeys(directory, custody),
       cardPinKey,
+      // The local stack's truststore file, rewritten by the CLI's enrolments and trusted-CA changes too.
+      truststore: new FileTruststore(files.truststore),
       clock: systemClock,
       random: systemRandom,
       outbound,

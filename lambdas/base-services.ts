@@ -8,6 +8,7 @@ import { oidcSettingsOf, Tenants } from './core/directory/tenant.ts';
 import { signJwt } from './core/oidc/jwt.ts';
 import { TenantKeys } from './core/oidc/keys.ts';
 import { TrustedCas } from './core/pki/trusted-cas.ts';
+import { TruststorePublisher } from './core/pki/truststore.ts';
 import { ExternalRisk, type RiskRequestSigner } from './core/risk/external.ts';
 import { Users } from './core/directory/user.ts';
 import { Credentials } from './core/portal/credentials.ts';
@@ -44,11 +45,13 @@ export interface BaseServices {
   readonly userSessions?: UserSessions;
   /** The tenant's trusted external CAs (certificate login with certificates from other issuers). */
   readonly trustedCas: TrustedCas;
+  /** Rewrites the mutual-TLS truststore; present when the runtime has a truststore writer. */
+  readonly truststore?: TruststorePublisher;
   /** The tenants' token-signing keys (tokens, assertions, and the external risk service's requests). */
   readonly signingKeys: TenantKeys;
 }
 
-export type BaseRuntime = Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'outbound'>>;
+export type BaseRuntime = Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'outbound' | 'truststore'>>;
 
 export function baseServices(runtime: BaseRuntime): BaseServices {
   const outbound = runtime.outbound ?? NO_OUTBOUND;
@@ -57,6 +60,7 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
   const users = new Users(runtime.directory, tenants, runtime.clock, revocation);
   const throttle = runtime.state ? new LoginThrottle(runtime.state, runtime.clock) : undefined;
   const totp = runtime.custody ? new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) : undefined;
+  const truststore = runtime.truststore ? new TruststorePublisher(runtime.directory, tenants, runtime.truststore, runtime.clock) : undefined;
   const signingKeys = new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) });
   // External risk requests are signed with the tenant's current token key (published in its JWKS).
   const signRiskRequest: RiskRequestSigner = async (tenant, payload) => {
@@ -76,7 +80,8 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
     ...(revocation ? { revocation, userSessions: new UserSessions(runtime.state!, revocation) } : {}),
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
     clients: new Clients(runtime.directory, runtime.clock, runtime.random, outbound),
-    trustedCas: new TrustedCas(runtime.directory, tenants, runtime.clock),
+    trustedCas: new TrustedCas(runtime.directory, tenants, runtime.clock, truststore),
+    ...(truststore ? { truststore } : {}),
     signingKeys,
     ...(totp ? { totp } : {}),
     ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp) } : {}),

@@ -34,6 +34,9 @@ const schema = z
     [ENV.trustedLocationHeaders]: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
     // The oidc function's per-container cache of tenants and clients: the bound on serving a stale one.
     [ENV.directoryCacheSeconds]: z.coerce.number().int().min(0).max(300).default(30),
+    [ENV.truststoreBucket]: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
+    [ENV.truststoreKey]: z.string().regex(/^[A-Za-z0-9!_.*'()\/-]{1,1024}$/, 'must be an S3 object key').optional(),
+    [ENV.certDomainName]: z.string().regex(/^[a-z0-9.-]{4,253}$/, 'must be a lower-case DNS name').optional(),
   });
 
 export interface Config {
@@ -58,6 +61,15 @@ export interface Config {
    * this long; the access check (user and tenant status at refresh and code redemption) never uses it.
    */
   readonly directoryCacheSeconds: number;
+  /** Where the mutual-TLS truststore is published (admin function, stacks with a certificate domain). */
+  readonly truststore?: TruststoreLocation;
+}
+
+export interface TruststoreLocation {
+  readonly bucket: string;
+  readonly key: string;
+  /** The API Gateway custom domain whose truststore version follows each new object version. */
+  readonly domainName: string;
 }
 
 export interface ConfigNeeds {
@@ -92,7 +104,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ne
     if (needs.cardSessionKey && !input[ENV.cardSessionKeyId]) problems.push({ variable: ENV.cardSessionKeyId, message: 'is required' });
     if (needs.cardPinKey && !input[ENV.cardPinKeyId]) problems.push({ variable: ENV.cardPinKeyId, message: 'is required' });
   }
+  // The truststore location is all three variables or none.
+  const truststoreVariables = [ENV.truststoreBucket, ENV.truststoreKey, ENV.certDomainName];
+  if (truststoreVariables.some((name) => input[name]) && !truststoreVariables.every((name) => input[name])) {
+    for (const name of truststoreVariables) if (!input[name]) problems.push({ variable: name, message: `is required with ${truststoreVariables.filter((n) => input[n]).join(', ')}` });
+  }
   if (problems.length > 0 || !value) throw new ConfigError(problems);
+  const [bucket, key, domainName] = [value[ENV.truststoreBucket], value[ENV.truststoreKey], value[ENV.certDomainName]];
   return {
     stage: value[ENV.stage],
     directoryTable: value[ENV.directoryTable],
@@ -107,5 +125,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ne
     maxBodyBytes: value[ENV.maxBodyBytes],
     trustedLocationHeaders: value[ENV.trustedLocationHeaders] === 'true',
     directoryCacheSeconds: value[ENV.directoryCacheSeconds],
+    ...(bucket && key && domainName ? { truststore: { bucket, key, domainName } } : {}),
   };
 }

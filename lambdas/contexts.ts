@@ -37,4 +37,10 @@ export const ENV = {
   maxBodyBytes: 'MAX_BODY_BYTES',
   trustedLocationHeaders: 'TRUSTED_LOCATION_HEADERS',
   directoryCacheSeconds: 'DIRECTORY_CACHE_SECONDS',
+  /** The certificate-login (mutual-TLS) origin's base URL, `https://{certDomainName}` (portal, oidc, saml). */
+  certBaseUrl: 'CERT_BASE_URL',
+  /** Where the admin function publishes the mutual-TLS truststore: the S3 bucket and key, and the domain to switch to each new version. */
+  truststoreBucket: 'TRUSTSTORE_BUCKET',
+  truststoreKey: 'TRUSTSTORE_KEY',
+  certDomainName: 'CERT_DOMAIN_NAME',
 } as const;

@@ -197,6 +197,16 @@ export interface OutboundAnswer {
 }
 
 /**
+ * Where the mutual-TLS truststore bundle goes (core/pki/truststore.ts): in AWS an S3 object the
+ * certificate domain's truststore names, whose new version the domain is then switched to; locally a file
+ * in the data directory the HTTPS listener reads.
+ */
+export interface TruststoreWriter {
+  /** Replaces the bundle with this PEM text and makes the TLS endpoint use it. */
+  write(pem: string): Promise<void>;
+}
+
+/**
  * HTTP to URLs that tenant data names (SP back-channel endpoints, trusted-issuer JWKS), always through
  * the outbound URL policy (`core/outbound/url-policy.ts`): checked when the URL is registered and again,
  * on the addresses actually connected to, at every call.

@@ -3,12 +3,11 @@ import { baseServices, type BaseServices } from './base-services.ts';
 import { TenantKeys } from './core/oidc/keys.ts';
 import { ServiceProviders } from './core/saml/service-providers.ts';
 import { CardAuthority } from './core/cards/authority.ts';
-import { TrustedCas } from './core/pki/trusted-cas.ts';
 import { Cards } from './core/cards/cards.ts';
 import { PinHasher } from './core/cards/pin-hash.ts';
 import { ResidentSlotKeys, WrappedSlotKeys } from './core/cards/slot-keys.ts';
 import { NO_OUTBOUND } from './core/outbound/none.ts';
-import type { Clock, DirectoryStore, KeyCustody, MacKey, OutboundHttp, Random, ResidentKeys, Signer, StateStore } from './ports.ts';
+import type { Clock, DirectoryStore, KeyCustody, MacKey, OutboundHttp, Random, ResidentKeys, Signer, StateStore, TruststoreWriter } from './ports.ts';
 
 /** Everything a bounded context needs, wired once per process by a handler or by the local gateway. */
 export interface Runtime {
@@ -32,6 +31,11 @@ export interface Runtime {
    * policy. Its loopback exception is on only where the local stack or a test turns it on.
    */
   readonly outbound: OutboundHttp;
+  /**
+   * Present only where the mutual-TLS truststore is rewritten (the admin function when the stack has a
+   * certificate domain; the local stack's data directory): trusted-CA changes and new tenant CAs publish.
+   */
+  readonly truststore?: TruststoreWriter;
 }
 
 export interface DirectoryServices extends BaseServices {
@@ -50,7 +54,7 @@ export interface DirectoryServices extends BaseServices {
  * `baseServices` (base-services.ts) instead, and does not bundle their libraries.
  */
 export function directoryServices(
-  runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys' | 'outbound' | 'cardPinKey'>>,
+  runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys' | 'outbound' | 'cardPinKey' | 'truststore'>>,
 ): DirectoryServices {
   const base = baseServices(runtime);
   const { tenants, users, revocation } = base;
@@ -64,7 +68,7 @@ export function directoryServices(
             directory: runtime.directory,
             custody: runtime.custody,
             slotKeys: { wrapped: new WrappedSlotKeys(runtime.custody), 'kms-resident': new ResidentSlotKeys(runtime.residentKeys) },
-            authority: new CardAuthority(runtime.directory, runtime.residentKeys, runtime.clock),
+            authority: new CardAuthority(runtime.directory, runtime.residentKeys, runtime.clock, base.truststore),
             pins: new PinHasher(runtime.cardPinKey),
             tenants,
             users,

@@ -3,6 +3,7 @@ import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { CONTEXT_NAMES, CONTEXTS, type ContextName } from '../lambdas/contexts.ts';
 import { BINARY_MEDIA_TYPES } from '../lambdas/http-binary-types.ts';
@@ -24,6 +25,14 @@ export interface CloudcardApiProps {
   /** Regional custom domain; both or neither. */
   readonly domainName?: string;
   readonly certificateArn?: string;
+  /** The certificate-login domain: mutual TLS against the truststore object, mapped to the same stage. */
+  readonly certDomain?: CertDomainProps;
+}
+
+export interface CertDomainProps {
+  readonly domainName: string;
+  readonly certificateArn: string;
+  readonly truststore: { readonly bucket: s3.IBucket; readonly key: string; readonly version: string };
 }
 
 const PUBLIC_BY_DESIGN =
@@ -41,6 +50,10 @@ export class CloudcardApi extends Construct {
   readonly domain?: apigw.DomainName;
   /** Public base URL without a trailing slash (`{base}/t/{tenant}` is a tenant's issuer). */
   readonly url: string;
+  /** The mutual-TLS domain for certificate login, when configured. */
+  readonly certDomain?: apigw.DomainName;
+  /** Its base URL (`https://{certDomainName}`), without a trailing slash. */
+  readonly certUrl?: string;
 
   constructor(scope: Construct, id: string, props: CloudcardApiProps) {
     super(scope, id);
@@ -87,6 +100,22 @@ export class CloudcardApi extends Construct {
       this.url = `https://${props.domainName}`;
     } else {
       this.url = Fn.join('', ['https://', this.restApi.restApiId, '.execute-api.', Aws.REGION, '.', Aws.URL_SUFFIX, '/', this.stage.stageName]);
+    }
+
+    if (props.certDomain) {
+      // A second name for the same API and stage: TLS 1.2 (mutual TLS requires it), the client must
+      // present a certificate chaining to the truststore, and API Gateway hands it to the function in
+      // requestContext.identity.clientCert. Which tenant it belongs to, revocation and the card's state
+      // are the function's checks, not the gateway's.
+      this.certDomain = new apigw.DomainName(this, 'CertDomain', {
+        domainName: props.certDomain.domainName,
+        certificate: acm.Certificate.fromCertificateArn(this, 'CertDomainCertificate', props.certDomain.certificateArn),
+        endpointType: apigw.EndpointType.REGIONAL,
+        securityPolicy: apigw.SecurityPolicy.TLS_1_2,
+        mtls: { bucket: props.certDomain.truststore.bucket, key: props.certDomain.truststore.key, version: props.certDomain.truststore.version },
+      });
+      this.certDomain.addBasePathMapping(this.restApi, { stage: this.stage });
+      this.certUrl = `https://${props.certDomain.domainName}`;
     }
 
     acknowledge(this.restApi.node.defaultChild!, {

@@ -20,6 +20,13 @@ export interface CloudcardConfig {
   /** Custom domain for the API (regional); set together with certificateArn. */
   readonly domainName?: string;
   readonly certificateArn?: string;
+  /**
+   * Second custom domain on the same API, with mutual TLS, for certificate (smart card) login; set
+   * together with certCertificateArn. A separate name because a mutual-TLS domain asks every visitor for
+   * a certificate.
+   */
+  readonly certDomainName?: string;
+  readonly certCertificateArn?: string;
   /** Default card key custody for new tenants. */
   readonly custody: Custody;
   /** Existing CloudHSM-backed KMS custom key store to hold the card key-encryption key. */
@@ -58,6 +65,8 @@ export const CONTEXT_KEYS = [
   'stage',
   'domainName',
   'certificateArn',
+  'certDomainName',
+  'certCertificateArn',
   'custody',
   'customKeyStoreId',
   'throttleRate',
@@ -148,12 +157,22 @@ export function readConfig(get: Lookup): CloudcardConfig {
     throw new ContextError('certificateArn', 'is required when domainName is set (an ACM certificate in the stack region)', certificateArn);
   }
   if (certificateArn && !domainName) throw new ContextError('domainName', 'is required when certificateArn is set', domainName);
+  const certDomainName = pattern(get, 'certDomainName', HOSTNAME, 'a lower-case DNS name such as cert.id.example.com');
+  const certCertificateArn = pattern(get, 'certCertificateArn', ACM_ARN, 'an ACM certificate ARN');
+  if (certDomainName && !certCertificateArn) {
+    throw new ContextError('certCertificateArn', 'is required when certDomainName is set (an ACM certificate in the stack region)', certCertificateArn);
+  }
+  if (certCertificateArn && !certDomainName) throw new ContextError('certDomainName', 'is required when certCertificateArn is set', certDomainName);
+  if (certDomainName && certDomainName === domainName) {
+    throw new ContextError('certDomainName', 'must differ from domainName (a mutual-TLS domain asks every visitor for a certificate)', certDomainName);
+  }
   const throttleRate = number(get, 'throttleRate', CONTEXT_DEFAULTS.throttleRate, (n) => n > 0 && n <= 10_000, 'a number of requests per second in (0, 10000]');
   const throttleBurst = number(get, 'throttleBurst', CONTEXT_DEFAULTS.throttleBurst, (n) => Number.isInteger(n) && n >= 1 && n <= 5_000, 'an integer in [1, 5000]');
   return {
     stage: oneOf(get, 'stage', STAGES, CONTEXT_DEFAULTS.stage),
     domainName,
     certificateArn,
+    ...(certDomainName && certCertificateArn ? { certDomainName, certCertificateArn } : {}),
     custody: oneOf(get, 'custody', CUSTODY_MODES, CONTEXT_DEFAULTS.custody),
     customKeyStoreId: pattern(get, 'customKeyStoreId', CUSTOM_KEY_STORE_ID, 'a KMS custom key store ID (cks- and 17 hex digits)'),
     throttleRate,

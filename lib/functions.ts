@@ -23,6 +23,10 @@ export interface CloudcardFunctionsProps {
   readonly logRetentionDays: number;
   /** The public base URL when the API has a custom domain; otherwise handlers derive it per request. */
   readonly publicBaseUrl?: string;
+  /** The certificate-login origin (`https://{certDomainName}`): the portal sends the browser there, oidc and saml name it. */
+  readonly certBaseUrl?: string;
+  /** Where the admin function publishes the mutual-TLS truststore (stacks with a certificate domain). */
+  readonly truststore?: { readonly bucket: string; readonly key: string; readonly domainName: string };
   /** Read the CDN's viewer-location headers (context `trustedLocationHeaders`). */
   readonly trustedLocationHeaders?: boolean;
   /** Who may touch what; defaults to the project's matrix (lib/grants.ts). */
@@ -58,6 +62,9 @@ export class CloudcardFunctions extends Construct {
   }
 }
 
+/** The contexts that send browsers to, or name, the certificate-login origin. */
+export const CERT_BASE_URL_CONTEXTS: readonly ContextName[] = ['portal', 'oidc', 'saml'];
+
 function environment(context: ContextName, granted: FunctionGrants, props: CloudcardFunctionsProps): Record<string, string> {
   return {
     [ENV.stage]: props.stage,
@@ -72,6 +79,11 @@ function environment(context: ContextName, granted: FunctionGrants, props: Cloud
     ...(granted.macKeys.includes('cardPin') ? { [ENV.cardPinKeyId]: props.keys.macKeys.cardPin.keyArn } : {}),
     ...(props.publicBaseUrl ? { [ENV.publicBaseUrl]: props.publicBaseUrl } : {}),
     ...(props.trustedLocationHeaders ? { [ENV.trustedLocationHeaders]: 'true' } : {}),
+    ...(props.certBaseUrl && CERT_BASE_URL_CONTEXTS.includes(context) ? { [ENV.certBaseUrl]: props.certBaseUrl } : {}),
+    // Only the admin function publishes the truststore (and only it is granted to: lib/truststore.ts).
+    ...(props.truststore && context === 'admin'
+      ? { [ENV.truststoreBucket]: props.truststore.bucket, [ENV.truststoreKey]: props.truststore.key, [ENV.certDomainName]: props.truststore.domainName }
+      : {}),
     POWERTOOLS_SERVICE_NAME: serviceName(context),
     POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
     LOG_LEVEL: 'INFO',

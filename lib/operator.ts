@@ -2,6 +2,7 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { CloudcardData } from './data.ts';
+import type { CloudcardTruststore } from './truststore.ts';
 import { applyGrants, INDEX_REASON, indexWildcardFinding, residentKeyFindings } from './functions.ts';
 import { OPERATOR_GRANTS } from './grants.ts';
 import type { CloudcardKeys } from './keys.ts';
@@ -12,6 +13,8 @@ export interface CloudcardOperatorAccessProps {
   readonly operatorRoleArns: readonly string[];
   readonly data: CloudcardData;
   readonly keys: CloudcardKeys;
+  /** With certificate login: the CLI's enrolments publish the truststore as the admin function's do. */
+  readonly truststore?: CloudcardTruststore;
 }
 
 /**
@@ -39,7 +42,9 @@ export class CloudcardOperatorAccess extends Construct {
         }),
       ],
     });
-    applyGrants({ grantPrincipal: new OperatorPrincipal(props.operatorRoleArns, this.policy) }, OPERATOR_GRANTS, props);
+    const operators = { grantPrincipal: new OperatorPrincipal(props.operatorRoleArns, this.policy) };
+    applyGrants(operators, OPERATOR_GRANTS, props);
+    props.truststore?.grantPublish(operators);
     acknowledge(this.policy, {
       [indexWildcardFinding(props.data.directoryTable)]: INDEX_REASON,
       [indexWildcardFinding(props.data.stateTable)]: INDEX_REASON,

@@ -7,6 +7,7 @@ import { CloudcardFunctions } from './functions.ts';
 import { CloudcardKeys } from './keys.ts';
 import { CloudcardMonitoring } from './monitoring.ts';
 import { CloudcardOperatorAccess } from './operator.ts';
+import { CloudcardTruststore } from './truststore.ts';
 
 export interface CloudcardStackProps extends StackProps {
   readonly config: CloudcardConfig;
@@ -23,6 +24,8 @@ export class CloudcardStack extends Stack {
   readonly functions: CloudcardFunctions;
   readonly api: CloudcardApi;
   readonly monitoring: CloudcardMonitoring;
+  /** Present when the `certDomainName` context sets up certificate login. */
+  readonly truststore?: CloudcardTruststore;
   /** Present when the `operatorRoleArns` context names roles. */
   readonly operators?: CloudcardOperatorAccess;
 
@@ -34,6 +37,9 @@ export class CloudcardStack extends Stack {
     Tags.of(this).add('stage', config.stage);
 
     this.data = new CloudcardData(this, 'Data', { production });
+    // Certificate login: the context gives both or neither (lib/config.ts).
+    const cert = config.certDomainName && config.certCertificateArn ? { domainName: config.certDomainName, certificateArn: config.certCertificateArn } : undefined;
+    const truststore = (this.truststore = cert ? new CloudcardTruststore(this, 'Truststore', { certDomainName: cert.domainName }) : undefined);
     this.keys = new CloudcardKeys(this, 'Keys', { stage: config.stage, production, customKeyStoreId: config.customKeyStoreId });
     this.functions = new CloudcardFunctions(this, 'Functions', {
       stage: config.stage,
@@ -44,7 +50,12 @@ export class CloudcardStack extends Stack {
       logRetentionDays: config.logRetentionDays,
       publicBaseUrl: config.domainName ? `https://${config.domainName}` : undefined,
       trustedLocationHeaders: config.trustedLocationHeaders,
+      ...(cert && truststore
+        ? { certBaseUrl: `https://${cert.domainName}`, truststore: { bucket: truststore.bucket.bucketName, key: truststore.key, domainName: cert.domainName } }
+        : {}),
     });
+    // The admin path publishes the truststore: put that one object, patch that one domain.
+    truststore?.grantPublish(this.functions.byContext.admin.role);
     const functions = mapValues(this.functions.byContext, (f) => f.function);
     this.api = new CloudcardApi(this, 'Api', {
       stage: config.stage,
@@ -57,6 +68,7 @@ export class CloudcardStack extends Stack {
       logRetentionDays: config.logRetentionDays,
       domainName: config.domainName,
       certificateArn: config.certificateArn,
+      ...(cert && truststore ? { certDomain: { ...cert, truststore: { bucket: truststore.bucket, key: truststore.key, version: truststore.initialVersion } } } : {}),
     });
     this.monitoring = new CloudcardMonitoring(this, 'Monitoring', {
       stage: config.stage,
@@ -86,8 +98,14 @@ export class CloudcardStack extends Stack {
     output('Stage', config.stage, 'Deployment stage');
     output('DefaultCustody', config.custody, 'Default card key custody for new tenants (DEFAULT_CUSTODY)');
     if (config.operatorRoleArns.length > 0) {
-      this.operators = new CloudcardOperatorAccess(this, 'Operators', { operatorRoleArns: config.operatorRoleArns, data: this.data, keys: this.keys });
+      this.operators = new CloudcardOperatorAccess(this, 'Operators', { operatorRoleArns: config.operatorRoleArns, data: this.data, keys: this.keys, ...(truststore ? { truststore } : {}) });
       output('OperatorPolicyArn', this.operators.policy.managedPolicyArn, 'Managed policy with what the operator CLI needs (attached to the operatorRoleArns roles)');
+    }
+    if (this.api.certDomain && this.api.certUrl && truststore) {
+      // The CLI's --stack reads CertUrl and TruststoreBucketName to publish the truststore: keep the names.
+      output('CertUrl', this.api.certUrl, 'Certificate-login (mutual TLS) base URL: the same API, asking clients for a certificate');
+      output('CertDomainTarget', this.api.certDomain.domainNameAliasDomainName, 'DNS target (CNAME or alias) for the certificate-login domain');
+      output('TruststoreBucketName', truststore.bucket.bucketName, `Bucket of the mutual-TLS truststore (object ${truststore.key})`);
     }
     if (this.api.domain) {
       output('CustomDomainTarget', this.api.domain.domainNameAliasDomainName, 'DNS target (CNAME or alias) for the custom domain');

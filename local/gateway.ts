@@ -41,7 +41,7 @@ export function toProxyEvent(request: IncomingMessage, body: Buffer, url: URL): 
     (multiQuery[name] ??= []).push(value);
     query[name] = value; // API Gateway keeps the last value
   }
-  // The API's binaryMediaTypes travel base64; every other body as UTF-8 text, exactly as in AWS.
+  // Bodies of the API's binaryMediaTypes (every type: lambdas/http-binary-types.ts) travel base64, as in AWS.
   const binary = isBinaryMediaType(request.headers['content-type']);
   const requestId = randomUUID();
   return {
@@ -119,8 +119,8 @@ async function serve(handlers: ContextHandlers, request: IncomingMessage, respon
 
 /**
  * Turns a proxy result into the HTTP response API Gateway would send. As in AWS, a base64 body is decoded
- * to bytes only when the client's first Accept media type is one of the API's binary media types;
- * otherwise the base64 text itself is sent, which shows a missing Accept header locally as in AWS.
+ * to bytes only when the client's first Accept media type (none counts as any) matches the API's binary
+ * media types, which with `*\/*` is always; a text result passes through unchanged.
  */
 export function fromProxyResult(
   result: ApiResponse,

@@ -7,6 +7,8 @@ import { loadConfig, type Config } from '../lambdas/config.ts';
 import { CONTEXT_NAMES, ENV, type ContextName } from '../lambdas/contexts.ts';
 import { createObservability } from '../lambdas/observability.ts';
 import { directoryServices, type Runtime } from '../lambdas/runtime.ts';
+import { FileTruststore } from '../lambdas/adapters/local/truststore-file.ts';
+import { TRUSTSTORE_OBJECT_KEY } from '../lambdas/core/pki/truststore.ts';
 import { startEmbeddedStore, type EmbeddedStore } from './embedded-store.ts';
 import { lockDataDir, prepareDataDir, type DataDirLock } from './data-dir.ts';
 import { startGateway, type ContextHandlers, type Gateway } from './gateway.ts';
@@ -68,6 +70,8 @@ export const dataFiles = (dataDir: string) => ({
   keys: join(dataDir, 'keys.json'),
   bootstrap: join(dataDir, 'bootstrap.json'),
   running: join(dataDir, 'local.json'),
+  /** The mutual-TLS truststore bundle (every tenant's card CA and trusted CAs), rewritten as they change. */
+  truststore: join(dataDir, TRUSTSTORE_OBJECT_KEY),
 });
 
 /** The whole local stack: embedded store, local keys, seeded demo tenant, and the gateway. */
@@ -90,11 +94,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let config: Config | undefined;
     gateway = await startGateway(async (url) => {
       config = loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? url });
-      runtime = await localRuntime(config, store!, files.keys, {
-        ...(options.clock ? { clock: options.clock } : {}),
-        ...(options.aws ? { aws: options.aws } : {}),
-        ...(options.outbound ? { outbound: options.outbound } : {}),
-      });
+      runtime = {
+        ...(await localRuntime(config, store!, files.keys, {
+          ...(options.clock ? { clock: options.clock } : {}),
+          ...(options.aws ? { aws: options.aws } : {}),
+          ...(options.outbound ? { outbound: options.outbound } : {}),
+        })),
+        // The same publication path as the admin function in AWS, written to the data directory.
+        truststore: new FileTruststore(files.truststore),
+      };
       const handlers = Object.fromEntries(
         CONTEXT_NAMES.map((name) => [name, createContextHandler(name, options.contextRuntime?.(name, runtime!) ?? runtime!, CONTEXT_ROUTES[name], createObservability(name, options.logLevel ? { logLevel: options.logLevel } : {}))]),
       );
@@ -102,10 +110,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }, options.port ?? 3000);
 
     const hadBootstrap = existsSync(files.bootstrap);
-    const seed = await seedDemo(directoryServices(runtime!), {
+    const services = directoryServices(runtime!);
+    const seed = await seedDemo(services, {
       ...(options.demoPassword ? { demoPassword: options.demoPassword } : {}),
       needBootstrap: !hadBootstrap,
     });
+    // The bundle exists from the first start (the placeholder until a tenant has a CA) and is current
+    // even if the CLI, which publishes nothing, made a tenant CA while the stack was stopped.
+    await services.truststore!.publish();
     if (seed.bootstrap) writePrivate(files.bootstrap, JSON.stringify({ ...seed.bootstrap, baseUrl: gateway.url }, null, 2));
     const bootstrap = JSON.parse(readFileSync(files.bootstrap, 'utf8')) as { clientId: string; clientSecret: string };
     writePrivate(files.running, JSON.stringify({ pid: process.pid, url: gateway.url, storeSocket: store.socketPath }, null, 2), true);

@@ -11,6 +11,7 @@ import { KmsSigner } from '../adapters/kms/signer.ts';
 import { KmsResidentKeys, residentKeyStackTag } from '../adapters/kms/resident-keys.ts';
 import { systemClock, systemRandom } from '../adapters/system.ts';
 import { PolicedHttp } from '../adapters/outbound-http.ts';
+import { AwsTruststore } from '../adapters/aws-truststore.ts';
 import { PUBLIC_ONLY } from '../core/outbound/url-policy.ts';
 import type { Runtime } from '../runtime.ts';
 
@@ -41,5 +42,9 @@ export function awsRuntime(context: ContextName, env: Readonly<Record<string, st
     random: systemRandom,
     // Deployed functions never get the local stack's loopback exception: public https only.
     outbound: new PolicedHttp({ policy: PUBLIC_ONLY }),
+    // Only the admin function is given the truststore location (and the right to write it).
+    ...(config.truststore
+      ? { truststore: new AwsTruststore({ ...config.truststore, region: env['AWS_REGION'] ?? '', credentials: envCredentials }) }
+      : {}),
   };
 }

@@ -113,6 +113,21 @@ describe.each(BACKENDS)('card CA PKI on the %s backend', (backend: BackendName) 
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  it('answers bytes to clients that send no Accept header (openssl ocsp -url, curl), and text routes stay text', async () => {
+    // curl -H 'Accept:' removes the header: what OpenSSL's OCSP client and Windows' CRL fetcher send.
+    const curl = async (path: string, out: string) => run('curl', ['-sS', '-H', 'Accept:', '-o', join(dir, out), '-w', '%{content_type}', `${stack.url}${path}`]);
+    expect((await curl(`/t/${tenant}/pki/ca`, 'noaccept-ca.der')).stdout).toBe('application/pkix-cert');
+    expect(new X509Certificate(readFileSync(join(dir, 'noaccept-ca.der'))).ca).toBe(true);
+    expect((await curl(`/t/${tenant}/pki/crl`, 'noaccept-crl.der')).stdout).toBe('application/pkix-crl');
+    expect((await openssl(['crl', '-inform', 'DER', '-in', join(dir, 'noaccept-crl.der'), '-noout'])).code).toBe(0);
+    expect((await curl('/health/live', 'noaccept-health.json')).stdout).toMatch(/json/);
+    expect(JSON.parse(readFileSync(join(dir, 'noaccept-health.json'), 'utf8'))).toMatchObject({ status: expect.any(String) });
+    file('ca.pem', new X509Certificate(readFileSync(join(dir, 'noaccept-ca.der'))).toString());
+    const answer = await openssl(['ocsp', '-issuer', join(dir, 'ca.pem'), '-CAfile', join(dir, 'ca.pem'), '-cert', join(dir, 'good.pem'), '-url', `${stack.url}/t/${tenant}/pki/ocsp`]);
+    expect(answer.out).toContain('Response verify OK');
+    expect(answer.out).toMatch(/good\.pem: good/);
+  });
+
   it('serves the CA certificate as DER, or PEM when asked, the same certificate either way', async () => {
     const der = await fetch(`${stack.url}/t/${tenant}/pki/ca`, { headers: { Accept: 'application/pkix-cert' } });
     expect(der.status).toBe(200);

@@ -67,6 +67,16 @@ describe('configuration', () => {
     expect(loadConfig(withoutKeys, {}).keyProvider).toBe('kms');
   });
 
+  it('reads the truststore location as all three variables or none, and wires the writer only with it', () => {
+    const location = { TRUSTSTORE_BUCKET: 'cloudcard-truststore-abc', TRUSTSTORE_KEY: 'truststore.pem', CERT_DOMAIN_NAME: 'cert.id.example.com' };
+    expect(loadConfig({ ...valid, ...location }).truststore).toEqual({ bucket: 'cloudcard-truststore-abc', key: 'truststore.pem', domainName: 'cert.id.example.com' });
+    expect(loadConfig(valid).truststore).toBeUndefined();
+    expect(configError(() => loadConfig({ ...valid, TRUSTSTORE_BUCKET: 'cloudcard-truststore-abc' })).variables).toEqual(['TRUSTSTORE_KEY', 'CERT_DOMAIN_NAME']);
+    expect(configError(() => loadConfig({ ...valid, ...location, TRUSTSTORE_BUCKET: 'Not_A_Bucket' })).variables).toEqual(['TRUSTSTORE_BUCKET']);
+    expect('truststore' in awsRuntime('admin', { ...valid, ...location })).toBe(true);
+    expect('truststore' in awsRuntime('admin', valid)).toBe(false);
+  });
+
   it('refuses local keys inside AWS', () => {
     expect(configError(() => awsRuntime('portal', { ...valid, KEY_PROVIDER: 'local' })).variables).toEqual(['KEY_PROVIDER']);
   });

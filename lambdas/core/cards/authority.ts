@@ -9,6 +9,7 @@ import { cardPartition } from './card-item.ts';
 import { listSignerKey, readListSigner, type ListSigner } from './list-signer.ts';
 import { contentSignerKey, readContentSigner, type StoredContentSigner } from './content-signer.ts';
 import { pkiUrls } from '../pki/urls.ts';
+import type { TruststorePublisher } from '../pki/truststore.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
 
@@ -127,11 +128,14 @@ export class CardAuthority {
   readonly #directory: DirectoryStore;
   readonly #keys: ResidentKeys;
   readonly #clock: Clock;
+  readonly #truststore: Pick<TruststorePublisher, 'ensureListed'> | undefined;
 
-  constructor(directory: DirectoryStore, keys: ResidentKeys, clock: Clock) {
+  /** With a truststore publisher, enrolment makes sure the tenant's CA is in the mutual-TLS truststore. */
+  constructor(directory: DirectoryStore, keys: ResidentKeys, clock: Clock, truststore?: Pick<TruststorePublisher, 'ensureListed'>) {
     this.#directory = directory;
     this.#keys = keys;
     this.#clock = clock;
+    this.#truststore = truststore;
   }
 
   /** The resident keys the CA key lives in (its CRL is signed with the same). */
@@ -187,6 +191,8 @@ export class CardAuthority {
 
   async #listSigner(tenant: string): Promise<ListSigner> {
     const ca = await this.authority(tenant);
+    // One read when the CA is already published; a CA made now (or whose publication failed) is published.
+    await this.#truststore?.ensureListed(ca.certificate.toString('pem'));
     const stored = await readListSigner(this.#directory, tenant);
     if (stored) return stored;
     const { keyId, publicKey } = await this.#keys.create('ECC_NIST_P256', { tenant, purpose: 'card-list', label: 'card list signer' });

@@ -10,4 +10,6 @@ export const directoryKeys = {
   /** GSI1 finds a user by e-mail address within a tenant. */
   userByEmail: (tenant: string, email: string) => ({ GSI1PK: `${tenantPartition(tenant)}#EMAIL`, GSI1SK: email }),
   adminClient: (clientId: string) => ({ PK: 'PLATFORM', SK: `ADMINCLIENT#${clientId}` }),
+  /** The fingerprints in the mutual-TLS truststore last published (core/pki/truststore.ts). */
+  truststore: () => ({ PK: 'PLATFORM', SK: 'TRUSTSTORE' }),
 };

@@ -4,6 +4,7 @@ import { ValidationError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import type { Clock, DirectoryStore, Item } from '../../ports.ts';
 import type { Tenants } from '../directory/tenant.ts';
+import type { TruststorePublisher } from './truststore.ts';
 
 /** A tenant's list is short: each entry is a root or issuing CA, not a bundle of the web PKI. */
 const MAX_CAS = 20;
@@ -32,11 +33,14 @@ export class TrustedCas {
   readonly #directory: DirectoryStore;
   readonly #tenants: Tenants;
   readonly #clock: Clock;
+  readonly #truststore: Pick<TruststorePublisher, 'publish'> | undefined;
 
-  constructor(directory: DirectoryStore, tenants: Tenants, clock: Clock) {
+  /** With a truststore publisher, every replacement rewrites the mutual-TLS truststore. */
+  constructor(directory: DirectoryStore, tenants: Tenants, clock: Clock, truststore?: Pick<TruststorePublisher, 'publish'>) {
     this.#directory = directory;
     this.#tenants = tenants;
     this.#clock = clock;
+    this.#truststore = truststore;
   }
 
   async list(tenant: string): Promise<TrustedCa[]> {
@@ -59,6 +63,9 @@ export class TrustedCas {
     });
     if (issues.length) throw new ValidationError('invalid trusted CA list', issues);
     await this.#directory.put({ ...key(tenant), tenant, certificates, updatedAt: new Date(now).toISOString() });
+    // The list is written first: if publishing fails the caller gets the error, and repeating the same
+    // PUT (idempotent) publishes again.
+    await this.#truststore?.publish();
     return certificates;
   }
 }
