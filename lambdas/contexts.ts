@@ -34,6 +34,7 @@ export const ENV = {
   cardPinKeyId: 'CARD_PIN_KEY_ID',
   defaultCustody: 'DEFAULT_CUSTODY',
   publicBaseUrl: 'PUBLIC_BASE_URL',
+  certBaseUrl: 'CERT_BASE_URL',
   maxBodyBytes: 'MAX_BODY_BYTES',
   trustedLocationHeaders: 'TRUSTED_LOCATION_HEADERS',
   directoryCacheSeconds: 'DIRECTORY_CACHE_SECONDS',
