@@ -55,8 +55,8 @@ describe('certificate login through the mutual-TLS listener', () => {
     const text = await response.text();
     return { status: response.status, body: (text ? JSON.parse(text) : undefined) as any };
   };
-  const enrol = async (username = 'alice'): Promise<EnrolResult> => {
-    const response = await admin('POST', '/cards', { username, slots: ['9a'], algorithm: 'p256' });
+  const enrol = async (username = 'alice', slots = ['9a']): Promise<EnrolResult> => {
+    const response = await admin('POST', '/cards', { username, slots, algorithm: 'p256' });
     if (response.status !== 201) throw new Error(`enrol: ${response.status} ${JSON.stringify(response.body)}`);
     return response.body as EnrolResult;
   };
@@ -67,13 +67,13 @@ describe('certificate login through the mutual-TLS listener', () => {
    * for the card, exactly as enrolment records the certificate of the card's own key. (The card's own key
    * never leaves the card service; signing the TLS handshake with it needs the agent and pcscd.)
    */
-  async function cardCertificate(card: EnrolResult, username = 'alice'): Promise<ClientCredentials & { serial: string }> {
+  async function cardCertificate(card: EnrolResult, username = 'alice', slot: '9a' | '9c' | '9e' = '9a'): Promise<ClientCredentials & { serial: string }> {
     const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const runtime = stack.runtime;
     const authority = new CardAuthority(runtime.directory, runtime.residentKeys!, runtime.clock);
     const spki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
-    const issued = await authority.issue({ tenant: 'demo', username, displayName: username }, '9a', spki, stack.url);
-    await new CertificateRegistry(runtime.directory, runtime.clock).recordIssued({ tenant: 'demo', serial: issued.serial, card: card.card.id, slot: '9a', notAfter: issued.notAfter });
+    const issued = await authority.issue({ tenant: 'demo', username, displayName: username }, slot, spki, stack.url);
+    await new CertificateRegistry(runtime.directory, runtime.clock).recordIssued({ tenant: 'demo', serial: issued.serial, card: card.card.id, slot, notAfter: issued.notAfter });
     const cert = `-----BEGIN CERTIFICATE-----\n${Buffer.from(issued.der).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
     return { cert, key: pemKey(privateKey), serial: issued.serial };
   }
@@ -142,11 +142,11 @@ describe('certificate login through the mutual-TLS listener', () => {
   }
 
   /** An openssl-made CA and a client certificate from it (UPN and e-mail SANs, EKU clientAuth). */
-  function externalCa(name: string, upn: string): { caPem: string; leaf: ClientCredentials } {
+  function externalCa(name: string, upn: string, subjectCn = upn): { caPem: string; leaf: ClientCredentials } {
     const at = (file: string) => join(dir, `${name}-${file}`);
     const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
     ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', at('ca.key'), '-out', at('ca.pem'), '-subj', `/CN=${name} CA/O=External`, '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-    ssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', at('leaf.key'), '-out', at('leaf.csr'), '-subj', `/CN=${upn}`);
+    ssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', at('leaf.key'), '-out', at('leaf.csr'), '-subj', `/CN=${subjectCn}`);
     writeFileSync(at('ext.cnf'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth,1.3.6.1.4.1.311.20.2.2\nsubjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:${upn},email:${upn}\n`);
     ssl('x509', '-req', '-in', at('leaf.csr'), '-CA', at('ca.pem'), '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at('leaf.pem'), '-days', '10', '-extfile', at('ext.cnf'));
     return { caPem: readFileSync(at('ca.pem'), 'utf8'), leaf: { cert: readFileSync(at('leaf.pem'), 'utf8'), key: readFileSync(at('leaf.key'), 'utf8') } };
@@ -222,6 +222,40 @@ describe('certificate login through the mutual-TLS listener', () => {
     const noRule = await signInWithCard(new HttpBrowser(), (await authorizeUrl()).url, REDIRECT, untrustedMapping.leaf);
     expect(noRule.error?.status).toBe(403);
     expect(noRule.error?.body).toContain('Certificate not linked to a user');
+  });
+
+  it('maps external certificates by e-mail SAN (the directory address) or by a subject attribute; refuses a rule without its domain', async () => {
+    const byEmail = externalCa('mail', 'alice@demo.example');
+    const bySubject = externalCa('subject', 'someone@elsewhere.example', 'alice');
+    const bad = await admin('PUT', '/trusted-cas', { certificates: [{ certificate: byEmail.caPem, mapping: { source: 'upn' } }] });
+    expect(bad.status).toBe(400);
+    const put = await admin('PUT', '/trusted-cas', {
+      certificates: [
+        { certificate: byEmail.caPem, mapping: { source: 'email', domain: 'demo.example' } },
+        { certificate: bySubject.caPem, mapping: { source: 'subject', attribute: 'CN' } },
+      ],
+    });
+    expect(put.status).toBe(200);
+    expect((await admin('GET', '/trusted-cas')).body.certificates.map((c: { mapping: unknown }) => c.mapping)).toEqual([{ source: 'email', domain: 'demo.example' }, { source: 'subject', attribute: 'CN' }]);
+    for (const leaf of [byEmail.leaf, bySubject.leaf]) {
+      const { url, verifier, nonce } = await authorizeUrl();
+      const result = await signInWithCard(new HttpBrowser(), url, REDIRECT, leaf);
+      expect((await redeem(result.url!, verifier, nonce)).claims()!.sub).toBe('alice');
+    }
+  });
+
+  it('a 9E card-authentication certificate (no PIN) signs in at the lower x509 acr; a 9C signing certificate is not for sign-in', async () => {
+    const card = await enrol('alice', ['9a', '9c', '9e']);
+    const cardAuth = await cardCertificate(card, 'alice', '9e');
+    const signing = await cardCertificate(card, 'alice', '9c');
+    await connect(card);
+    const { url, verifier, nonce } = await authorizeUrl();
+    const result = await signInWithCard(new HttpBrowser(), url, REDIRECT, cardAuth);
+    const claims = (await redeem(result.url!, verifier, nonce)).claims()!;
+    expect([claims['acr'], claims['amr']]).toEqual(['urn:cloudcard:acr:x509', ['sc', 'swk']]);
+    const refused = await signInWithCard(new HttpBrowser(), (await authorizeUrl()).url, REDIRECT, signing);
+    expect(refused.error?.status).toBe(403);
+    expect(refused.error?.body).toContain('Certificate not for sign-in');
   });
 
   describe('refusals, each with its own page', () => {

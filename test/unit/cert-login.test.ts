@@ -30,6 +30,12 @@ describe('certificate login rules', () => {
     expect(loginUsage(certificate(['keyUsage=critical,digitalSignature']))).toMatch(/not for client authentication/);
   });
 
+  it('accepts the PIV card-authentication EKU (9E) only where the tenant card CA issued it', () => {
+    const cardAuth = certificate(['keyUsage=critical,digitalSignature', 'extendedKeyUsage=2.16.840.1.101.3.6.8']);
+    expect(loginUsage(cardAuth)).toMatch(/not for client authentication/);
+    expect(loginUsage(cardAuth, { cardAuthentication: true })).toBe(true);
+  });
+
   it('reads UPN and e-mail subject alternative names, also values Node quotes', () => {
     const names = subjectAltNames(certificate(['subjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:alice@corp.example,email:alice@corp.example,DNS:host.example']));
     expect(names).toEqual({ upn: ['alice@corp.example'], email: ['alice@corp.example'] });

@@ -2,6 +2,8 @@ import { X509Certificate } from 'node:crypto';
 import type { Clock, DirectoryStore, Item } from '../../ports.ts';
 import { cardAuthorityKey, cardKeys, slotAttribute, type CardItem } from '../cards/card-item.ts';
 import { directoryKeys, tenantPartition } from '../directory/keys.ts';
+import type { PivSlot } from '../piv/card-port.ts';
+import { SLOT_PIN_POLICY } from '../piv/slot-rules.ts';
 import type { User } from '../directory/user.ts';
 import { ACR } from '../oidc/claims.ts';
 import { children, contextTag, decodeOid, parse, TAG, type DerNode } from './der.ts';
@@ -10,6 +12,11 @@ import type { MappingRule, TrustedCas } from './trusted-cas.ts';
 
 /** Extended key usages that mean "this key signs a user in" (RFC 5280 clientAuth, Microsoft smart card logon). */
 export const LOGIN_EKUS = { clientAuth: '1.3.6.1.5.5.7.3.2', smartcardLogon: '1.3.6.1.4.1.311.20.2.2' } as const;
+/**
+ * PIV Card Authentication (SP 800-73-4, slot 9E): the key signs without a PIN, so a browser can use it
+ * unattended. Accepted from the tenant's own card CA only (its 9E profile), at the lower x509 assurance.
+ */
+export const PIV_CARD_AUTH_EKU = '2.16.840.1.101.3.6.8';
 
 /** Why a certificate did not sign anyone in: each has its own page, so the user knows what to fix. */
 export type CertificateLoginFailure =
@@ -90,7 +97,7 @@ export class CertificateLogins {
     if (Date.parse(certificate.validFrom) > now || Date.parse(certificate.validTo) <= now) {
       throw new CertificateLoginError('not-valid-now', `the certificate is valid from ${new Date(certificate.validFrom).toISOString()} to ${new Date(certificate.validTo).toISOString()}`);
     }
-    const usage = loginUsage(certificate);
+    const usage = loginUsage(certificate, { cardAuthentication: issuer.kind === 'card' });
     if (usage !== true) throw new CertificateLoginError('wrong-usage', usage);
     const serial = canonicalSerial(certificate.serialNumber);
     const login = issuer.kind === 'card' ? await this.#cardLogin(tenant, certificate, serial) : await this.#externalLogin(tenant, certificate, serial, issuer.mapping);
@@ -124,8 +131,8 @@ export class CertificateLogins {
     const upn = subjectAltNames(certificate).upn;
     if (!upn.includes(`${card.username}@${tenant}`)) throw new CertificateLoginError('unknown-certificate', `the certificate does not name the holder of card ${card.id}`);
     // The key of a PIN-protected slot signs only after VERIFY in the card session, so the handshake proved the PIN.
-    const slot = card[slotAttribute(record.slot as '9a')];
-    const pin = (slot?.pinPolicy ?? 'once') !== 'never';
+    const slotName = record.slot as PivSlot;
+    const pin = (card[slotAttribute(slotName)]?.pinPolicy ?? SLOT_PIN_POLICY[slotName]) !== 'never';
     const keyKind = card.custody === 'kms-resident' ? 'hwk' : 'swk';
     return {
       sub: card.username,
@@ -174,12 +181,12 @@ function issuedBy(certificate: X509Certificate, ca: X509Certificate): boolean {
   }
 }
 
-/** True, or why the certificate is not for signing a user in. */
-export function loginUsage(certificate: X509Certificate): true | string {
+/** True, or why the certificate is not for signing a user in (`cardAuthentication`: the PIV card-authentication EKU counts too). */
+export function loginUsage(certificate: X509Certificate, options: { cardAuthentication?: boolean } = {}): true | string {
   const keyUsage = keyUsageBits(certificate);
   if (keyUsage !== undefined && !(keyUsage & 0x80)) return 'the certificate key usage does not allow digital signatures (digitalSignature)';
   const ekus = certificate.keyUsage ?? [];
-  if (!ekus.includes(LOGIN_EKUS.clientAuth) && !ekus.includes(LOGIN_EKUS.smartcardLogon)) {
+  if (!ekus.includes(LOGIN_EKUS.clientAuth) && !ekus.includes(LOGIN_EKUS.smartcardLogon) && !(options.cardAuthentication && ekus.includes(PIV_CARD_AUTH_EKU))) {
     return 'the certificate is not for client authentication (its extended key usage has neither clientAuth nor smart card logon)';
   }
   return true;
