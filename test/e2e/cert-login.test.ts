@@ -17,6 +17,7 @@ import { AUTHN_CLASS } from '../../lambdas/core/saml/authn-context.ts';
 import { createSaml } from '../../lambdas/core/saml/provider.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
 import type { LocalStack } from '../../local/stack.ts';
+import { BACKENDS, type BackendName } from '../support/backends.ts';
 import { cardAccessToken } from '../support/card-flows.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
 import { DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
@@ -37,7 +38,7 @@ interface ClientCredentials {
  * and one from an openssl-made external CA the tenant trusts), an openid-client RP redeeming the code and
  * a node-saml SP asking for the Smartcard context; every refusal gets its own error page.
  */
-describe('certificate login through the mutual-TLS listener', () => {
+describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s backend)', (backend: BackendName) => {
   let stack: LocalStack;
   let issuer: string;
   let basicAuth: string;
@@ -154,7 +155,7 @@ describe('certificate login through the mutual-TLS listener', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cloudcard-certlogin-'));
-    stack = await startStackOn('embedded', { certListener: { port: 0 } });
+    stack = await startStackOn(backend, { certListener: { port: 0 } });
     issuer = `${stack.url}/t/demo`;
     basicAuth = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
     const issued = await directoryServices(stack.runtime).clients.create('demo', { client_name: 'cert RP', redirect_uris: [REDIRECT], grant_types: ['authorization_code'], scope: 'openid profile', token_endpoint_auth_method: 'client_secret_post' }, 'admin');
