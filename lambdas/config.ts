@@ -30,6 +30,8 @@ const schema = z
     [ENV.cardPinKeyId]: z.string().min(1).optional(),
     [ENV.defaultCustody]: z.enum(['wrapped', 'kms-resident']).default('wrapped'),
     [ENV.publicBaseUrl]: optionalUrl,
+    // The mutual-TLS origin for certificate (smart-card) login; absent: the portal offers no card sign-in.
+    [ENV.certBaseUrl]: optionalUrl.refine((u) => u === undefined || u.startsWith('https://'), 'must be an https URL'),
     [ENV.maxBodyBytes]: z.coerce.number().int().min(1024).max(6 * 1024 * 1024).default(256 * 1024),
     [ENV.trustedLocationHeaders]: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
     // The oidc function's per-container cache of tenants and clients: the bound on serving a stale one.
@@ -52,6 +54,8 @@ export interface Config {
   readonly cardPinKeyId?: string;
   readonly defaultCustody: 'wrapped' | 'kms-resident';
   readonly publicBaseUrl?: string;
+  /** Base URL of the mutual-TLS origin (custom domain or the local HTTPS listener) where certificate login runs. */
+  readonly certBaseUrl?: string;
   readonly maxBodyBytes: number;
   /** The CDN in front sets `CloudFront-Viewer-*` location headers and strips clients' own: only then are they read. */
   readonly trustedLocationHeaders: boolean;
@@ -122,6 +126,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ne
     cardPinKeyId: value[ENV.cardPinKeyId],
     defaultCustody: value[ENV.defaultCustody],
     publicBaseUrl: value[ENV.publicBaseUrl],
+    ...(value[ENV.certBaseUrl] ? { certBaseUrl: value[ENV.certBaseUrl] } : {}),
     maxBodyBytes: value[ENV.maxBodyBytes],
     trustedLocationHeaders: value[ENV.trustedLocationHeaders] === 'true',
     directoryCacheSeconds: value[ENV.directoryCacheSeconds],

@@ -174,8 +174,9 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   },
   // TOTP secrets are wrapped under the KEK ({tenant, card: 'totp', slot: username}); the portal only opens them.
   // TOTP enrolment on the user, consents; interactions, SSO sessions, device approval, the login throttle.
+  // Certificate login reads the card partition (the CA item, the CERT# register, the card): never writes it.
   portal: {
-    directory: readWrite(D.tenant),
+    directory: plusRead(readWrite(D.tenant), D.cards),
     state: readWrite(S.interaction, S.sso, S.deviceCode, S.userCode, S.loginFailures),
     cardKek: { capabilities: ['unwrap'], contextCard: TOTP_CONTEXT_CARD },
     signingKey: [],

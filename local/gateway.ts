@@ -1,5 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Context } from 'aws-lambda';
 import { CONTEXTS, CONTEXT_NAMES, type ContextName } from '../lambdas/contexts.ts';
@@ -68,8 +70,33 @@ export function toProxyEvent(request: IncomingMessage, body: Buffer, url: URL): 
       protocol: `HTTP/${request.httpVersion}`,
       requestTimeEpoch: Date.now(),
       authorizer: null,
-      identity: { sourceIp: request.socket.remoteAddress ?? '127.0.0.1', userAgent: request.headers['user-agent'] ?? null } as ProxyEvent['requestContext']['identity'],
+      identity: {
+        sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: request.headers['user-agent'] ?? null,
+        clientCert: clientCertOf(request),
+      } as ProxyEvent['requestContext']['identity'],
     },
+  };
+}
+
+/**
+ * The peer certificate of a mutual-TLS connection in the shape API Gateway (REST) passes it in
+ * `requestContext.identity.clientCert`; null on plain HTTP or when the client sent none. The listener
+ * does not judge the certificate (`rejectUnauthorized: false`): the function does, as in AWS, where the
+ * truststore only filters and the function still checks chain, usage, revocation and the card.
+ */
+function clientCertOf(request: IncomingMessage): ProxyEvent['requestContext']['identity']['clientCert'] {
+  const socket = request.socket as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== 'function') return null;
+  const peer = socket.getPeerCertificate();
+  if (!peer || !peer.raw) return null;
+  const certificate = new X509Certificate(peer.raw);
+  return {
+    clientCertPem: certificate.toString(),
+    subjectDN: certificate.subject.split('\n').reverse().join(','),
+    issuerDN: certificate.issuer.split('\n').reverse().join(','),
+    serialNumber: certificate.serialNumber,
+    validity: { notBefore: certificate.validFrom, notAfter: certificate.validTo },
   };
 }
 
@@ -136,6 +163,8 @@ export function fromProxyResult(
 
 export interface Gateway {
   readonly url: string;
+  /** The mutual-TLS listener's base URL, when one was asked for. */
+  readonly certUrl?: string;
   readonly server: Server;
   close(): Promise<void>;
 }
@@ -146,9 +175,16 @@ export type ContextHandlers = Readonly<Record<ContextName, ProxyHandler>>;
  * Serves every route on one loopback port through the bounded-context handlers. The handlers are built
  * once the port is bound, because they need the public base URL.
  */
-export async function startGateway(build: (url: string) => Promise<ContextHandlers>, port: number, host = '127.0.0.1'): Promise<Gateway> {
+/** The second, mutual-TLS listener (certificate login): its port and server certificate. */
+export interface CertListenerOptions {
+  readonly port: number;
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+export async function startGateway(build: (url: string, certUrl?: string) => Promise<ContextHandlers>, port: number, host = '127.0.0.1', certListener?: CertListenerOptions): Promise<Gateway> {
   let handlers: ContextHandlers | undefined;
-  const server = createServer((request, response) => {
+  const listener = (request: IncomingMessage, response: ServerResponse): void => {
     if (!handlers) {
       response.writeHead(503, { 'Content-Type': 'application/problem+json', 'Retry-After': '1' }).end(JSON.stringify({ type: 'about:blank', title: 'Starting', status: 503 }));
       return;
@@ -158,27 +194,44 @@ export async function startGateway(build: (url: string) => Promise<ContextHandle
       if (!response.headersSent) response.writeHead(500, { 'Content-Type': 'application/problem+json' });
       response.end(JSON.stringify({ type: 'about:blank', title: 'Internal error', status: 500 }));
     });
-  });
-  server.keepAliveTimeout = 5_000;
+  };
+  const server = createServer(listener);
+  // The same routes over HTTPS, asking every client for a certificate and accepting any (or none):
+  // what it proves is decided by the function, like API Gateway's mutual-TLS domain passes it on.
+  const tlsServer = certListener ? createTlsServer({ cert: certListener.certPem, key: certListener.keyPem, requestCert: true, rejectUnauthorized: false }, listener) : undefined;
+  const servers = [server, ...(tlsServer ? [tlsServer] : [])];
+  const hostName = host === '127.0.0.1' || host === '0.0.0.0' ? 'localhost' : host;
+  const closeAll = () =>
+    Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.closeAllConnections();
+            s.close(() => resolve());
+          }),
+      ),
+    ).then(() => undefined);
+  let url: string;
+  let certUrl: string | undefined;
+  try {
+    server.keepAliveTimeout = 5_000;
+    url = `http://${hostName}:${await listen(server, port, host)}`;
+    if (tlsServer) {
+      tlsServer.keepAliveTimeout = 5_000;
+      certUrl = `https://${hostName}:${await listen(tlsServer, certListener!.port, host)}`;
+    }
+    handlers = await build(url, certUrl);
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+  return { url, ...(certUrl ? { certUrl } : {}), server, close: closeAll };
+}
+
+async function listen(server: Server, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
-  const { port: bound } = server.address() as AddressInfo;
-  const url = `http://${host === '127.0.0.1' || host === '0.0.0.0' ? 'localhost' : host}:${bound}`;
-  try {
-    handlers = await build(url);
-  } catch (error) {
-    server.close();
-    throw error;
-  }
-  return {
-    url,
-    server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return (server.address() as AddressInfo).port;
 }

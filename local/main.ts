@@ -7,22 +7,30 @@ const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
 type LogLevel = NonNullable<LocalStackOptions['logLevel']>;
 
 /** The variables only the local stack reads, checked together so one message names every bad one. */
-function localSettings(env: NodeJS.ProcessEnv): { port: number; logLevel: LogLevel; demoPassword?: string } {
+function localSettings(env: NodeJS.ProcessEnv): { port: number; certPort: number; logLevel: LogLevel; demoPassword?: string } {
   const problems: { variable: string; message: string }[] = [];
   const port = env['PORT'] === undefined ? 3000 : Number(env['PORT']);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) problems.push({ variable: 'PORT', message: 'must be a TCP port number' });
+  // The certificate-login (mutual-TLS) listener: PORT+1 by default (a free port when PORT is 0).
+  const certPortGiven = env['CERT_PORT'] !== undefined && env['CERT_PORT'] !== '';
+  const certPort = certPortGiven ? Number(env['CERT_PORT']) : port === 0 ? 0 : port + 1;
+  // Derived from a bad PORT, it is PORT's problem alone.
+  if ((certPortGiven || Number.isInteger(port)) && (!Number.isInteger(certPort) || certPort < 0 || certPort > 65_535 || (certPort !== 0 && certPort === port))) {
+    problems.push({ variable: 'CERT_PORT', message: 'must be a TCP port number other than PORT' });
+  }
+  if (Boolean(env['CERT_TLS_CERT']) !== Boolean(env['CERT_TLS_KEY'])) problems.push({ variable: env['CERT_TLS_CERT'] ? 'CERT_TLS_KEY' : 'CERT_TLS_CERT', message: 'CERT_TLS_CERT and CERT_TLS_KEY go together' });
   const logLevel = (env['LOG_LEVEL'] || 'INFO').toUpperCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push({ variable: 'LOG_LEVEL', message: `must be one of ${LOG_LEVELS.join(', ')}` });
   const demoPassword = env[DEMO_PASSWORD_VARIABLE] || undefined;
   const passwordProblem = demoPassword === undefined ? undefined : demoPasswordProblem(demoPassword);
   if (passwordProblem) problems.push({ variable: DEMO_PASSWORD_VARIABLE, message: passwordProblem });
   if (problems.length > 0) throw new ConfigError(problems);
-  return { port, logLevel: logLevel as LogLevel, ...(demoPassword ? { demoPassword } : {}) };
+  return { port, certPort, logLevel: logLevel as LogLevel, ...(demoPassword ? { demoPassword } : {}) };
 }
 
 /** `npm start`: the local stack on http://localhost:3000 (env PORT), data kept under .data/. */
 async function main(): Promise<void> {
-  const { port, logLevel, demoPassword } = localSettings(process.env);
+  const { port, certPort, logLevel, demoPassword } = localSettings(process.env);
   process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true'; // EMF metrics are for CloudWatch, not a terminal
   const dataDir = resolve(process.env['CLOUDCARD_DATA_DIR'] ?? '.data');
   const stack = await startLocalStack({
@@ -34,6 +42,10 @@ async function main(): Promise<void> {
     // SPs and identity providers under development run on this machine: the outbound URL policy's
     // loopback exception is the local stack's alone (deployed functions never have it).
     outbound: { allowLoopback: true },
+    certListener: {
+      port: certPort,
+      ...(process.env['CERT_TLS_CERT'] ? { certFile: process.env['CERT_TLS_CERT'], keyFile: process.env['CERT_TLS_KEY']! } : {}),
+    },
   });
   const issuer = `${stack.url}/t/${DEMO_TENANT}`;
   const lines = [
@@ -41,6 +53,7 @@ async function main(): Promise<void> {
     `  base URL          ${stack.url}`,
     `  health            ${stack.url}/health`,
     `  OpenAPI           ${stack.url}/openapi.json`,
+    `  certificate login ${stack.certUrl} (mutual TLS; server certificate ${process.env['CERT_TLS_CERT'] ?? `${dataDir}/cert-listener.pem`})`,
     `  demo issuer       ${issuer}`,
     `  OIDC discovery    ${issuer}/.well-known/openid-configuration`,
     `  SAML metadata     ${issuer}/saml/metadata`,

@@ -15,6 +15,7 @@ import { startGateway, type ContextHandlers, type Gateway } from './gateway.ts';
 import { localRuntime, type AwsBackendOptions, type LocalOutboundOptions } from './runtime.ts';
 import type { Clock } from '../lambdas/ports.ts';
 import { seedDemo, type SeedResult } from './seed.ts';
+import { listenerCertificate } from './tls-certificate.ts';
 
 export interface LocalStackOptions {
   /** Where data persists (`.data` for `npm start`); `undefined` keeps everything in a temporary directory. */
@@ -35,10 +36,20 @@ export interface LocalStackOptions {
   readonly contextRuntime?: (context: ContextName, runtime: Runtime) => Runtime;
   /** The outbound URL policy's loopback exception (off by default; `npm start` turns it on) and, for tests, the resolver. */
   readonly outbound?: LocalOutboundOptions;
+  /**
+   * The mutual-TLS listener for certificate login (`npm start`: PORT+1, env CERT_PORT): HTTPS on this
+   * port (0: a free one) with the server certificate given or made under the data directory. Its URL
+   * becomes CERT_BASE_URL unless that is set.
+   */
+  readonly certListener?: { readonly port: number; readonly certFile?: string; readonly keyFile?: string };
 }
 
 export interface LocalStack {
   readonly url: string;
+  /** The mutual-TLS listener's base URL (certificate login), when asked for. */
+  readonly certUrl?: string;
+  /** Its server certificate (PEM), for clients to pin. */
+  readonly certListenerPem?: string;
   /** The embedded store's Unix socket (inside the data directory); unused on the AWS backend. */
   readonly storeSocket: string;
   readonly dataDir: string;
@@ -92,8 +103,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     store = await startEmbeddedStore({ path: files.store, socketPath: files.socket });
     let runtime: Runtime | undefined;
     let config: Config | undefined;
-    gateway = await startGateway(async (url) => {
-      config = loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? url });
+    const tls = options.certListener ? await listenerCertificate(dataDir, options.certListener, (path, content) => writePrivate(path, content)) : undefined;
+    gateway = await startGateway(async (url, certUrl) => {
+      config = loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? url, [ENV.certBaseUrl]: env[ENV.certBaseUrl] ?? certUrl });
       runtime = {
         ...(await localRuntime(config, store!, files.keys, {
           ...(options.clock ? { clock: options.clock } : {}),
@@ -107,7 +119,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         CONTEXT_NAMES.map((name) => [name, createContextHandler(name, options.contextRuntime?.(name, runtime!) ?? runtime!, CONTEXT_ROUTES[name], createObservability(name, options.logLevel ? { logLevel: options.logLevel } : {}))]),
       );
       return handlers as ContextHandlers;
-    }, options.port ?? 3000);
+    }, options.port ?? 3000, undefined, options.certListener && tls ? { port: options.certListener.port, certPem: tls.certPem, keyPem: tls.keyPem } : undefined);
 
     const hadBootstrap = existsSync(files.bootstrap);
     const services = directoryServices(runtime!);
@@ -127,6 +139,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const heldLock = lock;
     return {
       url: gateway.url,
+      ...(gateway.certUrl ? { certUrl: gateway.certUrl, certListenerPem: tls!.certPem } : {}),
       storeSocket: store.socketPath,
       dataDir,
       config: config!,

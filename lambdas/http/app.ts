@@ -60,6 +60,7 @@ export function createApp(options: AppOptions): ProxyHandler {
       requestId: requestIdOf(event),
       baseUrl: options.publicBaseUrl ?? derivedBaseUrl(event, headers),
       ...(event.requestContext?.identity?.sourceIp ? { sourceIp: event.requestContext.identity.sourceIp } : {}),
+      ...(event.requestContext?.identity?.clientCert?.clientCertPem ? { clientCertificatePem: event.requestContext.identity.clientCert.clientCertPem } : {}),
       ...(options.trustedLocationHeaders ? locationOf(headers) : {}),
     };
     if (route.cors) {

@@ -180,7 +180,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         get: { operationId: 'listTrustedCas', security: admin, responses: { '200': jsonOk('#/components/schemas/TrustedCaList', "the tenant's trusted external CAs"), ...errors } },
         put: {
           operationId: 'replaceTrustedCas',
-          summary: 'Replace the trusted external CA list (certificate login): each entry one PEM CA certificate (basicConstraints cA) valid now; a bad entry writes nothing',
+          summary: 'Replace the trusted external CA list (certificate login): each entry one PEM CA certificate (basicConstraints cA) valid now, with its mapping rule to users; a bad entry writes nothing',
           security: admin,
           requestBody: jsonBody('#/components/schemas/TrustedCaUpdate'),
           responses: { '200': jsonOk('#/components/schemas/TrustedCaList', 'the list as stored'), ...errors },
@@ -586,14 +586,37 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             },
           },
         },
-        TrustedCaUpdate: { type: 'object', additionalProperties: false, required: ['certificates'], properties: { certificates: { type: 'array', maxItems: 20, items: { type: 'string', description: 'one PEM CA certificate' } } } },
+        TrustedCaMapping: {
+          description: 'how the CA\'s certificates name users for certificate login: the UPN or e-mail SAN in a domain, or a subject attribute (default CN) as the username',
+          oneOf: [
+            { type: 'object', additionalProperties: false, required: ['source', 'domain'], properties: { source: { enum: ['upn', 'email'] }, domain: { type: 'string' } } },
+            { type: 'object', additionalProperties: false, required: ['source'], properties: { source: { const: 'subject' }, attribute: { enum: ['CN', 'UID', 'emailAddress'] } } },
+          ],
+        },
+        TrustedCaUpdate: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['certificates'],
+          properties: {
+            certificates: {
+              type: 'array',
+              maxItems: 20,
+              items: {
+                oneOf: [
+                  { type: 'string', description: 'one PEM CA certificate (signs no one in: no mapping rule)' },
+                  { type: 'object', additionalProperties: false, required: ['certificate', 'mapping'], properties: { certificate: { type: 'string', description: 'one PEM CA certificate' }, mapping: { $ref: '#/components/schemas/TrustedCaMapping' } } },
+                ],
+              },
+            },
+          },
+        },
         TrustedCaList: {
           type: 'object',
           required: ['certificates'],
           properties: {
             certificates: {
               type: 'array',
-              items: { type: 'object', properties: { pem: { type: 'string' }, subject: { type: 'string' }, issuer: { type: 'string' }, sha256: { type: 'string' }, notAfter: { type: 'string', format: 'date-time' } } },
+              items: { type: 'object', properties: { pem: { type: 'string' }, subject: { type: 'string' }, issuer: { type: 'string' }, sha256: { type: 'string' }, notAfter: { type: 'string', format: 'date-time' }, mapping: { $ref: '#/components/schemas/TrustedCaMapping' } } },
             },
           },
         },

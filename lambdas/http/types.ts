@@ -18,6 +18,11 @@ export interface ApiRequest {
   /** The public base URL ({base} in the architecture's URL table), no trailing slash. */
   readonly baseUrl: string;
   readonly sourceIp?: string;
+  /**
+   * The client certificate (PEM) of a mutual-TLS connection, as API Gateway passes it in
+   * `requestContext.identity.clientCert.clientCertPem` (the local HTTPS listener does the same).
+   */
+  readonly clientCertificatePem?: string;
   /** The viewer's location from the CDN's headers, present only where the stack trusts them. */
   readonly location?: Location;
 }

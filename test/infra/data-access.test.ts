@@ -201,8 +201,15 @@ describe('per-function data access, evaluated against the synthesized role polic
     adminClientWrite: { table: 'directory', action: 'dynamodb:PutItem', partition: 'PLATFORM' },
   } as const satisfies Record<string, Omit<RecordedRequest, 'context'>>;
 
-  it.each(['oidc', 'saml', 'portal'] as const)('refuses %s forging or reading card sessions and reading or rewriting cards', (context) => {
+  it.each(['oidc', 'saml'] as const)('refuses %s forging or reading card sessions and reading or rewriting cards', (context) => {
     for (const [name, request] of Object.entries(forged)) expect({ name, decision: decide(context, request) }).toEqual({ name, decision: 'implicitly denied' });
+  });
+
+  it('lets the portal read cards (certificate login) and refuses it every card write and card session', () => {
+    const reads = new Set<string>(['cardRead', 'cardList', 'cardsOfUser']);
+    for (const [name, request] of Object.entries(forged)) {
+      expect({ name, decision: decide('portal', request) }).toEqual({ name, decision: reads.has(name) ? 'allowed' : 'implicitly denied' });
+    }
   });
 
   it('refuses the card function the other functions’ state and any directory write outside cards', () => {

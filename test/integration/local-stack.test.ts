@@ -130,6 +130,8 @@ describe('local stack (npm start)', () => {
     [{ MAX_BODY_BYTES: 'lots' }, /MAX_BODY_BYTES/],
     [{ PUBLIC_BASE_URL: 'not a url' }, /PUBLIC_BASE_URL/],
     [{ PORT: 'eighty' }, /PORT/],
+    [{ CERT_PORT: 'ninety' }, /CERT_PORT: must be a TCP port number other than PORT/],
+    [{ CERT_BASE_URL: 'http://cert.example' }, /CERT_BASE_URL: must be an https URL/],
     [{ CLOUDCARD_DEMO_PASSWORD: 'short' }, /CLOUDCARD_DEMO_PASSWORD: must be at least 12 characters/],
     [{ LOG_LEVEL: 'verbose' }, /LOG_LEVEL: must be one of DEBUG, INFO, WARN, ERROR, SILENT/],
     [{ LOG_LEVEL: 'loud', PORT: 'eighty' }, /PORT: must be a TCP port number; LOG_LEVEL: must be one of/],
@@ -155,7 +157,9 @@ describe('local stack (npm start)', () => {
     chmodSync(leveldb.path, 0o644);
     const started = launch();
     const [, port] = await waitFor(started, /base URL\s+http:\/\/localhost:(\d+)/);
-    expect(listeningPorts(started.child.pid!)).toEqual([Number(port)]);
+    // Two TCP listeners: the gateway, and the mutual-TLS one for certificate login (PORT+1 by default).
+    const [, certPort] = /certificate login https:\/\/localhost:(\d+) \(mutual TLS/.exec(started.stdout())!;
+    expect(listeningPorts(started.child.pid!).sort()).toEqual([Number(port), Number(certPort)].sort());
     const { storeSocket } = JSON.parse(readFileSync(join(dataDir, 'local.json'), 'utf8')) as { storeSocket: string };
     expect(storeSocket).toBe(join(dataDir, 'store.sock'));
     expect(statSync(storeSocket).isSocket()).toBe(true);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
 import { createKmsClient } from '../../lambdas/adapters/kms/client.ts';
 import type { Clock } from '../../lambdas/ports.ts';
-import { startLocalStack, type LocalStack } from '../../local/stack.ts';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/stack.ts';
 import type { LocalOutboundOptions } from '../../local/runtime.ts';
 import type { RegistrationMode } from '../../lambdas/core/directory/tenant.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
@@ -24,7 +24,7 @@ export const offlineResolver = async (hostname: string): Promise<string[]> => {
  * loopback, so the outbound URL policy's loopback exception is on unless `outbound` says otherwise;
  * names resolve without DNS (offlineResolver) unless `outbound` gives a resolver.
  */
-export async function startStackOn(backend: BackendName, options: { clock?: Clock; outbound?: LocalOutboundOptions; env?: Record<string, string> } = {}): Promise<LocalStack> {
+export async function startStackOn(backend: BackendName, options: { clock?: Clock; outbound?: LocalOutboundOptions; env?: Record<string, string>; certListener?: LocalStackOptions['certListener'] } = {}): Promise<LocalStack> {
   const base = {
     port: 0,
     logLevel: 'SILENT' as const,
@@ -32,6 +32,7 @@ export async function startStackOn(backend: BackendName, options: { clock?: Cloc
     outbound: { allowLoopback: options.outbound?.allowLoopback ?? true, resolve: options.outbound?.resolve ?? offlineResolver },
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.env ? { env: options.env } : {}),
+    ...(options.certListener ? { certListener: options.certListener } : {}),
   };
   if (backend === 'embedded') return startLocalStack(base);
   const endpoint = process.env['CLOUDCARD_TEST_EMULATOR'];

@@ -5,7 +5,7 @@ import { derToJose } from '../crypto/ecdsa.ts';
 import { ConflictError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item, ResidentKeys } from '../../ports.ts';
 import type { PivSlot } from '../piv/card-port.ts';
-import { cardPartition } from './card-item.ts';
+import { cardAuthorityKey } from './card-item.ts';
 import { listSignerKey, readListSigner, type ListSigner } from './list-signer.ts';
 import { contentSignerKey, readContentSigner, type StoredContentSigner } from './content-signer.ts';
 import { pkiUrls } from '../pki/urls.ts';
@@ -39,7 +39,7 @@ const SLOT_PROFILE: Record<Exclude<PivSlot, 'f9'>, { keyUsage: number; eku: stri
 
 type AuthorityItem = Item & { keyId: string; certificatePem: string; createdAt: string };
 /** Beside the tenant's cards, so the same grant covers it (see cardPartition). */
-const authorityKey = (tenant: string) => ({ PK: cardPartition(tenant), SK: 'CARDCA' });
+const authorityKey = cardAuthorityKey;
 
 export interface TenantCa {
   readonly keyId: string;

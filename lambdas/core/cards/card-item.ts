@@ -59,6 +59,9 @@ export const cardKeys = {
   userPartition: (tenant: string, username: string) => `${cardPartition(tenant)}#USER#${username}`,
 };
 
+/** The tenant card CA's item (its certificate PEM and resident key id), beside the cards. */
+export const cardAuthorityKey = (tenant: string) => ({ PK: cardPartition(tenant), SK: 'CARDCA' });
+
 export const slotAttribute = (slot: PivSlot) => `slot_${slot}` as const;
 export const objectAttribute = (tag: number) => `obj_${tag.toString(16).padStart(2, '0')}` as const;
 

@@ -1,11 +1,20 @@
 import type { User } from '../directory/user.ts';
 
-/** Authentication context classes the portal can satisfy, weakest first. */
+/**
+ * Authentication context classes the portal can satisfy, weakest first: password; password + one-time
+ * code; a certificate login without a PIN (an external CA's certificate, a card slot with no PIN); a card
+ * certificate whose key signs only after the PIN (9A). A certificate ranks above password + code: the key
+ * proves itself inside the TLS handshake, so it cannot be phished or relayed the way a typed code can.
+ */
 export const ACR = {
   password: 'urn:cloudcard:acr:password',
   mfa: 'urn:cloudcard:acr:mfa',
+  x509: 'urn:cloudcard:acr:x509',
+  smartcard: 'urn:cloudcard:acr:smartcard',
 } as const;
-export const ACR_VALUES = [ACR.password, ACR.mfa] as const;
+export const ACR_VALUES = [ACR.password, ACR.mfa, ACR.x509, ACR.smartcard] as const;
+/** The acr values only a certificate login reaches. */
+export const CERTIFICATE_ACRS: readonly string[] = [ACR.x509, ACR.smartcard];
 
 /** Whether an authentication at `have` satisfies a request for any of `wanted` (none asked: anything does). */
 export function acrSatisfies(have: string, wanted: readonly string[]): boolean {

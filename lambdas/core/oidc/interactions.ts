@@ -46,6 +46,8 @@ export interface SamlLoginRequest {
   readonly requestedAuthnContext?: RequestedAuthnContext;
   /** The portal asks for the one-time code after the password (step-up) when the request needs it. */
   readonly secondFactor?: boolean;
+  /** Only a certificate (smart-card) login satisfies the request: the portal offers nothing else. */
+  readonly certificate?: boolean;
 }
 
 /** What the portal works on: an OIDC authorization, a device-code approval or a SAML login. */
@@ -63,6 +65,11 @@ export type Interaction = InteractionKind & {
   readonly authentication?: Authentication;
   /** A password step passed, but the requested acr needs a second factor. */
   readonly pendingSecondFactor?: { sub: string; authTime: number };
+  /**
+   * A certificate login done at the mutual-TLS origin, waiting to be carried back to the main origin:
+   * the hash of a one-time code (60 s) that the browser brings there with this interaction's cookie.
+   */
+  readonly certificateTransfer?: { codeHash: string; expiresAt: number; authentication: Omit<Authentication, 'sid'> };
   readonly consented?: boolean;
   readonly version: number;
 };
@@ -94,7 +101,7 @@ export class Interactions {
   }
 
   /** Applies a change if nobody else changed the interaction meanwhile (double submits lose). */
-  async update(interaction: Interaction, changes: Partial<Pick<Interaction, 'authentication' | 'pendingSecondFactor' | 'consented'>>): Promise<Interaction> {
+  async update(interaction: Interaction, changes: Partial<Pick<Interaction, 'authentication' | 'pendingSecondFactor' | 'certificateTransfer' | 'consented'>>): Promise<Interaction> {
     const next = { ...interaction, ...changes, version: interaction.version + 1 } as Interaction;
     try {
       await this.#state.update(interactionKey(interaction.id), { interaction: next, version: next.version }, { present: true, equals: { version: interaction.version } });

@@ -10,7 +10,22 @@ import type { TruststorePublisher } from './truststore.ts';
 const MAX_CAS = 20;
 const MAX_PEM_CHARS = 16_384;
 
-const putSchema = z.object({ certificates: z.array(z.string().max(MAX_PEM_CHARS)).max(MAX_CAS) }).strict();
+const DOMAIN = z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a domain name');
+const mappingSchema = z.discriminatedUnion('source', [
+  z.object({ source: z.literal('upn'), domain: DOMAIN }).strict(),
+  z.object({ source: z.literal('email'), domain: DOMAIN }).strict(),
+  z.object({ source: z.literal('subject'), attribute: z.enum(['CN', 'UID', 'emailAddress']).optional() }).strict(),
+]);
+/** An entry is a PEM certificate, or one with the rule mapping its certificates to users (certificate login). */
+const entrySchema = z.union([z.string().max(MAX_PEM_CHARS), z.object({ certificate: z.string().max(MAX_PEM_CHARS), mapping: mappingSchema }).strict()]);
+const putSchema = z.object({ certificates: z.array(entrySchema).max(MAX_CAS) }).strict();
+
+/**
+ * How a certificate from an external CA names a user of the tenant: `upn` — the UPN SAN in `domain`, its
+ * local part is the username; `email` — the e-mail SAN in `domain` is the user's directory e-mail address;
+ * `subject` — a subject attribute (default CN) is the username. Without a rule, the CA signs no one in.
+ */
+export type MappingRule = { source: 'upn' | 'email'; domain: string } | { source: 'subject'; attribute?: 'CN' | 'UID' | 'emailAddress' };
 
 export interface TrustedCa {
   readonly pem: string;
@@ -19,6 +34,8 @@ export interface TrustedCa {
   /** SHA-256 of the DER, colon-separated hex (as `openssl x509 -fingerprint -sha256` prints it). */
   readonly sha256: string;
   readonly notAfter: string;
+  /** How its certificates map to users for certificate login (absent: they sign no one in). */
+  readonly mapping?: MappingRule;
 }
 
 type TrustedCasItem = Item & { tenant: string; certificates: TrustedCa[]; updatedAt: string };
@@ -55,11 +72,11 @@ export class TrustedCas {
     const now = this.#clock.now();
     const issues: string[] = [];
     const certificates: TrustedCa[] = [];
-    request.certificates.forEach((pem, index) => {
-      const checked = checkCa(pem, now);
+    request.certificates.forEach((entry, index) => {
+      const checked = checkCa(typeof entry === 'string' ? entry : entry.certificate, now);
       if (typeof checked === 'string') issues.push(`certificates.${index}: ${checked}`);
       else if (certificates.some((c) => c.sha256 === checked.sha256)) issues.push(`certificates.${index}: listed twice`);
-      else certificates.push(checked);
+      else certificates.push(typeof entry === 'string' ? checked : { ...checked, mapping: entry.mapping as MappingRule });
     });
     if (issues.length) throw new ValidationError('invalid trusted CA list', issues);
     await this.#directory.put({ ...key(tenant), tenant, certificates, updatedAt: new Date(now).toISOString() });

@@ -10,29 +10,49 @@ export const AUTHN_CLASS = {
   smartcardPki: 'urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI',
 } as const;
 
-/** Order of strength: password < password + one-time code < smart card (certificate). */
+/**
+ * Order of strength: password < password + one-time code < a certificate (X509, or a smart card without
+ * its PIN) < a smart card whose key needs the PIN (SmartcardPKI).
+ */
 const STRENGTH: Readonly<Record<string, number>> = {
   [AUTHN_CLASS.password]: 1,
   [AUTHN_CLASS.totp]: 2,
   [AUTHN_CLASS.x509]: 3,
   [AUTHN_CLASS.smartcard]: 3,
-  [AUTHN_CLASS.smartcardPki]: 3,
+  [AUTHN_CLASS.smartcardPki]: 4,
 };
 
-/** A way the portal signs users in, with the class an AuthnStatement names for it. */
-export type LoginMethod = 'password' | 'totp' | 'smartcard';
-export const METHOD_CLASS: Readonly<Record<LoginMethod, string>> = { password: AUTHN_CLASS.password, totp: AUTHN_CLASS.totp, smartcard: AUTHN_CLASS.smartcard };
+/**
+ * A way the portal signs users in, with the class an AuthnStatement names for it: `x509` a certificate of
+ * an external CA, `smartcard` a card certificate whose key needs no PIN, `smartcardPki` a card
+ * certificate whose key signs only after the PIN (the 9A slot).
+ */
+export type LoginMethod = 'password' | 'totp' | 'x509' | 'smartcard' | 'smartcardPki';
+export const METHOD_CLASS: Readonly<Record<LoginMethod, string>> = {
+  password: AUTHN_CLASS.password,
+  totp: AUTHN_CLASS.totp,
+  x509: AUTHN_CLASS.x509,
+  smartcard: AUTHN_CLASS.smartcard,
+  smartcardPki: AUTHN_CLASS.smartcardPki,
+};
 /**
  * Every class a login by the method can truthfully be stated as: a one-time-code login began with the
- * password over TLS, so it also attests PasswordProtectedTransport.
+ * password over TLS, so it also attests PasswordProtectedTransport; a smart-card login is an X.509 login,
+ * and one with the PIN is also a smart-card login.
  */
 const METHOD_CLASSES: Readonly<Record<LoginMethod, readonly string[]>> = {
   password: [AUTHN_CLASS.password],
   totp: [AUTHN_CLASS.totp, AUTHN_CLASS.password],
-  smartcard: [AUTHN_CLASS.smartcard],
+  x509: [AUTHN_CLASS.x509],
+  smartcard: [AUTHN_CLASS.smartcard, AUTHN_CLASS.x509],
+  smartcardPki: [AUTHN_CLASS.smartcardPki, AUTHN_CLASS.smartcard, AUTHN_CLASS.x509],
 };
-/** What the portal can do today: certificate (smart card) login does not exist yet. */
-export const PORTAL_METHODS: readonly LoginMethod[] = ['password', 'totp'];
+/** What the portal can do, by burden: password, one-time code, then certificate login (the mutual-TLS origin). */
+export const PORTAL_METHODS: readonly LoginMethod[] = ['password', 'totp', 'x509', 'smartcard', 'smartcardPki'];
+/** What the portal can do without a mutual-TLS origin. */
+export const PASSWORD_METHODS: readonly LoginMethod[] = ['password', 'totp'];
+/** The methods that are a certificate login. */
+export const CERTIFICATE_METHODS: readonly LoginMethod[] = ['x509', 'smartcard', 'smartcardPki'];
 
 export const COMPARISONS = ['exact', 'minimum', 'better', 'maximum'] as const;
 export type Comparison = (typeof COMPARISONS)[number];
@@ -99,24 +119,29 @@ export function methodFor(requested: RequestedAuthnContext | undefined, availabl
   return fitting.reduce<LoginMethod | undefined>((best, method) => (best === undefined || strength(method) > strength(best) ? method : best), undefined);
 }
 
-/** How the portal signed a session in, from its amr. */
-export const methodOf = (amr: readonly string[]): LoginMethod => (amr.includes('otp') ? 'totp' : 'password');
+/** How the portal signed a session in, from its amr (RFC 8176: sc smart card, pin, pop proof of possession). */
+export function methodOf(amr: readonly string[]): LoginMethod {
+  if (amr.includes('sc')) return amr.includes('pin') ? 'smartcardPki' : 'smartcard';
+  if (amr.includes('pop')) return 'x509';
+  return amr.includes('otp') ? 'totp' : 'password';
+}
 
 export type SsoDecision =
   | { readonly kind: 'session' }
-  | { readonly kind: 'login'; readonly secondFactor: boolean }
+  | { readonly kind: 'login'; readonly secondFactor: boolean; readonly certificate: boolean }
   | { readonly kind: 'no-authn-context' }
   | { readonly kind: 'no-passive' };
 
 /**
  * What to do with a validated AuthnRequest: answer from the SSO session when it satisfies the request
  * (and ForceAuthn is not set), else sign in (stepping up to the one-time code when that is needed),
- * unless the request is passive; a request no portal method can satisfy gets NoAuthnContext.
+ * or with a certificate when only that satisfies), unless the request is passive; a request no portal
+ * method can satisfy gets NoAuthnContext.
  */
-export function decideSso(input: { requested?: RequestedAuthnContext; forceAuthn: boolean; isPassive: boolean; session?: { amr: readonly string[] } }): SsoDecision {
-  const method = methodFor(input.requested);
+export function decideSso(input: { requested?: RequestedAuthnContext; forceAuthn: boolean; isPassive: boolean; session?: { amr: readonly string[] }; methods?: readonly LoginMethod[] }): SsoDecision {
+  const method = methodFor(input.requested, input.methods);
   if (!method) return { kind: 'no-authn-context' };
   if (input.session && !input.forceAuthn && satisfies(methodOf(input.session.amr), input.requested)) return { kind: 'session' };
   if (input.isPassive) return { kind: 'no-passive' };
-  return { kind: 'login', secondFactor: method === 'totp' };
+  return { kind: 'login', secondFactor: method === 'totp', certificate: CERTIFICATE_METHODS.includes(method) };
 }

@@ -1,5 +1,7 @@
-import type { Interaction } from '../../../core/oidc/interactions.ts';
-import { readCookie } from '../../cookies.ts';
+import { ConflictError } from '../../../core/errors.ts';
+import type { Authentication, Interaction } from '../../../core/oidc/interactions.ts';
+import { accessContextOf } from '../../access-context.ts';
+import { readCookie, ssoSessionCookies } from '../../cookies.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
 import { INTERACTION_COOKIE } from '../oidc/authorize.ts';
@@ -35,4 +37,24 @@ export function afterAuthentication(tenant: TenantContext, interaction: Interact
   const next =
     interaction.kind === 'device' ? `${tenant.issuer}/portal/device/confirm` : interaction.kind === 'saml' ? `${tenant.issuer}/saml/sso/resume` : `${tenant.issuer}/oidc/authorize/resume`;
   return redirect(`${next}?interaction=${interaction.id}`, {}, cookies);
+}
+
+/**
+ * Records the authentication, starts the SSO session (a new cookie: no fixation), and moves on. Every
+ * way of signing in ends here (password, one-time code, certificate), so the session is the same one.
+ * The interaction update clears any pending step, which makes each step single use.
+ */
+export async function completeAuthentication(deps: PortalDeps, request: ApiRequest, tenant: TenantContext, interaction: Interaction, authentication: Omit<Authentication, 'sid'>): Promise<ApiResponse> {
+  const { oidc } = deps;
+  // The sign-in's context is the session's risk baseline (issue 13).
+  const context = { ...accessContextOf(request, { amr: authentication.amr }), at: oidc.clock.now() };
+  const { secret, session } = await oidc.sessions.start(tenant.tenant.id, authentication, tenant.tenant.sessionLifetimes.ssoSeconds, context);
+  let updated: Interaction;
+  try {
+    updated = await oidc.interactions.update(interaction, { authentication: { ...authentication, sid: session.sid }, pendingSecondFactor: undefined, certificateTransfer: undefined });
+  } catch (error) {
+    if (error instanceof ConflictError) return expired();
+    throw error;
+  }
+  return afterAuthentication(tenant, updated, ssoSessionCookies(tenant.tenant.id, secret, tenant.tenant.sessionLifetimes.ssoSeconds));
 }

@@ -3,6 +3,7 @@ import type { Tenants } from '../../../core/directory/tenant.ts';
 import type { Oidc } from '../../../core/oidc/provider.ts';
 import type { Credentials } from '../../../core/portal/credentials.ts';
 import type { TotpEnrolment } from '../../../core/portal/totp.ts';
+import type { CertificateLogins } from '../../../core/pki/cert-login.ts';
 
 export interface PortalDeps {
   readonly oidc: Oidc;
@@ -12,4 +13,7 @@ export interface PortalDeps {
   readonly credentials: Credentials;
   /** Absent where the function cannot unwrap TOTP secrets; then no one-time-code step is offered. */
   readonly totp?: TotpEnrolment;
+  /** Certificate login: the checks and the mapping; with `certBaseUrl`, the mutual-TLS origin it runs on. */
+  readonly certificateLogins?: CertificateLogins;
+  readonly certBaseUrl?: string;
 }

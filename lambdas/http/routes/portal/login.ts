@@ -1,14 +1,12 @@
 import { ConflictError } from '../../../core/errors.ts';
-import { ACR, requiredAcr } from '../../../core/oidc/claims.ts';
+import { ACR, CERTIFICATE_ACRS, requiredAcr } from '../../../core/oidc/claims.ts';
 import type { Authentication, Interaction } from '../../../core/oidc/interactions.ts';
-import { ssoSessionCookies } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { formActionFor, html, page, pageHeaders } from '../../views/html.ts';
 import { redirect } from '../../views/pages.ts';
 import type { TenantContext } from '../oidc/common.ts';
-import { afterAuthentication, expired, portalInteraction } from './common.ts';
-import { accessContextOf } from '../../access-context.ts';
+import { completeAuthentication, expired, portalInteraction } from './common.ts';
 import type { PortalDeps } from './deps.ts';
 
 /** Where this interaction's forms may end up after their redirects: us, and the client for OIDC. */
@@ -20,13 +18,23 @@ const hidden = (interaction: Interaction) => html`<input type="hidden" name="int
 export function loginRoutes(deps: PortalDeps): Route[] {
   const { oidc } = deps;
 
+  /** The way to the mutual-TLS origin, where the same interaction continues with the card's certificate. */
+  const cardLink = (tenant: TenantContext, interaction: Interaction) =>
+    deps.certBaseUrl ? html`<p><a id="smartcard" href="${deps.certBaseUrl}/t/${tenant.tenant.id}/portal/cert?interaction=${interaction.id}">Sign in with your smart card</a></p>` : '';
+
   const loginPage = (tenant: TenantContext, interaction: Interaction, status = 200, error?: string, username?: string): ApiResponse => {
+    if (wantsCertificate(interaction)) {
+      const body = deps.certBaseUrl
+        ? html`<p>${tenant.tenant.displayName} asks you to sign in with your smart card for this application.</p>${cardLink(tenant, interaction)}`
+        : html`<p>This application asks for a smart-card sign-in, which this service does not offer.</p>`;
+      return { statusCode: deps.certBaseUrl ? status : 403, headers: pageHeaders(interactionFormAction(interaction)), body: page('Sign in with your smart card', body, error ? { error } : {}) };
+    }
     const hint = username ?? (interaction.kind === 'authorize' ? interaction.request.loginHint : undefined) ?? '';
     const body = html`<p>Sign in to ${tenant.tenant.displayName}.</p>
 <form method="post" action="${tenant.issuer}/portal/login">${hidden(interaction)}
 <label for="username">Username</label><input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${hint}"${hint ? '' : html` autofocus`}${error ? html` aria-describedby="error"` : ''}>
 <label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required${hint ? html` autofocus` : ''}${error ? html` aria-describedby="error"` : ''}>
-<button type="submit">Sign in</button></form>`;
+<button type="submit">Sign in</button></form>${cardLink(tenant, interaction)}`;
     return { statusCode: status, headers: pageHeaders(interactionFormAction(interaction)), body: page('Sign in', body, error ? { error } : {}) };
   };
 
@@ -38,24 +46,18 @@ export function loginRoutes(deps: PortalDeps): Route[] {
     return { statusCode: status, headers: pageHeaders(interactionFormAction(interaction)), body: page('Two-step verification', body, error ? { error } : {}) };
   };
 
-  /** Records the authentication, starts the SSO session (a new cookie: no fixation), and moves on. */
-  async function authenticated(request: ApiRequest, tenant: TenantContext, interaction: Interaction, authentication: Omit<Authentication, 'sid'>): Promise<ApiResponse> {
-    // The sign-in's context is the session's risk baseline (issue 13).
-    const context = { ...accessContextOf(request, { amr: authentication.amr }), at: oidc.clock.now() };
-    const { secret, session } = await oidc.sessions.start(tenant.tenant.id, authentication, tenant.tenant.sessionLifetimes.ssoSeconds, context);
-    let updated: Interaction;
-    try {
-      updated = await oidc.interactions.update(interaction, { authentication: { ...authentication, sid: session.sid }, pendingSecondFactor: undefined });
-    } catch (error) {
-      if (error instanceof ConflictError) return expired();
-      throw error;
-    }
-    return afterAuthentication(tenant, updated, ssoSessionCookies(tenant.tenant.id, secret, tenant.tenant.sessionLifetimes.ssoSeconds));
-  }
+  const authenticated = (request: ApiRequest, tenant: TenantContext, interaction: Interaction, authentication: Omit<Authentication, 'sid'>): Promise<ApiResponse> =>
+    completeAuthentication(deps, request, tenant, interaction, authentication);
 
   const wantsMfa = (interaction: Interaction): boolean =>
     (interaction.kind === 'authorize' && requiredAcr(interaction.request.acrValues) === ACR.mfa) || (interaction.kind === 'saml' && interaction.request.secondFactor === true);
   const now = () => Math.floor(oidc.clock.now() / 1000);
+
+  /** Only a certificate login satisfies the request (OIDC acr_values, SAML RequestedAuthnContext): the password form is not offered. */
+  function wantsCertificate(interaction: Interaction): boolean {
+    if (interaction.kind === 'authorize') return CERTIFICATE_ACRS.includes(requiredAcr(interaction.request.acrValues));
+    return interaction.kind === 'saml' && interaction.request.certificate === true;
+  }
 
   async function showLogin(request: ApiRequest): Promise<ApiResponse> {
     const found = await portalInteraction(deps, request);

@@ -9,4 +9,6 @@ export interface SamlRouteDeps {
   readonly access: Pick<AccessCheck, 'continueAccess'>;
   readonly tenants: Tenants;
   readonly users: Users;
+  /** The portal offers certificate login (a mutual-TLS origin is configured): smart-card contexts can be met. */
+  readonly certificateLogin?: boolean;
 }

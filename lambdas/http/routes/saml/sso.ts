@@ -5,7 +5,7 @@ import type { SsoSession } from '../../../core/oidc/sessions.ts';
 import { checkRelayState, RefusedAuthnRequest, validateAuthnRequest, type IncomingRequest, type ValidatedAuthnRequest } from '../../../core/saml/authn-request.ts';
 import { NAMEID_FORMAT, samlEndpoints } from '../../../core/saml/metadata.ts';
 import { releaseAttributes } from '../../../core/saml/attribute-mapping.ts';
-import { decideSso, methodOf, statedClass } from '../../../core/saml/authn-context.ts';
+import { decideSso, PASSWORD_METHODS, PORTAL_METHODS, methodOf, statedClass } from '../../../core/saml/authn-context.ts';
 import { encryptionCertificateFor } from '../../../core/saml/encryption.ts';
 import { buildResponse, STATUS, type ResponseSubject } from '../../../core/saml/response.ts';
 import { sessionIndexFor } from '../../../core/saml/session-index.ts';
@@ -100,11 +100,12 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       isPassive: validated.isPassive,
       ...(validated.requestedAuthnContext ? { requested: validated.requestedAuthnContext } : {}),
       ...(reusable ? { session: reusable.session } : {}),
+      methods: deps.certificateLogin ? PORTAL_METHODS : PASSWORD_METHODS,
     });
     if (decision.kind === 'session') return respond(tenant, login, reusable!.session, reusable!.secret, reusable!.session, [], reusable!.user);
     if (decision.kind === 'no-authn-context') return statusResponse(tenant, login, STATUS.requester, 'no sign-in method here satisfies the requested authentication context', STATUS.noAuthnContext);
     if (decision.kind === 'no-passive') return statusResponse(tenant, login, STATUS.responder, 'the user would have to sign in', STATUS.noPassive);
-    return startLogin(tenant, { ...login, ...(decision.secondFactor ? { secondFactor: true } : {}) });
+    return startLogin(tenant, { ...login, ...(decision.secondFactor ? { secondFactor: true } : {}), ...(decision.certificate ? { certificate: true } : {}) });
   }
 
   const loginOf = (validated: ValidatedAuthnRequest): SamlLoginRequest => ({
