@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SAML } from '@node-saml/node-saml';
 import * as oidc from 'openid-client';
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,7 +75,8 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
     const spki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
     const issued = await authority.issue({ tenant: 'demo', username, displayName: username, card: { id: card.card.id, label: card.card.label } }, slot, spki, stack.url);
     await new CertificateRegistry(runtime.directory, runtime.clock).recordIssued({ tenant: 'demo', serial: issued.serial, card: card.card.id, slot, notAfter: issued.notAfter });
-    const cert = `-----BEGIN CERTIFICATE-----\n${Buffer.from(issued.der).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+    // Node's X509Certificate writes the PEM (64-column lines, no blank line when the base64 fills the last one).
+    const cert = new X509Certificate(Buffer.from(issued.der)).toString();
     return { cert, key: pemKey(privateKey), serial: issued.serial };
   }
 
