@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { bashCompletion } from './completion.ts';
 import { describeFailure, EXIT, renderFailure } from './errors.ts';
 import { readFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
 import { DomainError, ValidationError } from '../lambdas/core/errors.ts';
 import { print } from './output.ts';
 import { parseAttributeRule, USER_FIELDS, type AttributeRule } from '../lambdas/core/saml/attribute-mapping.ts';
@@ -32,17 +33,52 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-/** Runs one command against the selected target and always closes it. */
+/** Runs one command against the selected target, records it in the audit trail if it changes anything, and always closes the target. */
 function action<A extends unknown[]>(program: Command, run: (target: Target, json: boolean, ...args: A) => Promise<void>) {
   return async (...args: A): Promise<void> => {
     const globals = program.opts<TargetOptions & { json?: boolean }>();
     const target = await openTarget(globals);
+    const command = args[args.length - 1] as Command;
+    let outcome = 0;
     try {
       await run(target, Boolean(globals.json), ...args);
+    } catch (error) {
+      outcome = describeFailure(error).exitCode;
+      throw error;
     } finally {
-      await target.close();
+      try {
+        await recordAudit(target, command, args, outcome, globals);
+      } finally {
+        await target.close();
+      }
     }
   };
+}
+
+/** Commands that only read: everything else is an administrative change and goes into the audit trail. */
+const READ_ONLY_COMMANDS = new Set(['list', 'show', 'sessions', 'crl', 'completion']);
+/** Where changes that belong to no tenant (platform admin clients) are recorded; no tenant id can look like it. */
+export const PLATFORM_AUDIT = '_platform';
+
+/**
+ * The CLI's one audit writer (the admin API's is its router guard): the command path, its arguments as
+ * the target (identifiers only: secrets are read from stdin or printed, never arguments), the exit code.
+ * The operator is named as this machine knows them; on AWS, CloudTrail has the IAM principal of the same
+ * calls. A failure to record is reported on stderr, never hides the command's own outcome.
+ */
+async function recordAudit(target: Target, command: Command, args: unknown[], outcome: number, globals: TargetOptions): Promise<void> {
+  if (!target.services.audit || READ_ONLY_COMMANDS.has(command.name())) return;
+  const names: string[] = [];
+  for (let c: Command | null = command; c && c.parent; c = c.parent) names.unshift(c.name());
+  const argumentNames = command.registeredArguments.map((argument) => argument.name());
+  const targetIds = Object.fromEntries(argumentNames.map((name, i) => [name, args[i]]).filter(([, value]) => typeof value === 'string')) as Record<string, string>;
+  const tenant = targetIds['tenant'] ?? (names[0] === 'tenant' ? targetIds['id'] : undefined) ?? PLATFORM_AUDIT;
+  const where = globals.stack ? `aws:${globals.stack}${process.env['AWS_PROFILE'] ? `:${process.env['AWS_PROFILE']}` : ''}` : 'local';
+  try {
+    await target.services.audit.record(tenant, { actor: { kind: 'operator', id: `${userInfo().username}@${hostname()} (${where})` }, via: 'cli', action: `cloudcard ${names.join(' ')}`, target: targetIds, outcome });
+  } catch (error) {
+    process.stderr.write(`warning: the change was not recorded in the audit trail: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
 }
 
 export function buildProgram(): Command {
@@ -408,6 +444,23 @@ export function buildProgram(): Command {
       action(program, async (target, _json, clientId: string) => {
         await target.services.adminClients.remove(clientId);
         process.stdout.write(`removed admin client ${clientId}\n`);
+      }),
+    );
+
+  program
+    .command('audit')
+    .description('the audit trail of administrative changes')
+    .command('list')
+    .description(`list a tenant's changes, newest first (admin API and CLI; "${PLATFORM_AUDIT}" for platform admin clients)`)
+    .argument('<tenant>', `tenant id, or ${PLATFORM_AUDIT}`)
+    .option('--limit <n>', 'at most this many events (1-200)', integer, 50)
+    .action(
+      action(program, async (target, json, tenantId: string, o: { limit: number }) => {
+        if (!target.services.audit) throw new ValidationError('the audit trail needs the state table');
+        const { events } = await target.services.audit.list(tenantId, { limit: o.limit });
+        const rows = events.map((e) => ({ at: e.at, actor: `${e.actor.kind}:${e.actor.id}`, via: e.via, action: e.action, target: Object.entries(e.target).map(([k, v]) => `${k}=${v}`).join(' '), outcome: e.outcome }));
+        if (json) print(events, [], true);
+        else print(rows, ['at', 'actor', 'via', 'action', 'target', 'outcome'], false);
       }),
     );
 

@@ -4,6 +4,7 @@ import { AccessRevocation } from './core/access/revocation.ts';
 import { RiskRecords } from './core/access/risk-records.ts';
 import { UserSessions } from './core/access/user-sessions.ts';
 import { AdminClients } from './core/directory/admin-client.ts';
+import { AuditTrail } from './core/directory/audit-trail.ts';
 import { oidcSettingsOf, Tenants } from './core/directory/tenant.ts';
 import { signJwt } from './core/oidc/jwt.ts';
 import { TenantKeys } from './core/oidc/keys.ts';
@@ -49,6 +50,8 @@ export interface BaseServices {
   readonly truststore?: TruststorePublisher;
   /** The tenants' token-signing keys (tokens, assertions, and the external risk service's requests). */
   readonly signingKeys: TenantKeys;
+  /** Administrative changes (admin API, CLI), newest first; present when a state store was given. */
+  readonly audit?: AuditTrail;
 }
 
 export type BaseRuntime = Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'outbound' | 'truststore'>>;
@@ -78,6 +81,7 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
       external: new ExternalRisk(outbound, signRiskRequest),
     }),
     ...(revocation ? { revocation, userSessions: new UserSessions(runtime.state!, revocation) } : {}),
+    ...(runtime.state ? { audit: new AuditTrail(runtime.state, runtime.clock, runtime.random) } : {}),
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
     clients: new Clients(runtime.directory, runtime.clock, runtime.random, outbound),
     trustedCas: new TrustedCas(runtime.directory, tenants, runtime.clock, truststore),

@@ -49,6 +49,7 @@ export function createApp(options: AppOptions): ProxyHandler {
     const request: ApiRequest = {
       method,
       path: event.path,
+      route: route.path,
       params,
       query: inputMap(event.queryStringParameters),
       repeatedQuery: Object.entries(event.multiValueQueryStringParameters ?? {})

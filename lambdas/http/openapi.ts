@@ -95,6 +95,19 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         parameters: [tenantParam, usernameParam, { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: "the SSO session's sid or the family's grant id" }],
         delete: { operationId: 'endUserSession', summary: 'End an SSO session, or revoke a refresh-token family', security: admin, responses: { '204': { description: 'ended' }, ...errors } },
       },
+      '/t/{tenant}/admin/v1/audit': {
+        parameters: [tenantParam],
+        get: {
+          operationId: 'listAuditEvents',
+          summary: "The tenant's administrative changes (admin API and CLI), newest first, kept 400 days",
+          security: admin,
+          parameters: [
+            { name: 'cursor', in: 'query', schema: { type: 'string' } },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
+          ],
+          responses: { '200': jsonOk('#/components/schemas/AuditEventList', 'a page of events'), ...errors },
+        },
+      },
       '/t/{tenant}/admin/v1/risk-policy': {
         parameters: [tenantParam],
         get: { operationId: 'getRiskPolicy', summary: "The tenant's token-protection risk policy (the defaults until one is set)", security: admin, responses: { '200': jsonOk('#/components/schemas/RiskPolicy', 'the policy'), ...errors } },
@@ -565,6 +578,20 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             decisions: { type: 'array', items: { type: 'object', additionalProperties: true }, description: 'the last 10 decisions with their context' },
           },
         },
+        AuditEvent: {
+          type: 'object',
+          required: ['at', 'actor', 'via', 'action', 'target', 'outcome'],
+          properties: {
+            at: { type: 'string', format: 'date-time' },
+            actor: { type: 'object', required: ['kind', 'id'], properties: { kind: { type: 'string', enum: ['admin-client', 'tenant-token', 'operator'] }, id: { type: 'string' } } },
+            via: { type: 'string', enum: ['admin-api', 'cli'] },
+            action: { type: 'string', description: '`METHOD /route/template` (admin API) or `cloudcard <command>` (CLI)' },
+            target: { type: 'object', additionalProperties: { type: 'string' }, description: 'path parameters or command arguments: identifiers, never content' },
+            outcome: { type: 'integer', description: 'the HTTP status, or the CLI exit code (0: done)' },
+            requestId: { type: 'string' },
+          },
+        },
+        AuditEventList: { type: 'object', required: ['events'], properties: { events: { type: 'array', items: { $ref: '#/components/schemas/AuditEvent' } }, cursor: { type: 'string' } } },
         SessionList: { type: 'object', required: ['sessions'], properties: { sessions: { type: 'array', items: { $ref: '#/components/schemas/Session' } } } },
         ServiceProviderList: { type: 'object', required: ['serviceProviders'], properties: { serviceProviders: { type: 'array', items: { $ref: '#/components/schemas/ServiceProvider' } } } },
         CardUnblock: { type: 'object', additionalProperties: false, properties: { pin: { type: 'string', writeOnly: true } } },

@@ -5,6 +5,8 @@ import type { Location } from '../core/risk/context.ts';
 export interface ApiRequest {
   readonly method: string;
   readonly path: string;
+  /** The matched route's path template (`/t/:tenant/admin/v1/users/:username`): names the action in audits. */
+  readonly route?: string;
   readonly params: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string | undefined>>;
   /** Query parameters that appeared more than once (OAuth forbids repeats, RFC 6749 §3.1). */

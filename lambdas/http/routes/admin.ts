@@ -1,6 +1,6 @@
 import type { DirectoryServices } from '../../runtime.ts';
 import type { AdminAuthenticator } from '../admin-auth.ts';
-import { HttpProblem } from '../problem.ts';
+import { HttpProblem, toProblem } from '../problem.ts';
 import type { Route, RouteHandler } from '../router.ts';
 import { json, type ApiRequest } from '../types.ts';
 import { adminCardRoutes } from './admin-cards.ts';
@@ -15,10 +15,29 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
   const { tenants, users } = services;
   const guarded = (handle: RouteHandler): RouteHandler => async (request) => {
     const principal = await auth.authenticate(request);
-    const response = await handle(request);
-    // The audit trail: who changed what (never the body, which may carry a password, PIN or PUK).
-    if (request.method !== 'GET') audit?.({ adminClientId: principal.clientId, via: principal.kind, method: request.method, path: request.path, status: response.statusCode });
-    return response;
+    if (request.method === 'GET') return handle(request);
+    // The audit trail: who changed what, refused attempts included (never the body, which may carry a
+    // password, PIN or PUK). One place for every admin route; see AuditTrail.
+    let outcome = 500;
+    try {
+      const response = await handle(request);
+      outcome = response.statusCode;
+      return response;
+    } catch (error) {
+      outcome = toProblem(error).status;
+      throw error;
+    } finally {
+      const event = {
+        actor: { kind: principal.kind, id: principal.clientId },
+        via: 'admin-api' as const,
+        action: `${request.method} ${(request.route ?? request.path).replace(/^\/t\/:tenant\/admin\/v1/, '')}`,
+        target: { ...request.params },
+        outcome,
+        requestId: request.requestId,
+      };
+      audit?.({ adminClientId: principal.clientId, ...event, method: request.method, path: request.path, status: outcome });
+      await services.audit?.record(tenantOf(request), event).catch((error: unknown) => audit?.({ auditStoreFailed: String(error), requestId: request.requestId }));
+    }
   };
   const base = '/t/:tenant/admin/v1';
   const tenantOf = (request: ApiRequest): string => request.params['tenant']!;
@@ -69,6 +88,14 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       method: 'POST',
       path: `${base}/users/:username/enable`,
       handle: guarded(async (request) => json(200, await users.enable(tenantOf(request), request.params['username']!))),
+    },
+    {
+      method: 'GET',
+      path: `${base}/audit`,
+      handle: guarded(async (request) => {
+        if (!services.audit) throw new HttpProblem(503, 'Service unavailable', { detail: 'the audit trail needs the state table' });
+        return json(200, await services.audit.list(tenantOf(request), { cursor: request.query['cursor'], limit: request.query['limit'] }));
+      }),
     },
     {
       method: 'GET',
