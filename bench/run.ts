@@ -6,6 +6,7 @@ import { benchPiv, PIV_BENCH_DEFAULTS } from './piv.ts';
 import { benchPki, PKI_BENCH_DEFAULTS } from './pki.ts';
 import { benchPivRounds, PIV_ROUNDS_DEFAULTS } from './piv-rounds.ts';
 import { benchSaml, SAML_BENCH_DEFAULTS } from './saml.ts';
+import { benchSoak, SOAK_DEFAULTS } from './soak.ts';
 import { benchStores } from './store.ts';
 
 /**
@@ -40,4 +41,8 @@ process.stdout.write(`${await benchPki({ ...PKI_BENCH_DEFAULTS, revoked: Number(
 process.stdout.write('\n## PIV card service: store round trips per APDU and VERIFY (loopback)\n\n');
 process.stdout.write(`${await benchPivRounds(PIV_ROUNDS_DEFAULTS)}\n`);
 process.stdout.write('\n## Client agent end to end: pkcs11-tool --login --sign through pcscd, vpcd, the agent and the local gateway\n\n');
-process.stdout.write(`${await benchAgent({ runs: Number(process.env['BENCH_AGENT_RUNS'] ?? AGENT_BENCH_DEFAULTS.runs) })}\n`);
+process.stdout.write(
+  process.env['BENCH_AGENT'] === '0' ? 'skipped: BENCH_AGENT=0\n' : `${await benchAgent({ runs: Number(process.env['BENCH_AGENT_RUNS'] ?? AGENT_BENCH_DEFAULTS.runs) })}\n`,
+);
+process.stdout.write('\n## Local gateway memory under a mixed-traffic soak (loopback)\n\n');
+process.stdout.write(`${await benchSoak({ ...SOAK_DEFAULTS, seconds: Number(process.env['BENCH_SOAK_SECONDS'] ?? SOAK_DEFAULTS.seconds) })}\n`);

@@ -1,6 +1,6 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
-import xmlenc from 'xml-encryption';
+import type xmlenc from 'xml-encryption';
 import { NS } from './xml.ts';
 
 /** The algorithms of an EncryptedAssertion (XML Encryption 1.1). */
@@ -16,8 +16,21 @@ export const ENCRYPTION = {
   keyDigest: 'sha1',
 } as const;
 
-const encrypt = promisify(xmlenc.encrypt) as (content: string, options: xmlenc.EncryptOptions & { keyEncryptionDigest?: string }) => Promise<string>;
-const decrypt = promisify(xmlenc.decrypt) as (xml: string, options: xmlenc.DecryptOptions) => Promise<string>;
+interface XmlEnc {
+  encrypt(content: string, options: xmlenc.EncryptOptions & { keyEncryptionDigest?: string }): Promise<string>;
+  decrypt(xml: string, options: xmlenc.DecryptOptions): Promise<string>;
+}
+let loaded: Promise<XmlEnc> | undefined;
+/**
+ * xml-encryption (and the node-forge/xpath it pulls in) is loaded on first use, not at cold start: only
+ * SPs that ask for encrypted assertions or send encrypted NameIDs need it. Bundled without code
+ * splitting, esbuild keeps it in the one file and only defers its evaluation.
+ */
+const xmlEnc = (): Promise<XmlEnc> =>
+  (loaded ??= import('xml-encryption').then(({ default: lib }) => ({
+    encrypt: promisify(lib.encrypt) as XmlEnc['encrypt'],
+    decrypt: promisify(lib.decrypt) as XmlEnc['decrypt'],
+  })));
 
 /**
  * The certificate to encrypt to, of those the SP's metadata lists for encryption (or for any use): the
@@ -42,7 +55,7 @@ export function encryptionCertificateFor(certificates: readonly string[]): strin
  */
 export async function encryptAssertion(assertionXml: string, certificatePem: string): Promise<string> {
   const publicKey = createPublicKey(certificatePem).export({ format: 'pem', type: 'spki' }) as string;
-  const encryptedData = await encrypt(assertionXml, {
+  const encryptedData = await (await xmlEnc()).encrypt(assertionXml, {
     rsa_pub: publicKey,
     pem: certificatePem,
     encryptionAlgorithm: ENCRYPTION.content,
@@ -56,5 +69,5 @@ export async function encryptAssertion(assertionXml: string, certificatePem: str
 
 /** Decrypts an EncryptedData element (or a document holding one) with an RSA private key (PEM). */
 export async function decryptElement(encryptedXml: string, privateKeyPem: string): Promise<string> {
-  return decrypt(encryptedXml, { key: privateKeyPem, disallowDecryptionWithInsecureAlgorithm: true });
+  return (await xmlEnc()).decrypt(encryptedXml, { key: privateKeyPem, disallowDecryptionWithInsecureAlgorithm: true });
 }
