@@ -2,6 +2,8 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { bashCompletion } from './completion.ts';
 import { describeFailure, EXIT, renderFailure } from './errors.ts';
 import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { userInfo } from 'node:os';
 import { DomainError, ValidationError } from '../lambdas/core/errors.ts';
 import { print } from './output.ts';
 import { parseAttributeRule, USER_FIELDS, type AttributeRule } from '../lambdas/core/saml/attribute-mapping.ts';
@@ -39,10 +41,44 @@ function action<A extends unknown[]>(program: Command, run: (target: Target, jso
     const target = await openTarget(globals);
     try {
       await run(target, Boolean(globals.json), ...args);
+      await auditChange(target, args);
     } finally {
       await target.close();
     }
   };
+}
+
+/** Commands that change nothing, so leave no audit event. */
+const READ_ONLY_COMMANDS = new Set(['list', 'show', 'completion']);
+
+/**
+ * Records a successful CLI change in the audit trail, the same trail as the admin API's: the command
+ * path and its positional arguments (never options or standard input, where secrets travel), under the
+ * tenant named by the first argument of a tenant command or a first `<tenant>` argument, else under
+ * `(platform)`.
+ */
+async function auditChange(target: Target, args: unknown[]): Promise<void> {
+  const command = args.at(-1);
+  if (!(command instanceof Command) || READ_ONLY_COMMANDS.has(command.name()) || !target.services.audit) return;
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  const positional = command.args;
+  const tenantFirst = command.registeredArguments[0]?.name() === 'tenant' || command.parent?.name() === 'tenant';
+  await target.services.audit.record({
+    tenant: tenantFirst ? positional[0]! : '(platform)',
+    action: names.join(' '),
+    target: (tenantFirst ? positional.slice(1) : positional).join(' '),
+    requestId: randomUUID(),
+    status: 0,
+    via: 'cli',
+    principal: operatorPrincipal(),
+  });
+}
+
+/** The operator at the CLI: the local account, with the AWS profile when one is named. */
+function operatorPrincipal(): string {
+  const profile = process.env['AWS_PROFILE'];
+  return `${userInfo().username}${profile ? ` (aws profile ${profile})` : ''}`;
 }
 
 export function buildProgram(): Command {
@@ -377,6 +413,21 @@ export function buildProgram(): Command {
       action(program, async (target, _json, tenantId: string, clientId: string) => {
         await target.services.clients.remove(tenantId, clientId);
         process.stdout.write(`removed client ${clientId}\n`);
+      }),
+    );
+
+  program
+    .command('audit')
+    .description('the audit trail of changes made through the admin API and the CLI')
+    .command('list')
+    .description("list a tenant's audit events, newest first (kept 90 days); `(platform)` lists admin client changes")
+    .argument('<tenant>', 'tenant id, or (platform)')
+    .action(
+      action(program, async (target, json, tenantId: string) => {
+        const audit = target.services.audit;
+        if (!audit) throw new Error('the audit trail needs the state table');
+        const events = await everyPage((cursor) => audit.list(tenantId, cursor).then((p) => ({ items: p.events, cursor: p.cursor })));
+        print(events as unknown as Record<string, unknown>[], ['at', 'via', 'principal', 'action', 'target', 'status', 'requestId'], json);
       }),
     );
 

@@ -4,6 +4,7 @@ import { AccessRevocation } from './core/access/revocation.ts';
 import { RiskRecords } from './core/access/risk-records.ts';
 import { UserSessions } from './core/access/user-sessions.ts';
 import { AdminClients } from './core/directory/admin-client.ts';
+import { AuditTrail } from './core/directory/audit-trail.ts';
 import { oidcSettingsOf, Tenants } from './core/directory/tenant.ts';
 import { signJwt } from './core/oidc/jwt.ts';
 import { TenantKeys } from './core/oidc/keys.ts';
@@ -27,6 +28,8 @@ export interface BaseServices {
   readonly users: Users;
   /** The one check every continuation of granted access goes through (refresh, SSO reuse, APDU, ...). */
   readonly access: AccessCheck;
+  /** The audit trail of admin changes (admin API and CLI); present when a state store was given. */
+  readonly audit?: AuditTrail;
   /** Proactive revocation on disable and card delete; present when a state store was given. */
   readonly revocation?: AccessRevocation;
   readonly adminClients: AdminClients;
@@ -80,6 +83,7 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
     signingKeys,
     ...(totp ? { totp } : {}),
     ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp) } : {}),
+    ...(runtime.state ? { audit: new AuditTrail(runtime.state, runtime.clock) } : {}),
     ...(runtime.state ? { initialAccessTokens: new InitialAccessTokens(runtime.state, runtime.clock, runtime.random) } : {}),
   };
 }

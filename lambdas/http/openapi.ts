@@ -106,6 +106,16 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '200': jsonOk('#/components/schemas/RiskPolicy', 'the policy as stored, defaults filled in'), ...errors },
         },
       },
+      '/t/{tenant}/admin/v1/audit': {
+        parameters: [tenantParam],
+        get: {
+          operationId: 'listAuditEvents',
+          summary: "The tenant's audit trail: every change made through the admin API or the CLI, newest first",
+          security: admin,
+          parameters: [{ name: 'cursor', in: 'query', required: false, schema: { type: 'string' }, description: 'from the previous page' }],
+          responses: { '200': jsonOk('#/components/schemas/AuditPage', 'one page of events (kept 90 days)'), ...errors },
+        },
+      },
       '/t/{tenant}/admin/v1/users/{username}/disable': {
         parameters: [tenantParam, usernameParam],
         post: { operationId: 'disableUser', security: admin, responses: { '200': jsonOk('#/components/schemas/User', 'disabled'), ...errors } },
@@ -270,6 +280,30 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         ...cardApiResponses,
       },
       schemas: {
+        AuditPage: {
+          type: 'object',
+          required: ['events'],
+          properties: {
+            events: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['tenant', 'action', 'target', 'requestId', 'status', 'at', 'via', 'principal'],
+                properties: {
+                  tenant: { type: 'string' },
+                  action: { type: 'string', description: 'the HTTP method, or the CLI command (e.g. `user disable`)' },
+                  target: { type: 'string', description: 'the path under /admin/v1, or the CLI arguments' },
+                  requestId: { type: 'string' },
+                  status: { type: 'integer', description: 'the HTTP status (0 for a CLI change)' },
+                  at: { type: 'string', format: 'date-time' },
+                  via: { type: 'string', enum: ['admin-client', 'tenant-token', 'cli'] },
+                  principal: { type: 'string', description: 'the admin client id, or the CLI operator' },
+                },
+              },
+            },
+            cursor: { type: 'string' },
+          },
+        },
         Problem: {
           type: 'object',
           required: ['type', 'title', 'status'],

@@ -112,6 +112,27 @@ describe('admin API through the local gateway', () => {
     expect(await (await call('GET', '/t/demo/admin/v1/users/bob')).json()).toMatchObject({ status: 'disabled' });
   });
 
+  it('writes an audit event for every change (who, what, via which credential, when, request id), never its body; GET /audit lists them newest first', async () => {
+    await call('POST', '/t/audited/admin/v1/tenant', { displayName: 'Audited' });
+    const added = await call('POST', '/t/audited/admin/v1/users', { username: 'carol', password: 'a secret audit must never hold' });
+    expect(added.status).toBe(201);
+    const disabled = await call('POST', '/t/audited/admin/v1/users/carol/disable');
+    expect(disabled.status).toBe(200);
+    await call('GET', '/t/audited/admin/v1/users/carol');
+    const response = await call('GET', '/t/audited/admin/v1/audit');
+    expect(response.status).toBe(200);
+    const page = (await response.json()) as { events: Record<string, unknown>[] };
+    const who = { tenant: 'audited', via: 'admin-client', principal: stack.bootstrap.clientId, at: expect.any(String) };
+    expect(page.events).toEqual([
+      { ...who, action: 'POST', target: '/users/carol/disable', status: 200, requestId: disabled.headers.get('x-request-id') },
+      { ...who, action: 'POST', target: '/users', status: 201, requestId: added.headers.get('x-request-id') },
+      { ...who, action: 'POST', target: '/tenant', status: 201, requestId: expect.any(String) },
+    ]);
+    expect(JSON.stringify(page)).not.toMatch(/secret audit/);
+    // Another tenant's trail is its own.
+    expect(((await (await call('GET', '/t/demo/admin/v1/audit')).json()) as { events: { tenant: string }[] }).events.every((e) => e.tenant === 'demo')).toBe(true);
+  });
+
   it('stores passwords only as memory-hard hashes', async () => {
     const item = await stack.runtime.directory.get({ PK: 'T#demo', SK: 'USER#alice' });
     expect(JSON.stringify(item)).not.toContain('correct horse battery staple');

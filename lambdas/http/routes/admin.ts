@@ -17,7 +17,11 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
     const principal = await auth.authenticate(request);
     const response = await handle(request);
     // The audit trail: who changed what (never the body, which may carry a password, PIN or PUK).
-    if (request.method !== 'GET') audit?.({ adminClientId: principal.clientId, via: principal.kind, method: request.method, path: request.path, status: response.statusCode });
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      const event = { tenant: tenantOf(request), action: request.method, target: request.path.replace(/^.*?\/admin\/v1/, ''), requestId: request.requestId, status: response.statusCode, via: principal.kind, principal: principal.clientId };
+      await services.audit?.record(event);
+      audit?.({ adminClientId: principal.clientId, ...event });
+    }
     return response;
   };
   const base = '/t/:tenant/admin/v1';
@@ -69,6 +73,14 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       method: 'POST',
       path: `${base}/users/:username/enable`,
       handle: guarded(async (request) => json(200, await users.enable(tenantOf(request), request.params['username']!))),
+    },
+    {
+      method: 'GET',
+      path: `${base}/audit`,
+      handle: guarded(async (request) => {
+        if (!services.audit) throw new HttpProblem(503, 'Unavailable', { detail: 'the audit trail needs the state table' });
+        return json(200, await services.audit.list(tenantOf(request), request.query['cursor']));
+      }),
     },
     {
       method: 'GET',
