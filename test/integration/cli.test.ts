@@ -63,6 +63,23 @@ describe('operator CLI on the local stack', () => {
     expect(disabled.json()).toMatchObject({ status: 'disabled' });
   });
 
+  it('writes an audit event for every change (command, arguments, operator; never stdin), listed by audit list newest first', async () => {
+    const listed = await cli(['audit', 'list', 'acme', '--json'], env);
+    expect(listed.code).toBe(0);
+    const events = listed.json() as Record<string, unknown>[];
+    const who = { tenant: 'acme', via: 'cli', principal: expect.any(String), status: 0, requestId: expect.any(String), at: expect.any(String) };
+    // Reads (tenant list/show, user list) leave nothing; the password read from stdin is not in the trail.
+    expect(events).toEqual([
+      { ...who, action: 'user disable', target: 'carol' },
+      { ...who, action: 'user add', target: 'carol' },
+      { ...who, action: 'tenant update', target: '' },
+      { ...who, action: 'tenant create', target: '' },
+    ]);
+    expect(listed.stdout).not.toContain('a very good password');
+    const table = await cli(['audit', 'list', 'acme'], env);
+    expect(table.stdout).toMatch(/^AT\s+VIA\s+PRINCIPAL\s+ACTION/m);
+  });
+
   it('works while the gateway runs, through its embedded store', async () => {
     gateway = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
     await waitFor(gateway, /base URL/);
