@@ -132,6 +132,8 @@ export const STATE_PARTITIONS = {
   initialAccessToken: 'IAT#*',
   /** Pushed authorization requests (RFC 9126), single use, 60 s. */
   pushedRequest: 'PAR#*',
+  /** The audit trail of admin changes (`PK=AUDIT#{tenant}`, 90-day TTL), written by the admin function and the operator CLI. */
+  audit: 'AUDIT#*',
   /** The owner index (GSI1 `SUBJECT#{t}#{user}`): a user's SSO sessions, grants and card sessions, found for revocation. */
   subject: 'SUBJECT#*',
   health: 'health',
@@ -210,7 +212,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // one "PIN verified": that state is sealed by a key only the card function holds). No challenges.
   admin: {
     directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform, D.crl), D.tenantListing, D.health),
-    state: plusRead(readWrite(S.jti, S.dpopNonce, S.grant, S.sso, S.cardSession), S.revokedAccessToken, S.subject, S.health),
+    state: plusRead(readWrite(S.jti, S.dpopNonce, S.grant, S.sso, S.cardSession, S.audit), S.revokedAccessToken, S.subject, S.health),
     cardKek: { capabilities: ['wrap', 'describe'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: ['getPublicKey', 'describe'],
     residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
@@ -243,7 +245,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
  */
 export const OPERATOR_GRANTS: FunctionGrants = {
   directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform, D.crl), D.tenantListing),
-  state: plusRead(readWrite(S.grant, S.sso, S.cardSession, S.loginFailures, S.initialAccessToken), S.revokedAccessToken, S.subject),
+  state: plusRead(readWrite(S.grant, S.sso, S.cardSession, S.loginFailures, S.initialAccessToken, S.audit), S.revokedAccessToken, S.subject),
   cardKek: { capabilities: ['wrap', 'describe'] },
   signingKey: ['getPublicKey', 'describe'],
   residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
