@@ -78,7 +78,14 @@ async function auditChange(target: Target, args: unknown[]): Promise<void> {
 /** The operator at the CLI: the local account, with the AWS profile when one is named. */
 function operatorPrincipal(): string {
   const profile = process.env['AWS_PROFILE'];
-  return `${userInfo().username}${profile ? ` (aws profile ${profile})` : ''}`;
+  let account: string;
+  try {
+    account = userInfo().username;
+  } catch {
+    // A container user without a passwd entry.
+    account = process.env['USER'] ?? `uid ${process.getuid?.() ?? '?'}`;
+  }
+  return `${account}${profile ? ` (aws profile ${profile})` : ''}`;
 }
 
 export function buildProgram(): Command {

@@ -522,7 +522,7 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
     writeFileSync(lock, JSON.stringify({ pid: process.pid, owner: 'cloudcard CLI' }), { mode: 0o600 });
     try {
       const refused = await cli(['tenant', 'list'], env);
-      expect(refused.code).toBe(1);
+      expect(refused.code).toBe(EXIT.conflict);
       expect(refused.stderr).toContain(`data directory ${dataDir} is in use by another cloudcard CLI command (pid ${process.pid})`);
     } finally {
       rmSync(lock, { force: true });
@@ -536,7 +536,7 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
 
   it('refuses invalid client metadata with the reason', async () => {
     const bad = await cli(['client', 'add', 'demo', '--name', 'x', '--redirect-uri', 'http://evil.example/cb'], env);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(EXIT.usage);
     expect(bad.stderr).toMatch(/redirect_uris/);
   });
 
@@ -634,7 +634,7 @@ describe('operator CLI: SAML service providers (local stack)', () => {
     expect(badField.code).not.toBe(0);
     expect(badField.stderr).toMatch(/not one of/);
     const twice = await cli(['sp', 'add', 'demo', '--metadata', metadataFile, '--attribute', 'mail=email', '--attribute', 'mail=name'], env);
-    expect(twice.code).toBe(1);
+    expect(twice.code).toBe(EXIT.usage);
     expect(twice.stderr).toMatch(/mapped twice/);
     expect((await cli(['sp', 'show', 'demo', entityId], env)).code).toBe(EXIT.notFound);
   });
@@ -644,7 +644,7 @@ describe('operator CLI: SAML service providers (local stack)', () => {
     const { writeFileSync } = await import('node:fs');
     writeFileSync(bogus, '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>');
     const result = await cli(['sp', 'add', 'demo', '--metadata', bogus], env);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(EXIT.usage);
     expect(result.stderr).toMatch(/document type declaration or entities is refused/);
   });
 
@@ -652,7 +652,7 @@ describe('operator CLI: SAML service providers (local stack)', () => {
     const expired = join(dataDir, 'expired.xml');
     writeFileSync(expired, readFileSync(metadataFile, 'utf8').replace(/<((?:md:)?EntityDescriptor) /, '<$1 validUntil="2020-01-01T00:00:00Z" '));
     const result = await cli(['sp', 'add', 'demo', '--metadata', expired], env);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(EXIT.usage);
     expect(result.stderr).toMatch(/metadata has expired: the EntityDescriptor is validUntil 2020-01-01T00:00:00Z/);
     expect((await cli(['sp', 'list', 'demo', '--json'], env)).stdout).not.toContain(entityId);
   });
