@@ -232,7 +232,7 @@ describe('operator CLI: cards and tenant card options', () => {
     expect(ok.code).toBe(0);
     expect(ok.json()).toMatchObject({ scope: 'admin', grant_types: ['client_credentials'], client_secret: expect.any(String) });
     const refused = await run('client', 'add', 'demo', '--name', 'web', '--redirect-uri', 'https://rp.example.com/cb', '--scope', 'openid admin');
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(EXIT.usage);
     expect(refused.stderr).toMatch(/scope: the admin scope is for client_credentials-only clients/);
   });
 });
