@@ -174,7 +174,7 @@ export function buildProgram(): Command {
       }),
     );
 
-  const user = program.command('user').description('add, list, disable and enable users; set passwords, enrol TOTP, lift sign-in locks');
+  const user = program.command('user').description('add, list, update, disable and enable users; set passwords, enrol TOTP, lift sign-in locks');
   user
     .command('add')
     .description('add a user to a tenant')
@@ -198,6 +198,21 @@ export function buildProgram(): Command {
       action(program, async (target, json, tenantId: string) => {
         const users = await everyPage((cursor) => target.services.users.list(tenantId, cursor).then((p) => ({ items: p.users, cursor: p.cursor })));
         print(users as unknown as Record<string, unknown>[], USER_COLUMNS, json);
+      }),
+    );
+  user
+    .command('update')
+    .description("change a user's e-mail address or display name")
+    .argument('<tenant>', 'tenant id')
+    .argument('<username>', 'user name')
+    .option('--email <email>', 'new e-mail address')
+    .option('--remove-email', 'remove the e-mail address')
+    .option('--display-name <name>', 'new display name')
+    .action(
+      action(program, async (target, json, tenantId: string, username: string, o: { email?: string; removeEmail?: boolean; displayName?: string }) => {
+        if (o.email !== undefined && o.removeEmail) throw new ValidationError('give --email or --remove-email, not both');
+        const change = { ...(o.removeEmail ? { email: null } : o.email !== undefined ? { email: o.email } : {}), ...(o.displayName !== undefined ? { displayName: o.displayName } : {}) };
+        print((await target.services.users.update(tenantId, username, change)) as unknown as Record<string, unknown>, USER_COLUMNS, json);
       }),
     );
   user

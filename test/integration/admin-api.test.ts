@@ -133,6 +133,28 @@ describe('admin API through the local gateway', () => {
     expect(((await (await call('GET', '/t/demo/admin/v1/audit')).json()) as { events: { tenant: string }[] }).events.every((e) => e.tenant === 'demo')).toBe(true);
   });
 
+  it('updates a user: e-mail (re-indexed, or removed with null) and display name; 400 for anything else, nothing written', async () => {
+    await call('POST', '/t/demo/admin/v1/users', { username: 'dora', email: 'dora@example.org' });
+    const updated = await call('PATCH', '/t/demo/admin/v1/users/dora', { email: 'Dora@New.example', displayName: 'Dora D.' });
+    expect(updated.status).toBe(200);
+    expect(await updated.json()).toMatchObject({ username: 'dora', email: 'dora@new.example', displayName: 'Dora D.', version: 2 });
+    const services = directoryServices(stack.runtime);
+    const byEmail = await stack.runtime.directory.query({ index: 'GSI1', partition: 'T#demo#EMAIL', sortPrefix: 'dora@' });
+    expect(byEmail.items.map((i) => i['GSI1SK'])).toEqual(['dora@new.example']);
+    for (const body of [{}, { username: 'eve' }, { email: 'not an address' }, { password: 'a long enough password' }]) {
+      const refused = await call('PATCH', '/t/demo/admin/v1/users/dora', body);
+      expect([JSON.stringify(body), refused.status]).toEqual([JSON.stringify(body), 400]);
+      expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    }
+    const removed = await call('PATCH', '/t/demo/admin/v1/users/dora', { email: null });
+    const user = (await removed.json()) as Record<string, unknown>;
+    expect(user).toMatchObject({ version: 3, displayName: 'Dora D.' });
+    expect(user['email']).toBeUndefined();
+    expect((await stack.runtime.directory.query({ index: 'GSI1', partition: 'T#demo#EMAIL', sortPrefix: 'dora@' })).items).toEqual([]);
+    expect((await services.users.get('demo', 'dora')).version).toBe(3);
+    expect((await call('PATCH', '/t/demo/admin/v1/users/nobody', { displayName: 'x' })).status).toBe(404);
+  });
+
   it('stores passwords only as memory-hard hashes', async () => {
     const item = await stack.runtime.directory.get({ PK: 'T#demo', SK: 'USER#alice' });
     expect(JSON.stringify(item)).not.toContain('correct horse battery staple');
