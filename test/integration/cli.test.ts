@@ -80,6 +80,19 @@ describe('operator CLI on the local stack', () => {
     expect(table.stdout).toMatch(/^AT\s+VIA\s+PRINCIPAL\s+ACTION/m);
   });
 
+  it('updates a user: e-mail and display name, or removes the e-mail; refuses both at once (usage)', async () => {
+    const updated = await cli(['user', 'update', 'acme', 'carol', '--email', 'Carol@New.example', '--display-name', 'Carol C.', '--json'], env);
+    expect(updated.code).toBe(0);
+    expect(updated.json()).toMatchObject({ username: 'carol', email: 'carol@new.example', displayName: 'Carol C.' });
+    const removed = await cli(['user', 'update', 'acme', 'carol', '--remove-email', '--json'], env);
+    expect((removed.json() as Record<string, unknown>)['email']).toBeUndefined();
+    expect((await cli(['user', 'update', 'acme', 'carol', '--email', 'a@b.example', '--remove-email'], env)).code).toBe(EXIT.usage);
+    expect((await cli(['user', 'update', 'acme', 'carol'], env)).code).toBe(EXIT.usage);
+    expect((await cli(['user', 'update', 'acme', 'nobody', '--display-name', 'x'], env)).code).toBe(EXIT.notFound);
+    const events = (await cli(['audit', 'list', 'acme', '--json'], env)).json() as { action: string; target: string }[];
+    expect(events.slice(0, 2)).toEqual([expect.objectContaining({ action: 'user update', target: 'carol' }), expect.objectContaining({ action: 'user update', target: 'carol' })]);
+  });
+
   it('works while the gateway runs, through its embedded store', async () => {
     gateway = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
     await waitFor(gateway, /base URL/);
