@@ -14,7 +14,7 @@ import type { Item } from '../../lambdas/ports.ts';
 import { startEmbeddedStore } from '../../local/embedded-store.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
 import { EXIT } from '../../cli/errors.ts';
-import { cli, seedDataDir } from '../support/processes.ts';
+import { CLI, cli, NODE, seedDataDir } from '../support/processes.ts';
 import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CreateKeyCommand, DescribeKeyCommand, ListResourceTagsCommand } from '@aws-sdk/client-kms';
 import { createKmsClient } from '../../lambdas/adapters/kms/client.ts';
@@ -225,6 +225,18 @@ describe('operator CLI: cards and tenant card options', () => {
     const [item] = await readItems([cardKeys.card('demo', card.card.id)]);
     expect(item).toBeUndefined();
     expect((await run('card', 'delete', 'demo', card.card.id, '--yes')).stderr).toMatch(/does not exist/);
+  });
+
+  it('shows progress on stderr while enrolling, on a terminal only and never under --json', async () => {
+    // `script` gives the CLI a pseudo-terminal (its stdout and stderr both go to it).
+    const onTty = (args: string[]): string =>
+      execFileSync('script', ['-qefc', [NODE, CLI, ...args].map((a) => `'${a}'`).join(' '), '/dev/null'], { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env }, encoding: 'utf8' });
+    const plain = onTty(['card', 'enroll', 'demo', 'alice']);
+    expect(plain).toMatch(/enrolling a card for alice \(generating keys\) \(\d+ s\)/);
+    expect(plain).toContain('\x1b[2K');
+    expect(plain).toMatch(/enrolled for alice/);
+    const json = onTty(['--json', 'card', 'enroll', 'demo', 'alice']);
+    expect(json).not.toContain('enrolling a card');
   });
 
   it('adds an admin-scope client only as a client_credentials client', async () => {
