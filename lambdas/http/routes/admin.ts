@@ -20,7 +20,7 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       const event = { tenant: tenantOf(request), action: request.method, target: request.path.replace(/^.*?\/admin\/v1/, ''), requestId: request.requestId, status: response.statusCode, via: principal.kind, principal: principal.clientId };
       await services.audit?.record(event);
-      audit?.({ adminClientId: principal.clientId, ...event });
+      audit?.({ adminClientId: principal.clientId, method: request.method, path: request.path, ...event });
     }
     return response;
   };
