@@ -1,3 +1,4 @@
+import { withProgress } from './progress.ts';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Cards, CardSummary, EnrolResult } from '../lambdas/core/cards/cards.ts';
 import { ValidationError } from '../lambdas/core/errors.ts';
@@ -92,7 +93,7 @@ export function addCardCommands(program: Command, action: ActionFactory): void {
         const request = Object.fromEntries(
           Object.entries({ username, slots: o.slots, algorithm: o.alg, label: o.label, pin: o.pin, puk: o.puk, residentRsa: o.residentRsa }).filter(([, v]) => v !== undefined),
         );
-        const result = await cardsOf(target).enrol(tenantId, request, target.baseUrl ? { baseUrl: target.baseUrl } : {});
+        const result = await withProgress(`enrolling a card for ${username} (generating keys)`, () => cardsOf(target).enrol(tenantId, request, target.baseUrl ? { baseUrl: target.baseUrl } : {}), { json });
         for (const warning of result.warnings ?? []) process.stderr.write(`warning: ${warning}\n`);
         if (json) print(result, [], true);
         else printEnrolment(result);

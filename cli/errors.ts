@@ -1,5 +1,10 @@
 import { CommanderError } from 'commander';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../lambdas/core/errors.ts';
+import { OAuthError } from '../lambdas/core/oidc/errors.ts';
+import { SamlError } from '../lambdas/core/saml/xml.ts';
+import { DataDirBusyError } from '../local/data-dir.ts';
+
+const SAML_REQUESTER = 'urn:oasis:names:tc:SAML:2.0:status:Requester';
 
 /**
  * The CLI's exit codes (documented in the README, "Operator CLI"): scripts branch on them instead of
@@ -48,6 +53,11 @@ export function describeFailure(error: unknown): CliFailure {
   if (error instanceof ValidationError) return { exitCode: EXIT.usage, code: 'usage', message: error.message, ...(error.issues.length ? { details: error.issues } : {}) };
   if (error instanceof NotFoundError) return { exitCode: EXIT.notFound, code: 'notFound', message: error.message };
   if (error instanceof ConflictError) return { exitCode: EXIT.conflict, code: 'conflict', message: error.message };
+  // Input a rule refuses, whichever protocol's error carries it: client metadata (invalid_client_metadata,
+  // invalid_redirect_uri), SP metadata (DTDs, expired, schema) and attribute maps.
+  if (error instanceof OAuthError && error.status === 400) return { exitCode: EXIT.usage, code: 'usage', message: error.message };
+  if (error instanceof SamlError && error.status === SAML_REQUESTER) return { exitCode: EXIT.usage, code: 'usage', message: error.message };
+  if (error instanceof DataDirBusyError) return { exitCode: EXIT.conflict, code: 'conflict', message: error.message, hint: 'retry when the other command has finished' };
   if (error instanceof UnavailableError) return { exitCode: EXIT.unavailable, code: 'unavailable', message: error.message, hint: 'check the network, the AWS endpoint and the stack, then retry' };
   const sdk = error as { name?: string; code?: string; message?: string };
   const message = sdk.message ?? String(error);

@@ -75,9 +75,18 @@ async function recordAudit(target: Target, command: Command, args: unknown[], ou
   const tenant = targetIds['tenant'] ?? (names[0] === 'tenant' ? targetIds['id'] : undefined) ?? PLATFORM_AUDIT;
   const where = globals.stack ? `aws:${globals.stack}${process.env['AWS_PROFILE'] ? `:${process.env['AWS_PROFILE']}` : ''}` : 'local';
   try {
-    await target.services.audit.record(tenant, { actor: { kind: 'operator', id: `${userInfo().username}@${hostname()} (${where})` }, via: 'cli', action: `cloudcard ${names.join(' ')}`, target: targetIds, outcome });
+    await target.services.audit.record(tenant, { actor: { kind: 'operator', id: `${operatorAccount()}@${hostname()} (${where})` }, via: 'cli', action: `cloudcard ${names.join(' ')}`, target: targetIds, outcome });
   } catch (error) {
     process.stderr.write(`warning: the change was not recorded in the audit trail: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+}
+
+/** The local account; a container user without a passwd entry has none, so its USER or uid stands in. */
+function operatorAccount(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env['USER'] ?? `uid ${process.getuid?.() ?? '?'}`;
   }
 }
 
@@ -167,7 +176,7 @@ export function buildProgram(): Command {
       }),
     );
 
-  const user = program.command('user').description('add, list, disable and enable users; set passwords, enrol TOTP, lift sign-in locks');
+  const user = program.command('user').description('add, list, update, disable and enable users; set passwords, enrol TOTP, lift sign-in locks');
   user
     .command('add')
     .description('add a user to a tenant')
@@ -191,6 +200,21 @@ export function buildProgram(): Command {
       action(program, async (target, json, tenantId: string) => {
         const users = await everyPage((cursor) => target.services.users.list(tenantId, cursor).then((p) => ({ items: p.users, cursor: p.cursor })));
         print(users as unknown as Record<string, unknown>[], USER_COLUMNS, json);
+      }),
+    );
+  user
+    .command('update')
+    .description("change a user's e-mail address or display name")
+    .argument('<tenant>', 'tenant id')
+    .argument('<username>', 'user name')
+    .option('--email <email>', 'new e-mail address')
+    .option('--remove-email', 'remove the e-mail address')
+    .option('--display-name <name>', 'new display name')
+    .action(
+      action(program, async (target, json, tenantId: string, username: string, o: { email?: string; removeEmail?: boolean; displayName?: string }) => {
+        if (o.email !== undefined && o.removeEmail) throw new ValidationError('give --email or --remove-email, not both');
+        const change = { ...(o.removeEmail ? { email: null } : o.email !== undefined ? { email: o.email } : {}), ...(o.displayName !== undefined ? { displayName: o.displayName } : {}) };
+        print((await target.services.users.update(tenantId, username, change)) as unknown as Record<string, unknown>, USER_COLUMNS, json);
       }),
     );
   user

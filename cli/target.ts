@@ -22,7 +22,7 @@ import { AwsTruststore } from '../lambdas/adapters/aws-truststore.ts';
 import { FileTruststore } from '../lambdas/adapters/local/truststore-file.ts';
 import { TRUSTSTORE_OBJECT_KEY } from '../lambdas/core/pki/truststore.ts';
 import { embeddedStoreClient, startEmbeddedStore, type EmbeddedStore } from '../local/embedded-store.ts';
-import { dataDirHolder, DataDirError, lockDataDir, prepareDataDir, type DataDirLock } from '../local/data-dir.ts';
+import { dataDirHolder, DataDirBusyError, lockDataDir, prepareDataDir, type DataDirLock } from '../local/data-dir.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../local/stack.ts';
 import { ensureTable } from '../local/tables.ts';
 import { DIRECTORY_TABLE, STATE_TABLE } from '../lambdas/adapters/dynamodb/schema.ts';
@@ -150,7 +150,7 @@ async function openLocal(dataDir: string): Promise<Target> {
   prepareDataDir(dataDir, files.store);
   const holder = dataDirHolder(dataDir);
   if (holder && holder.owner !== 'local stack') {
-    throw new DataDirError(`data directory ${dataDir} is in use by another ${holder.owner} command (pid ${holder.pid}); try again when it has finished`);
+    throw new DataDirBusyError(`data directory ${dataDir} is in use by another ${holder.owner} command (pid ${holder.pid}); try again when it has finished`);
   }
   let lock: DataDirLock | undefined;
   let own: EmbeddedStore | undefined;

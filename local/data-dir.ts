@@ -5,7 +5,12 @@ import { join } from 'node:path';
 export type DataDirOwner = 'local stack' | 'cloudcard CLI';
 
 export class DataDirError extends Error {
-  override readonly name = 'DataDirError';
+  override readonly name: string = 'DataDirError';
+}
+
+/** Another live process holds the data directory's lock: worth a retry once it has finished. */
+export class DataDirBusyError extends DataDirError {
+  override readonly name = 'DataDirBusyError';
 }
 
 /**
@@ -86,7 +91,7 @@ export function lockDataDir(dataDir: string, owner: DataDirOwner): DataDirLock {
       }
       const holder = readLock(path);
       if (holder && alive(holder.pid)) {
-        throw new DataDirError(
+        throw new DataDirBusyError(
           `data directory ${dataDir} is in use by the ${holder.owner} (pid ${holder.pid}); stop it first, or set CLOUDCARD_DATA_DIR to another directory`,
         );
       }

@@ -81,6 +81,13 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       '/t/{tenant}/admin/v1/users/{username}': {
         parameters: [tenantParam, usernameParam],
         get: { operationId: 'getUser', security: admin, responses: { '200': jsonOk('#/components/schemas/User', 'the user'), ...errors } },
+        patch: {
+          operationId: 'updateUser',
+          summary: "Change a user's e-mail address (null removes it) or display name",
+          security: admin,
+          requestBody: jsonBody('#/components/schemas/UserUpdate'),
+          responses: { '200': jsonOk('#/components/schemas/User', 'the user as updated'), ...errors },
+        },
       },
       '/t/{tenant}/admin/v1/users/{username}/sessions': {
         parameters: [tenantParam, usernameParam],
@@ -367,6 +374,12 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             updatedAt: { type: 'string', format: 'date-time' },
             version: { type: 'integer' },
           },
+        },
+        UserUpdate: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: { email: { type: ['string', 'null'], format: 'email', maxLength: 254 }, displayName: { type: 'string', minLength: 1, maxLength: 100 } },
         },
         UserAdd: {
           type: 'object',

@@ -123,6 +123,8 @@ describe('operator access (context operatorRoleArns)', () => {
       ['user unlock', item('DeleteItem', 'State', 'LOGINFAIL#USER#h')],
       ['client registration-token create', item('PutItem', 'State', 'IAT#h')],
       ['ca revoke: publish the CRL', item('PutItem', 'Directory', 'CRL#acme')],
+      ['every change: its audit event', item('PutItem', 'State', 'AUDIT#acme')],
+      ['audit list', item('Query', 'State', 'AUDIT#acme')],
     ];
     for (const [what, request] of allowed) expect([what, decide(request)]).toEqual([what, 'allowed']);
   });

@@ -112,6 +112,49 @@ describe('admin API through the local gateway', () => {
     expect(await (await call('GET', '/t/demo/admin/v1/users/bob')).json()).toMatchObject({ status: 'disabled' });
   });
 
+  it('writes an audit event for every change (who, what, via which credential, when, request id), never its body; GET /audit lists them newest first', async () => {
+    await call('POST', '/t/audited/admin/v1/tenant', { displayName: 'Audited' });
+    const added = await call('POST', '/t/audited/admin/v1/users', { username: 'carol', password: 'a secret audit must never hold' });
+    expect(added.status).toBe(201);
+    const disabled = await call('POST', '/t/audited/admin/v1/users/carol/disable');
+    expect(disabled.status).toBe(200);
+    await call('GET', '/t/audited/admin/v1/users/carol');
+    const response = await call('GET', '/t/audited/admin/v1/audit');
+    expect(response.status).toBe(200);
+    const page = (await response.json()) as { events: Record<string, unknown>[] };
+    const who = { via: 'admin-api', actor: { kind: 'admin-client', id: stack.bootstrap.clientId }, at: expect.any(String) };
+    expect(page.events).toEqual([
+      { ...who, action: 'POST /users/:username/disable', target: { tenant: 'audited', username: 'carol' }, outcome: 200, requestId: disabled.headers.get('x-request-id') },
+      { ...who, action: 'POST /users', target: { tenant: 'audited' }, outcome: 201, requestId: added.headers.get('x-request-id') },
+      { ...who, action: 'POST /tenant', target: { tenant: 'audited' }, outcome: 201, requestId: expect.any(String) },
+    ]);
+    expect(JSON.stringify(page)).not.toMatch(/secret audit/);
+    // Another tenant's trail is its own.
+    expect(((await (await call('GET', '/t/demo/admin/v1/audit')).json()) as { events: { target: { tenant: string } }[] }).events.every((e) => e.target.tenant === 'demo')).toBe(true);
+  });
+
+  it('updates a user: e-mail (re-indexed, or removed with null) and display name; 400 for anything else, nothing written', async () => {
+    await call('POST', '/t/demo/admin/v1/users', { username: 'dora', email: 'dora@example.org' });
+    const updated = await call('PATCH', '/t/demo/admin/v1/users/dora', { email: 'Dora@New.example', displayName: 'Dora D.' });
+    expect(updated.status).toBe(200);
+    expect(await updated.json()).toMatchObject({ username: 'dora', email: 'dora@new.example', displayName: 'Dora D.', version: 2 });
+    const services = directoryServices(stack.runtime);
+    const byEmail = await stack.runtime.directory.query({ index: 'GSI1', partition: 'T#demo#EMAIL', sortPrefix: 'dora@' });
+    expect(byEmail.items.map((i) => i['GSI1SK'])).toEqual(['dora@new.example']);
+    for (const body of [{}, { username: 'eve' }, { email: 'not an address' }, { password: 'a long enough password' }]) {
+      const refused = await call('PATCH', '/t/demo/admin/v1/users/dora', body);
+      expect([JSON.stringify(body), refused.status]).toEqual([JSON.stringify(body), 400]);
+      expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    }
+    const removed = await call('PATCH', '/t/demo/admin/v1/users/dora', { email: null });
+    const user = (await removed.json()) as Record<string, unknown>;
+    expect(user).toMatchObject({ version: 3, displayName: 'Dora D.' });
+    expect(user['email']).toBeUndefined();
+    expect((await stack.runtime.directory.query({ index: 'GSI1', partition: 'T#demo#EMAIL', sortPrefix: 'dora@' })).items).toEqual([]);
+    expect((await services.users.get('demo', 'dora')).version).toBe(3);
+    expect((await call('PATCH', '/t/demo/admin/v1/users/nobody', { displayName: 'x' })).status).toBe(404);
+  });
+
   it('stores passwords only as memory-hard hashes', async () => {
     const item = await stack.runtime.directory.get({ PK: 'T#demo', SK: 'USER#alice' });
     expect(JSON.stringify(item)).not.toContain('correct horse battery staple');

@@ -14,7 +14,7 @@ import type { Item } from '../../lambdas/ports.ts';
 import { startEmbeddedStore } from '../../local/embedded-store.ts';
 import { dataFiles, LOCAL_DEFAULTS } from '../../local/stack.ts';
 import { EXIT } from '../../cli/errors.ts';
-import { cli, seedDataDir } from '../support/processes.ts';
+import { CLI, cli, NODE, seedDataDir } from '../support/processes.ts';
 import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CreateKeyCommand, DescribeKeyCommand, ListResourceTagsCommand } from '@aws-sdk/client-kms';
 import { createKmsClient } from '../../lambdas/adapters/kms/client.ts';
@@ -227,12 +227,24 @@ describe('operator CLI: cards and tenant card options', () => {
     expect((await run('card', 'delete', 'demo', card.card.id, '--yes')).stderr).toMatch(/does not exist/);
   });
 
+  it('shows progress on stderr while enrolling, on a terminal only and never under --json', async () => {
+    // `script` gives the CLI a pseudo-terminal (its stdout and stderr both go to it).
+    const onTty = (args: string[]): string =>
+      execFileSync('script', ['-qefc', [NODE, CLI, ...args].map((a) => `'${a}'`).join(' '), '/dev/null'], { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env }, encoding: 'utf8' });
+    const plain = onTty(['card', 'enroll', 'demo', 'alice']);
+    expect(plain).toMatch(/enrolling a card for alice \(generating keys\) \(\d+ s\)/);
+    expect(plain).toContain('\x1b[2K');
+    expect(plain).toMatch(/enrolled for alice/);
+    const json = onTty(['--json', 'card', 'enroll', 'demo', 'alice']);
+    expect(json).not.toContain('enrolling a card');
+  });
+
   it('adds an admin-scope client only as a client_credentials client', async () => {
     const ok = await run('client', 'add', 'demo', '--name', 'ops', '--grant', 'client_credentials', '--scope', 'admin', '--json');
     expect(ok.code).toBe(0);
     expect(ok.json()).toMatchObject({ scope: 'admin', grant_types: ['client_credentials'], client_secret: expect.any(String) });
     const refused = await run('client', 'add', 'demo', '--name', 'web', '--redirect-uri', 'https://rp.example.com/cb', '--scope', 'openid admin');
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(EXIT.usage);
     expect(refused.stderr).toMatch(/scope: the admin scope is for client_credentials-only clients/);
   });
 });

@@ -63,6 +63,43 @@ describe('operator CLI on the local stack', () => {
     expect(disabled.json()).toMatchObject({ status: 'disabled' });
   });
 
+  it('writes an audit event for every change (command, arguments, operator; never stdin), listed by audit list newest first', async () => {
+    const listed = await cli(['audit', 'list', 'acme', '--json'], env);
+    expect(listed.code).toBe(0);
+    const events = listed.json() as Record<string, unknown>[];
+    const who = { via: 'cli', actor: { kind: 'operator', id: expect.stringMatching(/@.+ \(local\)$/) }, outcome: 0, at: expect.any(String) };
+    // Reads (tenant list/show, user list) leave nothing; the password read from stdin is not in the trail.
+    expect(events).toEqual([
+      { ...who, action: 'cloudcard user disable', target: { tenant: 'acme', username: 'carol' } },
+      { ...who, action: 'cloudcard user add', target: { tenant: 'acme', username: 'carol' } },
+      { ...who, action: 'cloudcard tenant update', target: { id: 'acme' } },
+      { ...who, action: 'cloudcard tenant create', target: { id: 'acme' } },
+    ]);
+    expect(listed.stdout).not.toContain('a very good password');
+    const table = await cli(['audit', 'list', 'acme'], env);
+    expect(table.stdout).toMatch(/^AT\s+ACTOR\s+VIA\s+ACTION\s+TARGET\s+OUTCOME/m);
+  });
+
+  it('updates a user: e-mail and display name, or removes the e-mail; refuses both at once (usage)', async () => {
+    const updated = await cli(['user', 'update', 'acme', 'carol', '--email', 'Carol@New.example', '--display-name', 'Carol C.', '--json'], env);
+    expect(updated.code).toBe(0);
+    expect(updated.json()).toMatchObject({ username: 'carol', email: 'carol@new.example', displayName: 'Carol C.' });
+    const removed = await cli(['user', 'update', 'acme', 'carol', '--remove-email', '--json'], env);
+    expect((removed.json() as Record<string, unknown>)['email']).toBeUndefined();
+    expect((await cli(['user', 'update', 'acme', 'carol', '--email', 'a@b.example', '--remove-email'], env)).code).toBe(EXIT.usage);
+    expect((await cli(['user', 'update', 'acme', 'carol'], env)).code).toBe(EXIT.usage);
+    expect((await cli(['user', 'update', 'acme', 'nobody', '--display-name', 'x'], env)).code).toBe(EXIT.notFound);
+    // Refused updates are in the trail too, with their exit codes; the two that were done come before them.
+    const events = (await cli(['audit', 'list', 'acme', '--json'], env)).json() as { action: string; target: Record<string, string>; outcome: number }[];
+    expect(events.slice(0, 5).map((e) => [e.action, e.target['username'], e.outcome])).toEqual([
+      ['cloudcard user update', 'nobody', EXIT.notFound],
+      ['cloudcard user update', 'carol', EXIT.usage],
+      ['cloudcard user update', 'carol', EXIT.usage],
+      ['cloudcard user update', 'carol', 0],
+      ['cloudcard user update', 'carol', 0],
+    ]);
+  });
+
   it('works while the gateway runs, through its embedded store', async () => {
     gateway = start(['local/main.ts'], { ...env, PORT: '0', LOG_LEVEL: 'WARN' });
     await waitFor(gateway, /base URL/);
@@ -505,7 +542,7 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
     writeFileSync(lock, JSON.stringify({ pid: process.pid, owner: 'cloudcard CLI' }), { mode: 0o600 });
     try {
       const refused = await cli(['tenant', 'list'], env);
-      expect(refused.code).toBe(1);
+      expect(refused.code).toBe(EXIT.conflict);
       expect(refused.stderr).toContain(`data directory ${dataDir} is in use by another cloudcard CLI command (pid ${process.pid})`);
     } finally {
       rmSync(lock, { force: true });
@@ -519,7 +556,7 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
 
   it('refuses invalid client metadata with the reason', async () => {
     const bad = await cli(['client', 'add', 'demo', '--name', 'x', '--redirect-uri', 'http://evil.example/cb'], env);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(EXIT.usage);
     expect(bad.stderr).toMatch(/redirect_uris/);
   });
 
@@ -617,7 +654,7 @@ describe('operator CLI: SAML service providers (local stack)', () => {
     expect(badField.code).not.toBe(0);
     expect(badField.stderr).toMatch(/not one of/);
     const twice = await cli(['sp', 'add', 'demo', '--metadata', metadataFile, '--attribute', 'mail=email', '--attribute', 'mail=name'], env);
-    expect(twice.code).toBe(1);
+    expect(twice.code).toBe(EXIT.usage);
     expect(twice.stderr).toMatch(/mapped twice/);
     expect((await cli(['sp', 'show', 'demo', entityId], env)).code).toBe(EXIT.notFound);
   });
@@ -627,7 +664,7 @@ describe('operator CLI: SAML service providers (local stack)', () => {
     const { writeFileSync } = await import('node:fs');
     writeFileSync(bogus, '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>');
     const result = await cli(['sp', 'add', 'demo', '--metadata', bogus], env);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(EXIT.usage);
     expect(result.stderr).toMatch(/document type declaration or entities is refused/);
   });
 
@@ -635,7 +672,7 @@ describe('operator CLI: SAML service providers (local stack)', () => {
     const expired = join(dataDir, 'expired.xml');
     writeFileSync(expired, readFileSync(metadataFile, 'utf8').replace(/<((?:md:)?EntityDescriptor) /, '<$1 validUntil="2020-01-01T00:00:00Z" '));
     const result = await cli(['sp', 'add', 'demo', '--metadata', expired], env);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(EXIT.usage);
     expect(result.stderr).toMatch(/metadata has expired: the EntityDescriptor is validUntil 2020-01-01T00:00:00Z/);
     expect((await cli(['sp', 'list', 'demo', '--json'], env)).stdout).not.toContain(entityId);
   });

@@ -23,6 +23,15 @@ export const userAddSchema = z
   })
   .strict();
 
+/** A change of a user's profile: `email: null` removes the address. Name, status and credentials have their own operations. */
+export const userUpdateSchema = z
+  .object({
+    email: z.string().email().max(254).transform((e) => e.toLowerCase()).nullable().optional(),
+    displayName: z.string().trim().min(1).max(100).optional(),
+  })
+  .strict()
+  .refine((u) => u.email !== undefined || u.displayName !== undefined, { message: 'give email or displayName' });
+
 const setPasswordSchema = z.object({ password: passwordSchema }).strict();
 
 /**
@@ -187,6 +196,24 @@ export class Users {
     }
     await this.#endings?.revokeUser(tenantId, result.username);
     return result;
+  }
+
+  /** Changes the e-mail address (and its index entry) or the display name; guarded on the version. */
+  async update(tenantId: string, username: string, input: unknown): Promise<User> {
+    const request = parseInput(userUpdateSchema, input, 'user');
+    const current = await this.get(tenantId, username);
+    const { email: _old, ...rest } = current;
+    const email = request.email === undefined ? current.email : (request.email ?? undefined);
+    const now = this.#clock.now();
+    const next: User = { ...rest, ...(email ? { email } : {}), displayName: request.displayName ?? current.displayName, updatedAt: new Date(now).toISOString(), version: current.version + 1 };
+    const index = email ? directoryKeys.userByEmail(tenantId, email) : { GSI1PK: null, GSI1SK: null };
+    try {
+      await this.#directory.update(directoryKeys.user(tenantId, username), { user: next, version: next.version, ...index }, { present: true, equals: { version: current.version } });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError(`user ${username} changed meanwhile; retry`);
+      throw error;
+    }
+    return next;
   }
 
   /**

@@ -80,6 +80,11 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       handle: guarded(async (request) => json(200, await users.get(tenantOf(request), request.params['username']!))),
     },
     {
+      method: 'PATCH',
+      path: `${base}/users/:username`,
+      handle: guarded(async (request) => json(200, await users.update(tenantOf(request), request.params['username']!, objectBody(request)))),
+    },
+    {
       method: 'POST',
       path: `${base}/users/:username/disable`,
       handle: guarded(async (request) => json(200, await users.disable(tenantOf(request), request.params['username']!))),
