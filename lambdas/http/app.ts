@@ -10,6 +10,8 @@ import { locationOf } from './location.ts';
 import { corsDecision, preflightResponse } from './cors.ts';
 import { inputMap } from './input-map.ts';
 import { HttpProblem, PROBLEM_CONTENT_TYPE, toProblem } from './problem.ts';
+import { prefersHtml } from './negotiation.ts';
+import { problemPage } from './views/pages.ts';
 import { Router, type Route } from './router.ts';
 import type { ApiRequest, ApiResponse, ProxyEvent } from './types.ts';
 
@@ -94,7 +96,12 @@ export function createApp(options: AppOptions): ProxyHandler {
           logger.error('request failed', { status: problem.status, error: request.error as Error });
           metrics.addMetric(problem.status === 503 ? 'DependencyUnavailable' : 'InternalError', MetricUnit.Count, 1);
         }
-        request.response = finish(request.event, problemResponse(problem, requestIdOf(request.event), request.event.path), request.internal);
+        const requestId = requestIdOf(request.event);
+        // One rule for every route: a browser that navigated here gets a page, every other client the problem JSON.
+        const answer = prefersHtml(lowerCaseHeaders(request.event.headers)['accept'])
+          ? problemPage(problem.status, problem.title, problem.detail, requestId, problem.headers)
+          : problemResponse(problem, requestId, request.event.path);
+        request.response = finish(request.event, answer, request.internal);
       },
     })
     .handler(core);
