@@ -43,8 +43,10 @@ export function logoutRoutes(deps: OidcRouteDeps): Route[] {
     const hidden = Object.entries(params)
       .filter(([name]) => ['id_token_hint', 'client_id', 'post_logout_redirect_uri', 'state'].includes(name))
       .map(([name, value]) => html`<input type="hidden" name="${name}" value="${value ?? ''}">`);
+    const back = returnTo ? new URL(returnTo).host : undefined;
     const body = html`<p>${client?.client_name ? html`<strong>${client.client_name}</strong> asked to sign you out. ` : ''}Do you want to sign out of all applications of ${tenant.tenant.displayName}?</p>
-<form method="post" action="${tenant.issuer}/oidc/logout"><input type="hidden" name="csrf" value="${csrf}">${hidden}<button type="submit" name="logout" value="yes">Sign out</button></form>`;
+<p>Signing out ends your session here: every application you signed in to through ${tenant.tenant.displayName} will ask you to sign in again${back ? html`, and you will be sent back to ${back}` : ''}. Cancel keeps you signed in${back ? html` and also sends you back` : ''}.</p>
+<form method="post" action="${tenant.issuer}/oidc/logout"><input type="hidden" name="csrf" value="${csrf}">${hidden}<button type="submit" name="logout" value="yes">Sign out</button> <button type="submit" name="logout" value="no">Cancel</button></form>`;
     return {
       statusCode: 200,
       headers: pageHeaders(formActionFor(returnTo)),
@@ -68,8 +70,28 @@ export function logoutRoutes(deps: OidcRouteDeps): Route[] {
     return { statusCode: 200, headers: pageHeaders(), multiValueHeaders: { 'Set-Cookie': cookies }, body: page('Signed out', html`<p>You are signed out. You can close this window.</p>`) };
   }
 
+  /** The user declined: the session stays; like oidc-provider, a valid return address still gets them back. */
+  async function cancel(request: ApiRequest): Promise<ApiResponse> {
+    const tenant = await tenantContext(deps.tenants, request);
+    const form = (request.body as Record<string, string> | undefined) ?? {};
+    const expected = readCookie(request.headers['cookie'], 'cc_logout');
+    if (!expected || form['csrf'] !== expected) return errorPage(403, 'Sign-out form expired', 'This sign-out form has expired. Start again from the application.');
+    const { returnTo, error } = await target(tenant, form);
+    if (error) return errorPage(400, 'Sign-out request not valid', error);
+    const cookies = [clearCookie('cc_logout', `/t/${tenant.tenant.id}/oidc/logout`)];
+    if (returnTo) return redirect(returnTo, {}, cookies);
+    return { statusCode: 200, headers: pageHeaders(), multiValueHeaders: { 'Set-Cookie': cookies }, body: page('Still signed in', html`<p>You are still signed in. You can close this window.</p>`) };
+  }
+
   return [
     { method: 'GET', path: '/t/:tenant/oidc/logout', handle: confirm },
-    { method: 'POST', path: '/t/:tenant/oidc/logout', handle: (request) => ((request.body as Record<string, string> | undefined)?.['logout'] === 'yes' ? perform(request) : confirm(request)) },
+    {
+      method: 'POST',
+      path: '/t/:tenant/oidc/logout',
+      handle: (request) => {
+        const choice = (request.body as Record<string, string> | undefined)?.['logout'];
+        return choice === 'yes' ? perform(request) : choice === 'no' ? cancel(request) : confirm(request);
+      },
+    },
   ];
 }

@@ -25,7 +25,8 @@ export function logoutPageRoutes(deps: SamlRouteDeps): Route[] {
     const tenant = await tenantContext(deps.tenants, request);
     const csrf = saml.oidc.random.id();
     const body = html`<p>Sign out of every application of ${tenant.tenant.displayName}?</p>
-<form method="post" action="${samlEndpoints(tenant.issuer).logout}"><input type="hidden" name="csrf" value="${csrf}"><button type="submit">Sign out</button></form>`;
+<p>Signing out ends your session here and tells each application you signed in to through it; each will ask you to sign in again. Cancel keeps you signed in.</p>
+<form method="post" action="${samlEndpoints(tenant.issuer).logout}"><input type="hidden" name="csrf" value="${csrf}"><button type="submit">Sign out</button> <button type="submit" name="cancel" value="yes">Cancel</button></form>`;
     return {
       statusCode: 200,
       headers: pageHeaders(),
@@ -40,6 +41,9 @@ export function logoutPageRoutes(deps: SamlRouteDeps): Route[] {
     const form = (request.body as Record<string, string> | undefined) ?? {};
     const expected = readCookie(request.headers['cookie'], CSRF_COOKIE);
     if (!expected || form['csrf'] !== expected) return errorPage(403, 'Sign-out not confirmed', 'This sign-out form has expired. Start again.');
+    if (form['cancel'] === 'yes') {
+      return { statusCode: 200, headers: pageHeaders(), multiValueHeaders: { 'Set-Cookie': [clearCookie(CSRF_COOKIE, `/t/${tenant.tenant.id}/saml/logout`)] }, body: page('Still signed in', html`<p>You are still signed in. You can close this window.</p>`) };
+    }
     const cookies = [...clearSsoSessionCookies(tenant.tenant.id), clearCookie(CSRF_COOKIE, `/t/${tenant.tenant.id}/saml/logout`)];
     const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
     const ended = secret ? await flow.endAndPropagate(tenant, sessionHash(secret)) : undefined;
