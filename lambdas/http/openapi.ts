@@ -319,6 +319,8 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             ssoSeconds: { type: 'integer' },
             cardSessionSeconds: { type: 'integer' },
             refreshTokenSeconds: { type: 'integer' },
+            cardPinIdleSeconds: { type: 'integer', description: 'a verified PIN is carried across card session renewals until the card is idle this long (default 3600)' },
+            cardPinMaxSeconds: { type: 'integer', description: 'and at most this long after the session opened (default 43200)' },
           },
         },
         TenantCreate: {
