@@ -777,6 +777,18 @@ const cardApiPaths = {
       responses: { '204': { description: 'reset' }, ...sessionErrors },
     },
   },
+  '/t/{tenant}/card/v1/session/renew': {
+    parameters: [tenantParam],
+    post: {
+      operationId: 'renewCardSession',
+      summary: "Renew a live session for one more lifetime, its security state (a verified PIN) kept, within the tenant's cardPinIdleSeconds and cardPinMaxSeconds",
+      security: cardSession,
+      responses: {
+        '200': { description: 'renewed', content: { 'application/json': { schema: { type: 'object', required: ['expiresAt'], properties: { expiresAt: { type: 'integer', description: 'epoch seconds' } } } } } },
+        ...sessionErrors,
+      },
+    },
+  },
   '/t/{tenant}/card/v1/session': {
     parameters: [tenantParam],
     delete: {
