@@ -19,6 +19,13 @@ const PIN_PROTECTED = new Set<number>([0x5fc103, 0x5fc108, 0x5fc109, 0x5fc121, 0
 export interface CloudCardEvents {
   /** The server says this client no longer holds the card: remove it from the reader. */
   readonly removed: (reason: string) => void;
+  /**
+   * The server ended a session whose PIN was verified (idle timeout, maximum, expiry): a new session is
+   * open, and the reader must report a removal and re-insertion so middleware asks for the PIN again.
+   */
+  readonly reinserted?: (reason: string) => void;
+  /** A renewal carried the verified PIN to this new expiry (epoch seconds). */
+  readonly renewed?: (expiresAt: number) => void;
   /** `--verbose`: command byte and status word of each APDU, and whether it went to the server. */
   readonly trace?: (entry: { ins: number; sw: number; remote: boolean }) => void;
 }
@@ -57,6 +64,7 @@ export class CloudCard implements VirtualCard {
   /** PIN tries left as the server last reported them, and whether VERIFY succeeded since the last power-on. */
   #pinRemaining: number | undefined;
   #pinVerified = false;
+  #renewTimer: NodeJS.Timeout | undefined;
   /** HTTPS requests made for APDUs (the bench and tests read it). */
   requests = 0;
 
@@ -76,13 +84,60 @@ export class CloudCard implements VirtualCard {
   async insert(card: PublicCard = this.#card): Promise<void> {
     this.#card = card;
     this.#loadObjects(card);
-    this.#session = (await this.#client.openSession(card.id, this.#device)).session;
+    const opened = await this.#client.openSession(card.id, this.#device);
+    this.#session = opened.session;
     this.#removed = false;
     this.#resetPending = false;
+    this.#pinVerified = false;
+    this.#scheduleRenewal(opened.expiresAt);
+  }
+
+  /**
+   * Renews the session before it expires, two thirds into what is left, while the PIN is verified (an
+   * unverified session is simply re-opened when it expired: nothing is lost). The server decides within
+   * the tenant's policy; when it ends the session, the card is re-inserted (see #endedByServer).
+   */
+  #scheduleRenewal(expiresAt: number, delayMs?: number): void {
+    if (this.#renewTimer) clearTimeout(this.#renewTimer);
+    const left = expiresAt * 1000 - Date.now();
+    this.#renewTimer = setTimeout(() => void this.#renew(expiresAt), delayMs ?? Math.max(1_000, Math.floor((left * 2) / 3)));
+    this.#renewTimer.unref();
+  }
+
+  async #renew(expiresAt: number): Promise<void> {
+    const session = this.#session;
+    if (!session || this.#removed) return;
+    if (!this.#pinVerified) return this.#scheduleRenewal(expiresAt, Math.max(1_000, expiresAt * 1000 - Date.now() - 1_000));
+    try {
+      const renewed = await this.#client.renew(session);
+      if (session !== this.#session) return;
+      this.#events.renewed?.(renewed.expiresAt);
+      this.#scheduleRenewal(renewed.expiresAt);
+    } catch (error) {
+      if (session !== this.#session) return;
+      if (error instanceof CardApiError && error.mustRemoveCard) {
+        this.#removed = true;
+        this.#events.removed(String(error.problem['detail'] ?? 'the card was taken over by another client'));
+      } else if (error instanceof CardApiError && error.sessionExpired) {
+        await this.#endedByServer(String(error.problem['detail'] ?? 'the card session ended')).catch(() => undefined);
+      } else {
+        // Busy (another renewal won) or the network: try again shortly, while the session may still live.
+        this.#scheduleRenewal(expiresAt, 2_000);
+      }
+    }
+  }
+
+  /** The server ended a verified session: a new one is opened and the reader reports a re-insertion. */
+  async #endedByServer(reason: string): Promise<void> {
+    this.#chain = undefined;
+    this.#pendingResponse = undefined;
+    await this.insert();
+    this.#events.reinserted?.(reason);
   }
 
   /** Closes the session (the card leaves the reader). */
   async eject(): Promise<void> {
+    if (this.#renewTimer) clearTimeout(this.#renewTimer);
     const session = this.#session;
     this.#session = undefined;
     if (session) await this.#client.close(session).catch(() => undefined);
@@ -172,6 +227,12 @@ export class CloudCard implements VirtualCard {
             return SW_NO_DIAGNOSIS;
           }
           if (error.sessionExpired && attempt === 0) {
+            // A verified PIN is gone with the session: the host must learn it (re-insertion), not see
+            // "security status not satisfied" behind a login it still believes in.
+            if (this.#pinVerified) {
+              await this.#endedByServer(String(error.problem['detail'] ?? 'the card session ended'));
+              return SW_NO_DIAGNOSIS;
+            }
             await this.insert();
             continue;
           }

@@ -66,10 +66,18 @@ export class AgentDaemon {
     const slot = existing?.slot ?? preferredSlot ?? this.#freeSlot();
     existing?.link.stop();
     const state = readState(this.#options.stateDir);
+    const who = this.#who(state);
     const cloud = new CloudCard(this.#client, await loadDeviceKey(state), card, {
       removed: (reason) => {
         this.#options.log(`card ${card.label} (${card.id}) removed from the reader: ${reason}`);
         this.#inserted.get(card.id)?.link.stop();
+      },
+      reinserted: (reason) => {
+        this.#options.log(`card ${card.label} (${card.id}) of ${who}: session ended by the server (${reason}); the reader reports a removal and re-insertion, the PIN will be asked again`);
+        this.#inserted.get(card.id)?.link.reinsert();
+      },
+      renewed: (expiresAt) => {
+        if (this.#options.verbose) this.#options.log(`card ${card.label} (${card.id}) of ${who}: session renewed with the verified PIN until ${new Date(expiresAt * 1000).toISOString()}`);
       },
       ...(this.#options.verbose
         ? { trace: (t: { ins: number; sw: number; remote: boolean }) => this.#options.log(`apdu ${card.id} ins=${hex(t.ins, 2)} sw=${hex(t.sw, 4)} ${t.remote ? 'server' : 'local'}`) }
@@ -124,6 +132,19 @@ export class AgentDaemon {
     this.#quickAckReported = true;
     const hint = await quickAckHint(this.#options.vpcdHost ?? '127.0.0.1');
     this.#options.log(`TCP_QUICKACK could not be set on the vpcd socket${hint ? `; hint: ${hint}` : ''}`);
+  }
+
+  /** "tenant T, user U" for the logs: the tenant from the issuer URL, the user from the access token's claims (not verified: only named). */
+  #who(state: { issuer: string; accessToken: string }): string {
+    const tenant = /\/t\/([^/]+)\/?$/.exec(state.issuer)?.[1] ?? state.issuer;
+    let user = 'unknown user';
+    try {
+      const claims = JSON.parse(Buffer.from(state.accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+      user = String(claims['preferred_username'] ?? claims['sub'] ?? user);
+    } catch {
+      // an opaque token names nobody; the log says so
+    }
+    return `tenant ${tenant}, user ${user}`;
   }
 
   #freeSlot(): number {

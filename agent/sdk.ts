@@ -116,6 +116,12 @@ export class CardApiClient {
     return { response: new Uint8Array(await response.arrayBuffer()), ...(Number.isInteger(remaining) ? { pinRemaining: remaining } : {}) };
   }
 
+  /** Renews a live session for one more lifetime, keeping its security state (a verified PIN); the new expiry. */
+  async renew(session: string): Promise<{ expiresAt: number }> {
+    const response = await this.#request('POST', '/session/renew', { headers: { Authorization: `CardSession ${session}` } });
+    return (await response.json()) as { expiresAt: number };
+  }
+
   /** Power off/on or reset: the card's security state starts over. */
   async reset(session: string): Promise<void> {
     await this.#request('POST', '/session/reset', { headers: { Authorization: `CardSession ${session}` } });

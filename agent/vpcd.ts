@@ -78,6 +78,19 @@ export class VpcdLink {
     this.#connect();
   }
 
+  /**
+   * Makes the reader report a card removal and then a new insertion (the socket closes, and opens again
+   * after `awayMs`, long enough for pcscd's polling to see the empty reader): middleware drops its login.
+   */
+  reinsert(awayMs = 2_000): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#socket?.destroy();
+    this.#socket = undefined;
+    this.#timer = setTimeout(() => this.start(), awayMs);
+  }
+
   /** Removes the card from the reader and stops reconnecting. */
   stop(): void {
     this.#stopped = true;

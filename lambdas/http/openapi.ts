@@ -326,6 +326,8 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             ssoSeconds: { type: 'integer' },
             cardSessionSeconds: { type: 'integer' },
             refreshTokenSeconds: { type: 'integer' },
+            cardPinIdleSeconds: { type: 'integer', description: 'a verified PIN is carried across card session renewals until the card is idle this long (default 3600)' },
+            cardPinMaxSeconds: { type: 'integer', description: 'and at most this long after the session opened (default 43200)' },
           },
         },
         TenantCreate: {
@@ -786,6 +788,18 @@ const cardApiPaths = {
       summary: 'Power off/on or reset from the reader: the security state starts over (PIN no longer verified)',
       security: cardSession,
       responses: { '204': { description: 'reset' }, ...sessionErrors },
+    },
+  },
+  '/t/{tenant}/card/v1/session/renew': {
+    parameters: [tenantParam],
+    post: {
+      operationId: 'renewCardSession',
+      summary: "Renew a live session for one more lifetime, its security state (a verified PIN) kept, within the tenant's cardPinIdleSeconds and cardPinMaxSeconds",
+      security: cardSession,
+      responses: {
+        '200': { description: 'renewed', content: { 'application/json': { schema: { type: 'object', required: ['expiresAt'], properties: { expiresAt: { type: 'integer', description: 'epoch seconds' } } } } } },
+        ...sessionErrors,
+      },
     },
   },
   '/t/{tenant}/card/v1/session': {

@@ -63,6 +63,7 @@ describe('OpenAPI document', () => {
           'POST /t/:tenant/card/v1/cards/:card/sessions',
           'POST /t/:tenant/card/v1/session/apdu',
           'POST /t/:tenant/card/v1/session/reset',
+          'POST /t/:tenant/card/v1/session/renew',
           'DELETE /t/:tenant/card/v1/session',
         ].sort(),
       );
@@ -92,7 +93,7 @@ describe('OpenAPI document', () => {
         const fail = async (): Promise<never> => {
           throw new CardSessionError(reason, 'refused');
         };
-        const sessions = { apdu: fail, reset: fail, close: fail } as unknown as CardSessions;
+        const sessions = { apdu: fail, reset: fail, renew: fail, close: fail } as unknown as CardSessions;
         const routes = cardRoutes({ sessions } as unknown as CardRouteDeps);
         const request = (method: string, path: string): ApiRequest => ({
           method,
@@ -107,7 +108,7 @@ describe('OpenAPI document', () => {
           baseUrl: 'https://id.example.com',
         });
         // Closing only ever finds a session missing or expired; the others check the card too.
-        const paths = reason === 'expired' ? ['/session/apdu', '/session/reset', '/session'] : ['/session/apdu', '/session/reset'];
+        const paths = reason === 'expired' ? ['/session/apdu', '/session/reset', '/session/renew', '/session'] : ['/session/apdu', '/session/reset', '/session/renew'];
         for (const suffix of paths) {
           const route = routes.find((r) => r.path === `/t/:tenant/card/v1${suffix}`)!;
           const problem = await Promise.resolve(route.handle(request(route.method, route.path))).then(

@@ -25,6 +25,8 @@ export type ContinuationKind =
   /** A resource server asking whether a token is still good (RFC 7662): inactive unless the check allows. */
   | 'introspection'
   | 'card-session-open'
+  /** Renewing a live card session (its verified PIN carried for one more lifetime). */
+  | 'card-session'
   | 'apdu';
 
 export type { AccessContext } from '../risk/context.ts';

@@ -45,6 +45,29 @@ export interface CardSession {
   readonly jkt: string;
   readonly openedAt: number;
   readonly pinPolicy: Tenant['pinPolicy'];
+  /** The tenant's renewal policy when the session was opened (absent on sessions from before renewal existed). */
+  readonly renewal?: RenewalPolicy;
+}
+
+/** How long one lifetime extends the session, and how long a verified PIN may be carried across renewals. */
+export interface RenewalPolicy {
+  readonly lifetimeSeconds: number;
+  readonly pinIdleSeconds: number;
+  readonly pinMaxSeconds: number;
+}
+
+/** An APDU refreshes the session's idle clock when it is older than this (so not every APDU writes). */
+const ACTIVITY_STEP_SECONDS = 30;
+
+/**
+ * The renewal rule, over epoch seconds: the new expiry (one lifetime from now, capped at the absolute
+ * maximum) or why the session must end instead. `activeAt`: the last APDU the session carried.
+ */
+export function renewalOf(policy: RenewalPolicy, openedAt: number, activeAt: number, now: number): { expiresAt: number } | { end: 'idle' | 'maximum' } {
+  const maximum = openedAt + policy.pinMaxSeconds;
+  if (now >= maximum) return { end: 'maximum' };
+  if (now >= activeAt + policy.pinIdleSeconds) return { end: 'idle' };
+  return { expiresAt: Math.min(now + policy.lifetimeSeconds, maximum) };
 }
 
 type ChallengeItem = Item & { challenge: ChallengeRecord; expiresAt: number };
@@ -52,7 +75,18 @@ type ChallengeItem = Item & { challenge: ChallengeRecord; expiresAt: number };
  * `pivMac` seals `piv` to the session and `seq` (session-seal.ts): a state without a good seal is not trusted.
  * `ended`: a tombstone left by revocation or card deletion (PIV state scrubbed), so the agent learns why.
  */
-type SessionItem = Item & { session: CardSession; piv: PivSessionState | null; pivMac?: string; seq: number; expiresAt: number; ended?: SessionEnd };
+type SessionItem = Item & {
+  session: CardSession;
+  piv: PivSessionState | null;
+  pivMac?: string;
+  seq: number;
+  expiresAt: number;
+  ended?: SessionEnd;
+  /** Epoch seconds of the last APDU (within ACTIVITY_STEP_SECONDS): the idle clock of the verified PIN. */
+  activeAt?: number;
+  /** Counts renewals: each one is guarded on it, so of concurrent renewals exactly one wins. */
+  renewals?: number;
+};
 
 const challengeKey = (nonce: string) => ({ PK: `CARDCHAL#${opaqueHash(nonce)}`, SK: 'CARDCHAL' });
 const sessionKey = (secret: string) => ({ PK: `CARDSESS#${opaqueHash(secret)}`, SK: 'CARDSESS' });
@@ -150,12 +184,14 @@ export class CardSessions {
 
     const secret = Buffer.from(this.#random.bytes(32)).toString('base64url');
     const now = this.#clock.now();
-    const session: CardSession = { id: this.#random.id(), tenant: tenant.id, card: cardId, username, jkt: verified.jkt, openedAt: now, pinPolicy: tenant.pinPolicy };
-    const expiresAt = Math.floor(now / 1000) + tenant.sessionLifetimes.cardSessionSeconds;
+    const lifetimes = tenant.sessionLifetimes;
+    const renewal: RenewalPolicy = { lifetimeSeconds: lifetimes.cardSessionSeconds, pinIdleSeconds: lifetimes.cardPinIdleSeconds ?? 3_600, pinMaxSeconds: lifetimes.cardPinMaxSeconds ?? 12 * 3_600 };
+    const session: CardSession = { id: this.#random.id(), tenant: tenant.id, card: cardId, username, jkt: verified.jkt, openedAt: now, pinPolicy: tenant.pinPolicy, renewal };
+    const expiresAt = Math.floor(now / 1000) + Math.min(lifetimes.cardSessionSeconds, renewal.pinMaxSeconds);
     const piv = newSessionState();
     const pivMac = await this.#seal.seal(sealedFields(secret, session, 0, piv));
     // Indexed under its holder and card: disabling the user or deleting the card ends it at once.
-    await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant.id, username, 'CARDSESS', `${cardId}#${session.id}`), session, piv, pivMac, seq: 0, expiresAt }, { absent: true });
+    await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant.id, username, 'CARDSESS', `${cardId}#${session.id}`), session, piv, pivMac, seq: 0, expiresAt, activeAt: Math.floor(now / 1000), renewals: 0 }, { absent: true });
     await this.#cards.activate(tenant.id, cardId, session.id);
     return { secret: sessionToken(secret, cardId, username), session, expiresAt };
   }
@@ -180,11 +216,13 @@ export class CardSessions {
     const piv = sealed && item.piv ? (validSessionState(item.piv) ?? newSessionState()) : newSessionState();
     const view = this.#cards.openView(card, item.session.pinPolicy);
     const result = await handleApdu(command, piv, { card: view, random: this.#random });
-    if (!sealed || JSON.stringify(result.state) !== JSON.stringify(piv)) {
+    const nowSeconds = this.#seconds();
+    const idleClockStale = (item.activeAt ?? 0) + ACTIVITY_STEP_SECONDS <= nowSeconds;
+    if (!sealed || idleClockStale || JSON.stringify(result.state) !== JSON.stringify(piv)) {
       const seq = item.seq + 1;
       const pivMac = await this.#seal.seal(sealedFields(secret, item.session, seq, result.state));
       try {
-        await this.#state.update(sessionKey(secret), { piv: result.state, pivMac, seq }, { present: true, equals: { seq: item.seq } });
+        await this.#state.update(sessionKey(secret), { piv: result.state, pivMac, seq, activeAt: nowSeconds }, { present: true, equals: { seq: item.seq } });
       } catch (error) {
         if (error instanceof ConflictError) throw new CardSessionError('busy', 'another APDU changed this session meanwhile; commands on one session must be sequential');
         throw error;
@@ -205,6 +243,37 @@ export class CardSessions {
       if (error instanceof ConflictError) throw new CardSessionError('busy', 'another call changed this session meanwhile; retry');
       throw error;
     }
+  }
+
+  /**
+   * Renews a live session for one more lifetime, its PIV security state (a verified PIN) kept: through
+   * the access check (kind `card-session`: a disabled user, tenant or card, or a takeover, refuses it),
+   * within the tenant's policy (an idle timeout and an absolute maximum for the verified PIN; past either,
+   * the session is ended and the agent must make the reader report a removal). One guarded write on the
+   * renewal counter: of concurrent renewals one wins, the others get `busy`.
+   */
+  async renew(tenantId: string, token: string): Promise<{ expiresAt: number; session: CardSession }> {
+    const { item, secret } = await this.#continued(tenantId, token, 'card-session');
+    const policy = item.session.renewal;
+    if (!policy) throw expired();
+    const now = this.#seconds();
+    const outcome = renewalOf(policy, Math.floor(item.session.openedAt / 1000), item.activeAt ?? Math.floor(item.session.openedAt / 1000), now);
+    if ('end' in outcome) {
+      await this.close(tenantId, token);
+      throw new CardSessionError(
+        'expired',
+        outcome.end === 'idle'
+          ? 'the card was idle longer than the tenant allows a verified PIN; the session is ended, open a new one (the PIN is asked again)'
+          : "the verified PIN reached the tenant's maximum lifetime; the session is ended, open a new one (the PIN is asked again)",
+      );
+    }
+    try {
+      await this.#state.update(sessionKey(secret), { expiresAt: outcome.expiresAt, renewals: (item.renewals ?? 0) + 1 }, { present: true, equals: { renewals: item.renewals ?? 0 } });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new CardSessionError('busy', 'another renewal of this session won meanwhile; use the expiry it set');
+      throw error;
+    }
+    return { expiresAt: outcome.expiresAt, session: item.session };
   }
 
   /** Ends the session; if it was the card's active one, the card has none afterwards. */

@@ -41,14 +41,21 @@ const sessionLifetimeFields = {
   ssoSeconds: z.number().int().min(300).max(30 * 86_400),
   cardSessionSeconds: z.number().int().min(60).max(86_400),
   refreshTokenSeconds: z.number().int().min(300).max(90 * 86_400),
+  /** A verified PIN survives card session renewals until the card is idle this long (no APDU)... */
+  cardPinIdleSeconds: z.number().int().min(60).max(7 * 86_400),
+  /** ...and at most this long after the session was opened (then the PIN must be entered again). */
+  cardPinMaxSeconds: z.number().int().min(60).max(30 * 86_400),
 };
 const sessionLifetimes = z
   .object({
     ssoSeconds: sessionLifetimeFields.ssoSeconds.default(8 * 3_600),
     cardSessionSeconds: sessionLifetimeFields.cardSessionSeconds.default(8 * 3_600),
     refreshTokenSeconds: sessionLifetimeFields.refreshTokenSeconds.default(14 * 86_400),
+    cardPinIdleSeconds: sessionLifetimeFields.cardPinIdleSeconds.default(3_600),
+    cardPinMaxSeconds: sessionLifetimeFields.cardPinMaxSeconds.default(12 * 3_600),
   })
-  .strict();
+  .strict()
+  .refine((l) => l.cardPinIdleSeconds <= l.cardPinMaxSeconds, { message: 'cardPinIdleSeconds must not exceed cardPinMaxSeconds', path: ['cardPinIdleSeconds'] });
 
 const oidcSettingsFields = {
   /** `wrapped`: per-tenant keys, wrapped by the KEK and rotated by the CLI; `kms`: the stack's KMS key. */

@@ -139,6 +139,15 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
       },
     },
     {
+      method: 'POST',
+      path: '/t/:tenant/card/v1/session/renew',
+      handle: async (request) => {
+        const secret = requireSecret(request);
+        const renewed = await withSession(() => deps.sessions.renew(request.params['tenant'] ?? '', secret));
+        return { statusCode: 200, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: JSON.stringify({ expiresAt: renewed.expiresAt }) };
+      },
+    },
+    {
       method: 'DELETE',
       path: '/t/:tenant/card/v1/session',
       handle: async (request) => {
