@@ -18,7 +18,7 @@ describe('the grant matrix (table partitions)', () => {
     }
   });
 
-  it('keeps card items out of every pattern but the card and admin functions’ (and the pki function’s reads), and users out of the card partition', () => {
+  it('keeps card items out of every pattern but the card and admin functions’ (and the reads of pki and of portal for certificate login), and users out of the card partition', () => {
     const card = cardKeys.card('demo', 'abcdefgh').PK;
     const byUser = cardKeys.userPartition('demo', 'alice');
     expect(card).toBe(cardPartition('demo'));
@@ -26,8 +26,9 @@ describe('the grant matrix (table partitions)', () => {
       const { read, write } = GRANTS[context].directory;
       const reaches = matchesAny(read, card) || matchesAny(read, byUser);
       const writes = matchesAny(write, card) || matchesAny(write, byUser);
-      // pki reads the CA and the certificate register there (public CRL and OCSP), and writes no card.
-      expect({ context, reaches, writes }).toEqual({ context, reaches: context === 'card' || context === 'admin' || context === 'pki', writes: context === 'card' || context === 'admin' });
+      // pki reads the CA and the certificate register there (public CRL and OCSP), portal the same and the
+      // card for certificate login; neither writes a card.
+      expect({ context, reaches, writes }).toEqual({ context, reaches: ['card', 'admin', 'pki', 'portal'].includes(context), writes: context === 'card' || context === 'admin' });
     }
     // The tenant pattern reaches the tenant's own items and none of its cards; the card pattern no user.
     expect(globMatches(DIRECTORY_PARTITIONS.tenant, directoryKeys.user('demo', 'alice').PK)).toBe(true);
