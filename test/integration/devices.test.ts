@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXIT } from '../../cli/errors.ts';
 import { calculateJwkThumbprint, CompactSign } from 'jose';
 import { CardApiClient, CardApiError, generateDeviceKey, localDeviceReport, type DeviceKey } from '../../agent/sdk.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
@@ -6,6 +10,7 @@ import type { LocalStack } from '../../local/stack.ts';
 import { BACKENDS } from '../support/backends.ts';
 import { authorizeWithLogin, basic, pkce, postForm, RP_REDIRECT, type RegisteredClient } from '../support/oidc-flows.ts';
 import { startStackOn } from '../support/oidc-stack.ts';
+import { cli, seedDataDir } from '../support/processes.ts';
 
 /**
  * Issue 13, devices: the agent registers its device (device key, OS, hostname hash, agent version) through
@@ -84,5 +89,26 @@ describe.each(BACKENDS)('agent devices (%s backend)', (backend) => {
     expect((await registration('not-a-token', device, { aud, iat: now })).status).toBe(401);
     expect(((await (await admin('GET', '/users/alice/devices')).json()) as { devices: unknown[] }).devices).toEqual([]);
     expect((await registration(agent.access, device, { aud, iat: now, os: 'linux 6.1' })).status).toBe(200);
+  });
+});
+
+describe('agent devices in the operator CLI', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cc-cli-devices-'));
+  const env = { CLOUDCARD_DATA_DIR: dataDir };
+
+  beforeAll(async () => {
+    await seedDataDir(env);
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('lists a user\'s devices (table and JSON) and answers not found for an unknown device or user', async () => {
+    const listed = await cli(['user', 'devices', 'demo', 'alice', '--json'], env);
+    expect(listed.code).toBe(EXIT.ok);
+    expect(listed.json()).toEqual([]);
+    expect((await cli(['user', 'devices', 'demo', 'alice'], env)).stdout).toMatch(/^ID\s+OS\s+AGENTVERSION\s+CARDSESSIONLIVE/m);
+    const unknown = await cli(['user', 'remove-device', 'demo', 'alice', 'no-such-device'], env);
+    expect(unknown.code).toBe(EXIT.notFound);
+    expect(unknown.stderr).toMatch(/no device no-such-device/);
+    expect((await cli(['user', 'devices', 'demo', 'nobody'], env)).code).toBe(EXIT.notFound);
   });
 });
