@@ -8,6 +8,7 @@ import { CardApiClient, CardApiError, generateDeviceKey, localDeviceReport, type
 import { directoryServices } from '../../lambdas/runtime.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import { BACKENDS } from '../support/backends.ts';
+import { select } from '../support/card-flows.ts';
 import { authorizeWithLogin, basic, pkce, postForm, RP_REDIRECT, type RegisteredClient } from '../support/oidc-flows.ts';
 import { startStackOn } from '../support/oidc-stack.ts';
 import { cli, seedDataDir } from '../support/processes.ts';
@@ -50,11 +51,14 @@ describe.each(BACKENDS)('agent devices (%s backend)', (backend) => {
       }),
     });
 
-  it('registers the device, lists it, and removing it revokes its PRT family', async () => {
+  it('registers the device, lists it, and removing it revokes its PRT family and ends its card session', async () => {
+    const enrolled = await directoryServices(stack.runtime).cards!.enrol('demo', { username: 'alice', slots: ['9c'], slotAlgorithms: { '9c': 'p256' }, pin: '24681357', puk: '86427531' });
     const agent = await signIn();
     const device = await generateDeviceKey();
     const id = await calculateJwkThumbprint(device.publicJwk);
     const api = new CardApiClient({ tenantUrl: `${stack.url}/t/demo`, accessToken: () => agent.access });
+    const opened = await api.openSession(enrolled.card.id, device);
+    expect(await api.transmit(opened.session, select())).toBeInstanceOf(Uint8Array);
 
     const registered = await api.registerDevice(device, localDeviceReport('9.9.9', false));
     expect(registered).toMatchObject({ id, agentVersion: '9.9.9', cardSessionLive: false });
@@ -71,6 +75,8 @@ describe.each(BACKENDS)('agent devices (%s backend)', (backend) => {
     const refreshed = await postForm(`${stack.url}/t/demo/oidc/token`, { grant_type: 'refresh_token', refresh_token: agent.refresh }, { Authorization: basic(agent.client) });
     expect(refreshed.body['error']).toBe('invalid_grant');
     await expect(api.cards()).rejects.toMatchObject({ status: 401 } satisfies Partial<CardApiError>);
+    // The card session opened with the device key is a tombstone: the agent is told to remove the card.
+    await expect(api.transmit(opened.session, select())).rejects.toMatchObject({ status: 403 } satisfies Partial<CardApiError>);
     expect(((await (await admin('GET', '/users/alice/devices')).json()) as { devices: unknown[] }).devices).toEqual([]);
     expect((await admin('DELETE', `/users/alice/devices/${id}`)).status).toBe(404);
     expect((await admin('GET', '/users/nobody/devices')).status).toBe(404);
