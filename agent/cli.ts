@@ -84,7 +84,7 @@ export function buildAgentProgram(): Command {
     .option('--no-quickack', 'leave the vpcd sockets to the kernel’s delayed ACK (for comparison; vpcd ≥ 0.9 does not need it)')
     .action(async (options: { vpcdHost: string; vpcdPort: number; slots: number; verbose?: boolean; quickack: boolean }) => {
       const quickAck = options.quickack ? loadQuickAck() : undefined;
-      const daemon = new AgentDaemon({ stateDir: stateDir(), vpcdHost: options.vpcdHost, vpcdPort: options.vpcdPort, slots: options.slots, verbose: Boolean(options.verbose), ...(quickAck ? { quickAck } : {}), log });
+      const daemon = new AgentDaemon({ stateDir: stateDir(), vpcdHost: options.vpcdHost, vpcdPort: options.vpcdPort, slots: options.slots, verbose: Boolean(options.verbose), agentVersion: AGENT_VERSION, ...(quickAck ? { quickAck } : {}), log });
       const shutdown = async (): Promise<void> => {
         log('stopping: ejecting cards');
         await daemon.stop();

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloudCard } from './cloud-card.ts';
 import { currentAccessToken } from './login.ts';
-import { CardApiClient, type PublicCard } from './sdk.ts';
+import { CardApiClient, localDeviceReport, type PublicCard } from './sdk.ts';
 import { loadDeviceKey, readState } from './state.ts';
 import { quickAckHint } from './latency-hint.ts';
 import type { QuickAck } from './quickack.ts';
@@ -18,6 +18,8 @@ export interface DaemonOptions {
   readonly verbose?: boolean;
   /** Re-arms TCP_QUICKACK on the vpcd sockets (quickack.ts); absent: the kernel's delayed ACK. */
   readonly quickAck?: QuickAck;
+  /** Reported at device registration. */
+  readonly agentVersion?: string;
   readonly log: (line: string) => void;
 }
 
@@ -55,7 +57,18 @@ export class AgentDaemon {
     const slots = this.#options.slots ?? 2;
     for (const [index, card] of this.#cards.slice(0, slots).entries()) await this.insert(card.id, index);
     if (this.#cards.length > slots) this.#options.log(`${this.#cards.length - slots} more card(s) than reader slots; insert them with: cloudcard-agent cards insert CARD`);
+    await this.#registerDevice();
     await this.#listen();
+  }
+
+  /** Reports the device to the IdP (its key, OS, hostname hash, version, card state); a failure only logs: the cards still work. */
+  async #registerDevice(): Promise<void> {
+    try {
+      const device = await this.#client.registerDevice(await loadDeviceKey(readState(this.#options.stateDir)), localDeviceReport(this.#options.agentVersion ?? 'unknown', this.#inserted.size > 0));
+      this.#options.log(`device registered (${device.id})`);
+    } catch (error) {
+      this.#options.log(`device registration failed: ${(error as Error).message}`);
+    }
   }
 
   /** Opens a session for the card (taking it over from any other client) and puts it in a reader. */

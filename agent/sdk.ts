@@ -2,6 +2,8 @@
  * A typed client for the card API (`{base}/t/{tenant}/card/v1/`). The client agent uses it; other
  * programs may too. It keeps no state beyond what the caller passes in and never logs.
  */
+import { createHash } from 'node:crypto';
+import { hostname, platform, release } from 'node:os';
 import { CompactSign, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 
 import type { PublicCard } from '../lambdas/core/cards/card-list.ts';
@@ -53,6 +55,32 @@ export class CardApiError extends Error {
   }
 }
 
+/** What the agent reports about its device at registration. */
+export interface DeviceReport {
+  readonly os?: string;
+  /** base64url SHA-256 of the hostname (the name itself never leaves the machine). */
+  readonly hostnameHash?: string;
+  readonly agentVersion?: string;
+  readonly cardSessionLive?: boolean;
+}
+
+/** The device record the IdP keeps; `id` is the device key's RFC 7638 thumbprint. */
+export interface RegisteredDevice extends DeviceReport {
+  readonly id: string;
+  readonly registeredAt: number;
+  readonly lastSeenAt: number;
+}
+
+/** This machine's report: OS and release, hashed hostname, the agent's version. */
+export function localDeviceReport(agentVersion: string, cardSessionLive: boolean): DeviceReport {
+  return {
+    os: `${platform()} ${release()}`.slice(0, 128),
+    hostnameHash: createHash('sha256').update(hostname()).digest('base64url'),
+    agentVersion,
+    cardSessionLive,
+  };
+}
+
 export interface DeviceKey {
   readonly privateKey: CryptoKey;
   readonly publicJwk: JWK;
@@ -96,6 +124,18 @@ export class CardApiClient {
       .setProtectedHeader({ alg: device.alg, typ: 'cloudcard-session+jwt', jwk: device.publicJwk })
       .sign(device.privateKey);
     return (await this.#json('POST', `/cards/${card}/sessions`, { proof }, bearer)) as OpenedSession;
+  }
+
+  /**
+   * Registers (or refreshes) this device: the device key signs what the agent reports (OS, hostname hash,
+   * agent version, whether a card session is live), addressed to the registration URL and dated now.
+   */
+  async registerDevice(device: DeviceKey, report: DeviceReport): Promise<RegisteredDevice> {
+    const payload = { ...report, aud: `${this.#base}/devices`, iat: Math.floor(Date.now() / 1000) };
+    const proof = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+      .setProtectedHeader({ alg: device.alg, typ: 'cloudcard-device+jwt', jwk: device.publicJwk })
+      .sign(device.privateKey);
+    return (await this.#json('POST', '/devices', { proof }, await this.#bearer())) as RegisteredDevice;
   }
 
   /**

@@ -3,6 +3,7 @@ import { AccessCheck } from './core/access/access-check.ts';
 import { AccessRevocation } from './core/access/revocation.ts';
 import { RiskRecords } from './core/access/risk-records.ts';
 import { UserSessions } from './core/access/user-sessions.ts';
+import { Devices } from './core/access/devices.ts';
 import { AdminClients } from './core/directory/admin-client.ts';
 import { AuditTrail } from './core/directory/audit-trail.ts';
 import { oidcSettingsOf, Tenants } from './core/directory/tenant.ts';
@@ -44,6 +45,8 @@ export interface BaseServices {
   readonly credentials?: Credentials;
   /** A user's SSO sessions and refresh-token families with their last context (token protection); present when a state store was given. */
   readonly userSessions?: UserSessions;
+  /** A user's registered agent devices; present when a state store was given. */
+  readonly devices?: Devices;
   /** The tenant's trusted external CAs (certificate login with certificates from other issuers). */
   readonly trustedCas: TrustedCas;
   /** Rewrites the mutual-TLS truststore; present when the runtime has a truststore writer. */
@@ -80,7 +83,7 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
       ...(revocation ? { endings: revocation } : {}),
       external: new ExternalRisk(outbound, signRiskRequest),
     }),
-    ...(revocation ? { revocation, userSessions: new UserSessions(runtime.state!, revocation) } : {}),
+    ...(revocation ? { revocation, userSessions: new UserSessions(runtime.state!, revocation), devices: new Devices(runtime.state!, runtime.clock, revocation) } : {}),
     ...(runtime.state ? { audit: new AuditTrail(runtime.state, runtime.clock, runtime.random) } : {}),
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
     clients: new Clients(runtime.directory, runtime.clock, runtime.random, outbound),

@@ -128,6 +128,8 @@ export const STATE_PARTITIONS = {
   samlLogout: 'SAMLLOGOUT#*',
   cardChallenge: 'CARDCHAL#*',
   cardSession: 'CARDSESS#*',
+  /** The agent's device records (device key, OS, hostname hash, agent version); listed on the owner index. */
+  agentDevice: 'AGENTDEV#*',
   /** Initial access tokens for dynamic registration (RFC 7591 §3); the operator's CLI makes and lists them. */
   initialAccessToken: 'IAT#*',
   /** Pushed authorization requests (RFC 9126), single use, 60 s. */
@@ -196,7 +198,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // open). Card challenges and sessions are its alone.
   card: {
     directory: plusRead(readWrite(D.cards, D.residentKeys), D.tenant),
-    state: plusRead(readWrite(S.cardChallenge, S.cardSession), S.grant, S.revokedAccessToken, S.loginFailures),
+    state: plusRead(readWrite(S.cardChallenge, S.cardSession, S.agentDevice), S.grant, S.revokedAccessToken, S.loginFailures),
     cardKek: { capabilities: ['wrap', 'unwrap'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: [],
     residentKeys: { create: ['card-key'], sign: ['card-key', 'card-list'], agree: ['card-key'], destroy: ['card-key'] },
@@ -215,7 +217,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // one "PIN verified": that state is sealed by a key only the card function holds). No challenges.
   admin: {
     directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform, D.crl), D.tenantListing, D.health),
-    state: plusRead(readWrite(S.jti, S.dpopNonce, S.grant, S.sso, S.cardSession, S.audit), S.revokedAccessToken, S.subject, S.health),
+    state: plusRead(readWrite(S.jti, S.dpopNonce, S.grant, S.sso, S.cardSession, S.audit, S.agentDevice), S.revokedAccessToken, S.subject, S.health),
     cardKek: { capabilities: ['wrap', 'describe'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: ['getPublicKey', 'describe'],
     residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca', 'card-list'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
@@ -248,7 +250,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
  */
 export const OPERATOR_GRANTS: FunctionGrants = {
   directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform, D.crl), D.tenantListing),
-  state: plusRead(readWrite(S.grant, S.sso, S.cardSession, S.loginFailures, S.initialAccessToken, S.audit), S.revokedAccessToken, S.subject),
+  state: plusRead(readWrite(S.grant, S.sso, S.cardSession, S.loginFailures, S.initialAccessToken, S.audit, S.agentDevice), S.revokedAccessToken, S.subject),
   cardKek: { capabilities: ['wrap', 'describe'] },
   signingKey: ['getPublicKey', 'describe'],
   residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca', 'card-list'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },

@@ -115,6 +115,19 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '200': jsonOk('#/components/schemas/AuditEventList', 'a page of events'), ...errors },
         },
       },
+      '/t/{tenant}/admin/v1/users/{username}/devices': {
+        parameters: [tenantParam, usernameParam],
+        get: {
+          operationId: 'listUserDevices',
+          summary: "The user's registered agent devices: device-key thumbprint (id), OS, hostname hash, agent version, whether a card session was live, first and last registration",
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/DeviceList', 'registered devices'), ...errors },
+        },
+      },
+      '/t/{tenant}/admin/v1/users/{username}/devices/{id}': {
+        parameters: [tenantParam, usernameParam, { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: "the device key's RFC 7638 thumbprint" }],
+        delete: { operationId: 'removeUserDevice', summary: "Remove a device: its refresh-token families (PRT, DPoP-bound to its key) are revoked and its card sessions ended", security: admin, responses: { '204': { description: 'removed' }, ...errors } },
+      },
       '/t/{tenant}/admin/v1/risk-policy': {
         parameters: [tenantParam],
         get: { operationId: 'getRiskPolicy', summary: "The tenant's token-protection risk policy (the defaults until one is set)", security: admin, responses: { '200': jsonOk('#/components/schemas/RiskPolicy', 'the policy'), ...errors } },
@@ -607,6 +620,26 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           },
         },
         AuditEventList: { type: 'object', required: ['events'], properties: { events: { type: 'array', items: { $ref: '#/components/schemas/AuditEvent' } }, cursor: { type: 'string' } } },
+        Device: {
+          type: 'object',
+          required: ['id', 'registeredAt', 'lastSeenAt'],
+          properties: {
+            id: { type: 'string', description: "RFC 7638 thumbprint of the agent's device key" },
+            os: { type: 'string' },
+            hostnameHash: { type: 'string', description: 'base64url SHA-256 of the hostname' },
+            agentVersion: { type: 'string' },
+            cardSessionLive: { type: 'boolean' },
+            registeredAt: { type: 'integer' },
+            lastSeenAt: { type: 'integer' },
+          },
+        },
+        DeviceList: { type: 'object', required: ['devices'], properties: { devices: { type: 'array', items: { $ref: '#/components/schemas/Device' } } } },
+        DeviceRegistration: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['proof'],
+          properties: { proof: { type: 'string', description: 'compact JWS, `typ: cloudcard-device+jwt`, signed by the device key given in its `jwk` header; payload `{aud: this URL, iat, os?, hostnameHash?, agentVersion?, cardSessionLive?}`' } },
+        },
         SessionList: { type: 'object', required: ['sessions'], properties: { sessions: { type: 'array', items: { $ref: '#/components/schemas/Session' } } } },
         ServiceProviderList: { type: 'object', required: ['serviceProviders'], properties: { serviceProviders: { type: 'array', items: { $ref: '#/components/schemas/ServiceProvider' } } } },
         CardUnblock: { type: 'object', additionalProperties: false, properties: { pin: { type: 'string', writeOnly: true } } },
@@ -726,6 +759,16 @@ const cardApiPaths = {
         'No request body. The list is also returned as a compact JWS (ES256 by the tenant card CA, its certificate in `x5c`, `typ: cloudcard-cards+jwt`) whose payload names each object by its SHA-256, so the agent can cache the list until `expiresAt` and serve those objects locally.',
       security: cardUser,
       responses: { '200': { ...jsonOk('#/components/schemas/CardList', "the user's cards"), headers: noStore }, ...cardUserErrors },
+    },
+  },
+  '/t/{tenant}/card/v1/devices': {
+    parameters: [tenantParam],
+    post: {
+      operationId: 'registerDevice',
+      summary: "Register (or refresh) the agent's device: its device key and what it reports",
+      security: cardUser,
+      requestBody: jsonBody('#/components/schemas/DeviceRegistration'),
+      responses: { '200': { ...jsonOk('#/components/schemas/Device', 'the device record'), headers: noStore }, ...cardUserErrors },
     },
   },
   '/t/{tenant}/card/v1/cards/{card}/challenge': {

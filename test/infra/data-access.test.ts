@@ -231,6 +231,16 @@ describe('per-function data access, evaluated against the synthesized role polic
     expect(log).toContainEqual(expect.objectContaining({ context: 'admin', table: 'state', action: 'dynamodb:UpdateItem', partition: expect.stringMatching(/^CARDSESS#/) }));
   });
 
+  it('lets only the card function (registration) and the admin function (listing, removal) write device records', () => {
+    const devicePut = { table: 'state', action: 'dynamodb:PutItem', partition: 'AGENTDEV#demo#alice#jkt' } as const;
+    const deviceDelete = { table: 'state', action: 'dynamodb:DeleteItem', partition: 'AGENTDEV#demo#alice#jkt' } as const;
+    for (const context of CONTEXT_NAMES) {
+      const wanted = context === 'card' || context === 'admin' ? 'allowed' : 'implicitly denied';
+      expect({ context, decision: decide(context, devicePut) }).toEqual({ context, decision: wanted });
+    }
+    expect(decide('admin', deviceDelete)).toBe('allowed');
+  });
+
   it('lets the pki function read cards and the certificate register and write only the published CRL', () => {
     // It really read the CA and the register, and published a CRL; admin published one on revocation.
     expect(log).toContainEqual(expect.objectContaining({ context: 'pki', table: 'directory', action: 'dynamodb:GetItem', partition: 'CARDS#demo' }));

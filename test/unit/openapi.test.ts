@@ -59,6 +59,7 @@ describe('OpenAPI document', () => {
       expect(cardApiRoutes.map((r) => `${r.method} ${r.path}`).sort()).toEqual(
         [
           'POST /t/:tenant/card/v1/tokens',
+          'POST /t/:tenant/card/v1/devices',
           'POST /t/:tenant/card/v1/cards/:card/challenge',
           'POST /t/:tenant/card/v1/cards/:card/sessions',
           'POST /t/:tenant/card/v1/session/apdu',

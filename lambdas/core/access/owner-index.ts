@@ -4,7 +4,7 @@
  * them all with one query. The sort key starts with the kind; card sessions also name their card, so
  * deleting a card finds its sessions.
  */
-export type OwnedKind = 'CARDSESS' | 'GRANT' | 'SSO';
+export type OwnedKind = 'AGENTDEV' | 'CARDSESS' | 'GRANT' | 'SSO';
 
 export const ownerPartition = (tenant: string, username: string): string => `SUBJECT#${tenant}#${username}`;
 

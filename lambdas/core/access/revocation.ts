@@ -5,6 +5,7 @@ import type { DirectoryStore, Item, StateStore } from '../../ports.ts';
 import type { ContinuationEndings } from './access-check.ts';
 import { grantKey } from '../oidc/grants.ts';
 import { keyOfHash } from '../oidc/sessions.ts';
+import type { DeviceEndings } from './devices.ts';
 import { cardSessionPrefix, ownerPartition, type SessionEnd } from './owner-index.ts';
 
 /** What disabling and card deletion call; the directory services take it as a port. */
@@ -20,7 +21,7 @@ export interface AccessEndings {
 /** How many users of a tenant are revoked at once. */
 const USERS_AT_ONCE = 10;
 
-type OwnedItem = Item & { GSI1SK: string; session?: { id?: string; card?: string; sid?: string } };
+type OwnedItem = Item & { GSI1SK: string; session?: { id?: string; card?: string; sid?: string; jkt?: string }; rtBinding?: string };
 
 /**
  * Proactive revocation, so nothing waits for expiry. Order, per user: card sessions first (the card
@@ -31,7 +32,7 @@ type OwnedItem = Item & { GSI1SK: string; session?: { id?: string; card?: string
  * revocation is safe: the access check refuses every continuation of a disabled user or tenant, and of
  * anything granted before `accessRevokedAt`, whatever is left in the table.
  */
-export class AccessRevocation implements AccessEndings, ContinuationEndings {
+export class AccessRevocation implements AccessEndings, ContinuationEndings, DeviceEndings {
   readonly #state: StateStore;
   readonly #directory: DirectoryStore;
 
@@ -87,16 +88,26 @@ export class AccessRevocation implements AccessEndings, ContinuationEndings {
     } while (cursor);
   }
 
+  /**
+   * Ends what one device holds: its card sessions (opened with its key), and its refresh-token families:
+   * those DPoP-bound to its key (its PRT) and those that registered it.
+   */
+  async endDevice(tenant: string, username: string, jkt: string, grants: readonly string[]): Promise<void> {
+    await this.#endOwned(tenant, username, 'access-revoked', undefined, (item) =>
+      (item.GSI1SK.startsWith('GRANT#') && (item.rtBinding === jkt || grants.includes(item.GSI1SK.slice('GRANT#'.length)))) ||
+      (item.GSI1SK.startsWith('CARDSESS#') && item.session?.jkt === jkt));
+  }
+
   async endCardSessions(tenant: string, username: string, card: string): Promise<void> {
     await this.#endOwned(tenant, username, 'card-deleted', cardSessionPrefix(card));
   }
 
-  async #endOwned(tenant: string, username: string, why: SessionEnd, sortPrefix?: string): Promise<void> {
+  async #endOwned(tenant: string, username: string, why: SessionEnd, sortPrefix?: string, which: (item: OwnedItem) => boolean = () => true): Promise<void> {
     let failure: unknown;
     let cursor: string | undefined;
     do {
       const page = await this.#state.query<OwnedItem>({ index: 'GSI1', partition: ownerPartition(tenant, username), limit: 100, ...(sortPrefix ? { sortPrefix } : {}), ...(cursor ? { cursor } : {}) });
-      for (const item of page.items) await this.#end(tenant, item, why).catch((error: unknown) => (failure ??= error));
+      for (const item of page.items.filter(which)) await this.#end(tenant, item, why).catch((error: unknown) => (failure ??= error));
       cursor = page.cursor;
     } while (cursor);
     if (failure) throw failure;

@@ -366,18 +366,19 @@ export async function deviceThumbprint(jwk: unknown): Promise<string> {
   }
 }
 
-async function verifyDeviceProof(proof: unknown): Promise<{ payload: Record<string, unknown>; jkt: string }> {
+/** Verifies a JWS signed by the device key it carries in its `jwk` header; `typ` names what it proves. */
+export async function verifyDeviceProof(proof: unknown, typ = 'cloudcard-session+jwt'): Promise<{ payload: Record<string, unknown>; jkt: string }> {
   if (typeof proof !== 'string' || proof.length > 8192) throw new ValidationError('proof must be a compact JWS');
   try {
     const header = JSON.parse(Buffer.from(proof.split('.')[0] ?? '', 'base64url').toString('utf8')) as { alg?: string; jwk?: JWK; typ?: string };
     if (!header.alg || !DEVICE_ALGORITHMS.includes(header.alg)) throw new Error('alg');
-    if (header.typ !== 'cloudcard-session+jwt') throw new Error('typ');
+    if (header.typ !== typ) throw new Error('typ');
     const jkt = await deviceThumbprint(header.jwk);
     const key = await importJWK(header.jwk!, header.alg);
     const { payload } = await compactVerify(proof, key, { algorithms: DEVICE_ALGORITHMS });
     return { payload: JSON.parse(Buffer.from(payload).toString('utf8')) as Record<string, unknown>, jkt };
   } catch (error) {
     if (error instanceof ValidationError) throw error;
-    throw new ValidationError('proof is not a valid JWS of typ cloudcard-session+jwt signed by the key in its header');
+    throw new ValidationError(`proof is not a valid JWS of typ ${typ} signed by the key in its header`);
   }
 }

@@ -20,6 +20,8 @@ export interface CardPrincipal {
   readonly issuer: string;
   /** When the user signed in for this token (`auth_time`, else `iat`): revocations after it refuse the token. */
   readonly grantedAt?: number;
+  /** The grant (refresh-token family) of a token from the tenant's own issuer: a device registered with it records it. */
+  readonly grant?: string;
 }
 
 const EXTERNAL_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
@@ -82,7 +84,7 @@ export class CardApiTrust {
     if (!claims.scope.split(' ').includes('card')) throw new UntrustedTokenError('the access token lacks the card scope');
     // A user's token carries when the user signed in; a client_credentials token has no user at all.
     if (typeof claims['auth_time'] !== 'number') throw new UntrustedTokenError('the access token was not issued to a signed-in user');
-    return { username: claims.sub, issuer, grantedAt: claims['auth_time'], ...(claims.cnf?.jkt ? { boundJkt: claims.cnf.jkt } : {}) };
+    return { username: claims.sub, issuer, grantedAt: claims['auth_time'], grant: claims.gid, ...(claims.cnf?.jkt ? { boundJkt: claims.cnf.jkt } : {}) };
   }
 
   async #fromTrustedIssuer(tenant: Tenant, token: string, trusted: TrustedIssuer | undefined): Promise<CardPrincipal> {

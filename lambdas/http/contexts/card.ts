@@ -32,6 +32,7 @@ export const cardContext: RoutesFactory = (runtime) => {
     sessions: new CardSessions(runtime.state, cards, runtime.clock, runtime.random, services.access, new SessionSeal(runtime.cardSessionKey)),
     lists: new CardLists(cards, runtime.directory, runtime.residentKeys),
     clock: runtime.clock,
+    ...(services.devices ? { devices: services.devices } : {}),
     traceApdu: (entry) => apduLog.debug('apdu', entry),
   });
 };

@@ -22,6 +22,10 @@ export function adminRiskRoutes(services: DirectoryServices, { base, guarded, ob
     if (!services.userSessions) throw new HttpProblem(503, 'Service unavailable', { detail: 'sessions need the state table' });
     return services.userSessions;
   };
+  const devices = () => {
+    if (!services.devices) throw new HttpProblem(503, 'Service unavailable', { detail: 'devices need the state table' });
+    return services.devices;
+  };
   const knownUser = async (request: ApiRequest): Promise<string> => (await services.users.get(tenantOf(request), request.params['username']!)).username;
 
   return [
@@ -45,6 +49,20 @@ export function adminRiskRoutes(services: DirectoryServices, { base, guarded, ob
       path: `${base}/users/:username/sessions/:id`,
       handle: guarded(async (request) => {
         await sessions().end(tenantOf(request), await knownUser(request), request.params['id']!);
+        return { statusCode: 204, headers: {}, body: '' };
+      }),
+    },
+    {
+      method: 'GET',
+      path: `${base}/users/:username/devices`,
+      handle: guarded(async (request) => json(200, { devices: await devices().list(tenantOf(request), await knownUser(request)) })),
+    },
+    {
+      // Removing a device ends its PRT (the families bound to its key) and its card sessions.
+      method: 'DELETE',
+      path: `${base}/users/:username/devices/:id`,
+      handle: guarded(async (request) => {
+        await devices().remove(tenantOf(request), await knownUser(request), request.params['id']!);
         return { statusCode: 204, headers: {}, body: '' };
       }),
     },

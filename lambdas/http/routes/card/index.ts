@@ -1,6 +1,8 @@
 import { CardSessionError, MAX_APDU_BYTES, type CardSessions } from '../../../core/cards/sessions.ts';
 import { UntrustedTokenError, type CardApiTrust, type CardPrincipal } from '../../../core/cards/trust.ts';
 import type { CardLists } from '../../../core/cards/card-list.ts';
+import { verifyDeviceProof } from '../../../core/cards/sessions.ts';
+import { DEVICE_REGISTRATION_TYP, registrationReportOf, type Devices } from '../../../core/access/devices.ts';
 import type { Tenant, Tenants } from '../../../core/directory/tenant.ts';
 import type { Clock } from '../../../ports.ts';
 import { accessContextOf } from '../../access-context.ts';
@@ -14,6 +16,8 @@ export interface CardRouteDeps {
   readonly sessions: CardSessions;
   readonly lists: CardLists;
   readonly clock: Clock;
+  /** Device records (the agent registers its device key and what it reports); absent without a state table. */
+  readonly devices?: Devices;
   /** One line per APDU for the logs: command byte and status word only, never data or PINs. */
   readonly traceApdu?: (entry: { tenant: string; card: string; session: string; ins: string; sw: string }) => void;
 }
@@ -92,6 +96,20 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
         const principal = await principalOf(tenant, request);
         const list = await deps.lists.forUser(tenant.id, principal.username, `${request.baseUrl}/t/${tenant.id}`, deps.clock.now());
         return json(200, { user: principal.username, cards: list.cards, signed: list.signed, expiresAt: list.expiresAt }, NO_STORE);
+      },
+    },
+    {
+      // The agent registers (or refreshes) its device: a JWS signed by the device key it names.
+      method: 'POST',
+      path: '/t/:tenant/card/v1/devices',
+      handle: async (request) => {
+        const tenant = await tenantOf(request);
+        const principal = await principalOf(tenant, request);
+        if (!deps.devices) throw new HttpProblem(503, 'Service unavailable', { detail: 'devices need the state table' });
+        const verified = await verifyDeviceProof(jsonBody(request)['proof'], DEVICE_REGISTRATION_TYP);
+        if (principal.boundJkt && principal.boundJkt !== verified.jkt) throw new HttpProblem(400, 'Invalid request', { detail: 'the token is bound to another key than the device key' });
+        const report = registrationReportOf(verified.payload, `${request.baseUrl}/t/${tenant.id}/card/v1/devices`, Math.floor(deps.clock.now() / 1000));
+        return json(200, await deps.devices.register(tenant.id, principal.username, verified.jkt, report, principal.grant), NO_STORE);
       },
     },
     {
