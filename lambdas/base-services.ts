@@ -54,7 +54,7 @@ export interface BaseServices {
   readonly audit?: AuditTrail;
 }
 
-export type BaseRuntime = Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'outbound' | 'truststore'>>;
+export type BaseRuntime = Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'outbound' | 'truststore' | 'securityEvents'>>;
 
 export function baseServices(runtime: BaseRuntime): BaseServices {
   const outbound = runtime.outbound ?? NO_OUTBOUND;
@@ -79,6 +79,7 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
       ...(throttle ? { failures: throttle } : {}),
       ...(revocation ? { endings: revocation } : {}),
       external: new ExternalRisk(outbound, signRiskRequest),
+      ...(runtime.securityEvents ? { events: runtime.securityEvents } : {}),
     }),
     ...(revocation ? { revocation, userSessions: new UserSessions(runtime.state!, revocation) } : {}),
     ...(runtime.state ? { audit: new AuditTrail(runtime.state, runtime.clock, runtime.random) } : {}),
