@@ -576,8 +576,13 @@ describe('monitoring', () => {
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'cloudcard-dev' });
     const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([, a]) => a['Properties']);
     expect(alarms.map((a) => a['AlarmName']).sort()).toEqual(
-      [...CONTEXT_NAMES.map((c) => `cloudcard-dev-${c}-errors`), 'cloudcard-dev-api-5xx', 'cloudcard-dev-key-policy-changed'].sort(),
+      [...CONTEXT_NAMES.map((c) => `cloudcard-dev-${c}-errors`), 'cloudcard-dev-api-5xx', 'cloudcard-dev-key-policy-changed', 'cloudcard-dev-deny-spike'].sort(),
     );
+    // Security events: the deny count of every function summed (each function emits under its own service).
+    const denySpike = alarms.find((a) => a['AlarmName'] === 'cloudcard-dev-deny-spike')!;
+    const denyQueries = denySpike['Metrics'] as Array<{ Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: Array<{ Value: unknown }> } } }>;
+    expect(denyQueries.filter((q) => q.MetricStat).map((q) => [q.MetricStat!.Metric.MetricName, q.MetricStat!.Metric.Dimensions[0]!.Value]).sort()).toEqual(CONTEXT_NAMES.map((c) => ['SecurityEvent.deny', `cloudcard-${c}`]).sort());
+    expect(denySpike).toMatchObject({ Threshold: 20, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' });
     for (const context of CONTEXT_NAMES) {
       const alarm = alarms.find((a) => a['AlarmName'] === `cloudcard-dev-${context}-errors`)!;
       expect(alarm).toMatchObject({ MetricName: 'Errors', Namespace: 'AWS/Lambda', Dimensions: [{ Name: 'FunctionName', Value: { Ref: ids.fn(context) } }] });
