@@ -89,7 +89,7 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
     ...(truststore ? { truststore } : {}),
     signingKeys,
     ...(totp ? { totp } : {}),
-    ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp) } : {}),
+    ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp, runtime.securityEvents) } : {}),
     ...(runtime.state ? { initialAccessTokens: new InitialAccessTokens(runtime.state, runtime.clock, runtime.random) } : {}),
   };
 }

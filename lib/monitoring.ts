@@ -91,16 +91,23 @@ export class CloudcardMonitoring extends Construct {
       return new cloudwatch.MathExpression({ expression: Object.keys(usingMetrics).map((id) => `FILL(${id}, 0)`).join(' + '), usingMetrics, label: kind, period: PERIOD });
     };
     const denials = allFunctions('deny');
-    this.alarms.push(
-      denials.createAlarm(this, 'DenySpike', {
-        alarmName: `${prefix}-deny-spike`,
-        alarmDescription: 'Many access denials (security event `deny`) in 5 minutes, all functions together: look at the security-event log lines for the reasons.',
-        threshold: 20,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    );
+    const spikes = [
+      { kind: 'deny', id: 'DenySpike', name: 'deny-spike', threshold: 20, what: 'access denials (security event `deny`)' },
+      { kind: 'sign-in-failure', id: 'LoginFailureSpike', name: 'login-failure-spike', threshold: 50, what: 'failed password sign-ins (security event `sign-in-failure`)' },
+      { kind: 'lockout', id: 'LockoutSpike', name: 'lockout-spike', threshold: 10, what: 'sign-ins refused by the login throttle (security event `lockout`)' },
+    ] as const;
+    for (const spike of spikes) {
+      this.alarms.push(
+        (spike.kind === 'deny' ? denials : allFunctions(spike.kind)).createAlarm(this, spike.id, {
+          alarmName: `${prefix}-${spike.name}`,
+          alarmDescription: `Many ${spike.what} in 5 minutes, all functions together: look at the security-event log lines for who, where from and why.`,
+          threshold: spike.threshold,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
 
     // CloudTrail delivers KMS management calls to EventBridge (it needs a trail logging management events
     // in the region); the rule matches those on our keys and the alarm fires on any match. A deployment
@@ -177,6 +184,7 @@ export class CloudcardMonitoring extends Construct {
             title: 'Security events (all functions)',
             width: 24,
             left: [denials, allFunctions('step-up'), allFunctions('token-revoked')],
+            right: [allFunctions('sign-in-failure'), allFunctions('lockout')],
           }),
         ],
         [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 24, alarms: this.alarms })],

@@ -20,7 +20,7 @@ describe('security events in the function log', () => {
   });
   afterAll(async () => stack?.close());
 
-  it('logs a risk denial at the refresh grant as deny + token-revoked, without secrets', async () => {
+  it('logs the portal sign-in, and a risk denial at the refresh grant as deny + token-revoked, without secrets', async () => {
     const lines: string[] = [];
     const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
       lines.push(String(chunk));
@@ -54,6 +54,7 @@ describe('security events in the function log', () => {
     expect(events).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ schema: 'cloudcard.security-event/1', kind: 'deny', tenant: 'demo', username: 'alice', reason: 'refresh:risk', ip: '127.0.0.1', score: expect.any(Number) }),
+        expect.objectContaining({ schema: 'cloudcard.security-event/1', kind: 'sign-in-success', tenant: 'demo', username: 'alice', reason: 'password', ip: '127.0.0.1' }),
         expect.objectContaining({ schema: 'cloudcard.security-event/1', kind: 'token-revoked', tenant: 'demo', username: 'alice', reason: 'risk-deny' }),
       ]),
     );
