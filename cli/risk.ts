@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { UserSessions } from '../lambdas/core/access/user-sessions.ts';
 import { ValidationError } from '../lambdas/core/errors.ts';
 import { DEFAULT_RISK_POLICY } from '../lambdas/core/risk/policy.ts';
+import { NO_SSF_TRANSMITTERS } from '../lambdas/core/ssf/transmitters.ts';
 import type { ActionFactory } from './cards.ts';
 import { print } from './output.ts';
 import type { Target } from './target.ts';
@@ -24,7 +25,7 @@ function readPolicy(file: string): unknown {
   }
 }
 
-/** Token protection: `risk-policy show|set`, `user sessions`, `user end-session`. */
+/** Token protection: `risk-policy show|set`, `ssf-transmitters show|set`, `user sessions`, `user end-session`. */
 export function addRiskCommands(program: Command, user: Command, action: ActionFactory): void {
   const policy = program.command('risk-policy').description("show or replace a tenant's token-protection risk policy (score bands, signal weights, overrides)");
   policy
@@ -45,6 +46,27 @@ export function addRiskCommands(program: Command, user: Command, action: ActionF
     .action(
       action(async (target, _json, tenantId: string, o: { file: string }) => {
         print(await target.services.tenants.setRiskPolicy(tenantId, readPolicy(o.file)), [], true);
+      }),
+    );
+  const ssf = program.command('ssf-transmitters').description("show or replace a tenant's Shared Signals transmitters (issuer, jwks_uri or jwks, audience)");
+  ssf
+    .command('show')
+    .description('print the transmitters, as JSON')
+    .argument('<tenant>', 'tenant id')
+    .action(
+      action(async (target, _json, tenantId: string) => {
+        print((await target.services.tenants.get(tenantId)).ssfTransmitters ?? NO_SSF_TRANSMITTERS, [], true);
+      }),
+    );
+  ssf
+    .command('set')
+    .description('replace the transmitters with a JSON document (validated whole; each bad field is named)')
+    .argument('<tenant>', 'tenant id')
+    .requiredOption('--file <file>', 'the transmitters as JSON, or - for standard input')
+    .addHelpText('after', '\nExample:\n  echo \'{"transmitters":[{"issuer":"https://idp.example","jwks_uri":"https://idp.example/jwks","audience":"https://cloudcard.example/t/acme"}]}\' | cloudcard ssf-transmitters set acme --file -')
+    .action(
+      action(async (target, _json, tenantId: string, o: { file: string }) => {
+        print(await target.services.tenants.setSsfTransmitters(tenantId, readPolicy(o.file)), [], true);
       }),
     );
   user

@@ -1,7 +1,7 @@
 import type { ContextName } from './contexts.ts';
 import { createApp, type ProxyHandler } from './http/app.ts';
 import type { Route } from './http/router.ts';
-import type { Observability } from './observability.ts';
+import { securityEventsOf, type Observability } from './observability.ts';
 import type { Runtime } from './runtime.ts';
 
 /** What each bounded context needs from the key services; the stack grants exactly these. */
@@ -29,7 +29,8 @@ export type RoutesFactory = (runtime: Runtime) => Route[];
 export function createContextHandler(name: ContextName, runtime: Runtime, routes: RoutesFactory, observability: Observability): ProxyHandler {
   return createApp({
     name,
-    routes: routes(runtime),
+    // Security events go out through this function's logger and metrics, whatever route emits them.
+    routes: routes({ ...runtime, securityEvents: securityEventsOf(observability) }),
     observability,
     maxBodyBytes: runtime.config.maxBodyBytes,
     trustedLocationHeaders: runtime.config.trustedLocationHeaders,

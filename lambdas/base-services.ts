@@ -57,7 +57,7 @@ export interface BaseServices {
   readonly audit?: AuditTrail;
 }
 
-export type BaseRuntime = Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'outbound' | 'truststore'>>;
+export type BaseRuntime = Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'outbound' | 'truststore' | 'securityEvents'>>;
 
 export function baseServices(runtime: BaseRuntime): BaseServices {
   const outbound = runtime.outbound ?? NO_OUTBOUND;
@@ -82,6 +82,7 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
       ...(throttle ? { failures: throttle } : {}),
       ...(revocation ? { endings: revocation } : {}),
       external: new ExternalRisk(outbound, signRiskRequest),
+      ...(runtime.securityEvents ? { events: runtime.securityEvents } : {}),
     }),
     ...(revocation ? { revocation, userSessions: new UserSessions(runtime.state!, revocation), devices: new Devices(runtime.state!, runtime.clock, revocation) } : {}),
     ...(runtime.state ? { audit: new AuditTrail(runtime.state, runtime.clock, runtime.random) } : {}),
@@ -91,7 +92,7 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
     ...(truststore ? { truststore } : {}),
     signingKeys,
     ...(totp ? { totp } : {}),
-    ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp) } : {}),
+    ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp, runtime.securityEvents) } : {}),
     ...(runtime.state ? { initialAccessTokens: new InitialAccessTokens(runtime.state, runtime.clock, runtime.random) } : {}),
   };
 }

@@ -12,7 +12,7 @@ export interface ContextRoutes {
 }
 
 export const CONTEXTS: Readonly<Record<ContextName, ContextRoutes>> = {
-  oidc: { prefixes: ['/t/{tenant}/.well-known', '/t/{tenant}/oidc'], exact: [] },
+  oidc: { prefixes: ['/t/{tenant}/.well-known', '/t/{tenant}/oidc', '/t/{tenant}/ssf'], exact: [] },
   saml: { prefixes: ['/t/{tenant}/saml'], exact: [] },
   portal: { prefixes: ['/t/{tenant}/portal'], exact: [] },
   card: { prefixes: ['/t/{tenant}/card'], exact: [] },

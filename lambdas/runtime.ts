@@ -1,3 +1,4 @@
+import type { SecurityEvents } from './core/security-events.ts';
 import type { Config } from './config.ts';
 import { baseServices, type BaseServices } from './base-services.ts';
 import { TenantKeys } from './core/oidc/keys.ts';
@@ -31,6 +32,8 @@ export interface Runtime {
    * policy. Its loopback exception is on only where the local stack or a test turns it on.
    */
   readonly outbound: OutboundHttp;
+  /** Structured security events (core/security-events.ts); the function's observability when it runs behind the API. */
+  readonly securityEvents?: SecurityEvents;
   /**
    * Present only where the mutual-TLS truststore is rewritten (the admin function when the stack has a
    * certificate domain; the local stack's data directory): trusted-CA changes and new tenant CAs publish.

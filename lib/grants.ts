@@ -138,6 +138,8 @@ export const STATE_PARTITIONS = {
   audit: 'AUDIT#*',
   /** The owner index (GSI1 `SUBJECT#{t}#{user}`): a user's SSO sessions, grants and card sessions, found for revocation. */
   subject: 'SUBJECT#*',
+  /** Shared Signals (CAEP) levels and device compliance received from transmitters (`PK=SSF#{t}`), written by oidc. */
+  ssfSignal: 'SSF#*',
   health: 'health',
 } as const;
 
@@ -153,10 +155,11 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // tenants in `kms` signing mode sign with the stack's signing key, whose public half the JWKS publishes.
   // Clients (registration), consents, lazily made signing keys; the whole token life cycle in state, and
   // the login throttle for the password grant. No card, no card session, no SAML state. The owner index
-  // read only: a risk denial at the refresh grant finds the family's SSO session by its public sid.
+  // read only: a risk denial at the refresh grant finds the family's SSO session by its public sid; a
+  // Shared Signals session-revoked finds the user's grants and SSO sessions through it. Received CAEP levels.
   oidc: {
     directory: readWrite(D.tenant),
-    state: plusRead(readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken, S.pushedRequest), S.subject),
+    state: plusRead(readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken, S.pushedRequest, S.ssfSignal), S.subject),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: NO_RESIDENT_KEYS,

@@ -81,6 +81,34 @@ export class CloudcardMonitoring extends Construct {
       }),
     );
 
+    // Security events (lambdas/core/security-events.ts): one metric per kind, per function. A spike of
+    // denials (risk, disabled subjects, revoked access) across the functions that run the access check is
+    // an attack or a broken policy: either way, someone looks.
+    const securityEvent = (kind: string, name: ContextName) =>
+      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: `SecurityEvent.${kind}`, dimensionsMap: { service: serviceName(name) }, statistic: 'Sum', period: PERIOD });
+    const allFunctions = (kind: string) => {
+      const usingMetrics = Object.fromEntries(functions.map(([name], index) => [`${kind.replace(/-/g, '')}${index}`, securityEvent(kind, name)]));
+      return new cloudwatch.MathExpression({ expression: Object.keys(usingMetrics).map((id) => `FILL(${id}, 0)`).join(' + '), usingMetrics, label: kind, period: PERIOD });
+    };
+    const denials = allFunctions('deny');
+    const spikes = [
+      { kind: 'deny', id: 'DenySpike', name: 'deny-spike', threshold: 20, what: 'access denials (security event `deny`)' },
+      { kind: 'sign-in-failure', id: 'LoginFailureSpike', name: 'login-failure-spike', threshold: 50, what: 'failed password sign-ins (security event `sign-in-failure`)' },
+      { kind: 'lockout', id: 'LockoutSpike', name: 'lockout-spike', threshold: 10, what: 'sign-ins refused by the login throttle (security event `lockout`)' },
+    ] as const;
+    for (const spike of spikes) {
+      this.alarms.push(
+        (spike.kind === 'deny' ? denials : allFunctions(spike.kind)).createAlarm(this, spike.id, {
+          alarmName: `${prefix}-${spike.name}`,
+          alarmDescription: `Many ${spike.what} in 5 minutes, all functions together: look at the security-event log lines for who, where from and why.`,
+          threshold: spike.threshold,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+
     // CloudTrail delivers KMS management calls to EventBridge (it needs a trail logging management events
     // in the region); the rule matches those on our keys and the alarm fires on any match. A deployment
     // that changes a grant triggers it too: each alert is a change to review, expected or not.
@@ -150,6 +178,14 @@ export class CloudcardMonitoring extends Construct {
           perFunction('Function errors', (fn) => fn.metricErrors({ period: PERIOD })),
           perFunction('Function duration p99', (fn) => fn.metricDuration({ period: PERIOD, statistic: 'p99' })),
           perFunction('Function throttles', (fn) => fn.metricThrottles({ period: PERIOD })),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Security events (all functions)',
+            width: 24,
+            left: [denials, allFunctions('step-up'), allFunctions('token-revoked')],
+            right: [allFunctions('sign-in-failure'), allFunctions('lockout')],
+          }),
         ],
         [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 24, alarms: this.alarms })],
       ],

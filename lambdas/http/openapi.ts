@@ -139,6 +139,32 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '200': jsonOk('#/components/schemas/RiskPolicy', 'the policy as stored, defaults filled in'), ...errors },
         },
       },
+      '/t/{tenant}/admin/v1/ssf-transmitters': {
+        parameters: [tenantParam],
+        get: { operationId: 'getSsfTransmitters', summary: 'The Shared Signals transmitters whose pushed Security Event Tokens the tenant accepts', security: admin, responses: { '200': jsonOk('#/components/schemas/SsfTransmitters', 'the transmitters'), ...errors } },
+        put: {
+          operationId: 'setSsfTransmitters',
+          summary: 'Replace the transmitters; validated whole (each jwks_uri through the outbound URL policy), a 400 names each bad field in `issues`',
+          security: admin,
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/SsfTransmitters' } } } },
+          responses: { '200': jsonOk('#/components/schemas/SsfTransmitters', 'the transmitters as stored'), ...errors },
+        },
+      },
+      '/t/{tenant}/ssf/push': {
+        parameters: [tenantParam],
+        post: {
+          operationId: 'pushSecurityEvent',
+          summary: 'RFC 8935 push delivery of one Security Event Token (RFC 8417, CAEP 1.0 events) from a configured transmitter',
+          requestBody: { required: true, content: { 'application/secevent+jwt': { schema: { type: 'string' } } } },
+          responses: {
+            '202': { description: 'verified and applied' },
+            '400': {
+              description: 'refused (RFC 8935 §2.3)',
+              content: { 'application/json': { schema: { type: 'object', required: ['err', 'description'], properties: { err: { type: 'string', enum: ['invalid_request', 'invalid_key', 'invalid_issuer', 'invalid_audience', 'authentication_failed'] }, description: { type: 'string' } } } } },
+            },
+          },
+        },
+      },
       '/t/{tenant}/admin/v1/users/{username}/disable': {
         parameters: [tenantParam, usernameParam],
         post: { operationId: 'disableUser', security: admin, responses: { '200': jsonOk('#/components/schemas/User', 'disabled'), ...errors } },
@@ -583,6 +609,28 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
               type: 'array',
               maxItems: 100,
               items: { type: 'object', additionalProperties: false, required: ['audience', 'bands'], properties: { audience: { type: 'string', description: 'an OAuth client id, or saml:{entityID}' }, bands: { $ref: '#/components/schemas/RiskBands' } } },
+            },
+          },
+        },
+        SsfTransmitters: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            transmitters: {
+              type: 'array',
+              maxItems: 20,
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['issuer', 'audience'],
+                description: 'exactly one of jwks_uri and jwks',
+                properties: {
+                  issuer: { type: 'string', description: 'the SET iss' },
+                  jwks_uri: { type: 'string', format: 'uri', description: 'fetched through the outbound URL policy' },
+                  jwks: { type: 'object', required: ['keys'], properties: { keys: { type: 'array', minItems: 1, maxItems: 20, items: { type: 'object' } } } },
+                  audience: { type: 'string', description: 'the SET aud this receiver expects' },
+                },
+              },
             },
           },
         },

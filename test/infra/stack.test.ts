@@ -576,8 +576,18 @@ describe('monitoring', () => {
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'cloudcard-dev' });
     const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([, a]) => a['Properties']);
     expect(alarms.map((a) => a['AlarmName']).sort()).toEqual(
-      [...CONTEXT_NAMES.map((c) => `cloudcard-dev-${c}-errors`), 'cloudcard-dev-api-5xx', 'cloudcard-dev-key-policy-changed'].sort(),
+      [...CONTEXT_NAMES.map((c) => `cloudcard-dev-${c}-errors`), 'cloudcard-dev-api-5xx', 'cloudcard-dev-key-policy-changed', 'cloudcard-dev-deny-spike', 'cloudcard-dev-login-failure-spike', 'cloudcard-dev-lockout-spike'].sort(),
     );
+    // Security events: the deny count of every function summed (each function emits under its own service).
+    const denySpike = alarms.find((a) => a['AlarmName'] === 'cloudcard-dev-deny-spike')!;
+    const denyQueries = denySpike['Metrics'] as Array<{ Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: Array<{ Value: unknown }> } } }>;
+    expect(denyQueries.filter((q) => q.MetricStat).map((q) => [q.MetricStat!.Metric.MetricName, q.MetricStat!.Metric.Dimensions[0]!.Value]).sort()).toEqual(CONTEXT_NAMES.map((c) => ['SecurityEvent.deny', `cloudcard-${c}`]).sort());
+    expect(denySpike).toMatchObject({ Threshold: 20, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' });
+    for (const [name, metric] of [['login-failure-spike', 'SecurityEvent.sign-in-failure'], ['lockout-spike', 'SecurityEvent.lockout']] as const) {
+      const spike = alarms.find((a) => a['AlarmName'] === `cloudcard-dev-${name}`)!;
+      const queries = spike['Metrics'] as Array<{ MetricStat?: { Metric: { MetricName: string } } }>;
+      expect(new Set(queries.filter((q) => q.MetricStat).map((q) => q.MetricStat!.Metric.MetricName))).toEqual(new Set([metric]));
+    }
     for (const context of CONTEXT_NAMES) {
       const alarm = alarms.find((a) => a['AlarmName'] === `cloudcard-dev-${context}-errors`)!;
       expect(alarm).toMatchObject({ MetricName: 'Errors', Namespace: 'AWS/Lambda', Dimensions: [{ Name: 'FunctionName', Value: { Ref: ids.fn(context) } }] });

@@ -24,10 +24,10 @@ export const offlineResolver = async (hostname: string): Promise<string[]> => {
  * loopback, so the outbound URL policy's loopback exception is on unless `outbound` says otherwise;
  * names resolve without DNS (offlineResolver) unless `outbound` gives a resolver.
  */
-export async function startStackOn(backend: BackendName, options: { clock?: Clock; outbound?: LocalOutboundOptions; env?: Record<string, string>; certListener?: LocalStackOptions['certListener'] } = {}): Promise<LocalStack> {
+export async function startStackOn(backend: BackendName, options: { clock?: Clock; outbound?: LocalOutboundOptions; env?: Record<string, string>; certListener?: LocalStackOptions['certListener']; logLevel?: LocalStackOptions['logLevel'] } = {}): Promise<LocalStack> {
   const base = {
     port: 0,
-    logLevel: 'SILENT' as const,
+    logLevel: options.logLevel ?? ('SILENT' as const),
     demoPassword: DEMO_PASSWORD,
     outbound: { allowLoopback: options.outbound?.allowLoopback ?? true, resolve: options.outbound?.resolve ?? offlineResolver },
     ...(options.clock ? { clock: options.clock } : {}),

@@ -7,6 +7,8 @@ import { cardRoutes, type CardRouteDeps } from '../../lambdas/http/routes/card/i
 import type { ApiRequest } from '../../lambdas/http/types.ts';
 import { platformRoutes } from '../../lambdas/http/routes/platform.ts';
 import { pkiRoutes, type PkiRouteDeps } from '../../lambdas/http/routes/pki/index.ts';
+import { ssfRoutes } from '../../lambdas/http/routes/oidc/ssf.ts';
+import type { SetReceiver } from '../../lambdas/core/ssf/receiver.ts';
 import type { DirectoryServices, Runtime } from '../../lambdas/runtime.ts';
 import type { AdminAuthenticator } from '../../lambdas/http/admin-auth.ts';
 
@@ -17,6 +19,7 @@ describe('OpenAPI document', () => {
     ...adminRoutes({ tenants: {}, users: {}, adminClients: {} } as unknown as DirectoryServices, {} as AdminAuthenticator),
     ...cardRoutes({} as CardRouteDeps),
     ...pkiRoutes({} as PkiRouteDeps),
+    ...ssfRoutes({} as SetReceiver),
   ];
   const openApiPath = (path: string): string => path.replace(/:([a-z]+)/g, '{$1}');
 

@@ -1,3 +1,4 @@
+import type { SecurityEvents } from '../security-events.ts';
 import type { Tenant, Tenants } from '../directory/tenant.ts';
 import type { User, Users } from '../directory/user.ts';
 import { NotFoundError } from '../errors.ts';
@@ -80,6 +81,8 @@ export interface RiskPorts {
   readonly endings?: ContinuationEndings;
   /** The tenant's external risk service, when its policy names one. */
   readonly external?: Pick<ExternalRisk, 'ask'>;
+  /** Where step-up and deny decisions are reported (core/security-events.ts). */
+  readonly events?: SecurityEvents;
   readonly clock: Clock;
 }
 const deny = (reason: DenialReason, message: string): AccessDecision => ({ outcome: 'deny', reason, message });
@@ -109,6 +112,28 @@ export class AccessCheck {
    * (bounded); a risk denial ends what was continued before it is answered.
    */
   async continueAccess(continuation: Continuation): Promise<AccessDecision> {
+    const decision = await this.#continue(continuation);
+    if (decision.outcome !== 'allow') this.#report(continuation, decision);
+    return decision;
+  }
+
+  /** A step-up or a denial as one security event; a risk denial also revoked the family it continued. */
+  #report(continuation: Continuation, decision: Exclude<AccessDecision, { outcome: 'allow' }>): void {
+    const events = this.#risk?.events;
+    if (!events) return;
+    const event = {
+      tenant: continuation.tenant,
+      ...('user' in continuation.subject ? { username: continuation.subject.user } : {}),
+      ...(continuation.audience ? { client: continuation.audience } : {}),
+      ...(continuation.context?.ip ? { ip: continuation.context.ip } : {}),
+      ...(decision.risk ? { score: decision.risk.score } : {}),
+    };
+    if (decision.outcome === 'step-up') return events.emit({ kind: 'step-up', ...event, reason: `${continuation.kind}:${decision.risk.reasons.join('+')}` });
+    events.emit({ kind: 'deny', ...event, reason: `${continuation.kind}:${decision.reason}` });
+    if (decision.reason === 'risk' && continuation.grantId) events.emit({ kind: 'token-revoked', ...event, reason: 'risk-deny' });
+  }
+
+  async #continue(continuation: Continuation): Promise<AccessDecision> {
     const username = 'user' in continuation.subject ? continuation.subject.user : undefined;
     const risk = this.#risk;
     const scored = risk !== undefined && username !== undefined && continuation.context !== undefined && SCORED.has(continuation.kind);

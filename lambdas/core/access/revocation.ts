@@ -98,6 +98,16 @@ export class AccessRevocation implements AccessEndings, ContinuationEndings, Dev
       (item.GSI1SK.startsWith('CARDSESS#') && item.session?.jkt === jkt));
   }
 
+  /**
+   * Ends a user's web access only: refresh-token families (revoked) and SSO sessions (deleted), not card
+   * sessions (a Shared Signals session-revoked or credential-change, received by the oidc function, which
+   * holds no card grants; the card's next session open goes through the access check anyway).
+   */
+  async endWebSessions(tenant: string, username: string): Promise<void> {
+    await this.#endOwned(tenant, username, 'access-revoked', 'GRANT#');
+    await this.#endOwned(tenant, username, 'access-revoked', 'SSO#');
+  }
+
   async endCardSessions(tenant: string, username: string, card: string): Promise<void> {
     await this.#endOwned(tenant, username, 'card-deleted', cardSessionPrefix(card));
   }

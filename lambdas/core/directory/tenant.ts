@@ -7,6 +7,7 @@ import { NO_OUTBOUND } from '../outbound/none.ts';
 import { OutboundUrlError } from '../outbound/url-policy.ts';
 import { directoryKeys } from './keys.ts';
 import { riskPolicySchema, type RiskPolicy } from '../risk/policy.ts';
+import { ssfTransmittersSchema, type SsfTransmitters } from '../ssf/transmitters.ts';
 
 export const REGISTRATION_MODES = ['closed', 'open', 'initial-access-token'] as const;
 export type RegistrationMode = (typeof REGISTRATION_MODES)[number];
@@ -211,6 +212,8 @@ export interface Tenant {
   readonly trustedIssuers?: readonly TrustedIssuer[];
   /** Token protection: score bands, weights and overrides (core/risk/policy.ts); the defaults when absent. */
   readonly riskPolicy?: RiskPolicy;
+  /** Shared Signals transmitters whose pushed Security Event Tokens are accepted (core/ssf/); none when absent. */
+  readonly ssfTransmitters?: SsfTransmitters;
   readonly createdAt: string;
   readonly updatedAt: string;
   /** Incremented on every write; updates are guarded on it (optimistic concurrency). */
@@ -323,6 +326,34 @@ export class Tenants {
       throw error;
     }
     return policy;
+  }
+
+  /**
+   * Replaces the tenant's Shared Signals transmitters (validated whole; each `jwks_uri` must pass the
+   * outbound URL policy, since the push endpoint fetches it), guarded on the version.
+   */
+  async setSsfTransmitters(id: string, input: unknown): Promise<SsfTransmitters> {
+    const config = parseInput(ssfTransmittersSchema, input, 'SSF transmitters');
+    const issues: string[] = [];
+    for (const [index, transmitter] of config.transmitters.entries()) {
+      if (!transmitter.jwks_uri) continue;
+      try {
+        await this.#outbound.check(transmitter.jwks_uri);
+      } catch (error) {
+        if (!(error instanceof OutboundUrlError)) throw error;
+        issues.push(`transmitters.${index}.jwks_uri: ${error.message}`);
+      }
+    }
+    if (issues.length) throw new ValidationError('invalid SSF transmitters', issues);
+    const current = await this.get(id);
+    const next: Tenant = { ...current, ssfTransmitters: config, updatedAt: new Date(this.#clock.now()).toISOString(), version: current.version + 1 };
+    try {
+      await this.#directory.update(directoryKeys.tenant(id), { tenant: next, version: next.version }, { present: true, equals: { version: current.version } });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError(`tenant ${id} changed meanwhile; retry`);
+      throw error;
+    }
+    return config;
   }
 
   async getActive(id: string): Promise<Tenant> {

@@ -1,6 +1,7 @@
 import type { User, Users } from '../directory/user.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import type { TotpEnrolment } from './totp.ts';
+import { NO_SECURITY_EVENTS, type SecurityEvents } from '../security-events.ts';
 
 export type SignInResult =
   | { readonly outcome: 'ok'; readonly user: User }
@@ -21,17 +22,24 @@ export class Credentials {
   readonly #users: Users;
   readonly #throttle: LoginThrottle;
   readonly #totp: TotpEnrolment | undefined;
+  readonly #events: SecurityEvents;
 
-  constructor(users: Users, throttle: LoginThrottle, totp?: TotpEnrolment) {
+  constructor(users: Users, throttle: LoginThrottle, totp?: TotpEnrolment, events: SecurityEvents = NO_SECURITY_EVENTS) {
     this.#users = users;
     this.#throttle = throttle;
     this.#totp = totp;
+    this.#events = events;
   }
 
   /** `username` is taken case-insensitively (user names are lower case); `ip` is the client's address. */
   async signIn(tenant: string, username: string, password: string, ip: string): Promise<SignInResult> {
     const name = typeof username === 'string' ? username.trim().toLowerCase() : '';
     const result = await this.#throttle.attempt(tenant, name, ip, 'password', () => this.#users.verifyPassword(tenant, name, password));
+    // One event per outcome (the name as typed for a failure: it says nothing about whether the user exists).
+    const who = { tenant, username: name.slice(0, 64), ip };
+    if (result.outcome === 'ok') this.#events.emit({ kind: 'sign-in-success', ...who, reason: 'password' });
+    else if (result.outcome === 'invalid') this.#events.emit({ kind: 'sign-in-failure', ...who, reason: 'password' });
+    else this.#events.emit({ kind: 'lockout', ...who, reason: `password:${result.reason}` });
     return result.outcome === 'ok' ? { outcome: 'ok', user: result.value } : result;
   }
 

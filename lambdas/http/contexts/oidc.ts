@@ -5,6 +5,11 @@ import { ReadCache } from '../../core/read-cache.ts';
 import { baseServices } from '../../base-services.ts';
 import type { Runtime } from '../../runtime.ts';
 import { oidcRoutes } from '../routes/oidc/index.ts';
+import { ssfRoutes } from '../routes/oidc/ssf.ts';
+import { SetReceiver } from '../../core/ssf/receiver.ts';
+import { ReplayCache } from '../../core/oidc/replay.ts';
+import { RemoteKeySets } from '../../core/outbound/remote-key-sets.ts';
+import { NO_OUTBOUND } from '../../core/outbound/none.ts';
 
 /**
  * The OIDC models over a runtime, with whatever key services it carries (the oidc and saml contexts).
@@ -31,7 +36,12 @@ export const oidcContext: RoutesFactory = (runtime) => {
   const oidc = oidcModels(runtime, cacheMs);
   const credentials = services.credentials!;
   const tenants = cachedTenants(services.tenants, new ReadCache<Tenant>(runtime.clock, cacheMs));
-  return oidcRoutes({ oidc, access: services.access, tenants, users: services.users, signIn: (...args) => credentials.signIn(...args) });
+  // Shared Signals push: tenants read fresh (a transmitter just configured is trusted at once).
+  const ssf =
+    runtime.state && services.revocation
+      ? new SetReceiver({ tenants: services.tenants, directory: runtime.directory, state: runtime.state, endings: services.revocation, replay: new ReplayCache(runtime.state, runtime.clock), keySets: new RemoteKeySets(runtime.outbound ?? NO_OUTBOUND, runtime.clock), clock: runtime.clock })
+      : undefined;
+  return [...oidcRoutes({ oidc, access: services.access, tenants, users: services.users, signIn: (...args) => credentials.signIn(...args) }), ...ssfRoutes(ssf)];
 };
 
 /** Tenant lookups through the cache (a tenant is only read here, never written: the admin function writes). */

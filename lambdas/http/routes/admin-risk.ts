@@ -1,5 +1,6 @@
 import type { DirectoryServices } from '../../runtime.ts';
 import { DEFAULT_RISK_POLICY } from '../../core/risk/policy.ts';
+import { NO_SSF_TRANSMITTERS } from '../../core/ssf/transmitters.ts';
 import { HttpProblem } from '../problem.ts';
 import type { Route, RouteHandler } from '../router.ts';
 import { json, type ApiRequest } from '../types.ts';
@@ -14,7 +15,8 @@ export interface AdminRiskRouteOptions {
 /**
  * Token protection in the admin API: the tenant's risk policy (GET, PUT: validated whole, a 400 names
  * each bad field), and a user's sessions and refresh-token families with their last context and
- * decision (GET), one of which an administrator may end (DELETE).
+ * decision (GET), one of which an administrator may end (DELETE); the Shared Signals transmitters whose
+ * Security Event Tokens the tenant accepts (GET, PUT).
  */
 export function adminRiskRoutes(services: DirectoryServices, { base, guarded, objectBody }: AdminRiskRouteOptions): Route[] {
   const tenantOf = (request: ApiRequest): string => request.params['tenant']!;
@@ -38,6 +40,16 @@ export function adminRiskRoutes(services: DirectoryServices, { base, guarded, ob
       method: 'PUT',
       path: `${base}/risk-policy`,
       handle: guarded(async (request) => json(200, await services.tenants.setRiskPolicy(tenantOf(request), objectBody(request)))),
+    },
+    {
+      method: 'GET',
+      path: `${base}/ssf-transmitters`,
+      handle: guarded(async (request) => json(200, (await services.tenants.get(tenantOf(request))).ssfTransmitters ?? NO_SSF_TRANSMITTERS)),
+    },
+    {
+      method: 'PUT',
+      path: `${base}/ssf-transmitters`,
+      handle: guarded(async (request) => json(200, await services.tenants.setSsfTransmitters(tenantOf(request), objectBody(request)))),
     },
     {
       method: 'GET',
