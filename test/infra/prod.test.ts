@@ -148,7 +148,8 @@ describe('custom domain, alarm e-mail, kms-resident default custody', () => {
       },
     });
     const alarms = resourcesOfType(s.template, 'AWS::CloudWatch::Alarm');
-    expect(alarms).toHaveLength(CONTEXT_NAMES.length + 2);
+    // One per function, API 5xx, KMS key-policy change, and the three security-event spike alarms.
+    expect(alarms).toHaveLength(CONTEXT_NAMES.length + 5);
     for (const [, alarm] of alarms) {
       expect(alarm['Properties']['AlarmActions']).toEqual([{ Ref: topic }]);
       expect(alarm['Properties']['OKActions']).toEqual([{ Ref: topic }]);
