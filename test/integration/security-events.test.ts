@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { CardApiClient, CardApiError, generateDeviceKey } from '../../agent/sdk.ts';
+import { directoryServices } from '../../lambdas/runtime.ts';
+import { cardAccessToken, select, sw, verifyPin } from '../support/card-flows.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import { HttpBrowser } from '../support/http-browser.ts';
 import { authorizeWithLogin, basic, pkce, postForm, registerClient, RP_REDIRECT } from '../support/oidc-flows.ts';
@@ -60,5 +63,42 @@ describe('security events in the function log', () => {
     );
     const log = lines.join('');
     for (const secret of secrets) expect(log).not.toContain(secret);
+  });
+
+  it('logs card session open, a takeover (superseded) and the PIN blocked by its last try, without the PIN', async () => {
+    // The test above left a policy that denies at every hour: back to the defaults.
+    expect((await fetch(`${stack.url}/t/demo/admin/v1/risk-policy`, { method: 'PUT', headers: { Authorization: adminAuth, 'Content-Type': 'application/json' }, body: '{}' })).status).toBe(200);
+    const services = directoryServices(stack.runtime);
+    const enrolled = await services.cards!.enrol('demo', { username: 'alice', slots: ['9a'], pin: '13572468', puk: '97531864' });
+    const card = enrolled.card.id;
+    const lines: string[] = [];
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      const token = await cardAccessToken(stack);
+      const client = new CardApiClient({ tenantUrl: `${stack.url}/t/demo`, accessToken: () => token });
+      const first = await client.openSession(card, await generateDeviceKey());
+      const second = await client.openSession(card, await generateDeviceKey());
+      const superseded = await client.transmit(first.session, select()).then(() => undefined, (error: unknown) => error);
+      expect(superseded).toBeInstanceOf(CardApiError);
+      expect(sw(await client.transmit(second.session, select()))).toBe(0x9000);
+      const tries = (await services.tenants.get('demo')).pinPolicy.retries;
+      for (let i = 0; i < tries; i++) expect(sw(await client.transmit(second.session, verifyPin('00000000'))) & 0xfff0).toBe(0x63c0);
+      expect(sw(await client.transmit(second.session, verifyPin('13572468')))).toBe(0x6983);
+    } finally {
+      write.mockRestore();
+    }
+    const events = lines
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.includes('"security-event"'))
+      .map((line) => (JSON.parse(line) as { securityEvent: Record<string, unknown> }).securityEvent)
+      .filter((event) => event['card'] === card);
+    expect(events.map((event) => event['kind'])).toEqual(['card-session-open', 'card-session-open', 'card-session-superseded', 'pin-blocked']);
+    expect(events[0]).toMatchObject({ schema: 'cloudcard.security-event/1', tenant: 'demo', username: 'alice', ip: '127.0.0.1' });
+    expect(events[3]).toMatchObject({ tenant: 'demo', username: 'alice', card });
+    const log = lines.join('');
+    for (const secret of ['13572468', '97531864']) expect(log).not.toContain(secret);
   });
 });

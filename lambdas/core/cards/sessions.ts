@@ -1,4 +1,5 @@
 import { calculateJwkThumbprint, compactVerify, importJWK, type JWK } from 'jose';
+import { NO_SECURITY_EVENTS, type SecurityEvents } from '../security-events.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { opaqueHash } from '../oidc/hashing.ts';
 import { handleApdu } from '../piv/application.ts';
@@ -133,14 +134,16 @@ export class CardSessions {
   readonly #random: Random;
   readonly #access: Pick<AccessCheck, 'continueAccess' | 'start'>;
   readonly #seal: SessionSeal;
+  readonly #events: SecurityEvents;
 
-  constructor(state: StateStore, cards: Cards, clock: Clock, random: Random, access: Pick<AccessCheck, 'continueAccess' | 'start'>, seal: SessionSeal) {
+  constructor(state: StateStore, cards: Cards, clock: Clock, random: Random, access: Pick<AccessCheck, 'continueAccess' | 'start'>, seal: SessionSeal, events: SecurityEvents = NO_SECURITY_EVENTS) {
     this.#state = state;
     this.#cards = cards;
     this.#clock = clock;
     this.#random = random;
     this.#access = access;
     this.#seal = seal;
+    this.#events = events;
   }
 
   /** Issues a nonce for the user's card, to be signed by the device key with this thumbprint. */
@@ -193,6 +196,7 @@ export class CardSessions {
     // Indexed under its holder and card: disabling the user or deleting the card ends it at once.
     await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant.id, username, 'CARDSESS', `${cardId}#${session.id}`), session, piv, pivMac, seq: 0, expiresAt, activeAt: Math.floor(now / 1000), renewals: 0 }, { absent: true });
     await this.#cards.activate(tenant.id, cardId, session.id);
+    this.#events.emit({ kind: 'card-session-open', tenant: tenant.id, username, card: cardId, ...(context.ip ? { ip: context.ip } : {}) });
     return { secret: sessionToken(secret, cardId, username), session, expiresAt };
   }
 
@@ -228,6 +232,8 @@ export class CardSessions {
         throw error;
       }
     }
+    // This command used the last PIN try: the card is blocked until an unblock (PUK or administrator).
+    if (card.pinRemaining > 0 && view.item.pinRemaining <= 0) this.#events.emit({ kind: 'pin-blocked', tenant: tenantId, username: item.session.username, card: item.session.card });
     // The PIN tries left after the command: the agent answers PIN status queries from it, locally.
     return { response: result.response, trace: result.trace, session: item.session, pinRemaining: view.item.pinRemaining };
   }
@@ -309,6 +315,7 @@ export class CardSessions {
       throw card.failed;
     }
     if (card.value.activeSession !== session.id) {
+      this.#events.emit({ kind: 'card-session-superseded', tenant: session.tenant, username: session.username, card: session.card, reason: kind });
       throw new CardSessionError('superseded', 'another client opened a session for this card (or an administrator disconnected it); remove the card from the reader, re-insert it to take it back');
     }
     return { item: item!, secret: parsed.secret, card: card.value };

@@ -29,7 +29,7 @@ export const cardContext: RoutesFactory = (runtime) => {
   return cardRoutes({
     tenants: services.tenants,
     trust,
-    sessions: new CardSessions(runtime.state, cards, runtime.clock, runtime.random, services.access, new SessionSeal(runtime.cardSessionKey)),
+    sessions: new CardSessions(runtime.state, cards, runtime.clock, runtime.random, services.access, new SessionSeal(runtime.cardSessionKey), runtime.securityEvents),
     lists: new CardLists(cards, runtime.directory, runtime.residentKeys),
     clock: runtime.clock,
     ...(services.devices ? { devices: services.devices } : {}),
