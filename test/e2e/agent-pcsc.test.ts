@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { ROOT } from '../support/emulator.ts';
-import { formOf, HttpBrowser } from '../support/http-browser.ts';
 import { DEMO_PASSWORD } from '../support/oidc-stack.ts';
 import { agentRequests, agentStats, freePort, READER, startPcscd, tool, type Pcscd } from '../support/pcsc.ts';
+import { agentDeviceLogin } from '../support/agent-device-login.ts';
 import { cli, start, waitFor, type Started } from '../support/processes.ts';
 
 const AGENT = join(ROOT, 'agent', 'bin', 'cloudcard-agent.js');
@@ -65,17 +65,7 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
     pcscd = await startPcscd();
 
     // Sign in with the agent's device flow; the user approves in the portal.
-    const login = start([AGENT, '--state-dir', stateDir, 'login', '--issuer', issuer(), '--device'], {});
-    const [, url, code] = await waitFor(login, /open (\S+) and enter the code (\S+)/);
-    const browser = new HttpBrowser();
-    let page = await browser.follow(url!, 'never');
-    const entry = formOf(await page.response.text());
-    page = await browser.follow(entry.action, 'never', { form: { ...entry.fields, user_code: code! } });
-    const form = formOf(await page.response.text());
-    page = await browser.follow(form.action, 'never', { form: { ...form.fields, username: 'alice', password: DEMO_PASSWORD } });
-    const confirm = formOf(await page.response.text());
-    await browser.follow(confirm.action, 'never', { form: { ...confirm.fields, decision: 'allow' } });
-    expect(await login.exited).toBe(0);
+    await agentDeviceLogin(AGENT, stateDir, issuer());
     expect(statSync(join(stateDir, 'state.json')).mode & 0o777).toBe(0o600);
 
     agent = startAgent();
