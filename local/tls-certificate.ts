@@ -1,7 +1,7 @@
 import 'reflect-metadata'; // @peculiar/x509 2.x needs a Reflect polyfill, imported before it
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { webcrypto } from 'node:crypto';
+import { KeyObject, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 /** The mutual-TLS listener's server key and certificate (PEM). */
@@ -47,8 +47,7 @@ export async function listenerCertificate(dataDir: string, given: { certFile?: s
     },
     webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1],
   );
-  const keyDer = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${keyDer.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
+  const keyPem = KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }) as string;
   const certPem = certificate.toString('pem');
   write(keyFile, keyPem);
   write(certFile, certPem.endsWith('\n') ? certPem : `${certPem}\n`);
