@@ -122,6 +122,17 @@ export class Users {
     return user;
   }
 
+  /**
+   * The users whose directory e-mail address is `email` (case-insensitive), through the e-mail index; at
+   * most `limit`, enough for a caller to tell one user from several.
+   */
+  async withEmail(tenantId: string, email: string, limit = 3): Promise<User[]> {
+    const address = email.toLowerCase();
+    const { GSI1PK } = directoryKeys.userByEmail(tenantId, address);
+    const page = await this.#directory.query<UserItem>({ index: 'GSI1', partition: GSI1PK, sortPrefix: address, limit });
+    return page.items.map((item) => item.user).filter((user) => user.email?.toLowerCase() === address);
+  }
+
   async get(tenantId: string, username: string): Promise<User> {
     const item = USERNAME.test(username) ? await this.#directory.get<UserItem>(directoryKeys.user(tenantId, username)) : undefined;
     if (!item) throw new NotFoundError(`user ${username} does not exist in tenant ${tenantId}`);

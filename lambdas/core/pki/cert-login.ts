@@ -1,10 +1,10 @@
 import { X509Certificate } from 'node:crypto';
 import type { Clock, DirectoryStore, Item } from '../../ports.ts';
 import { cardAuthorityKey, cardKeys, slotAttribute, type CardItem } from '../cards/card-item.ts';
-import { directoryKeys, tenantPartition } from '../directory/keys.ts';
+import { directoryKeys } from '../directory/keys.ts';
 import type { PivSlot } from '../piv/card-port.ts';
 import { SLOT_PIN_POLICY } from '../piv/slot-rules.ts';
-import type { User } from '../directory/user.ts';
+import type { User, Users } from '../directory/user.ts';
 import { ACR } from '../oidc/claims.ts';
 import { children, contextTag, decodeOid, parse, TAG, type DerNode } from './der.ts';
 import { canonicalSerial, type CertificateRegistry } from './registry.ts';
@@ -73,12 +73,14 @@ type UserItem = Item & { user: User };
  */
 export class CertificateLogins {
   readonly #directory: DirectoryStore;
+  readonly #users: Pick<Users, 'withEmail'>;
   readonly #registry: CertificateRegistry;
   readonly #trusted: TrustedCas;
   readonly #clock: Clock;
 
-  constructor(deps: { directory: DirectoryStore; registry: CertificateRegistry; trustedCas: TrustedCas; clock: Clock }) {
+  constructor(deps: { directory: DirectoryStore; users: Pick<Users, 'withEmail'>; registry: CertificateRegistry; trustedCas: TrustedCas; clock: Clock }) {
     this.#directory = deps.directory;
+    this.#users = deps.users;
     this.#registry = deps.registry;
     this.#trusted = deps.trustedCas;
     this.#clock = deps.clock;
@@ -165,10 +167,9 @@ export class CertificateLogins {
     if (!value) throw new CertificateLoginError('no-mapping', `the certificate has no ${rule.source === 'upn' ? 'UPN' : 'e-mail'} name in ${rule.domain}`);
     if (rule.source === 'upn') return value.slice(0, -suffix.length);
     // E-mail: the user whose directory e-mail address it is (GSI1 `T#{tenant}#EMAIL`).
-    const page = await this.#directory.query<UserItem & { GSI1SK?: string }>({ index: 'GSI1', partition: `${tenantPartition(tenant)}#EMAIL`, sortPrefix: value, limit: 3 });
-    const users = page.items.filter((item) => item.user.email?.toLowerCase() === value);
+    const users = await this.#users.withEmail(tenant, value);
     if (users.length !== 1) throw new CertificateLoginError(users.length ? 'no-mapping' : 'unknown-user', users.length ? `the e-mail address ${value} names more than one user` : `no user has the e-mail address ${value}`);
-    return users[0]!.user.username;
+    return users[0]!.username;
   }
 }
 

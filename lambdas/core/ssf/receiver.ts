@@ -1,7 +1,8 @@
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { AccessRevocation } from '../access/revocation.ts';
-import { directoryKeys, tenantPartition } from '../directory/keys.ts';
+import { directoryKeys } from '../directory/keys.ts';
 import type { Tenants } from '../directory/tenant.ts';
+import type { Users } from '../directory/user.ts';
 import type { ReplayCache } from '../oidc/replay.ts';
 import type { RemoteKeySets } from '../outbound/remote-key-sets.ts';
 import type { Clock, DirectoryStore, Item, StateStore } from '../../ports.ts';
@@ -41,6 +42,7 @@ export const ssfSignalKey = (tenant: string, what: `USER#${string}#${'riskLevel'
 export interface SetReceiverDeps {
   readonly tenants: Pick<Tenants, 'find'>;
   readonly directory: DirectoryStore;
+  readonly users: Pick<Users, 'withEmail'>;
   readonly state: StateStore;
   readonly endings: Pick<AccessRevocation, 'endWebSessions'>;
   readonly replay: ReplayCache;
@@ -153,9 +155,7 @@ export class SetReceiver {
         return typeof user['sub'] === 'string' ? await this.#known(tenant, user['sub']) : undefined;
       case 'email': {
         if (typeof user['email'] !== 'string') return undefined;
-        const email = user['email'].toLowerCase();
-        const page = await this.#deps.directory.query<Item & { user?: { username: string; email?: string } }>({ index: 'GSI1', partition: `${tenantPartition(tenant)}#EMAIL`, sortPrefix: email, limit: 2 });
-        return page.items.find((item) => item.user?.email === email)?.user?.username;
+        return (await this.#deps.users.withEmail(tenant, user['email'], 2))[0]?.username;
       }
       default:
         return undefined;

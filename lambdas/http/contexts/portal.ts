@@ -4,7 +4,6 @@ import { baseServices } from '../../base-services.ts';
 import { portalRoutes } from '../routes/portal/index.ts';
 import { CertificateLogins } from '../../core/pki/cert-login.ts';
 import { CertificateRegistry } from '../../core/pki/registry.ts';
-import { TrustedCas } from '../../core/pki/trusted-cas.ts';
 
 /** The authentication portal: sign-in, one-time codes, consent and device approval pages. */
 export const portalContext: RoutesFactory = (runtime) => {
@@ -14,8 +13,9 @@ export const portalContext: RoutesFactory = (runtime) => {
   // Certificate login reads the card partition (CA, register, cards) and the tenant's trusted CAs: read only.
   const certificateLogins = new CertificateLogins({
     directory: runtime.directory,
+    users: services.users,
     registry: new CertificateRegistry(runtime.directory, runtime.clock),
-    trustedCas: new TrustedCas(runtime.directory, services.tenants, runtime.clock),
+    trustedCas: services.trustedCas,
     clock: runtime.clock,
   });
   return portalRoutes({
