@@ -129,6 +129,9 @@ export function tool(command: string, args: readonly string[], options: { input?
       clearTimeout(timer);
       resolve({ status, stdout, stderr });
     });
+    // A tool that exits before reading its stdin (most do not read it) closes the pipe first: the write
+    // then fails with EPIPE, which must not become an uncaught error; the exit status and output decide.
+    child.stdin!.on('error', () => undefined);
     child.stdin!.end(options.input ?? '');
   });
 }

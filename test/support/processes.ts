@@ -19,6 +19,9 @@ export function start(args: readonly string[], env: Record<string, string | unde
   let err = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  // A command that exits before reading its stdin makes the write fail with EPIPE: its exit code and
+  // output decide, not an uncaught pipe error.
+  child.stdin!.on('error', () => undefined);
   if (input !== undefined) child.stdin!.end(input);
   else child.stdin!.end();
   // 'close', not 'exit': 'exit' can come before the child's last output has been read from its pipes,
