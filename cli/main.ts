@@ -3,7 +3,7 @@ import { bashCompletion } from './completion.ts';
 import { describeFailure, EXIT, renderFailure } from './errors.ts';
 import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { DomainError, ValidationError } from '../lambdas/core/errors.ts';
+import { ValidationError } from '../lambdas/core/errors.ts';
 import { print } from './output.ts';
 import { parseAttributeRule, USER_FIELDS, type AttributeRule } from '../lambdas/core/saml/attribute-mapping.ts';
 import { parseSigningChoice, type SigningChoice } from '../lambdas/core/saml/signing-choice.ts';

@@ -37,7 +37,7 @@ const schema = z
     // The oidc function's per-container cache of tenants and clients: the bound on serving a stale one.
     [ENV.directoryCacheSeconds]: z.coerce.number().int().min(0).max(300).default(30),
     [ENV.truststoreBucket]: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
-    [ENV.truststoreKey]: z.string().regex(/^[A-Za-z0-9!_.*'()\/-]{1,1024}$/, 'must be an S3 object key').optional(),
+    [ENV.truststoreKey]: z.string().regex(/^[A-Za-z0-9!_.*'()/-]{1,1024}$/, 'must be an S3 object key').optional(),
     [ENV.certDomainName]: z.string().regex(/^[a-z0-9.-]{4,253}$/, 'must be a lower-case DNS name').optional(),
   });
 

@@ -8,7 +8,7 @@ import { ROOT } from '../support/emulator.ts';
 import { DEMO_PASSWORD } from '../support/oidc-stack.ts';
 import { agentRequests, agentStats, freePort, READER, startPcscd, tool, type Pcscd } from '../support/pcsc.ts';
 import { agentDeviceLogin } from '../support/agent-device-login.ts';
-import { cli, start, waitFor, type Started } from '../support/processes.ts';
+import { cli, start, type Started } from '../support/processes.ts';
 
 const AGENT = join(ROOT, 'agent', 'bin', 'cloudcard-agent.js');
 const PIN = '123456';

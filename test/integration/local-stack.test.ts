@@ -2,7 +2,6 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDynamoClient } from '../../lambdas/adapters/dynamodb/client.ts';
 import { DynamoItemStore } from '../../lambdas/adapters/dynamodb/item-store.ts';
 import { verifySecret } from '../../lambdas/core/crypto/password.ts';
 import { directoryKeys } from '../../lambdas/core/directory/keys.ts';

@@ -5,7 +5,7 @@ import type { LocalStack } from '../../local/stack.ts';
 import { BACKENDS, testClock } from '../support/backends.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
 import { authorizeWithLogin, basic, pkce, postForm, RP_REDIRECT, type RegisteredClient } from '../support/oidc-flows.ts';
-import { allowRegistration, DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
+import { DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
 
 /**
  * Dynamic client registration (RFC 7591) through HTTP on the local stack: closed by default, open or

@@ -88,6 +88,7 @@ export function cardCommonName(label: string, id: string): string {
 }
 
 /** Strips the characters that would change an RDN's structure; names are display text, not syntax. */
+// eslint-disable-next-line no-control-regex -- control characters are what this removes
 const rdnValue = (value: string): string => value.replace(/[,+="\\<>;#\u0000-\u001f]/g, '').slice(0, 64) || '-';
 
 /**

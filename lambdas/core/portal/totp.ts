@@ -59,6 +59,7 @@ export function matchTotpStep(secret: Uint8Array, code: string, nowMs: number, l
 function checkIssuer(issuerLabel: string): string {
   const issuer = typeof issuerLabel === 'string' ? issuerLabel.trim() : '';
   // The colon separates issuer and account in the label; control characters have no place in an app's list.
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (issuer.length === 0 || issuer.length > 100 || /[:\u0000-\u001f\u007f]/.test(issuer)) {
     throw new ValidationError('invalid issuer label', ['issuer: must be 1-100 characters, without colons or control characters']);
   }

@@ -33,6 +33,7 @@ type SimpleType =
 
 const collapse = (value: string): string => value.replace(/[\t\n\r ]+/g, ' ').trim();
 const NAME_START = 'A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD';
+// eslint-disable-next-line no-misleading-character-class -- XML's NameChar ranges, code unit by code unit
 const NCNAME = new RegExp(`^[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040]*$`);
 
 // RFC 3986 URI-reference, after characters a URI may not hold literally are escaped (as libxml2 does).
