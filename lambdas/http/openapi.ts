@@ -2,9 +2,11 @@
  * The OpenAPI 3.1 description of the card and admin APIs, served at {base}/openapi.json. A unit test
  * checks that every admin route is described here and nothing else is, so the two cannot drift.
  */
-import { SIGNAL_NAMES, SIGNAL_WEIGHTS } from '../core/risk/signals.ts';
+import { requestSchemas } from './openapi-requests.ts';
 
 const problem = { $ref: '#/components/responses/Problem' };
+/** The stage's throttle (or the WAF) refused the request before the function ran. */
+const throttled = { '429': { $ref: '#/components/responses/Throttled' } };
 const errors = { '400': problem, '401': problem, '404': problem, '409': problem, '413': problem, '503': problem };
 const tenantParam = { name: 'tenant', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$' } };
 const usernameParam = { name: 'username', in: 'path', required: true, schema: { type: 'string' } };
@@ -21,13 +23,14 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
     info: {
       title: 'cloudcard API',
       version: '1',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       description:
         'Card API (/t/{tenant}/card/v1/), tenant admin API (/t/{tenant}/admin/v1/) and the tenant card CA\'s public PKI endpoints (/t/{tenant}/pki/). Errors are RFC 7807 problem JSON (OCSP answers errors as OCSP response statuses).',
     },
     servers: [{ url: baseUrl }],
     paths: {
       '/health/live': {
-        get: { operationId: 'healthLive', summary: 'The service answers (no dependency is touched)', security: [], responses: { '200': jsonOk('#/components/schemas/Health', 'alive') } },
+        get: { operationId: 'healthLive', summary: 'The service answers (no dependency is touched)', security: [], responses: { '200': jsonOk('#/components/schemas/Health', 'alive'), ...throttled } },
       },
       '/health/ready': {
         get: {
@@ -35,7 +38,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           summary: 'Stores and keys reachable',
           description: 'The result is reused for 10 seconds per container (`checkedAt` says when it was taken), so the anonymous deep check cannot drive store or KMS calls at a caller\'s rate.',
           security: [],
-          responses: { '200': jsonOk('#/components/schemas/Health', 'every dependency answered'), '503': problem },
+          responses: { '200': jsonOk('#/components/schemas/Health', 'every dependency answered'), ...throttled, '503': problem },
         },
       },
       '/health': {
@@ -43,21 +46,21 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           operationId: 'health',
           summary: 'The same as /health/ready (kept for existing monitors)',
           security: [],
-          responses: { '200': jsonOk('#/components/schemas/Health', 'every dependency answered'), '503': problem },
+          responses: { '200': jsonOk('#/components/schemas/Health', 'every dependency answered'), ...throttled, '503': problem },
         },
       },
-      '/openapi.json': { get: { operationId: 'openapi', summary: 'This document', responses: { '200': { description: 'OpenAPI document' } } } },
+      '/openapi.json': { get: { operationId: 'openapi', summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI document' }, ...throttled } } },
       '/t/{tenant}/admin/v1/tenant': {
         parameters: [tenantParam],
         post: {
-          operationId: 'createTenant',
+          operationId: 'createTenant', summary: 'Create the tenant named in the path (its card CA and keys follow on first use)',
           security: admin,
           requestBody: jsonBody('#/components/schemas/TenantCreate'),
           responses: { '201': jsonOk('#/components/schemas/Tenant', 'created'), ...errors },
         },
-        get: { operationId: 'getTenant', security: admin, responses: { '200': jsonOk('#/components/schemas/Tenant', 'the tenant'), ...errors } },
+        get: { operationId: 'getTenant', summary: "The tenant's settings", security: admin, responses: { '200': jsonOk('#/components/schemas/Tenant', 'the tenant'), ...errors } },
         patch: {
-          operationId: 'updateTenant',
+          operationId: 'updateTenant', summary: "Change some of the tenant's settings (validated; a 400 names each bad field)",
           security: admin,
           requestBody: jsonBody('#/components/schemas/TenantUpdate'),
           responses: { '200': jsonOk('#/components/schemas/Tenant', 'updated'), ...errors },
@@ -66,13 +69,13 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       '/t/{tenant}/admin/v1/users': {
         parameters: [tenantParam],
         get: {
-          operationId: 'listUsers',
+          operationId: 'listUsers', summary: "One page of the tenant's users",
           security: admin,
           parameters: [{ name: 'cursor', in: 'query', schema: { type: 'string' } }],
           responses: { '200': jsonOk('#/components/schemas/UserPage', 'one page of users'), ...errors },
         },
         post: {
-          operationId: 'addUser',
+          operationId: 'addUser', summary: 'Add a user (optionally with a first password)',
           security: admin,
           requestBody: jsonBody('#/components/schemas/UserAdd'),
           responses: { '201': jsonOk('#/components/schemas/User', 'created'), ...errors },
@@ -80,7 +83,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       },
       '/t/{tenant}/admin/v1/users/{username}': {
         parameters: [tenantParam, usernameParam],
-        get: { operationId: 'getUser', security: admin, responses: { '200': jsonOk('#/components/schemas/User', 'the user'), ...errors } },
+        get: { operationId: 'getUser', summary: 'One user', security: admin, responses: { '200': jsonOk('#/components/schemas/User', 'the user'), ...errors } },
         patch: {
           operationId: 'updateUser',
           summary: "Change a user's e-mail address (null removes it) or display name",
@@ -154,6 +157,8 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         parameters: [tenantParam],
         post: {
           operationId: 'pushSecurityEvent',
+          description: 'No HTTP credential: the Security Event Token itself is verified against the configured transmitter\'s keys.',
+          security: [],
           summary: 'RFC 8935 push delivery of one Security Event Token (RFC 8417, CAEP 1.0 events) from a configured transmitter',
           requestBody: { required: true, content: { 'application/secevent+jwt': { schema: { type: 'string' } } } },
           responses: {
@@ -167,12 +172,12 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       },
       '/t/{tenant}/admin/v1/users/{username}/disable': {
         parameters: [tenantParam, usernameParam],
-        post: { operationId: 'disableUser', security: admin, responses: { '200': jsonOk('#/components/schemas/User', 'disabled'), ...errors } },
+        post: { operationId: 'disableUser', summary: 'Disable a user: every session, refresh-token family and card session ends at once', security: admin, responses: { '200': jsonOk('#/components/schemas/User', 'disabled'), ...errors } },
       },
       '/t/{tenant}/admin/v1/users/{username}/enable': {
         parameters: [tenantParam, usernameParam],
         post: {
-          operationId: 'enableUser',
+          operationId: 'enableUser', summary: 'Enable a disabled user again',
           security: admin,
           description: 'Lets the user sign in again. Nothing granted before the last disable comes back (`accessRevokedAt` stays).',
           responses: { '200': jsonOk('#/components/schemas/User', 'enabled'), ...errors },
@@ -181,7 +186,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       '/t/{tenant}/admin/v1/cards': {
         parameters: [tenantParam],
         get: {
-          operationId: 'listCards',
+          operationId: 'listCards', summary: "One page of the tenant's cards",
           security: admin,
           parameters: [
             { name: 'username', in: 'query', schema: { type: 'string' }, description: "only this user's cards" },
@@ -202,7 +207,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       },
       '/t/{tenant}/admin/v1/cards/{card}': {
         parameters: [tenantParam, cardParam],
-        get: { operationId: 'getCard', security: admin, responses: { '200': jsonOk('#/components/schemas/Card', 'the card'), ...errors } },
+        get: { operationId: 'getCard', summary: 'One card with its slots and certificates', security: admin, responses: { '200': jsonOk('#/components/schemas/Card', 'the card'), ...errors } },
         delete: {
           operationId: 'deleteCard',
           summary: 'Delete a card and destroy its key material (KMS-resident keys are scheduled for deletion)',
@@ -236,7 +241,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       },
       '/t/{tenant}/admin/v1/trusted-cas': {
         parameters: [tenantParam],
-        get: { operationId: 'listTrustedCas', security: admin, responses: { '200': jsonOk('#/components/schemas/TrustedCaList', "the tenant's trusted external CAs"), ...errors } },
+        get: { operationId: 'listTrustedCas', summary: "The tenant's trusted external CAs for certificate login", security: admin, responses: { '200': jsonOk('#/components/schemas/TrustedCaList', "the tenant's trusted external CAs"), ...errors } },
         put: {
           operationId: 'replaceTrustedCas',
           summary: 'Replace the trusted external CA list (certificate login): each entry one PEM CA certificate (basicConstraints cA) valid now, with its mapping rule to users; a bad entry writes nothing',
@@ -285,12 +290,12 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           operationId: 'ocspGet',
           summary: 'The OCSP responder by GET (cacheable form of the same request)',
           security: [],
-          responses: { '200': { description: 'an OCSPResponse', content: { 'application/ocsp-response': { schema: { type: 'string', format: 'binary' } } } } },
+          responses: { '200': { description: 'an OCSPResponse', content: { 'application/ocsp-response': { schema: { type: 'string', format: 'binary' } } } }, ...throttled },
         },
       },
       '/t/{tenant}/admin/v1/service-providers': {
         parameters: [tenantParam],
-        get: { operationId: 'listServiceProviders', security: admin, responses: { '200': jsonOk('#/components/schemas/ServiceProviderList', "the tenant's SAML service providers"), ...errors } },
+        get: { operationId: 'listServiceProviders', summary: "The tenant's SAML service providers", security: admin, responses: { '200': jsonOk('#/components/schemas/ServiceProviderList', "the tenant's SAML service providers"), ...errors } },
         post: {
           operationId: 'registerServiceProvider',
           summary: "Register a SAML SP from its metadata (its endpoints and keys come only from it); 409 if the entityID is registered",
@@ -307,8 +312,8 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       },
       '/t/{tenant}/admin/v1/service-providers/{sp}': {
         parameters: [tenantParam, { name: 'sp', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{40}$' }, description: "SHA-1 (hex) of the SP's entityID" }],
-        get: { operationId: 'getServiceProvider', security: admin, responses: { '200': jsonOk('#/components/schemas/ServiceProvider', 'the SP'), ...errors } },
-        delete: { operationId: 'removeServiceProvider', security: admin, responses: { '204': { description: 'removed' }, ...errors } },
+        get: { operationId: 'getServiceProvider', summary: 'One SAML service provider', security: admin, responses: { '200': jsonOk('#/components/schemas/ServiceProvider', 'the SP'), ...errors } },
+        delete: { operationId: 'removeServiceProvider', summary: 'Remove a SAML service provider', security: admin, responses: { '204': { description: 'removed' }, ...errors } },
       },
       ...cardApiPaths,
     },
@@ -326,9 +331,11 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       },
       responses: {
         Problem: { description: 'RFC 7807 problem', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } },
+        Throttled: { description: "too many requests: the API stage's throttle or the WAF rate rule refused it (API Gateway's own body, not problem JSON)" },
         ...cardApiResponses,
       },
       schemas: {
+        ...requestSchemas(),
         Problem: {
           type: 'object',
           required: ['type', 'title', 'status'],
@@ -369,34 +376,6 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             cardPinMaxSeconds: { type: 'integer', description: 'and at most this long after the session opened (default 43200)' },
           },
         },
-        TenantCreate: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            displayName: { type: 'string' },
-            custody: { enum: ['wrapped', 'kms-resident'] },
-            pinPolicy: { $ref: '#/components/schemas/PinPolicy' },
-            sessionLifetimes: { $ref: '#/components/schemas/SessionLifetimes' },
-            oidc: { $ref: '#/components/schemas/OidcSettings' },
-            cards: { $ref: '#/components/schemas/CardSettings' },
-            trustedIssuers: { type: 'array', maxItems: 10, items: { $ref: '#/components/schemas/TrustedIssuer' } },
-          },
-        },
-        TenantUpdate: {
-          type: 'object',
-          additionalProperties: false,
-          minProperties: 1,
-          properties: {
-            displayName: { type: 'string' },
-            status: { enum: ['active', 'disabled'] },
-            custody: { enum: ['wrapped', 'kms-resident'] },
-            pinPolicy: { $ref: '#/components/schemas/PinPolicy' },
-            sessionLifetimes: { $ref: '#/components/schemas/SessionLifetimes' },
-            oidc: { $ref: '#/components/schemas/OidcSettings' },
-            cards: { $ref: '#/components/schemas/CardSettings' },
-            trustedIssuers: { type: 'array', maxItems: 10, items: { $ref: '#/components/schemas/TrustedIssuer' } },
-          },
-        },
         Tenant: {
           type: 'object',
           required: ['id', 'displayName', 'status', 'custody', 'pinPolicy', 'sessionLifetimes', 'createdAt', 'updatedAt', 'version'],
@@ -416,23 +395,6 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             version: { type: 'integer' },
           },
         },
-        UserUpdate: {
-          type: 'object',
-          additionalProperties: false,
-          minProperties: 1,
-          properties: { email: { type: ['string', 'null'], format: 'email', maxLength: 254 }, displayName: { type: 'string', minLength: 1, maxLength: 100 } },
-        },
-        UserAdd: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['username'],
-          properties: {
-            username: { type: 'string' },
-            email: { type: 'string', format: 'email' },
-            displayName: { type: 'string' },
-            password: { type: 'string', minLength: 12, writeOnly: true },
-          },
-        },
         User: {
           type: 'object',
           required: ['tenant', 'username', 'displayName', 'status', 'createdAt', 'updatedAt', 'version'],
@@ -446,21 +408,6 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             createdAt: { type: 'string', format: 'date-time' },
             updatedAt: { type: 'string', format: 'date-time' },
             version: { type: 'integer' },
-          },
-        },
-        CardEnrol: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['username'],
-          properties: {
-            username: { type: 'string' },
-            label: { type: 'string', maxLength: 64 },
-            slots: { type: 'array', items: { $ref: '#/components/schemas/PivSlot' }, minItems: 1, maxItems: 4, description: "default: the tenant's cards.defaultSlots" },
-            algorithm: { $ref: '#/components/schemas/PivAlgorithm' },
-            slotAlgorithms: { type: 'object', propertyNames: { $ref: '#/components/schemas/PivSlot' }, additionalProperties: { $ref: '#/components/schemas/PivAlgorithm' } },
-            pin: { type: 'string', writeOnly: true, description: "digits, within the tenant's PIN policy; generated when absent" },
-            puk: { type: 'string', writeOnly: true, description: '6-8 printable characters; generated when absent' },
-            residentRsa: { enum: ['pkcs1-only'], description: 'KMS-resident custody only: enrol the RSA algorithm asked for although it cannot sign RSA-PSS (TLS 1.3); without it such a request is refused, and an RSA tenant default becomes P-256' },
           },
         },
         PivSlot: { enum: ['9a', '9c', '9d', '9e'] },
@@ -575,65 +522,6 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           properties: { id: { type: 'string', description: 'SHA-1 (hex) of the entityID: the artifact SourceID' }, entityId: { type: 'string' } },
           additionalProperties: true,
         },
-        RiskBands: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['stepUp', 'deny'],
-          properties: { stepUp: { type: 'integer', minimum: 1, maximum: 1000 }, deny: { type: 'integer', minimum: 1, maximum: 1000, description: 'at least stepUp' } },
-        },
-        RiskPolicy: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            bands: { $ref: '#/components/schemas/RiskBands' },
-            weights: {
-              type: 'object',
-              additionalProperties: false,
-              properties: Object.fromEntries(SIGNAL_NAMES.map((name) => [name, { type: 'integer', minimum: 0, maximum: 1000, description: `default ${SIGNAL_WEIGHTS[name]}` }])),
-            },
-            usualHours: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['from', 'to'],
-              properties: { from: { type: 'integer', minimum: 0, maximum: 23 }, to: { type: 'integer', minimum: 0, maximum: 23 }, utcOffsetMinutes: { type: 'integer', minimum: -720, maximum: 840 } },
-            },
-            maxTravelKmh: { type: 'integer', minimum: 100, maximum: 20000 },
-            external: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['url'],
-              description: 'an external risk service: a signed JWS request (typ risk-request+jwt, verifiable with the tenant JWKS), a JSON answer {score, decision?, reasons}',
-              properties: { url: { type: 'string', format: 'uri' }, timeoutMs: { type: 'integer', minimum: 50, maximum: 3000, default: 300 }, failure: { type: 'string', enum: ['open', 'closed'], default: 'open' } },
-            },
-            overrides: {
-              type: 'array',
-              maxItems: 100,
-              items: { type: 'object', additionalProperties: false, required: ['audience', 'bands'], properties: { audience: { type: 'string', description: 'an OAuth client id, or saml:{entityID}' }, bands: { $ref: '#/components/schemas/RiskBands' } } },
-            },
-          },
-        },
-        SsfTransmitters: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            transmitters: {
-              type: 'array',
-              maxItems: 20,
-              items: {
-                type: 'object',
-                additionalProperties: false,
-                required: ['issuer', 'audience'],
-                description: 'exactly one of jwks_uri and jwks',
-                properties: {
-                  issuer: { type: 'string', description: 'the SET iss' },
-                  jwks_uri: { type: 'string', format: 'uri', description: 'fetched through the outbound URL policy' },
-                  jwks: { type: 'object', required: ['keys'], properties: { keys: { type: 'array', minItems: 1, maxItems: 20, items: { type: 'object' } } } },
-                  audience: { type: 'string', description: 'the SET aud this receiver expects' },
-                },
-              },
-            },
-          },
-        },
         Session: {
           type: 'object',
           required: ['id', 'kind', 'expiresAt', 'decisions'],
@@ -690,14 +578,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         },
         SessionList: { type: 'object', required: ['sessions'], properties: { sessions: { type: 'array', items: { $ref: '#/components/schemas/Session' } } } },
         ServiceProviderList: { type: 'object', required: ['serviceProviders'], properties: { serviceProviders: { type: 'array', items: { $ref: '#/components/schemas/ServiceProvider' } } } },
-        CardUnblock: { type: 'object', additionalProperties: false, properties: { pin: { type: 'string', writeOnly: true } } },
         RevocationReason: { enum: ['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn'] },
-        CardRevocation: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['reason'],
-          properties: { reason: { $ref: '#/components/schemas/RevocationReason' }, slots: { type: 'array', items: { enum: ['9a', '9c', '9d', '9e'] }, description: 'only these slots (default: every certificate the CA issued for the card)' } },
-        },
         CardRevoked: {
           type: 'object',
           required: ['card', 'revoked'],
@@ -715,23 +596,6 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             { type: 'object', additionalProperties: false, required: ['source', 'domain'], properties: { source: { enum: ['upn', 'email'] }, domain: { type: 'string' } } },
             { type: 'object', additionalProperties: false, required: ['source'], properties: { source: { const: 'subject' }, attribute: { enum: ['CN', 'UID', 'emailAddress'] } } },
           ],
-        },
-        TrustedCaUpdate: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['certificates'],
-          properties: {
-            certificates: {
-              type: 'array',
-              maxItems: 20,
-              items: {
-                oneOf: [
-                  { type: 'string', description: 'one PEM CA certificate (signs no one in: no mapping rule)' },
-                  { type: 'object', additionalProperties: false, required: ['certificate', 'mapping'], properties: { certificate: { type: 'string', description: 'one PEM CA certificate' }, mapping: { $ref: '#/components/schemas/TrustedCaMapping' } } },
-                ],
-              },
-            },
-          },
         },
         TrustedCaList: {
           type: 'object',

@@ -37,8 +37,8 @@ export const cardEnrolSchema = z
   })
   .strict();
 
-const unblockSchema = z.object({ pin: z.string().optional() }).strict();
-const revokeSchema = z.object({ reason: z.string(), slots: z.array(SLOT).min(1).max(4).optional() }).strict();
+export const unblockSchema = z.object({ pin: z.string().optional() }).strict();
+export const revokeSchema = z.object({ reason: z.string(), slots: z.array(SLOT).min(1).max(4).optional() }).strict();
 
 /** A card as administrators and the card owner see it: no secrets, no key material. */
 export interface CardSummary {

@@ -18,7 +18,7 @@ const mappingSchema = z.discriminatedUnion('source', [
 ]);
 /** An entry is a PEM certificate, or one with the rule mapping its certificates to users (certificate login). */
 const entrySchema = z.union([z.string().max(MAX_PEM_CHARS), z.object({ certificate: z.string().max(MAX_PEM_CHARS), mapping: mappingSchema }).strict()]);
-const putSchema = z.object({ certificates: z.array(entrySchema).max(MAX_CAS) }).strict();
+export const trustedCasUpdateSchema = z.object({ certificates: z.array(entrySchema).max(MAX_CAS) }).strict();
 
 /**
  * How a certificate from an external CA names a user of the tenant: `upn` — the UPN SAN in `domain`, its
@@ -67,7 +67,7 @@ export class TrustedCas {
   }
 
   async replace(tenant: string, input: unknown): Promise<TrustedCa[]> {
-    const request = parseInput(putSchema, input, 'trusted CA list');
+    const request = parseInput(trustedCasUpdateSchema, input, 'trusted CA list');
     await this.#tenants.get(tenant);
     const now = this.#clock.now();
     const issues: string[] = [];
