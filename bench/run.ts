@@ -1,5 +1,6 @@
 import { cpus } from 'node:os';
 import { AGENT_BENCH_DEFAULTS, benchAgent } from './agent.ts';
+import { AWS_CLIENT_BENCH_DEFAULTS, benchAwsClients } from './aws-client.ts';
 import { benchBundles } from './bundles.ts';
 import { benchOidc, OIDC_BENCH_DEFAULTS } from './oidc.ts';
 import { benchPiv, PIV_BENCH_DEFAULTS } from './piv.ts';
@@ -23,6 +24,8 @@ const header = `Node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?
 process.stdout.write(`# cloudcard benchmarks\n\n${header}\n\n## Lambda bundles (cold-start proxy)\n\n`);
 process.stdout.write(`${await benchBundles(runs)}\n\n## Table adapter round trips (loopback)\n\n`);
 process.stdout.write(`${await benchStores(operations)}\n`);
+process.stdout.write('\n## AWS client evaluation: SDK v3 beside @aws-lite and a thin SigV4 client (GetItem on the emulator, loopback)\n\n');
+process.stdout.write(`${await benchAwsClients(AWS_CLIENT_BENCH_DEFAULTS)}\n`);
 process.stdout.write('\n## OIDC token endpoint beside oidc-provider (loopback)\n\n');
 process.stdout.write(
   `${await benchOidc({

@@ -5,7 +5,7 @@ import { UnavailableError } from '../core/errors.ts';
 import type { TruststoreWriter } from '../ports.ts';
 
 /** SHA-256 and HMAC-SHA-256 for the request signer, from node:crypto. */
-class NodeSha256 implements Checksum {
+export class NodeSha256 implements Checksum {
   readonly #secret: SourceData | undefined;
   #hash: Hash | Hmac;
   constructor(secret?: SourceData) {
