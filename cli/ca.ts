@@ -4,9 +4,7 @@ import { pkiUrls } from '../lambdas/core/pki/urls.ts';
 import { REVOCATION_REASON_NAMES } from '../lambdas/core/pki/registry.ts';
 import { cardsOf, type ActionFactory } from './cards.ts';
 import { print } from './output.ts';
-
-const pem = (label: string, der: Uint8Array): string =>
-  `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
+import { pem } from '../lambdas/core/pki/der.ts';
 
 /** `ca show|crl|revoke`: the tenant card CA, its CRL, and revoking one of its certificates by serial. */
 export function addCaCommands(program: Command, action: ActionFactory): void {

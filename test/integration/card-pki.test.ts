@@ -183,6 +183,29 @@ describe.each(BACKENDS)('card CA PKI on the %s backend', (backend: BackendName) 
     expect(answer.out).toContain('Reason: keyCompromise');
   });
 
+  it('reuses a signed OCSP answer without a nonce until the certificate changes state, which is answered at once', async () => {
+    const card = await enrol();
+    const certificate = file('polled.pem', await pemOf(card));
+    const requestPath = join(dir, 'polled-req.der');
+    expect((await openssl(['ocsp', '-issuer', join(dir, 'ca.pem'), '-cert', certificate, '-no_nonce', '-reqout', requestPath])).code).toBe(0);
+    const ask = async () => {
+      const response = await fetch(`${stack.url}/t/${tenant}/pki/ocsp`, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request', Accept: 'application/ocsp-response' }, body: readFileSync(requestPath) });
+      expect(response.status).toBe(200);
+      return Buffer.from(await response.arrayBuffer());
+    };
+    const first = await ask();
+    // The same bytes: one CA signature served to a polling relying party.
+    expect((await ask()).equals(first)).toBe(true);
+    const read = async (der: Buffer) => (await openssl(['ocsp', '-respin', file('polled-resp.der', der), '-issuer', join(dir, 'ca.pem'), '-CAfile', join(dir, 'ca.pem'), '-reqin', requestPath, '-resp_text'])).out;
+    expect(await read(first)).toMatch(/Cert Status: good/);
+    expect((await admin('POST', `/cards/${card.card.id}/revoke`, { reason: 'superseded' })).status).toBe(200);
+    const after = await ask();
+    expect(after.equals(first)).toBe(false);
+    const text = await read(after);
+    expect(text).toContain('Response verify OK');
+    expect(text).toMatch(/Cert Status: revoked/);
+  });
+
   it('revokes every certificate of a deleted card (cessationOfOperation) in the next CRL', async () => {
     expect((await admin('DELETE', `/cards/${deleted.card.id}`)).status).toBe(204);
     const crl = await fetchCrlPem();

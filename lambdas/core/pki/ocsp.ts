@@ -4,6 +4,15 @@ import { readAuthority, type TenantCa } from '../cards/authority.ts';
 import { bitString, children, contextTag, decodeOid, DerError, enumerated, expectTag, explicit, generalizedTime, octetString, oid, parse, sequence, TAG, type DerNode } from './der.ts';
 import { canonicalSerial, REVOCATION_REASONS, type CertificateRegistry } from './registry.ts';
 import { caFields } from './ca-fields.ts';
+import { ReadCache } from '../read-cache.ts';
+
+/**
+ * How long a signed answer without a nonce is reused for the same certificates in the same states. The
+ * states are read fresh for every request and are part of the cache key, so a revocation is answered at
+ * once; only `thisUpdate`/`producedAt` may be this much older than the request (RFC 5019 §2.2 allows
+ * pre-produced answers). Saves the CA key signature (a KMS call on AWS) for relying parties that poll.
+ */
+export const OCSP_REUSE_SECONDS = 300;
 
 /** OCSPResponseStatus (RFC 6960 §4.2.1). */
 export const OCSP_STATUS = { successful: 0, malformedRequest: 1, internalError: 2, tryLater: 3, sigRequired: 5, unauthorized: 6 } as const;
@@ -114,12 +123,14 @@ export class OcspResponder {
   readonly #keys: ResidentKeys;
   readonly #registry: CertificateRegistry;
   readonly #clock: Clock;
+  readonly #signed: ReadCache<{ der: Uint8Array }>;
 
   constructor(directory: DirectoryStore, keys: ResidentKeys, registry: CertificateRegistry, clock: Clock) {
     this.#directory = directory;
     this.#keys = keys;
     this.#registry = registry;
     this.#clock = clock;
+    this.#signed = new ReadCache(clock, OCSP_REUSE_SECONDS * 1000, 1000);
   }
 
   async respond(tenant: string, requestDer: Uint8Array): Promise<Uint8Array> {
@@ -136,20 +147,27 @@ export class OcspResponder {
       const hashes = issuerHashes(ca, single.hash);
       if (!hashes.name.equals(single.issuerNameHash) || !hashes.key.equals(single.issuerKeyHash)) return statusOnlyResponse('unauthorized');
     }
-    const now = new Date(Math.floor(this.#clock.now() / 1000) * 1000);
-    const nextUpdate = new Date(now.getTime() + OCSP_VALIDITY_SECONDS * 1000);
-    const responses: Uint8Array[] = [];
+    const statuses: Uint8Array[] = [];
     for (const single of request.requests) {
       const record = await this.#registry.get(tenant, single.serial);
-      let status: Uint8Array;
-      if (!record) status = new Uint8Array([contextTag(2, false), 0]); // unknown [2] IMPLICIT NULL
+      if (!record) statuses.push(new Uint8Array([contextTag(2, false), 0])); // unknown [2] IMPLICIT NULL
       else if (record.status === 'revoked' && record.revokedAt && record.reason) {
         // revoked [1] IMPLICIT RevokedInfo { revocationTime, [0] EXPLICIT CRLReason }
         const info = sequence(generalizedTime(new Date(record.revokedAt)), explicit(0, enumerated(REVOCATION_REASONS[record.reason])));
-        status = new Uint8Array([contextTag(1), ...info.subarray(1)]);
-      } else status = new Uint8Array([contextTag(0, false), 0]); // good [0] IMPLICIT NULL
-      responses.push(sequence(single.certIdRaw, status, generalizedTime(now), explicit(0, generalizedTime(nextUpdate))));
+        statuses.push(new Uint8Array([contextTag(1), ...info.subarray(1)]));
+      } else statuses.push(new Uint8Array([contextTag(0, false), 0])); // good [0] IMPLICIT NULL
     }
+    const sign = async () => ({ der: await this.#sign(ca, request, statuses) });
+    // A nonce makes every answer unique; without one, the same certificates in the same states reuse it.
+    if (request.nonce) return (await sign()).der;
+    const key = [tenant, ca.keyId, ...request.requests.map((single, i) => `${Buffer.from(single.certIdRaw).toString('hex')}:${Buffer.from(statuses[i]!).toString('hex')}`)].join('|');
+    return (await this.#signed.get(key, sign))!.der;
+  }
+
+  async #sign(ca: TenantCa, request: ParsedRequest, statuses: readonly Uint8Array[]): Promise<Uint8Array> {
+    const now = new Date(Math.floor(this.#clock.now() / 1000) * 1000);
+    const nextUpdate = new Date(now.getTime() + OCSP_VALIDITY_SECONDS * 1000);
+    const responses = request.requests.map((single, i) => sequence(single.certIdRaw, statuses[i]!, generalizedTime(now), explicit(0, generalizedTime(nextUpdate))));
     const responderKeyHash = issuerHashes(ca, 'sha1').key; // ResponderID byKey is always SHA-1 (§4.2.1)
     const responseData = sequence(
       explicit(2, octetString(responderKeyHash)),

@@ -5,6 +5,7 @@ import type { TenantCa } from '../../../core/cards/authority.ts';
 import { HttpProblem } from '../../problem.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
+import { pem } from '../../../core/pki/der.ts';
 
 export interface PkiRouteDeps {
   readonly authority: (tenant: string) => Promise<TenantCa | undefined>;
@@ -27,8 +28,6 @@ const binary = (contentType: string, bytes: Uint8Array, headers: Record<string, 
 const wantsPem = (request: ApiRequest): boolean =>
   (request.headers['accept'] ?? '').split(',').some((type) => type.split(';')[0]!.trim().toLowerCase() === 'application/x-pem-file');
 
-const pem = (label: string, der: Uint8Array): string =>
-  `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
 
 /**
  * The tenant card CA as a PKI relying parties can check, public and anonymous: its certificate
