@@ -50,7 +50,7 @@ export async function startPeer(): Promise<Peer> {
   const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
 
   let recording: number[] | undefined;
-  const callback: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  let callback: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const server = createServer((req, res) => {
     if (recording) {
       const samples = recording;
