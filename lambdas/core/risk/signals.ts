@@ -5,7 +5,8 @@ import type { AccessContext } from './context.ts';
  * A tenant's policy may change any weight. Defaults are chosen so that, with the default bands
  * (step-up at 40, deny at 80): a key mismatch or a disabled subject alone denies; impossible travel
  * (always also a country change) denies; a country change alone steps up; a new source address plus a
- * new browser or OS family steps up; an address change alone, an odd hour or one failed attempt allow.
+ * new browser or OS family steps up; a lost device correlation plus an address change steps up; an address
+ * change alone, a lost correlation alone, an unknown device, an odd hour or one failed attempt allow.
  */
 export const SIGNAL_WEIGHTS = {
   /** The presented key is not the key the token family is bound to (a stolen DPoP-bound token). */
@@ -20,8 +21,12 @@ export const SIGNAL_WEIGHTS = {
   'ua-change': 30,
   /** A key never seen with this session or family before (a new device). */
   'new-device': 20,
+  /** The session was correlated with a registered device and no longer is (card session ended, device removed). */
+  'correlation-lost': 30,
   /** Failed password or one-time-code attempts for the user in the current lockout window. */
   'failed-attempts': 20,
+  /** The presented key is no registered device of the user (alone it allows; with an address change it nears step-up). */
+  'unknown-device': 10,
   /** Source address differs from the last allowed request's. */
   'ip-change': 10,
   /** Outside the tenant's usual hours. */
@@ -47,6 +52,10 @@ export interface SignalInput {
   /** Failed sign-in attempts (password + one-time code) in the current window. */
   readonly recentFailures?: number;
   readonly subjectDisabled?: boolean;
+  /** The session's device correlation: `lost` once a correlated session loses its device (issue 13). */
+  readonly correlation?: 'correlated' | 'lost';
+  /** Whether the presented key belongs to a registered device of the user (unset: devices not consulted). */
+  readonly registeredDevice?: boolean;
   /** The tenant's usual hours, as [from, to) hours in its UTC offset; `from > to` wraps midnight. */
   readonly usualHours?: { readonly from: number; readonly to: number; readonly utcOffsetMinutes: number };
   readonly maxTravelKmh?: number;
@@ -60,6 +69,8 @@ export const SIGNAL_RULES: Readonly<Record<SignalName, (input: SignalInput) => b
   'country-change': ({ current, last }) => differs(current.location?.country, last?.location?.country),
   'ua-change': ({ current, last }) => differs(current.browser, last?.browser) || differs(current.os, last?.os),
   'new-device': ({ current, knownKeys }) => current.keyThumbprint !== undefined && (knownKeys?.length ?? 0) > 0 && !knownKeys!.includes(current.keyThumbprint),
+  'correlation-lost': ({ correlation }) => correlation === 'lost',
+  'unknown-device': ({ current, registeredDevice }) => current.keyThumbprint !== undefined && registeredDevice === false,
   'failed-attempts': ({ recentFailures }) => (recentFailures ?? 0) > 0,
   'ip-change': ({ current, last }) => differs(current.ip, last?.ip),
   'unusual-hour': ({ current, usualHours }) => usualHours !== undefined && current.at !== undefined && !withinHours(current.at, usualHours),
