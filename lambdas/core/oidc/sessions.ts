@@ -4,6 +4,7 @@ import type { Clock, Item, Random, StateStore } from '../../ports.ts';
 import { opaqueHash } from './hashing.ts';
 import type { Authentication } from './interactions.ts';
 import { newRiskRecord, type AccessContext } from '../risk/context.ts';
+import type { SessionCorrelation } from '../risk/correlation.ts';
 
 /**
  * The SSO session behind the portal cookie. The cookie holds a 256-bit secret; the record is stored
@@ -34,12 +35,12 @@ export class SsoSessions {
     this.#random = random;
   }
 
-  /** Starts a session; returns the cookie secret (never stored) and the session. */
-  async start(tenant: string, authentication: Authentication, lifetimeSeconds: number, context?: AccessContext): Promise<{ secret: string; session: SsoSession }> {
+  /** Starts a session; returns the cookie secret (never stored) and the session. `correlation`: its device correlation, kept in its risk record. */
+  async start(tenant: string, authentication: Authentication, lifetimeSeconds: number, context?: AccessContext, correlation?: SessionCorrelation): Promise<{ secret: string; session: SsoSession }> {
     const secret = Buffer.from(this.#random.bytes(32)).toString('base64url');
     const session: SsoSession = { ...authentication, sid: this.#random.id(), tenant, clients: [] };
     // Indexed under its user, so disabling the user ends it (core/access/revocation.ts).
-    await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant, authentication.sub, 'SSO', sessionHash(secret)), session, ...(context ? { risk: newRiskRecord(context) } : {}), expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+    await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant, authentication.sub, 'SSO', sessionHash(secret)), session, ...(context ? { risk: newRiskRecord(context, correlation) } : {}), expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
     return { secret, session };
   }
 
