@@ -21,7 +21,8 @@ type SessionJson = { id: string; kind: string; correlation?: Record<string, unkn
  * Issue 13, device correlation and CAEP levels through HTTP: the agent (the SDK, from the machine's
  * address) opens a card session with its device key and registers the device; a portal sign-in from the
  * same address is correlated with that device (admin sessions API), its SSO reuse gets the
- * `device-correlated` credit, and once the card session ends the next reuse carries `correlation-lost`.
+ * `device-correlated` credit, the RP's refresh-token family inherits the correlation, and once the card
+ * session ends the next reuse and the next refresh carry `correlation-lost`.
  * A CAEP risk-level-change HIGH signed by a configured transmitter steps up the next refresh; a
  * device-compliance-change `not-compliant` for the correlated device denies the next SSO reuse.
  */
@@ -96,6 +97,14 @@ describe.each(BACKENDS)('device correlation and CAEP levels (%s backend)', (back
     expect((await signedIn.silently()).searchParams.get('code')).toBeTruthy();
     expect((await sessions()).find((s) => s.id === signedIn.sid)).toMatchObject({ decision: 'allow', score: 0, reasons: ['device-correlated'], correlation: { state: 'correlated' } });
 
+    // The RP's refresh-token family started with the session's correlation (the code carried it); its
+    // refreshes come from the RP's back end, another address: no credit, nothing lost either.
+    const refresh = async (token: string) => postForm(`${stack.url}/t/demo/oidc/token`, { grant_type: 'refresh_token', refresh_token: token }, { Authorization: basic(rp) });
+    const familyOf = async () => (await sessions()).find((s) => s.kind === 'refresh-family' && s.correlation?.['device'] === agent.id);
+    const refreshed = await refresh(signedIn.refresh);
+    expect(refreshed.status).toBe(200);
+    expect(await familyOf()).toMatchObject({ decision: 'allow', reasons: [], correlation: { state: 'correlated', via: 'card-session' } });
+
     // The card is taken out: the agent closes its session. The next reuse carries correlation-lost.
     await agent.api.close(agent.session);
     expect((await signedIn.silently()).searchParams.get('code')).toBeTruthy();
@@ -105,6 +114,9 @@ describe.each(BACKENDS)('device correlation and CAEP levels (%s backend)', (back
       reasons: ['correlation-lost'],
       correlation: { state: 'lost', lostBecause: 'card-session-ended', device: agent.id, lostAt: expect.any(Number) },
     });
+    // And so does the family's next refresh.
+    expect((await refresh(String(refreshed.body['refresh_token']))).status).toBe(200);
+    expect(await familyOf()).toMatchObject({ decision: 'allow', score: 30, reasons: ['correlation-lost'], correlation: { state: 'lost', lostBecause: 'card-session-ended' } });
   });
 
   it('a card session superseded by another device loses the correlation', async () => {
