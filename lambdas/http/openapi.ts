@@ -654,7 +654,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             decisions: { type: 'array', items: { type: 'object', additionalProperties: true }, description: 'the last 10 decisions with their context' },
             correlation: {
               type: 'object',
-              description: "an SSO session's device correlation as of its last check (issue 13)",
+              description: "the device correlation of an SSO session (or of a refresh-token family issued in one) as of its last check (issue 13)",
               required: ['state', 'via', 'at'],
               properties: {
                 state: { type: 'string', enum: ['correlated', 'lost'] },

@@ -24,7 +24,7 @@ export interface SessionView {
   readonly reasons?: readonly string[];
   /** The last decisions (at most 10), oldest first. */
   readonly decisions: readonly DecisionEntry[];
-  /** An SSO session's device correlation as of its last check: device, card session, why, when, or lost. */
+  /** The device correlation of an SSO session (or of a family issued in one) as of its last check: device, card session, why, when, or lost. */
   readonly correlation?: SessionCorrelation;
 }
 
