@@ -5,10 +5,11 @@ import { cardSessionPrefix, ownerPartition } from './owner-index.ts';
 
 type CardSessionItem = Item & { session?: { id?: string; card?: string; jkt?: string; openedAt?: number }; openedFrom?: string; expiresAt: number; ended?: string };
 
-/** A sign-in looks at no more card sessions than this (a user holds a few cards, each with one live session). */
-const SIGN_IN_SESSIONS = 50;
-/** A card's sessions under its holder, read at a check (its live one, superseded ones until they expire). */
-const CARD_SESSIONS = 25;
+/**
+ * The most card-session items read (pages of 50): a user holds a few cards, each with one live session and
+ * the ended or superseded ones that linger until the table's TTL removes them. Usually one page.
+ */
+const MAX_SESSION_ITEMS = 200;
 
 /**
  * The store side of device correlation (rules: core/risk/correlation.ts), on the owner index only (no
@@ -32,18 +33,29 @@ export class DeviceCorrelations {
     if (!context.ip) return correlateSignIn({ ...(context.amr ? { amr: context.amr } : {}), at: now }, [], [], Math.floor(now / 1000));
     const partition = ownerPartition(tenant, username);
     const [sessions, devices] = await Promise.all([
-      this.#state.query<CardSessionItem>({ index: 'GSI1', partition, sortPrefix: 'CARDSESS#', limit: SIGN_IN_SESSIONS }),
+      this.#cardSessions(partition, 'CARDSESS#'),
       this.#state.query<Item & { GSI1SK: string }>({ index: 'GSI1', partition, sortPrefix: 'AGENTDEV#', limit: 100 }),
     ]);
     const registered = devices.items.map((item) => item.GSI1SK.slice('AGENTDEV#'.length));
-    return correlateSignIn({ ip: context.ip, ...(context.amr ? { amr: context.amr } : {}), at: now }, sightingsOf(sessions.items), registered, Math.floor(now / 1000));
+    return correlateSignIn({ ip: context.ip, ...(context.amr ? { amr: context.amr } : {}), at: now }, sightingsOf(sessions), registered, Math.floor(now / 1000));
   }
 
   /** The correlation as it stands now; reads only for a card-session correlation that still holds. */
   async recheck(tenant: string, username: string, correlation: SessionCorrelation): Promise<SessionCorrelation> {
     if (correlation.state !== 'correlated' || correlation.via !== 'card-session' || !correlation.card) return correlation;
-    const page = await this.#state.query<CardSessionItem>({ index: 'GSI1', partition: ownerPartition(tenant, username), sortPrefix: cardSessionPrefix(correlation.card), limit: CARD_SESSIONS });
-    return recheckCorrelation(correlation, sightingsOf(page.items), this.#clock.now());
+    const sessions = await this.#cardSessions(ownerPartition(tenant, username), cardSessionPrefix(correlation.card));
+    return recheckCorrelation(correlation, sightingsOf(sessions), this.#clock.now());
+  }
+
+  async #cardSessions(partition: string, sortPrefix: string): Promise<CardSessionItem[]> {
+    const items: CardSessionItem[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.#state.query<CardSessionItem>({ index: 'GSI1', partition, sortPrefix, limit: 50, ...(cursor ? { cursor } : {}) });
+      items.push(...page.items);
+      cursor = page.cursor;
+    } while (cursor && items.length < MAX_SESSION_ITEMS);
+    return items;
   }
 }
 
