@@ -4,6 +4,8 @@ import { AccessRevocation } from './core/access/revocation.ts';
 import { RiskRecords } from './core/access/risk-records.ts';
 import { UserSessions } from './core/access/user-sessions.ts';
 import { Devices } from './core/access/devices.ts';
+import { DeviceCorrelations } from './core/access/correlations.ts';
+import { CaepLevels } from './core/access/caep-levels.ts';
 import { AdminClients } from './core/directory/admin-client.ts';
 import { AuditTrail } from './core/directory/audit-trail.ts';
 import { oidcSettingsOf, Tenants } from './core/directory/tenant.ts';
@@ -47,6 +49,8 @@ export interface BaseServices {
   readonly userSessions?: UserSessions;
   /** A user's registered agent devices; present when a state store was given. */
   readonly devices?: Devices;
+  /** SSO session ↔ device correlation at sign-in (the access check re-checks it); present when a state store was given. */
+  readonly correlations?: DeviceCorrelations;
   /** The tenant's trusted external CAs (certificate login with certificates from other issuers). */
   readonly trustedCas: TrustedCas;
   /** Rewrites the mutual-TLS truststore; present when the runtime has a truststore writer. */
@@ -67,6 +71,7 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
   const throttle = runtime.state ? new LoginThrottle(runtime.state, runtime.clock) : undefined;
   const totp = runtime.custody ? new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) : undefined;
   const truststore = runtime.truststore ? new TruststorePublisher(runtime.directory, tenants, runtime.truststore, runtime.clock) : undefined;
+  const correlations = runtime.state ? new DeviceCorrelations(runtime.state, runtime.clock) : undefined;
   const signingKeys = new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) });
   // External risk requests are signed with the tenant's current token key (published in its JWKS).
   const signRiskRequest: RiskRequestSigner = async (tenant, payload) => {
@@ -78,7 +83,8 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
     users,
     access: new AccessCheck(tenants, users, {
       clock: runtime.clock,
-      ...(runtime.state ? { records: new RiskRecords(runtime.state) } : {}),
+      ...(runtime.state ? { records: new RiskRecords(runtime.state), caep: new CaepLevels(runtime.state) } : {}),
+      ...(correlations ? { correlations } : {}),
       ...(throttle ? { failures: throttle } : {}),
       ...(revocation ? { endings: revocation } : {}),
       external: new ExternalRisk(outbound, signRiskRequest),
@@ -86,6 +92,7 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
     }),
     ...(revocation ? { revocation, userSessions: new UserSessions(runtime.state!, revocation), devices: new Devices(runtime.state!, runtime.clock, revocation) } : {}),
     ...(runtime.state ? { audit: new AuditTrail(runtime.state, runtime.clock, runtime.random) } : {}),
+    ...(correlations ? { correlations } : {}),
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
     clients: new Clients(runtime.directory, runtime.clock, runtime.random, outbound),
     trustedCas: new TrustedCas(runtime.directory, tenants, runtime.clock, truststore),

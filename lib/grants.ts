@@ -169,10 +169,12 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // SAML signs with the tenant's token keys (the same wrapped key ring as oidc): it only opens them.
   // Federated identities, IdP certificates, lazily made signing keys; interactions and SSO sessions (it
   // resumes and ends them), message-ID replay, artifacts, participants and logout steps. The login
-  // throttle read only: recent failed sign-ins are a risk signal at SSO reuse.
+  // throttle read only: recent failed sign-ins are a risk signal at SSO reuse. The owner index and the
+  // received CAEP levels read only: SSO reuse re-checks the session's device correlation (the card's
+  // sessions) and scores the levels a transmitter reported.
   saml: {
     directory: readWrite(D.tenant),
-    state: plusRead(readWrite(S.interaction, S.sso, S.jti, S.samlArtifact, S.samlParticipant, S.samlLogout), S.loginFailures),
+    state: plusRead(readWrite(S.interaction, S.sso, S.jti, S.samlArtifact, S.samlParticipant, S.samlLogout), S.loginFailures, S.subject, S.ssfSignal),
     cardKek: { capabilities: ['unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: NO_RESIDENT_KEYS,
@@ -182,9 +184,11 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // TOTP secrets are wrapped under the KEK ({tenant, card: 'totp', slot: username}); the portal only opens them.
   // TOTP enrolment on the user, consents; interactions, SSO sessions, device approval, the login throttle.
   // Certificate login reads the card partition (the CA item, the CERT# register, the card): never writes it.
+  // The owner index read only: a sign-in is correlated with a device by the user's card sessions and
+  // registered devices; the received CAEP levels read only (scored continuations).
   portal: {
     directory: plusRead(readWrite(D.tenant), D.cards),
-    state: readWrite(S.interaction, S.sso, S.deviceCode, S.userCode, S.loginFailures),
+    state: plusRead(readWrite(S.interaction, S.sso, S.deviceCode, S.userCode, S.loginFailures), S.subject, S.ssfSignal),
     cardKek: { capabilities: ['unwrap'], contextCard: TOTP_CONTEXT_CARD },
     signingKey: [],
     residentKeys: NO_RESIDENT_KEYS,
@@ -198,10 +202,11 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // state; it checks and changes PINs. Cards, the card CA and the list signer are read and written in the
   // card partition; tenants, users and public token keys only read (verifying the caller's token), grants
   // and revocations only read, and the login throttle (recent failed sign-ins score a card-session
-  // open). Card challenges and sessions are its alone.
+  // open), and the received CAEP levels (a device reported non-compliant cannot open a card session).
+  // Card challenges and sessions are its alone.
   card: {
     directory: plusRead(readWrite(D.cards, D.residentKeys), D.tenant),
-    state: plusRead(readWrite(S.cardChallenge, S.cardSession, S.agentDevice), S.grant, S.revokedAccessToken, S.loginFailures),
+    state: plusRead(readWrite(S.cardChallenge, S.cardSession, S.agentDevice), S.grant, S.revokedAccessToken, S.loginFailures, S.ssfSignal),
     cardKek: { capabilities: ['wrap', 'unwrap'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: [],
     residentKeys: { create: ['card-key'], sign: ['card-key', 'card-list'], agree: ['card-key'], destroy: ['card-key'] },

@@ -540,6 +540,22 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             decision: { type: 'string', enum: ['allow', 'step-up', 'deny'] },
             reasons: { type: 'array', items: { type: 'string' } },
             decisions: { type: 'array', items: { type: 'object', additionalProperties: true }, description: 'the last 10 decisions with their context' },
+            correlation: {
+              type: 'object',
+              description: "the device correlation of an SSO session (or of a refresh-token family issued in one) as of its last check (issue 13)",
+              required: ['state', 'via', 'at'],
+              properties: {
+                state: { type: 'string', enum: ['correlated', 'lost'] },
+                via: { type: 'string', enum: ['card-session', 'certificate'] },
+                at: { type: 'integer', description: 'when it was established, epoch milliseconds' },
+                network: { type: 'string', description: 'the IPv4 address or IPv6 /64 it was established from' },
+                device: { type: 'string', description: 'the device id (its key thumbprint)' },
+                card: { type: 'string' },
+                cardSession: { type: 'string' },
+                lostAt: { type: 'integer' },
+                lostBecause: { type: 'string', enum: ['card-session-ended', 'card-session-superseded'] },
+              },
+            },
           },
         },
         AuditEvent: {

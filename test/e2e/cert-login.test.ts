@@ -197,6 +197,9 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
     const { url: answered } = await browser.follow(again.url, REDIRECT);
     expect(answered.startsWith(REDIRECT)).toBe(true);
     expect((await redeem(answered, again.verifier, again.nonce)).claims()!['acr']).toBe('urn:cloudcard:acr:smartcard');
+    // The certificate login correlates the SSO session (no live card session of a device here: via the certificate).
+    const sso = (await admin('GET', '/users/alice/sessions')).body.sessions.find((s: { id: string }) => s.id === claims['sid']);
+    expect(sso?.correlation).toEqual({ state: 'correlated', via: 'certificate', at: expect.any(Number), network: expect.stringMatching(/^127\./) });
   });
 
   it('steps a password session up to the card when the smart-card acr is asked for', async () => {

@@ -231,6 +231,15 @@ describe('per-function data access, evaluated against the synthesized role polic
     expect(log).toContainEqual(expect.objectContaining({ context: 'admin', table: 'state', action: 'dynamodb:UpdateItem', partition: expect.stringMatching(/^CARDSESS#/) }));
   });
 
+  it('lets the portal query the owner index (device correlation at sign-in), and saml, portal and card read received CAEP levels without writing them', () => {
+    expect(log).toContainEqual(expect.objectContaining({ context: 'portal', table: 'state', action: 'dynamodb:Query', index: 'GSI1', partition: expect.stringMatching(/^SUBJECT#demo#/) }));
+    for (const context of ['saml', 'portal', 'card'] as const) {
+      expect({ context, decision: decide(context, { table: 'state', action: 'dynamodb:Query', partition: 'SSF#demo' }) }).toEqual({ context, decision: 'allowed' });
+      expect({ context, decision: decide(context, { table: 'state', action: 'dynamodb:GetItem', partition: 'SSF#demo' }) }).toEqual({ context, decision: 'allowed' });
+      expect({ context, decision: decide(context, { table: 'state', action: 'dynamodb:PutItem', partition: 'SSF#demo' }) }).toEqual({ context, decision: 'implicitly denied' });
+    }
+  });
+
   it('lets only the card function (registration) and the admin function (listing, removal) write device records', () => {
     const devicePut = { table: 'state', action: 'dynamodb:PutItem', partition: 'AGENTDEV#demo#alice#jkt' } as const;
     const deviceDelete = { table: 'state', action: 'dynamodb:DeleteItem', partition: 'AGENTDEV#demo#alice#jkt' } as const;

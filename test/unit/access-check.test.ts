@@ -2,6 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { AccessCheck, decide } from '../../lambdas/core/access/access-check.ts';
 import type { Tenant } from '../../lambdas/core/directory/tenant.ts';
 import type { User } from '../../lambdas/core/directory/user.ts';
+import { newRiskRecord, type RiskRecord } from '../../lambdas/core/risk/context.ts';
+import type { SessionCorrelation } from '../../lambdas/core/risk/correlation.ts';
 
 const tenant = (changes: Partial<Tenant> = {}): Tenant => ({ id: 'acme', status: 'active', ...changes }) as Tenant;
 const user = (changes: Partial<User> = {}): User => ({ tenant: 'acme', username: 'alice', status: 'active', ...changes }) as User;
@@ -53,5 +55,54 @@ describe('access check', () => {
     // A decision for another subject than the reads were for is a programming error, not a denial.
     await expect(started.decide({ ...continuation, subject: { user: 'bob' } })).rejects.toThrow(/another subject/);
     await expect(started.decide({ ...continuation, tenant: 'other' })).rejects.toThrow(/another subject/);
+  });
+
+  describe('device correlation and Shared Signals levels at a scored continuation', () => {
+    const correlated: SessionCorrelation = { state: 'correlated', via: 'card-session', at: 1, network: '127.0.0.5', device: 'd1', card: 'c1', cardSession: 's1' };
+    const lost: SessionCorrelation = { ...correlated, state: 'lost', lostAt: 2, lostBecause: 'card-session-ended' };
+
+    function checkWith(options: { transmitters: boolean; stored?: SessionCorrelation; now?: SessionCorrelation; levels?: { riskLevel?: string; deviceCompliance?: string[] } }) {
+      const reads: string[] = [];
+      let saved: RiskRecord | undefined;
+      const withTransmitters = options.transmitters ? { ssfTransmitters: { transmitters: [{ issuer: 'https://t.example', audience: 'a', jwks: { keys: [] } }] } } : {};
+      const check = new AccessCheck({ find: async () => tenant(withTransmitters as Partial<Tenant>) }, { get: async () => user() }, {
+        clock: { now: () => 10_000 },
+        records: { load: async () => newRiskRecord({ ip: '127.0.0.5' }, options.stored), save: async (_ref, record) => void (saved = record) },
+        correlations: { recheck: async (_t, _u, correlation) => (reads.push(`recheck ${correlation.cardSession}`), options.now ?? correlation) },
+        caep: { read: async (_t, _u, devices) => (reads.push(`levels ${devices.join(',')}`), options.levels ?? {}) },
+      });
+      const continueFrom = (ip: string, keyThumbprint?: string) =>
+        check.continueAccess({ kind: 'sso-reuse-oidc', tenant: 'acme', subject: { user: 'alice' }, record: { kind: 'sso', hash: 'h' }, context: { ip, ...(keyThumbprint ? { keyThumbprint } : {}) } });
+      return { continueFrom, reads, saved: () => saved };
+    }
+
+    it('reads nothing more for an uncorrelated session of a tenant without transmitters', async () => {
+      const { continueFrom, reads } = checkWith({ transmitters: false });
+      expect(await continueFrom('127.0.0.5')).toMatchObject({ outcome: 'allow', risk: { score: 0, reasons: [] } });
+      expect(reads).toEqual([]);
+    });
+
+    it('re-checks a held correlation: the credit from its network, none from another', async () => {
+      const { continueFrom, reads, saved } = checkWith({ transmitters: false, stored: correlated });
+      expect(await continueFrom('127.0.0.5')).toMatchObject({ outcome: 'allow', risk: { reasons: ['device-correlated'] } });
+      expect(reads).toEqual(['recheck s1']);
+      expect(saved()?.correlation).toEqual(correlated);
+      expect(await continueFrom('127.0.0.9')).toMatchObject({ risk: { score: 10, reasons: ['ip-change'] } });
+    });
+
+    it('stores a correlation found lost and scores correlation-lost', async () => {
+      const { continueFrom, saved } = checkWith({ transmitters: false, stored: correlated, now: lost });
+      expect(await continueFrom('127.0.0.5')).toMatchObject({ outcome: 'allow', risk: { score: 30, reasons: ['correlation-lost'] } });
+      expect(saved()?.correlation).toEqual(lost);
+    });
+
+    it("reads the levels for a tenant with transmitters, for the presented key and the correlated device, and scores them", async () => {
+      const high = checkWith({ transmitters: true, stored: correlated, levels: { riskLevel: 'HIGH' } });
+      expect(await high.continueFrom('127.0.0.5', 'k1')).toMatchObject({ outcome: 'step-up', risk: { score: 40, reasons: ['risk-level-high', 'device-correlated'] } });
+      expect(high.reads.sort()).toEqual(['levels k1,d1', 'recheck s1']);
+      const nonCompliant = checkWith({ transmitters: true, stored: correlated, levels: { deviceCompliance: ['not-compliant'] } });
+      expect(await nonCompliant.continueFrom('127.0.0.5')).toMatchObject({ outcome: 'deny', reason: 'risk', risk: { score: 100, reasons: ['device-non-compliant'] } });
+      expect(nonCompliant.reads.sort()).toEqual(['levels d1', 'recheck s1']);
+    });
   });
 });

@@ -8,6 +8,9 @@ import { assessRisk, type RiskAssessment } from '../risk/engine.ts';
 import { bandsFor, DEFAULT_RISK_POLICY, type RiskPolicy } from '../risk/policy.ts';
 import { combine, type ExternalRisk, type ExternalRiskRequest } from '../risk/external.ts';
 import type { RiskRecordRef, RiskRecords } from './risk-records.ts';
+import { correlationSignal, type SessionCorrelation } from '../risk/correlation.ts';
+import type { CaepLevels, ReportedLevels } from './caep-levels.ts';
+import type { DeviceCorrelations } from './correlations.ts';
 
 /**
  * Every way an access granted earlier is carried on without a new sign-in. Each one goes through
@@ -83,6 +86,10 @@ export interface RiskPorts {
   readonly external?: Pick<ExternalRisk, 'ask'>;
   /** Where step-up and deny decisions are reported (core/security-events.ts). */
   readonly events?: SecurityEvents;
+  /** Re-checks an SSO session's device correlation (core/access/correlations.ts). */
+  readonly correlations?: Pick<DeviceCorrelations, 'recheck'>;
+  /** What the tenant's Shared Signals transmitters reported (read only for a tenant that has transmitters). */
+  readonly caep?: Pick<CaepLevels, 'read'>;
   readonly clock: Clock;
 }
 const deny = (reason: DenialReason, message: string): AccessDecision => ({ outcome: 'deny', reason, message });
@@ -147,6 +154,8 @@ export class AccessCheck {
     if (!scored || hard.outcome !== 'allow') return hard;
     const context: AccessContext = { ...continuation.context, at: continuation.context!.at ?? risk.clock.now() };
     const policy = tenant!.riskPolicy ?? DEFAULT_RISK_POLICY;
+    const { correlation, reported } = await this.#devicesAndLevels(tenant!, username!, context, record?.correlation);
+    const signal = correlationSignal(correlation, context.ip);
     const builtIn = assessRisk(
       {
         current: context,
@@ -154,13 +163,15 @@ export class AccessCheck {
         ...(continuation.boundKey ? { boundKey: continuation.boundKey } : {}),
         ...(failures !== undefined ? { recentFailures: failures } : {}),
         ...(continuation.audience ? { audience: continuation.audience } : {}),
+        ...(signal ? { correlation: signal } : {}),
+        ...(reported ? { reported } : {}),
       },
       policy,
     );
     const { assessment, unavailable } = await this.#withExternal(policy, builtIn, { tenant: continuation.tenant, subject: username!, kind: continuation.kind, ...(continuation.audience ? { audience: continuation.audience } : {}), context, builtIn }, context.at!);
     if (continuation.record && risk.records) {
       const entry = { at: context.at!, kind: continuation.kind, decision: assessment.decision, score: assessment.score, reasons: assessment.reasons, context };
-      await risk.records.save(continuation.record, recordDecision(record ?? newRiskRecord(context), entry));
+      await risk.records.save(continuation.record, recordDecision(record ?? newRiskRecord(context), entry, correlation));
     }
     const found = hard.user ? { user: hard.user } : {};
     if (assessment.decision === 'allow') return { ...hard, risk: assessment };
@@ -174,6 +185,22 @@ export class AccessCheck {
       ...(continuation.record?.kind === 'sso' ? { ssoHash: continuation.record.hash } : {}),
     });
     return { outcome: 'deny', reason: 'risk', message: `access refused: ${why}`, risk: assessment };
+  }
+
+  /**
+   * The second round of reads, all at once and only where they can matter: the session's device
+   * correlation re-checked (one owner-index query, for a session correlated through a card session), and
+   * the Shared Signals levels (one query for the user's, one get per device involved: the presented key
+   * and the correlated device), for a tenant with transmitters.
+   */
+  async #devicesAndLevels(tenant: Tenant, username: string, context: AccessContext, stored: SessionCorrelation | undefined): Promise<{ correlation?: SessionCorrelation; reported?: ReportedLevels }> {
+    const risk = this.#risk!;
+    const devices = [...new Set([context.keyThumbprint, stored?.device].filter((id): id is string => id !== undefined))];
+    const [correlation, reported] = await Promise.all([
+      stored && risk.correlations ? risk.correlations.recheck(tenant.id, username, stored) : stored,
+      risk.caep && tenant.ssfTransmitters?.transmitters.length ? risk.caep.read(tenant.id, username, devices) : undefined,
+    ]);
+    return { ...(correlation ? { correlation } : {}), ...(reported ? { reported } : {}) };
   }
 
   /** The external service's answer folded in; unusable, it adds `external-unavailable` and the tenant's failure mode. */

@@ -1,6 +1,7 @@
 import { NotFoundError } from '../errors.ts';
 import type { Item, StateStore } from '../../ports.ts';
 import type { DecisionEntry, RiskRecord } from '../risk/context.ts';
+import type { SessionCorrelation } from '../risk/correlation.ts';
 import { ownerPartition } from './owner-index.ts';
 import type { ContinuationEndings } from './access-check.ts';
 
@@ -23,6 +24,8 @@ export interface SessionView {
   readonly reasons?: readonly string[];
   /** The last decisions (at most 10), oldest first. */
   readonly decisions: readonly DecisionEntry[];
+  /** The device correlation of an SSO session (or of a family issued in one) as of its last check: device, card session, why, when, or lost. */
+  readonly correlation?: SessionCorrelation;
 }
 
 type OwnedItem = Item & {
@@ -92,5 +95,6 @@ function viewOf(item: OwnedItem): SessionView | undefined {
     ...(last?.keyThumbprint ? { device: last.keyThumbprint } : {}),
     ...(decision ? { score: decision.score, decision: decision.decision, reasons: decision.reasons } : {}),
     decisions: risk?.decisions ?? [],
+    ...(risk?.correlation ? { correlation: risk.correlation } : {}),
   };
 }

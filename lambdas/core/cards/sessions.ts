@@ -194,7 +194,11 @@ export class CardSessions {
     const piv = newSessionState();
     const pivMac = await this.#seal.seal(sealedFields(secret, session, 0, piv));
     // Indexed under its holder and card: disabling the user or deleting the card ends it at once.
-    await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant.id, username, 'CARDSESS', `${cardId}#${session.id}`), session, piv, pivMac, seq: 0, expiresAt, activeAt: Math.floor(now / 1000), renewals: 0 }, { absent: true });
+    // `openedFrom`: the address a browser sign-in is correlated by (core/risk/correlation.ts).
+    await this.#state.put(
+      { ...sessionKey(secret), ...ownedBy(tenant.id, username, 'CARDSESS', `${cardId}#${session.id}`), session, ...(context.ip ? { openedFrom: context.ip } : {}), piv, pivMac, seq: 0, expiresAt, activeAt: Math.floor(now / 1000), renewals: 0 },
+      { absent: true },
+    );
     await this.#cards.activate(tenant.id, cardId, session.id);
     this.#events.emit({ kind: 'card-session-open', tenant: tenant.id, username, card: cardId, ...(context.ip ? { ip: context.ip } : {}) });
     return { secret: sessionToken(secret, cardId, username), session, expiresAt };

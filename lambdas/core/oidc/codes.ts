@@ -1,5 +1,6 @@
 import type { Clock, Item, StateStore } from '../../ports.ts';
 import { newOpaque, opaqueHash } from './hashing.ts';
+import type { SessionCorrelation } from '../risk/correlation.ts';
 
 /** What an authorization code stands for; stored under the code's hash, never the code. */
 export interface CodeGrant {
@@ -16,6 +17,8 @@ export interface CodeGrant {
   readonly nonce?: string;
   readonly codeChallenge?: string;
   readonly dpopJkt?: string;
+  /** The SSO session's device correlation when the code was issued: the refresh-token family starts with it. */
+  readonly correlation?: SessionCorrelation;
 }
 
 type CodeItem = Item & CodeGrant & { expiresAt: number };

@@ -4,6 +4,7 @@ import type { Clock, Item, Random, StateStore } from '../../ports.ts';
 import { opaqueHash } from './hashing.ts';
 import type { Authentication } from './interactions.ts';
 import { newRiskRecord, type AccessContext } from '../risk/context.ts';
+import type { SessionCorrelation } from '../risk/correlation.ts';
 
 /**
  * The SSO session behind the portal cookie. The cookie holds a 256-bit secret; the record is stored
@@ -15,9 +16,14 @@ export interface SsoSession extends Authentication {
   readonly tenant: string;
   /** Clients that received tokens in this session (for logout). */
   readonly clients: readonly string[];
+  /**
+   * Its device correlation as of its last check: never stored in the session object, `find` adds it from
+   * the risk record so that a code issued in the session hands it to the refresh-token family.
+   */
+  readonly correlation?: SessionCorrelation;
 }
 
-type SessionItem = Item & { session: SsoSession; expiresAt: number };
+type SessionItem = Item & { session: SsoSession; expiresAt: number; risk?: { correlation?: SessionCorrelation } };
 /** The stored form of a session secret: its record's key, and the owner key of what hangs off the session. */
 export const sessionHash = (secret: string): string => opaqueHash(secret);
 export const keyOfHash = (hash: string) => ({ PK: `SSO#${hash}`, SK: 'SSO' });
@@ -34,12 +40,12 @@ export class SsoSessions {
     this.#random = random;
   }
 
-  /** Starts a session; returns the cookie secret (never stored) and the session. */
-  async start(tenant: string, authentication: Authentication, lifetimeSeconds: number, context?: AccessContext): Promise<{ secret: string; session: SsoSession }> {
+  /** Starts a session; returns the cookie secret (never stored) and the session. `correlation`: its device correlation, kept in its risk record. */
+  async start(tenant: string, authentication: Authentication, lifetimeSeconds: number, context?: AccessContext, correlation?: SessionCorrelation): Promise<{ secret: string; session: SsoSession }> {
     const secret = Buffer.from(this.#random.bytes(32)).toString('base64url');
     const session: SsoSession = { ...authentication, sid: this.#random.id(), tenant, clients: [] };
     // Indexed under its user, so disabling the user ends it (core/access/revocation.ts).
-    await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant, authentication.sub, 'SSO', sessionHash(secret)), session, ...(context ? { risk: newRiskRecord(context) } : {}), expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+    await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant, authentication.sub, 'SSO', sessionHash(secret)), session, ...(context ? { risk: newRiskRecord(context, correlation) } : {}), expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
     return { secret, session };
   }
 
@@ -47,12 +53,14 @@ export class SsoSessions {
   async find(tenant: string, secret: string | undefined): Promise<SsoSession | undefined> {
     if (!secret || !/^[A-Za-z0-9_-]{43}$/.test(secret)) return undefined;
     const item = await this.#state.get<SessionItem>(sessionKey(secret));
-    return item && item.session.tenant === tenant ? item.session : undefined;
+    if (!item || item.session.tenant !== tenant) return undefined;
+    return item.risk?.correlation ? { ...item.session, correlation: item.risk.correlation } : item.session;
   }
 
   async addClient(secret: string, session: SsoSession, clientId: string): Promise<void> {
     if (session.clients.includes(clientId)) return;
-    await this.#state.update(sessionKey(secret), { session: { ...session, clients: [...session.clients, clientId] } }, { present: true }).catch(() => undefined);
+    const { correlation: _kept, ...stored } = session; // kept in the risk record, not in the session object
+    await this.#state.update(sessionKey(secret), { session: { ...stored, clients: [...session.clients, clientId] } }, { present: true }).catch(() => undefined);
   }
 
   /** The live session stored under this hash (back-channel logout knows the hash, never the secret). */

@@ -1,3 +1,5 @@
+import type { SessionCorrelation } from './correlation.ts';
+
 /**
  * What is known about one request that signs in or continues access (issue 13). Built once in the HTTP
  * layer (`lambdas/http/access-context.ts`) from the source address, the user agent and, only where the
@@ -40,6 +42,8 @@ export interface Location {
  */
 export interface RiskRecord {
   readonly issued: AccessContext;
+  /** An SSO session's device correlation (core/risk/correlation.ts): which device, why, when, still holding or lost. */
+  readonly correlation?: SessionCorrelation;
   readonly last: AccessContext;
   readonly knownKeys: readonly string[];
   readonly decisions: readonly DecisionEntry[];
@@ -60,17 +64,21 @@ export const DECISION_HISTORY = 10;
 const KNOWN_KEYS = 5;
 
 /** The record a session or grant starts with. */
-export function newRiskRecord(context: AccessContext): RiskRecord {
-  return { issued: context, last: context, knownKeys: context.keyThumbprint ? [context.keyThumbprint] : [], decisions: [] };
+export function newRiskRecord(context: AccessContext, correlation?: SessionCorrelation): RiskRecord {
+  return { issued: context, ...(correlation ? { correlation } : {}), last: context, knownKeys: context.keyThumbprint ? [context.keyThumbprint] : [], decisions: [] };
 }
 
-/** The record after a decision: the last context moves only when access was allowed (a refused request is no new baseline). */
-export function recordDecision(record: RiskRecord, entry: DecisionEntry): RiskRecord {
+/**
+ * The record after a decision: the last context moves only when access was allowed (a refused request is
+ * no new baseline); the correlation as the check found it (lost, or following a re-inserted card).
+ */
+export function recordDecision(record: RiskRecord, entry: DecisionEntry, correlation: SessionCorrelation | undefined = record.correlation): RiskRecord {
   const allowed = entry.decision === 'allow';
   const key = entry.context.keyThumbprint;
   const knownKeys = allowed && key && !record.knownKeys.includes(key) ? [...record.knownKeys, key].slice(-KNOWN_KEYS) : record.knownKeys;
   return {
     issued: record.issued,
+    ...(correlation ? { correlation } : {}),
     last: allowed ? entry.context : record.last,
     knownKeys,
     decisions: [...record.decisions, entry].slice(-DECISION_HISTORY),

@@ -6,6 +6,7 @@ import type { Users } from '../directory/user.ts';
 import type { ReplayCache } from '../oidc/replay.ts';
 import type { RemoteKeySets } from '../outbound/remote-key-sets.ts';
 import type { Clock, DirectoryStore, Item, StateStore } from '../../ports.ts';
+import { ssfSignalKey } from './signal-keys.ts';
 import type { SsfTransmitter } from './transmitters.ts';
 
 /** RFC 8935 §2.3 error codes. */
@@ -36,8 +37,7 @@ const SIGNAL_KEEP_SECONDS = 30 * 24 * 60 * 60;
 
 type Subject = Record<string, unknown>;
 
-/** Where a CAEP signal about a user or device is kept (the state table): the latest value wins. */
-export const ssfSignalKey = (tenant: string, what: `USER#${string}#${'riskLevel' | 'assuranceLevel'}` | `DEVICE#${string}#compliance`) => ({ PK: `SSF#${tenant}`, SK: what });
+export { ssfSignalKey };
 
 export interface SetReceiverDeps {
   readonly tenants: Pick<Tenants, 'find'>;

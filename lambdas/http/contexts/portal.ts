@@ -21,6 +21,7 @@ export const portalContext: RoutesFactory = (runtime) => {
   return portalRoutes({
     oidc,
     access: services.access,
+    ...(services.correlations ? { correlations: services.correlations } : {}),
     tenants: services.tenants,
     credentials: services.credentials!,
     ...(services.totp ? { totp: services.totp } : {}),

@@ -178,6 +178,7 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
         ...(parsed.nonce ? { nonce: parsed.nonce } : {}),
         ...(parsed.codeChallenge ? { codeChallenge: parsed.codeChallenge } : {}),
         ...(parsed.dpopJkt ? { dpopJkt: parsed.dpopJkt } : {}),
+        ...(session?.correlation ? { correlation: session.correlation } : {}),
       },
       tenant.settings.codeSeconds,
     );

@@ -1,4 +1,5 @@
 import type { AccessContext, Continuation } from '../../../core/access/access-check.ts';
+import type { SessionCorrelation } from '../../../core/risk/correlation.ts';
 import { ConflictError } from '../../../core/errors.ts';
 import { scopeStillAllowed, tenantGrantTypes, type OidcClient } from '../../../core/oidc/client.ts';
 import { ACR } from '../../../core/oidc/claims.ts';
@@ -50,7 +51,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       const authentication = { authTime: grant.authTime, acr: grant.acr, amr: grant.amr, sid: grant.sid };
       try {
         // Single use: creating the code's grant is the one guarded write (absent) the code allows.
-        return await startGrant({ tenant, client, proof }, { gid: grant.gid, sub: grant.sub, scope: grant.scope }, authentication, grant.nonce, issueContext(request, client, proof, grant.amr));
+        return await startGrant({ tenant, client, proof }, { gid: grant.gid, sub: grant.sub, scope: grant.scope }, authentication, grant.nonce, issueContext(request, client, proof, grant.amr), grant.correlation);
       } catch (error) {
         if (!(error instanceof ConflictError)) throw error;
       }
@@ -146,6 +147,8 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
     nonce?: string,
     /** The issuing request's context: the family's risk baseline (token protection). */
     context?: AccessContext,
+    /** The SSO session's device correlation (a code issued in a correlated session): the family re-checks it at each refresh. */
+    correlation?: SessionCorrelation,
   ): Promise<IssuedTokens & { refresh_token?: string }> {
     const { tenant, client, proof } = g;
     // RFC 9449 §5: a public client's refresh token is bound to its DPoP key; a confidential client's
@@ -155,7 +158,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       ? oidc.refreshTokens.open(grant.gid, { sid: authentication.sid ?? '', authTime: authentication.authTime, acr: authentication.acr, amr: authentication.amr, ...(bindRefresh ? { jkt: bindRefresh } : {}) })
       : undefined;
     const [, tokens] = await Promise.all([
-      oidc.grants.create({ ...grant, tenant: tenant.tenant.id, clientId: client.client_id }, tenant.tenant.sessionLifetimes.refreshTokenSeconds, 'user', family?.attributes, context),
+      oidc.grants.create({ ...grant, tenant: tenant.tenant.id, clientId: client.client_id }, tenant.tenant.sessionLifetimes.refreshTokenSeconds, 'user', family?.attributes, context, correlation),
       sign(g, grant.sub, grant.scope, grant.gid, authentication, nonce),
     ]);
     return family ? { ...tokens, refresh_token: family.token } : tokens;

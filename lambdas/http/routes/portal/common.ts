@@ -48,7 +48,9 @@ export async function completeAuthentication(deps: PortalDeps, request: ApiReque
   const { oidc } = deps;
   // The sign-in's context is the session's risk baseline (issue 13).
   const context = { ...accessContextOf(request, { amr: authentication.amr }), at: oidc.clock.now() };
-  const { secret, session } = await oidc.sessions.start(tenant.tenant.id, authentication, tenant.tenant.sessionLifetimes.ssoSeconds, context);
+  // Correlated with a device when the user's card is live in a registered agent on this network, or by a certificate.
+  const correlation = await deps.correlations?.atSignIn(tenant.tenant.id, authentication.sub, context);
+  const { secret, session } = await oidc.sessions.start(tenant.tenant.id, authentication, tenant.tenant.sessionLifetimes.ssoSeconds, context, correlation);
   let updated: Interaction;
   try {
     updated = await oidc.interactions.update(interaction, { authentication: { ...authentication, sid: session.sid }, pendingSecondFactor: undefined, certificateTransfer: undefined });
