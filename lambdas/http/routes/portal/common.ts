@@ -35,7 +35,13 @@ export async function portalInteraction(deps: PortalDeps, request: ApiRequest): 
 /** Where the browser goes once the user is authenticated within the interaction. */
 export function afterAuthentication(tenant: TenantContext, interaction: Interaction, cookies: string[] = []): ApiResponse {
   const next =
-    interaction.kind === 'device' ? `${tenant.issuer}/portal/device/confirm` : interaction.kind === 'saml' ? `${tenant.issuer}/saml/sso/resume` : `${tenant.issuer}/oidc/authorize/resume`;
+    interaction.kind === 'device'
+      ? `${tenant.issuer}/portal/device/confirm`
+      : interaction.kind === 'saml'
+        ? `${tenant.issuer}/saml/sso/resume`
+        : interaction.kind === 'account'
+          ? `${tenant.issuer}/portal/account`
+          : `${tenant.issuer}/oidc/authorize/resume`;
   return redirect(`${next}?interaction=${interaction.id}`, {}, cookies);
 }
 
