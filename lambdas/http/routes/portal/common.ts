@@ -34,14 +34,14 @@ export async function portalInteraction(deps: PortalDeps, request: ApiRequest): 
 
 /** Where the browser goes once the user is authenticated within the interaction. */
 export function afterAuthentication(tenant: TenantContext, interaction: Interaction, cookies: string[] = []): ApiResponse {
+  // The account page reads the new session from its cookie: nothing to resume.
+  if (interaction.kind === 'account') return redirect(`${tenant.issuer}/portal/account`, {}, cookies);
   const next =
     interaction.kind === 'device'
       ? `${tenant.issuer}/portal/device/confirm`
       : interaction.kind === 'saml'
         ? `${tenant.issuer}/saml/sso/resume`
-        : interaction.kind === 'account'
-          ? `${tenant.issuer}/portal/account`
-          : `${tenant.issuer}/oidc/authorize/resume`;
+        : `${tenant.issuer}/oidc/authorize/resume`;
   return redirect(`${next}?interaction=${interaction.id}`, {}, cookies);
 }
 
