@@ -62,5 +62,11 @@ export async function completeAuthentication(deps: PortalDeps, request: ApiReque
     if (error instanceof ConflictError) return expired();
     throw error;
   }
+  // The account page's own sign-in has nothing left to resume: it ends with the session started.
+  if (updated.kind === 'account') {
+    await oidc.interactions.finish(updated).catch((error: unknown) => {
+      if (!(error instanceof ConflictError)) throw error;
+    });
+  }
   return afterAuthentication(tenant, updated, ssoSessionCookies(tenant.tenant.id, secret, tenant.tenant.sessionLifetimes.ssoSeconds));
 }
