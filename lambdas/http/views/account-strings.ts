@@ -13,6 +13,9 @@ export const ACCOUNT_STRINGS = {
   formExpired: 'This form could not be accepted. Reload your account page and try again.',
   unknownOrganisation: 'Unknown organisation',
   unknownOrganisationAdvice: 'This page names an organisation that does not exist.',
+  unavailableTitle: 'Service unavailable',
+  accountUnavailable: 'The account page is not available here.',
+  totpUnavailable: 'One-time codes are not available here.',
 
   profileHeading: 'Profile',
   name: 'Name',

@@ -87,7 +87,7 @@ export function accountRoutes(deps: PortalDeps): Route[] {
   async function show(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
     if (!tenant) return errorPage(404, S.unknownOrganisation, S.unknownOrganisationAdvice);
-    if (!deps.account) return errorPage(503, 'Service unavailable', 'The account page is not available here.');
+    if (!deps.account) return errorPage(503, S.unavailableTitle, S.accountUnavailable);
     const signed = await signedIn(request, tenant);
     if (signed) return render(signed);
     // No (usable) session: a sign-in of the page's own, which the login pages bring back here.
@@ -105,7 +105,6 @@ export function accountRoutes(deps: PortalDeps): Route[] {
 
   /** Checks the current password as a sign-in attempt (the same throttle and lockout); an answer when it fails. */
   async function passwordProblem(signed: Signed, request: ApiRequest, password: string | undefined): Promise<ApiResponse | undefined> {
-    if (!deps.credentials) return undefined;
     const result = await deps.credentials.signIn(signed.tenant.tenant.id, signed.user.username, password ?? '', request.sourceIp ?? 'unknown');
     if (result.outcome === 'ok') return undefined;
     if (result.outcome === 'locked') return render(signed, 429, { error: S.locked(Math.ceil(result.retryAfterSeconds / 60)) });
@@ -117,18 +116,29 @@ export function accountRoutes(deps: PortalDeps): Route[] {
    * 403), the handler, and one audit event with the outcome. Bad input is the page again with the error.
    */
   const form =
-    (handle: (signed: Signed, form: Record<string, string>, request: ApiRequest) => Promise<FormResult>, notFound: string) =>
+    (handle: (signed: Signed, form: Record<string, string>, request: ApiRequest) => Promise<FormResult>, notFound: string = S.unknown) =>
     async (request: ApiRequest): Promise<ApiResponse> => {
       const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
       if (!tenant) return errorPage(404, S.unknownOrganisation, S.unknownOrganisationAdvice);
       const signed = await signedIn(request, tenant);
       if (!signed) return signedOut(tenant);
       const fields = (request.body as Record<string, string> | undefined) ?? {};
+      const answer = async (): Promise<ApiResponse> => {
+        try {
+          const result = await handle(signed, fields, request);
+          return 'statusCode' in result ? result : render(signed, 200, result);
+        } catch (error) {
+          if (error instanceof ValidationError) return render(signed, 400, { error: error.issues.length ? error.issues.join('; ') : error.message });
+          if (error instanceof NotFoundError) return render(signed, 404, { error: notFound });
+          if (error instanceof ConflictError) return render(signed, 409, { error: error.message });
+          throw error;
+        }
+      };
       let outcome = 500;
       try {
         const origin = request.headers['origin'];
         const sameOrigin = !origin || origin === 'null' || origin === new URL(request.baseUrl).origin;
-        const response = !sameOrigin || !validFormToken(signed.secret, fields['csrf']) ? errorPage(403, S.formExpiredTitle, S.formExpired) : await answer(signed, fields, request);
+        const response = !sameOrigin || !validFormToken(signed.secret, fields['csrf']) ? errorPage(403, S.formExpiredTitle, S.formExpired) : await answer();
         outcome = response.statusCode;
         return response;
       } finally {
@@ -144,17 +154,6 @@ export function accountRoutes(deps: PortalDeps): Route[] {
           .catch(() => undefined);
       }
 
-      async function answer(signed: Signed, fields: Record<string, string>, request: ApiRequest): Promise<ApiResponse> {
-        try {
-          const result = await handle(signed, fields, request);
-          return 'statusCode' in result ? result : render(signed, 200, result);
-        } catch (error) {
-          if (error instanceof ValidationError) return render(signed, 400, { error: error.issues.length ? error.issues.join('; ') : error.message });
-          if (error instanceof NotFoundError) return render(signed, 404, { error: notFound });
-          if (error instanceof ConflictError) return render(signed, 409, { error: error.message });
-          throw error;
-        }
-      }
     };
 
   const changePassword = form(async (signed, fields, request) => {
@@ -162,28 +161,28 @@ export function accountRoutes(deps: PortalDeps): Route[] {
     if (refused) return refused;
     await signed.account.users.setPassword(signed.tenant.tenant.id, signed.user.username, fields['new'] ?? '');
     return { notice: S.passwordChanged };
-  }, S.unknown);
+  });
 
   const beginTotp = form(async (signed, fields, request) => {
-    if (!deps.totp) return errorPage(503, 'Service unavailable', 'One-time codes are not available here.');
+    if (!deps.totp) return errorPage(503, S.unavailableTitle, S.totpUnavailable);
     const refused = await passwordProblem(signed, request, fields['password']);
     if (refused) return refused;
     return { totpPending: await deps.totp.begin(signed.tenant.tenant.id, signed.user.username, signed.tenant.tenant.displayName) };
-  }, S.unknown);
+  });
 
   const confirmTotp = form(async (signed, fields) => {
-    if (!deps.totp) return errorPage(503, 'Service unavailable', 'One-time codes are not available here.');
+    if (!deps.totp) return errorPage(503, S.unavailableTitle, S.totpUnavailable);
     const { pending } = await deps.totp.status(signed.tenant.tenant.id, signed.user.username);
     if (!pending) return render(signed, 409, { error: S.totpNothingPending });
     if (!(await deps.totp.confirm(signed.tenant.tenant.id, signed.user.username, fields['code'] ?? ''))) return render(signed, 400, { error: S.totpWrongCode });
     return { notice: S.totpConfirmed };
-  }, S.unknown);
+  });
 
   const newRecoveryCodes = form(async (signed, fields, request) => {
     const refused = await passwordProblem(signed, request, fields['password']);
     if (refused) return refused;
     return { newRecoveryCodes: await signed.account.recoveryCodes.generate(signed.tenant.tenant.id, signed.user.username) };
-  }, S.unknown);
+  });
 
   // The request itself is the audit event (actor kind user, target the card): administrators see it in the trail.
   const requestUnblock = form(async (signed, fields) => {
