@@ -18,6 +18,7 @@ import { Users } from './core/directory/user.ts';
 import { Credentials } from './core/portal/credentials.ts';
 import { LoginThrottle } from './core/portal/login-throttle.ts';
 import { TotpEnrolment } from './core/portal/totp.ts';
+import { RecoveryCodes } from './core/portal/recovery-codes.ts';
 import { Clients } from './core/oidc/client.ts';
 import { InitialAccessTokens } from './core/oidc/registration-tokens.ts';
 import { NO_OUTBOUND } from './core/outbound/none.ts';
@@ -39,6 +40,8 @@ export interface BaseServices {
   readonly clients: Clients;
   /** TOTP enrolment and verification; present when a key custody was given (it wraps the secrets). */
   readonly totp?: TotpEnrolment;
+  /** One-time recovery codes for the second factor (stored hashed on the user). */
+  readonly recoveryCodes: RecoveryCodes;
   /** Sign-in failure counting and locks; present when a state store was given. */
   readonly throttle?: LoginThrottle;
   /** Initial access tokens for dynamic registration (RFC 7591 §3); present when a state store was given. */
@@ -70,6 +73,7 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
   const users = new Users(runtime.directory, tenants, runtime.clock, revocation);
   const throttle = runtime.state ? new LoginThrottle(runtime.state, runtime.clock) : undefined;
   const totp = runtime.custody ? new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) : undefined;
+  const recoveryCodes = new RecoveryCodes(runtime.directory, runtime.random, runtime.clock);
   const truststore = runtime.truststore ? new TruststorePublisher(runtime.directory, tenants, runtime.truststore, runtime.clock) : undefined;
   const correlations = runtime.state ? new DeviceCorrelations(runtime.state, runtime.clock) : undefined;
   const signingKeys = new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) });
@@ -99,7 +103,8 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
     ...(truststore ? { truststore } : {}),
     signingKeys,
     ...(totp ? { totp } : {}),
-    ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp, runtime.securityEvents) } : {}),
+    recoveryCodes,
+    ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp, runtime.securityEvents, recoveryCodes) } : {}),
     ...(runtime.state ? { initialAccessTokens: new InitialAccessTokens(runtime.state, runtime.clock, runtime.random) } : {}),
   };
 }

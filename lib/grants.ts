@@ -181,15 +181,18 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     macKeys: [],
     macVerifyKeys: [],
   },
-  // TOTP secrets are wrapped under the KEK ({tenant, card: 'totp', slot: username}); the portal only opens them.
+  // TOTP secrets are wrapped under the KEK ({tenant, card: 'totp', slot: username}); the portal opens them
+  // at sign-in and wraps a new one when a user enrols on the account page.
   // TOTP enrolment on the user, consents; interactions, SSO sessions, device approval, the login throttle.
-  // Certificate login reads the card partition (the CA item, the CERT# register, the card): never writes it.
-  // The owner index read only: a sign-in is correlated with a device by the user's card sessions and
-  // registered devices; the received CAEP levels read only (scored continuations).
+  // Certificate login and the account page read the card partition (the CA item, the CERT# register, the
+  // user's cards): never write it. The owner index: a sign-in is correlated with a device by the user's
+  // card sessions and registered devices; the account page lists the user's sessions and devices, ends a
+  // family (grant marked revoked) or SSO session, deletes a device record, and writes the audit trail; it
+  // never touches card sessions. The received CAEP levels read only (scored continuations).
   portal: {
     directory: plusRead(readWrite(D.tenant), D.cards),
-    state: plusRead(readWrite(S.interaction, S.sso, S.deviceCode, S.userCode, S.loginFailures), S.subject, S.ssfSignal),
-    cardKek: { capabilities: ['unwrap'], contextCard: TOTP_CONTEXT_CARD },
+    state: plusRead(readWrite(S.interaction, S.sso, S.deviceCode, S.userCode, S.loginFailures, S.grant, S.agentDevice, S.audit), S.subject, S.ssfSignal),
+    cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: TOTP_CONTEXT_CARD },
     signingKey: [],
     residentKeys: NO_RESIDENT_KEYS,
     macKeys: [],

@@ -563,8 +563,8 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           required: ['at', 'actor', 'via', 'action', 'target', 'outcome'],
           properties: {
             at: { type: 'string', format: 'date-time' },
-            actor: { type: 'object', required: ['kind', 'id'], properties: { kind: { type: 'string', enum: ['admin-client', 'tenant-token', 'operator'] }, id: { type: 'string' } } },
-            via: { type: 'string', enum: ['admin-api', 'cli'] },
+            actor: { type: 'object', required: ['kind', 'id'], properties: { kind: { type: 'string', enum: ['admin-client', 'tenant-token', 'operator', 'user'] }, id: { type: 'string' } } },
+            via: { type: 'string', enum: ['admin-api', 'cli', 'portal'] },
             action: { type: 'string', description: '`METHOD /route/template` (admin API) or `cloudcard <command>` (CLI)' },
             target: { type: 'object', additionalProperties: { type: 'string' }, description: 'path parameters or command arguments: identifiers, never content' },
             outcome: { type: 'integer', description: 'the HTTP status, or the CLI exit code (0: done)' },

@@ -240,14 +240,16 @@ describe('per-function data access, evaluated against the synthesized role polic
     }
   });
 
-  it('lets only the card function (registration) and the admin function (listing, removal) write device records', () => {
+  it('lets only the card function (registration), the admin function (listing, removal) and the portal (a user signing a device out) write device records', () => {
     const devicePut = { table: 'state', action: 'dynamodb:PutItem', partition: 'AGENTDEV#demo#alice#jkt' } as const;
     const deviceDelete = { table: 'state', action: 'dynamodb:DeleteItem', partition: 'AGENTDEV#demo#alice#jkt' } as const;
     for (const context of CONTEXT_NAMES) {
-      const wanted = context === 'card' || context === 'admin' ? 'allowed' : 'implicitly denied';
+      // The grant matrix is per partition pattern, read or write: the portal's delete brings put with it.
+      const wanted = context === 'card' || context === 'admin' || context === 'portal' ? 'allowed' : 'implicitly denied';
       expect({ context, decision: decide(context, devicePut) }).toEqual({ context, decision: wanted });
     }
     expect(decide('admin', deviceDelete)).toBe('allowed');
+    expect(decide('portal', deviceDelete)).toBe('allowed');
   });
 
   it('lets the pki function read cards and the certificate register and write only the published CRL', () => {

@@ -21,7 +21,7 @@ const SIGNING_ACTIONS = { sign: ['kms:Sign'], getPublicKey: ['kms:GetPublicKey']
 export const EXPECTED_KEY_USE: Readonly<Record<ContextName, { kek: string[]; kekCard?: string; kekNotCards?: string[]; signing: string[] }>> = {
   oidc: { kek: ['kms:Decrypt', 'kms:Encrypt'], kekCard: 'oidc-signing', signing: ['kms:GetPublicKey', 'kms:Sign'] },
   saml: { kek: ['kms:Decrypt'], kekCard: 'oidc-signing', signing: ['kms:GetPublicKey', 'kms:Sign'] },
-  portal: { kek: ['kms:Decrypt'], kekCard: 'totp', signing: [] },
+  portal: { kek: ['kms:Decrypt', 'kms:Encrypt'], kekCard: 'totp', signing: [] },
   // The card service and admin never open the other functions' secrets under the same KEK.
   card: { kek: ['kms:Decrypt', 'kms:Encrypt'], kekNotCards: ['oidc-signing', 'totp'], signing: [] },
   admin: { kek: ['kms:DescribeKey', 'kms:Encrypt'], kekNotCards: ['oidc-signing', 'totp'], signing: ['kms:DescribeKey', 'kms:GetPublicKey'] },

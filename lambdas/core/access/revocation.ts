@@ -90,12 +90,15 @@ export class AccessRevocation implements AccessEndings, ContinuationEndings, Dev
 
   /**
    * Ends what one device holds: its card sessions (opened with its key), and its refresh-token families:
-   * those DPoP-bound to its key (its PRT) and those that registered it.
+   * those DPoP-bound to its key (its PRT) and those that registered it. `cardSessions: false` for a
+   * function that may not touch cards (the portal, where users sign their own devices out): the families
+   * only, which ends the agent's sign-in (the family's access tokens, which card API calls carry, stop too).
    */
-  async endDevice(tenant: string, username: string, jkt: string, grants: readonly string[]): Promise<void> {
+  async endDevice(tenant: string, username: string, jkt: string, grants: readonly string[], options: { cardSessions?: boolean } = {}): Promise<void> {
+    const cardSessions = options.cardSessions ?? true;
     await this.#endOwned(tenant, username, 'access-revoked', undefined, (item) =>
       (item.GSI1SK.startsWith('GRANT#') && (item.rtBinding === jkt || grants.includes(item.GSI1SK.slice('GRANT#'.length)))) ||
-      (item.GSI1SK.startsWith('CARDSESS#') && item.session?.jkt === jkt));
+      (cardSessions && item.GSI1SK.startsWith('CARDSESS#') && item.session?.jkt === jkt));
   }
 
   /**

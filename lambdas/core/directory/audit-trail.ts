@@ -7,10 +7,13 @@ const PAGE = { default: 50, max: 200 } as const;
 /** Sort keys count down from here so that a forward query reads the newest event first. */
 const LAST_MILLISECOND = 9_999_999_999_999;
 
-/** Who made a change: an admin API caller (its credential kind and client id) or an operator at the CLI. */
+/**
+ * Who made a change: an admin API caller (its credential kind and client id), an operator at the CLI, or
+ * a signed-in user on their own account page in the portal.
+ */
 export interface AuditActor {
-  readonly kind: 'admin-client' | 'tenant-token' | 'operator';
-  /** The admin client id, or for the CLI the operator as the machine knows them (user@host, AWS profile). */
+  readonly kind: 'admin-client' | 'tenant-token' | 'operator' | 'user';
+  /** The admin client id; for the CLI the operator as the machine knows them (user@host, AWS profile); the username for a user. */
   readonly id: string;
 }
 
@@ -20,8 +23,8 @@ export interface AuditEvent {
   readonly at: string;
   readonly actor: AuditActor;
   /** Which door the change came through. */
-  readonly via: 'admin-api' | 'cli';
-  /** What was done: `METHOD /route/template` for the API, `cloudcard <command path>` for the CLI. */
+  readonly via: 'admin-api' | 'cli' | 'portal';
+  /** What was done: `METHOD /route/template` for the API and the portal, `cloudcard <command path>` for the CLI. */
   readonly action: string;
   /** What it was done to: the path parameters or the command's arguments (tenant, username, card, ...). */
   readonly target: Readonly<Record<string, string>>;
@@ -34,7 +37,7 @@ type AuditItem = Item & { expiresAt: number; event: AuditEvent };
 
 /**
  * The audit trail of administrative changes, per tenant, newest first. One writer per door (the admin
- * router's guard, the CLI's post-action hook), so no route or command records its own. Bounded by the
+ * router's guard, the CLI's post-action hook, the portal account page's form runner), so no route or command records its own. Bounded by the
  * state table's TTL (AUDIT_RETENTION_DAYS); export it elsewhere (the log line carries the same event) to
  * keep it longer.
  */

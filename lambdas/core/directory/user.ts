@@ -61,11 +61,18 @@ export interface UserTotp {
   readonly lastUsedStep?: number;
 }
 
+/** A TOTP secret the user started to enrol on their account page: active only once a code from it is confirmed. */
+export interface UserTotpPending {
+  readonly wrapped: WrappedKey;
+  readonly startedAt: string;
+}
+
 /**
- * Stored form: the public user plus its credentials (password hash, wrapped TOTP secret), which never
- * leave the core. The item's `version` always equals `user.version`; every write is guarded on it.
+ * Stored form: the public user plus its credentials (password hash, wrapped TOTP secret, a pending TOTP
+ * enrolment, the SHA-256 hashes of unused recovery codes), which never leave the core. The item's
+ * `version` always equals `user.version`; every write is guarded on it.
  */
-export type UserItem = Item & { version: number; user: User; passwordHash?: string; totp?: UserTotp };
+export type UserItem = Item & { version: number; user: User; passwordHash?: string; totp?: UserTotp; totpPending?: UserTotpPending; recoveryCodes?: string[] };
 
 /**
  * The attributes that move a user item to its next version, keeping the item's and the user's version

@@ -54,7 +54,9 @@ export interface SamlLoginRequest {
 export type InteractionKind =
   | { kind: 'authorize'; request: AuthorizationRequest }
   | { kind: 'device'; userCode: string; clientId: string; scope: string }
-  | { kind: 'saml'; request: SamlLoginRequest };
+  | { kind: 'saml'; request: SamlLoginRequest }
+  /** A sign-in started by the portal's own account page (no relying party): it ends there. */
+  | { kind: 'account' };
 
 export type Interaction = InteractionKind & {
   readonly id: string;

@@ -1,6 +1,7 @@
 import type { User, Users } from '../directory/user.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import type { TotpEnrolment } from './totp.ts';
+import type { RecoveryCodes } from './recovery-codes.ts';
 import { NO_SECURITY_EVENTS, type SecurityEvents } from '../security-events.ts';
 
 export type SignInResult =
@@ -23,12 +24,14 @@ export class Credentials {
   readonly #throttle: LoginThrottle;
   readonly #totp: TotpEnrolment | undefined;
   readonly #events: SecurityEvents;
+  readonly #recovery: RecoveryCodes | undefined;
 
-  constructor(users: Users, throttle: LoginThrottle, totp?: TotpEnrolment, events: SecurityEvents = NO_SECURITY_EVENTS) {
+  constructor(users: Users, throttle: LoginThrottle, totp?: TotpEnrolment, events: SecurityEvents = NO_SECURITY_EVENTS, recovery?: RecoveryCodes) {
     this.#users = users;
     this.#throttle = throttle;
     this.#totp = totp;
     this.#events = events;
+    this.#recovery = recovery;
   }
 
   /** `username` is taken case-insensitively (user names are lower case); `ip` is the client's address. */
@@ -44,16 +47,19 @@ export class Credentials {
   }
 
   /**
-   * The one-time-code step after a right password. Its failures count on a counter of their own that a
-   * right password does not clear; only a right code (or an administrator's unlock) does.
+   * The one-time-code step after a right password: six digits from the authenticator app, or one of the
+   * user's recovery codes (spent by its use). Its failures count on a counter of their own that a right
+   * password does not clear; only a right code (or an administrator's unlock) does.
    */
   async verifyOneTimeCode(tenant: string, username: string, code: string, ip: string): Promise<SecondFactorResult> {
     const totp = this.#totp;
     if (!totp) throw new Error('one-time codes need the key custody that unwraps TOTP secrets');
     const compact = typeof code === 'string' ? code.replace(/\s/g, '') : '';
-    const result = await this.#throttle.attempt(tenant, username, ip, 'otp', async () =>
-      /^\d{6}$/.test(compact) && (await totp.verify(tenant, username, compact)) ? true : undefined,
-    );
+    const recovery = this.#recovery;
+    const result = await this.#throttle.attempt(tenant, username, ip, 'otp', async () => {
+      if (/^\d{6}$/.test(compact)) return (await totp.verify(tenant, username, compact)) ? true : undefined;
+      return recovery && typeof code === 'string' && (await recovery.consume(tenant, username, code)) ? true : undefined;
+    });
     return result.outcome === 'ok' ? { outcome: 'ok' } : result;
   }
 }

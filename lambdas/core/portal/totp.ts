@@ -124,6 +124,41 @@ export class TotpEnrolment {
     return false;
   }
 
+  /**
+   * The account page's enrolment, in two steps so a mistyped scan cannot lock the user out: `begin` keeps
+   * a new secret beside the user's current one (wrapped, pending) and returns it once; `confirm` makes it
+   * the user's secret only with a valid code from it. A new `begin` replaces a pending secret.
+   */
+  async begin(tenant: string, username: string, issuerLabel: string): Promise<TotpEnrolmentSecret> {
+    const issuer = checkIssuer(issuerLabel);
+    const item = await this.#require(tenant, username);
+    const secret = new Secret({ size: TOTP_PARAMETERS.secretBytes });
+    const wrapped = await this.#custody.wrap(secret.bytes, totpWrapContext(tenant, username));
+    const now = new Date(this.#clock.now()).toISOString();
+    await this.#write(item, { ...nextUserVersion(item, now), totpPending: { wrapped, startedAt: now } });
+    return { uri: totpUri(secret.bytes, issuer, username), secretBase32: secret.base32 };
+  }
+
+  /** Activates the pending secret when `code` is valid for it (the step is recorded: no replay); false otherwise. */
+  async confirm(tenant: string, username: string, code: string): Promise<boolean> {
+    const item = await this.#item(tenant, username);
+    if (!item?.totpPending || item.user.status !== 'active' || normaliseCode(code) === undefined) return false;
+    const secret = await this.#custody.unwrap(item.totpPending.wrapped, totpWrapContext(tenant, username));
+    const step = matchTotpStep(secret, code, this.#clock.now());
+    secret.fill(0);
+    if (step === undefined) return false;
+    const now = new Date(this.#clock.now()).toISOString();
+    const totp: UserTotp = { wrapped: item.totpPending.wrapped, enrolledAt: now, lastUsedStep: step };
+    await this.#write(item, { ...nextUserVersion(item, now), totp, totpPending: null });
+    return true;
+  }
+
+  /** Whether the user has an active secret, and one begun on the account page that awaits its first code. */
+  async status(tenant: string, username: string): Promise<{ enrolled: boolean; pending: boolean }> {
+    const item = await this.#item(tenant, username);
+    return { enrolled: item?.totp !== undefined, pending: item?.totpPending !== undefined };
+  }
+
   async isEnrolled(tenant: string, username: string): Promise<boolean> {
     return (await this.#item(tenant, username))?.totp !== undefined;
   }

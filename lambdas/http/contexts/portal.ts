@@ -4,6 +4,8 @@ import { baseServices } from '../../base-services.ts';
 import { portalRoutes } from '../routes/portal/index.ts';
 import { CertificateLogins } from '../../core/pki/cert-login.ts';
 import { CertificateRegistry } from '../../core/pki/registry.ts';
+import { Devices } from '../../core/access/devices.ts';
+import { holderCards } from '../../core/cards/holder-cards.ts';
 
 /** The authentication portal: sign-in, one-time codes, consent and device approval pages. */
 export const portalContext: RoutesFactory = (runtime) => {
@@ -18,6 +20,20 @@ export const portalContext: RoutesFactory = (runtime) => {
     trustedCas: services.trustedCas,
     clock: runtime.clock,
   });
+  // The account page: a user's own sessions and devices. Signing a device out here ends its refresh-token
+  // families only: card sessions are the card and admin functions' (lib/grants.ts).
+  const { revocation, userSessions, audit } = services;
+  const account =
+    revocation && userSessions && audit && runtime.state
+      ? {
+          users: services.users,
+          recoveryCodes: services.recoveryCodes,
+          sessions: userSessions,
+          devices: new Devices(runtime.state, runtime.clock, { endDevice: (t, u, jkt, grants) => revocation.endDevice(t, u, jkt, grants, { cardSessions: false }) }),
+          audit,
+          cards: (tenant: string, username: string) => holderCards(runtime.directory, tenant, username),
+        }
+      : undefined;
   return portalRoutes({
     oidc,
     access: services.access,
@@ -27,5 +43,6 @@ export const portalContext: RoutesFactory = (runtime) => {
     ...(services.totp ? { totp: services.totp } : {}),
     certificateLogins,
     ...(runtime.config.certBaseUrl ? { certBaseUrl: runtime.config.certBaseUrl } : {}),
+    ...(account ? { account } : {}),
   });
 };

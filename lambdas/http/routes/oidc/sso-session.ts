@@ -25,8 +25,10 @@ export async function ssoReuse(
   request: ApiRequest,
   kind: Extract<ContinuationKind, 'sso-reuse-oidc' | 'sso-reuse-saml'>,
   audience?: string,
+  /** Which cookie may carry the session here: the SSO endpoints also take the cross-site copy on top-level navigations. */
+  secretOf: (headers: ApiRequest['headers']) => string | undefined = ssoSecretOf,
 ): Promise<SsoReuse> {
-  const secret = ssoSecretOf(request.headers);
+  const secret = secretOf(request.headers);
   const session = await deps.oidc.sessions.find(tenant.tenant.id, secret);
   if (!session || !secret) return { kind: 'none' };
   const relyingParty = audience?.startsWith('saml:') ? { sp: audience.slice(5) } : audience ? { clientId: audience } : {};

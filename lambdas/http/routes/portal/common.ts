@@ -34,8 +34,14 @@ export async function portalInteraction(deps: PortalDeps, request: ApiRequest): 
 
 /** Where the browser goes once the user is authenticated within the interaction. */
 export function afterAuthentication(tenant: TenantContext, interaction: Interaction, cookies: string[] = []): ApiResponse {
+  // The account page reads the new session from its cookie: nothing to resume.
+  if (interaction.kind === 'account') return redirect(`${tenant.issuer}/portal/account`, {}, cookies);
   const next =
-    interaction.kind === 'device' ? `${tenant.issuer}/portal/device/confirm` : interaction.kind === 'saml' ? `${tenant.issuer}/saml/sso/resume` : `${tenant.issuer}/oidc/authorize/resume`;
+    interaction.kind === 'device'
+      ? `${tenant.issuer}/portal/device/confirm`
+      : interaction.kind === 'saml'
+        ? `${tenant.issuer}/saml/sso/resume`
+        : `${tenant.issuer}/oidc/authorize/resume`;
   return redirect(`${next}?interaction=${interaction.id}`, {}, cookies);
 }
 
@@ -57,6 +63,12 @@ export async function completeAuthentication(deps: PortalDeps, request: ApiReque
   } catch (error) {
     if (error instanceof ConflictError) return expired();
     throw error;
+  }
+  // The account page's own sign-in has nothing left to resume: it ends with the session started.
+  if (updated.kind === 'account') {
+    await oidc.interactions.finish(updated).catch((error: unknown) => {
+      if (!(error instanceof ConflictError)) throw error;
+    });
   }
   return afterAuthentication(tenant, updated, ssoSessionCookies(tenant.tenant.id, secret, tenant.tenant.sessionLifetimes.ssoSeconds));
 }

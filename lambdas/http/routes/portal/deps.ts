@@ -5,6 +5,23 @@ import type { Oidc } from '../../../core/oidc/provider.ts';
 import type { Credentials } from '../../../core/portal/credentials.ts';
 import type { TotpEnrolment } from '../../../core/portal/totp.ts';
 import type { CertificateLogins } from '../../../core/pki/cert-login.ts';
+import type { Devices } from '../../../core/access/devices.ts';
+import type { UserSessions } from '../../../core/access/user-sessions.ts';
+import type { HolderCard } from '../../../core/cards/holder-cards.ts';
+import type { AuditTrail } from '../../../core/directory/audit-trail.ts';
+import type { Users } from '../../../core/directory/user.ts';
+import type { RecoveryCodes } from '../../../core/portal/recovery-codes.ts';
+
+/** What the end-user account page works with; absent where there is no state table. */
+export interface AccountServices {
+  readonly users: Users;
+  readonly recoveryCodes: RecoveryCodes;
+  readonly sessions: UserSessions;
+  /** Signing a device out ends its refresh-token families (the portal may not touch card sessions). */
+  readonly devices: Devices;
+  readonly audit: AuditTrail;
+  readonly cards: (tenant: string, username: string) => Promise<HolderCard[]>;
+}
 
 export interface PortalDeps {
   readonly oidc: Oidc;
@@ -19,4 +36,5 @@ export interface PortalDeps {
   /** Certificate login: the checks and the mapping; with `certBaseUrl`, the mutual-TLS origin it runs on. */
   readonly certificateLogins?: CertificateLogins;
   readonly certBaseUrl?: string;
+  readonly account?: AccountServices;
 }

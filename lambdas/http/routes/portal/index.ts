@@ -1,4 +1,5 @@
 import type { Route } from '../../router.ts';
+import { accountRoutes } from './account.ts';
 import { certificateRoutes } from './certificate.ts';
 import { consentRoutes } from './consent.ts';
 import type { PortalDeps } from './deps.ts';
@@ -6,4 +7,4 @@ import { deviceRoutes } from './device.ts';
 import { loginRoutes } from './login.ts';
 
 /** The authentication portal's pages for one tenant. */
-export const portalRoutes = (deps: PortalDeps): Route[] => [...loginRoutes(deps), ...certificateRoutes(deps), ...consentRoutes(deps), ...deviceRoutes(deps)];
+export const portalRoutes = (deps: PortalDeps): Route[] => [...loginRoutes(deps), ...certificateRoutes(deps), ...consentRoutes(deps), ...deviceRoutes(deps), ...accountRoutes(deps)];

@@ -39,9 +39,9 @@ export function loginRoutes(deps: PortalDeps): Route[] {
   };
 
   const otpPage = (tenant: TenantContext, interaction: Interaction, status = 200, error?: string): ApiResponse => {
-    const body = html`<p>Enter the 6-digit code from your authenticator app.</p>
+    const body = html`<p>Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>
 <form method="post" action="${tenant.issuer}/portal/otp">${hidden(interaction)}
-<label for="code">One-time code</label><input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="9" required autofocus${error ? html` aria-describedby="error"` : ''}>
+<label for="code">One-time code</label><input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" maxlength="32" required autofocus${error ? html` aria-describedby="error"` : ''}>
 <button type="submit">Verify</button></form>`;
     return { statusCode: status, headers: pageHeaders(interactionFormAction(interaction)), body: page('Two-step verification', body, error ? { error } : {}) };
   };
@@ -50,7 +50,10 @@ export function loginRoutes(deps: PortalDeps): Route[] {
     completeAuthentication(deps, request, tenant, interaction, authentication);
 
   const wantsMfa = (interaction: Interaction): boolean =>
-    (interaction.kind === 'authorize' && requiredAcr(interaction.request.acrValues) === ACR.mfa) || (interaction.kind === 'saml' && interaction.request.secondFactor === true);
+    (interaction.kind === 'authorize' && requiredAcr(interaction.request.acrValues) === ACR.mfa) ||
+    (interaction.kind === 'saml' && interaction.request.secondFactor === true) ||
+    // The account page changes credentials: a user with a second factor signs in with it there.
+    interaction.kind === 'account';
   const now = () => Math.floor(oidc.clock.now() / 1000);
 
   /** Only a certificate login satisfies the request (OIDC acr_values, SAML RequestedAuthnContext): the password form is not offered. */
