@@ -19,6 +19,11 @@ import { TotpEnrolment } from './core/portal/totp.ts';
 import { Clients } from './core/oidc/client.ts';
 import { InitialAccessTokens } from './core/oidc/registration-tokens.ts';
 import { NO_OUTBOUND } from './core/outbound/none.ts';
+import { ParticipantLogout, type LogoutChannels } from './core/access/participant-logout.ts';
+import { OidcBackChannelLogout } from './core/oidc/backchannel-logout.ts';
+import type { OidcSettings } from './core/directory/tenant.ts';
+import { NO_SECURITY_EVENTS } from './core/security-events.ts';
+import { requestBaseUrl } from './http/request-scope.ts';
 
 /**
  * The directory services every function needs (tenants, users, the access check, clients, sign-in),
@@ -59,15 +64,43 @@ export interface BaseServices {
 
 export type BaseRuntime = Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'outbound' | 'truststore' | 'securityEvents'>>;
 
-export function baseServices(runtime: BaseRuntime): BaseServices {
+/** What a function that bundles the SAML IdP adds: its back-channel logout (the oidc and portal functions bundle no XML). */
+export interface BaseOptions {
+  readonly samlLogout?: (deps: { readonly signingKeys: TenantKeys; readonly settings: (tenant: string) => Promise<OidcSettings> }) => LogoutChannels['saml'];
+}
+
+export function baseServices(runtime: BaseRuntime, options: BaseOptions = {}): BaseServices {
   const outbound = runtime.outbound ?? NO_OUTBOUND;
-  const revocation = runtime.state ? new AccessRevocation(runtime.state, runtime.directory) : undefined;
+  const signingKeys = new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) });
+  const clients = new Clients(runtime.directory, runtime.clock, runtime.random, outbound);
+  // `tenants` is made below (it takes the revocation); these run only once a session is ended.
+  const settings = async (tenant: string): Promise<OidcSettings> => oidcSettingsOf(await tenants.get(tenant));
+  const samlLogout = options.samlLogout?.({ signingKeys, settings });
+  // A session ended by a decision not the user's own logs the user out of its relying parties.
+  const logout = runtime.state
+    ? new ParticipantLogout({
+        state: runtime.state,
+        events: runtime.securityEvents ?? NO_SECURITY_EVENTS,
+        baseUrl: () => requestBaseUrl() ?? runtime.config.publicBaseUrl,
+        oidc: new OidcBackChannelLogout({
+          clients,
+          sign: async (tenant, claims, typ) => {
+            const { kid, signer } = await signingKeys.currentSigner(tenant, await settings(tenant));
+            return signJwt(signer, kid, claims, typ);
+          },
+          http: outbound,
+          clock: runtime.clock,
+          random: runtime.random,
+        }),
+        ...(samlLogout ? { saml: samlLogout } : {}),
+      })
+    : undefined;
+  const revocation = runtime.state ? new AccessRevocation(runtime.state, runtime.directory, logout) : undefined;
   const tenants = new Tenants(runtime.directory, runtime.clock, runtime.config.defaultCustody, { outbound, ...(revocation ? { endings: revocation } : {}) });
   const users = new Users(runtime.directory, tenants, runtime.clock, revocation);
   const throttle = runtime.state ? new LoginThrottle(runtime.state, runtime.clock) : undefined;
   const totp = runtime.custody ? new TotpEnrolment(runtime.directory, runtime.custody, runtime.clock) : undefined;
   const truststore = runtime.truststore ? new TruststorePublisher(runtime.directory, tenants, runtime.truststore, runtime.clock) : undefined;
-  const signingKeys = new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) });
   // External risk requests are signed with the tenant's current token key (published in its JWKS).
   const signRiskRequest: RiskRequestSigner = async (tenant, payload) => {
     const { kid, signer } = await signingKeys.currentSigner(tenant, oidcSettingsOf(await tenants.get(tenant)));
@@ -87,7 +120,7 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
     ...(revocation ? { revocation, userSessions: new UserSessions(runtime.state!, revocation), devices: new Devices(runtime.state!, runtime.clock, revocation) } : {}),
     ...(runtime.state ? { audit: new AuditTrail(runtime.state, runtime.clock, runtime.random) } : {}),
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
-    clients: new Clients(runtime.directory, runtime.clock, runtime.random, outbound),
+    clients,
     trustedCas: new TrustedCas(runtime.directory, tenants, runtime.clock, truststore),
     ...(truststore ? { truststore } : {}),
     signingKeys,
