@@ -169,10 +169,11 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // SAML signs with the tenant's token keys (the same wrapped key ring as oidc): it only opens them.
   // Federated identities, IdP certificates, lazily made signing keys; interactions and SSO sessions (it
   // resumes and ends them), message-ID replay, artifacts, participants and logout steps. The login
-  // throttle read only: recent failed sign-ins are a risk signal at SSO reuse.
+  // throttle read only: recent failed sign-ins are a risk signal at SSO reuse. The owner index read only:
+  // a session a risk denial ends names the OIDC clients to log out through its grants' `sid`.
   saml: {
     directory: readWrite(D.tenant),
-    state: plusRead(readWrite(S.interaction, S.sso, S.jti, S.samlArtifact, S.samlParticipant, S.samlLogout), S.loginFailures),
+    state: plusRead(readWrite(S.interaction, S.sso, S.jti, S.samlArtifact, S.samlParticipant, S.samlLogout), S.loginFailures, S.subject),
     cardKek: { capabilities: ['unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: NO_RESIDENT_KEYS,
