@@ -21,6 +21,7 @@ import { InitialAccessTokens } from './core/oidc/registration-tokens.ts';
 import { NO_OUTBOUND } from './core/outbound/none.ts';
 import { ParticipantLogout, type LogoutChannels } from './core/access/participant-logout.ts';
 import { OidcBackChannelLogout } from './core/oidc/backchannel-logout.ts';
+import { SamlLogoutHandOff } from './core/access/saml-logout-handoff.ts';
 import type { OidcSettings } from './core/directory/tenant.ts';
 import { NO_SECURITY_EVENTS } from './core/security-events.ts';
 import { requestBaseUrl } from './http/request-scope.ts';
@@ -75,7 +76,14 @@ export function baseServices(runtime: BaseRuntime, options: BaseOptions = {}): B
   const clients = new Clients(runtime.directory, runtime.clock, runtime.random, outbound);
   // `tenants` is made below (it takes the revocation); these run only once a session is ended.
   const settings = async (tenant: string): Promise<OidcSettings> => oidcSettingsOf(await tenants.get(tenant));
-  const samlLogout = options.samlLogout?.({ signingKeys, settings });
+  const signWithTenantKey = async (tenant: string, claims: Record<string, unknown>, typ: string): Promise<string> => {
+    const { kid, signer } = await signingKeys.currentSigner(tenant, await settings(tenant));
+    return signJwt(signer, kid, claims, typ);
+  };
+  // A function without the SAML IdP (no XML in its bundle) hands each SAML participant to the saml function.
+  const samlLogout = options.samlLogout
+    ? options.samlLogout({ signingKeys, settings })
+    : new SamlLogoutHandOff({ sign: signWithTenantKey, http: outbound, clock: runtime.clock, random: runtime.random });
   // A session ended by a decision not the user's own logs the user out of its relying parties.
   const logout = runtime.state
     ? new ParticipantLogout({
@@ -84,10 +92,7 @@ export function baseServices(runtime: BaseRuntime, options: BaseOptions = {}): B
         baseUrl: () => requestBaseUrl() ?? runtime.config.publicBaseUrl,
         oidc: new OidcBackChannelLogout({
           clients,
-          sign: async (tenant, claims, typ) => {
-            const { kid, signer } = await signingKeys.currentSigner(tenant, await settings(tenant));
-            return signJwt(signer, kid, claims, typ);
-          },
+          sign: signWithTenantKey,
           http: outbound,
           clock: runtime.clock,
           random: runtime.random,

@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import type { LocalStack } from '../../local/stack.ts';
+import { SAML_LOGOUT_HANDOFF_TYPE } from '../../lambdas/core/access/saml-logout-handoff.ts';
+import { oidcSettingsOf } from '../../lambdas/core/directory/tenant.ts';
 import { BACKCHANNEL_LOGOUT_EVENT } from '../../lambdas/core/oidc/backchannel-logout.ts';
+import { signJwt } from '../../lambdas/core/oidc/jwt.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
 import { BACKENDS, type BackendName } from '../support/backends.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
@@ -178,14 +182,40 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     expect(await ssoTo(session.browser, sp)).toBeUndefined();
   });
 
-  it('impossible travel at the refresh grant: the family is revoked, the session ends, the OIDC client gets a logout token with its sid', async () => {
+  it('impossible travel at the refresh grant: the family is revoked, the session ends, the OIDC client gets a logout token with its sid, the SOAP SP a LogoutRequest (handed to the saml function)', async () => {
     const session = await signedIn();
-    const tokensBefore = logoutTokens.length;
+    const [tokensBefore, spBefore] = [logoutTokens.length, sp.received.length];
     origin.current = FAR;
     expect(await failureOf(oidc.refreshTokenGrant(session.config, session.tokens.refresh_token!, undefined, { DPoP: session.dpop }))).toMatchObject({ error: 'invalid_grant' });
     const tokens = await verifiedLogoutTokens(tokensBefore, session.clientId);
     expect(tokens.map((token) => token.payload)).toEqual([expect.objectContaining({ sub: 'alice', sid: session.sid, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })]);
     expect(decodeProtectedHeader(logoutTokens.at(-1)!).typ).toBe('logout+jwt');
+    expect(logoutRequestsAt(sp, spBefore)).toEqual([expect.objectContaining({ nameId: session.atSp!.nameId, sessionIndex: session.atSp!.sessionIndex })]);
+  });
+
+  it('the saml function takes a participant hand-off only when signed by the tenant, once, and only for an ended session', async () => {
+    const session = await signedIn();
+    const spBefore = sp.received.length;
+    const url = `${issuer}/saml/backchannel-logout`;
+    const post = async (body: string) => {
+      const response = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/jwt' }, body });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const services = directoryServices(stack.runtime);
+    const handOff = async () => {
+      const { kid, signer } = await services.signingKeys.currentSigner('demo', oidcSettingsOf(await services.tenants.get('demo')));
+      const iat = Math.floor(Date.now() / 1000);
+      return signJwt(signer, kid, { iss: issuer, aud: url, iat, exp: iat + 60, jti: randomUUID(), sp: sp.entityId, sessionIndex: session.atSp!.sessionIndex }, SAML_LOGOUT_HANDOFF_TYPE);
+    };
+    const { privateKey } = await generateKeyPair('ES256');
+    const forged = await new SignJWT({ sp: sp.entityId, sessionIndex: session.atSp!.sessionIndex, jti: randomUUID() }).setProtectedHeader({ alg: 'ES256', typ: SAML_LOGOUT_HANDOFF_TYPE }).setIssuer(issuer).setAudience(url).setIssuedAt().setExpirationTime('1m').sign(privateKey);
+    expect(await post(forged)).toMatchObject({ status: 401 });
+    // Signed by the tenant, but the session lives: nothing is sent.
+    const live = await handOff();
+    expect(await post(live)).toMatchObject({ status: 409 });
+    expect(await post(live)).toMatchObject({ status: 401, body: { detail: 'the hand-off was used before' } });
+    expect(logoutRequestsAt(sp, spBefore)).toEqual([]);
+    expect(await ssoTo(session.browser, sp)).toEqual(session.atSp);
   });
 
   it('an administrator ending the session (DELETE …/sessions/{sid}) tells the OIDC client and the SOAP SP; an RP that fails does not stop it', async () => {
