@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { createRemoteJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import type { LocalStack } from '../../local/stack.ts';
 import { SAML_LOGOUT_HANDOFF_TYPE } from '../../lambdas/core/access/saml-logout-handoff.ts';
@@ -234,5 +234,30 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     expect((await verifiedLogoutTokens(tokensBefore, session.clientId)).map((token) => token.payload.sid)).toEqual([session.sid]);
     expect(logoutRequestsAt(sp, spBefore)).toEqual([expect.objectContaining({ nameId: session.atSp!.nameId, sessionIndex: session.atSp!.sessionIndex })]);
     expect(await ssoTo(session.browser, sp)).toBeUndefined();
+  });
+
+  it('a Shared Signals session-revoked from a configured transmitter tells the OIDC client and the SOAP SP', async () => {
+    const session = await signedIn();
+    const [tokensBefore, spBefore] = [logoutTokens.length, sp.received.length];
+    const transmitter = 'https://transmitter.example.test';
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const configured = await fetch(`${issuer}/admin/v1/ssf-transmitters`, {
+      method: 'PUT',
+      headers: { Authorization: adminAuth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ transmitters: [{ issuer: transmitter, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 't1', alg: 'ES256', use: 'sig' }] }, audience: issuer }] }),
+    });
+    expect(configured.status).toBe(200);
+    const event = await new SignJWT({ sub_id: { format: 'opaque', id: 'alice' }, events: { 'https://schemas.openid.net/secevent/caep/event-type/session-revoked': { event_timestamp: Math.floor(Date.now() / 1000) } } })
+      .setProtectedHeader({ alg: 'ES256', kid: 't1', typ: 'secevent+jwt' })
+      .setIssuer(transmitter)
+      .setAudience(issuer)
+      .setIssuedAt()
+      .setJti(randomUUID())
+      .sign(privateKey);
+    const pushed = await fetch(`${issuer}/ssf/push`, { method: 'POST', headers: { 'Content-Type': 'application/secevent+jwt' }, body: event });
+    expect(pushed.status).toBe(202);
+    // Every web session of alice ends (earlier tests' live ones too): this session's parties are among those told.
+    expect((await verifiedLogoutTokens(tokensBefore, session.clientId)).map((token) => token.payload.sid)).toEqual([session.sid]);
+    expect(logoutRequestsAt(sp, spBefore)).toContainEqual(expect.objectContaining({ nameId: session.atSp!.nameId, sessionIndex: session.atSp!.sessionIndex }));
   });
 });
