@@ -1,11 +1,8 @@
 import type { SecurityEvents } from './core/security-events.ts';
 import type { Config } from './config.ts';
-import { baseServices, type BaseServices } from './base-services.ts';
+import { baseServices, type BaseOptions, type BaseServices } from './base-services.ts';
 import { TenantKeys } from './core/oidc/keys.ts';
 import { ServiceProviders } from './core/saml/service-providers.ts';
-import { SamlBackChannelLogout } from './core/saml/backchannel-logout.ts';
-import { IdpCertificates } from './core/saml/idp-certificate.ts';
-import { ReplayCache } from './core/oidc/replay.ts';
 import { CardAuthority } from './core/cards/authority.ts';
 import { Cards } from './core/cards/cards.ts';
 import { PinHasher } from './core/cards/pin-hash.ts';
@@ -61,21 +58,10 @@ export interface DirectoryServices extends BaseServices {
  */
 export function directoryServices(
   runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys' | 'outbound' | 'cardPinKey' | 'truststore'>>,
+  /** The saml function passes its direct SAML back-channel logout; every other function hands SAML participants to it. */
+  options: BaseOptions = {},
 ): DirectoryServices {
-  const base = baseServices(runtime, {
-    samlLogout: ({ signingKeys, settings }) =>
-      runtime.state
-        ? new SamlBackChannelLogout({
-            serviceProviders: new ServiceProviders(runtime.directory, runtime.clock, runtime.outbound ?? NO_OUTBOUND),
-            certificates: new IdpCertificates(signingKeys, runtime.directory, runtime.clock),
-            settings,
-            http: runtime.outbound ?? NO_OUTBOUND,
-            replay: new ReplayCache(runtime.state, runtime.clock),
-            clock: runtime.clock,
-            random: runtime.random,
-          })
-        : undefined,
-  });
+  const base = baseServices(runtime, options);
   const { tenants, users, revocation } = base;
   const outbound = runtime.outbound ?? NO_OUTBOUND;
   return {
