@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { createRemoteJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
@@ -47,9 +47,21 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
   let front: ArtifactSp;
   let idpCertPem: string;
   const origin = { current: HOME };
+  /** The functions' log (stdout, kept out of the test output): the security events are read from it. */
+  const logLines: string[] = [];
+  let write: ReturnType<typeof jest.spyOn> | undefined;
+  const securityEvents = () =>
+    logLines
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.includes('"security-event"'))
+      .map((line) => (JSON.parse(line) as { securityEvent: Record<string, unknown> }).securityEvent);
 
   beforeAll(async () => {
-    stack = await startStackOn(backend, { env: { TRUSTED_LOCATION_HEADERS: 'true' } });
+    write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logLines.push(String(chunk));
+      return true;
+    });
+    stack = await startStackOn(backend, { env: { TRUSTED_LOCATION_HEADERS: 'true' }, logLevel: 'INFO' });
     await allowRegistration(stack);
     issuer = `${stack.url}/t/demo`;
     adminAuth = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
@@ -78,6 +90,7 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     await front?.close();
     await rp?.close();
     await stack?.close();
+    write?.mockRestore();
   });
 
   /**
@@ -158,7 +171,7 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
   it('impossible travel at SAML SSO reuse: the session ends, the SOAP SP gets a signed LogoutRequest for its NameID and SessionIndex, the OIDC client a logout token', async () => {
     const session = await signedIn();
     expect(session.atSp && session.atFront).toBeTruthy();
-    const [tokensBefore, spBefore, frontBefore] = [logoutTokens.length, sp.received.length, front.received.length];
+    const [tokensBefore, spBefore, frontBefore, eventsBefore] = [logoutTokens.length, sp.received.length, front.received.length, securityEvents().length];
     origin.current = FAR;
     // Denied: no assertion, the browser is sent to the login page.
     expect(await ssoTo(session.browser, sp)).toBeUndefined();
@@ -176,6 +189,13 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     expect(payload).toMatchObject({ iss: issuer, aud: session.clientId, sub: 'alice', sid: session.sid, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } });
     expect(payload.jti).toEqual(expect.any(String));
     expect(payload).not.toHaveProperty('nonce');
+    expect(securityEvents().slice(eventsBefore)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: 'participant-logout', username: 'alice', client: session.clientId, reason: 'backchannel' }),
+        expect.objectContaining({ kind: 'participant-logout', username: 'alice', client: `saml:${sp.entityId}`, reason: 'soap' }),
+        expect.objectContaining({ kind: 'participant-logout-failed', username: 'alice', client: `saml:${front.entityId}`, reason: 'front-channel-only' }),
+      ]),
+    );
 
     // The SSO session is gone, at home too.
     origin.current = HOME;
@@ -218,9 +238,9 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     expect(await ssoTo(session.browser, sp)).toEqual(session.atSp);
   });
 
-  it('an administrator ending the session (DELETE …/sessions/{sid}) tells the OIDC client and the SOAP SP; an RP that fails does not stop it', async () => {
+  it('an administrator ending the session (DELETE …/sessions/{sid}) tells the OIDC client and the SOAP SP; an RP that fails does not stop it; each outcome is a security event', async () => {
     const session = await signedIn();
-    const [tokensBefore, spBefore] = [logoutTokens.length, sp.received.length];
+    const [tokensBefore, spBefore, eventsBefore] = [logoutTokens.length, sp.received.length, securityEvents().length];
     rpStatus = 500;
     try {
       const listed = (await (await fetch(`${issuer}/admin/v1/users/alice/sessions`, { headers: { Authorization: adminAuth } })).json()) as { sessions: { id: string; kind: string }[] };
@@ -234,6 +254,15 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     expect((await verifiedLogoutTokens(tokensBefore, session.clientId)).map((token) => token.payload.sid)).toEqual([session.sid]);
     expect(logoutRequestsAt(sp, spBefore)).toEqual([expect.objectContaining({ nameId: session.atSp!.nameId, sessionIndex: session.atSp!.sessionIndex })]);
     expect(await ssoTo(session.browser, sp)).toBeUndefined();
+    const events = securityEvents().slice(eventsBefore).filter((event) => String(event['kind']).startsWith('participant-logout'));
+    expect(events).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ schema: 'cloudcard.security-event/1', kind: 'participant-logout-failed', tenant: 'demo', username: 'alice', client: session.clientId, reason: 'unreachable' }),
+        expect.objectContaining({ kind: 'participant-logout', username: 'alice', client: `saml:${sp.entityId}`, reason: 'soap' }),
+        expect.objectContaining({ kind: 'participant-logout-failed', username: 'alice', client: `saml:${front.entityId}`, reason: 'front-channel-only' }),
+      ]),
+    );
+    expect(events).toHaveLength(3);
   });
 
   it('a Shared Signals session-revoked from a configured transmitter tells the OIDC client and the SOAP SP', async () => {
