@@ -328,8 +328,10 @@ export function buildProgram(): Command {
     .option('--scope <scope>', 'allowed scopes, space separated (admin: the tenant admin API, for a client_credentials-only client)')
     .option('--jwks-file <file>', 'public JWK set (JSON) for private_key_jwt')
     .option('--dpop', 'require DPoP-bound access tokens')
+    .option('--backchannel-logout-uri <uri>', 'OIDC Back-Channel Logout endpoint: gets a logout token when a session is ended for the user (risk deny, administrator, Shared Signals)')
+    .option('--backchannel-logout-session-required', 'the client needs sid in every logout token')
     .action(
-      action(program, async (target, json, tenantId: string, o: { name: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; grant?: string[]; authMethod: string; scope?: string; jwksFile?: string; dpop?: boolean }) => {
+      action(program, async (target, json, tenantId: string, o: { name: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; grant?: string[]; authMethod: string; scope?: string; jwksFile?: string; dpop?: boolean; backchannelLogoutUri?: string; backchannelLogoutSessionRequired?: boolean }) => {
         await target.services.tenants.get(tenantId);
         const metadata = pickDefined({
           client_name: o.name,
@@ -340,6 +342,8 @@ export function buildProgram(): Command {
           scope: o.scope,
           jwks: o.jwksFile ? (JSON.parse(readFileSync(o.jwksFile, 'utf8')) as unknown) : undefined,
           dpop_bound_access_tokens: o.dpop ? true : undefined,
+          backchannel_logout_uri: o.backchannelLogoutUri,
+          backchannel_logout_session_required: o.backchannelLogoutSessionRequired ? true : undefined,
         });
         const issued = await target.services.clients.create(tenantId, metadata, 'admin');
         if (json) {

@@ -22,6 +22,12 @@ import { RecoveryCodes } from './core/portal/recovery-codes.ts';
 import { Clients } from './core/oidc/client.ts';
 import { InitialAccessTokens } from './core/oidc/registration-tokens.ts';
 import { NO_OUTBOUND } from './core/outbound/none.ts';
+import { ParticipantLogout, type LogoutChannels } from './core/access/participant-logout.ts';
+import { OidcBackChannelLogout } from './core/oidc/backchannel-logout.ts';
+import { SamlLogoutHandOff } from './core/access/saml-logout-handoff.ts';
+import type { OidcSettings } from './core/directory/tenant.ts';
+import { NO_SECURITY_EVENTS } from './core/security-events.ts';
+import { requestBaseUrl } from './http/request-scope.ts';
 
 /**
  * The directory services every function needs (tenants, users, the access check, clients, sign-in),
@@ -66,9 +72,42 @@ export interface BaseServices {
 
 export type BaseRuntime = Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'outbound' | 'truststore' | 'securityEvents'>>;
 
-export function baseServices(runtime: BaseRuntime): BaseServices {
+/** What a function that bundles the SAML IdP adds: its back-channel logout (the oidc and portal functions bundle no XML). */
+export interface BaseOptions {
+  readonly samlLogout?: (deps: { readonly signingKeys: TenantKeys; readonly settings: (tenant: string) => Promise<OidcSettings> }) => LogoutChannels['saml'];
+}
+
+export function baseServices(runtime: BaseRuntime, options: BaseOptions = {}): BaseServices {
   const outbound = runtime.outbound ?? NO_OUTBOUND;
-  const revocation = runtime.state ? new AccessRevocation(runtime.state, runtime.directory) : undefined;
+  const signingKeys = new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) });
+  const clients = new Clients(runtime.directory, runtime.clock, runtime.random, outbound);
+  // `tenants` is made below (it takes the revocation); these run only once a session is ended.
+  const settings = async (tenant: string): Promise<OidcSettings> => oidcSettingsOf(await tenants.get(tenant));
+  const signWithTenantKey = async (tenant: string, claims: Record<string, unknown>, typ: string): Promise<string> => {
+    const { kid, signer } = await signingKeys.currentSigner(tenant, await settings(tenant));
+    return signJwt(signer, kid, claims, typ);
+  };
+  // A function without the SAML IdP (no XML in its bundle) hands each SAML participant to the saml function.
+  const samlLogout = options.samlLogout
+    ? options.samlLogout({ signingKeys, settings })
+    : new SamlLogoutHandOff({ sign: signWithTenantKey, http: outbound, clock: runtime.clock, random: runtime.random });
+  // A session ended by a decision not the user's own logs the user out of its relying parties.
+  const logout = runtime.state
+    ? new ParticipantLogout({
+        state: runtime.state,
+        events: runtime.securityEvents ?? NO_SECURITY_EVENTS,
+        baseUrl: () => requestBaseUrl() ?? runtime.config.publicBaseUrl,
+        oidc: new OidcBackChannelLogout({
+          clients,
+          sign: signWithTenantKey,
+          http: outbound,
+          clock: runtime.clock,
+          random: runtime.random,
+        }),
+        ...(samlLogout ? { saml: samlLogout } : {}),
+      })
+    : undefined;
+  const revocation = runtime.state ? new AccessRevocation(runtime.state, runtime.directory, logout) : undefined;
   const tenants = new Tenants(runtime.directory, runtime.clock, runtime.config.defaultCustody, { outbound, ...(revocation ? { endings: revocation } : {}) });
   const users = new Users(runtime.directory, tenants, runtime.clock, revocation);
   const throttle = runtime.state ? new LoginThrottle(runtime.state, runtime.clock) : undefined;
@@ -76,7 +115,6 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
   const recoveryCodes = new RecoveryCodes(runtime.directory, runtime.random, runtime.clock);
   const truststore = runtime.truststore ? new TruststorePublisher(runtime.directory, tenants, runtime.truststore, runtime.clock) : undefined;
   const correlations = runtime.state ? new DeviceCorrelations(runtime.state, runtime.clock) : undefined;
-  const signingKeys = new TenantKeys({ directory: runtime.directory, clock: runtime.clock, ...(runtime.custody ? { custody: runtime.custody } : {}) });
   // External risk requests are signed with the tenant's current token key (published in its JWKS).
   const signRiskRequest: RiskRequestSigner = async (tenant, payload) => {
     const { kid, signer } = await signingKeys.currentSigner(tenant, oidcSettingsOf(await tenants.get(tenant)));
@@ -98,7 +136,7 @@ export function baseServices(runtime: BaseRuntime): BaseServices {
     ...(runtime.state ? { audit: new AuditTrail(runtime.state, runtime.clock, runtime.random) } : {}),
     ...(correlations ? { correlations } : {}),
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
-    clients: new Clients(runtime.directory, runtime.clock, runtime.random, outbound),
+    clients,
     trustedCas: new TrustedCas(runtime.directory, tenants, runtime.clock, truststore),
     ...(truststore ? { truststore } : {}),
     signingKeys,

@@ -1,6 +1,6 @@
 import type { SecurityEvents } from './core/security-events.ts';
 import type { Config } from './config.ts';
-import { baseServices, type BaseServices } from './base-services.ts';
+import { baseServices, type BaseOptions, type BaseServices } from './base-services.ts';
 import { TenantKeys } from './core/oidc/keys.ts';
 import { ServiceProviders } from './core/saml/service-providers.ts';
 import { CardAuthority } from './core/cards/authority.ts';
@@ -58,8 +58,10 @@ export interface DirectoryServices extends BaseServices {
  */
 export function directoryServices(
   runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys' | 'outbound' | 'cardPinKey' | 'truststore'>>,
+  /** The saml function passes its direct SAML back-channel logout; every other function hands SAML participants to it. */
+  options: BaseOptions = {},
 ): DirectoryServices {
-  const base = baseServices(runtime);
+  const base = baseServices(runtime, options);
   const { tenants, users, revocation } = base;
   const outbound = runtime.outbound ?? NO_OUTBOUND;
   return {

@@ -171,7 +171,8 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // resumes and ends them), message-ID replay, artifacts, participants and logout steps. The login
   // throttle read only: recent failed sign-ins are a risk signal at SSO reuse. The owner index and the
   // received CAEP levels read only: SSO reuse re-checks the session's device correlation (the card's
-  // sessions) and scores the levels a transmitter reported.
+  // sessions) and scores the levels a transmitter reported; a session a risk denial ends names the OIDC
+  // clients to log out through its grants' `sid`.
   saml: {
     directory: readWrite(D.tenant),
     state: plusRead(readWrite(S.interaction, S.sso, S.jti, S.samlArtifact, S.samlParticipant, S.samlLogout), S.loginFailures, S.subject, S.ssfSignal),

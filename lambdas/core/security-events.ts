@@ -13,6 +13,10 @@ export const SECURITY_EVENT_KINDS = [
   'card-session-open',
   'card-session-superseded',
   'pin-blocked',
+  /** A relying party (OIDC client, SAML SP) of a session ended by a decision not the user's own was told. */
+  'participant-logout',
+  /** ... and could not be told (unreachable, refused, front channel only, out of time): `reason` says which. */
+  'participant-logout-failed',
 ] as const;
 
 export type SecurityEventKind = (typeof SECURITY_EVENT_KINDS)[number];

@@ -13,6 +13,7 @@ import { HttpProblem, PROBLEM_CONTENT_TYPE, toProblem } from './problem.ts';
 import { prefersHtml } from './negotiation.ts';
 import { problemPage } from './views/pages.ts';
 import { Router, type Route } from './router.ts';
+import { withRequestBase } from './request-scope.ts';
 import type { ApiRequest, ApiResponse, ProxyEvent } from './types.ts';
 
 export interface AppOptions {
@@ -71,7 +72,7 @@ export function createApp(options: AppOptions): ProxyHandler {
       corsHeaders.set(event, decision.headers);
       if (decision.refused) return decision.refused;
     }
-    const response = await route.handle(request);
+    const response = await withRequestBase(request.baseUrl, () => route.handle(request));
     return method === 'HEAD' ? { ...response, body: '' } : response;
   };
 

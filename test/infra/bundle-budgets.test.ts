@@ -11,10 +11,11 @@ import { LAMBDA_ESBUILD } from '../../lib/function.ts';
  * admin 928, saml 1231; after merging JAR/PAR, CORS, token protection (risk engine, external service),
  * the card PKI and SAML SOAP 1.2 in the same round: oidc 570, portal 541, card 989, admin 966, saml 1296,
  * pki 9xx (its budget leaves the same ~5 % headroom); portal 572 after certificate login, HTML error pages
- * and security events (budget 600).
+ * and security events (budget 600); oidc 601 after the relying-party logout of ended sessions (issue 13:
+ * back-channel logout tokens, the SAML hand-off, bounded delivery; budget 615).
  */
 const BUDGET_KIB: Record<ContextName, number> = {
-  oidc: 600,
+  oidc: 615,
   portal: 600,
   card: 1040,
   admin: 1020,

@@ -560,6 +560,18 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
     expect(bad.stderr).toMatch(/redirect_uris/);
   });
 
+  it('adds a client with a back-channel logout endpoint (checked by the outbound URL policy), refusing a fragment or a private address', async () => {
+    const base = ['client', 'add', 'demo', '--name', 'bcl', '--redirect-uri', 'https://app.example/cb'];
+    const added = await cli([...base, '--backchannel-logout-uri', 'https://93.184.216.34/logout', '--backchannel-logout-session-required', '--json'], env);
+    expect(added.stderr).toBe('');
+    expect(added.json()).toMatchObject({ backchannel_logout_uri: 'https://93.184.216.34/logout', backchannel_logout_session_required: true });
+    for (const [uri, reason] of [['https://93.184.216.34/logout#x', /backchannel_logout_uri/], ['https://10.1.2.3/logout', /backchannel_logout_uri: .*private/]] as const) {
+      const bad = await cli([...base, '--backchannel-logout-uri', uri], env);
+      expect(bad.code).toBe(EXIT.usage);
+      expect(bad.stderr).toMatch(reason);
+    }
+  });
+
   it('adds the agent client once (the seed already made it for demo), and names it for a new tenant', async () => {
     const again = await cli(['client', 'add-agent', 'demo', '--json'], env);
     expect(again.stderr).toBe('');

@@ -7,6 +7,7 @@ import { grantKey } from '../oidc/grants.ts';
 import { keyOfHash } from '../oidc/sessions.ts';
 import type { DeviceEndings } from './devices.ts';
 import { cardSessionPrefix, ownerPartition, type SessionEnd } from './owner-index.ts';
+import type { EndedGrant, EndedSession, ParticipantLogoutNotifier } from './participant-logout.ts';
 
 /** What disabling and card deletion call; the directory services take it as a port. */
 export interface AccessEndings {
@@ -21,7 +22,21 @@ export interface AccessEndings {
 /** How many users of a tenant are revoked at once. */
 const USERS_AT_ONCE = 10;
 
-type OwnedItem = Item & { GSI1SK: string; session?: { id?: string; card?: string; sid?: string; jkt?: string }; rtBinding?: string };
+type OwnedItem = Item & { GSI1SK: string; session?: { id?: string; card?: string; sid?: string; jkt?: string }; rtBinding?: string; clientId?: string; sid?: string };
+
+/** What one ending ended, for the relying parties to be told (only the endings that are not the user's own collect it). */
+class Ended {
+  readonly sessions: EndedSession[] = [];
+  readonly grants: EndedGrant[] = [];
+
+  grant(item: { clientId?: string; sid?: string }): void {
+    if (item.clientId) this.grants.push({ clientId: item.clientId, ...(item.sid ? { sid: item.sid } : {}) });
+  }
+
+  session(item: Item & { session?: { sid?: string } }): void {
+    this.sessions.push({ hash: item.PK.slice('SSO#'.length), ...(item.session?.sid ? { sid: item.session.sid } : {}) });
+  }
+}
 
 /**
  * Proactive revocation, so nothing waits for expiry. Order, per user: card sessions first (the card
@@ -35,10 +50,16 @@ type OwnedItem = Item & { GSI1SK: string; session?: { id?: string; card?: string
 export class AccessRevocation implements AccessEndings, ContinuationEndings, DeviceEndings {
   readonly #state: StateStore;
   readonly #directory: DirectoryStore;
+  readonly #logout: ParticipantLogoutNotifier | undefined;
 
-  constructor(state: StateStore, directory: DirectoryStore) {
+  /**
+   * `logout` tells the OIDC clients and SAML SPs of what a risk denial, an administrator, a Shared Signals
+   * event or a device removal ended (core/access/participant-logout.ts); disabling and card deletion do not.
+   */
+  constructor(state: StateStore, directory: DirectoryStore, logout?: ParticipantLogoutNotifier) {
     this.#state = state;
     this.#directory = directory;
+    this.#logout = logout;
   }
 
   async revokeUser(tenant: string, username: string): Promise<void> {
@@ -71,21 +92,37 @@ export class AccessRevocation implements AccessEndings, ContinuationEndings, Dev
    * SSO session ended, found by its hash or, for a family, by its public `sid` under the user's owner index.
    */
   async endContinuation(tenant: string, username: string, what: { gid?: string; sid?: string; ssoHash?: string }): Promise<void> {
+    const ended = new Ended();
     const gone = (error: unknown) => {
       if (!(error instanceof ConflictError)) throw error;
     };
-    if (what.gid) await this.#state.update(grantKey(what.gid), { revoked: true }, { present: true }).catch(gone);
-    if (what.ssoHash) {
-      await this.#state.delete(keyOfHash(what.ssoHash), { present: true }).catch(gone);
-      return;
+    if (what.gid) {
+      // Guarded on not yet revoked, so the family's client is told once however many deny it.
+      const grant = await this.#state.update<OwnedItem>(grantKey(what.gid), { revoked: true }, { present: true, equals: { revoked: false } }).catch(gone);
+      if (grant) ended.grant(grant);
     }
-    if (!what.sid) return;
-    let cursor: string | undefined;
-    do {
-      const page = await this.#state.query<OwnedItem & { session?: { sid?: string } }>({ index: 'GSI1', partition: ownerPartition(tenant, username), sortPrefix: 'SSO#', limit: 100, ...(cursor ? { cursor } : {}) });
-      for (const item of page.items) if (item.session?.sid === what.sid) await this.#state.delete({ PK: item.PK, SK: item.SK }, { present: true }).catch(gone);
-      cursor = page.cursor;
-    } while (cursor);
+    if (what.ssoHash) {
+      await this.#endSession(keyOfHash(what.ssoHash), ended);
+    } else if (what.sid) {
+      let cursor: string | undefined;
+      do {
+        const page = await this.#state.query<OwnedItem>({ index: 'GSI1', partition: ownerPartition(tenant, username), sortPrefix: 'SSO#', limit: 100, ...(cursor ? { cursor } : {}) });
+        for (const item of page.items) if (item.session?.sid === what.sid) await this.#endSession({ PK: item.PK, SK: item.SK }, ended, item);
+        cursor = page.cursor;
+      } while (cursor);
+    }
+    await this.#logout?.notify(tenant, username, ended);
+  }
+
+  /** Deletes one SSO session (read first when not at hand: its `sid` names what the RPs hold); noted in `ended` if this call ended it. */
+  async #endSession(key: { PK: string; SK: string }, ended: Ended, item?: OwnedItem): Promise<void> {
+    const found = item ?? (this.#logout ? await this.#state.get<OwnedItem>(key) : undefined);
+    try {
+      await this.#state.delete(key, { present: true });
+      ended.session(found ?? { PK: key.PK, SK: key.SK });
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+    }
   }
 
   /**
@@ -96,9 +133,14 @@ export class AccessRevocation implements AccessEndings, ContinuationEndings, Dev
    */
   async endDevice(tenant: string, username: string, jkt: string, grants: readonly string[], options: { cardSessions?: boolean } = {}): Promise<void> {
     const cardSessions = options.cardSessions ?? true;
-    await this.#endOwned(tenant, username, 'access-revoked', undefined, (item) =>
-      (item.GSI1SK.startsWith('GRANT#') && (item.rtBinding === jkt || grants.includes(item.GSI1SK.slice('GRANT#'.length)))) ||
-      (cardSessions && item.GSI1SK.startsWith('CARDSESS#') && item.session?.jkt === jkt));
+    const ended = new Ended();
+    try {
+      await this.#endOwned(tenant, username, 'access-revoked', undefined, (item) =>
+        (item.GSI1SK.startsWith('GRANT#') && (item.rtBinding === jkt || grants.includes(item.GSI1SK.slice('GRANT#'.length)))) ||
+        (cardSessions && item.GSI1SK.startsWith('CARDSESS#') && item.session?.jkt === jkt), ended);
+    } finally {
+      await this.#logout?.notify(tenant, username, ended);
+    }
   }
 
   /**
@@ -107,26 +149,31 @@ export class AccessRevocation implements AccessEndings, ContinuationEndings, Dev
    * holds no card grants; the card's next session open goes through the access check anyway).
    */
   async endWebSessions(tenant: string, username: string): Promise<void> {
-    await this.#endOwned(tenant, username, 'access-revoked', 'GRANT#');
-    await this.#endOwned(tenant, username, 'access-revoked', 'SSO#');
+    const ended = new Ended();
+    try {
+      await this.#endOwned(tenant, username, 'access-revoked', 'GRANT#', undefined, ended);
+      await this.#endOwned(tenant, username, 'access-revoked', 'SSO#', undefined, ended);
+    } finally {
+      await this.#logout?.notify(tenant, username, ended);
+    }
   }
 
   async endCardSessions(tenant: string, username: string, card: string): Promise<void> {
     await this.#endOwned(tenant, username, 'card-deleted', cardSessionPrefix(card));
   }
 
-  async #endOwned(tenant: string, username: string, why: SessionEnd, sortPrefix?: string, which: (item: OwnedItem) => boolean = () => true): Promise<void> {
+  async #endOwned(tenant: string, username: string, why: SessionEnd, sortPrefix?: string, which: (item: OwnedItem) => boolean = () => true, ended?: Ended): Promise<void> {
     let failure: unknown;
     let cursor: string | undefined;
     do {
       const page = await this.#state.query<OwnedItem>({ index: 'GSI1', partition: ownerPartition(tenant, username), limit: 100, ...(sortPrefix ? { sortPrefix } : {}), ...(cursor ? { cursor } : {}) });
-      for (const item of page.items.filter(which)) await this.#end(tenant, item, why).catch((error: unknown) => (failure ??= error));
+      for (const item of page.items.filter(which)) await this.#end(tenant, item, why, ended).catch((error: unknown) => (failure ??= error));
       cursor = page.cursor;
     } while (cursor);
     if (failure) throw failure;
   }
 
-  async #end(tenant: string, item: OwnedItem, why: SessionEnd): Promise<void> {
+  async #end(tenant: string, item: OwnedItem, why: SessionEnd, ended?: Ended): Promise<void> {
     const key = { PK: item.PK, SK: item.SK };
     const gone = (error: unknown) => {
       // Expired or ended meanwhile: nothing left to revoke.
@@ -140,9 +187,10 @@ export class AccessRevocation implements AccessEndings, ContinuationEndings, Dev
       // `seq` -1 is never a live value, so an APDU that read the session before loses its guarded write.
       await this.#state.update(key, { ended: why, piv: null, seq: -1 }, { present: true }).catch(gone);
     } else if (item.GSI1SK.startsWith('GRANT#')) {
-      await this.#state.update(key, { revoked: true }, { present: true }).catch(gone);
+      if (item['revoked'] === true) return;
+      await this.#state.update(key, { revoked: true }, { present: true }).then(() => ended?.grant(item), gone);
     } else if (item.GSI1SK.startsWith('SSO#')) {
-      await this.#state.delete(key, { present: true }).catch(gone);
+      await this.#state.delete(key, { present: true }).then(() => ended?.session(item), gone);
     }
   }
 }

@@ -187,6 +187,14 @@ const clientMetadataFields = z.object({
   request_object_signing_alg: z.enum(CLIENT_SIGNING_ALGORITHMS).optional(),
   /** RFC 9126 §6: authorization requests of this client only through the PAR endpoint. */
   require_pushed_authorization_requests: z.boolean().default(false),
+  /** OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed (outbound URL policy, checked at registration). */
+  backchannel_logout_uri: z
+    .string()
+    .max(2048)
+    .refine((value) => URL.canParse(value) && !value.includes('#'), 'must be an absolute URI without a fragment')
+    .optional(),
+  /** §2.2: the client needs `sid` in every logout token. */
+  backchannel_logout_session_required: z.boolean().default(false),
   contacts: z.array(z.string().email()).max(10).optional(),
   client_uri: httpsUri.optional(),
   logo_uri: httpsUri.optional(),
@@ -201,6 +209,7 @@ function metadataRules(m: z.infer<typeof clientMetadataFields>, ctx: z.Refinemen
   if (needsRedirect && m.redirect_uris.length === 0) ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'required for authorization_code' });
   if (m.token_endpoint_auth_method === 'private_key_jwt' && !m.jwks && !m.jwks_uri) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'jwks or jwks_uri is required for private_key_jwt' });
   if (m.jwks && m.jwks_uri) ctx.addIssue({ code: 'custom', path: ['jwks_uri'], message: 'jwks and jwks_uri are mutually exclusive (RFC 7591 §2)' });
+  if (m.backchannel_logout_session_required && !m.backchannel_logout_uri) ctx.addIssue({ code: 'custom', path: ['backchannel_logout_session_required'], message: 'needs a backchannel_logout_uri' });
   if (m.request_object_signing_alg && !m.jwks && !m.jwks_uri) ctx.addIssue({ code: 'custom', path: ['request_object_signing_alg'], message: 'needs jwks or jwks_uri to verify request objects' });
   if (m.token_endpoint_auth_method === 'none' && (m.grant_types.includes('client_credentials') || m.grant_types.includes('password'))) {
     ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'a public client cannot use client_credentials or password' });
@@ -407,11 +416,14 @@ export class Clients {
   /** Valid metadata the origin may hold, its jwks_uri allowed by the outbound URL policy. */
   async #metadataFor(input: unknown, origin: ClientOrigin): Promise<ClientMetadata> {
     const metadata = metadataFor(input, origin);
-    if (metadata.jwks_uri !== undefined) {
+    // Every URL we will call for this client passes the outbound URL policy before it is stored.
+    for (const field of ['jwks_uri', 'backchannel_logout_uri'] as const) {
+      const url = metadata[field];
+      if (url === undefined) continue;
       try {
-        await this.#outbound.check(metadata.jwks_uri);
+        await this.#outbound.check(url);
       } catch (error) {
-        if (error instanceof OutboundUrlError) throw new OAuthError('invalid_client_metadata', `jwks_uri: ${error.message}`);
+        if (error instanceof OutboundUrlError) throw new OAuthError('invalid_client_metadata', `${field}: ${error.message}`);
         throw error;
       }
     }

@@ -112,6 +112,17 @@ export class TokenIssuer {
     return signJwt(signer, kid, { ...claims, iss: issuer, aud: clientId, iat: Math.floor(this.#clock.now() / 1000) });
   }
 
+  /**
+   * Verifies a JWT this tenant's functions signed for one another (signature by a published key, issuer,
+   * audience, explicit `typ`, expiry); throws if invalid. The `typ` keeps it from passing for any token a
+   * client holds.
+   */
+  async verifyInternal(tenant: string, issuer: string, settings: OidcSettings, token: string, expected: { typ: string; audience: string }): Promise<JWTPayload> {
+    const jwks = await this.#jwks(tenant, settings);
+    const { payload } = await jwtVerify(token, jwks, { issuer, audience: expected.audience, typ: expected.typ, algorithms: ['RS256', 'ES256'], requiredClaims: ['exp', 'iat', 'jti'], currentDate: new Date(this.#clock.now()) });
+    return payload;
+  }
+
   /** Verifies one of this tenant's access tokens (signature, issuer, type, expiry); throws if invalid. */
   async verifyAccessToken(tenant: string, issuer: string, settings: OidcSettings, token: string): Promise<AccessTokenClaims> {
     const jwks = await this.#jwks(tenant, settings);

@@ -31,6 +31,10 @@ export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
             revocation_endpoint: `${oidc}/revoke`,
             introspection_endpoint: `${oidc}/introspect`,
             end_session_endpoint: `${oidc}/logout`,
+            // OIDC Back-Channel Logout 1.0: a session ended by a decision not the user's own (risk deny,
+            // administrator, Shared Signals, device removal) sends logout tokens with `sid`.
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
             device_authorization_endpoint: `${oidc}/device_authorization`,
             pushed_authorization_request_endpoint: `${oidc}/par`,
             scopes_supported: SUPPORTED_SCOPES,

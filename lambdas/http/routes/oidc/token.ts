@@ -158,7 +158,9 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       ? oidc.refreshTokens.open(grant.gid, { sid: authentication.sid ?? '', authTime: authentication.authTime, acr: authentication.acr, amr: authentication.amr, ...(bindRefresh ? { jkt: bindRefresh } : {}) })
       : undefined;
     const [, tokens] = await Promise.all([
-      oidc.grants.create({ ...grant, tenant: tenant.tenant.id, clientId: client.client_id }, tenant.tenant.sessionLifetimes.refreshTokenSeconds, 'user', family?.attributes, context, correlation),
+      // The grant names its SSO session (`sid`) even without a family: a session ended by a decision not
+      // the user's own finds the clients to log out by it (core/access/participant-logout.ts).
+      oidc.grants.create({ ...grant, tenant: tenant.tenant.id, clientId: client.client_id }, tenant.tenant.sessionLifetimes.refreshTokenSeconds, 'user', family?.attributes ?? (authentication.sid ? { sid: authentication.sid } : {}), context, correlation),
       sign(g, grant.sub, grant.scope, grant.gid, authentication, nonce),
     ]);
     return family ? { ...tokens, refresh_token: family.token } : tokens;
