@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { AccessCheck, decide } from '../../lambdas/core/access/access-check.ts';
 import type { Tenant } from '../../lambdas/core/directory/tenant.ts';
 import type { User } from '../../lambdas/core/directory/user.ts';
+import { newRiskRecord, type RiskRecord } from '../../lambdas/core/risk/context.ts';
 
 const tenant = (changes: Partial<Tenant> = {}): Tenant => ({ id: 'acme', status: 'active', ...changes }) as Tenant;
 const user = (changes: Partial<User> = {}): User => ({ tenant: 'acme', username: 'alice', status: 'active', ...changes }) as User;
@@ -53,5 +54,25 @@ describe('access check', () => {
     // A decision for another subject than the reads were for is a programming error, not a denial.
     await expect(started.decide({ ...continuation, subject: { user: 'bob' } })).rejects.toThrow(/another subject/);
     await expect(started.decide({ ...continuation, tenant: 'other' })).rejects.toThrow(/another subject/);
+  });
+
+  it('scores against a risk record the caller already read (the refresh rotation returns it) without reading it again', async () => {
+    const loads: string[] = [];
+    const saved: RiskRecord[] = [];
+    const last = { ip: '127.0.0.1', browser: 'Chrome', os: 'Linux', at: 1_000 };
+    const asRead = newRiskRecord(last);
+    const records = { load: async () => (loads.push('load'), undefined), save: async (_ref: unknown, record: RiskRecord) => void saved.push(record) };
+    const check = new AccessCheck({ find: async () => tenant() }, { get: async () => user() }, { records, clock: { now: () => 2_000 } });
+    const continuation = { kind: 'refresh' as const, tenant: 'acme', subject: { user: 'alice' }, grantedAt: 1, record: { kind: 'grant' as const, gid: 'g1' }, context: { ...last, ip: '127.0.0.9', browser: 'Firefox' } };
+    // The record as read is the baseline: a new address and browser against it step up, with no load.
+    expect(await check.continueAccess({ ...continuation, recordAsRead: { value: asRead } })).toMatchObject({ outcome: 'step-up', risk: { reasons: ['ua-change', 'ip-change'] } });
+    expect(loads).toEqual([]);
+    expect(saved.at(-1)?.issued).toEqual(last);
+    // Read as absent (an older family without a record): a fresh record from this context, still no load.
+    expect(await check.continueAccess({ ...continuation, recordAsRead: { value: undefined } })).toMatchObject({ outcome: 'allow' });
+    expect(loads).toEqual([]);
+    // Without it, the check reads the record itself.
+    await check.continueAccess(continuation);
+    expect(loads).toEqual(['load']);
   });
 });
