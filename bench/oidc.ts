@@ -10,7 +10,9 @@ import { oidcContext } from '../lambdas/http/contexts/oidc.ts';
 import type { ProxyEvent } from '../lambdas/http/types.ts';
 import { createObservability } from '../lambdas/observability.ts';
 import { directoryServices, type Runtime } from '../lambdas/runtime.ts';
+import { embeddedStoreClient } from '../local/embedded-store.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
+import { MemoryItemStore, MemoryStateStore, scanTable } from './memory-store.ts';
 import { HttpBrowser, formOf } from '../test/support/http-browser.ts';
 import type { LoadJob, LoadResult } from './oidc-load.ts';
 import { startPeer, type Peer } from './oidc-provider-peer.ts';
@@ -281,6 +283,20 @@ async function storeShare(n: number, tally: () => Tally, step: () => Promise<unk
   return { calls: calls || 'none', store, whole };
 }
 
+/** The oidc handler over the store ports in memory, loaded with a copy of the local stack's two tables. */
+async function inMemory(stack: LocalStack): Promise<ProxyHandler> {
+  const client = embeddedStoreClient(stack.storeSocket);
+  try {
+    const directory = new MemoryItemStore('directory');
+    directory.load(await scanTable(client, stack.config.directoryTable));
+    const state = new MemoryStateStore(stack.runtime.clock);
+    state.load(await scanTable(client, stack.config.stateTable));
+    return createContextHandler('oidc', { ...stack.runtime, directory, state } satisfies Runtime, oidcContext, createObservability('oidc', { logLevel: 'SILENT' }));
+  } finally {
+    client.destroy();
+  }
+}
+
 export async function benchOidc(options: OidcBenchOptions = OIDC_BENCH_DEFAULTS): Promise<string> {
   const demoPassword = randomBytes(18).toString('base64url');
   // The oidc function's tenant/client cache as deployed (the local stack's default is off).
@@ -375,15 +391,21 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
   // interleaved, it would pay for cloudcard's garbage collection and store work. Its server times its
   // requests meanwhile.
   const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1_000));
-  const [handlerSeed, gatewaySeed] = await seeds(ccSide, 2);
+  const [handlerSeed, gatewaySeed, memorySeed] = await seeds(ccSide, 3);
   const [peerSeed] = await seeds(peerSide, 1);
+  // 1a'. the same handler over the store ports in memory (bench/memory-store.ts), loaded with a copy of
+  // the tables as they now stand (tenant, keys, client, the seeded refresh family): the handler's own
+  // cost, beside oidc-provider on its in-memory adapter.
+  const memoryHandler = await inMemory(stack);
   await settle();
   const ccRounds = await rounds(options, {
     handler: async () => void (await direct(handler, CC_BODY)),
+    memory: async () => void (await direct(memoryHandler, CC_BODY)),
     gateway: async () => void (await ccHttp(CC_BODY, 'cloudcard')()),
   });
   const rtRounds = await rounds(options, {
     handler: chain(handlerSeed!, (t) => direct(handler, refreshBody(t))),
+    memory: chain(memorySeed!, (t) => direct(memoryHandler, refreshBody(t))),
     gateway: chain(gatewaySeed!, (t) => ccHttp(refreshBody(t), 'cloudcard refresh')()),
   });
   await settle();
@@ -396,6 +418,8 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
   const seq = {
     handlerCc: ccRounds['handler']!,
     handlerRt: rtRounds['handler']!,
+    memoryCc: ccRounds['memory']!,
+    memoryRt: rtRounds['memory']!,
     gatewayCc: ccRounds['gateway']!,
     gatewayRt: rtRounds['gateway']!,
     peerCc,
@@ -447,13 +471,15 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
   const n = options.calls;
   const p = Object.fromEntries(Object.entries(seq).map(([k, v]) => [k, percentiles(v)])) as Record<keyof typeof seq, ReturnType<typeof percentiles>>;
   const latencyRows: string[][] = [];
-  for (const [grant, cc, gw, peerHttp, peerServer] of [
-    ['client_credentials', p.handlerCc, p.gatewayCc, p.peerCc, p.peerServerCc],
-    ['refresh_token (chain)', p.handlerRt, p.gatewayRt, p.peerRt, p.peerServerRt],
+  for (const [grant, cc, mem, gw, peerHttp, peerServer] of [
+    ['client_credentials', p.handlerCc, p.memoryCc, p.gatewayCc, p.peerCc, p.peerServerCc],
+    ['refresh_token (chain)', p.handlerRt, p.memoryRt, p.gatewayRt, p.peerRt, p.peerServerRt],
   ] as const) {
     latencyRows.push([grant, 'cloudcard: oidc handler, in process', ms(cc.p50), ms(cc.p99)]);
     latencyRows.push([grant, 'oidc-provider: server side (request event to response finish)', ms(peerServer.p50), ms(peerServer.p99)]);
     latencyRows.push([grant, '**ratio** in-process cloudcard / oidc-provider', ratio(cc.p50, peerServer.p50), ratio(cc.p99, peerServer.p99)]);
+    latencyRows.push([grant, 'cloudcard: oidc handler on the in-memory store, in process', ms(mem.p50), ms(mem.p99)]);
+    latencyRows.push([grant, '**ratio** in-memory cloudcard / oidc-provider (both in-memory stores)', ratio(mem.p50, peerServer.p50), ratio(mem.p99, peerServer.p99)]);
     latencyRows.push([grant, 'cloudcard: local gateway over HTTP, client side', ms(gw.p50), ms(gw.p99)]);
     latencyRows.push([grant, 'oidc-provider: over HTTP, client side', ms(peerHttp.p50), ms(peerHttp.p99)]);
     latencyRows.push([grant, '**ratio** over HTTP cloudcard / oidc-provider', ratio(gw.p50, peerHttp.p50), ratio(gw.p99, peerHttp.p99)]);
@@ -485,7 +511,7 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
   return [
     `Access tokens issued: ${issued}. cloudcard tenant \`demo\` (${settings.signingAlgorithm}, ${settings.signingMode} key), store: dynalite on loopback HTTP in the same process; oidc-provider ${peer.version}, its default in-memory adapter.`,
     '',
-    `### Sequential latency (one request at a time, n=${n} per path after ${options.warmup} warm-up; cloudcard's two paths in turn, then the peer)`,
+    `### Sequential latency (one request at a time, n=${n} per path after ${options.warmup} warm-up; cloudcard's three paths in turn, then the peer)`,
     '',
     table(['grant', 'path', 'p50 ms', 'p99 ms'], latencyRows),
     '',

@@ -7,6 +7,7 @@ import { benchPiv, PIV_BENCH_DEFAULTS } from './piv.ts';
 import { benchPki, PKI_BENCH_DEFAULTS } from './pki.ts';
 import { benchPivRounds, PIV_ROUNDS_DEFAULTS } from './piv-rounds.ts';
 import { benchSaml, SAML_BENCH_DEFAULTS } from './saml.ts';
+import { benchScale, SCALE_BENCH_DEFAULTS } from './scale.ts';
 import { benchSoak, SOAK_DEFAULTS } from './soak.ts';
 import { benchStores } from './store.ts';
 
@@ -14,7 +15,8 @@ import { benchStores } from './store.ts';
  * `npm run bench`: prints every figure as markdown, ready for BENCHMARKS.md. Loopback only; each part
  * runs a fixed number of operations (or, under load, a fixed duration) and stops by itself.
  * BENCH_RUNS / BENCH_OPS scale the first parts; BENCH_OIDC_CALLS / BENCH_LOAD_SECONDS / BENCH_FLOWS the
- * token-endpoint comparison; BENCH_SAML_BUILDS the SAML response builders; BENCH_PIV_CALLS the card APDUs.
+ * token-endpoint comparison; BENCH_SAML_BUILDS the SAML response builders; BENCH_PIV_CALLS the card APDUs;
+ * BENCH_SCALE_USERS the users and cards of the scale part (10,000).
  */
 const runs = Number(process.env['BENCH_RUNS'] ?? 15);
 const operations = Number(process.env['BENCH_OPS'] ?? 300);
@@ -41,6 +43,8 @@ process.stdout.write('\n## PIV card service: APDUs through the card session (loo
 process.stdout.write(`${await benchPiv({ ...PIV_BENCH_DEFAULTS, calls: Number(process.env['BENCH_PIV_CALLS'] ?? PIV_BENCH_DEFAULTS.calls) })}\n`);
 process.stdout.write('\n## Card CA: CRL generation and OCSP (in process, embedded store)\n\n');
 process.stdout.write(`${await benchPki({ ...PKI_BENCH_DEFAULTS, revoked: Number(process.env['BENCH_PKI_REVOKED'] ?? PKI_BENCH_DEFAULTS.revoked) })}\n`);
+process.stdout.write('\n## Scale: admin listings and the card list at 10,000 (in process, embedded store)\n\n');
+process.stdout.write(`${await benchScale({ ...SCALE_BENCH_DEFAULTS, largeUsers: Number(process.env['BENCH_SCALE_USERS'] ?? SCALE_BENCH_DEFAULTS.largeUsers), cards: Number(process.env['BENCH_SCALE_USERS'] ?? SCALE_BENCH_DEFAULTS.cards) })}\n`);
 process.stdout.write('\n## PIV card service: store round trips per APDU and VERIFY (loopback)\n\n');
 process.stdout.write(`${await benchPivRounds(PIV_ROUNDS_DEFAULTS)}\n`);
 process.stdout.write('\n## Client agent end to end: pkcs11-tool --login --sign through pcscd, vpcd, the agent and the local gateway\n\n');

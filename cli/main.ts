@@ -199,7 +199,7 @@ export function buildProgram(): Command {
     .argument('<tenant>', 'tenant id')
     .action(
       action(program, async (target, json, tenantId: string) => {
-        const users = await everyPage((cursor) => target.services.users.list(tenantId, cursor).then((p) => ({ items: p.users, cursor: p.cursor })));
+        const users = await everyPage((cursor) => target.services.users.list(tenantId, { cursor }).then((p) => ({ items: p.users, cursor: p.cursor })));
         print(users as unknown as Record<string, unknown>[], USER_COLUMNS, json);
       }),
     );

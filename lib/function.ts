@@ -15,10 +15,15 @@ export const ESM_REQUIRE_BANNER = "import { createRequire } from 'module'; const
 
 /**
  * The SDK's default credential chain, replaced in every bundle by the environment provider Lambda needs
- * (the functions also pass it explicitly): the chain's SSO/STS/profile/IMDS code is never bundled.
+ * (the functions also pass it explicitly): the chain's SSO/STS/profile/IMDS code is never bundled. The
+ * SDK's event-stream codec, which neither DynamoDB nor KMS uses, is replaced by a module that refuses.
  */
 export const BUNDLE_ALIASES: Readonly<Record<string, string>> = {
   '@aws-sdk/credential-provider-node': `${PROJECT_ROOT}lambdas/adapters/env-credentials.ts`,
+  // The SDK's event-stream codec: no DynamoDB or KMS operation streams events (see the module).
+  '@smithy/core/event-streams': `${PROJECT_ROOT}lambdas/adapters/no-event-streams.ts`,
+  // The DynamoDB endpoint cache's LRU: a Map-based one (small-lru.ts) instead of mnemonist's.
+  'mnemonist/lru-cache': `${PROJECT_ROOT}lambdas/adapters/small-lru.ts`,
 };
 
 /** The esbuild options of every function's bundle, in one place: the stack, the bundle-budget test and the benchmark use them. */

@@ -1,6 +1,6 @@
-import Bowser from 'bowser';
 import type { AccessContext } from '../core/risk/context.ts';
 import type { ApiRequest } from './types.ts';
+import { uaFamilies } from './user-agent.ts';
 
 /** What the HTTP layer knows about the caller, beyond the request itself. */
 export interface ContextExtras {
@@ -14,7 +14,7 @@ export interface ContextExtras {
 /**
  * The one builder of the access context for every sign-in and continuation: source address (API
  * Gateway's `identity.sourceIp`, the local gateway's socket), the user agent and its browser and OS
- * families (bowser), the trusted location when the stack trusts the CDN's headers, the time, and what
+ * families (user-agent.ts), the trusted location when the stack trusts the CDN's headers, the time, and what
  * the route knows (key thumbprint, methods, relying party). The time is stamped by the core's clock
  * (the access check, or whoever stores the context).
  */
@@ -31,10 +31,4 @@ export function accessContextOf(request: ApiRequest, extras: ContextExtras = {})
     ...(extras.sp ? { sp: extras.sp } : {}),
     ...(extras.resource ? { resource: extras.resource } : {}),
   };
-}
-
-/** Browser and OS families only: versions change with every update and are no signal. */
-export function uaFamilies(userAgent: string): { browser?: string; os?: string } {
-  const parsed = Bowser.parse(userAgent);
-  return { ...(parsed.browser.name ? { browser: parsed.browser.name } : {}), ...(parsed.os.name ? { os: parsed.os.name } : {}) };
 }

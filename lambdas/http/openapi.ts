@@ -3,6 +3,7 @@
  * checks that every admin route is described here and nothing else is, so the two cannot drift.
  */
 import { requestSchemas } from './openapi-requests.ts';
+import { LIST_PAGE } from '../core/validation.ts';
 
 const problem = { $ref: '#/components/responses/Problem' };
 /** The stage's throttle (or the WAF) refused the request before the function ran. */
@@ -11,6 +12,11 @@ const errors = { '400': problem, '401': problem, '404': problem, '409': problem,
 const tenantParam = { name: 'tenant', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$' } };
 const usernameParam = { name: 'username', in: 'path', required: true, schema: { type: 'string' } };
 const admin = [{ adminBasic: [] }, { tenantAdminToken: [] }];
+/** The admin listings' paging (core/validation.ts LIST_PAGE): the previous page's cursor and a page size. */
+const pageParameters = [
+  { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'the `cursor` of the previous page; absent for the first page' },
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: LIST_PAGE.max, default: LIST_PAGE.default }, description: 'items per page (a page may hold fewer, with a cursor, when the store cuts it)' },
+];
 const cardParam = { name: 'card', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$' } };
 /** One-time secrets in the body: never cached. */
 const noStore = { 'Cache-Control': { description: 'no-store', schema: { const: 'no-store' } } };
@@ -69,9 +75,10 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       '/t/{tenant}/admin/v1/users': {
         parameters: [tenantParam],
         get: {
-          operationId: 'listUsers', summary: "One page of the tenant's users",
+          operationId: 'listUsers',
+          summary: "One page of the tenant's users, by username; follow `cursor` for the next",
           security: admin,
-          parameters: [{ name: 'cursor', in: 'query', schema: { type: 'string' } }],
+          parameters: pageParameters,
           responses: { '200': jsonOk('#/components/schemas/UserPage', 'one page of users'), ...errors },
         },
         post: {
@@ -190,7 +197,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           security: admin,
           parameters: [
             { name: 'username', in: 'query', schema: { type: 'string' }, description: "only this user's cards" },
-            { name: 'cursor', in: 'query', schema: { type: 'string' } },
+            ...pageParameters,
           ],
           responses: { '200': jsonOk('#/components/schemas/CardPage', 'one page of cards'), ...errors },
         },

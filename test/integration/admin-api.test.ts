@@ -112,6 +112,30 @@ describe('admin API through the local gateway', () => {
     expect(await (await call('GET', '/t/demo/admin/v1/users/bob')).json()).toMatchObject({ status: 'disabled' });
   });
 
+  it('pages the user listing: `limit` users a page in username order, `cursor` to the next; a bad limit or cursor is a 400 problem', async () => {
+    expect((await call('POST', '/t/paged/admin/v1/tenant', { displayName: 'Paged' })).status).toBe(201);
+    const names = ['u1', 'u2', 'u3', 'u4', 'u5'];
+    for (const username of names) expect((await call('POST', '/t/paged/admin/v1/users', { username })).status).toBe(201);
+    const seen: string[][] = [];
+    let cursor: string | undefined;
+    do {
+      const page = (await (await call('GET', `/t/paged/admin/v1/users?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)).json()) as { users: { username: string }[]; cursor?: string };
+      seen.push(page.users.map((u) => u.username));
+      cursor = page.cursor;
+    } while (cursor);
+    expect(seen.flat()).toEqual(names);
+    expect(seen[0]).toEqual(['u1', 'u2']);
+    expect(((await (await call('GET', '/t/paged/admin/v1/users')).json()) as { users: unknown[] }).users).toHaveLength(5);
+    for (const query of ['limit=0', 'limit=1001', 'limit=-1', 'limit=2.5', 'limit=']) {
+      const response = await call('GET', `/t/paged/admin/v1/users?${query}`);
+      expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(await response.json()).toMatchObject({ detail: 'limit must be an integer from 1 to 1000' });
+    }
+    const forged = await call('GET', '/t/paged/admin/v1/users?cursor=not-a-cursor');
+    expect(forged.status).toBe(400);
+  });
+
   it('writes an audit event for every change (who, what, via which credential, when, request id), never its body; GET /audit lists them newest first', async () => {
     await call('POST', '/t/audited/admin/v1/tenant', { displayName: 'Audited' });
     const added = await call('POST', '/t/audited/admin/v1/users', { username: 'carol', password: 'a secret audit must never hold' });

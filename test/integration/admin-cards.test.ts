@@ -225,6 +225,17 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
       const alices = await call('GET', '/t/wrap/admin/v1/cards?username=alice');
       expect((alices.body.cards as CardSummary[]).map((c) => c.id)).toEqual([wrapped.card.id]);
       expect((await call('GET', '/t/wrap/admin/v1/cards?username=nobody')).body).toEqual({ cards: [] });
+      // Pages of `limit` cards, followed by `cursor`, cover the same cards once; a bad limit is a 400 problem.
+      const first = await call('GET', '/t/wrap/admin/v1/cards?limit=1');
+      expect(first.body.cards as CardSummary[]).toHaveLength(1);
+      const paged = [...(first.body.cards as CardSummary[])];
+      for (let cursor = first.body.cursor as string | undefined; cursor; ) {
+        const next = await call('GET', `/t/wrap/admin/v1/cards?limit=1&cursor=${encodeURIComponent(cursor)}`);
+        paged.push(...(next.body.cards as CardSummary[]));
+        cursor = next.body.cursor as string | undefined;
+      }
+      expect(paged.map((c) => c.id)).toEqual(ids);
+      for (const limit of ['0', '1001', 'ten', '1e2']) expect(await call('GET', `/t/wrap/admin/v1/cards?limit=${limit}`)).toMatchObject({ status: 400, body: { detail: 'limit must be an integer from 1 to 1000' } });
       const shown = await call('GET', `/t/wrap/admin/v1/cards/${wrapped.card.id}`);
       expect(shown.status).toBe(200);
       expect(shown.body).toEqual(wrapped.card);

@@ -105,4 +105,24 @@ describe('access check', () => {
       expect(nonCompliant.reads.sort()).toEqual(['levels d1', 'recheck s1']);
     });
   });
+
+  it('scores against a risk record the caller already read (the refresh rotation returns it) without reading it again', async () => {
+    const loads: string[] = [];
+    const saved: RiskRecord[] = [];
+    const last = { ip: '127.0.0.1', browser: 'Chrome', os: 'Linux', at: 1_000 };
+    const asRead = newRiskRecord(last);
+    const records = { load: async () => (loads.push('load'), undefined), save: async (_ref: unknown, record: RiskRecord) => void saved.push(record) };
+    const check = new AccessCheck({ find: async () => tenant() }, { get: async () => user() }, { records, clock: { now: () => 2_000 } });
+    const continuation = { kind: 'refresh' as const, tenant: 'acme', subject: { user: 'alice' }, grantedAt: 1, record: { kind: 'grant' as const, gid: 'g1' }, context: { ...last, ip: '127.0.0.9', browser: 'Firefox' } };
+    // The record as read is the baseline: a new address and browser against it step up, with no load.
+    expect(await check.continueAccess({ ...continuation, recordAsRead: { value: asRead } })).toMatchObject({ outcome: 'step-up', risk: { reasons: ['ua-change', 'ip-change'] } });
+    expect(loads).toEqual([]);
+    expect(saved.at(-1)?.issued).toEqual(last);
+    // Read as absent (an older family without a record): a fresh record from this context, still no load.
+    expect(await check.continueAccess({ ...continuation, recordAsRead: { value: undefined } })).toMatchObject({ outcome: 'allow' });
+    expect(loads).toEqual([]);
+    // Without it, the check reads the record itself.
+    await check.continueAccess(continuation);
+    expect(loads).toEqual(['load']);
+  });
 });

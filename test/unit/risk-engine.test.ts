@@ -7,7 +7,7 @@ import { haversineKm, SIGNAL_RULES, SIGNAL_WEIGHTS, type SignalInput } from '../
 import { parseInput } from '../../lambdas/core/validation.ts';
 import { ValidationError } from '../../lambdas/core/errors.ts';
 import { locationOf } from '../../lambdas/http/location.ts';
-import { uaFamilies } from '../../lambdas/http/access-context.ts';
+import { uaFamilies } from '../../lambdas/http/user-agent.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 12, 0, 0);
 const PARIS = { country: 'FR', latitude: 48.8566, longitude: 2.3522 };

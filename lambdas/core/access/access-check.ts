@@ -3,7 +3,7 @@ import type { Tenant, Tenants } from '../directory/tenant.ts';
 import type { User, Users } from '../directory/user.ts';
 import { NotFoundError } from '../errors.ts';
 import type { Clock } from '../../ports.ts';
-import { newRiskRecord, recordDecision, type AccessContext } from '../risk/context.ts';
+import { newRiskRecord, recordDecision, type AccessContext, type RiskRecord } from '../risk/context.ts';
 import { assessRisk, type RiskAssessment } from '../risk/engine.ts';
 import { bandsFor, DEFAULT_RISK_POLICY, type RiskPolicy } from '../risk/policy.ts';
 import { combine, type ExternalRisk, type ExternalRiskRequest } from '../risk/external.ts';
@@ -55,6 +55,11 @@ export interface Continuation {
   readonly context?: AccessContext;
   /** Where the continued session's or family's risk record lives (its baseline and decision history). */
   readonly record?: RiskRecordRef;
+  /**
+   * The record as the caller has just read it with what it continues (the refresh rotation's one update
+   * returns the family item, record included): used instead of reading it again.
+   */
+  readonly recordAsRead?: { readonly value: RiskRecord | undefined };
   /** The key the continued family is bound to (a public client's DPoP `jkt`). */
   readonly boundKey?: string;
 }
@@ -147,7 +152,7 @@ export class AccessCheck {
     const [tenant, user, record, failures] = await Promise.all([
       this.#tenants.find(continuation.tenant),
       username === undefined ? undefined : this.#user(continuation.tenant, username),
-      scored && continuation.record && risk.records ? risk.records.load(continuation.record) : undefined,
+      scored && continuation.record && risk.records ? (continuation.recordAsRead ? continuation.recordAsRead.value : risk.records.load(continuation.record)) : undefined,
       scored && risk.failures ? risk.failures.recentFailures(continuation.tenant, username!) : undefined,
     ]);
     const hard = decide(continuation, tenant, username === undefined ? null : user);

@@ -3,6 +3,7 @@ import { derToJose } from '../crypto/ecdsa.ts';
 import { PIV_ATR } from '../piv/atr.ts';
 import { objectRule } from '../piv/objects.ts';
 import { ConflictError } from '../errors.ts';
+import { LIST_PAGE } from '../validation.ts';
 import type { DirectoryStore, ResidentKeys } from '../../ports.ts';
 import { readListSigner } from './list-signer.ts';
 import { objectsOf, slotsOf, type CardItem } from './card-item.ts';
@@ -45,7 +46,8 @@ export class CardLists {
     const items: CardItem[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.#cards.listItems(tenant, { username, ...(cursor ? { cursor } : {}) });
+      // The whole list in the fewest queries: the largest page the listing allows.
+      const page = await this.#cards.listItems(tenant, { username, limit: LIST_PAGE.max, ...(cursor ? { cursor } : {}) });
       items.push(...page.items);
       cursor = page.cursor;
     } while (cursor);

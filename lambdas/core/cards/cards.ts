@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import * as z from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { parseInput } from '../validation.ts';
+import { LIST_PAGE, pageLimit, parseInput, type PageRequest } from '../validation.ts';
 import type { Clock, DirectoryStore, KeyCustody, Random } from '../../ports.ts';
 import { cardSettingsOf, type CardSettings, type Tenant, type Tenants } from '../directory/tenant.ts';
 import type { AccessEndings } from '../access/revocation.ts';
@@ -220,16 +220,19 @@ export class Cards {
   }
 
   /** A tenant's cards, or one user's. */
-  async list(tenantId: string, options: { username?: string; cursor?: string } = {}): Promise<{ cards: CardSummary[]; cursor?: string }> {
+  /** One page of the tenant's cards (or one user's): one query of at most `limit` items from the cursor on. */
+  async list(tenantId: string, options: PageRequest & { username?: string } = {}): Promise<{ cards: CardSummary[]; cursor?: string }> {
     const page = await this.listItems(tenantId, options);
     return { cards: page.items.map(summarize), ...(page.cursor ? { cursor: page.cursor } : {}) };
   }
 
   /** The stored items behind `list` (GSI1 projects whole items), for callers that need the objects too. */
-  async listItems(tenantId: string, options: { username?: string; cursor?: string } = {}): Promise<{ items: CardItem[]; cursor?: string }> {
+  async listItems(tenantId: string, options: PageRequest & { username?: string } = {}): Promise<{ items: CardItem[]; cursor?: string }> {
+    const limit = pageLimit(options.limit, LIST_PAGE);
+    const from = options.cursor ? { cursor: options.cursor } : {};
     return options.username
-      ? this.#deps.directory.query<CardItem>({ index: 'GSI1', partition: cardKeys.userPartition(tenantId, options.username), limit: 100, ...(options.cursor ? { cursor: options.cursor } : {}) })
-      : this.#deps.directory.query<CardItem>({ partition: cardKeys.card(tenantId, '').PK, sortPrefix: cardKeys.cardPrefix, limit: 100, ...(options.cursor ? { cursor: options.cursor } : {}) });
+      ? this.#deps.directory.query<CardItem>({ index: 'GSI1', partition: cardKeys.userPartition(tenantId, options.username), limit, ...from })
+      : this.#deps.directory.query<CardItem>({ partition: cardKeys.card(tenantId, '').PK, sortPrefix: cardKeys.cardPrefix, limit, ...from });
   }
 
   /** The card's PIV view over its stored item, for one APDU. */

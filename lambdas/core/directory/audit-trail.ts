@@ -1,5 +1,5 @@
 import type { Clock, Item, Random, StateStore } from '../../ports.ts';
-import { ValidationError } from '../errors.ts';
+import { pageLimit } from '../validation.ts';
 
 /** How long an audit event is kept (the state table's TTL removes it after). */
 export const AUDIT_RETENTION_DAYS = 400;
@@ -66,8 +66,7 @@ export class AuditTrail {
   }
 
   async list(tenant: string, options: { cursor?: string | undefined; limit?: string | number | undefined } = {}): Promise<{ events: AuditEvent[]; cursor?: string }> {
-    const limit = options.limit === undefined ? PAGE.default : Number(options.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > PAGE.max) throw new ValidationError(`limit must be an integer from 1 to ${PAGE.max}`);
+    const limit = pageLimit(options.limit, PAGE);
     const page = await this.#state.query<AuditItem>({ partition: `AUDIT#${tenant}`, limit, ...(options.cursor ? { cursor: options.cursor } : {}) });
     return { events: page.items.map((item) => item.event), ...(page.cursor ? { cursor: page.cursor } : {}) };
   }

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { hashSecret, verifySecret } from '../crypto/password.ts';
-import { parseInput } from '../validation.ts';
+import { LIST_PAGE, pageLimit, parseInput, type PageRequest } from '../validation.ts';
 import type { Clock, DirectoryStore, Item, WrappedKey } from '../../ports.ts';
 import { directoryKeys, tenantPartition } from './keys.ts';
 import type { AccessEndings } from '../access/revocation.ts';
@@ -181,13 +181,18 @@ export class Users {
     return this.#directory.get<UserItem>(directoryKeys.user(tenantId, username));
   }
 
-  async list(tenantId: string, cursor?: string): Promise<{ users: User[]; cursor?: string }> {
+  /**
+   * One page of the tenant's users in username order: one query of at most `limit` items from the
+   * cursor on, so a page costs the same whatever the tenant's size.
+   */
+  async list(tenantId: string, options: PageRequest = {}): Promise<{ users: User[]; cursor?: string }> {
+    const limit = pageLimit(options.limit, LIST_PAGE);
     await this.#tenants.get(tenantId);
     const page = await this.#directory.query<UserItem>({
       partition: tenantPartition(tenantId),
       sortPrefix: directoryKeys.userPrefix,
-      limit: 100,
-      ...(cursor ? { cursor } : {}),
+      limit,
+      ...(options.cursor ? { cursor: options.cursor } : {}),
     });
     return { users: page.items.map((item) => item.user), ...(page.cursor ? { cursor: page.cursor } : {}) };
   }

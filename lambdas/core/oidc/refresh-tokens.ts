@@ -1,5 +1,6 @@
 import { ConflictError } from '../errors.ts';
 import type { Item, StateStore } from '../../ports.ts';
+import type { RiskRecord } from '../risk/context.ts';
 import { grantKey } from './grants.ts';
 import { newOpaque, opaqueHash } from './hashing.ts';
 
@@ -45,6 +46,8 @@ type FamilyItem = Item & {
   authTime: number;
   acr: string;
   amr: string[];
+  /** The family's risk record (core/access/risk-records.ts writes it on this same item). */
+  risk?: RiskRecord;
 };
 
 const UNBOUND = 'none';
@@ -55,8 +58,11 @@ const familyOf = (token: string): string | undefined => TOKEN.exec(token)?.[1];
 const newToken = (gid: string): string => newOpaque(`rt_${gid}.`);
 
 export type Rotation =
-  /** `token` is the family's new current token; `grant` the family as it is now. */
-  | { outcome: 'rotated'; grant: RefreshGrant; token: string }
+  /**
+   * `token` is the family's new current token; `grant` the family as it is now, and `risk` its risk
+   * record as the rotation found it (the same item): the access check needs no second read of it.
+   */
+  | { outcome: 'rotated'; grant: RefreshGrant; token: string; risk: RiskRecord | undefined }
   | { outcome: 'reused'; grant: RefreshGrant }
   /** The family's grant was revoked (reuse, code replay, RFC 7009, user or tenant disabled). */
   | { outcome: 'revoked' }
@@ -114,7 +120,7 @@ export class RefreshTokens {
           { rtHash: opaqueHash(next), rtPrevious: presented },
           { present: true, equals: { rtHash: presented, revoked: false, tenant: presenter.tenant, clientId: presenter.clientId, rtBinding: binding }, reportCurrent: true },
         );
-        return { outcome: 'rotated', grant: refreshGrantOf(item), token: next };
+        return { outcome: 'rotated', grant: refreshGrantOf(item), token: next, risk: item.risk };
       } catch (error) {
         if (!(error instanceof ConflictError)) throw error;
         const why = this.#whyRefused(error.current as FamilyItem | undefined, presented, presenter);

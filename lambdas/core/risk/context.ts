@@ -10,7 +10,7 @@ export interface AccessContext {
   /** Source address as API Gateway (or the local gateway's socket) saw it. */
   readonly ip?: string;
   readonly userAgent?: string;
-  /** User-agent families (bowser): e.g. `Chrome`, `Firefox`; `Linux`, `Windows`. */
+  /** User-agent families (http/user-agent.ts, bowser's names): e.g. `Chrome`, `Firefox`; `Linux`, `Windows`. */
   readonly browser?: string;
   readonly os?: string;
   /** From trusted CDN headers only (`CloudFront-Viewer-*`); never from a plain API URL. */

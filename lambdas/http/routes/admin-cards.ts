@@ -43,8 +43,7 @@ export function adminCardRoutes(services: DirectoryServices, options: AdminCardR
     },
     list: async (request) => {
       const username = request.query['username'];
-      const cursor = request.query['cursor'];
-      return json(200, await cardsOf().list(tenantOf(request), { ...(username ? { username } : {}), ...(cursor ? { cursor } : {}) }));
+      return json(200, await cardsOf().list(tenantOf(request), { ...(username ? { username } : {}), cursor: request.query['cursor'], limit: request.query['limit'] }));
     },
     show: async (request) => json(200, await cardsOf().get(tenantOf(request), cardOf(request))),
     disconnect: async (request) => {

@@ -65,7 +65,7 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
     {
       method: 'GET',
       path: `${base}/users`,
-      handle: guarded(async (request) => json(200, await users.list(tenantOf(request), request.query['cursor']))),
+      handle: guarded(async (request) => json(200, await users.list(tenantOf(request), { cursor: request.query['cursor'], limit: request.query['limit'] }))),
     },
     {
       method: 'POST',

@@ -81,13 +81,17 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
         await oidc.grants.revoke(rt.gid);
         throw invalidGrant('the refresh token was already used; its whole family is revoked');
       }
-      await continueOrRefuse(request, proof, refreshOf);
       // The access token: what was asked for, within what the client may still hold (a client narrowed
       // since, or barred by the operator-only rule, loses the rest). The new refresh token keeps the
       // family's scope exactly as presented (RFC 6749 §6): the family item's scope never changes.
       const scope = narrowedScope(form['scope'], scopeStillAllowed(client, rt.scope));
-      const tokens = await sign({ tenant, client, proof }, rt.sub, scope, rt.gid, { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid }, undefined, rt.jkt);
-      return { ...tokens, refresh_token: rotation.token };
+      // The tokens are signed while the access check reads and records (its risk record comes with the
+      // rotated item: no second read); they are answered only if it allows, else dropped unseen, and the
+      // check's refusal is the answer even when the signing failed meanwhile.
+      const signing = sign({ tenant, client, proof }, rt.sub, scope, rt.gid, { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid }, undefined, rt.jkt);
+      signing.catch(() => undefined);
+      await continueOrRefuse(request, proof, { ...refreshOf, recordAsRead: { value: rotation.risk } });
+      return { ...(await signing), refresh_token: rotation.token };
     },
 
     client_credentials: async ({ tenant, client, form, proof }) => {
