@@ -150,6 +150,17 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '200': jsonOk('#/components/schemas/SsfTransmitters', 'the transmitters as stored'), ...errors },
         },
       },
+      '/t/{tenant}/admin/v1/branding': {
+        parameters: [tenantParam],
+        get: { operationId: 'getBranding', summary: "The portal's branding for this tenant (empty: the built-in look)", security: admin, responses: { '200': jsonOk('#/components/schemas/Branding', 'the branding'), ...errors } },
+        put: {
+          operationId: 'setBranding',
+          summary: 'Replace the branding; validated whole (custom CSS against the allow-list, the logo a small image), a 400 names each bad field in `issues`',
+          security: admin,
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Branding' } } } },
+          responses: { '200': jsonOk('#/components/schemas/Branding', 'the branding as stored (custom CSS re-serialised)'), ...errors },
+        },
+      },
       '/t/{tenant}/ssf/push': {
         parameters: [tenantParam],
         post: {
@@ -632,6 +643,22 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
                 },
               },
             },
+          },
+        },
+        Branding: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            productName: { type: 'string', maxLength: 80, description: 'shown above every portal page' },
+            logo: { type: 'string', description: 'a data:image/png|jpeg|gif|webp;base64 URI, at most 32 KiB of image (no SVG, no remote URL)' },
+            colors: {
+              type: 'object',
+              additionalProperties: false,
+              properties: { primary: { type: 'string', pattern: '^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$' }, primaryText: { type: 'string', pattern: '^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$' }, background: { type: 'string', pattern: '^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$' }, text: { type: 'string', pattern: '^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$' } },
+            },
+            supportUrl: { type: 'string', format: 'uri', description: 'https: or mailto:' },
+            defaultLocale: { type: 'string', enum: ['en', 'de', 'fr'], description: 'when neither ui_locales nor Accept-Language names a supported language' },
+            css: { type: 'string', maxLength: 8192, description: 'plain rules with allow-listed properties; no at-rules, url() or other functions than rgb/rgba/hsl/hsla/var' },
           },
         },
         Session: {
