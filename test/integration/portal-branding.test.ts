@@ -137,6 +137,22 @@ describe('portal branding and languages', () => {
     await admin('PUT', '/branding', BRANDING);
   });
 
+  it("a SAML login page names the SP by its metadata's mdui:DisplayName (the English one)", async () => {
+    const entityId = 'https://payroll-sp.example.test/metadata';
+    await services.serviceProviders.register(
+      'demo',
+      `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:mdui="urn:oasis:names:tc:SAML:metadata:ui" entityID="${entityId}">
+  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:Extensions><mdui:UIInfo><mdui:DisplayName xml:lang="de">Lohnabrechnung</mdui:DisplayName><mdui:DisplayName xml:lang="en">Payroll &amp; HR</mdui:DisplayName></mdui:UIInfo></md:Extensions>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://payroll-sp.example.test/acs" index="0"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>`,
+    );
+    const { response } = await new HttpBrowser().follow(`${issuer}/saml/sso/idp?sp=${encodeURIComponent(entityId)}`, 'never');
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain('<span>Signing in to Payroll &#38; HR</span>');
+  });
+
   it('error pages speak the browser language with the time formatted by Intl; discovery lists exactly the catalogues', async () => {
     const response = await fetch(`${stack.url}/t/demo/nothing-here`, { headers: { Accept: 'text/html', 'Accept-Language': 'de-DE,de;q=0.9' } });
     expect(response.status).toBe(404);

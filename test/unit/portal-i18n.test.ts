@@ -7,6 +7,7 @@ import { chooseLocale } from '../../lambdas/core/portal/locale.ts';
 import { page, pageHeaders, stylesheetOf } from '../../lambdas/http/views/html.ts';
 import { html } from '../../lambdas/http/views/html.ts';
 import { viewOf } from '../../lambdas/http/views/view.ts';
+import { spDisplayName } from '../../lambdas/core/saml/display-name.ts';
 import { pngDataUri, tinyPng } from '../support/tiny-png.ts';
 
 describe('message catalogues', () => {
@@ -89,6 +90,17 @@ describe('branding validation', () => {
     expect(result.success).toBe(false);
     const paths = result.error!.issues.map((issue) => issue.path.join('.') || issue.message);
     expect(paths).toEqual(expect.arrayContaining(['productName', 'colors.primary', 'colors', 'supportUrl', 'defaultLocale']));
+  });
+});
+
+describe('the SP name on the login page', () => {
+  it("mdui:DisplayName in English, else the first, else OrganizationDisplayName; nothing from unreadable metadata", () => {
+    const md = (inner: string) => `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:mdui="urn:oasis:names:tc:SAML:metadata:ui" entityID="https://sp.example"><md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">${inner}</md:SPSSODescriptor></md:EntityDescriptor>`;
+    expect(spDisplayName(md('<md:Extensions><mdui:UIInfo><mdui:DisplayName xml:lang="fr">Paie</mdui:DisplayName><mdui:DisplayName xml:lang="en-GB">Payroll</mdui:DisplayName></mdui:UIInfo></md:Extensions>'))).toBe('Payroll');
+    expect(spDisplayName(md('<md:Extensions><mdui:UIInfo><mdui:DisplayName xml:lang="fr">Paie</mdui:DisplayName></mdui:UIInfo></md:Extensions>'))).toBe('Paie');
+    expect(spDisplayName(md('') .replace('</md:EntityDescriptor>', '<md:Organization><md:OrganizationName xml:lang="en">o</md:OrganizationName><md:OrganizationDisplayName xml:lang="en">Org App</md:OrganizationDisplayName><md:OrganizationURL xml:lang="en">https://o.example</md:OrganizationURL></md:Organization></md:EntityDescriptor>'))).toBe('Org App');
+    expect(spDisplayName(md(''))).toBeUndefined();
+    expect(spDisplayName('<not xml')).toBeUndefined();
   });
 });
 
