@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { LOCALES } from './i18n/index.ts';
+import { LOCALES } from './i18n/locales.ts';
 
 /**
  * Per-tenant branding of the portal: product name, logo, colours, support link, default language and

@@ -1,4 +1,4 @@
-import { DEFAULT_LOCALE, isLocale, LOCALES, type Locale } from './i18n/index.ts';
+import { DEFAULT_LOCALE, isLocale, LOCALES, type Locale } from './i18n/locales.ts';
 
 /** The supported language a BCP 47 tag names, by its primary subtag (`de-CH` → `de`), if any. */
 export function supportedLocale(tag: string): Locale | undefined {

@@ -4,14 +4,11 @@ import { fr } from './fr.ts';
 
 export type { Catalogue, MessageKey } from './en.ts';
 
-/** The languages the portal speaks: discovery's `ui_locales_supported` is exactly this list. */
-export const LOCALES = ['en', 'de', 'fr'] as const;
-export type Locale = (typeof LOCALES)[number];
-export const DEFAULT_LOCALE: Locale = 'en';
+import type { Locale } from './locales.ts';
+
+export { DEFAULT_LOCALE, isLocale, LOCALES, type Locale } from './locales.ts';
 
 export const CATALOGUES: Readonly<Record<Locale, Catalogue>> = { en, de, fr };
-
-export const isLocale = (value: unknown): value is Locale => typeof value === 'string' && (LOCALES as readonly string[]).includes(value);
 
 /** A value a message may name: text as is, numbers and dates formatted for the language with `Intl`. */
 export type MessageValue = string | number | Date;

@@ -7,7 +7,7 @@ import { PUBLIC_CORS } from '../../cors.ts';
 import type { Route } from '../../router.ts';
 import type { OidcRouteDeps } from './deps.ts';
 import { oauthJson, tenantContext } from './common.ts';
-import { LOCALES } from '../../../core/portal/i18n/index.ts';
+import { LOCALES } from '../../../core/portal/i18n/locales.ts';
 
 /** OIDC Discovery 1.0 / RFC 8414 metadata, and the JWKS (current, next and retired-but-valid keys). */
 export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
