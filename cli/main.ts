@@ -13,6 +13,7 @@ import { MAX_METADATA_BYTES } from '../lambdas/core/saml/xml.ts';
 import { KEK_OUTPUT, openTarget, type Target, type TargetOptions } from './target.ts';
 import { addCardCommands, algorithmName, slotList } from './cards.ts';
 import { addRiskCommands } from './risk.ts';
+import { addBrandingCommands } from './branding.ts';
 import { addDeviceCommands } from './devices.ts';
 import { addCaCommands } from './ca.ts';
 import type { LoginThrottle } from '../lambdas/core/portal/login-throttle.ts';
@@ -520,6 +521,7 @@ export function buildProgram(): Command {
     );
   addCardCommands(program, (run) => action(program, run));
   addRiskCommands(program, user, (run) => action(program, run));
+  addBrandingCommands(program, (run) => action(program, run));
   addDeviceCommands(user, (run) => action(program, run));
   addCaCommands(program, (run) => action(program, run));
   const SP_COLUMNS = ['entityId', 'authnRequestsSigned', 'wantAssertionsSigned', 'signing', 'createdAt'];

@@ -12,6 +12,7 @@ import { inputMap } from './input-map.ts';
 import { HttpProblem, PROBLEM_CONTENT_TYPE, toProblem } from './problem.ts';
 import { prefersHtml } from './negotiation.ts';
 import { problemPage } from './views/pages.ts';
+import { viewOf } from './views/view.ts';
 import { Router, type Route } from './router.ts';
 import { withRequestBase } from './request-scope.ts';
 import type { ApiRequest, ApiResponse, ProxyEvent } from './types.ts';
@@ -99,8 +100,10 @@ export function createApp(options: AppOptions): ProxyHandler {
         }
         const requestId = requestIdOf(request.event);
         // One rule for every route: a browser that navigated here gets a page, every other client the problem JSON.
-        const answer = prefersHtml(lowerCaseHeaders(request.event.headers)['accept'])
-          ? problemPage(problem.status, problem.title, problem.detail, requestId, problem.headers)
+        const headers = lowerCaseHeaders(request.event.headers);
+        // The frame knows no tenant: the page speaks the browser's language in the built-in look.
+        const answer = prefersHtml(headers['accept'])
+          ? problemPage(viewOf({ acceptLanguage: headers['accept-language'] }), problem.status, problem.title, problem.detail, requestId, problem.headers)
           : problemResponse(problem, requestId, request.event.path);
         request.response = finish(request.event, answer, request.internal);
       },

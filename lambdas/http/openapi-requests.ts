@@ -9,6 +9,7 @@ import { tenantCreateSchema, tenantUpdateSchema } from '../core/directory/tenant
 import { userAddSchema, userUpdateSchema } from '../core/directory/user.ts';
 import { trustedCasUpdateSchema } from '../core/pki/trusted-cas.ts';
 import { riskPolicySchema } from '../core/risk/policy.ts';
+import { brandingSchema } from '../core/portal/branding.ts';
 import { ssfTransmittersSchema } from '../core/ssf/transmitters.ts';
 
 /** Component name → the validator of that request body. */
@@ -23,6 +24,7 @@ export const REQUEST_VALIDATORS = {
   TrustedCaUpdate: trustedCasUpdateSchema,
   RiskPolicy: riskPolicySchema,
   SsfTransmitters: ssfTransmittersSchema,
+  Branding: brandingSchema,
 } satisfies Record<string, z.ZodType>;
 
 /** JSON Schema 2020-12 (OpenAPI 3.1's dialect) of what the validator accepts as input. */

@@ -160,6 +160,17 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '200': jsonOk('#/components/schemas/SsfTransmitters', 'the transmitters as stored'), ...errors },
         },
       },
+      '/t/{tenant}/admin/v1/branding': {
+        parameters: [tenantParam],
+        get: { operationId: 'getBranding', summary: "The portal's branding for this tenant (empty: the built-in look)", security: admin, responses: { '200': jsonOk('#/components/schemas/Branding', 'the branding'), ...errors } },
+        put: {
+          operationId: 'setBranding',
+          summary: 'Replace the branding; validated whole (custom CSS against the allow-list, the logo a small image), a 400 names each bad field in `issues`',
+          security: admin,
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Branding' } } } },
+          responses: { '200': jsonOk('#/components/schemas/Branding', 'the branding as stored (custom CSS re-serialised)'), ...errors },
+        },
+      },
       '/t/{tenant}/ssf/push': {
         parameters: [tenantParam],
         post: {

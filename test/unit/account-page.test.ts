@@ -3,9 +3,12 @@ import { sessionHash } from '../../lambdas/core/oidc/sessions.ts';
 import { normaliseRecoveryCode, RECOVERY_CODE_COUNT } from '../../lambdas/core/portal/recovery-codes.ts';
 import type { User } from '../../lambdas/core/directory/user.ts';
 import { accountFormToken } from '../../lambdas/http/routes/portal/account.ts';
+import { viewOf } from '../../lambdas/http/views/view.ts';
 import { accountPage, shownTime, type AccountView } from '../../lambdas/http/views/account-page.ts';
 import { ACCOUNT_STRINGS } from '../../lambdas/http/views/account-strings.ts';
 import { escapeHtml } from '../../lambdas/http/views/html.ts';
+
+const ENGLISH = viewOf({ uiLocales: 'en' });
 
 const user: User = { tenant: 'demo', username: 'alice', displayName: 'Alice <b>Example</b>', email: 'alice@example.test', status: 'active', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z', version: 1 };
 const view = (extras: Partial<AccountView> = {}): AccountView => ({
@@ -44,7 +47,7 @@ describe('account page form token', () => {
 
 describe('account page view', () => {
   it('puts the session token in every form, posts only to the account paths, and escapes user data', () => {
-    const page = accountPage(
+    const page = accountPage(ENGLISH, 
       view({
         cards: [{ id: 'card-1', label: 'Card', connected: false, pin: { remaining: 0, blocked: true }, certificates: [{ slot: '9a', subject: 'CN=alice', notAfter: '2027-01-01T00:00:00.000Z' }] }],
         devices: [{ id: 'D'.repeat(43), registeredAt: 1, lastSeenAt: 1_800_000_000, os: 'linux' }],
@@ -61,12 +64,12 @@ describe('account page view', () => {
   });
 
   it('shows a new TOTP key and new recovery codes only when given (the answer that made them)', () => {
-    const plain = accountPage(view({ totpAwaitingCode: true, recoveryRemaining: 3 }));
+    const plain = accountPage(ENGLISH, view({ totpAwaitingCode: true, recoveryRemaining: 3 }));
     expect(plain).not.toContain('otpauth://');
     expect(plain).toContain(ACCOUNT_STRINGS.recoveryRemaining(3));
     // A set-up awaiting its code keeps the confirm form, and offers to start again.
     expect(forms(plain).map((form) => form.action.split('/account/')[1])).toEqual(['password', 'totp/confirm', 'totp', 'recovery-codes']);
-    const fresh = accountPage(view({ totpPending: { uri: 'otpauth://totp/Demo:alice?secret=ABC', secretBase32: 'ABC' }, newRecoveryCodes: ['abcde-fghjk'] }));
+    const fresh = accountPage(ENGLISH, view({ totpPending: { uri: 'otpauth://totp/Demo:alice?secret=ABC', secretBase32: 'ABC' }, newRecoveryCodes: ['abcde-fghjk'] }));
     expect(fresh).toContain('href="otpauth://totp/Demo:alice?secret&#61;ABC"');
     expect(fresh).toContain('<code id="totp-key">ABC</code>');
     expect(fresh).toContain('<li><code>abcde-fghjk</code></li>');

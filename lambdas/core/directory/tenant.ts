@@ -8,6 +8,7 @@ import { OutboundUrlError } from '../outbound/url-policy.ts';
 import { directoryKeys } from './keys.ts';
 import { riskPolicySchema, type RiskPolicy } from '../risk/policy.ts';
 import { ssfTransmittersSchema, type SsfTransmitters } from '../ssf/transmitters.ts';
+import { brandingSchema, type Branding } from '../portal/branding.ts';
 
 export const REGISTRATION_MODES = ['closed', 'open', 'initial-access-token'] as const;
 export type RegistrationMode = (typeof REGISTRATION_MODES)[number];
@@ -214,6 +215,8 @@ export interface Tenant {
   readonly riskPolicy?: RiskPolicy;
   /** Shared Signals transmitters whose pushed Security Event Tokens are accepted (core/ssf/); none when absent. */
   readonly ssfTransmitters?: SsfTransmitters;
+  /** The portal's look and default language (core/portal/branding.ts); the built-in look when absent. */
+  readonly branding?: Branding;
   readonly createdAt: string;
   readonly updatedAt: string;
   /** Incremented on every write; updates are guarded on it (optimistic concurrency). */
@@ -354,6 +357,20 @@ export class Tenants {
       throw error;
     }
     return config;
+  }
+
+  /** Replaces the tenant's portal branding (validated whole: a 400 names each bad field), guarded on the version. */
+  async setBranding(id: string, input: unknown): Promise<Branding> {
+    const branding = parseInput(brandingSchema, input, 'branding');
+    const current = await this.get(id);
+    const next: Tenant = { ...current, branding, updatedAt: new Date(this.#clock.now()).toISOString(), version: current.version + 1 };
+    try {
+      await this.#directory.update(directoryKeys.tenant(id), { tenant: next, version: next.version }, { present: true, equals: { version: current.version } });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError(`tenant ${id} changed meanwhile; retry`);
+      throw error;
+    }
+    return branding;
   }
 
   async getActive(id: string): Promise<Tenant> {

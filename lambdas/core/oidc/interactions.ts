@@ -15,6 +15,8 @@ export interface AuthorizationRequest {
   readonly maxAge?: number;
   readonly acrValues: readonly string[];
   readonly loginHint?: string;
+  /** OIDC `ui_locales` (space-separated BCP 47 tags): the portal's first choice of language. */
+  readonly uiLocales?: string;
   /** The `sub` of a valid `id_token_hint`: only that user may be answered (OIDC Core §3.1.2.1). */
   readonly idTokenHintSub?: string;
   readonly dpopJkt?: string;
@@ -48,6 +50,8 @@ export interface SamlLoginRequest {
   readonly secondFactor?: boolean;
   /** Only a certificate (smart-card) login satisfies the request: the portal offers nothing else. */
   readonly certificate?: boolean;
+  /** The SP's name for people (its metadata's mdui:DisplayName), shown on the login page. */
+  readonly spName?: string;
 }
 
 /** What the portal works on: an OIDC authorization, a device-code approval or a SAML login. */

@@ -1,6 +1,7 @@
 import type { DirectoryServices } from '../../runtime.ts';
 import { DEFAULT_RISK_POLICY } from '../../core/risk/policy.ts';
 import { NO_SSF_TRANSMITTERS } from '../../core/ssf/transmitters.ts';
+import { NO_BRANDING } from '../../core/portal/branding.ts';
 import { HttpProblem } from '../problem.ts';
 import type { Route, RouteHandler } from '../router.ts';
 import { json, type ApiRequest } from '../types.ts';
@@ -16,7 +17,7 @@ export interface AdminRiskRouteOptions {
  * Token protection in the admin API: the tenant's risk policy (GET, PUT: validated whole, a 400 names
  * each bad field), and a user's sessions and refresh-token families with their last context and
  * decision (GET), one of which an administrator may end (DELETE); the Shared Signals transmitters whose
- * Security Event Tokens the tenant accepts (GET, PUT).
+ * Security Event Tokens the tenant accepts (GET, PUT); the portal's branding (GET, PUT: validated whole).
  */
 export function adminRiskRoutes(services: DirectoryServices, { base, guarded, objectBody }: AdminRiskRouteOptions): Route[] {
   const tenantOf = (request: ApiRequest): string => request.params['tenant']!;
@@ -50,6 +51,16 @@ export function adminRiskRoutes(services: DirectoryServices, { base, guarded, ob
       method: 'PUT',
       path: `${base}/ssf-transmitters`,
       handle: guarded(async (request) => json(200, await services.tenants.setSsfTransmitters(tenantOf(request), objectBody(request)))),
+    },
+    {
+      method: 'GET',
+      path: `${base}/branding`,
+      handle: guarded(async (request) => json(200, (await services.tenants.get(tenantOf(request))).branding ?? NO_BRANDING)),
+    },
+    {
+      method: 'PUT',
+      path: `${base}/branding`,
+      handle: guarded(async (request) => json(200, await services.tenants.setBranding(tenantOf(request), objectBody(request)))),
     },
     {
       method: 'GET',

@@ -6,6 +6,7 @@ import { PASSWORD_MIN_LENGTH } from '../../core/directory/user.ts';
 import type { TotpEnrolmentSecret } from '../../core/portal/totp.ts';
 import { ACCOUNT_STRINGS as S } from './account-strings.ts';
 import { html, page, type Html } from './html.ts';
+import type { PageView } from './view.ts';
 
 /** What the account page shows; one-time values (a new TOTP key, new recovery codes) only on the answer that made them. */
 export interface AccountView {
@@ -118,9 +119,9 @@ function sessions(view: AccountView): Html {
 }
 
 /** The whole page: every section works without JavaScript (plain forms, each with the session's form token). */
-export function accountPage(view: AccountView): string {
+export function accountPage(frame: PageView, view: AccountView): string {
   const notice = view.notice ? html`<p role="status" id="notice">${view.notice}</p>` : '';
   const body = html`<p>${S.signedInAs(view.user.displayName)}</p>${notice}${profile(view)}${password(view)}${totp(view)}${recovery(view)}${cards(view)}
 <section aria-labelledby="devices-heading"><h2 id="devices-heading">${S.devicesHeading}</h2>${devices(view)}${sessions(view)}</section>`;
-  return page(S.title, body, view.error ? { error: view.error } : {});
+  return page(frame, S.title, body, view.error ? { error: view.error } : {});
 }

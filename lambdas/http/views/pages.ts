@@ -1,45 +1,44 @@
+import type { MessageKey, MessageValue } from '../../core/portal/i18n/index.ts';
 import type { ApiResponse } from '../types.ts';
 import { html, page, pageHeaders } from './html.ts';
+import type { PageView } from './view.ts';
 
-/** An error page for a browser: used when there is no client to send the error back to safely. */
-export function errorPage(status: number, title: string, message: string): ApiResponse {
-  return { statusCode: status, headers: pageHeaders(), body: page(title, html`<p>${message}</p>`) };
+/**
+ * An error page for a browser: used when there is no client to send the error back to safely. `detail`
+ * is a protocol message (English, from the code) shown under the translated text when there is one.
+ */
+export function errorPage(view: PageView, status: number, title: MessageKey, message: MessageKey, values: Readonly<Record<string, MessageValue>> = {}, detail?: string): ApiResponse {
+  return { statusCode: status, headers: pageHeaders(view), body: page(view, view.text(title), html`<p>${view.t(message, values)}</p>${detail ? html`<p>${detail}</p>` : ''}`) };
 }
 
-/** What a person can do about each kind of error; the problem's own detail follows for 4xx. */
-const ERROR_ADVICE: Readonly<Record<number, string>> = {
-  400: 'The request could not be used.',
-  401: 'You need to sign in for this.',
-  403: 'You are not allowed to do this.',
-  404: 'There is nothing at this address. Check the link, or start again from the application you came from.',
-  405: 'This address cannot be used this way.',
-  409: 'This was changed or used meanwhile. Start again from the application you came from.',
-  413: 'What was sent is too large.',
-  429: 'Too many attempts. Wait a moment and try again.',
-};
+/** The statuses with words of their own; others fall back to the 4xx/5xx ones. */
+const EXPLAINED = new Set([400, 401, 403, 404, 405, 409, 413, 429]);
 
 /**
  * The HTML form of an RFC 7807 problem, for a browser that navigated here (lambdas/http/negotiation.ts):
- * the title, what to do, the detail of a client error (never of a server error), and the request id to
- * quote to support. The problem's headers (Allow, WWW-Authenticate, Retry-After) are kept.
+ * a title and what to do in the browser's language, the detail of a client error (never of a server
+ * error), the time and the request id to quote to support. The problem's headers (Allow,
+ * WWW-Authenticate, Retry-After) are kept.
  */
-export function problemPage(status: number, title: string, detail: string | undefined, requestId: string, headers: Record<string, string> = {}): ApiResponse {
-  const advice = ERROR_ADVICE[status] ?? (status >= 500 ? 'Something went wrong on our side. Try again in a moment.' : 'The request could not be completed.');
-  const body = html`<p>${advice}</p>${status < 500 && detail ? html`<p>${detail}</p>` : ''}<p>Request id: <code>${requestId}</code> (quote it if you contact support).</p>`;
-  return { statusCode: status, headers: { ...headers, ...pageHeaders() }, body: page(title, body) };
+export function problemPage(view: PageView, status: number, title: string, detail: string | undefined, requestId: string, headers: Record<string, string> = {}, at = new Date()): ApiResponse {
+  const known = EXPLAINED.has(status) ? (String(status) as '400') : undefined;
+  const heading = known ? view.text(`error.title.${known}`) : status >= 500 ? view.text('error.title.5xx') : title;
+  const advice = view.t(known ? `error.advice.${known}` : status >= 500 ? 'error.advice.5xx' : 'error.advice.other');
+  const body = html`<p>${advice}</p>${status < 500 && detail ? html`<p>${detail}</p>` : ''}<p>${view.t('error.requestId', { id: html`<code>${requestId}</code>` })}</p><p>${view.t('error.time', { time: at })}</p>`;
+  return { statusCode: status, headers: { ...headers, ...pageHeaders(view) }, body: page(view, heading, body) };
 }
 
 /**
  * OAuth 2.0 Form Post Response Mode: an auto-submitting form to the client, which also works without
  * JavaScript through its visible button. The script runs only with this response's nonce.
  */
-export function formPostPage(action: string, fields: Record<string, string>, nonce: string): ApiResponse {
+export function formPostPage(view: PageView, action: string, fields: Record<string, string>, nonce: string): ApiResponse {
   const origin = new URL(action).origin;
   const inputs = Object.entries(fields).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`);
-  const body = html`<form method="post" action="${action}">${inputs}<p>Your sign-in is complete.</p><button type="submit">Continue</button></form><script nonce="${nonce}">document.forms[0].submit()</script>`;
-  const headers = pageHeaders(origin);
+  const body = html`<form method="post" action="${action}">${inputs}<p>${view.t('formPost.text')}</p><button type="submit">${view.t('formPost.continue')}</button></form><script nonce="${nonce}">document.forms[0].submit()</script>`;
+  const headers = pageHeaders(view, origin);
   headers['Content-Security-Policy'] = `${headers['Content-Security-Policy']}; script-src 'nonce-${nonce}'`;
-  return { statusCode: 200, headers, body: page('Signing you in', body) };
+  return { statusCode: 200, headers, body: page(view, view.text('formPost.title'), body) };
 }
 
 export function redirect(location: string, headers: Record<string, string> = {}, cookies: string[] = []): ApiResponse {

@@ -8,6 +8,7 @@ import { readCookie, setCookie, ssoSecretOf } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage, formPostPage, redirect } from '../../views/pages.ts';
+import { requestView, viewOf, type PageView } from '../../views/view.ts';
 import { paramsOf, tenantContext, type TenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
 import { ACR } from '../../../core/oidc/claims.ts';
@@ -24,13 +25,15 @@ interface ReplyTo {
   readonly responseMode: 'query' | 'form_post';
   readonly state?: string;
   readonly issuer: string;
+  /** The language and look of the form_post page. */
+  readonly view: PageView;
 }
 
 /** Sends the authorization response (RFC 6749 §4.1.2, RFC 9207 `iss`) in the requested response mode. */
 export function reply(to: ReplyTo, fields: Record<string, string>, nonce: string, cookies: string[] = []): ApiResponse {
   const all = { ...fields, ...(to.state !== undefined ? { state: to.state } : {}), iss: to.issuer };
   if (to.responseMode === 'form_post') {
-    const response = formPostPage(to.redirectUri, all, nonce);
+    const response = formPostPage(to.view, to.redirectUri, all, nonce);
     return cookies.length ? { ...response, multiValueHeaders: { 'Set-Cookie': cookies } } : response;
   }
   const url = new URL(to.redirectUri);
@@ -50,14 +53,15 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
 
   async function authorize(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
-    if (!tenant) return errorPage(404, 'Unknown organisation', 'This sign-in link names an organisation that does not exist.');
     const outer = paramsOf(request);
+    const view = viewOf({ acceptLanguage: request.headers['accept-language'], tenant: tenant?.tenant, uiLocales: outer['ui_locales'] });
+    if (!tenant) return errorPage(view, 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
     const repeated = request.method === 'GET' ? request.repeatedQuery : [];
     if (repeated.includes('client_id') || repeated.includes('redirect_uri')) {
-      return errorPage(400, 'Sign-in request not valid', 'The sign-in request names its application or return address more than once.');
+      return errorPage(view, 400, 'error.request.title', 'error.request.repeated');
     }
     const client = outer['client_id'] ? await oidc.clients.find(tenant.tenant.id, outer['client_id']) : undefined;
-    if (!client) return errorPage(400, 'Sign-in request not valid', 'The application that sent you here is not known (missing or unknown client_id).');
+    if (!client) return errorPage(view, 400, 'error.request.title', 'error.request.unknownClient');
     let params: Parameters;
     try {
       params = await authorizationParameters(deps, tenant, client, outer);
@@ -65,15 +69,15 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
       if (!(error instanceof OAuthError)) throw error;
       // Unverified parameters name no trusted return address: only an outer, registered one gets the error.
       const back = outer['redirect_uri'];
-      if (back && redirectUriAllowed(client.redirect_uris, back)) return replyError({ redirectUri: back, responseMode: 'query', ...(outer['state'] !== undefined ? { state: outer['state'] } : {}), issuer: tenant.issuer }, error, oidc.random.id());
-      return errorPage(400, 'Sign-in request not valid', `The application's sign-in request could not be used (${error.error}).`);
+      if (back && redirectUriAllowed(client.redirect_uris, back)) return replyError({ redirectUri: back, responseMode: 'query', ...(outer['state'] !== undefined ? { state: outer['state'] } : {}), issuer: tenant.issuer, view }, error, oidc.random.id());
+      return errorPage(view, 400, 'error.request.title', 'error.request.unusable', { reason: error.error });
     }
     const redirectUri = params['redirect_uri'];
     if (!redirectUri || !redirectUriAllowed(client.redirect_uris, redirectUri)) {
-      return errorPage(400, 'Sign-in request not valid', 'The application asked to return you to an address it has not registered (redirect_uri).');
+      return errorPage(view, 400, 'error.request.title', 'error.request.redirectUri');
     }
     const responseMode = params['response_mode'] === 'form_post' ? 'form_post' : 'query';
-    const to: ReplyTo = { redirectUri, responseMode, ...(params['state'] !== undefined ? { state: params['state'] } : {}), issuer: tenant.issuer };
+    const to: ReplyTo = { redirectUri, responseMode, ...(params['state'] !== undefined ? { state: params['state'] } : {}), issuer: tenant.issuer, view: viewOf({ acceptLanguage: request.headers['accept-language'], tenant: tenant.tenant, uiLocales: params['ui_locales'] }) };
     const nonce = oidc.random.id();
     let parsed: AuthorizationRequest;
     try {
@@ -116,20 +120,21 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
   /** The portal sends the browser here once the user has signed in (and consented) within the interaction. */
   async function resume(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
-    if (!tenant) return errorPage(404, 'Unknown organisation', 'This sign-in link names an organisation that does not exist.');
+    if (!tenant) return errorPage(requestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
     const id = request.query['interaction'] ?? '';
     const interaction = await oidc.interactions.find(tenant.tenant.id, id);
+    const view = requestView(request, tenant.tenant, interaction);
     // The interaction cookie binds the flow to the browser that started it (no fixation by a link).
     if (!interaction || interaction.kind !== 'authorize' || readCookie(request.headers['cookie'], INTERACTION_COOKIE) !== interaction.id) {
-      return errorPage(400, 'Sign-in expired', 'This sign-in has expired or was started in another browser. Go back to the application and try again.');
+      return errorPage(view, 400, 'error.expired.title', 'error.expired.text');
     }
     const parsed = interaction.request;
     const client = await oidc.clients.find(tenant.tenant.id, parsed.clientId);
-    if (!client || !redirectUriAllowed(client.redirect_uris, parsed.redirectUri)) return errorPage(400, 'Sign-in request not valid', 'The application is no longer registered.');
-    const to: ReplyTo = { redirectUri: parsed.redirectUri, responseMode: parsed.responseMode, ...(parsed.state !== undefined ? { state: parsed.state } : {}), issuer: tenant.issuer };
+    if (!client || !redirectUriAllowed(client.redirect_uris, parsed.redirectUri)) return errorPage(view, 400, 'error.request.title', 'error.appUnknown.text');
+    const to: ReplyTo = { redirectUri: parsed.redirectUri, responseMode: parsed.responseMode, ...(parsed.state !== undefined ? { state: parsed.state } : {}), issuer: tenant.issuer, view };
     const nonce = oidc.random.id();
     const authentication = interaction.authentication;
-    if (!authentication) return errorPage(400, 'Sign-in not finished', 'Sign in first.');
+    if (!authentication) return errorPage(view, 400, 'error.notFinished.title', 'error.notFinished.text');
     // The hint names another user than the one who just signed in: no code for the wrong account.
     if (parsed.idTokenHintSub !== undefined && parsed.idTokenHintSub !== authentication.sub) {
       await finishQuietly(interaction);
@@ -140,7 +145,7 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
     try {
       await oidc.interactions.finish(interaction);
     } catch (error) {
-      if (error instanceof ConflictError) return errorPage(400, 'Sign-in already completed', 'This sign-in was already completed. Go back to the application.');
+      if (error instanceof ConflictError) return errorPage(view, 400, 'error.completed.title', 'error.completed.text');
       throw error;
     }
     const clearInteraction = setCookie(INTERACTION_COOKIE, '', { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: 0 });
@@ -269,6 +274,7 @@ export function validate(params: Record<string, string | undefined>, client: Oid
     ...(maxAge !== undefined ? { maxAge } : {}),
     acrValues: (params['acr_values'] ?? '').split(' ').filter(Boolean),
     ...(params['login_hint'] ? { loginHint: params['login_hint'] } : {}),
+    ...(params['ui_locales'] ? { uiLocales: params['ui_locales'] } : {}),
     ...(dpopJkt ? { dpopJkt } : {}),
   };
 }

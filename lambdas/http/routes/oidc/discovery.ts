@@ -7,6 +7,7 @@ import { PUBLIC_CORS } from '../../cors.ts';
 import type { Route } from '../../router.ts';
 import type { OidcRouteDeps } from './deps.ts';
 import { oauthJson, tenantContext } from './common.ts';
+import { LOCALES } from '../../../core/portal/i18n/locales.ts';
 
 /** OIDC Discovery 1.0 / RFC 8414 metadata, and the JWKS (current, next and retired-but-valid keys). */
 export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
@@ -66,7 +67,8 @@ export function discoveryRoutes(deps: OidcRouteDeps): Route[] {
             require_pushed_authorization_requests: false,
             authorization_response_iss_parameter_supported: true,
             dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
-            ui_locales_supported: ['en'],
+            // Exactly the portal's message catalogues (core/portal/i18n/).
+            ui_locales_supported: [...LOCALES],
             // Not a standard member: the client agent's operator-made client, when the tenant has one.
             ...(agent ? { cloudcard_agent_client_id: agent.client_id } : {}),
           },

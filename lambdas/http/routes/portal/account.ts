@@ -9,6 +9,7 @@ import { accountPage, type AccountView } from '../../views/account-page.ts';
 import { ACCOUNT_STRINGS as S } from '../../views/account-strings.ts';
 import { html, page, pageHeaders } from '../../views/html.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
+import { requestView, viewOf, type PageView } from '../../views/view.ts';
 import { INTERACTION_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import { ssoReuse } from '../oidc/sso-session.ts';
@@ -26,6 +27,21 @@ const validFormToken = (sessionSecret: string, submitted: string | undefined): b
 
 /** Only the same-site session cookie: the account page is never a target of cross-site navigations. */
 const sameSiteSecret = (headers: ApiRequest['headers']): string | undefined => readCookie(headers['cookie'], SSO_COOKIE) || undefined;
+
+/**
+ * The account page speaks English only for now (its words are one object, ACCOUNT_STRINGS, not yet in the
+ * message catalogues), so its frame is English too: `lang` must say what the page says. Branding applies.
+ */
+const accountView = (tenant: TenantContext): PageView => viewOf({ tenant: tenant.tenant, uiLocales: 'en' });
+
+/** A page of the account's own words: a title and one paragraph. */
+const accountMessage = (tenant: TenantContext, status: number, title: string, text: string): ApiResponse => {
+  const view = accountView(tenant);
+  return { statusCode: status, headers: pageHeaders(view), body: page(view, title, html`<p>${text}</p>`) };
+};
+
+/** The organisation in the path does not exist: the catalogue's page, in the browser's language. */
+const unknownOrganisation = (request: ApiRequest): ApiResponse => errorPage(requestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
 
 interface Signed {
   readonly tenant: TenantContext;
@@ -81,13 +97,14 @@ export function accountRoutes(deps: PortalDeps): Route[] {
       sessions,
       ...extras,
     };
-    return { statusCode: status, headers: pageHeaders(), body: accountPage(view) };
+    const frame = accountView(tenant);
+    return { statusCode: status, headers: pageHeaders(frame), body: accountPage(frame, view) };
   }
 
   async function show(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
-    if (!tenant) return errorPage(404, S.unknownOrganisation, S.unknownOrganisationAdvice);
-    if (!deps.account) return errorPage(503, S.unavailableTitle, S.accountUnavailable);
+    if (!tenant) return unknownOrganisation(request);
+    if (!deps.account) return accountMessage(tenant, 503, S.unavailableTitle, S.accountUnavailable);
     const signed = await signedIn(request, tenant);
     if (signed) return render(signed);
     // No (usable) session: a sign-in of the page's own, which the login pages bring back here.
@@ -98,9 +115,9 @@ export function accountRoutes(deps: PortalDeps): Route[] {
 
   const signedOut = (tenant: TenantContext, cookies: string[] = [], status = 401): ApiResponse => ({
     statusCode: status,
-    headers: pageHeaders(),
+    headers: pageHeaders(accountView(tenant)),
     ...(cookies.length ? { multiValueHeaders: { 'Set-Cookie': cookies } } : {}),
-    body: page(S.signedOutTitle, html`<p>${S.signedOutAdvice}</p><p><a href="${tenant.issuer}/portal/account">${S.openAccount}</a></p>`),
+    body: page(accountView(tenant), S.signedOutTitle, html`<p>${S.signedOutAdvice}</p><p><a href="${tenant.issuer}/portal/account">${S.openAccount}</a></p>`),
   });
 
   /** Checks the current password as a sign-in attempt (the same throttle and lockout); an answer when it fails. */
@@ -119,7 +136,7 @@ export function accountRoutes(deps: PortalDeps): Route[] {
     (handle: (signed: Signed, form: Record<string, string>, request: ApiRequest) => Promise<FormResult>, notFound: string = S.unknown) =>
     async (request: ApiRequest): Promise<ApiResponse> => {
       const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
-      if (!tenant) return errorPage(404, S.unknownOrganisation, S.unknownOrganisationAdvice);
+      if (!tenant) return unknownOrganisation(request);
       const signed = await signedIn(request, tenant);
       if (!signed) return signedOut(tenant);
       const fields = (request.body as Record<string, string> | undefined) ?? {};
@@ -138,7 +155,7 @@ export function accountRoutes(deps: PortalDeps): Route[] {
       try {
         const origin = request.headers['origin'];
         const sameOrigin = !origin || origin === 'null' || origin === new URL(request.baseUrl).origin;
-        const response = !sameOrigin || !validFormToken(signed.secret, fields['csrf']) ? errorPage(403, S.formExpiredTitle, S.formExpired) : await answer();
+        const response = !sameOrigin || !validFormToken(signed.secret, fields['csrf']) ? accountMessage(tenant, 403, S.formExpiredTitle, S.formExpired) : await answer();
         outcome = response.statusCode;
         return response;
       } finally {
@@ -164,14 +181,14 @@ export function accountRoutes(deps: PortalDeps): Route[] {
   });
 
   const beginTotp = form(async (signed, fields, request) => {
-    if (!deps.totp) return errorPage(503, S.unavailableTitle, S.totpUnavailable);
+    if (!deps.totp) return accountMessage(signed.tenant, 503, S.unavailableTitle, S.totpUnavailable);
     const refused = await passwordProblem(signed, request, fields['password']);
     if (refused) return refused;
     return { totpPending: await deps.totp.begin(signed.tenant.tenant.id, signed.user.username, signed.tenant.tenant.displayName) };
   });
 
   const confirmTotp = form(async (signed, fields) => {
-    if (!deps.totp) return errorPage(503, S.unavailableTitle, S.totpUnavailable);
+    if (!deps.totp) return accountMessage(signed.tenant, 503, S.unavailableTitle, S.totpUnavailable);
     const { pending } = await deps.totp.status(signed.tenant.tenant.id, signed.user.username);
     if (!pending) return render(signed, 409, { error: S.totpNothingPending });
     if (!(await deps.totp.confirm(signed.tenant.tenant.id, signed.user.username, fields['code'] ?? ''))) return render(signed, 400, { error: S.totpWrongCode });

@@ -4,32 +4,52 @@ import { accessContextOf } from '../../access-context.ts';
 import { readCookie, ssoSessionCookies } from '../../cookies.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
+import { requestView, type AppIdentity, type PageView } from '../../views/view.ts';
+import { operatorCreated } from '../../../core/oidc/client.ts';
 import { INTERACTION_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import type { PortalDeps } from './deps.ts';
 
-export const expired = (): ApiResponse =>
-  errorPage(400, 'Sign-in expired', 'This sign-in has expired or was started in another browser. Go back to the application and start again.');
+export const expired = (view: PageView): ApiResponse => errorPage(view, 400, 'error.expired.title', 'error.expired.text');
+
+/**
+ * The application a sign-in is for, as the login page shows it: an operator-created client's name and
+ * https logo, or a SAML SP's display name from its metadata. A self-registered client is not named here
+ * (its name is its own claim; the consent page labels it as third-party).
+ */
+async function appOf(deps: PortalDeps, tenant: string, interaction: Interaction): Promise<AppIdentity | undefined> {
+  if (interaction.kind === 'saml') return interaction.request.spName ? { name: interaction.request.spName } : undefined;
+  if (interaction.kind === 'account') return undefined; // the user's own page, no application
+  const client = await deps.oidc.clients.find(tenant, interaction.kind === 'authorize' ? interaction.request.clientId : interaction.clientId);
+  if (!client || !operatorCreated(client)) return undefined;
+  const logo = client.logo_uri?.startsWith('https://') ? client.logo_uri : undefined;
+  return { name: client.client_name ?? client.client_id, ...(logo ? { logoUri: logo } : {}) };
+}
+
+/** The view of a portal page within an interaction: its language (ui_locales first), the brand, the application. */
+export const interactionView = async (deps: PortalDeps, request: ApiRequest, tenant: TenantContext, interaction: Interaction): Promise<PageView> =>
+  requestView(request, tenant.tenant, interaction, await appOf(deps, tenant.tenant.id, interaction));
 
 /**
  * The interaction a portal page works on. It must be named by the URL or form, belong to this tenant,
  * and match the browser's interaction cookie (so a link cannot make someone finish another's sign-in).
  * A POST must also carry the interaction's form token and, if the browser sent one, our own Origin.
  */
-export async function portalInteraction(deps: PortalDeps, request: ApiRequest): Promise<{ tenant: TenantContext; interaction: Interaction; form: Record<string, string> } | ApiResponse> {
+export async function portalInteraction(deps: PortalDeps, request: ApiRequest): Promise<{ tenant: TenantContext; interaction: Interaction; form: Record<string, string>; view: PageView } | ApiResponse> {
   const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
-  if (!tenant) return errorPage(404, 'Unknown organisation', 'This sign-in page names an organisation that does not exist.');
+  if (!tenant) return errorPage(requestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
   const form = request.method === 'POST' ? ((request.body as Record<string, string> | undefined) ?? {}) : {};
   const id = (request.method === 'POST' ? form['interaction'] : request.query['interaction']) ?? '';
   const interaction = await deps.oidc.interactions.find(tenant.tenant.id, id);
-  if (!interaction || readCookie(request.headers['cookie'], INTERACTION_COOKIE) !== interaction.id) return expired();
+  if (!interaction || readCookie(request.headers['cookie'], INTERACTION_COOKIE) !== interaction.id) return expired(requestView(request, tenant.tenant));
+  const view = await interactionView(deps, request, tenant, interaction);
   if (request.method === 'POST') {
     const origin = request.headers['origin'];
     if ((origin && origin !== 'null' && origin !== new URL(request.baseUrl).origin) || form['csrf'] !== interaction.csrf) {
-      return errorPage(403, 'Form expired', 'This form could not be accepted. Go back to the application and start again.');
+      return errorPage(view, 403, 'error.formExpired.title', 'error.formExpired.text');
     }
   }
-  return { tenant, interaction, form };
+  return { tenant, interaction, form, view };
 }
 
 /** Where the browser goes once the user is authenticated within the interaction. */
@@ -61,7 +81,7 @@ export async function completeAuthentication(deps: PortalDeps, request: ApiReque
   try {
     updated = await oidc.interactions.update(interaction, { authentication: { ...authentication, sid: session.sid }, pendingSecondFactor: undefined, certificateTransfer: undefined });
   } catch (error) {
-    if (error instanceof ConflictError) return expired();
+    if (error instanceof ConflictError) return expired(requestView(request, tenant.tenant, interaction));
     throw error;
   }
   // The account page's own sign-in has nothing left to resume: it ends with the session started.

@@ -5,6 +5,7 @@ import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { html, page, pageHeaders } from '../../views/html.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
+import { requestView, type PageView } from '../../views/view.ts';
 import { INTERACTION_COOKIE } from '../oidc/authorize.ts';
 import { reusableSession } from '../oidc/sso-session.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
@@ -18,31 +19,33 @@ const INTERACTION_SECONDS = 900;
 export function deviceRoutes(deps: PortalDeps): Route[] {
   const { oidc } = deps;
 
-  const codePage = (tenant: TenantContext, status = 200, error?: string, prefill = ''): ApiResponse => {
-    const body = html`<p>Enter the code shown on your device.</p>
-<form method="post" action="${tenant.issuer}/portal/device"><label for="user_code">Code</label>
+  const codePage = (view: PageView, tenant: TenantContext, status = 200, error?: string, prefill = ''): ApiResponse => {
+    const body = html`<p>${view.t('device.intro')}</p>
+<form method="post" action="${tenant.issuer}/portal/device"><label for="user_code">${view.t('device.code')}</label>
 <input type="text" id="user_code" name="user_code" autocomplete="off" autocapitalize="characters" spellcheck="false" required value="${prefill}"${error ? html` aria-describedby="error"` : ''}>
-<button type="submit">Continue</button></form>`;
-    return { statusCode: status, headers: pageHeaders(), body: page('Connect a device', body, error ? { error } : {}) };
+<button type="submit">${view.t('device.continue')}</button></form>`;
+    return { statusCode: status, headers: pageHeaders(view), body: page(view, view.text('device.title'), body, error ? { error } : {}) };
   };
 
   async function enter(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
-    if (!tenant) return errorPage(404, 'Unknown organisation', 'This page names an organisation that does not exist.');
-    return codePage(tenant, 200, undefined, request.query['user_code'] ?? '');
+    const view = requestView(request, tenant?.tenant);
+    if (!tenant) return errorPage(view, 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
+    return codePage(view, tenant, 200, undefined, request.query['user_code'] ?? '');
   }
 
   /** A user code starts an interaction; a live SSO session skips straight to the approval. */
   async function start(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
-    if (!tenant) return errorPage(404, 'Unknown organisation', 'This page names an organisation that does not exist.');
+    const view = requestView(request, tenant?.tenant);
+    if (!tenant) return errorPage(view, 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
     const form = (request.body as Record<string, string> | undefined) ?? {};
     const origin = request.headers['origin'];
     if (origin && origin !== 'null' && origin !== new URL(request.baseUrl).origin) {
-      return errorPage(403, 'Form expired', 'This form could not be accepted. Open the device page again.');
+      return errorPage(view, 403, 'error.formExpired.title', 'device.formExpired.text');
     }
     const pending = await oidc.devices.findByUserCode(tenant.tenant.id, form['user_code'] ?? '');
-    if (!pending) return codePage(tenant, 400, 'That code is not valid or has expired. Check the code on your device.', form['user_code'] ?? '');
+    if (!pending) return codePage(view, tenant, 400, view.text('device.badCode'), form['user_code'] ?? '');
     const interaction = await oidc.interactions.create(tenant.tenant.id, { kind: 'device', userCode: pending.userCode, clientId: pending.clientId, scope: pending.scope }, INTERACTION_SECONDS);
     const session = (await reusableSession(deps, tenant, request, 'sso-reuse-oidc', pending.clientId))?.session;
     const cookie = setCookie(INTERACTION_COOKIE, interaction.id, { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: INTERACTION_SECONDS });
@@ -56,36 +59,36 @@ export function deviceRoutes(deps: PortalDeps): Route[] {
   async function confirm(request: ApiRequest): Promise<ApiResponse> {
     const found = await portalInteraction(deps, request);
     if ('statusCode' in found) return found;
-    const { tenant, interaction } = found;
-    if (interaction.kind !== 'device' || !interaction.authentication) return expired();
+    const { tenant, interaction, view } = found;
+    if (interaction.kind !== 'device' || !interaction.authentication) return expired(view);
     const client = await oidc.clients.find(tenant.tenant.id, interaction.clientId);
     const name = client?.client_name ?? interaction.clientId;
-    const body = html`${clientNotice(tenant, client)}<p>A device showing the code <strong>${formatUserCode(interaction.userCode)}</strong> asks to use <strong>${name}</strong> as <strong>${interaction.authentication.sub}</strong>. It wants to:</p>
-${scopeList(interaction.scope)}
-<p>Only continue if you started this on your own device.</p>
+    const body = html`${clientNotice(view, client)}<p>${view.t('device.confirm.text', { code: html`<strong>${formatUserCode(interaction.userCode)}</strong>`, app: html`<strong>${name}</strong>`, user: html`<strong>${interaction.authentication.sub}</strong>` })}</p>
+${scopeList(view, interaction.scope)}
+<p>${view.t('device.confirm.own')}</p>
 <form method="post" action="${tenant.issuer}/portal/device/confirm"><input type="hidden" name="interaction" value="${interaction.id}"><input type="hidden" name="csrf" value="${interaction.csrf}">
-<button type="submit" name="decision" value="allow">Allow</button> <button type="submit" name="decision" value="deny">Deny</button></form>`;
-    return { statusCode: 200, headers: pageHeaders(), body: page('Allow this device?', body) };
+<button type="submit" name="decision" value="allow">${view.t('consent.allow')}</button> <button type="submit" name="decision" value="deny">${view.t('consent.deny')}</button></form>`;
+    return { statusCode: 200, headers: pageHeaders(view), body: page(view, view.text('device.confirm.title'), body) };
   }
 
   async function decide(request: ApiRequest): Promise<ApiResponse> {
     const found = await portalInteraction(deps, request);
     if ('statusCode' in found) return found;
-    const { tenant, interaction, form } = found;
-    if (interaction.kind !== 'device' || !interaction.authentication) return expired();
+    const { tenant, interaction, form, view } = found;
+    if (interaction.kind !== 'device' || !interaction.authentication) return expired(view);
     const pending = await oidc.devices.findByUserCode(tenant.tenant.id, interaction.userCode);
-    if (!pending) return errorPage(400, 'Code expired', 'This device code has expired or was already used. Start again on your device.');
+    if (!pending) return errorPage(view, 400, 'device.expired.title', 'device.expired.text');
     const allow = form['decision'] === 'allow';
     const auth = interaction.authentication;
     try {
       await oidc.interactions.finish(interaction);
       await oidc.devices.decide(pending.deviceHash, pending.version, allow ? { approvedBy: { sub: auth.sub, authTime: auth.authTime, acr: auth.acr, amr: auth.amr, sid: auth.sid ?? '' } } : 'denied');
     } catch (error) {
-      if (error instanceof ConflictError) return errorPage(400, 'Already decided', 'This device request was already answered.');
+      if (error instanceof ConflictError) return errorPage(view, 400, 'device.decided.title', 'device.decided.text');
       throw error;
     }
-    const message = allow ? 'Your device is connected. You can return to it now.' : 'The device was not connected.';
-    return { statusCode: 200, headers: pageHeaders(), body: page(allow ? 'Device connected' : 'Device refused', html`<p>${message}</p>`) };
+    const outcome = allow ? 'connected' : 'refused';
+    return { statusCode: 200, headers: pageHeaders(view), body: page(view, view.text(`device.${outcome}.title`), html`<p>${view.t(`device.${outcome}.text`)}</p>`) };
   }
 
   return [

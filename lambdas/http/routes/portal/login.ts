@@ -5,6 +5,7 @@ import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { formActionFor, html, page, pageHeaders } from '../../views/html.ts';
 import { redirect } from '../../views/pages.ts';
+import type { PageView } from '../../views/view.ts';
 import type { TenantContext } from '../oidc/common.ts';
 import { completeAuthentication, expired, portalInteraction } from './common.ts';
 import type { PortalDeps } from './deps.ts';
@@ -19,31 +20,31 @@ export function loginRoutes(deps: PortalDeps): Route[] {
   const { oidc } = deps;
 
   /** The way to the mutual-TLS origin, where the same interaction continues with the card's certificate. */
-  const cardLink = (tenant: TenantContext, interaction: Interaction) =>
-    deps.certBaseUrl ? html`<p><a id="smartcard" href="${deps.certBaseUrl}/t/${tenant.tenant.id}/portal/cert?interaction=${interaction.id}">Sign in with your smart card</a></p>` : '';
+  const cardLink = (view: PageView, tenant: TenantContext, interaction: Interaction) =>
+    deps.certBaseUrl ? html`<p><a id="smartcard" href="${deps.certBaseUrl}/t/${tenant.tenant.id}/portal/cert?interaction=${interaction.id}">${view.t('login.smartcard')}</a></p>` : '';
 
-  const loginPage = (tenant: TenantContext, interaction: Interaction, status = 200, error?: string, username?: string): ApiResponse => {
+  const loginPage = (view: PageView, tenant: TenantContext, interaction: Interaction, status = 200, error?: string, username?: string): ApiResponse => {
     if (wantsCertificate(interaction)) {
       const body = deps.certBaseUrl
-        ? html`<p>${tenant.tenant.displayName} asks you to sign in with your smart card for this application.</p>${cardLink(tenant, interaction)}`
-        : html`<p>This application asks for a smart-card sign-in, which this service does not offer.</p>`;
-      return { statusCode: deps.certBaseUrl ? status : 403, headers: pageHeaders(interactionFormAction(interaction)), body: page('Sign in with your smart card', body, error ? { error } : {}) };
+        ? html`<p>${view.t('login.smartcardOnly.intro', { org: view.org })}</p>${cardLink(view, tenant, interaction)}`
+        : html`<p>${view.t('login.smartcardOnly.unavailable')}</p>`;
+      return { statusCode: deps.certBaseUrl ? status : 403, headers: pageHeaders(view, interactionFormAction(interaction)), body: page(view, view.text('login.smartcardOnly.title'), body, error ? { error } : {}) };
     }
     const hint = username ?? (interaction.kind === 'authorize' ? interaction.request.loginHint : undefined) ?? '';
-    const body = html`<p>Sign in to ${tenant.tenant.displayName}.</p>
+    const body = html`<p>${view.t('login.intro', { org: view.org })}</p>
 <form method="post" action="${tenant.issuer}/portal/login">${hidden(interaction)}
-<label for="username">Username</label><input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${hint}"${hint ? '' : html` autofocus`}${error ? html` aria-describedby="error"` : ''}>
-<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required${hint ? html` autofocus` : ''}${error ? html` aria-describedby="error"` : ''}>
-<button type="submit">Sign in</button></form>${cardLink(tenant, interaction)}`;
-    return { statusCode: status, headers: pageHeaders(interactionFormAction(interaction)), body: page('Sign in', body, error ? { error } : {}) };
+<label for="username">${view.t('login.username')}</label><input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${hint}"${hint ? '' : html` autofocus`}${error ? html` aria-describedby="error"` : ''}>
+<label for="password">${view.t('login.password')}</label><input type="password" id="password" name="password" autocomplete="current-password" required${hint ? html` autofocus` : ''}${error ? html` aria-describedby="error"` : ''}>
+<button type="submit">${view.t('login.submit')}</button></form>${cardLink(view, tenant, interaction)}`;
+    return { statusCode: status, headers: pageHeaders(view, interactionFormAction(interaction)), body: page(view, view.text('login.title'), body, error ? { error } : {}) };
   };
 
-  const otpPage = (tenant: TenantContext, interaction: Interaction, status = 200, error?: string): ApiResponse => {
-    const body = html`<p>Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>
+  const otpPage = (view: PageView, tenant: TenantContext, interaction: Interaction, status = 200, error?: string): ApiResponse => {
+    const body = html`<p>${view.t('otp.intro')}</p>
 <form method="post" action="${tenant.issuer}/portal/otp">${hidden(interaction)}
-<label for="code">One-time code</label><input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" maxlength="32" required autofocus${error ? html` aria-describedby="error"` : ''}>
-<button type="submit">Verify</button></form>`;
-    return { statusCode: status, headers: pageHeaders(interactionFormAction(interaction)), body: page('Two-step verification', body, error ? { error } : {}) };
+<label for="code">${view.t('otp.code')}</label><input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" maxlength="32" required autofocus${error ? html` aria-describedby="error"` : ''}>
+<button type="submit">${view.t('otp.submit')}</button></form>`;
+    return { statusCode: status, headers: pageHeaders(view, interactionFormAction(interaction)), body: page(view, view.text('otp.title'), body, error ? { error } : {}) };
   };
 
   const authenticated = (request: ApiRequest, tenant: TenantContext, interaction: Interaction, authentication: Omit<Authentication, 'sid'>): Promise<ApiResponse> =>
@@ -66,25 +67,25 @@ export function loginRoutes(deps: PortalDeps): Route[] {
     const found = await portalInteraction(deps, request);
     if ('statusCode' in found) return found;
     if (found.interaction.pendingSecondFactor) return redirect(`${found.tenant.issuer}/portal/otp?interaction=${found.interaction.id}`);
-    return loginPage(found.tenant, found.interaction);
+    return loginPage(found.view, found.tenant, found.interaction);
   }
 
   async function submitLogin(request: ApiRequest): Promise<ApiResponse> {
     const found = await portalInteraction(deps, request);
     if ('statusCode' in found) return found;
-    const { tenant, interaction, form } = found;
+    const { tenant, interaction, form, view } = found;
     const username = (form['username'] ?? '').trim().toLowerCase();
     const result = await deps.credentials.signIn(tenant.tenant.id, username, form['password'] ?? '', request.sourceIp ?? 'unknown');
     if (result.outcome === 'locked') {
-      return loginPage(tenant, interaction, 429, `Too many failed attempts. Try again in ${Math.ceil(result.retryAfterSeconds / 60)} minutes.`, username);
+      return loginPage(view, tenant, interaction, 429, view.text('login.locked', { minutes: Math.ceil(result.retryAfterSeconds / 60) }), username);
     }
-    if (result.outcome !== 'ok') return loginPage(tenant, interaction, 401, 'The username or password is incorrect.', username);
+    if (result.outcome !== 'ok') return loginPage(view, tenant, interaction, 401, view.text('login.incorrect'), username);
     const authTime = now();
     if (wantsMfa(interaction) && deps.totp && (await deps.totp.isEnrolled(tenant.tenant.id, result.user.username))) {
       try {
         await oidc.interactions.update(interaction, { pendingSecondFactor: { sub: result.user.username, authTime } });
       } catch (error) {
-        if (error instanceof ConflictError) return expired();
+        if (error instanceof ConflictError) return expired(view);
         throw error;
       }
       return redirect(`${tenant.issuer}/portal/otp?interaction=${interaction.id}`);
@@ -98,18 +99,18 @@ export function loginRoutes(deps: PortalDeps): Route[] {
     const found = await portalInteraction(deps, request);
     if ('statusCode' in found) return found;
     if (!found.interaction.pendingSecondFactor) return redirect(`${found.tenant.issuer}/portal/login?interaction=${found.interaction.id}`);
-    return otpPage(found.tenant, found.interaction);
+    return otpPage(found.view, found.tenant, found.interaction);
   }
 
   async function submitOtp(request: ApiRequest): Promise<ApiResponse> {
     const found = await portalInteraction(deps, request);
     if ('statusCode' in found) return found;
-    const { tenant, interaction, form } = found;
+    const { tenant, interaction, form, view } = found;
     const pending = interaction.pendingSecondFactor;
-    if (!pending || !deps.totp) return expired();
+    if (!pending || !deps.totp) return expired(view);
     const result = await deps.credentials.verifyOneTimeCode(tenant.tenant.id, pending.sub, form['code'] ?? '', request.sourceIp ?? 'unknown');
-    if (result.outcome === 'locked') return otpPage(tenant, interaction, 429, `Too many failed attempts. Try again in ${Math.ceil(result.retryAfterSeconds / 60)} minutes.`);
-    if (result.outcome !== 'ok') return otpPage(tenant, interaction, 401, 'That code is not valid. Codes change every 30 seconds; each can be used once.');
+    if (result.outcome === 'locked') return otpPage(view, tenant, interaction, 429, view.text('login.locked', { minutes: Math.ceil(result.retryAfterSeconds / 60) }));
+    if (result.outcome !== 'ok') return otpPage(view, tenant, interaction, 401, view.text('otp.invalid'));
     return authenticated(request, tenant, interaction, { sub: pending.sub, authTime: pending.authTime, acr: ACR.mfa, amr: ['pwd', 'otp', 'mfa'] });
   }
 

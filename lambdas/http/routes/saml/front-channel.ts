@@ -5,6 +5,7 @@ import type { SigningKey } from '../../../core/saml/signature.ts';
 import { BINDING, SamlError } from '../../../core/saml/xml.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { formPostPage, redirect } from '../../views/pages.ts';
+import type { PageView } from '../../views/view.ts';
 import type { TenantContext } from '../oidc/common.ts';
 import { resolveArtifact } from './artifact-binding.ts';
 
@@ -63,6 +64,7 @@ export function frontChannelEndpoint(endpoints: readonly FrontChannelEndpoint[] 
  * query signed, over POST signed enveloped (an auto-submitting form). `xml` is unsigned.
  */
 export function sendThroughBrowser(
+  view: PageView,
   endpoint: FrontChannelEndpoint,
   parameter: 'SAMLRequest' | 'SAMLResponse',
   xml: string,
@@ -77,6 +79,6 @@ export function sendThroughBrowser(
   if (endpoint.binding === BINDING.redirect) return redirect(redirectUrl(location, parameter, xml, relayState, key), {}, cookies);
   const fields: Record<string, string> = { [parameter]: Buffer.from(sign(xml, name, key), 'utf8').toString('base64') };
   if (relayState !== undefined) fields['RelayState'] = relayState;
-  const page = formPostPage(location, fields, nonce);
+  const page = formPostPage(view, location, fields, nonce);
   return cookies.length ? { ...page, multiValueHeaders: { 'Set-Cookie': cookies } } : page;
 }

@@ -11,6 +11,7 @@ import { spEndpoint } from '../../../core/saml/service-providers.ts';
 import { BINDING, samlId } from '../../../core/saml/xml.ts';
 import type { ApiResponse } from '../../types.ts';
 import { html, page, pageHeaders } from '../../views/html.ts';
+import type { PageView } from '../../views/view.ts';
 import type { TenantContext } from '../oidc/common.ts';
 import { frontChannelEndpoint, sendThroughBrowser } from './front-channel.ts';
 
@@ -100,7 +101,7 @@ export function logoutFlow(saml: Saml) {
   }
 
   /** Sends the browser to the next front-channel participant, or answers whoever started the logout. */
-  async function next(tenant: TenantContext, progress: Omit<LogoutProgress, 'pendingSp' | 'pendingRequestId'>, cookies: string[]): Promise<ApiResponse> {
+  async function next(tenant: TenantContext, progress: Omit<LogoutProgress, 'pendingSp' | 'pendingRequestId'>, cookies: string[], view: PageView): Promise<ApiResponse> {
     const context = await outboundContext(tenant);
     let partial = progress.partial;
     const remaining = [...progress.remaining];
@@ -113,16 +114,16 @@ export function logoutFlow(saml: Saml) {
       }
       const request = logoutRequestFor(participant, endpoint.location, context);
       await stores().chain.save({ ...progress, remaining, partial, pendingSp: participant.spEntityId, pendingRequestId: request.id });
-      return sendThroughBrowser(endpoint, 'SAMLRequest', request.xml, 'LogoutRequest', undefined, context.key, signMessage, oidc.random.id(), cookies);
+      return sendThroughBrowser(view, endpoint, 'SAMLRequest', request.xml, 'LogoutRequest', undefined, context.key, signMessage, oidc.random.id(), cookies);
     }
     const initiator = progress.initiator;
     const initiatorSp = initiator && (await saml.serviceProviders.find(tenant.tenant.id, initiator.spEntityId));
     const endpoint = initiatorSp && frontChannelEndpoint(initiatorSp.singleLogout);
     if (!initiator || !endpoint) {
-      return { statusCode: 200, headers: pageHeaders(), ...(cookies.length ? { multiValueHeaders: { 'Set-Cookie': cookies } } : {}), body: page('Signed out', html`<p>You are signed out${partial ? ', but some applications could not be told: close the browser to be sure' : ''}.</p>`) };
+      return { statusCode: 200, headers: pageHeaders(view), ...(cookies.length ? { multiValueHeaders: { 'Set-Cookie': cookies } } : {}), body: page(view, view.text('logout.done.title'), html`<p>${view.t(partial ? 'logout.partial.text' : 'logout.done.text')}</p>`) };
     }
     const xml = logoutResponse(tenant, initiator.requestId, finalStatus(partial), endpoint.responseLocation ?? endpoint.location);
-    return sendThroughBrowser(endpoint, 'SAMLResponse', xml, 'LogoutResponse', initiator.relayState, context.key, signMessage, oidc.random.id(), cookies);
+    return sendThroughBrowser(view, endpoint, 'SAMLResponse', xml, 'LogoutResponse', initiator.relayState, context.key, signMessage, oidc.random.id(), cookies);
   }
 
   /** The chain step a participant's LogoutResponse answers, taken once. */

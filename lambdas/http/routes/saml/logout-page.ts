@@ -5,6 +5,7 @@ import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { html, page, pageHeaders } from '../../views/html.ts';
 import { errorPage } from '../../views/pages.ts';
+import { requestView } from '../../views/view.ts';
 import { SSO_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext } from '../oidc/common.ts';
 import type { SamlRouteDeps } from './deps.ts';
@@ -23,31 +24,33 @@ export function logoutPageRoutes(deps: SamlRouteDeps): Route[] {
 
   async function confirm(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request);
+    const view = requestView(request, tenant.tenant);
     const csrf = saml.oidc.random.id();
-    const body = html`<p>Sign out of every application of ${tenant.tenant.displayName}?</p>
-<p>Signing out ends your session here and tells each application you signed in to through it; each will ask you to sign in again. Cancel keeps you signed in.</p>
-<form method="post" action="${samlEndpoints(tenant.issuer).logout}"><input type="hidden" name="csrf" value="${csrf}"><button type="submit">Sign out</button> <button type="submit" name="cancel" value="yes">Cancel</button></form>`;
+    const body = html`<p>${view.t('logout.samlQuestion', { org: view.org })}</p>
+<p>${view.t('logout.samlExplain')}</p>
+<form method="post" action="${samlEndpoints(tenant.issuer).logout}"><input type="hidden" name="csrf" value="${csrf}"><button type="submit">${view.t('logout.submit')}</button> <button type="submit" name="cancel" value="yes">${view.t('logout.cancel')}</button></form>`;
     return {
       statusCode: 200,
-      headers: pageHeaders(),
+      headers: pageHeaders(view),
       // A double-submit token: a cross-site page can neither read nor set this cookie.
       multiValueHeaders: { 'Set-Cookie': [setCookie(CSRF_COOKIE, csrf, { path: `/t/${tenant.tenant.id}/saml/logout`, sameSite: 'Strict', maxAgeSeconds: 600 })] },
-      body: page('Sign out', body),
+      body: page(view, view.text('logout.title'), body),
     };
   }
 
   async function perform(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request);
+    const view = requestView(request, tenant.tenant);
     const form = (request.body as Record<string, string> | undefined) ?? {};
     const expected = readCookie(request.headers['cookie'], CSRF_COOKIE);
-    if (!expected || form['csrf'] !== expected) return errorPage(403, 'Sign-out not confirmed', 'This sign-out form has expired. Start again.');
+    if (!expected || form['csrf'] !== expected) return errorPage(view, 403, 'logout.notConfirmed.title', 'logout.formExpired.text');
     if (form['cancel'] === 'yes') {
-      return { statusCode: 200, headers: pageHeaders(), multiValueHeaders: { 'Set-Cookie': [clearCookie(CSRF_COOKIE, `/t/${tenant.tenant.id}/saml/logout`)] }, body: page('Still signed in', html`<p>You are still signed in. You can close this window.</p>`) };
+      return { statusCode: 200, headers: pageHeaders(view), multiValueHeaders: { 'Set-Cookie': [clearCookie(CSRF_COOKIE, `/t/${tenant.tenant.id}/saml/logout`)] }, body: page(view, view.text('logout.kept.title'), html`<p>${view.t('logout.kept.text')}</p>`) };
     }
     const cookies = [...clearSsoSessionCookies(tenant.tenant.id), clearCookie(CSRF_COOKIE, `/t/${tenant.tenant.id}/saml/logout`)];
     const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
     const ended = secret ? await flow.endAndPropagate(tenant, sessionHash(secret)) : undefined;
-    return flow.next(tenant, { tenant: tenant.tenant.id, remaining: ended?.frontChannel ?? [], partial: ended?.partial ?? false }, cookies);
+    return flow.next(tenant, { tenant: tenant.tenant.id, remaining: ended?.frontChannel ?? [], partial: ended?.partial ?? false }, cookies, view);
   }
 
   return [

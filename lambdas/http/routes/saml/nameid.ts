@@ -7,6 +7,7 @@ import { samlId, SamlError } from '../../../core/saml/xml.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage } from '../../views/pages.ts';
+import { requestView } from '../../views/view.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import type { SamlRouteDeps } from './deps.ts';
 import { frontChannelEndpoint, frontChannelMessage, sendThroughBrowser } from './front-channel.ts';
@@ -61,21 +62,22 @@ export function nameIdRoutes(deps: SamlRouteDeps): Route[] {
   async function nameId(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request);
     if (isSoapPost(request)) return soap(request, tenant);
+    const view = requestView(request, tenant.tenant);
     let message: InboundMessage;
     try {
       message = await verifyInbound(await frontChannelMessage(saml, tenant, request), inboundContext(tenant));
     } catch (error) {
       // An untrusted request gets an error page: nothing is sent to an address it names.
-      if (error instanceof SamlError) return errorPage(400, 'Request not valid', `The service provider's request was refused: ${error.message}.`);
+      if (error instanceof SamlError) return errorPage(view, 400, 'error.request.title', 'error.request.samlRefused', { reason: error.message });
       throw error;
     }
     // Checked before anything changes: a request we could not answer must not take effect.
     const endpoint = frontChannelEndpoint(message.sp.manageNameId);
-    if (!endpoint) return errorPage(400, 'Request not valid', 'The service provider has no ManageNameIDService to answer to in its metadata.');
+    if (!endpoint) return errorPage(view, 400, 'error.request.title', 'error.advice.400', {}, 'The service provider has no ManageNameIDService to answer to in its metadata.');
     const status = await apply(tenant, message);
     const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
     const xml = responseXml(tenant, message.id, status, endpoint.responseLocation ?? endpoint.location);
-    return sendThroughBrowser(endpoint, 'SAMLResponse', xml, 'ManageNameIDResponse', message.relayState, key, signMessage, oidc.random.id());
+    return sendThroughBrowser(view, endpoint, 'SAMLResponse', xml, 'ManageNameIDResponse', message.relayState, key, signMessage, oidc.random.id());
   }
 
   return [

@@ -7,6 +7,7 @@ import { clearSsoSessionCookies, ssoSecretOf } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage } from '../../views/pages.ts';
+import { requestView } from '../../views/view.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import type { SamlRouteDeps } from './deps.ts';
 import { frontChannelEndpoint, frontChannelMessage, sendThroughBrowser } from './front-channel.ts';
@@ -63,20 +64,21 @@ export function sloRoutes(deps: SamlRouteDeps): Route[] {
   async function slo(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request);
     if (isSoapPost(request)) return soap(request, tenant);
+    const view = requestView(request, tenant.tenant);
     let message: InboundMessage;
     try {
       message = await verifyInbound(await frontChannelMessage(saml, tenant, request), inboundContext(tenant, ['LogoutRequest', 'LogoutResponse']));
     } catch (error) {
       // An untrusted message gets an error page: nothing is sent to an address it names.
-      if (error instanceof SamlError) return errorPage(400, 'Sign-out request not valid', `The service provider's message was refused: ${error.message}.`);
+      if (error instanceof SamlError) return errorPage(view, 400, 'logout.invalid.title', 'logout.invalid.saml', { reason: error.message });
       throw error;
     }
     const cookies = clearSsoSessionCookies(tenant.tenant.id);
     if (message.name === 'LogoutResponse') {
       // A participant answering our LogoutRequest in a front-channel chain.
       const progress = await flow.takeStep(tenant, message.element.getAttribute('InResponseTo') ?? '', message.sp.entityId);
-      if (!progress) return errorPage(400, 'Sign-out not valid', 'This sign-out answer does not belong to a sign-out in progress.');
-      return flow.next(tenant, { ...progress, partial: progress.partial || statusCodeOf(message) !== STATUS_SUCCESS }, cookies);
+      if (!progress) return errorPage(view, 400, 'logout.invalid.title', 'logout.invalid.answer');
+      return flow.next(tenant, { ...progress, partial: progress.partial || statusCodeOf(message) !== STATUS_SUCCESS }, cookies, view);
     }
     const initiator = { spEntityId: message.sp.entityId, requestId: message.id, ...(message.relayState !== undefined ? { relayState: message.relayState } : {}) };
     let ended;
@@ -85,13 +87,13 @@ export function sloRoutes(deps: SamlRouteDeps): Route[] {
     } catch (error) {
       if (!(error instanceof SamlError)) throw error;
       const endpoint = frontChannelEndpoint(message.sp.singleLogout);
-      if (!endpoint) return errorPage(400, 'Sign-out request not valid', error.message);
+      if (!endpoint) return errorPage(view, 400, 'logout.invalid.title', 'logout.invalid.saml', { reason: error.message });
       const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
       const xml = flow.logoutResponse(tenant, message.id, { code: REQUESTER, message: error.message }, endpoint.responseLocation ?? endpoint.location);
-      return sendThroughBrowser(endpoint, 'SAMLResponse', xml, 'LogoutResponse', message.relayState, key, signMessage, oidc.random.id(), cookies);
+      return sendThroughBrowser(view, endpoint, 'SAMLResponse', xml, 'LogoutResponse', message.relayState, key, signMessage, oidc.random.id(), cookies);
     }
     // A session already gone (or never here) is signed out all the same: the answer is Success.
-    return flow.next(tenant, { tenant: tenant.tenant.id, initiator, remaining: ended?.frontChannel ?? [], partial: ended?.partial ?? false }, cookies);
+    return flow.next(tenant, { tenant: tenant.tenant.id, initiator, remaining: ended?.frontChannel ?? [], partial: ended?.partial ?? false }, cookies, view);
   }
 
   return [

@@ -11,11 +11,13 @@ import { buildResponse, STATUS, type ResponseSubject } from '../../../core/saml/
 import { sessionIndexFor } from '../../../core/saml/session-index.ts';
 import { signaturesFor } from '../../../core/saml/signing-choice.ts';
 import { defaultAcs } from '../../../core/saml/service-providers.ts';
+import { spDisplayName } from '../../../core/saml/display-name.ts';
 import { BINDING, SamlError } from '../../../core/saml/xml.ts';
 import { readCookie, setCookie } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage, formPostPage, redirect } from '../../views/pages.ts';
+import { requestView, viewOf, type PageView } from '../../views/view.ts';
 import { INTERACTION_COOKIE, SSO_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import { reusableSession, ssoReuse } from '../oidc/sso-session.ts';
@@ -27,8 +29,9 @@ import { recordParticipant } from './logout-flow.ts';
 const INTERACTION_SECONDS = 900;
 const SAML_PARAMETERS = ['SAMLRequest', 'SAMLart', 'RelayState', 'SigAlg', 'Signature'];
 
-const notValid = (message: string): ApiResponse => errorPage(400, 'Sign-in request not valid', message);
-const unknownTenant = (): ApiResponse => errorPage(404, 'Unknown organisation', 'This sign-in link names an organisation that does not exist.');
+/** A request the SP sent wrong: translated words, the protocol detail (English) under them. */
+const notValid = (view: PageView, message: string): ApiResponse => errorPage(view, 400, 'error.request.title', 'error.advice.400', {}, message);
+const unknownTenant = (view: PageView): ApiResponse => errorPage(view, 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
 
 /**
  * The SAML Web Browser SSO profile (SAML Profiles §4.1): AuthnRequests over HTTP-Redirect and HTTP-POST,
@@ -45,21 +48,22 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
 
   async function sso(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantOf(request);
-    if (!tenant) return unknownTenant();
+    const view = requestView(request, tenant?.tenant);
+    if (!tenant) return unknownTenant(view);
     let params: Record<string, string | undefined>;
     if (request.method === 'POST') {
       const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (type !== 'application/x-www-form-urlencoded') return notValid('The sign-in request must be an HTML form post.');
+      if (type !== 'application/x-www-form-urlencoded') return notValid(view, 'The sign-in request must be an HTML form post.');
       params = (request.body as Record<string, string> | undefined) ?? {};
     } else {
       const repeated = request.repeatedQuery.filter((name) => SAML_PARAMETERS.includes(name));
-      if (repeated.length) return notValid(`The sign-in request repeats ${repeated.join(', ')}.`);
+      if (repeated.length) return notValid(view, `The sign-in request repeats ${repeated.join(', ')}.`);
       params = request.query;
     }
     const samlRequest = params['SAMLRequest'] ?? '';
     const samlArt = params['SAMLart'];
-    if (!samlRequest && !samlArt) return notValid('The request carries no SAMLRequest.');
-    if (samlRequest && samlArt) return notValid('The request carries both SAMLRequest and SAMLart.');
+    if (!samlRequest && !samlArt) return notValid(view, 'The request carries no SAMLRequest.');
+    if (samlRequest && samlArt) return notValid(view, 'The request carries both SAMLRequest and SAMLart.');
     const relayState = params['RelayState'];
     const incoming: IncomingRequest | undefined = samlArt
       ? undefined
@@ -86,7 +90,7 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       // A verified request refused all the same: its SP gets a SAML error Response at its own ACS.
       if (error instanceof RefusedAuthnRequest) return statusResponse(tenant, loginOf(error.request), STATUS.requester, error.message);
       // Nothing about an untrusted request is echoed to an ACS: the browser gets an error page.
-      if (error instanceof SamlError) return notValid(`The service provider's request was refused: ${error.message}.`);
+      if (error instanceof SamlError) return notValid(view, `The service provider's request was refused: ${error.message}.`);
       throw error;
     }
     const login = loginOf(validated);
@@ -122,15 +126,16 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
   /** `GET /saml/sso/idp?sp={entityID}[&RelayState=...]`: an unsolicited response to the SP's default ACS. */
   async function idpInitiated(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantOf(request);
-    if (!tenant) return unknownTenant();
-    if (request.repeatedQuery.length) return notValid('The link repeats a parameter.');
+    const view = requestView(request, tenant?.tenant);
+    if (!tenant) return unknownTenant(view);
+    if (request.repeatedQuery.length) return notValid(view, 'The link repeats a parameter.');
     const sp = await saml.serviceProviders.find(tenant.tenant.id, request.query['sp'] ?? '');
-    if (!sp) return notValid('The link names a service provider that is not registered.');
+    if (!sp) return notValid(view, 'The link names a service provider that is not registered.');
     const relayState = request.query['RelayState'];
     try {
       checkRelayState(relayState);
     } catch (error) {
-      if (error instanceof SamlError) return notValid(`The link was refused: ${error.message}.`);
+      if (error instanceof SamlError) return notValid(view, `The link was refused: ${error.message}.`);
       throw error;
     }
     const login: SamlLoginRequest = { spEntityId: sp.entityId, acsUrl: defaultAcs(sp).location, ...(relayState !== undefined ? { relayState } : {}) };
@@ -140,7 +145,10 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
   }
 
   async function startLogin(tenant: TenantContext, login: SamlLoginRequest): Promise<ApiResponse> {
-    const interaction = await oidc.interactions.create(tenant.tenant.id, { kind: 'saml', request: login }, INTERACTION_SECONDS);
+    // The portal does not read SP metadata (nor bundle an XML parser): the name travels with the interaction.
+    const sp = await saml.serviceProviders.find(tenant.tenant.id, login.spEntityId);
+    const spName = sp && spDisplayName(sp.metadataXml);
+    const interaction = await oidc.interactions.create(tenant.tenant.id, { kind: 'saml', request: { ...login, ...(spName ? { spName } : {}) } }, INTERACTION_SECONDS);
     return redirect(`${tenant.issuer}/portal/login?interaction=${interaction.id}`, {}, [
       setCookie(INTERACTION_COOKIE, interaction.id, { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: INTERACTION_SECONDS }),
     ]);
@@ -149,17 +157,18 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
   /** The portal sends the browser here once the user has signed in within the interaction. */
   async function resume(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantOf(request);
-    if (!tenant) return unknownTenant();
+    const view = requestView(request, tenant?.tenant);
+    if (!tenant) return unknownTenant(view);
     const interaction = await oidc.interactions.find(tenant.tenant.id, request.query['interaction'] ?? '');
     if (!interaction || interaction.kind !== 'saml' || readCookie(request.headers['cookie'], INTERACTION_COOKIE) !== interaction.id) {
-      return errorPage(400, 'Sign-in expired', 'This sign-in has expired or was started in another browser. Go back to the application and try again.');
+      return errorPage(view, 400, 'error.expired.title', 'error.expired.text');
     }
     const authentication = interaction.authentication;
-    if (!authentication) return errorPage(400, 'Sign-in not finished', 'Sign in first.');
+    if (!authentication) return errorPage(view, 400, 'error.notFinished.title', 'error.notFinished.text');
     try {
       await oidc.interactions.finish(interaction);
     } catch (error) {
-      if (error instanceof ConflictError) return errorPage(400, 'Sign-in already completed', 'This sign-in was already completed. Go back to the application.');
+      if (error instanceof ConflictError) return errorPage(view, 400, 'error.completed.title', 'error.completed.text');
       throw error;
     }
     const clear = setCookie(INTERACTION_COOKIE, '', { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: 0 });
@@ -181,7 +190,7 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     const sp = await saml.serviceProviders.find(tenant.tenant.id, login.spEntityId);
     const acsBinding = login.responseBinding === 'artifact' ? BINDING.artifact : BINDING.post;
     if (!sp || !sp.acs.some((endpoint) => endpoint.location === login.acsUrl && endpoint.binding === acsBinding)) {
-      return errorPage(400, 'Sign-in request not valid', 'The service provider is no longer registered.');
+      return errorPage(viewOf({ tenant: tenant.tenant }), 400, 'error.request.title', 'error.appUnknown.text');
     }
     // The access check (done already when a session is reused): a refused user gets Responder/RequestDenied.
     const user = checkedUser ?? (await allowedUser(tenant, login, authentication));
@@ -236,7 +245,7 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       const grant = { user: authentication.sub, grantedAt: authentication.authTime, ...(authentication.sid ? { sessionId: authentication.sid } : {}) };
       return sendByArtifact(saml, tenant, login, xml, cookies, format === NAMEID_FORMAT.persistent ? user.username : undefined, grant);
     }
-    return post(login, xml, cookies);
+    return post(tenant, login, xml, cookies);
   }
 
   async function allowedUser(tenant: TenantContext, login: SamlLoginRequest, authentication: Authentication): Promise<User | undefined> {
@@ -264,14 +273,15 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       status: { code, message, ...(subCode ? { subCode } : {}) },
     });
     if (login.responseBinding === 'artifact') return sendByArtifact(saml, tenant, login, xml, cookies);
-    return post(login, xml, cookies);
+    return post(tenant, login, xml, cookies);
   }
 
   /** HTTP-POST binding (Bindings §3.5): an auto-submitting form, RelayState echoed as received. */
-  function post(login: SamlLoginRequest, xml: string, cookies: string[]): ApiResponse {
+  function post(tenant: TenantContext, login: SamlLoginRequest, xml: string, cookies: string[]): ApiResponse {
     const fields: Record<string, string> = { SAMLResponse: Buffer.from(xml, 'utf8').toString('base64') };
     if (login.relayState !== undefined) fields['RelayState'] = login.relayState;
-    const response = formPostPage(login.acsUrl, fields, oidc.random.id());
+    // Past the request here: the tenant's language (the page submits itself; only script-less browsers read it).
+    const response = formPostPage(viewOf({ tenant: tenant.tenant }), login.acsUrl, fields, oidc.random.id());
     return cookies.length ? { ...response, multiValueHeaders: { 'Set-Cookie': cookies } } : response;
   }
 
