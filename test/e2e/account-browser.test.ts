@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as OTPAuth from 'otpauth';
 import type { Page } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
@@ -92,7 +96,15 @@ async function tabTo(page: Page, selector: string): Promise<void> {
     await page.waitForURL(`${issuer}/portal/account/totp`);
     expect(await accessibilityProblems(page)).toEqual([]);
     const key = (await page.locator('#totp-key').textContent())!;
-    expect(await page.locator('#totp-link').getAttribute('href')).toMatch(/^otpauth:\/\/totp\//);
+    const uri = (await page.locator('#totp-link').getAttribute('href'))!;
+    expect(uri).toMatch(/^otpauth:\/\/totp\//);
+    // The QR code beside it says the same as the link: zbarimg reads the browser's rendering of it.
+    const dir = mkdtempSync(join(tmpdir(), 'cloudcard-qr-'));
+    const qr = join(dir, 'totp-qr.png');
+    await page.locator('#totp-qr').screenshot({ path: qr });
+    const decoded = spawnSync('zbarimg', ['--quiet', '--raw', qr], { encoding: 'utf8' });
+    rmSync(dir, { recursive: true, force: true });
+    expect(decoded.stdout.trim()).toBe(uri);
     const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(key), algorithm: 'SHA1', digits: 6, period: 30 });
     await tabTo(page, '#totp-code');
     await page.keyboard.type(totp.generate());

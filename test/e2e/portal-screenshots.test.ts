@@ -28,21 +28,15 @@ const HEADINGS: Record<(typeof LOCALES)[number], Record<string, string>> = {
 const OVERFLOW = 'document.documentElement.scrollWidth - document.documentElement.clientWidth';
 const LOGO_DECODED = "(() => { const img = document.querySelector('header.brand img'); return !!img && img.complete && img.naturalWidth > 0; })()";
 
-/** axe-core, when the package is installed (its script is injected into the page); undefined otherwise. */
-function axeSource(): string | undefined {
-  try {
-    return readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-  } catch {
-    return undefined;
-  }
-}
+/** axe-core's script (a dev dependency), injected into each page by the harness. */
+const axeSource = (): string => readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 /**
  * Issue 15: every portal page (login, its error, one-time code, consent, device code, approval and
  * result, sign-out, an error page) in Chromium at 390 px and 1280 px in English, German and French, with
  * the tenant's branding. Each screenshot goes to test-artifacts/screenshots/{lang}-{width}-{page}.png, and
  * each page must have rendered: its language's heading, `<html lang>`, no horizontal overflow at 390 px,
- * no CSP violation, labelled inputs, and no axe-core violation when axe-core is installed.
+ * no CSP violation, labelled inputs, and no axe-core violation.
  */
 (chromiumRunnable() ? describe : describe.skip)('portal screenshots', () => {
   let stack: LocalStack;
@@ -55,7 +49,6 @@ function axeSource(): string | undefined {
 
   beforeAll(async () => {
     mkdirSync(SCREENSHOT_DIR, { recursive: true });
-    if (!axe) console.warn('axe-core is not installed: the screenshot suite checks structure (lang, one h1, labels, landmarks) without it.');
     stack = await startStackOn('embedded');
     await allowRegistration(stack);
     issuer = `${stack.url}/t/demo`;
@@ -85,9 +78,8 @@ function axeSource(): string | undefined {
   const authorizeUrl = (extra: Record<string, string> = {}) =>
     `${issuer}/oidc/authorize?${new URLSearchParams({ response_type: 'code', client_id: rpId, redirect_uri: RP_REDIRECT, scope: 'openid profile email', code_challenge: pkce().challenge, code_challenge_method: 'S256', ...extra })}`;
 
-  /** No axe-core violation, when axe-core is installed. */
+  /** No axe-core violation. */
   async function expectAxeClean(page: Page, name: string): Promise<void> {
-    if (!axe) return;
     // Evaluated by the test harness (DevTools protocol), not as a page script: the page's CSP allows no script.
     await page.evaluate(`${axe}\n;true`);
     const violations = await page.evaluate<string[]>('axe.run().then((result) => result.violations.map((v) => `${v.id} (${v.nodes.length})`))');
