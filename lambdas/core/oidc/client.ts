@@ -414,6 +414,12 @@ export class Clients {
    * current one (a client never chooses its secret). The new metadata replaces the old whole: a field
    * left out is gone (or back to its default), never kept. The id and its credentials stay.
    */
+  /** Sets the services (RFC 8707 resources) the client may get tokens for; the rest of its metadata is kept. */
+  async setResources(tenant: string, clientId: string, resources: readonly string[]): Promise<OidcClient> {
+    const { tenant: _owner, first_party: _firstParty, registered_by: _origin, client_id_issued_at: _issuedAt, version: _version, ...metadata } = await this.get(tenant, clientId);
+    return this.replaceMetadata(tenant, clientId, { ...metadata, resources });
+  }
+
   async replaceMetadata(tenant: string, clientId: string, input: unknown): Promise<OidcClient> {
     const item = await this.#directory.get<ClientItem>(clientKey(tenant, clientId));
     if (!item) throw new NotFoundError(`client ${clientId} does not exist in tenant ${tenant}`);
