@@ -1,6 +1,5 @@
 import { invalidDpopProof, invalidGrant, invalidRequest, stepUpRequired } from '../../../core/oidc/errors.ts';
 import type { Route } from '../../router.ts';
-import type { ApiRequest } from '../../types.ts';
 import { accessContext, authenticateRequestClient, endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
 
@@ -8,7 +7,7 @@ import type { OidcRouteDeps } from './deps.ts';
  * A URL the browser may be sent to after browser SSO: on this tenant's own origin and path (the portal's
  * and the OpenID Provider's URLs), never elsewhere, so the transfer is no open redirect.
  */
-export function tenantTarget(request: ApiRequest, tenant: TenantContext, target: string | undefined): string | undefined {
+export function tenantTarget(tenant: Pick<TenantContext, 'issuer'>, target: string | undefined): string | undefined {
   if (!target || target.length > 2000) return undefined;
   let url: URL;
   try {
@@ -42,7 +41,7 @@ export function ssoTransferRoutes(deps: OidcRouteDeps): Route[] {
           if (!proof) throw invalidDpopProof('a DPoP proof by the device key is required');
           const token = form['refresh_token'];
           if (!token) throw invalidRequest('refresh_token is required');
-          const target = tenantTarget(request, tenant, form['target']);
+          const target = tenantTarget(tenant, form['target']);
           if (!target) throw invalidRequest(`target must be a URL under ${tenant.issuer}/`);
           const family = await oidc.refreshTokens.find(token);
           if (!family || family.status !== 'active' || family.tenant !== tenant.tenant.id || family.clientId !== client.client_id) {
