@@ -131,6 +131,16 @@ describe.each(BACKENDS)('the agent’s primary refresh token (%s backend)', (bac
     expect(results.filter((r) => r.error === 'invalid_grant')).toHaveLength(19);
   });
 
+  it('brings an agent client made before the PRT up to date when add-agent runs again, leaving the rest as it was', async () => {
+    const clients = directoryServices(stack.runtime).clients;
+    await directoryServices(stack.runtime).tenants.create({ id: `legacy-${backend}` });
+    const made = (await clients.addAgent(`legacy-${backend}`)).client;
+    const { tenant: _t, first_party: _f, registered_by: _r, client_id_issued_at: _i, version: _v, ...metadata } = made;
+    await clients.replaceMetadata(`legacy-${backend}`, AGENT_CLIENT_ID, { ...metadata, dpop_bound_access_tokens: false, bearer_access_tokens: false, client_name: 'renamed by the operator' });
+    const again = await clients.addAgent(`legacy-${backend}`);
+    expect(again).toMatchObject({ created: false, client: { dpop_bound_access_tokens: true, bearer_access_tokens: true, client_name: 'renamed by the operator' } });
+  });
+
   describe('browser SSO from the PRT', () => {
     /** An authorization request of the agent's client with prompt=none: a code only with a live SSO session. */
     const silentAuthorize = (): string =>

@@ -307,7 +307,9 @@ export class Clients {
 
   /**
    * Creates the tenant's agent client (AGENT_CLIENT_ID) unless it exists; an existing one is left as it
-   * is (an operator may have changed it), so running this again is harmless.
+   * is (an operator may have changed it), so running this again is harmless, except that a public agent
+   * client made before the PRT gets its two DPoP flags: the agent now sends proofs at every token request,
+   * and without `bearer_access_tokens` its card-API tokens would come out DPoP-bound, which the card API refuses.
    */
   async addAgent(tenant: string): Promise<{ client: OidcClient; created: boolean }> {
     try {
@@ -315,7 +317,9 @@ export class Clients {
       return { client, created: true };
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
-      return { client: await this.get(tenant, AGENT_CLIENT_ID), created: false };
+      const existing = await this.get(tenant, AGENT_CLIENT_ID);
+      if (existing.token_endpoint_auth_method !== 'none' || (existing.dpop_bound_access_tokens && existing.bearer_access_tokens)) return { client: existing, created: false };
+      return { client: await this.replaceMetadata(tenant, AGENT_CLIENT_ID, { ...metadataOf(existing), dpop_bound_access_tokens: true, bearer_access_tokens: true }), created: false };
     }
   }
 
@@ -416,8 +420,7 @@ export class Clients {
    */
   /** Sets the services (RFC 8707 resources) the client may get tokens for; the rest of its metadata is kept. */
   async setResources(tenant: string, clientId: string, resources: readonly string[]): Promise<OidcClient> {
-    const { tenant: _owner, first_party: _firstParty, registered_by: _origin, client_id_issued_at: _issuedAt, version: _version, ...metadata } = await this.get(tenant, clientId);
-    return this.replaceMetadata(tenant, clientId, { ...metadata, resources });
+    return this.replaceMetadata(tenant, clientId, { ...metadataOf(await this.get(tenant, clientId)), resources });
   }
 
   async replaceMetadata(tenant: string, clientId: string, input: unknown): Promise<OidcClient> {
@@ -465,6 +468,12 @@ function metadataFor(input: unknown, origin: ClientOrigin): ClientMetadata {
   const metadata = parseMetadata(input, origin === 'registration' ? registeredMetadataSchema : clientMetadataSchema);
   const refused = operatorOnlyRequests(metadata, origin);
   if (refused.length) throw new OAuthError('invalid_client_metadata', `${refused.join(', ')}: only for clients the tenant's operator creates, not for registered ones`);
+  return metadata;
+}
+
+/** A stored client's metadata with its client_id, as an RFC 7592 update takes it (what the server set left out). */
+function metadataOf(client: OidcClient): Record<string, unknown> {
+  const { tenant: _owner, first_party: _firstParty, registered_by: _origin, client_id_issued_at: _issuedAt, version: _version, ...metadata } = client;
   return metadata;
 }
 
