@@ -43,6 +43,9 @@ describe('cloudcard-agent token and browser-sso', () => {
     await startStack();
     await stack.close();
     // The operator allows the agent client one more service (the stack is stopped: one process at a time).
+    const refused = await cli(['--data-dir', dataDir, 'client', 'resources', 'demo', 'cloudcard-agent', `${PAYROLL}#fragment`], {});
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('resources');
     expect((await cli(['--data-dir', dataDir, 'client', 'resources', 'demo', 'cloudcard-agent', PAYROLL], {})).code).toBe(0);
     await startStack();
     await agentDeviceLogin(AGENT, stateDir, issuer());
