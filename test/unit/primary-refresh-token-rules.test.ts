@@ -2,7 +2,11 @@ import { describe, expect, it } from '@jest/globals';
 import { AGENT_CLIENT_METADATA, clientMetadataSchema, entitledClient, operatorOnlyRequests, type OidcClient } from '../../lambdas/core/oidc/client.ts';
 import { OAuthError } from '../../lambdas/core/oidc/errors.ts';
 import { targetResource } from '../../lambdas/core/oidc/resources.ts';
+import { ssoTransferKey } from '../../lambdas/core/oidc/sso-transfers.ts';
 import { tenantTarget } from '../../lambdas/http/routes/oidc/sso-transfer.ts';
+import { CONTEXT_NAMES } from '../../lambdas/contexts.ts';
+import { GRANTS } from '../../lib/grants.ts';
+import { globMatches } from '../support/iam-policy.ts';
 
 /** Issue 13's PRT rules where they live: the client model, the RFC 8707 target rule, the SSO-transfer target rule. */
 const PAYROLL = 'https://payroll.example.test/api';
@@ -69,6 +73,16 @@ describe('the browser-SSO target', () => {
       'javascript:alert(1)',
     ]) {
       expect(tenantTarget(tenant, bad)).toBeUndefined();
+    }
+  });
+});
+
+describe('the browser-SSO transfer items', () => {
+  it('are written by the oidc function (issue) and the portal (redeem) only', () => {
+    const partition = ssoTransferKey('sx_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA').PK;
+    for (const context of CONTEXT_NAMES) {
+      const writes = GRANTS[context].state.write.some((pattern) => globMatches(pattern, partition));
+      expect({ context, writes }).toEqual({ context, writes: context === 'oidc' || context === 'portal' });
     }
   });
 });

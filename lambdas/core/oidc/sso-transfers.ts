@@ -24,7 +24,7 @@ type TransferItem = Item & { transfer: SsoTransfer; tenant: string; ip: string; 
 
 const PREFIX = 'sx_';
 const TRANSFER = /^sx_[A-Za-z0-9_-]{43}$/;
-const transferKey = (secret: string) => ({ PK: `SSOXFER#${opaqueHash(secret)}`, SK: 'SSOXFER' });
+export const ssoTransferKey = (secret: string) => ({ PK: `SSOXFER#${opaqueHash(secret)}`, SK: 'SSOXFER' });
 
 export type Redemption =
   | { outcome: 'redeemed'; transfer: SsoTransfer }
@@ -51,7 +51,7 @@ export class SsoTransfers {
   async issue(transfer: SsoTransfer): Promise<{ secret: string; expiresIn: number }> {
     const secret = newOpaque(PREFIX);
     const expiresAt = Math.floor(this.#clock.now() / 1000) + SSO_TRANSFER_SECONDS;
-    await this.#state.put({ ...transferKey(secret), transfer, tenant: transfer.tenant, ip: transfer.ip, used: false, expiresAt }, { absent: true });
+    await this.#state.put({ ...ssoTransferKey(secret), transfer, tenant: transfer.tenant, ip: transfer.ip, used: false, expiresAt }, { absent: true });
     return { secret, expiresIn: SSO_TRANSFER_SECONDS };
   }
 
@@ -63,7 +63,7 @@ export class SsoTransfers {
   async redeem(tenant: string, secret: string, ip: string | undefined): Promise<Redemption> {
     if (!TRANSFER.test(secret)) return { outcome: 'unknown' };
     try {
-      const item = await this.#state.update<TransferItem>(transferKey(secret), { used: true }, { present: true, equals: { used: false, tenant, ip: ip ?? '' }, reportCurrent: true });
+      const item = await this.#state.update<TransferItem>(ssoTransferKey(secret), { used: true }, { present: true, equals: { used: false, tenant, ip: ip ?? '' }, reportCurrent: true });
       return { outcome: 'redeemed', transfer: item.transfer };
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
