@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { AgentDaemon, controlSocket } from './daemon.ts';
 import { quickAckHint } from './latency-hint.ts';
 import { loadQuickAck } from './quickack.ts';
-import { currentAccessToken, login } from './login.ts';
+import { browserSsoUrl, currentAccessToken, login, openWithSystemBrowser, serviceToken } from './login.ts';
 import { CardApiClient } from './sdk.ts';
 import { defaultStateDir, readState } from './state.ts';
 
@@ -52,6 +52,27 @@ export function buildAgentProgram(): Command {
         say: (line) => process.stdout.write(`${line}\n`),
       });
       process.stdout.write(`Signed in to ${state.issuer}; tokens kept in ${stateDir()}\n`);
+    });
+
+  program
+    .command('token')
+    .description('print an access token for one service (RFC 8707 resource), obtained with this device’s primary refresh token')
+    .requiredOption('--resource <url>', 'the service the token is for (its audience); your administrator lists the allowed ones on the agent client')
+    .option('--json', 'print the token response as JSON (access_token, token_type, expires_in, scope, resource)')
+    .action(async (options: { resource: string; json?: boolean }) => {
+      const token = await serviceToken(stateDir(), options.resource);
+      process.stdout.write(options.json ? `${JSON.stringify(token)}\n` : `${token.access_token}\n`);
+    });
+
+  program
+    .command('browser-sso <url>')
+    .description('open your browser signed in (a one-time, one-minute transfer from this device’s primary refresh token) at URL, a page of your tenant')
+    .option('--print', 'print the one-time URL instead of opening the browser')
+    .action(async (url: string, options: { print?: boolean }) => {
+      const once = await browserSsoUrl(stateDir(), url);
+      if (options.print) return void process.stdout.write(`${once}\n`);
+      openWithSystemBrowser(once);
+      process.stdout.write('opened your browser (the sign-in link works once, within a minute)\n');
     });
 
   const cards = program.command('cards').description('list your cards; insert or eject one in the running agent');

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
@@ -62,4 +62,36 @@ export async function newDeviceKey(): Promise<AgentState['deviceKey']> {
 
 export async function loadDeviceKey(state: AgentState): Promise<DeviceKey> {
   return { privateKey: (await importJWK(state.deviceKey.privateJwk, 'ES256')) as CryptoKey, publicJwk: state.deviceKey.publicJwk, alg: 'ES256' };
+}
+
+/** A lock older than this was left by a process that died mid-refresh: it is broken. */
+const STALE_LOCK_MS = 30_000;
+
+/**
+ * Runs `operation` holding the state directory's lock file (O_EXCL create), so of the agent's processes
+ * (the running daemon, `token`, `browser-sso`) only one rotates the PRT at a time: two rotating the same
+ * refresh token would make the IdP see reuse and revoke the family.
+ */
+export async function withStateLock<T>(dir: string, operation: () => Promise<T>): Promise<T> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, 'state.lock');
+  for (;;) {
+    try {
+      closeSync(openSync(path, 'wx', 0o600));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      try {
+        if (Date.now() - statSync(path).mtimeMs > STALE_LOCK_MS) rmSync(path, { force: true });
+      } catch {
+        // released meanwhile: try again
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+  try {
+    return await operation();
+  } finally {
+    rmSync(path, { force: true });
+  }
 }

@@ -367,6 +367,19 @@ export function buildProgram(): Command {
         else process.stdout.write(created ? `added the agent client ${agent.client_id} to tenant ${tenantId}\n` : `tenant ${tenantId} already has the agent client ${agent.client_id}; left as it is\n`);
       }),
     );
+  client
+    .command('resources')
+    .description("set the services (RFC 8707 resource URIs) a client may get access tokens for, e.g. the agent's `cloudcard-agent token --resource`; none given: none allowed")
+    .argument('<tenant>', 'tenant id')
+    .argument('<clientId>', 'client id')
+    .argument('[resources...]', 'absolute https URIs without fragment (http only on loopback)')
+    .action(
+      action(program, async (target, json, tenantId: string, clientId: string, resources: string[]) => {
+        const updated = await target.services.clients.setResources(tenantId, clientId, resources);
+        if (json) print(updated, [], true);
+        else process.stdout.write(`client ${clientId} may get tokens for: ${updated.resources.length ? updated.resources.join(' ') : 'no other service'}\n`);
+      }),
+    );
   const registrationToken = client
     .command('registration-token')
     .description('initial access tokens (RFC 7591 §3) for a tenant whose registration setting is initial-access-token');

@@ -134,6 +134,8 @@ export const STATE_PARTITIONS = {
   initialAccessToken: 'IAT#*',
   /** Pushed authorization requests (RFC 9126), single use, 60 s. */
   pushedRequest: 'PAR#*',
+  /** Browser-SSO transfers from a device's PRT: made by oidc (`/oidc/sso-transfer`), redeemed once by portal (`/portal/sso`), 60 s. */
+  ssoTransfer: 'SSOXFER#*',
   /** The audit trail of administrative changes (`PK=AUDIT#{t}`, newest first, 400-day TTL). */
   audit: 'AUDIT#*',
   /** The owner index (GSI1 `SUBJECT#{t}#{user}`): a user's SSO sessions, grants and card sessions, found for revocation. */
@@ -159,7 +161,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // Shared Signals session-revoked finds the user's grants and SSO sessions through it. Received CAEP levels.
   oidc: {
     directory: readWrite(D.tenant),
-    state: plusRead(readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken, S.pushedRequest, S.ssfSignal), S.subject),
+    state: plusRead(readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken, S.pushedRequest, S.ssfSignal, S.ssoTransfer), S.subject),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: NO_RESIDENT_KEYS,
@@ -192,7 +194,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // never touches card sessions. The received CAEP levels read only (scored continuations).
   portal: {
     directory: plusRead(readWrite(D.tenant), D.cards),
-    state: plusRead(readWrite(S.interaction, S.sso, S.deviceCode, S.userCode, S.loginFailures, S.grant, S.agentDevice, S.audit), S.subject, S.ssfSignal),
+    state: plusRead(readWrite(S.interaction, S.sso, S.deviceCode, S.userCode, S.loginFailures, S.grant, S.agentDevice, S.audit, S.ssoTransfer), S.subject, S.ssfSignal),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: TOTP_CONTEXT_CARD },
     signingKey: [],
     residentKeys: NO_RESIDENT_KEYS,

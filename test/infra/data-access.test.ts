@@ -3,11 +3,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { browserSsoUrl, login } from '../../agent/login.ts';
 import { CardApiClient, generateDeviceKey } from '../../agent/sdk.ts';
 import type { EnrolResult } from '../../lambdas/core/cards/cards.ts';
 import { CONTEXT_NAMES, type ContextName } from '../../lambdas/contexts.ts';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { cardAccessToken, select, sw, verifyPin } from '../support/card-flows.ts';
+import { approveDevice } from '../support/device-approval.ts';
 import { HttpBrowser } from '../support/http-browser.ts';
 import { evaluate, resolveIntrinsics, type Decision, type IamRequest, type PolicyStatement } from '../support/iam-policy.ts';
 import { authorizeWithLogin, basic, pkce, postForm, registerClient, RP_REDIRECT } from '../support/oidc-flows.ts';
@@ -135,6 +137,26 @@ async function runFlows(stack: LocalStack): Promise<void> {
   expect((await fetch(`${issuer}/saml/metadata`)).status).toBe(200);
   const unsolicited = await browser.follow(`${issuer}/saml/sso/idp?sp=${encodeURIComponent(entityId)}`, 'https://sp.data-access.example.test/');
   expect(await unsolicited.response.text()).toContain('SAMLResponse');
+
+  // oidc + portal: the agent's PRT (device flow, DPoP by its device key), a browser-SSO transfer made and redeemed.
+  const agentState = mkdtempSync(join(tmpdir(), 'cc-data-access-agent-'));
+  try {
+    let approved: Promise<void> | undefined;
+    await login({
+      issuer,
+      stateDir: agentState,
+      flow: 'device',
+      say: (line) => {
+        const [, url, code] = /open (\S+) and enter the code (\S+)/.exec(line) ?? [];
+        if (url && code) approved = approveDevice(url, code);
+      },
+    });
+    await approved;
+    const transfer = await browserSsoUrl(agentState, `${issuer}/.well-known/openid-configuration`);
+    expect((await new HttpBrowser().request(transfer)).status).toBe(303);
+  } finally {
+    rmSync(agentState, { recursive: true, force: true });
+  }
 
   // card: the list, a session, APDUs, reset, close.
   const token = await cardAccessToken(stack);

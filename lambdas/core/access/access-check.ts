@@ -18,6 +18,8 @@ import type { DeviceCorrelations } from './correlations.ts';
  */
 export type ContinuationKind =
   | 'refresh'
+  /** A device's PRT asking for a one-time browser-SSO transfer (`cloudcard-agent browser-sso`). */
+  | 'sso-transfer'
   | 'code'
   | 'device-code'
   | 'sso-reuse-oidc'
@@ -36,7 +38,7 @@ export type ContinuationKind =
 export type { AccessContext } from '../risk/context.ts';
 
 /** Continuations whose context is scored (the hot ones, userinfo and every APDU, only get the hard rules). */
-const SCORED: ReadonlySet<ContinuationKind> = new Set(['refresh', 'code', 'device-code', 'sso-reuse-oidc', 'sso-reuse-saml', 'card-session-open']);
+const SCORED: ReadonlySet<ContinuationKind> = new Set(['refresh', 'sso-transfer', 'code', 'device-code', 'sso-reuse-oidc', 'sso-reuse-saml', 'card-session-open']);
 
 /** A typed description of one continuation: who continues what, for whom, from where. */
 export interface Continuation {

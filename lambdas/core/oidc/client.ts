@@ -51,11 +51,13 @@ export type ClientOrigin = 'admin' | 'registration';
 export const operatorCreated = (client: Pick<OidcClient, 'registered_by'>): boolean => client.registered_by === 'admin';
 
 /** The operator-only scopes and grants the metadata asks for; empty when the origin may hold them all. */
-export function operatorOnlyRequests(metadata: Pick<ClientMetadata, 'scope' | 'grant_types'>, origin: ClientOrigin): string[] {
+export function operatorOnlyRequests(metadata: Pick<ClientMetadata, 'scope' | 'grant_types'> & { readonly resources?: readonly string[] }, origin: ClientOrigin): string[] {
   if (origin === 'admin') return [];
   return [
     ...metadata.scope.split(' ').filter((s) => OPERATOR_ONLY_SCOPES.includes(s)).map((s) => `scope ${s}`),
     ...metadata.grant_types.filter((g) => OPERATOR_ONLY_GRANTS.includes(g)).map((g) => `grant_type ${g}`),
+    // Which services a client may get tokens for is the operator's decision (RFC 8707 audiences).
+    ...(metadata.resources?.length ? ['resources'] : []),
   ];
 }
 
@@ -69,6 +71,7 @@ export function entitledClient(client: OidcClient): OidcClient {
     ...client,
     scope: client.scope.split(' ').filter((s) => s && !OPERATOR_ONLY_SCOPES.includes(s)).join(' '),
     grant_types: client.grant_types.filter((g) => !OPERATOR_ONLY_GRANTS.includes(g)),
+    resources: [],
     first_party: false,
   };
 }
@@ -86,7 +89,10 @@ export function scopeStillAllowed(client: OidcClient, granted: string): string {
  * The client agent's well-known public client in every tenant that uses cards: made by the operator
  * (`cloudcard client add-agent`, and the local stack's seed for `demo`), named in discovery as
  * `cloudcard_agent_client_id`. A native app (RFC 8252): PKCE, loopback redirects on any port, the device
- * flow for machines without a browser, refresh, and the `card` scope.
+ * flow for machines without a browser, refresh, and the `card` scope. `dpop_bound_access_tokens` (RFC 9449
+ * §5.2): every token request carries a DPoP proof by the agent's device key, so its refresh token is the
+ * device's primary refresh token, always bound to that key; `bearer_access_tokens`: its access tokens are
+ * Bearer (RFC 9449 §5 lets the refresh token alone be bound) for the card API and scripts' services.
  */
 export const AGENT_CLIENT_ID = 'cloudcard-agent';
 export const AGENT_CLIENT_METADATA = {
@@ -97,6 +103,8 @@ export const AGENT_CLIENT_METADATA = {
   response_types: ['code'],
   token_endpoint_auth_method: 'none',
   scope: 'openid card offline_access',
+  dpop_bound_access_tokens: true,
+  bearer_access_tokens: true,
 } as const;
 
 /**
@@ -153,6 +161,19 @@ const httpsUri = z.string().max(2000).refine((value) => {
   }
 }, 'must be an absolute https URI to a public host');
 
+/** RFC 8707 §2: a resource indicator is an absolute URI without fragment; https, or http on loopback (local stacks). */
+export const resourceUri = z.string().max(2000).refine((value) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.hash || value.includes('#')) return false;
+  if (url.protocol === 'https:') return true;
+  return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+}, 'must be an absolute https URI (http only on loopback) without fragment');
+
 /** JWS algorithms accepted on what clients sign: client assertions and request objects (RFC 9101). */
 export const CLIENT_SIGNING_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 
@@ -177,7 +198,18 @@ const clientMetadataFields = z.object({
     .refine((s) => s.split(' ').every((v) => CLIENT_SCOPES.includes(v)), 'unsupported scope value')
     .default('openid profile email phone address offline_access'),
   jwks: z.object({ keys: z.array(jwk).min(1).max(10) }).optional(),
+  /** RFC 9449 §5.2: the client always uses DPoP at the token endpoint (a request without a proof is refused). */
   dpop_bound_access_tokens: z.boolean().default(false),
+  /**
+   * RFC 9449 §5: DPoP binds the refresh token alone; access tokens are issued as Bearer, for resources that
+   * take bearer tokens only (the card API, scripts). Only with `dpop_bound_access_tokens` on a public client.
+   */
+  bearer_access_tokens: z.boolean().default(false),
+  /**
+   * RFC 8707: the services (absolute URIs, no fragment) whose access tokens the client may ask for with
+   * `resource` on the refresh grant; the token's `aud` is the one asked for. Operator-only.
+   */
+  resources: z.array(resourceUri).max(20).default([]),
   id_token_signed_response_alg: z.enum(['RS256', 'ES256']).optional(),
   /** OIDC Core §5.3.2: the UserInfo response as a JWT signed by the OP (the tenant's algorithm). */
   userinfo_signed_response_alg: z.enum(['RS256', 'ES256']).optional(),
@@ -213,6 +245,9 @@ function metadataRules(m: z.infer<typeof clientMetadataFields>, ctx: z.Refinemen
   if (m.request_object_signing_alg && !m.jwks && !m.jwks_uri) ctx.addIssue({ code: 'custom', path: ['request_object_signing_alg'], message: 'needs jwks or jwks_uri to verify request objects' });
   if (m.token_endpoint_auth_method === 'none' && (m.grant_types.includes('client_credentials') || m.grant_types.includes('password'))) {
     ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'a public client cannot use client_credentials or password' });
+  }
+  if (m.bearer_access_tokens && (!m.dpop_bound_access_tokens || m.token_endpoint_auth_method !== 'none')) {
+    ctx.addIssue({ code: 'custom', path: ['bearer_access_tokens'], message: 'only for a public client with dpop_bound_access_tokens (its refresh token stays DPoP-bound)' });
   }
   if (hasAdminScope(m.scope) && (m.grant_types.length !== 1 || m.grant_types[0] !== 'client_credentials')) {
     ctx.addIssue({ code: 'custom', path: ['scope'], message: 'the admin scope is for client_credentials-only clients' });
@@ -281,7 +316,9 @@ export class Clients {
 
   /**
    * Creates the tenant's agent client (AGENT_CLIENT_ID) unless it exists; an existing one is left as it
-   * is (an operator may have changed it), so running this again is harmless.
+   * is (an operator may have changed it), so running this again is harmless, except that a public agent
+   * client made before the PRT gets its two DPoP flags: the agent now sends proofs at every token request,
+   * and without `bearer_access_tokens` its card-API tokens would come out DPoP-bound, which the card API refuses.
    */
   async addAgent(tenant: string): Promise<{ client: OidcClient; created: boolean }> {
     try {
@@ -289,7 +326,9 @@ export class Clients {
       return { client, created: true };
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
-      return { client: await this.get(tenant, AGENT_CLIENT_ID), created: false };
+      const existing = await this.get(tenant, AGENT_CLIENT_ID);
+      if (existing.token_endpoint_auth_method !== 'none' || (existing.dpop_bound_access_tokens && existing.bearer_access_tokens)) return { client: existing, created: false };
+      return { client: await this.replaceMetadata(tenant, AGENT_CLIENT_ID, { ...metadataOf(existing), dpop_bound_access_tokens: true, bearer_access_tokens: true }), created: false };
     }
   }
 
@@ -388,6 +427,11 @@ export class Clients {
    * current one (a client never chooses its secret). The new metadata replaces the old whole: a field
    * left out is gone (or back to its default), never kept. The id and its credentials stay.
    */
+  /** Sets the services (RFC 8707 resources) the client may get tokens for; the rest of its metadata is kept. */
+  async setResources(tenant: string, clientId: string, resources: readonly string[]): Promise<OidcClient> {
+    return this.replaceMetadata(tenant, clientId, { ...metadataOf(await this.get(tenant, clientId)), resources });
+  }
+
   async replaceMetadata(tenant: string, clientId: string, input: unknown): Promise<OidcClient> {
     const item = await this.#directory.get<ClientItem>(clientKey(tenant, clientId));
     if (!item) throw new NotFoundError(`client ${clientId} does not exist in tenant ${tenant}`);
@@ -436,6 +480,12 @@ function metadataFor(input: unknown, origin: ClientOrigin): ClientMetadata {
   const metadata = parseMetadata(input, origin === 'registration' ? registeredMetadataSchema : clientMetadataSchema);
   const refused = operatorOnlyRequests(metadata, origin);
   if (refused.length) throw new OAuthError('invalid_client_metadata', `${refused.join(', ')}: only for clients the tenant's operator creates, not for registered ones`);
+  return metadata;
+}
+
+/** A stored client's metadata with its client_id, as an RFC 7592 update takes it (what the server set left out). */
+function metadataOf(client: OidcClient): Record<string, unknown> {
+  const { tenant: _owner, first_party: _firstParty, registered_by: _origin, client_id_issued_at: _issuedAt, version: _version, ...metadata } = client;
   return metadata;
 }
 

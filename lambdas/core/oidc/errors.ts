@@ -55,3 +55,5 @@ export const invalidClient = (description: string, headers: Record<string, strin
 export const unauthorizedClient = (description: string) => new OAuthError('unauthorized_client', description);
 export const invalidScope = (description: string) => new OAuthError('invalid_scope', description);
 export const invalidDpopProof = (description: string) => new OAuthError('invalid_dpop_proof', description);
+/** RFC 8707 §2: the requested resource is invalid, unknown, or not one the client may get tokens for. */
+export const invalidTarget = (description: string) => new OAuthError('invalid_target', description);

@@ -15,6 +15,7 @@ import { RefreshTokens } from './refresh-tokens.ts';
 import { InitialAccessTokens } from './registration-tokens.ts';
 import { ReplayCache } from './replay.ts';
 import { SsoSessions } from './sessions.ts';
+import { SsoTransfers } from './sso-transfers.ts';
 import { TokenIssuer } from './tokens.ts';
 
 export interface OidcDeps {
@@ -52,6 +53,7 @@ export function createOidc(deps: OidcDeps) {
     refreshTokens: new RefreshTokens(state),
     interactions: new Interactions(state, clock, random),
     sessions: new SsoSessions(state, clock, random),
+    ssoTransfers: new SsoTransfers(state, clock),
     devices: new DeviceCodes(state, clock),
     replay,
     nonces,

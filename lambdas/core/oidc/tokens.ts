@@ -15,6 +15,8 @@ export interface IssueRequest {
   readonly scope: string;
   readonly gid: string;
   readonly jkt?: string;
+  /** RFC 8707: the service the access token is for (its `aud`); default the issuer. */
+  readonly audience?: string;
   /** Present when a user authenticated (not for client_credentials). */
   readonly authentication?: { authTime: number; acr: string; amr: readonly string[]; sid?: string };
   readonly idToken?: { nonce?: string };
@@ -65,7 +67,7 @@ export class TokenIssuer {
       {
         iss: request.issuer,
         sub: request.sub,
-        aud: request.issuer,
+        aud: request.audience ?? request.issuer,
         client_id: request.clientId,
         scope: request.scope,
         iat,

@@ -65,6 +65,12 @@ export const de: Catalogue = {
 
   'error.unknownOrg.title': 'Unbekannte Organisation',
   'error.unknownOrg.text': 'Diese Seite nennt eine Organisation, die es nicht gibt.',
+  'sso.unknown.title': 'Anmeldelink abgelaufen',
+  'sso.unknown.text': 'Dieser Anmeldelink ist ungültig oder abgelaufen (er gilt eine Minute). Führen Sie cloudcard-agent browser-sso erneut aus.',
+  'sso.used.title': 'Anmeldelink bereits verwendet',
+  'sso.used.text': 'Dieser Anmeldelink wurde bereits verwendet; jeder funktioniert nur einmal. Führen Sie cloudcard-agent browser-sso erneut aus.',
+  'sso.otherDevice.title': 'Anmeldelink für ein anderes Gerät',
+  'sso.otherDevice.text': 'Dieser Anmeldelink wurde für ein anderes Gerät erstellt und kann hier nicht verwendet werden.',
   'error.expired.title': 'Anmeldung abgelaufen',
   'error.expired.text': 'Diese Anmeldung ist abgelaufen oder wurde in einem anderen Browser begonnen. Kehren Sie zur Anwendung zurück und beginnen Sie neu.',
   'error.formExpired.title': 'Formular abgelaufen',

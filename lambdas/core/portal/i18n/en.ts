@@ -66,6 +66,12 @@ export const en = {
 
   'error.unknownOrg.title': 'Unknown organisation',
   'error.unknownOrg.text': 'This page names an organisation that does not exist.',
+  'sso.unknown.title': 'Sign-in link expired',
+  'sso.unknown.text': 'This sign-in link is not valid or has expired (they last one minute). Run cloudcard-agent browser-sso again.',
+  'sso.used.title': 'Sign-in link already used',
+  'sso.used.text': 'This sign-in link has already been used; each works once. Run cloudcard-agent browser-sso again.',
+  'sso.otherDevice.title': 'Sign-in link for another device',
+  'sso.otherDevice.text': 'This sign-in link was made for another device and cannot be used here.',
   'error.expired.title': 'Sign-in expired',
   'error.expired.text': 'This sign-in has expired or was started in another browser. Go back to the application and start again.',
   'error.formExpired.title': 'Form expired',

@@ -65,6 +65,12 @@ export const fr: Catalogue = {
 
   'error.unknownOrg.title': 'Organisation inconnue',
   'error.unknownOrg.text': 'Cette page nomme une organisation qui n’existe pas.',
+  'sso.unknown.title': 'Lien de connexion expiré',
+  'sso.unknown.text': 'Ce lien de connexion n’est pas valide ou a expiré (il dure une minute). Relancez cloudcard-agent browser-sso.',
+  'sso.used.title': 'Lien de connexion déjà utilisé',
+  'sso.used.text': 'Ce lien de connexion a déjà été utilisé ; chacun ne sert qu’une fois. Relancez cloudcard-agent browser-sso.',
+  'sso.otherDevice.title': 'Lien de connexion pour un autre appareil',
+  'sso.otherDevice.text': 'Ce lien de connexion a été créé pour un autre appareil et ne peut pas être utilisé ici.',
   'error.expired.title': 'Connexion expirée',
   'error.expired.text': 'Cette connexion a expiré ou a été commencée dans un autre navigateur. Retournez à l’application et recommencez.',
   'error.formExpired.title': 'Formulaire expiré',

@@ -7,6 +7,7 @@ import { introspectionRoutes } from './introspection.ts';
 import { logoutRoutes } from './logout.ts';
 import { parRoutes } from './par.ts';
 import { registrationRoutes } from './registration.ts';
+import { ssoTransferRoutes } from './sso-transfer.ts';
 import { tokenRoutes } from './token.ts';
 import { userinfoRoutes } from './userinfo.ts';
 
@@ -21,4 +22,5 @@ export const oidcRoutes = (deps: OidcRouteDeps): Route[] => [
   ...registrationRoutes(deps),
   ...logoutRoutes(deps),
   ...deviceRoutes(deps),
+  ...ssoTransferRoutes(deps),
 ];

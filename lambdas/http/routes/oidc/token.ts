@@ -4,7 +4,8 @@ import { ConflictError } from '../../../core/errors.ts';
 import { scopeStillAllowed, tenantGrantTypes, type OidcClient } from '../../../core/oidc/client.ts';
 import { ACR } from '../../../core/oidc/claims.ts';
 import type { DpopProof } from '../../../core/oidc/dpop.ts';
-import { invalidGrant, invalidRequest, invalidScope, OAuthError, stepUpRequired, unauthorizedClient } from '../../../core/oidc/errors.ts';
+import { invalidDpopProof, invalidGrant, invalidRequest, invalidScope, invalidTarget, OAuthError, stepUpRequired, unauthorizedClient } from '../../../core/oidc/errors.ts';
+import { targetResource } from '../../../core/oidc/resources.ts';
 import { s256 } from '../../../core/oidc/hashing.ts';
 import type { IssuedTokens } from '../../../core/oidc/tokens.ts';
 import type { Route } from '../../router.ts';
@@ -62,6 +63,8 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
 
     refresh_token: async ({ request, tenant, client, form, proof }) => {
       const token = required(form, 'refresh_token');
+      // RFC 8707: checked before the family rotates, so a bad target spends nothing.
+      const resource = targetResource(form['resource'], client);
       // One conditional update rotates the family; client, tenant and DPoP key are part of its guard, so
       // only the rightful holder's reuse is reuse and nothing changes for anyone else.
       const rotation = await oidc.refreshTokens.rotate(token, { tenant: tenant.tenant.id, clientId: client.client_id, publicClient: client.token_endpoint_auth_method === 'none', ...(proof ? { jkt: proof.jkt } : {}) });
@@ -88,9 +91,9 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       // The tokens are signed while the access check reads and records (its risk record comes with the
       // rotated item: no second read); they are answered only if it allows, else dropped unseen, and the
       // check's refusal is the answer even when the signing failed meanwhile.
-      const signing = sign({ tenant, client, proof }, rt.sub, scope, rt.gid, { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid }, undefined, rt.jkt);
+      const signing = sign({ tenant, client, proof }, rt.sub, scope, rt.gid, { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid }, undefined, rt.jkt, resource);
       signing.catch(() => undefined);
-      await continueOrRefuse(request, proof, { ...refreshOf, recordAsRead: { value: rotation.risk } });
+      await continueOrRefuse(request, proof, { ...refreshOf, recordAsRead: { value: rotation.risk } }, resource);
       return { ...(await signing), refresh_token: rotation.token };
     },
 
@@ -179,9 +182,12 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
     authentication: Authentication,
     nonce?: string,
     boundJkt?: string,
+    /** RFC 8707: the service the access token is for (its `aud`); absent: the issuer. */
+    audience?: string,
   ): Promise<IssuedTokens> {
     const { tenant, client, proof } = g;
-    const jkt = proof?.jkt ?? boundJkt;
+    // RFC 9449 §5: a `bearer_access_tokens` client has its refresh token alone bound (token_type Bearer).
+    const jkt = client.bearer_access_tokens ? undefined : (proof?.jkt ?? boundJkt);
     return oidc.tokens.issue({
       tenant: tenant.tenant.id,
       issuer: tenant.issuer,
@@ -191,8 +197,10 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       scope,
       gid,
       ...(jkt ? { jkt } : {}),
+      ...(audience ? { audience } : {}),
       authentication,
-      ...(scope.split(' ').includes('openid') ? { idToken: nonce ? { nonce } : {} } : {}),
+      // A token for another service is an access token only: the ID token is the sign-in's, for this client.
+      ...(scope.split(' ').includes('openid') && !audience ? { idToken: nonce ? { nonce } : {} } : {}),
     });
   }
 
@@ -207,8 +215,9 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
    * `insufficient_user_authentication` with the `acr_values` and `max_age` to ask for in a new
    * authorization request, in the JSON body and in WWW-Authenticate.
    */
-  async function continueOrRefuse(request: ApiRequest, proof: DpopProof | undefined, continuation: Omit<Continuation, 'context'>): Promise<void> {
-    const decision = await deps.access.continueAccess({ ...continuation, context: accessContext(request, proof?.jkt, { clientId: continuation.audience }) });
+  async function continueOrRefuse(request: ApiRequest, proof: DpopProof | undefined, continuation: Omit<Continuation, 'context'>, resource?: string): Promise<void> {
+    const context = accessContext(request, proof?.jkt, { clientId: continuation.audience, ...(resource ? { resource } : {}) });
+    const decision = await deps.access.continueAccess({ ...continuation, context });
     if (decision.outcome === 'step-up') throw stepUpRequired(decision.message);
     if (decision.outcome !== 'allow') throw invalidGrant(`access can no longer be granted: ${decision.message}`);
   }
@@ -227,8 +236,11 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
           const grant = grants[grantType];
           if (!grant || !tenantGrantTypes(tenant.settings).includes(grantType as never)) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
           if (!client.grant_types.includes(grantType as never)) throw unauthorizedClient(`this client may not use the ${grantType} grant`);
+          // Per-service tokens come from a refresh token (the agent's PRT); a sign-in's grant is for the client itself.
+          if (form['resource'] !== undefined && grantType !== 'refresh_token') throw invalidTarget('resource is accepted on the refresh_token grant only');
           const proof = await oidc.dpop.verify(request.headers['dpop'], { tenant: tenant.tenant.id, method: 'POST', url: endpointUrl(request), requireNonce: true });
-          if (!proof && client.dpop_bound_access_tokens) throw invalidRequest('this client must use DPoP');
+          // RFC 9449 §5.2: such a client always sends a proof; without one nothing is issued or rotated.
+          if (!proof && client.dpop_bound_access_tokens) throw invalidDpopProof('this client always uses DPoP (dpop_bound_access_tokens): a DPoP proof is required');
           const tokens = await grant({ request, tenant, client, form, ...(proof ? { proof } : {}) });
           const nonce: Record<string, string> = proof ? { 'DPoP-Nonce': await oidc.nonces.current(tenant.tenant.id) } : {};
           return oauthJson(200, tokens, nonce);

@@ -1,0 +1,37 @@
+import { accessContextOf } from '../../access-context.ts';
+import { ssoSessionCookies } from '../../cookies.ts';
+import type { Route } from '../../router.ts';
+import type { ApiRequest, ApiResponse } from '../../types.ts';
+import { errorPage, redirect } from '../../views/pages.ts';
+import { requestView } from '../../views/view.ts';
+import { tenantContext } from '../oidc/common.ts';
+import type { PortalDeps } from './deps.ts';
+
+const REFUSALS = {
+  unknown: [410, 'sso.unknown.title', 'sso.unknown.text'],
+  used: [410, 'sso.used.title', 'sso.used.text'],
+  'other-device': [403, 'sso.otherDevice.title', 'sso.otherDevice.text'],
+} as const;
+
+/**
+ * `GET /t/{tenant}/portal/sso?transfer=…`: redeems a browser-SSO transfer (oidc/sso-transfer.ts) once, from
+ * the device that asked for it, into a new SSO session (fresh cookie: no fixation) continuing the PRT's
+ * sign-in, and sends the browser on to the transfer's target. Every refusal is a page that says why.
+ */
+export function ssoTransferRoutes(deps: PortalDeps): Route[] {
+  const { oidc } = deps;
+  async function redeem(request: ApiRequest): Promise<ApiResponse> {
+    const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
+    if (!tenant) return errorPage(requestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
+    const redemption = await oidc.ssoTransfers.redeem(tenant.tenant.id, request.query['transfer'] ?? '', request.sourceIp);
+    if (redemption.outcome !== 'redeemed') {
+      const [status, title, message] = REFUSALS[redemption.outcome];
+      return errorPage(requestView(request, tenant.tenant), status, title, message);
+    }
+    const { transfer } = redemption;
+    const context = { ...accessContextOf(request, { amr: transfer.authentication.amr }), at: oidc.clock.now() };
+    const { secret } = await oidc.sessions.start(tenant.tenant.id, transfer.authentication, tenant.tenant.sessionLifetimes.ssoSeconds, context);
+    return redirect(transfer.target, {}, ssoSessionCookies(tenant.tenant.id, secret, tenant.tenant.sessionLifetimes.ssoSeconds));
+  }
+  return [{ method: 'GET', path: '/t/:tenant/portal/sso', handle: redeem }];
+}
