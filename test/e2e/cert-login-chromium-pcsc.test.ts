@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
@@ -40,6 +40,8 @@ const POLICY_DIR = '/etc/chromium/policies/managed';
   let chromium: ChromiumSession | undefined;
   let cardId = '';
   const policyFile = join(POLICY_DIR, `cloudcard-test-${randomUUID()}.json`);
+  /** The outermost directory of POLICY_DIR this run had to create, if any. */
+  let createdPolicyDir: string | undefined;
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'cc-chromium-data-'));
@@ -70,7 +72,7 @@ const POLICY_DIR = '/etc/chromium/policies/managed';
     expect((await tool('certutil', ['-A', '-d', nssdb, '-n', 'cloudcard listener', '-t', 'P,,', '-i', join(home, 'listener.pem')])).status).toBe(0);
 
     const certOrigin = new URL(stack.certUrl!).origin;
-    mkdirSync(POLICY_DIR, { recursive: true });
+    createdPolicyDir = mkdirSync(POLICY_DIR, { recursive: true });
     writeFileSync(policyFile, JSON.stringify({ AutoSelectCertificateForUrls: [JSON.stringify({ pattern: certOrigin, filter: { ISSUER: { CN: 'demo card CA' } } })] }));
 
     pcscd = await startPcscd();
@@ -87,6 +89,14 @@ const POLICY_DIR = '/etc/chromium/policies/managed';
 
   afterAll(async () => {
     rmSync(policyFile, { force: true });
+    // The directories this run created go too, innermost first, each only if empty (another run's file stays).
+    for (let dir = POLICY_DIR; createdPolicyDir && dir.startsWith(createdPolicyDir); dir = dirname(dir)) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        break;
+      }
+    }
     await chromium?.close();
     agent?.child.kill('SIGTERM');
     await agent?.exited;
