@@ -1,4 +1,5 @@
 import { CardApiError, type CardApiClient, type DeviceKey, type PublicCard } from './sdk.ts';
+import { nextRenewal } from './renewal.ts';
 import type { VirtualCard } from './vpcd.ts';
 
 const SW_OK = Uint8Array.of(0x90, 0x00);
@@ -65,6 +66,8 @@ export class CloudCard implements VirtualCard {
   #pinRemaining: number | undefined;
   #pinVerified = false;
   #renewTimer: NodeJS.Timeout | undefined;
+  /** The last renewal no longer extended the session: it ends at its expiry (the tenant's maximum). */
+  #atMaximum = false;
   /** HTTPS requests made for APDUs (the bench and tests read it). */
   requests = 0;
 
@@ -89,18 +92,21 @@ export class CloudCard implements VirtualCard {
     this.#removed = false;
     this.#resetPending = false;
     this.#pinVerified = false;
+    this.#atMaximum = false;
     this.#scheduleRenewal(opened.expiresAt);
   }
 
   /**
    * Renews the session before it expires, two thirds into what is left, while the PIN is verified (an
-   * unverified session is simply re-opened when it expired: nothing is lost). The server decides within
-   * the tenant's policy; when it ends the session, the card is re-inserted (see #endedByServer).
+   * unverified session is simply re-opened when it expired: nothing is lost); once the tenant's maximum
+   * caps it, once more just past the expiry (renewal.ts). The server decides within the tenant's policy;
+   * when it ends the session, the card is re-inserted (see #endedByServer).
    */
-  #scheduleRenewal(expiresAt: number, delayMs?: number): void {
+  #scheduleRenewal(expiresAt: number, delayMs?: number, previousExpiresAt?: number): void {
     if (this.#renewTimer) clearTimeout(this.#renewTimer);
-    const left = expiresAt * 1000 - Date.now();
-    this.#renewTimer = setTimeout(() => void this.#renew(expiresAt), delayMs ?? Math.max(1_000, Math.floor((left * 2) / 3)));
+    const next = nextRenewal(previousExpiresAt, expiresAt, Date.now());
+    if (previousExpiresAt !== undefined) this.#atMaximum = next.capped;
+    this.#renewTimer = setTimeout(() => void this.#renew(expiresAt), delayMs ?? next.delayMs);
     this.#renewTimer.unref();
   }
 
@@ -112,19 +118,25 @@ export class CloudCard implements VirtualCard {
       const renewed = await this.#client.renew(session);
       if (session !== this.#session) return;
       this.#events.renewed?.(renewed.expiresAt);
-      this.#scheduleRenewal(renewed.expiresAt);
+      this.#scheduleRenewal(renewed.expiresAt, undefined, expiresAt);
     } catch (error) {
       if (session !== this.#session) return;
       if (error instanceof CardApiError && error.mustRemoveCard) {
         this.#removed = true;
         this.#events.removed(String(error.problem['detail'] ?? 'the card was taken over by another client'));
       } else if (error instanceof CardApiError && error.sessionExpired) {
-        await this.#endedByServer(String(error.problem['detail'] ?? 'the card session ended')).catch(() => undefined);
+        await this.#endedByServer(this.#endReason(error)).catch(() => undefined);
       } else {
         // Busy (another renewal won) or the network: try again shortly, while the session may still live.
         this.#scheduleRenewal(expiresAt, 2_000);
       }
     }
+  }
+
+  /** Why the session is gone: past a capped expiry it simply expired, at the tenant's maximum for a verified PIN. */
+  #endReason(error: CardApiError): string {
+    if (this.#atMaximum) return "the verified PIN reached the tenant's maximum lifetime (cardPinMaxSeconds)";
+    return String(error.problem['detail'] ?? 'the card session ended');
   }
 
   /** The server ended a verified session: a new one is opened and the reader reports a re-insertion. */
@@ -230,7 +242,7 @@ export class CloudCard implements VirtualCard {
             // A verified PIN is gone with the session: the host must learn it (re-insertion), not see
             // "security status not satisfied" behind a login it still believes in.
             if (this.#pinVerified) {
-              await this.#endedByServer(String(error.problem['detail'] ?? 'the card session ended'));
+              await this.#endedByServer(this.#endReason(error));
               return SW_NO_DIAGNOSIS;
             }
             await this.insert();

@@ -212,7 +212,8 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
       }
       expect(certificates['9a']!.keyUsage).toEqual(expect.arrayContaining([EKU.clientAuth, EKU.smartcardLogon]));
       expect(certificates['9c']!.keyUsage).toContain(EKU.emailProtection);
-      expect(certificates['9e']!.keyUsage).toEqual([EKU.pivCardAuth]);
+      // clientAuth too, so that NSS browsers offer it for TLS client authentication (see cert-login-chromium-pcsc).
+      expect(certificates['9e']!.keyUsage).toEqual([EKU.pivCardAuth, EKU.clientAuth]);
       expect(certificates['9a']!.keyUsage).not.toContain(EKU.pivCardAuth);
     });
 

@@ -152,3 +152,13 @@ export function agentStats(stateDir: string): Promise<{ requests: Record<string,
     socket.on('error', reject);
   });
 }
+
+/**
+ * Each reader as pcscd reports it (test/support/reader-events.py over libpcsclite): whether a card is
+ * present and pcscd's event counter, which counts every insertion and removal pcscd itself saw.
+ */
+export async function readerEvents(): Promise<Record<string, { events: number; present: boolean }>> {
+  const listed = await tool('python3', [join(import.meta.dirname, 'reader-events.py')]);
+  if (listed.status !== 0) throw new Error(`reader-events.py failed: ${listed.stderr}`);
+  return JSON.parse(listed.stdout) as Record<string, { events: number; present: boolean }>;
+}

@@ -34,7 +34,9 @@ const SLOT_PROFILE: Record<Exclude<PivSlot, 'f9'>, { keyUsage: number; eku: stri
   '9a': { keyUsage: x509.KeyUsageFlags.digitalSignature, eku: [EKU.clientAuth, EKU.smartcardLogon] },
   '9c': { keyUsage: x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation, eku: [EKU.emailProtection, EKU.documentSigning] },
   '9d': { keyUsage: x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.keyAgreement, eku: [EKU.emailProtection] },
-  '9e': { keyUsage: x509.KeyUsageFlags.digitalSignature, eku: [EKU.pivCardAuth] },
+  // clientAuth beside PIV card authentication: NSS (Chromium, Firefox) offers a certificate for TLS client
+  // authentication only with it (or with no EKU). The assurance comes from the slot, not the EKU (cert-login.ts).
+  '9e': { keyUsage: x509.KeyUsageFlags.digitalSignature, eku: [EKU.pivCardAuth, EKU.clientAuth] },
 };
 
 type AuthorityItem = Item & { keyId: string; certificatePem: string; createdAt: string };
