@@ -239,6 +239,35 @@ export function buildProgram(): Command {
       }),
     );
   user
+    .command('show')
+    .description('show a user with their cards and agent devices')
+    .argument('<tenant>', 'tenant id')
+    .argument('<username>', 'user name')
+    .action(
+      action(program, async (target, json, tenantId: string, username: string) => {
+        const account = await target.services.accounts.show(tenantId, username);
+        if (json) return print(account, [], true);
+        const { cards, devices, ...profile } = account;
+        print(profile, USER_COLUMNS, false);
+        process.stdout.write(`\ncards (${cards.length}):\n`);
+        if (cards.length) print(cards.map((c) => ({ id: c.id, label: c.label, custody: c.custody, slots: c.slots.map((s) => s.slot).join(',') })), ['id', 'label', 'custody', 'slots'], false);
+        process.stdout.write(`\ndevices (${devices.length}):\n`);
+        if (devices.length) print(devices, ['id', 'os', 'agentVersion', 'lastSeenAt'], false);
+      }),
+    );
+  user
+    .command('delete')
+    .description("delete a user for good: sessions and token families revoked, cards deleted (certificates revoked, keys destroyed), devices forgotten, username and e-mail freed; repeat it to finish an interrupted delete")
+    .argument('<tenant>', 'tenant id')
+    .argument('<username>', 'user name')
+    .action(
+      action(program, async (target, json, tenantId: string, username: string) => {
+        const deleted = await target.services.accounts.delete(tenantId, username);
+        if (json) print({ tenant: tenantId, username, deleted: true, ...deleted }, [], true);
+        else process.stdout.write(`deleted ${username} from tenant ${tenantId} (${deleted.cards} card(s), ${deleted.devices} device(s))\n`);
+      }),
+    );
+  user
     .command('set-password')
     .description("set or replace a user's password, read from standard input (never from the command line)")
     .argument('<tenant>', 'tenant id')

@@ -80,7 +80,15 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       },
       '/t/{tenant}/admin/v1/users/{username}': {
         parameters: [tenantParam, usernameParam],
-        get: { operationId: 'getUser', security: admin, responses: { '200': jsonOk('#/components/schemas/User', 'the user'), ...errors } },
+        get: { operationId: 'getUser', summary: 'The user with their cards and agent devices', security: admin, responses: { '200': jsonOk('#/components/schemas/UserAccount', 'the user, cards and devices'), ...errors } },
+        delete: {
+          operationId: 'deleteUser',
+          summary: 'Delete a user for good',
+          description:
+            'Disables the user (their SSO sessions, refresh-token families and card sessions are revoked), deletes each of their cards (certificates revoked, keys destroyed) and device records, then the user (the username and e-mail address become free). An interrupted delete is finished by repeating it; a user that does not exist is a 404.',
+          security: admin,
+          responses: { '204': { description: 'deleted' }, ...errors },
+        },
         patch: {
           operationId: 'updateUser',
           summary: "Change a user's e-mail address (null removes it) or display name",
@@ -447,6 +455,16 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             updatedAt: { type: 'string', format: 'date-time' },
             version: { type: 'integer' },
           },
+        },
+        UserAccount: {
+          allOf: [
+            { $ref: '#/components/schemas/User' },
+            {
+              type: 'object',
+              required: ['cards', 'devices'],
+              properties: { cards: { type: 'array', items: { $ref: '#/components/schemas/Card' } }, devices: { type: 'array', items: { $ref: '#/components/schemas/Device' } } },
+            },
+          ],
         },
         CardEnrol: {
           type: 'object',

@@ -78,7 +78,15 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
     {
       method: 'GET',
       path: `${base}/users/:username`,
-      handle: guarded(async (request) => json(200, await users.get(tenantOf(request), request.params['username']!))),
+      handle: guarded(async (request) => json(200, await services.accounts.show(tenantOf(request), request.params['username']!))),
+    },
+    {
+      method: 'DELETE',
+      path: `${base}/users/:username`,
+      handle: guarded(async (request) => {
+        await services.accounts.delete(tenantOf(request), request.params['username']!);
+        return { statusCode: 204, headers: {}, body: '' };
+      }),
     },
     {
       method: 'PATCH',
