@@ -344,7 +344,7 @@ export function buildProgram(): Command {
     );
   const CLIENT_COLUMNS = ['client_id', 'client_name', 'token_endpoint_auth_method', 'grant_types', 'first_party'];
   const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-  const client = program.command('client').description('add, list, show and remove OAuth/OIDC clients of a tenant');
+  const client = program.command('client').description('add, list, show, update and remove OAuth/OIDC clients of a tenant; rotate their secrets');
   client
     .command('add')
     .description('register a first-party client (no consent screen); prints its secret once')
@@ -459,6 +459,57 @@ export function buildProgram(): Command {
       }),
     );
   client
+    .command('update')
+    .description("change a client's metadata: only the options given (a list option replaces the whole list); validated like a new client")
+    .argument('<tenant>', 'tenant id')
+    .argument('<clientId>', 'client id')
+    .option('--name <name>', 'display name shown to users')
+    .option('--redirect-uri <uri>', 'redirect URI (repeat for several; replaces the list)', collect)
+    .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeat for several; replaces the list)', collect)
+    .option('--grant <type>', 'grant type (repeat; replaces the list)', collect)
+    .option('--scope <scope>', 'allowed scopes, space separated')
+    .option('--jwks-file <file>', 'public JWK set (JSON) for private_key_jwt')
+    .option('--dpop <yes|no>', 'require DPoP-bound access tokens')
+    .option('--patch-file <file>', 'a JSON object of client metadata (RFC 7591 names) to apply; null removes a member')
+    .action(
+      action(program, async (target, json, tenantId: string, clientId: string, o: { name?: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; grant?: string[]; scope?: string; jwksFile?: string; dpop?: string; patchFile?: string }) => {
+        await target.services.tenants.get(tenantId);
+        const patch = {
+          ...(o.patchFile ? (JSON.parse(readFileSync(o.patchFile, 'utf8')) as Record<string, unknown>) : {}),
+          ...pickDefined({
+            client_name: o.name,
+            redirect_uris: o.redirectUri,
+            post_logout_redirect_uris: o.postLogoutRedirectUri,
+            grant_types: o.grant,
+            scope: o.scope,
+            jwks: o.jwksFile ? (JSON.parse(readFileSync(o.jwksFile, 'utf8')) as unknown) : undefined,
+            dpop_bound_access_tokens: yesNo(o.dpop, '--dpop'),
+          }),
+        };
+        if (!Object.keys(patch).length) throw new ValidationError('nothing to change: give at least one option (see --help)');
+        const updated = await target.services.clients.update(tenantId, clientId, patch);
+        print(updated, json ? [] : CLIENT_COLUMNS, json);
+      }),
+    );
+  client
+    .command('rotate-secret')
+    .description("give a confidential client a new secret, printed once; the old one stops at once, or after --grace")
+    .argument('<tenant>', 'tenant id')
+    .argument('<clientId>', 'client id')
+    .option('--grace <duration>', 'how long the old secret keeps working: seconds, or a number with s, m, h or d (at most 7d)', duration, 0)
+    .action(
+      action(program, async (target, json, tenantId: string, clientId: string, o: { grace: number }) => {
+        await target.services.tenants.get(tenantId);
+        const rotated = await target.services.clients.rotateSecret(tenantId, clientId, o.grace);
+        if (json) {
+          print({ client_id: clientId, client_secret: rotated.clientSecret, ...(rotated.previousSecretExpiresAt ? { previous_secret_expires_at: rotated.previousSecretExpiresAt } : {}) }, [], true);
+          return;
+        }
+        process.stdout.write(`new client secret (shown once, stored only as a hash): ${rotated.clientSecret}\n`);
+        process.stdout.write(rotated.previousSecretExpiresAt ? `the old secret keeps working until ${rotated.previousSecretExpiresAt}\n` : 'the old secret no longer works\n');
+      }),
+    );
+  client
     .command('remove')
     .description('remove a client (its tokens stop working when they expire; refresh is refused at once)')
     .argument('<tenant>', 'tenant id')
@@ -558,7 +609,7 @@ export function buildProgram(): Command {
         throw new InvalidArgumentError((error as Error).message);
       }
     };
-  const sp = program.command('sp').description('register, list, show and remove SAML service providers of a tenant');
+  const sp = program.command('sp').description('register, list, show, update and remove SAML service providers of a tenant');
   sp.command('add')
     .description('register a service provider from its SAML metadata (its ACS, keys and NameID formats come only from it)')
     .argument('<tenant>', 'tenant id')
@@ -593,6 +644,21 @@ export function buildProgram(): Command {
     .action(
       action(program, async (target, _json, tenantId: string, entityId: string) => {
         print({ ...(await target.services.serviceProviders.get(tenantId, entityId)), metadataXml: undefined }, [], true);
+      }),
+    );
+  sp.command('update')
+    .description("replace a service provider's metadata (a key rollover, new endpoints), checked as at registration; the entityID must stay the same")
+    .argument('<tenant>', 'tenant id')
+    .argument('<entityId>', 'the SP entityID')
+    .requiredOption('--metadata <fileOrUrl>', 'metadata XML file, or an http(s) URL to fetch it from')
+    .option('--sign <what>', 'what to sign: response, assertion or both (default: unchanged)', samlOption(parseSigningChoice))
+    .option('--attribute <rule>', 'release an attribute, as for sp add (repeat; replaces the map; default: unchanged)', (value: string, previous: AttributeRule[] = []) => [...previous, samlOption(parseAttributeRule)(value)])
+    .action(
+      action(program, async (target, json, tenantId: string, entityId: string, o: { metadata: string; sign?: SigningChoice; attribute?: AttributeRule[] }) => {
+        await target.services.tenants.get(tenantId);
+        const xml = await readMetadata(target, o.metadata);
+        const replaced = await target.services.serviceProviders.replace(tenantId, entityId, xml, { ...(o.sign ? { signing: o.sign } : {}), ...(o.attribute ? { attributeMap: o.attribute } : {}) });
+        print({ ...replaced, metadataXml: undefined }, SP_COLUMNS, json);
       }),
     );
   sp.command('remove')

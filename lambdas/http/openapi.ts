@@ -9,6 +9,7 @@ const errors = { '400': problem, '401': problem, '404': problem, '409': problem,
 const tenantParam = { name: 'tenant', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$' } };
 const usernameParam = { name: 'username', in: 'path', required: true, schema: { type: 'string' } };
 const admin = [{ adminBasic: [] }, { tenantAdminToken: [] }];
+const clientParam = { name: 'client', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$' } };
 const cardParam = { name: 'card', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$' } };
 /** One-time secrets in the body: never cached. */
 const noStore = { 'Cache-Control': { description: 'no-store', schema: { const: 'no-store' } } };
@@ -316,7 +317,42 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       '/t/{tenant}/admin/v1/service-providers/{sp}': {
         parameters: [tenantParam, { name: 'sp', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{40}$' }, description: "SHA-1 (hex) of the SP's entityID" }],
         get: { operationId: 'getServiceProvider', security: admin, responses: { '200': jsonOk('#/components/schemas/ServiceProvider', 'the SP'), ...errors } },
+        put: {
+          operationId: 'replaceServiceProvider',
+          summary: "Replace an SP's metadata (a key rollover, new endpoints), checked as a registration; same entityID; signing choice and attributes kept unless given",
+          security: admin,
+          requestBody: {
+            required: true,
+            content: {
+              'application/samlmetadata+xml': { schema: { type: 'string', description: 'the SP metadata document' } },
+              'application/json': { schema: { $ref: '#/components/schemas/ServiceProviderRegistration' } },
+            },
+          },
+          responses: { '200': jsonOk('#/components/schemas/ServiceProvider', 'replaced'), '415': problem, ...errors },
+        },
         delete: { operationId: 'removeServiceProvider', security: admin, responses: { '204': { description: 'removed' }, ...errors } },
+      },
+      '/t/{tenant}/admin/v1/clients/{client}': {
+        parameters: [tenantParam, clientParam],
+        get: { operationId: 'getClient', summary: "A client's metadata (never its secret)", security: admin, responses: { '200': jsonOk('#/components/schemas/Client', 'the client'), ...errors } },
+        patch: {
+          operationId: 'updateClient',
+          summary: "Change a client's metadata: members given replace, null removes; validated as a new client of its origin",
+          description: 'A refusal is a 400 problem whose `error` member is the RFC 7591 code (`invalid_client_metadata`, `invalid_redirect_uri`); nothing is written. A client cannot switch between having a secret and having none.',
+          security: admin,
+          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'RFC 7591 client metadata members (null removes one)' } } } },
+          responses: { '200': jsonOk('#/components/schemas/Client', 'the client as updated'), ...errors },
+        },
+      },
+      '/t/{tenant}/admin/v1/clients/{client}/secret': {
+        parameters: [tenantParam, clientParam],
+        post: {
+          operationId: 'rotateClientSecret',
+          summary: "Give a confidential client a new secret (in this answer only); the old one keeps working for graceSeconds",
+          security: admin,
+          requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/ClientSecretRotation' } } } },
+          responses: { '200': { description: 'the new secret', headers: noStore, content: { 'application/json': { schema: { $ref: '#/components/schemas/ClientSecretRotated' } } } }, ...errors },
+        },
       },
       ...cardApiPaths,
     },
@@ -575,6 +611,26 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             puk: { type: 'string' },
             managementKey: { type: 'object', properties: { algorithm: { enum: ['3des', 'aes128', 'aes192', 'aes256'] }, hex: { type: 'string' } } },
             warnings: { type: 'array', items: { type: 'string' }, description: 'what the holder should know about the card as enrolled (e.g. the limits of KMS-resident RSA)' },
+          },
+        },
+        Client: {
+          type: 'object',
+          required: ['client_id', 'tenant', 'first_party', 'registered_by', 'version'],
+          properties: { client_id: { type: 'string' }, tenant: { type: 'string' }, first_party: { type: 'boolean' }, registered_by: { enum: ['admin', 'registration'] }, version: { type: 'integer' } },
+          additionalProperties: true,
+        },
+        ClientSecretRotation: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { graceSeconds: { type: 'integer', minimum: 0, maximum: 604800, description: 'how long the old secret keeps working (default 0: it stops at once)' } },
+        },
+        ClientSecretRotated: {
+          type: 'object',
+          required: ['client', 'client_secret'],
+          properties: {
+            client: { $ref: '#/components/schemas/Client' },
+            client_secret: { type: 'string', description: 'shown once; stored only as a hash' },
+            previous_secret_expires_at: { type: 'string', format: 'date-time', description: 'until when the old secret works (with a grace period)' },
           },
         },
         ServiceProviderRegistration: {

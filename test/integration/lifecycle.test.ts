@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cardKeys } from '../../lambdas/core/cards/card-item.ts';
@@ -7,12 +7,17 @@ import type { EnrolResult } from '../../lambdas/core/cards/cards.ts';
 import { certificateKeys, type CertificateRecord } from '../../lambdas/core/pki/registry.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
 import type { LocalStack } from '../../local/stack.ts';
-import { BACKENDS, type BackendName } from '../support/backends.ts';
+import { BACKENDS, testClock, type BackendName } from '../support/backends.ts';
+import { postForm } from '../support/oidc-flows.ts';
 import { startStackOn } from '../support/oidc-stack.ts';
 import { cli, seedDataDir } from '../support/processes.ts';
+import { spCredentials } from '../support/saml-sp.ts';
+import { SAML } from '@node-saml/node-saml';
+import { createHash } from 'node:crypto';
 
 /** Issue 15, lifecycle: the admin API's user show and delete, client update and secret rotation, SP update. */
 describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend: BackendName) => {
+  const clock = testClock();
   let stack: LocalStack;
   let basicAuth: string;
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
@@ -26,7 +31,7 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
   };
 
   beforeAll(async () => {
-    stack = await startStackOn(backend);
+    stack = await startStackOn(backend, { clock });
     basicAuth = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
     expect((await call('POST', '/t/life/admin/v1/tenant', { custody: 'wrapped' })).status).toBe(201);
   });
@@ -66,6 +71,104 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
       expect(audit.events[0]).toMatchObject({ action: 'DELETE /users/:username', outcome: 404 });
     });
   });
+
+  describe('clients', () => {
+    const token = (id: string, secret: string) =>
+      postForm(`${stack.url}/t/life/oidc/token`, { grant_type: 'client_credentials', scope: 'profile' }, { Authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` });
+    const make = async (metadata: Record<string, unknown>, origin: 'admin' | 'registration' = 'admin') => directoryServices(stack.runtime).clients.create('life', metadata, origin);
+    const webApp = { client_name: 'Web app', redirect_uris: ['https://rp.example.test/cb'], grant_types: ['authorization_code', 'client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'openid profile' };
+
+    it('updates metadata with PATCH (members given replace, null removes), validated like a new client; nothing written on a refusal', async () => {
+      const { client } = await make(webApp);
+      const path = `/t/life/admin/v1/clients/${client.client_id}`;
+      const updated = await call('PATCH', path, { client_name: 'Renamed', redirect_uris: ['https://rp.example.test/cb2'], logo_uri: 'https://rp.example.test/logo.png' });
+      expect(updated.status).toBe(200);
+      expect(updated.body).toMatchObject({ client_id: client.client_id, client_name: 'Renamed', redirect_uris: ['https://rp.example.test/cb2'], logo_uri: 'https://rp.example.test/logo.png', scope: 'openid profile', version: 2 });
+      expect((await call('PATCH', path, { logo_uri: null })).body.logo_uri).toBeUndefined();
+
+      for (const [patch, pattern] of [
+        [{ redirect_uris: null }, /redirect_uris/],
+        [{ token_endpoint_auth_method: 'none', grant_types: ['authorization_code'] }, /cannot switch between secret and no secret/],
+        [{ client_id: 'other-id-123' }, /client_id: set by the server/],
+        [{ colour: 'blue' }, /colour|unrecognized/i],
+        [{ scope: 'openid admin' }, /admin scope is for client_credentials-only/],
+      ] as const) {
+        const refused = await call('PATCH', path, patch);
+        expect(refused.status).toBe(400);
+        expect(refused.body.error).toMatch(/^invalid_/);
+        expect(`${refused.body.detail}`).toMatch(pattern);
+      }
+      expect((await call('GET', path)).body).toMatchObject({ client_name: 'Renamed', version: 3 });
+      expect((await call('PATCH', '/t/life/admin/v1/clients/nosuchclient', { client_name: 'x' })).status).toBe(404);
+    });
+
+    it('keeps a registered client within what registration allows', async () => {
+      const { client } = await make({ client_name: 'Registered', redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_method: 'client_secret_basic' }, 'registration');
+      const refused = await call('PATCH', `/t/life/admin/v1/clients/${client.client_id}`, { grant_types: ['authorization_code', 'password'] });
+      expect(refused.status).toBe(400);
+      expect(refused.body.detail).toMatch(/only for clients the tenant's operator creates/);
+    });
+
+    it('rotates a secret: printed once, the old one valid for the grace period only; no grace ends it at once', async () => {
+      const made = await make({ ...webApp, client_name: 'Rotating' });
+      const id = made.client.client_id;
+      const first = made.clientSecret!;
+      expect((await token(id, first)).status).toBe(200);
+
+      const rotated = await call('POST', `/t/life/admin/v1/clients/${id}/secret`, { graceSeconds: 600 });
+      expect(rotated.status).toBe(200);
+      expect(rotated.headers.get('cache-control')).toBe('no-store');
+      const second = rotated.body.client_secret as string;
+      expect(second).not.toBe(first);
+      expect(Date.parse(rotated.body.previous_secret_expires_at)).toBeGreaterThan(clock.now());
+      expect((await token(id, second)).status).toBe(200);
+      expect((await token(id, first)).status).toBe(200);
+      clock.advance(601);
+      expect((await token(id, first)).status).toBe(401);
+      expect((await token(id, second)).status).toBe(200);
+
+      const third = (await call('POST', `/t/life/admin/v1/clients/${id}/secret`)).body.client_secret as string;
+      expect((await token(id, second)).status).toBe(401);
+      expect((await token(id, third)).status).toBe(200);
+      // Nothing secret in storage: only hashes.
+      expect(JSON.stringify(await stack.runtime.directory.get({ PK: 'T#life', SK: `CLIENT#${id}` }))).not.toContain(third);
+
+      const tooLong = await call('POST', `/t/life/admin/v1/clients/${id}/secret`, { graceSeconds: 8 * 86_400 });
+      expect(tooLong.status).toBe(400);
+      const publicClient = await make({ client_name: 'SPA', redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_method: 'none' });
+      const none = await call('POST', `/t/life/admin/v1/clients/${publicClient.client.client_id}/secret`, {});
+      expect(none.status).toBe(400);
+      expect(none.body.detail).toMatch(/has no secret to rotate/);
+    });
+  });
+
+  describe('service providers', () => {
+    const entityId = 'https://sp.life.example.test/metadata';
+    const id = createHash('sha1').update(entityId).digest('hex');
+    const metadataFor = async (entity: string, acs: string) => {
+      const credentials = await spCredentials(`life-${acs.length}`);
+      return new SAML({ entryPoint: `${stack.url}/t/life/saml/sso`, issuer: entity, callbackUrl: acs, idpCert: credentials.certPem, publicCert: credentials.certPem, privateKey: credentials.keyPem, audience: entity }).generateServiceProviderMetadata(null, credentials.certPem);
+    };
+    const put = (path: string, xml: string) => fetch(`${stack.url}${path}`, { method: 'PUT', headers: { Authorization: basicAuth, 'Content-Type': 'application/samlmetadata+xml' }, body: xml });
+
+    it('replaces an SP’s metadata (PUT, checked as a registration), keeping its options; another entityID or bad metadata is refused, nothing written', async () => {
+      const registered = await call('POST', '/t/life/admin/v1/service-providers', { metadata: await metadataFor(entityId, 'https://sp.life.example.test/acs'), sign: 'assertion' });
+      expect(registered.status).toBe(201);
+      const replaced = await put(`/t/life/admin/v1/service-providers/${id}`, await metadataFor(entityId, 'https://sp.life.example.test/acs-new'));
+      expect(replaced.status).toBe(200);
+      const body = (await replaced.json()) as { acs: { location: string }[]; signing: string; createdAt: string; updatedAt: string };
+      expect(body.acs.map((a) => a.location)).toEqual(['https://sp.life.example.test/acs-new']);
+      expect(body).toMatchObject({ signing: 'assertion', createdAt: registered.body.createdAt, updatedAt: expect.any(String) });
+
+      const other = await put(`/t/life/admin/v1/service-providers/${id}`, await metadataFor('https://other.example.test/sp', 'https://other.example.test/acs'));
+      expect(other.status).toBe(400);
+      expect(((await other.json()) as { detail: string }).detail).toMatch(/is for https:\/\/other.example.test\/sp, not/);
+      const broken = await put(`/t/life/admin/v1/service-providers/${id}`, '<EntityDescriptor/>');
+      expect(broken.status).toBe(400);
+      expect((await call('GET', `/t/life/admin/v1/service-providers/${id}`)).body.acs.map((a: { location: string }) => a.location)).toEqual(['https://sp.life.example.test/acs-new']);
+      expect((await put(`/t/life/admin/v1/service-providers/${'0'.repeat(40)}`, await metadataFor(entityId, 'https://x.example.test/acs'))).status).toBe(404);
+    });
+  });
 });
 
 describe('lifecycle through the operator CLI', () => {
@@ -99,5 +202,39 @@ describe('lifecycle through the operator CLI', () => {
       ['cloudcard user delete', 3],
       ['cloudcard user delete', 0],
     ]);
+  });
+
+  it('client update (validated like a new client) and client rotate-secret (printed once, with a grace period)', async () => {
+    const added = (await cli(['client', 'add', 'demo', '--name', 'CLI app', '--redirect-uri', 'https://rp.example.test/cb', '--grant', 'authorization_code', '--json'], env)).json() as { client_id: string; client_secret: string };
+    const updated = await cli(['client', 'update', 'demo', added.client_id, '--name', 'Renamed app', '--redirect-uri', 'https://rp.example.test/cb2', '--json'], env);
+    expect(updated.json()).toMatchObject({ client_id: added.client_id, client_name: 'Renamed app', redirect_uris: ['https://rp.example.test/cb2'], version: 2 });
+    const refused = await cli(['client', 'update', 'demo', added.client_id, '--redirect-uri', 'not a uri'], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^cloudcard: .*redirect_uris/);
+    expect((await cli(['client', 'update', 'demo', added.client_id], env)).stderr).toMatch(/nothing to change/);
+    expect((await cli(['client', 'update', 'demo', 'nosuchclient1', '--name', 'x'], env)).code).toBe(3);
+
+    const rotated = await cli(['client', 'rotate-secret', 'demo', added.client_id, '--grace', '1h', '--json'], env);
+    const answer = rotated.json() as { client_secret: string; previous_secret_expires_at: string };
+    expect(answer.client_secret).toMatch(/^cs_/);
+    expect(answer.client_secret).not.toBe(added.client_secret);
+    expect(Date.parse(answer.previous_secret_expires_at) - Date.now()).toBeGreaterThan(3_000_000);
+    const table = await cli(['client', 'rotate-secret', 'demo', added.client_id], env);
+    expect(table.stdout).toMatch(/^new client secret \(shown once, stored only as a hash\): cs_\S+\nthe old secret no longer works\n$/);
+    expect((await cli(['client', 'rotate-secret', 'demo', added.client_id, '--grace', '8d'], env)).code).toBe(2);
+  });
+
+  it('sp update replaces the metadata of a registered SP', async () => {
+    const entityId = 'https://sp.cli-life.example.test/metadata';
+    const credentials = await spCredentials('cli-life');
+    const metadata = (acs: string) => new SAML({ entryPoint: 'https://idp.example.test/sso', issuer: entityId, callbackUrl: acs, idpCert: credentials.certPem, publicCert: credentials.certPem, privateKey: credentials.keyPem, audience: entityId }).generateServiceProviderMetadata(null, credentials.certPem);
+    const first = join(dataDir, 'sp-1.xml');
+    const second = join(dataDir, 'sp-2.xml');
+    writeFileSync(first, metadata('https://sp.cli-life.example.test/acs'));
+    writeFileSync(second, metadata('https://sp.cli-life.example.test/acs2'));
+    expect((await cli(['sp', 'add', 'demo', '--metadata', first], env)).code).toBe(0);
+    const updated = await cli(['sp', 'update', 'demo', entityId, '--metadata', second, '--json'], env);
+    expect(updated.json()).toMatchObject({ entityId, acs: [{ location: 'https://sp.cli-life.example.test/acs2' }] });
+    expect((await cli(['sp', 'update', 'demo', 'https://unknown.example.test/sp', '--metadata', second], env)).code).toBe(3);
   });
 });

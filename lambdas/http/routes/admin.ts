@@ -4,6 +4,7 @@ import { HttpProblem, toProblem } from '../problem.ts';
 import type { Route, RouteHandler } from '../router.ts';
 import { json, type ApiRequest } from '../types.ts';
 import { adminCardRoutes } from './admin-cards.ts';
+import { adminClientRoutes } from './admin-clients.ts';
 import { adminServiceProviderRoutes } from './admin-service-providers.ts';
 import { adminRiskRoutes } from './admin-risk.ts';
 
@@ -122,6 +123,7 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       handle: guarded(async (request) => json(200, { certificates: await services.trustedCas.replace(tenantOf(request), objectBody(request)) })),
     },
     ...adminCardRoutes(services, { base, guarded, objectBody, audit }),
+    ...adminClientRoutes(services.clients, { base, guarded, objectBody }),
     ...adminServiceProviderRoutes(services.serviceProviders, { base, guarded, audit }),
     ...adminRiskRoutes(services, { base, guarded, objectBody }),
   ];
