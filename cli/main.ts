@@ -101,7 +101,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON instead of a table')
     .configureHelp({ showGlobalOptions: true });
 
-  const tenant = program.command('tenant').description('create, list, show and update tenants');
+  const tenant = program.command('tenant').description('create, list, show, update and delete tenants');
   tenant
     .command('create')
     .description('create a tenant')
@@ -174,6 +174,33 @@ export function buildProgram(): Command {
           trustedIssuers: trustedIssuersUpdate(current.trustedIssuers ?? [], o),
         });
         print(await target.services.tenants.update(id, update), TENANT_COLUMNS, json);
+      }),
+    );
+
+  tenant
+    .command('delete')
+    .description('delete a tenant and everything it owns: users, cards (keys destroyed), clients, SPs; --dry-run lists what would go; repeat it to finish an interrupted delete')
+    .argument('<id>', 'tenant id')
+    .option('--dry-run', 'list what would be deleted, change nothing')
+    .option('--yes', 'really delete (required without --dry-run)')
+    .action(
+      action(program, async (target, json, id: string, o: { dryRun?: boolean; yes?: boolean }) => {
+        if (!o.dryRun && !o.yes) throw new ValidationError(`deleting tenant ${id} cannot be undone: look first with --dry-run, then confirm with --yes`);
+        const plan = o.dryRun ? await target.services.tenantRemoval.plan(id) : await target.services.tenantRemoval.remove(id);
+        if (json) return print({ dryRun: Boolean(o.dryRun), ...plan }, [], true);
+        process.stdout.write(
+          [
+            o.dryRun ? `would delete tenant ${id}:` : `deleted tenant ${id}:`,
+            `  users:              ${plan.users}`,
+            `  cards:              ${plan.cards} (keys: ${plan.cardKeys.kmsResident} KMS-resident scheduled for deletion, ${plan.cardKeys.wrapped} wrapped forgotten)`,
+            `  card CA/list keys:  ${plan.authorityKeys}`,
+            `  clients:            ${plan.clients}`,
+            `  service providers:  ${plan.serviceProviders}`,
+            `  items:              ${plan.items.directory} directory, ${plan.items.state} state`,
+            `  kept:               ${plan.kept.join('; ')}`,
+            '',
+          ].join('\n'),
+        );
       }),
     );
 

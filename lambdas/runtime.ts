@@ -6,6 +6,7 @@ import { ServiceProviders } from './core/saml/service-providers.ts';
 import { CardAuthority } from './core/cards/authority.ts';
 import { Cards } from './core/cards/cards.ts';
 import { UserAccounts } from './core/directory/user-accounts.ts';
+import { TenantRemoval } from './core/directory/tenant-removal.ts';
 import { PinHasher } from './core/cards/pin-hash.ts';
 import { ResidentSlotKeys, WrappedSlotKeys } from './core/cards/slot-keys.ts';
 import { NO_OUTBOUND } from './core/outbound/none.ts';
@@ -51,6 +52,8 @@ export interface DirectoryServices extends BaseServices {
   readonly cards?: Cards;
   /** A user's whole account (with cards and devices): show and delete. */
   readonly accounts: UserAccounts;
+  /** Deleting a tenant and everything it owns (with a dry run). */
+  readonly tenantRemoval: TenantRemoval;
 }
 
 /**
@@ -85,5 +88,6 @@ export function directoryServices(
     serviceProviders: new ServiceProviders(runtime.directory, runtime.clock, outbound),
     ...(cards ? { cards } : {}),
     accounts: new UserAccounts(users, cards, base.devices),
+    tenantRemoval: new TenantRemoval({ directory: runtime.directory, tenants, state: runtime.state, cards, residentKeys: runtime.residentKeys }),
   };
 }

@@ -57,6 +57,15 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '201': jsonOk('#/components/schemas/Tenant', 'created'), ...errors },
         },
         get: { operationId: 'getTenant', security: admin, responses: { '200': jsonOk('#/components/schemas/Tenant', 'the tenant'), ...errors } },
+        delete: {
+          operationId: 'deleteTenant',
+          summary: 'Delete the tenant and everything it owns (platform admin clients only); dryRun=true lists what would go',
+          description:
+            'The tenant is disabled first (access revoked), then its cards are deleted (certificates revoked; KMS-resident keys scheduled for deletion, wrapped keys forgotten), the card CA and list-signer keys destroyed, its state items and directory items deleted, the tenant item last. An interrupted delete is finished by repeating it. The audit trail is kept (it expires by itself).',
+          security: admin,
+          parameters: [{ name: 'dryRun', in: 'query', schema: { enum: ['true', 'false'] } }],
+          responses: { '200': jsonOk('#/components/schemas/TenantRemoval', 'what was (or would be) deleted'), '403': problem, ...errors },
+        },
         patch: {
           operationId: 'updateTenant',
           security: admin,
@@ -611,6 +620,22 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             puk: { type: 'string' },
             managementKey: { type: 'object', properties: { algorithm: { enum: ['3des', 'aes128', 'aes192', 'aes256'] }, hex: { type: 'string' } } },
             warnings: { type: 'array', items: { type: 'string' }, description: 'what the holder should know about the card as enrolled (e.g. the limits of KMS-resident RSA)' },
+          },
+        },
+        TenantRemoval: {
+          type: 'object',
+          required: ['dryRun', 'tenant', 'users', 'cards', 'cardKeys', 'authorityKeys', 'clients', 'serviceProviders', 'items', 'kept'],
+          properties: {
+            dryRun: { type: 'boolean' },
+            tenant: { type: 'string' },
+            users: { type: 'integer' },
+            cards: { type: 'integer' },
+            cardKeys: { type: 'object', properties: { kmsResident: { type: 'integer' }, wrapped: { type: 'integer' } } },
+            authorityKeys: { type: 'integer', description: 'card CA and card-list signer keys' },
+            clients: { type: 'integer' },
+            serviceProviders: { type: 'integer' },
+            items: { type: 'object', properties: { directory: { type: 'integer' }, state: { type: 'integer' } }, description: 'items deleted per table' },
+            kept: { type: 'array', items: { type: 'string' } },
           },
         },
         Client: {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cardKeys } from '../../lambdas/core/cards/card-item.ts';
+import { cardKeys, slotsOf, type CardItem } from '../../lambdas/core/cards/card-item.ts';
 import type { EnrolResult } from '../../lambdas/core/cards/cards.ts';
 import { certificateKeys, type CertificateRecord } from '../../lambdas/core/pki/registry.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
@@ -11,6 +11,9 @@ import { BACKENDS, testClock, type BackendName } from '../support/backends.ts';
 import { postForm } from '../support/oidc-flows.ts';
 import { startStackOn } from '../support/oidc-stack.ts';
 import { cli, seedDataDir } from '../support/processes.ts';
+import { EMULATOR_CREDENTIALS, EMULATOR_REGION } from '../support/emulator.ts';
+import { createKmsClient } from '../../lambdas/adapters/kms/client.ts';
+import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { spCredentials } from '../support/saml-sp.ts';
 import { SAML } from '@node-saml/node-saml';
 import { createHash } from 'node:crypto';
@@ -167,6 +170,56 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
       expect(broken.status).toBe(400);
       expect((await call('GET', `/t/life/admin/v1/service-providers/${id}`)).body.acs.map((a: { location: string }) => a.location)).toEqual(['https://sp.life.example.test/acs-new']);
       expect((await put(`/t/life/admin/v1/service-providers/${'0'.repeat(40)}`, await metadataFor(entityId, 'https://x.example.test/acs'))).status).toBe(404);
+    });
+  });
+
+  describe('tenant delete', () => {
+    it('lists what would go with dryRun, then deletes everything (keys destroyed), finishing a partly done delete; the audit trail stays', async () => {
+      expect((await call('POST', '/t/doomed/admin/v1/tenant', { custody: 'kms-resident' })).status).toBe(201);
+      for (const username of ['ann', 'ben']) expect((await call('POST', '/t/doomed/admin/v1/users', { username, email: `${username}@example.com` })).status).toBe(201);
+      const first = (await call('POST', '/t/doomed/admin/v1/cards', { username: 'ann', slots: ['9a', '9c'], algorithm: 'p256' })).body as EnrolResult;
+      const second = (await call('POST', '/t/doomed/admin/v1/cards', { username: 'ben', slots: ['9a'], algorithm: 'p256' })).body as EnrolResult;
+      await directoryServices(stack.runtime).clients.create('doomed', { client_name: 'Doomed app', redirect_uris: ['https://rp.example.test/cb'] }, 'admin');
+
+      const dry = await call('DELETE', '/t/doomed/admin/v1/tenant?dryRun=true');
+      expect(dry.status).toBe(200);
+      expect(dry.body).toMatchObject({ dryRun: true, tenant: 'doomed', users: 2, cards: 2, cardKeys: { kmsResident: 3, wrapped: 0 }, authorityKeys: 2, clients: 1, serviceProviders: 0, kept: [expect.stringMatching(/audit trail/)] });
+      expect(dry.body.items.directory).toBeGreaterThan(8);
+      expect((await call('GET', '/t/doomed/admin/v1/tenant')).body).toMatchObject({ status: 'active' });
+      expect((await call('DELETE', '/t/doomed/admin/v1/tenant?dryRun=maybe')).status).toBe(400);
+
+      // A delete cut short after its first steps (tenant disabled, one card gone): the run finishes it.
+      expect((await call('PATCH', '/t/doomed/admin/v1/tenant', { status: 'disabled' })).status).toBe(200);
+      expect((await call('DELETE', `/t/doomed/admin/v1/cards/${first.card.id}`)).status).toBe(204);
+      const caKey = (await stack.runtime.directory.get({ PK: 'CARDS#doomed', SK: 'CARDCA' }))!['keyId'] as string;
+      const cardKey = (slotsOf((await stack.runtime.directory.get<CardItem>(cardKeys.card('doomed', second.card.id)))!)[0]![1].key as { keyId: string }).keyId;
+
+      const deleted = await call('DELETE', '/t/doomed/admin/v1/tenant');
+      expect(deleted.status).toBe(200);
+      expect(deleted.body).toMatchObject({ dryRun: false, users: 2, cards: 1, clients: 1 });
+      expect((await call('GET', '/t/doomed/admin/v1/tenant')).status).toBe(404);
+      for (const partition of ['T#doomed', 'CARDS#doomed', 'CRL#doomed']) expect((await stack.runtime.directory.query({ partition })).items).toEqual([]);
+      for (const keyId of [caKey, cardKey]) {
+        // Local resident keys are directory items; KMS ones answer "pending deletion" to a second destroy, which is idempotent.
+        if (backend === 'embedded') expect(await stack.runtime.directory.get({ PK: `RESIDENTKEY#${keyId}`, SK: 'RESIDENTKEY' })).toBeUndefined();
+        else {
+          const kms = createKmsClient({ endpoint: process.env['CLOUDCARD_TEST_EMULATOR']!, region: process.env['AWS_REGION'] ?? EMULATOR_REGION, credentials: EMULATOR_CREDENTIALS });
+          try {
+            expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingDeletion');
+          } finally {
+            kms.destroy();
+          }
+          await stack.runtime.residentKeys!.destroy(keyId);
+        }
+      }
+      expect((await call('DELETE', '/t/doomed/admin/v1/tenant')).status).toBe(404);
+      // The e-mail index of the tenant is empty; the tenant's trail records the deletion.
+      expect(await directoryServices(stack.runtime).users.withEmail('doomed', 'ann@example.com')).toEqual([]);
+      const trail = await directoryServices(stack.runtime).audit!.list('doomed', { limit: 2 });
+      expect(trail.events.map((e) => [e.action, e.outcome])).toEqual([
+        ['DELETE /tenant', 404],
+        ['DELETE /tenant', 200],
+      ]);
     });
   });
 });

@@ -64,6 +64,18 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       handle: guarded(async (request) => json(200, await tenants.update(tenantOf(request), objectBody(request)))),
     },
     {
+      method: 'DELETE',
+      path: `${base}/tenant`,
+      handle: guarded(async (request) => {
+        // A tenant's own admin token must not be able to delete the tenant it lives in: platform admins only.
+        if ((await auth.authenticate(request)).kind !== 'admin-client') throw new HttpProblem(403, 'Forbidden', { detail: 'deleting a tenant needs a platform admin client' });
+        const dryRun = request.query['dryRun'];
+        if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') throw new HttpProblem(400, 'Invalid request', { detail: 'dryRun must be true or false' });
+        if (dryRun === 'true') return json(200, { dryRun: true, ...(await services.tenantRemoval.plan(tenantOf(request))) });
+        return json(200, { dryRun: false, ...(await services.tenantRemoval.remove(tenantOf(request))) });
+      }),
+    },
+    {
       method: 'GET',
       path: `${base}/users`,
       handle: guarded(async (request) => json(200, await users.list(tenantOf(request), request.query['cursor']))),
