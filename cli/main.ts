@@ -266,6 +266,21 @@ export function buildProgram(): Command {
       }),
     );
   user
+    .command('import')
+    .description('create users in bulk from a CSV file (header row: username,email,displayName); a bad row refuses the file with every error and its line, nothing written')
+    .argument('<tenant>', 'tenant id')
+    .argument('<file>', 'the CSV file (- for standard input)')
+    .action(
+      action(program, async (target, json, tenantId: string, file: string) => {
+        await target.services.tenants.get(tenantId);
+        const result = await target.services.userImport.run(tenantId, file === '-' ? await readStdin() : readFileSync(file, 'utf8'));
+        if (json) print(result, [], true);
+        else process.stdout.write(`created ${result.created} user(s) in tenant ${tenantId}\n${result.errors.map((e) => `line ${e.line}: ${e.message}\n`).join('')}`);
+        // Rows refused because the user exists: the rest was imported, the exit code says not all was.
+        if (result.errors.length) process.exitCode = EXIT.conflict;
+      }),
+    );
+  user
     .command('show')
     .description('show a user with their cards and agent devices')
     .argument('<tenant>', 'tenant id')

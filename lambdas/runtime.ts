@@ -7,6 +7,7 @@ import { CardAuthority } from './core/cards/authority.ts';
 import { Cards } from './core/cards/cards.ts';
 import { UserAccounts } from './core/directory/user-accounts.ts';
 import { TenantRemoval } from './core/directory/tenant-removal.ts';
+import { UserImport } from './core/directory/user-import.ts';
 import { PinHasher } from './core/cards/pin-hash.ts';
 import { ResidentSlotKeys, WrappedSlotKeys } from './core/cards/slot-keys.ts';
 import { NO_OUTBOUND } from './core/outbound/none.ts';
@@ -54,6 +55,8 @@ export interface DirectoryServices extends BaseServices {
   readonly accounts: UserAccounts;
   /** Deleting a tenant and everything it owns (with a dry run). */
   readonly tenantRemoval: TenantRemoval;
+  /** Bulk user creation from CSV. */
+  readonly userImport: UserImport;
 }
 
 /**
@@ -88,6 +91,7 @@ export function directoryServices(
     serviceProviders: new ServiceProviders(runtime.directory, runtime.clock, outbound),
     ...(cards ? { cards } : {}),
     accounts: new UserAccounts(users, cards, base.devices),
+    userImport: new UserImport(users),
     tenantRemoval: new TenantRemoval({ directory: runtime.directory, tenants, state: runtime.state, cards, residentKeys: runtime.residentKeys }),
   };
 }

@@ -88,6 +88,18 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '201': jsonOk('#/components/schemas/User', 'created'), ...errors },
         },
       },
+      '/t/{tenant}/admin/v1/users/import': {
+        parameters: [tenantParam],
+        post: {
+          operationId: 'importUsers',
+          summary: 'Create users in bulk from CSV (header row; columns username, email, displayName)',
+          description:
+            'Every row is checked first with the rules of one user creation (and no username twice): any bad row refuses the whole file with a 400 problem whose `issues` name each line (the header is line 1), nothing written. Then each row is one write; a user that exists already is reported in `errors` with its line, the other rows are created. At most 5000 rows.',
+          security: admin,
+          requestBody: { required: true, content: { 'text/csv': { schema: { type: 'string' } } } },
+          responses: { '200': jsonOk('#/components/schemas/UserImportResult', 'rows created, rows refused'), '415': problem, ...errors },
+        },
+      },
       '/t/{tenant}/admin/v1/users/{username}': {
         parameters: [tenantParam, usernameParam],
         get: { operationId: 'getUser', summary: 'The user with their cards and agent devices', security: admin, responses: { '200': jsonOk('#/components/schemas/UserAccount', 'the user, cards and devices'), ...errors } },
@@ -620,6 +632,14 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             puk: { type: 'string' },
             managementKey: { type: 'object', properties: { algorithm: { enum: ['3des', 'aes128', 'aes192', 'aes256'] }, hex: { type: 'string' } } },
             warnings: { type: 'array', items: { type: 'string' }, description: 'what the holder should know about the card as enrolled (e.g. the limits of KMS-resident RSA)' },
+          },
+        },
+        UserImportResult: {
+          type: 'object',
+          required: ['created', 'errors'],
+          properties: {
+            created: { type: 'integer' },
+            errors: { type: 'array', items: { type: 'object', required: ['line', 'message'], properties: { line: { type: 'integer' }, message: { type: 'string' } } } },
           },
         },
         TenantRemoval: {

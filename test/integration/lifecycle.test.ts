@@ -75,6 +75,29 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
     });
   });
 
+  describe('bulk user import (CSV)', () => {
+    const post = async (csv: string, type = 'text/csv') => {
+      const response = await fetch(`${stack.url}/t/life/admin/v1/users/import`, { method: 'POST', headers: { Authorization: basicAuth, 'Content-Type': type }, body: csv });
+      return { status: response.status, body: (await response.json()) as any };
+    };
+
+    it('creates the rows; a bad row refuses the file with every error and its line, nothing written; existing users are reported per line', async () => {
+      const bad = await post('username,email,displayName\nimp-a,imp-a@example.com,A\nBad Name,,\nimp-c,not-an-address,C\nimp-a,,again\n');
+      expect(bad.status).toBe(400);
+      expect(bad.body.issues).toEqual([expect.stringMatching(/^line 3: username: must be/), expect.stringMatching(/^line 4: email: /), 'line 5: username imp-a is on line 2 already']);
+      expect((await call('GET', '/t/life/admin/v1/users/imp-a')).status).toBe(404);
+
+      expect((await call('POST', '/t/life/admin/v1/users', { username: 'imp-b' })).status).toBe(201);
+      const good = await post('displayName,username,email\n"Doe, Jane",imp-a,imp-a@example.com\nB,imp-b,\n"C ""the third""",imp-c,\n');
+      expect(good.status).toBe(200);
+      expect(good.body).toEqual({ created: 2, errors: [{ line: 3, message: 'user imp-b already exists in tenant life' }] });
+      expect((await call('GET', '/t/life/admin/v1/users/imp-a')).body).toMatchObject({ displayName: 'Doe, Jane', email: 'imp-a@example.com' });
+      expect((await call('GET', '/t/life/admin/v1/users/imp-c')).body).toMatchObject({ displayName: 'C "the third"' });
+      expect((await post('username\nx', 'text/plain')).status).toBe(415);
+      expect((await post('user,mail\nx,y')).body.issues).toEqual([expect.stringMatching(/^line 1: unknown column\(s\) user, mail/)]);
+    });
+  });
+
   describe('clients', () => {
     const token = (id: string, secret: string) =>
       postForm(`${stack.url}/t/life/oidc/token`, { grant_type: 'client_credentials', scope: 'profile' }, { Authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` });
@@ -289,5 +312,21 @@ describe('lifecycle through the operator CLI', () => {
     const updated = await cli(['sp', 'update', 'demo', entityId, '--metadata', second, '--json'], env);
     expect(updated.json()).toMatchObject({ entityId, acs: [{ location: 'https://sp.cli-life.example.test/acs2' }] });
     expect((await cli(['sp', 'update', 'demo', 'https://unknown.example.test/sp', '--metadata', second], env)).code).toBe(3);
+  });
+
+  it('user import from a CSV file: per-row errors with line numbers, exit 2 and nothing written for a bad file; exit 4 when some users existed', async () => {
+    const bad = join(dataDir, 'bad.csv');
+    writeFileSync(bad, 'username,email\ncsv-a,csv-a@example.com\ncsv-b,nope\n');
+    const refused = await cli(['user', 'import', 'demo', bad], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^cloudcard: 1 invalid row\(s\): nothing was imported\n  line 3: email: .+\n$/);
+    expect((await cli(['user', 'show', 'demo', 'csv-a'], env)).code).toBe(3);
+
+    const good = join(dataDir, 'good.csv');
+    writeFileSync(good, 'username,email\ncsv-a,csv-a@example.com\nalice,\n');
+    const partly = await cli(['user', 'import', 'demo', good], env);
+    expect(partly.code).toBe(4);
+    expect(partly.stdout).toBe('created 1 user(s) in tenant demo\nline 3: user alice already exists in tenant demo\n');
+    expect((await cli(['user', 'show', 'demo', 'csv-a', '--json'], env)).json()).toMatchObject({ email: 'csv-a@example.com' });
   });
 });

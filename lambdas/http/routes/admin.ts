@@ -89,6 +89,15 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       }),
     },
     {
+      method: 'POST',
+      path: `${base}/users/import`,
+      handle: guarded(async (request) => {
+        if (!/^text\/csv\b/i.test(request.headers['content-type'] ?? '')) throw new HttpProblem(415, 'Unsupported media type', { detail: 'send the users as text/csv with a header row (username,email,displayName)' });
+        await tenants.get(tenantOf(request));
+        return json(200, await services.userImport.run(tenantOf(request), request.rawBody?.toString('utf8') ?? ''));
+      }),
+    },
+    {
       method: 'GET',
       path: `${base}/users/:username`,
       handle: guarded(async (request) => json(200, await services.accounts.show(tenantOf(request), request.params['username']!))),
