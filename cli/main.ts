@@ -57,7 +57,7 @@ function action<A extends unknown[]>(program: Command, run: (target: Target, jso
 }
 
 /** Commands that only read: everything else is an administrative change and goes into the audit trail. */
-const READ_ONLY_COMMANDS = new Set(['list', 'show', 'sessions', 'crl', 'completion']);
+const READ_ONLY_COMMANDS = new Set(['list', 'show', 'sessions', 'crl', 'completion', 'export']);
 /** Where changes that belong to no tenant (platform admin clients) are recorded; no tenant id can look like it. */
 export const PLATFORM_AUDIT = '_platform';
 
@@ -177,6 +177,35 @@ export function buildProgram(): Command {
       }),
     );
 
+  tenant
+    .command('export')
+    .description('print a tenant as a versioned JSON document (settings, users, clients, SPs); no secret is in it: see README, Tenant export')
+    .argument('<id>', 'tenant id')
+    .action(
+      action(program, async (target, _json, id: string) => {
+        print(await target.services.tenantTransfer.export(id), [], true);
+      }),
+    );
+  tenant
+    .command('import')
+    .description('create a new tenant from an export (all or nothing); prints the new secrets of confidential clients once')
+    .argument('<id>', 'the new tenant id (it must not exist)')
+    .argument('<file>', 'the export (JSON), or - for standard input')
+    .action(
+      action(program, async (target, json, id: string, file: string) => {
+        const text = file === '-' ? await readStdin() : readFileSync(file, 'utf8');
+        let document: unknown;
+        try {
+          document = JSON.parse(text);
+        } catch {
+          throw new ValidationError(`${file === '-' ? 'standard input' : file} is not JSON`);
+        }
+        const imported = await target.services.tenantTransfer.import(id, document);
+        if (json) return print(imported, [], true);
+        process.stdout.write(`imported tenant ${id}: ${imported.users} user(s), ${imported.clients.length} client(s), ${imported.serviceProviders} service provider(s)\n`);
+        for (const c of imported.clients.filter((c) => c.client_secret)) process.stdout.write(`client ${c.client_id} new secret (shown once): ${c.client_secret}\n`);
+      }),
+    );
   tenant
     .command('delete')
     .description('delete a tenant and everything it owns: users, cards (keys destroyed), clients, SPs; --dry-run lists what would go; repeat it to finish an interrupted delete')

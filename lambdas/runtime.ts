@@ -8,6 +8,7 @@ import { Cards } from './core/cards/cards.ts';
 import { UserAccounts } from './core/directory/user-accounts.ts';
 import { TenantRemoval } from './core/directory/tenant-removal.ts';
 import { UserImport } from './core/directory/user-import.ts';
+import { TenantTransfer } from './core/directory/tenant-transfer.ts';
 import { PinHasher } from './core/cards/pin-hash.ts';
 import { ResidentSlotKeys, WrappedSlotKeys } from './core/cards/slot-keys.ts';
 import { NO_OUTBOUND } from './core/outbound/none.ts';
@@ -57,6 +58,8 @@ export interface DirectoryServices extends BaseServices {
   readonly tenantRemoval: TenantRemoval;
   /** Bulk user creation from CSV. */
   readonly userImport: UserImport;
+  /** Tenant export (JSON, no secrets) and import into a new tenant. */
+  readonly tenantTransfer: TenantTransfer;
 }
 
 /**
@@ -86,12 +89,15 @@ export function directoryServices(
           ...(revocation ? { sessionEndings: revocation } : {}),
         })
       : undefined;
+  const serviceProviders = new ServiceProviders(runtime.directory, runtime.clock, outbound);
+  const tenantRemoval = new TenantRemoval({ directory: runtime.directory, tenants, state: runtime.state, cards, residentKeys: runtime.residentKeys });
   return {
     ...base,
-    serviceProviders: new ServiceProviders(runtime.directory, runtime.clock, outbound),
+    serviceProviders,
     ...(cards ? { cards } : {}),
     accounts: new UserAccounts(users, cards, base.devices),
     userImport: new UserImport(users),
-    tenantRemoval: new TenantRemoval({ directory: runtime.directory, tenants, state: runtime.state, cards, residentKeys: runtime.residentKeys }),
+    tenantRemoval,
+    tenantTransfer: new TenantTransfer({ tenants, users, clients: base.clients, serviceProviders, removal: tenantRemoval, clock: runtime.clock }),
   };
 }

@@ -73,6 +73,26 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '200': jsonOk('#/components/schemas/Tenant', 'updated'), ...errors },
         },
       },
+      '/t/{tenant}/admin/v1/tenant/export': {
+        parameters: [tenantParam],
+        get: {
+          operationId: 'exportTenant',
+          summary: 'The tenant as a versioned JSON document (settings, users, clients, SPs), no secret in it',
+          description: 'Left out by choice (the document says so in `excluded`): passwords, TOTP, client secrets, cards and their keys, signing keys, sessions and the audit trail.',
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/TenantExport', 'the export'), ...errors },
+        },
+      },
+      '/t/{tenant}/admin/v1/tenant/import': {
+        parameters: [tenantParam],
+        post: {
+          operationId: 'importTenant',
+          summary: 'Create the path tenant from an export (409 if it exists); all or nothing; new client secrets in this answer only',
+          security: admin,
+          requestBody: jsonBody('#/components/schemas/TenantExport'),
+          responses: { '201': { description: 'imported', headers: noStore, content: { 'application/json': { schema: { $ref: '#/components/schemas/TenantImported' } } } }, ...errors },
+        },
+      },
       '/t/{tenant}/admin/v1/users': {
         parameters: [tenantParam],
         get: {
@@ -640,6 +660,32 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           properties: {
             created: { type: 'integer' },
             errors: { type: 'array', items: { type: 'object', required: ['line', 'message'], properties: { line: { type: 'integer' }, message: { type: 'string' } } } },
+          },
+        },
+        TenantExport: {
+          type: 'object',
+          required: ['format', 'version', 'exportedAt', 'tenant', 'users', 'clients', 'serviceProviders', 'excluded'],
+          properties: {
+            format: { const: 'cloudcard-tenant-export' },
+            version: { const: 1 },
+            exportedAt: { type: 'string', format: 'date-time' },
+            tenant: { type: 'object', description: 'the settings a tenant is created with' },
+            riskPolicy: { type: 'object' },
+            ssfTransmitters: { type: 'object' },
+            users: { type: 'array', items: { type: 'object', properties: { username: { type: 'string' }, email: { type: 'string' }, displayName: { type: 'string' }, status: { enum: ['active', 'disabled'] } } } },
+            clients: { type: 'array', items: { type: 'object', properties: { client_id: { type: 'string' }, registered_by: { enum: ['admin', 'registration'] }, metadata: { type: 'object' } } } },
+            serviceProviders: { type: 'array', items: { type: 'object', properties: { metadataXml: { type: 'string' }, signing: { enum: ['response', 'assertion', 'both'] }, attributeMap: { type: 'array' } } } },
+            excluded: { type: 'array', items: { type: 'string' } },
+          },
+        },
+        TenantImported: {
+          type: 'object',
+          required: ['tenant', 'users', 'clients', 'serviceProviders'],
+          properties: {
+            tenant: { type: 'string' },
+            users: { type: 'integer' },
+            clients: { type: 'array', items: { type: 'object', properties: { client_id: { type: 'string' }, client_secret: { type: 'string', description: 'new; shown once' } } } },
+            serviceProviders: { type: 'integer' },
           },
         },
         TenantRemoval: {

@@ -196,6 +196,54 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
     });
   });
 
+  describe('tenant export and import', () => {
+    it('exports settings, users, clients and SPs without any secret; imports into a new tenant with the same client ids and new secrets; all or nothing', async () => {
+      const password = 'Export-me-never-123';
+      expect((await call('POST', '/t/src/admin/v1/tenant', { displayName: 'Source Org', pinPolicy: { minLength: 6, maxLength: 8, retries: 5, pukRetries: 3, changeOnFirstUse: false } })).status).toBe(201);
+      expect((await call('POST', '/t/src/admin/v1/users', { username: 'eve', email: 'eve@example.com', password })).status).toBe(201);
+      expect((await call('POST', '/t/src/admin/v1/users', { username: 'gone', displayName: 'Gone' })).status).toBe(201);
+      expect((await call('POST', '/t/src/admin/v1/users/gone/disable')).status).toBe(200);
+      const confidential = await directoryServices(stack.runtime).clients.create('src', { client_name: 'Backend', redirect_uris: ['https://rp.example.test/cb'], grant_types: ['authorization_code', 'client_credentials'], scope: 'openid profile' }, 'admin');
+      const credentials = await spCredentials('export-sp');
+      const entity = 'https://sp.export.example.test/metadata';
+      const metadata = new SAML({ entryPoint: `${stack.url}/t/src/saml/sso`, issuer: entity, callbackUrl: 'https://sp.export.example.test/acs', idpCert: credentials.certPem, publicCert: credentials.certPem, privateKey: credentials.keyPem, audience: entity }).generateServiceProviderMetadata(null, credentials.certPem);
+      expect((await call('POST', '/t/src/admin/v1/service-providers', { metadata, sign: 'assertion' })).status).toBe(201);
+
+      const exported = await call('GET', '/t/src/admin/v1/tenant/export');
+      expect(exported.status).toBe(200);
+      const document = exported.body;
+      expect(document).toMatchObject({ format: 'cloudcard-tenant-export', version: 1, tenant: { displayName: 'Source Org', pinPolicy: { retries: 5 } } });
+      expect(document.users).toEqual([
+        { username: 'eve', email: 'eve@example.com', displayName: 'eve', status: 'active' },
+        { username: 'gone', displayName: 'Gone', status: 'disabled' },
+      ]);
+      const text = JSON.stringify(document);
+      for (const secret of [password, confidential.clientSecret!, 'scrypt$', 'secretHash', 'passwordHash']) expect(text).not.toContain(secret);
+      expect(document.excluded).toEqual(expect.arrayContaining([expect.stringMatching(/client secrets/)]));
+
+      const imported = await call('POST', '/t/copy/admin/v1/tenant/import', document);
+      expect(imported.status).toBe(201);
+      expect(imported.headers.get('cache-control')).toBe('no-store');
+      expect(imported.body).toMatchObject({ tenant: 'copy', users: 2, serviceProviders: 1, clients: [{ client_id: confidential.client.client_id, client_secret: expect.stringMatching(/^cs_/) }] });
+      expect((await call('GET', '/t/copy/admin/v1/tenant')).body).toMatchObject({ displayName: 'Source Org', pinPolicy: { retries: 5 } });
+      expect((await call('GET', '/t/copy/admin/v1/users/gone')).body).toMatchObject({ status: 'disabled' });
+      expect((await call('GET', `/t/copy/admin/v1/service-providers/${createHash('sha1').update(entity).digest('hex')}`)).body).toMatchObject({ entityId: entity, signing: 'assertion' });
+      const newSecret = imported.body.clients[0].client_secret as string;
+      const basic = (secret: string) => ({ Authorization: `Basic ${Buffer.from(`${confidential.client.client_id}:${secret}`).toString('base64')}` });
+      expect((await postForm(`${stack.url}/t/copy/oidc/token`, { grant_type: 'client_credentials', scope: 'profile' }, basic(newSecret))).status).toBe(200);
+      expect((await postForm(`${stack.url}/t/copy/oidc/token`, { grant_type: 'client_credentials', scope: 'profile' }, basic(confidential.clientSecret!))).status).toBe(401);
+
+      // Never a merge; a bad document writes nothing; a part refused late removes the tenant made so far.
+      expect((await call('POST', '/t/copy/admin/v1/tenant/import', document)).status).toBe(409);
+      expect((await call('POST', '/t/copy2/admin/v1/tenant/import', { ...document, version: 2 })).status).toBe(400);
+      expect((await call('POST', '/t/copy2/admin/v1/tenant/import', { ...document, users: [{ username: 'Bad Name', status: 'active' }] })).status).toBe(400);
+      const late = await call('POST', '/t/copy2/admin/v1/tenant/import', { ...document, serviceProviders: [{ metadataXml: '<EntityDescriptor/>' }] });
+      expect(late.status).toBe(400);
+      expect((await call('GET', '/t/copy2/admin/v1/tenant')).status).toBe(404);
+      expect((await stack.runtime.directory.query({ partition: 'T#copy2' })).items).toEqual([]);
+    });
+  });
+
   describe('tenant delete', () => {
     it('lists what would go with dryRun, then deletes everything (keys destroyed), finishing a partly done delete; the audit trail stays', async () => {
       expect((await call('POST', '/t/doomed/admin/v1/tenant', { custody: 'kms-resident' })).status).toBe(201);
@@ -328,5 +376,20 @@ describe('lifecycle through the operator CLI', () => {
     expect(partly.code).toBe(4);
     expect(partly.stdout).toBe('created 1 user(s) in tenant demo\nline 3: user alice already exists in tenant demo\n');
     expect((await cli(['user', 'show', 'demo', 'csv-a', '--json'], env)).json()).toMatchObject({ email: 'csv-a@example.com' });
+  });
+
+  it('tenant export and tenant import through files', async () => {
+    const exported = await cli(['tenant', 'export', 'demo'], env);
+    expect(exported.code).toBe(0);
+    expect(exported.json()).toMatchObject({ format: 'cloudcard-tenant-export', version: 1 });
+    const file = join(dataDir, 'demo-export.json');
+    writeFileSync(file, exported.stdout);
+    const imported = await cli(['tenant', 'import', 'demo-copy', file], env);
+    expect(imported.code).toBe(0);
+    expect(imported.stdout).toMatch(/^imported tenant demo-copy: \d+ user\(s\), \d+ client\(s\), \d+ service provider\(s\)\n/);
+    expect((await cli(['user', 'show', 'demo-copy', 'alice', '--json'], env)).json()).toMatchObject({ username: 'alice' });
+    expect((await cli(['tenant', 'import', 'demo-copy', file], env)).code).toBe(4);
+    writeFileSync(file, 'not json');
+    expect((await cli(['tenant', 'import', 'demo-copy2', file], env)).code).toBe(2);
   });
 });

@@ -301,6 +301,16 @@ export class Clients {
     }
   }
 
+  /**
+   * A client moved from another tenant or stack (tenant import): same id, origin and metadata, checked as
+   * at creation; new credentials (secrets are never exported), returned once.
+   */
+  async restore(tenant: string, exported: { client_id: string; registered_by: ClientOrigin; metadata: unknown }): Promise<IssuedClient> {
+    if (!CLIENT_ID.test(exported.client_id)) throw new ValidationError(`client id ${exported.client_id} is not valid`);
+    const metadata = await this.#metadataFor(exported.metadata, exported.registered_by);
+    return this.#write(tenant, exported.client_id, metadata, exported.registered_by);
+  }
+
   async #write(tenant: string, clientId: string, metadata: ClientMetadata, origin: ClientOrigin): Promise<IssuedClient> {
     const clientSecret = needsSecret(metadata) ? newOpaque('cs_') : undefined;
     const registrationAccessToken = origin === 'registration' ? newOpaque('rat_') : undefined;
@@ -513,7 +523,7 @@ export function patchedMetadata(client: OidcClient, patch: unknown): Record<stri
 }
 
 /** The stored client's metadata alone (without the members the server sets). */
-function metadataOf(client: OidcClient): Record<string, unknown> {
+export function metadataOf(client: OidcClient): Record<string, unknown> {
   const metadata: Record<string, unknown> = { ...client };
   for (const member of SERVER_MEMBERS) delete metadata[member];
   return metadata;

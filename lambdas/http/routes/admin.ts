@@ -3,6 +3,8 @@ import type { AdminAuthenticator } from '../admin-auth.ts';
 import { HttpProblem, toProblem } from '../problem.ts';
 import type { Route, RouteHandler } from '../router.ts';
 import { json, type ApiRequest } from '../types.ts';
+import { OAuthError } from '../../core/oidc/errors.ts';
+import { SamlError } from '../../core/saml/xml.ts';
 import { adminCardRoutes } from './admin-cards.ts';
 import { adminClientRoutes } from './admin-clients.ts';
 import { adminServiceProviderRoutes } from './admin-service-providers.ts';
@@ -62,6 +64,20 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       method: 'PATCH',
       path: `${base}/tenant`,
       handle: guarded(async (request) => json(200, await tenants.update(tenantOf(request), objectBody(request)))),
+    },
+    { method: 'GET', path: `${base}/tenant/export`, handle: guarded(async (request) => json(200, await services.tenantTransfer.export(tenantOf(request)))) },
+    {
+      method: 'POST',
+      path: `${base}/tenant/import`,
+      handle: guarded(async (request) => {
+        const imported = await services.tenantTransfer.import(tenantOf(request), objectBody(request)).catch((error: unknown) => {
+          // Refused client or SP metadata inside the document is the caller's input: a 400 naming it.
+          if (error instanceof SamlError) throw new HttpProblem(400, 'Invalid service provider', { detail: error.message });
+          if (error instanceof OAuthError && error.status === 400) throw new HttpProblem(400, 'Invalid client metadata', { detail: error.message, extensions: { error: error.error } });
+          throw error;
+        });
+        return json(201, imported, { Location: `${request.baseUrl}/t/${imported.tenant}/admin/v1/tenant`, 'Cache-Control': 'no-store' });
+      }),
     },
     {
       method: 'DELETE',
