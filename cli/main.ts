@@ -43,6 +43,8 @@ function action<A extends unknown[]>(program: Command, run: (target: Target, jso
     let outcome = 0;
     try {
       await run(target, Boolean(globals.json), ...args);
+      // A command that finished but not fully (user import with rows refused) says so by its exit code.
+      outcome = typeof process.exitCode === 'number' ? process.exitCode : 0;
     } catch (error) {
       outcome = describeFailure(error).exitCode;
       throw error;

@@ -376,6 +376,8 @@ describe('lifecycle through the operator CLI', () => {
     expect(partly.code).toBe(4);
     expect(partly.stdout).toBe('created 1 user(s) in tenant demo\nline 3: user alice already exists in tenant demo\n');
     expect((await cli(['user', 'show', 'demo', 'csv-a', '--json'], env)).json()).toMatchObject({ email: 'csv-a@example.com' });
+    const events = (await cli(['audit', 'list', 'demo', '--limit', '1', '--json'], env)).json() as { action: string; outcome: number }[];
+    expect(events[0]).toMatchObject({ action: 'cloudcard user import', outcome: 4 });
   });
 
   it('tenant export and tenant import through files', async () => {
