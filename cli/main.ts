@@ -44,6 +44,8 @@ function action<A extends unknown[]>(program: Command, run: (target: Target, jso
     let outcome = 0;
     try {
       await run(target, Boolean(globals.json), ...args);
+      // A command that finished but not fully (user import with rows refused) says so by its exit code.
+      outcome = typeof process.exitCode === 'number' ? process.exitCode : 0;
     } catch (error) {
       outcome = describeFailure(error).exitCode;
       throw error;
@@ -58,7 +60,7 @@ function action<A extends unknown[]>(program: Command, run: (target: Target, jso
 }
 
 /** Commands that only read: everything else is an administrative change and goes into the audit trail. */
-const READ_ONLY_COMMANDS = new Set(['list', 'show', 'sessions', 'crl', 'completion']);
+const READ_ONLY_COMMANDS = new Set(['list', 'show', 'sessions', 'crl', 'completion', 'export']);
 /** Where changes that belong to no tenant (platform admin clients) are recorded; no tenant id can look like it. */
 export const PLATFORM_AUDIT = '_platform';
 
@@ -102,7 +104,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON instead of a table')
     .configureHelp({ showGlobalOptions: true });
 
-  const tenant = program.command('tenant').description('create, list, show and update tenants');
+  const tenant = program.command('tenant').description('create, list, show, update and delete tenants');
   tenant
     .command('create')
     .description('create a tenant')
@@ -178,6 +180,62 @@ export function buildProgram(): Command {
       }),
     );
 
+  tenant
+    .command('export')
+    .description('print a tenant as a versioned JSON document (settings, users, clients, SPs); no secret is in it: see README, Tenant export')
+    .argument('<id>', 'tenant id')
+    .action(
+      action(program, async (target, _json, id: string) => {
+        print(await target.services.tenantTransfer.export(id), [], true);
+      }),
+    );
+  tenant
+    .command('import')
+    .description('create a new tenant from an export (all or nothing); prints the new secrets of confidential clients once')
+    .argument('<id>', 'the new tenant id (it must not exist)')
+    .argument('<file>', 'the export (JSON), or - for standard input')
+    .action(
+      action(program, async (target, json, id: string, file: string) => {
+        const text = file === '-' ? await readStdin() : readFileSync(file, 'utf8');
+        let document: unknown;
+        try {
+          document = JSON.parse(text);
+        } catch {
+          throw new ValidationError(`${file === '-' ? 'standard input' : file} is not JSON`);
+        }
+        const imported = await target.services.tenantTransfer.import(id, document);
+        if (json) return print(imported, [], true);
+        process.stdout.write(`imported tenant ${id}: ${imported.users} user(s), ${imported.clients.length} client(s), ${imported.serviceProviders} service provider(s)\n`);
+        for (const c of imported.clients.filter((c) => c.client_secret)) process.stdout.write(`client ${c.client_id} new secret (shown once): ${c.client_secret}\n`);
+      }),
+    );
+  tenant
+    .command('delete')
+    .description('delete a tenant and everything it owns: users, cards (keys destroyed), clients, SPs; --dry-run lists what would go; repeat it to finish an interrupted delete')
+    .argument('<id>', 'tenant id')
+    .option('--dry-run', 'list what would be deleted, change nothing')
+    .option('--yes', 'really delete (required without --dry-run)')
+    .action(
+      action(program, async (target, json, id: string, o: { dryRun?: boolean; yes?: boolean }) => {
+        if (!o.dryRun && !o.yes) throw new ValidationError(`deleting tenant ${id} cannot be undone: look first with --dry-run, then confirm with --yes`);
+        const plan = o.dryRun ? await target.services.tenantRemoval.plan(id) : await target.services.tenantRemoval.remove(id);
+        if (json) return print({ dryRun: Boolean(o.dryRun), ...plan }, [], true);
+        process.stdout.write(
+          [
+            o.dryRun ? `would delete tenant ${id}:` : `deleted tenant ${id}:`,
+            `  users:              ${plan.users}`,
+            `  cards:              ${plan.cards} (keys: ${plan.cardKeys.kmsResident} KMS-resident scheduled for deletion, ${plan.cardKeys.wrapped} wrapped forgotten)`,
+            `  card CA/list keys:  ${plan.authorityKeys}`,
+            `  clients:            ${plan.clients}`,
+            `  service providers:  ${plan.serviceProviders}`,
+            `  items:              ${plan.items.directory} directory, ${plan.items.state} state`,
+            `  kept:               ${plan.kept.join('; ')}`,
+            '',
+          ].join('\n'),
+        );
+      }),
+    );
+
   const user = program.command('user').description('add, list, update, disable and enable users; set passwords, enrol TOTP, lift sign-in locks');
   user
     .command('add')
@@ -237,6 +295,50 @@ export function buildProgram(): Command {
     .action(
       action(program, async (target, json, tenantId: string, username: string) => {
         print((await target.services.users.enable(tenantId, username)) as unknown as Record<string, unknown>, USER_COLUMNS, json);
+      }),
+    );
+  user
+    .command('import')
+    .description('create users in bulk from a CSV file (header row: username,email,displayName); a bad row refuses the file with every error and its line, nothing written')
+    .argument('<tenant>', 'tenant id')
+    .argument('<file>', 'the CSV file (- for standard input)')
+    .action(
+      action(program, async (target, json, tenantId: string, file: string) => {
+        await target.services.tenants.get(tenantId);
+        const result = await target.services.userImport.run(tenantId, file === '-' ? await readStdin() : readFileSync(file, 'utf8'));
+        if (json) print(result, [], true);
+        else process.stdout.write(`created ${result.created} user(s) in tenant ${tenantId}\n${result.errors.map((e) => `line ${e.line}: ${e.message}\n`).join('')}`);
+        // Rows refused because the user exists: the rest was imported, the exit code says not all was.
+        if (result.errors.length) process.exitCode = EXIT.conflict;
+      }),
+    );
+  user
+    .command('show')
+    .description('show a user with their cards and agent devices')
+    .argument('<tenant>', 'tenant id')
+    .argument('<username>', 'user name')
+    .action(
+      action(program, async (target, json, tenantId: string, username: string) => {
+        const account = await target.services.accounts.show(tenantId, username);
+        if (json) return print(account, [], true);
+        const { cards, devices, ...profile } = account;
+        print(profile, USER_COLUMNS, false);
+        process.stdout.write(`\ncards (${cards.length}):\n`);
+        if (cards.length) print(cards.map((c) => ({ id: c.id, label: c.label, custody: c.custody, slots: c.slots.map((s) => s.slot).join(',') })), ['id', 'label', 'custody', 'slots'], false);
+        process.stdout.write(`\ndevices (${devices.length}):\n`);
+        if (devices.length) print(devices, ['id', 'os', 'agentVersion', 'lastSeenAt'], false);
+      }),
+    );
+  user
+    .command('delete')
+    .description("delete a user for good: sessions and token families revoked, cards deleted (certificates revoked, keys destroyed), devices forgotten, username and e-mail freed; repeat it to finish an interrupted delete")
+    .argument('<tenant>', 'tenant id')
+    .argument('<username>', 'user name')
+    .action(
+      action(program, async (target, json, tenantId: string, username: string) => {
+        const deleted = await target.services.accounts.delete(tenantId, username);
+        if (json) print({ tenant: tenantId, username, deleted: true, ...deleted }, [], true);
+        else process.stdout.write(`deleted ${username} from tenant ${tenantId} (${deleted.cards} card(s), ${deleted.devices} device(s))\n`);
       }),
     );
   user
@@ -316,7 +418,7 @@ export function buildProgram(): Command {
     );
   const CLIENT_COLUMNS = ['client_id', 'client_name', 'token_endpoint_auth_method', 'grant_types', 'first_party'];
   const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-  const client = program.command('client').description('add, list, show and remove OAuth/OIDC clients of a tenant');
+  const client = program.command('client').description('add, list, show, update and remove OAuth/OIDC clients of a tenant; rotate their secrets');
   client
     .command('add')
     .description('register a first-party client (no consent screen); prints its secret once')
@@ -448,6 +550,57 @@ export function buildProgram(): Command {
       }),
     );
   client
+    .command('update')
+    .description("change a client's metadata: only the options given (a list option replaces the whole list); validated like a new client")
+    .argument('<tenant>', 'tenant id')
+    .argument('<clientId>', 'client id')
+    .option('--name <name>', 'display name shown to users')
+    .option('--redirect-uri <uri>', 'redirect URI (repeat for several; replaces the list)', collect)
+    .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeat for several; replaces the list)', collect)
+    .option('--grant <type>', 'grant type (repeat; replaces the list)', collect)
+    .option('--scope <scope>', 'allowed scopes, space separated')
+    .option('--jwks-file <file>', 'public JWK set (JSON) for private_key_jwt')
+    .option('--dpop <yes|no>', 'require DPoP-bound access tokens')
+    .option('--patch-file <file>', 'a JSON object of client metadata (RFC 7591 names) to apply; null removes a member')
+    .action(
+      action(program, async (target, json, tenantId: string, clientId: string, o: { name?: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; grant?: string[]; scope?: string; jwksFile?: string; dpop?: string; patchFile?: string }) => {
+        await target.services.tenants.get(tenantId);
+        const patch = {
+          ...(o.patchFile ? (JSON.parse(readFileSync(o.patchFile, 'utf8')) as Record<string, unknown>) : {}),
+          ...pickDefined({
+            client_name: o.name,
+            redirect_uris: o.redirectUri,
+            post_logout_redirect_uris: o.postLogoutRedirectUri,
+            grant_types: o.grant,
+            scope: o.scope,
+            jwks: o.jwksFile ? (JSON.parse(readFileSync(o.jwksFile, 'utf8')) as unknown) : undefined,
+            dpop_bound_access_tokens: yesNo(o.dpop, '--dpop'),
+          }),
+        };
+        if (!Object.keys(patch).length) throw new ValidationError('nothing to change: give at least one option (see --help)');
+        const updated = await target.services.clients.update(tenantId, clientId, patch);
+        print(updated, json ? [] : CLIENT_COLUMNS, json);
+      }),
+    );
+  client
+    .command('rotate-secret')
+    .description("give a confidential client a new secret, printed once; the old one stops at once, or after --grace")
+    .argument('<tenant>', 'tenant id')
+    .argument('<clientId>', 'client id')
+    .option('--grace <duration>', 'how long the old secret keeps working: seconds, or a number with s, m, h or d (at most 7d)', duration, 0)
+    .action(
+      action(program, async (target, json, tenantId: string, clientId: string, o: { grace: number }) => {
+        await target.services.tenants.get(tenantId);
+        const rotated = await target.services.clients.rotateSecret(tenantId, clientId, o.grace);
+        if (json) {
+          print({ client_id: clientId, client_secret: rotated.clientSecret, ...(rotated.previousSecretExpiresAt ? { previous_secret_expires_at: rotated.previousSecretExpiresAt } : {}) }, [], true);
+          return;
+        }
+        process.stdout.write(`new client secret (shown once, stored only as a hash): ${rotated.clientSecret}\n`);
+        process.stdout.write(rotated.previousSecretExpiresAt ? `the old secret keeps working until ${rotated.previousSecretExpiresAt}\n` : 'the old secret no longer works\n');
+      }),
+    );
+  client
     .command('remove')
     .description('remove a client (its tokens stop working when they expire; refresh is refused at once)')
     .argument('<tenant>', 'tenant id')
@@ -548,7 +701,7 @@ export function buildProgram(): Command {
         throw new InvalidArgumentError((error as Error).message);
       }
     };
-  const sp = program.command('sp').description('register, list, show and remove SAML service providers of a tenant');
+  const sp = program.command('sp').description('register, list, show, update and remove SAML service providers of a tenant');
   sp.command('add')
     .description('register a service provider from its SAML metadata (its ACS, keys and NameID formats come only from it)')
     .argument('<tenant>', 'tenant id')
@@ -583,6 +736,21 @@ export function buildProgram(): Command {
     .action(
       action(program, async (target, _json, tenantId: string, entityId: string) => {
         print({ ...(await target.services.serviceProviders.get(tenantId, entityId)), metadataXml: undefined }, [], true);
+      }),
+    );
+  sp.command('update')
+    .description("replace a service provider's metadata (a key rollover, new endpoints), checked as at registration; the entityID must stay the same")
+    .argument('<tenant>', 'tenant id')
+    .argument('<entityId>', 'the SP entityID')
+    .requiredOption('--metadata <fileOrUrl>', 'metadata XML file, or an http(s) URL to fetch it from')
+    .option('--sign <what>', 'what to sign: response, assertion or both (default: unchanged)', samlOption(parseSigningChoice))
+    .option('--attribute <rule>', 'release an attribute, as for sp add (repeat; replaces the map; default: unchanged)', (value: string, previous: AttributeRule[] = []) => [...previous, samlOption(parseAttributeRule)(value)])
+    .action(
+      action(program, async (target, json, tenantId: string, entityId: string, o: { metadata: string; sign?: SigningChoice; attribute?: AttributeRule[] }) => {
+        await target.services.tenants.get(tenantId);
+        const xml = await readMetadata(target, o.metadata);
+        const replaced = await target.services.serviceProviders.replace(tenantId, entityId, xml, { ...(o.sign ? { signing: o.sign } : {}), ...(o.attribute ? { attributeMap: o.attribute } : {}) });
+        print({ ...replaced, metadataXml: undefined }, SP_COLUMNS, json);
       }),
     );
   sp.command('remove')

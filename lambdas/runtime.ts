@@ -5,6 +5,10 @@ import { TenantKeys } from './core/oidc/keys.ts';
 import { ServiceProviders } from './core/saml/service-providers.ts';
 import { CardAuthority } from './core/cards/authority.ts';
 import { Cards } from './core/cards/cards.ts';
+import { UserAccounts } from './core/directory/user-accounts.ts';
+import { TenantRemoval } from './core/directory/tenant-removal.ts';
+import { UserImport } from './core/directory/user-import.ts';
+import { TenantTransfer } from './core/directory/tenant-transfer.ts';
 import { PinHasher } from './core/cards/pin-hash.ts';
 import { ResidentSlotKeys, WrappedSlotKeys } from './core/cards/slot-keys.ts';
 import { NO_OUTBOUND } from './core/outbound/none.ts';
@@ -48,6 +52,14 @@ export interface DirectoryServices extends BaseServices {
   readonly serviceProviders: ServiceProviders;
   /** Cards (enrolment, admin operations, the PIV view); present when key custody, resident keys and the PIN key were given. */
   readonly cards?: Cards;
+  /** A user's whole account (with cards and devices): show and delete. */
+  readonly accounts: UserAccounts;
+  /** Deleting a tenant and everything it owns (with a dry run). */
+  readonly tenantRemoval: TenantRemoval;
+  /** Bulk user creation from CSV. */
+  readonly userImport: UserImport;
+  /** Tenant export (JSON, no secrets) and import into a new tenant. */
+  readonly tenantTransfer: TenantTransfer;
 }
 
 /**
@@ -64,24 +76,30 @@ export function directoryServices(
   const base = baseServices(runtime, options);
   const { tenants, users, revocation } = base;
   const outbound = runtime.outbound ?? NO_OUTBOUND;
+  const cards =
+    runtime.custody && runtime.residentKeys && runtime.cardPinKey
+      ? new Cards({
+          directory: runtime.directory,
+          custody: runtime.custody,
+          slotKeys: { wrapped: new WrappedSlotKeys(runtime.custody), 'kms-resident': new ResidentSlotKeys(runtime.residentKeys) },
+          authority: new CardAuthority(runtime.directory, runtime.residentKeys, runtime.clock, base.truststore),
+          pins: new PinHasher(runtime.cardPinKey),
+          tenants,
+          users,
+          clock: runtime.clock,
+          random: runtime.random,
+          ...(revocation ? { sessionEndings: revocation } : {}),
+        })
+      : undefined;
+  const serviceProviders = new ServiceProviders(runtime.directory, runtime.clock, outbound);
+  const tenantRemoval = new TenantRemoval({ directory: runtime.directory, tenants, state: runtime.state, cards, residentKeys: runtime.residentKeys });
   return {
     ...base,
-    serviceProviders: new ServiceProviders(runtime.directory, runtime.clock, outbound),
-    ...(runtime.custody && runtime.residentKeys && runtime.cardPinKey
-      ? {
-          cards: new Cards({
-            directory: runtime.directory,
-            custody: runtime.custody,
-            slotKeys: { wrapped: new WrappedSlotKeys(runtime.custody), 'kms-resident': new ResidentSlotKeys(runtime.residentKeys) },
-            authority: new CardAuthority(runtime.directory, runtime.residentKeys, runtime.clock, base.truststore),
-            pins: new PinHasher(runtime.cardPinKey),
-            tenants,
-            users,
-            clock: runtime.clock,
-            random: runtime.random,
-            ...(revocation ? { sessionEndings: revocation } : {}),
-          }),
-        }
-      : {}),
+    serviceProviders,
+    ...(cards ? { cards } : {}),
+    accounts: new UserAccounts(users, cards, base.devices),
+    userImport: new UserImport(users),
+    tenantRemoval,
+    tenantTransfer: new TenantTransfer({ tenants, users, clients: base.clients, serviceProviders, removal: tenantRemoval, clock: runtime.clock }),
   };
 }

@@ -228,10 +228,11 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // verifying an `admin`-scope token needs (grants, revocations, DPoP nonces and proof replay), /health,
   // and revocation: disabling a user or tenant and deleting a card find the user's SSO sessions, grants
   // and card sessions on the owner index and end them (a card session becomes a tombstone; it cannot make
-  // one "PIN verified": that state is sealed by a key only the card function holds). No challenges.
+  // one "PIN verified": that state is sealed by a key only the card function holds). Deleting a tenant
+  // also deletes its initial access tokens and received Shared Signals. No challenges.
   admin: {
     directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform, D.crl), D.tenantListing, D.health),
-    state: plusRead(readWrite(S.jti, S.dpopNonce, S.grant, S.sso, S.cardSession, S.audit, S.agentDevice), S.revokedAccessToken, S.subject, S.health),
+    state: plusRead(readWrite(S.jti, S.dpopNonce, S.grant, S.sso, S.cardSession, S.audit, S.agentDevice, S.initialAccessToken, S.ssfSignal), S.revokedAccessToken, S.subject, S.health),
     cardKek: { capabilities: ['wrap', 'describe'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: ['getPublicKey', 'describe'],
     residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca', 'card-list'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
@@ -264,7 +265,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
  */
 export const OPERATOR_GRANTS: FunctionGrants = {
   directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform, D.crl), D.tenantListing),
-  state: plusRead(readWrite(S.grant, S.sso, S.cardSession, S.loginFailures, S.initialAccessToken, S.audit, S.agentDevice), S.revokedAccessToken, S.subject),
+  state: plusRead(readWrite(S.grant, S.sso, S.cardSession, S.loginFailures, S.initialAccessToken, S.audit, S.agentDevice, S.dpopNonce, S.ssfSignal), S.revokedAccessToken, S.subject),
   cardKek: { capabilities: ['wrap', 'describe'] },
   signingKey: ['getPublicKey', 'describe'],
   residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca', 'card-list'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },

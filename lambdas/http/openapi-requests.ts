@@ -10,6 +10,7 @@ import { userAddSchema, userUpdateSchema } from '../core/directory/user.ts';
 import { trustedCasUpdateSchema } from '../core/pki/trusted-cas.ts';
 import { riskPolicySchema } from '../core/risk/policy.ts';
 import { brandingSchema } from '../core/portal/branding.ts';
+import { tenantExportSchema } from '../core/directory/tenant-transfer.ts';
 import { ssfTransmittersSchema } from '../core/ssf/transmitters.ts';
 
 /** Component name → the validator of that request body. */
@@ -25,6 +26,7 @@ export const REQUEST_VALIDATORS = {
   RiskPolicy: riskPolicySchema,
   SsfTransmitters: ssfTransmittersSchema,
   Branding: brandingSchema,
+  TenantExport: tenantExportSchema,
 } satisfies Record<string, z.ZodType>;
 
 /** JSON Schema 2020-12 (OpenAPI 3.1's dialect) of what the validator accepts as input. */

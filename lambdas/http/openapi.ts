@@ -17,6 +17,7 @@ const pageParameters = [
   { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'the `cursor` of the previous page; absent for the first page' },
   { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: LIST_PAGE.max, default: LIST_PAGE.default }, description: 'items per page (a page may hold fewer, with a cursor, when the store cuts it)' },
 ];
+const clientParam = { name: 'client', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$' } };
 const cardParam = { name: 'card', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$' } };
 /** One-time secrets in the body: never cached. */
 const noStore = { 'Cache-Control': { description: 'no-store', schema: { const: 'no-store' } } };
@@ -65,11 +66,40 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '201': jsonOk('#/components/schemas/Tenant', 'created'), ...errors },
         },
         get: { operationId: 'getTenant', summary: "The tenant's settings", security: admin, responses: { '200': jsonOk('#/components/schemas/Tenant', 'the tenant'), ...errors } },
+        delete: {
+          operationId: 'deleteTenant',
+          summary: 'Delete the tenant and everything it owns (platform admin clients only); dryRun=true lists what would go',
+          description:
+            'The tenant is disabled first (access revoked), then its cards are deleted (certificates revoked; KMS-resident keys scheduled for deletion, wrapped keys forgotten), the card CA and list-signer keys destroyed, its state items and directory items deleted, the tenant item last. An interrupted delete is finished by repeating it. The audit trail is kept (it expires by itself).',
+          security: admin,
+          parameters: [{ name: 'dryRun', in: 'query', schema: { enum: ['true', 'false'] } }],
+          responses: { '200': jsonOk('#/components/schemas/TenantRemoval', 'what was (or would be) deleted'), '403': problem, ...errors },
+        },
         patch: {
           operationId: 'updateTenant', summary: "Change some of the tenant's settings (validated; a 400 names each bad field)",
           security: admin,
           requestBody: jsonBody('#/components/schemas/TenantUpdate'),
           responses: { '200': jsonOk('#/components/schemas/Tenant', 'updated'), ...errors },
+        },
+      },
+      '/t/{tenant}/admin/v1/tenant/export': {
+        parameters: [tenantParam],
+        get: {
+          operationId: 'exportTenant',
+          summary: 'The tenant as a versioned JSON document (settings, users, clients, SPs), no secret in it',
+          description: 'Left out by choice (the document says so in `excluded`): passwords, TOTP, client secrets, cards and their keys, signing keys, sessions and the audit trail.',
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/TenantExport', 'the export'), ...errors },
+        },
+      },
+      '/t/{tenant}/admin/v1/tenant/import': {
+        parameters: [tenantParam],
+        post: {
+          operationId: 'importTenant',
+          summary: 'Create the path tenant from an export (409 if it exists); all or nothing; new client secrets in this answer only',
+          security: admin,
+          requestBody: jsonBody('#/components/schemas/TenantExport'),
+          responses: { '201': { description: 'imported', headers: noStore, content: { 'application/json': { schema: { $ref: '#/components/schemas/TenantImported' } } } }, ...errors },
         },
       },
       '/t/{tenant}/admin/v1/users': {
@@ -88,9 +118,29 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '201': jsonOk('#/components/schemas/User', 'created'), ...errors },
         },
       },
+      '/t/{tenant}/admin/v1/users/import': {
+        parameters: [tenantParam],
+        post: {
+          operationId: 'importUsers',
+          summary: 'Create users in bulk from CSV (header row; columns username, email, displayName)',
+          description:
+            'Every row is checked first with the rules of one user creation (and no username twice): any bad row refuses the whole file with a 400 problem whose `issues` name each line (the header is line 1), nothing written. Then each row is one write; a user that exists already is reported in `errors` with its line, the other rows are created. At most 5000 rows.',
+          security: admin,
+          requestBody: { required: true, content: { 'text/csv': { schema: { type: 'string' } } } },
+          responses: { '200': jsonOk('#/components/schemas/UserImportResult', 'rows created, rows refused'), '415': problem, ...errors },
+        },
+      },
       '/t/{tenant}/admin/v1/users/{username}': {
         parameters: [tenantParam, usernameParam],
-        get: { operationId: 'getUser', summary: 'One user', security: admin, responses: { '200': jsonOk('#/components/schemas/User', 'the user'), ...errors } },
+        get: { operationId: 'getUser', summary: 'The user with their cards and agent devices', security: admin, responses: { '200': jsonOk('#/components/schemas/UserAccount', 'the user, cards and devices'), ...errors } },
+        delete: {
+          operationId: 'deleteUser',
+          summary: 'Delete a user for good',
+          description:
+            'Disables the user (their SSO sessions, refresh-token families and card sessions are revoked), deletes each of their cards (certificates revoked, keys destroyed) and device records, then the user (the username and e-mail address become free). An interrupted delete is finished by repeating it; a user that does not exist is a 404.',
+          security: admin,
+          responses: { '204': { description: 'deleted' }, ...errors },
+        },
         patch: {
           operationId: 'updateUser',
           summary: "Change a user's e-mail address (null removes it) or display name",
@@ -331,7 +381,42 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       '/t/{tenant}/admin/v1/service-providers/{sp}': {
         parameters: [tenantParam, { name: 'sp', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{40}$' }, description: "SHA-1 (hex) of the SP's entityID" }],
         get: { operationId: 'getServiceProvider', summary: 'One SAML service provider', security: admin, responses: { '200': jsonOk('#/components/schemas/ServiceProvider', 'the SP'), ...errors } },
+        put: {
+          operationId: 'replaceServiceProvider',
+          summary: "Replace an SP's metadata (a key rollover, new endpoints), checked as a registration; same entityID; signing choice and attributes kept unless given",
+          security: admin,
+          requestBody: {
+            required: true,
+            content: {
+              'application/samlmetadata+xml': { schema: { type: 'string', description: 'the SP metadata document' } },
+              'application/json': { schema: { $ref: '#/components/schemas/ServiceProviderRegistration' } },
+            },
+          },
+          responses: { '200': jsonOk('#/components/schemas/ServiceProvider', 'replaced'), '415': problem, ...errors },
+        },
         delete: { operationId: 'removeServiceProvider', summary: 'Remove a SAML service provider', security: admin, responses: { '204': { description: 'removed' }, ...errors } },
+      },
+      '/t/{tenant}/admin/v1/clients/{client}': {
+        parameters: [tenantParam, clientParam],
+        get: { operationId: 'getClient', summary: "A client's metadata (never its secret)", security: admin, responses: { '200': jsonOk('#/components/schemas/Client', 'the client'), ...errors } },
+        patch: {
+          operationId: 'updateClient',
+          summary: "Change a client's metadata: members given replace, null removes; validated as a new client of its origin",
+          description: 'A refusal is a 400 problem whose `error` member is the RFC 7591 code (`invalid_client_metadata`, `invalid_redirect_uri`); nothing is written. A client cannot switch between having a secret and having none.',
+          security: admin,
+          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'RFC 7591 client metadata members (null removes one)' } } } },
+          responses: { '200': jsonOk('#/components/schemas/Client', 'the client as updated'), ...errors },
+        },
+      },
+      '/t/{tenant}/admin/v1/clients/{client}/secret': {
+        parameters: [tenantParam, clientParam],
+        post: {
+          operationId: 'rotateClientSecret',
+          summary: "Give a confidential client a new secret (in this answer only); the old one keeps working for graceSeconds",
+          security: admin,
+          requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/ClientSecretRotation' } } } },
+          responses: { '200': { description: 'the new secret', headers: noStore, content: { 'application/json': { schema: { $ref: '#/components/schemas/ClientSecretRotated' } } } }, ...errors },
+        },
       },
       ...cardApiPaths,
     },
@@ -428,6 +513,16 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             version: { type: 'integer' },
           },
         },
+        UserAccount: {
+          allOf: [
+            { $ref: '#/components/schemas/User' },
+            {
+              type: 'object',
+              required: ['cards', 'devices'],
+              properties: { cards: { type: 'array', items: { $ref: '#/components/schemas/Card' } }, devices: { type: 'array', items: { $ref: '#/components/schemas/Device' } } },
+            },
+          ],
+        },
         PivSlot: { enum: ['9a', '9c', '9d', '9e'] },
         OidcSettings: {
           type: 'object',
@@ -522,6 +617,60 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             puk: { type: 'string' },
             managementKey: { type: 'object', properties: { algorithm: { enum: ['3des', 'aes128', 'aes192', 'aes256'] }, hex: { type: 'string' } } },
             warnings: { type: 'array', items: { type: 'string' }, description: 'what the holder should know about the card as enrolled (e.g. the limits of KMS-resident RSA)' },
+          },
+        },
+        UserImportResult: {
+          type: 'object',
+          required: ['created', 'errors'],
+          properties: {
+            created: { type: 'integer' },
+            errors: { type: 'array', items: { type: 'object', required: ['line', 'message'], properties: { line: { type: 'integer' }, message: { type: 'string' } } } },
+          },
+        },
+        TenantImported: {
+          type: 'object',
+          required: ['tenant', 'users', 'clients', 'serviceProviders'],
+          properties: {
+            tenant: { type: 'string' },
+            users: { type: 'integer' },
+            clients: { type: 'array', items: { type: 'object', properties: { client_id: { type: 'string' }, client_secret: { type: 'string', description: 'new; shown once' } } } },
+            serviceProviders: { type: 'integer' },
+          },
+        },
+        TenantRemoval: {
+          type: 'object',
+          required: ['dryRun', 'tenant', 'users', 'cards', 'cardKeys', 'authorityKeys', 'clients', 'serviceProviders', 'items', 'kept'],
+          properties: {
+            dryRun: { type: 'boolean' },
+            tenant: { type: 'string' },
+            users: { type: 'integer' },
+            cards: { type: 'integer' },
+            cardKeys: { type: 'object', properties: { kmsResident: { type: 'integer' }, wrapped: { type: 'integer' } } },
+            authorityKeys: { type: 'integer', description: 'card CA and card-list signer keys' },
+            clients: { type: 'integer' },
+            serviceProviders: { type: 'integer' },
+            items: { type: 'object', properties: { directory: { type: 'integer' }, state: { type: 'integer' } }, description: 'items deleted per table' },
+            kept: { type: 'array', items: { type: 'string' } },
+          },
+        },
+        Client: {
+          type: 'object',
+          required: ['client_id', 'tenant', 'first_party', 'registered_by', 'version'],
+          properties: { client_id: { type: 'string' }, tenant: { type: 'string' }, first_party: { type: 'boolean' }, registered_by: { enum: ['admin', 'registration'] }, version: { type: 'integer' } },
+          additionalProperties: true,
+        },
+        ClientSecretRotation: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { graceSeconds: { type: 'integer', minimum: 0, maximum: 604800, description: 'how long the old secret keeps working (default 0: it stops at once)' } },
+        },
+        ClientSecretRotated: {
+          type: 'object',
+          required: ['client', 'client_secret'],
+          properties: {
+            client: { $ref: '#/components/schemas/Client' },
+            client_secret: { type: 'string', description: 'shown once; stored only as a hash' },
+            previous_secret_expires_at: { type: 'string', format: 'date-time', description: 'until when the old secret works (with a grace period)' },
           },
         },
         ServiceProviderRegistration: {

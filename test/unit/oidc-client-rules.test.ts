@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { oidcSettingsOf, oidcSettingsSchema, tenantUpdateSchema, type Tenant } from '../../lambdas/core/directory/tenant.ts';
-import { AGENT_CLIENT_METADATA, clientMetadataSchema, entitledClient, operatorOnlyRequests, scopeStillAllowed, type OidcClient } from '../../lambdas/core/oidc/client.ts';
+import { AGENT_CLIENT_METADATA, clientMetadataSchema, entitledClient, operatorOnlyRequests, patchedMetadata, scopeStillAllowed, type OidcClient } from '../../lambdas/core/oidc/client.ts';
 
 /** The rules of who may hold what, where they live: the client model and the tenant settings. */
 const client = (overrides: Partial<OidcClient>): OidcClient => ({
@@ -92,5 +92,17 @@ describe('tenant registration setting', () => {
     expect(refused.error?.issues[0]).toMatchObject({ path: ['oidc', 'openRegistration'], message: 'replaced by registration: closed | open | initial-access-token' });
     for (const registration of ['closed', 'open', 'initial-access-token']) expect(tenantUpdateSchema.safeParse({ oidc: { registration } }).success).toBe(true);
     expect(tenantUpdateSchema.safeParse({ oidc: { registration: 'anyone' } }).success).toBe(false);
+  });
+});
+
+describe('client metadata changes (admin PATCH, client update)', () => {
+  it('replaces the members given, removes those set to null, keeps the rest and never the server-set members', () => {
+    const stored = client({ client_name: 'Old', logo_uri: 'https://rp.example/logo.png' });
+    const patched = patchedMetadata(stored, { client_name: 'New', logo_uri: null });
+    expect(patched).toMatchObject({ client_name: 'New', redirect_uris: ['https://rp.example/cb'] });
+    expect(patched).not.toHaveProperty('logo_uri');
+    for (const member of ['client_id', 'tenant', 'first_party', 'registered_by', 'client_id_issued_at', 'version']) expect(patched).not.toHaveProperty(member);
+    expect(() => patchedMetadata(stored, { first_party: true })).toThrow(/first_party: set by the server/);
+    expect(() => patchedMetadata(stored, ['client_name'])).toThrow(/JSON object/);
   });
 });

@@ -76,8 +76,14 @@ export class KmsResidentKeys implements ResidentKeys {
     return out.SharedSecret;
   }
 
+  /** Idempotent: a key already pending deletion (an interrupted tenant delete run again) counts as destroyed. */
   async destroy(keyId: string): Promise<void> {
-    await this.#call(() => this.#kms.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 })));
+    try {
+      await this.#kms.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }));
+    } catch (error) {
+      if ((error as { name?: string }).name === 'KMSInvalidStateException' && /pending ?deletion/i.test(String((error as Error).message))) return;
+      await this.#call(() => Promise.reject(error));
+    }
   }
 
   async #sign(keyId: string, algorithm: ResidentSigningAlgorithm, message: Uint8Array, type: 'RAW' | 'DIGEST'): Promise<Uint8Array> {

@@ -240,6 +240,20 @@ export class Users {
   }
 
   /**
+   * Deletes the user item (and with it the e-mail index entry, which lives on it); guarded on its
+   * presence. Cards, devices and sessions are UserAccounts.delete's job, which calls this last.
+   */
+  async remove(tenantId: string, username: string): Promise<void> {
+    if (!TENANT_ID.test(tenantId) || !USERNAME.test(username)) throw new NotFoundError(`user ${username} does not exist in tenant ${tenantId}`);
+    try {
+      await this.#directory.delete(directoryKeys.user(tenantId, username), { present: true });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new NotFoundError(`user ${username} does not exist in tenant ${tenantId}`);
+      throw error;
+    }
+  }
+
+  /**
    * Re-enabling lets the user sign in again; it brings nothing back: `accessRevokedAt` stays, so every
    * session, token or code granted before the disable is still refused by the access check.
    */

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item, OutboundHttp, Random } from '../../ports.ts';
 import { NO_OUTBOUND } from '../outbound/none.ts';
 import { OutboundUrlError, outboundTarget, PUBLIC_ONLY } from '../outbound/url-policy.ts';
@@ -271,7 +271,24 @@ export interface OidcClient extends ClientMetadata {
   readonly version: number;
 }
 
-type ClientItem = Item & { client: OidcClient; secretHash?: string; registrationTokenHash?: string; version: number };
+/**
+ * `previousSecretHash` is the secret a rotation replaced, still accepted until `previousSecretExpiresAt`
+ * (epoch seconds): the grace period in which the client's deployments switch to the new one.
+ */
+type ClientItem = Item & { client: OidcClient; secretHash?: string; previousSecretHash?: string; previousSecretExpiresAt?: number; registrationTokenHash?: string; version: number };
+
+/** The members of a stored client that the server sets: never metadata a caller sends or patches. */
+const SERVER_MEMBERS = ['client_id', 'tenant', 'first_party', 'registered_by', 'client_id_issued_at', 'version'] as const;
+
+/** The longest grace period a rotated-out secret may keep working (7 days). */
+export const MAX_SECRET_GRACE_SECONDS = 7 * 24 * 3600;
+
+/** The secrets a client read carries along, so authenticating right after costs no second read. */
+interface SecretHashes {
+  readonly current?: string | undefined;
+  readonly previous?: string | undefined;
+  readonly previousExpiresAt?: number | undefined;
+}
 
 const clientKey = (tenant: string, clientId: string) => ({ PK: tenantPartition(tenant), SK: `CLIENT#${clientId}` });
 const CLIENT_ID = /^[A-Za-z0-9_-]{8,64}$/;
@@ -290,7 +307,7 @@ export class Clients {
   readonly #clock: Clock;
   readonly #random: Random;
   readonly #outbound: OutboundHttp;
-  readonly #secretHashOf = new WeakMap<OidcClient, string | undefined>();
+  readonly #secretHashOf = new WeakMap<OidcClient, SecretHashes>();
   /** Present where a hot path reads clients per request (the oidc function): see ReadCache for the staleness bound. */
   readonly #cache: ReadCache<OidcClient> | undefined;
 
@@ -328,8 +345,18 @@ export class Clients {
       if (!(error instanceof ConflictError)) throw error;
       const existing = await this.get(tenant, AGENT_CLIENT_ID);
       if (existing.token_endpoint_auth_method !== 'none' || (existing.dpop_bound_access_tokens && existing.bearer_access_tokens)) return { client: existing, created: false };
-      return { client: await this.replaceMetadata(tenant, AGENT_CLIENT_ID, { ...metadataOf(existing), dpop_bound_access_tokens: true, bearer_access_tokens: true }), created: false };
+      return { client: await this.replaceMetadata(tenant, AGENT_CLIENT_ID, { ...updateRequestOf(existing), dpop_bound_access_tokens: true, bearer_access_tokens: true }), created: false };
     }
+  }
+
+  /**
+   * A client moved from another tenant or stack (tenant import): same id, origin and metadata, checked as
+   * at creation; new credentials (secrets are never exported), returned once.
+   */
+  async restore(tenant: string, exported: { client_id: string; registered_by: ClientOrigin; metadata: unknown }): Promise<IssuedClient> {
+    if (!CLIENT_ID.test(exported.client_id)) throw new ValidationError(`client id ${exported.client_id} is not valid`);
+    const metadata = await this.#metadataFor(exported.metadata, exported.registered_by);
+    return this.#write(tenant, exported.client_id, metadata, exported.registered_by);
   }
 
   async #write(tenant: string, clientId: string, metadata: ClientMetadata, origin: ClientOrigin): Promise<IssuedClient> {
@@ -374,7 +401,7 @@ export class Clients {
     const client = entitledClient(item.client);
     // Remember this read's secret hash against the very object returned, so authenticating the client
     // right after costs no second read (and nothing can go stale: it is the same read).
-    this.#secretHashOf.set(client, item.secretHash);
+    this.#secretHashOf.set(client, hashesOf(item));
     return client;
   }
 
@@ -405,11 +432,65 @@ export class Clients {
    */
   async verifySecret(tenant: string, clientId: string, secret: string, found?: OidcClient): Promise<boolean> {
     if (!CLIENT_ID.test(clientId)) return false;
-    const hash =
+    const hashes =
       found && found.client_id === clientId && this.#secretHashOf.has(found)
-        ? this.#secretHashOf.get(found)
-        : (await this.#directory.get<ClientItem>(clientKey(tenant, clientId)))?.secretHash;
-    return Boolean(hash && sameHash(secret, hash));
+        ? this.#secretHashOf.get(found)!
+        : hashesOf(await this.#directory.get<ClientItem>(clientKey(tenant, clientId)));
+    const current = Boolean(hashes.current && sameHash(secret, hashes.current));
+    // Both comparisons always run: which secret matched, or whether one did, shows in no timing.
+    const previous = Boolean(hashes.previous && sameHash(secret, hashes.previous)) && (hashes.previousExpiresAt ?? 0) > this.#clock.now() / 1000;
+    return current || previous;
+  }
+
+  /**
+   * The operator's change of a client (admin API PATCH, `client update`): the members given replace the
+   * stored ones, `null` removes one, the rest stay. The result is validated by the same rules as a
+   * creation or registration of the client's origin (a registered client cannot gain operator-only
+   * scopes or grants this way), and cannot switch between having a secret and having none.
+   */
+  async update(tenant: string, clientId: string, patch: unknown): Promise<OidcClient> {
+    const item = await this.#item(tenant, clientId);
+    return this.#replace(tenant, item, patchedMetadata(item.client, patch));
+  }
+
+  /**
+   * Gives a confidential client a new secret (returned once, stored only as a hash). The old one stays
+   * valid for `graceSeconds` (0: it stops at once; at most MAX_SECRET_GRACE_SECONDS), so deployments can
+   * switch without an outage; a second rotation ends the first one's grace.
+   */
+  async rotateSecret(tenant: string, clientId: string, graceSeconds = 0): Promise<{ client: OidcClient; clientSecret: string; previousSecretExpiresAt?: string }> {
+    if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_SECRET_GRACE_SECONDS) {
+      throw new ValidationError('invalid secret rotation', [`graceSeconds: a whole number of seconds from 0 to ${MAX_SECRET_GRACE_SECONDS}`]);
+    }
+    const item = await this.#item(tenant, clientId);
+    if (!item.secretHash) throw new ValidationError(`client ${clientId} has no secret to rotate (token_endpoint_auth_method ${item.client.token_endpoint_auth_method})`);
+    const clientSecret = newOpaque('cs_');
+    const expiresAt = Math.floor(this.#clock.now() / 1000) + graceSeconds;
+    const client: OidcClient = { ...item.client, version: item.version + 1 };
+    this.#cache?.forget(`${tenant}/${clientId}`);
+    try {
+      await this.#directory.update(
+        clientKey(tenant, clientId),
+        {
+          client,
+          version: client.version,
+          secretHash: opaqueHash(clientSecret),
+          previousSecretHash: graceSeconds > 0 ? item.secretHash : null,
+          previousSecretExpiresAt: graceSeconds > 0 ? expiresAt : null,
+        },
+        { equals: { version: item.version } },
+      );
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError('the client changed meanwhile; retry');
+      throw error;
+    }
+    return { client: entitledClient(client), clientSecret, ...(graceSeconds > 0 ? { previousSecretExpiresAt: new Date(expiresAt * 1000).toISOString() } : {}) };
+  }
+
+  async #item(tenant: string, clientId: string): Promise<ClientItem> {
+    const item = CLIENT_ID.test(clientId) ? await this.#directory.get<ClientItem>(clientKey(tenant, clientId)) : undefined;
+    if (!item) throw new NotFoundError(`client ${clientId} does not exist in tenant ${tenant}`);
+    return item;
   }
 
   /** RFC 7592: the client a registration access token manages, or an invalid_token error. */
@@ -429,7 +510,7 @@ export class Clients {
    */
   /** Sets the services (RFC 8707 resources) the client may get tokens for; the rest of its metadata is kept. */
   async setResources(tenant: string, clientId: string, resources: readonly string[]): Promise<OidcClient> {
-    return this.replaceMetadata(tenant, clientId, { ...metadataOf(await this.get(tenant, clientId)), resources });
+    return this.replaceMetadata(tenant, clientId, { ...updateRequestOf(await this.get(tenant, clientId)), resources });
   }
 
   async replaceMetadata(tenant: string, clientId: string, input: unknown): Promise<OidcClient> {
@@ -441,7 +522,13 @@ export class Clients {
     if (secret !== undefined && (typeof secret !== 'string' || !item.secretHash || !sameHash(secret, item.secretHash))) {
       throw new OAuthError('invalid_client_metadata', 'client_secret does not match the current secret; a client cannot choose its secret');
     }
-    const metadata = await this.#metadataFor(rest, item.client.registered_by);
+    return this.#replace(tenant, item, rest);
+  }
+
+  /** Replaces the stored metadata whole with `input`, validated as the client's origin's metadata; the id and credentials stay. */
+  async #replace(tenant: string, item: ClientItem, input: Record<string, unknown>): Promise<OidcClient> {
+    const clientId = item.client.client_id;
+    const metadata = await this.#metadataFor(input, item.client.registered_by);
     if (needsSecret(metadata) !== Boolean(item.secretHash)) {
       throw new OAuthError('invalid_client_metadata', 'token_endpoint_auth_method cannot switch between secret and no secret');
     }
@@ -475,6 +562,33 @@ export class Clients {
   }
 }
 
+/**
+ * A client's metadata after a PATCH: the members given replace the stored ones, `null` removes one, the
+ * rest stay; the members the server sets cannot be patched. Validation comes after, on the result.
+ */
+export function patchedMetadata(client: OidcClient, patch: unknown): Record<string, unknown> {
+  if (!patch || typeof patch !== 'object' || Array.isArray(patch)) throw new OAuthError('invalid_client_metadata', 'the change must be a JSON object of client metadata');
+  const refused = SERVER_MEMBERS.filter((member) => member in patch);
+  if (refused.length) throw new OAuthError('invalid_client_metadata', `${refused.join(', ')}: set by the server, cannot change`);
+  const merged = metadataOf(client);
+  for (const [member, value] of Object.entries(patch)) {
+    if (value === null) delete merged[member];
+    else merged[member] = value;
+  }
+  return merged;
+}
+
+/** The stored client's metadata alone (without the members the server sets). */
+export function metadataOf(client: OidcClient): Record<string, unknown> {
+  const metadata: Record<string, unknown> = { ...client };
+  for (const member of SERVER_MEMBERS) delete metadata[member];
+  return metadata;
+}
+
+function hashesOf(item: ClientItem | undefined): SecretHashes {
+  return { current: item?.secretHash, previous: item?.previousSecretHash, previousExpiresAt: item?.previousSecretExpiresAt };
+}
+
 /** Valid metadata the origin may hold, or the RFC 7591 §3.2.2 error naming what is wrong. */
 function metadataFor(input: unknown, origin: ClientOrigin): ClientMetadata {
   const metadata = parseMetadata(input, origin === 'registration' ? registeredMetadataSchema : clientMetadataSchema);
@@ -484,10 +598,7 @@ function metadataFor(input: unknown, origin: ClientOrigin): ClientMetadata {
 }
 
 /** A stored client's metadata with its client_id, as an RFC 7592 update takes it (what the server set left out). */
-function metadataOf(client: OidcClient): Record<string, unknown> {
-  const { tenant: _owner, first_party: _firstParty, registered_by: _origin, client_id_issued_at: _issuedAt, version: _version, ...metadata } = client;
-  return metadata;
-}
+const updateRequestOf = (client: OidcClient): Record<string, unknown> => ({ client_id: client.client_id, ...metadataOf(client) });
 
 function needsSecret(metadata: ClientMetadata): boolean {
   return metadata.token_endpoint_auth_method === 'client_secret_basic' || metadata.token_endpoint_auth_method === 'client_secret_post';

@@ -37,6 +37,8 @@ export interface ServiceProvider {
   readonly wantAssertionsSigned: boolean;
   readonly metadataXml: string;
   readonly createdAt: string;
+  /** When its metadata was last replaced. */
+  readonly updatedAt?: string;
   /** Absent on SPs registered before these endpoints were read: treated as none. */
   readonly artifactResolution?: readonly SpEndpoint[];
   readonly singleLogout?: readonly SpEndpoint[];
@@ -193,8 +195,41 @@ export class ServiceProviders {
    * Every endpoint the IdP will call must pass the outbound URL policy now (and again at each call).
    */
   async register(tenant: string, metadataXml: string, options: SpOptions = {}): Promise<ServiceProvider> {
+    const sp = await this.#accepted(metadataXml, options, new Date(this.#clock.now()).toISOString());
+    const hash = entityHash(sp.entityId);
+    try {
+      await this.#directory.put({ ...spKey(tenant, sp.entityId), GSI1PK: `${tenantPartition(tenant)}#SPSHA1`, GSI1SK: hash, sp }, { absent: true });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new ConflictError(`service provider ${sp.entityId} is already registered in tenant ${tenant}`);
+      throw error;
+    }
+    return sp;
+  }
+
+  /**
+   * Replaces a registered SP's metadata (a key rollover, new endpoints), checked exactly as a registration
+   * is; the new metadata must carry the same entityID. Signing choice and attribute map are kept unless
+   * given. The write is guarded on the SP still being registered.
+   */
+  async replace(tenant: string, entityId: string, metadataXml: string, options: SpOptions = {}): Promise<ServiceProvider> {
+    const current = await this.get(tenant, entityId);
+    const kept: SpOptions = { ...(current.signing ? { signing: current.signing } : {}), ...(current.attributeMap ? { attributeMap: current.attributeMap } : {}), ...options };
+    const now = new Date(this.#clock.now()).toISOString();
+    const sp: ServiceProvider = { ...(await this.#accepted(metadataXml, kept, now)), createdAt: current.createdAt, updatedAt: now };
+    if (sp.entityId !== entityId) throw new SamlError(`the metadata is for ${sp.entityId}, not ${entityId}: register a different entity separately`);
+    try {
+      await this.#directory.put({ ...spKey(tenant, sp.entityId), GSI1PK: `${tenantPartition(tenant)}#SPSHA1`, GSI1SK: entityHash(sp.entityId), sp }, { present: true });
+    } catch (error) {
+      if (error instanceof ConflictError) throw new NotFoundError(`service provider ${entityId} is not registered in tenant ${tenant}`);
+      throw error;
+    }
+    return sp;
+  }
+
+  /** The SP a metadata document and options describe, when every rule accepts it (no write). */
+  async #accepted(metadataXml: string, options: SpOptions, createdAt: string): Promise<ServiceProvider> {
     const sp: ServiceProvider = {
-      ...parseSpMetadata(metadataXml, new Date(this.#clock.now()).toISOString()),
+      ...parseSpMetadata(metadataXml, createdAt),
       ...(options.signing ? { signing: options.signing } : {}),
       ...(options.attributeMap?.length ? { attributeMap: validateAttributeMap(options.attributeMap) } : {}),
     };
@@ -205,13 +240,6 @@ export class ServiceProviders {
         if (error instanceof OutboundUrlError) throw new SamlError(`the SOAP ${endpoint.name} Location ${endpoint.url} ${error.message}`);
         throw error;
       }
-    }
-    const hash = entityHash(sp.entityId);
-    try {
-      await this.#directory.put({ ...spKey(tenant, sp.entityId), GSI1PK: `${tenantPartition(tenant)}#SPSHA1`, GSI1SK: hash, sp }, { absent: true });
-    } catch (error) {
-      if (error instanceof ConflictError) throw new ConflictError(`service provider ${sp.entityId} is already registered in tenant ${tenant}`);
-      throw error;
     }
     return sp;
   }

@@ -62,7 +62,7 @@ const saml =
 
 /**
  * SAML service providers under the tenant admin API: register from metadata (the SP's endpoints and keys
- * come only from it), list, show and remove. An SP is addressed by the SHA-1 of its entityID.
+ * come only from it), list, show, replace its metadata (PUT, checked as a registration is) and remove. An SP is addressed by the SHA-1 of its entityID.
  */
 export function adminServiceProviderRoutes(serviceProviders: ServiceProviders, options: AdminSpRouteOptions): Route[] {
   const { base, guarded } = options;
@@ -81,6 +81,13 @@ export function adminServiceProviderRoutes(serviceProviders: ServiceProviders, o
     },
     list: async (request) => json(200, { serviceProviders: (await serviceProviders.list(tenantOf(request))).map(view) }),
     show: async (request) => json(200, view(await spOf(request))),
+    replace: async (request) => {
+      const current = await spOf(request);
+      const { xml, options: spOptions } = registration(request);
+      const sp = await serviceProviders.replace(tenantOf(request), current.entityId, xml, spOptions);
+      options.audit?.({ event: 'service-provider', action: 'replaced', tenant: tenantOf(request), entityId: sp.entityId });
+      return json(200, view(sp));
+    },
     remove: async (request) => {
       const sp = await spOf(request);
       await serviceProviders.remove(tenantOf(request), sp.entityId);
@@ -92,6 +99,7 @@ export function adminServiceProviderRoutes(serviceProviders: ServiceProviders, o
     { method: 'POST', path: `${base}/service-providers`, handle: guarded(saml(handlers['register']!)) },
     { method: 'GET', path: `${base}/service-providers`, handle: guarded(handlers['list']!) },
     { method: 'GET', path: `${base}/service-providers/:sp`, handle: guarded(handlers['show']!) },
+    { method: 'PUT', path: `${base}/service-providers/:sp`, handle: guarded(saml(handlers['replace']!)) },
     { method: 'DELETE', path: `${base}/service-providers/:sp`, handle: guarded(handlers['remove']!) },
   ];
 }

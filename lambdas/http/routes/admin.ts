@@ -3,7 +3,10 @@ import type { AdminAuthenticator } from '../admin-auth.ts';
 import { HttpProblem, toProblem } from '../problem.ts';
 import type { Route, RouteHandler } from '../router.ts';
 import { json, type ApiRequest } from '../types.ts';
+import { OAuthError } from '../../core/oidc/errors.ts';
+import { SamlError } from '../../core/saml/xml.ts';
 import { adminCardRoutes } from './admin-cards.ts';
+import { adminClientRoutes } from './admin-clients.ts';
 import { adminServiceProviderRoutes } from './admin-service-providers.ts';
 import { adminRiskRoutes } from './admin-risk.ts';
 
@@ -62,6 +65,32 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       path: `${base}/tenant`,
       handle: guarded(async (request) => json(200, await tenants.update(tenantOf(request), objectBody(request)))),
     },
+    { method: 'GET', path: `${base}/tenant/export`, handle: guarded(async (request) => json(200, await services.tenantTransfer.export(tenantOf(request)))) },
+    {
+      method: 'POST',
+      path: `${base}/tenant/import`,
+      handle: guarded(async (request) => {
+        const imported = await services.tenantTransfer.import(tenantOf(request), objectBody(request)).catch((error: unknown) => {
+          // Refused client or SP metadata inside the document is the caller's input: a 400 naming it.
+          if (error instanceof SamlError) throw new HttpProblem(400, 'Invalid service provider', { detail: error.message });
+          if (error instanceof OAuthError && error.status === 400) throw new HttpProblem(400, 'Invalid client metadata', { detail: error.message, extensions: { error: error.error } });
+          throw error;
+        });
+        return json(201, imported, { Location: `${request.baseUrl}/t/${imported.tenant}/admin/v1/tenant`, 'Cache-Control': 'no-store' });
+      }),
+    },
+    {
+      method: 'DELETE',
+      path: `${base}/tenant`,
+      handle: guarded(async (request) => {
+        // A tenant's own admin token must not be able to delete the tenant it lives in: platform admins only.
+        if ((await auth.authenticate(request)).kind !== 'admin-client') throw new HttpProblem(403, 'Forbidden', { detail: 'deleting a tenant needs a platform admin client' });
+        const dryRun = request.query['dryRun'];
+        if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') throw new HttpProblem(400, 'Invalid request', { detail: 'dryRun must be true or false' });
+        if (dryRun === 'true') return json(200, { dryRun: true, ...(await services.tenantRemoval.plan(tenantOf(request))) });
+        return json(200, { dryRun: false, ...(await services.tenantRemoval.remove(tenantOf(request))) });
+      }),
+    },
     {
       method: 'GET',
       path: `${base}/users`,
@@ -76,9 +105,26 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       }),
     },
     {
+      method: 'POST',
+      path: `${base}/users/import`,
+      handle: guarded(async (request) => {
+        if (!/^text\/csv\b/i.test(request.headers['content-type'] ?? '')) throw new HttpProblem(415, 'Unsupported media type', { detail: 'send the users as text/csv with a header row (username,email,displayName)' });
+        await tenants.get(tenantOf(request));
+        return json(200, await services.userImport.run(tenantOf(request), request.rawBody?.toString('utf8') ?? ''));
+      }),
+    },
+    {
       method: 'GET',
       path: `${base}/users/:username`,
-      handle: guarded(async (request) => json(200, await users.get(tenantOf(request), request.params['username']!))),
+      handle: guarded(async (request) => json(200, await services.accounts.show(tenantOf(request), request.params['username']!))),
+    },
+    {
+      method: 'DELETE',
+      path: `${base}/users/:username`,
+      handle: guarded(async (request) => {
+        await services.accounts.delete(tenantOf(request), request.params['username']!);
+        return { statusCode: 204, headers: {}, body: '' };
+      }),
     },
     {
       method: 'PATCH',
@@ -114,6 +160,7 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       handle: guarded(async (request) => json(200, { certificates: await services.trustedCas.replace(tenantOf(request), objectBody(request)) })),
     },
     ...adminCardRoutes(services, { base, guarded, objectBody, audit }),
+    ...adminClientRoutes(services.clients, { base, guarded, objectBody }),
     ...adminServiceProviderRoutes(services.serviceProviders, { base, guarded, audit }),
     ...adminRiskRoutes(services, { base, guarded, objectBody }),
   ];
