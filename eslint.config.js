@@ -14,7 +14,10 @@ export default tseslint.config(
       'no-useless-assignment': 'off',
       // A variable assigned once after a closure that reads it was declared must stay `let`.
       'prefer-const': ['error', { destructuring: 'all', ignoreReadBeforeAssign: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
     },
   },
   // Node entry points written in plain JavaScript.

@@ -20,12 +20,7 @@ const project = (name: string, extra: Partial<Config> = {}): Config => ({
 const emulator = { globalSetup: '<rootDir>/test/support/emulator-setup.ts', globalTeardown: '<rootDir>/test/support/emulator-teardown.ts' };
 
 const config: Config = {
-  projects: [
-    project('unit'),
-    project('integration', emulator),
-    project('infra'),
-    project('e2e', emulator),
-  ],
+  projects: [project('unit'), project('integration', emulator), project('infra'), project('e2e', emulator)],
   testTimeout: 60_000,
 };
 

@@ -11,7 +11,9 @@ import { defaultStateDir, readState } from './state.ts';
 /** Set by agent/build.ts in the bundle; the sources read agent/package.json beside them. */
 declare const __AGENT_VERSION__: string | undefined;
 export const AGENT_VERSION =
-  typeof __AGENT_VERSION__ === 'string' ? __AGENT_VERSION__ : (JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  typeof __AGENT_VERSION__ === 'string'
+    ? __AGENT_VERSION__
+    : (JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const stamp = (): string => new Date().toISOString();
 /** Log lines go to stderr; they never carry tokens, PINs or APDU data. */
@@ -81,8 +83,11 @@ export function buildAgentProgram(): Command {
     const client = new CardApiClient({ tenantUrl: state.issuer, accessToken: () => currentAccessToken(stateDir()) });
     const list = await client.cards();
     // Which identity this is, first: a person with two tenants or two accounts must not guess.
-    process.stdout.write(`${list.user} at ${state.issuer}: ${list.cards.length === 0 ? 'no cards' : `${list.cards.length} card${list.cards.length === 1 ? '' : 's'}`}\n`);
-    for (const card of list.cards) process.stdout.write(`${card.id}\t${card.label}\tserial ${card.serial}\t${card.slots.map((s) => `${s.slot}:${s.algorithm}`).join(' ')}\n`);
+    process.stdout.write(
+      `${list.user} at ${state.issuer}: ${list.cards.length === 0 ? 'no cards' : `${list.cards.length} card${list.cards.length === 1 ? '' : 's'}`}\n`,
+    );
+    for (const card of list.cards)
+      process.stdout.write(`${card.id}\t${card.label}\tserial ${card.serial}\t${card.slots.map((s) => `${s.slot}:${s.algorithm}`).join(' ')}\n`);
   });
   for (const command of ['insert', 'eject'] as const) {
     cards
@@ -105,7 +110,16 @@ export function buildAgentProgram(): Command {
     .option('--no-quickack', 'leave the vpcd sockets to the kernel’s delayed ACK (for comparison; vpcd ≥ 0.9 does not need it)')
     .action(async (options: { vpcdHost: string; vpcdPort: number; slots: number; verbose?: boolean; quickack: boolean }) => {
       const quickAck = options.quickack ? loadQuickAck() : undefined;
-      const daemon = new AgentDaemon({ stateDir: stateDir(), vpcdHost: options.vpcdHost, vpcdPort: options.vpcdPort, slots: options.slots, verbose: Boolean(options.verbose), agentVersion: AGENT_VERSION, ...(quickAck ? { quickAck } : {}), log });
+      const daemon = new AgentDaemon({
+        stateDir: stateDir(),
+        vpcdHost: options.vpcdHost,
+        vpcdPort: options.vpcdPort,
+        slots: options.slots,
+        verbose: Boolean(options.verbose),
+        agentVersion: AGENT_VERSION,
+        ...(quickAck ? { quickAck } : {}),
+        log,
+      });
       const shutdown = async (): Promise<void> => {
         log('stopping: ejecting cards');
         await daemon.stop();

@@ -7,7 +7,18 @@ const SW_NO_DIAGNOSIS = Uint8Array.of(0x6f, 0x00);
 const SW_WRONG_LENGTH = Uint8Array.of(0x67, 0x00);
 const SW_CONDITIONS = Uint8Array.of(0x69, 0x85);
 
-const INS = { verify: 0x20, select: 0xa4, getData: 0xcb, getResponse: 0xc0, putData: 0xdb, generate: 0x47, reset: 0xfb, importKey: 0xfe, getVersion: 0xfd, getSerial: 0xf8 } as const;
+const INS = {
+  verify: 0x20,
+  select: 0xa4,
+  getData: 0xcb,
+  getResponse: 0xc0,
+  putData: 0xdb,
+  generate: 0x47,
+  reset: 0xfb,
+  importKey: 0xfe,
+  getVersion: 0xfd,
+  getSerial: 0xf8,
+} as const;
 /** Commands whose answer never depends on the security state or on anything a host can change. */
 const STATIC_INS = new Set<number>([INS.select, INS.getVersion, INS.getSerial]);
 /** The Security Object (SP 800-73-4 5FC106): its hashes change with the objects they cover. */

@@ -56,7 +56,8 @@ export class AgentDaemon {
     if (this.#cards.length === 0) this.#options.log('no cards: ask your administrator to enrol one');
     const slots = this.#options.slots ?? 2;
     for (const [index, card] of this.#cards.slice(0, slots).entries()) await this.insert(card.id, index);
-    if (this.#cards.length > slots) this.#options.log(`${this.#cards.length - slots} more card(s) than reader slots; insert them with: cloudcard-agent cards insert CARD`);
+    if (this.#cards.length > slots)
+      this.#options.log(`${this.#cards.length - slots} more card(s) than reader slots; insert them with: cloudcard-agent cards insert CARD`);
     await this.#registerDevice();
     await this.#listen();
   }
@@ -64,7 +65,10 @@ export class AgentDaemon {
   /** Reports the device to the IdP (its key, OS, hostname hash, version, card state); a failure only logs: the cards still work. */
   async #registerDevice(): Promise<void> {
     try {
-      const device = await this.#client.registerDevice(await loadDeviceKey(readState(this.#options.stateDir)), localDeviceReport(this.#options.agentVersion ?? 'unknown', this.#inserted.size > 0));
+      const device = await this.#client.registerDevice(
+        await loadDeviceKey(readState(this.#options.stateDir)),
+        localDeviceReport(this.#options.agentVersion ?? 'unknown', this.#inserted.size > 0),
+      );
       this.#options.log(`device registered (${device.id})`);
     } catch (error) {
       this.#options.log(`device registration failed: ${(error as Error).message}`);
@@ -86,14 +90,22 @@ export class AgentDaemon {
         this.#inserted.get(card.id)?.link.stop();
       },
       reinserted: (reason) => {
-        this.#options.log(`card ${card.label} (${card.id}) of ${who}: session ended by the server (${reason}); the reader reports a removal and re-insertion, the PIN will be asked again`);
+        this.#options.log(
+          `card ${card.label} (${card.id}) of ${who}: session ended by the server (${reason}); the reader reports a removal and re-insertion, the PIN will be asked again`,
+        );
         this.#inserted.get(card.id)?.link.reinsert();
       },
       renewed: (expiresAt) => {
-        if (this.#options.verbose) this.#options.log(`card ${card.label} (${card.id}) of ${who}: session renewed with the verified PIN until ${new Date(expiresAt * 1000).toISOString()}`);
+        if (this.#options.verbose)
+          this.#options.log(
+            `card ${card.label} (${card.id}) of ${who}: session renewed with the verified PIN until ${new Date(expiresAt * 1000).toISOString()}`,
+          );
       },
       ...(this.#options.verbose
-        ? { trace: (t: { ins: number; sw: number; remote: boolean }) => this.#options.log(`apdu ${card.id} ins=${hex(t.ins, 2)} sw=${hex(t.sw, 4)} ${t.remote ? 'server' : 'local'}`) }
+        ? {
+            trace: (t: { ins: number; sw: number; remote: boolean }) =>
+              this.#options.log(`apdu ${card.id} ins=${hex(t.ins, 2)} sw=${hex(t.sw, 4)} ${t.remote ? 'server' : 'local'}`),
+          }
         : {}),
     });
     await this.#retry(`open a session for card ${card.id}`, () => cloud.insert());
@@ -104,7 +116,8 @@ export class AgentDaemon {
       card: cloud,
       ...(this.#options.quickAck ? { quickAck: this.#options.quickAck, onQuickAckFailed: () => void this.#quickAckFailed() } : {}),
       onState: (linkState, detail) => {
-        if (linkState !== 'retrying' || this.#options.verbose) this.#options.log(`reader slot ${slot} (port ${port}): ${linkState}${detail ? ` ${detail}` : ''}`);
+        if (linkState !== 'retrying' || this.#options.verbose)
+          this.#options.log(`reader slot ${slot} (port ${port}): ${linkState}${detail ? ` ${detail}` : ''}`);
       },
     });
     link.start();
@@ -195,7 +208,8 @@ export class AgentDaemon {
           const request = JSON.parse(line) as { command?: string; card?: string };
           if (request.command === 'insert') reply = { ok: true, message: await this.insert(String(request.card)) };
           else if (request.command === 'eject') reply = { ok: true, message: await this.eject(String(request.card)) };
-          else if (request.command === 'stats') reply = { ok: true, message: 'requests and vpcd turns per card', requests: this.requests(), turns: this.turns() };
+          else if (request.command === 'stats')
+            reply = { ok: true, message: 'requests and vpcd turns per card', requests: this.requests(), turns: this.turns() };
           else reply = { ok: false, message: 'unknown command' };
         } catch (error) {
           reply = { ok: false, message: (error as Error).message };

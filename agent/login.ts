@@ -46,7 +46,9 @@ async function agentConfiguration(issuer: string, clientId: string | undefined):
   const metadata = discovered.serverMetadata();
   const named = metadata[AGENT_CLIENT_MEMBER];
   if (typeof named !== 'string' || !named) {
-    throw new Error(`${issuer} names no client for the agent (no ${AGENT_CLIENT_MEMBER} in its discovery): ask its operator to run "cloudcard client add-agent <tenant>", or pass --client-id`);
+    throw new Error(
+      `${issuer} names no client for the agent (no ${AGENT_CLIENT_MEMBER} in its discovery): ask its operator to run "cloudcard client add-agent <tenant>", or pass --client-id`,
+    );
   }
   const config = new oidc.Configuration(metadata, named, undefined, oidc.None());
   if (isLocal(url)) oidc.allowInsecureRequests(config);
@@ -221,7 +223,11 @@ export async function browserSsoUrl(stateDir: string, target: string): Promise<s
     for (let attempt = 0; ; attempt++) {
       const response = await fetch(endpoint, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json', DPoP: await dpopProof(state.deviceKey, 'POST', endpoint, nonce) },
+        headers: {
+          'Content-Type': 'application/x-www-form-urlencoded',
+          Accept: 'application/json',
+          DPoP: await dpopProof(state.deviceKey, 'POST', endpoint, nonce),
+        },
         body,
       });
       const answer = (await response.json().catch(() => ({}))) as { url?: unknown; error?: string; error_description?: string };
@@ -232,7 +238,10 @@ export async function browserSsoUrl(stateDir: string, target: string): Promise<s
         nonce = offered;
         continue;
       }
-      throw Object.assign(new Error(`${state.issuer} refused browser SSO (HTTP ${response.status})`), { error: answer.error ?? 'server_error', ...(answer.error_description ? { error_description: answer.error_description } : {}) });
+      throw Object.assign(new Error(`${state.issuer} refused browser SSO (HTTP ${response.status})`), {
+        error: answer.error ?? 'server_error',
+        ...(answer.error_description ? { error_description: answer.error_description } : {}),
+      });
     }
   });
 }

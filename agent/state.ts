@@ -40,7 +40,8 @@ export function readState(dir: string): AgentState {
   }
   if ((mode & 0o077) !== 0) throw new AgentStateError(`${path} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${path}`);
   const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<AgentState>;
-  if (parsed.version !== 1 || !parsed.issuer || !parsed.accessToken || !parsed.deviceKey) throw new AgentStateError(`${path} is not a cloudcard-agent state file`);
+  if (parsed.version !== 1 || !parsed.issuer || !parsed.accessToken || !parsed.deviceKey)
+    throw new AgentStateError(`${path} is not a cloudcard-agent state file`);
   return parsed as AgentState;
 }
 

@@ -38,26 +38,55 @@ export async function benchAgent(options: { runs: number }): Promise<string> {
     const ec = await cards.enrol('demo', { username: 'alice', algorithm: 'p256', pin: PIN, puk: '12345678', label: 'ec' });
     // The agent's state as `login` leaves it (the sign-in itself is not what this measures).
     const accessToken = await cardAccessToken(stack);
-    writeFileSync(join(stateDir, 'state.json'), JSON.stringify({ version: 1, issuer, clientId: 'bench', accessToken, expiresAt: Math.floor(Date.now() / 1000) + 3600, deviceKey: await newDeviceKey() }), { mode: 0o600 });
+    writeFileSync(
+      join(stateDir, 'state.json'),
+      JSON.stringify({ version: 1, issuer, clientId: 'bench', accessToken, expiresAt: Math.floor(Date.now() / 1000) + 3600, deviceKey: await newDeviceKey() }),
+      { mode: 0o600 },
+    );
     // One agent per mode, in turn on the same readers: the kernel's delayed ACK (today's agent with vpcd < 0.9)
     // and TCP_QUICKACK re-armed on the vpcd socket.
     const rows: string[] = [
       '| vpcd link | Card (9A) | runs | wall p50 | wall min / max | APDUs per run | vpcd messages > 20 ms per run | HTTPS requests per login+sign |',
       '|---|---|---|---|---|---|---|---|',
     ];
-    for (const [mode, flags] of [['delayed ACK (`--no-quickack`)', ['--no-quickack']], ['TCP_QUICKACK re-armed', []]] as const) {
+    for (const [mode, flags] of [
+      ['delayed ACK (`--no-quickack`)', ['--no-quickack']],
+      ['TCP_QUICKACK re-armed', []],
+    ] as const) {
       let log = '';
-      agent = spawn(process.execPath, [agentBin, '--state-dir', stateDir, 'run', '--vpcd-port', String(pcscd.vpcdPort), '--verbose', ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
+      agent = spawn(process.execPath, [agentBin, '--state-dir', stateDir, 'run', '--vpcd-port', String(pcscd.vpcdPort), '--verbose', ...flags], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       agent.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
       for (let i = 0; i < 300 && !/running/.test(log); i++) await new Promise((r) => setTimeout(r, 100));
       await waitForReaders(2);
       const ordered = [rsa.card.id, ec.card.id].sort();
-      for (const [label, card, mechanism] of [['RSA-2048', rsa.card.id, 'SHA256-RSA-PKCS'], ['P-256', ec.card.id, 'ECDSA-SHA256']] as const) {
+      for (const [label, card, mechanism] of [
+        ['RSA-2048', rsa.card.id, 'SHA256-RSA-PKCS'],
+        ['P-256', ec.card.id, 'ECDSA-SHA256'],
+      ] as const) {
         const reader = `${READER} 00 0${ordered.indexOf(card)}`;
         const work = mkdtempSync(join(tmpdir(), 'cc-bench-sign-'));
         writeFileSync(join(work, 'data'), 'bench');
         const sign = () =>
-          tool('pkcs11-tool', ['--module', PKCS11, '--slot-description', reader, '--login', '--pin', PIN, '--sign', '--id', '01', '--mechanism', mechanism, '--input-file', join(work, 'data'), '--output-file', join(work, 'sig')]);
+          tool('pkcs11-tool', [
+            '--module',
+            PKCS11,
+            '--slot-description',
+            reader,
+            '--login',
+            '--pin',
+            PIN,
+            '--sign',
+            '--id',
+            '01',
+            '--mechanism',
+            mechanism,
+            '--input-file',
+            join(work, 'data'),
+            '--output-file',
+            join(work, 'sig'),
+          ]);
         await sign(); // warm: the agent learns the static answers once per insertion
         const times: number[] = [];
         const apdus: number[] = [];

@@ -43,7 +43,13 @@ const ENTRIES: Record<string, string> = {
 async function bundleInit(name: string, contents: string, runs: number): Promise<[string, string, string]> {
   const outfile = join(OUT, `${name.replace(/[^a-z0-9]+/gi, '-')}.mjs`);
   mkdirSync(OUT, { recursive: true });
-  await build({ ...LAMBDA_ESBUILD, mainFields: [...LAMBDA_ESBUILD.mainFields], stdin: { contents, resolveDir: ROOT, loader: 'ts' }, outfile, logLevel: 'error' });
+  await build({
+    ...LAMBDA_ESBUILD,
+    mainFields: [...LAMBDA_ESBUILD.mainFields],
+    stdin: { contents, resolveDir: ROOT, loader: 'ts' },
+    outfile,
+    logLevel: 'error',
+  });
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
     const script = `const t=performance.now();await import(${JSON.stringify(outfile)});process.stdout.write(String(performance.now()-t));`;
@@ -64,12 +70,19 @@ export async function benchAwsClients(options: { calls: number; runs: number }):
     const documents = DynamoDBDocumentClient.from(sdkClient);
     await documents.send(new (await import('@aws-sdk/lib-dynamodb')).PutCommand({ TableName: TABLE, Item: { ...KEY, user: { name: 'Alice' } } }));
     const awsLite = (await import('@aws-lite/client')).default;
-    const lite = await awsLite({ region: EMULATOR_REGION, endpoint: moto.endpoint, ...EMULATOR_CREDENTIALS, plugins: [(await import('@aws-lite/dynamodb')).default], retries: 3 });
+    const lite = await awsLite({
+      region: EMULATOR_REGION,
+      endpoint: moto.endpoint,
+      ...EMULATOR_CREDENTIALS,
+      plugins: [(await import('@aws-lite/dynamodb')).default],
+      retries: 3,
+    });
     const { thinDynamo } = await import('./aws-thin-client.ts');
     const thin = thinDynamo({ endpoint: moto.endpoint, region: EMULATOR_REGION, credentials: EMULATOR_CREDENTIALS });
     const calls: Record<string, () => Promise<unknown>> = {
       'SDK v3 (DocumentClient)': () => documents.send(new GetCommand({ TableName: TABLE, Key: KEY, ConsistentRead: true })),
-      '@aws-lite/client + dynamodb': () => (lite as unknown as { DynamoDB: { GetItem(input: unknown): Promise<unknown> } }).DynamoDB.GetItem({ TableName: TABLE, Key: KEY, ConsistentRead: true }),
+      '@aws-lite/client + dynamodb': () =>
+        (lite as unknown as { DynamoDB: { GetItem(input: unknown): Promise<unknown> } }).DynamoDB.GetItem({ TableName: TABLE, Key: KEY, ConsistentRead: true }),
       'thin SigV4 JSON (fetch)': () => thin('GetItem', { TableName: TABLE, Key: { PK: { S: KEY.PK }, SK: { S: KEY.SK } }, ConsistentRead: true }),
     };
     for (const [name, call] of Object.entries(calls)) {

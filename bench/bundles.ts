@@ -52,12 +52,22 @@ export async function benchBundles(runs: number): Promise<string> {
     const samples: number[] = [];
     for (let i = 0; i < runs; i++) {
       const script = `const t=performance.now();await import(${JSON.stringify(outfile)});process.stdout.write(String(performance.now()-t));`;
-      const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { PATH: process.env['PATH'], ...FUNCTION_ENV }, encoding: 'utf8' });
+      const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        env: { PATH: process.env['PATH'], ...FUNCTION_ENV },
+        encoding: 'utf8',
+      });
       if (result.status !== 0) throw new Error(`${context} bundle failed to initialise: ${result.stderr}`);
       samples.push(Number(result.stdout));
     }
     const s = summarize(samples);
-    rows.push([context, `${(code.length / 1024).toFixed(0)} KiB`, `${(gzipSync(code).length / 1024).toFixed(0)} KiB`, `${(statSync(`${outfile}.map`).size / 1024).toFixed(0)} KiB`, ms(s.p50), ms(s.p95)]);
+    rows.push([
+      context,
+      `${(code.length / 1024).toFixed(0)} KiB`,
+      `${(gzipSync(code).length / 1024).toFixed(0)} KiB`,
+      `${(statSync(`${outfile}.map`).size / 1024).toFixed(0)} KiB`,
+      ms(s.p50),
+      ms(s.p95),
+    ]);
   }
   return table(['function', 'bundle', 'gzipped', 'source map', `init p50 ms (n=${runs})`, 'init p95 ms'], rows);
 }

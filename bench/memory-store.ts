@@ -60,7 +60,10 @@ export class MemoryItemStore implements ItemStore {
     const sk = request.index ? `${request.index}SK` : 'SK';
     const after = request.cursor ? (JSON.parse(Buffer.from(request.cursor, 'base64url').toString('utf8')) as { sort: string; key: string }) : undefined;
     const matching = [...this.items.values()]
-      .filter((item) => item[pk] === request.partition && typeof item[sk] === 'string' && (!request.sortPrefix || (item[sk] as string).startsWith(request.sortPrefix)))
+      .filter(
+        (item) =>
+          item[pk] === request.partition && typeof item[sk] === 'string' && (!request.sortPrefix || (item[sk] as string).startsWith(request.sortPrefix)),
+      )
       .map((item) => ({ item, sort: item[sk] as string, key: keyOf(item) }))
       .sort((a, b) => compare(a.sort, b.sort) || compare(a.key, b.key))
       .filter((entry) => !after || compare(entry.sort, after.sort) > 0 || (entry.sort === after.sort && compare(entry.key, after.key) > 0));
@@ -68,7 +71,10 @@ export class MemoryItemStore implements ItemStore {
     const last = page.at(-1);
     const more = request.limit !== undefined && matching.length > page.length && last;
     return {
-      items: page.map((entry) => entry.item).filter((item) => this.visible(item)).map((item) => structuredClone(item) as T),
+      items: page
+        .map((entry) => entry.item)
+        .filter((item) => this.visible(item))
+        .map((item) => structuredClone(item) as T),
       ...(more ? { cursor: Buffer.from(JSON.stringify({ sort: last.sort, key: last.key })).toString('base64url') } : {}),
     };
   }
@@ -88,7 +94,11 @@ export class MemoryItemStore implements ItemStore {
       (!guard.absent || !there) &&
       (!guard.present || there) &&
       Object.entries(guard.equals ?? {}).every(([attribute, value]) => there && isDeepStrictEqual(current[attribute], value));
-    if (!held) throw new ConflictError(`${this.#role}: the item changed or does not meet the write condition`, guard.reportCurrent ? { current: there ? structuredClone(current) : undefined } : undefined);
+    if (!held)
+      throw new ConflictError(
+        `${this.#role}: the item changed or does not meet the write condition`,
+        guard.reportCurrent ? { current: there ? structuredClone(current) : undefined } : undefined,
+      );
   }
 }
 

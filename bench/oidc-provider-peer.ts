@@ -70,10 +70,12 @@ export async function startPeer(): Promise<Peer> {
   // oidc-provider prints development notices with console.info (stdout) and console.warn: keep them out
   // of the benchmark's markdown.
   const { info, warn } = console;
-  const quiet = (original: (...args: unknown[]) => void) => (...args: unknown[]) => {
-    if (typeof args[0] === 'string' && args[0].startsWith('oidc-provider ')) return;
-    original(...args);
-  };
+  const quiet =
+    (original: (...args: unknown[]) => void) =>
+    (...args: unknown[]) => {
+      if (typeof args[0] === 'string' && args[0].startsWith('oidc-provider ')) return;
+      original(...args);
+    };
   console.info = quiet(info);
   console.warn = quiet(warn);
 

@@ -73,9 +73,9 @@ function percentiles(samples: readonly number[]): { n: number; p50: number; p99:
 }
 
 const ratio = (ours: number, theirs: number): string => `${(ours / theirs).toFixed(2)}x`;
-const basicAuth = (id: string, secret: string): string =>
-  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-const jwtHeader = (jwt: string): { alg?: string; typ?: string } => JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString('utf8')) as { alg?: string; typ?: string };
+const basicAuth = (id: string, secret: string): string => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+const jwtHeader = (jwt: string): { alg?: string; typ?: string } =>
+  JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString('utf8')) as { alg?: string; typ?: string };
 const loopback = (url: string): string => url.replace('://localhost:', '://127.0.0.1:');
 
 /** One keep-alive connection: the sequential HTTP client for both providers. */
@@ -83,12 +83,16 @@ const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
 function post(url: string, headers: Record<string, string>, body: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(loopback(url), { method: 'POST', agent, headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      response.on('error', reject);
-    });
+    const request = httpRequest(
+      loopback(url),
+      { method: 'POST', agent, headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        response.on('error', reject);
+      },
+    );
     request.on('error', reject);
     request.setTimeout(10_000, () => request.destroy(new Error(`no answer from ${url} in 10 s`)));
     request.end(body);
@@ -178,7 +182,17 @@ async function codeFlow(side: Side): Promise<FlowResult> {
   const { verifier, challenge } = pkce();
   const state = randomBytes(16).toString('base64url');
   const url = new URL(side.authorize);
-  const params = { client_id: side.clientId, response_type: 'code', redirect_uri: REDIRECT, scope: USER_SCOPE, state, nonce: randomUUID(), code_challenge: challenge, code_challenge_method: 'S256', prompt: 'consent' };
+  const params = {
+    client_id: side.clientId,
+    response_type: 'code',
+    redirect_uri: REDIRECT,
+    scope: USER_SCOPE,
+    state,
+    nonce: randomUUID(),
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    prompt: 'consent',
+  };
   for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
 
   const start = performance.now();
@@ -194,7 +208,10 @@ async function codeFlow(side: Side): Promise<FlowResult> {
   const code = callback.searchParams.get('code');
   if (!at.startsWith(REDIRECT) || !code || callback.searchParams.get('state') !== state) throw new Error(`code flow did not come back with a code: ${at}`);
   const body = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier }).toString();
-  const reply = tokens(await post(side.token, { Authorization: side.authorization, 'Content-Type': 'application/x-www-form-urlencoded' }, body), 'code exchange');
+  const reply = tokens(
+    await post(side.token, { Authorization: side.authorization, 'Content-Type': 'application/x-www-form-urlencoded' }, body),
+    'code exchange',
+  );
   const elapsed = performance.now() - start;
   if (!reply.refresh_token || !reply.id_token) throw new Error('code exchange returned no refresh or ID token');
   return { ms: elapsed, requests: browser.requests + 1, refreshToken: reply.refresh_token };
@@ -291,7 +308,12 @@ async function inMemory(stack: LocalStack): Promise<ProxyHandler> {
     directory.load(await scanTable(client, stack.config.directoryTable));
     const state = new MemoryStateStore(stack.runtime.clock);
     state.load(await scanTable(client, stack.config.stateTable));
-    return createContextHandler('oidc', { ...stack.runtime, directory, state } satisfies Runtime, oidcContext, createObservability('oidc', { logLevel: 'SILENT' }));
+    return createContextHandler(
+      'oidc',
+      { ...stack.runtime, directory, state } satisfies Runtime,
+      oidcContext,
+      createObservability('oidc', { logLevel: 'SILENT' }),
+    );
   } finally {
     client.destroy();
   }
@@ -331,7 +353,13 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
   // registered clients), client_secret_basic.
   const made = await directoryServices(stack.runtime).clients.create(
     'demo',
-    { client_name: 'bench', redirect_uris: [REDIRECT], grant_types: ['client_credentials', 'refresh_token', 'authorization_code', 'password'], token_endpoint_auth_method: 'client_secret_basic', scope: USER_SCOPE },
+    {
+      client_name: 'bench',
+      redirect_uris: [REDIRECT],
+      grant_types: ['client_credentials', 'refresh_token', 'authorization_code', 'password'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: USER_SCOPE,
+    },
     'admin',
   );
   const client = { client_id: made.client.client_id, client_secret: made.clientSecret! };
@@ -339,8 +367,22 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
   const peerAuth = basicAuth(peer.clientId, peer.clientSecret);
   const peerToken = `${peer.url}/token`;
 
-  const ccSide: Side = { authorize: `${issuer}/oidc/authorize`, clientId: client.client_id, token: ccTokenUrl, authorization: ccAuth, login: { username: 'alice', password: demoPassword }, consent: { decision: 'allow' } };
-  const peerSide: Side = { authorize: `${peer.url}/auth`, clientId: peer.clientId, token: peerToken, authorization: peerAuth, login: { login: 'alice', password: 'any' }, consent: {} };
+  const ccSide: Side = {
+    authorize: `${issuer}/oidc/authorize`,
+    clientId: client.client_id,
+    token: ccTokenUrl,
+    authorization: ccAuth,
+    login: { username: 'alice', password: demoPassword },
+    consent: { decision: 'allow' },
+  };
+  const peerSide: Side = {
+    authorize: `${peer.url}/auth`,
+    clientId: peer.clientId,
+    token: peerToken,
+    authorization: peerAuth,
+    login: { login: 'alice', password: 'any' },
+    consent: {},
+  };
   const seeds = async (side: Side, count: number): Promise<string[]> => {
     const out: string[] = [];
     for (let i = 0; i < count; i++) out.push((await codeFlow(side)).refreshToken);
@@ -357,7 +399,10 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
   // ---- 3. full code flow (first: it also warms both servers' page paths).
   const flowSamples = { cc: [] as number[], peer: [] as number[] };
   const flowRequests = { cc: 0, peer: 0 };
-  for (const [key, side] of [['cc', ccSide], ['peer', peerSide]] as const) {
+  for (const [key, side] of [
+    ['cc', ccSide],
+    ['peer', peerSide],
+  ] as const) {
     for (let i = 0; i < 3; i++) await codeFlow(side);
     for (let i = 0; i < options.flows; i++) {
       const flow = await codeFlow(side);
@@ -433,7 +478,11 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
   const ccTally: Tally = { calls: {}, ms: 0 };
   const countingHandler = createContextHandler(
     'oidc',
-    { ...stack.runtime, directory: tallied(stack.runtime.directory, ccTally, 'directory'), state: tallied(stack.runtime.state, ccTally, 'state') } satisfies Runtime,
+    {
+      ...stack.runtime,
+      directory: tallied(stack.runtime.directory, ccTally, 'directory'),
+      state: tallied(stack.runtime.state, ccTally, 'state'),
+    } satisfies Runtime,
     oidcContext,
     createObservability('oidc', { logLevel: 'SILENT' }),
   );
@@ -447,7 +496,11 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
     await peerChain();
   }
   const share = {
-    ccCc: await storeShare(COUNTED, () => ccTally, () => direct(countingHandler, CC_BODY)),
+    ccCc: await storeShare(
+      COUNTED,
+      () => ccTally,
+      () => direct(countingHandler, CC_BODY),
+    ),
     ccRt: await storeShare(COUNTED, () => ccTally, ccChain),
     peerCc: await storeShare(COUNTED, () => peer.adapterTally(), peerHttp(CC_BODY, 'oidc-provider')),
     peerRt: await storeShare(COUNTED, () => peer.adapterTally(), peerChain),
@@ -479,7 +532,12 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
     latencyRows.push([grant, 'oidc-provider: server side (request event to response finish)', ms(peerServer.p50), ms(peerServer.p99)]);
     latencyRows.push([grant, '**ratio** in-process cloudcard / oidc-provider', ratio(cc.p50, peerServer.p50), ratio(cc.p99, peerServer.p99)]);
     latencyRows.push([grant, 'cloudcard: oidc handler on the in-memory store, in process', ms(mem.p50), ms(mem.p99)]);
-    latencyRows.push([grant, '**ratio** in-memory cloudcard / oidc-provider (both in-memory stores)', ratio(mem.p50, peerServer.p50), ratio(mem.p99, peerServer.p99)]);
+    latencyRows.push([
+      grant,
+      '**ratio** in-memory cloudcard / oidc-provider (both in-memory stores)',
+      ratio(mem.p50, peerServer.p50),
+      ratio(mem.p99, peerServer.p99),
+    ]);
     latencyRows.push([grant, 'cloudcard: local gateway over HTTP, client side', ms(gw.p50), ms(gw.p99)]);
     latencyRows.push([grant, 'oidc-provider: over HTTP, client side', ms(peerHttp.p50), ms(peerHttp.p99)]);
     latencyRows.push([grant, '**ratio** over HTTP cloudcard / oidc-provider', ratio(gw.p50, peerHttp.p50), ratio(gw.p99, peerHttp.p99)]);
@@ -492,14 +550,26 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
     const row = (who: string, r: LoadResult): string[] => [grant, who, r.rps.toFixed(0), ms(r.p50), ms(r.p99), `${r.ok} / ${r.non2xx + r.errors + r.timeouts}`];
     loadRows.push(row('cloudcard (local gateway)', pair.cc));
     loadRows.push(row('oidc-provider', pair.peer));
-    loadRows.push([grant, '**ratio** cloudcard / oidc-provider', ratio(pair.cc.rps, pair.peer.rps), ratio(pair.cc.p50, pair.peer.p50), ratio(pair.cc.p99, pair.peer.p99), '']);
+    loadRows.push([
+      grant,
+      '**ratio** cloudcard / oidc-provider',
+      ratio(pair.cc.rps, pair.peer.rps),
+      ratio(pair.cc.p50, pair.peer.p50),
+      ratio(pair.cc.p99, pair.peer.p99),
+      '',
+    ]);
   }
   const flows = { cc: percentiles(flowSamples.cc), peer: percentiles(flowSamples.peer) };
   const scrypt = percentiles(scryptSamples);
   const flowRows = [
     ['cloudcard (local gateway, portal login with the password hash, consent)', String(flowRequests.cc), ms(flows.cc.p50), ms(flows.cc.p99)],
     ['oidc-provider (devInteractions: login accepts any password, consent)', String(flowRequests.peer), ms(flows.peer.p50), ms(flows.peer.p99)],
-    ['ratio cloudcard / oidc-provider (not like for like: see the password hash)', '', ratio(flows.cc.p50, flows.peer.p50), ratio(flows.cc.p99, flows.peer.p99)],
+    [
+      'ratio cloudcard / oidc-provider (not like for like: see the password hash)',
+      '',
+      ratio(flows.cc.p50, flows.peer.p50),
+      ratio(flows.cc.p99, flows.peer.p99),
+    ],
     ['cloudcard password hash alone (scrypt N=2^15 r=8 p=2, n=20)', '', ms(scrypt.p50), ms(scrypt.p99)],
   ];
   const shareCell = (x: { store: number[]; whole: number[] }): string => `${ms(percentiles(x.store).p50)} of ${ms(percentiles(x.whole).p50)}`;
@@ -525,7 +595,16 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
     '',
     `### Store calls per token request (n=${COUNTED} after warm-up; time p50: waiting on the store, of the whole request)`,
     '',
-    table(['grant', 'cloudcard calls (DynamoDB adapter → dynalite)', 'cloudcard ms in store, of handler', 'oidc-provider calls (in-memory adapter)', 'oidc-provider ms in adapter, of HTTP request'], calls),
+    table(
+      [
+        'grant',
+        'cloudcard calls (DynamoDB adapter → dynalite)',
+        'cloudcard ms in store, of handler',
+        'oidc-provider calls (in-memory adapter)',
+        'oidc-provider ms in adapter, of HTTP request',
+      ],
+      calls,
+    ),
   ].join('\n');
 }
 

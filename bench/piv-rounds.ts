@@ -114,7 +114,13 @@ async function measure(name: BackendName, label: string, options: PivRoundsOptio
       // The previous code read the session first and the rest after it (one round more), and checked PINs
       // under a subkey derived once per container (no KMS call per VERIFY).
       const before = { rounds: storeRounds + 1, kms: kms.filter((call) => call !== 'kms.verifyMac').length };
-      counts.push([label, apdu, `${before.rounds} → **${storeRounds}**`, String(rounds[0]!.length), `${before.kms} → ${kms.length}${kms.length ? ` (${[...new Set(kms.map((c) => c.slice(4)))].join(', ')})` : ''}`]);
+      counts.push([
+        label,
+        apdu,
+        `${before.rounds} → **${storeRounds}**`,
+        String(rounds[0]!.length),
+        `${before.kms} → ${kms.length}${kms.length ? ` (${[...new Set(kms.map((c) => c.slice(4)))].join(', ')})` : ''}`,
+      ]);
     }
     await run(verifyPin(PIN), 0x9000); // restores the counter
     const verify: number[] = [];
@@ -123,7 +129,11 @@ async function measure(name: BackendName, label: string, options: PivRoundsOptio
     const owner = { tenant: 'bench', card: cardId, reference: 'pin' as const };
     const current = await s.pins.hash(owner, PIN);
     const subkey = await s.backend.cardPinKey.deriveSubkey(PIN_HASH_LABEL);
-    const previous = `hmac-sha256+${await hashSecret(createHmac('sha256', subkey).update(JSON.stringify(['card-pin', 'bench', cardId, 'pin', PIN])).digest('base64url'))}`;
+    const previous = `hmac-sha256+${await hashSecret(
+      createHmac('sha256', subkey)
+        .update(JSON.stringify(['card-pin', 'bench', cardId, 'pin', PIN]))
+        .digest('base64url'),
+    )}`;
     const timeCheck = async (stored: string, n: number): Promise<number[]> => {
       const samples: number[] = [];
       for (let i = 0; i < n; i++) {
@@ -164,7 +174,10 @@ export async function benchPivRounds(options: PivRoundsOptions = PIV_ROUNDS_DEFA
   return [
     'Sequential round trips per APDU (calls that overlap are one; the store column counts rounds with a DynamoDB call, the first being the reads), previous code → now:',
     '',
-    table(['backend', 'APDU (one session, in this order)', 'store round trips', 'calls in the first round', 'KMS calls'], [...embedded.counts, ...emulator.counts]),
+    table(
+      ['backend', 'APDU (one session, in this order)', 'store round trips', 'calls in the first round', 'KMS calls'],
+      [...embedded.counts, ...emulator.counts],
+    ),
     '',
     'VERIFY, milliseconds (the PIN check alone: `PinHasher.check`):',
     '',

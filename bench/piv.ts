@@ -181,13 +181,23 @@ async function countSequence(service: CardService, rsaCard: string): Promise<Cou
     const t = run.tallies;
     rows.push({
       apdu,
-      cells: [String(reads(t.state) + reads(t.directory)), String(writes(t.state) + writes(t.directory)), described(t.state), described(t.directory), described(t.custody)],
+      cells: [
+        String(reads(t.state) + reads(t.directory)),
+        String(writes(t.state) + writes(t.directory)),
+        described(t.state),
+        described(t.directory),
+        described(t.custody),
+      ],
     });
   };
   const block = pkcs1Block(Buffer.from('bench'), 256);
   await step('SELECT PIV', select(), 0x9000);
   await step('GET DATA CHUID (extended Le)', getData(TAG.CHUID), 0x9000);
-  await step('GET DATA 9A certificate, short Le (61xx)', buildCommand({ ins: 0xcb, p1: 0x3f, p2: 0xff }, Uint8Array.from([0x5c, 0x03, 0x5f, 0xc1, 0x05]), 256), 0x6100);
+  await step(
+    'GET DATA 9A certificate, short Le (61xx)',
+    buildCommand({ ins: 0xcb, p1: 0x3f, p2: 0xff }, Uint8Array.from([0x5c, 0x03, 0x5f, 0xc1, 0x05]), 256),
+    0x6100,
+  );
   await step('GET RESPONSE (next 256 bytes)', buildCommand({ ins: 0xc0, p1: 0x00, p2: 0x00 }, undefined, 256), 0x6100);
   await step('VERIFY PIN (right)', verifyPin(PIN), 0x9000);
   await step('GENERAL AUTHENTICATE RSA-2048, right after VERIFY', generalAuthenticate(0x07, 0x9a, block), 0x9000);
@@ -222,7 +232,15 @@ type Step = readonly [command: Uint8Array, wanted: number];
  * `calls` sequential runs of a sequence of APDUs (usually one) on an open session: the summed time per run
  * and the mean split by where it waited.
  */
-async function timeApdu(service: CardService, label: string, apdu: string, secret: string, steps: () => readonly Step[], calls: number, warmup: number): Promise<TimingRow> {
+async function timeApdu(
+  service: CardService,
+  label: string,
+  apdu: string,
+  secret: string,
+  steps: () => readonly Step[],
+  calls: number,
+  warmup: number,
+): Promise<TimingRow> {
   const once = async (): Promise<{ ms: number; tallies: Tallies }> => {
     const total = { ms: 0, tallies: { state: { calls: {}, ms: 0 }, directory: { calls: {}, ms: 0 }, custody: { calls: {}, ms: 0 } } as Tallies };
     for (const [command, wanted] of steps()) {
@@ -284,10 +302,24 @@ async function cryptoAlone(service: CardService, cardId: string, algorithm: (typ
     samples.push(performance.now() - start);
   }
   const p = percentiles(samples);
-  return { backend: '(none)', apdu: `${algorithm.name}: PKCS#8 parse + private operation alone`, n: p.n, p50: p.p50, p99: p.p99, state: 0, directory: 0, custody: 0, total: mean(samples) };
+  return {
+    backend: '(none)',
+    apdu: `${algorithm.name}: PKCS#8 parse + private operation alone`,
+    n: p.n,
+    p50: p.p50,
+    p99: p.p99,
+    state: 0,
+    directory: 0,
+    custody: 0,
+    total: mean(samples),
+  };
 }
 
-async function benchBackend(name: BackendName, label: string, options: PivBenchOptions): Promise<{ timings: TimingRow[]; counts: CountRow[]; crypto: TimingRow[] }> {
+async function benchBackend(
+  name: BackendName,
+  label: string,
+  options: PivBenchOptions,
+): Promise<{ timings: TimingRow[]; counts: CountRow[]; crypto: TimingRow[] }> {
   const service = await cardService(name);
   try {
     const enrolled = new Map<string, string>();
@@ -302,7 +334,9 @@ async function benchBackend(name: BackendName, label: string, options: PivBenchO
       expectSw((await counted(service, secret, verifyPin(PIN))).response, 0x9000, 'VERIFY');
       const input = signingInput(algorithm);
       const ga = `GENERAL AUTHENTICATE ${algorithm.name} (9A)`;
-      timings.push(await timeApdu(service, label, ga, secret, () => [[generalAuthenticate(algorithm.pivId, 0x9a, input), 0x9000]], options.calls, options.warmup));
+      timings.push(
+        await timeApdu(service, label, ga, secret, () => [[generalAuthenticate(algorithm.pivId, 0x9a, input), 0x9000]], options.calls, options.warmup),
+      );
       if (algorithm.algorithm === 'rsa2048') {
         const relay = `${ga} as 3 short APDUs (2 chained fragments + GET RESPONSE), summed`;
         timings.push(await timeApdu(service, label, relay, secret, () => shortApduSignature(input), Math.ceil(options.calls / 5), options.warmup));
@@ -342,7 +376,13 @@ async function dispatchThroughput(dispatches: number): Promise<string[][]> {
     for (let i = 0; i < dispatches; i++) await handleApdu(command, state, deps);
     const elapsed = performance.now() - start;
     const { response } = await handleApdu(command, state, deps);
-    rows.push([name, sw(response).toString(16).padStart(4, '0'), String(dispatches), Math.round((dispatches / elapsed) * 1000).toLocaleString('en-US'), ((elapsed / dispatches) * 1000).toFixed(1)]);
+    rows.push([
+      name,
+      sw(response).toString(16).padStart(4, '0'),
+      String(dispatches),
+      Math.round((dispatches / elapsed) * 1000).toLocaleString('en-US'),
+      ((elapsed / dispatches) * 1000).toFixed(1),
+    ]);
   }
   return rows;
 }
@@ -375,7 +415,10 @@ export async function benchPiv(options: PivBenchOptions = PIV_BENCH_DEFAULTS): P
   ]);
   const sameCounts = JSON.stringify(embedded.counts) === JSON.stringify(emulator.counts);
   const countTable = (rows: CountRow[]): string =>
-    table(['APDU (one session, in this order)', 'reads', 'writes', 'state table', 'directory table', 'key custody'], rows.map((r) => [r.apdu, ...r.cells]));
+    table(
+      ['APDU (one session, in this order)', 'reads', 'writes', 'state table', 'directory table', 'key custody'],
+      rows.map((r) => [r.apdu, ...r.cells]),
+    );
   return [
     'Wrapped custody, slot 9A (PIN once), one call at a time through `CardSessions.apdu` after SELECT and VERIFY on the session, so a repeated GENERAL AUTHENTICATE leaves the security state unchanged and writes nothing (the counts below show when it writes). ' +
       'Mean milliseconds waiting on each part (proxies around the state table, the directory table and the key custody); *rest* is the PIV application, PKCS#8 parse and the private-key operation.',

@@ -46,10 +46,18 @@ export async function benchPki(options: { revoked: number; runs: number; ocspCal
           serials.push(serial);
           const record: CertificateRecord = {
             ...certificateKeys.record(tenant, serial),
-            type: 'certificate', tenant, serial, card: `card${i + j}`, slot: '9a',
-            notAfter: new Date(Date.now() + 3 * 365 * 86_400_000).toISOString(), issuedAt: at,
-            status: 'revoked', revokedAt: at, reason: REVOCATION_REASON_NAMES[(i + j) % REVOCATION_REASON_NAMES.length]!,
-            GSI1PK: certificateKeys.revokedPartition(tenant), GSI1SK: serial,
+            type: 'certificate',
+            tenant,
+            serial,
+            card: `card${i + j}`,
+            slot: '9a',
+            notAfter: new Date(Date.now() + 3 * 365 * 86_400_000).toISOString(),
+            issuedAt: at,
+            status: 'revoked',
+            revokedAt: at,
+            reason: REVOCATION_REASON_NAMES[(i + j) % REVOCATION_REASON_NAMES.length]!,
+            GSI1PK: certificateKeys.revokedPartition(tenant),
+            GSI1SK: serial,
           };
           await directory.put(record);
         }),

@@ -24,7 +24,14 @@ process.env['POWERTOOLS_METRICS_DISABLED'] = 'true';
 function engineTime(): string[] {
   const policy = riskPolicySchema.parse({ usualHours: { from: 7, to: 20 }, overrides: [{ audience: 'rp', bands: { stepUp: 20, deny: 60 } }] });
   const last = { ip: '127.0.0.1', browser: 'Chrome', os: 'Linux', location: { country: 'FR', latitude: 48.85, longitude: 2.35 }, at: 0, keyThumbprint: 'k1' };
-  const current = { ...last, ip: '127.0.0.2', browser: 'Firefox', location: { country: 'AU', latitude: -33.87, longitude: 151.21 }, at: 60_000, keyThumbprint: 'k2' };
+  const current = {
+    ...last,
+    ip: '127.0.0.2',
+    browser: 'Firefox',
+    location: { country: 'AU', latitude: -33.87, longitude: 151.21 },
+    at: 60_000,
+    keyThumbprint: 'k2',
+  };
   const request = { current, last, knownKeys: ['k1'], boundKey: 'k1', recentFailures: 1, audience: 'rp' };
   for (let i = 0; i < 20_000; i++) assessRisk(request, policy);
   const rounds: number[] = [];
@@ -46,7 +53,13 @@ async function recorded(): Promise<{ refresh: RecordedRequest[]; withSignals: Re
     logLevel: 'SILENT',
     demoPassword: PASSWORD,
     contextRuntime: (context, runtime) =>
-      context !== 'oidc' ? runtime : { ...runtime, state: recordingStore(runtime.state, context, 'state', sink), directory: recordingStore(runtime.directory, context, 'directory', sink) },
+      context !== 'oidc'
+        ? runtime
+        : {
+            ...runtime,
+            state: recordingStore(runtime.state, context, 'state', sink),
+            directory: recordingStore(runtime.directory, context, 'directory', sink),
+          },
   });
   const measure = async (step: () => Promise<void>): Promise<RecordedRequest[]> => {
     const mine: RecordedRequest[] = [];
@@ -67,8 +80,17 @@ async function recorded(): Promise<{ refresh: RecordedRequest[]; withSignals: Re
     const signIn = async () => {
       const { verifier, challenge } = pkce();
       const browser = new HttpBrowser();
-      const callback = await authorizeWithLogin(`${stack.url}/t/demo`, { client_id: rp.client_id, code_challenge: challenge, code_challenge_method: 'S256' }, browser, PASSWORD);
-      const issued = await postForm(token, { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(rp) });
+      const callback = await authorizeWithLogin(
+        `${stack.url}/t/demo`,
+        { client_id: rp.client_id, code_challenge: challenge, code_challenge_method: 'S256' },
+        browser,
+        PASSWORD,
+      );
+      const issued = await postForm(
+        token,
+        { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier },
+        { Authorization: basic(rp) },
+      );
       let refreshToken = String(issued.body['refresh_token']);
       const refresh = async () => {
         const answer = await postForm(token, { grant_type: 'refresh_token', refresh_token: refreshToken }, { Authorization: basic(rp) });
@@ -83,7 +105,8 @@ async function recorded(): Promise<{ refresh: RecordedRequest[]; withSignals: Re
 
     // The user's machine: a live card session of a registered device, opened from the browser's address;
     // the tenant lists a transmitter. A sign-in now is correlated, and its family inherits the correlation.
-    const card = (await services.cards!.enrol('demo', { username: 'alice', slots: ['9c'], slotAlgorithms: { '9c': 'p256' }, pin: '24681357', puk: '86427531' })).card.id;
+    const card = (await services.cards!.enrol('demo', { username: 'alice', slots: ['9c'], slotAlgorithms: { '9c': 'p256' }, pin: '24681357', puk: '86427531' }))
+      .card.id;
     const access = await cardAccessToken(stack);
     const agent = new CardApiClient({ tenantUrl: `${stack.url}/t/demo`, accessToken: () => access });
     const device = await generateDeviceKey();
@@ -117,7 +140,12 @@ const kinds = [...new Set(scenarios.flatMap((c) => [...c.keys()]))].sort();
 process.stdout.write(`${table(['built-in engine', 'p50 per call', 'p95 per call'], [engineTime()])}\n\n`);
 process.stdout.write(
   `${table(
-    ['store request (oidc function)', 'scored refresh', 'refresh of a correlated family, tenant with a transmitter', 'SSO reuse of a correlated session, tenant with a transmitter'],
+    [
+      'store request (oidc function)',
+      'scored refresh',
+      'refresh of a correlated family, tenant with a transmitter',
+      'SSO reuse of a correlated session, tenant with a transmitter',
+    ],
     kinds.map((k) => [k, ...scenarios.map((c) => String(c.get(k) ?? 0))]),
   )}\n`,
 );

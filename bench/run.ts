@@ -44,12 +44,16 @@ process.stdout.write(`${await benchPiv({ ...PIV_BENCH_DEFAULTS, calls: Number(pr
 process.stdout.write('\n## Card CA: CRL generation and OCSP (in process, embedded store)\n\n');
 process.stdout.write(`${await benchPki({ ...PKI_BENCH_DEFAULTS, revoked: Number(process.env['BENCH_PKI_REVOKED'] ?? PKI_BENCH_DEFAULTS.revoked) })}\n`);
 process.stdout.write('\n## Scale: admin listings and the card list at 10,000 (in process, embedded store)\n\n');
-process.stdout.write(`${await benchScale({ ...SCALE_BENCH_DEFAULTS, largeUsers: Number(process.env['BENCH_SCALE_USERS'] ?? SCALE_BENCH_DEFAULTS.largeUsers), cards: Number(process.env['BENCH_SCALE_USERS'] ?? SCALE_BENCH_DEFAULTS.cards) })}\n`);
+process.stdout.write(
+  `${await benchScale({ ...SCALE_BENCH_DEFAULTS, largeUsers: Number(process.env['BENCH_SCALE_USERS'] ?? SCALE_BENCH_DEFAULTS.largeUsers), cards: Number(process.env['BENCH_SCALE_USERS'] ?? SCALE_BENCH_DEFAULTS.cards) })}\n`,
+);
 process.stdout.write('\n## PIV card service: store round trips per APDU and VERIFY (loopback)\n\n');
 process.stdout.write(`${await benchPivRounds(PIV_ROUNDS_DEFAULTS)}\n`);
 process.stdout.write('\n## Client agent end to end: pkcs11-tool --login --sign through pcscd, vpcd, the agent and the local gateway\n\n');
 process.stdout.write(
-  process.env['BENCH_AGENT'] === '0' ? 'skipped: BENCH_AGENT=0\n' : `${await benchAgent({ runs: Number(process.env['BENCH_AGENT_RUNS'] ?? AGENT_BENCH_DEFAULTS.runs) })}\n`,
+  process.env['BENCH_AGENT'] === '0'
+    ? 'skipped: BENCH_AGENT=0\n'
+    : `${await benchAgent({ runs: Number(process.env['BENCH_AGENT_RUNS'] ?? AGENT_BENCH_DEFAULTS.runs) })}\n`,
 );
 process.stdout.write('\n## Local gateway memory under a mixed-traffic soak (loopback)\n\n');
 process.stdout.write(`${await benchSoak({ ...SOAK_DEFAULTS, seconds: Number(process.env['BENCH_SOAK_SECONDS'] ?? SOAK_DEFAULTS.seconds) })}\n`);

@@ -37,7 +37,14 @@ const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
  * @xmldom/xmldom whose declarations pull the DOM library into the whole program's type check.
  */
 interface SamlifyEntity {
-  createLoginResponse(sp: SamlifyEntity, request: unknown, binding: 'post', user: unknown, replace: (template: string) => { id: string; context: string }, encryptThenSign: boolean): Promise<{ context: string }>;
+  createLoginResponse(
+    sp: SamlifyEntity,
+    request: unknown,
+    binding: 'post',
+    user: unknown,
+    replace: (template: string) => { id: string; context: string },
+    encryptThenSign: boolean,
+  ): Promise<{ context: string }>;
 }
 interface Samlify {
   setSchemaValidator(validator: { validate: (xml: string) => Promise<string> }): void;
@@ -48,7 +55,16 @@ interface Samlify {
 }
 const samlify = createRequire(import.meta.url)('samlify') as Samlify;
 
-const user: User = { tenant: 'demo', username: 'alice', email: 'alice@example.test', displayName: 'Alice Example', status: 'active', createdAt: '', updatedAt: '', version: 1 };
+const user: User = {
+  tenant: 'demo',
+  username: 'alice',
+  email: 'alice@example.test',
+  displayName: 'Alice Example',
+  status: 'active',
+  createdAt: '',
+  updatedAt: '',
+  version: 1,
+};
 
 /**
  * samlify's login-response template carrying what ours carries: bearer confirmation, audience, an
@@ -90,7 +106,14 @@ export async function benchSaml(options: SamlBenchOptions = SAML_BENCH_DEFAULTS)
       now,
       random,
       key,
-      subject: { nameId: 'pseudonym-0123456789abcdef', nameIdFormat: PERSISTENT, sessionIndex: random.id(), authnInstant: now, authnContextClassRef: METHOD_CLASS.password, attributes: releaseAttributes(user, undefined) },
+      subject: {
+        nameId: 'pseudonym-0123456789abcdef',
+        nameIdFormat: PERSISTENT,
+        sessionIndex: random.id(),
+        authnInstant: now,
+        authnContextClassRef: METHOD_CLASS.password,
+        attributes: releaseAttributes(user, undefined),
+      },
       sign: { response: true, assertion: true },
       ...(encrypt ? { encryptFor: spEncryption.certPem } : {}),
     };
@@ -166,11 +189,15 @@ export async function benchSaml(options: SamlBenchOptions = SAML_BENCH_DEFAULTS)
 
   // Sanity: each side's output is what it claims (signatures and, when asked, an EncryptedAssertion).
   for (const encrypt of [false, true]) {
-    for (const [name, build] of [['cloudcard', ours], ['samlify', theirs]] as const) {
+    for (const [name, build] of [
+      ['cloudcard', ours],
+      ['samlify', theirs],
+    ] as const) {
       const xml = Buffer.from(await build(encrypt), 'base64').toString('utf8');
       const signatures = (xml.match(/<ds:Signature[\s>]/g) ?? []).length;
       const encrypted = xml.includes('EncryptedAssertion');
-      if (encrypted !== encrypt || signatures !== (encrypt ? 1 : 2)) throw new Error(`${name} built an unexpected response (encrypted ${encrypted}, visible signatures ${signatures})`);
+      if (encrypted !== encrypt || signatures !== (encrypt ? 1 : 2))
+        throw new Error(`${name} built an unexpected response (encrypted ${encrypted}, visible signatures ${signatures})`);
     }
   }
 
@@ -178,7 +205,10 @@ export async function benchSaml(options: SamlBenchOptions = SAML_BENCH_DEFAULTS)
   for (const encrypt of [false, true]) {
     const samples = { cloudcard: [] as number[], samlify: [] as number[] };
     for (let i = 0; i < options.warmup + options.builds; i++) {
-      for (const [name, build] of [['cloudcard', ours], ['samlify', theirs]] as const) {
+      for (const [name, build] of [
+        ['cloudcard', ours],
+        ['samlify', theirs],
+      ] as const) {
         const start = performance.now();
         await build(encrypt);
         if (i >= options.warmup) samples[name].push(performance.now() - start);

@@ -62,7 +62,13 @@ export async function benchScale(options: ScaleBenchOptions): Promise<string> {
     const userRows = [
       [`${options.smallUsers.toLocaleString('en')} users`, 'first page (100)', String(options.pages), ms(s.p50), ms(s.p95)],
       [`${options.largeUsers.toLocaleString('en')} users`, 'first page (100)', String(options.pages), ms(l.p50), ms(l.p95)],
-      ['**ratio**', `${options.largeUsers.toLocaleString('en')} / ${options.smallUsers.toLocaleString('en')}`, '', `${(l.p50 / s.p50).toFixed(2)}x`, `${(l.p95 / s.p95).toFixed(2)}x`],
+      [
+        '**ratio**',
+        `${options.largeUsers.toLocaleString('en')} / ${options.smallUsers.toLocaleString('en')}`,
+        '',
+        `${(l.p50 / s.p50).toFixed(2)}x`,
+        `${(l.p95 / s.p95).toFixed(2)}x`,
+      ],
       [`${options.largeUsers.toLocaleString('en')} users`, 'a page of 1000 (limit=1000)', '3', ms(summarize(lastPage).p50), ms(summarize(lastPage).p95)],
     ];
 
@@ -119,5 +125,7 @@ export async function benchScale(options: ScaleBenchOptions): Promise<string> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  process.stdout.write(`${await benchScale({ ...SCALE_BENCH_DEFAULTS, ...(process.env['BENCH_SCALE_USERS'] ? { largeUsers: Number(process.env['BENCH_SCALE_USERS']), cards: Number(process.env['BENCH_SCALE_USERS']) } : {}) })}\n`);
+  process.stdout.write(
+    `${await benchScale({ ...SCALE_BENCH_DEFAULTS, ...(process.env['BENCH_SCALE_USERS'] ? { largeUsers: Number(process.env['BENCH_SCALE_USERS']), cards: Number(process.env['BENCH_SCALE_USERS']) } : {}) })}\n`,
+  );
 }

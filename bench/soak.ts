@@ -36,7 +36,16 @@ export async function benchSoak(options: SoakOptions = SOAK_DEFAULTS): Promise<s
   try {
     const issuer = `${stack.url}/t/demo`;
     const services = directoryServices(stack.runtime);
-    const issued = await services.clients.create('demo', { client_name: 'soak RP', redirect_uris: [RP_REDIRECT], grant_types: ['authorization_code', 'refresh_token', 'client_credentials'], scope: 'openid card offline_access' }, 'admin');
+    const issued = await services.clients.create(
+      'demo',
+      {
+        client_name: 'soak RP',
+        redirect_uris: [RP_REDIRECT],
+        grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+        scope: 'openid card offline_access',
+      },
+      'admin',
+    );
     const client: RegisteredClient = { client_id: issued.client.client_id, client_secret: issued.clientSecret! };
     const tokenUrl = `${issuer}/oidc/token`;
     const auth = { Authorization: basic(client) };
@@ -44,7 +53,12 @@ export async function benchSoak(options: SoakOptions = SOAK_DEFAULTS): Promise<s
     /** One refresh chain and card session per worker (a refresh token is presented exactly once). */
     const startWorker = async (): Promise<{ step: () => Promise<number> }> => {
       const { verifier, challenge } = pkce();
-      const callback = await authorizeWithLogin(issuer, { client_id: client.client_id, scope: 'openid card offline_access', code_challenge: challenge, code_challenge_method: 'S256' });
+      const callback = await authorizeWithLogin(issuer, {
+        client_id: client.client_id,
+        scope: 'openid card offline_access',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      });
       const code = callback.searchParams.get('code')!;
       const first = await postForm(tokenUrl, { grant_type: 'authorization_code', code, redirect_uri: RP_REDIRECT, code_verifier: verifier }, auth);
       if (first.status !== 200) throw new Error(`code exchange: ${JSON.stringify(first.body)}`);

@@ -42,7 +42,10 @@ export async function benchStores(operations: number): Promise<string> {
       const cases: [string, (i: number) => Promise<unknown>][] = [
         ['put', (i) => store.put({ PK: 'T#bench', SK: `USER#${i}`, user: { name: `user ${i}`, email: `u${i}@example.com` } })],
         ['get', (i) => store.get({ PK: 'T#bench', SK: `USER#${Math.max(0, i)}` })],
-        ['raw SDK get', (i) => documents.send(new GetCommand({ TableName: 'bench-directory', Key: { PK: 'T#bench', SK: `USER#${Math.max(0, i)}` }, ConsistentRead: true }))],
+        [
+          'raw SDK get',
+          (i) => documents.send(new GetCommand({ TableName: 'bench-directory', Key: { PK: 'T#bench', SK: `USER#${Math.max(0, i)}` }, ConsistentRead: true })),
+        ],
         ['conditional update', () => store.update({ PK: 'T#bench', SK: 'COUNTER' }, { version: version + 1 }, { equals: { version } }).then(() => version++)],
       ];
       for (const [name, run] of cases) {

@@ -6,7 +6,13 @@ import { NO_BRANDING } from '../lambdas/core/portal/branding.ts';
 import type { ActionFactory } from './cards.ts';
 import { print } from './output.ts';
 
-const IMAGE_TYPES: Readonly<Record<string, string>> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp' };
+const IMAGE_TYPES: Readonly<Record<string, string>> = {
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+};
 
 const readText = (file: string): string => (file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8'));
 
@@ -32,7 +38,9 @@ interface SetOptions {
 
 /** `branding show|set`: the portal's per-tenant look (the same validation as the admin API's PUT). */
 export function addBrandingCommands(program: Command, action: ActionFactory): void {
-  const branding = program.command('branding').description("show or change a tenant's portal branding (product name, logo, colours, support link, default language, custom CSS)");
+  const branding = program
+    .command('branding')
+    .description("show or change a tenant's portal branding (product name, logo, colours, support link, default language, custom CSS)");
   branding
     .command('show')
     .description('print the branding, as JSON')
@@ -56,7 +64,10 @@ export function addBrandingCommands(program: Command, action: ActionFactory): vo
     .option('--text-color <hex>', 'body text')
     .option('--support-url <url>', 'https: or mailto: link shown at the foot of every page')
     .option('--default-locale <locale>', 'en, de or fr: the language when the browser names none of them')
-    .addHelpText('after', '\nExample:\n  cloudcard branding set acme --product-name "Acme sign-in" --logo acme.png --primary-color "#0b5394" --support-url https://help.acme.example --default-locale de')
+    .addHelpText(
+      'after',
+      '\nExample:\n  cloudcard branding set acme --product-name "Acme sign-in" --logo acme.png --primary-color "#0b5394" --support-url https://help.acme.example --default-locale de',
+    )
     .action(
       action(async (target, _json, tenantId: string, o: SetOptions) => {
         let next: Record<string, unknown>;

@@ -31,7 +31,10 @@ export function addCaCommands(program: Command, action: ActionFactory): void {
           process.stdout.write(pem('CERTIFICATE', der));
           return;
         }
-        const fingerprint = Buffer.from(await certificate.getThumbprint('SHA-256')).toString('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:');
+        const fingerprint = Buffer.from(await certificate.getThumbprint('SHA-256'))
+          .toString('hex')
+          .toUpperCase()
+          .replace(/(..)(?!$)/g, '$1:');
         const shown = {
           tenant: tenantId,
           subject: certificate.subject,
@@ -45,7 +48,8 @@ export function addCaCommands(program: Command, action: ActionFactory): void {
         if (json) print(shown, [], true);
         else {
           const { pem: text, urls, ...rest } = shown;
-          for (const [name, value] of Object.entries({ ...rest, ...(urls ? { 'CA URL': urls.ca, 'CRL URL': urls.crl, 'OCSP URL': urls.ocsp } : {}) })) process.stdout.write(`${`${name}:`.padEnd(14)}${value}\n`);
+          for (const [name, value] of Object.entries({ ...rest, ...(urls ? { 'CA URL': urls.ca, 'CRL URL': urls.crl, 'OCSP URL': urls.ocsp } : {}) }))
+            process.stdout.write(`${`${name}:`.padEnd(14)}${value}\n`);
           process.stdout.write(`\n${text}`);
         }
       }),
@@ -58,7 +62,13 @@ export function addCaCommands(program: Command, action: ActionFactory): void {
       action(async (target, json, tenantId: string, o: { out?: string }) => {
         const crl = await cardsOf(target).crl(tenantId);
         if (o.out) writeFileSync(o.out, crl.der);
-        const summary = { tenant: tenantId, number: crl.number, thisUpdate: crl.thisUpdate.toISOString(), nextUpdate: crl.nextUpdate.toISOString(), bytes: crl.der.length };
+        const summary = {
+          tenant: tenantId,
+          number: crl.number,
+          thisUpdate: crl.thisUpdate.toISOString(),
+          nextUpdate: crl.nextUpdate.toISOString(),
+          bytes: crl.der.length,
+        };
         if (json) print({ ...summary, ...(o.out ? { out: o.out } : { pem: pem('X509 CRL', crl.der) }) }, [], true);
         else if (o.out) process.stdout.write(`CRL number ${crl.number} (${crl.der.length} bytes, next update ${summary.nextUpdate}) written to ${o.out}\n`);
         else process.stdout.write(pem('X509 CRL', crl.der));

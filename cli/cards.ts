@@ -15,7 +15,10 @@ const CARD_COLUMNS = ['id', 'username', 'label', 'serial', 'custody', 'slots', '
 
 /** `9a,9c` → ['9a', '9c'], refusing anything but PIV key slots. */
 export function slotList(value: string): string[] {
-  const slots = value.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const slots = value
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
   const bad = slots.filter((s) => !(SLOTS as readonly string[]).includes(s));
   if (bad.length || slots.length === 0) throw new InvalidArgumentError(`slots are a comma-separated list of ${SLOTS.join(', ')}`);
   return slots;
@@ -77,27 +80,44 @@ export function addCardCommands(program: Command, action: ActionFactory): void {
     .option('--label <label>', 'card label (default: "<display name> card")')
     .option('--pin <pin>', 'initial PIN instead of a generated one (visible in your shell history: prefer the generated one)')
     .option('--puk <puk>', 'initial PUK instead of a generated one')
-    .option('--resident-rsa <ack>', 'KMS-resident custody: "pkcs1-only" enrols RSA slots that cannot sign RSA-PSS (TLS 1.3); without it RSA defaults become P-256 and an explicit RSA --alg is refused')
+    .option(
+      '--resident-rsa <ack>',
+      'KMS-resident custody: "pkcs1-only" enrols RSA slots that cannot sign RSA-PSS (TLS 1.3); without it RSA defaults become P-256 and an explicit RSA --alg is refused',
+    )
     .addHelpText(
       'after',
       [
         '',
         'Locally, keys are wrapped by the key file in the data directory. With --stack, your role must be in the',
         "stack's operatorRoleArns context (named in the key policies, given the OperatorPolicyArn policy): wrapped",
-        "keys need kms:Encrypt on CardKekKeyArn, PINs kms:GenerateMac on CardPinKeyArn, and KMS-resident keys and the",
+        'keys need kms:Encrypt on CardKekKeyArn, PINs kms:GenerateMac on CardPinKeyArn, and KMS-resident keys and the',
         "tenant's card CA key are KMS keys made with your credentials (tagged cloudcard:stack=cloudcard-{stage}).",
       ].join('\n'),
     )
     .action(
-      action(async (target, json, tenantId: string, username: string, o: { slots?: string[]; alg?: string; label?: string; pin?: string; puk?: string; residentRsa?: string }) => {
-        const request = Object.fromEntries(
-          Object.entries({ username, slots: o.slots, algorithm: o.alg, label: o.label, pin: o.pin, puk: o.puk, residentRsa: o.residentRsa }).filter(([, v]) => v !== undefined),
-        );
-        const result = await withProgress(`enrolling a card for ${username} (generating keys)`, () => cardsOf(target).enrol(tenantId, request, target.baseUrl ? { baseUrl: target.baseUrl } : {}), { json });
-        for (const warning of result.warnings ?? []) process.stderr.write(`warning: ${warning}\n`);
-        if (json) print(result, [], true);
-        else printEnrolment(result);
-      }),
+      action(
+        async (
+          target,
+          json,
+          tenantId: string,
+          username: string,
+          o: { slots?: string[]; alg?: string; label?: string; pin?: string; puk?: string; residentRsa?: string },
+        ) => {
+          const request = Object.fromEntries(
+            Object.entries({ username, slots: o.slots, algorithm: o.alg, label: o.label, pin: o.pin, puk: o.puk, residentRsa: o.residentRsa }).filter(
+              ([, v]) => v !== undefined,
+            ),
+          );
+          const result = await withProgress(
+            `enrolling a card for ${username} (generating keys)`,
+            () => cardsOf(target).enrol(tenantId, request, target.baseUrl ? { baseUrl: target.baseUrl } : {}),
+            { json },
+          );
+          for (const warning of result.warnings ?? []) process.stderr.write(`warning: ${warning}\n`);
+          if (json) print(result, [], true);
+          else printEnrolment(result);
+        },
+      ),
     );
   card
     .command('list')
@@ -153,7 +173,9 @@ export function addCardCommands(program: Command, action: ActionFactory): void {
           print(result, [], true);
           return;
         }
-        process.stdout.write(`unblocked card ${cardId} in tenant ${tenantId}. The new PIN is shown only this once:\n\n  PIN: ${result.pin}   (must be changed on first use)\n\n`);
+        process.stdout.write(
+          `unblocked card ${cardId} in tenant ${tenantId}. The new PIN is shown only this once:\n\n  PIN: ${result.pin}   (must be changed on first use)\n\n`,
+        );
       }),
     );
   card

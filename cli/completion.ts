@@ -44,5 +44,6 @@ complete -F _${name}_complete ${name}
 `;
 }
 
-const optionFlags = (options: readonly Option[]): string[] => options.flatMap((option) => [option.long, option.short].filter((flag): flag is string => Boolean(flag)));
+const optionFlags = (options: readonly Option[]): string[] =>
+  options.flatMap((option) => [option.long, option.short].filter((flag): flag is string => Boolean(flag)));
 const quote = (text: string): string => `'${text.replace(/'/g, `'\\''`)}'`;

@@ -45,24 +45,42 @@ const AUTH_ERRORS = new Set([
   'InvalidSignatureException',
   'SignatureDoesNotMatch',
 ]);
-const UNAVAILABLE_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'TimeoutError', 'ThrottlingException', 'ServiceUnavailable', 'InternalFailure']);
+const UNAVAILABLE_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'TimeoutError',
+  'ThrottlingException',
+  'ServiceUnavailable',
+  'InternalFailure',
+]);
 
 /** Translates any error a command can end with into an exit code, a one-line message and a hint. */
 export function describeFailure(error: unknown): CliFailure {
-  if (error instanceof CommanderError) return { exitCode: EXIT.usage, code: 'usage', message: error.message.replace(/^error: /, ''), hint: 'see --help for the command' };
-  if (error instanceof ValidationError) return { exitCode: EXIT.usage, code: 'usage', message: error.message, ...(error.issues.length ? { details: error.issues } : {}) };
+  if (error instanceof CommanderError)
+    return { exitCode: EXIT.usage, code: 'usage', message: error.message.replace(/^error: /, ''), hint: 'see --help for the command' };
+  if (error instanceof ValidationError)
+    return { exitCode: EXIT.usage, code: 'usage', message: error.message, ...(error.issues.length ? { details: error.issues } : {}) };
   if (error instanceof NotFoundError) return { exitCode: EXIT.notFound, code: 'notFound', message: error.message };
   if (error instanceof ConflictError) return { exitCode: EXIT.conflict, code: 'conflict', message: error.message };
   // Input a rule refuses, whichever protocol's error carries it: client metadata (invalid_client_metadata,
   // invalid_redirect_uri), SP metadata (DTDs, expired, schema) and attribute maps.
   if (error instanceof OAuthError && error.status === 400) return { exitCode: EXIT.usage, code: 'usage', message: error.message };
   if (error instanceof SamlError && error.status === SAML_REQUESTER) return { exitCode: EXIT.usage, code: 'usage', message: error.message };
-  if (error instanceof DataDirBusyError) return { exitCode: EXIT.conflict, code: 'conflict', message: error.message, hint: 'retry when the other command has finished' };
-  if (error instanceof UnavailableError) return { exitCode: EXIT.unavailable, code: 'unavailable', message: error.message, hint: 'check the network, the AWS endpoint and the stack, then retry' };
+  if (error instanceof DataDirBusyError)
+    return { exitCode: EXIT.conflict, code: 'conflict', message: error.message, hint: 'retry when the other command has finished' };
+  if (error instanceof UnavailableError)
+    return { exitCode: EXIT.unavailable, code: 'unavailable', message: error.message, hint: 'check the network, the AWS endpoint and the stack, then retry' };
   const sdk = error as { name?: string; code?: string; message?: string };
   const message = sdk.message ?? String(error);
   if (/Region is missing/i.test(message)) {
-    return { exitCode: EXIT.usage, code: 'usage', message: 'no AWS region is set', hint: 'pass --region eu-west-1, or set AWS_REGION, or a region in your AWS profile (~/.aws/config)' };
+    return {
+      exitCode: EXIT.usage,
+      code: 'usage',
+      message: 'no AWS region is set',
+      hint: 'pass --region eu-west-1, or set AWS_REGION, or a region in your AWS profile (~/.aws/config)',
+    };
   }
   if (AUTH_ERRORS.has(sdk.name ?? '') || /Could not load credentials/i.test(message)) {
     return {
@@ -82,7 +100,8 @@ export function describeFailure(error: unknown): CliFailure {
 
 /** The failure as the user sees it: one line (plus details and the hint) or, under --json, one JSON object. */
 export function renderFailure(failure: CliFailure, json: boolean): string {
-  if (json) return `${JSON.stringify({ error: { code: failure.code, message: failure.message, exitCode: failure.exitCode, ...(failure.details ? { details: failure.details } : {}), ...(failure.hint ? { hint: failure.hint } : {}) } })}\n`;
+  if (json)
+    return `${JSON.stringify({ error: { code: failure.code, message: failure.message, exitCode: failure.exitCode, ...(failure.details ? { details: failure.details } : {}), ...(failure.hint ? { hint: failure.hint } : {}) } })}\n`;
   const details = failure.details?.length ? `\n  ${failure.details.join('\n  ')}` : '';
   return `cloudcard: ${failure.message}${details}\n${failure.hint ? `hint: ${failure.hint}\n` : ''}`;
 }

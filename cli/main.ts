@@ -32,7 +32,9 @@ const integer = (value: string): number => {
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 /** Runs one command against the selected target, records it in the audit trail if it changes anything, and always closes the target. */
@@ -75,11 +77,20 @@ async function recordAudit(target: Target, command: Command, args: unknown[], ou
   const names: string[] = [];
   for (let c: Command | null = command; c && c.parent; c = c.parent) names.unshift(c.name());
   const argumentNames = command.registeredArguments.map((argument) => argument.name());
-  const targetIds = Object.fromEntries(argumentNames.map((name, i) => [name, args[i]]).filter(([, value]) => typeof value === 'string')) as Record<string, string>;
+  const targetIds = Object.fromEntries(argumentNames.map((name, i) => [name, args[i]]).filter(([, value]) => typeof value === 'string')) as Record<
+    string,
+    string
+  >;
   const tenant = targetIds['tenant'] ?? (names[0] === 'tenant' ? targetIds['id'] : undefined) ?? PLATFORM_AUDIT;
   const where = globals.stack ? `aws:${globals.stack}${process.env['AWS_PROFILE'] ? `:${process.env['AWS_PROFILE']}` : ''}` : 'local';
   try {
-    await target.services.audit.record(tenant, { actor: { kind: 'operator', id: `${operatorAccount()}@${hostname()} (${where})` }, via: 'cli', action: `cloudcard ${names.join(' ')}`, target: targetIds, outcome });
+    await target.services.audit.record(tenant, {
+      actor: { kind: 'operator', id: `${operatorAccount()}@${hostname()} (${where})` },
+      via: 'cli',
+      action: `cloudcard ${names.join(' ')}`,
+      target: targetIds,
+      outcome,
+    });
   } catch (error) {
     process.stderr.write(`warning: the change was not recorded in the audit trail: ${error instanceof Error ? error.message : String(error)}\n`);
   }
@@ -154,7 +165,7 @@ export function buildProgram(): Command {
     .option('--card-slots <list>', 'default key slots of new cards, comma-separated (9a,9c,9d,9e)', slotList)
     .option('--management-alg <algorithm>', 'management key algorithm of new cards: 3des | aes128 | aes192 | aes256')
     .option('--trust-issuer <issuer>', 'trust an OpenID provider for the card API (with --jwks-uri and --audience; replaces its earlier entry)')
-    .option('--jwks-uri <uri>', 'the trusted issuer\'s JWKS (https)')
+    .option('--jwks-uri <uri>', "the trusted issuer's JWKS (https)")
     .option('--audience <aud>', 'the audience its tokens must name')
     .option('--user-claim <claim>', 'the claim naming the tenant user (default sub)')
     .option('--untrust-issuer <issuer>', 'stop trusting an OpenID provider')
@@ -163,9 +174,24 @@ export function buildProgram(): Command {
     .action(
       action(program, async (target, json, id: string, o: Record<string, string | number | string[] | undefined>) => {
         const current = await target.services.tenants.get(id);
-        const pin = pickDefined({ minLength: o['pinMinLength'], maxLength: o['pinMaxLength'], retries: o['pinRetries'], pukRetries: o['pukRetries'], changeOnFirstUse: yesNo(o['pinChangeOnFirstUse']) });
-        const lifetimes = pickDefined({ ssoSeconds: o['ssoSeconds'], cardSessionSeconds: o['cardSessionSeconds'], refreshTokenSeconds: o['refreshTokenSeconds'] });
-        const cards = pickDefined({ defaultAlgorithm: o['cardAlg'], allowedAlgorithms: o['cardAlgs'], defaultSlots: o['cardSlots'], managementAlgorithm: o['managementAlg'] });
+        const pin = pickDefined({
+          minLength: o['pinMinLength'],
+          maxLength: o['pinMaxLength'],
+          retries: o['pinRetries'],
+          pukRetries: o['pukRetries'],
+          changeOnFirstUse: yesNo(o['pinChangeOnFirstUse']),
+        });
+        const lifetimes = pickDefined({
+          ssoSeconds: o['ssoSeconds'],
+          cardSessionSeconds: o['cardSessionSeconds'],
+          refreshTokenSeconds: o['refreshTokenSeconds'],
+        });
+        const cards = pickDefined({
+          defaultAlgorithm: o['cardAlg'],
+          allowedAlgorithms: o['cardAlgs'],
+          defaultSlots: o['cardSlots'],
+          managementAlgorithm: o['managementAlg'],
+        });
         const update = pickDefined({
           displayName: o['displayName'],
           status: o['status'],
@@ -205,13 +231,18 @@ export function buildProgram(): Command {
         }
         const imported = await target.services.tenantTransfer.import(id, document);
         if (json) return print(imported, [], true);
-        process.stdout.write(`imported tenant ${id}: ${imported.users} user(s), ${imported.clients.length} client(s), ${imported.serviceProviders} service provider(s)\n`);
-        for (const c of imported.clients.filter((c) => c.client_secret)) process.stdout.write(`client ${c.client_id} new secret (shown once): ${c.client_secret}\n`);
+        process.stdout.write(
+          `imported tenant ${id}: ${imported.users} user(s), ${imported.clients.length} client(s), ${imported.serviceProviders} service provider(s)\n`,
+        );
+        for (const c of imported.clients.filter((c) => c.client_secret))
+          process.stdout.write(`client ${c.client_id} new secret (shown once): ${c.client_secret}\n`);
       }),
     );
   tenant
     .command('delete')
-    .description('delete a tenant and everything it owns: users, cards (keys destroyed), clients, SPs; --dry-run lists what would go; repeat it to finish an interrupted delete')
+    .description(
+      'delete a tenant and everything it owns: users, cards (keys destroyed), clients, SPs; --dry-run lists what would go; repeat it to finish an interrupted delete',
+    )
     .argument('<id>', 'tenant id')
     .option('--dry-run', 'list what would be deleted, change nothing')
     .option('--yes', 'really delete (required without --dry-run)')
@@ -273,7 +304,10 @@ export function buildProgram(): Command {
     .action(
       action(program, async (target, json, tenantId: string, username: string, o: { email?: string; removeEmail?: boolean; displayName?: string }) => {
         if (o.email !== undefined && o.removeEmail) throw new ValidationError('give --email or --remove-email, not both');
-        const change = { ...(o.removeEmail ? { email: null } : o.email !== undefined ? { email: o.email } : {}), ...(o.displayName !== undefined ? { displayName: o.displayName } : {}) };
+        const change = {
+          ...(o.removeEmail ? { email: null } : o.email !== undefined ? { email: o.email } : {}),
+          ...(o.displayName !== undefined ? { displayName: o.displayName } : {}),
+        };
         print((await target.services.users.update(tenantId, username, change)) as unknown as Record<string, unknown>, USER_COLUMNS, json);
       }),
     );
@@ -299,7 +333,9 @@ export function buildProgram(): Command {
     );
   user
     .command('import')
-    .description('create users in bulk from a CSV file (header row: username,email,displayName); a bad row refuses the file with every error and its line, nothing written')
+    .description(
+      'create users in bulk from a CSV file (header row: username,email,displayName); a bad row refuses the file with every error and its line, nothing written',
+    )
     .argument('<tenant>', 'tenant id')
     .argument('<file>', 'the CSV file (- for standard input)')
     .action(
@@ -307,7 +343,10 @@ export function buildProgram(): Command {
         await target.services.tenants.get(tenantId);
         const result = await target.services.userImport.run(tenantId, file === '-' ? await readStdin() : readFileSync(file, 'utf8'));
         if (json) print(result, [], true);
-        else process.stdout.write(`created ${result.created} user(s) in tenant ${tenantId}\n${result.errors.map((e) => `line ${e.line}: ${e.message}\n`).join('')}`);
+        else
+          process.stdout.write(
+            `created ${result.created} user(s) in tenant ${tenantId}\n${result.errors.map((e) => `line ${e.line}: ${e.message}\n`).join('')}`,
+          );
         // Rows refused because the user exists: the rest was imported, the exit code says not all was.
         if (result.errors.length) process.exitCode = EXIT.conflict;
       }),
@@ -324,14 +363,21 @@ export function buildProgram(): Command {
         const { cards, devices, ...profile } = account;
         print(profile, USER_COLUMNS, false);
         process.stdout.write(`\ncards (${cards.length}):\n`);
-        if (cards.length) print(cards.map((c) => ({ id: c.id, label: c.label, custody: c.custody, slots: c.slots.map((s) => s.slot).join(',') })), ['id', 'label', 'custody', 'slots'], false);
+        if (cards.length)
+          print(
+            cards.map((c) => ({ id: c.id, label: c.label, custody: c.custody, slots: c.slots.map((s) => s.slot).join(',') })),
+            ['id', 'label', 'custody', 'slots'],
+            false,
+          );
         process.stdout.write(`\ndevices (${devices.length}):\n`);
         if (devices.length) print(devices, ['id', 'os', 'agentVersion', 'lastSeenAt'], false);
       }),
     );
   user
     .command('delete')
-    .description("delete a user for good: sessions and token families revoked, cards deleted (certificates revoked, keys destroyed), devices forgotten, username and e-mail freed; repeat it to finish an interrupted delete")
+    .description(
+      'delete a user for good: sessions and token families revoked, cards deleted (certificates revoked, keys destroyed), devices forgotten, username and e-mail freed; repeat it to finish an interrupted delete',
+    )
     .argument('<tenant>', 'tenant id')
     .argument('<username>', 'user name')
     .action(
@@ -373,7 +419,7 @@ export function buildProgram(): Command {
   const totp = user.command('totp').description("enrol or remove a user's authenticator app (TOTP one-time codes)");
   totp
     .command('enroll')
-    .description("give a user a new TOTP secret (replacing any earlier one) and print it once, to scan into an authenticator app")
+    .description('give a user a new TOTP secret (replacing any earlier one) and print it once, to scan into an authenticator app')
     .argument('<tenant>', 'tenant id')
     .argument('<username>', 'user name')
     .option('--issuer <label>', "the name the authenticator app shows (default: the tenant's display name)")
@@ -413,7 +459,10 @@ export function buildProgram(): Command {
         await target.services.tenants.get(tenantId);
         const removed = await totpOf(target).remove(tenantId, username);
         if (json) print({ tenant: tenantId, username, removed }, [], true);
-        else process.stdout.write(removed ? `removed the TOTP enrolment of ${username} in tenant ${tenantId}\n` : `${username} in tenant ${tenantId} had no TOTP enrolment\n`);
+        else
+          process.stdout.write(
+            removed ? `removed the TOTP enrolment of ${username} in tenant ${tenantId}\n` : `${username} in tenant ${tenantId} had no TOTP enrolment\n`,
+          );
       }),
     );
   const CLIENT_COLUMNS = ['client_id', 'client_name', 'token_endpoint_auth_method', 'grant_types', 'first_party'];
@@ -426,52 +475,87 @@ export function buildProgram(): Command {
     .requiredOption('--name <name>', 'display name shown to users')
     .option('--redirect-uri <uri>', 'redirect URI (repeat for several)', collect)
     .option('--post-logout-redirect-uri <uri>', 'post-logout redirect URI (repeat for several)', collect)
-    .option('--grant <type>', 'grant type: authorization_code, refresh_token, client_credentials, password, urn:ietf:params:oauth:grant-type:device_code (repeat)', collect)
+    .option(
+      '--grant <type>',
+      'grant type: authorization_code, refresh_token, client_credentials, password, urn:ietf:params:oauth:grant-type:device_code (repeat)',
+      collect,
+    )
     .option('--auth-method <method>', 'none | client_secret_basic | client_secret_post | private_key_jwt', 'client_secret_basic')
     .option('--scope <scope>', 'allowed scopes, space separated (admin: the tenant admin API, for a client_credentials-only client)')
     .option('--jwks-file <file>', 'public JWK set (JSON) for private_key_jwt')
     .option('--dpop', 'require DPoP-bound access tokens')
-    .option('--backchannel-logout-uri <uri>', 'OIDC Back-Channel Logout endpoint: gets a logout token when a session is ended for the user (risk deny, administrator, Shared Signals)')
+    .option(
+      '--backchannel-logout-uri <uri>',
+      'OIDC Back-Channel Logout endpoint: gets a logout token when a session is ended for the user (risk deny, administrator, Shared Signals)',
+    )
     .option('--backchannel-logout-session-required', 'the client needs sid in every logout token')
     .action(
-      action(program, async (target, json, tenantId: string, o: { name: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; grant?: string[]; authMethod: string; scope?: string; jwksFile?: string; dpop?: boolean; backchannelLogoutUri?: string; backchannelLogoutSessionRequired?: boolean }) => {
-        await target.services.tenants.get(tenantId);
-        const metadata = pickDefined({
-          client_name: o.name,
-          redirect_uris: o.redirectUri,
-          post_logout_redirect_uris: o.postLogoutRedirectUri,
-          grant_types: o.grant,
-          token_endpoint_auth_method: o.authMethod,
-          scope: o.scope,
-          jwks: o.jwksFile ? (JSON.parse(readFileSync(o.jwksFile, 'utf8')) as unknown) : undefined,
-          dpop_bound_access_tokens: o.dpop ? true : undefined,
-          backchannel_logout_uri: o.backchannelLogoutUri,
-          backchannel_logout_session_required: o.backchannelLogoutSessionRequired ? true : undefined,
-        });
-        const issued = await target.services.clients.create(tenantId, metadata, 'admin');
-        if (json) {
-          print({ ...issued.client, ...(issued.clientSecret ? { client_secret: issued.clientSecret } : {}) }, [], true);
-          return;
-        }
-        print(issued.client, CLIENT_COLUMNS, false);
-        if (issued.clientSecret) process.stdout.write(`\nclient secret (shown once, stored only as a hash): ${issued.clientSecret}\n`);
-      }),
+      action(
+        program,
+        async (
+          target,
+          json,
+          tenantId: string,
+          o: {
+            name: string;
+            redirectUri?: string[];
+            postLogoutRedirectUri?: string[];
+            grant?: string[];
+            authMethod: string;
+            scope?: string;
+            jwksFile?: string;
+            dpop?: boolean;
+            backchannelLogoutUri?: string;
+            backchannelLogoutSessionRequired?: boolean;
+          },
+        ) => {
+          await target.services.tenants.get(tenantId);
+          const metadata = pickDefined({
+            client_name: o.name,
+            redirect_uris: o.redirectUri,
+            post_logout_redirect_uris: o.postLogoutRedirectUri,
+            grant_types: o.grant,
+            token_endpoint_auth_method: o.authMethod,
+            scope: o.scope,
+            jwks: o.jwksFile ? (JSON.parse(readFileSync(o.jwksFile, 'utf8')) as unknown) : undefined,
+            dpop_bound_access_tokens: o.dpop ? true : undefined,
+            backchannel_logout_uri: o.backchannelLogoutUri,
+            backchannel_logout_session_required: o.backchannelLogoutSessionRequired ? true : undefined,
+          });
+          const issued = await target.services.clients.create(tenantId, metadata, 'admin');
+          if (json) {
+            print({ ...issued.client, ...(issued.clientSecret ? { client_secret: issued.clientSecret } : {}) }, [], true);
+            return;
+          }
+          print(issued.client, CLIENT_COLUMNS, false);
+          if (issued.clientSecret) process.stdout.write(`\nclient secret (shown once, stored only as a hash): ${issued.clientSecret}\n`);
+        },
+      ),
     );
   client
     .command('add-agent')
-    .description(`add the client agent's well-known public client (${AGENT_CLIENT_ID}: PKCE, loopback redirect, device flow, refresh, scopes ${AGENT_CLIENT_METADATA.scope}); discovery then names it, and cloudcard-agent login uses it`)
+    .description(
+      `add the client agent's well-known public client (${AGENT_CLIENT_ID}: PKCE, loopback redirect, device flow, refresh, scopes ${AGENT_CLIENT_METADATA.scope}); discovery then names it, and cloudcard-agent login uses it`,
+    )
     .argument('<tenant>', 'tenant id')
     .action(
       action(program, async (target, json, tenantId: string) => {
         await target.services.tenants.get(tenantId);
         const { client: agent, created } = await target.services.clients.addAgent(tenantId);
         if (json) print({ ...agent, created }, [], true);
-        else process.stdout.write(created ? `added the agent client ${agent.client_id} to tenant ${tenantId}\n` : `tenant ${tenantId} already has the agent client ${agent.client_id}; left as it is\n`);
+        else
+          process.stdout.write(
+            created
+              ? `added the agent client ${agent.client_id} to tenant ${tenantId}\n`
+              : `tenant ${tenantId} already has the agent client ${agent.client_id}; left as it is\n`,
+          );
       }),
     );
   client
     .command('resources')
-    .description("set the services (RFC 8707 resource URIs) a client may get access tokens for, e.g. the agent's `cloudcard-agent token --resource`; none given: none allowed")
+    .description(
+      "set the services (RFC 8707 resource URIs) a client may get access tokens for, e.g. the agent's `cloudcard-agent token --resource`; none given: none allowed",
+    )
     .argument('<tenant>', 'tenant id')
     .argument('<clientId>', 'client id')
     .argument('[resources...]', 'absolute https URIs without fragment (http only on loopback)')
@@ -503,7 +587,10 @@ export function buildProgram(): Command {
         print({ ...issued.record, expiresAt }, ['id', 'expiresAt', 'singleUse'], false);
         process.stdout.write(`\ninitial access token (shown once, stored only as a hash): ${issued.token}\n`);
         const mode = oidcSettingsOf(tenant).registration;
-        if (mode !== 'initial-access-token') process.stdout.write(`note: tenant ${tenantId} registration is ${mode}; tokens are asked for only with: cloudcard tenant update ${tenantId} --registration initial-access-token\n`);
+        if (mode !== 'initial-access-token')
+          process.stdout.write(
+            `note: tenant ${tenantId} registration is ${mode}; tokens are asked for only with: cloudcard tenant update ${tenantId} --registration initial-access-token\n`,
+          );
       }),
     );
   registrationToken
@@ -514,7 +601,11 @@ export function buildProgram(): Command {
       action(program, async (target, json, tenantId: string) => {
         await target.services.tenants.get(tenantId);
         const tokens = await initialAccessTokensOf(target).list(tenantId);
-        print(tokens.map((t) => ({ ...t, expiresAt: new Date(t.expiresAt * 1000).toISOString() })), ['id', 'expiresAt', 'singleUse'], json);
+        print(
+          tokens.map((t) => ({ ...t, expiresAt: new Date(t.expiresAt * 1000).toISOString() })),
+          ['id', 'expiresAt', 'singleUse'],
+          json,
+        );
       }),
     );
   registrationToken
@@ -563,28 +654,46 @@ export function buildProgram(): Command {
     .option('--dpop <yes|no>', 'require DPoP-bound access tokens')
     .option('--patch-file <file>', 'a JSON object of client metadata (RFC 7591 names) to apply; null removes a member')
     .action(
-      action(program, async (target, json, tenantId: string, clientId: string, o: { name?: string; redirectUri?: string[]; postLogoutRedirectUri?: string[]; grant?: string[]; scope?: string; jwksFile?: string; dpop?: string; patchFile?: string }) => {
-        await target.services.tenants.get(tenantId);
-        const patch = {
-          ...(o.patchFile ? (JSON.parse(readFileSync(o.patchFile, 'utf8')) as Record<string, unknown>) : {}),
-          ...pickDefined({
-            client_name: o.name,
-            redirect_uris: o.redirectUri,
-            post_logout_redirect_uris: o.postLogoutRedirectUri,
-            grant_types: o.grant,
-            scope: o.scope,
-            jwks: o.jwksFile ? (JSON.parse(readFileSync(o.jwksFile, 'utf8')) as unknown) : undefined,
-            dpop_bound_access_tokens: yesNo(o.dpop, '--dpop'),
-          }),
-        };
-        if (!Object.keys(patch).length) throw new ValidationError('nothing to change: give at least one option (see --help)');
-        const updated = await target.services.clients.update(tenantId, clientId, patch);
-        print(updated, json ? [] : CLIENT_COLUMNS, json);
-      }),
+      action(
+        program,
+        async (
+          target,
+          json,
+          tenantId: string,
+          clientId: string,
+          o: {
+            name?: string;
+            redirectUri?: string[];
+            postLogoutRedirectUri?: string[];
+            grant?: string[];
+            scope?: string;
+            jwksFile?: string;
+            dpop?: string;
+            patchFile?: string;
+          },
+        ) => {
+          await target.services.tenants.get(tenantId);
+          const patch = {
+            ...(o.patchFile ? (JSON.parse(readFileSync(o.patchFile, 'utf8')) as Record<string, unknown>) : {}),
+            ...pickDefined({
+              client_name: o.name,
+              redirect_uris: o.redirectUri,
+              post_logout_redirect_uris: o.postLogoutRedirectUri,
+              grant_types: o.grant,
+              scope: o.scope,
+              jwks: o.jwksFile ? (JSON.parse(readFileSync(o.jwksFile, 'utf8')) as unknown) : undefined,
+              dpop_bound_access_tokens: yesNo(o.dpop, '--dpop'),
+            }),
+          };
+          if (!Object.keys(patch).length) throw new ValidationError('nothing to change: give at least one option (see --help)');
+          const updated = await target.services.clients.update(tenantId, clientId, patch);
+          print(updated, json ? [] : CLIENT_COLUMNS, json);
+        },
+      ),
     );
   client
     .command('rotate-secret')
-    .description("give a confidential client a new secret, printed once; the old one stops at once, or after --grace")
+    .description('give a confidential client a new secret, printed once; the old one stops at once, or after --grace')
     .argument('<tenant>', 'tenant id')
     .argument('<clientId>', 'client id')
     .option('--grace <duration>', 'how long the old secret keeps working: seconds, or a number with s, m, h or d (at most 7d)', duration, 0)
@@ -593,11 +702,21 @@ export function buildProgram(): Command {
         await target.services.tenants.get(tenantId);
         const rotated = await target.services.clients.rotateSecret(tenantId, clientId, o.grace);
         if (json) {
-          print({ client_id: clientId, client_secret: rotated.clientSecret, ...(rotated.previousSecretExpiresAt ? { previous_secret_expires_at: rotated.previousSecretExpiresAt } : {}) }, [], true);
+          print(
+            {
+              client_id: clientId,
+              client_secret: rotated.clientSecret,
+              ...(rotated.previousSecretExpiresAt ? { previous_secret_expires_at: rotated.previousSecretExpiresAt } : {}),
+            },
+            [],
+            true,
+          );
           return;
         }
         process.stdout.write(`new client secret (shown once, stored only as a hash): ${rotated.clientSecret}\n`);
-        process.stdout.write(rotated.previousSecretExpiresAt ? `the old secret keeps working until ${rotated.previousSecretExpiresAt}\n` : 'the old secret no longer works\n');
+        process.stdout.write(
+          rotated.previousSecretExpiresAt ? `the old secret keeps working until ${rotated.previousSecretExpiresAt}\n` : 'the old secret no longer works\n',
+        );
       }),
     );
   client
@@ -620,7 +739,10 @@ export function buildProgram(): Command {
       action(program, async (target, json) => {
         const created = await target.services.adminClients.create();
         if (json) print(created, [], true);
-        else process.stdout.write(`client id:     ${created.clientId}\nclient secret: ${created.clientSecret}\n(shown once: store it now; use it as HTTP Basic credentials on {ApiUrl}/t/{tenant}/admin/v1/)\n`);
+        else
+          process.stdout.write(
+            `client id:     ${created.clientId}\nclient secret: ${created.clientSecret}\n(shown once: store it now; use it as HTTP Basic credentials on {ApiUrl}/t/{tenant}/admin/v1/)\n`,
+          );
       }),
     );
   admin
@@ -654,7 +776,16 @@ export function buildProgram(): Command {
       action(program, async (target, json, tenantId: string, o: { limit: number }) => {
         if (!target.services.audit) throw new ValidationError('the audit trail needs the state table');
         const { events } = await target.services.audit.list(tenantId, { limit: o.limit });
-        const rows = events.map((e) => ({ at: e.at, actor: `${e.actor.kind}:${e.actor.id}`, via: e.via, action: e.action, target: Object.entries(e.target).map(([k, v]) => `${k}=${v}`).join(' '), outcome: e.outcome }));
+        const rows = events.map((e) => ({
+          at: e.at,
+          actor: `${e.actor.kind}:${e.actor.id}`,
+          via: e.via,
+          action: e.action,
+          target: Object.entries(e.target)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' '),
+          outcome: e.outcome,
+        }));
         if (json) print(events, [], true);
         else print(rows, ['at', 'actor', 'via', 'action', 'target', 'outcome'], false);
       }),
@@ -679,7 +810,8 @@ export function buildProgram(): Command {
       action(program, async (target, json, tenantId: string, o: { overlapSeconds?: number }) => {
         const tenant = await target.services.tenants.get(tenantId);
         const settings = oidcSettingsOf(tenant);
-        if (settings.signingMode === 'kms') throw new ValidationError(`tenant ${tenantId} signs with the stack KMS key (signingMode kms); there are no tenant keys to rotate`);
+        if (settings.signingMode === 'kms')
+          throw new ValidationError(`tenant ${tenantId} signs with the stack KMS key (signingMode kms); there are no tenant keys to rotate`);
         const overlap = o.overlapSeconds ?? Math.max(settings.accessTokenSeconds, settings.idTokenSeconds) + 300;
         const result = await target.services.signingKeys.rotate(tenantId, settings, overlap);
         print({ ...result, retiredPublishedForSeconds: overlap }, ['current', 'next', 'retired', 'retiredPublishedForSeconds'], json);
@@ -706,7 +838,11 @@ export function buildProgram(): Command {
     .description('register a service provider from its SAML metadata (its ACS, keys and NameID formats come only from it)')
     .argument('<tenant>', 'tenant id')
     .requiredOption('--metadata <fileOrUrl>', 'metadata XML file, or an http(s) URL to fetch it from')
-    .option('--sign <what>', 'what to sign: response, assertion or both (default; WantAssertionsSigned in the metadata always signs the assertion)', samlOption(parseSigningChoice))
+    .option(
+      '--sign <what>',
+      'what to sign: response, assertion or both (default; WantAssertionsSigned in the metadata always signs the assertion)',
+      samlOption(parseSigningChoice),
+    )
     .option(
       '--attribute <rule>',
       `release an attribute: NAME=field[;friendly=NAME][;format=basic|uri|unspecified], field one of ${USER_FIELDS.join(', ')} (repeat; default: mail=email, displayName=name)`,
@@ -716,7 +852,10 @@ export function buildProgram(): Command {
       action(program, async (target, json, tenantId: string, o: { metadata: string; sign?: SigningChoice; attribute?: AttributeRule[] }) => {
         await target.services.tenants.get(tenantId);
         const xml = await readMetadata(target, o.metadata);
-        const registered = await target.services.serviceProviders.register(tenantId, xml, { ...(o.sign ? { signing: o.sign } : {}), ...(o.attribute ? { attributeMap: o.attribute } : {}) });
+        const registered = await target.services.serviceProviders.register(tenantId, xml, {
+          ...(o.sign ? { signing: o.sign } : {}),
+          ...(o.attribute ? { attributeMap: o.attribute } : {}),
+        });
         print({ ...registered, metadataXml: undefined }, SP_COLUMNS, json);
       }),
     );
@@ -726,7 +865,11 @@ export function buildProgram(): Command {
     .action(
       action(program, async (target, json, tenantId: string) => {
         await target.services.tenants.get(tenantId);
-        print((await target.services.serviceProviders.list(tenantId)).map((p) => ({ ...p, metadataXml: undefined })), SP_COLUMNS, json);
+        print(
+          (await target.services.serviceProviders.list(tenantId)).map((p) => ({ ...p, metadataXml: undefined })),
+          SP_COLUMNS,
+          json,
+        );
       }),
     );
   sp.command('show')
@@ -744,12 +887,19 @@ export function buildProgram(): Command {
     .argument('<entityId>', 'the SP entityID')
     .requiredOption('--metadata <fileOrUrl>', 'metadata XML file, or an http(s) URL to fetch it from')
     .option('--sign <what>', 'what to sign: response, assertion or both (default: unchanged)', samlOption(parseSigningChoice))
-    .option('--attribute <rule>', 'release an attribute, as for sp add (repeat; replaces the map; default: unchanged)', (value: string, previous: AttributeRule[] = []) => [...previous, samlOption(parseAttributeRule)(value)])
+    .option(
+      '--attribute <rule>',
+      'release an attribute, as for sp add (repeat; replaces the map; default: unchanged)',
+      (value: string, previous: AttributeRule[] = []) => [...previous, samlOption(parseAttributeRule)(value)],
+    )
     .action(
       action(program, async (target, json, tenantId: string, entityId: string, o: { metadata: string; sign?: SigningChoice; attribute?: AttributeRule[] }) => {
         await target.services.tenants.get(tenantId);
         const xml = await readMetadata(target, o.metadata);
-        const replaced = await target.services.serviceProviders.replace(tenantId, entityId, xml, { ...(o.sign ? { signing: o.sign } : {}), ...(o.attribute ? { attributeMap: o.attribute } : {}) });
+        const replaced = await target.services.serviceProviders.replace(tenantId, entityId, xml, {
+          ...(o.sign ? { signing: o.sign } : {}),
+          ...(o.attribute ? { attributeMap: o.attribute } : {}),
+        });
         print({ ...replaced, metadataXml: undefined }, SP_COLUMNS, json);
       }),
     );
@@ -774,7 +924,12 @@ async function readMetadata(target: Target, source: string): Promise<string> {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
     let answer;
     try {
-      answer = await target.outbound.request(source, { method: 'GET', headers: { Accept: 'application/samlmetadata+xml, application/xml, text/xml' }, timeoutMs: 10_000, maxResponseBytes: MAX_METADATA_BYTES });
+      answer = await target.outbound.request(source, {
+        method: 'GET',
+        headers: { Accept: 'application/samlmetadata+xml, application/xml, text/xml' },
+        timeoutMs: 10_000,
+        maxResponseBytes: MAX_METADATA_BYTES,
+      });
     } catch (error) {
       throw new ValidationError(`cannot fetch metadata from ${source}: ${error instanceof OutboundCallError ? error.reason : (error as Error).message}`);
     }
@@ -843,7 +998,10 @@ function trustedIssuersUpdate(current: readonly TrustedIssuer[], o: Record<strin
   let next = current.filter((t) => t.issuer !== trust && t.issuer !== untrust);
   if (trust) {
     if (o['jwksUri'] === undefined || o['audience'] === undefined) throw new ValidationError('--trust-issuer needs --jwks-uri and --audience');
-    next = [...next, { issuer: trust, jwksUri: o['jwksUri'] as string, audience: o['audience'] as string, userClaim: (o['userClaim'] as string | undefined) ?? 'sub' }];
+    next = [
+      ...next,
+      { issuer: trust, jwksUri: o['jwksUri'] as string, audience: o['audience'] as string, userClaim: (o['userClaim'] as string | undefined) ?? 'sub' },
+    ];
   }
   return next;
 }

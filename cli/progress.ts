@@ -10,7 +10,11 @@ const FRAMES = ['|', '/', '-', '\\'];
  * Runs a long operation with a spinner and the elapsed seconds on `stream`, only when it is a terminal
  * and the output is not JSON (scripts and logs get no control characters); the line is cleared at the end.
  */
-export async function withProgress<T>(label: string, run: () => Promise<T>, options: { json: boolean; stream?: ProgressStream; intervalMs?: number }): Promise<T> {
+export async function withProgress<T>(
+  label: string,
+  run: () => Promise<T>,
+  options: { json: boolean; stream?: ProgressStream; intervalMs?: number },
+): Promise<T> {
   const stream = options.stream ?? process.stderr;
   if (options.json || !stream.isTTY) return run();
   const started = Date.now();

@@ -42,7 +42,10 @@ export function addRiskCommands(program: Command, user: Command, action: ActionF
     .description('replace the policy with a JSON document (validated whole; each bad field is named)')
     .argument('<tenant>', 'tenant id')
     .requiredOption('--file <file>', 'the policy as JSON, or - for standard input')
-    .addHelpText('after', '\nExample:\n  echo \'{"bands":{"stepUp":30,"deny":70},"overrides":[{"audience":"saml:https://payroll.example","bands":{"stepUp":10,"deny":40}}]}\' | cloudcard risk-policy set acme --file -')
+    .addHelpText(
+      'after',
+      '\nExample:\n  echo \'{"bands":{"stepUp":30,"deny":70},"overrides":[{"audience":"saml:https://payroll.example","bands":{"stepUp":10,"deny":40}}]}\' | cloudcard risk-policy set acme --file -',
+    )
     .action(
       action(async (target, _json, tenantId: string, o: { file: string }) => {
         print(await target.services.tenants.setRiskPolicy(tenantId, readPolicy(o.file)), [], true);
@@ -63,7 +66,10 @@ export function addRiskCommands(program: Command, user: Command, action: ActionF
     .description('replace the transmitters with a JSON document (validated whole; each bad field is named)')
     .argument('<tenant>', 'tenant id')
     .requiredOption('--file <file>', 'the transmitters as JSON, or - for standard input')
-    .addHelpText('after', '\nExample:\n  echo \'{"transmitters":[{"issuer":"https://idp.example","jwks_uri":"https://idp.example/jwks","audience":"https://cloudcard.example/t/acme"}]}\' | cloudcard ssf-transmitters set acme --file -')
+    .addHelpText(
+      'after',
+      '\nExample:\n  echo \'{"transmitters":[{"issuer":"https://idp.example","jwks_uri":"https://idp.example/jwks","audience":"https://cloudcard.example/t/acme"}]}\' | cloudcard ssf-transmitters set acme --file -',
+    )
     .action(
       action(async (target, _json, tenantId: string, o: { file: string }) => {
         print(await target.services.tenants.setSsfTransmitters(tenantId, readPolicy(o.file)), [], true);

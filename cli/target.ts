@@ -114,7 +114,13 @@ async function openDeployment(stackName: string, region?: string): Promise<Targe
   const certUrl = outputs[TRUSTSTORE_OUTPUTS.certUrl];
   const truststore =
     truststoreBucket && certUrl
-      ? new AwsTruststore({ bucket: truststoreBucket, key: TRUSTSTORE_OBJECT_KEY, domainName: new URL(certUrl).hostname, region: await cfn.config.region(), credentials: cfn.config.credentials })
+      ? new AwsTruststore({
+          bucket: truststoreBucket,
+          key: TRUSTSTORE_OBJECT_KEY,
+          domainName: new URL(certUrl).hostname,
+          region: await cfn.config.region(),
+          credentials: cfn.config.credentials,
+        })
       : undefined;
   return {
     description: `stack ${stackName} (${outputs['ApiUrl']})`,
@@ -222,7 +228,7 @@ async function openLocal(dataDir: string): Promise<Target> {
 function localBaseUrl(files: ReturnType<typeof dataFiles>): string | undefined {
   for (const file of [files.running, files.bootstrap]) {
     try {
-      const url = (JSON.parse(readFileSync(file, 'utf8')) as { url?: string; baseUrl?: string });
+      const url = JSON.parse(readFileSync(file, 'utf8')) as { url?: string; baseUrl?: string };
       if (url.url ?? url.baseUrl) return url.url ?? url.baseUrl;
     } catch {
       // missing or unreadable: try the next

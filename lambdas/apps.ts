@@ -5,7 +5,9 @@ import { securityEventsOf, type Observability } from './observability.ts';
 import type { Runtime } from './runtime.ts';
 
 /** What each bounded context needs from the key services; the stack grants exactly these. */
-export const CONTEXT_KEY_NEEDS: Readonly<Record<ContextName, { cardKek: boolean; signingKey: boolean; residentKeys: boolean; cardSessionKey: boolean; cardPinKey: boolean }>> = {
+export const CONTEXT_KEY_NEEDS: Readonly<
+  Record<ContextName, { cardKek: boolean; signingKey: boolean; residentKeys: boolean; cardSessionKey: boolean; cardPinKey: boolean }>
+> = {
   // oidc: per-tenant token keys are wrapped under the KEK; kms-mode tenants sign with the stack key.
   oidc: { cardKek: true, signingKey: true, residentKeys: false, cardSessionKey: false, cardPinKey: false },
   // saml: signs with the tenant's wrapped token keys (unwrap only).

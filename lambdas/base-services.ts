@@ -70,7 +70,8 @@ export interface BaseServices {
   readonly audit?: AuditTrail;
 }
 
-export type BaseRuntime = Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'outbound' | 'truststore' | 'securityEvents'>>;
+export type BaseRuntime = Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> &
+  Partial<Pick<Runtime, 'custody' | 'state' | 'outbound' | 'truststore' | 'securityEvents'>>;
 
 /** What a function that bundles the SAML IdP adds: its back-channel logout (the oidc and portal functions bundle no XML). */
 export interface BaseOptions {
@@ -132,7 +133,9 @@ export function baseServices(runtime: BaseRuntime, options: BaseOptions = {}): B
       external: new ExternalRisk(outbound, signRiskRequest),
       ...(runtime.securityEvents ? { events: runtime.securityEvents } : {}),
     }),
-    ...(revocation ? { revocation, userSessions: new UserSessions(runtime.state!, revocation), devices: new Devices(runtime.state!, runtime.clock, revocation) } : {}),
+    ...(revocation
+      ? { revocation, userSessions: new UserSessions(runtime.state!, revocation), devices: new Devices(runtime.state!, runtime.clock, revocation) }
+      : {}),
     ...(runtime.state ? { audit: new AuditTrail(runtime.state, runtime.clock, runtime.random) } : {}),
     ...(correlations ? { correlations } : {}),
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),

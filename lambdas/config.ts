@@ -18,28 +18,41 @@ const optionalUrl = z
   .refine((u) => /^https?:\/\//.test(u) && !u.endsWith('/'), 'must be an http(s) URL without a trailing slash')
   .optional();
 
-const schema = z
-  .object({
-    [ENV.stage]: z.string().regex(/^[a-z][a-z0-9-]{0,20}$/, 'must be a short lower-case stage name'),
-    [ENV.directoryTable]: tableName,
-    [ENV.stateTable]: tableName,
-    [ENV.keyProvider]: z.enum(['kms', 'local']),
-    [ENV.cardKekKeyId]: z.string().min(1).optional(),
-    [ENV.signingKeyId]: z.string().min(1).optional(),
-    [ENV.cardSessionKeyId]: z.string().min(1).optional(),
-    [ENV.cardPinKeyId]: z.string().min(1).optional(),
-    [ENV.defaultCustody]: z.enum(['wrapped', 'kms-resident']).default('wrapped'),
-    [ENV.publicBaseUrl]: optionalUrl,
-    // The mutual-TLS origin for certificate (smart-card) login; absent: the portal offers no card sign-in.
-    [ENV.certBaseUrl]: optionalUrl.refine((u) => u === undefined || u.startsWith('https://'), 'must be an https URL'),
-    [ENV.maxBodyBytes]: z.coerce.number().int().min(1024).max(6 * 1024 * 1024).default(256 * 1024),
-    [ENV.trustedLocationHeaders]: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
-    // The oidc function's per-container cache of tenants and clients: the bound on serving a stale one.
-    [ENV.directoryCacheSeconds]: z.coerce.number().int().min(0).max(300).default(30),
-    [ENV.truststoreBucket]: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
-    [ENV.truststoreKey]: z.string().regex(/^[A-Za-z0-9!_.*'()/-]{1,1024}$/, 'must be an S3 object key').optional(),
-    [ENV.certDomainName]: z.string().regex(/^[a-z0-9.-]{4,253}$/, 'must be a lower-case DNS name').optional(),
-  });
+const schema = z.object({
+  [ENV.stage]: z.string().regex(/^[a-z][a-z0-9-]{0,20}$/, 'must be a short lower-case stage name'),
+  [ENV.directoryTable]: tableName,
+  [ENV.stateTable]: tableName,
+  [ENV.keyProvider]: z.enum(['kms', 'local']),
+  [ENV.cardKekKeyId]: z.string().min(1).optional(),
+  [ENV.signingKeyId]: z.string().min(1).optional(),
+  [ENV.cardSessionKeyId]: z.string().min(1).optional(),
+  [ENV.cardPinKeyId]: z.string().min(1).optional(),
+  [ENV.defaultCustody]: z.enum(['wrapped', 'kms-resident']).default('wrapped'),
+  [ENV.publicBaseUrl]: optionalUrl,
+  // The mutual-TLS origin for certificate (smart-card) login; absent: the portal offers no card sign-in.
+  [ENV.certBaseUrl]: optionalUrl.refine((u) => u === undefined || u.startsWith('https://'), 'must be an https URL'),
+  [ENV.maxBodyBytes]: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(6 * 1024 * 1024)
+    .default(256 * 1024),
+  [ENV.trustedLocationHeaders]: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
+  // The oidc function's per-container cache of tenants and clients: the bound on serving a stale one.
+  [ENV.directoryCacheSeconds]: z.coerce.number().int().min(0).max(300).default(30),
+  [ENV.truststoreBucket]: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+    .optional(),
+  [ENV.truststoreKey]: z
+    .string()
+    .regex(/^[A-Za-z0-9!_.*'()/-]{1,1024}$/, 'must be an S3 object key')
+    .optional(),
+  [ENV.certDomainName]: z
+    .string()
+    .regex(/^[a-z0-9.-]{4,253}$/, 'must be a lower-case DNS name')
+    .optional(),
+});
 
 export interface Config {
   readonly stage: string;
@@ -89,9 +102,7 @@ export interface ConfigNeeds {
 
 /** Validates the environment; throws ConfigError naming every bad or missing variable. */
 export function loadConfig(env: Readonly<Record<string, string | undefined>>, needs: ConfigNeeds = {}): Config {
-  const input = Object.fromEntries(
-    Object.values(ENV).map((name) => [name, env[name] === '' ? undefined : env[name]]),
-  );
+  const input = Object.fromEntries(Object.values(ENV).map((name) => [name, env[name] === '' ? undefined : env[name]]));
   const parsed = schema.safeParse(input);
   const problems: { variable: string; message: string }[] = [];
   if (!parsed.success) {
@@ -111,7 +122,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ne
   // The truststore location is all three variables or none.
   const truststoreVariables = [ENV.truststoreBucket, ENV.truststoreKey, ENV.certDomainName];
   if (truststoreVariables.some((name) => input[name]) && !truststoreVariables.every((name) => input[name])) {
-    for (const name of truststoreVariables) if (!input[name]) problems.push({ variable: name, message: `is required with ${truststoreVariables.filter((n) => input[n]).join(', ')}` });
+    for (const name of truststoreVariables)
+      if (!input[name]) problems.push({ variable: name, message: `is required with ${truststoreVariables.filter((n) => input[n]).join(', ')}` });
   }
   if (problems.length > 0 || !value) throw new ConfigError(problems);
   const [bucket, key, domainName] = [value[ENV.truststoreBucket], value[ENV.truststoreKey], value[ENV.certDomainName]];

@@ -13,7 +13,10 @@ export interface Observability {
  */
 export function createObservability(service: string, options: { logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT' } = {}): Observability {
   return {
-    logger: new Logger({ serviceName: process.env['POWERTOOLS_SERVICE_NAME'] ?? `cloudcard-${service}`, ...(options.logLevel ? { logLevel: options.logLevel } : {}) }),
+    logger: new Logger({
+      serviceName: process.env['POWERTOOLS_SERVICE_NAME'] ?? `cloudcard-${service}`,
+      ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+    }),
     metrics: new Metrics({
       namespace: process.env['POWERTOOLS_METRICS_NAMESPACE'] ?? 'cloudcard',
       serviceName: process.env['POWERTOOLS_SERVICE_NAME'] ?? `cloudcard-${service}`,

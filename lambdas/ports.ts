@@ -134,11 +134,7 @@ export type ResidentKeySpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P
 
 /** Signature schemes over a digest the caller computed; the key never leaves the custody. */
 export type ResidentSigningAlgorithm =
-  | 'RSASSA_PKCS1_V1_5_SHA_256'
-  | 'RSASSA_PKCS1_V1_5_SHA_384'
-  | 'RSASSA_PKCS1_V1_5_SHA_512'
-  | 'ECDSA_SHA_256'
-  | 'ECDSA_SHA_384';
+  'RSASSA_PKCS1_V1_5_SHA_256' | 'RSASSA_PKCS1_V1_5_SHA_384' | 'RSASSA_PKCS1_V1_5_SHA_512' | 'ECDSA_SHA_256' | 'ECDSA_SHA_384';
 
 /**
  * What a resident key is for, carried as its `cloudcard:purpose` tag: the stack grants each function

@@ -69,7 +69,8 @@ export interface DirectoryServices extends BaseServices {
  * `baseServices` (base-services.ts) instead, and does not bundle their libraries.
  */
 export function directoryServices(
-  runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> & Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys' | 'outbound' | 'cardPinKey' | 'truststore'>>,
+  runtime: Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> &
+    Partial<Pick<Runtime, 'custody' | 'state' | 'residentKeys' | 'outbound' | 'cardPinKey' | 'truststore'>>,
   /** The saml function passes its direct SAML back-channel logout; every other function hands SAML participants to it. */
   options: BaseOptions = {},
 ): DirectoryServices {

@@ -88,7 +88,12 @@ export class CloudcardApi extends Construct {
     this.addRoutes(props.functions);
     this.addProblemResponses();
 
-    this.waf = new CloudcardWaf(this, 'Waf', { name: `cloudcard-${props.stage}`, rateLimit: props.wafRateLimit, stage: this.stage, adminAllowedCidrs: props.adminAllowedCidrs });
+    this.waf = new CloudcardWaf(this, 'Waf', {
+      name: `cloudcard-${props.stage}`,
+      rateLimit: props.wafRateLimit,
+      stage: this.stage,
+      adminAllowedCidrs: props.adminAllowedCidrs,
+    });
 
     if (props.domainName && props.certificateArn) {
       this.domain = this.restApi.addDomainName('Domain', {
@@ -120,7 +125,7 @@ export class CloudcardApi extends Construct {
 
     acknowledge(this.restApi.node.defaultChild!, {
       'AwsSolutions-APIG2':
-        'Every route is a Lambda proxy whose bodies are protocol-specific (form-encoded OAuth, SAML XML, problem+JSON card and admin APIs); the handlers validate them with zod and answer with the protocol\'s own error, which a gateway model would pre-empt with a generic 400.',
+        "Every route is a Lambda proxy whose bodies are protocol-specific (form-encoded OAuth, SAML XML, problem+JSON card and admin APIs); the handlers validate them with zod and answer with the protocol's own error, which a gateway model would pre-empt with a generic 400.",
     });
     acknowledge(this.restApi.node.findChild('CloudWatchRole'), {
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]':

@@ -11,9 +11,7 @@ export const CUSTODY_MODES = ['wrapped', 'kms-resident'] as const;
 export type Custody = (typeof CUSTODY_MODES)[number];
 
 /** The retention periods CloudWatch Logs accepts (RetentionDays without INFINITE). */
-export const LOG_RETENTION_DAYS = [
-  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-] as const;
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
 export interface CloudcardConfig {
   readonly stage: Stage;
@@ -142,7 +140,13 @@ const IPV6_CIDR = /^[0-9a-f:]*:[0-9a-f:]*\/(12[0-8]|1[01]\d|[1-9]?\d)$/i;
 function list(get: Lookup, key: string, valid: (item: string) => boolean, max: number, rule: string): string[] {
   const value = raw(get, key);
   if (value === undefined) return [];
-  const items = typeof value === 'string' ? value.split(',').map((item) => item.trim()).filter(Boolean) : value;
+  const items =
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean)
+      : value;
   if (!Array.isArray(items) || items.length > max || !items.every((item) => typeof item === 'string' && valid(item))) {
     throw new ContextError(key, `must be up to ${max} ${rule}, comma-separated or a JSON array`, value);
   }
@@ -167,7 +171,13 @@ export function readConfig(get: Lookup): CloudcardConfig {
     throw new ContextError('certDomainName', 'must differ from domainName (a mutual-TLS domain asks every visitor for a certificate)', certDomainName);
   }
   const throttleRate = number(get, 'throttleRate', CONTEXT_DEFAULTS.throttleRate, (n) => n > 0 && n <= 10_000, 'a number of requests per second in (0, 10000]');
-  const throttleBurst = number(get, 'throttleBurst', CONTEXT_DEFAULTS.throttleBurst, (n) => Number.isInteger(n) && n >= 1 && n <= 5_000, 'an integer in [1, 5000]');
+  const throttleBurst = number(
+    get,
+    'throttleBurst',
+    CONTEXT_DEFAULTS.throttleBurst,
+    (n) => Number.isInteger(n) && n >= 1 && n <= 5_000,
+    'an integer in [1, 5000]',
+  );
   return {
     stage: oneOf(get, 'stage', STAGES, CONTEXT_DEFAULTS.stage),
     domainName,
@@ -177,11 +187,29 @@ export function readConfig(get: Lookup): CloudcardConfig {
     customKeyStoreId: pattern(get, 'customKeyStoreId', CUSTOM_KEY_STORE_ID, 'a KMS custom key store ID (cks- and 17 hex digits)'),
     throttleRate,
     throttleBurst,
-    wafRateLimit: number(get, 'wafRateLimit', CONTEXT_DEFAULTS.wafRateLimit, (n) => Number.isInteger(n) && n >= 10 && n <= 2_000_000_000, 'an integer in [10, 2000000000] (requests per IP per 5 minutes)'),
-    logRetentionDays: number(get, 'logRetentionDays', CONTEXT_DEFAULTS.logRetentionDays, (n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), `one of ${LOG_RETENTION_DAYS.join(', ')}`),
+    wafRateLimit: number(
+      get,
+      'wafRateLimit',
+      CONTEXT_DEFAULTS.wafRateLimit,
+      (n) => Number.isInteger(n) && n >= 10 && n <= 2_000_000_000,
+      'an integer in [10, 2000000000] (requests per IP per 5 minutes)',
+    ),
+    logRetentionDays: number(
+      get,
+      'logRetentionDays',
+      CONTEXT_DEFAULTS.logRetentionDays,
+      (n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n),
+      `one of ${LOG_RETENTION_DAYS.join(', ')}`,
+    ),
     alarmEmail: pattern(get, 'alarmEmail', EMAIL, 'an e-mail address'),
     operatorRoleArns: list(get, 'operatorRoleArns', (item) => ROLE_ARN.test(item), MAX_OPERATOR_ROLES, 'IAM role ARNs (arn:aws:iam::123456789012:role/name)'),
-    adminAllowedCidrs: list(get, 'adminAllowedCidrs', (item) => IPV4_CIDR.test(item) || (IPV6_CIDR.test(item) && isIPv6(item.split('/')[0]!)), MAX_ADMIN_CIDRS, 'CIDR blocks (203.0.113.0/24, 2001:db8::/32)'),
+    adminAllowedCidrs: list(
+      get,
+      'adminAllowedCidrs',
+      (item) => IPV4_CIDR.test(item) || (IPV6_CIDR.test(item) && isIPv6(item.split('/')[0]!)),
+      MAX_ADMIN_CIDRS,
+      'CIDR blocks (203.0.113.0/24, 2001:db8::/32)',
+    ),
     ...(flag(get, 'trustedLocationHeaders') ? { trustedLocationHeaders: true } : {}),
   };
 }

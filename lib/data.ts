@@ -57,7 +57,8 @@ export class CloudcardData extends Construct {
     });
     if (!pitr) {
       acknowledge(table, {
-        'AwsSolutions-DDB3': 'Development state table: every item expires within hours (sessions, codes, artifacts) and a lost dev session costs a new sign-in; PITR is on in prod.',
+        'AwsSolutions-DDB3':
+          'Development state table: every item expires within hours (sessions, codes, artifacts) and a lost dev session costs a new sign-in; PITR is on in prod.',
       });
     }
     for (const index of schema.indexes) {

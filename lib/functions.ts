@@ -117,11 +117,11 @@ export function residentKeyFindings(granted: FunctionGrants): Record<string, str
   if (granted.residentKeys.create.length > 0) {
     findings['AwsSolutions-IAM5[Resource::*]'] =
       'Active X-Ray tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions; ' +
-      'kms:CreateKey (and the kms:TagResource its Tags need) has no resource to scope to, the resident key does not exist yet: both are conditioned on the request carrying exactly this stage\'s cloudcard:stack tag and no tag keys but the three cloudcard ones.';
+      "kms:CreateKey (and the kms:TagResource its Tags need) has no resource to scope to, the resident key does not exist yet: both are conditioned on the request carrying exactly this stage's cloudcard:stack tag and no tag keys but the three cloudcard ones.";
   }
   if (grantsResidentKeys(granted.residentKeys)) {
     findings['AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]'] =
-      'Resident card keys, card CA keys and card-list keys are made at run time, so no key ARN is known at deploy time: Sign, GetPublicKey, DeriveSharedSecret and ScheduleKeyDeletion are scoped to keys of this account and region carrying this stage\'s cloudcard:stack tag and a cloudcard:purpose tag this function is granted.';
+      "Resident card keys, card CA keys and card-list keys are made at run time, so no key ARN is known at deploy time: Sign, GetPublicKey, DeriveSharedSecret and ScheduleKeyDeletion are scoped to keys of this account and region carrying this stage's cloudcard:stack tag and a cloudcard:purpose tag this function is granted.";
   }
   return findings;
 }

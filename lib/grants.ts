@@ -161,7 +161,25 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // Shared Signals session-revoked finds the user's grants and SSO sessions through it. Received CAEP levels.
   oidc: {
     directory: readWrite(D.tenant),
-    state: plusRead(readWrite(S.interaction, S.sso, S.code, S.grant, S.revokedAccessToken, S.deviceCode, S.userCode, S.jti, S.dpopNonce, S.loginFailures, S.initialAccessToken, S.pushedRequest, S.ssfSignal, S.ssoTransfer), S.subject),
+    state: plusRead(
+      readWrite(
+        S.interaction,
+        S.sso,
+        S.code,
+        S.grant,
+        S.revokedAccessToken,
+        S.deviceCode,
+        S.userCode,
+        S.jti,
+        S.dpopNonce,
+        S.loginFailures,
+        S.initialAccessToken,
+        S.pushedRequest,
+        S.ssfSignal,
+        S.ssoTransfer,
+      ),
+      S.subject,
+    ),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
     residentKeys: NO_RESIDENT_KEYS,
@@ -194,7 +212,11 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // never touches card sessions. The received CAEP levels read only (scored continuations).
   portal: {
     directory: plusRead(readWrite(D.tenant), D.cards),
-    state: plusRead(readWrite(S.interaction, S.sso, S.deviceCode, S.userCode, S.loginFailures, S.grant, S.agentDevice, S.audit, S.ssoTransfer), S.subject, S.ssfSignal),
+    state: plusRead(
+      readWrite(S.interaction, S.sso, S.deviceCode, S.userCode, S.loginFailures, S.grant, S.agentDevice, S.audit, S.ssoTransfer),
+      S.subject,
+      S.ssfSignal,
+    ),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: TOTP_CONTEXT_CARD },
     signingKey: [],
     residentKeys: NO_RESIDENT_KEYS,
@@ -232,7 +254,12 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // also deletes its initial access tokens and received Shared Signals. No challenges.
   admin: {
     directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform, D.crl), D.tenantListing, D.health),
-    state: plusRead(readWrite(S.jti, S.dpopNonce, S.grant, S.sso, S.cardSession, S.audit, S.agentDevice, S.initialAccessToken, S.ssfSignal), S.revokedAccessToken, S.subject, S.health),
+    state: plusRead(
+      readWrite(S.jti, S.dpopNonce, S.grant, S.sso, S.cardSession, S.audit, S.agentDevice, S.initialAccessToken, S.ssfSignal),
+      S.revokedAccessToken,
+      S.subject,
+      S.health,
+    ),
     cardKek: { capabilities: ['wrap', 'describe'], excludedContextCards: [OIDC_SIGNING_CONTEXT_CARD, TOTP_CONTEXT_CARD] },
     signingKey: ['getPublicKey', 'describe'],
     residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca', 'card-list'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
@@ -265,7 +292,11 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
  */
 export const OPERATOR_GRANTS: FunctionGrants = {
   directory: plusRead(readWrite(D.tenant, D.cards, D.residentKeys, D.platform, D.crl), D.tenantListing),
-  state: plusRead(readWrite(S.grant, S.sso, S.cardSession, S.loginFailures, S.initialAccessToken, S.audit, S.agentDevice, S.dpopNonce, S.ssfSignal), S.revokedAccessToken, S.subject),
+  state: plusRead(
+    readWrite(S.grant, S.sso, S.cardSession, S.loginFailures, S.initialAccessToken, S.audit, S.agentDevice, S.dpopNonce, S.ssfSignal),
+    S.revokedAccessToken,
+    S.subject,
+  ),
   cardKek: { capabilities: ['wrap', 'describe'] },
   signingKey: ['getPublicKey', 'describe'],
   residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca', 'card-list'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },

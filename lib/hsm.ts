@@ -93,16 +93,16 @@ export class CustomKeyStoreKey extends Construct {
 
     acknowledge(resource, {
       'AwsSolutions-IAM5[Resource::*]':
-        'kms:CreateKey (and the kms:TagResource its Tags need) has no resource to scope to, the key does not exist yet; both are conditioned on the request carrying exactly this stack\'s cloudcard:stack tag.',
+        "kms:CreateKey (and the kms:TagResource its Tags need) has no resource to scope to, the key does not exist yet; both are conditioned on the request carrying exactly this stack's cloudcard:stack tag.",
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]':
-        'PutKeyPolicy/ScheduleKeyDeletion target the key this resource creates, whose id is only known at deploy time; scoped to keys of this account and region that carry this stack\'s cloudcard:stack tag.',
+        "PutKeyPolicy/ScheduleKeyDeletion target the key this resource creates, whose id is only known at deploy time; scoped to keys of this account and region that carry this stack's cloudcard:stack tag.",
     });
     // The provider function CDK shares between all AwsCustomResources of the stack.
     const provider = stack.node.tryFindChild(AWS_CUSTOM_RESOURCE_PROVIDER_ID);
     if (provider) {
       acknowledge(provider, {
         'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]':
-          'CDK\'s AwsCustomResource provider function writes its logs through the AWS basic execution policy; it runs only at deploy time.',
+          "CDK's AwsCustomResource provider function writes its logs through the AWS basic execution policy; it runs only at deploy time.",
       });
     }
   }

@@ -198,9 +198,7 @@ export class CloudcardKeys extends Construct {
 
   /** kms:DescribeKey (both keys by default): the health check proves them reachable without using them. */
   grantDescribe(grantee: iam.IGrantable, which: readonly ('cardKek' | 'signingKey')[] = ['cardKek', 'signingKey']): iam.PolicyStatement[] {
-    return which.map((key) =>
-      this.allow(key === 'cardKek' ? this.cardKekPolicy : this.signingKeyPolicy, grantee, ['kms:DescribeKey']),
-    );
+    return which.map((key) => this.allow(key === 'cardKek' ? this.cardKekPolicy : this.signingKeyPolicy, grantee, ['kms:DescribeKey']));
   }
 
   /**
@@ -229,7 +227,10 @@ export class CloudcardKeys extends Construct {
       StringEquals: { [`aws:RequestTag/${RESIDENT_KEY_TAG}`]: this.residentKeyStackTag, [`aws:RequestTag/${RESIDENT_PURPOSE_TAG}`]: [...purposes] },
       'ForAllValues:StringEquals': { 'aws:TagKeys': [...RESIDENT_KEY_TAG_KEYS] },
     });
-    const tagged = (purposes: readonly string[]) => ({ [`aws:ResourceTag/${RESIDENT_KEY_TAG}`]: this.residentKeyStackTag, [`aws:ResourceTag/${RESIDENT_PURPOSE_TAG}`]: [...purposes] });
+    const tagged = (purposes: readonly string[]) => ({
+      [`aws:ResourceTag/${RESIDENT_KEY_TAG}`]: this.residentKeyStackTag,
+      [`aws:ResourceTag/${RESIDENT_PURPOSE_TAG}`]: [...purposes],
+    });
     const statements: iam.PolicyStatement[] = [];
     const allow = (actions: string[], resources: string[], conditions: Record<string, Record<string, unknown>>) =>
       statements.push(new iam.PolicyStatement({ actions, resources, conditions }));
@@ -246,7 +247,8 @@ export class CloudcardKeys extends Construct {
       });
       allow(['kms:TagResource'], ['*'], request);
     }
-    if (grant.sign.length > 0) allow(['kms:Sign'], [anyKey], { StringEquals: { ...tagged(grant.sign), 'kms:SigningAlgorithm': [...RESIDENT_SIGNING_ALGORITHMS] } });
+    if (grant.sign.length > 0)
+      allow(['kms:Sign'], [anyKey], { StringEquals: { ...tagged(grant.sign), 'kms:SigningAlgorithm': [...RESIDENT_SIGNING_ALGORITHMS] } });
     if (grant.agree.length > 0) allow(['kms:DeriveSharedSecret'], [anyKey], { StringEquals: { ...tagged(grant.agree), 'kms:KeyAgreementAlgorithm': 'ECDH' } });
     const readable = [...new Set([...grant.create, ...grant.sign, ...grant.agree])];
     if (readable.length > 0) allow(['kms:GetPublicKey'], [anyKey], { StringEquals: tagged(readable) });

@@ -63,7 +63,13 @@ export class CloudcardMonitoring extends Construct {
     // SOAP Faults are HTTP 500 by the SAML SOAP binding (SOAP 1.1 §6.2) yet answer the caller's mistake
     // (wrong media type, malformed envelope): the SAML function counts them as `SoapFault` and the alarm
     // watches the 5xx answers that remain.
-    const soapFaults = new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: 'SoapFault', dimensionsMap: { service: serviceName('saml') }, statistic: 'Sum', period: PERIOD });
+    const soapFaults = new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName: 'SoapFault',
+      dimensionsMap: { service: serviceName('saml') },
+      statistic: 'Sum',
+      period: PERIOD,
+    });
     const serverErrors = new cloudwatch.MathExpression({
       expression: 'FILL(errors, 0) - FILL(soapFaults, 0)',
       usingMetrics: { errors: api.metricServerError({ period: PERIOD, statistic: 'Sum' }), soapFaults },
@@ -73,7 +79,8 @@ export class CloudcardMonitoring extends Construct {
     this.alarms.push(
       serverErrors.createAlarm(this, 'Api5xx', {
         alarmName: `${prefix}-api-5xx`,
-        alarmDescription: 'The API answered 5xx (function failures, throttled integrations, timeouts), not counting SOAP Faults, which answer bad SOAP requests.',
+        alarmDescription:
+          'The API answered 5xx (function failures, throttled integrations, timeouts), not counting SOAP Faults, which answer bad SOAP requests.',
         threshold: 5,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -85,15 +92,34 @@ export class CloudcardMonitoring extends Construct {
     // denials (risk, disabled subjects, revoked access) across the functions that run the access check is
     // an attack or a broken policy: either way, someone looks.
     const securityEvent = (kind: string, name: ContextName) =>
-      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: `SecurityEvent.${kind}`, dimensionsMap: { service: serviceName(name) }, statistic: 'Sum', period: PERIOD });
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: `SecurityEvent.${kind}`,
+        dimensionsMap: { service: serviceName(name) },
+        statistic: 'Sum',
+        period: PERIOD,
+      });
     const allFunctions = (kind: string) => {
       const usingMetrics = Object.fromEntries(functions.map(([name], index) => [`${kind.replace(/-/g, '')}${index}`, securityEvent(kind, name)]));
-      return new cloudwatch.MathExpression({ expression: Object.keys(usingMetrics).map((id) => `FILL(${id}, 0)`).join(' + '), usingMetrics, label: kind, period: PERIOD });
+      return new cloudwatch.MathExpression({
+        expression: Object.keys(usingMetrics)
+          .map((id) => `FILL(${id}, 0)`)
+          .join(' + '),
+        usingMetrics,
+        label: kind,
+        period: PERIOD,
+      });
     };
     const denials = allFunctions('deny');
     const spikes = [
       { kind: 'deny', id: 'DenySpike', name: 'deny-spike', threshold: 20, what: 'access denials (security event `deny`)' },
-      { kind: 'sign-in-failure', id: 'LoginFailureSpike', name: 'login-failure-spike', threshold: 50, what: 'failed password sign-ins (security event `sign-in-failure`)' },
+      {
+        kind: 'sign-in-failure',
+        id: 'LoginFailureSpike',
+        name: 'login-failure-spike',
+        threshold: 50,
+        what: 'failed password sign-ins (security event `sign-in-failure`)',
+      },
       { kind: 'lockout', id: 'LockoutSpike', name: 'lockout-spike', threshold: 10, what: 'sign-ins refused by the login throttle (security event `lockout`)' },
     ] as const;
     for (const spike of spikes) {
@@ -166,7 +192,11 @@ export class CloudcardMonitoring extends Construct {
             title: 'API requests and errors',
             width: 12,
             left: [withLabel(api.metricCount({ period: PERIOD }), 'requests')],
-            right: [withLabel(api.metricClientError({ period: PERIOD }), '4xx'), withLabel(api.metricServerError({ period: PERIOD }), '5xx'), withLabel(soapFaults, 'SOAP Faults (in 5xx)')],
+            right: [
+              withLabel(api.metricClientError({ period: PERIOD }), '4xx'),
+              withLabel(api.metricServerError({ period: PERIOD }), '5xx'),
+              withLabel(soapFaults, 'SOAP Faults (in 5xx)'),
+            ],
           }),
           new cloudwatch.GraphWidget({
             title: 'API latency',

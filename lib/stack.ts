@@ -38,7 +38,8 @@ export class CloudcardStack extends Stack {
 
     this.data = new CloudcardData(this, 'Data', { production });
     // Certificate login: the context gives both or neither (lib/config.ts).
-    const cert = config.certDomainName && config.certCertificateArn ? { domainName: config.certDomainName, certificateArn: config.certCertificateArn } : undefined;
+    const cert =
+      config.certDomainName && config.certCertificateArn ? { domainName: config.certDomainName, certificateArn: config.certCertificateArn } : undefined;
     const truststore = (this.truststore = cert ? new CloudcardTruststore(this, 'Truststore', { certDomainName: cert.domainName }) : undefined);
     this.keys = new CloudcardKeys(this, 'Keys', { stage: config.stage, production, customKeyStoreId: config.customKeyStoreId });
     this.functions = new CloudcardFunctions(this, 'Functions', {
@@ -68,7 +69,9 @@ export class CloudcardStack extends Stack {
       logRetentionDays: config.logRetentionDays,
       domainName: config.domainName,
       certificateArn: config.certificateArn,
-      ...(cert && truststore ? { certDomain: { ...cert, truststore: { bucket: truststore.bucket, key: truststore.key, version: truststore.initialVersion } } } : {}),
+      ...(cert && truststore
+        ? { certDomain: { ...cert, truststore: { bucket: truststore.bucket, key: truststore.key, version: truststore.initialVersion } } }
+        : {}),
     });
     this.monitoring = new CloudcardMonitoring(this, 'Monitoring', {
       stage: config.stage,
@@ -98,8 +101,17 @@ export class CloudcardStack extends Stack {
     output('Stage', config.stage, 'Deployment stage');
     output('DefaultCustody', config.custody, 'Default card key custody for new tenants (DEFAULT_CUSTODY)');
     if (config.operatorRoleArns.length > 0) {
-      this.operators = new CloudcardOperatorAccess(this, 'Operators', { operatorRoleArns: config.operatorRoleArns, data: this.data, keys: this.keys, ...(truststore ? { truststore } : {}) });
-      output('OperatorPolicyArn', this.operators.policy.managedPolicyArn, 'Managed policy with what the operator CLI needs (attached to the operatorRoleArns roles)');
+      this.operators = new CloudcardOperatorAccess(this, 'Operators', {
+        operatorRoleArns: config.operatorRoleArns,
+        data: this.data,
+        keys: this.keys,
+        ...(truststore ? { truststore } : {}),
+      });
+      output(
+        'OperatorPolicyArn',
+        this.operators.policy.managedPolicyArn,
+        'Managed policy with what the operator CLI needs (attached to the operatorRoleArns roles)',
+      );
     }
     if (this.api.certDomain && this.api.certUrl && truststore) {
       // The CLI's --stack reads CertUrl and TruststoreBucketName to publish the truststore: keep the names.

@@ -65,7 +65,7 @@ export class CloudcardTruststore extends Construct {
     if (provider) {
       acknowledge(provider, {
         'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]':
-          'CDK\'s AwsCustomResource provider function writes its logs through the AWS basic execution policy; it runs only at deploy time.',
+          "CDK's AwsCustomResource provider function writes its logs through the AWS basic execution policy; it runs only at deploy time.",
       });
     }
   }

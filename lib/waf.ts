@@ -75,7 +75,16 @@ export class CloudcardWaf extends Construct {
       .filter(({ addresses }) => addresses.length > 0);
     const allowed = families.map(
       ({ version, addresses }) =>
-        ({ ipSetReferenceStatement: { arn: new wafv2.CfnIPSet(this, `AdminAllowed${version}`, { scope: 'REGIONAL', ipAddressVersion: version, addresses: [...addresses], description: `${props.name}: addresses allowed on the admin API` }).attrArn } }) satisfies wafv2.CfnWebACL.StatementProperty,
+        ({
+          ipSetReferenceStatement: {
+            arn: new wafv2.CfnIPSet(this, `AdminAllowed${version}`, {
+              scope: 'REGIONAL',
+              ipAddressVersion: version,
+              addresses: [...addresses],
+              description: `${props.name}: addresses allowed on the admin API`,
+            }).attrArn,
+          },
+        }) satisfies wafv2.CfnWebACL.StatementProperty,
     );
     const fromAllowed: wafv2.CfnWebACL.StatementProperty = allowed.length === 1 ? allowed[0]! : { orStatement: { statements: allowed } };
     return [

@@ -182,11 +182,18 @@ export interface CertListenerOptions {
   readonly keyPem: string;
 }
 
-export async function startGateway(build: (url: string, certUrl?: string) => Promise<ContextHandlers>, port: number, host = '127.0.0.1', certListener?: CertListenerOptions): Promise<Gateway> {
+export async function startGateway(
+  build: (url: string, certUrl?: string) => Promise<ContextHandlers>,
+  port: number,
+  host = '127.0.0.1',
+  certListener?: CertListenerOptions,
+): Promise<Gateway> {
   let handlers: ContextHandlers | undefined;
   const listener = (request: IncomingMessage, response: ServerResponse): void => {
     if (!handlers) {
-      response.writeHead(503, { 'Content-Type': 'application/problem+json', 'Retry-After': '1' }).end(JSON.stringify({ type: 'about:blank', title: 'Starting', status: 503 }));
+      response
+        .writeHead(503, { 'Content-Type': 'application/problem+json', 'Retry-After': '1' })
+        .end(JSON.stringify({ type: 'about:blank', title: 'Starting', status: 503 }));
       return;
     }
     serve(handlers, request, response).catch(() => {
@@ -198,7 +205,9 @@ export async function startGateway(build: (url: string, certUrl?: string) => Pro
   const server = createServer(listener);
   // The same routes over HTTPS, asking every client for a certificate and accepting any (or none):
   // what it proves is decided by the function, like API Gateway's mutual-TLS domain passes it on.
-  const tlsServer = certListener ? createTlsServer({ cert: certListener.certPem, key: certListener.keyPem, requestCert: true, rejectUnauthorized: false }, listener) : undefined;
+  const tlsServer = certListener
+    ? createTlsServer({ cert: certListener.certPem, key: certListener.keyPem, requestCert: true, rejectUnauthorized: false }, listener)
+    : undefined;
   const servers = [server, ...(tlsServer ? [tlsServer] : [])];
   const hostName = host === '127.0.0.1' || host === '0.0.0.0' ? 'localhost' : host;
   const closeAll = () =>

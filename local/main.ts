@@ -15,10 +15,14 @@ function localSettings(env: NodeJS.ProcessEnv): { port: number; certPort: number
   const certPortGiven = env['CERT_PORT'] !== undefined && env['CERT_PORT'] !== '';
   const certPort = certPortGiven ? Number(env['CERT_PORT']) : port === 0 ? 0 : port + 1;
   // Derived from a bad PORT, it is PORT's problem alone.
-  if ((certPortGiven || Number.isInteger(port)) && (!Number.isInteger(certPort) || certPort < 0 || certPort > 65_535 || (certPort !== 0 && certPort === port))) {
+  if (
+    (certPortGiven || Number.isInteger(port)) &&
+    (!Number.isInteger(certPort) || certPort < 0 || certPort > 65_535 || (certPort !== 0 && certPort === port))
+  ) {
     problems.push({ variable: 'CERT_PORT', message: 'must be a TCP port number other than PORT' });
   }
-  if (Boolean(env['CERT_TLS_CERT']) !== Boolean(env['CERT_TLS_KEY'])) problems.push({ variable: env['CERT_TLS_CERT'] ? 'CERT_TLS_KEY' : 'CERT_TLS_CERT', message: 'CERT_TLS_CERT and CERT_TLS_KEY go together' });
+  if (Boolean(env['CERT_TLS_CERT']) !== Boolean(env['CERT_TLS_KEY']))
+    problems.push({ variable: env['CERT_TLS_CERT'] ? 'CERT_TLS_KEY' : 'CERT_TLS_CERT', message: 'CERT_TLS_CERT and CERT_TLS_KEY go together' });
   const logLevel = (env['LOG_LEVEL'] || 'INFO').toUpperCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push({ variable: 'LOG_LEVEL', message: `must be one of ${LOG_LEVELS.join(', ')}` });
   const demoPassword = env[DEMO_PASSWORD_VARIABLE] || undefined;

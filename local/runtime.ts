@@ -52,11 +52,12 @@ export async function localRuntime(
   options: { clock?: Clock; aws?: AwsBackendOptions; outbound?: LocalOutboundOptions } = {},
 ): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
-  const outbound = new PolicedHttp({ policy: { allowLoopback: options.outbound?.allowLoopback ?? false }, ...(options.outbound?.resolve ? { resolve: options.outbound.resolve } : {}) });
+  const outbound = new PolicedHttp({
+    policy: { allowLoopback: options.outbound?.allowLoopback ?? false },
+    ...(options.outbound?.resolve ? { resolve: options.outbound.resolve } : {}),
+  });
   const aws = options.aws;
-  const client = aws
-    ? createDynamoClient({ endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials })
-    : store.client();
+  const client = aws ? createDynamoClient({ endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials }) : store.client();
   await ensureTable(client, config.directoryTable, DIRECTORY_TABLE);
   await ensureTable(client, config.stateTable, STATE_TABLE);
   const stores = {

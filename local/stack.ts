@@ -104,22 +104,35 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let runtime: Runtime | undefined;
     let config: Config | undefined;
     const tls = options.certListener ? await listenerCertificate(dataDir, options.certListener, (path, content) => writePrivate(path, content)) : undefined;
-    gateway = await startGateway(async (url, certUrl) => {
-      config = loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? url, [ENV.certBaseUrl]: env[ENV.certBaseUrl] ?? certUrl });
-      runtime = {
-        ...(await localRuntime(config, store!, files.keys, {
-          ...(options.clock ? { clock: options.clock } : {}),
-          ...(options.aws ? { aws: options.aws } : {}),
-          ...(options.outbound ? { outbound: options.outbound } : {}),
-        })),
-        // The same publication path as the admin function in AWS, written to the data directory.
-        truststore: new FileTruststore(files.truststore),
-      };
-      const handlers = Object.fromEntries(
-        CONTEXT_NAMES.map((name) => [name, createContextHandler(name, options.contextRuntime?.(name, runtime!) ?? runtime!, CONTEXT_ROUTES[name], createObservability(name, options.logLevel ? { logLevel: options.logLevel } : {}))]),
-      );
-      return handlers as ContextHandlers;
-    }, options.port ?? 3000, undefined, options.certListener && tls ? { port: options.certListener.port, certPem: tls.certPem, keyPem: tls.keyPem } : undefined);
+    gateway = await startGateway(
+      async (url, certUrl) => {
+        config = loadConfig({ ...env, [ENV.publicBaseUrl]: env[ENV.publicBaseUrl] ?? url, [ENV.certBaseUrl]: env[ENV.certBaseUrl] ?? certUrl });
+        runtime = {
+          ...(await localRuntime(config, store!, files.keys, {
+            ...(options.clock ? { clock: options.clock } : {}),
+            ...(options.aws ? { aws: options.aws } : {}),
+            ...(options.outbound ? { outbound: options.outbound } : {}),
+          })),
+          // The same publication path as the admin function in AWS, written to the data directory.
+          truststore: new FileTruststore(files.truststore),
+        };
+        const handlers = Object.fromEntries(
+          CONTEXT_NAMES.map((name) => [
+            name,
+            createContextHandler(
+              name,
+              options.contextRuntime?.(name, runtime!) ?? runtime!,
+              CONTEXT_ROUTES[name],
+              createObservability(name, options.logLevel ? { logLevel: options.logLevel } : {}),
+            ),
+          ]),
+        );
+        return handlers as ContextHandlers;
+      },
+      options.port ?? 3000,
+      undefined,
+      options.certListener && tls ? { port: options.certListener.port, certPem: tls.certPem, keyPem: tls.keyPem } : undefined,
+    );
 
     const hadBootstrap = existsSync(files.bootstrap);
     const services = directoryServices(runtime!);

@@ -18,7 +18,11 @@ export interface ListenerCertificate {
  * first start (self-signed, P-256, `localhost` and 127.0.0.1, two years). A browser has to be told to
  * trust it once; test clients pin it.
  */
-export async function listenerCertificate(dataDir: string, given: { certFile?: string; keyFile?: string } = {}, write: (path: string, content: string) => void): Promise<ListenerCertificate> {
+export async function listenerCertificate(
+  dataDir: string,
+  given: { certFile?: string; keyFile?: string } = {},
+  write: (path: string, content: string) => void,
+): Promise<ListenerCertificate> {
   if (given.certFile || given.keyFile) {
     if (!given.certFile || !given.keyFile) throw new Error('CERT_TLS_CERT and CERT_TLS_KEY go together');
     return { certPem: readFileSync(given.certFile, 'utf8'), keyPem: readFileSync(given.keyFile, 'utf8'), certFile: given.certFile };
@@ -32,7 +36,9 @@ export async function listenerCertificate(dataDir: string, given: { certFile?: s
   const now = Date.now();
   const certificate = await x509.X509CertificateGenerator.createSelfSigned(
     {
-      serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex').replace(/^[89a-f]/, '1'),
+      serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8)))
+        .toString('hex')
+        .replace(/^[89a-f]/, '1'),
       name: 'CN=localhost, O=cloudcard local certificate login',
       notBefore: new Date(now - 60_000),
       notAfter: new Date(now + 2 * 365 * 86_400_000),
@@ -42,7 +48,13 @@ export async function listenerCertificate(dataDir: string, given: { certFile?: s
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         new x509.ExtendedKeyUsageExtension(['1.3.6.1.5.5.7.3.1'], false),
-        new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: 'localhost' }, { type: 'ip', value: '127.0.0.1' }], false),
+        new x509.SubjectAlternativeNameExtension(
+          [
+            { type: 'dns', value: 'localhost' },
+            { type: 'ip', value: '127.0.0.1' },
+          ],
+          false,
+        ),
       ],
     },
     webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1],

@@ -16,7 +16,13 @@ const agentDir = fileURLToPath(new URL('..', import.meta.url));
 const rootModules = join(agentDir, '..', 'node_modules');
 
 /** Debian's name for this machine's architecture, and the koffi package with its binary for it. */
-const ARCHITECTURES: Readonly<Record<string, string>> = { amd64: 'linux-x64', arm64: 'linux-arm64', armhf: 'linux-arm', i386: 'linux-ia32', riscv64: 'linux-riscv64' };
+const ARCHITECTURES: Readonly<Record<string, string>> = {
+  amd64: 'linux-x64',
+  arm64: 'linux-arm64',
+  armhf: 'linux-arm',
+  i386: 'linux-ia32',
+  riscv64: 'linux-riscv64',
+};
 
 export async function buildDeb(outdir: string): Promise<string> {
   const { version, description } = JSON.parse(readFileSync(join(agentDir, 'package.json'), 'utf8')) as { version: string; description: string };
@@ -28,7 +34,8 @@ export async function buildDeb(outdir: string): Promise<string> {
     writeFileSync(join(lib, 'package.json'), readFileSync(join(agentDir, 'package.json')));
     const koffiBinary = ARCHITECTURES[architecture] ? join(rootModules, '@koromix', `koffi-${ARCHITECTURES[architecture]}`) : undefined;
     if (existsSync(join(rootModules, 'koffi'))) cpSync(join(rootModules, 'koffi'), join(lib, 'node_modules/koffi'), { recursive: true });
-    if (koffiBinary && existsSync(koffiBinary)) cpSync(koffiBinary, join(lib, 'node_modules/@koromix', `koffi-${ARCHITECTURES[architecture]}`), { recursive: true });
+    if (koffiBinary && existsSync(koffiBinary))
+      cpSync(koffiBinary, join(lib, 'node_modules/@koromix', `koffi-${ARCHITECTURES[architecture]}`), { recursive: true });
     mkdirSync(join(stage, 'usr/bin'), { recursive: true });
     symlinkSync('../lib/cloudcard-agent/dist/cloudcard-agent.js', join(stage, 'usr/bin/cloudcard-agent'));
     mkdirSync(join(stage, 'usr/lib/systemd/user'), { recursive: true });
@@ -47,8 +54,8 @@ export async function buildDeb(outdir: string): Promise<string> {
         'Section: utils',
         'Priority: optional',
         `Description: ${description}`,
-        ' Signs in to your organisation\'s cloudcard identity provider and relays your',
-        ' cloud smart cards to PC/SC applications through vsmartcard\'s virtual reader.',
+        " Signs in to your organisation's cloudcard identity provider and relays your",
+        " cloud smart cards to PC/SC applications through vsmartcard's virtual reader.",
         ' Run per user: cloudcard-agent login, then systemctl --user enable --now cloudcard-agent.',
         '',
       ].join('\n'),

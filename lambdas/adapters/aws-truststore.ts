@@ -27,7 +27,11 @@ export class NodeSha256 implements Checksum {
 }
 
 const toBytes = (data: SourceData): Uint8Array =>
-  typeof data === 'string' ? Buffer.from(data, 'utf8') : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+  typeof data === 'string'
+    ? Buffer.from(data, 'utf8')
+    : ArrayBuffer.isView(data)
+      ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+      : new Uint8Array(data);
 
 export interface AwsTruststoreOptions {
   readonly bucket: string;
@@ -78,7 +82,13 @@ export class AwsTruststore implements TruststoreWriter {
   }
 
   async #send(service: 's3' | 'apigateway', method: string, url: URL, body: Buffer, headers: Record<string, string>): Promise<Response> {
-    const signer = new SignatureV4({ service, region: this.#options.region, credentials: this.#options.credentials, sha256: NodeSha256, uriEscapePath: service !== 's3' });
+    const signer = new SignatureV4({
+      service,
+      region: this.#options.region,
+      credentials: this.#options.credentials,
+      sha256: NodeSha256,
+      uriEscapePath: service !== 's3',
+    });
     const signed = await signer.sign({
       method,
       protocol: url.protocol,

@@ -43,7 +43,9 @@ function logUrl(raw: string): string {
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(
+    () => clearTimeout(timer),
+  );
 }
 
 /**
@@ -85,7 +87,12 @@ export class PolicedHttp implements OutboundHttp {
     const elapsed = () => Math.round(performance.now() - started);
     try {
       const answer = await this.#exchange(outboundTarget(url, this.#policy), request);
-      this.#log(answer.status >= 200 && answer.status < 300 ? 'info' : 'warn', 'outbound call', { url: logUrl(url), status: answer.status, bytes: answer.body.length, ms: elapsed() });
+      this.#log(answer.status >= 200 && answer.status < 300 ? 'info' : 'warn', 'outbound call', {
+        url: logUrl(url),
+        status: answer.status,
+        bytes: answer.body.length,
+        ms: elapsed(),
+      });
       return answer;
     } catch (error) {
       const reason = error instanceof OutboundUrlError ? `refused by the outbound URL policy: ${error.message}` : (error as Error).message;
@@ -97,14 +104,14 @@ export class PolicedHttp implements OutboundHttp {
   /** The socket's name resolution: every address checked, and only checked addresses handed back. */
   #lookup(target: OutboundTarget): LookupFunction {
     return (hostname, options, callback) => {
-      this.#resolve(hostname).then(
-        (addresses) => {
+      this.#resolve(hostname)
+        .then((addresses) => {
           checkResolved(target, addresses, this.#policy);
           const entries = addresses.map((address) => ({ address, family: isIP(address) }));
           if (options.all) (callback as (error: null, addresses: typeof entries) => void)(null, entries);
           else callback(null, entries[0]!.address, entries[0]!.family);
-        },
-      ).catch((error: unknown) => callback(error as NodeJS.ErrnoException, '', 0));
+        })
+        .catch((error: unknown) => callback(error as NodeJS.ErrnoException, '', 0));
     };
   }
 
@@ -139,7 +146,8 @@ export class PolicedHttp implements OutboundHttp {
       outgoing.on('error', (error) => finish(error));
       outgoing.on('response', (response) => {
         const declared = Number(response.headers['content-length'] ?? '0');
-        if (declared > request.maxResponseBytes) return finish(new Error(`the answer declares ${declared} bytes, over the ${request.maxResponseBytes}-byte cap`));
+        if (declared > request.maxResponseBytes)
+          return finish(new Error(`the answer declares ${declared} bytes, over the ${request.maxResponseBytes}-byte cap`));
         const chunks: Buffer[] = [];
         let size = 0;
         response.on('data', (chunk: Buffer) => {
@@ -149,7 +157,11 @@ export class PolicedHttp implements OutboundHttp {
         });
         response.on('error', (error) => finish(error));
         response.on('end', () =>
-          finish(undefined, { status: response.statusCode ?? 0, contentType: String(response.headers['content-type'] ?? ''), body: Buffer.concat(chunks).toString('utf8') }),
+          finish(undefined, {
+            status: response.statusCode ?? 0,
+            contentType: String(response.headers['content-type'] ?? ''),
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
         );
       });
       outgoing.end(request.body);

@@ -51,7 +51,12 @@ const short = (value: string | undefined): string | undefined => (value === unde
 
 /** The one shape written: `schema` versioned, only the allow-listed fields, each bounded. */
 export function securityEventRecord(event: SecurityEvent, at: number): Record<string, unknown> {
-  const record: Record<string, unknown> = { schema: 'cloudcard.security-event/1', kind: event.kind, tenant: short(event.tenant), at: new Date(at).toISOString() };
+  const record: Record<string, unknown> = {
+    schema: 'cloudcard.security-event/1',
+    kind: event.kind,
+    tenant: short(event.tenant),
+    at: new Date(at).toISOString(),
+  };
   for (const field of ['username', 'client', 'ip', 'reason', 'card'] as const) if (event[field] !== undefined) record[field] = short(event[field]);
   if (typeof event.score === 'number' && Number.isFinite(event.score)) record['score'] = event.score;
   return record;

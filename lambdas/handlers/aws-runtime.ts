@@ -43,8 +43,6 @@ export function awsRuntime(context: ContextName, env: Readonly<Record<string, st
     // Deployed functions never get the local stack's loopback exception: public https only.
     outbound: new PolicedHttp({ policy: PUBLIC_ONLY }),
     // Only the admin function is given the truststore location (and the right to write it).
-    ...(config.truststore
-      ? { truststore: new AwsTruststore({ ...config.truststore, region: env['AWS_REGION'] ?? '', credentials: envCredentials }) }
-      : {}),
+    ...(config.truststore ? { truststore: new AwsTruststore({ ...config.truststore, region: env['AWS_REGION'] ?? '', credentials: envCredentials }) } : {}),
   };
 }

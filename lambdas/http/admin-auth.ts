@@ -48,7 +48,13 @@ export class AdminAuthenticator {
     const header = request.headers['authorization']?.trim() ?? '';
     if (/^(Bearer|DPoP)\s/i.test(header) && this.#tokens) return this.#authenticateToken(this.#tokens, request);
     const credentials = parseBasic(header);
-    if (!credentials) throw unauthorized(this.#tokens ? 'admin client credentials (HTTP Basic) or an access token with the admin scope are required' : 'admin client credentials are required (HTTP Basic)', this.#challenge());
+    if (!credentials)
+      throw unauthorized(
+        this.#tokens
+          ? 'admin client credentials (HTTP Basic) or an access token with the admin scope are required'
+          : 'admin client credentials are required (HTTP Basic)',
+        this.#challenge(),
+      );
     const fingerprint = createHash('sha256').update(`${credentials.id}\0${credentials.secret}`).digest('base64url');
     const now = this.#clock.now();
     const until = this.#verified.get(fingerprint);
@@ -87,7 +93,11 @@ export class AdminAuthenticator {
     // Still an operator-made client holding the scope (not removed or changed since), acting as itself.
     const client = await deps.oidc.clients.find(tenant.tenant.id, claims.client_id);
     if (!client || client.registered_by !== 'admin' || !client.scope.split(' ').includes(ADMIN_SCOPE) || claims.sub !== client.client_id) {
-      throw unauthorized('the client behind this access token may not administer the tenant', `${BASIC_CHALLENGE}, Bearer error="invalid_token"`, 'invalid_token');
+      throw unauthorized(
+        'the client behind this access token may not administer the tenant',
+        `${BASIC_CHALLENGE}, Bearer error="invalid_token"`,
+        'invalid_token',
+      );
     }
     return { kind: 'tenant-token', tenant: tenant.tenant.id, clientId: client.client_id };
   }

@@ -5,12 +5,7 @@ import { inputMap } from './input-map.ts';
  * Decodes and parses a request body once, with a hard size limit checked before any parsing: JSON
  * (`application/json`, `application/*+json`) and HTML forms. Other types stay raw for the route to read.
  */
-export function parseBody(
-  body: string | null,
-  isBase64Encoded: boolean,
-  contentType: string | undefined,
-  maxBytes: number,
-): { raw?: Buffer; parsed: unknown } {
+export function parseBody(body: string | null, isBase64Encoded: boolean, contentType: string | undefined, maxBytes: number): { raw?: Buffer; parsed: unknown } {
   if (body === null || body === undefined || body === '') return { parsed: undefined };
   // A base64 body decodes to 3/4 of its length: refuse early without decoding a huge string.
   const approximate = isBase64Encoded ? Math.floor((body.length * 3) / 4) : Buffer.byteLength(body, 'utf8');

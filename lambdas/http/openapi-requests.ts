@@ -37,4 +37,7 @@ export function requestSchema(validator: z.ZodType): Record<string, unknown> {
 }
 
 export const requestSchemas = (): Record<keyof typeof REQUEST_VALIDATORS, Record<string, unknown>> =>
-  Object.fromEntries(Object.entries(REQUEST_VALIDATORS).map(([name, validator]) => [name, requestSchema(validator)])) as Record<keyof typeof REQUEST_VALIDATORS, Record<string, unknown>>;
+  Object.fromEntries(Object.entries(REQUEST_VALIDATORS).map(([name, validator]) => [name, requestSchema(validator)])) as Record<
+    keyof typeof REQUEST_VALIDATORS,
+    Record<string, unknown>
+  >;

@@ -15,7 +15,12 @@ const admin = [{ adminBasic: [] }, { tenantAdminToken: [] }];
 /** The admin listings' paging (core/validation.ts LIST_PAGE): the previous page's cursor and a page size. */
 const pageParameters = [
   { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'the `cursor` of the previous page; absent for the first page' },
-  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: LIST_PAGE.max, default: LIST_PAGE.default }, description: 'items per page (a page may hold fewer, with a cursor, when the store cuts it)' },
+  {
+    name: 'limit',
+    in: 'query',
+    schema: { type: 'integer', minimum: 1, maximum: LIST_PAGE.max, default: LIST_PAGE.default },
+    description: 'items per page (a page may hold fewer, with a cursor, when the store cuts it)',
+  },
 ];
 const clientParam = { name: 'client', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$' } };
 const cardParam = { name: 'card', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$' } };
@@ -32,18 +37,24 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       version: '1',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       description:
-        'Card API (/t/{tenant}/card/v1/), tenant admin API (/t/{tenant}/admin/v1/) and the tenant card CA\'s public PKI endpoints (/t/{tenant}/pki/). Errors are RFC 7807 problem JSON (OCSP answers errors as OCSP response statuses).',
+        "Card API (/t/{tenant}/card/v1/), tenant admin API (/t/{tenant}/admin/v1/) and the tenant card CA's public PKI endpoints (/t/{tenant}/pki/). Errors are RFC 7807 problem JSON (OCSP answers errors as OCSP response statuses).",
     },
     servers: [{ url: baseUrl }],
     paths: {
       '/health/live': {
-        get: { operationId: 'healthLive', summary: 'The service answers (no dependency is touched)', security: [], responses: { '200': jsonOk('#/components/schemas/Health', 'alive'), ...throttled } },
+        get: {
+          operationId: 'healthLive',
+          summary: 'The service answers (no dependency is touched)',
+          security: [],
+          responses: { '200': jsonOk('#/components/schemas/Health', 'alive'), ...throttled },
+        },
       },
       '/health/ready': {
         get: {
           operationId: 'healthReady',
           summary: 'Stores and keys reachable',
-          description: 'The result is reused for 10 seconds per container (`checkedAt` says when it was taken), so the anonymous deep check cannot drive store or KMS calls at a caller\'s rate.',
+          description:
+            "The result is reused for 10 seconds per container (`checkedAt` says when it was taken), so the anonymous deep check cannot drive store or KMS calls at a caller's rate.",
           security: [],
           responses: { '200': jsonOk('#/components/schemas/Health', 'every dependency answered'), ...throttled, '503': problem },
         },
@@ -56,16 +67,24 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '200': jsonOk('#/components/schemas/Health', 'every dependency answered'), ...throttled, '503': problem },
         },
       },
-      '/openapi.json': { get: { operationId: 'openapi', summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI document' }, ...throttled } } },
+      '/openapi.json': {
+        get: { operationId: 'openapi', summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI document' }, ...throttled } },
+      },
       '/t/{tenant}/admin/v1/tenant': {
         parameters: [tenantParam],
         post: {
-          operationId: 'createTenant', summary: 'Create the tenant named in the path (its card CA and keys follow on first use)',
+          operationId: 'createTenant',
+          summary: 'Create the tenant named in the path (its card CA and keys follow on first use)',
           security: admin,
           requestBody: jsonBody('#/components/schemas/TenantCreate'),
           responses: { '201': jsonOk('#/components/schemas/Tenant', 'created'), ...errors },
         },
-        get: { operationId: 'getTenant', summary: "The tenant's settings", security: admin, responses: { '200': jsonOk('#/components/schemas/Tenant', 'the tenant'), ...errors } },
+        get: {
+          operationId: 'getTenant',
+          summary: "The tenant's settings",
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/Tenant', 'the tenant'), ...errors },
+        },
         delete: {
           operationId: 'deleteTenant',
           summary: 'Delete the tenant and everything it owns (platform admin clients only); dryRun=true lists what would go',
@@ -76,7 +95,8 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '200': jsonOk('#/components/schemas/TenantRemoval', 'what was (or would be) deleted'), '403': problem, ...errors },
         },
         patch: {
-          operationId: 'updateTenant', summary: "Change some of the tenant's settings (validated; a 400 names each bad field)",
+          operationId: 'updateTenant',
+          summary: "Change some of the tenant's settings (validated; a 400 names each bad field)",
           security: admin,
           requestBody: jsonBody('#/components/schemas/TenantUpdate'),
           responses: { '200': jsonOk('#/components/schemas/Tenant', 'updated'), ...errors },
@@ -87,7 +107,8 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         get: {
           operationId: 'exportTenant',
           summary: 'The tenant as a versioned JSON document (settings, users, clients, SPs), no secret in it',
-          description: 'Left out by choice (the document says so in `excluded`): passwords, TOTP, client secrets, cards and their keys, signing keys, sessions and the audit trail.',
+          description:
+            'Left out by choice (the document says so in `excluded`): passwords, TOTP, client secrets, cards and their keys, signing keys, sessions and the audit trail.',
           security: admin,
           responses: { '200': jsonOk('#/components/schemas/TenantExport', 'the export'), ...errors },
         },
@@ -99,7 +120,10 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           summary: 'Create the path tenant from an export (409 if it exists); all or nothing; new client secrets in this answer only',
           security: admin,
           requestBody: jsonBody('#/components/schemas/TenantExport'),
-          responses: { '201': { description: 'imported', headers: noStore, content: { 'application/json': { schema: { $ref: '#/components/schemas/TenantImported' } } } }, ...errors },
+          responses: {
+            '201': { description: 'imported', headers: noStore, content: { 'application/json': { schema: { $ref: '#/components/schemas/TenantImported' } } } },
+            ...errors,
+          },
         },
       },
       '/t/{tenant}/admin/v1/users': {
@@ -112,7 +136,8 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           responses: { '200': jsonOk('#/components/schemas/UserPage', 'one page of users'), ...errors },
         },
         post: {
-          operationId: 'addUser', summary: 'Add a user (optionally with a first password)',
+          operationId: 'addUser',
+          summary: 'Add a user (optionally with a first password)',
           security: admin,
           requestBody: jsonBody('#/components/schemas/UserAdd'),
           responses: { '201': jsonOk('#/components/schemas/User', 'created'), ...errors },
@@ -132,7 +157,12 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       },
       '/t/{tenant}/admin/v1/users/{username}': {
         parameters: [tenantParam, usernameParam],
-        get: { operationId: 'getUser', summary: 'The user with their cards and agent devices', security: admin, responses: { '200': jsonOk('#/components/schemas/UserAccount', 'the user, cards and devices'), ...errors } },
+        get: {
+          operationId: 'getUser',
+          summary: 'The user with their cards and agent devices',
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/UserAccount', 'the user, cards and devices'), ...errors },
+        },
         delete: {
           operationId: 'deleteUser',
           summary: 'Delete a user for good',
@@ -159,8 +189,17 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         },
       },
       '/t/{tenant}/admin/v1/users/{username}/sessions/{id}': {
-        parameters: [tenantParam, usernameParam, { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: "the SSO session's sid or the family's grant id" }],
-        delete: { operationId: 'endUserSession', summary: 'End an SSO session, or revoke a refresh-token family', security: admin, responses: { '204': { description: 'ended' }, ...errors } },
+        parameters: [
+          tenantParam,
+          usernameParam,
+          { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: "the SSO session's sid or the family's grant id" },
+        ],
+        delete: {
+          operationId: 'endUserSession',
+          summary: 'End an SSO session, or revoke a refresh-token family',
+          security: admin,
+          responses: { '204': { description: 'ended' }, ...errors },
+        },
       },
       '/t/{tenant}/admin/v1/audit': {
         parameters: [tenantParam],
@@ -179,18 +218,33 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         parameters: [tenantParam, usernameParam],
         get: {
           operationId: 'listUserDevices',
-          summary: "The user's registered agent devices: device-key thumbprint (id), OS, hostname hash, agent version, whether a card session was live, first and last registration",
+          summary:
+            "The user's registered agent devices: device-key thumbprint (id), OS, hostname hash, agent version, whether a card session was live, first and last registration",
           security: admin,
           responses: { '200': jsonOk('#/components/schemas/DeviceList', 'registered devices'), ...errors },
         },
       },
       '/t/{tenant}/admin/v1/users/{username}/devices/{id}': {
-        parameters: [tenantParam, usernameParam, { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: "the device key's RFC 7638 thumbprint" }],
-        delete: { operationId: 'removeUserDevice', summary: "Remove a device: its refresh-token families (PRT, DPoP-bound to its key) are revoked and its card sessions ended", security: admin, responses: { '204': { description: 'removed' }, ...errors } },
+        parameters: [
+          tenantParam,
+          usernameParam,
+          { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: "the device key's RFC 7638 thumbprint" },
+        ],
+        delete: {
+          operationId: 'removeUserDevice',
+          summary: 'Remove a device: its refresh-token families (PRT, DPoP-bound to its key) are revoked and its card sessions ended',
+          security: admin,
+          responses: { '204': { description: 'removed' }, ...errors },
+        },
       },
       '/t/{tenant}/admin/v1/risk-policy': {
         parameters: [tenantParam],
-        get: { operationId: 'getRiskPolicy', summary: "The tenant's token-protection risk policy (the defaults until one is set)", security: admin, responses: { '200': jsonOk('#/components/schemas/RiskPolicy', 'the policy'), ...errors } },
+        get: {
+          operationId: 'getRiskPolicy',
+          summary: "The tenant's token-protection risk policy (the defaults until one is set)",
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/RiskPolicy', 'the policy'), ...errors },
+        },
         put: {
           operationId: 'setRiskPolicy',
           summary: 'Replace the risk policy; validated whole, a 400 names each bad field in `issues`',
@@ -201,7 +255,12 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       },
       '/t/{tenant}/admin/v1/ssf-transmitters': {
         parameters: [tenantParam],
-        get: { operationId: 'getSsfTransmitters', summary: 'The Shared Signals transmitters whose pushed Security Event Tokens the tenant accepts', security: admin, responses: { '200': jsonOk('#/components/schemas/SsfTransmitters', 'the transmitters'), ...errors } },
+        get: {
+          operationId: 'getSsfTransmitters',
+          summary: 'The Shared Signals transmitters whose pushed Security Event Tokens the tenant accepts',
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/SsfTransmitters', 'the transmitters'), ...errors },
+        },
         put: {
           operationId: 'setSsfTransmitters',
           summary: 'Replace the transmitters; validated whole (each jwks_uri through the outbound URL policy), a 400 names each bad field in `issues`',
@@ -212,7 +271,12 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       },
       '/t/{tenant}/admin/v1/branding': {
         parameters: [tenantParam],
-        get: { operationId: 'getBranding', summary: "The portal's branding for this tenant (empty: the built-in look)", security: admin, responses: { '200': jsonOk('#/components/schemas/Branding', 'the branding'), ...errors } },
+        get: {
+          operationId: 'getBranding',
+          summary: "The portal's branding for this tenant (empty: the built-in look)",
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/Branding', 'the branding'), ...errors },
+        },
         put: {
           operationId: 'setBranding',
           summary: 'Replace the branding; validated whole (custom CSS against the allow-list, the logo a small image), a 400 names each bad field in `issues`',
@@ -225,7 +289,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         parameters: [tenantParam],
         post: {
           operationId: 'pushSecurityEvent',
-          description: 'No HTTP credential: the Security Event Token itself is verified against the configured transmitter\'s keys.',
+          description: "No HTTP credential: the Security Event Token itself is verified against the configured transmitter's keys.",
           security: [],
           summary: 'RFC 8935 push delivery of one Security Event Token (RFC 8417, CAEP 1.0 events) from a configured transmitter',
           requestBody: { required: true, content: { 'application/secevent+jwt': { schema: { type: 'string' } } } },
@@ -233,19 +297,36 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             '202': { description: 'verified and applied' },
             '400': {
               description: 'refused (RFC 8935 §2.3)',
-              content: { 'application/json': { schema: { type: 'object', required: ['err', 'description'], properties: { err: { type: 'string', enum: ['invalid_request', 'invalid_key', 'invalid_issuer', 'invalid_audience', 'authentication_failed'] }, description: { type: 'string' } } } } },
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['err', 'description'],
+                    properties: {
+                      err: { type: 'string', enum: ['invalid_request', 'invalid_key', 'invalid_issuer', 'invalid_audience', 'authentication_failed'] },
+                      description: { type: 'string' },
+                    },
+                  },
+                },
+              },
             },
           },
         },
       },
       '/t/{tenant}/admin/v1/users/{username}/disable': {
         parameters: [tenantParam, usernameParam],
-        post: { operationId: 'disableUser', summary: 'Disable a user: every session, refresh-token family and card session ends at once', security: admin, responses: { '200': jsonOk('#/components/schemas/User', 'disabled'), ...errors } },
+        post: {
+          operationId: 'disableUser',
+          summary: 'Disable a user: every session, refresh-token family and card session ends at once',
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/User', 'disabled'), ...errors },
+        },
       },
       '/t/{tenant}/admin/v1/users/{username}/enable': {
         parameters: [tenantParam, usernameParam],
         post: {
-          operationId: 'enableUser', summary: 'Enable a disabled user again',
+          operationId: 'enableUser',
+          summary: 'Enable a disabled user again',
           security: admin,
           description: 'Lets the user sign in again. Nothing granted before the last disable comes back (`accessRevokedAt` stays).',
           responses: { '200': jsonOk('#/components/schemas/User', 'enabled'), ...errors },
@@ -254,12 +335,10 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       '/t/{tenant}/admin/v1/cards': {
         parameters: [tenantParam],
         get: {
-          operationId: 'listCards', summary: "One page of the tenant's cards",
+          operationId: 'listCards',
+          summary: "One page of the tenant's cards",
           security: admin,
-          parameters: [
-            { name: 'username', in: 'query', schema: { type: 'string' }, description: "only this user's cards" },
-            ...pageParameters,
-          ],
+          parameters: [{ name: 'username', in: 'query', schema: { type: 'string' }, description: "only this user's cards" }, ...pageParameters],
           responses: { '200': jsonOk('#/components/schemas/CardPage', 'one page of cards'), ...errors },
         },
         post: {
@@ -268,14 +347,22 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           security: admin,
           requestBody: jsonBody('#/components/schemas/CardEnrol'),
           responses: {
-            '201': { ...jsonOk('#/components/schemas/CardEnrolled', 'enrolled; the PIN, PUK and management key are shown only in this response'), headers: noStore },
+            '201': {
+              ...jsonOk('#/components/schemas/CardEnrolled', 'enrolled; the PIN, PUK and management key are shown only in this response'),
+              headers: noStore,
+            },
             ...errors,
           },
         },
       },
       '/t/{tenant}/admin/v1/cards/{card}': {
         parameters: [tenantParam, cardParam],
-        get: { operationId: 'getCard', summary: 'One card with its slots and certificates', security: admin, responses: { '200': jsonOk('#/components/schemas/Card', 'the card'), ...errors } },
+        get: {
+          operationId: 'getCard',
+          summary: 'One card with its slots and certificates',
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/Card', 'the card'), ...errors },
+        },
         delete: {
           operationId: 'deleteCard',
           summary: 'Delete a card and destroy its key material (KMS-resident keys are scheduled for deletion)',
@@ -285,7 +372,12 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       },
       '/t/{tenant}/admin/v1/cards/{card}/disconnect': {
         parameters: [tenantParam, cardParam],
-        post: { operationId: 'disconnectCard', summary: "End the card's active session", security: admin, responses: { '200': jsonOk('#/components/schemas/Card', 'disconnected'), ...errors } },
+        post: {
+          operationId: 'disconnectCard',
+          summary: "End the card's active session",
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/Card', 'disconnected'), ...errors },
+        },
       },
       '/t/{tenant}/admin/v1/cards/{card}/unblock': {
         parameters: [tenantParam, cardParam],
@@ -294,7 +386,10 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           summary: 'Administrator PIN reset: a new PIN (given or generated), retry counter reset, change required',
           security: admin,
           requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/CardUnblock' } } } },
-          responses: { '200': { ...jsonOk('#/components/schemas/CardUnblocked', 'unblocked; the PIN is shown only in this response'), headers: noStore }, ...errors },
+          responses: {
+            '200': { ...jsonOk('#/components/schemas/CardUnblocked', 'unblocked; the PIN is shown only in this response'), headers: noStore },
+            ...errors,
+          },
         },
       },
       '/t/{tenant}/admin/v1/cards/{card}/revoke': {
@@ -304,15 +399,24 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           summary: "Revoke the card's certificates (all, or the slots given) with a reason; a new CRL is published at once. The card stays.",
           security: admin,
           requestBody: jsonBody('#/components/schemas/CardRevocation'),
-          responses: { '200': jsonOk('#/components/schemas/CardRevoked', 'the certificates as revoked (a certificate revoked before keeps its first revocation)'), ...errors },
+          responses: {
+            '200': jsonOk('#/components/schemas/CardRevoked', 'the certificates as revoked (a certificate revoked before keeps its first revocation)'),
+            ...errors,
+          },
         },
       },
       '/t/{tenant}/admin/v1/trusted-cas': {
         parameters: [tenantParam],
-        get: { operationId: 'listTrustedCas', summary: "The tenant's trusted external CAs for certificate login", security: admin, responses: { '200': jsonOk('#/components/schemas/TrustedCaList', "the tenant's trusted external CAs"), ...errors } },
+        get: {
+          operationId: 'listTrustedCas',
+          summary: "The tenant's trusted external CAs for certificate login",
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/TrustedCaList', "the tenant's trusted external CAs"), ...errors },
+        },
         put: {
           operationId: 'replaceTrustedCas',
-          summary: 'Replace the trusted external CA list (certificate login): each entry one PEM CA certificate (basicConstraints cA) valid now, with its mapping rule to users; a bad entry writes nothing',
+          summary:
+            'Replace the trusted external CA list (certificate login): each entry one PEM CA certificate (basicConstraints cA) valid now, with its mapping rule to users; a bad entry writes nothing',
           security: admin,
           requestBody: jsonBody('#/components/schemas/TrustedCaUpdate'),
           responses: { '200': jsonOk('#/components/schemas/TrustedCaList', 'the list as stored'), ...errors },
@@ -325,7 +429,10 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           summary: 'The tenant card CA certificate: DER, or PEM with Accept: application/x-pem-file',
           security: [],
           responses: {
-            '200': { description: 'the CA certificate', content: { 'application/pkix-cert': { schema: { type: 'string', format: 'binary' } }, 'application/x-pem-file': { schema: { type: 'string' } } } },
+            '200': {
+              description: 'the CA certificate',
+              content: { 'application/pkix-cert': { schema: { type: 'string', format: 'binary' } }, 'application/x-pem-file': { schema: { type: 'string' } } },
+            },
             '404': problem,
           },
         },
@@ -334,10 +441,14 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         parameters: [tenantParam],
         get: {
           operationId: 'getCrl',
-          summary: 'The tenant card CA CRL (CRL number, reason codes, nextUpdate 24 h after thisUpdate), republished on every revocation and an hour before nextUpdate: DER, or PEM with Accept: application/x-pem-file',
+          summary:
+            'The tenant card CA CRL (CRL number, reason codes, nextUpdate 24 h after thisUpdate), republished on every revocation and an hour before nextUpdate: DER, or PEM with Accept: application/x-pem-file',
           security: [],
           responses: {
-            '200': { description: 'the current CRL', content: { 'application/pkix-crl': { schema: { type: 'string', format: 'binary' } }, 'application/x-pem-file': { schema: { type: 'string' } } } },
+            '200': {
+              description: 'the current CRL',
+              content: { 'application/pkix-crl': { schema: { type: 'string', format: 'binary' } }, 'application/x-pem-file': { schema: { type: 'string' } } },
+            },
             '404': problem,
           },
         },
@@ -346,27 +457,48 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         parameters: [tenantParam],
         post: {
           operationId: 'ocsp',
-          summary: 'RFC 6960 OCSP responder, signed by the tenant CA key: good, revoked (time and reason) or unknown; nonce echoed; malformedRequest and unauthorized (another issuer) as OCSP statuses',
+          summary:
+            'RFC 6960 OCSP responder, signed by the tenant CA key: good, revoked (time and reason) or unknown; nonce echoed; malformedRequest and unauthorized (another issuer) as OCSP statuses',
           security: [],
           requestBody: { required: true, content: { 'application/ocsp-request': { schema: { type: 'string', format: 'binary' } } } },
-          responses: { '200': { description: 'an OCSPResponse', content: { 'application/ocsp-response': { schema: { type: 'string', format: 'binary' } } } }, '415': problem },
+          responses: {
+            '200': { description: 'an OCSPResponse', content: { 'application/ocsp-response': { schema: { type: 'string', format: 'binary' } } } },
+            '415': problem,
+          },
         },
       },
       '/t/{tenant}/pki/ocsp/{request}': {
-        parameters: [tenantParam, { name: 'request', in: 'path', required: true, description: 'the URL-encoded base64 of the DER OCSPRequest (RFC 6960 A.1)', schema: { type: 'string' } }],
+        parameters: [
+          tenantParam,
+          {
+            name: 'request',
+            in: 'path',
+            required: true,
+            description: 'the URL-encoded base64 of the DER OCSPRequest (RFC 6960 A.1)',
+            schema: { type: 'string' },
+          },
+        ],
         get: {
           operationId: 'ocspGet',
           summary: 'The OCSP responder by GET (cacheable form of the same request)',
           security: [],
-          responses: { '200': { description: 'an OCSPResponse', content: { 'application/ocsp-response': { schema: { type: 'string', format: 'binary' } } } }, ...throttled },
+          responses: {
+            '200': { description: 'an OCSPResponse', content: { 'application/ocsp-response': { schema: { type: 'string', format: 'binary' } } } },
+            ...throttled,
+          },
         },
       },
       '/t/{tenant}/admin/v1/service-providers': {
         parameters: [tenantParam],
-        get: { operationId: 'listServiceProviders', summary: "The tenant's SAML service providers", security: admin, responses: { '200': jsonOk('#/components/schemas/ServiceProviderList', "the tenant's SAML service providers"), ...errors } },
+        get: {
+          operationId: 'listServiceProviders',
+          summary: "The tenant's SAML service providers",
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/ServiceProviderList', "the tenant's SAML service providers"), ...errors },
+        },
         post: {
           operationId: 'registerServiceProvider',
-          summary: "Register a SAML SP from its metadata (its endpoints and keys come only from it); 409 if the entityID is registered",
+          summary: 'Register a SAML SP from its metadata (its endpoints and keys come only from it); 409 if the entityID is registered',
           security: admin,
           requestBody: {
             required: true,
@@ -379,11 +511,20 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         },
       },
       '/t/{tenant}/admin/v1/service-providers/{sp}': {
-        parameters: [tenantParam, { name: 'sp', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{40}$' }, description: "SHA-1 (hex) of the SP's entityID" }],
-        get: { operationId: 'getServiceProvider', summary: 'One SAML service provider', security: admin, responses: { '200': jsonOk('#/components/schemas/ServiceProvider', 'the SP'), ...errors } },
+        parameters: [
+          tenantParam,
+          { name: 'sp', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{40}$' }, description: "SHA-1 (hex) of the SP's entityID" },
+        ],
+        get: {
+          operationId: 'getServiceProvider',
+          summary: 'One SAML service provider',
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/ServiceProvider', 'the SP'), ...errors },
+        },
         put: {
           operationId: 'replaceServiceProvider',
-          summary: "Replace an SP's metadata (a key rollover, new endpoints), checked as a registration; same entityID; signing choice and attributes kept unless given",
+          summary:
+            "Replace an SP's metadata (a key rollover, new endpoints), checked as a registration; same entityID; signing choice and attributes kept unless given",
           security: admin,
           requestBody: {
             required: true,
@@ -394,17 +535,31 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           },
           responses: { '200': jsonOk('#/components/schemas/ServiceProvider', 'replaced'), '415': problem, ...errors },
         },
-        delete: { operationId: 'removeServiceProvider', summary: 'Remove a SAML service provider', security: admin, responses: { '204': { description: 'removed' }, ...errors } },
+        delete: {
+          operationId: 'removeServiceProvider',
+          summary: 'Remove a SAML service provider',
+          security: admin,
+          responses: { '204': { description: 'removed' }, ...errors },
+        },
       },
       '/t/{tenant}/admin/v1/clients/{client}': {
         parameters: [tenantParam, clientParam],
-        get: { operationId: 'getClient', summary: "A client's metadata (never its secret)", security: admin, responses: { '200': jsonOk('#/components/schemas/Client', 'the client'), ...errors } },
+        get: {
+          operationId: 'getClient',
+          summary: "A client's metadata (never its secret)",
+          security: admin,
+          responses: { '200': jsonOk('#/components/schemas/Client', 'the client'), ...errors },
+        },
         patch: {
           operationId: 'updateClient',
           summary: "Change a client's metadata: members given replace, null removes; validated as a new client of its origin",
-          description: 'A refusal is a 400 problem whose `error` member is the RFC 7591 code (`invalid_client_metadata`, `invalid_redirect_uri`); nothing is written. A client cannot switch between having a secret and having none.',
+          description:
+            'A refusal is a 400 problem whose `error` member is the RFC 7591 code (`invalid_client_metadata`, `invalid_redirect_uri`); nothing is written. A client cannot switch between having a secret and having none.',
           security: admin,
-          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'RFC 7591 client metadata members (null removes one)' } } } },
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { type: 'object', description: 'RFC 7591 client metadata members (null removes one)' } } },
+          },
           responses: { '200': jsonOk('#/components/schemas/Client', 'the client as updated'), ...errors },
         },
       },
@@ -412,10 +567,17 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         parameters: [tenantParam, clientParam],
         post: {
           operationId: 'rotateClientSecret',
-          summary: "Give a confidential client a new secret (in this answer only); the old one keeps working for graceSeconds",
+          summary: 'Give a confidential client a new secret (in this answer only); the old one keeps working for graceSeconds',
           security: admin,
           requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/ClientSecretRotation' } } } },
-          responses: { '200': { description: 'the new secret', headers: noStore, content: { 'application/json': { schema: { $ref: '#/components/schemas/ClientSecretRotated' } } } }, ...errors },
+          responses: {
+            '200': {
+              description: 'the new secret',
+              headers: noStore,
+              content: { 'application/json': { schema: { $ref: '#/components/schemas/ClientSecretRotated' } } },
+            },
+            ...errors,
+          },
         },
       },
       ...cardApiPaths,
@@ -455,7 +617,11 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         Health: {
           type: 'object',
           required: ['status'],
-          properties: { status: { const: 'pass' }, checks: { type: 'object', additionalProperties: { enum: ['pass', 'fail'] } }, checkedAt: { type: 'string', format: 'date-time' } },
+          properties: {
+            status: { const: 'pass' },
+            checks: { type: 'object', additionalProperties: { enum: ['pass', 'fail'] } },
+            checkedAt: { type: 'string', format: 'date-time' },
+          },
         },
         PinPolicy: {
           type: 'object',
@@ -475,7 +641,10 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             ssoSeconds: { type: 'integer' },
             cardSessionSeconds: { type: 'integer' },
             refreshTokenSeconds: { type: 'integer' },
-            cardPinIdleSeconds: { type: 'integer', description: 'a verified PIN is carried across card session renewals until the card is idle this long (default 3600)' },
+            cardPinIdleSeconds: {
+              type: 'integer',
+              description: 'a verified PIN is carried across card session renewals until the card is idle this long (default 3600)',
+            },
             cardPinMaxSeconds: { type: 'integer', description: 'and at most this long after the session opened (default 43200)' },
           },
         },
@@ -519,7 +688,10 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             {
               type: 'object',
               required: ['cards', 'devices'],
-              properties: { cards: { type: 'array', items: { $ref: '#/components/schemas/Card' } }, devices: { type: 'array', items: { $ref: '#/components/schemas/Device' } } },
+              properties: {
+                cards: { type: 'array', items: { $ref: '#/components/schemas/Card' } },
+                devices: { type: 'array', items: { $ref: '#/components/schemas/Device' } },
+              },
             },
           ],
         },
@@ -538,7 +710,8 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             registration: {
               enum: ['closed', 'open', 'initial-access-token'],
               default: 'closed',
-              description: 'dynamic client registration (RFC 7591): closed, open to anyone, or only with an initial access token the operator made (RFC 7591 §3). Replaces openRegistration, which is refused',
+              description:
+                'dynamic client registration (RFC 7591): closed, open to anyone, or only with an initial access token the operator made (RFC 7591 §3). Replaces openRegistration, which is refused',
             },
             passwordGrant: {
               type: 'boolean',
@@ -595,13 +768,20 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
                       serialNumber: { type: 'string', description: 'upper-case hex, as OpenSSL prints it' },
                       notAfter: { type: 'string', format: 'date-time' },
                       pem: { type: 'string', description: 'the slot certificate, PEM' },
-                      revoked: { type: 'object', description: 'present when the tenant CA revoked it (single card only)', properties: { at: { type: 'string', format: 'date-time' }, reason: { $ref: '#/components/schemas/RevocationReason' } } },
+                      revoked: {
+                        type: 'object',
+                        description: 'present when the tenant CA revoked it (single card only)',
+                        properties: { at: { type: 'string', format: 'date-time' }, reason: { $ref: '#/components/schemas/RevocationReason' } },
+                      },
                     },
                   },
                 },
               },
             },
-            pin: { type: 'object', properties: { remaining: { type: 'integer' }, maxTries: { type: 'integer' }, blocked: { type: 'boolean' }, mustChange: { type: 'boolean' } } },
+            pin: {
+              type: 'object',
+              properties: { remaining: { type: 'integer' }, maxTries: { type: 'integer' }, blocked: { type: 'boolean' }, mustChange: { type: 'boolean' } },
+            },
             puk: { type: 'object', properties: { remaining: { type: 'integer' }, maxTries: { type: 'integer' }, blocked: { type: 'boolean' } } },
             connected: { type: 'boolean', description: 'an agent holds an active session' },
             createdAt: { type: 'string', format: 'date-time' },
@@ -616,7 +796,11 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             pin: { type: 'string' },
             puk: { type: 'string' },
             managementKey: { type: 'object', properties: { algorithm: { enum: ['3des', 'aes128', 'aes192', 'aes256'] }, hex: { type: 'string' } } },
-            warnings: { type: 'array', items: { type: 'string' }, description: 'what the holder should know about the card as enrolled (e.g. the limits of KMS-resident RSA)' },
+            warnings: {
+              type: 'array',
+              items: { type: 'string' },
+              description: 'what the holder should know about the card as enrolled (e.g. the limits of KMS-resident RSA)',
+            },
           },
         },
         UserImportResult: {
@@ -624,7 +808,10 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           required: ['created', 'errors'],
           properties: {
             created: { type: 'integer' },
-            errors: { type: 'array', items: { type: 'object', required: ['line', 'message'], properties: { line: { type: 'integer' }, message: { type: 'string' } } } },
+            errors: {
+              type: 'array',
+              items: { type: 'object', required: ['line', 'message'], properties: { line: { type: 'integer' }, message: { type: 'string' } } },
+            },
           },
         },
         TenantImported: {
@@ -633,7 +820,10 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           properties: {
             tenant: { type: 'string' },
             users: { type: 'integer' },
-            clients: { type: 'array', items: { type: 'object', properties: { client_id: { type: 'string' }, client_secret: { type: 'string', description: 'new; shown once' } } } },
+            clients: {
+              type: 'array',
+              items: { type: 'object', properties: { client_id: { type: 'string' }, client_secret: { type: 'string', description: 'new; shown once' } } },
+            },
             serviceProviders: { type: 'integer' },
           },
         },
@@ -656,13 +846,21 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         Client: {
           type: 'object',
           required: ['client_id', 'tenant', 'first_party', 'registered_by', 'version'],
-          properties: { client_id: { type: 'string' }, tenant: { type: 'string' }, first_party: { type: 'boolean' }, registered_by: { enum: ['admin', 'registration'] }, version: { type: 'integer' } },
+          properties: {
+            client_id: { type: 'string' },
+            tenant: { type: 'string' },
+            first_party: { type: 'boolean' },
+            registered_by: { enum: ['admin', 'registration'] },
+            version: { type: 'integer' },
+          },
           additionalProperties: true,
         },
         ClientSecretRotation: {
           type: 'object',
           additionalProperties: false,
-          properties: { graceSeconds: { type: 'integer', minimum: 0, maximum: 604800, description: 'how long the old secret keeps working (default 0: it stops at once)' } },
+          properties: {
+            graceSeconds: { type: 'integer', minimum: 0, maximum: 604800, description: 'how long the old secret keeps working (default 0: it stops at once)' },
+          },
         },
         ClientSecretRotated: {
           type: 'object',
@@ -679,7 +877,11 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           required: ['metadata'],
           properties: {
             metadata: { type: 'string', description: 'the SP metadata document' },
-            sign: { type: 'string', enum: ['response', 'assertion', 'both'], description: 'what to sign (default both; WantAssertionsSigned always signs the assertion)' },
+            sign: {
+              type: 'string',
+              enum: ['response', 'assertion', 'both'],
+              description: 'what to sign (default both; WantAssertionsSigned always signs the assertion)',
+            },
             attributes: { type: 'array', items: { type: 'string' }, description: 'attribute rules NAME=field[;friendly=X][;format=basic|uri|unspecified]' },
           },
         },
@@ -709,7 +911,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             decisions: { type: 'array', items: { type: 'object', additionalProperties: true }, description: 'the last 10 decisions with their context' },
             correlation: {
               type: 'object',
-              description: "the device correlation of an SSO session (or of a refresh-token family issued in one) as of its last check (issue 13)",
+              description: 'the device correlation of an SSO session (or of a refresh-token family issued in one) as of its last check (issue 13)',
               required: ['state', 'via', 'at'],
               properties: {
                 state: { type: 'string', enum: ['correlated', 'lost'] },
@@ -730,15 +932,27 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           required: ['at', 'actor', 'via', 'action', 'target', 'outcome'],
           properties: {
             at: { type: 'string', format: 'date-time' },
-            actor: { type: 'object', required: ['kind', 'id'], properties: { kind: { type: 'string', enum: ['admin-client', 'tenant-token', 'operator', 'user'] }, id: { type: 'string' } } },
+            actor: {
+              type: 'object',
+              required: ['kind', 'id'],
+              properties: { kind: { type: 'string', enum: ['admin-client', 'tenant-token', 'operator', 'user'] }, id: { type: 'string' } },
+            },
             via: { type: 'string', enum: ['admin-api', 'cli', 'portal'] },
             action: { type: 'string', description: '`METHOD /route/template` (admin API) or `cloudcard <command>` (CLI)' },
-            target: { type: 'object', additionalProperties: { type: 'string' }, description: 'path parameters or command arguments: identifiers, never content' },
+            target: {
+              type: 'object',
+              additionalProperties: { type: 'string' },
+              description: 'path parameters or command arguments: identifiers, never content',
+            },
             outcome: { type: 'integer', description: 'the HTTP status, or the CLI exit code (0: done)' },
             requestId: { type: 'string' },
           },
         },
-        AuditEventList: { type: 'object', required: ['events'], properties: { events: { type: 'array', items: { $ref: '#/components/schemas/AuditEvent' } }, cursor: { type: 'string' } } },
+        AuditEventList: {
+          type: 'object',
+          required: ['events'],
+          properties: { events: { type: 'array', items: { $ref: '#/components/schemas/AuditEvent' } }, cursor: { type: 'string' } },
+        },
         Device: {
           type: 'object',
           required: ['id', 'registeredAt', 'lastSeenAt'],
@@ -757,11 +971,32 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           type: 'object',
           additionalProperties: false,
           required: ['proof'],
-          properties: { proof: { type: 'string', description: 'compact JWS, `typ: cloudcard-device+jwt`, signed by the device key given in its `jwk` header; payload `{aud: this URL, iat, os?, hostnameHash?, agentVersion?, cardSessionLive?}`' } },
+          properties: {
+            proof: {
+              type: 'string',
+              description:
+                'compact JWS, `typ: cloudcard-device+jwt`, signed by the device key given in its `jwk` header; payload `{aud: this URL, iat, os?, hostnameHash?, agentVersion?, cardSessionLive?}`',
+            },
+          },
         },
         SessionList: { type: 'object', required: ['sessions'], properties: { sessions: { type: 'array', items: { $ref: '#/components/schemas/Session' } } } },
-        ServiceProviderList: { type: 'object', required: ['serviceProviders'], properties: { serviceProviders: { type: 'array', items: { $ref: '#/components/schemas/ServiceProvider' } } } },
-        RevocationReason: { enum: ['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn'] },
+        ServiceProviderList: {
+          type: 'object',
+          required: ['serviceProviders'],
+          properties: { serviceProviders: { type: 'array', items: { $ref: '#/components/schemas/ServiceProvider' } } },
+        },
+        RevocationReason: {
+          enum: [
+            'unspecified',
+            'keyCompromise',
+            'cACompromise',
+            'affiliationChanged',
+            'superseded',
+            'cessationOfOperation',
+            'certificateHold',
+            'privilegeWithdrawn',
+          ],
+        },
         CardRevoked: {
           type: 'object',
           required: ['card', 'revoked'],
@@ -769,15 +1004,35 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             card: { $ref: '#/components/schemas/Card' },
             revoked: {
               type: 'array',
-              items: { type: 'object', properties: { serial: { type: 'string' }, slot: { type: 'string' }, status: { const: 'revoked' }, revokedAt: { type: 'string', format: 'date-time' }, reason: { $ref: '#/components/schemas/RevocationReason' } } },
+              items: {
+                type: 'object',
+                properties: {
+                  serial: { type: 'string' },
+                  slot: { type: 'string' },
+                  status: { const: 'revoked' },
+                  revokedAt: { type: 'string', format: 'date-time' },
+                  reason: { $ref: '#/components/schemas/RevocationReason' },
+                },
+              },
             },
           },
         },
         TrustedCaMapping: {
-          description: 'how the CA\'s certificates name users for certificate login: the UPN or e-mail SAN in a domain, or a subject attribute (default CN) as the username',
+          description:
+            "how the CA's certificates name users for certificate login: the UPN or e-mail SAN in a domain, or a subject attribute (default CN) as the username",
           oneOf: [
-            { type: 'object', additionalProperties: false, required: ['source', 'domain'], properties: { source: { enum: ['upn', 'email'] }, domain: { type: 'string' } } },
-            { type: 'object', additionalProperties: false, required: ['source'], properties: { source: { const: 'subject' }, attribute: { enum: ['CN', 'UID', 'emailAddress'] } } },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['source', 'domain'],
+              properties: { source: { enum: ['upn', 'email'] }, domain: { type: 'string' } },
+            },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['source'],
+              properties: { source: { const: 'subject' }, attribute: { enum: ['CN', 'UID', 'emailAddress'] } },
+            },
           ],
         },
         TrustedCaList: {
@@ -786,7 +1041,17 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
           properties: {
             certificates: {
               type: 'array',
-              items: { type: 'object', properties: { pem: { type: 'string' }, subject: { type: 'string' }, issuer: { type: 'string' }, sha256: { type: 'string' }, notAfter: { type: 'string', format: 'date-time' }, mapping: { $ref: '#/components/schemas/TrustedCaMapping' } } },
+              items: {
+                type: 'object',
+                properties: {
+                  pem: { type: 'string' },
+                  subject: { type: 'string' },
+                  issuer: { type: 'string' },
+                  sha256: { type: 'string' },
+                  notAfter: { type: 'string', format: 'date-time' },
+                  mapping: { $ref: '#/components/schemas/TrustedCaMapping' },
+                },
+              },
             },
           },
         },
@@ -810,10 +1075,30 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
 /** The problem types the card API answers a session call with; the agent acts on `type` (and `action`). */
 export const CARD_SESSION_PROBLEMS = {
   'card-session-expired': { status: 401, title: 'Card session expired', agent: 'open a new session (challenge, sessions)' },
-  'card-session-superseded': { status: 409, title: 'Card session superseded', action: 'remove-card', agent: 'another client opened a session for the card, or an administrator disconnected it: remove the card from the virtual reader' },
-  'card-session-busy': { status: 409, title: 'Card session busy', agent: 'another APDU changed this session meanwhile: send commands of one session one at a time' },
-  'card-session-card-deleted': { status: 410, title: 'Card deleted', action: 'remove-card', agent: 'the card no longer exists: remove it from the virtual reader' },
-  'access-revoked': { status: 403, title: 'Access revoked', action: 'remove-card', agent: 'the user or the tenant was disabled (or access was revoked since the session opened): remove the card from the virtual reader and log the reason; signing in again is needed once access is restored' },
+  'card-session-superseded': {
+    status: 409,
+    title: 'Card session superseded',
+    action: 'remove-card',
+    agent: 'another client opened a session for the card, or an administrator disconnected it: remove the card from the virtual reader',
+  },
+  'card-session-busy': {
+    status: 409,
+    title: 'Card session busy',
+    agent: 'another APDU changed this session meanwhile: send commands of one session one at a time',
+  },
+  'card-session-card-deleted': {
+    status: 410,
+    title: 'Card deleted',
+    action: 'remove-card',
+    agent: 'the card no longer exists: remove it from the virtual reader',
+  },
+  'access-revoked': {
+    status: 403,
+    title: 'Access revoked',
+    action: 'remove-card',
+    agent:
+      'the user or the tenant was disabled (or access was revoked since the session opened): remove the card from the virtual reader and log the reason; signing in again is needed once access is restored',
+  },
 } as const;
 const PROBLEM_TYPE_BASE = 'https://cloudcard.dev/problems/';
 
@@ -822,10 +1107,7 @@ const cardSessionProblem = (description: string, names: ReadonlyArray<keyof type
   content: {
     'application/problem+json': {
       schema: {
-        allOf: [
-          { $ref: '#/components/schemas/CardSessionProblem' },
-          { properties: { type: { enum: names.map((name) => `${PROBLEM_TYPE_BASE}${name}`) } } },
-        ],
+        allOf: [{ $ref: '#/components/schemas/CardSessionProblem' }, { properties: { type: { enum: names.map((name) => `${PROBLEM_TYPE_BASE}${name}`) } } }],
       },
     },
   },
@@ -885,7 +1167,11 @@ const cardApiPaths = {
         'The challenge is consumed by the first answer, right or wrong (400 for a replayed, expired or foreign challenge, or a proof by another key than the challenge named). 403 `access-revoked` when the access check refuses (user or tenant disabled meanwhile).',
       security: cardUser,
       requestBody: jsonBody('#/components/schemas/CardSessionRequest'),
-      responses: { '201': { ...jsonOk('#/components/schemas/CardSessionOpened', 'opened; the session secret is shown only in this response'), headers: noStore }, ...cardUserErrors, '403': { $ref: '#/components/responses/CardAccessRevoked' } },
+      responses: {
+        '201': { ...jsonOk('#/components/schemas/CardSessionOpened', 'opened; the session secret is shown only in this response'), headers: noStore },
+        ...cardUserErrors,
+        '403': { $ref: '#/components/responses/CardAccessRevoked' },
+      },
     },
   },
   '/t/{tenant}/card/v1/session/apdu': {
@@ -932,10 +1218,18 @@ const cardApiPaths = {
     parameters: [tenantParam],
     post: {
       operationId: 'renewCardSession',
-      summary: "Renew a live session for one more lifetime, its security state (a verified PIN) kept, within the tenant's cardPinIdleSeconds and cardPinMaxSeconds",
+      summary:
+        "Renew a live session for one more lifetime, its security state (a verified PIN) kept, within the tenant's cardPinIdleSeconds and cardPinMaxSeconds",
       security: cardSession,
       responses: {
-        '200': { description: 'renewed', content: { 'application/json': { schema: { type: 'object', required: ['expiresAt'], properties: { expiresAt: { type: 'integer', description: 'epoch seconds' } } } } } },
+        '200': {
+          description: 'renewed',
+          content: {
+            'application/json': {
+              schema: { type: 'object', required: ['expiresAt'], properties: { expiresAt: { type: 'integer', description: 'epoch seconds' } } },
+            },
+          },
+        },
         ...sessionErrors,
       },
     },
@@ -962,13 +1256,15 @@ const cardApiSecuritySchemes = {
   cardSession: {
     type: 'http',
     scheme: 'CardSession',
-    description: '`Authorization: CardSession <session>`: the session token `openCardSession` returned, as is (an opaque string: a base64url hint naming the card and user, a dot, and a 43-character secret; the server stores only the hash of the secret and refuses a hint that does not match the session).',
+    description:
+      '`Authorization: CardSession <session>`: the session token `openCardSession` returned, as is (an opaque string: a base64url hint naming the card and user, a dot, and a 43-character secret; the server stores only the hash of the secret and refuses a hint that does not match the session).',
   },
 };
 
 const cardApiResponses = {
   CardUnauthorized: {
-    description: 'No bearer token, or one from an untrusted issuer, for another tenant or audience, expired, revoked, DPoP-bound (`cnf.jkt`: RFC 9449 §7.1 forbids its use as a Bearer token), without the `card` scope, or naming no active user (`WWW-Authenticate: Bearer error="invalid_token"`).',
+    description:
+      'No bearer token, or one from an untrusted issuer, for another tenant or audience, expired, revoked, DPoP-bound (`cnf.jkt`: RFC 9449 §7.1 forbids its use as a Bearer token), without the `card` scope, or naming no active user (`WWW-Authenticate: Bearer error="invalid_token"`).',
     content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
   },
   CardSessionExpired: cardSessionProblem(
@@ -988,7 +1284,10 @@ const cardApiSchemas = {
         type: 'object',
         properties: {
           type: { type: 'string', format: 'uri' },
-          action: { const: 'remove-card', description: 'present on superseded, card-deleted and access-revoked: the agent removes the card from its virtual reader' },
+          action: {
+            const: 'remove-card',
+            description: 'present on superseded, card-deleted and access-revoked: the agent removes the card from its virtual reader',
+          },
         },
       },
     ],
@@ -1003,7 +1302,11 @@ const cardApiSchemas = {
       atr: { type: 'string', pattern: '^[0-9a-f]+$', description: 'hex' },
       slots: {
         type: 'array',
-        items: { type: 'object', required: ['slot', 'algorithm'], properties: { slot: { type: 'string' }, algorithm: { $ref: '#/components/schemas/PivAlgorithm' } } },
+        items: {
+          type: 'object',
+          required: ['slot', 'algorithm'],
+          properties: { slot: { type: 'string' }, algorithm: { $ref: '#/components/schemas/PivAlgorithm' } },
+        },
       },
       objects: {
         type: 'object',
@@ -1018,7 +1321,11 @@ const cardApiSchemas = {
     properties: {
       user: { type: 'string' },
       cards: { type: 'array', items: { $ref: '#/components/schemas/PublicCard' } },
-      signed: { type: 'string', description: 'compact JWS (ES256 by the tenant card-list key, `x5c` = its certificate then the tenant card CA certificate that issued it) over {iss, sub, iat, exp, cards} with each object as its base64url SHA-256; absent only for an empty list in a tenant that never enrolled a card' },
+      signed: {
+        type: 'string',
+        description:
+          'compact JWS (ES256 by the tenant card-list key, `x5c` = its certificate then the tenant card CA certificate that issued it) over {iss, sub, iat, exp, cards} with each object as its base64url SHA-256; absent only for an empty list in a tenant that never enrolled a card',
+      },
       expiresAt: { type: 'integer', description: 'epoch seconds' },
     },
   },
@@ -1039,7 +1346,8 @@ const cardApiSchemas = {
       proof: {
         type: 'string',
         maxLength: 8192,
-        description: 'compact JWS, `typ: cloudcard-session+jwt`, alg ES256/ES384/EdDSA/RS256/PS256, the device public key in the `jwk` header, payload {"nonce", "card"}',
+        description:
+          'compact JWS, `typ: cloudcard-session+jwt`, alg ES256/ES384/EdDSA/RS256/PS256, the device public key in the `jwk` header, payload {"nonce", "card"}',
       },
     },
   },
@@ -1057,6 +1365,9 @@ const cardApiSchemas = {
   ApduResponse: {
     type: 'object',
     required: ['response', 'sw'],
-    properties: { response: { type: 'string', contentEncoding: 'base64', description: 'the response APDU, SW1 SW2 included' }, sw: { type: 'string', pattern: '^[0-9a-f]{4}$' } },
+    properties: {
+      response: { type: 'string', contentEncoding: 'base64', description: 'the response APDU, SW1 SW2 included' },
+      sw: { type: 'string', pattern: '^[0-9a-f]{4}$' },
+    },
   },
 };

@@ -33,7 +33,8 @@ const OPERATING_SYSTEMS: readonly (readonly [RegExp, string])[] = [
   [/CrOS/, 'Chrome OS'],
 ];
 
-const firstMatch = (table: readonly (readonly [RegExp, string])[], userAgent: string): string | undefined => table.find(([pattern]) => pattern.test(userAgent))?.[1];
+const firstMatch = (table: readonly (readonly [RegExp, string])[], userAgent: string): string | undefined =>
+  table.find(([pattern]) => pattern.test(userAgent))?.[1];
 
 /** Browser and OS families only: versions change with every update and are no signal. */
 export function uaFamilies(userAgent: string): { browser?: string; os?: string } {

@@ -70,7 +70,13 @@ describe('cloudcard-agent packages', () => {
     afterAll(async () => stack?.close());
 
     it('signs in with the device flow on Node 20 and lists whose cards these are', async () => {
-      const card = await directoryServices(stack.runtime).cards!.enrol('demo', { username: 'alice', slots: ['9a'], pin: '24681357', puk: '86427531', label: 'laptop card' });
+      const card = await directoryServices(stack.runtime).cards!.enrol('demo', {
+        username: 'alice',
+        slots: ['9a'],
+        pin: '24681357',
+        puk: '86427531',
+        label: 'laptop card',
+      });
       const issuer = `${stack.url}/t/demo`;
       const login = spawn(SYSTEM_NODE, [installed, '--state-dir', state, 'login', '--issuer', issuer, '--device'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';

@@ -55,8 +55,14 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
     // Debian's yubico-piv-tool 2.2 authenticates with 3DES management keys only (AES came in 2.3).
     expect((await cli(['--data-dir', dataDir, 'tenant', 'update', 'demo', '--management-alg', '3des'], {})).code).toBe(0);
     // Cards are enrolled by the operator CLI on the local data directory (the stack is stopped: one process at a time).
-    for (const [name, alg] of [['rsa', 'rsa2048'], ['ec', 'p256']] as const) {
-      const enrolled = await cli(['--data-dir', dataDir, '--json', 'card', 'enroll', 'demo', 'alice', '--alg', alg, '--pin', PIN, '--puk', PUK, '--label', `${name} card`], {});
+    for (const [name, alg] of [
+      ['rsa', 'rsa2048'],
+      ['ec', 'p256'],
+    ] as const) {
+      const enrolled = await cli(
+        ['--data-dir', dataDir, '--json', 'card', 'enroll', 'demo', 'alice', '--alg', alg, '--pin', PIN, '--puk', PUK, '--label', `${name} card`],
+        {},
+      );
       expect(enrolled.code).toBe(0);
       const result = JSON.parse(enrolled.stdout) as { card: { id: string }; managementKey: { hex: string } };
       cards[name] = { id: result.card.id, managementKey: result.managementKey.hex };
@@ -124,7 +130,25 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
       const data = join(work, 'data');
       writeFileSync(data, 'signed by a cloud card');
       const signature = join(work, 'sig');
-      const signed = await tool('pkcs11-tool', pkcs11(name, '--login', '--pin', PIN, '--sign', '--id', id, '--mechanism', mechanism, '--input-file', data, '--output-file', signature, ...(mechanism.startsWith('ECDSA') ? ['--signature-format', 'openssl'] : [])));
+      const signed = await tool(
+        'pkcs11-tool',
+        pkcs11(
+          name,
+          '--login',
+          '--pin',
+          PIN,
+          '--sign',
+          '--id',
+          id,
+          '--mechanism',
+          mechanism,
+          '--input-file',
+          data,
+          '--output-file',
+          signature,
+          ...(mechanism.startsWith('ECDSA') ? ['--signature-format', 'openssl'] : []),
+        ),
+      );
       expect(signed.stderr).not.toMatch(/error/i);
       expect(signed.status).toBe(0);
       const cert = await tool('pkcs11-tool', pkcs11(name, '--read-object', '--type', 'cert', '--id', id, '--output-file', join(work, 'cert.der')));
@@ -133,7 +157,9 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
       writeFileSync(join(work, 'pub.pem'), certificate.publicKey.export({ type: 'spki', format: 'pem' }));
       const checked = await tool('openssl', ['dgst', '-sha256', '-verify', join(work, 'pub.pem'), '-signature', signature, data]);
       expect(checked.stdout).toContain('Verified OK');
-      expect(verify('sha256', readFileSync(data), createPublicKey(certificate.publicKey.export({ type: 'spki', format: 'pem' })), readFileSync(signature))).toBe(true);
+      expect(
+        verify('sha256', readFileSync(data), createPublicKey(certificate.publicKey.export({ type: 'spki', format: 'pem' })), readFileSync(signature)),
+      ).toBe(true);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -145,7 +171,25 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
     const work = mkdtempSync(join(tmpdir(), 'cc-sign-'));
     try {
       writeFileSync(join(work, 'data'), `signed at ${Date.now()}`);
-      const signed = await tool('pkcs11-tool', pkcs11(name, '--login', '--pin', PIN, '--sign', '--id', id, '--mechanism', mechanism, '--input-file', join(work, 'data'), '--output-file', join(work, 'sig'), ...(name === 'ec' ? ['--signature-format', 'openssl'] : [])));
+      const signed = await tool(
+        'pkcs11-tool',
+        pkcs11(
+          name,
+          '--login',
+          '--pin',
+          PIN,
+          '--sign',
+          '--id',
+          id,
+          '--mechanism',
+          mechanism,
+          '--input-file',
+          join(work, 'data'),
+          '--output-file',
+          join(work, 'sig'),
+          ...(name === 'ec' ? ['--signature-format', 'openssl'] : []),
+        ),
+      );
       expect(signed.stderr).not.toMatch(/error/i);
       const cert = await tool('pkcs11-tool', pkcs11(name, '--read-object', '--type', 'cert', '--id', id, '--output-file', join(work, 'cert.der')));
       expect(cert.status).toBe(0);
@@ -296,7 +340,18 @@ describe('cloudcard-agent with pcscd, vpcd, OpenSC and yubico-piv-tool', () => {
     const piv = (...args: string[]) => tool('yubico-piv-tool', ['-r', reader, ...args]);
     const work = mkdtempSync(join(tmpdir(), 'cc-ykpiv-'));
     try {
-      const never = await piv(`--key=${cards.rsa.managementKey}`, '-a', 'generate', '-s', '9a', '-A', 'ECCP256', '--pin-policy=never', '-o', join(work, 'pub.pem'));
+      const never = await piv(
+        `--key=${cards.rsa.managementKey}`,
+        '-a',
+        'generate',
+        '-s',
+        '9a',
+        '-A',
+        'ECCP256',
+        '--pin-policy=never',
+        '-o',
+        join(work, 'pub.pem'),
+      );
       expect(never.status).not.toBe(0);
       // Debian's 2.2 prints only "Key generation failed."; the agent's trace shows the card's answer.
       await waitForLog(agent, /ins=47 sw=6a80 server/);

@@ -38,7 +38,11 @@ describe('card session renewal and end through pcscd, ssh-agent and pkcs11-tool'
   let firstExpiry = 0;
   let cardId = '';
 
-  const ssh = (command: string, args: string[]) => tool(command, args, { env: { SSH_AUTH_SOCK: join(work, 'agent.sock'), SSH_ASKPASS: join(work, 'askpass'), SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' }, timeoutMs: 120_000 });
+  const ssh = (command: string, args: string[]) =>
+    tool(command, args, {
+      env: { SSH_AUTH_SOCK: join(work, 'agent.sock'), SSH_ASKPASS: join(work, 'askpass'), SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' },
+      timeoutMs: 120_000,
+    });
 
   /** `ssh-keygen -Y sign` with the card's PIV Authentication key through ssh-agent; verified against the key ssh-add listed. */
   const sshSign = async (): Promise<{ status: number | null; stderr: string }> => {
@@ -46,7 +50,9 @@ describe('card session renewal and end through pcscd, ssh-agent and pkcs11-tool'
     writeFileSync(data, `signed through ssh-agent at ${new Date().toISOString()}`);
     const signed = await ssh('ssh-keygen', ['-Y', 'sign', '-f', join(work, 'card.pub'), '-n', 'file', data]);
     if (signed.status !== 0) return signed;
-    const checked = await tool('ssh-keygen', ['-Y', 'verify', '-f', join(work, 'allowed_signers'), '-I', 'alice', '-n', 'file', '-s', `${data}.sig`], { input: readFileSync(data, 'utf8') });
+    const checked = await tool('ssh-keygen', ['-Y', 'verify', '-f', join(work, 'allowed_signers'), '-I', 'alice', '-n', 'file', '-s', `${data}.sig`], {
+      input: readFileSync(data, 'utf8'),
+    });
     expect(checked.stdout + checked.stderr).toContain('Good "file" signature for alice');
     return signed;
   };
@@ -69,11 +75,16 @@ describe('card session renewal and end through pcscd, ssh-agent and pkcs11-tool'
     const port = await freePort();
     stack = await startLocalStack({ port, dataDir, logLevel: 'SILENT', demoPassword: DEMO_PASSWORD });
     await stack.close();
-    const enrolled = await cli(['--data-dir', dataDir, '--json', 'card', 'enroll', 'demo', 'alice', '--alg', 'p256', '--pin', PIN, '--puk', '12345678', '--label', 'ssh card'], {});
+    const enrolled = await cli(
+      ['--data-dir', dataDir, '--json', 'card', 'enroll', 'demo', 'alice', '--alg', 'p256', '--pin', PIN, '--puk', '12345678', '--label', 'ssh card'],
+      {},
+    );
     expect(enrolled.code).toBe(0);
     cardId = (JSON.parse(enrolled.stdout) as { card: { id: string } }).card.id;
     stack = await startLocalStack({ port, dataDir, logLevel: 'SILENT', demoPassword: DEMO_PASSWORD });
-    await directoryServices(stack.runtime).tenants.update('demo', { sessionLifetimes: { cardSessionSeconds: SESSION_SECONDS, cardPinIdleSeconds: PIN_MAX_SECONDS, cardPinMaxSeconds: PIN_MAX_SECONDS } });
+    await directoryServices(stack.runtime).tenants.update('demo', {
+      sessionLifetimes: { cardSessionSeconds: SESSION_SECONDS, cardPinIdleSeconds: PIN_MAX_SECONDS, cardPinMaxSeconds: PIN_MAX_SECONDS },
+    });
     writeFileSync(join(work, 'askpass'), `#!/bin/sh\necho ${PIN}\n`);
     chmodSync(join(work, 'askpass'), 0o700);
     pcscd = await startPcscd();
@@ -128,7 +139,7 @@ describe('card session renewal and end through pcscd, ssh-agent and pkcs11-tool'
     await waitForLog(agent!, /session ended by the server \(the verified PIN reached the tenant's maximum lifetime/, PIN_MAX_SECONDS * 1000);
     // pcscd itself saw the card leave and come back (its event counter counts both), not just a new session.
     let after = before;
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline && !(after.present && after.events >= before.events + 2); ) {
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline && !(after.present && after.events >= before.events + 2);) {
       await new Promise((r) => setTimeout(r, 200));
       after = (await readerEvents())[reader]!;
     }
@@ -143,11 +154,48 @@ describe('card session renewal and end through pcscd, ssh-agent and pkcs11-tool'
     // pkcs11-tool logs in again with the PIN and signs; the signature checks against the 9A certificate.
     const data = join(work, 'p11-data');
     writeFileSync(data, 'signed after the session ended');
-    const signed = await tool('pkcs11-tool', ['--module', PKCS11, '--slot-description', `${READER} 00 00`, '--login', '--pin', PIN, '--sign', '--id', '01', '--mechanism', 'ECDSA-SHA256', '--signature-format', 'openssl', '--input-file', data, '--output-file', join(work, 'p11.sig')]);
+    const signed = await tool('pkcs11-tool', [
+      '--module',
+      PKCS11,
+      '--slot-description',
+      `${READER} 00 00`,
+      '--login',
+      '--pin',
+      PIN,
+      '--sign',
+      '--id',
+      '01',
+      '--mechanism',
+      'ECDSA-SHA256',
+      '--signature-format',
+      'openssl',
+      '--input-file',
+      data,
+      '--output-file',
+      join(work, 'p11.sig'),
+    ]);
     expect(signed.stderr).not.toMatch(/error/i);
     expect(signed.status).toBe(0);
-    expect((await tool('pkcs11-tool', ['--module', PKCS11, '--slot-description', `${READER} 00 00`, '--read-object', '--type', 'cert', '--id', '01', '--output-file', join(work, 'card.der')])).status).toBe(0);
-    expect(verify('sha256', readFileSync(data), new X509Certificate(readFileSync(join(work, 'card.der'))).publicKey, readFileSync(join(work, 'p11.sig')))).toBe(true);
+    expect(
+      (
+        await tool('pkcs11-tool', [
+          '--module',
+          PKCS11,
+          '--slot-description',
+          `${READER} 00 00`,
+          '--read-object',
+          '--type',
+          'cert',
+          '--id',
+          '01',
+          '--output-file',
+          join(work, 'card.der'),
+        ])
+      ).status,
+    ).toBe(0);
+    expect(verify('sha256', readFileSync(data), new X509Certificate(readFileSync(join(work, 'card.der'))).publicKey, readFileSync(join(work, 'p11.sig')))).toBe(
+      true,
+    );
     // ssh-agent's login went with the removed card: re-adding the card asks for the PIN again, and it signs.
     await ssh('ssh-add', ['-e', PKCS11]);
     await sshAddCard();

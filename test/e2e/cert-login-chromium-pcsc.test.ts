@@ -50,7 +50,28 @@ const POLICY_DIR = '/etc/chromium/policies/managed';
     const port = await freePort();
     stack = await startLocalStack({ port, dataDir, logLevel: 'SILENT', demoPassword: DEMO_PASSWORD, certListener: { port: 0 } });
     await stack.close();
-    const enrolled = await cli(['--data-dir', dataDir, '--json', 'card', 'enroll', 'demo', 'alice', '--slots', '9e', '--alg', 'p256', '--pin', '123456', '--puk', '12345678', '--label', 'browser card'], {});
+    const enrolled = await cli(
+      [
+        '--data-dir',
+        dataDir,
+        '--json',
+        'card',
+        'enroll',
+        'demo',
+        'alice',
+        '--slots',
+        '9e',
+        '--alg',
+        'p256',
+        '--pin',
+        '123456',
+        '--puk',
+        '12345678',
+        '--label',
+        'browser card',
+      ],
+      {},
+    );
     expect(enrolled.code).toBe(0);
     cardId = (JSON.parse(enrolled.stdout) as { card: { id: string } }).card.id;
     stack = await startLocalStack({ port, dataDir, logLevel: 'SILENT', demoPassword: DEMO_PASSWORD, certListener: { port: 0 } });
@@ -73,18 +94,27 @@ const POLICY_DIR = '/etc/chromium/policies/managed';
 
     const certOrigin = new URL(stack.certUrl!).origin;
     createdPolicyDir = mkdirSync(POLICY_DIR, { recursive: true });
-    writeFileSync(policyFile, JSON.stringify({ AutoSelectCertificateForUrls: [JSON.stringify({ pattern: certOrigin, filter: { ISSUER: { CN: 'demo card CA' } } })] }));
+    writeFileSync(
+      policyFile,
+      JSON.stringify({ AutoSelectCertificateForUrls: [JSON.stringify({ pattern: certOrigin, filter: { ISSUER: { CN: 'demo card CA' } } })] }),
+    );
 
     pcscd = await startPcscd();
     await agentDeviceLogin(AGENT, stateDir, `${stack.url}/t/demo`);
-    agent = start([AGENT, '--state-dir', stateDir, 'run', '--vpcd-port', String(pcscd.vpcdPort), '--slots', '1', '--verbose'], { CLOUDCARD_AGENT_HOME: stateDir });
+    agent = start([AGENT, '--state-dir', stateDir, 'run', '--vpcd-port', String(pcscd.vpcdPort), '--slots', '1', '--verbose'], {
+      CLOUDCARD_AGENT_HOME: stateDir,
+    });
     const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && !new RegExp(`Yes\\s+${READER} 00 00`).test((await tool('opensc-tool', ['--list-readers'])).stdout)) await new Promise((r) => setTimeout(r, 200));
+    while (Date.now() < deadline && !new RegExp(`Yes\\s+${READER} 00 00`).test((await tool('opensc-tool', ['--list-readers'])).stdout))
+      await new Promise((r) => setTimeout(r, 200));
     // NSS sees the card's 9E certificate through OpenSC.
     const listed = await tool('certutil', ['-L', '-d', nssdb, '-h', 'all']);
     expect(listed.stdout).toMatch(/Card Authentication/i);
     // CHROMIUM_DEBUG_ARGS: extra flags when debugging, e.g. --log-net-log=/tmp/net.json --net-log-capture-mode=Everything.
-    chromium = await launchChromium({ env: { HOME: home }, args: [`--host-resolver-rules=MAP ${new URL(REDIRECT).hostname} ~NOTFOUND`, ...(process.env['CHROMIUM_DEBUG_ARGS'] ?? '').split(' ').filter(Boolean)] });
+    chromium = await launchChromium({
+      env: { HOME: home },
+      args: [`--host-resolver-rules=MAP ${new URL(REDIRECT).hostname} ~NOTFOUND`, ...(process.env['CHROMIUM_DEBUG_ARGS'] ?? '').split(' ').filter(Boolean)],
+    });
   }, 180_000);
 
   afterAll(async () => {
@@ -109,7 +139,11 @@ const POLICY_DIR = '/etc/chromium/policies/managed';
 
   it('"Sign in with your smart card" completes with the card key; the RP gets acr x509 and amr sc + swk (no PIN)', async () => {
     const issuer = `${stack.url}/t/demo`;
-    const issued = await directoryServices(stack.runtime).clients.create('demo', { client_name: 'chromium RP', redirect_uris: [REDIRECT], grant_types: ['authorization_code'], scope: 'openid' }, 'admin');
+    const issued = await directoryServices(stack.runtime).clients.create(
+      'demo',
+      { client_name: 'chromium RP', redirect_uris: [REDIRECT], grant_types: ['authorization_code'], scope: 'openid' },
+      'admin',
+    );
     const client = { client_id: issued.client.client_id, client_secret: issued.clientSecret! };
     const { verifier, challenge } = pkce();
     const context = await chromium!.newContext();
@@ -125,16 +159,29 @@ const POLICY_DIR = '/etc/chromium/policies/managed';
     // its redirect URI carries the code, redeemed here. (A route would not see it: it ends a redirect chain.)
     const toRp = page.waitForRequest((r) => r.url().startsWith(REDIRECT), { timeout: 30_000 });
     await page.click('#smartcard', { noWaitAfter: true });
-    const callback = new URL((await toRp.catch(async (error: Error) => {
-      // Say where it stopped, what it loaded, and whether the card signed.
-      const shown = await page.locator('body').innerText().catch(() => '(page unreadable)');
-      throw new Error(`${error.message}\nthe browser stopped at ${page.url()}; card requests ${((await agentRequests(stateDir))[cardId] ?? 0) - before}\n${network.join('\n')}\n${shown.slice(0, 1_500)}`);
-    })).url());
+    const callback = new URL(
+      (
+        await toRp.catch(async (error: Error) => {
+          // Say where it stopped, what it loaded, and whether the card signed.
+          const shown = await page
+            .locator('body')
+            .innerText()
+            .catch(() => '(page unreadable)');
+          throw new Error(
+            `${error.message}\nthe browser stopped at ${page.url()}; card requests ${((await agentRequests(stateDir))[cardId] ?? 0) - before}\n${network.join('\n')}\n${shown.slice(0, 1_500)}`,
+          );
+        })
+      ).url(),
+    );
     // The TLS handshake's signature was made by the card service: the agent carried GENERAL AUTHENTICATE.
     expect((await agentRequests(stateDir))[cardId]! - before).toBeGreaterThanOrEqual(1);
     const code = callback.searchParams.get('code')!;
     expect(code).toBeTruthy();
-    const token = await postForm(`${issuer}/oidc/token`, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier }, { Authorization: basic(client) });
+    const token = await postForm(
+      `${issuer}/oidc/token`,
+      { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier },
+      { Authorization: basic(client) },
+    );
     expect(token.status).toBe(200);
     const claims = decodeJwt(String(token.body['id_token']));
     expect([claims.sub, claims['acr'], claims['amr']]).toEqual(['alice', 'urn:cloudcard:acr:x509', ['sc', 'swk']]);

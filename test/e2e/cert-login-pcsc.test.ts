@@ -43,7 +43,10 @@ describe('certificate login with the cloud card through pcscd, the agent and cur
     const port = await freePort();
     await startStack(port);
     await stack.close();
-    const enrolled = await cli(['--data-dir', dataDir, '--json', 'card', 'enroll', 'demo', 'alice', '--alg', 'p256', '--pin', PIN, '--puk', '12345678', '--label', 'login card'], {});
+    const enrolled = await cli(
+      ['--data-dir', dataDir, '--json', 'card', 'enroll', 'demo', 'alice', '--alg', 'p256', '--pin', PIN, '--puk', '12345678', '--label', 'login card'],
+      {},
+    );
     expect(enrolled.code).toBe(0);
     cardId = (JSON.parse(enrolled.stdout) as { card: { id: string } }).card.id;
     await startStack(port);
@@ -52,7 +55,8 @@ describe('certificate login with the cloud card through pcscd, the agent and cur
     await agentDeviceLogin(AGENT, stateDir, issuer);
     agent = start([AGENT, '--state-dir', stateDir, 'run', '--vpcd-port', String(pcscd.vpcdPort)], { CLOUDCARD_AGENT_HOME: stateDir });
     const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && !/Yes\s+cloudcard-test/.test((await tool('opensc-tool', ['--list-readers'])).stdout)) await new Promise((r) => setTimeout(r, 200));
+    while (Date.now() < deadline && !/Yes\s+cloudcard-test/.test((await tool('opensc-tool', ['--list-readers'])).stdout))
+      await new Promise((r) => setTimeout(r, 200));
     expect((await tool('opensc-tool', ['--list-readers'])).stdout).toMatch(new RegExp(`Yes\\s+${READER}`));
   }, 180_000);
 
@@ -66,7 +70,11 @@ describe('certificate login with the cloud card through pcscd, the agent and cur
 
   it('curl presents the 9A certificate, signs the handshake with the card key after the PIN, and the RP gets sc + pin', async () => {
     const issuer = `${stack.url}/t/demo`;
-    const issued = await directoryServices(stack.runtime).clients.create('demo', { client_name: 'pcsc RP', redirect_uris: [REDIRECT], grant_types: ['authorization_code'], scope: 'openid' }, 'admin');
+    const issued = await directoryServices(stack.runtime).clients.create(
+      'demo',
+      { client_name: 'pcsc RP', redirect_uris: [REDIRECT], grant_types: ['authorization_code'], scope: 'openid' },
+      'admin',
+    );
     const client = { client_id: issued.client.client_id, client_secret: issued.clientSecret! };
     const cert = await tool('pkcs11-tool', ['--module', PKCS11, '--read-object', '--type', 'cert', '--id', '01', '--output-file', join(work, 'card.der')]);
     expect(cert.status).toBe(0);
@@ -81,7 +89,24 @@ describe('certificate login with the cloud card through pcscd, the agent and cur
     const before = (await agentRequests(stateDir))[cardId] ?? 0;
     const curl = await tool(
       'curl',
-      ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', '--cacert', join(work, 'listener.pem'), '--engine', 'pkcs11', '--key-type', 'ENG', '--key', `pkcs11:id=%01;type=private;pin-value=${PIN}`, '--cert', join(work, 'card.pem'), link],
+      [
+        '-sS',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code} %{redirect_url}',
+        '--cacert',
+        join(work, 'listener.pem'),
+        '--engine',
+        'pkcs11',
+        '--key-type',
+        'ENG',
+        '--key',
+        `pkcs11:id=%01;type=private;pin-value=${PIN}`,
+        '--cert',
+        join(work, 'card.pem'),
+        link,
+      ],
       { env: { PKCS11_MODULE_PATH: PKCS11 }, timeoutMs: 60_000 },
     );
     expect(curl.stderr).toBe('');
@@ -91,7 +116,11 @@ describe('certificate login with the cloud card through pcscd, the agent and cur
     expect((await agentRequests(stateDir))[cardId]! - before).toBeGreaterThanOrEqual(2);
     const { url: callback } = await browser.follow(location!, REDIRECT);
     const code = new URL(callback).searchParams.get('code')!;
-    const token = await postForm(`${issuer}/oidc/token`, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier }, { Authorization: basic(client) });
+    const token = await postForm(
+      `${issuer}/oidc/token`,
+      { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier },
+      { Authorization: basic(client) },
+    );
     expect(token.status).toBe(200);
     const claims = decodeJwt(String(token.body['id_token']));
     expect([claims.sub, claims['acr'], claims['amr']]).toEqual(['alice', 'urn:cloudcard:acr:smartcard', ['sc', 'pin', 'swk', 'mfa']]);

@@ -73,8 +73,19 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
     const runtime = stack.runtime;
     const authority = new CardAuthority(runtime.directory, runtime.residentKeys!, runtime.clock);
     const spki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
-    const issued = await authority.issue({ tenant: 'demo', username, displayName: username, card: { id: card.card.id, label: card.card.label } }, slot, spki, stack.url);
-    await new CertificateRegistry(runtime.directory, runtime.clock).recordIssued({ tenant: 'demo', serial: issued.serial, card: card.card.id, slot, notAfter: issued.notAfter });
+    const issued = await authority.issue(
+      { tenant: 'demo', username, displayName: username, card: { id: card.card.id, label: card.card.label } },
+      slot,
+      spki,
+      stack.url,
+    );
+    await new CertificateRegistry(runtime.directory, runtime.clock).recordIssued({
+      tenant: 'demo',
+      serial: issued.serial,
+      card: card.card.id,
+      slot,
+      notAfter: issued.notAfter,
+    });
     // Node's X509Certificate writes the PEM (64-column lines, no blank line when the base64 fills the last one).
     const cert = new X509Certificate(Buffer.from(issued.der)).toString();
     return { cert, key: pemKey(privateKey), serial: issued.serial };
@@ -93,7 +104,13 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
       const request = httpsRequest(url, { ca: stack.certListenerPem!, ...(credentials ?? {}), agent: false }, (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode!, ...(response.headers.location ? { location: response.headers.location } : {}), body: Buffer.concat(chunks).toString('utf8') }));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode!,
+            ...(response.headers.location ? { location: response.headers.location } : {}),
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
       });
       request.on('error', reject);
       request.end();
@@ -128,7 +145,14 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
   async function authorizeUrl(extra: Record<string, string> = {}) {
     const verifier = oidc.randomPKCECodeVerifier();
     const nonce = oidc.randomNonce();
-    const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: REDIRECT, scope: 'openid profile', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', nonce, ...extra });
+    const url = oidc.buildAuthorizationUrl(rp, {
+      redirect_uri: REDIRECT,
+      scope: 'openid profile',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      nonce,
+      ...extra,
+    });
     return { url: url.toString(), verifier, nonce };
   }
   const redeem = (callback: string, verifier: string, nonce: string) =>
@@ -147,10 +171,63 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
   function externalCa(name: string, upn: string, subjectCn = upn): { caPem: string; leaf: ClientCredentials } {
     const at = (file: string) => join(dir, `${name}-${file}`);
     const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', at('ca.key'), '-out', at('ca.pem'), '-subj', `/CN=${name} CA/O=External`, '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-    ssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', at('leaf.key'), '-out', at('leaf.csr'), '-subj', `/CN=${subjectCn}`);
-    writeFileSync(at('ext.cnf'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth,1.3.6.1.4.1.311.20.2.2\nsubjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:${upn},email:${upn}\n`);
-    ssl('x509', '-req', '-in', at('leaf.csr'), '-CA', at('ca.pem'), '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at('leaf.pem'), '-days', '10', '-extfile', at('ext.cnf'));
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      at('ca.key'),
+      '-out',
+      at('ca.pem'),
+      '-subj',
+      `/CN=${name} CA/O=External`,
+      '-days',
+      '30',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    );
+    ssl(
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      at('leaf.key'),
+      '-out',
+      at('leaf.csr'),
+      '-subj',
+      `/CN=${subjectCn}`,
+    );
+    writeFileSync(
+      at('ext.cnf'),
+      `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth,1.3.6.1.4.1.311.20.2.2\nsubjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:${upn},email:${upn}\n`,
+    );
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      at('leaf.csr'),
+      '-CA',
+      at('ca.pem'),
+      '-CAkey',
+      at('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      at('leaf.pem'),
+      '-days',
+      '10',
+      '-extfile',
+      at('ext.cnf'),
+    );
     return { caPem: readFileSync(at('ca.pem'), 'utf8'), leaf: { cert: readFileSync(at('leaf.pem'), 'utf8'), key: readFileSync(at('leaf.key'), 'utf8') } };
   }
 
@@ -159,7 +236,17 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
     stack = await startStackOn(backend, { certListener: { port: 0 } });
     issuer = `${stack.url}/t/demo`;
     basicAuth = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
-    const issued = await directoryServices(stack.runtime).clients.create('demo', { client_name: 'cert RP', redirect_uris: [REDIRECT], grant_types: ['authorization_code'], scope: 'openid profile', token_endpoint_auth_method: 'client_secret_post' }, 'admin');
+    const issued = await directoryServices(stack.runtime).clients.create(
+      'demo',
+      {
+        client_name: 'cert RP',
+        redirect_uris: [REDIRECT],
+        grant_types: ['authorization_code'],
+        scope: 'openid profile',
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+      'admin',
+    );
     rp = await oidc.discovery(new URL(issuer), issued.client.client_id, issued.clientSecret!, undefined, insecure);
     cardOfAlice = await enrol();
     alice = await cardCertificate(cardOfAlice);
@@ -217,7 +304,9 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
   it('a certificate from a trusted external CA signs in by its mapping rule (UPN), at the x509 acr', async () => {
     const external = externalCa('corp', 'alice@corp.example');
     const untrustedMapping = externalCa('nomap', 'alice@corp.example');
-    const put = await admin('PUT', '/trusted-cas', { certificates: [{ certificate: external.caPem, mapping: { source: 'upn', domain: 'corp.example' } }, untrustedMapping.caPem] });
+    const put = await admin('PUT', '/trusted-cas', {
+      certificates: [{ certificate: external.caPem, mapping: { source: 'upn', domain: 'corp.example' } }, untrustedMapping.caPem],
+    });
     expect(put.status).toBe(200);
     const { url, verifier, nonce } = await authorizeUrl();
     const result = await signInWithCard(new HttpBrowser(), url, REDIRECT, external.leaf);
@@ -241,7 +330,10 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
       ],
     });
     expect(put.status).toBe(200);
-    expect((await admin('GET', '/trusted-cas')).body.certificates.map((c: { mapping: unknown }) => c.mapping)).toEqual([{ source: 'email', domain: 'demo.example' }, { source: 'subject', attribute: 'CN' }]);
+    expect((await admin('GET', '/trusted-cas')).body.certificates.map((c: { mapping: unknown }) => c.mapping)).toEqual([
+      { source: 'email', domain: 'demo.example' },
+      { source: 'subject', attribute: 'CN' },
+    ]);
     for (const leaf of [byEmail.leaf, bySubject.leaf]) {
       const { url, verifier, nonce } = await authorizeUrl();
       const result = await signInWithCard(new HttpBrowser(), url, REDIRECT, leaf);
@@ -351,7 +443,10 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
       racComparison: 'exact',
     });
     const runtime = stack.runtime;
-    await createSaml(createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }), runtime.directory).serviceProviders.register('demo', sp.generateServiceProviderMetadata(null, credentials.certPem));
+    await createSaml(
+      createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }),
+      runtime.directory,
+    ).serviceProviders.register('demo', sp.generateServiceProviderMetadata(null, credentials.certPem));
     const result = await signInWithCard(new HttpBrowser(), await sp.getAuthorizeUrlAsync('', undefined, {}), acs, alice);
     expect(result.loginPage).not.toContain('name="password"');
     const form = formOf(await result.response!.text());

@@ -31,12 +31,16 @@ describe('sign-in lockout over HTTP (20-way bursts)', () => {
     const rp = await client(['authorization_code']);
     const browser = new HttpBrowser();
     const authorize = new URL(`${issuer}/oidc/authorize`);
-    for (const [name, value] of Object.entries({ response_type: 'code', client_id: rp.client_id, redirect_uri: RP_REDIRECT, scope: 'openid' })) authorize.searchParams.set(name, value);
+    for (const [name, value] of Object.entries({ response_type: 'code', client_id: rp.client_id, redirect_uri: RP_REDIRECT, scope: 'openid' }))
+      authorize.searchParams.set(name, value);
     const { response, url } = await browser.follow(authorize.toString(), RP_REDIRECT);
     const form = formOf(await response.text());
     const login = { ...form, action: new URL(form.action, url).toString() };
     const statuses = await Promise.all(
-      Array.from({ length: 20 }, async (_, i) => (await browser.request(login.action, { form: { ...login.fields, username: 'alice', password: `wrong password ${i}` } })).status),
+      Array.from(
+        { length: 20 },
+        async (_, i) => (await browser.request(login.action, { form: { ...login.fields, username: 'alice', password: `wrong password ${i}` } })).status,
+      ),
     );
     expect(statuses.filter((s) => s === 401)).toHaveLength(5);
     expect(statuses.filter((s) => s === 429)).toHaveLength(15);
@@ -49,7 +53,9 @@ describe('sign-in lockout over HTTP (20-way bursts)', () => {
     const app = await client(['password']);
     const token = `${issuer}/oidc/token`;
     const answers = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => postForm(token, { grant_type: 'password', username: 'bob', password: `wrong password ${i}`, scope: 'openid' }, { Authorization: basic(app) })),
+      Array.from({ length: 20 }, (_, i) =>
+        postForm(token, { grant_type: 'password', username: 'bob', password: `wrong password ${i}`, scope: 'openid' }, { Authorization: basic(app) }),
+      ),
     );
     expect(answers.every((a) => a.status === 400 && a.body['error'] === 'invalid_grant')).toBe(true);
     expect(answers.filter((a) => /invalid username or password/.test(String(a.body['error_description'])))).toHaveLength(5);

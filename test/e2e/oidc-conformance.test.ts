@@ -59,7 +59,8 @@ describe('OpenID Provider conformance details (issue 11)', () => {
 
   const authorizeUrl = (params: Record<string, string>, client = rp): string => {
     const url = new URL(`${issuer}/oidc/authorize`);
-    for (const [name, value] of Object.entries({ response_type: 'code', client_id: client.client_id, redirect_uri: RP_REDIRECT, scope: 'openid', ...params })) url.searchParams.set(name, value);
+    for (const [name, value] of Object.entries({ response_type: 'code', client_id: client.client_id, redirect_uri: RP_REDIRECT, scope: 'openid', ...params }))
+      url.searchParams.set(name, value);
     return url.toString();
   };
   /** Where the provider sends the browser (no following): the RP callback or the portal. */
@@ -86,7 +87,11 @@ describe('OpenID Provider conformance details (issue 11)', () => {
     const callback = await signInAs(browser, authorizeUrl({ scope, code_challenge: challenge, code_challenge_method: 'S256' }, client), username);
     const code = callback.searchParams.get('code');
     if (!code) throw new Error(`no code: ${callback.toString()}`);
-    const response = await postForm(`${issuer}/oidc/token`, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: RP_REDIRECT }, { Authorization: basic(client) });
+    const response = await postForm(
+      `${issuer}/oidc/token`,
+      { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: RP_REDIRECT },
+      { Authorization: basic(client) },
+    );
     expect(response.status).toBe(200);
     return { tokens: response.body as Record<string, string>, browser };
   }
@@ -126,7 +131,12 @@ describe('OpenID Provider conformance details (issue 11)', () => {
     it('accepts client_secret_basic and client_secret_post at both endpoints, and none at revocation only', async () => {
       for (const method of ['client_secret_basic', 'client_secret_post'] as const) {
         const auth = method === 'client_secret_basic' ? oidc.ClientSecretBasic() : oidc.ClientSecretPost();
-        const config = await oidc.dynamicClientRegistration(new URL(issuer), { client_name: method, grant_types: ['client_credentials'], token_endpoint_auth_method: method }, auth, insecure);
+        const config = await oidc.dynamicClientRegistration(
+          new URL(issuer),
+          { client_name: method, grant_types: ['client_credentials'], token_endpoint_auth_method: method },
+          auth,
+          insecure,
+        );
         const tokens = await oidc.clientCredentialsGrant(config, { scope: 'profile' });
         expect(await oidc.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: true });
         await oidc.tokenRevocation(config, tokens.access_token);
@@ -152,13 +162,30 @@ describe('OpenID Provider conformance details (issue 11)', () => {
       const es384 = (await generateKeyPair('ES384')).privateKey;
       for (const endpoint of ['token', 'introspect', 'revoke']) {
         const aud = `${issuer}/oidc/${endpoint}`;
-        const hs256 = await new SignJWT(claims(aud)).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1m').sign(new TextEncoder().encode('a shared secret of thirty-two bytes!!'));
+        const hs256 = await new SignJWT(claims(aud))
+          .setProtectedHeader({ alg: 'HS256' })
+          .setIssuedAt()
+          .setExpirationTime('1m')
+          .sign(new TextEncoder().encode('a shared secret of thirty-two bytes!!'));
         const none = `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${Buffer.from(JSON.stringify({ ...claims(aud), exp: Math.floor(Date.now() / 1000) + 60 })).toString('base64url')}.`;
-        const other = await new SignJWT(claims(aud)).setProtectedHeader({ alg: 'ES384', kid: 'k1' }).setIssuedAt().setExpirationTime('1m').sign(es384 as CryptoKey);
+        const other = await new SignJWT(claims(aud))
+          .setProtectedHeader({ alg: 'ES384', kid: 'k1' })
+          .setIssuedAt()
+          .setExpirationTime('1m')
+          .sign(es384 as CryptoKey);
         for (const assertion of [hs256, none, other]) {
-          const form = { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, ...(endpoint === 'token' ? { grant_type: 'client_credentials' } : { token: 'x' }) };
+          const form = {
+            client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+            client_assertion: assertion,
+            ...(endpoint === 'token' ? { grant_type: 'client_credentials' } : { token: 'x' }),
+          };
           const response = await postForm(aud, form);
-          expect({ endpoint, alg: decodeProtectedHeader(assertion).alg, status: response.status, error: response.body['error'] }).toEqual({ endpoint, alg: decodeProtectedHeader(assertion).alg, status: 401, error: 'invalid_client' });
+          expect({ endpoint, alg: decodeProtectedHeader(assertion).alg, status: response.status, error: response.body['error'] }).toEqual({
+            endpoint,
+            alg: decodeProtectedHeader(assertion).alg,
+            status: 401,
+            error: 'invalid_client',
+          });
         }
       }
     });
@@ -204,17 +231,24 @@ describe('OpenID Provider conformance details (issue 11)', () => {
       const own = await location(alice.browser, authorizeUrl({ prompt: 'none', id_token_hint: alice.tokens['id_token']!, ...pkceParams() }));
       expect(own.searchParams.get('code')).toBeTruthy();
       const other = await registerClient(issuer);
-      const otherAudience = await location(alice.browser, authorizeUrl({ prompt: 'none', id_token_hint: alice.tokens['id_token']!, scope: 'openid', ...pkceParams() }, other));
+      const otherAudience = await location(
+        alice.browser,
+        authorizeUrl({ prompt: 'none', id_token_hint: alice.tokens['id_token']!, scope: 'openid', ...pkceParams() }, other),
+      );
       // The hint is accepted for another client: what stops the code here is that alice never consented to it.
       expect(otherAudience.searchParams.get('error')).toBe('consent_required');
       clock.advance(3600); // the ID token (600 s) has expired; the SSO session (8 h) has not
-      expect((await location(alice.browser, authorizeUrl({ prompt: 'none', id_token_hint: alice.tokens['id_token']!, ...pkceParams() }))).searchParams.get('code')).toBeTruthy();
+      expect(
+        (await location(alice.browser, authorizeUrl({ prompt: 'none', id_token_hint: alice.tokens['id_token']!, ...pkceParams() }))).searchParams.get('code'),
+      ).toBeTruthy();
     });
 
     it('refuses a hint this provider did not sign, or an access token, with invalid_request', async () => {
       const { privateKey } = await generateKeyPair('RS256');
       const [header, payload] = alice.tokens['id_token']!.split('.') as [string, string];
-      const forged = await new SignJWT(JSON.parse(Buffer.from(payload, 'base64url').toString())).setProtectedHeader(JSON.parse(Buffer.from(header, 'base64url').toString())).sign(privateKey);
+      const forged = await new SignJWT(JSON.parse(Buffer.from(payload, 'base64url').toString()))
+        .setProtectedHeader(JSON.parse(Buffer.from(header, 'base64url').toString()))
+        .sign(privateKey);
       for (const hint of [forged, alice.tokens['access_token']!, 'not-a-jwt']) {
         const answer = await location(alice.browser, authorizeUrl({ id_token_hint: hint, state: 'bad', ...pkceParams() }));
         expect(Object.fromEntries(answer.searchParams)).toMatchObject({ error: 'invalid_request', state: 'bad' });
@@ -247,7 +281,11 @@ describe('OpenID Provider conformance details (issue 11)', () => {
       expect(token.body['error']).toBe('unsupported_grant_type');
       const revoke = await postForm(`${issuer}/oidc/revoke`, { token: 't', token_type_hint: nasty }, { Authorization: basic(rp) });
       expect(revoke.body['error']).toBe('unsupported_token_type');
-      const register = await fetch(`${issuer}/oidc/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ redirect_uris: [RP_REDIRECT], id_token_signed_response_alg: nasty }) });
+      const register = await fetch(`${issuer}/oidc/register`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: [RP_REDIRECT], id_token_signed_response_alg: nasty }),
+      });
       const registered = (await register.json()) as Record<string, string>;
       expect(registered['error']).toBe('invalid_client_metadata');
       for (const description of [token.body['error_description'], revoke.body['error_description'], registered['error_description']]) {
@@ -275,7 +313,12 @@ describe('OpenID Provider conformance details (issue 11)', () => {
   describe('item 7: revoking a token issued to another client (RFC 7009 §2.1)', () => {
     it('refuses with invalid_request and leaves the token valid; a public client learns nothing', async () => {
       const { tokens } = await tokensOf('alice');
-      const other = await oidc.dynamicClientRegistration(new URL(issuer), { client_name: 'other', redirect_uris: [RP_REDIRECT], token_endpoint_auth_method: 'client_secret_basic' }, oidc.ClientSecretBasic(), insecure);
+      const other = await oidc.dynamicClientRegistration(
+        new URL(issuer),
+        { client_name: 'other', redirect_uris: [RP_REDIRECT], token_endpoint_auth_method: 'client_secret_basic' },
+        oidc.ClientSecretBasic(),
+        insecure,
+      );
       for (const token of [tokens['refresh_token']!, tokens['access_token']!]) {
         await expect(oidc.tokenRevocation(other, token)).rejects.toMatchObject({ error: 'invalid_request', status: 400 });
       }
@@ -290,7 +333,7 @@ describe('OpenID Provider conformance details (issue 11)', () => {
   });
 
   describe('introspection goes through the access check', () => {
-    it('reports a disabled user\'s tokens inactive even when the proactive revocation was cut short', async () => {
+    it("reports a disabled user's tokens inactive even when the proactive revocation was cut short", async () => {
       await services.users.add('demo', { username: 'carol', password: DEMO_PASSWORD });
       const { tokens } = await tokensOf('carol');
       expect(await introspect(tokens['access_token']!)).toMatchObject({ active: true });
@@ -304,7 +347,11 @@ describe('OpenID Provider conformance details (issue 11)', () => {
       await services.tenants.create({ id: 'intro', oidc: { registration: 'open' } });
       await services.users.add('intro', { username: 'alice', password: DEMO_PASSWORD });
       const client = await registerClient(`${stack.url}/t/intro`, { grant_types: ['client_credentials'] });
-      const service = await postForm(`${stack.url}/t/intro/oidc/token`, { grant_type: 'client_credentials', scope: 'profile' }, { Authorization: basic(client) });
+      const service = await postForm(
+        `${stack.url}/t/intro/oidc/token`,
+        { grant_type: 'client_credentials', scope: 'profile' },
+        { Authorization: basic(client) },
+      );
       const at = service.body['access_token'] as string;
       const ask = async () => (await postForm(`${stack.url}/t/intro/oidc/introspect`, { token: at }, { Authorization: basic(client) })).body;
       expect(await ask()).toMatchObject({ active: true });
@@ -319,9 +366,18 @@ describe('OpenID Provider conformance details (issue 11)', () => {
 
   describe('item 10: the password grant only where the tenant allows it', () => {
     it('is neither advertised nor accepted by default, and both once the tenant turns it on (CLI)', async () => {
-      const ropc = await services.clients.create('demo', { client_name: 'legacy app', grant_types: ['password'], token_endpoint_auth_method: 'client_secret_basic' }, 'admin');
+      const ropc = await services.clients.create(
+        'demo',
+        { client_name: 'legacy app', grant_types: ['password'], token_endpoint_auth_method: 'client_secret_basic' },
+        'admin',
+      );
       const client = { client_id: ropc.client.client_id, client_secret: ropc.clientSecret! };
-      const grant = () => postForm(`${issuer}/oidc/token`, { grant_type: 'password', username: 'alice', password: DEMO_PASSWORD, scope: 'openid' }, { Authorization: basic(client) });
+      const grant = () =>
+        postForm(
+          `${issuer}/oidc/token`,
+          { grant_type: 'password', username: 'alice', password: DEMO_PASSWORD, scope: 'openid' },
+          { Authorization: basic(client) },
+        );
       const advertised = async () => (await oidc.discovery(new URL(issuer), 'x', undefined, undefined, insecure)).serverMetadata().grant_types_supported;
 
       expect(await advertised()).not.toContain('password');
@@ -342,7 +398,9 @@ describe('OpenID Provider conformance details (issue 11)', () => {
     it('signs with the new key within the ring cache bound (30 s) after `keys rotate`; tokens of either key verify meanwhile', async () => {
       const service = await registerClient(issuer, { grant_types: ['client_credentials'] });
       const kidOf = async () => {
-        const token = (await postForm(`${issuer}/oidc/token`, { grant_type: 'client_credentials', scope: 'profile' }, { Authorization: basic(service) })).body['access_token'] as string;
+        const token = (await postForm(`${issuer}/oidc/token`, { grant_type: 'client_credentials', scope: 'profile' }, { Authorization: basic(service) })).body[
+          'access_token'
+        ] as string;
         expect(await introspect(token, service)).toMatchObject({ active: true });
         return decodeProtectedHeader(token).kid;
       };

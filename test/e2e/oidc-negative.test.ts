@@ -21,7 +21,11 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
     return { code: callback.searchParams.get('code')!, verifier };
   }
   const exchange = (c: { code: string; verifier: string }, forClient = client, extra: Record<string, string> = {}, headers: Record<string, string> = {}) =>
-    postForm(token, { grant_type: 'authorization_code', code: c.code, code_verifier: c.verifier, redirect_uri: RP_REDIRECT, ...extra }, { Authorization: basic(forClient), ...headers });
+    postForm(
+      token,
+      { grant_type: 'authorization_code', code: c.code, code_verifier: c.verifier, redirect_uri: RP_REDIRECT, ...extra },
+      { Authorization: basic(forClient), ...headers },
+    );
   const introspect = async (value: string) => (await postForm(`${issuer}/oidc/introspect`, { token: value }, { Authorization: basic(client) })).body;
 
   beforeAll(async () => {
@@ -35,18 +39,27 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
 
   describe('authorization endpoint', () => {
     it('shows an error page, never a redirect, for an unknown client', async () => {
-      const response = await fetch(`${issuer}/oidc/authorize?response_type=code&client_id=unknown-client-1&redirect_uri=${encodeURIComponent(RP_REDIRECT)}&scope=openid`, { redirect: 'manual' });
+      const response = await fetch(
+        `${issuer}/oidc/authorize?response_type=code&client_id=unknown-client-1&redirect_uri=${encodeURIComponent(RP_REDIRECT)}&scope=openid`,
+        { redirect: 'manual' },
+      );
       expect(response.status).toBe(400);
       expect(response.headers.get('location')).toBeNull();
       expect(await response.text()).toContain('unknown client_id');
     });
 
-    it.each([['https://evil.example/callback'], [`${RP_REDIRECT}/extra`], [`${RP_REDIRECT}?x=1`], ['']])('shows an error page for redirect_uri %p that is not registered exactly', async (redirectUri) => {
-      const response = await fetch(`${issuer}/oidc/authorize?response_type=code&client_id=${client.client_id}&redirect_uri=${encodeURIComponent(redirectUri)}&scope=openid`, { redirect: 'manual' });
-      expect(response.status).toBe(400);
-      expect(response.headers.get('location')).toBeNull();
-      expect(await response.text()).toContain('redirect_uri');
-    });
+    it.each([['https://evil.example/callback'], [`${RP_REDIRECT}/extra`], [`${RP_REDIRECT}?x=1`], ['']])(
+      'shows an error page for redirect_uri %p that is not registered exactly',
+      async (redirectUri) => {
+        const response = await fetch(
+          `${issuer}/oidc/authorize?response_type=code&client_id=${client.client_id}&redirect_uri=${encodeURIComponent(redirectUri)}&scope=openid`,
+          { redirect: 'manual' },
+        );
+        expect(response.status).toBe(400);
+        expect(response.headers.get('location')).toBeNull();
+        expect(await response.text()).toContain('redirect_uri');
+      },
+    );
 
     it('refuses repeated parameters: an error page for client_id, invalid_request for the rest', async () => {
       const base = `${issuer}/oidc/authorize?response_type=code&redirect_uri=${encodeURIComponent(RP_REDIRECT)}&scope=openid&state=s`;
@@ -60,7 +73,10 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
     });
 
     it('answers prompt=none without a session with login_required, state and iss', async () => {
-      const response = await fetch(`${issuer}/oidc/authorize?response_type=code&client_id=${client.client_id}&redirect_uri=${encodeURIComponent(RP_REDIRECT)}&scope=openid&prompt=none&state=xyz`, { redirect: 'manual' });
+      const response = await fetch(
+        `${issuer}/oidc/authorize?response_type=code&client_id=${client.client_id}&redirect_uri=${encodeURIComponent(RP_REDIRECT)}&scope=openid&prompt=none&state=xyz`,
+        { redirect: 'manual' },
+      );
       const location = new URL(response.headers.get('location')!);
       expect(location.origin + location.pathname).toBe(RP_REDIRECT);
       expect(Object.fromEntries(location.searchParams)).toMatchObject({ error: 'login_required', state: 'xyz', iss: issuer });
@@ -116,12 +132,24 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
     it('narrows the access token on a refresh with a smaller scope and keeps the refresh token scope as presented (RFC 6749 §6)', async () => {
       const first = await exchange(await code());
       expect(first.body['scope']).toBe('openid offline_access');
-      const narrowed = await postForm(token, { grant_type: 'refresh_token', refresh_token: first.body['refresh_token'] as string, scope: 'openid' }, { Authorization: basic(client) });
+      const narrowed = await postForm(
+        token,
+        { grant_type: 'refresh_token', refresh_token: first.body['refresh_token'] as string, scope: 'openid' },
+        { Authorization: basic(client) },
+      );
       expect(narrowed.status).toBe(200);
       expect(narrowed.body['scope']).toBe('openid');
       expect(await introspect(narrowed.body['access_token'] as string)).toMatchObject({ active: true, scope: 'openid' });
-      expect(await introspect(narrowed.body['refresh_token'] as string)).toMatchObject({ active: true, token_type: 'refresh_token', scope: 'openid offline_access' });
-      const full = await postForm(token, { grant_type: 'refresh_token', refresh_token: narrowed.body['refresh_token'] as string }, { Authorization: basic(client) });
+      expect(await introspect(narrowed.body['refresh_token'] as string)).toMatchObject({
+        active: true,
+        token_type: 'refresh_token',
+        scope: 'openid offline_access',
+      });
+      const full = await postForm(
+        token,
+        { grant_type: 'refresh_token', refresh_token: narrowed.body['refresh_token'] as string },
+        { Authorization: basic(client) },
+      );
       expect(full.body['scope']).toBe('openid offline_access');
     });
 
@@ -130,9 +158,16 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
       const first = await exchange(c);
       expect(first.status).toBe(200);
       const replay = await exchange(c);
-      expect(replay.body).toEqual({ error: 'invalid_grant', error_description: 'the authorization code was already used; the tokens issued with it are revoked' });
+      expect(replay.body).toEqual({
+        error: 'invalid_grant',
+        error_description: 'the authorization code was already used; the tokens issued with it are revoked',
+      });
       expect(await introspect(first.body['access_token'] as string)).toEqual({ active: false });
-      const refresh = await postForm(token, { grant_type: 'refresh_token', refresh_token: first.body['refresh_token'] as string }, { Authorization: basic(client) });
+      const refresh = await postForm(
+        token,
+        { grant_type: 'refresh_token', refresh_token: first.body['refresh_token'] as string },
+        { Authorization: basic(client) },
+      );
       expect(refresh.body['error']).toBe('invalid_grant');
     });
 
@@ -143,7 +178,11 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
       expect(second.status).toBe(200);
       const reuse = await postForm(token, { grant_type: 'refresh_token', refresh_token: rt1 }, { Authorization: basic(client) });
       expect(reuse.body).toEqual({ error: 'invalid_grant', error_description: 'the refresh token was already used; its whole family is revoked' });
-      const rt2 = await postForm(token, { grant_type: 'refresh_token', refresh_token: second.body['refresh_token'] as string }, { Authorization: basic(client) });
+      const rt2 = await postForm(
+        token,
+        { grant_type: 'refresh_token', refresh_token: second.body['refresh_token'] as string },
+        { Authorization: basic(client) },
+      );
       expect(rt2.body['error']).toBe('invalid_grant');
       expect(await introspect(second.body['access_token'] as string)).toEqual({ active: false });
     });
@@ -169,7 +208,9 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
       expect((await postForm(token, { grant_type: 'implicit' }, { Authorization: basic(client) })).body['error']).toBe('unsupported_grant_type');
       expect((await postForm(token, { grant_type: 'client_credentials' }, { Authorization: basic(client) })).body['error']).toBe('unauthorized_client');
       // The password grant is not offered at all unless the tenant turns it on (RFC 9700 §2.4).
-      expect((await postForm(token, { grant_type: 'password', username: 'alice', password: DEMO_PASSWORD }, { Authorization: basic(client) })).body['error']).toBe('unsupported_grant_type');
+      expect(
+        (await postForm(token, { grant_type: 'password', username: 'alice', password: DEMO_PASSWORD }, { Authorization: basic(client) })).body['error'],
+      ).toBe('unsupported_grant_type');
     });
 
     it('rejects a JSON body', async () => {
@@ -206,19 +247,31 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
     });
 
     it('rejects a proof for another URL (htu)', async () => {
-      const result = await postForm(token, { grant_type: 'client_credentials' }, { Authorization: basic(ccClient), DPoP: await proof(`${issuer}/oidc/userinfo`) });
+      const result = await postForm(
+        token,
+        { grant_type: 'client_credentials' },
+        { Authorization: basic(ccClient), DPoP: await proof(`${issuer}/oidc/userinfo`) },
+      );
       expect(result.body['error']).toBe('invalid_dpop_proof');
       expect(result.body['error_description']).toMatch(/htu/);
     });
 
     it('rejects a proof whose signature does not match its jwk', async () => {
       const other = await generateKeyPair('ES256', { extractable: true });
-      const result = await postForm(token, { grant_type: 'client_credentials' }, { Authorization: basic(ccClient), DPoP: await proof(token, { signWith: other.privateKey }) });
+      const result = await postForm(
+        token,
+        { grant_type: 'client_credentials' },
+        { Authorization: basic(ccClient), DPoP: await proof(token, { signWith: other.privateKey }) },
+      );
       expect(result.body['error']).toBe('invalid_dpop_proof');
     });
 
     it('rejects a bound token presented with a proof of another key', async () => {
-      const issued = await postForm(token, { grant_type: 'client_credentials', scope: 'profile' }, { Authorization: basic(ccClient), DPoP: await proof(token) });
+      const issued = await postForm(
+        token,
+        { grant_type: 'client_credentials', scope: 'profile' },
+        { Authorization: basic(ccClient), DPoP: await proof(token) },
+      );
       expect(issued.body['token_type']).toBe('DPoP');
       const at = issued.body['access_token'] as string;
       const other = await generateKeyPair('ES256', { extractable: true });
@@ -242,7 +295,9 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
     it('rotates a refresh token exactly once under 20 concurrent uses', async () => {
       const issued = await exchange(await code());
       const rt = issued.body['refresh_token'] as string;
-      const results = await Promise.all(Array.from({ length: 20 }, () => postForm(token, { grant_type: 'refresh_token', refresh_token: rt }, { Authorization: basic(client) })));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => postForm(token, { grant_type: 'refresh_token', refresh_token: rt }, { Authorization: basic(client) })),
+      );
       expect(results.filter((r) => r.status === 200)).toHaveLength(1);
       for (const r of results.filter((x) => x.status !== 200)) expect(r.body['error']).toBe('invalid_grant');
     });
@@ -254,7 +309,11 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
 
     beforeAll(async () => {
       const admin = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
-      await fetch(`${stack.url}/t/other/admin/v1/tenant`, { method: 'POST', headers: { Authorization: admin, 'Content-Type': 'application/json' }, body: JSON.stringify({ oidc: { registration: 'open' } }) });
+      await fetch(`${stack.url}/t/other/admin/v1/tenant`, {
+        method: 'POST',
+        headers: { Authorization: admin, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ oidc: { registration: 'open' } }),
+      });
       otherIssuer = `${stack.url}/t/other`;
       otherClient = await registerClient(otherIssuer);
     });
@@ -267,7 +326,11 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
       expect(userinfo.headers.get('www-authenticate')).toMatch(/invalid_token/);
       const introspection = await postForm(`${otherIssuer}/oidc/introspect`, { token: at }, { Authorization: basic(otherClient) });
       expect(introspection.body).toEqual({ active: false });
-      const refresh = await postForm(`${otherIssuer}/oidc/token`, { grant_type: 'refresh_token', refresh_token: issued.body['refresh_token'] as string }, { Authorization: basic(otherClient) });
+      const refresh = await postForm(
+        `${otherIssuer}/oidc/token`,
+        { grant_type: 'refresh_token', refresh_token: issued.body['refresh_token'] as string },
+        { Authorization: basic(otherClient) },
+      );
       expect(refresh.body['error']).toBe('invalid_grant');
     });
 

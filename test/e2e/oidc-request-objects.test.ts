@@ -75,7 +75,13 @@ describe.each(BACKENDS)('JAR, PAR, signed UserInfo and jwks_uri with openid-clie
       key = await signingKey();
       config = await oidc.dynamicClientRegistration(
         issuer,
-        { client_name: 'JAR RP', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'client_secret_post', jwks: { keys: [key.jwk] }, request_object_signing_alg: 'ES256' },
+        {
+          client_name: 'JAR RP',
+          redirect_uris: [REDIRECT],
+          token_endpoint_auth_method: 'client_secret_post',
+          jwks: { keys: [key.jwk] },
+          request_object_signing_alg: 'ES256',
+        },
         undefined,
         insecure,
       );
@@ -84,13 +90,22 @@ describe.each(BACKENDS)('JAR, PAR, signed UserInfo and jwks_uri with openid-clie
     it('runs the code flow from a request object alone; the outer query counts for nothing', async () => {
       const { verifier, params } = await pkce();
       const nonce = oidc.randomNonce();
-      const url = await oidc.buildAuthorizationUrlWithJAR(config, { redirect_uri: REDIRECT, scope: 'openid profile', nonce, state: 'jar-1', ...params }, { key: key.privateKey, kid: 'rk1' });
+      const url = await oidc.buildAuthorizationUrlWithJAR(
+        config,
+        { redirect_uri: REDIRECT, scope: 'openid profile', nonce, state: 'jar-1', ...params },
+        { key: key.privateKey, kid: 'rk1' },
+      );
       expect([...url.searchParams.keys()].sort()).toEqual(['client_id', 'request']);
       // A scope in the query that the request object does not carry is ignored (RFC 9101 §5).
       url.searchParams.set('scope', 'openid email');
       const callback = await signIn(url);
       expect(callback.searchParams.get('state')).toBe('jar-1');
-      const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: 'jar-1', idTokenExpected: true });
+      const tokens = await oidc.authorizationCodeGrant(config, callback, {
+        pkceCodeVerifier: verifier,
+        expectedNonce: nonce,
+        expectedState: 'jar-1',
+        idTokenExpected: true,
+      });
       expect(tokens.claims()?.sub).toBe('alice');
       expect(tokens.scope).toBe('openid profile');
     });
@@ -126,7 +141,9 @@ describe.each(BACKENDS)('JAR, PAR, signed UserInfo and jwks_uri with openid-clie
         .setAudience('https://elsewhere.example/t/demo')
         .setExpirationTime('1m')
         .sign(key.privateKey);
-      const url = new URL(`${issuer.href}/oidc/authorize?client_id=${config.clientMetadata().client_id}&redirect_uri=${encodeURIComponent(REDIRECT)}&request=${jwt}`);
+      const url = new URL(
+        `${issuer.href}/oidc/authorize?client_id=${config.clientMetadata().client_id}&redirect_uri=${encodeURIComponent(REDIRECT)}&request=${jwt}`,
+      );
       const back = new URL((await fetch(url, { redirect: 'manual' })).headers.get('location')!);
       expect(back.searchParams.get('error')).toBe('invalid_request_object');
       expect(back.searchParams.get('error_description')).toMatch(/aud/);
@@ -137,7 +154,12 @@ describe.each(BACKENDS)('JAR, PAR, signed UserInfo and jwks_uri with openid-clie
     let config: oidc.Configuration;
 
     beforeAll(async () => {
-      config = await oidc.dynamicClientRegistration(issuer, { client_name: 'PAR RP', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'client_secret_post' }, undefined, insecure);
+      config = await oidc.dynamicClientRegistration(
+        issuer,
+        { client_name: 'PAR RP', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'client_secret_post' },
+        undefined,
+        insecure,
+      );
     });
 
     it('pushes the request with client authentication and signs in through the request_uri', async () => {
@@ -158,17 +180,32 @@ describe.each(BACKENDS)('JAR, PAR, signed UserInfo and jwks_uri with openid-clie
       return { status: response.status, body: (await response.json()) as Record<string, unknown> };
     };
     const authorizeWith = (requestUri: string, extra: Record<string, string> = {}) =>
-      fetch(`${issuer.href}/oidc/authorize?${new URLSearchParams({ client_id: config.clientMetadata().client_id, request_uri: requestUri, ...extra }).toString()}`, { redirect: 'manual' });
+      fetch(
+        `${issuer.href}/oidc/authorize?${new URLSearchParams({ client_id: config.clientMetadata().client_id, request_uri: requestUri, ...extra }).toString()}`,
+        { redirect: 'manual' },
+      );
 
     it('answers 201 with a short-lived URN, and refuses a bad client, a bad request and a pushed request_uri as JSON', async () => {
       const { params } = await pkce();
       const ok = await push({ response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', ...params });
       expect(ok.status).toBe(201);
       expect(ok.body['expires_in']).toBe(60);
-      expect(await push({ response_type: 'code', redirect_uri: REDIRECT, scope: 'openid' }, 'cs_wrong')).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
-      expect(await push({ response_type: 'code', redirect_uri: 'https://evil.example/cb', scope: 'openid' })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
-      expect(await push({ response_type: 'token', redirect_uri: REDIRECT, scope: 'openid' })).toMatchObject({ status: 400, body: { error: 'unsupported_response_type' } });
-      expect(await push({ response_type: 'code', redirect_uri: REDIRECT, scope: 'openid card' })).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
+      expect(await push({ response_type: 'code', redirect_uri: REDIRECT, scope: 'openid' }, 'cs_wrong')).toMatchObject({
+        status: 401,
+        body: { error: 'invalid_client' },
+      });
+      expect(await push({ response_type: 'code', redirect_uri: 'https://evil.example/cb', scope: 'openid' })).toMatchObject({
+        status: 400,
+        body: { error: 'invalid_request' },
+      });
+      expect(await push({ response_type: 'token', redirect_uri: REDIRECT, scope: 'openid' })).toMatchObject({
+        status: 400,
+        body: { error: 'unsupported_response_type' },
+      });
+      expect(await push({ response_type: 'code', redirect_uri: REDIRECT, scope: 'openid card' })).toMatchObject({
+        status: 400,
+        body: { error: 'invalid_scope' },
+      });
       expect(await push({ request_uri: ok.body['request_uri'] as string })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
     });
 
@@ -190,8 +227,16 @@ describe.each(BACKENDS)('JAR, PAR, signed UserInfo and jwks_uri with openid-clie
     it('refuses another client’s request_uri and one made up, and fetches no request_uri by reference', async () => {
       const { params } = await pkce();
       const pushed = await push({ response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', ...params });
-      const other = await oidc.dynamicClientRegistration(issuer, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'client_secret_post' }, undefined, insecure);
-      const foreign = await fetch(`${issuer.href}/oidc/authorize?${new URLSearchParams({ client_id: other.clientMetadata().client_id, request_uri: pushed.body['request_uri'] as string }).toString()}`, { redirect: 'manual' });
+      const other = await oidc.dynamicClientRegistration(
+        issuer,
+        { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'client_secret_post' },
+        undefined,
+        insecure,
+      );
+      const foreign = await fetch(
+        `${issuer.href}/oidc/authorize?${new URLSearchParams({ client_id: other.clientMetadata().client_id, request_uri: pushed.body['request_uri'] as string }).toString()}`,
+        { redirect: 'manual' },
+      );
       expect(await foreign.text()).toContain('invalid_request_uri');
       // The rightful client still has it (the foreign attempt used nothing up).
       expect((await authorizeWith(pushed.body['request_uri'] as string)).headers.get('location')).toContain('/portal/login');
@@ -200,17 +245,28 @@ describe.each(BACKENDS)('JAR, PAR, signed UserInfo and jwks_uri with openid-clie
     });
 
     it('binds the code to the key of a DPoP proof sent with the push (RFC 9449 §10.1)', async () => {
-      const publicClient = await oidc.dynamicClientRegistration(issuer, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' }, oidc.None(), insecure);
+      const publicClient = await oidc.dynamicClientRegistration(
+        issuer,
+        { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' },
+        oidc.None(),
+        insecure,
+      );
       const dpop = oidc.getDPoPHandle(publicClient, await oidc.randomDPoPKeyPair('ES256'));
       const { verifier, params } = await pkce();
       // openid-client answers the use_dpop_nonce challenge of the PAR endpoint by itself.
       const url = await oidc.buildAuthorizationUrlWithPAR(publicClient, { redirect_uri: REDIRECT, scope: 'openid', state: 'dp', ...params }, { DPoP: dpop });
       const callback = await signIn(url);
       const other = oidc.getDPoPHandle(publicClient, await oidc.randomDPoPKeyPair('ES256'));
-      await expect(oidc.authorizationCodeGrant(publicClient, callback, { pkceCodeVerifier: verifier, expectedState: 'dp' }, undefined, { DPoP: other })).rejects.toMatchObject({ error: 'invalid_grant' });
+      await expect(
+        oidc.authorizationCodeGrant(publicClient, callback, { pkceCodeVerifier: verifier, expectedState: 'dp' }, undefined, { DPoP: other }),
+      ).rejects.toMatchObject({ error: 'invalid_grant' });
       const again = await pkce();
-      const bound = await signIn(await oidc.buildAuthorizationUrlWithPAR(publicClient, { redirect_uri: REDIRECT, scope: 'openid', state: 'dp2', ...again.params }, { DPoP: dpop }));
-      const tokens = await oidc.authorizationCodeGrant(publicClient, bound, { pkceCodeVerifier: again.verifier, expectedState: 'dp2' }, undefined, { DPoP: dpop });
+      const bound = await signIn(
+        await oidc.buildAuthorizationUrlWithPAR(publicClient, { redirect_uri: REDIRECT, scope: 'openid', state: 'dp2', ...again.params }, { DPoP: dpop }),
+      );
+      const tokens = await oidc.authorizationCodeGrant(publicClient, bound, { pkceCodeVerifier: again.verifier, expectedState: 'dp2' }, undefined, {
+        DPoP: dpop,
+      });
       expect(tokens.token_type).toBe('dpop');
     });
 
@@ -261,7 +317,10 @@ describe.each(BACKENDS)('JAR, PAR, signed UserInfo and jwks_uri with openid-clie
         body: JSON.stringify({ redirect_uris: [REDIRECT], userinfo_signed_response_alg: alg }),
       });
       expect(response.status).toBe(400);
-      expect(await response.json()).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringContaining('userinfo_signed_response_alg') });
+      expect(await response.json()).toMatchObject({
+        error: 'invalid_client_metadata',
+        error_description: expect.stringContaining('userinfo_signed_response_alg'),
+      });
     });
   });
 
@@ -282,14 +341,24 @@ describe.each(BACKENDS)('JAR, PAR, signed UserInfo and jwks_uri with openid-clie
       keys = [key.jwk];
       const config = await oidc.dynamicClientRegistration(
         issuer,
-        { client_name: 'Keys by URI', redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks_uri: `${jwksServer.url}/jwks` },
+        {
+          client_name: 'Keys by URI',
+          redirect_uris: [REDIRECT],
+          grant_types: ['authorization_code', 'client_credentials'],
+          token_endpoint_auth_method: 'private_key_jwt',
+          jwks_uri: `${jwksServer.url}/jwks`,
+        },
         oidc.PrivateKeyJwt({ key: key.privateKey, kid: 'uri-1' }),
         insecure,
       );
       expect(config.clientMetadata()['jwks_uri']).toBe(`${jwksServer.url}/jwks`);
       expect((await oidc.clientCredentialsGrant(config, { scope: 'profile' })).access_token).toBeDefined();
       const { verifier, params } = await pkce();
-      const jar = await oidc.buildAuthorizationUrlWithJAR(config, { redirect_uri: REDIRECT, scope: 'openid', state: 'uri-jar', ...params }, { key: key.privateKey, kid: 'uri-1' });
+      const jar = await oidc.buildAuthorizationUrlWithJAR(
+        config,
+        { redirect_uri: REDIRECT, scope: 'openid', state: 'uri-jar', ...params },
+        { key: key.privateKey, kid: 'uri-1' },
+      );
       const url = await oidc.buildAuthorizationUrlWithPAR(config, jar.searchParams);
       const callback = await signIn(url);
       expect((await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: 'uri-jar' })).access_token).toBeDefined();
@@ -315,7 +384,13 @@ describe.each(BACKENDS)('JAR, PAR, signed UserInfo and jwks_uri with openid-clie
       const second = await signingKey('ES256', 'rot-2');
       keys = [second.jwk];
       clock.advance(31);
-      const rotated = await oidc.discovery(issuer, config.clientMetadata().client_id, {}, oidc.PrivateKeyJwt({ key: second.privateKey, kid: 'rot-2' }), insecure);
+      const rotated = await oidc.discovery(
+        issuer,
+        config.clientMetadata().client_id,
+        {},
+        oidc.PrivateKeyJwt({ key: second.privateKey, kid: 'rot-2' }),
+        insecure,
+      );
       expect((await oidc.clientCredentialsGrant(rotated, { scope: 'profile' })).access_token).toBeDefined();
       expect(jwksServer.seen.filter((line) => line === 'GET /rotating').length).toBe(fetched + 1);
     });

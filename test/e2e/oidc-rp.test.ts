@@ -46,7 +46,17 @@ describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s
     expect(metadata.issuer).toBe(issuer.href);
     expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
     expect(metadata.dpop_signing_alg_values_supported).toContain('ES256');
-    for (const endpoint of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'jwks_uri', 'registration_endpoint', 'revocation_endpoint', 'introspection_endpoint', 'end_session_endpoint', 'device_authorization_endpoint'] as const) {
+    for (const endpoint of [
+      'authorization_endpoint',
+      'token_endpoint',
+      'userinfo_endpoint',
+      'jwks_uri',
+      'registration_endpoint',
+      'revocation_endpoint',
+      'introspection_endpoint',
+      'end_session_endpoint',
+      'device_authorization_endpoint',
+    ] as const) {
       expect(metadata[endpoint]).toMatch(new RegExp(`^${issuer.href}/`));
     }
   });
@@ -92,7 +102,11 @@ describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s
       });
       const callback = await signIn(new HttpBrowser(), url);
       expect(callback.searchParams.get('iss')).toBe(issuer.href);
-      tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true }).catch((e: { error?: string; error_description?: string }) => { throw new Error(`${e.error}: ${e.error_description}`); });
+      tokens = await oidc
+        .authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true })
+        .catch((e: { error?: string; error_description?: string }) => {
+          throw new Error(`${e.error}: ${e.error_description}`);
+        });
       const claims = tokens.claims()!;
       expect(claims.sub).toBe('alice');
       expect(claims.aud).toBe(config.clientMetadata().client_id);
@@ -161,7 +175,11 @@ describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s
       const read = await fetch(uri, { headers: auth });
       expect(read.status).toBe(200);
       expect(await read.json()).toMatchObject({ client_id: metadata.client_id, client_name: 'Test RP' });
-      const updated = await fetch(uri, { method: 'PUT', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ client_id: metadata.client_id, client_name: 'Renamed RP', redirect_uris: [REDIRECT] }) });
+      const updated = await fetch(uri, {
+        method: 'PUT',
+        headers: { ...auth, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ client_id: metadata.client_id, client_name: 'Renamed RP', redirect_uris: [REDIRECT] }),
+      });
       expect(await updated.json()).toMatchObject({ client_name: 'Renamed RP' });
       expect((await fetch(uri, { headers: { Authorization: 'Bearer rat_wrong' } })).status).toBe(401);
       expect((await fetch(uri, { method: 'DELETE', headers: auth })).status).toBe(204);
@@ -264,8 +282,24 @@ describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s
     it('runs the code flow; openid-client verifies the KMS-made ID token against the JWKS', async () => {
       const admin = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
       const json = { Authorization: admin, 'Content-Type': 'application/json' };
-      expect((await fetch(`${stack.url}/t/kmsmode/admin/v1/tenant`, { method: 'POST', headers: json, body: JSON.stringify({ oidc: { signingMode: 'kms', registration: 'open' } }) })).status).toBe(201);
-      expect((await fetch(`${stack.url}/t/kmsmode/admin/v1/users`, { method: 'POST', headers: json, body: JSON.stringify({ username: 'alice', password: PASSWORD }) })).status).toBe(201);
+      expect(
+        (
+          await fetch(`${stack.url}/t/kmsmode/admin/v1/tenant`, {
+            method: 'POST',
+            headers: json,
+            body: JSON.stringify({ oidc: { signingMode: 'kms', registration: 'open' } }),
+          })
+        ).status,
+      ).toBe(201);
+      expect(
+        (
+          await fetch(`${stack.url}/t/kmsmode/admin/v1/users`, {
+            method: 'POST',
+            headers: json,
+            body: JSON.stringify({ username: 'alice', password: PASSWORD }),
+          })
+        ).status,
+      ).toBe(201);
       const kmsIssuer = new URL(`${stack.url}/t/kmsmode`);
       const config = await oidc.dynamicClientRegistration(
         kmsIssuer,
@@ -276,7 +310,12 @@ describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s
       const jwks = (await (await fetch(`${kmsIssuer.href}/oidc/jwks`)).json()) as { keys: { kid: string }[] };
       expect(jwks.keys).toHaveLength(1); // the stack key only: no wrapped keys for this tenant
       const verifier = oidc.randomPKCECodeVerifier();
-      const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+      const url = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: REDIRECT,
+        scope: 'openid',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+      });
       const callback = await signIn(new HttpBrowser(), url);
       const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, idTokenExpected: true });
       const header = JSON.parse(Buffer.from(tokens.id_token!.split('.')[0]!, 'base64url').toString()) as { kid: string; alg: string };
@@ -288,13 +327,29 @@ describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s
     it('issues ES256 ID tokens that openid-client verifies, and refuses clients expecting RS256', async () => {
       const admin = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
       const json = { Authorization: admin, 'Content-Type': 'application/json' };
-      expect((await fetch(`${stack.url}/t/ecdsa/admin/v1/tenant`, { method: 'POST', headers: json, body: JSON.stringify({ oidc: { signingAlgorithm: 'ES256', registration: 'open' } }) })).status).toBe(201);
-      expect((await fetch(`${stack.url}/t/ecdsa/admin/v1/users`, { method: 'POST', headers: json, body: JSON.stringify({ username: 'alice', password: PASSWORD }) })).status).toBe(201);
+      expect(
+        (
+          await fetch(`${stack.url}/t/ecdsa/admin/v1/tenant`, {
+            method: 'POST',
+            headers: json,
+            body: JSON.stringify({ oidc: { signingAlgorithm: 'ES256', registration: 'open' } }),
+          })
+        ).status,
+      ).toBe(201);
+      expect(
+        (await fetch(`${stack.url}/t/ecdsa/admin/v1/users`, { method: 'POST', headers: json, body: JSON.stringify({ username: 'alice', password: PASSWORD }) }))
+          .status,
+      ).toBe(201);
       const ecIssuer = new URL(`${stack.url}/t/ecdsa`);
       const server = await oidc.discovery(ecIssuer, 'x', undefined, undefined, insecure);
       expect(server.serverMetadata().id_token_signing_alg_values_supported).toEqual(['ES256']);
       await expect(
-        oidc.dynamicClientRegistration(ecIssuer, { redirect_uris: [REDIRECT], id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_post' }, undefined, insecure),
+        oidc.dynamicClientRegistration(
+          ecIssuer,
+          { redirect_uris: [REDIRECT], id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_post' },
+          undefined,
+          insecure,
+        ),
       ).rejects.toMatchObject({ error: 'invalid_client_metadata' });
       const config = await oidc.dynamicClientRegistration(
         ecIssuer,
@@ -303,7 +358,12 @@ describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s
         insecure,
       );
       const verifier = oidc.randomPKCECodeVerifier();
-      const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+      const url = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: REDIRECT,
+        scope: 'openid',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+      });
       const tokens = await oidc.authorizationCodeGrant(config, await signIn(new HttpBrowser(), url), { pkceCodeVerifier: verifier, idTokenExpected: true });
       expect(JSON.parse(Buffer.from(tokens.id_token!.split('.')[0]!, 'base64url').toString())).toMatchObject({ alg: 'ES256' });
       expect(tokens.claims()?.sub).toBe('alice');

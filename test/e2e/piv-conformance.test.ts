@@ -51,7 +51,10 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
   let stack: LocalStack;
   let pcscd: Pcscd;
   let agent: Started | undefined;
-  const cards: Record<Name, { id: string; label: string; managementKey: string }> = { rsa: { id: '', label: 'Alice rsa card', managementKey: '' }, ec: { id: '', label: 'Alice ec card', managementKey: '' } };
+  const cards: Record<Name, { id: string; label: string; managementKey: string }> = {
+    rsa: { id: '', label: 'Alice rsa card', managementKey: '' },
+    ec: { id: '', label: 'Alice ec card', managementKey: '' },
+  };
 
   const readerOf = (name: Name): string => {
     const ordered = [cards.rsa.id, cards.ec.id].sort();
@@ -73,13 +76,21 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/RSA-PSS \(TLS 1\.3 client authentication/);
     // ... and enrolled with the acknowledgement, with a warning.
-    for (const [name, args] of [['rsa', ['--alg', 'rsa2048', '--resident-rsa', 'pkcs1-only']], ['ec', []]] as const) {
-      const enrolled = await cli(['--data-dir', dataDir, '--json', 'card', 'enroll', 'demo', 'alice', ...args, '--pin', PIN, '--puk', PUK, '--label', cards[name].label], {});
+    for (const [name, args] of [
+      ['rsa', ['--alg', 'rsa2048', '--resident-rsa', 'pkcs1-only']],
+      ['ec', []],
+    ] as const) {
+      const enrolled = await cli(
+        ['--data-dir', dataDir, '--json', 'card', 'enroll', 'demo', 'alice', ...args, '--pin', PIN, '--puk', PUK, '--label', cards[name].label],
+        {},
+      );
       expect(enrolled.code).toBe(0);
       if (name === 'rsa') expect(enrolled.stderr).toContain('warning: KMS-resident RSA keys sign PKCS#1 v1.5 blocks only');
       const result = JSON.parse(enrolled.stdout) as { card: { id: string; slots: Array<{ algorithm: string }> }; managementKey: { hex: string } };
       cards[name].managementKey = result.managementKey.hex;
-      expect(result.card.slots.map((s) => s.algorithm)).toEqual(name === 'rsa' ? ['rsa2048', 'rsa2048', 'rsa2048', 'rsa2048'] : ['p256', 'p256', 'p256', 'p256']);
+      expect(result.card.slots.map((s) => s.algorithm)).toEqual(
+        name === 'rsa' ? ['rsa2048', 'rsa2048', 'rsa2048', 'rsa2048'] : ['p256', 'p256', 'p256', 'p256'],
+      );
       cards[name].id = result.card.id;
     }
     stack = await startLocalStack({ port, dataDir, logLevel: 'SILENT', demoPassword: DEMO_PASSWORD });
@@ -117,7 +128,10 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
     expect((await quiet('modutil', ['-dbdir', `sql:${nss}`, '-add', 'opensc', '-libfile', PKCS11, '-force'])).status).toBe(0);
     const certs = await quiet('certutil', ['-L', '-h', 'all', '-d', `sql:${nss}`]);
     expect(certs.status).toBe(0);
-    const nicknames = certs.stdout.split('\n').map((line) => line.replace(/\s+u,u,u\s*$/, '')).filter((line) => line.includes(':Certificate for PIV Authentication'));
+    const nicknames = certs.stdout
+      .split('\n')
+      .map((line) => line.replace(/\s+u,u,u\s*$/, ''))
+      .filter((line) => line.includes(':Certificate for PIV Authentication'));
     expect(nicknames.sort()).toEqual([`${tokenName('ec')}:Certificate for PIV Authentication`, `${tokenName('rsa')}:Certificate for PIV Authentication`]);
   });
 
@@ -128,12 +142,54 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
     beforeAll(async () => {
       writeFileSync(
         opensslConf(),
-        ['openssl_conf = init', '[init]', 'engines = engines', '[engines]', 'pkcs11 = pkcs11', '[pkcs11]', 'engine_id = pkcs11', `dynamic_path = ${ENGINE}`, `MODULE_PATH = ${PKCS11}`, 'init = 0', ''].join('\n'),
+        [
+          'openssl_conf = init',
+          '[init]',
+          'engines = engines',
+          '[engines]',
+          'pkcs11 = pkcs11',
+          '[pkcs11]',
+          'engine_id = pkcs11',
+          `dynamic_path = ${ENGINE}`,
+          `MODULE_PATH = ${PKCS11}`,
+          'init = 0',
+          '',
+        ].join('\n'),
       );
-      const server = await quiet('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(work, 'server.key'), '-out', join(work, 'server.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+      const server = await quiet('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(work, 'server.key'),
+        '-out',
+        join(work, 'server.pem'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ]);
       expect(server.status).toBe(0);
       for (const name of ['rsa', 'ec'] as const) {
-        const read = await quiet('pkcs11-tool', ['--module', PKCS11, '--slot-description', readerOf(name), '--read-object', '--type', 'cert', '--id', '01', '--output-file', join(work, `${name}-9a.der`)]);
+        const read = await quiet('pkcs11-tool', [
+          '--module',
+          PKCS11,
+          '--slot-description',
+          readerOf(name),
+          '--read-object',
+          '--type',
+          'cert',
+          '--id',
+          '01',
+          '--output-file',
+          join(work, `${name}-9a.der`),
+        ]);
         expect(read.status).toBe(0);
       }
       serverPort = await freePort();
@@ -142,7 +198,26 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
     /** One handshake: s_server accepts one connection, requires a client certificate from the card CA. */
     const handshake = async (name: Name, options: string[]): Promise<{ client: { status: number | null; stdout: string; stderr: string }; server: string }> => {
       // stdin stays open: s_server ends a connection at end of input.
-      const server = spawn('openssl', ['s_server', '-accept', `127.0.0.1:${serverPort}`, '-naccept', '1', '-cert', join(work, 'server.pem'), '-key', join(work, 'server.key'), '-Verify', '1', '-verify_return_error', '-CAfile', join(work, 'ca.pem')], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const server = spawn(
+        'openssl',
+        [
+          's_server',
+          '-accept',
+          `127.0.0.1:${serverPort}`,
+          '-naccept',
+          '1',
+          '-cert',
+          join(work, 'server.pem'),
+          '-key',
+          join(work, 'server.key'),
+          '-Verify',
+          '1',
+          '-verify_return_error',
+          '-CAfile',
+          join(work, 'ca.pem'),
+        ],
+        { stdio: ['pipe', 'pipe', 'pipe'] },
+      );
       let serverOutput = '';
       server.stdout.on('data', (chunk: Buffer) => (serverOutput += chunk.toString()));
       server.stderr.on('data', (chunk: Buffer) => (serverOutput += chunk.toString()));
@@ -151,7 +226,26 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
       const uri = `pkcs11:token=${encodeURIComponent(tokenName(name))};id=%01;type=private;pin-value=${PIN}`;
       const client = await quiet(
         'openssl',
-        ['s_client', '-connect', `127.0.0.1:${serverPort}`, ...options, '-engine', 'pkcs11', '-keyform', 'engine', '-key', uri, '-cert', join(work, `${name}-9a.der`), '-certform', 'DER', '-CAfile', join(work, 'server.pem'), '-verify_return_error', '-brief'],
+        [
+          's_client',
+          '-connect',
+          `127.0.0.1:${serverPort}`,
+          ...options,
+          '-engine',
+          'pkcs11',
+          '-keyform',
+          'engine',
+          '-key',
+          uri,
+          '-cert',
+          join(work, `${name}-9a.der`),
+          '-certform',
+          'DER',
+          '-CAfile',
+          join(work, 'server.pem'),
+          '-verify_return_error',
+          '-brief',
+        ],
         { OPENSSL_CONF: opensslConf() },
       );
       server.kill('SIGTERM');
@@ -182,16 +276,16 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
       expect(mechanisms.stdout).toContain('RSA-PKCS,');
     });
 
-    it.each([['TLS 1.3 (RSA-PSS only)', ['-tls1_3']], ['TLS 1.2 with OpenSSL’s default (RSA-PSS first)', ['-tls1_2']]])(
-      'a KMS-resident RSA card fails %s with a clear reason: the card answers 6A80, PKCS#11 "Data invalid"',
-      async (_what, options) => {
-        const { client, server } = await handshake('rsa', options);
-        expect(client.status).not.toBe(0);
-        expect(client.stderr).toContain('PKCS#11 module:ERR_CKR_error:Data invalid');
-        expect(client.stderr).not.toContain('token not recognized');
-        expect(server).not.toContain('Peer signature type: RSA');
-      },
-    );
+    it.each([
+      ['TLS 1.3 (RSA-PSS only)', ['-tls1_3']],
+      ['TLS 1.2 with OpenSSL’s default (RSA-PSS first)', ['-tls1_2']],
+    ])('a KMS-resident RSA card fails %s with a clear reason: the card answers 6A80, PKCS#11 "Data invalid"', async (_what, options) => {
+      const { client, server } = await handshake('rsa', options);
+      expect(client.status).not.toBe(0);
+      expect(client.stderr).toContain('PKCS#11 module:ERR_CKR_error:Data invalid');
+      expect(client.stderr).not.toContain('token not recognized');
+      expect(server).not.toContain('Peer signature type: RSA');
+    });
   });
 
   describe('signed CHUID and Security Object, read with yubico-piv-tool and checked with openssl', () => {
@@ -213,7 +307,21 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
       const items = decodeAll(await readObject(name, 0x5fc106))!;
       expect(items.map((i) => i.tag)).toEqual([0xba, 0xbb, 0xfe]);
       writeFileSync(join(work, 'so.p7'), items[1]!.value);
-      await openssl(['cms', '-verify', '-inform', 'DER', '-in', join(work, 'so.p7'), '-binary', '-CAfile', join(work, 'ca.pem'), '-purpose', 'any', '-out', join(work, 'lds.der')]);
+      await openssl([
+        'cms',
+        '-verify',
+        '-inform',
+        'DER',
+        '-in',
+        join(work, 'so.p7'),
+        '-binary',
+        '-CAfile',
+        join(work, 'ca.pem'),
+        '-purpose',
+        'any',
+        '-out',
+        join(work, 'lds.der'),
+      ]);
       return { mapping: Buffer.from(items[0]!.value).toString('hex'), hashes: await openssl(['asn1parse', '-inform', 'DER', '-in', join(work, 'lds.der')]) };
     };
 
@@ -227,7 +335,25 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
       const signedPart = chuid.subarray(0, chuid.indexOf(Buffer.from([0x3e, 0x82])));
       writeFileSync(join(work, 'chuid.p7'), signature);
       writeFileSync(join(work, 'chuid-content'), signedPart);
-      await openssl(['cms', '-verify', '-inform', 'DER', '-in', join(work, 'chuid.p7'), '-content', join(work, 'chuid-content'), '-binary', '-CAfile', join(work, 'ca.pem'), '-purpose', 'any', '-signer', join(work, 'signer.pem'), '-out', '/dev/null']);
+      await openssl([
+        'cms',
+        '-verify',
+        '-inform',
+        'DER',
+        '-in',
+        join(work, 'chuid.p7'),
+        '-content',
+        join(work, 'chuid-content'),
+        '-binary',
+        '-CAfile',
+        join(work, 'ca.pem'),
+        '-purpose',
+        'any',
+        '-signer',
+        join(work, 'signer.pem'),
+        '-out',
+        '/dev/null',
+      ]);
       const signer = await openssl(['x509', '-in', join(work, 'signer.pem'), '-noout', '-subject', '-ext', 'extendedKeyUsage']);
       expect(signer).toContain('CN = demo PIV content signer');
       expect(signer).toContain('2.16.840.1.101.3.6.7');
@@ -236,21 +362,68 @@ describe('PIV conformance with real middleware: token names, KMS-resident RSA in
       // A changed CHUID no longer verifies.
       signedPart[signedPart.length - 1]! ^= 1;
       writeFileSync(join(work, 'chuid-content'), signedPart);
-      expect((await quiet('openssl', ['cms', '-verify', '-inform', 'DER', '-in', join(work, 'chuid.p7'), '-content', join(work, 'chuid-content'), '-binary', '-CAfile', join(work, 'ca.pem'), '-purpose', 'any', '-out', '/dev/null'])).status).not.toBe(0);
+      expect(
+        (
+          await quiet('openssl', [
+            'cms',
+            '-verify',
+            '-inform',
+            'DER',
+            '-in',
+            join(work, 'chuid.p7'),
+            '-content',
+            join(work, 'chuid-content'),
+            '-binary',
+            '-CAfile',
+            join(work, 'ca.pem'),
+            '-purpose',
+            'any',
+            '-out',
+            '/dev/null',
+          ])
+        ).status,
+      ).not.toBe(0);
     });
 
     it('the Security Object maps data groups to container IDs and its signed LDSSecurityObject holds the SHA-256 of the CHUID, CCC and each certificate object', async () => {
       const { mapping, hashes } = await verifiedSecurityObject('ec');
       // DG1 CHUID 3000, DG2 CCC DB00, DG3 Discovery 6050, DG4 Key History 6060, DG5..8 certificates 0101, 0100, 0102, 0500.
       expect(mapping).toBe('013000' + '02db00' + '036050' + '046060' + '050101' + '060100' + '070102' + '080500');
-      for (const id of [0x5fc102, 0x5fc107, 0x5fc105, 0x5fc10a, 0x5fc10b, 0x5fc101]) expect({ id: id.toString(16), hashed: hashes.includes(sha256(await readObject('ec', id))) }).toEqual({ id: id.toString(16), hashed: true });
+      for (const id of [0x5fc102, 0x5fc107, 0x5fc105, 0x5fc10a, 0x5fc10b, 0x5fc101])
+        expect({ id: id.toString(16), hashed: hashes.includes(sha256(await readObject('ec', id))) }).toEqual({ id: id.toString(16), hashed: true });
       expect(hashes).toContain('sha256');
     });
 
     it('re-signs the Security Object when the holder imports a new certificate (yubico-piv-tool), so it stays current', async () => {
       const before = await readObject('ec', 0x5fc10a);
-      await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(work, 'new.key'), '-out', join(work, 'new.pem'), '-days', '1', '-subj', '/CN=re-issued']);
-      const imported = await quiet('yubico-piv-tool', ['-r', readerOf('ec'), `--key=${cards.ec.managementKey}`, '-a', 'import-certificate', '-s', '9c', '-i', join(work, 'new.pem')]);
+      await openssl([
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(work, 'new.key'),
+        '-out',
+        join(work, 'new.pem'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=re-issued',
+      ]);
+      const imported = await quiet('yubico-piv-tool', [
+        '-r',
+        readerOf('ec'),
+        `--key=${cards.ec.managementKey}`,
+        '-a',
+        'import-certificate',
+        '-s',
+        '9c',
+        '-i',
+        join(work, 'new.pem'),
+      ]);
       expect({ status: imported.status, stderr: imported.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
       const after = await readObject('ec', 0x5fc10a);
       expect(sha256(after)).not.toBe(sha256(before));

@@ -130,10 +130,14 @@ interface Authorization {
 
   /** Waits until the browser is on the RP under `prefix`; otherwise says where it is and what the console said. */
   async function reachRp(page: Page, prefix: string): Promise<void> {
-    await page.waitForURL((url) => url.href.startsWith(prefix), { timeout: 10_000 }).catch((error: Error) => {
-      const errors = consoleErrors.get(page) ?? [];
-      throw new Error(`the browser did not reach ${prefix} (still at ${page.url()})${errors.length ? `; console: ${errors.join(' | ')}` : ''}\n${error.message}`);
-    });
+    await page
+      .waitForURL((url) => url.href.startsWith(prefix), { timeout: 10_000 })
+      .catch((error: Error) => {
+        const errors = consoleErrors.get(page) ?? [];
+        throw new Error(
+          `the browser did not reach ${prefix} (still at ${page.url()})${errors.length ? `; console: ${errors.join(' | ')}` : ''}\n${error.message}`,
+        );
+      });
   }
 
   /** Waits until the browser has landed on the RP callback and returns the URL the RP received. */
@@ -147,7 +151,12 @@ interface Authorization {
 
   async function exchange(config: oidc.Configuration, callback: URL, auth: Authorization) {
     return oidc
-      .authorizationCodeGrant(config, callback, { pkceCodeVerifier: auth.verifier, expectedState: auth.state, expectedNonce: auth.nonce, idTokenExpected: true })
+      .authorizationCodeGrant(config, callback, {
+        pkceCodeVerifier: auth.verifier,
+        expectedState: auth.state,
+        expectedNonce: auth.nonce,
+        idTokenExpected: true,
+      })
       .catch((e: { error?: string; error_description?: string; message?: string }) => {
         throw new Error(`code exchange failed: ${e.error ?? ''} ${e.error_description ?? e.message ?? ''}`);
       });

@@ -19,9 +19,39 @@ const WIDTHS = [390, 1280] as const;
 
 /** The words each page is recognised by, per language (its h1): the page rendered in that language. */
 const HEADINGS: Record<(typeof LOCALES)[number], Record<string, string>> = {
-  en: { login: 'Sign in', 'login-error': 'Sign in', otp: 'Two-step verification', consent: 'Allow Expense reports?', 'device-code': 'Connect a device', 'device-confirm': 'Allow this device?', 'device-done': 'Device connected', logout: 'Sign out', error: 'Not found' },
-  de: { login: 'Anmelden', 'login-error': 'Anmelden', otp: 'Bestätigung in zwei Schritten', consent: 'Expense reports erlauben?', 'device-code': 'Gerät verbinden', 'device-confirm': 'Dieses Gerät erlauben?', 'device-done': 'Gerät verbunden', logout: 'Abmelden', error: 'Nicht gefunden' },
-  fr: { login: 'Se connecter', 'login-error': 'Se connecter', otp: 'Vérification en deux étapes', consent: 'Autoriser Expense reports ?', 'device-code': 'Connecter un appareil', 'device-confirm': 'Autoriser cet appareil ?', 'device-done': 'Appareil connecté', logout: 'Se déconnecter', error: 'Introuvable' },
+  en: {
+    login: 'Sign in',
+    'login-error': 'Sign in',
+    otp: 'Two-step verification',
+    consent: 'Allow Expense reports?',
+    'device-code': 'Connect a device',
+    'device-confirm': 'Allow this device?',
+    'device-done': 'Device connected',
+    logout: 'Sign out',
+    error: 'Not found',
+  },
+  de: {
+    login: 'Anmelden',
+    'login-error': 'Anmelden',
+    otp: 'Bestätigung in zwei Schritten',
+    consent: 'Expense reports erlauben?',
+    'device-code': 'Gerät verbinden',
+    'device-confirm': 'Dieses Gerät erlauben?',
+    'device-done': 'Gerät verbunden',
+    logout: 'Abmelden',
+    error: 'Nicht gefunden',
+  },
+  fr: {
+    login: 'Se connecter',
+    'login-error': 'Se connecter',
+    otp: 'Vérification en deux étapes',
+    consent: 'Autoriser Expense reports ?',
+    'device-code': 'Connecter un appareil',
+    'device-confirm': 'Autoriser cet appareil ?',
+    'device-done': 'Appareil connecté',
+    logout: 'Se déconnecter',
+    error: 'Introuvable',
+  },
 };
 
 /** Page-side expressions (strings: the test project has no DOM types). */
@@ -112,7 +142,10 @@ const axeSource = (): string => readFileSync(createRequire(import.meta.url).reso
     for (const width of WIDTHS) {
       it(`${locale} at ${width} px: every portal page`, async () => {
         const username = `user-${locale}-${width}`;
-        const context = await chromium.newContext({ locale: locale === 'en' ? 'en-GB' : `${locale}-${locale.toUpperCase()}`, viewport: { width, height: 860 } });
+        const context = await chromium.newContext({
+          locale: locale === 'en' ? 'en-GB' : `${locale}-${locale.toUpperCase()}`,
+          viewport: { width, height: 860 },
+        });
         const page = await context.newPage();
         const errors: string[] = [];
         // A CSP violation (a style or image the page's policy refuses) is reported only on the console.

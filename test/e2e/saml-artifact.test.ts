@@ -33,11 +33,19 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
   beforeAll(async () => {
     stack = await startStackOn('embedded', { clock });
     issuer = `${stack.url}/t/demo`;
-    endpoints = { sso: `${issuer}/saml/sso`, ars: `${issuer}/saml/artifact`, slo: `${issuer}/saml/slo`, nameId: `${issuer}/saml/nameid`, entityId: `${issuer}/saml/metadata` };
+    endpoints = {
+      sso: `${issuer}/saml/sso`,
+      ars: `${issuer}/saml/artifact`,
+      slo: `${issuer}/saml/slo`,
+      nameId: `${issuer}/saml/nameid`,
+      entityId: `${issuer}/saml/metadata`,
+    };
     metadataXml = await (await fetch(endpoints.entityId)).text();
     const idpCertPem = `-----BEGIN CERTIFICATE-----\n${/<ds:X509Certificate>([^<]+)<\/ds:X509Certificate>/.exec(metadataXml)![1]!}\n-----END CERTIFICATE-----\n`;
     const runtime = stack.runtime;
-    saml = createSaml(createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }), runtime.directory, { outbound: runtime.outbound });
+    saml = createSaml(createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }), runtime.directory, {
+      outbound: runtime.outbound,
+    });
     sp = await ArtifactSp.start('https://artifact-sp.example.test/metadata');
     other = await ArtifactSp.start('https://other-sp.example.test/metadata');
     for (const each of [sp, other]) {
@@ -76,8 +84,10 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
 
   it('lists every protocol endpoint and binding in schema-valid metadata', () => {
     expect(metadataXml).toContain(`<md:ArtifactResolutionService Binding="${BINDINGS.soap}" Location="${endpoints.ars}" index="0" isDefault="true"/>`);
-    for (const binding of [BINDINGS.redirect, BINDINGS.post, BINDINGS.soap, BINDINGS.artifact]) expect(metadataXml).toContain(`<md:SingleLogoutService Binding="${binding}" Location="${endpoints.slo}"/>`);
-    for (const binding of [BINDINGS.redirect, BINDINGS.post, BINDINGS.soap, BINDINGS.artifact]) expect(metadataXml).toContain(`<md:ManageNameIDService Binding="${binding}" Location="${endpoints.nameId}"/>`);
+    for (const binding of [BINDINGS.redirect, BINDINGS.post, BINDINGS.soap, BINDINGS.artifact])
+      expect(metadataXml).toContain(`<md:SingleLogoutService Binding="${binding}" Location="${endpoints.slo}"/>`);
+    for (const binding of [BINDINGS.redirect, BINDINGS.post, BINDINGS.soap, BINDINGS.artifact])
+      expect(metadataXml).toContain(`<md:ManageNameIDService Binding="${binding}" Location="${endpoints.nameId}"/>`);
     expect(metadataXml).toContain(`<md:SingleSignOnService Binding="${BINDINGS.artifact}" Location="${endpoints.sso}"/>`);
     if (haveTool('xmllint')) {
       const result = xmllintValidate(metadataXml, 'saml-schema-metadata-2.0.xsd');
@@ -202,7 +212,9 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
 
     it('XSW on the SOAP body: a signed ArtifactResolve moved into the Header, an evil one in the Body', async () => {
       const samlArt = await loginByArtifact();
-      const signed = sp.sign(`<samlp:ArtifactResolve xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="_good" Version="2.0" IssueInstant="${new Date().toISOString()}"><saml:Issuer>${sp.entityId}</saml:Issuer><samlp:Artifact>AAQAAA==</samlp:Artifact></samlp:ArtifactResolve>`);
+      const signed = sp.sign(
+        `<samlp:ArtifactResolve xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="_good" Version="2.0" IssueInstant="${new Date().toISOString()}"><saml:Issuer>${sp.entityId}</saml:Issuer><samlp:Artifact>AAQAAA==</samlp:Artifact></samlp:ArtifactResolve>`,
+      );
       const evil = `<samlp:ArtifactResolve xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="_evil" Version="2.0" IssueInstant="${new Date().toISOString()}"><saml:Issuer>${sp.entityId}</saml:Issuer>${/<ds:Signature[\s\S]*<\/ds:Signature>/.exec(signed)![0]}<samlp:Artifact>${samlArt}</samlp:Artifact></samlp:ArtifactResolve>`;
       const wrapped = `<soap:Envelope xmlns:soap="${NS.soap}"><soap:Header><w xmlns="urn:wrap">${signed}</w></soap:Header><soap:Body>${evil}</soap:Body></soap:Envelope>`;
       const answer = await postSoap(endpoints.ars, wrapped);
@@ -215,7 +227,9 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
 
     it('refuses a replayed ArtifactResolve ID', async () => {
       const samlArt = await loginByArtifact();
-      const resolve = sp.sign(`<samlp:ArtifactResolve xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="_replayed1" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${endpoints.ars}"><saml:Issuer>${sp.entityId}</saml:Issuer><samlp:Artifact>${samlArt}</samlp:Artifact></samlp:ArtifactResolve>`);
+      const resolve = sp.sign(
+        `<samlp:ArtifactResolve xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="_replayed1" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${endpoints.ars}"><saml:Issuer>${sp.entityId}</saml:Issuer><samlp:Artifact>${samlArt}</samlp:Artifact></samlp:ArtifactResolve>`,
+      );
       const firstTry = soapBody((await postSoap(endpoints.ars, envelope(resolve))).text).element;
       expect(first(firstTry, NS.protocol, 'Response')).toBeDefined();
       const replay = await postSoap(endpoints.ars, envelope(resolve));
@@ -224,7 +238,9 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
 
     it('refuses an ArtifactResolve with a wrong Destination', async () => {
       const samlArt = await loginByArtifact();
-      const resolve = sp.sign(`<samlp:ArtifactResolve xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="_dest1" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="https://elsewhere.example.test/ars"><saml:Issuer>${sp.entityId}</saml:Issuer><samlp:Artifact>${samlArt}</samlp:Artifact></samlp:ArtifactResolve>`);
+      const resolve = sp.sign(
+        `<samlp:ArtifactResolve xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="_dest1" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="https://elsewhere.example.test/ars"><saml:Issuer>${sp.entityId}</saml:Issuer><samlp:Artifact>${samlArt}</samlp:Artifact></samlp:ArtifactResolve>`,
+      );
       const answer = await postSoap(endpoints.ars, envelope(resolve));
       expect(answer.text).toContain('Destination is not this endpoint');
       expect(first(soapBody(answer.text).element, NS.protocol, 'Response')).toBeUndefined();
@@ -286,7 +302,13 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
         encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
         keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
       });
-      const refused = await soapManage(sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate').replace(/<saml:NameID[^>]*>[^<]*<\/saml:NameID>/, `<saml:EncryptedID>${foreign}</saml:EncryptedID>`)));
+      const refused = await soapManage(
+        sp.sign(
+          sp
+            .manageNameIdRequest(endpoints.nameId, alias, 'terminate')
+            .replace(/<saml:NameID[^>]*>[^<]*<\/saml:NameID>/, `<saml:EncryptedID>${foreign}</saml:EncryptedID>`),
+        ),
+      );
       expect(MNID_STATUS.exec(refused.xml)![1]).toBe('urn:oasis:names:tc:SAML:2.0:status:Requester');
       expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.alias).toBe(alias);
     });
@@ -354,7 +376,12 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       expect(MNID_STATUS.exec((await soapManage(once)).xml)![1]).toBe(SUCCESS);
       await denied(once, /already used/);
       // XSW: the signed request wrapped (in a foreign element, which the schema allows) inside an unsigned Terminate.
-      const wrapped = sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate').replace('<saml:NameID', `<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'x' }))}</x:Wrap></samlp:Extensions><saml:NameID`);
+      const wrapped = sp
+        .manageNameIdRequest(endpoints.nameId, alias, 'terminate')
+        .replace(
+          '<saml:NameID',
+          `<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'x' }))}</x:Wrap></samlp:Extensions><saml:NameID`,
+        );
       await denied(wrapped, /not signed/);
       await denied(wrapped.replace('<x:Wrap xmlns:x="urn:example:evil">', '').replace('</x:Wrap>', ''), /schema check/);
       expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.alias).toBe(alias);
@@ -375,12 +402,20 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
         if (haveTool('xmllint')) expect(xmllintValidate(xml, 'saml-schema-protocol-2.0.xsd').output).toContain('validates');
         return MNID_STATUS.exec(xml)![1];
       };
-      const viaRedirect = await fetch(sp.redirectUrl(endpoints.nameId, 'SAMLRequest', sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'via-redirect' }), 'mn-rs'), { redirect: 'manual' });
+      const viaRedirect = await fetch(
+        sp.redirectUrl(endpoints.nameId, 'SAMLRequest', sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'via-redirect' }), 'mn-rs'),
+        { redirect: 'manual' },
+      );
       expect(viaRedirect.status).toBe(303);
       expect(check(viaRedirect.headers.get('location')!, 'mn-rs')).toBe(SUCCESS);
 
       const signedPost = Buffer.from(sp.sign(sp.manageNameIdRequest(endpoints.nameId, alias, { newId: 'via-post' }))).toString('base64');
-      const viaPost = await fetch(endpoints.nameId, { method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ SAMLRequest: signedPost }).toString() });
+      const viaPost = await fetch(endpoints.nameId, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ SAMLRequest: signedPost }).toString(),
+      });
       expect(viaPost.status).toBe(303);
       expect(check(viaPost.headers.get('location')!, null)).toBe(SUCCESS);
       expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.spProvidedId).toBe('via-post');
@@ -392,7 +427,9 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.spProvidedId).toBe('via-artifact');
 
       // A Redirect request whose query signature does not verify gets an error page, nothing sent to the SP.
-      const tampered = sp.redirectUrl(endpoints.nameId, 'SAMLRequest', sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate'), 'a').replace('RelayState=a', 'RelayState=b');
+      const tampered = sp
+        .redirectUrl(endpoints.nameId, 'SAMLRequest', sp.manageNameIdRequest(endpoints.nameId, alias, 'terminate'), 'a')
+        .replace('RelayState=a', 'RelayState=b');
       const refused = await fetch(tampered, { redirect: 'manual' });
       expect(refused.status).toBe(400);
       expect((await saml.federations.find('demo', sp.entityId, 'alice'))?.alias).toBe(alias);
@@ -422,7 +459,10 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       const form = formOf(text);
       expect(form.action).toBe(who.acsPost);
       const assertion = parse(Buffer.from(form.fields['SAMLResponse']!, 'base64').toString('utf8'));
-      return { nameId: first(assertion, NS.assertion, 'NameID')!.textContent!, sessionIndex: first(assertion, NS.assertion, 'AuthnStatement')!.getAttribute('SessionIndex')! };
+      return {
+        nameId: first(assertion, NS.assertion, 'NameID')!.textContent!,
+        sessionIndex: first(assertion, NS.assertion, 'AuthnStatement')!.getAttribute('SessionIndex')!,
+      };
     }
 
     async function signedIn(browser: HttpBrowser): Promise<boolean> {
@@ -432,7 +472,10 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
     }
 
     /** Reads a query-signed Redirect message the IdP sent to `location`, verifying our signature with the IdP certificate. */
-    async function redirectMessage(location: string, parameter: 'SAMLRequest' | 'SAMLResponse'): Promise<{ xml: string; element: ReturnType<typeof parse>['documentElement'] }> {
+    async function redirectMessage(
+      location: string,
+      parameter: 'SAMLRequest' | 'SAMLResponse',
+    ): Promise<{ xml: string; element: ReturnType<typeof parse>['documentElement'] }> {
       const { createPublicKey, verify } = await import('node:crypto');
       const { inflateRawSync } = await import('node:zlib');
       const url = new URL(location);
@@ -444,7 +487,10 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
     }
 
     it('gives each SP its own SessionIndex in one session (SAML Core §2.7.2) and maps each back: SP-initiated logout by either SP tells the other with its own index', async () => {
-      for (const [initiator, peer] of [[sp, other], [other, sp]] as const) {
+      for (const [initiator, peer] of [
+        [sp, other],
+        [other, sp],
+      ] as const) {
         const browser = new HttpBrowser();
         const mine = await loginByPost(browser, initiator);
         const theirs = await loginByPost(browser, peer);
@@ -472,7 +518,12 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       for (const url of [endpoints.ars, endpoints.slo, endpoints.nameId]) {
         for (const type of ['application/xml', 'text/plain', 'application/octet-stream']) {
           const answer = await postSoap(url, envelope('<x/>'), type);
-          expect({ url, type, status: answer.status, contentType: answer.contentType }).toEqual({ url, type, status: 500, contentType: 'text/xml; charset=utf-8' });
+          expect({ url, type, status: answer.status, contentType: answer.contentType }).toEqual({
+            url,
+            type,
+            status: 500,
+            contentType: 'text/xml; charset=utf-8',
+          });
           expect(answer.text).toContain('<faultcode>SOAP-ENV:Client</faultcode>');
           expect(answer.text).toContain('application/soap+xml (SOAP 1.2)');
           if (haveTool('xmllint')) expect(xmllintValidate(answer.text, 'soap-envelope-1.1.xsd').output).toContain('validates');
@@ -494,7 +545,11 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       // A whole SOAP 1.2 logout: the signed LogoutResponse comes back in a SOAP 1.2 envelope.
       const browser = new HttpBrowser();
       const mine = await loginByPost(browser, sp);
-      const answer = await postSoap(endpoints.slo, envelope12(sp.sign(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex))), 'application/soap+xml; charset=utf-8; action="http://www.oasis-open.org/committees/security"');
+      const answer = await postSoap(
+        endpoints.slo,
+        envelope12(sp.sign(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex))),
+        'application/soap+xml; charset=utf-8; action="http://www.oasis-open.org/committees/security"',
+      );
       expect(answer.status).toBe(200);
       expect(answer.contentType).toBe('application/soap+xml; charset=utf-8');
       const root = parse(answer.text).documentElement!;
@@ -608,7 +663,9 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       // Each participant is named by its own SessionIndex.
       expect(theirs.sessionIndex).not.toBe(mine.sessionIndex);
       expect(first(toFront.element!, NS.protocol, 'SessionIndex')!.textContent).toBe(theirs.sessionIndex);
-      const done = await browser.request(front.redirectUrl(endpoints.slo, 'SAMLResponse', front.logoutResponse(endpoints.slo, toFront.element!.getAttribute('ID')!)));
+      const done = await browser.request(
+        front.redirectUrl(endpoints.slo, 'SAMLResponse', front.logoutResponse(endpoints.slo, toFront.element!.getAttribute('ID')!)),
+      );
       expect(done.status).toBe(200);
       const text = await done.text();
       expect(text).toContain('You are signed out');
@@ -662,16 +719,32 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
       const { signXml } = await import('../support/saml-artifact-sp.ts');
       const other2 = sp.otherKey();
       await denied(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex), /not signed/);
-      await denied(signXml(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex), other2.keyPem, other2.certPem), /not valid with the service provider/);
-      await denied(sp.sign(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex, { notOnOrAfter: new Date(Date.now() - 3_600_000).toISOString() })), /NotOnOrAfter/);
+      await denied(
+        signXml(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex), other2.keyPem, other2.certPem),
+        /not valid with the service provider/,
+      );
+      await denied(
+        sp.sign(sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex, { notOnOrAfter: new Date(Date.now() - 3_600_000).toISOString() })),
+        /NotOnOrAfter/,
+      );
       await denied(sp.sign(sp.logoutRequest('https://elsewhere.example.test/slo', mine.nameId, mine.sessionIndex)), /Destination/);
-      const wrapped = sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex).replace('<saml:NameID', `<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${sp.sign(sp.logoutRequest(endpoints.slo, 'someone-else', undefined))}</x:Wrap></samlp:Extensions><saml:NameID`);
+      const wrapped = sp
+        .logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex)
+        .replace(
+          '<saml:NameID',
+          `<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${sp.sign(sp.logoutRequest(endpoints.slo, 'someone-else', undefined))}</x:Wrap></samlp:Extensions><saml:NameID`,
+        );
       await denied(wrapped, /not signed/);
-      const unknown = await postSoap(endpoints.slo, envelope(sp.sign(sp.logoutRequest(endpoints.slo, 'not-an-alias-of-anyone', mine.sessionIndex, { id: '_slo_once' }))));
+      const unknown = await postSoap(
+        endpoints.slo,
+        envelope(sp.sign(sp.logoutRequest(endpoints.slo, 'not-an-alias-of-anyone', mine.sessionIndex, { id: '_slo_once' }))),
+      );
       expect(soapBody(unknown.text).xml).toContain('urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal');
       await denied(sp.sign(sp.logoutRequest(endpoints.slo, 'not-an-alias-of-anyone', mine.sessionIndex, { id: '_slo_once' })), /already used/);
       // Over Redirect, a tampered query gets an error page and no LogoutResponse.
-      const tampered = sp.redirectUrl(endpoints.slo, 'SAMLRequest', sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex), 'a').replace('RelayState=a', 'RelayState=b');
+      const tampered = sp
+        .redirectUrl(endpoints.slo, 'SAMLRequest', sp.logoutRequest(endpoints.slo, mine.nameId, mine.sessionIndex), 'a')
+        .replace('RelayState=a', 'RelayState=b');
       expect((await browser.request(tampered)).status).toBe(400);
       // A LogoutResponse that answers nothing we sent is refused.
       expect((await browser.request(front.redirectUrl(endpoints.slo, 'SAMLResponse', front.logoutResponse(endpoints.slo, '_never_sent')))).status).toBe(400);
@@ -746,7 +819,9 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
     it('refuses an artifact from an unregistered SourceID, a wrong type code, or an unknown endpoint index', async () => {
       const { createHash, randomBytes } = await import('node:crypto');
       const make = (type: number, index: number, entity: string) =>
-        Buffer.concat([Buffer.from([type >> 8, type & 0xff, index >> 8, index & 0xff]), createHash('sha1').update(entity).digest(), randomBytes(20)]).toString('base64');
+        Buffer.concat([Buffer.from([type >> 8, type & 0xff, index >> 8, index & 0xff]), createHash('sha1').update(entity).digest(), randomBytes(20)]).toString(
+          'base64',
+        );
       for (const [artifact, pattern] of [
         [make(4, 0, 'https://unknown.example.test'), /not registered/],
         [make(1, 0, sp.entityId), /type code/],

@@ -103,7 +103,10 @@ async function startServiceProvider(make: (acs: string) => SAML): Promise<{ sp: 
         }),
     );
     const runtime = stack.runtime;
-    const saml = createSaml(createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }), runtime.directory);
+    const saml = createSaml(
+      createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }),
+      runtime.directory,
+    );
     await saml.serviceProviders.register('demo', service.sp.generateServiceProviderMetadata(encryption.certPem, signing.certPem));
     chromium = await launchChromium();
   });

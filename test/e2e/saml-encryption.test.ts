@@ -34,7 +34,10 @@ describe('SAML responses with real service providers: encryption, signing choice
     const metadataXml = await (await fetch(`${issuer}/saml/metadata`)).text();
     idpCert = /<ds:X509Certificate>([^<]+)<\/ds:X509Certificate>/.exec(metadataXml)![1]!;
     const runtime = stack.runtime;
-    const saml = createSaml(createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }), runtime.directory);
+    const saml = createSaml(
+      createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }),
+      runtime.directory,
+    );
     register = (xml, options) => saml.serviceProviders.register('demo', xml, options);
   });
   afterAll(async () => stack.close());
@@ -92,7 +95,9 @@ describe('SAML responses with real service providers: encryption, signing choice
 
   describe('metadata keys', () => {
     const certificatesFor = (xml: string, use: string) =>
-      [...xml.matchAll(/<md:KeyDescriptor use="([^"]+)">(.*?)<\/md:KeyDescriptor>/g)].filter((match) => match[1] === use).map((match) => /<ds:X509Certificate>([^<]+)</.exec(match[2]!)![1]!);
+      [...xml.matchAll(/<md:KeyDescriptor use="([^"]+)">(.*?)<\/md:KeyDescriptor>/g)]
+        .filter((match) => match[1] === use)
+        .map((match) => /<ds:X509Certificate>([^<]+)</.exec(match[2]!)![1]!);
     const pem = (body: string) => `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
 
     it("lists the signing certificate, the next key's certificate and an encryption key; schema-valid and signed", async () => {
@@ -113,7 +118,6 @@ describe('SAML responses with real service providers: encryption, signing choice
       }
       if (haveTool('xmlsec1')) expect(xmlsecVerify(xml, pem(idpCert), 'urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor').ok).toBe(true);
     });
-
   });
 
   describe('assertion encryption', () => {
@@ -136,7 +140,11 @@ describe('SAML responses with real service providers: encryption, signing choice
         expect(result.ok).toBe(true);
       }
       if (haveTool('xmlsec1')) {
-        const result = xmlsecVerify(xml, `-----BEGIN CERTIFICATE-----\n${idpCert}\n-----END CERTIFICATE-----\n`, 'urn:oasis:names:tc:SAML:2.0:protocol:Response');
+        const result = xmlsecVerify(
+          xml,
+          `-----BEGIN CERTIFICATE-----\n${idpCert}\n-----END CERTIFICATE-----\n`,
+          'urn:oasis:names:tc:SAML:2.0:protocol:Response',
+        );
         expect(result.ok).toBe(true);
       }
     });
@@ -184,10 +192,19 @@ describe('SAML responses with real service providers: encryption, signing choice
         const credentials = await spCredentials(`saml2-js ${signing}`);
         const entityId = `https://saml2-${signing}.example.test/metadata.xml`;
         const acs = `https://saml2-${signing}.example.test/assert`;
-        const sp = new saml2.ServiceProvider({ entity_id: entityId, private_key: credentials.keyPem, certificate: credentials.certPem, assert_endpoint: acs, sign_get_request: true, allow_unencrypted_assertion: false });
+        const sp = new saml2.ServiceProvider({
+          entity_id: entityId,
+          private_key: credentials.keyPem,
+          certificate: credentials.certPem,
+          assert_endpoint: acs,
+          sign_get_request: true,
+          allow_unencrypted_assertion: false,
+        });
         const idp = new saml2.IdentityProvider({ sso_login_url: `${issuer}/saml/sso`, sso_logout_url: `${issuer}/saml/slo`, certificates: [idpCert] });
         await register(sp.create_metadata(), { signing });
-        const url = await new Promise<string>((resolve, reject) => sp.create_login_request_url(idp, {}, (error, login) => (error ? reject(error) : resolve(login))));
+        const url = await new Promise<string>((resolve, reject) =>
+          sp.create_login_request_url(idp, {}, (error, login) => (error ? reject(error) : resolve(login))),
+        );
         const form = await signInAt(new HttpBrowser(), url, acs);
         expect(decoded(form.fields['SAMLResponse']!)).toContain('<saml:EncryptedAssertion');
         const response = await new Promise<SAMLAssertResponse>((resolve, reject) =>
@@ -214,7 +231,10 @@ describe('SAML responses with real service providers: encryption, signing choice
     const password = 'mallory password 12345';
     await directoryServices(stack.runtime).users.add('demo', { username: 'mallory', email: 'mallory@example.test', displayName: injected, password });
     const sp = await nodeSamlSp('injection', {}, {}, true);
-    const form = await signInAt(new HttpBrowser(), await sp.getAuthorizeUrlAsync('', undefined, {}), 'https://injection.example.test/acs', undefined, { username: 'mallory', password });
+    const form = await signInAt(new HttpBrowser(), await sp.getAuthorizeUrlAsync('', undefined, {}), 'https://injection.example.test/acs', undefined, {
+      username: 'mallory',
+      password,
+    });
     const { profile } = await sp.validatePostResponseAsync({ SAMLResponse: form.fields['SAMLResponse']! });
     expect(profile!['displayName']).toBe(injected);
     expect(profile!['mail']).toBe('mallory@example.test');
@@ -308,7 +328,17 @@ describe('SAML responses with real service providers: encryption, signing choice
     it('after a key rotation, the published next certificate is the one that signs', async () => {
       const runtime = stack.runtime;
       // A fresh model instance (no key-ring cache) sees the rotation at once; the running stack's cache catches up within 30 s.
-      const fresh = () => createSaml(createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random, ...(runtime.custody ? { custody: runtime.custody } : {}) }), runtime.directory);
+      const fresh = () =>
+        createSaml(
+          createOidc({
+            directory: runtime.directory,
+            state: runtime.state,
+            clock: runtime.clock,
+            random: runtime.random,
+            ...(runtime.custody ? { custody: runtime.custody } : {}),
+          }),
+          runtime.directory,
+        );
       const services = directoryServices(runtime);
       const settings = oidcSettingsOf(await services.tenants.get('demo'));
       const before = fresh();

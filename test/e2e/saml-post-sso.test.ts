@@ -48,7 +48,9 @@ async function startServiceProvider(issuer: string, idpCert: string, name: strin
       const inputs = Object.entries(forged.fields)
         .map(([k, v]) => `<input type="hidden" name="${k}" value="${v.replace(/"/g, '&quot;')}">`)
         .join('');
-      response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(`<!DOCTYPE html><html><body><form method="post" action="${forged.action}">${inputs}</form></body></html>`);
+      response
+        .writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' })
+        .end(`<!DOCTYPE html><html><body><form method="post" action="${forged.action}">${inputs}</form></body></html>`);
       return;
     }
     if (request.method === 'POST' && url.pathname === '/acs') {
@@ -57,7 +59,10 @@ async function startServiceProvider(issuer: string, idpCert: string, name: strin
       const form = Object.fromEntries(new URLSearchParams(body));
       const relayState = form['RelayState'];
       try {
-        const { profile } = await sp!.validatePostResponseAsync({ SAMLResponse: form['SAMLResponse'] ?? '', ...(relayState !== undefined ? { RelayState: relayState } : {}) });
+        const { profile } = await sp!.validatePostResponseAsync({
+          SAMLResponse: form['SAMLResponse'] ?? '',
+          ...(relayState !== undefined ? { RelayState: relayState } : {}),
+        });
         hits.push({ ...(relayState !== undefined ? { relayState } : {}), nameId: profile!.nameID });
         response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`signed in at ${name}: ${profile!.nameID}`);
       } catch (error) {
@@ -132,7 +137,10 @@ async function startServiceProvider(issuer: string, idpCert: string, name: strin
     first = await startServiceProvider(issuer, idpCert, 'first-sp', 'HTTP-Redirect');
     second = await startServiceProvider(issuer, idpCert, 'second-sp', 'HTTP-POST');
     const runtime = stack.runtime;
-    const saml = createSaml(createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }), runtime.directory);
+    const saml = createSaml(
+      createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }),
+      runtime.directory,
+    );
     await saml.serviceProviders.register('demo', first.metadata);
     await saml.serviceProviders.register('demo', second.metadata);
     chromium = await launchChromium();
@@ -154,9 +162,16 @@ async function startServiceProvider(issuer: string, idpCert: string, name: strin
   /** Opens the SP's login page and waits for the document its ACS answers, or for the portal's login page. */
   async function loginAt(page: Page, service: typeof first, relay: string): Promise<'acs' | 'portal'> {
     await page.goto(`${service.base}/login?relay=${relay}`);
-    await page.waitForURL((url) => url.href === service.acs || url.pathname.endsWith('/portal/login')).catch(async (error: Error) => {
-      throw new Error(`${error.message}\nstopped at ${page.url()}: ${await page.locator('body').innerText().catch(() => '')}`);
-    });
+    await page
+      .waitForURL((url) => url.href === service.acs || url.pathname.endsWith('/portal/login'))
+      .catch(async (error: Error) => {
+        throw new Error(
+          `${error.message}\nstopped at ${page.url()}: ${await page
+            .locator('body')
+            .innerText()
+            .catch(() => '')}`,
+        );
+      });
     return page.url() === service.acs ? 'acs' : 'portal';
   }
 
@@ -184,7 +199,7 @@ async function startServiceProvider(issuer: string, idpCert: string, name: strin
     return page;
   }
 
-  it('answers the second SP\'s cross-site POST AuthnRequest from the SSO session, without a login prompt', async () => {
+  it("answers the second SP's cross-site POST AuthnRequest from the SSO session, without a login prompt", async () => {
     const context = await chromium.newContext();
     const page = await sessionFromFirstSp(context);
     const cookies = await context.cookies(`${issuer}/`);
@@ -213,8 +228,22 @@ async function startServiceProvider(issuer: string, idpCert: string, name: strin
   it('finds the session for an OIDC authorization request a foreign site sends by POST as well', async () => {
     await allowRegistration(stack);
     const callback = `${second.base}/cb`;
-    const client = await registerClient(issuer, { client_name: 'Cross-site RP', redirect_uris: [callback], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'] });
-    const fields = { response_type: 'code', client_id: client.client_id, redirect_uri: callback, scope: 'openid', prompt: 'none', state: 's', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' };
+    const client = await registerClient(issuer, {
+      client_name: 'Cross-site RP',
+      redirect_uris: [callback],
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code'],
+    });
+    const fields = {
+      response_type: 'code',
+      client_id: client.client_id,
+      redirect_uri: callback,
+      scope: 'openid',
+      prompt: 'none',
+      state: 's',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+    };
     const answer = async (context: BrowserContext): Promise<string | null> => {
       const tab = await context.newPage();
       await tab.goto(second.forge(`${issuer}/oidc/authorize`, fields));
@@ -229,7 +258,7 @@ async function startServiceProvider(issuer: string, idpCert: string, name: strin
     expect(await answer(await chromium.newContext())).toBe('login_required');
   });
 
-  it('still refuses the portal\'s and the sign-out forms when a foreign site posts them, and the session survives', async () => {
+  it("still refuses the portal's and the sign-out forms when a foreign site posts them, and the session survives", async () => {
     const context = await chromium.newContext();
     const page = await sessionFromFirstSp(context);
 
@@ -244,7 +273,10 @@ async function startServiceProvider(issuer: string, idpCert: string, name: strin
     const intCookie = (await other.context().cookies(`${issuer}/`)).find((c) => c.name === 'cc_int')!;
     // The victim's browser is made to hold that very interaction cookie (the worst case), then a foreign page posts the form.
     await context.addCookies([{ ...intCookie }]);
-    expect(await forgedPost(context, `${issuer}/portal/login`, { interaction, csrf: csrf ?? '', username: 'alice', password: PASSWORD })).toEqual({ status: 400, heading: 'Sign-in expired' });
+    expect(await forgedPost(context, `${issuer}/portal/login`, { interaction, csrf: csrf ?? '', username: 'alice', password: PASSWORD })).toEqual({
+      status: 400,
+      heading: 'Sign-in expired',
+    });
 
     // Sign-out confirmations posted by a foreign page are refused (their CSRF cookies are Strict).
     for (const [path, fields] of [

@@ -32,7 +32,10 @@ describe('SAML IdP with real service providers (embedded backend)', () => {
     metadataXml = await response.text();
     idpCert = /<ds:X509Certificate>([^<]+)<\/ds:X509Certificate>/.exec(metadataXml)![1]!;
     const runtime = stack.runtime;
-    const saml = createSaml(createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }), runtime.directory);
+    const saml = createSaml(
+      createOidc({ directory: runtime.directory, state: runtime.state, clock: runtime.clock, random: runtime.random }),
+      runtime.directory,
+    );
     register = (xml) => saml.serviceProviders.register('demo', xml);
   });
   afterAll(async () => stack.close());
@@ -63,7 +66,8 @@ describe('SAML IdP with real service providers (embedded backend)', () => {
     expect(validUntil - Date.now()).toBeGreaterThan(364 * 86_400_000);
     expect(validUntil - Date.now()).toBeLessThanOrEqual(365 * 86_400_000);
     expect(root).toContain('cacheDuration="PT24H"');
-    for (const format of ['nameid-format:persistent', 'nameid-format:transient', 'nameid-format:emailAddress', 'nameid-format:unspecified']) expect(metadataXml).toContain(format);
+    for (const format of ['nameid-format:persistent', 'nameid-format:transient', 'nameid-format:emailAddress', 'nameid-format:unspecified'])
+      expect(metadataXml).toContain(format);
     if (haveTool('xmllint')) {
       const result = xmllintValidate(metadataXml, 'saml-schema-metadata-2.0.xsd');
       expect(result.output).toContain('validates');
@@ -205,11 +209,15 @@ describe('SAML IdP with real service providers (embedded backend)', () => {
     });
 
     it('signs in SP-initiated and saml2-js post_assert accepts the response', async () => {
-      const url = await new Promise<string>((resolve, reject) => sp.create_login_request_url(idp, { relay_state: 'rs' }, (error, login) => (error ? reject(error) : resolve(login))));
+      const url = await new Promise<string>((resolve, reject) =>
+        sp.create_login_request_url(idp, { relay_state: 'rs' }, (error, login) => (error ? reject(error) : resolve(login))),
+      );
       const form = await signInAt(new HttpBrowser(), url, acs);
       expect(form.action).toBe(acs);
       const response = await new Promise<SAMLAssertResponse>((resolve, reject) =>
-        sp.post_assert(idp, { request_body: { SAMLResponse: form.fields['SAMLResponse'], RelayState: form.fields['RelayState'] } }, (error, result) => (error ? reject(error) : resolve(result))),
+        sp.post_assert(idp, { request_body: { SAMLResponse: form.fields['SAMLResponse'], RelayState: form.fields['RelayState'] } }, (error, result) =>
+          error ? reject(error) : resolve(result),
+        ),
       );
       expect(response.type).toBe('authn_response');
       expect(response.user.name_id).toBeTruthy();
@@ -258,28 +266,40 @@ describe('SAML IdP with real service providers (embedded backend)', () => {
       });
       await register(nodeSp.generateServiceProviderMetadata(null, nodeCredentials.certPem));
       const jsCredentials = await spCredentials('saml2-js SLO SP');
-      jsSp = new saml2.ServiceProvider({ entity_id: jsEntity, private_key: jsCredentials.keyPem, certificate: jsCredentials.certPem, assert_endpoint: jsEndpoint, sign_get_request: true, allow_unencrypted_assertion: true });
+      jsSp = new saml2.ServiceProvider({
+        entity_id: jsEntity,
+        private_key: jsCredentials.keyPem,
+        certificate: jsCredentials.certPem,
+        assert_endpoint: jsEndpoint,
+        sign_get_request: true,
+        allow_unencrypted_assertion: true,
+      });
       idp = new saml2.IdentityProvider({ sso_login_url: `${issuer}/saml/sso`, sso_logout_url: `${issuer}/saml/slo`, certificates: [idpCert] });
       await register(jsSp.create_metadata());
     });
 
     const jsAssert = (body: Record<string, string>, get: boolean) =>
       new Promise<SAMLAssertResponse & { id?: string; session_index?: string; name_id?: string }>((resolve, reject) =>
-        (get ? jsSp.redirect_assert.bind(jsSp) : jsSp.post_assert.bind(jsSp))(idp, { request_body: body }, (error, result) => (error ? reject(error) : resolve(result as never))),
+        (get ? jsSp.redirect_assert.bind(jsSp) : jsSp.post_assert.bind(jsSp))(idp, { request_body: body }, (error, result) =>
+          error ? reject(error) : resolve(result as never),
+        ),
       );
 
     /** Signs in to both SPs in one browser; what each SP read from its assertion. */
     async function signInToBoth(browser: HttpBrowser) {
       const nodeForm = await signInAt(browser, await nodeSp.getAuthorizeUrlAsync('', undefined, {}), nodeAcs);
       const { profile } = await nodeSp.validatePostResponseAsync({ SAMLResponse: nodeForm.fields['SAMLResponse']! });
-      const jsUrl = await new Promise<string>((resolve, reject) => jsSp.create_login_request_url(idp, {}, (error, login) => (error ? reject(error) : resolve(login))));
+      const jsUrl = await new Promise<string>((resolve, reject) =>
+        jsSp.create_login_request_url(idp, {}, (error, login) => (error ? reject(error) : resolve(login))),
+      );
       const jsForm = await signInAt(browser, jsUrl, jsEndpoint);
       const js = await jsAssert({ SAMLResponse: jsForm.fields['SAMLResponse']! }, false);
       return { node: profile!, js: js.user };
     }
 
     /** saml2-js leaves reading the request's ID to the application. */
-    const requestIdOf = (location: string) => /ID="([^"]+)"/.exec(inflateRawSync(Buffer.from(new URL(location).searchParams.get('SAMLRequest')!, 'base64')).toString('utf8'))![1]!;
+    const requestIdOf = (location: string) =>
+      /ID="([^"]+)"/.exec(inflateRawSync(Buffer.from(new URL(location).searchParams.get('SAMLRequest')!, 'base64')).toString('utf8'))![1]!;
     const query = (location: string) => Object.fromEntries(new URL(location).searchParams) as Record<string, string>;
 
     it('each SP sees its own SessionIndex; node-saml starts logout, saml2-js is told with its own index, node-saml gets Success', async () => {
@@ -314,7 +334,9 @@ describe('SAML IdP with real service providers (embedded backend)', () => {
       const { node, js } = await signInToBoth(browser);
       expect(node.sessionIndex).not.toBe(js.session_index);
       const logoutUrl = await new Promise<string>((resolve, reject) =>
-        jsSp.create_logout_request_url(idp, { name_id: js.name_id, session_index: js.session_index, relay_state: 'js-rs' }, (error, url) => (error ? reject(error) : resolve(url))),
+        jsSp.create_logout_request_url(idp, { name_id: js.name_id, session_index: js.session_index, relay_state: 'js-rs' }, (error, url) =>
+          error ? reject(error) : resolve(url),
+        ),
       );
       const started = await browser.request(logoutUrl);
       expect(started.status).toBe(200);

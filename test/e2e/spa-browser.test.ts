@@ -97,9 +97,16 @@ try {
       response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' }).end(page);
     };
     spa = await loopbackServer(serve);
-    foreign = await loopbackServer((_request, response) => void response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end('<!DOCTYPE html><title>Elsewhere</title>'));
+    foreign = await loopbackServer(
+      (_request, response) => void response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end('<!DOCTYPE html><title>Elsewhere</title>'),
+    );
     await allowRegistration(stack);
-    client = await registerClient(issuer, { client_name: 'Browser SPA', redirect_uris: [`${spa.url}/spa`], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'] });
+    client = await registerClient(issuer, {
+      client_name: 'Browser SPA',
+      redirect_uris: [`${spa.url}/spa`],
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code'],
+    });
     page = spaPage(issuer, client.client_id);
     chromium = await launchChromium();
   });
@@ -134,8 +141,13 @@ try {
     ]);
     // The access token is bound to the page's non-extractable key.
     const jwk = result['jwk'] as Record<string, string>;
-    const thumbprint = createHash('sha256').update(JSON.stringify({ crv: jwk['crv'], kty: jwk['kty'], x: jwk['x'], y: jwk['y'] })).digest('base64url');
-    const claims = JSON.parse(Buffer.from((result['accessToken'] as string).split('.')[1]!, 'base64url').toString('utf8')) as { cnf?: { jkt?: string }; client_id?: string };
+    const thumbprint = createHash('sha256')
+      .update(JSON.stringify({ crv: jwk['crv'], kty: jwk['kty'], x: jwk['x'], y: jwk['y'] }))
+      .digest('base64url');
+    const claims = JSON.parse(Buffer.from((result['accessToken'] as string).split('.')[1]!, 'base64url').toString('utf8')) as {
+      cnf?: { jkt?: string };
+      client_id?: string;
+    };
     expect(claims).toMatchObject({ cnf: { jkt: thumbprint }, client_id: client.client_id });
   });
 
@@ -145,8 +157,16 @@ try {
     const probe = (url: string, init: Record<string, unknown>) =>
       tab.evaluate(`fetch(${JSON.stringify(url)}, ${JSON.stringify(init)}).then((r) => 'read ' + r.status, (e) => 'blocked ' + e.name)`);
     expect(await probe(`${issuer}/.well-known/openid-configuration`, {})).toBe('read 200');
-    const form = new URLSearchParams({ grant_type: 'authorization_code', code: 'x', redirect_uri: `${spa.url}/spa`, client_id: client.client_id, code_verifier: 'x'.repeat(43) }).toString();
-    expect(await probe(`${issuer}/oidc/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form })).toBe('blocked TypeError');
+    const form = new URLSearchParams({
+      grant_type: 'authorization_code',
+      code: 'x',
+      redirect_uri: `${spa.url}/spa`,
+      client_id: client.client_id,
+      code_verifier: 'x'.repeat(43),
+    }).toString();
+    expect(await probe(`${issuer}/oidc/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form })).toBe(
+      'blocked TypeError',
+    );
     expect(await probe(`${issuer}/oidc/userinfo`, { headers: { Authorization: 'DPoP x' } })).toBe('blocked TypeError');
   });
 });

@@ -46,11 +46,22 @@ const FIREFOX_WINDOWS = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gec
   it('steps up a portal session reused from another browser, OS and country: password and one-time code again, the old session ended', async () => {
     const issuer = new URL(`${stack.url}/t/demo`);
     const callback = `${callbackBase}/callback`;
-    const config = await oidc.dynamicClientRegistration(issuer, { client_name: 'Risk RP', redirect_uris: [callback], grant_types: ['authorization_code'], token_endpoint_auth_method: 'client_secret_post' }, undefined, {
-      execute: [oidc.allowInsecureRequests],
-    });
+    const config = await oidc.dynamicClientRegistration(
+      issuer,
+      { client_name: 'Risk RP', redirect_uris: [callback], grant_types: ['authorization_code'], token_endpoint_auth_method: 'client_secret_post' },
+      undefined,
+      {
+        execute: [oidc.allowInsecureRequests],
+      },
+    );
     const authorizationUrl = async () =>
-      oidc.buildAuthorizationUrl(config, { redirect_uri: callback, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256', state: oidc.randomState() });
+      oidc.buildAuthorizationUrl(config, {
+        redirect_uri: callback,
+        scope: 'openid',
+        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+        code_challenge_method: 'S256',
+        state: oidc.randomState(),
+      });
     const onCallback = (page: Page) => page.waitForURL((url) => url.href.startsWith(callback));
 
     // At home: Chromium on Linux, in France.

@@ -27,7 +27,13 @@ const BUDGET_KIB: Record<ContextName, number> = {
 };
 
 /** Packages no function bundles: replaced by small modules of ours (lib/function.ts BUNDLE_ALIASES, http/user-agent.ts). */
-const NO_FUNCTION_BUNDLES = ['bowser', 'mnemonist', '@smithy/core/dist-es/submodules/event-streams', '@aws-sdk/credential-provider-node', '@aws-sdk/nested-clients'] as const;
+const NO_FUNCTION_BUNDLES = [
+  'bowser',
+  'mnemonist',
+  '@smithy/core/dist-es/submodules/event-streams',
+  '@aws-sdk/credential-provider-node',
+  '@aws-sdk/nested-clients',
+] as const;
 
 /** Packages a function must not bundle: what its routes never use. */
 const MUST_NOT_BUNDLE: Partial<Record<ContextName, readonly string[]>> = {
@@ -38,12 +44,25 @@ const MUST_NOT_BUNDLE: Partial<Record<ContextName, readonly string[]>> = {
 const ROOT = join(import.meta.dirname, '..', '..');
 
 describe('Lambda bundle budgets', () => {
-  it.each(CONTEXT_NAMES.map((c) => [c]))('keeps the %s bundle within its budget and free of what it does not use', async (context) => {
-    const result = await build({ ...LAMBDA_ESBUILD, mainFields: [...LAMBDA_ESBUILD.mainFields], entryPoints: [join(ROOT, 'lambdas', 'handlers', `${context}.ts`)], outfile: join(ROOT, 'out.mjs'), write: false, metafile: true, logLevel: 'error' });
-    const output = Object.values(result.metafile.outputs)[0]!;
-    const kib = Math.round(output.bytes / 1024);
-    expect({ context, kib, withinBudget: kib <= BUDGET_KIB[context] }).toEqual({ context, kib, withinBudget: true });
-    const bundled = Object.keys(output.inputs);
-    for (const pkg of [...NO_FUNCTION_BUNDLES, ...(MUST_NOT_BUNDLE[context] ?? [])]) expect({ context, pkg, bundled: bundled.some((file) => file.includes(`node_modules/${pkg}/`)) }).toEqual({ context, pkg, bundled: false });
-  }, 120_000);
+  it.each(CONTEXT_NAMES.map((c) => [c]))(
+    'keeps the %s bundle within its budget and free of what it does not use',
+    async (context) => {
+      const result = await build({
+        ...LAMBDA_ESBUILD,
+        mainFields: [...LAMBDA_ESBUILD.mainFields],
+        entryPoints: [join(ROOT, 'lambdas', 'handlers', `${context}.ts`)],
+        outfile: join(ROOT, 'out.mjs'),
+        write: false,
+        metafile: true,
+        logLevel: 'error',
+      });
+      const output = Object.values(result.metafile.outputs)[0]!;
+      const kib = Math.round(output.bytes / 1024);
+      expect({ context, kib, withinBudget: kib <= BUDGET_KIB[context] }).toEqual({ context, kib, withinBudget: true });
+      const bundled = Object.keys(output.inputs);
+      for (const pkg of [...NO_FUNCTION_BUNDLES, ...(MUST_NOT_BUNDLE[context] ?? [])])
+        expect({ context, pkg, bundled: bundled.some((file) => file.includes(`node_modules/${pkg}/`)) }).toEqual({ context, pkg, bundled: false });
+    },
+    120_000,
+  );
 });

@@ -61,11 +61,22 @@ describe('context', () => {
     ['certificateArn', { domainName: 'id.example.com' }],
     ['certificateArn', { domainName: 'id.example.com', certificateArn: 'arn:aws:iam::123456789012:role/x' }],
     ['domainName', { certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' }],
-    ['certDomainName', { certDomainName: 'Cert.Example.com', certCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' }],
+    [
+      'certDomainName',
+      { certDomainName: 'Cert.Example.com', certCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' },
+    ],
     ['certCertificateArn', { certDomainName: 'cert.id.example.com' }],
     ['certCertificateArn', { certDomainName: 'cert.id.example.com', certCertificateArn: 'arn:aws:iam::123456789012:role/x' }],
     ['certDomainName', { certCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' }],
-    ['certDomainName', { domainName: 'id.example.com', certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012', certDomainName: 'id.example.com', certCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' }],
+    [
+      'certDomainName',
+      {
+        domainName: 'id.example.com',
+        certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
+        certDomainName: 'id.example.com',
+        certCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
+      },
+    ],
     ['customKeyStoreId', { customKeyStoreId: 'my-hsm' }],
     ['alarmEmail', { alarmEmail: 'ops' }],
     ['trustedLocationHeaders', { trustedLocationHeaders: 'yes' }],
@@ -83,7 +94,12 @@ describe('context', () => {
 
   it('reads the certificate-login domain as a pair, absent by default', () => {
     expect(config({}).certDomainName).toBeUndefined();
-    expect(config({ certDomainName: 'cert.id.example.com', certCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012' })).toMatchObject({
+    expect(
+      config({
+        certDomainName: 'cert.id.example.com',
+        certCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
+      }),
+    ).toMatchObject({
       certDomainName: 'cert.id.example.com',
       certCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
     });

@@ -89,7 +89,11 @@ async function runFlows(stack: LocalStack): Promise<void> {
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const response = await fetch(`${stack.url}${path}`, {
       method,
-      headers: { Authorization: admin, ...(body === undefined ? {} : { 'Content-Type': typeof body === 'string' ? 'application/samlmetadata+xml' : 'application/json' }), ...headers },
+      headers: {
+        Authorization: admin,
+        ...(body === undefined ? {} : { 'Content-Type': typeof body === 'string' ? 'application/samlmetadata+xml' : 'application/json' }),
+        ...headers,
+      },
       ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
     });
     const text = await response.text();
@@ -123,10 +127,22 @@ async function runFlows(stack: LocalStack): Promise<void> {
   await allowRegistration(stack);
   const client = await registerClient(issuer, { scope: 'openid offline_access' });
   const { verifier, challenge } = pkce();
-  const callback = await authorizeWithLogin(issuer, { client_id: client.client_id, scope: 'openid offline_access', code_challenge: challenge, code_challenge_method: 'S256' }, browser);
-  const tokens = await postForm(`${issuer}/oidc/token`, { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(client) });
+  const callback = await authorizeWithLogin(
+    issuer,
+    { client_id: client.client_id, scope: 'openid offline_access', code_challenge: challenge, code_challenge_method: 'S256' },
+    browser,
+  );
+  const tokens = await postForm(
+    `${issuer}/oidc/token`,
+    { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier },
+    { Authorization: basic(client) },
+  );
   expect(tokens.status).toBe(200);
-  const refreshed = await postForm(`${issuer}/oidc/token`, { grant_type: 'refresh_token', refresh_token: String(tokens.body['refresh_token']) }, { Authorization: basic(client) });
+  const refreshed = await postForm(
+    `${issuer}/oidc/token`,
+    { grant_type: 'refresh_token', refresh_token: String(tokens.body['refresh_token']) },
+    { Authorization: basic(client) },
+  );
   expect(refreshed.status).toBe(200);
   expect((await fetch(`${issuer}/oidc/userinfo`, { headers: { Authorization: `Bearer ${refreshed.body['access_token']}` } })).status).toBe(200);
   expect((await postForm(`${issuer}/oidc/introspect`, { token: String(refreshed.body['access_token']) }, { Authorization: basic(client) })).status).toBe(200);
@@ -178,7 +194,11 @@ async function runFlows(stack: LocalStack): Promise<void> {
     writeFileSync(join(dir, 'ca.pem'), caPem);
     writeFileSync(join(dir, 'card.pem'), shown.slots[0].certificate.pem);
     execFileSync('openssl', ['ocsp', '-issuer', join(dir, 'ca.pem'), '-cert', join(dir, 'card.pem'), '-reqout', join(dir, 'req.der')]);
-    const ocsp = await fetch(`${issuer}/pki/ocsp`, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request', Accept: 'application/ocsp-response' }, body: readFileSync(join(dir, 'req.der')) });
+    const ocsp = await fetch(`${issuer}/pki/ocsp`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/ocsp-request', Accept: 'application/ocsp-response' },
+      body: readFileSync(join(dir, 'req.der')),
+    });
     expect(ocsp.status).toBe(200);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -200,7 +220,9 @@ describe('per-function data access, evaluated against the synthesized role polic
     const contexts = new Set(log.map((r) => r.context));
     expect([...contexts].sort()).toEqual([...CONTEXT_NAMES].sort());
     // The card flows wrote a card session and read a card: the interesting requests are there.
-    expect(log).toContainEqual(expect.objectContaining({ context: 'card', table: 'state', action: 'dynamodb:PutItem', partition: expect.stringMatching(/^CARDSESS#/) }));
+    expect(log).toContainEqual(
+      expect.objectContaining({ context: 'card', table: 'state', action: 'dynamodb:PutItem', partition: expect.stringMatching(/^CARDSESS#/) }),
+    );
     expect(log).toContainEqual(expect.objectContaining({ context: 'card', table: 'directory', action: 'dynamodb:GetItem', partition: 'CARDS#demo' }));
   });
 
@@ -236,10 +258,16 @@ describe('per-function data access, evaluated against the synthesized role polic
 
   it('refuses the card function the other functions’ state and any directory write outside cards', () => {
     for (const partition of ['SSO#x', 'CODE#x', 'RT#x', 'INTERACTION#x', 'SAMLART#x', 'LOGINFAIL#x']) {
-      expect({ partition, decision: decide('card', { table: 'state', action: 'dynamodb:PutItem', partition }) }).toEqual({ partition, decision: 'implicitly denied' });
+      expect({ partition, decision: decide('card', { table: 'state', action: 'dynamodb:PutItem', partition }) }).toEqual({
+        partition,
+        decision: 'implicitly denied',
+      });
     }
     for (const partition of ['T#demo', 'PLATFORM']) {
-      expect({ partition, decision: decide('card', { table: 'directory', action: 'dynamodb:UpdateItem', partition }) }).toEqual({ partition, decision: 'implicitly denied' });
+      expect({ partition, decision: decide('card', { table: 'directory', action: 'dynamodb:UpdateItem', partition }) }).toEqual({
+        partition,
+        decision: 'implicitly denied',
+      });
     }
     expect(decide('card', { table: 'state', action: 'dynamodb:PutItem', partition: 'CARDSESS#x' })).toBe('allowed');
   });
@@ -249,16 +277,43 @@ describe('per-function data access, evaluated against the synthesized role polic
     // Revocation turns a session into a tombstone; the PIV state it could write is sealed by a key only the
     // card function holds (test/integration/card-api.test.ts forges one and it is not trusted).
     expect(decide('admin', forged.cardSessionUpdate)).toBe('allowed');
-    expect(log).toContainEqual(expect.objectContaining({ context: 'admin', table: 'state', action: 'dynamodb:Query', index: 'GSI1', partition: expect.stringMatching(/^SUBJECT#demo#/) }));
-    expect(log).toContainEqual(expect.objectContaining({ context: 'admin', table: 'state', action: 'dynamodb:UpdateItem', partition: expect.stringMatching(/^CARDSESS#/) }));
+    expect(log).toContainEqual(
+      expect.objectContaining({
+        context: 'admin',
+        table: 'state',
+        action: 'dynamodb:Query',
+        index: 'GSI1',
+        partition: expect.stringMatching(/^SUBJECT#demo#/),
+      }),
+    );
+    expect(log).toContainEqual(
+      expect.objectContaining({ context: 'admin', table: 'state', action: 'dynamodb:UpdateItem', partition: expect.stringMatching(/^CARDSESS#/) }),
+    );
   });
 
   it('lets the portal query the owner index (device correlation at sign-in), and saml, portal and card read received CAEP levels without writing them', () => {
-    expect(log).toContainEqual(expect.objectContaining({ context: 'portal', table: 'state', action: 'dynamodb:Query', index: 'GSI1', partition: expect.stringMatching(/^SUBJECT#demo#/) }));
+    expect(log).toContainEqual(
+      expect.objectContaining({
+        context: 'portal',
+        table: 'state',
+        action: 'dynamodb:Query',
+        index: 'GSI1',
+        partition: expect.stringMatching(/^SUBJECT#demo#/),
+      }),
+    );
     for (const context of ['saml', 'portal', 'card'] as const) {
-      expect({ context, decision: decide(context, { table: 'state', action: 'dynamodb:Query', partition: 'SSF#demo' }) }).toEqual({ context, decision: 'allowed' });
-      expect({ context, decision: decide(context, { table: 'state', action: 'dynamodb:GetItem', partition: 'SSF#demo' }) }).toEqual({ context, decision: 'allowed' });
-      expect({ context, decision: decide(context, { table: 'state', action: 'dynamodb:PutItem', partition: 'SSF#demo' }) }).toEqual({ context, decision: 'implicitly denied' });
+      expect({ context, decision: decide(context, { table: 'state', action: 'dynamodb:Query', partition: 'SSF#demo' }) }).toEqual({
+        context,
+        decision: 'allowed',
+      });
+      expect({ context, decision: decide(context, { table: 'state', action: 'dynamodb:GetItem', partition: 'SSF#demo' }) }).toEqual({
+        context,
+        decision: 'allowed',
+      });
+      expect({ context, decision: decide(context, { table: 'state', action: 'dynamodb:PutItem', partition: 'SSF#demo' }) }).toEqual({
+        context,
+        decision: 'implicitly denied',
+      });
     }
   });
 
@@ -277,15 +332,27 @@ describe('per-function data access, evaluated against the synthesized role polic
   it('lets the pki function read cards and the certificate register and write only the published CRL', () => {
     // It really read the CA and the register, and published a CRL; admin published one on revocation.
     expect(log).toContainEqual(expect.objectContaining({ context: 'pki', table: 'directory', action: 'dynamodb:GetItem', partition: 'CARDS#demo' }));
-    expect(log).toContainEqual(expect.objectContaining({ context: 'pki', table: 'directory', action: 'dynamodb:Query', index: 'GSI1', partition: 'CARDS#demo#REVOKED' }));
+    expect(log).toContainEqual(
+      expect.objectContaining({ context: 'pki', table: 'directory', action: 'dynamodb:Query', index: 'GSI1', partition: 'CARDS#demo#REVOKED' }),
+    );
     expect(log).toContainEqual(expect.objectContaining({ context: 'pki', table: 'directory', action: 'dynamodb:PutItem', partition: 'CRL#demo' }));
     expect(log).toContainEqual(expect.objectContaining({ context: 'admin', table: 'directory', action: 'dynamodb:PutItem', partition: 'CRL#demo' }));
     expect(log.filter((r) => r.context === 'pki' && r.table === 'state')).toEqual([]);
-    for (const request of [forged.cardWrite, forged.cardPut, forged.cardSessionWrite, forged.cardSessionRead, forged.adminClientWrite, forged.cardChallengeWrite]) {
+    for (const request of [
+      forged.cardWrite,
+      forged.cardPut,
+      forged.cardSessionWrite,
+      forged.cardSessionRead,
+      forged.adminClientWrite,
+      forged.cardChallengeWrite,
+    ]) {
       expect({ request, decision: decide('pki', request) }).toEqual({ request, decision: 'implicitly denied' });
     }
     for (const partition of ['T#demo', 'RESIDENTKEY#local-resident-x']) {
-      expect({ partition, decision: decide('pki', { table: 'directory', action: 'dynamodb:PutItem', partition }) }).toEqual({ partition, decision: 'implicitly denied' });
+      expect({ partition, decision: decide('pki', { table: 'directory', action: 'dynamodb:PutItem', partition }) }).toEqual({
+        partition,
+        decision: 'implicitly denied',
+      });
     }
     expect(decide('pki', { table: 'directory', action: 'dynamodb:GetItem', partition: 'T#demo' })).toBe('implicitly denied');
     expect(decide('pki', forged.cardRead)).toBe('allowed');
@@ -294,7 +361,11 @@ describe('per-function data access, evaluated against the synthesized role polic
   it.each(CONTEXT_NAMES)('refuses %s any scan, batch or key-less request on either table', (context) => {
     for (const table of ['directory', 'state'] as const) {
       for (const action of ['dynamodb:Scan', 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:DescribeTable', 'dynamodb:PartiQLSelect']) {
-        expect({ table, action, decision: evaluate(policies[context], { action, resource: tableArn[table], context: {} }) }).toEqual({ table, action, decision: 'implicitly denied' });
+        expect({ table, action, decision: evaluate(policies[context], { action, resource: tableArn[table], context: {} }) }).toEqual({
+          table,
+          action,
+          decision: 'implicitly denied',
+        });
         expect(evaluate(policies[context], { action, resource: `${tableArn[table]}/index/GSI1`, context: {} })).toBe('implicitly denied');
       }
     }

@@ -45,7 +45,12 @@ export function expectedTableStatements(access: TableAccess, tableId: string): J
   const index = { 'Fn::Join': ['', [table, '/index/*']] };
   const on = (patterns: readonly string[]) => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...patterns] } });
   return [
-    ...(access.read.length ? [{ Effect: 'Allow', actions: ITEM_READ, resources: [table], Condition: on(access.read) }, { Effect: 'Allow', actions: ['dynamodb:Query'], resources: [index], Condition: on(access.read) }] : []),
+    ...(access.read.length
+      ? [
+          { Effect: 'Allow', actions: ITEM_READ, resources: [table], Condition: on(access.read) },
+          { Effect: 'Allow', actions: ['dynamodb:Query'], resources: [index], Condition: on(access.read) },
+        ]
+      : []),
     ...(access.write.length ? [{ Effect: 'Allow', actions: ITEM_WRITE, resources: [table], Condition: on(access.write) }] : []),
   ];
 }
@@ -107,7 +112,11 @@ export const ANY_KEY_IN_ACCOUNT = {
  * every allow conditioned on the stage's cloudcard:stack tag and on the purposes granted (in the request,
  * or on the key).
  */
-export function expectedResidentKeyStatements(grant: ExpectedResidentKeys, stage: string, ownKeys: unknown[]): Record<string, { resources: unknown[]; Condition?: Json }> {
+export function expectedResidentKeyStatements(
+  grant: ExpectedResidentKeys,
+  stage: string,
+  ownKeys: unknown[],
+): Record<string, { resources: unknown[]; Condition?: Json }> {
   const stackTag = `cloudcard-${stage}`;
   const tagKeys = { 'aws:TagKeys': ['cloudcard:stack', 'cloudcard:tenant', 'cloudcard:purpose'] };
   const onTagged = (purposes: readonly string[], extra: Json = {}) => ({

@@ -28,7 +28,10 @@ const VARIANTS: [string, Record<string, unknown>][] = [
       certCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789013',
     },
   ],
-  ['dev with certificate login only', { certDomainName: 'cert.example.com', certCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789013' }],
+  [
+    'dev with certificate login only',
+    { certDomainName: 'cert.example.com', certCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789013' },
+  ],
   ['dev with a CloudHSM key store', { customKeyStoreId: 'cks-1234567890abcdef0' }],
 ];
 

@@ -37,7 +37,12 @@ const asEvaluable = (statement: ReturnType<typeof normalize>, resourceOverride?:
 });
 
 const keyId = (suffix: string) => logicalIdByPath(template, 'AWS::KMS::Key', suffix);
-const keys = { kek: keyId('/Keys/CardKek/Resource'), signing: keyId('/Keys/SigningKey/Resource'), pin: keyId('/Keys/CardPinKey/Resource'), session: keyId('/Keys/CardSessionKey/Resource') };
+const keys = {
+  kek: keyId('/Keys/CardKek/Resource'),
+  signing: keyId('/Keys/SigningKey/Resource'),
+  pin: keyId('/Keys/CardPinKey/Resource'),
+  session: keyId('/Keys/CardSessionKey/Resource'),
+};
 const keyArn = (id: string) => resolve.getAtt(id);
 
 /** Every statement that applies to the operator role: key policies naming it, and the managed policy. */
@@ -48,7 +53,9 @@ function operatorStatements(): PolicyStatement[] {
       .filter((statement) => statement.principals.some((principal) => JSON.stringify(principal).includes(OPERATOR)))
       .map((statement) => asEvaluable(statement, keyArn(id))),
   );
-  const [, policy] = resourcesOfType(template, 'AWS::IAM::ManagedPolicy').find(([, p]) => String(p['Metadata']?.['aws:cdk:path']).endsWith('/Operators/Policy/Resource'))!;
+  const [, policy] = resourcesOfType(template, 'AWS::IAM::ManagedPolicy').find(([, p]) =>
+    String(p['Metadata']?.['aws:cdk:path']).endsWith('/Operators/Policy/Resource'),
+  )!;
   const managed = list<Json>(policy['Properties']['PolicyDocument']['Statement']).map((statement) => asEvaluable(normalize(statement)));
   return [...fromKeys, ...managed];
 }
@@ -64,7 +71,12 @@ const item = (action: string, name: 'Directory' | 'State', partition: string, in
 const wrap = (action: 'Encrypt' | 'Decrypt', card: string): IamRequest => ({
   action: `kms:${action}`,
   resource: keyArn(keys.kek),
-  context: { 'kms:EncryptionContextKeys': ['tenant', 'card', 'slot'], 'kms:EncryptionContext:tenant': ['acme'], 'kms:EncryptionContext:card': [card], 'kms:EncryptionContext:slot': ['9a'] },
+  context: {
+    'kms:EncryptionContextKeys': ['tenant', 'card', 'slot'],
+    'kms:EncryptionContext:tenant': ['acme'],
+    'kms:EncryptionContext:card': [card],
+    'kms:EncryptionContext:slot': ['9a'],
+  },
 });
 const STACK_TAG = residentKeyStackTag('dev');
 const resident = (action: string, purpose: string, extra: Record<string, string[]> = {}): IamRequest => ({
@@ -96,13 +108,22 @@ describe('operator access (context operatorRoleArns)', () => {
     template.hasResourceProperties('AWS::IAM::ManagedPolicy', { Roles: ['cloudcard-operator'] });
     template.hasOutput('OperatorPolicyArn', { Value: { Ref: Match.anyValue() } });
     const plain = synth().template;
-    expect(resourcesOfType(plain, 'AWS::IAM::ManagedPolicy').filter(([, p]) => String(p['Metadata']?.['aws:cdk:path']).includes('/Operators/'))).toHaveLength(0);
+    expect(resourcesOfType(plain, 'AWS::IAM::ManagedPolicy').filter(([, p]) => String(p['Metadata']?.['aws:cdk:path']).includes('/Operators/'))).toHaveLength(
+      0,
+    );
     expect(JSON.stringify(plain.toJSON())).not.toContain('cloudcard-operator');
   });
 
   it('allows what the CLI commands of the deploy steps request', () => {
     const allowed: [string, IamRequest][] = [
-      ['stack outputs', { action: 'cloudformation:DescribeStacks', resource: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/Cloudcard-dev/0d3c8a70-0000-11ef-0000-0a1b2c3d4e5f`, context: {} }],
+      [
+        'stack outputs',
+        {
+          action: 'cloudformation:DescribeStacks',
+          resource: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/Cloudcard-dev/0d3c8a70-0000-11ef-0000-0a1b2c3d4e5f`,
+          context: {},
+        },
+      ],
       ['tenant create', item('PutItem', 'Directory', 'T#acme')],
       ['tenant list', item('Query', 'Directory', 'TENANTS', 'GSI2')],
       ['user add', item('PutItem', 'Directory', 'T#acme')],

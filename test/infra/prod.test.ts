@@ -80,14 +80,18 @@ describe('admin API address allow-list (context adminAllowedCidrs)', () => {
   it('blocks the admin paths from outside the allowed blocks, one IP set per family; no rule without the context', () => {
     const { template } = synth({ adminAllowedCidrs: '203.0.113.0/24, 2001:db8::/32' });
     const sets = resourcesOfType(template, 'AWS::WAFv2::IPSet').map(([, set]) => set['Properties']);
-    expect(sets.map((set) => [set['IPAddressVersion'], set['Addresses']])).toEqual([['IPV4', ['203.0.113.0/24']], ['IPV6', ['2001:db8::/32']]]);
+    expect(sets.map((set) => [set['IPAddressVersion'], set['Addresses']])).toEqual([
+      ['IPV4', ['203.0.113.0/24']],
+      ['IPV6', ['2001:db8::/32']],
+    ]);
     const [[, acl]] = resourcesOfType(template, 'AWS::WAFv2::WebACL') as [[string, Json]];
     const rule = (acl['Properties']['Rules'] as Json[]).find((r) => r['Name'] === 'AdminAllowList')!;
     expect(rule['Action']).toEqual({ Block: {} });
     const [path, outside] = rule['Statement']['AndStatement']['Statements'] as Json[];
     const pattern = new RegExp(path!['RegexMatchStatement']['RegexString'] as string);
     for (const admin of ['/prod/t/acme/admin/v1/users', '/t/acme/admin/v1/cards/x', '/t/acme/admin']) expect(pattern.test(admin)).toBe(true);
-    for (const other of ['/t/acme/oidc/token', '/prod/t/acme/portal/login', '/t/administration/oidc/jwks', '/health/ready']) expect(pattern.test(other)).toBe(false);
+    for (const other of ['/t/acme/oidc/token', '/prod/t/acme/portal/login', '/t/administration/oidc/jwks', '/health/ready'])
+      expect(pattern.test(other)).toBe(false);
     expect(outside!['NotStatement']['Statement']['OrStatement']['Statements']).toHaveLength(2);
 
     const plain = synth().template;
@@ -175,7 +179,12 @@ describe('card KEK in a CloudHSM custom key store', () => {
     const keys = resourcesOfType(dev.template, 'AWS::KMS::Key').map(([, k]) => k['Properties']['KeySpec']);
     expect(keys.sort()).toEqual(['HMAC_256', 'HMAC_256', 'RSA_2048']); // the signing key and the two HMAC keys; the KEK is the custom resource's
     const create = JSON.stringify(customResource(dev)['Properties']['Create']);
-    for (const expected of ['\\"action\\":\\"CreateKey\\"', '\\"Origin\\":\\"AWS_CLOUDHSM\\"', `\\"CustomKeyStoreId\\":\\"${KEY_STORE}\\"`, '\\"KeySpec\\":\\"SYMMETRIC_DEFAULT\\"']) {
+    for (const expected of [
+      '\\"action\\":\\"CreateKey\\"',
+      '\\"Origin\\":\\"AWS_CLOUDHSM\\"',
+      `\\"CustomKeyStoreId\\":\\"${KEY_STORE}\\"`,
+      '\\"KeySpec\\":\\"SYMMETRIC_DEFAULT\\"',
+    ]) {
       expect(create).toContain(expected);
     }
   });
@@ -217,7 +226,12 @@ describe('card KEK in a CloudHSM custom key store', () => {
     const statements = resourcesOfType(dev.template, 'AWS::IAM::Policy')
       .filter(([, p]) => String(p['Metadata']?.['aws:cdk:path']).includes('/Keys/CardKekInHsm/'))
       .flatMap(([, p]) => p['Properties']['PolicyDocument']['Statement'] as Json[]);
-    expect(statements.flatMap((st) => [st['Action']].flat()).sort()).toEqual(['kms:CreateKey', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion', 'kms:TagResource']);
+    expect(statements.flatMap((st) => [st['Action']].flat()).sort()).toEqual([
+      'kms:CreateKey',
+      'kms:PutKeyPolicy',
+      'kms:ScheduleKeyDeletion',
+      'kms:TagResource',
+    ]);
     const of = (action: string) => statements.find((st) => [st['Action']].flat().includes(action))!;
     expect(of('kms:CreateKey')['Condition']).toEqual({
       StringEquals: { 'aws:RequestTag/cloudcard:stack': 'Cloudcard-dev' },

@@ -49,7 +49,9 @@ function requestContext(call: Captured, keyTags: Record<string, string>): Record
   return {
     ...(tags.length ? { 'aws:TagKeys': tags.map((t) => t.TagKey) } : {}),
     ...Object.fromEntries(tags.map((t) => [`aws:RequestTag/${t.TagKey}`, t.TagValue])),
-    ...(call.action === 'kms:CreateKey' ? { 'kms:KeySpec': input['KeySpec'], 'kms:KeyUsage': input['KeyUsage'], 'kms:KeyOrigin': input['Origin'] ?? 'AWS_KMS' } : {}),
+    ...(call.action === 'kms:CreateKey'
+      ? { 'kms:KeySpec': input['KeySpec'], 'kms:KeyUsage': input['KeyUsage'], 'kms:KeyOrigin': input['Origin'] ?? 'AWS_KMS' }
+      : {}),
     ...(input['SigningAlgorithm'] ? { 'kms:SigningAlgorithm': input['SigningAlgorithm'] } : {}),
     ...(input['KeyAgreementAlgorithm'] ? { 'kms:KeyAgreementAlgorithm': input['KeyAgreementAlgorithm'] } : {}),
     ...(call.action === 'kms:CreateKey' ? {} : Object.fromEntries(Object.entries(keyTags).map(([k, v]) => [`aws:ResourceTag/${k}`, v]))),
@@ -77,8 +79,7 @@ function conditionsHold(condition: Json | undefined, context: Record<string, str
 }
 
 /** Which resources a statement names: a resident key is "a key of the account", never the stack's own keys. */
-const coversResidentKey = (resources: unknown[]): boolean =>
-  resources.some((r) => r === '*' || JSON.stringify(r) === JSON.stringify(ANY_KEY_IN_ACCOUNT));
+const coversResidentKey = (resources: unknown[]): boolean => resources.some((r) => r === '*' || JSON.stringify(r) === JSON.stringify(ANY_KEY_IN_ACCOUNT));
 
 function allowed(statements: Statement[], call: Captured, keyTags: Record<string, string>): boolean {
   const context = requestContext(call, keyTags);
@@ -94,25 +95,41 @@ describe('resident-key grants against the requests KmsResidentKeys makes', () =>
   beforeAll(() => {
     const { template } = synth();
     const role = (c: string) => logicalIdByPath(template, 'AWS::IAM::Role', `/Functions/${c[0]!.toUpperCase()}${c.slice(1)}/Role/Resource`);
-    byContext = Object.fromEntries(['card', 'admin', 'oidc', 'saml', 'portal'].map((c) => [c, roleStatements(template, role(c)).filter((st) => st.actions.some((a) => a.startsWith('kms:')))]));
-    ownKeys = ['CardKek', 'SigningKey', 'CardSessionKey', 'CardPinKey'].map((name) => getAttArn(logicalIdByPath(template, 'AWS::KMS::Key', `/Keys/${name}/Resource`)));
+    byContext = Object.fromEntries(
+      ['card', 'admin', 'oidc', 'saml', 'portal'].map((c) => [
+        c,
+        roleStatements(template, role(c)).filter((st) => st.actions.some((a) => a.startsWith('kms:'))),
+      ]),
+    );
+    ownKeys = ['CardKek', 'SigningKey', 'CardSessionKey', 'CardPinKey'].map((name) =>
+      getAttArn(logicalIdByPath(template, 'AWS::KMS::Key', `/Keys/${name}/Resource`)),
+    );
   });
 
   /** Runs the adapter, recording its requests; every key it made carries the tags it asked for at CreateKey. */
-  async function recorded(run: (keys: KmsResidentKeys, slots: ResidentSlotKeys) => Promise<void>): Promise<{ calls: Captured[]; tagsOf: (call: Captured) => Record<string, string> }> {
+  async function recorded(
+    run: (keys: KmsResidentKeys, slots: ResidentSlotKeys) => Promise<void>,
+  ): Promise<{ calls: Captured[]; tagsOf: (call: Captured) => Record<string, string> }> {
     const { client, calls } = recordingKms();
     const keys = new KmsResidentKeys(client, residentKeyStackTag(stage));
     await run(keys, new ResidentSlotKeys(keys));
     const tags = new Map<string, Record<string, string>>();
     calls.forEach((call, index) => {
-      if (call.action === 'kms:CreateKey') tags.set(`key-${index + 1}`, Object.fromEntries((call.input['Tags'] as { TagKey: string; TagValue: string }[]).map((t) => [t.TagKey, t.TagValue])));
+      if (call.action === 'kms:CreateKey')
+        tags.set(`key-${index + 1}`, Object.fromEntries((call.input['Tags'] as { TagKey: string; TagValue: string }[]).map((t) => [t.TagKey, t.TagValue])));
     });
     return { calls, tagsOf: (call) => tags.get(call.input['KeyId'] as string) ?? {} };
   }
 
   const context9a = { tenant: 'acme', card: 'card-1', slot: '9a' };
   const context9d = { tenant: 'acme', card: 'card-1', slot: '9d' };
-  const block = Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(202, 0xff), Buffer.from([0]), Buffer.from('3031300d060960864801650304020105000420', 'hex'), Buffer.alloc(32, 7)]);
+  const block = Buffer.concat([
+    Buffer.from([0, 1]),
+    Buffer.alloc(202, 0xff),
+    Buffer.from([0]),
+    Buffer.from('3031300d060960864801650304020105000420', 'hex'),
+    Buffer.alloc(32, 7),
+  ]);
   const peerPoint = (): Buffer => {
     const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
     return Buffer.concat([Buffer.from([4]), Buffer.from(peer.x!, 'base64url'), Buffer.from(peer.y!, 'base64url')]);
@@ -141,7 +158,10 @@ describe('resident-key grants against the requests KmsResidentKeys makes', () =>
     });
 
   const purposeTags = (purpose: string) => ({ 'cloudcard:stack': 'cloudcard-dev', 'cloudcard:tenant': 'acme', 'cloudcard:purpose': purpose });
-  const signCall = (keyId: string): Captured => ({ action: 'kms:Sign', input: { KeyId: keyId, SigningAlgorithm: 'ECDSA_SHA_256', MessageType: 'RAW', Message: new Uint8Array(10) } });
+  const signCall = (keyId: string): Captured => ({
+    action: 'kms:Sign',
+    input: { KeyId: keyId, SigningAlgorithm: 'ECDSA_SHA_256', MessageType: 'RAW', Message: new Uint8Array(10) },
+  });
 
   it.each([
     ['admin', adminLife],
@@ -156,7 +176,13 @@ describe('resident-key grants against the requests KmsResidentKeys makes', () =>
     }
     // The same requests for another stage's keys, or with a tag more, are refused.
     const create = calls.find((c) => c.action === 'kms:CreateKey')!;
-    const otherStage = { ...create, input: { ...create.input, Tags: (create.input['Tags'] as Json[]).map((t) => (t['TagKey'] === 'cloudcard:stack' ? { ...t, TagValue: 'cloudcard-prod' } : t)) } };
+    const otherStage = {
+      ...create,
+      input: {
+        ...create.input,
+        Tags: (create.input['Tags'] as Json[]).map((t) => (t['TagKey'] === 'cloudcard:stack' ? { ...t, TagValue: 'cloudcard-prod' } : t)),
+      },
+    };
     expect(allowed(statements, otherStage, {})).toBe(false);
     expect(allowed(statements, { ...otherStage, action: 'kms:TagResource' }, {})).toBe(false);
     const extraTag = { ...create, input: { ...create.input, Tags: [...(create.input['Tags'] as Json[]), { TagKey: 'owner', TagValue: 'x' }] } };
@@ -169,7 +195,16 @@ describe('resident-key grants against the requests KmsResidentKeys makes', () =>
     const destroy = calls.find((c) => c.action === 'kms:ScheduleKeyDeletion')!;
     expect(allowed(statements, destroy, { 'cloudcard:stack': 'Cloudcard-dev' })).toBe(false); // the HSM key's tag value
     // An existing key is never re-tagged (a CA key re-tagged as a card key would become signable).
-    const retag: Captured = { action: 'kms:TagResource', input: { KeyId: 'key-ca', Tags: [{ TagKey: 'cloudcard:stack', TagValue: 'cloudcard-dev' }, { TagKey: 'cloudcard:purpose', TagValue: 'card-key' }] } };
+    const retag: Captured = {
+      action: 'kms:TagResource',
+      input: {
+        KeyId: 'key-ca',
+        Tags: [
+          { TagKey: 'cloudcard:stack', TagValue: 'cloudcard-dev' },
+          { TagKey: 'cloudcard:purpose', TagValue: 'card-key' },
+        ],
+      },
+    };
     expect(allowed(statements, retag, purposeTags('card-ca'))).toBe(false);
     // The stack's own keys are denied to tagging and deletion whatever their tags.
     const deny = statements.filter((st) => st.Effect === 'Deny' && !st.Condition);
@@ -185,11 +220,17 @@ describe('resident-key grants against the requests KmsResidentKeys makes', () =>
     expect(allowed(card, signCall('key-ca'), purposeTags('card-ca'))).toBe(false);
     expect(allowed(card, signCall('key-old'), { 'cloudcard:stack': 'cloudcard-dev', 'cloudcard:purpose': 'card:abc:9a:sign' })).toBe(false);
     expect(allowed(card, { action: 'kms:DeriveSharedSecret', input: { KeyId: 'key-ca', KeyAgreementAlgorithm: 'ECDH' } }, purposeTags('card-ca'))).toBe(false);
-    expect(allowed(card, { action: 'kms:DeriveSharedSecret', input: { KeyId: 'key-list', KeyAgreementAlgorithm: 'ECDH' } }, purposeTags('card-list'))).toBe(false);
+    expect(allowed(card, { action: 'kms:DeriveSharedSecret', input: { KeyId: 'key-list', KeyAgreementAlgorithm: 'ECDH' } }, purposeTags('card-list'))).toBe(
+      false,
+    );
     // Nor may it make a CA or card-list key of its own, or destroy one.
     const createAs = (purpose: string): Captured => ({
       action: 'kms:CreateKey',
-      input: { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY', Tags: Object.entries(purposeTags(purpose)).map(([TagKey, TagValue]) => ({ TagKey, TagValue })) },
+      input: {
+        KeySpec: 'ECC_NIST_P256',
+        KeyUsage: 'SIGN_VERIFY',
+        Tags: Object.entries(purposeTags(purpose)).map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
+      },
     });
     expect(allowed(card, createAs('card-key'), {})).toBe(true);
     expect(allowed(card, createAs('card-ca'), {})).toBe(false);
@@ -202,7 +243,9 @@ describe('resident-key grants against the requests KmsResidentKeys makes', () =>
     expect(allowed(admin, signCall('key-ca'), purposeTags('card-ca'))).toBe(true);
     expect(allowed(admin, signCall('key-card'), purposeTags('card-key'))).toBe(false);
     expect(allowed(admin, signCall('key-list'), purposeTags('card-list'))).toBe(true);
-    expect(allowed(admin, { action: 'kms:DeriveSharedSecret', input: { KeyId: 'key-card', KeyAgreementAlgorithm: 'ECDH' } }, purposeTags('card-key'))).toBe(false);
+    expect(allowed(admin, { action: 'kms:DeriveSharedSecret', input: { KeyId: 'key-card', KeyAgreementAlgorithm: 'ECDH' } }, purposeTags('card-key'))).toBe(
+      false,
+    );
   });
 
   it.each(['oidc', 'saml', 'portal'])('lets %s make none of them', async (context) => {

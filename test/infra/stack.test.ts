@@ -13,7 +13,8 @@ import { CONTEXT_KEY_NEEDS } from '../../lambdas/apps.ts';
 import { RESIDENT_KEY_TAG, residentKeyStackTag } from '../../lambdas/adapters/kms/resident-keys.ts';
 import {
   EXPECTED_KEY_USE,
-  EXPECTED_MAC_KEYS, EXPECTED_MAC_VERIFY_KEYS,
+  EXPECTED_MAC_KEYS,
+  EXPECTED_MAC_VERIFY_KEYS,
   EXPECTED_RESIDENT_KEYS,
   expectedIdentityActions,
   expectedTableStatements,
@@ -22,19 +23,18 @@ import {
   expectedSigningActions,
   sorted,
 } from './expected.ts';
-import {
-  getAttArn,
-  keyStatementsFor,
-  logicalIdByPath,
-  resourcesOfType,
-  roleStatements,
-  synth,
-  type Json,
-  type Synthesized,
-} from './support.ts';
+import { getAttArn, keyStatementsFor, logicalIdByPath, resourcesOfType, roleStatements, synth, type Json, type Synthesized } from './support.ts';
 
 const pascal = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
-const RESIDENT_KEY_ACTIONS = new Set(['kms:CreateKey', 'kms:TagResource', 'kms:UntagResource', 'kms:Sign', 'kms:GetPublicKey', 'kms:DeriveSharedSecret', 'kms:ScheduleKeyDeletion']);
+const RESIDENT_KEY_ACTIONS = new Set([
+  'kms:CreateKey',
+  'kms:TagResource',
+  'kms:UntagResource',
+  'kms:Sign',
+  'kms:GetPublicKey',
+  'kms:DeriveSharedSecret',
+  'kms:ScheduleKeyDeletion',
+]);
 
 let s: Synthesized;
 let template: Template;
@@ -107,10 +107,7 @@ describe('data', () => {
     });
     expect(table['Properties']['DeletionProtectionEnabled']).not.toBe(true);
     expect(table['Properties']['TimeToLiveSpecification']).toBeUndefined();
-    expect(table['Properties']['GlobalSecondaryIndexes']).toEqual([
-      gsi('GSI1'),
-      gsi('GSI2'),
-    ]);
+    expect(table['Properties']['GlobalSecondaryIndexes']).toEqual([gsi('GSI1'), gsi('GSI2')]);
   });
 
   it('has a state table: PK/SK, on demand, TTL on expiresAt, GSI1, no PITR in dev', () => {
@@ -163,10 +160,24 @@ describe('keys', () => {
       const actions = [root[0]!['Action']].flat() as string[];
       // PutKeyPolicy is named, not hidden in a wildcard: CloudFormation needs it, and it is alarmed on.
       expect(actions).toContain('kms:PutKeyPolicy');
-      for (const forbidden of ['kms:*', 'kms:Put*', 'kms:Encrypt', 'kms:Decrypt', 'kms:Sign', 'kms:CreateGrant', 'kms:Create*', 'kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+      for (const forbidden of [
+        'kms:*',
+        'kms:Put*',
+        'kms:Encrypt',
+        'kms:Decrypt',
+        'kms:Sign',
+        'kms:CreateGrant',
+        'kms:Create*',
+        'kms:GenerateDataKey*',
+        'kms:ReEncrypt*',
+      ]) {
         expect(actions).not.toContain(forbidden);
       }
-      expect(actions.every((a) => !a.includes('*') || ['kms:Describe*', 'kms:List*', 'kms:Get*', 'kms:Update*', 'kms:Enable*', 'kms:Disable*', 'kms:Revoke*'].includes(a))).toBe(true);
+      expect(
+        actions.every(
+          (a) => !a.includes('*') || ['kms:Describe*', 'kms:List*', 'kms:Get*', 'kms:Update*', 'kms:Enable*', 'kms:Disable*', 'kms:Revoke*'].includes(a),
+        ),
+      ).toBe(true);
     }
   });
 
@@ -196,7 +207,12 @@ describe('keys', () => {
     expect(TOTP_CONTEXT_CARD).toBe(totpWrapContext('t', 'alice').card);
     for (const context of CONTEXT_NAMES) {
       const expected = EXPECTED_KEY_USE[context];
-      expect({ context, kek: expectedKekActions(GRANTS[context]), kekCard: GRANTS[context].cardKek.contextCard, signing: expectedSigningActions(GRANTS[context]) }).toEqual({
+      expect({
+        context,
+        kek: expectedKekActions(GRANTS[context]),
+        kekCard: GRANTS[context].cardKek.contextCard,
+        signing: expectedSigningActions(GRANTS[context]),
+      }).toEqual({
         context,
         kek: expected.kek,
         kekCard: expected.kekCard,
@@ -296,7 +312,9 @@ describe('functions', () => {
     const byClass: Record<string, Set<string>> = {};
     // KMS in an identity policy is only ever the resident-key grant, DynamoDB only the partition-bound
     // table grants (both asserted in the next tests).
-    const statements = roleStatements(template, ids.role(context)).filter((st) => !st.actions.some((a) => RESIDENT_KEY_ACTIONS.has(a) || a.startsWith('dynamodb:')));
+    const statements = roleStatements(template, ids.role(context)).filter(
+      (st) => !st.actions.some((a) => RESIDENT_KEY_ACTIONS.has(a) || a.startsWith('dynamodb:')),
+    );
     for (const statement of statements) {
       expect(statement.Effect).toBe('Allow');
       expect(statement.Condition).toBeUndefined();
@@ -307,17 +325,30 @@ describe('functions', () => {
     }
     const actual = Object.fromEntries(Object.entries(byClass).map(([cls, actions]) => [cls, sorted(actions)]));
     // The stack's own keys are granted in their key policies only: no other identity statement mentions KMS.
-    expect(Object.values(actual).flat().filter((a) => a.startsWith('kms:'))).toEqual([]);
+    expect(
+      Object.values(actual)
+        .flat()
+        .filter((a) => a.startsWith('kms:')),
+    ).toEqual([]);
     expect(actual).toEqual(expectedIdentityActions());
   });
 
   it.each(CONTEXT_NAMES)('%s reaches table items only by the partition patterns of its matrix entry, and may not scan', (context) => {
     const tables = roleStatements(template, ids.role(context)).filter((st) => st.actions.some((a) => a.startsWith('dynamodb:')));
     // Each statement is DynamoDB only, and no action is granted that can run without naming a partition.
-    for (const st of tables) expect(st.actions.every((a) => ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(a))).toBe(true);
+    for (const st of tables)
+      expect(
+        st.actions.every((a) => ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'].includes(a)),
+      ).toBe(true);
     // CDK merges statements with equal resources and conditions: compare (action, resource, condition) triples.
     const triples = (statements: Json[]) =>
-      sorted(statements.flatMap((st) => (st['actions'] as string[]).flatMap((action) => (st['resources'] as unknown[]).map((r) => JSON.stringify([st['Effect'], action, r, st['Condition']])))));
+      sorted(
+        statements.flatMap((st) =>
+          (st['actions'] as string[]).flatMap((action) =>
+            (st['resources'] as unknown[]).map((r) => JSON.stringify([st['Effect'], action, r, st['Condition']])),
+          ),
+        ),
+      );
     expect(triples(tables)).toEqual(
       triples([...expectedTableStatements(GRANTS[context].directory, ids.directory), ...expectedTableStatements(GRANTS[context].state, ids.state)]),
     );
@@ -334,10 +365,14 @@ describe('functions', () => {
         byAction[key] = { resources: bySerialization(st.resources), ...(st.Condition ? { Condition: st.Condition } : {}) };
       }
     }
-    const ownKeys = ['CardKek', 'SigningKey', 'CardSessionKey', 'CardPinKey'].map((name) => getAttArn(logicalIdByPath(template, 'AWS::KMS::Key', `/Keys/${name}/Resource`)));
+    const ownKeys = ['CardKek', 'SigningKey', 'CardSessionKey', 'CardPinKey'].map((name) =>
+      getAttArn(logicalIdByPath(template, 'AWS::KMS::Key', `/Keys/${name}/Resource`)),
+    );
     expect(byAction).toEqual(expectedResidentKeyStatements(EXPECTED_RESIDENT_KEYS[context], 'dev', bySerialization(ownKeys)));
     // Every kms:Sign and kms:DeriveSharedSecret on resident keys names the purposes it allows.
-    for (const st of roleStatements(template, ids.role(context)).filter((x) => x.Effect === 'Allow' && x.actions.some((a) => a === 'kms:Sign' || a === 'kms:DeriveSharedSecret'))) {
+    for (const st of roleStatements(template, ids.role(context)).filter(
+      (x) => x.Effect === 'Allow' && x.actions.some((a) => a === 'kms:Sign' || a === 'kms:DeriveSharedSecret'),
+    )) {
       expect(st.Condition?.['StringEquals']).toHaveProperty(['aws:ResourceTag/cloudcard:purpose']);
     }
     // The tag the policy names is the one the KMS adapter puts on every key it creates.
@@ -371,7 +406,10 @@ describe('functions', () => {
     expect(GRANTS[context].macKeys).toEqual(EXPECTED_MAC_KEYS[context]);
     expect(GRANTS[context].macVerifyKeys).toEqual(EXPECTED_MAC_VERIFY_KEYS[context]);
     const env = resource(ids.fn(context))['Properties']['Environment']['Variables'] as Json;
-    for (const [name, id] of [['cardSession', 'CardSessionKey'], ['cardPin', 'CardPinKey']] as const) {
+    for (const [name, id] of [
+      ['cardSession', 'CardSessionKey'],
+      ['cardPin', 'CardPinKey'],
+    ] as const) {
       const keyId = logicalIdByPath(template, 'AWS::KMS::Key', `/Keys/${id}/Resource`);
       const key = resource(keyId);
       expect(key['Properties']).toMatchObject({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' });
@@ -387,7 +425,11 @@ describe('functions', () => {
       else expect(env).not.toHaveProperty(variable);
     }
     // No identity policy grants MAC use: only the key policies name who may.
-    expect(roleStatements(template, ids.role(context)).flatMap((st) => st.actions).filter((a) => a.includes('Mac'))).toEqual([]);
+    expect(
+      roleStatements(template, ids.role(context))
+        .flatMap((st) => st.actions)
+        .filter((a) => a.includes('Mac')),
+    ).toEqual([]);
   });
 
   it.each(CONTEXT_NAMES)('%s is bundled as one minified ESM file with the AWS SDK inside', (context) => {
@@ -429,7 +471,15 @@ describe('api', () => {
       StageName: 'dev',
       TracingEnabled: true,
       MethodSettings: [
-        { HttpMethod: '*', ResourcePath: '/*', ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100, LoggingLevel: 'ERROR', DataTraceEnabled: false, MetricsEnabled: true },
+        {
+          HttpMethod: '*',
+          ResourcePath: '/*',
+          ThrottlingRateLimit: 50,
+          ThrottlingBurstLimit: 100,
+          LoggingLevel: 'ERROR',
+          DataTraceEnabled: false,
+          MetricsEnabled: true,
+        },
       ],
     });
     expect(JSON.stringify(stage['Properties']['AccessLogSetting']['DestinationArn'])).toContain(`{"Ref":"${accessLogs}"}`);
@@ -454,7 +504,7 @@ describe('api', () => {
     expect(actual).toEqual(expected);
   });
 
-  it('answers API Gateway\'s own errors (WAF, throttling, size, timeouts, faults) in problem JSON', () => {
+  it("answers API Gateway's own errors (WAF, throttling, size, timeouts, faults) in problem JSON", () => {
     const responses = resourcesOfType(template, 'AWS::ApiGateway::GatewayResponse').map(([, r]) => r['Properties']);
     // The DEFAULT_* types keep the status API Gateway chose: a fixed one would rewrite every 4xx/5xx.
     expect(responses.map((r) => `${r['ResponseType']} ${r['StatusCode'] ?? '(kept)'}`).sort()).toEqual(
@@ -576,14 +626,32 @@ describe('monitoring', () => {
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'cloudcard-dev' });
     const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([, a]) => a['Properties']);
     expect(alarms.map((a) => a['AlarmName']).sort()).toEqual(
-      [...CONTEXT_NAMES.map((c) => `cloudcard-dev-${c}-errors`), 'cloudcard-dev-api-5xx', 'cloudcard-dev-key-policy-changed', 'cloudcard-dev-deny-spike', 'cloudcard-dev-login-failure-spike', 'cloudcard-dev-lockout-spike'].sort(),
+      [
+        ...CONTEXT_NAMES.map((c) => `cloudcard-dev-${c}-errors`),
+        'cloudcard-dev-api-5xx',
+        'cloudcard-dev-key-policy-changed',
+        'cloudcard-dev-deny-spike',
+        'cloudcard-dev-login-failure-spike',
+        'cloudcard-dev-lockout-spike',
+      ].sort(),
     );
     // Security events: the deny count of every function summed (each function emits under its own service).
     const denySpike = alarms.find((a) => a['AlarmName'] === 'cloudcard-dev-deny-spike')!;
-    const denyQueries = denySpike['Metrics'] as Array<{ Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: Array<{ Value: unknown }> } } }>;
-    expect(denyQueries.filter((q) => q.MetricStat).map((q) => [q.MetricStat!.Metric.MetricName, q.MetricStat!.Metric.Dimensions[0]!.Value]).sort()).toEqual(CONTEXT_NAMES.map((c) => ['SecurityEvent.deny', `cloudcard-${c}`]).sort());
+    const denyQueries = denySpike['Metrics'] as Array<{
+      Expression?: string;
+      MetricStat?: { Metric: { MetricName: string; Dimensions: Array<{ Value: unknown }> } };
+    }>;
+    expect(
+      denyQueries
+        .filter((q) => q.MetricStat)
+        .map((q) => [q.MetricStat!.Metric.MetricName, q.MetricStat!.Metric.Dimensions[0]!.Value])
+        .sort(),
+    ).toEqual(CONTEXT_NAMES.map((c) => ['SecurityEvent.deny', `cloudcard-${c}`]).sort());
     expect(denySpike).toMatchObject({ Threshold: 20, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' });
-    for (const [name, metric] of [['login-failure-spike', 'SecurityEvent.sign-in-failure'], ['lockout-spike', 'SecurityEvent.lockout']] as const) {
+    for (const [name, metric] of [
+      ['login-failure-spike', 'SecurityEvent.sign-in-failure'],
+      ['lockout-spike', 'SecurityEvent.lockout'],
+    ] as const) {
       const spike = alarms.find((a) => a['AlarmName'] === `cloudcard-dev-${name}`)!;
       const queries = spike['Metrics'] as Array<{ MetricStat?: { Metric: { MetricName: string } } }>;
       expect(new Set(queries.filter((q) => q.MetricStat).map((q) => q.MetricStat!.Metric.MetricName))).toEqual(new Set([metric]));
@@ -595,13 +663,23 @@ describe('monitoring', () => {
     // API 5xx less the SOAP Faults the SAML function counts (HTTP 500 by the SOAP binding, yet the caller's mistake).
     const api5xx = alarms.find((a) => a['AlarmName'] === 'cloudcard-dev-api-5xx')!;
     expect(api5xx['MetricName']).toBeUndefined();
-    const queries = api5xx['Metrics'] as Array<{ Id: string; Expression?: string; ReturnData?: boolean; MetricStat?: { Metric: { MetricName: string; Namespace: string; Dimensions: Array<{ Name: string; Value: unknown }> }; Stat: string } }>;
+    const queries = api5xx['Metrics'] as Array<{
+      Id: string;
+      Expression?: string;
+      ReturnData?: boolean;
+      MetricStat?: { Metric: { MetricName: string; Namespace: string; Dimensions: Array<{ Name: string; Value: unknown }> }; Stat: string };
+    }>;
     const expression = queries.find((q) => q.Expression)!;
     expect(expression.Expression).toBe('FILL(errors, 0) - FILL(soapFaults, 0)');
     expect(queries.find((q) => q.Id === 'errors')!.MetricStat).toMatchObject({ Metric: { MetricName: '5XXError', Namespace: 'AWS/ApiGateway' }, Stat: 'Sum' });
-    expect(queries.find((q) => q.Id === 'soapFaults')!.MetricStat).toMatchObject({ Metric: { MetricName: 'SoapFault', Namespace: 'cloudcard', Dimensions: [{ Name: 'service', Value: 'cloudcard-saml' }] }, Stat: 'Sum' });
+    expect(queries.find((q) => q.Id === 'soapFaults')!.MetricStat).toMatchObject({
+      Metric: { MetricName: 'SoapFault', Namespace: 'cloudcard', Dimensions: [{ Name: 'service', Value: 'cloudcard-saml' }] },
+      Stat: 'Sum',
+    });
     // The function emits its metrics under that namespace and service.
-    template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'cloudcard-saml', POWERTOOLS_METRICS_NAMESPACE: 'cloudcard' }) } });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'cloudcard-saml', POWERTOOLS_METRICS_NAMESPACE: 'cloudcard' }) },
+    });
     expect(api5xx).toMatchObject({ Threshold: 5, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching' });
     for (const alarm of alarms) expect(alarm['AlarmActions']).toBeUndefined();
     template.resourceCountIs('AWS::SNS::Topic', 0);

@@ -40,13 +40,23 @@ describe.each(BACKENDS)('access revocation on the %s backend', (backend) => {
   afterAll(async () => stack?.close());
 
   const admin = (method: string, path: string, body?: unknown) =>
-    fetch(`${stack.url}${path}`, { method, headers: { Authorization: adminAuth, ...(body ? { 'Content-Type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    fetch(`${stack.url}${path}`, {
+      method,
+      headers: { Authorization: adminAuth, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
 
   /** An operator-made confidential client (first-party: no consent page). */
   async function client(tenant: string, metadata: Record<string, unknown> = {}): Promise<RegisteredClient> {
     const issued = await services.clients.create(
       tenant,
-      { client_name: 'test', redirect_uris: [RP_REDIRECT], grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'], scope: 'openid offline_access card', ...metadata },
+      {
+        client_name: 'test',
+        redirect_uris: [RP_REDIRECT],
+        grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+        scope: 'openid offline_access card',
+        ...metadata,
+      },
       'admin',
     );
     return { ...issued.client, ...(issued.clientSecret ? { client_secret: issued.clientSecret } : {}) };
@@ -59,7 +69,8 @@ describe.each(BACKENDS)('access revocation on the %s backend', (backend) => {
   /** Authorize in this browser; signs in as `username` on the portal when there is no usable SSO session. */
   async function authorize(tenant: string, browser: HttpBrowser, username: string, params: Record<string, string>): Promise<URL> {
     const url = new URL(`${issuerOf(tenant)}/oidc/authorize`);
-    for (const [name, value] of Object.entries({ response_type: 'code', redirect_uri: RP_REDIRECT, scope: 'openid offline_access', ...params })) url.searchParams.set(name, value);
+    for (const [name, value] of Object.entries({ response_type: 'code', redirect_uri: RP_REDIRECT, scope: 'openid offline_access', ...params }))
+      url.searchParams.set(name, value);
     let { response, url: at } = await browser.follow(url.toString(), RP_REDIRECT);
     if (at.startsWith(RP_REDIRECT)) return new URL(at);
     const login = formOf(await response.text());
@@ -69,15 +80,25 @@ describe.each(BACKENDS)('access revocation on the %s backend', (backend) => {
 
   async function codeFlow(tenant: string, browser: HttpBrowser, username: string, rp: RegisteredClient, extra: Record<string, string> = {}) {
     const { verifier, challenge } = pkce();
-    const callback = await authorize(tenant, browser, username, { client_id: rp.client_id, code_challenge: challenge, code_challenge_method: 'S256', ...extra });
+    const callback = await authorize(tenant, browser, username, {
+      client_id: rp.client_id,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      ...extra,
+    });
     const code = callback.searchParams.get('code');
     if (!code) throw new Error(`no code: ${callback.toString()}`);
     return { code, verifier };
   }
 
   const redeem = (tenant: string, rp: RegisteredClient, code: string, verifier: string) =>
-    postForm(`${issuerOf(tenant)}/oidc/token`, { grant_type: 'authorization_code', code, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(rp) });
-  const refresh = (tenant: string, rp: RegisteredClient, token: string) => postForm(`${issuerOf(tenant)}/oidc/token`, { grant_type: 'refresh_token', refresh_token: token }, { Authorization: basic(rp) });
+    postForm(
+      `${issuerOf(tenant)}/oidc/token`,
+      { grant_type: 'authorization_code', code, redirect_uri: RP_REDIRECT, code_verifier: verifier },
+      { Authorization: basic(rp) },
+    );
+  const refresh = (tenant: string, rp: RegisteredClient, token: string) =>
+    postForm(`${issuerOf(tenant)}/oidc/token`, { grant_type: 'refresh_token', refresh_token: token }, { Authorization: basic(rp) });
 
   /** Signs in and returns the tokens of a redeemed code. */
   async function tokensFor(tenant: string, browser: HttpBrowser, username: string, rp: RegisteredClient, scope = 'openid offline_access') {
@@ -121,7 +142,11 @@ describe.each(BACKENDS)('access revocation on the %s backend', (backend) => {
     const redeemed = await redeem('demo', rp, pendingCode.code, pendingCode.verifier);
     expect(redeemed.status).toBe(400);
     expect(redeemed.body['error']).toBe('invalid_grant');
-    const polled = await postForm(`${issuerOf('demo')}/oidc/token`, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode }, { Authorization: basic(rp) });
+    const polled = await postForm(
+      `${issuerOf('demo')}/oidc/token`,
+      { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode },
+      { Authorization: basic(rp) },
+    );
     expect(polled.status).toBe(400);
     expect(polled.body['error']).toBe('invalid_grant');
     const userinfo = await fetch(`${issuerOf('demo')}/oidc/userinfo`, { headers: { Authorization: `Bearer ${tokens.access}` } });
@@ -136,7 +161,16 @@ describe.each(BACKENDS)('access revocation on the %s backend', (backend) => {
     // The disable had already ended the session; a copy of the old cookie gets login_required at prompt=none.
     const { challenge } = pkce();
     const url = new URL(`${issuerOf('demo')}/oidc/authorize`);
-    for (const [name, value] of Object.entries({ response_type: 'code', client_id: rp.client_id, redirect_uri: RP_REDIRECT, scope: 'openid', prompt: 'none', code_challenge: challenge, code_challenge_method: 'S256' })) url.searchParams.set(name, value);
+    for (const [name, value] of Object.entries({
+      response_type: 'code',
+      client_id: rp.client_id,
+      redirect_uri: RP_REDIRECT,
+      scope: 'openid',
+      prompt: 'none',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    }))
+      url.searchParams.set(name, value);
     const answer = await fetch(url, { redirect: 'manual', headers: { Cookie: `cc_sso=${sso}` } });
     expect(answer.status).toBe(303);
     expect(new URL(answer.headers.get('location')!).searchParams.get('error')).toBe('login_required');
@@ -249,7 +283,13 @@ describe.each(BACKENDS)('access revocation on the %s backend', (backend) => {
       const thief = await dpopKey();
       const tokenUrl = `${issuerOf('demo')}/oidc/token`;
       const { code, verifier } = await codeFlow('demo', new HttpBrowser(), 'wanda', rp, { scope: 'openid offline_access card' });
-      const issued = await withDpop(holder, tokenUrl, (proof) => postForm(tokenUrl, { grant_type: 'authorization_code', code, redirect_uri: RP_REDIRECT, code_verifier: verifier, client_id: rp.client_id }, { DPoP: proof }));
+      const issued = await withDpop(holder, tokenUrl, (proof) =>
+        postForm(
+          tokenUrl,
+          { grant_type: 'authorization_code', code, redirect_uri: RP_REDIRECT, code_verifier: verifier, client_id: rp.client_id },
+          { DPoP: proof },
+        ),
+      );
       expect(issued.status).toBe(200);
       const refreshToken = String(issued.body['refresh_token']);
       const form = { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: rp.client_id };
@@ -280,7 +320,10 @@ async function dpopKey(): Promise<DpopKey> {
 }
 
 function proof(key: DpopKey, htu: string, nonce?: string): Promise<string> {
-  return new SignJWT({ htm: 'POST', htu, jti: randomUUID(), ...(nonce ? { nonce } : {}) }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.jwk }).setIssuedAt().sign(key.privateKey);
+  return new SignJWT({ htm: 'POST', htu, jti: randomUUID(), ...(nonce ? { nonce } : {}) })
+    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.jwk })
+    .setIssuedAt()
+    .sign(key.privateKey);
 }
 
 /** Sends with a DPoP proof, answering the server's nonce challenge once (RFC 9449 §8). */

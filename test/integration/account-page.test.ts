@@ -22,7 +22,11 @@ function formsOf(page: string): Map<string, { action: string; fields: Record<str
   return forms;
 }
 
-const textOf = (page: string): string => page.replace(/<[^>]+>/g, ' ').replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code))).replace(/\s+/g, ' ');
+const textOf = (page: string): string =>
+  page
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)))
+    .replace(/\s+/g, ' ');
 
 /**
  * Issue 15 (portal) and issue 13 (visibility): the end-user account page over HTTP, as a browser without
@@ -41,7 +45,13 @@ describe.each(BACKENDS)('portal account page (%s backend)', (backend) => {
     issuer = `${stack.url}/t/demo`;
     adminAuth = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
     const users = directoryServices(stack.runtime).users;
-    for (const username of ['bob', 'carol', 'dave', 'erin', 'frank']) await users.add('demo', { username, displayName: `${username[0]!.toUpperCase()}${username.slice(1)} Example`, email: `${username}@example.test`, password: PASSWORD });
+    for (const username of ['bob', 'carol', 'dave', 'erin', 'frank'])
+      await users.add('demo', {
+        username,
+        displayName: `${username[0]!.toUpperCase()}${username.slice(1)} Example`,
+        email: `${username}@example.test`,
+        password: PASSWORD,
+      });
   });
   afterAll(async () => stack?.close());
 
@@ -76,7 +86,9 @@ describe.each(BACKENDS)('portal account page (%s backend)', (backend) => {
     expect(text).toContain('bob@example.test');
     expect(text).toContain('You have no smart cards.');
     // The same form in a browser without the session: signed out, nothing done.
-    const stranger = await new HttpBrowser().request(formsOf(page).get('password')!.action, { form: { ...formsOf(page).get('password')!.fields, current: PASSWORD, new: 'stolen stolen stolen' } });
+    const stranger = await new HttpBrowser().request(formsOf(page).get('password')!.action, {
+      form: { ...formsOf(page).get('password')!.fields, current: PASSWORD, new: 'stolen stolen stolen' },
+    });
     expect(stranger.status).toBe(401);
     expect(await directoryServices(stack.runtime).users.verifyPassword('demo', 'bob', PASSWORD)).toBeDefined();
   });
@@ -112,7 +124,12 @@ describe.each(BACKENDS)('portal account page (%s backend)', (backend) => {
     await signedIn('bob', 'another long password');
 
     const events = await auditOf('bob');
-    expect(events.filter((event) => event.action === 'POST /portal/account/password').map((event) => event.outcome).sort()).toEqual([200, 400, 401, 403, 403]);
+    expect(
+      events
+        .filter((event) => event.action === 'POST /portal/account/password')
+        .map((event) => event.outcome)
+        .sort(),
+    ).toEqual([200, 400, 401, 403, 403]);
     expect(events[0]).toMatchObject({ via: 'portal', actor: { kind: 'user', id: 'bob' }, target: { username: 'bob' } });
     expect(JSON.stringify(events)).not.toContain('another long password');
   });
@@ -130,7 +147,9 @@ describe.each(BACKENDS)('portal account page (%s backend)', (backend) => {
     expect(begun.page).toContain('href="otpauth://totp/');
     // Not active before a code confirms it.
     expect(await services.totp!.isEnrolled('demo', 'carol')).toBe(false);
-    const badCode = await submit(browser, begun.page, 'totp/confirm', { code: '000000' === new TOTP({ secret: Secret.fromBase32(key!) }).generate() ? '111111' : '000000' });
+    const badCode = await submit(browser, begun.page, 'totp/confirm', {
+      code: '000000' === new TOTP({ secret: Secret.fromBase32(key!) }).generate() ? '111111' : '000000',
+    });
     expect(badCode.status).toBe(400);
     expect(await services.totp!.isEnrolled('demo', 'carol')).toBe(false);
     const confirmed = await submit(browser, badCode.page, 'totp/confirm', { code: new TOTP({ secret: Secret.fromBase32(key!) }).generate() });
@@ -175,8 +194,22 @@ describe.each(BACKENDS)('portal account page (%s backend)', (backend) => {
 
   it("shows the user's cards and records a PIN-unblock request administrators see; another user's card is refused", async () => {
     const cards = directoryServices(stack.runtime).cards!;
-    const mine = await cards.enrol('demo', { username: 'dave', label: 'Dave card', slots: ['9a'], slotAlgorithms: { '9a': 'p256' }, pin: '24681357', puk: '86427531' });
-    const theirs = await cards.enrol('demo', { username: 'frank', label: 'Frank card', slots: ['9c'], slotAlgorithms: { '9c': 'p256' }, pin: '24681357', puk: '86427531' });
+    const mine = await cards.enrol('demo', {
+      username: 'dave',
+      label: 'Dave card',
+      slots: ['9a'],
+      slotAlgorithms: { '9a': 'p256' },
+      pin: '24681357',
+      puk: '86427531',
+    });
+    const theirs = await cards.enrol('demo', {
+      username: 'frank',
+      label: 'Frank card',
+      slots: ['9c'],
+      slotAlgorithms: { '9c': 'p256' },
+      pin: '24681357',
+      puk: '86427531',
+    });
     const { browser, page } = await signedIn('dave');
     const text = textOf(page);
     expect(text).toContain(`Dave card (${mine.card.id})`);
@@ -201,11 +234,19 @@ describe.each(BACKENDS)('portal account page (%s backend)', (backend) => {
     const services = directoryServices(stack.runtime);
     // alice: an application family (refresh token) from the same browser, and a device registered by it.
     const first = await signedIn('alice', DEMO_PASSWORD);
-    const issued = await services.clients.create('demo', { client_name: 'agent', redirect_uris: [RP_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid offline_access' }, 'admin');
+    const issued = await services.clients.create(
+      'demo',
+      { client_name: 'agent', redirect_uris: [RP_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid offline_access' },
+      'admin',
+    );
     const client: RegisteredClient = { client_id: issued.client.client_id, client_secret: issued.clientSecret! };
     const { verifier, challenge } = pkce();
     const callback = await authorizeWithLogin(issuer, { client_id: client.client_id, code_challenge: challenge, code_challenge_method: 'S256' }, first.browser);
-    const token = await postForm(`${issuer}/oidc/token`, { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(client) });
+    const token = await postForm(
+      `${issuer}/oidc/token`,
+      { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier },
+      { Authorization: basic(client) },
+    );
     expect(token.status).toBe(200);
     const family = (await services.userSessions!.list('demo', 'alice')).find((session) => session.kind === 'refresh-family')!;
     const jkt = 'A'.repeat(43);
@@ -216,7 +257,7 @@ describe.each(BACKENDS)('portal account page (%s backend)', (backend) => {
     const frankSid = (await services.userSessions!.list('demo', 'frank')).find((session) => session.kind === 'sso')!.id;
 
     const second = await signedIn('alice', DEMO_PASSWORD);
-    const page = (await (await first.browser.request(`${issuer}/portal/account`)).text());
+    const page = await (await first.browser.request(`${issuer}/portal/account`)).text();
     const text = textOf(page);
     expect(text).toContain(`Device ${jkt.slice(0, 12)}`);
     expect(text).toContain('linux');
@@ -243,7 +284,11 @@ describe.each(BACKENDS)('portal account page (%s backend)', (backend) => {
     expect(removed.status).toBe(200);
     expect(textOf(removed.page)).toContain('The device was signed out.');
     expect(await services.devices!.list('demo', 'alice')).toEqual([]);
-    const refreshed = await postForm(`${issuer}/oidc/token`, { grant_type: 'refresh_token', refresh_token: String(token.body['refresh_token']) }, { Authorization: basic(client) });
+    const refreshed = await postForm(
+      `${issuer}/oidc/token`,
+      { grant_type: 'refresh_token', refresh_token: String(token.body['refresh_token']) },
+      { Authorization: basic(client) },
+    );
     expect(refreshed.body['error']).toBe('invalid_grant');
 
     // Ending the other browser's session: that browser is signed out (its next visit signs in again).

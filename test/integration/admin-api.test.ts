@@ -45,8 +45,17 @@ describe('admin API through the local gateway', () => {
     const created = await call('POST', '/t/acme/admin/v1/tenant', { displayName: 'Acme', custody: 'kms-resident' });
     expect(created.status).toBe(201);
     expect(created.headers.get('location')).toBe(`${stack.url}/t/acme/admin/v1/tenant`);
-    expect(await created.json()).toMatchObject({ id: 'acme', displayName: 'Acme', custody: 'kms-resident', status: 'active', version: 1, pinPolicy: { retries: 3 } });
-    const updated = await call('PATCH', '/t/acme/admin/v1/tenant', { pinPolicy: { minLength: 6, maxLength: 8, retries: 5, pukRetries: 3, changeOnFirstUse: false } });
+    expect(await created.json()).toMatchObject({
+      id: 'acme',
+      displayName: 'Acme',
+      custody: 'kms-resident',
+      status: 'active',
+      version: 1,
+      pinPolicy: { retries: 3 },
+    });
+    const updated = await call('PATCH', '/t/acme/admin/v1/tenant', {
+      pinPolicy: { minLength: 6, maxLength: 8, retries: 5, pukRetries: 3, changeOnFirstUse: false },
+    });
     expect(await updated.json()).toMatchObject({ version: 2, pinPolicy: { retries: 5, changeOnFirstUse: false } });
     expect(await (await call('GET', '/t/acme/admin/v1/tenant')).json()).toMatchObject({ version: 2, displayName: 'Acme' });
   });
@@ -68,7 +77,15 @@ describe('admin API through the local gateway', () => {
       version: 2,
       pinPolicy: { minLength: 6, maxLength: 8, retries: 7, pukRetries: 4, changeOnFirstUse: false },
       sessionLifetimes: { ssoSeconds: 7_200, cardSessionSeconds: 1_800, refreshTokenSeconds: 86_400 },
-      oidc: { signingMode: 'wrapped', signingAlgorithm: 'RS256', accessTokenSeconds: 900, idTokenSeconds: 600, codeSeconds: 30, deviceCodeSeconds: 600, registration: 'initial-access-token' },
+      oidc: {
+        signingMode: 'wrapped',
+        signingAlgorithm: 'RS256',
+        accessTokenSeconds: 900,
+        idTokenSeconds: 600,
+        codeSeconds: 30,
+        deviceCodeSeconds: 600,
+        registration: 'initial-access-token',
+      },
     };
     expect(await patched.json()).toMatchObject(expected);
     expect(await (await call('GET', '/t/merge/admin/v1/tenant')).json()).toMatchObject(expected);
@@ -88,7 +105,11 @@ describe('admin API through the local gateway', () => {
       expect(response.status).toBe(400);
       expect(((await response.json()) as { issues: string[] }).issues.join('\n')).toMatch(field);
     }
-    expect(await (await call('GET', '/t/merge2/admin/v1/tenant')).json()).toMatchObject({ version: 1, pinPolicy: { minLength: 6, maxLength: 7 }, oidc: { signingMode: 'kms', signingAlgorithm: 'RS256' } });
+    expect(await (await call('GET', '/t/merge2/admin/v1/tenant')).json()).toMatchObject({
+      version: 1,
+      pinPolicy: { minLength: 6, maxLength: 7 },
+      oidc: { signingMode: 'kms', signingAlgorithm: 'RS256' },
+    });
   });
 
   it('refuses a second tenant with the same id (409) and a mismatched body id (400)', async () => {
@@ -119,7 +140,10 @@ describe('admin API through the local gateway', () => {
     const seen: string[][] = [];
     let cursor: string | undefined;
     do {
-      const page = (await (await call('GET', `/t/paged/admin/v1/users?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)).json()) as { users: { username: string }[]; cursor?: string };
+      const page = (await (await call('GET', `/t/paged/admin/v1/users?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)).json()) as {
+        users: { username: string }[];
+        cursor?: string;
+      };
       seen.push(page.users.map((u) => u.username));
       cursor = page.cursor;
     } while (cursor);
@@ -148,13 +172,23 @@ describe('admin API through the local gateway', () => {
     const page = (await response.json()) as { events: Record<string, unknown>[] };
     const who = { via: 'admin-api', actor: { kind: 'admin-client', id: stack.bootstrap.clientId }, at: expect.any(String) };
     expect(page.events).toEqual([
-      { ...who, action: 'POST /users/:username/disable', target: { tenant: 'audited', username: 'carol' }, outcome: 200, requestId: disabled.headers.get('x-request-id') },
+      {
+        ...who,
+        action: 'POST /users/:username/disable',
+        target: { tenant: 'audited', username: 'carol' },
+        outcome: 200,
+        requestId: disabled.headers.get('x-request-id'),
+      },
       { ...who, action: 'POST /users', target: { tenant: 'audited' }, outcome: 201, requestId: added.headers.get('x-request-id') },
       { ...who, action: 'POST /tenant', target: { tenant: 'audited' }, outcome: 201, requestId: expect.any(String) },
     ]);
     expect(JSON.stringify(page)).not.toMatch(/secret audit/);
     // Another tenant's trail is its own.
-    expect(((await (await call('GET', '/t/demo/admin/v1/audit')).json()) as { events: { target: { tenant: string } }[] }).events.every((e) => e.target.tenant === 'demo')).toBe(true);
+    expect(
+      ((await (await call('GET', '/t/demo/admin/v1/audit')).json()) as { events: { target: { tenant: string } }[] }).events.every(
+        (e) => e.target.tenant === 'demo',
+      ),
+    ).toBe(true);
   });
 
   it('updates a user: e-mail (re-indexed, or removed with null) and display name; 400 for anything else, nothing written', async () => {

@@ -20,7 +20,12 @@ import { startStackOn } from '../support/oidc-stack.ts';
 
 type Problem = { type: string; title: string; status: number; detail: string; issues?: string[]; error?: string };
 
-const EKU = { clientAuth: '1.3.6.1.5.5.7.3.2', smartcardLogon: '1.3.6.1.4.1.311.20.2.2', emailProtection: '1.3.6.1.5.5.7.3.4', pivCardAuth: '2.16.840.1.101.3.6.8' };
+const EKU = {
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  smartcardLogon: '1.3.6.1.4.1.311.20.2.2',
+  emailProtection: '1.3.6.1.5.5.7.3.4',
+  pivCardAuth: '2.16.840.1.101.3.6.8',
+};
 
 /** PKCS#8 PrivateKeyInfo openings: version 0 then the RSA or EC algorithm identifier. */
 const PKCS8_HEADERS = {
@@ -132,7 +137,12 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
       // Wrapped custody serves PSS: no acknowledgement, no warning.
       const wrappedRsa = await enrol('wrap', { username: 'bob', slots: ['9a'], algorithm: 'rsa2048' });
       expect(wrappedRsa.warnings).toBeUndefined();
-      for (const [tenant, id] of [['resident', defaulted.card.id], ['resident', accepted.card.id], ['wrap', wrappedRsa.card.id]]) expect((await call('DELETE', `/t/${tenant}/admin/v1/cards/${id}`)).status).toBe(204);
+      for (const [tenant, id] of [
+        ['resident', defaulted.card.id],
+        ['resident', accepted.card.id],
+        ['wrap', wrappedRsa.card.id],
+      ])
+        expect((await call('DELETE', `/t/${tenant}/admin/v1/cards/${id}`)).status).toBe(204);
     });
 
     it('answers 201 with the card, its location and the one-time PIN, PUK and management key, never cached', async () => {
@@ -147,7 +157,9 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
         managementKey: { algorithm: 'aes192', hex: expect.stringMatching(/^[0-9a-f]{48}$/) },
         card: { tenant: 'wrap', username: 'bob', custody: 'wrapped', connected: false, pin: { remaining: 3, maxTries: 3, blocked: false, mustChange: false } },
       });
-      expect(response.body.card.slots).toEqual([{ slot: '9a', algorithm: 'p256', origin: 'generated', certificate: expect.objectContaining({ subject: expect.stringContaining('CN=Bob') }) }]);
+      expect(response.body.card.slots).toEqual([
+        { slot: '9a', algorithm: 'p256', origin: 'generated', certificate: expect.objectContaining({ subject: expect.stringContaining('CN=Bob') }) },
+      ]);
     });
 
     it('makes a wrapped card with the tenant defaults and generated secrets (PIN change required)', () => {
@@ -174,7 +186,11 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
         }
       }
       const usages = kms
-        ? await Promise.all(slotsOf(item).map(async ([slot, s]) => `${slot}:${(await kms!.send(new DescribeKeyCommand({ KeyId: (s.key as { keyId: string }).keyId }))).KeyMetadata!.KeyUsage}`))
+        ? await Promise.all(
+            slotsOf(item).map(
+              async ([slot, s]) => `${slot}:${(await kms!.send(new DescribeKeyCommand({ KeyId: (s.key as { keyId: string }).keyId }))).KeyMetadata!.KeyUsage}`,
+            ),
+          )
         : [];
       if (kms) {
         expect(usages).toEqual(['9a:SIGN_VERIFY', '9c:SIGN_VERIFY', '9d:KEY_AGREEMENT', '9e:SIGN_VERIFY']);
@@ -230,13 +246,17 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
       const first = await call('GET', '/t/wrap/admin/v1/cards?limit=1');
       expect(first.body.cards as CardSummary[]).toHaveLength(1);
       const paged = [...(first.body.cards as CardSummary[])];
-      for (let cursor = first.body.cursor as string | undefined; cursor; ) {
+      for (let cursor = first.body.cursor as string | undefined; cursor;) {
         const next = await call('GET', `/t/wrap/admin/v1/cards?limit=1&cursor=${encodeURIComponent(cursor)}`);
         paged.push(...(next.body.cards as CardSummary[]));
         cursor = next.body.cursor as string | undefined;
       }
       expect(paged.map((c) => c.id)).toEqual(ids);
-      for (const limit of ['0', '1001', 'ten', '1e2']) expect(await call('GET', `/t/wrap/admin/v1/cards?limit=${limit}`)).toMatchObject({ status: 400, body: { detail: 'limit must be an integer from 1 to 1000' } });
+      for (const limit of ['0', '1001', 'ten', '1e2'])
+        expect(await call('GET', `/t/wrap/admin/v1/cards?limit=${limit}`)).toMatchObject({
+          status: 400,
+          body: { detail: 'limit must be an integer from 1 to 1000' },
+        });
       const shown = await call('GET', `/t/wrap/admin/v1/cards/${wrapped.card.id}`);
       expect(shown.status).toBe(200);
       expect(shown.body).toEqual(wrapped.card);
@@ -274,12 +294,14 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
       expect((await call('DELETE', `/t/wrap/admin/v1/cards/${enrolled.card.id}`)).status).toBe(204);
       const audit = auditLines.slice(from);
       const cardLines = audit.filter((line) => line['event'] === 'card');
-      expect(cardLines.map((line) => `${line['action']} ${line['card']}`)).toEqual(['enrolled', 'unblocked', 'deleted'].map((action) => `${action} ${enrolled.card.id}`));
+      expect(cardLines.map((line) => `${line['action']} ${line['card']}`)).toEqual(
+        ['enrolled', 'unblocked', 'deleted'].map((action) => `${action} ${enrolled.card.id}`),
+      );
       expect(cardLines[0]).toMatchObject({ tenant: 'wrap', username: 'bob', serial: enrolled.card.serial, custody: 'wrapped' });
       // The generic line: who made which change.
-      expect(audit.filter((line) => line['method'] !== undefined).map((line) => `${line['method']} ${line['status']} ${line['via']} ${line['adminClientId']}`)).toEqual(
-        ['POST 201', 'POST 200', 'DELETE 204'].map((change) => `${change} admin-client ${stack.bootstrap.clientId}`),
-      );
+      expect(
+        audit.filter((line) => line['method'] !== undefined).map((line) => `${line['method']} ${line['status']} ${line['via']} ${line['adminClientId']}`),
+      ).toEqual(['POST 201', 'POST 200', 'DELETE 204'].map((change) => `${change} admin-client ${stack.bootstrap.clientId}`));
       const text = JSON.stringify(auditLines);
       for (const secret of new Set(oneTime)) expect({ secret, logged: text.includes(secret) }).toEqual({ secret, logged: false });
     });
@@ -334,7 +356,13 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
         ['POST', '/t/wrap/admin/v1/cards', { username: 'carol' }, 404, { detail: 'user carol does not exist in tenant wrap' }],
         ['POST', '/t/nowhere/admin/v1/cards', { username: 'alice' }, 404, { detail: 'tenant nowhere does not exist' }],
         ['POST', '/t/wrap/admin/v1/cards', { username: 'alice', algorithm: 'p384' }, 400, { detail: 'algorithm p384 is not allowed in tenant wrap' }],
-        ['POST', '/t/wrap/admin/v1/cards', { username: 'alice', slotAlgorithms: { '9d': 'rsa4096' } }, 400, { detail: 'algorithm rsa4096 is not allowed in tenant wrap' }],
+        [
+          'POST',
+          '/t/wrap/admin/v1/cards',
+          { username: 'alice', slotAlgorithms: { '9d': 'rsa4096' } },
+          400,
+          { detail: 'algorithm rsa4096 is not allowed in tenant wrap' },
+        ],
         ['POST', '/t/wrap/admin/v1/cards', { username: 'alice', pin: '12a456' }, 400, { detail: 'invalid pin', issues: ['pin: a PIN is digits only'] }],
         ['POST', '/t/wrap/admin/v1/cards', { username: 'alice', pin: '123' }, 400, { detail: 'invalid pin', issues: ['pin: a PIN is 6-8 digits'] }],
         ['POST', '/t/wrap/admin/v1/cards', { username: 'alice', puk: '1' }, 400, { detail: 'invalid puk', issues: ['puk: a PUK is 6-8 printable characters'] }],
@@ -342,7 +370,12 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
       ];
       for (const [method, path, body, status, problem] of cases) {
         const response = await call(method, path, body);
-        expect({ method, path, status: response.status, type: response.headers.get('content-type') }).toEqual({ method, path, status, type: 'application/problem+json' });
+        expect({ method, path, status: response.status, type: response.headers.get('content-type') }).toEqual({
+          method,
+          path,
+          status,
+          type: 'application/problem+json',
+        });
         expect(response.body).toMatchObject({ status, ...problem });
       }
       // Schema refusals name the field.
@@ -401,7 +434,11 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
     const services = () => directoryServices(stack.runtime);
     const clientAuth = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
     const tokenFor = async (tenant: string, id: string, secret: string, scope = 'admin', headers: Record<string, string> = {}) => {
-      const response = await postForm(`${stack.url}/t/${tenant}/oidc/token`, { grant_type: 'client_credentials', scope }, { Authorization: clientAuth(id, secret), ...headers });
+      const response = await postForm(
+        `${stack.url}/t/${tenant}/oidc/token`,
+        { grant_type: 'client_credentials', scope },
+        { Authorization: clientAuth(id, secret), ...headers },
+      );
       return response;
     };
     const adminClient = async (tenant: string, metadata: Record<string, unknown> = {}) => {
@@ -464,11 +501,16 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
         .setIssuedAt()
         .setExpirationTime('5m')
         .sign(privateKey);
-      expect((await call('GET', '/t/wrap/admin/v1/cards', undefined, { Authorization: `Bearer ${forged}` })).body).toMatchObject({ status: 401, error: 'invalid_token' });
+      expect((await call('GET', '/t/wrap/admin/v1/cards', undefined, { Authorization: `Bearer ${forged}` })).body).toMatchObject({
+        status: 401,
+        error: 'invalid_token',
+      });
 
       const other = await tokenFor('wrap', wrapAdmin.id, wrapAdmin.secret);
       const revoked = other.body['access_token'] as string;
-      expect((await postForm(`${stack.url}/t/wrap/oidc/revoke`, { token: revoked }, { Authorization: clientAuth(wrapAdmin.id, wrapAdmin.secret) })).status).toBe(200);
+      expect(
+        (await postForm(`${stack.url}/t/wrap/oidc/revoke`, { token: revoked }, { Authorization: clientAuth(wrapAdmin.id, wrapAdmin.secret) })).status,
+      ).toBe(200);
       const afterRevoke = await call('GET', '/t/wrap/admin/v1/cards', undefined, { Authorization: `Bearer ${revoked}` });
       expect(afterRevoke.status).toBe(401);
       expect(afterRevoke.body.detail).toBe('the access token was revoked');
@@ -517,9 +559,14 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
         DPoP: await proof(stranger.privateKey, await exportJWK(stranger.publicKey), 'GET', url, nonce, dpopToken),
       });
       expect(wrongKey.status).toBe(401);
-      const ok = await call('GET', '/t/wrap/admin/v1/cards', undefined, { Authorization: `DPoP ${dpopToken}`, DPoP: await proof(privateKey, jwk, 'GET', url, nonce, dpopToken) });
+      const ok = await call('GET', '/t/wrap/admin/v1/cards', undefined, {
+        Authorization: `DPoP ${dpopToken}`,
+        DPoP: await proof(privateKey, jwk, 'GET', url, nonce, dpopToken),
+      });
       expect(ok.status).toBe(200);
-      expect(await calculateJwkThumbprint(jwk)).toBe((JSON.parse(Buffer.from(dpopToken.split('.')[1]!, 'base64url').toString()) as { cnf: { jkt: string } }).cnf.jkt);
+      expect(await calculateJwkThumbprint(jwk)).toBe(
+        (JSON.parse(Buffer.from(dpopToken.split('.')[1]!, 'base64url').toString()) as { cnf: { jkt: string } }).cnf.jkt,
+      );
     });
 
     it('grants the admin scope only to operator-made client_credentials clients: registration is refused', async () => {
@@ -529,7 +576,10 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
         body: JSON.stringify({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'admin' }),
       });
       expect(registered.status).toBe(400);
-      expect(await registered.json()).toEqual({ error: 'invalid_client_metadata', error_description: "scope admin: only for clients the tenant's operator creates, not for registered ones" });
+      expect(await registered.json()).toEqual({
+        error: 'invalid_client_metadata',
+        error_description: "scope admin: only for clients the tenant's operator creates, not for registered ones",
+      });
       // A registered client cannot add it later through RFC 7592 either.
       const ok = await fetch(`${stack.url}/t/wrap/oidc/register`, {
         method: 'POST',
@@ -541,14 +591,30 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
       const update = await fetch(client.registration_client_uri, {
         method: 'PUT',
         headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${client.registration_access_token}` },
-        body: JSON.stringify({ client_id: client.client_id, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'admin' }),
+        body: JSON.stringify({
+          client_id: client.client_id,
+          grant_types: ['client_credentials'],
+          token_endpoint_auth_method: 'client_secret_basic',
+          scope: 'admin',
+        }),
       });
       expect(update.status).toBe(400);
       expect(((await update.json()) as { error: string }).error).toBe('invalid_client_metadata');
       // And the registered client cannot ask for it at the token endpoint.
       expect((await tokenFor('wrap', client.client_id, client.client_secret, 'admin')).body['error']).toBe('invalid_scope');
       // An operator cannot put it on a client that acts for users.
-      await expect(services().clients.create('wrap', { client_name: 'web', redirect_uris: ['https://rp.example.com/cb'], grant_types: ['authorization_code', 'client_credentials'], scope: 'openid admin' }, 'admin')).rejects.toMatchObject({
+      await expect(
+        services().clients.create(
+          'wrap',
+          {
+            client_name: 'web',
+            redirect_uris: ['https://rp.example.com/cb'],
+            grant_types: ['authorization_code', 'client_credentials'],
+            scope: 'openid admin',
+          },
+          'admin',
+        ),
+      ).rejects.toMatchObject({
         error: 'invalid_client_metadata',
         message: 'scope: the admin scope is for client_credentials-only clients',
       });
@@ -558,7 +624,13 @@ describe.each(BACKENDS)('card administration on the %s backend', (backend: Backe
 
 /** A DPoP proof (RFC 9449) for one request. */
 async function proof(privateKey: CryptoKey, jwk: JWK, htm: string, htu: string, nonce?: string, accessToken?: string): Promise<string> {
-  return new SignJWT({ htm, htu, jti: randomUUID(), ...(nonce ? { nonce } : {}), ...(accessToken ? { ath: createHash('sha256').update(accessToken).digest('base64url') } : {}) })
+  return new SignJWT({
+    htm,
+    htu,
+    jti: randomUUID(),
+    ...(nonce ? { nonce } : {}),
+    ...(accessToken ? { ath: createHash('sha256').update(accessToken).digest('base64url') } : {}),
+  })
     .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
     .setIssuedAt()
     .sign(privateKey);

@@ -18,7 +18,11 @@ describe.each(BACKENDS)('token protection admin API (%s backend)', (backend) => 
   let stack: LocalStack;
   let adminAuth: string;
   const admin = (method: string, path: string, body?: unknown) =>
-    fetch(`${stack.url}/t/demo/admin/v1${path}`, { method, headers: { Authorization: adminAuth, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    fetch(`${stack.url}/t/demo/admin/v1${path}`, {
+      method,
+      headers: { Authorization: adminAuth, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
 
   beforeAll(async () => {
     stack = await startStackOn(backend);
@@ -39,7 +43,12 @@ describe.each(BACKENDS)('token protection admin API (%s backend)', (backend) => 
     expect(problem.issues).toEqual(expect.arrayContaining([expect.stringMatching(/^bands\.stepUp: /), expect.stringMatching(/^weights\.ip-change: /)]));
     expect(await (await admin('GET', '/risk-policy')).json()).toMatchObject({ bands: { stepUp: 40, deny: 80 } });
 
-    const policy = { bands: { stepUp: 30, deny: 70 }, weights: { 'ip-change': 15 }, usualHours: { from: 7, to: 20, utcOffsetMinutes: 60 }, overrides: [{ audience: 'saml:https://payroll.example', bands: { stepUp: 10, deny: 40 } }] };
+    const policy = {
+      bands: { stepUp: 30, deny: 70 },
+      weights: { 'ip-change': 15 },
+      usualHours: { from: 7, to: 20, utcOffsetMinutes: 60 },
+      overrides: [{ audience: 'saml:https://payroll.example', bands: { stepUp: 10, deny: 40 } }],
+    };
     const stored = await admin('PUT', '/risk-policy', policy);
     expect(stored.status).toBe(200);
     expect(await (await admin('GET', '/risk-policy')).json()).toEqual({ ...policy, maxTravelKmh: 900 });
@@ -50,9 +59,17 @@ describe.each(BACKENDS)('token protection admin API (%s backend)', (backend) => 
     const rp = await registerClient(`${stack.url}/t/demo`);
     const browser = new HttpBrowser();
     const { verifier, challenge } = pkce();
-    const callback = await authorizeWithLogin(`${stack.url}/t/demo`, { client_id: rp.client_id, code_challenge: challenge, code_challenge_method: 'S256' }, browser);
+    const callback = await authorizeWithLogin(
+      `${stack.url}/t/demo`,
+      { client_id: rp.client_id, code_challenge: challenge, code_challenge_method: 'S256' },
+      browser,
+    );
     const token = `${stack.url}/t/demo/oidc/token`;
-    const issued = await postForm(token, { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(rp), 'User-Agent': 'rp-backend/1.0' });
+    const issued = await postForm(
+      token,
+      { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier },
+      { Authorization: basic(rp), 'User-Agent': 'rp-backend/1.0' },
+    );
     expect(issued.status).toBe(200);
     const refreshed = await postForm(token, { grant_type: 'refresh_token', refresh_token: String(issued.body['refresh_token']) }, { Authorization: basic(rp) });
     expect(refreshed.status).toBe(200);
@@ -63,14 +80,19 @@ describe.each(BACKENDS)('token protection admin API (%s backend)', (backend) => 
     const family = sessions.find((s) => s['kind'] === 'refresh-family' && s['clientId'] === rp.client_id);
     expect(family).toMatchObject({ ip: '127.0.0.1', score: 0, decision: 'allow', reasons: [] });
     expect((family!['decisions'] as unknown[]).length).toBe(1);
-    const sso = sessions.find((s) => s['kind'] === 'sso' && s['id'] === JSON.parse(Buffer.from(String(issued.body['id_token']).split('.')[1]!, 'base64url').toString()).sid);
+    const sso = sessions.find(
+      (s) => s['kind'] === 'sso' && s['id'] === JSON.parse(Buffer.from(String(issued.body['id_token']).split('.')[1]!, 'base64url').toString()).sid,
+    );
     expect(sso).toMatchObject({ ip: '127.0.0.1', acr: 'urn:cloudcard:acr:password' });
 
     expect((await admin('DELETE', `/users/alice/sessions/${String(family!['id'])}`)).status).toBe(204);
     const after = await postForm(token, { grant_type: 'refresh_token', refresh_token: String(refreshed.body['refresh_token']) }, { Authorization: basic(rp) });
     expect(after.body['error']).toBe('invalid_grant');
     expect((await admin('DELETE', `/users/alice/sessions/${String(sso!['id'])}`)).status).toBe(204);
-    const silent = await browser.follow(`${stack.url}/t/demo/oidc/authorize?${new URLSearchParams({ response_type: 'code', client_id: rp.client_id, redirect_uri: RP_REDIRECT, scope: 'openid', prompt: 'none', code_challenge: challenge, code_challenge_method: 'S256' })}`, RP_REDIRECT);
+    const silent = await browser.follow(
+      `${stack.url}/t/demo/oidc/authorize?${new URLSearchParams({ response_type: 'code', client_id: rp.client_id, redirect_uri: RP_REDIRECT, scope: 'openid', prompt: 'none', code_challenge: challenge, code_challenge_method: 'S256' })}`,
+      RP_REDIRECT,
+    );
     expect(new URL(silent.url).searchParams.get('error')).toBe('login_required');
 
     const gone = await admin('DELETE', `/users/alice/sessions/${String(sso!['id'])}`);
@@ -97,10 +119,17 @@ describe('token protection in the operator CLI', () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/bands\.stepUp/);
 
-    const set = await cli(['risk-policy', 'set', 'demo', '--file', '-'], env, '{"overrides":[{"audience":"saml:https://payroll.example","bands":{"stepUp":10,"deny":40}}]}');
+    const set = await cli(
+      ['risk-policy', 'set', 'demo', '--file', '-'],
+      env,
+      '{"overrides":[{"audience":"saml:https://payroll.example","bands":{"stepUp":10,"deny":40}}]}',
+    );
     expect(set.code).toBe(0);
     expect(set.json()).toMatchObject({ overrides: [{ audience: 'saml:https://payroll.example' }] });
-    expect((await cli(['risk-policy', 'show', 'demo'], env)).json()).toMatchObject({ bands: { stepUp: 40, deny: 80 }, overrides: [{ bands: { stepUp: 10, deny: 40 } }] });
+    expect((await cli(['risk-policy', 'show', 'demo'], env)).json()).toMatchObject({
+      bands: { stepUp: 40, deny: 80 },
+      overrides: [{ bands: { stepUp: 10, deny: 40 } }],
+    });
 
     const sessions = await cli(['user', 'sessions', 'demo', 'alice', '--json'], env);
     expect(sessions.code).toBe(0);

@@ -29,7 +29,15 @@ describe('SAML service providers in the admin API', () => {
     stack = await startStackOn('embedded');
     basicAuth = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
     const credentials = await spCredentials('admin-sp');
-    const sp = new SAML({ entryPoint: `${stack.url}/t/demo/saml/sso`, issuer: entityId, callbackUrl: 'https://sp.admin.example.test/acs', idpCert: credentials.certPem, publicCert: credentials.certPem, privateKey: credentials.keyPem, audience: entityId });
+    const sp = new SAML({
+      entryPoint: `${stack.url}/t/demo/saml/sso`,
+      issuer: entityId,
+      callbackUrl: 'https://sp.admin.example.test/acs',
+      idpCert: credentials.certPem,
+      publicCert: credentials.certPem,
+      privateKey: credentials.keyPem,
+      audience: entityId,
+    });
     metadata = sp.generateServiceProviderMetadata(null, credentials.certPem);
   });
   afterAll(async () => stack?.close());
@@ -64,8 +72,18 @@ describe('SAML service providers in the admin API', () => {
       // Well-formed, but not what the metadata schema allows: an AssertionConsumerService without its index.
       [metadata.replace(/(<(?:md:)?AssertionConsumerService[^>]*?) index="\d+"/, '$1'), 'application/samlmetadata+xml', 400, /schema check/],
       // Expired metadata (SAML Metadata §2.3.1), on the entity or on its SP role.
-      [metadata.replace(/<((?:md:)?EntityDescriptor) /, '<$1 validUntil="2020-01-01T00:00:00Z" '), 'application/samlmetadata+xml', 400, /metadata has expired: the EntityDescriptor is validUntil 2020-01-01T00:00:00Z/],
-      [JSON.stringify({ metadata: metadata.replace(/<((?:md:)?SPSSODescriptor) /, '<$1 validUntil="2021-06-01T00:00:00Z" ') }), 'application/json', 400, /metadata has expired: the SPSSODescriptor is validUntil 2021-06-01T00:00:00Z/],
+      [
+        metadata.replace(/<((?:md:)?EntityDescriptor) /, '<$1 validUntil="2020-01-01T00:00:00Z" '),
+        'application/samlmetadata+xml',
+        400,
+        /metadata has expired: the EntityDescriptor is validUntil 2020-01-01T00:00:00Z/,
+      ],
+      [
+        JSON.stringify({ metadata: metadata.replace(/<((?:md:)?SPSSODescriptor) /, '<$1 validUntil="2021-06-01T00:00:00Z" ') }),
+        'application/json',
+        400,
+        /metadata has expired: the SPSSODescriptor is validUntil 2021-06-01T00:00:00Z/,
+      ],
       [JSON.stringify({ metadata, sign: 'everything' }), 'application/json', 400, /sign/],
       [JSON.stringify({ metadata, attributes: ['no-equals-sign'] }), 'application/json', 400, /NAME=field/],
       [JSON.stringify({ metadata, extra: true }), 'application/json', 400, /unknown members: extra/],
@@ -79,7 +97,12 @@ describe('SAML service providers in the admin API', () => {
     }
     // Nothing was registered by the refused ones; metadata valid for a while longer still registers.
     expect(((await call('GET', '/service-providers')).body['serviceProviders'] as Array<{ id: string }>).map((sp) => sp.id)).not.toContain(id);
-    const later = await call('POST', '/service-providers', metadata.replace(/<((?:md:)?EntityDescriptor) /, `<$1 validUntil="${new Date(Date.now() + 3_600_000).toISOString()}" `), 'application/samlmetadata+xml');
+    const later = await call(
+      'POST',
+      '/service-providers',
+      metadata.replace(/<((?:md:)?EntityDescriptor) /, `<$1 validUntil="${new Date(Date.now() + 3_600_000).toISOString()}" `),
+      'application/samlmetadata+xml',
+    );
     expect(later.status).toBe(201);
     expect((await call('DELETE', `/service-providers/${id}`)).status).toBe(204);
     expect((await call('GET', '/service-providers/not-a-sha1')).status).toBe(404);

@@ -83,7 +83,9 @@ describe('cloudcard-agent login with the operator-made agent client', () => {
           const browser = new HttpBrowser();
           const { response } = await browser.follow(url, redirectUri);
           const signIn = formOf(await response.text());
-          const { url: callback } = await browser.follow(signIn.action, redirectUri, { form: { ...signIn.fields, username: 'alice', password: DEMO_PASSWORD } });
+          const { url: callback } = await browser.follow(signIn.action, redirectUri, {
+            form: { ...signIn.fields, username: 'alice', password: DEMO_PASSWORD },
+          });
           await fetch(callback);
         })();
       },
@@ -98,7 +100,9 @@ describe('cloudcard-agent login with the operator-made agent client', () => {
   it('refuses to log in where the tenant has no agent client, naming the operator command, and registers nothing', async () => {
     await services().tenants.create({ id: 'noagent' });
     await services().tenants.update('noagent', { oidc: { registration: 'open' } });
-    await expect(login({ issuer: issuer('noagent'), stateDir: newStateDir(), flow: 'device', say: () => undefined })).rejects.toThrow(/cloudcard client add-agent <tenant>/);
+    await expect(login({ issuer: issuer('noagent'), stateDir: newStateDir(), flow: 'device', say: () => undefined })).rejects.toThrow(
+      /cloudcard client add-agent <tenant>/,
+    );
     expect(await clientCount('noagent')).toBe(0);
     // Once the operator adds it, discovery names it; adding again leaves it as it is.
     expect((await services().clients.addAgent('noagent')).created).toBe(true);

@@ -26,7 +26,11 @@ describe.each(BACKENDS)('audit trail through the admin API (%s backend)', (backe
   let stack: LocalStack;
   let adminAuth: string;
   const admin = (method: string, path: string, body?: unknown) =>
-    fetch(`${stack.url}/t/demo/admin/v1${path}`, { method, headers: { Authorization: adminAuth, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    fetch(`${stack.url}/t/demo/admin/v1${path}`, {
+      method,
+      headers: { Authorization: adminAuth, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
 
   beforeAll(async () => {
     stack = await startStackOn(backend);
@@ -68,7 +72,11 @@ describe.each(BACKENDS)('audit trail through the admin API (%s backend)', (backe
   });
 
   it("keeps each tenant's trail apart", async () => {
-    const created = await fetch(`${stack.url}/t/audit-other/admin/v1/tenant`, { method: 'POST', headers: { Authorization: adminAuth, 'Content-Type': 'application/json' }, body: '{}' });
+    const created = await fetch(`${stack.url}/t/audit-other/admin/v1/tenant`, {
+      method: 'POST',
+      headers: { Authorization: adminAuth, 'Content-Type': 'application/json' },
+      body: '{}',
+    });
     expect(created.status).toBe(201);
     expect((await admin('POST', '/users', { username: 'only-demo', email: 'only-demo@example.com' })).status).toBe(201);
     const other = await fetch(`${stack.url}/t/audit-other/admin/v1/audit`, { headers: { Authorization: adminAuth } });

@@ -10,7 +10,14 @@ import { loopbackServer, type LoopbackServer } from '../support/loopback-server.
 
 /** boto3 (moto's own dependency, in the project venv) as a second, independent S3 client. */
 function boto3(endpoint: string, script: string): string {
-  return execFileSync(join(VENV, 'bin', 'python'), ['-c', `import boto3, sys, json\ns3 = boto3.client('s3', endpoint_url=${JSON.stringify(endpoint)}, region_name='${EMULATOR_REGION}', aws_access_key_id='testing', aws_secret_access_key='testing')\n${script}`], { encoding: 'utf8' });
+  return execFileSync(
+    join(VENV, 'bin', 'python'),
+    [
+      '-c',
+      `import boto3, sys, json\ns3 = boto3.client('s3', endpoint_url=${JSON.stringify(endpoint)}, region_name='${EMULATOR_REGION}', aws_access_key_id='testing', aws_secret_access_key='testing')\n${script}`,
+    ],
+    { encoding: 'utf8' },
+  );
 }
 
 /**
@@ -31,8 +38,14 @@ describe('AWS truststore writer (S3 PutObject + UpdateDomainName)', () => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
-        patches.push({ path: `${request.method} ${request.url}`, authorization: String(request.headers['authorization']), body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-        response.writeHead(answer, { 'Content-Type': 'application/json' }).end(answer === 200 ? '{"domainName":"cert.example.com"}' : '{"message":"Truststore not valid"}');
+        patches.push({
+          path: `${request.method} ${request.url}`,
+          authorization: String(request.headers['authorization']),
+          body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
+        });
+        response
+          .writeHead(answer, { 'Content-Type': 'application/json' })
+          .end(answer === 200 ? '{"domainName":"cert.example.com"}' : '{"message":"Truststore not valid"}');
       });
     });
   });
@@ -41,13 +54,25 @@ describe('AWS truststore writer (S3 PutObject + UpdateDomainName)', () => {
   });
 
   const writer = (bucketName = bucket) =>
-    new AwsTruststore({ bucket: bucketName, key: 'truststore.pem', domainName: 'cert.example.com', region: EMULATOR_REGION, credentials: EMULATOR_CREDENTIALS, endpoints: { s3: endpoint, apiGateway: apiGateway.url } });
+    new AwsTruststore({
+      bucket: bucketName,
+      key: 'truststore.pem',
+      domainName: 'cert.example.com',
+      region: EMULATOR_REGION,
+      credentials: EMULATOR_CREDENTIALS,
+      endpoints: { s3: endpoint, apiGateway: apiGateway.url },
+    });
 
   it('puts each bundle as a new object version and switches the domain to exactly that version', async () => {
     const first = buildTruststoreBundle([]).pem;
     await writer().write(first);
     await writer().write(`${first}${first}`);
-    const versions = JSON.parse(boto3(endpoint, `print(json.dumps([{'id': v['VersionId'], 'latest': v['IsLatest']} for v in s3.list_object_versions(Bucket='${bucket}', Prefix='truststore.pem')['Versions']]))`)) as { id: string; latest: boolean }[];
+    const versions = JSON.parse(
+      boto3(
+        endpoint,
+        `print(json.dumps([{'id': v['VersionId'], 'latest': v['IsLatest']} for v in s3.list_object_versions(Bucket='${bucket}', Prefix='truststore.pem')['Versions']]))`,
+      ),
+    ) as { id: string; latest: boolean }[];
     expect(versions).toHaveLength(2);
     const latest = versions.find((v) => v.latest)!.id;
     expect(boto3(endpoint, `sys.stdout.write(s3.get_object(Bucket='${bucket}', Key='truststore.pem')['Body'].read().decode())`)).toBe(`${first}${first}`);
@@ -56,7 +81,9 @@ describe('AWS truststore writer (S3 PutObject + UpdateDomainName)', () => {
       path: 'PATCH /domainnames/cert.example.com',
       body: { patchOperations: [{ op: 'replace', path: '/mutualTlsAuthentication/truststoreVersion', value: latest }] },
     });
-    expect(patches[1]!.authorization).toMatch(new RegExp(`^AWS4-HMAC-SHA256 Credential=testing/\\d{8}/${EMULATOR_REGION}/apigateway/aws4_request, SignedHeaders=[a-z0-9;-]*host`));
+    expect(patches[1]!.authorization).toMatch(
+      new RegExp(`^AWS4-HMAC-SHA256 Credential=testing/\\d{8}/${EMULATOR_REGION}/apigateway/aws4_request, SignedHeaders=[a-z0-9;-]*host`),
+    );
     expect(patches[0]!.body.patchOperations[0].value).not.toBe(latest);
   });
 

@@ -11,7 +11,6 @@ import { LAMBDA_ESBUILD } from '../../lib/function.ts';
 import { ensureTable } from '../../local/tables.ts';
 import { EMULATOR_CREDENTIALS, EMULATOR_REGION, freePort } from '../support/emulator.ts';
 
-
 /**
  * The oidc function as deployed: bundled with the stack's esbuild options (whose aliases replace parts
  * of the AWS SDK: lib/function.ts BUNDLE_ALIASES) and run in a fresh Node process against the AWS
@@ -25,7 +24,13 @@ describe('bundled oidc function against the AWS emulator', () => {
   const tables = { DIRECTORY_TABLE: `cc-bundle-directory-${suffix}`, STATE_TABLE: `cc-bundle-state-${suffix}` };
 
   beforeAll(async () => {
-    await build({ ...LAMBDA_ESBUILD, mainFields: [...LAMBDA_ESBUILD.mainFields], entryPoints: [join(import.meta.dirname, '..', '..', 'lambdas', 'handlers', 'oidc.ts')], outfile: bundle, logLevel: 'error' });
+    await build({
+      ...LAMBDA_ESBUILD,
+      mainFields: [...LAMBDA_ESBUILD.mainFields],
+      entryPoints: [join(import.meta.dirname, '..', '..', 'lambdas', 'handlers', 'oidc.ts')],
+      outfile: bundle,
+      logLevel: 'error',
+    });
     const client = createDynamoClient({ endpoint: process.env['CLOUDCARD_TEST_EMULATOR']!, region: EMULATOR_REGION, credentials: EMULATOR_CREDENTIALS });
     await ensureTable(client, tables.DIRECTORY_TABLE, DIRECTORY_TABLE);
     await ensureTable(client, tables.STATE_TABLE, STATE_TABLE);
@@ -34,7 +39,33 @@ describe('bundled oidc function against the AWS emulator', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   function invoke(endpoint: string, path: string): { statusCode: number; body: string } {
-    const event = { resource: '/{proxy+}', path, httpMethod: 'GET', headers: { host: 'idp.example' }, multiValueHeaders: {}, queryStringParameters: null, multiValueQueryStringParameters: null, pathParameters: { proxy: path.slice(1) }, stageVariables: null, body: null, isBase64Encoded: false, requestContext: { requestId: 'r1', stage: 'test', httpMethod: 'GET', path, resourcePath: '/{proxy+}', resourceId: 'x', accountId: '000000000000', apiId: 'x', protocol: 'HTTP/1.1', requestTimeEpoch: Date.now(), authorizer: null, identity: { sourceIp: '127.0.0.1', userAgent: null, clientCert: null } } };
+    const event = {
+      resource: '/{proxy+}',
+      path,
+      httpMethod: 'GET',
+      headers: { host: 'idp.example' },
+      multiValueHeaders: {},
+      queryStringParameters: null,
+      multiValueQueryStringParameters: null,
+      pathParameters: { proxy: path.slice(1) },
+      stageVariables: null,
+      body: null,
+      isBase64Encoded: false,
+      requestContext: {
+        requestId: 'r1',
+        stage: 'test',
+        httpMethod: 'GET',
+        path,
+        resourcePath: '/{proxy+}',
+        resourceId: 'x',
+        accountId: '000000000000',
+        apiId: 'x',
+        protocol: 'HTTP/1.1',
+        requestTimeEpoch: Date.now(),
+        authorizer: null,
+        identity: { sourceIp: '127.0.0.1', userAgent: null, clientCert: null },
+      },
+    };
     const context = { awsRequestId: 'r1', functionName: 'cloudcard-oidc', getRemainingTimeInMillis: () => 10_000 };
     const script = `const { handler } = await import(${JSON.stringify(bundle)}); const r = await handler(${JSON.stringify(event)}, ${JSON.stringify(context).slice(0, -1)}, getRemainingTimeInMillis: () => 10000 }); process.stdout.write(JSON.stringify({ statusCode: r.statusCode, body: r.body }));`;
     const env = {

@@ -63,7 +63,8 @@ describe.each(BACKENDS)('card APDU round trips on the %s backend', (name) => {
   });
   afterAll(async () => backend?.close());
 
-  const enrol = async (username = 'alice'): Promise<string> => (await cards.enrol('acme', { username, slots: ['9a'], algorithm: 'p256', pin: PIN, puk: '86427531' })).card.id;
+  const enrol = async (username = 'alice'): Promise<string> =>
+    (await cards.enrol('acme', { username, slots: ['9a'], algorithm: 'p256', pin: PIN, puk: '86427531' })).card.id;
   const open = async (cardId: string, username = 'alice'): Promise<string> => {
     const { nonce } = await sessions.challenge(tenant, username, cardId, device.publicJwk);
     const proof = await new CompactSign(new TextEncoder().encode(JSON.stringify({ nonce, card: cardId })))
@@ -76,7 +77,11 @@ describe.each(BACKENDS)('card APDU round trips on the %s backend', (name) => {
     const { response } = await sessions.apdu('acme', token, command);
     return { sw: sw(response), rounds: trips.rounds() };
   };
-  const refusal = (token: string, command: Uint8Array): Promise<unknown> => sessions.apdu('acme', token, command).then(() => undefined, (error: unknown) => error);
+  const refusal = (token: string, command: Uint8Array): Promise<unknown> =>
+    sessions.apdu('acme', token, command).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
 
   it('reads the session, the card, the tenant and the user in one round trip; a read-only APDU makes no other', async () => {
     const token = await open(await enrol());
@@ -88,7 +93,11 @@ describe.each(BACKENDS)('card APDU round trips on the %s backend', (name) => {
 
   it('checks a right or wrong PIN with one KMS MAC call after that one read round trip, and no other KMS call', async () => {
     const token = await open(await enrol());
-    for (const [pin, wanted] of [[PIN, 0x9000], ['00000000', 0x63c2], [PIN, 0x9000]] as const) {
+    for (const [pin, wanted] of [
+      [PIN, 0x9000],
+      ['00000000', 0x63c2],
+      [PIN, 0x9000],
+    ] as const) {
       const { sw: status, rounds } = await apdu(token, verifyPin(pin));
       expect(status).toBe(wanted);
       expect(rounds[0]!.filter((call) => call.endsWith('.get'))).toHaveLength(4);
@@ -99,7 +108,9 @@ describe.each(BACKENDS)('card APDU round trips on the %s backend', (name) => {
   it('upgrades a PIN hash of the first (scrypt) scheme on the next right PIN, in the write that restores the counter', async () => {
     const cardId = await enrol();
     const subkey = await backend.cardPinKey.deriveSubkey(PIN_HASH_LABEL);
-    const keyed = createHmac('sha256', subkey).update(JSON.stringify(['card-pin', 'acme', cardId, 'pin', PIN])).digest('base64url');
+    const keyed = createHmac('sha256', subkey)
+      .update(JSON.stringify(['card-pin', 'acme', cardId, 'pin', PIN]))
+      .digest('base64url');
     await backend.directory.update(cardKeys.card('acme', cardId), { pinHash: `hmac-sha256+${await hashSecret(keyed)}` }, { present: true });
     const token = await open(cardId);
     expect((await apdu(token, verifyPin('00000000'))).sw).toBe(0x63c2);

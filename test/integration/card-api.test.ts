@@ -16,7 +16,6 @@ import { startStackOn } from '../support/oidc-stack.ts';
 import { buildCommand } from '../../lambdas/core/piv/apdu.ts';
 import { ecb } from '../unit/piv/harness.ts';
 
-
 /**
  * The card API end to end over HTTP on both backends (embedded store + local custody; DynamoDB + KMS on
  * the AWS emulator): a user token from a real sign-in, the signed card list, session opening by device-key
@@ -35,7 +34,13 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
     stack = await startStackOn(backend, { clock });
     issuer = `${stack.url}/t/demo`;
     const cards = directoryServices(stack.runtime).cards!;
-    enrolled = await cards.enrol('demo', { username: 'alice', slots: ['9a', '9c', '9d'], slotAlgorithms: { '9c': 'p256', '9d': 'p256' }, pin: '24681357', puk: '86427531' });
+    enrolled = await cards.enrol('demo', {
+      username: 'alice',
+      slots: ['9a', '9c', '9d'],
+      slotAlgorithms: { '9c': 'p256', '9d': 'p256' },
+      pin: '24681357',
+      puk: '86427531',
+    });
     token = await cardAccessToken(stack);
     device = await generateDeviceKey();
     client = new CardApiClient({ tenantUrl: issuer, accessToken: () => token });
@@ -52,9 +57,15 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
     const list = await client.cards();
     expect(list.user).toBe('alice');
     const card = list.cards.find((c) => c.id === enrolled.card.id)!;
-    expect(card.slots).toEqual([{ slot: '9a', algorithm: 'rsa2048' }, { slot: '9c', algorithm: 'p256' }, { slot: '9d', algorithm: 'p256' }]);
+    expect(card.slots).toEqual([
+      { slot: '9a', algorithm: 'rsa2048' },
+      { slot: '9c', algorithm: 'p256' },
+      { slot: '9d', algorithm: 'p256' },
+    ]);
     // 5FC106: the Security Object, public like the objects it hashes.
-    expect(Object.keys(card.objects).sort()).toEqual(['5fc101', '5fc102', '5fc105', '5fc106', '5fc107', '5fc10a', '5fc10b', '5fc10c', '7e'].filter((t) => t !== '5fc101').sort());
+    expect(Object.keys(card.objects).sort()).toEqual(
+      ['5fc101', '5fc102', '5fc105', '5fc106', '5fc107', '5fc10a', '5fc10b', '5fc10c', '7e'].filter((t) => t !== '5fc101').sort(),
+    );
     const header = JSON.parse(Buffer.from(list.signed!.split('.')[0]!, 'base64url').toString()) as { x5c: string[] };
     expect(header.x5c).toHaveLength(2);
     const [signerPem, caPem] = header.x5c.map((der) => `-----BEGIN CERTIFICATE-----\n${der}\n-----END CERTIFICATE-----`) as [string, string];
@@ -146,18 +157,31 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
 
   it('two clients opening at once end with exactly one active session', async () => {
     const [a, b] = await Promise.all([client.openSession(enrolled.card.id, device), client.openSession(enrolled.card.id, await generateDeviceKey())]);
-    const outcomes = await Promise.all([a, b].map((s) => client.transmit(s.session, select()).then(() => 'ok', (e: unknown) => (e as CardApiError).status)));
+    const outcomes = await Promise.all(
+      [a, b].map((s) =>
+        client.transmit(s.session, select()).then(
+          () => 'ok',
+          (e: unknown) => (e as CardApiError).status,
+        ),
+      ),
+    );
     expect(outcomes.sort()).toEqual([409, 'ok'].sort());
   });
 
   it('refuses a replayed challenge answer, a proof by another key, and a proof for another card', async () => {
     const base = `${issuer}/card/v1/cards/${enrolled.card.id}`;
     const post = (path: string, body: unknown) =>
-      fetch(`${base}/${path}`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      fetch(`${base}/${path}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     const { nonce } = (await (await post('challenge', { deviceKey: device.publicJwk })).json()) as { nonce: string };
     const { CompactSign } = await import('jose');
     const sign = (key: DeviceKey, payload: object) =>
-      new CompactSign(Buffer.from(JSON.stringify(payload))).setProtectedHeader({ alg: 'ES256', typ: 'cloudcard-session+jwt', jwk: key.publicJwk }).sign(key.privateKey);
+      new CompactSign(Buffer.from(JSON.stringify(payload)))
+        .setProtectedHeader({ alg: 'ES256', typ: 'cloudcard-session+jwt', jwk: key.publicJwk })
+        .sign(key.privateKey);
     const other = await generateDeviceKey();
     expect((await post('sessions', { proof: await sign(other, { nonce, card: enrolled.card.id }) })).status).toBe(400);
     // That attempt consumed the challenge: even the right key cannot use it now.
@@ -175,20 +199,37 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
   it('answers bad APDU requests with problems, and malformed APDUs with status words', async () => {
     const opened = await client.openSession(enrolled.card.id, device);
     const apdu = (body: string | Buffer | undefined, headers: Record<string, string>) =>
-      fetch(`${issuer}/card/v1/session/apdu`, { method: 'POST', headers: { Authorization: `CardSession ${opened.session}`, ...headers }, ...(body === undefined ? {} : { body }) });
+      fetch(`${issuer}/card/v1/session/apdu`, {
+        method: 'POST',
+        headers: { Authorization: `CardSession ${opened.session}`, ...headers },
+        ...(body === undefined ? {} : { body }),
+      });
     expect((await apdu(Buffer.from([0x00]), { 'Content-Type': 'application/octet-stream' })).status).toBe(200); // truncated: a status word, not a crash
     expect(sw(await client.transmit(opened.session, Uint8Array.from([0x00])))).toBe(0x6700);
     expect(sw(await client.transmit(opened.session, Uint8Array.from([0x00, 0xa4, 0x04, 0x00, 0x05, 0xa0])))).toBe(0x6700);
     expect((await apdu(undefined, { 'Content-Type': 'application/octet-stream' })).status).toBe(400);
     expect((await apdu('hello', { 'Content-Type': 'text/plain' })).status).toBe(415);
     expect((await apdu(JSON.stringify({ apdu: Buffer.from(select()).toString('base64') }), { 'Content-Type': 'application/json' })).status).toBe(200);
-    const noSecret = await fetch(`${issuer}/card/v1/session/apdu`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: Buffer.from(select()) });
+    const noSecret = await fetch(`${issuer}/card/v1/session/apdu`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/octet-stream' },
+      body: Buffer.from(select()),
+    });
     expect(noSecret.status).toBe(401);
     // An unknown secret, a bare secret (a token from before hints: the agent re-opens), and a live secret
     // behind a hint naming another user: all are unknown sessions.
     const live = parseSessionToken(opened.session)!;
-    for (const presented of [sessionToken('A'.repeat(43), live.card, live.username), 'A'.repeat(43), live.secret, sessionToken(live.secret, live.card, 'mallory')]) {
-      const unknown = await fetch(`${issuer}/card/v1/session/apdu`, { method: 'POST', headers: { Authorization: `CardSession ${presented}`, 'Content-Type': 'application/octet-stream' }, body: Buffer.from(select()) });
+    for (const presented of [
+      sessionToken('A'.repeat(43), live.card, live.username),
+      'A'.repeat(43),
+      live.secret,
+      sessionToken(live.secret, live.card, 'mallory'),
+    ]) {
+      const unknown = await fetch(`${issuer}/card/v1/session/apdu`, {
+        method: 'POST',
+        headers: { Authorization: `CardSession ${presented}`, 'Content-Type': 'application/octet-stream' },
+        body: Buffer.from(select()),
+      });
       expect(unknown.status).toBe(401);
       expect(unknown.headers.get('www-authenticate')).toBe('CardSession error="invalid_token"');
       expect(((await unknown.json()) as { type: string }).type).toBe('https://cloudcard.dev/problems/card-session-expired');
@@ -198,7 +239,13 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
   describe('what the holder may not do to an issued card', () => {
     let card: EnrolResult;
     beforeAll(async () => {
-      card = await directoryServices(stack.runtime).cards!.enrol('demo', { username: 'alice', slots: ['9a', '9d'], slotAlgorithms: { '9d': 'p256' }, pin: '13572468', puk: '97531864' });
+      card = await directoryServices(stack.runtime).cards!.enrol('demo', {
+        username: 'alice',
+        slots: ['9a', '9d'],
+        slotAlgorithms: { '9d': 'p256' },
+        pin: '13572468',
+        puk: '97531864',
+      });
     });
     const MANAGEMENT_ID = { '3des': 0x03, aes128: 0x08, aes192: 0x0a, aes256: 0x0c } as const;
     /** 9B authentication with the enrolment's management key (single challenge, as authenticateAdmin does). */
@@ -208,13 +255,21 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
       const challenge = await client.transmit(session, buildCommand({ ins: 0x87, p1: id, p2: 0x9b }, Uint8Array.of(0x7c, 0x02, 0x81, 0x00), 256));
       expect(sw(challenge)).toBe(0x9000);
       const answer = ecb(algorithm, Buffer.from(keyHex, 'hex'), dataOf(challenge).subarray(4));
-      const reply = await client.transmit(session, buildCommand({ ins: 0x87, p1: id, p2: 0x9b }, Uint8Array.from([0x7c, answer.length + 2, 0x82, answer.length, ...answer])));
+      const reply = await client.transmit(
+        session,
+        buildCommand({ ins: 0x87, p1: id, p2: 0x9b }, Uint8Array.from([0x7c, answer.length + 2, 0x82, answer.length, ...answer])),
+      );
       expect(sw(reply)).toBe(0x9000);
     };
     const generate = (slot: number, algorithm: number, pinPolicy?: number): Uint8Array =>
-      buildCommand({ ins: 0x47, p1: 0x00, p2: slot }, Uint8Array.from([0xac, pinPolicy === undefined ? 3 : 6, 0x80, 0x01, algorithm, ...(pinPolicy === undefined ? [] : [0xaa, 0x01, pinPolicy])]), 256);
+      buildCommand(
+        { ins: 0x47, p1: 0x00, p2: slot },
+        Uint8Array.from([0xac, pinPolicy === undefined ? 3 : 6, 0x80, 0x01, algorithm, ...(pinPolicy === undefined ? [] : [0xaa, 0x01, pinPolicy])]),
+        256,
+      );
     const metadata = (slot: number): Uint8Array => buildCommand({ ins: 0xf7, p1: 0x00, p2: slot }, new Uint8Array(0), 256);
-    const setManagementKey = (algorithm: number, key: Uint8Array): Uint8Array => buildCommand({ ins: 0xff, p1: 0xff, p2: 0xff }, Uint8Array.from([algorithm, 0x9b, key.length, ...key]));
+    const setManagementKey = (algorithm: number, key: Uint8Array): Uint8Array =>
+      buildCommand({ ins: 0xff, p1: 0xff, p2: 0xff }, Uint8Array.from([algorithm, 0x9b, key.length, ...key]));
 
     it('GENERATE refuses PIN policy never and an algorithm the tenant does not allow (6A80); SET MANAGEMENT KEY refuses a weaker algorithm and the factory key', async () => {
       const services = directoryServices(stack.runtime);
@@ -233,7 +288,14 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
       expect(hex(dataOf(await client.transmit(opened.session, metadata(0x9a))))).toBe(before9a);
       // The tenant enrols with AES-192: 3DES is weaker; the factory key is public.
       expect(sw(await client.transmit(opened.session, setManagementKey(0x03, new Uint8Array(24).fill(0x5a))))).toBe(0x6a80);
-      expect(sw(await client.transmit(opened.session, setManagementKey(0x0a, Uint8Array.from(Buffer.from('010203040506070801020304050607080102030405060708', 'hex')))))).toBe(0x6a80);
+      expect(
+        sw(
+          await client.transmit(
+            opened.session,
+            setManagementKey(0x0a, Uint8Array.from(Buffer.from('010203040506070801020304050607080102030405060708', 'hex'))),
+          ),
+        ),
+      ).toBe(0x6a80);
       // What the rules allow still works: P-256 in 9E with its own rule (no PIN).
       expect(sw(await client.transmit(opened.session, generate(0x9e, 0x11, 0x01)))).toBe(0x9000);
       await client.close(opened.session);
@@ -245,7 +307,8 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
       const before9d = hex(dataOf(await client.transmit(opened.session, metadata(0x9d))));
       for (let i = 0; i < 3; i++) await client.transmit(opened.session, verifyPin('00000000'));
       expect(sw(await client.transmit(opened.session, verifyPin('13572468')))).toBe(0x6983);
-      const unblock = (puk: string): Uint8Array => buildCommand({ ins: 0x2c, p1: 0x00, p2: 0x80 }, Buffer.concat([Buffer.from(puk.padEnd(8, '\xff'), 'latin1'), Buffer.from('123456\xff\xff', 'latin1')]));
+      const unblock = (puk: string): Uint8Array =>
+        buildCommand({ ins: 0x2c, p1: 0x00, p2: 0x80 }, Buffer.concat([Buffer.from(puk.padEnd(8, '\xff'), 'latin1'), Buffer.from('123456\xff\xff', 'latin1')]));
       for (let i = 0; i < 3; i++) await client.transmit(opened.session, unblock('00000000'));
       expect(sw(await client.transmit(opened.session, unblock('97531864')))).toBe(0x6983);
 
@@ -275,7 +338,11 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
       fetch(`${stack.url}/t/${tenant}/card/v1/tokens`, { method: 'POST', headers: { Authorization: `Bearer ${bearer}` } });
     const { privateKey, publicKey } = await generateKeyPair('ES256');
     const external = (claims: Record<string, unknown>) =>
-      new SignJWT({ preferred_username: 'alice', ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+      new SignJWT({ preferred_username: 'alice', ...claims })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(privateKey);
     expect((await tokensWith(await external({ iss: 'https://idp.example.test', aud: 'cloudcard' }))).status).toBe(401);
     await services.tenants.create({ id: 'other' }).catch(() => undefined);
     expect((await tokensWith(token, 'other')).status).toBe(401);
@@ -290,7 +357,11 @@ describe.each(BACKENDS)('card API on the %s backend', (backend) => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const port = (server.address() as { port: number }).port;
-      await services.tenants.update('demo', { trustedIssuers: [{ issuer: 'https://idp.example.test', jwksUri: `http://127.0.0.1:${port}/jwks`, audience: 'cloudcard', userClaim: 'preferred_username' }] });
+      await services.tenants.update('demo', {
+        trustedIssuers: [
+          { issuer: 'https://idp.example.test', jwksUri: `http://127.0.0.1:${port}/jwks`, audience: 'cloudcard', userClaim: 'preferred_username' },
+        ],
+      });
       const good = await tokensWith(await external({ iss: 'https://idp.example.test', aud: 'cloudcard' }));
       expect(good.status).toBe(200);
       expect(((await good.json()) as { user: string }).user).toBe('alice');

@@ -92,14 +92,30 @@ describe.each(BACKENDS)('card CA PKI on the %s backend', (backend: BackendName) 
     return join(dir, 'crl.pem');
   };
   const ocsp = (certPath: string, ...extra: string[]) =>
-    openssl(['ocsp', '-issuer', join(dir, 'ca.pem'), '-CAfile', join(dir, 'ca.pem'), '-cert', certPath, '-url', `${stack.url}/t/${tenant}/pki/ocsp`, '-header', 'Accept=application/ocsp-response', '-resp_text', ...extra]);
+    openssl([
+      'ocsp',
+      '-issuer',
+      join(dir, 'ca.pem'),
+      '-CAfile',
+      join(dir, 'ca.pem'),
+      '-cert',
+      certPath,
+      '-url',
+      `${stack.url}/t/${tenant}/pki/ocsp`,
+      '-header',
+      'Accept=application/ocsp-response',
+      '-resp_text',
+      ...extra,
+    ]);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cloudcard-pki-'));
     stack = await startStackOn(backend, { clock });
     basicAuth = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
     const base = `${stack.url}/t/${tenant}/admin/v1`;
-    expect((await fetch(`${base}/tenant`, { method: 'POST', headers: { Authorization: basicAuth, 'Content-Type': 'application/json' }, body: '{}' })).status).toBe(201);
+    expect(
+      (await fetch(`${base}/tenant`, { method: 'POST', headers: { Authorization: basicAuth, 'Content-Type': 'application/json' }, body: '{}' })).status,
+    ).toBe(201);
     expect((await admin('POST', '/users', { username: 'alice', email: 'alice@example.com', displayName: 'Alice Example' })).status).toBe(201);
     good = await enrol();
     revoked = await enrol();
@@ -115,7 +131,8 @@ describe.each(BACKENDS)('card CA PKI on the %s backend', (backend: BackendName) 
 
   it('answers bytes to clients that send no Accept header (openssl ocsp -url, curl), and text routes stay text', async () => {
     // curl -H 'Accept:' removes the header: what OpenSSL's OCSP client and Windows' CRL fetcher send.
-    const curl = async (path: string, out: string) => run('curl', ['-sS', '-H', 'Accept:', '-o', join(dir, out), '-w', '%{content_type}', `${stack.url}${path}`]);
+    const curl = async (path: string, out: string) =>
+      run('curl', ['-sS', '-H', 'Accept:', '-o', join(dir, out), '-w', '%{content_type}', `${stack.url}${path}`]);
     expect((await curl(`/t/${tenant}/pki/ca`, 'noaccept-ca.der')).stdout).toBe('application/pkix-cert');
     expect(new X509Certificate(readFileSync(join(dir, 'noaccept-ca.der'))).ca).toBe(true);
     expect((await curl(`/t/${tenant}/pki/crl`, 'noaccept-crl.der')).stdout).toBe('application/pkix-crl');
@@ -123,7 +140,17 @@ describe.each(BACKENDS)('card CA PKI on the %s backend', (backend: BackendName) 
     expect((await curl('/health/live', 'noaccept-health.json')).stdout).toMatch(/json/);
     expect(JSON.parse(readFileSync(join(dir, 'noaccept-health.json'), 'utf8'))).toMatchObject({ status: expect.any(String) });
     file('ca.pem', new X509Certificate(readFileSync(join(dir, 'noaccept-ca.der'))).toString());
-    const answer = await openssl(['ocsp', '-issuer', join(dir, 'ca.pem'), '-CAfile', join(dir, 'ca.pem'), '-cert', join(dir, 'good.pem'), '-url', `${stack.url}/t/${tenant}/pki/ocsp`]);
+    const answer = await openssl([
+      'ocsp',
+      '-issuer',
+      join(dir, 'ca.pem'),
+      '-CAfile',
+      join(dir, 'ca.pem'),
+      '-cert',
+      join(dir, 'good.pem'),
+      '-url',
+      `${stack.url}/t/${tenant}/pki/ocsp`,
+    ]);
     expect(answer.out).toContain('Response verify OK');
     expect(answer.out).toMatch(/good\.pem: good/);
   });
@@ -189,14 +216,32 @@ describe.each(BACKENDS)('card CA PKI on the %s backend', (backend: BackendName) 
     const requestPath = join(dir, 'polled-req.der');
     expect((await openssl(['ocsp', '-issuer', join(dir, 'ca.pem'), '-cert', certificate, '-no_nonce', '-reqout', requestPath])).code).toBe(0);
     const ask = async () => {
-      const response = await fetch(`${stack.url}/t/${tenant}/pki/ocsp`, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request', Accept: 'application/ocsp-response' }, body: readFileSync(requestPath) });
+      const response = await fetch(`${stack.url}/t/${tenant}/pki/ocsp`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/ocsp-request', Accept: 'application/ocsp-response' },
+        body: readFileSync(requestPath),
+      });
       expect(response.status).toBe(200);
       return Buffer.from(await response.arrayBuffer());
     };
     const first = await ask();
     // The same bytes: one CA signature served to a polling relying party.
     expect((await ask()).equals(first)).toBe(true);
-    const read = async (der: Buffer) => (await openssl(['ocsp', '-respin', file('polled-resp.der', der), '-issuer', join(dir, 'ca.pem'), '-CAfile', join(dir, 'ca.pem'), '-reqin', requestPath, '-resp_text'])).out;
+    const read = async (der: Buffer) =>
+      (
+        await openssl([
+          'ocsp',
+          '-respin',
+          file('polled-resp.der', der),
+          '-issuer',
+          join(dir, 'ca.pem'),
+          '-CAfile',
+          join(dir, 'ca.pem'),
+          '-reqin',
+          requestPath,
+          '-resp_text',
+        ])
+      ).out;
     expect(await read(first)).toMatch(/Cert Status: good/);
     expect((await admin('POST', `/cards/${card.card.id}/revoke`, { reason: 'superseded' })).status).toBe(200);
     const after = await ask();
@@ -240,18 +285,64 @@ describe.each(BACKENDS)('card CA PKI on the %s backend', (backend: BackendName) 
   });
 
   it('says unknown for a serial the CA never issued, unauthorized for another issuer, malformedRequest for garbage', async () => {
-    const unknown = await openssl(['ocsp', '-issuer', join(dir, 'ca.pem'), '-CAfile', join(dir, 'ca.pem'), '-serial', '0x1234567890', '-url', `${stack.url}/t/${tenant}/pki/ocsp`, '-header', 'Accept=application/ocsp-response']);
+    const unknown = await openssl([
+      'ocsp',
+      '-issuer',
+      join(dir, 'ca.pem'),
+      '-CAfile',
+      join(dir, 'ca.pem'),
+      '-serial',
+      '0x1234567890',
+      '-url',
+      `${stack.url}/t/${tenant}/pki/ocsp`,
+      '-header',
+      'Accept=application/ocsp-response',
+    ]);
     expect(unknown.out).toContain('Response verify OK');
     expect(unknown.out).toMatch(/0x1234567890: unknown/);
 
     const key = join(dir, 'other.key');
     const other = join(dir, 'other.pem');
-    expect((await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', other, '-subj', '/CN=other CA', '-days', '1'])).code).toBe(0);
-    const foreign = await openssl(['ocsp', '-issuer', other, '-cert', other, '-url', `${stack.url}/t/${tenant}/pki/ocsp`, '-header', 'Accept=application/ocsp-response']);
+    expect(
+      (
+        await openssl([
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          key,
+          '-out',
+          other,
+          '-subj',
+          '/CN=other CA',
+          '-days',
+          '1',
+        ])
+      ).code,
+    ).toBe(0);
+    const foreign = await openssl([
+      'ocsp',
+      '-issuer',
+      other,
+      '-cert',
+      other,
+      '-url',
+      `${stack.url}/t/${tenant}/pki/ocsp`,
+      '-header',
+      'Accept=application/ocsp-response',
+    ]);
     expect(foreign.out).toContain('unauthorized');
 
     const post = (body: Uint8Array) =>
-      fetch(`${stack.url}/t/${tenant}/pki/ocsp`, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request', Accept: 'application/ocsp-response' }, body });
+      fetch(`${stack.url}/t/${tenant}/pki/ocsp`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/ocsp-request', Accept: 'application/ocsp-response' },
+        body,
+      });
     const malformed = await post(new TextEncoder().encode('not an OCSP request'));
     expect(malformed.status).toBe(200);
     expect(Buffer.from(await malformed.arrayBuffer()).toString('hex')).toBe('30030a0101'); // OCSPResponse { malformedRequest }
@@ -297,22 +388,37 @@ describe.each(BACKENDS)('card CA PKI on the %s backend', (backend: BackendName) 
 
   // Above 4096 bytes the CA key signs the CRL's SHA-256 digest (KMS DIGEST); moto signs a DIGEST request as
   // a raw message (README, moto gaps), so this case runs where the signature can be right.
-  (backend === 'embedded' ? it : it.skip)('publishes a CRL too large for one RAW signing request (150 more revoked certificates) that OpenSSL verifies', async () => {
-    const at = new Date(Math.floor(clock.now() / 1000) * 1000).toISOString();
-    for (let i = 0; i < 150; i += 1) {
-      const serial = `7${i.toString(16).padStart(31, '0')}`;
-      await stack.runtime.directory.put({
-        ...certificateKeys.record(tenant, serial),
-        type: 'certificate', tenant, serial, card: `bulk${i}`, slot: '9a', notAfter: at, issuedAt: at,
-        status: 'revoked', revokedAt: at, reason: 'superseded', GSI1PK: certificateKeys.revokedPartition(tenant), GSI1SK: serial,
-      });
-    }
-    // Any revocation publishes: the good card's 9a certificate, superseded.
-    expect((await admin('POST', `/cards/${good.card.id}/revoke`, { reason: 'superseded' })).status).toBe(200);
-    const crl = await fetchCrlPem();
-    expect(readFileSync(join(dir, 'crl.der')).length).toBeGreaterThan(4096);
-    const verify = await openssl(['crl', '-in', crl, '-CAfile', join(dir, 'ca.pem'), '-noout']);
-    expect(verify.out).toContain('verify OK');
-    expect((await openssl(['verify', '-crl_check', '-CAfile', join(dir, 'ca.pem'), '-CRLfile', crl, join(dir, 'good.pem')])).out).toContain('certificate revoked');
-  });
+  (backend === 'embedded' ? it : it.skip)(
+    'publishes a CRL too large for one RAW signing request (150 more revoked certificates) that OpenSSL verifies',
+    async () => {
+      const at = new Date(Math.floor(clock.now() / 1000) * 1000).toISOString();
+      for (let i = 0; i < 150; i += 1) {
+        const serial = `7${i.toString(16).padStart(31, '0')}`;
+        await stack.runtime.directory.put({
+          ...certificateKeys.record(tenant, serial),
+          type: 'certificate',
+          tenant,
+          serial,
+          card: `bulk${i}`,
+          slot: '9a',
+          notAfter: at,
+          issuedAt: at,
+          status: 'revoked',
+          revokedAt: at,
+          reason: 'superseded',
+          GSI1PK: certificateKeys.revokedPartition(tenant),
+          GSI1SK: serial,
+        });
+      }
+      // Any revocation publishes: the good card's 9a certificate, superseded.
+      expect((await admin('POST', `/cards/${good.card.id}/revoke`, { reason: 'superseded' })).status).toBe(200);
+      const crl = await fetchCrlPem();
+      expect(readFileSync(join(dir, 'crl.der')).length).toBeGreaterThan(4096);
+      const verify = await openssl(['crl', '-in', crl, '-CAfile', join(dir, 'ca.pem'), '-noout']);
+      expect(verify.out).toContain('verify OK');
+      expect((await openssl(['verify', '-crl_check', '-CAfile', join(dir, 'ca.pem'), '-CRLfile', crl, join(dir, 'good.pem')])).out).toContain(
+        'certificate revoked',
+      );
+    },
+  );
 });

@@ -31,7 +31,8 @@ describe.each(BACKENDS)('card session renewal on the %s backend', (backend) => {
   });
   afterAll(async () => stack?.close());
 
-  const sign = async (session: string): Promise<number> => sw(await client.transmit(session, generalAuthenticate(0x07, 0x9a, pkcs1Block(Buffer.from('renewal'), 256))));
+  const sign = async (session: string): Promise<number> =>
+    sw(await client.transmit(session, generalAuthenticate(0x07, 0x9a, pkcs1Block(Buffer.from('renewal'), 256))));
   const verified = async (): Promise<string> => {
     token = await cardAccessToken(stack); // the test clock moves past access token lifetimes
     const opened = await client.openSession(enrolled.card.id, device);
@@ -40,7 +41,10 @@ describe.each(BACKENDS)('card session renewal on the %s backend', (backend) => {
     return opened.session;
   };
   const refusal = async (promise: Promise<unknown>): Promise<CardApiError> => {
-    const error = await promise.then(() => undefined, (e: unknown) => e);
+    const error = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(CardApiError);
     return error as CardApiError;
   };
@@ -103,7 +107,14 @@ describe.each(BACKENDS)('card session renewal on the %s backend', (backend) => {
   it('of concurrent renewals, each either wins or is told another one did; at least one wins', async () => {
     const session = await verified();
     clock.advance(30);
-    const outcomes = await Promise.all([1, 2, 3].map(() => client.renew(session).then(() => 'renewed', (e: unknown) => (e as CardApiError).type)));
+    const outcomes = await Promise.all(
+      [1, 2, 3].map(() =>
+        client.renew(session).then(
+          () => 'renewed',
+          (e: unknown) => (e as CardApiError).type,
+        ),
+      ),
+    );
     expect(outcomes).toContain('renewed');
     for (const outcome of outcomes) expect(['renewed', 'https://cloudcard.dev/problems/card-session-busy']).toContain(outcome);
     clock.advance(40);

@@ -89,11 +89,19 @@ describe.each(BACKENDS)('stored cards on the %s backend', (name) => {
   });
 
   it('KMS-resident custody: ECDSA and PKCS#1 v1.5 run in the custody; raw RSA decryption is refused', async () => {
-    const { card } = await cards.enrol('resident', { username: 'alice', slots: ['9a', '9c', '9d'], slotAlgorithms: { '9a': 'p256', '9c': 'rsa2048', '9d': 'p256' }, pin: '13572468', puk: '11223344', residentRsa: 'pkcs1-only' });
+    const { card } = await cards.enrol('resident', {
+      username: 'alice',
+      slots: ['9a', '9c', '9d'],
+      slotAlgorithms: { '9a': 'p256', '9c': 'rsa2048', '9d': 'p256' },
+      pin: '13572468',
+      puk: '11223344',
+      residentRsa: 'pkcs1-only',
+    });
     const item = await cards.item('resident', card.id);
     expect(item.custody).toBe('kms-resident');
     expect(item['slot_9a']!.key.custody).toBe('kms-resident');
-    const publicKey = (slot: string): KeyObject => createPublicKey({ key: Buffer.from(item[`slot_${slot}`]!.publicKey, 'base64'), format: 'der', type: 'spki' });
+    const publicKey = (slot: string): KeyObject =>
+      createPublicKey({ key: Buffer.from(item[`slot_${slot}`]!.publicKey, 'base64'), format: 'der', type: 'spki' });
 
     let state = (await run('resident', card.id, verifyPin('13572468'), await selected('resident', card.id))).state;
     const message = Buffer.from('resident signature');
@@ -147,7 +155,8 @@ describe.each(BACKENDS)('stored cards on the %s backend', (name) => {
     await backend.state.put({ PK: 'CARDSESS#scan', SK: 'CARDSESS', piv: state, expiresAt: Math.floor(clock.now() / 1000) + 60 });
     const text = [...(await scan(backend, 'directory')), ...(await scan(backend, 'state'))].join('\n');
     expect(text).toContain('slot_9a'); // positive control: the card is in the scan
-    for (const secret of [pin, puk, enrolled.managementKey.hex, Buffer.from(enrolled.managementKey.hex, 'hex').toString('base64')]) expect(text).not.toContain(secret);
+    for (const secret of [pin, puk, enrolled.managementKey.hex, Buffer.from(enrolled.managementKey.hex, 'hex').toString('base64')])
+      expect(text).not.toContain(secret);
     expect(text).not.toMatch(/PRIVATE KEY/);
     // PKCS#8 DER in base64: RSA-2048 keys open with MIIEv…, EC P-256 with MIGHAgEA / MIG2AgEA.
     expect(text).not.toMatch(/MIIE[uv]|MIGHAgEA|MIG2AgEA/);
@@ -157,14 +166,20 @@ describe.each(BACKENDS)('stored cards on the %s backend', (name) => {
     const pin = '246810';
     const puk = '13579135';
     const enrolled = await cards.enrol('acme', { username: 'alice', slots: ['9a'], pin, puk });
-    const raw = (await scan(backend, 'directory')).map((line) => JSON.parse(line) as Record<string, { S?: string }>).find((item) => item['id']?.S === enrolled.card.id)!;
+    const raw = (await scan(backend, 'directory'))
+      .map((line) => JSON.parse(line) as Record<string, { S?: string }>)
+      .find((item) => item['id']?.S === enrolled.card.id)!;
     const stored = { pin: raw['pinHash']!.S!, puk: raw['pukHash']!.S! };
     // The stored value is the KMS key's own HMAC: no unkeyed digest of the right guess is it or in it.
-    for (const [reference, value] of [['pin', pin], ['puk', puk]] as const) {
+    for (const [reference, value] of [
+      ['pin', pin],
+      ['puk', puk],
+    ] as const) {
       const hash = stored[reference];
       expect(hash).toMatch(/^mac-v2\$[A-Za-z0-9_-]{43}$/);
       const message = JSON.stringify(['card-pin', 'acme', enrolled.card.id, reference, value]);
-      for (const unkeyed of [createHash('sha256').update(message).digest('base64url'), createHash('sha256').update(value).digest('base64url')]) expect(hash).not.toContain(unkeyed);
+      for (const unkeyed of [createHash('sha256').update(message).digest('base64url'), createHash('sha256').update(value).digest('base64url')])
+        expect(hash).not.toContain(unkeyed);
       expect(await verifySecret(value, hash)).toBe(false);
     }
     // The right PIN still verifies through the card (the function holding the key).
@@ -179,7 +194,9 @@ describe.each(BACKENDS)('stored cards on the %s backend', (name) => {
     const item = await cards.item('resident', enrolled.card.id);
     await backend.directory.update({ PK: item.PK, SK: item.SK }, { slot_9a: { ...item.slot_9a!, key: { custody: 'kms-resident', keyId: ca.keyId } } });
     const state = (await run('resident', enrolled.card.id, verifyPin('11223344'), await selected('resident', enrolled.card.id))).state;
-    await expect(run('resident', enrolled.card.id, generalAuthenticate(0x11, 0x9a, Buffer.alloc(32, 1)), state)).rejects.toThrow(/card-ca key, not a card-key key/);
+    await expect(run('resident', enrolled.card.id, generalAuthenticate(0x11, 0x9a, Buffer.alloc(32, 1)), state)).rejects.toThrow(
+      /card-ca key, not a card-key key/,
+    );
   });
 });
 

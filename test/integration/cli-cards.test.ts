@@ -46,19 +46,33 @@ describe('operator CLI: cards and tenant card options', () => {
 
   it('sets the card options of a tenant: custody, algorithms, slots, PIN policy, card sessions, trusted issuers', async () => {
     const updated = await run(
-      'tenant', 'update', 'demo',
-      '--custody', 'wrapped',
-      '--card-alg', 'p256',
-      '--card-algs', 'p256,rsa2048',
-      '--card-slots', '9a,9c,9e',
-      '--management-alg', 'aes256',
-      '--pin-min-length', '8',
-      '--pin-retries', '4',
-      '--card-session-seconds', '1800',
-      '--trust-issuer', 'https://login.example.com',
-      '--jwks-uri', 'https://login.example.com/jwks',
-      '--audience', 'cloudcard-agent',
-      '--user-claim', 'preferred_username',
+      'tenant',
+      'update',
+      'demo',
+      '--custody',
+      'wrapped',
+      '--card-alg',
+      'p256',
+      '--card-algs',
+      'p256,rsa2048',
+      '--card-slots',
+      '9a,9c,9e',
+      '--management-alg',
+      'aes256',
+      '--pin-min-length',
+      '8',
+      '--pin-retries',
+      '4',
+      '--card-session-seconds',
+      '1800',
+      '--trust-issuer',
+      'https://login.example.com',
+      '--jwks-uri',
+      'https://login.example.com/jwks',
+      '--audience',
+      'cloudcard-agent',
+      '--user-claim',
+      'preferred_username',
       '--json',
     );
     expect(updated.stderr).toBe('');
@@ -68,12 +82,16 @@ describe('operator CLI: cards and tenant card options', () => {
       cards: { defaultAlgorithm: 'p256', allowedAlgorithms: ['p256', 'rsa2048'], defaultSlots: ['9a', '9c', '9e'], managementAlgorithm: 'aes256' },
       pinPolicy: { minLength: 8, maxLength: 8, retries: 4 },
       sessionLifetimes: { cardSessionSeconds: 1800 },
-      trustedIssuers: [{ issuer: 'https://login.example.com', jwksUri: 'https://login.example.com/jwks', audience: 'cloudcard-agent', userClaim: 'preferred_username' }],
+      trustedIssuers: [
+        { issuer: 'https://login.example.com', jwksUri: 'https://login.example.com/jwks', audience: 'cloudcard-agent', userClaim: 'preferred_username' },
+      ],
     });
     // A second issuer, then the first one dropped.
     await run('tenant', 'update', 'demo', '--trust-issuer', 'https://idp.example.org', '--jwks-uri', 'https://idp.example.org/keys', '--audience', 'cc');
     const dropped = await run('tenant', 'update', 'demo', '--untrust-issuer', 'https://login.example.com', '--json');
-    expect(dropped.json().trustedIssuers).toEqual([{ issuer: 'https://idp.example.org', jwksUri: 'https://idp.example.org/keys', audience: 'cc', userClaim: 'sub' }]);
+    expect(dropped.json().trustedIssuers).toEqual([
+      { issuer: 'https://idp.example.org', jwksUri: 'https://idp.example.org/keys', audience: 'cc', userClaim: 'sub' },
+    ]);
   });
 
   it.each([
@@ -92,7 +110,22 @@ describe('operator CLI: cards and tenant card options', () => {
   let card: EnrolResult;
 
   it('enrols a card: prints the id, serial, slots with certificate subjects and the one-time secrets with a warning', async () => {
-    const result = await run('card', 'enroll', 'demo', 'alice', '--slots', '9a,9e', '--alg', 'p256', '--label', 'Alice desk', '--pin', '24681357', '--puk', '86427531');
+    const result = await run(
+      'card',
+      'enroll',
+      'demo',
+      'alice',
+      '--slots',
+      '9a,9e',
+      '--alg',
+      'p256',
+      '--label',
+      'Alice desk',
+      '--pin',
+      '24681357',
+      '--puk',
+      '86427531',
+    );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const [, id, serial] = /^card (\S+) enrolled for alice in tenant demo \(serial (\d+), wrapped custody\)$/m.exec(result.stdout)!;
@@ -136,7 +169,7 @@ describe('operator CLI: cards and tenant card options', () => {
     expect(shown.json()).toEqual(card.card);
   });
 
-  it('shows each slot certificate in PEM (card show --json), naming the CA\'s CRL and OCSP URLs of the local stack', async () => {
+  it("shows each slot certificate in PEM (card show --json), naming the CA's CRL and OCSP URLs of the local stack", async () => {
     const shown = (await run('card', 'show', 'demo', card.card.id, '--json')).json() as CardSummary;
     const certificate = new X509Certificate(shown.slots[0]!.certificate!.pem);
     expect(certificate.serialNumber).toBe(shown.slots[0]!.certificate!.serialNumber);
@@ -161,7 +194,10 @@ describe('operator CLI: cards and tenant card options', () => {
     const bySerial = await run('ca', 'revoke', 'demo', nineA!, '--reason', 'keyCompromise');
     expect(bySerial.stderr).toBe('');
     expect(bySerial.stdout).toMatch(new RegExp(`^certificate ${nineA!.toLowerCase()} \\(card ${card.card.id}, slot 9a\\) revoked: keyCompromise at `));
-    const byCard = (await run('card', 'revoke', 'demo', card.card.id, '--reason', 'superseded', '--slots', '9c', '--json')).json() as { revoked: { serial: string; reason: string }[]; card: CardSummary };
+    const byCard = (await run('card', 'revoke', 'demo', card.card.id, '--reason', 'superseded', '--slots', '9c', '--json')).json() as {
+      revoked: { serial: string; reason: string }[];
+      card: CardSummary;
+    };
     expect(byCard.revoked).toEqual([expect.objectContaining({ serial: nineC!.toLowerCase(), reason: 'superseded' })]);
     expect(byCard.card.slots.map((s) => s.certificate?.revoked?.reason)).toEqual(['keyCompromise', 'superseded', undefined]);
     revokedSerials = [nineA!, nineC!];
@@ -175,7 +211,11 @@ describe('operator CLI: cards and tenant card options', () => {
     for (const serial of revokedSerials) expect(text).toContain(`Serial Number: ${serial.toUpperCase()}`);
     expect(text).toContain('Key Compromise');
     expect(text).toContain('Superseded');
-    expect((await run('ca', 'crl', 'demo')).stdout).toBe(`-----BEGIN X509 CRL-----\n${readFileSync(out).toString('base64').replace(/.{1,64}/g, '$&\n')}-----END X509 CRL-----\n`);
+    expect((await run('ca', 'crl', 'demo')).stdout).toBe(
+      `-----BEGIN X509 CRL-----\n${readFileSync(out)
+        .toString('base64')
+        .replace(/.{1,64}/g, '$&\n')}-----END X509 CRL-----\n`,
+    );
   });
 
   it.each([
@@ -230,7 +270,10 @@ describe('operator CLI: cards and tenant card options', () => {
   it('shows progress on stderr while enrolling, on a terminal only and never under --json', async () => {
     // `script` gives the CLI a pseudo-terminal (its stdout and stderr both go to it).
     const onTty = (args: string[]): string =>
-      execFileSync('script', ['-qefc', [NODE, CLI, ...args].map((a) => `'${a}'`).join(' '), '/dev/null'], { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env }, encoding: 'utf8' });
+      execFileSync('script', ['-qefc', [NODE, CLI, ...args].map((a) => `'${a}'`).join(' '), '/dev/null'], {
+        env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env },
+        encoding: 'utf8',
+      });
     const plain = onTty(['card', 'enroll', 'demo', 'alice']);
     expect(plain).toMatch(/enrolling a card for alice \(generating keys\) \(\d+ s\)/);
     expect(plain).toContain('\x1b[2K');
@@ -261,7 +304,8 @@ describe('operator CLI: cards on a deployed stack (on the AWS emulator)', () => 
   beforeAll(async () => {
     const cfn = new CloudFormationClient(clientOptions);
     const keys = createKmsClient(clientOptions);
-    const pinKeyArn = (await keys.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC', Description: 'card PIN key' }))).KeyMetadata!.Arn!;
+    const pinKeyArn = (await keys.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC', Description: 'card PIN key' })))
+      .KeyMetadata!.Arn!;
     keys.destroy();
     const table = (name: string, indexes: string[]) => ({
       Type: 'AWS::DynamoDB::Table',
@@ -315,7 +359,10 @@ describe('operator CLI: cards on a deployed stack (on the AWS emulator)', () => 
       else await new Promise((r) => setTimeout(r, 100));
     }
     cfn.destroy();
-    for (const args of [['tenant', 'create', 'initech', '--custody', 'kms-resident'], ['user', 'add', 'initech', 'milton', '--email', 'milton@initech.example']]) {
+    for (const args of [
+      ['tenant', 'create', 'initech', '--custody', 'kms-resident'],
+      ['user', 'add', 'initech', 'milton', '--email', 'milton@initech.example'],
+    ]) {
       const result = await run(...args);
       expect(result.stderr).toBe('');
     }

@@ -151,7 +151,12 @@ describe('operator CLI on the local stack', () => {
   });
 
   it('tells how to set the region when none is set for --stack', async () => {
-    const result = await cli(['--stack', 'Cloudcard-dev', 'tenant', 'list'], { AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined, AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent' });
+    const result = await cli(['--stack', 'Cloudcard-dev', 'tenant', 'list'], {
+      AWS_REGION: undefined,
+      AWS_DEFAULT_REGION: undefined,
+      AWS_CONFIG_FILE: '/nonexistent',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+    });
     expect(result.code).toBe(EXIT.usage);
     expect(result.stderr).toMatch(/no AWS region is set\nhint: pass --region/);
   });
@@ -162,14 +167,22 @@ describe('operator CLI on the local stack', () => {
     expect(result.stderr).toMatch(/run `npm start` once first/);
   });
 
-  it.each([[[]], [['tenant']], [['tenant', 'create']], [['tenant', 'list']], [['tenant', 'show']], [['tenant', 'update']], [['user']], [['user', 'add']], [['user', 'list']], [['user', 'disable']]])(
-    'has --help on %p',
-    async (path) => {
-      const result = await cli([...path, '--help'], env);
-      expect(result.code).toBe(0);
-      expect(result.stdout).toMatch(/^Usage: cloudcard/);
-    },
-  );
+  it.each([
+    [[]],
+    [['tenant']],
+    [['tenant', 'create']],
+    [['tenant', 'list']],
+    [['tenant', 'show']],
+    [['tenant', 'update']],
+    [['user']],
+    [['user', 'add']],
+    [['user', 'list']],
+    [['user', 'disable']],
+  ])('has --help on %p', async (path) => {
+    const result = await cli([...path, '--help'], env);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: cloudcard/);
+  });
 });
 
 /**
@@ -328,7 +341,12 @@ describe('operator CLI: passwords, TOTP and sign-in locks (local stack)', () => 
     });
 
     const json = await cli(['user', 'totp', 'enroll', 'acme', 'carol', '--issuer', 'Acme SSO', '--json'], env);
-    expect(json.json()).toMatchObject({ tenant: 'acme', username: 'carol', uri: expect.stringMatching(/^otpauth:\/\/totp\/Acme%20SSO:carol\?/), secretBase32: expect.stringMatching(/^[A-Z2-7]{32}$/) });
+    expect(json.json()).toMatchObject({
+      tenant: 'acme',
+      username: 'carol',
+      uri: expect.stringMatching(/^otpauth:\/\/totp\/Acme%20SSO:carol\?/),
+      secretBase32: expect.stringMatching(/^[A-Z2-7]{32}$/),
+    });
 
     const removed = await cli(['user', 'totp', 'remove', 'acme', 'carol'], env);
     expect(removed.code).toBe(0);
@@ -340,7 +358,8 @@ describe('operator CLI: passwords, TOTP and sign-in locks (local stack)', () => 
 
   it('unlocks a user locked out by failed sign-ins', async () => {
     await withLocal(async (services) => {
-      for (let i = 0; i < 5; i++) expect(await services.credentials!.signIn('acme', 'carol', 'not the passphrase', '192.0.2.9')).toEqual({ outcome: 'invalid' });
+      for (let i = 0; i < 5; i++)
+        expect(await services.credentials!.signIn('acme', 'carol', 'not the passphrase', '192.0.2.9')).toEqual({ outcome: 'invalid' });
       expect(await services.credentials!.signIn('acme', 'carol', 'a much better passphrase', '192.0.2.9')).toMatchObject({ outcome: 'locked', reason: 'user' });
     });
     const unlocked = await cli(['user', 'unlock', 'acme', 'carol'], env);
@@ -373,11 +392,14 @@ describe('operator CLI: passwords, TOTP and sign-in locks (local stack)', () => 
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it.each([[['user', 'set-password']], [['user', 'unlock']], [['user', 'totp']], [['user', 'totp', 'enroll']], [['user', 'totp', 'remove']]])('has --help on %p', async (path) => {
-    const result = await cli([...path, '--help'], env);
-    expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^Usage: cloudcard/);
-  });
+  it.each([[['user', 'set-password']], [['user', 'unlock']], [['user', 'totp']], [['user', 'totp', 'enroll']], [['user', 'totp', 'remove']]])(
+    'has --help on %p',
+    async (path) => {
+      const result = await cli([...path, '--help'], env);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^Usage: cloudcard/);
+    },
+  );
 
   it('says in the enrol help which KMS permission --stack needs', async () => {
     const result = await cli(['user', 'totp', 'enroll', '--help'], env);
@@ -458,7 +480,10 @@ describe('operator CLI: passwords, TOTP and sign-in locks against a deployed sta
       }
     }
     cfn.destroy();
-    for (const args of [['tenant', 'create', 'globex', '--display-name', 'Globex'], ['user', 'add', 'globex', 'hank']]) {
+    for (const args of [
+      ['tenant', 'create', 'globex', '--display-name', 'Globex'],
+      ['user', 'add', 'globex', 'hank'],
+    ]) {
       expect((await cli(['--stack', stackName, ...args], aws)).code).toBe(0);
     }
   });
@@ -481,7 +506,12 @@ describe('operator CLI: passwords, TOTP and sign-in locks against a deployed sta
     const kms = createKmsClient(clientOptions);
     try {
       const services = directoryServices({
-        config: loadConfig({ [ENV.stage]: 'prod', [ENV.directoryTable]: out['DirectoryTableName'], [ENV.stateTable]: out['StateTableName'], [ENV.keyProvider]: 'kms' }),
+        config: loadConfig({
+          [ENV.stage]: 'prod',
+          [ENV.directoryTable]: out['DirectoryTableName'],
+          [ENV.stateTable]: out['StateTableName'],
+          [ENV.keyProvider]: 'kms',
+        }),
         directory: new DynamoItemStore({ client: dynamo, tableName: out['DirectoryTableName']!, role: 'directory' }),
         state: new DynamoStateStore({ client: dynamo, tableName: out['StateTableName']!, role: 'state', clock: systemClock }),
         custody: new KmsKeyCustody(kms, out['CardKekKeyArn']!),
@@ -521,7 +551,23 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('adds, lists, shows and removes a client; the secret is printed once and never stored', async () => {
-    const added = await cli(['client', 'add', 'demo', '--name', 'Portal app', '--redirect-uri', 'https://app.example/cb', '--grant', 'authorization_code', '--grant', 'refresh_token', '--json'], env);
+    const added = await cli(
+      [
+        'client',
+        'add',
+        'demo',
+        '--name',
+        'Portal app',
+        '--redirect-uri',
+        'https://app.example/cb',
+        '--grant',
+        'authorization_code',
+        '--grant',
+        'refresh_token',
+        '--json',
+      ],
+      env,
+    );
     expect(added.stderr).toBe('');
     const created = added.json() as { client_id: string; client_secret: string; first_party: boolean };
     expect(created.client_secret).toMatch(/^cs_/);
@@ -565,7 +611,10 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
     const added = await cli([...base, '--backchannel-logout-uri', 'https://93.184.216.34/logout', '--backchannel-logout-session-required', '--json'], env);
     expect(added.stderr).toBe('');
     expect(added.json()).toMatchObject({ backchannel_logout_uri: 'https://93.184.216.34/logout', backchannel_logout_session_required: true });
-    for (const [uri, reason] of [['https://93.184.216.34/logout#x', /backchannel_logout_uri/], ['https://10.1.2.3/logout', /backchannel_logout_uri: .*private/]] as const) {
+    for (const [uri, reason] of [
+      ['https://93.184.216.34/logout#x', /backchannel_logout_uri/],
+      ['https://10.1.2.3/logout', /backchannel_logout_uri: .*private/],
+    ] as const) {
       const bad = await cli([...base, '--backchannel-logout-uri', uri], env);
       expect(bad.code).toBe(EXIT.usage);
       expect(bad.stderr).toMatch(reason);
@@ -613,7 +662,17 @@ describe('operator CLI: OAuth clients and signing keys (local stack)', () => {
     expect(new Set([first.current, first.next, second.next]).size).toBe(3);
   });
 
-  it.each([[['client']], [['client', 'add']], [['client', 'list']], [['client', 'show']], [['client', 'remove']], [['client', 'add-agent']], [['client', 'registration-token', 'create']], [['keys']], [['keys', 'rotate']]])('has --help on %p', async (path) => {
+  it.each([
+    [['client']],
+    [['client', 'add']],
+    [['client', 'list']],
+    [['client', 'show']],
+    [['client', 'remove']],
+    [['client', 'add-agent']],
+    [['client', 'registration-token', 'create']],
+    [['keys']],
+    [['keys', 'rotate']],
+  ])('has --help on %p', async (path) => {
     const result = await cli([...path, '--help'], env);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^Usage: cloudcard/);
@@ -631,7 +690,14 @@ describe('operator CLI: SAML service providers (local stack)', () => {
     const { SAML } = await import('@node-saml/node-saml');
     const { spCredentials } = await import('../support/saml-sp.ts');
     const credentials = await spCredentials('cli-sp');
-    const sp = new SAML({ entryPoint: 'https://idp.example.test/sso', issuer: entityId, callbackUrl: 'https://sp.example.test/acs', idpCert: credentials.certPem, privateKey: credentials.keyPem, publicCert: credentials.certPem });
+    const sp = new SAML({
+      entryPoint: 'https://idp.example.test/sso',
+      issuer: entityId,
+      callbackUrl: 'https://sp.example.test/acs',
+      idpCert: credentials.certPem,
+      privateKey: credentials.keyPem,
+      publicCert: credentials.certPem,
+    });
     metadataFile = join(dataDir, 'sp-metadata.xml');
     const { writeFileSync } = await import('node:fs');
     writeFileSync(metadataFile, sp.generateServiceProviderMetadata(null, credentials.certPem));
@@ -650,7 +716,23 @@ describe('operator CLI: SAML service providers (local stack)', () => {
   });
 
   it('stores the signing choice and attribute map given to sp add, and refuses bad ones', async () => {
-    const added = await cli(['sp', 'add', 'demo', '--metadata', metadataFile, '--sign', 'response', '--attribute', 'urn:oid:0.9.2342.19200300.100.1.3=email;friendly=mail', '--attribute', 'uid=username', '--json'], env);
+    const added = await cli(
+      [
+        'sp',
+        'add',
+        'demo',
+        '--metadata',
+        metadataFile,
+        '--sign',
+        'response',
+        '--attribute',
+        'urn:oid:0.9.2342.19200300.100.1.3=email;friendly=mail',
+        '--attribute',
+        'uid=username',
+        '--json',
+      ],
+      env,
+    );
     expect(added.stderr).toBe('');
     const shown = (await cli(['sp', 'show', 'demo', entityId], env)).json() as { signing: string; attributeMap: unknown[] };
     expect(shown.signing).toBe('response');

@@ -25,7 +25,11 @@ describe('CORS for browser apps', () => {
       ...(form ? { body: new URLSearchParams(form).toString() } : {}),
     });
     const text = await response.text();
-    return { status: response.status, headers: response.headers, body: text && response.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as Record<string, unknown>) : {} };
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: text && response.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as Record<string, unknown>) : {},
+    };
   };
   const preflight = (path: string, origin: string, method = 'POST') =>
     call('OPTIONS', path, { Origin: origin, 'Access-Control-Request-Method': method, 'Access-Control-Request-Headers': 'authorization, content-type, dpop' });
@@ -37,7 +41,13 @@ describe('CORS for browser apps', () => {
     return { code: callback.searchParams.get('code')!, verifier };
   }
   const redeem = (code: { code: string; verifier: string }, origin?: string) =>
-    call('POST', '/oidc/token', origin ? { Origin: origin } : {}, { grant_type: 'authorization_code', client_id: spa.client_id, code: code.code, code_verifier: code.verifier, redirect_uri: RP_REDIRECT });
+    call('POST', '/oidc/token', origin ? { Origin: origin } : {}, {
+      grant_type: 'authorization_code',
+      client_id: spa.client_id,
+      code: code.code,
+      code_verifier: code.verifier,
+      redirect_uri: RP_REDIRECT,
+    });
 
   beforeAll(async () => {
     stack = await startStackOn('embedded');
@@ -87,12 +97,15 @@ describe('CORS for browser apps', () => {
       expect(answer.status).toBe(405);
       expect(answer.headers.get('access-control-allow-origin')).toBeNull();
     }
-    const admin = await fetch(`${stack.url}/t/demo/admin/v1/users`, { method: 'OPTIONS', headers: { Origin: SPA_ORIGIN, 'Access-Control-Request-Method': 'GET' } });
+    const admin = await fetch(`${stack.url}/t/demo/admin/v1/users`, {
+      method: 'OPTIONS',
+      headers: { Origin: SPA_ORIGIN, 'Access-Control-Request-Method': 'GET' },
+    });
     expect(admin.status).toBe(405);
     expect(admin.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('lets the SPA\'s origin read the token response, and refuses a foreign origin before the code is touched', async () => {
+  it("lets the SPA's origin read the token response, and refuses a foreign origin before the code is touched", async () => {
     const code = await spaCode();
     for (const origin of [EVIL, 'null', `${SPA_ORIGIN}:8443`, 'http://rp.example.test']) {
       const refused = await redeem(code, origin);
@@ -126,7 +139,7 @@ describe('CORS for browser apps', () => {
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('serves userinfo to the token client\'s origin only', async () => {
+  it("serves userinfo to the token client's origin only", async () => {
     const granted = await redeem(await spaCode(), SPA_ORIGIN);
     const token = granted.body['access_token'] as string;
     const mine = await call('GET', '/oidc/userinfo', { Origin: SPA_ORIGIN, Authorization: `Bearer ${token}` });
@@ -142,7 +155,7 @@ describe('CORS for browser apps', () => {
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('holds revocation and introspection to the authenticating client\'s origins (Basic credentials)', async () => {
+  it("holds revocation and introspection to the authenticating client's origins (Basic credentials)", async () => {
     const appOrigin = new URL(APP_REDIRECT).origin;
     for (const path of ['/oidc/revoke', '/oidc/introspect']) {
       const allowed = await call('POST', path, { Origin: appOrigin, Authorization: basic(app) }, { token: 'not-a-token' });

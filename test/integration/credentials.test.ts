@@ -55,7 +55,9 @@ describe.each(BACKENDS)('portal credentials on the %s backend', (name) => {
       expect(await users.verifyPassword('acme', 'frank', 'a brand new passphrase')).toMatchObject({ username: 'frank', version: 2 });
       expect(await users.verifyPassword('acme', 'frank', PASSWORD)).toBeUndefined();
       // The stored item keeps its version and its user's version equal; the hash is scrypt, never the password.
-      const item = await backend.directory.get<Item & { version: number; user: { version: number }; passwordHash: string }>(directoryKeys.user('acme', 'frank'));
+      const item = await backend.directory.get<Item & { version: number; user: { version: number }; passwordHash: string }>(
+        directoryKeys.user('acme', 'frank'),
+      );
       expect(item?.version).toBe(2);
       expect(item?.user.version).toBe(2);
       expect(item?.passwordHash).toMatch(/^scrypt\$/);
@@ -249,7 +251,9 @@ describe.each(BACKENDS)('portal credentials on the %s backend', (name) => {
       expect(Secret.fromBase32(secretBase32).bytes).toHaveLength(20);
       expect(await totp.isEnrolled('acme', 'liam')).toBe(true);
 
-      const item = await backend.directory.get<Item & { version: number; user: { version: number }; totp: Record<string, unknown> }>(directoryKeys.user('acme', 'liam'));
+      const item = await backend.directory.get<Item & { version: number; user: { version: number }; totp: Record<string, unknown> }>(
+        directoryKeys.user('acme', 'liam'),
+      );
       const raw = Secret.fromBase32(secretBase32).bytes;
       const stored = JSON.stringify(item);
       for (const form of [secretBase32, Buffer.from(raw).toString('hex'), Buffer.from(raw).toString('base64'), Buffer.from(raw).toString('base64url')]) {

@@ -35,7 +35,11 @@ describe.each(BACKENDS)('device correlation and CAEP levels (%s backend)', (back
   const transmitter = 'https://signals.example';
   const audience = 'https://cloudcard.test/t/demo';
   const admin = (method: string, path: string, body?: unknown) =>
-    fetch(`${stack.url}/t/demo/admin/v1${path}`, { method, headers: { Authorization: adminAuth, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    fetch(`${stack.url}/t/demo/admin/v1${path}`, {
+      method,
+      headers: { Authorization: adminAuth, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
   const sessions = async (): Promise<SessionJson[]> => ((await (await admin('GET', '/users/alice/sessions')).json()) as { sessions: SessionJson[] }).sessions;
   const sidOf = (idToken: unknown) => String(JSON.parse(Buffer.from(String(idToken).split('.')[1]!, 'base64url').toString())['sid']);
 
@@ -54,18 +58,40 @@ describe.each(BACKENDS)('device correlation and CAEP levels (%s backend)', (back
   async function browserSignIn(address: string): Promise<{ browser: HttpBrowser; sid: string; refresh: string; silently: () => Promise<URL> }> {
     const browser = new HttpBrowser(fetchFrom(() => ({ address })));
     const { verifier, challenge } = pkce();
-    const callback = await authorizeWithLogin(`${stack.url}/t/demo`, { client_id: rp.client_id, code_challenge: challenge, code_challenge_method: 'S256' }, browser);
-    const issued = await postForm(`${stack.url}/t/demo/oidc/token`, { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(rp) });
+    const callback = await authorizeWithLogin(
+      `${stack.url}/t/demo`,
+      { client_id: rp.client_id, code_challenge: challenge, code_challenge_method: 'S256' },
+      browser,
+    );
+    const issued = await postForm(
+      `${stack.url}/t/demo/oidc/token`,
+      { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier },
+      { Authorization: basic(rp) },
+    );
     expect(issued.status).toBe(200);
     const silently = async () => {
-      const params = new URLSearchParams({ response_type: 'code', client_id: rp.client_id, redirect_uri: RP_REDIRECT, scope: 'openid', prompt: 'none', code_challenge: challenge, code_challenge_method: 'S256' });
+      const params = new URLSearchParams({
+        response_type: 'code',
+        client_id: rp.client_id,
+        redirect_uri: RP_REDIRECT,
+        scope: 'openid',
+        prompt: 'none',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      });
       return new URL((await browser.follow(`${stack.url}/t/demo/oidc/authorize?${params}`, RP_REDIRECT)).url);
     };
     return { browser, sid: sidOf(issued.body['id_token']), refresh: String(issued.body['refresh_token']), silently };
   }
 
   const push = async (events: Record<string, unknown>, subId: unknown) => {
-    const token = await new SignJWT({ events, sub_id: subId }).setProtectedHeader({ alg: 'ES256', kid: 't1', typ: 'secevent+jwt' }).setIssuer(transmitter).setAudience(audience).setIssuedAt().setJti(randomUUID()).sign(transmitterKey);
+    const token = await new SignJWT({ events, sub_id: subId })
+      .setProtectedHeader({ alg: 'ES256', kid: 't1', typ: 'secevent+jwt' })
+      .setIssuer(transmitter)
+      .setAudience(audience)
+      .setIssuedAt()
+      .setJti(randomUUID())
+      .sign(transmitterKey);
     return (await fetch(`${stack.url}/t/demo/ssf/push`, { method: 'POST', headers: { 'Content-Type': 'application/secevent+jwt' }, body: token })).status;
   };
 
@@ -74,7 +100,15 @@ describe.each(BACKENDS)('device correlation and CAEP levels (%s backend)', (back
     await allowRegistration(stack);
     adminAuth = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
     rp = await registerClient(`${stack.url}/t/demo`);
-    enrolledCard = (await directoryServices(stack.runtime).cards!.enrol('demo', { username: 'alice', slots: ['9c'], slotAlgorithms: { '9c': 'p256' }, pin: '24681357', puk: '86427531' })).card.id;
+    enrolledCard = (
+      await directoryServices(stack.runtime).cards!.enrol('demo', {
+        username: 'alice',
+        slots: ['9c'],
+        slotAlgorithms: { '9c': 'p256' },
+        pin: '24681357',
+        puk: '86427531',
+      })
+    ).card.id;
     const pair = await generateKeyPair('ES256');
     transmitterKey = pair.privateKey;
     const jwk = { ...(await exportJWK(pair.publicKey)), kid: 't1', alg: 'ES256', use: 'sig' };
@@ -91,15 +125,29 @@ describe.each(BACKENDS)('device correlation and CAEP levels (%s backend)', (back
 
     const signedIn = await browserSignIn(MACHINE);
     const stored = (await sessions()).find((s) => s.id === signedIn.sid);
-    expect(stored?.correlation).toEqual({ state: 'correlated', via: 'card-session', at: expect.any(Number), network: MACHINE, device: agent.id, card: enrolledCard, cardSession: expect.any(String) });
+    expect(stored?.correlation).toEqual({
+      state: 'correlated',
+      via: 'card-session',
+      at: expect.any(Number),
+      network: MACHINE,
+      device: agent.id,
+      card: enrolledCard,
+      cardSession: expect.any(String),
+    });
 
     // SSO reuse from the machine: allowed, with the correlation credit.
     expect((await signedIn.silently()).searchParams.get('code')).toBeTruthy();
-    expect((await sessions()).find((s) => s.id === signedIn.sid)).toMatchObject({ decision: 'allow', score: 0, reasons: ['device-correlated'], correlation: { state: 'correlated' } });
+    expect((await sessions()).find((s) => s.id === signedIn.sid)).toMatchObject({
+      decision: 'allow',
+      score: 0,
+      reasons: ['device-correlated'],
+      correlation: { state: 'correlated' },
+    });
 
     // The RP's refresh-token family started with the session's correlation (the code carried it); its
     // refreshes come from the RP's back end, another address: no credit, nothing lost either.
-    const refresh = async (token: string) => postForm(`${stack.url}/t/demo/oidc/token`, { grant_type: 'refresh_token', refresh_token: token }, { Authorization: basic(rp) });
+    const refresh = async (token: string) =>
+      postForm(`${stack.url}/t/demo/oidc/token`, { grant_type: 'refresh_token', refresh_token: token }, { Authorization: basic(rp) });
     const familyOf = async () => (await sessions()).find((s) => s.kind === 'refresh-family' && s.correlation?.['device'] === agent.id);
     const refreshed = await refresh(signedIn.refresh);
     expect(refreshed.status).toBe(200);
@@ -116,7 +164,12 @@ describe.each(BACKENDS)('device correlation and CAEP levels (%s backend)', (back
     });
     // And so does the family's next refresh.
     expect((await refresh(String(refreshed.body['refresh_token']))).status).toBe(200);
-    expect(await familyOf()).toMatchObject({ decision: 'allow', score: 30, reasons: ['correlation-lost'], correlation: { state: 'lost', lostBecause: 'card-session-ended' } });
+    expect(await familyOf()).toMatchObject({
+      decision: 'allow',
+      score: 30,
+      reasons: ['correlation-lost'],
+      correlation: { state: 'lost', lostBecause: 'card-session-ended' },
+    });
   });
 
   it('a card session superseded by another device loses the correlation', async () => {
@@ -128,17 +181,33 @@ describe.each(BACKENDS)('device correlation and CAEP levels (%s backend)', (back
     const other = new CardApiClient({ tenantUrl: `${stack.url}/t/demo`, accessToken: () => access, fetch: fetchFrom(() => ({ address: '127.0.0.7' })) });
     await other.openSession(enrolledCard, await generateDeviceKey());
     expect((await signedIn.silently()).searchParams.get('code')).toBeTruthy();
-    expect((await sessions()).find((s) => s.id === signedIn.sid)).toMatchObject({ reasons: ['correlation-lost'], correlation: { state: 'lost', lostBecause: 'card-session-superseded' } });
+    expect((await sessions()).find((s) => s.id === signedIn.sid)).toMatchObject({
+      reasons: ['correlation-lost'],
+      correlation: { state: 'lost', lostBecause: 'card-session-superseded' },
+    });
   });
 
   it('a CAEP risk-level-change HIGH steps up the next refresh; a non-compliant correlated device denies SSO reuse and card sessions', async () => {
     const agent = await agentOnMachine();
     const signedIn = await browserSignIn(MACHINE);
-    const first = await postForm(`${stack.url}/t/demo/oidc/token`, { grant_type: 'refresh_token', refresh_token: signedIn.refresh }, { Authorization: basic(rp) });
+    const first = await postForm(
+      `${stack.url}/t/demo/oidc/token`,
+      { grant_type: 'refresh_token', refresh_token: signedIn.refresh },
+      { Authorization: basic(rp) },
+    );
     expect(first.status).toBe(200);
 
-    expect(await push({ [`${CAEP}risk-level-change`]: { current_level: 'HIGH', previous_level: 'LOW', risk_reason: 'leaked credentials' } }, { format: 'opaque', id: 'alice' })).toBe(202);
-    const stepped = await postForm(`${stack.url}/t/demo/oidc/token`, { grant_type: 'refresh_token', refresh_token: String(first.body['refresh_token']) }, { Authorization: basic(rp) });
+    expect(
+      await push(
+        { [`${CAEP}risk-level-change`]: { current_level: 'HIGH', previous_level: 'LOW', risk_reason: 'leaked credentials' } },
+        { format: 'opaque', id: 'alice' },
+      ),
+    ).toBe(202);
+    const stepped = await postForm(
+      `${stack.url}/t/demo/oidc/token`,
+      { grant_type: 'refresh_token', refresh_token: String(first.body['refresh_token']) },
+      { Authorization: basic(rp) },
+    );
     expect(stepped.status).toBe(400);
     expect(stepped.body).toMatchObject({ error: 'insufficient_user_authentication', acr_values: 'urn:cloudcard:acr:mfa' });
     const family = (await sessions()).find((s) => s.kind === 'refresh-family' && s.reasons?.includes('risk-level-high'));
@@ -147,7 +216,12 @@ describe.each(BACKENDS)('device correlation and CAEP levels (%s backend)', (back
 
     // The device the browser session is correlated with is reported non-compliant: its reuse is denied
     // (the session ends: login_required), and the device can no longer open a card session.
-    expect(await push({ [`${CAEP}device-compliance-change`]: { current_status: 'not-compliant', previous_status: 'compliant' } }, { format: 'opaque', id: agent.id })).toBe(202);
+    expect(
+      await push(
+        { [`${CAEP}device-compliance-change`]: { current_status: 'not-compliant', previous_status: 'compliant' } },
+        { format: 'opaque', id: agent.id },
+      ),
+    ).toBe(202);
     expect((await signedIn.silently()).searchParams.get('error')).toBe('login_required');
     expect((await sessions()).find((s) => s.id === signedIn.sid)).toBeUndefined();
     await expect(agent.api.openSession(enrolledCard, agent.device)).rejects.toBeInstanceOf(CardApiError);

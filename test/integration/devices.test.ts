@@ -33,11 +33,24 @@ describe.each(BACKENDS)('agent devices (%s backend)', (backend) => {
   /** A signed-in agent: access and refresh token of one family with the card scope. */
   async function signIn(): Promise<{ client: RegisteredClient; access: string; refresh: string }> {
     const issuer = `${stack.url}/t/demo`;
-    const issued = await directoryServices(stack.runtime).clients.create('demo', { client_name: 'agent', redirect_uris: [RP_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid card offline_access' }, 'admin');
+    const issued = await directoryServices(stack.runtime).clients.create(
+      'demo',
+      { client_name: 'agent', redirect_uris: [RP_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid card offline_access' },
+      'admin',
+    );
     const client: RegisteredClient = { client_id: issued.client.client_id, client_secret: issued.clientSecret! };
     const { verifier, challenge } = pkce();
-    const callback = await authorizeWithLogin(issuer, { client_id: client.client_id, scope: 'openid card offline_access', code_challenge: challenge, code_challenge_method: 'S256' });
-    const token = await postForm(`${issuer}/oidc/token`, { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(client) });
+    const callback = await authorizeWithLogin(issuer, {
+      client_id: client.client_id,
+      scope: 'openid card offline_access',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
+    const token = await postForm(
+      `${issuer}/oidc/token`,
+      { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier },
+      { Authorization: basic(client) },
+    );
     expect(token.status).toBe(200);
     return { client, access: String(token.body['access_token']), refresh: String(token.body['refresh_token']) };
   }
@@ -47,12 +60,20 @@ describe.each(BACKENDS)('agent devices (%s backend)', (backend) => {
       method: 'POST',
       headers: { Authorization: `Bearer ${access}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({
-        proof: await new CompactSign(Buffer.from(JSON.stringify(payload))).setProtectedHeader({ alg: 'ES256', typ: 'cloudcard-device+jwt', jwk: device.publicJwk }).sign(device.privateKey),
+        proof: await new CompactSign(Buffer.from(JSON.stringify(payload)))
+          .setProtectedHeader({ alg: 'ES256', typ: 'cloudcard-device+jwt', jwk: device.publicJwk })
+          .sign(device.privateKey),
       }),
     });
 
   it('registers the device, lists it, and removing it revokes its PRT family and ends its card session', async () => {
-    const enrolled = await directoryServices(stack.runtime).cards!.enrol('demo', { username: 'alice', slots: ['9c'], slotAlgorithms: { '9c': 'p256' }, pin: '24681357', puk: '86427531' });
+    const enrolled = await directoryServices(stack.runtime).cards!.enrol('demo', {
+      username: 'alice',
+      slots: ['9c'],
+      slotAlgorithms: { '9c': 'p256' },
+      pin: '24681357',
+      puk: '86427531',
+    });
     const agent = await signIn();
     const device = await generateDeviceKey();
     const id = await calculateJwkThumbprint(device.publicJwk);
@@ -72,7 +93,11 @@ describe.each(BACKENDS)('agent devices (%s backend)', (backend) => {
     expect(((await listed.json()) as { devices: unknown[] }).devices).toEqual([expect.objectContaining({ id, agentVersion: '9.9.10', cardSessionLive: true })]);
 
     expect((await admin('DELETE', `/users/alice/devices/${id}`)).status).toBe(204);
-    const refreshed = await postForm(`${stack.url}/t/demo/oidc/token`, { grant_type: 'refresh_token', refresh_token: agent.refresh }, { Authorization: basic(agent.client) });
+    const refreshed = await postForm(
+      `${stack.url}/t/demo/oidc/token`,
+      { grant_type: 'refresh_token', refresh_token: agent.refresh },
+      { Authorization: basic(agent.client) },
+    );
     expect(refreshed.body['error']).toBe('invalid_grant');
     await expect(api.cards()).rejects.toMatchObject({ status: 401 } satisfies Partial<CardApiError>);
     // The card session opened with the device key is a tombstone: the agent is told to remove the card.
@@ -87,7 +112,12 @@ describe.each(BACKENDS)('agent devices (%s backend)', (backend) => {
     const device = await generateDeviceKey();
     const now = Math.floor(Date.now() / 1000);
     const aud = `${stack.url}/t/demo/card/v1/devices`;
-    for (const payload of [{ aud: `${stack.url}/t/other/card/v1/devices`, iat: now }, { aud, iat: now - 3600 }, { aud, iat: now, hostname: 'laptop-of-alice' }, { aud, iat: now, cardSessionLive: 'yes' }]) {
+    for (const payload of [
+      { aud: `${stack.url}/t/other/card/v1/devices`, iat: now },
+      { aud, iat: now - 3600 },
+      { aud, iat: now, hostname: 'laptop-of-alice' },
+      { aud, iat: now, cardSessionLive: 'yes' },
+    ]) {
       const refused = await registration(agent.access, device, payload);
       expect(refused.status).toBe(400);
       expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
@@ -107,7 +137,7 @@ describe('agent devices in the operator CLI', () => {
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  it('lists a user\'s devices (table and JSON) and answers not found for an unknown device or user', async () => {
+  it("lists a user's devices (table and JSON) and answers not found for an unknown device or user", async () => {
     const listed = await cli(['user', 'devices', 'demo', 'alice', '--json'], env);
     expect(listed.code).toBe(EXIT.ok);
     expect(listed.json()).toEqual([]);

@@ -64,8 +64,16 @@ describe('external risk service', () => {
   const token = () => `${stack.url}/t/demo/oidc/token`;
   async function signedIn(): Promise<{ refresh: string; gid: string }> {
     const { verifier, challenge } = pkce();
-    const callback = await authorizeWithLogin(`${stack.url}/t/demo`, { client_id: rp.client_id, code_challenge: challenge, code_challenge_method: 'S256' }, new HttpBrowser());
-    const issued = await postForm(token(), { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(rp) });
+    const callback = await authorizeWithLogin(
+      `${stack.url}/t/demo`,
+      { client_id: rp.client_id, code_challenge: challenge, code_challenge_method: 'S256' },
+      new HttpBrowser(),
+    );
+    const issued = await postForm(
+      token(),
+      { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier },
+      { Authorization: basic(rp) },
+    );
     expect(issued.status).toBe(200);
     const gid = JSON.parse(Buffer.from(String(issued.body['access_token']).split('.')[1]!, 'base64url').toString()).gid as string;
     return { refresh: String(issued.body['refresh_token']), gid };
@@ -81,7 +89,14 @@ describe('external risk service', () => {
     mode = { kind: 'answer', body: { score: 0 } };
     const allowed = await refresh(first.refresh);
     expect(allowed.status).toBe(200);
-    expect(received.at(-1)).toMatchObject({ tenant: 'demo', subject: 'alice', kind: 'refresh', audience: rp.client_id, context: { ip: '127.0.0.1' }, builtIn: { decision: 'allow', score: 0 } });
+    expect(received.at(-1)).toMatchObject({
+      tenant: 'demo',
+      subject: 'alice',
+      kind: 'refresh',
+      audience: rp.client_id,
+      context: { ip: '127.0.0.1' },
+      builtIn: { decision: 'allow', score: 0 },
+    });
 
     mode = { kind: 'answer', body: { score: 5, decision: 'deny', reasons: ['known-bad-network'] } };
     const denied = await refresh(String(allowed.body['refresh_token']));

@@ -122,9 +122,9 @@ describe.each(BACKENDS)('table adapters on the %s backend', (name) => {
       await withLostFirstResponse(backend.dynamo, 'after', () => backend.directory.put(item, { absent: true }));
       expect(await backend.directory.get({ PK: 'T#retry', SK: 'ONCE' })).toMatchObject({ v: 1 });
       // A retry that finds a different item is a real conflict.
-      await expect(
-        withLostFirstResponse(backend.dynamo, 'before', () => backend.directory.put({ ...item, v: 2 }, { absent: true })),
-      ).rejects.toBeInstanceOf(ConflictError);
+      await expect(withLostFirstResponse(backend.dynamo, 'before', () => backend.directory.put({ ...item, v: 2 }, { absent: true }))).rejects.toBeInstanceOf(
+        ConflictError,
+      );
       expect((await backend.directory.get({ PK: 'T#retry', SK: 'ONCE' }))?.['v']).toBe(1);
     });
 
@@ -155,7 +155,9 @@ describe.each(BACKENDS)('table adapters on the %s backend', (name) => {
       await expect(backend.state.put({ PK: 'S#3', SK: 'CODE', expiresAt: now() + 10 }, { absent: true })).rejects.toBeInstanceOf(ConflictError);
       clock.advance(11);
       // Consuming the expired code fails as if it did not exist...
-      await expect(backend.state.update({ PK: 'S#3', SK: 'CODE' }, { used: true }, { present: true, equals: { used: false } })).rejects.toBeInstanceOf(ConflictError);
+      await expect(backend.state.update({ PK: 'S#3', SK: 'CODE' }, { used: true }, { present: true, equals: { used: false } })).rejects.toBeInstanceOf(
+        ConflictError,
+      );
       // ...and a new item may take its key.
       await backend.state.put({ PK: 'S#3', SK: 'CODE', expiresAt: now() + 10, used: false }, { absent: true });
       clock.advance(-11);
@@ -165,7 +167,9 @@ describe.each(BACKENDS)('table adapters on the %s backend', (name) => {
       await backend.state.put({ PK: 'S#5', SK: 'CODE', expiresAt: now() + 10, used: false });
       clock.advance(11);
       await expect(backend.state.update({ PK: 'S#5', SK: 'CODE' }, { used: true }, { equals: { used: false } })).rejects.toBeInstanceOf(ConflictError);
-      await expect(backend.state.put({ PK: 'S#5', SK: 'CODE', expiresAt: now() + 60, used: true }, { equals: { used: false } })).rejects.toBeInstanceOf(ConflictError);
+      await expect(backend.state.put({ PK: 'S#5', SK: 'CODE', expiresAt: now() + 60, used: true }, { equals: { used: false } })).rejects.toBeInstanceOf(
+        ConflictError,
+      );
       await expect(backend.state.delete({ PK: 'S#5', SK: 'CODE' }, { equals: { used: false } })).rejects.toBeInstanceOf(ConflictError);
       clock.advance(-11);
       // The same guard on the live item holds.

@@ -77,14 +77,22 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
 
   describe('bulk user import (CSV)', () => {
     const post = async (csv: string, type = 'text/csv') => {
-      const response = await fetch(`${stack.url}/t/life/admin/v1/users/import`, { method: 'POST', headers: { Authorization: basicAuth, 'Content-Type': type }, body: csv });
+      const response = await fetch(`${stack.url}/t/life/admin/v1/users/import`, {
+        method: 'POST',
+        headers: { Authorization: basicAuth, 'Content-Type': type },
+        body: csv,
+      });
       return { status: response.status, body: (await response.json()) as any };
     };
 
     it('creates the rows; a bad row refuses the file with every error and its line, nothing written; existing users are reported per line', async () => {
       const bad = await post('username,email,displayName\nimp-a,imp-a@example.com,A\nBad Name,,\nimp-c,not-an-address,C\nimp-a,,again\n');
       expect(bad.status).toBe(400);
-      expect(bad.body.issues).toEqual([expect.stringMatching(/^line 3: username: must be/), expect.stringMatching(/^line 4: email: /), 'line 5: username imp-a is on line 2 already']);
+      expect(bad.body.issues).toEqual([
+        expect.stringMatching(/^line 3: username: must be/),
+        expect.stringMatching(/^line 4: email: /),
+        'line 5: username imp-a is on line 2 already',
+      ]);
       expect((await call('GET', '/t/life/admin/v1/users/imp-a')).status).toBe(404);
 
       expect((await call('POST', '/t/life/admin/v1/users', { username: 'imp-b' })).status).toBe(201);
@@ -100,16 +108,38 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
 
   describe('clients', () => {
     const token = (id: string, secret: string) =>
-      postForm(`${stack.url}/t/life/oidc/token`, { grant_type: 'client_credentials', scope: 'profile' }, { Authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` });
-    const make = async (metadata: Record<string, unknown>, origin: 'admin' | 'registration' = 'admin') => directoryServices(stack.runtime).clients.create('life', metadata, origin);
-    const webApp = { client_name: 'Web app', redirect_uris: ['https://rp.example.test/cb'], grant_types: ['authorization_code', 'client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'openid profile' };
+      postForm(
+        `${stack.url}/t/life/oidc/token`,
+        { grant_type: 'client_credentials', scope: 'profile' },
+        { Authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` },
+      );
+    const make = async (metadata: Record<string, unknown>, origin: 'admin' | 'registration' = 'admin') =>
+      directoryServices(stack.runtime).clients.create('life', metadata, origin);
+    const webApp = {
+      client_name: 'Web app',
+      redirect_uris: ['https://rp.example.test/cb'],
+      grant_types: ['authorization_code', 'client_credentials'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'openid profile',
+    };
 
     it('updates metadata with PATCH (members given replace, null removes), validated like a new client; nothing written on a refusal', async () => {
       const { client } = await make(webApp);
       const path = `/t/life/admin/v1/clients/${client.client_id}`;
-      const updated = await call('PATCH', path, { client_name: 'Renamed', redirect_uris: ['https://rp.example.test/cb2'], logo_uri: 'https://rp.example.test/logo.png' });
+      const updated = await call('PATCH', path, {
+        client_name: 'Renamed',
+        redirect_uris: ['https://rp.example.test/cb2'],
+        logo_uri: 'https://rp.example.test/logo.png',
+      });
       expect(updated.status).toBe(200);
-      expect(updated.body).toMatchObject({ client_id: client.client_id, client_name: 'Renamed', redirect_uris: ['https://rp.example.test/cb2'], logo_uri: 'https://rp.example.test/logo.png', scope: 'openid profile', version: 2 });
+      expect(updated.body).toMatchObject({
+        client_id: client.client_id,
+        client_name: 'Renamed',
+        redirect_uris: ['https://rp.example.test/cb2'],
+        logo_uri: 'https://rp.example.test/logo.png',
+        scope: 'openid profile',
+        version: 2,
+      });
       expect((await call('PATCH', path, { logo_uri: null })).body.logo_uri).toBeUndefined();
 
       for (const [patch, pattern] of [
@@ -129,7 +159,10 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
     });
 
     it('keeps a registered client within what registration allows', async () => {
-      const { client } = await make({ client_name: 'Registered', redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_method: 'client_secret_basic' }, 'registration');
+      const { client } = await make(
+        { client_name: 'Registered', redirect_uris: ['https://rp.example.test/cb'], token_endpoint_auth_method: 'client_secret_basic' },
+        'registration',
+      );
       const refused = await call('PATCH', `/t/life/admin/v1/clients/${client.client_id}`, { grant_types: ['authorization_code', 'password'] });
       expect(refused.status).toBe(400);
       expect(refused.body.detail).toMatch(/only for clients the tenant's operator creates/);
@@ -173,12 +206,24 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
     const id = createHash('sha1').update(entityId).digest('hex');
     const metadataFor = async (entity: string, acs: string) => {
       const credentials = await spCredentials(`life-${acs.length}`);
-      return new SAML({ entryPoint: `${stack.url}/t/life/saml/sso`, issuer: entity, callbackUrl: acs, idpCert: credentials.certPem, publicCert: credentials.certPem, privateKey: credentials.keyPem, audience: entity }).generateServiceProviderMetadata(null, credentials.certPem);
+      return new SAML({
+        entryPoint: `${stack.url}/t/life/saml/sso`,
+        issuer: entity,
+        callbackUrl: acs,
+        idpCert: credentials.certPem,
+        publicCert: credentials.certPem,
+        privateKey: credentials.keyPem,
+        audience: entity,
+      }).generateServiceProviderMetadata(null, credentials.certPem);
     };
-    const put = (path: string, xml: string) => fetch(`${stack.url}${path}`, { method: 'PUT', headers: { Authorization: basicAuth, 'Content-Type': 'application/samlmetadata+xml' }, body: xml });
+    const put = (path: string, xml: string) =>
+      fetch(`${stack.url}${path}`, { method: 'PUT', headers: { Authorization: basicAuth, 'Content-Type': 'application/samlmetadata+xml' }, body: xml });
 
     it('replaces an SP’s metadata (PUT, checked as a registration), keeping its options; another entityID or bad metadata is refused, nothing written', async () => {
-      const registered = await call('POST', '/t/life/admin/v1/service-providers', { metadata: await metadataFor(entityId, 'https://sp.life.example.test/acs'), sign: 'assertion' });
+      const registered = await call('POST', '/t/life/admin/v1/service-providers', {
+        metadata: await metadataFor(entityId, 'https://sp.life.example.test/acs'),
+        sign: 'assertion',
+      });
       expect(registered.status).toBe(201);
       const replaced = await put(`/t/life/admin/v1/service-providers/${id}`, await metadataFor(entityId, 'https://sp.life.example.test/acs-new'));
       expect(replaced.status).toBe(200);
@@ -191,7 +236,9 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
       expect(((await other.json()) as { detail: string }).detail).toMatch(/is for https:\/\/other.example.test\/sp, not/);
       const broken = await put(`/t/life/admin/v1/service-providers/${id}`, '<EntityDescriptor/>');
       expect(broken.status).toBe(400);
-      expect((await call('GET', `/t/life/admin/v1/service-providers/${id}`)).body.acs.map((a: { location: string }) => a.location)).toEqual(['https://sp.life.example.test/acs-new']);
+      expect((await call('GET', `/t/life/admin/v1/service-providers/${id}`)).body.acs.map((a: { location: string }) => a.location)).toEqual([
+        'https://sp.life.example.test/acs-new',
+      ]);
       expect((await put(`/t/life/admin/v1/service-providers/${'0'.repeat(40)}`, await metadataFor(entityId, 'https://x.example.test/acs'))).status).toBe(404);
     });
   });
@@ -199,14 +246,38 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
   describe('tenant export and import', () => {
     it('exports settings, users, clients and SPs without any secret; imports into a new tenant with the same client ids and new secrets; all or nothing', async () => {
       const password = 'Export-me-never-123';
-      expect((await call('POST', '/t/src/admin/v1/tenant', { displayName: 'Source Org', pinPolicy: { minLength: 6, maxLength: 8, retries: 5, pukRetries: 3, changeOnFirstUse: false } })).status).toBe(201);
+      expect(
+        (
+          await call('POST', '/t/src/admin/v1/tenant', {
+            displayName: 'Source Org',
+            pinPolicy: { minLength: 6, maxLength: 8, retries: 5, pukRetries: 3, changeOnFirstUse: false },
+          })
+        ).status,
+      ).toBe(201);
       expect((await call('POST', '/t/src/admin/v1/users', { username: 'eve', email: 'eve@example.com', password })).status).toBe(201);
       expect((await call('POST', '/t/src/admin/v1/users', { username: 'gone', displayName: 'Gone' })).status).toBe(201);
       expect((await call('POST', '/t/src/admin/v1/users/gone/disable')).status).toBe(200);
-      const confidential = await directoryServices(stack.runtime).clients.create('src', { client_name: 'Backend', redirect_uris: ['https://rp.example.test/cb'], grant_types: ['authorization_code', 'client_credentials'], scope: 'openid profile' }, 'admin');
+      const confidential = await directoryServices(stack.runtime).clients.create(
+        'src',
+        {
+          client_name: 'Backend',
+          redirect_uris: ['https://rp.example.test/cb'],
+          grant_types: ['authorization_code', 'client_credentials'],
+          scope: 'openid profile',
+        },
+        'admin',
+      );
       const credentials = await spCredentials('export-sp');
       const entity = 'https://sp.export.example.test/metadata';
-      const metadata = new SAML({ entryPoint: `${stack.url}/t/src/saml/sso`, issuer: entity, callbackUrl: 'https://sp.export.example.test/acs', idpCert: credentials.certPem, publicCert: credentials.certPem, privateKey: credentials.keyPem, audience: entity }).generateServiceProviderMetadata(null, credentials.certPem);
+      const metadata = new SAML({
+        entryPoint: `${stack.url}/t/src/saml/sso`,
+        issuer: entity,
+        callbackUrl: 'https://sp.export.example.test/acs',
+        idpCert: credentials.certPem,
+        publicCert: credentials.certPem,
+        privateKey: credentials.keyPem,
+        audience: entity,
+      }).generateServiceProviderMetadata(null, credentials.certPem);
       expect((await call('POST', '/t/src/admin/v1/service-providers', { metadata, sign: 'assertion' })).status).toBe(201);
 
       const exported = await call('GET', '/t/src/admin/v1/tenant/export');
@@ -224,14 +295,24 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
       const imported = await call('POST', '/t/copy/admin/v1/tenant/import', document);
       expect(imported.status).toBe(201);
       expect(imported.headers.get('cache-control')).toBe('no-store');
-      expect(imported.body).toMatchObject({ tenant: 'copy', users: 2, serviceProviders: 1, clients: [{ client_id: confidential.client.client_id, client_secret: expect.stringMatching(/^cs_/) }] });
+      expect(imported.body).toMatchObject({
+        tenant: 'copy',
+        users: 2,
+        serviceProviders: 1,
+        clients: [{ client_id: confidential.client.client_id, client_secret: expect.stringMatching(/^cs_/) }],
+      });
       expect((await call('GET', '/t/copy/admin/v1/tenant')).body).toMatchObject({ displayName: 'Source Org', pinPolicy: { retries: 5 } });
       expect((await call('GET', '/t/copy/admin/v1/users/gone')).body).toMatchObject({ status: 'disabled' });
-      expect((await call('GET', `/t/copy/admin/v1/service-providers/${createHash('sha1').update(entity).digest('hex')}`)).body).toMatchObject({ entityId: entity, signing: 'assertion' });
+      expect((await call('GET', `/t/copy/admin/v1/service-providers/${createHash('sha1').update(entity).digest('hex')}`)).body).toMatchObject({
+        entityId: entity,
+        signing: 'assertion',
+      });
       const newSecret = imported.body.clients[0].client_secret as string;
       const basic = (secret: string) => ({ Authorization: `Basic ${Buffer.from(`${confidential.client.client_id}:${secret}`).toString('base64')}` });
       expect((await postForm(`${stack.url}/t/copy/oidc/token`, { grant_type: 'client_credentials', scope: 'profile' }, basic(newSecret))).status).toBe(200);
-      expect((await postForm(`${stack.url}/t/copy/oidc/token`, { grant_type: 'client_credentials', scope: 'profile' }, basic(confidential.clientSecret!))).status).toBe(401);
+      expect(
+        (await postForm(`${stack.url}/t/copy/oidc/token`, { grant_type: 'client_credentials', scope: 'profile' }, basic(confidential.clientSecret!))).status,
+      ).toBe(401);
 
       // Never a merge; a bad document writes nothing; a part refused late removes the tenant made so far.
       expect((await call('POST', '/t/copy/admin/v1/tenant/import', document)).status).toBe(409);
@@ -247,14 +328,25 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
   describe('tenant delete', () => {
     it('lists what would go with dryRun, then deletes everything (keys destroyed), finishing a partly done delete; the audit trail stays', async () => {
       expect((await call('POST', '/t/doomed/admin/v1/tenant', { custody: 'kms-resident' })).status).toBe(201);
-      for (const username of ['ann', 'ben']) expect((await call('POST', '/t/doomed/admin/v1/users', { username, email: `${username}@example.com` })).status).toBe(201);
+      for (const username of ['ann', 'ben'])
+        expect((await call('POST', '/t/doomed/admin/v1/users', { username, email: `${username}@example.com` })).status).toBe(201);
       const first = (await call('POST', '/t/doomed/admin/v1/cards', { username: 'ann', slots: ['9a', '9c'], algorithm: 'p256' })).body as EnrolResult;
       const second = (await call('POST', '/t/doomed/admin/v1/cards', { username: 'ben', slots: ['9a'], algorithm: 'p256' })).body as EnrolResult;
       await directoryServices(stack.runtime).clients.create('doomed', { client_name: 'Doomed app', redirect_uris: ['https://rp.example.test/cb'] }, 'admin');
 
       const dry = await call('DELETE', '/t/doomed/admin/v1/tenant?dryRun=true');
       expect(dry.status).toBe(200);
-      expect(dry.body).toMatchObject({ dryRun: true, tenant: 'doomed', users: 2, cards: 2, cardKeys: { kmsResident: 3, wrapped: 0 }, authorityKeys: 2, clients: 1, serviceProviders: 0, kept: [expect.stringMatching(/audit trail/)] });
+      expect(dry.body).toMatchObject({
+        dryRun: true,
+        tenant: 'doomed',
+        users: 2,
+        cards: 2,
+        cardKeys: { kmsResident: 3, wrapped: 0 },
+        authorityKeys: 2,
+        clients: 1,
+        serviceProviders: 0,
+        kept: [expect.stringMatching(/audit trail/)],
+      });
       expect(dry.body.items.directory).toBeGreaterThan(8);
       expect((await call('GET', '/t/doomed/admin/v1/tenant')).body).toMatchObject({ status: 'active' });
       expect((await call('DELETE', '/t/doomed/admin/v1/tenant?dryRun=maybe')).status).toBe(400);
@@ -274,7 +366,11 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
         // Local resident keys are directory items; KMS ones answer "pending deletion" to a second destroy, which is idempotent.
         if (backend === 'embedded') expect(await stack.runtime.directory.get({ PK: `RESIDENTKEY#${keyId}`, SK: 'RESIDENTKEY' })).toBeUndefined();
         else {
-          const kms = createKmsClient({ endpoint: process.env['CLOUDCARD_TEST_EMULATOR']!, region: process.env['AWS_REGION'] ?? EMULATOR_REGION, credentials: EMULATOR_CREDENTIALS });
+          const kms = createKmsClient({
+            endpoint: process.env['CLOUDCARD_TEST_EMULATOR']!,
+            region: process.env['AWS_REGION'] ?? EMULATOR_REGION,
+            credentials: EMULATOR_CREDENTIALS,
+          });
           try {
             expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingDeletion');
           } finally {
@@ -329,9 +425,19 @@ describe('lifecycle through the operator CLI', () => {
   });
 
   it('client update (validated like a new client) and client rotate-secret (printed once, with a grace period)', async () => {
-    const added = (await cli(['client', 'add', 'demo', '--name', 'CLI app', '--redirect-uri', 'https://rp.example.test/cb', '--grant', 'authorization_code', '--json'], env)).json() as { client_id: string; client_secret: string };
-    const updated = await cli(['client', 'update', 'demo', added.client_id, '--name', 'Renamed app', '--redirect-uri', 'https://rp.example.test/cb2', '--json'], env);
-    expect(updated.json()).toMatchObject({ client_id: added.client_id, client_name: 'Renamed app', redirect_uris: ['https://rp.example.test/cb2'], version: 2 });
+    const added = (
+      await cli(['client', 'add', 'demo', '--name', 'CLI app', '--redirect-uri', 'https://rp.example.test/cb', '--grant', 'authorization_code', '--json'], env)
+    ).json() as { client_id: string; client_secret: string };
+    const updated = await cli(
+      ['client', 'update', 'demo', added.client_id, '--name', 'Renamed app', '--redirect-uri', 'https://rp.example.test/cb2', '--json'],
+      env,
+    );
+    expect(updated.json()).toMatchObject({
+      client_id: added.client_id,
+      client_name: 'Renamed app',
+      redirect_uris: ['https://rp.example.test/cb2'],
+      version: 2,
+    });
     const refused = await cli(['client', 'update', 'demo', added.client_id, '--redirect-uri', 'not a uri'], env);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/^cloudcard: .*redirect_uris/);
@@ -351,7 +457,16 @@ describe('lifecycle through the operator CLI', () => {
   it('sp update replaces the metadata of a registered SP', async () => {
     const entityId = 'https://sp.cli-life.example.test/metadata';
     const credentials = await spCredentials('cli-life');
-    const metadata = (acs: string) => new SAML({ entryPoint: 'https://idp.example.test/sso', issuer: entityId, callbackUrl: acs, idpCert: credentials.certPem, publicCert: credentials.certPem, privateKey: credentials.keyPem, audience: entityId }).generateServiceProviderMetadata(null, credentials.certPem);
+    const metadata = (acs: string) =>
+      new SAML({
+        entryPoint: 'https://idp.example.test/sso',
+        issuer: entityId,
+        callbackUrl: acs,
+        idpCert: credentials.certPem,
+        publicCert: credentials.certPem,
+        privateKey: credentials.keyPem,
+        audience: entityId,
+      }).generateServiceProviderMetadata(null, credentials.certPem);
     const first = join(dataDir, 'sp-1.xml');
     const second = join(dataDir, 'sp-2.xml');
     writeFileSync(first, metadata('https://sp.cli-life.example.test/acs'));

@@ -31,7 +31,15 @@ describe('sign-out pages: what happens, and Cancel', () => {
 
   async function stillSignedIn(browser: HttpBrowser, clientId: string): Promise<boolean> {
     const { challenge } = pkce();
-    const query = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: RP_REDIRECT, scope: 'openid', prompt: 'none', code_challenge: challenge, code_challenge_method: 'S256' });
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: clientId,
+      redirect_uri: RP_REDIRECT,
+      scope: 'openid',
+      prompt: 'none',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
     const { url } = await browser.follow(`${issuer}/oidc/authorize?${query}`, RP_REDIRECT);
     return new URL(url).searchParams.has('code');
   }

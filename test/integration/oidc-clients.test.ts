@@ -28,7 +28,10 @@ describe.each(BACKENDS)('client secret authentication (%s backend)', (name) => {
   it('authenticates client_secret_basic with one read of the client', async () => {
     const { client, clientSecret } = await clients.create('acme', { redirect_uris: ['https://rp.example/cb'] }, 'admin');
     counting.reset();
-    const result = await authenticateClient({ tenant: 'acme', authorization: basic(client.client_id, clientSecret!), form: {}, audiences: [] }, { clients, replay, clock, keys: new ClientKeys(NO_OUTBOUND, clock) });
+    const result = await authenticateClient(
+      { tenant: 'acme', authorization: basic(client.client_id, clientSecret!), form: {}, audiences: [] },
+      { clients, replay, clock, keys: new ClientKeys(NO_OUTBOUND, clock) },
+    );
     expect(result.client.client_id).toBe(client.client_id);
     expect(counting.reads()).toBe(1);
   });
@@ -36,8 +39,18 @@ describe.each(BACKENDS)('client secret authentication (%s backend)', (name) => {
   it('still refuses a wrong secret, and a secret of another client', async () => {
     const a = await clients.create('acme', { redirect_uris: ['https://rp.example/cb'] }, 'admin');
     const b = await clients.create('acme', { redirect_uris: ['https://rp.example/cb'] }, 'admin');
-    await expect(authenticateClient({ tenant: 'acme', authorization: basic(a.client.client_id, 'cs_wrong'), form: {}, audiences: [] }, { clients, replay, clock, keys: new ClientKeys(NO_OUTBOUND, clock) })).rejects.toMatchObject({ error: 'invalid_client' });
-    await expect(authenticateClient({ tenant: 'acme', authorization: basic(a.client.client_id, b.clientSecret!), form: {}, audiences: [] }, { clients, replay, clock, keys: new ClientKeys(NO_OUTBOUND, clock) })).rejects.toMatchObject({ error: 'invalid_client' });
+    await expect(
+      authenticateClient(
+        { tenant: 'acme', authorization: basic(a.client.client_id, 'cs_wrong'), form: {}, audiences: [] },
+        { clients, replay, clock, keys: new ClientKeys(NO_OUTBOUND, clock) },
+      ),
+    ).rejects.toMatchObject({ error: 'invalid_client' });
+    await expect(
+      authenticateClient(
+        { tenant: 'acme', authorization: basic(a.client.client_id, b.clientSecret!), form: {}, audiences: [] },
+        { clients, replay, clock, keys: new ClientKeys(NO_OUTBOUND, clock) },
+      ),
+    ).rejects.toMatchObject({ error: 'invalid_client' });
     // verifySecret given another client's object must not use that object's hash.
     const foundB = await clients.find('acme', b.client.client_id);
     expect(await clients.verifySecret('acme', a.client.client_id, b.clientSecret!, foundB)).toBe(false);

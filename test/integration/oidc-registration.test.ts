@@ -18,7 +18,12 @@ describe.each(BACKENDS)('dynamic client registration (%s backend)', (backend) =>
   let stack: LocalStack;
   const services = () => directoryServices(stack.runtime);
   const issuerOf = (tenant: string) => `${stack.url}/t/${tenant}`;
-  const metadata = { client_name: 'Third-party RP', redirect_uris: [RP_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic' };
+  const metadata = {
+    client_name: 'Third-party RP',
+    redirect_uris: [RP_REDIRECT],
+    grant_types: ['authorization_code', 'refresh_token'],
+    token_endpoint_auth_method: 'client_secret_basic',
+  };
 
   const register = async (tenant: string, body: Record<string, unknown> = metadata, token?: string) => {
     const response = await fetch(`${issuerOf(tenant)}/oidc/register`, {
@@ -52,7 +57,10 @@ describe.each(BACKENDS)('dynamic client registration (%s backend)', (backend) =>
 
   it('a tenant stored with the old openRegistration: true is closed too (the old default said nothing)', async () => {
     await services().tenants.create({ id: 'legacy' });
-    const item = await stack.runtime.directory.get<{ tenant: { oidc: Record<string, unknown> } } & { PK: string; SK: string }>({ PK: 'T#legacy', SK: 'TENANT' });
+    const item = await stack.runtime.directory.get<{ tenant: { oidc: Record<string, unknown> } } & { PK: string; SK: string }>({
+      PK: 'T#legacy',
+      SK: 'TENANT',
+    });
     const { registration: _current, ...older } = item!.tenant.oidc;
     await stack.runtime.directory.update({ PK: 'T#legacy', SK: 'TENANT' }, { tenant: { ...item!.tenant, oidc: { ...older, openRegistration: true } } });
     expect((await register('legacy')).status).toBe(403);
@@ -192,7 +200,11 @@ describe.each(BACKENDS)('dynamic client registration (%s backend)', (backend) =>
 
     it('gets no password grant at the token endpoint, even where the tenant allows the grant', async () => {
       await services().tenants.update('demo', { oidc: { passwordGrant: true } });
-      const refused = await postForm(`${issuerOf('demo')}/oidc/token`, { grant_type: 'password', username: 'alice', password: DEMO_PASSWORD, scope: 'openid card' }, { Authorization: basic(forged) });
+      const refused = await postForm(
+        `${issuerOf('demo')}/oidc/token`,
+        { grant_type: 'password', username: 'alice', password: DEMO_PASSWORD, scope: 'openid card' },
+        { Authorization: basic(forged) },
+      );
       expect(refused.status).toBe(400);
       expect(refused.body['error']).toBe('unauthorized_client');
       await services().tenants.update('demo', { oidc: { passwordGrant: false } });
@@ -200,7 +212,12 @@ describe.each(BACKENDS)('dynamic client registration (%s backend)', (backend) =>
 
     it('gets no card scope at the authorization endpoint', async () => {
       const { challenge } = pkce();
-      const callback = await authorizeWithLogin(issuerOf('demo'), { client_id: forged.client_id, scope: 'openid card', code_challenge: challenge, code_challenge_method: 'S256' });
+      const callback = await authorizeWithLogin(issuerOf('demo'), {
+        client_id: forged.client_id,
+        scope: 'openid card',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      });
       expect(callback.searchParams.get('error')).toBe('invalid_scope');
       expect(callback.searchParams.has('code')).toBe(false);
     });
@@ -209,7 +226,15 @@ describe.each(BACKENDS)('dynamic client registration (%s backend)', (backend) =>
       const { verifier, challenge } = pkce();
       const browser = new HttpBrowser();
       const url = new URL(`${issuerOf('demo')}/oidc/authorize`);
-      for (const [k, v] of Object.entries({ response_type: 'code', client_id: forged.client_id, redirect_uri: RP_REDIRECT, scope: 'openid offline_access', code_challenge: challenge, code_challenge_method: 'S256' })) url.searchParams.set(k, v);
+      for (const [k, v] of Object.entries({
+        response_type: 'code',
+        client_id: forged.client_id,
+        redirect_uri: RP_REDIRECT,
+        scope: 'openid offline_access',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      }))
+        url.searchParams.set(k, v);
       let { response, url: at } = await browser.follow(url.toString(), RP_REDIRECT);
       const login = formOf(await response.text());
       ({ response, url: at } = await browser.follow(login.action, RP_REDIRECT, { form: { ...login.fields, username: 'alice', password: DEMO_PASSWORD } }));
@@ -217,24 +242,45 @@ describe.each(BACKENDS)('dynamic client registration (%s backend)', (backend) =>
       const consent = formOf(await response.text());
       ({ url: at } = await browser.follow(consent.action, RP_REDIRECT, { form: { ...consent.fields, decision: 'allow' } }));
       const code = new URL(at).searchParams.get('code')!;
-      const tokens = await postForm(`${issuerOf('demo')}/oidc/token`, { grant_type: 'authorization_code', code, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(forged) });
+      const tokens = await postForm(
+        `${issuerOf('demo')}/oidc/token`,
+        { grant_type: 'authorization_code', code, redirect_uri: RP_REDIRECT, code_verifier: verifier },
+        { Authorization: basic(forged) },
+      );
       expect(tokens.status).toBe(200);
       expect(String(tokens.body['scope']).split(' ')).not.toContain('card');
     });
   });
 
   it('a refresh gives only what the client may still hold: card is dropped once the client counts as registered', async () => {
-    const made = await services().clients.create('demo', { client_name: 'Turned', redirect_uris: [RP_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid card offline_access' }, 'admin');
+    const made = await services().clients.create(
+      'demo',
+      { client_name: 'Turned', redirect_uris: [RP_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid card offline_access' },
+      'admin',
+    );
     const client: RegisteredClient = { client_id: made.client.client_id, client_secret: made.clientSecret! };
     const { verifier, challenge } = pkce();
-    const callback = await authorizeWithLogin(issuerOf('demo'), { client_id: client.client_id, scope: 'openid card offline_access', code_challenge: challenge, code_challenge_method: 'S256' });
-    const first = await postForm(`${issuerOf('demo')}/oidc/token`, { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(client) });
+    const callback = await authorizeWithLogin(issuerOf('demo'), {
+      client_id: client.client_id,
+      scope: 'openid card offline_access',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
+    const first = await postForm(
+      `${issuerOf('demo')}/oidc/token`,
+      { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: RP_REDIRECT, code_verifier: verifier },
+      { Authorization: basic(client) },
+    );
     expect(String(first.body['scope']).split(' ')).toContain('card');
     // The record is rewritten as if self-registered (forged, or the rule applied to an old client).
     const key = { PK: 'T#demo', SK: `CLIENT#${client.client_id}` };
     const item = await stack.runtime.directory.get<{ client: Record<string, unknown> } & typeof key>(key);
     await stack.runtime.directory.update(key, { client: { ...item!.client, registered_by: 'registration', first_party: false } });
-    const refreshed = await postForm(`${issuerOf('demo')}/oidc/token`, { grant_type: 'refresh_token', refresh_token: String(first.body['refresh_token']) }, { Authorization: basic(client) });
+    const refreshed = await postForm(
+      `${issuerOf('demo')}/oidc/token`,
+      { grant_type: 'refresh_token', refresh_token: String(first.body['refresh_token']) },
+      { Authorization: basic(client) },
+    );
     expect(refreshed.status).toBe(200);
     expect(String(refreshed.body['scope']).split(' ')).toEqual(['openid', 'offline_access']);
   });
@@ -280,10 +326,17 @@ describe.each(BACKENDS)('dynamic client registration (%s backend)', (backend) =>
     });
 
     it('PUT replaces the metadata whole: omitted fields are cleared or back to their defaults', async () => {
-      const registered = (await register('openly', { ...metadata, ...described, scope: 'openid profile', post_logout_redirect_uris: ['https://rp.example.test/bye'] })).body;
+      const registered = (
+        await register('openly', { ...metadata, ...described, scope: 'openid profile', post_logout_redirect_uris: ['https://rp.example.test/bye'] })
+      ).body;
       const updated = await manage(registered, 'PUT', { client_id: registered['client_id'], redirect_uris: [RP_REDIRECT], client_name: 'Renamed' });
       expect(updated.status).toBe(200);
-      expect(updated.body).toMatchObject({ client_name: 'Renamed', grant_types: ['authorization_code'], post_logout_redirect_uris: [], scope: 'openid profile email phone address offline_access' });
+      expect(updated.body).toMatchObject({
+        client_name: 'Renamed',
+        grant_types: ['authorization_code'],
+        post_logout_redirect_uris: [],
+        scope: 'openid profile email phone address offline_access',
+      });
       for (const cleared of Object.keys(described)) expect(updated.body).not.toHaveProperty([cleared]);
       const stored = await services().clients.get('openly', registered['client_id'] as string);
       expect(stored).toMatchObject({ client_name: 'Renamed', registered_by: 'registration', first_party: false });
@@ -303,7 +356,11 @@ describe.each(BACKENDS)('dynamic client registration (%s backend)', (backend) =>
       expect(right).toMatchObject({ status: 200, body: { client_name: 'After' } });
       expect(right.body).not.toHaveProperty('client_secret');
       // The secret still authenticates (an update never changes it).
-      const token = await postForm(`${issuerOf('openly')}/oidc/token`, { grant_type: 'client_credentials' }, { Authorization: basic(registered as RegisteredClient) });
+      const token = await postForm(
+        `${issuerOf('openly')}/oidc/token`,
+        { grant_type: 'client_credentials' },
+        { Authorization: basic(registered as RegisteredClient) },
+      );
       expect(token.body['error']).toBe('unauthorized_client');
     });
   });
@@ -313,7 +370,16 @@ describe.each(BACKENDS)('dynamic client registration (%s backend)', (backend) =>
       const browser = new HttpBrowser();
       const url = new URL(`${issuerOf('openly')}/oidc/authorize`);
       const { challenge } = pkce();
-      for (const [k, v] of Object.entries({ response_type: 'code', client_id: client.client_id, redirect_uri: RP_REDIRECT, scope, code_challenge: challenge, code_challenge_method: 'S256', ...(prompt ? { prompt } : {}) })) url.searchParams.set(k, v);
+      for (const [k, v] of Object.entries({
+        response_type: 'code',
+        client_id: client.client_id,
+        redirect_uri: RP_REDIRECT,
+        scope,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        ...(prompt ? { prompt } : {}),
+      }))
+        url.searchParams.set(k, v);
       let { response } = await browser.follow(url.toString(), RP_REDIRECT);
       const login = formOf(await response.text());
       let at: string;
@@ -329,21 +395,41 @@ describe.each(BACKENDS)('dynamic client registration (%s backend)', (backend) =>
     });
 
     it('labels a self-registered app as third-party, links its policy and terms, and words every scope', async () => {
-      const registered = await register('openly', { ...metadata, scope: 'openid profile email phone address offline_access', policy_uri: 'https://rp.example.test/privacy', tos_uri: 'https://rp.example.test/terms' });
+      const registered = await register('openly', {
+        ...metadata,
+        scope: 'openid profile email phone address offline_access',
+        policy_uri: 'https://rp.example.test/privacy',
+        tos_uri: 'https://rp.example.test/terms',
+      });
       expect(registered.status).toBe(201);
       const html = await pageFor(registered.body as RegisteredClient, 'openid profile email phone address offline_access');
       expect(html).toContain('This app was registered by its developer, not by Openly Inc.');
       expect(html).toContain('<a href="https://rp.example.test/privacy" rel="noopener noreferrer">privacy policy</a>');
       expect(html).toContain('<a href="https://rp.example.test/terms" rel="noopener noreferrer">terms of service</a>');
-      for (const words of ['Know who you are', 'See your name and username', 'See your e-mail address', 'See your phone number', 'See your postal address', 'Keep this access while you are not using it']) expect(html).toContain(words);
+      for (const words of [
+        'Know who you are',
+        'See your name and username',
+        'See your e-mail address',
+        'See your phone number',
+        'See your postal address',
+        'Keep this access while you are not using it',
+      ])
+        expect(html).toContain(words);
       expect(html.match(/<h1[ >]/g)).toHaveLength(1);
       expect(html).not.toMatch(/<li>(openid|profile|email|phone|address|offline_access)<\/li>/);
     });
 
     it('links the app’s website too, and never loads its logo', async () => {
-      const registered = await register('openly', { ...metadata, client_uri: 'https://rp.example.test/home', logo_uri: 'https://rp.example.test/logo.png', policy_uri: 'https://rp.example.test/privacy' });
+      const registered = await register('openly', {
+        ...metadata,
+        client_uri: 'https://rp.example.test/home',
+        logo_uri: 'https://rp.example.test/logo.png',
+        policy_uri: 'https://rp.example.test/privacy',
+      });
       const html = await pageFor(registered.body as RegisteredClient, 'openid');
-      expect(html).toContain('Read its <a href="https://rp.example.test/home" rel="noopener noreferrer">website</a> and <a href="https://rp.example.test/privacy" rel="noopener noreferrer">privacy policy</a>.');
+      expect(html).toContain(
+        'Read its <a href="https://rp.example.test/home" rel="noopener noreferrer">website</a> and <a href="https://rp.example.test/privacy" rel="noopener noreferrer">privacy policy</a>.',
+      );
       expect(html).not.toContain('logo.png');
     });
 

@@ -214,7 +214,12 @@ describe.each(BACKENDS)('DPoP and client auth replay on the %s backend', (name) 
       const failed = await outcome(verifier.verify(await proof(), tokenCheck));
       expect(failed).toMatchObject({
         ok: false,
-        error: { error: 'use_dpop_nonce', message: 'Authorization server requires nonce in DPoP proof', status: 400, headers: { 'DPoP-Nonce': await nonces.current('demo') } },
+        error: {
+          error: 'use_dpop_nonce',
+          message: 'Authorization server requires nonce in DPoP proof',
+          status: 400,
+          headers: { 'DPoP-Nonce': await nonces.current('demo') },
+        },
       });
     });
 
@@ -287,7 +292,10 @@ describe.each(BACKENDS)('DPoP and client auth replay on the %s backend', (name) 
       const jti = randomUUID();
       expect(await outcome(verifier.verify(await proof({ claims: { jti } }), tokenCheck))).toMatchObject({ ok: false, error: { error: 'use_dpop_nonce' } });
       const nonce = await nonces.current('demo');
-      expect(await outcome(verifier.verify(await proof({ nonce, claims: { jti, htm: 'GET' } }), tokenCheck))).toMatchObject({ ok: false, error: { error: 'invalid_dpop_proof' } });
+      expect(await outcome(verifier.verify(await proof({ nonce, claims: { jti, htm: 'GET' } }), tokenCheck))).toMatchObject({
+        ok: false,
+        error: { error: 'invalid_dpop_proof' },
+      });
       expect(await verifier.verify(await proof({ nonce, claims: { jti } }), tokenCheck)).toMatchObject({ jti });
     });
 
@@ -298,7 +306,9 @@ describe.each(BACKENDS)('DPoP and client auth replay on the %s backend', (name) 
       expect(await verifier.verify(await proof({ key: 'other ES256', nonce, claims: { jti } }), tokenCheck)).toBeDefined();
       const otherNonce = await nonces.current('acme');
       const acmeUrl = 'https://id.example.com/t/acme/oidc/token';
-      expect(await verifier.verify(await proof({ nonce: otherNonce, claims: { jti, htu: acmeUrl } }), { ...tokenCheck, tenant: 'acme', url: acmeUrl })).toBeDefined();
+      expect(
+        await verifier.verify(await proof({ nonce: otherNonce, claims: { jti, htu: acmeUrl } }), { ...tokenCheck, tenant: 'acme', url: acmeUrl }),
+      ).toBeDefined();
     });
   });
 
@@ -313,7 +323,13 @@ describe.each(BACKENDS)('DPoP and client auth replay on the %s backend', (name) 
 
     beforeAll(async () => {
       clients = new Clients(backend.directory, clock, ids);
-      assertionKeys = { rsa1: await pair('RS256', 'rsa-1'), rsa2: await pair('RS256'), ec: await pair('ES256'), ed: await pair('EdDSA'), stranger: await pair('RS256') };
+      assertionKeys = {
+        rsa1: await pair('RS256', 'rsa-1'),
+        rsa2: await pair('RS256'),
+        ec: await pair('ES256'),
+        ed: await pair('EdDSA'),
+        stranger: await pair('RS256'),
+      };
       const jwks = { keys: [assertionKeys['rsa1']!.jwk, assertionKeys['rsa2']!.jwk, assertionKeys['ec']!.jwk, assertionKeys['ed']!.jwk] };
       const machine = { grant_types: ['client_credentials'] };
       for (const [label, metadata] of Object.entries({
@@ -329,7 +345,10 @@ describe.each(BACKENDS)('DPoP and client auth replay on the %s backend', (name) 
 
     const deps = () => ({ clients, replay, clock, keys: new ClientKeys(NO_OUTBOUND, clock) });
     const auth = (form: Record<string, string>, authorization?: string) =>
-      authenticateClient({ tenant: 'demo', form, audiences: [TOKEN_URL, ISSUER], ...(authorization ? { authorization } : {}) } satisfies ClientAuthRequest, deps());
+      authenticateClient(
+        { tenant: 'demo', form, audiences: [TOKEN_URL, ISSUER], ...(authorization ? { authorization } : {}) } satisfies ClientAuthRequest,
+        deps(),
+      );
     const formEncode = (value: string) => encodeURIComponent(value).replace(/[_~-]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
     const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${formEncode(id)}:${formEncode(secret)}`).toString('base64')}`;
     const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="cloudcard", error="invalid_client"' };
@@ -343,7 +362,11 @@ describe.each(BACKENDS)('DPoP and client auth replay on the %s backend', (name) 
         .setProtectedHeader({ alg: key.alg, ...(options.kid ? { kid: options.kid } : {}) })
         .sign(key.privateKey);
     };
-    const jwtForm = async (options: Parameters<typeof assertion>[0] = {}) => ({ grant_type: 'client_credentials', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: await assertion(options) });
+    const jwtForm = async (options: Parameters<typeof assertion>[0] = {}) => ({
+      grant_type: 'client_credentials',
+      client_assertion_type: CLIENT_ASSERTION_TYPE,
+      client_assertion: await assertion(options),
+    });
     const failure = async (promise: Promise<unknown>, error: string, message: string, headers: Record<string, string> = {}) => {
       const result = await outcome(promise);
       expect(result).toMatchObject({ ok: false, error: { error, message, status: error === 'invalid_client' ? 401 : 400, headers } });
@@ -356,7 +379,10 @@ describe.each(BACKENDS)('DPoP and client auth replay on the %s backend', (name) 
     });
 
     it('authenticates client_secret_post', async () => {
-      expect(await auth({ client_id: idOf('post'), client_secret: secretOf('post') })).toEqual({ client: registered['post']!.client, method: 'client_secret_post' });
+      expect(await auth({ client_id: idOf('post'), client_secret: secretOf('post') })).toEqual({
+        client: registered['post']!.client,
+        method: 'client_secret_post',
+      });
     });
 
     it('identifies a public client by client_id (none)', async () => {
@@ -376,8 +402,17 @@ describe.each(BACKENDS)('DPoP and client auth replay on the %s backend', (name) 
     });
 
     it('rejects a client using another method than the one it registered', async () => {
-      await failure(auth({ client_id: idOf('basic'), client_secret: secretOf('basic') }), 'invalid_client', 'client is registered for client_secret_basic, not client_secret_post');
-      await failure(auth({}, basic(idOf('post'), secretOf('post'))), 'invalid_client', 'client is registered for client_secret_post, not client_secret_basic', BASIC_CHALLENGE);
+      await failure(
+        auth({ client_id: idOf('basic'), client_secret: secretOf('basic') }),
+        'invalid_client',
+        'client is registered for client_secret_basic, not client_secret_post',
+      );
+      await failure(
+        auth({}, basic(idOf('post'), secretOf('post'))),
+        'invalid_client',
+        'client is registered for client_secret_post, not client_secret_basic',
+        BASIC_CHALLENGE,
+      );
       await failure(auth({ client_id: idOf('basic') }), 'invalid_client', 'client is registered for client_secret_basic, not none');
       await failure(auth({ client_id: idOf('public'), client_secret: 'anything' }), 'invalid_client', 'client is registered for none, not client_secret_post');
       await failure(auth({ client_id: idOf('jwt') }), 'invalid_client', 'client is registered for private_key_jwt, not none');
@@ -385,7 +420,11 @@ describe.each(BACKENDS)('DPoP and client auth replay on the %s backend', (name) 
       const foreign = await new SignJWT({ iss: id, sub: id, aud: TOKEN_URL, jti: randomUUID(), exp: nowSeconds() + 60 })
         .setProtectedHeader({ alg: 'RS256' })
         .sign(assertionKeys['rsa2']!.privateKey);
-      await failure(auth({ client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: foreign }), 'invalid_client', 'client is registered for client_secret_basic, not private_key_jwt');
+      await failure(
+        auth({ client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: foreign }),
+        'invalid_client',
+        'client is registered for client_secret_basic, not private_key_jwt',
+      );
     });
 
     type AssertionOptions = Parameters<typeof assertion>[0];
@@ -444,7 +483,11 @@ describe.each(BACKENDS)('DPoP and client auth replay on the %s backend', (name) 
 
     it('does not burn the jti of an assertion it rejects', async () => {
       const jti = randomUUID();
-      await failure(auth(await jwtForm({ claims: { jti, aud: 'https://other.example.com' } })), 'invalid_client', 'client assertion aud does not name this server');
+      await failure(
+        auth(await jwtForm({ claims: { jti, aud: 'https://other.example.com' } })),
+        'invalid_client',
+        'client assertion aud does not name this server',
+      );
       expect(await auth(await jwtForm({ claims: { jti } }))).toMatchObject({ method: 'private_key_jwt' });
       await failure(auth(await jwtForm({ claims: { jti } })), 'invalid_client', 'client assertion replayed');
     });

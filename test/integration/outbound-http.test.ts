@@ -41,7 +41,9 @@ describe('outbound HTTP through the outbound URL policy', () => {
       if (request.url === '/echo') {
         const chunks: Buffer[] = [];
         request.on('data', (chunk: Buffer) => chunks.push(chunk));
-        return void request.on('end', () => response.writeHead(200, { 'Content-Type': 'text/plain' }).end(`${request.headers['content-type']}|${Buffer.concat(chunks).toString()}`));
+        return void request.on('end', () =>
+          response.writeHead(200, { 'Content-Type': 'text/plain' }).end(`${request.headers['content-type']}|${Buffer.concat(chunks).toString()}`),
+        );
       }
       if (request.url === '/redirect') return void response.writeHead(302, { Location: `${elsewhere.url}/target` }).end();
       if (request.url === '/teapot') return void response.writeHead(418).end('short and stout');
@@ -74,7 +76,13 @@ describe('outbound HTTP through the outbound URL policy', () => {
 
     it('calls a loopback listener and returns its answer', async () => {
       expect(await http.request(`${server.url}/ok`, GET)).toEqual({ status: 200, contentType: 'application/json', body: '{"keys":[]}' });
-      const posted = await http.request(`${server.url}/echo`, { method: 'POST', headers: { 'Content-Type': 'text/xml' }, body: '<x/>', timeoutMs: 3000, maxResponseBytes: 1024 });
+      const posted = await http.request(`${server.url}/echo`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'text/xml' },
+        body: '<x/>',
+        timeoutMs: 3000,
+        maxResponseBytes: 1024,
+      });
       expect(posted.body).toBe('text/xml|<x/>');
       expect(logged.map((entry) => entry.entry['status'])).toEqual([200, 200]);
     });
@@ -139,9 +147,15 @@ describe('outbound HTTP through the outbound URL policy', () => {
     });
 
     it('at registration resolves the name and refuses private answers; an unresolvable name waits for call time', async () => {
-      const resolve = resolverOf({ 'intranet.example.com': [['10.20.30.40']], 'metadata.example.com': [['93.184.216.34', 'fd00:ec2::254']], 'public.example.com': [['93.184.216.34']] });
+      const resolve = resolverOf({
+        'intranet.example.com': [['10.20.30.40']],
+        'metadata.example.com': [['93.184.216.34', 'fd00:ec2::254']],
+        'public.example.com': [['93.184.216.34']],
+      });
       const checking = new PolicedHttp({ policy: PUBLIC_ONLY, resolve, log });
-      await expect(checking.check('https://intranet.example.com/ars')).rejects.toThrow(/intranet\.example\.com: it resolves to 10\.20\.30\.40 is a private address/);
+      await expect(checking.check('https://intranet.example.com/ars')).rejects.toThrow(
+        /intranet\.example\.com: it resolves to 10\.20\.30\.40 is a private address/,
+      );
       await expect(checking.check('https://metadata.example.com/ars')).rejects.toThrow(/link-local/);
       await expect(checking.check('https://public.example.com/ars')).resolves.toBeUndefined();
       await expect(checking.check('https://not-yet.example.com/ars')).resolves.toBeUndefined();

@@ -53,10 +53,18 @@ async function trustedIssuerToken(): Promise<{ jwks: object; token: (aud?: strin
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   return {
     jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] },
-    token: (aud = 'cloudcard') => new SignJWT({ preferred_username: 'alice' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('https://idp.example.test').setAudience(aud).setIssuedAt().setExpirationTime('5m').sign(privateKey),
+    token: (aud = 'cloudcard') =>
+      new SignJWT({ preferred_username: 'alice' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer('https://idp.example.test')
+        .setAudience(aud)
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(privateKey),
   };
 }
-const cardTokens = (stack: LocalStack, bearer: string) => fetch(`${stack.url}/t/demo/card/v1/tokens`, { method: 'POST', headers: { Authorization: `Bearer ${bearer}` } });
+const cardTokens = (stack: LocalStack, bearer: string) =>
+  fetch(`${stack.url}/t/demo/card/v1/tokens`, { method: 'POST', headers: { Authorization: `Bearer ${bearer}` } });
 
 interface Fixture {
   stack: LocalStack;
@@ -71,7 +79,9 @@ async function startFixture(outbound: NonNullable<Parameters<typeof startStackOn
   const sp = await ArtifactSp.start('https://loopback-sp.example.test/metadata');
   sp.idpCertPem = await idpCertificate(stack);
   const issuer = await trustedIssuerToken();
-  const jwksServer = await loopbackServer((_request, response) => response.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(issuer.jwks)));
+  const jwksServer = await loopbackServer((_request, response) =>
+    response.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(issuer.jwks)),
+  );
   return { stack, sp, jwksServer, issuer };
 }
 
@@ -104,7 +114,11 @@ describe('outbound URL policy without the loopback exception (as deployed)', () 
 
   it('refuses at registration a trusted issuer whose JWKS is on loopback', async () => {
     for (const jwksUri of [`${jwksServer.url}/jwks`, `https://127.0.0.1:${jwksServer.port}/jwks`, 'https://localhost/jwks', 'https://[fd00:ec2::254]/jwks']) {
-      const refused = await adminCall(stack)('PATCH', '/tenant', JSON.stringify({ trustedIssuers: [{ issuer: 'https://idp.example.test', jwksUri, audience: 'cloudcard', userClaim: 'preferred_username' }] }));
+      const refused = await adminCall(stack)(
+        'PATCH',
+        '/tenant',
+        JSON.stringify({ trustedIssuers: [{ issuer: 'https://idp.example.test', jwksUri, audience: 'cloudcard', userClaim: 'preferred_username' }] }),
+      );
       expect(refused.status).toBe(400);
       expect(refused.body.issues!.join('\n')).toMatch(/^trustedIssuers\.0\.jwksUri: (must be https|must not point at)/);
     }
@@ -128,7 +142,9 @@ describe('outbound URL policy without the loopback exception (as deployed)', () 
 
   it('refuses at call time a trusted issuer stored before with a loopback JWKS: 401, nothing fetched', async () => {
     const lax = new Tenants(stack.runtime.directory, stack.runtime.clock, 'wrapped', { outbound: new PolicedHttp({ policy: { allowLoopback: true } }) });
-    await lax.update('demo', { trustedIssuers: [{ issuer: 'https://idp.example.test', jwksUri: `${jwksServer.url}/jwks`, audience: 'cloudcard', userClaim: 'preferred_username' }] });
+    await lax.update('demo', {
+      trustedIssuers: [{ issuer: 'https://idp.example.test', jwksUri: `${jwksServer.url}/jwks`, audience: 'cloudcard', userClaim: 'preferred_username' }],
+    });
     try {
       expect((await cardTokens(stack, await issuer.token())).status).toBe(401);
       expect(jwksServer.seen).toEqual([]);
@@ -141,7 +157,12 @@ describe('outbound URL policy without the loopback exception (as deployed)', () 
     const rebound = await ArtifactSp.start('https://rebinding-sp.example.test/metadata');
     rebound.idpCertPem = sp.idpCertPem;
     try {
-      const registered = await adminCall(stack)('POST', '/service-providers', movedTo(rebound, `https://${REBINDING}:${new URL(rebound.base).port}`), 'application/samlmetadata+xml');
+      const registered = await adminCall(stack)(
+        'POST',
+        '/service-providers',
+        movedTo(rebound, `https://${REBINDING}:${new URL(rebound.base).port}`),
+        'application/samlmetadata+xml',
+      );
       expect(registered.status).toBe(201);
       resolver.rebind();
       const response = await ssoByArtifact(stack, rebound);
@@ -185,7 +206,13 @@ describe('outbound URL policy with the local stack’s loopback exception', () =
   });
 
   it('registers a loopback JWKS and verifies the trusted issuer’s tokens with it', async () => {
-    const patched = await adminCall(stack)('PATCH', '/tenant', JSON.stringify({ trustedIssuers: [{ issuer: 'https://idp.example.test', jwksUri: `${jwksServer.url}/jwks`, audience: 'cloudcard', userClaim: 'preferred_username' }] }));
+    const patched = await adminCall(stack)(
+      'PATCH',
+      '/tenant',
+      JSON.stringify({
+        trustedIssuers: [{ issuer: 'https://idp.example.test', jwksUri: `${jwksServer.url}/jwks`, audience: 'cloudcard', userClaim: 'preferred_username' }],
+      }),
+    );
     expect(patched.status).toBe(200);
     expect((await cardTokens(stack, await issuer.token())).status).toBe(200);
     expect(jwksServer.seen).toEqual(['GET /jwks']);
@@ -197,7 +224,10 @@ describe('outbound URL policy with the local stack’s loopback exception', () =
     const refusing = await ArtifactSp.start('https://refusing-sp.example.test/metadata');
     try {
       expect((await adminCall(stack)('POST', '/service-providers', movedTo(brewing, teapot.url), 'application/samlmetadata+xml')).status).toBe(201);
-      expect((await adminCall(stack)('POST', '/service-providers', movedTo(refusing, `http://127.0.0.1:${await closedPort()}`), 'application/samlmetadata+xml')).status).toBe(201);
+      expect(
+        (await adminCall(stack)('POST', '/service-providers', movedTo(refusing, `http://127.0.0.1:${await closedPort()}`), 'application/samlmetadata+xml'))
+          .status,
+      ).toBe(201);
       const answered418 = await ssoByArtifact(stack, brewing);
       const refused = await ssoByArtifact(stack, refusing);
       expect(teapot.seen).toEqual(['POST /ars']);

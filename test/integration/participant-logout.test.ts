@@ -18,15 +18,29 @@ import { fetchFrom, type Origin } from '../support/source-fetch.ts';
 
 const REDIRECT = 'https://rp.example.test/callback';
 const CHROME_LINUX = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
-const PARIS = { 'CloudFront-Viewer-Country': 'FR', 'CloudFront-Viewer-City': 'Paris', 'CloudFront-Viewer-Latitude': '48.85660', 'CloudFront-Viewer-Longitude': '2.35220' };
-const SYDNEY = { 'CloudFront-Viewer-Country': 'AU', 'CloudFront-Viewer-City': 'Sydney', 'CloudFront-Viewer-Latitude': '-33.86880', 'CloudFront-Viewer-Longitude': '151.20930' };
+const PARIS = {
+  'CloudFront-Viewer-Country': 'FR',
+  'CloudFront-Viewer-City': 'Paris',
+  'CloudFront-Viewer-Latitude': '48.85660',
+  'CloudFront-Viewer-Longitude': '2.35220',
+};
+const SYDNEY = {
+  'CloudFront-Viewer-Country': 'AU',
+  'CloudFront-Viewer-City': 'Sydney',
+  'CloudFront-Viewer-Latitude': '-33.86880',
+  'CloudFront-Viewer-Longitude': '151.20930',
+};
 const HOME: Origin = { address: '127.0.0.1', headers: { 'User-Agent': CHROME_LINUX, ...PARIS } };
 /** Minutes later, on the other side of the world: impossible travel, which denies by default. */
 const FAR: Origin = { address: '127.0.0.3', headers: { 'User-Agent': CHROME_LINUX, ...SYDNEY } };
 const LOGOUT_REQUEST = 'urn:oasis:names:tc:SAML:2.0:protocol:LogoutRequest';
 
 type OAuthFailure = { error?: string };
-const failureOf = (promise: Promise<unknown>): Promise<OAuthFailure> => promise.then(() => ({ error: 'none: it succeeded' }), (error: OAuthFailure) => error);
+const failureOf = (promise: Promise<unknown>): Promise<OAuthFailure> =>
+  promise.then(
+    () => ({ error: 'none: it succeeded' }),
+    (error: OAuthFailure) => error,
+  );
 
 /**
  * Issue 13: a session ended by a decision that is not the user's own — a risk denial (impossible travel)
@@ -35,7 +49,7 @@ const failureOf = (promise: Promise<unknown>): Promise<OAuthFailure> => promise.
  * tokens (verified with jose against the issuer's JWKS); a loopback SOAP SP receives a signed
  * LogoutRequest (verified with xmlsec1 against the IdP's metadata certificate, and by the SP itself).
  */
-describe.each(BACKENDS)('relying parties of a session ended by a decision not the user\'s own (%s backend)', (backend: BackendName) => {
+describe.each(BACKENDS)("relying parties of a session ended by a decision not the user's own (%s backend)", (backend: BackendName) => {
   let stack: LocalStack;
   let issuer: string;
   let adminAuth: string;
@@ -80,7 +94,10 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     sp = await ArtifactSp.start('https://soap-sp.example.test/metadata');
     // An SP with only a front-channel SingleLogoutService: no browser, no way to tell it.
     front = await ArtifactSp.start('https://front-sp.example.test/metadata');
-    for (const [each, soapSlo] of [[sp, true], [front, false]] as const) {
+    for (const [each, soapSlo] of [
+      [sp, true],
+      [front, false],
+    ] as const) {
       each.idpCertPem = idpCertPem;
       await services.serviceProviders.register('demo', each.metadata({ soapSlo }));
     }
@@ -102,14 +119,25 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     const options = { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: fetchFrom(() => origin.current) };
     const config = await oidc.dynamicClientRegistration(
       new URL(issuer),
-      { redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none', backchannel_logout_uri: `${rp.url}/backchannel`, backchannel_logout_session_required: true },
+      {
+        redirect_uris: [REDIRECT],
+        grant_types: ['authorization_code', 'refresh_token'],
+        token_endpoint_auth_method: 'none',
+        backchannel_logout_uri: `${rp.url}/backchannel`,
+        backchannel_logout_session_required: true,
+      },
       oidc.None(),
       options,
     );
     const dpop = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
     const browser = new HttpBrowser(fetchFrom(() => origin.current));
     const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid offline_access', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT,
+      scope: 'openid offline_access',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
     const login = formOf(await (await browser.follow(url.toString(), REDIRECT)).response.text());
     let done = await browser.follow(login.action, REDIRECT, { form: { ...login.fields, username: 'alice', password: DEMO_PASSWORD } });
     if (done.url.includes('/portal/consent')) {
@@ -131,7 +159,10 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     const text = await response.text();
     if (!text.includes('SAMLResponse')) return undefined;
     const assertion = parse(Buffer.from(formOf(text).fields['SAMLResponse']!, 'base64').toString('utf8'));
-    return { nameId: first(assertion, NS.assertion, 'NameID')!.textContent!, sessionIndex: first(assertion, NS.assertion, 'AuthnStatement')!.getAttribute('SessionIndex')! };
+    return {
+      nameId: first(assertion, NS.assertion, 'NameID')!.textContent!,
+      sessionIndex: first(assertion, NS.assertion, 'AuthnStatement')!.getAttribute('SessionIndex')!,
+    };
   }
 
   /** The logout tokens received since `from` for this client, verified against the issuer's JWKS. */
@@ -139,7 +170,10 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     const jwks = createRemoteJWKSet(new URL(`${issuer}/oidc/jwks`));
     const verified = [];
     for (const token of logoutTokens.slice(from)) {
-      const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer, typ: 'logout+jwt', maxTokenAge: '2m' }).catch(() => ({ payload: undefined, protectedHeader: undefined }));
+      const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer, typ: 'logout+jwt', maxTokenAge: '2m' }).catch(() => ({
+        payload: undefined,
+        protectedHeader: undefined,
+      }));
       if (payload?.aud === clientId) verified.push({ payload, protectedHeader });
     }
     return verified;
@@ -147,25 +181,44 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
 
   /** The LogoutRequests the SP received since `from`, each checked by xmlsec1 against the IdP's metadata certificate. */
   function logoutRequestsAt(who: ArtifactSp, from: number): { nameId: string; sessionIndex: string; xml: string }[] {
-    return who.received.slice(from).filter((text) => text.includes('LogoutRequest')).map((text) => {
-      const { xml, element } = soapBody(text);
-      if (haveTool('xmlsec1')) expect(xmlsecVerify(xml, idpCertPem, LOGOUT_REQUEST)).toMatchObject({ ok: true });
-      return { xml, nameId: first(element, NS.assertion, 'NameID')!.textContent!, sessionIndex: first(element, NS.protocol, 'SessionIndex')!.textContent! };
-    });
+    return who.received
+      .slice(from)
+      .filter((text) => text.includes('LogoutRequest'))
+      .map((text) => {
+        const { xml, element } = soapBody(text);
+        if (haveTool('xmlsec1')) expect(xmlsecVerify(xml, idpCertPem, LOGOUT_REQUEST)).toMatchObject({ ok: true });
+        return { xml, nameId: first(element, NS.assertion, 'NameID')!.textContent!, sessionIndex: first(element, NS.protocol, 'SessionIndex')!.textContent! };
+      });
   }
 
   it('advertises Back-Channel Logout in discovery, and validates the registration metadata', async () => {
     const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
     expect(discovery).toMatchObject({ backchannel_logout_supported: true, backchannel_logout_session_supported: true });
     const register = async (metadata: Record<string, unknown>) => {
-      const response = await fetch(`${issuer}/oidc/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', ...metadata }) });
+      const response = await fetch(`${issuer}/oidc/register`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', ...metadata }),
+      });
       return { status: response.status, body: (await response.json()) as Record<string, unknown> };
     };
     const kept = await register({ backchannel_logout_uri: `${rp.url}/backchannel?tenant=demo`, backchannel_logout_session_required: true });
-    expect(kept).toMatchObject({ status: 201, body: { backchannel_logout_uri: `${rp.url}/backchannel?tenant=demo`, backchannel_logout_session_required: true } });
-    expect(await register({ backchannel_logout_uri: `${rp.url}/backchannel#frag` })).toMatchObject({ status: 400, body: { error: 'invalid_client_metadata', error_description: expect.stringContaining('backchannel_logout_uri') } });
-    expect(await register({ backchannel_logout_uri: 'https://169.254.169.254/logout' })).toMatchObject({ status: 400, body: { error: 'invalid_client_metadata', error_description: expect.stringMatching(/^backchannel_logout_uri: /) } });
-    expect(await register({ backchannel_logout_session_required: true })).toMatchObject({ status: 400, body: { error: 'invalid_client_metadata', error_description: expect.stringContaining('backchannel_logout_session_required') } });
+    expect(kept).toMatchObject({
+      status: 201,
+      body: { backchannel_logout_uri: `${rp.url}/backchannel?tenant=demo`, backchannel_logout_session_required: true },
+    });
+    expect(await register({ backchannel_logout_uri: `${rp.url}/backchannel#frag` })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_client_metadata', error_description: expect.stringContaining('backchannel_logout_uri') },
+    });
+    expect(await register({ backchannel_logout_uri: 'https://169.254.169.254/logout' })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_client_metadata', error_description: expect.stringMatching(/^backchannel_logout_uri: /) },
+    });
+    expect(await register({ backchannel_logout_session_required: true })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_client_metadata', error_description: expect.stringContaining('backchannel_logout_session_required') },
+    });
   });
 
   it('impossible travel at SAML SSO reuse: the session ends, the SOAP SP gets a signed LogoutRequest for its NameID and SessionIndex, the OIDC client a logout token', async () => {
@@ -206,9 +259,13 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     const session = await signedIn();
     const [tokensBefore, spBefore] = [logoutTokens.length, sp.received.length];
     origin.current = FAR;
-    expect(await failureOf(oidc.refreshTokenGrant(session.config, session.tokens.refresh_token!, undefined, { DPoP: session.dpop }))).toMatchObject({ error: 'invalid_grant' });
+    expect(await failureOf(oidc.refreshTokenGrant(session.config, session.tokens.refresh_token!, undefined, { DPoP: session.dpop }))).toMatchObject({
+      error: 'invalid_grant',
+    });
     const tokens = await verifiedLogoutTokens(tokensBefore, session.clientId);
-    expect(tokens.map((token) => token.payload)).toEqual([expect.objectContaining({ sub: 'alice', sid: session.sid, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })]);
+    expect(tokens.map((token) => token.payload)).toEqual([
+      expect.objectContaining({ sub: 'alice', sid: session.sid, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } }),
+    ]);
     expect(decodeProtectedHeader(logoutTokens.at(-1)!).typ).toBe('logout+jwt');
     expect(logoutRequestsAt(sp, spBefore)).toEqual([expect.objectContaining({ nameId: session.atSp!.nameId, sessionIndex: session.atSp!.sessionIndex })]);
   });
@@ -225,10 +282,21 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     const handOff = async () => {
       const { kid, signer } = await services.signingKeys.currentSigner('demo', oidcSettingsOf(await services.tenants.get('demo')));
       const iat = Math.floor(Date.now() / 1000);
-      return signJwt(signer, kid, { iss: issuer, aud: url, iat, exp: iat + 60, jti: randomUUID(), sp: sp.entityId, sessionIndex: session.atSp!.sessionIndex }, SAML_LOGOUT_HANDOFF_TYPE);
+      return signJwt(
+        signer,
+        kid,
+        { iss: issuer, aud: url, iat, exp: iat + 60, jti: randomUUID(), sp: sp.entityId, sessionIndex: session.atSp!.sessionIndex },
+        SAML_LOGOUT_HANDOFF_TYPE,
+      );
     };
     const { privateKey } = await generateKeyPair('ES256');
-    const forged = await new SignJWT({ sp: sp.entityId, sessionIndex: session.atSp!.sessionIndex, jti: randomUUID() }).setProtectedHeader({ alg: 'ES256', typ: SAML_LOGOUT_HANDOFF_TYPE }).setIssuer(issuer).setAudience(url).setIssuedAt().setExpirationTime('1m').sign(privateKey);
+    const forged = await new SignJWT({ sp: sp.entityId, sessionIndex: session.atSp!.sessionIndex, jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', typ: SAML_LOGOUT_HANDOFF_TYPE })
+      .setIssuer(issuer)
+      .setAudience(url)
+      .setIssuedAt()
+      .setExpirationTime('1m')
+      .sign(privateKey);
     expect(await post(forged)).toMatchObject({ status: 401 });
     // Signed by the tenant, but the session lives: nothing is sent.
     const live = await handOff();
@@ -243,7 +311,9 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     const [tokensBefore, spBefore, eventsBefore] = [logoutTokens.length, sp.received.length, securityEvents().length];
     rpStatus = 500;
     try {
-      const listed = (await (await fetch(`${issuer}/admin/v1/users/alice/sessions`, { headers: { Authorization: adminAuth } })).json()) as { sessions: { id: string; kind: string }[] };
+      const listed = (await (await fetch(`${issuer}/admin/v1/users/alice/sessions`, { headers: { Authorization: adminAuth } })).json()) as {
+        sessions: { id: string; kind: string }[];
+      };
       expect(listed.sessions).toContainEqual(expect.objectContaining({ id: session.sid, kind: 'sso' }));
       const ended = await fetch(`${issuer}/admin/v1/users/alice/sessions/${session.sid}`, { method: 'DELETE', headers: { Authorization: adminAuth } });
       expect(ended.status).toBe(204);
@@ -254,10 +324,19 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     expect((await verifiedLogoutTokens(tokensBefore, session.clientId)).map((token) => token.payload.sid)).toEqual([session.sid]);
     expect(logoutRequestsAt(sp, spBefore)).toEqual([expect.objectContaining({ nameId: session.atSp!.nameId, sessionIndex: session.atSp!.sessionIndex })]);
     expect(await ssoTo(session.browser, sp)).toBeUndefined();
-    const events = securityEvents().slice(eventsBefore).filter((event) => String(event['kind']).startsWith('participant-logout'));
+    const events = securityEvents()
+      .slice(eventsBefore)
+      .filter((event) => String(event['kind']).startsWith('participant-logout'));
     expect(events).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ schema: 'cloudcard.security-event/1', kind: 'participant-logout-failed', tenant: 'demo', username: 'alice', client: session.clientId, reason: 'unreachable' }),
+        expect.objectContaining({
+          schema: 'cloudcard.security-event/1',
+          kind: 'participant-logout-failed',
+          tenant: 'demo',
+          username: 'alice',
+          client: session.clientId,
+          reason: 'unreachable',
+        }),
         expect.objectContaining({ kind: 'participant-logout', username: 'alice', client: `saml:${sp.entityId}`, reason: 'soap' }),
         expect.objectContaining({ kind: 'participant-logout-failed', username: 'alice', client: `saml:${front.entityId}`, reason: 'front-channel-only' }),
       ]),
@@ -273,10 +352,15 @@ describe.each(BACKENDS)('relying parties of a session ended by a decision not th
     const configured = await fetch(`${issuer}/admin/v1/ssf-transmitters`, {
       method: 'PUT',
       headers: { Authorization: adminAuth, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ transmitters: [{ issuer: transmitter, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 't1', alg: 'ES256', use: 'sig' }] }, audience: issuer }] }),
+      body: JSON.stringify({
+        transmitters: [{ issuer: transmitter, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 't1', alg: 'ES256', use: 'sig' }] }, audience: issuer }],
+      }),
     });
     expect(configured.status).toBe(200);
-    const event = await new SignJWT({ sub_id: { format: 'opaque', id: 'alice' }, events: { 'https://schemas.openid.net/secevent/caep/event-type/session-revoked': { event_timestamp: Math.floor(Date.now() / 1000) } } })
+    const event = await new SignJWT({
+      sub_id: { format: 'opaque', id: 'alice' },
+      events: { 'https://schemas.openid.net/secevent/caep/event-type/session-revoked': { event_timestamp: Math.floor(Date.now() / 1000) } },
+    })
       .setProtectedHeader({ alg: 'ES256', kid: 't1', typ: 'secevent+jwt' })
       .setIssuer(transmitter)
       .setAudience(issuer)

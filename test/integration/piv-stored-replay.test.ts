@@ -18,7 +18,17 @@ beforeAll(async () => {
   backend = await openBackend('embedded', clock);
   tenants = new Tenants(backend.directory, clock);
   const users = new Users(backend.directory, tenants, clock);
-  cards = new Cards({ directory: backend.directory, custody: backend.custody, slotKeys: { wrapped: new WrappedSlotKeys(backend.custody), 'kms-resident': new ResidentSlotKeys(backend.residentKeys) }, authority: new CardAuthority(backend.directory, backend.residentKeys, clock), pins: new PinHasher(backend.cardPinKey), tenants, users, clock, random: systemRandom });
+  cards = new Cards({
+    directory: backend.directory,
+    custody: backend.custody,
+    slotKeys: { wrapped: new WrappedSlotKeys(backend.custody), 'kms-resident': new ResidentSlotKeys(backend.residentKeys) },
+    authority: new CardAuthority(backend.directory, backend.residentKeys, clock),
+    pins: new PinHasher(backend.cardPinKey),
+    tenants,
+    users,
+    clock,
+    random: systemRandom,
+  });
   // The replays set 3DES and AES-128 management keys: the tenant allows any (the card API tests cover the limits).
   await tenants.create({ id: 'acme', cards: { managementAlgorithm: '3des' } });
   await users.add('acme', { username: 'alice', email: 'alice@example.com' });

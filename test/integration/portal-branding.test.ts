@@ -41,18 +41,38 @@ describe('portal branding and languages', () => {
   let adminAuth: string;
   let clientId: string;
   const admin = (method: string, path: string, body?: unknown) =>
-    fetch(`${stack.url}/t/demo/admin/v1${path}`, { method, headers: { Authorization: adminAuth, Accept: 'application/json', ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    fetch(`${stack.url}/t/demo/admin/v1${path}`, {
+      method,
+      headers: { Authorization: adminAuth, Accept: 'application/json', ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
 
   /** The portal page an authorization request lands on, in a new browser with these headers. */
-  async function loginPage(params: Record<string, string> = {}, acceptLanguage?: string): Promise<{ status: number; page: string; csp: string; lang: string | null }> {
+  async function loginPage(
+    params: Record<string, string> = {},
+    acceptLanguage?: string,
+  ): Promise<{ status: number; page: string; csp: string; lang: string | null }> {
     const browser = new HttpBrowser();
     const { challenge } = pkce();
-    const query = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: RP_REDIRECT, scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256', ...params });
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: clientId,
+      redirect_uri: RP_REDIRECT,
+      scope: 'openid',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      ...params,
+    });
     let url = `${issuer}/oidc/authorize?${query}`;
     let response = await browser.request(url);
     while (response.status === 303) {
       url = new URL(response.headers.get('location')!, url).toString();
-      response = acceptLanguage ? await fetch(url, { redirect: 'manual', headers: { cookie: `${INTERACTION_COOKIE}=${new URL(url).searchParams.get('interaction')}`, 'Accept-Language': acceptLanguage } }) : await browser.request(url);
+      response = acceptLanguage
+        ? await fetch(url, {
+            redirect: 'manual',
+            headers: { cookie: `${INTERACTION_COOKIE}=${new URL(url).searchParams.get('interaction')}`, 'Accept-Language': acceptLanguage },
+          })
+        : await browser.request(url);
     }
     const page = await response.text();
     return { status: response.status, page, csp: response.headers.get('content-security-policy') ?? '', lang: /<html lang="([^"]+)"/.exec(page)?.[1] ?? null };
@@ -65,7 +85,13 @@ describe('portal branding and languages', () => {
     adminAuth = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
     const issued = await services.clients.create(
       'demo',
-      { client_name: 'Payroll', logo_uri: 'https://logo.payroll.example/logo.png', redirect_uris: [RP_REDIRECT], grant_types: ['authorization_code'], scope: 'openid' },
+      {
+        client_name: 'Payroll',
+        logo_uri: 'https://logo.payroll.example/logo.png',
+        redirect_uris: [RP_REDIRECT],
+        grant_types: ['authorization_code'],
+        scope: 'openid',
+      },
       'admin',
     );
     clientId = issued.client.client_id;
@@ -84,7 +110,8 @@ describe('portal branding and languages', () => {
     });
     expect(bad.status).toBe(400);
     const problem = (await bad.json()) as { issues: string[] };
-    for (const field of ['logo', 'colors.primary', 'supportUrl', 'css', 'defaultLocale']) expect(problem.issues.some((issue) => issue.startsWith(`${field}:`))).toBe(true);
+    for (const field of ['logo', 'colors.primary', 'supportUrl', 'css', 'defaultLocale'])
+      expect(problem.issues.some((issue) => issue.startsWith(`${field}:`))).toBe(true);
     expect(await (await admin('GET', '/branding')).json()).toEqual({});
     // One bad property is enough to refuse the whole stylesheet, with the rule named.
     const oneBad = (await (await admin('PUT', '/branding', { css: 'h1{color:#000} p{position:fixed}' })).json()) as { issues: string[] };
@@ -182,11 +209,23 @@ describe('branding in the operator CLI', () => {
     writeFileSync(logo, tinyPng([200, 30, 30]));
     const css = join(dataDir, 'brand.css');
     writeFileSync(css, 'button { border-radius: 0 }');
-    const set = await cli(['branding', 'set', 'demo', '--product-name', 'Acme', '--logo', logo, '--css', css, '--primary-color', '#0b5394', '--default-locale', 'fr'], env);
+    const set = await cli(
+      ['branding', 'set', 'demo', '--product-name', 'Acme', '--logo', logo, '--css', css, '--primary-color', '#0b5394', '--default-locale', 'fr'],
+      env,
+    );
     expect(set.code).toBe(0);
-    expect(set.json()).toMatchObject({ productName: 'Acme', logo: expect.stringMatching(/^data:image\/png;base64,/), css: 'button{border-radius:0}', colors: { primary: '#0b5394' }, defaultLocale: 'fr' });
+    expect(set.json()).toMatchObject({
+      productName: 'Acme',
+      logo: expect.stringMatching(/^data:image\/png;base64,/),
+      css: 'button{border-radius:0}',
+      colors: { primary: '#0b5394' },
+      defaultLocale: 'fr',
+    });
     // A later change keeps the other fields.
-    expect((await cli(['branding', 'set', 'demo', '--support-url', 'mailto:help@acme.example'], env)).json()).toMatchObject({ productName: 'Acme', supportUrl: 'mailto:help@acme.example' });
+    expect((await cli(['branding', 'set', 'demo', '--support-url', 'mailto:help@acme.example'], env)).json()).toMatchObject({
+      productName: 'Acme',
+      supportUrl: 'mailto:help@acme.example',
+    });
     writeFileSync(css, 'body { background-image: url(x.png) }');
     const bad = await cli(['branding', 'set', 'demo', '--css', css], env);
     expect(bad.code).toBe(2);

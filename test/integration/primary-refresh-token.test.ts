@@ -21,7 +21,11 @@ const PAYROLL = 'https://payroll.example.test/api';
 const CALLBACK = 'http://127.0.0.1:9/callback';
 
 type OAuthFailure = { error?: string; error_description?: string };
-const failureOf = (promise: Promise<unknown>): Promise<OAuthFailure> => promise.then(() => ({ error: 'none: it succeeded' }), (error: OAuthFailure) => error);
+const failureOf = (promise: Promise<unknown>): Promise<OAuthFailure> =>
+  promise.then(
+    () => ({ error: 'none: it succeeded' }),
+    (error: OAuthFailure) => error,
+  );
 
 /**
  * Issue 13's primary refresh token through HTTP: the agent's own sign-in (device flow, agent/login.ts)
@@ -95,9 +99,13 @@ describe.each(BACKENDS)('the agent’s primary refresh token (%s backend)', (bac
   it('refuses the PRT with a proof by another key and revokes its family', async () => {
     const { state } = await signedInAgent();
     const thief = await agentClient(await newDeviceKey());
-    expect(await failureOf(oidc.refreshTokenGrant(thief.config, state.refreshToken!, undefined, { DPoP: thief.dpop }))).toMatchObject({ error: 'invalid_grant' });
+    expect(await failureOf(oidc.refreshTokenGrant(thief.config, state.refreshToken!, undefined, { DPoP: thief.dpop }))).toMatchObject({
+      error: 'invalid_grant',
+    });
     const holder = await agentClient(state.deviceKey);
-    expect(await failureOf(oidc.refreshTokenGrant(holder.config, state.refreshToken!, undefined, { DPoP: holder.dpop }))).toMatchObject({ error: 'invalid_grant' });
+    expect(await failureOf(oidc.refreshTokenGrant(holder.config, state.refreshToken!, undefined, { DPoP: holder.dpop }))).toMatchObject({
+      error: 'invalid_grant',
+    });
     expect((await familyItem(state.accessToken))?.revoked).toBe(true);
   });
 
@@ -126,7 +134,9 @@ describe.each(BACKENDS)('the agent’s primary refresh token (%s backend)', (bac
   it('rotates the PRT exactly once under 20 concurrent refreshes with its key', async () => {
     const { state } = await signedInAgent();
     const { config, dpop } = await agentClient(state.deviceKey);
-    const results = await Promise.all(Array.from({ length: 20 }, () => failureOf(oidc.refreshTokenGrant(config, state.refreshToken!, undefined, { DPoP: dpop }))));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => failureOf(oidc.refreshTokenGrant(config, state.refreshToken!, undefined, { DPoP: dpop }))),
+    );
     expect(results.filter((r) => r.error === 'none: it succeeded')).toHaveLength(1);
     expect(results.filter((r) => r.error === 'invalid_grant')).toHaveLength(19);
   });
@@ -136,9 +146,17 @@ describe.each(BACKENDS)('the agent’s primary refresh token (%s backend)', (bac
     await directoryServices(stack.runtime).tenants.create({ id: `legacy-${backend}` });
     const made = (await clients.addAgent(`legacy-${backend}`)).client;
     const { tenant: _t, first_party: _f, registered_by: _r, client_id_issued_at: _i, version: _v, ...metadata } = made;
-    await clients.replaceMetadata(`legacy-${backend}`, AGENT_CLIENT_ID, { ...metadata, dpop_bound_access_tokens: false, bearer_access_tokens: false, client_name: 'renamed by the operator' });
+    await clients.replaceMetadata(`legacy-${backend}`, AGENT_CLIENT_ID, {
+      ...metadata,
+      dpop_bound_access_tokens: false,
+      bearer_access_tokens: false,
+      client_name: 'renamed by the operator',
+    });
     const again = await clients.addAgent(`legacy-${backend}`);
-    expect(again).toMatchObject({ created: false, client: { dpop_bound_access_tokens: true, bearer_access_tokens: true, client_name: 'renamed by the operator' } });
+    expect(again).toMatchObject({
+      created: false,
+      client: { dpop_bound_access_tokens: true, bearer_access_tokens: true, client_name: 'renamed by the operator' },
+    });
   });
 
   describe('browser SSO from the PRT', () => {
@@ -206,6 +224,5 @@ describe.each(BACKENDS)('the agent’s primary refresh token (%s backend)', (bac
       expect(late.status).toBe(410);
       expect(await late.text()).toContain('expired');
     });
-
   });
 });

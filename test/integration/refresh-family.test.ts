@@ -24,7 +24,12 @@ describe.each(BACKENDS)('refresh-token families on the %s backend', (name) => {
   async function family(presenter: Presenter, jkt?: string): Promise<{ gid: string; token: string }> {
     const gid = `family-${name}-${++n}-0123456789`;
     const opened = families.open(gid, { sid: 's', authTime: 1, acr: 'a', amr: ['pwd'], ...(jkt ? { jkt } : {}) });
-    await grants.create({ gid, tenant: presenter.tenant, clientId: presenter.clientId, sub: 'alice', scope: 'openid offline_access' }, 3600, 'user', opened.attributes);
+    await grants.create(
+      { gid, tenant: presenter.tenant, clientId: presenter.clientId, sub: 'alice', scope: 'openid offline_access' },
+      3600,
+      'user',
+      opened.attributes,
+    );
     return { gid, token: opened.token };
   }
 

@@ -93,7 +93,7 @@ describe.each(BACKENDS)('SAML protocol state on the %s backend', (name) => {
   });
 
   describe('session participants and the logout chain', () => {
-    it('lists a session\'s participants (GSI1) and finds a session by an SP\'s SessionIndex', async () => {
+    it("lists a session's participants (GSI1) and finds a session by an SP's SessionIndex", async () => {
       freshTenant();
       const participants = new SessionParticipants(backend.state);
       const expiresAt = Math.floor(clock.now() / 1000) + 3600;

@@ -34,17 +34,33 @@ describe('security events in the function log', () => {
       const rp = await registerClient(`${stack.url}/t/demo`);
       const browser = new HttpBrowser();
       const { verifier, challenge } = pkce();
-      const callback = await authorizeWithLogin(`${stack.url}/t/demo`, { client_id: rp.client_id, code_challenge: challenge, code_challenge_method: 'S256' }, browser);
+      const callback = await authorizeWithLogin(
+        `${stack.url}/t/demo`,
+        { client_id: rp.client_id, code_challenge: challenge, code_challenge_method: 'S256' },
+        browser,
+      );
       const code = callback.searchParams.get('code')!;
-      const issued = await postForm(`${stack.url}/t/demo/oidc/token`, { grant_type: 'authorization_code', code, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(rp) });
+      const issued = await postForm(
+        `${stack.url}/t/demo/oidc/token`,
+        { grant_type: 'authorization_code', code, redirect_uri: RP_REDIRECT, code_verifier: verifier },
+        { Authorization: basic(rp) },
+      );
       expect(issued.status).toBe(200);
       // Every hour is outside the usual hours now, and that alone denies.
       const hour = new Date().getUTCHours();
       const policy = { bands: { stepUp: 5, deny: 10 }, usualHours: { from: (hour + 2) % 24, to: (hour + 3) % 24 } };
-      const set = await fetch(`${stack.url}/t/demo/admin/v1/risk-policy`, { method: 'PUT', headers: { Authorization: adminAuth, 'Content-Type': 'application/json' }, body: JSON.stringify(policy) });
+      const set = await fetch(`${stack.url}/t/demo/admin/v1/risk-policy`, {
+        method: 'PUT',
+        headers: { Authorization: adminAuth, 'Content-Type': 'application/json' },
+        body: JSON.stringify(policy),
+      });
       expect(set.status).toBe(200);
       const refreshToken = String(issued.body['refresh_token']);
-      const denied = await postForm(`${stack.url}/t/demo/oidc/token`, { grant_type: 'refresh_token', refresh_token: refreshToken }, { Authorization: basic(rp) });
+      const denied = await postForm(
+        `${stack.url}/t/demo/oidc/token`,
+        { grant_type: 'refresh_token', refresh_token: refreshToken },
+        { Authorization: basic(rp) },
+      );
       expect(denied.body['error']).toBe('invalid_grant');
       secrets = [DEMO_PASSWORD, code, refreshToken, String(issued.body['access_token']), rp.client_secret ?? 'no-secret'];
     } finally {
@@ -56,8 +72,23 @@ describe('security events in the function log', () => {
       .map((line) => (JSON.parse(line) as { securityEvent: Record<string, unknown> }).securityEvent);
     expect(events).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ schema: 'cloudcard.security-event/1', kind: 'deny', tenant: 'demo', username: 'alice', reason: 'refresh:risk', ip: '127.0.0.1', score: expect.any(Number) }),
-        expect.objectContaining({ schema: 'cloudcard.security-event/1', kind: 'sign-in-success', tenant: 'demo', username: 'alice', reason: 'password', ip: '127.0.0.1' }),
+        expect.objectContaining({
+          schema: 'cloudcard.security-event/1',
+          kind: 'deny',
+          tenant: 'demo',
+          username: 'alice',
+          reason: 'refresh:risk',
+          ip: '127.0.0.1',
+          score: expect.any(Number),
+        }),
+        expect.objectContaining({
+          schema: 'cloudcard.security-event/1',
+          kind: 'sign-in-success',
+          tenant: 'demo',
+          username: 'alice',
+          reason: 'password',
+          ip: '127.0.0.1',
+        }),
         expect.objectContaining({ schema: 'cloudcard.security-event/1', kind: 'token-revoked', tenant: 'demo', username: 'alice', reason: 'risk-deny' }),
       ]),
     );
@@ -67,7 +98,15 @@ describe('security events in the function log', () => {
 
   it('logs card session open, a takeover (superseded) and the PIN blocked by its last try, without the PIN', async () => {
     // The test above left a policy that denies at every hour: back to the defaults.
-    expect((await fetch(`${stack.url}/t/demo/admin/v1/risk-policy`, { method: 'PUT', headers: { Authorization: adminAuth, 'Content-Type': 'application/json' }, body: '{}' })).status).toBe(200);
+    expect(
+      (
+        await fetch(`${stack.url}/t/demo/admin/v1/risk-policy`, {
+          method: 'PUT',
+          headers: { Authorization: adminAuth, 'Content-Type': 'application/json' },
+          body: '{}',
+        })
+      ).status,
+    ).toBe(200);
     const services = directoryServices(stack.runtime);
     const enrolled = await services.cards!.enrol('demo', { username: 'alice', slots: ['9a'], pin: '13572468', puk: '97531864' });
     const card = enrolled.card.id;
@@ -81,7 +120,10 @@ describe('security events in the function log', () => {
       const client = new CardApiClient({ tenantUrl: `${stack.url}/t/demo`, accessToken: () => token });
       const first = await client.openSession(card, await generateDeviceKey());
       const second = await client.openSession(card, await generateDeviceKey());
-      const superseded = await client.transmit(first.session, select()).then(() => undefined, (error: unknown) => error);
+      const superseded = await client.transmit(first.session, select()).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
       expect(superseded).toBeInstanceOf(CardApiError);
       expect(sw(await client.transmit(second.session, select()))).toBe(0x9000);
       const tries = (await services.tenants.get('demo')).pinPolicy.retries;

@@ -41,11 +41,21 @@ describe('token path', () => {
     await directoryServices(stack.runtime).tenants.update('demo', { oidc: { passwordGrant: true } });
     const made = await directoryServices(stack.runtime).clients.create(
       'demo',
-      { client_name: 'token path', redirect_uris: ['https://rp.example.test/callback'], grant_types: ['client_credentials', 'refresh_token', 'password'], token_endpoint_auth_method: 'client_secret_basic', scope: 'openid profile offline_access' },
+      {
+        client_name: 'token path',
+        redirect_uris: ['https://rp.example.test/callback'],
+        grant_types: ['client_credentials', 'refresh_token', 'password'],
+        token_endpoint_auth_method: 'client_secret_basic',
+        scope: 'openid profile offline_access',
+      },
       'admin',
     );
     client = { id: made.client.client_id, secret: made.clientSecret! };
-    const runtime: Runtime = { ...stack.runtime, directory: recordingStore(stack.runtime.directory, 'oidc', 'directory', log), state: recordingStore(stack.runtime.state, 'oidc', 'state', log) };
+    const runtime: Runtime = {
+      ...stack.runtime,
+      directory: recordingStore(stack.runtime.directory, 'oidc', 'directory', log),
+      state: recordingStore(stack.runtime.state, 'oidc', 'state', log),
+    };
     handler = createContextHandler('oidc', runtime, oidcContext, createObservability('oidc', { logLevel: 'SILENT' }));
   });
   afterAll(async () => stack.close());
@@ -90,7 +100,11 @@ describe('token path', () => {
   });
 
   it('serves a client deleted by another container for at most the cache TTL', async () => {
-    const made = await directoryServices(stack.runtime).clients.create('demo', { client_name: 'short-lived', grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'profile' }, 'admin');
+    const made = await directoryServices(stack.runtime).clients.create(
+      'demo',
+      { client_name: 'short-lived', grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'profile' },
+      'admin',
+    );
     const other = { id: made.client.client_id, secret: made.clientSecret! };
     const saved = client;
     client = other;

@@ -15,9 +15,19 @@ const REDIRECT = 'https://rp.example.test/callback';
 const CHROME_LINUX = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 const FIREFOX_WINDOWS = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0';
 /** What CloudFront would add for a viewer in Paris, Berlin (country only) and Sydney. */
-const PARIS = { 'CloudFront-Viewer-Country': 'FR', 'CloudFront-Viewer-City': 'Paris', 'CloudFront-Viewer-Latitude': '48.85660', 'CloudFront-Viewer-Longitude': '2.35220' };
+const PARIS = {
+  'CloudFront-Viewer-Country': 'FR',
+  'CloudFront-Viewer-City': 'Paris',
+  'CloudFront-Viewer-Latitude': '48.85660',
+  'CloudFront-Viewer-Longitude': '2.35220',
+};
 const GERMANY = { 'CloudFront-Viewer-Country': 'DE' };
-const SYDNEY = { 'CloudFront-Viewer-Country': 'AU', 'CloudFront-Viewer-City': 'Sydney', 'CloudFront-Viewer-Latitude': '-33.86880', 'CloudFront-Viewer-Longitude': '151.20930' };
+const SYDNEY = {
+  'CloudFront-Viewer-Country': 'AU',
+  'CloudFront-Viewer-City': 'Sydney',
+  'CloudFront-Viewer-Latitude': '-33.86880',
+  'CloudFront-Viewer-Longitude': '151.20930',
+};
 const SP_ENTITY = 'https://payroll.example.test/sp';
 const SP_METADATA = `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="${SP_ENTITY}">
   <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
@@ -27,7 +37,11 @@ const SP_METADATA = `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:
 const HOME: Origin = { address: '127.0.0.1', headers: { 'User-Agent': CHROME_LINUX, ...PARIS } };
 
 type OAuthFailure = { error?: string; cause?: unknown; code?: string };
-const failureOf = (promise: Promise<unknown>): Promise<OAuthFailure> => promise.then(() => ({ error: 'none: it succeeded' }), (error: OAuthFailure) => error);
+const failureOf = (promise: Promise<unknown>): Promise<OAuthFailure> =>
+  promise.then(
+    () => ({ error: 'none: it succeeded' }),
+    (error: OAuthFailure) => error,
+  );
 
 /**
  * Issue 13 through HTTP: the access context captured at issue and at every continuation (source address
@@ -39,11 +53,21 @@ const failureOf = (promise: Promise<unknown>): Promise<OAuthFailure> => promise.
 async function signedIn(stack: LocalStack, origin: { current: Origin }) {
   const issuer = new URL(`${stack.url}/t/demo`);
   const options = { execute: [oidc.allowInsecureRequests], [oidc.customFetch]: fetchFrom(() => origin.current) };
-  const config = await oidc.dynamicClientRegistration(issuer, { redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none' }, oidc.None(), options);
+  const config = await oidc.dynamicClientRegistration(
+    issuer,
+    { redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none' },
+    oidc.None(),
+    options,
+  );
   const dpop = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
   const browser = new HttpBrowser(fetchFrom(() => origin.current));
   const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid offline_access', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT,
+    scope: 'openid offline_access',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+  });
   const login = await browser.follow(url.toString(), REDIRECT);
   const form = formOf(await login.response.text());
   let done = await browser.follow(form.action, REDIRECT, { form: { ...form.fields, username: 'alice', password: DEMO_PASSWORD } });
@@ -54,12 +78,23 @@ async function signedIn(stack: LocalStack, origin: { current: Origin }) {
   const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier }, undefined, { DPoP: dpop });
   /** `prompt=none` with the browser's SSO session: a code while it lives, `login_required` once it has ended. */
   const silently = async (): Promise<URL> => {
-    const again = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', prompt: 'none', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const again = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT,
+      scope: 'openid',
+      prompt: 'none',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
     return new URL((await browser.follow(again.toString(), REDIRECT)).url);
   };
   /** An interactive authorization request: where the browser ends up (the client, or a portal page). */
   const interactively = async (): Promise<{ url: string; page: string }> => {
-    const again = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const again = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
     const at = await browser.follow(again.toString(), REDIRECT);
     return { url: at.url, page: at.url.startsWith(REDIRECT) ? '' : await at.response.text() };
   };
@@ -85,7 +120,13 @@ describe.each(BACKENDS)('token protection on a stack trusting CDN location heade
     origin.current = HOME;
     const { tokens } = await signedIn(stack, origin);
     const risk = await riskOf(stack, tokens.access_token);
-    expect(risk?.issued).toMatchObject({ ip: '127.0.0.1', browser: 'Chrome', os: 'Linux', location: { country: 'FR', city: 'Paris', latitude: 48.8566, longitude: 2.3522 }, amr: ['pwd'] });
+    expect(risk?.issued).toMatchObject({
+      ip: '127.0.0.1',
+      browser: 'Chrome',
+      os: 'Linux',
+      location: { country: 'FR', city: 'Paris', latitude: 48.8566, longitude: 2.3522 },
+      amr: ['pwd'],
+    });
     expect(risk?.issued.keyThumbprint).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 
@@ -110,7 +151,12 @@ describe.each(BACKENDS)('token protection on a stack trusting CDN location heade
     const failure = await failureOf(oidc.refreshTokenGrant(config, rotated.refresh_token!, undefined, { DPoP: dpop }));
     // openid-client surfaces the WWW-Authenticate challenge, parameters and all.
     expect(failure.code).toBe('OAUTH_WWW_AUTHENTICATE_CHALLENGE');
-    expect(failure.cause).toEqual([expect.objectContaining({ scheme: 'bearer', parameters: expect.objectContaining({ error: 'insufficient_user_authentication', acr_values: 'urn:cloudcard:acr:mfa', max_age: '0' }) })]);
+    expect(failure.cause).toEqual([
+      expect.objectContaining({
+        scheme: 'bearer',
+        parameters: expect.objectContaining({ error: 'insufficient_user_authentication', acr_values: 'urn:cloudcard:acr:mfa', max_age: '0' }),
+      }),
+    ]);
     const risk = await riskOf(stack, tokens.access_token);
     expect(risk?.decisions.at(-1)).toMatchObject({ decision: 'step-up', score: 40, reasons: ['country-change'], context: { location: { country: 'DE' } } });
     origin.current = HOME;
@@ -124,7 +170,11 @@ describe.each(BACKENDS)('token protection on a stack trusting CDN location heade
     origin.current = { address: '127.0.0.3', headers: { 'User-Agent': CHROME_LINUX, ...SYDNEY } };
     expect(await failureOf(oidc.refreshTokenGrant(config, rotated.refresh_token!, undefined, { DPoP: dpop }))).toMatchObject({ error: 'invalid_grant' });
     const risk = await riskOf(stack, tokens.access_token);
-    expect(risk?.decisions.at(-1)).toMatchObject({ decision: 'deny', reasons: ['impossible-travel', 'country-change', 'ip-change'], context: { ip: '127.0.0.3' } });
+    expect(risk?.decisions.at(-1)).toMatchObject({
+      decision: 'deny',
+      reasons: ['impossible-travel', 'country-change', 'ip-change'],
+      context: { ip: '127.0.0.3' },
+    });
     origin.current = HOME;
     expect((await silently()).searchParams.get('error')).toBe('login_required');
     const introspected = await oidc.tokenIntrospection(config, rotated.access_token).catch(() => undefined);
@@ -134,7 +184,9 @@ describe.each(BACKENDS)('token protection on a stack trusting CDN location heade
   it('rotates exactly once under 20 concurrent refreshes of one token, with evaluation on', async () => {
     origin.current = HOME;
     const { config, dpop, tokens } = await signedIn(stack, origin);
-    const results = await Promise.all(Array.from({ length: 20 }, () => failureOf(oidc.refreshTokenGrant(config, tokens.refresh_token!, undefined, { DPoP: dpop }))));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => failureOf(oidc.refreshTokenGrant(config, tokens.refresh_token!, undefined, { DPoP: dpop }))),
+    );
     expect(results.filter((r) => r.error === 'none: it succeeded')).toHaveLength(1);
     expect(results.filter((r) => r.error === 'invalid_grant')).toHaveLength(19);
     // Only the one rotation reached the access check: one decision recorded.
@@ -199,7 +251,6 @@ describe('token protection on a stack that does not trust location headers', () 
     expect((await riskOf(stack, tokens.access_token))?.decisions.at(-1)).toMatchObject({ decision: 'allow', score: 0 });
   });
 });
-
 
 describe('token protection at card-session open', () => {
   let stack: LocalStack;

@@ -15,13 +15,34 @@ import { startStackOn } from '../support/oidc-stack.ts';
 function externalCa(name: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'cloudcard-truststore-'));
   try {
-    return execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-subj', `/CN=${name}`, '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-subj',
+        `/CN=${name}`,
+        '-days',
+        '30',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const fingerprints = (pem: string): string[] => (pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map((block) => new X509Certificate(block).fingerprint256);
+const fingerprints = (pem: string): string[] =>
+  (pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map((block) => new X509Certificate(block).fingerprint256);
 const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256;
 
 /**
@@ -62,7 +83,7 @@ describe.each(BACKENDS)('mutual-TLS truststore on the %s backend', (backend: Bac
     await stack?.close();
   });
 
-  it('holds every tenant CA, and each tenant\'s trusted CAs, rewritten as they are created, added and removed', async () => {
+  it("holds every tenant CA, and each tenant's trusted CAs, rewritten as they are created, added and removed", async () => {
     // At start: whatever CAs exist (the demo tenant may have none yet), or the keyless placeholder.
     const initial = fingerprints(bundle());
     expect(initial.length).toBeGreaterThan(0);
@@ -105,7 +126,9 @@ describe.each(BACKENDS)('mutual-TLS truststore on the %s backend', (backend: Bac
 
   it('refuses a bad trusted CA list without rewriting the bundle', async () => {
     const before = bundle();
-    const response = await admin('ts-one', 'PUT', '/trusted-cas', { certificates: [externalCa('Fine CA'), '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'] });
+    const response = await admin('ts-one', 'PUT', '/trusted-cas', {
+      certificates: [externalCa('Fine CA'), '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'],
+    });
     expect(response.status).toBe(400);
     expect(bundle()).toBe(before);
   });

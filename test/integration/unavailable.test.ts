@@ -23,21 +23,49 @@ describe('dependency failures (AWS adapters on the emulator)', () => {
   let backend: Backend;
   let runtime: Runtime;
   let auth: string;
-  const config = loadConfig({ STAGE: 'test', DIRECTORY_TABLE: 'unused', STATE_TABLE: 'unused', KEY_PROVIDER: 'kms', CARD_KEK_KEY_ID: 'x', SIGNING_KEY_ID: 'y' });
+  const config = loadConfig({
+    STAGE: 'test',
+    DIRECTORY_TABLE: 'unused',
+    STATE_TABLE: 'unused',
+    KEY_PROVIDER: 'kms',
+    CARD_KEK_KEY_ID: 'x',
+    SIGNING_KEY_ID: 'y',
+  });
 
   beforeAll(async () => {
     backend = await openBackend('emulator', clock);
-    runtime = { config, directory: backend.directory, state: backend.state, custody: backend.custody, signer: await backend.signer('RS256'), clock, random: systemRandom, outbound: NO_OUTBOUND };
+    runtime = {
+      config,
+      directory: backend.directory,
+      state: backend.state,
+      custody: backend.custody,
+      signer: await backend.signer('RS256'),
+      clock,
+      random: systemRandom,
+      outbound: NO_OUTBOUND,
+    };
     const admin = await new AdminClients(backend.directory, clock, systemRandom).create();
     auth = `Basic ${Buffer.from(`${admin.clientId}:${admin.clientSecret}`).toString('base64')}`;
     const handler = createContextHandler('admin', runtime, adminContext, createObservability('admin', { logLevel: 'SILENT' }));
-    await handler(proxyEvent('POST', '/t/acme/admin/v1/tenant', { headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: '{}' }), lambdaContext);
+    await handler(
+      proxyEvent('POST', '/t/acme/admin/v1/tenant', { headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: '{}' }),
+      lambdaContext,
+    );
   });
   afterAll(async () => backend.close());
 
   it('answers /health 503 naming the failed check when KMS is unreachable', async () => {
-    const deadKms = createKmsClient({ endpoint: `http://127.0.0.1:${await freePort()}`, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
-    const handler = createContextHandler('admin', { ...runtime, signer: new KmsSigner(deadKms, 'nope') }, adminContext, createObservability('admin', { logLevel: 'SILENT' }));
+    const deadKms = createKmsClient({
+      endpoint: `http://127.0.0.1:${await freePort()}`,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
+    const handler = createContextHandler(
+      'admin',
+      { ...runtime, signer: new KmsSigner(deadKms, 'nope') },
+      adminContext,
+      createObservability('admin', { logLevel: 'SILENT' }),
+    );
     const response = await handler(proxyEvent('GET', '/health'), lambdaContext);
     expect(response.statusCode).toBe(503);
     expect(response.headers?.['Content-Type']).toBe('application/problem+json');
@@ -47,12 +75,19 @@ describe('dependency failures (AWS adapters on the emulator)', () => {
 
   it('answers 503 when the directory fails during a write, and leaves nothing behind', async () => {
     // The table answers reads but the write hits an outage (the table's endpoint goes away).
-    const deadClient = createDynamoClient({ endpoint: `http://127.0.0.1:${await freePort()}`, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+    const deadClient = createDynamoClient({
+      endpoint: `http://127.0.0.1:${await freePort()}`,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
     const dead = new DynamoItemStore({ client: deadClient, tableName: 'x', role: 'directory' });
     const flaky: DirectoryStore = { ...bindStore(backend.directory), put: (item, guard) => dead.put(item, guard) };
     const handler = createContextHandler('admin', { ...runtime, directory: flaky }, adminContext, createObservability('admin', { logLevel: 'SILENT' }));
     const response = await handler(
-      proxyEvent('POST', '/t/acme/admin/v1/users', { headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'dave' }) }),
+      proxyEvent('POST', '/t/acme/admin/v1/users', {
+        headers: { Authorization: auth, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username: 'dave' }),
+      }),
       lambdaContext,
     );
     expect(response.statusCode).toBe(503);

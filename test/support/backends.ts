@@ -109,7 +109,10 @@ async function openEmulator(clock: Clock): Promise<Backend> {
   const signingKey = (algorithm: JwsAlgorithm): Promise<string> => {
     if (!signingKeys.has(algorithm)) {
       const spec = algorithm === 'ES256' ? 'ECC_NIST_P256' : 'RSA_2048';
-      signingKeys.set(algorithm, kms.send(new CreateKeyCommand({ KeySpec: spec, KeyUsage: 'SIGN_VERIFY' })).then((k) => k.KeyMetadata!.Arn!));
+      signingKeys.set(
+        algorithm,
+        kms.send(new CreateKeyCommand({ KeySpec: spec, KeyUsage: 'SIGN_VERIFY' })).then((k) => k.KeyMetadata!.Arn!),
+      );
     }
     return signingKeys.get(algorithm)!;
   };
@@ -146,7 +149,7 @@ export function bindStore(store: DirectoryStore): DirectoryStore {
 export function countingReads(store: DirectoryStore): { store: DirectoryStore; reads: () => number; reset: () => void } {
   let reads = 0;
   return {
-    store: { ...bindStore(store), get: (key) => ((reads++), store.get(key)) },
+    store: { ...bindStore(store), get: (key) => (reads++, store.get(key)) },
     reads: () => reads,
     reset: () => (reads = 0),
   };

@@ -13,13 +13,21 @@ export const PIV_AID = Uint8Array.from([0xa0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00
  */
 export async function cardAccessToken(stack: LocalStack, scope = 'openid card', tenant = 'demo'): Promise<string> {
   const issuer = `${stack.url}/t/${tenant}`;
-  const issued = await directoryServices(stack.runtime).clients.create(tenant, { client_name: 'card test RP', redirect_uris: [RP_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid card offline_access' }, 'admin');
+  const issued = await directoryServices(stack.runtime).clients.create(
+    tenant,
+    { client_name: 'card test RP', redirect_uris: [RP_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid card offline_access' },
+    'admin',
+  );
   const client: RegisteredClient = { client_id: issued.client.client_id, client_secret: issued.clientSecret! };
   const { verifier, challenge } = pkce();
   const callback = await authorizeWithLogin(issuer, { client_id: client.client_id, scope, code_challenge: challenge, code_challenge_method: 'S256' });
   const code = callback.searchParams.get('code');
   if (!code) throw new Error(`no code: ${callback.toString()}`);
-  const token = await postForm(`${issuer}/oidc/token`, { grant_type: 'authorization_code', code, redirect_uri: RP_REDIRECT, code_verifier: verifier }, { Authorization: basic(client) });
+  const token = await postForm(
+    `${issuer}/oidc/token`,
+    { grant_type: 'authorization_code', code, redirect_uri: RP_REDIRECT, code_verifier: verifier },
+    { Authorization: basic(client) },
+  );
   if (token.status !== 200) throw new Error(`token exchange failed: ${JSON.stringify(token.body)}`);
   return String(token.body['access_token']);
 }

@@ -44,10 +44,18 @@ export interface ChromiumSession {
  */
 export async function launchChromium(options: { env?: Record<string, string>; args?: readonly string[] } = {}): Promise<ChromiumSession> {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`Chromium is required for the browser suites but ${CHROMIUM_PATH} is missing (CI=${process.env['CI'] ?? ''}): install the Debian package "chromium".`);
+    throw new Error(
+      `Chromium is required for the browser suites but ${CHROMIUM_PATH} is missing (CI=${process.env['CI'] ?? ''}): install the Debian package "chromium".`,
+    );
   }
   // `env`: e.g. a HOME of the test's own, whose ~/.pki/nssdb is the NSS database Chromium uses on Linux.
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, ...(options.args ?? [])], timeout: 30_000, ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: [...CHROMIUM_ARGS, ...(options.args ?? [])],
+    timeout: 30_000,
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+  });
   const contexts: BrowserContext[] = [];
   let closed = false;
   return {

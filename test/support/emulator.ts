@@ -67,7 +67,9 @@ export function ensureMotoInstalled(location: VenvLocation = DEFAULT_VENV, pytho
   for (const [command, ...args] of steps) {
     const result = spawnSync(command!, args, { stdio: 'inherit' });
     if (result.status !== 0) {
-      throw new Error(`could not install the AWS emulator (${command} ${args.join(' ')} exited ${result.status ?? result.error?.message}); need python3 with venv and PyPI access`);
+      throw new Error(
+        `could not install the AWS emulator (${command} ${args.join(' ')} exited ${result.status ?? result.error?.message}); need python3 with venv and PyPI access`,
+      );
     }
   }
   writeFileSync(join(location.venv, STAMP_FILE), `${requirementsDigest(location.requirements)}\n`);

@@ -24,7 +24,16 @@ export const offlineResolver = async (hostname: string): Promise<string[]> => {
  * loopback, so the outbound URL policy's loopback exception is on unless `outbound` says otherwise;
  * names resolve without DNS (offlineResolver) unless `outbound` gives a resolver.
  */
-export async function startStackOn(backend: BackendName, options: { clock?: Clock; outbound?: LocalOutboundOptions; env?: Record<string, string>; certListener?: LocalStackOptions['certListener']; logLevel?: LocalStackOptions['logLevel'] } = {}): Promise<LocalStack> {
+export async function startStackOn(
+  backend: BackendName,
+  options: {
+    clock?: Clock;
+    outbound?: LocalOutboundOptions;
+    env?: Record<string, string>;
+    certListener?: LocalStackOptions['certListener'];
+    logLevel?: LocalStackOptions['logLevel'];
+  } = {},
+): Promise<LocalStack> {
   const base = {
     port: 0,
     logLevel: options.logLevel ?? ('SILENT' as const),
@@ -48,7 +57,15 @@ export async function startStackOn(backend: BackendName, options: { clock?: Cloc
   return startLocalStack({
     ...base,
     env: { ...options.env, DIRECTORY_TABLE: `cc-e2e-directory-${suffix}`, STATE_TABLE: `cc-e2e-state-${suffix}` },
-    aws: { endpoint, region, credentials: EMULATOR_CREDENTIALS, cardKekKeyId: kek.KeyMetadata!.Arn!, signingKeyId: signing.KeyMetadata!.Arn!, cardSessionKeyId: sessionKey.KeyMetadata!.Arn!, cardPinKeyId: pinKey.KeyMetadata!.Arn! },
+    aws: {
+      endpoint,
+      region,
+      credentials: EMULATOR_CREDENTIALS,
+      cardKekKeyId: kek.KeyMetadata!.Arn!,
+      signingKeyId: signing.KeyMetadata!.Arn!,
+      cardSessionKeyId: sessionKey.KeyMetadata!.Arn!,
+      cardPinKeyId: pinKey.KeyMetadata!.Arn!,
+    },
   });
 }
 

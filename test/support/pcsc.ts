@@ -58,7 +58,13 @@ export async function startPcscd(): Promise<Pcscd> {
   const dir = mkdtempSync(join(tmpdir(), 'cc-pcscd-'));
   writeFileSync(
     join(dir, 'vpcd'),
-    [`FRIENDLYNAME "${READER}"`, `DEVICENAME   /dev/null:${vpcdPort}`, 'LIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so', `CHANNELID    ${vpcdPort}`, ''].join('\n'),
+    [
+      `FRIENDLYNAME "${READER}"`,
+      `DEVICENAME   /dev/null:${vpcdPort}`,
+      'LIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so',
+      `CHANNELID    ${vpcdPort}`,
+      '',
+    ].join('\n'),
   );
   let child: ChildProcess | undefined;
   const halt = async (): Promise<void> => {
@@ -117,7 +123,11 @@ function listReaders(): string {
  * Runs a smart-card tool to completion (stdin closed unless given), with a timeout. Asynchronous on
  * purpose: the local gateway the agent talks to runs in the test's own process and must keep serving.
  */
-export function tool(command: string, args: readonly string[], options: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function tool(
+  command: string,
+  args: readonly string[],
+  options: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
     let stdout = '';
@@ -142,13 +152,17 @@ export async function agentRequests(stateDir: string): Promise<Record<string, nu
 }
 
 /** A running agent's counters per card: HTTPS requests for APDUs, and how its vpcd messages arrived. */
-export function agentStats(stateDir: string): Promise<{ requests: Record<string, number>; turns: Record<string, { turns: number; slow: number; maxMs: number }> }> {
+export function agentStats(
+  stateDir: string,
+): Promise<{ requests: Record<string, number>; turns: Record<string, { turns: number; slow: number; maxMs: number }> }> {
   return new Promise((resolve, reject) => {
     const socket = connect(join(stateDir, 'agent.sock'));
     let reply = '';
     socket.on('connect', () => socket.write('{"command":"stats"}\n'));
     socket.on('data', (chunk) => (reply += chunk.toString()));
-    socket.on('end', () => resolve(JSON.parse(reply) as { requests: Record<string, number>; turns: Record<string, { turns: number; slow: number; maxMs: number }> }));
+    socket.on('end', () =>
+      resolve(JSON.parse(reply) as { requests: Record<string, number>; turns: Record<string, { turns: number; slow: number; maxMs: number }> }),
+    );
     socket.on('error', reject);
   });
 }

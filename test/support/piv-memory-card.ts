@@ -104,7 +104,12 @@ export class MemoryPivCard implements PivCard {
     this.policy = options.policy ?? digitsPolicy;
     this.limits = options.limits ?? EVERY_ALGORITHM;
     if (options.wipeable !== false) this.reset = async () => this.wipe();
-    this.pin = { value: options.pin ?? DEFAULT_PIN, remaining: options.pinTries ?? 3, maxTries: options.pinTries ?? 3, mustChange: options.mustChange ?? false };
+    this.pin = {
+      value: options.pin ?? DEFAULT_PIN,
+      remaining: options.pinTries ?? 3,
+      maxTries: options.pinTries ?? 3,
+      mustChange: options.mustChange ?? false,
+    };
     this.puk = { value: options.puk ?? DEFAULT_PUK, remaining: options.pukTries ?? 3, maxTries: options.pukTries ?? 3, mustChange: false };
     this.management = options.management ?? { algorithm: '3des', key: FACTORY_MANAGEMENT_KEY };
   }
@@ -200,7 +205,14 @@ export class MemoryPivCard implements PivCard {
     return this.hold(slot, algorithm, privateKey, createPublicKey(privateKey), pinPolicy ?? DEFAULT_PIN_POLICY[slot], 'imported');
   }
 
-  private hold(slot: PivSlot, algorithm: PivAlgorithm, privateKey: KeyObject, publicKey: KeyObject, pinPolicy: SlotInfo['pinPolicy'], origin: SlotInfo['origin']): Uint8Array {
+  private hold(
+    slot: PivSlot,
+    algorithm: PivAlgorithm,
+    privateKey: KeyObject,
+    publicKey: KeyObject,
+    pinPolicy: SlotInfo['pinPolicy'],
+    origin: SlotInfo['origin'],
+  ): Uint8Array {
     const spki = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
     this.keys.set(slot, { info: { algorithm, publicKey: spki, pinPolicy, origin }, privateKey });
     return spki.slice();

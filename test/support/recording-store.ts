@@ -22,7 +22,10 @@ export function recordingStore<S extends ItemStore | StateStore>(store: S, conte
   const wrapped: ItemStore = {
     get: <T extends Item>(key: ItemKey) => (record('dynamodb:GetItem', key.PK), store.get<T>(key)),
     put: (item: Item & { expiresAt: number }, guard?: WriteGuard) => (record('dynamodb:PutItem', item.PK), store.put(item, guard)),
-    update: <T extends Item>(key: ItemKey, changes: Readonly<Record<string, unknown>>, guard?: WriteGuard) => (record('dynamodb:UpdateItem', key.PK), store.update<T>(key, changes, guard)),
+    update: <T extends Item>(key: ItemKey, changes: Readonly<Record<string, unknown>>, guard?: WriteGuard) => (
+      record('dynamodb:UpdateItem', key.PK),
+      store.update<T>(key, changes, guard)
+    ),
     delete: (key: ItemKey, guard?: WriteGuard) => (record('dynamodb:DeleteItem', key.PK), store.delete(key, guard)),
     query: <T extends Item>(request: QueryRequest) => (record('dynamodb:Query', request.partition, request.index), store.query<T>(request)),
     ping: () => (record('dynamodb:GetItem', 'health'), store.ping()),

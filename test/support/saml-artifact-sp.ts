@@ -35,26 +35,43 @@ const instant = (offsetMs = 0) => new Date(Date.now() + offsetMs).toISOString().
 export const newId = () => `_${randomBytes(20).toString('hex')}`;
 
 export function parse(xml: string): Document {
-  return new DOMParser({ onError: (level, message) => { if (level !== 'warning') throw new Error(message); } }).parseFromString(xml, 'text/xml');
+  return new DOMParser({
+    onError: (level, message) => {
+      if (level !== 'warning') throw new Error(message);
+    },
+  }).parseFromString(xml, 'text/xml');
 }
 export const serializeNode = (node: Element) => new XMLSerializer().serializeToString(node);
 export const first = (node: Document | Element, ns: string, name: string): Element | undefined => node.getElementsByTagNameNS(ns, name)[0];
-export const envelope = (xml: string) => `<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="${NS.soap}"><soap:Body>${xml}</soap:Body></soap:Envelope>`;
-export const statusOf = (element: Element | undefined): string | undefined => (element ? first(element, NS.protocol, 'StatusCode')?.getAttribute('Value') ?? undefined : undefined);
+export const envelope = (xml: string) =>
+  `<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="${NS.soap}"><soap:Body>${xml}</soap:Body></soap:Envelope>`;
+export const statusOf = (element: Element | undefined): string | undefined =>
+  element ? (first(element, NS.protocol, 'StatusCode')?.getAttribute('Value') ?? undefined) : undefined;
 
 /** Signs the root element enveloped (RSA-SHA256, exclusive C14N), the Signature after the Issuer. */
 export function signXml(xml: string, keyPem: string, certPem: string): string {
   const root = parse(xml).documentElement!;
   const path = `/*[local-name()='${root.localName}']`;
-  const signer = new SignedXml({ privateKey: keyPem, publicCert: certPem, signatureAlgorithm: RSA_SHA256, canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#' });
-  signer.addReference({ xpath: path, digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256', transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'] });
+  const signer = new SignedXml({
+    privateKey: keyPem,
+    publicCert: certPem,
+    signatureAlgorithm: RSA_SHA256,
+    canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
+  });
+  signer.addReference({
+    xpath: path,
+    digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
+    transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
+  });
   signer.computeSignature(xml, { prefix: 'ds', location: { reference: `${path}/*[local-name()='Issuer']`, action: 'after' } });
   return signer.getSignedXml();
 }
 
 /** Verifies the enveloped signature on `element` (in `xml`) with a pinned certificate, KeyInfo ignored. */
 export function verifyWith(xml: string, element: Element, certPem: string): boolean {
-  const signature = Array.from({ length: element.childNodes.length }, (_, i) => element.childNodes[i]).find((node) => node?.nodeType === 1 && (node as Element).localName === 'Signature') as Element | undefined;
+  const signature = Array.from({ length: element.childNodes.length }, (_, i) => element.childNodes[i]).find(
+    (node) => node?.nodeType === 1 && (node as Element).localName === 'Signature',
+  ) as Element | undefined;
   if (!signature) return false;
   const verifier = new SignedXml({ publicCert: certPem, getCertFromKeyInfo: () => null });
   verifier.loadSignature(signature);
@@ -65,8 +82,16 @@ export function verifyWith(xml: string, element: Element, certPem: string): bool
   }
 }
 
-export async function postSoap(url: string, body: string, contentType = 'text/xml; charset=utf-8'): Promise<{ status: number; text: string; contentType: string }> {
-  const response = await fetch(url, { method: 'POST', headers: { 'Content-Type': contentType, SOAPAction: 'http://www.oasis-open.org/committees/security' }, body });
+export async function postSoap(
+  url: string,
+  body: string,
+  contentType = 'text/xml; charset=utf-8',
+): Promise<{ status: number; text: string; contentType: string }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': contentType, SOAPAction: 'http://www.oasis-open.org/committees/security' },
+    body,
+  });
   return { status: response.status, text: await response.text(), contentType: response.headers.get('content-type') ?? '' };
 }
 
@@ -197,14 +222,30 @@ export class ArtifactSp {
    * Resolves an IdP artifact at its ArtifactResolutionService: a signed ArtifactResolve over SOAP; the
    * ArtifactResponse signature is verified with the IdP's metadata certificate.
    */
-  async resolve(arsUrl: string, samlArt: string, options: { sign?: boolean; keyPem?: string; certPem?: string } = {}): Promise<{ status: number; text: string; signatureValid: boolean; statusCode?: string; inResponseTo?: string; requestId: string; message?: Element; messageXml?: string; responseXml: string }> {
+  async resolve(
+    arsUrl: string,
+    samlArt: string,
+    options: { sign?: boolean; keyPem?: string; certPem?: string } = {},
+  ): Promise<{
+    status: number;
+    text: string;
+    signatureValid: boolean;
+    statusCode?: string;
+    inResponseTo?: string;
+    requestId: string;
+    message?: Element;
+    messageXml?: string;
+    responseXml: string;
+  }> {
     const requestId = newId();
     let resolve = `${this.#open('ArtifactResolve', arsUrl, requestId)}<samlp:Artifact>${samlArt}</samlp:Artifact></samlp:ArtifactResolve>`;
     if (options.sign !== false) resolve = signXml(resolve, options.keyPem ?? this.keyPem, options.certPem ?? this.certPem);
     const answer = await postSoap(arsUrl, envelope(resolve));
     if (answer.status !== 200) return { status: answer.status, text: answer.text, signatureValid: false, requestId, responseXml: '' };
     const { xml, element } = soapBody(answer.text);
-    const message = Array.from({ length: element.childNodes.length }, (_, i) => element.childNodes[i]).find((node) => node?.nodeType === 1 && !['Issuer', 'Signature', 'Status', 'Extensions'].includes((node as Element).localName!)) as Element | undefined;
+    const message = Array.from({ length: element.childNodes.length }, (_, i) => element.childNodes[i]).find(
+      (node) => node?.nodeType === 1 && !['Issuer', 'Signature', 'Status', 'Extensions'].includes((node as Element).localName!),
+    ) as Element | undefined;
     return {
       status: answer.status,
       text: answer.text,
@@ -237,12 +278,20 @@ export class ArtifactSp {
         for (let i = 0; i < 40; i++) response.write(`<!-- ${'x'.repeat(4096)} -->`);
         return void response.end();
       }
-      if (request.url === '/ars' && element.localName === 'ArtifactResolve') return reply(this.#artifactResponse(id, first(element, NS.protocol, 'Artifact')?.textContent ?? ''));
-      if (request.url === '/slo' && element.localName === 'LogoutRequest') return reply(this.sign(`${this.#open('LogoutResponse', undefined, newId(), ` InResponseTo="${id}"`)}<samlp:Status><samlp:StatusCode Value="${this.sloStatus}"/></samlp:Status></samlp:LogoutResponse>`));
+      if (request.url === '/ars' && element.localName === 'ArtifactResolve')
+        return reply(this.#artifactResponse(id, first(element, NS.protocol, 'Artifact')?.textContent ?? ''));
+      if (request.url === '/slo' && element.localName === 'LogoutRequest')
+        return reply(
+          this.sign(
+            `${this.#open('LogoutResponse', undefined, newId(), ` InResponseTo="${id}"`)}<samlp:Status><samlp:StatusCode Value="${this.sloStatus}"/></samlp:Status></samlp:LogoutResponse>`,
+          ),
+        );
       throw new Error(`unexpected ${element.localName} at ${request.url}`);
     } catch (error) {
       response.writeHead(500, { 'Content-Type': 'text/xml; charset=utf-8' });
-      response.end(envelope(`<soap:Fault><faultcode>soap:Client</faultcode><faultstring>${(error as Error).message.replace(/[<&]/g, '')}</faultstring></soap:Fault>`));
+      response.end(
+        envelope(`<soap:Fault><faultcode>soap:Client</faultcode><faultstring>${(error as Error).message.replace(/[<&]/g, '')}</faultstring></soap:Fault>`),
+      );
     }
   }
 
@@ -252,7 +301,8 @@ export class ArtifactSp {
     const status = this.arsMode === 'error-status' ? 'urn:oasis:names:tc:SAML:2.0:status:Responder' : 'urn:oasis:names:tc:SAML:2.0:status:Success';
     const irt = this.arsMode === 'wrong-in-response-to' ? newId() : inResponseTo;
     let xml = `${this.#open('ArtifactResponse', undefined, newId(), ` InResponseTo="${irt}"`)}<samlp:Status><samlp:StatusCode Value="${status}"/></samlp:Status>${message ?? ''}</samlp:ArtifactResponse>`;
-    if (this.arsMode === 'foreign-issuer') xml = xml.replace(`<saml:Issuer>${this.entityId}</saml:Issuer>`, '<saml:Issuer>https://someone-else.example.test</saml:Issuer>');
+    if (this.arsMode === 'foreign-issuer')
+      xml = xml.replace(`<saml:Issuer>${this.entityId}</saml:Issuer>`, '<saml:Issuer>https://someone-else.example.test</saml:Issuer>');
     if (this.arsMode === 'unsigned') return xml;
     if (this.arsMode === 'signed-by-other-key') return signXml(xml, this.#otherKey!.keyPem, this.#otherKey!.certPem);
     return this.sign(xml);

@@ -53,6 +53,8 @@ export function xmllintValidate(xml: string, schema: string): { ok: boolean; out
 export function xmlsecVerify(xml: string, certPem: string, idAttr: string): { ok: boolean; output: string } {
   const file = tempFile('signed.xml', xml);
   const cert = tempFile('cert.pem', certPem);
-  const run = spawnSync('xmlsec1', ['--verify', '--enabled-reference-uris', 'same-doc', '--id-attr:ID', idAttr, '--pubkey-cert-pem', cert, file], { encoding: 'utf8' });
+  const run = spawnSync('xmlsec1', ['--verify', '--enabled-reference-uris', 'same-doc', '--id-attr:ID', idAttr, '--pubkey-cert-pem', cert, file], {
+    encoding: 'utf8',
+  });
   return { ok: run.status === 0, output: `${run.stdout}${run.stderr}` };
 }

@@ -20,11 +20,26 @@ export function fetchFrom(origin: () => Origin): typeof fetch {
     const headers: Record<string, string> = {};
     new Headers(init.headers).forEach((value, name) => (headers[name] = value));
     Object.assign(headers, Object.fromEntries(Object.entries(extra).map(([name, value]) => [name.toLowerCase(), value])));
-    const body = init.body === undefined || init.body === null ? undefined : typeof init.body === 'string' ? init.body : init.body instanceof URLSearchParams ? init.body.toString() : Buffer.from(init.body as Uint8Array);
+    const body =
+      init.body === undefined || init.body === null
+        ? undefined
+        : typeof init.body === 'string'
+          ? init.body
+          : init.body instanceof URLSearchParams
+            ? init.body.toString()
+            : Buffer.from(init.body as Uint8Array);
     if (init.body instanceof URLSearchParams && !headers['content-type']) headers['content-type'] = 'application/x-www-form-urlencoded;charset=UTF-8';
     return new Promise<Response>((resolve, reject) => {
       const req = httpRequest(
-        { host: url.hostname === 'localhost' ? '127.0.0.1' : url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: init.method ?? 'GET', headers, ...(address ? { localAddress: address } : {}), agent: false },
+        {
+          host: url.hostname === 'localhost' ? '127.0.0.1' : url.hostname,
+          port: url.port,
+          path: `${url.pathname}${url.search}`,
+          method: init.method ?? 'GET',
+          headers,
+          ...(address ? { localAddress: address } : {}),
+          agent: false,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -58,21 +58,46 @@ describe('access check', () => {
   });
 
   describe('device correlation and Shared Signals levels at a scored continuation', () => {
-    const correlated: SessionCorrelation = { state: 'correlated', via: 'card-session', at: 1, network: '127.0.0.5', device: 'd1', card: 'c1', cardSession: 's1' };
+    const correlated: SessionCorrelation = {
+      state: 'correlated',
+      via: 'card-session',
+      at: 1,
+      network: '127.0.0.5',
+      device: 'd1',
+      card: 'c1',
+      cardSession: 's1',
+    };
     const lost: SessionCorrelation = { ...correlated, state: 'lost', lostAt: 2, lostBecause: 'card-session-ended' };
 
-    function checkWith(options: { transmitters: boolean; stored?: SessionCorrelation; now?: SessionCorrelation; levels?: { riskLevel?: string; deviceCompliance?: string[] } }) {
+    function checkWith(options: {
+      transmitters: boolean;
+      stored?: SessionCorrelation;
+      now?: SessionCorrelation;
+      levels?: { riskLevel?: string; deviceCompliance?: string[] };
+    }) {
       const reads: string[] = [];
       let saved: RiskRecord | undefined;
-      const withTransmitters = options.transmitters ? { ssfTransmitters: { transmitters: [{ issuer: 'https://t.example', audience: 'a', jwks: { keys: [] } }] } } : {};
-      const check = new AccessCheck({ find: async () => tenant(withTransmitters as Partial<Tenant>) }, { get: async () => user() }, {
-        clock: { now: () => 10_000 },
-        records: { load: async () => newRiskRecord({ ip: '127.0.0.5' }, options.stored), save: async (_ref, record) => void (saved = record) },
-        correlations: { recheck: async (_t, _u, correlation) => (reads.push(`recheck ${correlation.cardSession}`), options.now ?? correlation) },
-        caep: { read: async (_t, _u, devices) => (reads.push(`levels ${devices.join(',')}`), options.levels ?? {}) },
-      });
+      const withTransmitters = options.transmitters
+        ? { ssfTransmitters: { transmitters: [{ issuer: 'https://t.example', audience: 'a', jwks: { keys: [] } }] } }
+        : {};
+      const check = new AccessCheck(
+        { find: async () => tenant(withTransmitters as Partial<Tenant>) },
+        { get: async () => user() },
+        {
+          clock: { now: () => 10_000 },
+          records: { load: async () => newRiskRecord({ ip: '127.0.0.5' }, options.stored), save: async (_ref, record) => void (saved = record) },
+          correlations: { recheck: async (_t, _u, correlation) => (reads.push(`recheck ${correlation.cardSession}`), options.now ?? correlation) },
+          caep: { read: async (_t, _u, devices) => (reads.push(`levels ${devices.join(',')}`), options.levels ?? {}) },
+        },
+      );
       const continueFrom = (ip: string, keyThumbprint?: string) =>
-        check.continueAccess({ kind: 'sso-reuse-oidc', tenant: 'acme', subject: { user: 'alice' }, record: { kind: 'sso', hash: 'h' }, context: { ip, ...(keyThumbprint ? { keyThumbprint } : {}) } });
+        check.continueAccess({
+          kind: 'sso-reuse-oidc',
+          tenant: 'acme',
+          subject: { user: 'alice' },
+          record: { kind: 'sso', hash: 'h' },
+          context: { ip, ...(keyThumbprint ? { keyThumbprint } : {}) },
+        });
       return { continueFrom, reads, saved: () => saved };
     }
 
@@ -96,12 +121,19 @@ describe('access check', () => {
       expect(saved()?.correlation).toEqual(lost);
     });
 
-    it("reads the levels for a tenant with transmitters, for the presented key and the correlated device, and scores them", async () => {
+    it('reads the levels for a tenant with transmitters, for the presented key and the correlated device, and scores them', async () => {
       const high = checkWith({ transmitters: true, stored: correlated, levels: { riskLevel: 'HIGH' } });
-      expect(await high.continueFrom('127.0.0.5', 'k1')).toMatchObject({ outcome: 'step-up', risk: { score: 40, reasons: ['risk-level-high', 'device-correlated'] } });
+      expect(await high.continueFrom('127.0.0.5', 'k1')).toMatchObject({
+        outcome: 'step-up',
+        risk: { score: 40, reasons: ['risk-level-high', 'device-correlated'] },
+      });
       expect(high.reads.sort()).toEqual(['levels k1,d1', 'recheck s1']);
       const nonCompliant = checkWith({ transmitters: true, stored: correlated, levels: { deviceCompliance: ['not-compliant'] } });
-      expect(await nonCompliant.continueFrom('127.0.0.5')).toMatchObject({ outcome: 'deny', reason: 'risk', risk: { score: 100, reasons: ['device-non-compliant'] } });
+      expect(await nonCompliant.continueFrom('127.0.0.5')).toMatchObject({
+        outcome: 'deny',
+        reason: 'risk',
+        risk: { score: 100, reasons: ['device-non-compliant'] },
+      });
       expect(nonCompliant.reads.sort()).toEqual(['levels d1', 'recheck s1']);
     });
   });
@@ -113,9 +145,19 @@ describe('access check', () => {
     const asRead = newRiskRecord(last);
     const records = { load: async () => (loads.push('load'), undefined), save: async (_ref: unknown, record: RiskRecord) => void saved.push(record) };
     const check = new AccessCheck({ find: async () => tenant() }, { get: async () => user() }, { records, clock: { now: () => 2_000 } });
-    const continuation = { kind: 'refresh' as const, tenant: 'acme', subject: { user: 'alice' }, grantedAt: 1, record: { kind: 'grant' as const, gid: 'g1' }, context: { ...last, ip: '127.0.0.9', browser: 'Firefox' } };
+    const continuation = {
+      kind: 'refresh' as const,
+      tenant: 'acme',
+      subject: { user: 'alice' },
+      grantedAt: 1,
+      record: { kind: 'grant' as const, gid: 'g1' },
+      context: { ...last, ip: '127.0.0.9', browser: 'Firefox' },
+    };
     // The record as read is the baseline: a new address and browser against it step up, with no load.
-    expect(await check.continueAccess({ ...continuation, recordAsRead: { value: asRead } })).toMatchObject({ outcome: 'step-up', risk: { reasons: ['ua-change', 'ip-change'] } });
+    expect(await check.continueAccess({ ...continuation, recordAsRead: { value: asRead } })).toMatchObject({
+      outcome: 'step-up',
+      risk: { reasons: ['ua-change', 'ip-change'] },
+    });
     expect(loads).toEqual([]);
     expect(saved.at(-1)?.issued).toEqual(last);
     // Read as absent (an older family without a record): a fresh record from this context, still no load.

@@ -10,7 +10,16 @@ import { escapeHtml } from '../../lambdas/http/views/html.ts';
 
 const ENGLISH = viewOf({ uiLocales: 'en' });
 
-const user: User = { tenant: 'demo', username: 'alice', displayName: 'Alice <b>Example</b>', email: 'alice@example.test', status: 'active', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z', version: 1 };
+const user: User = {
+  tenant: 'demo',
+  username: 'alice',
+  displayName: 'Alice <b>Example</b>',
+  email: 'alice@example.test',
+  status: 'active',
+  createdAt: '2026-01-01T00:00:00Z',
+  updatedAt: '2026-01-01T00:00:00Z',
+  version: 1,
+};
 const view = (extras: Partial<AccountView> = {}): AccountView => ({
   issuer: 'https://id.example/t/demo',
   user,
@@ -24,13 +33,15 @@ const view = (extras: Partial<AccountView> = {}): AccountView => ({
   sessions: [],
   ...extras,
 });
-const forms = (page: string) => [...page.matchAll(/<form method="post" action="([^"]+)">([\s\S]*?)<\/form>/g)].map((match) => ({ action: match[1]!, body: match[2]! }));
+const forms = (page: string) =>
+  [...page.matchAll(/<form method="post" action="([^"]+)">([\s\S]*?)<\/form>/g)].map((match) => ({ action: match[1]!, body: match[2]! }));
 
 describe('recovery codes', () => {
   it('reads a code as printed, in any case, with spaces or the dash; refuses anything else', () => {
     expect(normaliseRecoveryCode('abcde-fghjk')).toBe('abcdefghjk');
     expect(normaliseRecoveryCode(' ABCDE FGHJK ')).toBe('abcdefghjk');
-    for (const bad of ['abcde-fghj', 'abcde-fghjkm', 'abcde-fghj0', 'abcde-fghjl', '123456', '', 'x'.repeat(40)]) expect(normaliseRecoveryCode(bad)).toBeUndefined();
+    for (const bad of ['abcde-fghj', 'abcde-fghjkm', 'abcde-fghj0', 'abcde-fghjl', '123456', '', 'x'.repeat(40)])
+      expect(normaliseRecoveryCode(bad)).toBeUndefined();
     expect(normaliseRecoveryCode(42 as unknown as string)).toBeUndefined();
     expect(RECOVERY_CODE_COUNT).toBe(10);
   });
@@ -47,15 +58,43 @@ describe('account page form token', () => {
 
 describe('account page view', () => {
   it('puts the session token in every form, posts only to the account paths, and escapes user data', () => {
-    const page = accountPage(ENGLISH, 
+    const page = accountPage(
+      ENGLISH,
       view({
-        cards: [{ id: 'card-1', label: 'Card', connected: false, pin: { remaining: 0, blocked: true }, certificates: [{ slot: '9a', subject: 'CN=alice', notAfter: '2027-01-01T00:00:00.000Z' }] }],
+        cards: [
+          {
+            id: 'card-1',
+            label: 'Card',
+            connected: false,
+            pin: { remaining: 0, blocked: true },
+            certificates: [{ slot: '9a', subject: 'CN=alice', notAfter: '2027-01-01T00:00:00.000Z' }],
+          },
+        ],
         devices: [{ id: 'D'.repeat(43), registeredAt: 1, lastSeenAt: 1_800_000_000, os: 'linux' }],
-        sessions: [{ id: 'sid-1', kind: 'sso', expiresAt: 1_800_000_000, ip: '127.0.0.2', userAgent: 'Chrome on Linux', decisions: [], score: 10, decision: 'allow', reasons: [] }],
+        sessions: [
+          {
+            id: 'sid-1',
+            kind: 'sso',
+            expiresAt: 1_800_000_000,
+            ip: '127.0.0.2',
+            userAgent: 'Chrome on Linux',
+            decisions: [],
+            score: 10,
+            decision: 'allow',
+            reasons: [],
+          },
+        ],
       }),
     );
     const all = forms(page);
-    expect(all.map((form) => form.action.replace('https://id.example/t/demo/portal/account/', ''))).toEqual(['password', 'totp', 'recovery-codes', 'cards/unblock-request', 'devices/remove', 'sessions/end']);
+    expect(all.map((form) => form.action.replace('https://id.example/t/demo/portal/account/', ''))).toEqual([
+      'password',
+      'totp',
+      'recovery-codes',
+      'cards/unblock-request',
+      'devices/remove',
+      'sessions/end',
+    ]);
     for (const form of all) expect(form.body).toContain('<input type="hidden" name="csrf" value="form-token">');
     expect(page).not.toContain('<b>Example</b>');
     expect(page).toContain(ACCOUNT_STRINGS.pinBlocked);
@@ -69,7 +108,10 @@ describe('account page view', () => {
     expect(plain).toContain(ACCOUNT_STRINGS.recoveryRemaining(3));
     // A set-up awaiting its code keeps the confirm form, and offers to start again.
     expect(forms(plain).map((form) => form.action.split('/account/')[1])).toEqual(['password', 'totp/confirm', 'totp', 'recovery-codes']);
-    const fresh = accountPage(ENGLISH, view({ totpPending: { uri: 'otpauth://totp/Demo:alice?secret=ABC', secretBase32: 'ABC' }, newRecoveryCodes: ['abcde-fghjk'] }));
+    const fresh = accountPage(
+      ENGLISH,
+      view({ totpPending: { uri: 'otpauth://totp/Demo:alice?secret=ABC', secretBase32: 'ABC' }, newRecoveryCodes: ['abcde-fghjk'] }),
+    );
     expect(fresh).toContain('href="otpauth://totp/Demo:alice?secret&#61;ABC"');
     expect(fresh).toContain('<code id="totp-key">ABC</code>');
     expect(fresh).toContain('<li><code>abcde-fghjk</code></li>');

@@ -78,7 +78,12 @@ describe('OidcBackChannelLogout', () => {
       expect(request).toMatchObject({ method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
       expect(request.timeoutMs).toBeGreaterThan(0);
       const token = new URLSearchParams(request.body!).get('logout_token')!;
-      const { payload, protectedHeader } = await jwtVerify(token, publicKey, { issuer: ISSUER, audience: 'client-one', typ: 'logout+jwt', currentDate: new Date(1_700_000_000_000) });
+      const { payload, protectedHeader } = await jwtVerify(token, publicKey, {
+        issuer: ISSUER,
+        audience: 'client-one',
+        typ: 'logout+jwt',
+        currentDate: new Date(1_700_000_000_000),
+      });
       expect(protectedHeader.typ).toBe('logout+jwt');
       expect(payload).toMatchObject({ sub: 'alice', sid: 'sid-1', jti: 'random-jti', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } });
     }
@@ -106,8 +111,18 @@ describe('OidcBackChannelLogout', () => {
 
 describe('client metadata for back-channel logout', () => {
   it('accepts an absolute URI (query allowed) and refuses a fragment, a relative URI, and session_required without a URI', () => {
-    expect(clientMetadataSchema.parse({ redirect_uris: ['https://rp.example/cb'], backchannel_logout_uri: 'https://rp.example/bcl?x=1', backchannel_logout_session_required: true })).toMatchObject({ backchannel_logout_uri: 'https://rp.example/bcl?x=1', backchannel_logout_session_required: true });
-    for (const bad of [{ backchannel_logout_uri: 'https://rp.example/bcl#f' }, { backchannel_logout_uri: '/bcl' }, { backchannel_logout_session_required: true }]) {
+    expect(
+      clientMetadataSchema.parse({
+        redirect_uris: ['https://rp.example/cb'],
+        backchannel_logout_uri: 'https://rp.example/bcl?x=1',
+        backchannel_logout_session_required: true,
+      }),
+    ).toMatchObject({ backchannel_logout_uri: 'https://rp.example/bcl?x=1', backchannel_logout_session_required: true });
+    for (const bad of [
+      { backchannel_logout_uri: 'https://rp.example/bcl#f' },
+      { backchannel_logout_uri: '/bcl' },
+      { backchannel_logout_session_required: true },
+    ]) {
       expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], ...bad }).success).toBe(false);
     }
   });

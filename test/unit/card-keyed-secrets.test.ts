@@ -10,7 +10,14 @@ const fileKey = randomBytes(32);
 
 describe('card-session state seal', () => {
   const seal = new SessionSeal(localSessionKey(fileKey));
-  const fields: SealedFields = { itemKey: 'CARDSESS#abc', sessionId: 's1', tenant: 'acme', card: 'c1', seq: 4, piv: { ...newSessionState(), pinVerified: true } };
+  const fields: SealedFields = {
+    itemKey: 'CARDSESS#abc',
+    sessionId: 's1',
+    tenant: 'acme',
+    card: 'c1',
+    seq: 4,
+    piv: { ...newSessionState(), pinVerified: true },
+  };
 
   it('verifies the seal it made, whatever the key order of the stored state', async () => {
     const mac = await seal.seal(fields);
@@ -49,7 +56,9 @@ describe('keyed PIN and PUK hashes', () => {
   /** A hash of the first keyed scheme, as cards enrolled before the KMS-MAC scheme hold: scrypt of a subkey HMAC. */
   const firstScheme = async (value: string, key = localPinKey(fileKey)): Promise<string> => {
     const subkey = await key.deriveSubkey(PIN_HASH_LABEL);
-    const keyed = createHmac('sha256', subkey).update(JSON.stringify(['card-pin', owner.tenant, owner.card, owner.reference, value])).digest('base64url');
+    const keyed = createHmac('sha256', subkey)
+      .update(JSON.stringify(['card-pin', owner.tenant, owner.card, owner.reference, value]))
+      .digest('base64url');
     return `hmac-sha256+${await hashSecret(keyed)}`;
   };
 
@@ -71,7 +80,9 @@ describe('keyed PIN and PUK hashes', () => {
   it('cannot be reproduced from the PIN without the key: an offline guess against the stored value fails', async () => {
     const stored = await pins.hash(owner, '123456');
     // What an attacker with the directory but not the key can compute: an unkeyed digest of the message.
-    const unkeyed = createHash('sha256').update(JSON.stringify(['card-pin', 'acme', 'c1', 'pin', '123456'])).digest('base64url');
+    const unkeyed = createHash('sha256')
+      .update(JSON.stringify(['card-pin', 'acme', 'c1', 'pin', '123456']))
+      .digest('base64url');
     expect(stored).not.toContain(unkeyed);
     // The same hash under another key does not verify.
     expect(await new PinHasher(new LocalMacKey(randomBytes(32), 'card-pin')).verify(owner, '123456', stored)).toBe(false);

@@ -11,7 +11,30 @@ import { loginUsage, subjectAltNames } from '../../lambdas/core/pki/cert-login.t
 function certificate(extensions: string[]): X509Certificate {
   const dir = mkdtempSync(join(tmpdir(), 'cloudcard-certrules-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-subj', '/CN=leaf', '-days', '2', '-addext', 'basicConstraints=CA:FALSE', ...extensions.flatMap((e) => ['-addext', e])], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(dir, 'k.pem'),
+        '-out',
+        join(dir, 'c.pem'),
+        '-subj',
+        '/CN=leaf',
+        '-days',
+        '2',
+        '-addext',
+        'basicConstraints=CA:FALSE',
+        ...extensions.flatMap((e) => ['-addext', e]),
+      ],
+      { stdio: 'pipe' },
+    );
     return new X509Certificate(readFileSync(join(dir, 'c.pem')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -37,7 +60,9 @@ describe('certificate login rules', () => {
   });
 
   it('reads UPN and e-mail subject alternative names, also values Node quotes', () => {
-    const names = subjectAltNames(certificate(['subjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:alice@corp.example,email:alice@corp.example,DNS:host.example']));
+    const names = subjectAltNames(
+      certificate(['subjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:alice@corp.example,email:alice@corp.example,DNS:host.example']),
+    );
     expect(names).toEqual({ upn: ['alice@corp.example'], email: ['alice@corp.example'] });
     expect(subjectAltNames(certificate(['extendedKeyUsage=clientAuth']))).toEqual({ upn: [], email: [] });
   });

@@ -6,13 +6,20 @@ import { DataDirBusyError, DataDirError } from '../../local/data-dir.ts';
 
 describe('CLI failure codes', () => {
   it('refused client metadata, SP metadata and attribute maps are usage errors (2), with the reason', () => {
-    expect(describeFailure(new OAuthError('invalid_redirect_uri', 'redirect_uris: http is only for loopback'))).toMatchObject({ exitCode: EXIT.usage, code: 'usage', message: 'redirect_uris: http is only for loopback' });
+    expect(describeFailure(new OAuthError('invalid_redirect_uri', 'redirect_uris: http is only for loopback'))).toMatchObject({
+      exitCode: EXIT.usage,
+      code: 'usage',
+      message: 'redirect_uris: http is only for loopback',
+    });
     expect(describeFailure(new SamlError('XML with a document type declaration or entities is refused'))).toMatchObject({ exitCode: EXIT.usage });
     expect(describeFailure(new SamlError('attribute mail is mapped twice'))).toMatchObject({ exitCode: EXIT.usage });
   });
 
   it('a busy data directory is a conflict (4) worth a retry; other data-directory refusals stay failures', () => {
-    expect(describeFailure(new DataDirBusyError('data directory .data is in use by another cloudcard CLI command (pid 1)'))).toMatchObject({ exitCode: EXIT.conflict, hint: expect.stringMatching(/retry/) });
+    expect(describeFailure(new DataDirBusyError('data directory .data is in use by another cloudcard CLI command (pid 1)'))).toMatchObject({
+      exitCode: EXIT.conflict,
+      hint: expect.stringMatching(/retry/),
+    });
     expect(describeFailure(new DataDirError('data directory .data is not a directory'))).toMatchObject({ exitCode: EXIT.failure });
   });
 

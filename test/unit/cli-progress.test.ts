@@ -15,7 +15,10 @@ describe('progress on long CLI operations', () => {
   });
 
   it('writes nothing when not a terminal or under --json, and still clears the line when the operation fails', async () => {
-    for (const [isTTY, json] of [[false, false], [true, true]] as const) {
+    for (const [isTTY, json] of [
+      [false, false],
+      [true, true],
+    ] as const) {
       const { written, stream: s } = stream(isTTY);
       await withProgress('x', async () => 1, { json, stream: s });
       expect(written).toEqual([]);

@@ -3,7 +3,16 @@ import { spawnSync } from 'node:child_process';
 import { ConfigError, loadConfig } from '../../lambdas/config.ts';
 import { awsRuntime } from '../../lambdas/handlers/aws-runtime.ts';
 
-const valid = { STAGE: 'prod', DIRECTORY_TABLE: 'dir-table', STATE_TABLE: 'state-table', KEY_PROVIDER: 'kms', CARD_KEK_KEY_ID: 'arn:kek', SIGNING_KEY_ID: 'arn:sig', CARD_SESSION_KEY_ID: 'arn:session', CARD_PIN_KEY_ID: 'arn:pin' };
+const valid = {
+  STAGE: 'prod',
+  DIRECTORY_TABLE: 'dir-table',
+  STATE_TABLE: 'state-table',
+  KEY_PROVIDER: 'kms',
+  CARD_KEK_KEY_ID: 'arn:kek',
+  SIGNING_KEY_ID: 'arn:sig',
+  CARD_SESSION_KEY_ID: 'arn:session',
+  CARD_PIN_KEY_ID: 'arn:pin',
+};
 
 function configError(fn: () => unknown): ConfigError {
   try {
@@ -35,7 +44,7 @@ describe('configuration', () => {
     expect(loadConfig({ ...valid, TRUSTED_LOCATION_HEADERS: 'true' }).trustedLocationHeaders).toBe(true);
   });
 
-  it('bounds the oidc function\'s tenant/client cache: 0 to 300 seconds, 30 by default', () => {
+  it("bounds the oidc function's tenant/client cache: 0 to 300 seconds, 30 by default", () => {
     expect(loadConfig({ ...valid, DIRECTORY_CACHE_SECONDS: '0' }).directoryCacheSeconds).toBe(0);
     expect(configError(() => loadConfig({ ...valid, DIRECTORY_CACHE_SECONDS: '301' })).variables).toEqual(['DIRECTORY_CACHE_SECONDS']);
   });
@@ -69,9 +78,16 @@ describe('configuration', () => {
 
   it('reads the truststore location as all three variables or none, and wires the writer only with it', () => {
     const location = { TRUSTSTORE_BUCKET: 'cloudcard-truststore-abc', TRUSTSTORE_KEY: 'truststore.pem', CERT_DOMAIN_NAME: 'cert.id.example.com' };
-    expect(loadConfig({ ...valid, ...location }).truststore).toEqual({ bucket: 'cloudcard-truststore-abc', key: 'truststore.pem', domainName: 'cert.id.example.com' });
+    expect(loadConfig({ ...valid, ...location }).truststore).toEqual({
+      bucket: 'cloudcard-truststore-abc',
+      key: 'truststore.pem',
+      domainName: 'cert.id.example.com',
+    });
     expect(loadConfig(valid).truststore).toBeUndefined();
-    expect(configError(() => loadConfig({ ...valid, TRUSTSTORE_BUCKET: 'cloudcard-truststore-abc' })).variables).toEqual(['TRUSTSTORE_KEY', 'CERT_DOMAIN_NAME']);
+    expect(configError(() => loadConfig({ ...valid, TRUSTSTORE_BUCKET: 'cloudcard-truststore-abc' })).variables).toEqual([
+      'TRUSTSTORE_KEY',
+      'CERT_DOMAIN_NAME',
+    ]);
     expect(configError(() => loadConfig({ ...valid, ...location, TRUSTSTORE_BUCKET: 'Not_A_Bucket' })).variables).toEqual(['TRUSTSTORE_BUCKET']);
     expect('truststore' in awsRuntime('admin', { ...valid, ...location })).toBe(true);
     expect('truststore' in awsRuntime('admin', valid)).toBe(false);

@@ -24,13 +24,20 @@ const jwt = (payload: Record<string, unknown>): string =>
 describe('clientOrigins', () => {
   it('is the exact web origins of the registered redirect URIs, nothing for private-use schemes', () => {
     expect(
-      clientOrigins(['https://app.example.com/cb', 'https://app.example.com/other', 'http://127.0.0.1:5173/spa', 'http://127.0.0.1/callback', 'com.example.app:/cb', 'not a uri']),
+      clientOrigins([
+        'https://app.example.com/cb',
+        'https://app.example.com/other',
+        'http://127.0.0.1:5173/spa',
+        'http://127.0.0.1/callback',
+        'com.example.app:/cb',
+        'not a uri',
+      ]),
     ).toEqual(['https://app.example.com', 'http://127.0.0.1:5173', 'http://127.0.0.1']);
   });
 });
 
 describe('requestClientId', () => {
-  it('reads Basic credentials, client_id, a client assertion\'s sub, or the access token\'s client_id', () => {
+  it("reads Basic credentials, client_id, a client assertion's sub, or the access token's client_id", () => {
     expect(requestClientId(request({ authorization: `Basic ${Buffer.from('my%20app:secret').toString('base64')}` }))).toBe('my app');
     expect(requestClientId(request({}, { client_id: 'spa' }))).toBe('spa');
     expect(requestClientId(request({}, { client_assertion: jwt({ iss: 'c1', sub: 'c1' }) }))).toBe('c1');
@@ -51,7 +58,7 @@ describe('requestClientId', () => {
 describe('the CORS mechanism', () => {
   const client: CorsPolicy = {
     kind: 'client',
-    originsOf: async (r) => (r.body as Record<string, string> | undefined)?.['client_id'] === 'spa' ? ['https://spa.example'] : [],
+    originsOf: async (r) => ((r.body as Record<string, string> | undefined)?.['client_id'] === 'spa' ? ['https://spa.example'] : []),
     refuse: (origin) => json(400, { error: 'invalid_request', origin }),
   };
 
@@ -73,11 +80,15 @@ describe('the CORS mechanism', () => {
     });
   });
 
-  it('allows only the requesting client\'s origins, echoing that origin with Vary: Origin', async () => {
+  it("allows only the requesting client's origins, echoing that origin with Vary: Origin", async () => {
     expect(await corsDecision(client, request({ origin: 'https://spa.example' }, { client_id: 'spa' }))).toEqual({
       headers: { Vary: 'Origin', 'Access-Control-Allow-Origin': 'https://spa.example', 'Access-Control-Expose-Headers': 'DPoP-Nonce, WWW-Authenticate' },
     });
-    for (const [origin, clientId] of [['https://evil.example', 'spa'], ['https://spa.example', 'other'], ['null', 'spa']] as const) {
+    for (const [origin, clientId] of [
+      ['https://evil.example', 'spa'],
+      ['https://spa.example', 'other'],
+      ['null', 'spa'],
+    ] as const) {
       const decision = await corsDecision(client, request({ origin }, { client_id: clientId }));
       expect(decision.headers).toEqual({ Vary: 'Origin' });
       expect(decision.refused?.statusCode).toBe(400);
@@ -85,7 +96,7 @@ describe('the CORS mechanism', () => {
     expect(await corsDecision(client, request({}, { client_id: 'spa' }))).toEqual({ headers: { Vary: 'Origin' } });
   });
 
-  it('is declared on routes: the router finds a path\'s policy and methods for the preflight', () => {
+  it("is declared on routes: the router finds a path's policy and methods for the preflight", () => {
     const ok = async () => json(200, {});
     const router = new Router([
       { method: 'GET', path: '/t/:tenant/oidc/userinfo', handle: ok, cors: client },

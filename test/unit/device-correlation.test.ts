@@ -46,24 +46,41 @@ describe('card session status and sign-in correlation', () => {
     expect(cardSessionStatus('s1', [], NOW)).toBe('ended');
     expect(cardSessionStatus('s1', [live, { ...live, id: 's2', device: 'd2', openedAt: live.openedAt + 1 }], NOW)).toBe('superseded');
     // An older, ended or expired other session changes nothing.
-    expect(cardSessionStatus('s1', [live, { ...live, id: 's0', openedAt: live.openedAt - 1 }, { ...live, id: 's3', openedAt: live.openedAt + 5, ended: true }], NOW)).toBe('live');
+    expect(
+      cardSessionStatus('s1', [live, { ...live, id: 's0', openedAt: live.openedAt - 1 }, { ...live, id: 's3', openedAt: live.openedAt + 5, ended: true }], NOW),
+    ).toBe('live');
   });
 
   it('same user (the caller reads only theirs), same network, live card session of a registered device: correlated with that device', () => {
-    expect(correlateSignIn(signIn, [live], ['d1'], NOW)).toEqual({ state: 'correlated', via: 'card-session', at: NOW * 1000, network: '127.0.0.5', device: 'd1', card: 'c1', cardSession: 's1' });
+    expect(correlateSignIn(signIn, [live], ['d1'], NOW)).toEqual({
+      state: 'correlated',
+      via: 'card-session',
+      at: NOW * 1000,
+      network: '127.0.0.5',
+      device: 'd1',
+      card: 'c1',
+      cardSession: 's1',
+    });
   });
 
   it('no correlation from another network, an unregistered device, an ended or superseded session, or without an address', () => {
     expect(correlateSignIn({ ...signIn, ip: '127.0.0.6' }, [live], ['d1'], NOW)).toBeUndefined();
     expect(correlateSignIn(signIn, [live], ['d9'], NOW)).toBeUndefined();
     expect(correlateSignIn(signIn, [{ ...live, ended: true }], ['d1'], NOW)).toBeUndefined();
-    expect(correlateSignIn(signIn, [live, { ...live, id: 's2', device: 'd2', openedFrom: '10.0.0.1', openedAt: live.openedAt + 1 }], ['d1', 'd2'], NOW)).toBeUndefined();
+    expect(
+      correlateSignIn(signIn, [live, { ...live, id: 's2', device: 'd2', openedFrom: '10.0.0.1', openedAt: live.openedAt + 1 }], ['d1', 'd2'], NOW),
+    ).toBeUndefined();
     expect(correlateSignIn({ at: signIn.at }, [live], ['d1'], NOW)).toBeUndefined();
     expect(correlateSignIn(signIn, [{ ...live, openedFrom: undefined } as CardSessionSighting], ['d1'], NOW)).toBeUndefined();
   });
 
   it('a certificate login (amr sc) correlates without a device when no card session matches', () => {
-    expect(correlateSignIn({ ...signIn, ip: '10.0.0.1', amr: ['sc', 'pin'] }, [live], ['d1'], NOW)).toEqual({ state: 'correlated', via: 'certificate', at: NOW * 1000, network: '10.0.0.1' });
+    expect(correlateSignIn({ ...signIn, ip: '10.0.0.1', amr: ['sc', 'pin'] }, [live], ['d1'], NOW)).toEqual({
+      state: 'correlated',
+      via: 'certificate',
+      at: NOW * 1000,
+      network: '10.0.0.1',
+    });
     expect(correlateSignIn({ ...signIn, amr: ['sc'] }, [live], ['d1'], NOW)).toMatchObject({ via: 'card-session', device: 'd1' });
   });
 });
@@ -119,12 +136,25 @@ describe('correlation and Shared Signals levels in the engine (core/risk/signals
   it('correlation-lost alone allows, with an address change it steps up; device-correlated is a credit', () => {
     expect(SIGNAL_WEIGHTS['correlation-lost']).toBe(30);
     expect(assessRisk({ current, correlation: 'lost' })).toMatchObject({ decision: 'allow', score: 30, reasons: ['correlation-lost'] });
-    expect(assessRisk({ current, last: { ip: '127.0.0.9' }, correlation: 'lost' })).toMatchObject({ decision: 'step-up', score: 40, reasons: ['correlation-lost', 'ip-change'] });
+    expect(assessRisk({ current, last: { ip: '127.0.0.9' }, correlation: 'lost' })).toMatchObject({
+      decision: 'step-up',
+      score: 40,
+      reasons: ['correlation-lost', 'ip-change'],
+    });
     // A correlated session takes 20 off, listed after the risks; the score never goes below 0.
-    expect(assessRisk({ current, last: { ip: '127.0.0.9', browser: 'Firefox' }, correlation: 'correlated' }, DEFAULT_RISK_POLICY)).toMatchObject({ score: 0, reasons: ['ip-change', 'device-correlated'] });
-    expect(assessRisk({ current: { ...current, browser: 'Chrome' }, last: { ip: '127.0.0.9', browser: 'Firefox' }, correlation: 'correlated' })).toMatchObject({ decision: 'allow', score: 20, reasons: ['ua-change', 'ip-change', 'device-correlated'] });
+    expect(assessRisk({ current, last: { ip: '127.0.0.9', browser: 'Firefox' }, correlation: 'correlated' }, DEFAULT_RISK_POLICY)).toMatchObject({
+      score: 0,
+      reasons: ['ip-change', 'device-correlated'],
+    });
+    expect(assessRisk({ current: { ...current, browser: 'Chrome' }, last: { ip: '127.0.0.9', browser: 'Firefox' }, correlation: 'correlated' })).toMatchObject({
+      decision: 'allow',
+      score: 20,
+      reasons: ['ua-change', 'ip-change', 'device-correlated'],
+    });
     // A tenant may turn the credit off (weight 0), but never make it negative.
-    expect(assessRisk({ current, last: { ip: '127.0.0.9' }, correlation: 'correlated' }, riskPolicySchema.parse({ weights: { 'device-correlated': 0 } }))).toMatchObject({ score: 10, reasons: ['ip-change'] });
+    expect(
+      assessRisk({ current, last: { ip: '127.0.0.9' }, correlation: 'correlated' }, riskPolicySchema.parse({ weights: { 'device-correlated': 0 } })),
+    ).toMatchObject({ score: 10, reasons: ['ip-change'] });
     expect(riskPolicySchema.safeParse({ weights: { 'device-correlated': -20 } }).success).toBe(false);
   });
 
@@ -145,14 +175,26 @@ describe('correlation and Shared Signals levels in the engine (core/risk/signals
     expect(assessRisk({ current, reported: { riskLevel: 'high' }, recentFailures: 1 })).toMatchObject({ decision: 'deny', score: 80 });
     expect(assessRisk({ current, reported: { riskLevel: 'medium' } })).toMatchObject({ decision: 'allow', score: 20, reasons: ['risk-level-medium'] });
     expect(assessRisk({ current, reported: { riskLevel: 'low' } })).toMatchObject({ decision: 'allow', score: 0, reasons: [] });
-    expect(assessRisk({ current, reported: { assuranceLevel: 'nist-aal1' } })).toMatchObject({ decision: 'allow', score: 20, reasons: ['assurance-level-low'] });
+    expect(assessRisk({ current, reported: { assuranceLevel: 'nist-aal1' } })).toMatchObject({
+      decision: 'allow',
+      score: 20,
+      reasons: ['assurance-level-low'],
+    });
     expect(assessRisk({ current, reported: { riskLevel: 'medium', assuranceLevel: 'nist-aal1' } })).toMatchObject({ decision: 'step-up', score: 40 });
   });
 
   it('a device reported non-compliant denies what it continues; compliant changes nothing', () => {
-    expect(assessRisk({ current, reported: { deviceCompliance: ['compliant', 'not-compliant'] } })).toMatchObject({ decision: 'deny', score: 100, reasons: ['device-non-compliant'] });
+    expect(assessRisk({ current, reported: { deviceCompliance: ['compliant', 'not-compliant'] } })).toMatchObject({
+      decision: 'deny',
+      score: 100,
+      reasons: ['device-non-compliant'],
+    });
     expect(assessRisk({ current, reported: { deviceCompliance: ['compliant'] } })).toMatchObject({ decision: 'allow', score: 0 });
     // A correlated session from its own network gets no credit for a non-compliant device.
-    expect(assessRisk({ current, correlation: 'correlated', reported: { deviceCompliance: ['not-compliant'] } })).toMatchObject({ decision: 'deny', score: 100, reasons: ['device-non-compliant'] });
+    expect(assessRisk({ current, correlation: 'correlated', reported: { deviceCompliance: ['not-compliant'] } })).toMatchObject({
+      decision: 'deny',
+      score: 100,
+      reasons: ['device-non-compliant'],
+    });
   });
 });

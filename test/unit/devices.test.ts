@@ -7,7 +7,9 @@ const NOW = 1_800_000_000;
 
 describe('device registration report', () => {
   it('keeps the reported facts of a fresh registration addressed here', () => {
-    expect(registrationReportOf({ aud: AUD, iat: NOW - 30, os: 'linux 6.1', agentVersion: '1.0.0', cardSessionLive: true, hostnameHash: 'a'.repeat(43) }, AUD, NOW)).toEqual({
+    expect(
+      registrationReportOf({ aud: AUD, iat: NOW - 30, os: 'linux 6.1', agentVersion: '1.0.0', cardSessionLive: true, hostnameHash: 'a'.repeat(43) }, AUD, NOW),
+    ).toEqual({
       os: 'linux 6.1',
       agentVersion: '1.0.0',
       cardSessionLive: true,

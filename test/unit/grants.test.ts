@@ -28,7 +28,11 @@ describe('the grant matrix (table partitions)', () => {
       const writes = matchesAny(write, card) || matchesAny(write, byUser);
       // pki reads the CA and the certificate register there (public CRL and OCSP), portal the same and the
       // card for certificate login; neither writes a card.
-      expect({ context, reaches, writes }).toEqual({ context, reaches: ['card', 'admin', 'pki', 'portal'].includes(context), writes: context === 'card' || context === 'admin' });
+      expect({ context, reaches, writes }).toEqual({
+        context,
+        reaches: ['card', 'admin', 'pki', 'portal'].includes(context),
+        writes: context === 'card' || context === 'admin',
+      });
     }
     // The tenant pattern reaches the tenant's own items and none of its cards; the card pattern no user.
     expect(globMatches(DIRECTORY_PARTITIONS.tenant, directoryKeys.user('demo', 'alice').PK)).toBe(true);

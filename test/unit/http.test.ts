@@ -65,8 +65,16 @@ describe('body parsing', () => {
     expect(parseBody('a=1&b=x+y', false, 'application/x-www-form-urlencoded', 100).parsed).toEqual({ a: '1', b: 'x y' });
     expect(problemOf(() => parseBody('a=1&a=2', false, 'application/x-www-form-urlencoded', 100)).status).toBe(400);
     // Field names that are Object.prototype members are plain fields, not "repeated" ones.
-    const form = parseBody('constructor=1&toString=2&__proto__=3&hasOwnProperty=4', false, 'application/x-www-form-urlencoded', 100).parsed as Record<string, string>;
-    expect(Object.entries(form)).toEqual([['constructor', '1'], ['toString', '2'], ['__proto__', '3'], ['hasOwnProperty', '4']]);
+    const form = parseBody('constructor=1&toString=2&__proto__=3&hasOwnProperty=4', false, 'application/x-www-form-urlencoded', 100).parsed as Record<
+      string,
+      string
+    >;
+    expect(Object.entries(form)).toEqual([
+      ['constructor', '1'],
+      ['toString', '2'],
+      ['__proto__', '3'],
+      ['hasOwnProperty', '4'],
+    ]);
     expect(problemOf(() => parseBody('toString=1&toString=2', false, 'application/x-www-form-urlencoded', 100)).detail).toMatch(/toString is repeated/);
   });
 
@@ -127,19 +135,39 @@ describe('local gateway encoding (as API Gateway REST with the shared binary med
   it('keeps query parameters and headers named like Object.prototype members as plain entries', () => {
     const names = new URL('http://localhost/health?__proto__=a&constructor=b&constructor=c&toString=d');
     const event = toProxyEvent(request(['__proto__', 'h1', 'constructor', 'h2', 'constructor', 'h3'], 'GET'), Buffer.alloc(0), names);
-    expect(Object.entries(event.queryStringParameters!)).toEqual([['__proto__', 'a'], ['constructor', 'c'], ['toString', 'd']]);
-    expect(Object.entries(event.multiValueQueryStringParameters!)).toEqual([['__proto__', ['a']], ['constructor', ['b', 'c']], ['toString', ['d']]]);
-    expect(Object.entries(event.headers)).toEqual([['__proto__', 'h1'], ['constructor', 'h3']]);
-    expect(Object.entries(event.multiValueHeaders)).toEqual([['__proto__', ['h1']], ['constructor', ['h2', 'h3']]]);
+    expect(Object.entries(event.queryStringParameters!)).toEqual([
+      ['__proto__', 'a'],
+      ['constructor', 'c'],
+      ['toString', 'd'],
+    ]);
+    expect(Object.entries(event.multiValueQueryStringParameters!)).toEqual([
+      ['__proto__', ['a']],
+      ['constructor', ['b', 'c']],
+      ['toString', ['d']],
+    ]);
+    expect(Object.entries(event.headers)).toEqual([
+      ['__proto__', 'h1'],
+      ['constructor', 'h3'],
+    ]);
+    expect(Object.entries(event.multiValueHeaders)).toEqual([
+      ['__proto__', ['h1']],
+      ['constructor', ['h2', 'h3']],
+    ]);
   });
 
-  it.each(['application/octet-stream', 'application/cbor', 'Application/CBOR; foo=bar', 'application/ocsp-request', 'application/json', 'application/x-www-form-urlencoded', 'text/xml', ''])(
-    'sends a %p body base64-encoded, as API Gateway does with */* among its binary media types',
-    (type) => {
-      const event = toProxyEvent(request(type ? ['Content-Type', type] : []), bytes, url);
-      expect(event).toMatchObject({ isBase64Encoded: true, body: bytes.toString('base64') });
-    },
-  );
+  it.each([
+    'application/octet-stream',
+    'application/cbor',
+    'Application/CBOR; foo=bar',
+    'application/ocsp-request',
+    'application/json',
+    'application/x-www-form-urlencoded',
+    'text/xml',
+    '',
+  ])('sends a %p body base64-encoded, as API Gateway does with */* among its binary media types', (type) => {
+    const event = toProxyEvent(request(type ? ['Content-Type', type] : []), bytes, url);
+    expect(event).toMatchObject({ isBase64Encoded: true, body: bytes.toString('base64') });
+  });
 
   it('lets the body parser see a base64 JSON or form body exactly as the text it encodes', () => {
     const json = Buffer.from('{"a":"é"}');
@@ -147,7 +175,10 @@ describe('local gateway encoding (as API Gateway REST with the shared binary med
     expect(parseBody(jsonEvent.body, jsonEvent.isBase64Encoded, 'application/json', 1024).parsed).toEqual({ a: 'é' });
     const form = Buffer.from('grant_type=authorization_code&code=a%2Bb');
     const formEvent = toProxyEvent(request(['Content-Type', 'application/x-www-form-urlencoded']), form, url);
-    expect(parseBody(formEvent.body, formEvent.isBase64Encoded, 'application/x-www-form-urlencoded', 1024).parsed).toEqual({ grant_type: 'authorization_code', code: 'a+b' });
+    expect(parseBody(formEvent.body, formEvent.isBase64Encoded, 'application/x-www-form-urlencoded', 1024).parsed).toEqual({
+      grant_type: 'authorization_code',
+      code: 'a+b',
+    });
   });
 
   it('sends no body as null, not base64', () => {

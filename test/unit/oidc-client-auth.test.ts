@@ -92,13 +92,19 @@ describe('client auth: detecting the method', () => {
   });
 
   it('rejects a body client_id that differs from the Basic one', async () => {
-    await fails(request({ client_id: 'client-two' }, basic('client-one:s')), { error: 'invalid_request', message: 'client_id does not match the authenticated client', status: 400 });
+    await fails(request({ client_id: 'client-two' }, basic('client-one:s')), {
+      error: 'invalid_request',
+      message: 'client_id does not match the authenticated client',
+      status: 400,
+    });
     expect(lookups).toEqual([]);
   });
 
-  it('rejects client_secret without client_id', () => fails(request({ client_secret: 's' }), { error: 'invalid_request', message: 'client_secret requires client_id', status: 400 }));
+  it('rejects client_secret without client_id', () =>
+    fails(request({ client_secret: 's' }), { error: 'invalid_request', message: 'client_secret requires client_id', status: 400 }));
 
-  it('rejects a request that names no client at all', () => fails(request({ grant_type: 'client_credentials' }), { error: 'invalid_client', message: 'no client authentication', status: 401 }));
+  it('rejects a request that names no client at all', () =>
+    fails(request({ grant_type: 'client_credentials' }), { error: 'invalid_client', message: 'no client authentication', status: 401 }));
 
   it('ignores an Authorization header of another scheme (the request then names no client)', () =>
     fails(request({}, 'Bearer abc.def'), { error: 'invalid_client', message: 'no client authentication', status: 401 }));
@@ -111,7 +117,9 @@ describe('client auth: detecting the method', () => {
   it.each([
     ['an unsupported type', { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer', client_assertion: 'x.y.z' }],
     ['no type', { client_assertion: 'x.y.z' }],
-  ])('rejects a client assertion with %s', (_name, form) => fails(request(form), { error: 'invalid_client', message: 'unsupported client_assertion_type', status: 401 }));
+  ])('rejects a client assertion with %s', (_name, form) =>
+    fails(request(form), { error: 'invalid_client', message: 'unsupported client_assertion_type', status: 401 }),
+  );
 
   it('rejects a client_assertion_type without an assertion', () =>
     fails(request({ client_assertion_type: CLIENT_ASSERTION_TYPE }), { error: 'invalid_request', message: 'client_assertion is missing', status: 400 }));
@@ -122,7 +130,12 @@ describe('client auth: private_key_jwt claims checked before the key lookup', ()
     ['garbage', 'not-a-jwt'],
     ['a JWE', 'a.b.c.d.e'],
   ])('rejects %s as a client assertion', (_name, value) =>
-    fails(request({ client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: value }), { error: 'invalid_client', message: 'client assertion is not a JWT', status: 401 }));
+    fails(request({ client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: value }), {
+      error: 'invalid_client',
+      message: 'client assertion is not a JWT',
+      status: 401,
+    }),
+  );
 
   it.each([
     ['no sub', { sub: undefined }, 'client assertion lacks the sub claim'],
@@ -139,7 +152,11 @@ describe('client auth: private_key_jwt claims checked before the key lookup', ()
   });
 
   it('rejects a body client_id that differs from the assertion subject', async () => {
-    await fails(request(jwtForm({}, { client_id: 'client-two' })), { error: 'invalid_request', message: 'client_id does not match the authenticated client', status: 400 });
+    await fails(request(jwtForm({}, { client_id: 'client-two' })), {
+      error: 'invalid_request',
+      message: 'client_id does not match the authenticated client',
+      status: 400,
+    });
     expect(lookups).toEqual([]);
   });
 

@@ -1,6 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { oidcSettingsOf, oidcSettingsSchema, tenantUpdateSchema, type Tenant } from '../../lambdas/core/directory/tenant.ts';
-import { AGENT_CLIENT_METADATA, clientMetadataSchema, entitledClient, operatorOnlyRequests, patchedMetadata, scopeStillAllowed, type OidcClient } from '../../lambdas/core/oidc/client.ts';
+import {
+  AGENT_CLIENT_METADATA,
+  clientMetadataSchema,
+  entitledClient,
+  operatorOnlyRequests,
+  patchedMetadata,
+  scopeStillAllowed,
+  type OidcClient,
+} from '../../lambdas/core/oidc/client.ts';
 
 /** The rules of who may hold what, where they live: the client model and the tenant settings. */
 const client = (overrides: Partial<OidcClient>): OidcClient => ({
@@ -34,7 +42,9 @@ describe('operator-only scopes and grants', () => {
 
   it('keeps of an earlier grant only what the client may still hold', () => {
     expect(scopeStillAllowed(client({ scope: 'openid card offline_access' }), 'openid card offline_access')).toBe('openid offline_access');
-    expect(scopeStillAllowed(client({ registered_by: 'admin', scope: 'openid card offline_access' }), 'openid card offline_access')).toBe('openid card offline_access');
+    expect(scopeStillAllowed(client({ registered_by: 'admin', scope: 'openid card offline_access' }), 'openid card offline_access')).toBe(
+      'openid card offline_access',
+    );
     expect(scopeStillAllowed(client({ registered_by: 'admin', scope: 'openid' }), 'openid card')).toBe('openid');
   });
 
@@ -45,14 +55,24 @@ describe('operator-only scopes and grants', () => {
   });
 
   it('takes policy_uri and tos_uri only as https', () => {
-    expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], policy_uri: 'https://rp.example/p', tos_uri: 'https://rp.example/t' }).success).toBe(true);
-    for (const bad of ['http://rp.example/p', 'javascript:alert(1)', 'not a url']) expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], policy_uri: bad }).success).toBe(false);
+    expect(
+      clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], policy_uri: 'https://rp.example/p', tos_uri: 'https://rp.example/t' }).success,
+    ).toBe(true);
+    for (const bad of ['http://rp.example/p', 'javascript:alert(1)', 'not a url'])
+      expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], policy_uri: bad }).success).toBe(false);
   });
 
   it('takes the descriptive links only as https to a public host (the static outbound URL policy, no exception)', () => {
     for (const field of ['policy_uri', 'tos_uri', 'client_uri', 'logo_uri']) {
       expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], [field]: 'https://rp.example/x' }).success).toBe(true);
-      for (const bad of ['https://127.0.0.1/x', 'https://localhost/x', 'https://192.168.1.1/x', 'https://[fd00:ec2::254]/x', 'https://u:p@rp.example/x', 'ftp://rp.example/x']) {
+      for (const bad of [
+        'https://127.0.0.1/x',
+        'https://localhost/x',
+        'https://192.168.1.1/x',
+        'https://[fd00:ec2::254]/x',
+        'https://u:p@rp.example/x',
+        'ftp://rp.example/x',
+      ]) {
         expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], [field]: bad }).success).toBe(false);
       }
     }
@@ -62,8 +82,21 @@ describe('operator-only scopes and grants', () => {
     expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], redirect_uri: 'https://rp.example/cb' }).success).toBe(false);
     const keys = { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }] };
     expect(clientMetadataSchema.safeParse({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt' }).success).toBe(false);
-    expect(clientMetadataSchema.safeParse({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://rp.example/jwks' }).success).toBe(true);
-    expect(clientMetadataSchema.safeParse({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks: keys, jwks_uri: 'https://rp.example/jwks' }).success).toBe(false);
+    expect(
+      clientMetadataSchema.safeParse({
+        grant_types: ['client_credentials'],
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks_uri: 'https://rp.example/jwks',
+      }).success,
+    ).toBe(true);
+    expect(
+      clientMetadataSchema.safeParse({
+        grant_types: ['client_credentials'],
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks: keys,
+        jwks_uri: 'https://rp.example/jwks',
+      }).success,
+    ).toBe(false);
     expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], request_object_signing_alg: 'ES256' }).success).toBe(false);
     expect(clientMetadataSchema.safeParse({ redirect_uris: ['https://rp.example/cb'], request_object_signing_alg: 'none', jwks: keys }).success).toBe(false);
     expect(clientMetadataSchema.parse({ redirect_uris: ['https://rp.example/cb'] }).require_pushed_authorization_requests).toBe(false);
@@ -89,7 +122,10 @@ describe('tenant registration setting', () => {
 
   it('refuses the legacy field on write, naming its successor, and accepts the three modes', () => {
     const refused = tenantUpdateSchema.safeParse({ oidc: { openRegistration: true } });
-    expect(refused.error?.issues[0]).toMatchObject({ path: ['oidc', 'openRegistration'], message: 'replaced by registration: closed | open | initial-access-token' });
+    expect(refused.error?.issues[0]).toMatchObject({
+      path: ['oidc', 'openRegistration'],
+      message: 'replaced by registration: closed | open | initial-access-token',
+    });
     for (const registration of ['closed', 'open', 'initial-access-token']) expect(tenantUpdateSchema.safeParse({ oidc: { registration } }).success).toBe(true);
     expect(tenantUpdateSchema.safeParse({ oidc: { registration: 'anyone' } }).success).toBe(false);
   });

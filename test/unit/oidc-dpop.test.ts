@@ -37,7 +37,12 @@ interface Pair {
 }
 const pairs: Record<string, Pair> = {};
 beforeAll(async () => {
-  for (const [name, alg] of [['ES256', 'ES256'], ['other ES256', 'ES256'], ['RS256', 'RS256'], ['ES384', 'ES384']] as const) {
+  for (const [name, alg] of [
+    ['ES256', 'ES256'],
+    ['other ES256', 'ES256'],
+    ['RS256', 'RS256'],
+    ['ES384', 'ES384'],
+  ] as const) {
     const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
     pairs[name] = { alg, privateKey, jwk: await exportJWK(publicKey), privateJwk: await exportJWK(privateKey) };
   }
@@ -97,16 +102,22 @@ describe('DPoP proof verification (checks before the store)', () => {
       await rejected(raw({ typ: 'dpop+jwt', alg, jwk: pairs['ES256']!.jwk }, claims()), 'DPoP proof alg must be one of ES256, RS256, PS256, EdDSA');
     });
 
-    it('rejects ES384 even when the proof is properly signed', () => rejected(proof({ pair: 'ES384' }), 'DPoP proof alg must be one of ES256, RS256, PS256, EdDSA'));
+    it('rejects ES384 even when the proof is properly signed', () =>
+      rejected(proof({ pair: 'ES384' }), 'DPoP proof alg must be one of ES256, RS256, PS256, EdDSA'));
 
     it.each([{ crit: ['exp'] }, { b64: false, crit: ['b64'] }])('rejects crit and b64 (%p)', (extra) =>
-      rejected(raw({ typ: 'dpop+jwt', alg: 'ES256', jwk: pairs['ES256']!.jwk, ...extra }, claims()), 'DPoP proof header must not use crit or b64'));
+      rejected(raw({ typ: 'dpop+jwt', alg: 'ES256', jwk: pairs['ES256']!.jwk, ...extra }, claims()), 'DPoP proof header must not use crit or b64'),
+    );
 
-    it.each([['missing', undefined], ['a string', 'key'], ['an array', []]])('rejects a jwk that is %s', (_name, jwk) =>
-      rejected(raw({ typ: 'dpop+jwt', alg: 'ES256', jwk }, claims()), 'DPoP proof header must carry a jwk'));
+    it.each([
+      ['missing', undefined],
+      ['a string', 'key'],
+      ['an array', []],
+    ])('rejects a jwk that is %s', (_name, jwk) => rejected(raw({ typ: 'dpop+jwt', alg: 'ES256', jwk }, claims()), 'DPoP proof header must carry a jwk'));
 
     it('rejects a private key in the header', () => rejected(proof({ header: { jwk: pairs['ES256']!.privateJwk } }), 'DPoP proof jwk must be a public key'));
-    it('rejects an RSA private key in the header', () => rejected(proof({ pair: 'RS256', header: { jwk: pairs['RS256']!.privateJwk } }), 'DPoP proof jwk must be a public key'));
+    it('rejects an RSA private key in the header', () =>
+      rejected(proof({ pair: 'RS256', header: { jwk: pairs['RS256']!.privateJwk } }), 'DPoP proof jwk must be a public key'));
     it('rejects a symmetric key in the header', () =>
       rejected(raw({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty: 'oct', k: 'c2VjcmV0' } }, claims()), 'DPoP proof jwk must be a public key'));
     it('rejects a jwk meant for encryption', () =>
@@ -128,7 +139,9 @@ describe('DPoP proof verification (checks before the store)', () => {
       ['longer than 128 characters', 'j'.repeat(129)],
     ])('rejects a jti that is %s', (_name, jti) => rejected(proof({ claims: { jti } }), 'DPoP proof jti must be a string of 1 to 128 characters'));
 
-    it.each([['GET'], ['post'], [undefined]])('rejects htm %p for a POST', (htm) => rejected(proof({ claims: { htm } }), 'DPoP proof htm does not match the request method'));
+    it.each([['GET'], ['post'], [undefined]])('rejects htm %p for a POST', (htm) =>
+      rejected(proof({ claims: { htm } }), 'DPoP proof htm does not match the request method'),
+    );
 
     it.each([
       ['another path', 'https://id.example.com/t/demo/oidc/userinfo'],
@@ -143,7 +156,10 @@ describe('DPoP proof verification (checks before the store)', () => {
       ['no htu', undefined],
     ])('rejects htu with %s', (_name, htu) => rejected(proof({ claims: { htu } }), 'DPoP proof htu does not match the request URL'));
 
-    it.each([['missing', undefined], ['a string', String(NOW)]])('rejects an iat that is %s', (_name, iat) => rejected(proof({ claims: { iat } }), 'DPoP proof iat must be a number'));
+    it.each([
+      ['missing', undefined],
+      ['a string', String(NOW)],
+    ])('rejects an iat that is %s', (_name, iat) => rejected(proof({ claims: { iat } }), 'DPoP proof iat must be a number'));
     it('rejects a proof older than the maximum age', () => rejected(proof({ claims: { iat: NOW - 301 } }), 'DPoP proof is too old'));
     it('rejects a proof older than a configured maximum age', async () => {
       const strict = new DpopVerifier({ replay: untouchableReplay, nonces: new DpopNonces(untouchableStore, clock, random), clock, maxAgeSeconds: 60 });
@@ -151,7 +167,8 @@ describe('DPoP proof verification (checks before the store)', () => {
     });
     it('rejects an iat beyond the leeway in the future', () => rejected(proof({ claims: { iat: NOW + 6 } }), 'DPoP proof iat is in the future'));
 
-    it('requires ath when an access token is presented', () => rejected(proof({ claims: { htm: 'GET' } }), 'DPoP proof ath is missing', { method: 'GET', accessToken: 'at-1' }));
+    it('requires ath when an access token is presented', () =>
+      rejected(proof({ claims: { htm: 'GET' } }), 'DPoP proof ath is missing', { method: 'GET', accessToken: 'at-1' }));
     it('rejects an ath of another access token', () =>
       rejected(proof({ claims: { htm: 'GET', ath: s256('at-2') } }), 'DPoP proof ath does not match the access token', { method: 'GET', accessToken: 'at-1' }));
     it('rejects an ath that is not base64url SHA-256', () =>
@@ -159,7 +176,8 @@ describe('DPoP proof verification (checks before the store)', () => {
   });
 
   describe('the signature', () => {
-    it('rejects a proof signed by another key than its jwk', () => rejected(proof({ header: { jwk: pairs['other ES256']!.jwk } }), 'DPoP proof signature is invalid'));
+    it('rejects a proof signed by another key than its jwk', () =>
+      rejected(proof({ header: { jwk: pairs['other ES256']!.jwk } }), 'DPoP proof signature is invalid'));
     it('rejects a proof whose payload was changed after signing', async () => {
       const [h, , s] = (await proof()).split('.');
       await rejected(`${h}.${b64(claims({ htm: 'POST' }))}.${s}`, 'DPoP proof signature is invalid');
@@ -169,7 +187,8 @@ describe('DPoP proof verification (checks before the store)', () => {
       const input = `${b64({ typ: 'dpop+jwt', alg: 'RS256', jwk: publicKey.export({ format: 'jwk' }) })}.${b64(claims())}`;
       await rejected(`${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`, 'DPoP proof jwk is not a valid RS256 public key');
     });
-    it('rejects a proof whose signature was stripped to a placeholder', () => rejected(raw({ typ: 'dpop+jwt', alg: 'ES256', jwk: pairs['ES256']!.jwk }, claims()), 'DPoP proof signature is invalid'));
+    it('rejects a proof whose signature was stripped to a placeholder', () =>
+      rejected(raw({ typ: 'dpop+jwt', alg: 'ES256', jwk: pairs['ES256']!.jwk }, claims()), 'DPoP proof signature is invalid'));
   });
 
   it('reports the error as an OAuthError with status 400 and no extra headers', async () => {

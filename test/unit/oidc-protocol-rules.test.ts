@@ -34,7 +34,15 @@ describe('OAuth error_description (RFC 6749 §4.1.2.1)', () => {
 
 describe('when an SSO session answers an authorization request (OIDC Core §3.1.2.1)', () => {
   const session = { sub: 'alice', authTime: 1000, acr: 'urn:cloudcard:acr:password' };
-  const request = (changes: Partial<AuthorizationRequest> = {}): AuthorizationRequest => ({ clientId: 'c', redirectUri: 'https://rp/cb', scope: 'openid', responseMode: 'query', prompt: [], acrValues: [], ...changes });
+  const request = (changes: Partial<AuthorizationRequest> = {}): AuthorizationRequest => ({
+    clientId: 'c',
+    redirectUri: 'https://rp/cb',
+    scope: 'openid',
+    responseMode: 'query',
+    prompt: [],
+    acrValues: [],
+    ...changes,
+  });
 
   it('max_age=0 is never satisfied, even in the second of the sign-in', () => {
     expect(sessionSatisfies(session, request({ maxAge: 0 }), 1000)).toBe(false);

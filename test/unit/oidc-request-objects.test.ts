@@ -27,12 +27,19 @@ const clientWith = (jwk: JWK, extra: Record<string, unknown> = {}): OidcClient =
 });
 
 const sign = (key: CryptoKey, claims: Record<string, unknown>, header: Record<string, unknown> = {}, alg = 'ES256') =>
-  new SignJWT({ iss: 'client-one', aud: ISSUER, exp: NOW + 60, response_type: 'code', scope: 'openid', max_age: 0, ...claims }).setProtectedHeader({ alg, kid: 'k1', ...header }).sign(key);
+  new SignJWT({ iss: 'client-one', aud: ISSUER, exp: NOW + 60, response_type: 'code', scope: 'openid', max_age: 0, ...claims })
+    .setProtectedHeader({ alg, kid: 'k1', ...header })
+    .sign(key);
 
 describe('request objects (JAR)', () => {
   it('gives the signed parameters as strings, under the outer client_id, without the JWT claims', async () => {
     const { privateKey, jwk } = await fixture();
-    const params = await verifyRequestObject(await sign(privateKey, { claims: { userinfo: { email: null } } }, { typ: 'oauth-authz-req+jwt' }), clientWith(jwk), ISSUER, deps);
+    const params = await verifyRequestObject(
+      await sign(privateKey, { claims: { userinfo: { email: null } } }, { typ: 'oauth-authz-req+jwt' }),
+      clientWith(jwk),
+      ISSUER,
+      deps,
+    );
     expect(params).toEqual({ response_type: 'code', scope: 'openid', max_age: '0', claims: '{"userinfo":{"email":null}}', client_id: 'client-one' });
   });
 
@@ -47,7 +54,10 @@ describe('request objects (JAR)', () => {
     ['another typ', {}, { typ: 'at+jwt' }, /typ/],
   ])('refuses one %s with invalid_request_object', async (_label, claims, header, message) => {
     const { privateKey, jwk } = await fixture();
-    await expect(verifyRequestObject(await sign(privateKey, claims, header), clientWith(jwk), ISSUER, deps)).rejects.toMatchObject({ error: 'invalid_request_object', message: expect.stringMatching(message) });
+    await expect(verifyRequestObject(await sign(privateKey, claims, header), clientWith(jwk), ISSUER, deps)).rejects.toMatchObject({
+      error: 'invalid_request_object',
+      message: expect.stringMatching(message),
+    });
   });
 
   it('refuses alg none, an encrypted object, a wrong key, and an algorithm other than the client registered', async () => {
@@ -61,13 +71,18 @@ describe('request objects (JAR)', () => {
     const pss = await fixture('PS256');
     await refused(await sign(pss.privateKey, {}, {}, 'PS256'), clientWith(pss.jwk, { request_object_signing_alg: 'ES256' }));
     // Without a registered algorithm, any supported asymmetric one the key fits is taken.
-    await expect(verifyRequestObject(await sign(pss.privateKey, {}, {}, 'PS256'), clientWith(pss.jwk), ISSUER, deps)).resolves.toMatchObject({ client_id: 'client-one' });
+    await expect(verifyRequestObject(await sign(pss.privateKey, {}, {}, 'PS256'), clientWith(pss.jwk), ISSUER, deps)).resolves.toMatchObject({
+      client_id: 'client-one',
+    });
     await expect(verifyRequestObject(await sign(privateKey, {}), client, ISSUER, deps)).resolves.toMatchObject({ scope: 'openid' });
   });
 
   it('needs registered keys: a client without jwks or jwks_uri cannot use request objects', async () => {
     const { privateKey } = await fixture();
     const keyless = { ...clientWith({ kty: 'EC' }), jwks: undefined } as unknown as OidcClient;
-    await expect(verifyRequestObject(await sign(privateKey, {}), keyless, ISSUER, deps)).rejects.toMatchObject({ error: 'invalid_request_object', message: expect.stringMatching(/no keys/) });
+    await expect(verifyRequestObject(await sign(privateKey, {}), keyless, ISSUER, deps)).rejects.toMatchObject({
+      error: 'invalid_request_object',
+      message: expect.stringMatching(/no keys/),
+    });
   });
 });

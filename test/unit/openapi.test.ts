@@ -58,7 +58,9 @@ describe('OpenAPI document', () => {
 
   it('gives every operation a summary and every public route security: []', () => {
     for (const [path, item] of Object.entries(document.paths)) {
-      for (const [method, operation] of Object.entries(item).filter(([k]) => k !== 'parameters') as Array<[string, { summary?: string; security?: unknown[] }]>) {
+      for (const [method, operation] of Object.entries(item).filter(([k]) => k !== 'parameters') as Array<
+        [string, { summary?: string; security?: unknown[] }]
+      >) {
         expect([`${method} ${path}`, typeof operation.summary]).toEqual([`${method} ${path}`, 'string']);
         expect([`${method} ${path}`, Array.isArray(operation.security)]).toEqual([`${method} ${path}`, true]);
       }
@@ -93,7 +95,9 @@ describe('OpenAPI document', () => {
     const resolve = (response: { $ref?: string }): Record<string, unknown> =>
       (response.$ref ? components['responses']![response.$ref.split('/').pop()!] : response) as Record<string, unknown>;
     const documentedTypes = (response: { $ref?: string }): string[] => {
-      const schema = (resolve(response)['content'] as Record<string, { schema: { allOf?: Array<{ properties?: { type?: { enum?: string[] } } }> } }>)['application/problem+json']!.schema;
+      const schema = (resolve(response)['content'] as Record<string, { schema: { allOf?: Array<{ properties?: { type?: { enum?: string[] } } }> } }>)[
+        'application/problem+json'
+      ]!.schema;
       return (schema.allOf ?? []).flatMap((part) => part.properties?.type?.enum ?? []);
     };
     const cardApiRoutes = cardRoutes({} as CardRouteDeps);
@@ -152,7 +156,8 @@ describe('OpenAPI document', () => {
           baseUrl: 'https://id.example.com',
         });
         // Closing only ever finds a session missing or expired; the others check the card too.
-        const paths = reason === 'expired' ? ['/session/apdu', '/session/reset', '/session/renew', '/session'] : ['/session/apdu', '/session/reset', '/session/renew'];
+        const paths =
+          reason === 'expired' ? ['/session/apdu', '/session/reset', '/session/renew', '/session'] : ['/session/apdu', '/session/reset', '/session/renew'];
         for (const suffix of paths) {
           const route = routes.find((r) => r.path === `/t/:tenant/card/v1${suffix}`)!;
           const problem = await Promise.resolve(route.handle(request(route.method, route.path))).then(

@@ -1,5 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import { addressKind, addressRefusal, checkResolved, OutboundUrlError, outboundTarget, PUBLIC_ONLY, type OutboundPolicy } from '../../lambdas/core/outbound/url-policy.ts';
+import {
+  addressKind,
+  addressRefusal,
+  checkResolved,
+  OutboundUrlError,
+  outboundTarget,
+  PUBLIC_ONLY,
+  type OutboundPolicy,
+} from '../../lambdas/core/outbound/url-policy.ts';
 
 const LOCAL: OutboundPolicy = { allowLoopback: true };
 
@@ -34,10 +42,13 @@ describe('outbound URL policy', () => {
     expect(addressRefusal(address, PUBLIC_ONLY)).toBe(`${address} is a ${kind} address`);
   });
 
-  it.each(['8.8.8.8', '1.1.1.1', '93.184.216.34', '100.63.255.255', '100.128.0.0', '172.15.255.255', '172.32.0.0', '169.253.255.255', '223.255.255.255'])('IPv4 %s is public', (address) => {
-    expect(addressKind(address)).toBe('public');
-    expect(addressRefusal(address, PUBLIC_ONLY)).toBeUndefined();
-  });
+  it.each(['8.8.8.8', '1.1.1.1', '93.184.216.34', '100.63.255.255', '100.128.0.0', '172.15.255.255', '172.32.0.0', '169.253.255.255', '223.255.255.255'])(
+    'IPv4 %s is public',
+    (address) => {
+      expect(addressKind(address)).toBe('public');
+      expect(addressRefusal(address, PUBLIC_ONLY)).toBeUndefined();
+    },
+  );
 
   it.each([
     ['::', 'unspecified'],
@@ -93,9 +104,12 @@ describe('outbound URL policy', () => {
     expect(addressRefusal(address, LOCAL)).toBeDefined();
   });
 
-  it.each(['2606:4700:4700::1111', '2a00:1450:4001:80b::200e', '64:ff9b::8.8.8.8', '::ffff:8.8.8.8', '2001:4860:4860::8888'])('IPv6 %s is public', (address) => {
-    expect(addressKind(address)).toBe('public');
-  });
+  it.each(['2606:4700:4700::1111', '2a00:1450:4001:80b::200e', '64:ff9b::8.8.8.8', '::ffff:8.8.8.8', '2001:4860:4860::8888'])(
+    'IPv6 %s is public',
+    (address) => {
+      expect(addressKind(address)).toBe('public');
+    },
+  );
 
   it('lets only loopback through under the loopback exception, and plain http only to loopback', () => {
     for (const address of ['127.0.0.1', '127.0.0.53', '::1', '::ffff:127.0.0.1']) {

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { ValidationError } from '../../lambdas/core/errors.ts';
 import { LIST_PAGE, pageLimit } from '../../lambdas/core/validation.ts';
 
-describe('pageLimit (core/validation.ts): the one rule for a listing\'s page size', () => {
+describe("pageLimit (core/validation.ts): the one rule for a listing's page size", () => {
   it('takes the default when absent, and decimal integers within the bounds', () => {
     expect(pageLimit(undefined, LIST_PAGE)).toBe(100);
     expect(pageLimit('1', LIST_PAGE)).toBe(1);

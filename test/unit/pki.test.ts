@@ -28,7 +28,8 @@ describe('DER reader and writer', () => {
   });
 
   it('round-trips object identifiers', () => {
-    for (const dotted of ['1.3.6.1.5.5.7.48.1.2', '2.16.840.1.101.3.4.2.1', '1.2.840.10045.4.3.2', '2.5.29.20']) expect(decodeOid(parse(oid(dotted)))).toBe(dotted);
+    for (const dotted of ['1.3.6.1.5.5.7.48.1.2', '2.16.840.1.101.3.4.2.1', '1.2.840.10045.4.3.2', '2.5.29.20'])
+      expect(decodeOid(parse(oid(dotted)))).toBe(dotted);
   });
 });
 
@@ -55,10 +56,45 @@ describe('OCSP request parsing (RFC 6960 §4.1)', () => {
       ['version 2', sequence(sequence(explicit(0, encode(TAG.integer, Uint8Array.of(1))), sequence(sequence(certId))))],
       ['nonce of 33 octets', sequence(sequence(sequence(sequence(certId)), nonceOf(33)))],
       ['empty nonce', sequence(sequence(sequence(sequence(certId)), nonceOf(0)))],
-      ['MD5 CertID', wrap(sequence(sequence(sequence(oid('1.2.840.113549.2.5')), octetString(new Uint8Array(16)), octetString(new Uint8Array(16)), encode(TAG.integer, Uint8Array.of(1)))))],
-      ['negative serial', wrap(sequence(sequence(sequence(oid('1.3.14.3.2.26')), octetString(new Uint8Array(20)), octetString(new Uint8Array(20)), encode(TAG.integer, Uint8Array.of(0x80)))))],
+      [
+        'MD5 CertID',
+        wrap(
+          sequence(
+            sequence(
+              sequence(oid('1.2.840.113549.2.5')),
+              octetString(new Uint8Array(16)),
+              octetString(new Uint8Array(16)),
+              encode(TAG.integer, Uint8Array.of(1)),
+            ),
+          ),
+        ),
+      ],
+      [
+        'negative serial',
+        wrap(
+          sequence(
+            sequence(
+              sequence(oid('1.3.14.3.2.26')),
+              octetString(new Uint8Array(20)),
+              octetString(new Uint8Array(20)),
+              encode(TAG.integer, Uint8Array.of(0x80)),
+            ),
+          ),
+        ),
+      ],
     ];
-    for (const [name, bytes] of cases) expect({ name, parsed: (() => { try { parseOcspRequest(bytes); return 'accepted'; } catch (error) { return error instanceof DerError ? 'refused' : String(error); } })() }).toEqual({ name, parsed: 'refused' });
+    for (const [name, bytes] of cases)
+      expect({
+        name,
+        parsed: (() => {
+          try {
+            parseOcspRequest(bytes);
+            return 'accepted';
+          } catch (error) {
+            return error instanceof DerError ? 'refused' : String(error);
+          }
+        })(),
+      }).toEqual({ name, parsed: 'refused' });
     expect(parseOcspRequest(sequence(sequence(sequence(sequence(certId)), nonceOf(32)))).nonce).toBeDefined();
   });
 
@@ -83,7 +119,11 @@ describe('certificate register rules', () => {
   });
 
   it('derives the fixed PKI URLs from the public base URL', () => {
-    expect(pkiUrls('https://id.example.com/', 'acme')).toEqual({ ca: 'https://id.example.com/t/acme/pki/ca', crl: 'https://id.example.com/t/acme/pki/crl', ocsp: 'https://id.example.com/t/acme/pki/ocsp' });
+    expect(pkiUrls('https://id.example.com/', 'acme')).toEqual({
+      ca: 'https://id.example.com/t/acme/pki/ca',
+      crl: 'https://id.example.com/t/acme/pki/crl',
+      ocsp: 'https://id.example.com/t/acme/pki/ocsp',
+    });
   });
 });
 
@@ -91,7 +131,8 @@ describe('certificate register rules', () => {
 function caKeys(): { keys: ResidentKeys; spki: Uint8Array } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const keys = {
-    signMessage: async (_id: string, _alg: string, message: Uint8Array) => new Uint8Array(sign('sha256', message, createPrivateKey(privateKey.export({ type: 'pkcs8', format: 'pem' })))),
+    signMessage: async (_id: string, _alg: string, message: Uint8Array) =>
+      new Uint8Array(sign('sha256', message, createPrivateKey(privateKey.export({ type: 'pkcs8', format: 'pem' })))),
   } as unknown as ResidentKeys;
   return { keys, spki: new Uint8Array(publicKey.export({ type: 'spki', format: 'der' })) };
 }
@@ -137,10 +178,20 @@ describe('CRL building', () => {
 describe('trusted external CA checks', () => {
   const now = Date.now();
   const make = async (ca: boolean, from: number, to: number) => {
-    const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'];
+    const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as unknown as Parameters<
+      typeof x509.X509CertificateGenerator.createSelfSigned
+    >[0]['keys'];
     return (
       await x509.X509CertificateGenerator.createSelfSigned(
-        { serialNumber: '02', name: 'CN=ext', notBefore: new Date(from), notAfter: new Date(to), signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, keys, extensions: ca ? [new x509.BasicConstraintsExtension(true, undefined, true)] : [] },
+        {
+          serialNumber: '02',
+          name: 'CN=ext',
+          notBefore: new Date(from),
+          notAfter: new Date(to),
+          signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+          keys,
+          extensions: ca ? [new x509.BasicConstraintsExtension(true, undefined, true)] : [],
+        },
         webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1],
       )
     ).toString('pem');

@@ -19,7 +19,11 @@ describe('message catalogues', () => {
       for (const key of keys) {
         const message = catalogue[key as keyof typeof en];
         expect({ locale, key, empty: message.trim() === '' }).toEqual({ locale, key, empty: false });
-        expect({ locale, key, placeholders: placeholdersOf(message).sort() }).toEqual({ locale, key, placeholders: placeholdersOf(en[key as keyof typeof en]).sort() });
+        expect({ locale, key, placeholders: placeholdersOf(message).sort() }).toEqual({
+          locale,
+          key,
+          placeholders: placeholdersOf(en[key as keyof typeof en]).sort(),
+        });
       }
     }
   });
@@ -71,7 +75,10 @@ describe('branding validation', () => {
     expect(refused('body{color:expression(alert(1))}')[0]).toMatch(/function "expression"/);
     expect(refused('body{color:red}</style><script>')[0]).toMatch(/"<"/);
     expect(refused('body{color:\\75rl(x)}')[0]).toMatch(/backslash/);
-    expect(refused('h1{color:red} p{position:fixed;content:"x"}')).toEqual(['rule 2: property "position" is not allowed', 'rule 2: property "content" is not allowed']);
+    expect(refused('h1{color:red} p{position:fixed;content:"x"}')).toEqual([
+      'rule 2: property "position" is not allowed',
+      'rule 2: property "content" is not allowed',
+    ]);
     expect(refused('h1{color:red')[0]).toMatch(/missing "}"/);
     expect(refused('h1{color:"red"}')).toEqual(['rule 1: quotes are only allowed in font-family']);
     expect(refused('h1{color:red /* open')).toEqual(['a comment is not closed']);
@@ -86,7 +93,13 @@ describe('branding validation', () => {
   });
 
   it('the schema names each bad field', () => {
-    const result = brandingSchema.safeParse({ productName: '', colors: { primary: 'blue', extra: '#fff' }, supportUrl: 'http://help.example', defaultLocale: 'es', unknown: 1 });
+    const result = brandingSchema.safeParse({
+      productName: '',
+      colors: { primary: 'blue', extra: '#fff' },
+      supportUrl: 'http://help.example',
+      defaultLocale: 'es',
+      unknown: 1,
+    });
     expect(result.success).toBe(false);
     const paths = result.error!.issues.map((issue) => issue.path.join('.') || issue.message);
     expect(paths).toEqual(expect.arrayContaining(['productName', 'colors.primary', 'colors', 'supportUrl', 'defaultLocale']));
@@ -94,11 +107,25 @@ describe('branding validation', () => {
 });
 
 describe('the SP name on the login page', () => {
-  it("mdui:DisplayName in English, else the first, else OrganizationDisplayName; nothing from unreadable metadata", () => {
-    const md = (inner: string) => `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:mdui="urn:oasis:names:tc:SAML:metadata:ui" entityID="https://sp.example"><md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">${inner}</md:SPSSODescriptor></md:EntityDescriptor>`;
-    expect(spDisplayName(md('<md:Extensions><mdui:UIInfo><mdui:DisplayName xml:lang="fr">Paie</mdui:DisplayName><mdui:DisplayName xml:lang="en-GB">Payroll</mdui:DisplayName></mdui:UIInfo></md:Extensions>'))).toBe('Payroll');
+  it('mdui:DisplayName in English, else the first, else OrganizationDisplayName; nothing from unreadable metadata', () => {
+    const md = (inner: string) =>
+      `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:mdui="urn:oasis:names:tc:SAML:metadata:ui" entityID="https://sp.example"><md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">${inner}</md:SPSSODescriptor></md:EntityDescriptor>`;
+    expect(
+      spDisplayName(
+        md(
+          '<md:Extensions><mdui:UIInfo><mdui:DisplayName xml:lang="fr">Paie</mdui:DisplayName><mdui:DisplayName xml:lang="en-GB">Payroll</mdui:DisplayName></mdui:UIInfo></md:Extensions>',
+        ),
+      ),
+    ).toBe('Payroll');
     expect(spDisplayName(md('<md:Extensions><mdui:UIInfo><mdui:DisplayName xml:lang="fr">Paie</mdui:DisplayName></mdui:UIInfo></md:Extensions>'))).toBe('Paie');
-    expect(spDisplayName(md('') .replace('</md:EntityDescriptor>', '<md:Organization><md:OrganizationName xml:lang="en">o</md:OrganizationName><md:OrganizationDisplayName xml:lang="en">Org App</md:OrganizationDisplayName><md:OrganizationURL xml:lang="en">https://o.example</md:OrganizationURL></md:Organization></md:EntityDescriptor>'))).toBe('Org App');
+    expect(
+      spDisplayName(
+        md('').replace(
+          '</md:EntityDescriptor>',
+          '<md:Organization><md:OrganizationName xml:lang="en">o</md:OrganizationName><md:OrganizationDisplayName xml:lang="en">Org App</md:OrganizationDisplayName><md:OrganizationURL xml:lang="en">https://o.example</md:OrganizationURL></md:Organization></md:EntityDescriptor>',
+        ),
+      ),
+    ).toBe('Org App');
     expect(spDisplayName(md(''))).toBeUndefined();
     expect(spDisplayName('<not xml')).toBeUndefined();
   });
@@ -106,7 +133,11 @@ describe('the SP name on the login page', () => {
 
 describe('branded pages', () => {
   it('the CSP names the hash of exactly the stylesheet the page carries; images only when a logo needs them', () => {
-    const tenant = { id: 't', displayName: 'T', branding: { productName: 'Brand', colors: { primary: '#000000' }, css: 'h1{color:#111111}', logo: pngDataUri(tinyPng([9, 9, 9])) } };
+    const tenant = {
+      id: 't',
+      displayName: 'T',
+      branding: { productName: 'Brand', colors: { primary: '#000000' }, css: 'h1{color:#111111}', logo: pngDataUri(tinyPng([9, 9, 9])) },
+    };
     const view = viewOf({ acceptLanguage: 'fr', tenant: tenant as never, app: { name: 'App', logoUri: 'https://cdn.app.example/l.png' } });
     const body = page(view, 'Titre', html`<p>x</p>`);
     const style = /<style>([\s\S]*?)<\/style>/.exec(body)![1]!;

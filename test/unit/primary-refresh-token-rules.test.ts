@@ -22,14 +22,21 @@ const refusal = (run: () => unknown): string | undefined => {
 
 describe('the agent client', () => {
   it('always uses DPoP and takes Bearer access tokens: its refresh token alone is bound (RFC 9449 §5)', () => {
-    expect(clientMetadataSchema.parse(AGENT_CLIENT_METADATA)).toMatchObject({ token_endpoint_auth_method: 'none', dpop_bound_access_tokens: true, bearer_access_tokens: true, resources: [] });
+    expect(clientMetadataSchema.parse(AGENT_CLIENT_METADATA)).toMatchObject({
+      token_endpoint_auth_method: 'none',
+      dpop_bound_access_tokens: true,
+      bearer_access_tokens: true,
+      resources: [],
+    });
   });
 
   it('refuses bearer_access_tokens without dpop_bound_access_tokens or on a confidential client', () => {
     const base = { redirect_uris: ['https://rp.example/cb'] };
     expect(clientMetadataSchema.safeParse({ ...base, token_endpoint_auth_method: 'none', bearer_access_tokens: true }).success).toBe(false);
     expect(clientMetadataSchema.safeParse({ ...base, dpop_bound_access_tokens: true, bearer_access_tokens: true }).success).toBe(false);
-    expect(clientMetadataSchema.safeParse({ ...base, token_endpoint_auth_method: 'none', dpop_bound_access_tokens: true, bearer_access_tokens: true }).success).toBe(true);
+    expect(
+      clientMetadataSchema.safeParse({ ...base, token_endpoint_auth_method: 'none', dpop_bound_access_tokens: true, bearer_access_tokens: true }).success,
+    ).toBe(true);
   });
 });
 
@@ -43,7 +50,15 @@ describe('RFC 8707 resources', () => {
   it('are the operator’s to set: a registration asking for them is refused, a registered client holds none', () => {
     expect(operatorOnlyRequests({ scope: 'openid', grant_types: ['authorization_code'], resources: [PAYROLL] }, 'registration')).toEqual(['resources']);
     expect(operatorOnlyRequests({ scope: 'openid', grant_types: ['authorization_code'], resources: [PAYROLL] }, 'admin')).toEqual([]);
-    const forged = { ...clientMetadataSchema.parse({ redirect_uris: ['https://rp.example/cb'], resources: [PAYROLL] }), client_id: 'c1', tenant: 'demo', first_party: false, registered_by: 'registration', client_id_issued_at: 1, version: 1 } satisfies OidcClient;
+    const forged = {
+      ...clientMetadataSchema.parse({ redirect_uris: ['https://rp.example/cb'], resources: [PAYROLL] }),
+      client_id: 'c1',
+      tenant: 'demo',
+      first_party: false,
+      registered_by: 'registration',
+      client_id_issued_at: 1,
+      version: 1,
+    } satisfies OidcClient;
     expect(entitledClient(forged).resources).toEqual([]);
   });
 
@@ -51,7 +66,8 @@ describe('RFC 8707 resources', () => {
     const client = { resources: [PAYROLL] };
     expect(targetResource(undefined, client)).toBeUndefined();
     expect(targetResource(PAYROLL, client)).toBe(PAYROLL);
-    for (const bad of ['', 'payroll', `${PAYROLL}#frag`, 'https://other.example.test/api', `${PAYROLL}/more`]) expect(refusal(() => targetResource(bad, client))).toBe('invalid_target');
+    for (const bad of ['', 'payroll', `${PAYROLL}#frag`, 'https://other.example.test/api', `${PAYROLL}/more`])
+      expect(refusal(() => targetResource(bad, client))).toBe('invalid_target');
     expect(refusal(() => targetResource(PAYROLL, {} as { resources: string[] }))).toBe('invalid_target');
   });
 });

@@ -6,7 +6,7 @@ const clockAt = () => {
   return { now: () => now, advance: (ms: number) => (now += ms) };
 };
 
-describe('ReadCache (the token path\'s tenant and client cache)', () => {
+describe("ReadCache (the token path's tenant and client cache)", () => {
   it('serves a value for at most the TTL after the read that filled it', async () => {
     const clock = clockAt();
     const cache = new ReadCache<{ v: number }>(clock, 30_000);

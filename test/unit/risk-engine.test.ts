@@ -53,7 +53,9 @@ describe('risk signals (core/risk/signals.ts)', () => {
     expect(fires('impossible-travel', { current: { ...base, location: LYON, at: T0 + 60_000 }, last: base })).toBe(true);
     expect(fires('impossible-travel', { current: { ...base, location: LYON, at: T0 + hour }, last: base })).toBe(false);
     // City-level noise, missing coordinates or times: nothing.
-    expect(fires('impossible-travel', { current: { ...base, location: { country: 'FR', latitude: 48.9, longitude: 2.4 }, at: T0 + 1 }, last: base })).toBe(false);
+    expect(fires('impossible-travel', { current: { ...base, location: { country: 'FR', latitude: 48.9, longitude: 2.4 }, at: T0 + 1 }, last: base })).toBe(
+      false,
+    );
     expect(fires('impossible-travel', { current: { ...base, location: { country: 'AU' }, at: T0 + 1 }, last: base })).toBe(false);
     expect(fires('impossible-travel', { current: { ...base, location: SYDNEY, at: undefined }, last: base })).toBe(false);
     // A tenant's own speed limit.
@@ -86,15 +88,34 @@ describe('risk engine (core/risk/engine.ts)', () => {
   });
 
   it('with the default bands: key mismatch denies, a country change steps up, impossible travel denies, address + browser change steps up', () => {
-    expect(assessRisk({ current: { ...base, keyThumbprint: 'k2' }, boundKey: 'k1' })).toMatchObject({ decision: 'deny', score: 100, reasons: ['key-mismatch'] });
-    expect(assessRisk({ current: { ...base, location: { country: 'DE' } }, last: base })).toMatchObject({ decision: 'step-up', score: 40, reasons: ['country-change'] });
-    expect(assessRisk({ current: { ...base, location: SYDNEY, at: T0 + 60_000 }, last: base })).toMatchObject({ decision: 'deny', score: 120, reasons: ['impossible-travel', 'country-change'] });
-    expect(assessRisk({ current: { ...base, ip: '127.0.0.9', browser: 'Firefox' }, last: base })).toMatchObject({ decision: 'step-up', score: 40, reasons: ['ua-change', 'ip-change'] });
+    expect(assessRisk({ current: { ...base, keyThumbprint: 'k2' }, boundKey: 'k1' })).toMatchObject({
+      decision: 'deny',
+      score: 100,
+      reasons: ['key-mismatch'],
+    });
+    expect(assessRisk({ current: { ...base, location: { country: 'DE' } }, last: base })).toMatchObject({
+      decision: 'step-up',
+      score: 40,
+      reasons: ['country-change'],
+    });
+    expect(assessRisk({ current: { ...base, location: SYDNEY, at: T0 + 60_000 }, last: base })).toMatchObject({
+      decision: 'deny',
+      score: 120,
+      reasons: ['impossible-travel', 'country-change'],
+    });
+    expect(assessRisk({ current: { ...base, ip: '127.0.0.9', browser: 'Firefox' }, last: base })).toMatchObject({
+      decision: 'step-up',
+      score: 40,
+      reasons: ['ua-change', 'ip-change'],
+    });
     expect(assessRisk({ current: { ...base, ip: '127.0.0.9' }, last: base })).toMatchObject({ decision: 'allow', score: SIGNAL_WEIGHTS['ip-change'] });
   });
 
   it('applies the tenant weights and the relying party override', () => {
-    const policy = riskPolicySchema.parse({ weights: { 'key-mismatch': 0 }, overrides: [{ audience: 'saml:https://payroll.example', bands: { stepUp: 5, deny: 30 } }] });
+    const policy = riskPolicySchema.parse({
+      weights: { 'key-mismatch': 0 },
+      overrides: [{ audience: 'saml:https://payroll.example', bands: { stepUp: 5, deny: 30 } }],
+    });
     expect(assessRisk({ current: { ...base, keyThumbprint: 'k2' }, boundKey: 'k1' }, policy)).toEqual({ decision: 'allow', score: 0, reasons: [] });
     const moved = { current: { ...base, ip: '127.0.0.9' }, last: base };
     expect(assessRisk(moved, policy).decision).toBe('allow');
@@ -109,7 +130,9 @@ describe('external risk answer (core/risk/external.ts)', () => {
   it('adds its score, keeps its reasons apart, and may make the decision stricter but never looser', () => {
     expect(combine(builtIn, { score: 35, reasons: ['tor'] }, bands)).toEqual({ decision: 'step-up', score: 45, reasons: ['ip-change', 'external:tor'] });
     expect(combine(builtIn, { score: 0, decision: 'deny', reasons: [] }, bands)).toMatchObject({ decision: 'deny', score: 10 });
-    expect(combine({ decision: 'deny', score: 100, reasons: ['key-mismatch'] }, { score: 0, decision: 'allow', reasons: [] }, bands)).toMatchObject({ decision: 'deny' });
+    expect(combine({ decision: 'deny', score: 100, reasons: ['key-mismatch'] }, { score: 0, decision: 'allow', reasons: [] }, bands)).toMatchObject({
+      decision: 'deny',
+    });
   });
 });
 
@@ -126,7 +149,11 @@ describe('risk policy validation (core/risk/policy.ts)', () => {
   it('defaults: step-up at 40, deny at 80, no overrides, no external service (300 ms and fail-open once named)', () => {
     expect(DEFAULT_RISK_POLICY).toMatchObject({ bands: { stepUp: 40, deny: 80 }, weights: {}, overrides: [], maxTravelKmh: 900 });
     expect(DEFAULT_RISK_POLICY.external).toBeUndefined();
-    expect(riskPolicySchema.parse({ external: { url: 'https://risk.example/v1' } }).external).toEqual({ url: 'https://risk.example/v1', timeoutMs: 300, failure: 'open' });
+    expect(riskPolicySchema.parse({ external: { url: 'https://risk.example/v1' } }).external).toEqual({
+      url: 'https://risk.example/v1',
+      timeoutMs: 300,
+      failure: 'open',
+    });
   });
 
   it.each([
@@ -137,7 +164,15 @@ describe('risk policy validation (core/risk/policy.ts)', () => {
     [{ weights: { 'ip-change': -1 } }, 'weights.ip-change'],
     [{ usualHours: { from: 25, to: 3 } }, 'usualHours.from'],
     [{ maxTravelKmh: 5 }, 'maxTravelKmh'],
-    [{ overrides: [{ audience: 'a', bands: { stepUp: 1, deny: 2 } }, { audience: 'a', bands: { stepUp: 1, deny: 2 } }] }, 'overrides'],
+    [
+      {
+        overrides: [
+          { audience: 'a', bands: { stepUp: 1, deny: 2 } },
+          { audience: 'a', bands: { stepUp: 1, deny: 2 } },
+        ],
+      },
+      'overrides',
+    ],
     [{ overrides: [{ audience: '', bands: { stepUp: 1, deny: 2 } }] }, 'overrides.0.audience'],
     [{ extra: true }, '(body)'],
     [{ external: { url: 'not a url' } }, 'external.url'],
@@ -168,15 +203,33 @@ describe('risk record (core/risk/context.ts)', () => {
 
 describe('context capture (lambdas/http)', () => {
   it('reads well-formed CloudFront viewer headers and drops malformed ones', () => {
-    expect(locationOf({ 'cloudfront-viewer-country': 'fr', 'cloudfront-viewer-city': 'Paris', 'cloudfront-viewer-latitude': '48.85660', 'cloudfront-viewer-longitude': '2.35220', 'cloudfront-viewer-asn': '3215' })).toEqual({
+    expect(
+      locationOf({
+        'cloudfront-viewer-country': 'fr',
+        'cloudfront-viewer-city': 'Paris',
+        'cloudfront-viewer-latitude': '48.85660',
+        'cloudfront-viewer-longitude': '2.35220',
+        'cloudfront-viewer-asn': '3215',
+      }),
+    ).toEqual({
       location: { country: 'FR', city: 'Paris', latitude: 48.8566, longitude: 2.3522, asn: '3215' },
     });
-    expect(locationOf({ 'cloudfront-viewer-country': 'France', 'cloudfront-viewer-latitude': '91', 'cloudfront-viewer-longitude': '2', 'cloudfront-viewer-asn': 'AS1' })).toEqual({});
+    expect(
+      locationOf({
+        'cloudfront-viewer-country': 'France',
+        'cloudfront-viewer-latitude': '91',
+        'cloudfront-viewer-longitude': '2',
+        'cloudfront-viewer-asn': 'AS1',
+      }),
+    ).toEqual({});
     expect(locationOf({})).toEqual({});
   });
 
   it('parses user agents to browser and OS families', () => {
-    expect(uaFamilies('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36')).toEqual({ browser: 'Chrome', os: 'Linux' });
+    expect(uaFamilies('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36')).toEqual({
+      browser: 'Chrome',
+      os: 'Linux',
+    });
     expect(uaFamilies('Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0')).toEqual({ browser: 'Firefox', os: 'Windows' });
     expect(uaFamilies('curl/8.5.0')).toEqual({});
   });

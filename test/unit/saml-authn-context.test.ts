@@ -1,5 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
-import { AUTHN_CLASS, decideSso, methodFor, methodOf, parseRequestedAuthnContext, PASSWORD_METHODS, satisfies, statedClass, type Comparison, type LoginMethod } from '../../lambdas/core/saml/authn-context.ts';
+import {
+  AUTHN_CLASS,
+  decideSso,
+  methodFor,
+  methodOf,
+  parseRequestedAuthnContext,
+  PASSWORD_METHODS,
+  satisfies,
+  statedClass,
+  type Comparison,
+  type LoginMethod,
+} from '../../lambdas/core/saml/authn-context.ts';
 import { parseXml, SamlError } from '../../lambdas/core/saml/xml.ts';
 
 const { password: PWD, totp: TOTP, x509: X509, smartcard: CARD, smartcardPki: PKI } = AUTHN_CLASS;
@@ -101,8 +112,16 @@ describe('RequestedAuthnContext', () => {
       expect(decideSso({ requested: request('exact', TOTP), forceAuthn: false, isPassive: true, session: totpSession })).toEqual({ kind: 'session' });
     });
     it('steps a password session up to the one-time code when the request needs more', () => {
-      expect(decideSso({ requested: request('exact', TOTP), forceAuthn: false, isPassive: false, session: passwordSession })).toEqual({ kind: 'login', secondFactor: true, certificate: false });
-      expect(decideSso({ requested: request('better', PWD), forceAuthn: false, isPassive: false })).toEqual({ kind: 'login', secondFactor: true, certificate: false });
+      expect(decideSso({ requested: request('exact', TOTP), forceAuthn: false, isPassive: false, session: passwordSession })).toEqual({
+        kind: 'login',
+        secondFactor: true,
+        certificate: false,
+      });
+      expect(decideSso({ requested: request('better', PWD), forceAuthn: false, isPassive: false })).toEqual({
+        kind: 'login',
+        secondFactor: true,
+        certificate: false,
+      });
     });
     it('answers an exact password request from a TOTP session (it attests the password too) rather than signing in again', () => {
       expect(decideSso({ requested: request('exact', PWD), forceAuthn: false, isPassive: true, session: totpSession })).toEqual({ kind: 'session' });
@@ -114,15 +133,29 @@ describe('RequestedAuthnContext', () => {
       expect(decideSso({ forceAuthn: false, isPassive: true })).toEqual({ kind: 'no-passive' });
       expect(decideSso({ requested: request('exact', TOTP), forceAuthn: false, isPassive: true, session: passwordSession })).toEqual({ kind: 'no-passive' });
       expect(decideSso({ forceAuthn: true, isPassive: true, session: totpSession })).toEqual({ kind: 'no-passive' });
-      expect(decideSso({ requested: request('exact', UNKNOWN), forceAuthn: false, isPassive: true, session: totpSession })).toEqual({ kind: 'no-authn-context' });
-      expect(decideSso({ requested: request('exact', CARD), forceAuthn: false, isPassive: false, methods: PASSWORD_METHODS })).toEqual({ kind: 'no-authn-context' });
+      expect(decideSso({ requested: request('exact', UNKNOWN), forceAuthn: false, isPassive: true, session: totpSession })).toEqual({
+        kind: 'no-authn-context',
+      });
+      expect(decideSso({ requested: request('exact', CARD), forceAuthn: false, isPassive: false, methods: PASSWORD_METHODS })).toEqual({
+        kind: 'no-authn-context',
+      });
     });
     it('a smart-card request leads to certificate login, also as a step-up from a password or TOTP session', () => {
       for (const comparison of ['exact', 'minimum'] as const) {
-        expect(decideSso({ requested: request(comparison, CARD), forceAuthn: false, isPassive: false, session: passwordSession })).toEqual({ kind: 'login', secondFactor: false, certificate: true });
+        expect(decideSso({ requested: request(comparison, CARD), forceAuthn: false, isPassive: false, session: passwordSession })).toEqual({
+          kind: 'login',
+          secondFactor: false,
+          certificate: true,
+        });
       }
-      expect(decideSso({ requested: request('better', TOTP), forceAuthn: false, isPassive: false, session: totpSession })).toEqual({ kind: 'login', secondFactor: false, certificate: true });
-      expect(decideSso({ requested: request('exact', PKI), forceAuthn: false, isPassive: false, session: { amr: ['sc', 'pin', 'swk', 'mfa'] } })).toEqual({ kind: 'session' });
+      expect(decideSso({ requested: request('better', TOTP), forceAuthn: false, isPassive: false, session: totpSession })).toEqual({
+        kind: 'login',
+        secondFactor: false,
+        certificate: true,
+      });
+      expect(decideSso({ requested: request('exact', PKI), forceAuthn: false, isPassive: false, session: { amr: ['sc', 'pin', 'swk', 'mfa'] } })).toEqual({
+        kind: 'session',
+      });
       expect(decideSso({ requested: request('exact', CARD), forceAuthn: false, isPassive: true, session: totpSession })).toEqual({ kind: 'no-passive' });
     });
   });
@@ -134,16 +167,38 @@ describe('RequestedAuthnContext', () => {
       ).documentElement!;
     it('reads Comparison (default exact) and the class list', () => {
       expect(parseRequestedAuthnContext(authnRequest(''))).toBeUndefined();
-      expect(parseRequestedAuthnContext(authnRequest(`<samlp:RequestedAuthnContext><saml:AuthnContextClassRef> ${TOTP} </saml:AuthnContextClassRef></samlp:RequestedAuthnContext>`))).toEqual({ comparison: 'exact', classRefs: [TOTP] });
       expect(
-        parseRequestedAuthnContext(authnRequest(`<samlp:RequestedAuthnContext Comparison="minimum"><saml:AuthnContextClassRef>${PWD}</saml:AuthnContextClassRef><saml:AuthnContextClassRef>${TOTP}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>`)),
+        parseRequestedAuthnContext(
+          authnRequest(`<samlp:RequestedAuthnContext><saml:AuthnContextClassRef> ${TOTP} </saml:AuthnContextClassRef></samlp:RequestedAuthnContext>`),
+        ),
+      ).toEqual({ comparison: 'exact', classRefs: [TOTP] });
+      expect(
+        parseRequestedAuthnContext(
+          authnRequest(
+            `<samlp:RequestedAuthnContext Comparison="minimum"><saml:AuthnContextClassRef>${PWD}</saml:AuthnContextClassRef><saml:AuthnContextClassRef>${TOTP}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>`,
+          ),
+        ),
       ).toEqual({ comparison: 'minimum', classRefs: [PWD, TOTP] });
     });
     it('refuses an unknown Comparison, an empty list, declaration references and comment-split class names', () => {
-      expect(() => parseRequestedAuthnContext(authnRequest(`<samlp:RequestedAuthnContext Comparison="weaker"><saml:AuthnContextClassRef>${PWD}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>`))).toThrow(SamlError);
+      expect(() =>
+        parseRequestedAuthnContext(
+          authnRequest(
+            `<samlp:RequestedAuthnContext Comparison="weaker"><saml:AuthnContextClassRef>${PWD}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>`,
+          ),
+        ),
+      ).toThrow(SamlError);
       expect(() => parseRequestedAuthnContext(authnRequest(`<samlp:RequestedAuthnContext/>`))).toThrow(SamlError);
-      expect(() => parseRequestedAuthnContext(authnRequest(`<samlp:RequestedAuthnContext><saml:AuthnContextDeclRef>urn:x</saml:AuthnContextDeclRef></samlp:RequestedAuthnContext>`))).toThrow(SamlError);
-      expect(() => parseRequestedAuthnContext(authnRequest(`<samlp:RequestedAuthnContext><saml:AuthnContextClassRef>${PWD}<!-- -->x</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>`))).toThrow(SamlError);
+      expect(() =>
+        parseRequestedAuthnContext(
+          authnRequest(`<samlp:RequestedAuthnContext><saml:AuthnContextDeclRef>urn:x</saml:AuthnContextDeclRef></samlp:RequestedAuthnContext>`),
+        ),
+      ).toThrow(SamlError);
+      expect(() =>
+        parseRequestedAuthnContext(
+          authnRequest(`<samlp:RequestedAuthnContext><saml:AuthnContextClassRef>${PWD}<!-- -->x</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>`),
+        ),
+      ).toThrow(SamlError);
     });
   });
 });

@@ -1,7 +1,14 @@
 import { beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createPrivateKey, randomBytes, sign as cryptoSign } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
-import { validateAuthnRequest, redirectSignedOctets, MAX_INFLATED_BYTES, MAX_RELAY_STATE_BYTES, RefusedAuthnRequest, type IncomingRequest } from '../../lambdas/core/saml/authn-request.ts';
+import {
+  validateAuthnRequest,
+  redirectSignedOctets,
+  MAX_INFLATED_BYTES,
+  MAX_RELAY_STATE_BYTES,
+  RefusedAuthnRequest,
+  type IncomingRequest,
+} from '../../lambdas/core/saml/authn-request.ts';
 import type { ReplayCache } from '../../lambdas/core/oidc/replay.ts';
 import { parseSpMetadata, type ServiceProvider } from '../../lambdas/core/saml/service-providers.ts';
 import { signEnveloped, type SigningKey } from '../../lambdas/core/saml/signature.ts';
@@ -14,13 +21,15 @@ const ACS = 'https://sp.example.test/acs';
 const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
 
 function spMetadata(certBase64: string, signed = true): string {
-  return `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="${SP_ID}">` +
+  return (
+    `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="${SP_ID}">` +
     `<md:SPSSODescriptor AuthnRequestsSigned="${signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
     `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${certBase64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
     `<md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>` +
     `<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${ACS}" index="0" isDefault="true"/>` +
     `<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${ACS}2" index="1"/>` +
-    `</md:SPSSODescriptor></md:EntityDescriptor>`;
+    `</md:SPSSODescriptor></md:EntityDescriptor>`
+  );
 }
 
 const authnRequest = (o: { id?: string; destination?: string; instant?: string; issuer?: string; acs?: string; extra?: string } = {}): string =>
@@ -34,7 +43,9 @@ describe('SAML AuthnRequest validation and the attack corpus', () => {
   let sp: ServiceProvider;
   let unsignedSp: ServiceProvider;
   let seen: Set<string>;
-  const replay = { firstUse: async (scope: string, id: string) => (seen.has(`${scope}|${id}`) ? false : (seen.add(`${scope}|${id}`), true)) } as unknown as ReplayCache;
+  const replay = {
+    firstUse: async (scope: string, id: string) => (seen.has(`${scope}|${id}`) ? false : (seen.add(`${scope}|${id}`), true)),
+  } as unknown as ReplayCache;
   const context = (registered: ServiceProvider = sp) => ({
     destination: IDP_SSO,
     now: Date.now(),
@@ -82,7 +93,12 @@ describe('SAML AuthnRequest validation and the attack corpus', () => {
 
   it('accepts a signed Redirect request and keeps RelayState', async () => {
     const validated = await validateAuthnRequest(redirect(authnRequest({ acs: `${ACS}2` }), spKey, 'state-1'), context());
-    expect(validated).toMatchObject({ spEntityId: SP_ID, acsUrl: `${ACS}2`, relayState: 'state-1', nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent' });
+    expect(validated).toMatchObject({
+      spEntityId: SP_ID,
+      acsUrl: `${ACS}2`,
+      relayState: 'state-1',
+      nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+    });
   });
 
   it('accepts a POST request with an enveloped signature', async () => {
@@ -161,7 +177,10 @@ describe('SAML AuthnRequest validation and the attack corpus', () => {
       const signed = signPost(authnRequest({ id }));
       const signature = /<ds:Signature[\s\S]*<\/ds:Signature>/.exec(signed)![0];
       const inner = signed.replace(signature, '');
-      const evil = authnRequest({ id: '_evil', acs: `${ACS}2` }).replace('<samlp:NameIDPolicy', `${signature}<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${inner}</x:Wrap></samlp:Extensions><samlp:NameIDPolicy`);
+      const evil = authnRequest({ id: '_evil', acs: `${ACS}2` }).replace(
+        '<samlp:NameIDPolicy',
+        `${signature}<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${inner}</x:Wrap></samlp:Extensions><samlp:NameIDPolicy`,
+      );
       await refused(post(evil), /does not cover the message/);
       // Without a foreign wrapper the schema check refuses it first (Extensions holds only other namespaces).
       await refused(post(evil.replace('<x:Wrap xmlns:x="urn:example:evil">', '').replace('</x:Wrap>', '')), /schema check/);
@@ -171,13 +190,19 @@ describe('SAML AuthnRequest validation and the attack corpus', () => {
       const id = '_signed2';
       const signed = signPost(authnRequest({ id }));
       const signature = /<ds:Signature[\s\S]*<\/ds:Signature>/.exec(signed)![0];
-      const evil = authnRequest({ id, acs: `${ACS}2` }).replace('<samlp:NameIDPolicy', `${signature}<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${signed.replace(signature, '')}</x:Wrap></samlp:Extensions><samlp:NameIDPolicy`);
+      const evil = authnRequest({ id, acs: `${ACS}2` }).replace(
+        '<samlp:NameIDPolicy',
+        `${signature}<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${signed.replace(signature, '')}</x:Wrap></samlp:Extensions><samlp:NameIDPolicy`,
+      );
       await refused(post(evil), /more than once/);
     });
 
     it('XSW: the whole signed request (with its signature) wrapped inside an unsigned evil root', async () => {
       const signed = signPost(authnRequest({ id: '_signed3' }));
-      const evil = authnRequest({ id: '_evil3', acs: `${ACS}2` }).replace('<samlp:NameIDPolicy', `<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${signed}</x:Wrap></samlp:Extensions><samlp:NameIDPolicy`);
+      const evil = authnRequest({ id: '_evil3', acs: `${ACS}2` }).replace(
+        '<samlp:NameIDPolicy',
+        `<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${signed}</x:Wrap></samlp:Extensions><samlp:NameIDPolicy`,
+      );
       await refused(post(evil), /not signed/);
     });
 

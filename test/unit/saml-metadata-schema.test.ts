@@ -47,7 +47,41 @@ function verdictOf(xml: string): SamlError | undefined {
 }
 
 /** Valid and invalid lexical forms of the metadata's attribute types (boolean, unsignedShort, duration, enums, URI lists, language). */
-const EDGE_VALUES = ['', ' ', 'true', ' 0 ', 'TRUE', 'yes', '65535', '65536', '-1', '+1', '007', 'signing', 'encryption', 'sign', 'technical', 'other', 'sales', 'P1D', 'PT1.5S', 'P', 'PT', '-P1Y', 'P1H', 'en', 'en-GB', 'english-language', 'urn:a urn:b', 'http://[x', 'x y', '_id', '1id', '2030-02-30T00:00:00Z', 'é'];
+const EDGE_VALUES = [
+  '',
+  ' ',
+  'true',
+  ' 0 ',
+  'TRUE',
+  'yes',
+  '65535',
+  '65536',
+  '-1',
+  '+1',
+  '007',
+  'signing',
+  'encryption',
+  'sign',
+  'technical',
+  'other',
+  'sales',
+  'P1D',
+  'PT1.5S',
+  'P',
+  'PT',
+  '-P1Y',
+  'P1H',
+  'en',
+  'en-GB',
+  'english-language',
+  'urn:a urn:b',
+  'http://[x',
+  'x y',
+  '_id',
+  '1id',
+  '2030-02-30T00:00:00Z',
+  'é',
+];
 
 /** One random change (attribute removed or set to an edge value, element removed, duplicated or swapped, text inserted); undefined when it does not apply. */
 function randomMutation(xml: string, random: (n: number) => number): string | undefined {
@@ -59,7 +93,9 @@ function randomMutation(xml: string, random: (n: number) => number): string | un
   };
   walk(document.documentElement!);
   const target = all[random(all.length)]!;
-  const attributes = Array.from({ length: target.attributes.length }, (_, i) => target.attributes.item(i)!).filter((attribute) => !attribute.name.startsWith('xmlns'));
+  const attributes = Array.from({ length: target.attributes.length }, (_, i) => target.attributes.item(i)!).filter(
+    (attribute) => !attribute.name.startsWith('xmlns'),
+  );
   const kids = Array.from({ length: target.childNodes.length }, (_, i) => target.childNodes.item(i)!).filter((node) => node.nodeType === 1) as Element[];
   const isRoot = target === document.documentElement;
   switch (random(6)) {
@@ -151,7 +187,13 @@ describe('SAML metadata schema check', () => {
     valid('node-saml SP metadata', nodeSamlMetadata);
     valid('node-saml SP metadata (with an encryption key)', nodeSaml.generateServiceProviderMetadata(keys.certPem, keys.certPem));
 
-    const saml2Sp = new saml2.ServiceProvider({ entity_id: 'https://saml2-js.example.test/metadata', private_key: keys.keyPem, certificate: keys.certPem, assert_endpoint: 'https://saml2-js.example.test/acs', sign_get_request: true });
+    const saml2Sp = new saml2.ServiceProvider({
+      entity_id: 'https://saml2-js.example.test/metadata',
+      private_key: keys.keyPem,
+      certificate: keys.certPem,
+      assert_endpoint: 'https://saml2-js.example.test/acs',
+      sign_get_request: true,
+    });
     valid('saml2-js SP metadata', saml2Sp.create_metadata());
 
     samlify.setSchemaValidator({ validate: async () => 'skipped: only metadata is generated here' });
@@ -168,7 +210,11 @@ describe('SAML metadata schema check', () => {
     // samlify 2.13.1 writes NameIDFormat (always present, emailAddress by default) before SingleLogoutService,
     // which the schema's sequence forbids (xmllint agrees): its metadata with an SLO service is refused.
     const withSlo = { ...samlifySettings, singleLogoutService: [{ Binding: REDIRECT, Location: 'https://samlify.example.test/slo' }] };
-    refused('samlify SP metadata with an SLO service (real, schema-invalid)', samlify.ServiceProvider(withSlo).getMetadata(), /SPSSODescriptor is missing AssertionConsumerService \(found SingleLogoutService\)/);
+    refused(
+      'samlify SP metadata with an SLO service (real, schema-invalid)',
+      samlify.ServiceProvider(withSlo).getMetadata(),
+      /SPSSODescriptor is missing AssertionConsumerService \(found SingleLogoutService\)/,
+    );
 
     artifactSp = await ArtifactSp.start('https://artifact-sp.example.test/metadata');
     valid('artifact test SP metadata', artifactSp.metadata());
@@ -178,46 +224,175 @@ describe('SAML metadata schema check', () => {
     valid('hand-written metadata with every optional part', full);
     // saml:AttributeValue is xs:anyType and nillable: any attribute, xsi:nil, xsi:type="xs:string".
     const XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema"';
-    const anyTypeValues = (values: string) => mutateOnce(full, '<saml:AttributeValue>member</saml:AttributeValue><saml:AttributeValue>staff</saml:AttributeValue>', values);
-    valid('AttributeValue with xsi:type xs:string, xsi:nil and a free attribute', anyTypeValues(`<saml:AttributeValue ${XSI} xsi:type="xs:string">member</saml:AttributeValue><saml:AttributeValue ${XSI} xsi:nil="true"/><saml:AttributeValue scope="x" xml:lang="en">staff</saml:AttributeValue>`));
+    const anyTypeValues = (values: string) =>
+      mutateOnce(full, '<saml:AttributeValue>member</saml:AttributeValue><saml:AttributeValue>staff</saml:AttributeValue>', values);
+    valid(
+      'AttributeValue with xsi:type xs:string, xsi:nil and a free attribute',
+      anyTypeValues(
+        `<saml:AttributeValue ${XSI} xsi:type="xs:string">member</saml:AttributeValue><saml:AttributeValue ${XSI} xsi:nil="true"/><saml:AttributeValue scope="x" xml:lang="en">staff</saml:AttributeValue>`,
+      ),
+    );
     valid('xml:lang on a descriptor (anyAttribute ##other)', mutateOnce(full, ' x:flag="yes"', ' x:flag="yes" xml:lang="en-GB"'));
 
     // Targeted mutations of the hand-written and real metadata.
     refused('no entityID', mutateOnce(full, ' entityID="https://full.example.test/metadata"', ''), /EntityDescriptor has no entityID/);
-    refused('no AssertionConsumerService', artifactSp.metadata().replace(/<md:AssertionConsumerService [^>]*\/>/g, ''), /SPSSODescriptor is missing AssertionConsumerService/);
+    refused(
+      'no AssertionConsumerService',
+      artifactSp.metadata().replace(/<md:AssertionConsumerService [^>]*\/>/g, ''),
+      /SPSSODescriptor is missing AssertionConsumerService/,
+    );
     refused('ACS without index', mutateOnce(full, ' index="65535"', ''), /AssertionConsumerService has no index/);
-    refused('ACS index over an unsigned short', mutateOnce(full, ' index="65535"', ' index="65536"'), /AssertionConsumerService\/@index is not a valid unsignedShort/);
+    refused(
+      'ACS index over an unsigned short',
+      mutateOnce(full, ' index="65535"', ' index="65536"'),
+      /AssertionConsumerService\/@index is not a valid unsignedShort/,
+    );
     refused('ACS index negative', mutateOnce(full, ' index="65535"', ' index="-1"'), /index is not a valid unsignedShort/);
     refused('bad boolean (isDefault="yes")', mutateOnce(full, ' isDefault="0"', ' isDefault="yes"'), /isDefault is not a valid boolean/);
-    refused('bad boolean (AuthnRequestsSigned="TRUE")', mutateOnce(full, 'AuthnRequestsSigned="1"', 'AuthnRequestsSigned="TRUE"'), /AuthnRequestsSigned is not a valid boolean/);
-    refused('NameIDFormat after the ACS (out of order)', mutateOnce(mutateOnce(full, `    <md:NameIDFormat>${PERSISTENT}</md:NameIDFormat>\n`, ''), '  </md:SPSSODescriptor>', `<md:NameIDFormat>${PERSISTENT}</md:NameIDFormat></md:SPSSODescriptor>`), /NameIDFormat is not allowed at this place/);
-    refused('KeyDescriptor after the Organization (out of order)', mutateOnce(full, /<md:KeyDescriptor><ds:KeyInfo>.*?<\/md:KeyDescriptor>\n/, '').replace('<md:ContactPerson contactType="technical">', `<md:KeyDescriptor><ds:KeyInfo><ds:KeyName>late</ds:KeyName></ds:KeyInfo></md:KeyDescriptor><md:ContactPerson contactType="technical">`), /SPSSODescriptor is missing AssertionConsumerService \(found KeyDescriptor\)/);
-    refused('Organization before the SPSSODescriptor (out of order)', mutateOnce(full, '<md:SPSSODescriptor ID', '<md:Organization><md:OrganizationName xml:lang="en">x</md:OrganizationName><md:OrganizationDisplayName xml:lang="en">x</md:OrganizationDisplayName><md:OrganizationURL xml:lang="en">https://x.test/</md:OrganizationURL></md:Organization><md:SPSSODescriptor ID'), /SPSSODescriptor/);
-    refused('KeyDescriptor use="sign"', mutateOnce(full, '<md:KeyDescriptor use="signing">', '<md:KeyDescriptor use="sign">'), /KeyDescriptor\/@use is not a valid keyUse/);
-    refused('unknown md element', mutateOnce(full, `    <md:NameIDFormat>`, '<md:Unknown/><md:NameIDFormat>'), /SPSSODescriptor is missing AssertionConsumerService \(found Unknown\)/);
-    refused('metadata-namespace element in Extensions', mutateOnce(full, '<md:Extensions><alg:DigestMethod', '<md:Extensions><md:NameIDFormat>x</md:NameIDFormat><alg:DigestMethod'), /Extensions is missing an element \(found NameIDFormat\)/);
-    refused('empty Extensions', mutateOnce(full, /<md:Extensions><mdui:UIInfo>.*?<\/md:Extensions>/, '<md:Extensions></md:Extensions>'), /Extensions is missing an element/);
-    refused('text in element-only content (SPSSODescriptor)', mutateOnce(full, `    <md:NameIDFormat>`, 'hello<md:NameIDFormat>'), /SPSSODescriptor may not contain text/);
-    refused('text in element-only content (KeyDescriptor)', mutateOnce(full, '<md:KeyDescriptor use="signing">', '<md:KeyDescriptor use="signing">text'), /KeyDescriptor may not contain text/);
+    refused(
+      'bad boolean (AuthnRequestsSigned="TRUE")',
+      mutateOnce(full, 'AuthnRequestsSigned="1"', 'AuthnRequestsSigned="TRUE"'),
+      /AuthnRequestsSigned is not a valid boolean/,
+    );
+    refused(
+      'NameIDFormat after the ACS (out of order)',
+      mutateOnce(
+        mutateOnce(full, `    <md:NameIDFormat>${PERSISTENT}</md:NameIDFormat>\n`, ''),
+        '  </md:SPSSODescriptor>',
+        `<md:NameIDFormat>${PERSISTENT}</md:NameIDFormat></md:SPSSODescriptor>`,
+      ),
+      /NameIDFormat is not allowed at this place/,
+    );
+    refused(
+      'KeyDescriptor after the Organization (out of order)',
+      mutateOnce(full, /<md:KeyDescriptor><ds:KeyInfo>.*?<\/md:KeyDescriptor>\n/, '').replace(
+        '<md:ContactPerson contactType="technical">',
+        `<md:KeyDescriptor><ds:KeyInfo><ds:KeyName>late</ds:KeyName></ds:KeyInfo></md:KeyDescriptor><md:ContactPerson contactType="technical">`,
+      ),
+      /SPSSODescriptor is missing AssertionConsumerService \(found KeyDescriptor\)/,
+    );
+    refused(
+      'Organization before the SPSSODescriptor (out of order)',
+      mutateOnce(
+        full,
+        '<md:SPSSODescriptor ID',
+        '<md:Organization><md:OrganizationName xml:lang="en">x</md:OrganizationName><md:OrganizationDisplayName xml:lang="en">x</md:OrganizationDisplayName><md:OrganizationURL xml:lang="en">https://x.test/</md:OrganizationURL></md:Organization><md:SPSSODescriptor ID',
+      ),
+      /SPSSODescriptor/,
+    );
+    refused(
+      'KeyDescriptor use="sign"',
+      mutateOnce(full, '<md:KeyDescriptor use="signing">', '<md:KeyDescriptor use="sign">'),
+      /KeyDescriptor\/@use is not a valid keyUse/,
+    );
+    refused(
+      'unknown md element',
+      mutateOnce(full, `    <md:NameIDFormat>`, '<md:Unknown/><md:NameIDFormat>'),
+      /SPSSODescriptor is missing AssertionConsumerService \(found Unknown\)/,
+    );
+    refused(
+      'metadata-namespace element in Extensions',
+      mutateOnce(full, '<md:Extensions><alg:DigestMethod', '<md:Extensions><md:NameIDFormat>x</md:NameIDFormat><alg:DigestMethod'),
+      /Extensions is missing an element \(found NameIDFormat\)/,
+    );
+    refused(
+      'empty Extensions',
+      mutateOnce(full, /<md:Extensions><mdui:UIInfo>.*?<\/md:Extensions>/, '<md:Extensions></md:Extensions>'),
+      /Extensions is missing an element/,
+    );
+    refused(
+      'text in element-only content (SPSSODescriptor)',
+      mutateOnce(full, `    <md:NameIDFormat>`, 'hello<md:NameIDFormat>'),
+      /SPSSODescriptor may not contain text/,
+    );
+    refused(
+      'text in element-only content (KeyDescriptor)',
+      mutateOnce(full, '<md:KeyDescriptor use="signing">', '<md:KeyDescriptor use="signing">text'),
+      /KeyDescriptor may not contain text/,
+    );
     refused('no protocolSupportEnumeration', mutateOnce(full, / protocolSupportEnumeration="[^"]*"/, ''), /SPSSODescriptor has no protocolSupportEnumeration/);
     refused('ACS without Location', mutateOnce(full, ' Location="https://full.example.test/acs"', ''), /AssertionConsumerService has no Location/);
-    refused('bad validUntil', mutateOnce(full, ' validUntil="2030-01-01T00:00:00Z" cacheDuration="P1DT12H"', ' validUntil="tomorrow" cacheDuration="P1DT12H"'), /validUntil is not a valid dateTime/);
+    refused(
+      'bad validUntil',
+      mutateOnce(full, ' validUntil="2030-01-01T00:00:00Z" cacheDuration="P1DT12H"', ' validUntil="tomorrow" cacheDuration="P1DT12H"'),
+      /validUntil is not a valid dateTime/,
+    );
     refused('bad cacheDuration', mutateOnce(full, 'cacheDuration="PT1H"', 'cacheDuration="1 hour"'), /cacheDuration is not a valid duration/);
     refused('bad contactType', mutateOnce(full, 'contactType="support"', 'contactType="sales"'), /contactType is not a valid contactType/);
-    refused('OrganizationName without xml:lang', mutateOnce(full, '<md:OrganizationName xml:lang="en">Full</md:OrganizationName><md:OrganizationDisplayName xml:lang="en">Full Inc.</md:OrganizationDisplayName><md:OrganizationURL xml:lang="en">https://full.example.test/</md:OrganizationURL></md:Organization>\n  <md:ContactPerson', '<md:OrganizationName>Full</md:OrganizationName><md:OrganizationDisplayName xml:lang="en">Full Inc.</md:OrganizationDisplayName><md:OrganizationURL xml:lang="en">https://full.example.test/</md:OrganizationURL></md:Organization>\n  <md:ContactPerson'), /OrganizationName has no xml:lang/);
-    refused('RequestedAttribute without Name', mutateOnce(full, '<md:RequestedAttribute Name="mail"', '<md:RequestedAttribute'), /RequestedAttribute has no Name/);
-    refused('AttributeConsumingService without ServiceName', mutateOnce(full, /<md:ServiceName xml:lang="en">Full<\/md:ServiceName><md:ServiceName xml:lang="fr-CA">Complet<\/md:ServiceName>/, ''), /AttributeConsumingService is missing ServiceName/);
-    refused('unknown unqualified attribute on an endpoint', mutateOnce(full, ' x:weight="1"', ' weight="1"'), /attribute weight is not allowed on SingleLogoutService/);
-    refused('metadata-namespace attribute on the descriptor', mutateOnce(full, ' x:flag="yes"', ' md:flag="yes"'), /attribute md:flag is not allowed on SPSSODescriptor/);
-    refused('KeyDescriptor without KeyInfo', mutateOnce(full, /<md:KeyDescriptor><ds:KeyInfo>.*?<\/md:KeyDescriptor>/, '<md:KeyDescriptor></md:KeyDescriptor>'), /KeyDescriptor is missing KeyInfo/);
-    refused('bad certificate base64 in the KeyInfo', nodeSamlMetadata.replace(/<ds:X509Certificate>[^<]*/, '<ds:X509Certificate>not base64!'), /X509Certificate is not a valid base64Binary/);
+    refused(
+      'OrganizationName without xml:lang',
+      mutateOnce(
+        full,
+        '<md:OrganizationName xml:lang="en">Full</md:OrganizationName><md:OrganizationDisplayName xml:lang="en">Full Inc.</md:OrganizationDisplayName><md:OrganizationURL xml:lang="en">https://full.example.test/</md:OrganizationURL></md:Organization>\n  <md:ContactPerson',
+        '<md:OrganizationName>Full</md:OrganizationName><md:OrganizationDisplayName xml:lang="en">Full Inc.</md:OrganizationDisplayName><md:OrganizationURL xml:lang="en">https://full.example.test/</md:OrganizationURL></md:Organization>\n  <md:ContactPerson',
+      ),
+      /OrganizationName has no xml:lang/,
+    );
+    refused(
+      'RequestedAttribute without Name',
+      mutateOnce(full, '<md:RequestedAttribute Name="mail"', '<md:RequestedAttribute'),
+      /RequestedAttribute has no Name/,
+    );
+    refused(
+      'AttributeConsumingService without ServiceName',
+      mutateOnce(full, /<md:ServiceName xml:lang="en">Full<\/md:ServiceName><md:ServiceName xml:lang="fr-CA">Complet<\/md:ServiceName>/, ''),
+      /AttributeConsumingService is missing ServiceName/,
+    );
+    refused(
+      'unknown unqualified attribute on an endpoint',
+      mutateOnce(full, ' x:weight="1"', ' weight="1"'),
+      /attribute weight is not allowed on SingleLogoutService/,
+    );
+    refused(
+      'metadata-namespace attribute on the descriptor',
+      mutateOnce(full, ' x:flag="yes"', ' md:flag="yes"'),
+      /attribute md:flag is not allowed on SPSSODescriptor/,
+    );
+    refused(
+      'KeyDescriptor without KeyInfo',
+      mutateOnce(full, /<md:KeyDescriptor><ds:KeyInfo>.*?<\/md:KeyDescriptor>/, '<md:KeyDescriptor></md:KeyDescriptor>'),
+      /KeyDescriptor is missing KeyInfo/,
+    );
+    refused(
+      'bad certificate base64 in the KeyInfo',
+      nodeSamlMetadata.replace(/<ds:X509Certificate>[^<]*/, '<ds:X509Certificate>not base64!'),
+      /X509Certificate is not a valid base64Binary/,
+    );
     refused('duplicate ID', mutateOnce(full, 'ID="_sp1"', 'ID="_meta1"'), /the ID _meta1 occurs more than once/);
-    refused('bad xml:lang on a descriptor (lax anyAttribute still checks what it knows)', mutateOnce(full, ' x:flag="yes"', ' x:flag="yes" xml:lang="not a language"'), /SPSSODescriptor\/@xml:lang is not a valid language/);
-    refused('AttributeValue nil but not empty', anyTypeValues(`<saml:AttributeValue ${XSI} xsi:nil="true">member</saml:AttributeValue>`), /AttributeValue is nil but not empty/);
-    refused('AttributeValue xs:string holding an element', anyTypeValues(`<saml:AttributeValue ${XSI} xsi:type="xs:string"><x:y/></saml:AttributeValue>`), /AttributeValue is an xs:string and may not contain elements/);
-    refused('AttributeValue with an unknown xsi:type', anyTypeValues(`<saml:AttributeValue ${XSI} xsi:type="xs:nonsense">1</saml:AttributeValue>`), /attribute xsi:type="xs:nonsense" is not accepted on AttributeValue/);
-    policy('an IdP role beside the SP role', mutateOnce(full, '  </md:SPSSODescriptor>\n', `  </md:SPSSODescriptor><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:SingleSignOnService Binding="${REDIRECT}" Location="https://full.example.test/sso"/></md:IDPSSODescriptor>\n`), /IDPSSODescriptor is not allowed at this place in EntityDescriptor/);
-    policy('EntitiesDescriptor root', `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">${artifactSp.metadata().replace(/^<md:EntityDescriptor xmlns:md="[^"]*"/, '<md:EntityDescriptor')}</md:EntitiesDescriptor>`, /EntitiesDescriptor is not an md:EntityDescriptor/);
+    refused(
+      'bad xml:lang on a descriptor (lax anyAttribute still checks what it knows)',
+      mutateOnce(full, ' x:flag="yes"', ' x:flag="yes" xml:lang="not a language"'),
+      /SPSSODescriptor\/@xml:lang is not a valid language/,
+    );
+    refused(
+      'AttributeValue nil but not empty',
+      anyTypeValues(`<saml:AttributeValue ${XSI} xsi:nil="true">member</saml:AttributeValue>`),
+      /AttributeValue is nil but not empty/,
+    );
+    refused(
+      'AttributeValue xs:string holding an element',
+      anyTypeValues(`<saml:AttributeValue ${XSI} xsi:type="xs:string"><x:y/></saml:AttributeValue>`),
+      /AttributeValue is an xs:string and may not contain elements/,
+    );
+    refused(
+      'AttributeValue with an unknown xsi:type',
+      anyTypeValues(`<saml:AttributeValue ${XSI} xsi:type="xs:nonsense">1</saml:AttributeValue>`),
+      /attribute xsi:type="xs:nonsense" is not accepted on AttributeValue/,
+    );
+    policy(
+      'an IdP role beside the SP role',
+      mutateOnce(
+        full,
+        '  </md:SPSSODescriptor>\n',
+        `  </md:SPSSODescriptor><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:SingleSignOnService Binding="${REDIRECT}" Location="https://full.example.test/sso"/></md:IDPSSODescriptor>\n`,
+      ),
+      /IDPSSODescriptor is not allowed at this place in EntityDescriptor/,
+    );
+    policy(
+      'EntitiesDescriptor root',
+      `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">${artifactSp.metadata().replace(/^<md:EntityDescriptor xmlns:md="[^"]*"/, '<md:EntityDescriptor')}</md:EntitiesDescriptor>`,
+      /EntitiesDescriptor is not an md:EntityDescriptor/,
+    );
   }, 30_000);
 
   afterAll(async () => {
@@ -225,7 +400,10 @@ describe('SAML metadata schema check', () => {
   });
 
   it('accepts the real and the hand-written metadata', () => {
-    const problems = samples.filter((sample) => !sample.refusal).map((sample) => ({ name: sample.name, error: verdictOf(sample.xml)?.message })).filter((row) => row.error);
+    const problems = samples
+      .filter((sample) => !sample.refusal)
+      .map((sample) => ({ name: sample.name, error: verdictOf(sample.xml)?.message }))
+      .filter((row) => row.error);
     expect(problems).toEqual([]);
     expect(samples.filter((sample) => !sample.refusal).length).toBe(9);
   });
@@ -233,7 +411,9 @@ describe('SAML metadata schema check', () => {
   it('refuses each targeted mutation with a SamlError naming the violation', () => {
     const refusals = samples.filter((sample) => sample.refusal);
     expect(refusals.length).toBeGreaterThanOrEqual(30);
-    const wrong = refusals.map((sample) => ({ name: sample.name, error: verdictOf(sample.xml)?.message })).filter((row, index) => !row.error || !refusals[index]!.refusal!.test(row.error));
+    const wrong = refusals
+      .map((sample) => ({ name: sample.name, error: verdictOf(sample.xml)?.message }))
+      .filter((row, index) => !row.error || !refusals[index]!.refusal!.test(row.error));
     expect(wrong).toEqual([]);
   });
 
@@ -241,7 +421,9 @@ describe('SAML metadata schema check', () => {
     // `full` is validUntil 2030-01-01T00:00:00Z on both the EntityDescriptor and the SPSSODescriptor.
     expect(parseSpMetadata(full, '2029-12-31T23:59:59.999Z').entityId).toBe('https://full.example.test/metadata');
     expect(() => parseSpMetadata(full, '2030-01-01T00:00:00Z')).toThrow(/metadata has expired: the EntityDescriptor is validUntil 2030-01-01T00:00:00Z/);
-    const roleOnly = full.replace(/(<md:EntityDescriptor[^>]*?) validUntil="[^"]*"/, '$1').replace(/(<md:SPSSODescriptor[^>]*?) validUntil="[^"]*"/, '$1 validUntil="2027-01-01T00:00:00+01:00"');
+    const roleOnly = full
+      .replace(/(<md:EntityDescriptor[^>]*?) validUntil="[^"]*"/, '$1')
+      .replace(/(<md:SPSSODescriptor[^>]*?) validUntil="[^"]*"/, '$1 validUntil="2027-01-01T00:00:00+01:00"');
     expect(() => parseSpMetadata(roleOnly, '2027-01-01T00:00:00Z')).toThrow(/the SPSSODescriptor is validUntil 2027-01-01T00:00:00\+01:00/);
     expect(parseSpMetadata(nodeSamlMetadata, '2099-01-01T00:00:00Z').entityId).toBe('https://node-saml.example.test/metadata');
   });
@@ -262,7 +444,9 @@ describe('SAML metadata schema check', () => {
       .filter((row, index) => row.xmllint.ok !== (row.ours === undefined || samples[index]!.policy === true))
       .map((row) => `${row.name}: xmllint ${row.xmllint.ok ? 'valid' : `invalid (${row.xmllint.output})`}, ours ${row.ours ?? 'valid'}`);
     expect(disagreements).toEqual([]);
-    expect(samples.filter((sample) => lint.get(sample.name)!.ok).map((sample) => sample.name)).toEqual(samples.filter((sample) => !sample.refusal || sample.policy).map((sample) => sample.name));
+    expect(samples.filter((sample) => lint.get(sample.name)!.ok).map((sample) => sample.name)).toEqual(
+      samples.filter((sample) => !sample.refusal || sample.policy).map((sample) => sample.name),
+    );
   });
 
   it.each([20261123, 7, 424242])('agrees with xmllint on 300 random mutations of the valid metadata (seed %i)', (seed) => {
@@ -280,7 +464,9 @@ describe('SAML metadata schema check', () => {
     const disagreements = generated
       .map((sample) => ({ sample, xmllint: lint.get(sample.name)!, ours: verdictOf(sample.xml)?.message }))
       .filter((row) => row.xmllint.ok !== (row.ours === undefined))
-      .map((row) => `${row.sample.name}: xmllint ${row.xmllint.ok ? 'valid' : `invalid (${row.xmllint.output})`}, ours ${row.ours ?? 'valid'}\n${row.sample.xml}`);
+      .map(
+        (row) => `${row.sample.name}: xmllint ${row.xmllint.ok ? 'valid' : `invalid (${row.xmllint.output})`}, ours ${row.ours ?? 'valid'}\n${row.sample.xml}`,
+      );
     expect(disagreements).toEqual([]);
     // The mutations must exercise both verdicts, or the comparison proves little.
     const invalid = generated.filter((sample) => !lint.get(sample.name)!.ok).length;

@@ -18,7 +18,14 @@ import { spCredentials } from '../support/saml-sp.ts';
 async function ecCertificate(): Promise<string> {
   const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   const keys = await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']);
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '02', name: 'CN=ec sp', notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000), signingAlgorithm: algorithm, keys });
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: '02',
+    name: 'CN=ec sp',
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 86_400_000),
+    signingAlgorithm: algorithm,
+    keys,
+  });
   return certificate.toString('pem');
 }
 
@@ -26,7 +33,16 @@ const random = { bytes: (n: number) => new Uint8Array(randomBytes(n)), id: () =>
 const XENC = 'http://www.w3.org/2001/04/xmlenc#';
 const DSIG = 'http://www.w3.org/2000/09/xmldsig#';
 
-const user: User = { tenant: 'demo', username: 'alice', email: 'alice@example.test', displayName: 'Alice <Admin> & "Co"', status: 'active', createdAt: '', updatedAt: '', version: 1 };
+const user: User = {
+  tenant: 'demo',
+  username: 'alice',
+  email: 'alice@example.test',
+  displayName: 'Alice <Admin> & "Co"',
+  status: 'active',
+  createdAt: '',
+  updatedAt: '',
+  version: 1,
+};
 
 describe('SAML response options: encryption, signing choice, attribute mapping', () => {
   let idp: SigningKey;
@@ -47,7 +63,14 @@ describe('SAML response options: encryption, signing choice, attribute mapping',
       now: Date.now(),
       random,
       key: idp,
-      subject: { nameId, nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', sessionIndex: 'sid1', authnInstant: Date.now(), authnContextClassRef: AUTHN_CONTEXT.password, attributes: releaseAttributes(user, undefined) },
+      subject: {
+        nameId,
+        nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+        sessionIndex: 'sid1',
+        authnInstant: Date.now(),
+        authnContextClassRef: AUTHN_CONTEXT.password,
+        attributes: releaseAttributes(user, undefined),
+      },
       ...extra,
     });
 
@@ -109,12 +132,21 @@ describe('SAML response options: encryption, signing choice, attribute mapping',
         new Promise<string>((resolve, reject) =>
           xmlenc.encrypt(
             '<saml:NameID xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">alias</saml:NameID>',
-            { rsa_pub: sp.certPem, pem: sp.certPem, encryptionAlgorithm, keyEncryptionAlgorithm, disallowEncryptionWithInsecureAlgorithm: false, warnInsecureAlgorithm: false } as never,
+            {
+              rsa_pub: sp.certPem,
+              pem: sp.certPem,
+              encryptionAlgorithm,
+              keyEncryptionAlgorithm,
+              disallowEncryptionWithInsecureAlgorithm: false,
+              warnInsecureAlgorithm: false,
+            } as never,
             (error, result) => (error ? reject(error) : resolve(result)),
           ),
         );
       expect(await decryptElement(await encryptWith(ENCRYPTION.content, ENCRYPTION.keyTransport), sp.keyPem)).toContain('>alias<');
-      await expect(decryptElement(await encryptWith('http://www.w3.org/2001/04/xmlenc#aes256-cbc', ENCRYPTION.keyTransport), sp.keyPem)).rejects.toThrow(/not secure/);
+      await expect(decryptElement(await encryptWith('http://www.w3.org/2001/04/xmlenc#aes256-cbc', ENCRYPTION.keyTransport), sp.keyPem)).rejects.toThrow(
+        /not secure/,
+      );
       await expect(decryptElement(await encryptWith(ENCRYPTION.content, 'http://www.w3.org/2001/04/xmlenc#rsa-1_5'), sp.keyPem)).rejects.toThrow(/not secure/);
     });
 
@@ -180,8 +212,19 @@ describe('SAML response options: encryption, signing choice, attribute mapping',
       ]);
       const groups = releaseAttributes({ ...user, groups: ['staff', 'ops</saml:AttributeValue>'] } as User, [parseAttributeRule('memberOf=groups')]);
       expect(groups[0]!.values).toEqual(['staff', 'ops</saml:AttributeValue>']);
-      const xml = await build({ subject: { nameId: 'a', nameIdFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified', sessionIndex: 's', authnInstant: Date.now(), authnContextClassRef: AUTHN_CONTEXT.password, attributes: [...released, ...groups] } });
-      const memberOf = (Array.from(parseXml(xml).getElementsByTagNameNS(NS.assertion, 'Attribute')) as unknown as Element[]).find((a) => a.getAttribute('Name') === 'memberOf')!;
+      const xml = await build({
+        subject: {
+          nameId: 'a',
+          nameIdFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
+          sessionIndex: 's',
+          authnInstant: Date.now(),
+          authnContextClassRef: AUTHN_CONTEXT.password,
+          attributes: [...released, ...groups],
+        },
+      });
+      const memberOf = (Array.from(parseXml(xml).getElementsByTagNameNS(NS.assertion, 'Attribute')) as unknown as Element[]).find(
+        (a) => a.getAttribute('Name') === 'memberOf',
+      )!;
       expect(children(memberOf, NS.assertion, 'AttributeValue').map(textOf)).toEqual(['staff', 'ops</saml:AttributeValue>']);
       expect(xml).toContain('FriendlyName="mail"');
     });

@@ -31,7 +31,14 @@ describe('SAML Response building', () => {
       now: Date.now(),
       random,
       key,
-      subject: { nameId, nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', sessionIndex: 'sid1', authnInstant: Date.now(), authnContextClassRef: AUTHN_CONTEXT.totp, attributes: basic(attributes) },
+      subject: {
+        nameId,
+        nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+        sessionIndex: 'sid1',
+        authnInstant: Date.now(),
+        authnContextClassRef: AUTHN_CONTEXT.totp,
+        attributes: basic(attributes),
+      },
       ...extra,
     });
 
@@ -47,7 +54,9 @@ describe('SAML Response building', () => {
     const response = parseXml(xml).documentElement!;
     const assertion = children(response, NS.assertion, 'Assertion')[0]!;
     for (const element of [response, assertion]) {
-      const elementChildren = [...Array.from({ length: element.childNodes.length }, (_, i) => element.childNodes[i]!)].filter((n) => n.nodeType === 1) as Element[];
+      const elementChildren = [...Array.from({ length: element.childNodes.length }, (_, i) => element.childNodes[i]!)].filter(
+        (n) => n.nodeType === 1,
+      ) as Element[];
       expect(elementChildren[0]!.localName).toBe('Issuer');
       expect(elementChildren[1]!.localName).toBe('Signature');
       expect(xml).toContain(`URI="#${element.getAttribute('ID')}"`);
@@ -78,7 +87,15 @@ describe('SAML Response building', () => {
   });
 
   it('builds a signed error response without an assertion', async () => {
-    const xml = await buildResponse({ idpEntityId: 'https://idp', spEntityId: 'https://sp', acsUrl: 'https://sp/acs', now: Date.now(), random, key, status: { code: STATUS.responder, subCode: STATUS.noPassive, message: 'not signed in' } });
+    const xml = await buildResponse({
+      idpEntityId: 'https://idp',
+      spEntityId: 'https://sp',
+      acsUrl: 'https://sp/acs',
+      now: Date.now(),
+      random,
+      key,
+      status: { code: STATUS.responder, subCode: STATUS.noPassive, message: 'not signed in' },
+    });
     expect(xml).not.toContain('Assertion');
     expect(xml).toContain(STATUS.noPassive);
     expect(verify(xml, parseXml(xml).documentElement!)).toBe(true);

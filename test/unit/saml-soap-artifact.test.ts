@@ -40,7 +40,9 @@ describe('SOAP binding envelopes', () => {
   const body = `<samlp:ArtifactResolve xmlns:samlp="${P}" ID="_a" Version="2.0"/>`;
 
   it('returns the one Body element as a standalone document, namespaces carried over', () => {
-    const message = soapBodyMessage(`<s:Envelope xmlns:s="${SOAP}" xmlns:samlp="${P}"><s:Header/><s:Body><samlp:ArtifactResolve ID="_a" Version="2.0"/></s:Body></s:Envelope>`);
+    const message = soapBodyMessage(
+      `<s:Envelope xmlns:s="${SOAP}" xmlns:samlp="${P}"><s:Header/><s:Body><samlp:ArtifactResolve ID="_a" Version="2.0"/></s:Body></s:Envelope>`,
+    );
     expect(parseXml(message).documentElement!.namespaceURI).toBe(P);
     expect(soapBodyMessage(soapEnvelope(body))).toBe(body);
   });
@@ -54,7 +56,11 @@ describe('SOAP binding envelopes', () => {
     ['two messages in the Body', soapEnvelope(body + body), 'Client'],
     ['an empty Body', soapEnvelope(''), 'Client'],
     ['text beside the message', soapEnvelope(`x${body}`), 'Client'],
-    ['a header it must understand', `<s:Envelope xmlns:s="${SOAP}"><s:Header><h xmlns="urn:h" s:mustUnderstand="1"/></s:Header><s:Body>${body}</s:Body></s:Envelope>`, 'MustUnderstand'],
+    [
+      'a header it must understand',
+      `<s:Envelope xmlns:s="${SOAP}"><s:Header><h xmlns="urn:h" s:mustUnderstand="1"/></s:Header><s:Body>${body}</s:Body></s:Envelope>`,
+      'MustUnderstand',
+    ],
     ['an oversized envelope', soapEnvelope(`<x>${'y'.repeat(70_000)}</x>`), 'Client'],
   ])('refuses %s with a SOAP Fault', (_name, text, code) => {
     let fault: unknown;
@@ -83,7 +89,13 @@ describe('SOAP binding envelopes', () => {
     it('reads a 1.2 envelope as 1.2 (mustUnderstand in its namespace), and refuses a 1.1 one there with VersionMismatch', () => {
       expect(soapBodyMessage(soapEnvelope(body, '1.2'), undefined, '1.2')).toBe(body);
       expect(soapEnvelope(body, '1.2')).toContain(`xmlns:SOAP-ENV="${SOAP12}"`);
-      expect(() => soapBodyMessage(`<e:Envelope xmlns:e="${SOAP12}"><e:Header><h xmlns="urn:h" e:mustUnderstand="true"/></e:Header><e:Body>${body}</e:Body></e:Envelope>`, undefined, '1.2')).toThrow(/not understood/);
+      expect(() =>
+        soapBodyMessage(
+          `<e:Envelope xmlns:e="${SOAP12}"><e:Header><h xmlns="urn:h" e:mustUnderstand="true"/></e:Header><e:Body>${body}</e:Body></e:Envelope>`,
+          undefined,
+          '1.2',
+        ),
+      ).toThrow(/not understood/);
       let fault: unknown;
       try {
         soapBodyMessage(soapEnvelope(body), undefined, '1.2');
@@ -95,7 +107,9 @@ describe('SOAP binding envelopes', () => {
 
     it('writes 1.2 Faults with Code/Reason and the 1.2 names, Sender faults as HTTP 400 and the rest 500; 1.1 Faults are always 500', () => {
       const sender = soapFaultEnvelope(new SoapFault('Client', 'bad <input>'), '1.2');
-      expect(sender).toContain(`<SOAP-ENV:Envelope xmlns:SOAP-ENV="${SOAP12}"><SOAP-ENV:Body><SOAP-ENV:Fault><SOAP-ENV:Code><SOAP-ENV:Value>SOAP-ENV:Sender</SOAP-ENV:Value></SOAP-ENV:Code>`);
+      expect(sender).toContain(
+        `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${SOAP12}"><SOAP-ENV:Body><SOAP-ENV:Fault><SOAP-ENV:Code><SOAP-ENV:Value>SOAP-ENV:Sender</SOAP-ENV:Value></SOAP-ENV:Code>`,
+      );
       expect(sender).toContain('<SOAP-ENV:Reason><SOAP-ENV:Text xml:lang="en">bad &lt;input&gt;</SOAP-ENV:Text></SOAP-ENV:Reason>');
       expect(parseXml(sender).documentElement!.namespaceURI).toBe(SOAP12);
       expect(soapFaultEnvelope(new SoapFault('Server', 'x'), '1.2')).toContain('SOAP-ENV:Receiver');
@@ -133,8 +147,17 @@ describe('Inbound protocol messages (ManageNameIDRequest as the example)', () =>
   let attacker: SigningKey;
   let sp: ServiceProvider;
   let seen: Set<string>;
-  const replay = { firstUse: async (scope: string, id: string) => (seen.has(`${scope}|${id}`) ? false : (seen.add(`${scope}|${id}`), true)) } as unknown as ReplayCache;
-  const context = { tenant: 'demo', destination: NAMEID_URL, now: Date.now(), findSp: async (id: string) => (id === SP_ID ? sp : undefined), replay, expected: ['ManageNameIDRequest'] };
+  const replay = {
+    firstUse: async (scope: string, id: string) => (seen.has(`${scope}|${id}`) ? false : (seen.add(`${scope}|${id}`), true)),
+  } as unknown as ReplayCache;
+  const context = {
+    tenant: 'demo',
+    destination: NAMEID_URL,
+    now: Date.now(),
+    findSp: async (id: string) => (id === SP_ID ? sp : undefined),
+    replay,
+    expected: ['ManageNameIDRequest'],
+  };
   const sign = (xml: string, key = spKey) => signEnveloped(xml, "/*[local-name()='ManageNameIDRequest']", key);
   const refused = async (binding: InboundBinding, pattern: RegExp) => {
     await expect(verifyInbound(binding, { ...context, now: Date.now() })).rejects.toThrow(pattern);
@@ -153,7 +176,13 @@ describe('Inbound protocol messages (ManageNameIDRequest as the example)', () =>
 
   it('reads the SP endpoints from metadata: ARS with its index, SLO with ResponseLocation, ManageNameID', () => {
     expect(sp.artifactResolution).toEqual([{ binding: 'urn:oasis:names:tc:SAML:2.0:bindings:SOAP', location: 'https://sp.example.test/ars', index: 3 }]);
-    expect(sp.singleLogout).toEqual([{ binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', location: 'https://sp.example.test/slo', responseLocation: 'https://sp.example.test/slo-done' }]);
+    expect(sp.singleLogout).toEqual([
+      {
+        binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect',
+        location: 'https://sp.example.test/slo',
+        responseLocation: 'https://sp.example.test/slo-done',
+      },
+    ]);
     expect(sp.manageNameId?.[0]?.location).toBe('https://sp.example.test/mnid');
     expect(() => parseSpMetadata(spMetadata('AAAA').replace('index="3"', ''), '')).toThrow(SamlError);
     expect(() => parseSpMetadata(spMetadata('AAAA').replace('https://sp.example.test/mnid', 'javascript:alert(1)'), '')).toThrow(/http/);
@@ -174,9 +203,15 @@ describe('Inbound protocol messages (ManageNameIDRequest as the example)', () =>
   it('XSW: a signed request inside the Extensions of an evil one, or the evil one carrying the signature', async () => {
     const signed = sign(manageRequest({ id: '_inner' }));
     const signature = /<ds:Signature[\s\S]*<\/ds:Signature>/.exec(signed)![0];
-    const outer = manageRequest({ id: '_evil' }).replace('<saml:NameID', `<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${signed}</x:Wrap></samlp:Extensions><saml:NameID`);
+    const outer = manageRequest({ id: '_evil' }).replace(
+      '<saml:NameID',
+      `<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${signed}</x:Wrap></samlp:Extensions><saml:NameID`,
+    );
     await refused({ kind: 'soap', xml: outer }, /not signed/);
-    const carrying = manageRequest({ id: '_evil2' }).replace('<saml:NameID', `${signature}<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${signed.replace(signature, '')}</x:Wrap></samlp:Extensions><saml:NameID`);
+    const carrying = manageRequest({ id: '_evil2' }).replace(
+      '<saml:NameID',
+      `${signature}<samlp:Extensions><x:Wrap xmlns:x="urn:example:evil">${signed.replace(signature, '')}</x:Wrap></samlp:Extensions><saml:NameID`,
+    );
     await refused({ kind: 'soap', xml: carrying }, /does not cover the message/);
   });
 
@@ -206,9 +241,25 @@ describe('Inbound protocol messages (ManageNameIDRequest as the example)', () =>
     const message = await verifyInbound({ kind: 'soap', xml: sign(manageRequest()) }, context);
     const status = await manageNameId(message, { tenant: 'demo', idpEntityId: IDP, now: Date.now(), federations });
     expect(status.subCode).toBe('urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal');
-    const transient = await verifyInbound({ kind: 'soap', xml: sign(manageRequest({ body: '<saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient">t</saml:NameID><samlp:Terminate/>' })) }, context);
+    const transient = await verifyInbound(
+      {
+        kind: 'soap',
+        xml: sign(manageRequest({ body: '<saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient">t</saml:NameID><samlp:Terminate/>' })),
+      },
+      context,
+    );
     expect((await manageNameId(transient, { tenant: 'demo', idpEntityId: IDP, now: Date.now(), federations })).message).toMatch(/persistent/);
-    const qualified = await verifyInbound({ kind: 'soap', xml: sign(manageRequest({ body: `<saml:NameID SPNameQualifier="https://other.example.test" Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">a</saml:NameID><samlp:Terminate/>` })) }, context);
+    const qualified = await verifyInbound(
+      {
+        kind: 'soap',
+        xml: sign(
+          manageRequest({
+            body: `<saml:NameID SPNameQualifier="https://other.example.test" Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">a</saml:NameID><samlp:Terminate/>`,
+          }),
+        ),
+      },
+      context,
+    );
     expect((await manageNameId(qualified, { tenant: 'demo', idpEntityId: IDP, now: Date.now(), federations })).message).toMatch(/another service provider/);
   });
 });
@@ -217,13 +268,21 @@ describe('HTTP-Redirect messages we send', () => {
   it('deflates the message and signs SAMLResponse, RelayState and SigAlg with RSA-SHA256', async () => {
     const credentials = await spCredentials('idp');
     const key = { privateKey: createPrivateKey(credentials.keyPem), certificatePem: credentials.certPem };
-    const url = redirectUrl('https://sp.example.test/slo?x=1', 'SAMLResponse', '<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"/>', 'r s', key);
+    const url = redirectUrl(
+      'https://sp.example.test/slo?x=1',
+      'SAMLResponse',
+      '<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"/>',
+      'r s',
+      key,
+    );
     const parsed = new URL(url);
     expect(parsed.searchParams.get('x')).toBe('1');
     expect(parsed.searchParams.get('RelayState')).toBe('r s');
     expect(inflateRawSync(Buffer.from(parsed.searchParams.get('SAMLResponse')!, 'base64')).toString()).toContain('LogoutResponse');
     const signedPart = url.slice(url.indexOf('SAMLResponse='), url.indexOf('&Signature='));
-    expect(verify('sha256', Buffer.from(signedPart), createPublicKey(credentials.certPem), Buffer.from(parsed.searchParams.get('Signature')!, 'base64'))).toBe(true);
+    expect(verify('sha256', Buffer.from(signedPart), createPublicKey(credentials.certPem), Buffer.from(parsed.searchParams.get('Signature')!, 'base64'))).toBe(
+      true,
+    );
   });
 });
 
@@ -246,7 +305,9 @@ describe('Choosing the ACS and the response binding', () => {
   });
 
   it('refuses an ACS not in the metadata, a URL under another binding, and any binding but POST and Artifact', () => {
-    expect(() => chooseAcs(sp, { url: 'https://attacker.example.test/acs', index: null, protocolBinding: null })).toThrow(/not in the service provider's metadata/);
+    expect(() => chooseAcs(sp, { url: 'https://attacker.example.test/acs', index: null, protocolBinding: null })).toThrow(
+      /not in the service provider's metadata/,
+    );
     expect(() => chooseAcs(sp, { url: 'https://sp.example.test/art', index: null, protocolBinding: null })).toThrow(/not in the service provider's metadata/);
     expect(() => chooseAcs(sp, { url: null, index: '9', protocolBinding: null })).toThrow(/Index is not/);
     expect(() => chooseAcs(sp, { url: null, index: '2', protocolBinding: null })).toThrow(/not supported/);

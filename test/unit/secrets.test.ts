@@ -22,9 +22,12 @@ describe('secret hashing', () => {
     expect(await verifySecret('cafe\u0301', hash)).toBe(true);
   });
 
-  it.each(['', 'plain', 'scrypt$1$2$3', 'scrypt$NaN$8$1$AA$AA', `scrypt$${2 ** 24}$8$1$AA$AA`, 'bcrypt$x$y$z$a$b'])('never matches a malformed or hostile hash %p', async (stored) => {
-    expect(await verifySecret('x', stored)).toBe(false);
-  });
+  it.each(['', 'plain', 'scrypt$1$2$3', 'scrypt$NaN$8$1$AA$AA', `scrypt$${2 ** 24}$8$1$AA$AA`, 'bcrypt$x$y$z$a$b'])(
+    'never matches a malformed or hostile hash %p',
+    async (stored) => {
+      expect(await verifySecret('x', stored)).toBe(false);
+    },
+  );
 });
 
 describe('local key file', () => {
@@ -51,4 +54,3 @@ describe('local key file', () => {
     expect(() => loadOrCreateKeyFile(path)).toThrow(KeyFileError);
   });
 });
-

@@ -25,7 +25,15 @@ describe('security events', () => {
     try {
       const events = securityEventsOf({ logger: new Logger({ serviceName: 'cloudcard-oidc', logLevel: 'INFO' }), metrics }, () => Date.UTC(2026, 0, 2));
       // Whatever a caller has at hand, only the schema's fields are written.
-      const leaky = { kind: 'sign-in-failure', tenant: 'demo', username: 'alice', ip: '127.0.0.2', reason: 'bad-password', password: 'correct horse battery staple', refresh_token: 'rt-secret' } as SecurityEvent;
+      const leaky = {
+        kind: 'sign-in-failure',
+        tenant: 'demo',
+        username: 'alice',
+        ip: '127.0.0.2',
+        reason: 'bad-password',
+        password: 'correct horse battery staple',
+        refresh_token: 'rt-secret',
+      } as SecurityEvent;
       events.emit(leaky);
       for (const kind of SECURITY_EVENT_KINDS) events.emit({ kind, tenant: 'demo', username: 'alice' });
     } finally {
@@ -36,7 +44,15 @@ describe('security events', () => {
       .filter((line) => line.includes('security-event'))
       .map((line) => JSON.parse(line) as { message: string; securityEvent: Record<string, unknown> });
     expect(records).toHaveLength(SECURITY_EVENT_KINDS.length + 1);
-    expect(records[0]!.securityEvent).toEqual({ schema: 'cloudcard.security-event/1', kind: 'sign-in-failure', tenant: 'demo', username: 'alice', ip: '127.0.0.2', reason: 'bad-password', at: '2026-01-02T00:00:00.000Z' });
+    expect(records[0]!.securityEvent).toEqual({
+      schema: 'cloudcard.security-event/1',
+      kind: 'sign-in-failure',
+      tenant: 'demo',
+      username: 'alice',
+      ip: '127.0.0.2',
+      reason: 'bad-password',
+      at: '2026-01-02T00:00:00.000Z',
+    });
     expect(records.map((r) => r.securityEvent['kind'])).toEqual(['sign-in-failure', ...SECURITY_EVENT_KINDS]);
     expect(lines.join('')).not.toMatch(/correct horse|rt-secret/);
     expect(metrics.added).toEqual(['SecurityEvent.sign-in-failure', ...SECURITY_EVENT_KINDS.map((kind) => `SecurityEvent.${kind}`)]);

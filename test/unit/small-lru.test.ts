@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import SmallLru from '../../lambdas/adapters/small-lru.ts';
 
-describe('SmallLru (the bundles\' stand-in for mnemonist/lru-cache)', () => {
+describe("SmallLru (the bundles' stand-in for mnemonist/lru-cache)", () => {
   it('evicts the least recently used entry past its capacity; get refreshes recency, peek does not', () => {
     const lru = new SmallLru<string, number>(2);
     lru.set('a', 1).set('b', 2);

@@ -11,8 +11,17 @@ describe('SSF transmitters', () => {
     expect(ssfTransmittersSchema.safeParse({ transmitters: [{ issuer: 'https://a', jwks_uri: 'https://a/jwks', audience: 'us' }] }).success).toBe(true);
     expect(ssfTransmittersSchema.safeParse({ transmitters: [{ issuer: 'https://a', jwks: keys, audience: 'us' }] }).success).toBe(true);
     expect(ssfTransmittersSchema.safeParse({ transmitters: [{ issuer: 'https://a', audience: 'us' }] }).success).toBe(false);
-    expect(ssfTransmittersSchema.safeParse({ transmitters: [{ issuer: 'https://a', jwks: keys, jwks_uri: 'https://a/jwks', audience: 'us' }] }).success).toBe(false);
-    expect(ssfTransmittersSchema.safeParse({ transmitters: [{ issuer: 'https://a', jwks: keys, audience: 'us' }, { issuer: 'https://a', jwks: keys, audience: 'us' }] }).success).toBe(false);
+    expect(ssfTransmittersSchema.safeParse({ transmitters: [{ issuer: 'https://a', jwks: keys, jwks_uri: 'https://a/jwks', audience: 'us' }] }).success).toBe(
+      false,
+    );
+    expect(
+      ssfTransmittersSchema.safeParse({
+        transmitters: [
+          { issuer: 'https://a', jwks: keys, audience: 'us' },
+          { issuer: 'https://a', jwks: keys, audience: 'us' },
+        ],
+      }).success,
+    ).toBe(false);
     expect(ssfTransmittersSchema.parse({})).toEqual({ transmitters: [] });
   });
 

@@ -10,7 +10,27 @@ import { buildTruststoreBundle, TRUSTSTORE_PLACEHOLDER_PEM } from '../../lambdas
 function makeCa(name: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'cloudcard-truststore-'));
   try {
-    return execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-subj', `/CN=${name}`, '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-subj',
+        `/CN=${name}`,
+        '-days',
+        '30',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,13 +1,5 @@
 import { ConditionalCheckFailedException, DynamoDBClient, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-  type NativeAttributeValue,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand, type NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, UnavailableError, ValidationError } from '../../core/errors.ts';
 import type { Clock, Item, ItemKey, ItemStore, QueryPage, QueryRequest, StateStore, WriteGuard } from '../../ports.ts';
 
@@ -120,7 +112,9 @@ export class DynamoItemStore implements ItemStore {
         // DynamoDB returns the item as it stood (none: there was none); dynalite ignores ALL_OLD, so a
         // consistent read answers there instead.
         const current = error.Item ? (fromAttributeMap(error.Item) as Item) : await this.get(key);
-        throw new ConflictError(`${this.role}: the item changed or does not meet the write condition`, { current: current && this.visible(current) ? current : undefined });
+        throw new ConflictError(`${this.role}: the item changed or does not meet the write condition`, {
+          current: current && this.visible(current) ? current : undefined,
+        });
       }
       this.fail(error);
     }
@@ -136,7 +130,12 @@ export class DynamoItemStore implements ItemStore {
     const condition = this.condition(expr, guard);
     await this.call(() =>
       this.documents.send(
-        new DeleteCommand({ TableName: this.tableName, Key: { PK: key.PK, SK: key.SK }, ...(condition ? { ConditionExpression: condition } : {}), ...expr.attributes() }),
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { PK: key.PK, SK: key.SK },
+          ...(condition ? { ConditionExpression: condition } : {}),
+          ...expr.attributes(),
+        }),
       ),
     );
   }
@@ -147,9 +146,7 @@ export class DynamoItemStore implements ItemStore {
     const sk = request.index ? `${request.index}SK` : 'SK';
     // A page cursor is the LastEvaluatedKey of this very query: the table key, plus the index key when
     // querying an index, inside the queried partition. Anything else is forged or from another query.
-    const startKey = request.cursor
-      ? decodeCursor(request.cursor, request.index ? ['PK', 'SK', pk, sk] : ['PK', 'SK'], pk, request.partition)
-      : undefined;
+    const startKey = request.cursor ? decodeCursor(request.cursor, request.index ? ['PK', 'SK', pk, sk] : ['PK', 'SK'], pk, request.partition) : undefined;
     let keyCondition = `${expr.name(pk)} = ${expr.value(request.partition)}`;
     if (request.sortPrefix) keyCondition += ` AND begins_with(${expr.name(sk)}, ${expr.value(request.sortPrefix)})`;
     const out = await this.call(() =>

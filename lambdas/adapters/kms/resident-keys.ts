@@ -87,9 +87,7 @@ export class KmsResidentKeys implements ResidentKeys {
   }
 
   async #sign(keyId: string, algorithm: ResidentSigningAlgorithm, message: Uint8Array, type: 'RAW' | 'DIGEST'): Promise<Uint8Array> {
-    const out = await this.#call(() =>
-      this.#kms.send(new SignCommand({ KeyId: keyId, SigningAlgorithm: algorithm, MessageType: type, Message: message })),
-    );
+    const out = await this.#call(() => this.#kms.send(new SignCommand({ KeyId: keyId, SigningAlgorithm: algorithm, MessageType: type, Message: message })));
     if (!out.Signature) throw new UnavailableError('kms', 'KMS returned no signature');
     return out.Signature;
   }

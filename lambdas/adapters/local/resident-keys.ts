@@ -2,11 +2,28 @@ import { constants, createHash, createPrivateKey, createPublicKey, generateKeyPa
 import { promisify } from 'node:util';
 import { ecdhRawPoint, ecdsaSignDigest, PKCS1_DIGEST_INFO } from '../../core/crypto/raw-signatures.ts';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
-import type { DirectoryStore, Item, KeyCustody, ResidentKeyOwner, ResidentKeyPurpose, ResidentKeys, ResidentKeySpec, ResidentSigningAlgorithm, WrappedKey } from '../../ports.ts';
+import type {
+  DirectoryStore,
+  Item,
+  KeyCustody,
+  ResidentKeyOwner,
+  ResidentKeyPurpose,
+  ResidentKeys,
+  ResidentKeySpec,
+  ResidentSigningAlgorithm,
+  WrappedKey,
+} from '../../ports.ts';
 
 const generate = promisify(generateKeyPair);
 
-type ResidentKeyItem = Item & { spec: ResidentKeySpec; tenant: string; purpose: ResidentKeyPurpose; usage?: 'sign' | 'key-agreement'; wrapped: WrappedKey; destroyed?: boolean };
+type ResidentKeyItem = Item & {
+  spec: ResidentKeySpec;
+  tenant: string;
+  purpose: ResidentKeyPurpose;
+  usage?: 'sign' | 'key-agreement';
+  wrapped: WrappedKey;
+  destroyed?: boolean;
+};
 /** A partition of their own: only the functions that hold resident keys (card, admin) may reach them (lib/grants.ts). */
 const itemKey = (keyId: string) => ({ PK: `RESIDENTKEY#${keyId}`, SK: 'RESIDENTKEY' });
 const wrapContext = (item: { tenant: string }, keyId: string) => ({ tenant: item.tenant, card: 'resident-key', slot: keyId });
@@ -42,7 +59,10 @@ export class LocalResidentKeys implements ResidentKeys {
     const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
     const wrapped = await this.#custody.wrap(pkcs8, wrapContext(owner, keyId));
     pkcs8.fill(0);
-    await this.#directory.put({ ...itemKey(keyId), spec, tenant: owner.tenant, purpose: owner.purpose, usage: owner.usage ?? 'sign', wrapped }, { absent: true });
+    await this.#directory.put(
+      { ...itemKey(keyId), spec, tenant: owner.tenant, purpose: owner.purpose, usage: owner.usage ?? 'sign', wrapped },
+      { absent: true },
+    );
     return { keyId, publicKey: spkiOf(privateKey) };
   }
 

@@ -38,7 +38,15 @@ export type ContinuationKind =
 export type { AccessContext } from '../risk/context.ts';
 
 /** Continuations whose context is scored (the hot ones, userinfo and every APDU, only get the hard rules). */
-const SCORED: ReadonlySet<ContinuationKind> = new Set(['refresh', 'sso-transfer', 'code', 'device-code', 'sso-reuse-oidc', 'sso-reuse-saml', 'card-session-open']);
+const SCORED: ReadonlySet<ContinuationKind> = new Set([
+  'refresh',
+  'sso-transfer',
+  'code',
+  'device-code',
+  'sso-reuse-oidc',
+  'sso-reuse-saml',
+  'card-session-open',
+]);
 
 /** A typed description of one continuation: who continues what, for whom, from where. */
 export interface Continuation {
@@ -154,7 +162,11 @@ export class AccessCheck {
     const [tenant, user, record, failures] = await Promise.all([
       this.#tenants.find(continuation.tenant),
       username === undefined ? undefined : this.#user(continuation.tenant, username),
-      scored && continuation.record && risk.records ? (continuation.recordAsRead ? continuation.recordAsRead.value : risk.records.load(continuation.record)) : undefined,
+      scored && continuation.record && risk.records
+        ? continuation.recordAsRead
+          ? continuation.recordAsRead.value
+          : risk.records.load(continuation.record)
+        : undefined,
       scored && risk.failures ? risk.failures.recentFailures(continuation.tenant, username!) : undefined,
     ]);
     const hard = decide(continuation, tenant, username === undefined ? null : user);
@@ -175,7 +187,19 @@ export class AccessCheck {
       },
       policy,
     );
-    const { assessment, unavailable } = await this.#withExternal(policy, builtIn, { tenant: continuation.tenant, subject: username!, kind: continuation.kind, ...(continuation.audience ? { audience: continuation.audience } : {}), context, builtIn }, context.at!);
+    const { assessment, unavailable } = await this.#withExternal(
+      policy,
+      builtIn,
+      {
+        tenant: continuation.tenant,
+        subject: username!,
+        kind: continuation.kind,
+        ...(continuation.audience ? { audience: continuation.audience } : {}),
+        context,
+        builtIn,
+      },
+      context.at!,
+    );
     if (continuation.record && risk.records) {
       const entry = { at: context.at!, kind: continuation.kind, decision: assessment.decision, score: assessment.score, reasons: assessment.reasons, context };
       await risk.records.save(continuation.record, recordDecision(record ?? newRiskRecord(context), entry, correlation));
@@ -200,7 +224,12 @@ export class AccessCheck {
    * the Shared Signals levels (one query for the user's, one get per device involved: the presented key
    * and the correlated device), for a tenant with transmitters.
    */
-  async #devicesAndLevels(tenant: Tenant, username: string, context: AccessContext, stored: SessionCorrelation | undefined): Promise<{ correlation?: SessionCorrelation; reported?: ReportedLevels }> {
+  async #devicesAndLevels(
+    tenant: Tenant,
+    username: string,
+    context: AccessContext,
+    stored: SessionCorrelation | undefined,
+  ): Promise<{ correlation?: SessionCorrelation; reported?: ReportedLevels }> {
     const risk = this.#risk!;
     const devices = [...new Set([context.keyThumbprint, stored?.device].filter((id): id is string => id !== undefined))];
     const [correlation, reported] = await Promise.all([
@@ -211,13 +240,21 @@ export class AccessCheck {
   }
 
   /** The external service's answer folded in; unusable, it adds `external-unavailable` and the tenant's failure mode. */
-  async #withExternal(policy: RiskPolicy, builtIn: RiskAssessment, request: ExternalRiskRequest, now: number): Promise<{ assessment: RiskAssessment; unavailable: boolean }> {
+  async #withExternal(
+    policy: RiskPolicy,
+    builtIn: RiskAssessment,
+    request: ExternalRiskRequest,
+    now: number,
+  ): Promise<{ assessment: RiskAssessment; unavailable: boolean }> {
     const settings = policy.external;
     if (!settings) return { assessment: builtIn, unavailable: false };
     const answer = await this.#risk?.external?.ask(settings, request, now);
     if (answer) return { assessment: combine(builtIn, answer, bandsFor(policy, request.audience)), unavailable: false };
     const closed = settings.failure === 'closed';
-    return { assessment: { decision: closed ? 'deny' : builtIn.decision, score: builtIn.score, reasons: [...builtIn.reasons, 'external-unavailable'] }, unavailable: closed };
+    return {
+      assessment: { decision: closed ? 'deny' : builtIn.decision, score: builtIn.score, reasons: [...builtIn.reasons, 'external-unavailable'] },
+      unavailable: closed,
+    };
   }
 
   /**
@@ -233,7 +270,8 @@ export class AccessCheck {
       decide: async (continuation) => {
         // Only unscored continuations (APDUs): a scored one needs the risk reads continueAccess makes.
         if (this.#risk !== undefined && SCORED.has(continuation.kind)) throw new Error(`the ${continuation.kind} continuation is scored: use continueAccess`);
-        if (continuation.tenant !== tenant || JSON.stringify(continuation.subject) !== JSON.stringify(subject)) throw new Error('the access check was started for another subject');
+        if (continuation.tenant !== tenant || JSON.stringify(continuation.subject) !== JSON.stringify(subject))
+          throw new Error('the access check was started for another subject');
         const [found, user] = await reads;
         return decide(continuation, found, username === undefined ? null : user);
       },

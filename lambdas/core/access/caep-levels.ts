@@ -22,7 +22,11 @@ export class CaepLevels {
 
   async read(tenant: string, username: string, devices: readonly string[]): Promise<ReportedLevels> {
     const [user, ...compliance] = await Promise.all([
-      this.#state.query<Item & { level?: string }>({ partition: ssfSignalKey(tenant, `USER#${username}#riskLevel`).PK, sortPrefix: `USER#${username}#`, limit: 10 }),
+      this.#state.query<Item & { level?: string }>({
+        partition: ssfSignalKey(tenant, `USER#${username}#riskLevel`).PK,
+        sortPrefix: `USER#${username}#`,
+        limit: 10,
+      }),
       ...devices.slice(0, 2).map((device) => this.#state.get<Item & { status?: string }>(ssfSignalKey(tenant, `DEVICE#${device}#compliance`))),
     ]);
     const level = (field: string) => user.items.find((item) => item.SK === `USER#${username}#${field}`)?.level;

@@ -3,7 +3,12 @@ import { correlateSignIn, recheckCorrelation, type CardSessionSighting, type Ses
 import type { AccessContext } from '../risk/context.ts';
 import { cardSessionPrefix, ownerPartition } from './owner-index.ts';
 
-type CardSessionItem = Item & { session?: { id?: string; card?: string; jkt?: string; openedAt?: number }; openedFrom?: string; expiresAt: number; ended?: string };
+type CardSessionItem = Item & {
+  session?: { id?: string; card?: string; jkt?: string; openedAt?: number };
+  openedFrom?: string;
+  expiresAt: number;
+  ended?: string;
+};
 
 /**
  * The most card-session items read (pages of 50): a user holds a few cards, each with one live session and
@@ -37,7 +42,12 @@ export class DeviceCorrelations {
       this.#state.query<Item & { GSI1SK: string }>({ index: 'GSI1', partition, sortPrefix: 'AGENTDEV#', limit: 100 }),
     ]);
     const registered = devices.items.map((item) => item.GSI1SK.slice('AGENTDEV#'.length));
-    return correlateSignIn({ ip: context.ip, ...(context.amr ? { amr: context.amr } : {}), at: now }, sightingsOf(sessions), registered, Math.floor(now / 1000));
+    return correlateSignIn(
+      { ip: context.ip, ...(context.amr ? { amr: context.amr } : {}), at: now },
+      sightingsOf(sessions),
+      registered,
+      Math.floor(now / 1000),
+    );
   }
 
   /** The correlation as it stands now; reads only for a card-session correlation that still holds. */
@@ -64,7 +74,15 @@ function sightingsOf(items: readonly CardSessionItem[]): CardSessionSighting[] {
   for (const item of items) {
     const { id, card, jkt, openedAt } = item.session ?? {};
     if (!id || !card || !jkt || openedAt === undefined) continue;
-    sightings.push({ id, card, device: jkt, openedAt, expiresAt: item.expiresAt, ...(item.openedFrom ? { openedFrom: item.openedFrom } : {}), ...(item.ended ? { ended: true } : {}) });
+    sightings.push({
+      id,
+      card,
+      device: jkt,
+      openedAt,
+      expiresAt: item.expiresAt,
+      ...(item.openedFrom ? { openedFrom: item.openedFrom } : {}),
+      ...(item.ended ? { ended: true } : {}),
+    });
   }
   return sightings;
 }

@@ -53,7 +53,8 @@ const REGISTRATION_SKEW_SECONDS = 120;
 export function registrationReportOf(payload: Record<string, unknown>, audience: string, nowSeconds: number): DeviceReport {
   if (payload['aud'] !== audience) throw new ValidationError(`the registration must be addressed to ${audience} (aud)`);
   const iat = payload['iat'];
-  if (typeof iat !== 'number' || Math.abs(iat - nowSeconds) > REGISTRATION_SKEW_SECONDS) throw new ValidationError('the registration iat must be within 120 s of now');
+  if (typeof iat !== 'number' || Math.abs(iat - nowSeconds) > REGISTRATION_SKEW_SECONDS)
+    throw new ValidationError('the registration iat must be within 120 s of now');
   const { aud: _aud, iat: _iat, ...body } = payload;
   return deviceReportOf(body);
 }
@@ -65,10 +66,16 @@ function deviceReportOf(body: Record<string, unknown>): DeviceReport {
   const live = body['cardSessionLive'];
   if (live !== undefined && typeof live !== 'boolean') throw new ValidationError('cardSessionLive must be a boolean');
   const hostnameHash = text(body, 'hostnameHash');
-  if (hostnameHash !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(hostnameHash)) throw new ValidationError('hostnameHash must be a base64url SHA-256 (43 characters)');
+  if (hostnameHash !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(hostnameHash))
+    throw new ValidationError('hostnameHash must be a base64url SHA-256 (43 characters)');
   const os = text(body, 'os');
   const agentVersion = text(body, 'agentVersion');
-  return { ...(os ? { os } : {}), ...(hostnameHash ? { hostnameHash } : {}), ...(agentVersion ? { agentVersion } : {}), ...(live === undefined ? {} : { cardSessionLive: live }) };
+  return {
+    ...(os ? { os } : {}),
+    ...(hostnameHash ? { hostnameHash } : {}),
+    ...(agentVersion ? { agentVersion } : {}),
+    ...(live === undefined ? {} : { cardSessionLive: live }),
+  };
 }
 
 /**
@@ -104,7 +111,13 @@ export class Devices {
     const devices: DeviceView[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.#state.query<DeviceItem>({ index: 'GSI1', partition: ownerPartition(tenant, username), sortPrefix: 'AGENTDEV#', limit: 100, ...(cursor ? { cursor } : {}) });
+      const page = await this.#state.query<DeviceItem>({
+        index: 'GSI1',
+        partition: ownerPartition(tenant, username),
+        sortPrefix: 'AGENTDEV#',
+        limit: 100,
+        ...(cursor ? { cursor } : {}),
+      });
       devices.push(...page.items.map((item) => item.device));
       cursor = page.cursor;
     } while (cursor);

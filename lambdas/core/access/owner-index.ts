@@ -8,7 +8,10 @@ export type OwnedKind = 'AGENTDEV' | 'CARDSESS' | 'GRANT' | 'SSO';
 
 export const ownerPartition = (tenant: string, username: string): string => `SUBJECT#${tenant}#${username}`;
 
-export const ownedBy = (tenant: string, username: string, kind: OwnedKind, id: string) => ({ GSI1PK: ownerPartition(tenant, username), GSI1SK: `${kind}#${id}` });
+export const ownedBy = (tenant: string, username: string, kind: OwnedKind, id: string) => ({
+  GSI1PK: ownerPartition(tenant, username),
+  GSI1SK: `${kind}#${id}`,
+});
 
 /** The sort-key prefix of one card's sessions under its holder. */
 export const cardSessionPrefix = (card: string): string => `CARDSESS#${card}#`;

@@ -99,11 +99,16 @@ export class ParticipantLogout implements ParticipantLogoutNotifier {
       for (const job of jobs) emitFailure(job.client, 'no-issuer');
       return;
     }
-    const results = await runBounded(jobs.map((job) => job.run), this.#deps.parallelism ?? LOGOUT_PARALLELISM, this.#deps.deadlineMs ?? LOGOUT_DEADLINE_MS);
+    const results = await runBounded(
+      jobs.map((job) => job.run),
+      this.#deps.parallelism ?? LOGOUT_PARALLELISM,
+      this.#deps.deadlineMs ?? LOGOUT_DEADLINE_MS,
+    );
     results.forEach((result, index) => {
       const client = jobs[index]!.client;
       if (result.state === 'done') {
-        if (result.value === 'sent-oidc' || result.value === 'sent-saml') this.#deps.events.emit({ kind: 'participant-logout', tenant, username, client, reason: result.value === 'sent-oidc' ? 'backchannel' : 'soap' });
+        if (result.value === 'sent-oidc' || result.value === 'sent-saml')
+          this.#deps.events.emit({ kind: 'participant-logout', tenant, username, client, reason: result.value === 'sent-oidc' ? 'backchannel' : 'soap' });
         else if (result.value !== 'not-registered') emitFailure(client, result.value);
       } else emitFailure(client, result.state === 'timeout' ? 'timeout' : 'unreachable');
     });
@@ -135,7 +140,12 @@ export class ParticipantLogout implements ParticipantLogoutNotifier {
     for (const session of sessions) {
       let cursor: string | undefined;
       do {
-        const page = await this.#deps.state.query<ParticipantItem>({ index: 'GSI1', partition: `SSO#${session.hash}`, sortPrefix: 'SAMLSI#', ...(cursor ? { cursor } : {}) });
+        const page = await this.#deps.state.query<ParticipantItem>({
+          index: 'GSI1',
+          partition: `SSO#${session.hash}`,
+          sortPrefix: 'SAMLSI#',
+          ...(cursor ? { cursor } : {}),
+        });
         found.push(...page.items.filter((item) => item.tenant === tenant).map((item) => item.participant));
         cursor = page.cursor;
       } while (cursor);
@@ -150,13 +160,20 @@ export class ParticipantLogout implements ParticipantLogoutNotifier {
     if (sids.size > 0) {
       let cursor: string | undefined;
       do {
-        const page = await this.#deps.state.query<GrantItem>({ index: 'GSI1', partition: ownerPartition(tenant, username), sortPrefix: 'GRANT#', limit: 100, ...(cursor ? { cursor } : {}) });
+        const page = await this.#deps.state.query<GrantItem>({
+          index: 'GSI1',
+          partition: ownerPartition(tenant, username),
+          sortPrefix: 'GRANT#',
+          limit: 100,
+          ...(cursor ? { cursor } : {}),
+        });
         for (const item of page.items) if (item.clientId && item.sid && sids.has(item.sid)) pairs.push({ clientId: item.clientId, sid: item.sid });
         cursor = page.cursor;
       } while (cursor);
     }
     const seen = new Map<string, OidcLogoutTarget>();
-    for (const pair of pairs) seen.set(`${pair.clientId}\0${pair.sid ?? ''}`, { clientId: pair.clientId, sub: username, ...(pair.sid ? { sid: pair.sid } : {}) });
+    for (const pair of pairs)
+      seen.set(`${pair.clientId}\0${pair.sid ?? ''}`, { clientId: pair.clientId, sub: username, ...(pair.sid ? { sid: pair.sid } : {}) });
     return [...seen.values()];
   }
 }

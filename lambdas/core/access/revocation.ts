@@ -22,7 +22,13 @@ export interface AccessEndings {
 /** How many users of a tenant are revoked at once. */
 const USERS_AT_ONCE = 10;
 
-type OwnedItem = Item & { GSI1SK: string; session?: { id?: string; card?: string; sid?: string; jkt?: string }; rtBinding?: string; clientId?: string; sid?: string };
+type OwnedItem = Item & {
+  GSI1SK: string;
+  session?: { id?: string; card?: string; sid?: string; jkt?: string };
+  rtBinding?: string;
+  clientId?: string;
+  sid?: string;
+};
 
 /** What one ending ended, for the relying parties to be told (only the endings that are not the user's own collect it). */
 class Ended {
@@ -80,7 +86,9 @@ export class AccessRevocation implements AccessEndings, ContinuationEndings, Dev
       // in API Gateway's 29 s without flooding the table; a cut-short revocation is finished by repeating it.
       const usernames = page.items.map((item) => item.user.username);
       for (let start = 0; start < usernames.length; start += USERS_AT_ONCE) {
-        await Promise.all(usernames.slice(start, start + USERS_AT_ONCE).map((username) => this.revokeUser(tenant, username).catch((error: unknown) => (failure ??= error))));
+        await Promise.all(
+          usernames.slice(start, start + USERS_AT_ONCE).map((username) => this.revokeUser(tenant, username).catch((error: unknown) => (failure ??= error))),
+        );
       }
       cursor = page.cursor;
     } while (cursor);
@@ -106,7 +114,13 @@ export class AccessRevocation implements AccessEndings, ContinuationEndings, Dev
     } else if (what.sid) {
       let cursor: string | undefined;
       do {
-        const page = await this.#state.query<OwnedItem>({ index: 'GSI1', partition: ownerPartition(tenant, username), sortPrefix: 'SSO#', limit: 100, ...(cursor ? { cursor } : {}) });
+        const page = await this.#state.query<OwnedItem>({
+          index: 'GSI1',
+          partition: ownerPartition(tenant, username),
+          sortPrefix: 'SSO#',
+          limit: 100,
+          ...(cursor ? { cursor } : {}),
+        });
         for (const item of page.items) if (item.session?.sid === what.sid) await this.#endSession({ PK: item.PK, SK: item.SK }, ended, item);
         cursor = page.cursor;
       } while (cursor);
@@ -135,9 +149,16 @@ export class AccessRevocation implements AccessEndings, ContinuationEndings, Dev
     const cardSessions = options.cardSessions ?? true;
     const ended = new Ended();
     try {
-      await this.#endOwned(tenant, username, 'access-revoked', undefined, (item) =>
-        (item.GSI1SK.startsWith('GRANT#') && (item.rtBinding === jkt || grants.includes(item.GSI1SK.slice('GRANT#'.length)))) ||
-        (cardSessions && item.GSI1SK.startsWith('CARDSESS#') && item.session?.jkt === jkt), ended);
+      await this.#endOwned(
+        tenant,
+        username,
+        'access-revoked',
+        undefined,
+        (item) =>
+          (item.GSI1SK.startsWith('GRANT#') && (item.rtBinding === jkt || grants.includes(item.GSI1SK.slice('GRANT#'.length)))) ||
+          (cardSessions && item.GSI1SK.startsWith('CARDSESS#') && item.session?.jkt === jkt),
+        ended,
+      );
     } finally {
       await this.#logout?.notify(tenant, username, ended);
     }
@@ -162,11 +183,24 @@ export class AccessRevocation implements AccessEndings, ContinuationEndings, Dev
     await this.#endOwned(tenant, username, 'card-deleted', cardSessionPrefix(card));
   }
 
-  async #endOwned(tenant: string, username: string, why: SessionEnd, sortPrefix?: string, which: (item: OwnedItem) => boolean = () => true, ended?: Ended): Promise<void> {
+  async #endOwned(
+    tenant: string,
+    username: string,
+    why: SessionEnd,
+    sortPrefix?: string,
+    which: (item: OwnedItem) => boolean = () => true,
+    ended?: Ended,
+  ): Promise<void> {
     let failure: unknown;
     let cursor: string | undefined;
     do {
-      const page = await this.#state.query<OwnedItem>({ index: 'GSI1', partition: ownerPartition(tenant, username), limit: 100, ...(sortPrefix ? { sortPrefix } : {}), ...(cursor ? { cursor } : {}) });
+      const page = await this.#state.query<OwnedItem>({
+        index: 'GSI1',
+        partition: ownerPartition(tenant, username),
+        limit: 100,
+        ...(sortPrefix ? { sortPrefix } : {}),
+        ...(cursor ? { cursor } : {}),
+      });
       for (const item of page.items.filter(which)) await this.#end(tenant, item, why, ended).catch((error: unknown) => (failure ??= error));
       cursor = page.cursor;
     } while (cursor);

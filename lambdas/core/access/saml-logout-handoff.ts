@@ -39,9 +39,23 @@ export class SamlLogoutHandOff {
   async logout(tenant: string, issuer: string, participant: SamlParticipantRecord): Promise<SamlLogoutOutcome> {
     const url = samlLogoutHandOffUrl(issuer);
     const iat = Math.floor(this.#deps.clock.now() / 1000);
-    const claims = { iss: issuer, aud: url, iat, exp: iat + HANDOFF_SECONDS, jti: this.#deps.random.id(), sp: participant.spEntityId, sessionIndex: participant.sessionIndex };
+    const claims = {
+      iss: issuer,
+      aud: url,
+      iat,
+      exp: iat + HANDOFF_SECONDS,
+      jti: this.#deps.random.id(),
+      sp: participant.spEntityId,
+      sessionIndex: participant.sessionIndex,
+    };
     const token = await this.#deps.sign(tenant, claims, SAML_LOGOUT_HANDOFF_TYPE);
-    const answer = await this.#deps.http.request(url, { method: 'POST', headers: { 'Content-Type': 'application/jwt', Accept: 'application/json' }, body: token, timeoutMs: HANDOFF_TIMEOUT_MS, maxResponseBytes: 1024 });
+    const answer = await this.#deps.http.request(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/jwt', Accept: 'application/json' },
+      body: token,
+      timeoutMs: HANDOFF_TIMEOUT_MS,
+      maxResponseBytes: 1024,
+    });
     if (answer.status !== 200) throw new Error(`the SAML logout hand-off answered ${answer.status}`);
     const outcome = (JSON.parse(answer.body) as { outcome?: unknown }).outcome;
     if (!OUTCOMES.includes(outcome as SamlLogoutOutcome)) throw new Error('the SAML logout hand-off gave no outcome');

@@ -55,7 +55,12 @@ export class UserSessions {
     const views: SessionView[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.#state.query<OwnedItem>({ index: 'GSI1', partition: ownerPartition(tenant, username), limit: 100, ...(cursor ? { cursor } : {}) });
+      const page = await this.#state.query<OwnedItem>({
+        index: 'GSI1',
+        partition: ownerPartition(tenant, username),
+        limit: 100,
+        ...(cursor ? { cursor } : {}),
+      });
       for (const item of page.items) {
         const view = viewOf(item);
         if (view) views.push(view);

@@ -27,9 +27,12 @@ export interface AlgorithmChoice {
  * an allowed EC algorithm (P-256 first), and an RSA algorithm the request names needs the explicit
  * acknowledgement; the result then carries a warning. Returns an error text instead when refused.
  */
-export function chooseSlotAlgorithm(choice: AlgorithmChoice): { algorithm: PivAlgorithm; warning?: string } | { refused: 'not-allowed' | 'resident-rsa'; algorithm: PivAlgorithm; error: string } {
+export function chooseSlotAlgorithm(
+  choice: AlgorithmChoice,
+): { algorithm: PivAlgorithm; warning?: string } | { refused: 'not-allowed' | 'resident-rsa'; algorithm: PivAlgorithm; error: string } {
   const isRsa = (a: PivAlgorithm): boolean => a.startsWith('rsa');
-  const pick = (algorithm: PivAlgorithm) => (choice.allowed.includes(algorithm) ? undefined : { refused: 'not-allowed' as const, algorithm, error: `algorithm ${algorithm} is not allowed` });
+  const pick = (algorithm: PivAlgorithm) =>
+    choice.allowed.includes(algorithm) ? undefined : { refused: 'not-allowed' as const, algorithm, error: `algorithm ${algorithm} is not allowed` };
   if (choice.custody !== 'kms-resident') {
     const algorithm = choice.requested ?? choice.tenantDefault;
     const refused = pick(algorithm);
@@ -44,7 +47,11 @@ export function chooseSlotAlgorithm(choice: AlgorithmChoice): { algorithm: PivAl
   if (refused) return refused;
   if (!isRsa(algorithm)) return { algorithm };
   if (choice.residentRsa !== RESIDENT_RSA_ACCEPTANCE) {
-    return { refused: 'resident-rsa', algorithm, error: `${RESIDENT_RSA_LIMITS}; enrol p256 instead, or accept the limits explicitly with residentRsa "${RESIDENT_RSA_ACCEPTANCE}" (CLI --resident-rsa ${RESIDENT_RSA_ACCEPTANCE})` };
+    return {
+      refused: 'resident-rsa',
+      algorithm,
+      error: `${RESIDENT_RSA_LIMITS}; enrol p256 instead, or accept the limits explicitly with residentRsa "${RESIDENT_RSA_ACCEPTANCE}" (CLI --resident-rsa ${RESIDENT_RSA_ACCEPTANCE})`,
+    };
   }
   return { algorithm, warning: RESIDENT_RSA_LIMITS };
 }

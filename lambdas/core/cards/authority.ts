@@ -114,10 +114,18 @@ export function residentSigningCrypto(keys: ResidentKeys, keyId: string): Parame
 }
 
 /** A reference to the CA's private key for the generator: its algorithm only; signing goes to KMS. */
-export const residentKeyHandle = { algorithm: { name: 'ECDSA', namedCurve: 'P-256' }, type: 'private', extractable: false, usages: ['sign'] } as unknown as webcrypto.CryptoKey;
+export const residentKeyHandle = {
+  algorithm: { name: 'ECDSA', namedCurve: 'P-256' },
+  type: 'private',
+  extractable: false,
+  usages: ['sign'],
+} as unknown as webcrypto.CryptoKey;
 
 /** 127 random bits, positive, first octet never zero (so its hex is the canonical form). */
-const randomSerial = (): string => Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^(0|[89a-f])/, '1');
+const randomSerial = (): string =>
+  Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
+    .toString('hex')
+    .replace(/^(0|[89a-f])/, '1');
 
 /**
  * Each tenant's card certificate authority, used by the admin function only (enrolment). Its key is a
@@ -172,7 +180,10 @@ export class CardAuthority {
       residentSigningCrypto(this.#keys, keyId),
     );
     try {
-      await this.#directory.put({ ...authorityKey(tenant), keyId, certificatePem: certificate.toString('pem'), createdAt: new Date(now).toISOString() }, { absent: true });
+      await this.#directory.put(
+        { ...authorityKey(tenant), keyId, certificatePem: certificate.toString('pem'), createdAt: new Date(now).toISOString() },
+        { absent: true },
+      );
       return { keyId, certificate };
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
@@ -302,7 +313,12 @@ export class CardAuthority {
           new x509.SubjectAlternativeNameExtension(names, false),
           await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(arrayBuffer(subjectPublicKey))),
           await x509.AuthorityKeyIdentifierExtension.create(ca.certificate, false),
-          ...(urls ? [new x509.CRLDistributionPointsExtension([urls.crl], false), new x509.AuthorityInfoAccessExtension({ ocsp: [urls.ocsp], caIssuers: [urls.ca] }, false)] : []),
+          ...(urls
+            ? [
+                new x509.CRLDistributionPointsExtension([urls.crl], false),
+                new x509.AuthorityInfoAccessExtension({ ocsp: [urls.ocsp], caIssuers: [urls.ca] }, false),
+              ]
+            : []),
         ],
       },
       residentSigningCrypto(this.#keys, ca.keyId),

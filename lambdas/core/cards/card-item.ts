@@ -86,7 +86,9 @@ export function objectsOf(item: CardItem): Map<number, Uint8Array> {
 
 /** Clears the card's active session if it is still this one (a newer opener keeps the card; a deleted card has none). */
 export async function clearActiveSession(directory: DirectoryStore, tenant: string, card: string, sessionId: string): Promise<void> {
-  await directory.update(cardKeys.card(tenant, card), { activeSession: null }, { present: true, equals: { activeSession: sessionId } }).catch((error: unknown) => {
-    if (!(error instanceof ConflictError)) throw error;
-  });
+  await directory
+    .update(cardKeys.card(tenant, card), { activeSession: null }, { present: true, equals: { activeSession: sessionId } })
+    .catch((error: unknown) => {
+      if (!(error instanceof ConflictError)) throw error;
+    });
 }

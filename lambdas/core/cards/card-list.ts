@@ -61,7 +61,10 @@ export class CardLists {
     }
     // The signed manifest names each object by its SHA-256, which keeps it small (KMS signs messages up to
     // 4096 bytes as they are; beyond that we send the digest) while binding every byte the agent caches.
-    const manifest = cards.map((card) => ({ ...card, objects: Object.fromEntries(Object.entries(card.objects).map(([tag, content]) => [tag, sha256(content)])) }));
+    const manifest = cards.map((card) => ({
+      ...card,
+      objects: Object.fromEntries(Object.entries(card.objects).map(([tag, content]) => [tag, sha256(content)])),
+    }));
     const header = { alg: 'ES256', typ: 'cloudcard-cards+jwt', x5c: [pemBody(signer.certificatePem), pemBody(signer.caCertificatePem)] };
     const payload = { iss: issuer, sub: username, iat, exp: expiresAt, cards: manifest };
     const input = Buffer.from(`${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`, 'ascii');

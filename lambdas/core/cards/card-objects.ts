@@ -11,7 +11,13 @@ const CARD_VALIDITY_YEARS = 3;
  * CHUID signed by the tenant's content signer), Discovery, an empty Key History, one certificate object
  * per enrolled slot, and the Security Object over all of them.
  */
-export async function initialObjects(input: { guid: Uint8Array; serial: number; certificates: ReadonlyMap<PivSlot, Uint8Array>; now: number; signer: ContentSigner }): Promise<Map<number, Uint8Array>> {
+export async function initialObjects(input: {
+  guid: Uint8Array;
+  serial: number;
+  certificates: ReadonlyMap<PivSlot, Uint8Array>;
+  now: number;
+  signer: ContentSigner;
+}): Promise<Map<number, Uint8Array>> {
   const expires = new Date(input.now);
   expires.setUTCFullYear(expires.getUTCFullYear() + CARD_VALIDITY_YEARS);
   // RFC 4122 version 4 / variant bits, so the GUID reads as the UUID it is meant to be.

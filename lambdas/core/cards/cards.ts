@@ -120,15 +120,25 @@ export class Cards {
     const chosen = new Map<string, PivAlgorithm>();
     const warnings = new Set<string>();
     for (const slot of slots) {
-      const choice = chooseSlotAlgorithm({ custody: tenant.custody, requested: request.slotAlgorithms?.[slot] ?? request.algorithm, tenantDefault: settings.defaultAlgorithm, allowed: settings.allowedAlgorithms, residentRsa: request.residentRsa });
-      if ('refused' in choice) throw new ValidationError(choice.refused === 'not-allowed' ? `${choice.error} in tenant ${tenantId}` : `slot ${slot}: ${choice.error}`);
+      const choice = chooseSlotAlgorithm({
+        custody: tenant.custody,
+        requested: request.slotAlgorithms?.[slot] ?? request.algorithm,
+        tenantDefault: settings.defaultAlgorithm,
+        allowed: settings.allowedAlgorithms,
+        residentRsa: request.residentRsa,
+      });
+      if ('refused' in choice)
+        throw new ValidationError(choice.refused === 'not-allowed' ? `${choice.error} in tenant ${tenantId}` : `slot ${slot}: ${choice.error}`);
       chosen.set(slot, choice.algorithm);
       if (choice.warning) warnings.add(choice.warning);
     }
     const algorithmOf = (slot: (typeof slots)[number]): PivAlgorithm => chosen.get(slot)!;
     const pin = request.pin ?? randomDigits(this.#deps.random, Math.max(6, tenant.pinPolicy.minLength));
     const puk = request.puk ?? randomDigits(this.#deps.random, 8);
-    for (const [reference, value] of [['pin', pin], ['puk', puk]] as const) {
+    for (const [reference, value] of [
+      ['pin', pin],
+      ['puk', puk],
+    ] as const) {
       const rejection = checkPinPolicy(reference, value, tenant.pinPolicy);
       if (rejection) throw new ValidationError(`invalid ${reference}`, [`${reference}: ${rejection}`]);
     }
@@ -137,7 +147,13 @@ export class Cards {
     const serial = Buffer.from(this.#deps.random.bytes(4)).readUInt32BE(0) >>> 1; // positive 31-bit
     const managementKey = this.#deps.random.bytes(MANAGEMENT_KEY_LENGTH[settings.managementAlgorithm]);
     const label = request.label ?? `${user.displayName} card`;
-    const holder = { tenant: tenantId, username: user.username, displayName: user.displayName, ...(user.email ? { email: user.email } : {}), card: { id, label } };
+    const holder = {
+      tenant: tenantId,
+      username: user.username,
+      displayName: user.displayName,
+      ...(user.email ? { email: user.email } : {}),
+      card: { id, label },
+    };
     const now = new Date(this.#deps.clock.now()).toISOString();
 
     // The tenant's CA and card-list signer exist before its first card (the card function lists with it).
@@ -152,7 +168,13 @@ export class Cards {
         const algorithm = algorithmOf(slot);
         const { record, publicKey } = await slotKeys.generate(algorithm, { tenant: tenantId, card: id, slot });
         made.push(record);
-        slotItems[slotAttribute(slot)] = { algorithm, publicKey: Buffer.from(publicKey).toString('base64'), pinPolicy: defaultPinPolicy(slot), origin: 'generated', key: record };
+        slotItems[slotAttribute(slot)] = {
+          algorithm,
+          publicKey: Buffer.from(publicKey).toString('base64'),
+          pinPolicy: defaultPinPolicy(slot),
+          origin: 'generated',
+          key: record,
+        };
         const issued = await this.#deps.authority.issue(holder, slot, publicKey, context.baseUrl);
         // Recorded before the card exists, so OCSP never calls a live card's certificate unknown.
         await this.#deps.registry.recordIssued({ tenant: tenantId, serial: issued.serial, card: id, slot, notAfter: issued.notAfter });
@@ -160,7 +182,13 @@ export class Cards {
         certificates.set(slot, issued.der);
       }
       const objects: Record<string, string> = {};
-      for (const [tag, value] of await initialObjects({ guid: this.#deps.random.bytes(16), serial, certificates, now: this.#deps.clock.now(), signer: residentContentSigner(this.#deps.authority.residentKeys, contentSigner) })) {
+      for (const [tag, value] of await initialObjects({
+        guid: this.#deps.random.bytes(16),
+        serial,
+        certificates,
+        now: this.#deps.clock.now(),
+        signer: residentContentSigner(this.#deps.authority.residentKeys, contentSigner),
+      })) {
         objects[objectAttribute(tag)] = Buffer.from(value).toString('base64');
       }
       const item: CardItem = {
@@ -190,7 +218,13 @@ export class Cards {
         ...objects,
       };
       await this.#deps.directory.put(item, { absent: true });
-      return { card: summarize(item), pin, puk, managementKey: { algorithm: settings.managementAlgorithm, hex: Buffer.from(managementKey).toString('hex') }, ...(warnings.size ? { warnings: [...warnings] } : {}) };
+      return {
+        card: summarize(item),
+        pin,
+        puk,
+        managementKey: { algorithm: settings.managementAlgorithm, hex: Buffer.from(managementKey).toString('hex') },
+        ...(warnings.size ? { warnings: [...warnings] } : {}),
+      };
     } catch (error) {
       for (const record of made) await slotKeys.destroy(record).catch(() => undefined);
       for (const serial of issuedSerials) await this.#deps.registry.forget(tenantId, serial);
@@ -213,7 +247,9 @@ export class Cards {
       summary.slots.map(async (slot) => {
         if (!slot.certificate) return slot;
         const record = await this.#deps.registry.get(tenantId, slot.certificate.serialNumber);
-        return record?.status === 'revoked' && record.revokedAt && record.reason ? { ...slot, certificate: { ...slot.certificate, revoked: { at: record.revokedAt, reason: record.reason } } } : slot;
+        return record?.status === 'revoked' && record.revokedAt && record.reason
+          ? { ...slot, certificate: { ...slot.certificate, revoked: { at: record.revokedAt, reason: record.reason } } }
+          : slot;
       }),
     );
     return { ...summary, slots };
@@ -270,7 +306,11 @@ export class Cards {
   /** Ends the card's active session: the agent holding it gets "superseded" and removes the card. */
   async disconnect(tenantId: string, id: string): Promise<CardSummary> {
     await this.item(tenantId, id);
-    const item = await this.#deps.directory.update<CardItem>(cardKeys.card(tenantId, id), { activeSession: null, updatedAt: this.#isoNow() }, { present: true });
+    const item = await this.#deps.directory.update<CardItem>(
+      cardKeys.card(tenantId, id),
+      { activeSession: null, updatedAt: this.#isoNow() },
+      { present: true },
+    );
     return summarize(item);
   }
 
@@ -284,7 +324,12 @@ export class Cards {
     if (rejection) throw new ValidationError('invalid pin', [`pin: ${rejection}`]);
     const item = await this.#deps.directory.update<CardItem>(
       cardKeys.card(tenantId, id),
-      { pinHash: await this.#deps.pins.hash({ tenant: tenantId, card: id, reference: 'pin' }, pin), pinRemaining: current.pinMaxTries, pinMustChange: true, updatedAt: this.#isoNow() },
+      {
+        pinHash: await this.#deps.pins.hash({ tenant: tenantId, card: id, reference: 'pin' }, pin),
+        pinRemaining: current.pinMaxTries,
+        pinMustChange: true,
+        updatedAt: this.#isoNow(),
+      },
       { present: true },
     );
     return { card: summarize(item), pin };
@@ -416,7 +461,12 @@ export function summarize(item: CardItem): CardSummary {
       if (der) {
         try {
           const parsed = new X509Certificate(Buffer.from(der));
-          certificate = { subject: parsed.subject.replace(/\n/g, ', '), serialNumber: parsed.serialNumber, notAfter: new Date(parsed.validTo).toISOString(), pem: parsed.toString() };
+          certificate = {
+            subject: parsed.subject.replace(/\n/g, ', '),
+            serialNumber: parsed.serialNumber,
+            notAfter: new Date(parsed.validTo).toISOString(),
+            pem: parsed.toString(),
+          };
         } catch {
           certificate = undefined; // a certificate object the holder wrote that is not X.509 DER
         }

@@ -25,7 +25,13 @@ export function holderCardOf(item: CardItem): HolderCard {
       return []; // an object the holder wrote that is not X.509 DER
     }
   });
-  return { id: item.id, label: item.label, connected: Boolean(item.activeSession), pin: { remaining: item.pinRemaining, blocked: item.pinRemaining <= 0 }, certificates };
+  return {
+    id: item.id,
+    label: item.label,
+    connected: Boolean(item.activeSession),
+    pin: { remaining: item.pinRemaining, blocked: item.pinRemaining <= 0 },
+    certificates,
+  };
 }
 
 /** A user's cards (the card partition's user index: read only, as the portal may). */
@@ -33,7 +39,12 @@ export async function holderCards(directory: DirectoryStore, tenant: string, use
   const cards: HolderCard[] = [];
   let cursor: string | undefined;
   do {
-    const page = await directory.query<CardItem>({ index: 'GSI1', partition: cardKeys.userPartition(tenant, username), limit: 100, ...(cursor ? { cursor } : {}) });
+    const page = await directory.query<CardItem>({
+      index: 'GSI1',
+      partition: cardKeys.userPartition(tenant, username),
+      limit: 100,
+      ...(cursor ? { cursor } : {}),
+    });
     cards.push(...page.items.map(holderCardOf));
     cursor = page.cursor;
   } while (cursor);

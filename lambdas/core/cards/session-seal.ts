@@ -31,7 +31,9 @@ export class SessionSeal {
 
   async seal(fields: SealedFields): Promise<string> {
     const subkey = await this.#key.deriveSubkey(SESSION_SEAL_LABEL);
-    return createHmac('sha256', subkey).update(canonicalJson(sealInput(fields))).digest('base64url');
+    return createHmac('sha256', subkey)
+      .update(canonicalJson(sealInput(fields)))
+      .digest('base64url');
   }
 
   /** Whether the stored seal is the one these fields get; a missing or malformed seal never verifies. */

@@ -136,7 +136,15 @@ export class CardSessions {
   readonly #seal: SessionSeal;
   readonly #events: SecurityEvents;
 
-  constructor(state: StateStore, cards: Cards, clock: Clock, random: Random, access: Pick<AccessCheck, 'continueAccess' | 'start'>, seal: SessionSeal, events: SecurityEvents = NO_SECURITY_EVENTS) {
+  constructor(
+    state: StateStore,
+    cards: Cards,
+    clock: Clock,
+    random: Random,
+    access: Pick<AccessCheck, 'continueAccess' | 'start'>,
+    seal: SessionSeal,
+    events: SecurityEvents = NO_SECURITY_EVENTS,
+  ) {
     this.#state = state;
     this.#cards = cards;
     this.#clock = clock;
@@ -163,7 +171,14 @@ export class CardSessions {
    * the opening when access was revoked since).
    * `secret` is the session token (sessionToken) the agent sends with each APDU.
    */
-  async open(tenant: Tenant, username: string, cardId: string, proof: string, grantedAt?: number, context: AccessContext = {}): Promise<{ secret: string; session: CardSession; expiresAt: number }> {
+  async open(
+    tenant: Tenant,
+    username: string,
+    cardId: string,
+    proof: string,
+    grantedAt?: number,
+    context: AccessContext = {},
+  ): Promise<{ secret: string; session: CardSession; expiresAt: number }> {
     const verified = await verifyDeviceProof(proof);
     const nonce = typeof verified.payload['nonce'] === 'string' ? verified.payload['nonce'] : '';
     if (!OPAQUE.test(nonce) || verified.payload['card'] !== cardId) throw new ValidationError('the proof must sign {"nonce", "card"} of this challenge');
@@ -181,22 +196,53 @@ export class CardSessions {
     if (record.jkt !== verified.jkt) throw new ValidationError('the proof was signed by another key than the challenge names');
     const [, decision] = await Promise.all([
       this.#ownCard(tenant.id, username, cardId),
-      this.#access.continueAccess({ kind: 'card-session-open', tenant: tenant.id, subject: { user: username }, card: cardId, ...(grantedAt === undefined ? {} : { grantedAt }), context: { ...context, keyThumbprint: verified.jkt } }),
+      this.#access.continueAccess({
+        kind: 'card-session-open',
+        tenant: tenant.id,
+        subject: { user: username },
+        card: cardId,
+        ...(grantedAt === undefined ? {} : { grantedAt }),
+        context: { ...context, keyThumbprint: verified.jkt },
+      }),
     ]);
     refuseUnlessAllowed(decision);
 
     const secret = Buffer.from(this.#random.bytes(32)).toString('base64url');
     const now = this.#clock.now();
     const lifetimes = tenant.sessionLifetimes;
-    const renewal: RenewalPolicy = { lifetimeSeconds: lifetimes.cardSessionSeconds, pinIdleSeconds: lifetimes.cardPinIdleSeconds ?? 3_600, pinMaxSeconds: lifetimes.cardPinMaxSeconds ?? 12 * 3_600 };
-    const session: CardSession = { id: this.#random.id(), tenant: tenant.id, card: cardId, username, jkt: verified.jkt, openedAt: now, pinPolicy: tenant.pinPolicy, renewal };
+    const renewal: RenewalPolicy = {
+      lifetimeSeconds: lifetimes.cardSessionSeconds,
+      pinIdleSeconds: lifetimes.cardPinIdleSeconds ?? 3_600,
+      pinMaxSeconds: lifetimes.cardPinMaxSeconds ?? 12 * 3_600,
+    };
+    const session: CardSession = {
+      id: this.#random.id(),
+      tenant: tenant.id,
+      card: cardId,
+      username,
+      jkt: verified.jkt,
+      openedAt: now,
+      pinPolicy: tenant.pinPolicy,
+      renewal,
+    };
     const expiresAt = Math.floor(now / 1000) + Math.min(lifetimes.cardSessionSeconds, renewal.pinMaxSeconds);
     const piv = newSessionState();
     const pivMac = await this.#seal.seal(sealedFields(secret, session, 0, piv));
     // Indexed under its holder and card: disabling the user or deleting the card ends it at once.
     // `openedFrom`: the address a browser sign-in is correlated by (core/risk/correlation.ts).
     await this.#state.put(
-      { ...sessionKey(secret), ...ownedBy(tenant.id, username, 'CARDSESS', `${cardId}#${session.id}`), session, ...(context.ip ? { openedFrom: context.ip } : {}), piv, pivMac, seq: 0, expiresAt, activeAt: Math.floor(now / 1000), renewals: 0 },
+      {
+        ...sessionKey(secret),
+        ...ownedBy(tenant.id, username, 'CARDSESS', `${cardId}#${session.id}`),
+        session,
+        ...(context.ip ? { openedFrom: context.ip } : {}),
+        piv,
+        pivMac,
+        seq: 0,
+        expiresAt,
+        activeAt: Math.floor(now / 1000),
+        renewals: 0,
+      },
       { absent: true },
     );
     await this.#cards.activate(tenant.id, cardId, session.id);
@@ -232,12 +278,14 @@ export class CardSessions {
       try {
         await this.#state.update(sessionKey(secret), { piv: result.state, pivMac, seq, activeAt: nowSeconds }, { present: true, equals: { seq: item.seq } });
       } catch (error) {
-        if (error instanceof ConflictError) throw new CardSessionError('busy', 'another APDU changed this session meanwhile; commands on one session must be sequential');
+        if (error instanceof ConflictError)
+          throw new CardSessionError('busy', 'another APDU changed this session meanwhile; commands on one session must be sequential');
         throw error;
       }
     }
     // This command used the last PIN try: the card is blocked until an unblock (PUK or administrator).
-    if (card.pinRemaining > 0 && view.item.pinRemaining <= 0) this.#events.emit({ kind: 'pin-blocked', tenant: tenantId, username: item.session.username, card: item.session.card });
+    if (card.pinRemaining > 0 && view.item.pinRemaining <= 0)
+      this.#events.emit({ kind: 'pin-blocked', tenant: tenantId, username: item.session.username, card: item.session.card });
     // The PIN tries left after the command: the agent answers PIN status queries from it, locally.
     return { response: result.response, trace: result.trace, session: item.session, pinRemaining: view.item.pinRemaining };
   }
@@ -248,7 +296,11 @@ export class CardSessions {
     const piv = newSessionState();
     const seq = item.seq + 1;
     try {
-      await this.#state.update(sessionKey(secret), { piv, pivMac: await this.#seal.seal(sealedFields(secret, item.session, seq, piv)), seq }, { present: true, equals: { seq: item.seq } });
+      await this.#state.update(
+        sessionKey(secret),
+        { piv, pivMac: await this.#seal.seal(sealedFields(secret, item.session, seq, piv)), seq },
+        { present: true, equals: { seq: item.seq } },
+      );
     } catch (error) {
       if (error instanceof ConflictError) throw new CardSessionError('busy', 'another call changed this session meanwhile; retry');
       throw error;
@@ -278,7 +330,11 @@ export class CardSessions {
       );
     }
     try {
-      await this.#state.update(sessionKey(secret), { expiresAt: outcome.expiresAt, renewals: (item.renewals ?? 0) + 1 }, { present: true, equals: { renewals: item.renewals ?? 0 } });
+      await this.#state.update(
+        sessionKey(secret),
+        { expiresAt: outcome.expiresAt, renewals: (item.renewals ?? 0) + 1 },
+        { present: true, equals: { renewals: item.renewals ?? 0 } },
+      );
     } catch (error) {
       if (error instanceof ConflictError) throw new CardSessionError('busy', 'another renewal of this session won meanwhile; use the expiry it set');
       throw error;
@@ -311,7 +367,15 @@ export class CardSessions {
     const access = this.#access.start(tenantId, { user: parsed.username });
     const [item, card] = await Promise.all([this.#state.get<SessionItem>(sessionKey(parsed.secret)), settled(this.#cards.item(tenantId, parsed.card))]);
     const { session } = this.#checked(tenantId, parsed, item);
-    const decision = await access.decide({ kind, tenant: session.tenant, subject: { user: session.username }, grantedAt: Math.floor(session.openedAt / 1000), card: session.card, sessionId: session.id, context: { keyThumbprint: session.jkt } });
+    const decision = await access.decide({
+      kind,
+      tenant: session.tenant,
+      subject: { user: session.username },
+      grantedAt: Math.floor(session.openedAt / 1000),
+      card: session.card,
+      sessionId: session.id,
+      context: { keyThumbprint: session.jkt },
+    });
     // A revoked access is the first thing the agent must learn: it outranks the card's own state.
     refuseUnlessAllowed(decision);
     if ('failed' in card) {
@@ -320,7 +384,10 @@ export class CardSessions {
     }
     if (card.value.activeSession !== session.id) {
       this.#events.emit({ kind: 'card-session-superseded', tenant: session.tenant, username: session.username, card: session.card, reason: kind });
-      throw new CardSessionError('superseded', 'another client opened a session for this card (or an administrator disconnected it); remove the card from the reader, re-insert it to take it back');
+      throw new CardSessionError(
+        'superseded',
+        'another client opened a session for this card (or an administrator disconnected it); remove the card from the reader, re-insert it to take it back',
+      );
     }
     return { item: item!, secret: parsed.secret, card: card.value };
   }
@@ -329,7 +396,8 @@ export class CardSessions {
   #checked(tenantId: string, parsed: ReturnType<typeof parseSessionToken>, item: SessionItem | undefined): SessionItem {
     if (!parsed || !item || item.session.tenant !== tenantId || item.session.card !== parsed.card || item.session.username !== parsed.username) throw expired();
     if (item.ended === 'card-deleted') throw new CardSessionError('card-deleted', 'the card was deleted; remove it from the reader');
-    if (item.ended) throw new CardSessionError('access-revoked', 'access to this card was revoked (the user or the tenant was disabled); remove the card from the reader');
+    if (item.ended)
+      throw new CardSessionError('access-revoked', 'access to this card was revoked (the user or the tenant was disabled); remove the card from the reader');
     return item;
   }
 
@@ -361,7 +429,8 @@ async function settled<T>(read: Promise<T>): Promise<{ value: T } | { failed: un
 }
 
 function refuseUnlessAllowed(decision: AccessDecision): void {
-  if (decision.outcome !== 'allow') throw new CardSessionError('access-revoked', `access to this card was revoked: ${decision.message}; remove the card from the reader`);
+  if (decision.outcome !== 'allow')
+    throw new CardSessionError('access-revoked', `access to this card was revoked: ${decision.message}; remove the card from the reader`);
 }
 
 /** The RFC 7638 thumbprint of a device public key given as a JWK; private members are refused. */

@@ -8,9 +8,7 @@ import type { KeyCustody, ResidentKeys, ResidentKeySpec, ResidentSigningAlgorith
 const generate = promisify(generateKeyPair);
 
 /** Where a slot's private key lives: wrapped in our store, or resident in KMS. */
-export type SlotKeyRecord =
-  | { readonly custody: 'wrapped'; readonly wrapped: WrappedKey }
-  | { readonly custody: 'kms-resident'; readonly keyId: string };
+export type SlotKeyRecord = { readonly custody: 'wrapped'; readonly wrapped: WrappedKey } | { readonly custody: 'kms-resident'; readonly keyId: string };
 
 /** Key generation and use for one custody mode. The card application has checked PIN and input already. */
 export interface SlotKeys {
@@ -131,7 +129,12 @@ export class ResidentSlotKeys implements SlotKeys {
 
   async generate(algorithm: PivAlgorithm, context: WrapContext): Promise<{ record: SlotKeyRecord; publicKey: Uint8Array }> {
     const usage = residentUsage(context.slot, algorithm);
-    const created = await this.#keys.create(RESIDENT_SPEC[algorithm], { tenant: context.tenant, purpose: 'card-key', usage, label: `card ${context.card} slot ${context.slot}` });
+    const created = await this.#keys.create(RESIDENT_SPEC[algorithm], {
+      tenant: context.tenant,
+      purpose: 'card-key',
+      usage,
+      label: `card ${context.card} slot ${context.slot}`,
+    });
     return { record: { custody: 'kms-resident', keyId: created.keyId }, publicKey: created.publicKey };
   }
 
@@ -139,8 +142,10 @@ export class ResidentSlotKeys implements SlotKeys {
     if (record.custody !== 'kms-resident') throw new ValidationError('not a KMS-resident slot key');
     // Refuse here what KMS would refuse for the key's fixed usage, so the host gets a status word.
     const usage = residentUsage(context.slot, algorithm);
-    if (operation.kind === 'ecdh' && usage !== 'key-agreement') return { kind: 'unsupported', reason: `the KMS-resident key of slot ${context.slot} signs; only an EC key in 9D agrees keys` };
-    if (operation.kind !== 'ecdh' && usage !== 'sign') return { kind: 'unsupported', reason: `the KMS-resident key of slot ${context.slot} is a key-agreement key; it cannot sign` };
+    if (operation.kind === 'ecdh' && usage !== 'key-agreement')
+      return { kind: 'unsupported', reason: `the KMS-resident key of slot ${context.slot} signs; only an EC key in 9D agrees keys` };
+    if (operation.kind !== 'ecdh' && usage !== 'sign')
+      return { kind: 'unsupported', reason: `the KMS-resident key of slot ${context.slot} is a key-agreement key; it cannot sign` };
     switch (operation.kind) {
       case 'rsa-raw': {
         const recovered = digestFromPkcs1Block(operation.block);
@@ -151,7 +156,10 @@ export class ResidentSlotKeys implements SlotKeys {
         const { digest } = operation;
         const wanted = algorithm === 'p384' ? 48 : 32;
         if (digest.length !== wanted) return { kind: 'unsupported', reason: `KMS-resident ${algorithm} keys sign ${wanted}-byte digests only` };
-        return { kind: 'done', output: await this.#keys.signDigest(record.keyId, algorithm === 'p384' ? 'ECDSA_SHA_384' : 'ECDSA_SHA_256', digest, 'card-key') };
+        return {
+          kind: 'done',
+          output: await this.#keys.signDigest(record.keyId, algorithm === 'p384' ? 'ECDSA_SHA_384' : 'ECDSA_SHA_256', digest, 'card-key'),
+        };
       }
       case 'ecdh': {
         const peer = pointToSpki(operation.peerPoint, algorithm);
@@ -177,11 +185,15 @@ function pointToSpki(point: Uint8Array, algorithm: PivAlgorithm): Uint8Array | u
   if (!size || point.length !== 1 + 2 * size || point[0] !== 0x04) return undefined;
   try {
     return createPublicKey({
-      key: { kty: 'EC', crv: size === 32 ? 'P-256' : 'P-384', x: Buffer.from(point.subarray(1, 1 + size)).toString('base64url'), y: Buffer.from(point.subarray(1 + size)).toString('base64url') },
+      key: {
+        kty: 'EC',
+        crv: size === 32 ? 'P-256' : 'P-384',
+        x: Buffer.from(point.subarray(1, 1 + size)).toString('base64url'),
+        y: Buffer.from(point.subarray(1 + size)).toString('base64url'),
+      },
       format: 'jwk',
     }).export({ format: 'der', type: 'spki' });
   } catch {
     return undefined;
   }
 }
-

@@ -84,7 +84,9 @@ export class StoredPivCard implements PivCard {
       if (value.length) objects.set(tag, value);
       else objects.delete(tag);
       // Without a signer (none in this deployment) a stale Security Object would be a false claim: it goes.
-      changes[objectAttribute(TAG.SECURITY_OBJECT)] = signer ? Buffer.from(await buildSecurityObject(objects, signer, new Date(this.#deps.clock.now()))).toString('base64') : null;
+      changes[objectAttribute(TAG.SECURITY_OBJECT)] = signer
+        ? Buffer.from(await buildSecurityObject(objects, signer, new Date(this.#deps.clock.now()))).toString('base64')
+        : null;
     }
     await this.#update(changes);
   }
@@ -184,7 +186,10 @@ export class StoredPivCard implements PivCard {
       // Restore the counter unless the secret itself changed meanwhile (then the match is stale); a hash of
       // an older scheme is replaced by today's in the same write.
       try {
-        await this.#update({ [names.remaining]: this.#item[names.max], ...(checked.rehashed ? { [names.hash]: checked.rehashed } : {}) }, { [names.hash]: hash });
+        await this.#update(
+          { [names.remaining]: this.#item[names.max], ...(checked.rehashed ? { [names.hash]: checked.rehashed } : {}) },
+          { [names.hash]: hash },
+        );
       } catch (error) {
         if (!(error instanceof ConflictError)) throw error;
         await this.#reload();

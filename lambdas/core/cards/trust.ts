@@ -57,10 +57,15 @@ export class CardApiTrust {
     const principal =
       unverified.iss === ownIssuer
         ? await this.#fromOwnIssuer(tenant, ownIssuer, token)
-        : await this.#fromTrustedIssuer(tenant, token, (tenant.trustedIssuers ?? []).find((trusted) => trusted.issuer === unverified.iss));
+        : await this.#fromTrustedIssuer(
+            tenant,
+            token,
+            (tenant.trustedIssuers ?? []).find((trusted) => trusted.issuer === unverified.iss),
+          );
     // RFC 9449 §7.1: a DPoP-bound token is only usable with the DPoP scheme and a proof. The card API takes
     // bearer tokens only, so a bound token (a stolen one, presented without its key) is refused.
-    if (principal.boundJkt) throw new UntrustedTokenError('the token is DPoP-bound (cnf.jkt) and cannot be used as a Bearer token; the card API needs an unbound access token');
+    if (principal.boundJkt)
+      throw new UntrustedTokenError('the token is DPoP-bound (cnf.jkt) and cannot be used as a Bearer token; the card API needs an unbound access token');
     const decision = await this.#access.continueAccess({
       kind: 'card-api',
       tenant: tenant.id,

@@ -21,7 +21,7 @@ export function rawRsa(privateKey: KeyObject, block: Uint8Array): Uint8Array {
   return privateDecrypt({ key: privateKey, padding: constants.RSA_NO_PADDING }, block);
 }
 
-const CURVES = { 'prime256v1': { curve: p256, size: 32 }, 'secp384r1': { curve: p384, size: 48 } } as const;
+const CURVES = { prime256v1: { curve: p256, size: 32 }, secp384r1: { curve: p384, size: 48 } } as const;
 
 function curveOf(key: KeyObject) {
   const named = key.asymmetricKeyDetails?.namedCurve as keyof typeof CURVES | undefined;
@@ -53,7 +53,12 @@ export function ecdhRawPoint(privateKey: KeyObject, peerPoint: Uint8Array): Uint
   let peer: KeyObject;
   try {
     peer = createPublicKey({
-      key: { kty: 'EC', crv, x: Buffer.from(peerPoint.subarray(1, 1 + size)).toString('base64url'), y: Buffer.from(peerPoint.subarray(1 + size)).toString('base64url') },
+      key: {
+        kty: 'EC',
+        crv,
+        x: Buffer.from(peerPoint.subarray(1, 1 + size)).toString('base64url'),
+        y: Buffer.from(peerPoint.subarray(1 + size)).toString('base64url'),
+      },
       format: 'jwk',
     });
   } catch {

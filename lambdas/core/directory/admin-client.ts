@@ -51,7 +51,12 @@ export class AdminClients {
   }
 
   async list(cursor?: string): Promise<{ clients: AdminClientSummary[]; cursor?: string }> {
-    const page = await this.#directory.query<AdminClientItem>({ partition: ADMIN_PARTITION, sortPrefix: ADMIN_PREFIX, limit: 100, ...(cursor ? { cursor } : {}) });
+    const page = await this.#directory.query<AdminClientItem>({
+      partition: ADMIN_PARTITION,
+      sortPrefix: ADMIN_PREFIX,
+      limit: 100,
+      ...(cursor ? { cursor } : {}),
+    });
     return { clients: page.items.map((item) => ({ clientId: item.clientId, createdAt: item.createdAt })), ...(page.cursor ? { cursor: page.cursor } : {}) };
   }
 
@@ -73,4 +78,3 @@ export class AdminClients {
     return verifySecret(clientSecret, item.secretHash);
   }
 }
-

@@ -65,7 +65,10 @@ export class AuditTrail {
     return stored;
   }
 
-  async list(tenant: string, options: { cursor?: string | undefined; limit?: string | number | undefined } = {}): Promise<{ events: AuditEvent[]; cursor?: string }> {
+  async list(
+    tenant: string,
+    options: { cursor?: string | undefined; limit?: string | number | undefined } = {},
+  ): Promise<{ events: AuditEvent[]; cursor?: string }> {
     const limit = pageLimit(options.limit, PAGE);
     const page = await this.#state.query<AuditItem>({ partition: `AUDIT#${tenant}`, limit, ...(options.cursor ? { cursor: options.cursor } : {}) });
     return { events: page.items.map((item) => item.event), ...(page.cursor ? { cursor: page.cursor } : {}) };

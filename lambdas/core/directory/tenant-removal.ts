@@ -77,7 +77,8 @@ export class TenantRemoval {
     }
     counts.users = usernames.length;
     counts.authorityKeys = (await this.#authorityKeys(tenantId)).size;
-    if (this.#deps.state) for (const request of this.#statePartitions(tenantId, usernames)) await each(this.#deps.state, request, async () => void (counts.state += 1));
+    if (this.#deps.state)
+      for (const request of this.#statePartitions(tenantId, usernames)) await each(this.#deps.state, request, async () => void (counts.state += 1));
     return {
       tenant: tenantId,
       users: counts.users,
@@ -96,17 +97,27 @@ export class TenantRemoval {
     const plan = await this.plan(tenantId);
     const tenant = await this.#deps.tenants.get(tenantId);
     if (tenant.status !== 'disabled') await this.#deps.tenants.update(tenantId, { status: 'disabled' });
-    if (plan.cards && !this.#deps.cards) throw new ValidationError(`tenant ${tenantId} has cards: deleting them needs the card key custody, which this target lacks`);
+    if (plan.cards && !this.#deps.cards)
+      throw new ValidationError(`tenant ${tenantId} has cards: deleting them needs the card key custody, which this target lacks`);
     const cardIds: string[] = [];
-    await each(this.#deps.directory, { partition: cardPartition(tenantId), sortPrefix: cardKeys.cardPrefix }, async (item) => void cardIds.push(String(item.SK).slice(cardKeys.cardPrefix.length)));
+    await each(
+      this.#deps.directory,
+      { partition: cardPartition(tenantId), sortPrefix: cardKeys.cardPrefix },
+      async (item) => void cardIds.push(String(item.SK).slice(cardKeys.cardPrefix.length)),
+    );
     for (const id of cardIds) await this.#deps.cards!.delete(tenantId, id);
     for (const keyId of await this.#authorityKeys(tenantId)) await this.#deps.residentKeys!.destroy(keyId);
     const usernames: string[] = [];
-    await each(this.#deps.directory, { partition: tenantPartition(tenantId), sortPrefix: directoryKeys.userPrefix }, async (item) => void usernames.push(String(item.SK).slice(directoryKeys.userPrefix.length)));
+    await each(
+      this.#deps.directory,
+      { partition: tenantPartition(tenantId), sortPrefix: directoryKeys.userPrefix },
+      async (item) => void usernames.push(String(item.SK).slice(directoryKeys.userPrefix.length)),
+    );
     if (this.#deps.state) {
       for (const request of this.#statePartitions(tenantId, usernames)) await deleteAll(this.#deps.state, request);
     }
-    for (const partition of this.#directoryPartitions(tenantId)) await deleteAll(this.#deps.directory, { partition }, (item) => !(partition === tenantPartition(tenantId) && item.SK === 'TENANT'));
+    for (const partition of this.#directoryPartitions(tenantId))
+      await deleteAll(this.#deps.directory, { partition }, (item) => !(partition === tenantPartition(tenantId) && item.SK === 'TENANT'));
     await this.#deps.directory.delete(directoryKeys.tenant(tenantId));
     return plan;
   }
@@ -116,7 +127,10 @@ export class TenantRemoval {
   }
 
   #statePartitions(tenantId: string, usernames: readonly string[]): QueryRequest[] {
-    return [...usernames.map((username): QueryRequest => ({ index: 'GSI1', partition: ownerPartition(tenantId, username) })), ...tenantStatePartitions(tenantId)];
+    return [
+      ...usernames.map((username): QueryRequest => ({ index: 'GSI1', partition: ownerPartition(tenantId, username) })),
+      ...tenantStatePartitions(tenantId),
+    ];
   }
 
   /** The resident keys the tenant's card partition names outside cards: the card CA and list-signer keys. */

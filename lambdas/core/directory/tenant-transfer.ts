@@ -32,9 +32,17 @@ export const tenantExportSchema = z
     tenant: z.record(z.string(), z.unknown()),
     riskPolicy: z.unknown().optional(),
     ssfTransmitters: z.unknown().optional(),
-    users: z.array(z.object({ username: z.string(), email: z.string().optional(), displayName: z.string().optional(), status: z.enum(['active', 'disabled']) }).strict()),
-    clients: z.array(z.object({ client_id: z.string(), registered_by: z.enum(['admin', 'registration']), metadata: z.record(z.string(), z.unknown()) }).strict()),
-    serviceProviders: z.array(z.object({ metadataXml: z.string(), signing: z.enum(['response', 'assertion', 'both']).optional(), attributeMap: z.array(z.unknown()).optional() }).strict()),
+    users: z.array(
+      z.object({ username: z.string(), email: z.string().optional(), displayName: z.string().optional(), status: z.enum(['active', 'disabled']) }).strict(),
+    ),
+    clients: z.array(
+      z.object({ client_id: z.string(), registered_by: z.enum(['admin', 'registration']), metadata: z.record(z.string(), z.unknown()) }).strict(),
+    ),
+    serviceProviders: z.array(
+      z
+        .object({ metadataXml: z.string(), signing: z.enum(['response', 'assertion', 'both']).optional(), attributeMap: z.array(z.unknown()).optional() })
+        .strict(),
+    ),
     excluded: z.array(z.string()),
   })
   .strict();
@@ -75,7 +83,11 @@ export class TenantTransfer {
       ...(tenant.ssfTransmitters ? { ssfTransmitters: tenant.ssfTransmitters } : {}),
       users: everyUser.map((u) => ({ username: u.username, ...(u.email ? { email: u.email } : {}), displayName: u.displayName, status: u.status })),
       clients: everyClient.map((c) => ({ client_id: c.client_id, registered_by: c.registered_by, metadata: metadataOf(c) })),
-      serviceProviders: (await serviceProviders.list(tenantId)).map((sp) => ({ metadataXml: sp.metadataXml, ...(sp.signing ? { signing: sp.signing } : {}), ...(sp.attributeMap ? { attributeMap: [...sp.attributeMap] } : {}) })),
+      serviceProviders: (await serviceProviders.list(tenantId)).map((sp) => ({
+        metadataXml: sp.metadataXml,
+        ...(sp.signing ? { signing: sp.signing } : {}),
+        ...(sp.attributeMap ? { attributeMap: [...sp.attributeMap] } : {}),
+      })),
       excluded: EXPORT_EXCLUDES,
     };
   }
@@ -85,9 +97,13 @@ export class TenantTransfer {
    * part is checked by the rules of its own creation; if any part is refused, the tenant made so far is
    * deleted again, so an import either is complete or left nothing. Returns the new client secrets (once).
    */
-  async import(tenantId: string, input: unknown): Promise<{ tenant: string; users: number; clients: { client_id: string; client_secret?: string }[]; serviceProviders: number }> {
+  async import(
+    tenantId: string,
+    input: unknown,
+  ): Promise<{ tenant: string; users: number; clients: { client_id: string; client_secret?: string }[]; serviceProviders: number }> {
     const document = parseTenantExport(input);
-    if (await this.#deps.tenants.find(tenantId)) throw new ConflictError(`tenant ${tenantId} exists: an import goes into a new tenant (delete it first, or choose another id)`);
+    if (await this.#deps.tenants.find(tenantId))
+      throw new ConflictError(`tenant ${tenantId} exists: an import goes into a new tenant (delete it first, or choose another id)`);
     await this.#deps.tenants.create({ ...document.tenant, id: tenantId });
     try {
       if (document.riskPolicy !== undefined) await this.#deps.tenants.setRiskPolicy(tenantId, document.riskPolicy);
@@ -103,12 +119,19 @@ export class TenantTransfer {
         clients.push({ client_id: issued.client.client_id, ...(issued.clientSecret ? { client_secret: issued.clientSecret } : {}) });
       }
       for (const sp of document.serviceProviders) {
-        await this.#deps.serviceProviders.register(tenantId, sp.metadataXml, { ...(sp.signing ? { signing: sp.signing } : {}), ...(sp.attributeMap ? { attributeMap: sp.attributeMap as never } : {}) });
+        await this.#deps.serviceProviders.register(tenantId, sp.metadataXml, {
+          ...(sp.signing ? { signing: sp.signing } : {}),
+          ...(sp.attributeMap ? { attributeMap: sp.attributeMap as never } : {}),
+        });
       }
       return { tenant: tenantId, users: document.users.length, clients, serviceProviders: document.serviceProviders.length };
     } catch (error) {
       await this.#deps.removal.remove(tenantId).catch((cleanup: unknown) => {
-        if (!(cleanup instanceof NotFoundError)) throw new Error(`the import failed (${String(error)}) and so did removing the partial tenant ${tenantId}; run: cloudcard tenant delete ${tenantId} --yes`, { cause: cleanup });
+        if (!(cleanup instanceof NotFoundError))
+          throw new Error(
+            `the import failed (${String(error)}) and so did removing the partial tenant ${tenantId}; run: cloudcard tenant delete ${tenantId} --yes`,
+            { cause: cleanup },
+          );
       });
       throw error;
     }
@@ -118,7 +141,12 @@ export class TenantTransfer {
 /** An export document as import takes it: this format and version only, each user valid by the rules of one user creation. */
 export function parseTenantExport(input: unknown): TenantExportDocument {
   const document = parseInput(tenantExportSchema, input, 'tenant export');
-  for (const user of document.users) parseInput(userAddSchema, { username: user.username, ...(user.email ? { email: user.email } : {}), ...(user.displayName ? { displayName: user.displayName } : {}) }, `user ${user.username}`);
+  for (const user of document.users)
+    parseInput(
+      userAddSchema,
+      { username: user.username, ...(user.email ? { email: user.email } : {}), ...(user.displayName ? { displayName: user.displayName } : {}) },
+      `user ${user.username}`,
+    );
   return document;
 }
 

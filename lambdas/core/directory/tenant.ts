@@ -40,13 +40,29 @@ const pinPolicy = z
   .refine((p) => p.minLength <= p.maxLength, { message: 'minLength must not exceed maxLength', path: ['minLength'] });
 
 const sessionLifetimeFields = {
-  ssoSeconds: z.number().int().min(300).max(30 * 86_400),
+  ssoSeconds: z
+    .number()
+    .int()
+    .min(300)
+    .max(30 * 86_400),
   cardSessionSeconds: z.number().int().min(60).max(86_400),
-  refreshTokenSeconds: z.number().int().min(300).max(90 * 86_400),
+  refreshTokenSeconds: z
+    .number()
+    .int()
+    .min(300)
+    .max(90 * 86_400),
   /** A verified PIN survives card session renewals until the card is idle this long (no APDU)... */
-  cardPinIdleSeconds: z.number().int().min(60).max(7 * 86_400),
+  cardPinIdleSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 86_400),
   /** ...and at most this long after the session was opened (then the PIN must be entered again). */
-  cardPinMaxSeconds: z.number().int().min(60).max(30 * 86_400),
+  cardPinMaxSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86_400),
 };
 const sessionLifetimes = z
   .object({
@@ -57,7 +73,10 @@ const sessionLifetimes = z
     cardPinMaxSeconds: sessionLifetimeFields.cardPinMaxSeconds.default(12 * 3_600),
   })
   .strict()
-  .refine((l) => l.cardPinIdleSeconds <= l.cardPinMaxSeconds, { message: 'cardPinIdleSeconds must not exceed cardPinMaxSeconds', path: ['cardPinIdleSeconds'] });
+  .refine((l) => l.cardPinIdleSeconds <= l.cardPinMaxSeconds, {
+    message: 'cardPinIdleSeconds must not exceed cardPinMaxSeconds',
+    path: ['cardPinIdleSeconds'],
+  });
 
 const oidcSettingsFields = {
   /** `wrapped`: per-tenant keys, wrapped by the KEK and rotated by the CLI; `kms`: the stack's KMS key. */
@@ -106,7 +125,10 @@ export const oidcSettingsSchema = z
     [LEGACY_OPEN_REGISTRATION]: legacyOpenRegistration,
   })
   .strict()
-  .refine((o) => !(o.signingMode === 'kms' && o.signingAlgorithm !== 'RS256'), { message: 'kms signing uses the stack RSA key: RS256 only', path: ['signingAlgorithm'] });
+  .refine((o) => !(o.signingMode === 'kms' && o.signingAlgorithm !== 'RS256'), {
+    message: 'kms signing uses the stack RSA key: RS256 only',
+    path: ['signingAlgorithm'],
+  });
 
 export type OidcSettings = Omit<z.infer<typeof oidcSettingsSchema>, typeof LEGACY_OPEN_REGISTRATION>;
 
@@ -186,7 +208,11 @@ export const tenantUpdateSchema = z
     custody: settings.custody.optional(),
     pinPolicy: z.object(pinPolicyFields).partial().strict().optional(),
     sessionLifetimes: z.object(sessionLifetimeFields).partial().strict().optional(),
-    oidc: z.object({ ...oidcSettingsFields, [LEGACY_OPEN_REGISTRATION]: legacyOpenRegistration }).partial().strict().optional(),
+    oidc: z
+      .object({ ...oidcSettingsFields, [LEGACY_OPEN_REGISTRATION]: legacyOpenRegistration })
+      .partial()
+      .strict()
+      .optional(),
     cards: z.object(cardSettingsFields).partial().strict().optional(),
     trustedIssuers: trustedIssuers.optional(),
   })
@@ -224,7 +250,6 @@ export interface Tenant {
 }
 
 type TenantItem = Item & { tenant: Tenant };
-
 
 /** Tenants: create, read, list and update, each write guarded so concurrent admins cannot clobber. */
 export class Tenants {
@@ -284,7 +309,10 @@ export class Tenants {
       version: 1,
     };
     try {
-      await this.#directory.put({ ...directoryKeys.tenant(tenant.id), ...directoryKeys.tenantListing(tenant.id), type: 'tenant', version: tenant.version, tenant }, { absent: true });
+      await this.#directory.put(
+        { ...directoryKeys.tenant(tenant.id), ...directoryKeys.tenantListing(tenant.id), type: 'tenant', version: tenant.version, tenant },
+        { absent: true },
+      );
     } catch (error) {
       if (error instanceof ConflictError) throw new ConflictError(`tenant ${tenant.id} already exists`);
       throw error;

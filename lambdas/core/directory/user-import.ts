@@ -84,7 +84,8 @@ export class UserImport {
     if (!header) throw new ValidationError('the CSV is empty: it needs a header row (username,email,displayName)');
     const columns = header.cells.map((name) => name.trim());
     const unknown = columns.filter((name) => !(USER_CSV_COLUMNS as readonly string[]).includes(name));
-    if (unknown.length) throw new ValidationError('invalid CSV header', [`line 1: unknown column(s) ${unknown.join(', ')}; the columns are ${USER_CSV_COLUMNS.join(', ')}`]);
+    if (unknown.length)
+      throw new ValidationError('invalid CSV header', [`line 1: unknown column(s) ${unknown.join(', ')}; the columns are ${USER_CSV_COLUMNS.join(', ')}`]);
     if (!columns.includes('username')) throw new ValidationError('invalid CSV header', ['line 1: the username column is required']);
     if (new Set(columns).size !== columns.length) throw new ValidationError('invalid CSV header', ['line 1: a column is named twice']);
     if (records.length > MAX_IMPORT_ROWS) throw new ValidationError(`too many rows: at most ${MAX_IMPORT_ROWS} per import`);

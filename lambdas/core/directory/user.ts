@@ -17,7 +17,12 @@ const passwordSchema = z.string().min(PASSWORD_MIN_LENGTH, `must be at least ${P
 export const userAddSchema = z
   .object({
     username: z.string().regex(USERNAME, 'must be 1-64 lower-case letters, digits or . _ @ - (not at the ends)'),
-    email: z.string().email().max(254).transform((e) => e.toLowerCase()).optional(),
+    email: z
+      .string()
+      .email()
+      .max(254)
+      .transform((e) => e.toLowerCase())
+      .optional(),
     displayName: z.string().trim().min(1).max(100).optional(),
     password: passwordSchema.optional(),
   })
@@ -26,7 +31,13 @@ export const userAddSchema = z
 /** A change of a user's profile: `email: null` removes the address. Name, status and credentials have their own operations. */
 export const userUpdateSchema = z
   .object({
-    email: z.string().email().max(254).transform((e) => e.toLowerCase()).nullable().optional(),
+    email: z
+      .string()
+      .email()
+      .max(254)
+      .transform((e) => e.toLowerCase())
+      .nullable()
+      .optional(),
     displayName: z.string().trim().min(1).max(100).optional(),
   })
   .strict()
@@ -208,9 +219,19 @@ export class Users {
     let result = current;
     if (current.status !== 'disabled') {
       const now = this.#clock.now();
-      const next: User = { ...current, status: 'disabled', accessRevokedAt: Math.floor(now / 1000), updatedAt: new Date(now).toISOString(), version: current.version + 1 };
+      const next: User = {
+        ...current,
+        status: 'disabled',
+        accessRevokedAt: Math.floor(now / 1000),
+        updatedAt: new Date(now).toISOString(),
+        version: current.version + 1,
+      };
       try {
-        await this.#directory.update(directoryKeys.user(tenantId, username), { user: next, version: next.version }, { present: true, equals: { version: current.version } });
+        await this.#directory.update(
+          directoryKeys.user(tenantId, username),
+          { user: next, version: next.version },
+          { present: true, equals: { version: current.version } },
+        );
       } catch (error) {
         if (error instanceof ConflictError) throw new ConflictError(`user ${username} changed meanwhile; retry`);
         throw error;
@@ -228,10 +249,20 @@ export class Users {
     const { email: _old, ...rest } = current;
     const email = request.email === undefined ? current.email : (request.email ?? undefined);
     const now = this.#clock.now();
-    const next: User = { ...rest, ...(email ? { email } : {}), displayName: request.displayName ?? current.displayName, updatedAt: new Date(now).toISOString(), version: current.version + 1 };
+    const next: User = {
+      ...rest,
+      ...(email ? { email } : {}),
+      displayName: request.displayName ?? current.displayName,
+      updatedAt: new Date(now).toISOString(),
+      version: current.version + 1,
+    };
     const index = email ? directoryKeys.userByEmail(tenantId, email) : { GSI1PK: null, GSI1SK: null };
     try {
-      await this.#directory.update(directoryKeys.user(tenantId, username), { user: next, version: next.version, ...index }, { present: true, equals: { version: current.version } });
+      await this.#directory.update(
+        directoryKeys.user(tenantId, username),
+        { user: next, version: next.version, ...index },
+        { present: true, equals: { version: current.version } },
+      );
     } catch (error) {
       if (error instanceof ConflictError) throw new ConflictError(`user ${username} changed meanwhile; retry`);
       throw error;
@@ -263,7 +294,11 @@ export class Users {
     const now = this.#clock.now();
     const next: User = { ...current, status: 'active', updatedAt: new Date(now).toISOString(), version: current.version + 1 };
     try {
-      await this.#directory.update(directoryKeys.user(tenantId, username), { user: next, version: next.version }, { present: true, equals: { version: current.version } });
+      await this.#directory.update(
+        directoryKeys.user(tenantId, username),
+        { user: next, version: next.version },
+        { present: true, equals: { version: current.version } },
+      );
     } catch (error) {
       if (error instanceof ConflictError) throw new ConflictError(`user ${username} changed meanwhile; retry`);
       throw error;

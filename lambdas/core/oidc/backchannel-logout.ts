@@ -77,7 +77,14 @@ export class OidcBackChannelLogout {
     if (!client?.backchannel_logout_uri) return 'not-registered';
     // §2.2: a client that requires sid cannot use a token without one; it is told nothing rather than told wrongly.
     if (client.backchannel_logout_session_required && !target.sid) throw new Error('the client requires a sid and the ended access has none');
-    const claims = logoutTokenClaims({ issuer, clientId: client.client_id, sub: target.sub, ...(target.sid ? { sid: target.sid } : {}), jti: this.#deps.random.id(), iat: Math.floor(this.#deps.clock.now() / 1000) });
+    const claims = logoutTokenClaims({
+      issuer,
+      clientId: client.client_id,
+      sub: target.sub,
+      ...(target.sid ? { sid: target.sid } : {}),
+      jti: this.#deps.random.id(),
+      iat: Math.floor(this.#deps.clock.now() / 1000),
+    });
     const token = await this.#deps.sign(tenant, claims, LOGOUT_TOKEN_TYPE);
     const answer = await this.#deps.http.request(client.backchannel_logout_uri, {
       method: 'POST',

@@ -124,7 +124,8 @@ async function assertionClient(request: ClientAuthRequest, assertion: string, de
   const clientId = claims.sub;
   if (typeof clientId !== 'string' || clientId === '') throw invalidClient('client assertion lacks the sub claim');
   if (claims.iss !== clientId) throw invalidClient('client assertion iss must equal sub');
-  if (request.form['client_id'] !== undefined && request.form['client_id'] !== clientId) throw invalidRequest('client_id does not match the authenticated client');
+  if (request.form['client_id'] !== undefined && request.form['client_id'] !== clientId)
+    throw invalidRequest('client_id does not match the authenticated client');
   const { exp, jti } = claims;
   if (typeof exp !== 'number') throw invalidClient('client assertion lacks the exp claim');
   const now = deps.clock.now() / 1000;

@@ -1,4 +1,13 @@
-import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions, type ProtectedHeaderParameters } from 'jose';
+import {
+  createLocalJWKSet,
+  errors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  type ProtectedHeaderParameters,
+} from 'jose';
 import type { Clock, OutboundHttp } from '../../ports.ts';
 import { RemoteKeySets } from '../outbound/remote-key-sets.ts';
 import type { OidcClient } from './client.ts';
@@ -25,7 +34,11 @@ export class ClientKeys {
 }
 
 /** Verifies a JWT with a client's keys; when several keys fit (no kid), the one that verifies wins. */
-export async function verifyWithClientKeys(jwt: string, keys: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<{ payload: JWTPayload; protectedHeader: ProtectedHeaderParameters }> {
+export async function verifyWithClientKeys(
+  jwt: string,
+  keys: JWTVerifyGetKey,
+  options: JWTVerifyOptions,
+): Promise<{ payload: JWTPayload; protectedHeader: ProtectedHeaderParameters }> {
   try {
     return await jwtVerify(jwt, keys, options);
   } catch (error) {

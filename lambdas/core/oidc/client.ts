@@ -8,13 +8,7 @@ import { tenantPartition } from '../directory/keys.ts';
 import { OAuthError } from './errors.ts';
 import { newOpaque, opaqueHash, sameHash } from './hashing.ts';
 
-export const GRANT_TYPES = [
-  'authorization_code',
-  'refresh_token',
-  'client_credentials',
-  'password',
-  'urn:ietf:params:oauth:grant-type:device_code',
-] as const;
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'urn:ietf:params:oauth:grant-type:device_code'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 /**
@@ -51,10 +45,16 @@ export type ClientOrigin = 'admin' | 'registration';
 export const operatorCreated = (client: Pick<OidcClient, 'registered_by'>): boolean => client.registered_by === 'admin';
 
 /** The operator-only scopes and grants the metadata asks for; empty when the origin may hold them all. */
-export function operatorOnlyRequests(metadata: Pick<ClientMetadata, 'scope' | 'grant_types'> & { readonly resources?: readonly string[] }, origin: ClientOrigin): string[] {
+export function operatorOnlyRequests(
+  metadata: Pick<ClientMetadata, 'scope' | 'grant_types'> & { readonly resources?: readonly string[] },
+  origin: ClientOrigin,
+): string[] {
   if (origin === 'admin') return [];
   return [
-    ...metadata.scope.split(' ').filter((s) => OPERATOR_ONLY_SCOPES.includes(s)).map((s) => `scope ${s}`),
+    ...metadata.scope
+      .split(' ')
+      .filter((s) => OPERATOR_ONLY_SCOPES.includes(s))
+      .map((s) => `scope ${s}`),
     ...metadata.grant_types.filter((g) => OPERATOR_ONLY_GRANTS.includes(g)).map((g) => `grant_type ${g}`),
     // Which services a client may get tokens for is the operator's decision (RFC 8707 audiences).
     ...(metadata.resources?.length ? ['resources'] : []),
@@ -69,7 +69,10 @@ export function entitledClient(client: OidcClient): OidcClient {
   if (operatorCreated(client)) return client;
   return {
     ...client,
-    scope: client.scope.split(' ').filter((s) => s && !OPERATOR_ONLY_SCOPES.includes(s)).join(' '),
+    scope: client.scope
+      .split(' ')
+      .filter((s) => s && !OPERATOR_ONLY_SCOPES.includes(s))
+      .join(' '),
     grant_types: client.grant_types.filter((g) => !OPERATOR_ONLY_GRANTS.includes(g)),
     resources: [],
     first_party: false,
@@ -82,7 +85,10 @@ export function entitledClient(client: OidcClient): OidcClient {
  */
 export function scopeStillAllowed(client: OidcClient, granted: string): string {
   const allowed = entitledClient(client).scope.split(' ');
-  return granted.split(' ').filter((s) => allowed.includes(s)).join(' ');
+  return granted
+    .split(' ')
+    .filter((s) => allowed.includes(s))
+    .join(' ');
 }
 
 /**
@@ -134,45 +140,54 @@ export function redirectUriAllowed(registered: readonly string[], requested: str
   });
 }
 
-const redirectUri = z.string().max(2000).refine((value) => {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return false;
-  }
-  if (url.hash || value.includes('#')) return false;
-  if (url.protocol === 'https:') return true;
-  if (url.protocol === 'http:') return ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-  return /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol);
-}, 'must be an absolute https URI (http only on loopback, or a private-use scheme), without fragment');
+const redirectUri = z
+  .string()
+  .max(2000)
+  .refine((value) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return false;
+    }
+    if (url.hash || value.includes('#')) return false;
+    if (url.protocol === 'https:') return true;
+    if (url.protocol === 'http:') return ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+    return /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol);
+  }, 'must be an absolute https URI (http only on loopback, or a private-use scheme), without fragment');
 
 /**
  * A link the platform shows to users (policy, terms, home page, logo): https, and under the static part of
  * the outbound URL policy with no exception (no credentials, no loopback, private or link-local literal),
  * so a consent page never links into the user's own network.
  */
-const httpsUri = z.string().max(2000).refine((value) => {
-  try {
-    outboundTarget(value, PUBLIC_ONLY);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'must be an absolute https URI to a public host');
+const httpsUri = z
+  .string()
+  .max(2000)
+  .refine((value) => {
+    try {
+      outboundTarget(value, PUBLIC_ONLY);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be an absolute https URI to a public host');
 
 /** RFC 8707 §2: a resource indicator is an absolute URI without fragment; https, or http on loopback (local stacks). */
-export const resourceUri = z.string().max(2000).refine((value) => {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return false;
-  }
-  if (url.hash || value.includes('#')) return false;
-  if (url.protocol === 'https:') return true;
-  return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-}, 'must be an absolute https URI (http only on loopback) without fragment');
+export const resourceUri = z
+  .string()
+  .max(2000)
+  .refine((value) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return false;
+    }
+    if (url.hash || value.includes('#')) return false;
+    if (url.protocol === 'https:') return true;
+    return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  }, 'must be an absolute https URI (http only on loopback) without fragment');
 
 /** JWS algorithms accepted on what clients sign: client assertions and request objects (RFC 9101). */
 export const CLIENT_SIGNING_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
@@ -239,15 +254,22 @@ const clientMetadataFields = z.object({
 function metadataRules(m: z.infer<typeof clientMetadataFields>, ctx: z.RefinementCtx): void {
   const needsRedirect = m.grant_types.includes('authorization_code');
   if (needsRedirect && m.redirect_uris.length === 0) ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'required for authorization_code' });
-  if (m.token_endpoint_auth_method === 'private_key_jwt' && !m.jwks && !m.jwks_uri) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'jwks or jwks_uri is required for private_key_jwt' });
+  if (m.token_endpoint_auth_method === 'private_key_jwt' && !m.jwks && !m.jwks_uri)
+    ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'jwks or jwks_uri is required for private_key_jwt' });
   if (m.jwks && m.jwks_uri) ctx.addIssue({ code: 'custom', path: ['jwks_uri'], message: 'jwks and jwks_uri are mutually exclusive (RFC 7591 §2)' });
-  if (m.backchannel_logout_session_required && !m.backchannel_logout_uri) ctx.addIssue({ code: 'custom', path: ['backchannel_logout_session_required'], message: 'needs a backchannel_logout_uri' });
-  if (m.request_object_signing_alg && !m.jwks && !m.jwks_uri) ctx.addIssue({ code: 'custom', path: ['request_object_signing_alg'], message: 'needs jwks or jwks_uri to verify request objects' });
+  if (m.backchannel_logout_session_required && !m.backchannel_logout_uri)
+    ctx.addIssue({ code: 'custom', path: ['backchannel_logout_session_required'], message: 'needs a backchannel_logout_uri' });
+  if (m.request_object_signing_alg && !m.jwks && !m.jwks_uri)
+    ctx.addIssue({ code: 'custom', path: ['request_object_signing_alg'], message: 'needs jwks or jwks_uri to verify request objects' });
   if (m.token_endpoint_auth_method === 'none' && (m.grant_types.includes('client_credentials') || m.grant_types.includes('password'))) {
     ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'a public client cannot use client_credentials or password' });
   }
   if (m.bearer_access_tokens && (!m.dpop_bound_access_tokens || m.token_endpoint_auth_method !== 'none')) {
-    ctx.addIssue({ code: 'custom', path: ['bearer_access_tokens'], message: 'only for a public client with dpop_bound_access_tokens (its refresh token stays DPoP-bound)' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['bearer_access_tokens'],
+      message: 'only for a public client with dpop_bound_access_tokens (its refresh token stays DPoP-bound)',
+    });
   }
   if (hasAdminScope(m.scope) && (m.grant_types.length !== 1 || m.grant_types[0] !== 'client_credentials')) {
     ctx.addIssue({ code: 'custom', path: ['scope'], message: 'the admin scope is for client_credentials-only clients' });
@@ -275,7 +297,14 @@ export interface OidcClient extends ClientMetadata {
  * `previousSecretHash` is the secret a rotation replaced, still accepted until `previousSecretExpiresAt`
  * (epoch seconds): the grace period in which the client's deployments switch to the new one.
  */
-type ClientItem = Item & { client: OidcClient; secretHash?: string; previousSecretHash?: string; previousSecretExpiresAt?: number; registrationTokenHash?: string; version: number };
+type ClientItem = Item & {
+  client: OidcClient;
+  secretHash?: string;
+  previousSecretHash?: string;
+  previousSecretExpiresAt?: number;
+  registrationTokenHash?: string;
+  version: number;
+};
 
 /** The members of a stored client that the server sets: never metadata a caller sends or patches. */
 const SERVER_MEMBERS = ['client_id', 'tenant', 'first_party', 'registered_by', 'client_id_issued_at', 'version'] as const;
@@ -344,8 +373,16 @@ export class Clients {
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
       const existing = await this.get(tenant, AGENT_CLIENT_ID);
-      if (existing.token_endpoint_auth_method !== 'none' || (existing.dpop_bound_access_tokens && existing.bearer_access_tokens)) return { client: existing, created: false };
-      return { client: await this.replaceMetadata(tenant, AGENT_CLIENT_ID, { ...updateRequestOf(existing), dpop_bound_access_tokens: true, bearer_access_tokens: true }), created: false };
+      if (existing.token_endpoint_auth_method !== 'none' || (existing.dpop_bound_access_tokens && existing.bearer_access_tokens))
+        return { client: existing, created: false };
+      return {
+        client: await this.replaceMetadata(tenant, AGENT_CLIENT_ID, {
+          ...updateRequestOf(existing),
+          dpop_bound_access_tokens: true,
+          bearer_access_tokens: true,
+        }),
+        created: false,
+      };
     }
   }
 
@@ -412,7 +449,12 @@ export class Clients {
   }
 
   async list(tenant: string, cursor?: string): Promise<{ clients: OidcClient[]; cursor?: string }> {
-    const page = await this.#directory.query<ClientItem>({ partition: tenantPartition(tenant), sortPrefix: 'CLIENT#', limit: 100, ...(cursor ? { cursor } : {}) });
+    const page = await this.#directory.query<ClientItem>({
+      partition: tenantPartition(tenant),
+      sortPrefix: 'CLIENT#',
+      limit: 100,
+      ...(cursor ? { cursor } : {}),
+    });
     return { clients: page.items.map((i) => entitledClient(i.client)), ...(page.cursor ? { cursor: page.cursor } : {}) };
   }
 
@@ -458,12 +500,17 @@ export class Clients {
    * valid for `graceSeconds` (0: it stops at once; at most MAX_SECRET_GRACE_SECONDS), so deployments can
    * switch without an outage; a second rotation ends the first one's grace.
    */
-  async rotateSecret(tenant: string, clientId: string, graceSeconds = 0): Promise<{ client: OidcClient; clientSecret: string; previousSecretExpiresAt?: string }> {
+  async rotateSecret(
+    tenant: string,
+    clientId: string,
+    graceSeconds = 0,
+  ): Promise<{ client: OidcClient; clientSecret: string; previousSecretExpiresAt?: string }> {
     if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_SECRET_GRACE_SECONDS) {
       throw new ValidationError('invalid secret rotation', [`graceSeconds: a whole number of seconds from 0 to ${MAX_SECRET_GRACE_SECONDS}`]);
     }
     const item = await this.#item(tenant, clientId);
-    if (!item.secretHash) throw new ValidationError(`client ${clientId} has no secret to rotate (token_endpoint_auth_method ${item.client.token_endpoint_auth_method})`);
+    if (!item.secretHash)
+      throw new ValidationError(`client ${clientId} has no secret to rotate (token_endpoint_auth_method ${item.client.token_endpoint_auth_method})`);
     const clientSecret = newOpaque('cs_');
     const expiresAt = Math.floor(this.#clock.now() / 1000) + graceSeconds;
     const client: OidcClient = { ...item.client, version: item.version + 1 };
@@ -498,7 +545,10 @@ export class Clients {
     const item = CLIENT_ID.test(clientId) ? await this.#directory.get<ClientItem>(clientKey(tenant, clientId)) : undefined;
     if (!token || !item?.registrationTokenHash || !sameHash(token, item.registrationTokenHash)) {
       // Same answer for an unknown client and a wrong token (RFC 7592 §2.1), so neither leaks.
-      throw new OAuthError('invalid_token', 'the registration access token is not valid for this client', { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+      throw new OAuthError('invalid_token', 'the registration access token is not valid for this client', {
+        status: 401,
+        headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+      });
     }
     return entitledClient(item.client);
   }
@@ -567,7 +617,8 @@ export class Clients {
  * rest stay; the members the server sets cannot be patched. Validation comes after, on the result.
  */
 export function patchedMetadata(client: OidcClient, patch: unknown): Record<string, unknown> {
-  if (!patch || typeof patch !== 'object' || Array.isArray(patch)) throw new OAuthError('invalid_client_metadata', 'the change must be a JSON object of client metadata');
+  if (!patch || typeof patch !== 'object' || Array.isArray(patch))
+    throw new OAuthError('invalid_client_metadata', 'the change must be a JSON object of client metadata');
   const refused = SERVER_MEMBERS.filter((member) => member in patch);
   if (refused.length) throw new OAuthError('invalid_client_metadata', `${refused.join(', ')}: set by the server, cannot change`);
   const merged = metadataOf(client);
@@ -593,7 +644,8 @@ function hashesOf(item: ClientItem | undefined): SecretHashes {
 function metadataFor(input: unknown, origin: ClientOrigin): ClientMetadata {
   const metadata = parseMetadata(input, origin === 'registration' ? registeredMetadataSchema : clientMetadataSchema);
   const refused = operatorOnlyRequests(metadata, origin);
-  if (refused.length) throw new OAuthError('invalid_client_metadata', `${refused.join(', ')}: only for clients the tenant's operator creates, not for registered ones`);
+  if (refused.length)
+    throw new OAuthError('invalid_client_metadata', `${refused.join(', ')}: only for clients the tenant's operator creates, not for registered ones`);
   return metadata;
 }
 

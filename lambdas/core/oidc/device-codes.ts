@@ -25,8 +25,7 @@ const deviceKey = (deviceHash: string) => ({ PK: `DEVICE#${deviceHash}`, SK: 'DE
 const userCodeKey = (tenant: string, userCode: string) => ({ PK: `USERCODE#${tenant}#${userCode}`, SK: 'USERCODE' });
 
 export type Poll =
-  | { outcome: 'approved'; authorization: DeviceAuthorization }
-  | { outcome: 'authorization_pending' | 'slow_down' | 'access_denied' | 'expired_token' };
+  { outcome: 'approved'; authorization: DeviceAuthorization } | { outcome: 'authorization_pending' | 'slow_down' | 'access_denied' | 'expired_token' };
 
 export class DeviceCodes {
   readonly #state: StateStore;
@@ -37,7 +36,12 @@ export class DeviceCodes {
     this.#clock = clock;
   }
 
-  async start(tenant: string, clientId: string, scope: string, lifetimeSeconds: number): Promise<{ deviceCode: string; userCode: string; intervalSeconds: number }> {
+  async start(
+    tenant: string,
+    clientId: string,
+    scope: string,
+    lifetimeSeconds: number,
+  ): Promise<{ deviceCode: string; userCode: string; intervalSeconds: number }> {
     const deviceCode = newOpaque('dc_');
     const deviceHash = opaqueHash(deviceCode);
     const expiresAt = this.#now() + lifetimeSeconds;
@@ -69,7 +73,8 @@ export class DeviceCodes {
 
   /** Approves or denies, once: a decision on an already-decided code fails. */
   async decide(deviceHash: string, version: number, decision: { approvedBy: NonNullable<DeviceAuthorization['approvedBy']> } | 'denied'): Promise<void> {
-    const changes = decision === 'denied' ? { status: 'denied', version: version + 1 } : { status: 'approved', approvedBy: decision.approvedBy, version: version + 1 };
+    const changes =
+      decision === 'denied' ? { status: 'denied', version: version + 1 } : { status: 'approved', approvedBy: decision.approvedBy, version: version + 1 };
     await this.#state.update(deviceKey(deviceHash), changes, { present: true, equals: { status: 'pending', version } });
   }
 
@@ -83,7 +88,11 @@ export class DeviceCodes {
     if (item.status === 'redeemed') return { outcome: 'expired_token' };
     if (item.status === 'approved') {
       try {
-        await this.#state.update(key, { status: 'redeemed', version: item.version + 1 }, { present: true, equals: { status: 'approved', version: item.version } });
+        await this.#state.update(
+          key,
+          { status: 'redeemed', version: item.version + 1 },
+          { present: true, equals: { status: 'approved', version: item.version } },
+        );
         return { outcome: 'approved', authorization: item };
       } catch (error) {
         if (error instanceof ConflictError) return { outcome: 'expired_token' };

@@ -264,7 +264,8 @@ function publicJwk(value: unknown, alg: string): JWK {
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw invalidDpopProof('DPoP proof header must carry a jwk');
   const jwk = value as JWK & Record<string, unknown>;
   if (PRIVATE_MEMBERS.some((member) => member in jwk)) throw invalidDpopProof('DPoP proof jwk must be a public key');
-  if ((jwk.use !== undefined && jwk.use !== 'sig') || (jwk.alg !== undefined && jwk.alg !== alg)) throw invalidDpopProof('DPoP proof jwk is not meant for this alg');
+  if ((jwk.use !== undefined && jwk.use !== 'sig') || (jwk.alg !== undefined && jwk.alg !== alg))
+    throw invalidDpopProof('DPoP proof jwk is not meant for this alg');
   return jwk;
 }
 

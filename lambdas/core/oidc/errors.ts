@@ -12,7 +12,11 @@ export class OAuthError extends Error {
   /** Extra members of the JSON error body (RFC 9470 `acr_values`, `max_age`). */
   readonly fields: Readonly<Record<string, string | number>>;
 
-  constructor(error: string, description: string, options: { status?: number; headers?: Record<string, string>; fields?: Record<string, string | number> } = {}) {
+  constructor(
+    error: string,
+    description: string,
+    options: { status?: number; headers?: Record<string, string>; fields?: Record<string, string | number> } = {},
+  ) {
     // Every rendering (redirect parameters, JSON body, WWW-Authenticate) reads the message: clean it once here.
     super(errorDescription(description));
     this.error = error;
@@ -32,7 +36,9 @@ export const STEP_UP = { acrValues: 'urn:cloudcard:acr:mfa', maxAge: 0 } as cons
  */
 export const stepUpRequired = (description: string) =>
   new OAuthError('insufficient_user_authentication', description, {
-    headers: { 'WWW-Authenticate': `Bearer error="insufficient_user_authentication", error_description="a stronger sign-in is required", acr_values="${STEP_UP.acrValues}", max_age=${STEP_UP.maxAge}` },
+    headers: {
+      'WWW-Authenticate': `Bearer error="insufficient_user_authentication", error_description="a stronger sign-in is required", acr_values="${STEP_UP.acrValues}", max_age=${STEP_UP.maxAge}`,
+    },
     fields: { acr_values: STEP_UP.acrValues, max_age: STEP_UP.maxAge },
   });
 
@@ -51,7 +57,8 @@ export function errorDescription(text: string): string {
 
 export const invalidRequest = (description: string) => new OAuthError('invalid_request', description);
 export const invalidGrant = (description: string) => new OAuthError('invalid_grant', description);
-export const invalidClient = (description: string, headers: Record<string, string> = {}) => new OAuthError('invalid_client', description, { status: 401, headers });
+export const invalidClient = (description: string, headers: Record<string, string> = {}) =>
+  new OAuthError('invalid_client', description, { status: 401, headers });
 export const unauthorizedClient = (description: string) => new OAuthError('unauthorized_client', description);
 export const invalidScope = (description: string) => new OAuthError('invalid_scope', description);
 export const invalidDpopProof = (description: string) => new OAuthError('invalid_dpop_proof', description);

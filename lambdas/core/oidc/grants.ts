@@ -36,11 +36,21 @@ export class Grants {
    * grant (`sub` is the client) is not. `family` are the attributes of the grant's refresh-token family
    * (RefreshTokens.open), written with the grant in the same put.
    */
-  async create(grant: Omit<Grant, 'revoked'>, lifetimeSeconds: number, subject: 'user' | 'client' = 'user', family: Record<string, unknown> = {}, context?: AccessContext, correlation?: SessionCorrelation): Promise<void> {
+  async create(
+    grant: Omit<Grant, 'revoked'>,
+    lifetimeSeconds: number,
+    subject: 'user' | 'client' = 'user',
+    family: Record<string, unknown> = {},
+    context?: AccessContext,
+    correlation?: SessionCorrelation,
+  ): Promise<void> {
     const owner = subject === 'user' ? ownedBy(grant.tenant, grant.sub, 'GRANT', grant.gid) : {};
     // The issuing request's context is the family's risk baseline (issue 13), with its SSO session's device correlation.
     const risk = context ? { risk: newRiskRecord({ ...context, at: context.at ?? this.#clock.now() }, correlation) } : {};
-    await this.#state.put({ ...family, ...grantKey(grant.gid), ...owner, ...grant, ...risk, revoked: false, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+    await this.#state.put(
+      { ...family, ...grantKey(grant.gid), ...owner, ...grant, ...risk, revoked: false, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds },
+      { absent: true },
+    );
   }
 
   /** The grant if it exists, has not expired and is not revoked. */

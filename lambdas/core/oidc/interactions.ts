@@ -96,7 +96,10 @@ export class Interactions {
 
   async create(tenant: string, kind: InteractionKind, lifetimeSeconds: number): Promise<Interaction> {
     const interaction = { ...kind, id: this.#random.id(), tenant, csrf: this.#random.id(), version: 1 } as Interaction;
-    await this.#state.put({ ...interactionKey(interaction.id), interaction, version: 1, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+    await this.#state.put(
+      { ...interactionKey(interaction.id), interaction, version: 1, expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds },
+      { absent: true },
+    );
     return interaction;
   }
 
@@ -107,10 +110,17 @@ export class Interactions {
   }
 
   /** Applies a change if nobody else changed the interaction meanwhile (double submits lose). */
-  async update(interaction: Interaction, changes: Partial<Pick<Interaction, 'authentication' | 'pendingSecondFactor' | 'certificateTransfer' | 'consented'>>): Promise<Interaction> {
+  async update(
+    interaction: Interaction,
+    changes: Partial<Pick<Interaction, 'authentication' | 'pendingSecondFactor' | 'certificateTransfer' | 'consented'>>,
+  ): Promise<Interaction> {
     const next = { ...interaction, ...changes, version: interaction.version + 1 } as Interaction;
     try {
-      await this.#state.update(interactionKey(interaction.id), { interaction: next, version: next.version }, { present: true, equals: { version: interaction.version } });
+      await this.#state.update(
+        interactionKey(interaction.id),
+        { interaction: next, version: next.version },
+        { present: true, equals: { version: interaction.version } },
+      );
     } catch (error) {
       if (error instanceof ConflictError) throw new ConflictError('this sign-in step was already submitted');
       throw error;

@@ -173,7 +173,8 @@ export class TenantKeys {
     const custody = this.#deps.custody;
     if (!custody) throw new UnavailableError('kms', 'this function cannot wrap signing keys');
     const alg = settings.signingAlgorithm;
-    const { privateKey, publicKey } = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { privateKey, publicKey } =
+      alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
     const jwk = publicKey.export({ format: 'jwk' }) as JWK;
     const kid = await calculateJwkThumbprint(jwk);
     const der = privateKey.export({ type: 'pkcs8', format: 'der' });
@@ -213,4 +214,3 @@ export class TenantKeys {
     return privateKey;
   }
 }
-

@@ -34,7 +34,12 @@ export interface OidcDeps {
 /** Every model of the OpenID Provider, wired once per process over the runtime's ports. */
 export function createOidc(deps: OidcDeps) {
   const { directory, state, clock, random } = deps;
-  const keys = new TenantKeys({ directory, clock, ...(deps.custody ? { custody: deps.custody } : {}), ...(deps.platformSigner ? { platformSigner: deps.platformSigner } : {}) });
+  const keys = new TenantKeys({
+    directory,
+    clock,
+    ...(deps.custody ? { custody: deps.custody } : {}),
+    ...(deps.platformSigner ? { platformSigner: deps.platformSigner } : {}),
+  });
   const replay = new ReplayCache(state, clock);
   const nonces = new DpopNonces(state, clock, random);
   const outbound = deps.outbound ?? NO_OUTBOUND;

@@ -118,7 +118,11 @@ export class RefreshTokens {
         const item = await this.#state.update<FamilyItem>(
           grantKey(gid),
           { rtHash: opaqueHash(next), rtPrevious: presented },
-          { present: true, equals: { rtHash: presented, revoked: false, tenant: presenter.tenant, clientId: presenter.clientId, rtBinding: binding }, reportCurrent: true },
+          {
+            present: true,
+            equals: { rtHash: presented, revoked: false, tenant: presenter.tenant, clientId: presenter.clientId, rtBinding: binding },
+            reportCurrent: true,
+          },
         );
         return { outcome: 'rotated', grant: refreshGrantOf(item), token: next, risk: item.risk };
       } catch (error) {

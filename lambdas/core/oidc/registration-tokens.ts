@@ -46,7 +46,9 @@ export class InitialAccessTokens {
   async issue(tenant: string, options: { expiresInSeconds?: number; singleUse?: boolean } = {}): Promise<{ token: string; record: InitialAccessToken }> {
     const lifetime = options.expiresInSeconds ?? INITIAL_ACCESS_TOKEN_SECONDS.default;
     if (!Number.isInteger(lifetime) || lifetime < INITIAL_ACCESS_TOKEN_SECONDS.min || lifetime > INITIAL_ACCESS_TOKEN_SECONDS.max) {
-      throw new ValidationError(`an initial access token lives between ${INITIAL_ACCESS_TOKEN_SECONDS.min} seconds and ${INITIAL_ACCESS_TOKEN_SECONDS.max / 86_400} days`);
+      throw new ValidationError(
+        `an initial access token lives between ${INITIAL_ACCESS_TOKEN_SECONDS.min} seconds and ${INITIAL_ACCESS_TOKEN_SECONDS.max / 86_400} days`,
+      );
     }
     const token = newOpaque('iat_');
     const now = this.#nowSeconds();
@@ -60,7 +62,13 @@ export class InitialAccessTokens {
     const out: InitialAccessToken[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.#state.query<TokenItem>({ index: 'GSI1', partition: `IAT#LIST#${tenant}`, sortPrefix: 'IAT#', limit: 100, ...(cursor ? { cursor } : {}) });
+      const page = await this.#state.query<TokenItem>({
+        index: 'GSI1',
+        partition: `IAT#LIST#${tenant}`,
+        sortPrefix: 'IAT#',
+        limit: 100,
+        ...(cursor ? { cursor } : {}),
+      });
       const now = this.#nowSeconds();
       out.push(...page.items.filter((i) => i.expiresAt > now).map(recordOf));
       cursor = page.cursor;
@@ -106,4 +114,10 @@ export class InitialAccessTokens {
   }
 }
 
-const recordOf = (item: TokenItem): InitialAccessToken => ({ id: item.id, tenant: item.tenant, createdAt: item.createdAt, expiresAt: item.expiresAt, singleUse: item.singleUse });
+const recordOf = (item: TokenItem): InitialAccessToken => ({
+  id: item.id,
+  tenant: item.tenant,
+  createdAt: item.createdAt,
+  expiresAt: item.expiresAt,
+  singleUse: item.singleUse,
+});

@@ -38,7 +38,8 @@ export async function verifyRequestObject(jwt: string, client: OidcClient, issue
   if (jwt.split('.').length !== 3) throw invalidRequestObject('the request object must be a signed JWT (JWS), not encrypted');
   const alg = header.alg ?? '';
   if (!REQUEST_OBJECT_ALGORITHMS.includes(alg)) throw invalidRequestObject(`request object alg must be one of ${REQUEST_OBJECT_ALGORITHMS.join(', ')}`);
-  if (client.request_object_signing_alg && alg !== client.request_object_signing_alg) throw invalidRequestObject(`this client signs request objects with ${client.request_object_signing_alg}`);
+  if (client.request_object_signing_alg && alg !== client.request_object_signing_alg)
+    throw invalidRequestObject(`this client signs request objects with ${client.request_object_signing_alg}`);
   if (header.typ !== undefined && !REQUEST_OBJECT_TYPES.includes(header.typ)) throw invalidRequestObject('request object typ must be oauth-authz-req+jwt');
   const keys = deps.keys.resolver(client);
   if (!keys) throw invalidRequestObject('the client has registered no keys (jwks or jwks_uri) to verify request objects with');
@@ -55,9 +56,12 @@ export async function verifyRequestObject(jwt: string, client: OidcClient, issue
     throw invalidRequestObject(failure(error));
   }
   if (payload.iss !== undefined && payload.iss !== client.client_id) throw invalidRequestObject('request object iss must be the client_id');
-  if (payload['client_id'] !== undefined && payload['client_id'] !== client.client_id) throw invalidRequestObject('request object client_id does not match the client_id parameter');
-  if (payload.exp !== undefined && payload.exp > deps.clock.now() / 1000 + MAX_LIFETIME_SECONDS + CLOCK_TOLERANCE_SECONDS) throw invalidRequestObject('request object expires too far in the future');
-  if (payload['request'] !== undefined || payload['request_uri'] !== undefined) throw invalidRequestObject('a request object must not contain request or request_uri');
+  if (payload['client_id'] !== undefined && payload['client_id'] !== client.client_id)
+    throw invalidRequestObject('request object client_id does not match the client_id parameter');
+  if (payload.exp !== undefined && payload.exp > deps.clock.now() / 1000 + MAX_LIFETIME_SECONDS + CLOCK_TOLERANCE_SECONDS)
+    throw invalidRequestObject('request object expires too far in the future');
+  if (payload['request'] !== undefined || payload['request_uri'] !== undefined)
+    throw invalidRequestObject('a request object must not contain request or request_uri');
 
   const params: Record<string, string> = {};
   for (const [name, value] of Object.entries(payload)) {
@@ -71,7 +75,8 @@ export async function verifyRequestObject(jwt: string, client: OidcClient, issue
 
 function failure(error: unknown): string {
   if (error instanceof errors.JWTExpired) return 'the request object has expired';
-  if (error instanceof errors.JWTClaimValidationFailed) return error.claim === 'aud' ? 'request object aud must name this issuer' : `request object ${error.claim} claim is invalid`;
+  if (error instanceof errors.JWTClaimValidationFailed)
+    return error.claim === 'aud' ? 'request object aud must name this issuer' : `request object ${error.claim} claim is invalid`;
   if (error instanceof errors.JWKSNoMatchingKey) return 'no registered key of the client matches the request object';
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'the request object signature is invalid';
   if (error instanceof OutboundCallError) return 'the client keys (jwks_uri) could not be fetched';

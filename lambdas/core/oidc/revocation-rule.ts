@@ -6,7 +6,10 @@ import type { ClientAuthMethod } from './client-auth.ts';
  * oidc-provider does: an authenticated client gets `invalid_request`, while a public client (anyone can
  * send its client_id) gets the same 200 as for an unknown token, so it cannot probe which tokens are valid.
  */
-export function revocationOutcome(tokenClientId: string, caller: { readonly clientId: string; readonly method: ClientAuthMethod }): 'revoke' | 'ignore' | 'refuse' {
+export function revocationOutcome(
+  tokenClientId: string,
+  caller: { readonly clientId: string; readonly method: ClientAuthMethod },
+): 'revoke' | 'ignore' | 'refuse' {
   if (tokenClientId === caller.clientId) return 'revoke';
   return caller.method === 'none' ? 'ignore' : 'refuse';
 }

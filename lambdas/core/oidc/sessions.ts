@@ -41,11 +41,26 @@ export class SsoSessions {
   }
 
   /** Starts a session; returns the cookie secret (never stored) and the session. `correlation`: its device correlation, kept in its risk record. */
-  async start(tenant: string, authentication: Authentication, lifetimeSeconds: number, context?: AccessContext, correlation?: SessionCorrelation): Promise<{ secret: string; session: SsoSession }> {
+  async start(
+    tenant: string,
+    authentication: Authentication,
+    lifetimeSeconds: number,
+    context?: AccessContext,
+    correlation?: SessionCorrelation,
+  ): Promise<{ secret: string; session: SsoSession }> {
     const secret = Buffer.from(this.#random.bytes(32)).toString('base64url');
     const session: SsoSession = { ...authentication, sid: this.#random.id(), tenant, clients: [] };
     // Indexed under its user, so disabling the user ends it (core/access/revocation.ts).
-    await this.#state.put({ ...sessionKey(secret), ...ownedBy(tenant, authentication.sub, 'SSO', sessionHash(secret)), session, ...(context ? { risk: newRiskRecord(context, correlation) } : {}), expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds }, { absent: true });
+    await this.#state.put(
+      {
+        ...sessionKey(secret),
+        ...ownedBy(tenant, authentication.sub, 'SSO', sessionHash(secret)),
+        session,
+        ...(context ? { risk: newRiskRecord(context, correlation) } : {}),
+        expiresAt: Math.floor(this.#clock.now() / 1000) + lifetimeSeconds,
+      },
+      { absent: true },
+    );
     return { secret, session };
   }
 

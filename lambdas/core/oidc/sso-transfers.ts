@@ -63,7 +63,11 @@ export class SsoTransfers {
   async redeem(tenant: string, secret: string, ip: string | undefined): Promise<Redemption> {
     if (!TRANSFER.test(secret)) return { outcome: 'unknown' };
     try {
-      const item = await this.#state.update<TransferItem>(ssoTransferKey(secret), { used: true }, { present: true, equals: { used: false, tenant, ip: ip ?? '' }, reportCurrent: true });
+      const item = await this.#state.update<TransferItem>(
+        ssoTransferKey(secret),
+        { used: true },
+        { present: true, equals: { used: false, tenant, ip: ip ?? '' }, reportCurrent: true },
+      );
       return { outcome: 'redeemed', transfer: item.transfer };
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;

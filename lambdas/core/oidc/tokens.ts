@@ -119,9 +119,22 @@ export class TokenIssuer {
    * audience, explicit `typ`, expiry); throws if invalid. The `typ` keeps it from passing for any token a
    * client holds.
    */
-  async verifyInternal(tenant: string, issuer: string, settings: OidcSettings, token: string, expected: { typ: string; audience: string }): Promise<JWTPayload> {
+  async verifyInternal(
+    tenant: string,
+    issuer: string,
+    settings: OidcSettings,
+    token: string,
+    expected: { typ: string; audience: string },
+  ): Promise<JWTPayload> {
     const jwks = await this.#jwks(tenant, settings);
-    const { payload } = await jwtVerify(token, jwks, { issuer, audience: expected.audience, typ: expected.typ, algorithms: ['RS256', 'ES256'], requiredClaims: ['exp', 'iat', 'jti'], currentDate: new Date(this.#clock.now()) });
+    const { payload } = await jwtVerify(token, jwks, {
+      issuer,
+      audience: expected.audience,
+      typ: expected.typ,
+      algorithms: ['RS256', 'ES256'],
+      requiredClaims: ['exp', 'iat', 'jti'],
+      currentDate: new Date(this.#clock.now()),
+    });
     return payload;
   }
 

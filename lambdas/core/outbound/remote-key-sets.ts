@@ -64,7 +64,12 @@ export class RemoteKeySets {
   async #load(uri: string): Promise<Entry> {
     let entry: Entry;
     try {
-      const answer = await this.#outbound.request(uri, { method: 'GET', headers: { Accept: 'application/jwk-set+json, application/json' }, timeoutMs: JWKS_TIMEOUT_MS, maxResponseBytes: JWKS_MAX_BYTES });
+      const answer = await this.#outbound.request(uri, {
+        method: 'GET',
+        headers: { Accept: 'application/jwk-set+json, application/json' },
+        timeoutMs: JWKS_TIMEOUT_MS,
+        maxResponseBytes: JWKS_MAX_BYTES,
+      });
       if (answer.status !== 200) throw new Error(`the JWKS URI answered HTTP ${answer.status}`);
       entry = { keys: createLocalJWKSet(JSON.parse(answer.body) as JSONWebKeySet), at: this.#clock.now() };
     } catch (error) {

@@ -72,8 +72,7 @@ export function blockBytes(algorithm: ManagementAlgorithm): number {
 }
 
 export type PublicKeyParts =
-  | { readonly kind: 'rsa'; readonly modulus: Uint8Array; readonly exponent: Uint8Array }
-  | { readonly kind: 'ec'; readonly point: Uint8Array };
+  { readonly kind: 'rsa'; readonly modulus: Uint8Array; readonly exponent: Uint8Array } | { readonly kind: 'ec'; readonly point: Uint8Array };
 
 /** Splits a SubjectPublicKeyInfo into the raw parts PIV transmits; undefined when it cannot be read. */
 export function publicKeyParts(spki: Uint8Array): PublicKeyParts | undefined {

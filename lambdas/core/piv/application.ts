@@ -17,15 +17,7 @@ import { generateKeyPair } from './commands/generate.ts';
 import { changeReferenceData, resetRetryCounter, verify } from './commands/pin.ts';
 import { select } from './commands/select.ts';
 import { getMetadata, getSerial, getVersion, reset, setManagementKey } from './commands/yubico.ts';
-import {
-  fromBase64,
-  MAX_CHAIN_BYTES,
-  MAX_PENDING_BYTES,
-  newSessionState,
-  toBase64,
-  validSessionState,
-  type PivSessionState,
-} from './session.ts';
+import { fromBase64, MAX_CHAIN_BYTES, MAX_PENDING_BYTES, newSessionState, toBase64, validSessionState, type PivSessionState } from './session.ts';
 
 export type { PivDeps } from './commands/context.ts';
 

@@ -67,7 +67,13 @@ const attribute = (type: string, value: Uint8Array): Uint8Array => sequence(oid(
  * content type, signing time and message digest, the signer's certificate, and the content either
  * encapsulated or detached (the CHUID signs the bytes in front of it, which travel beside it).
  */
-export async function signedData(input: { contentType: string; content: Uint8Array; detached: boolean; signer: ContentSigner; signingTime: Date }): Promise<Uint8Array> {
+export async function signedData(input: {
+  contentType: string;
+  content: Uint8Array;
+  detached: boolean;
+  signer: ContentSigner;
+  signingTime: Date;
+}): Promise<Uint8Array> {
   const { issuer, serial } = issuerAndSerial(input.signer.certificate);
   const signedAttributes = setOf(
     attribute(OID.contentType, oid(input.contentType)),

@@ -33,9 +33,7 @@ export function matchesHash(candidate: Uint8Array, expectedHash: Uint8Array): bo
 }
 
 /** The well-known factory management key (3DES 0102..08 three times), reported as "default" by GET METADATA. */
-export const FACTORY_MANAGEMENT_KEY = Uint8Array.of(
-  1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8,
-);
+export const FACTORY_MANAGEMENT_KEY = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8);
 
 export function isFactoryKey(key: Uint8Array): boolean {
   return key.length === FACTORY_MANAGEMENT_KEY.length && timingSafeEqual(key, FACTORY_MANAGEMENT_KEY);

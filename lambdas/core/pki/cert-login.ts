@@ -97,12 +97,16 @@ export class CertificateLogins {
     const issuer = await this.#issuerOf(tenant, certificate);
     const now = this.#clock.now();
     if (Date.parse(certificate.validFrom) > now || Date.parse(certificate.validTo) <= now) {
-      throw new CertificateLoginError('not-valid-now', `the certificate is valid from ${new Date(certificate.validFrom).toISOString()} to ${new Date(certificate.validTo).toISOString()}`);
+      throw new CertificateLoginError(
+        'not-valid-now',
+        `the certificate is valid from ${new Date(certificate.validFrom).toISOString()} to ${new Date(certificate.validTo).toISOString()}`,
+      );
     }
     const usage = loginUsage(certificate, { cardAuthentication: issuer.kind === 'card' });
     if (usage !== true) throw new CertificateLoginError('wrong-usage', usage);
     const serial = canonicalSerial(certificate.serialNumber);
-    const login = issuer.kind === 'card' ? await this.#cardLogin(tenant, certificate, serial) : await this.#externalLogin(tenant, certificate, serial, issuer.mapping);
+    const login =
+      issuer.kind === 'card' ? await this.#cardLogin(tenant, certificate, serial) : await this.#externalLogin(tenant, certificate, serial, issuer.mapping);
     const user = await this.#directory.get<UserItem>(directoryKeys.user(tenant, login.sub));
     if (!user) throw new CertificateLoginError('unknown-user', `no user ${login.sub} exists in this organisation`);
     if (user.user.status !== 'active') throw new CertificateLoginError('user-disabled', `the user ${login.sub} is disabled`);
@@ -119,7 +123,10 @@ export class CertificateLogins {
     for (const ca of await this.#trusted.list(tenant)) {
       if (issuedBy(certificate, new X509Certificate(ca.pem))) return { kind: 'external', ...(ca.mapping ? { mapping: ca.mapping } : {}) };
     }
-    throw new CertificateLoginError('untrusted-ca', `the certificate was issued by "${oneLine(certificate.issuer)}", which this organisation does not trust for sign-in`);
+    throw new CertificateLoginError(
+      'untrusted-ca',
+      `the certificate was issued by "${oneLine(certificate.issuer)}", which this organisation does not trust for sign-in`,
+    );
   }
 
   async #cardLogin(tenant: string, certificate: X509Certificate, serial: string): Promise<CertificateLogin> {
@@ -131,7 +138,8 @@ export class CertificateLogins {
     if (card.pinRemaining <= 0) throw new CertificateLoginError('card-blocked', `the PIN of card ${card.id} is blocked`);
     if (!card.activeSession) throw new CertificateLoginError('card-disconnected', `the card ${card.id} is not connected (no active card session)`);
     const upn = subjectAltNames(certificate).upn;
-    if (!upn.includes(`${card.username}@${tenant}`)) throw new CertificateLoginError('unknown-certificate', `the certificate does not name the holder of card ${card.id}`);
+    if (!upn.includes(`${card.username}@${tenant}`))
+      throw new CertificateLoginError('unknown-certificate', `the certificate does not name the holder of card ${card.id}`);
     // The key of a PIN-protected slot signs only after VERIFY in the card session, so the handshake proved the PIN.
     const slotName = record.slot as PivSlot;
     const pin = (card[slotAttribute(slotName)]?.pinPolicy ?? SLOT_PIN_POLICY[slotName]) !== 'never';
@@ -168,7 +176,11 @@ export class CertificateLogins {
     if (rule.source === 'upn') return value.slice(0, -suffix.length);
     // E-mail: the user whose directory e-mail address it is (GSI1 `T#{tenant}#EMAIL`).
     const users = await this.#users.withEmail(tenant, value);
-    if (users.length !== 1) throw new CertificateLoginError(users.length ? 'no-mapping' : 'unknown-user', users.length ? `the e-mail address ${value} names more than one user` : `no user has the e-mail address ${value}`);
+    if (users.length !== 1)
+      throw new CertificateLoginError(
+        users.length ? 'no-mapping' : 'unknown-user',
+        users.length ? `the e-mail address ${value} names more than one user` : `no user has the e-mail address ${value}`,
+      );
     return users[0]!.username;
   }
 }

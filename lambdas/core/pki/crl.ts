@@ -68,9 +68,10 @@ export async function buildCrl(ca: TenantCa, keys: ResidentKeys, entries: readon
     ...(revoked.length ? [sequence(...revoked)] : []),
     extensions,
   );
-  const signature = tbs.length <= MAX_RAW_MESSAGE
-    ? await keys.signMessage(ca.keyId, 'ECDSA_SHA_256', tbs, 'card-ca')
-    : await keys.signDigest(ca.keyId, 'ECDSA_SHA_256', createHash('sha256').update(tbs).digest(), 'card-ca');
+  const signature =
+    tbs.length <= MAX_RAW_MESSAGE
+      ? await keys.signMessage(ca.keyId, 'ECDSA_SHA_256', tbs, 'card-ca')
+      : await keys.signDigest(ca.keyId, 'ECDSA_SHA_256', createHash('sha256').update(tbs).digest(), 'card-ca');
   return sequence(tbs, algorithm, bitString(signature));
 }
 
@@ -130,7 +131,15 @@ export class CrlPublisher {
       const parts = Math.max(1, Math.ceil(data.length / PART_CHARS));
       for (let i = 0; i < parts; i += 1) await this.#directory.put({ ...partKey(tenant, number, i), data: data.slice(i * PART_CHARS, (i + 1) * PART_CHARS) });
       const nextUpdate = new Date(thisUpdate.getTime() + CRL_VALIDITY_SECONDS * 1000);
-      const next: CrlHead = { ...headKey(tenant), tenant, number, parts, thisUpdate: thisUpdate.toISOString(), nextUpdate: nextUpdate.toISOString(), entries: entries.length };
+      const next: CrlHead = {
+        ...headKey(tenant),
+        tenant,
+        number,
+        parts,
+        thisUpdate: thisUpdate.toISOString(),
+        nextUpdate: nextUpdate.toISOString(),
+        entries: entries.length,
+      };
       try {
         await this.#directory.put(next, head ? { equals: { number: head.number } } : { absent: true });
       } catch (error) {

@@ -19,7 +19,9 @@ export const TAG = {
 /** A context-specific tag number: constructed (EXPLICIT or a constructed IMPLICIT type) or primitive. */
 /** PEM text (RFC 7468) of DER bytes: base64 in 64-column lines between the label's BEGIN and END lines. */
 export const pem = (label: string, der: Uint8Array): string =>
-  `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
+  `-----BEGIN ${label}-----\n${Buffer.from(der)
+    .toString('base64')
+    .replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
 
 export const contextTag = (n: number, constructed = true): number => (constructed ? 0xa0 : 0x80) | n;
 
@@ -65,7 +67,7 @@ export function parse(bytes: Uint8Array): DerNode {
 export function children(node: DerNode): DerNode[] {
   if (!(node.tag & 0x20)) throw new DerError('not a constructed element');
   const out: DerNode[] = [];
-  for (let offset = 0; offset < node.value.length; ) {
+  for (let offset = 0; offset < node.value.length;) {
     const { node: child, next } = readNode(node.value, offset);
     out.push(child);
     offset = next;
@@ -147,12 +149,19 @@ export function oid(dotted: string): Uint8Array {
 /** RFC 5280 §4.1.2.5 Time: UTCTime through 2049, GeneralizedTime from 2050, whole seconds. */
 export function time(date: Date): Uint8Array {
   if (date.getUTCFullYear() >= 2050) return generalizedTime(date);
-  const text = date.toISOString().slice(2).replace(/[-:T]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const text = date
+    .toISOString()
+    .slice(2)
+    .replace(/[-:T]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   return encode(TAG.utcTime, new TextEncoder().encode(text));
 }
 
 /** GeneralizedTime in UTC, whole seconds (RFC 5280 §4.1.2.5.2). */
 export function generalizedTime(date: Date): Uint8Array {
-  const text = date.toISOString().replace(/[-:T]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const text = date
+    .toISOString()
+    .replace(/[-:T]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   return encode(TAG.generalizedTime, new TextEncoder().encode(text));
 }

@@ -1,7 +1,23 @@
 import { createHash } from 'node:crypto';
 import type { Clock, DirectoryStore, ResidentKeys } from '../../ports.ts';
 import { readAuthority, type TenantCa } from '../cards/authority.ts';
-import { bitString, children, contextTag, decodeOid, DerError, enumerated, expectTag, explicit, generalizedTime, octetString, oid, parse, sequence, TAG, type DerNode } from './der.ts';
+import {
+  bitString,
+  children,
+  contextTag,
+  decodeOid,
+  DerError,
+  enumerated,
+  expectTag,
+  explicit,
+  generalizedTime,
+  octetString,
+  oid,
+  parse,
+  sequence,
+  TAG,
+  type DerNode,
+} from './der.ts';
 import { canonicalSerial, REVOCATION_REASONS, type CertificateRegistry } from './registry.ts';
 import { caFields } from './ca-fields.ts';
 import { ReadCache } from '../read-cache.ts';
@@ -150,7 +166,8 @@ export class OcspResponder {
     const statuses: Uint8Array[] = [];
     for (const single of request.requests) {
       const record = await this.#registry.get(tenant, single.serial);
-      if (!record) statuses.push(new Uint8Array([contextTag(2, false), 0])); // unknown [2] IMPLICIT NULL
+      if (!record)
+        statuses.push(new Uint8Array([contextTag(2, false), 0])); // unknown [2] IMPLICIT NULL
       else if (record.status === 'revoked' && record.revokedAt && record.reason) {
         // revoked [1] IMPLICIT RevokedInfo { revocationTime, [0] EXPLICIT CRLReason }
         const info = sequence(generalizedTime(new Date(record.revokedAt)), explicit(0, enumerated(REVOCATION_REASONS[record.reason])));
@@ -160,14 +177,20 @@ export class OcspResponder {
     const sign = async () => ({ der: await this.#sign(ca, request, statuses) });
     // A nonce makes every answer unique; without one, the same certificates in the same states reuse it.
     if (request.nonce) return (await sign()).der;
-    const key = [tenant, ca.keyId, ...request.requests.map((single, i) => `${Buffer.from(single.certIdRaw).toString('hex')}:${Buffer.from(statuses[i]!).toString('hex')}`)].join('|');
+    const key = [
+      tenant,
+      ca.keyId,
+      ...request.requests.map((single, i) => `${Buffer.from(single.certIdRaw).toString('hex')}:${Buffer.from(statuses[i]!).toString('hex')}`),
+    ].join('|');
     return (await this.#signed.get(key, sign))!.der;
   }
 
   async #sign(ca: TenantCa, request: ParsedRequest, statuses: readonly Uint8Array[]): Promise<Uint8Array> {
     const now = new Date(Math.floor(this.#clock.now() / 1000) * 1000);
     const nextUpdate = new Date(now.getTime() + OCSP_VALIDITY_SECONDS * 1000);
-    const responses = request.requests.map((single, i) => sequence(single.certIdRaw, statuses[i]!, generalizedTime(now), explicit(0, generalizedTime(nextUpdate))));
+    const responses = request.requests.map((single, i) =>
+      sequence(single.certIdRaw, statuses[i]!, generalizedTime(now), explicit(0, generalizedTime(nextUpdate))),
+    );
     const responderKeyHash = issuerHashes(ca, 'sha1').key; // ResponderID byKey is always SHA-1 (§4.2.1)
     const responseData = sequence(
       explicit(2, octetString(responderKeyHash)),

@@ -122,9 +122,15 @@ export class CertificateRegistry {
     const entries: RevokedEntry[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.#directory.query<CertificateRecord>({ index: 'GSI1', partition: certificateKeys.revokedPartition(tenant), limit: 1000, ...(cursor ? { cursor } : {}) });
+      const page = await this.#directory.query<CertificateRecord>({
+        index: 'GSI1',
+        partition: certificateKeys.revokedPartition(tenant),
+        limit: 1000,
+        ...(cursor ? { cursor } : {}),
+      });
       for (const item of page.items) {
-        if (item.status === 'revoked' && item.revokedAt && item.reason) entries.push({ serial: item.serial, revokedAt: new Date(item.revokedAt), reason: item.reason });
+        if (item.status === 'revoked' && item.revokedAt && item.reason)
+          entries.push({ serial: item.serial, revokedAt: new Date(item.revokedAt), reason: item.reason });
       }
       cursor = page.cursor;
     } while (cursor);

@@ -32,10 +32,37 @@ export function logoProblem(value: string): string | undefined {
 
 /** Properties custom CSS may set: typography, colours, spacing, borders. Nothing that positions, loads or generates content. */
 const CSS_PROPERTIES = new Set([
-  'color', 'background-color', 'border-color', 'border-width', 'border-style', 'border', 'border-radius', 'outline-color',
-  'font-family', 'font-size', 'font-weight', 'font-style', 'line-height', 'letter-spacing', 'text-align', 'text-decoration', 'text-transform',
-  'margin', 'margin-top', 'margin-bottom', 'margin-left', 'margin-right', 'padding', 'padding-top', 'padding-bottom', 'padding-left', 'padding-right',
-  'max-width', 'min-height', 'gap', 'box-shadow',
+  'color',
+  'background-color',
+  'border-color',
+  'border-width',
+  'border-style',
+  'border',
+  'border-radius',
+  'outline-color',
+  'font-family',
+  'font-size',
+  'font-weight',
+  'font-style',
+  'line-height',
+  'letter-spacing',
+  'text-align',
+  'text-decoration',
+  'text-transform',
+  'margin',
+  'margin-top',
+  'margin-bottom',
+  'margin-left',
+  'margin-right',
+  'padding',
+  'padding-top',
+  'padding-bottom',
+  'padding-left',
+  'padding-right',
+  'max-width',
+  'min-height',
+  'gap',
+  'box-shadow',
 ]);
 /** The only functions a value may call (colours and our own custom properties). */
 const CSS_FUNCTIONS = new Set(['rgb', 'rgba', 'hsl', 'hsla', 'var']);
@@ -63,10 +90,19 @@ export function sanitizeCss(css: string): string {
     const selector = parts[0]!.trim().replace(/\s+/g, ' ');
     if (!selector || !SELECTOR.test(selector)) return void problems.push(`${where}: selector "${selector.slice(0, 60)}" has characters that are not allowed`);
     const declarations: string[] = [];
-    for (const declaration of parts[1]!.split(';').map((d) => d.trim()).filter(Boolean)) {
+    for (const declaration of parts[1]!
+      .split(';')
+      .map((d) => d.trim())
+      .filter(Boolean)) {
       const colon = declaration.indexOf(':');
       const property = (colon < 0 ? declaration : declaration.slice(0, colon)).trim().toLowerCase();
-      const value = colon < 0 ? '' : declaration.slice(colon + 1).trim().replace(/\s+/g, ' ');
+      const value =
+        colon < 0
+          ? ''
+          : declaration
+              .slice(colon + 1)
+              .trim()
+              .replace(/\s+/g, ' ');
       const problem = declarationProblem(property, value);
       if (problem) problems.push(`${where}: ${problem}`);
       else declarations.push(`${property}:${value}`);
@@ -110,7 +146,10 @@ export const brandingSchema = z
         if (problem) ctx.addIssue({ code: 'custom', message: problem });
       })
       .optional(),
-    colors: z.object({ primary: colour.optional(), primaryText: colour.optional(), background: colour.optional(), text: colour.optional() }).strict().optional(),
+    colors: z
+      .object({ primary: colour.optional(), primaryText: colour.optional(), background: colour.optional(), text: colour.optional() })
+      .strict()
+      .optional(),
     supportUrl: z
       .string()
       .max(2048)

@@ -16,9 +16,7 @@ export interface LoginThrottlePolicy {
 
 export const LOGIN_THROTTLE_POLICY: LoginThrottlePolicy = { userFailures: 5, ipFailures: 20, windowSeconds: 15 * 60, lockSeconds: 15 * 60 };
 
-export type ThrottleDecision =
-  | { readonly allowed: true }
-  | { readonly allowed: false; readonly retryAfterSeconds: number; readonly reason: 'user' | 'ip' };
+export type ThrottleDecision = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterSeconds: number; readonly reason: 'user' | 'ip' };
 
 /** One failure counter on the state table. */
 type CounterItem = Item & { expiresAt: number; failures: number; windowStart: number; lockedUntil?: number };
@@ -140,7 +138,10 @@ export class LoginThrottle {
 
   /** Failed password and one-time-code tries of the user in the open windows (a risk signal). */
   async recentFailures(tenant: string, username: string): Promise<number> {
-    const [user, otp] = await Promise.all([this.#state.get<CounterItem>(loginThrottleKeys.user(tenant, username)), this.#state.get<CounterItem>(loginThrottleKeys.otp(tenant, username))]);
+    const [user, otp] = await Promise.all([
+      this.#state.get<CounterItem>(loginThrottleKeys.user(tenant, username)),
+      this.#state.get<CounterItem>(loginThrottleKeys.otp(tenant, username)),
+    ]);
     return (user?.failures ?? 0) + (otp?.failures ?? 0);
   }
 
@@ -183,7 +184,11 @@ export class LoginThrottle {
         const failures = fresh ? 1 : current.failures + 1;
         const window = fresh ? { windowStart: now, expiresAt: now + windowSeconds, lockedUntil: null } : {};
         const expiresAt = fresh ? now + windowSeconds : current.expiresAt;
-        await this.#state.update(key, { failures, ...window, ...lock(failures, expiresAt) }, { present: true, equals: { failures: current.failures, windowStart: current.windowStart } });
+        await this.#state.update(
+          key,
+          { failures, ...window, ...lock(failures, expiresAt) },
+          { present: true, equals: { failures: current.failures, windowStart: current.windowStart } },
+        );
       }
       return { reserved: true };
     });
@@ -195,7 +200,11 @@ export class LoginThrottle {
       const current = await this.#state.get<CounterItem>(key);
       if (!current || current.failures <= 0) return;
       const failures = current.failures - 1;
-      await this.#state.update(key, { failures, ...(failures < limit ? { lockedUntil: null } : {}) }, { present: true, equals: { failures: current.failures, windowStart: current.windowStart } });
+      await this.#state.update(
+        key,
+        { failures, ...(failures < limit ? { lockedUntil: null } : {}) },
+        { present: true, equals: { failures: current.failures, windowStart: current.windowStart } },
+      );
     });
   }
 

@@ -113,7 +113,11 @@ export class TotpEnrolment {
       if (step === undefined) return false;
       const totp: UserTotp = { ...item.totp, lastUsedStep: step };
       try {
-        await this.#directory.update(directoryKeys.user(tenant, username), { ...nextUserVersion(item), totp }, { present: true, equals: { version: item.version } });
+        await this.#directory.update(
+          directoryKeys.user(tenant, username),
+          { ...nextUserVersion(item), totp },
+          { present: true, equals: { version: item.version } },
+        );
         return true;
       } catch (error) {
         if (!(error instanceof ConflictError)) throw error;

@@ -19,4 +19,5 @@ export function reportedAssuranceLow(level: string | undefined): boolean {
 }
 
 /** CAEP device-compliance-change `current_status`: `not-compliant` for any device involved. */
-export const deviceNonCompliant = (statuses: readonly string[] | undefined): boolean => (statuses ?? []).some((status) => status.trim().toLowerCase() === 'not-compliant');
+export const deviceNonCompliant = (statuses: readonly string[] | undefined): boolean =>
+  (statuses ?? []).some((status) => status.trim().toLowerCase() === 'not-compliant');

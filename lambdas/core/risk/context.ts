@@ -65,7 +65,13 @@ const KNOWN_KEYS = 5;
 
 /** The record a session or grant starts with. */
 export function newRiskRecord(context: AccessContext, correlation?: SessionCorrelation): RiskRecord {
-  return { issued: context, ...(correlation ? { correlation } : {}), last: context, knownKeys: context.keyThumbprint ? [context.keyThumbprint] : [], decisions: [] };
+  return {
+    issued: context,
+    ...(correlation ? { correlation } : {}),
+    last: context,
+    knownKeys: context.keyThumbprint ? [context.keyThumbprint] : [],
+    decisions: [],
+  };
 }
 
 /**

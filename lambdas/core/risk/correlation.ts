@@ -109,10 +109,18 @@ export function correlateSignIn(
   const match = network
     ? cardSessions
         .filter((s) => registeredDevices.includes(s.device) && networkOf(s.openedFrom) === network)
-        .filter((s) => cardSessionStatus(s.id, cardSessions.filter((other) => other.card === s.card), nowSeconds) === 'live')
+        .filter(
+          (s) =>
+            cardSessionStatus(
+              s.id,
+              cardSessions.filter((other) => other.card === s.card),
+              nowSeconds,
+            ) === 'live',
+        )
         .sort((a, b) => b.openedAt - a.openedAt)[0]
     : undefined;
-  if (match) return { state: 'correlated', via: 'card-session', at: signIn.at, network: network!, device: match.device, card: match.card, cardSession: match.id };
+  if (match)
+    return { state: 'correlated', via: 'card-session', at: signIn.at, network: network!, device: match.device, card: match.card, cardSession: match.id };
   if (signIn.amr?.includes('sc')) return { state: 'correlated', via: 'certificate', at: signIn.at, ...(network ? { network } : {}) };
   return undefined;
 }
@@ -129,7 +137,10 @@ export function recheckCorrelation(correlation: SessionCorrelation, sessionsOfCa
   const status = cardSessionStatus(correlation.cardSession, sessionsOfCard, nowSeconds);
   if (status === 'live') return correlation;
   const successor = sessionsOfCard
-    .filter((s) => s.device === correlation.device && networkOf(s.openedFrom) === correlation.network && cardSessionStatus(s.id, sessionsOfCard, nowSeconds) === 'live')
+    .filter(
+      (s) =>
+        s.device === correlation.device && networkOf(s.openedFrom) === correlation.network && cardSessionStatus(s.id, sessionsOfCard, nowSeconds) === 'live',
+    )
     .sort((a, b) => b.openedAt - a.openedAt)[0];
   if (successor) return { ...correlation, cardSession: successor.id };
   return { ...correlation, state: 'lost', lostAt: now, lostBecause: status === 'superseded' ? 'card-session-superseded' : 'card-session-ended' };

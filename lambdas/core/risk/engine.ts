@@ -27,7 +27,10 @@ export function assessRisk(request: RiskRequest, policy: RiskPolicy = DEFAULT_RI
   const weightOf = (name: SignalName): number => policy.weights[name] ?? SIGNAL_WEIGHTS[name];
   const signed = (name: SignalName): number => (CREDITS.has(name) ? -weightOf(name) : weightOf(name));
   const fired = SIGNAL_NAMES.filter((name) => SIGNAL_RULES[name](input) && weightOf(name) > 0).sort((a, b) => signed(b) - signed(a));
-  const score = Math.max(0, fired.reduce((sum, name) => sum + signed(name), 0));
+  const score = Math.max(
+    0,
+    fired.reduce((sum, name) => sum + signed(name), 0),
+  );
   const bands = bandsFor(policy, request.audience);
   const decision: RiskOutcome = score >= bands.deny ? 'deny' : score >= bands.stepUp ? 'step-up' : 'allow';
   return { decision, score, reasons: fired };

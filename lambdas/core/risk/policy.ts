@@ -12,7 +12,14 @@ const bands = z
   .strict()
   .refine((b) => b.stepUp <= b.deny, { message: 'stepUp must not exceed deny', path: ['stepUp'] });
 
-const weights = z.object(Object.fromEntries(SIGNAL_NAMES.map((name) => [name, z.number().int().min(0).max(1000).describe(`default ${SIGNAL_WEIGHTS[name]}`).optional()])) as Record<SignalName, z.ZodOptional<z.ZodNumber>>).strict();
+const weights = z
+  .object(
+    Object.fromEntries(SIGNAL_NAMES.map((name) => [name, z.number().int().min(0).max(1000).describe(`default ${SIGNAL_WEIGHTS[name]}`).optional()])) as Record<
+      SignalName,
+      z.ZodOptional<z.ZodNumber>
+    >,
+  )
+  .strict();
 
 /**
  * A tenant's risk policy: score bands for allow / step-up / deny, optional weight changes, usual hours,

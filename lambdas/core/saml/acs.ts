@@ -17,7 +17,8 @@ export interface AcsRequest {
  * Response goes over HTTP-POST or HTTP-Artifact; any other binding is UnsupportedBinding.
  */
 export function chooseAcs(sp: ServiceProvider, request: AcsRequest): AcsEndpoint {
-  const unsupported = (binding: string) => new SamlError(`the response binding ${binding} is not supported (HTTP-POST or HTTP-Artifact)`, 'urn:oasis:names:tc:SAML:2.0:status:UnsupportedBinding');
+  const unsupported = (binding: string) =>
+    new SamlError(`the response binding ${binding} is not supported (HTTP-POST or HTTP-Artifact)`, 'urn:oasis:names:tc:SAML:2.0:status:UnsupportedBinding');
   if (request.protocolBinding !== null && !RESPONSE_BINDINGS.has(request.protocolBinding)) throw unsupported(request.protocolBinding);
   if (request.index !== null) {
     const match = sp.acs.find((endpoint) => String(endpoint.index) === request.index);
@@ -33,6 +34,7 @@ export function chooseAcs(sp: ServiceProvider, request: AcsRequest): AcsEndpoint
     return match;
   }
   const chosen = candidates.find((endpoint) => endpoint.isDefault) ?? candidates[0];
-  if (!chosen) throw new SamlError(`the service provider's metadata has no ${binding} AssertionConsumerService`, 'urn:oasis:names:tc:SAML:2.0:status:UnsupportedBinding');
+  if (!chosen)
+    throw new SamlError(`the service provider's metadata has no ${binding} AssertionConsumerService`, 'urn:oasis:names:tc:SAML:2.0:status:UnsupportedBinding');
   return chosen;
 }

@@ -26,7 +26,12 @@ export interface ArtifactResolutionContext extends Omit<InboundContext, 'expecte
  */
 export async function answerArtifactResolve(xml: string, context: ArtifactResolutionContext): Promise<string> {
   const answer = (inResponseTo: string | undefined, status: SamlStatus, message?: string): string => {
-    const response = artifactResponseXml({ id: samlId(context.random.bytes(20)), issuer: context.idpEntityId, now: context.now }, inResponseTo, status, message);
+    const response = artifactResponseXml(
+      { id: samlId(context.random.bytes(20)), issuer: context.idpEntityId, now: context.now },
+      inResponseTo,
+      status,
+      message,
+    );
     return signMessage(response, 'ArtifactResponse', context.key);
   };
   let inbound;

@@ -84,7 +84,8 @@ export function parseAttributeRule(text: string): AttributeRule {
     else if (key === 'format' && value in ATTRNAME_FORMAT) nameFormat = ATTRNAME_FORMAT[value as keyof typeof ATTRNAME_FORMAT];
     else throw new SamlError(`attribute option "${option}" is not friendly=NAME or format=basic|uri|unspecified`);
   }
-  if (nameFormat === ATTRNAME_FORMAT.basic && !/^[A-Za-z_][\w.-]*$/.test(name)) throw new SamlError(`attribute name "${name}" is not a basic name (an XML NCName); use format=uri`);
+  if (nameFormat === ATTRNAME_FORMAT.basic && !/^[A-Za-z_][\w.-]*$/.test(name))
+    throw new SamlError(`attribute name "${name}" is not a basic name (an XML NCName); use format=uri`);
   return { name, nameFormat, ...(friendlyName ? { friendlyName } : {}), field: field as UserField };
 }
 

@@ -70,7 +70,8 @@ export function parseRequestedAuthnContext(request: Element): RequestedAuthnCont
   const element = child(request, NS.protocol, 'RequestedAuthnContext');
   if (!element) return undefined;
   const comparison = element.getAttribute('Comparison') || 'exact';
-  if (!(COMPARISONS as readonly string[]).includes(comparison)) throw new SamlError(`RequestedAuthnContext Comparison "${comparison}" is not exact, minimum, better or maximum`);
+  if (!(COMPARISONS as readonly string[]).includes(comparison))
+    throw new SamlError(`RequestedAuthnContext Comparison "${comparison}" is not exact, minimum, better or maximum`);
   if (children(element, NS.assertion, 'AuthnContextDeclRef').length) {
     throw new SamlError('authentication context declarations are not supported', 'urn:oasis:names:tc:SAML:2.0:status:Requester');
   }
@@ -138,7 +139,13 @@ export type SsoDecision =
  * or with a certificate when only that satisfies), unless the request is passive; a request no portal
  * method can satisfy gets NoAuthnContext.
  */
-export function decideSso(input: { requested?: RequestedAuthnContext; forceAuthn: boolean; isPassive: boolean; session?: { amr: readonly string[] }; methods?: readonly LoginMethod[] }): SsoDecision {
+export function decideSso(input: {
+  requested?: RequestedAuthnContext;
+  forceAuthn: boolean;
+  isPassive: boolean;
+  session?: { amr: readonly string[] };
+  methods?: readonly LoginMethod[];
+}): SsoDecision {
   const method = methodFor(input.requested, input.methods);
   if (!method) return { kind: 'no-authn-context' };
   if (input.session && !input.forceAuthn && satisfies(methodOf(input.session.amr), input.requested)) return { kind: 'session' };

@@ -97,7 +97,8 @@ export function decodeSamlRequest(incoming: IncomingRequest): string {
   try {
     return inflateRawSync(bytes, { maxOutputLength: MAX_INFLATED_BYTES }).toString('utf8');
   } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) throw new SamlError(`SAMLRequest inflates to more than ${MAX_INFLATED_BYTES} bytes`);
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError)
+      throw new SamlError(`SAMLRequest inflates to more than ${MAX_INFLATED_BYTES} bytes`);
     throw new SamlError('SAMLRequest is not DEFLATE-compressed');
   }
 }
@@ -117,7 +118,14 @@ function verifyRedirectSignature(incoming: Extract<IncomingRequest, { binding: '
   if (!incoming.signature || !incoming.sigAlg) throw new SamlError('the service provider signs its requests, but this one is not signed');
   const hash = REDIRECT_SIGNATURE_ALGORITHMS[incoming.sigAlg];
   if (!hash) throw new SamlError('the signature algorithm is not accepted (RSA with SHA-256 or better)');
-  const octets = Buffer.from(redirectSignedOctets({ samlRequest: incoming.samlRequest, sigAlg: incoming.sigAlg, ...(incoming.relayState !== undefined ? { relayState: incoming.relayState } : {}) }), 'utf8');
+  const octets = Buffer.from(
+    redirectSignedOctets({
+      samlRequest: incoming.samlRequest,
+      sigAlg: incoming.sigAlg,
+      ...(incoming.relayState !== undefined ? { relayState: incoming.relayState } : {}),
+    }),
+    'utf8',
+  );
   const signature = base64(incoming.signature, 'Signature');
   if (sp.signingCertificates.length === 0) throw new SamlError('the service provider has no signing certificate in its metadata');
   const valid = sp.signingCertificates.some((pem) => {
@@ -127,7 +135,7 @@ function verifyRedirectSignature(incoming: Extract<IncomingRequest, { binding: '
       return false;
     }
   });
-  if (!valid) throw new SamlError('the request signature is not valid with the service provider\'s metadata key');
+  if (!valid) throw new SamlError("the request signature is not valid with the service provider's metadata key");
 }
 
 const SUPPORTED_NAMEID = new Set([
@@ -171,17 +179,20 @@ export async function validateAuthnRequest(incoming: IncomingRequest, context: A
   if (!signedIssuer || textOf(signedIssuer) !== sp.entityId) throw new SamlError('the AuthnRequest Issuer changed');
   const destination = request.getAttribute('Destination');
   // Destination is required on signed requests (Bindings §3.4.5.2, §3.5.5.2) and checked whenever present.
-  if ((destination ?? '') !== context.destination && (destination !== null || sp.authnRequestsSigned)) throw new SamlError('the AuthnRequest Destination is not this endpoint');
+  if ((destination ?? '') !== context.destination && (destination !== null || sp.authnRequestsSigned))
+    throw new SamlError('the AuthnRequest Destination is not this endpoint');
   const instant = Date.parse(request.getAttribute('IssueInstant') ?? '');
   if (!Number.isFinite(instant)) throw new SamlError('the AuthnRequest has no valid IssueInstant');
-  if (Math.abs(instant - context.now) > CLOCK_SKEW_SECONDS * 1000) throw new SamlError('the AuthnRequest IssueInstant is out of range (expired or in the future)');
+  if (Math.abs(instant - context.now) > CLOCK_SKEW_SECONDS * 1000)
+    throw new SamlError('the AuthnRequest IssueInstant is out of range (expired or in the future)');
 
   const acsUrl = request.getAttribute('AssertionConsumerServiceURL');
   const acsIndex = request.getAttribute('AssertionConsumerServiceIndex');
   const acs = chooseAcs(sp, { url: acsUrl, index: acsIndex, protocolBinding: request.getAttribute('ProtocolBinding') });
   const policy = child(request, NS.protocol, 'NameIDPolicy');
   const format = policy?.getAttribute('Format') || undefined;
-  if (format && !SUPPORTED_NAMEID.has(format)) throw new SamlError(`NameID format ${format} is not supported`, 'urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy');
+  if (format && !SUPPORTED_NAMEID.has(format))
+    throw new SamlError(`NameID format ${format} is not supported`, 'urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy');
   const requestedAuthnContext = parseRequestedAuthnContext(request);
 
   // Seen-before last, so that a rejected request does not burn its ID; remembered past the skew window.

@@ -55,7 +55,9 @@ export function encryptionCertificateFor(certificates: readonly string[]): strin
  */
 export async function encryptAssertion(assertionXml: string, certificatePem: string): Promise<string> {
   const publicKey = createPublicKey(certificatePem).export({ format: 'pem', type: 'spki' }) as string;
-  const encryptedData = await (await xmlEnc()).encrypt(assertionXml, {
+  const encryptedData = await (
+    await xmlEnc()
+  ).encrypt(assertionXml, {
     rsa_pub: publicKey,
     pem: certificatePem,
     encryptionAlgorithm: ENCRYPTION.content,

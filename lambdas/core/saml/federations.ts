@@ -21,7 +21,10 @@ export interface Federation {
 
 type FederationItem = Item & Federation;
 
-const federationKey = (tenant: string, spEntityId: string, username: string) => ({ PK: tenantPartition(tenant), SK: `NAMEID#${entityHash(spEntityId)}#${username}` });
+const federationKey = (tenant: string, spEntityId: string, username: string) => ({
+  PK: tenantPartition(tenant),
+  SK: `NAMEID#${entityHash(spEntityId)}#${username}`,
+});
 /** GSI1: a federation by its alias, within one SP (requests from the SP name the alias, not the user). */
 const aliasIndex = (tenant: string, spEntityId: string) => `${tenantPartition(tenant)}#NAMEID#${entityHash(spEntityId)}`;
 
@@ -46,7 +49,15 @@ export class Federations {
     const existing = await this.find(tenant, spEntityId, username);
     if (existing) return existing.alias;
     const alias = Buffer.from(this.#random.bytes(32)).toString('base64url');
-    const item: FederationItem = { ...federationKey(tenant, spEntityId, username), GSI1PK: aliasIndex(tenant, spEntityId), GSI1SK: alias, alias, username, spEntityId, createdAt: new Date(now).toISOString() };
+    const item: FederationItem = {
+      ...federationKey(tenant, spEntityId, username),
+      GSI1PK: aliasIndex(tenant, spEntityId),
+      GSI1SK: alias,
+      alias,
+      username,
+      spEntityId,
+      createdAt: new Date(now).toISOString(),
+    };
     try {
       await this.#directory.put(item, { absent: true });
       return alias;

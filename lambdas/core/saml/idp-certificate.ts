@@ -60,7 +60,10 @@ export class IdpCertificates {
     if (stored) return stored.certificatePem;
     const certificatePem = await this.#issue(tenant, privateKey);
     try {
-      await this.#directory.put({ ...certificateKey(tenant, kid), kid, certificatePem, createdAt: new Date(this.#clock.now()).toISOString() }, { absent: true });
+      await this.#directory.put(
+        { ...certificateKey(tenant, kid), kid, certificatePem, createdAt: new Date(this.#clock.now()).toISOString() },
+        { absent: true },
+      );
       return certificatePem;
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
@@ -75,7 +78,9 @@ export class IdpCertificates {
     const notAfter = new Date(now);
     notAfter.setUTCFullYear(notAfter.getUTCFullYear() + VALIDITY_YEARS);
     const certificate = await x509.X509CertificateGenerator.create({
-      serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1'),
+      serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
+        .toString('hex')
+        .replace(/^[89a-f]/, '1'),
       subject: `CN=${tenant.replace(/[,+="\\<>;#]/g, '')} SAML signing, O=cloudcard`,
       issuer: `CN=${tenant.replace(/[,+="\\<>;#]/g, '')} SAML signing, O=cloudcard`,
       notBefore: new Date(now - 60_000),

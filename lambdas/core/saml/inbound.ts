@@ -12,7 +12,14 @@ import { child, MAX_MESSAGE_BYTES, NS, parseXml, SamlError, textOf } from './xml
  * HTTP-POST or SOAP (enveloped signature), or carried in an ArtifactResponse we already verified.
  */
 export type InboundBinding =
-  | { readonly kind: 'redirect'; readonly parameter: 'SAMLRequest' | 'SAMLResponse'; readonly value: string; readonly relayState?: string; readonly sigAlg?: string; readonly signature?: string }
+  | {
+      readonly kind: 'redirect';
+      readonly parameter: 'SAMLRequest' | 'SAMLResponse';
+      readonly value: string;
+      readonly relayState?: string;
+      readonly sigAlg?: string;
+      readonly signature?: string;
+    }
   | { readonly kind: 'post'; readonly value: string; readonly relayState?: string }
   | { readonly kind: 'soap'; readonly xml: string }
   /** Resolved from an artifact: authenticated by the SP's signed ArtifactResponse; its own signature is checked when present. */
@@ -89,13 +96,15 @@ export async function verifyInbound(binding: InboundBinding, context: InboundCon
   const xml = decode(binding);
   const document = parseXml(xml);
   const root = document.documentElement!;
-  if (root.namespaceURI !== NS.protocol || !context.expected.includes(root.localName ?? '')) throw new SamlError(`the message is not a ${context.expected.join(' or ')}`);
+  if (root.namespaceURI !== NS.protocol || !context.expected.includes(root.localName ?? ''))
+    throw new SamlError(`the message is not a ${context.expected.join(' or ')}`);
   checkSchema(root);
   const issuerElement = child(root, NS.assertion, 'Issuer');
   if (!issuerElement) throw new SamlError(`the ${root.localName} has no Issuer`);
   const issuer = textOf(issuerElement);
   const sp = binding.kind === 'artifact' ? (issuer === binding.sp.entityId ? binding.sp : undefined) : await context.findSp(issuer);
-  if (!sp) throw new SamlError(`the ${root.localName} comes from a service provider that is not registered`, 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied');
+  if (!sp)
+    throw new SamlError(`the ${root.localName} comes from a service provider that is not registered`, 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied');
 
   let element: Element = root;
   if (binding.kind === 'redirect') verifyQuerySignature(binding, sp);

@@ -25,7 +25,8 @@ const artifactKey = (artifact: string) => ({ PK: `SAMLART#${artifactHash(artifac
  * holds; the table keeps the artifact's hash and the ciphertext, so a read of the table yields no
  * assertion that could be posted to an ACS.
  */
-const sealingKey = (artifact: string): Buffer => Buffer.from(hkdfSync('sha256', Buffer.from(artifact, 'base64'), Buffer.alloc(0), 'cloudcard saml artifact message', 32));
+const sealingKey = (artifact: string): Buffer =>
+  Buffer.from(hkdfSync('sha256', Buffer.from(artifact, 'base64'), Buffer.alloc(0), 'cloudcard saml artifact message', 32));
 
 function seal(artifact: string, message: string, iv: Uint8Array): string {
   const cipher = createCipheriv('aes-256-gcm', sealingKey(artifact), iv);
@@ -67,7 +68,10 @@ export class IssuedArtifacts {
     const artifact = encodeArtifact(idpEntityId, IDP_ARS_INDEX, this.#random.bytes(20));
     const expiresAt = Math.floor(this.#clock.now() / 1000) + ARTIFACT_SECONDS;
     const sealed = seal(artifact, message, this.#random.bytes(12));
-    await this.#state.put({ ...artifactKey(artifact), tenant, spEntityId, sealed, ...(username ? { username } : {}), ...(grant ? { grant } : {}), expiresAt }, { absent: true });
+    await this.#state.put(
+      { ...artifactKey(artifact), tenant, spEntityId, sealed, ...(username ? { username } : {}), ...(grant ? { grant } : {}), expiresAt },
+      { absent: true },
+    );
     return artifact;
   }
 

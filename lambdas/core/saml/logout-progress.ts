@@ -35,7 +35,15 @@ export class LogoutChain {
   }
 
   async save(progress: LogoutProgress): Promise<void> {
-    await this.#state.put({ ...progressKey(progress.pendingRequestId), progress, pendingSp: progress.pendingSp, expiresAt: Math.floor(this.#clock.now() / 1000) + LOGOUT_STEP_SECONDS }, { absent: true });
+    await this.#state.put(
+      {
+        ...progressKey(progress.pendingRequestId),
+        progress,
+        pendingSp: progress.pendingSp,
+        expiresAt: Math.floor(this.#clock.now() / 1000) + LOGOUT_STEP_SECONDS,
+      },
+      { absent: true },
+    );
   }
 
   async take(tenant: string, inResponseTo: string, from: string): Promise<LogoutProgress | undefined> {

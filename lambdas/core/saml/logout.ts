@@ -45,10 +45,27 @@ export interface OutboundLogoutContext {
 }
 
 /** Our unsigned LogoutRequest to a participant, addressed to `destination`. */
-export function logoutRequestFor(participant: SamlParticipant, destination: string, context: Pick<OutboundLogoutContext, 'idpEntityId' | 'now' | 'random'>): { id: string; xml: string } {
+export function logoutRequestFor(
+  participant: SamlParticipant,
+  destination: string,
+  context: Pick<OutboundLogoutContext, 'idpEntityId' | 'now' | 'random'>,
+): { id: string; xml: string } {
   const id = samlId(context.random.bytes(20));
-  const nameId = { value: participant.nameId, format: participant.nameIdFormat, spNameQualifier: participant.spEntityId, ...(participant.spProvidedId ? { spProvidedId: participant.spProvidedId } : {}) };
-  return { id, xml: logoutRequestXml({ id, issuer: context.idpEntityId, now: context.now, destination }, nameId, participant.sessionIndex, context.now + LOGOUT_REQUEST_SECONDS * 1000) };
+  const nameId = {
+    value: participant.nameId,
+    format: participant.nameIdFormat,
+    spNameQualifier: participant.spEntityId,
+    ...(participant.spProvidedId ? { spProvidedId: participant.spProvidedId } : {}),
+  };
+  return {
+    id,
+    xml: logoutRequestXml(
+      { id, issuer: context.idpEntityId, now: context.now, destination },
+      nameId,
+      participant.sessionIndex,
+      context.now + LOGOUT_REQUEST_SECONDS * 1000,
+    ),
+  };
 }
 
 /**
@@ -64,7 +81,14 @@ export async function logoutOverSoap(sp: ServiceProvider, participant: SamlParti
     const answer = await soapCall(context.http, endpoint.location, signMessage(request.xml, 'LogoutRequest', context.key));
     const message = await verifyInbound(
       { kind: 'soap', xml: answer },
-      { tenant: context.tenant, destination: context.sloUrl, now: context.now, findSp: async (entityId) => (entityId === sp.entityId ? sp : undefined), replay: context.replay, expected: ['LogoutResponse'] },
+      {
+        tenant: context.tenant,
+        destination: context.sloUrl,
+        now: context.now,
+        findSp: async (entityId) => (entityId === sp.entityId ? sp : undefined),
+        replay: context.replay,
+        expected: ['LogoutResponse'],
+      },
     );
     return message.element.getAttribute('InResponseTo') === request.id && statusCodeOf(message) === STATUS_SUCCESS;
   } catch (error) {

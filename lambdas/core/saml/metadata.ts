@@ -28,7 +28,8 @@ export function samlEndpoints(issuer: string) {
 
 /** ArtifactResolution, SingleLogout and ManageNameID services, in the order SSODescriptorType wants them. */
 function protocolEndpointsXml(endpoints: ReturnType<typeof samlEndpoints>): string {
-  const service = (name: string, binding: string, location: string, index = '') => `<md:${name} Binding="${binding}" Location="${xmlEscape(location)}"${index}/>`;
+  const service = (name: string, binding: string, location: string, index = '') =>
+    `<md:${name} Binding="${binding}" Location="${xmlEscape(location)}"${index}/>`;
   return (
     service('ArtifactResolutionService', BINDING.soap, endpoints.artifact, ' index="0" isDefault="true"') +
     [BINDING.redirect, BINDING.post, BINDING.soap, BINDING.artifact].map((binding) => service('SingleLogoutService', binding, endpoints.slo)).join('') +
@@ -68,7 +69,9 @@ export function idpMetadata(issuer: string, key: SigningKey, now: number, random
     `<md:IDPSSODescriptor WantAuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
     keyDescriptorsXml(key.certificatePem, keys.nextCertificatePem) +
     protocolEndpointsXml(endpoints) +
-    Object.values(NAMEID_FORMAT).map((format) => `<md:NameIDFormat>${format}</md:NameIDFormat>`).join('') +
+    Object.values(NAMEID_FORMAT)
+      .map((format) => `<md:NameIDFormat>${format}</md:NameIDFormat>`)
+      .join('') +
     `<md:SingleSignOnService Binding="${BINDING.redirect}" Location="${xmlEscape(endpoints.sso)}"/>` +
     `<md:SingleSignOnService Binding="${BINDING.post}" Location="${xmlEscape(endpoints.sso)}"/>` +
     `<md:SingleSignOnService Binding="${BINDING.artifact}" Location="${xmlEscape(endpoints.sso)}"/>` +

@@ -67,6 +67,9 @@ export async function manageNameId(message: InboundMessage, context: NameIdManag
   if (principal.format !== NAMEID_FORMAT.persistent) return { code: REQUESTER, subCode: UNKNOWN_PRINCIPAL, message: 'only persistent identifiers are managed' };
   const federation = await context.federations.findByAlias(context.tenant, message.sp.entityId, principal.value);
   if (!federation) return { code: REQUESTER, subCode: UNKNOWN_PRINCIPAL, message: 'no federation with this identifier' };
-  const done = change.kind === 'terminate' ? await context.federations.terminate(context.tenant, federation) : await context.federations.link(context.tenant, federation, context.now, change.newId);
+  const done =
+    change.kind === 'terminate'
+      ? await context.federations.terminate(context.tenant, federation)
+      : await context.federations.link(context.tenant, federation, context.now, change.newId);
   return done ? SUCCESS : { code: REQUESTER, subCode: UNKNOWN_PRINCIPAL, message: 'the federation changed meanwhile' };
 }

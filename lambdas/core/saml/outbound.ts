@@ -46,7 +46,12 @@ export function artifactResponseXml(envelope: Envelope, inResponseTo: string | u
 }
 
 /** LogoutResponse or ManageNameIDResponse: a StatusResponseType. */
-export function statusResponseXml(name: 'LogoutResponse' | 'ManageNameIDResponse', envelope: Envelope, inResponseTo: string | undefined, status: SamlStatus): string {
+export function statusResponseXml(
+  name: 'LogoutResponse' | 'ManageNameIDResponse',
+  envelope: Envelope,
+  inResponseTo: string | undefined,
+  status: SamlStatus,
+): string {
   return `${open(name, envelope, inResponseTo ? ` InResponseTo="${xmlEscape(inResponseTo)}"` : '')}${statusXml(status)}</samlp:${name}>`;
 }
 

@@ -24,7 +24,11 @@ export function createSaml(oidc: Oidc, directory: DirectoryStore, ports: SamlPor
     serviceProviders: new ServiceProviders(directory, oidc.clock, ports.outbound ?? NO_OUTBOUND),
     federations,
     ...(ports.state
-      ? { artifacts: new IssuedArtifacts(ports.state, oidc.clock, oidc.random), participants: new SessionParticipants(ports.state), logoutChain: new LogoutChain(ports.state, oidc.clock) }
+      ? {
+          artifacts: new IssuedArtifacts(ports.state, oidc.clock, oidc.random),
+          participants: new SessionParticipants(ports.state),
+          logoutChain: new LogoutChain(ports.state, oidc.clock),
+        }
       : {}),
     http: ports.outbound ?? NO_OUTBOUND,
   };

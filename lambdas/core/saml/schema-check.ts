@@ -27,12 +27,28 @@ const VERSION_MISMATCH = 'urn:oasis:names:tc:SAML:2.0:status:VersionMismatch';
 // ---- XSD simple types (lexical space as libxml2 checks it; whitespace handling per type) ----
 
 type SimpleType =
-  | 'string' | 'anyURI' | 'dateTime' | 'boolean' | 'ID' | 'NCName' | 'unsignedShort' | 'nonNegativeInteger' | 'integer' | 'base64Binary' | 'comparison'
+  | 'string'
+  | 'anyURI'
+  | 'dateTime'
+  | 'boolean'
+  | 'ID'
+  | 'NCName'
+  | 'unsignedShort'
+  | 'nonNegativeInteger'
+  | 'integer'
+  | 'base64Binary'
+  | 'comparison'
   // Metadata schema types: md:anyURIListType, xs:duration, md:KeyTypes, md:ContactTypeType, md:entityIDType, xml:lang.
-  | 'anyURIList' | 'duration' | 'keyUse' | 'contactType' | 'entityID' | 'language';
+  | 'anyURIList'
+  | 'duration'
+  | 'keyUse'
+  | 'contactType'
+  | 'entityID'
+  | 'language';
 
 const collapse = (value: string): string => value.replace(/[\t\n\r ]+/g, ' ').trim();
-const NAME_START = 'A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD';
+const NAME_START =
+  'A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD';
 // eslint-disable-next-line no-misleading-character-class -- XML's NameChar ranges, code unit by code unit
 const NCNAME = new RegExp(`^[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040]*$`);
 
@@ -89,7 +105,10 @@ const SIMPLE: Readonly<Record<SimpleType, (value: string) => boolean>> = {
   integer: (value) => /^[+-]?\d+$/.test(collapse(value)),
   base64Binary: isBase64,
   comparison: (value) => ['exact', 'minimum', 'maximum', 'better'].includes(value),
-  anyURIList: (value) => collapse(value).split(' ').every((item) => item === '' || URI_REFERENCE.test(escapeUnsafe(item))),
+  anyURIList: (value) =>
+    collapse(value)
+      .split(' ')
+      .every((item) => item === '' || URI_REFERENCE.test(escapeUnsafe(item))),
   duration: (value) => /^-?P(?=\d|T\d)(?:\d+Y)?(?:\d+M)?(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$/.test(collapse(value)),
   keyUse: (value) => ['signing', 'encryption'].includes(value),
   contactType: (value) => ['technical', 'support', 'administrative', 'billing', 'other'].includes(value),
@@ -158,36 +177,62 @@ const REQUEST_ATTRIBUTES = {
 const RESPONSE_ATTRIBUTES = { ...REQUEST_ATTRIBUTES, InResponseTo: { type: 'NCName' } } as const;
 const REQUEST_HEAD: readonly Particle[] = [opt(A('Issuer')), opt(D('Signature')), opt(P('Extensions'))];
 const RESPONSE_HEAD: readonly Particle[] = [...REQUEST_HEAD, one(P('Status'))];
-const NAME_ID_ATTRIBUTES = { NameQualifier: { type: 'string' }, SPNameQualifier: { type: 'string' }, Format: { type: 'anyURI' }, SPProvidedID: { type: 'string' } } as const;
+const NAME_ID_ATTRIBUTES = {
+  NameQualifier: { type: 'string' },
+  SPNameQualifier: { type: 'string' },
+  Format: { type: 'anyURI' },
+  SPProvidedID: { type: 'string' },
+} as const;
 const ALGORITHM = { Algorithm: { type: 'anyURI', required: true } } as const;
 const ENCRYPTED: Declaration = { attributes: {}, content: elements(one(X('EncryptedData')), many(X('EncryptedKey'))) };
 
 const ENCRYPTED_TYPE: readonly Particle[] = [opt(X('EncryptionMethod')), opt(D('KeyInfo')), one(X('CipherData')), opt(X('EncryptionProperties'))];
 const ENCRYPTED_TYPE_ATTRIBUTES = { Id: { type: 'ID' }, Type: { type: 'anyURI' }, MimeType: { type: 'string' }, Encoding: { type: 'anyURI' } } as const;
-const XENC_REFERENCE: Declaration = { attributes: { URI: { type: 'anyURI', required: true } }, content: elements({ any: 'other', of: XENC, process: 'strict', min: 0, max: Infinity }), local: true };
+const XENC_REFERENCE: Declaration = {
+  attributes: { URI: { type: 'anyURI', required: true } },
+  content: elements({ any: 'other', of: XENC, process: 'strict', min: 0, max: Infinity }),
+  local: true,
+};
 
 const DECLARATIONS: ReadonlyMap<string, Declaration> = new Map<string, Declaration>([
   // Protocol messages we consume (SAML Core §3.2-3.7).
-  [P('AuthnRequest'), {
-    attributes: {
-      ...REQUEST_ATTRIBUTES,
-      ForceAuthn: { type: 'boolean' }, IsPassive: { type: 'boolean' }, ProtocolBinding: { type: 'anyURI' },
-      AssertionConsumerServiceIndex: { type: 'unsignedShort' }, AssertionConsumerServiceURL: { type: 'anyURI' },
-      AttributeConsumingServiceIndex: { type: 'unsignedShort' }, ProviderName: { type: 'string' },
+  [
+    P('AuthnRequest'),
+    {
+      attributes: {
+        ...REQUEST_ATTRIBUTES,
+        ForceAuthn: { type: 'boolean' },
+        IsPassive: { type: 'boolean' },
+        ProtocolBinding: { type: 'anyURI' },
+        AssertionConsumerServiceIndex: { type: 'unsignedShort' },
+        AssertionConsumerServiceURL: { type: 'anyURI' },
+        AttributeConsumingServiceIndex: { type: 'unsignedShort' },
+        ProviderName: { type: 'string' },
+      },
+      content: elements(...REQUEST_HEAD, opt(A('Subject')), opt(P('NameIDPolicy')), opt(A('Conditions')), opt(P('RequestedAuthnContext')), opt(P('Scoping'))),
     },
-    content: elements(...REQUEST_HEAD, opt(A('Subject')), opt(P('NameIDPolicy')), opt(A('Conditions')), opt(P('RequestedAuthnContext')), opt(P('Scoping'))),
-  }],
+  ],
   [P('ArtifactResolve'), { attributes: REQUEST_ATTRIBUTES, content: elements(...REQUEST_HEAD, one(P('Artifact'))) }],
   [P('ArtifactResponse'), { attributes: RESPONSE_ATTRIBUTES, content: elements(...RESPONSE_HEAD, { any: 'any', process: 'lax', min: 0 }) }],
-  [P('ManageNameIDRequest'), {
-    attributes: REQUEST_ATTRIBUTES,
-    content: elements(...REQUEST_HEAD, { choice: [[one(A('NameID'))], [one(A('EncryptedID'))]] }, { choice: [[one(P('NewID'))], [one(P('NewEncryptedID'))], [one(P('Terminate'))]] }),
-  }],
+  [
+    P('ManageNameIDRequest'),
+    {
+      attributes: REQUEST_ATTRIBUTES,
+      content: elements(
+        ...REQUEST_HEAD,
+        { choice: [[one(A('NameID'))], [one(A('EncryptedID'))]] },
+        { choice: [[one(P('NewID'))], [one(P('NewEncryptedID'))], [one(P('Terminate'))]] },
+      ),
+    },
+  ],
   [P('ManageNameIDResponse'), { attributes: RESPONSE_ATTRIBUTES, content: elements(...RESPONSE_HEAD) }],
-  [P('LogoutRequest'), {
-    attributes: { ...REQUEST_ATTRIBUTES, Reason: { type: 'string' }, NotOnOrAfter: { type: 'dateTime' } },
-    content: elements(...REQUEST_HEAD, identifier, many(P('SessionIndex'))),
-  }],
+  [
+    P('LogoutRequest'),
+    {
+      attributes: { ...REQUEST_ATTRIBUTES, Reason: { type: 'string' }, NotOnOrAfter: { type: 'dateTime' } },
+      content: elements(...REQUEST_HEAD, identifier, many(P('SessionIndex'))),
+    },
+  ],
   [P('LogoutResponse'), { attributes: RESPONSE_ATTRIBUTES, content: elements(...RESPONSE_HEAD) }],
   // Their parts.
   [P('Extensions'), { attributes: {}, content: elements({ any: 'other', of: NS.protocol, process: 'lax', min: 1, max: Infinity }) }],
@@ -201,10 +246,13 @@ const DECLARATIONS: ReadonlyMap<string, Declaration> = new Map<string, Declarati
   [P('Terminate'), { attributes: {}, content: EMPTY }],
   [P('SessionIndex'), { attributes: {}, content: text() }],
   [P('NameIDPolicy'), { attributes: { Format: { type: 'anyURI' }, SPNameQualifier: { type: 'string' }, AllowCreate: { type: 'boolean' } }, content: EMPTY }],
-  [P('RequestedAuthnContext'), {
-    attributes: { Comparison: { type: 'comparison' } },
-    content: elements({ choice: [[many(A('AuthnContextClassRef'), 1)], [many(A('AuthnContextDeclRef'), 1)]] }),
-  }],
+  [
+    P('RequestedAuthnContext'),
+    {
+      attributes: { Comparison: { type: 'comparison' } },
+      content: elements({ choice: [[many(A('AuthnContextClassRef'), 1)], [many(A('AuthnContextDeclRef'), 1)]] }),
+    },
+  ],
   [P('Scoping'), { attributes: { ProxyCount: { type: 'nonNegativeInteger' } }, content: elements(opt(P('IDPList')), many(P('RequesterID'))) }],
   [P('IDPList'), { attributes: {}, content: elements(many(P('IDPEntry'), 1), opt(P('GetComplete'))) }],
   [P('IDPEntry'), { attributes: { ProviderID: { type: 'anyURI', required: true }, Name: { type: 'string' }, Loc: { type: 'anyURI' } }, content: EMPTY }],
@@ -215,20 +263,42 @@ const DECLARATIONS: ReadonlyMap<string, Declaration> = new Map<string, Declarati
   [A('NameID'), { attributes: NAME_ID_ATTRIBUTES, content: text() }],
   [A('BaseID'), { attributes: { NameQualifier: { type: 'string' }, SPNameQualifier: { type: 'string' } }, content: EMPTY, abstract: true }],
   [A('EncryptedID'), ENCRYPTED],
-  [A('Subject'), {
-    attributes: {},
-    content: elements({ choice: [[identifier, many(A('SubjectConfirmation'))], [many(A('SubjectConfirmation'), 1)]] }),
-  }],
-  [A('SubjectConfirmation'), { attributes: { Method: { type: 'anyURI', required: true } }, content: elements({ ...identifier, min: 0 }, opt(A('SubjectConfirmationData'))) }],
-  [A('SubjectConfirmationData'), {
-    attributes: { NotBefore: { type: 'dateTime' }, NotOnOrAfter: { type: 'dateTime' }, Recipient: { type: 'anyURI' }, InResponseTo: { type: 'NCName' }, Address: { type: 'string' } },
-    anyOtherAttribute: NS.assertion,
-    content: mixed({ any: 'any', process: 'lax', min: 0, max: Infinity }),
-  }],
-  [A('Conditions'), {
-    attributes: { NotBefore: { type: 'dateTime' }, NotOnOrAfter: { type: 'dateTime' } },
-    content: elements({ choice: [[one(A('Condition'))], [one(A('AudienceRestriction'))], [one(A('OneTimeUse'))], [one(A('ProxyRestriction'))]], min: 0, max: Infinity }),
-  }],
+  [
+    A('Subject'),
+    {
+      attributes: {},
+      content: elements({ choice: [[identifier, many(A('SubjectConfirmation'))], [many(A('SubjectConfirmation'), 1)]] }),
+    },
+  ],
+  [
+    A('SubjectConfirmation'),
+    { attributes: { Method: { type: 'anyURI', required: true } }, content: elements({ ...identifier, min: 0 }, opt(A('SubjectConfirmationData'))) },
+  ],
+  [
+    A('SubjectConfirmationData'),
+    {
+      attributes: {
+        NotBefore: { type: 'dateTime' },
+        NotOnOrAfter: { type: 'dateTime' },
+        Recipient: { type: 'anyURI' },
+        InResponseTo: { type: 'NCName' },
+        Address: { type: 'string' },
+      },
+      anyOtherAttribute: NS.assertion,
+      content: mixed({ any: 'any', process: 'lax', min: 0, max: Infinity }),
+    },
+  ],
+  [
+    A('Conditions'),
+    {
+      attributes: { NotBefore: { type: 'dateTime' }, NotOnOrAfter: { type: 'dateTime' } },
+      content: elements({
+        choice: [[one(A('Condition'))], [one(A('AudienceRestriction'))], [one(A('OneTimeUse'))], [one(A('ProxyRestriction'))]],
+        min: 0,
+        max: Infinity,
+      }),
+    },
+  ],
   [A('Condition'), { attributes: {}, content: EMPTY, abstract: true }],
   [A('AudienceRestriction'), { attributes: {}, content: elements(many(A('Audience'), 1)) }],
   [A('Audience'), { attributes: {}, content: text('anyURI') }],
@@ -237,39 +307,79 @@ const DECLARATIONS: ReadonlyMap<string, Declaration> = new Map<string, Declarati
   [A('AuthnContextClassRef'), { attributes: {}, content: text('anyURI') }],
   [A('AuthnContextDeclRef'), { attributes: {}, content: text('anyURI') }],
   // XML Signature (enveloped signatures on the messages).
-  [D('Signature'), { attributes: { Id: { type: 'ID' } }, content: elements(one(D('SignedInfo')), one(D('SignatureValue')), opt(D('KeyInfo')), many(D('Object'))) }],
-  [D('SignedInfo'), { attributes: { Id: { type: 'ID' } }, content: elements(one(D('CanonicalizationMethod')), one(D('SignatureMethod')), many(D('Reference'), 1)) }],
+  [
+    D('Signature'),
+    { attributes: { Id: { type: 'ID' } }, content: elements(one(D('SignedInfo')), one(D('SignatureValue')), opt(D('KeyInfo')), many(D('Object'))) },
+  ],
+  [
+    D('SignedInfo'),
+    { attributes: { Id: { type: 'ID' } }, content: elements(one(D('CanonicalizationMethod')), one(D('SignatureMethod')), many(D('Reference'), 1)) },
+  ],
   [D('CanonicalizationMethod'), { attributes: ALGORITHM, content: mixed({ any: 'any', process: 'strict', min: 0, max: Infinity }) }],
-  [D('SignatureMethod'), { attributes: ALGORITHM, content: mixed(opt(D('HMACOutputLength')), { any: 'other', of: NS.dsig, process: 'strict', min: 0, max: Infinity }) }],
+  [
+    D('SignatureMethod'),
+    { attributes: ALGORITHM, content: mixed(opt(D('HMACOutputLength')), { any: 'other', of: NS.dsig, process: 'strict', min: 0, max: Infinity }) },
+  ],
   [D('HMACOutputLength'), { attributes: {}, content: text('integer'), local: true }],
-  [D('Reference'), { attributes: { Id: { type: 'ID' }, URI: { type: 'anyURI' }, Type: { type: 'anyURI' } }, content: elements(opt(D('Transforms')), one(D('DigestMethod')), one(D('DigestValue'))) }],
+  [
+    D('Reference'),
+    {
+      attributes: { Id: { type: 'ID' }, URI: { type: 'anyURI' }, Type: { type: 'anyURI' } },
+      content: elements(opt(D('Transforms')), one(D('DigestMethod')), one(D('DigestValue'))),
+    },
+  ],
   [D('Transforms'), { attributes: {}, content: elements(many(D('Transform'), 1)) }],
-  [D('Transform'), { attributes: ALGORITHM, content: mixed({ choice: [[{ any: 'other', of: NS.dsig, process: 'lax' }], [one(D('XPath'))]], min: 0, max: Infinity }) }],
+  [
+    D('Transform'),
+    { attributes: ALGORITHM, content: mixed({ choice: [[{ any: 'other', of: NS.dsig, process: 'lax' }], [one(D('XPath'))]], min: 0, max: Infinity }) },
+  ],
   [D('XPath'), { attributes: {}, content: text(), local: true }],
   [D('DigestMethod'), { attributes: ALGORITHM, content: mixed({ any: 'other', of: NS.dsig, process: 'lax', min: 0, max: Infinity }) }],
   [D('DigestValue'), { attributes: {}, content: text('base64Binary') }],
   [D('SignatureValue'), { attributes: { Id: { type: 'ID' } }, content: text('base64Binary') }],
-  [D('KeyInfo'), {
-    attributes: { Id: { type: 'ID' } },
-    content: mixed({
-      choice: [[one(D('KeyName'))], [one(D('KeyValue'))], [one(D('RetrievalMethod'))], [one(D('X509Data'))], [one(D('PGPData'))], [one(D('SPKIData'))], [one(D('MgmtData'))], [{ any: 'other', of: NS.dsig, process: 'lax' }]],
-      max: Infinity,
-    }),
-  }],
+  [
+    D('KeyInfo'),
+    {
+      attributes: { Id: { type: 'ID' } },
+      content: mixed({
+        choice: [
+          [one(D('KeyName'))],
+          [one(D('KeyValue'))],
+          [one(D('RetrievalMethod'))],
+          [one(D('X509Data'))],
+          [one(D('PGPData'))],
+          [one(D('SPKIData'))],
+          [one(D('MgmtData'))],
+          [{ any: 'other', of: NS.dsig, process: 'lax' }],
+        ],
+        max: Infinity,
+      }),
+    },
+  ],
   [D('KeyName'), { attributes: {}, content: text() }],
   [D('MgmtData'), { attributes: {}, content: text() }],
   [D('KeyValue'), { attributes: {}, content: { kind: 'opaque' } }],
   [D('RetrievalMethod'), { attributes: { URI: { type: 'anyURI' }, Type: { type: 'anyURI' } }, content: { kind: 'opaque' } }],
   [D('PGPData'), { attributes: {}, content: { kind: 'opaque' } }],
   [D('SPKIData'), { attributes: {}, content: { kind: 'opaque' } }],
-  [D('X509Data'), {
-    attributes: {},
-    content: elements({
-      choice: [[one(D('X509IssuerSerial'))], [one(D('X509SKI'))], [one(D('X509SubjectName'))], [one(D('X509Certificate'))], [one(D('X509CRL'))], [{ any: 'other', of: NS.dsig, process: 'lax' }]],
-      min: 1,
-      max: Infinity,
-    }),
-  }],
+  [
+    D('X509Data'),
+    {
+      attributes: {},
+      content: elements({
+        choice: [
+          [one(D('X509IssuerSerial'))],
+          [one(D('X509SKI'))],
+          [one(D('X509SubjectName'))],
+          [one(D('X509Certificate'))],
+          [one(D('X509CRL'))],
+          [{ any: 'other', of: NS.dsig, process: 'lax' }],
+        ],
+        min: 1,
+        max: Infinity,
+      }),
+    },
+  ],
   [D('X509IssuerSerial'), { attributes: {}, content: elements(one(D('X509IssuerName')), one(D('X509SerialNumber'))), local: true }],
   [D('X509IssuerName'), { attributes: {}, content: text(), local: true }],
   [D('X509SerialNumber'), { attributes: {}, content: text('integer'), local: true }],
@@ -277,18 +387,30 @@ const DECLARATIONS: ReadonlyMap<string, Declaration> = new Map<string, Declarati
   [D('X509SubjectName'), { attributes: {}, content: text(), local: true }],
   [D('X509Certificate'), { attributes: {}, content: text('base64Binary'), local: true }],
   [D('X509CRL'), { attributes: {}, content: text('base64Binary'), local: true }],
-  [D('Object'), { attributes: { Id: { type: 'ID' }, MimeType: { type: 'string' }, Encoding: { type: 'anyURI' } }, content: mixed({ any: 'any', process: 'lax', min: 0, max: Infinity }) }],
+  [
+    D('Object'),
+    {
+      attributes: { Id: { type: 'ID' }, MimeType: { type: 'string' }, Encoding: { type: 'anyURI' } },
+      content: mixed({ any: 'any', process: 'lax', min: 0, max: Infinity }),
+    },
+  ],
   // XML Encryption (EncryptedID, NewEncryptedID).
   [X('EncryptedData'), { attributes: ENCRYPTED_TYPE_ATTRIBUTES, content: elements(...ENCRYPTED_TYPE) }],
-  [X('EncryptedKey'), {
-    attributes: { ...ENCRYPTED_TYPE_ATTRIBUTES, Recipient: { type: 'string' } },
-    content: elements(...ENCRYPTED_TYPE, opt(X('ReferenceList')), opt(X('CarriedKeyName'))),
-  }],
-  [X('EncryptionMethod'), {
-    attributes: ALGORITHM,
-    content: mixed(opt(X('KeySize')), opt(X('OAEPparams')), { any: 'other', of: XENC, process: 'strict', min: 0, max: Infinity }),
-    local: true,
-  }],
+  [
+    X('EncryptedKey'),
+    {
+      attributes: { ...ENCRYPTED_TYPE_ATTRIBUTES, Recipient: { type: 'string' } },
+      content: elements(...ENCRYPTED_TYPE, opt(X('ReferenceList')), opt(X('CarriedKeyName'))),
+    },
+  ],
+  [
+    X('EncryptionMethod'),
+    {
+      attributes: ALGORITHM,
+      content: mixed(opt(X('KeySize')), opt(X('OAEPparams')), { any: 'other', of: XENC, process: 'strict', min: 0, max: Infinity }),
+      local: true,
+    },
+  ],
   [X('KeySize'), { attributes: {}, content: text('integer'), local: true }],
   [X('OAEPparams'), { attributes: {}, content: text('base64Binary'), local: true }],
   [X('CipherData'), { attributes: {}, content: elements({ choice: [[one(X('CipherValue'))], [one(X('CipherReference'))]] }) }],
@@ -303,7 +425,15 @@ const DECLARATIONS: ReadonlyMap<string, Declaration> = new Map<string, Declarati
 ]);
 
 /** The protocol messages the IdP consumes: the only roots accepted. */
-export const CONSUMED_MESSAGES = ['AuthnRequest', 'ArtifactResolve', 'ArtifactResponse', 'ManageNameIDRequest', 'ManageNameIDResponse', 'LogoutRequest', 'LogoutResponse'] as const;
+export const CONSUMED_MESSAGES = [
+  'AuthnRequest',
+  'ArtifactResolve',
+  'ArtifactResponse',
+  'ManageNameIDRequest',
+  'ManageNameIDResponse',
+  'LogoutRequest',
+  'LogoutResponse',
+] as const;
 
 // ---- SAML metadata (SAML Metadata §2): the parts an SP's EntityDescriptor uses ----
 
@@ -317,13 +447,23 @@ const ENDPOINT: Declaration = {
   content: elements(OTHER_LAX(0)),
   local: true,
 };
-const INDEXED_ENDPOINT: Declaration = { ...ENDPOINT, attributes: { ...ENDPOINT.attributes, index: { type: 'unsignedShort', required: true }, isDefault: { type: 'boolean' } } };
+const INDEXED_ENDPOINT: Declaration = {
+  ...ENDPOINT,
+  attributes: { ...ENDPOINT.attributes, index: { type: 'unsignedShort', required: true }, isDefault: { type: 'boolean' } },
+};
 const LOCALIZED_NAME: Declaration = { attributes: {}, xmlLang: 'required', content: text() };
 const LOCALIZED_URI: Declaration = { attributes: {}, xmlLang: 'required', content: text('anyURI') };
 /** md:RoleDescriptorType's head, then md:SSODescriptorType's endpoints. */
 const SSO_DESCRIPTOR_HEAD: readonly Particle[] = [
-  opt(D('Signature')), opt(M('Extensions')), many(M('KeyDescriptor')), opt(M('Organization')), many(M('ContactPerson')),
-  many(M('ArtifactResolutionService')), many(M('SingleLogoutService')), many(M('ManageNameIDService')), many(M('NameIDFormat')),
+  opt(D('Signature')),
+  opt(M('Extensions')),
+  many(M('KeyDescriptor')),
+  opt(M('Organization')),
+  many(M('ContactPerson')),
+  many(M('ArtifactResolutionService')),
+  many(M('SingleLogoutService')),
+  many(M('ManageNameIDService')),
+  many(M('NameIDFormat')),
 ];
 
 /**
@@ -334,36 +474,58 @@ const SSO_DESCRIPTOR_HEAD: readonly Particle[] = [
  */
 const METADATA_DECLARATIONS: ReadonlyMap<string, Declaration> = new Map<string, Declaration>([
   ...[...DECLARATIONS].filter(([key]) => !key.startsWith(`${NS.protocol}|`)),
-  [M('EntityDescriptor'), {
-    attributes: { entityID: { type: 'entityID', required: true }, ...DESCRIPTOR_ATTRIBUTES },
-    anyOtherAttribute: NS.metadata,
-    content: elements(opt(D('Signature')), opt(M('Extensions')), many(M('SPSSODescriptor'), 1), opt(M('Organization')), many(M('ContactPerson')), many(M('AdditionalMetadataLocation'))),
-  }],
-  [M('Extensions'), { attributes: {}, content: elements(OTHER_LAX(1)) }],
-  [M('SPSSODescriptor'), {
-    attributes: {
-      ...DESCRIPTOR_ATTRIBUTES, protocolSupportEnumeration: { type: 'anyURIList', required: true }, errorURL: { type: 'anyURI' },
-      AuthnRequestsSigned: { type: 'boolean' }, WantAssertionsSigned: { type: 'boolean' },
+  [
+    M('EntityDescriptor'),
+    {
+      attributes: { entityID: { type: 'entityID', required: true }, ...DESCRIPTOR_ATTRIBUTES },
+      anyOtherAttribute: NS.metadata,
+      content: elements(
+        opt(D('Signature')),
+        opt(M('Extensions')),
+        many(M('SPSSODescriptor'), 1),
+        opt(M('Organization')),
+        many(M('ContactPerson')),
+        many(M('AdditionalMetadataLocation')),
+      ),
     },
-    anyOtherAttribute: NS.metadata,
-    content: elements(...SSO_DESCRIPTOR_HEAD, many(M('AssertionConsumerService'), 1), many(M('AttributeConsumingService'))),
-  }],
+  ],
+  [M('Extensions'), { attributes: {}, content: elements(OTHER_LAX(1)) }],
+  [
+    M('SPSSODescriptor'),
+    {
+      attributes: {
+        ...DESCRIPTOR_ATTRIBUTES,
+        protocolSupportEnumeration: { type: 'anyURIList', required: true },
+        errorURL: { type: 'anyURI' },
+        AuthnRequestsSigned: { type: 'boolean' },
+        WantAssertionsSigned: { type: 'boolean' },
+      },
+      anyOtherAttribute: NS.metadata,
+      content: elements(...SSO_DESCRIPTOR_HEAD, many(M('AssertionConsumerService'), 1), many(M('AttributeConsumingService'))),
+    },
+  ],
   [M('KeyDescriptor'), { attributes: { use: { type: 'keyUse' } }, content: elements(one(D('KeyInfo')), many(M('EncryptionMethod'))) }],
   // md:EncryptionMethod has xenc:EncryptionMethodType.
   [M('EncryptionMethod'), DECLARATIONS.get(X('EncryptionMethod'))!],
-  [M('Organization'), {
-    attributes: {},
-    anyOtherAttribute: NS.metadata,
-    content: elements(opt(M('Extensions')), many(M('OrganizationName'), 1), many(M('OrganizationDisplayName'), 1), many(M('OrganizationURL'), 1)),
-  }],
+  [
+    M('Organization'),
+    {
+      attributes: {},
+      anyOtherAttribute: NS.metadata,
+      content: elements(opt(M('Extensions')), many(M('OrganizationName'), 1), many(M('OrganizationDisplayName'), 1), many(M('OrganizationURL'), 1)),
+    },
+  ],
   [M('OrganizationName'), LOCALIZED_NAME],
   [M('OrganizationDisplayName'), LOCALIZED_NAME],
   [M('OrganizationURL'), LOCALIZED_URI],
-  [M('ContactPerson'), {
-    attributes: { contactType: { type: 'contactType', required: true } },
-    anyOtherAttribute: NS.metadata,
-    content: elements(opt(M('Extensions')), opt(M('Company')), opt(M('GivenName')), opt(M('SurName')), many(M('EmailAddress')), many(M('TelephoneNumber'))),
-  }],
+  [
+    M('ContactPerson'),
+    {
+      attributes: { contactType: { type: 'contactType', required: true } },
+      anyOtherAttribute: NS.metadata,
+      content: elements(opt(M('Extensions')), opt(M('Company')), opt(M('GivenName')), opt(M('SurName')), many(M('EmailAddress')), many(M('TelephoneNumber'))),
+    },
+  ],
   [M('Company'), { attributes: {}, content: text() }],
   [M('GivenName'), { attributes: {}, content: text() }],
   [M('SurName'), { attributes: {}, content: text() }],
@@ -375,17 +537,28 @@ const METADATA_DECLARATIONS: ReadonlyMap<string, Declaration> = new Map<string, 
   [M('ManageNameIDService'), ENDPOINT],
   [M('NameIDFormat'), { attributes: {}, content: text('anyURI') }],
   [M('AssertionConsumerService'), INDEXED_ENDPOINT],
-  [M('AttributeConsumingService'), {
-    attributes: { index: { type: 'unsignedShort', required: true }, isDefault: { type: 'boolean' } },
-    content: elements(many(M('ServiceName'), 1), many(M('ServiceDescription')), many(M('RequestedAttribute'), 1)),
-  }],
+  [
+    M('AttributeConsumingService'),
+    {
+      attributes: { index: { type: 'unsignedShort', required: true }, isDefault: { type: 'boolean' } },
+      content: elements(many(M('ServiceName'), 1), many(M('ServiceDescription')), many(M('RequestedAttribute'), 1)),
+    },
+  ],
   [M('ServiceName'), LOCALIZED_NAME],
   [M('ServiceDescription'), LOCALIZED_NAME],
-  [M('RequestedAttribute'), {
-    attributes: { Name: { type: 'string', required: true }, NameFormat: { type: 'anyURI' }, FriendlyName: { type: 'string' }, isRequired: { type: 'boolean' } },
-    anyOtherAttribute: NS.assertion,
-    content: elements(many(A('AttributeValue'))),
-  }],
+  [
+    M('RequestedAttribute'),
+    {
+      attributes: {
+        Name: { type: 'string', required: true },
+        NameFormat: { type: 'anyURI' },
+        FriendlyName: { type: 'string' },
+        isRequired: { type: 'boolean' },
+      },
+      anyOtherAttribute: NS.assertion,
+      content: elements(many(A('AttributeValue'))),
+    },
+  ],
   [A('AttributeValue'), { attributes: {}, anyType: true, content: mixed({ any: 'any', process: 'lax', min: 0, max: Infinity }) }],
 ]);
 
@@ -458,7 +631,8 @@ class Validator {
     let textOnly = false;
     for (let i = 0; i < element.attributes.length; i++) {
       const attribute = element.attributes.item(i)!;
-      if (attribute.namespaceURI === XML && attribute.localName === 'lang' && this.knowsXmlLang && !SIMPLE.language(attribute.value)) fail(`${name}/@xml:lang is not a valid language`);
+      if (attribute.namespaceURI === XML && attribute.localName === 'lang' && this.knowsXmlLang && !SIMPLE.language(attribute.value))
+        fail(`${name}/@xml:lang is not a valid language`);
       if (attribute.namespaceURI !== NS.xsi) continue;
       if (attribute.localName === 'nil' && SIMPLE.boolean(attribute.value)) nil = xsBoolean(attribute.value)!;
       else if (attribute.localName === 'type' && isXsString(element, attribute.value)) textOnly = true;
@@ -593,7 +767,11 @@ function describe(particle: Particle): string {
  */
 function checkCoreRules(root: Element): void {
   if (root.getAttribute('Version') !== '2.0') throw new SamlError(`schema check: the ${root.localName} is not SAML 2.0`, VERSION_MISMATCH);
-  if (root.localName === 'AuthnRequest' && root.hasAttribute('AssertionConsumerServiceIndex') && (root.hasAttribute('AssertionConsumerServiceURL') || root.hasAttribute('ProtocolBinding'))) {
+  if (
+    root.localName === 'AuthnRequest' &&
+    root.hasAttribute('AssertionConsumerServiceIndex') &&
+    (root.hasAttribute('AssertionConsumerServiceURL') || root.hasAttribute('ProtocolBinding'))
+  ) {
     fail('AssertionConsumerServiceIndex excludes AssertionConsumerServiceURL and ProtocolBinding');
   }
 }
@@ -604,7 +782,8 @@ function checkCoreRules(root: Element): void {
  * (Requester, or VersionMismatch) so each endpoint answers as for any other refused message.
  */
 export function checkSchema(root: Element, options: { readonly coreRules?: boolean } = {}): void {
-  const declaration = root.namespaceURI === NS.protocol && (CONSUMED_MESSAGES as readonly string[]).includes(root.localName ?? '') ? DECLARATIONS.get(keyOf(root)) : undefined;
+  const declaration =
+    root.namespaceURI === NS.protocol && (CONSUMED_MESSAGES as readonly string[]).includes(root.localName ?? '') ? DECLARATIONS.get(keyOf(root)) : undefined;
   if (!declaration) fail(`${root.localName} is not a message this identity provider consumes`);
   new Validator(DECLARATIONS).element(root, declaration!);
   if (options.coreRules !== false) checkCoreRules(root);

@@ -76,14 +76,20 @@ function spEndpoints(descriptor: Element, name: string, indexed: boolean): SpEnd
     if (!isHttpUrl(location) || (responseLocation !== null && !isHttpUrl(responseLocation))) throw new SamlError(`${name} Location is not an http(s) URL`);
     const index = Number(element.getAttribute('index'));
     if (indexed && (!Number.isInteger(index) || index < 0 || index > 65535)) throw new SamlError(`${name} index must be an unsigned short`);
-    return { binding: element.getAttribute('Binding') ?? '', location, ...(responseLocation !== null ? { responseLocation } : {}), ...(indexed ? { index } : {}) };
+    return {
+      binding: element.getAttribute('Binding') ?? '',
+      location,
+      ...(responseLocation !== null ? { responseLocation } : {}),
+      ...(indexed ? { index } : {}),
+    };
   });
   if (indexed && new Set(found.map((endpoint) => endpoint.index)).size !== found.length) throw new SamlError(`${name} indexes must be unique`);
   return found;
 }
 
 /** The SP's endpoint of this kind for a binding, if its metadata has one. */
-export const spEndpoint = (endpoints: readonly SpEndpoint[] | undefined, binding: string): SpEndpoint | undefined => endpoints?.find((endpoint) => endpoint.binding === binding);
+export const spEndpoint = (endpoints: readonly SpEndpoint[] | undefined, binding: string): SpEndpoint | undefined =>
+  endpoints?.find((endpoint) => endpoint.binding === binding);
 
 /**
  * Metadata past its `validUntil` (on the EntityDescriptor or the SP role, SAML Metadata §2.3.1) must not
@@ -94,7 +100,9 @@ function refuseExpired(elements: readonly Element[], registeredAt: number): void
   for (const element of elements) {
     const validUntil = element.getAttribute('validUntil');
     if (validUntil === null || !(Date.parse(validUntil) <= registeredAt)) continue;
-    throw new SamlError(`the metadata has expired: the ${element.localName} is validUntil ${validUntil}, before now (${new Date(registeredAt).toISOString()}); get current metadata from the service provider`);
+    throw new SamlError(
+      `the metadata has expired: the ${element.localName} is validUntil ${validUntil}, before now (${new Date(registeredAt).toISOString()}); get current metadata from the service provider`,
+    );
   }
 }
 
@@ -127,15 +135,17 @@ export function parseSpMetadata(xml: string, createdAt: string): ServiceProvider
       .flatMap((key) => {
         const keyInfo = child(key, NS.dsig, 'KeyInfo');
         const data = keyInfo ? children(keyInfo, NS.dsig, 'X509Data') : [];
-        return data.flatMap((x509: Element) => children(x509, NS.dsig, 'X509Certificate')).map((element) => {
-          const pem = certificatePem(textOf(element));
-          try {
-            new X509Certificate(pem);
-          } catch {
-            throw new SamlError('a KeyDescriptor holds a certificate that does not parse');
-          }
-          return pem;
-        });
+        return data
+          .flatMap((x509: Element) => children(x509, NS.dsig, 'X509Certificate'))
+          .map((element) => {
+            const pem = certificatePem(textOf(element));
+            try {
+              new X509Certificate(pem);
+            } catch {
+              throw new SamlError('a KeyDescriptor holds a certificate that does not parse');
+            }
+            return pem;
+          });
       });
   return {
     entityId,
@@ -168,7 +178,9 @@ function backChannelEndpoints(sp: ServiceProvider): { name: string; url: string 
   return lists.flatMap(([name, endpoints]) =>
     (endpoints ?? [])
       .filter((endpoint) => endpoint.binding === BINDING.soap)
-      .flatMap((endpoint) => [endpoint.location, ...(endpoint.responseLocation !== undefined ? [endpoint.responseLocation] : [])].map((url) => ({ name, url }))),
+      .flatMap((endpoint) =>
+        [endpoint.location, ...(endpoint.responseLocation !== undefined ? [endpoint.responseLocation] : [])].map((url) => ({ name, url })),
+      ),
   );
 }
 
@@ -213,12 +225,19 @@ export class ServiceProviders {
    */
   async replace(tenant: string, entityId: string, metadataXml: string, options: SpOptions = {}): Promise<ServiceProvider> {
     const current = await this.get(tenant, entityId);
-    const kept: SpOptions = { ...(current.signing ? { signing: current.signing } : {}), ...(current.attributeMap ? { attributeMap: current.attributeMap } : {}), ...options };
+    const kept: SpOptions = {
+      ...(current.signing ? { signing: current.signing } : {}),
+      ...(current.attributeMap ? { attributeMap: current.attributeMap } : {}),
+      ...options,
+    };
     const now = new Date(this.#clock.now()).toISOString();
     const sp: ServiceProvider = { ...(await this.#accepted(metadataXml, kept, now)), createdAt: current.createdAt, updatedAt: now };
     if (sp.entityId !== entityId) throw new SamlError(`the metadata is for ${sp.entityId}, not ${entityId}: register a different entity separately`);
     try {
-      await this.#directory.put({ ...spKey(tenant, sp.entityId), GSI1PK: `${tenantPartition(tenant)}#SPSHA1`, GSI1SK: entityHash(sp.entityId), sp }, { present: true });
+      await this.#directory.put(
+        { ...spKey(tenant, sp.entityId), GSI1PK: `${tenantPartition(tenant)}#SPSHA1`, GSI1SK: entityHash(sp.entityId), sp },
+        { present: true },
+      );
     } catch (error) {
       if (error instanceof ConflictError) throw new NotFoundError(`service provider ${entityId} is not registered in tenant ${tenant}`);
       throw error;

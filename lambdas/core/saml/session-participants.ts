@@ -13,7 +13,10 @@ export interface SamlParticipant {
 
 type ParticipantItem = Item & { tenant: string; sessionHash: string; participant: SamlParticipant; expiresAt: number };
 
-const participantKey = (tenant: string, spEntityId: string, sessionIndex: string) => ({ PK: `SAMLSI#${opaqueHash(`${tenant}\0${spEntityId}\0${sessionIndex}`)}`, SK: 'SAMLSI' });
+const participantKey = (tenant: string, spEntityId: string, sessionIndex: string) => ({
+  PK: `SAMLSI#${opaqueHash(`${tenant}\0${spEntityId}\0${sessionIndex}`)}`,
+  SK: 'SAMLSI',
+});
 
 /**
  * The session participants of SAML Single Logout (Core §3.7), one state item per (session, SP): written
@@ -44,7 +47,12 @@ export class SessionParticipants {
     const found: SamlParticipant[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.#state.query<ParticipantItem>({ index: 'GSI1', partition: `SSO#${sessionHash}`, sortPrefix: 'SAMLSI#', ...(cursor ? { cursor } : {}) });
+      const page = await this.#state.query<ParticipantItem>({
+        index: 'GSI1',
+        partition: `SSO#${sessionHash}`,
+        sortPrefix: 'SAMLSI#',
+        ...(cursor ? { cursor } : {}),
+      });
       found.push(...page.items.filter((item) => item.tenant === tenant && item.sessionHash === sessionHash).map((item) => item.participant));
       cursor = page.cursor;
     } while (cursor);
@@ -55,6 +63,8 @@ export class SessionParticipants {
   async bySessionIndex(tenant: string, spEntityId: string, sessionIndex: string): Promise<{ sessionHash: string; participant: SamlParticipant } | undefined> {
     if (!sessionIndex || sessionIndex.length > 256) return undefined;
     const item = await this.#state.get<ParticipantItem>(participantKey(tenant, spEntityId, sessionIndex));
-    return item && item.tenant === tenant && item.participant.spEntityId === spEntityId ? { sessionHash: item.sessionHash, participant: item.participant } : undefined;
+    return item && item.tenant === tenant && item.participant.spEntityId === spEntityId
+      ? { sessionHash: item.sessionHash, participant: item.participant }
+      : undefined;
   }
 }

@@ -79,5 +79,5 @@ export function verifyRootSignature(xml: string, document: Document, certificate
     }
     return signed;
   }
-  throw new SamlError('the signature is not valid with the service provider\'s metadata key');
+  throw new SamlError("the signature is not valid with the service provider's metadata key");
 }

@@ -38,7 +38,8 @@ const elementChildren = (parent: Element): Element[] => {
   const found: Element[] = [];
   for (let node = parent.firstChild; node; node = node.nextSibling) {
     if (node.nodeType === 1) found.push(node as Element);
-    else if ((node.nodeType === 3 || node.nodeType === 4) && (node.nodeValue ?? '').trim()) throw new SoapFault('Client', `text is not allowed in ${parent.localName}`);
+    else if ((node.nodeType === 3 || node.nodeType === 4) && (node.nodeValue ?? '').trim())
+      throw new SoapFault('Client', `text is not allowed in ${parent.localName}`);
     else if (node.nodeType !== 3 && node.nodeType !== 8) throw new SoapFault('Client', `unexpected content in ${parent.localName}`);
   }
   return found;
@@ -61,11 +62,17 @@ export function soapBodyMessage(text: string, maxBytes = MAX_MESSAGE_BYTES, vers
   }
   if (root.localName !== 'Envelope') throw new SoapFault('Client', 'the message is not a SOAP envelope');
   if (root.namespaceURI !== namespace) {
-    throw new SoapFault('VersionMismatch', version === '1.1' ? 'a SOAP 1.1 envelope is expected with text/xml (SOAP 1.2 is sent as application/soap+xml)' : 'a SOAP 1.2 envelope is expected with application/soap+xml (SOAP 1.1 is sent as text/xml)');
+    throw new SoapFault(
+      'VersionMismatch',
+      version === '1.1'
+        ? 'a SOAP 1.1 envelope is expected with text/xml (SOAP 1.2 is sent as application/soap+xml)'
+        : 'a SOAP 1.2 envelope is expected with application/soap+xml (SOAP 1.1 is sent as text/xml)',
+    );
   }
   const parts = elementChildren(root);
   const header = parts[0]?.localName === 'Header' && parts[0].namespaceURI === namespace ? parts.shift() : undefined;
-  if (parts.length !== 1 || parts[0]!.localName !== 'Body' || parts[0]!.namespaceURI !== namespace) throw new SoapFault('Client', 'the envelope must hold exactly one Body (after an optional Header)');
+  if (parts.length !== 1 || parts[0]!.localName !== 'Body' || parts[0]!.namespaceURI !== namespace)
+    throw new SoapFault('Client', 'the envelope must hold exactly one Body (after an optional Header)');
   if (header) {
     for (const entry of elementChildren(header)) {
       const mustUnderstand = entry.getAttributeNS(namespace, 'mustUnderstand');
@@ -84,7 +91,12 @@ export function soapEnvelope(messageXml: string, version: SoapVersion = '1.1'): 
 }
 
 /** SOAP 1.2 renamed the 1.1 fault codes Client and Server (SOAP 1.2 Part 1 §5.4.6). */
-const SOAP12_CODES: Readonly<Record<SoapFault['code'], string>> = { Client: 'Sender', Server: 'Receiver', MustUnderstand: 'MustUnderstand', VersionMismatch: 'VersionMismatch' };
+const SOAP12_CODES: Readonly<Record<SoapFault['code'], string>> = {
+  Client: 'Sender',
+  Server: 'Receiver',
+  MustUnderstand: 'MustUnderstand',
+  VersionMismatch: 'VersionMismatch',
+};
 
 /** A SOAP Fault envelope (1.1 unless told); the reason is ours (never an input echoed unescaped). */
 export function soapFaultEnvelope(fault: SoapFault, version: SoapVersion = '1.1'): string {

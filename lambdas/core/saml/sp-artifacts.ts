@@ -60,7 +60,8 @@ export async function resolveSpArtifact(samlArt: string, context: SpArtifactCont
   if (!issuer || textOf(issuer) !== sp.entityId) throw new SamlError('the ArtifactResponse Issuer is not the service provider the artifact names');
   if (signed.getAttribute('Version') !== '2.0') throw new SamlError('the ArtifactResponse is not SAML 2.0');
   const instant = Date.parse(signed.getAttribute('IssueInstant') ?? '');
-  if (!Number.isFinite(instant) || Math.abs(instant - context.now) > CLOCK_SKEW_SECONDS * 1000) throw new SamlError('the ArtifactResponse IssueInstant is out of range');
+  if (!Number.isFinite(instant) || Math.abs(instant - context.now) > CLOCK_SKEW_SECONDS * 1000)
+    throw new SamlError('the ArtifactResponse IssueInstant is out of range');
   const status = child(signed, NS.protocol, 'Status');
   const code = status && child(status, NS.protocol, 'StatusCode')?.getAttribute('Value');
   if (code !== SUCCESS) throw new SamlError(`the service provider could not resolve the artifact (${code ?? 'no status'})`);
@@ -69,7 +70,10 @@ export async function resolveSpArtifact(samlArt: string, context: SpArtifactCont
   for (let node = signed.firstChild; node; node = node.nextSibling) {
     if (node.nodeType !== 1) continue;
     const element = node as Element;
-    const known = (element.namespaceURI === NS.assertion && element.localName === 'Issuer') || (element.namespaceURI === NS.dsig && element.localName === 'Signature') || (element.namespaceURI === NS.protocol && ['Extensions', 'Status'].includes(element.localName ?? ''));
+    const known =
+      (element.namespaceURI === NS.assertion && element.localName === 'Issuer') ||
+      (element.namespaceURI === NS.dsig && element.localName === 'Signature') ||
+      (element.namespaceURI === NS.protocol && ['Extensions', 'Status'].includes(element.localName ?? ''));
     if (!known) messages.push(serialize(element));
   }
   if (messages.length !== 1) throw new SamlError('the ArtifactResponse does not carry exactly one message');

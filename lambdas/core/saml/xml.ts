@@ -113,4 +113,8 @@ export const samlId = (bytes: Uint8Array): string => `_${Buffer.from(bytes).toSt
 
 /** PEM body (base64) of a certificate, without armour or whitespace. */
 export const pemBody = (pem: string): string => pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
-export const certificatePem = (base64: string): string => `-----BEGIN CERTIFICATE-----\n${base64.replace(/\s+/g, '').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+export const certificatePem = (base64: string): string =>
+  `-----BEGIN CERTIFICATE-----\n${base64
+    .replace(/\s+/g, '')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END CERTIFICATE-----\n`;

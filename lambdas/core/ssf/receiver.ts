@@ -71,26 +71,44 @@ export class SetReceiver {
     } catch {
       throw new SetError('invalid_request', 'the body is not a JWT');
     }
-    if (String(header.typ ?? '').toLowerCase().replace(/^application\//, '') !== 'secevent+jwt') throw new SetError('invalid_request', 'the SET header typ must be secevent+jwt');
+    if (
+      String(header.typ ?? '')
+        .toLowerCase()
+        .replace(/^application\//, '') !== 'secevent+jwt'
+    )
+      throw new SetError('invalid_request', 'the SET header typ must be secevent+jwt');
     const tenant = await this.#deps.tenants.find(tenantId);
     const transmitter = tenant?.status === 'active' ? tenant.ssfTransmitters?.transmitters.find((t) => t.issuer === unverified.iss) : undefined;
     if (!transmitter) throw new SetError('invalid_issuer', 'the issuer is not a transmitter of this tenant');
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.#keys(transmitter), { issuer: transmitter.issuer, algorithms: ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'], currentDate: new Date(this.#deps.clock.now()) }));
+      ({ payload } = await jwtVerify(token, this.#keys(transmitter), {
+        issuer: transmitter.issuer,
+        algorithms: ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'],
+        currentDate: new Date(this.#deps.clock.now()),
+      }));
     } catch (error) {
-      if (error instanceof errors.JWSSignatureVerificationFailed || error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw new SetError('invalid_key', 'the SET is not signed by a key of the transmitter');
-      if (error instanceof errors.JWTClaimValidationFailed || error instanceof errors.JWTExpired) throw new SetError('invalid_request', `the SET is not acceptable: ${error.message}`);
+      if (
+        error instanceof errors.JWSSignatureVerificationFailed ||
+        error instanceof errors.JWKSNoMatchingKey ||
+        error instanceof errors.JWKSMultipleMatchingKeys
+      )
+        throw new SetError('invalid_key', 'the SET is not signed by a key of the transmitter');
+      if (error instanceof errors.JWTClaimValidationFailed || error instanceof errors.JWTExpired)
+        throw new SetError('invalid_request', `the SET is not acceptable: ${error.message}`);
       throw new SetError('invalid_key', "the transmitter's keys could not be used");
     }
     const audiences = typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? []);
     if (!audiences.includes(transmitter.audience)) throw new SetError('invalid_audience', 'the SET is not addressed to this receiver');
     const now = Math.floor(this.#deps.clock.now() / 1000);
-    if (typeof payload.iat !== 'number' || payload.iat > now + MAX_SKEW_SECONDS || payload.iat < now - MAX_AGE_SECONDS) throw new SetError('invalid_request', 'the SET iat is missing or out of range');
+    if (typeof payload.iat !== 'number' || payload.iat > now + MAX_SKEW_SECONDS || payload.iat < now - MAX_AGE_SECONDS)
+      throw new SetError('invalid_request', 'the SET iat is missing or out of range');
     if (typeof payload.jti !== 'string' || !payload.jti) throw new SetError('invalid_request', 'the SET has no jti');
     const events = payload['events'];
-    if (!events || typeof events !== 'object' || Array.isArray(events) || !Object.keys(events).length) throw new SetError('invalid_request', 'the SET carries no events');
-    if (!(await this.#deps.replay.firstUse(`ssf:${tenantId}:${transmitter.issuer}`, payload.jti, payload.iat + MAX_AGE_SECONDS))) throw new SetError('invalid_request', 'the SET jti was already received');
+    if (!events || typeof events !== 'object' || Array.isArray(events) || !Object.keys(events).length)
+      throw new SetError('invalid_request', 'the SET carries no events');
+    if (!(await this.#deps.replay.firstUse(`ssf:${tenantId}:${transmitter.issuer}`, payload.jti, payload.iat + MAX_AGE_SECONDS)))
+      throw new SetError('invalid_request', 'the SET jti was already received');
 
     const applied: string[] = [];
     for (const [type, body] of Object.entries(events as Record<string, unknown>)) {

@@ -11,14 +11,23 @@ export const ssfTransmitterSchema = z
   .object({
     issuer: z.string().min(1).max(1024),
     jwks_uri: z.string().url().max(2048).optional(),
-    jwks: z.object({ keys: z.array(jwk).min(1).max(20) }).strict().optional(),
+    jwks: z
+      .object({ keys: z.array(jwk).min(1).max(20) })
+      .strict()
+      .optional(),
     audience: z.string().min(1).max(1024),
   })
   .strict()
   .refine((t) => (t.jwks_uri === undefined) !== (t.jwks === undefined), { message: 'give exactly one of jwks_uri and jwks', path: ['jwks_uri'] });
 
 export const ssfTransmittersSchema = z
-  .object({ transmitters: z.array(ssfTransmitterSchema).max(20).refine((list) => new Set(list.map((t) => t.issuer)).size === list.length, { message: 'each issuer may appear once' }).default([]) })
+  .object({
+    transmitters: z
+      .array(ssfTransmitterSchema)
+      .max(20)
+      .refine((list) => new Set(list.map((t) => t.issuer)).size === list.length, { message: 'each issuer may appear once' })
+      .default([]),
+  })
   .strict();
 
 export type SsfTransmitter = z.infer<typeof ssfTransmitterSchema>;

@@ -14,7 +14,9 @@ export const adminContext: RoutesFactory = (runtime) => {
   const audit = new Logger({ serviceName: 'cloudcard-admin-audit' });
   return [
     ...platformRoutes(runtime),
-    ...adminRoutes(services, new AdminAuthenticator(services.adminClients, runtime.clock, tenantTokens(runtime, services)), (entry) => audit.info('admin change', entry)),
+    ...adminRoutes(services, new AdminAuthenticator(services.adminClients, runtime.clock, tenantTokens(runtime, services)), (entry) =>
+      audit.info('admin change', entry),
+    ),
   ];
 };
 

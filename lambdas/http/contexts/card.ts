@@ -13,7 +13,8 @@ import { oidcModels } from './oidc.ts';
 export const cardContext: RoutesFactory = (runtime) => {
   const services = directoryServices(runtime);
   const cards = services.cards;
-  if (!cards || !runtime.residentKeys || !runtime.cardSessionKey) throw new Error('the card context needs key custody, resident keys, the PIN key and the session key');
+  if (!cards || !runtime.residentKeys || !runtime.cardSessionKey)
+    throw new Error('the card context needs key custody, resident keys, the PIN key and the session key');
   const oidc = oidcModels(runtime);
   const trust = new CardApiTrust(
     async (tenant, issuer, token) => {
@@ -29,7 +30,15 @@ export const cardContext: RoutesFactory = (runtime) => {
   return cardRoutes({
     tenants: services.tenants,
     trust,
-    sessions: new CardSessions(runtime.state, cards, runtime.clock, runtime.random, services.access, new SessionSeal(runtime.cardSessionKey), runtime.securityEvents),
+    sessions: new CardSessions(
+      runtime.state,
+      cards,
+      runtime.clock,
+      runtime.random,
+      services.access,
+      new SessionSeal(runtime.cardSessionKey),
+      runtime.securityEvents,
+    ),
     lists: new CardLists(cards, runtime.directory, runtime.residentKeys),
     clock: runtime.clock,
     ...(services.devices ? { devices: services.devices } : {}),

@@ -39,9 +39,21 @@ export const oidcContext: RoutesFactory = (runtime) => {
   // Shared Signals push: tenants read fresh (a transmitter just configured is trusted at once).
   const ssf =
     runtime.state && services.revocation
-      ? new SetReceiver({ tenants: services.tenants, users: services.users, directory: runtime.directory, state: runtime.state, endings: services.revocation, replay: new ReplayCache(runtime.state, runtime.clock), keySets: new RemoteKeySets(runtime.outbound ?? NO_OUTBOUND, runtime.clock), clock: runtime.clock })
+      ? new SetReceiver({
+          tenants: services.tenants,
+          users: services.users,
+          directory: runtime.directory,
+          state: runtime.state,
+          endings: services.revocation,
+          replay: new ReplayCache(runtime.state, runtime.clock),
+          keySets: new RemoteKeySets(runtime.outbound ?? NO_OUTBOUND, runtime.clock),
+          clock: runtime.clock,
+        })
       : undefined;
-  return [...oidcRoutes({ oidc, access: services.access, tenants, users: services.users, signIn: (...args) => credentials.signIn(...args) }), ...ssfRoutes(ssf)];
+  return [
+    ...oidcRoutes({ oidc, access: services.access, tenants, users: services.users, signIn: (...args) => credentials.signIn(...args) }),
+    ...ssfRoutes(ssf),
+  ];
 };
 
 /** Tenant lookups through the cache (a tenant is only read here, never written: the admin function writes). */

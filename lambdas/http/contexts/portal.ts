@@ -29,7 +29,9 @@ export const portalContext: RoutesFactory = (runtime) => {
           users: services.users,
           recoveryCodes: services.recoveryCodes,
           sessions: userSessions,
-          devices: new Devices(runtime.state, runtime.clock, { endDevice: (t, u, jkt, grants) => revocation.endDevice(t, u, jkt, grants, { cardSessions: false }) }),
+          devices: new Devices(runtime.state, runtime.clock, {
+            endDevice: (t, u, jkt, grants) => revocation.endDevice(t, u, jkt, grants, { cardSessions: false }),
+          }),
           audit,
           cards: (tenant: string, username: string) => holderCards(runtime.directory, tenant, username),
         }

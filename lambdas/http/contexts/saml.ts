@@ -23,5 +23,11 @@ export const samlContext: RoutesFactory = (runtime) => {
         random: runtime.random,
       }),
   });
-  return samlRoutes({ saml: createSaml(oidcModels(runtime), runtime.directory, { state: runtime.state, outbound: runtime.outbound }), access: services.access, tenants: services.tenants, users: services.users, certificateLogin: Boolean(runtime.config.certBaseUrl) });
+  return samlRoutes({
+    saml: createSaml(oidcModels(runtime), runtime.directory, { state: runtime.state, outbound: runtime.outbound }),
+    access: services.access,
+    tenants: services.tenants,
+    users: services.users,
+    certificateLogin: Boolean(runtime.config.certBaseUrl),
+  });
 };

@@ -26,7 +26,8 @@ export interface AdminCardRouteOptions {
 export function adminCardRoutes(services: DirectoryServices, options: AdminCardRouteOptions): Route[] {
   const { base, guarded, objectBody } = options;
   const cardsOf = (): Cards => {
-    if (!services.cards) throw new HttpProblem(503, 'Service unavailable', { detail: 'card administration is not available in this deployment (no key custody)' });
+    if (!services.cards)
+      throw new HttpProblem(503, 'Service unavailable', { detail: 'card administration is not available in this deployment (no key custody)' });
     return services.cards;
   };
   const tenantOf = (request: ApiRequest): string => request.params['tenant']!;
@@ -43,7 +44,10 @@ export function adminCardRoutes(services: DirectoryServices, options: AdminCardR
     },
     list: async (request) => {
       const username = request.query['username'];
-      return json(200, await cardsOf().list(tenantOf(request), { ...(username ? { username } : {}), cursor: request.query['cursor'], limit: request.query['limit'] }));
+      return json(
+        200,
+        await cardsOf().list(tenantOf(request), { ...(username ? { username } : {}), cursor: request.query['cursor'], limit: request.query['limit'] }),
+      );
     },
     show: async (request) => json(200, await cardsOf().get(tenantOf(request), cardOf(request))),
     disconnect: async (request) => {

@@ -18,7 +18,8 @@ const metadataProblems =
     try {
       return await handle(request);
     } catch (error) {
-      if (error instanceof OAuthError && error.status === 400) throw new HttpProblem(400, 'Invalid client metadata', { detail: error.message, extensions: { error: error.error } });
+      if (error instanceof OAuthError && error.status === 400)
+        throw new HttpProblem(400, 'Invalid client metadata', { detail: error.message, extensions: { error: error.error } });
       throw error;
     }
   };

@@ -34,7 +34,8 @@ function registration(request: ApiRequest): { xml: string; options: SpOptions } 
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpProblem(400, 'Invalid request', { detail: 'the body must be a JSON object' });
   const unknown = Object.keys(body).filter((key) => !['metadata', 'sign', 'attributes'].includes(key));
   if (unknown.length) throw new HttpProblem(400, 'Invalid request', { detail: `unknown members: ${unknown.join(', ')}` });
-  if (typeof body['metadata'] !== 'string' || !body['metadata']) throw new HttpProblem(400, 'Invalid request', { detail: 'metadata must be the SP metadata document (a string)' });
+  if (typeof body['metadata'] !== 'string' || !body['metadata'])
+    throw new HttpProblem(400, 'Invalid request', { detail: 'metadata must be the SP metadata document (a string)' });
   const attributes = body['attributes'];
   if (attributes !== undefined && (!Array.isArray(attributes) || !attributes.every((rule) => typeof rule === 'string'))) {
     throw new HttpProblem(400, 'Invalid request', { detail: 'attributes must be a list of NAME=field rules' });

@@ -16,33 +16,37 @@ import { adminRiskRoutes } from './admin-risk.ts';
  */
 export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticator, audit?: (entry: Record<string, unknown>) => void): Route[] {
   const { tenants, users } = services;
-  const guarded = (handle: RouteHandler): RouteHandler => async (request) => {
-    const principal = await auth.authenticate(request);
-    if (request.method === 'GET') return handle(request);
-    // The audit trail: who changed what, refused attempts included (never the body, which may carry a
-    // password, PIN or PUK). One place for every admin route; see AuditTrail.
-    let outcome = 500;
-    try {
-      const response = await handle(request);
-      outcome = response.statusCode;
-      return response;
-    } catch (error) {
-      outcome = toProblem(error).status;
-      throw error;
-    } finally {
-      const event = {
-        actor: { kind: principal.kind, id: principal.clientId },
-        via: 'admin-api' as const,
-        action: `${request.method} ${(request.route ?? request.path).replace(/^\/t\/:tenant\/admin\/v1/, '')}`,
-        target: { ...request.params },
-        outcome,
-        requestId: request.requestId,
-      };
-      // The log line keeps its earlier fields (via = the credential kind) for log queries written against them.
-      audit?.({ ...event, adminClientId: principal.clientId, via: principal.kind, method: request.method, path: request.path, status: outcome });
-      await services.audit?.record(tenantOf(request), event).catch((error: unknown) => audit?.({ auditStoreFailed: String(error), requestId: request.requestId }));
-    }
-  };
+  const guarded =
+    (handle: RouteHandler): RouteHandler =>
+    async (request) => {
+      const principal = await auth.authenticate(request);
+      if (request.method === 'GET') return handle(request);
+      // The audit trail: who changed what, refused attempts included (never the body, which may carry a
+      // password, PIN or PUK). One place for every admin route; see AuditTrail.
+      let outcome = 500;
+      try {
+        const response = await handle(request);
+        outcome = response.statusCode;
+        return response;
+      } catch (error) {
+        outcome = toProblem(error).status;
+        throw error;
+      } finally {
+        const event = {
+          actor: { kind: principal.kind, id: principal.clientId },
+          via: 'admin-api' as const,
+          action: `${request.method} ${(request.route ?? request.path).replace(/^\/t\/:tenant\/admin\/v1/, '')}`,
+          target: { ...request.params },
+          outcome,
+          requestId: request.requestId,
+        };
+        // The log line keeps its earlier fields (via = the credential kind) for log queries written against them.
+        audit?.({ ...event, adminClientId: principal.clientId, via: principal.kind, method: request.method, path: request.path, status: outcome });
+        await services.audit
+          ?.record(tenantOf(request), event)
+          .catch((error: unknown) => audit?.({ auditStoreFailed: String(error), requestId: request.requestId }));
+      }
+    };
   const base = '/t/:tenant/admin/v1';
   const tenantOf = (request: ApiRequest): string => request.params['tenant']!;
 
@@ -73,7 +77,8 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
         const imported = await services.tenantTransfer.import(tenantOf(request), objectBody(request)).catch((error: unknown) => {
           // Refused client or SP metadata inside the document is the caller's input: a 400 naming it.
           if (error instanceof SamlError) throw new HttpProblem(400, 'Invalid service provider', { detail: error.message });
-          if (error instanceof OAuthError && error.status === 400) throw new HttpProblem(400, 'Invalid client metadata', { detail: error.message, extensions: { error: error.error } });
+          if (error instanceof OAuthError && error.status === 400)
+            throw new HttpProblem(400, 'Invalid client metadata', { detail: error.message, extensions: { error: error.error } });
           throw error;
         });
         return json(201, imported, { Location: `${request.baseUrl}/t/${imported.tenant}/admin/v1/tenant`, 'Cache-Control': 'no-store' });
@@ -84,9 +89,11 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       path: `${base}/tenant`,
       handle: guarded(async (request) => {
         // A tenant's own admin token must not be able to delete the tenant it lives in: platform admins only.
-        if ((await auth.authenticate(request)).kind !== 'admin-client') throw new HttpProblem(403, 'Forbidden', { detail: 'deleting a tenant needs a platform admin client' });
+        if ((await auth.authenticate(request)).kind !== 'admin-client')
+          throw new HttpProblem(403, 'Forbidden', { detail: 'deleting a tenant needs a platform admin client' });
         const dryRun = request.query['dryRun'];
-        if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') throw new HttpProblem(400, 'Invalid request', { detail: 'dryRun must be true or false' });
+        if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false')
+          throw new HttpProblem(400, 'Invalid request', { detail: 'dryRun must be true or false' });
         if (dryRun === 'true') return json(200, { dryRun: true, ...(await services.tenantRemoval.plan(tenantOf(request))) });
         return json(200, { dryRun: false, ...(await services.tenantRemoval.remove(tenantOf(request))) });
       }),
@@ -108,7 +115,8 @@ export function adminRoutes(services: DirectoryServices, auth: AdminAuthenticato
       method: 'POST',
       path: `${base}/users/import`,
       handle: guarded(async (request) => {
-        if (!/^text\/csv\b/i.test(request.headers['content-type'] ?? '')) throw new HttpProblem(415, 'Unsupported media type', { detail: 'send the users as text/csv with a header row (username,email,displayName)' });
+        if (!/^text\/csv\b/i.test(request.headers['content-type'] ?? ''))
+          throw new HttpProblem(415, 'Unsupported media type', { detail: 'send the users as text/csv with a header row (username,email,displayName)' });
         await tenants.get(tenantOf(request));
         return json(200, await services.userImport.run(tenantOf(request), request.rawBody?.toString('utf8') ?? ''));
       }),

@@ -36,16 +36,29 @@ export function platformRoutes(runtime: Runtime): Route[] {
     const now = runtime.clock.now();
     if (!last || now - lastAt >= READY_REUSE_MS) {
       lastAt = now;
-      last = Promise.all(Object.entries(probes).map(async ([name, probe]) => [name, await withTimeout(probe()).then(() => 'pass' as const, () => 'fail' as const)] as const)).then(
-        (results) => ({ checkedAt: now, checks: Object.fromEntries(results) }),
-      );
+      last = Promise.all(
+        Object.entries(probes).map(
+          async ([name, probe]) =>
+            [
+              name,
+              await withTimeout(probe()).then(
+                () => 'pass' as const,
+                () => 'fail' as const,
+              ),
+            ] as const,
+        ),
+      ).then((results) => ({ checkedAt: now, checks: Object.fromEntries(results) }));
     }
     return last;
   };
   const ready = async () => {
     const { checkedAt, checks } = await readiness();
     if (Object.values(checks).includes('fail')) {
-      throw new HttpProblem(503, 'Service unavailable', { detail: 'a store or key is unreachable', extensions: { checks, checkedAt: new Date(checkedAt).toISOString() }, headers: { 'Retry-After': '10' } });
+      throw new HttpProblem(503, 'Service unavailable', {
+        detail: 'a store or key is unreachable',
+        extensions: { checks, checkedAt: new Date(checkedAt).toISOString() },
+        headers: { 'Retry-After': '10' },
+      });
     }
     return json(200, { status: 'pass', checks, checkedAt: new Date(checkedAt).toISOString() });
   };

@@ -97,7 +97,9 @@ function recovery(view: AccountView): Html {
 function cards(view: AccountView): Html {
   const items = view.cards.map((card) => {
     const state = [card.connected ? S.cardConnected : S.cardNotConnected, card.pin.blocked ? S.pinBlocked : S.pinTriesLeft(card.pin.remaining)].join(', ');
-    const certificates = card.certificates.map((certificate) => html`<li>${S.certificateLine(certificate.slot.toUpperCase(), certificate.subject, shownTime(certificate.notAfter))}</li>`);
+    const certificates = card.certificates.map(
+      (certificate) => html`<li>${S.certificateLine(certificate.slot.toUpperCase(), certificate.subject, shownTime(certificate.notAfter))}</li>`,
+    );
     return html`<li><h3>${card.label} (${card.id})</h3><dl>${entry(S.cardState, state)}${entry(S.certificates, certificates.length ? html`<ul>${certificates}</ul>` : S.noCertificates)}</dl>
 <form method="post" action="${action(view, 'cards/unblock-request')}">${token(view)}<input type="hidden" name="card" value="${card.id}"><button type="submit">${S.requestUnblock}</button></form></li>`;
   });

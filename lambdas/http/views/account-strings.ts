@@ -38,7 +38,8 @@ export const ACCOUNT_STRINGS = {
   totpSetUp: 'Set up an authenticator app',
   totpReplace: 'Replace the authenticator app',
   confirmWithPassword: 'Confirm with your password',
-  totpScan: 'Add this account to your authenticator app: scan the QR code, open the link on the device that has the app, or type the key in. Then enter the code it shows to finish.',
+  totpScan:
+    'Add this account to your authenticator app: scan the QR code, open the link on the device that has the app, or type the key in. Then enter the code it shows to finish.',
   totpLink: 'Open in your authenticator app',
   totpQr: 'QR code of the new key: scan it with your authenticator app',
   totpKey: 'Key',

@@ -74,11 +74,15 @@ export function page(view: PageView, title: string, body: Html, options: { error
     branding.logo || branding.productName
       ? html`<header class="brand">${branding.logo ? html`<img src="${branding.logo}" alt="${branding.productName ? '' : view.org}">` : ''}${branding.productName ? html`<span>${branding.productName}</span>` : ''}</header>`
       : '';
-  const appLine = app ? html`<p class="app">${app.logoUri ? html`<img src="${app.logoUri}" alt="">` : ''}<span>${view.t('page.poweredBy', { app: app.name })}</span></p>` : '';
+  const appLine = app
+    ? html`<p class="app">${app.logoUri ? html`<img src="${app.logoUri}" alt="">` : ''}<span>${view.t('page.poweredBy', { app: app.name })}</span></p>`
+    : '';
   const footer = branding.supportUrl ? html`<footer><a href="${branding.supportUrl}" rel="noopener noreferrer">${view.t('page.support')}</a></footer>` : '';
-  return `<!doctype html>${html`<html lang="${view.locale}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title><style>${new Html(stylesheetOf(branding))}</style></head><body>${brand}<main><h1>${title}</h1>${appLine}${
-    options.error ? html`<p class="error" role="alert" id="error">${options.error}</p>` : ''
-  }${body}</main>${footer}</body></html>`.value}`;
+  return `<!doctype html>${
+    html`<html lang="${view.locale}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title><style>${new Html(stylesheetOf(branding))}</style></head><body>${brand}<main><h1>${title}</h1>${appLine}${
+      options.error ? html`<p class="error" role="alert" id="error">${options.error}</p>` : ''
+    }${body}</main>${footer}</body></html>`.value
+  }`;
 }
 
 /**

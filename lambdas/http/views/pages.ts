@@ -7,8 +7,19 @@ import type { PageView } from './view.ts';
  * An error page for a browser: used when there is no client to send the error back to safely. `detail`
  * is a protocol message (English, from the code) shown under the translated text when there is one.
  */
-export function errorPage(view: PageView, status: number, title: MessageKey, message: MessageKey, values: Readonly<Record<string, MessageValue>> = {}, detail?: string): ApiResponse {
-  return { statusCode: status, headers: pageHeaders(view), body: page(view, view.text(title), html`<p>${view.t(message, values)}</p>${detail ? html`<p>${detail}</p>` : ''}`) };
+export function errorPage(
+  view: PageView,
+  status: number,
+  title: MessageKey,
+  message: MessageKey,
+  values: Readonly<Record<string, MessageValue>> = {},
+  detail?: string,
+): ApiResponse {
+  return {
+    statusCode: status,
+    headers: pageHeaders(view),
+    body: page(view, view.text(title), html`<p>${view.t(message, values)}</p>${detail ? html`<p>${detail}</p>` : ''}`),
+  };
 }
 
 /** The statuses with words of their own; others fall back to the 4xx/5xx ones. */
@@ -20,7 +31,15 @@ const EXPLAINED = new Set([400, 401, 403, 404, 405, 409, 413, 429]);
  * error), the time and the request id to quote to support. The problem's headers (Allow,
  * WWW-Authenticate, Retry-After) are kept.
  */
-export function problemPage(view: PageView, status: number, title: string, detail: string | undefined, requestId: string, headers: Record<string, string> = {}, at = new Date()): ApiResponse {
+export function problemPage(
+  view: PageView,
+  status: number,
+  title: string,
+  detail: string | undefined,
+  requestId: string,
+  headers: Record<string, string> = {},
+  at = new Date(),
+): ApiResponse {
   const known = EXPLAINED.has(status) ? (String(status) as '400') : undefined;
   const heading = known ? view.text(`error.title.${known}`) : status >= 500 ? view.text('error.title.5xx') : title;
   const advice = view.t(known ? `error.advice.${known}` : status >= 500 ? 'error.advice.5xx' : 'error.advice.other');
@@ -42,5 +61,10 @@ export function formPostPage(view: PageView, action: string, fields: Record<stri
 }
 
 export function redirect(location: string, headers: Record<string, string> = {}, cookies: string[] = []): ApiResponse {
-  return { statusCode: 303, headers: { Location: location, 'Cache-Control': 'no-store', ...headers }, ...(cookies.length ? { multiValueHeaders: { 'Set-Cookie': cookies } } : {}), body: '' };
+  return {
+    statusCode: 303,
+    headers: { Location: location, 'Cache-Control': 'no-store', ...headers },
+    ...(cookies.length ? { multiValueHeaders: { 'Set-Cookie': cookies } } : {}),
+    body: '',
+  };
 }

@@ -52,4 +52,9 @@ export function viewOf({ acceptLanguage, tenant, uiLocales, app }: ViewSources):
 
 /** The view of a page answering `request` for `tenant` (and the interaction's `ui_locales`, when an OIDC request named them). */
 export const requestView = (request: ApiRequest, tenant?: Tenant, interaction?: Interaction, app?: AppIdentity): PageView =>
-  viewOf({ acceptLanguage: request.headers['accept-language'], tenant, uiLocales: interaction?.kind === 'authorize' ? interaction.request.uiLocales : undefined, app });
+  viewOf({
+    acceptLanguage: request.headers['accept-language'],
+    tenant,
+    uiLocales: interaction?.kind === 'authorize' ? interaction.request.uiLocales : undefined,
+    app,
+  });

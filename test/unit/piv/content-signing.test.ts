@@ -20,7 +20,27 @@ describe('PIV content signing (CHUID signature, Security Object)', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'cc-content-'));
     // A signer certificate with id-PIV-content-signing, self-issued here (the tenant CA issues it in the stack).
-    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=test content signer', '-addext', 'extendedKeyUsage=2.16.840.1.101.3.6.7', '-addext', 'keyUsage=digitalSignature']);
+    openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=test content signer',
+      '-addext',
+      'extendedKeyUsage=2.16.840.1.101.3.6.7',
+      '-addext',
+      'keyUsage=digitalSignature',
+    ]);
     const key = createPrivateKey(readFileSync(join(dir, 'key.pem')));
     openssl(['x509', '-in', join(dir, 'cert.pem'), '-outform', 'DER', '-out', join(dir, 'cert.der')]);
     signer = { certificate: new Uint8Array(readFileSync(join(dir, 'cert.der'))), sign: async (tbs) => new Uint8Array(sign('sha256', tbs, key)) };
@@ -64,7 +84,8 @@ describe('PIV content signing (CHUID signature, Security Object)', () => {
     verify(items[1]!.value, ['-out', join(dir, 'lds.der')]);
     const parsed = openssl(['asn1parse', '-inform', 'DER', '-in', join(dir, 'lds.der')]);
     expect(parsed).toContain('sha256');
-    const sha = (bytes: Uint8Array): string => execFileSync('openssl', ['dgst', '-sha256', '-hex'], { input: bytes, encoding: 'utf8' }).split('= ')[1]!.trim().toUpperCase();
+    const sha = (bytes: Uint8Array): string =>
+      execFileSync('openssl', ['dgst', '-sha256', '-hex'], { input: bytes, encoding: 'utf8' }).split('= ')[1]!.trim().toUpperCase();
     for (const value of [objects.get(TAG.CHUID)!, objects.get(TAG.CCC)!, objects.get(TAG.CERT_9A)!]) expect(parsed).toContain(sha(value));
     expect(parsed).not.toContain(sha(objects.get(TAG.YUBICO_ADMIN)!));
   });

@@ -36,7 +36,12 @@ describe('command APDU parsing', () => {
   });
 
   it('round-trips what buildCommand produces, short and extended', () => {
-    for (const [data, ne] of [[new Uint8Array(0), undefined], [new Uint8Array(10), 256], [new Uint8Array(300), 65536], [new Uint8Array(255), 1]] as const) {
+    for (const [data, ne] of [
+      [new Uint8Array(0), undefined],
+      [new Uint8Array(10), 256],
+      [new Uint8Array(300), 65536],
+      [new Uint8Array(255), 1],
+    ] as const) {
       const parsed = parseCommand(buildCommand({ ins: 0x87, p1: 7, p2: 0x9a }, data, ne));
       expect(parsed.ok && parsed.command.data.length).toBe(data.length);
       expect(parsed.ok && parsed.command.ne).toBe(ne ?? 0);
@@ -72,7 +77,7 @@ describe('BER-TLV', () => {
 });
 
 describe('FASC-N', () => {
-  it('matches a published FASC-N (yubico-piv-tool\'s CHUID template) bit for bit', () => {
+  it("matches a published FASC-N (yubico-piv-tool's CHUID template) bit for bit", () => {
     const published = hex('D4E739DA739CED39CE739D836858210842108421C84210C3EB');
     const fields = decodeFascn(published);
     expect(fields).toEqual({
@@ -134,7 +139,11 @@ describe('enrolment builders', () => {
   it('certificate object: 70 cert, 71 00, FE; parsed back, gzip-compressed ones too, garbage refused', () => {
     const certificate = tlv(0x30, new Uint8Array(300).fill(1));
     const object = buildCertificateObject(certificate);
-    expect(decodeAll(object)!.map((i) => [i.tag, i.value.length])).toEqual([[0x70, certificate.length], [0x71, 1], [0xfe, 0]]);
+    expect(decodeAll(object)!.map((i) => [i.tag, i.value.length])).toEqual([
+      [0x70, certificate.length],
+      [0x71, 1],
+      [0xfe, 0],
+    ]);
     expect(toHex(parseCertificateObject(object)!)).toBe(toHex(certificate));
     const compressed = new Uint8Array([...tlv(0x70, gzipSync(certificate)), ...tlv(0x71, Uint8Array.of(1)), ...tlv(0xfe)]);
     expect(toHex(parseCertificateObject(compressed)!)).toBe(toHex(certificate));

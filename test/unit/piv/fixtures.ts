@@ -52,7 +52,12 @@ async function generate(host: Host, reference: number, algorithm: PivAlgorithm):
   }
   const point = members.find((m) => m.tag === 0x86)!.value;
   const size = (point.length - 1) / 2;
-  const jwk = { kty: 'EC', crv: size === 32 ? 'P-256' : 'P-384', x: Buffer.from(point.subarray(1, 1 + size)).toString('base64url'), y: Buffer.from(point.subarray(1 + size)).toString('base64url') };
+  const jwk = {
+    kty: 'EC',
+    crv: size === 32 ? 'P-256' : 'P-384',
+    x: Buffer.from(point.subarray(1, 1 + size)).toString('base64url'),
+    y: Buffer.from(point.subarray(1 + size)).toString('base64url'),
+  };
   return webcrypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: jwk.crv }, true, ['verify']);
 }
 

@@ -50,7 +50,12 @@ function wellFormedSw(sw: number): boolean {
 }
 
 const mutated = fc
-  .tuple(fc.constantFrom(...CORPUS), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.integer({ min: -6, max: 6 }), fc.boolean())
+  .tuple(
+    fc.constantFrom(...CORPUS),
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+    fc.integer({ min: -6, max: 6 }),
+    fc.boolean(),
+  )
   .map(([base, flips, resize, chain]) => {
     const bytes = Array.from(base);
     for (const [position, value] of flips) if (bytes.length) bytes[position % bytes.length] = value;
@@ -92,10 +97,14 @@ async function step(command: Uint8Array, state: PivSessionState): Promise<PivSes
 describe('PIV application properties', () => {
   it('any sequence of random and mutated APDUs, from power-on or a privileged session: well-formed answers, bounded serialisable state', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom<PivSessionState>(newSessionState(), PRIVILEGED), fc.array(anyApdu, { minLength: 1, maxLength: 12 }), async (start, commands) => {
-        let state = start;
-        for (const command of commands) state = await step(command, state);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom<PivSessionState>(newSessionState(), PRIVILEGED),
+        fc.array(anyApdu, { minLength: 1, maxLength: 12 }),
+        async (start, commands) => {
+          let state = start;
+          for (const command of commands) state = await step(command, state);
+        },
+      ),
       { numRuns: 400 },
     );
   });
@@ -108,7 +117,9 @@ describe('PIV application properties', () => {
         pinVerified: fc.boolean(),
         pinJustVerified: fc.boolean(),
         adminAuthenticated: fc.boolean(),
-        chain: fc.option(fc.record({ ins: fc.integer({ min: -1, max: 300 }), p1: fc.nat(300), p2: fc.nat(300), data: fc.base64String({ maxLength: 40 }) }), { nil: undefined }),
+        chain: fc.option(fc.record({ ins: fc.integer({ min: -1, max: 300 }), p1: fc.nat(300), p2: fc.nat(300), data: fc.base64String({ maxLength: 40 }) }), {
+          nil: undefined,
+        }),
         pendingResponse: fc.option(fc.oneof(fc.base64String({ maxLength: 40 }), fc.string()), { nil: undefined }),
       }),
     );

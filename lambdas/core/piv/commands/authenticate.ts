@@ -4,15 +4,7 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { SW } from '../apdu.ts';
-import {
-  ASYMMETRIC_IDS,
-  blockBytes,
-  isKnownAlgorithmId,
-  isRsa,
-  keyBytes,
-  MANAGEMENT_IDS,
-  publicKeyParts,
-} from '../algorithms.ts';
+import { ASYMMETRIC_IDS, blockBytes, isKnownAlgorithmId, isRsa, keyBytes, MANAGEMENT_IDS, publicKeyParts } from '../algorithms.ts';
 import type { PivSlot, PrivateKeyOperation, SlotInfo } from '../card-port.ts';
 import { encryptBlock, matchesHash, sha256 } from '../management-key.ts';
 import { fromBase64, toBase64, type PivSessionState } from '../session.ts';
@@ -175,7 +167,11 @@ async function managementAuthenticate(context: CommandContext, members: Map<numb
   if (challenge?.length === 0 && members.size === 1) {
     const plain = deps.random.bytes(block);
     const expectedHash = toBase64(sha256(encryptBlock(algorithm, key, plain)));
-    return { sw: SW.OK, data: tlv(0x7c, tlv(CHALLENGE, plain)), state: { ...base, adminChallenge: { step: 'challenge', algorithm: command.p1, expectedHash } } };
+    return {
+      sw: SW.OK,
+      data: tlv(0x7c, tlv(CHALLENGE, plain)),
+      state: { ...base, adminChallenge: { step: 'challenge', algorithm: command.p1, expectedHash } },
+    };
   }
   // The host's answer to the card's challenge.
   if (response && response.length > 0 && members.size === 1) {

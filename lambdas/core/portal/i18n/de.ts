@@ -113,11 +113,13 @@ export const de: Catalogue = {
   'logout.askedBy': '{app} möchte Sie abmelden.',
   'logout.question': 'Möchten Sie sich von allen Anwendungen von {org} abmelden?',
   'logout.explain': 'Die Abmeldung beendet Ihre Sitzung hier: Jede Anwendung, bei der Sie sich über {org} angemeldet haben, fragt erneut nach Ihrer Anmeldung.',
-  'logout.explainBack': 'Die Abmeldung beendet Ihre Sitzung hier: Jede Anwendung, bei der Sie sich über {org} angemeldet haben, fragt erneut nach Ihrer Anmeldung, und Sie werden zu {host} zurückgeschickt.',
+  'logout.explainBack':
+    'Die Abmeldung beendet Ihre Sitzung hier: Jede Anwendung, bei der Sie sich über {org} angemeldet haben, fragt erneut nach Ihrer Anmeldung, und Sie werden zu {host} zurückgeschickt.',
   'logout.cancelKeeps': 'Mit „Abbrechen“ bleiben Sie angemeldet.',
   'logout.cancelKeepsBack': 'Mit „Abbrechen“ bleiben Sie angemeldet und werden ebenfalls zurückgeschickt.',
   'logout.samlQuestion': 'Von allen Anwendungen von {org} abmelden?',
-  'logout.samlExplain': 'Die Abmeldung beendet Ihre Sitzung hier und teilt es jeder Anwendung mit, bei der Sie sich darüber angemeldet haben; jede fragt erneut nach Ihrer Anmeldung. Mit „Abbrechen“ bleiben Sie angemeldet.',
+  'logout.samlExplain':
+    'Die Abmeldung beendet Ihre Sitzung hier und teilt es jeder Anwendung mit, bei der Sie sich darüber angemeldet haben; jede fragt erneut nach Ihrer Anmeldung. Mit „Abbrechen“ bleiben Sie angemeldet.',
   'logout.submit': 'Abmelden',
   'logout.cancel': 'Abbrechen',
   'logout.done.title': 'Abgemeldet',
@@ -140,7 +142,8 @@ export const de: Catalogue = {
   'formPost.continue': 'Weiter',
 
   'cert.no-certificate.title': 'Kein Smartcard-Zertifikat',
-  'cert.no-certificate.text': 'Ihr Browser hat kein Zertifikat gesendet. Stecken Sie Ihre Karte ein (starten Sie den cloudcard-Agenten), versuchen Sie es erneut und wählen Sie ihr Zertifikat, wenn Sie gefragt werden.',
+  'cert.no-certificate.text':
+    'Ihr Browser hat kein Zertifikat gesendet. Stecken Sie Ihre Karte ein (starten Sie den cloudcard-Agenten), versuchen Sie es erneut und wählen Sie ihr Zertifikat, wenn Sie gefragt werden.',
   'cert.unreadable.title': 'Zertifikat nicht lesbar',
   'cert.unreadable.text': 'Das Zertifikat, das Ihr Browser gesendet hat, konnte nicht gelesen werden.',
   'cert.untrusted-ca.title': 'Zertifikat nicht vertrauenswürdig',
@@ -158,7 +161,8 @@ export const de: Catalogue = {
   'cert.card-blocked.title': 'Karte gesperrt',
   'cert.card-blocked.text': 'Die PIN dieser Karte ist gesperrt. Bitten Sie Ihre Administration, sie zu entsperren.',
   'cert.card-disconnected.title': 'Karte nicht verbunden',
-  'cert.card-disconnected.text': 'Diese Karte ist nicht verbunden (eine Administratorin oder ein Administrator hat sie getrennt, oder der Agent läuft nicht). Stecken Sie sie mit dem cloudcard-Agenten erneut ein und versuchen Sie es noch einmal.',
+  'cert.card-disconnected.text':
+    'Diese Karte ist nicht verbunden (eine Administratorin oder ein Administrator hat sie getrennt, oder der Agent läuft nicht). Stecken Sie sie mit dem cloudcard-Agenten erneut ein und versuchen Sie es noch einmal.',
   'cert.no-mapping.title': 'Zertifikat keinem Benutzer zugeordnet',
   'cert.no-mapping.text': 'Dieses Zertifikat nennt keinen Benutzer dieser Organisation.',
   'cert.unknown-user.title': 'Zertifikat keinem Benutzer zugeordnet',

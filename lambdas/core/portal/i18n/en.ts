@@ -114,11 +114,13 @@ export const en = {
   'logout.askedBy': '{app} asked to sign you out.',
   'logout.question': 'Do you want to sign out of all applications of {org}?',
   'logout.explain': 'Signing out ends your session here: every application you signed in to through {org} will ask you to sign in again.',
-  'logout.explainBack': 'Signing out ends your session here: every application you signed in to through {org} will ask you to sign in again, and you will be sent back to {host}.',
+  'logout.explainBack':
+    'Signing out ends your session here: every application you signed in to through {org} will ask you to sign in again, and you will be sent back to {host}.',
   'logout.cancelKeeps': 'Cancel keeps you signed in.',
   'logout.cancelKeepsBack': 'Cancel keeps you signed in and also sends you back.',
   'logout.samlQuestion': 'Sign out of every application of {org}?',
-  'logout.samlExplain': 'Signing out ends your session here and tells each application you signed in to through it; each will ask you to sign in again. Cancel keeps you signed in.',
+  'logout.samlExplain':
+    'Signing out ends your session here and tells each application you signed in to through it; each will ask you to sign in again. Cancel keeps you signed in.',
   'logout.submit': 'Sign out',
   'logout.cancel': 'Cancel',
   'logout.done.title': 'Signed out',
@@ -141,7 +143,8 @@ export const en = {
   'formPost.continue': 'Continue',
 
   'cert.no-certificate.title': 'No smart card certificate',
-  'cert.no-certificate.text': 'Your browser sent no certificate. Insert your card (start the cloudcard agent), then try again and choose its certificate when asked.',
+  'cert.no-certificate.text':
+    'Your browser sent no certificate. Insert your card (start the cloudcard agent), then try again and choose its certificate when asked.',
   'cert.unreadable.title': 'Certificate not readable',
   'cert.unreadable.text': 'The certificate your browser sent could not be read.',
   'cert.untrusted-ca.title': 'Certificate not trusted',
@@ -159,7 +162,8 @@ export const en = {
   'cert.card-blocked.title': 'Card blocked',
   'cert.card-blocked.text': 'The PIN of this card is blocked. Ask your administrator to unblock it.',
   'cert.card-disconnected.title': 'Card not connected',
-  'cert.card-disconnected.text': 'This card is not connected (an administrator disconnected it, or the agent is not running). Insert it again with the cloudcard agent and retry.',
+  'cert.card-disconnected.text':
+    'This card is not connected (an administrator disconnected it, or the agent is not running). Insert it again with the cloudcard agent and retry.',
   'cert.no-mapping.title': 'Certificate not linked to a user',
   'cert.no-mapping.text': 'This certificate does not name a user of this organisation.',
   'cert.unknown-user.title': 'Certificate not linked to a user',

@@ -112,12 +112,15 @@ export const fr: Catalogue = {
   'logout.title': 'Se déconnecter',
   'logout.askedBy': '{app} a demandé à vous déconnecter.',
   'logout.question': 'Voulez-vous vous déconnecter de toutes les applications de {org} ?',
-  'logout.explain': 'La déconnexion met fin à votre session ici : chaque application à laquelle vous vous êtes connecté via {org} vous demandera de vous reconnecter.',
-  'logout.explainBack': 'La déconnexion met fin à votre session ici : chaque application à laquelle vous vous êtes connecté via {org} vous demandera de vous reconnecter, et vous serez renvoyé vers {host}.',
+  'logout.explain':
+    'La déconnexion met fin à votre session ici : chaque application à laquelle vous vous êtes connecté via {org} vous demandera de vous reconnecter.',
+  'logout.explainBack':
+    'La déconnexion met fin à votre session ici : chaque application à laquelle vous vous êtes connecté via {org} vous demandera de vous reconnecter, et vous serez renvoyé vers {host}.',
   'logout.cancelKeeps': 'Annuler vous garde connecté.',
   'logout.cancelKeepsBack': 'Annuler vous garde connecté et vous renvoie également.',
   'logout.samlQuestion': 'Se déconnecter de toutes les applications de {org} ?',
-  'logout.samlExplain': 'La déconnexion met fin à votre session ici et en informe chaque application à laquelle vous vous êtes connecté par ce biais ; chacune vous demandera de vous reconnecter. Annuler vous garde connecté.',
+  'logout.samlExplain':
+    'La déconnexion met fin à votre session ici et en informe chaque application à laquelle vous vous êtes connecté par ce biais ; chacune vous demandera de vous reconnecter. Annuler vous garde connecté.',
   'logout.submit': 'Se déconnecter',
   'logout.cancel': 'Annuler',
   'logout.done.title': 'Déconnecté',
@@ -140,7 +143,8 @@ export const fr: Catalogue = {
   'formPost.continue': 'Continuer',
 
   'cert.no-certificate.title': 'Aucun certificat de carte à puce',
-  'cert.no-certificate.text': 'Votre navigateur n’a envoyé aucun certificat. Insérez votre carte (lancez l’agent cloudcard), puis réessayez et choisissez son certificat quand il vous est demandé.',
+  'cert.no-certificate.text':
+    'Votre navigateur n’a envoyé aucun certificat. Insérez votre carte (lancez l’agent cloudcard), puis réessayez et choisissez son certificat quand il vous est demandé.',
   'cert.unreadable.title': 'Certificat illisible',
   'cert.unreadable.text': 'Le certificat envoyé par votre navigateur n’a pas pu être lu.',
   'cert.untrusted-ca.title': 'Certificat non approuvé',
@@ -148,7 +152,8 @@ export const fr: Catalogue = {
   'cert.not-valid-now.title': 'Certificat expiré ou pas encore valide',
   'cert.not-valid-now.text': 'Demandez un nouveau certificat de carte à votre administrateur.',
   'cert.wrong-usage.title': 'Certificat non destiné à la connexion',
-  'cert.wrong-usage.text': 'Choisissez le certificat d’authentification de votre carte (emplacement PIV 9A), pas son certificat de signature ou de chiffrement.',
+  'cert.wrong-usage.text':
+    'Choisissez le certificat d’authentification de votre carte (emplacement PIV 9A), pas son certificat de signature ou de chiffrement.',
   'cert.unknown-certificate.title': 'Certificat de carte inconnu',
   'cert.unknown-certificate.text': 'Ce certificat n’appartient à aucune carte de cette organisation.',
   'cert.revoked.title': 'Certificat révoqué',
@@ -158,7 +163,8 @@ export const fr: Catalogue = {
   'cert.card-blocked.title': 'Carte bloquée',
   'cert.card-blocked.text': 'Le code PIN de cette carte est bloqué. Demandez à votre administrateur de le débloquer.',
   'cert.card-disconnected.title': 'Carte non connectée',
-  'cert.card-disconnected.text': 'Cette carte n’est pas connectée (un administrateur l’a déconnectée, ou l’agent ne fonctionne pas). Insérez-la de nouveau avec l’agent cloudcard et réessayez.',
+  'cert.card-disconnected.text':
+    'Cette carte n’est pas connectée (un administrateur l’a déconnectée, ou l’agent ne fonctionne pas). Insérez-la de nouveau avec l’agent cloudcard et réessayez.',
   'cert.no-mapping.title': 'Certificat non lié à un utilisateur',
   'cert.no-mapping.text': 'Ce certificat ne nomme aucun utilisateur de cette organisation.',
   'cert.unknown-user.title': 'Certificat non lié à un utilisateur',

@@ -28,7 +28,13 @@ export function formatValue(locale: Locale, value: MessageValue): string {
  * through `render`, so a caller can escape text and keep markup it built itself). A missing placeholder
  * value leaves the placeholder visible rather than failing a page.
  */
-export function messageParts<T>(locale: Locale, key: MessageKey, values: Readonly<Record<string, T>>, render: (value: T) => string, literal: (text: string) => string): string {
+export function messageParts<T>(
+  locale: Locale,
+  key: MessageKey,
+  values: Readonly<Record<string, T>>,
+  render: (value: T) => string,
+  literal: (text: string) => string,
+): string {
   const message = CATALOGUES[locale][key];
   let out = '';
   let last = 0;
@@ -43,4 +49,10 @@ export function messageParts<T>(locale: Locale, key: MessageKey, values: Readonl
 
 /** Plain-text form of a message (values formatted for the language). */
 export const translate = (locale: Locale, key: MessageKey, values: Readonly<Record<string, MessageValue>> = {}): string =>
-  messageParts(locale, key, values, (value) => formatValue(locale, value), (text) => text);
+  messageParts(
+    locale,
+    key,
+    values,
+    (value) => formatValue(locale, value),
+    (text) => text,
+  );

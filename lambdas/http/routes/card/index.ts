@@ -47,7 +47,8 @@ function sessionProblem(error: CardSessionError): HttpProblem {
 
 const bearer = (request: ApiRequest): string | undefined => /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(request.headers['authorization']?.trim() ?? '')?.[1];
 /** The session token (sessions.ts `sessionToken`): a base64url hint, a dot and the 43-character secret. */
-const sessionSecret = (request: ApiRequest): string | undefined => /^CardSession ([A-Za-z0-9_.-]{1,600})$/.exec(request.headers['authorization']?.trim() ?? '')?.[1];
+const sessionSecret = (request: ApiRequest): string | undefined =>
+  /^CardSession ([A-Za-z0-9_.-]{1,600})$/.exec(request.headers['authorization']?.trim() ?? '')?.[1];
 
 function jsonBody(request: ApiRequest): Record<string, unknown> {
   if (!request.body || typeof request.body !== 'object' || Array.isArray(request.body)) {
@@ -83,7 +84,11 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
   };
   const requireSecret = (request: ApiRequest): string => {
     const secret = sessionSecret(request);
-    if (!secret) throw new HttpProblem(401, 'Unauthorized', { detail: 'a card session secret is required (Authorization: CardSession <secret>)', headers: { 'WWW-Authenticate': 'CardSession' } });
+    if (!secret)
+      throw new HttpProblem(401, 'Unauthorized', {
+        detail: 'a card session secret is required (Authorization: CardSession <secret>)',
+        headers: { 'WWW-Authenticate': 'CardSession' },
+      });
     return secret;
   };
 
@@ -107,7 +112,8 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
         const principal = await principalOf(tenant, request);
         if (!deps.devices) throw new HttpProblem(503, 'Service unavailable', { detail: 'devices need the state table' });
         const verified = await verifyDeviceProof(jsonBody(request)['proof'], DEVICE_REGISTRATION_TYP);
-        if (principal.boundJkt && principal.boundJkt !== verified.jkt) throw new HttpProblem(400, 'Invalid request', { detail: 'the token is bound to another key than the device key' });
+        if (principal.boundJkt && principal.boundJkt !== verified.jkt)
+          throw new HttpProblem(400, 'Invalid request', { detail: 'the token is bound to another key than the device key' });
         const report = registrationReportOf(verified.payload, `${request.baseUrl}/t/${tenant.id}/card/v1/devices`, Math.floor(deps.clock.now() / 1000));
         return json(200, await deps.devices.register(tenant.id, principal.username, verified.jkt, report, principal.grant), NO_STORE);
       },
@@ -130,7 +136,16 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
         const tenant = await tenantOf(request);
         const principal = await principalOf(tenant, request);
         const body = jsonBody(request);
-        const opened = await withSession(() => deps.sessions.open(tenant, principal.username, request.params['card'] ?? '', String(body['proof'] ?? ''), principal.grantedAt, accessContextOf(request)));
+        const opened = await withSession(() =>
+          deps.sessions.open(
+            tenant,
+            principal.username,
+            request.params['card'] ?? '',
+            String(body['proof'] ?? ''),
+            principal.grantedAt,
+            accessContextOf(request),
+          ),
+        );
         return json(201, { session: opened.secret, sessionId: opened.session.id, card: opened.session.card, expiresAt: opened.expiresAt }, NO_STORE);
       },
     },
@@ -143,7 +158,13 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
         const tenantId = request.params['tenant'] ?? '';
         const resetFirst = request.query['reset'] === 'true';
         const result = await withSession(() => deps.sessions.apdu(tenantId, secret, command, { resetFirst }));
-        deps.traceApdu?.({ tenant: tenantId, card: result.session.card, session: result.session.id, ins: hex(result.trace.ins, 2), sw: hex(result.trace.sw, 4) });
+        deps.traceApdu?.({
+          tenant: tenantId,
+          card: result.session.card,
+          session: result.session.id,
+          ins: hex(result.trace.ins, 2),
+          sw: hex(result.trace.sw, 4),
+        });
         return apduResponse(request, result.response, result.pinRemaining);
       },
     },
@@ -162,7 +183,11 @@ export function cardRoutes(deps: CardRouteDeps): Route[] {
       handle: async (request) => {
         const secret = requireSecret(request);
         const renewed = await withSession(() => deps.sessions.renew(request.params['tenant'] ?? '', secret));
-        return { statusCode: 200, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: JSON.stringify({ expiresAt: renewed.expiresAt }) };
+        return {
+          statusCode: 200,
+          headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+          body: JSON.stringify({ expiresAt: renewed.expiresAt }),
+        };
       },
     },
     {
@@ -202,5 +227,10 @@ function apduResponse(request: ApiRequest, response: Uint8Array, pinRemaining: n
     const sw = response.length >= 2 ? (response[response.length - 2]! << 8) | response[response.length - 1]! : 0;
     return json(200, { response: Buffer.from(response).toString('base64'), sw: hex(sw, 4), pinRemaining }, headers);
   }
-  return { statusCode: 200, headers: { 'Content-Type': 'application/octet-stream', ...headers }, body: Buffer.from(response).toString('base64'), isBase64Encoded: true };
+  return {
+    statusCode: 200,
+    headers: { 'Content-Type': 'application/octet-stream', ...headers },
+    body: Buffer.from(response).toString('base64'),
+    isBase64Encoded: true,
+  };
 }

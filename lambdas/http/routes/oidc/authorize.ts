@@ -69,7 +69,12 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
       if (!(error instanceof OAuthError)) throw error;
       // Unverified parameters name no trusted return address: only an outer, registered one gets the error.
       const back = outer['redirect_uri'];
-      if (back && redirectUriAllowed(client.redirect_uris, back)) return replyError({ redirectUri: back, responseMode: 'query', ...(outer['state'] !== undefined ? { state: outer['state'] } : {}), issuer: tenant.issuer, view }, error, oidc.random.id());
+      if (back && redirectUriAllowed(client.redirect_uris, back))
+        return replyError(
+          { redirectUri: back, responseMode: 'query', ...(outer['state'] !== undefined ? { state: outer['state'] } : {}), issuer: tenant.issuer, view },
+          error,
+          oidc.random.id(),
+        );
       return errorPage(view, 400, 'error.request.title', 'error.request.unusable', { reason: error.error });
     }
     const redirectUri = params['redirect_uri'];
@@ -77,7 +82,13 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
       return errorPage(view, 400, 'error.request.title', 'error.request.redirectUri');
     }
     const responseMode = params['response_mode'] === 'form_post' ? 'form_post' : 'query';
-    const to: ReplyTo = { redirectUri, responseMode, ...(params['state'] !== undefined ? { state: params['state'] } : {}), issuer: tenant.issuer, view: viewOf({ acceptLanguage: request.headers['accept-language'], tenant: tenant.tenant, uiLocales: params['ui_locales'] }) };
+    const to: ReplyTo = {
+      redirectUri,
+      responseMode,
+      ...(params['state'] !== undefined ? { state: params['state'] } : {}),
+      issuer: tenant.issuer,
+      view: viewOf({ acceptLanguage: request.headers['accept-language'], tenant: tenant.tenant, uiLocales: params['ui_locales'] }),
+    };
     const nonce = oidc.random.id();
     let parsed: AuthorizationRequest;
     try {
@@ -100,17 +111,33 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
     const secret = reusable?.secret;
     const session = reusable?.session;
     const needsLogin = !session || !sessionSatisfies(session, parsed, nowSeconds());
-    const needsConsent = parsed.prompt.includes('consent') || (!client.first_party && !(session && (await oidc.consents.covers(tenant.tenant.id, session.sub, client.client_id, parsed.scope))));
+    const needsConsent =
+      parsed.prompt.includes('consent') ||
+      (!client.first_party && !(session && (await oidc.consents.covers(tenant.tenant.id, session.sub, client.client_id, parsed.scope))));
 
     if (parsed.prompt.includes('none')) {
       if (needsLogin) return replyError(to, new OAuthError('login_required', 'the user is not signed in (or not at the requested level)'), nonce);
       if (needsConsent) return replyError(to, new OAuthError('consent_required', 'the user has not consented to this client'), nonce);
     }
     if (!needsLogin && !needsConsent && session && secret) {
-      return complete(tenant, client, parsed, to, { sub: session.sub, authTime: session.authTime, acr: session.acr, amr: session.amr, sid: session.sid }, secret, session, nonce);
+      return complete(
+        tenant,
+        client,
+        parsed,
+        to,
+        { sub: session.sub, authTime: session.authTime, acr: session.acr, amr: session.amr, sid: session.sid },
+        secret,
+        session,
+        nonce,
+      );
     }
     const interaction = await oidc.interactions.create(tenant.tenant.id, { kind: 'authorize', request: parsed }, INTERACTION_SECONDS);
-    const started = needsLogin || !session ? interaction : await oidc.interactions.update(interaction, { authentication: { sub: session.sub, authTime: session.authTime, acr: session.acr, amr: session.amr, sid: session.sid } });
+    const started =
+      needsLogin || !session
+        ? interaction
+        : await oidc.interactions.update(interaction, {
+            authentication: { sub: session.sub, authTime: session.authTime, acr: session.acr, amr: session.amr, sid: session.sid },
+          });
     const step = needsLogin ? 'login' : 'consent';
     return redirect(`${tenant.issuer}/portal/${step}?interaction=${started.id}`, {}, [
       setCookie(INTERACTION_COOKIE, started.id, { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: INTERACTION_SECONDS }),
@@ -131,16 +158,26 @@ export function authorizeRoutes(deps: OidcRouteDeps): Route[] {
     const parsed = interaction.request;
     const client = await oidc.clients.find(tenant.tenant.id, parsed.clientId);
     if (!client || !redirectUriAllowed(client.redirect_uris, parsed.redirectUri)) return errorPage(view, 400, 'error.request.title', 'error.appUnknown.text');
-    const to: ReplyTo = { redirectUri: parsed.redirectUri, responseMode: parsed.responseMode, ...(parsed.state !== undefined ? { state: parsed.state } : {}), issuer: tenant.issuer, view };
+    const to: ReplyTo = {
+      redirectUri: parsed.redirectUri,
+      responseMode: parsed.responseMode,
+      ...(parsed.state !== undefined ? { state: parsed.state } : {}),
+      issuer: tenant.issuer,
+      view,
+    };
     const nonce = oidc.random.id();
     const authentication = interaction.authentication;
     if (!authentication) return errorPage(view, 400, 'error.notFinished.title', 'error.notFinished.text');
     // The hint names another user than the one who just signed in: no code for the wrong account.
     if (parsed.idTokenHintSub !== undefined && parsed.idTokenHintSub !== authentication.sub) {
       await finishQuietly(interaction);
-      return reply(to, { error: 'login_required', error_description: 'the signed-in user is not the one id_token_hint names' }, nonce, [setCookie(INTERACTION_COOKIE, '', { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: 0 })]);
+      return reply(to, { error: 'login_required', error_description: 'the signed-in user is not the one id_token_hint names' }, nonce, [
+        setCookie(INTERACTION_COOKIE, '', { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: 0 }),
+      ]);
     }
-    const consentNeeded = parsed.prompt.includes('consent') || (!client.first_party && !(await oidc.consents.covers(tenant.tenant.id, authentication.sub, client.client_id, parsed.scope)));
+    const consentNeeded =
+      parsed.prompt.includes('consent') ||
+      (!client.first_party && !(await oidc.consents.covers(tenant.tenant.id, authentication.sub, client.client_id, parsed.scope)));
     if (consentNeeded && interaction.consented === undefined) return redirect(`${tenant.issuer}/portal/consent?interaction=${interaction.id}`);
     try {
       await oidc.interactions.finish(interaction);
@@ -230,8 +267,14 @@ export function sessionSatisfies(session: Pick<SsoSession, 'sub' | 'authTime' | 
 }
 
 /** Validates everything after client and redirect URI; failures travel back to the client (or, at PAR, to the pushing client). */
-export function validate(params: Record<string, string | undefined>, client: OidcClient, redirectUri: string, responseMode: 'query' | 'form_post'): AuthorizationRequest {
-  if (params['response_mode'] !== undefined && !['query', 'form_post'].includes(params['response_mode'])) throw new OAuthError('invalid_request', 'response_mode must be query or form_post');
+export function validate(
+  params: Record<string, string | undefined>,
+  client: OidcClient,
+  redirectUri: string,
+  responseMode: 'query' | 'form_post',
+): AuthorizationRequest {
+  if (params['response_mode'] !== undefined && !['query', 'form_post'].includes(params['response_mode']))
+    throw new OAuthError('invalid_request', 'response_mode must be query or form_post');
   if (params['response_type'] !== 'code') throw new OAuthError('unsupported_response_type', 'only response_type=code is supported');
   if (!client.grant_types.includes('authorization_code')) throw new OAuthError('unauthorized_client', 'this client may not use the authorization code flow');
   const scopes = (params['scope'] ?? '').split(' ').filter(Boolean);

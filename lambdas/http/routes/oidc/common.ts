@@ -74,7 +74,12 @@ export function paramsOf(request: ApiRequest): Record<string, string | undefined
  * Authenticates the client of a token, device, introspection or revocation request. Client assertions
  * may name this endpoint or the issuer as audience (RFC 7523 §3).
  */
-export function authenticateRequestClient(oidc: Oidc, request: ApiRequest, tenant: TenantContext, form: Record<string, string>): Promise<{ client: OidcClient; method: ClientAuthMethod }> {
+export function authenticateRequestClient(
+  oidc: Oidc,
+  request: ApiRequest,
+  tenant: TenantContext,
+  form: Record<string, string>,
+): Promise<{ client: OidcClient; method: ClientAuthMethod }> {
   const authorization = request.headers['authorization'];
   return authenticateClient(
     { tenant: tenant.tenant.id, ...(authorization ? { authorization } : {}), form, audiences: [endpointUrl(request), tenant.issuer] },

@@ -54,6 +54,10 @@ export function clientCors(oidc: Pick<Oidc, 'clients'>): CorsPolicy {
       const client = tenant && clientId ? await oidc.clients.find(tenant, clientId) : undefined;
       return client ? clientOrigins(client.redirect_uris) : [];
     },
-    refuse: (origin) => oauthJson(400, { error: 'invalid_request', error_description: `origin ${origin.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '?')} is not allowed for this client` }),
+    refuse: (origin) =>
+      oauthJson(400, {
+        error: 'invalid_request',
+        error_description: `origin ${origin.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '?')} is not allowed for this client`,
+      }),
   };
 }

@@ -21,7 +21,12 @@ export function deviceRoutes(deps: OidcRouteDeps): Route[] {
           const allowed = client.scope.split(' ');
           const unknown = requested.filter((s) => !allowed.includes(s));
           if (unknown.length) throw invalidScope(`scope not allowed: ${unknown.join(' ')}`);
-          const { deviceCode, userCode, intervalSeconds } = await oidc.devices.start(tenant.tenant.id, client.client_id, [...new Set(requested)].join(' '), tenant.settings.deviceCodeSeconds);
+          const { deviceCode, userCode, intervalSeconds } = await oidc.devices.start(
+            tenant.tenant.id,
+            client.client_id,
+            [...new Set(requested)].join(' '),
+            tenant.settings.deviceCodeSeconds,
+          );
           const verificationUri = `${tenant.issuer}/portal/device`;
           return oauthJson(200, {
             device_code: deviceCode,

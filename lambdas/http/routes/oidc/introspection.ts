@@ -27,7 +27,17 @@ export function introspectionRoutes(deps: OidcRouteDeps): Route[] {
     const tryRefresh = async () => {
       const rt = await oidc.refreshTokens.find(token);
       if (!rt || rt.status !== 'active' || rt.tenant !== tenant.tenant.id || !(await oidc.grants.active(rt.gid))) return undefined;
-      if (!(await stillAllowed({ tenant: rt.tenant, subject: { user: rt.sub }, audience: rt.clientId, grantedAt: rt.authTime, grantId: rt.gid, sessionId: rt.sid }))) return undefined;
+      if (
+        !(await stillAllowed({
+          tenant: rt.tenant,
+          subject: { user: rt.sub },
+          audience: rt.clientId,
+          grantedAt: rt.authTime,
+          grantId: rt.gid,
+          sessionId: rt.sid,
+        }))
+      )
+        return undefined;
       return {
         active: true,
         token_type: 'refresh_token',
@@ -48,7 +58,16 @@ export function introspectionRoutes(deps: OidcRouteDeps): Route[] {
         const subject = authTime === undefined ? { client: claims.client_id } : { user: claims.sub };
         // Granted at the sign-in, or for a client's own token when it was issued.
         const grantedAt = authTime ?? claims.iat;
-        if (!(await stillAllowed({ tenant: tenant.tenant.id, subject, audience: claims.client_id, ...(grantedAt !== undefined ? { grantedAt } : {}), grantId: claims.gid }))) return undefined;
+        if (
+          !(await stillAllowed({
+            tenant: tenant.tenant.id,
+            subject,
+            audience: claims.client_id,
+            ...(grantedAt !== undefined ? { grantedAt } : {}),
+            grantId: claims.gid,
+          }))
+        )
+          return undefined;
         return {
           active: true,
           token_type: claims.cnf ? 'DPoP' : 'Bearer',

@@ -18,7 +18,10 @@ export function logoutRoutes(deps: OidcRouteDeps): Route[] {
   const { oidc } = deps;
 
   /** The client and return address a logout request may use, or undefined when none is valid. */
-  async function target(tenant: TenantContext, params: Record<string, string | undefined>): Promise<{ client?: OidcClient; returnTo?: string; error?: MessageKey }> {
+  async function target(
+    tenant: TenantContext,
+    params: Record<string, string | undefined>,
+  ): Promise<{ client?: OidcClient; returnTo?: string; error?: MessageKey }> {
     let clientId = params['client_id'];
     if (params['id_token_hint']) {
       const claims = await oidc.tokens.verifyIdTokenHint(tenant.tenant.id, tenant.issuer, tenant.settings, params['id_token_hint']).catch(() => undefined);
@@ -71,7 +74,12 @@ export function logoutRoutes(deps: OidcRouteDeps): Route[] {
     if (secret) await oidc.sessions.end(secret);
     const cookies = [...clearSsoSessionCookies(tenant.tenant.id), clearCookie('cc_logout', `/t/${tenant.tenant.id}/oidc/logout`)];
     if (returnTo) return redirect(returnTo, {}, cookies);
-    return { statusCode: 200, headers: pageHeaders(view), multiValueHeaders: { 'Set-Cookie': cookies }, body: page(view, view.text('logout.done.title'), html`<p>${view.t('logout.done.text')}</p>`) };
+    return {
+      statusCode: 200,
+      headers: pageHeaders(view),
+      multiValueHeaders: { 'Set-Cookie': cookies },
+      body: page(view, view.text('logout.done.title'), html`<p>${view.t('logout.done.text')}</p>`),
+    };
   }
 
   /** The user declined: the session stays; like oidc-provider, a valid return address still gets them back. */
@@ -85,7 +93,12 @@ export function logoutRoutes(deps: OidcRouteDeps): Route[] {
     if (error) return errorPage(view, 400, 'logout.invalid.title', error);
     const cookies = [clearCookie('cc_logout', `/t/${tenant.tenant.id}/oidc/logout`)];
     if (returnTo) return redirect(returnTo, {}, cookies);
-    return { statusCode: 200, headers: pageHeaders(view), multiValueHeaders: { 'Set-Cookie': cookies }, body: page(view, view.text('logout.kept.title'), html`<p>${view.t('logout.kept.text')}</p>`) };
+    return {
+      statusCode: 200,
+      headers: pageHeaders(view),
+      multiValueHeaders: { 'Set-Cookie': cookies },
+      body: page(view, view.text('logout.kept.title'), html`<p>${view.t('logout.kept.text')}</p>`),
+    };
   }
 
   return [

@@ -34,13 +34,20 @@ export function parRoutes(deps: OidcRouteDeps): Route[] {
               : Object.fromEntries(Object.entries(form).filter(([name]) => !CLIENT_AUTH_PARAMETERS.has(name)));
           params['client_id'] = client.client_id;
           // RFC 9449 §10.1: a DPoP proof at PAR binds the code to its key, as dpop_jkt would.
-          const proof = await oidc.dpop.verify(request.headers['dpop'], { tenant: tenant.tenant.id, method: 'POST', url: endpointUrl(request), requireNonce: true });
+          const proof = await oidc.dpop.verify(request.headers['dpop'], {
+            tenant: tenant.tenant.id,
+            method: 'POST',
+            url: endpointUrl(request),
+            requireNonce: true,
+          });
           if (proof) {
-            if (params['dpop_jkt'] !== undefined && params['dpop_jkt'] !== proof.jkt) throw new OAuthError('invalid_request', 'dpop_jkt does not match the key of the DPoP proof');
+            if (params['dpop_jkt'] !== undefined && params['dpop_jkt'] !== proof.jkt)
+              throw new OAuthError('invalid_request', 'dpop_jkt does not match the key of the DPoP proof');
             params['dpop_jkt'] = proof.jkt;
           }
           const redirectUri = params['redirect_uri'];
-          if (!redirectUri || !redirectUriAllowed(client.redirect_uris, redirectUri)) throw new OAuthError('invalid_request', 'redirect_uri is missing or not registered for this client');
+          if (!redirectUri || !redirectUriAllowed(client.redirect_uris, redirectUri))
+            throw new OAuthError('invalid_request', 'redirect_uri is missing or not registered for this client');
           validate(params, client, redirectUri, params['response_mode'] === 'form_post' ? 'form_post' : 'query');
           const pushed = await oidc.pushedRequests.push(tenant.tenant.id, client.client_id, params);
           return oauthJson(201, { request_uri: pushed.requestUri, expires_in: pushed.expiresIn });

@@ -30,19 +30,23 @@ export function registrationRoutes(deps: OidcRouteDeps): Route[] {
   };
 
   const jsonBody = (request: ApiRequest): unknown => {
-    if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) throw new OAuthError('invalid_client_metadata', 'the body must be application/json');
-    if (!request.body || typeof request.body !== 'object' || Array.isArray(request.body)) throw new OAuthError('invalid_client_metadata', 'the body must be a JSON object');
+    if (!/^application\/json\b/i.test(request.headers['content-type'] ?? ''))
+      throw new OAuthError('invalid_client_metadata', 'the body must be application/json');
+    if (!request.body || typeof request.body !== 'object' || Array.isArray(request.body))
+      throw new OAuthError('invalid_client_metadata', 'the body must be a JSON object');
     return request.body;
   };
 
   const bearer = (request: ApiRequest): string | undefined => /^Bearer (\S+)$/i.exec(request.headers['authorization'] ?? '')?.[1];
 
-  const manage = (run: (tenantId: string, issuer: string, client: OidcClient, request: ApiRequest, tenant: TenantContext) => Promise<ApiResponse>) => (request: ApiRequest) =>
-    oauthEndpoint(async () => {
-      const tenant = await tenantContext(deps.tenants, request);
-      const client = await oidc.clients.authorizeRegistration(tenant.tenant.id, request.params['clientId']!, bearer(request));
-      return run(tenant.tenant.id, tenant.issuer, client, request, tenant);
-    });
+  const manage =
+    (run: (tenantId: string, issuer: string, client: OidcClient, request: ApiRequest, tenant: TenantContext) => Promise<ApiResponse>) =>
+    (request: ApiRequest) =>
+      oauthEndpoint(async () => {
+        const tenant = await tenantContext(deps.tenants, request);
+        const client = await oidc.clients.authorizeRegistration(tenant.tenant.id, request.params['clientId']!, bearer(request));
+        return run(tenant.tenant.id, tenant.issuer, client, request, tenant);
+      });
 
   return [
     {
@@ -52,7 +56,8 @@ export function registrationRoutes(deps: OidcRouteDeps): Route[] {
         oauthEndpoint(async () => {
           const tenant = await tenantContext(deps.tenants, request);
           const mode = tenant.settings.registration;
-          if (mode === 'closed') throw new OAuthError('access_denied', 'this tenant does not accept dynamic client registration; its operator adds clients', { status: 403 });
+          if (mode === 'closed')
+            throw new OAuthError('access_denied', 'this tenant does not accept dynamic client registration; its operator adds clients', { status: 403 });
           // RFC 7591 §3: in token mode the initial access token is checked first, and spent only once the
           // metadata is acceptable, just before the client is written.
           const presented = bearer(request);

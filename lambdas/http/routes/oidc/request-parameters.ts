@@ -20,7 +20,8 @@ export async function authorizationParameters(deps: OidcRouteDeps, tenant: Tenan
   const requestObject = outer['request'];
   if (requestUri !== undefined && requestObject !== undefined) throw new OAuthError('invalid_request', 'request and request_uri cannot both be used');
   if (requestUri !== undefined) {
-    if (!requestUri.startsWith(PAR_URN_PREFIX)) throw new OAuthError('request_uri_not_supported', 'request_uri must come from this server’s pushed authorization request endpoint');
+    if (!requestUri.startsWith(PAR_URN_PREFIX))
+      throw new OAuthError('request_uri_not_supported', 'request_uri must come from this server’s pushed authorization request endpoint');
     const pushed = await deps.oidc.pushedRequests.redeem(tenant.tenant.id, client.client_id, requestUri);
     if (!pushed) throw new OAuthError('invalid_request_uri', 'the request_uri is unknown, expired, already used, or another client’s');
     return pushed;

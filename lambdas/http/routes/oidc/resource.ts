@@ -41,7 +41,13 @@ export async function authenticateAccessToken(deps: OidcRouteDeps, tenant: Tenan
     if (scheme !== 'DPoP') throw challenge('DPoP', 'invalid_token', 'this access token is DPoP-bound; use the DPoP scheme with a proof');
     let proof;
     try {
-      proof = await oidc.dpop.verify(request.headers['dpop'], { tenant: tenant.tenant.id, method: request.method, url: endpointUrl(request), accessToken: token, requireNonce: true });
+      proof = await oidc.dpop.verify(request.headers['dpop'], {
+        tenant: tenant.tenant.id,
+        method: request.method,
+        url: endpointUrl(request),
+        accessToken: token,
+        requireNonce: true,
+      });
     } catch (error) {
       if (error instanceof OAuthError && error.error === 'use_dpop_nonce') throw challenge('DPoP', 'use_dpop_nonce', error.message, { ...error.headers });
       if (error instanceof OAuthError) throw challenge('DPoP', 'invalid_dpop_proof', error.message);

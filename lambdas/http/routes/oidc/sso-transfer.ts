@@ -37,7 +37,12 @@ export function ssoTransferRoutes(deps: OidcRouteDeps): Route[] {
           const tenant = await tenantContext(deps.tenants, request);
           const form = formOf(request);
           const { client } = await authenticateRequestClient(oidc, request, tenant, form);
-          const proof = await oidc.dpop.verify(request.headers['dpop'], { tenant: tenant.tenant.id, method: 'POST', url: endpointUrl(request), requireNonce: true });
+          const proof = await oidc.dpop.verify(request.headers['dpop'], {
+            tenant: tenant.tenant.id,
+            method: 'POST',
+            url: endpointUrl(request),
+            requireNonce: true,
+          });
           if (!proof) throw invalidDpopProof('a DPoP proof by the device key is required');
           const token = form['refresh_token'];
           if (!token) throw invalidRequest('refresh_token is required');

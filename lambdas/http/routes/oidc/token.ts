@@ -4,7 +4,16 @@ import { ConflictError } from '../../../core/errors.ts';
 import { scopeStillAllowed, tenantGrantTypes, type OidcClient } from '../../../core/oidc/client.ts';
 import { ACR } from '../../../core/oidc/claims.ts';
 import type { DpopProof } from '../../../core/oidc/dpop.ts';
-import { invalidDpopProof, invalidGrant, invalidRequest, invalidScope, invalidTarget, OAuthError, stepUpRequired, unauthorizedClient } from '../../../core/oidc/errors.ts';
+import {
+  invalidDpopProof,
+  invalidGrant,
+  invalidRequest,
+  invalidScope,
+  invalidTarget,
+  OAuthError,
+  stepUpRequired,
+  unauthorizedClient,
+} from '../../../core/oidc/errors.ts';
 import { targetResource } from '../../../core/oidc/resources.ts';
 import { s256 } from '../../../core/oidc/hashing.ts';
 import type { IssuedTokens } from '../../../core/oidc/tokens.ts';
@@ -48,11 +57,26 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       if (presented.outcome === 'unknown') throw invalidGrant('the authorization code is invalid or expired');
       if (presented.outcome === 'foreign') throw invalidGrant('the authorization code was issued to another client');
       const grant = presented.grant;
-      await continueOrRefuse(request, proof, { kind: 'code', tenant: grant.tenant, subject: { user: grant.sub }, audience: client.client_id, grantedAt: grant.authTime, grantId: grant.gid, sessionId: grant.sid });
+      await continueOrRefuse(request, proof, {
+        kind: 'code',
+        tenant: grant.tenant,
+        subject: { user: grant.sub },
+        audience: client.client_id,
+        grantedAt: grant.authTime,
+        grantId: grant.gid,
+        sessionId: grant.sid,
+      });
       const authentication = { authTime: grant.authTime, acr: grant.acr, amr: grant.amr, sid: grant.sid };
       try {
         // Single use: creating the code's grant is the one guarded write (absent) the code allows.
-        return await startGrant({ tenant, client, proof }, { gid: grant.gid, sub: grant.sub, scope: grant.scope }, authentication, grant.nonce, issueContext(request, client, proof, grant.amr), grant.correlation);
+        return await startGrant(
+          { tenant, client, proof },
+          { gid: grant.gid, sub: grant.sub, scope: grant.scope },
+          authentication,
+          grant.nonce,
+          issueContext(request, client, proof, grant.amr),
+          grant.correlation,
+        );
       } catch (error) {
         if (!(error instanceof ConflictError)) throw error;
       }
@@ -67,12 +91,27 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       const resource = targetResource(form['resource'], client);
       // One conditional update rotates the family; client, tenant and DPoP key are part of its guard, so
       // only the rightful holder's reuse is reuse and nothing changes for anyone else.
-      const rotation = await oidc.refreshTokens.rotate(token, { tenant: tenant.tenant.id, clientId: client.client_id, publicClient: client.token_endpoint_auth_method === 'none', ...(proof ? { jkt: proof.jkt } : {}) });
+      const rotation = await oidc.refreshTokens.rotate(token, {
+        tenant: tenant.tenant.id,
+        clientId: client.client_id,
+        publicClient: client.token_endpoint_auth_method === 'none',
+        ...(proof ? { jkt: proof.jkt } : {}),
+      });
       if (rotation.outcome === 'unknown') throw invalidGrant('the refresh token is invalid or expired');
       if (rotation.outcome === 'foreign') throw invalidGrant('the refresh token was issued to another client');
       if (rotation.outcome === 'revoked') throw invalidGrant('the grant behind this refresh token was revoked');
       const rt = rotation.grant;
-      const refreshOf = { kind: 'refresh', tenant: rt.tenant, subject: { user: rt.sub }, audience: client.client_id, grantedAt: rt.authTime, grantId: rt.gid, sessionId: rt.sid, record: { kind: 'grant', gid: rt.gid }, ...(rt.jkt ? { boundKey: rt.jkt } : {}) } as const;
+      const refreshOf = {
+        kind: 'refresh',
+        tenant: rt.tenant,
+        subject: { user: rt.sub },
+        audience: client.client_id,
+        grantedAt: rt.authTime,
+        grantId: rt.gid,
+        sessionId: rt.sid,
+        record: { kind: 'grant', gid: rt.gid },
+        ...(rt.jkt ? { boundKey: rt.jkt } : {}),
+      } as const;
       if (rotation.outcome === 'wrong-key') {
         // A bound token with another key never refreshes; the check scores and records it (key mismatch: by
         // default a denial, which revokes the family), and the answer is invalid_grant whatever it decided.
@@ -91,7 +130,16 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       // The tokens are signed while the access check reads and records (its risk record comes with the
       // rotated item: no second read); they are answered only if it allows, else dropped unseen, and the
       // check's refusal is the answer even when the signing failed meanwhile.
-      const signing = sign({ tenant, client, proof }, rt.sub, scope, rt.gid, { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid }, undefined, rt.jkt, resource);
+      const signing = sign(
+        { tenant, client, proof },
+        rt.sub,
+        scope,
+        rt.gid,
+        { authTime: rt.authTime, acr: rt.acr, amr: rt.amr, sid: rt.sid },
+        undefined,
+        rt.jkt,
+        resource,
+      );
       signing.catch(() => undefined);
       await continueOrRefuse(request, proof, { ...refreshOf, recordAsRead: { value: rotation.risk } }, resource);
       return { ...(await signing), refresh_token: rotation.token };
@@ -104,7 +152,11 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       const gid = oidc.random.id();
       // The token is signed while its grant is written; it is answered only once both are done.
       const [, tokens] = await Promise.all([
-        oidc.grants.create({ gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: client.client_id, scope }, tenant.settings.accessTokenSeconds, 'client'),
+        oidc.grants.create(
+          { gid, tenant: tenant.tenant.id, clientId: client.client_id, sub: client.client_id, scope },
+          tenant.settings.accessTokenSeconds,
+          'client',
+        ),
         oidc.tokens.issue({
           tenant: tenant.tenant.id,
           issuer: tenant.issuer,
@@ -127,7 +179,13 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       if (result.outcome === 'locked') throw invalidGrant('too many failed sign-ins; try again later');
       if (result.outcome !== 'ok') throw invalidGrant('invalid username or password');
       const authentication = { authTime: nowSeconds(), acr: ACR.password, amr: ['pwd'] };
-      return startGrant({ tenant, client, proof }, { gid: oidc.random.id(), sub: result.user.username, scope }, authentication, undefined, issueContext(request, client, proof, authentication.amr));
+      return startGrant(
+        { tenant, client, proof },
+        { gid: oidc.random.id(), sub: result.user.username, scope },
+        authentication,
+        undefined,
+        issueContext(request, client, proof, authentication.amr),
+      );
     },
 
     'urn:ietf:params:oauth:grant-type:device_code': async ({ request, tenant, client, form, proof }) => {
@@ -135,8 +193,21 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       if (poll.outcome !== 'approved') throw new OAuthError(poll.outcome, deviceMessages[poll.outcome]);
       const { authorization } = poll;
       const approver = authorization.approvedBy!;
-      await continueOrRefuse(request, proof, { kind: 'device-code', tenant: tenant.tenant.id, subject: { user: approver.sub }, audience: client.client_id, grantedAt: approver.authTime, sessionId: approver.sid });
-      return startGrant({ tenant, client, proof }, { gid: oidc.random.id(), sub: approver.sub, scope: authorization.scope }, approver, undefined, issueContext(request, client, proof, approver.amr));
+      await continueOrRefuse(request, proof, {
+        kind: 'device-code',
+        tenant: tenant.tenant.id,
+        subject: { user: approver.sub },
+        audience: client.client_id,
+        grantedAt: approver.authTime,
+        sessionId: approver.sid,
+      });
+      return startGrant(
+        { tenant, client, proof },
+        { gid: oidc.random.id(), sub: approver.sub, scope: authorization.scope },
+        approver,
+        undefined,
+        issueContext(request, client, proof, approver.amr),
+      );
     },
   };
 
@@ -162,12 +233,25 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
     // is bound to its credentials, and stays usable if the client changes DPoP keys.
     const bindRefresh = client.token_endpoint_auth_method === 'none' ? proof?.jkt : undefined;
     const family = client.grant_types.includes('refresh_token')
-      ? oidc.refreshTokens.open(grant.gid, { sid: authentication.sid ?? '', authTime: authentication.authTime, acr: authentication.acr, amr: authentication.amr, ...(bindRefresh ? { jkt: bindRefresh } : {}) })
+      ? oidc.refreshTokens.open(grant.gid, {
+          sid: authentication.sid ?? '',
+          authTime: authentication.authTime,
+          acr: authentication.acr,
+          amr: authentication.amr,
+          ...(bindRefresh ? { jkt: bindRefresh } : {}),
+        })
       : undefined;
     const [, tokens] = await Promise.all([
       // The grant names its SSO session (`sid`) even without a family: a session ended by a decision not
       // the user's own finds the clients to log out by it (core/access/participant-logout.ts).
-      oidc.grants.create({ ...grant, tenant: tenant.tenant.id, clientId: client.client_id }, tenant.tenant.sessionLifetimes.refreshTokenSeconds, 'user', family?.attributes ?? (authentication.sid ? { sid: authentication.sid } : {}), context, correlation),
+      oidc.grants.create(
+        { ...grant, tenant: tenant.tenant.id, clientId: client.client_id },
+        tenant.tenant.sessionLifetimes.refreshTokenSeconds,
+        'user',
+        family?.attributes ?? (authentication.sid ? { sid: authentication.sid } : {}),
+        context,
+        correlation,
+      ),
       sign(g, grant.sub, grant.scope, grant.gid, authentication, nonce),
     ]);
     return family ? { ...tokens, refresh_token: family.token } : tokens;
@@ -207,7 +291,8 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
   const nowSeconds = (): number => Math.floor(oidc.clock.now() / 1000);
 
   /** The request that issues a grant: its context is the family's risk baseline. */
-  const issueContext = (request: ApiRequest, client: OidcClient, proof: DpopProof | undefined, amr: readonly string[]) => accessContext(request, proof?.jkt, { clientId: client.client_id, amr });
+  const issueContext = (request: ApiRequest, client: OidcClient, proof: DpopProof | undefined, amr: readonly string[]) =>
+    accessContext(request, proof?.jkt, { clientId: client.client_id, amr });
 
   /**
    * The access check for a grant that continues an earlier sign-in. A denial is `invalid_grant` (RFC 6749
@@ -215,7 +300,12 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
    * `insufficient_user_authentication` with the `acr_values` and `max_age` to ask for in a new
    * authorization request, in the JSON body and in WWW-Authenticate.
    */
-  async function continueOrRefuse(request: ApiRequest, proof: DpopProof | undefined, continuation: Omit<Continuation, 'context'>, resource?: string): Promise<void> {
+  async function continueOrRefuse(
+    request: ApiRequest,
+    proof: DpopProof | undefined,
+    continuation: Omit<Continuation, 'context'>,
+    resource?: string,
+  ): Promise<void> {
     const context = accessContext(request, proof?.jkt, { clientId: continuation.audience, ...(resource ? { resource } : {}) });
     const decision = await deps.access.continueAccess({ ...continuation, context });
     if (decision.outcome === 'step-up') throw stepUpRequired(decision.message);
@@ -234,13 +324,20 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
           const { client } = await authenticateRequestClient(oidc, request, tenant, form);
           const grantType = required(form, 'grant_type');
           const grant = grants[grantType];
-          if (!grant || !tenantGrantTypes(tenant.settings).includes(grantType as never)) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
+          if (!grant || !tenantGrantTypes(tenant.settings).includes(grantType as never))
+            throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
           if (!client.grant_types.includes(grantType as never)) throw unauthorizedClient(`this client may not use the ${grantType} grant`);
           // Per-service tokens come from a refresh token (the agent's PRT); a sign-in's grant is for the client itself.
           if (form['resource'] !== undefined && grantType !== 'refresh_token') throw invalidTarget('resource is accepted on the refresh_token grant only');
-          const proof = await oidc.dpop.verify(request.headers['dpop'], { tenant: tenant.tenant.id, method: 'POST', url: endpointUrl(request), requireNonce: true });
+          const proof = await oidc.dpop.verify(request.headers['dpop'], {
+            tenant: tenant.tenant.id,
+            method: 'POST',
+            url: endpointUrl(request),
+            requireNonce: true,
+          });
           // RFC 9449 §5.2: such a client always sends a proof; without one nothing is issued or rotated.
-          if (!proof && client.dpop_bound_access_tokens) throw invalidDpopProof('this client always uses DPoP (dpop_bound_access_tokens): a DPoP proof is required');
+          if (!proof && client.dpop_bound_access_tokens)
+            throw invalidDpopProof('this client always uses DPoP (dpop_bound_access_tokens): a DPoP proof is required');
           const tokens = await grant({ request, tenant, client, form, ...(proof ? { proof } : {}) });
           const nonce: Record<string, string> = proof ? { 'DPoP-Nonce': await oidc.nonces.current(tenant.tenant.id) } : {};
           return oauthJson(200, tokens, nonce);

@@ -17,7 +17,10 @@ export function userinfoRoutes(deps: OidcRouteDeps): Route[] {
       const bodyToken = request.method === 'POST' ? ((request.body as Record<string, string> | undefined)?.['access_token'] ?? undefined) : undefined;
       const claims = await authenticateAccessToken(deps, tenant, request, bodyToken);
       if (!claims.scope.split(' ').includes('openid')) {
-        throw new OAuthError('insufficient_scope', 'the access token lacks the openid scope', { status: 403, headers: { 'WWW-Authenticate': 'Bearer error="insufficient_scope", scope="openid"' } });
+        throw new OAuthError('insufficient_scope', 'the access token lacks the openid scope', {
+          status: 403,
+          headers: { 'WWW-Authenticate': 'Bearer error="insufficient_scope", scope="openid"' },
+        });
       }
       const authTime = claims['auth_time'];
       const decision = await deps.access.continueAccess({
@@ -33,7 +36,10 @@ export function userinfoRoutes(deps: OidcRouteDeps): Route[] {
       if (!user) {
         // RFC 6750 §3.1: the token no longer stands for an access the user has.
         const scheme = claims.cnf ? 'DPoP' : 'Bearer';
-        throw new OAuthError('invalid_token', 'the access of this token was revoked (the user or tenant is disabled or gone)', { status: 401, headers: { 'WWW-Authenticate': `${scheme} error="invalid_token"` } });
+        throw new OAuthError('invalid_token', 'the access of this token was revoked (the user or tenant is disabled or gone)', {
+          status: 401,
+          headers: { 'WWW-Authenticate': `${scheme} error="invalid_token"` },
+        });
       }
       const nonce: Record<string, string> = claims.cnf ? { 'DPoP-Nonce': await deps.oidc.nonces.current(tenant.tenant.id) } : {};
       const released = userClaims(user, claims.scope);

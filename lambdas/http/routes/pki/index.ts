@@ -28,7 +28,6 @@ const binary = (contentType: string, bytes: Uint8Array, headers: Record<string, 
 const wantsPem = (request: ApiRequest): boolean =>
   (request.headers['accept'] ?? '').split(',').some((type) => type.split(';')[0]!.trim().toLowerCase() === 'application/x-pem-file');
 
-
 /**
  * The tenant card CA as a PKI relying parties can check, public and anonymous: its certificate
  * (`/pki/ca`), its CRL (`/pki/crl`) and its OCSP responder (`/pki/ocsp`, RFC 6960 POST and GET). DER by
@@ -66,10 +65,16 @@ export function pkiRoutes(deps: PkiRouteDeps): Route[] {
       path: '/t/:tenant/pki/crl',
       handle: async (request) => {
         const tenant = tenantOf(request);
-        if (!(await deps.authority(tenant))) throw new HttpProblem(404, 'Not found', { detail: `tenant ${tenant} has no card CA yet (it is made with the first card)` });
+        if (!(await deps.authority(tenant)))
+          throw new HttpProblem(404, 'Not found', { detail: `tenant ${tenant} has no card CA yet (it is made with the first card)` });
         const crl = await deps.crls.current(tenant);
         // Caches may keep it until shortly before nextUpdate; a revocation publishes a new one at once.
-        const headers = { 'Cache-Control': `public, max-age=${Math.min(300, secondsUntil(crl.nextUpdate))}`, Vary: 'Accept', 'Last-Modified': crl.thisUpdate.toUTCString(), Expires: crl.nextUpdate.toUTCString() };
+        const headers = {
+          'Cache-Control': `public, max-age=${Math.min(300, secondsUntil(crl.nextUpdate))}`,
+          Vary: 'Accept',
+          'Last-Modified': crl.thisUpdate.toUTCString(),
+          Expires: crl.nextUpdate.toUTCString(),
+        };
         if (wantsPem(request)) return { statusCode: 200, headers: { 'Content-Type': 'application/x-pem-file', ...headers }, body: pem('X509 CRL', crl.der) };
         return binary('application/pkix-crl', crl.der, headers);
       },

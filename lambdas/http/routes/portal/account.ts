@@ -23,7 +23,8 @@ const INTERACTION_SECONDS = 900;
  */
 const ACCOUNT_FORM_LABEL = 'cloudcard account form:';
 export const accountFormToken = (sessionSecret: string): string => opaqueHash(`${ACCOUNT_FORM_LABEL}${sessionSecret}`);
-const validFormToken = (sessionSecret: string, submitted: string | undefined): boolean => typeof submitted === 'string' && sameHash(`${ACCOUNT_FORM_LABEL}${sessionSecret}`, submitted);
+const validFormToken = (sessionSecret: string, submitted: string | undefined): boolean =>
+  typeof submitted === 'string' && sameHash(`${ACCOUNT_FORM_LABEL}${sessionSecret}`, submitted);
 
 /** Only the same-site session cookie: the account page is never a target of cross-site navigations. */
 const sameSiteSecret = (headers: ApiRequest['headers']): string | undefined => readCookie(headers['cookie'], SSO_COOKIE) || undefined;
@@ -73,7 +74,11 @@ export function accountRoutes(deps: PortalDeps): Route[] {
     return { tenant, secret: reuse.secret, session: reuse.session, user, account };
   }
 
-  async function render(signed: Signed, status = 200, extras: Partial<Pick<AccountView, 'notice' | 'error' | 'totpPending' | 'newRecoveryCodes'>> = {}): Promise<ApiResponse> {
+  async function render(
+    signed: Signed,
+    status = 200,
+    extras: Partial<Pick<AccountView, 'notice' | 'error' | 'totpPending' | 'newRecoveryCodes'>> = {},
+  ): Promise<ApiResponse> {
     const { tenant, account, user } = signed;
     const t = tenant.tenant.id;
     const [current, totp, recoveryRemaining, cards, devices, sessions] = await Promise.all([
@@ -155,7 +160,8 @@ export function accountRoutes(deps: PortalDeps): Route[] {
       try {
         const origin = request.headers['origin'];
         const sameOrigin = !origin || origin === 'null' || origin === new URL(request.baseUrl).origin;
-        const response = !sameOrigin || !validFormToken(signed.secret, fields['csrf']) ? accountMessage(tenant, 403, S.formExpiredTitle, S.formExpired) : await answer();
+        const response =
+          !sameOrigin || !validFormToken(signed.secret, fields['csrf']) ? accountMessage(tenant, 403, S.formExpiredTitle, S.formExpired) : await answer();
         outcome = response.statusCode;
         return response;
       } finally {
@@ -170,7 +176,6 @@ export function accountRoutes(deps: PortalDeps): Route[] {
           })
           .catch(() => undefined);
       }
-
     };
 
   const changePassword = form(async (signed, fields, request) => {

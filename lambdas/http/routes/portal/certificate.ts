@@ -65,7 +65,11 @@ export function certificateRoutes(deps: PortalDeps): Route[] {
     const now = Math.floor(oidc.clock.now() / 1000);
     try {
       await oidc.interactions.update(interaction, {
-        certificateTransfer: { codeHash: opaqueHash(code), expiresAt: now + TRANSFER_SECONDS, authentication: { sub: signedIn.sub, authTime: now, acr: signedIn.acr, amr: signedIn.amr } },
+        certificateTransfer: {
+          codeHash: opaqueHash(code),
+          expiresAt: now + TRANSFER_SECONDS,
+          authentication: { sub: signedIn.sub, authTime: now, acr: signedIn.acr, amr: signedIn.amr },
+        },
       });
     } catch (error) {
       if (error instanceof ConflictError) return expired(view);

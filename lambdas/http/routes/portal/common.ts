@@ -35,7 +35,10 @@ export const interactionView = async (deps: PortalDeps, request: ApiRequest, ten
  * and match the browser's interaction cookie (so a link cannot make someone finish another's sign-in).
  * A POST must also carry the interaction's form token and, if the browser sent one, our own Origin.
  */
-export async function portalInteraction(deps: PortalDeps, request: ApiRequest): Promise<{ tenant: TenantContext; interaction: Interaction; form: Record<string, string>; view: PageView } | ApiResponse> {
+export async function portalInteraction(
+  deps: PortalDeps,
+  request: ApiRequest,
+): Promise<{ tenant: TenantContext; interaction: Interaction; form: Record<string, string>; view: PageView } | ApiResponse> {
   const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
   if (!tenant) return errorPage(requestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
   const form = request.method === 'POST' ? ((request.body as Record<string, string> | undefined) ?? {}) : {};
@@ -70,7 +73,13 @@ export function afterAuthentication(tenant: TenantContext, interaction: Interact
  * way of signing in ends here (password, one-time code, certificate), so the session is the same one.
  * The interaction update clears any pending step, which makes each step single use.
  */
-export async function completeAuthentication(deps: PortalDeps, request: ApiRequest, tenant: TenantContext, interaction: Interaction, authentication: Omit<Authentication, 'sid'>): Promise<ApiResponse> {
+export async function completeAuthentication(
+  deps: PortalDeps,
+  request: ApiRequest,
+  tenant: TenantContext,
+  interaction: Interaction,
+  authentication: Omit<Authentication, 'sid'>,
+): Promise<ApiResponse> {
   const { oidc } = deps;
   // The sign-in's context is the session's risk baseline (issue 13).
   const context = { ...accessContextOf(request, { amr: authentication.amr }), at: oidc.clock.now() };
@@ -79,7 +88,11 @@ export async function completeAuthentication(deps: PortalDeps, request: ApiReque
   const { secret, session } = await oidc.sessions.start(tenant.tenant.id, authentication, tenant.tenant.sessionLifetimes.ssoSeconds, context, correlation);
   let updated: Interaction;
   try {
-    updated = await oidc.interactions.update(interaction, { authentication: { ...authentication, sid: session.sid }, pendingSecondFactor: undefined, certificateTransfer: undefined });
+    updated = await oidc.interactions.update(interaction, {
+      authentication: { ...authentication, sid: session.sid },
+      pendingSecondFactor: undefined,
+      certificateTransfer: undefined,
+    });
   } catch (error) {
     if (error instanceof ConflictError) return expired(requestView(request, tenant.tenant, interaction));
     throw error;

@@ -34,7 +34,12 @@ export function clientNotice(view: PageView, client: OidcClient | undefined) {
     ...(client?.policy_uri ? [html`<a href="${client.policy_uri}" rel="noopener noreferrer">${view.t('consent.privacy')}</a>`] : []),
     ...(client?.tos_uri ? [html`<a href="${client.tos_uri}" rel="noopener noreferrer">${view.t('consent.terms')}</a>`] : []),
   ];
-  const listed = links.length === 0 ? undefined : links.length === 1 ? links[0]! : html`${links.slice(0, -1).map((link, i) => (i === 0 ? link : html`, ${link}`))} ${view.t('consent.and')} ${links[links.length - 1]!}`;
+  const listed =
+    links.length === 0
+      ? undefined
+      : links.length === 1
+        ? links[0]!
+        : html`${links.slice(0, -1).map((link, i) => (i === 0 ? link : html`, ${link}`))} ${view.t('consent.and')} ${links[links.length - 1]!}`;
   return html`<p class="third-party"><strong>${view.t('consent.thirdParty')}</strong> ${view.t('consent.thirdPartyText', { org: view.org })}</p>${
     listed ? html`<p>${view.t('consent.readIts', { links: listed })}</p>` : ''
   }`;
@@ -60,7 +65,11 @@ export function consentRoutes(deps: PortalDeps): Route[] {
 <p>${view.t('consent.signedInAs', { user: html`<strong>${interaction.authentication?.sub ?? ''}</strong>` })}</p>
 <form method="post" action="${tenant.issuer}/portal/consent"><input type="hidden" name="interaction" value="${interaction.id}"><input type="hidden" name="csrf" value="${interaction.csrf}">
 <button type="submit" name="decision" value="allow">${view.t('consent.allow')}</button> <button type="submit" name="decision" value="deny">${view.t('consent.deny')}</button></form>`;
-    return { statusCode: 200, headers: pageHeaders(view, interactionFormAction(interaction)), body: page(view, view.text('consent.title', { app: clientName }), body) };
+    return {
+      statusCode: 200,
+      headers: pageHeaders(view, interactionFormAction(interaction)),
+      body: page(view, view.text('consent.title', { app: clientName }), body),
+    };
   }
 
   async function submit(request: ApiRequest): Promise<ApiResponse> {

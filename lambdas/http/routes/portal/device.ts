@@ -46,11 +46,17 @@ export function deviceRoutes(deps: PortalDeps): Route[] {
     }
     const pending = await oidc.devices.findByUserCode(tenant.tenant.id, form['user_code'] ?? '');
     if (!pending) return codePage(view, tenant, 400, view.text('device.badCode'), form['user_code'] ?? '');
-    const interaction = await oidc.interactions.create(tenant.tenant.id, { kind: 'device', userCode: pending.userCode, clientId: pending.clientId, scope: pending.scope }, INTERACTION_SECONDS);
+    const interaction = await oidc.interactions.create(
+      tenant.tenant.id,
+      { kind: 'device', userCode: pending.userCode, clientId: pending.clientId, scope: pending.scope },
+      INTERACTION_SECONDS,
+    );
     const session = (await reusableSession(deps, tenant, request, 'sso-reuse-oidc', pending.clientId))?.session;
     const cookie = setCookie(INTERACTION_COOKIE, interaction.id, { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: INTERACTION_SECONDS });
     if (session) {
-      await oidc.interactions.update(interaction, { authentication: { sub: session.sub, authTime: session.authTime, acr: session.acr, amr: session.amr, sid: session.sid } });
+      await oidc.interactions.update(interaction, {
+        authentication: { sub: session.sub, authTime: session.authTime, acr: session.acr, amr: session.amr, sid: session.sid },
+      });
       return redirect(`${tenant.issuer}/portal/device/confirm?interaction=${interaction.id}`, {}, [cookie]);
     }
     return redirect(`${tenant.issuer}/portal/login?interaction=${interaction.id}`, {}, [cookie]);
@@ -82,13 +88,21 @@ ${scopeList(view, interaction.scope)}
     const auth = interaction.authentication;
     try {
       await oidc.interactions.finish(interaction);
-      await oidc.devices.decide(pending.deviceHash, pending.version, allow ? { approvedBy: { sub: auth.sub, authTime: auth.authTime, acr: auth.acr, amr: auth.amr, sid: auth.sid ?? '' } } : 'denied');
+      await oidc.devices.decide(
+        pending.deviceHash,
+        pending.version,
+        allow ? { approvedBy: { sub: auth.sub, authTime: auth.authTime, acr: auth.acr, amr: auth.amr, sid: auth.sid ?? '' } } : 'denied',
+      );
     } catch (error) {
       if (error instanceof ConflictError) return errorPage(view, 400, 'device.decided.title', 'device.decided.text');
       throw error;
     }
     const outcome = allow ? 'connected' : 'refused';
-    return { statusCode: 200, headers: pageHeaders(view), body: page(view, view.text(`device.${outcome}.title`), html`<p>${view.t(`device.${outcome}.text`)}</p>`) };
+    return {
+      statusCode: 200,
+      headers: pageHeaders(view),
+      body: page(view, view.text(`device.${outcome}.title`), html`<p>${view.t(`device.${outcome}.text`)}</p>`),
+    };
   }
 
   return [

@@ -8,4 +8,11 @@ import { loginRoutes } from './login.ts';
 import { ssoTransferRoutes } from './sso-transfer.ts';
 
 /** The authentication portal's pages for one tenant. */
-export const portalRoutes = (deps: PortalDeps): Route[] => [...loginRoutes(deps), ...certificateRoutes(deps), ...consentRoutes(deps), ...deviceRoutes(deps), ...accountRoutes(deps), ...ssoTransferRoutes(deps)];
+export const portalRoutes = (deps: PortalDeps): Route[] => [
+  ...loginRoutes(deps),
+  ...certificateRoutes(deps),
+  ...consentRoutes(deps),
+  ...deviceRoutes(deps),
+  ...accountRoutes(deps),
+  ...ssoTransferRoutes(deps),
+];

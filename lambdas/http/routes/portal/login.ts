@@ -11,9 +11,11 @@ import { completeAuthentication, expired, portalInteraction } from './common.ts'
 import type { PortalDeps } from './deps.ts';
 
 /** Where this interaction's forms may end up after their redirects: us, and the client for OIDC. */
-export const interactionFormAction = (interaction: Interaction): string => formActionFor(interaction.kind === 'authorize' ? interaction.request.redirectUri : undefined);
+export const interactionFormAction = (interaction: Interaction): string =>
+  formActionFor(interaction.kind === 'authorize' ? interaction.request.redirectUri : undefined);
 
-const hidden = (interaction: Interaction) => html`<input type="hidden" name="interaction" value="${interaction.id}"><input type="hidden" name="csrf" value="${interaction.csrf}">`;
+const hidden = (interaction: Interaction) =>
+  html`<input type="hidden" name="interaction" value="${interaction.id}"><input type="hidden" name="csrf" value="${interaction.csrf}">`;
 
 /** The password page and the one-time-code step-up (RFC 6238) when the request asks for more. */
 export function loginRoutes(deps: PortalDeps): Route[] {
@@ -21,14 +23,20 @@ export function loginRoutes(deps: PortalDeps): Route[] {
 
   /** The way to the mutual-TLS origin, where the same interaction continues with the card's certificate. */
   const cardLink = (view: PageView, tenant: TenantContext, interaction: Interaction) =>
-    deps.certBaseUrl ? html`<p><a id="smartcard" href="${deps.certBaseUrl}/t/${tenant.tenant.id}/portal/cert?interaction=${interaction.id}">${view.t('login.smartcard')}</a></p>` : '';
+    deps.certBaseUrl
+      ? html`<p><a id="smartcard" href="${deps.certBaseUrl}/t/${tenant.tenant.id}/portal/cert?interaction=${interaction.id}">${view.t('login.smartcard')}</a></p>`
+      : '';
 
   const loginPage = (view: PageView, tenant: TenantContext, interaction: Interaction, status = 200, error?: string, username?: string): ApiResponse => {
     if (wantsCertificate(interaction)) {
       const body = deps.certBaseUrl
         ? html`<p>${view.t('login.smartcardOnly.intro', { org: view.org })}</p>${cardLink(view, tenant, interaction)}`
         : html`<p>${view.t('login.smartcardOnly.unavailable')}</p>`;
-      return { statusCode: deps.certBaseUrl ? status : 403, headers: pageHeaders(view, interactionFormAction(interaction)), body: page(view, view.text('login.smartcardOnly.title'), body, error ? { error } : {}) };
+      return {
+        statusCode: deps.certBaseUrl ? status : 403,
+        headers: pageHeaders(view, interactionFormAction(interaction)),
+        body: page(view, view.text('login.smartcardOnly.title'), body, error ? { error } : {}),
+      };
     }
     const hint = username ?? (interaction.kind === 'authorize' ? interaction.request.loginHint : undefined) ?? '';
     const body = html`<p>${view.t('login.intro', { org: view.org })}</p>
@@ -36,7 +44,11 @@ export function loginRoutes(deps: PortalDeps): Route[] {
 <label for="username">${view.t('login.username')}</label><input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${hint}"${hint ? '' : html` autofocus`}${error ? html` aria-describedby="error"` : ''}>
 <label for="password">${view.t('login.password')}</label><input type="password" id="password" name="password" autocomplete="current-password" required${hint ? html` autofocus` : ''}${error ? html` aria-describedby="error"` : ''}>
 <button type="submit">${view.t('login.submit')}</button></form>${cardLink(view, tenant, interaction)}`;
-    return { statusCode: status, headers: pageHeaders(view, interactionFormAction(interaction)), body: page(view, view.text('login.title'), body, error ? { error } : {}) };
+    return {
+      statusCode: status,
+      headers: pageHeaders(view, interactionFormAction(interaction)),
+      body: page(view, view.text('login.title'), body, error ? { error } : {}),
+    };
   };
 
   const otpPage = (view: PageView, tenant: TenantContext, interaction: Interaction, status = 200, error?: string): ApiResponse => {
@@ -44,11 +56,19 @@ export function loginRoutes(deps: PortalDeps): Route[] {
 <form method="post" action="${tenant.issuer}/portal/otp">${hidden(interaction)}
 <label for="code">${view.t('otp.code')}</label><input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" maxlength="32" required autofocus${error ? html` aria-describedby="error"` : ''}>
 <button type="submit">${view.t('otp.submit')}</button></form>`;
-    return { statusCode: status, headers: pageHeaders(view, interactionFormAction(interaction)), body: page(view, view.text('otp.title'), body, error ? { error } : {}) };
+    return {
+      statusCode: status,
+      headers: pageHeaders(view, interactionFormAction(interaction)),
+      body: page(view, view.text('otp.title'), body, error ? { error } : {}),
+    };
   };
 
-  const authenticated = (request: ApiRequest, tenant: TenantContext, interaction: Interaction, authentication: Omit<Authentication, 'sid'>): Promise<ApiResponse> =>
-    completeAuthentication(deps, request, tenant, interaction, authentication);
+  const authenticated = (
+    request: ApiRequest,
+    tenant: TenantContext,
+    interaction: Interaction,
+    authentication: Omit<Authentication, 'sid'>,
+  ): Promise<ApiResponse> => completeAuthentication(deps, request, tenant, interaction, authentication);
 
   const wantsMfa = (interaction: Interaction): boolean =>
     (interaction.kind === 'authorize' && requiredAcr(interaction.request.acrValues) === ACR.mfa) ||
@@ -109,7 +129,8 @@ export function loginRoutes(deps: PortalDeps): Route[] {
     const pending = interaction.pendingSecondFactor;
     if (!pending || !deps.totp) return expired(view);
     const result = await deps.credentials.verifyOneTimeCode(tenant.tenant.id, pending.sub, form['code'] ?? '', request.sourceIp ?? 'unknown');
-    if (result.outcome === 'locked') return otpPage(view, tenant, interaction, 429, view.text('login.locked', { minutes: Math.ceil(result.retryAfterSeconds / 60) }));
+    if (result.outcome === 'locked')
+      return otpPage(view, tenant, interaction, 429, view.text('login.locked', { minutes: Math.ceil(result.retryAfterSeconds / 60) }));
     if (result.outcome !== 'ok') return otpPage(view, tenant, interaction, 401, view.text('otp.invalid'));
     return authenticated(request, tenant, interaction, { sub: pending.sub, authTime: pending.authTime, acr: ACR.mfa, amr: ['pwd', 'otp', 'mfa'] });
   }

@@ -41,7 +41,15 @@ export async function incomingByArtifact(saml: Saml, tenant: TenantContext, saml
  * `username` is set when the Response carries a persistent NameID, whose link the resolution confirms;
  * `grant` when it carries an assertion, whose sign-in the resolution checks again.
  */
-export async function sendByArtifact(saml: Saml, tenant: TenantContext, login: SamlLoginRequest, xml: string, cookies: string[], username?: string, grant?: ArtifactGrant): Promise<ApiResponse> {
+export async function sendByArtifact(
+  saml: Saml,
+  tenant: TenantContext,
+  login: SamlLoginRequest,
+  xml: string,
+  cookies: string[],
+  username?: string,
+  grant?: ArtifactGrant,
+): Promise<ApiResponse> {
   const artifact = await artifactsOf(saml).issue(tenant.tenant.id, samlEndpoints(tenant.issuer).entityId, login.spEntityId, xml, username, grant);
   const url = new URL(login.acsUrl);
   url.searchParams.set('SAMLart', artifact);

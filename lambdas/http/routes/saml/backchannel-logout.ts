@@ -38,7 +38,10 @@ export function backChannelLogoutRoutes(deps: SamlRouteDeps): Route[] {
         if (mediaType !== 'application/jwt') throw new HttpProblem(415, 'Unsupported media type', { detail: 'the body must be application/jwt' });
         let claims;
         try {
-          claims = await oidc.tokens.verifyInternal(tenant.tenant.id, tenant.issuer, tenant.settings, request.rawBody?.toString('utf8').trim() ?? '', { typ: SAML_LOGOUT_HANDOFF_TYPE, audience: samlLogoutHandOffUrl(tenant.issuer) });
+          claims = await oidc.tokens.verifyInternal(tenant.tenant.id, tenant.issuer, tenant.settings, request.rawBody?.toString('utf8').trim() ?? '', {
+            typ: SAML_LOGOUT_HANDOFF_TYPE,
+            audience: samlLogoutHandOffUrl(tenant.issuer),
+          });
         } catch {
           throw refused('not a hand-off signed by this tenant');
         }
@@ -47,7 +50,8 @@ export function backChannelLogoutRoutes(deps: SamlRouteDeps): Route[] {
         if (!(await oidc.replay.firstUse(`saml-logout-handoff:${tenant.tenant.id}`, jti, exp))) throw refused('the hand-off was used before');
         const found = saml.participants ? await saml.participants.bySessionIndex(tenant.tenant.id, sp, sessionIndex) : undefined;
         if (!found) return json(200, { outcome: 'not-registered' });
-        if (await oidc.sessions.findByHash(tenant.tenant.id, found.sessionHash)) throw new HttpProblem(409, 'Conflict', { detail: 'the session is still live' });
+        if (await oidc.sessions.findByHash(tenant.tenant.id, found.sessionHash))
+          throw new HttpProblem(409, 'Conflict', { detail: 'the session is still live' });
         try {
           return json(200, { outcome: await channel.logout(tenant.tenant.id, tenant.issuer, found.participant) });
         } catch {

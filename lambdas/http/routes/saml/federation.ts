@@ -5,7 +5,14 @@ import type { Saml } from '../../../core/saml/provider.ts';
  * sent a NewID), or a new alias made on first use, except when the request said AllowCreate="false"
  * (then undefined: InvalidNameIDPolicy).
  */
-export async function persistentNameId(saml: Saml, tenant: string, spEntityId: string, username: string, now: number, allowCreate?: false): Promise<{ alias: string; spProvidedId?: string } | undefined> {
+export async function persistentNameId(
+  saml: Saml,
+  tenant: string,
+  spEntityId: string,
+  username: string,
+  now: number,
+  allowCreate?: false,
+): Promise<{ alias: string; spProvidedId?: string } | undefined> {
   const existing = await saml.federations.find(tenant, spEntityId, username);
   if (existing) return { alias: existing.alias, ...(existing.spProvidedId ? { spProvidedId: existing.spProvidedId } : {}) };
   if (allowCreate === false) return undefined;

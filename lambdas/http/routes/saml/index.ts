@@ -9,4 +9,12 @@ import { sloRoutes } from './slo.ts';
 import { ssoRoutes } from './sso.ts';
 
 /** Every SAML IdP endpoint of a tenant. */
-export const samlRoutes = (deps: SamlRouteDeps): Route[] => [...metadataRoutes(deps), ...ssoRoutes(deps), ...artifactRoutes(deps), ...nameIdRoutes(deps), ...sloRoutes(deps), ...logoutPageRoutes(deps), ...backChannelLogoutRoutes(deps)];
+export const samlRoutes = (deps: SamlRouteDeps): Route[] => [
+  ...metadataRoutes(deps),
+  ...ssoRoutes(deps),
+  ...artifactRoutes(deps),
+  ...nameIdRoutes(deps),
+  ...sloRoutes(deps),
+  ...logoutPageRoutes(deps),
+  ...backChannelLogoutRoutes(deps),
+];

@@ -1,7 +1,15 @@
 import { sessionHash } from '../../../core/oidc/sessions.ts';
 import type { InboundMessage } from '../../../core/saml/inbound.ts';
 import { decryptIdentifiers } from '../../../core/saml/encrypted-id.ts';
-import { logoutOverSoap, logoutRequestFor, namesParticipant, readLogoutRequest, STATUS_PARTIAL_LOGOUT, STATUS_SUCCESS, type OutboundLogoutContext } from '../../../core/saml/logout.ts';
+import {
+  logoutOverSoap,
+  logoutRequestFor,
+  namesParticipant,
+  readLogoutRequest,
+  STATUS_PARTIAL_LOGOUT,
+  STATUS_SUCCESS,
+  type OutboundLogoutContext,
+} from '../../../core/saml/logout.ts';
 import type { LogoutProgress } from '../../../core/saml/logout-progress.ts';
 import { samlEndpoints } from '../../../core/saml/metadata.ts';
 import type { Saml } from '../../../core/saml/provider.ts';
@@ -48,10 +56,16 @@ export function logoutFlow(saml: Saml) {
   }
 
   const logoutResponse = (tenant: TenantContext, inResponseTo: string | undefined, status: SamlStatus, destination?: string): string =>
-    statusResponseXml('LogoutResponse', { id: samlId(oidc.random.bytes(20)), issuer: samlEndpoints(tenant.issuer).entityId, now: oidc.clock.now(), ...(destination ? { destination } : {}) }, inResponseTo, status);
+    statusResponseXml(
+      'LogoutResponse',
+      { id: samlId(oidc.random.bytes(20)), issuer: samlEndpoints(tenant.issuer).entityId, now: oidc.clock.now(), ...(destination ? { destination } : {}) },
+      inResponseTo,
+      status,
+    );
 
   /** Success, with PartialLogout under it when a participant could not be told (Core §3.2.2.2). */
-  const finalStatus = (partial: boolean): SamlStatus => (partial ? { code: STATUS_SUCCESS, subCode: STATUS_PARTIAL_LOGOUT, message: 'not every service provider could be signed out' } : { code: STATUS_SUCCESS });
+  const finalStatus = (partial: boolean): SamlStatus =>
+    partial ? { code: STATUS_SUCCESS, subCode: STATUS_PARTIAL_LOGOUT, message: 'not every service provider could be signed out' } : { code: STATUS_SUCCESS };
 
   /**
    * SOAP where the participant's metadata allows it, all calls at once (each bounded by the SOAP
@@ -101,7 +115,12 @@ export function logoutFlow(saml: Saml) {
   }
 
   /** Sends the browser to the next front-channel participant, or answers whoever started the logout. */
-  async function next(tenant: TenantContext, progress: Omit<LogoutProgress, 'pendingSp' | 'pendingRequestId'>, cookies: string[], view: PageView): Promise<ApiResponse> {
+  async function next(
+    tenant: TenantContext,
+    progress: Omit<LogoutProgress, 'pendingSp' | 'pendingRequestId'>,
+    cookies: string[],
+    view: PageView,
+  ): Promise<ApiResponse> {
     const context = await outboundContext(tenant);
     let partial = progress.partial;
     const remaining = [...progress.remaining];
@@ -120,7 +139,12 @@ export function logoutFlow(saml: Saml) {
     const initiatorSp = initiator && (await saml.serviceProviders.find(tenant.tenant.id, initiator.spEntityId));
     const endpoint = initiatorSp && frontChannelEndpoint(initiatorSp.singleLogout);
     if (!initiator || !endpoint) {
-      return { statusCode: 200, headers: pageHeaders(view), ...(cookies.length ? { multiValueHeaders: { 'Set-Cookie': cookies } } : {}), body: page(view, view.text('logout.done.title'), html`<p>${view.t(partial ? 'logout.partial.text' : 'logout.done.text')}</p>`) };
+      return {
+        statusCode: 200,
+        headers: pageHeaders(view),
+        ...(cookies.length ? { multiValueHeaders: { 'Set-Cookie': cookies } } : {}),
+        body: page(view, view.text('logout.done.title'), html`<p>${view.t(partial ? 'logout.partial.text' : 'logout.done.text')}</p>`),
+      };
     }
     const xml = logoutResponse(tenant, initiator.requestId, finalStatus(partial), endpoint.responseLocation ?? endpoint.location);
     return sendThroughBrowser(view, endpoint, 'SAMLResponse', xml, 'LogoutResponse', initiator.relayState, context.key, signMessage, oidc.random.id(), cookies);
@@ -133,8 +157,25 @@ export function logoutFlow(saml: Saml) {
 }
 
 /** Remembers that an SP got an assertion in this SSO session, with the NameID and SessionIndex it got. */
-export async function recordParticipant(saml: Saml, tenant: TenantContext, secret: string, spEntityId: string, subject: { nameId: string; nameIdFormat: string; spProvidedId?: string; sessionIndex: string }): Promise<void> {
+export async function recordParticipant(
+  saml: Saml,
+  tenant: TenantContext,
+  secret: string,
+  spEntityId: string,
+  subject: { nameId: string; nameIdFormat: string; spProvidedId?: string; sessionIndex: string },
+): Promise<void> {
   if (!saml.participants) return;
   const expiresAt = Math.floor(saml.oidc.clock.now() / 1000) + tenant.tenant.sessionLifetimes.ssoSeconds;
-  await saml.participants.record(tenant.tenant.id, sessionHash(secret), { spEntityId, nameId: subject.nameId, nameIdFormat: subject.nameIdFormat, sessionIndex: subject.sessionIndex, ...(subject.spProvidedId ? { spProvidedId: subject.spProvidedId } : {}) }, expiresAt);
+  await saml.participants.record(
+    tenant.tenant.id,
+    sessionHash(secret),
+    {
+      spEntityId,
+      nameId: subject.nameId,
+      nameIdFormat: subject.nameIdFormat,
+      sessionIndex: subject.sessionIndex,
+      ...(subject.spProvidedId ? { spProvidedId: subject.spProvidedId } : {}),
+    },
+    expiresAt,
+  );
 }

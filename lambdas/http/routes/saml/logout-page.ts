@@ -33,7 +33,9 @@ export function logoutPageRoutes(deps: SamlRouteDeps): Route[] {
       statusCode: 200,
       headers: pageHeaders(view),
       // A double-submit token: a cross-site page can neither read nor set this cookie.
-      multiValueHeaders: { 'Set-Cookie': [setCookie(CSRF_COOKIE, csrf, { path: `/t/${tenant.tenant.id}/saml/logout`, sameSite: 'Strict', maxAgeSeconds: 600 })] },
+      multiValueHeaders: {
+        'Set-Cookie': [setCookie(CSRF_COOKIE, csrf, { path: `/t/${tenant.tenant.id}/saml/logout`, sameSite: 'Strict', maxAgeSeconds: 600 })],
+      },
       body: page(view, view.text('logout.title'), body),
     };
   }
@@ -45,7 +47,12 @@ export function logoutPageRoutes(deps: SamlRouteDeps): Route[] {
     const expected = readCookie(request.headers['cookie'], CSRF_COOKIE);
     if (!expected || form['csrf'] !== expected) return errorPage(view, 403, 'logout.notConfirmed.title', 'logout.formExpired.text');
     if (form['cancel'] === 'yes') {
-      return { statusCode: 200, headers: pageHeaders(view), multiValueHeaders: { 'Set-Cookie': [clearCookie(CSRF_COOKIE, `/t/${tenant.tenant.id}/saml/logout`)] }, body: page(view, view.text('logout.kept.title'), html`<p>${view.t('logout.kept.text')}</p>`) };
+      return {
+        statusCode: 200,
+        headers: pageHeaders(view),
+        multiValueHeaders: { 'Set-Cookie': [clearCookie(CSRF_COOKIE, `/t/${tenant.tenant.id}/saml/logout`)] },
+        body: page(view, view.text('logout.kept.title'), html`<p>${view.t('logout.kept.text')}</p>`),
+      };
     }
     const cookies = [...clearSsoSessionCookies(tenant.tenant.id), clearCookie(CSRF_COOKIE, `/t/${tenant.tenant.id}/saml/logout`)];
     const secret = readCookie(request.headers['cookie'], SSO_COOKIE);

@@ -38,11 +38,21 @@ export function nameIdRoutes(deps: SamlRouteDeps): Route[] {
       if (error instanceof SamlError) return { code: error.status, message: error.message };
       throw error;
     }
-    return manageNameId(message, { tenant: tenant.tenant.id, idpEntityId: samlEndpoints(tenant.issuer).entityId, now: oidc.clock.now(), federations: saml.federations });
+    return manageNameId(message, {
+      tenant: tenant.tenant.id,
+      idpEntityId: samlEndpoints(tenant.issuer).entityId,
+      now: oidc.clock.now(),
+      federations: saml.federations,
+    });
   };
 
   const responseXml = (tenant: TenantContext, inResponseTo: string | undefined, status: SamlStatus, destination?: string) =>
-    statusResponseXml('ManageNameIDResponse', { id: samlId(oidc.random.bytes(20)), issuer: samlEndpoints(tenant.issuer).entityId, now: oidc.clock.now(), ...(destination ? { destination } : {}) }, inResponseTo, status);
+    statusResponseXml(
+      'ManageNameIDResponse',
+      { id: samlId(oidc.random.bytes(20)), issuer: samlEndpoints(tenant.issuer).entityId, now: oidc.clock.now(), ...(destination ? { destination } : {}) },
+      inResponseTo,
+      status,
+    );
 
   async function soap(request: ApiRequest, tenant: TenantContext): Promise<ApiResponse> {
     const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
@@ -54,7 +64,11 @@ export function nameIdRoutes(deps: SamlRouteDeps): Route[] {
       } catch (error) {
         if (!(error instanceof SamlError)) throw error;
         // Nothing of an unverified request is trusted, not even its ID.
-        return signMessage(responseXml(tenant, undefined, { code: error.status, subCode: 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied', message: error.message }), 'ManageNameIDResponse', key);
+        return signMessage(
+          responseXml(tenant, undefined, { code: error.status, subCode: 'urn:oasis:names:tc:SAML:2.0:status:RequestDenied', message: error.message }),
+          'ManageNameIDResponse',
+          key,
+        );
       }
     });
   }
@@ -73,7 +87,15 @@ export function nameIdRoutes(deps: SamlRouteDeps): Route[] {
     }
     // Checked before anything changes: a request we could not answer must not take effect.
     const endpoint = frontChannelEndpoint(message.sp.manageNameId);
-    if (!endpoint) return errorPage(view, 400, 'error.request.title', 'error.advice.400', {}, 'The service provider has no ManageNameIDService to answer to in its metadata.');
+    if (!endpoint)
+      return errorPage(
+        view,
+        400,
+        'error.request.title',
+        'error.advice.400',
+        {},
+        'The service provider has no ManageNameIDService to answer to in its metadata.',
+      );
     const status = await apply(tenant, message);
     const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
     const xml = responseXml(tenant, message.id, status, endpoint.responseLocation ?? endpoint.location);

@@ -40,7 +40,8 @@ export function sloRoutes(deps: SamlRouteDeps): Route[] {
 
   async function soap(request: ApiRequest, tenant: TenantContext): Promise<ApiResponse> {
     const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
-    const answer = (inResponseTo: string | undefined, status: SamlStatus) => signMessage(flow.logoutResponse(tenant, inResponseTo, status), 'LogoutResponse', key);
+    const answer = (inResponseTo: string | undefined, status: SamlStatus) =>
+      signMessage(flow.logoutResponse(tenant, inResponseTo, status), 'LogoutResponse', key);
     return soapEndpoint(request, async (xml) => {
       let message;
       try {
@@ -52,7 +53,8 @@ export function sloRoutes(deps: SamlRouteDeps): Route[] {
       try {
         // No browser on this channel: participants reachable only through one cannot be told.
         const ended = await flow.endNamedSession(tenant, message, undefined);
-        if (!ended) return answer(message.id, { code: REQUESTER, subCode: UNKNOWN_PRINCIPAL, message: 'no session of this principal at this service provider' });
+        if (!ended)
+          return answer(message.id, { code: REQUESTER, subCode: UNKNOWN_PRINCIPAL, message: 'no session of this principal at this service provider' });
         return answer(message.id, flow.finalStatus(ended.partial || ended.frontChannel.length > 0));
       } catch (error) {
         if (error instanceof SamlError) return answer(message.id, { code: REQUESTER, message: error.message });
@@ -80,7 +82,11 @@ export function sloRoutes(deps: SamlRouteDeps): Route[] {
       if (!progress) return errorPage(view, 400, 'logout.invalid.title', 'logout.invalid.answer');
       return flow.next(tenant, { ...progress, partial: progress.partial || statusCodeOf(message) !== STATUS_SUCCESS }, cookies, view);
     }
-    const initiator = { spEntityId: message.sp.entityId, requestId: message.id, ...(message.relayState !== undefined ? { relayState: message.relayState } : {}) };
+    const initiator = {
+      spEntityId: message.sp.entityId,
+      requestId: message.id,
+      ...(message.relayState !== undefined ? { relayState: message.relayState } : {}),
+    };
     let ended;
     try {
       ended = await flow.endNamedSession(tenant, message, ssoSecretOf(request.headers));

@@ -1,4 +1,13 @@
-import { SoapFault, soapBodyMessage, soapEnvelope, soapFaultEnvelope, soapFaultStatus, soapVersionOf, SOAP_VERSIONS, type SoapVersion } from '../../../core/saml/soap.ts';
+import {
+  SoapFault,
+  soapBodyMessage,
+  soapEnvelope,
+  soapFaultEnvelope,
+  soapFaultStatus,
+  soapVersionOf,
+  SOAP_VERSIONS,
+  type SoapVersion,
+} from '../../../core/saml/soap.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 
 const mediaTypeOf = (request: ApiRequest): string => (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();

@@ -2,7 +2,13 @@ import { ConflictError } from '../../../core/errors.ts';
 import type { User } from '../../../core/directory/user.ts';
 import type { Authentication, SamlLoginRequest } from '../../../core/oidc/interactions.ts';
 import type { SsoSession } from '../../../core/oidc/sessions.ts';
-import { checkRelayState, RefusedAuthnRequest, validateAuthnRequest, type IncomingRequest, type ValidatedAuthnRequest } from '../../../core/saml/authn-request.ts';
+import {
+  checkRelayState,
+  RefusedAuthnRequest,
+  validateAuthnRequest,
+  type IncomingRequest,
+  type ValidatedAuthnRequest,
+} from '../../../core/saml/authn-request.ts';
 import { NAMEID_FORMAT, samlEndpoints } from '../../../core/saml/metadata.ts';
 import { releaseAttributes } from '../../../core/saml/attribute-mapping.ts';
 import { decideSso, PASSWORD_METHODS, PORTAL_METHODS, methodOf, statedClass } from '../../../core/saml/authn-context.ts';
@@ -107,7 +113,8 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
       methods: deps.certificateLogin ? PORTAL_METHODS : PASSWORD_METHODS,
     });
     if (decision.kind === 'session') return respond(tenant, login, reusable!.session, reusable!.secret, reusable!.session, [], reusable!.user);
-    if (decision.kind === 'no-authn-context') return statusResponse(tenant, login, STATUS.requester, 'no sign-in method here satisfies the requested authentication context', STATUS.noAuthnContext);
+    if (decision.kind === 'no-authn-context')
+      return statusResponse(tenant, login, STATUS.requester, 'no sign-in method here satisfies the requested authentication context', STATUS.noAuthnContext);
     if (decision.kind === 'no-passive') return statusResponse(tenant, login, STATUS.responder, 'the user would have to sign in', STATUS.noPassive);
     return startLogin(tenant, { ...login, ...(decision.secondFactor ? { secondFactor: true } : {}), ...(decision.certificate ? { certificate: true } : {}) });
   }
@@ -148,7 +155,11 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     // The portal does not read SP metadata (nor bundle an XML parser): the name travels with the interaction.
     const sp = await saml.serviceProviders.find(tenant.tenant.id, login.spEntityId);
     const spName = sp && spDisplayName(sp.metadataXml);
-    const interaction = await oidc.interactions.create(tenant.tenant.id, { kind: 'saml', request: { ...login, ...(spName ? { spName } : {}) } }, INTERACTION_SECONDS);
+    const interaction = await oidc.interactions.create(
+      tenant.tenant.id,
+      { kind: 'saml', request: { ...login, ...(spName ? { spName } : {}) } },
+      INTERACTION_SECONDS,
+    );
     return redirect(`${tenant.issuer}/portal/login?interaction=${interaction.id}`, {}, [
       setCookie(INTERACTION_COOKIE, interaction.id, { path: `/t/${tenant.tenant.id}/`, maxAgeSeconds: INTERACTION_SECONDS }),
     ]);
@@ -206,11 +217,18 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     let spProvidedId: string | undefined;
     if (format === NAMEID_FORMAT.persistent) {
       const federation = await persistentNameId(saml, tenant.tenant.id, sp.entityId, user.username, now, login.allowCreate);
-      if (!federation) return statusResponse(tenant, login, STATUS.requester, 'no federated identity exists and the request does not allow creating one', STATUS.invalidNameIdPolicy, cookies);
+      if (!federation)
+        return statusResponse(
+          tenant,
+          login,
+          STATUS.requester,
+          'no federated identity exists and the request does not allow creating one',
+          STATUS.invalidNameIdPolicy,
+          cookies,
+        );
       nameId = federation.alias;
       spProvidedId = federation.spProvidedId;
-    }
-    else if (format === NAMEID_FORMAT.transient) nameId = Buffer.from(oidc.random.bytes(20)).toString('base64url');
+    } else if (format === NAMEID_FORMAT.transient) nameId = Buffer.from(oidc.random.bytes(20)).toString('base64url');
     else if (format === NAMEID_FORMAT.email) {
       if (!user.email) return statusResponse(tenant, login, STATUS.requester, 'the user has no e-mail address', STATUS.invalidNameIdPolicy, cookies);
       nameId = user.email;
@@ -260,7 +278,14 @@ export function ssoRoutes(deps: SamlRouteDeps): Route[] {
     return decision.outcome === 'allow' ? decision.user : undefined;
   }
 
-  async function statusResponse(tenant: TenantContext, login: SamlLoginRequest, code: string, message: string, subCode?: string, cookies: string[] = []): Promise<ApiResponse> {
+  async function statusResponse(
+    tenant: TenantContext,
+    login: SamlLoginRequest,
+    code: string,
+    message: string,
+    subCode?: string,
+    cookies: string[] = [],
+  ): Promise<ApiResponse> {
     const key = await saml.certificates.signingKey(tenant.tenant.id, tenant.settings);
     const xml = await buildResponse({
       idpEntityId: samlEndpoints(tenant.issuer).entityId,

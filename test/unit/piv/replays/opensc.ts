@@ -98,7 +98,12 @@ export function openscReplays(label: string, freshCard: () => Promise<PivCard>):
       const raw = await host.send('00CB3FFF055C035FC10500');
       expect(raw.data).toHaveLength(256);
       expect(raw.sw & 0xff00).toBe(0x6100);
-      for (const [slot, tag] of [['9a', '5FC105'], ['9c', '5FC10A'], ['9d', '5FC10B'], ['9e', '5FC101']] as const) {
+      for (const [slot, tag] of [
+        ['9a', '5FC105'],
+        ['9c', '5FC10A'],
+        ['9d', '5FC10B'],
+        ['9e', '5FC101'],
+      ] as const) {
         const certificate = await readCertificate(host, tag);
         expect(certificate.fingerprint256).toBe(certificates[slot].fingerprint256);
       }
@@ -192,7 +197,10 @@ export function openscReplays(label: string, freshCard: () => Promise<PivCard>):
       const data = dynamicTemplate(0x85, point);
       const reply = await host.send(Uint8Array.from([0x00, 0x87, 0x14, 0x9d, data.length, ...data, 0x00]));
       expect(reply.sw).toBe(0x9000);
-      const expected = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: createPublicKey(certificates['9d'].publicKey.export({ format: 'pem', type: 'spki' })) });
+      const expected = diffieHellman({
+        privateKey: ephemeral.privateKey,
+        publicKey: createPublicKey(certificates['9d'].publicKey.export({ format: 'pem', type: 'spki' })),
+      });
       expect(toHex(responseValue(reply.data))).toBe(toHex(expected));
     });
 

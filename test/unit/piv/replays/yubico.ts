@@ -109,7 +109,9 @@ export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>, 
       const challenge = request.data.subarray(4);
       expect(challenge).toHaveLength(algorithm === '3des' ? 8 : 16);
       const response = ecb(algorithm, key, challenge);
-      const answer = await host.send(Uint8Array.from([0x00, 0x87, id, 0x9b, response.length + 4, 0x7c, response.length + 2, 0x82, response.length, ...response]));
+      const answer = await host.send(
+        Uint8Array.from([0x00, 0x87, id, 0x9b, response.length + 4, 0x7c, response.length + 2, 0x82, response.length, ...response]),
+      );
       expect(answer.sw).toBe(0x9000);
       expect(host.state.adminAuthenticated).toBe(true);
     });
@@ -130,7 +132,12 @@ export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>, 
       expect(point.tag).toBe(0x86);
       expect(point.value).toHaveLength(1 + 2 * size);
       const publicKey = createPublicKey({
-        key: { kty: 'EC', crv: size === 32 ? 'P-256' : 'P-384', x: Buffer.from(point.value.subarray(1, 1 + size)).toString('base64url'), y: Buffer.from(point.value.subarray(1 + size)).toString('base64url') },
+        key: {
+          kty: 'EC',
+          crv: size === 32 ? 'P-256' : 'P-384',
+          x: Buffer.from(point.value.subarray(1, 1 + size)).toString('base64url'),
+          y: Buffer.from(point.value.subarray(1 + size)).toString('base64url'),
+        },
         format: 'jwk',
       });
       // The metadata reports the policy and the same public key.
@@ -154,29 +161,36 @@ export function yubicoReplays(label: string, freshCard: () => Promise<PivCard>, 
       ['RSA 2048', 'rsa2048', 0x07, 256],
       ['RSA 3072', 'rsa3072', 0x05, 384],
       ['RSA 4096', 'rsa4096', 0x16, 512],
-    ] as const)('generates %s (7F49 81 modulus, 82 exponent) and signs over chained APDUs', async (_label, _name, algorithmId, size) => {
-      const host = new Host(await freshCard());
-      await connect(host);
-      await authenticate(host, await currentKey(host));
-      const generated = await host.command(0x00, 0x47, 0x00, 0x9d, Uint8Array.of(0xac, 0x03, 0x80, 0x01, algorithmId));
-      expect(generated.sw).toBe(0x9000);
-      const members = decodeAll(decodeOne(generated.data)!.value)!;
-      const modulus = members.find((m) => m.tag === 0x81)!.value;
-      const exponent = members.find((m) => m.tag === 0x82)!.value;
-      expect(modulus).toHaveLength(size);
-      expect(toHex(exponent)).toBe('010001');
-      const publicKey = createPublicKey({ key: { kty: 'RSA', n: Buffer.from(modulus).toString('base64url'), e: Buffer.from(exponent).toString('base64url') }, format: 'jwk' });
+    ] as const)(
+      'generates %s (7F49 81 modulus, 82 exponent) and signs over chained APDUs',
+      async (_label, _name, algorithmId, size) => {
+        const host = new Host(await freshCard());
+        await connect(host);
+        await authenticate(host, await currentKey(host));
+        const generated = await host.command(0x00, 0x47, 0x00, 0x9d, Uint8Array.of(0xac, 0x03, 0x80, 0x01, algorithmId));
+        expect(generated.sw).toBe(0x9000);
+        const members = decodeAll(decodeOne(generated.data)!.value)!;
+        const modulus = members.find((m) => m.tag === 0x81)!.value;
+        const exponent = members.find((m) => m.tag === 0x82)!.value;
+        expect(modulus).toHaveLength(size);
+        expect(toHex(exponent)).toBe('010001');
+        const publicKey = createPublicKey({
+          key: { kty: 'RSA', n: Buffer.from(modulus).toString('base64url'), e: Buffer.from(exponent).toString('base64url') },
+          format: 'jwk',
+        });
 
-      expect((await host.send(verifyApdu('123456'))).sw).toBe(0x9000);
-      const message = Buffer.from(`rsa ${size}`);
-      const digestInfo = Buffer.concat([hex('3031300d060960864801650304020105000420'), createHash('sha256').update(message).digest()]);
-      const block = Buffer.concat([Buffer.of(0, 1), Buffer.alloc(size - digestInfo.length - 3, 0xff), Buffer.of(0), digestInfo]);
-      const body = concat(tlv(0x7c, Uint8Array.of(0x82, 0x00), tlv(0x81, block)));
-      const signed = await host.command(0x00, 0x87, algorithmId, 0x9d, body);
-      expect(signed.sw).toBe(0x9000);
-      const signature = decodeOne(decodeOne(signed.data)!.value)!.value;
-      expect(verify('sha256', message, publicKey, signature)).toBe(true);
-    }, 60_000);
+        expect((await host.send(verifyApdu('123456'))).sw).toBe(0x9000);
+        const message = Buffer.from(`rsa ${size}`);
+        const digestInfo = Buffer.concat([hex('3031300d060960864801650304020105000420'), createHash('sha256').update(message).digest()]);
+        const block = Buffer.concat([Buffer.of(0, 1), Buffer.alloc(size - digestInfo.length - 3, 0xff), Buffer.of(0), digestInfo]);
+        const body = concat(tlv(0x7c, Uint8Array.of(0x82, 0x00), tlv(0x81, block)));
+        const signed = await host.command(0x00, 0x87, algorithmId, 0x9d, body);
+        expect(signed.sw).toBe(0x9000);
+        const signature = decodeOne(decodeOne(signed.data)!.value)!.value;
+        expect(verify('sha256', message, publicKey, signature)).toBe(true);
+      },
+      60_000,
+    );
 
     it('writes a certificate with chained PUT DATA and reads it back', async () => {
       const { card, certificates } = await provisionedCard();
