@@ -9,6 +9,8 @@ export const SECURITY_EVENT_KINDS = [
   'lockout',
   'step-up',
   'deny',
+  /** Tokens answered at the token endpoint: `reason` is the grant type, `client` the client, `username` the subject. */
+  'token-issued',
   'token-revoked',
   'card-session-open',
   'card-session-superseded',

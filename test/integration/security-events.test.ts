@@ -30,6 +30,7 @@ describe('security events in the function log', () => {
       return true;
     });
     let secrets: string[] = [];
+    let clientId = '';
     try {
       const rp = await registerClient(`${stack.url}/t/demo`);
       const browser = new HttpBrowser();
@@ -46,6 +47,10 @@ describe('security events in the function log', () => {
         { Authorization: basic(rp) },
       );
       expect(issued.status).toBe(200);
+      // RFC 7009 revocation of the access token: a token-revoked event naming the endpoint.
+      const revoked = await postForm(`${stack.url}/t/demo/oidc/revoke`, { token: String(issued.body['access_token']) }, { Authorization: basic(rp) });
+      expect(revoked.status).toBe(200);
+      clientId = rp.client_id;
       // Every hour is outside the usual hours now, and that alone denies.
       const hour = new Date().getUTCHours();
       const policy = { bands: { stepUp: 5, deny: 10 }, usualHours: { from: (hour + 2) % 24, to: (hour + 3) % 24 } };
@@ -90,6 +95,8 @@ describe('security events in the function log', () => {
           ip: '127.0.0.1',
         }),
         expect.objectContaining({ schema: 'cloudcard.security-event/1', kind: 'token-revoked', tenant: 'demo', username: 'alice', reason: 'risk-deny' }),
+        expect.objectContaining({ kind: 'token-issued', tenant: 'demo', username: 'alice', client: clientId, reason: 'authorization_code', ip: '127.0.0.1' }),
+        expect.objectContaining({ kind: 'token-revoked', tenant: 'demo', username: 'alice', client: clientId, reason: 'revocation-endpoint:access_token' }),
       ]),
     );
     const log = lines.join('');

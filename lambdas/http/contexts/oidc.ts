@@ -51,7 +51,14 @@ export const oidcContext: RoutesFactory = (runtime) => {
         })
       : undefined;
   return [
-    ...oidcRoutes({ oidc, access: services.access, tenants, users: services.users, signIn: (...args) => credentials.signIn(...args) }),
+    ...oidcRoutes({
+      oidc,
+      access: services.access,
+      tenants,
+      users: services.users,
+      signIn: (...args) => credentials.signIn(...args),
+      ...(runtime.securityEvents ? { events: runtime.securityEvents } : {}),
+    }),
     ...ssfRoutes(ssf),
   ];
 };

@@ -2,6 +2,7 @@ import type { AccessCheck } from '../../../core/access/access-check.ts';
 import type { Tenants } from '../../../core/directory/tenant.ts';
 import type { User, Users } from '../../../core/directory/user.ts';
 import type { Oidc } from '../../../core/oidc/provider.ts';
+import type { SecurityEvents } from '../../../core/security-events.ts';
 
 /** Password check with lockout (the portal's sign-in), shared by the portal and the password grant. */
 export type SignIn = (
@@ -19,4 +20,6 @@ export interface OidcRouteDeps {
   readonly tenants: Pick<Tenants, 'find'>;
   readonly users: Users;
   readonly signIn: SignIn;
+  /** Tokens issued and revoked through the endpoints (the access check reports its own decisions). */
+  readonly events?: SecurityEvents;
 }

@@ -135,8 +135,22 @@ export function introspectionRoutes(deps: OidcRouteDeps): Route[] {
             // Revoking a refresh token ends its family and the access tokens issued with it (RFC 7009 §2.1).
             await oidc.refreshTokens.revoke(token);
             await oidc.grants.revoke(rt.gid);
+            deps.events?.emit({
+              kind: 'token-revoked',
+              tenant: tenant.tenant.id,
+              client: client.client_id,
+              username: rt.sub,
+              reason: 'revocation-endpoint:refresh_token',
+            });
           } else if (outcome === 'revoke' && claims) {
             await oidc.revokedAccessTokens.revoke(claims.jti, claims.exp);
+            deps.events?.emit({
+              kind: 'token-revoked',
+              tenant: tenant.tenant.id,
+              client: client.client_id,
+              ...(claims.sub && claims.sub !== client.client_id ? { username: claims.sub } : {}),
+              reason: 'revocation-endpoint:access_token',
+            });
           }
           return oauthJson(200, {});
         }),

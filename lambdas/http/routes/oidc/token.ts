@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose';
 import type { AccessContext, Continuation } from '../../../core/access/access-check.ts';
 import type { SessionCorrelation } from '../../../core/risk/correlation.ts';
 import { ConflictError } from '../../../core/errors.ts';
@@ -339,6 +340,14 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
           if (!proof && client.dpop_bound_access_tokens)
             throw invalidDpopProof('this client always uses DPoP (dpop_bound_access_tokens): a DPoP proof is required');
           const tokens = await grant({ request, tenant, client, form, ...(proof ? { proof } : {}) });
+          deps.events?.emit({
+            kind: 'token-issued',
+            tenant: tenant.tenant.id,
+            client: client.client_id,
+            reason: grantType,
+            ...subjectOf(tokens, client.client_id),
+            ...(request.sourceIp ? { ip: request.sourceIp } : {}),
+          });
           const nonce: Record<string, string> = proof ? { 'DPoP-Nonce': await oidc.nonces.current(tenant.tenant.id) } : {};
           return oauthJson(200, tokens, nonce);
         }),
@@ -365,6 +374,12 @@ function requestedScope(requested: string, allowed: readonly string[]): string {
   const unknown = values.filter((s) => !allowed.includes(s));
   if (unknown.length) throw invalidScope(`scope not allowed: ${unknown.join(' ')}`);
   return [...new Set(values)].join(' ');
+}
+
+/** The user a token was issued for (none for client_credentials, whose subject is the client itself). */
+function subjectOf(tokens: IssuedTokens, clientId: string): { username?: string } {
+  const sub = decodeJwt(tokens.access_token).sub;
+  return sub && sub !== clientId ? { username: sub } : {};
 }
 
 /** A refresh may ask for less than the original grant, never more (RFC 6749 §6). */
