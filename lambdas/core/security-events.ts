@@ -9,6 +9,9 @@ export const SECURITY_EVENT_KINDS = [
   'lockout',
   'step-up',
   'deny',
+  /** The user allowed a client the scopes in `reason` on the consent page, or refused them. */
+  'consent-given',
+  'consent-refused',
   /** Tokens answered at the token endpoint: `reason` is the grant type, `client` the client, `username` the subject. */
   'token-issued',
   'token-revoked',

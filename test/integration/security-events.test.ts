@@ -95,6 +95,7 @@ describe('security events in the function log', () => {
           ip: '127.0.0.1',
         }),
         expect.objectContaining({ schema: 'cloudcard.security-event/1', kind: 'token-revoked', tenant: 'demo', username: 'alice', reason: 'risk-deny' }),
+        expect.objectContaining({ kind: 'consent-given', tenant: 'demo', username: 'alice', client: clientId, ip: '127.0.0.1' }),
         expect.objectContaining({ kind: 'token-issued', tenant: 'demo', username: 'alice', client: clientId, reason: 'authorization_code', ip: '127.0.0.1' }),
         expect.objectContaining({ kind: 'token-revoked', tenant: 'demo', username: 'alice', client: clientId, reason: 'revocation-endpoint:access_token' }),
       ]),

@@ -46,5 +46,6 @@ export const portalContext: RoutesFactory = (runtime) => {
     certificateLogins,
     ...(runtime.config.certBaseUrl ? { certBaseUrl: runtime.config.certBaseUrl } : {}),
     ...(account ? { account } : {}),
+    ...(runtime.securityEvents ? { events: runtime.securityEvents } : {}),
   });
 };

@@ -79,6 +79,14 @@ export function consentRoutes(deps: PortalDeps): Route[] {
     if (interaction.kind !== 'authorize' || !interaction.authentication) return expired(view);
     const allow = form['decision'] === 'allow';
     if (allow) await oidc.consents.grant(tenant.tenant.id, interaction.authentication.sub, interaction.request.clientId, interaction.request.scope);
+    deps.events?.emit({
+      kind: allow ? 'consent-given' : 'consent-refused',
+      tenant: tenant.tenant.id,
+      username: interaction.authentication.sub,
+      client: interaction.request.clientId,
+      reason: interaction.request.scope,
+      ...(request.sourceIp ? { ip: request.sourceIp } : {}),
+    });
     try {
       await oidc.interactions.update(interaction, { consented: allow });
     } catch (error) {

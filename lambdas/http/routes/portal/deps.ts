@@ -11,6 +11,7 @@ import type { HolderCard } from '../../../core/cards/holder-cards.ts';
 import type { AuditTrail } from '../../../core/directory/audit-trail.ts';
 import type { Users } from '../../../core/directory/user.ts';
 import type { RecoveryCodes } from '../../../core/portal/recovery-codes.ts';
+import type { SecurityEvents } from '../../../core/security-events.ts';
 
 /** What the end-user account page works with; absent where there is no state table. */
 export interface AccountServices {
@@ -37,4 +38,6 @@ export interface PortalDeps {
   readonly certificateLogins?: CertificateLogins;
   readonly certBaseUrl?: string;
   readonly account?: AccountServices;
+  /** Security events the portal's own steps emit (consent); sign-in events come from Credentials. */
+  readonly events?: SecurityEvents;
 }
