@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { Secret, TOTP } from 'otpauth';
 import { CardApiClient, CardApiError, generateDeviceKey } from '../../agent/sdk.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
 import { cardAccessToken, select, sw, verifyPin } from '../support/card-flows.ts';
 import type { LocalStack } from '../../local/stack.ts';
-import { HttpBrowser } from '../support/http-browser.ts';
+import { HttpBrowser, formOf } from '../support/http-browser.ts';
 import { authorizeWithLogin, basic, pkce, postForm, registerClient, RP_REDIRECT } from '../support/oidc-flows.ts';
 import { allowRegistration, DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
 
@@ -102,6 +103,46 @@ describe('security events in the function log', () => {
     );
     const log = lines.join('');
     for (const secret of secrets) expect(log).not.toContain(secret);
+  });
+
+  it('logs the one-time-code step: a wrong code as sign-in-failure, the right one as sign-in-success, by method, without the code', async () => {
+    const services = directoryServices(stack.runtime);
+    await services.users.add('demo', { username: 'otto', password: 'a long enough password' });
+    const { secretBase32 } = await services.totp!.enroll('demo', 'otto', 'Demo');
+    const right = new TOTP({ secret: Secret.fromBase32(secretBase32) }).generate();
+    const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
+    const lines: string[] = [];
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      const browser = new HttpBrowser();
+      const start = await browser.follow(`${stack.url}/t/demo/portal/account`, 'http://never.invalid/');
+      const login = formOf(await start.response.text());
+      const otp = await browser.follow(login.action, 'http://never.invalid/', {
+        form: { ...login.fields, username: 'otto', password: 'a long enough password' },
+      });
+      expect(otp.url).toContain('/portal/otp');
+      const otpForm = formOf(await otp.response.text());
+      const refused = await browser.request(otpForm.action, { form: { ...otpForm.fields, code: wrong } });
+      const again = formOf(await refused.text());
+      await browser.follow(again.action, 'http://never.invalid/', { form: { ...again.fields, code: right } });
+    } finally {
+      write.mockRestore();
+    }
+    const events = lines
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.includes('"security-event"'))
+      .map((line) => (JSON.parse(line) as { securityEvent: Record<string, unknown> }).securityEvent);
+    expect(events).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: 'sign-in-failure', tenant: 'demo', username: 'otto', reason: 'totp', ip: '127.0.0.1' }),
+        expect.objectContaining({ kind: 'sign-in-success', tenant: 'demo', username: 'otto', reason: 'totp', ip: '127.0.0.1' }),
+      ]),
+    );
+    const log = lines.join('');
+    for (const secret of [right, wrong, secretBase32]) expect(log).not.toContain(secret);
   });
 
   it('logs card session open, a takeover (superseded) and the PIN blocked by its last try, without the PIN', async () => {
