@@ -165,7 +165,7 @@ describe.each(BACKENDS)('portal account page (%s backend)', (backend) => {
     const again = await browser.request(`${issuer}/portal/account`);
     const againText = await again.text();
     expect(againText).not.toContain(codes[0]);
-    expect(textOf(againText)).toContain('You have 10 unused recovery codes.');
+    expect(textOf(againText)).toContain('Unused recovery codes: 10.');
 
     // A new sign-in on the account page asks a user with a second factor for it; a recovery code passes once.
     const otpSignIn = async (code: string) => {
@@ -179,7 +179,7 @@ describe.each(BACKENDS)('portal account page (%s backend)', (backend) => {
     };
     const used = await otpSignIn(codes[3]!.toUpperCase());
     expect({ status: used.response.status, url: used.url }).toEqual({ status: 200, url: `${issuer}/portal/account` });
-    expect(textOf(await used.response.text())).toContain('You have 9 unused recovery codes.');
+    expect(textOf(await used.response.text())).toContain('Unused recovery codes: 9.');
     const replayed = await otpSignIn(codes[3]!);
     expect(replayed.response.status).toBe(401);
 

@@ -5,10 +5,11 @@ import type { User } from '../../lambdas/core/directory/user.ts';
 import { accountFormToken } from '../../lambdas/http/routes/portal/account.ts';
 import { viewOf } from '../../lambdas/http/views/view.ts';
 import { accountPage, shownTime, type AccountView } from '../../lambdas/http/views/account-page.ts';
-import { ACCOUNT_STRINGS } from '../../lambdas/http/views/account-strings.ts';
+import { accountStrings } from '../../lambdas/http/views/account-strings.ts';
 import { escapeHtml } from '../../lambdas/http/views/html.ts';
 
 const ENGLISH = viewOf({ uiLocales: 'en' });
+const ACCOUNT_STRINGS = accountStrings(ENGLISH);
 
 const user: User = {
   tenant: 'demo',
@@ -115,6 +116,18 @@ describe('account page view', () => {
     expect(fresh).toContain('href="otpauth://totp/Demo:alice?secret&#61;ABC"');
     expect(fresh).toContain('<code id="totp-key">ABC</code>');
     expect(fresh).toContain('<li><code>abcde-fghjk</code></li>');
+  });
+
+  it('speaks the page language: German and French from the catalogues, with lang set', () => {
+    const german = accountPage(viewOf({ uiLocales: 'de' }), view({ recoveryRemaining: 2 }));
+    expect(german).toContain('<html lang="de">');
+    expect(german).toContain('Ihr Konto');
+    expect(german).toContain('Ihre Geräte und Sitzungen');
+    expect(german).toContain('Unbenutzte Wiederherstellungscodes: 2.');
+    expect(german).not.toContain('Your devices and sessions');
+    const french = accountPage(viewOf({ uiLocales: 'fr' }), view());
+    expect(french).toContain('<html lang="fr">');
+    expect(french).toContain('Vos appareils et sessions');
   });
 
   it('shows times in UTC', () => {

@@ -4,7 +4,7 @@ import type { HolderCard } from '../../core/cards/holder-cards.ts';
 import type { User } from '../../core/directory/user.ts';
 import { PASSWORD_MIN_LENGTH } from '../../core/directory/user.ts';
 import type { TotpEnrolmentSecret } from '../../core/portal/totp.ts';
-import { ACCOUNT_STRINGS as S } from './account-strings.ts';
+import { accountStrings, type AccountStrings } from './account-strings.ts';
 import { renderSVG } from 'uqr';
 import { Html, html, page } from './html.ts';
 import type { PageView } from './view.ts';
@@ -41,15 +41,15 @@ const action = (view: AccountView, path: string) => `${view.issuer}/portal/accou
 const token = (view: AccountView) => html`<input type="hidden" name="csrf" value="${view.csrf}">`;
 const entry = (term: string, value: unknown) => html`<dt>${term}</dt><dd>${value}</dd>`;
 /** A field for the current password, confirming a change of credentials; ids are unique per form. */
-const passwordField = (form: string) =>
+const passwordField = (form: string, S: AccountStrings) =>
   html`<label for="${form}-password">${S.confirmWithPassword}</label><input type="password" id="${form}-password" name="password" autocomplete="current-password" required>`;
 
-function profile(view: AccountView): Html {
+function profile(view: AccountView, S: AccountStrings): Html {
   const { user } = view;
   return html`<section aria-labelledby="profile"><h2 id="profile">${S.profileHeading}</h2><dl>${entry(S.name, user.displayName)}${entry(S.email, user.email ?? S.noEmail)}${entry(S.username, user.username)}</dl></section>`;
 }
 
-function password(view: AccountView): Html {
+function password(view: AccountView, S: AccountStrings): Html {
   return html`<section aria-labelledby="password-heading"><h2 id="password-heading">${S.passwordHeading}</h2>
 <form method="post" action="${action(view, 'password')}">${token(view)}
 <label for="current-password">${S.currentPassword}</label><input type="password" id="current-password" name="current" autocomplete="current-password" required>
@@ -62,14 +62,14 @@ function password(view: AccountView): Html {
  * The otpauth URI as a QR code for a phone's authenticator app: an inline SVG made here (no script, no
  * image request, nothing for the CSP to allow), named for screen readers; the link and the key stay beside it.
  */
-function qrCode(uri: string): Html {
+function qrCode(uri: string, S: AccountStrings): Html {
   const svg = renderSVG(uri, { border: 2 }).replace('<svg ', `<svg id="totp-qr" role="img" aria-label="${S.totpQr}" width="200" height="200" `);
   return new Html(`<p>${svg}</p>`);
 }
 
-function totp(view: AccountView): Html {
+function totp(view: AccountView, S: AccountStrings): Html {
   const fresh = view.totpPending
-    ? html`<p>${S.totpScan}</p>${qrCode(view.totpPending.uri)}<p><a id="totp-link" href="${view.totpPending.uri}">${S.totpLink}</a></p>
+    ? html`<p>${S.totpScan}</p>${qrCode(view.totpPending.uri, S)}<p><a id="totp-link" href="${view.totpPending.uri}">${S.totpLink}</a></p>
 <dl>${entry(S.totpKey, html`<code id="totp-key">${view.totpPending.secretBase32}</code>`)}</dl>`
     : '';
   const confirm =
@@ -80,21 +80,21 @@ function totp(view: AccountView): Html {
       : '';
   const begin = view.totpPending
     ? ''
-    : html`<form method="post" action="${action(view, 'totp')}">${token(view)}${passwordField('totp')}
+    : html`<form method="post" action="${action(view, 'totp')}">${token(view)}${passwordField('totp', S)}
 <button type="submit">${view.totpEnrolled ? S.totpReplace : S.totpSetUp}</button></form>`;
   return html`<section aria-labelledby="totp-heading"><h2 id="totp-heading">${S.totpHeading}</h2><p>${view.totpEnrolled ? S.totpEnrolled : S.totpNotEnrolled}</p>${fresh}${confirm}${begin}</section>`;
 }
 
-function recovery(view: AccountView): Html {
+function recovery(view: AccountView, S: AccountStrings): Html {
   const fresh = view.newRecoveryCodes
     ? html`<p>${S.recoveryShownOnce}</p><ol id="recovery-codes">${view.newRecoveryCodes.map((code) => html`<li><code>${code}</code></li>`)}</ol>`
     : html`<p>${S.recoveryRemaining(view.recoveryRemaining)}</p>`;
   return html`<section aria-labelledby="recovery-heading"><h2 id="recovery-heading">${S.recoveryHeading}</h2><p>${S.recoveryExplain}</p>${fresh}
-<form method="post" action="${action(view, 'recovery-codes')}">${token(view)}${passwordField('recovery')}
+<form method="post" action="${action(view, 'recovery-codes')}">${token(view)}${passwordField('recovery', S)}
 <button type="submit">${S.recoveryMake}</button></form></section>`;
 }
 
-function cards(view: AccountView): Html {
+function cards(view: AccountView, S: AccountStrings): Html {
   const items = view.cards.map((card) => {
     const state = [card.connected ? S.cardConnected : S.cardNotConnected, card.pin.blocked ? S.pinBlocked : S.pinTriesLeft(card.pin.remaining)].join(', ');
     const certificates = card.certificates.map(
@@ -106,7 +106,7 @@ function cards(view: AccountView): Html {
   return html`<section aria-labelledby="cards-heading"><h2 id="cards-heading">${S.cardsHeading}</h2>${items.length ? html`<ul class="plain">${items}</ul>` : html`<p>${S.noCards}</p>`}</section>`;
 }
 
-function devices(view: AccountView): Html {
+function devices(view: AccountView, S: AccountStrings): Html {
   const items = view.devices.map((device) => {
     const live = device.cardSessionLive === undefined ? S.unknown : device.cardSessionLive ? S.yes : S.no;
     return html`<li><h4>${S.device(device.id.slice(0, 12))}</h4><dl>${entry(S.deviceOs, device.os ?? S.unknown)}${entry(S.deviceAgent, device.agentVersion ?? S.unknown)}${entry(S.deviceLastSeen, shownTime(device.lastSeenAt))}${entry(S.deviceCardLive, live)}</dl>
@@ -115,7 +115,7 @@ function devices(view: AccountView): Html {
   return html`<h3>${S.devicesSubheading}</h3>${items.length ? html`<ul class="plain">${items}</ul>` : html`<p>${S.noDevices}</p>`}`;
 }
 
-function sessions(view: AccountView): Html {
+function sessions(view: AccountView, S: AccountStrings): Html {
   const items = view.sessions.map((session) => {
     const title = session.kind === 'sso' ? S.sessionSso : S.sessionFamily(session.clientId ?? S.unknown);
     const current = session.kind === 'sso' && session.id === view.currentSid ? html` ${S.thisBrowser}` : '';
@@ -132,8 +132,9 @@ function sessions(view: AccountView): Html {
 
 /** The whole page: every section works without JavaScript (plain forms, each with the session's form token). */
 export function accountPage(frame: PageView, view: AccountView): string {
+  const S = accountStrings(frame);
   const notice = view.notice ? html`<p role="status" id="notice">${view.notice}</p>` : '';
-  const body = html`<p>${S.signedInAs(view.user.displayName)}</p>${notice}${profile(view)}${password(view)}${totp(view)}${recovery(view)}${cards(view)}
-<section aria-labelledby="devices-heading"><h2 id="devices-heading">${S.devicesHeading}</h2>${devices(view)}${sessions(view)}</section>`;
+  const body = html`<p>${S.signedInAs(view.user.displayName)}</p>${notice}${profile(view, S)}${password(view, S)}${totp(view, S)}${recovery(view, S)}${cards(view, S)}
+<section aria-labelledby="devices-heading"><h2 id="devices-heading">${S.devicesHeading}</h2>${devices(view, S)}${sessions(view, S)}</section>`;
   return page(frame, S.title, body, view.error ? { error: view.error } : {});
 }

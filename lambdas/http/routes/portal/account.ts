@@ -6,10 +6,10 @@ import { clearSsoSessionCookies, readCookie, setCookie, SSO_COOKIE } from '../..
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { accountPage, type AccountView } from '../../views/account-page.ts';
-import { ACCOUNT_STRINGS as S } from '../../views/account-strings.ts';
+import { accountStrings, type AccountStrings } from '../../views/account-strings.ts';
 import { html, page, pageHeaders } from '../../views/html.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
-import { requestView, viewOf, type PageView } from '../../views/view.ts';
+import { requestView, type PageView } from '../../views/view.ts';
 import { INTERACTION_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import { ssoReuse } from '../oidc/sso-session.ts';
@@ -29,23 +29,23 @@ const validFormToken = (sessionSecret: string, submitted: string | undefined): b
 /** Only the same-site session cookie: the account page is never a target of cross-site navigations. */
 const sameSiteSecret = (headers: ApiRequest['headers']): string | undefined => readCookie(headers['cookie'], SSO_COOKIE) || undefined;
 
-/**
- * The account page speaks English only for now (its words are one object, ACCOUNT_STRINGS, not yet in the
- * message catalogues), so its frame is English too: `lang` must say what the page says. Branding applies.
- */
-const accountView = (tenant: TenantContext): PageView => viewOf({ tenant: tenant.tenant, uiLocales: 'en' });
+/** The account page's language and brand: the browser's languages, then the tenant's default. */
+const accountView = (request: ApiRequest, tenant: TenantContext): PageView => requestView(request, tenant.tenant);
 
 /** A page of the account's own words: a title and one paragraph. */
-const accountMessage = (tenant: TenantContext, status: number, title: string, text: string): ApiResponse => {
-  const view = accountView(tenant);
-  return { statusCode: status, headers: pageHeaders(view), body: page(view, title, html`<p>${text}</p>`) };
-};
+const accountMessage = (view: PageView, status: number, title: string, text: string): ApiResponse => ({
+  statusCode: status,
+  headers: pageHeaders(view),
+  body: page(view, title, html`<p>${text}</p>`),
+});
 
 /** The organisation in the path does not exist: the catalogue's page, in the browser's language. */
 const unknownOrganisation = (request: ApiRequest): ApiResponse => errorPage(requestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
 
 interface Signed {
   readonly tenant: TenantContext;
+  readonly view: PageView;
+  readonly S: AccountStrings;
   readonly secret: string;
   readonly session: SsoSession;
   readonly user: User;
@@ -71,7 +71,8 @@ export function accountRoutes(deps: PortalDeps): Route[] {
     const reuse = await ssoReuse(deps, tenant, request, 'sso-reuse-oidc', undefined, sameSiteSecret);
     if (reuse.kind !== 'reuse') return undefined;
     const user = reuse.user ?? (await account.users.get(tenant.tenant.id, reuse.session.sub));
-    return { tenant, secret: reuse.secret, session: reuse.session, user, account };
+    const view = accountView(request, tenant);
+    return { tenant, view, S: accountStrings(view), secret: reuse.secret, session: reuse.session, user, account };
   }
 
   async function render(
@@ -102,14 +103,17 @@ export function accountRoutes(deps: PortalDeps): Route[] {
       sessions,
       ...extras,
     };
-    const frame = accountView(tenant);
-    return { statusCode: status, headers: pageHeaders(frame), body: accountPage(frame, view) };
+    return { statusCode: status, headers: pageHeaders(signed.view), body: accountPage(signed.view, view) };
   }
 
   async function show(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
     if (!tenant) return unknownOrganisation(request);
-    if (!deps.account) return accountMessage(tenant, 503, S.unavailableTitle, S.accountUnavailable);
+    if (!deps.account) {
+      const view = accountView(request, tenant);
+      const S = accountStrings(view);
+      return accountMessage(view, 503, S.unavailableTitle, S.accountUnavailable);
+    }
     const signed = await signedIn(request, tenant);
     if (signed) return render(signed);
     // No (usable) session: a sign-in of the page's own, which the login pages bring back here.
@@ -118,19 +122,22 @@ export function accountRoutes(deps: PortalDeps): Route[] {
     return redirect(`${tenant.issuer}/portal/login?interaction=${interaction.id}`, {}, [cookie]);
   }
 
-  const signedOut = (tenant: TenantContext, cookies: string[] = [], status = 401): ApiResponse => ({
-    statusCode: status,
-    headers: pageHeaders(accountView(tenant)),
-    ...(cookies.length ? { multiValueHeaders: { 'Set-Cookie': cookies } } : {}),
-    body: page(accountView(tenant), S.signedOutTitle, html`<p>${S.signedOutAdvice}</p><p><a href="${tenant.issuer}/portal/account">${S.openAccount}</a></p>`),
-  });
+  const signedOut = (view: PageView, tenant: TenantContext, cookies: string[] = [], status = 401): ApiResponse => {
+    const S = accountStrings(view);
+    return {
+      statusCode: status,
+      headers: pageHeaders(view),
+      ...(cookies.length ? { multiValueHeaders: { 'Set-Cookie': cookies } } : {}),
+      body: page(view, S.signedOutTitle, html`<p>${S.signedOutAdvice}</p><p><a href="${tenant.issuer}/portal/account">${S.openAccount}</a></p>`),
+    };
+  };
 
   /** Checks the current password as a sign-in attempt (the same throttle and lockout); an answer when it fails. */
   async function passwordProblem(signed: Signed, request: ApiRequest, password: string | undefined): Promise<ApiResponse | undefined> {
     const result = await deps.credentials.signIn(signed.tenant.tenant.id, signed.user.username, password ?? '', request.sourceIp ?? 'unknown');
     if (result.outcome === 'ok') return undefined;
-    if (result.outcome === 'locked') return render(signed, 429, { error: S.locked(Math.ceil(result.retryAfterSeconds / 60)) });
-    return render(signed, 401, { error: S.wrongPassword });
+    if (result.outcome === 'locked') return render(signed, 429, { error: signed.S.locked(Math.ceil(result.retryAfterSeconds / 60)) });
+    return render(signed, 401, { error: signed.S.wrongPassword });
   }
 
   /**
@@ -138,12 +145,12 @@ export function accountRoutes(deps: PortalDeps): Route[] {
    * 403), the handler, and one audit event with the outcome. Bad input is the page again with the error.
    */
   const form =
-    (handle: (signed: Signed, form: Record<string, string>, request: ApiRequest) => Promise<FormResult>, notFound: string = S.unknown) =>
+    (handle: (signed: Signed, form: Record<string, string>, request: ApiRequest) => Promise<FormResult>, notFound: keyof AccountStrings = 'unknown') =>
     async (request: ApiRequest): Promise<ApiResponse> => {
       const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
       if (!tenant) return unknownOrganisation(request);
       const signed = await signedIn(request, tenant);
-      if (!signed) return signedOut(tenant);
+      if (!signed) return signedOut(accountView(request, tenant), tenant);
       const fields = (request.body as Record<string, string> | undefined) ?? {};
       const answer = async (): Promise<ApiResponse> => {
         try {
@@ -151,7 +158,7 @@ export function accountRoutes(deps: PortalDeps): Route[] {
           return 'statusCode' in result ? result : render(signed, 200, result);
         } catch (error) {
           if (error instanceof ValidationError) return render(signed, 400, { error: error.issues.length ? error.issues.join('; ') : error.message });
-          if (error instanceof NotFoundError) return render(signed, 404, { error: notFound });
+          if (error instanceof NotFoundError) return render(signed, 404, { error: String(signed.S[notFound]) });
           if (error instanceof ConflictError) return render(signed, 409, { error: error.message });
           throw error;
         }
@@ -161,7 +168,9 @@ export function accountRoutes(deps: PortalDeps): Route[] {
         const origin = request.headers['origin'];
         const sameOrigin = !origin || origin === 'null' || origin === new URL(request.baseUrl).origin;
         const response =
-          !sameOrigin || !validFormToken(signed.secret, fields['csrf']) ? accountMessage(tenant, 403, S.formExpiredTitle, S.formExpired) : await answer();
+          !sameOrigin || !validFormToken(signed.secret, fields['csrf'])
+            ? accountMessage(signed.view, 403, signed.S.formExpiredTitle, signed.S.formExpired)
+            : await answer();
         outcome = response.statusCode;
         return response;
       } finally {
@@ -182,22 +191,23 @@ export function accountRoutes(deps: PortalDeps): Route[] {
     const refused = await passwordProblem(signed, request, fields['current']);
     if (refused) return refused;
     await signed.account.users.setPassword(signed.tenant.tenant.id, signed.user.username, fields['new'] ?? '');
-    return { notice: S.passwordChanged };
+    return { notice: signed.S.passwordChanged };
   });
 
   const beginTotp = form(async (signed, fields, request) => {
-    if (!deps.totp) return accountMessage(signed.tenant, 503, S.unavailableTitle, S.totpUnavailable);
+    if (!deps.totp) return accountMessage(signed.view, 503, signed.S.unavailableTitle, signed.S.totpUnavailable);
     const refused = await passwordProblem(signed, request, fields['password']);
     if (refused) return refused;
     return { totpPending: await deps.totp.begin(signed.tenant.tenant.id, signed.user.username, signed.tenant.tenant.displayName) };
   });
 
   const confirmTotp = form(async (signed, fields) => {
-    if (!deps.totp) return accountMessage(signed.tenant, 503, S.unavailableTitle, S.totpUnavailable);
+    if (!deps.totp) return accountMessage(signed.view, 503, signed.S.unavailableTitle, signed.S.totpUnavailable);
     const { pending } = await deps.totp.status(signed.tenant.tenant.id, signed.user.username);
-    if (!pending) return render(signed, 409, { error: S.totpNothingPending });
-    if (!(await deps.totp.confirm(signed.tenant.tenant.id, signed.user.username, fields['code'] ?? ''))) return render(signed, 400, { error: S.totpWrongCode });
-    return { notice: S.totpConfirmed };
+    if (!pending) return render(signed, 409, { error: signed.S.totpNothingPending });
+    if (!(await deps.totp.confirm(signed.tenant.tenant.id, signed.user.username, fields['code'] ?? '')))
+      return render(signed, 400, { error: signed.S.totpWrongCode });
+    return { notice: signed.S.totpConfirmed };
   });
 
   const newRecoveryCodes = form(async (signed, fields, request) => {
@@ -210,20 +220,20 @@ export function accountRoutes(deps: PortalDeps): Route[] {
   const requestUnblock = form(async (signed, fields) => {
     const cards = await signed.account.cards(signed.tenant.tenant.id, signed.user.username);
     if (!cards.some((card) => card.id === fields['card'])) throw new NotFoundError('no such card');
-    return { notice: S.unblockRequested };
-  }, S.unknownCard);
+    return { notice: signed.S.unblockRequested };
+  }, 'unknownCard');
 
   const removeDevice = form(async (signed, fields) => {
     await signed.account.devices.remove(signed.tenant.tenant.id, signed.user.username, fields['id'] ?? '');
-    return { notice: S.deviceSignedOut };
-  }, S.unknownDevice);
+    return { notice: signed.S.deviceSignedOut };
+  }, 'unknownDevice');
 
   const endSession = form(async (signed, fields) => {
     await signed.account.sessions.end(signed.tenant.tenant.id, signed.user.username, fields['id'] ?? '');
     // Ending this browser's own session signs it out here too.
-    if (fields['id'] === signed.session.sid) return signedOut(signed.tenant, clearSsoSessionCookies(signed.tenant.tenant.id), 200);
-    return { notice: S.sessionEnded };
-  }, S.unknownSession);
+    if (fields['id'] === signed.session.sid) return signedOut(signed.view, signed.tenant, clearSsoSessionCookies(signed.tenant.tenant.id), 200);
+    return { notice: signed.S.sessionEnded };
+  }, 'unknownSession');
 
   const base = '/t/:tenant/portal/account';
   return [
