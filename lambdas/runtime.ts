@@ -6,6 +6,8 @@ import { ServiceProviders } from './core/saml/service-providers.ts';
 import { CardAuthority } from './core/cards/authority.ts';
 import { Cards } from './core/cards/cards.ts';
 import { UserAccounts } from './core/directory/user-accounts.ts';
+import { Consents } from './core/oidc/consents.ts';
+import { Federations } from './core/saml/federations.ts';
 import { TenantRemoval } from './core/directory/tenant-removal.ts';
 import { UserImport } from './core/directory/user-import.ts';
 import { TenantTransfer } from './core/directory/tenant-transfer.ts';
@@ -98,7 +100,13 @@ export function directoryServices(
     ...base,
     serviceProviders,
     ...(cards ? { cards } : {}),
-    accounts: new UserAccounts(users, cards, base.devices),
+    accounts: new UserAccounts(users, cards, base.devices, {
+      forget: async (tenantId, username) => {
+        await new Consents(runtime.directory).forget(tenantId, username);
+        const federations = new Federations(runtime.directory, runtime.random);
+        for (const sp of await serviceProviders.list(tenantId)) await federations.forget(tenantId, sp.entityId, username);
+      },
+    }),
     userImport: new UserImport(users),
     tenantRemoval,
     tenantTransfer: new TenantTransfer({ tenants, users, clients: base.clients, serviceProviders, removal: tenantRemoval, clock: runtime.clock }),

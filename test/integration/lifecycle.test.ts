@@ -1,3 +1,5 @@
+import { Consents } from '../../lambdas/core/oidc/consents.ts';
+import { Federations } from '../../lambdas/core/saml/federations.ts';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -218,6 +220,26 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
     };
     const put = (path: string, xml: string) =>
       fetch(`${stack.url}${path}`, { method: 'PUT', headers: { Authorization: basicAuth, 'Content-Type': 'application/samlmetadata+xml' }, body: xml });
+
+    it('deletes a user’s consents and SAML name-ID federations with the user: a new user of the same name inherits neither', async () => {
+      const linkedSp = 'https://sp.links.example.test/metadata';
+      expect(
+        (await call('POST', '/t/life/admin/v1/service-providers', { metadata: await metadataFor(linkedSp, 'https://sp.links.example.test/acs') })).status,
+      ).toBe(201);
+      expect((await call('POST', '/t/life/admin/v1/users', { username: 'linked' })).status).toBe(201);
+      const consents = new Consents(stack.runtime.directory);
+      const federations = new Federations(stack.runtime.directory, stack.runtime.random);
+      await consents.grant('life', 'linked', 'some-client', 'openid profile');
+      const alias = await federations.aliasFor('life', linkedSp, 'linked', clock.now());
+      expect(await consents.covers('life', 'linked', 'some-client', 'openid')).toBe(true);
+
+      expect((await call('DELETE', '/t/life/admin/v1/users/linked')).status).toBe(204);
+      expect(await consents.covers('life', 'linked', 'some-client', 'openid')).toBe(false);
+      expect(await federations.find('life', linkedSp, 'linked')).toBeUndefined();
+      expect(await federations.findByAlias('life', linkedSp, alias)).toBeUndefined();
+      expect((await call('POST', '/t/life/admin/v1/users', { username: 'linked' })).status).toBe(201);
+      expect(await federations.aliasFor('life', linkedSp, 'linked', clock.now())).not.toBe(alias);
+    });
 
     it('replaces an SP’s metadata (PUT, checked as a registration), keeping its options; another entityID or bad metadata is refused, nothing written', async () => {
       const registered = await call('POST', '/t/life/admin/v1/service-providers', {

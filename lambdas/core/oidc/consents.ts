@@ -23,4 +23,14 @@ export class Consents {
     const scopes = [...new Set([...(item?.scopes ?? []), ...scope.split(' ')])];
     await this.#directory.put({ ...consentKey(tenant, sub, clientId), type: 'consent', scopes });
   }
+
+  /** Every consent the user gave (a deleted user's: a new user of the same name starts with none). */
+  async forget(tenant: string, sub: string): Promise<void> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.#directory.query({ partition: tenantPartition(tenant), sortPrefix: `CONSENT#${sub}#`, ...(cursor ? { cursor } : {}) });
+      for (const item of page.items) await this.#directory.delete({ PK: item.PK, SK: item.SK });
+      cursor = page.cursor;
+    } while (cursor);
+  }
 }

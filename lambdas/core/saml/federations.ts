@@ -88,6 +88,11 @@ export class Federations {
   }
 
   /** Ends the federation (ManageNameIDRequest Terminate): the next login makes a new alias. */
+  /** The user's federation with this SP, whatever its alias (a deleted user's: a new user of the same name gets a new alias). */
+  async forget(tenant: string, spEntityId: string, username: string): Promise<void> {
+    await this.#directory.delete(federationKey(tenant, spEntityId, username));
+  }
+
   async terminate(tenant: string, federation: Federation): Promise<boolean> {
     try {
       await this.#directory.delete(federationKey(tenant, federation.spEntityId, federation.username), { equals: { alias: federation.alias } });
