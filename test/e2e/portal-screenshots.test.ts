@@ -29,6 +29,7 @@ const HEADINGS: Record<(typeof LOCALES)[number], Record<string, string>> = {
     'device-done': 'Device connected',
     logout: 'Sign out',
     error: 'Not found',
+    account: 'Your account',
   },
   de: {
     login: 'Anmelden',
@@ -40,6 +41,7 @@ const HEADINGS: Record<(typeof LOCALES)[number], Record<string, string>> = {
     'device-done': 'Gerät verbunden',
     logout: 'Abmelden',
     error: 'Nicht gefunden',
+    account: 'Ihr Konto',
   },
   fr: {
     login: 'Se connecter',
@@ -51,6 +53,7 @@ const HEADINGS: Record<(typeof LOCALES)[number], Record<string, string>> = {
     'device-done': 'Appareil connecté',
     logout: 'Se déconnecter',
     error: 'Introuvable',
+    account: 'Votre compte',
   },
 };
 
@@ -182,6 +185,10 @@ const axeSource = (): string => readFileSync(createRequire(import.meta.url).reso
         await page.locator('button[value=allow]').click();
         await page.waitForLoadState('load');
         await shoot(page, locale, width, 'device-done', errors);
+
+        // The account page of the same SSO session: profile, password, TOTP, cards, devices and sessions.
+        await page.goto(`${issuer}/portal/account`);
+        await shoot(page, locale, width, 'account', errors);
 
         await page.goto(`${issuer}/oidc/logout`);
         await shoot(page, locale, width, 'logout', errors);
