@@ -77,6 +77,53 @@ describe.each(BACKENDS)('lifecycle through the admin API (%s backend)', (backend
     });
   });
 
+  describe('card delete', () => {
+    it('destroys the keys before the card item goes, so a delete cut short is finished by running it again', async () => {
+      expect((await call('POST', '/t/cardgone/admin/v1/tenant', { custody: 'kms-resident' })).status).toBe(201);
+      expect((await call('POST', '/t/cardgone/admin/v1/users', { username: 'holder', email: 'holder@example.com' })).status).toBe(201);
+      const enrolled = (await call('POST', '/t/cardgone/admin/v1/cards', { username: 'holder', slots: ['9a'], algorithm: 'p256' })).body as EnrolResult;
+      const serial = enrolled.card.slots[0]!.certificate!.serialNumber;
+      const keyId = (slotsOf((await stack.runtime.directory.get<CardItem>(cardKeys.card('cardgone', enrolled.card.id)))!)[0]![1].key as { keyId: string })
+        .keyId;
+
+      // A run cut short where it destroys the keys (KMS unreachable, the function timed out...).
+      const real = stack.runtime.residentKeys!;
+      const interrupted = new Proxy(real, {
+        get: (target, name) =>
+          name === 'destroy'
+            ? async () => {
+                throw new Error('interrupted');
+              }
+            : (Reflect.get(target, name) as unknown) instanceof Function
+              ? (Reflect.get(target, name) as (...args: unknown[]) => unknown).bind(target)
+              : Reflect.get(target, name),
+      });
+      await expect(directoryServices({ ...stack.runtime, residentKeys: interrupted }).cards!.delete('cardgone', enrolled.card.id)).rejects.toThrow(
+        'interrupted',
+      );
+      // The card is still there for the re-run to find; its certificate already no longer stands.
+      expect((await call('GET', `/t/cardgone/admin/v1/cards/${enrolled.card.id}`)).status).toBe(200);
+      expect(await stack.runtime.directory.get<CertificateRecord>(certificateKeys.record('cardgone', serial))).toMatchObject({ status: 'revoked' });
+
+      expect((await call('DELETE', `/t/cardgone/admin/v1/cards/${enrolled.card.id}`)).status).toBe(204);
+      expect(await stack.runtime.directory.get(cardKeys.card('cardgone', enrolled.card.id))).toBeUndefined();
+      if (backend === 'embedded') expect(await stack.runtime.directory.get({ PK: `RESIDENTKEY#${keyId}`, SK: 'RESIDENTKEY' })).toBeUndefined();
+      else {
+        const kms = createKmsClient({
+          endpoint: process.env['CLOUDCARD_TEST_EMULATOR']!,
+          region: process.env['AWS_REGION'] ?? EMULATOR_REGION,
+          credentials: EMULATOR_CREDENTIALS,
+        });
+        try {
+          expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingDeletion');
+        } finally {
+          kms.destroy();
+        }
+      }
+      expect((await call('DELETE', `/t/cardgone/admin/v1/cards/${enrolled.card.id}`)).status).toBe(404);
+    });
+  });
+
   describe('bulk user import (CSV)', () => {
     const post = async (csv: string, type = 'text/csv') => {
       const response = await fetch(`${stack.url}/t/life/admin/v1/users/import`, {

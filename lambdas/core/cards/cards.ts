@@ -337,21 +337,23 @@ export class Cards {
 
   /**
    * Deletes the card; wrapped keys go with the item, KMS-resident keys are scheduled for deletion. The
-   * item goes first (every APDU then answers card-deleted), then the keys, then its session items.
+   * item goes last, so an interruption leaves a card a re-run finds and finishes (every step before is
+   * idempotent): first its certificates are revoked (no relying party accepts them from then on), then its
+   * sessions end (every APDU answers card-deleted), then its keys are destroyed, then the item is deleted.
    */
   async delete(tenantId: string, id: string): Promise<void> {
     const item = await this.item(tenantId, id);
+    // Its keys are about to go: relying parties learn that its certificates no longer stand for anyone.
+    await this.#revokeSerials(tenantId, issuedSerialsOf(item), 'cessationOfOperation');
+    await this.#deps.sessionEndings?.endCardSessions(tenantId, item.username, id);
+    const slotKeys = this.#deps.slotKeys[item.custody];
+    for (const [, stored] of slotsOf(item)) await slotKeys?.destroy(stored.key);
     try {
       await this.#deps.directory.delete(cardKeys.card(tenantId, id), { present: true });
     } catch (error) {
       if (error instanceof ConflictError) throw new NotFoundError(`card ${id} does not exist in tenant ${tenantId}`);
       throw error;
     }
-    const slotKeys = this.#deps.slotKeys[item.custody];
-    for (const [, stored] of slotsOf(item)) await slotKeys?.destroy(stored.key);
-    await this.#deps.sessionEndings?.endCardSessions(tenantId, item.username, id);
-    // Its keys are gone: relying parties learn that its certificates no longer stand for anyone.
-    await this.#revokeSerials(tenantId, issuedSerialsOf(item), 'cessationOfOperation');
   }
 
   /**
