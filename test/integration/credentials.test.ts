@@ -8,6 +8,7 @@ import { Credentials } from '../../lambdas/core/portal/credentials.ts';
 import { LoginThrottle, loginThrottleKeys } from '../../lambdas/core/portal/login-throttle.ts';
 import { TotpEnrolment } from '../../lambdas/core/portal/totp.ts';
 import type { Item } from '../../lambdas/ports.ts';
+import type { SecurityEvent } from '../../lambdas/core/security-events.ts';
 import { BACKENDS, openBackend, testClock, type Backend } from '../support/backends.ts';
 
 const PASSWORD = 'correct horse battery staple';
@@ -346,6 +347,30 @@ describe.each(BACKENDS)('portal credentials on the %s backend', (name) => {
       expect(await credentials.verifyOneTimeCode('acme', 'rosa', wrong(0), ip)).toEqual({ outcome: 'invalid' });
       expect(await credentials.verifyOneTimeCode('acme', 'rosa', ` ${codeAt(secretBase32, clock.now())} `, ip)).toEqual({ outcome: 'ok' });
       expect((await throttle.failures('acme', 'rosa', ip)).otp).toBe(0);
+    });
+
+    it('emits one security event per code step, naming the method (totp or recovery-code) and never the code', async () => {
+      await users.add('acme', { username: 'tara', password: PASSWORD });
+      const { secretBase32 } = await totp.enroll('acme', 'tara', 'Acme Corp');
+      const events: SecurityEvent[] = [];
+      const observed = new Credentials(users, throttle, totp, { emit: (event) => void events.push(event) });
+      const ip = '198.51.100.90';
+      const right = codeAt(secretBase32, clock.now());
+      const wrong = (n: number) => String((Number(right) + 1 + n) % 1_000_000).padStart(6, '0');
+      expect(await observed.verifyOneTimeCode('acme', 'tara', wrong(0), ip)).toEqual({ outcome: 'invalid' });
+      expect(await observed.verifyOneTimeCode('acme', 'tara', 'abcde-fghij', ip)).toEqual({ outcome: 'invalid' });
+      expect(await observed.verifyOneTimeCode('acme', 'tara', right, ip)).toEqual({ outcome: 'ok' });
+      // The right code reset the count: five more wrong ones, then the sixth try meets the lock.
+      for (let i = 1; i <= 6; i++) await observed.verifyOneTimeCode('acme', 'tara', wrong(i), ip);
+      expect(events.map((event) => [event.kind, event.reason])).toEqual([
+        ['sign-in-failure', 'totp'],
+        ['sign-in-failure', 'recovery-code'],
+        ['sign-in-success', 'totp'],
+        ...Array.from({ length: 5 }, () => ['sign-in-failure', 'totp']),
+        ['lockout', 'otp:user'],
+      ]);
+      expect(events[0]).toEqual({ kind: 'sign-in-failure', tenant: 'acme', username: 'tara', ip, reason: 'totp' });
+      await throttle.clear('acme', 'tara');
     });
 
     it('compares exactly 5 of 20 parallel codes', async () => {

@@ -5,6 +5,8 @@ import { directoryServices } from '../../lambdas/runtime.ts';
 import { cardAccessToken, select, sw, verifyPin } from '../support/card-flows.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
+import { fetchFrom } from '../support/source-fetch.ts';
+import { SsoTransfers } from '../../lambdas/core/oidc/sso-transfers.ts';
 import { authorizeWithLogin, basic, pkce, postForm, registerClient, RP_REDIRECT } from '../support/oidc-flows.ts';
 import { allowRegistration, DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
 
@@ -13,6 +15,8 @@ import { allowRegistration, DEMO_PASSWORD, startStackOn } from '../support/oidc-
  * security events in the one schema (a deny, then the revoked token family), and no log line carries the
  * password, the code or a token.
  */
+const NEVER = 'http://never.invalid/';
+
 describe('security events in the function log', () => {
   let stack: LocalStack;
   let adminAuth: string;
@@ -191,5 +195,78 @@ describe('security events in the function log', () => {
     expect(events[3]).toMatchObject({ tenant: 'demo', username: 'alice', card });
     const log = lines.join('');
     for (const secret of ['13572468', '97531864']) expect(log).not.toContain(secret);
+  });
+
+  /** Runs `act` with the process's log output captured; returns the security events written meanwhile and the whole log. */
+  async function eventsDuring(act: () => Promise<void>): Promise<{ events: Record<string, unknown>[]; log: string }> {
+    const lines: string[] = [];
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      await act();
+    } finally {
+      write.mockRestore();
+    }
+    const events = lines
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.includes('"security-event"'))
+      .map((line) => (JSON.parse(line) as { securityEvent: Record<string, unknown> }).securityEvent);
+    return { events, log: lines.join('') };
+  }
+
+  it('logs a wrong authenticator code and a wrong recovery code at sign-in as sign-in-failure naming the method, never the code', async () => {
+    const services = directoryServices(stack.runtime);
+    await services.users.add('demo', { username: 'otis', email: 'otis@example.test', password: 'a long enough password' });
+    const { secretBase32 } = await services.totp!.enroll('demo', 'otis', 'Demo');
+    const wrongCode = new TOTP({ secret: Secret.fromBase32(secretBase32) }).generate() === '246813' ? '135792' : '246813';
+    const wrongRecovery = 'zzzzz-wrong';
+    const tryCode = async (code: string) => {
+      const browser = new HttpBrowser();
+      const start = await browser.follow(`${stack.url}/t/demo/portal/account`, NEVER);
+      const login = formOf(await start.response.text());
+      const otp = await browser.follow(login.action, NEVER, { form: { ...login.fields, username: 'otis', password: 'a long enough password' } });
+      expect(otp.url).toContain('/portal/otp');
+      const form = formOf(await otp.response.text());
+      expect((await browser.follow(form.action, NEVER, { form: { ...form.fields, code } })).response.status).toBe(401);
+    };
+    const { events, log } = await eventsDuring(async () => {
+      await tryCode(wrongCode);
+      await tryCode(wrongRecovery);
+    });
+    const failures = events.filter((event) => event['kind'] === 'sign-in-failure' && event['username'] === 'otis');
+    expect(failures).toEqual([
+      expect.objectContaining({ schema: 'cloudcard.security-event/1', tenant: 'demo', reason: 'totp', ip: '127.0.0.1' }),
+      expect.objectContaining({ schema: 'cloudcard.security-event/1', tenant: 'demo', reason: 'recovery-code', ip: '127.0.0.1' }),
+    ]);
+    expect(log).not.toContain(wrongRecovery);
+    expect(log).not.toContain(`"${wrongCode}"`);
+  });
+
+  it('logs a browser-SSO transfer redeemed as sign-in-success, and another device’s try and a replay as sign-in-failure', async () => {
+    const transfers = new SsoTransfers(stack.runtime.state, stack.runtime.clock);
+    // What the oidc function's POST /oidc/sso-transfer stores for a PRT of alice's (tested in primary-refresh-token.test.ts).
+    const { secret } = await transfers.issue({
+      tenant: 'demo',
+      authentication: { sub: 'alice', authTime: Math.floor(Date.now() / 1000), acr: 'urn:cloudcard:acr:pwd', amr: ['pwd'] },
+      gid: 'g-test',
+      jkt: 'j-test',
+      ip: '127.0.0.1',
+      target: `${stack.url}/t/demo/portal/account`,
+    });
+    const url = `${stack.url}/t/demo/portal/sso?transfer=${secret}`;
+    const { events, log } = await eventsDuring(async () => {
+      expect((await new HttpBrowser(fetchFrom(() => ({ address: '127.0.0.2' }))).request(url)).status).toBe(403);
+      expect((await new HttpBrowser().request(url)).status).toBe(303);
+      expect((await new HttpBrowser().request(url)).status).toBe(410);
+    });
+    const transferEvents = events.filter((event) => String(event['reason']).startsWith('sso-transfer'));
+    expect(transferEvents.map((event) => [event['kind'], event['reason'], event['username'], event['ip']])).toEqual([
+      ['sign-in-failure', 'sso-transfer:other-device', 'alice', '127.0.0.2'],
+      ['sign-in-success', 'sso-transfer', 'alice', '127.0.0.1'],
+      ['sign-in-failure', 'sso-transfer:used', 'alice', '127.0.0.1'],
+    ]);
+    expect(log).not.toContain(secret);
   });
 });

@@ -28,10 +28,10 @@ export const ssoTransferKey = (secret: string) => ({ PK: `SSOXFER#${opaqueHash(s
 
 export type Redemption =
   | { outcome: 'redeemed'; transfer: SsoTransfer }
-  /** Already redeemed once: a replay. */
-  | { outcome: 'used' }
+  /** Already redeemed once: a replay. `username` is whose transfer it was (for the security event). */
+  | { outcome: 'used'; username: string }
   /** Presented from another source address than the device that asked for it. */
-  | { outcome: 'other-device' }
+  | { outcome: 'other-device'; username: string }
   /** Never issued, malformed, another tenant's, or expired. */
   | { outcome: 'unknown' };
 
@@ -73,8 +73,9 @@ export class SsoTransfers {
       if (!(error instanceof ConflictError)) throw error;
       const current = error.current as TransferItem | undefined;
       if (!current || current.tenant !== tenant || current.expiresAt <= Math.floor(this.#clock.now() / 1000)) return { outcome: 'unknown' };
-      if (current.used) return { outcome: 'used' };
-      return { outcome: 'other-device' };
+      const username = current.transfer.authentication.sub;
+      if (current.used) return { outcome: 'used', username };
+      return { outcome: 'other-device', username };
     }
   }
 }

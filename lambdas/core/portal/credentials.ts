@@ -56,12 +56,13 @@ export class Credentials {
     if (!totp) throw new Error('one-time codes need the key custody that unwraps TOTP secrets');
     const compact = typeof code === 'string' ? code.replace(/\s/g, '') : '';
     const recovery = this.#recovery;
+    // Six digits are an authenticator code; anything else is taken as a recovery code.
     const method = /^\d{6}$/.test(compact) ? 'totp' : 'recovery-code';
     const result = await this.#throttle.attempt(tenant, username, ip, 'otp', async () => {
       if (method === 'totp') return (await totp.verify(tenant, username, compact)) ? true : undefined;
       return recovery && typeof code === 'string' && (await recovery.consume(tenant, username, code)) ? true : undefined;
     });
-    // The password step already reported its own success; this step reports its outcome by method.
+    // One event per outcome, as for the password step; `reason` names the method, never the code.
     const who = { tenant, username, ip };
     if (result.outcome === 'ok') this.#events.emit({ kind: 'sign-in-success', ...who, reason: method });
     else if (result.outcome === 'invalid') this.#events.emit({ kind: 'sign-in-failure', ...who, reason: method });

@@ -38,6 +38,6 @@ export interface PortalDeps {
   readonly certificateLogins?: CertificateLogins;
   readonly certBaseUrl?: string;
   readonly account?: AccountServices;
-  /** Security events the portal's own steps emit (consent); sign-in events come from Credentials. */
+  /** Security events of the portal's own steps (consent given or refused, a browser-SSO transfer redeemed or refused). */
   readonly events?: SecurityEvents;
 }

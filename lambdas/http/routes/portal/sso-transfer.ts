@@ -24,6 +24,17 @@ export function ssoTransferRoutes(deps: PortalDeps): Route[] {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
     if (!tenant) return errorPage(requestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
     const redemption = await oidc.ssoTransfers.redeem(tenant.tenant.id, request.query['transfer'] ?? '', request.sourceIp);
+    // A sign-in like any other: a redemption is a success, a replay or another device's try a failure.
+    const who = { tenant: tenant.tenant.id, ...(request.sourceIp ? { ip: request.sourceIp } : {}) };
+    if (redemption.outcome === 'redeemed')
+      deps.events?.emit({ kind: 'sign-in-success', ...who, username: redemption.transfer.authentication.sub, reason: 'sso-transfer' });
+    else
+      deps.events?.emit({
+        kind: 'sign-in-failure',
+        ...who,
+        ...('username' in redemption ? { username: redemption.username } : {}),
+        reason: `sso-transfer:${redemption.outcome}`,
+      });
     if (redemption.outcome !== 'redeemed') {
       const [status, title, message] = REFUSALS[redemption.outcome];
       return errorPage(requestView(request, tenant.tenant), status, title, message);
