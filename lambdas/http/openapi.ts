@@ -707,6 +707,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             idTokenSeconds: { type: 'integer', minimum: 60, maximum: 86400 },
             codeSeconds: { type: 'integer', minimum: 10, maximum: 600 },
             deviceCodeSeconds: { type: 'integer', minimum: 60, maximum: 3600 },
+            deviceCodeIntervalSeconds: { type: 'integer', minimum: 1, maximum: 60, default: 5, description: 'RFC 8628 polling interval a device is told' },
             registration: {
               enum: ['closed', 'open', 'initial-access-token'],
               default: 'closed',

@@ -6,6 +6,7 @@ import { currentAccessToken, login } from '../../agent/login.ts';
 import { CardApiClient } from '../../agent/sdk.ts';
 import { AGENT_CLIENT_ID } from '../../lambdas/core/oidc/client.ts';
 import { directoryServices } from '../../lambdas/runtime.ts';
+import { oidcSettingsOf } from '../../lambdas/core/directory/tenant.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
 import { approveDevice } from '../support/device-approval.ts';
@@ -44,6 +45,26 @@ describe('cloudcard-agent login with the operator-made agent client', () => {
   }
   beforeAll(async () => {
     stack = await startStackOn('embedded');
+    await services().tenants.update('demo', { oidc: { deviceCodeIntervalSeconds: 1 } });
+  });
+
+  it('tells the device the tenant’s polling interval (RFC 8628 §3.2), 5 s unless the tenant chose another', async () => {
+    const start = async (tenant: string) => {
+      const response = await fetch(`${issuer(tenant)}/oidc/device_authorization`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: AGENT_CLIENT_ID, scope: 'openid card' }),
+      });
+      expect(response.status).toBe(200);
+      return (await response.json()) as { interval: number };
+    };
+    expect((await start('demo')).interval).toBe(1);
+    expect(oidcSettingsOf(await services().tenants.create({ id: 'interval-default' })).deviceCodeIntervalSeconds).toBe(5);
+    const refused = await services()
+      .tenants.update('demo', { oidc: { deviceCodeIntervalSeconds: 0 } })
+      .then(() => 'accepted')
+      .catch((error: Error) => error.message);
+    expect(refused).toBe('invalid tenant update');
   });
   afterAll(async () => {
     await stack?.close();

@@ -75,6 +75,8 @@ describe.each(BACKENDS)('the agent’s primary refresh token (%s backend)', (bac
 
   beforeAll(async () => {
     stack = await startStackOn(backend, { clock });
+    // Each sign-in here is a device flow: a 1 s polling interval (the tenant's setting) instead of RFC 8628's 5 s.
+    await directoryServices(stack.runtime).tenants.update('demo', { oidc: { deviceCodeIntervalSeconds: 1 } });
   });
   afterAll(async () => {
     await stack?.close();

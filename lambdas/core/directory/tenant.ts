@@ -86,6 +86,8 @@ const oidcSettingsFields = {
   idTokenSeconds: z.number().int().min(60).max(86_400),
   codeSeconds: z.number().int().min(10).max(600),
   deviceCodeSeconds: z.number().int().min(60).max(3_600),
+  /** RFC 8628 §3.2 `interval`: how long a device waits between polls (5 s unless the tenant chooses; slow_down adds 5). */
+  deviceCodeIntervalSeconds: z.number().int().min(1).max(60),
   /**
    * Dynamic client registration (RFC 7591): `closed` (the default), `open` to anyone, or
    * `initial-access-token` (RFC 7591 §3: only with a bearer token the operator issued). Registered
@@ -120,6 +122,7 @@ export const oidcSettingsSchema = z
     idTokenSeconds: oidcSettingsFields.idTokenSeconds.default(600),
     codeSeconds: oidcSettingsFields.codeSeconds.default(60),
     deviceCodeSeconds: oidcSettingsFields.deviceCodeSeconds.default(600),
+    deviceCodeIntervalSeconds: oidcSettingsFields.deviceCodeIntervalSeconds.default(5),
     registration: oidcSettingsFields.registration.default('closed'),
     passwordGrant: oidcSettingsFields.passwordGrant.default(false),
     [LEGACY_OPEN_REGISTRATION]: legacyOpenRegistration,

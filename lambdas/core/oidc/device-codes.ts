@@ -41,6 +41,7 @@ export class DeviceCodes {
     clientId: string,
     scope: string,
     lifetimeSeconds: number,
+    intervalSeconds: number,
   ): Promise<{ deviceCode: string; userCode: string; intervalSeconds: number }> {
     const deviceCode = newOpaque('dc_');
     const deviceHash = opaqueHash(deviceCode);
@@ -54,9 +55,9 @@ export class DeviceCodes {
         if (error instanceof ConflictError) continue;
         throw error;
       }
-      const authorization: DeviceAuthorization = { tenant, clientId, scope, userCode, status: 'pending', intervalSeconds: 5, lastPolledAt: 0 };
+      const authorization: DeviceAuthorization = { tenant, clientId, scope, userCode, status: 'pending', intervalSeconds, lastPolledAt: 0 };
       await this.#state.put({ ...deviceKey(deviceHash), ...authorization, version: 1, expiresAt }, { absent: true });
-      return { deviceCode, userCode, intervalSeconds: 5 };
+      return { deviceCode, userCode, intervalSeconds };
     }
     throw new ConflictError('could not allocate a user code');
   }

@@ -26,6 +26,7 @@ export function deviceRoutes(deps: OidcRouteDeps): Route[] {
             client.client_id,
             [...new Set(requested)].join(' '),
             tenant.settings.deviceCodeSeconds,
+            tenant.settings.deviceCodeIntervalSeconds,
           );
           const verificationUri = `${tenant.issuer}/portal/device`;
           return oauthJson(200, {
