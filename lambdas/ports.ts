@@ -190,6 +190,8 @@ export interface OutboundAnswer {
   readonly status: number;
   readonly contentType: string;
   readonly body: string;
+  /** The same answer as raw bytes (binary documents such as DER CRLs). */
+  readonly bytes: Uint8Array;
 }
 
 /**

@@ -156,13 +156,15 @@ export class PolicedHttp implements OutboundHttp {
           else chunks.push(chunk);
         });
         response.on('error', (error) => finish(error));
-        response.on('end', () =>
+        response.on('end', () => {
+          const bytes = Buffer.concat(chunks);
           finish(undefined, {
             status: response.statusCode ?? 0,
             contentType: String(response.headers['content-type'] ?? ''),
-            body: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
+            body: bytes.toString('utf8'),
+            bytes: new Uint8Array(bytes),
+          });
+        });
       });
       outgoing.end(request.body);
     });

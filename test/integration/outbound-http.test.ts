@@ -75,7 +75,12 @@ describe('outbound HTTP through the outbound URL policy', () => {
     const http = new PolicedHttp({ policy: { allowLoopback: true }, log });
 
     it('calls a loopback listener and returns its answer', async () => {
-      expect(await http.request(`${server.url}/ok`, GET)).toEqual({ status: 200, contentType: 'application/json', body: '{"keys":[]}' });
+      expect(await http.request(`${server.url}/ok`, GET)).toEqual({
+        status: 200,
+        contentType: 'application/json',
+        body: '{"keys":[]}',
+        bytes: new Uint8Array(Buffer.from('{"keys":[]}')),
+      });
       const posted = await http.request(`${server.url}/echo`, {
         method: 'POST',
         headers: { 'Content-Type': 'text/xml' },

@@ -38,7 +38,7 @@ function recordingHttp(status: number): OutboundHttp & { calls: { url: string; r
     check: async () => undefined,
     request: async (url, request): Promise<OutboundAnswer> => {
       calls.push({ url, request });
-      return { status, contentType: '', body: '' };
+      return { status, contentType: '', body: '', bytes: new Uint8Array() };
     },
   };
 }
