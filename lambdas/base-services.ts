@@ -140,7 +140,7 @@ export function baseServices(runtime: BaseRuntime, options: BaseOptions = {}): B
     ...(correlations ? { correlations } : {}),
     adminClients: new AdminClients(runtime.directory, runtime.clock, runtime.random),
     clients,
-    trustedCas: new TrustedCas(runtime.directory, tenants, runtime.clock, truststore),
+    trustedCas: new TrustedCas(runtime.directory, tenants, runtime.clock, { truststore, outbound }),
     ...(truststore ? { truststore } : {}),
     signingKeys,
     ...(totp ? { totp } : {}),

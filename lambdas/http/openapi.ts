@@ -416,7 +416,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
         put: {
           operationId: 'replaceTrustedCas',
           summary:
-            'Replace the trusted external CA list (certificate login): each entry one PEM CA certificate (basicConstraints cA) valid now, with its mapping rule to users; a bad entry writes nothing',
+            'Replace the trusted external CA list (certificate login): each entry one PEM CA certificate (basicConstraints cA) valid now, with its mapping rule to users and optionally its CRL URL (outbound URL policy); a bad entry writes nothing',
           security: admin,
           requestBody: jsonBody('#/components/schemas/TrustedCaUpdate'),
           responses: { '200': jsonOk('#/components/schemas/TrustedCaList', 'the list as stored'), ...errors },
@@ -1051,6 +1051,11 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
                   sha256: { type: 'string' },
                   notAfter: { type: 'string', format: 'date-time' },
                   mapping: { $ref: '#/components/schemas/TrustedCaMapping' },
+                  crl: {
+                    type: 'object',
+                    description: "the CA's CRL, checked at every certificate login with its certificates (fail closed)",
+                    properties: { url: { type: 'string', format: 'uri' } },
+                  },
                 },
               },
             },

@@ -22,6 +22,7 @@ import { cardAccessToken } from '../support/card-flows.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
 import { DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
 import { spCredentials } from '../support/saml-sp.ts';
+import { loopbackServer } from '../support/loopback-server.ts';
 
 const REDIRECT = 'https://rp.example.test/cb';
 const insecure = { execute: [oidc.allowInsecureRequests] };
@@ -231,6 +232,61 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
     return { caPem: readFileSync(at('ca.pem'), 'utf8'), leaf: { cert: readFileSync(at('leaf.pem'), 'utf8'), key: readFileSync(at('leaf.key'), 'utf8') } };
   }
 
+  /** Another client certificate from the external CA `name` (made by externalCa), for the UPN. */
+  function anotherLeaf(name: string, leafName: string, upn: string): ClientCredentials {
+    const at = (file: string) => join(dir, `${name}-${file}`);
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+    ssl(
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      at(`${leafName}.key`),
+      '-out',
+      at(`${leafName}.csr`),
+      '-subj',
+      `/CN=${upn}`,
+    );
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      at(`${leafName}.csr`),
+      '-CA',
+      at('ca.pem'),
+      '-CAkey',
+      at('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      at(`${leafName}.pem`),
+      '-days',
+      '10',
+      '-extfile',
+      at('ext.cnf'),
+    );
+    return { cert: readFileSync(at(`${leafName}.pem`), 'utf8'), key: readFileSync(at(`${leafName}.key`), 'utf8') };
+  }
+
+  /** A DER CRL signed by the external CA `name` (made by externalCa) listing the given leaves, valid for `seconds` (openssl ca -gencrl). */
+  function crlOf(name: string, revokedLeafPems: string[], seconds = 86_400): Buffer {
+    const at = (file: string) => join(dir, `${name}-${file}`);
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+    writeFileSync(at('index.txt'), '');
+    writeFileSync(at('crlnumber'), '01\n');
+    writeFileSync(at('ca.cnf'), `[ca]\ndefault_ca=d\n[d]\ndatabase=${at('index.txt')}\ncrlnumber=${at('crlnumber')}\ndefault_md=sha256\n`);
+    const ca = ['-config', at('ca.cnf'), '-keyfile', at('ca.key'), '-cert', at('ca.pem')];
+    revokedLeafPems.forEach((pem, index) => {
+      writeFileSync(at(`revoked-${index}.pem`), pem);
+      ssl('ca', ...ca, '-revoke', at(`revoked-${index}.pem`), '-crl_reason', 'keyCompromise');
+    });
+    ssl('ca', ...ca, '-gencrl', '-crlsec', String(seconds), '-out', at('crl.pem'));
+    return execFileSync('openssl', ['crl', '-in', at('crl.pem'), '-outform', 'DER'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cloudcard-certlogin-'));
     stack = await startStackOn(backend, { certListener: { port: 0 } });
@@ -316,6 +372,56 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
     const noRule = await signInWithCard(new HttpBrowser(), (await authorizeUrl()).url, REDIRECT, untrustedMapping.leaf);
     expect(noRule.error?.status).toBe(403);
     expect(noRule.error?.body).toContain('Certificate not linked to a user');
+  });
+
+  it('checks the CRL the tenant gave for an external CA: a listed certificate is refused, no usable CRL refuses (fail closed)', async () => {
+    const ca = externalCa('crlca', 'alice@crl.example');
+    const revokedLeaf = anotherLeaf('crlca', 'revoked', 'alice@crl.example');
+    const crls = new Map<string, Buffer>([
+      ['/ca.crl', crlOf('crlca', [revokedLeaf.cert])],
+      ['/stale.crl', crlOf('crlca', [], 1)],
+      ['/other.crl', (externalCa('crlca-other', 'x@crl.example'), crlOf('crlca-other', []))],
+    ]);
+    const server = await loopbackServer((request, response) => {
+      const body = crls.get(request.url ?? '');
+      response.writeHead(body ? 200 : 404, { 'content-type': 'application/pkix-crl' });
+      response.end(body ?? '');
+    });
+    const trust = (path: string) =>
+      admin('PUT', '/trusted-cas', {
+        certificates: [{ certificate: ca.caPem, mapping: { source: 'upn', domain: 'crl.example' }, crl: { url: `${server.url}${path}` } }],
+      });
+    const signIn = async (leaf: ClientCredentials) => signInWithCard(new HttpBrowser(), (await authorizeUrl()).url, REDIRECT, leaf);
+    try {
+      expect((await trust('/ca.crl')).status).toBe(200);
+      expect((await admin('GET', '/trusted-cas')).body.certificates[0].crl).toEqual({ url: `${server.url}/ca.crl` });
+
+      const revoked = await signIn(revokedLeaf);
+      expect(revoked.error?.status).toBe(403);
+      expect(revoked.error?.body).toContain('Certificate revoked');
+      // The CA's other certificate is not listed: it signs in, and the CRL was fetched once for both.
+      const { url, verifier, nonce } = await authorizeUrl();
+      const good = await signInWithCard(new HttpBrowser(), url, REDIRECT, ca.leaf);
+      expect((await redeem(good.url!, verifier, nonce)).claims()!.sub).toBe('alice');
+      expect(server.seen.filter((line) => line === 'GET /ca.crl')).toHaveLength(1);
+
+      // No CRL at the URL (404), a CRL signed by another CA, a CRL past its nextUpdate: no usable CRL, so no sign-in.
+      await new Promise((resolve) => setTimeout(resolve, 1_100)); // the stale CRL's one second is over
+      for (const path of ['/missing.crl', '/other.crl', '/stale.crl']) {
+        expect((await trust(path)).status).toBe(200);
+        const refused = await signIn(ca.leaf);
+        expect([path, refused.error?.status]).toEqual([path, 403]);
+        expect(refused.error?.body).toContain('Certificate status unknown');
+      }
+    } finally {
+      await server.close();
+    }
+    // A CRL URL the outbound policy refuses (an internal address) is refused when it is written.
+    const internal = await admin('PUT', '/trusted-cas', {
+      certificates: [{ certificate: ca.caPem, mapping: { source: 'upn', domain: 'crl.example' }, crl: { url: 'https://169.254.169.254/latest/ca.crl' } }],
+    });
+    expect(internal.status).toBe(400);
+    expect(JSON.stringify(internal.body)).toContain('certificates.0.crl.url');
   });
 
   it('maps external certificates by e-mail SAN (the directory address) or by a subject attribute; refuses a rule without its domain', async () => {

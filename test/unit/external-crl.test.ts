@@ -5,6 +5,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crlProblem, isRevoked, parseCrl } from '../../lambdas/core/pki/external-crl.ts';
+import { CrlUnavailableError, ExternalCrls } from '../../lambdas/core/pki/external-crls.ts';
+import { PolicedHttp } from '../../lambdas/adapters/outbound-http.ts';
+import { loopbackServer, type LoopbackServer } from '../support/loopback-server.ts';
 
 /** A CA made by openssl, a leaf it issued and revoked, and the DER CRL `openssl ca -gencrl` signs. */
 function makeCa(dir: string, keyArgs: string[]): { ca: X509Certificate; revokedSerial: string; crl: Uint8Array } {
@@ -88,5 +91,66 @@ describe.each([
 
   it('rejects bytes that are not a CRL', () => {
     expect(() => parseCrl(Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x00))).toThrow();
+  });
+});
+
+describe('external CRLs per container (ExternalCrls, through the outbound adapter to a loopback CRL server)', () => {
+  let dir: string;
+  let made: ReturnType<typeof makeCa>;
+  let server: LoopbackServer;
+  let answer: { status: number; body: Uint8Array } = { status: 200, body: new Uint8Array() };
+  let now = 0;
+  const clock = { now: () => now };
+  const http = new PolicedHttp({ policy: { allowLoopback: true }, log: () => undefined });
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cloudcard-crls-'));
+    made = makeCa(dir, ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256']);
+    answer = { status: 200, body: made.crl };
+    server = await loopbackServer((_request, response) => {
+      response.writeHead(answer.status, { 'content-type': 'application/pkix-crl' });
+      response.end(Buffer.from(answer.body));
+    });
+  });
+  afterAll(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('fetches once for concurrent and later sign-ins, refetches after nextUpdate (at most an hour), and tells revoked from good', async () => {
+    const crls = new ExternalCrls(http, clock);
+    const crl = parseCrl(made.crl);
+    now = crl.thisUpdate + 1_000;
+    const url = `${server.url}/ca.crl`;
+    server.seen.length = 0;
+    const [first, second] = await Promise.all([crls.isRevoked(url, made.ca, made.revokedSerial), crls.isRevoked(url, made.ca, '0A')]);
+    expect([first, second]).toEqual([true, false]);
+    expect(await crls.isRevoked(url, made.ca, made.revokedSerial)).toBe(true);
+    expect(server.seen).toEqual(['GET /ca.crl']);
+    now += 60 * 60 * 1_000; // an hour later (the CRL holds a day): fetched again
+    expect(await crls.isRevoked(url, made.ca, '0A')).toBe(false);
+    expect(server.seen).toHaveLength(2);
+    now = crl.nextUpdate! + 1; // past nextUpdate: the server still sends the stale CRL, which is refused
+    await expect(crls.isRevoked(url, made.ca, '0A')).rejects.toThrow(/nextUpdate/);
+  });
+
+  it('fails closed when the CRL cannot be had, and waits 30 s before asking the server again', async () => {
+    const crls = new ExternalCrls(http, clock);
+    now = parseCrl(made.crl).thisUpdate + 1_000;
+    const url = `${server.url}/down.crl`;
+    server.seen.length = 0;
+    answer = { status: 503, body: new Uint8Array() };
+    await expect(crls.isRevoked(url, made.ca, '0A')).rejects.toBeInstanceOf(CrlUnavailableError);
+    answer = { status: 200, body: made.crl };
+    await expect(crls.isRevoked(url, made.ca, '0A')).rejects.toThrow(/answered 503/);
+    expect(server.seen).toHaveLength(1);
+    now += 30_001;
+    expect(await crls.isRevoked(url, made.ca, '0A')).toBe(false);
+    expect(server.seen).toHaveLength(2);
+    // Not a CRL at all, and a CRL of another CA's key: both refused.
+    answer = { status: 200, body: new TextEncoder().encode('<html>captive portal</html>') };
+    await expect(new ExternalCrls(http, clock).isRevoked(`${server.url}/html`, made.ca, '0A')).rejects.toThrow(/did not send a CRL/);
+    answer = { status: 200, body: made.crl };
+    const other = makeCa(mkdtempSync(join(dir, 'other-')), ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256']);
+    await expect(new ExternalCrls(http, clock).isRevoked(`${server.url}/ca.crl`, other.ca, '0A')).rejects.toThrow(/issuer|signature/);
   });
 });

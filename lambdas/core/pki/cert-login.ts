@@ -8,7 +8,8 @@ import type { User, Users } from '../directory/user.ts';
 import { ACR } from '../oidc/claims.ts';
 import { children, contextTag, decodeOid, parse, TAG, type DerNode } from './der.ts';
 import { canonicalSerial, type CertificateRegistry } from './registry.ts';
-import type { MappingRule, TrustedCas } from './trusted-cas.ts';
+import { CrlUnavailableError, type ExternalCrls } from './external-crls.ts';
+import type { MappingRule, TrustedCa, TrustedCas } from './trusted-cas.ts';
 
 /** Extended key usages that mean "this key signs a user in" (RFC 5280 clientAuth, Microsoft smart card logon). */
 export const LOGIN_EKUS = { clientAuth: '1.3.6.1.5.5.7.3.2', smartcardLogon: '1.3.6.1.4.1.311.20.2.2' } as const;
@@ -27,6 +28,7 @@ export type CertificateLoginFailure =
   | 'wrong-usage'
   | 'unknown-certificate'
   | 'revoked'
+  | 'revocation-unknown'
   | 'card-deleted'
   | 'card-blocked'
   | 'card-disconnected'
@@ -76,13 +78,22 @@ export class CertificateLogins {
   readonly #users: Pick<Users, 'withEmail'>;
   readonly #registry: CertificateRegistry;
   readonly #trusted: TrustedCas;
+  readonly #crls: Pick<ExternalCrls, 'isRevoked'>;
   readonly #clock: Clock;
 
-  constructor(deps: { directory: DirectoryStore; users: Pick<Users, 'withEmail'>; registry: CertificateRegistry; trustedCas: TrustedCas; clock: Clock }) {
+  constructor(deps: {
+    directory: DirectoryStore;
+    users: Pick<Users, 'withEmail'>;
+    registry: CertificateRegistry;
+    trustedCas: TrustedCas;
+    crls: Pick<ExternalCrls, 'isRevoked'>;
+    clock: Clock;
+  }) {
     this.#directory = deps.directory;
     this.#users = deps.users;
     this.#registry = deps.registry;
     this.#trusted = deps.trustedCas;
+    this.#crls = deps.crls;
     this.#clock = deps.clock;
   }
 
@@ -106,7 +117,7 @@ export class CertificateLogins {
     if (usage !== true) throw new CertificateLoginError('wrong-usage', usage);
     const serial = canonicalSerial(certificate.serialNumber);
     const login =
-      issuer.kind === 'card' ? await this.#cardLogin(tenant, certificate, serial) : await this.#externalLogin(tenant, certificate, serial, issuer.mapping);
+      issuer.kind === 'card' ? await this.#cardLogin(tenant, certificate, serial) : await this.#externalLogin(tenant, certificate, serial, issuer.ca);
     const user = await this.#directory.get<UserItem>(directoryKeys.user(tenant, login.sub));
     if (!user) throw new CertificateLoginError('unknown-user', `no user ${login.sub} exists in this organisation`);
     if (user.user.status !== 'active') throw new CertificateLoginError('user-disabled', `the user ${login.sub} is disabled`);
@@ -117,11 +128,11 @@ export class CertificateLogins {
   }
 
   /** The tenant's card CA or a trusted external CA that issued (and signed) the certificate. */
-  async #issuerOf(tenant: string, certificate: X509Certificate): Promise<{ kind: 'card' } | { kind: 'external'; mapping?: MappingRule }> {
+  async #issuerOf(tenant: string, certificate: X509Certificate): Promise<{ kind: 'card' } | { kind: 'external'; ca: TrustedCa }> {
     const authority = await this.#directory.get<AuthorityItem>(cardAuthorityKey(tenant));
     if (authority && issuedBy(certificate, new X509Certificate(authority.certificatePem))) return { kind: 'card' };
     for (const ca of await this.#trusted.list(tenant)) {
-      if (issuedBy(certificate, new X509Certificate(ca.pem))) return { kind: 'external', ...(ca.mapping ? { mapping: ca.mapping } : {}) };
+      if (issuedBy(certificate, new X509Certificate(ca.pem))) return { kind: 'external', ca };
     }
     throw new CertificateLoginError(
       'untrusted-ca',
@@ -155,12 +166,25 @@ export class CertificateLogins {
     };
   }
 
-  async #externalLogin(tenant: string, certificate: X509Certificate, serial: string, mapping: MappingRule | undefined): Promise<CertificateLogin> {
-    if (!mapping) throw new CertificateLoginError('no-mapping', 'the CA that issued this certificate has no mapping rule to a user in this organisation');
-    const sub = await this.#mapped(tenant, certificate, mapping);
+  async #externalLogin(tenant: string, certificate: X509Certificate, serial: string, ca: TrustedCa): Promise<CertificateLogin> {
+    if (!ca.mapping) throw new CertificateLoginError('no-mapping', 'the CA that issued this certificate has no mapping rule to a user in this organisation');
+    if (ca.crl) await this.#checkCrl(ca.crl.url, new X509Certificate(ca.pem), serial);
+    const sub = await this.#mapped(tenant, certificate, ca.mapping);
     const smartcard = (certificate.keyUsage ?? []).includes(LOGIN_EKUS.smartcardLogon);
-    // Revocation of external certificates is the CA's (no CRL/OCSP fetch here); the PIN cannot be known.
+    // The PIN cannot be known from an external certificate.
     return { sub, acr: ACR.x509, amr: smartcard ? ['sc', 'pop'] : ['pop'], source: 'external', serial };
+  }
+
+  /** The CA's CRL, when the tenant gave one: a listed serial is revoked; no usable CRL refuses the sign-in (fail closed). */
+  async #checkCrl(url: string, ca: X509Certificate, serial: string): Promise<void> {
+    let revoked: boolean;
+    try {
+      revoked = await this.#crls.isRevoked(url, ca, serial);
+    } catch (error) {
+      if (!(error instanceof CrlUnavailableError)) throw error;
+      throw new CertificateLoginError('revocation-unknown', `the revocation status of certificate ${serial} cannot be checked: ${error.message}`);
+    }
+    if (revoked) throw new CertificateLoginError('revoked', `certificate ${serial} is on the CRL of "${oneLine(ca.subject)}"`);
   }
 
   async #mapped(tenant: string, certificate: X509Certificate, rule: MappingRule): Promise<string> {

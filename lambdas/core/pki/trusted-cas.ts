@@ -1,8 +1,9 @@
 import { X509Certificate } from 'node:crypto';
 import * as z from 'zod';
 import { ValidationError } from '../errors.ts';
+import { OutboundUrlError } from '../outbound/url-policy.ts';
 import { parseInput } from '../validation.ts';
-import type { Clock, DirectoryStore, Item } from '../../ports.ts';
+import type { Clock, DirectoryStore, Item, OutboundHttp } from '../../ports.ts';
 import type { Tenants } from '../directory/tenant.ts';
 import type { TruststorePublisher } from './truststore.ts';
 
@@ -16,8 +17,16 @@ const mappingSchema = z.discriminatedUnion('source', [
   z.object({ source: z.literal('email'), domain: DOMAIN }).strict(),
   z.object({ source: z.literal('subject'), attribute: z.enum(['CN', 'UID', 'emailAddress']).optional() }).strict(),
 ]);
-/** An entry is a PEM certificate, or one with the rule mapping its certificates to users (certificate login). */
-const entrySchema = z.union([z.string().max(MAX_PEM_CHARS), z.object({ certificate: z.string().max(MAX_PEM_CHARS), mapping: mappingSchema }).strict()]);
+/** Where the CA publishes its CRL: an https URL the administrator gives (never one read from a certificate). */
+const crlSchema = z.object({ url: z.string().url().max(2_000) }).strict();
+/**
+ * An entry is a PEM certificate, or one with the rule mapping its certificates to users (certificate login)
+ * and, optionally, the CA's CRL, checked at every sign-in with one of its certificates.
+ */
+const entrySchema = z.union([
+  z.string().max(MAX_PEM_CHARS),
+  z.object({ certificate: z.string().max(MAX_PEM_CHARS), mapping: mappingSchema, crl: crlSchema.optional() }).strict(),
+]);
 export const trustedCasUpdateSchema = z.object({ certificates: z.array(entrySchema).max(MAX_CAS) }).strict();
 
 /**
@@ -36,6 +45,8 @@ export interface TrustedCa {
   readonly notAfter: string;
   /** How its certificates map to users for certificate login (absent: they sign no one in). */
   readonly mapping?: MappingRule;
+  /** The CA's CRL (RFC 5280 §5): with it, a sign-in with a certificate it lists, or with no usable CRL, is refused. */
+  readonly crl?: { readonly url: string };
 }
 
 type TrustedCasItem = Item & { tenant: string; certificates: TrustedCa[]; updatedAt: string };
@@ -51,13 +62,23 @@ export class TrustedCas {
   readonly #tenants: Tenants;
   readonly #clock: Clock;
   readonly #truststore: Pick<TruststorePublisher, 'publish'> | undefined;
+  readonly #outbound: Pick<OutboundHttp, 'check'>;
 
-  /** With a truststore publisher, every replacement rewrites the mutual-TLS truststore. */
-  constructor(directory: DirectoryStore, tenants: Tenants, clock: Clock, truststore?: Pick<TruststorePublisher, 'publish'>) {
+  /**
+   * With a truststore publisher, every replacement rewrites the mutual-TLS truststore. CRL URLs pass the
+   * outbound URL policy (`outbound.check`) when they are written, as every URL the platform will call.
+   */
+  constructor(
+    directory: DirectoryStore,
+    tenants: Tenants,
+    clock: Clock,
+    options: { truststore?: Pick<TruststorePublisher, 'publish'> | undefined; outbound: Pick<OutboundHttp, 'check'> },
+  ) {
     this.#directory = directory;
     this.#tenants = tenants;
     this.#clock = clock;
-    this.#truststore = truststore;
+    this.#truststore = options.truststore;
+    this.#outbound = options.outbound;
   }
 
   async list(tenant: string): Promise<TrustedCa[]> {
@@ -72,18 +93,34 @@ export class TrustedCas {
     const now = this.#clock.now();
     const issues: string[] = [];
     const certificates: TrustedCa[] = [];
-    request.certificates.forEach((entry, index) => {
+    for (const [index, entry] of request.certificates.entries()) {
       const checked = checkCa(typeof entry === 'string' ? entry : entry.certificate, now);
       if (typeof checked === 'string') issues.push(`certificates.${index}: ${checked}`);
       else if (certificates.some((c) => c.sha256 === checked.sha256)) issues.push(`certificates.${index}: listed twice`);
-      else certificates.push(typeof entry === 'string' ? checked : { ...checked, mapping: entry.mapping as MappingRule });
-    });
+      else if (typeof entry === 'string') certificates.push(checked);
+      else {
+        const crlIssue = entry.crl ? await this.#crlUrlProblem(entry.crl.url) : undefined;
+        if (crlIssue) issues.push(`certificates.${index}.crl.url: ${crlIssue}`);
+        else certificates.push({ ...checked, mapping: entry.mapping as MappingRule, ...(entry.crl ? { crl: { url: entry.crl.url } } : {}) });
+      }
+    }
     if (issues.length) throw new ValidationError('invalid trusted CA list', issues);
     await this.#directory.put({ ...key(tenant), tenant, certificates, updatedAt: new Date(now).toISOString() });
     // The list is written first: if publishing fails the caller gets the error, and repeating the same
     // PUT (idempotent) publishes again.
     await this.#truststore?.publish();
     return certificates;
+  }
+
+  /** Why the outbound URL policy refuses a CRL URL (https, a public address; loopback only where the local stack allows it), if it does. */
+  async #crlUrlProblem(url: string): Promise<string | undefined> {
+    try {
+      await this.#outbound.check(url);
+      return undefined;
+    } catch (error) {
+      if (error instanceof OutboundUrlError) return error.message;
+      throw error;
+    }
   }
 }
 

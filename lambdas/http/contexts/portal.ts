@@ -4,6 +4,8 @@ import { baseServices } from '../../base-services.ts';
 import { portalRoutes } from '../routes/portal/index.ts';
 import { CertificateLogins } from '../../core/pki/cert-login.ts';
 import { CertificateRegistry } from '../../core/pki/registry.ts';
+import { ExternalCrls } from '../../core/pki/external-crls.ts';
+import { NO_OUTBOUND } from '../../core/outbound/none.ts';
 import { Devices } from '../../core/access/devices.ts';
 import { holderCards } from '../../core/cards/holder-cards.ts';
 
@@ -18,6 +20,8 @@ export const portalContext: RoutesFactory = (runtime) => {
     users: services.users,
     registry: new CertificateRegistry(runtime.directory, runtime.clock),
     trustedCas: services.trustedCas,
+    // Per container: a CA's CRL is fetched once and reused until its nextUpdate (at most an hour).
+    crls: new ExternalCrls(runtime.outbound ?? NO_OUTBOUND, runtime.clock),
     clock: runtime.clock,
   });
   // The account page: a user's own sessions and devices. Signing a device out here ends its refresh-token

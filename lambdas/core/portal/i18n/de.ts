@@ -156,6 +156,9 @@ export const de: Catalogue = {
   'cert.unknown-certificate.text': 'Dieses Zertifikat gehört zu keiner Karte dieser Organisation.',
   'cert.revoked.title': 'Zertifikat gesperrt',
   'cert.revoked.text': 'Dieses Kartenzertifikat wurde gesperrt. Bitten Sie Ihre Administration um eine neue Karte.',
+  'cert.revocation-unknown.title': 'Zertifikatsstatus unbekannt',
+  'cert.revocation-unknown.text':
+    'Ob Ihr Zertifikat gesperrt wurde, lässt sich gerade nicht prüfen (die Sperrliste der Zertifizierungsstelle ist nicht erreichbar). Versuchen Sie es in einer Minute erneut oder melden Sie sich anders an.',
   'cert.card-deleted.title': 'Karte gelöscht',
   'cert.card-deleted.text': 'Die Karte dieses Zertifikats gibt es nicht mehr.',
   'cert.card-blocked.title': 'Karte gesperrt',

@@ -157,6 +157,9 @@ export const en = {
   'cert.unknown-certificate.text': 'This certificate does not belong to a card of this organisation.',
   'cert.revoked.title': 'Certificate revoked',
   'cert.revoked.text': 'This card certificate was revoked. Ask your administrator for a new card.',
+  'cert.revocation-unknown.title': 'Certificate status unknown',
+  'cert.revocation-unknown.text':
+    'Whether your certificate was revoked cannot be checked right now (the certificate authority’s revocation list is unavailable). Try again in a minute, or sign in another way.',
   'cert.card-deleted.title': 'Card deleted',
   'cert.card-deleted.text': 'The card of this certificate no longer exists.',
   'cert.card-blocked.title': 'Card blocked',

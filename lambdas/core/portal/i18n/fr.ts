@@ -158,6 +158,9 @@ export const fr: Catalogue = {
   'cert.unknown-certificate.text': 'Ce certificat n’appartient à aucune carte de cette organisation.',
   'cert.revoked.title': 'Certificat révoqué',
   'cert.revoked.text': 'Ce certificat de carte a été révoqué. Demandez une nouvelle carte à votre administrateur.',
+  'cert.revocation-unknown.title': 'État du certificat inconnu',
+  'cert.revocation-unknown.text':
+    'La révocation de votre certificat ne peut pas être vérifiée pour le moment (la liste de révocation de l’autorité de certification est indisponible). Réessayez dans une minute ou connectez-vous autrement.',
   'cert.card-deleted.title': 'Carte supprimée',
   'cert.card-deleted.text': 'La carte de ce certificat n’existe plus.',
   'cert.card-blocked.title': 'Carte bloquée',

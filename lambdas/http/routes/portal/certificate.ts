@@ -22,6 +22,7 @@ const FAILURE_STATUS: Readonly<Record<CertificateLoginFailure, number>> = {
   'wrong-usage': 403,
   'unknown-certificate': 403,
   revoked: 403,
+  'revocation-unknown': 403,
   'card-deleted': 403,
   'card-blocked': 403,
   'card-disconnected': 403,
