@@ -3,7 +3,6 @@ import { createPrivateKey, randomBytes, sign as cryptoSign } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import {
   validateAuthnRequest,
-  redirectSignedOctets,
   MAX_INFLATED_BYTES,
   MAX_RELAY_STATE_BYTES,
   RefusedAuthnRequest,
@@ -14,6 +13,8 @@ import { parseSpMetadata, type ServiceProvider } from '../../lambdas/core/saml/s
 import { signEnveloped, type SigningKey } from '../../lambdas/core/saml/signature.ts';
 import { parseXml, pemBody, SamlError } from '../../lambdas/core/saml/xml.ts';
 import { spCredentials } from '../support/saml-sp.ts';
+import { redirectOctets } from '../../lambdas/core/saml/redirect-signature.ts';
+import { execFileSync } from 'node:child_process';
 
 const IDP_SSO = 'https://idp.example.test/t/demo/saml/sso';
 const SP_ID = 'https://sp.example.test/metadata';
@@ -69,7 +70,7 @@ describe('SAML AuthnRequest validation and the attack corpus', () => {
   const redirect = (xml: string, key: SigningKey | null = spKey, relayState?: string, sigAlg = RSA_SHA256): IncomingRequest => {
     const samlRequest = deflateRawSync(Buffer.from(xml)).toString('base64');
     if (!key) return { binding: 'redirect', samlRequest, ...(relayState !== undefined ? { relayState } : {}) };
-    const octets = redirectSignedOctets({ samlRequest, sigAlg, ...(relayState !== undefined ? { relayState } : {}) });
+    const octets = redirectOctets('SAMLRequest', samlRequest, relayState, sigAlg);
     const signature = cryptoSign(sigAlg.endsWith('sha1') ? 'sha1' : 'sha256', Buffer.from(octets), key.privateKey).toString('base64');
     return { binding: 'redirect', samlRequest, sigAlg, signature, ...(relayState !== undefined ? { relayState } : {}) };
   };
@@ -142,6 +143,23 @@ describe('SAML AuthnRequest validation and the attack corpus', () => {
   });
 
   describe('signatures', () => {
+    it('accepts the signature of an SP whose URL encoder is not ours (Python form encoding, lower-case hex) and still refuses a changed RelayState', async () => {
+      const samlRequest = deflateRawSync(Buffer.from(authnRequest())).toString('base64');
+      const relayState = "back to /app?x=(1)&y='z'~*!";
+      // The octets as Python's urllib.parse.urlencode writes them (quote_plus: space as +, ()'*! encoded), as pysaml2 and python3-saml sign.
+      const script =
+        'import sys, urllib.parse; print(urllib.parse.urlencode([("SAMLRequest", sys.argv[1]), ("RelayState", sys.argv[2]), ("SigAlg", sys.argv[3])]), end="")';
+      const pythonOctets = execFileSync('python3', ['-c', script, samlRequest, relayState, RSA_SHA256], { encoding: 'utf8' });
+      expect(pythonOctets).toContain('RelayState=back+to+%2Fapp%3Fx%3D%281%29');
+      for (const octets of [pythonOctets, pythonOctets.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase())]) {
+        const signature = cryptoSign('sha256', Buffer.from(octets), spKey.privateKey).toString('base64');
+        const incoming: IncomingRequest = { binding: 'redirect', samlRequest, relayState, sigAlg: RSA_SHA256, signature };
+        expect((await validateAuthnRequest(incoming, context())).relayState).toBe(relayState);
+        seen = new Set();
+        await refused({ ...incoming, relayState: `${relayState} ` }, /not valid/);
+      }
+    });
+
     it('refuses a Redirect request whose RelayState was changed after signing', async () => {
       const incoming = redirect(authnRequest(), spKey, 'good');
       await refused({ ...incoming, relayState: 'evil' }, /not valid/);

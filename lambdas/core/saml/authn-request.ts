@@ -8,6 +8,7 @@ import type { ServiceProvider } from './service-providers.ts';
 import { checkSchema, xsBoolean } from './schema-check.ts';
 import { ALG, verifyRootSignature } from './signature.ts';
 import { BINDING, child, MAX_MESSAGE_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
+import { receivedRedirectOctets } from './redirect-signature.ts';
 
 /** Most a Redirect-binding SAMLRequest may inflate to: no deflate bombs. */
 export const MAX_INFLATED_BYTES = 100 * 1024;
@@ -103,34 +104,17 @@ export function decodeSamlRequest(incoming: IncomingRequest): string {
   }
 }
 
-/**
- * The octets a Redirect-binding signature covers (SAML Bindings §3.4.4.1), rebuilt from the decoded
- * parameters with RFC 3986 percent-encoding (as SPs compute it: the API Gateway event has no raw query).
- */
-export function redirectSignedOctets(incoming: { samlRequest: string; relayState?: string; sigAlg: string }): string {
-  const parts = [`SAMLRequest=${encodeURIComponent(incoming.samlRequest)}`];
-  if (incoming.relayState !== undefined) parts.push(`RelayState=${encodeURIComponent(incoming.relayState)}`);
-  parts.push(`SigAlg=${encodeURIComponent(incoming.sigAlg)}`);
-  return parts.join('&');
-}
-
 function verifyRedirectSignature(incoming: Extract<IncomingRequest, { binding: 'redirect' }>, sp: ServiceProvider): void {
   if (!incoming.signature || !incoming.sigAlg) throw new SamlError('the service provider signs its requests, but this one is not signed');
   const hash = REDIRECT_SIGNATURE_ALGORITHMS[incoming.sigAlg];
   if (!hash) throw new SamlError('the signature algorithm is not accepted (RSA with SHA-256 or better)');
-  const octets = Buffer.from(
-    redirectSignedOctets({
-      samlRequest: incoming.samlRequest,
-      sigAlg: incoming.sigAlg,
-      ...(incoming.relayState !== undefined ? { relayState: incoming.relayState } : {}),
-    }),
-    'utf8',
-  );
+  const variants = receivedRedirectOctets('SAMLRequest', incoming.samlRequest, incoming.relayState, incoming.sigAlg);
   const signature = base64(incoming.signature, 'Signature');
   if (sp.signingCertificates.length === 0) throw new SamlError('the service provider has no signing certificate in its metadata');
   const valid = sp.signingCertificates.some((pem) => {
     try {
-      return cryptoVerify(hash, octets, createPublicKey(pem), signature);
+      const key = createPublicKey(pem);
+      return variants.some((octets) => cryptoVerify(hash, octets, key, signature));
     } catch {
       return false;
     }

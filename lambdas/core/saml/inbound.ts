@@ -6,6 +6,7 @@ import type { ServiceProvider } from './service-providers.ts';
 import { checkSchema } from './schema-check.ts';
 import { ALG, verifyRootSignature } from './signature.ts';
 import { child, MAX_MESSAGE_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
+import { receivedRedirectOctets } from './redirect-signature.ts';
 
 /**
  * A SAML protocol message as it arrived, before any trust: over HTTP-Redirect (query signature),
@@ -47,25 +48,18 @@ export interface InboundMessage {
 
 const QUERY_SIGNATURE_HASHES: Readonly<Record<string, string>> = { [ALG.rsaSha256]: 'sha256', 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512': 'sha512' };
 
-/** The octets of a Redirect-binding signature (Bindings §3.4.4.1) for either message parameter. */
-export function redirectOctets(parameter: string, value: string, relayState: string | undefined, sigAlg: string): string {
-  const parts = [`${parameter}=${encodeURIComponent(value)}`];
-  if (relayState !== undefined) parts.push(`RelayState=${encodeURIComponent(relayState)}`);
-  parts.push(`SigAlg=${encodeURIComponent(sigAlg)}`);
-  return parts.join('&');
-}
-
 function verifyQuerySignature(binding: Extract<InboundBinding, { kind: 'redirect' }>, sp: ServiceProvider): void {
   if (!binding.signature || !binding.sigAlg) throw new SamlError('the message is not signed');
   const hash = QUERY_SIGNATURE_HASHES[binding.sigAlg];
   if (!hash) throw new SamlError('the signature algorithm is not accepted (RSA with SHA-256 or better)');
   if (binding.signature.length > MAX_ENCODED_BYTES || !/^[A-Za-z0-9+/]+={0,2}$/.test(binding.signature)) throw new SamlError('Signature is not base64');
-  const octets = Buffer.from(redirectOctets(binding.parameter, binding.value, binding.relayState, binding.sigAlg), 'utf8');
+  const variants = receivedRedirectOctets(binding.parameter, binding.value, binding.relayState, binding.sigAlg);
   const signature = Buffer.from(binding.signature, 'base64');
   if (sp.signingCertificates.length === 0) throw new SamlError('the service provider has no signing certificate in its metadata');
   const valid = sp.signingCertificates.some((pem) => {
     try {
-      return cryptoVerify(hash, octets, createPublicKey(pem), signature);
+      const key = createPublicKey(pem);
+      return variants.some((octets) => cryptoVerify(hash, octets, key, signature));
     } catch {
       return false;
     }

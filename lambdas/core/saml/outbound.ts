@@ -1,6 +1,6 @@
 import { sign as cryptoSign } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
-import { redirectOctets } from './inbound.ts';
+import { redirectOctets } from './redirect-signature.ts';
 import { ALG, signEnveloped, type SigningKey } from './signature.ts';
 import { NS, samlInstant, xmlEscape } from './xml.ts';
 
