@@ -48,8 +48,16 @@ export function createApp(options: AppOptions): ProxyHandler {
     // A preflight is answered here for every route that declares a CORS policy: it carries no body.
     const cors = method === 'OPTIONS' ? router.corsAt(event.path) : undefined;
     if (cors) return preflightResponse(cors.methods);
-    const { raw, parsed } = parseBody(event.body, event.isBase64Encoded, headers['content-type'], options.maxBodyBytes);
     const { route, params } = router.match(method, event.path);
+    let body: ReturnType<typeof parseBody>;
+    try {
+      body = parseBody(event.body, event.isBase64Encoded, headers['content-type'], options.maxBodyBytes);
+    } catch (error) {
+      // A malformed body is answered in the route's own protocol when it has one (OAuth error, SOAP Fault).
+      if (error instanceof HttpProblem && error.status === 400 && route.malformedBody) return route.malformedBody(error);
+      throw error;
+    }
+    const { raw, parsed } = body;
     const request: ApiRequest = {
       method,
       path: event.path,

@@ -11,6 +11,11 @@ export interface Route {
   readonly handle: RouteHandler;
   /** Whether and how scripts of other origins may call it (lambdas/http/cors.ts); none by default. */
   readonly cors?: CorsPolicy;
+  /**
+   * How this route's protocol answers a body the frame could not parse (a repeated form parameter,
+   * malformed JSON): an OAuth error, a SOAP Fault. Without it, the frame's problem JSON (or page).
+   */
+  readonly malformedBody?: (problem: HttpProblem) => ApiResponse;
 }
 
 interface CompiledRoute extends Route {

@@ -102,6 +102,25 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
   });
 
   describe('token endpoint', () => {
+    it('answers a body the frame cannot parse in the endpoint’s protocol: invalid_request (token), invalid_client_metadata (registration)', async () => {
+      const twice = await fetch(token, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
+        body: 'grant_type=authorization_code&code=a&code=b',
+      });
+      expect([twice.status, twice.headers.get('content-type')]).toEqual([400, 'application/json']);
+      expect(await twice.json()).toEqual({ error: 'invalid_request', error_description: 'form parameter code is repeated' });
+      const revoke = await fetch(`${issuer}/oidc/revoke`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
+        body: 'token=a&token=b',
+      });
+      expect(((await revoke.json()) as { error: string }).error).toBe('invalid_request');
+      const register = await fetch(`${issuer}/oidc/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"redirect_uris":' });
+      expect(register.status).toBe(400);
+      expect(((await register.json()) as { error: string }).error).toBe('invalid_client_metadata');
+    });
+
     it('rejects a wrong client secret with invalid_client and a Basic challenge', async () => {
       const result = await exchange(await code(), { ...client, client_secret: 'cs_wrong' });
       expect(result.status).toBe(401);

@@ -528,6 +528,10 @@ describe('SAML HTTP-Artifact and SOAP with a test SP (embedded backend)', () => 
           expect(answer.text).toContain('application/soap+xml (SOAP 1.2)');
           if (haveTool('xmllint')) expect(xmllintValidate(answer.text, 'soap-envelope-1.1.xsd').output).toContain('validates');
         }
+        // A body the frame cannot parse (malformed JSON) is a SOAP Fault too, not problem JSON.
+        const json = await postSoap(url, '{"not":', 'application/json');
+        expect([json.status, json.contentType]).toEqual([500, 'text/xml; charset=utf-8']);
+        expect(json.text).toContain('<faultcode>SOAP-ENV:Client</faultcode>');
         // The media type names the version; an envelope of the other version is a VersionMismatch in the named one.
         const mismatch11 = await postSoap(url, envelope12('<x/>'));
         expect([mismatch11.status, mismatch11.text]).toEqual([500, expect.stringContaining('<faultcode>SOAP-ENV:VersionMismatch</faultcode>')]);

@@ -47,6 +47,9 @@ export function oauthErrorResponse(error: OAuthError): ApiResponse {
   return oauthJson(error.status, { error: error.error, error_description: error.message, ...error.fields }, { ...error.headers });
 }
 
+/** A form the frame could not parse (a repeated parameter, RFC 6749 §3.2) is `invalid_request` at an OAuth endpoint. */
+export const oauthMalformedBody = (problem: HttpProblem): ApiResponse => oauthErrorResponse(new OAuthError('invalid_request', problem.detail ?? problem.title));
+
 /** Runs an endpoint, turning OAuthErrors into their JSON response; other errors go to the app's handler. */
 export async function oauthEndpoint(run: () => Promise<ApiResponse>): Promise<ApiResponse> {
   try {

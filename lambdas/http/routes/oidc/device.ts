@@ -1,7 +1,7 @@
 import { formatUserCode } from '../../../core/oidc/device-codes.ts';
 import { invalidScope, unauthorizedClient } from '../../../core/oidc/errors.ts';
 import type { Route } from '../../router.ts';
-import { authenticateRequestClient, formOf, oauthEndpoint, oauthJson, tenantContext } from './common.ts';
+import { authenticateRequestClient, formOf, oauthEndpoint, oauthJson, tenantContext, oauthMalformedBody } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
 
 /** Device authorization endpoint (RFC 8628 §3.1-3.2); the user approves on the portal's device page. */
@@ -11,6 +11,7 @@ export function deviceRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'POST',
       path: '/t/:tenant/oidc/device_authorization',
+      malformedBody: oauthMalformedBody,
       handle: (request) =>
         oauthEndpoint(async () => {
           const tenant = await tenantContext(deps.tenants, request);

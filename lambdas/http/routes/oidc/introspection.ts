@@ -3,7 +3,7 @@ import { invalidRequest, OAuthError } from '../../../core/oidc/errors.ts';
 import { revocationOutcome } from '../../../core/oidc/revocation-rule.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest } from '../../types.ts';
-import { authenticateRequestClient, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
+import { authenticateRequestClient, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext, oauthMalformedBody } from './common.ts';
 import { clientCors } from './cors.ts';
 import type { OidcRouteDeps } from './deps.ts';
 
@@ -98,6 +98,7 @@ export function introspectionRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'POST',
       path: '/t/:tenant/oidc/introspect',
+      malformedBody: oauthMalformedBody,
       cors: clientCors(oidc),
       handle: (request) =>
         oauthEndpoint(async () => {
@@ -113,6 +114,7 @@ export function introspectionRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'POST',
       path: '/t/:tenant/oidc/revoke',
+      malformedBody: oauthMalformedBody,
       cors: clientCors(oidc),
       handle: (request) =>
         oauthEndpoint(async () => {

@@ -3,7 +3,7 @@ import { OAuthError } from '../../../core/oidc/errors.ts';
 import { verifyRequestObject } from '../../../core/oidc/request-objects.ts';
 import type { Route } from '../../router.ts';
 import { validate } from './authorize.ts';
-import { authenticateRequestClient, endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext } from './common.ts';
+import { authenticateRequestClient, endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext, oauthMalformedBody } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
 
 /** Client authentication travels in these; they are not authorization request parameters. */
@@ -22,6 +22,7 @@ export function parRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'POST',
       path: '/t/:tenant/oidc/par',
+      malformedBody: oauthMalformedBody,
       handle: (request) =>
         oauthEndpoint(async () => {
           const tenant = await tenantContext(deps.tenants, request);

@@ -2,7 +2,7 @@ import type { IssuedClient, OidcClient } from '../../../core/oidc/client.ts';
 import { OAuthError } from '../../../core/oidc/errors.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
-import { oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
+import { oauthEndpoint, oauthJson, tenantContext, type TenantContext, oauthErrorResponse } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
 
 /**
@@ -52,6 +52,7 @@ export function registrationRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'POST',
       path: '/t/:tenant/oidc/register',
+      malformedBody: (problem) => oauthErrorResponse(new OAuthError('invalid_client_metadata', problem.detail ?? problem.title)),
       handle: (request) =>
         oauthEndpoint(async () => {
           const tenant = await tenantContext(deps.tenants, request);

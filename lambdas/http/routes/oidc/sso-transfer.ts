@@ -1,6 +1,16 @@
 import { invalidDpopProof, invalidGrant, invalidRequest, stepUpRequired } from '../../../core/oidc/errors.ts';
 import type { Route } from '../../router.ts';
-import { accessContext, authenticateRequestClient, endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
+import {
+  accessContext,
+  authenticateRequestClient,
+  endpointUrl,
+  formOf,
+  oauthEndpoint,
+  oauthJson,
+  tenantContext,
+  type TenantContext,
+  oauthMalformedBody,
+} from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
 
 /**
@@ -32,6 +42,7 @@ export function ssoTransferRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'POST',
       path: '/t/:tenant/oidc/sso-transfer',
+      malformedBody: oauthMalformedBody,
       handle: (request) =>
         oauthEndpoint(async () => {
           const tenant = await tenantContext(deps.tenants, request);

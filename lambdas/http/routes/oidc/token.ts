@@ -20,7 +20,17 @@ import { s256 } from '../../../core/oidc/hashing.ts';
 import type { IssuedTokens } from '../../../core/oidc/tokens.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest } from '../../types.ts';
-import { accessContext, authenticateRequestClient, endpointUrl, formOf, oauthEndpoint, oauthJson, tenantContext, type TenantContext } from './common.ts';
+import {
+  accessContext,
+  authenticateRequestClient,
+  endpointUrl,
+  formOf,
+  oauthEndpoint,
+  oauthJson,
+  tenantContext,
+  type TenantContext,
+  oauthMalformedBody,
+} from './common.ts';
 import { clientCors } from './cors.ts';
 import type { OidcRouteDeps } from './deps.ts';
 
@@ -317,6 +327,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
     {
       method: 'POST',
       path: '/t/:tenant/oidc/token',
+      malformedBody: oauthMalformedBody,
       cors: clientCors(oidc),
       handle: (request) =>
         oauthEndpoint(async () => {

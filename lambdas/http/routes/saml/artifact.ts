@@ -5,7 +5,7 @@ import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { tenantContext } from '../oidc/common.ts';
 import { artifactsOf } from './artifact-binding.ts';
 import type { SamlRouteDeps } from './deps.ts';
-import { soapEndpoint } from './soap-endpoint.ts';
+import { soapEndpoint, soapMalformedBody } from './soap-endpoint.ts';
 
 /** `POST /t/{tenant}/saml/artifact`: the IdP's ArtifactResolutionService (SOAP), index 0 in the metadata. */
 export function artifactRoutes(deps: SamlRouteDeps): Route[] {
@@ -32,5 +32,5 @@ export function artifactRoutes(deps: SamlRouteDeps): Route[] {
       }),
     );
   }
-  return [{ method: 'POST', path: '/t/:tenant/saml/artifact', handle: resolve }];
+  return [{ method: 'POST', path: '/t/:tenant/saml/artifact', malformedBody: soapMalformedBody, handle: resolve }];
 }

@@ -11,7 +11,7 @@ import { requestView } from '../../views/view.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import type { SamlRouteDeps } from './deps.ts';
 import { frontChannelEndpoint, frontChannelMessage, sendThroughBrowser } from './front-channel.ts';
-import { isSoapPost, soapEndpoint } from './soap-endpoint.ts';
+import { isSoapPost, soapEndpoint, soapMalformedBody } from './soap-endpoint.ts';
 
 /**
  * `/t/{tenant}/saml/nameid`: the ManageNameIDService. Requests (signed by the SP) arrive over
@@ -104,6 +104,6 @@ export function nameIdRoutes(deps: SamlRouteDeps): Route[] {
 
   return [
     { method: 'GET', path: '/t/:tenant/saml/nameid', handle: nameId },
-    { method: 'POST', path: '/t/:tenant/saml/nameid', handle: nameId },
+    { method: 'POST', path: '/t/:tenant/saml/nameid', malformedBody: soapMalformedBody, handle: nameId },
   ];
 }

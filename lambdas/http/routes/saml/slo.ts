@@ -12,7 +12,7 @@ import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import type { SamlRouteDeps } from './deps.ts';
 import { frontChannelEndpoint, frontChannelMessage, sendThroughBrowser } from './front-channel.ts';
 import { logoutFlow } from './logout-flow.ts';
-import { isSoapPost, soapEndpoint } from './soap-endpoint.ts';
+import { isSoapPost, soapEndpoint, soapMalformedBody } from './soap-endpoint.ts';
 
 const REQUESTER = 'urn:oasis:names:tc:SAML:2.0:status:Requester';
 const UNKNOWN_PRINCIPAL = 'urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal';
@@ -104,6 +104,6 @@ export function sloRoutes(deps: SamlRouteDeps): Route[] {
 
   return [
     { method: 'GET', path: '/t/:tenant/saml/slo', handle: slo },
-    { method: 'POST', path: '/t/:tenant/saml/slo', handle: slo },
+    { method: 'POST', path: '/t/:tenant/saml/slo', malformedBody: soapMalformedBody, handle: slo },
   ];
 }

@@ -8,6 +8,7 @@ import {
   SOAP_VERSIONS,
   type SoapVersion,
 } from '../../../core/saml/soap.ts';
+import type { HttpProblem } from '../../problem.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 
 const mediaTypeOf = (request: ApiRequest): string => (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -35,6 +36,9 @@ export const soapFaultResponse = (fault: SoapFault, version: SoapVersion = '1.1'
   body: soapFaultEnvelope(fault, version),
   countAs: 'SoapFault',
 });
+
+/** A body the frame could not parse (JSON sent to a SOAP endpoint) is a SOAP 1.1 Client Fault, like any other media type. */
+export const soapMalformedBody = (problem: HttpProblem): ApiResponse => soapFaultResponse(new SoapFault('Client', problem.detail ?? problem.title));
 
 /**
  * Runs a SOAP endpoint on the SAML message in the Body: `text/xml` is SOAP 1.1 (the SAML binding),
