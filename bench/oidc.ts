@@ -17,7 +17,7 @@ import { HttpBrowser, formOf } from '../test/support/http-browser.ts';
 import type { LoadJob, LoadResult } from './oidc-load.ts';
 import { startPeer, type Peer } from './oidc-provider-peer.ts';
 import { ms, table } from './stats.ts';
-import { tallied, type Tally } from './tally.ts';
+import { Rounds, tallied, type Tally } from './tally.ts';
 
 /**
  * The token endpoint of cloudcard beside oidc-provider (panva), same run, same machine, loopback only:
@@ -283,12 +283,15 @@ async function storeShare(n: number, tally: () => Tally, step: () => Promise<unk
   const before = { calls: { ...first.calls }, ms: first.ms };
   const store: number[] = [];
   const whole: number[] = [];
+  const trips: number[] = [];
   for (let i = 0; i < n; i++) {
     const ms0 = tally().ms;
+    first.rounds?.reset();
     const start = performance.now();
     await step();
     whole.push(performance.now() - start);
     store.push(tally().ms - ms0);
+    if (first.rounds) trips.push(first.rounds.count);
   }
   const after = tally();
   const calls = Object.entries(after.calls)
@@ -297,7 +300,10 @@ async function storeShare(n: number, tally: () => Tally, step: () => Promise<unk
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([key, mean]) => `${key} ${Number.isInteger(mean) ? mean : mean.toFixed(2)}`)
     .join(', ');
-  return { calls: calls || 'none', store, whole };
+  // Round trips where counted: the median request's (the handler's stores share one counter).
+  const median = trips.length ? percentiles(trips).p50 : undefined;
+  const roundTrips = median === undefined ? '' : ` (${median} round trip${median === 1 ? '' : 's'})`;
+  return { calls: `${calls || 'none'}${roundTrips}`, store, whole };
 }
 
 /** The oidc handler over the store ports in memory, loaded with a copy of the local stack's two tables. */
@@ -475,7 +481,7 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
 
   // ---- store calls per request: cloudcard's handler over counting stores, the peer over HTTP with its
   // counting adapter; both after a warm-up, so the caches are as warm as in the timed runs.
-  const ccTally: Tally = { calls: {}, ms: 0 };
+  const ccTally: Tally = { calls: {}, ms: 0, rounds: new Rounds() };
   const countingHandler = createContextHandler(
     'oidc',
     {
