@@ -150,6 +150,15 @@ export class AccessCheck {
   }
 
   /**
+   * The same check reading tenants through `tenants` instead: the oidc function's per-container cache
+   * (core/read-cache.ts), so a tenant disabled elsewhere whose proactive revocation was cut short is
+   * still honoured there for at most the cache's TTL. Users are always read fresh.
+   */
+  withTenants(tenants: Pick<Tenants, 'find'>): AccessCheck {
+    return new AccessCheck(tenants, this.#users, this.#risk);
+  }
+
+  /**
    * The hard rules first (tenant and user active, not revoked since); then, for a user's scored
    * continuation with a context, the risk engine over the tenant's policy, the record's baseline (last
    * allowed context, known keys) and recent failed sign-ins. The decision is appended to the record
