@@ -17,7 +17,7 @@ import { HttpBrowser, formOf } from '../test/support/http-browser.ts';
 import type { LoadJob, LoadResult } from './oidc-load.ts';
 import { startPeer, type Peer } from './oidc-provider-peer.ts';
 import { ms, table } from './stats.ts';
-import { tallied, type Tally } from './tally.ts';
+import { Rounds, tallied, type Tally } from './tally.ts';
 
 /**
  * The token endpoint of cloudcard beside oidc-provider (panva), same run, same machine, loopback only:
@@ -283,12 +283,15 @@ async function storeShare(n: number, tally: () => Tally, step: () => Promise<unk
   const before = { calls: { ...first.calls }, ms: first.ms };
   const store: number[] = [];
   const whole: number[] = [];
+  const trips: number[] = [];
   for (let i = 0; i < n; i++) {
     const ms0 = tally().ms;
+    first.rounds?.reset();
     const start = performance.now();
     await step();
     whole.push(performance.now() - start);
     store.push(tally().ms - ms0);
+    if (first.rounds) trips.push(first.rounds.count);
   }
   const after = tally();
   const calls = Object.entries(after.calls)
@@ -297,11 +300,38 @@ async function storeShare(n: number, tally: () => Tally, step: () => Promise<unk
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([key, mean]) => `${key} ${Number.isInteger(mean) ? mean : mean.toFixed(2)}`)
     .join(', ');
-  return { calls: calls || 'none', store, whole };
+  // Round trips where counted: the median request's (the handler's stores share one counter).
+  const median = trips.length ? percentiles(trips).p50 : undefined;
+  const roundTrips = median === undefined ? '' : ` (${median} round trip${median === 1 ? '' : 's'})`;
+  return { calls: `${calls || 'none'}${roundTrips}`, store, whole };
 }
 
-/** The oidc handler over the store ports in memory, loaded with a copy of the local stack's two tables. */
-async function inMemory(stack: LocalStack): Promise<ProxyHandler> {
+/** A store port whose every call answers `ms` later (a timer: waiting, no CPU), as if over a network. */
+function delayed<T extends object>(store: T, ms: number): T {
+  const wait = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+  return new Proxy(store, {
+    get(object, property, receiver) {
+      const value: unknown = Reflect.get(object, property, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        try {
+          return await (value as (...a: unknown[]) => unknown).apply(object, args);
+        } finally {
+          await wait();
+        }
+      };
+    },
+  });
+}
+
+/** DynamoDB's round trip from a Lambda function, modelled (the issue's 2-5 ms per call on AWS). */
+const MODELLED_STORE_MS = 3;
+
+/**
+ * The oidc handler over the store ports in memory, loaded with a copy of the local stack's two tables;
+ * with `waitMs`, each store call also waits that long (round trips cost time, not CPU, as on AWS).
+ */
+async function inMemory(stack: LocalStack, waitMs = 0): Promise<ProxyHandler> {
   const client = embeddedStoreClient(stack.storeSocket);
   try {
     const directory = new MemoryItemStore('directory');
@@ -310,7 +340,9 @@ async function inMemory(stack: LocalStack): Promise<ProxyHandler> {
     state.load(await scanTable(client, stack.config.stateTable));
     return createContextHandler(
       'oidc',
-      { ...stack.runtime, directory, state } satisfies Runtime,
+      (waitMs > 0
+        ? { ...stack.runtime, directory: delayed(directory, waitMs), state: delayed(state, waitMs) }
+        : { ...stack.runtime, directory, state }) satisfies Runtime,
       oidcContext,
       createObservability('oidc', { logLevel: 'SILENT' }),
     );
@@ -436,21 +468,24 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
   // interleaved, it would pay for cloudcard's garbage collection and store work. Its server times its
   // requests meanwhile.
   const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1_000));
-  const [handlerSeed, gatewaySeed, memorySeed] = await seeds(ccSide, 3);
+  const [handlerSeed, gatewaySeed, memorySeed, modelSeed] = await seeds(ccSide, 4);
   const [peerSeed] = await seeds(peerSide, 1);
   // 1a'. the same handler over the store ports in memory (bench/memory-store.ts), loaded with a copy of
   // the tables as they now stand (tenant, keys, client, the seeded refresh family): the handler's own
   // cost, beside oidc-provider on its in-memory adapter.
   const memoryHandler = await inMemory(stack);
+  const modelHandler = await inMemory(stack, MODELLED_STORE_MS);
   await settle();
   const ccRounds = await rounds(options, {
     handler: async () => void (await direct(handler, CC_BODY)),
     memory: async () => void (await direct(memoryHandler, CC_BODY)),
+    modelled: async () => void (await direct(modelHandler, CC_BODY)),
     gateway: async () => void (await ccHttp(CC_BODY, 'cloudcard')()),
   });
   const rtRounds = await rounds(options, {
     handler: chain(handlerSeed!, (t) => direct(handler, refreshBody(t))),
     memory: chain(memorySeed!, (t) => direct(memoryHandler, refreshBody(t))),
+    modelled: chain(modelSeed!, (t) => direct(modelHandler, refreshBody(t))),
     gateway: chain(gatewaySeed!, (t) => ccHttp(refreshBody(t), 'cloudcard refresh')()),
   });
   await settle();
@@ -465,6 +500,8 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
     handlerRt: rtRounds['handler']!,
     memoryCc: ccRounds['memory']!,
     memoryRt: rtRounds['memory']!,
+    modelCc: ccRounds['modelled']!,
+    modelRt: rtRounds['modelled']!,
     gatewayCc: ccRounds['gateway']!,
     gatewayRt: rtRounds['gateway']!,
     peerCc,
@@ -475,7 +512,7 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
 
   // ---- store calls per request: cloudcard's handler over counting stores, the peer over HTTP with its
   // counting adapter; both after a warm-up, so the caches are as warm as in the timed runs.
-  const ccTally: Tally = { calls: {}, ms: 0 };
+  const ccTally: Tally = { calls: {}, ms: 0, rounds: new Rounds() };
   const countingHandler = createContextHandler(
     'oidc',
     {
@@ -524,9 +561,9 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
   const n = options.calls;
   const p = Object.fromEntries(Object.entries(seq).map(([k, v]) => [k, percentiles(v)])) as Record<keyof typeof seq, ReturnType<typeof percentiles>>;
   const latencyRows: string[][] = [];
-  for (const [grant, cc, mem, gw, peerHttp, peerServer] of [
-    ['client_credentials', p.handlerCc, p.memoryCc, p.gatewayCc, p.peerCc, p.peerServerCc],
-    ['refresh_token (chain)', p.handlerRt, p.memoryRt, p.gatewayRt, p.peerRt, p.peerServerRt],
+  for (const [grant, cc, mem, gw, peerHttp, peerServer, model] of [
+    ['client_credentials', p.handlerCc, p.memoryCc, p.gatewayCc, p.peerCc, p.peerServerCc, p.modelCc],
+    ['refresh_token (chain)', p.handlerRt, p.memoryRt, p.gatewayRt, p.peerRt, p.peerServerRt, p.modelRt],
   ] as const) {
     latencyRows.push([grant, 'cloudcard: oidc handler, in process', ms(cc.p50), ms(cc.p99)]);
     latencyRows.push([grant, 'oidc-provider: server side (request event to response finish)', ms(peerServer.p50), ms(peerServer.p99)]);
@@ -537,6 +574,12 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
       '**ratio** in-memory cloudcard / oidc-provider (both in-memory stores)',
       ratio(mem.p50, peerServer.p50),
       ratio(mem.p99, peerServer.p99),
+    ]);
+    latencyRows.push([
+      grant,
+      `cloudcard: oidc handler on the in-memory store, each call answered ${MODELLED_STORE_MS} ms later (AWS model)`,
+      ms(model.p50),
+      ms(model.p99),
     ]);
     latencyRows.push([grant, 'cloudcard: local gateway over HTTP, client side', ms(gw.p50), ms(gw.p99)]);
     latencyRows.push([grant, 'oidc-provider: over HTTP, client side', ms(peerHttp.p50), ms(peerHttp.p99)]);
@@ -612,5 +655,12 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
 if (import.meta.url === `file://${process.argv[1]}`) {
   process.env['POWERTOOLS_METRICS_DISABLED'] = 'true';
   const quick = process.env['BENCH_OIDC_QUICK'] === '1';
-  process.stdout.write(`${await benchOidc(quick ? { calls: 50, warmup: 10, loadSeconds: 2, connections: 10, flows: 5 } : OIDC_BENCH_DEFAULTS)}\n`);
+  // BENCH_OIDC_CALLS / BENCH_FLOWS / BENCH_LOAD_SECONDS as in `npm run bench` (bench/run.ts).
+  const options = {
+    ...OIDC_BENCH_DEFAULTS,
+    calls: Number(process.env['BENCH_OIDC_CALLS'] ?? OIDC_BENCH_DEFAULTS.calls),
+    loadSeconds: Number(process.env['BENCH_LOAD_SECONDS'] ?? OIDC_BENCH_DEFAULTS.loadSeconds),
+    flows: Number(process.env['BENCH_FLOWS'] ?? OIDC_BENCH_DEFAULTS.flows),
+  };
+  process.stdout.write(`${await benchOidc(quick ? { calls: 50, warmup: 10, loadSeconds: 2, connections: 10, flows: 5 } : options)}\n`);
 }

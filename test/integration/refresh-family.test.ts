@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ConflictError } from '../../lambdas/core/errors.ts';
 import { Grants } from '../../lambdas/core/oidc/grants.ts';
-import { RefreshTokens, type Presenter } from '../../lambdas/core/oidc/refresh-tokens.ts';
+import { RefreshTokens, refreshTokenSubject, type Presenter } from '../../lambdas/core/oidc/refresh-tokens.ts';
 import { BACKENDS, openBackend, testClock, type Backend } from '../support/backends.ts';
 
 /** The refresh-token family on its grant item: one conditional update per rotation, ALL_OLD telling why not. */
@@ -23,7 +23,7 @@ describe.each(BACKENDS)('refresh-token families on the %s backend', (name) => {
 
   async function family(presenter: Presenter, jkt?: string): Promise<{ gid: string; token: string }> {
     const gid = `family-${name}-${++n}-0123456789`;
-    const opened = families.open(gid, { sid: 's', authTime: 1, acr: 'a', amr: ['pwd'], ...(jkt ? { jkt } : {}) });
+    const opened = families.open(gid, 'alice', { sid: 's', authTime: 1, acr: 'a', amr: ['pwd'], ...(jkt ? { jkt } : {}) });
     await grants.create(
       { gid, tenant: presenter.tenant, clientId: presenter.clientId, sub: 'alice', scope: 'openid offline_access' },
       3600,
@@ -47,6 +47,20 @@ describe.each(BACKENDS)('refresh-token families on the %s backend', (name) => {
     const outcomes = await Promise.all(Array.from({ length: 10 }, () => families.rotate(token, confidential)));
     expect(outcomes.filter((o) => o.outcome === 'rotated')).toHaveLength(1);
     expect(outcomes.filter((o) => o.outcome === 'reused')).toHaveLength(9);
+  });
+
+  it("names the family's user in the token outside its hash: a token without the name, or with another, rotates the same", async () => {
+    const { token } = await family(confidential);
+    expect(refreshTokenSubject(token)).toBe('alice');
+    const bare = token.split('.').slice(0, 2).join('.');
+    expect(refreshTokenSubject(bare)).toBeUndefined();
+    const rotated = await families.rotate(`${bare}.${Buffer.from('mallory').toString('base64url')}`, confidential);
+    if (rotated.outcome !== 'rotated') throw new Error(rotated.outcome);
+    // The family, not the hint, says whose it is; the new token names the family's user.
+    expect(rotated.grant.sub).toBe('alice');
+    expect(refreshTokenSubject(rotated.token)).toBe('alice');
+    expect((await families.rotate(rotated.token.split('.').slice(0, 2).join('.'), confidential)).outcome).toBe('rotated');
+    expect(await families.find(rotated.token)).toMatchObject({ status: 'rotated' });
   });
 
   it('keeps the family scope across rotations and knows current and previous tokens', async () => {

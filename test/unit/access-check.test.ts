@@ -167,4 +167,30 @@ describe('access check', () => {
     await check.continueAccess(continuation);
     expect(loads).toEqual(['load']);
   });
+  it('prefetched (the refresh token names its user), reads tenant, user and recent failures once, before the continuation is known, and decides as without', async () => {
+    const reads: string[] = [];
+    const check = new AccessCheck(
+      { find: async (id: string) => (reads.push(`tenant ${id}`), tenant()) },
+      { get: async (_tenant: string, username: string) => (reads.push(`user ${username}`), user()) },
+      {
+        clock: { now: () => 2_000 },
+        failures: { recentFailures: async (_tenant: string, username: string) => (reads.push(`failures ${username}`), 3) },
+      },
+    );
+    const prefetched = check.prefetch('acme', { user: 'alice' }, 'refresh');
+    expect(reads).toEqual(['tenant acme', 'user alice', 'failures alice']); // under way before the continuation exists
+    const continuation = { kind: 'refresh' as const, tenant: 'acme', subject: { user: 'alice' }, grantedAt: 1, context: { ip: '127.0.0.1', at: 2_000 } };
+    const decided = await check.continueAccess(continuation, prefetched);
+    expect(reads).toHaveLength(3); // nothing read again
+    // The failures read early are scored as the one-step check scores them.
+    expect(decided).toEqual(await check.continueAccess(continuation));
+    expect(decided.outcome === 'allow' && decided.risk?.reasons).toContain('failed-attempts');
+    // An unscored kind reads no failures.
+    reads.length = 0;
+    check.prefetch('acme', { user: 'alice' }, 'userinfo');
+    expect(reads).toEqual(['tenant acme', 'user alice']);
+    // Reads prefetched for another continuation are a programming error, not a decision.
+    await expect(check.continueAccess({ ...continuation, subject: { user: 'bob' } }, prefetched)).rejects.toThrow(/another continuation/);
+    await expect(check.continueAccess({ ...continuation, kind: 'code' }, prefetched)).rejects.toThrow(/another continuation/);
+  });
 });

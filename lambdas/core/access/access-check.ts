@@ -109,6 +109,28 @@ export interface RiskPorts {
 }
 const deny = (reason: DenialReason, message: string): AccessDecision => ({ outcome: 'deny', reason, message });
 
+/** The first round of a check's reads: the tenant, the user (none for a client), the user's recent failed sign-ins (scored only). */
+type Reads = Promise<readonly [Tenant | undefined, User | undefined, number | undefined]>;
+
+/**
+ * A check's reads started before its continuation is complete (`AccessCheck.prefetch`): for this tenant,
+ * subject and kind only.
+ */
+export class PrefetchedReads {
+  readonly tenant: string;
+  readonly subject: Continuation['subject'];
+  readonly kind: ContinuationKind;
+  readonly reads: Reads;
+
+  constructor(tenant: string, subject: Continuation['subject'], kind: ContinuationKind, reads: Reads) {
+    this.tenant = tenant;
+    this.subject = subject;
+    this.kind = kind;
+    this.reads = reads;
+    reads.catch(() => undefined); // a caller that fails first and never continues leaves no unhandled rejection
+  }
+}
+
 /**
  * The one access check. It reads the tenant and the user (in parallel, the user only when the subject
  * is one) and refuses when either is missing or disabled, or when access was revoked after the
@@ -128,15 +150,49 @@ export class AccessCheck {
   }
 
   /**
+   * The same check reading tenants through `tenants` instead: the oidc function's per-container cache
+   * (core/read-cache.ts), so a tenant disabled elsewhere whose proactive revocation was cut short is
+   * still honoured there for at most the cache's TTL. Users are always read fresh.
+   */
+  withTenants(tenants: Pick<Tenants, 'find'>): AccessCheck {
+    return new AccessCheck(tenants, this.#users, this.#risk);
+  }
+
+  /**
    * The hard rules first (tenant and user active, not revoked since); then, for a user's scored
    * continuation with a context, the risk engine over the tenant's policy, the record's baseline (last
    * allowed context, known keys) and recent failed sign-ins. The decision is appended to the record
    * (bounded); a risk denial ends what was continued before it is answered.
    */
-  async continueAccess(continuation: Continuation): Promise<AccessDecision> {
-    const decision = await this.#continue(continuation);
+  async continueAccess(continuation: Continuation, prefetched?: PrefetchedReads): Promise<AccessDecision> {
+    if (prefetched) assertSame(prefetched, continuation);
+    const decision = await this.#continue(continuation, prefetched?.reads);
     if (decision.outcome !== 'allow') this.#report(continuation, decision);
     return decision;
+  }
+
+  /**
+   * Starts the reads of `continueAccess` (tenant, user, the user's recent failed sign-ins when the kind is
+   * scored) before the continuation is complete, for a caller that learns whose access it continues
+   * ahead of the rest: the refresh grant's token names its user, so these run beside the rotation. The
+   * reads are as fresh as `continueAccess`'s own; pass the result to it with the same tenant, subject, kind.
+   */
+  prefetch(tenant: string, subject: Continuation['subject'], kind: ContinuationKind): PrefetchedReads {
+    const username = 'user' in subject ? subject.user : undefined;
+    return new PrefetchedReads(tenant, subject, kind, this.#reads(tenant, username, this.#scores(kind, username)));
+  }
+
+  /** Whether a continuation of this kind for this subject is scored when it has a context. */
+  #scores(kind: ContinuationKind, username: string | undefined): boolean {
+    return this.#risk !== undefined && username !== undefined && SCORED.has(kind);
+  }
+
+  #reads(tenant: string, username: string | undefined, scored: boolean): Reads {
+    return Promise.all([
+      this.#tenants.find(tenant),
+      username === undefined ? undefined : this.#user(tenant, username),
+      scored && this.#risk?.failures ? this.#risk.failures.recentFailures(tenant, username!) : undefined,
+    ] as const);
   }
 
   /** A step-up or a denial as one security event; a risk denial also revoked the family it continued. */
@@ -155,22 +211,20 @@ export class AccessCheck {
     if (decision.reason === 'risk' && continuation.grantId) events.emit({ kind: 'token-revoked', ...event, reason: 'risk-deny' });
   }
 
-  async #continue(continuation: Continuation): Promise<AccessDecision> {
+  async #continue(continuation: Continuation, prefetched?: Reads): Promise<AccessDecision> {
     const username = 'user' in continuation.subject ? continuation.subject.user : undefined;
     const risk = this.#risk;
-    const scored = risk !== undefined && username !== undefined && continuation.context !== undefined && SCORED.has(continuation.kind);
-    const [tenant, user, record, failures] = await Promise.all([
-      this.#tenants.find(continuation.tenant),
-      username === undefined ? undefined : this.#user(continuation.tenant, username),
-      scored && continuation.record && risk.records
+    const scored = this.#scores(continuation.kind, username) && continuation.context !== undefined;
+    const [[tenant, user, failures], record] = await Promise.all([
+      prefetched ?? this.#reads(continuation.tenant, username, scored),
+      scored && continuation.record && risk!.records
         ? continuation.recordAsRead
           ? continuation.recordAsRead.value
-          : risk.records.load(continuation.record)
+          : risk!.records.load(continuation.record)
         : undefined,
-      scored && risk.failures ? risk.failures.recentFailures(continuation.tenant, username!) : undefined,
     ]);
     const hard = decide(continuation, tenant, username === undefined ? null : user);
-    if (!scored || hard.outcome !== 'allow') return hard;
+    if (!scored || !risk || hard.outcome !== 'allow') return hard;
     const context: AccessContext = { ...continuation.context, at: continuation.context!.at ?? risk.clock.now() };
     const policy = tenant!.riskPolicy ?? DEFAULT_RISK_POLICY;
     const { correlation, reported } = await this.#devicesAndLevels(tenant!, username!, context, record?.correlation);
@@ -264,7 +318,7 @@ export class AccessCheck {
    */
   start(tenant: string, subject: Continuation['subject']): { decide(continuation: Continuation): Promise<AccessDecision> } {
     const username = 'user' in subject ? subject.user : undefined;
-    const reads = Promise.all([this.#tenants.find(tenant), username === undefined ? undefined : this.#user(tenant, username)]);
+    const reads = this.#reads(tenant, username, false);
     reads.catch(() => undefined); // a caller that fails first and never decides leaves no unhandled rejection
     return {
       decide: async (continuation) => {
@@ -286,6 +340,15 @@ export class AccessCheck {
       throw error;
     }
   }
+}
+
+function assertSame(prefetched: PrefetchedReads, continuation: Continuation): void {
+  if (
+    prefetched.tenant !== continuation.tenant ||
+    prefetched.kind !== continuation.kind ||
+    JSON.stringify(prefetched.subject) !== JSON.stringify(continuation.subject)
+  )
+    throw new Error('the reads were prefetched for another continuation');
 }
 
 /** The rule itself, over what was read (`user` null: the subject is a client, there is no user to check). */

@@ -52,10 +52,28 @@ type FamilyItem = Item & {
 
 const UNBOUND = 'none';
 
-/** `rt_{gid}.{256 random bits}`: the token names its family, so rotation needs no lookup by hash. */
-const TOKEN = /^rt_([A-Za-z0-9_-]{16,64})\.([A-Za-z0-9_-]{43})$/;
-const familyOf = (token: string): string | undefined => TOKEN.exec(token)?.[1];
-const newToken = (gid: string): string => newOpaque(`rt_${gid}.`);
+/**
+ * `rt_{gid}.{256 random bits}.{subject hint}`: the token names its family, so rotation needs no lookup by
+ * hash, and its user (base64url of the family's `sub`), so the access check's reads of the user can run
+ * beside the rotation instead of after it. The hint is outside the stored hash (of `rt_{gid}.{secret}`)
+ * and proves nothing: it is used only when the rotated family's subject equals it. It tells the holder
+ * nothing new: subjects are public (`subject_types_supported: ['public']`), the same `sub` is in every ID
+ * and access token of the family (a pairwise subject type would have to seal it). Tokens issued before
+ * the hint (no third part) still rotate, on the slower path, into hinted ones.
+ */
+const TOKEN = /^(rt_([A-Za-z0-9_-]{16,64})\.[A-Za-z0-9_-]{43})(?:\.([A-Za-z0-9_-]{1,512}))?$/;
+const parse = (token: string): { secret: string; gid: string; hint?: string } | undefined => {
+  const match = TOKEN.exec(token);
+  return match ? { secret: match[1]!, gid: match[2]!, ...(match[3] ? { hint: match[3] } : {}) } : undefined;
+};
+const newSecret = (gid: string): string => newOpaque(`rt_${gid}.`);
+const withHint = (secret: string, sub: string): string => `${secret}.${Buffer.from(sub, 'utf8').toString('base64url')}`;
+
+/** The user a refresh token says its family is for (unverified: compare with the family once rotated). */
+export function refreshTokenSubject(token: string): string | undefined {
+  const hint = parse(token)?.hint;
+  return hint === undefined ? undefined : Buffer.from(hint, 'base64url').toString('utf8');
+}
 
 export type Rotation =
   /**
@@ -89,10 +107,10 @@ export class RefreshTokens {
   }
 
   /** The first token of a new family and the attributes the family's grant item is created with. */
-  open(gid: string, start: FamilyStart): { token: string; attributes: Record<string, unknown> } {
-    const token = newToken(gid);
+  open(gid: string, sub: string, start: FamilyStart): { token: string; attributes: Record<string, unknown> } {
+    const secret = newSecret(gid);
     const { jkt, ...details } = start;
-    return { token, attributes: { ...details, rtHash: opaqueHash(token), rtBinding: jkt ?? UNBOUND } };
+    return { token: withHint(secret, sub), attributes: { ...details, rtHash: opaqueHash(secret), rtBinding: jkt ?? UNBOUND } };
   }
 
   /**
@@ -107,13 +125,14 @@ export class RefreshTokens {
    * so it is refused as unknown and revokes nothing.
    */
   async rotate(token: string, presenter: Presenter): Promise<Rotation> {
-    const gid = familyOf(token);
-    if (!gid) return { outcome: 'unknown' };
-    const presented = opaqueHash(token);
+    const parsed = parse(token);
+    if (!parsed) return { outcome: 'unknown' };
+    const { gid } = parsed;
+    const presented = opaqueHash(parsed.secret);
     // The binding is a guess on the first try (a public client's proof key, else none); ALL_OLD corrects it.
     let binding = presenter.publicClient && presenter.jkt ? presenter.jkt : UNBOUND;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const next = newToken(gid);
+      const next = newSecret(gid);
       try {
         const item = await this.#state.update<FamilyItem>(
           grantKey(gid),
@@ -124,7 +143,7 @@ export class RefreshTokens {
             reportCurrent: true,
           },
         );
-        return { outcome: 'rotated', grant: refreshGrantOf(item), token: next, risk: item.risk };
+        return { outcome: 'rotated', grant: refreshGrantOf(item), token: withHint(next, item.sub), risk: item.risk };
       } catch (error) {
         if (!(error instanceof ConflictError)) throw error;
         const why = this.#whyRefused(error.current as FamilyItem | undefined, presented, presenter);
@@ -149,10 +168,10 @@ export class RefreshTokens {
 
   /** The family of a token and whether the token is its current one (introspection, revocation). */
   async find(token: string): Promise<(RefreshGrant & { status: 'active' | 'rotated' | 'revoked' }) | undefined> {
-    const gid = familyOf(token);
-    const item = gid ? await this.#state.get<FamilyItem>(grantKey(gid)) : undefined;
-    if (!item?.rtHash) return undefined;
-    const presented = opaqueHash(token);
+    const parsed = parse(token);
+    const item = parsed ? await this.#state.get<FamilyItem>(grantKey(parsed.gid)) : undefined;
+    if (!parsed || !item?.rtHash) return undefined;
+    const presented = opaqueHash(parsed.secret);
     if (item.rtHash !== presented && item.rtPrevious !== presented) return undefined;
     return { ...refreshGrantOf(item), status: item.revoked ? 'revoked' : item.rtHash === presented ? 'active' : 'rotated' };
   }

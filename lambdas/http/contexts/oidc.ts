@@ -31,7 +31,9 @@ export const oidcModels = (runtime: Runtime, cacheMs = 0): Oidc =>
 export const oidcContext: RoutesFactory = (runtime) => {
   const services = baseServices(runtime);
   // Tenants and clients are read on every token request: served from a short-TTL per-container cache
-  // (the bound is the config's directoryCacheSeconds). The access check keeps its own fresh reads.
+  // (the bound is the config's directoryCacheSeconds). The access check reads tenants through the same
+  // cache (disabling a tenant revokes its grants and sessions at once; the cache bounds only a revocation
+  // cut short) and users always fresh.
   const cacheMs = runtime.config.directoryCacheSeconds * 1000;
   const oidc = oidcModels(runtime, cacheMs);
   const credentials = services.credentials!;
@@ -53,7 +55,7 @@ export const oidcContext: RoutesFactory = (runtime) => {
   return [
     ...oidcRoutes({
       oidc,
-      access: services.access,
+      access: services.access.withTenants(tenants),
       tenants,
       users: services.users,
       signIn: (...args) => credentials.signIn(...args),

@@ -15,7 +15,7 @@ export type SignIn = (
 export interface OidcRouteDeps {
   readonly oidc: Oidc;
   /** The one access check every continuation (refresh, code, device code, SSO reuse, userinfo) goes through. */
-  readonly access: Pick<AccessCheck, 'continueAccess'>;
+  readonly access: Pick<AccessCheck, 'continueAccess' | 'prefetch'>;
   /** Tenant lookups (in the oidc function through a short-TTL per-container cache: see ReadCache). */
   readonly tenants: Pick<Tenants, 'find'>;
   readonly users: Users;

@@ -1,5 +1,5 @@
 import { decodeJwt } from 'jose';
-import type { AccessContext, Continuation } from '../../../core/access/access-check.ts';
+import type { AccessContext, Continuation, PrefetchedReads } from '../../../core/access/access-check.ts';
 import type { SessionCorrelation } from '../../../core/risk/correlation.ts';
 import { ConflictError } from '../../../core/errors.ts';
 import { scopeStillAllowed, tenantGrantTypes, type OidcClient } from '../../../core/oidc/client.ts';
@@ -18,6 +18,7 @@ import {
 import { targetResource } from '../../../core/oidc/resources.ts';
 import { s256 } from '../../../core/oidc/hashing.ts';
 import type { IssuedTokens } from '../../../core/oidc/tokens.ts';
+import { refreshTokenSubject } from '../../../core/oidc/refresh-tokens.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest } from '../../types.ts';
 import {
@@ -100,6 +101,10 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       const token = required(form, 'refresh_token');
       // RFC 8707: checked before the family rotates, so a bad target spends nothing.
       const resource = targetResource(form['resource'], client);
+      // The token names its user: the access check's reads (tenant, user, sign-in failures, all fresh) run
+      // beside the rotation, and count only if the rotated family is that user's (else read again after).
+      const named = refreshTokenSubject(token);
+      const prefetched = named === undefined ? undefined : deps.access.prefetch(tenant.tenant.id, { user: named }, 'refresh');
       // One conditional update rotates the family; client, tenant and DPoP key are part of its guard, so
       // only the rightful holder's reuse is reuse and nothing changes for anyone else.
       const rotation = await oidc.refreshTokens.rotate(token, {
@@ -123,10 +128,11 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
         record: { kind: 'grant', gid: rt.gid },
         ...(rt.jkt ? { boundKey: rt.jkt } : {}),
       } as const;
+      const reads = rt.sub === named ? prefetched : undefined;
       if (rotation.outcome === 'wrong-key') {
         // A bound token with another key never refreshes; the check scores and records it (key mismatch: by
         // default a denial, which revokes the family), and the answer is invalid_grant whatever it decided.
-        await deps.access.continueAccess({ ...refreshOf, context: accessContext(request, proof?.jkt, { clientId: client.client_id }) });
+        await deps.access.continueAccess({ ...refreshOf, context: accessContext(request, proof?.jkt, { clientId: client.client_id }) }, reads);
         throw invalidGrant('this refresh token is bound to a DPoP key; present a proof made with it');
       }
       if (rotation.outcome === 'reused') {
@@ -152,7 +158,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
         resource,
       );
       signing.catch(() => undefined);
-      await continueOrRefuse(request, proof, { ...refreshOf, recordAsRead: { value: rotation.risk } }, resource);
+      await continueOrRefuse(request, proof, { ...refreshOf, recordAsRead: { value: rotation.risk } }, resource, reads);
       return { ...(await signing), refresh_token: rotation.token };
     },
 
@@ -244,7 +250,7 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
     // is bound to its credentials, and stays usable if the client changes DPoP keys.
     const bindRefresh = client.token_endpoint_auth_method === 'none' ? proof?.jkt : undefined;
     const family = client.grant_types.includes('refresh_token')
-      ? oidc.refreshTokens.open(grant.gid, {
+      ? oidc.refreshTokens.open(grant.gid, grant.sub, {
           sid: authentication.sid ?? '',
           authTime: authentication.authTime,
           acr: authentication.acr,
@@ -316,9 +322,10 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
     proof: DpopProof | undefined,
     continuation: Omit<Continuation, 'context'>,
     resource?: string,
+    prefetched?: PrefetchedReads,
   ): Promise<void> {
     const context = accessContext(request, proof?.jkt, { clientId: continuation.audience, ...(resource ? { resource } : {}) });
-    const decision = await deps.access.continueAccess({ ...continuation, context });
+    const decision = await deps.access.continueAccess({ ...continuation, context }, prefetched);
     if (decision.outcome === 'step-up') throw stepUpRequired(decision.message);
     if (decision.outcome !== 'allow') throw invalidGrant(`access can no longer be granted: ${decision.message}`);
   }
