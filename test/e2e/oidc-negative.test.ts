@@ -172,6 +172,18 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
       expect(full.body['scope']).toBe('openid offline_access');
     });
 
+    it('answers a refresh asking for more scope than granted with invalid_scope and spends nothing: the same token refreshes after', async () => {
+      const first = await exchange(await code());
+      const refreshToken = first.body['refresh_token'] as string;
+      for (const scope of ['openid email', 'openid bogus']) {
+        const wider = await postForm(token, { grant_type: 'refresh_token', refresh_token: refreshToken, scope }, { Authorization: basic(client) });
+        expect([wider.status, wider.body['error']]).toEqual([400, 'invalid_scope']);
+      }
+      const plain = await postForm(token, { grant_type: 'refresh_token', refresh_token: refreshToken }, { Authorization: basic(client) });
+      expect(plain.status).toBe(200);
+      expect(plain.body['scope']).toBe('openid offline_access');
+    });
+
     it('rejects a replayed code and revokes what its first use issued', async () => {
       const c = await code();
       const first = await exchange(c);

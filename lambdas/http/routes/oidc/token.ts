@@ -103,6 +103,14 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       const resource = targetResource(form['resource'], client);
       // The token names its user: the access check's reads (tenant, user, sign-in failures, all fresh) run
       // beside the rotation, and count only if the rotated family is that user's (else read again after).
+      // A narrower scope is checked against the family before it rotates (its scope never changes), so an
+      // invalid_scope spends nothing (RFC 6749 §5.2): one extra read, only when the request names a scope.
+      if (form['scope'] !== undefined) {
+        const family = await oidc.refreshTokens.find(token);
+        if (family?.status === 'active' && family.clientId === client.client_id && family.tenant === tenant.tenant.id) {
+          narrowedScope(form['scope'], scopeStillAllowed(client, family.scope));
+        }
+      }
       const named = refreshTokenSubject(token);
       const prefetched = named === undefined ? undefined : deps.access.prefetch(tenant.tenant.id, { user: named }, 'refresh');
       // One conditional update rotates the family; client, tenant and DPoP key are part of its guard, so
