@@ -312,6 +312,11 @@ describe('OpenID Provider refuses bad input with the exact error', () => {
       const response = await fetch(userinfo, { headers: { Authorization: `DPoP ${at}`, DPoP: wrongKey } });
       expect(response.status).toBe(401);
       expect(response.headers.get('www-authenticate')).toMatch(/^DPoP error="invalid_dpop_proof"/);
+      // With its own key, a token without openid is insufficient_scope, challenged in the DPoP scheme (RFC 9449 §7.1).
+      const rightKey = await proof(userinfo, { htm: 'GET', ath });
+      const lacking = await fetch(userinfo, { headers: { Authorization: `DPoP ${at}`, DPoP: rightKey } });
+      expect(lacking.status).toBe(403);
+      expect(lacking.headers.get('www-authenticate')).toBe('DPoP error="insufficient_scope", scope="openid"');
     });
   });
 

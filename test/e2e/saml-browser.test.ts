@@ -152,7 +152,7 @@ async function startServiceProvider(make: (acs: string) => SAML): Promise<{ sp: 
     await page.goto(await service.sp.getAuthorizeUrlAsync('no-js', undefined, {}));
     await signIn(page);
     await page.waitForURL(/\/saml\/sso\/resume\?/);
-    expect(await page.title()).toBe('Signing you in');
+    expect(await page.title()).toBe('Returning to the application');
     expect(service.hits.length).toBe(before);
     const button = page.getByRole('button', { name: 'Continue' });
     expect(await button.isVisible()).toBe(true);

@@ -790,7 +790,7 @@ describe('operator CLI: SAML service providers (local stack)', () => {
       expect(server.seen).toEqual(['GET /metadata', 'GET /moved']);
       for (const [url, reason] of [
         ['http://10.1.2.3/metadata', /must be https/],
-        ['https://169.254.169.254/latest/meta-data/', /169\.254\.169\.254 is a link-local address/],
+        ['https://169.254.169.254/latest/meta-data/', /169\.254\.169\.254, a link-local address/],
         ['https://[fd00:ec2::254]/latest/meta-data/', /link-local address/],
         ['https://192.168.0.10/metadata', /private address/],
         ['ftp://sp.example.test/metadata', /must be https/],

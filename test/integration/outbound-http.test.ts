@@ -124,7 +124,7 @@ describe('outbound HTTP through the outbound URL policy', () => {
       const policy = await callError(http.request('https://10.0.0.1/', GET));
       expect(refused.message).toBe(policy.message);
       expect(refused.reason).toMatch(/ECONNREFUSED/);
-      expect(policy.reason).toMatch(/refused by the outbound URL policy: must not point at 10\.0\.0\.1 is a private address/);
+      expect(policy.reason).toMatch(/refused by the outbound URL policy: must not point at 10\.0\.0\.1, a private address/);
       expect(logged.map((entry) => [entry.level, entry.message])).toEqual([
         ['warn', 'outbound call failed'],
         ['warn', 'outbound call failed'],
@@ -159,7 +159,7 @@ describe('outbound HTTP through the outbound URL policy', () => {
       });
       const checking = new PolicedHttp({ policy: PUBLIC_ONLY, resolve, log });
       await expect(checking.check('https://intranet.example.com/ars')).rejects.toThrow(
-        /intranet\.example\.com: it resolves to 10\.20\.30\.40 is a private address/,
+        /intranet\.example\.com: it resolves to 10\.20\.30\.40, a private address/,
       );
       await expect(checking.check('https://metadata.example.com/ars')).rejects.toThrow(/link-local/);
       await expect(checking.check('https://public.example.com/ars')).resolves.toBeUndefined();
@@ -173,7 +173,7 @@ describe('outbound HTTP through the outbound URL policy', () => {
       const rebinding = new PolicedHttp({ policy: PUBLIC_ONLY, resolve, log });
       await expect(rebinding.check(`https://rebind.example.com:${server.port}/ok`)).resolves.toBeUndefined();
       const error = await callError(rebinding.request(`https://rebind.example.com:${server.port}/ok`, GET));
-      expect(error.reason).toMatch(/rebind\.example\.com: it resolves to 127\.0\.0\.1 is a loopback address/);
+      expect(error.reason).toMatch(/rebind\.example\.com: it resolves to 127\.0\.0\.1, a loopback address/);
       expect(resolve.asked).toEqual(['rebind.example.com', 'rebind.example.com']);
       expect(server.seen).toEqual([]);
     });
@@ -182,7 +182,7 @@ describe('outbound HTTP through the outbound URL policy', () => {
       const resolve = resolverOf({ 'mixed.example.com': [['93.184.216.34', '127.0.0.1']] });
       const mixed = new PolicedHttp({ policy: PUBLIC_ONLY, resolve, log });
       const error = await callError(mixed.request(`https://mixed.example.com:${server.port}/ok`, GET));
-      expect(error.reason).toMatch(/127\.0\.0\.1 is a loopback address/);
+      expect(error.reason).toMatch(/127\.0\.0\.1, a loopback address/);
       expect(server.seen).toEqual([]);
     });
   });

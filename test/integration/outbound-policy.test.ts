@@ -109,7 +109,7 @@ describe('outbound URL policy without the loopback exception (as deployed)', () 
     expect(refused.body.detail).toBe(`the SOAP ArtifactResolutionService Location ${sp.base}/ars must be https`);
     const literal = await adminCall(stack)('POST', '/service-providers', movedTo(sp, `https://[::ffff:169.254.169.254]`), 'application/samlmetadata+xml');
     expect(literal.status).toBe(400);
-    expect(literal.body.detail).toMatch(/must not point at ::ffff:a9fe:a9fe is a link-local address/);
+    expect(literal.body.detail).toMatch(/must not point at ::ffff:a9fe:a9fe, a link-local address/);
   });
 
   it('refuses at registration a trusted issuer whose JWKS is on loopback', async () => {

@@ -39,7 +39,7 @@ describe('outbound URL policy', () => {
     ['255.255.255.255', 'broadcast'],
   ])('IPv4 %s is %s', (address, kind) => {
     expect(addressKind(address)).toBe(kind);
-    expect(addressRefusal(address, PUBLIC_ONLY)).toBe(`${address} is a ${kind} address`);
+    expect(addressRefusal(address, PUBLIC_ONLY)).toBe(`${address}, a ${kind} address`);
   });
 
   it.each(['8.8.8.8', '1.1.1.1', '93.184.216.34', '100.63.255.255', '100.128.0.0', '172.15.255.255', '172.32.0.0', '169.253.255.255', '223.255.255.255'])(
@@ -151,8 +151,8 @@ describe('outbound URL policy', () => {
     it('refuses literals of every non-public range, however the URL writes them', () => {
       refused('https://127.0.0.1/', PUBLIC_ONLY, /loopback address/);
       refused('https://[::1]/', PUBLIC_ONLY, /loopback address/);
-      refused('https://0x7f.1/', PUBLIC_ONLY, /127\.0\.0\.1 is a loopback address/);
-      refused('https://2130706433/', PUBLIC_ONLY, /127\.0\.0\.1 is a loopback address/);
+      refused('https://0x7f.1/', PUBLIC_ONLY, /127\.0\.0\.1, a loopback address/);
+      refused('https://2130706433/', PUBLIC_ONLY, /127\.0\.0\.1, a loopback address/);
       refused('https://0177.0.0.1/', PUBLIC_ONLY, /loopback address/);
       refused('https://169.254.169.254/latest/meta-data/', LOCAL, /link-local address/);
       refused('https://[fd00:ec2::254]/latest/meta-data/', LOCAL, /link-local address/);
@@ -183,7 +183,7 @@ describe('outbound URL policy', () => {
     });
 
     it.each([
-      [['10.0.0.7'], /sp\.example\.com: it resolves to 10\.0\.0\.7 is a private address/],
+      [['10.0.0.7'], /sp\.example\.com: it resolves to 10\.0\.0\.7, a private address/],
       [['93.184.216.34', '127.0.0.1'], /loopback/],
       [['93.184.216.34', '169.254.169.254'], /link-local/],
       [['::ffff:192.168.0.1'], /private/],

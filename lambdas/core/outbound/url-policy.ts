@@ -127,9 +127,9 @@ export function addressKind(address: string): string {
 export function addressRefusal(address: string, policy: OutboundPolicy, protocol: 'http:' | 'https:' = 'https:'): string | undefined {
   const kind = addressKind(address);
   if (kind === 'loopback' && policy.allowLoopback) return undefined;
-  if (kind !== 'public') return `${address} is a ${kind} address`;
+  if (kind !== 'public') return `${address}, a ${kind} address`;
   // Plain http is only part of the loopback exception: it never leaves the machine.
-  if (protocol === 'http:') return `${address} is not a loopback address: plain http only reaches loopback`;
+  if (protocol === 'http:') return `${address}, not a loopback address (plain http only reaches loopback)`;
   return undefined;
 }
 

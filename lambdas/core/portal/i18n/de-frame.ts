@@ -73,7 +73,7 @@ export const deFrame: FrameCatalogue = {
   'logout.invalid.saml': 'Die Abmeldenachricht der Anwendung wurde abgelehnt: {reason}.',
   'logout.invalid.answer': 'Diese Abmeldeantwort gehört zu keiner laufenden Abmeldung.',
 
-  'formPost.title': 'Sie werden angemeldet',
-  'formPost.text': 'Ihre Anmeldung ist abgeschlossen.',
+  'formPost.title': 'Zurück zur Anwendung',
+  'formPost.text': 'Sie werden zur Anwendung zurückgeleitet.',
   'formPost.continue': 'Weiter',
 };

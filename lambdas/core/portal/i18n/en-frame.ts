@@ -74,8 +74,8 @@ export const enFrame = {
   'logout.invalid.saml': 'The application’s sign-out message was refused: {reason}.',
   'logout.invalid.answer': 'This sign-out answer does not belong to a sign-out in progress.',
 
-  'formPost.title': 'Signing you in',
-  'formPost.text': 'Your sign-in is complete.',
+  'formPost.title': 'Returning to the application',
+  'formPost.text': 'Taking you back to the application.',
   'formPost.continue': 'Continue',
 } as const;
 

@@ -74,7 +74,7 @@ export const frFrame: FrameCatalogue = {
   'logout.invalid.saml': 'Le message de déconnexion de l’application a été refusé : {reason}.',
   'logout.invalid.answer': 'Cette réponse de déconnexion n’appartient à aucune déconnexion en cours.',
 
-  'formPost.title': 'Connexion en cours',
-  'formPost.text': 'Votre connexion est terminée.',
+  'formPost.title': 'Retour à l’application',
+  'formPost.text': 'Vous êtes redirigé vers l’application.',
   'formPost.continue': 'Continuer',
 };

@@ -17,9 +17,10 @@ export function userinfoRoutes(deps: OidcRouteDeps): Route[] {
       const bodyToken = request.method === 'POST' ? ((request.body as Record<string, string> | undefined)?.['access_token'] ?? undefined) : undefined;
       const claims = await authenticateAccessToken(deps, tenant, request, bodyToken);
       if (!claims.scope.split(' ').includes('openid')) {
+        // RFC 9449 §7.1: a DPoP-bound token's challenge names the DPoP scheme.
         throw new OAuthError('insufficient_scope', 'the access token lacks the openid scope', {
           status: 403,
-          headers: { 'WWW-Authenticate': 'Bearer error="insufficient_scope", scope="openid"' },
+          headers: { 'WWW-Authenticate': `${claims.cnf ? 'DPoP' : 'Bearer'} error="insufficient_scope", scope="openid"` },
         });
       }
       const authTime = claims['auth_time'];
