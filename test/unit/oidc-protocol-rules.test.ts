@@ -15,6 +15,10 @@ describe('OAuth error_description (RFC 6749 §4.1.2.1)', () => {
     expect(errorDescription("scope not allowed for this client: admin (see 'docs')")).toBe("scope not allowed for this client: admin (see 'docs')");
   });
 
+  it('spells out the section sign our texts cite specifications with', () => {
+    expect(errorDescription('see RFC 9126 §2.1')).toBe('see RFC 9126 section 2.1');
+  });
+
   it.each([['"'], ['\\'], ['\u00e9'], ['\u2603'], ['\u{1F600}'], ['\n'], ['\t'], ['\u0000'], ['\u007F']])('replaces %j by one "?"', (bad) => {
     expect(errorDescription(`a${bad}b`)).toBe('a?b');
   });

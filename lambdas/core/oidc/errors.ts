@@ -51,7 +51,8 @@ const MAX_DESCRIPTION = 300;
  * (a scope, a parameter name), so each character outside that set becomes `?`, and the text is capped.
  */
 export function errorDescription(text: string): string {
-  const clean = text.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/gu, '?');
+  // Our own texts cite specifications by section ("RFC 9126 §2.1"): spelt out, not a `?`.
+  const clean = text.replace(/§\s?/gu, 'section ').replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/gu, '?');
   return clean.length > MAX_DESCRIPTION ? `${clean.slice(0, MAX_DESCRIPTION - 3)}...` : clean;
 }
 
