@@ -22,7 +22,7 @@ import { cardAccessToken } from '../support/card-flows.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
 import { DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
 import { spCredentials } from '../support/saml-sp.ts';
-import { loopbackServer } from '../support/loopback-server.ts';
+import { closedPort, loopbackServer } from '../support/loopback-server.ts';
 
 const REDIRECT = 'https://rp.example.test/cb';
 const insecure = { execute: [oidc.allowInsecureRequests] };
@@ -55,7 +55,7 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as any };
+    return { status: response.status, type: response.headers.get('content-type'), body: (text ? JSON.parse(text) : undefined) as any };
   };
   const enrol = async (username = 'alice', slots = ['9a']): Promise<EnrolResult> => {
     const response = await admin('POST', '/cards', { username, slots, algorithm: 'p256' });
@@ -387,10 +387,9 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
       response.writeHead(body ? 200 : 404, { 'content-type': 'application/pkix-crl' });
       response.end(body ?? '');
     });
-    const trust = (path: string) =>
-      admin('PUT', '/trusted-cas', {
-        certificates: [{ certificate: ca.caPem, mapping: { source: 'upn', domain: 'crl.example' }, crl: { url: `${server.url}${path}` } }],
-      });
+    const trustUrl = (crlUrl: string) =>
+      admin('PUT', '/trusted-cas', { certificates: [{ certificate: ca.caPem, mapping: { source: 'upn', domain: 'crl.example' }, crl: { url: crlUrl } }] });
+    const trust = (path: string) => trustUrl(`${server.url}${path}`);
     const signIn = async (leaf: ClientCredentials) => signInWithCard(new HttpBrowser(), (await authorizeUrl()).url, REDIRECT, leaf);
     try {
       expect((await trust('/ca.crl')).status).toBe(200);
@@ -416,12 +415,20 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
     } finally {
       await server.close();
     }
-    // A CRL URL the outbound policy refuses (an internal address) is refused when it is written.
-    const internal = await admin('PUT', '/trusted-cas', {
-      certificates: [{ certificate: ca.caPem, mapping: { source: 'upn', domain: 'crl.example' }, crl: { url: 'https://169.254.169.254/latest/ca.crl' } }],
-    });
-    expect(internal.status).toBe(400);
-    expect(JSON.stringify(internal.body)).toContain('certificates.0.crl.url');
+    // The CRL server down (nothing listens on its port): no CRL, so no sign-in.
+    expect((await trustUrl(`http://127.0.0.1:${await closedPort()}/ca.crl`)).status).toBe(200);
+    const down = await signIn(ca.leaf);
+    expect(down.error?.status).toBe(403);
+    expect(down.error?.body).toContain('Certificate status unknown');
+
+    // A CRL URL the outbound policy refuses (an internal address, plain http to a public host) is a 400
+    // problem naming the entry, and nothing is written: the list stays as it was.
+    for (const refusedUrl of ['https://169.254.169.254/latest/ca.crl', 'http://crl.example.com/ca.crl']) {
+      const refused = await trustUrl(refusedUrl);
+      expect([refusedUrl, refused.status, refused.type]).toEqual([refusedUrl, 400, expect.stringContaining('application/problem+json')]);
+      expect(JSON.stringify(refused.body)).toContain('certificates.0.crl.url');
+    }
+    expect((await admin('GET', '/trusted-cas')).body.certificates[0].crl.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/ca\.crl$/);
   });
 
   it('maps external certificates by e-mail SAN (the directory address) or by a subject attribute; refuses a rule without its domain', async () => {
