@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { SAML } from '@node-saml/node-saml';
 import * as oidc from 'openid-client';
 import { execFileSync } from 'node:child_process';
@@ -47,6 +47,16 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
   let rp: oidc.Configuration;
   let alice: ClientCredentials;
   let cardOfAlice: EnrolResult;
+  // The functions' log (INFO, so it holds the security events), kept here instead of printed.
+  const log: string[] = [];
+  let stdout: { mockRestore(): void } | undefined;
+  /** The certificate sign-in security events logged so far, in the one schema. */
+  const certificateEvents = (): Array<Record<string, unknown>> =>
+    log
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.includes('"security-event"'))
+      .map((line) => (JSON.parse(line) as { securityEvent: Record<string, unknown> }).securityEvent)
+      .filter((event) => String(event['reason']).startsWith('certificate'));
 
   const admin = async (method: string, path: string, body?: unknown) => {
     const response = await fetch(`${issuer}/admin/v1${path}`, {
@@ -289,7 +299,11 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cloudcard-certlogin-'));
-    stack = await startStackOn(backend, { certListener: { port: 0 } });
+    stdout = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      log.push(String(chunk));
+      return true;
+    });
+    stack = await startStackOn(backend, { certListener: { port: 0 }, logLevel: 'INFO' });
     issuer = `${stack.url}/t/demo`;
     basicAuth = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
     const issued = await directoryServices(stack.runtime).clients.create(
@@ -310,6 +324,7 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
   });
   afterAll(async () => {
     await stack?.close();
+    stdout?.mockRestore();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -415,6 +430,15 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
     } finally {
       await server.close();
     }
+    // Each outcome is a security event in the function log, like a password sign-in's.
+    expect(certificateEvents()).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: 'sign-in-failure', tenant: 'demo', reason: 'certificate:revoked' }),
+        expect.objectContaining({ kind: 'sign-in-success', tenant: 'demo', username: 'alice', reason: 'certificate' }),
+        expect.objectContaining({ kind: 'sign-in-failure', tenant: 'demo', reason: 'certificate:revocation-unknown' }),
+      ]),
+    );
+
     // The CRL server down (nothing listens on its port): no CRL, so no sign-in.
     expect((await trustUrl(`http://127.0.0.1:${await closedPort()}/ca.crl`)).status).toBe(200);
     const down = await signIn(ca.leaf);
