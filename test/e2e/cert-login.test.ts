@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { SAML } from '@node-saml/node-saml';
 import * as oidc from 'openid-client';
 import { execFileSync } from 'node:child_process';
@@ -22,7 +22,7 @@ import { cardAccessToken } from '../support/card-flows.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
 import { DEMO_PASSWORD, startStackOn } from '../support/oidc-stack.ts';
 import { spCredentials } from '../support/saml-sp.ts';
-import { loopbackServer } from '../support/loopback-server.ts';
+import { closedPort, loopbackServer } from '../support/loopback-server.ts';
 
 const REDIRECT = 'https://rp.example.test/cb';
 const insecure = { execute: [oidc.allowInsecureRequests] };
@@ -47,6 +47,16 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
   let rp: oidc.Configuration;
   let alice: ClientCredentials;
   let cardOfAlice: EnrolResult;
+  // The functions' log (INFO, so it holds the security events), kept here instead of printed.
+  const log: string[] = [];
+  let stdout: { mockRestore(): void } | undefined;
+  /** The certificate sign-in security events logged so far, in the one schema. */
+  const certificateEvents = (): Array<Record<string, unknown>> =>
+    log
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.includes('"security-event"'))
+      .map((line) => (JSON.parse(line) as { securityEvent: Record<string, unknown> }).securityEvent)
+      .filter((event) => String(event['reason']).startsWith('certificate'));
 
   const admin = async (method: string, path: string, body?: unknown) => {
     const response = await fetch(`${issuer}/admin/v1${path}`, {
@@ -55,7 +65,7 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as any };
+    return { status: response.status, type: response.headers.get('content-type'), body: (text ? JSON.parse(text) : undefined) as any };
   };
   const enrol = async (username = 'alice', slots = ['9a']): Promise<EnrolResult> => {
     const response = await admin('POST', '/cards', { username, slots, algorithm: 'p256' });
@@ -289,7 +299,11 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cloudcard-certlogin-'));
-    stack = await startStackOn(backend, { certListener: { port: 0 } });
+    stdout = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      log.push(String(chunk));
+      return true;
+    });
+    stack = await startStackOn(backend, { certListener: { port: 0 }, logLevel: 'INFO' });
     issuer = `${stack.url}/t/demo`;
     basicAuth = `Basic ${Buffer.from(`${stack.bootstrap.clientId}:${stack.bootstrap.clientSecret}`).toString('base64')}`;
     const issued = await directoryServices(stack.runtime).clients.create(
@@ -310,6 +324,7 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
   });
   afterAll(async () => {
     await stack?.close();
+    stdout?.mockRestore();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -387,10 +402,9 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
       response.writeHead(body ? 200 : 404, { 'content-type': 'application/pkix-crl' });
       response.end(body ?? '');
     });
-    const trust = (path: string) =>
-      admin('PUT', '/trusted-cas', {
-        certificates: [{ certificate: ca.caPem, mapping: { source: 'upn', domain: 'crl.example' }, crl: { url: `${server.url}${path}` } }],
-      });
+    const trustUrl = (crlUrl: string) =>
+      admin('PUT', '/trusted-cas', { certificates: [{ certificate: ca.caPem, mapping: { source: 'upn', domain: 'crl.example' }, crl: { url: crlUrl } }] });
+    const trust = (path: string) => trustUrl(`${server.url}${path}`);
     const signIn = async (leaf: ClientCredentials) => signInWithCard(new HttpBrowser(), (await authorizeUrl()).url, REDIRECT, leaf);
     try {
       expect((await trust('/ca.crl')).status).toBe(200);
@@ -416,12 +430,29 @@ describe.each(BACKENDS)('certificate login through the mutual-TLS listener (%s b
     } finally {
       await server.close();
     }
-    // A CRL URL the outbound policy refuses (an internal address) is refused when it is written.
-    const internal = await admin('PUT', '/trusted-cas', {
-      certificates: [{ certificate: ca.caPem, mapping: { source: 'upn', domain: 'crl.example' }, crl: { url: 'https://169.254.169.254/latest/ca.crl' } }],
-    });
-    expect(internal.status).toBe(400);
-    expect(JSON.stringify(internal.body)).toContain('certificates.0.crl.url');
+    // Each outcome is a security event in the function log, like a password sign-in's.
+    expect(certificateEvents()).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: 'sign-in-failure', tenant: 'demo', reason: 'certificate:revoked' }),
+        expect.objectContaining({ kind: 'sign-in-success', tenant: 'demo', username: 'alice', reason: 'certificate' }),
+        expect.objectContaining({ kind: 'sign-in-failure', tenant: 'demo', reason: 'certificate:revocation-unknown' }),
+      ]),
+    );
+
+    // The CRL server down (nothing listens on its port): no CRL, so no sign-in.
+    expect((await trustUrl(`http://127.0.0.1:${await closedPort()}/ca.crl`)).status).toBe(200);
+    const down = await signIn(ca.leaf);
+    expect(down.error?.status).toBe(403);
+    expect(down.error?.body).toContain('Certificate status unknown');
+
+    // A CRL URL the outbound policy refuses (an internal address, plain http to a public host) is a 400
+    // problem naming the entry, and nothing is written: the list stays as it was.
+    for (const refusedUrl of ['https://169.254.169.254/latest/ca.crl', 'http://crl.example.com/ca.crl']) {
+      const refused = await trustUrl(refusedUrl);
+      expect([refusedUrl, refused.status, refused.type]).toEqual([refusedUrl, 400, expect.stringContaining('application/problem+json')]);
+      expect(JSON.stringify(refused.body)).toContain('certificates.0.crl.url');
+    }
+    expect((await admin('GET', '/trusted-cas')).body.certificates[0].crl.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/ca\.crl$/);
   });
 
   it('maps external certificates by e-mail SAN (the directory address) or by a subject attribute; refuses a rule without its domain', async () => {

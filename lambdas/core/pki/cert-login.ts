@@ -6,6 +6,7 @@ import type { PivSlot } from '../piv/card-port.ts';
 import { SLOT_PIN_POLICY } from '../piv/slot-rules.ts';
 import type { User, Users } from '../directory/user.ts';
 import { ACR } from '../oidc/claims.ts';
+import { NO_SECURITY_EVENTS, type SecurityEvents } from '../security-events.ts';
 import { children, contextTag, decodeOid, parse, TAG, type DerNode } from './der.ts';
 import { canonicalSerial, type CertificateRegistry } from './registry.ts';
 import { CrlUnavailableError, type ExternalCrls } from './external-crls.ts';
@@ -80,6 +81,7 @@ export class CertificateLogins {
   readonly #trusted: TrustedCas;
   readonly #crls: Pick<ExternalCrls, 'isRevoked'>;
   readonly #clock: Clock;
+  readonly #events: SecurityEvents;
 
   constructor(deps: {
     directory: DirectoryStore;
@@ -88,6 +90,7 @@ export class CertificateLogins {
     trustedCas: TrustedCas;
     crls: Pick<ExternalCrls, 'isRevoked'>;
     clock: Clock;
+    events?: SecurityEvents;
   }) {
     this.#directory = deps.directory;
     this.#users = deps.users;
@@ -95,9 +98,27 @@ export class CertificateLogins {
     this.#trusted = deps.trustedCas;
     this.#crls = deps.crls;
     this.#clock = deps.clock;
+    this.#events = deps.events ?? NO_SECURITY_EVENTS;
   }
 
-  async authenticate(tenant: string, pem: string | undefined, expected: { sub?: string } = {}): Promise<CertificateLogin> {
+  /**
+   * Who the certificate signs in, or a CertificateLoginError saying why not. Each outcome is a security
+   * event like a password sign-in's: `sign-in-success` / `sign-in-failure`, reason `certificate` or
+   * `certificate:{failure}` (revoked, revocation-unknown...); `ip` is the client's address.
+   */
+  async authenticate(tenant: string, pem: string | undefined, expected: { sub?: string } = {}, ip?: string): Promise<CertificateLogin> {
+    const who = { tenant, ...(ip ? { ip } : {}) };
+    try {
+      const login = await this.#decide(tenant, pem, expected);
+      this.#events.emit({ kind: 'sign-in-success', ...who, username: login.sub, ...(login.card ? { card: login.card } : {}), reason: 'certificate' });
+      return login;
+    } catch (error) {
+      if (error instanceof CertificateLoginError) this.#events.emit({ kind: 'sign-in-failure', ...who, reason: `certificate:${error.reason}` });
+      throw error;
+    }
+  }
+
+  async #decide(tenant: string, pem: string | undefined, expected: { sub?: string }): Promise<CertificateLogin> {
     if (!pem) throw new CertificateLoginError('no-certificate', 'the browser presented no certificate');
     let certificate: X509Certificate;
     try {

@@ -23,6 +23,7 @@ export const portalContext: RoutesFactory = (runtime) => {
     // Per container: a CA's CRL is fetched once and reused until its nextUpdate (at most an hour).
     crls: new ExternalCrls(runtime.outbound ?? NO_OUTBOUND, runtime.clock),
     clock: runtime.clock,
+    ...(runtime.securityEvents ? { events: runtime.securityEvents } : {}),
   });
   // The account page: a user's own sessions and devices. Signing a device out here ends its refresh-token
   // families only: card sessions are the card and admin functions' (lib/grants.ts).

@@ -57,7 +57,12 @@ export function certificateRoutes(deps: PortalDeps): Route[] {
     if (!interaction || !deps.certificateLogins) return expired(view);
     let signedIn;
     try {
-      signedIn = await deps.certificateLogins.authenticate(tenant.tenant.id, request.clientCertificatePem, { sub: expectedSubject(interaction) });
+      signedIn = await deps.certificateLogins.authenticate(
+        tenant.tenant.id,
+        request.clientCertificatePem,
+        { sub: expectedSubject(interaction) },
+        request.sourceIp,
+      );
     } catch (error) {
       if (error instanceof CertificateLoginError) return certificateFailurePage(view, error);
       throw error;
