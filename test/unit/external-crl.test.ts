@@ -76,6 +76,9 @@ describe.each([
   it('refuses a CRL past its nextUpdate and one checked against another CA', () => {
     const crl = parseCrl(made.crl);
     expect(crlProblem(crl, made.ca, crl.nextUpdate! + 1)).toMatch(/nextUpdate/);
+    // Issued by a CA whose clock is a minute ahead: usable; an hour ahead: not yet valid.
+    expect(crlProblem(crl, made.ca, crl.thisUpdate - 60_000)).toBeUndefined();
+    expect(crlProblem(crl, made.ca, crl.thisUpdate - 3_600_000)).toMatch(/not yet valid/);
     const other = mkdtempSync(join(tmpdir(), 'cloudcard-crl-other-'));
     try {
       execFileSync(

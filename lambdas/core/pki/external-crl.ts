@@ -55,6 +55,8 @@ export function parseCrl(der: Uint8Array): Crl {
   };
 }
 
+const CLOCK_SKEW_MS = 5 * 60 * 1_000;
+
 /** Why a CRL cannot be used for `ca` at `now`, or undefined when it can. */
 export function crlProblem(crl: Crl, ca: X509Certificate, now: number): string | undefined {
   const hash = HASH_OF[crl.signatureAlgorithm];
@@ -67,7 +69,8 @@ export function crlProblem(crl: Crl, ca: X509Certificate, now: number): string |
     good = false;
   }
   if (!good) return 'CRL signature does not verify with the CA key';
-  if (crl.thisUpdate > now) return 'CRL not yet valid';
+  // A CA whose clock runs a little ahead still publishes a usable CRL: five minutes of skew are allowed.
+  if (crl.thisUpdate > now + CLOCK_SKEW_MS) return 'CRL not yet valid';
   if (crl.nextUpdate === undefined) return 'CRL without nextUpdate';
   if (crl.nextUpdate <= now) return 'CRL past its nextUpdate';
   return undefined;
