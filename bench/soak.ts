@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { CardApiClient, generateDeviceKey } from '../agent/sdk.ts';
@@ -28,7 +29,23 @@ interface Sample {
   readonly at: number;
   readonly rss: number;
   readonly heap: number;
+  /** Memory outside the V8 heap that JavaScript objects own (Buffers, ArrayBuffers). */
+  readonly external: number;
+  /** Linux's split of RSS: anonymous memory (heaps, malloc) and file-backed pages (mapped files, such as LevelDB's tables). */
+  readonly rssAnon?: number;
+  readonly rssFile?: number;
   readonly requests: number;
+}
+
+/** RssAnon and RssFile from /proc/self/status (Linux), in bytes; undefined elsewhere. */
+function rssSplit(): { rssAnon?: number; rssFile?: number } {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+    return { rssAnon: kib('RssAnon'), rssFile: kib('RssFile') };
+  } catch {
+    return {};
+  }
 }
 
 export async function benchSoak(options: SoakOptions = SOAK_DEFAULTS): Promise<string> {
@@ -94,7 +111,7 @@ export async function benchSoak(options: SoakOptions = SOAK_DEFAULTS): Promise<s
     const sample = (at: number): void => {
       gc();
       const usage = process.memoryUsage();
-      samples.push({ at, rss: usage.rss, heap: usage.heapUsed, requests });
+      samples.push({ at, rss: usage.rss, heap: usage.heapUsed, external: usage.external, ...rssSplit(), requests });
     };
     const started = Date.now();
     const endAt = started + options.seconds * 1000;
@@ -116,12 +133,15 @@ export async function benchSoak(options: SoakOptions = SOAK_DEFAULTS): Promise<s
     const errors = errorCounts.reduce((a, b) => a + b, 0);
     const first = samples[0]!;
     const last = samples[samples.length - 1]!;
-    const rows = samples.map((s) => `| ${s.at} | ${s.requests} | ${mib(s.rss)} | ${mib(s.heap)} |`);
+    const optional = (bytes: number | undefined) => (bytes === undefined || Number.isNaN(bytes) ? '—' : mib(bytes));
+    const rows = samples.map(
+      (s) => `| ${s.at} | ${s.requests} | ${mib(s.rss)} | ${optional(s.rssAnon)} | ${optional(s.rssFile)} | ${mib(s.heap)} | ${mib(s.external)} |`,
+    );
     return [
       `Mixed loopback traffic for ${options.seconds} s, ${options.workers} loops at once (each: client_credentials, refresh, SELECT, GET DATA), local gateway with dynalite in the same process; memory after a forced GC.`,
       '',
-      '| s | requests so far | RSS MiB | heap used MiB |',
-      '|---|---|---|---|',
+      '| s | requests so far | RSS MiB | of it anonymous | of it file-backed (mapped files) | heap used MiB | external MiB |',
+      '|---|---|---|---|---|---|---|',
       ...rows,
       '',
       `Requests: ${requests} (${(requests / options.seconds).toFixed(0)}/s), errors: ${errors}. RSS ${mib(first.rss)} → ${mib(last.rss)} MiB, heap ${mib(first.heap)} → ${mib(last.heap)} MiB.`,
