@@ -63,6 +63,10 @@ describe('sign-out pages: what happens, and Cancel', () => {
     expect(await stillSignedIn(browser, rp.client_id)).toBe(true);
 
     const again = formOf(await (await browser.request(`${issuer}/oidc/logout?${query}`)).text());
+    // Posted from another site's page, even with this browser's cookie and the right token: refused, still signed in.
+    const forged = await browser.request(again.action, { method: 'POST', form: { ...again.fields, logout: 'yes' }, origin: 'https://evil.example' });
+    expect(forged.status).toBe(403);
+    expect(await stillSignedIn(browser, rp.client_id)).toBe(true);
     const out = await browser.request(again.action, { method: 'POST', form: { ...again.fields, logout: 'yes' } });
     expect(out.headers.get('location')).toBe(`${RETURN_TO}?state=s1`);
     expect(await stillSignedIn(browser, rp.client_id)).toBe(false);

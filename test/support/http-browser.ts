@@ -15,7 +15,8 @@ export class HttpBrowser {
     return this.#cookies.get(name)?.value;
   }
 
-  async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<Response> {
+  /** `origin`: the Origin a form post names (a page of this origin by default; another site's page to test CSRF). */
+  async request(url: string, init: { method?: string; form?: Record<string, string>; origin?: string } = {}): Promise<Response> {
     const target = new URL(url);
     const cookie = [...this.#cookies.entries()]
       .filter(([, c]) => target.pathname.startsWith(c.path))
@@ -26,7 +27,7 @@ export class HttpBrowser {
       redirect: 'manual',
       headers: {
         ...(cookie ? { Cookie: cookie } : {}),
-        ...(init.form ? { 'Content-Type': 'application/x-www-form-urlencoded', Origin: target.origin } : {}),
+        ...(init.form ? { 'Content-Type': 'application/x-www-form-urlencoded', Origin: init.origin ?? target.origin } : {}),
       },
       ...(init.form ? { body: new URLSearchParams(init.form).toString() } : {}),
     });

@@ -8,6 +8,7 @@ import { viewOf } from '../../views/view.ts';
 import type { MessageKey } from '../../../core/portal/i18n/index.ts';
 import { paramsOf, tenantContext, type TenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
+import { fromOwnOrigin } from '../../form-origin.ts';
 
 /**
  * RP-initiated logout (OIDC RP-Initiated Logout 1.0). A GET only shows a confirmation form, because a
@@ -67,7 +68,7 @@ export function logoutRoutes(deps: OidcRouteDeps): Route[] {
     const form = (request.body as Record<string, string> | undefined) ?? {};
     const view = viewOf({ acceptLanguage: request.headers['accept-language'], tenant: tenant.tenant, uiLocales: form['ui_locales'] });
     const expected = readCookie(request.headers['cookie'], 'cc_logout');
-    if (!expected || form['csrf'] !== expected) return errorPage(view, 403, 'logout.notConfirmed.title', 'logout.formExpired.text');
+    if (!fromOwnOrigin(request) || !expected || form['csrf'] !== expected) return errorPage(view, 403, 'logout.notConfirmed.title', 'logout.formExpired.text');
     const { returnTo, error } = await target(tenant, form);
     if (error) return errorPage(view, 400, 'logout.invalid.title', error);
     const secret = readCookie(request.headers['cookie'], SSO_COOKIE);
@@ -88,7 +89,7 @@ export function logoutRoutes(deps: OidcRouteDeps): Route[] {
     const form = (request.body as Record<string, string> | undefined) ?? {};
     const view = viewOf({ acceptLanguage: request.headers['accept-language'], tenant: tenant.tenant, uiLocales: form['ui_locales'] });
     const expected = readCookie(request.headers['cookie'], 'cc_logout');
-    if (!expected || form['csrf'] !== expected) return errorPage(view, 403, 'logout.formExpired.title', 'logout.formExpired.text');
+    if (!fromOwnOrigin(request) || !expected || form['csrf'] !== expected) return errorPage(view, 403, 'logout.formExpired.title', 'logout.formExpired.text');
     const { returnTo, error } = await target(tenant, form);
     if (error) return errorPage(view, 400, 'logout.invalid.title', error);
     const cookies = [clearCookie('cc_logout', `/t/${tenant.tenant.id}/oidc/logout`)];

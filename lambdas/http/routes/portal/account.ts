@@ -14,6 +14,7 @@ import { INTERACTION_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import { ssoReuse } from '../oidc/sso-session.ts';
 import type { AccountServices, PortalDeps } from './deps.ts';
+import { fromOwnOrigin } from '../../form-origin.ts';
 
 const INTERACTION_SECONDS = 900;
 
@@ -165,10 +166,8 @@ export function accountRoutes(deps: PortalDeps): Route[] {
       };
       let outcome = 500;
       try {
-        const origin = request.headers['origin'];
-        const sameOrigin = !origin || origin === 'null' || origin === new URL(request.baseUrl).origin;
         const response =
-          !sameOrigin || !validFormToken(signed.secret, fields['csrf'])
+          !fromOwnOrigin(request) || !validFormToken(signed.secret, fields['csrf'])
             ? accountMessage(signed.view, 403, signed.S.formExpiredTitle, signed.S.formExpired)
             : await answer();
         outcome = response.statusCode;

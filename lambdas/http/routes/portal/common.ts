@@ -9,6 +9,7 @@ import { operatorCreated } from '../../../core/oidc/client.ts';
 import { INTERACTION_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import type { PortalDeps } from './deps.ts';
+import { fromOwnOrigin } from '../../form-origin.ts';
 
 export const expired = (view: PageView): ApiResponse => errorPage(view, 400, 'error.expired.title', 'error.expired.text');
 
@@ -47,8 +48,7 @@ export async function portalInteraction(
   if (!interaction || readCookie(request.headers['cookie'], INTERACTION_COOKIE) !== interaction.id) return expired(requestView(request, tenant.tenant));
   const view = await interactionView(deps, request, tenant, interaction);
   if (request.method === 'POST') {
-    const origin = request.headers['origin'];
-    if ((origin && origin !== 'null' && origin !== new URL(request.baseUrl).origin) || form['csrf'] !== interaction.csrf) {
+    if (!fromOwnOrigin(request) || form['csrf'] !== interaction.csrf) {
       return errorPage(view, 403, 'error.formExpired.title', 'error.formExpired.text');
     }
   }

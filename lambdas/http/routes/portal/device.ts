@@ -12,6 +12,7 @@ import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import { expired, portalInteraction } from './common.ts';
 import { clientNotice, scopeList } from './consent.ts';
 import type { PortalDeps } from './deps.ts';
+import { fromOwnOrigin } from '../../form-origin.ts';
 
 const INTERACTION_SECONDS = 900;
 
@@ -40,8 +41,7 @@ export function deviceRoutes(deps: PortalDeps): Route[] {
     const view = requestView(request, tenant?.tenant);
     if (!tenant) return errorPage(view, 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
     const form = (request.body as Record<string, string> | undefined) ?? {};
-    const origin = request.headers['origin'];
-    if (origin && origin !== 'null' && origin !== new URL(request.baseUrl).origin) {
+    if (!fromOwnOrigin(request)) {
       return errorPage(view, 403, 'error.formExpired.title', 'device.formExpired.text');
     }
     const pending = await oidc.devices.findByUserCode(tenant.tenant.id, form['user_code'] ?? '');

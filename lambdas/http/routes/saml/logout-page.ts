@@ -10,6 +10,7 @@ import { SSO_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext } from '../oidc/common.ts';
 import type { SamlRouteDeps } from './deps.ts';
 import { logoutFlow } from './logout-flow.ts';
+import { fromOwnOrigin } from '../../form-origin.ts';
 
 const CSRF_COOKIE = 'cc_saml_logout';
 
@@ -45,7 +46,7 @@ export function logoutPageRoutes(deps: SamlRouteDeps): Route[] {
     const view = requestView(request, tenant.tenant);
     const form = (request.body as Record<string, string> | undefined) ?? {};
     const expected = readCookie(request.headers['cookie'], CSRF_COOKIE);
-    if (!expected || form['csrf'] !== expected) return errorPage(view, 403, 'logout.notConfirmed.title', 'logout.formExpired.text');
+    if (!fromOwnOrigin(request) || !expected || form['csrf'] !== expected) return errorPage(view, 403, 'logout.notConfirmed.title', 'logout.formExpired.text');
     if (form['cancel'] === 'yes') {
       return {
         statusCode: 200,
