@@ -1,6 +1,4 @@
 import type { PageView } from './view.ts';
-// The account page's words are the portal's: importing the catalogues registers them.
-import '../../core/portal/i18n/catalogues.ts';
 
 /**
  * The account page's words in the page's language: every string is a catalogue message (`account.*` in
