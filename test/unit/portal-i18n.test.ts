@@ -1,8 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { brandingSchema, logoProblem, sanitizeCss, CssError } from '../../lambdas/core/portal/branding.ts';
-import { LOCALES, placeholdersOf, translate, useCatalogues } from '../../lambdas/core/portal/i18n/index.ts';
-import { CATALOGUES } from '../../lambdas/core/portal/i18n/catalogues.ts';
+import { CATALOGUES, LOCALES, placeholdersOf, translate } from '../../lambdas/core/portal/i18n/index.ts';
 import { en } from '../../lambdas/core/portal/i18n/en.ts';
 import { chooseLocale } from '../../lambdas/core/portal/locale.ts';
 import { page, pageHeaders, stylesheetOf } from '../../lambdas/http/views/html.ts';
@@ -10,9 +9,6 @@ import { html } from '../../lambdas/http/views/html.ts';
 import { viewOf } from '../../lambdas/http/views/view.ts';
 import { spDisplayName } from '../../lambdas/core/saml/display-name.ts';
 import { pngDataUri, tinyPng } from '../support/tiny-png.ts';
-
-// The portal's pages: every message registered, as the portal's routes do at load.
-useCatalogues(CATALOGUES);
 
 describe('message catalogues', () => {
   it('every language has every key of the English catalogue, no other, none empty, with the same placeholders', () => {

@@ -1,26 +1,14 @@
-import { deFrame } from './de-frame.ts';
-import { enFrame, type FrameCatalogue } from './en-frame.ts';
-import { frFrame } from './fr-frame.ts';
-import type { Catalogue, MessageKey } from './en.ts';
-import type { Locale } from './locales.ts';
+import { de } from './de.ts';
+import { en, type Catalogue, type MessageKey } from './en.ts';
+import { fr } from './fr.ts';
 
 export type { Catalogue, MessageKey } from './en.ts';
+
+import type { Locale } from './locales.ts';
+
 export { DEFAULT_LOCALE, isLocale, LOCALES, type Locale } from './locales.ts';
 
-/**
- * The messages this function can show. Every function carries the frame's (error, form_post and logout
- * pages: `*-frame.ts`, ~30 % of the words); a function with portal pages registers the whole catalogues
- * once at load (`useFullCatalogues` from `catalogues.ts`), so the others do not bundle the portal's words.
- */
-let catalogues: Readonly<Record<Locale, FrameCatalogue | Catalogue>> = { en: enFrame, de: deFrame, fr: frFrame };
-
-/** Called by the modules whose pages need more than the frame's messages (the portal's routes). */
-export function useCatalogues(full: Readonly<Record<Locale, Catalogue>>): void {
-  catalogues = full;
-}
-
-/** The message text, or the key itself if this function did not register the catalogue that has it (a bug the page tests catch). */
-const messageOf = (locale: Locale, key: MessageKey): string => (catalogues[locale] as Partial<Catalogue>)[key] ?? key;
+export const CATALOGUES: Readonly<Record<Locale, Catalogue>> = { en, de, fr };
 
 /** A value a message may name: text as is, numbers and dates formatted for the language with `Intl`. */
 export type MessageValue = string | number | Date;
@@ -47,7 +35,7 @@ export function messageParts<T>(
   render: (value: T) => string,
   literal: (text: string) => string,
 ): string {
-  const message = messageOf(locale, key);
+  const message = CATALOGUES[locale][key];
   let out = '';
   let last = 0;
   for (const match of message.matchAll(/\{(\w+)\}/g)) {
