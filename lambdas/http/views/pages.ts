@@ -11,8 +11,8 @@ import type { PageView } from './view.ts';
 export function errorPage<K extends string = SharedKey>(
   view: PageView<K | SharedKey>,
   status: number,
-  title: K,
-  message: K,
+  title: K | SharedKey,
+  message: K | SharedKey,
   values: Readonly<Record<string, MessageValue>> = {},
   detail?: string,
 ): ApiResponse {

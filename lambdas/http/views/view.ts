@@ -27,9 +27,9 @@ export interface PageView<K extends string = SharedKey> {
   readonly org: string;
   readonly app?: AppIdentity;
   /** A message as markup: its text escaped, `Html` values kept, numbers and dates formatted with `Intl`. */
-  t(key: K, values?: Readonly<Record<string, MessageValue | Html>>): Html;
+  readonly t: (key: K, values?: Readonly<Record<string, MessageValue | Html>>) => Html;
   /** A message as plain text (a page title, an attribute). */
-  text(key: K, values?: Readonly<Record<string, MessageValue>>): string;
+  readonly text: (key: K, values?: Readonly<Record<string, MessageValue>>) => string;
 }
 
 export interface ViewSources {
