@@ -3,12 +3,12 @@ import { sessionHash } from '../../lambdas/core/oidc/sessions.ts';
 import { normaliseRecoveryCode, RECOVERY_CODE_COUNT } from '../../lambdas/core/portal/recovery-codes.ts';
 import type { User } from '../../lambdas/core/directory/user.ts';
 import { accountFormToken } from '../../lambdas/http/routes/portal/account.ts';
-import { viewOf } from '../../lambdas/http/views/view.ts';
+import { portalView } from '../../lambdas/http/views/portal-view.ts';
 import { accountPage, shownTime, type AccountView } from '../../lambdas/http/views/account-page.ts';
 import { accountStrings } from '../../lambdas/http/views/account-strings.ts';
 import { escapeHtml } from '../../lambdas/http/views/html.ts';
 
-const ENGLISH = viewOf({ uiLocales: 'en' });
+const ENGLISH = portalView({ uiLocales: 'en' });
 const ACCOUNT_STRINGS = accountStrings(ENGLISH);
 
 const user: User = {
@@ -119,13 +119,13 @@ describe('account page view', () => {
   });
 
   it('speaks the page language: German and French from the catalogues, with lang set', () => {
-    const german = accountPage(viewOf({ uiLocales: 'de' }), view({ recoveryRemaining: 2 }));
+    const german = accountPage(portalView({ uiLocales: 'de' }), view({ recoveryRemaining: 2 }));
     expect(german).toContain('<html lang="de">');
     expect(german).toContain('Ihr Konto');
     expect(german).toContain('Ihre Geräte und Sitzungen');
     expect(german).toContain('Unbenutzte Wiederherstellungscodes: 2.');
     expect(german).not.toContain('Your devices and sessions');
-    const french = accountPage(viewOf({ uiLocales: 'fr' }), view());
+    const french = accountPage(portalView({ uiLocales: 'fr' }), view());
     expect(french).toContain('<html lang="fr">');
     expect(french).toContain('Vos appareils et sessions');
   });

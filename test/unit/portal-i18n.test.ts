@@ -6,7 +6,9 @@ import { en } from '../../lambdas/core/portal/i18n/en.ts';
 import { chooseLocale } from '../../lambdas/core/portal/locale.ts';
 import { page, pageHeaders, stylesheetOf } from '../../lambdas/http/views/html.ts';
 import { html } from '../../lambdas/http/views/html.ts';
+import { portalView } from '../../lambdas/http/views/portal-view.ts';
 import { viewOf } from '../../lambdas/http/views/view.ts';
+import { SHARED_CATALOGUES } from '../../lambdas/core/portal/i18n/shared.ts';
 import { spDisplayName } from '../../lambdas/core/saml/display-name.ts';
 import { pngDataUri, tinyPng } from '../support/tiny-png.ts';
 
@@ -37,9 +39,26 @@ describe('message catalogues', () => {
   });
 
   it('escapes message text and values, keeps markup the caller built', () => {
-    const view = viewOf({ acceptLanguage: 'en' });
+    const view = portalView({ acceptLanguage: 'en' });
     expect(view.t('consent.wants', { app: '<b>x</b>' }).value).toBe('&#60;b&#62;x&#60;/b&#62; wants to:');
     expect(view.t('consent.wants', { app: html`<strong>${'A&B'}</strong>` }).value).toBe('<strong>A&#38;B</strong> wants to:');
+  });
+});
+
+describe('shared messages (every function) and the portal catalogues', () => {
+  it("the shared catalogues are exactly the portal catalogues' page, error, sign-out and form-post messages, in every language", () => {
+    const shared = (key: string) => /^(page|error|logout|formPost)\./.test(key);
+    for (const locale of LOCALES) {
+      const full = CATALOGUES[locale] as Readonly<Record<string, string>>;
+      const expected = Object.fromEntries(Object.entries(full).filter(([key]) => shared(key)));
+      expect({ locale, shared: SHARED_CATALOGUES[locale] }).toEqual({ locale, shared: expected });
+    }
+  });
+
+  it("a shared view speaks the browser's language with the shared messages only", () => {
+    const view = viewOf({ acceptLanguage: 'de' });
+    expect(view.text('error.title.404')).toBe(CATALOGUES.de['error.title.404']);
+    expect(view.t('error.requestId', { id: '<x>' }).value).toContain('&#60;x&#62;');
   });
 });
 

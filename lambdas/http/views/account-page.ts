@@ -7,7 +7,7 @@ import type { TotpEnrolmentSecret } from '../../core/portal/totp.ts';
 import { accountStrings, type AccountStrings } from './account-strings.ts';
 import { renderSVG } from 'uqr';
 import { Html, html, page } from './html.ts';
-import type { PageView } from './view.ts';
+import type { PortalView } from './portal-view.ts';
 
 /** What the account page shows; one-time values (a new TOTP key, new recovery codes) only on the answer that made them. */
 export interface AccountView {
@@ -131,7 +131,7 @@ function sessions(view: AccountView, S: AccountStrings): Html {
 }
 
 /** The whole page: every section works without JavaScript (plain forms, each with the session's form token). */
-export function accountPage(frame: PageView, view: AccountView): string {
+export function accountPage(frame: PortalView, view: AccountView): string {
   const S = accountStrings(frame);
   const notice = view.notice ? html`<p role="status" id="notice">${view.notice}</p>` : '';
   const body = html`<p>${S.signedInAs(view.user.displayName)}</p>${notice}${profile(view, S)}${password(view, S)}${totp(view, S)}${recovery(view, S)}${cards(view, S)}

@@ -1,11 +1,11 @@
-import type { PageView } from './view.ts';
+import type { PortalView } from './portal-view.ts';
 
 /**
  * The account page's words in the page's language: every string is a catalogue message (`account.*` in
  * lambdas/core/portal/i18n/{en,de,fr}.ts); the ones with values are functions of them.
  */
-export function accountStrings(view: PageView) {
-  const t = (key: Parameters<PageView['text']>[0], values?: Parameters<PageView['text']>[1]): string => view.text(key, values);
+export function accountStrings(view: PortalView) {
+  const t = (key: Parameters<PortalView['text']>[0], values?: Parameters<PortalView['text']>[1]): string => view.text(key, values);
   return {
     title: t('account.title'),
     signedInAs: (name: string) => t('account.signedInAs', { name }),

@@ -1,4 +1,5 @@
-import type { MessageKey, MessageValue } from '../../core/portal/i18n/index.ts';
+import type { MessageValue } from '../../core/portal/i18n/format.ts';
+import type { SharedKey } from '../../core/portal/i18n/shared.ts';
 import type { ApiResponse } from '../types.ts';
 import { html, page, pageHeaders } from './html.ts';
 import type { PageView } from './view.ts';
@@ -7,11 +8,11 @@ import type { PageView } from './view.ts';
  * An error page for a browser: used when there is no client to send the error back to safely. `detail`
  * is a protocol message (English, from the code) shown under the translated text when there is one.
  */
-export function errorPage(
-  view: PageView,
+export function errorPage<K extends string = SharedKey>(
+  view: PageView<K | SharedKey>,
   status: number,
-  title: MessageKey,
-  message: MessageKey,
+  title: K | SharedKey,
+  message: K | SharedKey,
   values: Readonly<Record<string, MessageValue>> = {},
   detail?: string,
 ): ApiResponse {

@@ -1,51 +1,27 @@
 import { de } from './de.ts';
 import { en, type Catalogue, type MessageKey } from './en.ts';
+import { fillMessage, formatValue, type MessageValue } from './format.ts';
 import { fr } from './fr.ts';
 
 export type { Catalogue, MessageKey } from './en.ts';
+export type { SharedKey } from './shared.ts';
+export { fillMessage, formatValue, placeholdersOf, type MessageValue } from './format.ts';
 
 import type { Locale } from './locales.ts';
 
 export { DEFAULT_LOCALE, isLocale, LOCALES, type Locale } from './locales.ts';
 
+/** The portal's full catalogues: only the portal function bundles them (the others use shared.ts). */
 export const CATALOGUES: Readonly<Record<Locale, Catalogue>> = { en, de, fr };
 
-/** A value a message may name: text as is, numbers and dates formatted for the language with `Intl`. */
-export type MessageValue = string | number | Date;
-
-/** The `{name}` placeholders of a message, in order (the catalogue test compares them across languages). */
-export const placeholdersOf = (message: string): string[] => [...message.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
-
-/** Formats one value for `locale`: `Intl.NumberFormat` for numbers, `Intl.DateTimeFormat` (UTC, named) for dates. */
-export function formatValue(locale: Locale, value: MessageValue): string {
-  if (typeof value === 'number') return new Intl.NumberFormat(locale).format(value);
-  if (value instanceof Date) return new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeStyle: 'long', timeZone: 'UTC' }).format(value);
-  return value;
-}
-
-/**
- * The message `key` in `locale` as a sequence of parts: literal text and the named values (each passed
- * through `render`, so a caller can escape text and keep markup it built itself). A missing placeholder
- * value leaves the placeholder visible rather than failing a page.
- */
-export function messageParts<T>(
+/** The message `key` in `locale` as parts (format.ts `fillMessage`). */
+export const messageParts = <T>(
   locale: Locale,
   key: MessageKey,
   values: Readonly<Record<string, T>>,
   render: (value: T) => string,
   literal: (text: string) => string,
-): string {
-  const message = CATALOGUES[locale][key];
-  let out = '';
-  let last = 0;
-  for (const match of message.matchAll(/\{(\w+)\}/g)) {
-    out += literal(message.slice(last, match.index));
-    const name = match[1]!;
-    out += name in values ? render(values[name]!) : literal(match[0]);
-    last = match.index! + match[0].length;
-  }
-  return out + literal(message.slice(last));
-}
+): string => fillMessage(CATALOGUES[locale][key], values, render, literal);
 
 /** Plain-text form of a message (values formatted for the language). */
 export const translate = (locale: Locale, key: MessageKey, values: Readonly<Record<string, MessageValue>> = {}): string =>

@@ -5,7 +5,7 @@ import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { formActionFor, html, page, pageHeaders } from '../../views/html.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
 import { viewOf } from '../../views/view.ts';
-import type { MessageKey } from '../../../core/portal/i18n/index.ts';
+import type { SharedKey } from '../../../core/portal/i18n/shared.ts';
 import { paramsOf, tenantContext, type TenantContext } from './common.ts';
 import type { OidcRouteDeps } from './deps.ts';
 import { fromOwnOrigin } from '../../form-origin.ts';
@@ -22,7 +22,7 @@ export function logoutRoutes(deps: OidcRouteDeps): Route[] {
   async function target(
     tenant: TenantContext,
     params: Record<string, string | undefined>,
-  ): Promise<{ client?: OidcClient; returnTo?: string; error?: MessageKey }> {
+  ): Promise<{ client?: OidcClient; returnTo?: string; error?: SharedKey }> {
     let clientId = params['client_id'];
     if (params['id_token_hint']) {
       const claims = await oidc.tokens.verifyIdTokenHint(tenant.tenant.id, tenant.issuer, tenant.settings, params['id_token_hint']).catch(() => undefined);

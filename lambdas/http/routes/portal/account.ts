@@ -9,7 +9,7 @@ import { accountPage, type AccountView } from '../../views/account-page.ts';
 import { accountStrings, type AccountStrings } from '../../views/account-strings.ts';
 import { html, page, pageHeaders } from '../../views/html.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
-import { requestView, type PageView } from '../../views/view.ts';
+import { portalRequestView, type PortalView } from '../../views/portal-view.ts';
 import { INTERACTION_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import { ssoReuse } from '../oidc/sso-session.ts';
@@ -31,21 +31,21 @@ const validFormToken = (sessionSecret: string, submitted: string | undefined): b
 const sameSiteSecret = (headers: ApiRequest['headers']): string | undefined => readCookie(headers['cookie'], SSO_COOKIE) || undefined;
 
 /** The account page's language and brand: the browser's languages, then the tenant's default. */
-const accountView = (request: ApiRequest, tenant: TenantContext): PageView => requestView(request, tenant.tenant);
+const accountView = (request: ApiRequest, tenant: TenantContext): PortalView => portalRequestView(request, tenant.tenant);
 
 /** A page of the account's own words: a title and one paragraph. */
-const accountMessage = (view: PageView, status: number, title: string, text: string): ApiResponse => ({
+const accountMessage = (view: PortalView, status: number, title: string, text: string): ApiResponse => ({
   statusCode: status,
   headers: pageHeaders(view),
   body: page(view, title, html`<p>${text}</p>`),
 });
 
 /** The organisation in the path does not exist: the catalogue's page, in the browser's language. */
-const unknownOrganisation = (request: ApiRequest): ApiResponse => errorPage(requestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
+const unknownOrganisation = (request: ApiRequest): ApiResponse => errorPage(portalRequestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
 
 interface Signed {
   readonly tenant: TenantContext;
-  readonly view: PageView;
+  readonly view: PortalView;
   readonly S: AccountStrings;
   readonly secret: string;
   readonly session: SsoSession;
@@ -123,7 +123,7 @@ export function accountRoutes(deps: PortalDeps): Route[] {
     return redirect(`${tenant.issuer}/portal/login?interaction=${interaction.id}`, {}, [cookie]);
   }
 
-  const signedOut = (view: PageView, tenant: TenantContext, cookies: string[] = [], status = 401): ApiResponse => {
+  const signedOut = (view: PortalView, tenant: TenantContext, cookies: string[] = [], status = 401): ApiResponse => {
     const S = accountStrings(view);
     return {
       statusCode: status,

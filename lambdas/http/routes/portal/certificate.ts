@@ -5,7 +5,7 @@ import { CertificateLoginError, type CertificateLoginFailure } from '../../../co
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
-import { requestView, type PageView } from '../../views/view.ts';
+import { portalRequestView, type PortalView } from '../../views/portal-view.ts';
 import { tenantContext } from '../oidc/common.ts';
 import { completeAuthentication, expired, portalInteraction } from './common.ts';
 import type { PortalDeps } from './deps.ts';
@@ -32,7 +32,7 @@ const FAILURE_STATUS: Readonly<Record<CertificateLoginFailure, number>> = {
   'wrong-user': 403,
 };
 
-export const certificateFailurePage = (view: PageView, error: CertificateLoginError): ApiResponse =>
+export const certificateFailurePage = (view: PortalView, error: CertificateLoginError): ApiResponse =>
   errorPage(view, FAILURE_STATUS[error.reason], `cert.${error.reason}.title`, `cert.${error.reason}.text`, {}, `(${error.message}.)`);
 
 /** The user the request is for, when it names one (a valid id_token_hint): another user's card is the wrong card. */
@@ -50,10 +50,10 @@ export function certificateRoutes(deps: PortalDeps): Route[] {
 
   async function login(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
-    if (!tenant) return errorPage(requestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
+    if (!tenant) return errorPage(portalRequestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
     // No interaction cookie here: it belongs to the main origin. The redemption there checks it.
     const interaction = await oidc.interactions.find(tenant.tenant.id, request.query['interaction'] ?? '');
-    const view = requestView(request, tenant.tenant, interaction);
+    const view = portalRequestView(request, tenant.tenant, interaction);
     if (!interaction || !deps.certificateLogins) return expired(view);
     let signedIn;
     try {

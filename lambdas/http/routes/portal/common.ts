@@ -4,14 +4,15 @@ import { accessContextOf } from '../../access-context.ts';
 import { readCookie, ssoSessionCookies } from '../../cookies.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
-import { requestView, type AppIdentity, type PageView } from '../../views/view.ts';
+import { portalRequestView, type PortalView } from '../../views/portal-view.ts';
+import type { AppIdentity } from '../../views/view.ts';
 import { operatorCreated } from '../../../core/oidc/client.ts';
 import { INTERACTION_COOKIE } from '../oidc/authorize.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
 import type { PortalDeps } from './deps.ts';
 import { fromOwnOrigin } from '../../form-origin.ts';
 
-export const expired = (view: PageView): ApiResponse => errorPage(view, 400, 'error.expired.title', 'error.expired.text');
+export const expired = (view: PortalView): ApiResponse => errorPage(view, 400, 'error.expired.title', 'error.expired.text');
 
 /**
  * The application a sign-in is for, as the login page shows it: an operator-created client's name and
@@ -28,8 +29,8 @@ async function appOf(deps: PortalDeps, tenant: string, interaction: Interaction)
 }
 
 /** The view of a portal page within an interaction: its language (ui_locales first), the brand, the application. */
-export const interactionView = async (deps: PortalDeps, request: ApiRequest, tenant: TenantContext, interaction: Interaction): Promise<PageView> =>
-  requestView(request, tenant.tenant, interaction, await appOf(deps, tenant.tenant.id, interaction));
+export const interactionView = async (deps: PortalDeps, request: ApiRequest, tenant: TenantContext, interaction: Interaction): Promise<PortalView> =>
+  portalRequestView(request, tenant.tenant, interaction, await appOf(deps, tenant.tenant.id, interaction));
 
 /**
  * The interaction a portal page works on. It must be named by the URL or form, belong to this tenant,
@@ -39,13 +40,13 @@ export const interactionView = async (deps: PortalDeps, request: ApiRequest, ten
 export async function portalInteraction(
   deps: PortalDeps,
   request: ApiRequest,
-): Promise<{ tenant: TenantContext; interaction: Interaction; form: Record<string, string>; view: PageView } | ApiResponse> {
+): Promise<{ tenant: TenantContext; interaction: Interaction; form: Record<string, string>; view: PortalView } | ApiResponse> {
   const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
-  if (!tenant) return errorPage(requestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
+  if (!tenant) return errorPage(portalRequestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
   const form = request.method === 'POST' ? ((request.body as Record<string, string> | undefined) ?? {}) : {};
   const id = (request.method === 'POST' ? form['interaction'] : request.query['interaction']) ?? '';
   const interaction = await deps.oidc.interactions.find(tenant.tenant.id, id);
-  if (!interaction || readCookie(request.headers['cookie'], INTERACTION_COOKIE) !== interaction.id) return expired(requestView(request, tenant.tenant));
+  if (!interaction || readCookie(request.headers['cookie'], INTERACTION_COOKIE) !== interaction.id) return expired(portalRequestView(request, tenant.tenant));
   const view = await interactionView(deps, request, tenant, interaction);
   if (request.method === 'POST') {
     if (!fromOwnOrigin(request) || form['csrf'] !== interaction.csrf) {
@@ -94,7 +95,7 @@ export async function completeAuthentication(
       certificateTransfer: undefined,
     });
   } catch (error) {
-    if (error instanceof ConflictError) return expired(requestView(request, tenant.tenant, interaction));
+    if (error instanceof ConflictError) return expired(portalRequestView(request, tenant.tenant, interaction));
     throw error;
   }
   // The account page's own sign-in has nothing left to resume: it ends with the session started.

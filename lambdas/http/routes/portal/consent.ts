@@ -5,7 +5,7 @@ import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { html, page, pageHeaders } from '../../views/html.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
-import type { PageView } from '../../views/view.ts';
+import type { PortalView } from '../../views/portal-view.ts';
 import type { MessageKey } from '../../../core/portal/i18n/index.ts';
 import type { TenantContext } from '../oidc/common.ts';
 import { expired, portalInteraction } from './common.ts';
@@ -15,7 +15,7 @@ import type { PortalDeps } from './deps.ts';
 /** The scopes described in words a user can judge (the catalogues' `scope.*` messages); others by name. */
 const DESCRIBED_SCOPES = new Set(['openid', 'profile', 'email', 'phone', 'address', 'offline_access', 'card', 'admin']);
 
-export const scopeList = (view: PageView, scope: string) =>
+export const scopeList = (view: PortalView, scope: string) =>
   html`<ul>${scope
     .split(' ')
     .filter(Boolean)
@@ -27,7 +27,7 @@ export const scopeList = (view: PageView, scope: string) =>
  * (https links to public hosts, checked at registration). Its `logo_uri` is not shown: loading a remote
  * image on this page would tell the app who is looking at its consent screen.
  */
-export function clientNotice(view: PageView, client: OidcClient | undefined) {
+export function clientNotice(view: PortalView, client: OidcClient | undefined) {
   if (client && operatorCreated(client)) return html``;
   const links = [
     ...(client?.client_uri ? [html`<a href="${client.client_uri}" rel="noopener noreferrer">${view.t('consent.website')}</a>`] : []),
@@ -59,7 +59,7 @@ export function consentRoutes(deps: PortalDeps): Route[] {
     return consentPage(view, tenant, interaction, client, interaction.request.scope);
   }
 
-  function consentPage(view: PageView, tenant: TenantContext, interaction: Interaction, client: OidcClient, scope: string): ApiResponse {
+  function consentPage(view: PortalView, tenant: TenantContext, interaction: Interaction, client: OidcClient, scope: string): ApiResponse {
     const clientName = client.client_name ?? client.client_id;
     const body = html`${clientNotice(view, client)}<p>${view.t('consent.wants', { app: html`<strong>${clientName}</strong>` })}</p>${scopeList(view, scope)}
 <p>${view.t('consent.signedInAs', { user: html`<strong>${interaction.authentication?.sub ?? ''}</strong>` })}</p>

@@ -5,7 +5,7 @@ import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { html, page, pageHeaders } from '../../views/html.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
-import { requestView, type PageView } from '../../views/view.ts';
+import { portalRequestView, type PortalView } from '../../views/portal-view.ts';
 import { INTERACTION_COOKIE } from '../oidc/authorize.ts';
 import { reusableSession } from '../oidc/sso-session.ts';
 import { tenantContext, type TenantContext } from '../oidc/common.ts';
@@ -20,7 +20,7 @@ const INTERACTION_SECONDS = 900;
 export function deviceRoutes(deps: PortalDeps): Route[] {
   const { oidc } = deps;
 
-  const codePage = (view: PageView, tenant: TenantContext, status = 200, error?: string, prefill = ''): ApiResponse => {
+  const codePage = (view: PortalView, tenant: TenantContext, status = 200, error?: string, prefill = ''): ApiResponse => {
     const body = html`<p>${view.t('device.intro')}</p>
 <form method="post" action="${tenant.issuer}/portal/device"><label for="user_code">${view.t('device.code')}</label>
 <input type="text" id="user_code" name="user_code" autocomplete="off" autocapitalize="characters" spellcheck="false" required value="${prefill}"${error ? html` aria-describedby="error"` : ''}>
@@ -30,7 +30,7 @@ export function deviceRoutes(deps: PortalDeps): Route[] {
 
   async function enter(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
-    const view = requestView(request, tenant?.tenant);
+    const view = portalRequestView(request, tenant?.tenant);
     if (!tenant) return errorPage(view, 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
     return codePage(view, tenant, 200, undefined, request.query['user_code'] ?? '');
   }
@@ -38,7 +38,7 @@ export function deviceRoutes(deps: PortalDeps): Route[] {
   /** A user code starts an interaction; a live SSO session skips straight to the approval. */
   async function start(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
-    const view = requestView(request, tenant?.tenant);
+    const view = portalRequestView(request, tenant?.tenant);
     if (!tenant) return errorPage(view, 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
     const form = (request.body as Record<string, string> | undefined) ?? {};
     if (!fromOwnOrigin(request)) {

@@ -5,7 +5,7 @@ import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { formActionFor, html, page, pageHeaders } from '../../views/html.ts';
 import { redirect } from '../../views/pages.ts';
-import type { PageView } from '../../views/view.ts';
+import type { PortalView } from '../../views/portal-view.ts';
 import type { TenantContext } from '../oidc/common.ts';
 import { completeAuthentication, expired, portalInteraction } from './common.ts';
 import type { PortalDeps } from './deps.ts';
@@ -22,12 +22,12 @@ export function loginRoutes(deps: PortalDeps): Route[] {
   const { oidc } = deps;
 
   /** The way to the mutual-TLS origin, where the same interaction continues with the card's certificate. */
-  const cardLink = (view: PageView, tenant: TenantContext, interaction: Interaction) =>
+  const cardLink = (view: PortalView, tenant: TenantContext, interaction: Interaction) =>
     deps.certBaseUrl
       ? html`<p><a id="smartcard" href="${deps.certBaseUrl}/t/${tenant.tenant.id}/portal/cert?interaction=${interaction.id}">${view.t('login.smartcard')}</a></p>`
       : '';
 
-  const loginPage = (view: PageView, tenant: TenantContext, interaction: Interaction, status = 200, error?: string, username?: string): ApiResponse => {
+  const loginPage = (view: PortalView, tenant: TenantContext, interaction: Interaction, status = 200, error?: string, username?: string): ApiResponse => {
     if (wantsCertificate(interaction)) {
       const body = deps.certBaseUrl
         ? html`<p>${view.t('login.smartcardOnly.intro', { org: view.org })}</p>${cardLink(view, tenant, interaction)}`
@@ -51,7 +51,7 @@ export function loginRoutes(deps: PortalDeps): Route[] {
     };
   };
 
-  const otpPage = (view: PageView, tenant: TenantContext, interaction: Interaction, status = 200, error?: string): ApiResponse => {
+  const otpPage = (view: PortalView, tenant: TenantContext, interaction: Interaction, status = 200, error?: string): ApiResponse => {
     const body = html`<p>${view.t('otp.intro')}</p>
 <form method="post" action="${tenant.issuer}/portal/otp">${hidden(interaction)}
 <label for="code">${view.t('otp.code')}</label><input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" maxlength="32" required autofocus${error ? html` aria-describedby="error"` : ''}>

@@ -3,7 +3,7 @@ import { ssoSessionCookies } from '../../cookies.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
 import { errorPage, redirect } from '../../views/pages.ts';
-import { requestView } from '../../views/view.ts';
+import { portalRequestView } from '../../views/portal-view.ts';
 import { tenantContext } from '../oidc/common.ts';
 import type { PortalDeps } from './deps.ts';
 
@@ -22,7 +22,7 @@ export function ssoTransferRoutes(deps: PortalDeps): Route[] {
   const { oidc } = deps;
   async function redeem(request: ApiRequest): Promise<ApiResponse> {
     const tenant = await tenantContext(deps.tenants, request).catch(() => undefined);
-    if (!tenant) return errorPage(requestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
+    if (!tenant) return errorPage(portalRequestView(request), 404, 'error.unknownOrg.title', 'error.unknownOrg.text');
     const redemption = await oidc.ssoTransfers.redeem(tenant.tenant.id, request.query['transfer'] ?? '', request.sourceIp);
     // A sign-in like any other: a redemption is a success, a replay or another device's try a failure.
     const who = { tenant: tenant.tenant.id, ...(request.sourceIp ? { ip: request.sourceIp } : {}) };
@@ -37,7 +37,7 @@ export function ssoTransferRoutes(deps: PortalDeps): Route[] {
       });
     if (redemption.outcome !== 'redeemed') {
       const [status, title, message] = REFUSALS[redemption.outcome];
-      return errorPage(requestView(request, tenant.tenant), status, title, message);
+      return errorPage(portalRequestView(request, tenant.tenant), status, title, message);
     }
     const { transfer } = redemption;
     const context = { ...accessContextOf(request, { amr: transfer.authentication.amr }), at: oidc.clock.now() };
