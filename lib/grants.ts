@@ -74,6 +74,11 @@ export interface FunctionGrants {
   readonly macKeys: readonly MacKeyName[];
   /** The HMAC keys the function may check MACs with in KMS (kms:VerifyMac): the card function's PIN checks. */
   readonly macVerifyKeys: readonly MacKeyName[];
+  /**
+   * The function this one hands relying-party logouts to (lambda:InvokeFunction on it, and its name in
+   * LOGOUT_RELAY_FUNCTION): functions that end sessions but hold no token-signing key.
+   */
+  readonly logoutRelay?: ContextName;
 }
 
 const NO_RESIDENT_KEYS: ResidentKeyGrant = { create: [], sign: [], agree: [], destroy: [] };
@@ -222,6 +227,8 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     residentKeys: NO_RESIDENT_KEYS,
     macKeys: [],
     macVerifyKeys: [],
+    // A device-approval denial or a device signed out on the account page ends sessions: the oidc function tells their RPs.
+    logoutRelay: 'oidc',
   },
   // The card service wraps and unwraps card keys; it signs nothing with the stack key. KMS-resident card
   // keys sign and agree keys in KMS, and GENERATE on such a card makes a new key and destroys the old one.
@@ -265,6 +272,8 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca', 'card-list'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
     macKeys: ['cardPin'],
     macVerifyKeys: [],
+    // It signs no token: relying-party logouts of the sessions it ends are signed and sent by the oidc function.
+    logoutRelay: 'oidc',
   },
   // The public PKI endpoints (CA certificate, CRL, OCSP), anonymous: they read the card partition (the CA
   // item and the register of issued and revoked certificates) and sign with the CA key only (OCSP answers,
