@@ -3,7 +3,7 @@ import { AccessCheck } from './core/access/access-check.ts';
 import { AccessRevocation } from './core/access/revocation.ts';
 import { RiskRecords } from './core/access/risk-records.ts';
 import { UserSessions } from './core/access/user-sessions.ts';
-import { Devices } from './core/access/devices.ts';
+import { Devices, RegisteredDevices } from './core/access/devices.ts';
 import { DeviceCorrelations } from './core/access/correlations.ts';
 import { CaepLevels } from './core/access/caep-levels.ts';
 import { AdminClients } from './core/directory/admin-client.ts';
@@ -132,7 +132,7 @@ export function baseServices(runtime: BaseRuntime, options: BaseOptions = {}): B
     users,
     access: new AccessCheck(tenants, users, {
       clock: runtime.clock,
-      ...(runtime.state ? { records: new RiskRecords(runtime.state), caep: new CaepLevels(runtime.state) } : {}),
+      ...(runtime.state ? { records: new RiskRecords(runtime.state), caep: new CaepLevels(runtime.state), devices: new RegisteredDevices(runtime.state) } : {}),
       ...(correlations ? { correlations } : {}),
       ...(throttle ? { failures: throttle } : {}),
       ...(revocation ? { endings: revocation } : {}),

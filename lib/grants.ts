@@ -164,6 +164,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // the login throttle for the password grant. No card, no card session, no SAML state. The owner index
   // read only: a risk denial at the refresh grant finds the family's SSO session by its public sid; a
   // Shared Signals session-revoked finds the user's grants and SSO sessions through it. Received CAEP levels.
+  // Agent device records read only: a PRT refresh checks its key is a registered device (`unknown-device`).
   oidc: {
     directory: readWrite(D.tenant),
     state: plusRead(
@@ -184,6 +185,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
         S.ssoTransfer,
       ),
       S.subject,
+      S.agentDevice,
     ),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],

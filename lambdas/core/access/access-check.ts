@@ -72,6 +72,11 @@ export interface Continuation {
   readonly recordAsRead?: { readonly value: RiskRecord | undefined };
   /** The key the continued family is bound to (a public client's DPoP `jkt`). */
   readonly boundKey?: string;
+  /**
+   * The presented key when it stands for a device (the agent's PRT: its DPoP key is the device key): looked
+   * up among the user's registered devices, beside the first reads; none found fires `unknown-device`.
+   */
+  readonly deviceKey?: string;
 }
 
 export type DenialReason = 'tenant-missing' | 'tenant-disabled' | 'user-missing' | 'user-disabled' | 'revoked' | 'risk';
@@ -105,6 +110,8 @@ export interface RiskPorts {
   readonly correlations?: Pick<DeviceCorrelations, 'recheck'>;
   /** What the tenant's Shared Signals transmitters reported (read only for a tenant that has transmitters). */
   readonly caep?: Pick<CaepLevels, 'read'>;
+  /** Whether a device key is a registered, not removed device of the user (core/access/devices.ts). */
+  readonly devices?: { isRegistered(tenant: string, username: string, jkt: string): Promise<boolean> };
   readonly clock: Clock;
 }
 const deny = (reason: DenialReason, message: string): AccessDecision => ({ outcome: 'deny', reason, message });
@@ -159,7 +166,8 @@ export class AccessCheck {
     const username = 'user' in continuation.subject ? continuation.subject.user : undefined;
     const risk = this.#risk;
     const scored = risk !== undefined && username !== undefined && continuation.context !== undefined && SCORED.has(continuation.kind);
-    const [tenant, user, record, failures] = await Promise.all([
+    // One round of reads: the device lookup (one get, PRT refreshes only) runs beside the others.
+    const [tenant, user, record, failures, registeredDevice] = await Promise.all([
       this.#tenants.find(continuation.tenant),
       username === undefined ? undefined : this.#user(continuation.tenant, username),
       scored && continuation.record && risk.records
@@ -168,6 +176,7 @@ export class AccessCheck {
           : risk.records.load(continuation.record)
         : undefined,
       scored && risk.failures ? risk.failures.recentFailures(continuation.tenant, username!) : undefined,
+      scored && continuation.deviceKey && risk.devices ? risk.devices.isRegistered(continuation.tenant, username!, continuation.deviceKey) : undefined,
     ]);
     const hard = decide(continuation, tenant, username === undefined ? null : user);
     if (!scored || hard.outcome !== 'allow') return hard;
@@ -184,6 +193,7 @@ export class AccessCheck {
         ...(continuation.audience ? { audience: continuation.audience } : {}),
         ...(signal ? { correlation: signal } : {}),
         ...(reported ? { reported } : {}),
+        ...(registeredDevice !== undefined ? { registeredDevice } : {}),
       },
       policy,
     );

@@ -112,6 +112,8 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
         sessionId: rt.sid,
         record: { kind: 'grant', gid: rt.gid },
         ...(rt.jkt ? { boundKey: rt.jkt } : {}),
+        // A PRT's proof key is the agent's device key: the check looks it up among the user's devices.
+        ...(proof && client.dpop_bound_access_tokens ? { deviceKey: proof.jkt } : {}),
       } as const;
       if (rotation.outcome === 'wrong-key') {
         // A bound token with another key never refreshes; the check scores and records it (key mismatch: by
