@@ -3,9 +3,6 @@ import { createApp, type ProxyHandler } from './http/app.ts';
 import type { Route } from './http/router.ts';
 import { securityEventsOf, type Observability } from './observability.ts';
 import type { Runtime } from './runtime.ts';
-import { baseServices, type BaseRuntime } from './base-services.ts';
-import type { ParticipantLogout, ParticipantLogoutRequest } from './core/access/participant-logout.ts';
-import { internalEventOf, InternalEventError } from './internal-events.ts';
 
 /** What each bounded context needs from the key services; the stack grants exactly these. */
 export const CONTEXT_KEY_NEEDS: Readonly<
@@ -32,42 +29,13 @@ export type RoutesFactory = (runtime: Runtime) => Route[];
 
 /** The API Gateway proxy handler of one bounded context, over whichever adapters the runtime carries. */
 export function createContextHandler(name: ContextName, runtime: Runtime, routes: RoutesFactory, observability: Observability): ProxyHandler {
-  // Security events go out through this function's logger and metrics, whatever route emits them.
-  const withEvents: Runtime = { ...runtime, securityEvents: securityEventsOf(observability) };
-  const proxy = createApp({
+  return createApp({
     name,
-    routes: routes(withEvents),
+    // Security events go out through this function's logger and metrics, whatever route emits them.
+    routes: routes({ ...runtime, securityEvents: securityEventsOf(observability) }),
     observability,
     maxBodyBytes: runtime.config.maxBodyBytes,
     trustedLocationHeaders: runtime.config.trustedLocationHeaders,
     ...(runtime.config.publicBaseUrl ? { publicBaseUrl: runtime.config.publicBaseUrl } : {}),
   });
-  return name === INTERNAL_EVENT_RECEIVER ? withInternalEvents(proxy, withEvents, observability) : proxy;
-}
-
-/** The function that holds the token key and takes participant-logout hand-offs (lambdas/internal-events.ts). */
-export const INTERNAL_EVENT_RECEIVER: ContextName = 'oidc';
-
-/**
- * Routes a participant-logout hand-off to the one delivery (ParticipantLogout) and everything else to
- * the API. A malformed hand-off is refused (logged, and the invoke fails); no HTTP request reaches here.
- */
-function withInternalEvents(proxy: ProxyHandler, runtime: Runtime, observability: Observability): ProxyHandler {
-  let logout: ParticipantLogout | undefined;
-  return async (event, context) => {
-    let request: ParticipantLogoutRequest | undefined;
-    try {
-      request = internalEventOf(event);
-    } catch (error) {
-      observability.logger.error('internal event refused', { error: error as Error });
-      throw error;
-    }
-    if (!request) return proxy(event, context);
-    // The relay is the sender's: the receiver delivers itself, never relays again.
-    logout ??= baseServices({ ...runtime, logoutRelay: undefined } as BaseRuntime).participantLogout;
-    if (!logout) throw new InternalEventError('this function has no state store to deliver participant logouts from');
-    await logout.notify(request.tenant, request.username, request.ended, request.baseUrl);
-    observability.metrics.publishStoredMetrics();
-    return { statusCode: 202, headers: {}, body: '' };
-  };
 }

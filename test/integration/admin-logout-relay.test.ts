@@ -8,6 +8,7 @@ import { OIDC_SIGNING_CONTEXT_CARD } from '../../lib/grants.ts';
 import type { ContextName } from '../../lambdas/contexts.ts';
 import { CONTEXT_ROUTES } from '../../lambdas/http/contexts/index.ts';
 import type { ProxyHandler } from '../../lambdas/http/app.ts';
+import { withInternalEvents } from '../../lambdas/internal-event-receiver.ts';
 import { createObservability } from '../../lambdas/observability.ts';
 import type { KeyCustody } from '../../lambdas/ports.ts';
 import type { Runtime } from '../../lambdas/runtime.ts';
@@ -51,6 +52,12 @@ describe.each(BACKENDS)('relying-party logout from a function without the token 
   let oidcRuntime: Runtime | undefined;
   let oidcHandler: ProxyHandler | undefined;
 
+  /** As lambdas/handlers/oidc.ts composes it. */
+  const oidcEntry = (runtime: Runtime): ProxyHandler => {
+    const observability = createObservability('oidc', { logLevel: 'INFO' });
+    return withInternalEvents(createContextHandler('oidc', runtime, CONTEXT_ROUTES.oidc, observability), runtime, observability);
+  };
+
   const asOnAws = (context: ContextName, runtime: Runtime): Runtime => {
     if (context === 'oidc') oidcRuntime = runtime;
     if (context !== 'admin') return runtime;
@@ -58,9 +65,7 @@ describe.each(BACKENDS)('relying-party logout from a function without the token 
     return {
       ...rest,
       ...(custody ? { custody: wrapOnly(custody) } : {}),
-      logoutRelay: new InProcessLogoutRelay(
-        () => (oidcHandler ??= createContextHandler('oidc', oidcRuntime!, CONTEXT_ROUTES.oidc, createObservability('oidc', { logLevel: 'INFO' }))),
-      ),
+      logoutRelay: new InProcessLogoutRelay(() => (oidcHandler ??= oidcEntry(oidcRuntime!))),
     };
   };
 
