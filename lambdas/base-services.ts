@@ -3,7 +3,7 @@ import { AccessCheck } from './core/access/access-check.ts';
 import { AccessRevocation } from './core/access/revocation.ts';
 import { RiskRecords } from './core/access/risk-records.ts';
 import { UserSessions } from './core/access/user-sessions.ts';
-import { Devices } from './core/access/devices.ts';
+import { Devices, RegisteredDevices } from './core/access/devices.ts';
 import { DeviceCorrelations } from './core/access/correlations.ts';
 import { CaepLevels } from './core/access/caep-levels.ts';
 import { AdminClients } from './core/directory/admin-client.ts';
@@ -22,7 +22,7 @@ import { RecoveryCodes } from './core/portal/recovery-codes.ts';
 import { Clients } from './core/oidc/client.ts';
 import { InitialAccessTokens } from './core/oidc/registration-tokens.ts';
 import { NO_OUTBOUND } from './core/outbound/none.ts';
-import { ParticipantLogout, type LogoutChannels } from './core/access/participant-logout.ts';
+import { ParticipantLogout, RelayedParticipantLogout, type LogoutChannels } from './core/access/participant-logout.ts';
 import { OidcBackChannelLogout } from './core/oidc/backchannel-logout.ts';
 import { SamlLogoutHandOff } from './core/access/saml-logout-handoff.ts';
 import type { OidcSettings } from './core/directory/tenant.ts';
@@ -68,10 +68,12 @@ export interface BaseServices {
   readonly signingKeys: TenantKeys;
   /** Administrative changes (admin API, CLI), newest first; present when a state store was given. */
   readonly audit?: AuditTrail;
+  /** The one delivery of participant logouts (the oidc function runs it for relayed requests); present when a state store was given. */
+  readonly participantLogout?: ParticipantLogout;
 }
 
 export type BaseRuntime = Pick<Runtime, 'directory' | 'clock' | 'random' | 'config'> &
-  Partial<Pick<Runtime, 'custody' | 'state' | 'outbound' | 'truststore' | 'securityEvents'>>;
+  Partial<Pick<Runtime, 'custody' | 'state' | 'outbound' | 'truststore' | 'securityEvents' | 'logoutRelay'>>;
 
 /** What a function that bundles the SAML IdP adds: its back-channel logout (the oidc and portal functions bundle no XML). */
 export interface BaseOptions {
@@ -108,7 +110,11 @@ export function baseServices(runtime: BaseRuntime, options: BaseOptions = {}): B
         ...(samlLogout ? { saml: samlLogout } : {}),
       })
     : undefined;
-  const revocation = runtime.state ? new AccessRevocation(runtime.state, runtime.directory, logout) : undefined;
+  // A function without the token key (admin, portal in AWS) hands the delivery to the oidc function.
+  const notifier = runtime.logoutRelay
+    ? new RelayedParticipantLogout(runtime.logoutRelay, runtime.securityEvents ?? NO_SECURITY_EVENTS, () => requestBaseUrl() ?? runtime.config.publicBaseUrl)
+    : logout;
+  const revocation = runtime.state ? new AccessRevocation(runtime.state, runtime.directory, notifier) : undefined;
   const tenants = new Tenants(runtime.directory, runtime.clock, runtime.config.defaultCustody, { outbound, ...(revocation ? { endings: revocation } : {}) });
   const users = new Users(runtime.directory, tenants, runtime.clock, revocation);
   const throttle = runtime.state ? new LoginThrottle(runtime.state, runtime.clock) : undefined;
@@ -126,7 +132,7 @@ export function baseServices(runtime: BaseRuntime, options: BaseOptions = {}): B
     users,
     access: new AccessCheck(tenants, users, {
       clock: runtime.clock,
-      ...(runtime.state ? { records: new RiskRecords(runtime.state), caep: new CaepLevels(runtime.state) } : {}),
+      ...(runtime.state ? { records: new RiskRecords(runtime.state), caep: new CaepLevels(runtime.state), devices: new RegisteredDevices(runtime.state) } : {}),
       ...(correlations ? { correlations } : {}),
       ...(throttle ? { failures: throttle } : {}),
       ...(revocation ? { endings: revocation } : {}),
@@ -147,5 +153,6 @@ export function baseServices(runtime: BaseRuntime, options: BaseOptions = {}): B
     recoveryCodes,
     ...(throttle ? { throttle, credentials: new Credentials(users, throttle, totp, runtime.securityEvents, recoveryCodes) } : {}),
     ...(runtime.state ? { initialAccessTokens: new InitialAccessTokens(runtime.state, runtime.clock, runtime.random) } : {}),
+    ...(logout ? { participantLogout: logout } : {}),
   };
 }

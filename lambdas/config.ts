@@ -52,6 +52,10 @@ const schema = z.object({
     .string()
     .regex(/^[a-z0-9.-]{4,253}$/, 'must be a lower-case DNS name')
     .optional(),
+  [ENV.logoutRelayFunction]: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a Lambda function name')
+    .optional(),
 });
 
 export interface Config {
@@ -80,6 +84,8 @@ export interface Config {
   readonly directoryCacheSeconds: number;
   /** Where the mutual-TLS truststore is published (admin function, stacks with a certificate domain). */
   readonly truststore?: TruststoreLocation;
+  /** The function relying-party logouts are handed to (functions without the token-signing key, in AWS). */
+  readonly logoutRelayFunction?: string;
 }
 
 export interface TruststoreLocation {
@@ -143,5 +149,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ne
     trustedLocationHeaders: value[ENV.trustedLocationHeaders] === 'true',
     directoryCacheSeconds: value[ENV.directoryCacheSeconds],
     ...(bucket && key && domainName ? { truststore: { bucket, key, domainName } } : {}),
+    ...(value[ENV.logoutRelayFunction] ? { logoutRelayFunction: value[ENV.logoutRelayFunction] } : {}),
   };
 }

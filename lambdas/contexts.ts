@@ -43,4 +43,6 @@ export const ENV = {
   truststoreBucket: 'TRUSTSTORE_BUCKET',
   truststoreKey: 'TRUSTSTORE_KEY',
   certDomainName: 'CERT_DOMAIN_NAME',
+  /** The function that signs relying-party logouts for this one (admin, portal: the oidc function's name), invoked asynchronously. */
+  logoutRelayFunction: 'LOGOUT_RELAY_FUNCTION',
 } as const;

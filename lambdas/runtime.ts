@@ -1,4 +1,5 @@
 import type { SecurityEvents } from './core/security-events.ts';
+import type { LogoutRelay } from './core/access/participant-logout.ts';
 import type { Config } from './config.ts';
 import { baseServices, type BaseOptions, type BaseServices } from './base-services.ts';
 import { TenantKeys } from './core/oidc/keys.ts';
@@ -45,6 +46,11 @@ export interface Runtime {
    * certificate domain; the local stack's data directory): trusted-CA changes and new tenant CAs publish.
    */
   readonly truststore?: TruststoreWriter;
+  /**
+   * Present only in functions that hold no token-signing key but end sessions (admin, portal in AWS):
+   * relying-party logouts are handed to the oidc function (lambdas/internal-events.ts), which signs them.
+   */
+  readonly logoutRelay?: LogoutRelay;
 }
 
 export interface DirectoryServices extends BaseServices {

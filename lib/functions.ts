@@ -1,6 +1,6 @@
 import { Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { CONTEXT_NAMES, ENV, type ContextName } from '../lambdas/contexts.ts';
 import type { Custody, Stage } from './config.ts';
@@ -59,6 +59,15 @@ export class CloudcardFunctions extends Construct {
       return [context, fn] as const;
     });
     this.byContext = Object.fromEntries(entries) as Record<ContextName, ContextFunction>;
+    // Functions that end sessions without the token key hand relying-party logouts to one that has it.
+    for (const [context, fn] of entries) {
+      const target = grants[context].logoutRelay;
+      if (!target) continue;
+      const receiver = this.byContext[target].function;
+      // The unqualified function only (grantInvoke would add every version and alias: `{arn}:*`).
+      fn.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [receiver.functionArn] }));
+      fn.function.addEnvironment(ENV.logoutRelayFunction, receiver.functionName);
+    }
   }
 }
 

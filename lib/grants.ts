@@ -74,6 +74,11 @@ export interface FunctionGrants {
   readonly macKeys: readonly MacKeyName[];
   /** The HMAC keys the function may check MACs with in KMS (kms:VerifyMac): the card function's PIN checks. */
   readonly macVerifyKeys: readonly MacKeyName[];
+  /**
+   * The function this one hands relying-party logouts to (lambda:InvokeFunction on it, and its name in
+   * LOGOUT_RELAY_FUNCTION): functions that end sessions but hold no token-signing key.
+   */
+  readonly logoutRelay?: ContextName;
 }
 
 const NO_RESIDENT_KEYS: ResidentKeyGrant = { create: [], sign: [], agree: [], destroy: [] };
@@ -159,6 +164,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
   // the login throttle for the password grant. No card, no card session, no SAML state. The owner index
   // read only: a risk denial at the refresh grant finds the family's SSO session by its public sid; a
   // Shared Signals session-revoked finds the user's grants and SSO sessions through it. Received CAEP levels.
+  // Agent device records read only: a PRT refresh checks its key is a registered device (`unknown-device`).
   oidc: {
     directory: readWrite(D.tenant),
     state: plusRead(
@@ -179,6 +185,7 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
         S.ssoTransfer,
       ),
       S.subject,
+      S.agentDevice,
     ),
     cardKek: { capabilities: ['wrap', 'unwrap'], contextCard: OIDC_SIGNING_CONTEXT_CARD },
     signingKey: ['sign', 'getPublicKey'],
@@ -222,6 +229,8 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     residentKeys: NO_RESIDENT_KEYS,
     macKeys: [],
     macVerifyKeys: [],
+    // A device-approval denial or a device signed out on the account page ends sessions: the oidc function tells their RPs.
+    logoutRelay: 'oidc',
   },
   // The card service wraps and unwraps card keys; it signs nothing with the stack key. KMS-resident card
   // keys sign and agree keys in KMS, and GENERATE on such a card makes a new key and destroys the old one.
@@ -265,6 +274,8 @@ export const GRANTS: Readonly<Record<ContextName, FunctionGrants>> = {
     residentKeys: { create: ['card-key', 'card-ca', 'card-list'], sign: ['card-ca', 'card-list'], agree: [], destroy: ['card-key', 'card-ca', 'card-list'] },
     macKeys: ['cardPin'],
     macVerifyKeys: [],
+    // It signs no token: relying-party logouts of the sessions it ends are signed and sent by the oidc function.
+    logoutRelay: 'oidc',
   },
   // The public PKI endpoints (CA certificate, CRL, OCSP), anonymous: they read the card partition (the CA
   // item and the register of issued and revoked certificates) and sign with the CA key only (OCSP answers,

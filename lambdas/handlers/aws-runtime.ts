@@ -12,6 +12,7 @@ import { KmsResidentKeys, residentKeyStackTag } from '../adapters/kms/resident-k
 import { systemClock, systemRandom } from '../adapters/system.ts';
 import { PolicedHttp } from '../adapters/outbound-http.ts';
 import { AwsTruststore } from '../adapters/aws-truststore.ts';
+import { AwsLambdaRelay } from '../adapters/aws-lambda-relay.ts';
 import { PUBLIC_ONLY } from '../core/outbound/url-policy.ts';
 import type { Runtime } from '../runtime.ts';
 
@@ -44,5 +45,9 @@ export function awsRuntime(context: ContextName, env: Readonly<Record<string, st
     outbound: new PolicedHttp({ policy: PUBLIC_ONLY }),
     // Only the admin function is given the truststore location (and the right to write it).
     ...(config.truststore ? { truststore: new AwsTruststore({ ...config.truststore, region: env['AWS_REGION'] ?? '', credentials: envCredentials }) } : {}),
+    // Functions without the token-signing key hand relying-party logouts to the oidc function.
+    ...(config.logoutRelayFunction
+      ? { logoutRelay: new AwsLambdaRelay({ functionName: config.logoutRelayFunction, region: env['AWS_REGION'] ?? '', credentials: envCredentials }) }
+      : {}),
   };
 }

@@ -32,9 +32,16 @@ export const EXPECTED_KEY_USE: Readonly<Record<ContextName, { kek: string[]; kek
 export const sorted = (actions: Iterable<string>): string[] => [...new Set(actions)].sort();
 
 /** The identity actions that are not table access (those are asserted statement by statement). */
-export function expectedIdentityActions(): Record<string, string[]> {
-  return { logs: sorted(LOG_WRITE), '*': sorted(XRAY) };
+export function expectedIdentityActions(context: ContextName): Record<string, string[]> {
+  const relay = EXPECTED_LOGOUT_RELAY[context];
+  return { logs: sorted(LOG_WRITE), '*': sorted(XRAY), ...(relay ? { [`function:${relay}`]: ['lambda:InvokeFunction'] } : {}) };
 }
+
+/**
+ * The functions that end sessions without holding the token-signing key hand relying-party logouts to
+ * the oidc function (an asynchronous invoke): written out literally, independent of lib/grants.ts.
+ */
+export const EXPECTED_LOGOUT_RELAY: Readonly<Partial<Record<ContextName, ContextName>>> = { admin: 'oidc', portal: 'oidc' };
 
 /**
  * The statements one table's access must turn into: item reads and index queries, item writes, each

@@ -13,6 +13,7 @@ import { CONTEXT_KEY_NEEDS } from '../../lambdas/apps.ts';
 import { RESIDENT_KEY_TAG, residentKeyStackTag } from '../../lambdas/adapters/kms/resident-keys.ts';
 import {
   EXPECTED_KEY_USE,
+  EXPECTED_LOGOUT_RELAY,
   EXPECTED_MAC_KEYS,
   EXPECTED_MAC_VERIFY_KEYS,
   EXPECTED_RESIDENT_KEYS,
@@ -299,6 +300,26 @@ describe('functions', () => {
     expect(env).not.toHaveProperty(ENV.publicBaseUrl); // no custom domain in dev
   });
 
+  it.each(CONTEXT_NAMES)('%s names the function it hands relying-party logouts to exactly when it may invoke it', (context) => {
+    const env = resource(ids.fn(context))['Properties']['Environment']['Variables'] as Json;
+    const relay = EXPECTED_LOGOUT_RELAY[context];
+    if (relay) expect(env[ENV.logoutRelayFunction]).toEqual({ Ref: ids.fn(relay) });
+    else expect(env).not.toHaveProperty(ENV.logoutRelayFunction);
+  });
+
+  it('admin and portal hand logouts to oidc yet still cannot sign with the token key (no kms:Sign for them in any key policy)', () => {
+    expect(EXPECTED_LOGOUT_RELAY).toEqual({ admin: 'oidc', portal: 'oidc' });
+    for (const context of ['admin', 'portal'] as const) {
+      expect(GRANTS[context].logoutRelay).toBe('oidc');
+      expect(GRANTS[context].signingKey).not.toContain('sign');
+      const signing = keyStatementsFor(resource(ids.signing)['Properties']['KeyPolicy'], ids.role(context));
+      expect(signing.flatMap((st) => st.actions)).not.toContain('kms:Sign');
+      // Nor can they open a tenant's wrapped token key under the KEK (admin never decrypts; portal only under `totp`).
+      const kek = keyStatementsFor(resource(ids.kek)['Properties']['KeyPolicy'], ids.role(context)).filter((st) => st.actions.includes('kms:Decrypt'));
+      for (const st of kek) expect(JSON.stringify(st.Condition)).toContain(TOTP_CONTEXT_CARD);
+    }
+  });
+
   it.each(CONTEXT_NAMES)('%s has its own log group with the context retention', (context) => {
     expect(resource(ids.logs(context))['Properties']).toMatchObject({ LogGroupName: `/aws/lambda/cloudcard-dev-${context}`, RetentionInDays: 30 });
   });
@@ -330,7 +351,7 @@ describe('functions', () => {
         .flat()
         .filter((a) => a.startsWith('kms:')),
     ).toEqual([]);
-    expect(actual).toEqual(expectedIdentityActions());
+    expect(actual).toEqual(expectedIdentityActions(context));
   });
 
   it.each(CONTEXT_NAMES)('%s reaches table items only by the partition patterns of its matrix entry, and may not scan', (context) => {
@@ -450,6 +471,8 @@ function resourceClass(target: unknown, context: string): string {
   if (text.includes(`"${ids.directory}"`)) return 'directory';
   if (text.includes(`"${ids.state}"`)) return 'state';
   if (text === JSON.stringify(getAttArn(ids.logs(context)))) return 'logs';
+  // A function's ARN, or its versions and aliases (`{arn}:*`): the logout relay's invoke.
+  for (const other of CONTEXT_NAMES) if (text.includes(`"${ids.fn(other)}"`)) return `function:${other}`;
   return `unexpected:${text}`;
 }
 

@@ -111,6 +111,21 @@ describe.each(BACKENDS)('the agent’s primary refresh token (%s backend)', (bac
     expect((await familyItem(state.accessToken))?.revoked).toBe(true);
   });
 
+  it('scores unknown-device for a PRT whose key is no registered device of the user, not once the device is registered', async () => {
+    const { state } = await signedInAgent();
+    const jkt = await calculateJwkThumbprint(state.deviceKey.publicJwk);
+    const { config, dpop } = await agentClient(state.deviceKey);
+    const lastReasons = async (accessToken: string) => (await familyItem(accessToken))?.risk?.decisions.at(-1)?.reasons;
+    // Not registered yet: the signal fires (10, below the step-up band: still allowed).
+    const unregistered = await oidc.refreshTokenGrant(config, state.refreshToken!, undefined, { DPoP: dpop });
+    expect(await lastReasons(unregistered.access_token)).toContain('unknown-device');
+    // Registered (what the card API's POST /devices does): it no longer fires.
+    const devices = directoryServices(stack.runtime).devices!;
+    await devices.register('demo', 'alice', jkt, { os: 'linux', hostnameHash: 'h', agentVersion: '9.9.9', cardSessionLive: false });
+    const registered = await oidc.refreshTokenGrant(config, unregistered.refresh_token!, undefined, { DPoP: dpop });
+    expect(await lastReasons(registered.access_token)).not.toContain('unknown-device');
+  });
+
   it('gives per-service access tokens (RFC 8707 resource): aud is the resource, only allowed ones, invalid_target spends nothing', async () => {
     const { stateDir, state } = await signedInAgent();
     const { config, dpop } = await agentClient(state.deviceKey);

@@ -32,6 +32,7 @@ export async function startStackOn(
     env?: Record<string, string>;
     certListener?: LocalStackOptions['certListener'];
     logLevel?: LocalStackOptions['logLevel'];
+    contextRuntime?: LocalStackOptions['contextRuntime'];
   } = {},
 ): Promise<LocalStack> {
   const base = {
@@ -42,6 +43,7 @@ export async function startStackOn(
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.env ? { env: options.env } : {}),
     ...(options.certListener ? { certListener: options.certListener } : {}),
+    ...(options.contextRuntime ? { contextRuntime: options.contextRuntime } : {}),
   };
   if (backend === 'embedded') return startLocalStack(base);
   const endpoint = process.env['CLOUDCARD_TEST_EMULATOR'];

@@ -193,4 +193,25 @@ describe('access check', () => {
     await expect(check.continueAccess({ ...continuation, subject: { user: 'bob' } }, prefetched)).rejects.toThrow(/another continuation/);
     await expect(check.continueAccess({ ...continuation, kind: 'code' }, prefetched)).rejects.toThrow(/another continuation/);
   });
+
+  it('feeds unknown-device from one device lookup, only for a continuation that names a device key', async () => {
+    const looked: string[] = [];
+    const registered = new Set(['jkt-registered']);
+    const devices = { isRegistered: async (_t: string, _u: string, jkt: string) => (looked.push(jkt), registered.has(jkt)) };
+    const check = new AccessCheck({ find: async () => tenant() }, { get: async () => user() }, { devices, clock: { now: () => 2_000 } });
+    const refresh = (key: string, deviceKey?: string) =>
+      check.continueAccess({
+        kind: 'refresh',
+        tenant: 'acme',
+        subject: { user: 'alice' },
+        grantedAt: 1,
+        context: { ip: '127.0.0.1', keyThumbprint: key },
+        ...(deviceKey ? { deviceKey } : {}),
+      });
+    expect(await refresh('jkt-other', 'jkt-other')).toMatchObject({ outcome: 'allow', risk: { reasons: ['unknown-device'], score: 10 } });
+    expect(await refresh('jkt-registered', 'jkt-registered')).toMatchObject({ outcome: 'allow', risk: { reasons: [] } });
+    // A DPoP key that is no device key (an ordinary client's): not looked up, no signal.
+    expect(await refresh('jkt-client')).toMatchObject({ outcome: 'allow', risk: { reasons: [] } });
+    expect(looked).toEqual(['jkt-other', 'jkt-registered']);
+  });
 });

@@ -72,6 +72,11 @@ export interface Continuation {
   readonly recordAsRead?: { readonly value: RiskRecord | undefined };
   /** The key the continued family is bound to (a public client's DPoP `jkt`). */
   readonly boundKey?: string;
+  /**
+   * The presented key when it stands for a device (the agent's PRT: its DPoP key is the device key): looked
+   * up among the user's registered devices, beside the first reads; none found fires `unknown-device`.
+   */
+  readonly deviceKey?: string;
 }
 
 export type DenialReason = 'tenant-missing' | 'tenant-disabled' | 'user-missing' | 'user-disabled' | 'revoked' | 'risk';
@@ -105,12 +110,17 @@ export interface RiskPorts {
   readonly correlations?: Pick<DeviceCorrelations, 'recheck'>;
   /** What the tenant's Shared Signals transmitters reported (read only for a tenant that has transmitters). */
   readonly caep?: Pick<CaepLevels, 'read'>;
+  /** Whether a device key is a registered, not removed device of the user (core/access/devices.ts). */
+  readonly devices?: { isRegistered(tenant: string, username: string, jkt: string): Promise<boolean> };
   readonly clock: Clock;
 }
 const deny = (reason: DenialReason, message: string): AccessDecision => ({ outcome: 'deny', reason, message });
 
-/** The first round of a check's reads: the tenant, the user (none for a client), the user's recent failed sign-ins (scored only). */
-type Reads = Promise<readonly [Tenant | undefined, User | undefined, number | undefined]>;
+/**
+ * The first round of a check's reads: the tenant, the user (none for a client), the user's recent failed
+ * sign-ins and, for a device key (a PRT refresh), whether it is a registered device of the user (scored only).
+ */
+type Reads = Promise<readonly [Tenant | undefined, User | undefined, number | undefined, boolean | undefined]>;
 
 /**
  * A check's reads started before its continuation is complete (`AccessCheck.prefetch`): for this tenant,
@@ -120,12 +130,14 @@ export class PrefetchedReads {
   readonly tenant: string;
   readonly subject: Continuation['subject'];
   readonly kind: ContinuationKind;
+  readonly deviceKey: string | undefined;
   readonly reads: Reads;
 
-  constructor(tenant: string, subject: Continuation['subject'], kind: ContinuationKind, reads: Reads) {
+  constructor(tenant: string, subject: Continuation['subject'], kind: ContinuationKind, deviceKey: string | undefined, reads: Reads) {
     this.tenant = tenant;
     this.subject = subject;
     this.kind = kind;
+    this.deviceKey = deviceKey;
     this.reads = reads;
     reads.catch(() => undefined); // a caller that fails first and never continues leaves no unhandled rejection
   }
@@ -177,9 +189,9 @@ export class AccessCheck {
    * ahead of the rest: the refresh grant's token names its user, so these run beside the rotation. The
    * reads are as fresh as `continueAccess`'s own; pass the result to it with the same tenant, subject, kind.
    */
-  prefetch(tenant: string, subject: Continuation['subject'], kind: ContinuationKind): PrefetchedReads {
+  prefetch(tenant: string, subject: Continuation['subject'], kind: ContinuationKind, deviceKey?: string): PrefetchedReads {
     const username = 'user' in subject ? subject.user : undefined;
-    return new PrefetchedReads(tenant, subject, kind, this.#reads(tenant, username, this.#scores(kind, username)));
+    return new PrefetchedReads(tenant, subject, kind, deviceKey, this.#reads(tenant, username, this.#scores(kind, username), deviceKey));
   }
 
   /** Whether a continuation of this kind for this subject is scored when it has a context. */
@@ -187,11 +199,14 @@ export class AccessCheck {
     return this.#risk !== undefined && username !== undefined && SCORED.has(kind);
   }
 
-  #reads(tenant: string, username: string | undefined, scored: boolean): Reads {
+  #reads(tenant: string, username: string | undefined, scored: boolean, deviceKey?: string): Reads {
+    const risk = this.#risk;
     return Promise.all([
       this.#tenants.find(tenant),
       username === undefined ? undefined : this.#user(tenant, username),
-      scored && this.#risk?.failures ? this.#risk.failures.recentFailures(tenant, username!) : undefined,
+      scored && risk?.failures ? risk.failures.recentFailures(tenant, username!) : undefined,
+      // One get of the device record, PRT refreshes only: in the same round as the others.
+      scored && deviceKey && risk?.devices ? risk.devices.isRegistered(tenant, username!, deviceKey) : undefined,
     ] as const);
   }
 
@@ -215,8 +230,8 @@ export class AccessCheck {
     const username = 'user' in continuation.subject ? continuation.subject.user : undefined;
     const risk = this.#risk;
     const scored = this.#scores(continuation.kind, username) && continuation.context !== undefined;
-    const [[tenant, user, failures], record] = await Promise.all([
-      prefetched ?? this.#reads(continuation.tenant, username, scored),
+    const [[tenant, user, failures, registeredDevice], record] = await Promise.all([
+      prefetched ?? this.#reads(continuation.tenant, username, scored, continuation.deviceKey),
       scored && continuation.record && risk!.records
         ? continuation.recordAsRead
           ? continuation.recordAsRead.value
@@ -238,6 +253,7 @@ export class AccessCheck {
         ...(continuation.audience ? { audience: continuation.audience } : {}),
         ...(signal ? { correlation: signal } : {}),
         ...(reported ? { reported } : {}),
+        ...(registeredDevice !== undefined ? { registeredDevice } : {}),
       },
       policy,
     );
@@ -346,6 +362,7 @@ function assertSame(prefetched: PrefetchedReads, continuation: Continuation): vo
   if (
     prefetched.tenant !== continuation.tenant ||
     prefetched.kind !== continuation.kind ||
+    prefetched.deviceKey !== continuation.deviceKey ||
     JSON.stringify(prefetched.subject) !== JSON.stringify(continuation.subject)
   )
     throw new Error('the reads were prefetched for another continuation');

@@ -78,6 +78,19 @@ function deviceReportOf(body: Record<string, unknown>): DeviceReport {
   };
 }
 
+/** Whether a key is a registered device of the user: one get (a removed device's record is deleted). */
+export class RegisteredDevices {
+  readonly #state: StateStore;
+
+  constructor(state: StateStore) {
+    this.#state = state;
+  }
+
+  async isRegistered(tenant: string, username: string, jkt: string): Promise<boolean> {
+    return (await this.#state.get<DeviceItem>(deviceKey(tenant, username, jkt))) !== undefined;
+  }
+}
+
 /**
  * A user's registered devices (the agent's device key and what it reports), on the owner index
  * (`GSI1SK=AGENTDEV#{jkt}`) so one query lists them; removing one ends its PRT families and card sessions.

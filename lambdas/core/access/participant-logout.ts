@@ -26,6 +26,22 @@ export interface ParticipantLogoutNotifier {
   notify(tenant: string, username: string, ended: EndedAccess): Promise<void>;
 }
 
+/**
+ * One ended access to tell the relying parties of, as a function without the token-signing key hands it
+ * to the function that has it (the oidc function): `baseUrl` is the `{base}` of the request that ended it.
+ */
+export interface ParticipantLogoutRequest {
+  readonly tenant: string;
+  readonly username: string;
+  readonly ended: EndedAccess;
+  readonly baseUrl?: string;
+}
+
+/** Carries a request to the oidc function (in AWS an asynchronous Lambda invoke); resolves once it is accepted. */
+export interface LogoutRelay {
+  send(request: ParticipantLogoutRequest): Promise<void>;
+}
+
 /** A SAML session participant as recorded at assertion time (core/saml/session-participants.ts). */
 export interface SamlParticipantRecord {
   readonly spEntityId: string;
@@ -83,18 +99,19 @@ export class ParticipantLogout implements ParticipantLogoutNotifier {
     this.#deps = deps;
   }
 
-  async notify(tenant: string, username: string, ended: EndedAccess): Promise<void> {
+  /** `baseUrl` overrides the deps' one: a relayed request carries the `{base}` of the request that ended the access. */
+  async notify(tenant: string, username: string, ended: EndedAccess, baseUrl?: string): Promise<void> {
     if (ended.sessions.length === 0 && ended.grants.length === 0) return;
     const emitFailure = (client: string, reason: string) => this.#deps.events.emit({ kind: 'participant-logout-failed', tenant, username, client, reason });
     let jobs: Job[];
     try {
-      jobs = await this.#jobs(tenant, username, ended);
+      jobs = await this.#jobs(tenant, username, ended, baseUrl);
     } catch {
       // The participants could not be read: the decision stands, the logout is reported as not done.
       emitFailure('*', 'participants-unreadable');
       return;
     }
-    const base = this.#deps.baseUrl();
+    const base = baseUrl ?? this.#deps.baseUrl();
     if (!base) {
       for (const job of jobs) emitFailure(job.client, 'no-issuer');
       return;
@@ -114,9 +131,9 @@ export class ParticipantLogout implements ParticipantLogoutNotifier {
     });
   }
 
-  async #jobs(tenant: string, username: string, ended: EndedAccess): Promise<Job[]> {
+  async #jobs(tenant: string, username: string, ended: EndedAccess, baseUrl: string | undefined): Promise<Job[]> {
     const { oidc, saml } = this.#deps;
-    const issuer = () => `${this.#deps.baseUrl()}/t/${tenant}`;
+    const issuer = () => `${baseUrl ?? this.#deps.baseUrl()}/t/${tenant}`;
     const [participants, targets] = await Promise.all([this.#samlParticipants(tenant, ended.sessions), this.#oidcTargets(tenant, username, ended)]);
     return [
       ...targets.map((target): Job => ({
@@ -175,6 +192,34 @@ export class ParticipantLogout implements ParticipantLogoutNotifier {
     for (const pair of pairs)
       seen.set(`${pair.clientId}\0${pair.sid ?? ''}`, { clientId: pair.clientId, sub: username, ...(pair.sid ? { sid: pair.sid } : {}) });
     return [...seen.values()];
+  }
+}
+
+/**
+ * The notifier of a function that holds no token-signing key (admin, portal in AWS): it signs nothing and
+ * calls no relying party, it hands the ended access to the oidc function, which runs ParticipantLogout
+ * (the one delivery) with its key. A hand-off that fails is a `participant-logout-failed` event; the
+ * decision that ended the access stands.
+ */
+export class RelayedParticipantLogout implements ParticipantLogoutNotifier {
+  readonly #relay: LogoutRelay;
+  readonly #events: SecurityEvents;
+  readonly #baseUrl: () => string | undefined;
+
+  constructor(relay: LogoutRelay, events: SecurityEvents, baseUrl: () => string | undefined) {
+    this.#relay = relay;
+    this.#events = events;
+    this.#baseUrl = baseUrl;
+  }
+
+  async notify(tenant: string, username: string, ended: EndedAccess): Promise<void> {
+    if (ended.sessions.length === 0 && ended.grants.length === 0) return;
+    const baseUrl = this.#baseUrl();
+    try {
+      await this.#relay.send({ tenant, username, ended, ...(baseUrl ? { baseUrl } : {}) });
+    } catch {
+      this.#events.emit({ kind: 'participant-logout-failed', tenant, username, client: '*', reason: 'relay-failed' });
+    }
   }
 }
 

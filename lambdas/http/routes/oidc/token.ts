@@ -112,7 +112,8 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
         }
       }
       const named = refreshTokenSubject(token);
-      const prefetched = named === undefined ? undefined : deps.access.prefetch(tenant.tenant.id, { user: named }, 'refresh');
+      const deviceKey = proof && client.dpop_bound_access_tokens ? proof.jkt : undefined;
+      const prefetched = named === undefined ? undefined : deps.access.prefetch(tenant.tenant.id, { user: named }, 'refresh', deviceKey);
       // One conditional update rotates the family; client, tenant and DPoP key are part of its guard, so
       // only the rightful holder's reuse is reuse and nothing changes for anyone else.
       const rotation = await oidc.refreshTokens.rotate(token, {
@@ -135,6 +136,8 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
         sessionId: rt.sid,
         record: { kind: 'grant', gid: rt.gid },
         ...(rt.jkt ? { boundKey: rt.jkt } : {}),
+        // A PRT's proof key is the agent's device key: the check looks it up among the user's devices.
+        ...(deviceKey ? { deviceKey } : {}),
       } as const;
       const reads = rt.sub === named ? prefetched : undefined;
       if (rotation.outcome === 'wrong-key') {

@@ -1,0 +1,74 @@
+import * as z from 'zod';
+import type { ParticipantLogoutRequest } from './core/access/participant-logout.ts';
+
+/**
+ * The one internal (non-HTTP) event a function takes: a participant-logout hand-off from a function
+ * that holds no token-signing key (admin, portal) to the oidc function, which signs the logout tokens
+ * and SAML hand-offs. In AWS it arrives by an asynchronous Lambda invoke, which only the roles granted
+ * `lambda:InvokeFunction` on the oidc function can make (lib/grants.ts `invoke`); API Gateway only ever
+ * delivers proxy events, which carry a `requestContext` and never this `source`.
+ */
+export const PARTICIPANT_LOGOUT_SOURCE = 'cloudcard.participant-logout';
+
+export interface ParticipantLogoutEvent {
+  readonly source: typeof PARTICIPANT_LOGOUT_SOURCE;
+  readonly request: ParticipantLogoutRequest;
+}
+
+export const participantLogoutEvent = (request: ParticipantLogoutRequest): ParticipantLogoutEvent => ({
+  source: PARTICIPANT_LOGOUT_SOURCE,
+  // Copied member by member: only what the delivery reads crosses over.
+  request: {
+    tenant: request.tenant,
+    username: request.username,
+    ended: {
+      sessions: request.ended.sessions.map((session) => ({ hash: session.hash, ...(session.sid ? { sid: session.sid } : {}) })),
+      grants: request.ended.grants.map((grant) => ({ clientId: grant.clientId, ...(grant.sid ? { sid: grant.sid } : {}) })),
+    },
+    ...(request.baseUrl ? { baseUrl: request.baseUrl } : {}),
+  },
+});
+
+const id = z.string().min(1).max(256);
+const schema = z.strictObject({
+  source: z.literal(PARTICIPANT_LOGOUT_SOURCE),
+  request: z.strictObject({
+    tenant: z.string().regex(/^[a-z0-9-]{1,63}$/),
+    username: id,
+    baseUrl: z
+      .string()
+      .url()
+      .refine((url) => /^https?:\/\//.test(url) && !url.endsWith('/'))
+      .optional(),
+    ended: z.strictObject({
+      sessions: z.array(z.strictObject({ hash: id, sid: id.optional() })).max(1000),
+      grants: z.array(z.strictObject({ clientId: id, sid: id.optional() })).max(1000),
+    }),
+  }),
+});
+
+export class InternalEventError extends Error {
+  override readonly name = 'InternalEventError';
+}
+
+/**
+ * `undefined` for anything that is not an internal event (every API Gateway event: those go to the
+ * routes); the request of a well-formed participant-logout event; throws InternalEventError for an
+ * event that claims the internal source but is malformed or also looks like an HTTP event.
+ */
+export function internalEventOf(event: unknown): ParticipantLogoutRequest | undefined {
+  if (typeof event !== 'object' || event === null || (event as { source?: unknown }).source !== PARTICIPANT_LOGOUT_SOURCE) return undefined;
+  const parsed = schema.safeParse(event);
+  if (!parsed.success)
+    throw new InternalEventError(`refused internal event: ${parsed.error.issues.map((issue) => issue.path.join('.') || 'event').join(', ')}`);
+  const { request } = parsed.data;
+  return {
+    tenant: request.tenant,
+    username: request.username,
+    ended: {
+      sessions: request.ended.sessions.map((session) => ({ hash: session.hash, ...(session.sid ? { sid: session.sid } : {}) })),
+      grants: request.ended.grants.map((grant) => ({ clientId: grant.clientId, ...(grant.sid ? { sid: grant.sid } : {}) })),
+    },
+    ...(request.baseUrl ? { baseUrl: request.baseUrl } : {}),
+  };
+}
