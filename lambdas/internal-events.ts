@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import type { ParticipantLogoutRequest } from './core/access/participant-logout.ts';
+import { TENANT_ID } from './core/directory/tenant.ts';
 
 /**
  * The one internal (non-HTTP) event a function takes: a participant-logout hand-off from a function
@@ -15,25 +16,27 @@ export interface ParticipantLogoutEvent {
   readonly request: ParticipantLogoutRequest;
 }
 
+/** Copied member by member, on the way out and on the way in: only what the delivery reads crosses over. */
+const onlyDelivered = (request: ParticipantLogoutRequest): ParticipantLogoutRequest => ({
+  tenant: request.tenant,
+  username: request.username,
+  ended: {
+    sessions: request.ended.sessions.map((session) => ({ hash: session.hash, ...(session.sid ? { sid: session.sid } : {}) })),
+    grants: request.ended.grants.map((grant) => ({ clientId: grant.clientId, ...(grant.sid ? { sid: grant.sid } : {}) })),
+  },
+  ...(request.baseUrl ? { baseUrl: request.baseUrl } : {}),
+});
+
 export const participantLogoutEvent = (request: ParticipantLogoutRequest): ParticipantLogoutEvent => ({
   source: PARTICIPANT_LOGOUT_SOURCE,
-  // Copied member by member: only what the delivery reads crosses over.
-  request: {
-    tenant: request.tenant,
-    username: request.username,
-    ended: {
-      sessions: request.ended.sessions.map((session) => ({ hash: session.hash, ...(session.sid ? { sid: session.sid } : {}) })),
-      grants: request.ended.grants.map((grant) => ({ clientId: grant.clientId, ...(grant.sid ? { sid: grant.sid } : {}) })),
-    },
-    ...(request.baseUrl ? { baseUrl: request.baseUrl } : {}),
-  },
+  request: onlyDelivered(request),
 });
 
 const id = z.string().min(1).max(256);
 const schema = z.strictObject({
   source: z.literal(PARTICIPANT_LOGOUT_SOURCE),
   request: z.strictObject({
-    tenant: z.string().regex(/^[a-z0-9-]{1,63}$/),
+    tenant: z.string().regex(TENANT_ID),
     username: id,
     baseUrl: z
       .string()
@@ -61,14 +64,5 @@ export function internalEventOf(event: unknown): ParticipantLogoutRequest | unde
   const parsed = schema.safeParse(event);
   if (!parsed.success)
     throw new InternalEventError(`refused internal event: ${parsed.error.issues.map((issue) => issue.path.join('.') || 'event').join(', ')}`);
-  const { request } = parsed.data;
-  return {
-    tenant: request.tenant,
-    username: request.username,
-    ended: {
-      sessions: request.ended.sessions.map((session) => ({ hash: session.hash, ...(session.sid ? { sid: session.sid } : {}) })),
-      grants: request.ended.grants.map((grant) => ({ clientId: grant.clientId, ...(grant.sid ? { sid: grant.sid } : {}) })),
-    },
-    ...(request.baseUrl ? { baseUrl: request.baseUrl } : {}),
-  };
+  return onlyDelivered(parsed.data.request);
 }
