@@ -138,7 +138,9 @@ export class CertificateLogins {
     if (usage !== true) throw new CertificateLoginError('wrong-usage', usage);
     const serial = canonicalSerial(certificate.serialNumber);
     const login =
-      issuer.kind === 'card' ? await this.#cardLogin(tenant, certificate, serial) : await this.#externalLogin(tenant, certificate, serial, issuer.ca);
+      issuer.kind === 'card'
+        ? await this.#cardLogin(tenant, certificate, serial)
+        : await this.#externalLogin(tenant, certificate, serial, issuer.ca, issuer.caCertificate);
     const user = await this.#directory.get<UserItem>(directoryKeys.user(tenant, login.sub));
     if (!user) throw new CertificateLoginError('unknown-user', `no user ${login.sub} exists in this organisation`);
     if (user.user.status !== 'active') throw new CertificateLoginError('user-disabled', `the user ${login.sub} is disabled`);
@@ -149,11 +151,15 @@ export class CertificateLogins {
   }
 
   /** The tenant's card CA or a trusted external CA that issued (and signed) the certificate. */
-  async #issuerOf(tenant: string, certificate: X509Certificate): Promise<{ kind: 'card' } | { kind: 'external'; ca: TrustedCa }> {
+  async #issuerOf(
+    tenant: string,
+    certificate: X509Certificate,
+  ): Promise<{ kind: 'card' } | { kind: 'external'; ca: TrustedCa; caCertificate: X509Certificate }> {
     const authority = await this.#directory.get<AuthorityItem>(cardAuthorityKey(tenant));
     if (authority && issuedBy(certificate, new X509Certificate(authority.certificatePem))) return { kind: 'card' };
     for (const ca of await this.#trusted.list(tenant)) {
-      if (issuedBy(certificate, new X509Certificate(ca.pem))) return { kind: 'external', ca };
+      const caCertificate = new X509Certificate(ca.pem);
+      if (issuedBy(certificate, caCertificate)) return { kind: 'external', ca, caCertificate };
     }
     throw new CertificateLoginError(
       'untrusted-ca',
@@ -187,9 +193,9 @@ export class CertificateLogins {
     };
   }
 
-  async #externalLogin(tenant: string, certificate: X509Certificate, serial: string, ca: TrustedCa): Promise<CertificateLogin> {
+  async #externalLogin(tenant: string, certificate: X509Certificate, serial: string, ca: TrustedCa, caCertificate: X509Certificate): Promise<CertificateLogin> {
     if (!ca.mapping) throw new CertificateLoginError('no-mapping', 'the CA that issued this certificate has no mapping rule to a user in this organisation');
-    if (ca.crl) await this.#checkCrl(ca.crl.url, new X509Certificate(ca.pem), serial);
+    if (ca.crl) await this.#checkCrl(ca.crl.url, caCertificate, serial);
     const sub = await this.#mapped(tenant, certificate, ca.mapping);
     const smartcard = (certificate.keyUsage ?? []).includes(LOGIN_EKUS.smartcardLogon);
     // The PIN cannot be known from an external certificate.
