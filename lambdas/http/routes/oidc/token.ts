@@ -103,6 +103,9 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
       const resource = targetResource(form['resource'], client);
       // The token names its user: the access check's reads (tenant, user, sign-in failures, all fresh) run
       // beside the rotation, and count only if the rotated family is that user's (else read again after).
+      const named = refreshTokenSubject(token);
+      const deviceKey = proof && client.dpop_bound_access_tokens ? proof.jkt : undefined;
+      const prefetched = named === undefined ? undefined : deps.access.prefetch(tenant.tenant.id, { user: named }, 'refresh', deviceKey);
       // A narrower scope is checked against the family before it rotates (its scope never changes), so an
       // invalid_scope spends nothing (RFC 6749 §5.2): one extra read, only when the request names a scope.
       if (form['scope'] !== undefined) {
@@ -111,9 +114,6 @@ export function tokenRoutes(deps: OidcRouteDeps): Route[] {
           narrowedScope(form['scope'], scopeStillAllowed(client, family.scope));
         }
       }
-      const named = refreshTokenSubject(token);
-      const deviceKey = proof && client.dpop_bound_access_tokens ? proof.jkt : undefined;
-      const prefetched = named === undefined ? undefined : deps.access.prefetch(tenant.tenant.id, { user: named }, 'refresh', deviceKey);
       // One conditional update rotates the family; client, tenant and DPoP key are part of its guard, so
       // only the rightful holder's reuse is reuse and nothing changes for anyone else.
       const rotation = await oidc.refreshTokens.rotate(token, {
