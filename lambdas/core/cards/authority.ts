@@ -1,6 +1,5 @@
-import 'reflect-metadata'; // @peculiar/x509 2.x needs a Reflect polyfill (tsyringe), imported before it
 import { createHash, webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { derToJose } from '../crypto/ecdsa.ts';
 import { ConflictError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item, ResidentKeys } from '../../ports.ts';
@@ -10,8 +9,7 @@ import { listSignerKey, readListSigner, type ListSigner } from './list-signer.ts
 import { contentSignerKey, readContentSigner, type StoredContentSigner } from './content-signer.ts';
 import { pkiUrls } from '../pki/urls.ts';
 import type { TruststorePublisher } from '../pki/truststore.ts';
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
+import { loadX509 } from '../pki/x509-lib.ts';
 
 const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
 /** The largest message KMS signs as RAW (MessageType RAW); larger ones are signed as a digest. */
@@ -30,14 +28,16 @@ const EKU = {
 } as const;
 
 /** What each PIV slot's certificate is for (SP 800-73-4 §3.1; key usage as Windows and OpenSC expect). */
-const SLOT_PROFILE: Record<Exclude<PivSlot, 'f9'>, { keyUsage: number; eku: string[] }> = {
-  '9a': { keyUsage: x509.KeyUsageFlags.digitalSignature, eku: [EKU.clientAuth, EKU.smartcardLogon] },
-  '9c': { keyUsage: x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation, eku: [EKU.emailProtection, EKU.documentSigning] },
-  '9d': { keyUsage: x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.keyAgreement, eku: [EKU.emailProtection] },
+type KeyUsage = keyof typeof X509.KeyUsageFlags;
+const SLOT_PROFILE: Record<Exclude<PivSlot, 'f9'>, { keyUsage: KeyUsage[]; eku: string[] }> = {
+  '9a': { keyUsage: ['digitalSignature'], eku: [EKU.clientAuth, EKU.smartcardLogon] },
+  '9c': { keyUsage: ['digitalSignature', 'nonRepudiation'], eku: [EKU.emailProtection, EKU.documentSigning] },
+  '9d': { keyUsage: ['keyEncipherment', 'keyAgreement'], eku: [EKU.emailProtection] },
   // clientAuth beside PIV card authentication: NSS (Chromium, Firefox) offers a certificate for TLS client
   // authentication only with it (or with no EKU). The assurance comes from the slot, not the EKU (cert-login.ts).
-  '9e': { keyUsage: x509.KeyUsageFlags.digitalSignature, eku: [EKU.pivCardAuth, EKU.clientAuth] },
+  '9e': { keyUsage: ['digitalSignature'], eku: [EKU.pivCardAuth, EKU.clientAuth] },
 };
+const keyUsageFlags = (x509: typeof X509, usages: readonly KeyUsage[]): number => usages.reduce((flags, usage) => flags | x509.KeyUsageFlags[usage], 0);
 
 type AuthorityItem = Item & { keyId: string; certificatePem: string; createdAt: string };
 /** Beside the tenant's cards, so the same grant covers it (see cardPartition). */
@@ -45,13 +45,13 @@ const authorityKey = cardAuthorityKey;
 
 export interface TenantCa {
   readonly keyId: string;
-  readonly certificate: x509.X509Certificate;
+  readonly certificate: X509.X509Certificate;
 }
 
 /** The tenant's card CA if it exists (read only: the PKI endpoints never create one). */
 export async function readAuthority(directory: DirectoryStore, tenant: string): Promise<TenantCa | undefined> {
   const stored = await directory.get<AuthorityItem>(authorityKey(tenant));
-  return stored ? { keyId: stored.keyId, certificate: new x509.X509Certificate(stored.certificatePem) } : undefined;
+  return stored ? { keyId: stored.keyId, certificate: new (await loadX509()).X509Certificate(stored.certificatePem) } : undefined;
 }
 
 /** A certificate the CA issued, with what the register of issued certificates records. */
@@ -97,7 +97,7 @@ const rdnValue = (value: string): string => value.replace(/[,+="\\<>;#\u0000-\u0
  * A WebCrypto stand-in whose only job is `sign`: @peculiar/x509 builds and encodes the certificate, the
  * signature comes from the CA's resident key (KMS in AWS), converted from DER to the form WebCrypto gives.
  */
-export function residentSigningCrypto(keys: ResidentKeys, keyId: string): Parameters<typeof x509.X509CertificateGenerator.create>[1] {
+export function residentSigningCrypto(keys: ResidentKeys, keyId: string): Parameters<typeof X509.X509CertificateGenerator.create>[1] {
   const subtle = {
     sign: async (_algorithm: unknown, _key: unknown, data: ArrayBuffer | Uint8Array) => {
       const message = new Uint8Array(data as ArrayBuffer);
@@ -110,7 +110,7 @@ export function residentSigningCrypto(keys: ResidentKeys, keyId: string): Parame
       return derToJose(signature, 32).buffer;
     },
   };
-  return { subtle, getRandomValues: webcrypto.getRandomValues.bind(webcrypto) } as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1];
+  return { subtle, getRandomValues: webcrypto.getRandomValues.bind(webcrypto) } as unknown as Parameters<typeof X509.X509CertificateGenerator.create>[1];
 }
 
 /** A reference to the CA's private key for the generator: its algorithm only; signing goes to KMS. */
@@ -158,6 +158,7 @@ export class CardAuthority {
   async authority(tenant: string): Promise<TenantCa> {
     const stored = await readAuthority(this.#directory, tenant);
     if (stored) return stored;
+    const x509 = await loadX509();
     const { keyId, publicKey } = await this.#keys.create('ECC_NIST_P256', { tenant, purpose: 'card-ca', label: 'card CA' });
     const name = `CN=${rdnValue(tenant)} card CA, O=cloudcard`;
     const now = this.#clock.now();
@@ -209,6 +210,7 @@ export class CardAuthority {
     await this.#truststore?.ensureListed(ca.certificate.toString('pem'));
     const stored = await readListSigner(this.#directory, tenant);
     if (stored) return stored;
+    const x509 = await loadX509();
     const { keyId, publicKey } = await this.#keys.create('ECC_NIST_P256', { tenant, purpose: 'card-list', label: 'card list signer' });
     const now = this.#clock.now();
     const certificate = await x509.X509CertificateGenerator.create(
@@ -250,6 +252,7 @@ export class CardAuthority {
     const stored = await readContentSigner(this.#directory, tenant);
     if (stored) return stored;
     const ca = await this.authority(tenant);
+    const x509 = await loadX509();
     const publicKey = new x509.X509Certificate(listSigner.certificatePem).publicKey;
     const now = this.#clock.now();
     const certificate = await x509.X509CertificateGenerator.create(
@@ -289,12 +292,13 @@ export class CardAuthority {
    */
   async issue(holder: CardHolder, slot: Exclude<PivSlot, 'f9'>, subjectPublicKey: Uint8Array, baseUrl?: string): Promise<IssuedCertificate> {
     const ca = await this.authority(holder.tenant);
+    const x509 = await loadX509();
     const profile = SLOT_PROFILE[slot];
     const now = this.#clock.now();
     const urls = baseUrl ? pkiUrls(baseUrl, holder.tenant) : undefined;
     const serialNumber = randomSerial();
     const notAfter = yearsAfter(now, CARD_VALIDITY_YEARS);
-    const names: x509.JsonGeneralName[] = [{ type: 'upn', value: `${holder.username}@${holder.tenant}` }];
+    const names: X509.JsonGeneralName[] = [{ type: 'upn', value: `${holder.username}@${holder.tenant}` }];
     if (holder.email) names.push({ type: 'email', value: holder.email });
     const certificate = await x509.X509CertificateGenerator.create(
       {
@@ -308,7 +312,7 @@ export class CardAuthority {
         signingKey: residentKeyHandle,
         extensions: [
           new x509.BasicConstraintsExtension(false, undefined, true),
-          new x509.KeyUsagesExtension(profile.keyUsage, true),
+          new x509.KeyUsagesExtension(keyUsageFlags(x509, profile.keyUsage), true),
           new x509.ExtendedKeyUsageExtension(profile.eku, false),
           new x509.SubjectAlternativeNameExtension(names, false),
           await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(arrayBuffer(subjectPublicKey))),

@@ -1,14 +1,11 @@
-import 'reflect-metadata'; // @peculiar/x509 2.x needs a Reflect polyfill (tsyringe), imported before it
 import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
 import { ConflictError, UnavailableError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item } from '../../ports.ts';
 import { tenantPartition } from '../directory/keys.ts';
 import type { OidcSettings } from '../directory/tenant.ts';
 import type { TenantKeys } from '../oidc/keys.ts';
 import type { SigningKey } from './signature.ts';
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+import { loadX509 } from '../pki/x509-lib.ts';
 
 type CertificateItem = Item & { certificatePem: string; kid: string; createdAt: string };
 const certificateKey = (tenant: string, kid: string) => ({ PK: tenantPartition(tenant), SK: `SAMLCERT#${kid}` });
@@ -72,6 +69,7 @@ export class IdpCertificates {
   }
 
   async #issue(tenant: string, privateKey: KeyObject): Promise<string> {
+    const x509 = await loadX509();
     const signing = await webcrypto.subtle.importKey('pkcs8', privateKey.export({ format: 'der', type: 'pkcs8' }), RSA, false, ['sign']);
     const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(privateKey).export({ format: 'der', type: 'spki' }), RSA, true, ['verify']);
     const now = this.#clock.now();
