@@ -4,17 +4,15 @@ import type { Config } from './config.ts';
 import { baseServices, type BaseOptions, type BaseServices } from './base-services.ts';
 import { TenantKeys } from './core/oidc/keys.ts';
 import { ServiceProviders } from './core/saml/service-providers.ts';
-import { CardAuthority } from './core/cards/authority.ts';
-import { Cards } from './core/cards/cards.ts';
 import { UserAccounts } from './core/directory/user-accounts.ts';
 import { Consents } from './core/oidc/consents.ts';
 import { Federations } from './core/saml/federations.ts';
 import { TenantRemoval } from './core/directory/tenant-removal.ts';
 import { UserImport } from './core/directory/user-import.ts';
 import { TenantTransfer } from './core/directory/tenant-transfer.ts';
-import { PinHasher } from './core/cards/pin-hash.ts';
-import { ResidentSlotKeys, WrappedSlotKeys } from './core/cards/slot-keys.ts';
 import { NO_OUTBOUND } from './core/outbound/none.ts';
+import { cardService } from './card-service.ts';
+import type { Cards } from './core/cards/cards.ts';
 import type { Clock, DirectoryStore, KeyCustody, MacKey, OutboundHttp, Random, ResidentKeys, Signer, StateStore, TruststoreWriter } from './ports.ts';
 
 /** Everything a bounded context needs, wired once per process by a handler or by the local gateway. */
@@ -83,23 +81,9 @@ export function directoryServices(
   options: BaseOptions = {},
 ): DirectoryServices {
   const base = baseServices(runtime, options);
-  const { tenants, users, revocation } = base;
+  const { tenants, users } = base;
   const outbound = runtime.outbound ?? NO_OUTBOUND;
-  const cards =
-    runtime.custody && runtime.residentKeys && runtime.cardPinKey
-      ? new Cards({
-          directory: runtime.directory,
-          custody: runtime.custody,
-          slotKeys: { wrapped: new WrappedSlotKeys(runtime.custody), 'kms-resident': new ResidentSlotKeys(runtime.residentKeys) },
-          authority: new CardAuthority(runtime.directory, runtime.residentKeys, runtime.clock, base.truststore),
-          pins: new PinHasher(runtime.cardPinKey),
-          tenants,
-          users,
-          clock: runtime.clock,
-          random: runtime.random,
-          ...(revocation ? { sessionEndings: revocation } : {}),
-        })
-      : undefined;
+  const cards = cardService(runtime, base);
   const serviceProviders = new ServiceProviders(runtime.directory, runtime.clock, outbound);
   const tenantRemoval = new TenantRemoval({ directory: runtime.directory, tenants, state: runtime.state, cards, residentKeys: runtime.residentKeys });
   return {

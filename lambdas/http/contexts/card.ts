@@ -5,14 +5,16 @@ import { CardSessions } from '../../core/cards/sessions.ts';
 import { SessionSeal } from '../../core/cards/session-seal.ts';
 import { CardApiTrust } from '../../core/cards/trust.ts';
 import { oidcSettingsOf } from '../../core/directory/tenant.ts';
-import { directoryServices } from '../../runtime.ts';
+import { baseServices } from '../../base-services.ts';
+import { cardService } from '../../card-service.ts';
 import { cardRoutes } from '../routes/card/index.ts';
 import { oidcModels } from './oidc.ts';
 
 /** The card API of every tenant: card lists, card sessions and APDUs. */
 export const cardContext: RoutesFactory = (runtime) => {
-  const services = directoryServices(runtime);
-  const cards = services.cards;
+  // The base services and cards only: no SAML service providers (xmldom) or tenant transfer here.
+  const services = baseServices(runtime);
+  const cards = cardService(runtime, services);
   if (!cards || !runtime.residentKeys || !runtime.cardSessionKey)
     throw new Error('the card context needs key custody, resident keys, the PIN key and the session key');
   const oidc = oidcModels(runtime);
