@@ -11,7 +11,7 @@ const ROOT = join(import.meta.dirname, '..');
 const OUT = join(ROOT, 'bench', 'out');
 
 /** A valid function environment: init builds clients but makes no network call. */
-const FUNCTION_ENV = {
+export const FUNCTION_ENV = {
   STAGE: 'bench',
   DIRECTORY_TABLE: 'bench-directory',
   STATE_TABLE: 'bench-state',

@@ -1,7 +1,9 @@
 import { cpus } from 'node:os';
 import { AGENT_BENCH_DEFAULTS, benchAgent } from './agent.ts';
 import { AWS_CLIENT_BENCH_DEFAULTS, benchAwsClients } from './aws-client.ts';
+import { benchBaselineBundles, benchBaselineTokenLoad, extractBaseline } from './baseline.ts';
 import { benchBundles } from './bundles.ts';
+import { CONTEXT_NAMES } from '../lambdas/contexts.ts';
 import { benchOidc, OIDC_BENCH_DEFAULTS } from './oidc.ts';
 import { benchPiv, PIV_BENCH_DEFAULTS } from './piv.ts';
 import { benchPki, PKI_BENCH_DEFAULTS } from './pki.ts';
@@ -24,19 +26,25 @@ const operations = Number(process.env['BENCH_OPS'] ?? 300);
 process.env['POWERTOOLS_METRICS_DISABLED'] = 'true';
 const header = `Node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString()}`;
 process.stdout.write(`# cloudcard benchmarks\n\n${header}\n\n## Lambda bundles (cold-start proxy)\n\n`);
-process.stdout.write(`${await benchBundles(runs)}\n\n## Table adapter round trips (loopback)\n\n`);
+process.stdout.write(`${await benchBundles(runs)}\n\n`);
+// Issue 14's targets are ratios to the tree it was filed against: that tree is built and run beside today's.
+const baseline = extractBaseline();
+process.on('exit', () => baseline.dispose());
+process.stdout.write(`### Against the tree issue 14 was filed against (${baseline.ref}), in this run\n\n`);
+process.stdout.write(`${await benchBaselineBundles(baseline, runs, CONTEXT_NAMES)}\n\n## Table adapter round trips (loopback)\n\n`);
 process.stdout.write(`${await benchStores(operations)}\n`);
 process.stdout.write('\n## AWS client evaluation: SDK v3 beside @aws-lite and a thin SigV4 client (GetItem on the emulator, loopback)\n\n');
 process.stdout.write(`${await benchAwsClients(AWS_CLIENT_BENCH_DEFAULTS)}\n`);
 process.stdout.write('\n## OIDC token endpoint beside oidc-provider (loopback)\n\n');
-process.stdout.write(
-  `${await benchOidc({
-    ...OIDC_BENCH_DEFAULTS,
-    calls: Number(process.env['BENCH_OIDC_CALLS'] ?? OIDC_BENCH_DEFAULTS.calls),
-    loadSeconds: Number(process.env['BENCH_LOAD_SECONDS'] ?? OIDC_BENCH_DEFAULTS.loadSeconds),
-    flows: Number(process.env['BENCH_FLOWS'] ?? OIDC_BENCH_DEFAULTS.flows),
-  })}\n`,
-);
+const oidcFigures = await benchOidc({
+  ...OIDC_BENCH_DEFAULTS,
+  calls: Number(process.env['BENCH_OIDC_CALLS'] ?? OIDC_BENCH_DEFAULTS.calls),
+  loadSeconds: Number(process.env['BENCH_LOAD_SECONDS'] ?? OIDC_BENCH_DEFAULTS.loadSeconds),
+  flows: Number(process.env['BENCH_FLOWS'] ?? OIDC_BENCH_DEFAULTS.flows),
+});
+process.stdout.write(`${oidcFigures}\n`);
+process.stdout.write(`\n### Under load against the tree issue 14 was filed against (${baseline.ref}: its own token bench, run right after)\n\n`);
+process.stdout.write(`${await benchBaselineTokenLoad(baseline, oidcFigures)}\n`);
 process.stdout.write('\n## SAML Response building beside samlify (in process)\n\n');
 process.stdout.write(`${await benchSaml({ ...SAML_BENCH_DEFAULTS, builds: Number(process.env['BENCH_SAML_BUILDS'] ?? SAML_BENCH_DEFAULTS.builds) })}\n`);
 process.stdout.write('\n## PIV card service: APDUs through the card session (loopback)\n\n');
