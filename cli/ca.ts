@@ -4,7 +4,7 @@ import { pkiUrls } from '../lambdas/core/pki/urls.ts';
 import { REVOCATION_REASON_NAMES } from '../lambdas/core/pki/registry.ts';
 import { cardsOf, type ActionFactory } from './cards.ts';
 import { print } from './output.ts';
-import { pem } from '../lambdas/core/pki/der.ts';
+import { pem } from '../lambdas/core/pki/pem.ts';
 
 /** `ca show|crl|revoke`: the tenant card CA, its CRL, and revoking one of its certificates by serial. */
 export function addCaCommands(program: Command, action: ActionFactory): void {

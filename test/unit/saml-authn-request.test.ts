@@ -11,7 +11,8 @@ import {
 import type { ReplayCache } from '../../lambdas/core/oidc/replay.ts';
 import { parseSpMetadata, type ServiceProvider } from '../../lambdas/core/saml/service-providers.ts';
 import { signEnveloped, type SigningKey } from '../../lambdas/core/saml/signature.ts';
-import { parseXml, pemBody, SamlError } from '../../lambdas/core/saml/xml.ts';
+import { parseXml, SamlError } from '../../lambdas/core/saml/xml.ts';
+import { pemBody } from '../../lambdas/core/pki/pem.ts';
 import { spCredentials } from '../support/saml-sp.ts';
 import { redirectOctets } from '../../lambdas/core/saml/redirect-signature.ts';
 import { execFileSync } from 'node:child_process';

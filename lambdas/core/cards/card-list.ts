@@ -6,6 +6,7 @@ import { ConflictError } from '../errors.ts';
 import { LIST_PAGE } from '../validation.ts';
 import type { DirectoryStore, ResidentKeys } from '../../ports.ts';
 import { readListSigner } from './list-signer.ts';
+import { pemBody } from '../pki/pem.ts';
 import { objectsOf, slotsOf, type CardItem } from './card-item.ts';
 import type { Cards } from './cards.ts';
 
@@ -77,7 +78,6 @@ export class CardLists {
 }
 
 /** The base64 body of a PEM certificate, as `x5c` carries it. */
-const pemBody = (pem: string): string => pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, '');
 const b64url = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
 const sha256 = (base64: string): string => createHash('sha256').update(Buffer.from(base64, 'base64')).digest('base64url');
 

@@ -17,12 +17,6 @@ export const TAG = {
 } as const;
 
 /** A context-specific tag number: constructed (EXPLICIT or a constructed IMPLICIT type) or primitive. */
-/** PEM text (RFC 7468) of DER bytes: base64 in 64-column lines between the label's BEGIN and END lines. */
-export const pem = (label: string, der: Uint8Array): string =>
-  `-----BEGIN ${label}-----\n${Buffer.from(der)
-    .toString('base64')
-    .replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
-
 export const contextTag = (n: number, constructed = true): number => (constructed ? 0xa0 : 0x80) | n;
 
 export class DerError extends Error {}

@@ -1,6 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type { Clock, OutboundHttp } from '../../ports.ts';
 import { crlProblem, isRevoked, parseCrl, type Crl } from './external-crl.ts';
+import { pemBody } from './pem.ts';
 
 /** A CRL fetch gives up after this long, and reads at most this much (a CA's CRL of ~100,000 entries). */
 const FETCH_TIMEOUT_MS = 3_000;
@@ -93,7 +94,5 @@ export class ExternalCrls {
 function derOf(bytes: Uint8Array): Uint8Array {
   const text = Buffer.from(bytes.subarray(0, 64)).toString('latin1');
   if (!text.startsWith('-----BEGIN X509 CRL-----')) return bytes;
-  const pem = Buffer.from(bytes).toString('latin1');
-  const body = /-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]+)-----END X509 CRL-----/.exec(pem)?.[1] ?? '';
-  return new Uint8Array(Buffer.from(body.replace(/\s+/g, ''), 'base64'));
+  return new Uint8Array(Buffer.from(pemBody(Buffer.from(bytes).toString('latin1'), 'X509 CRL'), 'base64'));
 }

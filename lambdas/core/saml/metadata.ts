@@ -1,6 +1,7 @@
 import { ENCRYPTION } from './encryption.ts';
 import { signEnveloped, type SigningKey } from './signature.ts';
-import { BINDING, pemBody, samlId, samlInstant, xmlEscape } from './xml.ts';
+import { BINDING, samlId, samlInstant, xmlEscape } from './xml.ts';
+import { pemBody } from '../pki/pem.ts';
 
 export const NAMEID_FORMAT = {
   persistent: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',

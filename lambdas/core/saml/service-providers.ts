@@ -7,7 +7,8 @@ import { OutboundUrlError } from '../outbound/url-policy.ts';
 import { validateAttributeMap, type AttributeRule } from './attribute-mapping.ts';
 import type { SigningChoice } from './signing-choice.ts';
 import { checkMetadataSchema } from './schema-check.ts';
-import { BINDING, certificatePem, child, children, MAX_METADATA_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
+import { BINDING, child, children, MAX_METADATA_BYTES, NS, parseXml, SamlError, textOf } from './xml.ts';
+import { pemOfBody } from '../pki/pem.ts';
 
 export interface AcsEndpoint {
   readonly binding: string;
@@ -138,7 +139,7 @@ export function parseSpMetadata(xml: string, createdAt: string): ServiceProvider
         return data
           .flatMap((x509: Element) => children(x509, NS.dsig, 'X509Certificate'))
           .map((element) => {
-            const pem = certificatePem(textOf(element));
+            const pem = pemOfBody(textOf(element));
             try {
               new X509Certificate(pem);
             } catch {

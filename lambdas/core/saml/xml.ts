@@ -110,11 +110,3 @@ export const samlInstant = (ms: number): string => new Date(Math.floor(ms / 1000
 
 /** A SAML ID: an NCName (must not start with a digit), 160 bits of randomness. */
 export const samlId = (bytes: Uint8Array): string => `_${Buffer.from(bytes).toString('hex')}`;
-
-/** PEM body (base64) of a certificate, without armour or whitespace. */
-export const pemBody = (pem: string): string => pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
-export const certificatePem = (base64: string): string =>
-  `-----BEGIN CERTIFICATE-----\n${base64
-    .replace(/\s+/g, '')
-    .match(/.{1,64}/g)!
-    .join('\n')}\n-----END CERTIFICATE-----\n`;

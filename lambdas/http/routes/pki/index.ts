@@ -5,7 +5,7 @@ import type { TenantCa } from '../../../core/cards/authority.ts';
 import { HttpProblem } from '../../problem.ts';
 import type { Route } from '../../router.ts';
 import type { ApiRequest, ApiResponse } from '../../types.ts';
-import { pem } from '../../../core/pki/der.ts';
+import { pem } from '../../../core/pki/pem.ts';
 
 export interface PkiRouteDeps {
   readonly authority: (tenant: string) => Promise<TenantCa | undefined>;
