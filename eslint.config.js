@@ -20,8 +20,18 @@ export default tseslint.config(
       ],
     },
   },
+  // zod only through core/zod.ts: its tree-shakable API with the English messages configured once.
+  {
+    files: ['lambdas/**/*.ts'],
+    ignores: ['lambdas/core/zod.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: ['zod', 'zod/mini', 'zod/v4'].map((name) => ({ name, message: 'import zod from lambdas/core/zod.ts' })) }],
+    },
+  },
   // Node entry points written in plain JavaScript.
   { files: ['**/*.js'], languageOptions: { globals: { process: 'readonly' } } },
+  // CommonJS modules (lambdas/adapters/node-http.cjs).
+  { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', process: 'readonly' } } },
   // Tests read arbitrary JSON answers; typing each one would only restate the assertions.
   { files: ['test/**'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
 );

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './core/zod.ts';
 import { ENV } from './contexts.ts';
 
 /** Configuration is read once, at init; a bad value stops the function there and names the variable. */
@@ -11,51 +11,32 @@ export class ConfigError extends Error {
   }
 }
 
-const tableName = z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name');
-const optionalUrl = z
-  .string()
-  .url()
-  .refine((u) => /^https?:\/\//.test(u) && !u.endsWith('/'), 'must be an http(s) URL without a trailing slash')
-  .optional();
+const pattern = (regex: RegExp, message: string) => z.string().check(z.regex(regex, message));
+const tableName = pattern(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name');
+const baseUrl = z.url().check(z.refine((u) => /^https?:\/\//.test(u) && !u.endsWith('/'), 'must be an http(s) URL without a trailing slash'));
+const keyId = z.optional(z.string().check(z.minLength(1)));
 
 const schema = z.object({
-  [ENV.stage]: z.string().regex(/^[a-z][a-z0-9-]{0,20}$/, 'must be a short lower-case stage name'),
+  [ENV.stage]: pattern(/^[a-z][a-z0-9-]{0,20}$/, 'must be a short lower-case stage name'),
   [ENV.directoryTable]: tableName,
   [ENV.stateTable]: tableName,
   [ENV.keyProvider]: z.enum(['kms', 'local']),
-  [ENV.cardKekKeyId]: z.string().min(1).optional(),
-  [ENV.signingKeyId]: z.string().min(1).optional(),
-  [ENV.cardSessionKeyId]: z.string().min(1).optional(),
-  [ENV.cardPinKeyId]: z.string().min(1).optional(),
-  [ENV.defaultCustody]: z.enum(['wrapped', 'kms-resident']).default('wrapped'),
-  [ENV.publicBaseUrl]: optionalUrl,
+  [ENV.cardKekKeyId]: keyId,
+  [ENV.signingKeyId]: keyId,
+  [ENV.cardSessionKeyId]: keyId,
+  [ENV.cardPinKeyId]: keyId,
+  [ENV.defaultCustody]: z._default(z.enum(['wrapped', 'kms-resident']), 'wrapped'),
+  [ENV.publicBaseUrl]: z.optional(baseUrl),
   // The mutual-TLS origin for certificate (smart-card) login; absent: the portal offers no card sign-in.
-  [ENV.certBaseUrl]: optionalUrl.refine((u) => u === undefined || u.startsWith('https://'), 'must be an https URL'),
-  [ENV.maxBodyBytes]: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .max(6 * 1024 * 1024)
-    .default(256 * 1024),
-  [ENV.trustedLocationHeaders]: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
+  [ENV.certBaseUrl]: z.optional(baseUrl.check(z.refine((u) => u.startsWith('https://'), 'must be an https URL'))),
+  [ENV.maxBodyBytes]: z._default(z.coerce.number().check(z.int(), z.minimum(1024), z.maximum(6 * 1024 * 1024)), 256 * 1024),
+  [ENV.trustedLocationHeaders]: z._default(z.enum(['true', 'false'], { message: 'must be true or false' }), 'false'),
   // The oidc function's per-container cache of tenants and clients: the bound on serving a stale one.
-  [ENV.directoryCacheSeconds]: z.coerce.number().int().min(0).max(300).default(30),
-  [ENV.truststoreBucket]: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
-    .optional(),
-  [ENV.truststoreKey]: z
-    .string()
-    .regex(/^[A-Za-z0-9!_.*'()/-]{1,1024}$/, 'must be an S3 object key')
-    .optional(),
-  [ENV.certDomainName]: z
-    .string()
-    .regex(/^[a-z0-9.-]{4,253}$/, 'must be a lower-case DNS name')
-    .optional(),
-  [ENV.logoutRelayFunction]: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a Lambda function name')
-    .optional(),
+  [ENV.directoryCacheSeconds]: z._default(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(300)), 30),
+  [ENV.truststoreBucket]: z.optional(pattern(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')),
+  [ENV.truststoreKey]: z.optional(pattern(/^[A-Za-z0-9!_.*'()/-]{1,1024}$/, 'must be an S3 object key')),
+  [ENV.certDomainName]: z.optional(pattern(/^[a-z0-9.-]{4,253}$/, 'must be a lower-case DNS name')),
+  [ENV.logoutRelayFunction]: z.optional(pattern(/^[A-Za-z0-9_-]{1,64}$/, 'must be a Lambda function name')),
 });
 
 export interface Config {

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './core/zod.ts';
 import type { ParticipantLogoutRequest } from './core/access/participant-logout.ts';
 import { TENANT_ID } from './core/directory/tenant.ts';
 
@@ -32,20 +32,16 @@ export const participantLogoutEvent = (request: ParticipantLogoutRequest): Parti
   request: onlyDelivered(request),
 });
 
-const id = z.string().min(1).max(256);
+const id = z.string().check(z.minLength(1), z.maxLength(256));
 const schema = z.strictObject({
   source: z.literal(PARTICIPANT_LOGOUT_SOURCE),
   request: z.strictObject({
-    tenant: z.string().regex(TENANT_ID),
+    tenant: z.string().check(z.regex(TENANT_ID)),
     username: id,
-    baseUrl: z
-      .string()
-      .url()
-      .refine((url) => /^https?:\/\//.test(url) && !url.endsWith('/'))
-      .optional(),
+    baseUrl: z.optional(z.url().check(z.refine((url) => /^https?:\/\//.test(url) && !url.endsWith('/')))),
     ended: z.strictObject({
-      sessions: z.array(z.strictObject({ hash: id, sid: id.optional() })).max(1000),
-      grants: z.array(z.strictObject({ clientId: id, sid: id.optional() })).max(1000),
+      sessions: z.array(z.strictObject({ hash: id, sid: z.optional(id) })).check(z.maxLength(1000)),
+      grants: z.array(z.strictObject({ clientId: id, sid: z.optional(id) })).check(z.maxLength(1000)),
     }),
   }),
 });

@@ -3,7 +3,7 @@
  * validate them: the document cannot describe a body the API would refuse, nor miss a field it accepts.
  * (Responses are not validated by zod, so their schemas stay written out in openapi.ts.)
  */
-import * as z from 'zod';
+import * as z from '../core/zod.ts';
 import { revokeSchema, unblockSchema, cardEnrolSchema } from '../core/cards/cards.ts';
 import { tenantCreateSchema, tenantUpdateSchema } from '../core/directory/tenant.ts';
 import { userAddSchema, userUpdateSchema } from '../core/directory/user.ts';
@@ -27,10 +27,10 @@ export const REQUEST_VALIDATORS = {
   SsfTransmitters: ssfTransmittersSchema,
   Branding: brandingSchema,
   TenantExport: tenantExportSchema,
-} satisfies Record<string, z.ZodType>;
+} satisfies Record<string, z.ZodMiniType>;
 
 /** JSON Schema 2020-12 (OpenAPI 3.1's dialect) of what the validator accepts as input. */
-export function requestSchema(validator: z.ZodType): Record<string, unknown> {
+export function requestSchema(validator: z.ZodMiniType): Record<string, unknown> {
   // Refinements (cross-field rules) cannot be expressed and are left out; the validator still applies them.
   const { $schema: _dialect, ...schema } = z.toJSONSchema(validator, { io: 'input', unrepresentable: 'any' });
   return schema;

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { LIST_PAGE, pageLimit, parseInput, type PageRequest } from '../validation.ts';
 import type { Clock, DirectoryStore, KeyCustody, Random } from '../../ports.ts';
@@ -22,23 +22,23 @@ import { defaultPinPolicy, StoredPivCard } from './stored-card.ts';
 const SLOT = z.enum(['9a', '9c', '9d', '9e']);
 const ALGORITHM = z.enum(['rsa2048', 'rsa3072', 'rsa4096', 'p256', 'p384']);
 
-export const cardEnrolSchema = z
-  .object({
-    username: z.string().min(1).max(64),
-    label: z.string().trim().min(1).max(64).optional(),
-    slots: z.array(SLOT).min(1).max(4).optional(),
-    algorithm: ALGORITHM.optional(),
-    /** Per-slot algorithm overrides, e.g. { "9d": "p256" }. */
-    slotAlgorithms: z.partialRecord(SLOT, ALGORITHM).optional(),
-    pin: z.string().optional(),
-    puk: z.string().optional(),
-    /** Under KMS-resident custody, 'pkcs1-only' accepts RSA slots that cannot sign RSA-PSS (see algorithm-choice.ts). */
-    residentRsa: z.literal(RESIDENT_RSA_ACCEPTANCE).optional(),
-  })
-  .strict();
+const slots = z.optional(z.array(SLOT).check(z.minLength(1), z.maxLength(4)));
 
-export const unblockSchema = z.object({ pin: z.string().optional() }).strict();
-export const revokeSchema = z.object({ reason: z.string(), slots: z.array(SLOT).min(1).max(4).optional() }).strict();
+export const cardEnrolSchema = z.strictObject({
+  username: z.string().check(z.minLength(1), z.maxLength(64)),
+  label: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(64))),
+  slots,
+  algorithm: z.optional(ALGORITHM),
+  /** Per-slot algorithm overrides, e.g. { "9d": "p256" }. */
+  slotAlgorithms: z.optional(z.partialRecord(SLOT, ALGORITHM)),
+  pin: z.optional(z.string()),
+  puk: z.optional(z.string()),
+  /** Under KMS-resident custody, 'pkcs1-only' accepts RSA slots that cannot sign RSA-PSS (see algorithm-choice.ts). */
+  residentRsa: z.optional(z.literal(RESIDENT_RSA_ACCEPTANCE)),
+});
+
+export const unblockSchema = z.strictObject({ pin: z.optional(z.string()) });
+export const revokeSchema = z.strictObject({ reason: z.string(), slots });
 
 /** A card as administrators and the card owner see it: no secrets, no key material. */
 export interface CardSummary {

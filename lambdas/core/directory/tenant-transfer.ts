@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import type { Clock } from '../../ports.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { metadataOf, type Clients } from '../oidc/client.ts';
@@ -24,28 +24,26 @@ export const EXPORT_EXCLUDES = [
   'sessions, tokens, devices and the audit trail',
 ];
 
-export const tenantExportSchema = z
-  .object({
-    format: z.literal(EXPORT_FORMAT),
-    version: z.literal(EXPORT_VERSION),
-    exportedAt: z.string(),
-    tenant: z.record(z.string(), z.unknown()),
-    riskPolicy: z.unknown().optional(),
-    ssfTransmitters: z.unknown().optional(),
-    users: z.array(
-      z.object({ username: z.string(), email: z.string().optional(), displayName: z.string().optional(), status: z.enum(['active', 'disabled']) }).strict(),
-    ),
-    clients: z.array(
-      z.object({ client_id: z.string(), registered_by: z.enum(['admin', 'registration']), metadata: z.record(z.string(), z.unknown()) }).strict(),
-    ),
-    serviceProviders: z.array(
-      z
-        .object({ metadataXml: z.string(), signing: z.enum(['response', 'assertion', 'both']).optional(), attributeMap: z.array(z.unknown()).optional() })
-        .strict(),
-    ),
-    excluded: z.array(z.string()),
-  })
-  .strict();
+export const tenantExportSchema = z.strictObject({
+  format: z.literal(EXPORT_FORMAT),
+  version: z.literal(EXPORT_VERSION),
+  exportedAt: z.string(),
+  tenant: z.record(z.string(), z.unknown()),
+  riskPolicy: z.optional(z.unknown()),
+  ssfTransmitters: z.optional(z.unknown()),
+  users: z.array(
+    z.strictObject({ username: z.string(), email: z.optional(z.string()), displayName: z.optional(z.string()), status: z.enum(['active', 'disabled']) }),
+  ),
+  clients: z.array(z.strictObject({ client_id: z.string(), registered_by: z.enum(['admin', 'registration']), metadata: z.record(z.string(), z.unknown()) })),
+  serviceProviders: z.array(
+    z.strictObject({
+      metadataXml: z.string(),
+      signing: z.optional(z.enum(['response', 'assertion', 'both'])),
+      attributeMap: z.optional(z.array(z.unknown())),
+    }),
+  ),
+  excluded: z.array(z.string()),
+});
 
 export type TenantExportDocument = z.infer<typeof tenantExportSchema>;
 

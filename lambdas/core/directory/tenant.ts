@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import type { Clock, DirectoryStore, Item, OutboundHttp } from '../../ports.ts';
@@ -21,73 +21,58 @@ export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
  * merged result, so a rule across fields (minLength <= maxLength) holds after every update.
  */
 // SP 800-73-4: a PIV PIN is 6 to 8 digits; the card application refuses anything shorter.
+const intIn = (min: number, max: number) => z.int().check(z.minimum(min), z.maximum(max));
 const pinPolicyFields = {
-  minLength: z.number().int().min(6).max(8),
-  maxLength: z.number().int().min(6).max(8),
-  retries: z.number().int().min(1).max(15),
-  pukRetries: z.number().int().min(1).max(15),
+  minLength: intIn(6, 8),
+  maxLength: intIn(6, 8),
+  retries: intIn(1, 15),
+  pukRetries: intIn(1, 15),
   changeOnFirstUse: z.boolean(),
 };
 const pinPolicy = z
-  .object({
-    minLength: pinPolicyFields.minLength.default(6),
-    maxLength: pinPolicyFields.maxLength.default(8),
-    retries: pinPolicyFields.retries.default(3),
-    pukRetries: pinPolicyFields.pukRetries.default(3),
-    changeOnFirstUse: pinPolicyFields.changeOnFirstUse.default(true),
+  .strictObject({
+    minLength: z._default(pinPolicyFields.minLength, 6),
+    maxLength: z._default(pinPolicyFields.maxLength, 8),
+    retries: z._default(pinPolicyFields.retries, 3),
+    pukRetries: z._default(pinPolicyFields.pukRetries, 3),
+    changeOnFirstUse: z._default(pinPolicyFields.changeOnFirstUse, true),
   })
-  .strict()
-  .refine((p) => p.minLength <= p.maxLength, { message: 'minLength must not exceed maxLength', path: ['minLength'] });
+  .check(z.refine((p) => p.minLength <= p.maxLength, { message: 'minLength must not exceed maxLength', path: ['minLength'] }));
 
 const sessionLifetimeFields = {
-  ssoSeconds: z
-    .number()
-    .int()
-    .min(300)
-    .max(30 * 86_400),
-  cardSessionSeconds: z.number().int().min(60).max(86_400),
-  refreshTokenSeconds: z
-    .number()
-    .int()
-    .min(300)
-    .max(90 * 86_400),
+  ssoSeconds: intIn(300, 30 * 86_400),
+  cardSessionSeconds: intIn(60, 86_400),
+  refreshTokenSeconds: intIn(300, 90 * 86_400),
   /** A verified PIN survives card session renewals until the card is idle this long (no APDU)... */
-  cardPinIdleSeconds: z
-    .number()
-    .int()
-    .min(60)
-    .max(7 * 86_400),
+  cardPinIdleSeconds: intIn(60, 7 * 86_400),
   /** ...and at most this long after the session was opened (then the PIN must be entered again). */
-  cardPinMaxSeconds: z
-    .number()
-    .int()
-    .min(60)
-    .max(30 * 86_400),
+  cardPinMaxSeconds: intIn(60, 30 * 86_400),
 };
 const sessionLifetimes = z
-  .object({
-    ssoSeconds: sessionLifetimeFields.ssoSeconds.default(8 * 3_600),
-    cardSessionSeconds: sessionLifetimeFields.cardSessionSeconds.default(8 * 3_600),
-    refreshTokenSeconds: sessionLifetimeFields.refreshTokenSeconds.default(14 * 86_400),
-    cardPinIdleSeconds: sessionLifetimeFields.cardPinIdleSeconds.default(3_600),
-    cardPinMaxSeconds: sessionLifetimeFields.cardPinMaxSeconds.default(12 * 3_600),
+  .strictObject({
+    ssoSeconds: z._default(sessionLifetimeFields.ssoSeconds, 8 * 3_600),
+    cardSessionSeconds: z._default(sessionLifetimeFields.cardSessionSeconds, 8 * 3_600),
+    refreshTokenSeconds: z._default(sessionLifetimeFields.refreshTokenSeconds, 14 * 86_400),
+    cardPinIdleSeconds: z._default(sessionLifetimeFields.cardPinIdleSeconds, 3_600),
+    cardPinMaxSeconds: z._default(sessionLifetimeFields.cardPinMaxSeconds, 12 * 3_600),
   })
-  .strict()
-  .refine((l) => l.cardPinIdleSeconds <= l.cardPinMaxSeconds, {
-    message: 'cardPinIdleSeconds must not exceed cardPinMaxSeconds',
-    path: ['cardPinIdleSeconds'],
-  });
+  .check(
+    z.refine((l) => l.cardPinIdleSeconds <= l.cardPinMaxSeconds, {
+      message: 'cardPinIdleSeconds must not exceed cardPinMaxSeconds',
+      path: ['cardPinIdleSeconds'],
+    }),
+  );
 
 const oidcSettingsFields = {
   /** `wrapped`: per-tenant keys, wrapped by the KEK and rotated by the CLI; `kms`: the stack's KMS key. */
   signingMode: z.enum(['wrapped', 'kms']),
   signingAlgorithm: z.enum(['RS256', 'ES256']),
-  accessTokenSeconds: z.number().int().min(60).max(86_400),
-  idTokenSeconds: z.number().int().min(60).max(86_400),
-  codeSeconds: z.number().int().min(10).max(600),
-  deviceCodeSeconds: z.number().int().min(60).max(3_600),
+  accessTokenSeconds: intIn(60, 86_400),
+  idTokenSeconds: intIn(60, 86_400),
+  codeSeconds: intIn(10, 600),
+  deviceCodeSeconds: intIn(60, 3_600),
   /** RFC 8628 §3.2 `interval`: how long a device waits between polls (5 s unless the tenant chooses; slow_down adds 5). */
-  deviceCodeIntervalSeconds: z.number().int().min(1).max(60),
+  deviceCodeIntervalSeconds: intIn(1, 60),
   /**
    * Dynamic client registration (RFC 7591): `closed` (the default), `open` to anyone, or
    * `initial-access-token` (RFC 7591 §3: only with a bearer token the operator issued). Registered
@@ -108,30 +93,30 @@ const oidcSettingsFields = {
  * until `registration` says otherwise), writes refuse it naming its successor.
  */
 const LEGACY_OPEN_REGISTRATION = 'openRegistration';
-const legacyOpenRegistration = z
-  .unknown()
-  .refine((v) => v === undefined, 'replaced by registration: closed | open | initial-access-token')
-  .optional();
+const legacyOpenRegistration = z.optional(
+  z.unknown().check(z.refine((v) => v === undefined, 'replaced by registration: closed | open | initial-access-token')),
+);
 
 /** Token service settings of the tenant's OpenID Provider. */
 export const oidcSettingsSchema = z
-  .object({
-    signingMode: oidcSettingsFields.signingMode.default('wrapped'),
-    signingAlgorithm: oidcSettingsFields.signingAlgorithm.default('RS256'),
-    accessTokenSeconds: oidcSettingsFields.accessTokenSeconds.default(600),
-    idTokenSeconds: oidcSettingsFields.idTokenSeconds.default(600),
-    codeSeconds: oidcSettingsFields.codeSeconds.default(60),
-    deviceCodeSeconds: oidcSettingsFields.deviceCodeSeconds.default(600),
-    deviceCodeIntervalSeconds: oidcSettingsFields.deviceCodeIntervalSeconds.default(5),
-    registration: oidcSettingsFields.registration.default('closed'),
-    passwordGrant: oidcSettingsFields.passwordGrant.default(false),
+  .strictObject({
+    signingMode: z._default(oidcSettingsFields.signingMode, 'wrapped'),
+    signingAlgorithm: z._default(oidcSettingsFields.signingAlgorithm, 'RS256'),
+    accessTokenSeconds: z._default(oidcSettingsFields.accessTokenSeconds, 600),
+    idTokenSeconds: z._default(oidcSettingsFields.idTokenSeconds, 600),
+    codeSeconds: z._default(oidcSettingsFields.codeSeconds, 60),
+    deviceCodeSeconds: z._default(oidcSettingsFields.deviceCodeSeconds, 600),
+    deviceCodeIntervalSeconds: z._default(oidcSettingsFields.deviceCodeIntervalSeconds, 5),
+    registration: z._default(oidcSettingsFields.registration, 'closed'),
+    passwordGrant: z._default(oidcSettingsFields.passwordGrant, false),
     [LEGACY_OPEN_REGISTRATION]: legacyOpenRegistration,
   })
-  .strict()
-  .refine((o) => !(o.signingMode === 'kms' && o.signingAlgorithm !== 'RS256'), {
-    message: 'kms signing uses the stack RSA key: RS256 only',
-    path: ['signingAlgorithm'],
-  });
+  .check(
+    z.refine((o) => !(o.signingMode === 'kms' && o.signingAlgorithm !== 'RS256'), {
+      message: 'kms signing uses the stack RSA key: RS256 only',
+      path: ['signingAlgorithm'],
+    }),
+  );
 
 export type OidcSettings = Omit<z.infer<typeof oidcSettingsSchema>, typeof LEGACY_OPEN_REGISTRATION>;
 
@@ -147,21 +132,20 @@ const PIV_SLOTS = ['9a', '9c', '9d', '9e'] as const;
 
 const cardSettingsFields = {
   defaultAlgorithm: z.enum(PIV_ALGORITHMS),
-  allowedAlgorithms: z.array(z.enum(PIV_ALGORITHMS)).min(1),
-  defaultSlots: z.array(z.enum(PIV_SLOTS)).min(1),
+  allowedAlgorithms: z.array(z.enum(PIV_ALGORITHMS)).check(z.minLength(1)),
+  defaultSlots: z.array(z.enum(PIV_SLOTS)).check(z.minLength(1)),
   managementAlgorithm: z.enum(['3des', 'aes128', 'aes192', 'aes256']),
 };
 
 /** What cards of the tenant are made of: enrolment defaults and the algorithms the tenant allows. */
 export const cardSettingsSchema = z
-  .object({
-    defaultAlgorithm: cardSettingsFields.defaultAlgorithm.default('rsa2048'),
-    allowedAlgorithms: cardSettingsFields.allowedAlgorithms.default([...PIV_ALGORITHMS]),
-    defaultSlots: cardSettingsFields.defaultSlots.default([...PIV_SLOTS]),
-    managementAlgorithm: cardSettingsFields.managementAlgorithm.default('aes192'),
+  .strictObject({
+    defaultAlgorithm: z._default(cardSettingsFields.defaultAlgorithm, 'rsa2048'),
+    allowedAlgorithms: z._default(cardSettingsFields.allowedAlgorithms, [...PIV_ALGORITHMS]),
+    defaultSlots: z._default(cardSettingsFields.defaultSlots, [...PIV_SLOTS]),
+    managementAlgorithm: z._default(cardSettingsFields.managementAlgorithm, 'aes192'),
   })
-  .strict()
-  .refine((c) => c.allowedAlgorithms.includes(c.defaultAlgorithm), { message: 'defaultAlgorithm must be allowed', path: ['defaultAlgorithm'] });
+  .check(z.refine((c) => c.allowedAlgorithms.includes(c.defaultAlgorithm), { message: 'defaultAlgorithm must be allowed', path: ['defaultAlgorithm'] }));
 
 export type CardSettings = z.infer<typeof cardSettingsSchema>;
 export const cardSettingsOf = (tenant: Tenant): CardSettings => cardSettingsSchema.parse(tenant.cards ?? {});
@@ -171,59 +155,50 @@ export const cardSettingsOf = (tenant: Tenant): CardSettings => cardSettingsSche
  * verified against its JWKS, must name the audience, and `userClaim` names the tenant user. The JWKS
  * URI must pass the outbound URL policy (checked by Tenants on every write that sets it).
  */
-export const trustedIssuerSchema = z
-  .object({
-    issuer: z.string().url().max(500),
-    jwksUri: z.string().url().max(500),
-    audience: z.string().min(1).max(500),
-    userClaim: z.string().min(1).max(100).default('sub'),
-  })
-  .strict();
+export const trustedIssuerSchema = z.strictObject({
+  issuer: z.url().check(z.maxLength(500)),
+  jwksUri: z.url().check(z.maxLength(500)),
+  audience: z.string().check(z.minLength(1), z.maxLength(500)),
+  userClaim: z._default(z.string().check(z.minLength(1), z.maxLength(100)), 'sub'),
+});
 export type TrustedIssuer = z.infer<typeof trustedIssuerSchema>;
-const trustedIssuers = z.array(trustedIssuerSchema).max(10);
+const trustedIssuers = z.array(trustedIssuerSchema).check(z.maxLength(10));
 
 const settings = {
-  displayName: z.string().trim().min(1).max(100),
+  displayName: z.string().check(z.trim(), z.minLength(1), z.maxLength(100)),
   status: z.enum(['active', 'disabled']),
   custody: z.enum(['wrapped', 'kms-resident']),
   pinPolicy,
   sessionLifetimes,
 };
 
-export const tenantCreateSchema = z
-  .object({
-    id: z.string().regex(TENANT_ID, 'must be 1-40 lower-case letters, digits or inner hyphens'),
-    displayName: settings.displayName.optional(),
-    custody: settings.custody.optional(),
-    pinPolicy: pinPolicy.default(pinPolicy.parse({})),
-    sessionLifetimes: sessionLifetimes.default(sessionLifetimes.parse({})),
-    oidc: oidcSettingsSchema.default(oidcSettingsSchema.parse({})),
-    cards: cardSettingsSchema.default(cardSettingsSchema.parse({})),
-    trustedIssuers: trustedIssuers.default([]),
-  })
-  .strict();
+export const tenantCreateSchema = z.strictObject({
+  id: z.string().check(z.regex(TENANT_ID, 'must be 1-40 lower-case letters, digits or inner hyphens')),
+  displayName: z.optional(settings.displayName),
+  custody: z.optional(settings.custody),
+  pinPolicy: z._default(pinPolicy, pinPolicy.parse({})),
+  sessionLifetimes: z._default(sessionLifetimes, sessionLifetimes.parse({})),
+  oidc: z._default(oidcSettingsSchema, oidcSettingsSchema.parse({})),
+  cards: z._default(cardSettingsSchema, cardSettingsSchema.parse({})),
+  trustedIssuers: z._default(trustedIssuers, []),
+});
 
 /** An update: top-level fields replace, settings groups are partial and merge into the current values. */
 export const tenantUpdateSchema = z
-  .object({
-    displayName: settings.displayName.optional(),
-    status: settings.status.optional(),
-    custody: settings.custody.optional(),
-    pinPolicy: z.object(pinPolicyFields).partial().strict().optional(),
-    sessionLifetimes: z.object(sessionLifetimeFields).partial().strict().optional(),
-    oidc: z
-      .object({ ...oidcSettingsFields, [LEGACY_OPEN_REGISTRATION]: legacyOpenRegistration })
-      .partial()
-      .strict()
-      .optional(),
-    cards: z.object(cardSettingsFields).partial().strict().optional(),
-    trustedIssuers: trustedIssuers.optional(),
+  .strictObject({
+    displayName: z.optional(settings.displayName),
+    status: z.optional(settings.status),
+    custody: z.optional(settings.custody),
+    pinPolicy: z.optional(z.partial(z.strictObject(pinPolicyFields))),
+    sessionLifetimes: z.optional(z.partial(z.strictObject(sessionLifetimeFields))),
+    oidc: z.optional(z.partial(z.strictObject({ ...oidcSettingsFields, [LEGACY_OPEN_REGISTRATION]: legacyOpenRegistration }))),
+    cards: z.optional(z.partial(z.strictObject(cardSettingsFields))),
+    trustedIssuers: z.optional(trustedIssuers),
   })
-  .strict()
-  .refine((u) => Object.keys(u).length > 0, { message: 'nothing to update' });
+  .check(z.refine((u) => Object.keys(u).length > 0, { message: 'nothing to update' }));
 
 /** The settings groups after merging, validated whole (issues keep the group name in their path). */
-const mergedSettingsSchema = z.object({ pinPolicy, sessionLifetimes, oidc: oidcSettingsSchema, cards: cardSettingsSchema }).partial();
+const mergedSettingsSchema = z.partial(z.object({ pinPolicy, sessionLifetimes, oidc: oidcSettingsSchema, cards: cardSettingsSchema }));
 
 export type TenantCreate = z.input<typeof tenantCreateSchema>;
 export type TenantUpdate = z.input<typeof tenantUpdateSchema>;

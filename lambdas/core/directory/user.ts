@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { hashSecret, verifySecret } from '../crypto/password.ts';
 import { LIST_PAGE, pageLimit, parseInput, type PageRequest } from '../validation.ts';
@@ -12,38 +12,32 @@ export const USERNAME = /^[a-z0-9](?:[a-z0-9._@-]{0,62}[a-z0-9])?$/;
 /** Password policy: at least 12 characters; at most 1024, so nobody can make us hash megabytes. */
 export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 1024;
-const passwordSchema = z.string().min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`).max(PASSWORD_MAX_LENGTH);
+const passwordSchema = z
+  .string()
+  .check(z.minLength(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`), z.maxLength(PASSWORD_MAX_LENGTH));
+/** Addresses are kept in lower case, so one address is one user whatever case it was typed in. */
+const emailSchema = z.pipe(
+  z.email().check(z.maxLength(254)),
+  z.transform((e: string) => e.toLowerCase()),
+);
+const displayNameSchema = z.string().check(z.trim(), z.minLength(1), z.maxLength(100));
 
-export const userAddSchema = z
-  .object({
-    username: z.string().regex(USERNAME, 'must be 1-64 lower-case letters, digits or . _ @ - (not at the ends)'),
-    email: z
-      .string()
-      .email()
-      .max(254)
-      .transform((e) => e.toLowerCase())
-      .optional(),
-    displayName: z.string().trim().min(1).max(100).optional(),
-    password: passwordSchema.optional(),
-  })
-  .strict();
+export const userAddSchema = z.strictObject({
+  username: z.string().check(z.regex(USERNAME, 'must be 1-64 lower-case letters, digits or . _ @ - (not at the ends)')),
+  email: z.optional(emailSchema),
+  displayName: z.optional(displayNameSchema),
+  password: z.optional(passwordSchema),
+});
 
 /** A change of a user's profile: `email: null` removes the address. Name, status and credentials have their own operations. */
 export const userUpdateSchema = z
-  .object({
-    email: z
-      .string()
-      .email()
-      .max(254)
-      .transform((e) => e.toLowerCase())
-      .nullable()
-      .optional(),
-    displayName: z.string().trim().min(1).max(100).optional(),
+  .strictObject({
+    email: z.optional(z.nullable(emailSchema)),
+    displayName: z.optional(displayNameSchema),
   })
-  .strict()
-  .refine((u) => u.email !== undefined || u.displayName !== undefined, { message: 'give email or displayName' });
+  .check(z.refine((u) => u.email !== undefined || u.displayName !== undefined, { message: 'give email or displayName' }));
 
-const setPasswordSchema = z.object({ password: passwordSchema }).strict();
+const setPasswordSchema = z.strictObject({ password: passwordSchema });
 
 /**
  * A hash of a random secret nobody knows, with the same scrypt parameters as real hashes: checking a

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item, OutboundHttp, Random } from '../../ports.ts';
 import { NO_OUTBOUND } from '../outbound/none.ts';
@@ -140,10 +140,9 @@ export function redirectUriAllowed(registered: readonly string[], requested: str
   });
 }
 
-const redirectUri = z
-  .string()
-  .max(2000)
-  .refine((value) => {
+const redirectUri = z.string().check(
+  z.maxLength(2000),
+  z.refine((value) => {
     let url: URL;
     try {
       url = new URL(value);
@@ -154,30 +153,30 @@ const redirectUri = z
     if (url.protocol === 'https:') return true;
     if (url.protocol === 'http:') return ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
     return /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol);
-  }, 'must be an absolute https URI (http only on loopback, or a private-use scheme), without fragment');
+  }, 'must be an absolute https URI (http only on loopback, or a private-use scheme), without fragment'),
+);
 
 /**
  * A link the platform shows to users (policy, terms, home page, logo): https, and under the static part of
  * the outbound URL policy with no exception (no credentials, no loopback, private or link-local literal),
  * so a consent page never links into the user's own network.
  */
-const httpsUri = z
-  .string()
-  .max(2000)
-  .refine((value) => {
+const httpsUri = z.string().check(
+  z.maxLength(2000),
+  z.refine((value) => {
     try {
       outboundTarget(value, PUBLIC_ONLY);
       return true;
     } catch {
       return false;
     }
-  }, 'must be an absolute https URI to a public host');
+  }, 'must be an absolute https URI to a public host'),
+);
 
 /** RFC 8707 §2: a resource indicator is an absolute URI without fragment; https, or http on loopback (local stacks). */
-export const resourceUri = z
-  .string()
-  .max(2000)
-  .refine((value) => {
+export const resourceUri = z.string().check(
+  z.maxLength(2000),
+  z.refine((value) => {
     let url: URL;
     try {
       url = new URL(value);
@@ -187,71 +186,79 @@ export const resourceUri = z
     if (url.hash || value.includes('#')) return false;
     if (url.protocol === 'https:') return true;
     return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-  }, 'must be an absolute https URI (http only on loopback) without fragment');
+  }, 'must be an absolute https URI (http only on loopback) without fragment'),
+);
 
 /** JWS algorithms accepted on what clients sign: client assertions and request objects (RFC 9101). */
 export const CLIENT_SIGNING_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 
-const jwk = z.object({ kty: z.enum(['RSA', 'EC', 'OKP']) }).passthrough();
+const jwk = z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']) });
 
 /** Client metadata as RFC 7591 names it; the admin API, the CLI and registration accept it (below). */
-const clientMetadataFields = z.object({
-  client_name: z.string().trim().min(1).max(200).optional(),
+const trimmedText = (max: number) => z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(max)));
+const uris = (uri: typeof redirectUri) => z._default(z.array(uri).check(z.maxLength(20)), []);
+const flag = z._default(z.boolean(), false);
+const clientMetadataFields = {
+  client_name: trimmedText(200),
   /** RFC 7591 §2: shown on the consent page, so users can read them before they allow a third-party app. */
-  policy_uri: httpsUri.optional(),
-  tos_uri: httpsUri.optional(),
+  policy_uri: z.optional(httpsUri),
+  tos_uri: z.optional(httpsUri),
   /** OIDC Dynamic Client Registration §2: native apps (like the client agent) use loopback redirects. */
-  application_type: z.enum(['web', 'native']).optional(),
-  redirect_uris: z.array(redirectUri).max(20).default([]),
-  post_logout_redirect_uris: z.array(redirectUri).max(20).default([]),
-  grant_types: z.array(z.enum(GRANT_TYPES)).min(1).default(['authorization_code']),
-  response_types: z.array(z.literal('code')).default(['code']),
-  token_endpoint_auth_method: z.enum(AUTH_METHODS).default('client_secret_basic'),
-  scope: z
-    .string()
-    .max(1000)
-    .refine((s) => s.split(' ').every((v) => CLIENT_SCOPES.includes(v)), 'unsupported scope value')
-    .default('openid profile email phone address offline_access'),
-  jwks: z.object({ keys: z.array(jwk).min(1).max(10) }).optional(),
+  application_type: z.optional(z.enum(['web', 'native'])),
+  redirect_uris: uris(redirectUri),
+  post_logout_redirect_uris: uris(redirectUri),
+  grant_types: z._default(z.array(z.enum(GRANT_TYPES)).check(z.minLength(1)), ['authorization_code']),
+  response_types: z._default(z.array(z.literal('code')), ['code']),
+  token_endpoint_auth_method: z._default(z.enum(AUTH_METHODS), 'client_secret_basic'),
+  scope: z._default(
+    z.string().check(
+      z.maxLength(1000),
+      z.refine((s) => s.split(' ').every((v) => CLIENT_SCOPES.includes(v)), 'unsupported scope value'),
+    ),
+    'openid profile email phone address offline_access',
+  ),
+  jwks: z.optional(z.object({ keys: z.array(jwk).check(z.minLength(1), z.maxLength(10)) })),
   /** RFC 9449 §5.2: the client always uses DPoP at the token endpoint (a request without a proof is refused). */
-  dpop_bound_access_tokens: z.boolean().default(false),
+  dpop_bound_access_tokens: flag,
   /**
    * RFC 9449 §5: DPoP binds the refresh token alone; access tokens are issued as Bearer, for resources that
    * take bearer tokens only (the card API, scripts). Only with `dpop_bound_access_tokens` on a public client.
    */
-  bearer_access_tokens: z.boolean().default(false),
+  bearer_access_tokens: flag,
   /**
    * RFC 8707: the services (absolute URIs, no fragment) whose access tokens the client may ask for with
    * `resource` on the refresh grant; the token's `aud` is the one asked for. Operator-only.
    */
-  resources: z.array(resourceUri).max(20).default([]),
-  id_token_signed_response_alg: z.enum(['RS256', 'ES256']).optional(),
+  resources: uris(resourceUri),
+  id_token_signed_response_alg: z.optional(z.enum(['RS256', 'ES256'])),
   /** OIDC Core §5.3.2: the UserInfo response as a JWT signed by the OP (the tenant's algorithm). */
-  userinfo_signed_response_alg: z.enum(['RS256', 'ES256']).optional(),
+  userinfo_signed_response_alg: z.optional(z.enum(['RS256', 'ES256'])),
   /** RFC 7591 §2: the client's keys by reference, fetched under the outbound URL policy (checked at registration). */
-  jwks_uri: z.string().max(2048).optional(),
+  jwks_uri: z.optional(z.string().check(z.maxLength(2048))),
   /** RFC 9101 §10.1 / OIDC Registration §2: the one algorithm the client's request objects must use. */
-  request_object_signing_alg: z.enum(CLIENT_SIGNING_ALGORITHMS).optional(),
+  request_object_signing_alg: z.optional(z.enum(CLIENT_SIGNING_ALGORITHMS)),
   /** RFC 9126 §6: authorization requests of this client only through the PAR endpoint. */
-  require_pushed_authorization_requests: z.boolean().default(false),
+  require_pushed_authorization_requests: flag,
   /** OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed (outbound URL policy, checked at registration). */
-  backchannel_logout_uri: z
-    .string()
-    .max(2048)
-    .refine((value) => URL.canParse(value) && !value.includes('#'), 'must be an absolute URI without a fragment')
-    .optional(),
+  backchannel_logout_uri: z.optional(
+    z.string().check(
+      z.maxLength(2048),
+      z.refine((value) => URL.canParse(value) && !value.includes('#'), 'must be an absolute URI without a fragment'),
+    ),
+  ),
   /** §2.2: the client needs `sid` in every logout token. */
-  backchannel_logout_session_required: z.boolean().default(false),
-  contacts: z.array(z.string().email()).max(10).optional(),
-  client_uri: httpsUri.optional(),
-  logo_uri: httpsUri.optional(),
+  backchannel_logout_session_required: flag,
+  contacts: z.optional(z.array(z.email()).check(z.maxLength(10))),
+  client_uri: z.optional(httpsUri),
+  logo_uri: z.optional(httpsUri),
   /** RFC 7591 §2: stored and returned; identify the client software for the operator. */
-  software_id: z.string().trim().min(1).max(200).optional(),
-  software_version: z.string().trim().min(1).max(100).optional(),
-});
+  software_id: trimmedText(200),
+  software_version: trimmedText(100),
+};
+type ClientMetadataFields = z.infer<z.ZodMiniObject<typeof clientMetadataFields>>;
 
 /** Cross-field rules, the same for every origin. */
-function metadataRules(m: z.infer<typeof clientMetadataFields>, ctx: z.RefinementCtx): void {
+function metadataRules(m: ClientMetadataFields, ctx: z.core.$RefinementCtx<ClientMetadataFields>): void {
   const needsRedirect = m.grant_types.includes('authorization_code');
   if (needsRedirect && m.redirect_uris.length === 0) ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'required for authorization_code' });
   if (m.token_endpoint_auth_method === 'private_key_jwt' && !m.jwks && !m.jwks_uri)
@@ -277,9 +284,9 @@ function metadataRules(m: z.infer<typeof clientMetadataFields>, ctx: z.Refinemen
 }
 
 /** What the admin API and the CLI accept: an unknown field is an operator's typo, refused. */
-export const clientMetadataSchema = clientMetadataFields.strict().superRefine(metadataRules);
+export const clientMetadataSchema = z.strictObject(clientMetadataFields).check(z.superRefine(metadataRules));
 /** What registration accepts: RFC 7591 §2 says to ignore metadata the server does not understand. */
-const registeredMetadataSchema = clientMetadataFields.strip().superRefine(metadataRules);
+const registeredMetadataSchema = z.object(clientMetadataFields).check(z.superRefine(metadataRules));
 
 export type ClientMetadata = z.infer<typeof clientMetadataSchema>;
 

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import { ValidationError } from '../errors.ts';
 import { OutboundUrlError } from '../outbound/url-policy.ts';
 import { parseInput } from '../validation.ts';
@@ -11,23 +11,21 @@ import type { TruststorePublisher } from './truststore.ts';
 const MAX_CAS = 20;
 const MAX_PEM_CHARS = 16_384;
 
-const DOMAIN = z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a domain name');
+const DOMAIN = z.string().check(z.regex(/^[A-Za-z0-9.-]{1,253}$/, 'a domain name'));
 const mappingSchema = z.discriminatedUnion('source', [
-  z.object({ source: z.literal('upn'), domain: DOMAIN }).strict(),
-  z.object({ source: z.literal('email'), domain: DOMAIN }).strict(),
-  z.object({ source: z.literal('subject'), attribute: z.enum(['CN', 'UID', 'emailAddress']).optional() }).strict(),
+  z.strictObject({ source: z.literal('upn'), domain: DOMAIN }),
+  z.strictObject({ source: z.literal('email'), domain: DOMAIN }),
+  z.strictObject({ source: z.literal('subject'), attribute: z.optional(z.enum(['CN', 'UID', 'emailAddress'])) }),
 ]);
 /** Where the CA publishes its CRL: an https URL the administrator gives (never one read from a certificate). */
-const crlSchema = z.object({ url: z.string().url().max(2_000) }).strict();
+const crlSchema = z.strictObject({ url: z.url().check(z.maxLength(2_000)) });
 /**
  * An entry is a PEM certificate, or one with the rule mapping its certificates to users (certificate login)
  * and, optionally, the CA's CRL, checked at every sign-in with one of its certificates.
  */
-const entrySchema = z.union([
-  z.string().max(MAX_PEM_CHARS),
-  z.object({ certificate: z.string().max(MAX_PEM_CHARS), mapping: mappingSchema, crl: crlSchema.optional() }).strict(),
-]);
-export const trustedCasUpdateSchema = z.object({ certificates: z.array(entrySchema).max(MAX_CAS) }).strict();
+const pemText = z.string().check(z.maxLength(MAX_PEM_CHARS));
+const entrySchema = z.union([pemText, z.strictObject({ certificate: pemText, mapping: mappingSchema, crl: z.optional(crlSchema) })]);
+export const trustedCasUpdateSchema = z.strictObject({ certificates: z.array(entrySchema).check(z.maxLength(MAX_CAS)) });
 
 /**
  * How a certificate from an external CA names a user of the tenant: `upn` — the UPN SAN in `domain`, its

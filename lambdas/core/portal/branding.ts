@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import { LOCALES } from './i18n/locales.ts';
 
 /**
@@ -133,44 +133,42 @@ export class CssError extends Error {
   }
 }
 
-const colour = z.string().regex(/^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'must be a hex colour, #rgb or #rrggbb');
+const colour = z.optional(z.string().check(z.regex(/^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'must be a hex colour, #rgb or #rrggbb')));
 
-export const brandingSchema = z
-  .object({
-    productName: z.string().trim().min(1).max(80).optional(),
-    logo: z
-      .string()
-      .max(64 * 1024)
-      .superRefine((value, ctx) => {
+export const brandingSchema = z.strictObject({
+  productName: z.optional(z.string().check(z.trim(), z.minLength(1), z.maxLength(80))),
+  logo: z.optional(
+    z.string().check(
+      z.maxLength(64 * 1024),
+      z.superRefine((value, ctx) => {
         const problem = logoProblem(value);
         if (problem) ctx.addIssue({ code: 'custom', message: problem });
-      })
-      .optional(),
-    colors: z
-      .object({ primary: colour.optional(), primaryText: colour.optional(), background: colour.optional(), text: colour.optional() })
-      .strict()
-      .optional(),
-    supportUrl: z
-      .string()
-      .max(2048)
-      .refine((value) => /^(https:\/\/|mailto:)/.test(value) && URL.canParse(value), 'must be an https: or mailto: URL')
-      .optional(),
-    defaultLocale: z.enum(LOCALES).optional(),
-    css: z
-      .string()
-      .max(8192)
-      .transform((value, ctx) => {
+      }),
+    ),
+  ),
+  colors: z.optional(z.strictObject({ primary: colour, primaryText: colour, background: colour, text: colour })),
+  supportUrl: z.optional(
+    z.string().check(
+      z.maxLength(2048),
+      z.refine((value) => /^(https:\/\/|mailto:)/.test(value) && URL.canParse(value), 'must be an https: or mailto: URL'),
+    ),
+  ),
+  defaultLocale: z.optional(z.enum(LOCALES)),
+  css: z.optional(
+    z.pipe(
+      z.string().check(z.maxLength(8192)),
+      z.transform((value: string, ctx) => {
         try {
           return sanitizeCss(value);
         } catch (error) {
           if (!(error instanceof CssError)) throw error;
-          for (const problem of error.problems) ctx.addIssue({ code: 'custom', message: problem });
+          for (const problem of error.problems) ctx.issues.push({ code: 'custom', message: problem, input: value });
           return z.NEVER;
         }
-      })
-      .optional(),
-  })
-  .strict();
+      }),
+    ),
+  ),
+});
 
 export type Branding = z.infer<typeof brandingSchema>;
 export const NO_BRANDING: Branding = {};

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../zod.ts';
 import type { OutboundHttp } from '../../ports.ts';
 import type { AccessContext } from './context.ts';
 import type { RiskAssessment, RiskOutcome } from './engine.ts';
@@ -6,9 +6,9 @@ import type { RiskPolicy } from './policy.ts';
 
 /** What the service answers: a score added to the built-in one, optionally its own decision, and why. */
 const answerSchema = z.object({
-  score: z.number().int().min(0).max(1000),
-  decision: z.enum(['allow', 'step-up', 'deny']).optional(),
-  reasons: z.array(z.string().max(100)).max(20).default([]),
+  score: z.int().check(z.minimum(0), z.maximum(1000)),
+  decision: z.optional(z.enum(['allow', 'step-up', 'deny'])),
+  reasons: z._default(z.array(z.string().check(z.maxLength(100))).check(z.maxLength(20)), []),
 });
 export type ExternalAnswer = z.infer<typeof answerSchema>;
 

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../zod.ts';
 
 const jwk = z.record(z.string(), z.unknown());
 
@@ -8,27 +8,23 @@ const jwk = z.record(z.string(), z.unknown());
  * Security Event Tokens must carry for us.
  */
 export const ssfTransmitterSchema = z
-  .object({
-    issuer: z.string().min(1).max(1024),
-    jwks_uri: z.string().url().max(2048).optional(),
-    jwks: z
-      .object({ keys: z.array(jwk).min(1).max(20) })
-      .strict()
-      .optional(),
-    audience: z.string().min(1).max(1024),
+  .strictObject({
+    issuer: z.string().check(z.minLength(1), z.maxLength(1024)),
+    jwks_uri: z.optional(z.url().check(z.maxLength(2048))),
+    jwks: z.optional(z.strictObject({ keys: z.array(jwk).check(z.minLength(1), z.maxLength(20)) })),
+    audience: z.string().check(z.minLength(1), z.maxLength(1024)),
   })
-  .strict()
-  .refine((t) => (t.jwks_uri === undefined) !== (t.jwks === undefined), { message: 'give exactly one of jwks_uri and jwks', path: ['jwks_uri'] });
+  .check(z.refine((t) => (t.jwks_uri === undefined) !== (t.jwks === undefined), { message: 'give exactly one of jwks_uri and jwks', path: ['jwks_uri'] }));
 
-export const ssfTransmittersSchema = z
-  .object({
-    transmitters: z
-      .array(ssfTransmitterSchema)
-      .max(20)
-      .refine((list) => new Set(list.map((t) => t.issuer)).size === list.length, { message: 'each issuer may appear once' })
-      .default([]),
-  })
-  .strict();
+export const ssfTransmittersSchema = z.strictObject({
+  transmitters: z._default(
+    z.array(ssfTransmitterSchema).check(
+      z.maxLength(20),
+      z.refine((list) => new Set(list.map((t) => t.issuer)).size === list.length, { message: 'each issuer may appear once' }),
+    ),
+    [],
+  ),
+});
 
 export type SsfTransmitter = z.infer<typeof ssfTransmitterSchema>;
 export type SsfTransmitters = z.infer<typeof ssfTransmittersSchema>;
