@@ -128,15 +128,21 @@ function chain(seed: string, refresh: (token: string) => Promise<TokenReply>): (
   };
 }
 
-/** Runs one load job in a child process (never on the event loop of the server under test). */
-function load(job: LoadJob): Promise<LoadResult> {
+/**
+ * Runs one load job in a child process (never on the event loop of the server under test). `serverCpu`:
+ * the CPU this process (the server under load, with its embedded store) used per second of the run; near
+ * 100 % means req/s is bound by the one thread's work per request, not by waiting.
+ */
+function load(job: LoadJob): Promise<LoadResult & { serverCpu: number }> {
   return new Promise((resolve, reject) => {
     const child = fork(new URL('./oidc-load.ts', import.meta.url), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     const timer = setTimeout(() => child.kill('SIGKILL'), (job.duration + 60) * 1000);
+    const cpuBefore = process.cpuUsage();
     let answered = false;
     child.once('message', (message: { result?: LoadResult; error?: string }) => {
       answered = true;
-      if (message.result) resolve(message.result);
+      const cpu = process.cpuUsage(cpuBefore);
+      if (message.result) resolve({ ...message.result, serverCpu: (cpu.user + cpu.system) / 1e6 / message.result.duration });
       else reject(new Error(`load generator: ${message.error}`));
     });
     child.once('exit', (code) => {
@@ -590,7 +596,15 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
     ['client_credentials', loadCc],
     ['refresh_token (chains)', loadRt],
   ] as const) {
-    const row = (who: string, r: LoadResult): string[] => [grant, who, r.rps.toFixed(0), ms(r.p50), ms(r.p99), `${r.ok} / ${r.non2xx + r.errors + r.timeouts}`];
+    const row = (who: string, r: LoadResult & { serverCpu: number }): string[] => [
+      grant,
+      who,
+      r.rps.toFixed(0),
+      ms(r.p50),
+      ms(r.p99),
+      `${r.ok} / ${r.non2xx + r.errors + r.timeouts}`,
+      `${(r.serverCpu * 100).toFixed(0)} %`,
+    ];
     loadRows.push(row('cloudcard (local gateway)', pair.cc));
     loadRows.push(row('oidc-provider', pair.peer));
     loadRows.push([
@@ -599,6 +613,7 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
       ratio(pair.cc.rps, pair.peer.rps),
       ratio(pair.cc.p50, pair.peer.p50),
       ratio(pair.cc.p99, pair.peer.p99),
+      '',
       '',
     ]);
   }
@@ -630,7 +645,7 @@ async function run(stack: LocalStack, peer: Peer, demoPassword: string, options:
     '',
     `### Under load (autocannon in a child process, ${options.connections} connections, ${options.loadSeconds} s each; its latencies are whole milliseconds)`,
     '',
-    table(['grant', 'server', 'req/s', 'p50 ms', 'p99 ms', '2xx / failed'], loadRows),
+    table(['grant', 'server', 'req/s', 'p50 ms', 'p99 ms', '2xx / failed', 'server process CPU'], loadRows),
     '',
     `### Full authorization-code flow (authorize → login → consent → callback → token), sequential, n=${options.flows}`,
     '',
