@@ -1,9 +1,12 @@
 import { createPrivateKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { ConflictError, UnavailableError } from '../errors.ts';
 import type { Clock, DirectoryStore, Item, JwsAlgorithm, KeyCustody, PublicJwk, Signer, WrappedKey } from '../../ports.ts';
 import { tenantPartition } from '../directory/keys.ts';
 import type { OidcSettings } from '../directory/tenant.ts';
+
+const signOffThread = promisify(cryptoSign);
 
 export interface TenantKey {
   readonly kid: string;
@@ -195,8 +198,9 @@ export class TenantKeys {
     return {
       keyId: key.kid,
       algorithm,
-      sign: async (data) =>
-        algorithm === 'ES256' ? cryptoSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' }) : cryptoSign('sha256', data, privateKey),
+      // With a callback, node signs on libuv's thread pool: the event loop (the local gateway's, under load)
+      // goes on with other requests meanwhile, as oidc-provider's WebCrypto signing does.
+      sign: async (data) => signOffThread('sha256', data, algorithm === 'ES256' ? { key: privateKey, dsaEncoding: 'ieee-p1363' } : privateKey),
       publicJwk: async () => key.publicJwk,
       ping: async () => undefined,
     };
