@@ -4,6 +4,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import type { LocalStack } from '../../local/stack.ts';
 import { BACKENDS } from '../support/backends.ts';
 import { HttpBrowser, formOf } from '../support/http-browser.ts';
+import { loginThrottleKeys } from '../../lambdas/core/portal/login-throttle.ts';
 import { allowRegistration, DEMO_PASSWORD as PASSWORD, startStackOn } from '../support/oidc-stack.ts';
 
 const REDIRECT = 'https://rp.example.test/callback';
@@ -166,6 +167,25 @@ describe.each(BACKENDS)('OpenID Provider with openid-client as relying party (%s
       expect(await page.response.text()).toContain('Device connected');
       const polled = await oidc.pollDeviceAuthorizationGrant(config, { ...device, interval: 0 } as oidc.DeviceAuthorizationResponse);
       expect(polled.claims()?.sub).toBe('alice');
+    });
+
+    it('counts wrong user codes against the address and then refuses even the right one (RFC 8628 §5.1)', async () => {
+      const device = await oidc.initiateDeviceAuthorization(config, { scope: 'openid' });
+      const browser = new HttpBrowser();
+      const entry = formOf(await (await browser.follow(`${issuer.href}/portal/device`, 'never')).response.text());
+      const enter = (userCode: string) => browser.follow(entry.action, 'never', { form: { user_code: userCode } });
+      try {
+        for (let i = 0; i < 19; i++) expect((await enter('BCDF-GHJK')).response.status).toBe(400);
+        // A right code gives its try back; the 20th wrong one sets the lock.
+        expect((await enter(device.user_code)).url).toContain('/portal/login');
+        expect((await enter('BCDF-GHJK')).response.status).toBe(400);
+        const locked = await enter(device.user_code);
+        expect(locked.response.status).toBe(429);
+        expect(await locked.response.text()).toContain('Too many failed attempts');
+      } finally {
+        // The lock is per tenant and address: the suite's later sign-ins come from the same loopback address.
+        await stack.runtime.state.delete(loginThrottleKeys.ip('demo', '127.0.0.1'));
+      }
     });
 
     it('reads, updates and deletes its registration (RFC 7592)', async () => {

@@ -226,6 +226,28 @@ describe.each(BACKENDS)('portal credentials on the %s backend', (name) => {
       expect((await throttle.failures('acme', 'carol', ip)).ip).toBe(1);
     });
 
+    it('counts a guess made without a user name (a device user code) on the address alone, 20 of 40 parallel ones compared', async () => {
+      const ip = '192.0.2.79';
+      expect(await throttle.attemptFromAddress('acme', ip, async () => 'found')).toEqual({ outcome: 'ok', value: 'found' });
+      expect((await throttle.failures('acme', 'x', ip)).ip).toBe(0); // a right answer gives its try back
+      let compared = 0;
+      const results = await Promise.all(
+        Array.from({ length: 40 }, () =>
+          throttle.attemptFromAddress('acme', ip, async () => {
+            compared++;
+            return undefined;
+          }),
+        ),
+      );
+      expect(compared).toBe(20);
+      expect(results.filter((r) => r.outcome === 'invalid')).toHaveLength(20);
+      expect(results.filter((r) => r.outcome === 'locked' && r.reason === 'ip')).toHaveLength(20);
+      // Locked: refused without comparing, and password sign-ins from the address with it.
+      expect(await throttle.attemptFromAddress('acme', ip, async () => 'found')).toMatchObject({ outcome: 'locked', reason: 'ip' });
+      expect(await credentials.signIn('acme', 'carol', PASSWORD, ip)).toMatchObject({ outcome: 'locked', reason: 'ip' });
+      expect(await throttle.attemptFromAddress('acme', '192.0.2.80', async () => 'found')).toMatchObject({ outcome: 'ok' });
+    });
+
     it('keeps no source address in clear in the state table', async () => {
       const ip = '198.18.0.42';
       await wrongGuess('carol', ip);

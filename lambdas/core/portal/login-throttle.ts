@@ -116,6 +116,27 @@ export class LoginThrottle {
     return { outcome: 'ok', value };
   }
 
+  /**
+   * The same rule for a secret guessed without a user name (a device flow's user code, RFC 8628 §5.1): a
+   * try is reserved on the address's counter only, the one password guesses count on, before `compare`
+   * runs; a right answer gives it back, a wrong one keeps it, and a locked address is refused unasked.
+   */
+  async attemptFromAddress<T>(tenant: string, ip: string, compare: () => Promise<T | undefined>): Promise<AttemptResult<T>> {
+    const ipKey = loginThrottleKeys.ip(tenant, ip);
+    const address = await this.#reserve(ipKey, this.#policy.ipFailures);
+    if (!address.reserved) return { outcome: 'locked', retryAfterSeconds: address.retryAfterSeconds, reason: 'ip' };
+    let value: T | undefined;
+    try {
+      value = await compare();
+    } catch (error) {
+      await this.#giveBack(ipKey, this.#policy.ipFailures).catch(() => undefined);
+      throw error;
+    }
+    if (value === undefined) return { outcome: 'invalid' };
+    await this.#giveBack(ipKey, this.#policy.ipFailures);
+    return { outcome: 'ok', value };
+  }
+
   /** Whether the user's factor and the address are locked now (read only; `attempt` decides by itself). */
   async check(tenant: string, username: string, ip: string, factor: Factor = 'password'): Promise<ThrottleDecision> {
     const [user, address] = await Promise.all([

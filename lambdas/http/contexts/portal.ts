@@ -47,6 +47,7 @@ export const portalContext: RoutesFactory = (runtime) => {
     ...(services.correlations ? { correlations: services.correlations } : {}),
     tenants: services.tenants,
     credentials: services.credentials!,
+    throttle: services.throttle!,
     ...(services.totp ? { totp: services.totp } : {}),
     certificateLogins,
     ...(runtime.config.certBaseUrl ? { certBaseUrl: runtime.config.certBaseUrl } : {}),

@@ -3,6 +3,7 @@ import type { DeviceCorrelations } from '../../../core/access/correlations.ts';
 import type { Tenants } from '../../../core/directory/tenant.ts';
 import type { Oidc } from '../../../core/oidc/provider.ts';
 import type { Credentials } from '../../../core/portal/credentials.ts';
+import type { LoginThrottle } from '../../../core/portal/login-throttle.ts';
 import type { TotpEnrolment } from '../../../core/portal/totp.ts';
 import type { CertificateLogins } from '../../../core/pki/cert-login.ts';
 import type { Devices } from '../../../core/access/devices.ts';
@@ -32,6 +33,8 @@ export interface PortalDeps {
   readonly correlations?: Pick<DeviceCorrelations, 'atSignIn'>;
   readonly tenants: Tenants;
   readonly credentials: Credentials;
+  /** Counts wrong device-flow user codes against the source address (RFC 8628 §5.1). */
+  readonly throttle: Pick<LoginThrottle, 'attemptFromAddress'>;
   /** Absent where the function cannot unwrap TOTP secrets; then no one-time-code step is offered. */
   readonly totp?: TotpEnrolment;
   /** Certificate login: the checks and the mapping; with `certBaseUrl`, the mutual-TLS origin it runs on. */

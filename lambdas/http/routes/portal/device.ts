@@ -44,8 +44,13 @@ export function deviceRoutes(deps: PortalDeps): Route[] {
     if (!fromOwnOrigin(request)) {
       return errorPage(view, 403, 'error.formExpired.title', 'device.formExpired.text');
     }
-    const pending = await oidc.devices.findByUserCode(tenant.tenant.id, form['user_code'] ?? '');
-    if (!pending) return codePage(view, tenant, 400, view.text('device.badCode'), form['user_code'] ?? '');
+    // RFC 8628 §5.1: user codes are short enough to guess, so wrong ones count against the address.
+    const found = await deps.throttle.attemptFromAddress(tenant.tenant.id, request.sourceIp ?? 'unknown', () =>
+      oidc.devices.findByUserCode(tenant.tenant.id, form['user_code'] ?? ''),
+    );
+    if (found.outcome === 'locked') return codePage(view, tenant, 429, view.text('login.locked', { minutes: Math.ceil(found.retryAfterSeconds / 60) }));
+    if (found.outcome === 'invalid') return codePage(view, tenant, 400, view.text('device.badCode'), form['user_code'] ?? '');
+    const pending = found.value;
     const interaction = await oidc.interactions.create(
       tenant.tenant.id,
       { kind: 'device', userCode: pending.userCode, clientId: pending.clientId, scope: pending.scope },
